@@ -1,0 +1,46 @@
+# Makefile - a thin wrapper over CMake: make, make demo, make test, make bench.
+BUILD   ?= build
+ASAN    ?= build-asan
+JOBS    ?= $(shell nproc)
+DEMO_STORE ?= $(BUILD)/demo-store
+
+.PHONY: all deps build demo test test-release test-asan bench clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@rm -rf $(DEMO_STORE)
+	@echo "== docqa ingest samples/"
+	@DOCQA_STORE=$(DEMO_STORE) $(BUILD)/docqa ingest samples
+	@echo
+	@echo "== docqa ask \"合同的违约金是多少？\""
+	@DOCQA_STORE=$(DEMO_STORE) $(BUILD)/docqa ask "合同的违约金是多少？"
+	@echo
+	@echo "== docqa ask \"How long is the warranty period?\""
+	@DOCQA_STORE=$(DEMO_STORE) $(BUILD)/docqa ask "How long is the warranty period?"
+
+test: deps test-release test-asan
+
+test-release:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan:
+	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DDQ_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN) -j $(JOBS)
+	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@sh bench/ingest
+	@sh bench/embed
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,125 @@
+/* terms.c - cuts mixed Chinese/English text into search terms.
+ *
+ * One definition serves the FTS5 tokenizer, the query builder and answer
+ * scoring, so a term the index stores is exactly a term a query can ask for.
+ * CJK text gets unigrams and bigrams (two-character words like 合同 are the
+ * common case in Chinese and need no dictionary as bigrams); Latin text gets
+ * lower-cased words, numbers kept whole.
+ */
+#include "common.h"
+
+#include <string.h>
+
+static bool is_word_char(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9');
+    /* Latin-1 letters, Latin Extended, Greek, Cyrillic count as letters. */
+    return (cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) ||
+           (cp >= 0x370 && cp <= 0x52F);
+}
+
+static bool is_digit(uint32_t cp)
+{
+    return cp >= '0' && cp <= '9';
+}
+
+typedef struct {
+    uint32_t cp; /* after full-width folding; U+FFFD for a bad byte */
+    int start, end;
+} decoded;
+
+static decoded next_char(const char *s, size_t n, size_t i)
+{
+    decoded d = {0xFFFD, (int)i, (int)i + 1};
+    uint32_t cp;
+    int k = utf8_decode(s + i, n - i, &cp);
+    if (k > 0) {
+        d.cp = uc_fold_fullwidth(cp);
+        d.end = (int)i + k;
+    }
+    return d;
+}
+
+static uint32_t fold_case(uint32_t cp)
+{
+    if ((cp >= 'A' && cp <= 'Z') || (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) ||
+        (cp >= 0x410 && cp <= 0x42F))
+        return cp + 32;
+    if (cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2)
+        return cp + 32;
+    return cp;
+}
+
+static int emit_word(const char *s, int start, int end, dq_buf *scratch, dq_term_cb cb,
+                     void *ctx)
+{
+    dq_buf_clear(scratch);
+    size_t i = (size_t)start;
+    while (i < (size_t)end) {
+        decoded d = next_char(s, (size_t)end, i);
+        char enc[4];
+        dq_buf_append(scratch, enc, (size_t)utf8_encode(fold_case(d.cp), enc));
+        i = (size_t)d.end;
+    }
+    dq_term t = {scratch->data, (int)scratch->len, start, end, false, false};
+    return cb(ctx, &t);
+}
+
+int text_terms(const char *s, size_t n, int flags, dq_term_cb cb, void *ctx)
+{
+    dq_buf scratch = DQ_BUF_INIT;
+    int rc = 0;
+    size_t i = 0;
+    int word_start = -1;
+    size_t word_end = 0;
+    bool prev_was_cjk = false;
+
+    while (i < n && rc == 0) {
+        decoded d = next_char(s, n, i);
+        bool word = is_word_char(d.cp);
+        if (!word && word_start >= 0 && (d.cp == '.' || d.cp == ',') && (size_t)d.end < n) {
+            decoded before = next_char(s, n, word_end - 1);
+            decoded after = next_char(s, n, (size_t)d.end);
+            word = is_digit(before.cp) && is_digit(after.cp);
+        }
+        if (word) {
+            if (word_start < 0)
+                word_start = d.start;
+            word_end = (size_t)d.end;
+        } else if (word_start >= 0) {
+            rc = emit_word(s, word_start, (int)word_end, &scratch, cb, ctx);
+            word_start = -1;
+            if (rc)
+                break;
+        }
+
+        bool cjk = uc_is_cjk(d.cp);
+        if (cjk) {
+            bool have_next = false;
+            decoded nx = {0, 0, 0};
+            if ((size_t)d.end < n) {
+                nx = next_char(s, n, (size_t)d.end);
+                have_next = uc_is_cjk(nx.cp);
+            }
+            /* Without TERMS_UNIGRAMS a lone CJK character still needs a term,
+             * or a one-character query would match nothing. */
+            bool unigram = (flags & TERMS_UNIGRAMS) || !(flags & TERMS_BIGRAMS) ||
+                           (!have_next && !prev_was_cjk);
+            if (unigram) {
+                dq_term t = {s + d.start, d.end - d.start, d.start, d.end, false, true};
+                rc = cb(ctx, &t);
+            }
+            if (rc == 0 && (flags & TERMS_BIGRAMS) && have_next) {
+                dq_term t = {s + d.start, nx.end - d.start, d.start, nx.end, unigram, true};
+                rc = cb(ctx, &t);
+            }
+        }
+        prev_was_cjk = cjk;
+        i = (size_t)d.end;
+    }
+    if (rc == 0 && word_start >= 0)
+        rc = emit_word(s, word_start, (int)word_end, &scratch, cb, ctx);
+    dq_buf_free(&scratch);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* bert_impl.h - private to embed/: the BERT weights as the forward pass sees
+ * them, shared by the loader (model.c) and the kernels (bert.c, gemm*.c).
+ *
+ * Following llama2.c, three plain structs: configuration (bert_config, in
+ * embed.h), weights (bert_weights, below; pointers into the safetensors
+ * mapping for F32 files, or into widened/quantised buffers the loader owns),
+ * and run state (bert_run, scratch sized once for max_batch x max_len so the
+ * hot loop never allocates).
+ */
+#ifndef DQ_BERT_IMPL_H
+#define DQ_BERT_IMPL_H
+
+#include "embed/embed.h"
+
+typedef struct {
+    const float *w; /* (n_out, n_in) row-major, as PyTorch's nn.Linear stores it */
+    const float *b; /* (n_out) */
+    int n_out, n_in;
+    /* int8 mode: per-output-channel symmetric quantisation of w */
+    int8_t *q;      /* (n_out, n_in), owned by bert_weights' owner; NULL in FP32 mode */
+    float *q_scale; /* (n_out) w ~= q * q_scale */
+    int32_t *q_colsum; /* (n_out) sum of q over n_in, for unsigned-activation VNNI */
+} bert_linear;
+
+typedef struct {
+    const float *gamma, *beta; /* (hidden) */
+} bert_norm;
+
+typedef struct {
+    bert_linear q, k, v, o; /* (hidden, hidden) each */
+    bert_norm ln_attn;      /* after attention + residual */
+    bert_linear ff_in;      /* (intermediate, hidden) */
+    bert_linear ff_out;     /* (hidden, intermediate) */
+    bert_norm ln_ff;        /* after feed-forward + residual */
+} bert_layer;
+
+typedef struct {
+    const float *word_emb; /* (vocab_size, hidden) */
+    const float *pos_emb;  /* (max_pos, hidden) */
+    const float *type_emb; /* (type_vocab, hidden) */
+    bert_norm ln_emb;
+    bert_layer *layers;    /* (n_layers), owned */
+} bert_weights;
+
+typedef struct bert_run bert_run; /* scratch for the forward pass, kernels' own */
+
+/* Forward pass over token ids (batch, seq), lens[b] real tokens per row,
+ * token type 0 everywhere. hidden (batch, seq, hidden) and pooled
+ * (batch, hidden) may each be NULL. reference selects the plain scalar path
+ * kept for tests; otherwise the fast path (blocked SGEMM, threads, int8 when
+ * the weights carry q). Returns 0 or -1 with the error set. */
+int bert_forward(const bert_config *cfg, const bert_weights *w, bert_run *run,
+                 const int32_t *ids, const int *lens, int batch, int seq, float *hidden,
+                 float *pooled, bool reference);
+
+/* Scratch for up to max_batch sequences of max_len tokens. */
+bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n_threads);
+void bert_run_free(bert_run *run);
+
+/* Quantises every linear layer of w to int8 (allocating q, q_scale,
+ * q_colsum); bert_weights_free_quant releases them. */
+int bert_quantize(const bert_config *cfg, bert_weights *w);
+void bert_weights_free_quant(const bert_config *cfg, bert_weights *w);
+
+#endif

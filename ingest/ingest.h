@@ -1,0 +1,115 @@
+/* ingest.h - from a file on disk to clean, page-numbered text and chunks.
+ *
+ * Three steps, each returning its product to the caller (the CLI wires them):
+ *   ingest_extract()  file -> ingest_raw_doc: lines per page with font size and
+ *                     weight, as MuPDF (PDF, EPUB, XPS, CBZ, FB2) or the plain
+ *                     text reader (.txt, .md; GB18030/GBK converted) saw them;
+ *   ingest_clean()    raw -> ingest_doc: paragraphs per page, CJK spacing fixed,
+ *                     hyphenation joined, page numbers and running headers and
+ *                     footers dropped, full-width ASCII folded, headings found;
+ *   split_document()  ingest_doc -> chunks sized for a BERT encoder, each with
+ *                     its section path and page span.
+ * Nothing outside ingest/ sees MuPDF: its exceptions stop here and become
+ * dq_set_error() messages.
+ */
+#ifndef DQ_INGEST_H
+#define DQ_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- extraction --------------------------------------------------------- */
+
+typedef struct {
+    char *text;           /* UTF-8, one visual line, no '\n' */
+    float size;           /* dominant font size in points; 0 when unknown (text files) */
+    bool bold;            /* dominant font is bold */
+    int heading;          /* heading level the source declares (Markdown '#'), else 0 */
+    float x0, y0, x1, y1; /* bounding box on the page, points; all 0 when unknown */
+} ingest_line;
+
+typedef struct {
+    ingest_line *lines; /* (n_lines) */
+    size_t n_lines;
+} ingest_block; /* a block of lines MuPDF grouped together, or a text paragraph */
+
+typedef struct {
+    int number;            /* 1-based page number */
+    float width, height;   /* points; 0 for text files */
+    ingest_block *blocks;  /* (n_blocks) */
+    size_t n_blocks;
+} ingest_raw_page;
+
+typedef struct {
+    char *format;           /* "pdf", "epub", "xps", "cbz", "fb2", "txt", "md" */
+    char *title;            /* document metadata title, or NULL */
+    ingest_raw_page *pages; /* (n_pages) */
+    size_t n_pages;
+} ingest_raw_doc;
+
+/* True when the file name's extension is one docqa can ingest. */
+bool ingest_supported(const char *path);
+
+/* Extracts every page of path. password may be NULL. On failure returns -1
+ * with a one-line reason set ("file is encrypted (use --password)", "not a PDF
+ * file", "empty file", "no text layer (scanned images?); OCR not available",
+ * "damaged file: ..."); out is then empty. A document from which no text at
+ * all comes out is a failure, never an empty success. */
+int ingest_extract(const char *path, const char *password, ingest_raw_doc *out);
+void ingest_raw_doc_free(ingest_raw_doc *doc);
+
+/* ---- cleanup ------------------------------------------------------------ */
+
+typedef struct {
+    char *text;  /* UTF-8, one paragraph, no '\n' */
+    int heading; /* 0 body text; 1, 2, ... heading level (1 = top) */
+} ingest_para;
+
+typedef struct {
+    int number;         /* 1-based page number, as in the raw document */
+    ingest_para *paras; /* (n_paras) */
+    size_t n_paras;
+} ingest_page;
+
+typedef struct {
+    char *title;        /* metadata title, else the first level-1 heading, else NULL */
+    ingest_page *pages; /* (n_pages) */
+    size_t n_pages;
+} ingest_doc;
+
+int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out);
+void ingest_doc_free(ingest_doc *doc);
+/* The page's paragraphs joined by "\n\n" (caller frees): what the store keeps
+ * as the page's text. */
+char *ingest_page_text(const ingest_page *page);
+
+/* ---- splitting ---------------------------------------------------------- */
+
+typedef struct {
+    /* A chunk is full when cjk_chars/chunk_cjk + words/chunk_words reaches 1,
+     * so pure Chinese gets about chunk_cjk characters, pure English about
+     * chunk_words words, and mixed text a proportional blend. */
+    int chunk_cjk;   /* default 350 */
+    int chunk_words; /* default 250 */
+    float overlap;   /* fraction of a chunk repeated at the start of the next, default 0.15 */
+} split_params;
+
+split_params split_default_params(void);
+
+typedef struct {
+    char *text;     /* UTF-8 */
+    char *section;  /* heading path, "第三章 > 3.2 违约责任"; "" when none */
+    int page_start; /* first and last page the text comes from */
+    int page_end;
+    int ordinal;    /* 0-based position in the document */
+} chunk;
+
+typedef struct {
+    chunk *items; /* (n) */
+    size_t n;
+} chunk_list;
+
+int split_document(const ingest_doc *doc, const split_params *params, chunk_list *out);
+void chunk_list_free(chunk_list *chunks);
+
+#endif
