@@ -42,6 +42,12 @@ int store_begin(store *st);
 int store_commit(store *st);
 int store_rollback(store *st);
 
+/* Small key/value settings kept with the store: the parameters that made it
+ * ("split.chunk_cjk", "embed.model", ...), so a mismatch is noticed.
+ * store_get_meta: 1 found (*value malloc'd), 0 missing, -1 error. */
+int store_get_meta(store *st, const char *key, char **value);
+int store_set_meta(store *st, const char *key, const char *value);
+
 /* ---- files and documents ------------------------------------------------ */
 
 typedef struct {
