@@ -1,7 +1,92 @@
-/* main.c - the docqa command: one table maps subcommand names to functions. */
+/* main.c - the docqa command: one table maps subcommand names to functions
+ * and one-line help (git-style: cli/ask.c -> cmd_ask()). */
+#include <stdarg.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/common.h"
+
+#ifndef DOCQA_VERSION
+#define DOCQA_VERSION "dev"
+#endif
+
+static const struct {
+    const char *name;
+    cli_command_fn fn;
+    const char *help;
+} commands[] = {
+    {"ingest", cmd_ingest, "add files and folders to the store (incremental)"},
+    {"search", cmd_search, "show the chunks that best match a query (BM25)"},
+    {"ask", cmd_ask, "answer a question from the documents, with citations"},
+    {"status", cmd_status, "show the store: counts, sizes, failed files"},
+    {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
+    {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
+};
+
+void cli_error(const char *fmt, ...)
 {
-    puts("docqa");
-    return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("docqa: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "usage: docqa [--store <dir>] <command> [<args>]\n\n"
+                 "Ask questions about your documents (PDF, EPUB, XPS, CBZ, FB2, HTML, Markdown,\n"
+                 "text) in Chinese or English; answers cite file and page.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "    %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\noptions:\n"
+                 "    --store <dir>   the store directory (default: $DOCQA_STORE, else the\n"
+                 "                    first .docqa found from the current directory upward)\n"
+                 "    --version       print the version\n"
+                 "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
+                 "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest finished but some\n"
+                 "files failed, 130 interrupted.\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli_globals g = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            print_help(stdout);
+            return EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("docqa %s\n", DOCQA_VERSION);
+            return EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+            g.store_dir = argv[++i];
+        } else if (!strncmp(argv[i], "--store=", 8)) {
+            g.store_dir = argv[i] + 8;
+        } else {
+            cli_error("unknown option '%s'", argv[i]);
+            print_help(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[i];
+    if (!strcmp(name, "help")) {
+        print_help(stdout);
+        return EXIT_OK;
+    }
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+        if (!strcmp(commands[c].name, name))
+            return commands[c].fn(argc - i, argv + i, &g);
+    cli_error("'%s' is not a docqa command; see 'docqa --help'", name);
+    return EXIT_USAGE;
 }

@@ -1,0 +1,93 @@
+/* progress.c - a one-line progress bar with rate and ETA, on terminals only.
+ *
+ * Redrawn at most ten times a second so a fast ingest doesn't spend its time
+ * writing to the terminal; messages clear the line first and the bar is
+ * redrawn below them. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/common.h"
+
+static void format_duration(double s, char *out, size_t n)
+{
+    if (s < 0 || s > 360000)
+        s = 0;
+    int t = (int)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, n, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(out, n, "%d:%02d", t / 60, t % 60);
+}
+
+static void draw(progress *p)
+{
+    double now = dq_now();
+    double elapsed = now - p->started;
+    double frac = p->total_units > 0 ? (double)p->done_units / (double)p->total_units : 0;
+    if (frac > 1)
+        frac = 1;
+    char bar[21];
+    int filled = (int)(frac * 20);
+    for (int i = 0; i < 20; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[20] = '\0';
+    char eta[16] = "-:--";
+    if (frac > 0.02 && elapsed > 0.5)
+        format_duration(elapsed * (1 - frac) / frac, eta, sizeof eta);
+    double rate = elapsed > 0 ? (double)p->pages / elapsed : 0;
+    if (p->pages > 0)
+        fprintf(stderr, "\r\033[K%s [%s] %d/%d %s, %lld pages, %.0f pages/s, ETA %s", p->what,
+                bar, p->items_done, p->items_total, p->unit, p->pages, rate, eta);
+    else
+        fprintf(stderr, "\r\033[K%s [%s] %d/%d %s, ETA %s", p->what, bar, p->items_done,
+                p->items_total, p->unit, eta);
+    fflush(stderr);
+    p->last_draw = now;
+}
+
+void progress_start(progress *p, const char *what, const char *unit, bool quiet,
+                    int items_total, long long total_units)
+{
+    *p = (progress){0};
+    p->active = !quiet && isatty(STDERR_FILENO);
+    p->what = what;
+    p->started = dq_now();
+    p->unit = unit;
+    p->items_total = items_total;
+    p->total_units = total_units;
+    if (p->active)
+        draw(p);
+}
+
+void progress_update(progress *p, int items_done, long long done_units, long long pages)
+{
+    p->items_done = items_done;
+    p->done_units = done_units;
+    p->pages = pages;
+    if (p->active && dq_now() - p->last_draw >= 0.1)
+        draw(p);
+}
+
+void progress_message(progress *p, const char *fmt, ...)
+{
+    if (p->active)
+        fputs("\r\033[K", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (p->active)
+        draw(p);
+}
+
+void progress_finish(progress *p)
+{
+    if (p->active) {
+        draw(p);
+        fputc('\n', stderr);
+    }
+    p->active = false;
+}

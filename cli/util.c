@@ -1,0 +1,61 @@
+/* util.c - store lookup and Ctrl-C handling shared by the subcommands. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/common.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (interrupted) /* a second Ctrl-C means now: SQLite's journal keeps the store whole */
+        _exit(EXIT_INTERRUPTED);
+    interrupted = 1;
+}
+
+void cli_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+bool cli_interrupted(void)
+{
+    return interrupted != 0;
+}
+
+store *cli_open_store(const cli_globals *g, bool create)
+{
+    char *dir = NULL;
+    if (g->store_dir) {
+        dir = dq_strdup(g->store_dir);
+    } else if (getenv("DOCQA_STORE") && *getenv("DOCQA_STORE")) {
+        dir = dq_strdup(getenv("DOCQA_STORE"));
+    } else {
+        dir = store_find(NULL);
+        if (!dir && create) {
+            char *cwd = getcwd(NULL, 0);
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_printf(&b, "%s/%s", cwd ? cwd : ".", STORE_DIRNAME);
+            free(cwd);
+            dir = dq_buf_take(&b);
+        }
+    }
+    if (!dir) {
+        cli_error("%s", dq_last_error());
+        return NULL;
+    }
+    store *st = store_open(dir, create ? STORE_CREATE : 0);
+    if (!st)
+        cli_error("%s", dq_last_error());
+    free(dir);
+    return st;
+}
