@@ -1,0 +1,354 @@
+/* test_cli.c - the docqa command end to end: ingest, search, ask, status, as
+ * a user runs them, on files the tests write (text, Markdown, PDFs made with
+ * MuPDF's writer, broken files). */
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "support/pdfgen.h"
+
+typedef struct {
+    int status; /* exit code, or 128 + signal */
+    char *out;
+    char *err;
+} run_result;
+
+static char workdir[256];
+
+static const char *docqa_bin(void)
+{
+    const char *b = getenv("DOCQA_BIN");
+    return b && *b ? b : DQ_BINARY_DIR "/docqa";
+}
+
+static char *slurp(const char *path)
+{
+    dq_buf b = DQ_BUF_INIT;
+    dq_read_file(path, &b);
+    return dq_buf_take(&b);
+}
+
+/* Runs docqa with args (NULL-terminated) in workdir, store in workdir/.docqa. */
+static run_result docqa_argv(const char *const *args)
+{
+    char out_path[300], err_path[300];
+    snprintf(out_path, sizeof out_path, "%s/.out", workdir);
+    snprintf(err_path, sizeof err_path, "%s/.err", workdir);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(o, 1);
+        dup2(e, 2);
+        if (chdir(workdir) < 0)
+            _exit(99);
+        unsetenv("DOCQA_STORE");
+        setenv("HOME", workdir, 1);
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = "docqa";
+        for (int i = 0; args[i] && n < 31; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(docqa_bin(), (char *const *)argv);
+        _exit(98);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    run_result r;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    return r;
+}
+
+#define DOCQA(...) docqa_argv((const char *const[]){__VA_ARGS__, NULL})
+
+static void run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", workdir, name);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    dq_mkdirs(path);
+    *slash = '/';
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot write %s", path);
+    fwrite(text, 1, strlen(text), f);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    snprintf(workdir, sizeof workdir, "/tmp/docqa-cli-XXXXXX");
+    cr_assert(mkdtemp(workdir));
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
+    cr_expect(system(cmd) == 0);
+}
+
+static const char *lease_md =
+    "# 房屋租赁合同\n\n"
+    "## 第一章 总则\n\n"
+    "甲方同意将房屋出租给乙方使用，租期为两年。\n\n"
+    "## 第三章 违约责任\n\n"
+    "### 3.2 违约金\n\n"
+    "乙方逾期支付租金的，每逾期一日应按月租金的千分之五向甲方支付违约金。"
+    "违约金总额不超过三个月租金。\n";
+
+static const char *manual_txt =
+    "Product manual\n\n"
+    "The device charges in about two hours with the supplied cable.\n\n"
+    "Warranty\n\n"
+    "The warranty period is 24 months from the date of purchase. Keep your receipt.\n";
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(cli, help_and_usage_errors)
+{
+    run_result r = DOCQA("--help");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "ingest") && strstr(r.out, "ask") && strstr(r.out, "exit status"));
+    run_free(&r);
+    const char *cmds[] = {"ingest", "search", "ask", "status", "embed", "model"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        r = DOCQA(cmds[i], "-h");
+        cr_expect_eq(r.status, 0, "%s -h", cmds[i]);
+        cr_expect(strstr(r.out, "usage: docqa"), "%s -h: %s", cmds[i], r.out);
+        run_free(&r);
+    }
+    r = DOCQA("frobnicate");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "'frobnicate' is not a docqa command"));
+    run_free(&r);
+    r = DOCQA("ingest", "--bogus", "x");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "unknown option '--bogus'"));
+    run_free(&r);
+    r = DOCQA("ask");
+    cr_expect_eq(r.status, 2);
+    run_free(&r);
+}
+
+Test(cli, no_store_is_a_clear_error)
+{
+    run_result r = DOCQA("ask", "anything");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "docqa: "), "%s", r.err);
+    cr_expect(strstr(r.err, "docqa ingest"), "message should say how to make one: %s", r.err);
+    run_free(&r);
+}
+
+Test(cli, ingest_ask_search_status)
+{
+    write_text("docs/lease.md", lease_md);
+    write_text("docs/manual.txt", manual_txt);
+    run_result r = DOCQA("ingest", "--quiet", "docs");
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    run_free(&r);
+
+    r = DOCQA("ask", "合同的违约金是多少？");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "千分之五向甲方支付违约金。 [1]"), "answer: %s", r.out);
+    cr_expect(strstr(r.out, "[1] docs/lease.md p. 1, 房屋租赁合同 > 第三章 违约责任 > 3.2 违约金"),
+              "sources: %s", r.out);
+    run_free(&r);
+
+    r = DOCQA("ask", "How long is the warranty period?");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "The warranty period is 24 months from the date of purchase. [1]"),
+              "%s", r.out);
+    cr_expect(strstr(r.out, "[1] docs/manual.txt p. 1"), "%s", r.out);
+    run_free(&r);
+
+    r = DOCQA("ask", "量子色动力学的渐近自由");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "No passage in the documents answers this question."), "%s", r.out);
+    run_free(&r);
+
+    r = DOCQA("search", "--json", "违约金");
+    cr_expect_eq(r.status, 0);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j, "json: %s", r.out);
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0);
+    cr_assert(first);
+    cr_expect_str_eq(cJSON_GetObjectItem(first, "path")->valuestring, "docs/lease.md");
+    cr_expect_eq(cJSON_GetObjectItem(first, "page_start")->valueint, 1);
+    cr_expect(cJSON_GetObjectItem(first, "score")->valuedouble > 0);
+    cr_expect(cJSON_GetArraySize(cJSON_GetObjectItem(first, "highlights")) >= 1);
+    cJSON_Delete(j);
+    run_free(&r);
+
+    r = DOCQA("search", "violin");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "no chunks match 'violin'"), "%s", r.out);
+    run_free(&r);
+
+    r = DOCQA("status", "--json");
+    cr_expect_eq(r.status, 0);
+    j = cJSON_Parse(r.out);
+    cr_assert(j, "%s", r.out);
+    cr_expect_eq(cJSON_GetObjectItem(j, "files")->valueint, 2);
+    cr_expect_eq(cJSON_GetObjectItem(j, "documents")->valueint, 2);
+    cr_expect_eq(cJSON_GetObjectItem(j, "failed")->valueint, 0);
+    cr_expect(cJSON_GetObjectItem(j, "chunks")->valueint >= 2);
+    cJSON_Delete(j);
+    run_free(&r);
+}
+
+Test(cli, incremental_ingest)
+{
+    write_text("docs/lease.md", lease_md);
+    write_text("docs/manual.txt", manual_txt);
+    run_result r = DOCQA("ingest", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "ingested 2 files"), "%s", r.err);
+    run_free(&r);
+
+    r = DOCQA("ingest", "docs");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.err, "ingested 0 files (0 pages, 0 chunks), 2 unchanged"), "%s", r.err);
+    run_free(&r);
+
+    /* a copy is linked to the stored content, not extracted again */
+    write_text("docs/copy/lease-copy.md", lease_md);
+    r = DOCQA("ingest", "docs");
+    cr_expect(strstr(r.err, "2 unchanged, 1 linked"), "%s", r.err);
+    run_free(&r);
+
+    /* a changed file replaces its chunks: the old text is gone from search */
+    write_text("docs/manual.txt", "Product manual\n\nThe battery lasts ten hours.\n");
+    r = DOCQA("ingest", "docs");
+    cr_expect(strstr(r.err, "ingested 1 file"), "%s", r.err);
+    run_free(&r);
+    r = DOCQA("search", "warranty");
+    cr_expect(strstr(r.out, "no chunks match"), "%s", r.out);
+    run_free(&r);
+
+    /* a deleted file is pruned when its folder is ingested again */
+    char path[512];
+    snprintf(path, sizeof path, "%s/docs/copy/lease-copy.md", workdir);
+    cr_assert_eq(unlink(path), 0);
+    r = DOCQA("ingest", "docs");
+    cr_expect(strstr(r.err, "1 removed"), "%s", r.err);
+    run_free(&r);
+    r = DOCQA("status", "--json");
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j);
+    cr_expect_eq(cJSON_GetObjectItem(j, "files")->valueint, 2);
+    cr_expect_eq(cJSON_GetObjectItem(j, "documents")->valueint, 2);
+    cJSON_Delete(j);
+    run_free(&r);
+}
+
+Test(cli, bad_files_do_not_stop_the_batch)
+{
+    write_text("docs/a-good.md", lease_md);
+    write_text("docs/b-fake.pdf", "this is not a pdf at all\n");
+    write_text("docs/c-empty.txt", "");
+    write_text("docs/d-good.txt", manual_txt);
+    run_result r = DOCQA("ingest", "--quiet", "docs", "missing.pdf");
+    cr_expect_eq(r.status, 3, "exit code for a partial ingest; stderr: %s", r.err);
+    cr_expect(strstr(r.err, "docqa: 'docs/b-fake.pdf': not a PDF file"), "%s", r.err);
+    cr_expect(strstr(r.err, "docqa: 'docs/c-empty.txt': empty file"), "%s", r.err);
+    cr_expect(strstr(r.err, "'missing.pdf': No such file or directory"), "%s", r.err);
+    run_free(&r);
+
+    r = DOCQA("status");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "files:      4 (2 failed)"), "%s", r.out);
+    cr_expect(strstr(r.out, "docs/b-fake.pdf: not a PDF file"), "%s", r.out);
+    run_free(&r);
+
+    r = DOCQA("ask", "warranty period");
+    cr_expect(strstr(r.out, "24 months"), "the good files are searchable: %s", r.out);
+    run_free(&r);
+}
+
+Test(cli, pdf_pages_and_sections)
+{
+    pdfgen_line p1[] = {
+        {"房屋租赁合同", 20, true},
+        {"第一章 总则", 16, true},
+        {"甲方同意将房屋出租给乙方使用，租期为两年。", 11, false},
+    };
+    pdfgen_line p2[] = {
+        {"第三章 违约责任", 16, true},
+        {"3.2 违约金", 13, true},
+        {"乙方逾期支付租金的，每逾期一日应按月租金的千分之五向甲方支付违约金。", 11, false},
+    };
+    pdfgen_page pages[] = {{p1, 3, false}, {p2, 3, false}};
+    char path[512];
+    snprintf(path, sizeof path, "%s/lease.pdf", workdir);
+    cr_assert_eq(pdfgen_write(path, pages, 2, NULL), 0, "%s", dq_last_error());
+
+    run_result r = DOCQA("ingest", "--quiet", "lease.pdf");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("ask", "违约金是多少");
+    cr_expect(strstr(r.out, "千分之五"), "%s", r.out);
+    cr_expect(strstr(r.out, "[1] lease.pdf p. 2, "), "%s", r.out);
+    cr_expect(strstr(r.out, "第三章 违约责任 > 3.2 违约金"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(cli, killed_ingest_leaves_a_usable_store)
+{
+    /* Many small files so the kill lands mid-run. */
+    for (int i = 0; i < 150; i++) {
+        char name[64], text[256];
+        snprintf(name, sizeof name, "many/doc%03d.txt", i);
+        snprintf(text, sizeof text,
+                 "Document %d\n\nThis file talks about topic number %d and the "
+                 "warranty of item %d.\n",
+                 i, i, i);
+        write_text(name, text);
+    }
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (chdir(workdir) < 0)
+            _exit(99);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(docqa_bin(), "docqa", "ingest", "--quiet", "many", (char *)NULL);
+        _exit(98);
+    }
+    usleep(150 * 1000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+
+    run_result r = DOCQA("status", "--json");
+    cr_assert_eq(r.status, 0, "store unusable after kill -9: %s", r.err);
+    run_free(&r);
+    r = DOCQA("ingest", "--quiet", "many");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("status", "--json");
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j);
+    cr_expect_eq(cJSON_GetObjectItem(j, "files")->valueint, 150);
+    cr_expect_eq(cJSON_GetObjectItem(j, "documents")->valueint, 150);
+    cr_expect_eq(cJSON_GetObjectItem(j, "chunks")->valueint, 150);
+    cJSON_Delete(j);
+    run_free(&r);
+}
