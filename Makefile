@@ -33,10 +33,19 @@ test-release:
 	@cmake --build $(BUILD) -j $(JOBS)
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Criterion runs tests in worker processes and does not fail a test on a
+# sanitizer report from one, so reports go to log files and any log fails the run.
+SAN_LOGS = $(CURDIR)/$(ASAN)/sanitizer-logs
 test-asan:
 	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DDQ_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN) -j $(JOBS)
-	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 ctest --output-on-failure -j $(JOBS)
+	@rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS)
+	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan \
+	    ctest --output-on-failure -j $(JOBS)
+	@if [ -n "$$(ls -A $(SAN_LOGS))" ]; then cat $(SAN_LOGS)/*; \
+	    echo "sanitizer reports above: failing"; exit 1; fi
+	@echo "sanitizers: no reports"
 
 bench: build
 	@sh bench/ingest

@@ -287,6 +287,21 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         return EXIT_ERROR;
     }
 
+    /* The embedding model loads before any file is read, so a bad config
+     * fails fast instead of after a long ingest. */
+    embedder *emb = NULL;
+    if (!no_embed) {
+        cli_config cfg;
+        bool err = cli_config_load(&cfg, store_dir(st)) < 0;
+        if (!err)
+            emb = cli_open_embedder(&cfg, &err);
+        cli_config_free(&cfg);
+        if (err) {
+            store_close(st);
+            return EXIT_ERROR;
+        }
+    }
+
     ingest_run run = {.st = st, .password = password, .force = force, .split = sp};
     file_list files = {0};
     int bad_args = 0;
@@ -317,19 +332,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
 
     int status = EXIT_OK;
-    if (rc == 0 && !cli_interrupted() && !no_embed) {
-        cli_config cfg;
-        if (cli_config_load(&cfg, store_dir(st)) < 0) {
-            status = EXIT_ERROR;
-        } else {
-            bool err;
-            embedder *e = cli_open_embedder(&cfg, &err);
-            if (err || (e && cli_embed_missing(st, e, quiet) < 0))
-                status = EXIT_ERROR;
-            embedder_free(e);
-        }
-        cli_config_free(&cfg);
-    }
+    if (rc == 0 && !cli_interrupted() && emb && cli_embed_missing(st, emb, quiet) < 0)
+        status = EXIT_ERROR;
+    embedder_free(emb);
 
     if (!quiet || run.n_failed || bad_args) {
         fprintf(stderr,

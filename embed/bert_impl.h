@@ -20,6 +20,7 @@ typedef struct {
     int8_t *q;      /* (n_out, n_in), owned by bert_weights' owner; NULL in FP32 mode */
     float *q_scale; /* (n_out) w ~= q * q_scale */
     int32_t *q_colsum; /* (n_out) sum of q over n_in, for unsigned-activation VNNI */
+    int8_t *q_pack; /* q regrouped for VNNI (see quant.c); owned like q, NULL in FP32 mode */
 } bert_linear;
 
 typedef struct {
@@ -61,5 +62,10 @@ void bert_run_free(bert_run *run);
  * q_colsum); bert_weights_free_quant releases them. */
 int bert_quantize(const bert_config *cfg, bert_weights *w);
 void bert_weights_free_quant(const bert_config *cfg, bert_weights *w);
+
+/* Exact widening of one IEEE half / bfloat16 value (subnormals, infinities
+ * and NaN payloads kept), as the loader (model.c) applies to F16/BF16 files. */
+float bert_f16_to_f32(uint16_t h);
+float bert_bf16_to_f32(uint16_t h);
 
 #endif

@@ -132,6 +132,8 @@ typedef struct {
 } store_hits;
 
 void store_hits_free(store_hits *h);
+/* Frees one hit's strings (as filled by store_get_chunk) and zeroes it. */
+void store_hit_free(store_hit *h);
 
 /* Runs an FTS5 MATCH expression over chunks, best k by BM25. A malformed
  * expression is an error (-1), not an empty result. */

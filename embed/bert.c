@@ -1,0 +1,387 @@
+/* bert.c - the BERT encoder's forward pass: a scalar reference and the fast path.
+ *
+ * The reference is the textbook computation in plain loops (double sums,
+ * Hugging Face's additive attention mask) and exists to check the fast path.
+ * The fast path runs the linear layers as GEMMs over all batch x seq rows
+ * (FP32 through OpenBLAS, or int8 VNNI when the weights are quantised),
+ * attention as one task per (sequence, head) whose scores stop at the
+ * sequence's real length, and everything else row-parallel; all scratch
+ * lives in bert_run, sized once.
+ */
+#include "embed/kernels.h"
+
+#include "common/common.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct bert_run {
+    int max_batch, max_len, hidden, intermediate, n_threads;
+    bert_pool *pool;
+    /* (max_batch * max_len, hidden) each: the hidden state, Q, K, V (Q's
+     * buffer also takes each block's output before the residual) and the
+     * attention context */
+    float *x, *q, *k, *v, *ctx;
+    float *ff;          /* (max_batch * max_len, intermediate) */
+    float *scores;      /* (n_threads, max_len, max_len): one score matrix per thread */
+    uint8_t *aq;        /* (max_batch * max_len, q8_stride(max(hidden, intermediate))) */
+    float *ascale;      /* (max_batch * max_len) */
+};
+
+bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n_threads)
+{
+    if (cfg->hidden <= 0 || cfg->n_heads <= 0 || cfg->hidden % cfg->n_heads != 0 ||
+        cfg->intermediate <= 0 || cfg->n_layers <= 0) {
+        dq_set_error("cannot run model: hidden size %d is not a multiple of %d heads",
+                     cfg->hidden, cfg->n_heads);
+        return NULL;
+    }
+    if (max_batch <= 0 || max_len <= 0) {
+        dq_set_error("cannot run model: batch %d x length %d", max_batch, max_len);
+        return NULL;
+    }
+    if (max_len > cfg->max_pos)
+        max_len = cfg->max_pos; /* no sequence can be longer anyway */
+    if (n_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = n > 0 ? (int)n : 1;
+    }
+    bert_run *r = dq_calloc(1, sizeof *r);
+    r->max_batch = max_batch;
+    r->max_len = max_len;
+    r->hidden = cfg->hidden;
+    r->intermediate = cfg->intermediate;
+    r->n_threads = n_threads;
+    r->pool = bert_pool_new(n_threads);
+    if (!r->pool) {
+        free(r);
+        return NULL;
+    }
+    /* Our pool splits every GEMM, so OpenBLAS must not start threads of its
+     * own on top (this is process-wide; docqa has no other BLAS user). */
+    openblas_set_num_threads(1);
+    size_t T = (size_t)max_batch * max_len, H = (size_t)cfg->hidden;
+    size_t kmax = (size_t)q8_stride(cfg->hidden > cfg->intermediate ? cfg->hidden : cfg->intermediate);
+    r->x = dq_malloc(T * H * sizeof(float));
+    r->q = dq_malloc(T * H * sizeof(float));
+    r->k = dq_malloc(T * H * sizeof(float));
+    r->v = dq_malloc(T * H * sizeof(float));
+    r->ctx = dq_malloc(T * H * sizeof(float));
+    r->ff = dq_malloc(T * (size_t)cfg->intermediate * sizeof(float));
+    r->scores = dq_malloc((size_t)n_threads * max_len * max_len * sizeof(float));
+    r->aq = dq_malloc(T * kmax);
+    r->ascale = dq_malloc(T * sizeof(float));
+    return r;
+}
+
+void bert_run_free(bert_run *r)
+{
+    if (!r)
+        return;
+    bert_pool_free(r->pool);
+    free(r->x);
+    free(r->q);
+    free(r->k);
+    free(r->v);
+    free(r->ctx);
+    free(r->ff);
+    free(r->scores);
+    free(r->aq);
+    free(r->ascale);
+    free(r);
+}
+
+static int check_inputs(const bert_config *cfg, const int32_t *ids, const int *lens, int batch,
+                        int seq)
+{
+    if (batch <= 0 || seq <= 0) {
+        dq_set_error("cannot run model on batch %d x length %d", batch, seq);
+        return -1;
+    }
+    if (seq > cfg->max_pos) {
+        dq_set_error("sequence length %d exceeds the model's %d positions", seq, cfg->max_pos);
+        return -1;
+    }
+    for (int b = 0; b < batch; b++) {
+        if (lens[b] < 1 || lens[b] > seq) {
+            dq_set_error("sequence %d has length %d, outside 1..%d", b, lens[b], seq);
+            return -1;
+        }
+        for (int t = 0; t < seq; t++) {
+            int32_t id = ids[(size_t)b * seq + t];
+            if (id < 0 || id >= cfg->vocab_size) {
+                dq_set_error("token id %d at (%d, %d) is outside the vocabulary of %d", (int)id,
+                             b, t, cfg->vocab_size);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Pooling and normalisation, shared by both paths: x is (batch, seq, hidden). */
+static void pool_rows(const bert_config *cfg, const float *x, const int *lens, int batch, int seq,
+                      float *pooled)
+{
+    int H = cfg->hidden;
+    for (int b = 0; b < batch; b++) {
+        float *out = pooled + (size_t)b * H;
+        const float *xb = x + (size_t)b * seq * H;
+        if (cfg->pooling == BERT_POOL_MEAN) {
+            for (int i = 0; i < H; i++) {
+                double s = 0;
+                for (int t = 0; t < lens[b]; t++)
+                    s += xb[(size_t)t * H + i];
+                out[i] = (float)(s / lens[b]);
+            }
+        } else {
+            memcpy(out, xb, (size_t)H * sizeof(float));
+        }
+        if (cfg->normalize) {
+            double ss = 0;
+            for (int i = 0; i < H; i++)
+                ss += (double)out[i] * out[i];
+            /* sentence-transformers' Normalize: x / max(|x|, 1e-12) */
+            double n = sqrt(ss);
+            float inv = (float)(1.0 / (n > 1e-12 ? n : 1e-12));
+            for (int i = 0; i < H; i++)
+                out[i] *= inv;
+        }
+    }
+}
+
+/* ---- reference ----------------------------------------------------------- */
+
+static void ref_layernorm(float *x, int n, const bert_norm *ln, float eps)
+{
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        mean += x[i];
+    mean /= n;
+    for (int i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    var /= n;
+    double inv = 1.0 / sqrt(var + eps);
+    for (int i = 0; i < n; i++)
+        x[i] = (float)((x[i] - mean) * inv * ln->gamma[i] + ln->beta[i]);
+}
+
+static void ref_linear(const bert_linear *l, const float *in, int rows, float *out, bool gelu)
+{
+    gemm_f32_naive(rows, l->n_out, l->n_in, in, l->n_in, l->w, l->b, out, l->n_out,
+                   gelu ? GEMM_BIAS_GELU : GEMM_BIAS);
+}
+
+static int forward_reference(const bert_config *cfg, const bert_weights *w, const int32_t *ids,
+                             const int *lens, int batch, int seq, float *hidden, float *pooled)
+{
+    int H = cfg->hidden, NH = cfg->n_heads, D = H / NH, FF = cfg->intermediate;
+    size_t T = (size_t)batch * seq;
+    float *x = dq_malloc(T * H * sizeof(float));
+    float *q = dq_malloc(T * H * sizeof(float));
+    float *k = dq_malloc(T * H * sizeof(float));
+    float *v = dq_malloc(T * H * sizeof(float));
+    float *ctx = dq_malloc(T * H * sizeof(float));
+    float *tmp = dq_malloc(T * H * sizeof(float));
+    float *ff = dq_malloc(T * FF * sizeof(float));
+    double *s = dq_malloc((size_t)seq * sizeof(double));
+
+    for (size_t r = 0; r < T; r++) {
+        int t = (int)(r % seq);
+        for (int i = 0; i < H; i++)
+            x[r * H + i] = w->word_emb[(size_t)ids[r] * H + i] + w->pos_emb[(size_t)t * H + i] +
+                           w->type_emb[i];
+        ref_layernorm(x + r * H, H, &w->ln_emb, cfg->ln_eps);
+    }
+    for (int layer = 0; layer < cfg->n_layers; layer++) {
+        const bert_layer *ly = &w->layers[layer];
+        ref_linear(&ly->q, x, (int)T, q, false);
+        ref_linear(&ly->k, x, (int)T, k, false);
+        ref_linear(&ly->v, x, (int)T, v, false);
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < NH; h++)
+                for (int i = 0; i < seq; i++) {
+                    const float *qi = q + ((size_t)b * seq + i) * H + h * D;
+                    double mx = -DBL_MAX, sum = 0;
+                    for (int j = 0; j < seq; j++) {
+                        const float *kj = k + ((size_t)b * seq + j) * H + h * D;
+                        double d = 0;
+                        for (int e = 0; e < D; e++)
+                            d += (double)qi[e] * kj[e];
+                        /* HF's extended mask: (1 - mask) * finfo(float32).min */
+                        s[j] = d / sqrt((double)D) + (j < lens[b] ? 0.0 : -FLT_MAX);
+                        mx = s[j] > mx ? s[j] : mx;
+                    }
+                    for (int j = 0; j < seq; j++) {
+                        s[j] = exp(s[j] - mx);
+                        sum += s[j];
+                    }
+                    float *out = ctx + ((size_t)b * seq + i) * H + h * D;
+                    for (int e = 0; e < D; e++) {
+                        double acc = 0;
+                        for (int j = 0; j < seq; j++)
+                            acc += s[j] / sum * v[((size_t)b * seq + j) * H + h * D + e];
+                        out[e] = (float)acc;
+                    }
+                }
+        ref_linear(&ly->o, ctx, (int)T, tmp, false);
+        for (size_t r = 0; r < T; r++) {
+            for (int i = 0; i < H; i++)
+                x[r * H + i] += tmp[r * H + i];
+            ref_layernorm(x + r * H, H, &ly->ln_attn, cfg->ln_eps);
+        }
+        ref_linear(&ly->ff_in, x, (int)T, ff, true);
+        ref_linear(&ly->ff_out, ff, (int)T, tmp, false);
+        for (size_t r = 0; r < T; r++) {
+            for (int i = 0; i < H; i++)
+                x[r * H + i] += tmp[r * H + i];
+            ref_layernorm(x + r * H, H, &ly->ln_ff, cfg->ln_eps);
+        }
+    }
+    if (hidden)
+        memcpy(hidden, x, T * H * sizeof(float));
+    if (pooled)
+        pool_rows(cfg, x, lens, batch, seq, pooled);
+    free(x);
+    free(q);
+    free(k);
+    free(v);
+    free(ctx);
+    free(tmp);
+    free(ff);
+    free(s);
+    return 0;
+}
+
+/* ---- fast path ------------------------------------------------------------- */
+
+typedef struct {
+    const bert_config *cfg;
+    const bert_weights *w;
+    bert_run *run;
+    const int32_t *ids;
+    const int *lens;
+    int batch, seq, rows, n_chunks;
+    const bert_norm *ln; /* for the residual pass */
+    const float *res;
+} fwd_ctx;
+
+static void chunk_range(const fwd_ctx *c, int task, int *r0, int *r1)
+{
+    *r0 = (int)((long)c->rows * task / c->n_chunks);
+    *r1 = (int)((long)c->rows * (task + 1) / c->n_chunks);
+}
+
+static void embed_task(void *arg, int task, int thread)
+{
+    (void)thread;
+    const fwd_ctx *c = arg;
+    int H = c->cfg->hidden, r0, r1;
+    chunk_range(c, task, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        float *x = c->run->x + (size_t)r * H;
+        int t = r % c->seq;
+        memcpy(x, c->w->word_emb + (size_t)c->ids[r] * H, (size_t)H * sizeof(float));
+        vec_add(x, c->w->pos_emb + (size_t)t * H, H);
+        vec_layernorm(x, c->w->type_emb, c->w->ln_emb.gamma, c->w->ln_emb.beta, H,
+                      c->cfg->ln_eps);
+    }
+}
+
+/* x = LayerNorm(x + res) */
+static void residual_task(void *arg, int task, int thread)
+{
+    (void)thread;
+    const fwd_ctx *c = arg;
+    int H = c->cfg->hidden, r0, r1;
+    chunk_range(c, task, &r0, &r1);
+    for (int r = r0; r < r1; r++)
+        vec_layernorm(c->run->x + (size_t)r * H, c->res + (size_t)r * H, c->ln->gamma,
+                      c->ln->beta, H, c->cfg->ln_eps);
+}
+
+static void attention_task(void *arg, int task, int thread)
+{
+    const fwd_ctx *c = arg;
+    bert_run *run = c->run;
+    int H = c->cfg->hidden, NH = c->cfg->n_heads, D = H / NH, seq = c->seq;
+    int b = task / NH, h = task % NH, len = c->lens[b];
+    size_t base = (size_t)b * seq * H + (size_t)h * D;
+    float *S = run->scores + (size_t)thread * run->max_len * run->max_len;
+    /* Masked keys would get exp(-FLT_MAX) = 0 in HF's softmax: leaving them
+     * out of the scores is the same and does less work. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, len, D, 1.0f / sqrtf((float)D),
+                run->q + base, H, run->k + base, H, 0.0f, S, len);
+    for (int i = 0; i < seq; i++)
+        vec_softmax(S + (size_t)i * len, len);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, D, len, 1.0f, S, len,
+                run->v + base, H, 0.0f, run->ctx + base, H);
+}
+
+static void linear(bert_run *run, const bert_linear *l, const float *in, int rows, float *out,
+                   gemm_epilogue epi)
+{
+    if (l->q)
+        gemm_q8(run->pool, rows, in, l->n_in, l, run->aq, run->ascale, out, l->n_out, epi);
+    else
+        gemm_f32(run->pool, rows, l->n_out, l->n_in, in, l->n_in, l->w, l->b, out, l->n_out,
+                 epi);
+}
+
+static int forward_fast(const bert_config *cfg, const bert_weights *w, bert_run *run,
+                        const int32_t *ids, const int *lens, int batch, int seq, float *hidden,
+                        float *pooled)
+{
+    if (batch > run->max_batch || seq > run->max_len) {
+        dq_set_error("batch %d x length %d exceeds the run's capacity of %d x %d", batch, seq,
+                     run->max_batch, run->max_len);
+        return -1;
+    }
+    if (cfg->hidden != run->hidden || cfg->intermediate != run->intermediate) {
+        dq_set_error("run state was made for another model shape");
+        return -1;
+    }
+    int H = cfg->hidden, rows = batch * seq;
+    fwd_ctx c = {cfg, w, run, ids, lens, batch, seq, rows, 0, NULL, NULL};
+    c.n_chunks = rows < 4 * run->n_threads ? rows : 4 * run->n_threads;
+    bert_pool_run(run->pool, embed_task, &c, c.n_chunks);
+    for (int layer = 0; layer < cfg->n_layers; layer++) {
+        const bert_layer *ly = &w->layers[layer];
+        linear(run, &ly->q, run->x, rows, run->q, GEMM_BIAS);
+        linear(run, &ly->k, run->x, rows, run->k, GEMM_BIAS);
+        linear(run, &ly->v, run->x, rows, run->v, GEMM_BIAS);
+        bert_pool_run(run->pool, attention_task, &c, batch * cfg->n_heads);
+        linear(run, &ly->o, run->ctx, rows, run->q, GEMM_BIAS);
+        c.ln = &ly->ln_attn;
+        c.res = run->q;
+        bert_pool_run(run->pool, residual_task, &c, c.n_chunks);
+        linear(run, &ly->ff_in, run->x, rows, run->ff, GEMM_BIAS_GELU);
+        linear(run, &ly->ff_out, run->ff, rows, run->q, GEMM_BIAS);
+        c.ln = &ly->ln_ff;
+        bert_pool_run(run->pool, residual_task, &c, c.n_chunks);
+    }
+    if (hidden)
+        memcpy(hidden, run->x, (size_t)rows * H * sizeof(float));
+    if (pooled)
+        pool_rows(cfg, run->x, lens, batch, seq, pooled);
+    return 0;
+}
+
+int bert_forward(const bert_config *cfg, const bert_weights *w, bert_run *run,
+                 const int32_t *ids, const int *lens, int batch, int seq, float *hidden,
+                 float *pooled, bool reference)
+{
+    if (check_inputs(cfg, ids, lens, batch, seq) < 0)
+        return -1;
+    if (reference)
+        return forward_reference(cfg, w, ids, lens, batch, seq, hidden, pooled);
+    if (!run) {
+        dq_set_error("cannot run model: no run state");
+        return -1;
+    }
+    return forward_fast(cfg, w, run, ids, lens, batch, seq, hidden, pooled);
+}

@@ -1,0 +1,77 @@
+/* kernels.h - private to embed/: the thread pool, GEMMs and vector kernels
+ * the BERT forward pass is built from.
+ *
+ * Every kernel has a plain C version and, where the CPU has it, an AVX-512
+ * one selected at run time (bert_isa), so one binary runs everywhere. FP32
+ * GEMMs go to OpenBLAS single-threaded, split across our own pool so BLAS
+ * threads and ours never compete for the cores; int8 GEMMs use our own
+ * AVX-512 VNNI kernel. Tests may lower bert_isa to exercise the fallbacks.
+ */
+#ifndef DQ_EMBED_KERNELS_H
+#define DQ_EMBED_KERNELS_H
+
+#include "embed/bert_impl.h"
+
+/* ---- instruction set selection ----------------------------------------- */
+
+enum { BERT_ISA_SCALAR = 0, BERT_ISA_AVX512 = 1, BERT_ISA_VNNI = 2 };
+
+/* The best level this CPU supports. */
+int bert_isa_detect(void);
+/* The level kernels use; starts at bert_isa_detect(). Setting a level above
+ * what the CPU has is clamped. Not thread-safe: set it before running. */
+int bert_isa_get(void);
+void bert_isa_set(int level);
+
+/* ---- thread pool --------------------------------------------------------- */
+
+typedef struct bert_pool bert_pool;
+
+/* fn(ctx, task, thread) runs once for each task in [0, n_tasks); thread is
+ * in [0, bert_pool_size()) and names the caller's per-thread scratch. */
+typedef void (*bert_task_fn)(void *ctx, int task, int thread);
+
+/* n_threads - 1 workers; the caller of bert_pool_run is thread 0. NULL with
+ * the error set when a thread cannot be started. */
+bert_pool *bert_pool_new(int n_threads);
+void bert_pool_free(bert_pool *p);
+int bert_pool_size(const bert_pool *p);
+/* Runs all tasks and returns when they are done. p may be NULL (serial). */
+void bert_pool_run(bert_pool *p, bert_task_fn fn, void *ctx, int n_tasks);
+
+/* ---- GEMMs: C (M, N) = A (M, K) * W (N, K)^T, then the epilogue ---------- */
+
+typedef enum { GEMM_PLAIN, GEMM_BIAS, GEMM_BIAS_GELU } gemm_epilogue;
+
+/* Threaded over p; lda/ldc are row strides of A and C. */
+void gemm_f32(bert_pool *p, int M, int N, int K, const float *A, int lda, const float *W,
+              const float *bias, float *C, int ldc, gemm_epilogue epi);
+/* Triple loop with double accumulation: the oracle for tests. */
+void gemm_f32_naive(int M, int N, int K, const float *A, int lda, const float *W,
+                    const float *bias, float *C, int ldc, gemm_epilogue epi);
+
+/* Row stride, in bytes, of quantised activations for K inputs. */
+static inline int q8_stride(int K) { return (K + 63) & ~63; }
+
+/* int8 linear layer l (quantised by bert_quantize): A is quantised per row
+ * into aq (M, q8_stride(K)) bytes and ascale (M), then multiplied with
+ * VNNI, or plain C below BERT_ISA_VNNI. */
+void gemm_q8(bert_pool *p, int M, const float *A, int lda, const bert_linear *l, uint8_t *aq,
+             float *ascale, float *C, int ldc, gemm_epilogue epi);
+/* The same arithmetic in the simplest loops, on the row-major l->q. */
+void gemm_q8_naive(int M, const float *A, int lda, const bert_linear *l, float *C, int ldc,
+                   gemm_epilogue epi);
+
+/* ---- vector kernels ------------------------------------------------------ */
+
+/* 0.5 x (1 + erf(x / sqrt 2)), in place. */
+void vec_gelu(float *x, int n);
+/* x += b */
+void vec_add(float *x, const float *b, int n);
+/* x = LayerNorm(x + res) * gamma + beta; res may be NULL. */
+void vec_layernorm(float *x, const float *res, const float *gamma, const float *beta, int n,
+                   float eps);
+/* Softmax of x[0..n), in place. */
+void vec_softmax(float *x, int n);
+
+#endif

@@ -1,0 +1,218 @@
+/* vecmath.c - GELU, LayerNorm and softmax over float vectors, plain and AVX-512.
+ *
+ * The AVX-512 versions are compiled with target attributes and chosen at run
+ * time, so the library still runs on CPUs without AVX-512. exp uses Cephes'
+ * expf polynomial (about 1 ulp) and erf Abramowitz & Stegun 7.1.26 (absolute
+ * error below 1.5e-7), which keeps GELU within ~1e-7 of erff.
+ */
+#include "embed/kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+/* ---- instruction set ----------------------------------------------------- */
+
+static int isa_level = -1;
+
+int bert_isa_detect(void)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl") ||
+        !__builtin_cpu_supports("fma"))
+        return BERT_ISA_SCALAR;
+    if (__builtin_cpu_supports("avx512vnni"))
+        return BERT_ISA_VNNI;
+    return BERT_ISA_AVX512;
+}
+
+int bert_isa_get(void)
+{
+    if (isa_level < 0)
+        isa_level = bert_isa_detect();
+    return isa_level;
+}
+
+void bert_isa_set(int level)
+{
+    int best = bert_isa_detect();
+    isa_level = level < 0 ? 0 : level > best ? best : level;
+}
+
+/* ---- AVX-512 ------------------------------------------------------------- */
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+static inline AVX512 __m512 exp512(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline AVX512 __m512 gelu512(__m512 x)
+{
+    const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x80000000));
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    __m512 az = _mm512_andnot_ps(sign_mask, z);
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
+                             _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(az, az)));
+    __m512 erf_abs = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
+    __m512 erf = _mm512_or_ps(erf_abs, _mm512_and_ps(sign_mask, z));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
+                         _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+static inline __mmask16 tail_mask(int left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+static AVX512 void gelu_avx512(float *x, int n)
+{
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, gelu512(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+static AVX512 void add_avx512(float *x, const float *b, int n)
+{
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, b + i));
+        _mm512_mask_storeu_ps(x + i, m, v);
+    }
+}
+
+static AVX512 void layernorm_avx512(float *x, const float *res, const float *gamma,
+                                    const float *beta, int n, float eps)
+{
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        if (res) {
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + i));
+            _mm512_mask_storeu_ps(x + i, m, v);
+        }
+        sum = _mm512_add_ps(sum, v);
+    }
+    float mean = _mm512_reduce_add_ps(sum) / (float)n;
+    __m512 vmean = _mm512_set1_ps(mean);
+    __m512 sq = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vmean);
+        sq = _mm512_fmadd_ps(d, d, sq);
+    }
+    float inv = 1.0f / sqrtf(_mm512_reduce_add_ps(sq) / (float)n + eps);
+    __m512 vinv = _mm512_set1_ps(inv);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean), vinv);
+        __m512 y = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, gamma + i),
+                                   _mm512_maskz_loadu_ps(m, beta + i));
+        _mm512_mask_storeu_ps(x + i, m, y);
+    }
+}
+
+static AVX512 void softmax_avx512(float *x, int n)
+{
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, x + i));
+    }
+    __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax));
+        e = _mm512_maskz_mov_ps(m, e);
+        sum = _mm512_add_ps(sum, e);
+        _mm512_mask_storeu_ps(x + i, m, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+}
+
+/* ---- dispatch, with the plain C versions --------------------------------- */
+
+void vec_gelu(float *x, int n)
+{
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        gelu_avx512(x, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void vec_add(float *x, const float *b, int n)
+{
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        add_avx512(x, b, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        x[i] += b[i];
+}
+
+void vec_layernorm(float *x, const float *res, const float *gamma, const float *beta, int n,
+                   float eps)
+{
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        layernorm_avx512(x, res, gamma, beta, n, eps);
+        return;
+    }
+    float sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (res)
+            x[i] += res[i];
+        sum += x[i];
+    }
+    float mean = sum / (float)n, sq = 0;
+    for (int i = 0; i < n; i++)
+        sq += (x[i] - mean) * (x[i] - mean);
+    float inv = 1.0f / sqrtf(sq / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        x[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
+}
+
+void vec_softmax(float *x, int n)
+{
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        softmax_avx512(x, n);
+        return;
+    }
+    float mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++)
+        x[i] /= sum;
+}

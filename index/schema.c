@@ -1,0 +1,163 @@
+/* schema.c - the store's schema as a list of migrations, and the checks that
+ * keep docqa from opening a database it did not make or does not understand.
+ *
+ * PRAGMA user_version holds the schema version and PRAGMA application_id
+ * marks the file as ours. migrations[i] takes version i to i+1 and runs in one
+ * transaction with the version bump, so a crash mid-upgrade leaves the old
+ * version. A later release appends entries; it never edits old ones.
+ */
+#include "index/store_impl.h"
+
+#include "common/common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const migrations[] = {
+    /* 0 -> 1: the first schema. */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE documents("
+    "  id INTEGER PRIMARY KEY,"
+    "  sha256 TEXT NOT NULL UNIQUE,"
+    "  format TEXT NOT NULL,"
+    "  title TEXT,"
+    "  pages INTEGER NOT NULL,"
+    "  added_at INTEGER NOT NULL);"
+    "CREATE TABLE files("
+    "  id INTEGER PRIMARY KEY,"
+    "  path TEXT NOT NULL UNIQUE,"
+    "  sha256 TEXT,"
+    "  size INTEGER NOT NULL,"
+    "  mtime INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK(status IN ('ok', 'failed')),"
+    "  error TEXT,"
+    "  doc_id INTEGER REFERENCES documents(id),"
+    "  ingested_at INTEGER NOT NULL);"
+    "CREATE INDEX files_doc ON files(doc_id);"
+    "CREATE TABLE pages("
+    "  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+    "  page_no INTEGER NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  PRIMARY KEY(doc_id, page_no)) WITHOUT ROWID;"
+    "CREATE TABLE chunks("
+    "  id INTEGER PRIMARY KEY,"
+    "  doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+    "  ordinal INTEGER NOT NULL,"
+    "  page_start INTEGER NOT NULL,"
+    "  page_end INTEGER NOT NULL,"
+    "  section TEXT NOT NULL DEFAULT '',"
+    "  text TEXT NOT NULL);"
+    "CREATE INDEX chunks_doc ON chunks(doc_id, ordinal);"
+    "CREATE TABLE vectors("
+    "  chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,"
+    "  model TEXT NOT NULL,"
+    "  dim INTEGER NOT NULL,"
+    "  vec BLOB NOT NULL);"
+    "CREATE INDEX vectors_model ON vectors(model);"
+    /* External content: the text lives once, in chunks; the triggers keep
+     * the index in step, including deletes cascaded from documents. */
+    "CREATE VIRTUAL TABLE fts USING fts5(text, section, content='chunks', content_rowid='id',"
+    "  tokenize='docqa');"
+    "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5)');"
+    "CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN"
+    "  INSERT INTO fts(rowid, text, section) VALUES (new.id, new.text, new.section);"
+    "END;"
+    "CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN"
+    "  INSERT INTO fts(fts, rowid, text, section) VALUES ('delete', old.id, old.text, old.section);"
+    "END;"
+    "CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN"
+    "  INSERT INTO fts(fts, rowid, text, section) VALUES ('delete', old.id, old.text, old.section);"
+    "  INSERT INTO fts(rowid, text, section) VALUES (new.id, new.text, new.section);"
+    "END;"
+    /* Per-term chunk counts for store_term_doc_freq(). */
+    "CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');",
+};
+
+_Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION must equal the number of migrations");
+
+static int pragma_int(store *st, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        goto fail;
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        goto fail;
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return 0;
+fail:
+    dq_set_error("cannot open store '%s': %s", st->dir, sqlite3_errmsg(st->db));
+    sqlite3_finalize(s);
+    return -1;
+}
+
+/* Refuses a database that is not ours or is newer than this build; sets
+ * *version to the schema version found (0 for an empty database). */
+static int check_identity(store *st, int64_t *version)
+{
+    int64_t app_id, objects;
+    if (pragma_int(st, "PRAGMA application_id", &app_id) < 0 ||
+        pragma_int(st, "PRAGMA user_version", version) < 0 ||
+        pragma_int(st, "SELECT count(*) FROM sqlite_schema", &objects) < 0)
+        return -1;
+    if (app_id == 0 && *version == 0 && objects == 0)
+        return 0;
+    if (app_id != STORE_APP_ID) {
+        dq_set_error("cannot open store '%s': '%s' is not a docqa database", st->dir,
+                     st->db_path);
+        return -1;
+    }
+    if (*version > STORE_SCHEMA_VERSION) {
+        dq_set_error("cannot open store '%s': store was made by a newer docqa (schema %lld, this "
+                     "build knows %d)",
+                     st->dir, (long long)*version, STORE_SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_migration(store *st, int from)
+{
+    char what[64];
+    snprintf(what, sizeof what, "cannot upgrade store schema to %d", from + 1);
+    if (store_exec(st, "BEGIN IMMEDIATE", what) < 0)
+        return -1;
+    /* Another process may have migrated while we waited for the lock. */
+    int64_t now;
+    if (pragma_int(st, "PRAGMA user_version", &now) < 0)
+        goto fail;
+    if (now != from) {
+        store_exec(st, "ROLLBACK", what);
+        return 0;
+    }
+    char bump[96];
+    snprintf(bump, sizeof bump, "PRAGMA user_version = %d; PRAGMA application_id = %d", from + 1,
+             STORE_APP_ID);
+    if (store_exec(st, migrations[from], what) < 0 || store_exec(st, bump, what) < 0)
+        goto fail;
+    return store_exec(st, "COMMIT", what);
+fail:
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int store_migrate(store *st)
+{
+    int64_t version;
+    if (check_identity(st, &version) < 0)
+        return -1;
+    if (version == STORE_SCHEMA_VERSION)
+        return 0;
+    if (st->readonly) {
+        dq_set_error("cannot open store '%s' read-only: its schema %lld needs upgrading to %d "
+                     "(run 'docqa ingest')",
+                     st->dir, (long long)version, STORE_SCHEMA_VERSION);
+        return -1;
+    }
+    for (int v = (int)version; v < STORE_SCHEMA_VERSION; v++)
+        if (run_migration(st, v) < 0)
+            return -1;
+    return 0;
+}

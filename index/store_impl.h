@@ -1,0 +1,79 @@
+/* store_impl.h - what the index/ files share behind index.h: the store struct,
+ * the prepared-statement cache and the schema/tokenizer entry points.
+ *
+ * Statements are prepared once per connection (SQLITE_PREPARE_PERSISTENT) and
+ * kept in st->stmts by slot, so a hot insert path costs a reset and a few
+ * binds. Functions that call back into user code while stepping (store_each_*)
+ * prepare their own statement instead, so a callback may use the store.
+ * Tests include this header to reach the raw connection.
+ */
+#ifndef DQ_STORE_IMPL_H
+#define DQ_STORE_IMPL_H
+
+#include "index/index.h"
+
+#include <sqlite3.h>
+
+/* The schema this build writes; store_open migrates older stores up to it. */
+#define STORE_SCHEMA_VERSION 1
+/* PRAGMA application_id of a docqa store: "dqa1". */
+#define STORE_APP_ID 0x64716131
+
+enum store_slot {
+    SLOT_META_GET,
+    SLOT_META_SET,
+    SLOT_FILE_GET,
+    SLOT_FILE_UPSERT,
+    SLOT_FILE_DELETE,
+    SLOT_DOC_FIND,
+    SLOT_DOC_INSERT,
+    SLOT_DOC_DELETE_ORPHAN,
+    SLOT_PAGE_INSERT,
+    SLOT_CHUNK_INSERT,
+    SLOT_STATS,
+    SLOT_SEARCH,
+    SLOT_CHUNK_GET,
+    SLOT_CHUNK_COUNT,
+    SLOT_TERM_DF,
+    SLOT_VEC_PUT,
+    SLOT_VEC_GET,
+    SLOT_VEC_PRUNE,
+    SLOT_COUNT
+};
+
+struct store {
+    sqlite3 *db;
+    char *dir;     /* absolute path of the .docqa directory */
+    char *root;    /* dir's parent */
+    char *db_path; /* dir + "/" STORE_DBNAME */
+    bool readonly;
+    sqlite3_stmt *stmts[SLOT_COUNT]; /* lazily prepared, finalized by store_close */
+};
+
+/* The cached statement for slot (prepared from sql on first use), reset and
+ * with its bindings cleared; NULL with the error set when sql fails to
+ * prepare. */
+sqlite3_stmt *store_stmt(store *st, enum store_slot slot, const char *sql);
+/* Sets the error to "<what>: <sqlite message>" and returns -1. */
+int store_fail(store *st, const char *what);
+/* Binds a NUL-terminated string, or NULL when s is NULL. */
+int store_bind_text(sqlite3_stmt *s, int i, const char *text);
+/* A malloc'd copy of a text column, or NULL when the column is NULL. */
+char *store_column_dup(sqlite3_stmt *s, int i);
+/* Steps s once (an INSERT/UPDATE/DELETE), then resets it; 0, or -1 with the
+ * error "<what>: <sqlite message>". */
+int store_run(store *st, sqlite3_stmt *s, const char *what);
+/* Runs SQL text (one or more statements) that returns no rows. */
+int store_exec(store *st, const char *sql, const char *what);
+
+/* schema.c: brings a freshly opened connection's schema to
+ * STORE_SCHEMA_VERSION, or refuses a foreign or newer database. */
+int store_migrate(store *st);
+
+/* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db. */
+int store_register_tokenizer(sqlite3 *db);
+
+/* Direct access for tests and tools. */
+sqlite3 *store_db(store *st);
+
+#endif
