@@ -1,0 +1,404 @@
+/* extract.c - ingest_extract(): lines with font size and weight from MuPDF's structured text.
+ *
+ * Each call makes its own fz_context (no shared store, so calls on different
+ * threads never meet) and silences MuPDF's warning and error printers; the
+ * last warning is kept to explain a failure. Pages go through the structured
+ * text device only (nothing is rendered); each MuPDF text block becomes an
+ * ingest_block and each line an ingest_line whose text is built in one reused
+ * buffer. Dehyphenation is left off: cleanup joins hyphenated words itself.
+ */
+#include "ingest/raw.h"
+
+#include "common/common.h"
+
+#include <mupdf/fitz.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    char warning[256]; /* the last MuPDF warning, "" when none */
+} mu_log;
+
+static void on_warning(void *user, const char *message)
+{
+    mu_log *mlog = user;
+    snprintf(mlog->warning, sizeof mlog->warning, "%s", message);
+}
+
+/* MuPDF reports every throw here before unwinding; fz_caught_message() gives
+ * the same text to the catch block, so there is nothing to keep. */
+static void on_error(void *user, const char *message)
+{
+    (void)user;
+    (void)message;
+}
+
+/* Totals over the whole document, to tell "no text" failures apart. */
+typedef struct {
+    size_t chars;          /* non-space characters kept */
+    size_t images;         /* image blocks seen */
+    int failed_pages;      /* pages that threw */
+    char first_error[256]; /* message of the first page that threw */
+} extract_stats;
+
+/* Font sizes of one line with their character counts; lines rarely mix more
+ * than a few sizes, and sizes past the table's end are simply not counted. */
+typedef struct {
+    float size[8];
+    size_t count[8];
+    int n;
+} size_tally;
+
+static void tally_size(size_tally *t, float size)
+{
+    for (int i = 0; i < t->n; i++) {
+        if (fabsf(t->size[i] - size) < 0.05f) {
+            t->count[i]++;
+            return;
+        }
+    }
+    if (t->n < 8) {
+        t->size[t->n] = size;
+        t->count[t->n++] = 1;
+    }
+}
+
+static float tally_dominant(const size_tally *t)
+{
+    float best = 0;
+    size_t best_n = 0;
+    for (int i = 0; i < t->n; i++) {
+        if (t->count[i] > best_n) {
+            best_n = t->count[i];
+            best = t->size[i];
+        }
+    }
+    return best;
+}
+
+static bool font_is_bold(fz_context *ctx, fz_font *font)
+{
+    if (!font)
+        return false;
+    if (fz_font_is_bold(ctx, font))
+        return true;
+    const char *name = fz_font_name(ctx, font);
+    return name && (strstr(name, "Bold") || strstr(name, "Heavy") || strstr(name, "Black") ||
+                    strstr(name, "bold"));
+}
+
+/* Characters that never belong in extracted text: controls, U+FFFD (MuPDF's
+ * marker for a glyph with no Unicode mapping), surrogates and non-characters. */
+static bool keep_char(int c)
+{
+    if (c < 0x20 || (c >= 0x7F && c < 0xA0))
+        return false;
+    if (c == 0xFFFD || c == 0xFEFF || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return false;
+    return true;
+}
+
+/* Appends the text blocks of st to page. Never throws. */
+static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *page, dq_buf *lb,
+                         extract_stats *stats)
+{
+    fz_font *last_font = NULL;
+    bool last_bold = false;
+    for (fz_stext_block *b = st->first_block; b; b = b->next) {
+        if (b->type == FZ_STEXT_BLOCK_IMAGE) {
+            stats->images++;
+            continue;
+        }
+        if (b->type != FZ_STEXT_BLOCK_TEXT)
+            continue;
+        ingest_block *block = NULL;
+        for (fz_stext_line *ln = b->u.t.first_line; ln; ln = ln->next) {
+            dq_buf_clear(lb);
+            size_tally sizes = {{0}, {0}, 0};
+            size_t n_bold = 0, n_chars = 0;
+            for (fz_stext_char *ch = ln->first_char; ch; ch = ch->next) {
+                if (!keep_char(ch->c))
+                    continue;
+                char enc[4];
+                int k = utf8_encode((uint32_t)ch->c, enc);
+                dq_buf_append(lb, enc, (size_t)k);
+                if (ch->c == ' ' || ch->c == 0xA0 || ch->c == 0x3000)
+                    continue;
+                n_chars++;
+                tally_size(&sizes, ch->size);
+                if (ch->font != last_font) {
+                    last_font = ch->font;
+                    last_bold = font_is_bold(ctx, ch->font);
+                }
+                n_bold += last_bold;
+            }
+            if (n_chars == 0)
+                continue;
+            const char *s = lb->data;
+            size_t n = lb->len;
+            while (n > 0 && *s == ' ')
+                s++, n--;
+            while (n > 0 && s[n - 1] == ' ')
+                n--;
+            if (!block)
+                block = raw_add_block(page);
+            ingest_line *line = raw_add_line(block, dq_strndup(s, n));
+            line->size = tally_dominant(&sizes);
+            line->bold = 2 * n_bold > n_chars;
+            line->x0 = ln->bbox.x0;
+            line->y0 = ln->bbox.y0;
+            line->x1 = ln->bbox.x1;
+            line->y1 = ln->bbox.y1;
+            stats->chars += n_chars;
+        }
+    }
+}
+
+/* fz_lookup_metadata() that returns -1 instead of throwing. */
+static int lookup_meta(fz_context *ctx, fz_document *doc, const char *key, char *buf, int size)
+{
+    int need = -1;
+    fz_var(need);
+    fz_try(ctx)
+        need = fz_lookup_metadata(ctx, doc, key, buf, size);
+    fz_catch(ctx)
+        need = -1;
+    return need;
+}
+
+/* The document's title from its metadata, or NULL. */
+static char *lookup_title(fz_context *ctx, fz_document *doc)
+{
+    char small[512];
+    char *buf = small;
+    int need = lookup_meta(ctx, doc, FZ_META_INFO_TITLE, small, sizeof small);
+    if (need <= 1)
+        return NULL;
+    if (need > (int)sizeof small) {
+        buf = dq_malloc((size_t)need);
+        if (lookup_meta(ctx, doc, FZ_META_INFO_TITLE, buf, need) < 0)
+            buf[0] = '\0';
+    }
+    const char *s = buf;
+    size_t n = strlen(buf);
+    while (n > 0 && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    char *title = n ? utf8_sanitize(s, n) : NULL;
+    if (buf != small)
+        free(buf);
+    return title;
+}
+
+/* Opens path and unlocks it; returns the document, or NULL with the error set. */
+static fz_document *open_document(fz_context *ctx, const char *path, const char *password,
+                                  int *n_pages)
+{
+    fz_document *doc = NULL;
+    fz_var(doc);
+    fz_try(ctx)
+    {
+        fz_register_document_handlers(ctx);
+        doc = fz_open_document(ctx, path);
+        if (fz_needs_password(ctx, doc)) {
+            if (!password || !*password)
+                fz_throw(ctx, FZ_ERROR_GENERIC, "\001file is encrypted (use --password)");
+            if (!fz_authenticate_password(ctx, doc, password))
+                fz_throw(ctx, FZ_ERROR_GENERIC, "\001wrong password");
+        }
+        *n_pages = fz_count_pages(ctx, doc);
+    }
+    fz_catch(ctx)
+    {
+        /* A leading \001 marks our own reasons, which are not damage. */
+        const char *msg = fz_caught_message(ctx);
+        if (msg[0] == '\001')
+            dq_set_error("%s", msg + 1);
+        else
+            dq_set_error("damaged file: %s", msg);
+        fz_drop_document(ctx, doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* The structured text of page i and its size, or NULL with the reason in
+ * err when the page throws. */
+static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
+                                 const fz_stext_options *opts, fz_rect *bounds, char *err,
+                                 size_t err_size)
+{
+    fz_page *page = NULL;
+    fz_stext_page *st = NULL;
+    fz_var(page);
+    fz_var(st);
+    fz_try(ctx)
+    {
+        page = fz_load_page(ctx, doc, i);
+        *bounds = fz_bound_page(ctx, page);
+        st = fz_new_stext_page_from_page(ctx, page, opts);
+    }
+    fz_always(ctx) fz_drop_page(ctx, page);
+    fz_catch(ctx)
+    {
+        snprintf(err, err_size, "%s", fz_caught_message(ctx));
+        return NULL;
+    }
+    return st;
+}
+
+static int extract_mupdf(const char *path, const char *password, ingest_raw_doc *out)
+{
+    mu_log mlog = {{0}};
+    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    if (!ctx) {
+        dq_set_error("cannot start MuPDF: out of memory");
+        return -1;
+    }
+    fz_set_warning_callback(ctx, on_warning, &mlog);
+    fz_set_error_callback(ctx, on_error, NULL);
+
+    int rc = -1;
+    int n_pages = 0;
+    fz_document *doc = open_document(ctx, path, password, &n_pages);
+    if (!doc)
+        goto done;
+
+    out->title = lookup_title(ctx, doc);
+
+    /* Images are kept only to be counted: a document of images with no text
+     * is a scan, which deserves a different message than an empty one. */
+    fz_stext_options opts = {.flags = FZ_STEXT_PRESERVE_IMAGES | FZ_STEXT_MEDIABOX_CLIP};
+    extract_stats stats = {0, 0, 0, {0}};
+    dq_buf lb = DQ_BUF_INIT;
+    for (int i = 0; i < n_pages; i++) {
+        fz_rect bounds = fz_empty_rect;
+        char err[256];
+        fz_stext_page *st = load_stext(ctx, doc, i, &opts, &bounds, err, sizeof err);
+        /* One broken page must not cost the rest: it stays, empty. */
+        if (!st && stats.failed_pages++ == 0)
+            snprintf(stats.first_error, sizeof stats.first_error, "%s", err);
+        ingest_raw_page *rp = raw_add_page(out, i + 1);
+        if (!fz_is_empty_rect(bounds)) {
+            rp->width = bounds.x1 - bounds.x0;
+            rp->height = bounds.y1 - bounds.y0;
+        }
+        if (st) {
+            convert_page(ctx, st, rp, &lb, &stats);
+            fz_drop_stext_page(ctx, st);
+        }
+    }
+    dq_buf_free(&lb);
+
+    /* MuPDF repairs a truncated or broken file and hands back pages with
+     * zero characters instead of failing, so no text at all is an error. */
+    if (stats.chars > 0)
+        rc = 0;
+    else if (n_pages > 0 && stats.failed_pages == n_pages)
+        dq_set_error("damaged file: %s", stats.first_error);
+    else if (stats.images > 0)
+        dq_set_error("no text layer (scanned images?); OCR not available");
+    else if (mlog.warning[0])
+        dq_set_error("no text found (damaged or empty document): %s", mlog.warning);
+    else
+        dq_set_error("no text found (damaged or empty document)");
+
+done:
+    fz_drop_document(ctx, doc);
+    fz_drop_context(ctx);
+    return rc;
+}
+
+/* Reads up to n bytes of the start of path into buf; returns the count or -1. */
+static ssize_t read_head(const char *path, char *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return (ssize_t)got;
+}
+
+int ingest_extract(const char *path, const char *password, ingest_raw_doc *out)
+{
+    memset(out, 0, sizeof *out);
+    char ext[16];
+    raw_extension(path, ext, sizeof ext);
+    if (!ingest_supported(path)) {
+        if (ext[0])
+            dq_set_error("unsupported file type '.%s'", ext);
+        else
+            dq_set_error("unsupported file type (no extension)");
+        return -1;
+    }
+
+    /* Messages carry the reason only; the caller names the file. */
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        dq_set_error("%s", strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        dq_set_error("is a directory");
+        return -1;
+    }
+    if (access(path, R_OK) < 0) {
+        dq_set_error("%s", strerror(errno));
+        return -1;
+    }
+    if (st.st_size == 0) {
+        dq_set_error("empty file");
+        return -1;
+    }
+
+    const char *format = ext;
+    int rc;
+    if (strcmp(ext, "txt") == 0) {
+        rc = textfile_extract(path, false, out);
+    } else if (strcmp(ext, "md") == 0 || strcmp(ext, "markdown") == 0) {
+        format = "md";
+        rc = textfile_extract(path, true, out);
+    } else {
+        if (strcmp(ext, "pdf") == 0) {
+            /* MuPDF would "repair" any bytes into an empty PDF; a file that
+             * is not one at all deserves to be called that. */
+            char head[1024];
+            ssize_t n = read_head(path, head, sizeof head);
+            if (n < 0) {
+                dq_set_error("%s", strerror(errno));
+                return -1;
+            }
+            if (!memmem(head, (size_t)n, "%PDF-", 5)) {
+                dq_set_error("not a PDF file");
+                return -1;
+            }
+        } else if (strcmp(ext, "oxps") == 0) {
+            format = "xps";
+        } else if (strcmp(ext, "htm") == 0 || strcmp(ext, "xhtml") == 0) {
+            format = "html";
+        }
+        rc = extract_mupdf(path, password, out);
+    }
+    if (rc < 0) {
+        ingest_raw_doc_free(out);
+        return -1;
+    }
+    out->format = dq_strdup(format);
+    return 0;
+}

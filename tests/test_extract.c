@@ -1,0 +1,629 @@
+/* test_extract.c - ingest_extract() via MuPDF: generated PDFs, EPUB/FB2/XHTML, bad inputs. */
+#include "common/common.h"
+#include "ingest/ingest.h"
+#include "support/pdfgen.h"
+
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/dq_extract_XXXXXX";
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/dq_extract_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(extract, .init = setup, .fini = teardown);
+
+static const char *path_in(const char *name)
+{
+    static char buf[4][256];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, 256, "%s/%s", dir, name);
+    return p;
+}
+
+static void write_text_file(const char *path, const char *text)
+{
+    cr_assert_eq(pdfgen_write_bytes(path, text, strlen(text)), 0, "%s", dq_last_error());
+}
+
+static const ingest_line *line_at(const ingest_raw_doc *d, size_t page, size_t block, size_t line)
+{
+    cr_assert_lt(page, d->n_pages);
+    cr_assert_lt(block, d->pages[page].n_blocks, "page %zu has %zu blocks", page + 1,
+                 d->pages[page].n_blocks);
+    cr_assert_lt(line, d->pages[page].blocks[block].n_lines);
+    return &d->pages[page].blocks[block].lines[line];
+}
+
+/* All the text of a page, lines joined by '\n'. Caller frees. */
+static char *page_text(const ingest_raw_page *p)
+{
+    dq_buf b = DQ_BUF_INIT;
+    for (size_t i = 0; i < p->n_blocks; i++)
+        for (size_t j = 0; j < p->blocks[i].n_lines; j++) {
+            if (b.len)
+                dq_buf_putc(&b, '\n');
+            dq_buf_puts(&b, p->blocks[i].lines[j].text);
+        }
+    return dq_buf_take(&b);
+}
+
+static void assert_empty(const ingest_raw_doc *d)
+{
+    cr_assert_eq(d->n_pages, 0);
+    cr_assert_null(d->pages);
+    cr_assert_null(d->format);
+    cr_assert_null(d->title);
+}
+
+/* Every line of d is valid UTF-8 without control characters. */
+static void assert_clean_utf8(const ingest_raw_doc *d)
+{
+    for (size_t p = 0; p < d->n_pages; p++)
+        for (size_t b = 0; b < d->pages[p].n_blocks; b++)
+            for (size_t l = 0; l < d->pages[p].blocks[b].n_lines; l++) {
+                const char *t = d->pages[p].blocks[b].lines[l].text;
+                cr_assert(utf8_valid(t, strlen(t)), "invalid UTF-8 in '%s'", t);
+                for (const char *c = t; *c; c++)
+                    cr_assert_geq((unsigned char)*c, 0x20, "control char in '%s'", t);
+            }
+}
+
+static const pdfgen_line report_p1[] = {
+    {"Annual Report", 20, true},
+    {"", 11, false},
+    {"Revenue grew by 12 percent in 2024.", 11, false},
+    {"Costs were flat.", 11, false},
+};
+static const pdfgen_line report_p2[] = {
+    {"Outlook", 20, true},
+    {"", 11, false},
+    {"We expect growth to continue.", 11, false},
+};
+static const pdfgen_page report[] = {{report_p1, 4, false}, {report_p2, 3, false}};
+
+Test(extract, english_two_pages)
+{
+    const char *pdf = path_in("report.pdf");
+    cr_assert_eq(pdfgen_write(pdf, report, 2, NULL), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_str_eq(d.format, "pdf");
+    cr_assert_null(d.title);
+    cr_assert_eq(d.n_pages, 2);
+    cr_assert_eq(d.pages[0].number, 1);
+    cr_assert_eq(d.pages[1].number, 2);
+    cr_assert_float_eq(d.pages[0].width, 595, 0.5);
+    cr_assert_float_eq(d.pages[0].height, 842, 0.5);
+
+    /* MuPDF puts the heading in its own block and the two body lines, one
+     * leading apart, together in the next. */
+    cr_assert_eq(d.pages[0].n_blocks, 2);
+    const ingest_line *h = line_at(&d, 0, 0, 0);
+    cr_assert_str_eq(h->text, "Annual Report");
+    cr_assert_float_eq(h->size, 20, 0.01);
+    cr_assert(h->bold);
+    const ingest_line *b1 = line_at(&d, 0, 1, 0), *b2 = line_at(&d, 0, 1, 1);
+    cr_assert_str_eq(b1->text, "Revenue grew by 12 percent in 2024.");
+    cr_assert_str_eq(b2->text, "Costs were flat.");
+    cr_assert_float_eq(b1->size, 11, 0.01);
+    cr_assert_not(b1->bold);
+    cr_assert_eq(h->heading, 0);
+    /* Boxes: top-down page coordinates, left margin 72 pt. */
+    cr_assert_float_eq(h->x0, 72, 1.5);
+    cr_assert_lt(h->y0, b1->y0);
+    cr_assert_lt(b1->y1, b2->y1);
+    cr_assert_gt(b1->x1, b2->x1); /* the longer line is wider */
+
+    cr_assert_str_eq(line_at(&d, 1, 0, 0)->text, "Outlook");
+    cr_assert(line_at(&d, 1, 0, 0)->bold);
+    cr_assert_str_eq(line_at(&d, 1, 1, 0)->text, "We expect growth to continue.");
+    assert_clean_utf8(&d);
+    ingest_raw_doc_free(&d);
+    assert_empty(&d);
+}
+
+/* Removes spaces that sit between two CJK characters (MuPDF could insert
+ * them at glyph gaps; 1.21 with this font does not, see below). */
+static char *strip_cjk_spaces(const char *s)
+{
+    dq_buf b = DQ_BUF_INIT;
+    size_t n = strlen(s);
+    uint32_t prev = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, n - i, &cp);
+        cr_assert_gt(k, 0);
+        if (cp == ' ' && (uc_is_cjk(prev) || uc_is_cjk_punct(prev))) {
+            uint32_t next = 0;
+            size_t j = i;
+            while (j < n && s[j] == ' ')
+                j++;
+            if (j < n && utf8_decode(s + j, n - j, &next) > 0 &&
+                (uc_is_cjk(next) || uc_is_cjk_punct(next))) {
+                i = j;
+                continue;
+            }
+        }
+        dq_buf_append(&b, s + i, (size_t)k);
+        prev = cp;
+        i += (size_t)k;
+    }
+    return dq_buf_take(&b);
+}
+
+Test(extract, chinese_round_trip)
+{
+    static const pdfgen_line lines[] = {
+        {"第三章 违约责任", 16, true},
+        {"", 11, false},
+        {"合同的违约金为合同总额的百分之五。", 11, false},
+        {"第3条 ABC 规定：甲方应于2024年1月1日前付款。", 11, false},
+    };
+    const pdfgen_page page = {lines, 4, false};
+    const char *pdf = path_in("zh.pdf");
+    cr_assert_eq(pdfgen_write(pdf, &page, 1, NULL), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    static const char expected[] = "第三章 违约责任\n"
+                                   "合同的违约金为合同总额的百分之五。\n"
+                                   "第3条 ABC 规定：甲方应于2024年1月1日前付款。";
+    char *text = page_text(&d.pages[0]);
+    char *stripped = strip_cjk_spaces(text), *want = strip_cjk_spaces(expected);
+    cr_assert_str_eq(stripped, want);
+    /* What MuPDF 1.21 does with the built-in Adobe-GB1 font: it inserts no
+     * spaces between CJK characters and keeps the real ones, so the text
+     * comes back exactly as written. */
+    cr_assert_str_eq(text, expected);
+    free(want);
+    cr_assert_float_eq(line_at(&d, 0, 0, 0)->size, 16, 0.01);
+    cr_assert_float_eq(line_at(&d, 0, 1, 0)->size, 11, 0.01);
+    assert_clean_utf8(&d);
+    free(text);
+    free(stripped);
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, metadata_title)
+{
+    const pdfgen_opts opts = {NULL, "  Quarterly 报告 Q3  "};
+    const char *pdf = path_in("title.pdf");
+    cr_assert_eq(pdfgen_write(pdf, report, 1, &opts), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_str_eq(d.title, "Quarterly 报告 Q3");
+    cr_assert_eq(d.n_pages, 1);
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, long_lines_wrap_and_keep_order)
+{
+    dq_buf para = DQ_BUF_INIT;
+    for (int i = 0; i < 60; i++)
+        dq_buf_printf(&para, "%sword%d", i ? " " : "", i);
+    const pdfgen_line lines[] = {{para.data, 11, false}};
+    const pdfgen_page page = {lines, 1, false};
+    const char *pdf = path_in("wrap.pdf");
+    cr_assert_eq(pdfgen_write(pdf, &page, 1, NULL), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_eq(d.n_pages, 1);
+    size_t n_lines = 0;
+    dq_buf joined = DQ_BUF_INIT;
+    for (size_t b = 0; b < d.pages[0].n_blocks; b++)
+        for (size_t l = 0; l < d.pages[0].blocks[b].n_lines; l++, n_lines++) {
+            if (joined.len)
+                dq_buf_putc(&joined, ' ');
+            dq_buf_puts(&joined, d.pages[0].blocks[b].lines[l].text);
+        }
+    cr_assert_gt(n_lines, 2, "a 60-word line must wrap");
+    cr_assert_str_eq(joined.data, para.data);
+    dq_buf_free(&joined);
+    dq_buf_free(&para);
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, overflowing_page_continues_on_next)
+{
+    char texts[60][32];
+    pdfgen_line lines[60];
+    for (int i = 0; i < 60; i++) {
+        snprintf(texts[i], sizeof texts[i], "line number %d", i);
+        lines[i] = (pdfgen_line){texts[i], 11, false};
+    }
+    const pdfgen_page page = {lines, 60, false};
+    const char *pdf = path_in("long.pdf");
+    cr_assert_eq(pdfgen_write(pdf, &page, 1, NULL), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    /* 698 pt of text area at 16.5 pt a line holds 42 lines. */
+    cr_assert_eq(d.n_pages, 2);
+    char *p1 = page_text(&d.pages[0]), *p2 = page_text(&d.pages[1]);
+    cr_assert(strncmp(p1, "line number 0\nline number 1\n", 28) == 0, "%s", p1);
+    cr_assert_not_null(strstr(p1, "line number 41"));
+    cr_assert_null(strstr(p1, "line number 42"));
+    cr_assert(strncmp(p2, "line number 42\n", 15) == 0, "%s", p2);
+    cr_assert_not_null(strstr(p2, "line number 59"));
+    free(p1);
+    free(p2);
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, fb2_through_mupdf)
+{
+    const char *fb2 = path_in("book.fb2");
+    write_text_file(fb2, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                         "<FictionBook xmlns=\"http://www.gribuser.ru/xml/fictionbook/2.0\">\n"
+                         "<description><title-info><book-title>Fox Book</book-title></title-info>"
+                         "</description>\n<body><section><title><p>Chapter One</p></title>\n"
+                         "<p>The quick brown fox jumps over the lazy dog.</p>\n"
+                         "<p>第二段中文内容。</p></section></body></FictionBook>\n");
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(fb2, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_str_eq(d.format, "fb2");
+    cr_assert_str_eq(d.title, "Fox Book");
+    cr_assert_geq(d.n_pages, 1);
+    char *text = page_text(&d.pages[0]);
+    cr_assert_str_eq(text, "Chapter One\n"
+                           "The quick brown fox jumps over the lazy dog.\n"
+                           "第二段中文内容。");
+    cr_assert_gt(line_at(&d, 0, 0, 0)->size, line_at(&d, 0, 1, 0)->size);
+    free(text);
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, xhtml_through_mupdf)
+{
+    const char *x = path_in("page.xhtml");
+    write_text_file(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                       "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>Web Title</title>"
+                       "</head>\n<body><h1>Big Heading</h1><p>Paragraph <b>bold word</b> text.</p>"
+                       "<p>中文段落。</p></body></html>\n");
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(x, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_str_eq(d.format, "html");
+    cr_assert_str_eq(d.title, "Web Title");
+    const ingest_line *h = line_at(&d, 0, 0, 0);
+    cr_assert_str_eq(h->text, "Big Heading");
+    cr_assert(h->bold);
+    cr_assert_float_eq(h->size, 24, 0.01); /* MuPDF's default h1: 2em of 12 pt */
+    const ingest_line *p = line_at(&d, 0, 1, 0);
+    cr_assert_str_eq(p->text, "Paragraph bold word text.");
+    cr_assert_not(p->bold); /* 2 of 5 words bold: not dominant */
+    cr_assert_float_eq(p->size, 12, 0.01);
+    cr_assert_str_eq(line_at(&d, 0, 2, 0)->text, "中文段落。");
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, epub_through_mupdf)
+{
+    static const char *const chapters[] = {
+        "<h1>Chapter One</h1><p>The warranty period is two years.</p>",
+        "<h1>第二章</h1><p>保修期为两年。</p>",
+    };
+    const char *epub = path_in("book.epub");
+    cr_assert_eq(pdfgen_write_epub(epub, "Warranty Book", chapters, 2), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(epub, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_str_eq(d.format, "epub");
+    cr_assert_str_eq(d.title, "Warranty Book");
+    /* Each spine item starts a new page in MuPDF's layout. */
+    cr_assert_eq(d.n_pages, 2);
+    cr_assert_str_eq(line_at(&d, 0, 0, 0)->text, "Chapter One");
+    cr_assert(line_at(&d, 0, 0, 0)->bold);
+    cr_assert_str_eq(line_at(&d, 0, 1, 0)->text, "The warranty period is two years.");
+    cr_assert_str_eq(line_at(&d, 1, 0, 0)->text, "第二章");
+    cr_assert_str_eq(line_at(&d, 1, 1, 0)->text, "保修期为两年。");
+    cr_assert_eq(d.pages[1].number, 2);
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, encrypted_pdf)
+{
+    const pdfgen_opts opts = {"s3cret", "Secret Title"};
+    const char *pdf = path_in("enc.pdf");
+    cr_assert_eq(pdfgen_write(pdf, report, 2, &opts), 0, "%s", dq_last_error());
+
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "file is encrypted (use --password)");
+    assert_empty(&d);
+    ingest_raw_doc_free(&d);
+
+    cr_assert_eq(ingest_extract(pdf, "", &d), -1);
+    cr_assert_str_eq(dq_last_error(), "file is encrypted (use --password)");
+
+    cr_assert_eq(ingest_extract(pdf, "wrong", &d), -1);
+    cr_assert_str_eq(dq_last_error(), "wrong password");
+    assert_empty(&d);
+
+    cr_assert_eq(ingest_extract(pdf, "s3cret", &d), 0, "%s", dq_last_error());
+    cr_assert_eq(d.n_pages, 2);
+    cr_assert_str_eq(d.title, "Secret Title");
+    cr_assert_str_eq(line_at(&d, 0, 0, 0)->text, "Annual Report");
+    cr_assert_str_eq(line_at(&d, 1, 1, 0)->text, "We expect growth to continue.");
+    ingest_raw_doc_free(&d);
+
+    /* The owner password opens it too. */
+    cr_assert_eq(ingest_extract(pdf, "owner-s3cret", &d), 0, "%s", dq_last_error());
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, truncated_pdf_fails_clearly)
+{
+    const char *pdf = path_in("full.pdf"), *cut = path_in("cut.pdf");
+    cr_assert_eq(pdfgen_write(pdf, report, 2, NULL), 0, "%s", dq_last_error());
+    long size = pdfgen_file_size(pdf);
+    cr_assert_gt(size, 1000);
+    /* 60% is the case the brief names; the others check no cut crashes or
+     * turns into an empty success. */
+    static const int percents[] = {60, 5, 30, 90, 99};
+    for (size_t i = 0; i < sizeof percents / sizeof percents[0]; i++) {
+        cr_assert_eq(pdfgen_write_truncated(pdf, cut, (size_t)(size * percents[i] / 100)), 0);
+        ingest_raw_doc d;
+        int rc = ingest_extract(cut, NULL, &d);
+        if (rc == 0) {
+            /* A cut that spares every page's text may still be readable,
+             * but then it must carry the text, never an empty success. */
+            cr_assert_geq(percents[i], 90, "%d%% cut succeeded", percents[i]);
+            cr_assert_gt(d.n_pages, 0);
+            ingest_raw_doc_free(&d);
+            continue;
+        }
+        const char *msg = dq_last_error();
+        cr_assert(strncmp(msg, "no text found (damaged or empty document)", 41) == 0 ||
+                      strncmp(msg, "damaged file: ", 14) == 0,
+                  "%d%%: unexpected message '%s'", percents[i], msg);
+        cr_assert_null(strchr(msg, '\n'));
+        assert_empty(&d);
+    }
+    cr_assert_eq(pdfgen_write_truncated(pdf, cut, (size_t)(size * 60 / 100)), 0);
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(cut, NULL, &d), -1, "a 60%% PDF must fail");
+}
+
+Test(extract, zero_byte_pdf)
+{
+    const char *pdf = path_in("zero.pdf");
+    cr_assert_eq(pdfgen_write_bytes(pdf, "", 0), 0);
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "empty file");
+    assert_empty(&d);
+}
+
+Test(extract, text_file_named_pdf)
+{
+    const char *pdf = path_in("notes.pdf");
+    write_text_file(pdf, "These are plain notes, not a PDF at all.\n");
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "not a PDF file");
+    assert_empty(&d);
+}
+
+Test(extract, header_only_pdf_is_damaged)
+{
+    const char *pdf = path_in("hdr.pdf");
+    write_text_file(pdf, "%PDF-1.7\n%garbage follows\n");
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "damaged file: no objects found");
+    assert_empty(&d);
+}
+
+Test(extract, image_only_pdf)
+{
+    const pdfgen_page scan[] = {{NULL, 0, true}, {NULL, 0, true}};
+    const char *pdf = path_in("scan.pdf");
+    cr_assert_eq(pdfgen_write(pdf, scan, 2, NULL), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "no text layer (scanned images?); OCR not available");
+    assert_empty(&d);
+}
+
+Test(extract, image_page_among_text_pages_is_empty_page)
+{
+    const pdfgen_page mixed[] = {{report_p1, 4, false}, {NULL, 0, true}, {report_p2, 3, false}};
+    const char *pdf = path_in("mixed.pdf");
+    cr_assert_eq(pdfgen_write(pdf, mixed, 3, NULL), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_eq(d.n_pages, 3);
+    cr_assert_eq(d.pages[1].number, 2);
+    cr_assert_eq(d.pages[1].n_blocks, 0);
+    cr_assert_str_eq(line_at(&d, 2, 0, 0)->text, "Outlook");
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, blank_pdf_has_no_text)
+{
+    const pdfgen_page blank[] = {{NULL, 0, false}};
+    const char *pdf = path_in("blank.pdf");
+    cr_assert_eq(pdfgen_write(pdf, blank, 1, NULL), 0, "%s", dq_last_error());
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "no text found (damaged or empty document)");
+    assert_empty(&d);
+}
+
+/* Writes a classic uncompressed PDF whose objects 1..n are objs[0..n), with
+ * a correct xref, so a test can break exactly one thing. */
+static void write_raw_pdf(const char *path, const char *const *objs, size_t n)
+{
+    dq_buf b = DQ_BUF_INIT;
+    long offs[16];
+    cr_assert_leq(n, 16);
+    dq_buf_puts(&b, "%PDF-1.4\n");
+    for (size_t i = 0; i < n; i++) {
+        offs[i] = (long)b.len;
+        dq_buf_printf(&b, "%zu 0 obj\n%s\nendobj\n", i + 1, objs[i]);
+    }
+    long xref = (long)b.len;
+    dq_buf_printf(&b, "xref\n0 %zu\n0000000000 65535 f \n", n + 1);
+    for (size_t i = 0; i < n; i++)
+        dq_buf_printf(&b, "%010ld 00000 n \n", offs[i]);
+    dq_buf_printf(&b, "trailer\n<< /Size %zu /Root 1 0 R >>\nstartxref\n%ld\n%%%%EOF\n", n + 1,
+                  xref);
+    cr_assert_eq(pdfgen_write_bytes(path, b.data, b.len), 0);
+    dq_buf_free(&b);
+}
+
+#define RAW_PAGE(contents)                                                                       \
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> " \
+    ">> /Contents " contents " >>"
+
+Test(extract, page_that_throws_is_skipped)
+{
+    /* The page tree claims 3 pages but holds 2: loading page 3 throws
+     * "cannot find page 3 in page tree" while pages 1 and 2 are fine. */
+    static const char *const objs[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [4 0 R 6 0 R] /Count 3 >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        RAW_PAGE("5 0 R"),
+        "<< /Length 44 >>\nstream\nBT /F1 12 Tf 72 700 Td (Page one text) Tj ET\nendstream",
+        RAW_PAGE("7 0 R"),
+        "<< /Length 44 >>\nstream\nBT /F1 12 Tf 72 700 Td (Page two text) Tj ET\nendstream",
+    };
+    const char *pdf = path_in("throws.pdf");
+    write_raw_pdf(pdf, objs, 7);
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_eq(d.n_pages, 3);
+    cr_assert_str_eq(line_at(&d, 0, 0, 0)->text, "Page one text");
+    cr_assert_float_eq(line_at(&d, 0, 0, 0)->size, 12, 0.01);
+    cr_assert_not(line_at(&d, 0, 0, 0)->bold);
+    cr_assert_float_eq(d.pages[0].width, 612, 0.5);
+    cr_assert_str_eq(line_at(&d, 1, 0, 0)->text, "Page two text");
+    cr_assert_eq(d.pages[2].number, 3);
+    cr_assert_eq(d.pages[2].n_blocks, 0);
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, invisible_ocr_layer_is_text)
+{
+    /* Render mode 3 (invisible), as OCR tools write over a scan. */
+    static const char *const objs[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        RAW_PAGE("5 0 R"),
+        "<< /Length 54 >>\nstream\nBT 3 Tr /F1 12 Tf 72 700 Td (Invisible OCR text) Tj ET\n"
+        "endstream",
+    };
+    const char *pdf = path_in("ocr.pdf");
+    write_raw_pdf(pdf, objs, 5);
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_str_eq(line_at(&d, 0, 0, 0)->text, "Invisible OCR text");
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, broken_page_tree_is_damaged)
+{
+    static const char *const objs[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [] /Count 2 >>",
+    };
+    const char *pdf = path_in("tree.pdf");
+    write_raw_pdf(pdf, objs, 2);
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "damaged file: malformed page tree");
+    assert_empty(&d);
+}
+
+Test(extract, missing_file_and_unsupported)
+{
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(path_in("nothere.pdf"), NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "No such file or directory");
+    assert_empty(&d);
+    cr_assert_eq(ingest_extract(path_in("report.docx"), NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "unsupported file type '.docx'");
+    cr_assert_eq(ingest_extract(dir, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "unsupported file type (no extension)");
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/folder.pdf", dir);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    cr_assert_eq(ingest_extract(sub, NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "is a directory");
+}
+
+Test(extract, supported_extensions)
+{
+    static const char *const yes[] = {"a.pdf", "B.PDF", "x/y.epub", "c.xps", "c.oxps", "c.cbz",
+                                      "c.fb2", "c.xhtml", "c.html", "c.HTM", "c.txt", "c.md",
+                                      "c.Markdown"};
+    static const char *const no[] = {"a.docx", "pdf", "a.pdf.bak", "dir.pdf/file", ".md", "a.",
+                                     "a.mdx", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        cr_assert(ingest_supported(yes[i]), "%s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        cr_assert_not(ingest_supported(no[i]), "%s", no[i]);
+}
+
+Test(extract, free_is_safe_on_empty_and_twice)
+{
+    ingest_raw_doc d;
+    memset(&d, 0, sizeof d);
+    ingest_raw_doc_free(&d);
+    ingest_raw_doc_free(&d);
+    ingest_raw_doc_free(NULL);
+}
+
+typedef struct {
+    const char *path;
+    int rc;
+    char first[64];
+} thread_job;
+
+static void *extract_thread(void *arg)
+{
+    thread_job *job = arg;
+    for (int i = 0; i < 3; i++) {
+        ingest_raw_doc d;
+        job->rc |= ingest_extract(job->path, NULL, &d);
+        if (d.n_pages > 0 && d.pages[0].n_blocks > 0)
+            snprintf(job->first, sizeof job->first, "%s", d.pages[0].blocks[0].lines[0].text);
+        ingest_raw_doc_free(&d);
+    }
+    return NULL;
+}
+
+Test(extract, concurrent_calls_are_independent)
+{
+    const char *pdf = path_in("threads.pdf");
+    cr_assert_eq(pdfgen_write(pdf, report, 2, NULL), 0, "%s", dq_last_error());
+    pthread_t t[4];
+    thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (thread_job){pdf, 0, ""};
+        cr_assert_eq(pthread_create(&t[i], NULL, extract_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(jobs[i].rc, 0);
+        cr_assert_str_eq(jobs[i].first, "Annual Report");
+    }
+}
