@@ -3,6 +3,7 @@ BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
 DEMO_STORE ?= $(BUILD)/demo-store
+SAMPLES = samples/lease-zh.pdf samples/manual-en.pdf samples/faq.md samples/notice-gb18030.txt
 
 .PHONY: all deps build demo test test-release test-asan bench clean
 
@@ -18,7 +19,7 @@ build: deps
 demo: build
 	@rm -rf $(DEMO_STORE)
 	@echo "== docqa ingest samples/"
-	@DOCQA_STORE=$(DEMO_STORE) $(BUILD)/docqa ingest samples
+	@DOCQA_STORE=$(DEMO_STORE) $(BUILD)/docqa ingest $(SAMPLES)
 	@echo
 	@echo "== docqa ask \"合同的违约金是多少？\""
 	@DOCQA_STORE=$(DEMO_STORE) $(BUILD)/docqa ask "合同的违约金是多少？"
@@ -48,8 +49,8 @@ test-asan:
 	@echo "sanitizers: no reports"
 
 bench: build
-	@sh bench/ingest
-	@sh bench/embed
+	@BUILD=$(BUILD) sh bench/ingest
+	@BUILD=$(BUILD) sh bench/embed
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -41,7 +41,7 @@ typedef struct {
 } ingest_raw_page;
 
 typedef struct {
-    char *format;           /* "pdf", "epub", "xps", "cbz", "fb2", "txt", "md" */
+    char *format;           /* "pdf", "epub", "xps", "cbz", "fb2", "html", "txt", "md" */
     char *title;            /* document metadata title, or NULL */
     ingest_raw_page *pages; /* (n_pages) */
     size_t n_pages;

@@ -66,7 +66,7 @@ def text_width(s, size, bold=False):
 
 def tokens(text):
     """Breakable units: a CJK character, or a run of non-space ASCII (a word),
-    or a space. '{-}' marks a forced hyphenated break inside a word."""
+    or a space; '{-}' stands alone as a hyphenation point inside a word."""
     out, i = [], 0
     while i < len(text):
         ch = text[i]
@@ -155,7 +155,6 @@ def show(s, size, bold=False):
 class Layout:
     def __init__(self, lang):
         self.st = STYLE[lang]
-        self.lang = lang
         self.pages = []  # each a list of content-stream lines
         self.expected = []
         self.header = self.footer = ''
