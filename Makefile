@@ -18,7 +18,7 @@ build: deps
 
 demo: build
 	@rm -rf $(DEMO_STORE)
-	@echo "== docqa ingest samples/"
+	@echo "== docqa ingest $(SAMPLES)"
 	@DOCQA_STORE=$(DEMO_STORE) $(BUILD)/docqa ingest $(SAMPLES)
 	@echo
 	@echo "== docqa ask \"合同的违约金是多少？\""

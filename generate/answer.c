@@ -1,0 +1,295 @@
+/* answer.c - extractive answers: the retrieved sentences that best cover the question.
+ *
+ * Every sentence of every hit is scored by weighted coverage of the
+ * question's terms (retrieve/query.h): a word or CJK bigram weighs 1, a CJK
+ * character 0.1, so a sentence holding 违约金 beats one that merely shares
+ * the characters 约 and 金 in other words. Sentences are ranked by coverage
+ * plus a small bonus for the retrieval rank. The best few that pass
+ * min_score form the answer; a strong answer is not padded with weak ones, so
+ * a sentence after the first also needs half the best one's coverage and two
+ * of the question's words (in a contract every sentence says 合同; one that
+ * shares only that word does not answer "合同的违约金是多少"). Overlapping
+ * chunks repeat sentences, so a sentence equal to or inside one already chosen
+ * is skipped (and a whole sentence replaces a chosen fragment of it). Sources
+ * are numbered in order of first citation.
+ */
+#include "generate/generate.h"
+#include "retrieve/query.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define UNIGRAM_WEIGHT 0.1
+#define RANK_BONUS 0.02       /* added for the top hit, less further down */
+#define RELATIVE_CUT 0.5      /* share of the best sentence's coverage needed */
+#define MIN_SENTENCE_CHARS 4  /* shorter pieces are headings or debris */
+
+answer_params answer_default_params(void)
+{
+    return (answer_params){.max_sentences = 3, .min_score = 0.2};
+}
+
+typedef struct {
+    size_t hit;        /* rank of the hit the sentence comes from */
+    size_t start, end; /* bytes of the hit's chunk text, trimmed */
+    double coverage;   /* 0..1 */
+    double key;        /* coverage plus the rank bonus */
+    int words;         /* distinct words and bigrams of the question held */
+} candidate;
+
+typedef struct {
+    qterms terms;   /* words, bigrams and (weighted low) CJK characters */
+    double *weight; /* (terms.n) */
+    double total;
+    size_t n_main;  /* terms[0..n_main) are words and bigrams, the rest characters */
+    unsigned char *seen; /* (terms.n) scratch */
+} question_terms;
+
+static void question_terms_build(const char *question, question_terms *qt)
+{
+    memset(qt, 0, sizeof *qt);
+    qterms_build(question, TERMS_BIGRAMS, &qt->terms);
+    size_t n_main = qt->terms.n;
+    qt->n_main = n_main;
+    qterms uni = {0};
+    qterms_build(question, TERMS_UNIGRAMS, &uni);
+    for (size_t i = 0; i < uni.n; i++) {
+        qterm *u = &uni.items[i];
+        if (!u->cjk || qterms_find(&qt->terms, u->text, u->len) >= 0)
+            continue;
+        DQ_GROW(qt->terms.items, qt->terms.cap, qt->terms.n + 1);
+        qt->terms.items[qt->terms.n++] = *u;
+        u->text = NULL; /* moved */
+    }
+    qterms_free(&uni);
+    qt->weight = dq_calloc(qt->terms.n ? qt->terms.n : 1, sizeof *qt->weight);
+    qt->seen = dq_calloc(qt->terms.n ? qt->terms.n : 1, 1);
+    for (size_t i = 0; i < qt->terms.n; i++) {
+        qt->weight[i] = i < n_main ? 1.0 : UNIGRAM_WEIGHT;
+        qt->total += qt->weight[i];
+    }
+}
+
+static void question_terms_free(question_terms *qt)
+{
+    qterms_free(&qt->terms);
+    free(qt->weight);
+    free(qt->seen);
+}
+
+typedef struct {
+    question_terms *qt;
+    double covered;
+    int words;
+} score_ctx;
+
+static int score_cb(void *ctx, const dq_term *t)
+{
+    score_ctx *c = ctx;
+    int i = qterms_find(&c->qt->terms, t->text, t->len);
+    if (i >= 0 && !c->qt->seen[i]) {
+        c->qt->seen[i] = 1;
+        c->covered += c->qt->weight[i];
+        c->words += (size_t)i < c->qt->n_main;
+    }
+    return 0;
+}
+
+static double sentence_coverage(question_terms *qt, const char *s, size_t n, int *words)
+{
+    *words = 0;
+    if (qt->total <= 0)
+        return 0;
+    memset(qt->seen, 0, qt->terms.n);
+    score_ctx c = {qt, 0, 0};
+    text_terms(s, n, TERMS_UNIGRAMS | TERMS_BIGRAMS, score_cb, &c);
+    *words = c.words;
+    double v = c.covered / qt->total;
+    return v > 1 ? 1 : v;
+}
+
+static bool is_space_at(const char *s, size_t n, size_t i, int *len)
+{
+    uint32_t cp;
+    int k = utf8_decode(s + i, n - i, &cp);
+    *len = k > 0 ? k : 1;
+    return k > 0 && (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' ||
+                     cp == '\v' || cp == 0x3000 || cp == 0xA0);
+}
+
+typedef struct {
+    const char *text;
+    size_t n;
+    size_t hit, n_hits;
+    question_terms *qt;
+    candidate *cands;
+    size_t n_cands, cap_cands;
+} split_ctx;
+
+static int piece_cb(void *ctx, size_t start, size_t end)
+{
+    split_ctx *c = ctx;
+    int len;
+    while (start < end && is_space_at(c->text, end, start, &len))
+        start += (size_t)len;
+    /* Trailing blanks: step back over ASCII ones and U+3000/U+00A0. */
+    for (;;) {
+        if (end > start && c->text[end - 1] && strchr(" \t\r\n\f\v", c->text[end - 1]))
+            end--;
+        else if (end >= start + 3 && memcmp(c->text + end - 3, "\xe3\x80\x80", 3) == 0)
+            end -= 3;
+        else if (end >= start + 2 && memcmp(c->text + end - 2, "\xc2\xa0", 2) == 0)
+            end -= 2;
+        else
+            break;
+    }
+    if (end <= start || utf8_length(c->text + start, end - start) < MIN_SENTENCE_CHARS)
+        return 0;
+    int words;
+    double cov = sentence_coverage(c->qt, c->text + start, end - start, &words);
+    if (cov <= 0)
+        return 0;
+    DQ_GROW(c->cands, c->cap_cands, c->n_cands + 1);
+    double bonus = RANK_BONUS * (double)(c->n_hits - c->hit) / (double)c->n_hits;
+    c->cands[c->n_cands++] = (candidate){c->hit, start, end, cov, cov + bonus, words};
+    return 0;
+}
+
+static int candidate_cmp(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1;
+    if (x->hit != y->hit)
+        return x->hit < y->hit ? -1 : 1;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static bool contains(const char *hay, size_t hn, const char *needle, size_t nn)
+{
+    return nn <= hn && memmem(hay, hn, needle, nn) != NULL;
+}
+
+int answer_extractive(const char *question, const retrieve_result *hits,
+                      const answer_params *params, answer *out)
+{
+    memset(out, 0, sizeof *out);
+    answer_params p = params ? *params : answer_default_params();
+    if (!hits || hits->n == 0 || p.max_sentences <= 0)
+        return 0;
+
+    question_terms qt;
+    question_terms_build(question ? question : "", &qt);
+    split_ctx sc = {0};
+    sc.qt = &qt;
+    sc.n_hits = hits->n;
+    for (size_t h = 0; h < hits->n; h++) {
+        sc.text = hits->items[h].chunk.text ? hits->items[h].chunk.text : "";
+        sc.n = strlen(sc.text);
+        sc.hit = h;
+        text_pieces(sc.text, sc.n, BOUNDARY_SENTENCE, piece_cb, &sc);
+    }
+    if (sc.n_cands)
+        qsort(sc.cands, sc.n_cands, sizeof *sc.cands, candidate_cmp);
+
+    double best = sc.n_cands ? sc.cands[0].coverage : 0;
+    int min_words = qt.n_main < 2 ? (int)qt.n_main : 2;
+    const candidate **chosen = dq_calloc((size_t)p.max_sentences, sizeof *chosen);
+    size_t n_chosen = 0;
+    for (size_t i = 0; i < sc.n_cands && n_chosen < (size_t)p.max_sentences; i++) {
+        const candidate *c = &sc.cands[i];
+        if (c->coverage < p.min_score || c->coverage < RELATIVE_CUT * best)
+            continue;
+        if (n_chosen > 0 && c->words < min_words)
+            continue;
+        const char *s = hits->items[c->hit].chunk.text + c->start;
+        size_t len = c->end - c->start;
+        bool dup = false, placed = false;
+        for (size_t j = 0; j < n_chosen && !dup;) {
+            const candidate *o = chosen[j];
+            const char *t = hits->items[o->hit].chunk.text + o->start;
+            size_t tl = o->end - o->start;
+            if (contains(t, tl, s, len)) {
+                dup = true;
+            } else if (contains(s, len, t, tl)) {
+                /* A chunk that starts or ends mid-sentence holds a fragment;
+                 * the whole sentence from the next chunk takes its place. */
+                if (!placed) {
+                    chosen[j++] = c;
+                    placed = true;
+                } else {
+                    memmove(&chosen[j], &chosen[j + 1], (n_chosen - j - 1) * sizeof *chosen);
+                    n_chosen--;
+                }
+            } else {
+                j++;
+            }
+        }
+        if (!dup && !placed)
+            chosen[n_chosen++] = c;
+    }
+
+    size_t cap_src = 0;
+    out->sentences = dq_calloc(n_chosen ? n_chosen : 1, sizeof *out->sentences);
+    for (size_t i = 0; i < n_chosen; i++) {
+        const candidate *c = chosen[i];
+        const store_hit *ch = &hits->items[c->hit].chunk;
+        int number = 0;
+        for (size_t j = 0; j < out->n_sources && !number; j++)
+            if (out->sources[j].chunk_id == ch->chunk_id)
+                number = out->sources[j].number;
+        if (number == 0) {
+            DQ_GROW(out->sources, cap_src, out->n_sources + 1);
+            answer_source *src = &out->sources[out->n_sources++];
+            number = (int)out->n_sources;
+            *src = (answer_source){
+                .number = number,
+                .path = dq_strdup(ch->path ? ch->path : ""),
+                .section = dq_strdup(ch->section ? ch->section : ""),
+                .page_start = ch->page_start,
+                .page_end = ch->page_end,
+                .chunk_id = ch->chunk_id,
+                .score = ch->score,
+            };
+        }
+        answer_sentence *as = &out->sentences[out->n_sentences++];
+        as->text = dq_strndup(ch->text + c->start, c->end - c->start);
+        as->source = number;
+        as->score = c->coverage;
+    }
+    free(chosen);
+    free(sc.cands);
+    question_terms_free(&qt);
+    out->found = out->n_sentences > 0;
+    return 0;
+}
+
+void answer_free(answer *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n_sentences; i++)
+        free(a->sentences[i].text);
+    free(a->sentences);
+    for (size_t i = 0; i < a->n_sources; i++) {
+        free(a->sources[i].path);
+        free(a->sources[i].section);
+    }
+    free(a->sources);
+    memset(a, 0, sizeof *a);
+}
+
+char *answer_format_source(const answer_source *src)
+{
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_puts(&b, src->path ? src->path : "");
+    if (src->page_start > 0) {
+        if (src->page_end > src->page_start)
+            dq_buf_printf(&b, " pp. %d-%d", src->page_start, src->page_end);
+        else
+            dq_buf_printf(&b, " p. %d", src->page_start);
+    }
+    if (src->section && src->section[0])
+        dq_buf_printf(&b, ", %s", src->section);
+    return dq_buf_take(&b);
+}

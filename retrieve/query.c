@@ -1,0 +1,196 @@
+/* query.c - from a question to its search terms and the FTS5 MATCH expression.
+ *
+ * Chinese has no spaces, so the question is cut into overlapping bigrams like
+ * the index (合同的违约金 -> 合同 同的 的违 违约 约金). Many of those straddle a
+ * word boundary or only ask, so: question phrases (请问, 什么时候, 是多少) are
+ * blanked out before cutting, leaving no bigram that reaches into the next
+ * word (请问租赁 -> 问租); then a bigram is dropped when it is a listed
+ * stop-word, holds a boundary character (question characters and the
+ * particles 的 是 了), or is made of two function characters (所以, 是在).
+ * English words go by a small stop list. The survivors are OR-ed: BM25 ranks
+ * chunks with more and rarer terms first, and a chunk need not hold them all.
+ */
+#include "retrieve/query.h"
+#include "retrieve/retrieve.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const english_stop[] = {
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any",
+    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between",
+    "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during",
+    "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
+    "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its",
+    "just", "many", "me", "much", "my", "no", "nor", "not", "of", "off", "on", "once",
+    "only", "or", "other", "our", "out", "over", "own", "same", "she", "should", "so",
+    "some", "such", "than", "that", "the", "their", "them", "then", "there", "these",
+    "they", "this", "those", "through", "to", "too", "under", "until", "up", "very",
+    "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "whose", "why", "will", "with", "would", "you", "your",
+};
+
+/* Chinese question phrases, longest first (a longer one may hold a shorter). */
+static const char *const question_phrases[] = {
+    "什么时候", "为什么", "是什么", "是多少", "怎么样", "请问", "什么", "多少", "哪些",
+    "哪个", "哪里", "哪儿", "如何", "怎么", "怎样", "是否", "为何", "几个", "何时",
+};
+
+/* Whole Chinese terms (bigrams, or a lone character) that only ask. */
+static const char *const chinese_stop[] = {
+    "多少", "如何", "是否", "为何", "请问", "几个", "何时", "何地", "何种", "何处",
+    "多久", "多长", "多大", "可以", "能否", "哪些", "什么", "怎么", "怎样", "哪个",
+    "为什", "的", "了", "是", "在", "和", "与", "及", "或", "吗", "呢", "吧", "啊",
+};
+
+/* Characters that only form question words (什 哪 怎 吗 呢 谁 么) or are
+ * particles that almost never start or end a content word (的 是 了): a
+ * bigram holding one straddles a word boundary (同的, 金是) or asks. The
+ * few content words they do form are kept by keep_bigrams. Dropping them
+ * sharpens answer scoring (合同的违约金 -> 合同 违约 约金) and cost nothing
+ * in recall on the CMRC dev slice. */
+static const char boundary_chars[] = "什哪怎吗呢谁么的是了";
+static const char *const keep_bigrams[] = {"目的", "了解", "的确"};
+
+/* Function characters: a bigram made of two of them (是在, 的了, 所以) is
+ * grammar, not content. */
+static const char function_chars[] =
+    "的了是在和与及或吗呢么什哪怎请问谁也都就而被把从对这那个之其所由为于以有着过将向到给等";
+
+static bool char_in(const char *set, const char *s, int len)
+{
+    for (const char *p = set; *p;) {
+        uint32_t cp;
+        int k = utf8_decode(p, strlen(p), &cp);
+        if (k <= 0)
+            return false;
+        if (k == len && memcmp(p, s, (size_t)len) == 0)
+            return true;
+        p += k;
+    }
+    return false;
+}
+
+static bool in_list(const char *const *list, size_t n, const char *s, int len)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(list[i]) == len && memcmp(list[i], s, (size_t)len) == 0)
+            return true;
+    return false;
+}
+
+bool query_term_is_stop(const char *s, int len, bool cjk)
+{
+    if (!cjk) {
+        /* A lone letter is a possessive's "s" or an initial, never worth a
+         * search; a lone digit is kept ("chapter 3"). */
+        if (len == 1 && !(s[0] >= '0' && s[0] <= '9'))
+            return true;
+        return in_list(english_stop, sizeof english_stop / sizeof *english_stop, s, len);
+    }
+    if (in_list(chinese_stop, sizeof chinese_stop / sizeof *chinese_stop, s, len))
+        return true;
+    if (in_list(keep_bigrams, sizeof keep_bigrams / sizeof *keep_bigrams, s, len))
+        return false;
+    uint32_t c1;
+    int k = utf8_decode(s, (size_t)len, &c1);
+    if (k <= 0 || k == len)
+        return k > 0 && char_in(function_chars, s, len);
+    bool f1 = char_in(function_chars, s, k), f2 = char_in(function_chars, s + k, len - k);
+    if (f1 && f2)
+        return true;
+    return char_in(boundary_chars, s, k) || char_in(boundary_chars, s + k, len - k);
+}
+
+typedef struct {
+    qterms *out;
+    qterms all; /* every term, stop-words included, for the fallback */
+} build_ctx;
+
+static void qterms_add(qterms *q, const dq_term *t)
+{
+    if (qterms_find(q, t->text, t->len) >= 0)
+        return;
+    DQ_GROW(q->items, q->cap, q->n + 1);
+    qterm *e = &q->items[q->n++];
+    e->text = dq_strndup(t->text, (size_t)t->len);
+    e->len = t->len;
+    e->cjk = t->cjk;
+}
+
+static int build_cb(void *ctx, const dq_term *t)
+{
+    build_ctx *b = ctx;
+    qterms_add(&b->all, t);
+    if (!query_term_is_stop(t->text, t->len, t->cjk))
+        qterms_add(b->out, t);
+    return 0;
+}
+
+size_t qterms_build(const char *question, int flags, qterms *out)
+{
+    build_ctx b = {out, {NULL, 0, 0}};
+    /* UTF-8 is self-synchronising: a byte match of a whole phrase starts and
+     * ends on character boundaries. */
+    char *blanked = dq_strdup(question);
+    for (size_t i = 0; i < sizeof question_phrases / sizeof *question_phrases; i++) {
+        const char *phrase = question_phrases[i];
+        size_t len = strlen(phrase);
+        for (char *p = strstr(blanked, phrase); p; p = strstr(p + len, phrase))
+            memset(p, ' ', len);
+    }
+    text_terms(blanked, strlen(blanked), flags, build_cb, &b);
+    free(blanked);
+    if (out->n == 0) {
+        qterms_free(&b.all);
+        text_terms(question, strlen(question), flags, build_cb, &b);
+        qterms_free(out);
+        *out = b.all;
+    } else {
+        qterms_free(&b.all);
+    }
+    return out->n;
+}
+
+int qterms_find(const qterms *q, const char *s, int len)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (q->items[i].len == len && memcmp(q->items[i].text, s, (size_t)len) == 0)
+            return (int)i;
+    return -1;
+}
+
+void qterms_free(qterms *q)
+{
+    if (!q)
+        return;
+    for (size_t i = 0; i < q->n; i++)
+        free(q->items[i].text);
+    free(q->items);
+    q->items = NULL;
+    q->n = q->cap = 0;
+}
+
+char *retrieve_build_match(const char *question)
+{
+    qterms q = {0};
+    if (qterms_build(question ? question : "", TERMS_BIGRAMS, &q) == 0) {
+        qterms_free(&q);
+        dq_set_error("the question has no searchable words");
+        return NULL;
+    }
+    dq_buf m = DQ_BUF_INIT;
+    for (size_t i = 0; i < q.n; i++) {
+        if (i)
+            dq_buf_puts(&m, " OR ");
+        dq_buf_putc(&m, '"');
+        for (int j = 0; j < q.items[i].len; j++) {
+            if (q.items[i].text[j] == '"')
+                dq_buf_putc(&m, '"');
+            dq_buf_putc(&m, q.items[i].text[j]);
+        }
+        dq_buf_putc(&m, '"');
+    }
+    qterms_free(&q);
+    return dq_buf_take(&m);
+}

@@ -1,0 +1,297 @@
+/* test_retrieve.c - query building, BM25 retrieval over a real store, snippets. */
+#include <criterion/criterion.h>
+
+#include "common/common.h"
+#include "index/index.h"
+#include "retrieve/retrieve.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HL(s) RETRIEVE_HL_OPEN s RETRIEVE_HL_CLOSE
+
+/* ---- match building ----------------------------------------------------- */
+
+static void assert_match(const char *question, const char *expected)
+{
+    char *m = retrieve_build_match(question);
+    cr_assert_not_null(m, "%s: %s", question, dq_last_error());
+    cr_assert_str_eq(m, expected, "question %s", question);
+    free(m);
+}
+
+Test(match, chinese_drops_question_and_function_words)
+{
+    /* 合同 同的 的违 违约 约金 金是 是多 多少: 的/是 bigrams straddle words,
+     * 多少 asks. */
+    assert_match("合同的违约金是多少？", "\"合同\" OR \"违约\" OR \"约金\"");
+    assert_match("请问租赁期限是什么时候？", "\"租赁\" OR \"赁期\" OR \"期限\"");
+}
+
+Test(match, english_drops_stop_words)
+{
+    assert_match("How long is the warranty period?", "\"long\" OR \"warranty\" OR \"period\"");
+    assert_match("What's the PDF 1.7 spec of Levi's?", "\"pdf\" OR \"1.7\" OR \"spec\" OR \"levi\"");
+}
+
+Test(match, mixed_and_duplicates)
+{
+    assert_match("合同 contract Contract 合同", "\"合同\" OR \"contract\"");
+    assert_match("iPhone 15的电池", "\"iphone\" OR \"15\" OR \"电池\"");
+}
+
+Test(match, only_stop_words_are_kept)
+{
+    assert_match("What is it?", "\"what\" OR \"is\" OR \"it\"");
+    assert_match("是什么", "\"是什\" OR \"什么\"");
+}
+
+Test(match, no_words_is_an_error)
+{
+    dq_set_error("%s", "");
+    cr_assert_null(retrieve_build_match("？！。... --- ?"));
+    cr_assert_str_eq(dq_last_error(), "the question has no searchable words");
+    cr_assert_null(retrieve_build_match(""));
+}
+
+/* ---- BM25 over a store -------------------------------------------------- */
+
+static char tmpdir[64];
+static store *st;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static const char *const lease[] = {
+    "第一条 租赁期限为三年，自2024年1月1日起至2026年12月31日止。本合同一式两份，双方各执一份。",
+    "第三条 乙方逾期支付租金的，每逾期一日应按月租金的千分之五向甲方支付违约金。甲方应保证房屋符合安全标准。",
+    "第五条 本合同自双方签字之日起生效。合同期满后乙方享有优先续租权。",
+};
+static const char *const manual[] = {
+    "The warranty period is 24 months from the date of purchase. Keep your receipt as proof of purchase.",
+    "To clean the device, unplug it and wipe it with a dry cloth. Do not use solvents during the cleaning period.",
+    "Battery life depends on usage. A full charge takes about two hours.",
+};
+
+static void put_doc(const char *path, const char *const *texts, size_t n)
+{
+    dq_sha256 h;
+    dq_sha256_init(&h);
+    for (size_t i = 0; i < n; i++)
+        dq_sha256_update(&h, texts[i], strlen(texts[i]));
+    uint8_t d[32];
+    char hex[65];
+    dq_sha256_final(&h, d);
+    dq_hex(d, 32, hex);
+    store_chunk_in chunks[8];
+    const char *pages[8];
+    for (size_t i = 0; i < n; i++) {
+        chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i};
+        pages[i] = texts[i];
+    }
+    store_doc_info info = {hex, "txt", NULL, (int)n};
+    cr_assert_eq(store_put_document(st, path, 100, 1000, &info, pages, chunks, n), 0, "%s",
+                 dq_last_error());
+}
+
+static void setup(void)
+{
+    strcpy(tmpdir, "/tmp/dq_retrieve_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/.docqa", tmpdir);
+    st = store_open(dir, STORE_CREATE);
+    cr_assert_not_null(st, "store_open: %s", dq_last_error());
+    cr_assert_eq(store_begin(st), 0);
+    put_doc("contracts/lease.txt", lease, 3);
+    put_doc("manual.txt", manual, 3);
+    cr_assert_eq(store_commit(st), 0, "%s", dq_last_error());
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(bm25, .init = setup, .fini = teardown);
+
+Test(bm25, chinese_question_finds_the_penalty_clause)
+{
+    retrieve_params p = retrieve_default_params();
+    cr_assert_eq(p.top_k, 5);
+    cr_assert_eq(p.snippet_chars, 120);
+    retrieve_result r;
+    cr_assert_eq(retrieve_bm25(st, "合同的违约金是多少？", &p, &r), 0, "%s", dq_last_error());
+    cr_assert_geq(r.n, 1);
+    cr_assert_str_eq(r.items[0].chunk.path, "contracts/lease.txt");
+    cr_assert_str_eq(r.items[0].chunk.text, lease[1]);
+    cr_assert_eq(r.items[0].chunk.page_start, 2);
+    cr_assert_str_eq(r.match, "\"合同\" OR \"违约\" OR \"约金\"");
+    cr_assert_not_null(strstr(r.items[0].snippet, HL("违约金")), "%s", r.items[0].snippet);
+    /* The other hits hold 合同 only; the manual holds none of the terms. */
+    cr_assert_eq(r.n, 3);
+    for (size_t i = 1; i < r.n; i++) {
+        cr_assert_str_eq(r.items[i].chunk.path, "contracts/lease.txt");
+        cr_assert_leq(r.items[i].chunk.score, r.items[0].chunk.score);
+    }
+    retrieve_result_free(&r);
+    retrieve_result_free(&r); /* freed results are empty, freeing again is harmless */
+}
+
+Test(bm25, english_question_finds_the_warranty)
+{
+    retrieve_params p = retrieve_default_params();
+    retrieve_result r;
+    cr_assert_eq(retrieve_bm25(st, "How long is the warranty period?", &p, &r), 0);
+    cr_assert_eq(r.n, 2); /* the warranty and the cleaning "period" */
+    cr_assert_str_eq(r.items[0].chunk.text, manual[0]);
+    cr_assert_str_eq(r.items[1].chunk.text, manual[1]);
+    cr_assert_gt(r.items[0].chunk.score, r.items[1].chunk.score);
+    cr_assert_not_null(strstr(r.items[0].snippet, HL("warranty") " " HL("period")), "%s",
+                       r.items[0].snippet);
+    retrieve_result_free(&r);
+}
+
+Test(bm25, top_k_limits_hits)
+{
+    retrieve_params p = retrieve_default_params();
+    p.top_k = 1;
+    retrieve_result r;
+    cr_assert_eq(retrieve_bm25(st, "合同 违约金", &p, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].chunk.text, lease[1]);
+    retrieve_result_free(&r);
+}
+
+Test(bm25, unrelated_word_is_an_empty_result)
+{
+    retrieve_result r;
+    cr_assert_eq(retrieve_bm25(st, "量子纠缠 photosynthesis", NULL, &r), 0, "%s", dq_last_error());
+    cr_assert_eq(r.n, 0);
+    cr_assert_not_null(r.match);
+    retrieve_result_free(&r);
+}
+
+Test(bm25, no_searchable_words_is_an_error)
+{
+    retrieve_result r;
+    cr_assert_eq(retrieve_bm25(st, "？？？", NULL, &r), -1);
+    cr_assert_str_eq(dq_last_error(), "the question has no searchable words");
+    cr_assert_eq(r.n, 0);
+    retrieve_result_free(&r);
+}
+
+/* ---- snippets ----------------------------------------------------------- */
+
+/* Checks the snippet is valid UTF-8 and returns its length in characters
+ * without markers and ellipses. */
+static size_t visible_chars(const char *s)
+{
+    size_t n = strlen(s);
+    cr_assert(utf8_valid(s, n), "invalid UTF-8 in snippet");
+    size_t chars = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, n - i, &cp);
+        cr_assert_gt(k, 0);
+        if (cp != 0x2026 && cp != 1 && cp != 2)
+            chars++;
+        i += (size_t)k;
+    }
+    return chars;
+}
+
+Test(snippet, short_text_is_whole_and_marked)
+{
+    char *s = retrieve_snippet(lease[1], "合同的违约金是多少？", 120);
+    cr_assert_str_eq(s, "第三条 乙方逾期支付租金的，每逾期一日应按月租金的千分之五向甲方支付"
+                        HL("违约金") "。甲方应保证房屋符合安全标准。");
+    free(s);
+}
+
+Test(snippet, long_text_is_cut_around_the_terms)
+{
+    dq_buf text = DQ_BUF_INIT;
+    for (int i = 0; i < 30; i++)
+        dq_buf_puts(&text, "本条款适用于所有租户，双方应当遵守相关法律法规。");
+    dq_buf_puts(&text, "乙方逾期支付租金的，应向甲方支付违约金。");
+    for (int i = 0; i < 30; i++)
+        dq_buf_puts(&text, "房屋的维修责任由甲方承担，乙方应妥善使用。");
+    char *s = retrieve_snippet(text.data, "违约金", 40);
+    cr_assert_not_null(strstr(s, HL("违约金")), "%s", s);
+    cr_assert_eq(strncmp(s, "\xe2\x80\xa6", 3), 0, "starts with an ellipsis: %s", s);
+    cr_assert_eq(strcmp(s + strlen(s) - 3, "\xe2\x80\xa6"), 0, "ends with an ellipsis: %s", s);
+    size_t chars = visible_chars(s);
+    cr_assert_leq(chars, 40);
+    cr_assert_geq(chars, 30);
+    /* The window starts at the clause that leads to the term. */
+    cr_assert_not_null(strstr(s, "\xe2\x80\xa6乙方逾期支付租金的，"), "%s", s);
+    free(s);
+    dq_buf_free(&text);
+}
+
+Test(snippet, english_flattens_newlines_and_keeps_words_whole)
+{
+    const char *text = "Introduction.\n\nThis manual covers setup, cleaning and storage of the "
+                       "device in great detail for every model sold since 2019.\nThe warranty "
+                       "period is 24 months from the date of purchase.\nKeep the receipt.\n"
+                       "Returns are accepted within thirty days of delivery for all orders.";
+    char *s = retrieve_snippet(text, "How long is the warranty period?", 60);
+    cr_assert_not_null(strstr(s, HL("warranty") " " HL("period") " is 24 months"), "%s", s);
+    cr_assert_null(strchr(s, '\n'), "%s", s);
+    cr_assert_leq(visible_chars(s), 60);
+    /* Starts at the sentence, after an ellipsis for the cut text before it. */
+    cr_assert_eq(strncmp(s, "\xe2\x80\xa6The " HL("warranty"), 3 + 4 + 10), 0, "%s", s);
+    free(s);
+}
+
+Test(snippet, no_match_gives_the_beginning)
+{
+    char *s = retrieve_snippet("Battery life\ndepends on usage. A full charge takes about two hours.",
+                               "warranty", 20);
+    cr_assert_str_eq(s, "Battery life depends\xe2\x80\xa6");
+    free(s);
+}
+
+Test(snippet, surrounding_blanks_are_not_cut_text)
+{
+    char *s = retrieve_snippet("  \n违约金条款\n\n", "违约金", 120);
+    cr_assert_str_eq(s, HL("违约金") "条款");
+    free(s);
+    s = retrieve_snippet("", "违约金", 120);
+    cr_assert_str_eq(s, "");
+    free(s);
+    s = retrieve_snippet("违约金", "？", 120); /* no question terms: plain text */
+    cr_assert_str_eq(s, "违约金");
+    free(s);
+}
+
+Test(snippet, invalid_utf8_and_control_bytes_never_leak)
+{
+    /* A stray continuation byte, a truncated sequence and a \x01 that would
+     * look like a highlight marker. */
+    const char *text = "违约金\x80 条款\x01\xe5\x90 违约金";
+    char *s = retrieve_snippet(text, "违约金", 120);
+    cr_assert(utf8_valid(s, strlen(s)));
+    cr_assert_str_eq(s, HL("违约金") "\xef\xbf\xbd 条款 \xef\xbf\xbd\xef\xbf\xbd " HL("违约金"));
+    free(s);
+}
+
+Test(snippet, cuts_only_between_characters)
+{
+    /* Every window size over mixed 1-, 2-, 3- and 4-byte characters. */
+    const char *text = "aé违约金😀bcdéf违约金😀 xyz 违约金😀😀 done";
+    for (int w = 1; w < 40; w++) {
+        char *s = retrieve_snippet(text, "违约金", w);
+        visible_chars(s);
+        free(s);
+    }
+}
