@@ -59,6 +59,8 @@ void dq_buf_reserve(dq_buf *b, size_t extra)
         cap *= 2;
     b->data = dq_realloc(b->data, cap);
     b->cap = cap;
+    /* A reserved but never appended buffer must still read as "". */
+    b->data[b->len] = '\0';
 }
 
 void dq_buf_append(dq_buf *b, const char *s, size_t n)

@@ -73,20 +73,23 @@ int text_terms(const char *s, size_t n, int flags, dq_term_cb cb, void *ctx)
     size_t i = 0;
     int word_start = -1;
     size_t word_end = 0;
+    uint32_t word_last = 0;
     bool prev_was_cjk = false;
 
     while (i < n && rc == 0) {
         decoded d = next_char(s, n, i);
         bool word = is_word_char(d.cp);
         if (!word && word_start >= 0 && (d.cp == '.' || d.cp == ',') && (size_t)d.end < n) {
-            decoded before = next_char(s, n, word_end - 1);
+            /* The word's last code point, not its last byte: a full-width
+             * digit ("１,000") is three bytes. */
             decoded after = next_char(s, n, (size_t)d.end);
-            word = is_digit(before.cp) && is_digit(after.cp);
+            word = is_digit(word_last) && is_digit(after.cp);
         }
         if (word) {
             if (word_start < 0)
                 word_start = d.start;
             word_end = (size_t)d.end;
+            word_last = d.cp;
         } else if (word_start >= 0) {
             rc = emit_word(s, word_start, (int)word_end, &scratch, cb, ctx);
             word_start = -1;
