@@ -2,7 +2,8 @@
 BUILD   ?= build
 ASAN    ?= build-asan
 JOBS    ?= $(shell nproc)
-DEMO_STORE ?= $(BUILD)/demo-store
+# The demo store sits at the top so citations read 'samples/...'.
+DEMO_STORE ?= .docqa-demo
 SAMPLES = samples/lease-zh.pdf samples/manual-en.pdf samples/faq.md samples/notice-gb18030.txt
 
 .PHONY: all deps build demo test test-release test-asan bench clean
@@ -14,7 +15,7 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 demo: build
 	@rm -rf $(DEMO_STORE)
@@ -31,7 +32,7 @@ test: deps test-release test-asan
 
 test-release:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # Criterion runs tests in worker processes and does not fail a test on a

@@ -352,3 +352,93 @@ Test(cli, killed_ingest_leaves_a_usable_store)
     cJSON_Delete(j);
     run_free(&r);
 }
+
+/* A tiny BERT folder from tests/fixtures (random weights, real layout). */
+#define TINY_MODEL DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-cls"
+#define TINY_MODEL_MEAN DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-mean"
+
+Test(cli, model_info_and_embed)
+{
+    run_result r = DOCQA("model", "info", TINY_MODEL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "identity: bert:"), "%s", r.out);
+    run_free(&r);
+
+    r = DOCQA("embed", "--model", TINY_MODEL, "hello world", "合同");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j, "%s", r.out);
+    int dim = cJSON_GetObjectItem(j, "dim")->valueint;
+    cr_expect_eq(dim, 64);
+    cJSON *vecs = cJSON_GetObjectItem(j, "vectors");
+    cr_expect_eq(cJSON_GetArraySize(vecs), 2);
+    cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(vecs, 0), "embedding");
+    cr_expect_eq(cJSON_GetArraySize(v), dim);
+    double norm = 0;
+    for (int i = 0; i < dim; i++) {
+        double x = cJSON_GetArrayItem(v, i)->valuedouble;
+        norm += x * x;
+    }
+    cr_expect_float_eq(norm, 1.0, 1e-3, "vectors are L2-normalised");
+    cJSON_Delete(j);
+    run_free(&r);
+
+    r = DOCQA("model", "info", "/nonexistent/model");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "/nonexistent/model"), "%s", r.err);
+    run_free(&r);
+
+    r = DOCQA("embed", "some text");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "no embedding model"), "%s", r.err);
+    run_free(&r);
+}
+
+static void write_config(const char *model)
+{
+    char text[600];
+    snprintf(text, sizeof text, "[embed]\nmodel = %s\n", model);
+    write_text(".docqa/config", text);
+}
+
+Test(cli, ingest_stores_vectors_and_reembeds_on_model_change)
+{
+    write_text("docs/lease.md", lease_md);
+    write_text("docs/manual.txt", manual_txt);
+    write_config(TINY_MODEL);
+    run_result r = DOCQA("ingest", "--quiet", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("status", "--json");
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j, "%s", r.out);
+    int chunks = cJSON_GetObjectItem(j, "chunks")->valueint;
+    cr_expect(chunks >= 2);
+    cr_expect_eq(cJSON_GetObjectItem(j, "vectors")->valueint, chunks);
+    char *first_model = dq_strdup(cJSON_GetObjectItem(j, "embedding_model")->valuestring);
+    cr_expect(!strncmp(first_model, "bert:", 5), "%s", first_model);
+    cJSON_Delete(j);
+    run_free(&r);
+
+    /* another model: every chunk is embedded again, nothing mixed */
+    write_config(TINY_MODEL_MEAN);
+    r = DOCQA("ingest", "docs");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "embedding model changed"), "%s", r.err);
+    run_free(&r);
+    r = DOCQA("status", "--json");
+    j = cJSON_Parse(r.out);
+    cr_assert(j);
+    cr_expect_eq(cJSON_GetObjectItem(j, "vectors")->valueint, chunks);
+    cr_expect_str_neq(cJSON_GetObjectItem(j, "embedding_model")->valuestring, first_model);
+    cJSON_Delete(j);
+    run_free(&r);
+    free(first_model);
+
+    /* a config typo is an error naming the file and line, not silence */
+    write_text(".docqa/config", "[embed]\nmodle = x\n");
+    r = DOCQA("ingest", "docs");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "config' line 2"), "%s", r.err);
+    run_free(&r);
+}
