@@ -87,6 +87,9 @@ double dq_now(void);
  * bytes used (1..4), or -1 for an invalid or truncated sequence (overlongs,
  * surrogates and values past U+10FFFF are invalid). */
 int utf8_decode(const char *s, size_t n, uint32_t *cp);
+/* The code point at s[i] (n bytes in all) and its length in *len; an invalid
+ * byte reads as U+FFFD of length 1, so a walk always moves forward. */
+uint32_t utf8_at(const char *s, size_t n, size_t i, int *len);
 /* Encodes cp into out; returns 1..4 bytes. */
 int utf8_encode(uint32_t cp, char out[4]);
 /* True when s[0..n) is entirely valid UTF-8. */

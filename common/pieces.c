@@ -9,18 +9,6 @@
 
 #include <string.h>
 
-static uint32_t char_at(const char *s, size_t n, size_t i, int *len)
-{
-    uint32_t cp;
-    int k = utf8_decode(s + i, n - i, &cp);
-    if (k < 0) {
-        *len = 1;
-        return 0xFFFD;
-    }
-    *len = k;
-    return cp;
-}
-
 static bool is_space(uint32_t cp)
 {
     return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' || cp == '\v' ||
@@ -120,7 +108,7 @@ int text_pieces(const char *s, size_t n, int kind, dq_piece_cb cb, void *ctx)
     size_t start = 0, i = 0;
     while (i < n) {
         int len;
-        uint32_t cp = char_at(s, n, i, &len);
+        uint32_t cp = utf8_at(s, n, i, &len);
         size_t after = i + (size_t)len;
         bool cut = false;
 
@@ -129,7 +117,7 @@ int text_pieces(const char *s, size_t n, int kind, dq_piece_cb cb, void *ctx)
         } else if (is_strong_end(cp) || (clauses && is_cjk_clause(cp))) {
             /* Runs like "?!", "……" and "。”" stay with their sentence. */
             while (after < n) {
-                uint32_t c = char_at(s, n, after, &len);
+                uint32_t c = utf8_at(s, n, after, &len);
                 if (!is_strong_end(c) && !is_closer(c) && !(clauses && is_cjk_clause(c)))
                     break;
                 after += (size_t)len;
@@ -138,7 +126,7 @@ int text_pieces(const char *s, size_t n, int kind, dq_piece_cb cb, void *ctx)
         } else if (cp == '.' || (clauses && (cp == ',' || cp == ';' || cp == ':'))) {
             size_t j = after;
             while (j < n) {
-                uint32_t c = char_at(s, n, j, &len);
+                uint32_t c = utf8_at(s, n, j, &len);
                 if (!is_closer(c) && !(cp == '.' && c == '.'))
                     break;
                 j += (size_t)len;
@@ -147,12 +135,12 @@ int text_pieces(const char *s, size_t n, int kind, dq_piece_cb cb, void *ctx)
              * is not a boundary. */
             uint32_t follow = 0;
             if (j < n)
-                follow = char_at(s, n, j, &len);
+                follow = utf8_at(s, n, j, &len);
             if (j >= n || is_space(follow) || (cp != '.' && follow >= 0x80)) {
                 uint32_t next = 0;
                 size_t k = j;
                 while (k < n) {
-                    uint32_t c = char_at(s, n, k, &len);
+                    uint32_t c = utf8_at(s, n, k, &len);
                     if (!is_space(c)) {
                         next = c;
                         break;
@@ -169,7 +157,7 @@ int text_pieces(const char *s, size_t n, int kind, dq_piece_cb cb, void *ctx)
              * closes the piece. */
             bool newline = cp == '\n';
             while (!newline && after < n) {
-                uint32_t c = char_at(s, n, after, &len);
+                uint32_t c = utf8_at(s, n, after, &len);
                 if (!is_space(c))
                     break;
                 after += (size_t)len;

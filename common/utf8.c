@@ -37,6 +37,18 @@ int utf8_decode(const char *str, size_t n, uint32_t *cp)
     return len;
 }
 
+uint32_t utf8_at(const char *s, size_t n, size_t i, int *len)
+{
+    uint32_t cp;
+    int k = utf8_decode(s + i, n - i, &cp);
+    if (k < 0) {
+        *len = 1;
+        return 0xFFFD;
+    }
+    *len = k;
+    return cp;
+}
+
 int utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) {

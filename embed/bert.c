@@ -65,7 +65,8 @@ bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n
      * own on top (this is process-wide; docqa has no other BLAS user). */
     openblas_set_num_threads(1);
     size_t T = (size_t)max_batch * max_len, H = (size_t)cfg->hidden;
-    size_t kmax = (size_t)q8_stride(cfg->hidden > cfg->intermediate ? cfg->hidden : cfg->intermediate);
+    int widest = cfg->hidden > cfg->intermediate ? cfg->hidden : cfg->intermediate;
+    size_t kmax = (size_t)q8_stride(widest);
     r->x = dq_malloc(T * H * sizeof(float));
     r->q = dq_malloc(T * H * sizeof(float));
     r->k = dq_malloc(T * H * sizeof(float));
@@ -314,10 +315,21 @@ static void attention_task(void *arg, int task, int thread)
     float *S = run->scores + (size_t)thread * run->max_len * run->max_len;
     /* Masked keys would get exp(-FLT_MAX) = 0 in HF's softmax: leaving them
      * out of the scores is the same and does less work. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, len, D, 1.0f / sqrtf((float)D),
-                run->q + base, H, run->k + base, H, 0.0f, S, len);
+    float scale = 1.0f / sqrtf((float)D);
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        float *pack = bert_pool_scratch(run->pool, thread);
+        gemm_f32_serial(seq, len, D, run->q + base, H, run->k + base, (size_t)H, 1, 1.0f, S,
+                        len, pack);
+        for (int i = 0; i < seq; i++)
+            vec_softmax(S + (size_t)i * len, len, scale);
+        gemm_f32_serial(seq, D, len, S, len, run->v + base, 1, (size_t)H, 1.0f,
+                        run->ctx + base, H, pack);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, len, D, 1.0f, run->q + base, H,
+                run->k + base, H, 0.0f, S, len);
     for (int i = 0; i < seq; i++)
-        vec_softmax(S + (size_t)i * len, len);
+        vec_softmax(S + (size_t)i * len, len, scale);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, D, len, 1.0f, S, len,
                 run->v + base, H, 0.0f, run->ctx + base, H);
 }

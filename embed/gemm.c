@@ -1,7 +1,8 @@
-/* gemm.c - FP32 linear layers: OpenBLAS sgemm sliced across our thread pool.
+/* gemm.c - FP32 linear layers: dispatch, and OpenBLAS sgemm sliced across our pool.
  *
- * nn.Linear stores W as (n_out, n_in), so a layer is C = A * W^T, which
- * sgemm takes directly (TransB) without copying W. OpenBLAS runs
+ * With AVX-512 our own kernel (gemm_avx512.c) does the work; otherwise, or
+ * with no pool, OpenBLAS. nn.Linear stores W as (n_out, n_in), so a layer is
+ * C = A * W^T, which sgemm takes directly (TransB) without copying W. OpenBLAS runs
  * single-threaded inside each slice (bert_run_new sets that) so its threads
  * never compete with ours for the cores; each slice applies its own bias and
  * GELU while the rows are still in cache.
@@ -65,6 +66,10 @@ void gemm_f32(bert_pool *p, int M, int N, int K, const float *A, int lda, const 
 {
     if (M <= 0 || N <= 0)
         return;
+    if (p && bert_isa_get() >= BERT_ISA_AVX512) {
+        gemm_f32_avx512(p, M, N, K, A, lda, W, bias, C, ldc, epi);
+        return;
+    }
     int threads = bert_pool_size(p);
     gemm_job j = {M, N, K, A, lda, W, bias, C, ldc, epi, threads, true};
     /* Rows when there are enough of them: every slice then streams all of W

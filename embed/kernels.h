@@ -3,9 +3,11 @@
  *
  * Every kernel has a plain C version and, where the CPU has it, an AVX-512
  * one selected at run time (bert_isa), so one binary runs everywhere. FP32
- * GEMMs go to OpenBLAS single-threaded, split across our own pool so BLAS
- * threads and ours never compete for the cores; int8 GEMMs use our own
- * AVX-512 VNNI kernel. Tests may lower bert_isa to exercise the fallbacks.
+ * linear layers use our blocked AVX-512 SGEMM (gemm_avx512.c), or OpenBLAS
+ * without AVX-512; attention's small products always go to OpenBLAS. BLAS
+ * runs single-threaded inside slices of our own pool, so its threads and
+ * ours never compete for the cores. int8 layers use our AVX-512 VNNI kernel
+ * (quant.c). Tests may lower bert_isa to exercise the fallbacks.
  */
 #ifndef DQ_EMBED_KERNELS_H
 #define DQ_EMBED_KERNELS_H
@@ -38,6 +40,10 @@ void bert_pool_free(bert_pool *p);
 int bert_pool_size(const bert_pool *p);
 /* Runs all tasks and returns when they are done. p may be NULL (serial). */
 void bert_pool_run(bert_pool *p, bert_task_fn fn, void *ctx, int n_tasks);
+/* Per-thread, 64-byte aligned scratch of BERT_POOL_SCRATCH floats, made
+ * with the pool, for GEMM packing. */
+enum { BERT_POOL_SCRATCH = 256 * 1024 };
+float *bert_pool_scratch(bert_pool *p, int thread);
 
 /* ---- GEMMs: C (M, N) = A (M, K) * W (N, K)^T, then the epilogue ---------- */
 
@@ -46,6 +52,16 @@ typedef enum { GEMM_PLAIN, GEMM_BIAS, GEMM_BIAS_GELU } gemm_epilogue;
 /* Threaded over p; lda/ldc are row strides of A and C. */
 void gemm_f32(bert_pool *p, int M, int N, int K, const float *A, int lda, const float *W,
               const float *bias, float *C, int ldc, gemm_epilogue epi);
+/* Our blocked AVX-512 kernel (BERT_ISA_AVX512 and up), which gemm_f32 uses
+ * when p is non-NULL; exposed so tests can check it on its own. */
+void gemm_f32_avx512(bert_pool *p, int M, int N, int K, const float *A, int lda, const float *W,
+                     const float *bias, float *C, int ldc, gemm_epilogue epi);
+/* Single-threaded C (M, N) = A (M, K) * B^T with B's element (n, k) at
+ * B[n * sbn + k * sbk] * alpha, for attention's scores (B = keys) and
+ * context (B = values, transposed by the strides). scratch: a pool thread's
+ * bert_pool_scratch. Needs BERT_ISA_AVX512. */
+void gemm_f32_serial(int M, int N, int K, const float *A, int lda, const float *B, size_t sbn,
+                     size_t sbk, float alpha, float *C, int ldc, float *scratch);
 /* Triple loop with double accumulation: the oracle for tests. */
 void gemm_f32_naive(int M, int N, int K, const float *A, int lda, const float *W,
                     const float *bias, float *C, int ldc, gemm_epilogue epi);
@@ -71,7 +87,7 @@ void vec_add(float *x, const float *b, int n);
 /* x = LayerNorm(x + res) * gamma + beta; res may be NULL. */
 void vec_layernorm(float *x, const float *res, const float *gamma, const float *beta, int n,
                    float eps);
-/* Softmax of x[0..n), in place. */
-void vec_softmax(float *x, int n);
+/* Softmax of x[0..n) * scale (scale > 0), in place. */
+void vec_softmax(float *x, int n, float scale);
 
 #endif

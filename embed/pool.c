@@ -31,6 +31,8 @@ struct bert_pool {
      * waits for all of them so that no straggler can take an index of the
      * next job while still holding this job's function */
     int busy;
+    float **scratch; /* (n_scratch) buffers of BERT_POOL_SCRATCH floats */
+    int n_scratch;
 };
 
 typedef struct {
@@ -54,8 +56,10 @@ static void *pool_main(void *arg)
     bert_pool *p = wa->p;
     int id = wa->id;
     free(wa);
+    /* Jobs are numbered from 1: a job published before this thread got
+     * here must still be seen as new. */
+    unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
-    unsigned long seen = p->generation;
     for (;;) {
         while (!p->quit && p->generation == seen)
             pthread_cond_wait(&p->start, &p->mu);
@@ -86,6 +90,13 @@ bert_pool *bert_pool_new(int n_threads)
     pthread_cond_init(&p->done, NULL);
     atomic_init(&p->next, 0);
     p->threads = dq_calloc((size_t)n_threads, sizeof *p->threads);
+    p->scratch = dq_calloc((size_t)n_threads, sizeof *p->scratch);
+    for (int i = 0; i < n_threads; i++) {
+        p->scratch[i] = aligned_alloc(64, BERT_POOL_SCRATCH * sizeof(float));
+        if (!p->scratch[i])
+            abort(); /* out of memory, as dq_malloc does */
+    }
+    p->n_scratch = n_threads;
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = dq_malloc(sizeof *wa);
         wa->p = p;
@@ -115,8 +126,16 @@ void bert_pool_free(bert_pool *p)
     pthread_cond_destroy(&p->start);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
+    for (int i = 0; i < p->n_scratch; i++)
+        free(p->scratch[i]);
+    free(p->scratch);
     free(p->threads);
     free(p);
+}
+
+float *bert_pool_scratch(bert_pool *p, int thread)
+{
+    return p->scratch[thread];
 }
 
 int bert_pool_size(const bert_pool *p)

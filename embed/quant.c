@@ -112,8 +112,10 @@ static AVX512 void quantize_row_avx512(const float *x, int K, uint8_t *out, floa
 {
     const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     __m512 mx = _mm512_setzero_ps();
-    for (int k = 0; k < K; k += 16)
-        mx = _mm512_max_ps(mx, _mm512_and_ps(abs_mask, _mm512_maskz_loadu_ps(tail_mask(K - k), x + k)));
+    for (int k = 0; k < K; k += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(K - k), x + k);
+        mx = _mm512_max_ps(mx, _mm512_and_ps(abs_mask, v));
+    }
     float amax = _mm512_reduce_max_ps(mx);
     *scale = amax > 0 ? amax / 127.0f : 1.0f;
     __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 1.0f);
@@ -225,7 +227,9 @@ TILES_FOR_NB(3)
 TILES_FOR_NB(4)
 
 typedef void (*q8_tile_fn)(int, const uint8_t *, size_t, const int8_t *, size_t, int32_t *);
-#define ROW(nb) {q8_tile_1_##nb, q8_tile_2_##nb, q8_tile_3_##nb, q8_tile_4_##nb, q8_tile_5_##nb, q8_tile_6_##nb}
+#define ROW(nb)                                                                            \
+    {q8_tile_1_##nb, q8_tile_2_##nb, q8_tile_3_##nb, q8_tile_4_##nb, q8_tile_5_##nb,        \
+     q8_tile_6_##nb}
 static const q8_tile_fn q8_tiles[NB][MR] = {ROW(1), ROW(2), ROW(3), ROW(4)};
 
 static void q8_block_vnni(const q8_job *j, int m0, int m1, int n0, int n1)

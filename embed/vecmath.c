@@ -65,8 +65,11 @@ static inline AVX512 __m512 gelu512(__m512 x)
     const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x80000000));
     __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
     __m512 az = _mm512_andnot_ps(sign_mask, z);
-    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                             _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    /* 1 / d by rcp14 and one Newton step (~1 ulp): a division would be the
+     * slowest instruction here */
+    __m512 d = _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f));
+    __m512 t = _mm512_rcp14_ps(d);
+    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
     __m512 p = _mm512_set1_ps(1.061405429f);
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
@@ -134,18 +137,19 @@ static AVX512 void layernorm_avx512(float *x, const float *res, const float *gam
     }
 }
 
-static AVX512 void softmax_avx512(float *x, int n)
+static AVX512 void softmax_avx512(float *x, int n, float scale)
 {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, x + i));
     }
-    __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), vscale = _mm512_set1_ps(scale);
     __m512 sum = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax));
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax);
+        __m512 e = exp512(_mm512_mul_ps(d, vscale));
         e = _mm512_maskz_mov_ps(m, e);
         sum = _mm512_add_ps(sum, e);
         _mm512_mask_storeu_ps(x + i, m, e);
@@ -200,17 +204,17 @@ void vec_layernorm(float *x, const float *res, const float *gamma, const float *
         x[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
 }
 
-void vec_softmax(float *x, int n)
+void vec_softmax(float *x, int n, float scale)
 {
     if (bert_isa_get() >= BERT_ISA_AVX512) {
-        softmax_avx512(x, n);
+        softmax_avx512(x, n, scale);
         return;
     }
     float mx = -INFINITY, sum = 0;
     for (int i = 0; i < n; i++)
         mx = x[i] > mx ? x[i] : mx;
     for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
+        x[i] = expf((x[i] - mx) * scale);
         sum += x[i];
     }
     for (int i = 0; i < n; i++)

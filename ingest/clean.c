@@ -34,18 +34,6 @@ typedef struct {
     bool margin; /* in the top or bottom tenth of the page */
 } candidate;
 
-static uint32_t char_at(const char *s, size_t n, size_t i, int *len)
-{
-    uint32_t cp;
-    int k = utf8_decode(s + i, n - i, &cp);
-    if (k < 0) {
-        *len = 1;
-        return 0xFFFD;
-    }
-    *len = k;
-    return cp;
-}
-
 /* Last code point of s[0..n) (0 when empty). */
 static uint32_t last_char(const char *s, size_t n)
 {
@@ -55,7 +43,7 @@ static uint32_t last_char(const char *s, size_t n)
     while (i > 0 && n - i < 4 && ((unsigned char)s[i] & 0xC0) == 0x80)
         i--;
     int len;
-    return char_at(s, n, i, &len);
+    return utf8_at(s, n, i, &len);
 }
 
 static bool is_cjkish(uint32_t cp)
@@ -89,7 +77,7 @@ static bool numbering_prefix(const char *s, size_t n)
             continue;
         for (size_t i = 3; i < n - k;) {
             int len;
-            uint32_t cp = char_at(s, n - k, i, &len);
+            uint32_t cp = utf8_at(s, n - k, i, &len);
             /* digits, 零〇一二三四五六七八九十百千两 */
             bool numeral = (cp >= '0' && cp <= '9') || cp == 0x96F6 || cp == 0x3007 ||
                            cp == 0x4E00 || cp == 0x4E8C || cp == 0x4E09 || cp == 0x56DB ||
@@ -114,7 +102,7 @@ static bool cjk_touching(const char *s, size_t n)
     uint32_t prev = 0;
     for (size_t i = 0; i < n;) {
         int len;
-        uint32_t cp = char_at(s, n, i, &len);
+        uint32_t cp = utf8_at(s, n, i, &len);
         if (uc_is_cjk(cp) && uc_is_cjk(prev))
             return true;
         prev = cp;
@@ -133,7 +121,7 @@ static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *ou
     size_t i = 0;
     while (i < n) {
         int len;
-        uint32_t cp = char_at(s, n, i, &len);
+        uint32_t cp = utf8_at(s, n, i, &len);
         i += (size_t)len;
         if ((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0xFF21 && cp <= 0xFF3A) ||
             (cp >= 0xFF41 && cp <= 0xFF5A))
@@ -207,7 +195,7 @@ static bool is_page_number(const char *s, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < n;) {
         int len;
-        uint32_t cp = char_at(s, n, i, &len);
+        uint32_t cp = utf8_at(s, n, i, &len);
         bool deco = cp == ' ' || cp == '-' || cp == 0x2013 || cp == 0x2014 || cp == '|' ||
                     cp == '[' || cp == ']' || cp == '(' || cp == ')' || cp == 0x00B7 ||
                     cp == 0x2022 || cp == '*' || cp == 0xFF08 || cp == 0xFF09 || cp == 0x2015;
@@ -342,7 +330,7 @@ static void join_line(dq_buf *para, const char *t, size_t n)
         }
     }
     int len;
-    uint32_t first = char_at(t, n, 0, &len);
+    uint32_t first = utf8_at(t, n, 0, &len);
     if (space_between(last_char(para->data, para->len), first))
         dq_buf_putc(para, ' ');
     dq_buf_append(para, t, n);

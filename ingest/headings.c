@@ -16,18 +16,6 @@
 
 enum { MAX_LEVEL = 6, MAX_SIZES = 16 };
 
-static uint32_t char_at(const char *s, size_t n, size_t i, int *len)
-{
-    uint32_t cp;
-    int k = utf8_decode(s + i, n - i, &cp);
-    if (k < 0) {
-        *len = 1;
-        return 0xFFFD;
-    }
-    *len = k;
-    return cp;
-}
-
 static bool is_cn_numeral(uint32_t cp)
 {
     static const char *const digits = "零〇一二三四五六七八九十百千两壹贰叁肆伍陆柒捌玖拾";
@@ -62,7 +50,7 @@ static bool text_follows(const char *s, size_t n, size_t i, bool allow_cjk)
         j++, spaced = true;
     if (j >= n)
         return false;
-    uint32_t cp = char_at(s, n, j, &len);
+    uint32_t cp = utf8_at(s, n, j, &len);
     if (!spaced && !(allow_cjk && uc_is_cjk(cp)))
         return false;
     return !is_digit(cp) && cp != '%' && cp != '.';
@@ -75,13 +63,13 @@ int headings_numbering(const char *s, size_t n, int *kind)
     if (n == 0)
         return 0;
     size_t i = 0;
-    uint32_t cp = char_at(s, n, 0, &len);
+    uint32_t cp = utf8_at(s, n, 0, &len);
 
     if (starts_with(s, n, 0, "第")) {
         i = 3;
         size_t digits = 0;
         while (i < n) {
-            uint32_t c = char_at(s, n, i, &len);
+            uint32_t c = utf8_at(s, n, i, &len);
             if (!is_cn_numeral(c) && !is_digit(c) && c != ' ')
                 break;
             digits += c != ' ';
@@ -100,7 +88,7 @@ int headings_numbering(const char *s, size_t n, int *kind)
             /* "第三章" alone is a heading too; "第三条规定..." is checked for
              * length by the caller. */
             if (j < n && s[j] != ' ') {
-                uint32_t c = char_at(s, n, j, &len);
+                uint32_t c = utf8_at(s, n, j, &len);
                 if (!uc_is_cjk(c) && !is_cn_numeral(c) && c < 0x80)
                     return 0;
             }
@@ -111,7 +99,7 @@ int headings_numbering(const char *s, size_t n, int *kind)
     }
 
     if (is_cn_numeral(cp)) {
-        while (i < n && is_cn_numeral(char_at(s, n, i, &len)))
+        while (i < n && is_cn_numeral(utf8_at(s, n, i, &len)))
             i += (size_t)len;
         if (i <= 12 && (starts_with(s, n, i, "、") || starts_with(s, n, i, "．")) &&
             (i + 3 >= n || text_follows(s, n, i + 3, true))) {
@@ -124,7 +112,7 @@ int headings_numbering(const char *s, size_t n, int *kind)
     if (starts_with(s, n, 0, "（") || cp == '(') {
         i = cp == '(' ? 1 : 3;
         size_t first = i;
-        while (i < n && is_cn_numeral(char_at(s, n, i, &len)))
+        while (i < n && is_cn_numeral(utf8_at(s, n, i, &len)))
             i += (size_t)len;
         if (i == first || i - first > 9)
             return 0;
@@ -181,7 +169,7 @@ static int heading_shaped(const char *s, size_t n)
     uint32_t last = 0;
     while (i < n) {
         int len;
-        uint32_t cp = char_at(s, n, i, &len);
+        uint32_t cp = utf8_at(s, n, i, &len);
         bool alnum = (cp < 0x80 && ((cp | 32) >= 'a' && (cp | 32) <= 'z')) || is_digit(cp) ||
                      (cp >= 0xC0 && cp < 0x2000);
         if (uc_is_cjk(cp)) {

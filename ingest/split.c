@@ -58,18 +58,6 @@ split_params split_default_params(void)
     return p;
 }
 
-static uint32_t char_at(const char *s, size_t n, size_t i, int *len)
-{
-    uint32_t cp;
-    int k = utf8_decode(s + i, n - i, &cp);
-    if (k < 0) {
-        *len = 1;
-        return 0xFFFD;
-    }
-    *len = k;
-    return cp;
-}
-
 static bool is_word_char(uint32_t cp)
 {
     return (cp < 0x80 && (((cp | 32) >= 'a' && (cp | 32) <= 'z') || (cp >= '0' && cp <= '9'))) ||
@@ -95,7 +83,7 @@ static int64_t text_cost(const splitter *sp, const char *s, size_t n)
             continue;
         }
         int len;
-        uint32_t cp = char_at(s, n, i, &len);
+        uint32_t cp = utf8_at(s, n, i, &len);
         bool w = is_word_char(cp);
         if (uc_is_cjk(cp))
             cost += sp->per_cjk;
@@ -294,7 +282,7 @@ static void add_hard(splitter *sp, const char *s, size_t n, size_t para, int pag
         uint32_t stop_cp = 0;
         while (i < n) {
             int len;
-            uint32_t cp = char_at(s, n, i, &len);
+            uint32_t cp = utf8_at(s, n, i, &len);
             bool w = is_word_char(cp);
             int64_t add = uc_is_cjk(cp) ? sp->per_cjk : (w && !in_word ? sp->per_word : 0);
             if (acc + add > room) {
@@ -317,7 +305,7 @@ static void add_hard(splitter *sp, const char *s, size_t n, size_t para, int pag
                 continue;
             }
             int len;
-            char_at(s, n, pos, &len);
+            utf8_at(s, n, pos, &len);
             cut = pos + (size_t)len;
         }
         append(sp, s + pos, cut - pos, text_cost(sp, s + pos, cut - pos), para, page);

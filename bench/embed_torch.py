@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""embed_torch.py - the PyTorch baseline for bench/embed: the same BERT forward pass.
+
+Loads a model folder written by scripts/make_test_model.py (config.json and
+model.safetensors, read by hand so no transformers/safetensors package is
+needed), runs a plain float32 PyTorch BERT (HF's layout: post-LN encoder
+layers, erf GELU, additive attention mask) on BATCH full sequences of SEQ
+tokens under inference_mode with torch.set_num_threads(THREADS), and prints
+"key value" lines like bench/embed_bench.
+
+Usage: bench/embed_torch.py MODEL_DIR BATCH SEQ REPS [THREADS]
+"""
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    (hlen,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + hlen])
+    data = memoryview(blob)[8 + hlen:]
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = t["data_offsets"]
+        raw = data[b:e]
+        if t["dtype"] == "F32":
+            a = np.frombuffer(raw, "<f4")
+        elif t["dtype"] == "F16":
+            a = np.frombuffer(raw, "<f2").astype(np.float32)
+        elif t["dtype"] == "BF16":
+            a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            continue
+        name = name[5:] if name.startswith("bert.") else name
+        out[name] = torch.from_numpy(a.reshape(t["shape"]).copy())
+    return out
+
+
+def forward(cfg, w, ids, mask):
+    H, NH = cfg["hidden_size"], cfg["num_attention_heads"]
+    D, eps = H // NH, cfg.get("layer_norm_eps", 1e-12)
+    B, L = ids.shape
+    x = (w["embeddings.word_embeddings.weight"][ids]
+         + w["embeddings.position_embeddings.weight"][:L]
+         + w["embeddings.token_type_embeddings.weight"][0])
+    x = F.layer_norm(x, (H,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+    ext = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+
+    def lin(name, t):
+        return F.linear(t, w[name + ".weight"], w[name + ".bias"])
+
+    for i in range(cfg["num_hidden_layers"]):
+        p = "encoder.layer.%d." % i
+        q = lin(p + "attention.self.query", x).view(B, L, NH, D).transpose(1, 2)
+        k = lin(p + "attention.self.key", x).view(B, L, NH, D).transpose(1, 2)
+        v = lin(p + "attention.self.value", x).view(B, L, NH, D).transpose(1, 2)
+        s = torch.matmul(q, k.transpose(-1, -2)) / (D ** 0.5) + ext
+        ctx = torch.matmul(torch.softmax(s, dim=-1), v).transpose(1, 2).reshape(B, L, H)
+        x = F.layer_norm(lin(p + "attention.output.dense", ctx) + x, (H,),
+                         w[p + "attention.output.LayerNorm.weight"],
+                         w[p + "attention.output.LayerNorm.bias"], eps)
+        h = F.gelu(lin(p + "intermediate.dense", x))
+        x = F.layer_norm(lin(p + "output.dense", h) + x, (H,), w[p + "output.LayerNorm.weight"],
+                         w[p + "output.LayerNorm.bias"], eps)
+    return F.normalize(x[:, 0], dim=-1)
+
+
+def main():
+    if len(sys.argv) < 5:
+        sys.exit(__doc__.strip().splitlines()[-1])
+    d, batch, seq, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    threads = int(sys.argv[5]) if len(sys.argv) > 5 else 2
+    torch.set_num_threads(threads)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    w = read_safetensors(os.path.join(d, "model.safetensors"))
+    rng = np.random.default_rng(12345)
+    ids = torch.from_numpy(rng.integers(1, cfg["vocab_size"], (batch, seq)))
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    with torch.inference_mode():
+        forward(cfg, w, ids, mask)
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            forward(cfg, w, ids, mask)
+            times.append(time.perf_counter() - t0)
+    tokens = batch * seq
+    print("mode torch-fp32")
+    print("torch_version %s" % torch.__version__)
+    print("tokens_per_s %.1f" % (tokens * reps / sum(times)))
+    print("best_tokens_per_s %.1f" % (tokens / min(times)))
+
+
+if __name__ == "__main__":
+    main()
