@@ -19,6 +19,7 @@ int cmd_embed(int argc, char **argv, cli_globals *g)
     bool int8 = false;
     int threads = -1;
     const cli_option opts[] = {
+        OPT_STR(0, "store", &g->store_dir, "dir", "the store whose config to read"),
         OPT_STR(0, "model", &model, "dir", "a BERT model folder (default: the configured one)"),
         OPT_STR(0, "url", &url, "url", "an OpenAI-compatible embeddings endpoint instead"),
         OPT_STR(0, "remote-model", &remote, "name", "model name to send to --url"),

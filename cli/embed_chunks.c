@@ -82,6 +82,7 @@ int cli_embed_missing(store *st, embedder *e, bool quiet)
             break;
         }
         if (store_begin(st) < 0) {
+            progress_message(&prog, "docqa: store '%s': %s", store_dir(st), dq_last_error());
             rc = -1;
             break;
         }

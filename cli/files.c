@@ -33,6 +33,22 @@ char *files_store_path(const char *abs, const char *root)
     return dq_strdup(abs);
 }
 
+/* True when folder st was walked already in this run (a symlink back to an
+ * ancestor, or two links to one folder); otherwise remembers it. Without this
+ * a link such as `loop -> ..` makes the walk repeat until ELOOP, storing
+ * every file dozens of times under ever longer paths. */
+static bool seen_before(file_list *list, const struct stat *st)
+{
+    for (size_t i = 0; i < list->n_seen; i++)
+        if (list->seen[i].dev == (uint64_t)st->st_dev && list->seen[i].ino == (uint64_t)st->st_ino)
+            return true;
+    DQ_GROW(list->seen, list->seen_cap, list->n_seen + 1);
+    list->seen[list->n_seen].dev = (uint64_t)st->st_dev;
+    list->seen[list->n_seen].ino = (uint64_t)st->st_ino;
+    list->n_seen++;
+    return false;
+}
+
 static int walk(file_list *list, const char *dir, const char *root)
 {
     struct dirent **names;
@@ -51,7 +67,7 @@ static int walk(file_list *list, const char *dir, const char *root)
         struct stat st;
         if (stat(path.data, &st) < 0)
             continue; /* a dangling link or a file removed while we walk */
-        if (S_ISDIR(st.st_mode))
+        if (S_ISDIR(st.st_mode) && !seen_before(list, &st))
             walk(list, path.data, root); /* an unreadable subfolder is skipped */
         else if (S_ISREG(st.st_mode) && ingest_supported(name))
             add_file(list, path.data, &st, false, root);
@@ -78,7 +94,8 @@ int files_collect(file_list *list, const char *arg, const char *root)
     } else if (S_ISDIR(st.st_mode)) {
         DQ_GROW(list->dirs, list->dirs_cap, list->n_dirs + 1);
         list->dirs[list->n_dirs++] = dq_strdup(abs);
-        rc = walk(list, abs, root);
+        if (!seen_before(list, &st))
+            rc = walk(list, abs, root);
     } else if (!S_ISREG(st.st_mode)) {
         dq_set_error("'%s': not a regular file", arg);
         rc = -1;
@@ -104,5 +121,6 @@ void file_list_free(file_list *list)
         free(list->dirs[i]);
     free(list->items);
     free(list->dirs);
+    free(list->seen);
     memset(list, 0, sizeof *list);
 }

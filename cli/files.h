@@ -18,6 +18,9 @@ typedef struct {
     size_t n, cap;
     char **dirs;       /* (n_dirs) absolute folders that were walked */
     size_t n_dirs, dirs_cap;
+    struct { uint64_t dev, ino; } *seen; /* (n_seen) folders walked, so a
+                                            symlink loop is entered once */
+    size_t n_seen, seen_cap;
     int64_t total_bytes;
 } file_list;
 

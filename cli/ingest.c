@@ -88,7 +88,15 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
         rc = record_failure(run, f, reason);
         free(reason);
     } else if (chunks.n == 0) {
-        rc = record_failure(run, f, "no text found after cleanup");
+        /* The splitter indexes headings only as the section path of the text
+         * under them, so a file of headings alone has text but no chunk. */
+        bool any = false;
+        for (size_t i = 0; i < doc.n_pages && !any; i++)
+            for (size_t k = 0; k < doc.pages[i].n_paras && !any; k++)
+                any = doc.pages[i].paras[k].text && doc.pages[i].paras[k].text[0];
+        rc = record_failure(run, f,
+                            any ? "only headings, no body text to index"
+                                : "no text found after cleanup");
     } else {
         char **pages = dq_calloc(doc.n_pages ? doc.n_pages : 1, sizeof *pages);
         for (size_t i = 0; i < doc.n_pages; i++)

@@ -65,7 +65,11 @@ int main(int argc, char **argv)
             printf("docqa %s\n", DOCQA_VERSION);
             return EXIT_OK;
         }
-        if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--store")) {
+            if (i + 1 >= argc) {
+                cli_error("option '--store' requires a value");
+                return EXIT_USAGE;
+            }
             g.store_dir = argv[++i];
         } else if (!strncmp(argv[i], "--store=", 8)) {
             g.store_dir = argv[i] + 8;

@@ -18,7 +18,9 @@ int dq_read_file(const char *path, dq_buf *out)
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        st.st_size = 0; /* only a size hint: the read loop finds the end */
+    } else if (S_ISDIR(st.st_mode)) {
         close(fd);
         dq_set_error("cannot read '%s': is a directory", path);
         return -1;

@@ -358,6 +358,11 @@ int ingest_extract(const char *path, const char *password, ingest_raw_doc *out)
         dq_set_error("is a directory");
         return -1;
     }
+    /* A FIFO named notes.txt would block the read forever. */
+    if (!S_ISREG(st.st_mode)) {
+        dq_set_error("not a regular file");
+        return -1;
+    }
     if (access(path, R_OK) < 0) {
         dq_set_error("%s", strerror(errno));
         return -1;

@@ -147,6 +147,16 @@ Test(cli, help_and_usage_errors)
     r = DOCQA("ask");
     cr_expect_eq(r.status, 2);
     run_free(&r);
+    /* Regression: a trailing --store was reported as an unknown option. */
+    r = DOCQA("--store");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "docqa: option '--store' requires a value"), "%s", r.err);
+    run_free(&r);
+    /* README: --store goes before or after the command, embed included. */
+    r = DOCQA("embed", "--store", "nowhere", "text");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "no embedding model"), "%s", r.err);
+    run_free(&r);
 }
 
 Test(cli, no_store_is_a_clear_error)
@@ -281,6 +291,35 @@ Test(cli, bad_files_do_not_stop_the_batch)
 
     r = DOCQA("ask", "warranty period");
     cr_expect(strstr(r.out, "24 months"), "the good files are searchable: %s", r.out);
+    run_free(&r);
+
+    /* Regression: a file of headings alone was said to have no text. */
+    write_text("notes/toc.md", "# 租赁合同\n\n## 第三章 违约责任\n");
+    r = DOCQA("ingest", "notes");
+    cr_expect_eq(r.status, 3);
+    cr_expect(strstr(r.err, "docqa: 'notes/toc.md': only headings, no body text to index"), "%s",
+              r.err);
+    run_free(&r);
+}
+
+/* Regression: a symlink back up the tree (loop -> ..) made the walk descend
+ * until ELOOP, storing every file ~40 times under ever longer paths; two
+ * links to one folder stored it twice. */
+Test(cli, symlink_loops_walked_once)
+{
+    write_text("docs/a.md", lease_md);
+    write_text("docs/sub/b.txt", manual_txt);
+    char link[512], link2[512];
+    snprintf(link, sizeof link, "%s/docs/sub/loop", workdir);
+    snprintf(link2, sizeof link2, "%s/docs/zlink", workdir);
+    cr_assert_eq(symlink("..", link), 0);
+    cr_assert_eq(symlink("sub", link2), 0);
+    run_result r = DOCQA("ingest", "docs");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "ingested 2 files"), "%s", r.err);
+    run_free(&r);
+    r = DOCQA("status");
+    cr_expect(strstr(r.out, "files:      2 (0 failed)"), "%s", r.out);
     run_free(&r);
 }
 

@@ -250,6 +250,34 @@ Test(pieces, cover_input_exactly_and_stop)
     cr_assert_eq(count, 2);
 }
 
+/* Regression: each '.' of a run glued to the next word rescanned the rest of
+ * the run, so a line of 300,000 dot leaders took minutes (search and ask
+ * split every hit into sentences). The run is still no boundary, and the
+ * same run before a space still is one. */
+Test(pieces, long_dot_runs_linear, .timeout = 20)
+{
+    size_t dots = 300000;
+    dq_buf in = DQ_BUF_INIT;
+    dq_buf_puts(&in, "目录");
+    for (size_t i = 0; i < dots; i++)
+        dq_buf_putc(&in, '.');
+    dq_buf_puts(&in, "x, end");
+    double t0 = dq_now();
+    for (int kind = BOUNDARY_SENTENCE; kind <= BOUNDARY_CLAUSE; kind++) {
+        dq_buf b = DQ_BUF_INIT;
+        size_t expect = 0;
+        void *ctx[3] = {&b, in.data, &expect};
+        cr_assert_eq(text_pieces(in.data, in.len, kind, concat_piece, ctx), 0);
+        cr_assert_eq(expect, in.len);
+        dq_buf_free(&b);
+    }
+    cr_expect_lt(dq_now() - t0, 5.0, "took %.1f s", dq_now() - t0);
+    char *p = pieces_of("See ....x and... Next. a.)b", BOUNDARY_SENTENCE);
+    cr_assert_str_eq(p, "[See ....x and... ][Next. ][a.)b]");
+    free(p);
+    dq_buf_free(&in);
+}
+
 /* ---- SHA-256 ------------------------------------------------------------ */
 
 static void sha_hex(const void *data, size_t n, char out[65])

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/dq_textfile_XXXXXX";
@@ -290,4 +291,40 @@ Test(textfile, markdown_crlf_and_form_feed)
 {
     cr_assert_eq(extract_str("p.md", "# One\r\nbody\r\n\f# Two\r\nmore\r\n"), 0);
     assert_render("p1:#1 One|body p2:#1 Two|more");
+}
+
+/* Regression: every '[' and '<' used to scan to the end of its line for its
+ * partner, so a long line of unclosed brackets took quadratic time (200 KB of
+ * '[' took 9 s). Links after the junk must still resolve, nested link text
+ * too. */
+Test(textfile, markdown_unclosed_brackets_linear, .timeout = 20)
+{
+    size_t junk = 400000;
+    const char *tail = " see [the [inner] text](http://x.com/(a)) and <https://y.org> <b>z</b>\n";
+    dq_buf b = DQ_BUF_INIT;
+    for (size_t i = 0; i < junk; i++)
+        dq_buf_puts(&b, i % 2 ? "[" : "<");
+    dq_buf_puts(&b, tail);
+    dq_buf_puts(&b, "\n(((( [a](b\n");
+    double t0 = dq_now();
+    cr_assert_eq(extract_bytes("junk.md", b.data, b.len), 0, "%s", dq_last_error());
+    cr_expect_lt(dq_now() - t0, 5.0, "took %.1f s", dq_now() - t0);
+    cr_assert_eq(doc.pages[0].n_blocks, 2);
+    const char *line = doc.pages[0].blocks[0].lines[0].text;
+    cr_assert_eq(strncmp(line, "<[<[", 4), 0);
+    cr_expect_str_eq(line + junk, " see the [inner] text and https://y.org z");
+    /* An unclosed link target is text; the '(' runs stay as written. */
+    cr_expect_str_eq(doc.pages[0].blocks[1].lines[0].text, "(((( [a](b");
+    dq_buf_free(&b);
+}
+
+/* Regression: a FIFO (or device) named like a text file used to be opened
+ * and read, which blocks forever with no writer. */
+Test(textfile, fifo_refused_not_read, .timeout = 10)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/pipe.txt", dir);
+    cr_assert_eq(mkfifo(path, 0644), 0);
+    cr_assert_eq(ingest_extract(path, NULL, &doc), -1);
+    cr_expect_str_eq(dq_last_error(), "not a regular file");
 }
