@@ -286,6 +286,21 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     }
     sp.overlap = (float)overlap_pct / 100.0f;
 
+    /* A command line naming only missing paths creates no store. */
+    int n_missing = 0;
+    for (int i = 0; i < n_args; i++) {
+        struct stat sb;
+        n_missing += stat(argv[i], &sb) < 0;
+    }
+    if (n_missing == n_args) {
+        for (int i = 0; i < n_args; i++) {
+            struct stat sb;
+            if (stat(argv[i], &sb) < 0)
+                cli_error("'%s': %s", argv[i], strerror(errno));
+        }
+        return EXIT_ERROR;
+    }
+
     store *st = cli_open_store(g, true);
     if (!st)
         return EXIT_ERROR;

@@ -34,7 +34,9 @@ static void draw(progress *p)
         bar[i] = i < filled ? '#' : '.';
     bar[20] = '\0';
     char eta[16] = "-:--";
-    if (frac > 0.02 && elapsed > 0.5)
+    if (frac >= 1)
+        snprintf(eta, sizeof eta, "0:00");
+    else if (frac > 0.02 && elapsed > 0.5)
         format_duration(elapsed * (1 - frac) / frac, eta, sizeof eta);
     double rate = elapsed > 0 ? (double)p->pages / elapsed : 0;
     if (p->pages > 0)

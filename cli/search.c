@@ -131,7 +131,14 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         free(out);
         cJSON_Delete(root);
     } else if (res.n == 0) {
-        printf("no chunks match '%s'\n", query.data);
+        size_t shown = query.len;
+        if (shown > 80) { /* a pasted page of text is not worth echoing whole */
+            shown = 77;
+            while (shown && ((unsigned char)query.data[shown] & 0xC0) == 0x80)
+                shown--;
+        }
+        printf("no chunks match '%.*s%s'\n", (int)shown, query.data,
+               shown < query.len ? "..." : "");
     } else {
         bool tty = isatty(STDOUT_FILENO);
         for (size_t i = 0; i < res.n; i++) {

@@ -1,4 +1,5 @@
 /* util.c - store lookup and Ctrl-C handling shared by the subcommands. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,26 @@ bool cli_interrupted(void)
     return interrupted != 0;
 }
 
+/* True when a store may be created in dir: it is missing, empty, or already
+ * holds docqa's files. A folder of other files (say --store ~/Documents) is
+ * refused rather than having docqa's database scattered among them. */
+static bool may_hold_store(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return true; /* missing: store_open creates it */
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(d))) {
+        const char *name = e->d_name;
+        if (!strncmp(name, STORE_DBNAME, strlen(STORE_DBNAME)))
+            break; /* a store already */
+        ok = !strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "config");
+    }
+    closedir(d);
+    return ok;
+}
+
 store *cli_open_store(const cli_globals *g, bool create)
 {
     char *dir = NULL;
@@ -51,6 +72,13 @@ store *cli_open_store(const cli_globals *g, bool create)
     }
     if (!dir) {
         cli_error("%s", dq_last_error());
+        return NULL;
+    }
+    if (create && !may_hold_store(dir)) {
+        cli_error("'%s' is a folder of other files, not a docqa store; name a new or empty "
+                  "directory (or one made by docqa) with --store",
+                  dir);
+        free(dir);
         return NULL;
     }
     store *st = store_open(dir, create ? STORE_CREATE : 0);

@@ -69,27 +69,49 @@ static bool is_space(char c)
     return c == ' ' || c == '\n' || c == '\t' || c == '\r';
 }
 
+/* What one code point adds to a chunk. A word costs per_word at its first
+ * character, a CJK character per_cjk. A lone punctuation mark is free, but
+ * each further symbol in a run (a wall of '<', dot leaders, an emoji log)
+ * costs like a CJK character, so text without words still makes chunks of
+ * sensible size. */
+typedef enum { CH_SPACE, CH_WORD, CH_CJK, CH_SYMBOL } char_kind;
+
+static char_kind kind_of(uint32_t cp)
+{
+    if (uc_is_cjk(cp))
+        return CH_CJK;
+    if (is_word_char(cp))
+        return CH_WORD;
+    if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == 0x3000)
+        return CH_SPACE;
+    return CH_SYMBOL;
+}
+
+static int64_t char_cost(const splitter *sp, char_kind k, char_kind prev)
+{
+    switch (k) {
+    case CH_CJK:
+        return sp->per_cjk;
+    case CH_WORD:
+        return prev == CH_WORD ? 0 : sp->per_word;
+    case CH_SYMBOL:
+        return prev == CH_SYMBOL ? sp->per_cjk : 0;
+    default:
+        return 0;
+    }
+}
+
 static int64_t text_cost(const splitter *sp, const char *s, size_t n)
 {
     int64_t cost = 0;
-    bool in_word = false;
+    char_kind prev = CH_SPACE;
     for (size_t i = 0; i < n;) {
-        if ((unsigned char)s[i] < 0x80) {
-            bool w = is_word_char((unsigned char)s[i]);
-            if (w && !in_word)
-                cost += sp->per_word;
-            in_word = w;
-            i++;
-            continue;
-        }
         int len;
-        uint32_t cp = utf8_at(s, n, i, &len);
-        bool w = is_word_char(cp);
-        if (uc_is_cjk(cp))
-            cost += sp->per_cjk;
-        else if (w && !in_word)
-            cost += sp->per_word;
-        in_word = w;
+        uint32_t cp = (unsigned char)s[i] < 0x80 ? (len = 1, (unsigned char)s[i])
+                                                 : utf8_at(s, n, i, &len);
+        char_kind k = kind_of(cp);
+        cost += char_cost(sp, k, prev);
+        prev = k;
         i += (size_t)len;
     }
     return cost;
@@ -279,18 +301,20 @@ static void add_hard(splitter *sp, const char *s, size_t n, size_t para, int pag
         int64_t room = sp->full - sp->cost, acc = 0;
         size_t i = pos, last_ws = pos;
         bool in_word = false;
+        char_kind prev = CH_SPACE;
         uint32_t stop_cp = 0;
         while (i < n) {
             int len;
             uint32_t cp = utf8_at(s, n, i, &len);
-            bool w = is_word_char(cp);
-            int64_t add = uc_is_cjk(cp) ? sp->per_cjk : (w && !in_word ? sp->per_word : 0);
+            char_kind k = kind_of(cp);
+            int64_t add = char_cost(sp, k, prev);
             if (acc + add > room) {
                 stop_cp = cp;
                 break;
             }
             acc += add;
-            in_word = w;
+            in_word = k == CH_WORD;
+            prev = k;
             i += (size_t)len;
             if (cp == ' ' || cp == '\t' || cp == '\n')
                 last_ws = i;

@@ -166,6 +166,23 @@ Test(cli, no_store_is_a_clear_error)
     cr_expect(strstr(r.err, "docqa: "), "%s", r.err);
     cr_expect(strstr(r.err, "docqa ingest"), "message should say how to make one: %s", r.err);
     run_free(&r);
+
+    /* naming only missing files creates no store */
+    r = DOCQA("ingest", "typo.pdf");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "docqa: 'typo.pdf': No such file or directory"), "%s", r.err);
+    run_free(&r);
+    char path[512];
+    snprintf(path, sizeof path, "%s/.docqa", workdir);
+    cr_expect_neq(access(path, F_OK), 0, "an empty .docqa was left behind");
+
+    /* a folder of the user's own files is not turned into a store */
+    write_text("papers/notes.txt", "my notes\n");
+    write_text("docs/manual.txt", manual_txt);
+    r = DOCQA("--store", "papers", "ingest", "docs");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "'papers' is a folder of other files"), "%s", r.err);
+    run_free(&r);
 }
 
 Test(cli, ingest_ask_search_status)

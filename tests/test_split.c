@@ -131,6 +131,37 @@ Test(split, enormous_cjk_sentence_cut_at_characters)
     ingest_doc_free(&doc);
 }
 
+Test(split, symbol_runs_make_bounded_chunks)
+{
+    /* Text with no words at all (a wall of '<', an emoji log) still makes
+     * chunks of encoder size: each symbol after the first in a run costs
+     * like a CJK character. */
+    dq_buf text = DQ_BUF_INIT;
+    for (int i = 0; i < 20000; i++)
+        dq_buf_putc(&text, '<');
+    for (int i = 0; i < 1000; i++)
+        dq_buf_puts(&text, "\xF0\x9F\x8E\x89"); /* U+1F389 */
+    ingest_doc doc = {0};
+    add_para(&doc, 1, text.data, 0);
+    chunk_list cl;
+    split_params p = split_default_params();
+    cr_assert_eq(split_document(&doc, &p, &cl), 0);
+    dq_buf joined = DQ_BUF_INIT;
+    for (size_t i = 0; i < cl.n; i++) {
+        const char *t = cl.items[i].text;
+        cr_assert(utf8_valid(t, strlen(t)));
+        cr_assert_leq(utf8_length(t, strlen(t)), 351, "chunk %zu has %zu characters", i,
+                      utf8_length(t, strlen(t)));
+        dq_buf_puts(&joined, t);
+    }
+    cr_expect_geq(cl.n, 21000 / 351);
+    cr_expect_str_eq(joined.data, text.data, "nothing lost");
+    dq_buf_free(&joined);
+    dq_buf_free(&text);
+    chunk_list_free(&cl);
+    ingest_doc_free(&doc);
+}
+
 Test(split, mixed_chinese_english_budget)
 {
     ingest_doc doc = {0};
