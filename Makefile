@@ -50,6 +50,7 @@ test-asan:
 	@echo "sanitizers: no reports"
 
 bench: build
+	@sh scripts/install-deps.sh --bench
 	@BUILD=$(BUILD) sh bench/ingest
 	@BUILD=$(BUILD) sh bench/embed
 

@@ -1,13 +1,21 @@
 #!/bin/sh
 # install-deps.sh - installs the Debian packages docqa builds and tests with.
 # Idempotent: checks each package first and is silent when nothing is missing.
+# --bench adds what bench/ compares against (mutool, pdftotext, GNU time,
+# PyTorch) and what scripts/ regenerate fixtures and samples with.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
 libmupdf-dev libfreetype-dev libharfbuzz-dev libjbig2dec0-dev libjpeg-dev libopenjp2-7-dev
 libgumbo-dev libmujs-dev zlib1g-dev
-libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
-mupdf-tools poppler-utils time python3-torch python3-numpy"
+libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev"
+BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy"
+
+case "${1:-}" in
+--bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;
+"") ;;
+*) echo "usage: install-deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PACKAGES; do
