@@ -498,3 +498,32 @@ Test(cli, ingest_stores_vectors_and_reembeds_on_model_change)
     cr_expect(strstr(r.err, "config' line 2"), "%s", r.err);
     run_free(&r);
 }
+
+Test(cli, encrypted_pdf_needs_password)
+{
+    pdfgen_line lines[] = {{"The secret code word is marmalade.", 11, false}};
+    pdfgen_page page = {lines, 1, false};
+    pdfgen_opts opts = {"hunter2", NULL};
+    char path[512];
+    snprintf(path, sizeof path, "%s/secret.pdf", workdir);
+    cr_assert_eq(pdfgen_write(path, &page, 1, &opts), 0, "%s", dq_last_error());
+
+    run_result r = DOCQA("ingest", "--quiet", "secret.pdf");
+    cr_expect_eq(r.status, 3, "%s", r.err);
+    cr_expect(strstr(r.err, "docqa: 'secret.pdf': file is encrypted (use --password)"), "%s",
+              r.err);
+    run_free(&r);
+
+    r = DOCQA("ingest", "--quiet", "--password", "wrong", "secret.pdf");
+    cr_expect_eq(r.status, 3);
+    cr_expect(strstr(r.err, "wrong password"), "%s", r.err);
+    run_free(&r);
+
+    /* the unchanged file is tried again because a password was given */
+    r = DOCQA("ingest", "--quiet", "--password", "hunter2", "secret.pdf");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("ask", "what is the secret code word");
+    cr_expect(strstr(r.out, "marmalade"), "%s", r.out);
+    run_free(&r);
+}
