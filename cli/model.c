@@ -40,10 +40,9 @@ int cmd_model(int argc, char **argv, cli_globals *g)
         return EXIT_ERROR;
     }
     char *text = bert_describe(m);
-    printf("model:    %s\n%s", argv[1], text);
+    fputs(text, stdout);
     if (text[0] && text[strlen(text) - 1] != '\n')
         putchar('\n');
-    printf("identity: %s\n", bert_identity(m));
     free(text);
     bert_free(m);
     return EXIT_OK;
