@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "support/httpd.h"
 #include "support/pdfgen.h"
 
 typedef struct {
@@ -525,5 +526,61 @@ Test(cli, encrypted_pdf_needs_password)
     run_free(&r);
     r = DOCQA("ask", "what is the secret code word");
     cr_expect(strstr(r.out, "marmalade"), "%s", r.out);
+    run_free(&r);
+}
+
+/* An embeddings endpoint on loopback: each text's vector is (len, 1, 0). */
+static void fake_embeddings(void *ctx, const httpd_request *req, httpd_response *resp)
+{
+    (void)ctx;
+    cJSON *in = cJSON_Parse(req->body);
+    cJSON *texts = cJSON_GetObjectItem(in, "input");
+    dq_buf_puts(&resp->body, "{\"data\":[");
+    for (int i = 0; i < cJSON_GetArraySize(texts); i++)
+        dq_buf_printf(&resp->body, "%s{\"index\":%d,\"embedding\":[%d,1,0]}", i ? "," : "", i,
+                      (int)strlen(cJSON_GetArrayItem(texts, i)->valuestring));
+    dq_buf_puts(&resp->body, "]}");
+    cJSON_Delete(in);
+}
+
+Test(cli, embeddings_endpoint)
+{
+    httpd *srv = httpd_start(fake_embeddings, NULL);
+    cr_assert(srv);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", httpd_url(srv));
+    run_result r = DOCQA("embed", "--url", url, "abc", "hello");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j, "%s", r.out);
+    cr_expect_eq(cJSON_GetObjectItem(j, "dim")->valueint, 3);
+    cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "vectors"), 1),
+                                   "embedding");
+    cr_expect_float_eq(cJSON_GetArrayItem(v, 0)->valuedouble, 5.0, 1e-6);
+    cJSON_Delete(j);
+    run_free(&r);
+
+    /* ingest with the endpoint configured stores a vector per chunk */
+    write_text("docs/manual.txt", manual_txt);
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "[embed]\nurl = %s\n", url);
+    write_text(".docqa/config", cfg);
+    r = DOCQA("ingest", "--quiet", "docs");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("status", "--json");
+    j = cJSON_Parse(r.out);
+    cr_assert(j, "%s", r.out);
+    cr_expect_eq(cJSON_GetObjectItem(j, "vectors")->valueint,
+                 cJSON_GetObjectItem(j, "chunks")->valueint);
+    cr_expect(strstr(cJSON_GetObjectItem(j, "embedding_model")->valuestring, "http:"));
+    cJSON_Delete(j);
+    run_free(&r);
+    httpd_stop(srv);
+
+    /* the endpoint gone: a clear error naming it, exit 1 */
+    r = DOCQA("embed", "--url", url, "abc");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "cannot reach embeddings endpoint"), "%s", r.err);
     run_free(&r);
 }
