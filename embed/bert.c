@@ -3,10 +3,12 @@
  * The reference is the textbook computation in plain loops (double sums,
  * Hugging Face's additive attention mask) and exists to check the fast path.
  * The fast path runs the linear layers as GEMMs over all batch x seq rows
- * (FP32 through OpenBLAS, or int8 VNNI when the weights are quantised),
- * attention as one task per (sequence, head) whose scores stop at the
- * sequence's real length, and everything else row-parallel; all scratch
- * lives in bert_run, sized once.
+ * (FP32 through our AVX-512 SGEMM on W packed once at load, OpenBLAS without
+ * AVX-512, or int8 VNNI when the weights are quantised), with bias, GELU and
+ * the residual LayerNorm done by the GEMM's slices while their rows are in
+ * cache; attention runs as one task per (sequence, head) whose scores stop
+ * at the sequence's real length, and everything else row-parallel; all
+ * scratch lives in bert_run, sized once.
  */
 #include "embed/kernels.h"
 
@@ -334,14 +336,82 @@ static void attention_task(void *arg, int task, int thread)
                 run->v + base, H, 0.0f, run->ctx + base, H);
 }
 
+#define FOR_EACH_LINEAR(X) X(q) X(k) X(v) X(o) X(ff_in) X(ff_out)
+
+static size_t pack_linear(bert_linear *l)
+{
+    if (l->q || l->w_pack || !l->w)
+        return 0;
+    size_t bytes = gemm_packed_floats(l->n_out, l->n_in) * sizeof(float);
+    /* aligned_alloc wants a multiple of the alignment (panel rows already are) */
+    l->w_pack = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!l->w_pack)
+        abort(); /* out of memory, as dq_malloc does */
+    gemm_pack_f32(l->n_out, l->n_in, l->w, l->w_pack);
+    return bytes;
+}
+
+size_t bert_pack_weights(const bert_config *cfg, bert_weights *w)
+{
+    size_t bytes = 0;
+    if (bert_isa_detect() < BERT_ISA_AVX512 || !w->layers)
+        return 0;
+    for (int i = 0; i < cfg->n_layers; i++) {
+        bert_layer *ly = &w->layers[i];
+#define PACK(name) bytes += pack_linear(&ly->name);
+        FOR_EACH_LINEAR(PACK)
+#undef PACK
+    }
+    return bytes;
+}
+
+void bert_weights_free_pack(const bert_config *cfg, bert_weights *w)
+{
+    if (!w || !w->layers)
+        return;
+    for (int i = 0; i < cfg->n_layers; i++) {
+        bert_layer *ly = &w->layers[i];
+#define UNPACK(name)                                                                       \
+    free(ly->name.w_pack);                                                                 \
+    ly->name.w_pack = NULL;
+        FOR_EACH_LINEAR(UNPACK)
+#undef UNPACK
+    }
+}
+
+static bool packed(const bert_linear *l)
+{
+    return l->w_pack && bert_isa_get() >= BERT_ISA_AVX512;
+}
+
 static void linear(bert_run *run, const bert_linear *l, const float *in, int rows, float *out,
                    gemm_epilogue epi)
 {
     if (l->q)
         gemm_q8(run->pool, rows, in, l->n_in, l, run->aq, run->ascale, out, l->n_out, epi);
+    else if (packed(l))
+        gemm_f32_avx512_packed(run->pool, rows, l->n_out, l->n_in, in, l->n_in, l->w,
+                               l->w_pack, l->b, out, l->n_out, epi, NULL);
     else
         gemm_f32(run->pool, rows, l->n_out, l->n_in, in, l->n_in, l->w, l->b, out, l->n_out,
                  epi);
+}
+
+/* out = in * W^T + b, then x = LayerNorm(x + out): fused into the GEMM's
+ * slices when W is packed, else a pass of its own. */
+static void linear_residual(bert_run *run, fwd_ctx *c, const bert_linear *l, const float *in,
+                            const bert_norm *ln)
+{
+    if (packed(l)) {
+        gemm_residual_ln r = {run->x, c->cfg->hidden, ln->gamma, ln->beta, c->cfg->ln_eps};
+        gemm_f32_avx512_packed(run->pool, c->rows, l->n_out, l->n_in, in, l->n_in, l->w,
+                               l->w_pack, l->b, run->q, l->n_out, GEMM_BIAS, &r);
+        return;
+    }
+    linear(run, l, in, c->rows, run->q, GEMM_BIAS);
+    c->ln = ln;
+    c->res = run->q;
+    bert_pool_run(run->pool, residual_task, c, c->n_chunks);
 }
 
 static int forward_fast(const bert_config *cfg, const bert_weights *w, bert_run *run,
@@ -367,14 +437,9 @@ static int forward_fast(const bert_config *cfg, const bert_weights *w, bert_run 
         linear(run, &ly->k, run->x, rows, run->k, GEMM_BIAS);
         linear(run, &ly->v, run->x, rows, run->v, GEMM_BIAS);
         bert_pool_run(run->pool, attention_task, &c, batch * cfg->n_heads);
-        linear(run, &ly->o, run->ctx, rows, run->q, GEMM_BIAS);
-        c.ln = &ly->ln_attn;
-        c.res = run->q;
-        bert_pool_run(run->pool, residual_task, &c, c.n_chunks);
+        linear_residual(run, &c, &ly->o, run->ctx, &ly->ln_attn);
         linear(run, &ly->ff_in, run->x, rows, run->ff, GEMM_BIAS_GELU);
-        linear(run, &ly->ff_out, run->ff, rows, run->q, GEMM_BIAS);
-        c.ln = &ly->ln_ff;
-        bert_pool_run(run->pool, residual_task, &c, c.n_chunks);
+        linear_residual(run, &c, &ly->ff_out, run->ff, &ly->ln_ff);
     }
     if (hidden)
         memcpy(hidden, run->x, (size_t)rows * H * sizeof(float));

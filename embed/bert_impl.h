@@ -21,6 +21,9 @@ typedef struct {
     float *q_scale; /* (n_out) w ~= q * q_scale */
     int32_t *q_colsum; /* (n_out) sum of q over n_in, for unsigned-activation VNNI */
     int8_t *q_pack; /* q regrouped for VNNI (see quant.c); owned like q, NULL in FP32 mode */
+    /* FP32 mode with AVX-512: w copied once into the SGEMM's panel layout
+     * (gemm_pack_f32) by bert_pack_weights, owned like q; NULL otherwise */
+    float *w_pack;
 } bert_linear;
 
 typedef struct {
@@ -62,6 +65,13 @@ void bert_run_free(bert_run *run);
  * q_colsum); bert_weights_free_quant releases them. */
 int bert_quantize(const bert_config *cfg, bert_weights *w);
 void bert_weights_free_quant(const bert_config *cfg, bert_weights *w);
+
+/* Packs every FP32 linear layer's w into w_pack, so the forward pass
+ * multiplies without repacking W each time; does nothing without AVX-512
+ * or for quantised layers. Returns the bytes allocated;
+ * bert_weights_free_pack releases them. */
+size_t bert_pack_weights(const bert_config *cfg, bert_weights *w);
+void bert_weights_free_pack(const bert_config *cfg, bert_weights *w);
 
 /* Exact widening of one IEEE half / bfloat16 value (subnormals, infinities
  * and NaN payloads kept), as the loader (model.c) applies to F16/BF16 files. */

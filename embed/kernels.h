@@ -56,6 +56,26 @@ void gemm_f32(bert_pool *p, int M, int N, int K, const float *A, int lda, const 
  * when p is non-NULL; exposed so tests can check it on its own. */
 void gemm_f32_avx512(bert_pool *p, int M, int N, int K, const float *A, int lda, const float *W,
                      const float *bias, float *C, int ldc, gemm_epilogue epi);
+/* W (N, K) copied once into gemm_f32_avx512's panel layout, so that a
+ * layer's forward pass need not repack it: gemm_packed_floats(N, K) floats,
+ * 64-byte aligned. */
+size_t gemm_packed_floats(int N, int K);
+void gemm_pack_f32(int N, int K, const float *W, float *out);
+/* After a linear layer: x = LayerNorm(x + C) row by row, x (M, N) with row
+ * stride ldx. */
+typedef struct {
+    float *x;
+    int ldx;
+    const float *gamma, *beta;
+    float eps;
+} gemm_residual_ln;
+/* gemm_f32_avx512 with W also given as packed by gemm_pack_f32 (Wp may be
+ * NULL: pack per call as before); W itself serves the few-row path. ln, when
+ * non-NULL, is applied by each slice to its rows right after multiplying,
+ * while they are still in cache (slices are then always whole rows). */
+void gemm_f32_avx512_packed(bert_pool *p, int M, int N, int K, const float *A, int lda,
+                            const float *W, const float *Wp, const float *bias, float *C, int ldc,
+                            gemm_epilogue epi, const gemm_residual_ln *ln);
 /* Single-threaded C (M, N) = A (M, K) * B^T with B's element (n, k) at
  * B[n * sbn + k * sbk] * alpha, for attention's scores (B = keys) and
  * context (B = values, transposed by the strides). scratch: a pool thread's

@@ -43,6 +43,7 @@ struct bert_model {
     float **owned;      /* (n_owned) widened or realigned tensors */
     size_t n_owned, cap_owned;
     size_t mapped_bytes, owned_bytes;
+    size_t packed_bytes; /* FP32 W copied into the SGEMM's layout (bert_pack_weights) */
     int64_t n_params;
     char dtypes[48];    /* distinct dtypes in the file, "F16+I64" */
     char identity[96];
@@ -611,6 +612,8 @@ bert_model *bert_load(const char *dir, const bert_params *params)
         if (bert_quantize(&m->cfg, &m->w) < 0)
             goto fail;
         m->quantized = true;
+    } else {
+        m->packed_bytes = bert_pack_weights(&m->cfg, &m->w);
     }
     if (!(m->run = bert_run_new(&m->cfg, m->params.max_batch, m->max_len,
                                 m->params.n_threads)))
@@ -638,6 +641,7 @@ void bert_free(bert_model *m)
         return;
     if (m->quantized)
         bert_weights_free_quant(&m->cfg, &m->w);
+    bert_weights_free_pack(&m->cfg, &m->w);
     bert_run_free(m->run);
     free(m->w.layers);
     for (size_t i = 0; i < m->n_owned; i++)
@@ -691,6 +695,9 @@ char *bert_describe(const bert_model *m)
     dq_buf_printf(&b, "weights memory: %.1f MB (%.1f MB mapped, %.1f MB owned)\n",
                   (double)(m->mapped_bytes + m->owned_bytes) / 1e6,
                   (double)m->mapped_bytes / 1e6, (double)m->owned_bytes / 1e6);
+    if (m->packed_bytes)
+        dq_buf_printf(&b, "packed FP32 weights: %.1f MB (the SGEMM's layout, made at load)\n",
+                      (double)m->packed_bytes / 1e6);
     dq_buf_printf(&b, "int8: %s\n", m->quantized ? "yes" : "no");
     dq_buf_printf(&b, "identity: %s\n", m->identity);
     return dq_buf_take(&b);

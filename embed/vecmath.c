@@ -1,11 +1,11 @@
 /* vecmath.c - GELU, LayerNorm and softmax over float vectors, plain and AVX-512.
  *
  * The AVX-512 versions are compiled with target attributes and chosen at run
- * time, so the library still runs on CPUs without AVX-512. exp uses Cephes'
- * expf polynomial (about 1 ulp) and erf Abramowitz & Stegun 7.1.26 (absolute
- * error below 1.5e-7), which keeps GELU within ~1e-7 of erff.
+ * time, so the library still runs on CPUs without AVX-512. exp and GELU
+ * come from simd512.h, shared with the SGEMM's fused epilogue.
  */
 #include "embed/kernels.h"
+#include "embed/simd512.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -40,48 +40,6 @@ void bert_isa_set(int level)
 }
 
 /* ---- AVX-512 ------------------------------------------------------------- */
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-
-static inline AVX512 __m512 exp512(__m512 x)
-{
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
-static inline AVX512 __m512 gelu512(__m512 x)
-{
-    const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x80000000));
-    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    __m512 az = _mm512_andnot_ps(sign_mask, z);
-    /* 1 / d by rcp14 and one Newton step (~1 ulp): a division would be the
-     * slowest instruction here */
-    __m512 d = _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f));
-    __m512 t = _mm512_rcp14_ps(d);
-    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
-    __m512 p = _mm512_set1_ps(1.061405429f);
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-    p = _mm512_mul_ps(p, t);
-    __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(az, az)));
-    __m512 erf_abs = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
-    __m512 erf = _mm512_or_ps(erf_abs, _mm512_and_ps(sign_mask, z));
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
-                         _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
-}
 
 static inline __mmask16 tail_mask(int left)
 {
