@@ -17,7 +17,7 @@ int cmd_model(int argc, char **argv, cli_globals *g)
     (void)g;
     bool int8 = false;
     const cli_option opts[] = {
-        OPT_BOOLEAN(0, "int8", &int8, "load as int8 (shows the quantised memory)"),
+        OPT_BOOLEAN(0, "int8", &int8, "load with int8 linear layers, as [embed] int8 = true does"),
         OPT_FINISH,
     };
     int n_args;
