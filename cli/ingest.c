@@ -140,8 +140,12 @@ static int ingest_file(ingest_run *run, const input_file *f)
         return record_failure(run, f, "empty file");
     }
     if (dq_sha256_file(f->abs, sha) < 0) {
+        /* Copied: the store calls below may set the error buffer again. */
+        char *reason = dq_strdup(dq_last_error());
         store_file_free(&prev);
-        return record_failure(run, f, strerror(errno));
+        int rc = record_failure(run, f, reason);
+        free(reason);
+        return rc;
     }
     bool same_content = was_ok && prev.sha256 && !strcmp(prev.sha256, sha);
     store_file_free(&prev);
