@@ -38,8 +38,9 @@ bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n
 {
     if (cfg->hidden <= 0 || cfg->n_heads <= 0 || cfg->hidden % cfg->n_heads != 0 ||
         cfg->intermediate <= 0 || cfg->n_layers <= 0) {
-        dq_set_error("cannot run model: hidden size %d is not a multiple of %d heads",
-                     cfg->hidden, cfg->n_heads);
+        dq_set_error("cannot run model: bad shape (hidden %d, heads %d, intermediate %d, "
+                     "layers %d)",
+                     cfg->hidden, cfg->n_heads, cfg->intermediate, cfg->n_layers);
         return NULL;
     }
     if (max_batch <= 0 || max_len <= 0) {
@@ -52,6 +53,30 @@ bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = n > 0 ? (int)n : 1;
     }
+    /* config.json's sizes come from a downloaded file: a tiny model claiming
+     * 2^20 positions would ask for terabytes of attention scores, and
+     * dq_malloc would abort. Counted in double so nothing can wrap. Only
+     * the rows a batch uses are ever touched, so up to twice the machine's
+     * memory is let through rather than refusing a small box a real model. */
+    {
+        double T = (double)max_batch * max_len, L = max_len;
+        int wide = cfg->hidden > cfg->intermediate ? cfg->hidden : cfg->intermediate;
+        double need = 4.0 * (T * (5.0 * cfg->hidden + cfg->intermediate + 1) +
+                             (double)n_threads * L * L) +
+                      T * (wide + 64.0);
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        double have = pages > 0 && page > 0 ? (double)pages * page : 1e18;
+        if (need > 2 * have || need > 1e15) {
+            dq_set_error("cannot run model: scratch for batch %d x length %d needs %.0f MB, "
+                         "far more than this machine's %.0f MB of memory (lower max_batch or "
+                         "max_len)",
+                         max_batch, max_len, need / 1e6, have / 1e6);
+            return NULL;
+        }
+    }
+    /* The kernels' ISA level is detected lazily on first use: do it here,
+     * before the pool's threads exist, so they never race to set it. */
+    (void)bert_isa_get();
     bert_run *r = dq_calloc(1, sizeof *r);
     r->max_batch = max_batch;
     r->max_len = max_len;

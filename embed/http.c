@@ -13,11 +13,18 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CONNECT_TIMEOUT_S 10
+/* A reply is read whole into memory, so its size is capped: 16 MiB plus 64
+ * bytes per expected number is far beyond any real endpoint's JSON (about
+ * 20 bytes a number) yet stops a broken or hostile one from filling memory. */
+#define RESPONSE_BASE_BYTES ((size_t)16 << 20)
+#define RESPONSE_BYTES_PER_VALUE 64
 
 struct embed_http {
     char *url;      /* the full .../embeddings URL */
@@ -57,13 +64,18 @@ embed_http *embed_http_new(const embed_http_params *params)
         return NULL;
     }
     embed_http *c = dq_calloc(1, sizeof *c);
+    /* "/embeddings" goes on the path, before any query ("?api-version=" on
+     * Azure), and a full URL written with a trailing slash is still full */
+    const char *query = strchr(params->url, '?');
+    size_t path_len = query ? (size_t)(query - params->url) : strlen(params->url);
     dq_buf url = DQ_BUF_INIT;
-    dq_buf_puts(&url, params->url);
-    if (!ends_with(url.data, "/embeddings")) {
-        while (url.len > 0 && url.data[url.len - 1] == '/')
-            url.data[--url.len] = '\0';
+    dq_buf_append(&url, params->url, path_len);
+    while (url.len > 0 && url.data[url.len - 1] == '/')
+        url.data[--url.len] = '\0';
+    if (!ends_with(url.data ? url.data : "", "/embeddings"))
         dq_buf_puts(&url, "/embeddings");
-    }
+    if (query)
+        dq_buf_puts(&url, query);
     c->url = dq_buf_take(&url);
     c->model = params->model ? dq_strdup(params->model) : NULL;
     c->api_key = params->api_key && *params->api_key ? dq_strdup(params->api_key) : NULL;
@@ -110,9 +122,20 @@ const char *embed_http_identity(const embed_http *c)
     return c->identity;
 }
 
+typedef struct {
+    dq_buf *buf;
+    size_t limit;
+    bool too_big;
+} sink;
+
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
-    dq_buf_append(ctx, p, size * n);
+    sink *s = ctx;
+    if (s->buf->len + size * n > s->limit) {
+        s->too_big = true;
+        return 0; /* makes curl stop with CURLE_WRITE_ERROR */
+    }
+    dq_buf_append(s->buf, p, size * n);
     return size * n;
 }
 
@@ -144,21 +167,28 @@ static void server_message(const dq_buf *body, char *out, size_t cap)
         n = cap - 1;
     memcpy(out, msg, n);
     out[n] = '\0';
+    /* an error message is one line: a multi-line body (an HTML page, a
+     * stack trace) is folded onto it */
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t')
+            out[i] = ' ';
     cJSON_Delete(j);
 }
 
-/* POSTs body and leaves the 2xx response in resp; -1 with the error set. */
-static int post(embed_http *c, const char *body, dq_buf *resp)
+/* POSTs body and leaves the 2xx response, at most limit bytes, in resp; -1
+ * with the error set. */
+static int post(embed_http *c, const char *body, dq_buf *resp, size_t limit)
 {
     CURL *h = c->curl;
     char errbuf[CURL_ERROR_SIZE] = "";
+    sink out = {resp, limit, false};
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->timeout_s);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM, thread-safe */
@@ -166,6 +196,13 @@ static int post(embed_http *c, const char *body, dq_buf *resp)
     curl_easy_setopt(h, CURLOPT_USERAGENT, "docqa");
 
     CURLcode rc = curl_easy_perform(h);
+    /* errbuf is about to go out of scope: the handle must not keep it */
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    if (out.too_big) {
+        dq_set_error("embeddings endpoint '%s': response larger than %zu MB", c->url,
+                     limit >> 20);
+        return -1;
+    }
     if (rc != CURLE_OK) {
         long os_errno = 0;
         curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
@@ -201,6 +238,8 @@ static int post(embed_http *c, const char *body, dq_buf *resp)
 static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out, int max_dim)
 {
     int ret = -1;
+    /* learned into a local: a malformed first reply must not fix c->dim */
+    int dim = c->dim;
     bool *seen = dq_calloc(n ? n : 1, sizeof *seen);
     cJSON *j = resp->data ? cJSON_ParseWithLength(resp->data, resp->len) : NULL;
     cJSON *data = j ? cJSON_GetObjectItemCaseSensitive(j, "data") : NULL;
@@ -232,8 +271,8 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
         if (index) {
             double v = cJSON_IsNumber(index) ? index->valuedouble : -1;
             if (v < 0 || v >= (double)n || v != (double)(size_t)v) {
-                dq_set_error("embeddings endpoint '%s': malformed response: data[%d] has index %s "
-                             "outside 0..%zu", c->url, pos,
+                dq_set_error("embeddings endpoint '%s': malformed response: data[%d] has an "
+                             "index that is %s (need 0..%zu)", c->url, pos,
                              cJSON_IsNumber(index) ? "out of range" : "not a number", n - 1);
                 goto out;
             }
@@ -250,20 +289,20 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
             dq_set_error("embeddings endpoint '%s': malformed response: empty vector", c->url);
             goto out;
         }
-        if (c->dim == 0) {
+        if (dim == 0) {
             if (d > max_dim) {
                 dq_set_error("embeddings endpoint '%s': vector of dimension %d, at most %d expected",
                              c->url, d, max_dim);
                 goto out;
             }
-            c->dim = d;
+            dim = d;
         }
-        if (d != c->dim) {
+        if (d != dim) {
             dq_set_error("embeddings endpoint '%s': vector of dimension %d, expected %d", c->url, d,
-                         c->dim);
+                         dim);
             goto out;
         }
-        float *row = out + at * (size_t)c->dim;
+        float *row = out + at * (size_t)dim;
         const cJSON *x;
         int k = 0;
         cJSON_ArrayForEach(x, emb)
@@ -273,10 +312,19 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
                              "non-number", c->url, pos);
                 goto out;
             }
-            row[k++] = (float)x->valuedouble;
+            /* 1e999 parses as infinity, 1e39 overflows a float: either would
+             * turn every cosine with this vector into NaN */
+            double v = x->valuedouble;
+            if (!isfinite(v) || fabs(v) > FLT_MAX) {
+                dq_set_error("embeddings endpoint '%s': malformed response: data[%d] holds a "
+                             "value that is not a finite float", c->url, pos);
+                goto out;
+            }
+            row[k++] = (float)v;
         }
         pos++;
     }
+    c->dim = dim;
     ret = 0;
 out:
     cJSON_Delete(j);
@@ -306,7 +354,7 @@ int embed_http_encode(embed_http *c, const char *const *texts, size_t n, float *
         }
         dq_buf_puts(&body, "\"input\":[");
         for (size_t i = 0; i < m; i++) {
-            const char *t = texts[first + i];
+            const char *t = texts[first + i] ? texts[first + i] : ""; /* as bert_encode */
             if (i)
                 dq_buf_putc(&body, ',');
             if (utf8_valid(t, strlen(t))) {
@@ -320,7 +368,13 @@ int embed_http_encode(embed_http *c, const char *const *texts, size_t n, float *
         }
         dq_buf_puts(&body, "]}");
         /* The first batch learns dim; first is 0 then, so the offset holds. */
-        if (post(c, body.data, &resp) < 0 ||
+        size_t limit = RESPONSE_BASE_BYTES;
+        size_t values = m * (size_t)(c->dim ? c->dim : max_dim);
+        if (values < (SIZE_MAX - limit) / RESPONSE_BYTES_PER_VALUE)
+            limit += values * RESPONSE_BYTES_PER_VALUE;
+        else
+            limit = SIZE_MAX;
+        if (post(c, body.data, &resp, limit) < 0 ||
             parse_vectors(c, &resp, m, out + first * (size_t)c->dim, max_dim) < 0) {
             ret = -1;
             break;

@@ -255,8 +255,8 @@ bert_model *bert_load(const char *dir, const bert_params *params)
     if (m->params.max_batch <= 0)
         m->params.max_batch = 32;
     if (m->params.max_len < 0 || m->params.max_len == 1) {
-        dq_set_error("max_len %d is too small (need at least 2 for [CLS] and [SEP])",
-                     m->params.max_len);
+        dq_set_error("'%s': max_len %d is too small (need at least 2 for [CLS] and [SEP])",
+                     dir, m->params.max_len);
         free(m->dir);
         free(m);
         return NULL;
@@ -297,7 +297,7 @@ bert_model *bert_load(const char *dir, const bert_params *params)
         char *bin = model_path_join(dir, "pytorch_model.bin");
         if (model_file_exists(bin))
             dq_set_error("'%s': only pytorch_model.bin found; docqa reads model.safetensors. "
-                         "Convert it once with: /usr/bin/python3 -c \"import torch; from "
+                         "convert it once with: /usr/bin/python3 -c \"import torch; from "
                          "safetensors.torch import save_file; sd = torch.load('%s', "
                          "map_location='cpu'); save_file({k: v.detach().clone().contiguous() "
                          "for k, v in sd.items()}, '%s', metadata={'format': 'pt'})\"",
@@ -317,8 +317,12 @@ bert_model *bert_load(const char *dir, const bert_params *params)
         m->packed_bytes = bert_pack_weights(&m->cfg, &m->w);
     }
     if (!(m->run = bert_run_new(&m->cfg, m->params.max_batch, m->max_len,
-                                m->params.n_threads)))
+                                m->params.n_threads))) {
+        char why[256]; /* dq_set_error must not read the buffer it writes */
+        snprintf(why, sizeof why, "%s", dq_last_error());
+        dq_set_error("'%s': %s", dir, why);
         goto fail;
+    }
     size_t mb = (size_t)m->params.max_batch;
     m->batch_ids = dq_malloc(mb * (size_t)m->max_len * sizeof *m->batch_ids);
     m->batch_lens = dq_malloc(mb * sizeof *m->batch_lens);

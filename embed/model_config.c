@@ -117,6 +117,12 @@ int model_read_config(const char *dir, bert_config *c, cJSON **json_out, dq_buf 
         cfg_int(path, j, "vocab_size", 0, 1 << 24, &c->vocab_size) < 0 ||
         cfg_int(path, j, "type_vocab_size", 2, 1024, &c->type_vocab) < 0)
         goto out;
+    if (c->max_pos < 2) {
+        dq_set_error("'%s': 'max_position_embeddings' must be at least 2 (for [CLS] and "
+                     "[SEP])",
+                     path);
+        goto out;
+    }
     if (c->hidden % c->n_heads) {
         dq_set_error("'%s': hidden_size %d is not a multiple of num_attention_heads %d", path,
                      c->hidden, c->n_heads);

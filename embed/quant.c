@@ -39,6 +39,14 @@ static int linear_quantize(bert_linear *l, const char *what, int layer)
     }
     if (l->q)
         return 0;
+    /* The kernels sum (a + 128) * q, at most 255 * 127 per input, in int32:
+     * beyond this many inputs a row's sum could wrap. */
+    if (l->n_in > INT32_MAX / (255 * 127)) {
+        dq_set_error("cannot quantise layer %d '%s': %d inputs would overflow the int8 "
+                     "kernels' 32-bit sums (at most %d)",
+                     layer, what, l->n_in, INT32_MAX / (255 * 127));
+        return -1;
+    }
     int N = l->n_out, K = l->n_in, k4 = (K + 3) / 4;
     l->q = dq_malloc((size_t)N * K);
     l->q_scale = dq_malloc((size_t)N * sizeof *l->q_scale);

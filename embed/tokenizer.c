@@ -19,6 +19,7 @@
 
 #define WP_MAX_WORD_CHARS 100 /* max_input_chars_per_word */
 #define WP_MAX_RUN 32         /* combining marks kept for canonical reordering */
+#define WP_MAX_TOKENS (1 << 24) /* config.json's vocab_size limit; keeps the hash sizes small */
 
 struct wp_tokenizer {
     wp_options opt;
@@ -89,18 +90,30 @@ wp_tokenizer *wp_load(const char *vocab_path, const wp_options *opt)
         return NULL;
     wp_tokenizer *tok = dq_calloc(1, sizeof *tok);
     tok->opt = opt ? *opt : wp_default_options();
+    size_t file_len = file.len;
     tok->strings = dq_buf_take(&file);
 
-    size_t cap = 0;
-    char *p = tok->strings;
-    while (*p) {
-        char *nl = strchr(p, '\n');
-        char *end = nl ? nl : p + strlen(p);
+    /* Lines are cut by the file's length, not at a NUL byte: a stray NUL
+     * must not end the vocabulary early (every later id would be lost) nor
+     * cut its line short. Line lengths are kept for the same reason. */
+    size_t cap = 0, cap_lens = 0;
+    char *p = tok->strings, *file_end = tok->strings ? tok->strings + file_len : NULL;
+    while (p < file_end) {
+        if (tok->n_tokens == WP_MAX_TOKENS) {
+            dq_set_error("vocab '%s' has more than %d lines", vocab_path, WP_MAX_TOKENS);
+            wp_free(tok);
+            return NULL;
+        }
+        char *nl = memchr(p, '\n', (size_t)(file_end - p));
+        char *end = nl ? nl : file_end;
         char *next = nl ? nl + 1 : end;
         if (end > p && end[-1] == '\r')
             end--;
         *end = '\0';
         DQ_GROW(tok->tokens, cap, (size_t)tok->n_tokens + 1);
+        DQ_GROW(tok->lens, cap_lens, (size_t)tok->n_tokens + 1);
+        size_t len = (size_t)(end - p);
+        tok->lens[tok->n_tokens] = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
         tok->tokens[tok->n_tokens++] = p;
         p = next;
     }
@@ -109,7 +122,6 @@ wp_tokenizer *wp_load(const char *vocab_path, const wp_options *opt)
         wp_free(tok);
         return NULL;
     }
-    tok->lens = dq_malloc((size_t)tok->n_tokens * sizeof *tok->lens);
     tok->n_slots = 16;
     while (tok->n_slots < (uint32_t)tok->n_tokens * 2)
         tok->n_slots *= 2;
@@ -117,13 +129,12 @@ wp_tokenizer *wp_load(const char *vocab_path, const wp_options *opt)
     memset(tok->slots, 0xFF, tok->n_slots * sizeof *tok->slots);
     for (int id = 0; id < tok->n_tokens; id++) {
         const char *t = tok->tokens[id];
-        size_t n = strlen(t);
-        tok->lens[id] = (uint32_t)n;
+        size_t n = tok->lens[id];
         bool cont = is_cont(t, n);
         if (cont)
             t += 2, n -= 2;
-        if ((int)n > tok->max_bytes)
-            tok->max_bytes = (int)n;
+        if (n > (size_t)tok->max_bytes)
+            tok->max_bytes = n > INT32_MAX ? INT32_MAX : (int)n;
         /* A repeated token keeps its last id, as HF's vocab dict does. */
         *find_slot(tok, cont, t, n) = id;
     }

@@ -324,6 +324,21 @@ Test(bert, int8_plain_close_to_fp32)
     check_int8(BERT_ISA_SCALAR);
 }
 
+/* 255 * 127 per input summed in int32 wraps past 66311 inputs: such a layer
+ * (intermediate_size 66312 here) must be refused, and what was already
+ * quantised released, rather than computing wrapped sums. */
+Test(bert, quantize_refuses_overflowing_width)
+{
+    test_model *m = model_new(4, 2, 1, 66312, BERT_POOL_CLS, 9);
+    cr_assert_eq(bert_quantize(&m->cfg, &m->w), -1);
+    cr_assert(strstr(dq_last_error(), "cannot quantise layer 0 'ff_out': 66312 inputs would "
+                                      "overflow"),
+              "%s", dq_last_error());
+    cr_assert_null(m->w.layers[0].q.q);
+    cr_assert_null(m->w.layers[0].ff_in.q_pack);
+    model_free(m);
+}
+
 Test(bert, quantize_per_channel)
 {
     test_model *m = model_new(16, 1, 2, 32, BERT_POOL_CLS, 3);
@@ -370,6 +385,34 @@ Test(bert, rejects_bad_inputs)
     bert_run_free(run);
     bert_run_free(NULL);
     model_free(m);
+}
+
+/* A config.json claiming 2^20 positions (backed by a 4 MB position table
+ * when hidden is 1) must be refused with a message, not abort in dq_malloc
+ * asking for terabytes of attention scores. */
+Test(bert, run_refuses_absurd_scratch)
+{
+    bert_config cfg = {0};
+    cfg.hidden = 1;
+    cfg.n_heads = 1;
+    cfg.n_layers = 1;
+    cfg.intermediate = 1;
+    cfg.max_pos = 1 << 20;
+    cfg.vocab_size = 8;
+    bert_run *run = bert_run_new(&cfg, 32, 1 << 20, 2);
+    cr_assert_null(run);
+    cr_assert(strstr(dq_last_error(), "scratch for batch 32 x length 1048576 needs"), "%s",
+              dq_last_error());
+    cfg.hidden = 0;
+    cr_assert_null(bert_run_new(&cfg, 1, 8, 1));
+    cr_assert(strstr(dq_last_error(), "bad shape (hidden 0"), "%s", dq_last_error());
+    /* a sane size still works */
+    cfg.hidden = 16;
+    cfg.n_heads = 2;
+    cfg.intermediate = 32;
+    run = bert_run_new(&cfg, 4, 64, 1);
+    cr_assert_not_null(run, "%s", dq_last_error());
+    bert_run_free(run);
 }
 
 /* ---- kernels alone -------------------------------------------------------- */

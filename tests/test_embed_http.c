@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OK, FAIL_500, FAIL_502_TEXT, NOT_JSON, NO_DATA, DROP_ONE, DIM_CHANGE, NO_INDEX };
+enum { OK, FAIL_500, FAIL_502_TEXT, NOT_JSON, NO_DATA, DROP_ONE, DIM_CHANGE, NO_INDEX,
+       HUGE, INFINITE, FLOAT_OVERFLOW, DATA_NOT_ARRAY, NESTED, BAD_INDEX, STR_INDEX };
 
 typedef struct {
     int mode;
@@ -71,13 +72,40 @@ static void handle(void *ctx, const httpd_request *req, httpd_response *resp)
     case FAIL_502_TEXT:
         resp->status = 502;
         snprintf(resp->content_type, sizeof resp->content_type, "text/plain");
-        dq_buf_puts(&resp->body, "bad gateway\n");
+        dq_buf_puts(&resp->body, "bad gateway\nupstream down\r\n");
         goto out;
     case NOT_JSON:
         dq_buf_puts(&resp->body, "{\"data\": [ {\"embedding\": [1, 2,");
         goto out;
     case NO_DATA:
         dq_buf_puts(&resp->body, "{\"object\": \"list\"}");
+        goto out;
+    case HUGE: /* valid JSON, but 40 MB of it */
+        dq_buf_puts(&resp->body, "{\"data\": [");
+        for (int i = 0; i < 40 * 1024; i++) {
+            char pad[1024];
+            memset(pad, ' ', sizeof pad);
+            dq_buf_append(&resp->body, pad, sizeof pad);
+        }
+        dq_buf_puts(&resp->body, "]}");
+        goto out;
+    case INFINITE:
+        dq_buf_puts(&resp->body, "{\"data\":[{\"index\":0,\"embedding\":[1,1e999]}]}");
+        goto out;
+    case FLOAT_OVERFLOW:
+        dq_buf_puts(&resp->body, "{\"data\":[{\"index\":0,\"embedding\":[1,-1e39]}]}");
+        goto out;
+    case BAD_INDEX:
+        dq_buf_puts(&resp->body, "{\"data\":[{\"index\":5,\"embedding\":[1,2]}]}");
+        goto out;
+    case STR_INDEX:
+        dq_buf_puts(&resp->body, "{\"data\":[{\"index\":\"0\",\"embedding\":[1,2]}]}");
+        goto out;
+    case DATA_NOT_ARRAY:
+        dq_buf_puts(&resp->body, "{\"data\":{\"embedding\":[1,2]}}");
+        goto out;
+    case NESTED:
+        dq_buf_puts(&resp->body, "{\"data\":[[[{\"embedding\":[[1],{\"a\":[2]}]}]]]}");
         goto out;
     default:
         break;
@@ -91,7 +119,7 @@ static void handle(void *ctx, const httpd_request *req, httpd_response *resp)
     for (int r = 0; r < n_out; r++) {
         int i = e->shuffle ? n_out - 1 - r : r;
         const char *text = cJSON_GetArrayItem(input, i)->valuestring;
-        int k = atoi(text + 1);
+        int k = text[0] ? atoi(text + 1) : 0;
         dq_buf_printf(b, "%s{\"object\":\"embedding\",", r ? "," : "");
         if (e->mode != NO_INDEX)
             dq_buf_printf(b, "\"index\":%d,", i);
@@ -215,6 +243,22 @@ Test(embed_http, bearer_token_and_full_url)
     snprintf(want, sizeof want, "http:%s/embeddings:", base);
     cr_assert_str_eq(embed_http_identity(c), want);
     embed_http_free(c);
+
+    /* a full URL with a trailing slash used to become .../embeddings/embeddings,
+     * and a query string got "/embeddings" appended after it */
+    snprintf(url, sizeof url, "%s/embeddings/", base);
+    p.url = url;
+    c = embed_http_new(&p);
+    cr_assert_not_null(c);
+    cr_assert_eq(embed_http_encode(c, texts7, 1, out, 8, &dim), 0, "%s", dq_last_error());
+    cr_assert_str_eq(ep.path, "/v1/embeddings");
+    embed_http_free(c);
+    snprintf(url, sizeof url, "%s?api-version=2024-02-01", base);
+    c = embed_http_new(&p);
+    cr_assert_not_null(c);
+    cr_assert_eq(embed_http_encode(c, texts7, 1, out, 8, &dim), 0, "%s", dq_last_error());
+    cr_assert_str_eq(ep.path, "/v1/embeddings?api-version=2024-02-01");
+    embed_http_free(c);
 }
 
 Test(embed_http, empty_input_sends_nothing)
@@ -249,6 +293,9 @@ Test(embed_http, http_500_carries_server_message)
     cr_assert_lt(embed_http_encode(c, texts7, 3, out, 8, &dim), 0);
     expect_error("returned HTTP 502: bad gateway");
     cr_assert_neq(dq_last_error()[strlen(dq_last_error()) - 1], '\n');
+    /* a multi-line body is folded onto the error's one line */
+    expect_error("returned HTTP 502: bad gateway upstream down");
+    cr_assert_null(strpbrk(dq_last_error(), "\r\n"), "%s", dq_last_error());
     embed_http_free(c);
 }
 
@@ -263,6 +310,53 @@ Test(embed_http, malformed_responses)
     ep.mode = NO_DATA;
     cr_assert_lt(embed_http_encode(c, texts7, 3, out, 8, &dim), 0);
     expect_error("malformed response: no \"data\" array");
+    embed_http_free(c);
+}
+
+/* A reply is read into memory whole: one far larger than the vectors asked
+ * for is cut off with an error instead of growing without bound. */
+Test(embed_http, oversized_response_is_refused)
+{
+    ep.mode = HUGE;
+    embed_http *c = client(base, NULL, 32, 20);
+    float out[8];
+    int dim = 0;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 8, &dim), 0);
+    expect_error("response larger than 16 MB");
+    embed_http_free(c);
+}
+
+Test(embed_http, non_finite_and_garbage_values)
+{
+    embed_http *c = client(base, NULL, 32, 10);
+    float out[8];
+    int dim = 0;
+    ep.mode = INFINITE;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 8, &dim), 0);
+    expect_error("data[0] holds a value that is not a finite float");
+    ep.mode = FLOAT_OVERFLOW;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 8, &dim), 0);
+    expect_error("data[0] holds a value that is not a finite float");
+    ep.mode = BAD_INDEX;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 8, &dim), 0);
+    expect_error("data[0] has an index that is out of range (need 0..0)");
+    ep.mode = STR_INDEX;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 8, &dim), 0);
+    expect_error("data[0] has an index that is not a number (need 0..0)");
+    ep.mode = DATA_NOT_ARRAY;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 8, &dim), 0);
+    expect_error("no \"data\" array");
+    ep.mode = NESTED;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 8, &dim), 0);
+    expect_error("data[0] has no \"embedding\" array");
+    /* the failed replies above had 2-dimensional vectors: they must not have
+     * fixed the client's dimension; and a NULL text goes as "" (bert_encode's
+     * rule) rather than crashing */
+    ep.mode = OK;
+    const char *null_text[] = {NULL};
+    cr_assert_eq(embed_http_encode(c, null_text, 1, out, 8, &dim), 0, "%s", dq_last_error());
+    cr_assert_eq(dim, 8);
+    check_vectors(out, 1, 8);
     embed_http_free(c);
 }
 

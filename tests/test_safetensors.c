@@ -553,6 +553,25 @@ Test(model, bad_config_fields, .init = make_tmp, .fini = clean_tmp)
     expect_load_error(d, "'num_hidden_layers' must be an integer");
     write_config(d, "vocab_size", "100");
     expect_load_error(d, "vocab.txt': 256 tokens but config.json says vocab_size 100");
+    /* absurd sizes are refused by the config alone, before any allocation */
+    write_config(d, "hidden_size", "0");
+    expect_load_error(d, "'hidden_size' must be an integer from 1 to 65536");
+    write_config(d, "hidden_size", "64.5");
+    expect_load_error(d, "'hidden_size' must be an integer from 1 to 65536");
+    write_config(d, "hidden_size", "\"64\"");
+    expect_load_error(d, "'hidden_size' must be an integer from 1 to 65536");
+    write_config(d, "hidden_size", "1e300");
+    expect_load_error(d, "'hidden_size' must be an integer from 1 to 65536");
+    write_config(d, "num_hidden_layers", "1e9");
+    expect_load_error(d, "'num_hidden_layers' must be an integer from 1 to 1024");
+    write_config(d, "intermediate_size", "[256]");
+    expect_load_error(d, "'intermediate_size' must be an integer");
+    write_config(d, "vocab_size", "-30522");
+    expect_load_error(d, "'vocab_size' must be an integer");
+    /* one position cannot hold [CLS] and [SEP]: said at load, not at the
+     * first encode */
+    write_config(d, "max_position_embeddings", "1");
+    expect_load_error(d, "'max_position_embeddings' must be at least 2");
     write_config(d, "position_embedding_type", "\"relative_key\"");
     expect_load_error(d, "position_embedding_type 'relative_key'");
     /* a config that only grows max positions finds the embedding too small */
@@ -713,6 +732,34 @@ Test(model, misaligned_f32_is_copied, .init = make_tmp, .fini = clean_tmp)
     free(s);
     check_against_golden(m, "bert-tiny-cls", 2e-5f);
     bert_free(m);
+}
+
+/* The last stage of bert_load that can fail is the run state: a max_batch
+ * whose scratch no machine holds is an error naming the folder (it used to
+ * abort in dq_malloc), and bert_free then releases packed, widened (BF16)
+ * and quantised weights alike (ASan checks). */
+Test(model, absurd_batch_fails_at_load_cleanly)
+{
+    static const char *const names[] = {"bert-tiny-cls", "bert-tiny-bf16"};
+    for (int i = 0; i < 2; i++)
+        for (int int8 = 0; int8 < 2; int8++) {
+            char dir[600];
+            snprintf(dir, sizeof dir, "%s/%s", FIXTURES, names[i]);
+            bert_params p = small_params();
+            p.max_batch = 1 << 30;
+            p.int8 = int8;
+            cr_assert_null(bert_load(dir, &p));
+            cr_assert(strstr(dq_last_error(), dir), "%s", dq_last_error());
+            cr_assert(strstr(dq_last_error(), "scratch for batch 1073741824 x length"), "%s",
+                      dq_last_error());
+        }
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/bert-tiny-cls", FIXTURES);
+    bert_params p = small_params();
+    p.max_len = 1;
+    cr_assert_null(bert_load(dir, &p));
+    cr_assert(strstr(dq_last_error(), "bert-tiny-cls': max_len 1 is too small"), "%s",
+              dq_last_error());
 }
 
 static bert_model *load_fixture(const char *name, const bert_params *p)

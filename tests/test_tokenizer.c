@@ -337,3 +337,58 @@ Test(small_vocab, load_errors)
     unlink(path);
     wp_free(NULL);
 }
+
+/* A NUL byte inside vocab.txt used to end the vocabulary there (the lines
+ * were cut with strlen), so every later token vanished and the ids after it
+ * were lost; now it is just a byte of its line. Empty lines keep their ids,
+ * as in Hugging Face's load_vocab. */
+Test(small_vocab, vocab_with_nul_and_empty_lines)
+{
+    wp_options opt = wp_default_options();
+    char path[160];
+    snprintf(path, sizeof path, "%s/nul.txt", vocab_dir);
+    static const char vocab[] = "[PAD]\n[UNK]\nab\0cd\n\n[CLS]\r\n[SEP]\nhello";
+    FILE *f = fopen(path, "wb");
+    fwrite(vocab, 1, sizeof vocab - 1, f);
+    fclose(f);
+    wp_tokenizer *tok = wp_load(path, &opt);
+    cr_assert_not_null(tok, "%s", dq_last_error());
+    cr_assert_eq(wp_vocab_size(tok), 7);
+    cr_assert_eq(wp_token_id(tok, "[CLS]"), 4);
+    cr_assert_eq(wp_token_id(tok, "[SEP]"), 5);
+    cr_assert_eq(wp_token_id(tok, "hello"), 6);
+    cr_assert_eq(wp_token_id(tok, "ab"), -1); /* the line is "ab\0cd", not "ab" */
+    int32_t ids[8];
+    cr_assert_eq(wp_tokenize(tok, "hello ab", ids, 8), 2);
+    cr_assert_eq(ids[0], 6);
+    cr_assert_eq(ids[1], 1);
+    wp_free(tok);
+    unlink(path);
+}
+
+/* Long hostile texts stay linear and give the counts HF's rules give: one
+ * overlong word is one [UNK], every ideograph is its own word, controls
+ * vanish. */
+Test(small_vocab, long_texts)
+{
+    wp_tokenizer *tok = load_small(true, true);
+    size_t n = (size_t)1 << 20;
+    char *s = dq_malloc(n * 3 + 1);
+    memset(s, 'a', n);
+    s[n] = '\0';
+    cr_assert_eq(wp_tokenize(tok, s, NULL, 0), 1);
+    for (size_t i = 0; i < 100000; i++)
+        memcpy(s + 3 * i, "\xe5\x90\x88", 3); /* 合 */
+    s[300000] = '\0';
+    cr_assert_eq(wp_tokenize(tok, s, NULL, 0), 100000);
+    int32_t ids[16];
+    cr_assert_eq(wp_encode(tok, s, ids, 16), 16);
+    cr_assert_eq(ids[1], HE);
+    cr_assert_eq(ids[15], SEP);
+    for (size_t i = 0; i < n; i++)
+        s[i] = (char)(1 + i % 8); /* \x01..\x08: all controls */
+    s[n] = '\0';
+    cr_assert_eq(wp_tokenize(tok, s, NULL, 0), 0);
+    free(s);
+    wp_free(tok);
+}
