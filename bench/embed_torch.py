@@ -12,7 +12,6 @@ Usage: bench/embed_torch.py MODEL_DIR BATCH SEQ REPS [THREADS]
 """
 import json
 import os
-import struct
 import sys
 import time
 
@@ -21,28 +20,16 @@ import torch
 import torch.nn.functional as F
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from bert_reference import read_safetensors as read_reference_tensors  # noqa: E402
+
+
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (hlen,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + hlen])
-    data = memoryview(blob)[8 + hlen:]
+    """The reference reader's tensors, as float32 and without the "bert." prefix."""
     out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = t["data_offsets"]
-        raw = data[b:e]
-        if t["dtype"] == "F32":
-            a = np.frombuffer(raw, "<f4")
-        elif t["dtype"] == "F16":
-            a = np.frombuffer(raw, "<f2").astype(np.float32)
-        elif t["dtype"] == "BF16":
-            a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
-        else:
-            continue
-        name = name[5:] if name.startswith("bert.") else name
-        out[name] = torch.from_numpy(a.reshape(t["shape"]).copy())
+    for name, t in read_reference_tensors(path).items():
+        if t.is_floating_point():
+            out[name[5:] if name.startswith("bert.") else name] = t.float()
     return out
 
 

@@ -36,22 +36,29 @@ static void epilogue(float *C, int ldc, int m, int n, const float *bias, gemm_ep
     }
 }
 
+void gemm_slice_bounds(int M, int N, bool split_rows, int task, int n_slices, int *m0, int *m1,
+                       int *n0, int *n1)
+{
+    *m0 = 0, *m1 = M, *n0 = 0, *n1 = N;
+    if (split_rows) {
+        *m0 = (int)((long)M * task / n_slices);
+        *m1 = (int)((long)M * (task + 1) / n_slices);
+    } else {
+        /* column slices on 16-float boundaries keep the stores aligned */
+        int blocks = (N + 15) / 16;
+        *n0 = blocks * task / n_slices * 16;
+        *n1 = blocks * (task + 1) / n_slices * 16;
+        if (*n1 > N)
+            *n1 = N;
+    }
+}
+
 static void gemm_slice(void *ctx, int task, int thread)
 {
     (void)thread;
     const gemm_job *j = ctx;
-    int m0 = 0, m1 = j->M, n0 = 0, n1 = j->N;
-    if (j->split_rows) {
-        m0 = (int)((long)j->M * task / j->n_slices);
-        m1 = (int)((long)j->M * (task + 1) / j->n_slices);
-    } else {
-        /* column slices on 16-float boundaries keep sgemm's stores aligned */
-        int blocks = (j->N + 15) / 16;
-        n0 = blocks * task / j->n_slices * 16;
-        n1 = blocks * (task + 1) / j->n_slices * 16;
-        if (n1 > j->N)
-            n1 = j->N;
-    }
+    int m0, m1, n0, n1;
+    gemm_slice_bounds(j->M, j->N, j->split_rows, task, j->n_slices, &m0, &m1, &n0, &n1);
     if (m1 <= m0 || n1 <= n0)
         return;
     float *C = j->C + (size_t)m0 * j->ldc + n0;

@@ -49,6 +49,11 @@ float *bert_pool_scratch(bert_pool *p, int thread);
 
 typedef enum { GEMM_PLAIN, GEMM_BIAS, GEMM_BIAS_GELU } gemm_epilogue;
 
+/* The part of an (M, N) output that slice task of n_slices computes: rows
+ * [m0, m1) when split_rows, else columns [n0, n1) on 16-float boundaries. */
+void gemm_slice_bounds(int M, int N, bool split_rows, int task, int n_slices, int *m0, int *m1,
+                       int *n0, int *n1);
+
 /* Threaded over p; lda/ldc are row strides of A and C. */
 void gemm_f32(bert_pool *p, int M, int N, int K, const float *A, int lda, const float *W,
               const float *bias, float *C, int ldc, gemm_epilogue epi);

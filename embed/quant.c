@@ -281,19 +281,12 @@ static void q8_slice(void *ctx, int task, int thread)
 {
     (void)thread;
     const q8_job *j = ctx;
-    int m0 = 0, m1 = j->M, n0 = 0, n1 = j->N;
+    int m0, m1, n0, n1;
+    gemm_slice_bounds(j->M, j->N, j->split_rows, task, j->n_slices, &m0, &m1, &n0, &n1);
     if (j->split_rows) {
-        m0 = (int)((long)j->M * task / j->n_slices);
-        m1 = (int)((long)j->M * (task + 1) / j->n_slices);
         size_t sa = (size_t)q8_stride(j->K);
         for (int m = m0; m < m1; m++)
             quantize_row(j->A + (size_t)m * j->lda, j->K, j->aq + m * sa, &j->ascale[m]);
-    } else {
-        int blocks = (j->N + 15) / 16;
-        n0 = blocks * task / j->n_slices * 16;
-        n1 = blocks * (task + 1) / j->n_slices * 16;
-        if (n1 > j->N)
-            n1 = j->N;
     }
     if (m1 <= m0 || n1 <= n0)
         return;
