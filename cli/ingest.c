@@ -17,6 +17,10 @@
 #include "common/common.h"
 #include "ingest/ingest.h"
 
+/* SQLite refuses values over 1e9 bytes; a page past this is a text file with
+ * no page breaks, failed on its own rather than ending the run. */
+enum { MAX_PAGE_BYTES = 256 << 20 };
+
 typedef struct {
     store *st;
     const char *password;
@@ -99,11 +103,24 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
                                 : "no text found after cleanup");
     } else {
         char **pages = dq_calloc(doc.n_pages ? doc.n_pages : 1, sizeof *pages);
-        for (size_t i = 0; i < doc.n_pages; i++)
+        size_t too_big = 0;
+        for (size_t i = 0; i < doc.n_pages; i++) {
             pages[i] = ingest_page_text(&doc.pages[i]);
+            if (!too_big && strlen(pages[i]) > MAX_PAGE_BYTES)
+                too_big = i + 1;
+        }
         store_doc_info info = {sha, raw.format, doc.title, (int)doc.n_pages};
-        rc = put_document(run, f, &info, (const char *const *)pages, &chunks);
-        if (rc == 0) {
+        if (too_big) {
+            char reason[128];
+            snprintf(reason, sizeof reason,
+                     "page %zu holds more than %d MB of text (split the file, or add form "
+                     "feeds between its pages)",
+                     too_big, MAX_PAGE_BYTES >> 20);
+            rc = record_failure(run, f, reason);
+        } else {
+            rc = put_document(run, f, &info, (const char *const *)pages, &chunks);
+        }
+        if (rc == 0 && !too_big) {
             run->n_added++;
             run->pages += (long long)doc.n_pages;
             run->chunks += (long long)chunks.n;
