@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "support/httpd.h"
 #include "support/pdfgen.h"
+#include "support/tmpdir.h"
 
 typedef struct {
     int status; /* exit code, or 128 + signal */
@@ -102,9 +103,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
-    cr_expect(system(cmd) == 0);
+    cr_expect_eq(tmpdir_remove(workdir), 0);
 }
 
 static const char *lease_md =

@@ -2,6 +2,7 @@
 #include "common/common.h"
 #include "ingest/ingest.h"
 #include "support/pdfgen.h"
+#include "support/tmpdir.h"
 
 #include <criterion/criterion.h>
 
@@ -23,9 +24,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    cr_expect_eq(tmpdir_remove(dir), 0);
 }
 
 TestSuite(extract, .init = setup, .fini = teardown);

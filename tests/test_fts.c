@@ -5,22 +5,14 @@
 #include "common/common.h"
 #include "index/index.h"
 #include "index/store_impl.h"
+#include "support/tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static char tmpdir[64];
 static store *st;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void setup(void)
 {
@@ -35,7 +27,7 @@ static void setup(void)
 static void teardown(void)
 {
     store_close(st);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(tmpdir);
 }
 
 TestSuite(fts, .init = setup, .fini = teardown);

@@ -5,8 +5,8 @@
 #include "generate/generate.h"
 #include "index/index.h"
 #include "retrieve/retrieve.h"
+#include "support/tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,14 +248,6 @@ Test(answer, format_source)
 
 /* ---- end to end over a store ------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 Test(answer, from_store_through_bm25)
 {
     char tmpdir[64] = "/tmp/dq_generate_XXXXXX";
@@ -291,5 +283,5 @@ Test(answer, from_store_through_bm25)
     answer_free(&a);
     retrieve_result_free(&r);
     store_close(st);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(tmpdir);
 }

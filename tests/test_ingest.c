@@ -11,6 +11,7 @@
 #include "common/common.h"
 #include "ingest/ingest.h"
 #include "support/pdfgen.h"
+#include "support/tmpdir.h"
 
 static char dir[64];
 
@@ -22,9 +23,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect(system(cmd) == 0);
+    cr_expect_eq(tmpdir_remove(dir), 0);
 }
 
 TestSuite(ingest, .init = setup, .fini = teardown);

@@ -4,8 +4,8 @@
 #include "common/common.h"
 #include "index/index.h"
 #include "retrieve/retrieve.h"
+#include "support/tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +61,6 @@ Test(match, no_words_is_an_error)
 static char tmpdir[64];
 static store *st;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static const char *const lease[] = {
     "第一条 租赁期限为三年，自2024年1月1日起至2026年12月31日止。本合同一式两份，双方各执一份。",
     "第三条 乙方逾期支付租金的，每逾期一日应按月租金的千分之五向甲方支付违约金。甲方应保证房屋符合安全标准。",
@@ -118,7 +110,7 @@ static void setup(void)
 static void teardown(void)
 {
     store_close(st);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(tmpdir);
 }
 
 TestSuite(bm25, .init = setup, .fini = teardown);

@@ -5,8 +5,8 @@
 #include "common/common.h"
 #include "index/index.h"
 #include "index/store_impl.h"
+#include "support/tmpdir.h"
 
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +19,6 @@
 static char tmpdir[64];
 static char sdir[128]; /* tmpdir/.docqa */
 static store *st;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void setup(void)
 {
@@ -43,7 +35,7 @@ static void setup(void)
 static void teardown(void)
 {
     store_close(st);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(tmpdir);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);

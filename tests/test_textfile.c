@@ -1,6 +1,7 @@
 /* test_textfile.c - .txt/.md through ingest_extract(): encodings, line ends, pages, Markdown. */
 #include "common/common.h"
 #include "ingest/ingest.h"
+#include "support/tmpdir.h"
 
 #include <criterion/criterion.h>
 
@@ -24,9 +25,7 @@ static void setup(void)
 static void teardown(void)
 {
     ingest_raw_doc_free(&doc);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    cr_expect_eq(tmpdir_remove(dir), 0);
 }
 
 TestSuite(textfile, .init = setup, .fini = teardown);
