@@ -116,7 +116,7 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
     int status = EXIT_OK;
     retrieve_result res = {0};
     answer a = {0};
-    if (retrieve_bm25(st, question.data, &rp, &res) < 0) {
+    if (retrieve_search(st, NULL, question.data, &rp, &res) < 0) {
         cli_error("search failed: %s", dq_last_error());
         status = EXIT_ERROR;
     } else if (answer_extractive(question.data, &res, &ap, &a) < 0) {

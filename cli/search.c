@@ -105,7 +105,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
     }
     retrieve_result res = {0};
     int status = EXIT_OK;
-    if (retrieve_bm25(st, query.data, &rp, &res) < 0) {
+    if (retrieve_search(st, NULL, query.data, &rp, &res) < 0) {
         cli_error("search failed: %s", dq_last_error());
         status = EXIT_ERROR;
     } else if (json) {

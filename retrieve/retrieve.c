@@ -120,3 +120,10 @@ void retrieve_result_free(retrieve_result *r)
     free(r->match);
     memset(r, 0, sizeof *r);
 }
+
+int retrieve_search(store *st, struct embedder *emb, const char *question,
+                    const retrieve_params *params, retrieve_result *out)
+{
+    (void)emb; /* dense and hybrid retrieval: issue 5 */
+    return retrieve_bm25(st, question, params, out);
+}

@@ -10,9 +10,21 @@
 
 #include "index/index.h"
 
+struct embedder;
+
+/* Which retrievers run: AUTO is hybrid when the store has vectors from the
+ * given embedder, else BM25. */
+typedef enum {
+    RETRIEVE_AUTO = 0,
+    RETRIEVE_BM25,
+    RETRIEVE_DENSE,
+    RETRIEVE_HYBRID,
+} retrieve_mode;
+
 typedef struct {
     int top_k;         /* hits to return, default 5 */
     int snippet_chars; /* approximate snippet length in characters, default 120 */
+    retrieve_mode mode;
 } retrieve_params;
 
 retrieve_params retrieve_default_params(void);
@@ -43,6 +55,11 @@ char *retrieve_build_match(const char *question);
 int retrieve_bm25(store *st, const char *question, const retrieve_params *params,
                   retrieve_result *out);
 void retrieve_result_free(retrieve_result *r);
+
+/* The one entry point the commands use: runs params->mode (BM25, dense,
+ * hybrid) with emb embedding the question (NULL: BM25 only). */
+int retrieve_search(store *st, struct embedder *emb, const char *question,
+                    const retrieve_params *params, retrieve_result *out);
 
 /* Snippet of text around the densest run of the question's terms. */
 char *retrieve_snippet(const char *text, const char *question, int max_chars);
