@@ -157,4 +157,18 @@ const char *embedder_identity(const embedder *e);
 /* out (n, embedder_dim()) */
 int embedder_encode(embedder *e, const char *const *texts, size_t n, float *out);
 
+/* ---- cross-encoder reranker --------------------------------------------- */
+
+/* A BERT with a sequence-classification head (one logit): scores how well a
+ * passage answers a query, reading both together ([CLS] q [SEP] p [SEP]). */
+typedef struct reranker reranker;
+
+/* Loads a reranker folder (config.json, vocab.txt, model.safetensors with
+ * classifier weights). NULL with the error set when it is not one. */
+reranker *reranker_open(const char *model_dir, const bert_params *params);
+void reranker_free(reranker *r);
+/* scores (n): raw logits, higher is more relevant. */
+int reranker_score(reranker *r, const char *query, const char *const *passages, size_t n,
+                   float *scores);
+
 #endif
