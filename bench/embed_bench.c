@@ -7,14 +7,19 @@
  * embed_bench --gemm M N K [THREADS]
  *     Times the FP32 linear-layer GEMM alone (C = A W^T + bias, what each
  *     layer runs on batch x seq rows), best of 5 after a warm-up.
- * embed_bench MODEL_DIR BATCH SEQ REPS [fp32|int8] [THREADS]
- *     Loads the model with bert_load, runs bert_forward_ids on BATCH full
- *     sequences of SEQ tokens (one warm-up, then REPS timed runs) and prints
- *     tokens/s and the GEMM-model GFLOP/s achieved.
+ * embed_bench --gpu
+ *     Says whether a CUDA device can run the encoder ("gpu_name NAME") or
+ *     why not ("gpu_none REASON").
+ * embed_bench MODEL_DIR BATCH SEQ REPS [fp32|int8|cuda] [THREADS]
+ *     Loads the model with bert_load (fp32 and int8 on the CPU, cuda on the
+ *     GPU with FP16 weights), runs bert_forward_ids on BATCH full sequences
+ *     of SEQ tokens (one warm-up, then REPS timed runs) and prints tokens/s
+ *     and the GEMM-model GFLOP/s achieved.
  * Output lines are "key value" pairs that bench/embed turns into a table.
  */
 #include "common/common.h"
 #include "embed/embed.h"
+#include "embed/gpu.h"
 #include "embed/kernels.h"
 
 #include <immintrin.h>
@@ -140,16 +145,27 @@ int main(int argc, char **argv)
         return run_peak();
     if (argc >= 5 && strcmp(argv[1], "--gemm") == 0)
         return run_gemm(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argc > 5 ? atoi(argv[5]) : 0);
+    if (argc == 2 && strcmp(argv[1], "--gpu") == 0) {
+        char name[256], why[256];
+        if (bert_gpu_probe(name, sizeof name, why, sizeof why))
+            printf("gpu_name %s\n", name);
+        else
+            printf("gpu_none %s\n", why);
+        return 0;
+    }
     if (argc < 5) {
         fprintf(stderr, "usage: embed_bench --peak\n"
                         "       embed_bench --gemm M N K [THREADS]\n"
-                        "       embed_bench MODEL_DIR BATCH SEQ REPS [fp32|int8] [THREADS]\n");
+                        "       embed_bench --gpu\n"
+                        "       embed_bench MODEL_DIR BATCH SEQ REPS [fp32|int8|cuda] [THREADS]\n");
         return 2;
     }
     int batch = atoi(argv[2]), seq = atoi(argv[3]), reps = atoi(argv[4]);
-    bool int8 = argc > 5 && strcmp(argv[5], "int8") == 0;
+    const char *mode = argc > 5 ? argv[5] : "fp32";
+    bool int8 = strcmp(mode, "int8") == 0;
     bert_params params = bert_default_params();
     params.int8 = int8;
+    params.device = strcmp(mode, "cuda") == 0 ? BERT_DEVICE_CUDA : BERT_DEVICE_CPU;
     params.max_batch = batch;
     params.n_threads = argc > 6 ? atoi(argv[6]) : 0;
     double t0 = dq_now();
@@ -184,7 +200,7 @@ int main(int argc, char **argv)
         best = dt < best ? dt : best;
     }
     double tokens = (double)batch * seq;
-    printf("mode %s\n", int8 ? "int8" : "fp32");
+    printf("mode %s\n", mode);
     printf("load_s %.2f\n", load_s);
     printf("tokens_per_s %.1f\n", tokens * reps / total);
     printf("best_tokens_per_s %.1f\n", tokens / best);

@@ -8,7 +8,10 @@ layers, erf GELU, additive attention mask) on BATCH full sequences of SEQ
 tokens under inference_mode with torch.set_num_threads(THREADS), and prints
 "key value" lines like bench/embed_bench.
 
-Usage: bench/embed_torch.py MODEL_DIR BATCH SEQ REPS [THREADS]
+With DEVICE "cuda" it runs on the GPU in FP16 (as docqa's CUDA backend
+multiplies), or exits 1 when this PyTorch has no CUDA.
+
+Usage: bench/embed_torch.py MODEL_DIR BATCH SEQ REPS [THREADS] [DEVICE]
 """
 import json
 import os
@@ -67,21 +70,34 @@ def main():
         sys.exit(__doc__.strip().splitlines()[-1])
     d, batch, seq, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     threads = int(sys.argv[5]) if len(sys.argv) > 5 else 2
+    device = sys.argv[6] if len(sys.argv) > 6 else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("embed_torch: this PyTorch has no CUDA")
     torch.set_num_threads(threads)
     cfg = json.load(open(os.path.join(d, "config.json")))
     w = read_safetensors(os.path.join(d, "model.safetensors"))
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    w = {k: v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)
+         for k, v in w.items()}
     rng = np.random.default_rng(12345)
-    ids = torch.from_numpy(rng.integers(1, cfg["vocab_size"], (batch, seq)))
-    mask = torch.ones(batch, seq, dtype=torch.long)
+    ids = torch.from_numpy(rng.integers(1, cfg["vocab_size"], (batch, seq))).to(device)
+    mask = torch.ones(batch, seq, dtype=torch.long, device=device)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
     with torch.inference_mode():
         forward(cfg, w, ids, mask)
+        sync()
         times = []
         for _ in range(reps):
             t0 = time.perf_counter()
             forward(cfg, w, ids, mask)
+            sync()
             times.append(time.perf_counter() - t0)
     tokens = batch * seq
-    print("mode torch-fp32")
+    print("mode torch-%s" % ("fp16-cuda" if device == "cuda" else "fp32"))
     print("torch_version %s" % torch.__version__)
     print("tokens_per_s %.1f" % (tokens * reps / sum(times)))
     print("best_tokens_per_s %.1f" % (tokens / min(times)))

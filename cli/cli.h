@@ -51,6 +51,7 @@ typedef struct {
     char *embed_key;    /* [embed] api_key = KEY */
     bool embed_int8;    /* [embed] int8 = true */
     int embed_threads;  /* [embed] threads = N (0: all cores) */
+    bert_device embed_device; /* [embed] device = auto|cpu|cuda */
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the

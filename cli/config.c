@@ -8,6 +8,7 @@
  *     remote_model = bge-m3
  *     int8 = false
  *     threads = 0
+ *     device = auto                        # or cpu, cuda
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
@@ -60,6 +61,8 @@ static int apply(cli_config *cfg, const char *section, const char *key, const ch
         set_string(&cfg->embed_key, value);
     else if (!strcmp(key, "int8"))
         return parse_bool(value, &cfg->embed_int8);
+    else if (!strcmp(key, "device"))
+        return bert_parse_device(value, &cfg->embed_device);
     else if (!strcmp(key, "threads")) {
         char *end;
         long n = strtol(value, &end, 10);
@@ -141,6 +144,10 @@ int cli_config_load(cli_config *cfg, const char *store_dir)
         set_string(&cfg->embed_url, env);
     if ((env = getenv("DOCQA_EMBED_API_KEY")))
         set_string(&cfg->embed_key, env);
+    if ((env = getenv("DOCQA_EMBED_DEVICE")) && bert_parse_device(env, &cfg->embed_device) < 0) {
+        cli_error("DOCQA_EMBED_DEVICE='%s': expected auto, cpu or cuda", env);
+        rc = -1;
+    }
     return rc;
 }
 
@@ -166,6 +173,7 @@ embedder *cli_open_embedder(const cli_config *cfg, bool *err)
     ec.bert = bert_default_params();
     ec.bert.int8 = cfg->embed_int8;
     ec.bert.n_threads = cfg->embed_threads;
+    ec.bert.device = cfg->embed_device;
     embedder *e = embedder_open(&ec);
     if (!e) {
         cli_error("%s", dq_last_error());

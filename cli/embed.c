@@ -18,6 +18,7 @@ int cmd_embed(int argc, char **argv, cli_globals *g)
     const char *model = NULL, *url = NULL, *remote = NULL;
     bool int8 = false;
     int threads = -1;
+    const char *device = NULL;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store whose config to read"),
         OPT_STR(0, "model", &model, "dir", "a BERT model folder (default: the configured one)"),
@@ -25,6 +26,7 @@ int cmd_embed(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "remote-model", &remote, "name", "model name to send to --url"),
         OPT_BOOLEAN(0, "int8", &int8, "quantise the model's linear layers to int8"),
         OPT_NUMBER(0, "threads", &threads, "n", "threads for the encoder (all cores)"),
+        OPT_STR(0, "device", &device, "dev", "auto, cpu or cuda (auto: a GPU when there is one)"),
         OPT_FINISH,
     };
     int n_args;
@@ -58,6 +60,11 @@ int cmd_embed(int argc, char **argv, cli_globals *g)
         cfg.embed_int8 = true;
     if (threads >= 0)
         cfg.embed_threads = threads;
+    if (device && bert_parse_device(device, &cfg.embed_device) < 0) {
+        cli_error("--device '%s': expected auto, cpu or cuda", device);
+        cli_config_free(&cfg);
+        return EXIT_USAGE;
+    }
     bool err;
     embedder *e = cli_open_embedder(&cfg, &err);
     cli_config_free(&cfg);

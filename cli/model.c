@@ -16,8 +16,10 @@ int cmd_model(int argc, char **argv, cli_globals *g)
 {
     (void)g;
     bool int8 = false;
+    const char *device = "auto";
     const cli_option opts[] = {
         OPT_BOOLEAN(0, "int8", &int8, "load with int8 linear layers, as [embed] int8 = true does"),
+        OPT_STR(0, "device", &device, "dev", "auto, cpu or cuda: where to load it (auto)"),
         OPT_FINISH,
     };
     int n_args;
@@ -34,6 +36,10 @@ int cmd_model(int argc, char **argv, cli_globals *g)
     }
     bert_params bp = bert_default_params();
     bp.int8 = int8;
+    if (bert_parse_device(device, &bp.device) < 0) {
+        cli_error("--device '%s': expected auto, cpu or cuda", device);
+        return EXIT_USAGE;
+    }
     bert_model *m = bert_load(argv[1], &bp);
     if (!m) {
         cli_error("%s", dq_last_error());

@@ -81,8 +81,14 @@ typedef struct {
     char arch[32];      /* "BertModel" */
 } bert_config;
 
+/* Where the forward pass runs. AUTO takes a CUDA GPU when this build has
+ * CUDA and the machine has one, else the CPU; CUDA insists (an error when
+ * none can be used). */
+typedef enum { BERT_DEVICE_AUTO = 0, BERT_DEVICE_CPU, BERT_DEVICE_CUDA } bert_device;
+
 typedef struct {
     int n_threads;  /* 0: all cores */
+    bert_device device;
     bool int8;      /* quantise linear layers to int8 at load */
     int max_batch;  /* sequences per forward pass, default 32 */
     int max_len;    /* cap on tokens per text; 0: the model's max positions */
@@ -103,8 +109,12 @@ int bert_dim(const bert_model *m);
 /* "bert:<sha256 of config.json + weights header, 16 hex>:<pool>:<dim>[:int8]" */
 const char *bert_identity(const bert_model *m);
 /* A few lines for `docqa model info`: architecture, sizes, pooling, vocab,
- * dtype, memory. Caller frees. */
+ * dtype, memory, device. Caller frees. */
 char *bert_describe(const bert_model *m);
+/* "cpu", or "cuda" when the forward pass runs on the GPU. */
+const char *bert_device_name(const bert_model *m);
+/* Parses "auto", "cpu" or "cuda"; -1 for anything else. */
+int bert_parse_device(const char *s, bert_device *out);
 
 /* Encodes n texts into out (n, dim). Texts are tokenized, sorted by length
  * into batches, run, pooled and normalised as the model's config says. */

@@ -32,6 +32,22 @@ static bool reference_requested(void)
     return e && *e && strcmp(e, "0") != 0;
 }
 
+/* One batch of m->batch_ids through the GPU or the CPU. */
+static int run_batch(bert_model *m, const int *lens, int nb, int seq, float *hidden,
+                     float *pooled, bool reference)
+{
+    if (m->gpu) {
+        if (reference) {
+            dq_set_error("the reference forward pass runs on the CPU: load the model with "
+                         "device cpu");
+            return -1;
+        }
+        return bert_gpu_forward(m->gpu, m->batch_ids, lens, nb, seq, hidden, pooled);
+    }
+    return bert_forward(&m->cfg, &m->w, m->run, m->batch_ids, lens, nb, seq, hidden, pooled,
+                        reference);
+}
+
 int bert_forward_ids(bert_model *m, const int32_t *ids, const int *lens, int batch, int seq,
                      float *hidden, float *pooled)
 {
@@ -67,8 +83,7 @@ int bert_forward_ids(bert_model *m, const int32_t *ids, const int *lens, int bat
                     t < lens[b0 + b] ? ids[(size_t)(b0 + b) * seq + t] : m->pad_id;
         float *hid = hidden ? hidden + (size_t)b0 * seq * H : NULL;
         float *pool = pooled ? pooled + (size_t)b0 * H : NULL;
-        if (bert_forward(&m->cfg, &m->w, m->run, m->batch_ids, lens + b0, nb, seq, hid, pool,
-                         ref) < 0)
+        if (run_batch(m, lens + b0, nb, seq, hid, pool, ref) < 0)
             return -1;
         for (int b = 0; pool && b < nb; b++)
             l2_normalize(pool + (size_t)b * H, H);
@@ -126,8 +141,7 @@ int bert_encode(bert_model *m, const char *const *texts, size_t n, float *out)
                 row[t] = m->pad_id;
             m->batch_lens[b] = it->len;
         }
-        rc = bert_forward(&m->cfg, &m->w, m->run, m->batch_ids, m->batch_lens, nb, seq, NULL,
-                          m->batch_pooled, false);
+        rc = run_batch(m, m->batch_lens, nb, seq, NULL, m->batch_pooled, false);
         for (int b = 0; rc == 0 && b < nb; b++) {
             float *dst = out + items[i0 + (size_t)b].index * (size_t)H;
             memcpy(dst, m->batch_pooled + (size_t)b * H, (size_t)H * sizeof *dst);

@@ -247,6 +247,68 @@ static void make_identity(bert_model *m, const dq_buf *config_raw)
              m->quantized ? ":int8" : "");
 }
 
+int bert_parse_device(const char *s, bert_device *out)
+{
+    static const char *const names[] = {"auto", "cpu", "cuda"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (bert_device)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *bert_device_name(const bert_model *m)
+{
+    return m->gpu ? "cuda" : "cpu";
+}
+
+/* Puts the forward pass on the GPU when params.device allows and one can
+ * take it; AUTO falls back to the CPU and notes why, CUDA fails instead. */
+static int choose_device(bert_model *m)
+{
+    bert_device want = m->params.device;
+    char name[256], why[256];
+    if (want == BERT_DEVICE_CPU) {
+        snprintf(m->device_note, sizeof m->device_note, "cpu (as asked)");
+        return 0;
+    }
+    if (m->params.int8) {
+        if (want == BERT_DEVICE_CUDA) {
+            dq_set_error("'%s': int8 runs on the CPU only; use FP16 on the GPU (int8 = false) "
+                         "or --device cpu",
+                         m->dir);
+            return -1;
+        }
+        snprintf(m->device_note, sizeof m->device_note, "cpu (int8 runs on the CPU only)");
+        return 0;
+    }
+    if (!bert_gpu_probe(name, sizeof name, why, sizeof why)) {
+        if (want == BERT_DEVICE_CUDA) {
+            dq_set_error("cannot run '%s' on the GPU: %s", m->dir, why);
+            return -1;
+        }
+        snprintf(m->device_note, sizeof m->device_note, "cpu (%s)", why);
+        return 0;
+    }
+    int mb = m->params.max_batch;
+    m->gpu = bert_gpu_new(&m->cfg, &m->w, &mb, m->max_len);
+    if (!m->gpu) {
+        if (want == BERT_DEVICE_CUDA) {
+            snprintf(why, sizeof why, "%s", dq_last_error());
+            dq_set_error("'%s': %s", m->dir, why);
+            return -1;
+        }
+        snprintf(m->device_note, sizeof m->device_note, "cpu (%s: %s)", name, dq_last_error());
+        return 0;
+    }
+    m->params.max_batch = mb;
+    snprintf(m->device_note, sizeof m->device_note,
+             "cuda (%s, FP16 weights, %.1f MB on the GPU, batch up to %d)", name,
+             (double)bert_gpu_bytes(m->gpu) / 1e6, mb);
+    return 0;
+}
+
 bert_model *bert_load(const char *dir, const bert_params *params)
 {
     bert_model *m = dq_calloc(1, sizeof *m);
@@ -309,15 +371,19 @@ bert_model *bert_load(const char *dir, const bert_params *params)
     }
     if (st_open(spath, &m->st) < 0 || load_weights(m, spath) < 0)
         goto fail;
-    if (m->params.int8) {
+    if (choose_device(m) < 0)
+        goto fail;
+    if (m->gpu) {
+        /* the weights now live on the GPU; the CPU needs no scratch */
+    } else if (m->params.int8) {
         if (bert_quantize(&m->cfg, &m->w) < 0)
             goto fail;
         m->quantized = true;
     } else {
         m->packed_bytes = bert_pack_weights(&m->cfg, &m->w);
     }
-    if (!(m->run = bert_run_new(&m->cfg, m->params.max_batch, m->max_len,
-                                m->params.n_threads))) {
+    if (!m->gpu && !(m->run = bert_run_new(&m->cfg, m->params.max_batch, m->max_len,
+                                           m->params.n_threads))) {
         char why[256]; /* dq_set_error must not read the buffer it writes */
         snprintf(why, sizeof why, "%s", dq_last_error());
         dq_set_error("'%s': %s", dir, why);
@@ -348,6 +414,7 @@ void bert_free(bert_model *m)
         bert_weights_free_quant(&m->cfg, &m->w);
     bert_weights_free_pack(&m->cfg, &m->w);
     bert_run_free(m->run);
+    bert_gpu_free(m->gpu);
     free(m->w.layers);
     for (size_t i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
@@ -404,6 +471,7 @@ char *bert_describe(const bert_model *m)
         dq_buf_printf(&b, "packed FP32 weights: %.1f MB (the SGEMM's layout, made at load)\n",
                       (double)m->packed_bytes / 1e6);
     dq_buf_printf(&b, "int8: %s\n", m->quantized ? "yes" : "no");
+    dq_buf_printf(&b, "device: %s\n", m->device_note);
     dq_buf_printf(&b, "identity: %s\n", m->identity);
     return dq_buf_take(&b);
 }

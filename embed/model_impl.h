@@ -9,13 +9,16 @@
 #include "common/common.h"
 #include "embed/bert_impl.h"
 #include "embed/embed.h"
+#include "embed/gpu.h"
 
 struct bert_model {
     bert_config cfg;
     bert_weights w;     /* pointers into st's mapping or into owned[] */
     st_file st;         /* model.safetensors, mapped for the model's lifetime */
     wp_tokenizer *tok;
-    bert_run *run;      /* scratch for max_batch x max_len */
+    bert_run *run;      /* CPU scratch for max_batch x max_len; NULL when gpu runs */
+    bert_gpu *gpu;      /* the forward pass on a GPU, or NULL */
+    char device_note[640]; /* for bert_describe: where it runs and why */
     bert_params params; /* as loaded; max_batch/max_len resolved */
     int max_len;        /* tokens per text incl. [CLS]/[SEP] */
     int pad_id;

@@ -8,6 +8,7 @@
 #include "embed/bert_impl.h"
 #include "embed/embed.h"
 #include "embed/kernels.h"
+#include "support/bertgen.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -15,108 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* ---- a random model built in C ------------------------------------------- */
-
-static uint64_t rng_state;
-
-static float frand(float lo, float hi)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)((rng_state >> 40) / (double)(1ull << 24));
-}
-
-static float *rand_array(size_t n, float lo, float hi)
-{
-    float *a = dq_malloc(n * sizeof *a);
-    for (size_t i = 0; i < n; i++)
-        a[i] = frand(lo, hi);
-    return a;
-}
-
-typedef struct {
-    bert_config cfg;
-    bert_weights w;
-} test_model;
-
-static void rand_linear(bert_linear *l, int n_out, int n_in)
-{
-    float r = 1.0f / sqrtf((float)n_in);
-    l->w = rand_array((size_t)n_out * n_in, -r, r);
-    l->b = rand_array((size_t)n_out, -0.1f, 0.1f);
-    l->n_out = n_out;
-    l->n_in = n_in;
-}
-
-static void rand_norm(bert_norm *n, int h)
-{
-    n->gamma = rand_array((size_t)h, 0.8f, 1.2f);
-    n->beta = rand_array((size_t)h, -0.1f, 0.1f);
-}
-
-static test_model *model_new(int hidden, int layers, int heads, int inter, bert_pooling pool,
-                             uint64_t seed)
-{
-    rng_state = seed;
-    test_model *m = dq_calloc(1, sizeof *m);
-    m->cfg = (bert_config){.vocab_size = 50, .hidden = hidden, .n_layers = layers,
-                           .n_heads = heads, .intermediate = inter, .max_pos = 32,
-                           .type_vocab = 2, .ln_eps = 1e-12f, .pooling = pool,
-                           .normalize = pool == BERT_POOL_CLS};
-    m->w.word_emb = rand_array((size_t)50 * hidden, -1, 1);
-    m->w.pos_emb = rand_array((size_t)32 * hidden, -0.5f, 0.5f);
-    m->w.type_emb = rand_array((size_t)2 * hidden, -0.5f, 0.5f);
-    rand_norm(&m->w.ln_emb, hidden);
-    m->w.layers = dq_calloc((size_t)layers, sizeof *m->w.layers);
-    for (int i = 0; i < layers; i++) {
-        bert_layer *ly = &m->w.layers[i];
-        rand_linear(&ly->q, hidden, hidden);
-        rand_linear(&ly->k, hidden, hidden);
-        rand_linear(&ly->v, hidden, hidden);
-        rand_linear(&ly->o, hidden, hidden);
-        rand_linear(&ly->ff_in, inter, hidden);
-        rand_linear(&ly->ff_out, hidden, inter);
-        rand_norm(&ly->ln_attn, hidden);
-        rand_norm(&ly->ln_ff, hidden);
-    }
-    return m;
-}
-
-static void free_linear(bert_linear *l)
-{
-    free((void *)l->w);
-    free((void *)l->b);
-}
-
-static void free_norm(bert_norm *n)
-{
-    free((void *)n->gamma);
-    free((void *)n->beta);
-}
-
-static void model_free(test_model *m)
-{
-    bert_weights_free_quant(&m->cfg, &m->w);
-    free((void *)m->w.word_emb);
-    free((void *)m->w.pos_emb);
-    free((void *)m->w.type_emb);
-    free_norm(&m->w.ln_emb);
-    for (int i = 0; i < m->cfg.n_layers; i++) {
-        bert_layer *ly = &m->w.layers[i];
-        free_linear(&ly->q);
-        free_linear(&ly->k);
-        free_linear(&ly->v);
-        free_linear(&ly->o);
-        free_linear(&ly->ff_in);
-        free_linear(&ly->ff_out);
-        free_norm(&ly->ln_attn);
-        free_norm(&ly->ln_ff);
-    }
-    free(m->w.layers);
-    free(m);
-}
 
 /* A padded batch: 4 sequences of 13 slots with 13, 5, 1 and 9 real tokens. */
 enum { BATCH = 4, SEQ = 13 };
@@ -162,7 +61,7 @@ TestSuite(bert, .fini = fini_isa);
 static void check_fast_vs_reference(int hidden, int layers, int heads, int inter,
                                     bert_pooling pool, int isa)
 {
-    test_model *m = model_new(hidden, layers, heads, inter, pool, 42 + (uint64_t)hidden);
+    bertgen_model *m = bertgen_new(50, 32, hidden, layers, heads, inter, pool, 42 + (uint64_t)hidden);
     int32_t ids[BATCH * SEQ];
     batch_ids(ids);
     size_t nh = (size_t)BATCH * SEQ * hidden;
@@ -210,7 +109,7 @@ static void check_fast_vs_reference(int hidden, int layers, int heads, int inter
     free(h_fast);
     free(p_ref);
     free(p_fast);
-    model_free(m);
+    bertgen_free(m);
 }
 
 Test(bert, fast_matches_reference_cls)
@@ -242,7 +141,7 @@ Test(bert, scalar_kernels_match_reference)
 static void check_packed_large_batch(bert_pooling pool, int isa)
 {
     enum { B = 9, S = 30 };
-    test_model *m = model_new(96, 2, 4, 200, pool, 7);
+    bertgen_model *m = bertgen_new(50, 32, 96, 2, 4, 200, pool, 7);
     bert_pack_weights(&m->cfg, &m->w);
     int32_t ids[B * S];
     int lens[B];
@@ -277,7 +176,7 @@ static void check_packed_large_batch(bert_pooling pool, int isa)
     free(h_fast);
     free(p_ref);
     free(p_fast);
-    model_free(m);
+    bertgen_free(m);
 }
 
 Test(bert, packed_large_batch_matches_reference)
@@ -289,7 +188,7 @@ Test(bert, packed_large_batch_matches_reference)
 
 static void check_int8(int isa)
 {
-    test_model *m = model_new(64, 2, 4, 128, BERT_POOL_MEAN, 7);
+    bertgen_model *m = bertgen_new(50, 32, 64, 2, 4, 128, BERT_POOL_MEAN, 7);
     int32_t ids[BATCH * SEQ];
     batch_ids(ids);
     float p_ref[BATCH * 64], p_q[BATCH * 64];
@@ -311,7 +210,7 @@ static void check_int8(int isa)
     }
     cr_assert_gt(d, 0.0f, "int8 should not be bit-identical to FP32: was q used?");
     bert_run_free(run);
-    model_free(m);
+    bertgen_free(m);
 }
 
 Test(bert, int8_close_to_fp32)
@@ -329,19 +228,19 @@ Test(bert, int8_plain_close_to_fp32)
  * quantised released, rather than computing wrapped sums. */
 Test(bert, quantize_refuses_overflowing_width)
 {
-    test_model *m = model_new(4, 2, 1, 66312, BERT_POOL_CLS, 9);
+    bertgen_model *m = bertgen_new(50, 32, 4, 2, 1, 66312, BERT_POOL_CLS, 9);
     cr_assert_eq(bert_quantize(&m->cfg, &m->w), -1);
     cr_assert(strstr(dq_last_error(), "cannot quantise layer 0 'ff_out': 66312 inputs would "
                                       "overflow"),
               "%s", dq_last_error());
     cr_assert_null(m->w.layers[0].q.q);
     cr_assert_null(m->w.layers[0].ff_in.q_pack);
-    model_free(m);
+    bertgen_free(m);
 }
 
 Test(bert, quantize_per_channel)
 {
-    test_model *m = model_new(16, 1, 2, 32, BERT_POOL_CLS, 3);
+    bertgen_model *m = bertgen_new(50, 32, 16, 1, 2, 32, BERT_POOL_CLS, 3);
     cr_assert_eq(bert_quantize(&m->cfg, &m->w), 0);
     const bert_linear *l = &m->w.layers[0].ff_in;
     for (int n = 0; n < l->n_out; n++) {
@@ -360,12 +259,12 @@ Test(bert, quantize_per_channel)
         cr_assert_eq(qmax, 127);
         cr_assert_eq(sum, l->q_colsum[n]);
     }
-    model_free(m);
+    bertgen_free(m);
 }
 
 Test(bert, rejects_bad_inputs)
 {
-    test_model *m = model_new(16, 1, 2, 32, BERT_POOL_CLS, 5);
+    bertgen_model *m = bertgen_new(50, 32, 16, 1, 2, 32, BERT_POOL_CLS, 5);
     bert_run *run = bert_run_new(&m->cfg, 2, 8, 2);
     int32_t ids[3 * 9] = {0};
     int lens[3] = {3, 3, 3};
@@ -384,7 +283,7 @@ Test(bert, rejects_bad_inputs)
     cr_assert_eq(bert_forward(&m->cfg, &m->w, NULL, ids, lens, 2, 8, NULL, pooled, false), -1);
     bert_run_free(run);
     bert_run_free(NULL);
-    model_free(m);
+    bertgen_free(m);
 }
 
 /* A config.json claiming 2^20 positions (backed by a 4 MB position table
@@ -425,7 +324,7 @@ static const int shapes[][3] = {{1, 1, 1},    {17, 33, 65},  {3, 100, 7},    {70
 Test(bert, gemm_f32_matches_naive)
 {
     bert_pool *pool = bert_pool_new(2);
-    rng_state = 11;
+    bertgen_seed(11);
     /* our AVX-512 kernel, then OpenBLAS (what CPUs without AVX-512 get) */
     const int isas[2] = {bert_isa_detect(), BERT_ISA_SCALAR};
     for (int ii = 0; ii < 2; ii++)
@@ -434,9 +333,9 @@ Test(bert, gemm_f32_matches_naive)
             int isa = isas[ii];
             bert_isa_set(isa);
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = K + 3, ldc = N + 5;
-            float *A = rand_array((size_t)M * lda, -1, 1), *W = rand_array((size_t)N * K, -1, 1);
-            float *bias = rand_array((size_t)N, -1, 1);
-            float *C = rand_array((size_t)M * ldc, -1, 1), *R = dq_malloc((size_t)M * ldc * 4);
+            float *A = bertgen_rand_array((size_t)M * lda, -1, 1), *W = bertgen_rand_array((size_t)N * K, -1, 1);
+            float *bias = bertgen_rand_array((size_t)N, -1, 1);
+            float *C = bertgen_rand_array((size_t)M * ldc, -1, 1), *R = dq_malloc((size_t)M * ldc * 4);
             memcpy(R, C, (size_t)M * ldc * 4);
             gemm_f32(pool, M, N, K, A, lda, W, bias, C, ldc, (gemm_epilogue)epi);
             gemm_f32_naive(M, N, K, A, lda, W, bias, R, ldc, (gemm_epilogue)epi);
@@ -463,12 +362,12 @@ static void check_gemm_q8(int isa)
         bert_config cfg = {.n_layers = 1};
         bert_layer layer = {0};
         bert_weights w = {.layers = &layer};
-        rng_state = 100 + s;
-        float *W = rand_array((size_t)N * K, -1, 1), *bias = rand_array((size_t)N, -1, 1);
+        bertgen_seed(100 + (uint64_t)s);
+        float *W = bertgen_rand_array((size_t)N * K, -1, 1), *bias = bertgen_rand_array((size_t)N, -1, 1);
         bert_linear l = {.w = W, .b = bias, .n_out = N, .n_in = K};
         layer.q = layer.k = layer.v = layer.o = layer.ff_in = layer.ff_out = l;
         cr_assert_eq(bert_quantize(&cfg, &w), 0, "%s", dq_last_error());
-        float *A = rand_array((size_t)M * lda, -2, 2);
+        float *A = bertgen_rand_array((size_t)M * lda, -2, 2);
         uint8_t *aq = dq_malloc((size_t)M * q8_stride(K));
         float *ascale = dq_malloc((size_t)M * sizeof(float));
         float *C = dq_calloc((size_t)M * ldc, sizeof(float));

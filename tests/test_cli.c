@@ -389,7 +389,14 @@ Test(cli, killed_ingest_leaves_a_usable_store)
         execl(docqa_bin(), "docqa", "ingest", "--quiet", "many", (char *)NULL);
         _exit(98);
     }
-    usleep(150 * 1000);
+    /* Kill once the store exists (a loaded machine may take a while to get
+     * there; killing before it is made would test nothing), mid-batch. */
+    char db[512];
+    snprintf(db, sizeof db, "%s/.docqa/docqa.sqlite", workdir);
+    struct stat sb;
+    for (int i = 0; i < 1000 && stat(db, &sb) < 0; i++)
+        usleep(10 * 1000);
+    usleep(50 * 1000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 
