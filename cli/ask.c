@@ -65,22 +65,6 @@ static void print_json(const char *question, const retrieve_result *res, const a
     cJSON_Delete(root);
 }
 
-static void print_text(const answer *a)
-{
-    if (!a->found) {
-        puts("No passage in the documents answers this question.");
-        return;
-    }
-    for (size_t i = 0; i < a->n_sentences; i++)
-        printf("%s [%d]\n", a->sentences[i].text, a->sentences[i].source);
-    puts("\nSources:");
-    for (size_t i = 0; i < a->n_sources; i++) {
-        char *line = answer_format_source(&a->sources[i]);
-        printf("[%d] %s\n", a->sources[i].number, line);
-        free(line);
-    }
-}
-
 static void add_numbers(cJSON *obj, const char *name, const int *v, size_t n)
 {
     cJSON *arr = cJSON_AddArrayToObject(obj, name);
@@ -259,7 +243,7 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
     } else if (json) {
         print_json(question.data, &res, &a, llm_error);
     } else {
-        print_text(&a);
+        rag_print_extractive(stdout, &a);
     }
 done:
     free(llm_error);

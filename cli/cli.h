@@ -14,7 +14,7 @@ enum {
     EXIT_ERROR = 1,   /* the command could not do its work */
     EXIT_USAGE = 2,   /* bad command line */
     EXIT_PARTIAL = 3, /* ingest finished, but some files failed */
-    EXIT_LLM = 4,     /* the LLM failed mid-answer or refused the request */
+    EXIT_LLM = 4,     /* the LLM refused or failed mid-answer (ask, chat); doctor: any LLM fault */
     EXIT_INTERRUPTED = 130,
 };
 
@@ -32,6 +32,8 @@ int cmd_ask(int argc, char **argv, cli_globals *g);
 int cmd_status(int argc, char **argv, cli_globals *g);
 int cmd_embed(int argc, char **argv, cli_globals *g);
 int cmd_model(int argc, char **argv, cli_globals *g);
+int cmd_chat(int argc, char **argv, cli_globals *g);
+int cmd_doctor(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -117,5 +119,8 @@ void progress_finish(progress *p);
  * between files so the store is left with whole documents only. */
 bool cli_interrupted(void);
 void cli_catch_signals(void);
+/* Forgets a Ctrl-C that has been dealt with (chat: one stops an answer, not
+ * the session). */
+void cli_clear_interrupt(void);
 
 #endif

@@ -187,3 +187,19 @@ void rag_print_sources(FILE *out, const rag_answer *ans)
                 ans->cites.unknown[i]);
     free(nums);
 }
+
+void rag_print_extractive(FILE *out, const answer *a)
+{
+    if (!a->found) {
+        fputs("No passage in the documents answers this question.\n", out);
+        return;
+    }
+    for (size_t i = 0; i < a->n_sentences; i++)
+        fprintf(out, "%s [%d]\n", a->sentences[i].text, a->sentences[i].source);
+    fputs("\nSources:\n", out);
+    for (size_t i = 0; i < a->n_sources; i++) {
+        char *line = answer_format_source(&a->sources[i]);
+        fprintf(out, "[%d] %s\n", a->sources[i].number, line);
+        free(line);
+    }
+}

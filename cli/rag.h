@@ -36,6 +36,9 @@ bool rag_unreachable(const rag_answer *ans);
  * flags numbers the model cited that were never given. */
 void rag_print_sources(FILE *out, const rag_answer *ans);
 
+/* Prints an extractive answer: its sentences with [n], then its sources. */
+void rag_print_extractive(FILE *out, const answer *a);
+
 /* The prompt template folder: [llm] prompts (a leading ~ expanded) or
  * $XDG_CONFIG_HOME/docqa/prompts or ~/.config/docqa/prompts. Caller frees. */
 char *rag_prompt_dir(const cli_config *cfg);

@@ -24,6 +24,8 @@ typedef struct {
     int chats;          /* chat requests seen */
     char *last_request; /* body of the last chat request, owned */
     char *requests[4];  /* bodies of the first chat requests, owned */
+    const char *rewrite; /* the answer to non-streamed requests (chat's rewrite) */
+    char *rewrite_request;
 } llm_script;
 
 static void handle(void *ctx, const httpd_request *req, httpd_response *resp)
@@ -37,6 +39,16 @@ static void handle(void *ctx, const httpd_request *req, httpd_response *resp)
     if (strstr(req->path, "/models")) {
         dq_buf_puts(&resp->body, "{\"object\":\"list\",\"data\":[{\"id\":\"qwen2.5-7b\","
                                  "\"object\":\"model\",\"owned_by\":\"llamacpp\"}]}");
+        return;
+    }
+    if (s->rewrite && memmem(req->body, req->body_len, "\"stream\":false", 14)) {
+        /* chat's follow-up rewrite: a whole reply */
+        dq_buf_printf(&resp->body,
+                      "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                      "\"content\":\"%s\"},\"finish_reason\":\"stop\"}]}",
+                      s->rewrite);
+        free(s->rewrite_request);
+        s->rewrite_request = dq_strndup(req->body, req->body_len);
         return;
     }
     int i = s->chats++;
@@ -108,6 +120,7 @@ static void teardown(void)
 {
     httpd_stop(server);
     free(script.last_request);
+    free(script.rewrite_request);
     for (int i = 0; i < 4; i++)
         free(script.requests[i]);
     cr_expect_eq(tmpdir_remove(workdir), 0);
@@ -313,5 +326,124 @@ Test(ask, user_prompt_template_is_used)
     cr_assert(!strncmp(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 1), "content")->valuestring,
                        "How long is the warranty?\n---\n<passage id=\"1\"", 42));
     cJSON_Delete(j);
+    run_result_free(&r);
+}
+
+/* ---- chat ------------------------------------------------------------- */
+
+static const char *msg_content(cJSON *msgs, int i)
+{
+    return cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, i), "content")->valuestring;
+}
+
+static const char *msg_role(cJSON *msgs, int i)
+{
+    return cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, i), "role")->valuestring;
+}
+
+Test(ask, chat_rewrites_follow_ups_and_keeps_history)
+{
+    script.bodies[0] = CHUNK("每日按月租金的千分之五[1]。") LAST("stop");
+    script.bodies[1] = CHUNK("不超过三个月租金[1]。") LAST("stop");
+    script.rewrite = "违约金总额上限是多少？";
+    run_result r = run("违约金怎么算？\n那上限呢？\n/sources\n/quit\n", NULL,
+                       (const char *const[]){"chat", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.err, "");
+    cr_assert_str_eq(r.out, "每日按月租金的千分之五[1]。\n\nSources:\n"
+                            "[1] lease.md p. 1, 房屋租赁合同 > 第三章 违约责任 > 3.2 违约金\n\n"
+                            "不超过三个月租金[1]。\n\nSources:\n"
+                            "[1] lease.md p. 1, 房屋租赁合同 > 第三章 违约责任 > 3.2 违约金\n\n"
+                            "[1] lease.md p. 1, 房屋租赁合同 > 第三章 违约责任 > 3.2 违约金\n");
+    cr_assert_str_eq(r.err, "");
+    cr_assert_eq(script.chats, 2);
+    /* the rewrite saw the first turn and the follow-up */
+    cJSON *j = cJSON_Parse(script.rewrite_request);
+    cJSON *msgs = cJSON_GetObjectItem(j, "messages");
+    cr_assert_eq(cJSON_GetArraySize(msgs), 4);
+    cr_assert(strstr(msg_content(msgs, 0), "standalone question"));
+    cr_assert_str_eq(msg_content(msgs, 1), "违约金怎么算？");
+    cr_assert_str_eq(msg_content(msgs, 2), "每日按月租金的千分之五[1]。");
+    cr_assert_str_eq(msg_role(msgs, 2), "assistant");
+    cr_assert_str_eq(msg_content(msgs, 3), "那上限呢？");
+    cJSON_Delete(j);
+    /* the second answer: instructions, the first turn, then passages and the question */
+    j = cJSON_Parse(script.requests[1]);
+    msgs = cJSON_GetObjectItem(j, "messages");
+    cr_assert_eq(cJSON_GetArraySize(msgs), 4);
+    cr_assert_str_eq(msg_role(msgs, 0), "system");
+    cr_assert_str_eq(msg_content(msgs, 1), "违约金怎么算？");
+    cr_assert_str_eq(msg_content(msgs, 2), "每日按月租金的千分之五[1]。");
+    cr_assert(strstr(msg_content(msgs, 3), "<passage id=\"1\""));
+    cr_assert(strstr(msg_content(msgs, 3), "问题：那上限呢？"));
+    cJSON_Delete(j);
+    run_result_free(&r);
+}
+
+Test(ask, chat_commands_and_extractive_follow_ups)
+{
+    run_result r = run("/sources\nHow long is the warranty period?\n/bogus\nand the receipt?\n"
+                       "/clear\n/sources\n",
+                       NULL, (const char *const[]){"chat", "--no-llm", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "no sources yet: ask a question first\n"
+                            "The warranty period is 24 months from the date of purchase. [1]\n"
+                            "\nSources:\n[1] manual.txt p. 1\n\n"
+                            /* searched with the question before it: alone,
+                             * "and the receipt?" finds "Keep your receipt." */
+                            "The warranty period is 24 months from the date of purchase. [1]\n"
+                            "\nSources:\n[1] manual.txt p. 1\n\n"
+                            "conversation cleared\n"
+                            "no sources yet: ask a question first\n");
+    cr_assert_str_eq(r.err, "docqa: unknown command '/bogus'; try /help\n");
+    cr_assert_eq(script.chats, 0);
+    run_result_free(&r);
+}
+
+Test(ask, chat_falls_back_once_when_the_llm_is_gone)
+{
+    snprintf(url_env, sizeof url_env, "DOCQA_LLM_URL=http://127.0.0.1:%d/v1", httpd_closed_port());
+    run_result r = run("How long is the warranty period?\nHow long is the warranty period?\n", NULL,
+                       (const char *const[]){"chat", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char want[300];
+    snprintf(want, sizeof want,
+             "docqa: no LLM at %s (connection refused); start llama-server or set [llm] url; "
+             "answering from the passages for the rest of this chat (extractive)\n",
+             url_env + strlen("DOCQA_LLM_URL="));
+    cr_assert_str_eq(r.err, want);
+    const char *one = "The warranty period is 24 months from the date of purchase. [1]\n"
+                      "\nSources:\n[1] manual.txt p. 1\n\n";
+    char both[600];
+    snprintf(both, sizeof both, "%s%s", one, one);
+    cr_assert_str_eq(r.out, both);
+    run_result_free(&r);
+}
+
+Test(ask, doctor_checks_endpoint_and_model)
+{
+    write_file(".docqa/config", "[llm]\nmodel = qwen2.5-7b\n");
+    script.body = CHUNK("OK") LAST("stop");
+    run_result r = ASK("doctor");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char want[600];
+    snprintf(want, sizeof want, "llm: %s\nmodels: qwen2.5-7b\nmodel: qwen2.5-7b (served)\n",
+             url_env + strlen("DOCQA_LLM_URL="));
+    cr_assert(!strncmp(r.out, want, strlen(want)), "%s", r.out);
+    cr_assert(strstr(r.out, "\nchat: ok (first token in "));
+    cr_assert(strstr(r.out, "\ntokenize: not offered (prompt budgets are estimated)\n"));
+    run_result_free(&r);
+    write_file(".docqa/config", "[llm]\nmodel = llama9\n");
+    r = ASK("doctor");
+    cr_assert_eq(r.status, 4);
+    snprintf(want, sizeof want,
+             "docqa: model 'llama9' is not served at %s; set [llm] model to one of those listed\n",
+             url_env + strlen("DOCQA_LLM_URL="));
+    cr_assert_str_eq(r.err, want);
+    run_result_free(&r);
+    snprintf(url_env, sizeof url_env, "DOCQA_LLM_URL=http://127.0.0.1:%d/v1", httpd_closed_port());
+    r = ASK("doctor");
+    cr_assert_eq(r.status, 4);
+    cr_assert(strstr(r.err, "(connection refused); start llama-server or set [llm] url\n"));
     run_result_free(&r);
 }
