@@ -66,6 +66,41 @@ Test(sse, utf8_splits_inside_data_are_joined)
     check_all_splits("data: 你好，世界\n\n", "<message|你好，世界>");
 }
 
+/* Random streams built from the pieces that matter, fed whole and in random
+ * cuts, give the same events (tests/fuzz/sse_fuzz.c does this unguided). */
+Test(sse, random_cuts_give_the_same_events)
+{
+    static const char *const parts[] = {"data:", "data: ", "event: e", "error: ", ": c", "id: 1",
+                                        "x", "你", "\n", "\r", "\r\n", "\n\n", "[DONE]", "{}"};
+    unsigned seed = 12345;
+    for (int round = 0; round < 500; round++) {
+        dq_buf s = DQ_BUF_INIT;
+        int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+        for (int i = 0; i < n; i++)
+            dq_buf_puts(&s, parts[((seed = seed * 1103515245u + 12345u) >> 16) % 14]);
+        dq_buf whole = DQ_BUF_INIT, cut = DQ_BUF_INIT;
+        sse_parser p;
+        sse_init(&p, collect_event, &whole);
+        sse_feed(&p, s.data, s.len);
+        sse_finish(&p);
+        sse_free(&p);
+        sse_init(&p, collect_event, &cut);
+        for (size_t i = 0; i < s.len;) {
+            size_t step = 1 + ((seed = seed * 1103515245u + 12345u) >> 16) % 5;
+            if (step > s.len - i)
+                step = s.len - i;
+            sse_feed(&p, s.data + i, step);
+            i += step;
+        }
+        sse_finish(&p);
+        sse_free(&p);
+        cr_assert_str_eq(cut.data ? cut.data : "", whole.data ? whole.data : "", "stream '%s'", s.data);
+        dq_buf_free(&s);
+        dq_buf_free(&whole);
+        dq_buf_free(&cut);
+    }
+}
+
 static int stop_at_second(void *ctx, const char *event, const char *data, size_t len)
 {
     (void)event, (void)data, (void)len;
