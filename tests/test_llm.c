@@ -783,3 +783,20 @@ Test(llm, empty_reply)
     sc.chunked = true;
     expect_failure(LLM_ERR_PROTOCOL, "LLM at %s sent an empty reply", "");
 }
+
+/* llama-server builds before "usage" in streams: counts from "timings";
+ * an "error": null field is not an error. */
+Test(llm, counts_from_timings_alone)
+{
+    sc.body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}],\"error\":null}\n\n"
+              "data: {\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,\"delta\":{}}],"
+              "\"timings\":{\"prompt_n\":77,\"predicted_n\":1}}\n\ndata: [DONE]\n\n";
+    sink k = {0};
+    llm_reply r;
+    cr_assert_eq(ask(true, &k, &r), LLM_OK, "%s", dq_last_error());
+    cr_assert_str_eq(r.text, "ok");
+    cr_assert_eq(r.prompt_tokens, 77);
+    cr_assert_eq(r.completion_tokens, 1);
+    llm_reply_free(&r);
+    dq_buf_free(&k.text);
+}
