@@ -800,3 +800,17 @@ Test(llm, counts_from_timings_alone)
     llm_reply_free(&r);
     dq_buf_free(&k.text);
 }
+
+/* Newer vLLM (ErrorResponse(error=ErrorInfo(...))) and older builds that
+ * wrapped the object: {"error": {...}} mid-stream. */
+Test(llm, vllm_nested_error_mid_stream)
+{
+    sc.body = VLLM_CHUNK("x", "null")
+        "data: {\"error\": {\"message\": \"The decoder prompt (length 9000) is longer than the "
+        "maximum model length of 8192.\", \"type\": \"BadRequestError\", \"param\": null, \"code\": 400}}\n\n"
+        "data: [DONE]\n\n";
+    expect_failure(LLM_ERR_PROTOCOL,
+                   "LLM at %s failed mid-answer: The decoder prompt (length 9000) is longer than the "
+                   "maximum model length of 8192.",
+                   "x");
+}
