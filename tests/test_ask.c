@@ -290,6 +290,13 @@ Test(ask, no_llm_flag_and_config_errors)
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "line 2: unknown or invalid setting 'llm.api_key = sk-123'"), "%s", r.err);
     run_result_free(&r);
+    write_file(".docqa/config", "[llm]\ncontext = 600\nmax_tokens = 500\n");
+    r = ASK("ask", "How long is the warranty?");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "docqa: [llm] context (600 tokens) leaves no room for passages after "
+                            "the answer's 500; raise context or lower max_tokens\n");
+    cr_assert_eq(script.chats, 0);
+    run_result_free(&r);
     write_file(".docqa/config", "[llm]\ntemperature = 7\n");
     r = ASK("ask", "How long is the warranty?");
     cr_assert_eq(r.status, 1);
