@@ -162,6 +162,21 @@ Test(ask, streams_the_answer_and_lists_cited_sources)
     run_result_free(&r);
 }
 
+Test(ask, control_characters_never_reach_the_terminal)
+{
+    script.body = CHUNK("24 \\u001b[2Jmonths\\r\\u0007 [1].") LAST("stop");
+    run_result r = ASK("ask", "How long is the warranty period?");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "24 [2Jmonths [1].\n\nSources:\n[1] manual.txt p. 1\n");
+    run_result_free(&r);
+    script.status = 500;
+    script.content_type = "text/plain";
+    script.body = "\x1b]0;pwned\x07 crash";
+    r = ASK("ask", "How long is the warranty period?");
+    cr_assert(strstr(r.err, "answered HTTP 500: ]0;pwned  crash; answering"), "%s", r.err);
+    run_result_free(&r);
+}
+
 Test(ask, json_has_answer_citations_sources_timings_tokens)
 {
     script.body = CHUNK("The warranty is 24 months [1].") LAST("stop");
