@@ -500,3 +500,17 @@ Test(ask, doctor_writes_the_prompt_templates_for_editing)
     cJSON_Delete(j);
     run_result_free(&r);
 }
+
+Test(ask, chat_ctrl_c_stops_the_answer_not_the_session)
+{
+    script.bodies[0] = CHUNK("The warranty") CHUNK(" is") LAST("stop");
+    script.bodies[1] = CHUNK("24 months [1].") LAST("stop");
+    script.stall_after = 1;
+    script.stall_ms = 8000;
+    run_result r = run("How long is the warranty period?\n/sources\n", "The warranty",
+                       (const char *const[]){"chat", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "The warranty\n\nno sources yet: ask a question first\n");
+    cr_assert_str_eq(r.err, "docqa: interrupted\n");
+    run_result_free(&r);
+}
