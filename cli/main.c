@@ -23,6 +23,7 @@ static const struct {
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
     {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
+    {"serve", cmd_serve, "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
 };
 
 void cli_error(const char *fmt, ...)
