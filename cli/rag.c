@@ -14,11 +14,8 @@
 
 #include "common/common.h"
 
-llm_client *cli_open_llm(const cli_config *cfg, bool *err)
+llm_params cli_llm_params(const cli_config *cfg)
 {
-    *err = false;
-    if (!cfg->llm_url || !*cfg->llm_url)
-        return NULL;
     llm_params p = llm_default_params();
     p.base_url = cfg->llm_url;
     p.model = cfg->llm_model;
@@ -31,6 +28,15 @@ llm_client *cli_open_llm(const cli_config *cfg, bool *err)
         p.timeout_s = cfg->llm_timeout;
     if (cfg->llm_connect_timeout > 0)
         p.connect_timeout_s = cfg->llm_connect_timeout;
+    return p;
+}
+
+llm_client *cli_open_llm(const cli_config *cfg, bool *err)
+{
+    *err = false;
+    if (!cfg->llm_url || !*cfg->llm_url)
+        return NULL;
+    llm_params p = cli_llm_params(cfg);
     llm_client *c = llm_new(&p);
     if (!c) {
         cli_error("%s", dq_last_error());

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/rag.h"
 #include "common/common.h"
 #include "serve/serve.h"
 
@@ -38,7 +39,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     serve_params sp = serve_default_params();
     const char *token = NULL, *uploads = NULL;
     int max_upload_mb = (int)(sp.max_upload_bytes >> 20);
-    bool quiet = false;
+    bool quiet = false, no_llm = false;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR(0, "host", &sp.host, "addr", "address to listen on (127.0.0.1)"),
@@ -50,6 +51,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         OPT_NUMBER(0, "max-upload", &max_upload_mb, "mb", "largest upload request (200 MB)"),
         OPT_NUMBER(0, "max-jobs", &sp.max_jobs, "n", "ingest jobs running at once (2)"),
         OPT_NUMBER('k', "top", &sp.retrieve.top_k, "n", "chunks an answer reads (5)"),
+        OPT_BOOLEAN(0, "no-llm", &no_llm, "answer extractively even when [llm] is configured"),
         OPT_BOOLEAN('q', "quiet", &quiet, "no access log"),
         OPT_FINISH,
     };
@@ -84,6 +86,19 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         return EXIT_ERROR;
     char *dir = dq_strdup(store_dir(st));
     store_close(st);
+    /* [llm] in the config (or DOCQA_LLM_URL) makes the LLM answer. */
+    cli_config cfg;
+    if (cli_config_load(&cfg, dir) < 0) {
+        free(dir);
+        return EXIT_ERROR;
+    }
+    llm_params lp = cli_llm_params(&cfg);
+    char *prompt_dir = rag_prompt_dir(&cfg);
+    if (!no_llm && cfg.llm_url && *cfg.llm_url)
+        sp.llm = &lp;
+    if (cfg.llm_context > 0)
+        sp.prompt.context_tokens = cfg.llm_context;
+    sp.prompt.template_dir = prompt_dir;
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) {
@@ -107,18 +122,27 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     serve_server *srv = serve_start(&sp);
     if (!srv) {
         cli_error("%s", dq_last_error());
+        cli_config_free(&cfg);
+        free(prompt_dir);
         free(dir);
         return EXIT_ERROR;
     }
     bool v6 = strchr(sp.host, ':') != NULL;
     fprintf(stderr, "docqa: serving '%s' at http://%s%s%s:%d/%s\n", dir, v6 ? "[" : "", sp.host,
             v6 ? "]" : "", serve_port(srv), token ? " (token required)" : "");
+    if (sp.llm)
+        fprintf(stderr, "docqa: answers from the LLM at %s (extractive when it is unreachable)\n",
+                lp.base_url);
+    else
+        fprintf(stderr, "docqa: answers are extractive (no [llm] configured)\n");
     fflush(stderr);
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "docqa: %s: finishing requests in flight, then stopping\n",
             sig == SIGTERM ? "SIGTERM" : "interrupted");
     serve_stop(srv);
+    cli_config_free(&cfg);
+    free(prompt_dir);
     free(dir);
     return EXIT_OK;
 }

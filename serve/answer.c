@@ -17,6 +17,7 @@ void serve_answer_free(serve_answer *a)
         return;
     free(a->text);
     free(a->search_query);
+    free(a->llm_error);
     cJSON_Delete(a->sources);
     memset(a, 0, sizeof *a);
 }
@@ -110,16 +111,110 @@ static bool has_cjk(const char *s)
     return false;
 }
 
-/* Retrieval plus the extractive answer for query. */
-static int retrieve_and_answer(serve_server *srv, store *st, const char *query, int top_k,
-                               retrieve_result *res, answer *a)
+static int retrieve_for(serve_server *srv, store *st, const char *query, int top_k,
+                        retrieve_result *res)
 {
     retrieve_params rp = srv->p.retrieve;
     if (top_k > 0)
         rp.top_k = top_k;
-    if (retrieve_search(st, NULL, query, &rp, res) < 0)
+    return retrieve_search(st, NULL, query, &rp, res);
+}
+
+/* A source as JSON: the hit it came from when retrieved, with its number
+ * and a one-line label. */
+static cJSON *source_json(const answer_source *s, int number, const retrieve_result *res)
+{
+    const retrieve_hit *h = NULL;
+    for (size_t k = 0; k < res->n && !h; k++)
+        if (res->items[k].chunk.chunk_id == s->chunk_id)
+            h = &res->items[k];
+    cJSON *o = h ? serve_hit_json(h) : cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "number", number);
+    if (!h) {
+        cJSON_AddNumberToObject(o, "chunk_id", (double)s->chunk_id);
+        cJSON_AddStringToObject(o, "path", s->path);
+        cJSON_AddStringToObject(o, "section", s->section ? s->section : "");
+        cJSON_AddNumberToObject(o, "page_start", s->page_start);
+        cJSON_AddNumberToObject(o, "page_end", s->page_end);
+    }
+    char *label = answer_format_source(s);
+    cJSON_AddStringToObject(o, "label", label);
+    free(label);
+    return o;
+}
+
+typedef struct {
+    serve_delta_fn delta;
+    void *ctx;
+    bool sent;      /* some text went to the client */
+    bool stopped;   /* the client asked to stop */
+} relay;
+
+static int relay_piece(void *p, const char *piece, size_t len)
+{
+    relay *r = p;
+    r->sent = true;
+    if (r->delta && r->delta(r->ctx, piece, len))
+        r->stopped = true;
+    return r->stopped;
+}
+
+static int count_tokens(void *ctx, const char *text)
+{
+    return llm_count_tokens(ctx, text);
+}
+
+/* The LLM's answer. 0 done, 1 stopped by the client, -1 failed (error
+ * set), 2 the LLM could not be reached before any text (fall back). */
+static int answer_with_llm(serve_server *srv, const serve_ask *ask, const retrieve_result *res,
+                           serve_delta_fn delta, void *ctx, serve_answer *out)
+{
+    llm_client *llm = serve_llm_acquire(srv);
+    if (!llm)
         return -1;
-    return answer_extractive(query, res, &srv->p.answer, a);
+    /* The client's own system message (Open WebUI sends one) is left out:
+     * docqa's prompt sets the rules for quoting the passages. */
+    llm_message *hist = dq_calloc(ask->n_history + 1, sizeof *hist);
+    size_t n = 0;
+    for (size_t i = 0; i < ask->n_history; i++)
+        if (!strcmp(ask->history[i].role, "user") || !strcmp(ask->history[i].role, "assistant"))
+            hist[n++] = (llm_message){ask->history[i].role, ask->history[i].content};
+    prompt_params pp = srv->p.prompt;
+    pp.answer_tokens = srv->llm.max_tokens > 0 ? srv->llm.max_tokens : pp.answer_tokens;
+    pp.count = count_tokens;
+    pp.count_ctx = llm;
+    relay r = {delta, ctx, false, false};
+    llm_answer la;
+    int rc = llm_answer_generate(llm, ask->question, res, hist, n, &pp, NULL, relay_piece, &r, &la);
+    free(hist);
+    serve_llm_release(srv, llm);
+    if (rc < 0) {
+        llm_answer_free(&la);
+        return -1;
+    }
+    if (la.status != LLM_OK) {
+        bool unreachable = !r.sent && (la.status == LLM_ERR_CONNECT || la.status == LLM_ERR_TIMEOUT ||
+                                       (la.status == LLM_ERR_HTTP && la.error &&
+                                        strstr(la.error, "HTTP 5")));
+        if (r.stopped || la.status == LLM_ERR_CANCELLED)
+            rc = 1;
+        else if (unreachable)
+            rc = 2, out->llm_error = dq_strdup(la.error ? la.error : "unreachable");
+        else
+            rc = -1, dq_set_error("%s", la.error ? la.error : "the LLM failed");
+        llm_answer_free(&la);
+        return rc;
+    }
+    out->mode = "llm";
+    out->text = dq_strdup(la.reply.text ? la.reply.text : "");
+    out->found = la.cites.n_cited > 0;
+    out->sources = cJSON_CreateArray();
+    for (size_t i = 0; i < la.cites.n_cited; i++) {
+        int num = la.cites.cited[i];
+        cJSON_AddItemToArray(out->sources, source_json(&la.pr.sources[num - 1], num, res));
+    }
+    llm_answer_free(&la);
+    return 0;
 }
 
 int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
@@ -141,20 +236,41 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
     answer a = {0};
     dq_buf query = DQ_BUF_INIT;
     dq_buf_puts(&query, ask->question);
-    int rc = retrieve_and_answer(srv, st, query.data, ask->top_k, &res, &a);
-    if ((rc < 0 || !a.found) && prev_user) {
+    int rc = retrieve_for(srv, st, query.data, ask->top_k, &res);
+    if (rc == 0 && !srv->have_llm)
+        rc = answer_extractive(query.data, &res, &srv->p.answer, &a);
+    bool weak = rc < 0 || res.n == 0 || (!srv->have_llm && !a.found);
+    if (weak && prev_user) {
         answer_free(&a);
+        memset(&a, 0, sizeof a);
         retrieve_result_free(&res);
         dq_buf_clear(&query);
         dq_buf_printf(&query, "%s %s", prev_user, ask->question);
-        rc = retrieve_and_answer(srv, st, query.data, ask->top_k, &res, &a);
+        rc = retrieve_for(srv, st, query.data, ask->top_k, &res);
+        if (rc == 0 && !srv->have_llm)
+            rc = answer_extractive(query.data, &res, &srv->p.answer, &a);
     }
     if (rc < 0)
         goto done;
+    out->search_query = dq_strdup(query.data);
+
+    if (srv->have_llm) {
+        rc = answer_with_llm(srv, ask, &res, delta, ctx, out);
+        if (rc != 2)
+            goto done;
+        /* unreachable before any text: answer extractively, saying why */
+        char *why = out->llm_error;
+        out->llm_error = NULL;
+        serve_answer_free(out);
+        out->llm_error = why;
+        out->search_query = dq_strdup(query.data);
+        rc = answer_extractive(query.data, &res, &srv->p.answer, &a);
+        if (rc < 0)
+            goto done;
+    }
 
     out->mode = "extractive";
     out->found = a.found;
-    out->search_query = dq_strdup(query.data);
     dq_buf text = DQ_BUF_INIT;
     if (!a.found) {
         dq_buf_puts(&text, has_cjk(ask->question) ? "文档中没有能回答这个问题的段落。"
@@ -172,26 +288,9 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
     }
     out->text = dq_buf_take(&text);
     out->sources = cJSON_CreateArray();
-    for (size_t i = 0; i < a.n_sources; i++) {
-        const answer_source *s = &a.sources[i];
-        const retrieve_hit *h = NULL;
-        for (size_t k = 0; k < res.n && !h; k++)
-            if (res.items[k].chunk.chunk_id == s->chunk_id)
-                h = &res.items[k];
-        cJSON *o = h ? serve_hit_json(h) : cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "number", s->number);
-        if (!h) {
-            cJSON_AddNumberToObject(o, "chunk_id", (double)s->chunk_id);
-            cJSON_AddStringToObject(o, "path", s->path);
-            cJSON_AddStringToObject(o, "section", s->section ? s->section : "");
-            cJSON_AddNumberToObject(o, "page_start", s->page_start);
-            cJSON_AddNumberToObject(o, "page_end", s->page_end);
-        }
-        char *label = answer_format_source(s);
-        cJSON_AddStringToObject(o, "label", label);
-        free(label);
-        cJSON_AddItemToArray(out->sources, o);
-    }
+    for (size_t i = 0; i < a.n_sources; i++)
+        cJSON_AddItemToArray(out->sources,
+                             source_json(&a.sources[i], a.sources[i].number, &res));
 done:
     answer_free(&a);
     retrieve_result_free(&res);

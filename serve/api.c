@@ -130,6 +130,8 @@ static cJSON *answer_json(const serve_ask *ask, serve_answer *a)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "question", ask->question);
     cJSON_AddStringToObject(o, "mode", a->mode);
+    if (a->llm_error)
+        cJSON_AddStringToObject(o, "llm_error", a->llm_error);
     cJSON_AddBoolToObject(o, "found", a->found);
     cJSON_AddStringToObject(o, "answer", a->text);
     cJSON_AddStringToObject(o, "search_query", a->search_query);

@@ -61,7 +61,17 @@ struct serve_server {
     int active_requests;
 
     serve_jobs jobs;
+
+    bool have_llm;
+    llm_params llm;         /* strings owned: llm_url, llm_model, llm_key */
+    char *llm_url, *llm_model, *llm_key, *prompt_dir;
+    llm_client **llm_pool;  /* (n_llm_pool) idle clients */
+    size_t n_llm_pool, cap_llm_pool;
 };
+
+/* An LLM client for one answer (pooled), or NULL with the error set. */
+llm_client *serve_llm_acquire(serve_server *srv);
+void serve_llm_release(serve_server *srv, llm_client *c);
 
 /* A read-only store connection for this request, from the pool or newly
  * opened; NULL with the error set. Give it back with serve_store_release. */
@@ -139,7 +149,8 @@ typedef int (*serve_delta_fn)(void *ctx, const char *text, size_t n);
 typedef struct {
     char *text;          /* the whole answer, [n] markers included */
     bool found;
-    const char *mode;    /* "extractive" */
+    const char *mode;    /* "llm" or "extractive" */
+    char *llm_error;     /* why the LLM was not used (unreachable), or NULL */
     cJSON *sources;      /* array of cited sources (number, chunk_id, doc_id, path, ...) */
     char *search_query;  /* what retrieval ran on (the question, or with history) */
 } serve_answer;

@@ -35,6 +35,7 @@ serve_params serve_default_params(void)
         .drain_timeout_s = 30,
         .retrieve = retrieve_default_params(),
         .answer = answer_default_params(),
+        .prompt = prompt_default_params(),
     };
 }
 
@@ -82,6 +83,28 @@ void serve_store_release(serve_server *srv, store *st)
     }
     pthread_mutex_unlock(&srv->lock);
     store_close(st);
+}
+
+llm_client *serve_llm_acquire(serve_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    llm_client *c = srv->n_llm_pool ? srv->llm_pool[--srv->n_llm_pool] : NULL;
+    pthread_mutex_unlock(&srv->lock);
+    return c ? c : llm_new(&srv->llm);
+}
+
+void serve_llm_release(serve_server *srv, llm_client *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->n_llm_pool < POOL_KEEP) {
+        DQ_GROW(srv->llm_pool, srv->cap_llm_pool, srv->n_llm_pool + 1);
+        srv->llm_pool[srv->n_llm_pool++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    llm_free(c);
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -330,6 +353,13 @@ static void server_free(serve_server *srv)
     for (size_t i = 0; i < srv->n_pool; i++)
         store_close(srv->pool[i]);
     free(srv->pool);
+    for (size_t i = 0; i < srv->n_llm_pool; i++)
+        llm_free(srv->llm_pool[i]);
+    free(srv->llm_pool);
+    free(srv->llm_url);
+    free(srv->llm_model);
+    free(srv->llm_key);
+    free(srv->prompt_dir);
     free(srv->host);
     free(srv->token);
     free(srv->store_dir);
@@ -376,6 +406,17 @@ serve_server *serve_start(const serve_params *params)
         return NULL;
     }
 
+    /* A client made now checks the LLM settings; requests make their own. */
+    llm_client *probe_llm = NULL;
+    if (params->llm && params->llm->base_url && *params->llm->base_url) {
+        probe_llm = llm_new(params->llm);
+        if (!probe_llm) {
+            store_close(probe);
+            freeaddrinfo(ai);
+            return NULL;
+        }
+    }
+
     serve_server *srv = dq_calloc(1, sizeof *srv);
     srv->p = *params;
     srv->host = dq_strdup(host);
@@ -396,6 +437,20 @@ serve_server *serve_start(const serve_params *params)
     srv->p.store_dir = srv->store_dir;
     srv->p.docqa_bin = srv->docqa_bin;
     srv->p.upload_dir = srv->upload_dir;
+    if (probe_llm) {
+        srv->have_llm = true;
+        srv->llm = *params->llm;
+        srv->llm.base_url = srv->llm_url = dq_strdup(params->llm->base_url);
+        srv->llm.model = srv->llm_model = params->llm->model ? dq_strdup(params->llm->model) : NULL;
+        srv->llm.api_key = srv->llm_key =
+            params->llm->api_key ? dq_strdup(params->llm->api_key) : NULL;
+        srv->llm_pool = dq_calloc(1, sizeof *srv->llm_pool);
+        srv->llm_pool[0] = probe_llm;
+        srv->n_llm_pool = srv->cap_llm_pool = 1;
+    }
+    srv->p.llm = srv->have_llm ? &srv->llm : NULL;
+    srv->prompt_dir = params->prompt.template_dir ? dq_strdup(params->prompt.template_dir) : NULL;
+    srv->p.prompt.template_dir = srv->prompt_dir;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->idle, NULL);
     jobs_init(&srv->jobs);

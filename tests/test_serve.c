@@ -23,6 +23,7 @@
 
 #include "common/common.h"
 #include "serve/serve.h"
+#include "support/httpd.h"
 #include "support/pdfgen.h"
 #include "support/tmpdir.h"
 
@@ -541,6 +542,149 @@ Test(serve, openai_errors)
     r = post("/v1/chat/completions",
              "{\"messages\": [{\"role\": \"user\", \"content\": \"warranty\"}], \"stream\": 1}");
     cr_expect_eq(r.status, 400);
+    resp_free(&r);
+}
+
+/* ---- answers from an LLM ------------------------------------------------- */
+
+/* A stand-in for llama-server: /tokenize is missing (so prompts are
+ * estimated) and chat completions stream two pieces of answer. The last
+ * chat request's body is kept for the test to read. */
+typedef struct {
+    dq_buf last_chat;
+} fake_llm;
+
+static void fake_llm_handler(void *ctx, const httpd_request *req, httpd_response *resp)
+{
+    fake_llm *f = ctx;
+    if (!strstr(req->path, "/chat/completions")) {
+        resp->status = 404;
+        dq_buf_puts(&resp->body, "{\"error\": \"not found\"}");
+        return;
+    }
+    dq_buf_clear(&f->last_chat);
+    dq_buf_append(&f->last_chat, req->body, req->body_len);
+    snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
+    dq_buf_puts(&resp->body,
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"The warranty lasts "
+                "\"},\"finish_reason\":null}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"24 months [1].\"},"
+                "\"finish_reason\":null}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                "data: [DONE]\n\n");
+    resp->piece_delay_ms = 5;
+}
+
+static httpd *start_with_llm(fake_llm *f, const char *url_or_null)
+{
+    httpd *h = NULL;
+    char url[128];
+    if (url_or_null) {
+        snprintf(url, sizeof url, "%s", url_or_null);
+    } else {
+        h = httpd_start(fake_llm_handler, f);
+        cr_assert(h, "%s", dq_last_error());
+        snprintf(url, sizeof url, "%s/v1", httpd_url(h));
+    }
+    llm_params lp = llm_default_params();
+    lp.base_url = url;
+    lp.timeout_s = 20;
+    serve_params p = params();
+    p.llm = &lp;
+    start(&p);
+    return h;
+}
+
+Test(serve, llm_answers_with_its_citations)
+{
+    fake_llm f = {DQ_BUF_INIT};
+    httpd *h = start_with_llm(&f, NULL);
+    resp r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect_str_eq(str_at(r.json, "mode"), "llm");
+    cr_expect_str_eq(str_at(r.json, "answer"), "The warranty lasts 24 months [1].");
+    cr_expect(cJSON_IsTrue(at(r.json, "found")));
+    const cJSON *src = at(r.json, "sources");
+    cr_assert_eq(cJSON_GetArraySize(src), 1);
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(src, 0), "path"), "manual.pdf");
+    cr_expect_eq(num_at(cJSON_GetArrayItem(src, 0), "page_start"), 2);
+    resp_free(&r);
+    /* the model was given the passage and the question */
+    cJSON *sent = cJSON_Parse(f.last_chat.data);
+    cr_assert(sent, "%s", f.last_chat.data);
+    char *text = cJSON_PrintUnformatted(sent);
+    cr_expect(strstr(text, "24 months from the date of purchase"), "%s", text);
+    cr_expect(strstr(text, "How long is the warranty period?"));
+    cr_expect(cJSON_IsTrue(at(sent, "stream")));
+    free(text);
+    cJSON_Delete(sent);
+    serve_stop(srv);
+    srv = NULL;
+    httpd_stop(h);
+    dq_buf_free(&f.last_chat);
+}
+
+Test(serve, llm_gets_the_history_and_streams_through_the_openai_endpoint)
+{
+    fake_llm f = {DQ_BUF_INIT};
+    httpd *h = start_with_llm(&f, NULL);
+    resp r = post("/v1/chat/completions",
+                  "{\"model\": \"docqa\", \"stream\": true, \"messages\": ["
+                  "{\"role\": \"system\", \"content\": \"You are a chat UI's helper.\"},"
+                  "{\"role\": \"user\", \"content\": \"How long is the warranty period?\"},"
+                  "{\"role\": \"assistant\", \"content\": \"24 months.\"},"
+                  "{\"role\": \"user\", \"content\": \"And how do I make a claim?\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cJSON *ev[16];
+    bool done;
+    size_t n = sse_events(r.body.data, ev, 16, &done);
+    cr_expect(done);
+    dq_buf content = DQ_BUF_INIT;
+    int pieces = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *d = at(cJSON_GetArrayItem(at(ev[i], "choices"), 0), "delta");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "content");
+        if (c && *c->valuestring) {
+            dq_buf_puts(&content, c->valuestring);
+            pieces++;
+        }
+    }
+    cr_expect_geq(pieces, 3, "the model's two pieces and the sources arrive separately");
+    cr_expect_str_eq(content.data, "The warranty lasts 24 months [1].\n\nSources:\n"
+                                   "[1] manual.pdf p. 2, Warranty");
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(ev[i]);
+    dq_buf_free(&content);
+    resp_free(&r);
+    /* earlier turns went to the model between docqa's instructions and the
+     * question; the client's own system message did not */
+    cJSON *sent = cJSON_Parse(f.last_chat.data);
+    const cJSON *msgs = at(sent, "messages");
+    cr_assert_eq(cJSON_GetArraySize(msgs), 4);
+    const char *roles[] = {"system", "user", "assistant", "user"};
+    for (int i = 0; i < 4; i++)
+        cr_expect_str_eq(str_at(cJSON_GetArrayItem(msgs, i), "role"), roles[i]);
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(msgs, 1), "content"),
+                     "How long is the warranty period?");
+    cr_expect(!strstr(str_at(cJSON_GetArrayItem(msgs, 0), "content"), "chat UI's helper"));
+    cr_expect(strstr(str_at(cJSON_GetArrayItem(msgs, 3), "content"), "And how do I make a claim?"));
+    cJSON_Delete(sent);
+    serve_stop(srv);
+    srv = NULL;
+    httpd_stop(h);
+    dq_buf_free(&f.last_chat);
+}
+
+Test(serve, unreachable_llm_falls_back_to_extractive)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", httpd_closed_port());
+    start_with_llm(NULL, url);
+    resp r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect_str_eq(str_at(r.json, "mode"), "extractive");
+    cr_expect_str_eq(str_at(r.json, "answer"), warranty_answer);
+    cr_expect(strlen(str_at(r.json, "llm_error")) > 0);
     resp_free(&r);
 }
 
