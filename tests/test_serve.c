@@ -1175,6 +1175,9 @@ Test(serve, command_serves_until_sigterm_and_logs_without_secrets)
         int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(e, 2);
         setenv("DOCQA_TOKEN", "tok-very-secret", 1);
+        setenv("HOME", workdir, 1); /* no user config: extractive answers */
+        unsetenv("XDG_CONFIG_HOME");
+        unsetenv("DOCQA_LLM_URL");
         execl(docqa_bin(), "docqa", "--store", store_path, "serve", "--port", "0", (char *)NULL);
         _exit(98);
     }

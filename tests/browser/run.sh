@@ -17,6 +17,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
+# No user config: answers are extractive whatever the machine's [llm] says.
+export HOME="$work"
+unset XDG_CONFIG_HOME DOCQA_LLM_URL DOCQA_STORE DOCQA_TOKEN
 cp "$src/samples/lease-zh.pdf" "$src/samples/manual-en.pdf" "$src/samples/faq.md" "$work/"
 (cd "$work" && "$bin" --store "$work/.docqa" ingest -q lease-zh.pdf manual-en.pdf faq.md)
 "$bin" --store "$work/.docqa" serve --port 0 2>"$work/serve.log" &
