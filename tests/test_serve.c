@@ -734,6 +734,16 @@ Test(serve, refuses_to_listen_off_loopback_without_a_token)
               !serve_host_is_loopback("::"));
 }
 
+Test(serve, a_port_in_use_is_a_clear_error)
+{
+    start_default();
+    serve_params p = params();
+    p.port = serve_port(srv);
+    serve_server *second = serve_start(&p);
+    cr_assert_null(second);
+    cr_expect(strstr(dq_last_error(), "cannot listen on 127.0.0.1 port"), "%s", dq_last_error());
+}
+
 Test(serve, request_body_limit)
 {
     serve_params p = params();

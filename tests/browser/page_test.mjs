@@ -87,10 +87,17 @@ await withBrowser('en-US', { width: 1280, height: 900 }, async (page) => {
   await page.click('#tab-docs');
   await page.waitForSelector('#docs-table tbody tr td.path');
   check(await page.locator('#docs-table tbody tr').count() === 3, 'documents view lists the three files');
-  await page.setInputFiles('#file-input', {
-    name: 'hours.md', mimeType: 'text/markdown',
-    buffer: Buffer.from('# Library hours\n\nThe reading room opens at nine and closes at eight.\n'),
+  // a real drop event carrying a file, as a drag from the desktop makes
+  const drop = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['# Library hours\n\nThe reading room opens at nine and closes at eight.\n'],
+      'hours.md', { type: 'text/markdown' }));
+    return dt;
   });
+  await page.dispatchEvent('#drop-zone', 'dragover', { dataTransfer: drop });
+  check(await page.evaluate(() => document.getElementById('drop-zone').classList.contains('over')),
+    'the drop zone shows a file is over it');
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: drop });
   await page.waitForFunction(() => /Done: 1 added, 0 failed/.test(document.getElementById('upload-status').textContent));
   await page.waitForFunction(() => document.querySelectorAll('#docs-table tbody tr').length === 4);
   check(await page.getAttribute('#upload-progress', 'value') === '100', 'the progress bar reached the end');
