@@ -10,8 +10,11 @@
 int store_put_chunk_boxes(store *st, const char *sha256, int ordinal, const store_box *boxes,
                           size_t n)
 {
+    /* OR REPLACE: --force re-extracts a document another path still links,
+     * whose chunks (and boxes) are kept. */
     sqlite3_stmt *s = store_stmt(st, SLOT_BOX_INSERT,
-                                 "INSERT OR REPLACE INTO chunk_boxes(chunk_id, seq, page, x0, y0, x1, y1)"
+                                 "INSERT OR REPLACE INTO chunk_boxes"
+                                 " (chunk_id, seq, page, x0, y0, x1, y1)"
                                  " SELECT c.id, ?2, ?3, ?4, ?5, ?6, ?7 FROM chunks c"
                                  " JOIN documents d ON d.id = c.doc_id"
                                  " WHERE d.sha256 = ?1 AND c.ordinal = ?8");

@@ -193,9 +193,10 @@ static int answer_with_llm(serve_server *srv, const serve_ask *ask, const retrie
         return -1;
     }
     if (la.status != LLM_OK) {
-        bool unreachable = !r.sent && (la.status == LLM_ERR_CONNECT || la.status == LLM_ERR_TIMEOUT ||
-                                       (la.status == LLM_ERR_HTTP && la.error &&
-                                        strstr(la.error, "HTTP 5")));
+        /* refused, timed out or 5xx before any text: as `docqa ask` does */
+        bool unreachable =
+            !r.sent && (la.status == LLM_ERR_CONNECT || la.status == LLM_ERR_TIMEOUT ||
+                        (la.status == LLM_ERR_HTTP && la.error && strstr(la.error, "HTTP 5")));
         if (r.stopped || la.status == LLM_ERR_CANCELLED)
             rc = 1;
         else if (unreachable)
@@ -273,9 +274,9 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
     out->found = a.found;
     dq_buf text = DQ_BUF_INIT;
     if (!a.found) {
-        dq_buf_puts(&text, has_cjk(ask->question) ? "文档中没有能回答这个问题的段落。"
-                                                  : "No passage in the documents answers "
-                                                    "this question.");
+        dq_buf_puts(&text, has_cjk(ask->question)
+                               ? "文档中没有能回答这个问题的段落。"
+                               : "No passage in the documents answers this question.");
         if (delta && delta(ctx, text.data, text.len))
             rc = 1;
     }

@@ -103,7 +103,8 @@ static void setup(void)
     };
     cr_assert_eq(pdfgen_write_simple(path, manual, 2), 0, "%s", dq_last_error());
     snprintf(path, sizeof path, "%s/lease.pdf", workdir);
-    const char *lease[] = {"# 第三章 违约责任\n乙方逾期支付租金的，应按月租金的千分之五支付违约金。"};
+    const char *lease[] = {
+        "# 第三章 违约责任\n乙方逾期支付租金的，应按月租金的千分之五支付违约金。"};
     cr_assert_eq(pdfgen_write_simple(path, lease, 1), 0, "%s", dq_last_error());
     write_file("notes.txt", "Deposit\n\nThe security deposit is 5000 yuan and is paid back when "
                             "the lease ends.\n");
@@ -362,7 +363,8 @@ Test(serve, search_errors_are_clear_4xx_json)
     resp_free(&r);
 }
 
-static const char *warranty_answer = "The warranty period is 24 months from the date of purchase. [1]";
+static const char *warranty_answer =
+    "The warranty period is 24 months from the date of purchase. [1]";
 
 Test(serve, ask_answers_with_sources)
 {
@@ -386,7 +388,8 @@ Test(serve, ask_answers_with_sources)
     r = post("/api/ask", "{\"question\": \"Who painted the ceiling of the chapel?\"}");
     cr_assert_eq(r.status, 200);
     cr_expect(cJSON_IsFalse(at(r.json, "found")));
-    cr_expect_str_eq(str_at(r.json, "answer"), "No passage in the documents answers this question.");
+    cr_expect_str_eq(str_at(r.json, "answer"),
+                     "No passage in the documents answers this question.");
     cr_expect_eq(cJSON_GetArraySize(at(r.json, "sources")), 0);
     resp_free(&r);
 }
@@ -394,7 +397,8 @@ Test(serve, ask_answers_with_sources)
 Test(serve, ask_streams_deltas_then_done)
 {
     start_default();
-    resp r = post("/api/ask", "{\"question\": \"合同的违约金是多少？\", \"stream\": true}");
+    resp r = post("/api/ask",
+                  "{\"question\": \"合同的违约金是多少？\", \"stream\": true}");
     cr_assert_eq(r.status, 200);
     cr_expect(strstr(r.headers.data, "Content-Type: text/event-stream"), "%s", r.headers.data);
     cJSON *ev[16];
