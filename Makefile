@@ -55,6 +55,7 @@ bench: build
 	@sh scripts/install-deps.sh --bench
 	@BUILD=$(BUILD) sh bench/ingest
 	@BUILD=$(BUILD) sh bench/embed
+	@BUILD=$(BUILD) sh bench/serve
 	@BUILD=$(BUILD) sh bench/llm
 
 clean:
