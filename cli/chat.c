@@ -182,6 +182,9 @@ static char *standalone_query(chat_session *s, const char *q)
                 len--;
             if (len > 0) {
                 char *out = dq_strndup(t, len);
+                for (char *c = out; *c; c++) /* it is shown on the terminal */
+                    if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                        *c = ' ';
                 llm_reply_free(&r);
                 return out;
             }

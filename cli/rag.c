@@ -73,10 +73,21 @@ static bool stop_requested(void)
     return cli_interrupted();
 }
 
+/* Writes a piece of the answer. Control characters other than newline and
+ * tab are dropped: a document can steer what a model writes, and an escape
+ * sequence in the answer must not reach the user's terminal. */
 static int print_piece(void *ctx, const char *piece, size_t len)
 {
     FILE *out = ctx;
-    fwrite(piece, 1, len, out);
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)piece[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+            fwrite(piece + start, 1, i - start, out);
+            start = i + 1;
+        }
+    }
+    fwrite(piece + start, 1, len - start, out);
     fflush(out);
     return cli_interrupted() ? 1 : 0;
 }

@@ -209,13 +209,11 @@ static void call_fail(call *k, llm_status st, const char *fmt, ...)
         return; /* the first failure is the cause */
     va_list ap;
     va_start(ap, fmt);
-    dq_buf b = DQ_BUF_INIT;
     char tmp[1024];
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    dq_buf_puts(&b, tmp);
     k->failed = st;
-    k->failure = dq_buf_take(&b);
+    k->failure = dq_strdup(tmp);
 }
 
 /* The server's own words from an error body: OpenAI's and llama-server's
@@ -252,9 +250,17 @@ static char *error_text(const char *body, size_t n)
     } else {
         n = strlen(msg);
     }
-    /* one line, bounded: a message is for a terminal */
-    for (size_t i = 0; i < n && b.len < 300; i++)
-        dq_buf_putc(&b, msg[i] == '\n' || msg[i] == '\r' || msg[i] == '\t' ? ' ' : msg[i]);
+    /* one line, bounded, no control characters: a message is for a terminal */
+    if (n > 300) {
+        n = 300;
+        while (n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
+            n--;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+        if (c != ' ' || b.len > 0)
+            dq_buf_putc(&b, c);
+    }
     while (b.len > 0 && b.data[b.len - 1] == ' ')
         b.data[--b.len] = '\0';
     cJSON_Delete(j);

@@ -18,7 +18,7 @@ typedef struct {
     const char *api_key;    /* Bearer token, NULL for none; never logged */
     double temperature;     /* default 0.2 */
     int max_tokens;         /* answer budget, default 512 */
-    int timeout_s;          /* whole request and stall timeout, default 120 */
+    int timeout_s;          /* fails when no byte arrives for this long, default 120 */
     int connect_timeout_s;  /* default 5 */
 } llm_params;
 
@@ -83,9 +83,9 @@ typedef int (*llm_token_cb)(void *ctx, const char *piece, size_t len);
 llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_request *req,
                     llm_token_cb cb, void *ctx, llm_reply *out);
 
-/* The one-line message set for the last failure is also in dq_last_error().
- * A short name for a status ("connect", "timeout", "http", "protocol",
- * "cancelled", "other"), for --json and logs. */
+/* A short name for a status ("ok", "connect", "timeout", "http", "protocol",
+ * "cancelled", "other"), for --json and logs; the one-line message of a
+ * failure is in dq_last_error(). */
 const char *llm_status_name(llm_status s);
 
 /* GET {base_url}/models: the model ids the server offers, for `docqa doctor`.
@@ -98,7 +98,8 @@ void llm_models_free(char **ids, size_t n);
  * endpoint (Ollama), remembered so later calls cost nothing. */
 int llm_count_tokens(llm_client *c, const char *text);
 
-/* The chat completions URL the client posts to, for messages. */
+/* The base URL as configured, trailing '/' (and a "/chat/completions" the
+ * user wrote) removed: what messages name. */
 const char *llm_base_url(const llm_client *c);
 
 #endif

@@ -20,6 +20,12 @@ int llm_answer_generate(llm_client *llm, const char *question, const retrieve_re
         pp.answer_tokens += prompt_estimate_tokens(history[i].content) + 4;
     if (prompt_build(question, hits, &pp, &out->pr) < 0)
         return -1;
+    if (out->pr.n_sources == 0 && hits && hits->n > 0) {
+        dq_set_error("[llm] context (%d tokens) leaves no room for passages after the answer's %d; "
+                     "raise context or lower max_tokens",
+                     pp.context_tokens, pp.answer_tokens);
+        return -1;
+    }
     if (out->pr.n_sources == 0) {
         /* nothing retrieved: the honest answer needs no model, and a model
          * asked anyway might answer from what it knows */

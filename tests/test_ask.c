@@ -162,6 +162,21 @@ Test(ask, streams_the_answer_and_lists_cited_sources)
     run_result_free(&r);
 }
 
+Test(ask, control_characters_never_reach_the_terminal)
+{
+    script.body = CHUNK("24 \\u001b[2Jmonths\\r\\u0007 [1].") LAST("stop");
+    run_result r = ASK("ask", "How long is the warranty period?");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "24 [2Jmonths [1].\n\nSources:\n[1] manual.txt p. 1\n");
+    run_result_free(&r);
+    script.status = 500;
+    script.content_type = "text/plain";
+    script.body = "\x1b]0;pwned\x07 crash";
+    r = ASK("ask", "How long is the warranty period?");
+    cr_assert(strstr(r.err, "answered HTTP 500: ]0;pwned  crash; answering"), "%s", r.err);
+    run_result_free(&r);
+}
+
 Test(ask, json_has_answer_citations_sources_timings_tokens)
 {
     script.body = CHUNK("The warranty is 24 months [1].") LAST("stop");
@@ -289,6 +304,13 @@ Test(ask, no_llm_flag_and_config_errors)
     r = ASK("ask", "How long is the warranty?");
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "line 2: unknown or invalid setting 'llm.api_key = sk-123'"), "%s", r.err);
+    run_result_free(&r);
+    write_file(".docqa/config", "[llm]\ncontext = 600\nmax_tokens = 500\n");
+    r = ASK("ask", "How long is the warranty?");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "docqa: [llm] context (600 tokens) leaves no room for passages after "
+                            "the answer's 500; raise context or lower max_tokens\n");
+    cr_assert_eq(script.chats, 0);
     run_result_free(&r);
     write_file(".docqa/config", "[llm]\ntemperature = 7\n");
     r = ASK("ask", "How long is the warranty?");
@@ -433,13 +455,23 @@ Test(ask, doctor_checks_endpoint_and_model)
     cr_assert(strstr(r.out, "\nchat: ok (first token in "));
     cr_assert(strstr(r.out, "\ntokenize: not offered (prompt budgets are estimated)\n"));
     run_result_free(&r);
+    /* a name not listed: a warning; the chat request decides (llama-server
+     * ignores the name, Ollama and vLLM answer 404) */
     write_file(".docqa/config", "[llm]\nmodel = llama9\n");
     r = ASK("doctor");
-    cr_assert_eq(r.status, 4);
-    snprintf(want, sizeof want,
-             "docqa: model 'llama9' is not served at %s; set [llm] model to one of those listed\n",
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "model: llama9 (not listed)\nchat: ok"), "%s", r.out);
+    snprintf(want, sizeof want, "docqa: model 'llama9' is not among those listed at %s\n",
              url_env + strlen("DOCQA_LLM_URL="));
     cr_assert_str_eq(r.err, want);
+    run_result_free(&r);
+    script.status = 404;
+    script.content_type = "application/json";
+    script.body = "{\"error\":{\"message\":\"model \\\"llama9\\\" not found, try pulling it first\"}}";
+    r = ASK("doctor");
+    cr_assert_eq(r.status, 4);
+    cr_assert(strstr(r.err, "answered HTTP 404: model \"llama9\" not found, try pulling it first\n"),
+              "%s", r.err);
     run_result_free(&r);
     snprintf(url_env, sizeof url_env, "DOCQA_LLM_URL=http://127.0.0.1:%d/v1", httpd_closed_port());
     r = ASK("doctor");
@@ -476,5 +508,19 @@ Test(ask, doctor_writes_the_prompt_templates_for_editing)
     cJSON *j = cJSON_Parse(script.last_request);
     cr_assert_str_eq(msg_content(cJSON_GetObjectItem(j, "messages"), 0), "Edited.");
     cJSON_Delete(j);
+    run_result_free(&r);
+}
+
+Test(ask, chat_ctrl_c_stops_the_answer_not_the_session)
+{
+    script.bodies[0] = CHUNK("The warranty") CHUNK(" is") LAST("stop");
+    script.bodies[1] = CHUNK("24 months [1].") LAST("stop");
+    script.stall_after = 1;
+    script.stall_ms = 8000;
+    run_result r = run("How long is the warranty period?\n/sources\n", "The warranty",
+                       (const char *const[]){"chat", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "The warranty\n\nno sources yet: ask a question first\n");
+    cr_assert_str_eq(r.err, "docqa: interrupted\n");
     run_result_free(&r);
 }
