@@ -679,6 +679,91 @@ Test(serve, llm_gets_the_history_and_streams_through_the_openai_endpoint)
     dq_buf_free(&f.last_chat);
 }
 
+typedef struct {
+    pthread_mutex_t lock;
+    dq_buf lines;
+} log_sink;
+
+static void log_to_sink(void *ctx, const char *line)
+{
+    log_sink *k = ctx;
+    pthread_mutex_lock(&k->lock);
+    dq_buf_printf(&k->lines, "%s\n", line);
+    pthread_mutex_unlock(&k->lock);
+}
+
+static void slow_llm_handler(void *ctx, const httpd_request *req, httpd_response *resp)
+{
+    (void)ctx;
+    if (!strstr(req->path, "/chat/completions")) {
+        resp->status = 404;
+        return;
+    }
+    snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
+    for (int i = 0; i < 40; i++)
+        dq_buf_printf(&resp->body,
+                      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"piece %d \"},"
+                      "\"finish_reason\":null}]}\n\n",
+                      i);
+    dq_buf_puts(&resp->body, "data: [DONE]\n\n");
+    resp->piece_delay_ms = 100;
+}
+
+static size_t stop_after_first(char *p, size_t size, size_t n, void *ctx)
+{
+    dq_buf *b = ctx;
+    dq_buf_append(b, p, size * n);
+    return strstr(b->data, "piece 0") ? 0 : size * n; /* 0: curl aborts the transfer */
+}
+
+Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
+{
+    httpd *h = httpd_start(slow_llm_handler, NULL);
+    cr_assert(h);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", httpd_url(h));
+    llm_params lp = llm_default_params();
+    lp.base_url = url;
+    log_sink sink = {PTHREAD_MUTEX_INITIALIZER, DQ_BUF_INIT};
+    serve_params p = params();
+    p.llm = &lp;
+    p.log = log_to_sink;
+    p.log_ctx = &sink;
+    start(&p);
+    CURL *c = curl_easy_init();
+    char u[128];
+    snprintf(u, sizeof u, "%s/v1/chat/completions", base);
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                     "{\"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": "
+                     "\"How long is the warranty period?\"}]}");
+    dq_buf got = DQ_BUF_INIT;
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stop_after_first);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
+    cr_expect_eq(curl_easy_perform(c), CURLE_WRITE_ERROR);
+    curl_easy_cleanup(c);
+    cr_expect(strstr(got.data, "piece 0"));
+    cr_expect(!strstr(got.data, "piece 39"), "the client left early");
+    dq_buf_free(&got);
+    /* the server notices, logs the request as cut short and is still fine */
+    for (;;) {
+        pthread_mutex_lock(&sink.lock);
+        bool seen = sink.lines.data && strstr(sink.lines.data, "POST /v1/chat/completions 200");
+        pthread_mutex_unlock(&sink.lock);
+        if (seen)
+            break;
+        usleep(20 * 1000);
+    }
+    cr_expect(strstr(sink.lines.data, "(cut short)"), "%s", sink.lines.data);
+    resp r = get("/health");
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    serve_stop(srv);
+    srv = NULL;
+    httpd_stop(h);
+    dq_buf_free(&sink.lines);
+}
+
 Test(serve, unreachable_llm_falls_back_to_extractive)
 {
     char url[64];
