@@ -12,6 +12,8 @@ all: build
 
 deps:
 	@sh scripts/install-deps.sh
+	@[ -d tests/browser/node_modules/playwright-core ] || \
+	    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -53,6 +55,7 @@ bench: build
 	@sh scripts/install-deps.sh --bench
 	@BUILD=$(BUILD) sh bench/ingest
 	@BUILD=$(BUILD) sh bench/embed
+	@BUILD=$(BUILD) sh bench/serve
 	@BUILD=$(BUILD) sh bench/llm
 
 clean:

@@ -52,8 +52,31 @@ static int record_failure(ingest_run *run, const input_file *f, const char *reas
     return 0;
 }
 
+/* Where each chunk's text lies on its pages, for highlighted citations. */
+static int put_boxes(store *st, const char *sha, const ingest_raw_doc *raw,
+                     const chunk_list *chunks)
+{
+    int rc = 0;
+    for (size_t i = 0; i < chunks->n && rc == 0; i++) {
+        ingest_box *boxes = NULL;
+        size_t nb = 0;
+        ingest_chunk_boxes(raw, &chunks->items[i], &boxes, &nb);
+        store_box *sb = dq_calloc(nb ? nb : 1, sizeof *sb);
+        for (size_t k = 0; k < nb; k++)
+            sb[k] = (store_box){boxes[k].page, boxes[k].x0, boxes[k].y0, boxes[k].x1,
+                                boxes[k].y1};
+        if (nb)
+            rc = store_put_chunk_boxes(st, sha, chunks->items[i].ordinal, sb, nb);
+        free(sb);
+        free(boxes);
+    }
+    return rc;
+}
+
+/* raw (NULL when linking a known document) gives the chunks their boxes. */
 static int put_document(ingest_run *run, const input_file *f, const store_doc_info *info,
-                        const char *const *page_texts, const chunk_list *chunks)
+                        const char *const *page_texts, const chunk_list *chunks,
+                        const ingest_raw_doc *raw)
 {
     store_chunk_in *in = dq_calloc(chunks ? chunks->n : 1, sizeof *in);
     size_t n = chunks ? chunks->n : 0;
@@ -64,7 +87,7 @@ static int put_document(ingest_run *run, const input_file *f, const store_doc_in
     int rc = 0;
     if (store_begin(run->st) < 0 ||
         store_put_document(run->st, f->rel, f->size, f->mtime, info, page_texts, in, n) < 0 ||
-        store_commit(run->st) < 0) {
+        (raw && put_boxes(run->st, info->sha256, raw, chunks) < 0) || store_commit(run->st) < 0) {
         store_rollback(run->st);
         rc = -1;
     }
@@ -118,7 +141,7 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
                      too_big, MAX_PAGE_BYTES >> 20);
             rc = record_failure(run, f, reason);
         } else {
-            rc = put_document(run, f, &info, (const char *const *)pages, &chunks);
+            rc = put_document(run, f, &info, (const char *const *)pages, &chunks, &raw);
         }
         if (rc == 0 && !too_big) {
             run->n_added++;
@@ -173,7 +196,7 @@ static int ingest_file(ingest_run *run, const input_file *f)
     if (known && !run->force) {
         /* A touched file or a copy of a stored one: link, don't extract. */
         store_doc_info info = {sha, NULL, NULL, 0};
-        if (put_document(run, f, &info, NULL, NULL) < 0)
+        if (put_document(run, f, &info, NULL, NULL, NULL) < 0)
             return -1;
         if (same_content)
             run->n_unchanged++;

@@ -25,6 +25,7 @@ static const struct {
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
     {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
     {"doctor", cmd_doctor, "check the configured LLM endpoint answers and has the model"},
+    {"serve", cmd_serve, "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
 };
 
 void cli_error(const char *fmt, ...)

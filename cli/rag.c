@@ -14,11 +14,8 @@
 
 #include "common/common.h"
 
-llm_client *cli_open_llm(const cli_config *cfg, bool *err)
+llm_params cli_llm_params(const cli_config *cfg)
 {
-    *err = false;
-    if (!cfg->llm_url || !*cfg->llm_url)
-        return NULL;
     llm_params p = llm_default_params();
     p.base_url = cfg->llm_url;
     p.model = cfg->llm_model;
@@ -31,6 +28,15 @@ llm_client *cli_open_llm(const cli_config *cfg, bool *err)
         p.timeout_s = cfg->llm_timeout;
     if (cfg->llm_connect_timeout > 0)
         p.connect_timeout_s = cfg->llm_connect_timeout;
+    return p;
+}
+
+llm_client *cli_open_llm(const cli_config *cfg, bool *err)
+{
+    *err = false;
+    if (!cfg->llm_url || !*cfg->llm_url)
+        return NULL;
+    llm_params p = cli_llm_params(cfg);
     llm_client *c = llm_new(&p);
     if (!c) {
         cli_error("%s", dq_last_error());
@@ -105,56 +111,28 @@ int rag_generate(llm_client *llm, const cli_config *cfg, const char *question,
                  FILE *out, rag_answer *ans)
 {
     memset(ans, 0, sizeof *ans);
-    ans->reply.prompt_tokens = ans->reply.completion_tokens = -1;
     prompt_params pp = prompt_default_params();
     if (cfg->llm_context > 0)
         pp.context_tokens = cfg->llm_context;
     pp.answer_tokens = cfg->llm_max_tokens > 0 ? cfg->llm_max_tokens : llm_default_params().max_tokens;
-    /* earlier turns share the window with the passages */
-    for (size_t i = 0; i < n_history; i++)
-        pp.answer_tokens += prompt_estimate_tokens(history[i].content) + 4;
     char *dir = rag_prompt_dir(cfg);
     pp.template_dir = dir;
     pp.count = count_with_server;
     pp.count_ctx = llm;
-    int rc = prompt_build(question, hits, &pp, &ans->pr);
+    printer pr = {.out = out, .printed = &ans->printed};
+    llm_answer la;
+    int rc = llm_answer_generate(llm, question, hits, history, n_history, &pp, stop_requested,
+                                 on_piece, &pr, &la);
     free(dir);
+    ans->pr = la.pr;
+    ans->reply = la.reply;
+    ans->status = la.status;
+    ans->cites = la.cites;
+    ans->error = la.error;
     if (rc < 0) {
         cli_error("%s", dq_last_error());
         return -1;
     }
-    if (ans->pr.n_sources == 0 && hits && hits->n > 0) {
-        cli_error("[llm] context (%d tokens) leaves no room for passages after the answer's %d; "
-                  "raise context or lower max_tokens",
-                  pp.context_tokens, pp.answer_tokens);
-        return -1;
-    }
-    if (ans->pr.n_sources == 0) {
-        /* nothing retrieved: the honest answer needs no model, and a model
-         * asked anyway might answer from what it knows */
-        const char *nf = prompt_not_found(ans->pr.lang);
-        ans->reply.text = dq_strdup(nf);
-        ans->reply.finish_reason = dq_strdup("no_passages");
-        ans->status = LLM_OK;
-        if (out) {
-            fputs(nf, out);
-            ans->printed = true;
-        }
-        return 0;
-    }
-    size_t n = n_history + 2;
-    llm_message *msgs = dq_calloc(n, sizeof *msgs);
-    msgs[0] = ans->pr.msgs[0];
-    for (size_t i = 0; i < n_history; i++)
-        msgs[1 + i] = history[i];
-    msgs[n - 1] = ans->pr.msgs[1];
-    llm_request req = {.stream = true, .should_stop = stop_requested};
-    printer pr = {.out = out, .printed = &ans->printed};
-    ans->status = llm_chat(llm, msgs, n, &req, on_piece, &pr, &ans->reply);
-    if (ans->status != LLM_OK)
-        ans->error = dq_strdup(dq_last_error());
-    free(msgs);
-    prompt_parse_citations(ans->reply.text ? ans->reply.text : "", ans->pr.n_sources, &ans->cites);
     return 0;
 }
 

@@ -18,6 +18,10 @@ typedef struct {
     char *error;            /* the one-line failure when status is not LLM_OK */
 } rag_answer;
 
+/* The client settings the config gives ([llm] and DOCQA_LLM_*), defaults
+ * for the rest; strings point into cfg. */
+llm_params cli_llm_params(const cli_config *cfg);
+
 /* Answers question from hits with llm. history (n_history messages, user and
  * assistant turns) goes between the instructions and the question. When out
  * is not NULL the answer is written there as it arrives. Returns 0 with

@@ -86,4 +86,27 @@ typedef struct {
 void prompt_parse_citations(const char *answer, size_t n_sources, prompt_citations *out);
 void prompt_citations_free(prompt_citations *c);
 
+/* ---- one cited answer from an LLM (llm_answer.c) ------------------------- */
+
+typedef struct {
+    prompt pr;              /* the prompt sent: sources [1]..[n], language, tokens */
+    llm_reply reply;        /* the answer and its counts and times */
+    llm_status status;
+    prompt_citations cites; /* parsed from reply.text */
+    char *error;            /* the one-line failure when status is not LLM_OK */
+} llm_answer;
+
+/* Answers question from hits with llm, streaming: cb gets each piece as it
+ * arrives (non-zero stops). history (n_history user and assistant turns)
+ * goes between the instructions and the question, and its tokens come out of
+ * the passages' budget. With no passage retrieved the answer is
+ * prompt_not_found() without asking the model (which might answer from what
+ * it knows), passed to cb too. should_stop (may be NULL) is polled while
+ * waiting. Returns 0 with out->status saying how the request went, or -1
+ * with the error set when the prompt could not be built. Free out either way. */
+int llm_answer_generate(llm_client *llm, const char *question, const retrieve_result *hits,
+                        const llm_message *history, size_t n_history, const prompt_params *params,
+                        bool (*should_stop)(void), llm_token_cb cb, void *ctx, llm_answer *out);
+void llm_answer_free(llm_answer *a);
+
 #endif

@@ -73,6 +73,12 @@ typedef struct {
     int n_pages;
 } store_doc_info;
 
+/* A rectangle of a page where a chunk's text lies, in points. */
+typedef struct {
+    int page;
+    float x0, y0, x1, y1;
+} store_box;
+
 typedef struct {
     const char *text;
     const char *section; /* "" when none */
@@ -111,6 +117,26 @@ typedef struct {
 } store_stats;
 
 int store_get_stats(store *st, store_stats *out);
+
+typedef struct {
+    int64_t id;
+    char *format;
+    char *title;   /* may be NULL */
+    int n_pages;
+    char *path;    /* the first file path (by path) holding it with status ok; NULL if none */
+} store_document;
+
+void store_document_free(store_document *d);
+/* Looks up a document by id: 1 found, 0 not, -1 error. */
+int store_get_document(store *st, int64_t doc_id, store_document *out);
+
+/* Records where the text of chunk ordinal of the document with content hash
+ * sha256 lies on its pages; run in the transaction of its store_put_document. */
+int store_put_chunk_boxes(store *st, const char *sha256, int ordinal, const store_box *boxes,
+                          size_t n);
+/* The boxes of chunk_id on page (0: every page), in reading order; *out is
+ * malloc'd. 0 (possibly none), or -1 on error. */
+int store_get_chunk_boxes(store *st, int64_t chunk_id, int page, store_box **out, size_t *n);
 
 /* ---- search ------------------------------------------------------------- */
 

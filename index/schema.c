@@ -71,6 +71,15 @@ static const char *const migrations[] = {
     "END;"
     /* Per-term chunk counts for store_term_doc_freq(). */
     "CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');",
+    /* 1 -> 2: where each chunk's text lies on its pages (boxes in points),
+     * for highlighting citations on rendered pages. Chunks ingested before
+     * have none until re-ingested. */
+    "CREATE TABLE chunk_boxes("
+    "  chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  page INTEGER NOT NULL,"
+    "  x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,"
+    "  PRIMARY KEY(chunk_id, seq)) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

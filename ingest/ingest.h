@@ -112,4 +112,23 @@ typedef struct {
 int split_document(const ingest_doc *doc, const split_params *params, chunk_list *out);
 void chunk_list_free(chunk_list *chunks);
 
+/* ---- where text lies on the page ---------------------------------------- */
+
+typedef struct {
+    int page;             /* 1-based */
+    float x0, y0, x1, y1; /* points, MuPDF's page space (origin top left) */
+} ingest_box;
+
+/* The boxes of raw's lines that chunk c (split from raw) holds, in reading
+ * order, so a citation can be highlighted on the page; none for documents
+ * without line boxes (text files). *out is malloc'd (free it). */
+int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n);
+
+/* Renders page page_no (1-based) of path at dpi to PNG with boxes on that
+ * page highlighted (filled and outlined). *png is malloc'd. -1 with the
+ * error set ("cannot render 'x.pdf': no page 9 (the document has 3)"). */
+int ingest_render_page_png(const char *path, const char *password, int page_no, float dpi,
+                           const ingest_box *boxes, size_t n_boxes, unsigned char **png,
+                           size_t *png_len);
+
 #endif

@@ -1,16 +1,20 @@
 #!/bin/sh
 # install-deps.sh - installs the Debian packages docqa builds and tests with.
 # Idempotent: checks each package first and is silent when nothing is missing.
-# --bench adds what bench/ compares against (mutool, pdftotext, GNU time,
-# PyTorch) and what scripts/ regenerate fixtures and samples with.
+# chromium, nodejs and a CJK font (for readable screenshots) run the web
+# page's browser test (tests/browser, whose playwright-core needs node 20 with
+# npm, as NodeSource's nodejs ships it; `make deps` runs npm ci there).
+# --bench adds what bench/ compares against
+# (mutool, pdftotext, GNU time, PyTorch, wrk) and what scripts/ regenerate
+# fixtures and samples with.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
 libmupdf-dev libfreetype-dev libharfbuzz-dev libjbig2dec0-dev libjpeg-dev libopenjp2-7-dev
 libgumbo-dev libmujs-dev zlib1g-dev
 libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
-libedit-dev"
-BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy"
+libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev"
+BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk"
 
 case "${1:-}" in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;

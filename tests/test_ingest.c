@@ -146,3 +146,89 @@ Test(ingest, chinese_contract_sections_and_pages)
     chunk_list_free(&chunks);
     ingest_doc_free(&doc);
 }
+
+/* ---- where chunks lie on the page ---------------------------------------- */
+
+Test(ingest, chunk_boxes_are_the_lines_of_the_chunk)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/boxes.pdf", dir);
+    const char *pages[] = {
+        "# Warranty\nThe warranty period is 24 months from the date of purchase.\n"
+        "Keep your receipt as proof of the date of purchase.\n"
+        "# Care\nClean the lamp with a soft, dry cloth only.",
+        "# 违约责任\n乙方逾期支付租金的，应按月租金的千分之五支付违约金。",
+    };
+    cr_assert_eq(pdfgen_write_simple(path, pages, 2), 0, "%s", dq_last_error());
+    ingest_raw_doc raw = {0};
+    ingest_doc doc = {0};
+    chunk_list chunks = {0};
+    cr_assert_eq(ingest_extract(path, NULL, &raw), 0, "%s", dq_last_error());
+    cr_assert_eq(ingest_clean(&raw, &doc), 0);
+    split_params sp = split_default_params();
+    cr_assert_eq(split_document(&doc, &sp, &chunks), 0);
+    /* a heading starts a chunk: Warranty, Care, 违约责任 */
+    cr_assert_eq(chunks.n, 3);
+    size_t want[] = {2, 1, 1}; /* body lines; headings live in the section path */
+    int want_page[] = {1, 1, 2};
+    for (size_t i = 0; i < chunks.n; i++) {
+        ingest_box *b;
+        size_t n;
+        cr_assert_eq(ingest_chunk_boxes(&raw, &chunks.items[i], &b, &n), 0);
+        cr_expect_eq(n, want[i], "chunk %zu '%s': %zu boxes", i, chunks.items[i].text, n);
+        for (size_t k = 0; k < n; k++) {
+            cr_expect_eq(b[k].page, want_page[i]);
+            cr_expect(b[k].x0 >= 72 - 1 && b[k].x1 <= 595 && b[k].y0 < b[k].y1);
+            if (k)
+                cr_expect_gt(b[k].y0, b[k - 1].y0, "reading order");
+        }
+        free(b);
+    }
+    /* a chunk whose text is not on the page has no box */
+    chunk other = {.text = "Nothing like this is printed anywhere.", .section = "",
+                   .page_start = 1, .page_end = 2};
+    ingest_box *b;
+    size_t n;
+    cr_assert_eq(ingest_chunk_boxes(&raw, &other, &b, &n), 0);
+    cr_expect_eq(n, 0);
+    free(b);
+
+    /* the page renders, with and without boxes; a missing page is an error */
+    unsigned char *png;
+    size_t len;
+    ingest_box box = {1, 72, 100, 300, 120};
+    cr_assert_eq(ingest_render_page_png(path, NULL, 1, 72, &box, 1, &png, &len), 0, "%s",
+                 dq_last_error());
+    cr_expect(len > 100 && !memcmp(png, "\x89PNG\r\n\x1a\n", 8));
+    free(png);
+    cr_expect_eq(ingest_render_page_png(path, NULL, 3, 72, NULL, 0, &png, &len), -1);
+    cr_expect(strstr(dq_last_error(), "no page 3 (the document has 2)"), "%s", dq_last_error());
+    chunk_list_free(&chunks);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(&raw);
+}
+
+Test(ingest, text_files_have_no_boxes)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/a.txt", dir);
+    FILE *f = fopen(path, "w");
+    fputs("Plain text has no page layout, so no boxes.\n", f);
+    fclose(f);
+    ingest_raw_doc raw = {0};
+    ingest_doc doc = {0};
+    chunk_list chunks = {0};
+    cr_assert_eq(ingest_extract(path, NULL, &raw), 0);
+    cr_assert_eq(ingest_clean(&raw, &doc), 0);
+    split_params sp = split_default_params();
+    cr_assert_eq(split_document(&doc, &sp, &chunks), 0);
+    cr_assert_eq(chunks.n, 1);
+    ingest_box *b;
+    size_t n;
+    cr_assert_eq(ingest_chunk_boxes(&raw, &chunks.items[0], &b, &n), 0);
+    cr_expect_eq(n, 0);
+    free(b);
+    chunk_list_free(&chunks);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(&raw);
+}

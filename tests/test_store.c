@@ -635,3 +635,50 @@ Test(store, survives_kill_9, .timeout = 120)
     cr_log_info("%lld documents survived", (long long)docs);
     cr_assert_gt(docs, 0, "no document was ever committed: kill came too early");
 }
+
+/* ---- chunk boxes and documents by id ------------------------------------- */
+
+Test(store, chunk_boxes_and_documents_by_id)
+{
+    st = open_new();
+    put_tagged(st, "b.txt", "alpha");
+    put_tagged(st, "a.txt", "alpha");
+    char hex[65];
+    sha_of("alpha", hex);
+    store_box boxes[] = {{1, 72, 100, 500, 112}, {1, 72, 116, 480, 128}, {2, 72, 90, 300, 102}};
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_put_chunk_boxes(st, hex, 1, boxes, 3), 0, "%s", dq_last_error());
+    cr_assert_eq(store_commit(st), 0);
+    int64_t chunk = query_int(st, "SELECT c.id FROM chunks c WHERE c.ordinal = 1");
+    int64_t doc = query_int(st, "SELECT id FROM documents");
+
+    store_box *got;
+    size_t n;
+    cr_assert_eq(store_get_chunk_boxes(st, chunk, 0, &got, &n), 0);
+    cr_assert_eq(n, 3);
+    cr_expect(got[1].page == 1 && got[1].x0 == 72 && got[1].y0 == 116 && got[1].x1 == 480 &&
+              got[1].y1 == 128);
+    free(got);
+    cr_assert_eq(store_get_chunk_boxes(st, chunk, 2, &got, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(got[0].y0, 90);
+    free(got);
+    cr_assert_eq(store_get_chunk_boxes(st, chunk + 1, 0, &got, &n), 0);
+    cr_expect_eq(n, 0);
+    free(got);
+
+    store_document d;
+    cr_assert_eq(store_get_document(st, doc, &d), 1);
+    cr_expect_str_eq(d.path, "a.txt", "the first path by name");
+    cr_expect_str_eq(d.format, "txt");
+    cr_expect_str_eq(d.title, "alpha");
+    cr_expect_eq(d.n_pages, 3);
+    store_document_free(&d);
+    cr_assert_eq(store_get_document(st, doc + 7, &d), 0);
+    store_document_free(&d);
+
+    /* boxes go with their document */
+    cr_assert_eq(store_remove_file(st, "a.txt"), 0);
+    cr_assert_eq(store_remove_file(st, "b.txt"), 0);
+    cr_expect_eq(query_int(st, "SELECT count(*) FROM chunk_boxes"), 0);
+}

@@ -1,0 +1,148 @@
+/* serve.c - `docqa serve`: the store over HTTP (JSON API, OpenAI-compatible
+ * endpoint, web page) until SIGINT or SIGTERM, which stop it gracefully:
+ * requests in flight finish, running ingest jobs stop between files.
+ *
+ * Signals are blocked before the server's threads start (they inherit the
+ * mask) and taken here with sigwait, so no handler runs inside MHD. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "cli/rag.h"
+#include "common/common.h"
+#include "serve/serve.h"
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    fprintf(stderr, "%s %s\n", ts, line);
+}
+
+static const char *const serve_usage[] = {
+    "docqa serve [<options>]",
+    NULL,
+};
+
+int cmd_serve(int argc, char **argv, cli_globals *g)
+{
+    serve_params sp = serve_default_params();
+    const char *token = NULL, *uploads = NULL;
+    int max_upload_mb = (int)(sp.max_upload_bytes >> 20);
+    bool quiet = false, no_llm = false;
+    const cli_option opts[] = {
+        OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
+        OPT_STR(0, "host", &sp.host, "addr", "address to listen on (127.0.0.1)"),
+        OPT_NUMBER('p', "port", &sp.port, "n", "port to listen on (8080; 0 picks a free one)"),
+        OPT_STR(0, "token", &token, "secret",
+                "require 'Authorization: Bearer <secret>' (default $DOCQA_TOKEN); "
+                "needed off loopback"),
+        OPT_STR(0, "uploads", &uploads, "dir", "where uploaded files are kept (<store>/uploads)"),
+        OPT_NUMBER(0, "max-upload", &max_upload_mb, "mb", "largest upload request (200 MB)"),
+        OPT_NUMBER(0, "max-jobs", &sp.max_jobs, "n", "ingest jobs running at once (2)"),
+        OPT_NUMBER('k', "top", &sp.retrieve.top_k, "n", "chunks an answer reads (5)"),
+        OPT_BOOLEAN(0, "no-llm", &no_llm, "answer extractively even when [llm] is configured"),
+        OPT_BOOLEAN('q', "quiet", &quiet, "no access log"),
+        OPT_FINISH,
+    };
+    int n_args;
+    int p = parse_options(argc, argv, opts, serve_usage, &n_args);
+    if (p != PARSE_OK)
+        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    if (n_args > 0) {
+        cli_error("serve takes no arguments ('%s')", argv[0]);
+        return EXIT_USAGE;
+    }
+    if (sp.port < 0 || sp.port > 65535 || max_upload_mb < 1 || sp.max_jobs < 1 ||
+        sp.retrieve.top_k < 1 || sp.retrieve.top_k > 100) {
+        cli_error("--port must be 0-65535, --max-upload and --max-jobs at least 1, --top 1-100");
+        return EXIT_USAGE;
+    }
+    if (!token && getenv("DOCQA_TOKEN") && *getenv("DOCQA_TOKEN"))
+        token = getenv("DOCQA_TOKEN");
+    if (!serve_host_is_loopback(sp.host) && !token) {
+        cli_error("listening on '%s' (not loopback) needs a token: pass --token or set "
+                  "DOCQA_TOKEN",
+                  sp.host);
+        return EXIT_USAGE;
+    }
+    sp.token = token;
+    sp.max_upload_bytes = (size_t)max_upload_mb << 20;
+    sp.upload_dir = uploads;
+
+    /* An empty store is fine: people upload their documents through the page. */
+    store *st = cli_open_store(g, true);
+    if (!st)
+        return EXIT_ERROR;
+    char *dir = dq_strdup(store_dir(st));
+    store_close(st);
+    /* [llm] in the config (or DOCQA_LLM_URL) makes the LLM answer. */
+    cli_config cfg;
+    if (cli_config_load(&cfg, dir) < 0) {
+        free(dir);
+        return EXIT_ERROR;
+    }
+    llm_params lp = cli_llm_params(&cfg);
+    char *prompt_dir = rag_prompt_dir(&cfg);
+    if (!no_llm && cfg.llm_url && *cfg.llm_url)
+        sp.llm = &lp;
+    if (cfg.llm_context > 0)
+        sp.prompt.context_tokens = cfg.llm_context;
+    sp.prompt.template_dir = prompt_dir;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        cli_error("cannot find the docqa program for ingest jobs: %s", strerror(errno));
+        free(dir);
+        return EXIT_ERROR;
+    }
+    self[n] = '\0';
+    sp.store_dir = dir;
+    sp.docqa_bin = self;
+    if (!quiet)
+        sp.log = log_line;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    serve_server *srv = serve_start(&sp);
+    if (!srv) {
+        cli_error("%s", dq_last_error());
+        cli_config_free(&cfg);
+        free(prompt_dir);
+        free(dir);
+        return EXIT_ERROR;
+    }
+    bool v6 = strchr(sp.host, ':') != NULL;
+    fprintf(stderr, "docqa: serving '%s' at http://%s%s%s:%d/%s\n", dir, v6 ? "[" : "", sp.host,
+            v6 ? "]" : "", serve_port(srv), token ? " (token required)" : "");
+    if (sp.llm)
+        fprintf(stderr, "docqa: answers from the LLM at %s (extractive when it is unreachable)\n",
+                lp.base_url);
+    else
+        fprintf(stderr, "docqa: answers are extractive (no [llm] configured)\n");
+    fflush(stderr);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "docqa: %s: finishing requests in flight, then stopping\n",
+            sig == SIGTERM ? "SIGTERM" : "interrupted");
+    serve_stop(srv);
+    cli_config_free(&cfg);
+    free(prompt_dir);
+    free(dir);
+    return EXIT_OK;
+}

@@ -1,0 +1,247 @@
+/* api.c - docqa's own JSON API: /health, /api/search, /api/ask.
+ *
+ * /api/ask streams as Server-Sent Events when asked ("stream": true): one
+ * {"type":"delta","text":...} event per piece of answer, then
+ * {"type":"done", ...} with the whole answer and its sources (or
+ * {"type":"error","message":...}). The web page reads this with fetch().
+ */
+#include "serve/serve_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum MHD_Result api_health(serve_request *rq)
+{
+    store *st = serve_store_acquire(rq->srv);
+    if (!st)
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    store_stats s;
+    int rc = store_get_stats(st, &s);
+    serve_store_release(rq->srv, st);
+    if (rc < 0)
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "ok");
+    cJSON_AddNumberToObject(o, "documents", (double)s.documents);
+    cJSON_AddNumberToObject(o, "chunks", (double)s.chunks);
+    cJSON_AddNumberToObject(o, "failed", (double)s.failed);
+    return serve_reply_json(rq, 200, o);
+}
+
+/* top_k from a JSON number or query string; 0 when absent, -1 when bad. */
+static int parse_k(const cJSON *num, const char *str)
+{
+    double v;
+    if (num) {
+        if (!cJSON_IsNumber(num))
+            return -1;
+        v = num->valuedouble;
+    } else if (str) {
+        char *end;
+        v = strtod(str, &end);
+        if (end == str || *end)
+            return -1;
+    } else {
+        return 0;
+    }
+    return v >= 1 && v <= 100 && v == (int)v ? (int)v : -1;
+}
+
+enum MHD_Result api_search(serve_request *rq)
+{
+    cJSON *body = NULL;
+    const char *q;
+    int k;
+    enum MHD_Result ret;
+    if (!strcmp(rq->method, "POST")) {
+        if (!(body = serve_parse_body(rq, &ret)))
+            return ret;
+        const cJSON *jq = cJSON_GetObjectItemCaseSensitive(body, "query");
+        q = cJSON_IsString(jq) ? jq->valuestring : NULL;
+        k = parse_k(cJSON_GetObjectItemCaseSensitive(body, "top_k"), NULL);
+    } else {
+        q = serve_arg(rq, "q");
+        k = parse_k(NULL, serve_arg(rq, "k"));
+    }
+    if (!q || !*q) {
+        cJSON_Delete(body);
+        return serve_reply_error(rq, 400, "no query: pass ?q=... (or {\"query\": ...})");
+    }
+    if (k < 0) {
+        cJSON_Delete(body);
+        return serve_reply_error(rq, 400, "k (top_k) must be a whole number from 1 to 100");
+    }
+    retrieve_params rp = rq->srv->p.retrieve;
+    rp.top_k = k ? k : 10;
+    char *match = retrieve_build_match(q);
+    if (!match) {
+        ret = serve_reply_error(rq, 400, "%s", dq_last_error());
+        cJSON_Delete(body);
+        return ret;
+    }
+    free(match);
+    store *st = serve_store_acquire(rq->srv);
+    if (!st) {
+        cJSON_Delete(body);
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    }
+    retrieve_result res = {0};
+    if (retrieve_search(st, NULL, q, &rp, &res) < 0) {
+        serve_store_release(rq->srv, st);
+        ret = serve_reply_error(rq, 500, "search failed: %s", dq_last_error());
+        cJSON_Delete(body);
+        return ret;
+    }
+    serve_store_release(rq->srv, st);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "query", q);
+    cJSON_AddStringToObject(o, "match", res.match ? res.match : "");
+    cJSON *hits = cJSON_AddArrayToObject(o, "hits");
+    for (size_t i = 0; i < res.n; i++) {
+        cJSON *h = serve_hit_json(&res.items[i]);
+        cJSON_AddStringToObject(h, "text", res.items[i].chunk.text ? res.items[i].chunk.text : "");
+        cJSON_AddItemToArray(hits, h);
+    }
+    retrieve_result_free(&res);
+    cJSON_Delete(body);
+    return serve_reply_json(rq, 200, o);
+}
+
+/* ---- /api/ask ------------------------------------------------------------ */
+
+typedef struct {
+    serve_server *srv;
+    cJSON *body;       /* owns the strings below */
+    serve_turn *history;
+    size_t n_history;
+    serve_ask ask;
+} ask_call;
+
+static void ask_call_free(void *p)
+{
+    ask_call *c = p;
+    cJSON_Delete(c->body);
+    free(c->history);
+    free(c);
+}
+
+static cJSON *answer_json(const serve_ask *ask, serve_answer *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "question", ask->question);
+    cJSON_AddStringToObject(o, "mode", a->mode);
+    if (a->llm_error)
+        cJSON_AddStringToObject(o, "llm_error", a->llm_error);
+    cJSON_AddBoolToObject(o, "found", a->found);
+    cJSON_AddStringToObject(o, "answer", a->text);
+    cJSON_AddStringToObject(o, "search_query", a->search_query);
+    cJSON_AddItemToObject(o, "sources", a->sources);
+    a->sources = NULL;
+    return o;
+}
+
+static int delta_event(void *ctx, const char *text, size_t n)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "type", "delta");
+    char *t = dq_strndup(text, n);
+    cJSON_AddStringToObject(ev, "text", t);
+    free(t);
+    return stream_write_event(ctx, ev);
+}
+
+static void error_event(serve_stream *s, const char *msg)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "type", "error");
+    cJSON_AddStringToObject(ev, "message", msg);
+    stream_write_event(s, ev);
+}
+
+static void ask_produce(serve_stream *s, void *arg)
+{
+    ask_call *c = arg;
+    store *st = serve_store_acquire(c->srv);
+    if (!st) {
+        error_event(s, dq_last_error());
+        return;
+    }
+    serve_answer a;
+    int rc = serve_answer_run(c->srv, st, &c->ask, delta_event, s, &a);
+    serve_store_release(c->srv, st);
+    if (rc < 0) {
+        error_event(s, dq_last_error());
+        return;
+    }
+    if (rc == 0) {
+        cJSON *ev = answer_json(&c->ask, &a);
+        cJSON_AddStringToObject(ev, "type", "done");
+        stream_write_event(s, ev);
+    }
+    serve_answer_free(&a);
+}
+
+enum MHD_Result api_ask(serve_request *rq)
+{
+    enum MHD_Result ret;
+    cJSON *body = serve_parse_body(rq, &ret);
+    if (!body)
+        return ret;
+    ask_call *c = dq_calloc(1, sizeof *c);
+    c->srv = rq->srv;
+    c->body = body;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "question");
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(body, "history");
+    int k = parse_k(cJSON_GetObjectItemCaseSensitive(body, "top_k"), NULL);
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(body, "stream");
+    if (!cJSON_IsString(q) || !*q->valuestring) {
+        ask_call_free(c);
+        return serve_reply_error(rq, 400, "'question' must be a non-empty string");
+    }
+    if (hist && serve_parse_turns(hist, &c->history, &c->n_history) < 0) {
+        ret = serve_reply_error(rq, 400, "'history': %s", dq_last_error());
+        ask_call_free(c);
+        return ret;
+    }
+    if (k < 0) {
+        ask_call_free(c);
+        return serve_reply_error(rq, 400, "top_k must be a whole number from 1 to 100");
+    }
+    if (stream && !cJSON_IsBool(stream)) {
+        ask_call_free(c);
+        return serve_reply_error(rq, 400, "'stream' must be true or false");
+    }
+    c->ask = (serve_ask){q->valuestring, c->history, c->n_history, k};
+
+    if (cJSON_IsTrue(stream)) {
+        /* Checked here so a bad question is a 400, not an event. */
+        char *m = retrieve_build_match(q->valuestring);
+        if (!m && !c->n_history) {
+            ret = serve_reply_error(rq, 400, "%s", dq_last_error());
+            ask_call_free(c);
+            return ret;
+        }
+        free(m);
+        struct MHD_Response *r = stream_start(ask_produce, c, ask_call_free, "text/event-stream");
+        if (!r)
+            return serve_reply_error(rq, 500, "%s", dq_last_error());
+        return serve_reply_response(rq, 200, r);
+    }
+
+    store *st = serve_store_acquire(rq->srv);
+    if (!st) {
+        ask_call_free(c);
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    }
+    serve_answer a;
+    int rc = serve_answer_run(rq->srv, st, &c->ask, NULL, NULL, &a);
+    serve_store_release(rq->srv, st);
+    if (rc < 0) {
+        ret = serve_reply_error(rq, rc == -2 ? 400 : 500, "%s", dq_last_error());
+    } else {
+        ret = serve_reply_json(rq, 200, answer_json(&c->ask, &a));
+    }
+    serve_answer_free(&a);
+    ask_call_free(c);
+    return ret;
+}

@@ -1,0 +1,180 @@
+/* documents.c - GET /api/documents (files, status, pages, failures) and
+ * GET /api/documents/{id}/pages/{n}.png (the page rendered by MuPDF, with
+ * the boxes of ?chunk=ID drawn on it).
+ *
+ * Documents are addressed by id only: the file rendered is the one the store
+ * records for that id, under the store's root, so no request can name a path.
+ */
+#include "serve/serve_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/ingest.h"
+
+typedef struct {
+    store *st;
+    cJSON *arr;
+} list_ctx;
+
+static int add_file(void *ctx, const store_file *f)
+{
+    list_ctx *lc = ctx;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "file_id", (double)f->id);
+    cJSON_AddStringToObject(o, "path", f->path);
+    cJSON_AddStringToObject(o, "status", f->status ? f->status : "");
+    if (f->error)
+        cJSON_AddStringToObject(o, "error", f->error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    cJSON_AddNumberToObject(o, "size", (double)f->size);
+    cJSON_AddNumberToObject(o, "mtime", (double)f->mtime);
+    if (f->doc_id) {
+        store_document d;
+        int rc = store_get_document(lc->st, f->doc_id, &d);
+        if (rc < 0) {
+            cJSON_Delete(o);
+            return -1;
+        }
+        cJSON_AddNumberToObject(o, "doc_id", (double)f->doc_id);
+        if (rc > 0) {
+            cJSON_AddNumberToObject(o, "pages", d.n_pages);
+            cJSON_AddStringToObject(o, "format", d.format ? d.format : "");
+            if (d.title)
+                cJSON_AddStringToObject(o, "title", d.title);
+            else
+                cJSON_AddNullToObject(o, "title");
+        }
+        store_document_free(&d);
+    } else {
+        cJSON_AddNullToObject(o, "doc_id");
+    }
+    cJSON_AddItemToArray(lc->arr, o);
+    return 0;
+}
+
+enum MHD_Result api_documents(serve_request *rq)
+{
+    store *st = serve_store_acquire(rq->srv);
+    if (!st)
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    cJSON *root = cJSON_CreateObject();
+    list_ctx lc = {st, cJSON_AddArrayToObject(root, "documents")};
+    int rc = store_each_file(st, add_file, &lc);
+    serve_store_release(rq->srv, st);
+    if (rc != 0) {
+        cJSON_Delete(root);
+        return serve_reply_error(rq, 500, "cannot list documents: %s", dq_last_error());
+    }
+    return serve_reply_json(rq, 200, root);
+}
+
+/* Formats MuPDF lays out in pages; text files have no page images. */
+static bool renderable(const char *format)
+{
+    static const char *const ok[] = {"pdf", "epub", "xps", "cbz", "fb2"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (format && !strcmp(format, ok[i]))
+            return true;
+    return false;
+}
+
+enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
+{
+    const char *chunk_arg = serve_arg(rq, "chunk");
+    const char *dpi_arg = serve_arg(rq, "dpi");
+    long long chunk_id = 0;
+    double dpi = 110;
+    if (chunk_arg) {
+        char *end;
+        chunk_id = strtoll(chunk_arg, &end, 10);
+        if (end == chunk_arg || *end || chunk_id <= 0)
+            return serve_reply_error(rq, 400, "chunk must be a chunk id");
+    }
+    if (dpi_arg) {
+        char *end;
+        dpi = strtod(dpi_arg, &end);
+        if (end == dpi_arg || *end || !(dpi >= 36 && dpi <= 300))
+            return serve_reply_error(rq, 400, "dpi must be from 36 to 300");
+    }
+    store *st = serve_store_acquire(rq->srv);
+    if (!st)
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    enum MHD_Result ret;
+    store_document d;
+    store_box *boxes = NULL;
+    size_t n_boxes = 0;
+    dq_buf path = DQ_BUF_INIT;
+    int rc = store_get_document(st, doc_id, &d);
+    if (rc < 0) {
+        ret = serve_reply_error(rq, 500, "%s", dq_last_error());
+        goto done;
+    }
+    if (rc == 0 || !d.path) {
+        ret = serve_reply_error(rq, 404, "no document %lld", doc_id);
+        goto done;
+    }
+    if (!renderable(d.format)) {
+        ret = serve_reply_error(rq, 404, "document %lld is a %s file, which has no page images",
+                                doc_id, d.format ? d.format : "text");
+        goto done;
+    }
+    if (page < 1 || page > d.n_pages) {
+        ret = serve_reply_error(rq, 404, "document %lld has no page %ld (it has %d)", doc_id,
+                                page, d.n_pages);
+        goto done;
+    }
+    if (chunk_id) {
+        store_hit h;
+        int found = store_get_chunk(st, chunk_id, &h);
+        bool mine = found > 0 && h.doc_id == doc_id;
+        store_hit_free(&h);
+        if (found < 0) {
+            ret = serve_reply_error(rq, 500, "%s", dq_last_error());
+            goto done;
+        }
+        if (!mine) {
+            ret = serve_reply_error(rq, 404, "document %lld has no chunk %lld", doc_id, chunk_id);
+            goto done;
+        }
+        if (store_get_chunk_boxes(st, chunk_id, (int)page, &boxes, &n_boxes) < 0) {
+            ret = serve_reply_error(rq, 500, "%s", dq_last_error());
+            goto done;
+        }
+    }
+    if (d.path[0] == '/')
+        dq_buf_puts(&path, d.path);
+    else
+        dq_buf_printf(&path, "%s/%s", store_root(st), d.path);
+    serve_store_release(rq->srv, st);
+    st = NULL;
+
+    ingest_box *ib = dq_calloc(n_boxes ? n_boxes : 1, sizeof *ib);
+    for (size_t i = 0; i < n_boxes; i++)
+        ib[i] = (ingest_box){boxes[i].page, boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1};
+    unsigned char *png = NULL;
+    size_t png_len = 0;
+    rc = ingest_render_page_png(path.data, NULL, (int)page, (float)dpi, ib, n_boxes, &png,
+                                &png_len);
+    free(ib);
+    if (rc < 0) {
+        ret = serve_reply_error(rq, 500, "%s", dq_last_error());
+        goto done;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(png_len, png, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "image/png");
+    MHD_add_response_header(r, "Cache-Control", "private, max-age=300");
+    char nb[32];
+    snprintf(nb, sizeof nb, "%zu", n_boxes);
+    MHD_add_response_header(r, "X-Docqa-Highlights", nb);
+    rq->bytes = png_len;
+    ret = serve_reply_response(rq, 200, r);
+done:
+    serve_store_release(rq->srv, st);
+    store_document_free(&d);
+    free(boxes);
+    dq_buf_free(&path);
+    return ret;
+}

@@ -1,0 +1,509 @@
+/* server.c - the daemon: start and graceful stop, the request life cycle
+ * (auth, body limits, routing, access log) and the store connection pool.
+ *
+ * libmicrohttpd calls on_request several times per request: first with no
+ * body (checks happen here, so a refused upload is not read at all), then
+ * with each piece of body, then once with none left (the handler runs).
+ * The access log line is written when MHD reports the request complete; it
+ * holds the method, the path without its query string (questions can be
+ * private) and never a header, so tokens stay out of logs.
+ */
+#include "serve/serve_impl.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Idle connections kept: enough for the connections a busy page or a load
+ * test holds at once, so a request rarely pays for opening the store. */
+enum { POOL_KEEP = 64 };
+
+serve_params serve_default_params(void)
+{
+    return (serve_params){
+        .host = "127.0.0.1",
+        .port = 8080,
+        .max_body_bytes = 1 << 20,
+        .max_upload_bytes = (size_t)200 << 20,
+        .max_jobs = 2,
+        .max_connections = 128,
+        .drain_timeout_s = 30,
+        .retrieve = retrieve_default_params(),
+        .answer = answer_default_params(),
+        .prompt = prompt_default_params(),
+    };
+}
+
+bool serve_host_is_loopback(const char *host)
+{
+    if (!host)
+        return true;
+    if (!strcmp(host, "localhost") || !strcmp(host, "::1"))
+        return true;
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+void serve_log(serve_server *srv, const char *fmt, ...)
+{
+    if (!srv->p.log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    srv->p.log(srv->p.log_ctx, line);
+}
+
+/* ---- store pool ---------------------------------------------------------- */
+
+store *serve_store_acquire(serve_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    store *st = srv->n_pool ? srv->pool[--srv->n_pool] : NULL;
+    pthread_mutex_unlock(&srv->lock);
+    return st ? st : store_open(srv->store_dir, STORE_READONLY);
+}
+
+void serve_store_release(serve_server *srv, store *st)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->n_pool < POOL_KEEP) {
+        DQ_GROW(srv->pool, srv->cap_pool, srv->n_pool + 1);
+        srv->pool[srv->n_pool++] = st;
+        st = NULL;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    store_close(st);
+}
+
+llm_client *serve_llm_acquire(serve_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    llm_client *c = srv->n_llm_pool ? srv->llm_pool[--srv->n_llm_pool] : NULL;
+    pthread_mutex_unlock(&srv->lock);
+    return c ? c : llm_new(&srv->llm);
+}
+
+void serve_llm_release(serve_server *srv, llm_client *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->n_llm_pool < POOL_KEEP) {
+        DQ_GROW(srv->llm_pool, srv->cap_llm_pool, srv->n_llm_pool + 1);
+        srv->llm_pool[srv->n_llm_pool++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    llm_free(c);
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static void add_common_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+}
+
+enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r)
+{
+    add_common_headers(r);
+    rq->status = status;
+    enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
+                            const void *body, size_t n)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    rq->bytes = n;
+    return serve_reply_response(rq, status, r);
+}
+
+enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root)
+{
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    enum MHD_Result ret = serve_reply(rq, status, "application/json; charset=utf-8", text,
+                                      strlen(text));
+    free(text);
+    return ret;
+}
+
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "message", msg);
+    cJSON_AddStringToObject(err, "type", error_type(status));
+    cJSON_AddNumberToObject(err, "code", status);
+    if (status >= 500)
+        serve_log(rq->srv, "error: %s %s: %s", rq->method, rq->url, msg);
+    return serve_reply_json(rq, status, root);
+}
+
+cJSON *serve_parse_body(serve_request *rq, enum MHD_Result *result)
+{
+    cJSON *root = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        *result = serve_reply_error(rq, 400, "the request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+const char *serve_arg(serve_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- auth ---------------------------------------------------------------- */
+
+/* Time depends on the expected token's length only, never on where the
+ * first wrong byte is. */
+static bool token_equal(const char *given, const char *want)
+{
+    size_t n = strlen(want), m = strlen(given);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < m ? given[i] : 0);
+    return diff == 0;
+}
+
+static bool needs_token(const char *url)
+{
+    return !strncmp(url, "/api/", 5) || !strncmp(url, "/v1/", 4);
+}
+
+static bool authorized(serve_request *rq)
+{
+    serve_server *srv = rq->srv;
+    if (!srv->token || !needs_token(rq->url))
+        return true;
+    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return token_equal(h, srv->token);
+}
+
+/* ---- the request life cycle --------------------------------------------- */
+
+static bool is_upload(serve_request *rq)
+{
+    return !strcmp(rq->method, "POST") && !strcmp(rq->url, "/api/ingest");
+}
+
+/* Checks made before any body is read. Returns MHD_YES to go on reading, or
+ * the result of queueing a refusal (rq->status set). */
+static enum MHD_Result admit(serve_request *rq)
+{
+    serve_server *srv = rq->srv;
+    if (!authorized(rq)) {
+        struct MHD_Response *r = NULL;
+        const char *body = "{\"error\":{\"message\":\"missing or wrong token: send "
+                           "'Authorization: Bearer <token>'\",\"type\":\"authentication_error\","
+                           "\"code\":401}}";
+        r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+        rq->bytes = strlen(body);
+        return serve_reply_response(rq, 401, r);
+    }
+    const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    size_t limit = is_upload(rq) ? srv->p.max_upload_bytes : srv->p.max_body_bytes;
+    if (len > limit)
+        return serve_reply_error(rq, 413, "request body of %llu bytes is over the limit of %zu",
+                                 len, limit);
+    if (is_upload(rq))
+        return upload_begin(rq);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    serve_server *srv = cls;
+    serve_request *rq = *con_cls;
+    if (!rq) {
+        rq = dq_calloc(1, sizeof *rq);
+        rq->srv = srv;
+        rq->conn = conn;
+        rq->method = method;
+        rq->url = url;
+        rq->started = dq_now();
+        *con_cls = rq;
+        pthread_mutex_lock(&srv->lock);
+        srv->active_requests++;
+        pthread_mutex_unlock(&srv->lock);
+        return admit(rq);
+    }
+    if (rq->status) {
+        /* Refused at admission: MHD still hands over the body; drop it. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->upload)
+            return upload_feed(rq, upload_data, n);
+        if (rq->too_large || rq->body.len + n > srv->p.max_body_bytes)
+            rq->too_large = true;
+        else
+            dq_buf_append(&rq->body, upload_data, n);
+        return MHD_YES;
+    }
+    if (rq->upload)
+        return upload_finish(rq);
+    if (rq->too_large)
+        return serve_reply_error(rq, 413, "request body is over the limit of %zu bytes",
+                                 srv->p.max_body_bytes);
+    return serve_route(rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    serve_server *srv = cls;
+    serve_request *rq = *con_cls;
+    if (!rq)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[INET6_ADDRSTRLEN] = "-";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+                      sizeof addr);
+    }
+    serve_log(srv, "%s %s %s %d %zu %.1fms%s", addr, rq->method, rq->url, rq->status, rq->bytes,
+              (dq_now() - rq->started) * 1000.0,
+              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut short)");
+    if (rq->upload)
+        upload_free(rq->upload);
+    dq_buf_free(&rq->body);
+    free(rq);
+    *con_cls = NULL;
+    pthread_mutex_lock(&srv->lock);
+    srv->active_requests--;
+    pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    serve_server *srv = cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    serve_log(srv, "microhttpd: %s", line);
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+static void server_free(serve_server *srv)
+{
+    for (size_t i = 0; i < srv->n_pool; i++)
+        store_close(srv->pool[i]);
+    free(srv->pool);
+    for (size_t i = 0; i < srv->n_llm_pool; i++)
+        llm_free(srv->llm_pool[i]);
+    free(srv->llm_pool);
+    free(srv->llm_url);
+    free(srv->llm_model);
+    free(srv->llm_key);
+    free(srv->prompt_dir);
+    free(srv->host);
+    free(srv->token);
+    free(srv->store_dir);
+    free(srv->docqa_bin);
+    free(srv->upload_dir);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->idle);
+    pthread_mutex_destroy(&srv->jobs.lock);
+    free(srv);
+}
+
+serve_server *serve_start(const serve_params *params)
+{
+    const char *host = params->host ? params->host : "127.0.0.1";
+    const char *token = params->token && *params->token ? params->token : NULL;
+    if (!serve_host_is_loopback(host) && !token) {
+        dq_set_error("binding to '%s' (not loopback) needs a token: pass --token or set "
+                     "DOCQA_TOKEN",
+                     host);
+        return NULL;
+    }
+    if (!params->store_dir || !params->docqa_bin) {
+        dq_set_error("serve needs a store directory and the docqa program");
+        return NULL;
+    }
+    if (params->port < 0 || params->port > 65535) {
+        dq_set_error("port %d is out of range (0-65535)", params->port);
+        return NULL;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", params->port);
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0) {
+        dq_set_error("cannot resolve '%s': %s", host, gai_strerror(gai));
+        return NULL;
+    }
+    /* Opening once up front makes a missing or foreign store fail here, not
+     * on the first request. */
+    store *probe = store_open(params->store_dir, STORE_READONLY);
+    if (!probe) {
+        freeaddrinfo(ai);
+        return NULL;
+    }
+
+    /* A client made now checks the LLM settings; requests make their own. */
+    llm_client *probe_llm = NULL;
+    if (params->llm && params->llm->base_url && *params->llm->base_url) {
+        probe_llm = llm_new(params->llm);
+        if (!probe_llm) {
+            store_close(probe);
+            freeaddrinfo(ai);
+            return NULL;
+        }
+    }
+
+    serve_server *srv = dq_calloc(1, sizeof *srv);
+    srv->p = *params;
+    srv->host = dq_strdup(host);
+    srv->token = token ? dq_strdup(token) : NULL;
+    srv->store_dir = dq_strdup(params->store_dir);
+    srv->docqa_bin = dq_strdup(params->docqa_bin);
+    dq_buf up = DQ_BUF_INIT;
+    if (params->upload_dir)
+        dq_buf_puts(&up, params->upload_dir);
+    else
+        dq_buf_printf(&up, "%s/uploads", srv->store_dir);
+    /* Absolute and resolved, so job progress finds the paths ingest records. */
+    char *real = dq_mkdirs(up.data) == 0 ? realpath(up.data, NULL) : NULL;
+    srv->upload_dir = real ? real : dq_buf_take(&up);
+    dq_buf_free(&up);
+    srv->p.host = srv->host;
+    srv->p.token = srv->token;
+    srv->p.store_dir = srv->store_dir;
+    srv->p.docqa_bin = srv->docqa_bin;
+    srv->p.upload_dir = srv->upload_dir;
+    if (probe_llm) {
+        srv->have_llm = true;
+        srv->llm = *params->llm;
+        srv->llm.base_url = srv->llm_url = dq_strdup(params->llm->base_url);
+        srv->llm.model = srv->llm_model = params->llm->model ? dq_strdup(params->llm->model) : NULL;
+        srv->llm.api_key = srv->llm_key =
+            params->llm->api_key ? dq_strdup(params->llm->api_key) : NULL;
+        srv->llm_pool = dq_calloc(1, sizeof *srv->llm_pool);
+        srv->llm_pool[0] = probe_llm;
+        srv->n_llm_pool = srv->cap_llm_pool = 1;
+    }
+    srv->p.llm = srv->have_llm ? &srv->llm : NULL;
+    srv->prompt_dir = params->prompt.template_dir ? dq_strdup(params->prompt.template_dir) : NULL;
+    srv->p.prompt.template_dir = srv->prompt_dir;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->idle, NULL);
+    jobs_init(&srv->jobs);
+    serve_store_release(srv, probe);
+
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)params->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_error, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(params->max_connections > 0
+                                                    ? params->max_connections
+                                                    : 128),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!srv->daemon) {
+        dq_set_error("cannot listen on %s port %d (in use, or not an address of this machine?)",
+                     host, params->port);
+        server_free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : params->port;
+    return srv;
+}
+
+int serve_port(const serve_server *srv)
+{
+    return srv->port;
+}
+
+void serve_stop(serve_server *srv)
+{
+    if (!srv)
+        return;
+    /* Stop accepting, let requests in flight finish, then close. */
+    MHD_socket s = MHD_quiesce_daemon(srv->daemon);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += srv->p.drain_timeout_s > 0 ? srv->p.drain_timeout_s : 30;
+    pthread_mutex_lock(&srv->lock);
+    while (srv->active_requests > 0)
+        if (pthread_cond_timedwait(&srv->idle, &srv->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&srv->lock);
+    MHD_stop_daemon(srv->daemon);
+    jobs_shutdown(&srv->jobs);
+    server_free(srv);
+}

@@ -1,0 +1,1316 @@
+/* test_serve.c - docqa serve over loopback with libcurl: the JSON API, the
+ * OpenAI-compatible endpoint (plain and streamed), history, errors, tokens,
+ * limits, uploads as ingest jobs, page images, concurrent reads during an
+ * ingest, and a graceful stop on SIGTERM.
+ *
+ * Each test gets a fresh store made by the real `docqa ingest` ($DOCQA_BIN)
+ * from PDFs written with MuPDF and a text file, and a server on port 0. */
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "serve/serve.h"
+#include "support/httpd.h"
+#include "support/pdfgen.h"
+#include "support/tmpdir.h"
+
+static char workdir[256];
+static char store_path[300];
+static serve_server *srv;
+static char base[64];
+
+static const char *docqa_bin(void)
+{
+    const char *b = getenv("DOCQA_BIN");
+    return b && *b ? b : DQ_BINARY_DIR "/docqa";
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", workdir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot write %s", path);
+    fwrite(text, 1, strlen(text), f);
+    fclose(f);
+}
+
+/* Runs docqa with args in workdir; returns its exit status. */
+static int run_docqa(const char *const *args)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        if (chdir(workdir) < 0)
+            _exit(99);
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = "docqa";
+        for (int i = 0; args[i] && n < 31; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(docqa_bin(), (char *const *)argv);
+        _exit(98);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static serve_params params(void)
+{
+    serve_params p = serve_default_params();
+    p.port = 0;
+    p.store_dir = store_path;
+    p.docqa_bin = docqa_bin();
+    p.drain_timeout_s = 10;
+    return p;
+}
+
+static void start(const serve_params *p)
+{
+    srv = serve_start(p);
+    cr_assert(srv, "serve_start: %s", dq_last_error());
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", serve_port(srv));
+}
+
+static void setup(void)
+{
+    snprintf(workdir, sizeof workdir, "/tmp/docqa-serve-XXXXXX");
+    cr_assert(mkdtemp(workdir));
+    snprintf(store_path, sizeof store_path, "%s/.docqa", workdir);
+    char path[512];
+    snprintf(path, sizeof path, "%s/manual.pdf", workdir);
+    const char *manual[] = {
+        "# Setup\nPlug the adapter into the base and touch the switch to turn the lamp on.",
+        "# Warranty\nThe warranty period is 24 months from the date of purchase.\n"
+        "Keep your receipt as proof of purchase.",
+    };
+    cr_assert_eq(pdfgen_write_simple(path, manual, 2), 0, "%s", dq_last_error());
+    snprintf(path, sizeof path, "%s/lease.pdf", workdir);
+    const char *lease[] = {
+        "# 第三章 违约责任\n乙方逾期支付租金的，应按月租金的千分之五支付违约金。"};
+    cr_assert_eq(pdfgen_write_simple(path, lease, 1), 0, "%s", dq_last_error());
+    write_file("notes.txt", "Deposit\n\nThe security deposit is 5000 yuan and is paid back when "
+                            "the lease ends.\n");
+    cr_assert_eq(run_docqa((const char *[]){"--store", store_path, "ingest", "-q", "manual.pdf",
+                                            "lease.pdf", "notes.txt", NULL}),
+                 0);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    srv = NULL;
+}
+
+static void teardown(void)
+{
+    serve_stop(srv);
+    srv = NULL;
+    curl_global_cleanup();
+    cr_expect_eq(tmpdir_remove(workdir), 0);
+}
+
+TestSuite(serve, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- a small client ------------------------------------------------------ */
+
+typedef struct {
+    long status;
+    dq_buf body;
+    dq_buf headers;
+    cJSON *json; /* body parsed, when it is JSON */
+} resp;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+    dq_buf_append(ctx, p, size * n);
+    return size * n;
+}
+
+typedef struct {
+    const char *method;
+    const char *body;         /* NULL: none */
+    const char *token;        /* Bearer token, or NULL */
+    const char *content_type; /* default application/json for bodies */
+    curl_mime *(*mime)(CURL *c, void *ctx);
+    void *mime_ctx;
+} req_opts;
+
+static resp request(const char *path, const req_opts *o)
+{
+    resp r = {0};
+    CURL *c = curl_easy_init();
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    struct curl_slist *h = NULL;
+    char auth[256], ct[128];
+    if (o && o->token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->token);
+        h = curl_slist_append(h, auth);
+    }
+    curl_mime *mime = NULL;
+    if (o && o->mime) {
+        mime = o->mime(c, o->mime_ctx);
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    } else if (o && o->body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, o->body);
+        snprintf(ct, sizeof ct, "Content-Type: %s",
+                 o->content_type ? o->content_type : "application/json");
+        h = curl_slist_append(h, ct);
+    }
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (o && o->method)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, o->method);
+    CURLcode rc = curl_easy_perform(c);
+    cr_assert_eq(rc, CURLE_OK, "%s: %s", path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_mime_free(mime);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (r.body.data)
+        r.json = cJSON_Parse(r.body.data);
+    return r;
+}
+
+static resp get(const char *path)
+{
+    return request(path, NULL);
+}
+
+static resp post(const char *path, const char *body)
+{
+    return request(path, &(req_opts){.body = body});
+}
+
+static void resp_free(resp *r)
+{
+    dq_buf_free(&r->body);
+    dq_buf_free(&r->headers);
+    cJSON_Delete(r->json);
+}
+
+static const cJSON *at(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    cr_assert(v, "no '%s' in %s", key, o ? cJSON_PrintUnformatted(o) : "(null)");
+    return v;
+}
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+    const cJSON *v = at(o, key);
+    cr_assert(cJSON_IsString(v), "'%s' is not a string", key);
+    return v->valuestring;
+}
+
+static double num_at(const cJSON *o, const char *key)
+{
+    const cJSON *v = at(o, key);
+    cr_assert(cJSON_IsNumber(v), "'%s' is not a number", key);
+    return v->valuedouble;
+}
+
+/* The error message of an OpenAI-shaped error body. */
+static const char *error_message(const resp *r)
+{
+    cr_assert(r->json, "not JSON: %s", r->body.data);
+    return str_at(at(r->json, "error"), "message");
+}
+
+/* Splits an SSE body into the JSON of its "data:" lines; *done set when the
+ * stream ended with "data: [DONE]". */
+static size_t sse_events(const char *body, cJSON **out, size_t cap, bool *done)
+{
+    size_t n = 0;
+    *done = false;
+    const char *p = body;
+    while (p && *p) {
+        cr_assert(!strncmp(p, "data: ", 6), "not an SSE data line: %.60s", p);
+        const char *end = strstr(p, "\n\n");
+        cr_assert(end, "an event does not end with a blank line");
+        char *line = dq_strndup(p + 6, (size_t)(end - p - 6));
+        if (!strcmp(line, "[DONE]")) {
+            *done = true;
+            cr_assert_eq(end[2], '\0', "events after [DONE]");
+        } else {
+            cr_assert(n < cap);
+            out[n] = cJSON_Parse(line);
+            cr_assert(out[n], "event is not JSON: %s", line);
+            n++;
+        }
+        free(line);
+        p = end + 2;
+    }
+    return n;
+}
+
+/* ---- the JSON API -------------------------------------------------------- */
+
+static void start_default(void)
+{
+    serve_params p = params();
+    start(&p);
+}
+
+Test(serve, health_counts_the_store)
+{
+    start_default();
+    resp r = get("/health");
+    cr_assert_eq(r.status, 200);
+    cr_expect_str_eq(str_at(r.json, "status"), "ok");
+    cr_expect_eq(num_at(r.json, "documents"), 3);
+    cr_expect_eq(num_at(r.json, "failed"), 0);
+    resp_free(&r);
+}
+
+Test(serve, search_returns_hits_with_file_page_and_snippet)
+{
+    start_default();
+    resp r = get("/api/search?q=warranty%20period&k=2");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    const cJSON *hits = at(r.json, "hits");
+    cr_assert_geq(cJSON_GetArraySize(hits), 1);
+    cr_assert_leq(cJSON_GetArraySize(hits), 2);
+    const cJSON *h = cJSON_GetArrayItem(hits, 0);
+    cr_expect_str_eq(str_at(h, "path"), "manual.pdf");
+    cr_expect_eq(num_at(h, "page_start"), 2);
+    cr_expect_str_eq(str_at(h, "section"), "Warranty");
+    cr_expect(strstr(str_at(h, "snippet"), "24 months"));
+    /* highlights are byte ranges of the snippet holding the query's words */
+    const cJSON *hl = cJSON_GetArrayItem(at(h, "highlights"), 0);
+    const char *snip = str_at(h, "snippet");
+    int s0 = cJSON_GetArrayItem(hl, 0)->valueint, s1 = cJSON_GetArrayItem(hl, 1)->valueint;
+    cr_expect(!strncasecmp(snip + s0, "warranty", (size_t)(s1 - s0)) ||
+              !strncasecmp(snip + s0, "period", (size_t)(s1 - s0)));
+    cr_expect(num_at(h, "chunk_id") > 0 && num_at(h, "doc_id") > 0);
+    resp_free(&r);
+
+    /* the same search as a POST body, in Chinese */
+    r = post("/api/search", "{\"query\": \"违约金\", \"top_k\": 1}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    hits = at(r.json, "hits");
+    cr_assert_eq(cJSON_GetArraySize(hits), 1);
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(hits, 0), "path"), "lease.pdf");
+    resp_free(&r);
+
+    /* nothing matches: an empty list, not an error */
+    r = get("/api/search?q=zeppelin");
+    cr_assert_eq(r.status, 200);
+    cr_expect_eq(cJSON_GetArraySize(at(r.json, "hits")), 0);
+    resp_free(&r);
+}
+
+Test(serve, search_errors_are_clear_4xx_json)
+{
+    start_default();
+    struct {
+        const char *path;
+        long status;
+        const char *message;
+    } cases[] = {
+        {"/api/search", 400, "no query"},
+        {"/api/search?q=warranty&k=0", 400, "from 1 to 100"},
+        {"/api/search?q=warranty&k=abc", 400, "from 1 to 100"},
+        {"/api/search?q=%3F%3F%21", 400, "no searchable words"},
+        {"/api/nothing", 404, "no such endpoint"},
+        {"/v1/embeddings", 404, "no such endpoint"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        resp r = get(cases[i].path);
+        cr_expect_eq(r.status, cases[i].status, "%s: %ld %s", cases[i].path, r.status,
+                     r.body.data);
+        cr_expect(strstr(error_message(&r), cases[i].message), "%s: %s", cases[i].path,
+                  error_message(&r));
+        resp_free(&r);
+    }
+    resp r = request("/api/ask", &(req_opts){.method = "GET"});
+    cr_expect_eq(r.status, 405);
+    cr_expect(strstr(r.headers.data, "Allow: POST"), "%s", r.headers.data);
+    resp_free(&r);
+    r = post("/api/ask", "{\"question\": ");
+    cr_expect_eq(r.status, 400);
+    cr_expect_str_eq(error_message(&r), "the request body must be a JSON object");
+    cr_expect_str_eq(str_at(at(r.json, "error"), "type"), "invalid_request_error");
+    resp_free(&r);
+    r = post("/api/ask", "{\"question\": 42}");
+    cr_expect_eq(r.status, 400);
+    cr_expect(strstr(error_message(&r), "'question' must be a non-empty string"));
+    resp_free(&r);
+    r = post("/api/ask", "{\"question\": \"warranty?\", \"history\": [{\"role\": \"robot\", "
+                         "\"content\": \"hi\"}]}");
+    cr_expect_eq(r.status, 400);
+    cr_expect(strstr(error_message(&r), "role 'robot'"), "%s", error_message(&r));
+    resp_free(&r);
+}
+
+static const char *warranty_answer =
+    "The warranty period is 24 months from the date of purchase. [1]";
+
+Test(serve, ask_answers_with_sources)
+{
+    start_default();
+    resp r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect_str_eq(str_at(r.json, "answer"), warranty_answer);
+    cr_expect_str_eq(str_at(r.json, "mode"), "extractive");
+    cr_expect(cJSON_IsTrue(at(r.json, "found")));
+    const cJSON *srcs = at(r.json, "sources");
+    cr_assert_eq(cJSON_GetArraySize(srcs), 1);
+    const cJSON *s = cJSON_GetArrayItem(srcs, 0);
+    cr_expect_eq(num_at(s, "number"), 1);
+    cr_expect_str_eq(str_at(s, "path"), "manual.pdf");
+    cr_expect_eq(num_at(s, "page_start"), 2);
+    cr_expect_str_eq(str_at(s, "section"), "Warranty");
+    cr_expect_str_eq(str_at(s, "label"), "manual.pdf p. 2, Warranty");
+    cr_expect(num_at(s, "score") > 0);
+    resp_free(&r);
+
+    r = post("/api/ask", "{\"question\": \"Who painted the ceiling of the chapel?\"}");
+    cr_assert_eq(r.status, 200);
+    cr_expect(cJSON_IsFalse(at(r.json, "found")));
+    cr_expect_str_eq(str_at(r.json, "answer"),
+                     "No passage in the documents answers this question.");
+    cr_expect_eq(cJSON_GetArraySize(at(r.json, "sources")), 0);
+    resp_free(&r);
+}
+
+Test(serve, ask_streams_deltas_then_done)
+{
+    start_default();
+    resp r = post("/api/ask",
+                  "{\"question\": \"合同的违约金是多少？\", \"stream\": true}");
+    cr_assert_eq(r.status, 200);
+    cr_expect(strstr(r.headers.data, "Content-Type: text/event-stream"), "%s", r.headers.data);
+    cJSON *ev[16];
+    bool done;
+    size_t n = sse_events(r.body.data, ev, 16, &done);
+    cr_assert_geq(n, 2);
+    cr_expect(!done, "/api/ask has no [DONE] line; its last event says done");
+    dq_buf text = DQ_BUF_INIT;
+    for (size_t i = 0; i + 1 < n; i++) {
+        cr_expect_str_eq(str_at(ev[i], "type"), "delta");
+        dq_buf_puts(&text, str_at(ev[i], "text"));
+    }
+    const cJSON *last = ev[n - 1];
+    cr_expect_str_eq(str_at(last, "type"), "done");
+    cr_expect_str_eq(text.data, str_at(last, "answer"));
+    cr_expect(strstr(text.data, "违约金") && strstr(text.data, "[1]"), "%s", text.data);
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(last, "sources"), 0), "path"), "lease.pdf");
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(ev[i]);
+    dq_buf_free(&text);
+    resp_free(&r);
+}
+
+Test(serve, follow_up_questions_use_the_history)
+{
+    start_default();
+    const char *alone = "{\"question\": \"What about when the tenancy finishes?\"}";
+    resp r = post("/api/ask", alone);
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(cJSON_IsFalse(at(r.json, "found")));
+    resp_free(&r);
+
+    r = post("/api/ask", "{\"question\": \"What about when the tenancy finishes?\", \"history\": "
+                         "[{\"role\": \"user\", \"content\": \"How much is the security "
+                         "deposit?\"}, {\"role\": \"assistant\", \"content\": \"5000 yuan\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(cJSON_IsTrue(at(r.json, "found")));
+    cr_expect_str_eq(str_at(r.json, "search_query"),
+                     "How much is the security deposit? What about when the tenancy finishes?");
+    cr_expect(strstr(str_at(r.json, "answer"), "5000 yuan"), "%s", str_at(r.json, "answer"));
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "sources"), 0), "path"), "notes.txt");
+    resp_free(&r);
+}
+
+/* ---- OpenAI-compatible --------------------------------------------------- */
+
+Test(serve, openai_models_lists_docqa)
+{
+    start_default();
+    resp r = get("/v1/models");
+    cr_assert_eq(r.status, 200);
+    cr_expect_str_eq(str_at(r.json, "object"), "list");
+    const cJSON *m = cJSON_GetArrayItem(at(r.json, "data"), 0);
+    cr_expect_str_eq(str_at(m, "id"), "docqa");
+    cr_expect_str_eq(str_at(m, "object"), "model");
+    resp_free(&r);
+}
+
+static const char *chat_body =
+    "{\"model\": \"docqa\", \"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+    "{\"role\": \"user\", \"content\": \"How long is the warranty period?\"}]%s}";
+
+Test(serve, openai_chat_completion)
+{
+    start_default();
+    char body[512];
+    snprintf(body, sizeof body, chat_body, "");
+    resp r = post("/v1/chat/completions", body);
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect_str_eq(str_at(r.json, "object"), "chat.completion");
+    cr_expect_str_eq(str_at(r.json, "model"), "docqa");
+    cr_expect(!strncmp(str_at(r.json, "id"), "chatcmpl-", 9));
+    const cJSON *ch = cJSON_GetArrayItem(at(r.json, "choices"), 0);
+    cr_expect_str_eq(str_at(ch, "finish_reason"), "stop");
+    const cJSON *msg = at(ch, "message");
+    cr_expect_str_eq(str_at(msg, "role"), "assistant");
+    char want[512];
+    snprintf(want, sizeof want, "%s\n\nSources:\n[1] manual.pdf p. 2, Warranty", warranty_answer);
+    cr_expect_str_eq(str_at(msg, "content"), want);
+    const cJSON *s = cJSON_GetArrayItem(at(r.json, "sources"), 0);
+    cr_expect_str_eq(str_at(s, "path"), "manual.pdf");
+    cr_expect_eq(num_at(s, "number"), 1);
+    resp_free(&r);
+}
+
+Test(serve, openai_chat_stream_matches_the_plain_answer)
+{
+    start_default();
+    char body[512];
+    snprintf(body, sizeof body, chat_body, ", \"stream\": true");
+    resp r = post("/v1/chat/completions", body);
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(strstr(r.headers.data, "Content-Type: text/event-stream"));
+    cJSON *ev[16];
+    bool done;
+    size_t n = sse_events(r.body.data, ev, 16, &done);
+    cr_expect(done, "the stream ends with data: [DONE]");
+    cr_assert_geq(n, 3);
+    const char *id = str_at(ev[0], "id");
+    dq_buf text = DQ_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_str_eq(str_at(ev[i], "object"), "chat.completion.chunk");
+        cr_expect_str_eq(str_at(ev[i], "id"), id, "one id for every chunk");
+        const cJSON *ch = cJSON_GetArrayItem(at(ev[i], "choices"), 0);
+        const cJSON *delta = at(ch, "delta");
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(delta, "role");
+        cr_expect(i == 0 ? cJSON_IsString(role) : role == NULL, "role only in the first chunk");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
+        if (content)
+            dq_buf_puts(&text, content->valuestring);
+        const cJSON *fin = at(ch, "finish_reason");
+        if (i + 1 < n) {
+            cr_expect(cJSON_IsNull(fin));
+        } else {
+            cr_expect_str_eq(fin->valuestring, "stop");
+            cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(ev[i], "sources"), 0), "path"),
+                             "manual.pdf");
+        }
+    }
+    char want[512];
+    snprintf(want, sizeof want, "%s\n\nSources:\n[1] manual.pdf p. 2, Warranty", warranty_answer);
+    cr_expect_str_eq(text.data, want);
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(ev[i]);
+    dq_buf_free(&text);
+    resp_free(&r);
+}
+
+Test(serve, openai_errors)
+{
+    start_default();
+    resp r = post("/v1/chat/completions", "{\"model\": \"gpt-4\", \"messages\": [{\"role\": "
+                                          "\"user\", \"content\": \"warranty?\"}]}");
+    cr_expect_eq(r.status, 404);
+    cr_expect(strstr(error_message(&r), "model 'gpt-4' does not exist"));
+    resp_free(&r);
+    r = post("/v1/chat/completions", "{\"model\": \"docqa\"}");
+    cr_expect_eq(r.status, 400);
+    resp_free(&r);
+    r = post("/v1/chat/completions",
+             "{\"messages\": [{\"role\": \"assistant\", \"content\": \"hello\"}]}");
+    cr_expect_eq(r.status, 400);
+    cr_expect(strstr(error_message(&r), "no user message"));
+    resp_free(&r);
+    r = post("/v1/chat/completions",
+             "{\"messages\": [{\"role\": \"user\", \"content\": \"warranty\"}], \"stream\": 1}");
+    cr_expect_eq(r.status, 400);
+    resp_free(&r);
+}
+
+/* ---- answers from an LLM ------------------------------------------------- */
+
+/* A stand-in for llama-server: /tokenize is missing (so prompts are
+ * estimated) and chat completions stream two pieces of answer. The last
+ * chat request's body is kept for the test to read. */
+typedef struct {
+    dq_buf last_chat;
+} fake_llm;
+
+static void fake_llm_handler(void *ctx, const httpd_request *req, httpd_response *resp)
+{
+    fake_llm *f = ctx;
+    if (!strstr(req->path, "/chat/completions")) {
+        resp->status = 404;
+        dq_buf_puts(&resp->body, "{\"error\": \"not found\"}");
+        return;
+    }
+    dq_buf_clear(&f->last_chat);
+    dq_buf_append(&f->last_chat, req->body, req->body_len);
+    snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
+    dq_buf_puts(&resp->body,
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"The warranty lasts "
+                "\"},\"finish_reason\":null}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"24 months [1].\"},"
+                "\"finish_reason\":null}]}\n\n"
+                "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                "data: [DONE]\n\n");
+    resp->piece_delay_ms = 5;
+}
+
+static httpd *start_with_llm(fake_llm *f, const char *url_or_null)
+{
+    httpd *h = NULL;
+    char url[128];
+    if (url_or_null) {
+        snprintf(url, sizeof url, "%s", url_or_null);
+    } else {
+        h = httpd_start(fake_llm_handler, f);
+        cr_assert(h, "%s", dq_last_error());
+        snprintf(url, sizeof url, "%s/v1", httpd_url(h));
+    }
+    llm_params lp = llm_default_params();
+    lp.base_url = url;
+    lp.timeout_s = 20;
+    serve_params p = params();
+    p.llm = &lp;
+    start(&p);
+    return h;
+}
+
+Test(serve, llm_answers_with_its_citations)
+{
+    fake_llm f = {DQ_BUF_INIT};
+    httpd *h = start_with_llm(&f, NULL);
+    resp r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect_str_eq(str_at(r.json, "mode"), "llm");
+    cr_expect_str_eq(str_at(r.json, "answer"), "The warranty lasts 24 months [1].");
+    cr_expect(cJSON_IsTrue(at(r.json, "found")));
+    const cJSON *src = at(r.json, "sources");
+    cr_assert_eq(cJSON_GetArraySize(src), 1);
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(src, 0), "path"), "manual.pdf");
+    cr_expect_eq(num_at(cJSON_GetArrayItem(src, 0), "page_start"), 2);
+    resp_free(&r);
+    /* the model was given the passage and the question */
+    cJSON *sent = cJSON_Parse(f.last_chat.data);
+    cr_assert(sent, "%s", f.last_chat.data);
+    char *text = cJSON_PrintUnformatted(sent);
+    cr_expect(strstr(text, "24 months from the date of purchase"), "%s", text);
+    cr_expect(strstr(text, "How long is the warranty period?"));
+    cr_expect(cJSON_IsTrue(at(sent, "stream")));
+    free(text);
+    cJSON_Delete(sent);
+    serve_stop(srv);
+    srv = NULL;
+    httpd_stop(h);
+    dq_buf_free(&f.last_chat);
+}
+
+Test(serve, llm_gets_the_history_and_streams_through_the_openai_endpoint)
+{
+    fake_llm f = {DQ_BUF_INIT};
+    httpd *h = start_with_llm(&f, NULL);
+    resp r = post("/v1/chat/completions",
+                  "{\"model\": \"docqa\", \"stream\": true, \"messages\": ["
+                  "{\"role\": \"system\", \"content\": \"You are a chat UI's helper.\"},"
+                  "{\"role\": \"user\", \"content\": \"How long is the warranty period?\"},"
+                  "{\"role\": \"assistant\", \"content\": \"24 months.\"},"
+                  "{\"role\": \"user\", \"content\": \"And how do I make a claim?\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cJSON *ev[16];
+    bool done;
+    size_t n = sse_events(r.body.data, ev, 16, &done);
+    cr_expect(done);
+    dq_buf content = DQ_BUF_INIT;
+    int pieces = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *d = at(cJSON_GetArrayItem(at(ev[i], "choices"), 0), "delta");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "content");
+        if (c && *c->valuestring) {
+            dq_buf_puts(&content, c->valuestring);
+            pieces++;
+        }
+    }
+    cr_expect_geq(pieces, 3, "the model's two pieces and the sources arrive separately");
+    cr_expect_str_eq(content.data, "The warranty lasts 24 months [1].\n\nSources:\n"
+                                   "[1] manual.pdf p. 2, Warranty");
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(ev[i]);
+    dq_buf_free(&content);
+    resp_free(&r);
+    /* earlier turns went to the model between docqa's instructions and the
+     * question; the client's own system message did not */
+    cJSON *sent = cJSON_Parse(f.last_chat.data);
+    const cJSON *msgs = at(sent, "messages");
+    cr_assert_eq(cJSON_GetArraySize(msgs), 4);
+    const char *roles[] = {"system", "user", "assistant", "user"};
+    for (int i = 0; i < 4; i++)
+        cr_expect_str_eq(str_at(cJSON_GetArrayItem(msgs, i), "role"), roles[i]);
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(msgs, 1), "content"),
+                     "How long is the warranty period?");
+    cr_expect(!strstr(str_at(cJSON_GetArrayItem(msgs, 0), "content"), "chat UI's helper"));
+    cr_expect(strstr(str_at(cJSON_GetArrayItem(msgs, 3), "content"), "And how do I make a claim?"));
+    cJSON_Delete(sent);
+    serve_stop(srv);
+    srv = NULL;
+    httpd_stop(h);
+    dq_buf_free(&f.last_chat);
+}
+
+typedef struct {
+    pthread_mutex_t lock;
+    dq_buf lines;
+} log_sink;
+
+static void log_to_sink(void *ctx, const char *line)
+{
+    log_sink *k = ctx;
+    pthread_mutex_lock(&k->lock);
+    dq_buf_printf(&k->lines, "%s\n", line);
+    pthread_mutex_unlock(&k->lock);
+}
+
+static void slow_llm_handler(void *ctx, const httpd_request *req, httpd_response *resp)
+{
+    (void)ctx;
+    if (!strstr(req->path, "/chat/completions")) {
+        resp->status = 404;
+        return;
+    }
+    snprintf(resp->content_type, sizeof resp->content_type, "text/event-stream");
+    for (int i = 0; i < 40; i++)
+        dq_buf_printf(&resp->body,
+                      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"piece %d \"},"
+                      "\"finish_reason\":null}]}\n\n",
+                      i);
+    dq_buf_puts(&resp->body, "data: [DONE]\n\n");
+    resp->piece_delay_ms = 100;
+}
+
+static size_t stop_after_first(char *p, size_t size, size_t n, void *ctx)
+{
+    dq_buf *b = ctx;
+    dq_buf_append(b, p, size * n);
+    return strstr(b->data, "piece 0") ? 0 : size * n; /* 0: curl aborts the transfer */
+}
+
+Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
+{
+    httpd *h = httpd_start(slow_llm_handler, NULL);
+    cr_assert(h);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", httpd_url(h));
+    llm_params lp = llm_default_params();
+    lp.base_url = url;
+    log_sink sink = {PTHREAD_MUTEX_INITIALIZER, DQ_BUF_INIT};
+    serve_params p = params();
+    p.llm = &lp;
+    p.log = log_to_sink;
+    p.log_ctx = &sink;
+    start(&p);
+    CURL *c = curl_easy_init();
+    char u[128];
+    snprintf(u, sizeof u, "%s/v1/chat/completions", base);
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                     "{\"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": "
+                     "\"How long is the warranty period?\"}]}");
+    dq_buf got = DQ_BUF_INIT;
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stop_after_first);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
+    cr_expect_eq(curl_easy_perform(c), CURLE_WRITE_ERROR);
+    curl_easy_cleanup(c);
+    cr_expect(strstr(got.data, "piece 0"));
+    cr_expect(!strstr(got.data, "piece 39"), "the client left early");
+    dq_buf_free(&got);
+    /* the server notices, logs the request as cut short and is still fine */
+    for (;;) {
+        pthread_mutex_lock(&sink.lock);
+        bool seen = sink.lines.data && strstr(sink.lines.data, "POST /v1/chat/completions 200");
+        pthread_mutex_unlock(&sink.lock);
+        if (seen)
+            break;
+        usleep(20 * 1000);
+    }
+    cr_expect(strstr(sink.lines.data, "(cut short)"), "%s", sink.lines.data);
+    resp r = get("/health");
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    serve_stop(srv);
+    srv = NULL;
+    httpd_stop(h);
+    dq_buf_free(&sink.lines);
+}
+
+Test(serve, unreachable_llm_falls_back_to_extractive)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", httpd_closed_port());
+    start_with_llm(NULL, url);
+    resp r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect_str_eq(str_at(r.json, "mode"), "extractive");
+    cr_expect_str_eq(str_at(r.json, "answer"), warranty_answer);
+    cr_expect(strlen(str_at(r.json, "llm_error")) > 0);
+    resp_free(&r);
+}
+
+/* ---- security and limits ------------------------------------------------- */
+
+Test(serve, token_guards_the_api_but_not_health)
+{
+    serve_params p = params();
+    p.token = "s3cret-token";
+    start(&p);
+    resp r = get("/api/search?q=warranty");
+    cr_expect_eq(r.status, 401);
+    cr_expect(strstr(r.headers.data, "WWW-Authenticate: Bearer"));
+    cr_expect_str_eq(str_at(at(r.json, "error"), "type"), "authentication_error");
+    resp_free(&r);
+    const char *wrong[] = {"s3cret-tokeX", "s3cret-token2", "s3cret", ""};
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        r = request("/v1/models", &(req_opts){.token = wrong[i]});
+        cr_expect_eq(r.status, 401, "token '%s'", wrong[i]);
+        resp_free(&r);
+    }
+    r = request("/api/search?q=warranty", &(req_opts){.token = "s3cret-token"});
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    /* an upload without the token is refused before its body is read */
+    r = request("/api/ingest", &(req_opts){.body = "x", .content_type = "multipart/form-data; "
+                                                                         "boundary=b"});
+    cr_expect_eq(r.status, 401);
+    resp_free(&r);
+    r = get("/health");
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    r = get("/");
+    cr_expect_eq(r.status, 200, "the page itself holds no data");
+    resp_free(&r);
+}
+
+Test(serve, refuses_to_listen_off_loopback_without_a_token)
+{
+    serve_params p = params();
+    p.host = "0.0.0.0";
+    cr_assert_null(serve_start(&p));
+    cr_expect(strstr(dq_last_error(), "needs a token"), "%s", dq_last_error());
+    cr_expect(serve_host_is_loopback("127.0.0.1") && serve_host_is_loopback("127.1.2.3") &&
+              serve_host_is_loopback("::1") && serve_host_is_loopback("localhost"));
+    cr_expect(!serve_host_is_loopback("0.0.0.0") && !serve_host_is_loopback("192.168.1.2") &&
+              !serve_host_is_loopback("::"));
+}
+
+Test(serve, a_port_in_use_is_a_clear_error)
+{
+    start_default();
+    serve_params p = params();
+    p.port = serve_port(srv);
+    serve_server *second = serve_start(&p);
+    cr_assert_null(second);
+    cr_expect(strstr(dq_last_error(), "cannot listen on 127.0.0.1 port"), "%s", dq_last_error());
+}
+
+Test(serve, request_body_limit)
+{
+    serve_params p = params();
+    p.max_body_bytes = 100;
+    start(&p);
+    char body[400];
+    snprintf(body, sizeof body, "{\"question\": \"%0300d\"}", 7);
+    resp r = post("/api/ask", body);
+    cr_expect_eq(r.status, 413);
+    cr_expect(strstr(error_message(&r), "over the limit of 100"), "%s", error_message(&r));
+    resp_free(&r);
+    r = post("/api/ask", "{\"question\": \"warranty period?\"}");
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+}
+
+/* ---- documents and page images ------------------------------------------- */
+
+static const cJSON *find_doc(const cJSON *docs, const char *path)
+{
+    const cJSON *d;
+    cJSON_ArrayForEach(d, docs) if (!strcmp(str_at(d, "path"), path)) return d;
+    cr_assert_fail("no document '%s'", path);
+    return NULL;
+}
+
+Test(serve, documents_and_page_images_with_highlights)
+{
+    start_default();
+    resp r = get("/api/documents");
+    cr_assert_eq(r.status, 200);
+    const cJSON *docs = at(r.json, "documents");
+    cr_expect_eq(cJSON_GetArraySize(docs), 3);
+    const cJSON *manual = find_doc(docs, "manual.pdf");
+    cr_expect_str_eq(str_at(manual, "status"), "ok");
+    cr_expect_eq(num_at(manual, "pages"), 2);
+    cr_expect_str_eq(str_at(manual, "format"), "pdf");
+    int manual_id = (int)num_at(manual, "doc_id");
+    int notes_id = (int)num_at(find_doc(docs, "notes.txt"), "doc_id");
+    resp_free(&r);
+
+    r = get("/api/search?q=warranty%20period&k=1");
+    int chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "chunk_id");
+    resp_free(&r);
+    r = get("/api/search?q=deposit&k=1");
+    int other_chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "chunk_id");
+    resp_free(&r);
+
+    char path[128];
+    snprintf(path, sizeof path, "/api/documents/%d/pages/2.png?chunk=%d", manual_id, chunk);
+    r = get(path);
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(strstr(r.headers.data, "Content-Type: image/png"));
+    cr_assert_gt(r.body.len, 1000);
+    cr_expect(!memcmp(r.body.data, "\x89PNG\r\n\x1a\n", 8));
+    /* the chunk's two lines of text on page 2 are drawn */
+    cr_expect(strstr(r.headers.data, "X-Docqa-Highlights: 2"), "%s", r.headers.data);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/documents/%d/pages/1.png?chunk=%d", manual_id, chunk);
+    r = get(path);
+    cr_expect_eq(r.status, 200);
+    cr_expect(strstr(r.headers.data, "X-Docqa-Highlights: 0"), "the chunk is not on page 1");
+    resp_free(&r);
+
+    struct {
+        char path[128];
+        long status;
+    } bad[5];
+    snprintf(bad[0].path, 128, "/api/documents/%d/pages/3.png", manual_id);
+    bad[0].status = 404;
+    snprintf(bad[1].path, 128, "/api/documents/999/pages/1.png");
+    bad[1].status = 404;
+    snprintf(bad[2].path, 128, "/api/documents/%d/pages/1.png?chunk=%d", manual_id, other_chunk);
+    bad[2].status = 404;
+    snprintf(bad[3].path, 128, "/api/documents/%d/pages/1.png", notes_id);
+    bad[3].status = 404;
+    snprintf(bad[4].path, 128, "/api/documents/%d/pages/1.png?dpi=5000", manual_id);
+    bad[4].status = 400;
+    for (size_t i = 0; i < 5; i++) {
+        r = get(bad[i].path);
+        cr_expect_eq(r.status, bad[i].status, "%s: %ld %s", bad[i].path, r.status, r.body.data);
+        resp_free(&r);
+    }
+    /* paths are ids, never file names */
+    const char *traversal[] = {"/api/documents/../../etc/passwd", "/api/documents/1/pages/../x",
+                               "/api/documents/%2e%2e/pages/1.png", "/api/documents/1x/pages/1.png",
+                               "/api/documents/-1/pages/1.png", "/api/documents/1/pages/1.png/x"};
+    for (size_t i = 0; i < sizeof traversal / sizeof traversal[0]; i++) {
+        r = get(traversal[i]);
+        cr_expect_eq(r.status, 404, "%s: %ld", traversal[i], r.status);
+        resp_free(&r);
+    }
+}
+
+/* ---- uploads and jobs ---------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *data;
+    size_t len;
+    const char *field;
+} part;
+
+static curl_mime *one_part(CURL *c, void *ctx)
+{
+    const part *p = ctx;
+    curl_mime *m = curl_mime_init(c);
+    curl_mimepart *mp = curl_mime_addpart(m);
+    curl_mime_name(mp, p->field ? p->field : "file");
+    curl_mime_filename(mp, p->name);
+    curl_mime_data(mp, p->data, p->len);
+    return m;
+}
+
+static resp upload(const char *name, const char *data, size_t len)
+{
+    part p = {name, data, len, NULL};
+    return request("/api/ingest", &(req_opts){.mime = one_part, .mime_ctx = &p});
+}
+
+/* Polls a job until it is no longer running (the test's timeout bounds it). */
+static cJSON *wait_job(int id)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/jobs/%d", id);
+    for (;;) {
+        resp r = get(path);
+        cr_assert_eq(r.status, 200, "%s", r.body.data);
+        if (strcmp(str_at(r.json, "state"), "running") != 0) {
+            cJSON *j = r.json;
+            r.json = NULL;
+            resp_free(&r);
+            return j;
+        }
+        resp_free(&r);
+        usleep(50 * 1000);
+    }
+}
+
+Test(serve, upload_is_ingested_in_the_background)
+{
+    start_default();
+    const char *text = "Opening hours\n\nThe reading room opens at nine and closes at eight.\n";
+    resp r = upload("../../hours.txt", text, strlen(text));
+    cr_assert_eq(r.status, 202, "%s", r.body.data);
+    int id = (int)num_at(r.json, "job");
+    cr_expect_str_eq(cJSON_GetArrayItem(at(r.json, "files"), 0)->valuestring, "hours.txt",
+                     "the name is cut to its last component");
+    resp_free(&r);
+    cJSON *job = wait_job(id);
+    cr_expect_str_eq(str_at(job, "state"), "done");
+    cr_expect_eq(num_at(job, "files_done"), 1);
+    cr_expect_eq(num_at(job, "files_failed"), 0);
+    const cJSON *f = cJSON_GetArrayItem(at(job, "files"), 0);
+    cr_expect_str_eq(str_at(f, "status"), "ok");
+    cr_expect_str_eq(str_at(f, "path"), ".docqa/uploads/hours.txt");
+    cJSON_Delete(job);
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s/uploads/hours.txt", store_path);
+    cr_expect_eq(access(saved, F_OK), 0);
+
+    r = get("/api/search?q=reading%20room");
+    cr_assert_eq(r.status, 200);
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "path"),
+                     ".docqa/uploads/hours.txt");
+    resp_free(&r);
+
+    /* the same name again is kept beside the first, not over it */
+    r = upload("hours.txt", "Other\n\nA different text about lamps.\n", 35);
+    cr_assert_eq(r.status, 202);
+    cJSON_Delete(wait_job((int)num_at(r.json, "job")));
+    resp_free(&r);
+    snprintf(saved, sizeof saved, "%s/uploads/hours (2).txt", store_path);
+    cr_expect_eq(access(saved, F_OK), 0);
+
+    /* a broken file: the job finishes, the file is failed with its reason */
+    r = upload("broken.pdf", "%PDF-1.7 garbage", 16);
+    cr_assert_eq(r.status, 202);
+    job = wait_job((int)num_at(r.json, "job"));
+    resp_free(&r);
+    f = cJSON_GetArrayItem(at(job, "files"), 0);
+    cr_expect_str_eq(str_at(f, "status"), "failed");
+    cr_expect(strlen(str_at(f, "error")) > 0);
+    cJSON_Delete(job);
+    r = get("/api/documents");
+    const cJSON *d = find_doc(at(r.json, "documents"), ".docqa/uploads/broken.pdf");
+    cr_expect_str_eq(str_at(d, "status"), "failed");
+    cr_expect(cJSON_IsString(at(d, "error")));
+    resp_free(&r);
+
+    r = get("/api/jobs");
+    cr_expect_eq(cJSON_GetArraySize(at(r.json, "jobs")), 3);
+    resp_free(&r);
+    r = get("/api/jobs/99");
+    cr_expect_eq(r.status, 404);
+    resp_free(&r);
+}
+
+Test(serve, upload_refusals)
+{
+    serve_params p = params();
+    p.max_upload_bytes = 4096;
+    start(&p);
+    resp r = upload("tool.exe", "MZ", 2);
+    cr_expect_eq(r.status, 415);
+    cr_expect(strstr(error_message(&r), "'tool.exe' is not a file type"));
+    resp_free(&r);
+    char *big = dq_malloc(10000);
+    memset(big, 'a', 10000);
+    r = upload("big.txt", big, 10000);
+    cr_expect_eq(r.status, 413);
+    resp_free(&r);
+    free(big);
+    r = request("/api/ingest", &(req_opts){.body = "{}"});
+    cr_expect_eq(r.status, 415);
+    resp_free(&r);
+    part field = {NULL, "hello", 5, "comment"};
+    r = request("/api/ingest", &(req_opts){.mime = one_part, .mime_ctx = &field});
+    cr_expect_eq(r.status, 400);
+    cr_expect(strstr(error_message(&r), "no file in the upload"));
+    resp_free(&r);
+    /* nothing refused was kept */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/uploads", store_path);
+    int entries = 0;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A1 '%s' | wc -l", dir);
+    FILE *ls = popen(cmd, "r");
+    cr_assert(ls);
+    cr_assert_eq(fscanf(ls, "%d", &entries), 1);
+    pclose(ls);
+    cr_expect_eq(entries, 0);
+}
+
+/* A docqa stand-in that waits for a line on a FIFO before running the real
+ * ingest, so a test holds a job running for as long as it needs. */
+static void gated_bin(char *bin, size_t n, char *fifo, size_t m)
+{
+    snprintf(fifo, m, "%s/gate", workdir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    snprintf(bin, n, "%s/gated-docqa", workdir);
+    FILE *f = fopen(bin, "w");
+    cr_assert(f);
+    fprintf(f, "#!/bin/sh\nread line < '%s'\nexec '%s' \"$@\"\n", fifo, docqa_bin());
+    fclose(f);
+    chmod(bin, 0700);
+}
+
+static void open_gate(const char *fifo)
+{
+    int fd = open(fifo, O_WRONLY);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "go\n", 3), 3);
+    close(fd);
+}
+
+Test(serve, concurrent_jobs_are_limited)
+{
+    char bin[512], fifo[512];
+    gated_bin(bin, sizeof bin, fifo, sizeof fifo);
+    serve_params p = params();
+    p.docqa_bin = bin;
+    p.max_jobs = 1;
+    start(&p);
+    resp r = upload("a.txt", "Alpha\n\nAlpha text about owls.\n", 29);
+    cr_assert_eq(r.status, 202);
+    int id = (int)num_at(r.json, "job");
+    resp_free(&r);
+    r = get("/api/jobs/1");
+    cr_expect_str_eq(str_at(r.json, "state"), "running");
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "files"), 0), "status"), "pending");
+    cr_expect_eq(num_at(r.json, "files_done"), 0);
+    resp_free(&r);
+    r = upload("b.txt", "Beta\n\nBeta text about foxes.\n", 28);
+    cr_expect_eq(r.status, 429);
+    cr_expect(strstr(error_message(&r), "1 ingest jobs are running"), "%s", error_message(&r));
+    resp_free(&r);
+    open_gate(fifo);
+    cJSON *job = wait_job(id);
+    cr_expect_str_eq(str_at(job, "state"), "done");
+    cJSON_Delete(job);
+    r = upload("b.txt", "Beta\n\nBeta text about foxes.\n", 28);
+    cr_expect_eq(r.status, 202, "a slot is free again");
+    resp_free(&r);
+    open_gate(fifo);
+}
+
+typedef struct {
+    int ok, wrong;
+} reader_result;
+
+static void *reader_main(void *p)
+{
+    reader_result *res = p;
+    for (int i = 0; i < 25; i++) {
+        resp r = get("/api/search?q=warranty%20period&k=1");
+        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "hits"), 0);
+        const cJSON *path = cJSON_GetObjectItem(hit, "path");
+        if (r.status == 200 && cJSON_IsString(path) && !strcmp(path->valuestring, "manual.pdf"))
+            res->ok++;
+        else if (res->wrong++ == 0)
+            fprintf(stderr, "search: %ld %s\n", r.status, r.body.data);
+        resp_free(&r);
+        r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+        const cJSON *ans = cJSON_GetObjectItem(r.json, "answer");
+        if (r.status == 200 && cJSON_IsString(ans) && !strcmp(ans->valuestring, warranty_answer))
+            res->ok++;
+        else if (res->wrong++ == 0)
+            fprintf(stderr, "ask: %ld %s\n", r.status, r.body.data);
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(serve, readers_are_served_while_an_ingest_writes)
+{
+    /* A 40-page upload, held at the gate until the readers run, so its
+     * writes overlap their reads. */
+    char bin[512], fifo[512];
+    gated_bin(bin, sizeof bin, fifo, sizeof fifo);
+    serve_params p = params();
+    p.docqa_bin = bin;
+    start(&p);
+    char pdf[512];
+    snprintf(pdf, sizeof pdf, "%s/big-src.pdf", workdir);
+    const char *pages[40];
+    char texts[40][256];
+    for (int i = 0; i < 40; i++) {
+        /* Pages must differ, or cleanup takes their lines for running headers. */
+        static const char *sky[] = {"comets", "meteors", "auroras", "planets", "clouds"};
+        static const char *dir[] = {"northern", "eastern", "southern", "western"};
+        static const char *who[] = {"Ada", "Boris", "Chen", "Dana", "Emil", "Fern", "Gus"};
+        snprintf(texts[i], sizeof texts[i],
+                 "# Chapter %d\nOn this night %s saw %s over the %s ridge from the observatory.",
+                 i + 1, who[i % 7], sky[i % 5], dir[i % 4]);
+        pages[i] = texts[i];
+    }
+    cr_assert_eq(pdfgen_write_simple(pdf, pages, 40), 0);
+    dq_buf data = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(pdf, &data), 0);
+    resp r = upload("observatory.pdf", data.data, data.len);
+    dq_buf_free(&data);
+    cr_assert_eq(r.status, 202);
+    int id = (int)num_at(r.json, "job");
+    resp_free(&r);
+
+    pthread_t th[4];
+    reader_result res[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, reader_main, &res[i]);
+    open_gate(fifo);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    cJSON *job = wait_job(id);
+    cr_expect_str_eq(str_at(job, "state"), "done");
+    cJSON_Delete(job);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(res[i].wrong, 0);
+        cr_expect_eq(res[i].ok, 50);
+    }
+    r = get("/api/search?q=observatory%20comets&k=1");
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "path"),
+                     ".docqa/uploads/observatory.pdf");
+    resp_free(&r);
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+static void *stop_main(void *p)
+{
+    serve_stop(p);
+    return NULL;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        cr_assert_gt(w, 0);
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+Test(serve, stop_finishes_requests_in_flight)
+{
+    start_default();
+    /* A raw socket, so the test decides when each byte goes out. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)serve_port(srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *body = "{\"question\": \"How long is the warranty period?\"}";
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+             strlen(body));
+    send_all(fd, head, strlen(head));
+    send_all(fd, body, 10);
+    /* Ordering only (no timing is asserted): the server has the headers
+     * before the stop begins. */
+    usleep(300 * 1000);
+    pthread_t stopper;
+    pthread_create(&stopper, NULL, stop_main, srv);
+    srv = NULL;
+    usleep(300 * 1000);
+    send_all(fd, body + 10, strlen(body) - 10);
+    dq_buf in = DQ_BUF_INIT;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        dq_buf_append(&in, buf, (size_t)n);
+    close(fd);
+    pthread_join(stopper, NULL);
+    cr_assert(in.data, "no response");
+    cr_expect(!strncmp(in.data, "HTTP/1.1 200", 12), "%s", in.data);
+    cr_expect(strstr(in.data, "24 months"), "the request in flight was answered");
+    dq_buf_free(&in);
+    /* and the port is closed now */
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, base);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    dq_buf sink = DQ_BUF_INIT;
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    cr_expect_eq(curl_easy_perform(c), CURLE_COULDNT_CONNECT);
+    curl_easy_cleanup(c);
+    dq_buf_free(&sink);
+}
+
+Test(serve, command_serves_until_sigterm_and_logs_without_secrets)
+{
+    char err_path[512];
+    snprintf(err_path, sizeof err_path, "%s/serve.err", workdir);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(e, 2);
+        setenv("DOCQA_TOKEN", "tok-very-secret", 1);
+        setenv("HOME", workdir, 1); /* no user config: extractive answers */
+        unsetenv("XDG_CONFIG_HOME");
+        unsetenv("DOCQA_LLM_URL");
+        execl(docqa_bin(), "docqa", "--store", store_path, "serve", "--port", "0", (char *)NULL);
+        _exit(98);
+    }
+    /* The first line names the port. */
+    int port = 0;
+    for (int tries = 0; tries < 600 && !port; tries++) {
+        dq_buf b = DQ_BUF_INIT;
+        dq_read_file(err_path, &b);
+        const char *p = b.data ? strstr(b.data, "http://127.0.0.1:") : NULL;
+        if (p)
+            port = atoi(p + strlen("http://127.0.0.1:"));
+        dq_buf_free(&b);
+        if (!port)
+            usleep(50 * 1000);
+    }
+    cr_assert_gt(port, 0, "serve printed no address");
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    resp r = request("/api/search?q=warranty", &(req_opts){.token = "tok-very-secret"});
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    r = get("/api/search?q=private%20question");
+    cr_expect_eq(r.status, 401);
+    resp_free(&r);
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    dq_buf log = DQ_BUF_INIT;
+    dq_read_file(err_path, &log);
+    cr_expect(strstr(log.data, "(token required)"), "%s", log.data);
+    cr_expect(strstr(log.data, "GET /api/search 200"), "%s", log.data);
+    cr_expect(strstr(log.data, "GET /api/search 401"), "%s", log.data);
+    cr_expect(strstr(log.data, "SIGTERM"), "%s", log.data);
+    cr_expect(!strstr(log.data, "tok-very-secret"), "the token is not logged");
+    cr_expect(!strstr(log.data, "private"), "query strings are not logged");
+    dq_buf_free(&log);
+}
