@@ -22,7 +22,7 @@ static const struct {
     {"ask", cmd_ask, "answer a question from the documents, with citations"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
-    {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
+    {"model", cmd_model, "get and choose models: pull, list, use, rm, info"},
 };
 
 void cli_error(const char *fmt, ...)

@@ -97,6 +97,11 @@ static const char *reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 206: return "Partial Content";
+    case 302: return "Found";
+    case 307: return "Temporary Redirect";
+    case 403: return "Forbidden";
+    case 416: return "Range Not Satisfiable";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 404: return "Not Found";
@@ -175,12 +180,15 @@ static void serve(httpd *s, int fd)
         dq_buf out = DQ_BUF_INIT;
         dq_buf_printf(&out,
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      resp.status, reason(resp.status), resp.content_type, resp.body.len);
+                      "Connection: close\r\n%s\r\n",
+                      resp.status, reason(resp.status), resp.content_type, resp.body.len,
+                      resp.headers.data ? resp.headers.data : "");
         send_all(fd, out.data, out.len);
         dq_buf_free(&out);
         const char *b = resp.body.data ? resp.body.data : "";
-        size_t left = resp.body.len;
+        size_t left = strcmp(method, "HEAD") == 0 ? 0 : resp.body.len;
+        if (resp.cut_after > 0 && (size_t)resp.cut_after < left)
+            left = (size_t)resp.cut_after;
         while (left > 0 && !stopping(s)) {
             size_t n = left;
             if (resp.piece_delay_ms > 0) {
@@ -196,6 +204,7 @@ static void serve(httpd *s, int fd)
         }
     }
     dq_buf_free(&resp.body);
+    dq_buf_free(&resp.headers);
 out:
     dq_buf_free(&in);
     shutdown(fd, SHUT_WR);

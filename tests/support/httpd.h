@@ -3,7 +3,8 @@
  *
  * One thread accepts one connection at a time on an ephemeral port, reads a
  * request (Content-Length bodies), calls the test's handler, writes its
- * response and closes the connection (Connection: close).
+ * response and closes the connection (Connection: close). A HEAD request
+ * gets the headers the handler's body would have, without the body.
  */
 #ifndef DQ_TEST_HTTPD_H
 #define DQ_TEST_HTTPD_H
@@ -29,6 +30,12 @@ typedef struct {
     /* > 0: send the body in pieces cut after each blank line ("\n\n", as
      * server-sent events end), sleeping this long before each piece */
     int piece_delay_ms;
+    /* more header lines, "Name: value\r\n" each (ETag, Location,
+     * Content-Range); the server frees them */
+    dq_buf headers;
+    /* > 0: send only this many body bytes, then close the connection though
+     * Content-Length promised the whole body (a dropped download) */
+    long long cut_after;
 } httpd_response;
 
 /* Runs on the server thread, one request at a time. */
