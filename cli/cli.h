@@ -96,6 +96,7 @@ typedef struct {
     long long pages;
     bool bytes;           /* a download: units are bytes, shown in MB with MB/s */
     long long base_units; /* bytes there before this run (a resumed download) */
+    double updated;       /* when progress_update last ran */
 } progress;
 
 void progress_start(progress *p, const char *what, const char *unit, bool quiet,

@@ -41,7 +41,8 @@ static void draw(progress *p)
     if (p->bytes) {
         /* rate and ETA from this run's bytes: a resumed download starts part way */
         double got = (double)(p->done_units - p->base_units);
-        double bps = elapsed > 0.2 && got > 0 ? got / elapsed : 0;
+        double busy = p->updated - p->started; /* not the time spent after the last byte */
+        double bps = busy > 0.2 && got > 0 ? got / busy : 0;
         if (frac < 1 && bps > 0)
             format_duration((double)(p->total_units - p->done_units) / bps, eta, sizeof eta);
         else if (frac < 1)
@@ -97,6 +98,7 @@ void progress_update(progress *p, int items_done, long long done_units, long lon
     p->items_done = items_done;
     p->done_units = done_units;
     p->pages = pages;
+    p->updated = dq_now();
     if (p->active && dq_now() - p->last_draw >= 0.1)
         draw(p);
 }

@@ -518,7 +518,10 @@ int hub_stat(hub *h, const char *repo, const char *revision, const char *file, h
     char etag[80];
     clean_etag(*r.linked_etag ? r.linked_etag : r.etag, etag, sizeof etag);
     snprintf(out->etag, sizeof out->etag, "%s", etag);
-    if (*r.linked_etag && is_sha256(etag)) {
+    /* X-Linked-Etag is an LFS object's SHA-256; a plain ETag of 64 hex digits
+     * is one too (a mirror answering without the redirect), while git's blob
+     * ids for small files are 40 */
+    if (is_sha256(etag)) {
         for (int i = 0; i < 64; i++)
             out->sha256[i] = (char)tolower((unsigned char)etag[i]);
         out->sha256[64] = '\0';

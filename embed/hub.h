@@ -87,7 +87,7 @@ const char *hub_endpoint(const hub *h);
 typedef struct {
     int status;          /* HTTP status of the last answer: 200, 302, 404 ... */
     char commit[64];     /* X-Repo-Commit, or "" */
-    char sha256[65];     /* X-Linked-Etag when it is a SHA-256 (LFS files), or "" */
+    char sha256[65];     /* X-Linked-Etag (or ETag) when it is a SHA-256 (LFS files), or "" */
     char etag[80];       /* ETag as given (quotes and W/ removed), or "" */
     long long size;      /* X-Linked-Size or Content-Length; -1 when unknown */
     char url[2048];      /* where to GET it: the CDN location or the resolve URL */
