@@ -526,7 +526,8 @@ int hub_stat(hub *h, const char *repo, const char *revision, const char *file, h
             out->sha256[i] = (char)tolower((unsigned char)etag[i]);
         out->sha256[64] = '\0';
     }
-    out->size = r.linked_size >= 0 ? r.linked_size : r.content_length;
+    /* a redirect's Content-Length is its own (empty) body's */
+    out->size = r.linked_size >= 0 ? r.linked_size : r.status == 200 ? r.content_length : -1;
     rc = 0;
 out:
     dq_buf_free(&url);

@@ -43,6 +43,7 @@ typedef struct {
     long long cut_bytes;
     bool wrong_sha;      /* publish a SHA-256 that is not the file's */
     bool ignore_range;   /* the CDN answers 200 with the whole file */
+    bool no_size;        /* the redirect carries no X-Linked-Size */
     /* observations */
     int cdn_gets, range_gets, hub_requests;
     char last_range[64];
@@ -200,10 +201,11 @@ static void hub_handler(void *ctx, const httpd_request *req, httpd_response *res
                               ? "badbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbad0"
                               : b->sha;
         resp->status = 302;
-        dq_buf_printf(&resp->headers,
-                      "Location: %s/blobs/%s\r\nX-Linked-Etag: \"%s\"\r\nX-Linked-Size: %zu\r\n"
-                      "ETag: \"%s\"\r\n",
-                      httpd_url(fh.cdn), b->sha, sha, b->data.len, sha);
+        dq_buf_printf(&resp->headers, "Location: %s/blobs/%s\r\nX-Linked-Etag: \"%s\"\r\n"
+                                      "ETag: \"%s\"\r\n",
+                      httpd_url(fh.cdn), b->sha, sha, sha);
+        if (!fh.no_size)
+            dq_buf_printf(&resp->headers, "X-Linked-Size: %zu\r\n", b->data.len);
         goto out;
     }
     dq_read_file(path, &resp->body);
@@ -502,6 +504,24 @@ Test(hub, server_ignoring_range_starts_over, .init = hub_setup, .fini = hub_tear
     cr_assert_eq(hub_download(h, "test-org/tiny-bge", "main", "model.safetensors", dest, NULL),
                  0, "%s", dq_last_error());
     cr_expect(same_file(dest, fixture("bert-tiny-cls/model.safetensors")));
+    hub_free(h);
+    free(dest);
+}
+
+Test(hub, size_not_announced, .init = hub_setup, .fini = hub_teardown)
+{
+    /* the redirect's own Content-Length (0) must not pass for the file's */
+    fh.no_size = true;
+    fh.cut_next = 1;
+    fh.cut_bytes = 4000;
+    hub *h = test_hub(NULL);
+    char *dest = wpath("m.safetensors");
+    hub_file info;
+    cr_assert_eq(hub_download(h, "test-org/tiny-bge", "main", "model.safetensors", dest, &info),
+                 0, "%s", dq_last_error());
+    cr_expect_eq(info.size, -1);
+    cr_expect(same_file(dest, fixture("bert-tiny-cls/model.safetensors")));
+    cr_expect_str_eq(fh.last_range, "bytes=4000-");
     hub_free(h);
     free(dest);
 }
