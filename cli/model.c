@@ -25,7 +25,7 @@
 #include "embed/hub.h"
 
 static const char *const model_usage[] = {
-    "docqa model info [--int8] <dir>",
+    "docqa model info [--int8] <dir|name>",
     "docqa model pull [-q] <name>[@<revision>]",
     "docqa model list [--aliases]",
     "docqa model use <name|dir>",
@@ -84,6 +84,9 @@ static bool same_path(const char *a, const char *b)
     return same;
 }
 
+static char *pulled_dir(const char *name);
+static cJSON *read_record(const char *dir);
+
 /* ---- info ------------------------------------------------------------------ */
 
 static int model_info(int argc, char **argv)
@@ -93,7 +96,7 @@ static int model_info(int argc, char **argv)
         OPT_BOOLEAN(0, "int8", &int8, "load with int8 linear layers, as [embed] int8 = true does"),
         OPT_FINISH,
     };
-    static const char *const usage[] = {"docqa model info [--int8] <dir>", NULL};
+    static const char *const usage[] = {"docqa model info [--int8] <dir|name>", NULL};
     int n_args;
     int p = parse_options(argc, argv, opts, usage, &n_args);
     if (p != PARSE_OK)
@@ -105,24 +108,35 @@ static int model_info(int argc, char **argv)
     bert_params bp = bert_default_params();
     bp.int8 = int8;
     char *text;
-    if (reranker_folder(argv[0])) {
+    /* a folder, or the name of a pulled model */
+    char *dir = NULL;
+    if (!is_dir(argv[0])) {
+        hub_name hn;
+        if (hub_parse_name(argv[0], &hn) == 0 && !(dir = pulled_dir(argv[0])))
+            return EXIT_ERROR;
+    }
+    const char *path = dir ? dir : argv[0];
+    if (reranker_folder(path)) {
         /* a cross-encoder: same engine, a classification head on top */
-        reranker *r = reranker_open(argv[0], &bp);
+        reranker *r = reranker_open(path, &bp);
         if (!r) {
             cli_error("%s", dq_last_error());
+            free(dir);
             return EXIT_ERROR;
         }
         text = reranker_describe(r);
         reranker_free(r);
     } else {
-        bert_model *m = bert_load(argv[0], &bp);
+        bert_model *m = bert_load(path, &bp);
         if (!m) {
             cli_error("%s", dq_last_error());
+            free(dir);
             return EXIT_ERROR;
         }
         text = bert_describe(m);
         bert_free(m);
     }
+    free(dir);
     fputs(text, stdout);
     if (text[0] && text[strlen(text) - 1] != '\n')
         putchar('\n');
@@ -423,11 +437,19 @@ static int model_use(int argc, char **argv, cli_globals *g)
     char *dir = NULL;
     char probe[PATH_MAX];
     snprintf(probe, sizeof probe, "%s/config.json", argv[0]);
-    if (is_dir(argv[0]) && access(probe, F_OK) == 0)
+    if (is_dir(argv[0]) && access(probe, F_OK) == 0) {
         dir = real(argv[0]); /* a local model folder */
-    else if (!(dir = pulled_dir(argv[0])))
+    } else if (!(dir = pulled_dir(argv[0]))) {
         return EXIT_ERROR;
-    else {
+    } else {
+        cJSON *rec = read_record(dir);
+        cJSON_Delete(rec);
+        if (!rec) {
+            cli_error("'%s' is an unfinished pull; 'docqa model pull %s' completes it",
+                      argv[0], argv[0]);
+            free(dir);
+            return EXIT_ERROR;
+        }
         char *r = real(dir);
         free(dir);
         dir = r;

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -654,6 +656,45 @@ Test(hub, cancelled_download_is_kept_for_a_resume, .init = hub_setup, .fini = hu
     free(dest);
 }
 
+static char *read_work(const char *name);
+
+/* A write that fails part way (here the file size limit, as a full disk
+ * would) keeps what was written for a resume and says why. */
+Test(hub, write_error_keeps_partial, .init = hub_setup, .fini = hub_teardown)
+{
+    char *dest = wpath("f/model.safetensors");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {50000, 50000};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        hub_options o = {.endpoint = httpd_url(fh.hub)};
+        hub *h = hub_new(&o);
+        int rc = hub_download(h, "test-org/tiny-bge", "main", "model.safetensors", dest, NULL);
+        char *msg = wpath("msg");
+        const char *e = dq_last_error();
+        dq_write_file_atomic(msg, e, strlen(e));
+        _exit(rc == -1 ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the download should have failed");
+    char *msg = read_work("msg");
+    cr_expect(strstr(msg, "cannot write '"), "%s", msg);
+    cr_expect(strstr(msg, "File too large"), "%s", msg);
+    free(msg);
+    cr_expect_not(exists(dest));
+    /* the same download, without the limit, resumes from what was kept */
+    hub *h = test_hub(NULL);
+    cr_assert_eq(hub_download(h, "test-org/tiny-bge", "main", "model.safetensors", dest, NULL),
+                 0, "%s", dq_last_error());
+    cr_expect_str_eq(fh.last_range, "bytes=50000-");
+    cr_expect(same_file(dest, fixture("bert-tiny-cls/model.safetensors")));
+    hub_free(h);
+    free(dest);
+}
+
 /* ---- the CLI ----------------------------------------------------------- */
 
 typedef struct {
@@ -826,6 +867,21 @@ Test(hub_cli, reranker_goes_to_retrieve, .init = hub_setup, .fini = hub_teardown
     cr_expect(strstr(r.out, "reranker"), "%s", r.out);
     cr_expect(strstr(r.out, "[retrieve] rerank_model"), "%s", r.out);
     run_free(&r);
+    /* a local folder works too; a second use replaces the line, never adds one */
+    const char *folders[] = {fixture("bert-tiny-cls"), fixture("bert-tiny-mean")};
+    for (int i = 0; i < 2; i++) {
+        r = DOCQA("model", "use", folders[i]);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        run_free(&r);
+    }
+    cfg = read_work(".config/docqa/config");
+    char want2[1200];
+    snprintf(want2, sizeof want2,
+             "[retrieve]\nrerank_model = %s/cache/docqa/models/test-org--tiny-rerank\n\n"
+             "[embed]\nmodel = %s\n",
+             work, folders[1]);
+    cr_expect_str_eq(cfg, want2);
+    free(cfg);
 }
 
 Test(hub_cli, errors, .init = hub_setup, .fini = hub_teardown)
@@ -892,6 +948,10 @@ Test(hub_cli, interrupted_pull_resumes, .init = hub_setup, .fini = hub_teardown)
     r = DOCQA("model", "list");
     cr_expect(strstr(r.out, "incomplete"), "%s", r.out);
     run_free(&r);
+    r = DOCQA("model", "use", "test-org/tiny-bge");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "'test-org/tiny-bge' is an unfinished pull"), "%s", r.err);
+    run_free(&r);
     r = DOCQA("model", "pull", "test-org/tiny-bge");
     cr_expect_eq(r.status, 0, "%s", r.err);
     run_free(&r);
@@ -899,4 +959,10 @@ Test(hub_cli, interrupted_pull_resumes, .init = hub_setup, .fini = hub_teardown)
     char *dir = wpath("cache/docqa/models/test-org--tiny-bge");
     check_pulled_bge(dir);
     free(dir);
+    /* info takes the name of a pulled model as well as a folder */
+    r = DOCQA("model", "info", "test-org/tiny-bge");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "/cache/docqa/models/test-org--tiny-bge"), "%s", r.out);
+    cr_expect(strstr(r.out, "pooling: cls"), "%s", r.out);
+    run_free(&r);
 }
