@@ -221,11 +221,6 @@ static int model_pull(int argc, char **argv)
         cli_error("%s", dq_last_error());
         return EXIT_USAGE;
     }
-    if (hn.alias && hn.alias->unsupported) {
-        cli_error("'%s' (%s) cannot run in docqa yet: %s; not downloaded", hn.alias->name,
-                  hn.repo, hn.alias->unsupported);
-        return EXIT_ERROR;
-    }
     char *models = hub_models_dir();
     if (!models) {
         cli_error("%s", dq_last_error());
@@ -347,16 +342,14 @@ static int model_list(int argc, char **argv, cli_globals *g)
     if (show_aliases) {
         size_t n;
         const hub_alias *a = hub_aliases(&n);
-        printf("%-24s %-38s %-10s %s\n", "NAME", "REPOSITORY", "KIND", "NOTE");
+        printf("%-24s %-38s %-10s %s\n", "NAME", "REPOSITORY", "KIND", "PULLED");
         for (size_t i = 0; i < n; i++) {
             hub_name hn = {.alias = &a[i]};
             snprintf(hn.repo, sizeof hn.repo, "%s", a[i].repo);
             snprintf(hn.revision, sizeof hn.revision, "main");
             char *folder = hub_folder_name(&hn), *dir = join(models, folder);
-            printf("%-24s %-38s %-10s %s%s%s\n", a[i].name, a[i].repo,
-                   a[i].reranker ? "reranker" : "embedding",
-                   a[i].unsupported ? "docqa cannot run it yet: " : "",
-                   a[i].unsupported ? a[i].unsupported : "", is_dir(dir) ? "pulled" : "");
+            printf("%-24s %-38s %-10s %s\n", a[i].name, a[i].repo,
+                   a[i].reranker ? "reranker" : "embedding", is_dir(dir) ? "yes" : "");
             free(folder);
             free(dir);
         }

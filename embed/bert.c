@@ -47,8 +47,8 @@ bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n
         dq_set_error("cannot run model: batch %d x length %d", max_batch, max_len);
         return NULL;
     }
-    if (max_len > cfg->max_pos)
-        max_len = cfg->max_pos; /* no sequence can be longer anyway */
+    if (max_len > cfg->max_pos - cfg->pos_offset)
+        max_len = cfg->max_pos - cfg->pos_offset; /* no sequence can be longer anyway */
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = n > 0 ? (int)n : 1;
@@ -130,8 +130,9 @@ static int check_inputs(const bert_config *cfg, const int32_t *ids, const int32_
         dq_set_error("cannot run model on batch %d x length %d", batch, seq);
         return -1;
     }
-    if (seq > cfg->max_pos) {
-        dq_set_error("sequence length %d exceeds the model's %d positions", seq, cfg->max_pos);
+    if (seq > cfg->max_pos - cfg->pos_offset) {
+        dq_set_error("sequence length %d exceeds the model's %d positions", seq,
+                     cfg->max_pos - cfg->pos_offset);
         return -1;
     }
     for (int b = 0; b < batch; b++) {
@@ -229,7 +230,8 @@ static int forward_reference(const bert_config *cfg, const bert_weights *w, cons
         int t = (int)(r % seq);
         size_t ty = types ? (size_t)types[r] : 0;
         for (int i = 0; i < H; i++)
-            x[r * H + i] = w->word_emb[(size_t)ids[r] * H + i] + w->pos_emb[(size_t)t * H + i] +
+            x[r * H + i] = w->word_emb[(size_t)ids[r] * H + i] +
+                           w->pos_emb[(size_t)(t + cfg->pos_offset) * H + i] +
                            w->type_emb[ty * H + i];
         ref_layernorm(x + r * H, H, &w->ln_emb, cfg->ln_eps);
     }
@@ -323,7 +325,7 @@ static void embed_task(void *arg, int task, int thread)
         float *x = c->run->x + (size_t)r * H;
         int t = r % c->seq;
         memcpy(x, c->w->word_emb + (size_t)c->ids[r] * H, (size_t)H * sizeof(float));
-        vec_add(x, c->w->pos_emb + (size_t)t * H, H);
+        vec_add(x, c->w->pos_emb + (size_t)(t + c->cfg->pos_offset) * H, H);
         size_t ty = c->types ? (size_t)c->types[r] : 0;
         vec_layernorm(x, c->w->type_emb + ty * H, c->w->ln_emb.gamma, c->w->ln_emb.beta, H,
                       c->cfg->ln_eps);

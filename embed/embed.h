@@ -75,10 +75,12 @@ typedef enum { BERT_POOL_CLS, BERT_POOL_MEAN } bert_pooling;
 typedef struct {
     int vocab_size, hidden, n_layers, n_heads, intermediate, max_pos, type_vocab;
     float ln_eps;
+    int pos_offset;     /* first position id: 0 for BERT, padding_idx + 1 for XLM-RoBERTa */
     bert_pooling pooling;
     bool normalize;     /* L2-normalise pooled vectors */
     char act[16];       /* "gelu" (erf) */
-    char arch[32];      /* "BertModel" */
+    char arch[48];      /* "BertModel", "XLMRobertaForSequenceClassification" */
+    bool roberta;       /* XLM-RoBERTa: SentencePiece ids, <s> A </s></s> B </s>, one token type */
 } bert_config;
 
 typedef struct {

@@ -32,6 +32,27 @@ bool model_reference_requested(void)
     return e && *e && strcmp(e, "0") != 0;
 }
 
+int model_tokenize(const bert_model *m, const char *text, int32_t *ids, int max_ids)
+{
+    return m->spm ? spm_tokenize(m->spm, text, ids, max_ids)
+                  : wp_tokenize(m->tok, text, ids, max_ids);
+}
+
+/* cls text sep, truncated to max_len ids; the count, or -1 */
+static int encode_text(const bert_model *m, const char *text, int32_t *ids, int max_len)
+{
+    if (!m->spm)
+        return wp_encode(m->tok, text, ids, max_len);
+    int n = spm_tokenize(m->spm, text, ids + 1, max_len - 2);
+    if (n < 0)
+        return -1;
+    if (n > max_len - 2)
+        n = max_len - 2;
+    ids[0] = m->cls_id;
+    ids[n + 1] = m->sep_id;
+    return n + 2;
+}
+
 int bert_forward_ids(bert_model *m, const int32_t *ids, const int *lens, int batch, int seq,
                      float *hidden, float *pooled)
 {
@@ -100,7 +121,7 @@ int bert_encode(bert_model *m, const char *const *texts, size_t n, float *out)
     size_t n_toks = 0, cap_toks = 0;
     for (size_t i = 0; i < n; i++) {
         DQ_GROW(toks, cap_toks, n_toks + (size_t)L);
-        int k = wp_encode(m->tok, texts[i] ? texts[i] : "", toks + n_toks, L);
+        int k = encode_text(m, texts[i] ? texts[i] : "", toks + n_toks, L);
         if (k < 2 || k > L) {
             char why[256]; /* dq_set_error must not read the buffer it writes */
             snprintf(why, sizeof why, "%s", dq_last_error());

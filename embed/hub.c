@@ -37,24 +37,20 @@
 /* ---- names ---------------------------------------------------------------- */
 
 static const hub_alias aliases[] = {
-    {"bge-small-zh-v1.5", "BAAI/bge-small-zh-v1.5", false, NULL},
-    {"bge-base-zh-v1.5", "BAAI/bge-base-zh-v1.5", false, NULL},
-    {"bge-large-zh-v1.5", "BAAI/bge-large-zh-v1.5", false, NULL},
-    {"bge-small-en-v1.5", "BAAI/bge-small-en-v1.5", false, NULL},
-    {"bge-base-en-v1.5", "BAAI/bge-base-en-v1.5", false, NULL},
-    {"m3e-small", "moka-ai/m3e-small", false, NULL},
-    {"m3e-base", "moka-ai/m3e-base", false, NULL},
-    {"m3e-large", "moka-ai/m3e-large", false, NULL},
-    {"text2vec-base-chinese", "shibing624/text2vec-base-chinese", false, NULL},
-    {"ms-marco-MiniLM-L-6-v2", "cross-encoder/ms-marco-MiniLM-L-6-v2", true, NULL},
-    {"ms-marco-MiniLM-L-12-v2", "cross-encoder/ms-marco-MiniLM-L-12-v2", true, NULL},
-    {"bge-reranker-base", "BAAI/bge-reranker-base", true,
-     "XLM-RoBERTa with a SentencePiece tokenizer"},
-    {"bge-reranker-large", "BAAI/bge-reranker-large", true,
-     "XLM-RoBERTa with a SentencePiece tokenizer"},
-    {"bce-reranker-base_v1", "maidalun1020/bce-reranker-base_v1", true,
-     "XLM-RoBERTa with a SentencePiece tokenizer"},
-    {"bge-m3", "BAAI/bge-m3", false, "XLM-RoBERTa with a SentencePiece tokenizer"},
+    {"bge-small-zh-v1.5", "BAAI/bge-small-zh-v1.5", false},
+    {"bge-base-zh-v1.5", "BAAI/bge-base-zh-v1.5", false},
+    {"bge-large-zh-v1.5", "BAAI/bge-large-zh-v1.5", false},
+    {"bge-small-en-v1.5", "BAAI/bge-small-en-v1.5", false},
+    {"bge-base-en-v1.5", "BAAI/bge-base-en-v1.5", false},
+    {"m3e-small", "moka-ai/m3e-small", false},
+    {"m3e-base", "moka-ai/m3e-base", false},
+    {"m3e-large", "moka-ai/m3e-large", false},
+    {"text2vec-base-chinese", "shibing624/text2vec-base-chinese", false},
+    {"ms-marco-MiniLM-L-6-v2", "cross-encoder/ms-marco-MiniLM-L-6-v2", true},
+    {"ms-marco-MiniLM-L-12-v2", "cross-encoder/ms-marco-MiniLM-L-12-v2", true},
+    {"bge-reranker-base", "BAAI/bge-reranker-base", true},
+    {"bge-reranker-large", "BAAI/bge-reranker-large", true},
+    {"bce-reranker-base_v1", "maidalun1020/bce-reranker-base_v1", true},
 };
 
 const hub_alias *hub_aliases(size_t *n)
@@ -905,7 +901,7 @@ static void cannot_run(const char *repo)
 
 /* What would stop docqa from running the folder is found before the
  * weights: first the architecture (config.json) ... */
-static int check_config(const char *repo, const char *dir, bool *reranker)
+static int check_config(const char *repo, const char *dir, bool *reranker, bool *xlmr)
 {
     bert_config c;
     memset(&c, 0, sizeof c);
@@ -919,22 +915,27 @@ static int check_config(const char *repo, const char *dir, bool *reranker)
         return -1;
     }
     *reranker = strstr(c.arch, "ForSequenceClassification") != NULL;
+    *xlmr = c.roberta;
     return 0;
 }
 
 /* ... then the tokenizer options and sentence-transformers modules. */
-static int check_folder(const char *repo, const char *dir)
+static int check_folder(const char *repo, const char *dir, bool xlmr)
 {
     bert_config c;
     memset(&c, 0, sizeof c);
     bool norm;
     int max_len = 1 << 20;
     wp_tokenizer *tok = NULL;
-    if (model_read_pooling(dir, &c, &norm) < 0 || !(tok = model_read_tokenizer(dir, &max_len))) {
+    spm_tokenizer *spm = NULL;
+    if (model_read_pooling(dir, &c, &norm) < 0 ||
+        (xlmr ? !(spm = model_read_spm(dir, &max_len))
+              : !(tok = model_read_tokenizer(dir, &max_len)))) {
         cannot_run(repo);
         return -1;
     }
     wp_free(tok);
+    spm_free(spm);
     return 0;
 }
 
@@ -982,9 +983,16 @@ int hub_pull(hub *h, const char *repo, const char *revision, const char *dir,
         rc = r == HUB_CANCELLED ? HUB_CANCELLED : -1;
         goto out;
     }
-    if (check_config(repo, dir, &res->reranker) < 0)
+    bool xlmr = false;
+    if (check_config(repo, dir, &res->reranker, &xlmr) < 0)
         goto out;
-    r = pull_file(&p, "vocab.txt", false);
+    r = pull_file(&p, xlmr ? "sentencepiece.bpe.model" : "vocab.txt", false);
+    if (r == HUB_NOT_FOUND && xlmr) {
+        dq_set_error("'%s' has no sentencepiece.bpe.model, which docqa reads for XLM-RoBERTa "
+                     "(tokenizer.json alone is not enough); nothing large was downloaded",
+                     repo);
+        goto out;
+    }
     if (r == HUB_NOT_FOUND) {
         /* find out whether it is a SentencePiece model, for the message */
         hub_file t;
@@ -1012,7 +1020,7 @@ int hub_pull(hub *h, const char *repo, const char *revision, const char *dir,
         rc = r == HUB_CANCELLED ? HUB_CANCELLED : -1;
         goto out;
     }
-    if (check_folder(repo, dir) < 0)
+    if (check_folder(repo, dir, xlmr) < 0)
         goto out;
 
     r = pull_file(&p, "model.safetensors", false);

@@ -27,7 +27,6 @@ typedef struct {
     const char *name;        /* "bge-small-zh-v1.5" */
     const char *repo;        /* "BAAI/bge-small-zh-v1.5" */
     bool reranker;           /* a cross-encoder, for [retrieve] rerank_model */
-    const char *unsupported; /* NULL when docqa runs it, else why not (one phrase) */
 } hub_alias;
 
 /* The built-in short names (docs/models.md describes each). */
@@ -115,7 +114,8 @@ typedef struct {
     bool reranker;    /* config.json declares a *ForSequenceClassification */
 } hub_pull_result;
 
-/* Pulls the files docqa reads (config.json, vocab.txt, tokenizer_config.json,
+/* Pulls the files docqa reads (config.json, vocab.txt or, for XLM-RoBERTa,
+ * sentencepiece.bpe.model, tokenizer_config.json,
  * special_tokens_map.json, modules.json and its Pooling config,
  * model.safetensors) of repo@revision into dir, all from one commit, and
  * writes HUB_RECORD last. Before the weights it checks that docqa can run

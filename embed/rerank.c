@@ -4,6 +4,9 @@
  * Hugging Face's BertForSequenceClassification is the BERT encoder, then a
  * pooler (dense + tanh on the [CLS] hidden state, bert.pooler.dense.*), then
  * a classifier (classifier.weight [num_labels, hidden], classifier.bias).
+ * XLMRobertaForSequenceClassification (bge-reranker-*, bce-reranker) is the
+ * same computation under other names: classifier.dense + tanh on <s>, then
+ * classifier.out_proj; its pairs read <s> q </s></s> p </s>, all type 0.
  * The encoder is embed/'s own: bert_load reads the folder (config,
  * tokenizer, weights with or without the "bert." prefix, int8 or packed
  * FP32), and the forward pass runs with token types 0 for "[CLS] query
@@ -22,10 +25,9 @@
  * probability in both cases. More labels are refused: which one means
  * "relevant" is not something docqa can know.
  *
- * XLM-RoBERTa rerankers (BAAI/bge-reranker-base/-large, maidalun1020's
- * bce-reranker-base_v1) ship a SentencePiece tokenizer (tokenizer.json,
- * sentencepiece.bpe.model) our WordPiece tokenizer cannot read, and a
- * different embedding layout; they are refused with that reason.
+ * XLM-RoBERTa models are tokenized by libsentencepiece from their
+ * sentencepiece.bpe.model (spm.cpp); plain RoBERTa (byte-level BPE) is
+ * refused.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -43,6 +45,8 @@ struct reranker {
     const float *cls_w, *cls_b;   /* (num_labels, hidden), (num_labels); into m */
     int num_labels;     /* 1 or 2 */
     int cls_id, sep_id;
+    int mid_seps;       /* separators between query and passage: 1, or 2 for XLM-RoBERTa */
+    bool two_types;     /* passage tokens get type 1 (BERT); else all 0 */
     int32_t *types;     /* (max_batch, max_len) token types for one batch, owned */
     double *head;       /* (hidden) pooler output scratch, owned */
 };
@@ -99,22 +103,24 @@ static int check_folder(const char *dir)
     const char *type = config_type(j), *arch = config_arch(j);
     int rc = 0;
     char *tj = model_path_join(dir, "tokenizer.json"), *vt = model_path_join(dir, "vocab.txt");
-    bool roberta = (type && (strcmp(type, "xlm-roberta") == 0 || strcmp(type, "roberta") == 0)) ||
-                   (arch && (strncmp(arch, "XLMRoberta", 10) == 0 || strncmp(arch, "Roberta", 7) == 0));
+    bool xlmr = (type && strcmp(type, "xlm-roberta") == 0) ||
+                (!type && arch && strncmp(arch, "XLMRoberta", 10) == 0);
+    bool roberta = (type && strcmp(type, "roberta") == 0) ||
+                   (!type && arch && strncmp(arch, "Roberta", 7) == 0);
     if (roberta) {
-        dq_set_error("'%s': %s reranker is not supported yet: its SentencePiece tokenizer "
-                     "(tokenizer.json) is not WordPiece, and docqa runs BERT cross-encoders "
-                     "with a vocab.txt",
+        dq_set_error("'%s': %s reranker is not supported yet: its byte-level BPE tokenizer is "
+                     "neither WordPiece nor SentencePiece",
                      dir, type ? type : arch);
         rc = -1;
-    } else if (!model_file_exists(vt) && model_file_exists(tj)) {
+    } else if (!xlmr && !model_file_exists(vt) && model_file_exists(tj)) {
         dq_set_error("'%s': only tokenizer.json, no vocab.txt: docqa runs BERT cross-encoders "
                      "with a WordPiece vocab.txt",
                      dir);
         rc = -1;
     } else if (arch && !model_ends_with(arch, "ForSequenceClassification")) {
         dq_set_error("'%s': '%.40s' is not a cross-encoder (expected "
-                     "BertForSequenceClassification); an embedding model goes in [embed] model",
+                     "BertForSequenceClassification or XLMRobertaForSequenceClassification); an "
+                     "embedding model goes in [embed] model",
                      dir, arch);
         rc = -1;
     }
@@ -140,16 +146,20 @@ reranker *reranker_open(const char *model_dir, const bert_params *params)
     r->cfg.normalize = false;
     int H = m->cfg.hidden;
     char *spath = model_path_join(model_dir, "model.safetensors");
-    if (m->max_len < 3) {
+    if (m->max_len < (m->cfg.roberta ? 4 : 3)) {
         dq_set_error("'%s': %d tokens per text cannot hold [CLS] q [SEP] p [SEP]", model_dir,
                      m->max_len);
         goto fail;
     }
-    const st_tensor *ct = model_find_tensor(m, "classifier.weight");
+    bool xlmr = m->cfg.roberta;
+    const char *pw = xlmr ? "classifier.dense.weight" : "pooler.dense.weight";
+    const char *pb = xlmr ? "classifier.dense.bias" : "pooler.dense.bias";
+    const char *cw = xlmr ? "classifier.out_proj.weight" : "classifier.weight";
+    const char *cb = xlmr ? "classifier.out_proj.bias" : "classifier.bias";
+    const st_tensor *ct = model_find_tensor(m, cw);
     if (!ct) {
-        dq_set_error("'%s': missing tensor 'classifier.weight' (not a sequence-classification "
-                     "model)",
-                     spath);
+        dq_set_error("'%s': missing tensor '%s' (not a sequence-classification model)", spath,
+                     cw);
         goto fail;
     }
     r->num_labels = ct->n_dims == 2 ? (int)ct->shape[0] : 0;
@@ -161,13 +171,15 @@ reranker *reranker_open(const char *model_dir, const bert_params *params)
     }
     if (r->num_labels < 1)
         r->num_labels = 1; /* model_tensor reports the shape mismatch */
-    if (!(r->pool_w = model_tensor(m, spath, "pooler.dense.weight", 2, H, H)) ||
-        !(r->pool_b = model_tensor(m, spath, "pooler.dense.bias", 1, H, 0)) ||
-        !(r->cls_w = model_tensor(m, spath, "classifier.weight", 2, r->num_labels, H)) ||
-        !(r->cls_b = model_tensor(m, spath, "classifier.bias", 1, r->num_labels, 0)))
+    if (!(r->pool_w = model_tensor(m, spath, pw, 2, H, H)) ||
+        !(r->pool_b = model_tensor(m, spath, pb, 1, H, 0)) ||
+        !(r->cls_w = model_tensor(m, spath, cw, 2, r->num_labels, H)) ||
+        !(r->cls_b = model_tensor(m, spath, cb, 1, r->num_labels, 0)))
         goto fail;
-    r->cls_id = wp_token_id(m->tok, "[CLS]");
-    r->sep_id = wp_token_id(m->tok, "[SEP]");
+    r->cls_id = m->cls_id;
+    r->sep_id = m->sep_id;
+    r->mid_seps = xlmr ? 2 : 1;
+    r->two_types = !xlmr && m->cfg.type_vocab >= 2;
     r->types = dq_malloc((size_t)m->params.max_batch * m->max_len * sizeof *r->types);
     r->head = dq_malloc((size_t)H * sizeof *r->head);
     free(spath);
@@ -194,14 +206,18 @@ char *reranker_describe(const reranker *r)
     const bert_config *c = &m->cfg;
     dq_buf b = DQ_BUF_INIT;
     dq_buf_printf(&b, "model: %s\n", m->dir);
-    dq_buf_printf(&b, "kind: reranker (cross-encoder: scores [CLS] query [SEP] passage [SEP])\n");
-    dq_buf_printf(&b, "architecture: %s (bert), activation %s\n", c->arch, c->act);
+    dq_buf_printf(&b, "kind: reranker (cross-encoder: scores %s)\n",
+                  c->roberta ? "<s> query </s></s> passage </s>"
+                             : "[CLS] query [SEP] passage [SEP]");
+    dq_buf_printf(&b, "architecture: %s (%s), activation %s\n", c->arch,
+                  c->roberta ? "xlm-roberta" : "bert", c->act);
     dq_buf_printf(&b, "size: hidden %d, layers %d, heads %d, intermediate %d\n", c->hidden,
                   c->n_layers, c->n_heads, c->intermediate);
     dq_buf_printf(&b, "positions: %d (pairs capped at %d tokens, passage cut first)\n",
                   c->max_pos, m->max_len);
     dq_buf_printf(&b, "vocabulary: %d tokens\n", c->vocab_size);
-    dq_buf_printf(&b, "head: pooler (dense + tanh on [CLS]) + classifier, %d label%s (%s)\n",
+    dq_buf_printf(&b, "head: %s + classifier, %d label%s (%s)\n",
+                  c->roberta ? "dense + tanh on <s>" : "pooler (dense + tanh on [CLS])",
                   r->num_labels, r->num_labels == 1 ? "" : "s",
                   r->num_labels == 1 ? "score = the logit" : "score = logit[1] - logit[0]");
     dq_buf_printf(&b, "dtype: %s\n", m->dtypes);
@@ -258,14 +274,26 @@ int reranker_score(reranker *r, const char *query, const char *const *passages, 
         return 0;
     bert_model *m = r->m;
     int L = m->max_len, mb = m->params.max_batch, H = r->cfg.hidden;
-    int room = L - 3; /* [CLS] [SEP] [SEP] */
+    int room = L - 2 - r->mid_seps; /* [CLS] [SEP] [SEP], or <s> </s></s> </s> */
     int32_t *q = dq_malloc((size_t)L * sizeof *q), *p = dq_malloc((size_t)L * sizeof *p);
-    int q_full = wp_tokenize(m->tok, query ? query : "", q, room);
+    int q_full = model_tokenize(m, query ? query : "", q, room);
+    if (q_full < 0) {
+        free(q);
+        free(p);
+        return -1;
+    }
     pair_item *items = dq_malloc(n * sizeof *items);
     int32_t *toks = NULL;
     size_t n_toks = 0, cap_toks = 0;
     for (size_t i = 0; i < n; i++) {
-        int p_full = wp_tokenize(m->tok, passages[i] ? passages[i] : "", p, room);
+        int p_full = model_tokenize(m, passages[i] ? passages[i] : "", p, room);
+        if (p_full < 0) {
+            free(q);
+            free(p);
+            free(items);
+            free(toks);
+            return -1;
+        }
         int qk = q_full, pk = p_full;
         if (qk + pk > room) {
             int half = room / 2;
@@ -280,11 +308,12 @@ int reranker_score(reranker *r, const char *query, const char *const *passages, 
         t[k++] = r->cls_id;
         memcpy(t + k, q, (size_t)qk * sizeof *t);
         k += qk;
-        t[k++] = r->sep_id;
+        for (int s = 0; s < r->mid_seps; s++)
+            t[k++] = r->sep_id;
         memcpy(t + k, p, (size_t)pk * sizeof *t);
         k += pk;
         t[k++] = r->sep_id;
-        items[i] = (pair_item){n_toks, k, qk + 2, i};
+        items[i] = (pair_item){n_toks, k, r->two_types ? qk + 2 : k, i};
         n_toks += (size_t)k;
     }
     qsort(items, n, sizeof *items, cmp_pair);

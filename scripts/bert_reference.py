@@ -74,9 +74,13 @@ def read_safetensors(path):
 
 def load_model(d):
     cfg = json.load(open(os.path.join(d, "config.json")))
-    assert cfg["model_type"] == "bert" and cfg.get("hidden_act", "gelu") == "gelu"
+    assert cfg["model_type"] in ("bert", "xlm-roberta") and cfg.get("hidden_act", "gelu") == "gelu"
     w = read_safetensors(os.path.join(d, "model.safetensors"))
-    w = {(k[5:] if k.startswith("bert.") else k): v for k, v in w.items()}
+    w = {(k[5:] if k.startswith("bert.") else k[8:] if k.startswith("roberta.") else k): v
+         for k, v in w.items()}
+    if cfg["model_type"] == "xlm-roberta":
+        # a reranker's tokenizer is read by rerank_main; no vocab.txt here
+        return cfg, w, "cls", False, None, {}
     pooling, normalize = "mean", False  # no modules.json: text2vec/m3e use mean
     mpath = os.path.join(d, "modules.json")
     if os.path.exists(mpath):
@@ -179,6 +183,11 @@ def gelu(x):
     return 0.5 * x * (1.0 + torch.erf(x / np.sqrt(2.0)))
 
 
+def pos_offset(cfg):
+    """RoBERTa numbers positions from padding_idx + 1; BERT from 0."""
+    return cfg.get("pad_token_id", 1) + 1 if cfg["model_type"] == "xlm-roberta" else 0
+
+
 def forward(cfg, w, ids, types=None):
     """ids: list of ints (one sequence, no padding), types: token types (None:
     all 0). Returns (L, hidden)."""
@@ -187,8 +196,9 @@ def forward(cfg, w, ids, types=None):
     L = len(ids)
     t = torch.tensor(ids, dtype=torch.long)
     ty = torch.tensor(types if types is not None else [0] * L, dtype=torch.long)
+    off = pos_offset(cfg)
     x = (w["embeddings.word_embeddings.weight"][t]
-         + w["embeddings.position_embeddings.weight"][:L]
+         + w["embeddings.position_embeddings.weight"][off:off + L]
          + w["embeddings.token_type_embeddings.weight"][ty])
     x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
     for i in range(cfg["num_hidden_layers"]):
@@ -253,8 +263,9 @@ def check_with_torch_layers(cfg, w, seqs, types=None):
             tys[b, :len(s)] = torch.tensor(types[b])
         pad[b, :len(s)] = False
     emb = torch.nn.functional.embedding
+    off = pos_offset(cfg)
     x = (emb(ids, w["embeddings.word_embeddings.weight"])
-         + w["embeddings.position_embeddings.weight"][:S]
+         + w["embeddings.position_embeddings.weight"][off:off + S]
          + emb(tys, w["embeddings.token_type_embeddings.weight"]))
     x = torch.nn.functional.layer_norm(x, (H,), w["embeddings.LayerNorm.weight"],
                                        w["embeddings.LayerNorm.bias"], eps)
@@ -309,22 +320,53 @@ PAIRS = [
 ]
 
 
-def encode_pair(query, passage, vocab_ids, max_len):
-    q, p = tokenize(query, vocab_ids), tokenize(passage, vocab_ids)
-    room = max_len - 3
+def encode_pair(query, passage, tok, max_len, xlmr):
+    """BERT: [CLS] q [SEP] p [SEP], types 0 then 1. XLM-R (HF's
+    XLMRobertaTokenizer): <s> q </s></s> p </s>, type 0 throughout."""
+    q, p = tok(query), tok(passage)
+    room = max_len - (4 if xlmr else 3)
     qk, pk = len(q), len(p)
     if qk + pk > room:
         pk = max(room - qk, min(len(p), room // 2))
         qk = room - pk
-    ids = [vocab_ids["[CLS]"]] + q[:qk] + [vocab_ids["[SEP]"]] + p[:pk] + [vocab_ids["[SEP]"]]
+    if xlmr:
+        ids = [0] + q[:qk] + [2, 2] + p[:pk] + [2]
+        return ids, [0] * len(ids)
+    cls, sep = tok.cls, tok.sep
+    ids = [cls] + q[:qk] + [sep] + p[:pk] + [sep]
     types = [0] * (qk + 2) + [1] * (pk + 1)
     return ids, types
 
 
+class WordPiece:
+    def __init__(self, vocab):
+        self.ids = {t: i for i, t in enumerate(vocab)}
+        self.cls, self.sep = self.ids["[CLS]"], self.ids["[SEP]"]
+
+    def __call__(self, text):
+        return tokenize(text, self.ids)
+
+
+class XlmrSentencePiece:
+    """fairseq's ids over SentencePiece's, as transformers' XLMRobertaTokenizer
+    maps them: <s> 0, <pad> 1, </s> 2, <unk> 3, any other piece id + 1."""
+    def __init__(self, path):
+        import sentencepiece as spm
+        self.sp = spm.SentencePieceProcessor(model_file=path)
+
+    def __call__(self, text):
+        return [3 if i == self.sp.unk_id() else i + 1 for i in self.sp.encode(text)]
+
+
 def rerank_score(cfg, w, ids, types):
     x = forward(cfg, w, ids, types)
-    pooled = torch.tanh(w["pooler.dense.weight"] @ x[0] + w["pooler.dense.bias"])
-    logits = w["classifier.weight"] @ pooled + w["classifier.bias"]
+    if cfg["model_type"] == "xlm-roberta":
+        # XLMRobertaClassificationHead: out_proj(tanh(dense(x[<s>])))
+        pooled = torch.tanh(w["classifier.dense.weight"] @ x[0] + w["classifier.dense.bias"])
+        logits = w["classifier.out_proj.weight"] @ pooled + w["classifier.out_proj.bias"]
+    else:
+        pooled = torch.tanh(w["pooler.dense.weight"] @ x[0] + w["pooler.dense.bias"])
+        logits = w["classifier.weight"] @ pooled + w["classifier.bias"]
     if len(logits) == 1:
         return logits[0].item()
     assert len(logits) == 2
@@ -332,10 +374,15 @@ def rerank_score(cfg, w, ids, types):
 
 
 def rerank_main(a, cfg, w, vocab, tc):
-    P = cfg["max_position_embeddings"]
+    xlmr = cfg["model_type"] == "xlm-roberta"
+    P = cfg["max_position_embeddings"] - pos_offset(cfg)
+    if xlmr:
+        tc = json.load(open(os.path.join(a.model_dir, "tokenizer_config.json")))
+        tok = XlmrSentencePiece(os.path.join(a.model_dir, "sentencepiece.bpe.model"))
+    else:
+        tok = WordPiece(vocab)
     max_len = min(P, tc.get("model_max_length", P))
-    vocab_ids = {t: i for i, t in enumerate(vocab)}
-    enc = [encode_pair(q, p, vocab_ids, max_len) for q, p in PAIRS]
+    enc = [encode_pair(q, p, tok, max_len, xlmr) for q, p in PAIRS]
     scores = [rerank_score(cfg, w, ids, ty) for ids, ty in enc]
     if a.check:
         worst = check_with_torch_layers(cfg, w, [e[0] for e in enc], [e[1] for e in enc])
@@ -347,7 +394,7 @@ def rerank_main(a, cfg, w, vocab, tc):
         "notes": "float64 reference (scripts/bert_reference.py), cross-encoder scores "
                  "(one label: the logit; two: logit[1] - logit[0]) rounded to 7 significant "
                  "digits; pairs over %d tokens cut passage first" % max_len,
-        "num_labels": len(w["classifier.bias"]),
+        "num_labels": len(w["classifier.out_proj.bias" if xlmr else "classifier.bias"]),
         "seq_len_cap": max_len,
         "pairs": [list(pq) for pq in PAIRS],
         "pair_ids": [e[0] for e in enc],

@@ -592,12 +592,12 @@ Test(cli, model_info_reranker)
     cr_expect(strstr(r.out, "1 label (score = the logit)"), "%s", r.out);
     run_free(&r);
 
-    /* an XLM-RoBERTa reranker as the hub has it: one line saying why not */
-    write_text("xlmr/config.json", "{\"model_type\": \"xlm-roberta\", \"architectures\": "
-                                   "[\"XLMRobertaForSequenceClassification\"]}");
-    r = DOCQA("model", "info", "xlmr");
+    /* a RoBERTa (byte-level BPE) reranker: one line saying why not */
+    write_text("rob/config.json", "{\"model_type\": \"roberta\", \"architectures\": "
+                                  "[\"RobertaForSequenceClassification\"]}");
+    r = DOCQA("model", "info", "rob");
     cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "'xlmr': xlm-roberta reranker is not supported yet"), "%s", r.err);
+    cr_expect(strstr(r.err, "'rob': roberta reranker is not supported yet"), "%s", r.err);
     cr_expect(strchr(r.err, '\n') == strrchr(r.err, '\n'), "one line: %s", r.err);
     run_free(&r);
 }

@@ -83,7 +83,9 @@ static const char *repo_source(const char *repo, bool *gated, bool *bin_only)
         return fixture("bert-tiny-cls");
     }
     if (!strcmp(repo, "test-org/xlmr"))
-        return "xlmr";
+        return fixture("xlmr-tiny-rerank");
+    if (!strcmp(repo, "test-org/roberta"))
+        return "roberta";
     return NULL;
 }
 
@@ -173,17 +175,18 @@ static void hub_handler(void *ctx, const httpd_request *req, httpd_response *res
     if (fh.files_seen++ > 0 && strcmp(rev, COMMIT) != 0)
         fh.unpinned_after_first = true;
     dq_buf_puts(&resp->headers, "X-Repo-Commit: " COMMIT "\r\n");
-    if (!strcmp(src, "xlmr")) {
+    if (!strcmp(src, "roberta")) {
         if (!strcmp(file, "config.json")) {
-            dq_buf_puts(&resp->body, "{\"model_type\": \"xlm-roberta\", \"architectures\": "
-                                     "[\"XLMRobertaForSequenceClassification\"]}");
+            dq_buf_puts(&resp->body, "{\"model_type\": \"roberta\", \"architectures\": "
+                                     "[\"RobertaForSequenceClassification\"]}");
             dq_buf_puts(&resp->headers, "ETag: \"1111111111111111111111111111111111111111\"\r\n");
         } else {
             error_code(resp, 404, "EntryNotFound", "Entry not found");
         }
         goto out;
     }
-    bool lfs = !strcmp(file, "model.safetensors") || !strcmp(file, "pytorch_model.bin");
+    bool lfs = !strcmp(file, "model.safetensors") || !strcmp(file, "pytorch_model.bin") ||
+               !strcmp(file, "sentencepiece.bpe.model"); /* LFS on the real hub too */
     char path[700];
     if (bin_only && !strcmp(file, "model.safetensors")) {
         error_code(resp, 404, "EntryNotFound", "Entry not found");
@@ -366,7 +369,8 @@ Test(hub, names)
     cr_expect_gt(na, 8);
     for (size_t i = 0; i < na; i++)
         cr_expect_eq(hub_parse_name(a[i].name, &n), 0, "alias %s", a[i].name);
-    cr_expect_not_null(hub_alias_find("bge-reranker-base")->unsupported);
+    cr_expect(hub_alias_find("bge-reranker-base")->reranker);
+    cr_expect(!hub_alias_find("m3e-base")->reranker);
 }
 
 /* ---- pulling ------------------------------------------------------------- */
@@ -436,6 +440,16 @@ Test(hub, pull_reranker_and_renamed_repo, .init = hub_setup, .fini = hub_teardow
     reranker *r = reranker_open(dir, NULL);
     cr_expect_not_null(r, "%s", dq_last_error());
     reranker_free(r);
+
+    /* an XLM-RoBERTa reranker comes with its SentencePiece model, not vocab.txt */
+    char *dir3 = wpath("xr");
+    cr_assert_eq(hub_pull(h, "test-org/xlmr", "main", dir3, &res), 0, "%s", dq_last_error());
+    cr_expect(res.reranker);
+    cr_expect_eq(res.n_files, 4, "config, sentencepiece model, tokenizer config, weights");
+    r = reranker_open(dir3, NULL);
+    cr_expect_not_null(r, "%s", dq_last_error());
+    reranker_free(r);
+    free(dir3);
 
     /* a relative redirect inside the hub is followed for the metadata */
     char *dir2 = wpath("renamed");
@@ -622,10 +636,11 @@ Test(hub, refuses_what_docqa_cannot_run_before_the_weights, .init = hub_setup,
               "%s", dq_last_error());
     cr_expect_eq(fh.cdn_gets, 0, "pytorch_model.bin is looked up, never downloaded");
 
-    cr_assert_eq(hub_pull(h, "test-org/xlmr", "main", dir, &res), -1);
-    cr_expect(strstr(dq_last_error(), "'test-org/xlmr' cannot run in docqa: "), "%s",
+    cr_assert_eq(hub_pull(h, "test-org/roberta", "main", dir, &res), -1);
+    cr_expect(strstr(dq_last_error(), "'test-org/roberta' cannot run in docqa: "), "%s",
               dq_last_error());
-    cr_expect(strstr(dq_last_error(), "xlm-roberta"), "%s", dq_last_error());
+    cr_expect(strstr(dq_last_error(), "model type 'roberta' is not supported"), "%s",
+              dq_last_error());
     cr_expect_eq(fh.cdn_gets, 0);
     hub_free(h);
     free(dir);
@@ -912,14 +927,13 @@ Test(hub_cli, errors, .init = hub_setup, .fini = hub_teardown)
     cr_expect(strstr(r.err, "publishes only pytorch_model.bin"), "%s", r.err);
     run_free(&r);
 
-    /* known not to run: refused before any request */
-    int before = fh.hub_requests;
-    r = DOCQA("model", "pull", "bge-reranker-base");
+    /* an architecture docqa cannot run: refused before the weights */
+    int gets = fh.cdn_gets;
+    r = DOCQA("model", "pull", "test-org/roberta");
     cr_expect_eq(r.status, 1);
-    cr_expect(strstr(r.err, "'bge-reranker-base' (BAAI/bge-reranker-base) cannot run in docqa "
-                            "yet: XLM-RoBERTa"),
-              "%s", r.err);
-    cr_expect_eq(fh.hub_requests, before);
+    cr_expect(strstr(r.err, "'test-org/roberta' cannot run in docqa: "), "%s", r.err);
+    cr_expect(strstr(r.err, "nothing large was downloaded"), "%s", r.err);
+    cr_expect_eq(fh.cdn_gets, gets);
     run_free(&r);
 
     r = DOCQA("model", "pull", "not a name");

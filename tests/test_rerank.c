@@ -1,8 +1,9 @@
 /* test_rerank.c - the cross-encoder reranker against golden scores from the
  * independent float64 PyTorch reference (scripts/bert_reference.py on
  * tests/fixtures/bert-tiny-rerank, one label, F16, "bert." names, and
- * bert-tiny-rerank2, two labels, F32, bare names), and the folders it must
- * refuse.
+ * bert-tiny-rerank2, two labels, F32, bare names; xlmr-tiny-rerank, an
+ * XLM-RoBERTa cross-encoder with its own small SentencePiece model), and the
+ * folders it must refuse.
  *
  * Tolerance: 1e-4 absolute on scores of magnitude up to ~3 (the FP32 forward
  * pass agrees with float64 to ~1e-6 on this model; the goldens carry 7
@@ -124,10 +125,16 @@ Test(rerank, golden_two_labels)
     check_golden("bert-tiny-rerank2", 32, false, 1e-4f);
 }
 
+Test(rerank, golden_xlm_roberta)
+{
+    check_golden("xlmr-tiny-rerank", 32, false, 1e-4f);
+}
+
 Test(rerank, golden_small_batches)
 {
     check_golden("bert-tiny-rerank", 1, false, 1e-4f);
     check_golden("bert-tiny-rerank2", 2, false, 1e-4f);
+    check_golden("xlmr-tiny-rerank", 3, false, 1e-4f);
 }
 
 Test(rerank, golden_reference_path)
@@ -135,6 +142,7 @@ Test(rerank, golden_reference_path)
     setenv("DQ_BERT_REFERENCE", "1", 1);
     check_golden("bert-tiny-rerank", 32, false, 1e-5f);
     check_golden("bert-tiny-rerank2", 32, false, 1e-5f);
+    check_golden("xlmr-tiny-rerank", 32, false, 1e-5f);
     unsetenv("DQ_BERT_REFERENCE");
 }
 
@@ -188,6 +196,16 @@ Test(rerank, describe_and_kind)
     cr_assert_not_null(strstr(d, "BertForSequenceClassification"), "%s", d);
     free(d);
     reranker_free(r);
+    fixture_dir("xlmr-tiny-rerank", dir, sizeof dir);
+    cr_assert(reranker_folder(dir));
+    r = reranker_open(dir, NULL);
+    cr_assert_not_null(r, "%s", dq_last_error());
+    d = reranker_describe(r);
+    cr_assert_not_null(strstr(d, "<s> query </s></s> passage </s>"), "%s", d);
+    cr_assert_not_null(strstr(d, "(xlm-roberta)"), "%s", d);
+    cr_assert_not_null(strstr(d, "positions: 34 (pairs capped at 32 tokens"), "%s", d);
+    free(d);
+    reranker_free(r);
     reranker_free(NULL);
 }
 
@@ -237,21 +255,45 @@ static void copy_fixture(const char *name, const char *from, const char *to)
     }
 }
 
-Test(rerank, refuses_xlm_roberta, .init = tmp_setup, .fini = tmp_teardown)
+Test(rerank, refuses_plain_roberta, .init = tmp_setup, .fini = tmp_teardown)
 {
-    /* as BAAI/bge-reranker-base publishes it: no vocab.txt, a tokenizer.json */
-    const char *cfg = "{\"architectures\": [\"XLMRobertaForSequenceClassification\"], "
-                      "\"model_type\": \"xlm-roberta\", \"hidden_size\": 768, "
-                      "\"vocab_size\": 250002}";
+    const char *cfg = "{\"architectures\": [\"RobertaForSequenceClassification\"], "
+                      "\"model_type\": \"roberta\", \"hidden_size\": 768}";
     write_file(tmp, "config.json", cfg, strlen(cfg));
     write_file(tmp, "tokenizer.json", "{}", 2);
     cr_assert(reranker_folder(tmp));
     cr_assert_null(reranker_open(tmp, NULL));
     const char *e = dq_last_error();
     cr_assert_not_null(strstr(e, tmp), "%s", e);
-    cr_assert_not_null(strstr(e, "xlm-roberta reranker is not supported"), "%s", e);
-    cr_assert_not_null(strstr(e, "SentencePiece"), "%s", e);
+    cr_assert_not_null(strstr(e, "roberta reranker is not supported yet: its byte-level BPE"),
+                       "%s", e);
     cr_assert_null(strchr(e, '\n'), "one line: %s", e);
+}
+
+Test(rerank, xlm_roberta_needs_its_sentencepiece_model, .init = tmp_setup,
+     .fini = tmp_teardown)
+{
+    /* tokenizer.json alone (no sentencepiece.bpe.model) is not read */
+    char src[1024], path[1100];
+    fixture_dir("xlmr-tiny-rerank", src, sizeof src);
+    static const char *const files[] = {"config.json", "tokenizer_config.json",
+                                        "model.safetensors"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", src, files[i]);
+        dq_buf b = DQ_BUF_INIT;
+        cr_assert_eq(dq_read_file(path, &b), 0);
+        write_file(tmp, files[i], b.data, b.len);
+        dq_buf_free(&b);
+    }
+    write_file(tmp, "tokenizer.json", "{}", 2);
+    cr_assert_null(reranker_open(tmp, NULL));
+    cr_assert_not_null(strstr(dq_last_error(), "no sentencepiece.bpe.model"), "%s",
+                       dq_last_error());
+    /* and a file by that name that is not one */
+    write_file(tmp, "sentencepiece.bpe.model", "not a model", 11);
+    cr_assert_null(reranker_open(tmp, NULL));
+    cr_assert_not_null(strstr(dq_last_error(), "not a SentencePiece model"), "%s",
+                       dq_last_error());
 }
 
 Test(rerank, refuses_tokenizer_json_only, .init = tmp_setup, .fini = tmp_teardown)
