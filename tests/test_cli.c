@@ -16,6 +16,7 @@
 #include "support/httpd.h"
 #include "support/pdfgen.h"
 #include "support/tmpdir.h"
+#include "index/index.h" /* STORE_DBNAME */
 
 typedef struct {
     int status; /* exit code, or 128 + signal */
@@ -389,7 +390,13 @@ Test(cli, killed_ingest_leaves_a_usable_store)
         execl(docqa_bin(), "docqa", "ingest", "--quiet", "many", (char *)NULL);
         _exit(98);
     }
-    usleep(150 * 1000);
+    /* Kill once the store exists, not after a fixed delay: on a loaded
+     * machine (or under ASan) the process may not have got that far. */
+    char db[400];
+    snprintf(db, sizeof db, "%s/.docqa/" STORE_DBNAME, workdir);
+    for (int i = 0; i < 1000 && access(db, F_OK) != 0; i++)
+        usleep(10 * 1000);
+    usleep(50 * 1000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 
