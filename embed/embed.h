@@ -1,10 +1,12 @@
 /* embed.h - sentence embeddings: a BERT encoder in C, or an OpenAI-compatible
  * /v1/embeddings endpoint, behind one "embedder" interface.
  *
- * Local models are Hugging Face folders (config.json, vocab.txt,
- * tokenizer_config.json, model.safetensors, and sentence-transformers'
- * modules.json / 1_Pooling/config.json when present) as published for
- * moka-ai/m3e-base, shibing624/text2vec-base-chinese, BAAI/bge-small-zh-v1.5.
+ * Local models are Hugging Face folders (config.json, vocab.txt or for
+ * XLM-RoBERTa sentencepiece.bpe.model, tokenizer_config.json,
+ * model.safetensors, and sentence-transformers' modules.json /
+ * 1_Pooling/config.json when present) as published for moka-ai/m3e-base,
+ * shibing624/text2vec-base-chinese, BAAI/bge-small-zh-v1.5, and the
+ * BAAI/bge-reranker-* cross-encoders.
  * Weights are mmapped read-only; F16/BF16 tensors are widened to F32 once at
  * load, and int8 mode quantises the linear layers per output channel.
  */
@@ -161,12 +163,14 @@ int embedder_encode(embedder *e, const char *const *texts, size_t n, float *out)
 
 /* ---- cross-encoder reranker --------------------------------------------- */
 
-/* A BERT with a sequence-classification head (one logit): scores how well a
- * passage answers a query, reading both together ([CLS] q [SEP] p [SEP]). */
+/* A BERT or XLM-RoBERTa with a sequence-classification head (one or two
+ * logits): scores how well a passage answers a query, reading both together
+ * ([CLS] q [SEP] p [SEP], or <s> q </s></s> p </s>). */
 typedef struct reranker reranker;
 
-/* Loads a reranker folder (config.json, vocab.txt, model.safetensors with
- * classifier weights). NULL with the error set when it is not one. */
+/* Loads a reranker folder (config.json, vocab.txt or sentencepiece.bpe.model,
+ * model.safetensors with classifier weights). NULL with the error set when
+ * it is not one. */
 reranker *reranker_open(const char *model_dir, const bert_params *params);
 void reranker_free(reranker *r);
 /* scores (n): raw logits, higher is more relevant (one label: the logit;
