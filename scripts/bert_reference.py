@@ -78,9 +78,6 @@ def load_model(d):
     w = read_safetensors(os.path.join(d, "model.safetensors"))
     w = {(k[5:] if k.startswith("bert.") else k[8:] if k.startswith("roberta.") else k): v
          for k, v in w.items()}
-    if cfg["model_type"] == "xlm-roberta":
-        # a reranker's tokenizer is read by rerank_main; no vocab.txt here
-        return cfg, w, "cls", False, None, {}
     pooling, normalize = "mean", False  # no modules.json: text2vec/m3e use mean
     mpath = os.path.join(d, "modules.json")
     if os.path.exists(mpath):
@@ -90,9 +87,11 @@ def load_model(d):
                 pooling = "cls" if pc.get("pooling_mode_cls_token") else "mean"
             if m["type"].endswith("models.Normalize"):
                 normalize = True
-    vocab = open(os.path.join(d, "vocab.txt"), encoding="utf-8").read().split("\n")
-    if vocab and vocab[-1] == "":
-        vocab.pop()
+    vocab = None  # XLM-R: sentencepiece.bpe.model, read where it is used
+    if cfg["model_type"] == "bert":
+        vocab = open(os.path.join(d, "vocab.txt"), encoding="utf-8").read().split("\n")
+        if vocab and vocab[-1] == "":
+            vocab.pop()
     tc = {}
     tpath = os.path.join(d, "tokenizer_config.json")
     if os.path.exists(tpath):
@@ -184,7 +183,9 @@ def gelu(x):
 
 
 def pos_offset(cfg):
-    """RoBERTa numbers positions from padding_idx + 1; BERT from 0."""
+    """RoBERTa numbers positions from padding_idx + 1; BERT from 0. Counted by
+    index here; transformers counts non-<pad> tokens, which is the same for any
+    sequence without a <pad> inside (tokenized text never has one)."""
     return cfg.get("pad_token_id", 1) + 1 if cfg["model_type"] == "xlm-roberta" else 0
 
 
@@ -417,8 +418,13 @@ def main():
     cfg, w, pooling, normalize, vocab, tc = load_model(a.model_dir)
     if cfg.get("architectures", [""])[0].endswith("ForSequenceClassification"):
         return rerank_main(a, cfg, w, vocab, tc)
-    P, V = cfg["max_position_embeddings"], cfg["vocab_size"]
-    vocab_ids = {t: i for i, t in enumerate(vocab)}
+    xlmr = cfg["model_type"] == "xlm-roberta"
+    P, V = cfg["max_position_embeddings"] - pos_offset(cfg), cfg["vocab_size"]
+    if xlmr:
+        spm_tok = XlmrSentencePiece(os.path.join(a.model_dir, "sentencepiece.bpe.model"))
+        vocab_ids = {"[CLS]": 0, "[PAD]": 1, "[SEP]": 2, "[UNK]": 3}
+    else:
+        vocab_ids = {t: i for i, t in enumerate(vocab)}
     cls, sep = vocab_ids["[CLS]"], vocab_ids["[SEP]"]
     rng = np.random.default_rng(a.seed)
 
@@ -442,7 +448,11 @@ def main():
         pooled_raw.append(r7(raw))
         pooled.append(r7(nv))
 
-    text_ids = [encode(t, vocab_ids, min(P, tc.get("model_max_length", P))) for t in TEXTS]
+    cap = min(P, tc.get("model_max_length", P))
+    if xlmr:
+        text_ids = [[cls] + spm_tok(t)[:cap - 2] + [sep] for t in TEXTS]
+    else:
+        text_ids = [encode(t, vocab_ids, cap) for t in TEXTS]
     text_pooled = [r7(pool(forward(cfg, w, s), pooling)[1]) for s in text_ids]
 
     if a.check:
