@@ -67,12 +67,20 @@ typedef struct {
     int llm_context;        /* [llm] context: the model's window in tokens */
     int llm_timeout;        /* [llm] timeout: seconds without a byte */
     int llm_connect_timeout; /* [llm] connect_timeout: seconds */
+    char *rerank_model; /* [retrieve] rerank_model = DIR (a cross-encoder) */
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the
  * file and line of a malformed entry. */
 int cli_config_load(cli_config *cfg, const char *store_dir);
 void cli_config_free(cli_config *cfg);
+/* ~/.config/docqa/config (or under $XDG_CONFIG_HOME); NULL when neither
+ * variable is set. Caller frees. */
+char *cli_user_config_path(void);
+/* Sets one key in one section of the config file at path, keeping every
+ * other line (comments included) as it was; adds the section when missing.
+ * -1 with the error set (values with '#' or line breaks cannot be kept). */
+int cli_config_set(const char *path, const char *section, const char *key, const char *value);
 /* The embedder the config names, or NULL when none is configured (*err false)
  * or it failed to load (*err true, message printed). */
 embedder *cli_open_embedder(const cli_config *cfg, bool *err);
@@ -109,10 +117,16 @@ typedef struct {
     long long total_units, done_units; /* for the bar and ETA (bytes, chunks) */
     int items_total, items_done;
     long long pages;
+    bool bytes;           /* a download: units are bytes, shown in MB with MB/s */
+    long long base_units; /* bytes there before this run (a resumed download) */
+    double updated;       /* when progress_update last ran */
 } progress;
 
 void progress_start(progress *p, const char *what, const char *unit, bool quiet,
                     int items_total, long long total_units);
+/* A byte bar for a download of total_bytes, done_bytes of them already there. */
+void progress_start_bytes(progress *p, const char *what, bool quiet, long long total_bytes,
+                          long long done_bytes);
 void progress_update(progress *p, int items_done, long long done_units, long long pages);
 void progress_message(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_finish(progress *p);

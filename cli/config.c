@@ -21,6 +21,8 @@
  *
  * The LLM's API key comes only from $DOCQA_LLM_API_KEY: a config file may
  * sit inside the store, which is no place for a secret.
+ *     [retrieve]
+ *     rerank_model = /models/ms-marco-MiniLM-L-6-v2   # a cross-encoder folder
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
@@ -100,6 +102,10 @@ static int apply(cli_config *cfg, const char *section, const char *key, const ch
 {
     if (!strcmp(section, "llm"))
         return apply_llm(cfg, key, value);
+    if (!strcmp(section, "retrieve") && !strcmp(key, "rerank_model")) {
+        set_string(&cfg->rerank_model, value);
+        return 0;
+    }
     if (strcmp(section, "embed") != 0)
         return -1;
     if (!strcmp(key, "model"))
@@ -171,10 +177,8 @@ static int load_file(cli_config *cfg, const char *path)
     return rc;
 }
 
-int cli_config_load(cli_config *cfg, const char *store_dir)
+char *cli_user_config_path(void)
 {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->llm_temperature = -1;
     dq_buf path = DQ_BUF_INIT;
     const char *xdg = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -182,6 +186,18 @@ int cli_config_load(cli_config *cfg, const char *store_dir)
         dq_buf_printf(&path, "%s/docqa/config", xdg);
     else if (home && *home)
         dq_buf_printf(&path, "%s/.config/docqa/config", home);
+    return path.len ? dq_buf_take(&path) : NULL;
+}
+
+int cli_config_load(cli_config *cfg, const char *store_dir)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->llm_temperature = -1;
+    dq_buf path = DQ_BUF_INIT;
+    char *user = cli_user_config_path();
+    if (user)
+        dq_buf_puts(&path, user);
+    free(user);
     int rc = path.len ? load_file(cfg, path.data) : 0;
     if (rc == 0 && store_dir) {
         dq_buf_clear(&path);
@@ -219,7 +235,119 @@ void cli_config_free(cli_config *cfg)
     free(cfg->llm_model);
     free(cfg->llm_key);
     free(cfg->llm_prompts);
+    free(cfg->rerank_model);
     memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- writing one setting --------------------------------------------------- */
+
+/* The section a line opens ("[embed]" -> "embed"), or NULL when it opens none. */
+static bool section_line(const char *line, size_t n, char *out, size_t cap)
+{
+    while (n && isspace((unsigned char)*line))
+        line++, n--;
+    if (!n || *line != '[')
+        return false;
+    const char *close = memchr(line, ']', n);
+    if (!close)
+        return false;
+    size_t k = (size_t)(close - line - 1);
+    while (k && isspace((unsigned char)line[1]))
+        line++, k--;
+    while (k && isspace((unsigned char)line[k]))
+        k--;
+    if (k >= cap)
+        k = cap - 1;
+    memcpy(out, line + 1, k);
+    out[k] = '\0';
+    return true;
+}
+
+/* Whether a line sets key (comments and spacing aside). */
+static bool key_line(const char *line, size_t n, const char *key)
+{
+    while (n && isspace((unsigned char)*line))
+        line++, n--;
+    size_t kl = strlen(key);
+    if (n < kl || strncmp(line, key, kl) != 0)
+        return false;
+    line += kl;
+    n -= kl;
+    while (n && (*line == ' ' || *line == '\t'))
+        line++, n--;
+    return n && *line == '=';
+}
+
+int cli_config_set(const char *path, const char *section, const char *key, const char *value)
+{
+    if (strpbrk(value, "#\n\r")) {
+        dq_set_error("cannot write '%s = %s' to '%s': the value holds '#' or a line break, "
+                     "which the config format cannot keep",
+                     key, value, path);
+        return -1;
+    }
+    dq_buf old = DQ_BUF_INIT, out = DQ_BUF_INIT;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        if (dq_read_file(path, &old) < 0)
+            return -1;
+    }
+    /* Walk the lines: replace the key's line in its section; failing that,
+     * add it after the section's last setting; failing that, add the section. */
+    const char *p = old.data ? old.data : "", *end = p + old.len;
+    char cur[64] = "";
+    bool done = false;
+    size_t insert_at = (size_t)-1; /* after the section's last non-blank line */
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        size_t next = (size_t)(p - (old.data ? old.data : "")) + n + (nl ? 1 : 0);
+        char sec[64];
+        if (section_line(p, n, sec, sizeof sec)) {
+            snprintf(cur, sizeof cur, "%s", sec);
+        } else if (!done && !strcmp(cur, section) && key_line(p, n, key)) {
+            dq_buf_printf(&out, "%s = %s\n", key, value);
+            done = true;
+            p = old.data + next;
+            continue;
+        }
+        dq_buf_append(&out, p, n);
+        dq_buf_putc(&out, '\n');
+        bool blank = true;
+        for (size_t i = 0; i < n; i++)
+            blank &= isspace((unsigned char)p[i]) != 0;
+        if (!strcmp(cur, section) && !blank)
+            insert_at = out.len;
+        p = old.data + next;
+    }
+    if (!done && insert_at != (size_t)-1) {
+        dq_buf line = DQ_BUF_INIT;
+        dq_buf_printf(&line, "%s = %s\n", key, value);
+        dq_buf merged = DQ_BUF_INIT;
+        dq_buf_append(&merged, out.data, insert_at);
+        dq_buf_append(&merged, line.data, line.len);
+        dq_buf_append(&merged, out.data + insert_at, out.len - insert_at);
+        dq_buf_free(&line);
+        dq_buf_free(&out);
+        out = merged;
+        done = true;
+    }
+    if (!done)
+        dq_buf_printf(&out, "%s[%s]\n%s = %s\n", out.len ? "\n" : "", section, key, value);
+    int rc = 0;
+    char *dir = dq_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        rc = dq_mkdirs(dir);
+    }
+    free(dir);
+    if (rc == 0)
+        rc = dq_write_file_atomic(path, out.data ? out.data : "", out.len);
+    dq_buf_free(&old);
+    dq_buf_free(&out);
+    return rc;
 }
 
 embedder *cli_open_embedder(const cli_config *cfg, bool *err)

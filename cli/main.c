@@ -23,7 +23,7 @@ static const struct {
     {"chat", cmd_chat, "ask questions in turn, follow-ups understood (interactive)"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
-    {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
+    {"model", cmd_model, "get and choose models: pull, list, use, rm, info"},
     {"doctor", cmd_doctor, "check the configured LLM endpoint answers and has the model"},
     {"serve", cmd_serve, "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
 };

@@ -38,6 +38,21 @@ static void draw(progress *p)
         snprintf(eta, sizeof eta, "0:00");
     else if (frac > 0.02 && elapsed > 0.5)
         format_duration(elapsed * (1 - frac) / frac, eta, sizeof eta);
+    if (p->bytes) {
+        /* rate and ETA from this run's bytes: a resumed download starts part way */
+        double got = (double)(p->done_units - p->base_units);
+        double busy = p->updated - p->started; /* not the time spent after the last byte */
+        double bps = busy > 0.2 && got > 0 ? got / busy : 0;
+        if (frac < 1 && bps > 0)
+            format_duration((double)(p->total_units - p->done_units) / bps, eta, sizeof eta);
+        else if (frac < 1)
+            snprintf(eta, sizeof eta, "-:--");
+        fprintf(stderr, "\r\033[K%s [%s] %.1f/%.1f MB, %.1f MB/s, ETA %s", p->what, bar,
+                (double)p->done_units / 1e6, (double)p->total_units / 1e6, bps / 1e6, eta);
+        fflush(stderr);
+        p->last_draw = now;
+        return;
+    }
     double rate = elapsed > 0 ? (double)p->pages / elapsed : 0;
     if (p->pages > 0)
         fprintf(stderr, "\r\033[K%s [%s] %d/%d %s, %lld pages, %.0f pages/s, ETA %s", p->what,
@@ -63,11 +78,27 @@ void progress_start(progress *p, const char *what, const char *unit, bool quiet,
         draw(p);
 }
 
+void progress_start_bytes(progress *p, const char *what, bool quiet, long long total_bytes,
+                          long long done_bytes)
+{
+    *p = (progress){0};
+    p->active = !quiet && isatty(STDERR_FILENO);
+    p->what = what;
+    p->started = dq_now();
+    p->unit = "bytes";
+    p->bytes = true;
+    p->total_units = total_bytes;
+    p->done_units = p->base_units = done_bytes;
+    if (p->active)
+        draw(p);
+}
+
 void progress_update(progress *p, int items_done, long long done_units, long long pages)
 {
     p->items_done = items_done;
     p->done_units = done_units;
     p->pages = pages;
+    p->updated = dq_now();
     if (p->active && dq_now() - p->last_draw >= 0.1)
         draw(p);
 }

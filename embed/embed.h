@@ -1,10 +1,12 @@
 /* embed.h - sentence embeddings: a BERT encoder in C, or an OpenAI-compatible
  * /v1/embeddings endpoint, behind one "embedder" interface.
  *
- * Local models are Hugging Face folders (config.json, vocab.txt,
- * tokenizer_config.json, model.safetensors, and sentence-transformers'
- * modules.json / 1_Pooling/config.json when present) as published for
- * moka-ai/m3e-base, shibing624/text2vec-base-chinese, BAAI/bge-small-zh-v1.5.
+ * Local models are Hugging Face folders (config.json, vocab.txt or for
+ * XLM-RoBERTa sentencepiece.bpe.model, tokenizer_config.json,
+ * model.safetensors, and sentence-transformers' modules.json /
+ * 1_Pooling/config.json when present) as published for moka-ai/m3e-base,
+ * shibing624/text2vec-base-chinese, BAAI/bge-small-zh-v1.5, and the
+ * BAAI/bge-reranker-* cross-encoders.
  * Weights are mmapped read-only; F16/BF16 tensors are widened to F32 once at
  * load, and int8 mode quantises the linear layers per output channel.
  */
@@ -75,10 +77,12 @@ typedef enum { BERT_POOL_CLS, BERT_POOL_MEAN } bert_pooling;
 typedef struct {
     int vocab_size, hidden, n_layers, n_heads, intermediate, max_pos, type_vocab;
     float ln_eps;
+    int pos_offset;     /* first position id: 0 for BERT, padding_idx + 1 for XLM-RoBERTa */
     bert_pooling pooling;
     bool normalize;     /* L2-normalise pooled vectors */
     char act[16];       /* "gelu" (erf) */
-    char arch[32];      /* "BertModel" */
+    char arch[48];      /* "BertModel", "XLMRobertaForSequenceClassification" */
+    bool roberta;       /* XLM-RoBERTa: SentencePiece ids, <s> A </s></s> B </s>, one token type */
 } bert_config;
 
 /* Where the forward pass runs. AUTO takes a CUDA GPU when this build has
@@ -169,16 +173,25 @@ int embedder_encode(embedder *e, const char *const *texts, size_t n, float *out)
 
 /* ---- cross-encoder reranker --------------------------------------------- */
 
-/* A BERT with a sequence-classification head (one logit): scores how well a
- * passage answers a query, reading both together ([CLS] q [SEP] p [SEP]). */
+/* A BERT or XLM-RoBERTa with a sequence-classification head (one or two
+ * logits): scores how well a passage answers a query, reading both together
+ * ([CLS] q [SEP] p [SEP], or <s> q </s></s> p </s>). */
 typedef struct reranker reranker;
 
-/* Loads a reranker folder (config.json, vocab.txt, model.safetensors with
- * classifier weights). NULL with the error set when it is not one. */
+/* Loads a reranker folder (config.json, vocab.txt or sentencepiece.bpe.model,
+ * model.safetensors with classifier weights). NULL with the error set when
+ * it is not one. */
 reranker *reranker_open(const char *model_dir, const bert_params *params);
 void reranker_free(reranker *r);
-/* scores (n): raw logits, higher is more relevant. */
+/* scores (n): raw logits, higher is more relevant (one label: the logit;
+ * two: logit[1] - logit[0], so sigmoid(score) is P(relevant) either way).
+ * The passage is truncated first to fit the model's max length. */
 int reranker_score(reranker *r, const char *query, const char *const *passages, size_t n,
                    float *scores);
+/* A few lines for `docqa model info`. Caller frees. */
+char *reranker_describe(const reranker *r);
+/* Whether dir's config.json declares a *ForSequenceClassification
+ * architecture (a cross-encoder, loadable or not); false when unreadable. */
+bool reranker_folder(const char *dir);
 
 #endif

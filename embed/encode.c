@@ -26,7 +26,7 @@ static void l2_normalize(float *v, int n)
  * (tests compare it with the fast one); bert_encode always runs the fast
  * path. An environment variable rather than a bert_params field keeps the
  * test-only switch out of the public API. */
-static bool reference_requested(void)
+bool model_reference_requested(void)
 {
     const char *e = getenv("DQ_BERT_REFERENCE");
     return e && *e && strcmp(e, "0") != 0;
@@ -46,6 +46,27 @@ static int run_batch(bert_model *m, const int *lens, int nb, int seq, float *hid
     }
     return bert_forward(&m->cfg, &m->w, m->run, m->batch_ids, lens, nb, seq, hidden, pooled,
                         reference);
+}
+
+int model_tokenize(const bert_model *m, const char *text, int32_t *ids, int max_ids)
+{
+    return m->spm ? spm_tokenize(m->spm, text, ids, max_ids)
+                  : wp_tokenize(m->tok, text, ids, max_ids);
+}
+
+/* cls text sep, truncated to max_len ids; the count, or -1 */
+static int encode_text(const bert_model *m, const char *text, int32_t *ids, int max_len)
+{
+    if (!m->spm)
+        return wp_encode(m->tok, text, ids, max_len);
+    int n = spm_tokenize(m->spm, text, ids + 1, max_len - 2);
+    if (n < 0)
+        return -1;
+    if (n > max_len - 2)
+        n = max_len - 2;
+    ids[0] = m->cls_id;
+    ids[n + 1] = m->sep_id;
+    return n + 2;
 }
 
 int bert_forward_ids(bert_model *m, const int32_t *ids, const int *lens, int batch, int seq,
@@ -73,7 +94,7 @@ int bert_forward_ids(bert_model *m, const int32_t *ids, const int *lens, int bat
             }
         }
     }
-    bool ref = reference_requested();
+    bool ref = model_reference_requested();
     for (int b0 = 0; b0 < batch; b0 += m->params.max_batch) {
         int nb = batch - b0 < m->params.max_batch ? batch - b0 : m->params.max_batch;
         /* padding positions may hold anything; the kernels get [PAD] there */
@@ -115,7 +136,7 @@ int bert_encode(bert_model *m, const char *const *texts, size_t n, float *out)
     size_t n_toks = 0, cap_toks = 0;
     for (size_t i = 0; i < n; i++) {
         DQ_GROW(toks, cap_toks, n_toks + (size_t)L);
-        int k = wp_encode(m->tok, texts[i] ? texts[i] : "", toks + n_toks, L);
+        int k = encode_text(m, texts[i] ? texts[i] : "", toks + n_toks, L);
         if (k < 2 || k > L) {
             char why[256]; /* dq_set_error must not read the buffer it writes */
             snprintf(why, sizeof why, "%s", dq_last_error());

@@ -89,7 +89,7 @@ static const st_tensor *find_tensor(const bert_model *m, const char *name)
     const st_tensor *t = st_find(&m->st, name);
     if (!t) {
         char buf[256];
-        snprintf(buf, sizeof buf, "bert.%.250s", name);
+        snprintf(buf, sizeof buf, "%s%.240s", m->cfg.roberta ? "roberta." : "bert.", name);
         t = st_find(&m->st, buf);
     }
     return t;
@@ -226,6 +226,17 @@ static int load_weights(bert_model *m, const char *spath)
     return 0;
 }
 
+const st_tensor *model_find_tensor(const bert_model *m, const char *name)
+{
+    return find_tensor(m, name);
+}
+
+const float *model_tensor(bert_model *m, const char *spath, const char *name, int n_dims,
+                          int64_t d0, int64_t d1)
+{
+    return get_tensor(m, spath, name, n_dims, d0, d1);
+}
+
 /* ---- load / free ------------------------------------------------------------ */
 
 static void make_identity(bert_model *m, const dq_buf *config_raw)
@@ -340,20 +351,36 @@ bert_model *bert_load(const char *dir, const bert_params *params)
         goto fail;
     m->cfg.normalize = true; /* always: see the top of this file */
 
-    m->max_len = m->cfg.max_pos;
+    m->max_len = m->cfg.max_pos - m->cfg.pos_offset;
     if (m->params.max_len > 0 && m->params.max_len < m->max_len)
         m->max_len = m->params.max_len;
-    if (!(m->tok = model_read_tokenizer(dir, &m->max_len)))
-        goto fail;
-    m->params.max_len = m->max_len;
-    if (wp_vocab_size(m->tok) > m->cfg.vocab_size) {
-        dq_set_error("'%s/vocab.txt': %d tokens but config.json says vocab_size %d", dir,
-                     wp_vocab_size(m->tok), m->cfg.vocab_size);
-        goto fail;
+    if (m->cfg.roberta) {
+        if (!(m->spm = model_read_spm(dir, &m->max_len)))
+            goto fail;
+        if (spm_vocab_size(m->spm) > m->cfg.vocab_size) {
+            dq_set_error("'%s/sentencepiece.bpe.model': %d pieces but config.json says "
+                         "vocab_size %d",
+                         dir, spm_vocab_size(m->spm), m->cfg.vocab_size);
+            goto fail;
+        }
+        m->pad_id = SPM_PAD;
+        m->cls_id = SPM_CLS;
+        m->sep_id = SPM_SEP;
+    } else {
+        if (!(m->tok = model_read_tokenizer(dir, &m->max_len)))
+            goto fail;
+        if (wp_vocab_size(m->tok) > m->cfg.vocab_size) {
+            dq_set_error("'%s/vocab.txt': %d tokens but config.json says vocab_size %d", dir,
+                         wp_vocab_size(m->tok), m->cfg.vocab_size);
+            goto fail;
+        }
+        m->pad_id = wp_token_id(m->tok, "[PAD]");
+        if (m->pad_id < 0)
+            m->pad_id = 0;
+        m->cls_id = wp_token_id(m->tok, "[CLS]");
+        m->sep_id = wp_token_id(m->tok, "[SEP]");
     }
-    m->pad_id = wp_token_id(m->tok, "[PAD]");
-    if (m->pad_id < 0)
-        m->pad_id = 0;
+    m->params.max_len = m->max_len;
 
     if (!model_file_exists(spath)) {
         char *bin = model_path_join(dir, "pytorch_model.bin");
@@ -421,6 +448,7 @@ void bert_free(bert_model *m)
     free(m->owned);
     st_close(&m->st);
     wp_free(m->tok);
+    spm_free(m->spm);
     free(m->batch_ids);
     free(m->batch_lens);
     free(m->batch_pooled);
@@ -453,7 +481,8 @@ char *bert_describe(const bert_model *m)
     const bert_config *c = &m->cfg;
     dq_buf b = DQ_BUF_INIT;
     dq_buf_printf(&b, "model: %s\n", m->dir);
-    dq_buf_printf(&b, "architecture: %s (bert), activation %s\n", c->arch, c->act);
+    dq_buf_printf(&b, "architecture: %s (%s), activation %s\n", c->arch,
+                  c->roberta ? "xlm-roberta" : "bert", c->act);
     dq_buf_printf(&b, "size: hidden %d, layers %d, heads %d, intermediate %d\n", c->hidden,
                   c->n_layers, c->n_heads, c->intermediate);
     dq_buf_printf(&b, "positions: %d (texts capped at %d tokens)\n", c->max_pos, m->max_len);

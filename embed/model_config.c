@@ -95,9 +95,10 @@ int model_read_config(const char *dir, bert_config *c, cJSON **json_out, dq_buf 
     const cJSON *arch0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const char *arch = cJSON_IsString(arch0) ? arch0->valuestring : NULL;
     if (cJSON_IsString(mt)) {
-        if (strcmp(mt->valuestring, "bert") != 0) {
+        c->roberta = strcmp(mt->valuestring, "xlm-roberta") == 0;
+        if (strcmp(mt->valuestring, "bert") != 0 && !c->roberta) {
             dq_set_error("'%s': model type '%.40s' is not supported yet (only BERT: m3e, "
-                         "text2vec, bge-*-zh/en)",
+                         "text2vec, bge-*-zh/en; and XLM-RoBERTa)",
                          path, mt->valuestring);
             goto out;
         }
@@ -108,6 +109,17 @@ int model_read_config(const char *dir, bert_config *c, cJSON **json_out, dq_buf 
         goto out;
     }
     snprintf(c->arch, sizeof c->arch, "%s", arch ? arch : "BertModel");
+    c->pos_offset = 0;
+    if (c->roberta) {
+        /* RoBERTa numbers positions from padding_idx + 1 (fairseq's habit) */
+        const cJSON *pad = cJSON_GetObjectItemCaseSensitive(j, "pad_token_id");
+        int pad_id = cJSON_IsNumber(pad) ? (int)pad->valuedouble : 1;
+        if (pad_id < 0 || pad_id > 1000) {
+            dq_set_error("'%s': 'pad_token_id' %d is out of range", path, pad_id);
+            goto out;
+        }
+        c->pos_offset = pad_id + 1;
+    }
 
     if (cfg_int(path, j, "hidden_size", 0, 65536, &c->hidden) < 0 ||
         cfg_int(path, j, "num_hidden_layers", 0, 1024, &c->n_layers) < 0 ||
@@ -117,7 +129,7 @@ int model_read_config(const char *dir, bert_config *c, cJSON **json_out, dq_buf 
         cfg_int(path, j, "vocab_size", 0, 1 << 24, &c->vocab_size) < 0 ||
         cfg_int(path, j, "type_vocab_size", 2, 1024, &c->type_vocab) < 0)
         goto out;
-    if (c->max_pos < 2) {
+    if (c->max_pos - c->pos_offset < 2) {
         dq_set_error("'%s': 'max_position_embeddings' must be at least 2 (for [CLS] and "
                      "[SEP])",
                      path);
@@ -257,6 +269,33 @@ out:
 }
 
 /* ---- tokenizer ----------------------------------------------------------- */
+
+spm_tokenizer *model_read_spm(const char *dir, int *max_len)
+{
+    char *tpath = model_path_join(dir, "tokenizer_config.json");
+    if (model_file_exists(tpath)) {
+        cJSON *tj = read_json(tpath);
+        if (!tj) {
+            free(tpath);
+            return NULL;
+        }
+        const cJSON *mml = cJSON_GetObjectItemCaseSensitive(tj, "model_max_length");
+        if (cJSON_IsNumber(mml) && mml->valuedouble >= 2 && mml->valuedouble < *max_len)
+            *max_len = (int)mml->valuedouble;
+        cJSON_Delete(tj);
+    }
+    free(tpath);
+    char *spath = model_path_join(dir, "sentencepiece.bpe.model");
+    spm_tokenizer *t = NULL;
+    if (!model_file_exists(spath))
+        dq_set_error("'%s': no sentencepiece.bpe.model (an XLM-RoBERTa model needs it; "
+                     "tokenizer.json alone is not read)",
+                     dir);
+    else
+        t = spm_load(spath);
+    free(spath);
+    return t;
+}
 
 /* vocab.txt with tokenizer_config.json's options; caps *max_len by
  * model_max_length. */

@@ -10,12 +10,15 @@
 #include "embed/bert_impl.h"
 #include "embed/embed.h"
 #include "embed/gpu.h"
+#include "embed/spm.h"
 
 struct bert_model {
     bert_config cfg;
     bert_weights w;     /* pointers into st's mapping or into owned[] */
     st_file st;         /* model.safetensors, mapped for the model's lifetime */
-    wp_tokenizer *tok;
+    wp_tokenizer *tok;  /* WordPiece (BERT), or NULL when spm is set */
+    spm_tokenizer *spm; /* SentencePiece (XLM-RoBERTa), or NULL */
+    int cls_id, sep_id; /* [CLS]/[SEP], or <s>/</s> */
     bert_run *run;      /* CPU scratch for max_batch x max_len; NULL when gpu runs */
     bert_gpu *gpu;      /* the forward pass on a GPU, or NULL */
     char device_note[640]; /* for bert_describe: where it runs and why */
@@ -48,5 +51,21 @@ int model_read_config(const char *dir, bert_config *c, cJSON **json_out, dq_buf 
 int model_read_pooling(const char *dir, bert_config *c, bool *normalize_declared);
 /* vocab.txt with tokenizer_config.json's options; caps *max_len by model_max_length. */
 wp_tokenizer *model_read_tokenizer(const char *dir, int *max_len);
+/* sentencepiece.bpe.model, with model_max_length as above (XLM-RoBERTa). */
+spm_tokenizer *model_read_spm(const char *dir, int *max_len);
+
+/* model.c: a tensor by name, with or without the "bert." prefix (heads such
+ * as pooler.dense and classifier sit beside the encoder's weights) */
+const st_tensor *model_find_tensor(const bert_model *m, const char *name);
+/* ... as F32 of the expected shape (d1 ignored when n_dims is 1), widened or
+ * realigned into memory the model owns when needed; NULL with the error
+ * naming the tensor and both shapes. spath names the file in errors. */
+const float *model_tensor(bert_model *m, const char *spath, const char *name, int n_dims,
+                          int64_t d0, int64_t d1);
+/* encode.c: text to ids without special tokens, by whichever tokenizer the
+ * model has; writes at most max_ids, returns the full count or -1. */
+int model_tokenize(const bert_model *m, const char *text, int32_t *ids, int max_ids);
+/* encode.c: DQ_BERT_REFERENCE=1 asks for the scalar reference path (tests) */
+bool model_reference_requested(void);
 
 #endif

@@ -2,7 +2,8 @@
 """make_test_model.py - writes a BERT model folder with random weights in the
 Hugging Face layout (config.json, vocab.txt, tokenizer_config.json,
 model.safetensors, and optionally sentence-transformers' modules.json,
-1_Pooling/config.json and 2_Normalize/).
+1_Pooling/config.json and 2_Normalize/), or with --num-labels a cross-encoder
+(BertForSequenceClassification: pooler + classifier head, no modules.json).
 
 The safetensors file is written by hand (8-byte little-endian header length,
 JSON header, raw little-endian tensor bytes) so the script needs only numpy.
@@ -12,6 +13,8 @@ then gives visibly different numbers.
 
 Examples:
   scripts/make_test_model.py tests/fixtures/bert-tiny-cls --pooling cls --normalize
+  scripts/make_test_model.py tests/fixtures/bert-tiny-rerank --num-labels 1 --hidden 32 \
+      --intermediate 64 --max-pos 32 --dtype f16 --prefix bert.
   scripts/make_test_model.py /tmp/bge-small-zh-shaped --hidden 512 --layers 4 \\
       --heads 8 --intermediate 2048 --vocab 21128 --max-pos 512 --pooling cls --normalize
 """
@@ -115,7 +118,7 @@ def write_safetensors(path, tensors, metadata=None):
 
 
 def make_weights(a, rng):
-    H, I, V, P, T = a.hidden, a.intermediate, a.vocab_size, a.max_pos, 2
+    H, I, V, P, T = a.hidden, a.intermediate, a.vocab_size, a.max_pos, 1 if a.xlmr else 2
     out = []  # (name, float array)
 
     def lin(name, n_out, n_in):
@@ -142,7 +145,43 @@ def make_weights(a, rng):
         norm(p + "output.LayerNorm")
     if a.pooler:
         lin("pooler.dense", H, H)
+    if a.num_labels and a.xlmr:
+        # XLMRobertaClassificationHead: dense + tanh on <s>, then out_proj
+        lin("classifier.dense", H, H)
+        out.append(("classifier.out_proj.weight", rng.normal(0, 1.0, (a.num_labels, H))))
+        out.append(("classifier.out_proj.bias", rng.normal(0, 0.5, (a.num_labels,))))
+    elif a.num_labels:
+        # Larger than BERT's init so the scores spread over a few units.
+        out.append(("classifier.weight", rng.normal(0, 1.0, (a.num_labels, H))))
+        out.append(("classifier.bias", rng.normal(0, 0.5, (a.num_labels,))))
     return out
+
+
+def train_spm(path, n_hanzi):
+    """A small unigram SentencePiece model laid out like XLM-R's (unk 0, <s> 1,
+    </s> 2), trained on sentences of the built-in words."""
+    import io
+    import sentencepiece as spm
+    r = np.random.default_rng(0)
+    hz = HANZI[:n_hanzi]
+    corpus = []
+    for i in range(400):
+        words = [WORDS[int(k)] for k in r.integers(0, len(WORDS), 8)]
+        corpus.append(" ".join(words).capitalize() + ".")
+        corpus.append("".join(hz[int(k)] for k in r.integers(0, len(hz), 10)) + "。")
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=buf,
+                                   vocab_size=300, model_type="unigram",
+                                   character_coverage=1.0, num_threads=1,
+                                   hard_vocab_limit=False, unk_id=0, bos_id=1, eos_id=2,
+                                   pad_id=-1, minloglevel=2,
+                                   # XLM-R's own nmt_nfkc table is 240 KB; the
+                                   # identity rule keeps the fixture small
+                                   normalization_rule_name="identity")
+    with open(path, "wb") as f:
+        f.write(buf.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+    return sp.get_piece_size()
 
 
 def main():
@@ -168,8 +207,20 @@ def main():
                     help="leave out pooler.dense (unused by sentence embeddings)")
     ap.add_argument("--position-ids", action="store_true",
                     help="add the I64 embeddings.position_ids buffer old checkpoints carry")
+    ap.add_argument("--num-labels", type=int, default=0,
+                    help="a cross-encoder (BertForSequenceClassification) with this many "
+                         "labels: pooler + classifier, no sentence-transformers modules")
+    ap.add_argument("--xlmr", action="store_true",
+                    help="XLM-RoBERTa: a SentencePiece model trained here on the built-in "
+                         "words (needs python3-sentencepiece), positions from 2, one token "
+                         "type, 'roberta.' names, XLM-R's classification head")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
+    if a.xlmr:
+        a.prefix, a.pooler = "roberta.", False
+    if a.num_labels:
+        a.pooler, a.no_modules, a.pooling = True, True, "mean"
+
     if a.hidden % a.heads:
         sys.exit("make_test_model.py: --hidden must be a multiple of --heads")
     if a.no_modules and a.pooling != "mean":
@@ -179,9 +230,13 @@ def main():
     vocab = make_vocab(a.vocab, a.hanzi)
     a.vocab_size = len(vocab)
     os.makedirs(a.out_dir, exist_ok=True)
+    if a.xlmr:
+        n_pieces = train_spm(os.path.join(a.out_dir, "sentencepiece.bpe.model"), a.hanzi)
+        a.vocab_size = n_pieces + 2  # fairseq's offset of 1, and <mask> at the end
+        a.max_pos += 2               # positions start at padding_idx + 1 = 2
 
     config = {
-        "architectures": ["BertModel"],
+        "architectures": ["BertForSequenceClassification" if a.num_labels else "BertModel"],
         "attention_probs_dropout_prob": 0.1,
         "hidden_act": "gelu",
         "hidden_dropout_prob": 0.1,
@@ -199,16 +254,25 @@ def main():
         "type_vocab_size": 2,
         "vocab_size": a.vocab_size,
     }
+    if a.xlmr:
+        arch = "XLMRobertaForSequenceClassification" if a.num_labels else "XLMRobertaModel"
+        config.update({"architectures": [arch], "model_type": "xlm-roberta",
+                       "type_vocab_size": 1, "pad_token_id": 1, "bos_token_id": 0,
+                       "eos_token_id": 2, "layer_norm_eps": 1e-5})
+    if a.num_labels:
+        config["id2label"] = {str(i): "LABEL_%d" % i for i in range(a.num_labels)}
+        config["label2id"] = {"LABEL_%d" % i: i for i in range(a.num_labels)}
     with open(os.path.join(a.out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
-    with open(os.path.join(a.out_dir, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(vocab) + "\n")
+    if not a.xlmr:
+        with open(os.path.join(a.out_dir, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(vocab) + "\n")
     tok_config = {
         "do_lower_case": True,
         "tokenize_chinese_chars": True,
         "strip_accents": None,
-        "model_max_length": a.max_pos,
+        "model_max_length": a.max_pos - 2 if a.xlmr else a.max_pos,
         "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
         "unk_token": "[UNK]", "mask_token": "[MASK]",
         "tokenizer_class": "BertTokenizer",
@@ -243,7 +307,9 @@ def main():
     tensors = []
     for name, arr in make_weights(a, rng):
         dt, raw = to_bytes(arr, a.dtype)
-        tensors.append((a.prefix + name, dt, arr.shape, raw))
+        # the head sits beside the encoder: "classifier.weight", not "bert.classifier..."
+        prefix = "" if name.startswith("classifier.") else a.prefix
+        tensors.append((prefix + name, dt, arr.shape, raw))
     if a.position_ids:
         ids = np.arange(a.max_pos, dtype="<i8").reshape(1, a.max_pos)
         tensors.insert(0, (a.prefix + "embeddings.position_ids", "I64", ids.shape, ids.tobytes()))

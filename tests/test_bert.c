@@ -594,6 +594,12 @@ static void check_golden(const char *name, bool int8)
     cJSON_Delete(g);
 }
 
+Test(bert, golden_xlm_roberta)
+{
+    /* positions from 2, one token type, SentencePiece texts, 'roberta.' names */
+    check_golden("xlmr-tiny-cls", false);
+}
+
 Test(bert, golden_cls)
 {
     check_golden("bert-tiny-cls", false);

@@ -16,6 +16,7 @@
 #include "support/httpd.h"
 #include "support/pdfgen.h"
 #include "support/tmpdir.h"
+#include "index/index.h" /* STORE_DBNAME */
 
 typedef struct {
     int status; /* exit code, or 128 + signal */
@@ -587,5 +588,23 @@ Test(cli, embeddings_endpoint)
     r = DOCQA("embed", "--url", url, "abc");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "cannot reach embeddings endpoint"), "%s", r.err);
+    run_free(&r);
+}
+
+Test(cli, model_info_reranker)
+{
+    run_result r = DOCQA("model", "info", DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-rerank");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "kind: reranker"), "%s", r.out);
+    cr_expect(strstr(r.out, "1 label (score = the logit)"), "%s", r.out);
+    run_free(&r);
+
+    /* a RoBERTa (byte-level BPE) reranker: one line saying why not */
+    write_text("rob/config.json", "{\"model_type\": \"roberta\", \"architectures\": "
+                                  "[\"RobertaForSequenceClassification\"]}");
+    r = DOCQA("model", "info", "rob");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "'rob': roberta reranker is not supported yet"), "%s", r.err);
+    cr_expect(strchr(r.err, '\n') == strrchr(r.err, '\n'), "one line: %s", r.err);
     run_free(&r);
 }

@@ -89,12 +89,12 @@ __device__ static void layer_norm_row(float *row, int H, const float *gamma, con
 }
 
 /* One block per token: word + position + type-0 embeddings, then LayerNorm. */
-__global__ static void k_embed(const int32_t *ids, int seq, int H, const float *word,
-                               const float *pos, const float *type, const float *gamma,
-                               const float *beta, float eps, float *x)
+__global__ static void k_embed(const int32_t *ids, int seq, int pos_offset, int H,
+                               const float *word, const float *pos, const float *type,
+                               const float *gamma, const float *beta, float eps, float *x)
 {
     __shared__ float shared[32];
-    int row = blockIdx.x, t = row % seq;
+    int row = blockIdx.x, t = row % seq + pos_offset; /* XLM-R counts from padding_idx + 1 */
     const float *we = word + (size_t)ids[row] * H, *pe = pos + (size_t)t * H;
     float *out = x + (size_t)row * H;
     for (int i = threadIdx.x; i < H; i += blockDim.x)
@@ -524,8 +524,9 @@ static int gpu_forward(void *p, const int32_t *ids, const int *lens, int batch, 
                                 cudaMemcpyHostToDevice, g->stream),
                 "upload lengths") < 0)
         return -1;
-    k_embed<<<rows, THREADS, 0, g->stream>>>(g->ids, seq, H, g->word, g->pos, g->type,
-                                             g->ln_emb.gamma, g->ln_emb.beta, c->ln_eps, g->x);
+    k_embed<<<rows, THREADS, 0, g->stream>>>(g->ids, seq, c->pos_offset, H, g->word, g->pos,
+                                             g->type, g->ln_emb.gamma, g->ln_emb.beta, c->ln_eps,
+                                             g->x);
     for (int l = 0; l < c->n_layers; l++) {
         const gpu_layer *L = &g->layers[l];
         to_half(g, g->x, g->xh, (size_t)rows * H);

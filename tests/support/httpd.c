@@ -98,6 +98,11 @@ static const char *reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 206: return "Partial Content";
+    case 302: return "Found";
+    case 307: return "Temporary Redirect";
+    case 403: return "Forbidden";
+    case 416: return "Range Not Satisfiable";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 404: return "Not Found";
@@ -180,11 +185,14 @@ static void serve(httpd *s, int fd)
             dq_buf_puts(&out, "Transfer-Encoding: chunked\r\n");
         else
             dq_buf_printf(&out, "Content-Length: %zu\r\n", resp.body.len);
-        dq_buf_puts(&out, "Connection: close\r\n\r\n");
+        dq_buf_printf(&out, "Connection: close\r\n%s\r\n",
+                      resp.headers.data ? resp.headers.data : "");
         send_all(fd, out.data, out.len);
         dq_buf_free(&out);
         const char *b = resp.body.data ? resp.body.data : "";
-        size_t left = resp.body.len;
+        size_t left = strcmp(method, "HEAD") == 0 ? 0 : resp.body.len;
+        if (resp.cut_after > 0 && (size_t)resp.cut_after < left)
+            left = (size_t)resp.cut_after;
         bool cut = resp.piece_delay_ms > 0 || resp.chunked;
         int sent = 0;
         bool whole = true;
@@ -232,6 +240,7 @@ static void serve(httpd *s, int fd)
             send_all(fd, "0\r\n\r\n", 5);
     }
     dq_buf_free(&resp.body);
+    dq_buf_free(&resp.headers);
 out:
     dq_buf_free(&in);
     shutdown(fd, SHUT_WR);

@@ -3,7 +3,8 @@
  *
  * One thread accepts one connection at a time on an ephemeral port, reads a
  * request (Content-Length bodies), calls the test's handler, writes its
- * response and closes the connection (Connection: close).
+ * response and closes the connection (Connection: close). A HEAD request
+ * gets the headers the handler's body would have, without the body.
  */
 #ifndef DQ_TEST_HTTPD_H
 #define DQ_TEST_HTTPD_H
@@ -41,6 +42,12 @@ typedef struct {
     int stall_ms;
     /* > 0: after this many pieces, close the connection mid-body */
     int close_after;
+    /* more header lines, "Name: value\r\n" each (ETag, Location,
+     * Content-Range); the server frees them */
+    dq_buf headers;
+    /* > 0: send only this many body bytes, then close the connection though
+     * Content-Length promised the whole body (a dropped download) */
+    long long cut_after;
 } httpd_response;
 
 /* Runs on the server thread, one request at a time. */
