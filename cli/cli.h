@@ -14,6 +14,7 @@ enum {
     EXIT_ERROR = 1,   /* the command could not do its work */
     EXIT_USAGE = 2,   /* bad command line */
     EXIT_PARTIAL = 3, /* ingest finished, but some files failed */
+    EXIT_LOCKED = 4,  /* --no-wait: another ingest or reindex holds the store */
     EXIT_INTERRUPTED = 130,
 };
 
@@ -31,6 +32,7 @@ int cmd_ask(int argc, char **argv, cli_globals *g);
 int cmd_status(int argc, char **argv, cli_globals *g);
 int cmd_embed(int argc, char **argv, cli_globals *g);
 int cmd_model(int argc, char **argv, cli_globals *g);
+int cmd_reindex(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -64,6 +66,9 @@ embedder *cli_open_embedder(const cli_config *cfg, bool *err);
 /* Embeds every chunk that has no vector from e yet (re-embedding all when the
  * store's model changed); progress on a terminal. -1 after printing why. */
 int cli_embed_missing(store *st, embedder *e, bool quiet);
+/* The same without the closing "embedded N chunks" line: *n_embedded says
+ * how many chunks got a vector (for a caller's own summary). */
+int cli_embed_missing_count(store *st, embedder *e, bool quiet, size_t *n_embedded);
 
 /* Renders a retrieve snippet for a terminal (bold colour), or with **marks**
  * when stdout is not one. Caller frees. */

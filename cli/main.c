@@ -20,6 +20,7 @@ static const struct {
     {"ingest", cmd_ingest, "add files and folders to the store (incremental)"},
     {"search", cmd_search, "show the chunks that best match a query (BM25)"},
     {"ask", cmd_ask, "answer a question from the documents, with citations"},
+    {"reindex", cmd_reindex, "bring the store in line with its source folders (for cron)"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
     {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
@@ -48,8 +49,9 @@ static void print_help(FILE *out)
                  "                    first .docqa found from the current directory upward)\n"
                  "    --version       print the version\n"
                  "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
-                 "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest finished but some\n"
-                 "files failed, 130 interrupted.\n");
+                 "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest or reindex finished\n"
+                 "but some files failed, 4 another ingest or reindex holds the store (with\n"
+                 "--no-wait), 130 interrupted.\n");
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,71 @@
+/* ingest_run.h - the per-file work `docqa ingest` and `docqa reindex` share:
+ * look at one file, skip it, link it to stored content or extract it, and
+ * record the outcome; remove files that are gone, telling renames apart. */
+#ifndef DQ_CLI_INGEST_RUN_H
+#define DQ_CLI_INGEST_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli/cli.h"
+#include "cli/files.h"
+#include "common/common.h"
+#include "ingest/ingest.h"
+
+/* One run over many files. The caller sets the settings; the counters and
+ * failures fill in as files are handled. Owns failures and links. */
+typedef struct {
+    store *st;
+    const char *password; /* for encrypted PDFs; NULL when none */
+    bool force;           /* re-extract even when unchanged or stored */
+    bool verify;          /* hash files whose size and mtime match too */
+    split_params split;
+    char split_tag[96];   /* split as recorded in the store (cli_split_tag) */
+    progress prog;
+
+    int n_added;     /* paths new to the store, content extracted */
+    int n_changed;   /* known paths with new content (extracted or linked) */
+    int n_linked;    /* paths new to the store, linked to stored content */
+    int n_rechunked; /* unchanged files re-chunked (settings changed) */
+    int n_unchanged, n_failed, n_removed, n_renamed;
+    long long pages, chunks; /* extracted by this run */
+    dq_buf failures;         /* "  path: reason\n" lines for the summary */
+
+    /* Content hashes this run linked a path to, so that removing a gone path
+     * with one of them counts as a rename, not an add and a remove. */
+    struct ingest_link {
+        char sha[65];
+        bool was_new; /* counted in n_linked (else n_changed) */
+        bool used;    /* matched to a removed path already */
+    } *links;         /* (n_links) */
+    size_t n_links, links_cap;
+} cli_ingest_run;
+
+void cli_ingest_run_free(cli_ingest_run *run);
+
+/* "chunk_cjk=350 chunk_words=250 overlap=0.15": how the store records sp. */
+void cli_split_tag(const split_params *sp, char *out, size_t n);
+
+/* Brings one file's row in line with the disk. rechunk forces extraction
+ * even when unchanged (its document was chunked with other settings).
+ * Returns -1 only for a store failure, which ends the run; a bad file is
+ * recorded as failed and returns 0. */
+int cli_ingest_file(cli_ingest_run *run, const input_file *f, bool rechunk);
+
+/* Removes stored files that are gone from disk (ENOENT): with inside, only
+ * those under one of dirs (absolute folders that were walked); without, all
+ * except those under one of dirs (source folders that are missing, maybe
+ * unmounted: their files are kept). Call after every present file was
+ * handled, so a renamed file is linked before its old path goes and nothing
+ * is re-embedded. */
+int cli_ingest_prune(cli_ingest_run *run, char *const *dirs, size_t n_dirs, bool inside);
+
+/* Records the files and folders list was collected from as sources. */
+int cli_ingest_remember_roots(store *st, const file_list *list);
+
+/* Takes the store's writer lock, saying so when it has to wait. Returns
+ * EXIT_OK, EXIT_LOCKED (held elsewhere and !wait) or EXIT_ERROR, after
+ * printing why. */
+int cli_lock_store(store *st, bool wait, bool quiet);
+
+#endif
