@@ -269,6 +269,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     }
     if (rc < 0) {
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
+        status = EXIT_ERROR;
         goto out;
     }
     if (!no_embed) {
