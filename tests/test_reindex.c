@@ -612,3 +612,200 @@ Test(reindex, one_writer_at_a_time)
     cr_expect(strstr(r.out, "(1 unchanged)"), "%s", r.out);
     result_free(&r);
 }
+
+/* ---- kill -9 at random moments ------------------------------------------ */
+
+/* A small deterministic generator, so a failing run can be replayed. */
+static uint32_t rng_state;
+static uint32_t rng(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return rng_state >> 8;
+}
+
+#define N_SLOTS 48
+
+/* Writes slot's file with a few hundred words of fresh text (2-3 chunks). */
+static void write_slot(const char *name)
+{
+    dq_buf b = DQ_BUF_INIT;
+    int words = 300 + (int)(rng() % 400);
+    uint32_t topic = rng();
+    for (int i = 0; i < words; i++)
+        dq_buf_printf(&b, "w%u%s", (topic + rng() % 50) % 100000,
+                      i % 12 == 11 ? ".\n\n" : " ");
+    write_file(name, b.data);
+    dq_buf_free(&b);
+}
+
+static bool slot_exists(const char *name)
+{
+    char p[512];
+    wpath(p, sizeof p, name);
+    return access(p, F_OK) == 0;
+}
+
+static void slot_name(char *out, size_t n, int slot)
+{
+    /* Two folders, so a rename is sometimes a move between them. */
+    snprintf(out, n, "docs/%s/f%02d.txt", slot % 3 ? "a" : "b", slot);
+}
+
+/* A few random edits: add, edit, rename, delete, copy, replace. */
+static void mutate(int n_ops)
+{
+    for (int k = 0; k < n_ops; k++) {
+        char a[64], b[64];
+        slot_name(a, sizeof a, (int)(rng() % N_SLOTS));
+        slot_name(b, sizeof b, (int)(rng() % N_SLOTS));
+        bool has_a = slot_exists(a), has_b = slot_exists(b);
+        switch (rng() % 5) {
+        case 0: /* add or edit */
+            write_slot(a);
+            break;
+        case 1: /* rename (over b: a replace) */
+            if (has_a && strcmp(a, b))
+                move_file(a, b);
+            else
+                write_slot(a);
+            break;
+        case 2: /* delete */
+            if (has_a)
+                remove_file(a);
+            break;
+        case 3: /* copy */
+            if (has_a && !has_b) {
+                char pa[512];
+                wpath(pa, sizeof pa, a);
+                char *text = slurp(pa);
+                write_file(b, text);
+                free(text);
+            }
+            break;
+        default: /* edit in place */
+            if (has_a)
+                write_slot(a);
+            break;
+        }
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "path sha\n" of every file under docs/ on disk, as reindex should record. */
+static char *disk_listing(void)
+{
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_puts(&b, "");
+    char **names = dq_calloc(N_SLOTS, sizeof *names);
+    size_t n = 0;
+    for (int s = 0; s < N_SLOTS; s++) {
+        char name[64];
+        slot_name(name, sizeof name, s);
+        if (slot_exists(name))
+            names[n++] = dq_strdup(name);
+    }
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        char p[512], sha[65];
+        wpath(p, sizeof p, names[i]);
+        cr_assert_eq(dq_sha256_file(p, sha), 0);
+        dq_buf_printf(&b, "%s %s\n", names[i], sha);
+        free(names[i]);
+    }
+    free(names);
+    return dq_buf_take(&b);
+}
+
+/* After an uninterrupted reindex the store matches the folder exactly, and
+ * its chunks are the ones a fresh ingest of the folder makes. */
+static void check_final(const char *when)
+{
+    result r = DOCQA("reindex", "--quiet");
+    cr_assert_eq(r.status, 0, "%s: %s%s", when, r.out, r.err);
+    result_free(&r);
+    char *disk = disk_listing();
+    store *st = open_store();
+    check_consistent(st, when);
+    char *files = q_rows(st, "SELECT path || ' ' || sha256 FROM files ORDER BY path");
+    cr_assert_str_eq(files, disk, "%s: files", when);
+    free(files);
+    free(disk);
+    cr_assert_eq(q_int(st, "SELECT count(*) FROM vectors"),
+                 q_int(st, "SELECT count(*) FROM chunks"), "%s: chunks without vectors", when);
+    cr_assert_eq(q_int(st, "SELECT count(DISTINCT model) FROM vectors"), 1, "%s", when);
+    char *chunks = q_rows(st, "SELECT text FROM chunks ORDER BY text");
+    store_close(st);
+
+    char fresh[512];
+    wpath(fresh, sizeof fresh, "fresh");
+    tmpdir_remove(fresh);
+    r = DOCQA("--store", "fresh/.docqa", "ingest", "--quiet", "--no-embed", "docs");
+    cr_assert_eq(r.status, 0, "%s: %s", when, r.err);
+    result_free(&r);
+    dq_mkdirs(fresh);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/.docqa", fresh);
+    store *other = store_open(dir, 0);
+    cr_assert(other, "%s", dq_last_error());
+    char *want = q_rows(other, "SELECT text FROM chunks ORDER BY text");
+    store_close(other);
+    cr_assert_str_eq(chunks, want, "%s: chunks differ from a fresh ingest", when);
+    free(chunks);
+    free(want);
+}
+
+Test(reindex, kill9_at_random_moments)
+{
+    use_endpoint("m1");
+    rng_state = 20261123;
+    for (int s = 0; s < N_SLOTS; s += 2) {
+        char name[64];
+        slot_name(name, sizeof name, s);
+        write_slot(name);
+    }
+    result r = DOCQA("ingest", "--quiet", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    /* How long a run takes here (sanitizers, a busy machine): the kills are
+     * spread over it. */
+    mutate(8);
+    double t = dq_now();
+    r = DOCQA("reindex", "--quiet");
+    double span = dq_now() - t;
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    check_final("first reindex");
+
+    enum { RUNS = 50 };
+    int killed_mid_run = 0;
+    for (int i = 0; i < RUNS; i++) {
+        mutate(8);
+        const char *const reindex[] = {"reindex", "--quiet", NULL};
+        const char *const ingest[] = {"ingest", "--quiet", "docs", NULL};
+        pid_t pid = spawn("crash", i % 4 == 3 ? ingest : reindex);
+        usleep((useconds_t)((double)(rng() % 1000) / 1000.0 * span * 1e6));
+        if (waitpid(pid, NULL, WNOHANG) == 0) {
+            killed_mid_run++;
+            kill(pid, SIGKILL);
+        }
+        result k = finish("crash", pid);
+        result_free(&k);
+        char when[64];
+        snprintf(when, sizeof when, "after kill %d", i);
+        store *st = open_store();
+        check_consistent(st, when);
+        store_close(st);
+        if (i % 10 == 9) {
+            snprintf(when, sizeof when, "after the reindex following kill %d", i);
+            check_final(when);
+        }
+    }
+    fprintf(stderr, "kill9_at_random_moments: %d runs, %d killed mid-run, 0 failures "
+                    "(runs last %.3f s here)\n",
+            RUNS, killed_mid_run, span);
+    cr_expect_geq(killed_mid_run, RUNS / 4, "too few kills landed mid-run to test anything");
+}
