@@ -8,6 +8,7 @@
  * Embeddings come from a loopback HTTP endpoint that counts the texts it is
  * asked to embed, so "nothing re-embedded" is a number, not a hope.
  */
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -808,4 +809,160 @@ Test(reindex, kill9_at_random_moments)
                     "(runs last %.3f s here)\n",
             RUNS, killed_mid_run, span);
     cr_expect_geq(killed_mid_run, RUNS / 4, "too few kills landed mid-run to test anything");
+}
+
+/* ---- readers during writers --------------------------------------------- */
+
+#define N_READ_FILES 16
+
+static void write_version(int file, int version)
+{
+    char name[64];
+    snprintf(name, sizeof name, "docs/f%02d.txt", file);
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_printf(&b, "commonword file%02d ver%d", file, version);
+    for (int i = 0; i < version * 3; i++)
+        dq_buf_puts(&b, " padding");
+    dq_buf_puts(&b, ".\n");
+    write_file(name, b.data);
+    dq_buf_free(&b);
+}
+
+/* Checks one search's JSON: every file exactly once, each hit's text the
+ * file's own (of some version). Returns NULL or what is wrong. */
+static const char *bad_search(const char *json)
+{
+    cJSON *j = cJSON_Parse(json);
+    cJSON *res = cJSON_GetObjectItem(j, "results");
+    const char *why = NULL;
+    bool seen[N_READ_FILES] = {false};
+    if (cJSON_GetArraySize(res) != N_READ_FILES)
+        why = "wrong number of hits";
+    for (int i = 0; !why && i < cJSON_GetArraySize(res); i++) {
+        cJSON *h = cJSON_GetArrayItem(res, i);
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(h, "path"));
+        const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(h, "text"));
+        int n = -1;
+        char want[32];
+        if (!path || !text || sscanf(path, "docs/f%d.txt", &n) != 1 || n < 0 ||
+            n >= N_READ_FILES || seen[n])
+            why = "a hit with a wrong or repeated path";
+        else if (snprintf(want, sizeof want, "file%02d ver", n), !strstr(text, want))
+            why = "a hit whose text is another file's";
+        else
+            seen[n] = true;
+    }
+    cJSON_Delete(j);
+    return why;
+}
+
+/* The reader process: searches until workdir/stop exists. Exit status 0
+ * when every search was whole; writes the number done to .reader.count. */
+static void reader_loop(void)
+{
+    char stop[512], out[512], count[512];
+    wpath(stop, sizeof stop, "stop");
+    wpath(out, sizeof out, ".reader.out");
+    wpath(count, sizeof count, ".reader.count");
+    int done = 0;
+    while (access(stop, F_OK) != 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (o < 0 || chdir(workdir) < 0)
+                _exit(99);
+            dup2(o, 1);
+            dup2(o, 2);
+            execl(docqa_bin(), "docqa", "search", "--json", "-k", "100", "commonword",
+                  (char *)NULL);
+            _exit(98);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        dq_buf b = DQ_BUF_INIT;
+        dq_read_file(out, &b);
+        const char *why = !WIFEXITED(st) || WEXITSTATUS(st) != 0 ? "search failed"
+                                                                  : bad_search(b.data);
+        if (why) {
+            fprintf(stderr, "reader: %s:\n%s\n", why, b.data);
+            _exit(1);
+        }
+        dq_buf_free(&b);
+        done++;
+    }
+    FILE *f = fopen(count, "w");
+    if (f) {
+        fprintf(f, "%d", done);
+        fclose(f);
+    }
+    _exit(0);
+}
+
+/* Waits until some process holds the store's writer lock. */
+static void wait_for_writer(void)
+{
+    char path[512];
+    wpath(path, sizeof path, ".docqa/" STORE_LOCKNAME);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    cr_assert(fd >= 0);
+    for (int i = 0; i < 5000; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+            break; /* held elsewhere */
+        flock(fd, LOCK_UN);
+        usleep(1000);
+    }
+    close(fd);
+}
+
+Test(reindex, two_writers_and_readers)
+{
+    use_endpoint("m1");
+    for (int i = 0; i < N_READ_FILES; i++)
+        write_version(i, 1);
+    result r = DOCQA("ingest", "--quiet", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+
+    pid_t reader = fork();
+    cr_assert(reader >= 0);
+    if (reader == 0)
+        reader_loop();
+
+    /* Slow embeddings keep the first writer in flight while the second
+     * tries. */
+    __atomic_store_n(&counter.delay_ms, 300, __ATOMIC_SEQ_CST);
+    for (int round = 2; round <= 5; round++) {
+        for (int i = 0; i < N_READ_FILES; i++)
+            write_version(i, round);
+        pid_t a = spawn("a", (const char *const[]){"reindex", NULL});
+        wait_for_writer();
+        pid_t b = spawn("b", (const char *const[]){"reindex", "--no-wait", NULL});
+        pid_t c = spawn("c", (const char *const[]){"reindex", NULL});
+        r = finish("b", b);
+        cr_expect_eq(r.status, 4, "round %d, --no-wait: %s%s", round, r.out, r.err);
+        result_free(&r);
+        r = finish("a", a);
+        cr_expect_eq(r.status, 0, "round %d: %s", round, r.err);
+        cr_expect(strstr(r.out, "0 added, 16 changed, 0 removed, 0 renamed, 0 failed"),
+                  "round %d: %s", round, r.out);
+        result_free(&r);
+        r = finish("c", c);
+        cr_expect_eq(r.status, 0, "round %d: %s", round, r.err);
+        cr_expect(strstr(r.out, "(16 unchanged)"), "round %d: %s", round, r.out);
+        result_free(&r);
+    }
+    write_file("stop", "");
+    int st;
+    waitpid(reader, &st, 0);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a reader saw an inconsistent store");
+    char count[512];
+    wpath(count, sizeof count, ".reader.count");
+    char *n = slurp(count);
+    cr_expect_gt(atoi(n), 0, "no search ran during the writes");
+    fprintf(stderr, "two_writers_and_readers: %s searches, all whole\n", n);
+    free(n);
+    store *s = open_store();
+    check_consistent(s, "after the writers");
+    cr_expect_eq(q_int(s, "SELECT count(*) FROM vectors"), N_READ_FILES);
+    store_close(s);
 }
