@@ -389,6 +389,12 @@ Test(cli, killed_ingest_leaves_a_usable_store)
         execl(docqa_bin(), "docqa", "ingest", "--quiet", "many", (char *)NULL);
         _exit(98);
     }
+    /* Kill mid-run, not before the store exists: on a loaded machine (or
+     * under ASan) starting the process alone can take longer than 150 ms. */
+    char db[300];
+    snprintf(db, sizeof db, "%s/.docqa/docqa.sqlite", workdir);
+    for (int i = 0; i < 2000 && access(db, F_OK) != 0 && waitpid(pid, NULL, WNOHANG) == 0; i++)
+        usleep(5 * 1000);
     usleep(150 * 1000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
