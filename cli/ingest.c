@@ -71,10 +71,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         print_usage(stderr, ingest_usage, opts);
         return EXIT_USAGE;
     }
-    if (sp.chunk_cjk < 20 || sp.chunk_words < 15 || overlap_pct < 0 || overlap_pct > 50) {
-        cli_error("chunk sizes must be at least 20 characters / 15 words and overlap 0-50%%");
+    if (!cli_split_flags_ok(sp.chunk_cjk, sp.chunk_words, overlap_pct))
         return EXIT_USAGE;
-    }
     sp.overlap = (float)overlap_pct / 100.0f;
 
     /* A command line naming only missing paths creates no store. */

@@ -34,6 +34,16 @@ void cli_split_tag(const split_params *sp, char *out, size_t n)
              sp->chunk_words, (double)sp->overlap);
 }
 
+bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct)
+{
+    bool ok = (chunk_cjk == CLI_SPLIT_UNSET || chunk_cjk >= 20) &&
+              (chunk_words == CLI_SPLIT_UNSET || chunk_words >= 15) &&
+              (overlap_pct == CLI_SPLIT_UNSET || (overlap_pct >= 0 && overlap_pct <= 50));
+    if (!ok)
+        cli_error("chunk sizes must be at least 20 characters / 15 words and overlap 0-50%%");
+    return ok;
+}
+
 static void note_failure(cli_ingest_run *run, const char *path, const char *reason)
 {
     run->n_failed++;

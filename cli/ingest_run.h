@@ -4,6 +4,7 @@
 #ifndef DQ_CLI_INGEST_RUN_H
 #define DQ_CLI_INGEST_RUN_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -45,6 +46,13 @@ void cli_ingest_run_free(cli_ingest_run *run);
 
 /* "chunk_cjk=350 chunk_words=250 overlap=0.15": how the store records sp. */
 void cli_split_tag(const split_params *sp, char *out, size_t n);
+
+/* A --chunk-* value given for "not given" (reindex keeps the store's). */
+#define CLI_SPLIT_UNSET INT_MIN
+
+/* False after printing why when a --chunk-* value is out of range;
+ * CLI_SPLIT_UNSET values are not checked. */
+bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);
 
 /* Brings one file's row in line with the disk. rechunk forces extraction
  * even when unchanged (its document was chunked with other settings).

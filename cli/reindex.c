@@ -74,12 +74,14 @@ typedef struct {
     file_list files;
     path_set missing_dirs; /* absolute source folders that are gone */
     path_set gone_roots;   /* source files that are gone (their root rows go too) */
+    int n_roots;           /* sources recorded */
     int n_bad;             /* sources that could not be read */
 } walk_state;
 
 static int collect_root(void *ctx, const char *path, bool is_dir)
 {
     walk_state *w = ctx;
+    w->n_roots++;
     dq_buf abs = DQ_BUF_INIT;
     if (path[0] == '/')
         dq_buf_puts(&abs, path);
@@ -147,11 +149,11 @@ static int settings_for_run(store *st, split_params *sp, int cjk, int words, int
         return -1;
     }
     sp->overlap = ov;
-    if (cjk >= 0)
+    if (cjk != CLI_SPLIT_UNSET)
         sp->chunk_cjk = cjk;
-    if (words >= 0)
+    if (words != CLI_SPLIT_UNSET)
         sp->chunk_words = words;
-    if (overlap_pct >= 0)
+    if (overlap_pct != CLI_SPLIT_UNSET)
         sp->overlap = (float)overlap_pct / 100.0f;
     cli_split_tag(sp, tag, tag_n);
     int rc = 0;
@@ -200,7 +202,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, verify = false, no_wait = false, no_embed = false;
     const char *log_path = NULL;
-    int cjk = -1, words = -1, overlap_pct = -1;
+    int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_BOOLEAN('q', "quiet", &quiet, "print nothing on success (for cron)"),
@@ -222,10 +224,8 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         cli_error("reindex takes no paths: it walks the sources given to 'docqa ingest'");
         return EXIT_USAGE;
     }
-    if ((cjk >= 0 && cjk < 20) || (words >= 0 && words < 15) || overlap_pct > 50) {
-        cli_error("chunk sizes must be at least 20 characters / 15 words and overlap 0-50%%");
+    if (!cli_split_flags_ok(cjk, words, overlap_pct))
         return EXIT_USAGE;
-    }
     FILE *log = NULL;
     if (log_path) {
         log = fopen(log_path, "a");
@@ -262,10 +262,19 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
                               sizeof run.split_tag);
     if (rc == 0)
         rc = store_each_root(st, collect_root, &w);
-    if (rc == 0 && w.missing_dirs.n + w.gone_roots.n + w.files.n_dirs + w.files.n == 0 &&
-        w.n_bad == 0) {
-        dq_set_error("no sources recorded: run 'docqa ingest <folder>' once, then reindex");
-        rc = -1;
+    store_stats stats;
+    if (rc == 0 && w.n_roots == 0 && (rc = store_get_stats(st, &stats)) == 0) {
+        /* A store from before sources were recorded: its files can still be
+         * checked, but new files in their folders cannot be found. */
+        if (stats.files == 0) {
+            dq_set_error("no sources recorded: run 'docqa ingest <folder>' once, then reindex");
+            rc = -1;
+        } else {
+            cli_error("no source folders recorded (a store from an older docqa): checking the "
+                      "%lld stored files only; run 'docqa ingest <folder>' once so that new files "
+                      "are found",
+                      (long long)stats.files);
+        }
     }
     if (rc < 0) {
         cli_error("store '%s': %s", store_dir(st), dq_last_error());

@@ -25,6 +25,7 @@
 #include "common/common.h"
 #include "index/store_impl.h"
 #include "support/httpd.h"
+#include "support/spawn.h"
 #include "support/tmpdir.h"
 
 static char workdir[256];
@@ -62,35 +63,15 @@ static pid_t spawn(const char *tag, const char *const *args)
     char out[320], err[320];
     snprintf(out, sizeof out, "%s/.%s.out", workdir, tag);
     snprintf(err, sizeof err, "%s/.%s.err", workdir, tag);
-    pid_t pid = fork();
+    pid_t pid = spawn_docqa(docqa_bin(), workdir, out, err, args);
     cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0 || chdir(workdir) < 0)
-            _exit(99);
-        dup2(o, 1);
-        dup2(e, 2);
-        unsetenv("DOCQA_STORE");
-        setenv("HOME", workdir, 1);
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "docqa";
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(docqa_bin(), (char *const *)argv);
-        _exit(98);
-    }
     return pid;
 }
 
 static result finish(const char *tag, pid_t pid)
 {
-    int st;
-    waitpid(pid, &st, 0);
     result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.status = spawn_wait(pid);
     char path[320];
     snprintf(path, sizeof path, "%s/.%s.out", workdir, tag);
     r.out = slurp(path);
@@ -445,19 +426,40 @@ Test(reindex, without_sources_or_store)
     cr_expect_eq(r.status, 1, "%s%s", r.out, r.err);
     cr_expect(strstr(r.err, "docqa: "), "%s", r.err);
     result_free(&r);
-    write_file("a.txt", "Some text to index here.\n");
-    r = DOCQA("ingest", "--quiet", "a.txt");
+    r = DOCQA("reindex", "somepath");
+    cr_expect_eq(r.status, 2);
+    result_free(&r);
+
+    /* a store from before sources were recorded: its files are checked */
+    write_file("docs/a.txt", "Some text to index here.\n");
+    write_file("docs/b.txt", "Other words entirely.\n");
+    r = DOCQA("ingest", "--quiet", "docs");
     cr_assert_eq(r.status, 0, "%s", r.err);
     result_free(&r);
     store *st = open_store();
     cr_assert_eq(sqlite3_exec(store_db(st), "DELETE FROM roots", NULL, NULL, NULL), SQLITE_OK);
     store_close(st);
+    remove_file("docs/b.txt");
+    write_file("docs/a.txt", "Some other text to index here.\n");
+    write_file("docs/c.txt", "Not found without a source.\n");
+    r = DOCQA("reindex");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "no source folders recorded"), "%s", r.err);
+    cr_expect(strstr(r.out, "0 added, 1 changed, 1 removed, 0 renamed, 0 failed"), "%s", r.out);
+    result_free(&r);
+    st = open_store();
+    EXPECT_ROWS(st, "SELECT path FROM files ORDER BY path", "docs/a.txt\n");
+    store_close(st);
+
+    /* with nothing stored and no sources there is nothing to do: an error */
+    st = open_store();
+    cr_assert_eq(sqlite3_exec(store_db(st), "DELETE FROM files; DELETE FROM documents", NULL,
+                              NULL, NULL),
+                 SQLITE_OK);
+    store_close(st);
     r = DOCQA("reindex");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "no sources recorded"), "%s", r.err);
-    result_free(&r);
-    r = DOCQA("reindex", "somepath");
-    cr_expect_eq(r.status, 2);
     result_free(&r);
 }
 
