@@ -64,16 +64,7 @@ static void run_free(run_result *r)
 
 static void write_text(const char *name, const char *text)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", workdir, name);
-    char *slash = strrchr(path, '/');
-    *slash = '\0';
-    dq_mkdirs(path);
-    *slash = '/';
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    fwrite(text, 1, strlen(text), f);
-    fclose(f);
+    cr_assert_eq(tmpdir_write_file(workdir, name, text), 0, "cannot write %s", name);
 }
 
 static void setup(void)

@@ -91,16 +91,7 @@ static void wpath(char *out, size_t n, const char *name)
 
 static void write_file(const char *name, const char *text)
 {
-    char path[512];
-    wpath(path, sizeof path, name);
-    char *slash = strrchr(path, '/');
-    *slash = '\0';
-    dq_mkdirs(path);
-    *slash = '/';
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    fwrite(text, 1, strlen(text), f);
-    fclose(f);
+    cr_assert_eq(tmpdir_write_file(workdir, name, text), 0, "cannot write %s", name);
 }
 
 static void move_file(const char *from, const char *to)
