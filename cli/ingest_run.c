@@ -241,10 +241,10 @@ typedef struct {
     size_t n_gone, cap;
 } prune_scan;
 
-static bool under(const char *path, const char *dir)
+bool cli_path_under(const char *path, const char *dir)
 {
     size_t n = strlen(dir);
-    return !strncmp(path, dir, n) && (path[n] == '/' || (n == 1 && dir[0] == '/'));
+    return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0' || (n == 1 && dir[0] == '/'));
 }
 
 static int find_gone(void *ctx, const store_file *f)
@@ -257,7 +257,7 @@ static int find_gone(void *ctx, const store_file *f)
         dq_buf_printf(&abs, "%s/%s", scan->root, f->path);
     bool listed = false;
     for (size_t i = 0; i < scan->n_dirs && !listed; i++)
-        listed = under(abs.data, scan->dirs[i]);
+        listed = cli_path_under(abs.data, scan->dirs[i]);
     struct stat sb;
     if (listed == scan->inside && stat(abs.data, &sb) < 0 && errno == ENOENT) {
         DQ_GROW(scan->gone, scan->cap, scan->n_gone + 1);

@@ -68,6 +68,9 @@ int cli_ingest_file(cli_ingest_run *run, const input_file *f, bool rechunk);
  * is re-embedded. */
 int cli_ingest_prune(cli_ingest_run *run, char *const *dirs, size_t n_dirs, bool inside);
 
+/* True when path is dir or inside it (absolute paths). */
+bool cli_path_under(const char *path, const char *dir);
+
 /* Records the files and folders list was collected from as sources. */
 int cli_ingest_remember_roots(store *st, const file_list *list);
 

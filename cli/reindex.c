@@ -73,7 +73,9 @@ typedef struct {
     store *st;
     file_list files;
     path_set missing_dirs; /* absolute source folders that are gone */
-    path_set gone_roots;   /* source files that are gone (their root rows go too) */
+    path_set gone_roots;   /* sources that are gone (their root rows go too) */
+    path_set walked_dirs;  /* absolute source folders walked, to skip sources inside them */
+    bool drop_missing;     /* --drop-missing: a missing folder is a deleted one */
     int n_roots;           /* sources recorded */
     int n_bad;             /* sources that could not be read */
 } walk_state;
@@ -87,10 +89,19 @@ static int collect_root(void *ctx, const char *path, bool is_dir)
         dq_buf_puts(&abs, path);
     else
         dq_buf_printf(&abs, "%s/%s", store_root(w->st), path);
+    /* Sources come sorted by path, so a folder comes before what is inside
+     * it, and its walk covers those already. */
+    for (size_t i = 0; i < w->walked_dirs.n; i++) {
+        if (cli_path_under(abs.data, w->walked_dirs.items[i])) {
+            dq_buf_free(&abs);
+            return 0;
+        }
+    }
     struct stat sb;
     if (stat(abs.data, &sb) < 0 && errno == ENOENT) {
-        if (is_dir) {
-            cli_error("source folder '%s' is missing; its files are kept until it is back",
+        if (is_dir && !w->drop_missing) {
+            cli_error("source folder '%s' is missing; its files are kept until it is back "
+                      "(--drop-missing removes them)",
                       abs.data);
             paths_add(&w->missing_dirs, abs.data);
             w->n_bad++;
@@ -102,6 +113,8 @@ static int collect_root(void *ctx, const char *path, bool is_dir)
         w->n_bad++;
         if (is_dir) /* unreadable: keep its files rather than drop them */
             paths_add(&w->missing_dirs, abs.data);
+    } else if (is_dir) {
+        paths_add(&w->walked_dirs, abs.data);
     }
     dq_buf_free(&abs);
     return 0;
@@ -200,7 +213,7 @@ static int record_run(store *st, const char *summary, double seconds, int status
 
 int cmd_reindex(int argc, char **argv, cli_globals *g)
 {
-    bool quiet = false, verify = false, no_wait = false, no_embed = false;
+    bool quiet = false, verify = false, no_wait = false, no_embed = false, drop_missing = false;
     const char *log_path = NULL;
     int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
     const cli_option opts[] = {
@@ -210,6 +223,8 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN(0, "no-wait", &no_wait, "exit with status 4 if another ingest or reindex runs"),
         OPT_STR(0, "log", &log_path, "file", "append the summary line and errors to this file"),
         OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
+        OPT_BOOLEAN(0, "drop-missing", &drop_missing,
+                    "a source folder that is gone was deleted: remove its files and forget it"),
         OPT_SECTION("chunking (a change re-chunks every document):"),
         OPT_NUMBER(0, "chunk-cjk", &cjk, "n", "CJK characters per chunk"),
         OPT_NUMBER(0, "chunk-words", &words, "n", "English words per chunk"),
@@ -255,7 +270,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     }
 
     cli_ingest_run run = {.st = st, .verify = verify};
-    walk_state w = {.st = st};
+    walk_state w = {.st = st, .drop_missing = drop_missing};
     path_set walked = {0}, rechunk = {0};
     embedder *emb = NULL;
     int rc = settings_for_run(st, &run.split, cjk, words, overlap_pct, quiet, run.split_tag,
@@ -314,22 +329,13 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
 
     cli_catch_signals();
     progress_start(&run.prog, "reindex", "files", quiet, (int)w.files.n, w.files.total_bytes);
-    path_set done = {0}; /* a file under two sources is handled once */
     long long bytes_done = 0;
     for (size_t i = 0; rc == 0 && i < w.files.n && !cli_interrupted(); i++) {
         const input_file *f = &w.files.items[i];
-        bool dup = false;
-        for (size_t k = 0; k < done.n && !dup; k++) /* rare: only named files are listed */
-            dup = !strcmp(done.items[k], f->rel);
-        if (dup)
-            continue;
-        if (f->named)
-            paths_add(&done, f->rel);
         rc = cli_ingest_file(&run, f, paths_has(&rechunk, f->rel));
         bytes_done += f->size;
         progress_update(&run.prog, (int)i + 1, bytes_done, run.pages);
     }
-    paths_free(&done);
     progress_finish(&run.prog);
     if (rc == 0 && !cli_interrupted())
         rc = cli_ingest_prune(&run, w.missing_dirs.items, w.missing_dirs.n, false);
@@ -381,6 +387,7 @@ out:
     paths_free(&rechunk);
     paths_free(&w.missing_dirs);
     paths_free(&w.gone_roots);
+    paths_free(&w.walked_dirs);
     file_list_free(&w.files);
     cli_ingest_run_free(&run);
     store_close(st);

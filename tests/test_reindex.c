@@ -409,6 +409,34 @@ Test(reindex, missing_source_folder_keeps_its_files)
     cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_expect(strstr(r.out, "0 added, 0 changed") && strstr(r.out, "(1 unchanged)"), "%s", r.out);
     result_free(&r);
+
+    /* gone for good: --drop-missing removes its files and forgets it */
+    remove_file("docs/a.txt");
+    cr_assert_eq(rmdir(docs), 0);
+    r = DOCQA("reindex", "--drop-missing");
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.out, "0 added, 0 changed, 1 removed"), "%s", r.out);
+    result_free(&r);
+    st = open_store();
+    EXPECT_ROWS(st, "SELECT path FROM files", "");
+    EXPECT_ROWS(st, "SELECT path FROM roots", "");
+    store_close(st);
+}
+
+Test(reindex, nested_sources_are_walked_once)
+{
+    write_file("docs/a.txt", "Apples grow on trees.\n");
+    write_file("docs/sub/b.txt", "Bananas grow in bunches.\n");
+    result r = DOCQA("ingest", "--quiet", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = DOCQA("ingest", "--quiet", "docs/sub", "docs/sub/b.txt");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    r = DOCQA("reindex");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "0 failed (2 unchanged)"), "%s", r.out);
+    result_free(&r);
 }
 
 Test(reindex, without_sources_or_store)
