@@ -760,12 +760,21 @@ static void check_final(const char *when)
                  q_int(st, "SELECT count(*) FROM chunks"), "%s: chunks without vectors", when);
     cr_assert_eq(q_int(st, "SELECT count(DISTINCT model) FROM vectors"), 1, "%s", when);
     char *chunks = q_rows(st, "SELECT text FROM chunks ORDER BY text");
+
+    /* the fresh ingest chunks with the settings the store has now */
+    char *split = NULL, words[16];
+    store_get_meta(st, "split", &split);
+    char *w = split ? strstr(split, "chunk_words=") : NULL;
+    cr_assert(w, "%s: no chunking settings", when);
+    snprintf(words, sizeof words, "%d", atoi(w + strlen("chunk_words=")));
+    free(split);
     store_close(st);
 
     char fresh[512];
     wpath(fresh, sizeof fresh, "fresh");
     tmpdir_remove(fresh);
-    r = DOCQA("--store", "fresh/.docqa", "ingest", "--quiet", "--no-embed", "docs");
+    r = DOCQA("--store", "fresh/.docqa", "ingest", "--quiet", "--no-embed", "--chunk-words", words,
+              "docs");
     cr_assert_eq(r.status, 0, "%s: %s", when, r.err);
     result_free(&r);
     dq_mkdirs(fresh);
@@ -808,7 +817,13 @@ Test(reindex, kill9_at_random_moments)
         mutate(8);
         const char *const reindex[] = {"reindex", "--quiet", NULL};
         const char *const ingest[] = {"ingest", "--quiet", "docs", NULL};
-        pid_t pid = spawn("crash", i % 4 == 3 ? ingest : reindex);
+        /* now and then new chunking settings or another embedding model, so
+         * kills land in a re-chunk or re-embed of everything too */
+        const char *const rechunk[] = {"reindex", "--quiet", "--chunk-words",
+                                       i % 20 == 5 ? "100" : "250", NULL};
+        if (i % 10 == 7)
+            use_endpoint(i % 20 == 7 ? "m2" : "m1");
+        pid_t pid = spawn("crash", i % 10 == 5 ? rechunk : i % 4 == 3 ? ingest : reindex);
         usleep((useconds_t)((double)(rng() % 1000) / 1000.0 * span * 1e6));
         if (waitpid(pid, NULL, WNOHANG) == 0) {
             killed_mid_run++;
