@@ -144,7 +144,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     int rc = 0;
     size_t i = 0;
     for (; i < files.n && !cli_interrupted(); i++) {
-        if (cli_ingest_file(&run, &files.items[i], false) < 0) {
+        if (cli_ingest_file(&run, &files.items[i]) < 0) {
             rc = -1;
             break;
         }

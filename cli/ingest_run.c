@@ -23,6 +23,8 @@ enum { MAX_PAGE_BYTES = 256 << 20 };
 void cli_ingest_run_free(cli_ingest_run *run)
 {
     dq_buf_free(&run->failures);
+    free(run->stale_done);
+    run->stale_done = NULL;
     free(run->links);
     run->links = NULL;
     run->n_links = run->links_cap = 0;
@@ -156,7 +158,27 @@ static void remember_link(cli_ingest_run *run, const char *sha, bool was_new)
     l->used = false;
 }
 
-int cli_ingest_file(cli_ingest_run *run, const input_file *f, bool rechunk)
+static int cmp_sha(const void *key, const void *item)
+{
+    return strcmp(key, *(char *const *)item);
+}
+
+/* The index of sha in run->stale when its document still waits to be
+ * re-chunked, else -1. */
+static long stale_index(cli_ingest_run *run, const char *sha)
+{
+    if (!sha || !run->n_stale)
+        return -1;
+    char *const *hit = bsearch(sha, run->stale, run->n_stale, sizeof *run->stale, cmp_sha);
+    if (!hit)
+        return -1;
+    if (!run->stale_done)
+        run->stale_done = dq_calloc(run->n_stale, sizeof *run->stale_done);
+    long i = (long)(hit - run->stale);
+    return run->stale_done[i] ? -1 : i;
+}
+
+int cli_ingest_file(cli_ingest_run *run, const input_file *f)
 {
     store_file prev = {0};
     int have = store_get_file(run->st, f->rel, &prev);
@@ -164,7 +186,7 @@ int cli_ingest_file(cli_ingest_run *run, const input_file *f, bool rechunk)
         return -1;
     bool same_stat = have && prev.size == f->size && prev.mtime == f->mtime;
     bool was_ok = have && prev.status && !strcmp(prev.status, "ok");
-    bool rebuild = run->force || rechunk;
+    bool rebuild = run->force || (was_ok && stale_index(run, prev.sha256) >= 0);
     /* A failed file is tried again only when it changed or a password may
      * now open it; --verify re-hashes only files that were ok. */
     if (same_stat && !rebuild && (was_ok ? !run->verify : !run->password)) {
@@ -193,6 +215,8 @@ int cli_ingest_file(cli_ingest_run *run, const input_file *f, bool rechunk)
     }
     bool same_content = was_ok && prev.sha256 && !strcmp(prev.sha256, sha);
     store_file_free(&prev);
+    long stale = stale_index(run, sha);
+    rebuild = run->force || stale >= 0;
     if (same_content && same_stat && !rebuild) {
         run->n_unchanged++; /* --verify found the bytes the store has */
         return 0;
@@ -220,6 +244,8 @@ int cli_ingest_file(cli_ingest_run *run, const input_file *f, bool rechunk)
     bool stored;
     if (ingest_new_content(run, f, sha, rebuild, &stored) < 0)
         return -1;
+    if (stored && stale >= 0)
+        run->stale_done[stale] = true; /* other paths of it just link now */
     if (stored) {
         if (!have)
             run->n_added++;

@@ -32,6 +32,13 @@ typedef struct {
     long long pages, chunks; /* extracted by this run */
     dq_buf failures;         /* "  path: reason\n" lines for the summary */
 
+    /* Content hashes of stored documents to re-chunk (made with other
+     * settings), sorted; the caller owns them. Per document, not per path,
+     * so a renamed file whose old path is gone is re-chunked too. */
+    char *const *stale;  /* (n_stale) */
+    bool *stale_done;    /* (n_stale) re-chunked by this run; owned */
+    size_t n_stale;
+
     /* Content hashes this run linked a path to, so that removing a gone path
      * with one of them counts as a rename, not an add and a remove. */
     struct ingest_link {
@@ -54,11 +61,11 @@ void cli_split_tag(const split_params *sp, char *out, size_t n);
  * CLI_SPLIT_UNSET values are not checked. */
 bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);
 
-/* Brings one file's row in line with the disk. rechunk forces extraction
- * even when unchanged (its document was chunked with other settings).
- * Returns -1 only for a store failure, which ends the run; a bad file is
- * recorded as failed and returns 0. */
-int cli_ingest_file(cli_ingest_run *run, const input_file *f, bool rechunk);
+/* Brings one file's row in line with the disk; a file whose document is in
+ * run->stale is extracted again even when unchanged. Returns -1 only for a
+ * store failure, which ends the run; a bad file is recorded as failed and
+ * returns 0. */
+int cli_ingest_file(cli_ingest_run *run, const input_file *f);
 
 /* Removes stored files that are gone from disk (ENOENT): with inside, only
  * those under one of dirs (absolute folders that were walked); without, all

@@ -314,7 +314,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     extra_scan x = {&w, &walked};
     size_t n_walked = w.files.n;
     if (store_each_file(st, collect_extra, &x) < 0 ||
-        store_each_file_split_differs(st, run.split_tag, add_path_cb, &rechunk) < 0) {
+        store_each_document_split_differs(st, run.split_tag, add_path_cb, &rechunk) < 0) {
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
         status = EXIT_ERROR;
         goto out;
@@ -323,16 +323,18 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         paths_add(&walked, w.files.items[i].rel);
     paths_sort(&walked);
     paths_sort(&rechunk);
+    run.stale = rechunk.items;
+    run.n_stale = rechunk.n;
     if (rechunk.n && !quiet)
-        fprintf(stderr, "re-chunking %zu file%s made with other chunking settings\n", rechunk.n,
-                rechunk.n == 1 ? "" : "s");
+        fprintf(stderr, "re-chunking %zu document%s made with other chunking settings\n",
+                rechunk.n, rechunk.n == 1 ? "" : "s");
 
     cli_catch_signals();
     progress_start(&run.prog, "reindex", "files", quiet, (int)w.files.n, w.files.total_bytes);
     long long bytes_done = 0;
     for (size_t i = 0; rc == 0 && i < w.files.n && !cli_interrupted(); i++) {
         const input_file *f = &w.files.items[i];
-        rc = cli_ingest_file(&run, f, paths_has(&rechunk, f->rel));
+        rc = cli_ingest_file(&run, f);
         bytes_done += f->size;
         progress_update(&run.prog, (int)i + 1, bytes_done, run.pages);
     }

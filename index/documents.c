@@ -294,13 +294,12 @@ int store_rebuild_document(store *st, const char *path, int64_t size, int64_t mt
     return put_document(st, path, size, mtime, info, page_texts, chunks, n_chunks, true);
 }
 
-int store_each_file_split_differs(store *st, const char *split, store_path_cb cb, void *ctx)
+int store_each_document_split_differs(store *st, const char *split, store_sha_cb cb, void *ctx)
 {
     /* Not the cached statement: cb may call back into the store. */
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT f.path FROM files f JOIN documents d ON d.id = f.doc_id"
-                           " WHERE d.split IS NOT ?1 ORDER BY f.path",
+                           "SELECT sha256 FROM documents WHERE split IS NOT ?1 ORDER BY sha256",
                            -1, &s, NULL) != SQLITE_OK)
         return store_fail(st, "cannot list documents to re-chunk");
     store_bind_text(s, 1, split);

@@ -111,10 +111,10 @@ int store_rebuild_document(store *st, const char *path, int64_t size, int64_t mt
                            const store_doc_info *info, const char *const *page_texts,
                            const store_chunk_in *chunks, size_t n_chunks);
 
-/* Paths whose document was chunked with settings other than split (or
- * unknown ones), ordered by path. */
-typedef int (*store_path_cb)(void *ctx, const char *path);
-int store_each_file_split_differs(store *st, const char *split, store_path_cb cb, void *ctx);
+/* The content hashes of the documents chunked with settings other than
+ * split (or unknown ones), ordered by hash. */
+typedef int (*store_sha_cb)(void *ctx, const char *sha256);
+int store_each_document_split_differs(store *st, const char *split, store_sha_cb cb, void *ctx);
 
 /* Counts one more run that found path still failing (its fail_count). */
 int store_note_failed_again(store *st, const char *path);

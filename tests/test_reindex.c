@@ -1002,3 +1002,24 @@ Test(reindex, two_writers_and_readers)
     cr_expect_eq(q_int(s, "SELECT count(*) FROM vectors"), N_READ_FILES);
     store_close(s);
 }
+
+Test(reindex, renamed_file_is_rechunked_too)
+{
+    write_words("docs/a.txt", "alpha", 60);
+    write_words("docs/b.txt", "beta", 60);
+    result r = DOCQA("ingest", "--quiet", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    /* the old path is gone, so only the document says it is stale */
+    move_file("docs/a.txt", "docs/moved/a.txt");
+    r = DOCQA("reindex", "--chunk-words", "40");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    store *st = open_store();
+    EXPECT_ROWS(st, "SELECT split FROM documents",
+                "chunk_cjk=350 chunk_words=40 overlap=0.15\n"
+                "chunk_cjk=350 chunk_words=40 overlap=0.15\n");
+    EXPECT_ROWS(st, "SELECT path FROM files ORDER BY path", "docs/b.txt\ndocs/moved/a.txt\n");
+    cr_expect_gt(q_int(st, "SELECT count(*) FROM chunks"), 2);
+    store_close(st);
+}
