@@ -182,12 +182,7 @@ static int settings_for_run(store *st, split_params *sp, int cjk, int words, int
 }
 
 static const char *const reindex_usage[] = {
-    "docqa reindex [<options>]",
-    "",
-    "Walks the folders and files given to 'docqa ingest' and brings the store in",
-    "line with them: new files added, changed ones re-read, gone ones removed,",
-    "renamed ones kept (nothing re-embedded). Exit status: 0 ok, 1 error, 3 some",
-    "files failed, 4 locked (--no-wait), 130 interrupted.",
+    "docqa reindex [<options>]   (re-walks the sources given to 'docqa ingest')",
     NULL,
 };
 
@@ -223,8 +218,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN(0, "no-wait", &no_wait, "exit with status 4 if another ingest or reindex runs"),
         OPT_STR(0, "log", &log_path, "file", "append the summary line and errors to this file"),
         OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
-        OPT_BOOLEAN(0, "drop-missing", &drop_missing,
-                    "a source folder that is gone was deleted: remove its files and forget it"),
+        OPT_BOOLEAN(0, "drop-missing", &drop_missing, "a missing source folder was deleted: drop it"),
         OPT_SECTION("chunking (a change re-chunks every document):"),
         OPT_NUMBER(0, "chunk-cjk", &cjk, "n", "CJK characters per chunk"),
         OPT_NUMBER(0, "chunk-words", &words, "n", "English words per chunk"),
