@@ -15,29 +15,6 @@
 #include "common/common.h"
 #include "ingest/ingest.h"
 
-/* The splitter settings are part of the store: chunks made with different
- * settings are not mixed in one index. */
-static int check_split_settings(store *st, const split_params *sp)
-{
-    char want[96];
-    cli_split_tag(sp, want, sizeof want);
-    char *have = NULL;
-    int found = store_get_meta(st, "split", &have);
-    if (found < 0)
-        return -1;
-    int rc = 0;
-    if (!found) {
-        rc = store_set_meta(st, "split", want);
-    } else if (strcmp(have, want) != 0) {
-        dq_set_error("this store was chunked with %s; ingest with the same settings or into "
-                     "another --store (asked for %s)",
-                     have, want);
-        rc = -1;
-    }
-    free(have);
-    return rc;
-}
-
 static const char *const ingest_usage[] = {
     "docqa ingest [<options>] <path>...",
     NULL,
@@ -47,8 +24,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, force = false, no_embed = false, no_wait = false;
     const char *password = NULL;
-    split_params sp = split_default_params();
-    int overlap_pct = (int)(sp.overlap * 100 + 0.5);
+    /* Not given: the store's settings (the defaults for a new store). */
+    int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR(0, "password", &password, "pw", "password for encrypted PDFs"),
@@ -56,9 +33,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN('f', "force", &force, "re-read files even when unchanged"),
         OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
         OPT_BOOLEAN(0, "no-wait", &no_wait, "exit with status 4 if another ingest or reindex runs"),
-        OPT_SECTION("chunking (fixed per store):"),
-        OPT_NUMBER(0, "chunk-cjk", &sp.chunk_cjk, "n", "CJK characters per chunk (350)"),
-        OPT_NUMBER(0, "chunk-words", &sp.chunk_words, "n", "English words per chunk (250)"),
+        OPT_SECTION("chunking (default: the store's settings; change them with reindex):"),
+        OPT_NUMBER(0, "chunk-cjk", &cjk, "n", "CJK characters per chunk (350)"),
+        OPT_NUMBER(0, "chunk-words", &words, "n", "English words per chunk (250)"),
         OPT_NUMBER(0, "overlap", &overlap_pct, "pct", "percent of a chunk repeated in the next (15)"),
         OPT_FINISH,
     };
@@ -71,9 +48,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         print_usage(stderr, ingest_usage, opts);
         return EXIT_USAGE;
     }
-    if (!cli_split_flags_ok(sp.chunk_cjk, sp.chunk_words, overlap_pct))
+    if (!cli_split_flags_ok(cjk, words, overlap_pct))
         return EXIT_USAGE;
-    sp.overlap = (float)overlap_pct / 100.0f;
 
     /* A command line naming only missing paths creates no store. */
     int n_missing = 0;
@@ -98,7 +74,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         store_close(st);
         return locked;
     }
-    if (check_split_settings(st, &sp) < 0) {
+    cli_ingest_run run = {.st = st, .password = password, .force = force};
+    if (cli_split_settings(&run, cjk, words, overlap_pct, false, quiet) < 0) {
         cli_error("%s", dq_last_error());
         store_close(st);
         return EXIT_ERROR;
@@ -119,8 +96,6 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         }
     }
 
-    cli_ingest_run run = {.st = st, .password = password, .force = force, .split = sp};
-    cli_split_tag(&sp, run.split_tag, sizeof run.split_tag);
     file_list files = {0};
     int bad_args = 0;
     for (int i = 0; i < n_args; i++) {

@@ -46,6 +46,50 @@ bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct)
     return ok;
 }
 
+int cli_split_settings(cli_ingest_run *run, int chunk_cjk, int chunk_words, int overlap_pct,
+                       bool may_change, bool quiet)
+{
+    char *have = NULL;
+    int found = store_get_meta(run->st, "split", &have);
+    if (found < 0)
+        return -1;
+    split_params *sp = &run->split;
+    *sp = split_default_params();
+    float overlap = sp->overlap;
+    if (found && sscanf(have, "chunk_cjk=%d chunk_words=%d overlap=%f", &sp->chunk_cjk,
+                        &sp->chunk_words, &overlap) != 3) {
+        dq_set_error("unreadable chunking settings '%s' in the store", have);
+        free(have);
+        return -1;
+    }
+    sp->overlap = overlap;
+    if (chunk_cjk != CLI_SPLIT_UNSET)
+        sp->chunk_cjk = chunk_cjk;
+    if (chunk_words != CLI_SPLIT_UNSET)
+        sp->chunk_words = chunk_words;
+    if (overlap_pct != CLI_SPLIT_UNSET)
+        sp->overlap = (float)overlap_pct / 100.0f;
+    cli_split_tag(sp, run->split_tag, sizeof run->split_tag);
+    int rc = 0;
+    if (found && strcmp(have, run->split_tag) != 0 && !may_change) {
+        dq_set_error("this store was chunked with %s; ingest with the same settings, change them "
+                     "for every document with 'docqa reindex --chunk-...', or use another "
+                     "--store (asked for %s)",
+                     have, run->split_tag);
+        rc = -1;
+    } else if (!found || strcmp(have, run->split_tag) != 0) {
+        /* Recorded before any document is written: documents.split then
+         * tells which documents a killed run left to re-chunk. */
+        if (found && !quiet)
+            fprintf(stderr, "chunking settings changed (%s -> %s): re-chunking the documents "
+                            "made the old way\n",
+                    have, run->split_tag);
+        rc = store_set_meta(run->st, "split", run->split_tag);
+    }
+    free(have);
+    return rc;
+}
+
 static void note_failure(cli_ingest_run *run, const char *path, const char *reason)
 {
     run->n_failed++;

@@ -61,6 +61,14 @@ void cli_split_tag(const split_params *sp, char *out, size_t n);
  * CLI_SPLIT_UNSET values are not checked. */
 bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);
 
+/* Sets run->split and run->split_tag for a run: the store's settings
+ * (the defaults for a new store) with the --chunk-* values given
+ * (CLI_SPLIT_UNSET: not given) applied. A change is recorded when may_change
+ * (reindex: the documents made the old way become stale, and a message says
+ * so unless quiet) and refused otherwise (ingest). -1 with the error set. */
+int cli_split_settings(cli_ingest_run *run, int chunk_cjk, int chunk_words, int overlap_pct,
+                       bool may_change, bool quiet);
+
 /* Brings one file's row in line with the disk; a file whose document is in
  * run->stale is extracted again even when unchanged. Returns -1 only for a
  * store failure, which ends the run; a bad file is recorded as failed and

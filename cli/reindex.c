@@ -143,44 +143,6 @@ static int collect_extra(void *ctx, const store_file *f)
     return 0;
 }
 
-/* The splitter settings for this run: the store's, with any --chunk-* flag
- * applied. A change is recorded first, so a run killed halfway still knows
- * which documents are left to re-chunk (documents.split says). */
-static int settings_for_run(store *st, split_params *sp, int cjk, int words, int overlap_pct,
-                            bool quiet, char *tag, size_t tag_n)
-{
-    char *have = NULL;
-    int found = store_get_meta(st, "split", &have);
-    if (found < 0)
-        return -1;
-    *sp = split_default_params();
-    float ov = sp->overlap;
-    if (found && sscanf(have, "chunk_cjk=%d chunk_words=%d overlap=%f", &sp->chunk_cjk,
-                        &sp->chunk_words, &ov) != 3) {
-        dq_set_error("unreadable chunking settings '%s' in the store", have);
-        free(have);
-        return -1;
-    }
-    sp->overlap = ov;
-    if (cjk != CLI_SPLIT_UNSET)
-        sp->chunk_cjk = cjk;
-    if (words != CLI_SPLIT_UNSET)
-        sp->chunk_words = words;
-    if (overlap_pct != CLI_SPLIT_UNSET)
-        sp->overlap = (float)overlap_pct / 100.0f;
-    cli_split_tag(sp, tag, tag_n);
-    int rc = 0;
-    if (!found || strcmp(have, tag) != 0) {
-        if (found && !quiet)
-            fprintf(stderr, "chunking settings changed (%s -> %s): re-chunking the documents "
-                            "made the old way\n",
-                    have, tag);
-        rc = store_set_meta(st, "split", tag);
-    }
-    free(have);
-    return rc;
-}
-
 static const char *const reindex_usage[] = {
     "docqa reindex [<options>]   (re-walks the sources given to 'docqa ingest')",
     NULL,
@@ -267,8 +229,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     walk_state w = {.st = st, .drop_missing = drop_missing};
     path_set walked = {0}, rechunk = {0};
     embedder *emb = NULL;
-    int rc = settings_for_run(st, &run.split, cjk, words, overlap_pct, quiet, run.split_tag,
-                              sizeof run.split_tag);
+    int rc = cli_split_settings(&run, cjk, words, overlap_pct, true, quiet);
     if (rc == 0)
         rc = store_each_root(st, collect_root, &w);
     store_stats stats;

@@ -547,12 +547,35 @@ Test(reindex, settings_change_redoes_only_what_it_must)
     store_close(st);
     cr_expect_eq(embedded(), before + after);
 
-    /* the settings stick: the next run has nothing to do */
+    /* the settings stick: the next run has nothing to do, and ingest
+     * follows them unless told otherwise, which it refuses */
     r = DOCQA("reindex");
     cr_expect(strstr(r.out, "(2 unchanged)"), "%s", r.out);
     cr_expect_str_eq(r.err, "");
     result_free(&r);
-    cr_expect_eq(embedded(), before + after);
+    write_words("docs/c.txt", "gamma", 60);
+    r = DOCQA("ingest", "--chunk-words", "100", "docs");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "this store was chunked with chunk_cjk=350 chunk_words=40"), "%s",
+              r.err);
+    result_free(&r);
+    r = DOCQA("ingest", "--quiet", "docs/c.txt");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    remove_file("docs/c.txt");
+    r = DOCQA("reindex", "--quiet");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    st = open_store();
+    cr_expect_eq(q_int(st, "SELECT count(*) FROM documents"), 2);
+    cr_expect_eq(q_int(st, "SELECT count(*) FROM documents WHERE split ="
+                           " 'chunk_cjk=350 chunk_words=40 overlap=0.15'"),
+                 2);
+    cr_expect_eq(q_int(st, "SELECT count(*) FROM chunks"), after);
+    store_close(st);
+    int gamma_chunks = embedded() - (int)(before + after);
+    cr_expect_gt(gamma_chunks, 0);
+    __atomic_sub_fetch(&counter.texts, gamma_chunks, __ATOMIC_SEQ_CST); /* as if c.txt never was */
 
     /* another embedding model: every chunk embedded again, nothing re-chunked */
     use_endpoint("m2");
