@@ -31,12 +31,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "password", &password, "pw", "password for encrypted PDFs"),
         OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar and no summary unless files failed"),
         OPT_BOOLEAN('f', "force", &force, "re-read files even when unchanged"),
-        OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
-        OPT_BOOLEAN(0, "no-wait", &no_wait, "exit with status 4 if another ingest or reindex runs"),
-        OPT_SECTION("chunking (default: the store's settings; change them with reindex):"),
-        OPT_NUMBER(0, "chunk-cjk", &cjk, "n", "CJK characters per chunk (350)"),
-        OPT_NUMBER(0, "chunk-words", &words, "n", "English words per chunk (250)"),
-        OPT_NUMBER(0, "overlap", &overlap_pct, "pct", "percent of a chunk repeated in the next (15)"),
+        CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
         OPT_FINISH,
     };
     int n_args;

@@ -57,6 +57,17 @@ void cli_split_tag(const split_params *sp, char *out, size_t n);
 /* A --chunk-* value given for "not given" (reindex keeps the store's). */
 #define CLI_SPLIT_UNSET INT_MIN
 
+/* The options both ingest and reindex take, as cli_option table entries
+ * (cli/options.h): the writer lock, embedding, and the --chunk-* values
+ * (int, CLI_SPLIT_UNSET when not given). */
+#define CLI_INGEST_OPTIONS(no_wait, no_embed, cjk, words, overlap_pct)                          \
+    OPT_BOOLEAN(0, "no-wait", (no_wait), "exit with status 4 if another ingest or reindex runs"), \
+    OPT_BOOLEAN(0, "no-embed", (no_embed), "skip computing vectors even if a model is set"),     \
+    OPT_SECTION("chunking (default: the store's settings; reindex may change them):"),            \
+    OPT_NUMBER(0, "chunk-cjk", (cjk), "n", "CJK characters per chunk (350)"),                    \
+    OPT_NUMBER(0, "chunk-words", (words), "n", "English words per chunk (250)"),                 \
+    OPT_NUMBER(0, "overlap", (overlap_pct), "pct", "percent of a chunk repeated in the next (15)")
+
 /* False after printing why when a --chunk-* value is out of range;
  * CLI_SPLIT_UNSET values are not checked. */
 bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);

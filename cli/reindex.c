@@ -177,14 +177,9 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_BOOLEAN('q', "quiet", &quiet, "print nothing on success (for cron)"),
         OPT_BOOLEAN(0, "verify", &verify, "compare content hashes, not just size and mtime"),
-        OPT_BOOLEAN(0, "no-wait", &no_wait, "exit with status 4 if another ingest or reindex runs"),
         OPT_STR(0, "log", &log_path, "file", "append the summary line and errors to this file"),
-        OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
         OPT_BOOLEAN(0, "drop-missing", &drop_missing, "a missing source folder was deleted: drop it"),
-        OPT_SECTION("chunking (a change re-chunks every document):"),
-        OPT_NUMBER(0, "chunk-cjk", &cjk, "n", "CJK characters per chunk"),
-        OPT_NUMBER(0, "chunk-words", &words, "n", "English words per chunk"),
-        OPT_NUMBER(0, "overlap", &overlap_pct, "pct", "percent of a chunk repeated in the next"),
+        CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
         OPT_FINISH,
     };
     int n_args;
