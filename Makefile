@@ -57,6 +57,7 @@ bench: build
 	@BUILD=$(BUILD) sh bench/embed
 	@BUILD=$(BUILD) sh bench/serve
 	@BUILD=$(BUILD) sh bench/llm
+	@BUILD=$(BUILD) sh bench/reindex
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

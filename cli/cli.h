@@ -15,6 +15,7 @@ enum {
     EXIT_USAGE = 2,   /* bad command line */
     EXIT_PARTIAL = 3, /* ingest finished, but some files failed */
     EXIT_LLM = 4,     /* the LLM refused or failed mid-answer (ask, chat); doctor: any LLM fault */
+    EXIT_LOCKED = 5,  /* --no-wait: another ingest or reindex holds the store */
     EXIT_INTERRUPTED = 130,
 };
 
@@ -35,6 +36,7 @@ int cmd_model(int argc, char **argv, cli_globals *g);
 int cmd_chat(int argc, char **argv, cli_globals *g);
 int cmd_doctor(int argc, char **argv, cli_globals *g);
 int cmd_serve(int argc, char **argv, cli_globals *g);
+int cmd_reindex(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -95,6 +97,9 @@ struct llm_client *cli_open_llm(const cli_config *cfg, bool *err);
 /* Embeds every chunk that has no vector from e yet (re-embedding all when the
  * store's model changed); progress on a terminal. -1 after printing why. */
 int cli_embed_missing(store *st, embedder *e, bool quiet);
+/* The same without the closing "embedded N chunks" line: *n_embedded says
+ * how many chunks got a vector (for a caller's own summary). */
+int cli_embed_missing_count(store *st, embedder *e, bool quiet, size_t *n_embedded);
 
 /* Renders a retrieve snippet for a terminal (bold colour), or with **marks**
  * when stdout is not one. Caller frees. */

@@ -54,6 +54,16 @@ static int switch_model(store *st, const char *identity, bool quiet)
 
 int cli_embed_missing(store *st, embedder *e, bool quiet)
 {
+    size_t n;
+    int rc = cli_embed_missing_count(st, e, quiet, &n);
+    if (rc == 0 && n && !quiet)
+        fprintf(stderr, "embedded %zu chunks with %s\n", n, embedder_identity(e));
+    return rc;
+}
+
+int cli_embed_missing_count(store *st, embedder *e, bool quiet, size_t *n_embedded)
+{
+    *n_embedded = 0;
     const char *identity = embedder_identity(e);
     if (switch_model(st, identity, quiet) < 0) {
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
@@ -97,8 +107,8 @@ int cli_embed_missing(store *st, embedder *e, bool quiet)
         progress_update(&prog, (int)(i + n), (long long)(i + n), 0);
     }
     progress_finish(&prog);
-    if (rc == 0 && todo.n && !quiet)
-        fprintf(stderr, "embedded %zu chunks with %s\n", todo.n, identity);
+    if (rc == 0 && !cli_interrupted())
+        *n_embedded = todo.n;
     for (size_t i = 0; i < todo.n; i++)
         free(todo.texts[i]);
     free(todo.texts);

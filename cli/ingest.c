@@ -1,10 +1,8 @@
 /* ingest.c - `docqa ingest PATH...`: extract, clean, chunk, (embed) and store.
  *
- * Incremental like make: a file whose size and mtime match the store is not
- * read; one whose content hash is already stored (a copy, a touch) is linked
- * without extraction. Each file's document is written in its own transaction,
- * so Ctrl-C or kill -9 loses at most the file in flight, and a broken file is
- * recorded as failed without stopping the batch. */
+ * The per-file work (incremental, one transaction per file) is in
+ * ingest_run.c, shared with `docqa reindex`; this file adds the command line,
+ * the writer lock and the sources the store remembers for reindex. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,285 +10,10 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "cli/files.h"
+#include "cli/ingest_run.h"
 #include "cli/options.h"
 #include "common/common.h"
 #include "ingest/ingest.h"
-
-/* SQLite refuses values over 1e9 bytes; a page past this is a text file with
- * no page breaks, failed on its own rather than ending the run. */
-enum { MAX_PAGE_BYTES = 256 << 20 };
-
-typedef struct {
-    store *st;
-    const char *password;
-    bool force;
-    split_params split;
-    progress prog;
-    int n_added, n_linked, n_unchanged, n_failed, n_removed;
-    long long pages, chunks;
-    dq_buf failures; /* "  path: reason\n" lines for the summary */
-} ingest_run;
-
-static void note_failure(ingest_run *run, const char *path, const char *reason)
-{
-    run->n_failed++;
-    progress_message(&run->prog, "docqa: '%s': %s", path, reason);
-    dq_buf_printf(&run->failures, "  %s: %s\n", path, reason);
-}
-
-/* Records a failed file in the store; -1 only when the store itself failed. */
-static int record_failure(ingest_run *run, const input_file *f, const char *reason)
-{
-    note_failure(run, f->rel, reason);
-    if (store_begin(run->st) < 0 ||
-        store_put_failure(run->st, f->rel, f->size, f->mtime, reason) < 0 ||
-        store_commit(run->st) < 0) {
-        store_rollback(run->st);
-        return -1;
-    }
-    return 0;
-}
-
-/* Where each chunk's text lies on its pages, for highlighted citations. */
-static int put_boxes(store *st, const char *sha, const ingest_raw_doc *raw,
-                     const chunk_list *chunks)
-{
-    int rc = 0;
-    for (size_t i = 0; i < chunks->n && rc == 0; i++) {
-        ingest_box *boxes = NULL;
-        size_t nb = 0;
-        ingest_chunk_boxes(raw, &chunks->items[i], &boxes, &nb);
-        store_box *sb = dq_calloc(nb ? nb : 1, sizeof *sb);
-        for (size_t k = 0; k < nb; k++)
-            sb[k] = (store_box){boxes[k].page, boxes[k].x0, boxes[k].y0, boxes[k].x1,
-                                boxes[k].y1};
-        if (nb)
-            rc = store_put_chunk_boxes(st, sha, chunks->items[i].ordinal, sb, nb);
-        free(sb);
-        free(boxes);
-    }
-    return rc;
-}
-
-/* raw (NULL when linking a known document) gives the chunks their boxes. */
-static int put_document(ingest_run *run, const input_file *f, const store_doc_info *info,
-                        const char *const *page_texts, const chunk_list *chunks,
-                        const ingest_raw_doc *raw)
-{
-    store_chunk_in *in = dq_calloc(chunks ? chunks->n : 1, sizeof *in);
-    size_t n = chunks ? chunks->n : 0;
-    for (size_t i = 0; i < n; i++) {
-        const chunk *c = &chunks->items[i];
-        in[i] = (store_chunk_in){c->text, c->section, c->page_start, c->page_end, c->ordinal};
-    }
-    int rc = 0;
-    if (store_begin(run->st) < 0 ||
-        store_put_document(run->st, f->rel, f->size, f->mtime, info, page_texts, in, n) < 0 ||
-        (raw && put_boxes(run->st, info->sha256, raw, chunks) < 0) || store_commit(run->st) < 0) {
-        store_rollback(run->st);
-        rc = -1;
-    }
-    free(in);
-    return rc;
-}
-
-/* Extracts, cleans and splits one file and stores it. Returns -1 only for a
- * store failure (which ends the run); a bad file is recorded and returns 0. */
-static int ingest_new_content(ingest_run *run, const input_file *f, const char *sha)
-{
-    ingest_raw_doc raw = {0};
-    if (ingest_extract(f->abs, run->password, &raw) < 0) {
-        char *reason = dq_strdup(dq_last_error());
-        int rc = record_failure(run, f, reason);
-        free(reason);
-        ingest_raw_doc_free(&raw);
-        return rc;
-    }
-    ingest_doc doc = {0};
-    chunk_list chunks = {0};
-    int rc = 0;
-    if (ingest_clean(&raw, &doc) < 0 || split_document(&doc, &run->split, &chunks) < 0) {
-        char *reason = dq_strdup(dq_last_error());
-        rc = record_failure(run, f, reason);
-        free(reason);
-    } else if (chunks.n == 0) {
-        /* The splitter indexes headings only as the section path of the text
-         * under them, so a file of headings alone has text but no chunk. */
-        bool any = false;
-        for (size_t i = 0; i < doc.n_pages && !any; i++)
-            for (size_t k = 0; k < doc.pages[i].n_paras && !any; k++)
-                any = doc.pages[i].paras[k].text && doc.pages[i].paras[k].text[0];
-        rc = record_failure(run, f,
-                            any ? "only headings, no body text to index"
-                                : "no text found after cleanup");
-    } else {
-        char **pages = dq_calloc(doc.n_pages ? doc.n_pages : 1, sizeof *pages);
-        size_t too_big = 0;
-        for (size_t i = 0; i < doc.n_pages; i++) {
-            pages[i] = ingest_page_text(&doc.pages[i]);
-            if (!too_big && strlen(pages[i]) > MAX_PAGE_BYTES)
-                too_big = i + 1;
-        }
-        store_doc_info info = {sha, raw.format, doc.title, (int)doc.n_pages};
-        if (too_big) {
-            char reason[128];
-            snprintf(reason, sizeof reason,
-                     "page %zu holds more than %d MB of text (split the file, or add form "
-                     "feeds between its pages)",
-                     too_big, MAX_PAGE_BYTES >> 20);
-            rc = record_failure(run, f, reason);
-        } else {
-            rc = put_document(run, f, &info, (const char *const *)pages, &chunks, &raw);
-        }
-        if (rc == 0 && !too_big) {
-            run->n_added++;
-            run->pages += (long long)doc.n_pages;
-            run->chunks += (long long)chunks.n;
-        }
-        for (size_t i = 0; i < doc.n_pages; i++)
-            free(pages[i]);
-        free(pages);
-    }
-    chunk_list_free(&chunks);
-    ingest_doc_free(&doc);
-    ingest_raw_doc_free(&raw);
-    return rc;
-}
-
-static int ingest_file(ingest_run *run, const input_file *f)
-{
-    store_file prev = {0};
-    int have = store_get_file(run->st, f->rel, &prev);
-    if (have < 0)
-        return -1;
-    bool same_stat = have && prev.size == f->size && prev.mtime == f->mtime;
-    bool was_ok = have && prev.status && !strcmp(prev.status, "ok");
-    if (same_stat && !run->force && (was_ok || !run->password)) {
-        if (was_ok)
-            run->n_unchanged++;
-        else
-            note_failure(run, f->rel, prev.error ? prev.error : "failed before");
-        store_file_free(&prev);
-        return 0;
-    }
-    char sha[65];
-    if (f->size == 0) {
-        store_file_free(&prev);
-        return record_failure(run, f, "empty file");
-    }
-    if (dq_sha256_file(f->abs, sha) < 0) {
-        /* Copied: the store calls below may set the error buffer again. */
-        char *reason = dq_strdup(dq_last_error());
-        store_file_free(&prev);
-        int rc = record_failure(run, f, reason);
-        free(reason);
-        return rc;
-    }
-    bool same_content = was_ok && prev.sha256 && !strcmp(prev.sha256, sha);
-    store_file_free(&prev);
-
-    int known = store_has_document(run->st, sha);
-    if (known < 0)
-        return -1;
-    if (known && !run->force) {
-        /* A touched file or a copy of a stored one: link, don't extract. */
-        store_doc_info info = {sha, NULL, NULL, 0};
-        if (put_document(run, f, &info, NULL, NULL, NULL) < 0)
-            return -1;
-        if (same_content)
-            run->n_unchanged++;
-        else
-            run->n_linked++;
-        return 0;
-    }
-    if (known && run->force) {
-        /* --force rebuilds the document: drop this path's link first so the
-         * content is stored afresh when no other path shares it. */
-        if (store_begin(run->st) < 0 || store_remove_file(run->st, f->rel) < 0 ||
-            store_commit(run->st) < 0) {
-            store_rollback(run->st);
-            return -1;
-        }
-    }
-    return ingest_new_content(run, f, sha);
-}
-
-/* Files the store knows under a walked folder that are gone from disk. */
-typedef struct {
-    const file_list *files;
-    const char *root;
-    char **gone; /* (n_gone) store paths */
-    size_t n_gone, cap;
-} prune_scan;
-
-static int find_gone(void *ctx, const store_file *f)
-{
-    prune_scan *scan = ctx;
-    dq_buf abs = DQ_BUF_INIT;
-    if (f->path[0] == '/')
-        dq_buf_puts(&abs, f->path);
-    else
-        dq_buf_printf(&abs, "%s/%s", scan->root, f->path);
-    for (size_t i = 0; i < scan->files->n_dirs; i++) {
-        const char *dir = scan->files->dirs[i];
-        size_t n = strlen(dir);
-        struct stat st;
-        if (!strncmp(abs.data, dir, n) && abs.data[n] == '/' && stat(abs.data, &st) < 0 &&
-            errno == ENOENT) {
-            DQ_GROW(scan->gone, scan->cap, scan->n_gone + 1);
-            scan->gone[scan->n_gone++] = dq_strdup(f->path);
-            break;
-        }
-    }
-    dq_buf_free(&abs);
-    return 0;
-}
-
-static int prune_deleted(ingest_run *run, const file_list *files)
-{
-    if (files->n_dirs == 0)
-        return 0;
-    prune_scan scan = {files, store_root(run->st), NULL, 0, 0};
-    int rc = store_each_file(run->st, find_gone, &scan);
-    for (size_t i = 0; rc == 0 && i < scan.n_gone; i++) {
-        if (store_begin(run->st) < 0 || store_remove_file(run->st, scan.gone[i]) < 0 ||
-            store_commit(run->st) < 0) {
-            store_rollback(run->st);
-            rc = -1;
-        } else {
-            run->n_removed++;
-        }
-    }
-    for (size_t i = 0; i < scan.n_gone; i++)
-        free(scan.gone[i]);
-    free(scan.gone);
-    return rc;
-}
-
-/* The splitter settings are part of the store: chunks made with different
- * settings are not mixed in one index. */
-static int check_split_settings(store *st, const split_params *sp)
-{
-    char want[96];
-    snprintf(want, sizeof want, "chunk_cjk=%d chunk_words=%d overlap=%.2f", sp->chunk_cjk,
-             sp->chunk_words, (double)sp->overlap);
-    char *have = NULL;
-    int found = store_get_meta(st, "split", &have);
-    if (found < 0)
-        return -1;
-    int rc = 0;
-    if (!found) {
-        rc = store_set_meta(st, "split", want);
-    } else if (strcmp(have, want) != 0) {
-        dq_set_error("this store was chunked with %s; ingest with the same settings or into "
-                     "another --store (asked for %s)",
-                     have, want);
-        rc = -1;
-    }
-    free(have);
-    return rc;
-}
 
 static const char *const ingest_usage[] = {
     "docqa ingest [<options>] <path>...",
@@ -299,20 +22,16 @@ static const char *const ingest_usage[] = {
 
 int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
-    bool quiet = false, force = false, no_embed = false;
+    bool quiet = false, force = false, no_embed = false, no_wait = false;
     const char *password = NULL;
-    split_params sp = split_default_params();
-    int overlap_pct = (int)(sp.overlap * 100 + 0.5);
+    /* Not given: the store's settings (the defaults for a new store). */
+    int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR(0, "password", &password, "pw", "password for encrypted PDFs"),
         OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar and no summary unless files failed"),
         OPT_BOOLEAN('f', "force", &force, "re-read files even when unchanged"),
-        OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
-        OPT_SECTION("chunking (fixed per store):"),
-        OPT_NUMBER(0, "chunk-cjk", &sp.chunk_cjk, "n", "CJK characters per chunk (350)"),
-        OPT_NUMBER(0, "chunk-words", &sp.chunk_words, "n", "English words per chunk (250)"),
-        OPT_NUMBER(0, "overlap", &overlap_pct, "pct", "percent of a chunk repeated in the next (15)"),
+        CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
         OPT_FINISH,
     };
     int n_args;
@@ -324,11 +43,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         print_usage(stderr, ingest_usage, opts);
         return EXIT_USAGE;
     }
-    if (sp.chunk_cjk < 20 || sp.chunk_words < 15 || overlap_pct < 0 || overlap_pct > 50) {
-        cli_error("chunk sizes must be at least 20 characters / 15 words and overlap 0-50%%");
+    if (!cli_split_flags_ok(cjk, words, overlap_pct))
         return EXIT_USAGE;
-    }
-    sp.overlap = (float)overlap_pct / 100.0f;
 
     /* A command line naming only missing paths creates no store. */
     int n_missing = 0;
@@ -348,7 +64,13 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     store *st = cli_open_store(g, true);
     if (!st)
         return EXIT_ERROR;
-    if (check_split_settings(st, &sp) < 0) {
+    int locked = cli_lock_store(st, !no_wait, quiet);
+    if (locked != EXIT_OK) {
+        store_close(st);
+        return locked;
+    }
+    cli_ingest_run run = {.st = st, .password = password, .force = force};
+    if (cli_split_settings(&run, cjk, words, overlap_pct, false, quiet) < 0) {
         cli_error("%s", dq_last_error());
         store_close(st);
         return EXIT_ERROR;
@@ -369,7 +91,6 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         }
     }
 
-    ingest_run run = {.st = st, .password = password, .force = force, .split = sp};
     file_list files = {0};
     int bad_args = 0;
     for (int i = 0; i < n_args; i++) {
@@ -378,6 +99,14 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
             bad_args++;
         }
     }
+    if (cli_ingest_remember_roots(st, &files) < 0) {
+        cli_error("store '%s': %s", store_dir(st), dq_last_error());
+        cli_ingest_run_free(&run);
+        file_list_free(&files);
+        embedder_free(emb);
+        store_close(st);
+        return EXIT_ERROR;
+    }
 
     cli_catch_signals();
     progress_start(&run.prog, "ingest", "files", quiet, (int)files.n, files.total_bytes);
@@ -385,7 +114,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     int rc = 0;
     size_t i = 0;
     for (; i < files.n && !cli_interrupted(); i++) {
-        if (ingest_file(&run, &files.items[i]) < 0) {
+        if (cli_ingest_file(&run, &files.items[i]) < 0) {
             rc = -1;
             break;
         }
@@ -394,7 +123,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     }
     progress_finish(&run.prog);
     if (rc == 0 && !cli_interrupted())
-        rc = prune_deleted(&run, &files);
+        rc = cli_ingest_prune(&run, files.dirs, files.n_dirs, true);
     if (rc < 0)
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
 
@@ -403,13 +132,16 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         status = EXIT_ERROR;
     embedder_free(emb);
 
+    /* ingest has no rename column: a rename is a link plus a removal here. */
+    int n_ingested = run.n_added + run.n_changed + run.n_rechunked;
+    run.n_removed += run.n_renamed;
     if (!quiet || run.n_failed || bad_args) {
         fprintf(stderr,
                 "%s %d file%s (%lld pages, %lld chunks), %d unchanged, %d linked to identical "
                 "content, %d removed, %d failed\n",
-                cli_interrupted() ? "interrupted after" : "ingested", run.n_added,
-                run.n_added == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
-                run.n_linked, run.n_removed, run.n_failed + bad_args);
+                cli_interrupted() ? "interrupted after" : "ingested", n_ingested,
+                n_ingested == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
+                run.n_linked + run.n_renamed, run.n_removed, run.n_failed + bad_args);
         if (run.n_failed)
             fprintf(stderr, "failed files:\n%s", run.failures.data);
     }
@@ -420,7 +152,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     else if (status == EXIT_OK && (run.n_failed || bad_args))
         status = EXIT_PARTIAL;
 
-    dq_buf_free(&run.failures);
+    cli_ingest_run_free(&run);
     file_list_free(&files);
     store_close(st);
     return status;

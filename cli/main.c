@@ -21,6 +21,7 @@ static const struct {
     {"search", cmd_search, "show the chunks that best match a query (BM25)"},
     {"ask", cmd_ask, "answer a question from the documents, with citations"},
     {"chat", cmd_chat, "ask questions in turn, follow-ups understood (interactive)"},
+    {"reindex", cmd_reindex, "bring the store in line with its source folders (for cron)"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
     {"model", cmd_model, "get and choose models: pull, list, use, rm, info"},
@@ -51,10 +52,10 @@ static void print_help(FILE *out)
                  "                    first .docqa found from the current directory upward)\n"
                  "    --version       print the version\n"
                  "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
-                 "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest finished but some\n"
-                 "files failed, 4 the LLM could not answer (unreachable in doctor, refused\n"
-                 "or failed mid-answer in ask and chat), "
-                 "130 interrupted.\n");
+                 "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest or reindex finished\n"
+                 "but some files failed, 4 the LLM could not answer (unreachable in doctor,\n"
+                 "refused or failed mid-answer in ask and chat), 5 another ingest or reindex\n"
+                 "holds the store (with --no-wait), 130 interrupted.\n");
 }
 
 int main(int argc, char **argv)

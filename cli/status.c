@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
@@ -23,11 +24,17 @@ static int list_failed(void *ctx, const store_file *f)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "path", f->path);
         cJSON_AddStringToObject(o, "error", f->error ? f->error : "");
+        cJSON_AddNumberToObject(o, "failed_runs", (double)f->fail_count);
         cJSON_AddItemToArray(fl->failed, o);
     } else {
         if (fl->shown++ == 0)
             puts("\nfailed files:");
-        printf("  %s: %s\n", f->path, f->error ? f->error : "unknown error");
+        /* A file that fails run after run needs the user, not another try. */
+        if (f->fail_count > 1)
+            printf("  %s: %s (failing for %lld runs)\n", f->path,
+                   f->error ? f->error : "unknown error", (long long)f->fail_count);
+        else
+            printf("  %s: %s\n", f->path, f->error ? f->error : "unknown error");
     }
     return 0;
 }
@@ -40,6 +47,37 @@ static void human_size(int64_t bytes, char *out, size_t n)
         snprintf(out, n, "%.1f MiB", (double)bytes / (1 << 20));
     else
         snprintf(out, n, "%.1f KiB", (double)bytes / 1024);
+}
+
+/* The last `docqa reindex` as recorded in meta; the strings are NULL when
+ * none ran. */
+typedef struct {
+    char *finished_at, *summary, *status;
+} last_reindex;
+
+static int read_last_reindex(store *st, last_reindex *r)
+{
+    memset(r, 0, sizeof *r);
+    if (store_get_meta(st, "reindex.finished_at", &r->finished_at) < 0 ||
+        store_get_meta(st, "reindex.summary", &r->summary) < 0 ||
+        store_get_meta(st, "reindex.status", &r->status) < 0)
+        return -1;
+    return 0;
+}
+
+static void last_reindex_free(last_reindex *r)
+{
+    free(r->finished_at);
+    free(r->summary);
+    free(r->status);
+}
+
+static void format_time(const char *epoch, char *out, size_t n)
+{
+    time_t t = (time_t)strtoll(epoch, NULL, 10);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%d %H:%M:%S %z", &tm);
 }
 
 static const char *const status_usage[] = {"docqa status [<options>]", NULL};
@@ -71,6 +109,15 @@ int cmd_status(int argc, char **argv, cli_globals *g)
         store_close(st);
         return EXIT_ERROR;
     }
+    last_reindex last;
+    if (read_last_reindex(st, &last) < 0) {
+        cli_error("store '%s': %s", store_dir(st), dq_last_error());
+        last_reindex_free(&last);
+        free(split);
+        free(model);
+        store_close(st);
+        return EXIT_ERROR;
+    }
     failed_list fl = {json, json ? cJSON_CreateArray() : NULL, 0};
     int status = EXIT_OK;
     if (json) {
@@ -86,6 +133,12 @@ int cmd_status(int argc, char **argv, cli_globals *g)
         cJSON_AddNumberToObject(root, "bytes", (double)s.db_bytes);
         cJSON_AddStringToObject(root, "chunking", split ? split : "");
         cJSON_AddStringToObject(root, "embedding_model", model ? model : "");
+        if (last.finished_at) {
+            cJSON *r = cJSON_AddObjectToObject(root, "last_reindex");
+            cJSON_AddNumberToObject(r, "finished_at", (double)strtoll(last.finished_at, NULL, 10));
+            cJSON_AddStringToObject(r, "status", last.status ? last.status : "");
+            cJSON_AddStringToObject(r, "summary", last.summary ? last.summary : "");
+        }
         if (store_each_file(st, list_failed, &fl) < 0)
             status = EXIT_ERROR;
         cJSON_AddItemToObject(root, "failed_files", fl.failed);
@@ -105,11 +158,20 @@ int cmd_status(int argc, char **argv, cli_globals *g)
                model ? model : "", model ? ")" : "");
         printf("chunking:   %s\n", split ? split : "(nothing ingested yet)");
         printf("size:       %s\n", size);
+        if (last.finished_at) {
+            char when[64];
+            format_time(last.finished_at, when, sizeof when);
+            printf("reindexed:  %s, %s: %s\n", when, last.status ? last.status : "",
+                   last.summary ? last.summary : "");
+        } else {
+            printf("reindexed:  never\n");
+        }
         if (store_each_file(st, list_failed, &fl) < 0)
             status = EXIT_ERROR;
     }
     if (status != EXIT_OK)
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
+    last_reindex_free(&last);
     free(split);
     free(model);
     store_close(st);

@@ -52,7 +52,8 @@ static bool may_hold_store(const char *dir)
         const char *name = e->d_name;
         if (!strncmp(name, STORE_DBNAME, strlen(STORE_DBNAME)))
             break; /* a store already */
-        ok = !strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "config");
+        ok = !strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "config") ||
+             !strcmp(name, STORE_LOCKNAME);
     }
     closedir(d);
     return ok;

@@ -28,7 +28,7 @@ void store_file_free(store_file *f)
     memset(f, 0, sizeof *f);
 }
 
-#define FILE_COLUMNS "id, path, sha256, size, mtime, status, error, doc_id"
+#define FILE_COLUMNS "id, path, sha256, size, mtime, status, error, doc_id, fail_count"
 
 static void file_from_row(sqlite3_stmt *s, store_file *out)
 {
@@ -40,6 +40,7 @@ static void file_from_row(sqlite3_stmt *s, store_file *out)
     out->status = store_column_dup(s, 5);
     out->error = store_column_dup(s, 6);
     out->doc_id = sqlite3_column_int64(s, 7); /* NULL reads as 0 */
+    out->fail_count = sqlite3_column_int64(s, 8);
 }
 
 int store_get_file(store *st, const char *path, store_file *out)
@@ -131,11 +132,12 @@ static int upsert_file(store *st, const char *path, const char *sha256, int64_t 
 {
     sqlite3_stmt *s = store_stmt(
         st, SLOT_FILE_UPSERT,
-        "INSERT INTO files(path, sha256, size, mtime, status, error, doc_id, ingested_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO files(path, sha256, size, mtime, status, error, doc_id, ingested_at,"
+        " fail_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?5 = 'failed')"
         " ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
         " mtime = excluded.mtime, status = excluded.status, error = excluded.error,"
-        " doc_id = excluded.doc_id, ingested_at = excluded.ingested_at");
+        " doc_id = excluded.doc_id, ingested_at = excluded.ingested_at,"
+        " fail_count = CASE WHEN excluded.status = 'failed' THEN files.fail_count + 1 ELSE 0 END");
     if (!s)
         return -1;
     store_bind_text(s, 1, path);
@@ -154,22 +156,54 @@ static int upsert_file(store *st, const char *path, const char *sha256, int64_t 
     return store_run(st, s, what);
 }
 
+/* Writes the document's row, pages and chunks. *doc_id > 0 names an existing
+ * document to refill: its pages and chunks are deleted first (vectors and FTS
+ * rows go with the chunks by cascade and trigger) and its row updated, so
+ * every file row pointing at it stays valid. */
 static int insert_document(store *st, const store_doc_info *info, const char *const *page_texts,
                            const store_chunk_in *chunks, size_t n_chunks, int64_t *doc_id)
 {
-    sqlite3_stmt *s = store_stmt(st, SLOT_DOC_INSERT,
-                                 "INSERT INTO documents(sha256, format, title, pages, added_at)"
-                                 " VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!s)
-        return -1;
-    store_bind_text(s, 1, info->sha256);
-    store_bind_text(s, 2, info->format ? info->format : "");
-    store_bind_text(s, 3, info->title);
-    sqlite3_bind_int(s, 4, info->n_pages);
-    sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
-    if (store_run(st, s, "cannot add a document") < 0)
-        return -1;
-    *doc_id = sqlite3_last_insert_rowid(st->db);
+    sqlite3_stmt *s;
+    if (*doc_id > 0) {
+        s = store_stmt(st, SLOT_DOC_CLEAR,
+                       "DELETE FROM chunks WHERE doc_id = ?1");
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, *doc_id);
+        if (store_run(st, s, "cannot drop a document's chunks") < 0)
+            return -1;
+        s = store_stmt(st, SLOT_PAGE_CLEAR, "DELETE FROM pages WHERE doc_id = ?1");
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, *doc_id);
+        if (store_run(st, s, "cannot drop a document's pages") < 0)
+            return -1;
+        s = store_stmt(st, SLOT_DOC_UPDATE,
+                       "UPDATE documents SET format = ?2, title = ?3, pages = ?4,"
+                       " split = (SELECT value FROM meta WHERE key = 'split') WHERE id = ?1");
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, *doc_id);
+        store_bind_text(s, 2, info->format ? info->format : "");
+        store_bind_text(s, 3, info->title);
+        sqlite3_bind_int(s, 4, info->n_pages);
+        if (store_run(st, s, "cannot update a document") < 0)
+            return -1;
+    } else {
+        s = store_stmt(st, SLOT_DOC_INSERT,
+                       "INSERT INTO documents(sha256, format, title, pages, added_at, split)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, (SELECT value FROM meta WHERE key = 'split'))");
+        if (!s)
+            return -1;
+        store_bind_text(s, 1, info->sha256);
+        store_bind_text(s, 2, info->format ? info->format : "");
+        store_bind_text(s, 3, info->title);
+        sqlite3_bind_int(s, 4, info->n_pages);
+        sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
+        if (store_run(st, s, "cannot add a document") < 0)
+            return -1;
+        *doc_id = sqlite3_last_insert_rowid(st->db);
+    }
 
     if (page_texts) {
         s = store_stmt(st, SLOT_PAGE_INSERT,
@@ -220,9 +254,9 @@ static int release(store *st, int ok)
     return -1;
 }
 
-int store_put_document(store *st, const char *path, int64_t size, int64_t mtime,
-                       const store_doc_info *info, const char *const *page_texts,
-                       const store_chunk_in *chunks, size_t n_chunks)
+static int put_document(store *st, const char *path, int64_t size, int64_t mtime,
+                        const store_doc_info *info, const char *const *page_texts,
+                        const store_chunk_in *chunks, size_t n_chunks, bool rebuild)
 {
     if (!info || !info->sha256 || !*info->sha256) {
         dq_set_error("cannot record '%s': no content hash", path);
@@ -236,7 +270,7 @@ int store_put_document(store *st, const char *path, int64_t size, int64_t mtime,
         int found = find_document(st, info->sha256, &doc_id);
         if (found < 0)
             rc = -1;
-        else if (found == 0)
+        else if (found == 0 || rebuild)
             rc = insert_document(st, info, page_texts, chunks, n_chunks, &doc_id);
     }
     if (rc == 0)
@@ -244,6 +278,54 @@ int store_put_document(store *st, const char *path, int64_t size, int64_t mtime,
     if (rc == 0 && old_doc != doc_id)
         rc = delete_if_orphan(st, old_doc);
     return release(st, rc);
+}
+
+int store_put_document(store *st, const char *path, int64_t size, int64_t mtime,
+                       const store_doc_info *info, const char *const *page_texts,
+                       const store_chunk_in *chunks, size_t n_chunks)
+{
+    return put_document(st, path, size, mtime, info, page_texts, chunks, n_chunks, false);
+}
+
+int store_rebuild_document(store *st, const char *path, int64_t size, int64_t mtime,
+                           const store_doc_info *info, const char *const *page_texts,
+                           const store_chunk_in *chunks, size_t n_chunks)
+{
+    return put_document(st, path, size, mtime, info, page_texts, chunks, n_chunks, true);
+}
+
+int store_each_document_split_differs(store *st, const char *split, store_sha_cb cb, void *ctx)
+{
+    /* Not the cached statement: cb may call back into the store. */
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT sha256 FROM documents WHERE split IS NOT ?1 ORDER BY sha256",
+                           -1, &s, NULL) != SQLITE_OK)
+        return store_fail(st, "cannot list documents to re-chunk");
+    store_bind_text(s, 1, split);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ret = cb(ctx, (const char *)sqlite3_column_text(s, 0));
+        if (ret)
+            break;
+    }
+    if (!ret && rc != SQLITE_DONE)
+        ret = store_fail(st, "cannot list documents to re-chunk");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_note_failed_again(store *st, const char *path)
+{
+    sqlite3_stmt *s = store_stmt(st, SLOT_FILE_FAILED_AGAIN,
+                                 "UPDATE files SET fail_count = fail_count + 1"
+                                 " WHERE path = ?1 AND status = 'failed'");
+    if (!s)
+        return -1;
+    store_bind_text(s, 1, path);
+    char what[300];
+    snprintf(what, sizeof what, "cannot record '%s'", path);
+    return store_run(st, s, what);
 }
 
 int store_put_failure(store *st, const char *path, int64_t size, int64_t mtime,

@@ -22,6 +22,8 @@ typedef struct store store;
 
 #define STORE_DIRNAME ".docqa"
 #define STORE_DBNAME "docqa.sqlite"
+/* The writer lock file in the store directory (see store_lock). */
+#define STORE_LOCKNAME "docqa.lock"
 
 /* Finds the store directory like git finds .git: $DOCQA_STORE if set, else
  * the first "<dir>/.docqa" from start (the current directory when NULL)
@@ -37,6 +39,13 @@ void store_close(store *st);
 const char *store_dir(const store *st);
 /* The directory the store's relative paths are relative to (dir's parent). */
 const char *store_root(const store *st);
+
+/* One writer at a time: takes an exclusive flock on STORE_LOCKNAME, held
+ * until store_close (the kernel drops it when the process dies, so kill -9
+ * never leaves a stale lock). With wait, blocks until the holder finishes.
+ * Returns 0 when held, 1 when another process holds it and !wait, -1 on
+ * error. Readers take no lock: WAL lets them read during a write. */
+int store_lock(store *st, bool wait);
 
 int store_begin(store *st);
 int store_commit(store *st);
@@ -59,6 +68,7 @@ typedef struct {
     char *status;  /* "ok" or "failed" */
     char *error;   /* failure reason, or NULL */
     int64_t doc_id; /* 0 when failed */
+    int64_t fail_count; /* runs in a row that found this file failing */
 } store_file;
 
 void store_file_free(store_file *f);
@@ -91,13 +101,29 @@ typedef struct {
 int store_has_document(store *st, const char *sha256);
 
 /* Records path -> document. When no document with info->sha256 exists it is
- * created with its pages (page_texts[i] is page i+1) and chunks. A previous
+ * created with its pages (page_texts[i] is page i+1) and chunks, tagged with
+ * the store's "split" setting of the moment (the settings that made them). A previous
  * document of this path that no other path uses is deleted with everything it
  * owns. Run inside store_begin/commit; the caller decides the transaction so a
  * crash never leaves half a document. */
 int store_put_document(store *st, const char *path, int64_t size, int64_t mtime,
                        const store_doc_info *info, const char *const *page_texts,
                        const store_chunk_in *chunks, size_t n_chunks);
+
+/* Like store_put_document, but when the document exists already its pages
+ * and chunks (with their vectors and FTS rows) are replaced by these, for
+ * every path that shares it: re-chunking with new settings, --force. */
+int store_rebuild_document(store *st, const char *path, int64_t size, int64_t mtime,
+                           const store_doc_info *info, const char *const *page_texts,
+                           const store_chunk_in *chunks, size_t n_chunks);
+
+/* The content hashes of the documents chunked with settings other than
+ * split (or unknown ones), ordered by hash. */
+typedef int (*store_sha_cb)(void *ctx, const char *sha256);
+int store_each_document_split_differs(store *st, const char *split, store_sha_cb cb, void *ctx);
+
+/* Counts one more run that found path still failing (its fail_count). */
+int store_note_failed_again(store *st, const char *path);
 
 /* Records that path failed with reason (keeping any document it had before
  * out of the index: a file that is now broken no longer answers questions). */
@@ -110,6 +136,15 @@ int store_remove_file(store *st, const char *path);
 /* Calls cb for every file row, ordered by path; a non-zero return stops. */
 typedef int (*store_file_cb)(void *ctx, const store_file *f);
 int store_each_file(store *st, store_file_cb cb, void *ctx);
+
+/* ---- source roots ------------------------------------------------------ */
+
+/* The files and folders given to ingest, which reindex walks again. path is
+ * relative to store_root() when inside it, like file paths. */
+int store_add_root(store *st, const char *path, bool is_dir);
+int store_remove_root(store *st, const char *path);
+typedef int (*store_root_cb)(void *ctx, const char *path, bool is_dir);
+int store_each_root(store *st, store_root_cb cb, void *ctx);
 
 typedef struct {
     int64_t files, failed, documents, pages, chunks, vectors;

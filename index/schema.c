@@ -80,6 +80,17 @@ static const char *const migrations[] = {
     "  page INTEGER NOT NULL,"
     "  x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,"
     "  PRIMARY KEY(chunk_id, seq)) WITHOUT ROWID;",
+    /* 2 -> 3: what `docqa reindex` needs. roots: the files and folders given
+     * to ingest (is_dir tells a deleted file from an unmounted folder);
+     * files.fail_count: runs in a row that found the file failing;
+     * documents.split: the splitter settings its chunks were made with, so a
+     * settings change re-chunks exactly the documents still made the old way. */
+    "CREATE TABLE roots(path TEXT PRIMARY KEY, is_dir INTEGER NOT NULL,"
+    "  added_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "ALTER TABLE files ADD COLUMN fail_count INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE files SET fail_count = 1 WHERE status = 'failed';"
+    "ALTER TABLE documents ADD COLUMN split TEXT;"
+    "UPDATE documents SET split = (SELECT value FROM meta WHERE key = 'split');",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,6 +162,7 @@ store *store_open(const char *dir, int flags)
 
     store *st = dq_calloc(1, sizeof *st);
     st->readonly = readonly;
+    st->lock_fd = -1;
     st->dir = realpath(dir, NULL);
     if (!st->dir) {
         dq_set_error("cannot open store '%s': %s", dir, strerror(errno));
@@ -201,6 +204,8 @@ void store_close(store *st)
     for (int i = 0; i < SLOT_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd); /* releases the flock */
     free(st->dir);
     free(st->root);
     free(st->db_path);
@@ -215,6 +220,39 @@ const char *store_dir(const store *st)
 const char *store_root(const store *st)
 {
     return st->root;
+}
+
+/* ---- the writer lock ---------------------------------------------------- */
+
+int store_lock(store *st, bool wait)
+{
+    if (st->lock_fd >= 0)
+        return 0;
+    dq_buf path = DQ_BUF_INIT;
+    dq_buf_printf(&path, "%s/" STORE_LOCKNAME, st->dir);
+    int fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        dq_set_error("cannot open lock file '%s': %s", path.data, strerror(errno));
+        dq_buf_free(&path);
+        return -1;
+    }
+    int rc;
+    while ((rc = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) < 0 && errno == EINTR)
+        ;
+    if (rc < 0) {
+        int busy = errno == EWOULDBLOCK;
+        if (!busy)
+            dq_set_error("cannot lock '%s': %s", path.data, strerror(errno));
+        else
+            dq_set_error("store '%s' is being written by another docqa ingest or reindex",
+                         st->dir);
+        close(fd);
+        dq_buf_free(&path);
+        return busy ? 1 : -1;
+    }
+    dq_buf_free(&path);
+    st->lock_fd = fd;
+    return 0;
 }
 
 /* ---- transactions ------------------------------------------------------- */

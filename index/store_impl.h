@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -41,6 +41,11 @@ enum store_slot {
     SLOT_BOX_INSERT,
     SLOT_BOX_GET,
     SLOT_DOC_GET,
+    SLOT_DOC_CLEAR,
+    SLOT_PAGE_CLEAR,
+    SLOT_DOC_UPDATE,
+    SLOT_FILE_FAILED_AGAIN,
+    SLOT_ROOT_ADD,
     SLOT_COUNT
 };
 
@@ -50,6 +55,7 @@ struct store {
     char *root;    /* dir's parent */
     char *db_path; /* dir + "/" STORE_DBNAME */
     bool readonly;
+    int lock_fd;   /* the writer lock file while held (store_lock), else -1 */
     sqlite3_stmt *stmts[SLOT_COUNT]; /* lazily prepared, finalized by store_close */
 };
 

@@ -14,7 +14,8 @@ libmupdf-dev libfreetype-dev libharfbuzz-dev libjbig2dec0-dev libjpeg-dev libope
 libgumbo-dev libmujs-dev zlib1g-dev
 libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
 libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiece-dev"
-BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece"
+BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
+hyperfine git bc"
 
 case "${1:-}" in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;

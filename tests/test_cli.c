@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "support/httpd.h"
 #include "support/pdfgen.h"
+#include "support/spawn.h"
 #include "support/tmpdir.h"
 #include "index/index.h" /* STORE_DBNAME */
 
@@ -45,30 +46,10 @@ static run_result docqa_argv(const char *const *args)
     char out_path[300], err_path[300];
     snprintf(out_path, sizeof out_path, "%s/.out", workdir);
     snprintf(err_path, sizeof err_path, "%s/.err", workdir);
-    pid_t pid = fork();
+    pid_t pid = spawn_docqa(docqa_bin(), workdir, out_path, err_path, args);
     cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        if (chdir(workdir) < 0)
-            _exit(99);
-        unsetenv("DOCQA_STORE");
-        setenv("HOME", workdir, 1);
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "docqa";
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(docqa_bin(), (char *const *)argv);
-        _exit(98);
-    }
-    int st;
-    waitpid(pid, &st, 0);
     run_result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.status = spawn_wait(pid);
     r.out = slurp(out_path);
     r.err = slurp(err_path);
     return r;
@@ -84,16 +65,7 @@ static void run_free(run_result *r)
 
 static void write_text(const char *name, const char *text)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", workdir, name);
-    char *slash = strrchr(path, '/');
-    *slash = '\0';
-    dq_mkdirs(path);
-    *slash = '/';
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    fwrite(text, 1, strlen(text), f);
-    fclose(f);
+    cr_assert_eq(tmpdir_write_file(workdir, name, text), 0, "cannot write %s", name);
 }
 
 static void setup(void)
