@@ -61,7 +61,7 @@ void cli_split_tag(const split_params *sp, char *out, size_t n);
  * (cli/options.h): the writer lock, embedding, and the --chunk-* values
  * (int, CLI_SPLIT_UNSET when not given). */
 #define CLI_INGEST_OPTIONS(no_wait, no_embed, cjk, words, overlap_pct)                          \
-    OPT_BOOLEAN(0, "no-wait", (no_wait), "exit with status 4 if another ingest or reindex runs"), \
+    OPT_BOOLEAN(0, "no-wait", (no_wait), "exit with status 5 if another ingest or reindex runs"), \
     OPT_BOOLEAN(0, "no-embed", (no_embed), "skip computing vectors even if a model is set"),     \
     OPT_SECTION("chunking (default: the store's settings; reindex may change them):"),            \
     OPT_NUMBER(0, "chunk-cjk", (cjk), "n", "CJK characters per chunk (350)"),                    \
