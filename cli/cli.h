@@ -51,6 +51,8 @@ typedef struct {
     char *embed_key;    /* [embed] api_key = KEY */
     bool embed_int8;    /* [embed] int8 = true */
     int embed_threads;  /* [embed] threads = N (0: all cores) */
+    char *ocr_mode;     /* [ocr] mode = auto|always|never */
+    char *ocr_lang;     /* [ocr] lang = chi_sim+eng */
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the
@@ -86,12 +88,17 @@ typedef struct {
     long long total_units, done_units; /* for the bar and ETA (bytes, chunks) */
     int items_total, items_done;
     long long pages;
+    long long ocr_pages;              /* scanned pages OCR'd so far in the run */
+    int ocr_file_done, ocr_file_total; /* of the file in flight; total 0 when none */
 } progress;
 
 void progress_start(progress *p, const char *what, const char *unit, bool quiet,
                     int items_total, long long total_units);
 void progress_update(progress *p, int items_done, long long done_units, long long pages);
 void progress_message(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* OCR'd pages are about 100x slower than text pages, so the bar counts them
+ * apart: ocr_pages in the run, file_done of file_total in the file in flight. */
+void progress_ocr(progress *p, long long ocr_pages, int file_done, int file_total);
 void progress_finish(progress *p);
 
 /* True when the user pressed Ctrl-C (SIGINT/SIGTERM); long loops check it

@@ -8,6 +8,9 @@
  *     remote_model = bge-m3
  *     int8 = false
  *     threads = 0
+ *     [ocr]
+ *     mode = auto                          # auto|always|never, as --ocr
+ *     lang = chi_sim+eng                   # Tesseract languages, as --ocr-lang
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
@@ -48,6 +51,16 @@ static int parse_bool(const char *v, bool *out)
 
 static int apply(cli_config *cfg, const char *section, const char *key, const char *value)
 {
+    if (!strcmp(section, "ocr")) {
+        if (!strcmp(key, "lang"))
+            set_string(&cfg->ocr_lang, value);
+        else if (!strcmp(key, "mode") &&
+                 (!strcmp(value, "auto") || !strcmp(value, "always") || !strcmp(value, "never")))
+            set_string(&cfg->ocr_mode, value);
+        else
+            return -1;
+        return 0;
+    }
     if (strcmp(section, "embed") != 0)
         return -1;
     if (!strcmp(key, "model"))
@@ -150,6 +163,8 @@ void cli_config_free(cli_config *cfg)
     free(cfg->embed_url);
     free(cfg->embed_remote);
     free(cfg->embed_key);
+    free(cfg->ocr_mode);
+    free(cfg->ocr_lang);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/files.h"
+#include "cli/ocr.h"
 #include "cli/options.h"
 #include "common/common.h"
 #include "ingest/ingest.h"
@@ -27,6 +28,7 @@ typedef struct {
     bool force;
     split_params split;
     progress prog;
+    cli_ocr ocr;
     int n_added, n_linked, n_unchanged, n_failed, n_removed;
     long long pages, chunks;
     dq_buf failures; /* "  path: reason\n" lines for the summary */
@@ -52,8 +54,10 @@ static int record_failure(ingest_run *run, const input_file *f, const char *reas
     return 0;
 }
 
+/* page_ocr/page_conf: as store_put_page_ocr() takes them, or NULL. */
 static int put_document(ingest_run *run, const input_file *f, const store_doc_info *info,
-                        const char *const *page_texts, const chunk_list *chunks)
+                        const char *const *page_texts, const chunk_list *chunks,
+                        const int *page_ocr, const float *page_conf)
 {
     store_chunk_in *in = dq_calloc(chunks ? chunks->n : 1, sizeof *in);
     size_t n = chunks ? chunks->n : 0;
@@ -64,6 +68,8 @@ static int put_document(ingest_run *run, const input_file *f, const store_doc_in
     int rc = 0;
     if (store_begin(run->st) < 0 ||
         store_put_document(run->st, f->rel, f->size, f->mtime, info, page_texts, in, n) < 0 ||
+        (page_ocr &&
+         store_put_page_ocr(run->st, info->sha256, page_ocr, page_conf, info->n_pages) < 0) ||
         store_commit(run->st) < 0) {
         store_rollback(run->st);
         rc = -1;
@@ -77,7 +83,7 @@ static int put_document(ingest_run *run, const input_file *f, const store_doc_in
 static int ingest_new_content(ingest_run *run, const input_file *f, const char *sha)
 {
     ingest_raw_doc raw = {0};
-    if (ingest_extract(f->abs, run->password, &raw) < 0) {
+    if (ingest_extract_ocr(f->abs, run->password, &run->ocr.params, &raw) < 0) {
         char *reason = dq_strdup(dq_last_error());
         int rc = record_failure(run, f, reason);
         free(reason);
@@ -110,6 +116,8 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
                 too_big = i + 1;
         }
         store_doc_info info = {sha, raw.format, doc.title, (int)doc.n_pages};
+        int *page_ocr = NULL;
+        float *page_conf = NULL;
         if (too_big) {
             char reason[128];
             snprintf(reason, sizeof reason,
@@ -118,8 +126,12 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
                      too_big, MAX_PAGE_BYTES >> 20);
             rc = record_failure(run, f, reason);
         } else {
-            rc = put_document(run, f, &info, (const char *const *)pages, &chunks);
+            cli_ocr_pages(&run->ocr, f->rel, &raw, &page_ocr, &page_conf);
+            rc = put_document(run, f, &info, (const char *const *)pages, &chunks, page_ocr,
+                              page_conf);
         }
+        free(page_ocr);
+        free(page_conf);
         if (rc == 0 && !too_big) {
             run->n_added++;
             run->pages += (long long)doc.n_pages;
@@ -173,7 +185,7 @@ static int ingest_file(ingest_run *run, const input_file *f)
     if (known && !run->force) {
         /* A touched file or a copy of a stored one: link, don't extract. */
         store_doc_info info = {sha, NULL, NULL, 0};
-        if (put_document(run, f, &info, NULL, NULL) < 0)
+        if (put_document(run, f, &info, NULL, NULL, NULL, NULL) < 0)
             return -1;
         if (same_content)
             run->n_unchanged++;
@@ -277,7 +289,7 @@ static const char *const ingest_usage[] = {
 int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, force = false, no_embed = false;
-    const char *password = NULL;
+    const char *password = NULL, *ocr_mode = NULL, *ocr_lang = NULL;
     split_params sp = split_default_params();
     int overlap_pct = (int)(sp.overlap * 100 + 0.5);
     const cli_option opts[] = {
@@ -286,6 +298,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar and no summary unless files failed"),
         OPT_BOOLEAN('f', "force", &force, "re-read files even when unchanged"),
         OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
+        OPT_STR(0, "ocr", &ocr_mode, "when",
+                "OCR scanned pages: auto (pages without text), always, never"),
+        OPT_STR(0, "ocr-lang", &ocr_lang, "langs", "Tesseract languages (chi_sim+eng)"),
         OPT_SECTION("chunking (fixed per store):"),
         OPT_NUMBER(0, "chunk-cjk", &sp.chunk_cjk, "n", "CJK characters per chunk (350)"),
         OPT_NUMBER(0, "chunk-words", &sp.chunk_words, "n", "English words per chunk (250)"),
@@ -306,6 +321,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     }
     sp.overlap = (float)overlap_pct / 100.0f;
+    if (ocr_mode && !cli_ocr_mode_ok(ocr_mode))
+        return EXIT_USAGE;
 
     /* A command line naming only missing paths creates no store. */
     int n_missing = 0;
@@ -347,6 +364,11 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     }
 
     ingest_run run = {.st = st, .password = password, .force = force, .split = sp};
+    if (cli_ocr_init(&run.ocr, ocr_mode, ocr_lang, store_dir(st), &run.prog) < 0) {
+        embedder_free(emb);
+        store_close(st);
+        return EXIT_ERROR;
+    }
     file_list files = {0};
     int bad_args = 0;
     for (int i = 0; i < n_args; i++) {
@@ -387,6 +409,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
                 cli_interrupted() ? "interrupted after" : "ingested", run.n_added,
                 run.n_added == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
                 run.n_linked, run.n_removed, run.n_failed + bad_args);
+        cli_ocr_summary(&run.ocr);
         if (run.n_failed)
             fprintf(stderr, "failed files:\n%s", run.failures.data);
     }
@@ -398,6 +421,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         status = EXIT_PARTIAL;
 
     dq_buf_free(&run.failures);
+    cli_ocr_free(&run.ocr);
     file_list_free(&files);
     store_close(st);
     return status;
