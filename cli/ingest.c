@@ -26,6 +26,7 @@ typedef struct {
     store *st;
     const char *password;
     bool force;
+    bool retry_failed; /* --ocr or --ocr-lang given: a file that failed may read now */
     split_params split;
     progress prog;
     cli_ocr ocr;
@@ -155,7 +156,7 @@ static int ingest_file(ingest_run *run, const input_file *f)
         return -1;
     bool same_stat = have && prev.size == f->size && prev.mtime == f->mtime;
     bool was_ok = have && prev.status && !strcmp(prev.status, "ok");
-    if (same_stat && !run->force && (was_ok || !run->password)) {
+    if (same_stat && !run->force && (was_ok || !(run->password || run->retry_failed))) {
         if (was_ok)
             run->n_unchanged++;
         else
@@ -363,7 +364,11 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         }
     }
 
-    ingest_run run = {.st = st, .password = password, .force = force, .split = sp};
+    ingest_run run = {.st = st,
+                      .password = password,
+                      .force = force,
+                      .retry_failed = ocr_mode || ocr_lang,
+                      .split = sp};
     if (cli_ocr_init(&run.ocr, ocr_mode, ocr_lang, store_dir(st), &run.prog) < 0) {
         embedder_free(emb);
         store_close(st);

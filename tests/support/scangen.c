@@ -58,20 +58,14 @@ static void add_scanned_page(fz_context *ctx, pdf_document *dst, fz_document *sr
     fz_catch(ctx) fz_rethrow(ctx);
 }
 
-int scangen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
-                  const bool *scanned, int dpi)
+/* Copies src to path, pages whose scanned[i] is set (all when scanned is
+ * NULL) as images; n_pages, when not 0, is the page count src must have. */
+static int scan_file(const char *src_path, const char *path, size_t n_pages, const bool *scanned,
+                     int dpi)
 {
-    dq_buf text_path = DQ_BUF_INIT;
-    dq_buf_printf(&text_path, "%s.text.pdf", path);
-    if (pdfgen_write(text_path.data, pages, n_pages, NULL) < 0) {
-        dq_buf_free(&text_path);
-        return -1;
-    }
     fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
     if (!ctx) {
         dq_set_error("cannot write '%s': out of memory", path);
-        unlink(text_path.data);
-        dq_buf_free(&text_path);
         return -1;
     }
     fz_set_warning_callback(ctx, quiet, NULL);
@@ -84,9 +78,9 @@ int scangen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
     fz_try(ctx)
     {
         fz_register_document_handlers(ctx);
-        src = fz_open_document(ctx, text_path.data);
+        src = fz_open_document(ctx, src_path);
         int n = fz_count_pages(ctx, src);
-        if ((size_t)n != n_pages)
+        if (n_pages && (size_t)n != n_pages)
             fz_throw(ctx, FZ_ERROR_GENERIC, "%zu pages of text laid out on %d PDF pages",
                      n_pages, n);
         dst = pdf_create_document(ctx);
@@ -112,9 +106,25 @@ int scangen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
         rc = -1;
     }
     fz_drop_context(ctx);
+    return rc;
+}
+
+int scangen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
+                  const bool *scanned, int dpi)
+{
+    dq_buf text_path = DQ_BUF_INIT;
+    dq_buf_printf(&text_path, "%s.text.pdf", path);
+    int rc = pdfgen_write(text_path.data, pages, n_pages, NULL);
+    if (rc == 0)
+        rc = scan_file(text_path.data, path, n_pages, scanned, dpi);
     unlink(text_path.data);
     dq_buf_free(&text_path);
     return rc;
+}
+
+int scangen_scan_pdf(const char *src, const char *dst, int dpi)
+{
+    return scan_file(src, dst, 0, NULL, dpi);
 }
 
 /* s without whitespace, as code points; *n gets the count. */
@@ -131,6 +141,8 @@ static uint32_t *code_points(const char *s, size_t *n)
             continue;
         }
         i += (size_t)k;
+        if (cp >= 0xFF01 && cp <= 0xFF5E)
+            cp -= 0xFEE0;
         if (cp != ' ' && cp != '\n' && cp != '\t' && cp != '\r' && cp != 0x3000)
             cps[(*n)++] = cp;
     }

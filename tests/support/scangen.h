@@ -17,10 +17,16 @@
 int scangen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
                   const bool *scanned, int dpi);
 
+/* Writes every page of the PDF src, rendered at dpi, as an image-only page of
+ * dst: a scan of an existing document, for the bench. */
+int scangen_scan_pdf(const char *src, const char *dst, int dpi);
+
 /* Character error rate of got against want: the Levenshtein distance between
  * the two with all whitespace removed, over want's length, in code points.
  * Whitespace is left out because OCR and the text layer break lines and
- * space CJK text differently; that is layout, not recognition. */
+ * space CJK text differently, and full-width ASCII forms (U+FF01-FF5E:
+ * "，（：") count as their ASCII twins, since a comma is read right
+ * whichever width OCR gives it; both are layout, not recognition. */
 double scangen_cer(const char *want, const char *got);
 
 #endif
