@@ -7,6 +7,10 @@
  * is the edit distance over the text layer's length, whitespace left out
  * (line breaks and CJK spacing are layout, not recognition). One key=value
  * line per file and one for the total go to stdout.
+ *
+ * For the peer row of bench/ocr: --keep-scans DIR keeps each scan as
+ * DIR/<name>; --texts DIR skips OCR and scores DIR/<name>-<page>.txt (the
+ * tesseract command's output, page 1-based) against the text layer instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,16 @@ static double cpu_seconds(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static char *read_text(const char *path)
+{
+    dq_buf b = DQ_BUF_INIT;
+    if (dq_read_file(path, &b) < 0)
+        fprintf(stderr, "ocr_bench: %s\n", dq_last_error());
+    if (!b.data)
+        dq_buf_puts(&b, "");
+    return dq_buf_take(&b);
 }
 
 static char *page_text(const ingest_raw_page *p)
@@ -65,6 +79,7 @@ int main(int argc, char **argv)
 {
     ocr_params op = ocr_default_params();
     int scan_dpi = 300;
+    const char *keep_dir = NULL, *texts_dir = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--dpi") && i + 1 < argc)
@@ -75,9 +90,13 @@ int main(int argc, char **argv)
             op.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lang") && i + 1 < argc)
             op.langs = argv[++i];
+        else if (!strcmp(argv[i], "--keep-scans") && i + 1 < argc)
+            keep_dir = argv[++i];
+        else if (!strcmp(argv[i], "--texts") && i + 1 < argc)
+            texts_dir = argv[++i];
         else {
             fprintf(stderr, "usage: ocr_bench [--dpi N] [--scan-dpi N] [--threads N] "
-                            "[--lang L] FILE.pdf...\n");
+                            "[--lang L] [--keep-scans DIR | --texts DIR] FILE.pdf...\n");
             return 2;
         }
     }
@@ -100,8 +119,33 @@ int main(int argc, char **argv)
             rc = 1;
             continue;
         }
-        char scan[256];
-        snprintf(scan, sizeof scan, "%s/scan.pdf", dir);
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        if (texts_dir) {
+            totals t = {0};
+            for (size_t p = 0; p < truth.n_pages; p++) {
+                char tp[512];
+                snprintf(tp, sizeof tp, "%s/%s-%zu.txt", texts_dir, base, p + 1);
+                char *want = page_text(&truth.pages[p]), *have = read_text(tp);
+                long n = count_chars(want);
+                t.pages++;
+                t.chars += n;
+                t.errors += scangen_cer(want, have) * (double)n;
+                free(want);
+                free(have);
+            }
+            print_line(base, &t);
+            all.pages += t.pages;
+            all.chars += t.chars;
+            all.errors += t.errors;
+            ingest_raw_doc_free(&truth);
+            continue;
+        }
+        char scan[512];
+        if (keep_dir)
+            snprintf(scan, sizeof scan, "%s/%s", keep_dir, base);
+        else
+            snprintf(scan, sizeof scan, "%s/scan.pdf", dir);
         if (scangen_scan_pdf(path, scan, scan_dpi) < 0) {
             fprintf(stderr, "ocr_bench: '%s': %s\n", path, dq_last_error());
             ingest_raw_doc_free(&truth);
@@ -130,8 +174,7 @@ int main(int argc, char **argv)
                 free(want);
                 free(have);
             }
-            const char *base = strrchr(path, '/');
-            print_line(base ? base + 1 : path, &t);
+            print_line(base, &t);
             all.pages += t.pages;
             all.ocr_pages += t.ocr_pages;
             all.chars += t.chars;
@@ -140,7 +183,8 @@ int main(int argc, char **argv)
             all.cpu += t.cpu;
             all.conf_sum += t.conf_sum;
         }
-        unlink(scan);
+        if (!keep_dir)
+            unlink(scan);
         ingest_raw_doc_free(&truth);
         ingest_raw_doc_free(&got);
     }

@@ -143,7 +143,7 @@ static uint32_t *code_points(const char *s, size_t *n)
         i += (size_t)k;
         if (cp >= 0xFF01 && cp <= 0xFF5E)
             cp -= 0xFEE0;
-        if (cp != ' ' && cp != '\n' && cp != '\t' && cp != '\r' && cp != 0x3000)
+        if (cp != ' ' && cp != '\n' && cp != '\t' && cp != '\r' && cp != '\f' && cp != 0x3000)
             cps[(*n)++] = cp;
     }
     return cps;
