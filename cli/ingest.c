@@ -85,6 +85,11 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
 {
     ingest_raw_doc raw = {0};
     if (ingest_extract_ocr(f->abs, run->password, &run->ocr.params, &raw) < 0) {
+        /* Ctrl-C stopped OCR: the file is not broken, and the next run reads it. */
+        if (cli_interrupted()) {
+            ingest_raw_doc_free(&raw);
+            return 0;
+        }
         char *reason = dq_strdup(dq_last_error());
         int rc = record_failure(run, f, reason);
         free(reason);

@@ -3,16 +3,17 @@
  * through extraction with OCR, and come back with the right text on the
  * right pages, below a stated character error rate. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "support/pdfgen.h"
-
 #include "common/common.h"
 #include "ingest/ingest.h"
+#include "support/pdfgen.h"
 #include "support/scangen.h"
 #include "support/tmpdir.h"
 
@@ -378,5 +379,40 @@ Test(ocr, cli_modes_languages_and_config)
     run_free(&r);
     r = DOCQA("search", "penalty");
     cr_expect(strstr(r.out, "scan.pdf  p. 1 (OCR)"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(ocr, cli_ctrl_c_during_ocr_records_nothing)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/long.pdf", dir);
+    pdfgen_line en[4];
+    fill(en, en_lines, 4);
+    pdfgen_page pages[8];
+    for (int i = 0; i < 8; i++)
+        pages[i] = (pdfgen_page){en, 4, false};
+    cr_assert_eq(scangen_write(path, pages, 8, NULL, 300), 0, "%s", dq_last_error());
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (chdir(dir) < 0)
+            _exit(99);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        unsetenv("DOCQA_STORE");
+        setenv("HOME", dir, 1);
+        execl(docqa_bin(), "docqa", "ingest", "--ocr-lang", "eng", "long.pdf", (char *)NULL);
+        _exit(98);
+    }
+    /* Eight pages take seconds; the signal lands while they are read. */
+    usleep(700 * 1000);
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st));
+    cr_expect_eq(WEXITSTATUS(st), 130);
+    /* Not recorded as failed: the next run reads the file again. */
+    run_result r = DOCQA("status", "--json");
+    cr_expect(strstr(r.out, "\"files\":\t0,"), "%s", r.out);
     run_free(&r);
 }
