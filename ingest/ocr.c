@@ -15,6 +15,11 @@
  * paragraphs, which become ingest_blocks and ingest_lines in points, so the
  * cleanup pass sees OCR text the way it sees a text layer. Tesseract puts a
  * space between every two Chinese characters; those are removed here.
+ *
+ * libtesseract (a C++ library that pulls in Leptonica and a dozen image
+ * libraries) is loaded with dlopen() on the first document that needs OCR,
+ * so `docqa search` does not pay for it at every start, and docqa runs
+ * where it is missing, failing only the scans, with a message saying so.
  */
 #include "ingest/ocr.h"
 #include "ingest/raw.h"
@@ -23,8 +28,8 @@
 
 #include <tesseract/capi.h>
 
+#include <dlfcn.h>
 #include <math.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +44,83 @@ enum { SCAN_MAX_TEXT_CHARS = 32 };
 #define MAX_PIXELS (70.0 * 1000 * 1000)
 /* Leptonica refuses wider or taller images. */
 #define MAX_SIDE 30000.0
+
+/* ---- libtesseract, loaded on first use --------------------------------- */
+
+/* The C API functions used here, typed from tesseract/capi.h. */
+typedef struct {
+    __typeof__(TessBaseAPICreate) *create;
+    __typeof__(TessBaseAPIDelete) *destroy;
+    __typeof__(TessBaseAPISetVariable) *set_variable;
+    __typeof__(TessBaseAPIInit3) *init3;
+    __typeof__(TessBaseAPISetImage) *set_image;
+    __typeof__(TessBaseAPISetSourceResolution) *set_source_resolution;
+    __typeof__(TessBaseAPIRecognize) *recognize;
+    __typeof__(TessBaseAPIMeanTextConf) *mean_text_conf;
+    __typeof__(TessBaseAPIGetIterator) *get_iterator;
+    __typeof__(TessBaseAPIClear) *clear;
+    __typeof__(TessBaseAPIEnd) *end;
+    __typeof__(TessResultIteratorGetPageIterator) *page_iterator;
+    __typeof__(TessResultIteratorGetUTF8Text) *utf8_text;
+    __typeof__(TessResultIteratorNext) *next;
+    __typeof__(TessResultIteratorDelete) *iterator_delete;
+    __typeof__(TessPageIteratorIsAtBeginningOf) *at_beginning_of;
+    __typeof__(TessPageIteratorBoundingBox) *bounding_box;
+    __typeof__(TessDeleteText) *delete_text;
+    void (*omp_set_max_active_levels)(int); /* libgomp's, loaded with Tesseract */
+} tess_lib;
+
+static tess_lib tess;           /* filled once by load_tess() */
+static char tess_error[256];    /* why loading failed, "" when it worked */
+static pthread_once_t tess_once = PTHREAD_ONCE_INIT;
+
+static void load_tess(void)
+{
+    /* Debian 12 ships libtesseract.so.5; the unversioned name is the -dev symlink. */
+    void *h = dlopen("libtesseract.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        h = dlopen("libtesseract.so", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(tess_error, sizeof tess_error,
+                 "OCR not available: cannot load libtesseract.so.5 (install libtesseract5)");
+        return;
+    }
+    struct {
+        void **slot;
+        const char *name;
+    } syms[] = {
+        {(void **)&tess.create, "TessBaseAPICreate"},
+        {(void **)&tess.destroy, "TessBaseAPIDelete"},
+        {(void **)&tess.set_variable, "TessBaseAPISetVariable"},
+        {(void **)&tess.init3, "TessBaseAPIInit3"},
+        {(void **)&tess.set_image, "TessBaseAPISetImage"},
+        {(void **)&tess.set_source_resolution, "TessBaseAPISetSourceResolution"},
+        {(void **)&tess.recognize, "TessBaseAPIRecognize"},
+        {(void **)&tess.mean_text_conf, "TessBaseAPIMeanTextConf"},
+        {(void **)&tess.get_iterator, "TessBaseAPIGetIterator"},
+        {(void **)&tess.clear, "TessBaseAPIClear"},
+        {(void **)&tess.end, "TessBaseAPIEnd"},
+        {(void **)&tess.page_iterator, "TessResultIteratorGetPageIterator"},
+        {(void **)&tess.utf8_text, "TessResultIteratorGetUTF8Text"},
+        {(void **)&tess.next, "TessResultIteratorNext"},
+        {(void **)&tess.iterator_delete, "TessResultIteratorDelete"},
+        {(void **)&tess.at_beginning_of, "TessPageIteratorIsAtBeginningOf"},
+        {(void **)&tess.bounding_box, "TessPageIteratorBoundingBox"},
+        {(void **)&tess.delete_text, "TessDeleteText"},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        *syms[i].slot = dlsym(h, syms[i].name);
+        if (!*syms[i].slot) {
+            snprintf(tess_error, sizeof tess_error,
+                     "OCR not available: libtesseract lacks %s (too old?)", syms[i].name);
+            return;
+        }
+    }
+    /* A Tesseract built without OpenMP has none to limit. */
+    *(void **)&tess.omp_set_max_active_levels = dlsym(h, "omp_set_max_active_levels");
+    /* The handle stays open for the life of the process: workers of later
+     * documents use the same functions. */
+}
 
 ocr_params ocr_default_params(void)
 {
@@ -127,22 +209,22 @@ static void clear_page(ingest_raw_page *page)
  * paragraph); returns the non-space characters added. */
 static size_t take_lines(TessBaseAPI *api, ingest_raw_page *page, float scale)
 {
-    TessResultIterator *ri = TessBaseAPIGetIterator(api);
+    TessResultIterator *ri = tess.get_iterator(api);
     if (!ri)
         return 0;
-    TessPageIterator *pi = TessResultIteratorGetPageIterator(ri);
+    TessPageIterator *pi = tess.page_iterator(ri);
     size_t chars = 0;
     ingest_block *block = NULL;
     do {
-        if (TessPageIteratorIsAtBeginningOf(pi, RIL_PARA))
+        if (tess.at_beginning_of(pi, RIL_PARA))
             block = NULL;
-        char *raw = TessResultIteratorGetUTF8Text(ri, RIL_TEXTLINE);
+        char *raw = tess.utf8_text(ri, RIL_TEXTLINE);
         char *text = raw ? tidy_line(raw) : NULL;
-        TessDeleteText(raw);
+        tess.delete_text(raw);
         if (!text)
             continue;
         int l = 0, t = 0, r = 0, b = 0;
-        TessPageIteratorBoundingBox(pi, RIL_TEXTLINE, &l, &t, &r, &b);
+        tess.bounding_box(pi, RIL_TEXTLINE, &l, &t, &r, &b);
         if (!block)
             block = raw_add_block(page);
         chars += count_chars(text);
@@ -151,8 +233,8 @@ static size_t take_lines(TessBaseAPI *api, ingest_raw_page *page, float scale)
         line->y0 = (float)t / scale;
         line->x1 = (float)r / scale;
         line->y1 = (float)b / scale;
-    } while (TessResultIteratorNext(ri, RIL_TEXTLINE));
-    TessResultIteratorDelete(ri);
+    } while (tess.next(ri, RIL_TEXTLINE));
+    tess.iterator_delete(ri);
     return chars;
 }
 
@@ -226,18 +308,18 @@ static void read_page(fz_context *ctx, fz_document *mdoc, TessBaseAPI *api, ocr_
     fz_try(ctx) pix = render_page(ctx, mdoc, i, job->params->dpi, &scale);
     fz_catch(ctx) return;
     int w = fz_pixmap_width(ctx, pix), h = fz_pixmap_height(ctx, pix);
-    TessBaseAPISetImage(api, fz_pixmap_samples(ctx, pix), w, h, 1, (int)fz_pixmap_stride(ctx, pix));
-    TessBaseAPISetSourceResolution(api, (int)(scale * 72 + 0.5f));
+    tess.set_image(api, fz_pixmap_samples(ctx, pix), w, h, 1, (int)fz_pixmap_stride(ctx, pix));
+    tess.set_source_resolution(api, (int)(scale * 72 + 0.5f));
     size_t chars = 0;
     int conf = 0;
-    if (TessBaseAPIRecognize(api, NULL) == 0) {
+    if (tess.recognize(api, NULL) == 0) {
         clear_page(page);
         chars = take_lines(api, page, scale);
-        conf = TessBaseAPIMeanTextConf(api);
+        conf = tess.mean_text_conf(api);
         page->ocr = chars > 0 ? 1 : -1;
         page->ocr_conf = chars > 0 ? (float)conf : 0;
     }
-    TessBaseAPIClear(api);
+    tess.clear(api);
     fz_drop_pixmap(ctx, pix);
     pthread_mutex_lock(&job->mu);
     job->chars += (long)chars;
@@ -252,7 +334,8 @@ static void *worker(void *arg)
      * same pages, measured). A parallel region at or past this thread's
      * max-active-levels gets one thread, and the setting is per thread, so
      * nothing outside the workers changes. */
-    omp_set_max_active_levels(0);
+    if (tess.omp_set_max_active_levels)
+        tess.omp_set_max_active_levels(0);
     fz_context *ctx = fz_new_context(NULL, NULL, 64 << 20);
     fz_document *mdoc = NULL;
     TessBaseAPI *api = NULL;
@@ -276,17 +359,17 @@ static void *worker(void *arg)
         job_fail(job, "cannot reopen for OCR: %s", fz_caught_message(ctx));
         goto out;
     }
-    api = TessBaseAPICreate();
+    api = tess.create();
     /* Tesseract's own diagnostics would go to stderr; library code is quiet. */
-    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
-    if (TessBaseAPIInit3(api, NULL, job->params->langs) != 0) {
+    tess.set_variable(api, "debug_file", "/dev/null");
+    if (tess.init3(api, NULL, job->params->langs) != 0) {
         job_fail(job,
                  "cannot load OCR languages '%s' (install tesseract-ocr-<lang>, or set "
                  "--ocr-lang)",
                  job->params->langs);
         goto out;
     }
-    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+    tess.set_variable(api, "debug_file", "/dev/null");
     for (;;) {
         pthread_mutex_lock(&job->mu);
         int k = job->stop || job->next >= job->n_targets ? -1 : job->next++;
@@ -301,8 +384,8 @@ static void *worker(void *arg)
     }
 out:
     if (api) {
-        TessBaseAPIEnd(api);
-        TessBaseAPIDelete(api);
+        tess.end(api);
+        tess.destroy(api);
     }
     if (ctx) {
         fz_drop_document(ctx, mdoc);
@@ -349,6 +432,12 @@ long ocr_document(const char *path, const char *password, const ocr_params *ocr,
     if (!langs_valid(ocr->langs)) {
         dq_set_error("bad OCR languages '%s' (want names joined by '+', as chi_sim+eng)",
                      ocr->langs ? ocr->langs : "");
+        free(targets);
+        return -1;
+    }
+    pthread_once(&tess_once, load_tess);
+    if (tess_error[0]) {
+        dq_set_error("%s", tess_error);
         free(targets);
         return -1;
     }
