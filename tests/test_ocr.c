@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "ingest/ingest.h"
+#include "ingest/ocr.h"
 #include "support/pdfgen.h"
 #include "support/scangen.h"
 #include "support/tmpdir.h"
@@ -71,6 +72,39 @@ static void fill(pdfgen_line *out, const char *const *lines, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = (pdfgen_line){lines[i], 12, false};
+}
+
+/* A structured-text page of images at the given boxes (nothing else). */
+static bool scan_with(const fz_rect *images, int n, size_t text_chars)
+{
+    fz_stext_block blocks[4];
+    memset(blocks, 0, sizeof blocks);
+    for (int i = 0; i < n; i++) {
+        blocks[i].type = FZ_STEXT_BLOCK_IMAGE;
+        blocks[i].bbox = images[i];
+        blocks[i].next = i + 1 < n ? &blocks[i + 1] : NULL;
+    }
+    fz_stext_page page;
+    memset(&page, 0, sizeof page);
+    page.first_block = n ? &blocks[0] : NULL;
+    return ocr_page_is_scan(&page, fz_make_rect(0, 0, 600, 800), text_chars);
+}
+
+Test(ocr, which_pages_are_scans)
+{
+    fz_rect full = fz_make_rect(0, 0, 600, 800);
+    fz_rect quarter = fz_make_rect(0, 0, 300, 400);         /* 25% of the page */
+    fz_rect third = fz_make_rect(0, 0, 600, 240);           /* 30% */
+    fz_rect off_page = fz_make_rect(-600, -800, 300, 400);  /* 25% on the page */
+    cr_expect_not(scan_with(NULL, 0, 0), "a blank page has nothing to read");
+    cr_expect(scan_with(&full, 1, 0));
+    cr_expect(scan_with(&full, 1, 31), "a stamp or page number does not make it text");
+    cr_expect_not(scan_with(&full, 1, 32));
+    cr_expect_not(scan_with(&quarter, 1, 0), "a logo or figure is not a scan");
+    cr_expect(scan_with(&third, 1, 0));
+    cr_expect(scan_with((fz_rect[]){quarter, fz_make_rect(300, 400, 600, 800)}, 2, 0),
+              "strips of one scan add up");
+    cr_expect_not(scan_with(&off_page, 1, 0), "only the part on the page counts");
 }
 
 /* Pages: 1 English scan, 2 text layer, 3 Chinese scan, 4 blank scan. */
