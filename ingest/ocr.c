@@ -205,9 +205,10 @@ static void clear_page(ingest_raw_page *page)
     page->n_blocks = 0;
 }
 
-/* Moves what Tesseract recognized into page (lines in points, one block per
- * paragraph); returns the non-space characters added. */
-static size_t take_lines(TessBaseAPI *api, ingest_raw_page *page, float scale)
+/* Moves what Tesseract recognized into page (lines in points, from the
+ * pixmap's origin at page coordinates origin, one block per paragraph);
+ * returns the non-space characters added. */
+static size_t take_lines(TessBaseAPI *api, ingest_raw_page *page, float scale, fz_point origin)
 {
     TessResultIterator *ri = tess.get_iterator(api);
     if (!ri)
@@ -229,10 +230,10 @@ static size_t take_lines(TessBaseAPI *api, ingest_raw_page *page, float scale)
             block = raw_add_block(page);
         chars += count_chars(text);
         ingest_line *line = raw_add_line(block, text);
-        line->x0 = (float)l / scale;
-        line->y0 = (float)t / scale;
-        line->x1 = (float)r / scale;
-        line->y1 = (float)b / scale;
+        line->x0 = origin.x + (float)l / scale;
+        line->y0 = origin.y + (float)t / scale;
+        line->x1 = origin.x + (float)r / scale;
+        line->y1 = origin.y + (float)b / scale;
     } while (tess.next(ri, RIL_TEXTLINE));
     tess.iterator_delete(ri);
     return chars;
@@ -273,8 +274,10 @@ static void job_fail(ocr_job *job, const char *fmt, const char *arg)
     pthread_mutex_unlock(&job->mu);
 }
 
-/* Renders page i grey at the job's resolution (less for a huge page). */
-static fz_pixmap *render_page(fz_context *ctx, fz_document *mdoc, int i, int dpi, float *scale)
+/* Renders page i grey at the job's resolution (less for a huge page);
+ * *origin gets the page coordinates of the pixmap's top-left corner. */
+static fz_pixmap *render_page(fz_context *ctx, fz_document *mdoc, int i, int dpi, float *scale,
+                              fz_point *origin)
 {
     fz_page *page = fz_load_page(ctx, mdoc, i);
     fz_pixmap *pix = NULL;
@@ -290,6 +293,7 @@ static fz_pixmap *render_page(fz_context *ctx, fz_document *mdoc, int i, int dpi
         if (h * s > MAX_SIDE)
             s = MAX_SIDE / h;
         *scale = (float)s;
+        *origin = fz_make_point(b.x0, b.y0);
         pix = fz_new_pixmap_from_page(ctx, page, fz_scale((float)s, (float)s), fz_device_gray(ctx),
                                       0);
     }
@@ -298,14 +302,16 @@ static fz_pixmap *render_page(fz_context *ctx, fz_document *mdoc, int i, int dpi
     return pix;
 }
 
-/* OCRs one page into doc; a page MuPDF cannot render is left as it was. */
+/* OCRs one page into doc; a page MuPDF cannot render is left as it was, and
+ * so is a page with a text layer where OCR finds nothing (--ocr always). */
 static void read_page(fz_context *ctx, fz_document *mdoc, TessBaseAPI *api, ocr_job *job, int i)
 {
     ingest_raw_page *page = &job->doc->pages[i];
     fz_pixmap *pix = NULL;
     float scale = 1;
+    fz_point origin = {0, 0};
     fz_var(pix);
-    fz_try(ctx) pix = render_page(ctx, mdoc, i, job->params->dpi, &scale);
+    fz_try(ctx) pix = render_page(ctx, mdoc, i, job->params->dpi, &scale, &origin);
     fz_catch(ctx) return;
     int w = fz_pixmap_width(ctx, pix), h = fz_pixmap_height(ctx, pix);
     tess.set_image(api, fz_pixmap_samples(ctx, pix), w, h, 1, (int)fz_pixmap_stride(ctx, pix));
@@ -313,11 +319,20 @@ static void read_page(fz_context *ctx, fz_document *mdoc, TessBaseAPI *api, ocr_
     size_t chars = 0;
     int conf = 0;
     if (tess.recognize(api, NULL) == 0) {
-        clear_page(page);
-        chars = take_lines(api, page, scale);
+        ingest_raw_page got = {.number = page->number};
+        chars = take_lines(api, &got, scale, origin);
         conf = tess.mean_text_conf(api);
-        page->ocr = chars > 0 ? 1 : -1;
-        page->ocr_conf = chars > 0 ? (float)conf : 0;
+        if (chars > 0) {
+            clear_page(page);
+            page->blocks = got.blocks;
+            page->n_blocks = got.n_blocks;
+            page->ocr = 1;
+            page->ocr_conf = (float)conf;
+        } else {
+            clear_page(&got);
+            if (page->n_blocks == 0)
+                page->ocr = -1;
+        }
     }
     tess.clear(api);
     fz_drop_pixmap(ctx, pix);

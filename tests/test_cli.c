@@ -389,6 +389,12 @@ Test(cli, killed_ingest_leaves_a_usable_store)
         execl(docqa_bin(), "docqa", "ingest", "--quiet", "many", (char *)NULL);
         _exit(98);
     }
+    /* The kill must land mid-run, not before the store exists: an ASan
+     * build on a loaded machine takes longer than 150 ms just to start. */
+    char db[512];
+    snprintf(db, sizeof db, "%s/.docqa/docqa.sqlite", workdir);
+    for (int i = 0; i < 500 && access(db, F_OK) != 0; i++)
+        usleep(10 * 1000);
     usleep(150 * 1000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);

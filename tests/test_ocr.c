@@ -450,3 +450,34 @@ Test(ocr, cli_ctrl_c_during_ocr_records_nothing)
     cr_expect(strstr(r.out, "\"files\":\t0,"), "%s", r.out);
     run_free(&r);
 }
+
+Test(ocr, always_keeps_a_text_layer_ocr_cannot_see)
+{
+    /* Invisible text (render mode 3) over nothing, as OCR tools leave it: the
+     * page renders blank, so OCR finds nothing and the text layer stays. */
+    static const char pdf[] =
+        "%PDF-1.4\n"
+        "1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        "2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+        "3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842]"
+        " /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >> endobj\n"
+        "4 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj\n"
+        "5 0 obj << /Length 54 >>\nstream\n"
+        "BT 3 Tr /F1 12 Tf 72 700 Td (Invisible OCR text) Tj ET\n"
+        "endstream endobj\n"
+        "trailer << /Root 1 0 R >>\n%%EOF\n";
+    char path[128];
+    snprintf(path, sizeof path, "%s/invisible.pdf", dir);
+    cr_assert_eq(pdfgen_write_bytes(path, pdf, sizeof pdf - 1), 0, "%s", dq_last_error());
+    ingest_raw_doc raw = {0};
+    ocr_params op = ocr_default_params();
+    op.mode = OCR_ALWAYS;
+    op.langs = "eng";
+    cr_assert_eq(ingest_extract_ocr(path, NULL, &op, &raw), 0, "%s", dq_last_error());
+    cr_assert_eq(raw.n_pages, 1);
+    cr_expect_eq(raw.pages[0].ocr, 0);
+    char *got = page_text(&raw.pages[0]);
+    cr_expect_str_eq(got, "Invisible OCR text\n");
+    free(got);
+    ingest_raw_doc_free(&raw);
+}
