@@ -345,7 +345,7 @@ static void *worker(void *arg)
 {
     ocr_job *job = arg;
     /* Tesseract's LSTM asks OpenMP for 10 threads per line; with a worker
-     * per core they only fight over the cores (2.9x the CPU time for the
+     * per core they only fight over the cores (3.3-3.8x the CPU time for the
      * same pages, measured). A parallel region at or past this thread's
      * max-active-levels gets one thread, and the setting is per thread, so
      * nothing outside the workers changes. */
