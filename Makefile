@@ -58,6 +58,7 @@ bench: build
 	@BUILD=$(BUILD) sh bench/serve
 	@BUILD=$(BUILD) sh bench/llm
 	@BUILD=$(BUILD) sh bench/reindex
+	@BUILD=$(BUILD) sh bench/ocr
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

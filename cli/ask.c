@@ -44,6 +44,7 @@ static void print_json(const char *question, const retrieve_result *res, const a
         cJSON_AddNumberToObject(o, "number", s->number);
         cJSON_AddStringToObject(o, "path", s->path);
         cli_add_page_span(o, s->page_start, s->page_end);
+        cJSON_AddBoolToObject(o, "ocr", s->ocr);
         cJSON_AddStringToObject(o, "section", s->section ? s->section : "");
         cJSON_AddNumberToObject(o, "chunk_id", (double)s->chunk_id);
         cJSON_AddNumberToObject(o, "score", s->score);

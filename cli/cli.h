@@ -70,6 +70,8 @@ typedef struct {
     int llm_timeout;        /* [llm] timeout: seconds without a byte */
     int llm_connect_timeout; /* [llm] connect_timeout: seconds */
     char *rerank_model; /* [retrieve] rerank_model = DIR (a cross-encoder) */
+    char *ocr_mode;     /* [ocr] mode = auto|always|never */
+    char *ocr_lang;     /* [ocr] lang = chi_sim+eng */
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the
@@ -125,6 +127,8 @@ typedef struct {
     bool bytes;           /* a download: units are bytes, shown in MB with MB/s */
     long long base_units; /* bytes there before this run (a resumed download) */
     double updated;       /* when progress_update last ran */
+    long long ocr_pages;              /* scanned pages OCR'd so far in the run */
+    int ocr_file_done, ocr_file_total; /* of the file in flight; total 0 when none */
 } progress;
 
 void progress_start(progress *p, const char *what, const char *unit, bool quiet,
@@ -134,6 +138,9 @@ void progress_start_bytes(progress *p, const char *what, bool quiet, long long t
                           long long done_bytes);
 void progress_update(progress *p, int items_done, long long done_units, long long pages);
 void progress_message(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* OCR'd pages are about 100x slower than text pages, so the bar counts them
+ * apart: ocr_pages in the run, file_done of file_total in the file in flight. */
+void progress_ocr(progress *p, long long ocr_pages, int file_done, int file_total);
 void progress_finish(progress *p);
 
 /* True when the user pressed Ctrl-C (SIGINT/SIGTERM); long loops check it

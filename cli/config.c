@@ -23,6 +23,9 @@
  * sit inside the store, which is no place for a secret.
  *     [retrieve]
  *     rerank_model = /models/ms-marco-MiniLM-L-6-v2   # a cross-encoder folder
+ *     [ocr]
+ *     mode = auto                          # auto|always|never, as --ocr
+ *     lang = chi_sim+eng                   # Tesseract languages, as --ocr-lang
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
@@ -104,6 +107,16 @@ static int apply(cli_config *cfg, const char *section, const char *key, const ch
         return apply_llm(cfg, key, value);
     if (!strcmp(section, "retrieve") && !strcmp(key, "rerank_model")) {
         set_string(&cfg->rerank_model, value);
+        return 0;
+    }
+    if (!strcmp(section, "ocr")) {
+        if (!strcmp(key, "lang"))
+            set_string(&cfg->ocr_lang, value);
+        else if (!strcmp(key, "mode") &&
+                 (!strcmp(value, "auto") || !strcmp(value, "always") || !strcmp(value, "never")))
+            set_string(&cfg->ocr_mode, value);
+        else
+            return -1;
         return 0;
     }
     if (strcmp(section, "embed") != 0)
@@ -236,6 +249,8 @@ void cli_config_free(cli_config *cfg)
     free(cfg->llm_key);
     free(cfg->llm_prompts);
     free(cfg->rerank_model);
+    free(cfg->ocr_mode);
+    free(cfg->ocr_lang);
     memset(cfg, 0, sizeof *cfg);
 }
 

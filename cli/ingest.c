@@ -23,7 +23,7 @@ static const char *const ingest_usage[] = {
 int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, force = false, no_embed = false, no_wait = false;
-    const char *password = NULL;
+    const char *password = NULL, *ocr_mode = NULL, *ocr_lang = NULL;
     /* Not given: the store's settings (the defaults for a new store). */
     int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
     const cli_option opts[] = {
@@ -31,6 +31,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "password", &password, "pw", "password for encrypted PDFs"),
         OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar and no summary unless files failed"),
         OPT_BOOLEAN('f', "force", &force, "re-read files even when unchanged"),
+        OPT_STR(0, "ocr", &ocr_mode, "when",
+                "OCR scanned pages: auto (pages without text), always, never"),
+        OPT_STR(0, "ocr-lang", &ocr_lang, "langs", "Tesseract languages (chi_sim+eng)"),
         CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
         OPT_FINISH,
     };
@@ -44,6 +47,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     }
     if (!cli_split_flags_ok(cjk, words, overlap_pct))
+        return EXIT_USAGE;
+    if (ocr_mode && !cli_ocr_mode_ok(ocr_mode))
         return EXIT_USAGE;
 
     /* A command line naming only missing paths creates no store. */
@@ -69,9 +74,17 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         store_close(st);
         return locked;
     }
-    cli_ingest_run run = {.st = st, .password = password, .force = force};
+    cli_ingest_run run = {.st = st,
+                          .password = password,
+                          .force = force,
+                          .retry_failed = ocr_mode || ocr_lang};
     if (cli_split_settings(&run, cjk, words, overlap_pct, false, quiet) < 0) {
         cli_error("%s", dq_last_error());
+        store_close(st);
+        return EXIT_ERROR;
+    }
+    if (cli_ocr_init(&run.ocr, ocr_mode, ocr_lang, store_dir(st), &run.prog) < 0) {
+        cli_ingest_run_free(&run);
         store_close(st);
         return EXIT_ERROR;
     }
@@ -86,6 +99,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
             emb = cli_open_embedder(&cfg, &err);
         cli_config_free(&cfg);
         if (err) {
+            cli_ingest_run_free(&run);
             store_close(st);
             return EXIT_ERROR;
         }
@@ -142,6 +156,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
                 cli_interrupted() ? "interrupted after" : "ingested", n_ingested,
                 n_ingested == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
                 run.n_linked + run.n_renamed, run.n_removed, run.n_failed + bad_args);
+        cli_ocr_summary(&run.ocr);
         if (run.n_failed)
             fprintf(stderr, "failed files:\n%s", run.failures.data);
     }

@@ -28,6 +28,7 @@ void cli_ingest_run_free(cli_ingest_run *run)
     free(run->links);
     run->links = NULL;
     run->n_links = run->links_cap = 0;
+    cli_ocr_free(&run->ocr);
 }
 
 void cli_split_tag(const split_params *sp, char *out, size_t n)
@@ -129,25 +130,36 @@ static int put_boxes(store *st, const char *sha, const ingest_raw_doc *raw,
     return rc;
 }
 
-/* The document's rows and (when raw is given) its chunks' boxes, in the
- * caller's transaction. */
+/* What an extracted document adds to its rows; all NULL when a path is
+ * linked to stored content. */
+typedef struct {
+    const ingest_raw_doc *raw; /* for the chunks' boxes */
+    const int *page_ocr;       /* (n_pages) as store_put_page_ocr() takes it, or NULL */
+    const float *page_conf;
+} doc_extras;
+
+/* The document's rows, its chunks' boxes and its OCR marks, in the caller's
+ * transaction. */
 static int write_document(cli_ingest_run *run, const input_file *f, const store_doc_info *info,
-                          const char *const *page_texts, const store_chunk_in *in, size_t n,
-                          const chunk_list *chunks, bool rebuild, const ingest_raw_doc *raw)
+                          const char *const *page_texts, const store_chunk_in *in,
+                          const chunk_list *chunks, bool rebuild, const doc_extras *x)
 {
+    size_t n = chunks ? chunks->n : 0;
     int rc = rebuild ? store_rebuild_document(run->st, f->rel, f->size, f->mtime, info,
                                               page_texts, in, n)
                      : store_put_document(run->st, f->rel, f->size, f->mtime, info, page_texts,
                                           in, n);
-    if (rc == 0 && raw && chunks)
-        rc = put_boxes(run->st, info->sha256, raw, chunks);
+    if (rc == 0 && x->raw && chunks)
+        rc = put_boxes(run->st, info->sha256, x->raw, chunks);
+    if (rc == 0 && x->page_ocr)
+        rc = store_put_page_ocr(run->st, info->sha256, x->page_ocr, x->page_conf,
+                                info->n_pages);
     return rc;
 }
 
-/* raw (NULL when linking a known document) gives the chunks their boxes. */
 static int put_document(cli_ingest_run *run, const input_file *f, const store_doc_info *info,
                         const char *const *page_texts, const chunk_list *chunks, bool rebuild,
-                        const ingest_raw_doc *raw)
+                        const doc_extras *x)
 {
     size_t n = chunks ? chunks->n : 0;
     store_chunk_in *in = dq_calloc(n ? n : 1, sizeof *in);
@@ -155,8 +167,8 @@ static int put_document(cli_ingest_run *run, const input_file *f, const store_do
         const chunk *c = &chunks->items[i];
         in[i] = (store_chunk_in){c->text, c->section, c->page_start, c->page_end, c->ordinal};
     }
-    int rc = IN_TRANSACTION(run->st, write_document(run, f, info, page_texts, in, n, chunks,
-                                                    rebuild, raw));
+    int rc = IN_TRANSACTION(run->st,
+                            write_document(run, f, info, page_texts, in, chunks, rebuild, x));
     free(in);
     return rc;
 }
@@ -170,7 +182,12 @@ static int ingest_new_content(cli_ingest_run *run, const input_file *f, const ch
 {
     *stored = false;
     ingest_raw_doc raw = {0};
-    if (ingest_extract(f->abs, run->password, &raw) < 0) {
+    if (ingest_extract_ocr(f->abs, run->password, &run->ocr.params, &raw) < 0) {
+        /* Ctrl-C stopped OCR: the file is not broken, and the next run reads it. */
+        if (cli_interrupted()) {
+            ingest_raw_doc_free(&raw);
+            return 0;
+        }
         char *reason = dq_strdup(dq_last_error());
         int rc = record_failure(run, f, reason);
         free(reason);
@@ -211,8 +228,14 @@ static int ingest_new_content(cli_ingest_run *run, const input_file *f, const ch
                      too_big, MAX_PAGE_BYTES >> 20);
             rc = record_failure(run, f, reason);
         } else {
-            rc = put_document(run, f, &info, (const char *const *)pages, &chunks, rebuild, &raw);
+            int *page_ocr = NULL;
+            float *page_conf = NULL;
+            cli_ocr_pages(&run->ocr, f->rel, &raw, &page_ocr, &page_conf);
+            doc_extras x = {&raw, page_ocr, page_conf};
+            rc = put_document(run, f, &info, (const char *const *)pages, &chunks, rebuild, &x);
             *stored = rc == 0;
+            free(page_ocr);
+            free(page_conf);
         }
         if (*stored) {
             run->pages += (long long)doc.n_pages;
@@ -268,7 +291,7 @@ int cli_ingest_file(cli_ingest_run *run, const input_file *f)
     bool rebuild = run->force || (was_ok && stale_index(run, prev.sha256) >= 0);
     /* A failed file is tried again only when it changed or a password may
      * now open it; --verify re-hashes only files that were ok. */
-    if (same_stat && !rebuild && (was_ok ? !run->verify : !run->password)) {
+    if (same_stat && !rebuild && (was_ok ? !run->verify : !(run->password || run->retry_failed))) {
         int rc = 0;
         if (was_ok) {
             run->n_unchanged++;
@@ -307,7 +330,7 @@ int cli_ingest_file(cli_ingest_run *run, const input_file *f)
     if (known && !rebuild) {
         /* A touched file, a copy or a renamed file: link, don't extract. */
         store_doc_info info = {sha, NULL, NULL, 0};
-        if (put_document(run, f, &info, NULL, NULL, false, NULL) < 0)
+        if (put_document(run, f, &info, NULL, NULL, false, &(doc_extras){0}) < 0)
             return -1;
         if (same_content) {
             run->n_unchanged++;

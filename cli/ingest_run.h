@@ -10,16 +10,20 @@
 
 #include "cli/cli.h"
 #include "cli/files.h"
+#include "cli/ocr.h"
 #include "common/common.h"
 #include "ingest/ingest.h"
 
-/* One run over many files. The caller sets the settings; the counters and
- * failures fill in as files are handled. Owns failures and links. */
+/* One run over many files. The caller sets the settings (and cli_ocr_init's
+ * ocr); the counters and failures fill in as files are handled. Owns
+ * failures, links and ocr. */
 typedef struct {
     store *st;
     const char *password; /* for encrypted PDFs; NULL when none */
     bool force;           /* re-extract even when unchanged or stored */
     bool verify;          /* hash files whose size and mtime match too */
+    bool retry_failed;    /* --ocr or --ocr-lang given: a file that failed may read now */
+    cli_ocr ocr;          /* OCR settings and counts (cli_ocr_init) */
     split_params split;
     char split_tag[96];   /* split as recorded in the store (cli_split_tag) */
     progress prog;

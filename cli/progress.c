@@ -54,12 +54,18 @@ static void draw(progress *p)
         return;
     }
     double rate = elapsed > 0 ? (double)p->pages / elapsed : 0;
+    char ocr[64] = "";
+    if (p->ocr_file_total > 0)
+        snprintf(ocr, sizeof ocr, ", OCR %d/%d pages of this file", p->ocr_file_done,
+                 p->ocr_file_total);
+    else if (p->ocr_pages > 0)
+        snprintf(ocr, sizeof ocr, ", %lld pages by OCR", p->ocr_pages);
     if (p->pages > 0)
-        fprintf(stderr, "\r\033[K%s [%s] %d/%d %s, %lld pages, %.0f pages/s, ETA %s", p->what,
-                bar, p->items_done, p->items_total, p->unit, p->pages, rate, eta);
+        fprintf(stderr, "\r\033[K%s [%s] %d/%d %s, %lld pages, %.0f pages/s%s, ETA %s", p->what,
+                bar, p->items_done, p->items_total, p->unit, p->pages, rate, ocr, eta);
     else
-        fprintf(stderr, "\r\033[K%s [%s] %d/%d %s, ETA %s", p->what, bar, p->items_done,
-                p->items_total, p->unit, eta);
+        fprintf(stderr, "\r\033[K%s [%s] %d/%d %s%s, ETA %s", p->what, bar, p->items_done,
+                p->items_total, p->unit, ocr, eta);
     fflush(stderr);
     p->last_draw = now;
 }
@@ -99,6 +105,15 @@ void progress_update(progress *p, int items_done, long long done_units, long lon
     p->done_units = done_units;
     p->pages = pages;
     p->updated = dq_now();
+    if (p->active && dq_now() - p->last_draw >= 0.1)
+        draw(p);
+}
+
+void progress_ocr(progress *p, long long ocr_pages, int file_done, int file_total)
+{
+    p->ocr_pages = ocr_pages;
+    p->ocr_file_done = file_done;
+    p->ocr_file_total = file_done < file_total ? file_total : 0;
     if (p->active && dq_now() - p->last_draw >= 0.1)
         draw(p);
 }

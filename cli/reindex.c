@@ -257,6 +257,11 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
             goto out;
         }
     }
+    /* scanned pages are read as the config's [ocr] says, as ingest does */
+    if (cli_ocr_init(&run.ocr, NULL, NULL, store_dir(st), &run.prog) < 0) {
+        status = EXIT_ERROR;
+        goto out;
+    }
 
     for (size_t i = 0; i < w.files.n; i++)
         paths_add(&walked, w.files.items[i].rel);

@@ -120,6 +120,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
             cJSON_AddNumberToObject(o, "score", h->score);
             cJSON_AddStringToObject(o, "path", h->path);
             cli_add_page_span(o, h->page_start, h->page_end);
+            cJSON_AddBoolToObject(o, "ocr", h->ocr);
             cJSON_AddStringToObject(o, "section", h->section ? h->section : "");
             cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
             snippet_json(o, res.items[i].snippet);
@@ -145,6 +146,8 @@ int cmd_search(int argc, char **argv, cli_globals *g)
             const store_hit *h = &res.items[i].chunk;
             printf("%s%zu. %s  ", tty ? "\033[1m" : "", i + 1, h->path);
             print_pages(h->page_start, h->page_end);
+            if (h->ocr)
+                printf(" (OCR)");
             if (h->section && *h->section)
                 printf("  %s", h->section);
             printf("  (bm25 %.2f)%s\n", h->score, tty ? "\033[0m" : "");

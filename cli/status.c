@@ -131,6 +131,9 @@ int cmd_status(int argc, char **argv, cli_globals *g)
         cJSON_AddNumberToObject(root, "chunks", (double)s.chunks);
         cJSON_AddNumberToObject(root, "vectors", (double)s.vectors);
         cJSON_AddNumberToObject(root, "bytes", (double)s.db_bytes);
+        cJSON_AddNumberToObject(root, "ocr_pages", (double)s.ocr_pages);
+        cJSON_AddNumberToObject(root, "ocr_empty_pages", (double)s.ocr_empty);
+        cJSON_AddNumberToObject(root, "ocr_mean_confidence", s.ocr_mean_conf);
         cJSON_AddStringToObject(root, "chunking", split ? split : "");
         cJSON_AddStringToObject(root, "embedding_model", model ? model : "");
         if (last.finished_at) {
@@ -156,6 +159,10 @@ int cmd_status(int argc, char **argv, cli_globals *g)
                (long long)s.pages, (long long)s.chunks);
         printf("vectors:    %lld%s%s%s\n", (long long)s.vectors, model ? " (" : "",
                model ? model : "", model ? ")" : "");
+        if (s.ocr_pages || s.ocr_empty)
+            printf("ocr:        %lld pages read from scans (mean confidence %.0f%%), %lld scanned "
+                   "pages with no text found\n",
+                   (long long)s.ocr_pages, s.ocr_mean_conf, (long long)s.ocr_empty);
         printf("chunking:   %s\n", split ? split : "(nothing ingested yet)");
         printf("size:       %s\n", size);
         if (last.finished_at) {

@@ -250,6 +250,7 @@ int answer_extractive(const char *question, const retrieve_result *hits,
                 .page_end = ch->page_end,
                 .chunk_id = ch->chunk_id,
                 .score = ch->score,
+                .ocr = ch->ocr,
             };
         }
         answer_sentence *as = &out->sentences[out->n_sentences++];
@@ -288,6 +289,8 @@ char *answer_format_source(const answer_source *src)
             dq_buf_printf(&b, " pp. %d-%d", src->page_start, src->page_end);
         else
             dq_buf_printf(&b, " p. %d", src->page_start);
+        if (src->ocr)
+            dq_buf_puts(&b, " (OCR)");
     }
     if (src->section && src->section[0])
         dq_buf_printf(&b, ", %s", src->section);

@@ -24,6 +24,7 @@ typedef struct {
     int page_start, page_end;
     int64_t chunk_id;
     double score;     /* retrieval score */
+    bool ocr;         /* the chunk's text was read by OCR from a scan */
 } answer_source;
 
 typedef struct {
@@ -44,7 +45,8 @@ int answer_extractive(const char *question, const retrieve_result *hits,
                       const answer_params *params, answer *out);
 void answer_free(answer *a);
 
-/* "contracts/lease.pdf p. 3, 第三章 > 3.2" (pp. 3-4 for a span); caller frees. */
+/* "contracts/lease.pdf p. 3, 第三章 > 3.2" (pp. 3-4 for a span, "p. 3 (OCR)"
+ * for text read from a scan); caller frees. */
 char *answer_format_source(const answer_source *src);
 
 #endif

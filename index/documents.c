@@ -328,6 +328,48 @@ int store_note_failed_again(store *st, const char *path)
     return store_run(st, s, what);
 }
 
+int store_put_page_ocr(store *st, const char *sha256, const int *page_ocr,
+                       const float *page_conf, int n_pages)
+{
+    int64_t doc_id;
+    int found = find_document(st, sha256, &doc_id);
+    if (found <= 0) {
+        if (found == 0)
+            dq_set_error("cannot mark OCR pages: no document %.12s", sha256);
+        return -1;
+    }
+    sqlite3_stmt *mark = store_stmt(st, SLOT_PAGE_OCR,
+                                    "UPDATE pages SET ocr = 1, ocr_conf = ?3"
+                                    " WHERE doc_id = ?1 AND page_no = ?2");
+    sqlite3_stmt *drop =
+        store_stmt(st, SLOT_PAGE_DROP, "DELETE FROM pages WHERE doc_id = ?1 AND page_no = ?2");
+    sqlite3_stmt *chunks = store_stmt(st, SLOT_CHUNK_OCR,
+                                      "UPDATE chunks SET ocr = 1 WHERE doc_id = ?1"
+                                      " AND page_start <= ?2 AND page_end >= ?2");
+    if (!mark || !drop || !chunks)
+        return -1;
+    for (int i = 0; i < n_pages; i++) {
+        if (page_ocr[i] == 0)
+            continue;
+        sqlite3_stmt *s = page_ocr[i] > 0 ? mark : drop;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, doc_id);
+        sqlite3_bind_int(s, 2, i + 1);
+        if (page_ocr[i] > 0)
+            sqlite3_bind_double(s, 3, page_conf ? (double)page_conf[i] : 0.0);
+        if (store_run(st, s, "cannot mark an OCR page") < 0)
+            return -1;
+        if (page_ocr[i] > 0) {
+            sqlite3_reset(chunks);
+            sqlite3_bind_int64(chunks, 1, doc_id);
+            sqlite3_bind_int(chunks, 2, i + 1);
+            if (store_run(st, chunks, "cannot mark OCR chunks") < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int store_put_failure(store *st, const char *path, int64_t size, int64_t mtime,
                       const char *reason)
 {
@@ -380,7 +422,11 @@ int store_get_stats(store *st, store_stats *out)
                                  " (SELECT count(*) FROM documents),"
                                  " (SELECT count(*) FROM pages),"
                                  " (SELECT count(*) FROM chunks),"
-                                 " (SELECT count(*) FROM vectors)");
+                                 " (SELECT count(*) FROM vectors),"
+                                 " (SELECT count(*) FROM pages WHERE ocr = 1),"
+                                 " (SELECT total(pages) FROM documents)"
+                                 "   - (SELECT count(*) FROM pages),"
+                                 " (SELECT avg(ocr_conf) FROM pages WHERE ocr = 1)");
     if (!s)
         return -1;
     int rc = sqlite3_step(s);
@@ -391,6 +437,9 @@ int store_get_stats(store *st, store_stats *out)
         out->pages = sqlite3_column_int64(s, 3);
         out->chunks = sqlite3_column_int64(s, 4);
         out->vectors = sqlite3_column_int64(s, 5);
+        out->ocr_pages = sqlite3_column_int64(s, 6);
+        out->ocr_empty = sqlite3_column_int64(s, 7);
+        out->ocr_mean_conf = sqlite3_column_double(s, 8);
     } else {
         store_fail(st, "cannot count the store's contents");
     }

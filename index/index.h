@@ -124,6 +124,14 @@ int store_each_document_split_differs(store *st, const char *split, store_sha_cb
 
 /* Counts one more run that found path still failing (its fail_count). */
 int store_note_failed_again(store *st, const char *path);
+/* Marks the pages of the document with content hash sha256 that were read
+ * by OCR: page_ocr (n_pages) holds 1 for a page whose text came from OCR,
+ * with page_conf[i] its mean confidence (0-100), -1 for a scanned page where
+ * OCR found nothing (its pages row is dropped: it was not read, not blank),
+ * 0 for a text-layer page. Chunks whose page span holds an OCR'd page are
+ * marked too. Call right after store_put_document(), in its transaction. */
+int store_put_page_ocr(store *st, const char *sha256, const int *page_ocr,
+                       const float *page_conf, int n_pages);
 
 /* Records that path failed with reason (keeping any document it had before
  * out of the index: a file that is now broken no longer answers questions). */
@@ -149,6 +157,9 @@ int store_each_root(store *st, store_root_cb cb, void *ctx);
 typedef struct {
     int64_t files, failed, documents, pages, chunks, vectors;
     int64_t db_bytes; /* size of the SQLite file plus its WAL */
+    int64_t ocr_pages;    /* pages whose text came from OCR */
+    int64_t ocr_empty;    /* scanned pages where OCR found no text (no pages row) */
+    double ocr_mean_conf; /* mean OCR confidence of ocr_pages, 0-100; 0 when none */
 } store_stats;
 
 int store_get_stats(store *st, store_stats *out);
@@ -185,6 +196,7 @@ typedef struct {
     char *text;
     int page_start, page_end;
     int ordinal;
+    bool ocr;      /* some of its text was read by OCR from a scanned page */
 } store_hit;
 
 typedef struct {

@@ -91,6 +91,14 @@ static const char *const migrations[] = {
     "UPDATE files SET fail_count = 1 WHERE status = 'failed';"
     "ALTER TABLE documents ADD COLUMN split TEXT;"
     "UPDATE documents SET split = (SELECT value FROM meta WHERE key = 'split');",
+    /* 3 -> 4: pages and chunks read by OCR. pages.ocr is 1 for a page whose
+     * text came from Tesseract, with its mean word confidence (0-100) in
+     * ocr_conf; a scanned page where OCR found nothing has no pages row at
+     * all (documents.pages still counts it). chunks.ocr is 1 when any page
+     * of the chunk's span was OCR'd, so citations can say so. */
+    "ALTER TABLE pages ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pages ADD COLUMN ocr_conf REAL;"
+    "ALTER TABLE chunks ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

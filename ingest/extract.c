@@ -7,6 +7,7 @@
  * ingest_block and each line an ingest_line whose text is built in one reused
  * buffer. Dehyphenation is left off: cleanup joins hyphenated words itself.
  */
+#include "ingest/ocr.h"
 #include "ingest/raw.h"
 
 #include "common/common.h"
@@ -254,7 +255,8 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
     return st;
 }
 
-static int extract_mupdf(const char *path, const char *password, ingest_raw_doc *out)
+static int extract_mupdf(const char *path, const char *password, const ocr_params *ocr,
+                         ingest_raw_doc *out)
 {
     mu_log mlog = {{0}};
     fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
@@ -291,11 +293,20 @@ static int extract_mupdf(const char *path, const char *password, ingest_raw_doc 
             rp->height = bounds.y1 - bounds.y0;
         }
         if (st) {
+            size_t chars_before = stats.chars;
             convert_page(ctx, st, rp, &lb, &stats);
+            rp->scanned = ocr_page_is_scan(st, bounds, stats.chars - chars_before);
             fz_drop_stext_page(ctx, st);
         }
     }
     dq_buf_free(&lb);
+
+    /* OCR reopens the file on its own threads once the text pass is done. */
+    int ocr_empty = 0;
+    long ocr_chars = ocr_document(path, password, ocr, out, &ocr_empty);
+    if (ocr_chars < 0)
+        goto done;
+    stats.chars += (size_t)ocr_chars;
 
     /* MuPDF repairs a truncated or broken file and hands back pages with
      * zero characters instead of failing, so no text at all is an error. */
@@ -303,6 +314,13 @@ static int extract_mupdf(const char *path, const char *password, ingest_raw_doc 
         rc = 0;
     else if (n_pages > 0 && stats.failed_pages == n_pages)
         dq_set_error("damaged file: %s", stats.first_error);
+    else if (ocr_empty > 0)
+        dq_set_error("OCR found no text on %d scanned page%s", ocr_empty,
+                     ocr_empty == 1 ? "" : "s");
+    else if (stats.images > 0 && ocr && ocr->mode == OCR_NEVER)
+        dq_set_error("no text layer (scanned images?); OCR is off (--ocr never)");
+    else if (stats.images > 0 && ocr)
+        dq_set_error("no text layer, and no page is mostly image to OCR");
     else if (stats.images > 0)
         dq_set_error("no text layer (scanned images?); OCR not available");
     else if (mlog.warning[0])
@@ -336,6 +354,12 @@ static ssize_t read_head(const char *path, char *buf, size_t n)
 }
 
 int ingest_extract(const char *path, const char *password, ingest_raw_doc *out)
+{
+    return ingest_extract_ocr(path, password, NULL, out);
+}
+
+int ingest_extract_ocr(const char *path, const char *password, const ocr_params *ocr,
+                       ingest_raw_doc *out)
 {
     memset(out, 0, sizeof *out);
     char ext[16];
@@ -398,7 +422,7 @@ int ingest_extract(const char *path, const char *password, ingest_raw_doc *out)
         } else if (strcmp(ext, "htm") == 0 || strcmp(ext, "xhtml") == 0) {
             format = "html";
         }
-        rc = extract_mupdf(path, password, out);
+        rc = extract_mupdf(path, password, ocr, out);
     }
     if (rc < 0) {
         ingest_raw_doc_free(out);

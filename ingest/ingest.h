@@ -38,6 +38,9 @@ typedef struct {
     float width, height;   /* points; 0 for text files */
     ingest_block *blocks;  /* (n_blocks) */
     size_t n_blocks;
+    bool scanned;          /* images and (almost) no text layer: what --ocr auto reads */
+    int ocr;               /* 1: text below came from OCR; -1: OCR found no text; 0: not OCR'd */
+    float ocr_conf;        /* Tesseract's mean word confidence, 0-100, when ocr == 1 */
 } ingest_raw_page;
 
 typedef struct {
@@ -57,6 +60,36 @@ bool ingest_supported(const char *path);
  * all comes out is a failure, never an empty success. */
 int ingest_extract(const char *path, const char *password, ingest_raw_doc *out);
 void ingest_raw_doc_free(ingest_raw_doc *doc);
+
+/* ---- OCR (ocr.c) ---------------------------------------------------------- */
+
+typedef enum {
+    OCR_AUTO,   /* only pages with images and no text layer (page->scanned) */
+    OCR_ALWAYS, /* every page of a paged document, replacing its text layer */
+    OCR_NEVER,
+} ocr_mode;
+
+typedef struct {
+    ocr_mode mode;     /* default OCR_AUTO */
+    const char *langs; /* Tesseract languages joined by '+', default "chi_sim+eng" */
+    int dpi;           /* render resolution, default 300 */
+    int threads;       /* workers, each with its own MuPDF context and Tesseract; 0: one per core */
+    /* Called on the calling thread as pages finish (done of total, and how
+     * many pages are being OCR'd); a non-zero return stops OCR and the
+     * extraction fails with "interrupted". May be NULL. */
+    int (*progress)(void *user, int done, int total);
+    void *user;
+} ocr_params;
+
+ocr_params ocr_default_params(void);
+
+/* ingest_extract() that reads pages without a text layer with Tesseract, as
+ * ocr->mode asks (NULL: no OCR, as ingest_extract). OCR'd pages carry ocr = 1
+ * and their confidence; scanned pages where OCR found nothing have no blocks
+ * and ocr = -1. A document where neither the text layer nor OCR gave any text
+ * fails ("OCR found no text on 3 scanned pages"). */
+int ingest_extract_ocr(const char *path, const char *password, const ocr_params *ocr,
+                       ingest_raw_doc *out);
 
 /* ---- cleanup ------------------------------------------------------------ */
 

@@ -13,9 +13,10 @@ PACKAGES="build-essential cmake pkg-config
 libmupdf-dev libfreetype-dev libharfbuzz-dev libjbig2dec0-dev libjpeg-dev libopenjp2-7-dev
 libgumbo-dev libmujs-dev zlib1g-dev
 libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
-libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiece-dev"
+libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiece-dev
+libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
-hyperfine git bc"
+hyperfine git bc tesseract-ocr"
 
 case "${1:-}" in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;

@@ -222,7 +222,7 @@ Test(answer, sentences_ordered_by_score_and_limited)
 
 Test(answer, format_source)
 {
-    answer_source s = {1, "contracts/lease.pdf", "第三章 > 3.2", 3, 3, 7, 1.0};
+    answer_source s = {1, "contracts/lease.pdf", "第三章 > 3.2", 3, 3, 7, 1.0, false};
     char *t = answer_format_source(&s);
     cr_assert_str_eq(t, "contracts/lease.pdf p. 3, 第三章 > 3.2");
     free(t);
