@@ -2,9 +2,10 @@
  * keep docqa from opening a database it did not make or does not understand.
  *
  * PRAGMA user_version holds the schema version and PRAGMA application_id
- * marks the file as ours. migrations[i] takes version i to i+1 and runs in one
- * transaction with the version bump, so a crash mid-upgrade leaves the old
- * version. A later release appends entries; it never edits old ones.
+ * marks the file as ours. migrations[i] takes version i to i+1; all pending
+ * ones run in one transaction with the version bump, so a crash mid-upgrade
+ * leaves the old version. A later release appends entries; it never edits
+ * old ones.
  */
 #include "index/store_impl.h"
 
@@ -146,10 +147,14 @@ static int check_identity(store *st, int64_t *version)
     return 0;
 }
 
-static int run_migration(store *st, int from)
+/* Runs every migration from version `from` up in one transaction with the
+ * version bump: a store is never left between two versions (a new store is
+ * made by all of them at once, and a read-only command never meets one that
+ * a killed ingest left half-upgraded). */
+static int run_migrations(store *st, int from)
 {
     char what[64];
-    snprintf(what, sizeof what, "cannot upgrade store schema to %d", from + 1);
+    snprintf(what, sizeof what, "cannot upgrade store schema to %d", STORE_SCHEMA_VERSION);
     if (store_exec(st, "BEGIN IMMEDIATE", what) < 0)
         return -1;
     /* Another process may have migrated while we waited for the lock. */
@@ -158,12 +163,15 @@ static int run_migration(store *st, int from)
         goto fail;
     if (now != from) {
         store_exec(st, "ROLLBACK", what);
-        return 0;
+        return now == STORE_SCHEMA_VERSION ? 0 : run_migrations(st, (int)now);
     }
+    for (int v = from; v < STORE_SCHEMA_VERSION; v++)
+        if (store_exec(st, migrations[v], what) < 0)
+            goto fail;
     char bump[96];
-    snprintf(bump, sizeof bump, "PRAGMA user_version = %d; PRAGMA application_id = %d", from + 1,
-             STORE_APP_ID);
-    if (store_exec(st, migrations[from], what) < 0 || store_exec(st, bump, what) < 0)
+    snprintf(bump, sizeof bump, "PRAGMA user_version = %d; PRAGMA application_id = %d",
+             STORE_SCHEMA_VERSION, STORE_APP_ID);
+    if (store_exec(st, bump, what) < 0)
         goto fail;
     return store_exec(st, "COMMIT", what);
 fail:
@@ -184,8 +192,5 @@ int store_migrate(store *st)
                      st->dir, (long long)version, STORE_SCHEMA_VERSION);
         return -1;
     }
-    for (int v = (int)version; v < STORE_SCHEMA_VERSION; v++)
-        if (run_migration(st, v) < 0)
-            return -1;
-    return 0;
+    return run_migrations(st, (int)version);
 }
