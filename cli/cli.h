@@ -31,6 +31,7 @@ int cmd_ask(int argc, char **argv, cli_globals *g);
 int cmd_status(int argc, char **argv, cli_globals *g);
 int cmd_embed(int argc, char **argv, cli_globals *g);
 int cmd_model(int argc, char **argv, cli_globals *g);
+int cmd_eval(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -22,6 +22,7 @@ static const struct {
     {"ask", cmd_ask, "answer a question from the documents, with citations"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
+    {"eval", cmd_eval, "measure answers (C-Eval CSVs via an LLM) and retrieval quality"},
     {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
 };
 
