@@ -325,7 +325,8 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
 
     answers = dq_calloc(set.n, sizeof *answers);
     hook_ctx hc;
-    eval_hooks hooks = {.ctx = &hc, .progress = on_progress, .stop = on_stop};
+    eval_hooks hooks = {.ctx = &hc, .progress = on_progress, .stop = on_stop,
+                        .stop_now = cli_interrupted};
     eval_run_stats stats;
     cli_catch_signals();
     progress_start(&hc.prog, "eval", "questions", quiet, (int)set.n, (long long)set.n);

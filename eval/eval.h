@@ -199,6 +199,9 @@ typedef struct {
     void (*progress)(void *ctx, size_t done, size_t total);
     /* true to stop after the requests in flight (Ctrl-C); may be NULL */
     bool (*stop)(void *ctx);
+    /* the same without a context, polled during a request so Ctrl-C need
+     * not wait for a slow answer (llm_request.should_stop); may be NULL */
+    bool (*stop_now)(void);
 } eval_hooks;
 
 typedef struct {

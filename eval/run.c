@@ -239,7 +239,8 @@ int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const e
         goto out;
 
     pool p = {.jobs = jobs, .n_jobs = n_jobs};
-    p.req = (llm_request){.stream = false, .max_tokens = max_tokens, .top_logprobs = top_logprobs};
+    p.req = (llm_request){.stream = false, .max_tokens = max_tokens, .top_logprobs = top_logprobs,
+                          .should_stop = hooks ? hooks->stop_now : NULL};
     p.done = dq_calloc(n_jobs, sizeof *p.done);
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
