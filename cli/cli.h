@@ -13,7 +13,7 @@ enum {
     EXIT_OK = 0,
     EXIT_ERROR = 1,   /* the command could not do its work */
     EXIT_USAGE = 2,   /* bad command line */
-    EXIT_PARTIAL = 3, /* ingest finished, but some files failed */
+    EXIT_PARTIAL = 3, /* ingest finished, but some files failed (eval: some requests) */
     EXIT_INTERRUPTED = 130,
 };
 

@@ -50,7 +50,7 @@ static void print_help(FILE *out)
                  "    --version       print the version\n"
                  "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
                  "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest finished but some\n"
-                 "files failed, 130 interrupted.\n");
+                 "files failed (or eval finished but some requests failed), 130 interrupted.\n");
 }
 
 int main(int argc, char **argv)

@@ -27,9 +27,28 @@ static void put_xml(dq_buf *b, const char *s)
     }
 }
 
+/* Approximate width in pixels of a label at 12px: CJK characters are
+ * square, Latin ones a little over half as wide. */
+static int text_px(const char *s)
+{
+    size_t n = strlen(s);
+    int px = 0;
+    for (size_t i = 0; i < n;) {
+        int len;
+        uint32_t cp = utf8_at(s, n, i, &len);
+        px += uc_is_cjk(cp) || uc_is_cjk_punct(cp) ? 12 : 7;
+        i += (size_t)len;
+    }
+    return px;
+}
+
 char *eval_chart_svg(const eval_chart *c)
 {
-    const int label_w = 300, bar_w = 500, bar_h = 14, gap = 8, top = 60;
+    const int bar_w = 500, bar_h = 14, gap = 8, top = 60;
+    int label_w = 80;
+    for (size_t i = 0; i < c->n_labels; i++)
+        if (text_px(c->labels[i]) + 16 > label_w)
+            label_w = text_px(c->labels[i]) + 16;
     size_t ns = c->n_series ? c->n_series : 1;
     int row_h = (int)ns * bar_h + gap;
     int height = top + (int)c->n_labels * row_h + 30;
@@ -37,7 +56,8 @@ char *eval_chart_svg(const eval_chart *c)
     dq_buf b = DQ_BUF_INIT;
     dq_buf_printf(&b,
                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                  "font-family=\"sans-serif\" font-size=\"12\">\n"
+                  "font-family=\"'Noto Sans CJK SC', 'PingFang SC', 'Microsoft YaHei', sans-serif\" "
+                  "font-size=\"12\">\n"
                   "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                   width_px, height);
     dq_buf_puts(&b, "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">");

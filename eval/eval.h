@@ -279,6 +279,10 @@ void eval_rquestion_free(eval_rquestion *q);
  * CMRC 2018 official metrics). */
 double eval_exact_match(const char *pred, const char *const *golds, size_t n);
 double eval_f1(const char *pred, const char *const *golds, size_t n);
+/* 1 when some gold answer, normalised the same way, appears whole inside
+ * pred: the useful measure for an extractive answer of whole sentences,
+ * whose EM is near zero by construction. */
+double eval_contains(const char *pred, const char *const *golds, size_t n);
 
 /* True when a hit is the gold document: its path's file name equals doc
  * and, when page > 0, its pages span page. */
@@ -294,6 +298,7 @@ typedef struct {
     double hit[EVAL_N_HITS];    /* share of questions with the gold doc in the top k */
     double mrr;                 /* mean reciprocal rank of the gold doc within 10 */
     double em, f1;              /* of the extractive answer from the top 5 */
+    double contains;            /* share whose answer holds a gold answer */
     double p50_ms, p95_ms;      /* retrieve + answer latency per question */
 } eval_rmetrics;
 

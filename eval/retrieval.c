@@ -247,6 +247,27 @@ double eval_f1(const char *pred, const char *const *golds, size_t n)
     return best;
 }
 
+double eval_contains(const char *pred, const char *const *golds, size_t n)
+{
+    toklist p;
+    tokens(pred, &p);
+    double found = 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        toklist g;
+        tokens(golds[i], &g);
+        for (size_t at = 0; g.n > 0 && at + g.n <= p.n && !found; at++) {
+            size_t k = 0;
+            while (k < g.n && !strcmp(p.toks[at + k], g.toks[k]))
+                k++;
+            if (k == g.n)
+                found = 1;
+        }
+        toklist_free(&g);
+    }
+    toklist_free(&p);
+    return found;
+}
+
 /* ---- running ----------------------------------------------------------- */
 
 bool eval_hit_matches(const store_hit *h, const char *doc, int page)
@@ -285,7 +306,7 @@ int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
     double *lat = dq_calloc(set->n ? set->n : 1, sizeof *lat);
     size_t n_lat = 0;
     int hits[EVAL_N_HITS] = {0};
-    double mrr = 0, em = 0, f1 = 0;
+    double mrr = 0, em = 0, f1 = 0, contains = 0;
     answer_params ap = answer_default_params();
     int rc = 0;
     for (size_t i = 0; i < set->n; i++) {
@@ -332,6 +353,7 @@ int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
         const char *const *golds = (const char *const *)q->answers;
         em += eval_exact_match(text.data ? text.data : "", golds, q->n_answers);
         f1 += eval_f1(text.data ? text.data : "", golds, q->n_answers);
+        contains += eval_contains(text.data ? text.data : "", golds, q->n_answers);
         dq_buf_free(&text);
         answer_free(&a);
         retrieve_result_free(&res);
@@ -346,6 +368,7 @@ int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
         out->mrr = mrr / n;
         out->em = em / n;
         out->f1 = f1 / n;
+        out->contains = contains / n;
     }
     qsort(lat, n_lat, sizeof *lat, cmp_double);
     out->p50_ms = percentile(lat, n_lat, 0.50);
@@ -371,8 +394,8 @@ char *eval_retrieval_table(const eval_rmetrics *m, size_t n)
             dq_buf_printf(&b, "%10.3f", m[i].hit[h]);
         dq_buf_putc(&b, '\n');
     }
-    static const char *const rows[] = {"MRR@10", "EM", "F1", "p50 ms", "p95 ms", "questions",
-                                       "failed"};
+    static const char *const rows[] = {"MRR@10", "EM",     "F1",        "contains",
+                                       "p50 ms", "p95 ms", "questions", "failed"};
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
         dq_buf_printf(&b, "%-10s", rows[r]);
         for (size_t i = 0; i < n; i++) {
@@ -381,9 +404,10 @@ char *eval_retrieval_table(const eval_rmetrics *m, size_t n)
             case 0: dq_buf_printf(&b, "%10.3f", x->mrr); break;
             case 1: dq_buf_printf(&b, "%10.3f", x->em); break;
             case 2: dq_buf_printf(&b, "%10.3f", x->f1); break;
-            case 3: dq_buf_printf(&b, "%10.1f", x->p50_ms); break;
-            case 4: dq_buf_printf(&b, "%10.1f", x->p95_ms); break;
-            case 5: dq_buf_printf(&b, "%10d", x->questions); break;
+            case 3: dq_buf_printf(&b, "%10.3f", x->contains); break;
+            case 4: dq_buf_printf(&b, "%10.1f", x->p50_ms); break;
+            case 5: dq_buf_printf(&b, "%10.1f", x->p95_ms); break;
+            case 6: dq_buf_printf(&b, "%10d", x->questions); break;
             default: dq_buf_printf(&b, "%10d", x->failed); break;
             }
         }
@@ -411,6 +435,7 @@ char *eval_retrieval_json(const eval_rmetrics *m, size_t n, const char *question
         cJSON_AddNumberToObject(o, "mrr@10", m[i].mrr);
         cJSON_AddNumberToObject(o, "em", m[i].em);
         cJSON_AddNumberToObject(o, "f1", m[i].f1);
+        cJSON_AddNumberToObject(o, "contains", m[i].contains);
         cJSON_AddNumberToObject(o, "p50_ms", m[i].p50_ms);
         cJSON_AddNumberToObject(o, "p95_ms", m[i].p95_ms);
         cJSON_AddItemToArray(modes, o);
@@ -425,11 +450,12 @@ char *eval_retrieval_json(const eval_rmetrics *m, size_t n, const char *question
 char *eval_retrieval_csv(const eval_rmetrics *m, size_t n)
 {
     dq_buf b = DQ_BUF_INIT;
-    dq_buf_puts(&b, "mode,questions,failed,hit@1,hit@3,hit@5,hit@10,mrr@10,em,f1,p50_ms,p95_ms\n");
+    dq_buf_puts(&b, "mode,questions,failed,hit@1,hit@3,hit@5,hit@10,mrr@10,em,f1,contains,p50_ms,"
+                    "p95_ms\n");
     for (size_t i = 0; i < n; i++)
-        dq_buf_printf(&b, "%s,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.2f\n",
+        dq_buf_printf(&b, "%s,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.2f\n",
                       eval_mode_name(m[i].mode), m[i].questions, m[i].failed, m[i].hit[0],
                       m[i].hit[1], m[i].hit[2], m[i].hit[3], m[i].mrr, m[i].em, m[i].f1,
-                      m[i].p50_ms, m[i].p95_ms);
+                      m[i].contains, m[i].p50_ms, m[i].p95_ms);
     return dq_buf_take(&b);
 }

@@ -397,6 +397,13 @@ Test(metrics, exact_match_and_f1)
     cr_assert_float_eq(eval_f1("Broncos", en, 2), 1.0, 1e-12);
     cr_assert_float_eq(eval_f1("Carolina Panthers", en, 2), 0.0, 1e-12);
     cr_assert_float_eq(eval_f1("anything", en, 0), 0.0, 1e-12);
+    cr_assert_float_eq(eval_contains("In 2016 the Denver Broncos won.", en, 2), 1.0, 1e-12);
+    cr_assert_float_eq(eval_contains("Denver's Broncos won.", en, 2), 1.0, 1e-12,
+                       "'the Broncos' normalises to 'broncos'");
+    cr_assert_float_eq(eval_contains("Broncos Denver", (const char *[]){"Denver Broncos"}, 1),
+                       0.0, 1e-12);
+    cr_assert_float_eq(eval_contains("他在北京大学读书。", zh2, 1), 1.0, 1e-12);
+    cr_assert_float_eq(eval_contains("北京的大学", zh2, 1), 0.0, 1e-12);
 }
 
 /* ---- runs against the loopback LLM --------------------------------------- */
