@@ -312,6 +312,18 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
         goto out;
     }
     if (rp.rag) {
+        store_stats ss;
+        if (store_get_stats(st, &ss) < 0) {
+            cli_error("store '%s': %s", store_dir(st), dq_last_error());
+            status = EXIT_ERROR;
+            goto out;
+        }
+        if (ss.chunks == 0) { /* every prompt would go out without passages */
+            cli_error("--rag: the store '%s' holds no documents; 'docqa ingest' them first",
+                      store_dir(st));
+            status = EXIT_ERROR;
+            goto out;
+        }
         cli_config cfg;
         bool err = cli_config_load(&cfg, store_dir(st)) < 0;
         if (!err)
@@ -341,7 +353,7 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
 
     eval_scores scores;
     eval_score(&set, answers, &scores);
-    const char *model_name = model ? model : url;
+    const char *model_name = stats.model;
     char *table = eval_report_table(&scores);
     char *js = eval_report_json(&set, answers, &scores, model_name, &rp);
     char *csv = eval_report_csv(&scores);

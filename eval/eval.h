@@ -209,12 +209,16 @@ typedef struct {
     int cached;         /* answered from the cache */
     int failed;         /* requests that failed */
     bool stopped;       /* hooks.stop asked to stop: answers are partial */
+    char model[256];    /* the model identity answers are cached under */
 } eval_run_stats;
 
 /* Answers every question of set (answers: (set->n), zeroed by the caller).
  * dev gives the k-shot examples, by subject (may be NULL when shots is 0).
  * st holds the cache and, with rag, the passages; emb embeds questions for
- * dense retrieval (may be NULL). Returns 0, or -1 with the error set when the
+ * dense retrieval (may be NULL). Answers are cached under params->llm.model,
+ * or, when that is NULL, under the URL and the model ids the server lists at
+ * /models (so a different model loaded behind the same URL is not answered
+ * from an old run's cache). Returns 0, or -1 with the error set when the
  * run cannot go on: no LLM listening, a subject without dev examples, a store
  * error. A failed single request is counted, not fatal. */
 int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const eval_set *dev,

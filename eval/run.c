@@ -114,9 +114,42 @@ static size_t pick_shots(const eval_set *dev, const eval_question *q, int k,
             continue;
         if (!strcmp(d->file, q->file) && !strcmp(d->id, q->id))
             continue;
-        out[n++] = d;
+        bool again = false; /* the same dev file reached by two paths */
+        for (size_t k = 0; k < n && !again; k++)
+            again = !strcmp(out[k]->id, d->id) && !strcmp(out[k]->question, d->question);
+        if (!again)
+            out[n++] = d;
     }
     return n;
+}
+
+/* What the answers are cached under: the model name asked for, else the URL
+ * with the ids the server says it serves. A server without /models is
+ * known by its URL alone; one that does not answer stops the run here, since
+ * nothing can be said about which model's answers would apply. */
+static int model_identity(const llm_params *lp, char *out, size_t cap)
+{
+    if (lp->model) {
+        snprintf(out, cap, "%s", lp->model);
+        return 0;
+    }
+    llm_client *c = llm_new(lp);
+    if (!c)
+        return -1;
+    char **ids = NULL;
+    size_t n = 0;
+    llm_status st = llm_models(c, &ids, &n);
+    llm_free(c);
+    if (st == LLM_ERR_CONNECT || st == LLM_ERR_TIMEOUT || st == LLM_ERR_CANCELLED)
+        return -1;
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_puts(&b, lp->base_url);
+    for (size_t i = 0; st == LLM_OK && i < n; i++)
+        dq_buf_printf(&b, "%s%s", i ? "," : " ", ids[i]);
+    snprintf(out, cap, "%s", b.data);
+    dq_buf_free(&b);
+    llm_models_free(ids, n);
+    return 0;
 }
 
 /* Passages for q from the store; *out NULL when nothing matched. */
@@ -181,7 +214,9 @@ int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const e
                    eval_answer *answers, eval_run_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
-    const char *model = params->llm.model ? params->llm.model : params->llm.base_url;
+    if (model_identity(&params->llm, stats->model, sizeof stats->model) < 0)
+        return -1;
+    const char *model = stats->model;
     int max_tokens = params->max_tokens > 0 ? params->max_tokens : params->cot ? 1024 : 32;
     int top_logprobs = params->cot ? 0 : 5;
     char settings[160];

@@ -412,14 +412,25 @@ Test(metrics, exact_match_and_f1)
  * question "Q:B" answers "答案是 B", "L:C" answers with logprobs only (text
  * "嗯", alternatives favouring C), "G" answers garbage, "E" a 500. */
 typedef struct {
-    int requests;
+    int requests; /* chat requests (__atomic: read by the test thread) */
+    const char *served; /* the id /v1/models lists */
     char last_user[4096];
 } model_ctx;
+
+static int chats(model_ctx *m)
+{
+    return __atomic_load_n(&m->requests, __ATOMIC_SEQ_CST);
+}
 
 static void model_handler(void *ctx, const httpd_request *req, httpd_response *resp)
 {
     model_ctx *m = ctx;
-    m->requests++;
+    if (!strcmp(req->method, "GET") && strstr(req->path, "/models")) {
+        dq_buf_printf(&resp->body, "{\"object\":\"list\",\"data\":[{\"id\":\"%s\"}]}",
+                      m->served ? m->served : "scripted-1");
+        return;
+    }
+    __atomic_add_fetch(&m->requests, 1, __ATOMIC_SEQ_CST);
     cJSON *j = cJSON_Parse(req->body);
     cJSON *msgs = cJSON_GetObjectItem(j, "messages");
     const char *last = "";
@@ -558,7 +569,7 @@ Test(run, scripted_model_cache_and_parallel, .init = setup_dir, .fini = teardown
                  dq_last_error());
     cr_assert_eq(stats.requests, 7);
     cr_assert_eq(stats.cached, 0);
-    cr_assert_eq(httpd_requests(srv), 7);
+    cr_assert_eq(chats(&m), 7);
     cr_assert_eq(as[0].choice, 'A');
     cr_assert_eq(as[0].method, EVAL_BY_TEXT);
     cr_assert_eq(as[2].choice, 'D');
@@ -572,7 +583,7 @@ Test(run, scripted_model_cache_and_parallel, .init = setup_dir, .fini = teardown
     cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.requests, 0);
     cr_assert_eq(stats.cached, 7);
-    cr_assert_eq(httpd_requests(srv), 7);
+    cr_assert_eq(chats(&m), 7);
     cr_assert(as[2].cached);
     cr_assert_eq(as[2].method, EVAL_BY_LOGPROB);
     check_scores(&set, as);
@@ -583,7 +594,7 @@ Test(run, scripted_model_cache_and_parallel, .init = setup_dir, .fini = teardown
     p.parallel = 1;
     cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.requests, 7);
-    cr_assert_eq(httpd_requests(srv), 14);
+    cr_assert_eq(chats(&m), 14);
     free_answers(as, 7);
 
     eval_set_free(&set);
@@ -630,7 +641,7 @@ Test(run, interrupted_run_resumes, .init = setup_dir, .fini = teardown_dir)
      * seen; an answer in flight is kept, nothing after it is asked */
     int first = stats.requests;
     cr_assert(first == 3 || first == 4, "%d", first);
-    cr_assert_eq(httpd_requests(srv), first);
+    cr_assert_eq(chats(&m), first);
     cr_assert(as[6].failed, "never asked");
     cr_assert_null(as[6].text);
     free_answers(as, 7);
@@ -638,7 +649,18 @@ Test(run, interrupted_run_resumes, .init = setup_dir, .fini = teardown_dir)
     cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.cached, first);
     cr_assert_eq(stats.requests, 7 - first);
-    cr_assert_eq(httpd_requests(srv), 7);
+    cr_assert_eq(chats(&m), 7);
+    char want[200];
+    snprintf(want, sizeof want, "%s scripted-1", url);
+    cr_assert_str_eq(stats.model, want, "no --model: the URL and what /models lists");
+    check_scores(&set, as);
+    free_answers(as, 7);
+
+    /* another model loaded behind the same URL is not answered from the cache */
+    m.served = "scripted-2";
+    cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
+    cr_assert_eq(stats.cached, 0);
+    cr_assert_eq(chats(&m), 14);
     check_scores(&set, as);
     free_answers(as, 7);
     eval_set_free(&set);
@@ -666,7 +688,7 @@ Test(run, shots_from_dev_and_failures, .init = setup_dir, .fini = teardown_dir)
     cr_assert_eq(eval_run_ceval(st, NULL, &set, &dev, &p, NULL, as, &stats), -1);
     cr_assert(strstr(dq_last_error(), "no dev examples for subject 'law'"), "%s",
               dq_last_error());
-    cr_assert_eq(httpd_requests(srv), 0);
+    cr_assert_eq(chats(&m), 0);
 
     const char d[] = "id,question,A,B,C,D,answer\n0,例一,a,b,c,d,B\n1,例二,a,b,c,d,C\n"
                      "2,例三,a,b,c,d,D\n";
@@ -679,7 +701,7 @@ Test(run, shots_from_dev_and_failures, .init = setup_dir, .fini = teardown_dir)
     /* a failed request is not cached: asked again */
     cr_assert_eq(eval_run_ceval(st, NULL, &set, &dev, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.failed, 1);
-    cr_assert_eq(httpd_requests(srv), 2);
+    cr_assert_eq(chats(&m), 2);
     free_answers(as, 1);
 
     /* nobody listening stops the run */
@@ -767,7 +789,7 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     cr_assert(strstr(r.out, "STEM              75.0%  (1 subject, 3/4)"), "%s", r.out);
     cr_assert(strstr(r.out, "Humanities        33.3%  (1 subject, 1/3)"), "%s", r.out);
     cr_assert(strstr(r.out, "unparseable answers: 2\n"), "%s", r.out);
-    cr_assert_eq(httpd_requests(srv), 7, "the dev file gives examples, not questions");
+    cr_assert_eq(chats(&m), 7, "the dev file gives examples, not questions");
     run_free(&r);
     char path[400];
     snprintf(path, sizeof path, "%s/docqa-eval/ceval.json", workdir);
@@ -787,14 +809,14 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     /* re-run: instant, from the cache */
     r = DOCQA("eval", "ceval", "val", "--url", url, "-q", "--json");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_eq(httpd_requests(srv), 7);
+    cr_assert_eq(chats(&m), 7);
     run_free(&r);
 
     /* one shot for art_studies from its dev file: only those prompts change */
     r = DOCQA("eval", "ceval", "val", "--url", url, "-q", "--shots", "1", "--subject",
               "art_studies");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert_eq(httpd_requests(srv), 10);
+    cr_assert_eq(chats(&m), 10);
     cr_assert(strstr(m.last_user, "\n\n") == NULL, "the last turn is the question alone");
     run_free(&r);
 
@@ -871,4 +893,41 @@ Test(cli, retrieval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "unknown mode 'sparse'"), "%s", r.err);
     run_free(&r);
+}
+
+Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
+{
+    model_ctx m = {0};
+    httpd *srv = httpd_start(model_handler, &m);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", httpd_url(srv));
+    write_file("law_val.csv", "id,question,A,B,C,D,answer\n"
+                              "0,逾期支付租金的违约金是多少？,千分之一,千分之五,百分之一,没有,B\n");
+    run_result r = DOCQA("eval", "ceval", "law_val.csv", "--url", url, "--rag", "-q");
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "holds no documents; 'docqa ingest' them first"), "%s", r.err);
+    cr_assert_eq(chats(&m), 0);
+    run_free(&r);
+
+    write_file("docs/lease.txt", "乙方逾期支付租金的，每逾期一日应按月租金的千分之五支付违约金。\n");
+    write_file("docs/other.txt", "熊猫以竹子为食。\n");
+    r = DOCQA("ingest", "-q", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("eval", "ceval", "law_val.csv", "--url", url, "--rag", "--rag-k", "1", "-q");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(chats(&m), 1);
+    cr_assert_str_eq(m.last_user,
+                     "以下是中国关于法学考试的单项选择题，请选出其中的正确答案。\n\n"
+                     "以下资料可能与题目有关：\n"
+                     "[1] 乙方逾期支付租金的，每逾期一日应按月租金的千分之五支付违约金。\n\n"
+                     "逾期支付租金的违约金是多少？\nA. 千分之一\nB. 千分之五\nC. 百分之一\n"
+                     "D. 没有\n答案：");
+    run_free(&r);
+    /* without passages the prompt differs, so it is not answered from the cache */
+    r = DOCQA("eval", "ceval", "law_val.csv", "--url", url, "-q");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(chats(&m), 2);
+    run_free(&r);
+    httpd_stop(srv);
 }
