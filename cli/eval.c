@@ -202,9 +202,9 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
     bool no_cache = false, quiet = false, json = false;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory (answer cache, --rag)"),
-        OPT_STR(0, "url", &url, "url", "the LLM endpoint (http://127.0.0.1:8080/v1)"),
-        OPT_STR(0, "model", &model, "name", "model name sent to the endpoint"),
-        OPT_STR(0, "api-key", &api_key, "key", "bearer token for the endpoint"),
+        OPT_STR(0, "url", &url, "url", "the LLM endpoint (default: [llm] url, $DOCQA_LLM_URL)"),
+        OPT_STR(0, "model", &model, "name", "model name sent to it ([llm] model)"),
+        OPT_STR(0, "api-key", &api_key, "key", "bearer token ($DOCQA_LLM_API_KEY)"),
         OPT_NUMBER(0, "shots", &rp.shots, "n", "examples from the dev split (0, C-Eval uses 5)"),
         OPT_STR(0, "dev", &dev_arg, "path", "dev split folder or CSV for --shots"),
         OPT_BOOLEAN(0, "cot", &rp.cot, "chain-of-thought prompts"),
@@ -236,20 +236,34 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
                   "and --timeout not negative");
         return EXIT_USAGE;
     }
+    /* [llm] in the config files and $DOCQA_LLM_* give what the flags don't;
+     * the store's own config is read without creating a store yet. */
+    cli_config cfg;
+    char *sdir = g->store_dir ? dq_strdup(g->store_dir)
+                 : getenv("DOCQA_STORE") && *getenv("DOCQA_STORE") ? dq_strdup(getenv("DOCQA_STORE"))
+                                                                   : store_find(NULL);
+    int crc = cli_config_load(&cfg, sdir);
+    free(sdir);
+    if (crc < 0)
+        return EXIT_ERROR;
     if (!url)
-        url = getenv("DOCQA_LLM_URL");
+        url = cfg.llm_url;
+    if (!model)
+        model = cfg.llm_model;
+    if (!api_key)
+        api_key = cfg.llm_key;
     if (!url || !*url) {
-        cli_error("no LLM endpoint: pass --url (e.g. http://127.0.0.1:8080/v1) or set "
-                  "DOCQA_LLM_URL");
+        cli_error("no LLM endpoint: pass --url (e.g. http://127.0.0.1:8080/v1), or set [llm] url "
+                  "in the config or DOCQA_LLM_URL");
+        cli_config_free(&cfg);
         return EXIT_USAGE;
     }
-    if (!api_key)
-        api_key = getenv("DOCQA_LLM_API_KEY");
     rp.llm.base_url = url;
     rp.llm.model = model;
     rp.llm.api_key = api_key;
-    if (timeout > 0)
-        rp.llm.timeout_s = timeout;
+    rp.llm.timeout_s = timeout > 0 ? timeout : cfg.llm_timeout > 0 ? cfg.llm_timeout : rp.llm.timeout_s;
+    if (cfg.llm_connect_timeout > 0)
+        rp.llm.connect_timeout_s = cfg.llm_connect_timeout;
     rp.cache = !no_cache;
 
     path_list files = {0}, dev_files = {0};
@@ -258,11 +272,14 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
         if (collect_csv(&files, argv[i]) < 0) {
             cli_error("%s", dq_last_error());
             paths_free(&files);
+            cli_config_free(&cfg);
             return EXIT_ERROR;
         }
     if (dev_arg && collect_csv(&dev_files, dev_arg) < 0) {
         cli_error("%s", dq_last_error());
         paths_free(&files);
+        paths_free(&dev_files);
+        cli_config_free(&cfg);
         return EXIT_ERROR;
     }
     /* Dev files among the inputs are examples when other splits are given,
@@ -324,11 +341,8 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
             status = EXIT_ERROR;
             goto out;
         }
-        cli_config cfg;
-        bool err = cli_config_load(&cfg, store_dir(st)) < 0;
-        if (!err)
-            emb = cli_open_embedder(&cfg, &err);
-        cli_config_free(&cfg);
+        bool err = false;
+        emb = cli_open_embedder(&cfg, &err);
         if (err) {
             status = EXIT_ERROR;
             goto out;
@@ -347,7 +361,7 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
     progress_finish(&hc.prog);
     if (rc < 0) {
         cli_error("%s", dq_last_error());
-        status = EXIT_ERROR;
+        status = stats.unreachable ? EXIT_LLM : EXIT_ERROR;
         goto out;
     }
 
@@ -448,6 +462,7 @@ out:
     paths_free(&files);
     paths_free(&dev_files);
     paths_free(&eval_files);
+    cli_config_free(&cfg);
     return status;
 }
 

@@ -209,6 +209,7 @@ typedef struct {
     int cached;         /* answered from the cache */
     int failed;         /* requests that failed */
     bool stopped;       /* hooks.stop asked to stop: answers are partial */
+    bool unreachable;   /* the run failed because no LLM answers at the URL */
     char model[256];    /* the model identity answers are cached under */
 } eval_run_stats;
 

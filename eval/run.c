@@ -125,8 +125,9 @@ static size_t pick_shots(const eval_set *dev, const eval_question *q, int k,
 
 /* What the answers are cached under: the model name asked for, else the URL
  * with the ids the server says it serves. A server without /models is
- * known by its URL alone; one that does not answer stops the run here, since
- * nothing can be said about which model's answers would apply. */
+ * known by its URL alone; one that does not answer stops the run here (-1),
+ * since nothing can be said about which model's answers would apply; -2 for
+ * settings the client refuses. */
 static int model_identity(const llm_params *lp, char *out, size_t cap)
 {
     if (lp->model) {
@@ -135,7 +136,7 @@ static int model_identity(const llm_params *lp, char *out, size_t cap)
     }
     llm_client *c = llm_new(lp);
     if (!c)
-        return -1;
+        return -2; /* bad settings, not an absent server */
     char **ids = NULL;
     size_t n = 0;
     llm_status st = llm_models(c, &ids, &n);
@@ -214,8 +215,11 @@ int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const e
                    eval_answer *answers, eval_run_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
-    if (model_identity(&params->llm, stats->model, sizeof stats->model) < 0)
+    int mi = model_identity(&params->llm, stats->model, sizeof stats->model);
+    if (mi < 0) {
+        stats->unreachable = mi == -1;
         return -1;
+    }
     const char *model = stats->model;
     int max_tokens = params->max_tokens > 0 ? params->max_tokens : params->cot ? 1024 : 32;
     int top_logprobs = params->cot ? 0 : 5;
@@ -369,6 +373,7 @@ int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const e
     free(ws);
     if (p.fatal && rc == 0) {
         dq_set_error("%s", p.fatal);
+        stats->unreachable = true;
         rc = -1;
     }
     /* Questions never sent (stopped early) count as failed, not as answered. */

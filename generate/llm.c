@@ -703,7 +703,10 @@ llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_
     if (st == LLM_OK) {
         if (k.http_status >= 400 || k.http_status < 200)
             st = http_error(&k);
-        else if (!k.is_sse)
+        else if (!k.started) {
+            dq_set_error("LLM at %s sent an empty reply", c->base);
+            st = LLM_ERR_PROTOCOL;
+        } else if (!k.is_sse)
             st = read_whole(&k);
         else {
             int rc = sse_finish(&k.sse);

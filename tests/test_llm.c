@@ -741,3 +741,10 @@ Test(llm, tokenize_on_llama_server_and_absent_elsewhere)
     cr_assert_eq(httpd_requests(server), before + 1); /* remembered, not asked again */
     llm_free(c);
 }
+
+Test(llm, empty_reply)
+{
+    sc.body = "";
+    sc.chunked = true;
+    expect_failure(LLM_ERR_PROTOCOL, "LLM at %s sent an empty reply", "");
+}
