@@ -364,6 +364,18 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
         status = stats.unreachable ? EXIT_LLM : EXIT_ERROR;
         goto out;
     }
+    if (stats.stopped) {
+        /* Scores now would count every unasked question as wrong, and the
+         * reports would overwrite a finished run's. */
+        size_t answered = 0;
+        for (size_t i = 0; i < set.n; i++)
+            answered += !answers[i].failed;
+        cli_error("interrupted: %zu of %zu questions answered and cached; run the same command "
+                  "to resume",
+                  answered, set.n);
+        status = EXIT_INTERRUPTED;
+        goto out;
+    }
 
     eval_scores scores;
     eval_score(&set, answers, &scores);
@@ -440,11 +452,8 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
     free(csv);
     eval_scores_free(&scores);
 
-    if (!wrote)
+    if (!wrote) {
         status = EXIT_ERROR;
-    else if (stats.stopped) {
-        cli_error("interrupted: answers so far are cached; run the same command to resume");
-        status = EXIT_INTERRUPTED;
     } else if (stats.failed > 0) {
         cli_error("%d request%s failed (scored as wrong, not cached; run again to retry)",
                   stats.failed, stats.failed == 1 ? "" : "s");

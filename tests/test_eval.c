@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,6 +413,7 @@ Test(metrics, exact_match_and_f1)
  * question "Q:B" answers "答案是 B", "L:C" answers with logprobs only (text
  * "嗯", alternatives favouring C), "G" answers garbage, "E" a 500. */
 typedef struct {
+    int delay_ms; /* before each chat answer */
     int requests; /* chat requests (__atomic: read by the test thread) */
     const char *served; /* the id /v1/models lists */
     char last_user[4096];
@@ -431,6 +433,7 @@ static void model_handler(void *ctx, const httpd_request *req, httpd_response *r
         return;
     }
     __atomic_add_fetch(&m->requests, 1, __ATOMIC_SEQ_CST);
+    resp->delay_ms = m->delay_ms;
     cJSON *j = cJSON_Parse(req->body);
     cJSON *msgs = cJSON_GetObjectItem(j, "messages");
     const char *last = "";
@@ -728,7 +731,7 @@ static char *slurp(const char *path)
     return dq_buf_take(&b);
 }
 
-static run_result docqa(const char *const *args)
+static pid_t docqa_start(const char *const *args)
 {
     char out_path[300], err_path[300];
     snprintf(out_path, sizeof out_path, "%s/.out", workdir);
@@ -757,11 +760,24 @@ static run_result docqa(const char *const *args)
         execv(bin && *bin ? bin : DQ_BINARY_DIR "/docqa", (char *const *)argv);
         _exit(98);
     }
+    return pid;
+}
+
+static run_result docqa_wait(pid_t pid)
+{
+    char out_path[300], err_path[300];
+    snprintf(out_path, sizeof out_path, "%s/.out", workdir);
+    snprintf(err_path, sizeof err_path, "%s/.err", workdir);
     int st;
     waitpid(pid, &st, 0);
     run_result r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), slurp(out_path),
                     slurp(err_path)};
     return r;
+}
+
+static run_result docqa(const char *const *args)
+{
+    return docqa_wait(docqa_start(args));
 }
 
 #define DOCQA(...) docqa((const char *const[]){__VA_ARGS__, NULL})
@@ -934,6 +950,37 @@ Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
     r = DOCQA("eval", "ceval", "law_val.csv", "-q");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 2);
+    run_free(&r);
+    httpd_stop(srv);
+}
+
+Test(cli, ctrl_c_stops_and_the_next_run_resumes, .init = setup_dir, .fini = teardown_dir)
+{
+    model_ctx m = {.delay_ms = 500};
+    httpd *srv = httpd_start(model_handler, &m);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", httpd_url(srv));
+    write_file("logic_val.csv", "id,question,A,B,C,D,answer\n0,Q:A,a,b,c,d,A\n1,Q:B,a,b,c,d,B\n"
+                                "2,Q:C,a,b,c,d,C\n3,Q:D,a,b,c,d,D\n4,Q:A,e,f,g,h,A\n"
+                                "5,Q:B,e,f,g,h,B\n");
+    pid_t pid = docqa_start((const char *const[]){"eval", "ceval", "logic_val.csv", "--url", url,
+                                                  "-q", NULL});
+    /* the third request is waiting for its answer: two are in */
+    for (int i = 0; i < 1000 && chats(&m) < 3; i++)
+        usleep(10000);
+    cr_assert_eq(chats(&m), 3);
+    kill(pid, SIGINT);
+    run_result r = docqa_wait(pid);
+    cr_assert_eq(r.status, 130, "%s", r.err);
+    cr_assert(strstr(r.err, "interrupted: 2 of 6 questions answered and cached"), "%s", r.err);
+    cr_assert_eq(r.out[0], '\0', "no scores for a partial run: %s", r.out);
+    run_free(&r);
+
+    m.delay_ms = 0;
+    r = DOCQA("eval", "ceval", "logic_val.csv", "--url", url, "-q");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(chats(&m), 3 + 4, "the cut-off request is asked again, the two answers are not (%d)", chats(&m));
+    cr_assert(strstr(r.out, "Overall          100.0%  (6/6 questions)"), "%s", r.out);
     run_free(&r);
     httpd_stop(srv);
 }
