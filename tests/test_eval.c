@@ -828,6 +828,19 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     r = DOCQA("eval", "ceval", "val", "--url", url, "-q", "--json");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 7);
+    j = cJSON_Parse(r.out);
+    cr_assert_eq(cJSON_GetObjectItem(j, "questions")->valueint, 7, "%s", r.out);
+    cJSON_Delete(j);
+    run_free(&r);
+
+    /* --limit: the first n of each file */
+    r = DOCQA("eval", "ceval", "val", "--url", url, "-q", "--json", "--limit", "2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    j = cJSON_Parse(r.out);
+    cr_assert_eq(cJSON_GetObjectItem(j, "questions")->valueint, 4, "%s", r.out);
+    cr_assert_float_eq(cJSON_GetObjectItem(j, "overall")->valuedouble, 3.0 / 4, 1e-9);
+    cJSON_Delete(j);
+    cr_assert_eq(chats(&m), 7);
     run_free(&r);
 
     /* one shot for art_studies from its dev file: only those prompts change */
