@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
@@ -14,13 +15,52 @@ static const char *const doctor_usage[] = {
     "",
     "Checks the [llm] endpoint: that it answers GET /models, that the configured",
     "model is among those it serves, and that a one-token chat request works.",
+    "With --write-prompts, writes the built-in prompt templates (zh.txt, en.txt)",
+    "where docqa reads them, for editing; existing files are kept.",
     NULL,
 };
 
+/* Writes the built-in templates into the prompt folder, keeping any file a
+ * user already has there. */
+static int write_prompts(const cli_config *cfg)
+{
+    char *dir = rag_prompt_dir(cfg);
+    if (!dir) {
+        cli_error("no prompt folder: set HOME, XDG_CONFIG_HOME or [llm] prompts");
+        return EXIT_ERROR;
+    }
+    int status = EXIT_OK;
+    if (dq_mkdirs(dir) < 0) {
+        cli_error("%s", dq_last_error());
+        free(dir);
+        return EXIT_ERROR;
+    }
+    for (int lang = PROMPT_EN; lang <= PROMPT_ZH; lang++) {
+        dq_buf path = DQ_BUF_INIT;
+        dq_buf_printf(&path, "%s/%s.txt", dir, prompt_lang_name((prompt_lang)lang));
+        if (access(path.data, F_OK) == 0) {
+            printf("kept %s\n", path.data);
+        } else {
+            const char *t = prompt_builtin_template((prompt_lang)lang);
+            if (dq_write_file_atomic(path.data, t, strlen(t)) < 0) {
+                cli_error("%s", dq_last_error());
+                status = EXIT_ERROR;
+            } else {
+                printf("wrote %s\n", path.data);
+            }
+        }
+        dq_buf_free(&path);
+    }
+    free(dir);
+    return status;
+}
+
 int cmd_doctor(int argc, char **argv, cli_globals *g)
 {
+    bool prompts = false;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory (its config is read too)"),
+        OPT_BOOLEAN(0, "write-prompts", &prompts, "write the built-in prompt templates for editing"),
         OPT_FINISH,
     };
     int n_args;
@@ -42,6 +82,11 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
     cli_config cfg;
     bool err = cli_config_load(&cfg, dir) < 0;
     free(dir);
+    if (!err && prompts) {
+        int rc = write_prompts(&cfg);
+        cli_config_free(&cfg);
+        return rc;
+    }
     llm_client *llm = err ? NULL : cli_open_llm(&cfg, &err);
     if (err) {
         cli_config_free(&cfg);

@@ -112,6 +112,12 @@ int rag_generate(llm_client *llm, const cli_config *cfg, const char *question,
         cli_error("%s", dq_last_error());
         return -1;
     }
+    if (ans->pr.n_sources == 0 && hits && hits->n > 0) {
+        cli_error("[llm] context (%d tokens) leaves no room for passages after the answer's %d; "
+                  "raise context or lower max_tokens",
+                  pp.context_tokens, pp.answer_tokens);
+        return -1;
+    }
     if (ans->pr.n_sources == 0) {
         /* nothing retrieved: the honest answer needs no model, and a model
          * asked anyway might answer from what it knows */

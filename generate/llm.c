@@ -397,8 +397,8 @@ static void read_logprobs(llm_reply *out, const cJSON *root, const cJSON *choice
 static bool is_error_object(const cJSON *j)
 {
     const cJSON *o = cJSON_GetObjectItem(j, "object");
-    return cJSON_GetObjectItem(j, "error") != NULL ||
-           (cJSON_IsString(o) && !strcmp(o->valuestring, "error"));
+    const cJSON *e = cJSON_GetObjectItem(j, "error");
+    return (e && !cJSON_IsNull(e)) || (cJSON_IsString(o) && !strcmp(o->valuestring, "error"));
 }
 
 static int on_event(void *ctx, const char *event, const char *data, size_t len)

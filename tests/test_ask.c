@@ -290,6 +290,13 @@ Test(ask, no_llm_flag_and_config_errors)
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "line 2: unknown or invalid setting 'llm.api_key = sk-123'"), "%s", r.err);
     run_result_free(&r);
+    write_file(".docqa/config", "[llm]\ncontext = 600\nmax_tokens = 500\n");
+    r = ASK("ask", "How long is the warranty?");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "docqa: [llm] context (600 tokens) leaves no room for passages after "
+                            "the answer's 500; raise context or lower max_tokens\n");
+    cr_assert_eq(script.chats, 0);
+    run_result_free(&r);
     write_file(".docqa/config", "[llm]\ntemperature = 7\n");
     r = ASK("ask", "How long is the warranty?");
     cr_assert_eq(r.status, 1);
@@ -445,5 +452,36 @@ Test(ask, doctor_checks_endpoint_and_model)
     r = ASK("doctor");
     cr_assert_eq(r.status, 4);
     cr_assert(strstr(r.err, "(connection refused); start llama-server or set [llm] url\n"));
+    run_result_free(&r);
+}
+
+Test(ask, doctor_writes_the_prompt_templates_for_editing)
+{
+    run_result r = ASK("doctor", "--write-prompts");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char want[700];
+    snprintf(want, sizeof want, "wrote %s/.config/docqa/prompts/en.txt\nwrote %s/.config/docqa/prompts/zh.txt\n",
+             workdir, workdir);
+    cr_assert_str_eq(r.out, want);
+    run_result_free(&r);
+    char path[400];
+    snprintf(path, sizeof path, "%s/.config/docqa/prompts/zh.txt", workdir);
+    dq_buf b = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(path, &b), 0);
+    cr_assert(strstr(b.data, "[user]\n资料：\n\n{passages}\n\n问题：{question}\n"));
+    dq_buf_free(&b);
+    /* an edited file is kept, and used */
+    write_file(".config/docqa/prompts/en.txt", "Edited.\n");
+    r = ASK("doctor", "--write-prompts");
+    snprintf(want, sizeof want, "kept %s/.config/docqa/prompts/en.txt\nkept %s/.config/docqa/prompts/zh.txt\n",
+             workdir, workdir);
+    cr_assert_str_eq(r.out, want);
+    run_result_free(&r);
+    script.body = CHUNK("24 months [1].") LAST("stop");
+    r = ASK("ask", "How long is the warranty period?");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *j = cJSON_Parse(script.last_request);
+    cr_assert_str_eq(msg_content(cJSON_GetObjectItem(j, "messages"), 0), "Edited.");
+    cJSON_Delete(j);
     run_result_free(&r);
 }

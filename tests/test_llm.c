@@ -66,6 +66,41 @@ Test(sse, utf8_splits_inside_data_are_joined)
     check_all_splits("data: 你好，世界\n\n", "<message|你好，世界>");
 }
 
+/* Random streams built from the pieces that matter, fed whole and in random
+ * cuts, give the same events (tests/fuzz/sse_fuzz.c does this unguided). */
+Test(sse, random_cuts_give_the_same_events)
+{
+    static const char *const parts[] = {"data:", "data: ", "event: e", "error: ", ": c", "id: 1",
+                                        "x", "你", "\n", "\r", "\r\n", "\n\n", "[DONE]", "{}"};
+    unsigned seed = 12345;
+    for (int round = 0; round < 500; round++) {
+        dq_buf s = DQ_BUF_INIT;
+        int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+        for (int i = 0; i < n; i++)
+            dq_buf_puts(&s, parts[((seed = seed * 1103515245u + 12345u) >> 16) % 14]);
+        dq_buf whole = DQ_BUF_INIT, cut = DQ_BUF_INIT;
+        sse_parser p;
+        sse_init(&p, collect_event, &whole);
+        sse_feed(&p, s.data, s.len);
+        sse_finish(&p);
+        sse_free(&p);
+        sse_init(&p, collect_event, &cut);
+        for (size_t i = 0; i < s.len;) {
+            size_t step = 1 + ((seed = seed * 1103515245u + 12345u) >> 16) % 5;
+            if (step > s.len - i)
+                step = s.len - i;
+            sse_feed(&p, s.data + i, step);
+            i += step;
+        }
+        sse_finish(&p);
+        sse_free(&p);
+        cr_assert_str_eq(cut.data ? cut.data : "", whole.data ? whole.data : "", "stream '%s'", s.data);
+        dq_buf_free(&s);
+        dq_buf_free(&whole);
+        dq_buf_free(&cut);
+    }
+}
+
 static int stop_at_second(void *ctx, const char *event, const char *data, size_t len)
 {
     (void)event, (void)data, (void)len;
@@ -747,4 +782,35 @@ Test(llm, empty_reply)
     sc.body = "";
     sc.chunked = true;
     expect_failure(LLM_ERR_PROTOCOL, "LLM at %s sent an empty reply", "");
+}
+
+/* llama-server builds before "usage" in streams: counts from "timings";
+ * an "error": null field is not an error. */
+Test(llm, counts_from_timings_alone)
+{
+    sc.body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}],\"error\":null}\n\n"
+              "data: {\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,\"delta\":{}}],"
+              "\"timings\":{\"prompt_n\":77,\"predicted_n\":1}}\n\ndata: [DONE]\n\n";
+    sink k = {0};
+    llm_reply r;
+    cr_assert_eq(ask(true, &k, &r), LLM_OK, "%s", dq_last_error());
+    cr_assert_str_eq(r.text, "ok");
+    cr_assert_eq(r.prompt_tokens, 77);
+    cr_assert_eq(r.completion_tokens, 1);
+    llm_reply_free(&r);
+    dq_buf_free(&k.text);
+}
+
+/* Newer vLLM (ErrorResponse(error=ErrorInfo(...))) and older builds that
+ * wrapped the object: {"error": {...}} mid-stream. */
+Test(llm, vllm_nested_error_mid_stream)
+{
+    sc.body = VLLM_CHUNK("x", "null")
+        "data: {\"error\": {\"message\": \"The decoder prompt (length 9000) is longer than the "
+        "maximum model length of 8192.\", \"type\": \"BadRequestError\", \"param\": null, \"code\": 400}}\n\n"
+        "data: [DONE]\n\n";
+    expect_failure(LLM_ERR_PROTOCOL,
+                   "LLM at %s failed mid-answer: The decoder prompt (length 9000) is longer than the "
+                   "maximum model length of 8192.",
+                   "x");
 }
