@@ -55,6 +55,7 @@ typedef struct {
     size_t n_done;
     int running;       /* workers still running */
     bool stop;
+    bool stopped_now;  /* a worker saw should_stop */
     char *fatal;       /* why the run stopped, when a request said nobody serves */
     llm_request req;
 } pool;
@@ -70,7 +71,12 @@ static void *worker_main(void *arg)
     worker *w = arg;
     pool *p = w->p;
     for (;;) {
+        /* stop_now is checked here too: the collecting thread may be far
+         * behind a fast server, and every job taken is a request sent */
+        bool now = p->req.should_stop && p->req.should_stop();
         pthread_mutex_lock(&p->mu);
+        if (now)
+            p->stop = p->stopped_now = true;
         if (p->stop || p->next >= p->n_jobs) {
             p->running--;
             pthread_cond_broadcast(&p->cv);
@@ -331,6 +337,8 @@ int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const e
                 stats->stopped = true;
             }
         }
+        if (p.stopped_now)
+            stats->stopped = true;
         size_t n = p.n_done;
         memcpy(batch, p.done, n * sizeof *batch);
         p.n_done = 0;
