@@ -24,6 +24,7 @@ static const struct {
     {"reindex", cmd_reindex, "bring the store in line with its source folders (for cron)"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
+    {"eval", cmd_eval, "measure answers (C-Eval CSVs via an LLM) and retrieval quality"},
     {"model", cmd_model, "get and choose models: pull, list, use, rm, info"},
     {"doctor", cmd_doctor, "check the configured LLM endpoint answers and has the model"},
     {"serve", cmd_serve, "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
@@ -53,9 +54,10 @@ static void print_help(FILE *out)
                  "    --version       print the version\n"
                  "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
                  "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest or reindex finished\n"
-                 "but some files failed, 4 the LLM could not answer (unreachable in doctor,\n"
-                 "refused or failed mid-answer in ask and chat), 5 another ingest or reindex\n"
-                 "holds the store (with --no-wait), 130 interrupted.\n");
+                 "but some files failed (eval: some requests failed), 4 the LLM could not\n"
+                 "answer (unreachable in doctor and eval, refused or failed mid-answer in ask\n"
+                 "and chat), 5 another ingest or reindex holds the store (with --no-wait),\n"
+                 "130 interrupted.\n");
 }
 
 int main(int argc, char **argv)

@@ -100,6 +100,15 @@ static const char *const migrations[] = {
     "ALTER TABLE pages ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE pages ADD COLUMN ocr_conf REAL;"
     "ALTER TABLE chunks ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;",
+    /* 4 -> 5: LLM answers kept by a hash of model and prompt, so an
+     * evaluation resumes where it stopped and a re-run asks nothing. */
+    "CREATE TABLE answer_cache("
+    "  key TEXT PRIMARY KEY,"
+    "  model TEXT NOT NULL,"
+    "  choice TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

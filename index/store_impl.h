@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -49,6 +49,8 @@ enum store_slot {
     SLOT_DOC_UPDATE,
     SLOT_FILE_FAILED_AGAIN,
     SLOT_ROOT_ADD,
+    SLOT_ANSWER_GET,
+    SLOT_ANSWER_PUT,
     SLOT_COUNT
 };
 
