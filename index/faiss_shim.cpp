@@ -294,6 +294,8 @@ struct hashing_writer : faiss::IOWriter {
     explicit hashing_writer(FILE *file) : f(file) { name = "vector index"; }
     size_t operator()(const void *ptr, size_t size, size_t nitems) override
     {
+        if (!size || !nitems) /* FAISS writes empty vectors with a NULL pointer */
+            return nitems;
         size_t got = fwrite(ptr, size, nitems, f);
         h.update(ptr, size * got);
         written += size * got;
@@ -309,8 +311,8 @@ struct bounded_reader : faiss::IOReader {
     bounded_reader(FILE *file, uint64_t limit) : f(file), left(limit) { name = "vector index"; }
     size_t operator()(void *ptr, size_t size, size_t nitems) override
     {
-        if (!size)
-            return 0;
+        if (!size || !nitems)
+            return nitems;
         size_t can = (size_t)(left / size) < nitems ? (size_t)(left / size) : nitems;
         size_t got = fread(ptr, size, can, f);
         left -= (uint64_t)got * size;

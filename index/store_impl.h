@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -48,7 +48,13 @@ struct store {
     char *db_path; /* dir + "/" STORE_DBNAME */
     bool readonly;
     sqlite3_stmt *stmts[SLOT_COUNT]; /* lazily prepared, finalized by store_close */
+    struct store_vx *vx; /* the loaded FAISS index (vector_index.c), or NULL */
 };
+
+/* vector_index.c: frees st->vx (store_close). */
+void store_vx_free(store *st);
+/* vectors.c: a stored vector BLOB (little-endian float32) into out (dim). */
+void store_vec_decode(const void *blob, int dim, float *out);
 
 /* The cached statement for slot (prepared from sql on first use), reset and
  * with its bindings cleared; NULL with the error set when sql fails to

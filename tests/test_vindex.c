@@ -244,3 +244,325 @@ Test(vindex, damaged_files_are_refused)
     tmpdir_remove(dir);
     free(dir);
 }
+
+/* ---- the index beside the store ------------------------------------------ */
+
+#include <sqlite3.h>
+
+#include "index/store_impl.h"
+
+static const char *MODEL = "test:model:8";
+
+typedef struct {
+    char dir[64];
+    char sdir[128];
+    char faiss[192];
+} store_env;
+
+static store *store_env_open(store_env *e, bool fresh)
+{
+    if (fresh) {
+        strcpy(e->dir, "/tmp/dq_vstore_XXXXXX");
+        cr_assert_not_null(mkdtemp(e->dir));
+        snprintf(e->sdir, sizeof e->sdir, "%s/.docqa", e->dir);
+        snprintf(e->faiss, sizeof e->faiss, "%s/" STORE_VINDEX_NAME, e->sdir);
+    }
+    store *st = store_open(e->sdir, STORE_CREATE);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    return st;
+}
+
+/* A document at path with n chunks "<tag> chunk <i>"; returns the first chunk id. */
+static int64_t put_doc(store *st, const char *path, const char *tag, int n)
+{
+    dq_sha256 h;
+    uint8_t d[32];
+    char hex[65];
+    dq_sha256_init(&h);
+    dq_sha256_update(&h, tag, strlen(tag));
+    dq_sha256_final(&h, d);
+    dq_hex(d, 32, hex);
+    char texts[16][64];
+    store_chunk_in chunks[16];
+    for (int i = 0; i < n; i++) {
+        snprintf(texts[i], sizeof texts[i], "%s chunk %d", tag, i);
+        chunks[i] = (store_chunk_in){texts[i], "", 1, 1, i};
+    }
+    const char *pages[] = {"page"};
+    store_doc_info info = {hex, "txt", tag, 1};
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_put_document(st, path, 1, 1, &info, pages, chunks, (size_t)n), 0, "%s",
+                 dq_last_error());
+    cr_assert_eq(store_commit(st), 0);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(store_db(st), "SELECT min(id) FROM chunks WHERE text = ?1", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, texts[0], -1, SQLITE_TRANSIENT);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    int64_t first = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return first;
+}
+
+/* Chunk id's vector: axis id%8 tilted toward axis (id+1)%8 by (id/8)/10, so
+ * the query along axis a finds a, a+8, a+16... in that order. */
+static void vec_for(int64_t id, float *v)
+{
+    axis_vec(v, (int)(id % DIM), (int)((id + 1) % DIM), (float)(id / DIM) / 10.0f);
+}
+
+static void embed_all(store *st, int64_t first, int n, const char *model)
+{
+    cr_assert_eq(store_begin(st), 0);
+    for (int64_t id = first; id < first + n; id++) {
+        float v[DIM];
+        vec_for(id, v);
+        cr_assert_eq(store_put_vector(st, id, model, v, DIM), 0, "%s", dq_last_error());
+    }
+    cr_assert_eq(store_commit(st), 0);
+}
+
+static int search_ids(store *st, int axis, int k, int64_t *ids)
+{
+    float q[DIM], scores[64];
+    axis_vec(q, axis, -1, 0);
+    int n;
+    cr_assert_eq(store_search_vectors(st, MODEL, q, DIM, k, ids, scores, &n), 0, "%s",
+                 dq_last_error());
+    return n;
+}
+
+static void assert_agree(store *st, int64_t expect_vectors)
+{
+    store_vx_check c;
+    cr_assert_eq(store_vindex_check(st, MODEL, &c), 0, "%s", dq_last_error());
+    cr_expect(c.file_ok, "%s", c.file_error);
+    cr_expect_str_eq(c.file_model ? c.file_model : "", MODEL);
+    cr_expect_eq(c.store_vectors, expect_vectors);
+    cr_expect_eq(c.file_vectors, expect_vectors);
+    cr_expect_eq(c.missing, 0);
+    cr_expect_eq(c.extra, 0);
+    cr_expect_eq(c.file_seq, c.store_seq);
+    store_vx_check_free(&c);
+}
+
+static bool has_id(const int64_t *ids, int n, int64_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+Test(vstore, built_then_loaded_then_current)
+{
+    store_env e;
+    store *st = store_env_open(&e, true);
+    int64_t a = put_doc(st, "a.txt", "alpha", 10);
+    embed_all(st, a, 10, MODEL);
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0, "%s", dq_last_error());
+    cr_expect_eq(rep.action, STORE_VX_REBUILT);
+    cr_expect(strstr(rep.reason, "no vectors.faiss yet"), "%s", rep.reason);
+    cr_expect_eq(rep.vectors, 10);
+    cr_expect(rep.saved, "%s", rep.save_error);
+    cr_expect_eq(rep.approximate, false);
+    store_close(st);
+
+    st = store_env_open(&e, false);
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.action, STORE_VX_CURRENT);
+    int64_t ids[3];
+    int64_t axis = a % DIM;
+    cr_assert_eq(search_ids(st, (int)axis, 3, ids), 3);
+    /* a lies exactly on the axis; a+8 tilts least among the others */
+    cr_expect_eq(ids[0], a);
+    cr_expect_eq(ids[1], a + 8);
+    assert_agree(st, 10);
+    store_close(st);
+    tmpdir_remove(e.dir);
+}
+
+Test(vstore, remove_and_replace_keep_faiss_in_step)
+{
+    store_env e;
+    store *st = store_env_open(&e, true);
+    int64_t a = put_doc(st, "a.txt", "alpha", 8);
+    int64_t b = put_doc(st, "b.txt", "beta", 8);
+    embed_all(st, a, 8, MODEL);
+    embed_all(st, b, 8, MODEL);
+    cr_assert_eq(store_vindex_sync(st, MODEL, NULL), 0);
+    assert_agree(st, 16);
+
+    /* removing a document cascades to its vectors, and FAISS follows */
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_remove_file(st, "a.txt"), 0, "%s", dq_last_error());
+    cr_assert_eq(store_commit(st), 0);
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0, "%s", dq_last_error());
+    cr_expect_eq(rep.action, STORE_VX_UPDATED);
+    cr_expect_eq(rep.changes, 8);
+    cr_expect_eq(rep.vectors, 8);
+    int64_t ids[16];
+    for (int axis = 0; axis < DIM; axis++) {
+        int n = search_ids(st, axis, 16, ids);
+        cr_expect_eq(n, 8);
+        for (int64_t id = a; id < a + 8; id++)
+            cr_expect(!has_id(ids, n, id), "removed chunk %lld returned", (long long)id);
+    }
+    assert_agree(st, 8);
+
+    /* replacing b's content: old chunks (and vectors) go, new ones come */
+    int64_t c = put_doc(st, "b.txt", "gamma", 4);
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.vectors, 0);
+    embed_all(st, c, 4, MODEL);
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.vectors, 4);
+    int n = search_ids(st, (int)(c % DIM), 16, ids);
+    cr_expect_eq(n, 4);
+    cr_expect_eq(ids[0], c);
+    for (int i = 0; i < n; i++)
+        cr_expect(ids[i] >= c && ids[i] < c + 4, "stale id %lld", (long long)ids[i]);
+    assert_agree(st, 4);
+    store_close(st);
+    tmpdir_remove(e.dir);
+}
+
+Test(vstore, corrupt_file_is_rebuilt)
+{
+    store_env e;
+    store *st = store_env_open(&e, true);
+    int64_t a = put_doc(st, "a.txt", "alpha", 12);
+    embed_all(st, a, 12, MODEL);
+    cr_assert_eq(store_vindex_sync(st, MODEL, NULL), 0);
+    store_close(st);
+
+    dq_buf b = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(e.faiss, &b), 0);
+    b.data[b.len - 40] ^= 0x5a;
+    cr_assert_eq(dq_write_file_atomic(e.faiss, b.data, b.len), 0);
+    dq_buf_free(&b);
+
+    st = store_env_open(&e, false);
+    store_vx_check c;
+    cr_assert_eq(store_vindex_check(st, MODEL, &c), 0);
+    cr_expect(!c.file_ok);
+    cr_expect(strstr(c.file_error, "checksum mismatch"), "%s", c.file_error);
+    store_vx_check_free(&c);
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0, "%s", dq_last_error());
+    cr_expect_eq(rep.action, STORE_VX_REBUILT);
+    cr_expect(strstr(rep.reason, "checksum mismatch"), "%s", rep.reason);
+    assert_agree(st, 12);
+    store_close(st);
+
+    /* garbage of any length, and an empty file, are rebuilt too */
+    cr_assert_eq(dq_write_file_atomic(e.faiss, "", 0), 0);
+    st = store_env_open(&e, false);
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.action, STORE_VX_REBUILT);
+    cr_expect(strstr(rep.reason, "truncated header"), "%s", rep.reason);
+    assert_agree(st, 12);
+    store_close(st);
+    tmpdir_remove(e.dir);
+}
+
+Test(vstore, stale_file_catches_up_or_rebuilds)
+{
+    store_env e;
+    store *st = store_env_open(&e, true);
+    int64_t a = put_doc(st, "a.txt", "alpha", 6);
+    embed_all(st, a, 6, MODEL);
+    cr_assert_eq(store_vindex_sync(st, MODEL, NULL), 0);
+    dq_buf old = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(e.faiss, &old), 0);
+    store_close(st);
+
+    /* another process changes vectors without syncing (an old docqa, or a
+     * crash before the file was written): the next sync catches up */
+    st = store_env_open(&e, false);
+    int64_t b = put_doc(st, "b.txt", "beta", 3);
+    embed_all(st, b, 3, MODEL);
+    store_close(st);
+    st = store_env_open(&e, false);
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.action, STORE_VX_UPDATED);
+    cr_expect_eq(rep.changes, 3);
+    assert_agree(st, 9);
+    store_close(st);
+
+    /* the old file put back after the log was trimmed past it: rebuilt */
+    cr_assert_eq(dq_write_file_atomic(e.faiss, old.data, old.len), 0);
+    st = store_env_open(&e, false);
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.action, STORE_VX_REBUILT);
+    cr_expect(strstr(rep.reason, "older than the change log"), "%s", rep.reason);
+    assert_agree(st, 9);
+    store_close(st);
+    dq_buf_free(&old);
+    tmpdir_remove(e.dir);
+}
+
+Test(vstore, model_change_rebuilds_and_never_mixes)
+{
+    store_env e;
+    store *st = store_env_open(&e, true);
+    int64_t a = put_doc(st, "a.txt", "alpha", 6);
+    embed_all(st, a, 6, "other:model:8");
+    cr_assert_eq(store_vindex_sync(st, "other:model:8", NULL), 0);
+    store_close(st);
+
+    st = store_env_open(&e, false);
+    cr_assert_eq(store_prune_vectors(st, MODEL), 0);
+    embed_all(st, a, 3, MODEL);
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.action, STORE_VX_REBUILT);
+    cr_expect(strstr(rep.reason, "another model"), "%s", rep.reason);
+    cr_expect_eq(rep.vectors, 3);
+    assert_agree(st, 3);
+    store_close(st);
+    tmpdir_remove(e.dir);
+}
+
+Test(vstore, approximate_above_threshold_exact_when_asked)
+{
+    store_env e;
+    store *st = store_env_open(&e, true);
+    int64_t a = put_doc(st, "a.txt", "alpha", 16);
+    int64_t b = put_doc(st, "b.txt", "beta", 16);
+    embed_all(st, a, 16, MODEL);
+    embed_all(st, b, 16, MODEL);
+    store_vindex_params p = store_vindex_default_params();
+    p.ann_threshold = 20;
+    p.exact = true;
+    store_set_vindex_params(st, &p);
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0, "%s", dq_last_error());
+    cr_expect_eq(rep.approximate, true);
+    cr_expect_eq(rep.vectors, 32);
+    /* every list searched: the same order as the exact construction */
+    int64_t ids[4];
+    int axis = (int)(a % DIM);
+    cr_assert_eq(search_ids(st, axis, 4, ids), 4);
+    cr_expect_eq(ids[0], a);
+    cr_expect_eq(ids[1], a + 8);
+    cr_expect_eq(ids[2], a + 16);
+    cr_expect_eq(ids[3], a + 24);
+    assert_agree(st, 32);
+
+    /* below half the threshold it goes back to exact */
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_remove_file(st, "a.txt"), 0);
+    cr_assert_eq(store_remove_file(st, "b.txt"), 0);
+    cr_assert_eq(store_commit(st), 0);
+    int64_t c = put_doc(st, "c.txt", "gamma", 5);
+    embed_all(st, c, 5, MODEL);
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.action, STORE_VX_REBUILT);
+    cr_expect_eq(rep.approximate, false);
+    assert_agree(st, 5);
+    store_close(st);
+    tmpdir_remove(e.dir);
+}
