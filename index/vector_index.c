@@ -142,6 +142,20 @@ static void apply_probe(struct store_vx *vx)
     vindex_set_probe(vx->index, probe);
 }
 
+/* Unit length, so inner product is cosine whatever the model's pooling
+ * config says about normalising. */
+static void normalise(float *v, int dim)
+{
+    double ss = 0;
+    for (int i = 0; i < dim; i++)
+        ss += (double)v[i] * v[i];
+    if (ss > 0) {
+        float inv = (float)(1.0 / sqrt(ss));
+        for (int i = 0; i < dim; i++)
+            v[i] *= inv;
+    }
+}
+
 /* ---- rebuild ------------------------------------------------------------- */
 
 typedef struct {
@@ -201,6 +215,7 @@ static int scan_vectors(store *st, const char *model, size_t stride, batch_fn fn
         DQ_GROW(b.vecs, b.cap_vecs, (b.n + 1) * (size_t)d);
         b.ids[b.n] = sqlite3_column_int64(s, 0);
         store_vec_decode(sqlite3_column_blob(s, 2), d, b.vecs + b.n * (size_t)d);
+        normalise(b.vecs + b.n * (size_t)d, d);
         b.n++;
         if (stride == 1 && b.n == 65536) {
             if ((ret = fn(ctx, &b)) < 0)
@@ -324,6 +339,7 @@ static int apply_log(store *st, struct store_vx *vx, uint64_t head, int64_t *cha
             break;
         }
         store_vec_decode(sqlite3_column_blob(s, 2), dim, vec);
+        normalise(vec, dim);
         if ((ret = vindex_add(vx->index, &id, vec, 1)) < 0)
             break;
     }

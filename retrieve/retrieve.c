@@ -397,6 +397,14 @@ static size_t diversify(const pool *pl, int dim, double lambda, size_t k, size_t
     return got;
 }
 
+static int rank_item_cmp(const void *a, const void *b)
+{
+    const rank_item *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 static int gather(store *st, struct embedder *emb, const char *question,
                   const retrieve_params *p, retrieve_mode mode, pool *pl, char **match,
                   int *dim_out)
@@ -434,11 +442,18 @@ static int gather(store *st, struct embedder *emb, const char *question,
     normalise(q, dim);
     if (store_search_vectors(st, model, q, dim, p->candidates, ids, scores, &n) < 0)
         goto done;
+    /* FAISS leaves equal scores in no set order; ids break ties, so a
+     * ranking (and RRF over it) is the same on every run. */
+    rank_item *dl = dq_calloc(n ? (size_t)n : 1, sizeof *dl);
+    for (int i = 0; i < n; i++)
+        dl[i] = (rank_item){ids[i], scores[i]};
+    qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
     for (int i = 0; i < n; i++) {
-        cand *c = pool_find(pl, ids[i], true);
-        c->dense = scores[i];
+        cand *c = pool_find(pl, dl[i].id, true);
+        c->dense = dl[i].score;
         c->dense_rank = i + 1;
     }
+    free(dl);
     for (size_t i = 0; i < pl->n; i++) {
         cand *c = &pl->c[i];
         if (!c->have_chunk) {
