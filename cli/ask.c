@@ -84,9 +84,11 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
     bool json = false;
     retrieve_params rp = retrieve_default_params();
     answer_params ap = answer_default_params();
+    cli_retrieval_flags rf = {0};
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_NUMBER('k', "top", &rp.top_k, "n", "chunks to read the answer from (5)"),
+        CLI_RETRIEVAL_OPTIONS(&rf),
         OPT_NUMBER(0, "sentences", &ap.max_sentences, "n", "most sentences in the answer (3)"),
         OPT_BOOLEAN(0, "json", &json, "print answer, sources and scores as JSON"),
         OPT_FINISH,
@@ -113,10 +115,13 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
         dq_buf_free(&question);
         return EXIT_ERROR;
     }
-    int status = EXIT_OK;
     retrieve_result res = {0};
     answer a = {0};
-    if (retrieve_search(st, NULL, question.data, &rp, &res) < 0) {
+    embedder *emb = NULL;
+    int status = cli_retrieval_setup(st, &rf, &rp, &emb);
+    if (status != EXIT_OK) {
+        /* printed */
+    } else if (retrieve_search(st, emb, question.data, &rp, &res) < 0) {
         cli_error("search failed: %s", dq_last_error());
         status = EXIT_ERROR;
     } else if (answer_extractive(question.data, &res, &ap, &a) < 0) {
@@ -129,6 +134,7 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
     }
     answer_free(&a);
     retrieve_result_free(&res);
+    embedder_free(emb);
     store_close(st);
     dq_buf_free(&question);
     return status;

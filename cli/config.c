@@ -8,10 +8,17 @@
  *     remote_model = bge-m3
  *     int8 = false
  *     threads = 0
+ *     [retrieve]
+ *     mode = auto                          # bm25, dense, hybrid
+ *     min_score = 0.35                     # relevance threshold (README)
+ *     ann_threshold = 200000               # vectors from which search is approximate
+ *     nprobe = 0                           # IVF lists searched (0: by index size)
+ *     exact = false
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +53,41 @@ static int parse_bool(const char *v, bool *out)
     return 0;
 }
 
+static int apply_retrieve(cli_config *cfg, const char *key, const char *value)
+{
+    char *end;
+    if (!strcmp(key, "mode")) {
+        retrieve_mode m;
+        if (retrieve_parse_mode(value, &m) < 0)
+            return -1;
+        set_string(&cfg->retrieve_mode, value);
+    } else if (!strcmp(key, "min_score")) {
+        double x = strtod(value, &end);
+        if (end == value || *end || x != x)
+            return -1;
+        cfg->min_score = x;
+    } else if (!strcmp(key, "ann_threshold")) {
+        long long n = strtoll(value, &end, 10);
+        if (end == value || *end || n < 0)
+            return -1;
+        cfg->ann_threshold = n;
+    } else if (!strcmp(key, "nprobe")) {
+        long n = strtol(value, &end, 10);
+        if (end == value || *end || n < 0 || n > 65536)
+            return -1;
+        cfg->nprobe = (int)n;
+    } else if (!strcmp(key, "exact")) {
+        return parse_bool(value, &cfg->exact);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 static int apply(cli_config *cfg, const char *section, const char *key, const char *value)
 {
+    if (!strcmp(section, "retrieve"))
+        return apply_retrieve(cfg, key, value);
     if (strcmp(section, "embed") != 0)
         return -1;
     if (!strcmp(key, "model"))
@@ -120,6 +160,8 @@ static int load_file(cli_config *cfg, const char *path)
 int cli_config_load(cli_config *cfg, const char *store_dir)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->min_score = NAN;
+    cfg->ann_threshold = -1;
     dq_buf path = DQ_BUF_INIT;
     const char *xdg = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -150,6 +192,7 @@ void cli_config_free(cli_config *cfg)
     free(cfg->embed_url);
     free(cfg->embed_remote);
     free(cfg->embed_key);
+    free(cfg->retrieve_mode);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -99,6 +99,8 @@ int cli_embed_missing(store *st, embedder *e, bool quiet)
     progress_finish(&prog);
     if (rc == 0 && todo.n && !quiet)
         fprintf(stderr, "embedded %zu chunks with %s\n", todo.n, identity);
+    if (rc == 0 && cli_vindex_sync(st, identity, quiet) < 0)
+        rc = -1;
     for (size_t i = 0; i < todo.n; i++)
         free(todo.texts[i]);
     free(todo.texts);

@@ -18,10 +18,11 @@ static const struct {
     const char *help;
 } commands[] = {
     {"ingest", cmd_ingest, "add files and folders to the store (incremental)"},
-    {"search", cmd_search, "show the chunks that best match a query (BM25)"},
+    {"search", cmd_search, "show the chunks that best match a query (BM25, dense, hybrid)"},
     {"ask", cmd_ask, "answer a question from the documents, with citations"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
+    {"index", cmd_index, "check or rebuild the vector index beside the store"},
     {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
 };
 
