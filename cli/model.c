@@ -1,4 +1,5 @@
-/* model.c - `docqa model info DIR`: what docqa found in a model folder. */
+/* model.c - `docqa model info DIR`: what docqa found in a model folder (an
+ * embedding model or a cross-encoder reranker). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,19 @@ int cmd_model(int argc, char **argv, cli_globals *g)
     }
     bert_params bp = bert_default_params();
     bp.int8 = int8;
+    if (reranker_folder(argv[1])) {
+        /* a cross-encoder: same engine, a classification head on top */
+        reranker *r = reranker_open(argv[1], &bp);
+        if (!r) {
+            cli_error("%s", dq_last_error());
+            return EXIT_ERROR;
+        }
+        char *text = reranker_describe(r);
+        fputs(text, stdout);
+        free(text);
+        reranker_free(r);
+        return EXIT_OK;
+    }
     bert_model *m = bert_load(argv[1], &bp);
     if (!m) {
         cli_error("%s", dq_last_error());

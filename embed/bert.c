@@ -123,8 +123,8 @@ void bert_run_free(bert_run *r)
     free(r);
 }
 
-static int check_inputs(const bert_config *cfg, const int32_t *ids, const int *lens, int batch,
-                        int seq)
+static int check_inputs(const bert_config *cfg, const int32_t *ids, const int32_t *types,
+                        const int *lens, int batch, int seq)
 {
     if (batch <= 0 || seq <= 0) {
         dq_set_error("cannot run model on batch %d x length %d", batch, seq);
@@ -144,6 +144,12 @@ static int check_inputs(const bert_config *cfg, const int32_t *ids, const int *l
             if (id < 0 || id >= cfg->vocab_size) {
                 dq_set_error("token id %d at (%d, %d) is outside the vocabulary of %d", (int)id,
                              b, t, cfg->vocab_size);
+                return -1;
+            }
+            int32_t ty = types ? types[(size_t)b * seq + t] : 0;
+            if (ty < 0 || ty >= cfg->type_vocab) {
+                dq_set_error("token type %d at (%d, %d) is outside the model's %d types",
+                             (int)ty, b, t, cfg->type_vocab);
                 return -1;
             }
         }
@@ -205,7 +211,8 @@ static void ref_linear(const bert_linear *l, const float *in, int rows, float *o
 }
 
 static int forward_reference(const bert_config *cfg, const bert_weights *w, const int32_t *ids,
-                             const int *lens, int batch, int seq, float *hidden, float *pooled)
+                             const int32_t *types, const int *lens, int batch, int seq,
+                             float *hidden, float *pooled)
 {
     int H = cfg->hidden, NH = cfg->n_heads, D = H / NH, FF = cfg->intermediate;
     size_t T = (size_t)batch * seq;
@@ -220,9 +227,10 @@ static int forward_reference(const bert_config *cfg, const bert_weights *w, cons
 
     for (size_t r = 0; r < T; r++) {
         int t = (int)(r % seq);
+        size_t ty = types ? (size_t)types[r] : 0;
         for (int i = 0; i < H; i++)
             x[r * H + i] = w->word_emb[(size_t)ids[r] * H + i] + w->pos_emb[(size_t)t * H + i] +
-                           w->type_emb[i];
+                           w->type_emb[ty * H + i];
         ref_layernorm(x + r * H, H, &w->ln_emb, cfg->ln_eps);
     }
     for (int layer = 0; layer < cfg->n_layers; layer++) {
@@ -292,6 +300,7 @@ typedef struct {
     const bert_weights *w;
     bert_run *run;
     const int32_t *ids;
+    const int32_t *types; /* NULL: type 0 everywhere */
     const int *lens;
     int batch, seq, rows, n_chunks;
     const bert_norm *ln; /* for the residual pass */
@@ -315,7 +324,8 @@ static void embed_task(void *arg, int task, int thread)
         int t = r % c->seq;
         memcpy(x, c->w->word_emb + (size_t)c->ids[r] * H, (size_t)H * sizeof(float));
         vec_add(x, c->w->pos_emb + (size_t)t * H, H);
-        vec_layernorm(x, c->w->type_emb, c->w->ln_emb.gamma, c->w->ln_emb.beta, H,
+        size_t ty = c->types ? (size_t)c->types[r] : 0;
+        vec_layernorm(x, c->w->type_emb + ty * H, c->w->ln_emb.gamma, c->w->ln_emb.beta, H,
                       c->cfg->ln_eps);
     }
 }
@@ -440,8 +450,8 @@ static void linear_residual(bert_run *run, fwd_ctx *c, const bert_linear *l, con
 }
 
 static int forward_fast(const bert_config *cfg, const bert_weights *w, bert_run *run,
-                        const int32_t *ids, const int *lens, int batch, int seq, float *hidden,
-                        float *pooled)
+                        const int32_t *ids, const int32_t *types, const int *lens, int batch,
+                        int seq, float *hidden, float *pooled)
 {
     if (batch > run->max_batch || seq > run->max_len) {
         dq_set_error("batch %d x length %d exceeds the run's capacity of %d x %d", batch, seq,
@@ -453,7 +463,7 @@ static int forward_fast(const bert_config *cfg, const bert_weights *w, bert_run 
         return -1;
     }
     int H = cfg->hidden, rows = batch * seq;
-    fwd_ctx c = {cfg, w, run, ids, lens, batch, seq, rows, 0, NULL, NULL};
+    fwd_ctx c = {cfg, w, run, ids, types, lens, batch, seq, rows, 0, NULL, NULL};
     c.n_chunks = rows < 4 * run->n_threads ? rows : 4 * run->n_threads;
     bert_pool_run(run->pool, embed_task, &c, c.n_chunks);
     for (int layer = 0; layer < cfg->n_layers; layer++) {
@@ -473,17 +483,25 @@ static int forward_fast(const bert_config *cfg, const bert_weights *w, bert_run 
     return 0;
 }
 
-int bert_forward(const bert_config *cfg, const bert_weights *w, bert_run *run,
-                 const int32_t *ids, const int *lens, int batch, int seq, float *hidden,
-                 float *pooled, bool reference)
+int bert_forward_typed(const bert_config *cfg, const bert_weights *w, bert_run *run,
+                       const int32_t *ids, const int32_t *types, const int *lens, int batch,
+                       int seq, float *hidden, float *pooled, bool reference)
 {
-    if (check_inputs(cfg, ids, lens, batch, seq) < 0)
+    if (check_inputs(cfg, ids, types, lens, batch, seq) < 0)
         return -1;
     if (reference)
-        return forward_reference(cfg, w, ids, lens, batch, seq, hidden, pooled);
+        return forward_reference(cfg, w, ids, types, lens, batch, seq, hidden, pooled);
     if (!run) {
         dq_set_error("cannot run model: no run state");
         return -1;
     }
-    return forward_fast(cfg, w, run, ids, lens, batch, seq, hidden, pooled);
+    return forward_fast(cfg, w, run, ids, types, lens, batch, seq, hidden, pooled);
+}
+
+int bert_forward(const bert_config *cfg, const bert_weights *w, bert_run *run,
+                 const int32_t *ids, const int *lens, int batch, int seq, float *hidden,
+                 float *pooled, bool reference)
+{
+    return bert_forward_typed(cfg, w, run, ids, NULL, lens, batch, seq, hidden, pooled,
+                              reference);
 }

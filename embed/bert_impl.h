@@ -57,6 +57,13 @@ int bert_forward(const bert_config *cfg, const bert_weights *w, bert_run *run,
                  const int32_t *ids, const int *lens, int batch, int seq, float *hidden,
                  float *pooled, bool reference);
 
+/* The same with token type ids (batch, seq) for sentence pairs (0 for the
+ * first segment, 1 for the second, as a cross-encoder reads them); NULL
+ * types means 0 everywhere. */
+int bert_forward_typed(const bert_config *cfg, const bert_weights *w, bert_run *run,
+                       const int32_t *ids, const int32_t *types, const int *lens, int batch,
+                       int seq, float *hidden, float *pooled, bool reference);
+
 /* Scratch for up to max_batch sequences of max_len tokens. */
 bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n_threads);
 void bert_run_free(bert_run *run);

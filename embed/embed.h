@@ -167,8 +167,15 @@ typedef struct reranker reranker;
  * classifier weights). NULL with the error set when it is not one. */
 reranker *reranker_open(const char *model_dir, const bert_params *params);
 void reranker_free(reranker *r);
-/* scores (n): raw logits, higher is more relevant. */
+/* scores (n): raw logits, higher is more relevant (one label: the logit;
+ * two: logit[1] - logit[0], so sigmoid(score) is P(relevant) either way).
+ * The passage is truncated first to fit the model's max length. */
 int reranker_score(reranker *r, const char *query, const char *const *passages, size_t n,
                    float *scores);
+/* A few lines for `docqa model info`. Caller frees. */
+char *reranker_describe(const reranker *r);
+/* Whether dir's config.json declares a *ForSequenceClassification
+ * architecture (a cross-encoder, loadable or not); false when unreadable. */
+bool reranker_folder(const char *dir);
 
 #endif

@@ -26,7 +26,7 @@ static void l2_normalize(float *v, int n)
  * (tests compare it with the fast one); bert_encode always runs the fast
  * path. An environment variable rather than a bert_params field keeps the
  * test-only switch out of the public API. */
-static bool reference_requested(void)
+bool model_reference_requested(void)
 {
     const char *e = getenv("DQ_BERT_REFERENCE");
     return e && *e && strcmp(e, "0") != 0;
@@ -57,7 +57,7 @@ int bert_forward_ids(bert_model *m, const int32_t *ids, const int *lens, int bat
             }
         }
     }
-    bool ref = reference_requested();
+    bool ref = model_reference_requested();
     for (int b0 = 0; b0 < batch; b0 += m->params.max_batch) {
         int nb = batch - b0 < m->params.max_batch ? batch - b0 : m->params.max_batch;
         /* padding positions may hold anything; the kernels get [PAD] there */

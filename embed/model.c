@@ -226,6 +226,17 @@ static int load_weights(bert_model *m, const char *spath)
     return 0;
 }
 
+const st_tensor *model_find_tensor(const bert_model *m, const char *name)
+{
+    return find_tensor(m, name);
+}
+
+const float *model_tensor(bert_model *m, const char *spath, const char *name, int n_dims,
+                          int64_t d0, int64_t d1)
+{
+    return get_tensor(m, spath, name, n_dims, d0, d1);
+}
+
 /* ---- load / free ------------------------------------------------------------ */
 
 static void make_identity(bert_model *m, const dq_buf *config_raw)

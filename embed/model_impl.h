@@ -46,4 +46,15 @@ int model_read_pooling(const char *dir, bert_config *c, bool *normalize_declared
 /* vocab.txt with tokenizer_config.json's options; caps *max_len by model_max_length. */
 wp_tokenizer *model_read_tokenizer(const char *dir, int *max_len);
 
+/* model.c: a tensor by name, with or without the "bert." prefix (heads such
+ * as pooler.dense and classifier sit beside the encoder's weights) */
+const st_tensor *model_find_tensor(const bert_model *m, const char *name);
+/* ... as F32 of the expected shape (d1 ignored when n_dims is 1), widened or
+ * realigned into memory the model owns when needed; NULL with the error
+ * naming the tensor and both shapes. spath names the file in errors. */
+const float *model_tensor(bert_model *m, const char *spath, const char *name, int n_dims,
+                          int64_t d0, int64_t d1);
+/* encode.c: DQ_BERT_REFERENCE=1 asks for the scalar reference path (tests) */
+bool model_reference_requested(void);
+
 #endif

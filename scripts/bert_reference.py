@@ -14,6 +14,14 @@ float64, so the goldens are the model's exact function to ~1e-12.
 Each sequence is run on its own without padding; since padded keys get zero
 attention weight in BERT, a batched, padded run must give the same numbers.
 
+A cross-encoder folder (architectures BertForSequenceClassification) gets
+reranker goldens instead: (query, passage) pairs encoded as [CLS] q [SEP] p
+[SEP] with token types 0/1, the encoder, then the pooler (tanh(dense) on
+[CLS]) and the classifier; the score is the logit (one label) or logit[1] -
+logit[0] (two labels). Pairs longer than max length are cut passage first;
+the query is cut only when it would leave the passage fewer than half of the
+free tokens (or all of the passage, when shorter than that).
+
 --check also runs the same weights through torch.nn.TransformerEncoderLayer
 (PyTorch's own post-LN encoder layer) and asserts agreement, as a cross-check
 of this implementation.
@@ -171,15 +179,17 @@ def gelu(x):
     return 0.5 * x * (1.0 + torch.erf(x / np.sqrt(2.0)))
 
 
-def forward(cfg, w, ids):
-    """ids: list of ints (one sequence, no padding). Returns (L, hidden)."""
+def forward(cfg, w, ids, types=None):
+    """ids: list of ints (one sequence, no padding), types: token types (None:
+    all 0). Returns (L, hidden)."""
     H, nh, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg["layer_norm_eps"]
     dh = H // nh
     L = len(ids)
     t = torch.tensor(ids, dtype=torch.long)
+    ty = torch.tensor(types if types is not None else [0] * L, dtype=torch.long)
     x = (w["embeddings.word_embeddings.weight"][t]
          + w["embeddings.position_embeddings.weight"][:L]
-         + w["embeddings.token_type_embeddings.weight"][0])
+         + w["embeddings.token_type_embeddings.weight"][ty])
     x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
     for i in range(cfg["num_hidden_layers"]):
         p = "encoder.layer.%d." % i
@@ -206,7 +216,7 @@ def pool(x, pooling):
     return v, v / torch.linalg.norm(v)
 
 
-def check_with_torch_layers(cfg, w, seqs):
+def check_with_torch_layers(cfg, w, seqs, types=None):
     """Runs padded batches through nn.TransformerEncoderLayer; compares."""
     H, nh, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg["layer_norm_eps"]
     layers = []
@@ -235,14 +245,17 @@ def check_with_torch_layers(cfg, w, seqs):
         layers.append(el)
     B, S = len(seqs), max(len(s) for s in seqs)
     ids = torch.zeros(B, S, dtype=torch.long)
+    tys = torch.zeros(B, S, dtype=torch.long)
     pad = torch.ones(B, S, dtype=torch.bool)
     for b, s in enumerate(seqs):
         ids[b, :len(s)] = torch.tensor(s)
+        if types is not None:
+            tys[b, :len(s)] = torch.tensor(types[b])
         pad[b, :len(s)] = False
     emb = torch.nn.functional.embedding
     x = (emb(ids, w["embeddings.word_embeddings.weight"])
          + w["embeddings.position_embeddings.weight"][:S]
-         + w["embeddings.token_type_embeddings.weight"][0])
+         + emb(tys, w["embeddings.token_type_embeddings.weight"]))
     x = torch.nn.functional.layer_norm(x, (H,), w["embeddings.LayerNorm.weight"],
                                        w["embeddings.LayerNorm.bias"], eps)
     with torch.no_grad():
@@ -250,7 +263,7 @@ def check_with_torch_layers(cfg, w, seqs):
             x = el(x, src_key_padding_mask=pad)
     worst = 0.0
     for b, s in enumerate(seqs):
-        ref = forward(cfg, w, s)
+        ref = forward(cfg, w, s, types[b] if types is not None else None)
         worst = max(worst, (x[b, :len(s)] - ref).abs().max().item())
     return worst
 
@@ -279,6 +292,73 @@ def r7(v):
     return float("%.7g" % v)
 
 
+# ---- cross-encoder goldens ---------------------------------------------------
+
+PAIRS = [
+    ("where did the cat sit", "the cat sat on the mat"),
+    ("where did the cat sit", "the quick brown fox jumps over the lazy dog."),
+    ("检索模型", "检索模型把问题和文档变成向量"),
+    ("检索模型", "我们在家学中文。他说好！"),
+    ("search 模型", ""),
+    ("", "an empty query still reads the passage"),
+    # longer than the 32 positions together: the passage is cut
+    ("what is a good book", " ".join(["the red book on the table is a good book to read"] * 4)),
+    # a query so long it would leave the passage nothing: both are cut
+    (" ".join(["which red book on the table is good"] * 5), "the book on the table"),
+    (" ".join(["which red book on the table is good"] * 5), " ".join(["a long answer"] * 20)),
+]
+
+
+def encode_pair(query, passage, vocab_ids, max_len):
+    q, p = tokenize(query, vocab_ids), tokenize(passage, vocab_ids)
+    room = max_len - 3
+    qk, pk = len(q), len(p)
+    if qk + pk > room:
+        pk = max(room - qk, min(len(p), room // 2))
+        qk = room - pk
+    ids = [vocab_ids["[CLS]"]] + q[:qk] + [vocab_ids["[SEP]"]] + p[:pk] + [vocab_ids["[SEP]"]]
+    types = [0] * (qk + 2) + [1] * (pk + 1)
+    return ids, types
+
+
+def rerank_score(cfg, w, ids, types):
+    x = forward(cfg, w, ids, types)
+    pooled = torch.tanh(w["pooler.dense.weight"] @ x[0] + w["pooler.dense.bias"])
+    logits = w["classifier.weight"] @ pooled + w["classifier.bias"]
+    if len(logits) == 1:
+        return logits[0].item()
+    assert len(logits) == 2
+    return (logits[1] - logits[0]).item()
+
+
+def rerank_main(a, cfg, w, vocab, tc):
+    P = cfg["max_position_embeddings"]
+    max_len = min(P, tc.get("model_max_length", P))
+    vocab_ids = {t: i for i, t in enumerate(vocab)}
+    enc = [encode_pair(q, p, vocab_ids, max_len) for q, p in PAIRS]
+    scores = [rerank_score(cfg, w, ids, ty) for ids, ty in enc]
+    if a.check:
+        worst = check_with_torch_layers(cfg, w, [e[0] for e in enc], [e[1] for e in enc])
+        print("%s: max |reference - nn.TransformerEncoderLayer| = %.3g" % (a.model_dir, worst))
+        if worst > 1e-9:
+            sys.exit("bert_reference.py: cross-check failed")
+    golden = {
+        "model": os.path.basename(os.path.normpath(a.model_dir)),
+        "notes": "float64 reference (scripts/bert_reference.py), cross-encoder scores "
+                 "(one label: the logit; two: logit[1] - logit[0]) rounded to 7 significant "
+                 "digits; pairs over %d tokens cut passage first" % max_len,
+        "num_labels": len(w["classifier.bias"]),
+        "seq_len_cap": max_len,
+        "pairs": [list(pq) for pq in PAIRS],
+        "pair_ids": [e[0] for e in enc],
+        "pair_types": [e[1] for e in enc],
+        "scores": r7(scores),
+    }
+    with open(os.path.join(a.model_dir, "golden.json"), "w", encoding="utf-8") as f:
+        json.dump(golden, f, ensure_ascii=False, separators=(",", ":"))
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model_dir")
@@ -288,6 +368,8 @@ def main():
     a = ap.parse_args()
 
     cfg, w, pooling, normalize, vocab, tc = load_model(a.model_dir)
+    if cfg.get("architectures", [""])[0].endswith("ForSequenceClassification"):
+        return rerank_main(a, cfg, w, vocab, tc)
     P, V = cfg["max_position_embeddings"], cfg["vocab_size"]
     vocab_ids = {t: i for i, t in enumerate(vocab)}
     cls, sep = vocab_ids["[CLS]"], vocab_ids["[SEP]"]

@@ -2,7 +2,8 @@
 """make_test_model.py - writes a BERT model folder with random weights in the
 Hugging Face layout (config.json, vocab.txt, tokenizer_config.json,
 model.safetensors, and optionally sentence-transformers' modules.json,
-1_Pooling/config.json and 2_Normalize/).
+1_Pooling/config.json and 2_Normalize/), or with --num-labels a cross-encoder
+(BertForSequenceClassification: pooler + classifier head, no modules.json).
 
 The safetensors file is written by hand (8-byte little-endian header length,
 JSON header, raw little-endian tensor bytes) so the script needs only numpy.
@@ -12,6 +13,8 @@ then gives visibly different numbers.
 
 Examples:
   scripts/make_test_model.py tests/fixtures/bert-tiny-cls --pooling cls --normalize
+  scripts/make_test_model.py tests/fixtures/bert-tiny-rerank --num-labels 1 --hidden 32 \
+      --intermediate 64 --max-pos 32 --dtype f16 --prefix bert.
   scripts/make_test_model.py /tmp/bge-small-zh-shaped --hidden 512 --layers 4 \\
       --heads 8 --intermediate 2048 --vocab 21128 --max-pos 512 --pooling cls --normalize
 """
@@ -142,6 +145,10 @@ def make_weights(a, rng):
         norm(p + "output.LayerNorm")
     if a.pooler:
         lin("pooler.dense", H, H)
+    if a.num_labels:
+        # Larger than BERT's init so the scores spread over a few units.
+        out.append(("classifier.weight", rng.normal(0, 1.0, (a.num_labels, H))))
+        out.append(("classifier.bias", rng.normal(0, 0.5, (a.num_labels,))))
     return out
 
 
@@ -168,8 +175,14 @@ def main():
                     help="leave out pooler.dense (unused by sentence embeddings)")
     ap.add_argument("--position-ids", action="store_true",
                     help="add the I64 embeddings.position_ids buffer old checkpoints carry")
+    ap.add_argument("--num-labels", type=int, default=0,
+                    help="a cross-encoder (BertForSequenceClassification) with this many "
+                         "labels: pooler + classifier, no sentence-transformers modules")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
+    if a.num_labels:
+        a.pooler, a.no_modules, a.pooling = True, True, "mean"
+
     if a.hidden % a.heads:
         sys.exit("make_test_model.py: --hidden must be a multiple of --heads")
     if a.no_modules and a.pooling != "mean":
@@ -181,7 +194,7 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
 
     config = {
-        "architectures": ["BertModel"],
+        "architectures": ["BertForSequenceClassification" if a.num_labels else "BertModel"],
         "attention_probs_dropout_prob": 0.1,
         "hidden_act": "gelu",
         "hidden_dropout_prob": 0.1,
@@ -199,6 +212,9 @@ def main():
         "type_vocab_size": 2,
         "vocab_size": a.vocab_size,
     }
+    if a.num_labels:
+        config["id2label"] = {str(i): "LABEL_%d" % i for i in range(a.num_labels)}
+        config["label2id"] = {"LABEL_%d" % i: i for i in range(a.num_labels)}
     with open(os.path.join(a.out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
@@ -243,7 +259,9 @@ def main():
     tensors = []
     for name, arr in make_weights(a, rng):
         dt, raw = to_bytes(arr, a.dtype)
-        tensors.append((a.prefix + name, dt, arr.shape, raw))
+        # the head sits beside the encoder: "classifier.weight", not "bert.classifier..."
+        prefix = "" if name.startswith("classifier.") else a.prefix
+        tensors.append((prefix + name, dt, arr.shape, raw))
     if a.position_ids:
         ids = np.arange(a.max_pos, dtype="<i8").reshape(1, a.max_pos)
         tensors.insert(0, (a.prefix + "embeddings.position_ids", "I64", ids.shape, ids.tobytes()))

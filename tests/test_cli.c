@@ -583,3 +583,21 @@ Test(cli, embeddings_endpoint)
     cr_expect(strstr(r.err, "cannot reach embeddings endpoint"), "%s", r.err);
     run_free(&r);
 }
+
+Test(cli, model_info_reranker)
+{
+    run_result r = DOCQA("model", "info", DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-rerank");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "kind: reranker"), "%s", r.out);
+    cr_expect(strstr(r.out, "1 label (score = the logit)"), "%s", r.out);
+    run_free(&r);
+
+    /* an XLM-RoBERTa reranker as the hub has it: one line saying why not */
+    write_text("xlmr/config.json", "{\"model_type\": \"xlm-roberta\", \"architectures\": "
+                                   "[\"XLMRobertaForSequenceClassification\"]}");
+    r = DOCQA("model", "info", "xlmr");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "'xlmr': xlm-roberta reranker is not supported yet"), "%s", r.err);
+    cr_expect(strchr(r.err, '\n') == strrchr(r.err, '\n'), "one line: %s", r.err);
+    run_free(&r);
+}
