@@ -135,6 +135,7 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
     answer_free(&a);
     retrieve_result_free(&res);
     embedder_free(emb);
+    reranker_free(rp.reranker);
     store_close(st);
     dq_buf_free(&question);
     return status;

@@ -58,6 +58,7 @@ typedef struct {
     long long ann_threshold; /* [retrieve] ann_threshold = N; -1: the default */
     int nprobe;            /* [retrieve] nprobe = N; 0: the default */
     bool exact;            /* [retrieve] exact = true */
+    char *rerank_model;    /* [retrieve] rerank_model = DIR (a cross-encoder folder) */
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the
@@ -75,6 +76,8 @@ typedef struct {
     const char *mode;      /* --mode auto|bm25|dense|hybrid */
     const char *min_score; /* --min-score X */
     bool exact;            /* --exact */
+    const char *rerank;    /* --rerank DIR */
+    bool no_rerank;        /* --no-rerank */
 } cli_retrieval_flags;
 
 #define CLI_RETRIEVAL_OPTIONS(f)                                                              \
@@ -82,10 +85,14 @@ typedef struct {
             "auto (hybrid when the store has vectors), bm25, dense or hybrid"),               \
         OPT_STR(0, "min-score", &(f)->min_score, "x",                                         \
                 "relevance threshold on the score shown (see README)"),                       \
-        OPT_BOOLEAN(0, "exact", &(f)->exact, "exact vector search even on a large store")
+        OPT_BOOLEAN(0, "exact", &(f)->exact, "exact vector search even on a large store"),     \
+        OPT_STR(0, "rerank", &(f)->rerank, "dir", "rerank with this cross-encoder model"),   \
+        OPT_BOOLEAN(0, "no-rerank", &(f)->no_rerank, "skip the configured reranker")
 
 /* Fills rp from the config files then the flags, and opens the embedding
- * model when the mode may use it (*emb NULL when none is configured).
+ * model when the mode may use it (*emb NULL when none is configured) and
+ * the reranker when one is asked for (rp->reranker: the caller frees it with
+ * reranker_free).
  * Returns EXIT_OK, or EXIT_USAGE / EXIT_ERROR after printing why. */
 int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params *rp,
                         embedder **emb);

@@ -14,6 +14,7 @@
  *     ann_threshold = 200000               # vectors from which search is approximate
  *     nprobe = 0                           # IVF lists searched (0: by index size)
  *     exact = false
+ *     rerank_model = /models/bge-reranker-base   # cross-encoder rerank
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
@@ -78,6 +79,8 @@ static int apply_retrieve(cli_config *cfg, const char *key, const char *value)
         cfg->nprobe = (int)n;
     } else if (!strcmp(key, "exact")) {
         return parse_bool(value, &cfg->exact);
+    } else if (!strcmp(key, "rerank_model")) {
+        set_string(&cfg->rerank_model, value);
     } else {
         return -1;
     }
@@ -193,6 +196,7 @@ void cli_config_free(cli_config *cfg)
     free(cfg->embed_remote);
     free(cfg->embed_key);
     free(cfg->retrieve_mode);
+    free(cfg->rerank_model);
     memset(cfg, 0, sizeof *cfg);
 }
 

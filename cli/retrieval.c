@@ -72,6 +72,17 @@ int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params
     }
     vindex_params_from(&cfg, &rp->vindex);
     rp->vindex.exact = rp->vindex.exact || f->exact;
+    const char *rerank = f->no_rerank ? NULL : f->rerank ? f->rerank : cfg.rerank_model;
+    if (rerank) {
+        bert_params bp = bert_default_params();
+        bp.n_threads = cfg.embed_threads;
+        rp->reranker = reranker_open(rerank, &bp);
+        if (!rp->reranker) {
+            cli_error("%s", dq_last_error());
+            rc = EXIT_ERROR;
+            goto done;
+        }
+    }
     if (rp->mode != RETRIEVE_BM25) {
         bool err;
         *emb = cli_open_embedder(&cfg, &err);

@@ -219,6 +219,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
     }
     retrieve_result_free(&res);
     embedder_free(emb);
+    reranker_free(rp.reranker);
     store_close(st);
     dq_buf_free(&query);
     return status;

@@ -39,6 +39,7 @@ retrieve_params retrieve_default_params(void)
         .dup_threshold = 0.85,
         .mmr_lambda = 0.7,
         .min_score = NAN,
+        .rerank_top = 20,
         .vindex = store_vindex_default_params(),
     };
 }
@@ -201,7 +202,7 @@ void retrieve_result_free(retrieve_result *r)
 typedef struct {
     store_hit chunk;
     bool have_chunk;
-    double bm25, dense, fused, score;
+    double bm25, dense, fused, rerank, score;
     int bm25_rank, dense_rank;
     float *vec; /* (dim) unit length, or NULL */
 } cand;
@@ -222,7 +223,7 @@ static cand *pool_find(pool *p, int64_t id, bool add)
     cand *c = &p->c[p->n++];
     memset(c, 0, sizeof *c);
     c->chunk.chunk_id = id;
-    c->bm25 = c->dense = c->fused = c->score = NAN;
+    c->bm25 = c->dense = c->fused = c->rerank = c->score = NAN;
     return c;
 }
 
@@ -355,6 +356,53 @@ static void drop_duplicates(pool *pl, double threshold)
     pl->n = u;
     free(texts);
     free(dup);
+}
+
+static int cand_cmp_rerank(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->rerank != y->rerank)
+        return x->rerank > y->rerank ? -1 : 1;
+    return 0;
+}
+
+/* The cross-encoder reads the best `top` candidates with the question and
+ * reorders them by its logit; the rest are dropped, being worse by the
+ * ranking that chose which to read. */
+static int rerank_pool(pool *pl, struct reranker *rr, const char *question, size_t top)
+{
+    if (pl->n > top) {
+        for (size_t i = top; i < pl->n; i++) {
+            store_hit_free(&pl->c[i].chunk);
+            free(pl->c[i].vec);
+        }
+        pl->n = top;
+    }
+    if (!pl->n)
+        return 0;
+    const char **texts = dq_calloc(pl->n, sizeof *texts);
+    float *logits = dq_calloc(pl->n, sizeof *logits);
+    for (size_t i = 0; i < pl->n; i++)
+        texts[i] = pl->c[i].chunk.text ? pl->c[i].chunk.text : "";
+    int rc = reranker_score(rr, question, texts, pl->n, logits);
+    if (rc == 0) {
+        for (size_t i = 0; i < pl->n; i++)
+            pl->c[i].score = pl->c[i].rerank = logits[i];
+        /* Stable for equal logits: qsort is not, so ties keep rank order via
+         * a pass of insertion sort instead. */
+        for (size_t i = 1; i < pl->n; i++) {
+            cand c = pl->c[i];
+            size_t j = i;
+            while (j > 0 && cand_cmp_rerank(&pl->c[j - 1], &c) > 0) {
+                pl->c[j] = pl->c[j - 1];
+                j--;
+            }
+            pl->c[j] = c;
+        }
+    }
+    free(texts);
+    free(logits);
+    return rc;
 }
 
 /* MMR over the pool (in rank order); returns the chosen indexes (k). */
@@ -517,6 +565,15 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
     }
     rank_pool(&pl, mode, p.rrf_k);
     drop_duplicates(&pl, p.dup_threshold);
+    if (p.reranker) {
+        size_t top = (size_t)(p.rerank_top > p.top_k ? p.rerank_top : p.top_k);
+        if (rerank_pool(&pl, p.reranker, question, top) < 0) {
+            pool_free(&pl);
+            free(match);
+            return -1;
+        }
+        out->reranked = true;
+    }
     if (!isnan(p.min_score)) {
         size_t u = 0;
         for (size_t i = 0; i < pl.n; i++) {
@@ -547,7 +604,7 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
         h->bm25 = c->bm25;
         h->dense = c->dense;
         h->fused = c->fused;
-        h->rerank = NAN;
+        h->rerank = c->rerank;
         h->bm25_rank = c->bm25_rank;
         h->dense_rank = c->dense_rank;
         h->snippet = retrieve_snippet(h->chunk.text, question, p.snippet_chars);

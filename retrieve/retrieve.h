@@ -27,6 +27,8 @@ typedef enum {
     RETRIEVE_HYBRID,
 } retrieve_mode;
 
+struct reranker;
+
 typedef struct {
     int top_k;         /* hits to return, default 5 */
     int snippet_chars; /* approximate snippet length in characters, default 120 */
@@ -39,6 +41,8 @@ typedef struct {
     double min_score;  /* relevance threshold on the hit's `score` (see retrieve_hit);
                         * NAN (default): none */
     store_vindex_params vindex; /* ANN threshold, nprobe, exact */
+    struct reranker *reranker; /* cross-encoder (embed.h), not owned; NULL: no rerank */
+    int rerank_top;    /* best candidates the reranker reads, default 20 (at least top_k) */
 } retrieve_params;
 
 retrieve_params retrieve_default_params(void);

@@ -522,3 +522,37 @@ Test(hybrid, removed_document_never_comes_back)
         cr_expect_neq(r.items[i].chunk.chunk_id, fruit_id[0]);
     retrieve_result_free(&r);
 }
+
+Test(hybrid, rerank_orders_by_the_cross_encoder)
+{
+    embed_fruit();
+    bert_params bp = bert_default_params();
+    bp.n_threads = 1;
+    reranker *rr = reranker_open(DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-rerank", &bp);
+    cr_assert_not_null(rr, "%s", dq_last_error());
+    /* the logits the reranker gives the five distinct candidates, computed apart */
+    const char *texts[] = {fruit[0], fruit[2], fruit[3], fruit[4], fruit[5]};
+    int64_t ids[] = {fruit_id[0], fruit_id[2], fruit_id[3], fruit_id[4], fruit_id[5]};
+    float logits[5];
+    cr_assert_eq(reranker_score(rr, "fruit trees", texts, 5, logits), 0);
+    int want[5] = {0, 1, 2, 3, 4};
+    for (int i = 1; i < 5; i++) /* insertion sort by logit, stable */
+        for (int j = i; j > 0 && logits[want[j]] > logits[want[j - 1]]; j--) {
+            int t = want[j];
+            want[j] = want[j - 1];
+            want[j - 1] = t;
+        }
+    retrieve_params p = params(RETRIEVE_DENSE, 3);
+    p.reranker = rr;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0, "%s", dq_last_error());
+    cr_expect(r.reranked);
+    cr_assert_eq(r.n, 3);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(r.items[i].chunk.chunk_id, ids[want[i]], "rank %d", i);
+        cr_expect_float_eq(r.items[i].rerank, logits[want[i]], 1e-5);
+        cr_expect_float_eq(r.items[i].score, logits[want[i]], 1e-5);
+    }
+    retrieve_result_free(&r);
+    reranker_free(rr);
+}
