@@ -390,6 +390,12 @@ Test(cli, killed_ingest_leaves_a_usable_store)
         execl(docqa_bin(), "docqa", "ingest", "--quiet", "many", (char *)NULL);
         _exit(98);
     }
+    /* Kill once the store exists (a loaded machine may take longer than the
+     * sleep to start the process), then a little into the run. */
+    char db[512];
+    snprintf(db, sizeof db, "%s/.docqa/docqa.sqlite", workdir);
+    for (int i = 0; i < 500 && access(db, F_OK) != 0; i++)
+        usleep(10 * 1000);
     usleep(150 * 1000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
