@@ -53,6 +53,7 @@ bench: build
 	@sh scripts/install-deps.sh --bench
 	@BUILD=$(BUILD) sh bench/ingest
 	@BUILD=$(BUILD) sh bench/embed
+	@BUILD=$(BUILD) sh bench/query
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -251,10 +251,17 @@ extern "C" void vindex_set_probe(vindex *v, int nprobe)
     if (nprobe <= 0)
         return;
     if (auto *ivf = dynamic_cast<faiss::IndexIVF *>(v->index))
-        ivf->nprobe = (size_t)nprobe;
+        ivf->nprobe = (size_t)nprobe < ivf->nlist ? (size_t)nprobe : ivf->nlist;
     else if (auto *map = dynamic_cast<faiss::IndexIDMap *>(v->index))
         if (auto *h = dynamic_cast<faiss::IndexHNSW *>(map->index))
             h->hnsw.efSearch = nprobe;
+}
+
+extern "C" int vindex_lists(const vindex *v)
+{
+    if (auto *ivf = dynamic_cast<const faiss::IndexIVF *>(v->index))
+        return (int)ivf->nlist;
+    return 0;
 }
 
 extern "C" int vindex_ids(const vindex *v, int64_t **ids, size_t *n)

@@ -136,7 +136,7 @@ static void apply_probe(struct store_vx *vx)
     if (!vx->index || vindex_get_kind(vx->index) != VINDEX_IVF)
         return;
     /* nprobe = every list is an exhaustive, exact search. */
-    int nlist = ivf_lists((int64_t)vindex_size(vx->index));
+    int nlist = vindex_lists(vx->index);
     int probe = vx->params.exact ? 1 << 30 : vx->params.nprobe ? vx->params.nprobe
                                                                 : ivf_default_probe(nlist);
     vindex_set_probe(vx->index, probe);

@@ -54,8 +54,11 @@ long vindex_remove(vindex *v, const int64_t *ids, size_t n);
  * best first and ids (nq, k), -1 where fewer than k exist. */
 int vindex_search(const vindex *v, const float *q, size_t nq, int k, float *scores,
                   int64_t *ids);
-/* IVF lists probed per query (default 1 in FAISS; docqa sets it); HNSW efSearch. */
+/* IVF lists probed per query (default 1 in FAISS; docqa sets it; capped at
+ * the number of lists, where the search is exhaustive); HNSW efSearch. */
 void vindex_set_probe(vindex *v, int nprobe);
+/* An IVF index's number of lists; 0 for the others. */
+int vindex_lists(const vindex *v);
 /* Every id held, in no particular order; *ids malloc'd (n). */
 int vindex_ids(const vindex *v, int64_t **ids, size_t *n);
 

@@ -108,7 +108,9 @@ Test(vindex, remove_then_search_skips_removed)
 Test(vindex, ivf_with_all_lists_probed_matches_exact)
 {
     vindex *flat = make_ten(VINDEX_FLAT), *ivf = make_ten(VINDEX_IVF);
-    vindex_set_probe(ivf, 2);
+    cr_expect_eq(vindex_lists(ivf), 2);
+    cr_expect_eq(vindex_lists(flat), 0);
+    vindex_set_probe(ivf, 1000); /* capped at the 2 lists: exhaustive */
     for (int a = 0; a < DIM; a++) {
         float q[DIM], s1[6], s2[6];
         int64_t i1[6], i2[6];
