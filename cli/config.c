@@ -11,7 +11,7 @@
  *     [retrieve]
  *     mode = auto                          # bm25, dense, hybrid
  *     min_score = 0.35                     # relevance threshold (README)
- *     ann_threshold = 200000               # vectors from which search is approximate
+ *     ann_threshold = 100000               # vectors from which search is approximate
  *     nprobe = 0                           # IVF lists searched (0: by index size)
  *     exact = false
  *     rerank_model = /models/bge-reranker-base   # cross-encoder rerank

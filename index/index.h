@@ -176,7 +176,7 @@ int store_get_vector(store *st, int64_t chunk_id, const char *model_identity, fl
 
 typedef struct {
     int64_t ann_threshold; /* vectors from which an IVF index is built; 0: always exact.
-                            * Default 200000 */
+                            * Default 100000 (bench/README.md) */
     int nprobe;            /* IVF lists searched per query; 0: the default for the
                             * index's size (see vector_index.c) */
     bool exact;            /* search every IVF list: exact results from an IVF index */

@@ -41,7 +41,7 @@ struct store_vx {
 
 store_vindex_params store_vindex_default_params(void)
 {
-    return (store_vindex_params){.ann_threshold = 200000, .nprobe = 0, .exact = false};
+    return (store_vindex_params){.ann_threshold = 100000, .nprobe = 0, .exact = false};
 }
 
 static struct store_vx *vx_of(store *st)
