@@ -591,6 +591,16 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
         pl.n = u;
     }
     size_t k = (size_t)p.top_k;
+    /* MMR reads the best 4k only: diversity should promote a passage from
+     * near the top, not dig one out of the tail, and the pairwise
+     * similarities it needs grow as the square of the pool. */
+    if (pl.n > 4 * k) {
+        for (size_t i = 4 * k; i < pl.n; i++) {
+            store_hit_free(&pl.c[i].chunk);
+            free(pl.c[i].vec);
+        }
+        pl.n = 4 * k;
+    }
     size_t *order = dq_calloc(k, sizeof *order);
     size_t n = diversify(&pl, dim, p.mmr_lambda, k, order);
     out->items = dq_calloc(n ? n : 1, sizeof *out->items);
