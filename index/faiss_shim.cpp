@@ -22,6 +22,8 @@ extern "C" {
 #include <faiss/index_io.h>
 #include <faiss/invlists/InvertedLists.h>
 
+#include <omp.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -238,12 +240,21 @@ extern "C" int vindex_search(const vindex *v, const float *q, size_t nq, int k, 
 {
     if (k <= 0 || !nq)
         return 0;
+    /* One question at a time gains nothing from FAISS's threads (it splits
+     * work across queries) and pays for waking them: on a busy machine that
+     * costs more wall time than the search. omp_set_num_threads sets this
+     * thread's setting only, so it is put back for builds. */
+    int threads = omp_get_max_threads();
+    if (nq < 4)
+        omp_set_num_threads(1);
+    int rc = 0;
     try {
         v->index->search((faiss::Index::idx_t)nq, q, k, scores, reinterpret_cast<faiss::Index::idx_t *>(ids));
-        return 0;
     } catch (const std::exception &e) {
-        return fail_exception("cannot search the vector index", e);
+        rc = fail_exception("cannot search the vector index", e);
     }
+    omp_set_num_threads(threads);
+    return rc;
 }
 
 extern "C" void vindex_set_probe(vindex *v, int nprobe)
