@@ -97,21 +97,34 @@ double rank_jaccard(const rank_shingles *a, const rank_shingles *b)
     return (double)both / (double)(a->n + b->n - both);
 }
 
-size_t rank_mark_duplicates(const char *const *texts, size_t n, double threshold, bool *dup)
+size_t rank_mark_duplicates(const char *const *texts, size_t n, double threshold,
+                            size_t max_kept, bool *dup)
 {
     rank_shingles *sh = dq_calloc(n ? n : 1, sizeof *sh);
-    size_t kept = 0;
+    size_t *kept = dq_calloc(n ? n : 1, sizeof *kept);
+    size_t n_kept = 0;
     for (size_t i = 0; i < n; i++) {
+        dup[i] = true;
+        if (n_kept >= max_kept)
+            continue;
         rank_shingles_build(texts[i], &sh[i]);
-        dup[i] = false;
-        for (size_t j = 0; j < i && !dup[i]; j++)
-            if (!dup[j] && rank_jaccard(&sh[i], &sh[j]) >= threshold)
-                dup[i] = true;
-        if (!dup[i])
-            kept++;
+        bool copy = false;
+        for (size_t j = 0; j < n_kept && !copy; j++) {
+            const rank_shingles *a = &sh[i], *b = &sh[kept[j]];
+            /* Jaccard <= min/max of the set sizes: most pairs need no merge. */
+            size_t lo = a->n < b->n ? a->n : b->n, hi = a->n < b->n ? b->n : a->n;
+            if (hi && (double)lo < threshold * (double)hi)
+                continue;
+            copy = rank_jaccard(a, b) >= threshold;
+        }
+        if (!copy) {
+            dup[i] = false;
+            kept[n_kept++] = i;
+        }
     }
     for (size_t i = 0; i < n; i++)
         rank_shingles_free(&sh[i]);
     free(sh);
-    return kept;
+    free(kept);
+    return n_kept;
 }

@@ -37,8 +37,11 @@ double rank_jaccard(const rank_shingles *a, const rank_shingles *b);
 
 /* Near-duplicate removal over texts (n) in rank order: dup[i] is set when
  * text i's Jaccard similarity to an earlier kept text is >= threshold, so
- * the best-ranked copy stays. Returns the number kept. */
-size_t rank_mark_duplicates(const char *const *texts, size_t n, double threshold, bool *dup);
+ * the best-ranked copy stays. Once max_kept texts are kept the rest are
+ * marked too without being read (the caller wants no more). Returns the
+ * number kept. */
+size_t rank_mark_duplicates(const char *const *texts, size_t n, double threshold,
+                            size_t max_kept, bool *dup);
 
 /* Maximal marginal relevance (Carbonell & Goldstein 1998): picks up to k of
  * n candidates, each time the one maximising

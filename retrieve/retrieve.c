@@ -334,16 +334,20 @@ static void rank_pool(pool *pl, retrieve_mode mode, int rrf_k)
     /* BM25: already in bm25_ranked's order (coverage breaks ties). */
 }
 
-/* Drops near-duplicates (keeping the better-ranked copy) in place. */
-static void drop_duplicates(pool *pl, double threshold)
+/* Drops near-duplicates (keeping the better-ranked copy) in place, and
+ * everything after the first max_kept distinct candidates. */
+static void drop_duplicates(pool *pl, double threshold, size_t max_kept)
 {
-    if (threshold > 1.0 || pl->n < 2)
-        return;
+    if (threshold > 1.0 || pl->n < 2) {
+        threshold = 2.0; /* nothing is a copy; still cut at max_kept */
+        if (pl->n < 2)
+            return;
+    }
     const char **texts = dq_calloc(pl->n, sizeof *texts);
     bool *dup = dq_calloc(pl->n, sizeof *dup);
     for (size_t i = 0; i < pl->n; i++)
         texts[i] = pl->c[i].chunk.text ? pl->c[i].chunk.text : "";
-    rank_mark_duplicates(texts, pl->n, threshold, dup);
+    rank_mark_duplicates(texts, pl->n, threshold, max_kept, dup);
     size_t u = 0;
     for (size_t i = 0; i < pl->n; i++) {
         if (dup[i]) {
@@ -564,7 +568,10 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
         return -1;
     }
     rank_pool(&pl, mode, p.rrf_k);
-    drop_duplicates(&pl, p.dup_threshold);
+    /* Later stages read at most the reranker's share or MMR's 4k. */
+    size_t k = (size_t)p.top_k;
+    size_t need = p.reranker && (size_t)p.rerank_top > 4 * k ? (size_t)p.rerank_top : 4 * k;
+    drop_duplicates(&pl, p.dup_threshold, need);
     if (p.reranker) {
         size_t top = (size_t)(p.rerank_top > p.top_k ? p.rerank_top : p.top_k);
         if (rerank_pool(&pl, p.reranker, question, top) < 0) {
@@ -590,7 +597,6 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
         }
         pl.n = u;
     }
-    size_t k = (size_t)p.top_k;
     /* MMR reads the best 4k only: diversity should promote a passage from
      * near the top, not dig one out of the tail, and the pairwise
      * similarities it needs grow as the square of the pool. */

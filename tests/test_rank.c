@@ -95,7 +95,7 @@ Test(rank, duplicates_keep_the_best_ranked_copy)
         "Completely different paragraph about returns.",
     };
     bool dup[5];
-    size_t kept = rank_mark_duplicates(texts, 5, 0.85, dup);
+    size_t kept = rank_mark_duplicates(texts, 5, 0.85, 10, dup);
     cr_expect_eq(kept, 3);
     cr_expect(!dup[0]);
     cr_expect(!dup[1]);
@@ -103,7 +103,10 @@ Test(rank, duplicates_keep_the_best_ranked_copy)
     cr_expect(dup[3]);
     cr_expect(!dup[4]);
     /* a threshold above 1 keeps everything */
-    cr_expect_eq(rank_mark_duplicates(texts, 5, 1.01, dup), 5);
+    cr_expect_eq(rank_mark_duplicates(texts, 5, 1.01, 10, dup), 5);
+    /* max_kept 2: the first two distinct, the rest not wanted */
+    cr_expect_eq(rank_mark_duplicates(texts, 5, 0.85, 2, dup), 2);
+    cr_expect(!dup[0] && !dup[1] && dup[2] && dup[3] && dup[4]);
 }
 
 Test(rank, mmr_skips_a_near_copy_for_something_new)
