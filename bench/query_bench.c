@@ -1,7 +1,7 @@
 /* query_bench.c - vector search latency and recall, exact vs approximate, and
  * the overhead of docqa's whole query path over a bare FAISS search.
  *
- * query_bench N MODEL_DIR STORE_DIR [QUERIES] [--no-hnsw] [--no-store]
+ * query_bench N MODEL_DIR STORE_DIR [QUERIES] [--no-hnsw] [--no-store] [--store-only]
  *     Makes N clustered unit vectors of MODEL_DIR's dimension (1000 random
  *     centres, Gaussian spread, normalised: real embeddings are clustered,
  *     and uniform random vectors are the worst case no ANN index meets)
@@ -14,7 +14,8 @@
  *     and these vectors under MODEL_DIR's identity, has the store build its
  *     FAISS file, and times retrieve_search() in hybrid and dense mode
  *     (BM25 over FTS5, dense, RRF, dedup, MMR, snippets) - embedding the
- *     question included, and that embedding timed alone too.
+ *     question included, and that embedding timed alone too. --store-only
+ *     skips the index comparisons and reuses a store an earlier run wrote.
  * Output lines are "key value" pairs that bench/query turns into a table.
  */
 #include "common/common.h"
@@ -214,6 +215,10 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     }
     int64_t have = store_chunk_count(st);
     double t0 = dq_now();
+    if (have != (int64_t)n && !x) {
+        fprintf(stderr, "query_bench: --store-only needs the store an earlier run wrote\n");
+        exit(1);
+    }
     if (have != (int64_t)n) {
         /* 100 chunks per document, one transaction per 100 documents. */
         enum { PER_DOC = 100 };
@@ -331,12 +336,14 @@ int main(int argc, char **argv)
     size_t n = strtoull(argv[1], NULL, 10);
     const char *model_dir = argv[2], *store_dir = argv[3];
     size_t nq = 200;
-    bool hnsw = true, with_store = true;
+    bool hnsw = true, with_store = true, store_only = false;
     for (int i = 4; i < argc; i++) {
         if (!strcmp(argv[i], "--no-hnsw"))
             hnsw = false;
         else if (!strcmp(argv[i], "--no-store"))
             with_store = false;
+        else if (!strcmp(argv[i], "--store-only"))
+            store_only = true;
         else
             nq = strtoull(argv[i], NULL, 10);
     }
@@ -349,6 +356,10 @@ int main(int argc, char **argv)
     int dim = bert_dim(m);
     bert_free(m);
 
+    if (store_only) {
+        run_store(n, dim, NULL, NULL, nq, model_dir, store_dir);
+        return 0;
+    }
     double t0 = dq_now();
     float *x = make_vectors(n, dim);
     /* queries: a data point nudged off it (a question is near, not on, its answer) */
