@@ -198,7 +198,9 @@ typedef struct {
     int64_t changes;   /* chunk ids applied from the log (UPDATED) */
     int64_t vectors;   /* held now */
     bool approximate;  /* IVF rather than exact */
-    bool saved;        /* the file was (re)written */
+    bool saved;        /* the file is up to date on disk (written, or nothing to write:
+                        * with no vectors of the model no file is written, and one
+                        * made for another model is left alone) */
     char save_error[256]; /* why it could not be written ("" when saved or unchanged) */
 } store_vx_report;
 

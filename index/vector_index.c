@@ -402,21 +402,22 @@ static void read_end(store *st, bool began)
 /* Writes the file and trims the log up to its seq. */
 static void save(store *st, struct store_vx *vx, store_vx_report *rep)
 {
-    char *path = vx_path(st);
-    int rc = 0;
-    if (vx->index) {
-        rc = vindex_write(vx->index, path, vx->model, vx->seq);
-    } else if (unlink(path) != 0 && access(path, F_OK) == 0) {
-        dq_set_error("cannot remove '%s'", path);
-        rc = -1;
+    if (!vx->index) {
+        /* No vectors of this model: nothing to write, and a file made for
+         * another model is left alone - a query with the wrong model
+         * configured must not cost the right one a rebuild. */
+        rep->saved = true;
+        return;
     }
+    char *path = vx_path(st);
+    int rc = vindex_write(vx->index, path, vx->model, vx->seq);
     free(path);
     if (rc < 0) {
         snprintf(rep->save_error, sizeof rep->save_error, "%s", dq_last_error());
         return;
     }
     rep->saved = true;
-    if (st->readonly || !vx->index || !sqlite3_get_autocommit(st->db))
+    if (st->readonly || !sqlite3_get_autocommit(st->db))
         return;
     /* Trimming is housekeeping: a busy store keeps its log a while longer. */
     char sql[96];

@@ -515,10 +515,24 @@ Test(vstore, model_change_rebuilds_and_never_mixes)
     cr_assert_eq(store_vindex_sync(st, "other:model:8", NULL), 0);
     store_close(st);
 
+    /* a query with a model the store has no vectors of leaves the file be */
+    st = store_env_open(&e, false);
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
+    cr_expect_eq(rep.vectors, 0);
+    store_close(st);
+    char *tag;
+    uint64_t seq;
+    vindex *kept = vindex_read(e.faiss, &tag, &seq);
+    cr_assert(kept, "%s", dq_last_error());
+    cr_expect_str_eq(tag, "other:model:8");
+    cr_expect_eq(vindex_size(kept), 6);
+    free(tag);
+    vindex_free(kept);
+
     st = store_env_open(&e, false);
     cr_assert_eq(store_prune_vectors(st, MODEL), 0);
     embed_all(st, a, 3, MODEL);
-    store_vx_report rep;
     cr_assert_eq(store_vindex_sync(st, MODEL, &rep), 0);
     cr_expect_eq(rep.action, STORE_VX_REBUILT);
     cr_expect(strstr(rep.reason, "another model"), "%s", rep.reason);
