@@ -59,6 +59,7 @@ bench: build
 	@BUILD=$(BUILD) sh bench/llm
 	@BUILD=$(BUILD) sh bench/reindex
 	@BUILD=$(BUILD) sh bench/ocr
+	@BUILD=$(BUILD) sh bench/query
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

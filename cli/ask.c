@@ -179,9 +179,11 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
     bool json = false, no_llm = false;
     retrieve_params rp = retrieve_default_params();
     answer_params ap = answer_default_params();
+    cli_retrieval_flags rf = {0};
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_NUMBER('k', "top", &rp.top_k, "n", "chunks to read the answer from (5)"),
+        CLI_RETRIEVAL_OPTIONS(&rf),
         OPT_NUMBER(0, "sentences", &ap.max_sentences, "n", "most sentences in the answer (3)"),
         OPT_BOOLEAN(0, "json", &json, "print answer, sources, timings and token counts as JSON"),
         OPT_BOOLEAN(0, "no-llm", &no_llm, "answer extractively even when [llm] is configured"),
@@ -225,8 +227,12 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
     retrieve_result res = {0};
     answer a = {0};
     char *llm_error = NULL;
+    embedder *emb = NULL;
+    status = cli_retrieval_setup(st, &rf, &rp, &emb);
+    if (status != EXIT_OK)
+        goto done; /* printed */
     double t0 = dq_now();
-    if (retrieve_search(st, NULL, question.data, &rp, &res) < 0) {
+    if (retrieve_search(st, emb, question.data, &rp, &res) < 0) {
         cli_error("search failed: %s", dq_last_error());
         status = EXIT_ERROR;
         goto done;
@@ -252,6 +258,8 @@ done:
     retrieve_result_free(&res);
     llm_free(llm);
     cli_config_free(&cfg);
+    embedder_free(emb);
+    reranker_free(rp.reranker);
     store_close(st);
     dq_buf_free(&question);
     return status;

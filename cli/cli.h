@@ -7,6 +7,7 @@
 
 #include "embed/embed.h"
 #include "index/index.h"
+#include "retrieve/retrieve.h"
 
 /* Exit codes, documented in README.md and `docqa --help`. */
 enum {
@@ -39,6 +40,7 @@ int cmd_doctor(int argc, char **argv, cli_globals *g);
 int cmd_serve(int argc, char **argv, cli_globals *g);
 int cmd_reindex(int argc, char **argv, cli_globals *g);
 int cmd_eval(int argc, char **argv, cli_globals *g);
+int cmd_index(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -71,9 +73,14 @@ typedef struct {
     int llm_context;        /* [llm] context: the model's window in tokens */
     int llm_timeout;        /* [llm] timeout: seconds without a byte */
     int llm_connect_timeout; /* [llm] connect_timeout: seconds */
-    char *rerank_model; /* [retrieve] rerank_model = DIR (a cross-encoder) */
     char *ocr_mode;     /* [ocr] mode = auto|always|never */
     char *ocr_lang;     /* [ocr] lang = chi_sim+eng */
+    char *retrieve_mode;   /* [retrieve] mode = auto|bm25|dense|hybrid */
+    double min_score;      /* [retrieve] min_score = X; NAN: none */
+    long long ann_threshold; /* [retrieve] ann_threshold = N; -1: the default */
+    int nprobe;            /* [retrieve] nprobe = N; 0: the default */
+    bool exact;            /* [retrieve] exact = true */
+    char *rerank_model;    /* [retrieve] rerank_model = DIR (a cross-encoder folder) */
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the
@@ -97,6 +104,38 @@ struct llm_client;
 /* The chat client the config names, or NULL when none is configured (*err
  * false) or the settings are bad (*err true, message printed). */
 struct llm_client *cli_open_llm(const cli_config *cfg, bool *err);
+/* ---- retrieval (cli/retrieval.c), shared by search and ask ------------- */
+
+/* The retrieval flags a command offers, as parsed (NULL/false: not given). */
+typedef struct {
+    const char *mode;      /* --mode auto|bm25|dense|hybrid */
+    const char *min_score; /* --min-score X */
+    bool exact;            /* --exact */
+    const char *rerank;    /* --rerank DIR */
+    bool no_rerank;        /* --no-rerank */
+} cli_retrieval_flags;
+
+#define CLI_RETRIEVAL_OPTIONS(f)                                                              \
+    OPT_STR(0, "mode", &(f)->mode, "mode",                                                    \
+            "auto (hybrid when the store has vectors), bm25, dense or hybrid"),               \
+        OPT_STR(0, "min-score", &(f)->min_score, "x",                                         \
+                "relevance threshold on the score shown (see README)"),                       \
+        OPT_BOOLEAN(0, "exact", &(f)->exact, "exact vector search even on a large store"),     \
+        OPT_STR(0, "rerank", &(f)->rerank, "dir", "rerank with this cross-encoder model"),   \
+        OPT_BOOLEAN(0, "no-rerank", &(f)->no_rerank, "skip the configured reranker")
+
+/* Fills rp from the config files then the flags, and opens the embedding
+ * model when the mode may use it (*emb NULL when none is configured) and
+ * the reranker when one is asked for (rp->reranker: the caller frees it with
+ * reranker_free).
+ * Returns EXIT_OK, or EXIT_USAGE / EXIT_ERROR after printing why. */
+int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params *rp,
+                        embedder **emb);
+
+/* Brings the FAISS file in step with the store's vectors of model (after
+ * ingest), with [retrieve] ann_threshold from the config; says what it did
+ * unless quiet. -1 after printing why. */
+int cli_vindex_sync(store *st, const char *model, bool quiet);
 
 /* Embeds every chunk that has no vector from e yet (re-embedding all when the
  * store's model changed); progress on a terminal. -1 after printing why. */

@@ -21,15 +21,21 @@
  *
  * The LLM's API key comes only from $DOCQA_LLM_API_KEY: a config file may
  * sit inside the store, which is no place for a secret.
- *     [retrieve]
- *     rerank_model = /models/ms-marco-MiniLM-L-6-v2   # a cross-encoder folder
  *     [ocr]
  *     mode = auto                          # auto|always|never, as --ocr
  *     lang = chi_sim+eng                   # Tesseract languages, as --ocr-lang
+ *     [retrieve]
+ *     mode = auto                          # bm25, dense, hybrid
+ *     min_score = 0.35                     # relevance threshold (README)
+ *     ann_threshold = 100000               # vectors from which search is approximate
+ *     nprobe = 0                           # IVF lists searched (0: by index size)
+ *     exact = false
+ *     rerank_model = /models/bge-reranker-base   # cross-encoder rerank
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,14 +107,43 @@ static int apply_llm(cli_config *cfg, const char *key, const char *value)
     return 0;
 }
 
+static int apply_retrieve(cli_config *cfg, const char *key, const char *value)
+{
+    char *end;
+    if (!strcmp(key, "mode")) {
+        retrieve_mode m;
+        if (retrieve_parse_mode(value, &m) < 0)
+            return -1;
+        set_string(&cfg->retrieve_mode, value);
+    } else if (!strcmp(key, "min_score")) {
+        double x = strtod(value, &end);
+        if (end == value || *end || x != x)
+            return -1;
+        cfg->min_score = x;
+    } else if (!strcmp(key, "ann_threshold")) {
+        long long n = strtoll(value, &end, 10);
+        if (end == value || *end || n < 0)
+            return -1;
+        cfg->ann_threshold = n;
+    } else if (!strcmp(key, "nprobe")) {
+        long n = strtol(value, &end, 10);
+        if (end == value || *end || n < 0 || n > 65536)
+            return -1;
+        cfg->nprobe = (int)n;
+    } else if (!strcmp(key, "exact")) {
+        return parse_bool(value, &cfg->exact);
+    } else if (!strcmp(key, "rerank_model")) {
+        set_string(&cfg->rerank_model, value);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 static int apply(cli_config *cfg, const char *section, const char *key, const char *value)
 {
     if (!strcmp(section, "llm"))
         return apply_llm(cfg, key, value);
-    if (!strcmp(section, "retrieve") && !strcmp(key, "rerank_model")) {
-        set_string(&cfg->rerank_model, value);
-        return 0;
-    }
     if (!strcmp(section, "ocr")) {
         if (!strcmp(key, "lang"))
             set_string(&cfg->ocr_lang, value);
@@ -119,6 +154,8 @@ static int apply(cli_config *cfg, const char *section, const char *key, const ch
             return -1;
         return 0;
     }
+    if (!strcmp(section, "retrieve"))
+        return apply_retrieve(cfg, key, value);
     if (strcmp(section, "embed") != 0)
         return -1;
     if (!strcmp(key, "model"))
@@ -206,6 +243,8 @@ int cli_config_load(cli_config *cfg, const char *store_dir)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->llm_temperature = -1;
+    cfg->min_score = NAN;
+    cfg->ann_threshold = -1;
     dq_buf path = DQ_BUF_INIT;
     char *user = cli_user_config_path();
     if (user)
@@ -251,6 +290,7 @@ void cli_config_free(cli_config *cfg)
     free(cfg->rerank_model);
     free(cfg->ocr_mode);
     free(cfg->ocr_lang);
+    free(cfg->retrieve_mode);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -109,6 +109,8 @@ int cli_embed_missing_count(store *st, embedder *e, bool quiet, size_t *n_embedd
     progress_finish(&prog);
     if (rc == 0 && !cli_interrupted())
         *n_embedded = todo.n;
+    if (rc == 0 && cli_vindex_sync(st, identity, quiet) < 0)
+        rc = -1;
     for (size_t i = 0; i < todo.n; i++)
         free(todo.texts[i]);
     free(todo.texts);

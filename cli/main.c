@@ -18,13 +18,14 @@ static const struct {
     const char *help;
 } commands[] = {
     {"ingest", cmd_ingest, "add files and folders to the store (incremental)"},
-    {"search", cmd_search, "show the chunks that best match a query (BM25)"},
+    {"search", cmd_search, "show the chunks that best match a query (BM25, dense, hybrid)"},
     {"ask", cmd_ask, "answer a question from the documents, with citations"},
     {"chat", cmd_chat, "ask questions in turn, follow-ups understood (interactive)"},
     {"reindex", cmd_reindex, "bring the store in line with its source folders (for cron)"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
     {"eval", cmd_eval, "measure answers (C-Eval CSVs via an LLM) and retrieval quality"},
+    {"index", cmd_index, "check or rebuild the vector index beside the store"},
     {"model", cmd_model, "get and choose models: pull, list, use, rm, info"},
     {"doctor", cmd_doctor, "check the configured LLM endpoint answers and has the model"},
     {"serve", cmd_serve, "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},

@@ -1,6 +1,8 @@
-/* search.c - `docqa search "..."`: the best-matching chunks with BM25 score,
- * file, page and a highlighted snippet; --json for scripts. */
+/* search.c - `docqa search "..."`: the best-matching chunks with their
+ * scores (BM25, cosine, fused rank, as the mode ran), file, page span,
+ * section and a highlighted snippet; --json for scripts. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,53 @@ static void print_pages(int a, int b)
         printf("pp. %d-%d", a, b);
 }
 
+/* A score for JSON: null where the retriever did not see the chunk. */
+static void add_score(cJSON *o, const char *name, double v)
+{
+    if (isnan(v))
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddNumberToObject(o, name, v);
+}
+
+static cJSON *scores_json(const retrieve_hit *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_score(o, "bm25", h->bm25);
+    cJSON_AddNumberToObject(o, "bm25_rank", h->bm25_rank);
+    add_score(o, "cosine", h->dense);
+    cJSON_AddNumberToObject(o, "dense_rank", h->dense_rank);
+    add_score(o, "rrf", h->fused);
+    add_score(o, "rerank", h->rerank);
+    return o;
+}
+
+/* "rrf 0.0323 · bm25 4.12 (#2) · cosine 0.81 (#1)": each score the mode
+ * produced, labelled, so a reader knows what the numbers are. */
+static void print_scores(const retrieve_hit *h)
+{
+    const char *sep = "";
+    if (!isnan(h->rerank)) {
+        printf("rerank %.2f", h->rerank);
+        sep = " · ";
+    }
+    if (!isnan(h->fused)) {
+        printf("%srrf %.4f", sep, h->fused);
+        sep = " · ";
+    }
+    if (!isnan(h->bm25)) {
+        printf("%sbm25 %.2f", sep, h->bm25);
+        if (!isnan(h->fused))
+            printf(" (#%d)", h->bm25_rank);
+        sep = " · ";
+    }
+    if (!isnan(h->dense)) {
+        printf("%scosine %.3f", sep, h->dense);
+        if (!isnan(h->fused) && h->dense_rank)
+            printf(" (#%d)", h->dense_rank);
+    }
+}
+
 static const char *const search_usage[] = {
     "docqa search [<options>] <query>",
     NULL,
@@ -75,9 +124,11 @@ int cmd_search(int argc, char **argv, cli_globals *g)
     bool json = false;
     retrieve_params rp = retrieve_default_params();
     rp.top_k = 10;
+    cli_retrieval_flags rf = {0};
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_NUMBER('k', "top", &rp.top_k, "n", "how many chunks to show (10)"),
+        CLI_RETRIEVAL_OPTIONS(&rf),
         OPT_BOOLEAN(0, "json", &json, "print JSON for scripts"),
         OPT_FINISH,
     };
@@ -104,20 +155,27 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         return EXIT_ERROR;
     }
     retrieve_result res = {0};
-    int status = EXIT_OK;
-    if (retrieve_search(st, NULL, query.data, &rp, &res) < 0) {
+    embedder *emb = NULL;
+    int status = cli_retrieval_setup(st, &rf, &rp, &emb);
+    if (status != EXIT_OK) {
+        /* printed */
+    } else if (retrieve_search(st, emb, query.data, &rp, &res) < 0) {
         cli_error("search failed: %s", dq_last_error());
         status = EXIT_ERROR;
     } else if (json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "query", query.data);
         cJSON_AddStringToObject(root, "match", res.match ? res.match : "");
+        cJSON_AddStringToObject(root, "mode", retrieve_mode_name(res.mode));
+        add_score(root, "min_score", rp.min_score);
+        cJSON_AddNumberToObject(root, "below_threshold", (double)res.below_threshold);
         cJSON *arr = cJSON_AddArrayToObject(root, "results");
         for (size_t i = 0; i < res.n; i++) {
             const store_hit *h = &res.items[i].chunk;
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
-            cJSON_AddNumberToObject(o, "score", h->score);
+            add_score(o, "score", res.items[i].score);
+            cJSON_AddItemToObject(o, "scores", scores_json(&res.items[i]));
             cJSON_AddStringToObject(o, "path", h->path);
             cli_add_page_span(o, h->page_start, h->page_end);
             cJSON_AddBoolToObject(o, "ocr", h->ocr);
@@ -131,6 +189,10 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         puts(out);
         free(out);
         cJSON_Delete(root);
+    } else if (res.n == 0 && res.below_threshold) {
+        printf("no relevant passage found (the best of %zu candidates scored %.3f, below the "
+               "threshold %.3f)\n",
+               res.below_threshold, res.best_dropped, rp.min_score);
     } else if (res.n == 0) {
         size_t shown = query.len;
         if (shown > 80) { /* a pasted page of text is not worth echoing whole */
@@ -150,13 +212,17 @@ int cmd_search(int argc, char **argv, cli_globals *g)
                 printf(" (OCR)");
             if (h->section && *h->section)
                 printf("  %s", h->section);
-            printf("  (bm25 %.2f)%s\n", h->score, tty ? "\033[0m" : "");
+            printf("  (");
+            print_scores(&res.items[i]);
+            printf(")%s\n", tty ? "\033[0m" : "");
             char *snip = cli_render_snippet(res.items[i].snippet, tty);
             printf("   %s\n\n", snip);
             free(snip);
         }
     }
     retrieve_result_free(&res);
+    embedder_free(emb);
+    reranker_free(rp.reranker);
     store_close(st);
     dq_buf_free(&query);
     return status;

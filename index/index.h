@@ -253,4 +253,75 @@ int store_get_cached_answer(store *st, const char *key, store_cached_answer *out
 /* Inserts or replaces the answer under key. */
 int store_put_cached_answer(store *st, const char *key, const store_cached_answer *a);
 
+/* ---- the vector index beside the store ---------------------------------- */
+
+/* The FAISS file in the store directory. SQLite stays the source of truth:
+ * every change to the vectors table is logged (by triggers) with a sequence
+ * number, and the file records the last one it holds, so a stale file is
+ * caught up incrementally and a missing, corrupt or foreign one is rebuilt
+ * from the table. Below ann_threshold vectors the index is exact (inner
+ * product over normalised vectors = cosine); from it on, IVF (see
+ * docs/architecture.md for why IVF and not HNSW). */
+#define STORE_VINDEX_NAME "vectors.faiss"
+
+typedef struct {
+    int64_t ann_threshold; /* vectors from which an IVF index is built; 0: always exact.
+                            * Default 100000 (bench/README.md) */
+    int nprobe;            /* IVF lists searched per query; 0: the default for the
+                            * index's size (see vector_index.c) */
+    bool exact;            /* search every IVF list: exact results from an IVF index */
+} store_vindex_params;
+
+store_vindex_params store_vindex_default_params(void);
+/* Applies to later syncs and searches on st. */
+void store_set_vindex_params(store *st, const store_vindex_params *p);
+
+typedef enum {
+    STORE_VX_CURRENT = 0, /* nothing to do */
+    STORE_VX_UPDATED,     /* caught up from the change log */
+    STORE_VX_REBUILT,     /* rebuilt from the vectors table */
+} store_vx_action;
+
+typedef struct {
+    store_vx_action action;
+    char reason[256];  /* why it was rebuilt: "no vectors.faiss yet", "corrupt: ..." */
+    int64_t changes;   /* chunk ids applied from the log (UPDATED) */
+    int64_t vectors;   /* held now */
+    bool approximate;  /* IVF rather than exact */
+    bool saved;        /* the file is up to date on disk (written, or nothing to write:
+                        * with no vectors of the model no file is written, and one
+                        * made for another model is left alone) */
+    char save_error[256]; /* why it could not be written ("" when saved or unchanged) */
+} store_vx_report;
+
+/* Brings the in-memory index for model_identity (loading the file the first
+ * time) in step with the vectors table and writes the file when it changed.
+ * A file that cannot be written (read-only directory) is not an error: the
+ * report says so and the next run repairs it again. rep may be NULL. */
+int store_vindex_sync(store *st, const char *model_identity, store_vx_report *rep);
+/* Discards the file and builds it again from the vectors table. */
+int store_vindex_rebuild(store *st, const char *model_identity, store_vx_report *rep);
+
+typedef struct {
+    bool file_ok;          /* the file exists and reads (magic, checksum, FAISS) */
+    char file_error[256];  /* why not */
+    char *file_model;      /* the model the file was made for (owned) */
+    uint64_t file_seq, store_seq; /* change-log position of the file and of the store */
+    int64_t file_vectors, store_vectors;
+    int64_t missing; /* vectors in the store the file lacks */
+    int64_t extra;   /* ids in the file the store does not hold (deleted chunks) */
+    bool approximate;
+} store_vx_check;
+
+/* Compares the file on disk with the vectors table without changing either.
+ * In agreement when file_ok, the model matches, and missing == extra == 0. */
+int store_vindex_check(store *st, const char *model_identity, store_vx_check *out);
+void store_vx_check_free(store_vx_check *c);
+
+/* The k chunks whose model_identity vectors have the largest inner product
+ * with q (dim), after a sync. ids/scores (k); *n set to how many were found
+ * (fewer when the store holds fewer). */
+int store_search_vectors(store *st, const char *model_identity, const float *q, int dim, int k,
+                         int64_t *ids, float *scores, int *n);
+
 #endif

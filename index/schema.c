@@ -109,6 +109,20 @@ static const char *const migrations[] = {
     "  method TEXT NOT NULL,"
     "  text TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 5 -> 6: a log of the chunk ids whose vector changed, so the FAISS file
+     * beside the store (index/vector_index.c) can catch up incrementally:
+     * the file records the last seq it holds. Triggers fill it, so no
+     * writer (ingest, replace, remove, prune, cascades) can forget to. */
+    "CREATE TABLE vector_log(seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id INTEGER NOT NULL);"
+    "CREATE TRIGGER vectors_ai AFTER INSERT ON vectors BEGIN"
+    "  INSERT INTO vector_log(chunk_id) VALUES (new.chunk_id);"
+    "END;"
+    "CREATE TRIGGER vectors_au AFTER UPDATE ON vectors BEGIN"
+    "  INSERT INTO vector_log(chunk_id) VALUES (new.chunk_id);"
+    "END;"
+    "CREATE TRIGGER vectors_ad AFTER DELETE ON vectors BEGIN"
+    "  INSERT INTO vector_log(chunk_id) VALUES (old.chunk_id);"
+    "END;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

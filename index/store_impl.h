@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -62,7 +62,13 @@ struct store {
     bool readonly;
     int lock_fd;   /* the writer lock file while held (store_lock), else -1 */
     sqlite3_stmt *stmts[SLOT_COUNT]; /* lazily prepared, finalized by store_close */
+    struct store_vx *vx; /* the loaded FAISS index (vector_index.c), or NULL */
 };
+
+/* vector_index.c: frees st->vx (store_close). */
+void store_vx_free(store *st);
+/* vectors.c: a stored vector BLOB (little-endian float32) into out (dim). */
+void store_vec_decode(const void *blob, int dim, float *out);
 
 /* The cached statement for slot (prepared from sql on first use), reset and
  * with its bindings cleared; NULL with the error set when sql fails to

@@ -29,6 +29,13 @@ static void swap_floats(float *v, int n)
     }
 }
 
+void store_vec_decode(const void *blob, int dim, float *out)
+{
+    memcpy(out, blob, (size_t)dim * sizeof *out);
+    if (DQ_BIG_ENDIAN)
+        swap_floats(out, dim);
+}
+
 int store_put_vector(store *st, int64_t chunk_id, const char *model_identity, const float *vec,
                      int dim)
 {

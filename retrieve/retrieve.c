@@ -1,4 +1,11 @@
-/* retrieve.c - BM25 retrieval over the store's FTS5 index, with snippets.
+/* retrieve.c - BM25, dense and hybrid retrieval, with snippets.
+ *
+ * retrieve_search() chains: BM25 candidates and dense candidates (each
+ * params.candidates long), reciprocal rank fusion (hybrid), near-duplicate
+ * removal, the relevance threshold, then MMR for the top k. Every candidate
+ * of a run that uses vectors gets its cosine similarity, so a BM25-only hit
+ * has a dense score too and MMR can compare any two by their vectors; a BM25
+ * run compares them by text shingles instead.
  *
  * The store ranks by BM25 over the OR of the question's terms. Chunks with
  * equal BM25 scores (the same terms at the same density, e.g. repeated
@@ -11,6 +18,10 @@
 #include "retrieve/retrieve.h"
 #include "retrieve/query.h"
 
+#include "retrieve/rank.h"
+#include "embed/embed.h"
+
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +30,44 @@
 
 retrieve_params retrieve_default_params(void)
 {
-    return (retrieve_params){.top_k = 5, .snippet_chars = 120};
+    return (retrieve_params){
+        .top_k = 5,
+        .snippet_chars = 120,
+        .mode = RETRIEVE_AUTO,
+        .candidates = 50,
+        .rrf_k = 60,
+        .dup_threshold = 0.85,
+        .mmr_lambda = 0.7,
+        .min_score = NAN,
+        .rerank_top = 20,
+        .vindex = store_vindex_default_params(),
+    };
+}
+
+const char *retrieve_mode_name(retrieve_mode m)
+{
+    switch (m) {
+    case RETRIEVE_BM25:
+        return "bm25";
+    case RETRIEVE_DENSE:
+        return "dense";
+    case RETRIEVE_HYBRID:
+        return "hybrid";
+    default:
+        return "auto";
+    }
+}
+
+int retrieve_parse_mode(const char *s, retrieve_mode *out)
+{
+    static const retrieve_mode all[] = {RETRIEVE_AUTO, RETRIEVE_BM25, RETRIEVE_DENSE,
+                                        RETRIEVE_HYBRID};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (!strcmp(s, retrieve_mode_name(all[i]))) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
 }
 
 typedef struct {
@@ -55,52 +103,79 @@ static int ranked_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-int retrieve_bm25(store *st, const char *question, const retrieve_params *params,
-                  retrieve_result *out)
+/* The best k BM25 hits, ties ordered by coverage: hits->items re-ordered
+ * in place (best first) and cut to k. *match is the FTS5 expression. */
+static int bm25_ranked(store *st, const char *question, int k, store_hits *hits, char **match)
 {
-    memset(out, 0, sizeof *out);
-    retrieve_params p = params ? *params : retrieve_default_params();
-    if (p.top_k <= 0)
-        p.top_k = retrieve_default_params().top_k;
-    char *match = retrieve_build_match(question);
-    if (!match)
+    memset(hits, 0, sizeof *hits);
+    *match = retrieve_build_match(question);
+    if (!*match)
         return -1;
-
-    store_hits hits = {0};
-    if (store_search_fts(st, match, p.top_k + EXTRA_CANDIDATES, &hits) < 0) {
-        free(match);
+    if (store_search_fts(st, *match, k + EXTRA_CANDIDATES, hits) < 0) {
+        free(*match);
+        *match = NULL;
         return -1;
     }
 
     qterms q = {0};
     qterms_build(question, TERMS_BIGRAMS, &q);
-    ranked *order = dq_calloc(hits.n ? hits.n : 1, sizeof *order);
+    ranked *order = dq_calloc(hits->n ? hits->n : 1, sizeof *order);
     unsigned char *seen = dq_calloc(q.n ? q.n : 1, 1);
-    for (size_t i = 0; i < hits.n; i++) {
+    for (size_t i = 0; i < hits->n; i++) {
         memset(seen, 0, q.n);
         cover_ctx cc = {&q, seen, 0};
-        const char *t = hits.items[i].text ? hits.items[i].text : "";
+        const char *t = hits->items[i].text ? hits->items[i].text : "";
         text_terms(t, strlen(t), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
-        order[i] = (ranked){i, hits.items[i].score, cc.distinct};
+        order[i] = (ranked){i, hits->items[i].score, cc.distinct};
     }
-    qsort(order, hits.n, sizeof *order, ranked_cmp);
+    qsort(order, hits->n, sizeof *order, ranked_cmp);
 
-    size_t n = hits.n < (size_t)p.top_k ? hits.n : (size_t)p.top_k;
-    out->items = dq_calloc(n ? n : 1, sizeof *out->items);
-    for (size_t i = 0; i < n; i++) {
-        retrieve_hit *h = &out->items[i];
-        /* Move the hit out of the store's array; its slot is zeroed so
-         * store_hits_free() below frees only what was not taken. */
-        h->chunk = hits.items[order[i].index];
-        memset(&hits.items[order[i].index], 0, sizeof(store_hit));
-        h->snippet = retrieve_snippet(h->chunk.text, question, p.snippet_chars);
-    }
-    out->n = n;
-    out->match = match;
+    size_t n = hits->n < (size_t)k ? hits->n : (size_t)k;
+    store_hit *sorted = dq_calloc(hits->n ? hits->n : 1, sizeof *sorted);
+    for (size_t i = 0; i < hits->n; i++)
+        sorted[i] = hits->items[order[i].index];
+    for (size_t i = n; i < hits->n; i++)
+        store_hit_free(&sorted[i]);
+    free(hits->items);
+    hits->items = sorted;
+    hits->n = n;
     free(seen);
     free(order);
     qterms_free(&q);
-    store_hits_free(&hits);
+    return 0;
+}
+
+static void hit_scores_clear(retrieve_hit *h)
+{
+    h->score = h->bm25 = h->dense = h->fused = h->rerank = NAN;
+    h->bm25_rank = h->dense_rank = 0;
+}
+
+int retrieve_bm25(store *st, const char *question, const retrieve_params *params,
+                  retrieve_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->best_dropped = NAN;
+    retrieve_params p = params ? *params : retrieve_default_params();
+    if (p.top_k <= 0)
+        p.top_k = retrieve_default_params().top_k;
+    store_hits hits;
+    char *match;
+    if (bm25_ranked(st, question, p.top_k, &hits, &match) < 0)
+        return -1;
+    out->items = dq_calloc(hits.n ? hits.n : 1, sizeof *out->items);
+    for (size_t i = 0; i < hits.n; i++) {
+        retrieve_hit *h = &out->items[i];
+        hit_scores_clear(h);
+        h->chunk = hits.items[i];
+        h->score = h->bm25 = h->chunk.score;
+        h->bm25_rank = (int)i + 1;
+        h->snippet = retrieve_snippet(h->chunk.text, question, p.snippet_chars);
+    }
+    out->n = hits.n;
+    out->match = match;
+    out->mode = RETRIEVE_BM25;
+    free(hits.items);
     return 0;
 }
 
@@ -121,9 +196,439 @@ void retrieve_result_free(retrieve_result *r)
     memset(r, 0, sizeof *r);
 }
 
+
+/* ---- retrieve_search: bm25 | dense | hybrid ------------------------------ */
+
+typedef struct {
+    store_hit chunk;
+    bool have_chunk;
+    double bm25, dense, fused, rerank, score;
+    int bm25_rank, dense_rank;
+    float *vec; /* (dim) unit length, or NULL */
+} cand;
+
+typedef struct {
+    cand *c; /* (n) */
+    size_t n, cap;
+} pool;
+
+static cand *pool_find(pool *p, int64_t id, bool add)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->c[i].chunk.chunk_id == id)
+            return &p->c[i];
+    if (!add)
+        return NULL;
+    DQ_GROW(p->c, p->cap, p->n + 1);
+    cand *c = &p->c[p->n++];
+    memset(c, 0, sizeof *c);
+    c->chunk.chunk_id = id;
+    c->bm25 = c->dense = c->fused = c->rerank = c->score = NAN;
+    return c;
+}
+
+static void pool_free(pool *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        store_hit_free(&p->c[i].chunk);
+        free(p->c[i].vec);
+    }
+    free(p->c);
+}
+
+static void normalise(float *v, int dim)
+{
+    double ss = 0;
+    for (int i = 0; i < dim; i++)
+        ss += (double)v[i] * v[i];
+    if (ss > 0) {
+        float inv = (float)(1.0 / sqrt(ss));
+        for (int i = 0; i < dim; i++)
+            v[i] *= inv;
+    }
+}
+
+static double dot(const float *a, const float *b, int dim)
+{
+    double s = 0;
+    for (int i = 0; i < dim; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Resolves AUTO and checks that dense retrieval can run; *n_vectors is how
+ * many vectors of emb's model the store holds (after syncing FAISS). */
+static int resolve_mode(store *st, struct embedder *emb, retrieve_mode *mode)
+{
+    if (*mode == RETRIEVE_BM25 || (*mode == RETRIEVE_AUTO && !emb)) {
+        *mode = RETRIEVE_BM25;
+        return 0;
+    }
+    if (!emb) {
+        dq_set_error("%s retrieval needs an embedding model: set [embed] model or url in the "
+                     "config",
+                     retrieve_mode_name(*mode));
+        return -1;
+    }
+    store_vx_report rep;
+    if (store_vindex_sync(st, embedder_identity(emb), &rep) < 0)
+        return -1;
+    if (rep.vectors == 0) {
+        if (*mode == RETRIEVE_AUTO) {
+            *mode = RETRIEVE_BM25;
+            return 0;
+        }
+        dq_set_error("the store has no vectors from model '%s': run 'docqa ingest' with it "
+                     "configured",
+                     embedder_identity(emb));
+        return -1;
+    }
+    if (*mode == RETRIEVE_AUTO)
+        *mode = RETRIEVE_HYBRID;
+    return 0;
+}
+
+static int cand_cmp_score(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->chunk.chunk_id < y->chunk.chunk_id ? -1 : x->chunk.chunk_id > y->chunk.chunk_id;
+}
+
+/* Orders the pool by the run's ranking: fused (hybrid), dense, or BM25. */
+static void rank_pool(pool *pl, retrieve_mode mode, int rrf_k)
+{
+    if (mode == RETRIEVE_HYBRID) {
+        rank_item *lists[2];
+        size_t n[2] = {0, 0};
+        lists[0] = dq_calloc(pl->n ? pl->n : 1, sizeof(rank_item));
+        lists[1] = dq_calloc(pl->n ? pl->n : 1, sizeof(rank_item));
+        for (size_t i = 0; i < pl->n; i++) {
+            const cand *c = &pl->c[i];
+            if (c->bm25_rank)
+                lists[0][c->bm25_rank - 1] = (rank_item){c->chunk.chunk_id, c->bm25}, n[0]++;
+            if (c->dense_rank)
+                lists[1][c->dense_rank - 1] = (rank_item){c->chunk.chunk_id, c->dense}, n[1]++;
+        }
+        size_t nf;
+        rank_item *f = rank_fuse_rrf((const rank_item *const *)lists, n, 2, rrf_k, &nf);
+        cand *sorted = dq_calloc(pl->n ? pl->n : 1, sizeof *sorted);
+        for (size_t i = 0; i < nf; i++) {
+            sorted[i] = *pool_find(pl, f[i].id, false);
+            sorted[i].fused = f[i].score;
+            sorted[i].score = sorted[i].dense;
+        }
+        free(pl->c);
+        pl->c = sorted;
+        pl->cap = pl->n;
+        free(f);
+        free(lists[0]);
+        free(lists[1]);
+        return;
+    }
+    for (size_t i = 0; i < pl->n; i++)
+        pl->c[i].score = mode == RETRIEVE_DENSE ? pl->c[i].dense : pl->c[i].bm25;
+    if (mode == RETRIEVE_DENSE)
+        qsort(pl->c, pl->n, sizeof *pl->c, cand_cmp_score);
+    /* BM25: already in bm25_ranked's order (coverage breaks ties). */
+}
+
+/* Drops near-duplicates (keeping the better-ranked copy) in place, and
+ * everything after the first max_kept distinct candidates. */
+static void drop_duplicates(pool *pl, double threshold, size_t max_kept)
+{
+    if (threshold > 1.0 || pl->n < 2) {
+        threshold = 2.0; /* nothing is a copy; still cut at max_kept */
+        if (pl->n < 2)
+            return;
+    }
+    const char **texts = dq_calloc(pl->n, sizeof *texts);
+    bool *dup = dq_calloc(pl->n, sizeof *dup);
+    for (size_t i = 0; i < pl->n; i++)
+        texts[i] = pl->c[i].chunk.text ? pl->c[i].chunk.text : "";
+    rank_mark_duplicates(texts, pl->n, threshold, max_kept, dup);
+    size_t u = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        if (dup[i]) {
+            store_hit_free(&pl->c[i].chunk);
+            free(pl->c[i].vec);
+        } else {
+            pl->c[u++] = pl->c[i];
+        }
+    }
+    pl->n = u;
+    free(texts);
+    free(dup);
+}
+
+static int cand_cmp_rerank(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->rerank != y->rerank)
+        return x->rerank > y->rerank ? -1 : 1;
+    return 0;
+}
+
+/* The cross-encoder reads the best `top` candidates with the question and
+ * reorders them by its logit; the rest are dropped, being worse by the
+ * ranking that chose which to read. */
+static int rerank_pool(pool *pl, struct reranker *rr, const char *question, size_t top)
+{
+    if (pl->n > top) {
+        for (size_t i = top; i < pl->n; i++) {
+            store_hit_free(&pl->c[i].chunk);
+            free(pl->c[i].vec);
+        }
+        pl->n = top;
+    }
+    if (!pl->n)
+        return 0;
+    const char **texts = dq_calloc(pl->n, sizeof *texts);
+    float *logits = dq_calloc(pl->n, sizeof *logits);
+    for (size_t i = 0; i < pl->n; i++)
+        texts[i] = pl->c[i].chunk.text ? pl->c[i].chunk.text : "";
+    int rc = reranker_score(rr, question, texts, pl->n, logits);
+    if (rc == 0) {
+        for (size_t i = 0; i < pl->n; i++)
+            pl->c[i].score = pl->c[i].rerank = logits[i];
+        /* Stable for equal logits: qsort is not, so ties keep rank order via
+         * a pass of insertion sort instead. */
+        for (size_t i = 1; i < pl->n; i++) {
+            cand c = pl->c[i];
+            size_t j = i;
+            while (j > 0 && cand_cmp_rerank(&pl->c[j - 1], &c) > 0) {
+                pl->c[j] = pl->c[j - 1];
+                j--;
+            }
+            pl->c[j] = c;
+        }
+    }
+    free(texts);
+    free(logits);
+    return rc;
+}
+
+/* MMR over the pool (in rank order); returns the chosen indexes (k). */
+static size_t diversify(const pool *pl, int dim, double lambda, size_t k, size_t *order)
+{
+    size_t n = pl->n;
+    if (!n)
+        return 0;
+    double *rel = dq_calloc(n, sizeof *rel);
+    double *sim = dq_calloc(n * n, sizeof *sim);
+    /* Relevance on 0..1 like the similarities: rank position, so BM25's
+     * unbounded scores and cosines are treated alike and the ranking's
+     * order is what MMR trades against novelty. */
+    for (size_t i = 0; i < n; i++)
+        rel[i] = n > 1 ? 1.0 - (double)i / (double)(n - 1) : 1.0;
+    bool vectors = dim > 0;
+    for (size_t i = 0; i < n && vectors; i++)
+        vectors = pl->c[i].vec != NULL;
+    rank_shingles *sh = NULL;
+    if (!vectors) {
+        sh = dq_calloc(n, sizeof *sh);
+        for (size_t i = 0; i < n; i++)
+            rank_shingles_build(pl->c[i].chunk.text ? pl->c[i].chunk.text : "", &sh[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j <= i; j++) {
+            double s = vectors ? dot(pl->c[i].vec, pl->c[j].vec, dim) : rank_jaccard(&sh[i], &sh[j]);
+            if (s < 0)
+                s = 0;
+            sim[i * n + j] = sim[j * n + i] = s;
+        }
+    size_t got = rank_mmr(rel, sim, n, lambda, k, order);
+    if (sh) {
+        for (size_t i = 0; i < n; i++)
+            rank_shingles_free(&sh[i]);
+        free(sh);
+    }
+    free(rel);
+    free(sim);
+    return got;
+}
+
+static int rank_item_cmp(const void *a, const void *b)
+{
+    const rank_item *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int gather(store *st, struct embedder *emb, const char *question,
+                  const retrieve_params *p, retrieve_mode mode, pool *pl, char **match,
+                  int *dim_out)
+{
+    *dim_out = 0;
+    char *words = mode == RETRIEVE_HYBRID ? retrieve_build_match(question) : NULL;
+    /* A question of stop-words only has no BM25 list; hybrid runs dense alone. */
+    if (mode == RETRIEVE_BM25 || words) {
+        free(words);
+        store_hits hits;
+        if (bm25_ranked(st, question, p->candidates, &hits, match) < 0)
+            return -1;
+        for (size_t i = 0; i < hits.n; i++) {
+            cand *c = pool_find(pl, hits.items[i].chunk_id, true);
+            c->chunk = hits.items[i];
+            c->have_chunk = true;
+            c->bm25 = c->chunk.score;
+            c->bm25_rank = (int)i + 1;
+        }
+        free(hits.items);
+    }
+    if (mode == RETRIEVE_BM25)
+        return 0;
+
+    const char *model = embedder_identity(emb);
+    int dim = embedder_dim(emb);
+    if (dim <= 0)
+        return -1;
+    float *q = dq_malloc(sizeof(float) * (size_t)dim);
+    int64_t *ids = dq_malloc(sizeof(int64_t) * (size_t)p->candidates);
+    float *scores = dq_malloc(sizeof(float) * (size_t)p->candidates);
+    int n = 0, rc = -1;
+    if (embedder_encode(emb, &question, 1, q) < 0)
+        goto done;
+    normalise(q, dim);
+    if (store_search_vectors(st, model, q, dim, p->candidates, ids, scores, &n) < 0)
+        goto done;
+    /* FAISS leaves equal scores in no set order; ids break ties, so a
+     * ranking (and RRF over it) is the same on every run. */
+    rank_item *dl = dq_calloc(n ? (size_t)n : 1, sizeof *dl);
+    for (int i = 0; i < n; i++)
+        dl[i] = (rank_item){ids[i], scores[i]};
+    qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
+    for (int i = 0; i < n; i++) {
+        cand *c = pool_find(pl, dl[i].id, true);
+        c->dense = dl[i].score;
+        c->dense_rank = i + 1;
+    }
+    free(dl);
+    for (size_t i = 0; i < pl->n; i++) {
+        cand *c = &pl->c[i];
+        if (!c->have_chunk) {
+            int found = store_get_chunk(st, c->chunk.chunk_id, &c->chunk);
+            if (found < 0)
+                goto done;
+            if (!found) {
+                dq_set_error("chunk %lld is in the vector index but not in the store",
+                             (long long)c->chunk.chunk_id);
+                goto done;
+            }
+            c->have_chunk = true;
+        }
+        int d = dim;
+        c->vec = dq_malloc(sizeof(float) * (size_t)dim);
+        int got = store_get_vector(st, c->chunk.chunk_id, model, c->vec, &d);
+        if (got < 0)
+            goto done;
+        if (!got || d != dim) {
+            free(c->vec);
+            c->vec = NULL;
+            continue;
+        }
+        normalise(c->vec, dim);
+        c->dense = dot(q, c->vec, dim);
+    }
+    *dim_out = dim;
+    rc = 0;
+done:
+    free(q);
+    free(ids);
+    free(scores);
+    return rc;
+}
+
 int retrieve_search(store *st, struct embedder *emb, const char *question,
                     const retrieve_params *params, retrieve_result *out)
 {
-    (void)emb; /* dense and hybrid retrieval: issue 5 */
-    return retrieve_bm25(st, question, params, out);
+    memset(out, 0, sizeof *out);
+    out->best_dropped = NAN;
+    retrieve_params d = retrieve_default_params();
+    retrieve_params p = params ? *params : d;
+    if (p.top_k <= 0)
+        p.top_k = d.top_k;
+    if (p.candidates < p.top_k)
+        p.candidates = p.top_k > d.candidates ? p.top_k : d.candidates;
+    if (p.rrf_k <= 0)
+        p.rrf_k = d.rrf_k;
+    store_set_vindex_params(st, &p.vindex);
+    retrieve_mode mode = p.mode;
+    if (resolve_mode(st, emb, &mode) < 0)
+        return -1;
+
+    pool pl = {0};
+    char *match = NULL;
+    int dim;
+    if (gather(st, emb, question, &p, mode, &pl, &match, &dim) < 0) {
+        pool_free(&pl);
+        free(match);
+        return -1;
+    }
+    rank_pool(&pl, mode, p.rrf_k);
+    /* Later stages read at most the reranker's share or MMR's 4k. */
+    size_t k = (size_t)p.top_k;
+    size_t need = p.reranker && (size_t)p.rerank_top > 4 * k ? (size_t)p.rerank_top : 4 * k;
+    drop_duplicates(&pl, p.dup_threshold, need);
+    if (p.reranker) {
+        size_t top = (size_t)(p.rerank_top > p.top_k ? p.rerank_top : p.top_k);
+        if (rerank_pool(&pl, p.reranker, question, top) < 0) {
+            pool_free(&pl);
+            free(match);
+            return -1;
+        }
+        out->reranked = true;
+    }
+    if (!isnan(p.min_score)) {
+        size_t u = 0;
+        for (size_t i = 0; i < pl.n; i++) {
+            cand *c = &pl.c[i];
+            if (isnan(c->score) || c->score < p.min_score) {
+                if (isnan(out->best_dropped) || c->score > out->best_dropped)
+                    out->best_dropped = c->score;
+                out->below_threshold++;
+                store_hit_free(&c->chunk);
+                free(c->vec);
+            } else {
+                pl.c[u++] = *c;
+            }
+        }
+        pl.n = u;
+    }
+    /* MMR reads the best 4k only: diversity should promote a passage from
+     * near the top, not dig one out of the tail, and the pairwise
+     * similarities it needs grow as the square of the pool. */
+    if (pl.n > 4 * k) {
+        for (size_t i = 4 * k; i < pl.n; i++) {
+            store_hit_free(&pl.c[i].chunk);
+            free(pl.c[i].vec);
+        }
+        pl.n = 4 * k;
+    }
+    size_t *order = dq_calloc(k, sizeof *order);
+    size_t n = diversify(&pl, dim, p.mmr_lambda, k, order);
+    out->items = dq_calloc(n ? n : 1, sizeof *out->items);
+    for (size_t i = 0; i < n; i++) {
+        cand *c = &pl.c[order[i]];
+        retrieve_hit *h = &out->items[i];
+        h->chunk = c->chunk;
+        memset(&c->chunk, 0, sizeof c->chunk); /* moved */
+        h->score = c->score;
+        h->chunk.score = c->score;
+        h->bm25 = c->bm25;
+        h->dense = c->dense;
+        h->fused = c->fused;
+        h->rerank = c->rerank;
+        h->bm25_rank = c->bm25_rank;
+        h->dense_rank = c->dense_rank;
+        h->snippet = retrieve_snippet(h->chunk.text, question, p.snippet_chars);
+    }
+    out->n = n;
+    out->match = match;
+    out->mode = mode;
+    free(order);
+    pool_free(&pl);
+    return 0;
 }

@@ -3,7 +3,13 @@
  * BM25 over the store's FTS5 index: the question is cut into the same terms
  * the index holds (common/terms.c; CJK bigrams, Latin words), stop-words and
  * punctuation dropped, and OR-ed so a chunk need not contain every term.
- * Each hit carries a snippet with the matched terms marked.
+ * Dense: the question's embedding against the chunks' vectors (the FAISS
+ * index beside the store, index.h). Hybrid fuses the two lists with
+ * reciprocal rank fusion; then near-duplicates are dropped, an optional
+ * cross-encoder reorders the best candidates, a relevance threshold cuts,
+ * and MMR picks a diverse top k (retrieve/rank.h has the pure steps).
+ * Each hit carries a snippet with the matched terms marked and every score
+ * that ranked it.
  */
 #ifndef DQ_RETRIEVE_H
 #define DQ_RETRIEVE_H
@@ -21,25 +27,56 @@ typedef enum {
     RETRIEVE_HYBRID,
 } retrieve_mode;
 
+struct reranker;
+
 typedef struct {
     int top_k;         /* hits to return, default 5 */
     int snippet_chars; /* approximate snippet length in characters, default 120 */
     retrieve_mode mode;
+    int candidates;    /* per retriever before fusion, default 50 */
+    int rrf_k;         /* reciprocal rank fusion constant, default 60 */
+    double dup_threshold; /* shingle Jaccard at which two chunks are one, default 0.85;
+                           * above 1 keeps duplicates */
+    double mmr_lambda; /* relevance vs novelty, default 0.7; 1 = relevance only */
+    double min_score;  /* relevance threshold on the hit's `score` (see retrieve_hit);
+                        * NAN (default): none */
+    store_vindex_params vindex; /* ANN threshold, nprobe, exact */
+    struct reranker *reranker; /* cross-encoder (embed.h), not owned; NULL: no rerank */
+    int rerank_top;    /* best candidates the reranker reads, default 20 (at least top_k) */
 } retrieve_params;
 
 retrieve_params retrieve_default_params(void);
 
+/* Scores: NAN where a retriever did not see the chunk. chunk.score holds
+ * `score` too, for callers that only want one number. */
 typedef struct {
     store_hit chunk; /* owned */
     char *snippet;   /* excerpt around the best match, matches wrapped in
                       * hl_open/hl_close markers below (caller renders them) */
+    double score;    /* what ranked it and what min_score is compared with:
+                      * rerank when reranked, else dense when vectors were used,
+                      * else bm25 */
+    double bm25;     /* FTS5 BM25, negated so higher is better; unbounded, only
+                      * comparable within one query; NAN when no word matched */
+    double dense;    /* cosine similarity of question and chunk vectors, -1..1 */
+    double fused;    /* reciprocal rank fusion, sum of 1/(rrf_k + rank) (hybrid) */
+    double rerank;   /* cross-encoder logit, higher is more relevant */
+    int bm25_rank, dense_rank; /* 1-based place in each retriever's list, 0: absent */
 } retrieve_hit;
 
 typedef struct {
     retrieve_hit *items; /* (n), best first */
     size_t n;
     char *match; /* the FTS5 expression that was run (for --json and debugging) */
+    retrieve_mode mode; /* what ran (AUTO resolved) */
+    bool reranked;
+    size_t below_threshold; /* candidates dropped by min_score */
+    double best_dropped;    /* the best score among them (NAN when none) */
 } retrieve_result;
+
+const char *retrieve_mode_name(retrieve_mode m);
+/* "bm25", "dense", "hybrid" or "auto"; -1 for anything else. */
+int retrieve_parse_mode(const char *s, retrieve_mode *out);
 
 /* Markers around highlighted terms in snippets: bytes that never occur in
  * UTF-8 text, so the CLI can turn them into ANSI colour, brackets or nothing. */
@@ -57,7 +94,10 @@ int retrieve_bm25(store *st, const char *question, const retrieve_params *params
 void retrieve_result_free(retrieve_result *r);
 
 /* The one entry point the commands use: runs params->mode (BM25, dense,
- * hybrid) with emb embedding the question (NULL: BM25 only). */
+ * hybrid) with emb embedding the question (NULL: BM25 only). AUTO is hybrid
+ * when the store holds vectors of emb's model; asking for dense or hybrid
+ * without them is an error that says what to do. An empty result is 0 with
+ * out->n == 0 (below_threshold tells "nothing relevant" from "no match"). */
 int retrieve_search(store *st, struct embedder *emb, const char *question,
                     const retrieve_params *params, retrieve_result *out);
 

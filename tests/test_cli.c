@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ Test(cli, help_and_usage_errors)
     cr_expect_eq(r.status, 0);
     cr_expect(strstr(r.out, "ingest") && strstr(r.out, "ask") && strstr(r.out, "exit status"));
     run_free(&r);
-    const char *cmds[] = {"ingest", "search", "ask", "status", "embed", "model"};
+    const char *cmds[] = {"ingest", "search", "ask", "status", "embed", "model", "index"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         r = DOCQA(cmds[i], "-h");
         cr_expect_eq(r.status, 0, "%s -h", cmds[i]);
@@ -578,5 +579,159 @@ Test(cli, model_info_reranker)
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "'rob': roberta reranker is not supported yet"), "%s", r.err);
     cr_expect(strchr(r.err, '\n') == strrchr(r.err, '\n'), "one line: %s", r.err);
+    run_free(&r);
+}
+
+/* ---- dense and hybrid retrieval, the vector index ------------------------ */
+
+#define TINY_RERANK DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-rerank"
+
+static cJSON *search_json(const char *mode, const char *query)
+{
+    run_result r = DOCQA("search", "--json", "--mode", mode, query);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j, "%s", r.out);
+    run_free(&r);
+    cr_expect_str_eq(cJSON_GetObjectItem(j, "mode")->valuestring,
+                     strcmp(mode, "auto") ? mode : "hybrid");
+    return j;
+}
+
+static bool results_mention(cJSON *j, const char *path)
+{
+    cJSON *res = cJSON_GetObjectItem(j, "results");
+    for (int i = 0; i < cJSON_GetArraySize(res); i++)
+        if (strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(res, i), "path")->valuestring, path))
+            return true;
+    return false;
+}
+
+Test(cli, search_modes_and_the_vector_index)
+{
+    write_text("docs/lease.md", lease_md);
+    write_text("docs/manual.txt", manual_txt);
+    write_config(TINY_MODEL);
+    run_result r = DOCQA("ingest", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "built vectors.faiss"), "%s", r.err);
+    run_free(&r);
+
+    /* auto is hybrid once vectors exist: each hit has both scores or a null */
+    cJSON *j = search_json("auto", "warranty period");
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0);
+    cr_assert(first);
+    cJSON *sc = cJSON_GetObjectItem(first, "scores");
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(sc, "rrf")));
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(sc, "cosine")));
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(sc, "rerank")));
+    cr_expect(cJSON_GetObjectItem(first, "page_start"));
+    cr_expect(cJSON_GetObjectItem(first, "section"));
+    cJSON_Delete(j);
+
+    j = search_json("dense", "warranty period");
+    sc = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0), "scores");
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(sc, "bm25")));
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(sc, "cosine")));
+    /* every chunk is a dense candidate: both files show up */
+    cr_expect(results_mention(j, "manual.txt") && results_mention(j, "lease.md"));
+    cJSON_Delete(j);
+
+    j = search_json("bm25", "warranty period");
+    sc = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0), "scores");
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(sc, "bm25")));
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(sc, "cosine")));
+    cJSON_Delete(j);
+
+    r = DOCQA("index", "check");
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.out, "ok: the index file agrees"), "%s", r.out);
+    run_free(&r);
+
+    /* a removed file leaves FAISS too */
+    char path[512];
+    snprintf(path, sizeof path, "%s/docs/manual.txt", workdir);
+    cr_assert_eq(unlink(path), 0);
+    r = DOCQA("ingest", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("index", "check");
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+    run_free(&r);
+    j = search_json("dense", "warranty period");
+    cr_expect(!results_mention(j, "manual.txt"));
+    cJSON_Delete(j);
+
+    /* a corrupt index file is noticed by check and repaired by the next search */
+    write_text(".docqa/vectors.faiss", "DQVINDEX but not really an index");
+    r = DOCQA("index", "check");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.out, "truncated header"), "%s", r.out);
+    run_free(&r);
+    j = search_json("dense", "违约金");
+    cr_expect(results_mention(j, "lease.md"));
+    cJSON_Delete(j);
+    r = DOCQA("index", "check");
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+    run_free(&r);
+    r = DOCQA("index", "rebuild");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "rebuilt vectors.faiss"), "%s", r.out);
+    run_free(&r);
+
+    /* a threshold nothing reaches says so instead of returning garbage */
+    r = DOCQA("search", "--mode", "dense", "--min-score", "1.5", "违约金");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "no relevant passage found"), "%s", r.out);
+    run_free(&r);
+    r = DOCQA("search", "--min-score", "high", "违约金");
+    cr_expect_eq(r.status, 2);
+    run_free(&r);
+    r = DOCQA("search", "--mode", "fuzzy", "违约金");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "unknown mode 'fuzzy'"), "%s", r.err);
+    run_free(&r);
+
+    /* rerank: every result carries the cross-encoder's score, best first */
+    r = DOCQA("search", "--json", "--rerank", TINY_RERANK, "违约金");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    j = cJSON_Parse(r.out);
+    cJSON *res = cJSON_GetObjectItem(j, "results");
+    cr_assert(cJSON_GetArraySize(res) >= 2);
+    double prev = INFINITY;
+    for (int i = 0; i < cJSON_GetArraySize(res); i++) {
+        cJSON *o = cJSON_GetArrayItem(res, i);
+        double s = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "scores"), "rerank")->valuedouble;
+        cr_expect_float_eq(cJSON_GetObjectItem(o, "score")->valuedouble, s, 1e-9);
+        cr_expect_leq(s, prev);
+        prev = s;
+    }
+    cJSON_Delete(j);
+    run_free(&r);
+
+    /* ask goes through the same retrieval */
+    r = DOCQA("ask", "--mode", "hybrid", "--json", "违约金是多少");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+}
+
+Test(cli, dense_without_a_model_is_a_usage_error)
+{
+    write_text("docs/manual.txt", manual_txt);
+    run_result r = DOCQA("ingest", "--quiet", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = DOCQA("search", "--mode", "dense", "warranty");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "needs an embedding model"), "%s", r.err);
+    run_free(&r);
+    r = DOCQA("index", "check");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "has no vectors"), "%s", r.err);
+    run_free(&r);
+    /* auto without a model is BM25 */
+    r = DOCQA("search", "--json", "warranty");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "\"mode\":\t\"bm25\""), "%s", r.out);
     run_free(&r);
 }

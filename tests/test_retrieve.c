@@ -287,3 +287,272 @@ Test(snippet, cuts_only_between_characters)
         free(s);
     }
 }
+
+/* ---- dense and hybrid over constructed vectors ---------------------------- */
+
+#include <cjson/cJSON.h>
+#include <math.h>
+
+#include "embed/embed.h"
+#include "support/httpd.h"
+
+/* Chunk texts and the vectors stored for them (dim 4): chunks 0 and 1 carry
+ * the same text (a copied file), 2 leans toward 0. */
+static const char *const fruit[] = {
+    "apple orchard harvest season begins in autumn",
+    "apple orchard harvest season begins in autumn",
+    "banana plantation workers pack boxes",
+    "cherry blossom festival with apple cider",
+    "durian market prices rose sharply",
+    "elderberry syrup recipe for winter",
+};
+static const float fruit_vec[6][4] = {
+    {1, 0, 0, 0}, {1, 0, 0, 0}, {0.8f, 0.6f, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1},
+};
+
+/* The fake endpoint's embedding of a query: chosen per test by its text. */
+static void query_vec(const char *text, float v[4])
+{
+    memset(v, 0, 4 * sizeof *v);
+    if (!strcmp(text, "fruit trees"))
+        v[0] = 1; /* along chunk 0's vector; no word of it is in any chunk */
+    else if (!strcmp(text, "apple"))
+        v[2] = 1; /* BM25 says apple (0, 1, 3); dense says durian (4) */
+    else
+        v[0] = v[1] = v[2] = v[3] = 0.5f;
+}
+
+static void fruit_embeddings(void *ctx, const httpd_request *req, httpd_response *resp)
+{
+    (void)ctx;
+    cJSON *in = cJSON_Parse(req->body);
+    cJSON *texts = cJSON_GetObjectItem(in, "input");
+    dq_buf_puts(&resp->body, "{\"data\":[");
+    for (int i = 0; i < cJSON_GetArraySize(texts); i++) {
+        float v[4];
+        query_vec(cJSON_GetArrayItem(texts, i)->valuestring, v);
+        dq_buf_printf(&resp->body, "%s{\"index\":%d,\"embedding\":[%g,%g,%g,%g]}", i ? "," : "",
+                      i, v[0], v[1], v[2], v[3]);
+    }
+    dq_buf_puts(&resp->body, "]}");
+    cJSON_Delete(in);
+}
+
+static httpd *srv;
+static embedder *emb;
+static int64_t fruit_id[6];
+
+static void hybrid_setup(void)
+{
+    strcpy(tmpdir, "/tmp/dq_hybrid_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/.docqa", tmpdir);
+    st = store_open(dir, STORE_CREATE);
+    cr_assert_not_null(st, "store_open: %s", dq_last_error());
+    cr_assert_eq(store_begin(st), 0);
+    put_doc("a.txt", fruit, 1);
+    put_doc("b.txt", fruit + 1, 5);
+    cr_assert_eq(store_commit(st), 0, "%s", dq_last_error());
+    /* chunk ids in insertion order: a.txt's one chunk, then b.txt's five */
+    int64_t first = 0;
+    store_hit c;
+    for (int64_t id = 1; id < 100 && !first; id++)
+        if (store_get_chunk(st, id, &c) == 1) {
+            first = id;
+            store_hit_free(&c);
+        }
+    for (int i = 0; i < 6; i++)
+        fruit_id[i] = first + i;
+    srv = httpd_start(fruit_embeddings, NULL);
+    cr_assert_not_null(srv);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", httpd_url(srv));
+    embedder_config ec = {.url = url, .remote_model = "fruit"};
+    emb = embedder_open(&ec);
+    cr_assert_not_null(emb, "%s", dq_last_error());
+}
+
+static void embed_fruit(void)
+{
+    cr_assert_eq(store_begin(st), 0);
+    store_hit c;
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(store_get_chunk(st, fruit_id[i], &c), 1);
+        cr_assert_str_eq(c.text, fruit[i]);
+        store_hit_free(&c);
+        cr_assert_eq(store_put_vector(st, fruit_id[i], embedder_identity(emb), fruit_vec[i], 4),
+                     0, "%s", dq_last_error());
+    }
+    cr_assert_eq(store_commit(st), 0);
+}
+
+static void hybrid_teardown(void)
+{
+    embedder_free(emb);
+    httpd_stop(srv);
+    store_close(st);
+    tmpdir_remove(tmpdir);
+}
+
+TestSuite(hybrid, .init = hybrid_setup, .fini = hybrid_teardown);
+
+static retrieve_params params(retrieve_mode mode, int k)
+{
+    retrieve_params p = retrieve_default_params();
+    p.mode = mode;
+    p.top_k = k;
+    p.mmr_lambda = 1.0; /* pure relevance unless a test asks for diversity */
+    return p;
+}
+
+Test(hybrid, dense_finds_by_vector_and_drops_the_copy)
+{
+    embed_fruit();
+    retrieve_params p = params(RETRIEVE_DENSE, 3);
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0, "%s", dq_last_error());
+    cr_expect_eq(r.mode, RETRIEVE_DENSE);
+    cr_assert_eq(r.n, 3);
+    /* 0 (cos 1), its copy 1 dropped, 2 (cos .8), then 3/4/5 tie at 0: smallest id */
+    cr_expect_eq(r.items[0].chunk.chunk_id, fruit_id[0]);
+    cr_expect_float_eq(r.items[0].dense, 1.0, 1e-6);
+    cr_expect_float_eq(r.items[0].score, 1.0, 1e-6);
+    cr_expect(isnan(r.items[0].bm25));
+    cr_expect_eq(r.items[0].dense_rank, 1);
+    cr_expect_eq(r.items[1].chunk.chunk_id, fruit_id[2]);
+    cr_expect_float_eq(r.items[1].dense, 0.8, 1e-6);
+    cr_expect_eq(r.items[2].chunk.chunk_id, fruit_id[3]);
+    cr_expect_str_eq(r.items[0].chunk.path, "a.txt");
+    retrieve_result_free(&r);
+}
+
+Test(hybrid, rrf_puts_the_chunk_both_retrievers_like_first)
+{
+    embed_fruit();
+    retrieve_params p = params(RETRIEVE_AUTO, 4);
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "apple", &p, &r), 0, "%s", dq_last_error());
+    cr_expect_eq(r.mode, RETRIEVE_HYBRID);
+    /* BM25 ranks 3, 0, 1 (3 is the shorter text; 1 is 0's copy); dense
+     * ranks 4 first, the rest tie at cosine 0 in id order (0 1 2 3 5).
+     * RRF: 0 = 1/62 + 1/62 (second in both); 3 = 1/61 + 1/65 (first in one);
+     * 1 = 1/63 + 1/63 but a copy of 0; 4 = 1/61; 2 = 1/64; 5 = 1/66. */
+    cr_expect_eq(r.items[0].chunk.chunk_id, fruit_id[0]);
+    cr_expect_float_eq(r.items[0].fused, 2.0 / 62, 1e-12);
+    cr_expect_eq(r.items[0].bm25_rank, 2);
+    cr_expect_eq(r.items[0].dense_rank, 2);
+    cr_expect_gt(r.items[0].bm25, 0);
+    cr_expect_float_eq(r.items[0].score, 0.0, 1e-6); /* hybrid's score: the cosine */
+    cr_expect_eq(r.items[1].chunk.chunk_id, fruit_id[3]);
+    cr_expect_float_eq(r.items[1].fused, 1.0 / 61 + 1.0 / 65, 1e-12);
+    cr_expect_eq(r.items[2].chunk.chunk_id, fruit_id[4]);
+    cr_expect_float_eq(r.items[2].dense, 1.0, 1e-6);
+    cr_expect(isnan(r.items[2].bm25));
+    cr_expect_eq(r.items[2].bm25_rank, 0);
+    cr_expect_eq(r.items[3].chunk.chunk_id, fruit_id[2]);
+    retrieve_result_free(&r);
+}
+
+Test(hybrid, auto_without_vectors_is_bm25_and_dense_needs_them)
+{
+    retrieve_params p = params(RETRIEVE_AUTO, 3);
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "apple", &p, &r), 0, "%s", dq_last_error());
+    cr_expect_eq(r.mode, RETRIEVE_BM25);
+    cr_expect_eq(r.n, 2); /* 3 and 0; 0's copy 1 dropped */
+    cr_expect_eq(r.items[0].chunk.chunk_id, fruit_id[3]);
+    cr_expect_eq(r.items[1].chunk.chunk_id, fruit_id[0]);
+    retrieve_result_free(&r);
+    p.mode = RETRIEVE_DENSE;
+    cr_expect_eq(retrieve_search(st, emb, "apple", &p, &r), -1);
+    cr_expect(strstr(dq_last_error(), "has no vectors from model"), "%s", dq_last_error());
+    p.mode = RETRIEVE_HYBRID;
+    cr_expect_eq(retrieve_search(st, NULL, "apple", &p, &r), -1);
+    cr_expect(strstr(dq_last_error(), "needs an embedding model"), "%s", dq_last_error());
+}
+
+Test(hybrid, threshold_says_nothing_relevant)
+{
+    embed_fruit();
+    retrieve_params p = params(RETRIEVE_DENSE, 5);
+    p.min_score = 0.5;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0);
+    cr_assert_eq(r.n, 2); /* cos 1 and .8 */
+    cr_expect_eq(r.below_threshold, 3);
+    cr_expect_float_eq(r.best_dropped, 0.0, 1e-6);
+    retrieve_result_free(&r);
+    p.min_score = 1.5;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0);
+    cr_expect_eq(r.n, 0);
+    cr_expect_eq(r.below_threshold, 5);
+    cr_expect_float_eq(r.best_dropped, 1.0, 1e-6);
+    retrieve_result_free(&r);
+}
+
+Test(hybrid, mmr_trades_a_near_neighbour_for_a_new_direction)
+{
+    embed_fruit();
+    retrieve_params p = params(RETRIEVE_DENSE, 2);
+    p.mmr_lambda = 0.5;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0);
+    cr_assert_eq(r.n, 2);
+    /* pool in rank order 0, 2, 3, 4, 5 (rel 1, .75, .5, .25, 0); after 0:
+     * 2 -> .5*.75 - .5*.8 = -.025; 3 -> .25 - 0 = .25 */
+    cr_expect_eq(r.items[0].chunk.chunk_id, fruit_id[0]);
+    cr_expect_eq(r.items[1].chunk.chunk_id, fruit_id[3]);
+    retrieve_result_free(&r);
+}
+
+Test(hybrid, removed_document_never_comes_back)
+{
+    embed_fruit();
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_remove_file(st, "a.txt"), 0);
+    cr_assert_eq(store_commit(st), 0);
+    retrieve_params p = params(RETRIEVE_DENSE, 6);
+    p.dup_threshold = 2; /* keep copies: chunk 1 must now lead on its own */
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0, "%s", dq_last_error());
+    cr_assert_eq(r.n, 5);
+    cr_expect_eq(r.items[0].chunk.chunk_id, fruit_id[1]);
+    for (size_t i = 0; i < r.n; i++)
+        cr_expect_neq(r.items[i].chunk.chunk_id, fruit_id[0]);
+    retrieve_result_free(&r);
+}
+
+Test(hybrid, rerank_orders_by_the_cross_encoder)
+{
+    embed_fruit();
+    bert_params bp = bert_default_params();
+    bp.n_threads = 1;
+    reranker *rr = reranker_open(DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-rerank", &bp);
+    cr_assert_not_null(rr, "%s", dq_last_error());
+    /* the logits the reranker gives the five distinct candidates, computed apart */
+    const char *texts[] = {fruit[0], fruit[2], fruit[3], fruit[4], fruit[5]};
+    int64_t ids[] = {fruit_id[0], fruit_id[2], fruit_id[3], fruit_id[4], fruit_id[5]};
+    float logits[5];
+    cr_assert_eq(reranker_score(rr, "fruit trees", texts, 5, logits), 0);
+    int want[5] = {0, 1, 2, 3, 4};
+    for (int i = 1; i < 5; i++) /* insertion sort by logit, stable */
+        for (int j = i; j > 0 && logits[want[j]] > logits[want[j - 1]]; j--) {
+            int t = want[j];
+            want[j] = want[j - 1];
+            want[j - 1] = t;
+        }
+    retrieve_params p = params(RETRIEVE_DENSE, 3);
+    p.reranker = rr;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0, "%s", dq_last_error());
+    cr_expect(r.reranked);
+    cr_assert_eq(r.n, 3);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(r.items[i].chunk.chunk_id, ids[want[i]], "rank %d", i);
+        cr_expect_float_eq(r.items[i].rerank, logits[want[i]], 1e-5);
+        cr_expect_float_eq(r.items[i].score, logits[want[i]], 1e-5);
+    }
+    retrieve_result_free(&r);
+    reranker_free(rr);
+}

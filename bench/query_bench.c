@@ -1,0 +1,450 @@
+/* query_bench.c - vector search latency and recall, exact vs approximate, and
+ * the overhead of docqa's whole query path over a bare FAISS search.
+ *
+ * query_bench N MODEL_DIR STORE_DIR [QUERIES] [--no-hnsw] [--no-store] [--store-only]
+ *     Makes N clustered unit vectors of MODEL_DIR's dimension (1000 random
+ *     centres, Gaussian spread, normalised: real embeddings are clustered,
+ *     and uniform random vectors are the worst case no ANN index meets)
+ *     and QUERIES queries near random data points (default 200). For each
+ *     index kind it prints build time, single-query search p50/p95 (k = 10)
+ *     and recall@10 against the exact index. IVF uses the same list and
+ *     probe counts docqa's store picks (index/vector_index.c).
+ *     Then (unless --no-store) it writes a store in STORE_DIR with N chunks
+ *     of synthetic text (Zipf-distributed words from a 5000-word vocabulary)
+ *     and these vectors under MODEL_DIR's identity, has the store build its
+ *     FAISS file, and times retrieve_search() in hybrid and dense mode
+ *     (BM25 over FTS5, dense, RRF, dedup, MMR, snippets) - embedding the
+ *     question included, and that embedding timed alone too. --store-only
+ *     skips the index comparisons and reuses a store an earlier run wrote.
+ * Output lines are "key value" pairs that bench/query turns into a table.
+ */
+#include "common/common.h"
+#include "embed/embed.h"
+#include "index/index.h"
+#include "index/vindex.h"
+#include "retrieve/retrieve.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { K = 10, CENTRES = 1000, VOCAB = 5000, WORDS_PER_CHUNK = 60 };
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rng_next(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+static double rng_unit(void)
+{
+    return (double)(rng_next() >> 11) / 9007199254740992.0;
+}
+
+static float rng_gauss(void)
+{
+    double u = rng_unit(), v = rng_unit();
+    if (u < 1e-300)
+        u = 1e-300;
+    return (float)(sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v));
+}
+
+static void normalise(float *v, int dim)
+{
+    double ss = 0;
+    for (int i = 0; i < dim; i++)
+        ss += (double)v[i] * v[i];
+    float inv = (float)(1.0 / sqrt(ss));
+    for (int i = 0; i < dim; i++)
+        v[i] *= inv;
+}
+
+/* n vectors around CENTRES random centres; spread chosen so a point's own
+ * centre is clearly nearest but clusters overlap in their tails. */
+static float *make_vectors(size_t n, int dim)
+{
+    float *centres = dq_malloc(sizeof(float) * CENTRES * (size_t)dim);
+    for (size_t c = 0; c < CENTRES; c++) {
+        for (int i = 0; i < dim; i++)
+            centres[c * (size_t)dim + (size_t)i] = rng_gauss();
+        normalise(centres + c * (size_t)dim, dim);
+    }
+    float *x = dq_malloc(sizeof(float) * n * (size_t)dim);
+    float spread = 1.0f / sqrtf((float)dim); /* per coordinate: |noise| ~ 1 */
+    for (size_t j = 0; j < n; j++) {
+        const float *c = centres + (rng_next() % CENTRES) * (size_t)dim;
+        float *v = x + j * (size_t)dim;
+        for (int i = 0; i < dim; i++)
+            v[i] = c[i] + spread * rng_gauss();
+        normalise(v, dim);
+    }
+    free(centres);
+    return x;
+}
+
+/* CPU seconds of the whole process (all threads): on a machine shared with
+ * other jobs the wall clock mostly measures the scheduler, so both are shown. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(double *ms, size_t n, double p)
+{
+    qsort(ms, n, sizeof *ms, cmp_double);
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return ms[i];
+}
+
+/* Times nq single-vector searches; ids (nq, K) filled. */
+static void time_search(const vindex *v, const float *q, size_t nq, int dim, int64_t *ids,
+                        const char *name)
+{
+    double *ms = dq_malloc(sizeof(double) * nq);
+    double *cpu = dq_malloc(sizeof(double) * nq);
+    float scores[K];
+    vindex_search(v, q, 1, K, scores, ids); /* warm-up */
+    for (size_t i = 0; i < nq; i++) {
+        double t0 = dq_now(), c0 = cpu_now();
+        if (vindex_search(v, q + i * (size_t)dim, 1, K, scores, ids + i * K) < 0) {
+            fprintf(stderr, "query_bench: %s\n", dq_last_error());
+            exit(1);
+        }
+        cpu[i] = (cpu_now() - c0) * 1e3;
+        ms[i] = (dq_now() - t0) * 1e3;
+    }
+    printf("%s_p50_ms %.3f\n%s_p95_ms %.3f\n%s_cpu_p50_ms %.3f\n%s_cpu_p95_ms %.3f\n", name,
+           percentile(ms, nq, 0.5), name, percentile(ms, nq, 0.95), name,
+           percentile(cpu, nq, 0.5), name, percentile(cpu, nq, 0.95));
+    free(ms);
+    free(cpu);
+}
+
+static double recall(const int64_t *truth, const int64_t *got, size_t nq)
+{
+    size_t hit = 0;
+    for (size_t i = 0; i < nq; i++)
+        for (int a = 0; a < K; a++)
+            for (int b = 0; b < K; b++)
+                if (got[i * K + a] == truth[i * K + b] && truth[i * K + b] >= 0) {
+                    hit++;
+                    break;
+                }
+    return (double)hit / (double)(nq * K);
+}
+
+/* ---- synthetic text -------------------------------------------------------- */
+
+static const char *SYLL[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "vu",
+                             "ba", "ze", "xi", "go", "fa", "hu"};
+
+static void word(int w, char *out)
+{
+    /* word w: three syllables from its digits, base 16 */
+    snprintf(out, 16, "%s%s%s", SYLL[w % 16], SYLL[(w / 16) % 16], SYLL[(w / 256) % 16]);
+    if (w >= 4096)
+        strcat(out, "n");
+}
+
+/* Zipf(1) over VOCAB words via the inverse CDF of a harmonic table. */
+static double harmonic[VOCAB + 1];
+
+static int zipf_word(void)
+{
+    double u = rng_unit() * harmonic[VOCAB];
+    int lo = 1, hi = VOCAB;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (harmonic[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo - 1;
+}
+
+static void chunk_text(dq_buf *b, int words)
+{
+    dq_buf_clear(b);
+    char w[16];
+    for (int i = 0; i < words; i++) {
+        word(zipf_word(), w);
+        dq_buf_printf(b, "%s%s", i ? " " : "", w);
+    }
+}
+
+static int64_t store_chunk_count(store *st)
+{
+    store_stats s;
+    return store_get_stats(st, &s) < 0 ? -1 : s.chunks;
+}
+
+static void run_store(size_t n, int dim, const float *x, const float *q, size_t nq,
+                      const char *model_dir, const char *store_dir)
+{
+    embedder_config ec = {.model_dir = model_dir, .bert = bert_default_params()};
+    embedder *emb = embedder_open(&ec);
+    if (!emb || embedder_dim(emb) != dim) {
+        fprintf(stderr, "query_bench: model '%s': %s\n", model_dir,
+                emb ? "dimension differs" : dq_last_error());
+        exit(1);
+    }
+    const char *model = embedder_identity(emb);
+    for (int i = 1; i <= VOCAB; i++)
+        harmonic[i] = harmonic[i - 1] + 1.0 / i;
+
+    store *st = store_open(store_dir, STORE_CREATE);
+    if (!st) {
+        fprintf(stderr, "query_bench: %s\n", dq_last_error());
+        exit(1);
+    }
+    int64_t have = store_chunk_count(st);
+    double t0 = dq_now();
+    if (have != (int64_t)n && !x) {
+        fprintf(stderr, "query_bench: --store-only needs the store an earlier run wrote\n");
+        exit(1);
+    }
+    if (have != (int64_t)n) {
+        /* 100 chunks per document, one transaction per 100 documents. */
+        enum { PER_DOC = 100 };
+        dq_buf text = DQ_BUF_INIT;
+        char **texts = dq_calloc(PER_DOC, sizeof *texts);
+        for (size_t d = 0; d * PER_DOC < n; d++) {
+            if (d % 100 == 0 && store_begin(st) < 0)
+                goto fail;
+            size_t m = n - d * PER_DOC < PER_DOC ? n - d * PER_DOC : PER_DOC;
+            store_chunk_in chunks[PER_DOC];
+            for (size_t i = 0; i < m; i++) {
+                chunk_text(&text, WORDS_PER_CHUNK);
+                free(texts[i]);
+                texts[i] = dq_buf_take(&text);
+                chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i};
+            }
+            char path[64], sha[65];
+            snprintf(path, sizeof path, "doc%06zu.txt", d);
+            snprintf(sha, sizeof sha, "%064zx", d + 1);
+            const char *page = "";
+            store_doc_info info = {sha, "txt", NULL, 1};
+            if (store_put_document(st, path, 1, 1, &info, &page, chunks, m) < 0)
+                goto fail;
+            if (d % 100 == 99 || (d + 1) * PER_DOC >= n) {
+                if (store_commit(st) < 0)
+                    goto fail;
+            }
+        }
+        for (size_t i = 0; i < PER_DOC; i++)
+            free(texts[i]);
+        free(texts);
+        dq_buf_free(&text);
+        /* chunk ids are 1..n in insertion order */
+        for (size_t i = 0; i < n; i++) {
+            if (i % 10000 == 0 && store_begin(st) < 0)
+                goto fail;
+            if (store_put_vector(st, (int64_t)i + 1, model, x + i * (size_t)dim, dim) < 0)
+                goto fail;
+            if ((i % 10000 == 9999 || i + 1 == n) && store_commit(st) < 0)
+                goto fail;
+        }
+        if (store_set_meta(st, "embed.model", model) < 0)
+            goto fail;
+        printf("store_insert_s %.1f\n", dq_now() - t0);
+    }
+    t0 = dq_now();
+    store_vx_report rep;
+    if (store_vindex_rebuild(st, model, &rep) < 0)
+        goto fail;
+    printf("store_faiss_build_s %.1f\nstore_faiss_kind %s\n", dq_now() - t0,
+           rep.approximate ? "ivf" : "exact");
+
+    /* Questions: 4 words of middling frequency, so BM25 has real lists to merge. */
+    double *ms = dq_malloc(sizeof(double) * nq);
+    double *cpu = dq_malloc(sizeof(double) * nq);
+    double *enc = dq_malloc(sizeof(double) * nq);
+    char qtext[128];
+    float *qv = dq_malloc(sizeof(float) * (size_t)dim);
+    static const retrieve_mode modes[] = {RETRIEVE_HYBRID, RETRIEVE_DENSE, RETRIEVE_BM25};
+    for (int mi = 0; mi < 3; mi++) {
+        retrieve_params p = retrieve_default_params();
+        p.mode = modes[mi];
+        p.top_k = K;
+        rng_state = 42;
+        for (size_t i = 0; i <= nq; i++) {
+            char w[4][16];
+            for (int j = 0; j < 4; j++)
+                word(20 + (int)(rng_next() % 2000), w[j]);
+            snprintf(qtext, sizeof qtext, "%s %s %s %s", w[0], w[1], w[2], w[3]);
+            retrieve_result r;
+            double s = dq_now(), c = cpu_now();
+            if (retrieve_search(st, emb, qtext, &p, &r) < 0)
+                goto fail;
+            double e = dq_now(), ce = cpu_now();
+            retrieve_result_free(&r);
+            if (i == 0)
+                continue; /* warm-up */
+            ms[i - 1] = (e - s) * 1e3;
+            cpu[i - 1] = (ce - c) * 1e3;
+            if (mi == 0) {
+                const char *t = qtext;
+                c = cpu_now();
+                embedder_encode(emb, &t, 1, qv);
+                enc[i - 1] = (cpu_now() - c) * 1e3;
+            }
+        }
+        const char *name = retrieve_mode_name(modes[mi]);
+        printf("query_%s_p50_ms %.3f\nquery_%s_p95_ms %.3f\n", name, percentile(ms, nq, 0.5),
+               name, percentile(ms, nq, 0.95));
+        printf("query_%s_cpu_p50_ms %.3f\nquery_%s_cpu_p95_ms %.3f\n", name,
+               percentile(cpu, nq, 0.5), name, percentile(cpu, nq, 0.95));
+        fflush(stdout);
+    }
+    printf("query_embed_cpu_p50_ms %.3f\n", percentile(enc, nq, 0.5));
+    (void)q;
+    free(ms);
+    free(cpu);
+    free(enc);
+    free(qv);
+    store_close(st);
+    embedder_free(emb);
+    return;
+fail:
+    fprintf(stderr, "query_bench: %s\n", dq_last_error());
+    exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: query_bench N MODEL_DIR STORE_DIR [QUERIES] [--no-hnsw] "
+                        "[--no-store]\n");
+        return 2;
+    }
+    size_t n = strtoull(argv[1], NULL, 10);
+    const char *model_dir = argv[2], *store_dir = argv[3];
+    size_t nq = 200;
+    bool hnsw = true, with_store = true, store_only = false;
+    for (int i = 4; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-hnsw"))
+            hnsw = false;
+        else if (!strcmp(argv[i], "--no-store"))
+            with_store = false;
+        else if (!strcmp(argv[i], "--store-only"))
+            store_only = true;
+        else
+            nq = strtoull(argv[i], NULL, 10);
+    }
+    bert_params bp = bert_default_params();
+    bert_model *m = bert_load(model_dir, &bp);
+    if (!m) {
+        fprintf(stderr, "query_bench: %s\n", dq_last_error());
+        return 1;
+    }
+    int dim = bert_dim(m);
+    bert_free(m);
+
+    if (store_only) {
+        run_store(n, dim, NULL, NULL, nq, model_dir, store_dir);
+        return 0;
+    }
+    double t0 = dq_now();
+    float *x = make_vectors(n, dim);
+    /* queries: a data point nudged off it (a question is near, not on, its answer) */
+    float *q = dq_malloc(sizeof(float) * nq * (size_t)dim);
+    for (size_t i = 0; i < nq; i++) {
+        const float *src = x + (rng_next() % n) * (size_t)dim;
+        for (int j = 0; j < dim; j++)
+            q[i * (size_t)dim + (size_t)j] = src[j] + 0.5f / sqrtf((float)dim) * rng_gauss();
+        normalise(q + i * (size_t)dim, dim);
+    }
+    int64_t *ids = dq_malloc(sizeof(int64_t) * n);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (int64_t)i + 1;
+    printf("n %zu\ndim %d\nqueries %zu\ngen_s %.1f\n", n, dim, nq, dq_now() - t0);
+    fflush(stdout);
+
+    int64_t *truth = dq_malloc(sizeof(int64_t) * nq * K);
+    int64_t *got = dq_malloc(sizeof(int64_t) * nq * K);
+
+    t0 = dq_now();
+    vindex *flat = vindex_new(dim, VINDEX_FLAT, 0, 0);
+    vindex_add(flat, ids, x, n);
+    printf("exact_build_s %.2f\n", dq_now() - t0);
+    time_search(flat, q, nq, dim, truth, "exact");
+    vindex_free(flat);
+    fflush(stdout);
+
+    /* IVF as the store builds it (vector_index.c: ivf_lists, default probe). */
+    int nlist = (int)sqrt((double)n);
+    if (nlist > (int)(n / 39))
+        nlist = (int)(n / 39);
+    if (nlist > 8192)
+        nlist = 8192;
+    if (nlist < 1)
+        nlist = 1;
+    int nprobe = nlist / 16 < 8 ? 8 : nlist / 16;
+    size_t sample = (size_t)nlist * 64 < n ? (size_t)nlist * 64 : n;
+    size_t stride = n / sample;
+    float *train = dq_malloc(sizeof(float) * sample * (size_t)dim);
+    for (size_t i = 0; i < sample; i++)
+        memcpy(train + i * (size_t)dim, x + i * stride * (size_t)dim, sizeof(float) * (size_t)dim);
+    t0 = dq_now();
+    vindex *ivf = vindex_new(dim, VINDEX_IVF, nlist, 0);
+    vindex_train(ivf, train, sample);
+    double train_s = dq_now() - t0;
+    vindex_add(ivf, ids, x, n);
+    printf("ivf_lists %d\nivf_nprobe %d\nivf_train_s %.2f\nivf_build_s %.2f\n", nlist, nprobe,
+           train_s, dq_now() - t0);
+    free(train);
+    vindex_set_probe(ivf, nprobe);
+    time_search(ivf, q, nq, dim, got, "ivf");
+    printf("ivf_recall10 %.4f\n", recall(truth, got, nq));
+    /* more lists probed: what recall costs */
+    for (int mult = 2; mult <= 8; mult *= 2) {
+        char name[32];
+        snprintf(name, sizeof name, "ivf%dx", mult);
+        vindex_set_probe(ivf, nprobe * mult);
+        time_search(ivf, q, nq, dim, got, name);
+        printf("%s_recall10 %.4f\n", name, recall(truth, got, nq));
+    }
+    vindex_free(ivf);
+    fflush(stdout);
+
+    if (hnsw) {
+        t0 = dq_now();
+        vindex *h = vindex_new(dim, VINDEX_HNSW, 0, 32);
+        /* in slices, so a long build shows progress on stderr */
+        for (size_t i = 0; i < n; i += 50000) {
+            size_t m2 = n - i < 50000 ? n - i : 50000;
+            vindex_add(h, ids + i, x + i * (size_t)dim, m2);
+            fprintf(stderr, "hnsw %zu/%zu %.0f s\r", i + m2, n, dq_now() - t0);
+        }
+        printf("hnsw_build_s %.2f\n", dq_now() - t0);
+        vindex_set_probe(h, 64);
+        time_search(h, q, nq, dim, got, "hnsw");
+        printf("hnsw_recall10 %.4f\n", recall(truth, got, nq));
+        vindex_free(h);
+        fflush(stdout);
+    }
+    free(truth);
+    free(got);
+    free(ids);
+    if (with_store)
+        run_store(n, dim, x, q, nq, model_dir, store_dir);
+    free(x);
+    free(q);
+    return 0;
+}

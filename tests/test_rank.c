@@ -1,0 +1,142 @@
+/* test_rank.c - fusion, near-duplicates and MMR on hand-made rankings with
+ * exact expected orders. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "retrieve/rank.h"
+
+Test(rank, rrf_sums_reciprocal_ranks)
+{
+    /* bm25: 1 2 3 ; dense: 3 4 1 */
+    rank_item a[] = {{1, 9.0}, {2, 8.0}, {3, 7.0}};
+    rank_item b[] = {{3, 0.9}, {4, 0.8}, {1, 0.7}};
+    const rank_item *lists[] = {a, b};
+    size_t n[] = {3, 3}, nf;
+    rank_item *f = rank_fuse_rrf(lists, n, 2, 60, &nf);
+    cr_assert_eq(nf, 4);
+    /* 1: 1/61 + 1/63; 3: 1/63 + 1/61 (tie, best single rank 1 both -> smaller id);
+     * 2: 1/62; 4: 1/62 (tie, rank 2 both -> smaller id) */
+    cr_expect_eq(f[0].id, 1);
+    cr_expect_eq(f[1].id, 3);
+    cr_expect_eq(f[2].id, 2);
+    cr_expect_eq(f[3].id, 4);
+    cr_expect_float_eq(f[0].score, 1.0 / 61 + 1.0 / 63, 1e-12);
+    cr_expect_float_eq(f[2].score, 1.0 / 62, 1e-12);
+    free(f);
+}
+
+Test(rank, rrf_agreement_beats_one_list_winner)
+{
+    /* id 7 is second in both lists; 5 and 6 each top one list only */
+    rank_item a[] = {{5, 1}, {7, 1}, {8, 1}};
+    rank_item b[] = {{6, 1}, {7, 1}, {9, 1}};
+    const rank_item *lists[] = {a, b};
+    size_t n[] = {3, 3}, nf;
+    rank_item *f = rank_fuse_rrf(lists, n, 2, 60, &nf);
+    cr_assert_eq(nf, 5);
+    int64_t want[] = {7, 5, 6, 8, 9};
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(f[i].id, want[i], "rank %d: %lld", i, (long long)f[i].id);
+    free(f);
+}
+
+Test(rank, rrf_of_one_list_keeps_its_order_and_empty_is_empty)
+{
+    rank_item a[] = {{30, 0}, {10, 0}, {20, 0}};
+    const rank_item *lists[] = {a, NULL};
+    size_t n[] = {3, 0}, nf;
+    rank_item *f = rank_fuse_rrf(lists, n, 2, 60, &nf);
+    cr_assert_eq(nf, 3);
+    cr_expect_eq(f[0].id, 30);
+    cr_expect_eq(f[1].id, 10);
+    cr_expect_eq(f[2].id, 20);
+    free(f);
+    n[0] = 0;
+    f = rank_fuse_rrf(lists, n, 2, 60, &nf);
+    cr_expect_eq(nf, 0);
+    free(f);
+}
+
+Test(rank, jaccard_ignores_space_punctuation_and_case)
+{
+    rank_shingles a, b, c, e;
+    rank_shingles_build("The rent is due on the 1st.", &a);
+    rank_shingles_build("the  rent is due\non the 1st", &b);
+    rank_shingles_build("Something else entirely here", &c);
+    rank_shingles_build("", &e);
+    cr_expect_float_eq(rank_jaccard(&a, &b), 1.0, 1e-12);
+    cr_expect_lt(rank_jaccard(&a, &c), 0.1);
+    cr_expect_float_eq(rank_jaccard(&e, &e), 1.0, 1e-12);
+    cr_expect_float_eq(rank_jaccard(&a, &e), 0.0, 1e-12);
+    /* "abcde" -> {abcd, bcde}; "abcdf" -> {abcd, bcdf}: 1 of 3 */
+    rank_shingles x, y;
+    rank_shingles_build("abcde", &x);
+    rank_shingles_build("ABCDF", &y);
+    cr_expect_float_eq(rank_jaccard(&x, &y), 1.0 / 3.0, 1e-12);
+    rank_shingles_free(&a);
+    rank_shingles_free(&b);
+    rank_shingles_free(&c);
+    rank_shingles_free(&e);
+    rank_shingles_free(&x);
+    rank_shingles_free(&y);
+}
+
+Test(rank, duplicates_keep_the_best_ranked_copy)
+{
+    const char *texts[] = {
+        "租金每月五千元，于每月五日前支付至出租人指定账户。逾期支付的，每逾期一日，承租人应按"
+        "月租金的百分之一支付违约金；逾期超过三十日的，出租人有权解除合同。第3页",
+        "The warranty period is two years from delivery.",
+        /* the same page printed twice: only the page number differs */
+        "租金每月五千元，于每月五日前支付至出租人指定账户。逾期支付的，每逾期一日，承租人应按"
+        "月租金的百分之一支付违约金；逾期超过三十日的，出租人有权解除合同。第7页",
+        "The warranty period is two years from delivery",
+        "Completely different paragraph about returns.",
+    };
+    bool dup[5];
+    size_t kept = rank_mark_duplicates(texts, 5, 0.85, 10, dup);
+    cr_expect_eq(kept, 3);
+    cr_expect(!dup[0]);
+    cr_expect(!dup[1]);
+    cr_expect(dup[2]);
+    cr_expect(dup[3]);
+    cr_expect(!dup[4]);
+    /* a threshold above 1 keeps everything */
+    cr_expect_eq(rank_mark_duplicates(texts, 5, 1.01, 10, dup), 5);
+    /* max_kept 2: the first two distinct, the rest not wanted */
+    cr_expect_eq(rank_mark_duplicates(texts, 5, 0.85, 2, dup), 2);
+    cr_expect(!dup[0] && !dup[1] && dup[2] && dup[3] && dup[4]);
+}
+
+Test(rank, mmr_skips_a_near_copy_for_something_new)
+{
+    /* 0 and 1 are near copies (0.95); 2 is different and slightly less relevant */
+    double rel[] = {1.0, 0.9, 0.8};
+    double sim[] = {
+        1.0, 0.95, 0.1,
+        0.95, 1.0, 0.1,
+        0.1, 0.1, 1.0,
+    };
+    size_t order[3];
+    cr_assert_eq(rank_mmr(rel, sim, 3, 0.7, 3, order), 3);
+    /* step 2: 1 -> .63 - .3*.95 = .345; 2 -> .56 - .03 = .53 */
+    cr_expect_eq(order[0], 0);
+    cr_expect_eq(order[1], 2);
+    cr_expect_eq(order[2], 1);
+    /* lambda 1: relevance only */
+    cr_assert_eq(rank_mmr(rel, sim, 3, 1.0, 2, order), 2);
+    cr_expect_eq(order[0], 0);
+    cr_expect_eq(order[1], 1);
+}
+
+Test(rank, mmr_ties_go_to_the_smaller_index_and_k_is_capped)
+{
+    double rel[] = {0.5, 0.5};
+    double sim[] = {1, 0, 0, 1};
+    size_t order[2];
+    cr_assert_eq(rank_mmr(rel, sim, 2, 0.7, 5, order), 2);
+    cr_expect_eq(order[0], 0);
+    cr_expect_eq(order[1], 1);
+    cr_expect_eq(rank_mmr(rel, sim, 0, 0.7, 5, order), 0);
+}
