@@ -37,7 +37,8 @@ typedef struct {
     store *st;
     cli_config *cfg;
     llm_client *llm; /* NULL: extractive (none configured, or unreachable) */
-    retrieve_params rp;
+    embedder *emb;   /* the question's embedding model for dense/hybrid, or NULL */
+    retrieve_params rp; /* rp.reranker owned */
     answer_params ap;
     chat_turn *turns; /* (n_turns) oldest first */
     size_t n_turns, cap_turns;
@@ -213,7 +214,7 @@ static void chat_turn_run(chat_session *s, const char *q)
     if (s->tty && strcmp(query, q))
         fprintf(stderr, "(searching: %s)\n", query);
     retrieve_result res = {0};
-    if (retrieve_search(s->st, NULL, query, &s->rp, &res) < 0) {
+    if (retrieve_search(s->st, s->emb, query, &s->rp, &res) < 0) {
         cli_error("search failed: %s", dq_last_error());
         free(query);
         return;
@@ -337,9 +338,11 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     chat_session s = {0};
     s.rp = retrieve_default_params();
     s.ap = answer_default_params();
+    cli_retrieval_flags rf = {0};
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_NUMBER('k', "top", &s.rp.top_k, "n", "chunks to answer each question from (5)"),
+        CLI_RETRIEVAL_OPTIONS(&rf),
         OPT_BOOLEAN(0, "no-llm", &no_llm, "answer extractively even when [llm] is configured"),
         OPT_FINISH,
     };
@@ -362,7 +365,10 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     bool err = cli_config_load(&cfg, store_dir(s.st)) < 0;
     if (!err && !no_llm)
         s.llm = cli_open_llm(&cfg, &err);
+    if (!err && cli_retrieval_setup(s.st, &rf, &s.rp, &s.emb) != EXIT_OK)
+        err = true;
     if (err) {
+        llm_free(s.llm);
         cli_config_free(&cfg);
         store_close(s.st);
         return EXIT_ERROR;
@@ -415,6 +421,8 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     chat_forget(&s);
     free(s.turns);
     llm_free(s.llm);
+    embedder_free(s.emb);
+    reranker_free(s.rp.reranker);
     cli_config_free(&cfg);
     store_close(s.st);
     return EXIT_OK;
