@@ -40,6 +40,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     const char *token = NULL, *uploads = NULL;
     int max_upload_mb = (int)(sp.max_upload_bytes >> 20);
     bool quiet = false, no_llm = false;
+    cli_retrieval_flags rf = {0};
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR(0, "host", &sp.host, "addr", "address to listen on (127.0.0.1)"),
@@ -51,6 +52,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         OPT_NUMBER(0, "max-upload", &max_upload_mb, "mb", "largest upload request (200 MB)"),
         OPT_NUMBER(0, "max-jobs", &sp.max_jobs, "n", "ingest jobs running at once (2)"),
         OPT_NUMBER('k', "top", &sp.retrieve.top_k, "n", "chunks an answer reads (5)"),
+        CLI_RETRIEVAL_OPTIONS(&rf),
         OPT_BOOLEAN(0, "no-llm", &no_llm, "answer extractively even when [llm] is configured"),
         OPT_BOOLEAN('q', "quiet", &quiet, "no access log"),
         OPT_FINISH,
@@ -85,10 +87,20 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     if (!st)
         return EXIT_ERROR;
     char *dir = dq_strdup(store_dir(st));
+    /* The question's embedding model and the reranker, as ask would use them. */
+    embedder *emb = NULL;
+    int rs = cli_retrieval_setup(st, &rf, &sp.retrieve, &emb);
     store_close(st);
+    if (rs != EXIT_OK) {
+        free(dir);
+        return rs;
+    }
+    sp.embedder = emb;
     /* [llm] in the config (or DOCQA_LLM_URL) makes the LLM answer. */
     cli_config cfg;
     if (cli_config_load(&cfg, dir) < 0) {
+        embedder_free(emb);
+        reranker_free(sp.retrieve.reranker);
         free(dir);
         return EXIT_ERROR;
     }
@@ -103,6 +115,10 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) {
         cli_error("cannot find the docqa program for ingest jobs: %s", strerror(errno));
+        embedder_free(emb);
+        reranker_free(sp.retrieve.reranker);
+        cli_config_free(&cfg);
+        free(prompt_dir);
         free(dir);
         return EXIT_ERROR;
     }
@@ -122,6 +138,8 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     serve_server *srv = serve_start(&sp);
     if (!srv) {
         cli_error("%s", dq_last_error());
+        embedder_free(emb);
+        reranker_free(sp.retrieve.reranker);
         cli_config_free(&cfg);
         free(prompt_dir);
         free(dir);
@@ -141,6 +159,8 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     fprintf(stderr, "docqa: %s: finishing requests in flight, then stopping\n",
             sig == SIGTERM ? "SIGTERM" : "interrupted");
     serve_stop(srv);
+    embedder_free(emb);
+    reranker_free(sp.retrieve.reranker);
     cli_config_free(&cfg);
     free(prompt_dir);
     free(dir);

@@ -117,7 +117,7 @@ static int retrieve_for(serve_server *srv, store *st, const char *query, int top
     retrieve_params rp = srv->p.retrieve;
     if (top_k > 0)
         rp.top_k = top_k;
-    return retrieve_search(st, NULL, query, &rp, res);
+    return serve_retrieve(srv, st, query, &rp, res);
 }
 
 /* A source as JSON: the hit it came from when retrieved, with its number

@@ -86,7 +86,7 @@ enum MHD_Result api_search(serve_request *rq)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     }
     retrieve_result res = {0};
-    if (retrieve_search(st, NULL, q, &rp, &res) < 0) {
+    if (serve_retrieve(rq->srv, st, q, &rp, &res) < 0) {
         serve_store_release(rq->srv, st);
         ret = serve_reply_error(rq, 500, "search failed: %s", dq_last_error());
         cJSON_Delete(body);

@@ -47,7 +47,10 @@ typedef struct {
     int max_jobs;              /* ingest jobs running at once, default 2 (more: 429) */
     int max_connections;       /* default 128 */
     int drain_timeout_s;       /* serve_stop waits this long for requests, default 30 */
-    retrieve_params retrieve;  /* top_k etc. for ask; search takes k per request */
+    retrieve_params retrieve;  /* top_k, mode, reranker (not owned) etc.; search takes k per
+                                * request */
+    struct embedder *embedder; /* embeds questions for dense/hybrid retrieval (not owned;
+                                * the server serialises its use); NULL: BM25 only */
     answer_params answer;      /* extractive answers (no LLM, or it is unreachable) */
     const llm_params *llm;     /* the LLM that answers (copied); NULL: extractive */
     prompt_params prompt;      /* its prompt budget and templates (count/count_ctx unused) */

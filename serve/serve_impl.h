@@ -55,6 +55,7 @@ struct serve_server {
     int port;
 
     pthread_mutex_t lock;   /* pool and counters */
+    pthread_mutex_t embed_lock; /* p.embedder and p.retrieve.reranker: one search at a time */
     pthread_cond_t idle;    /* signalled when active_requests drops */
     store **pool;           /* (n_pool) idle read-only connections */
     size_t n_pool, cap_pool;
@@ -72,6 +73,11 @@ struct serve_server {
 /* An LLM client for one answer (pooled), or NULL with the error set. */
 llm_client *serve_llm_acquire(serve_server *srv);
 void serve_llm_release(serve_server *srv, llm_client *c);
+
+/* retrieve_search() with the server's embedder and reranker, which hold
+ * scratch and so are used by one request at a time. */
+int serve_retrieve(serve_server *srv, store *st, const char *query, const retrieve_params *rp,
+                   retrieve_result *res);
 
 /* A read-only store connection for this request, from the pool or newly
  * opened; NULL with the error set. Give it back with serve_store_release. */

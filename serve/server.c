@@ -368,6 +368,7 @@ static void server_free(serve_server *srv)
     free(srv->docqa_bin);
     free(srv->upload_dir);
     pthread_mutex_destroy(&srv->lock);
+    pthread_mutex_destroy(&srv->embed_lock);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->jobs.lock);
     free(srv);
@@ -454,6 +455,7 @@ serve_server *serve_start(const serve_params *params)
     srv->prompt_dir = params->prompt.template_dir ? dq_strdup(params->prompt.template_dir) : NULL;
     srv->p.prompt.template_dir = srv->prompt_dir;
     pthread_mutex_init(&srv->lock, NULL);
+    pthread_mutex_init(&srv->embed_lock, NULL);
     pthread_cond_init(&srv->idle, NULL);
     jobs_init(&srv->jobs);
     serve_store_release(srv, probe);
@@ -506,4 +508,15 @@ void serve_stop(serve_server *srv)
     MHD_stop_daemon(srv->daemon);
     jobs_shutdown(&srv->jobs);
     server_free(srv);
+}
+
+int serve_retrieve(serve_server *srv, store *st, const char *query, const retrieve_params *rp,
+                   retrieve_result *res)
+{
+    if (!srv->p.embedder && !rp->reranker)
+        return retrieve_search(st, NULL, query, rp, res); /* BM25 needs no lock */
+    pthread_mutex_lock(&srv->embed_lock);
+    int rc = retrieve_search(st, srv->p.embedder, query, rp, res);
+    pthread_mutex_unlock(&srv->embed_lock);
+    return rc;
 }
