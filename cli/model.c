@@ -46,26 +46,6 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static long long du_bytes(const char *dir)
-{
-    long long total = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char *p = join(dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0)
-            total += S_ISDIR(st.st_mode) ? du_bytes(p) : (long long)st.st_size;
-        free(p);
-    }
-    closedir(d);
-    return total;
-}
-
 /* realpath, or a copy when the path does not resolve */
 static char *real(const char *path)
 {
@@ -406,7 +386,7 @@ static int model_list(int argc, char **argv, cli_globals *g)
             const char *conf = same_path(cfg.embed_model, dir)    ? "[embed] model"
                                : same_path(cfg.rerank_model, dir) ? "[retrieve] rerank_model"
                                                                   : "";
-            printf("%-40s %-10s %7.1f MB  %s\n", label, kind, (double)du_bytes(dir) / 1e6, conf);
+            printf("%-40s %-10s %7.1f MB  %s\n", label, kind, (double)hub_folder_bytes(dir) / 1e6, conf);
             cJSON_Delete(rec);
             free(dir);
         }
@@ -543,7 +523,7 @@ static int model_rm(int argc, char **argv, cli_globals *g)
                   argv[0], which);
         goto out;
     }
-    long long bytes = du_bytes(dir);
+    long long bytes = hub_folder_bytes(dir);
     if (remove_tree(dir) < 0) {
         cli_error("%s", dq_last_error());
         goto out;

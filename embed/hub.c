@@ -939,7 +939,7 @@ static int check_folder(const char *repo, const char *dir, bool xlmr)
     return 0;
 }
 
-static long long folder_bytes(const char *dir)
+long long hub_folder_bytes(const char *dir)
 {
     long long total = 0;
     DIR *d = opendir(dir);
@@ -952,7 +952,7 @@ static long long folder_bytes(const char *dir)
         char *p = model_path_join(dir, e->d_name);
         struct stat st;
         if (lstat(p, &st) == 0)
-            total += S_ISDIR(st.st_mode) ? folder_bytes(p) : (long long)st.st_size;
+            total += S_ISDIR(st.st_mode) ? hub_folder_bytes(p) : (long long)st.st_size;
         free(p);
     }
     closedir(d);
@@ -1059,7 +1059,7 @@ int hub_pull(hub *h, const char *repo, const char *revision, const char *dir,
     free(text);
     if (wr < 0)
         goto out;
-    res->bytes = folder_bytes(dir);
+    res->bytes = hub_folder_bytes(dir);
     rc = 0;
 out:
     cJSON_Delete(p.files);

@@ -51,6 +51,9 @@ char *hub_models_dir(void);
  * "BAAI--bge-small-zh-v1.5", or "...@<revision>" when it is not "main"
  * (slashes in the revision become "--"). Caller frees. */
 char *hub_folder_name(const hub_name *n);
+/* Bytes under dir, counted recursively without following links; 0 when it
+ * cannot be read. */
+long long hub_folder_bytes(const char *dir);
 
 /* The record a completed pull leaves in its folder (JSON: repo, revision,
  * commit, endpoint, files with sizes and SHA-256s). A folder without it is
