@@ -67,6 +67,55 @@ static bool same_path(const char *a, const char *b)
 static char *pulled_dir(const char *name);
 static cJSON *read_record(const char *dir);
 
+/* Parses a subcommand's options and wants exactly n_want arguments after
+ * them. False with *exit_code set when the command is done: --help shown,
+ * or a usage error printed. */
+static bool parse_sub(int argc, char **argv, const cli_option *opts,
+                      const char *const *usage, int n_want, int *exit_code)
+{
+    int n_args;
+    int p = parse_options(argc, argv, opts, usage, &n_args);
+    if (p != PARSE_OK) {
+        *exit_code = p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+        return false;
+    }
+    if (n_args != n_want) {
+        print_usage(stderr, usage, opts);
+        *exit_code = EXIT_USAGE;
+        return false;
+    }
+    return true;
+}
+
+/* Loads the model in dir with the engine its folder calls for (a
+ * cross-encoder reranker or an embedding model), so a folder docqa cannot
+ * run is caught here. With describe, *describe gets its description (caller
+ * frees). -1 after printing why. */
+static int load_model(const char *dir, const bert_params *bp, char **describe)
+{
+    if (reranker_folder(dir)) {
+        /* a cross-encoder: same engine, a classification head on top */
+        reranker *r = reranker_open(dir, bp);
+        if (!r) {
+            cli_error("%s", dq_last_error());
+            return -1;
+        }
+        if (describe)
+            *describe = reranker_describe(r);
+        reranker_free(r);
+    } else {
+        bert_model *m = bert_load(dir, bp);
+        if (!m) {
+            cli_error("%s", dq_last_error());
+            return -1;
+        }
+        if (describe)
+            *describe = bert_describe(m);
+        bert_free(m);
+    }
+    return 0;
+}
+
 /* ---- info ------------------------------------------------------------------ */
 
 static int model_info(int argc, char **argv)
@@ -79,21 +128,16 @@ static int model_info(int argc, char **argv)
         OPT_FINISH,
     };
     static const char *const usage[] = {"docqa model info [--int8] <dir|name>", NULL};
-    int n_args;
-    int p = parse_options(argc, argv, opts, usage, &n_args);
-    if (p != PARSE_OK)
-        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    if (n_args != 1) {
-        print_usage(stderr, usage, opts);
-        return EXIT_USAGE;
-    }
+    int code;
+    if (!parse_sub(argc, argv, opts, usage, 1, &code))
+        return code;
     bert_params bp = bert_default_params();
     bp.int8 = int8;
     if (bert_parse_device(device, &bp.device) < 0) {
         cli_error("--device '%s': expected auto, cpu or cuda", device);
         return EXIT_USAGE;
     }
-    char *text;
+    char *text = NULL;
     /* a folder, or the name of a pulled model */
     char *dir = NULL;
     if (!is_dir(argv[0])) {
@@ -101,28 +145,10 @@ static int model_info(int argc, char **argv)
         if (hub_parse_name(argv[0], &hn) == 0 && !(dir = pulled_dir(argv[0])))
             return EXIT_ERROR;
     }
-    const char *path = dir ? dir : argv[0];
-    if (reranker_folder(path)) {
-        /* a cross-encoder: same engine, a classification head on top */
-        reranker *r = reranker_open(path, &bp);
-        if (!r) {
-            cli_error("%s", dq_last_error());
-            free(dir);
-            return EXIT_ERROR;
-        }
-        text = reranker_describe(r);
-        reranker_free(r);
-    } else {
-        bert_model *m = bert_load(path, &bp);
-        if (!m) {
-            cli_error("%s", dq_last_error());
-            free(dir);
-            return EXIT_ERROR;
-        }
-        text = bert_describe(m);
-        bert_free(m);
-    }
+    int loaded = load_model(dir ? dir : argv[0], &bp, &text);
     free(dir);
+    if (loaded < 0)
+        return EXIT_ERROR;
     fputs(text, stdout);
     if (text[0] && text[strlen(text) - 1] != '\n')
         putchar('\n');
@@ -194,14 +220,9 @@ static int model_pull(int argc, char **argv)
     };
     /* <name>: an alias ('docqa model list --aliases') or org/name */
     static const char *const usage[] = {"docqa model pull [-q] <name>[@<revision>]", NULL};
-    int n_args;
-    int p = parse_options(argc, argv, opts, usage, &n_args);
-    if (p != PARSE_OK)
-        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    if (n_args != 1) {
-        print_usage(stderr, usage, opts);
-        return EXIT_USAGE;
-    }
+    int code;
+    if (!parse_sub(argc, argv, opts, usage, 1, &code))
+        return code;
     hub_name hn;
     if (hub_parse_name(argv[0], &hn) < 0) {
         cli_error("%s", dq_last_error());
@@ -312,14 +333,9 @@ static int model_list(int argc, char **argv, cli_globals *g)
         OPT_FINISH,
     };
     static const char *const usage[] = {"docqa model list [--aliases]", NULL};
-    int n_args;
-    int p = parse_options(argc, argv, opts, usage, &n_args);
-    if (p != PARSE_OK)
-        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    if (n_args != 0) {
-        print_usage(stderr, usage, opts);
-        return EXIT_USAGE;
-    }
+    int code;
+    if (!parse_sub(argc, argv, opts, usage, 0, &code))
+        return code;
     char *models = hub_models_dir();
     if (!models) {
         cli_error("%s", dq_last_error());
@@ -405,14 +421,9 @@ static int model_use(int argc, char **argv, cli_globals *g)
 {
     const cli_option opts[] = {OPT_FINISH};
     static const char *const usage[] = {"docqa model use <name|dir>", NULL};
-    int n_args;
-    int p = parse_options(argc, argv, opts, usage, &n_args);
-    if (p != PARSE_OK)
-        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    if (n_args != 1) {
-        print_usage(stderr, usage, opts);
-        return EXIT_USAGE;
-    }
+    int code;
+    if (!parse_sub(argc, argv, opts, usage, 1, &code))
+        return code;
     char *dir = NULL;
     char probe[PATH_MAX];
     snprintf(probe, sizeof probe, "%s/config.json", argv[0]);
@@ -437,22 +448,9 @@ static int model_use(int argc, char **argv, cli_globals *g)
     bool rerank = reranker_folder(dir);
     bert_params bp = bert_default_params();
     bp.max_batch = 1;
-    if (rerank) {
-        reranker *r = reranker_open(dir, &bp);
-        if (!r) {
-            cli_error("%s", dq_last_error());
-            free(dir);
-            return EXIT_ERROR;
-        }
-        reranker_free(r);
-    } else {
-        bert_model *m = bert_load(dir, &bp);
-        if (!m) {
-            cli_error("%s", dq_last_error());
-            free(dir);
-            return EXIT_ERROR;
-        }
-        bert_free(m);
+    if (load_model(dir, &bp, NULL) < 0) {
+        free(dir);
+        return EXIT_ERROR;
     }
     const char *section = rerank ? "retrieve" : "embed";
     const char *key = rerank ? "rerank_model" : "model";
@@ -497,14 +495,9 @@ static int model_rm(int argc, char **argv, cli_globals *g)
         OPT_FINISH,
     };
     static const char *const usage[] = {"docqa model rm [--force] <name>", NULL};
-    int n_args;
-    int p = parse_options(argc, argv, opts, usage, &n_args);
-    if (p != PARSE_OK)
-        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    if (n_args != 1) {
-        print_usage(stderr, usage, opts);
-        return EXIT_USAGE;
-    }
+    int code;
+    if (!parse_sub(argc, argv, opts, usage, 1, &code))
+        return code;
     char *dir = pulled_dir(argv[0]);
     if (!dir)
         return EXIT_ERROR;
