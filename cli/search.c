@@ -29,30 +29,6 @@ char *cli_render_snippet(const char *snippet, bool tty)
     return dq_buf_take(&out);
 }
 
-/* The snippet without markers, and the [start, end) byte ranges they held. */
-static cJSON *snippet_json(cJSON *obj, const char *snippet)
-{
-    dq_buf plain = DQ_BUF_INIT;
-    cJSON *ranges = cJSON_CreateArray();
-    size_t start = 0;
-    for (const char *p = snippet; *p; p++) {
-        if (*p == RETRIEVE_HL_OPEN[0]) {
-            start = plain.len;
-        } else if (*p == RETRIEVE_HL_CLOSE[0]) {
-            cJSON *r = cJSON_CreateArray();
-            cJSON_AddItemToArray(r, cJSON_CreateNumber((double)start));
-            cJSON_AddItemToArray(r, cJSON_CreateNumber((double)plain.len));
-            cJSON_AddItemToArray(ranges, r);
-        } else {
-            dq_buf_putc(&plain, *p);
-        }
-    }
-    cJSON_AddStringToObject(obj, "snippet", plain.data ? plain.data : "");
-    cJSON_AddItemToObject(obj, "highlights", ranges);
-    dq_buf_free(&plain);
-    return obj;
-}
-
 void cli_add_page_span(cJSON *obj, int page_start, int page_end)
 {
     cJSON_AddNumberToObject(obj, "page_start", page_start);
@@ -181,7 +157,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
             cJSON_AddBoolToObject(o, "ocr", h->ocr);
             cJSON_AddStringToObject(o, "section", h->section ? h->section : "");
             cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
-            snippet_json(o, res.items[i].snippet);
+            retrieve_snippet_json(o, res.items[i].snippet);
             cJSON_AddStringToObject(o, "text", h->text);
             cJSON_AddItemToArray(arr, o);
         }

@@ -103,5 +103,10 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
 
 /* Snippet of text around the densest run of the question's terms. */
 char *retrieve_snippet(const char *text, const char *question, int max_chars);
+/* Adds a snippet to a JSON object the way the search and serve outputs show
+ * it: "snippet" with the highlight markers taken out, and "highlights", the
+ * [start, end) byte ranges into it that they held. NULL is an empty snippet. */
+struct cJSON;
+void retrieve_snippet_json(struct cJSON *obj, const char *snippet);
 
 #endif

@@ -7,9 +7,13 @@
  * that starts nearest the first of them). With no term found the snippet is
  * the beginning of the text. Positions are counted in characters and
  * cuts fall only between whole characters, so the excerpt is valid UTF-8.
+ * retrieve_snippet_json gives the JSON form both `search --json` and the
+ * server use, so the two cannot drift apart.
  */
 #include "retrieve/query.h"
 #include "retrieve/retrieve.h"
+
+#include <cjson/cJSON.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -252,4 +256,26 @@ char *retrieve_snippet(const char *text, const char *question, int max_chars)
     free(char_of);
     free(clean);
     return dq_buf_take(&out);
+}
+
+void retrieve_snippet_json(cJSON *obj, const char *snippet)
+{
+    dq_buf plain = DQ_BUF_INIT;
+    cJSON *ranges = cJSON_CreateArray();
+    size_t start = 0;
+    for (const char *p = snippet ? snippet : ""; *p; p++) {
+        if (*p == RETRIEVE_HL_OPEN[0]) {
+            start = plain.len;
+        } else if (*p == RETRIEVE_HL_CLOSE[0]) {
+            cJSON *r = cJSON_CreateArray();
+            cJSON_AddItemToArray(r, cJSON_CreateNumber((double)start));
+            cJSON_AddItemToArray(r, cJSON_CreateNumber((double)plain.len));
+            cJSON_AddItemToArray(ranges, r);
+        } else {
+            dq_buf_putc(&plain, *p);
+        }
+    }
+    cJSON_AddStringToObject(obj, "snippet", plain.data ? plain.data : "");
+    cJSON_AddItemToObject(obj, "highlights", ranges);
+    dq_buf_free(&plain);
 }

@@ -57,28 +57,6 @@ int serve_parse_turns(const cJSON *arr, serve_turn **out, size_t *n)
     return 0;
 }
 
-static void add_snippet(cJSON *obj, const char *snippet)
-{
-    dq_buf plain = DQ_BUF_INIT;
-    cJSON *ranges = cJSON_CreateArray();
-    size_t start = 0;
-    for (const char *p = snippet ? snippet : ""; *p; p++) {
-        if (*p == RETRIEVE_HL_OPEN[0]) {
-            start = plain.len;
-        } else if (*p == RETRIEVE_HL_CLOSE[0]) {
-            cJSON *r = cJSON_CreateArray();
-            cJSON_AddItemToArray(r, cJSON_CreateNumber((double)start));
-            cJSON_AddItemToArray(r, cJSON_CreateNumber((double)plain.len));
-            cJSON_AddItemToArray(ranges, r);
-        } else {
-            dq_buf_putc(&plain, *p);
-        }
-    }
-    cJSON_AddStringToObject(obj, "snippet", plain.data ? plain.data : "");
-    cJSON_AddItemToObject(obj, "highlights", ranges);
-    dq_buf_free(&plain);
-}
-
 cJSON *serve_hit_json(const retrieve_hit *h)
 {
     const store_hit *c = &h->chunk;
@@ -94,7 +72,7 @@ cJSON *serve_hit_json(const retrieve_hit *h)
     cJSON_AddNumberToObject(o, "page_start", c->page_start);
     cJSON_AddNumberToObject(o, "page_end", c->page_end);
     cJSON_AddNumberToObject(o, "score", c->score);
-    add_snippet(o, h->snippet);
+    retrieve_snippet_json(o, h->snippet);
     return o;
 }
 
