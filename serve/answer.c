@@ -8,6 +8,7 @@
  */
 #include "serve/serve_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,4 +276,19 @@ done:
     retrieve_result_free(&res);
     dq_buf_free(&query);
     return rc;
+}
+
+int serve_answer_pooled(serve_server *srv, const serve_ask *ask, serve_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    store *st = serve_store_acquire(srv);
+    if (!st) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", dq_last_error());
+        dq_set_error("store unavailable: %s", why);
+        return 503;
+    }
+    int rc = serve_answer_run(srv, st, ask, NULL, NULL, out);
+    serve_store_release(srv, st);
+    return rc == -2 ? 400 : rc < 0 ? 500 : 0;
 }

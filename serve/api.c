@@ -228,16 +228,10 @@ enum MHD_Result api_ask(serve_request *rq)
         return serve_reply_response(rq, 200, r);
     }
 
-    store *st = serve_store_acquire(rq->srv);
-    if (!st) {
-        ask_call_free(c);
-        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
-    }
     serve_answer a;
-    int rc = serve_answer_run(rq->srv, st, &c->ask, NULL, NULL, &a);
-    serve_store_release(rq->srv, st);
-    if (rc < 0) {
-        ret = serve_reply_error(rq, rc == -2 ? 400 : 500, "%s", dq_last_error());
+    int status = serve_answer_pooled(rq->srv, &c->ask, &a);
+    if (status) {
+        ret = serve_reply_error(rq, status, "%s", dq_last_error());
     } else {
         ret = serve_reply_json(rq, 200, answer_json(&c->ask, &a));
     }

@@ -208,16 +208,10 @@ enum MHD_Result openai_chat(serve_request *rq)
         return serve_reply_response(rq, 200, resp);
     }
 
-    store *st = serve_store_acquire(rq->srv);
-    if (!st) {
-        chat_call_free(c);
-        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
-    }
     serve_answer a;
-    int rc = serve_answer_run(rq->srv, st, &c->ask, NULL, NULL, &a);
-    serve_store_release(rq->srv, st);
-    if (rc < 0) {
-        ret = serve_reply_error(rq, rc == -2 ? 400 : 500, "%s", dq_last_error());
+    int status = serve_answer_pooled(rq->srv, &c->ask, &a);
+    if (status) {
+        ret = serve_reply_error(rq, status, "%s", dq_last_error());
     } else {
         cJSON *o = chunk_base(c, "chat.completion");
         cJSON *choices = cJSON_AddArrayToObject(o, "choices");

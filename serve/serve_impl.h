@@ -166,6 +166,11 @@ void serve_answer_free(serve_answer *a);
  * Returns 0, 1 when delta asked to stop, or -1 with the error set. */
 int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
                      void *ctx, serve_answer *out);
+/* serve_answer_run on a store taken from the pool and given back, for a
+ * handler that replies once. Returns 0 with out filled, or the HTTP status
+ * the failure means (503 no store, 400 no searchable words, 500 otherwise)
+ * with the error set; out is safe to free either way. */
+int serve_answer_pooled(serve_server *srv, const serve_ask *ask, serve_answer *out);
 /* Reads "history"/"messages" style arrays: each item {role, content}; role
  * one of system/user/assistant. -1 with the error set on a malformed item. */
 int serve_parse_turns(const cJSON *arr, serve_turn **out, size_t *n);
