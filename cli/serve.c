@@ -97,15 +97,13 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     }
     sp.embedder = emb;
     /* [llm] in the config (or DOCQA_LLM_URL) makes the LLM answer. */
+    int status = EXIT_ERROR;
+    char *prompt_dir = NULL;
     cli_config cfg;
-    if (cli_config_load(&cfg, dir) < 0) {
-        embedder_free(emb);
-        reranker_free(sp.retrieve.reranker);
-        free(dir);
-        return EXIT_ERROR;
-    }
+    if (cli_config_load(&cfg, dir) < 0)
+        goto out;
     llm_params lp = cli_llm_params(&cfg);
-    char *prompt_dir = rag_prompt_dir(&cfg);
+    prompt_dir = rag_prompt_dir(&cfg);
     if (!no_llm && cfg.llm_url && *cfg.llm_url)
         sp.llm = &lp;
     if (cfg.llm_context > 0)
@@ -115,12 +113,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) {
         cli_error("cannot find the docqa program for ingest jobs: %s", strerror(errno));
-        embedder_free(emb);
-        reranker_free(sp.retrieve.reranker);
-        cli_config_free(&cfg);
-        free(prompt_dir);
-        free(dir);
-        return EXIT_ERROR;
+        goto out;
     }
     self[n] = '\0';
     sp.store_dir = dir;
@@ -138,12 +131,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     serve_server *srv = serve_start(&sp);
     if (!srv) {
         cli_error("%s", dq_last_error());
-        embedder_free(emb);
-        reranker_free(sp.retrieve.reranker);
-        cli_config_free(&cfg);
-        free(prompt_dir);
-        free(dir);
-        return EXIT_ERROR;
+        goto out;
     }
     bool v6 = strchr(sp.host, ':') != NULL;
     fprintf(stderr, "docqa: serving '%s' at http://%s%s%s:%d/%s\n", dir, v6 ? "[" : "", sp.host,
@@ -159,10 +147,12 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     fprintf(stderr, "docqa: %s: finishing requests in flight, then stopping\n",
             sig == SIGTERM ? "SIGTERM" : "interrupted");
     serve_stop(srv);
+    status = EXIT_OK;
+out:
     embedder_free(emb);
     reranker_free(sp.retrieve.reranker);
     cli_config_free(&cfg);
     free(prompt_dir);
     free(dir);
-    return EXIT_OK;
+    return status;
 }
