@@ -97,6 +97,9 @@ int cli_config_set(const char *path, const char *section, const char *key, const
 /* The embedder the config names, or NULL when none is configured (*err false)
  * or it failed to load (*err true, message printed). */
 embedder *cli_open_embedder(const cli_config *cfg, bool *err);
+/* The same for the config a store sees (the user's, then the store's own
+ * config): *err true after a message when the config or the model fails. */
+embedder *cli_open_store_embedder(store *st, bool *err);
 
 /* ---- the LLM (cli/llm.c) ------------------------------------------------ */
 

@@ -426,3 +426,14 @@ embedder *cli_open_embedder(const cli_config *cfg, bool *err)
     }
     return e;
 }
+
+embedder *cli_open_store_embedder(store *st, bool *err)
+{
+    cli_config cfg;
+    embedder *e = NULL;
+    *err = cli_config_load(&cfg, store_dir(st)) < 0;
+    if (!*err)
+        e = cli_open_embedder(&cfg, err);
+    cli_config_free(&cfg);
+    return e;
+}

@@ -571,11 +571,8 @@ static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
     for (size_t i = 0; i < n_modes; i++)
         need_emb |= modes[i] != RETRIEVE_BM25;
     if (need_emb) {
-        cli_config cfg;
-        bool err = cli_config_load(&cfg, store_dir(st)) < 0;
-        if (!err)
-            emb = cli_open_embedder(&cfg, &err);
-        cli_config_free(&cfg);
+        bool err;
+        emb = cli_open_store_embedder(st, &err);
         if (err) {
             store_close(st);
             eval_rset_free(&set);

@@ -93,11 +93,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
      * fails fast instead of after a long ingest. */
     embedder *emb = NULL;
     if (!no_embed) {
-        cli_config cfg;
-        bool err = cli_config_load(&cfg, store_dir(st)) < 0;
-        if (!err)
-            emb = cli_open_embedder(&cfg, &err);
-        cli_config_free(&cfg);
+        bool err;
+        emb = cli_open_store_embedder(st, &err);
         if (err) {
             cli_ingest_run_free(&run);
             store_close(st);

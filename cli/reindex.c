@@ -247,11 +247,8 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         goto out;
     }
     if (!no_embed) {
-        cli_config cfg;
-        bool err = cli_config_load(&cfg, store_dir(st)) < 0;
-        if (!err)
-            emb = cli_open_embedder(&cfg, &err);
-        cli_config_free(&cfg);
+        bool err;
+        emb = cli_open_store_embedder(st, &err);
         if (err) {
             status = EXIT_ERROR;
             goto out;
