@@ -318,6 +318,10 @@ typedef struct {
 int store_vindex_check(store *st, const char *model_identity, store_vx_check *out);
 void store_vx_check_free(store_vx_check *c);
 
+/* Scales v (dim) to unit length in place; a zero vector stays zero. The
+ * vector index holds unit vectors so its inner products are cosines: a
+ * query, or a vector read back to score against one, is normalised alike. */
+void store_vec_normalise(float *v, int dim);
 /* The k chunks whose model_identity vectors have the largest inner product
  * with q (dim), after a sync. ids/scores (k); *n set to how many were found
  * (fewer when the store holds fewer). */

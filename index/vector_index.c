@@ -144,7 +144,7 @@ static void apply_probe(struct store_vx *vx)
 
 /* Unit length, so inner product is cosine whatever the model's pooling
  * config says about normalising. */
-static void normalise(float *v, int dim)
+void store_vec_normalise(float *v, int dim)
 {
     double ss = 0;
     for (int i = 0; i < dim; i++)
@@ -215,7 +215,7 @@ static int scan_vectors(store *st, const char *model, size_t stride, batch_fn fn
         DQ_GROW(b.vecs, b.cap_vecs, (b.n + 1) * (size_t)d);
         b.ids[b.n] = sqlite3_column_int64(s, 0);
         store_vec_decode(sqlite3_column_blob(s, 2), d, b.vecs + b.n * (size_t)d);
-        normalise(b.vecs + b.n * (size_t)d, d);
+        store_vec_normalise(b.vecs + b.n * (size_t)d, d);
         b.n++;
         if (stride == 1 && b.n == 65536) {
             if ((ret = fn(ctx, &b)) < 0)
@@ -339,7 +339,7 @@ static int apply_log(store *st, struct store_vx *vx, uint64_t head, int64_t *cha
             break;
         }
         store_vec_decode(sqlite3_column_blob(s, 2), dim, vec);
-        normalise(vec, dim);
+        store_vec_normalise(vec, dim);
         if ((ret = vindex_add(vx->index, &id, vec, 1)) < 0)
             break;
     }

@@ -236,18 +236,6 @@ static void pool_free(pool *p)
     free(p->c);
 }
 
-static void normalise(float *v, int dim)
-{
-    double ss = 0;
-    for (int i = 0; i < dim; i++)
-        ss += (double)v[i] * v[i];
-    if (ss > 0) {
-        float inv = (float)(1.0 / sqrt(ss));
-        for (int i = 0; i < dim; i++)
-            v[i] *= inv;
-    }
-}
-
 static double dot(const float *a, const float *b, int dim)
 {
     double s = 0;
@@ -491,7 +479,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
     int n = 0, rc = -1;
     if (embedder_encode(emb, &question, 1, q) < 0)
         goto done;
-    normalise(q, dim);
+    store_vec_normalise(q, dim);
     if (store_search_vectors(st, model, q, dim, p->candidates, ids, scores, &n) < 0)
         goto done;
     /* FAISS leaves equal scores in no set order; ids break ties, so a
@@ -529,7 +517,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
             c->vec = NULL;
             continue;
         }
-        normalise(c->vec, dim);
+        store_vec_normalise(c->vec, dim);
         c->dense = dot(q, c->vec, dim);
     }
     *dim_out = dim;
