@@ -107,6 +107,10 @@ bool uc_is_cjk_punct(uint32_t cp);
 /* Folds full-width ASCII (U+FF01..U+FF5E) to ASCII and U+3000 to a space;
  * other code points are returned unchanged. */
 uint32_t uc_fold_fullwidth(uint32_t cp);
+/* How wide s (NUL-terminated UTF-8) is when each CJK character or CJK
+ * punctuation mark counts wide and every other character narrow: its width
+ * in terminal columns with (1, 2), or a pixel estimate with a font's widths. */
+int utf8_width(const char *s, int narrow, int wide);
 
 /* ---- search terms ------------------------------------------------------ */
 

@@ -151,3 +151,16 @@ uint32_t uc_fold_fullwidth(uint32_t cp)
         return ' ';
     return cp;
 }
+
+int utf8_width(const char *s, int narrow, int wide)
+{
+    size_t n = strlen(s);
+    int w = 0;
+    for (size_t i = 0; i < n;) {
+        int len;
+        uint32_t cp = utf8_at(s, n, i, &len);
+        w += uc_is_cjk(cp) || uc_is_cjk_punct(cp) ? wide : narrow;
+        i += (size_t)len;
+    }
+    return w;
+}

@@ -31,15 +31,7 @@ static void put_xml(dq_buf *b, const char *s)
  * square, Latin ones a little over half as wide. */
 static int text_px(const char *s)
 {
-    size_t n = strlen(s);
-    int px = 0;
-    for (size_t i = 0; i < n;) {
-        int len;
-        uint32_t cp = utf8_at(s, n, i, &len);
-        px += uc_is_cjk(cp) || uc_is_cjk_punct(cp) ? 12 : 7;
-        i += (size_t)len;
-    }
-    return px;
+    return utf8_width(s, 7, 12);
 }
 
 char *eval_chart_svg(const eval_chart *c)

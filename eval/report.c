@@ -15,15 +15,7 @@
 /* Display width of a UTF-8 string: CJK characters take two columns. */
 static int width(const char *s)
 {
-    size_t n = strlen(s);
-    int w = 0;
-    for (size_t i = 0; i < n;) {
-        int len;
-        uint32_t cp = utf8_at(s, n, i, &len);
-        w += uc_is_cjk(cp) || uc_is_cjk_punct(cp) ? 2 : 1;
-        i += (size_t)len;
-    }
-    return w;
+    return utf8_width(s, 1, 2);
 }
 
 static void pad(dq_buf *b, const char *s, int cols)

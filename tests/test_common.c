@@ -67,6 +67,14 @@ Test(utf8, valid_and_sanitize)
     cr_assert_eq(utf8_length("a中é", strlen("a中é")), 3);
 }
 
+Test(utf8, width_counts_cjk_wide)
+{
+    /* a, 中, 。 wide, é narrow: columns then a pixel estimate */
+    cr_assert_eq(utf8_width("a中。é", 1, 2), 6);
+    cr_assert_eq(utf8_width("a中。é", 7, 12), 38);
+    cr_assert_eq(utf8_width("", 1, 2), 0);
+}
+
 Test(utf8, encode_round_trip)
 {
     const uint32_t cps[] = {0x24, 0xA2, 0x20AC, 0x10348, 0x4E2D};
