@@ -270,21 +270,34 @@ out:
 
 /* ---- tokenizer ----------------------------------------------------------- */
 
-spm_tokenizer *model_read_spm(const char *dir, int *max_len)
+/* dir's tokenizer_config.json, having capped *max_len by its
+ * model_max_length; NULL when there is none (*failed false) or it cannot be
+ * read (*failed true, error set). Caller deletes. */
+static cJSON *read_tokenizer_config(const char *dir, int *max_len, bool *failed)
 {
+    *failed = false;
     char *tpath = model_path_join(dir, "tokenizer_config.json");
+    cJSON *tj = NULL;
     if (model_file_exists(tpath)) {
-        cJSON *tj = read_json(tpath);
-        if (!tj) {
-            free(tpath);
-            return NULL;
-        }
-        const cJSON *mml = cJSON_GetObjectItemCaseSensitive(tj, "model_max_length");
-        if (cJSON_IsNumber(mml) && mml->valuedouble >= 2 && mml->valuedouble < *max_len)
-            *max_len = (int)mml->valuedouble;
-        cJSON_Delete(tj);
+        tj = read_json(tpath);
+        *failed = !tj;
     }
     free(tpath);
+    if (tj) {
+        const cJSON *mml = cJSON_GetObjectItemCaseSensitive(tj, "model_max_length");
+        /* some configs write 1e30 for "no limit" */
+        if (cJSON_IsNumber(mml) && mml->valuedouble >= 2 && mml->valuedouble < *max_len)
+            *max_len = (int)mml->valuedouble;
+    }
+    return tj;
+}
+
+spm_tokenizer *model_read_spm(const char *dir, int *max_len)
+{
+    bool failed;
+    cJSON_Delete(read_tokenizer_config(dir, max_len, &failed));
+    if (failed)
+        return NULL;
     char *spath = model_path_join(dir, "sentencepiece.bpe.model");
     spm_tokenizer *t = NULL;
     if (!model_file_exists(spath))
@@ -302,24 +315,17 @@ spm_tokenizer *model_read_spm(const char *dir, int *max_len)
 wp_tokenizer *model_read_tokenizer(const char *dir, int *max_len)
 {
     wp_options opt = wp_default_options();
-    char *tpath = model_path_join(dir, "tokenizer_config.json");
-    if (model_file_exists(tpath)) {
-        cJSON *tj = read_json(tpath);
-        if (!tj) {
-            free(tpath);
-            return NULL;
-        }
+    bool failed;
+    cJSON *tj = read_tokenizer_config(dir, max_len, &failed);
+    if (failed)
+        return NULL;
+    if (tj) {
         opt.lower_case = json_bool(tj, "do_lower_case", true);
         /* HF: strip_accents unset (or null) follows do_lower_case */
         opt.strip_accents = json_bool(tj, "strip_accents", opt.lower_case);
         opt.split_cjk = json_bool(tj, "tokenize_chinese_chars", true);
-        const cJSON *mml = cJSON_GetObjectItemCaseSensitive(tj, "model_max_length");
-        /* some configs write 1e30 for "no limit" */
-        if (cJSON_IsNumber(mml) && mml->valuedouble >= 2 && mml->valuedouble < *max_len)
-            *max_len = (int)mml->valuedouble;
         cJSON_Delete(tj);
     }
-    free(tpath);
     char *vpath = model_path_join(dir, "vocab.txt");
     wp_tokenizer *tok = NULL;
     if (!model_file_exists(vpath))
