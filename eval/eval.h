@@ -238,6 +238,10 @@ char *eval_report_csv(const eval_scores *s);
 /* C-Eval's submission file: {"subject": {"id": "B", ...}, ...}; unanswered
  * questions are left out. */
 char *eval_report_submission(const eval_set *set, const eval_answer *answers);
+/* The reports' JSON text: prints root (indented), deletes it and returns the
+ * text as a copy the caller frees with free() (cJSON may allocate otherwise). */
+struct cJSON;
+char *eval_json_text(struct cJSON *root);
 
 /* A horizontal bar chart as a standalone SVG: one group per label, one bar
  * per series, values 0..1 drawn as percentages. */

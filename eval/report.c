@@ -149,6 +149,11 @@ char *eval_report_json(const eval_set *set, const eval_answer *answers, const ev
             cJSON_AddStringToObject(o, "text", a->text);
         cJSON_AddItemToArray(arr, o);
     }
+    return eval_json_text(root);
+}
+
+char *eval_json_text(cJSON *root)
+{
     char *out = cJSON_Print(root);
     cJSON_Delete(root);
     char *copy = dq_strdup(out);
@@ -212,9 +217,5 @@ char *eval_report_submission(const eval_set *set, const eval_answer *answers)
         cJSON_DeleteItemFromObjectCaseSensitive(sub, q->id);
         cJSON_AddStringToObject(sub, q->id, l);
     }
-    char *out = cJSON_Print(root);
-    cJSON_Delete(root);
-    char *copy = dq_strdup(out);
-    cJSON_free(out);
-    return copy;
+    return eval_json_text(root);
 }

@@ -440,11 +440,7 @@ char *eval_retrieval_json(const eval_rmetrics *m, size_t n, const char *question
         cJSON_AddNumberToObject(o, "p95_ms", m[i].p95_ms);
         cJSON_AddItemToArray(modes, o);
     }
-    char *out = cJSON_Print(root);
-    cJSON_Delete(root);
-    char *copy = dq_strdup(out);
-    cJSON_free(out);
-    return copy;
+    return eval_json_text(root);
 }
 
 char *eval_retrieval_csv(const eval_rmetrics *m, size_t n)
