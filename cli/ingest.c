@@ -24,6 +24,7 @@ enum { MAX_PAGE_BYTES = 256 << 20 };
 typedef struct {
     store *st;
     const char *password;
+    ingest_params limits; /* password and resource limits for ingest_extract_params() */
     bool force;
     split_params split;
     progress prog;
@@ -77,7 +78,7 @@ static int put_document(ingest_run *run, const input_file *f, const store_doc_in
 static int ingest_new_content(ingest_run *run, const input_file *f, const char *sha)
 {
     ingest_raw_doc raw = {0};
-    if (ingest_extract(f->abs, run->password, &raw) < 0) {
+    if (ingest_extract_params(f->abs, &run->limits, &raw) < 0) {
         char *reason = dq_strdup(dq_last_error());
         int rc = record_failure(run, f, reason);
         free(reason);
@@ -276,9 +277,12 @@ static const char *const ingest_usage[] = {
 
 int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
-    bool quiet = false, force = false, no_embed = false;
+    bool quiet = false, force = false, no_embed = false, follow_symlinks = false;
     const char *password = NULL;
     split_params sp = split_default_params();
+    ingest_params lim = ingest_default_params();
+    int max_file_mb = (int)(lim.max_file_bytes >> 20), max_pages = lim.max_pages;
+    int max_page_chars = (int)lim.max_page_chars, time_limit = (int)lim.max_seconds;
     int overlap_pct = (int)(sp.overlap * 100 + 0.5);
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
@@ -286,10 +290,18 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar and no summary unless files failed"),
         OPT_BOOLEAN('f', "force", &force, "re-read files even when unchanged"),
         OPT_BOOLEAN(0, "no-embed", &no_embed, "skip computing vectors even if a model is set"),
+        OPT_BOOLEAN(0, "follow-symlinks", &follow_symlinks,
+                    "follow links that lead out of the folders named"),
         OPT_SECTION("chunking (fixed per store):"),
         OPT_NUMBER(0, "chunk-cjk", &sp.chunk_cjk, "n", "CJK characters per chunk (350)"),
         OPT_NUMBER(0, "chunk-words", &sp.chunk_words, "n", "English words per chunk (250)"),
         OPT_NUMBER(0, "overlap", &overlap_pct, "pct", "percent of a chunk repeated in the next (15)"),
+        OPT_SECTION("limits per file (0 = none):"),
+        OPT_NUMBER(0, "max-file-size", &max_file_mb, "mb", "skip larger files (512)"),
+        OPT_NUMBER(0, "max-pages", &max_pages, "n", "skip documents with more pages (10000)"),
+        OPT_NUMBER(0, "max-page-chars", &max_page_chars, "n",
+                   "skip documents with a page of more characters (200000)"),
+        OPT_NUMBER(0, "time-limit", &time_limit, "sec", "seconds to extract one document (120)"),
         OPT_FINISH,
     };
     int n_args;
@@ -306,6 +318,15 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     }
     sp.overlap = (float)overlap_pct / 100.0f;
+    if (max_file_mb < 0 || max_pages < 0 || max_page_chars < 0 || time_limit < 0) {
+        cli_error("limits must be 0 (none) or positive");
+        return EXIT_USAGE;
+    }
+    lim.password = password;
+    lim.max_file_bytes = (long long)max_file_mb << 20;
+    lim.max_pages = max_pages;
+    lim.max_page_chars = max_page_chars;
+    lim.max_seconds = time_limit;
 
     /* A command line naming only missing paths creates no store. */
     int n_missing = 0;
@@ -346,8 +367,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         }
     }
 
-    ingest_run run = {.st = st, .password = password, .force = force, .split = sp};
+    ingest_run run = {.st = st, .password = password, .limits = lim, .force = force, .split = sp};
     file_list files = {0};
+    files.follow_symlinks = follow_symlinks;
     int bad_args = 0;
     for (int i = 0; i < n_args; i++) {
         if (files_collect(&files, argv[i], store_root(st)) < 0) {
@@ -355,6 +377,13 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
             bad_args++;
         }
     }
+
+    /* Entries the walk passed over, one line each; unreadable ones count as failed. */
+    for (const char *s = files.skipped.data, *nl; s && *s; s = nl + 1) {
+        nl = strchr(s, '\n');
+        cli_error("%.*s", (int)(nl - s), s);
+    }
+    bad_args += files.n_unreadable;
 
     cli_catch_signals();
     progress_start(&run.prog, "ingest", "files", quiet, (int)files.n, files.total_bytes);
@@ -380,13 +409,17 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         status = EXIT_ERROR;
     embedder_free(emb);
 
+    char skipped_note[48] = "";
+    if (files.n_skipped > files.n_unreadable)
+        snprintf(skipped_note, sizeof skipped_note, ", %d skipped",
+                 files.n_skipped - files.n_unreadable);
     if (!quiet || run.n_failed || bad_args) {
         fprintf(stderr,
                 "%s %d file%s (%lld pages, %lld chunks), %d unchanged, %d linked to identical "
-                "content, %d removed, %d failed\n",
+                "content, %d removed, %d failed%s\n",
                 cli_interrupted() ? "interrupted after" : "ingested", run.n_added,
                 run.n_added == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
-                run.n_linked, run.n_removed, run.n_failed + bad_args);
+                run.n_linked, run.n_removed, run.n_failed + bad_args, skipped_note);
         if (run.n_failed)
             fprintf(stderr, "failed files:\n%s", run.failures.data);
     }
