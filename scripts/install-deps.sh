@@ -2,7 +2,8 @@
 # install-deps.sh - installs the Debian packages docqa builds and tests with.
 # Idempotent: checks each package first and is silent when nothing is missing.
 # --bench adds what bench/ compares against (mutool, pdftotext, GNU time,
-# PyTorch) and what scripts/ regenerate fixtures and samples with.
+# PyTorch) and what scripts/ regenerate fixtures and samples with; --fuzz
+# adds clang and libFuzzer for `make fuzz`.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
@@ -10,11 +11,14 @@ libmupdf-dev libfreetype-dev libharfbuzz-dev libjbig2dec0-dev libjpeg-dev libope
 libgumbo-dev libmujs-dev zlib1g-dev
 libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy"
+# `make fuzz`: clang with libFuzzer and the sanitizer runtimes
+FUZZ_PACKAGES="clang libclang-rt-14-dev"
 
 case "${1:-}" in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;
+--fuzz) PACKAGES="$PACKAGES $FUZZ_PACKAGES" ;;
 "") ;;
-*) echo "usage: install-deps.sh [--bench]" >&2; exit 2 ;;
+*) echo "usage: install-deps.sh [--bench|--fuzz]" >&2; exit 2 ;;
 esac
 
 missing=""
