@@ -656,11 +656,6 @@ Test(badinput, corpus_in_one_batch)
     cJSON_Delete(failed);
     cr_expect(found("deposit refunded", "corpus/enc-user.pdf"));
 
-    /* raising the limit (with --force, as the file itself did not change) */
-    r = DOCQA("ingest", "--quiet", "--force", "--max-page-chars", "0", "corpus/million.pdf");
-    cr_expect_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
-    cr_expect(found("zanzibarx", "corpus/million.pdf"));
     assert_store_intact();
 }
 
