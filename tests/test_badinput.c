@@ -848,3 +848,40 @@ Test(badinput, fts_syntax_in_questions)
     cr_expect(found("违约金", "docs/lease.md"));
     assert_store_intact();
 }
+
+/* A broken config file stops the command with the file and line named. */
+Test(badinput, hostile_config_files)
+{
+    put_text("docs/a.md", "# A\n\nSome text to index.\n");
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *expect;
+    } cases[] = {
+        {"[embed]\nthreads = 99999\n", 0, "config' line 2: unknown or invalid setting 'embed.threads = 99999'"},
+        {"[embed\n", 0, "config' line 1: malformed section header"},
+        {"\x7f\x45\x4c\x46\x02\x01\x01\n", 0, "config' line 1: expected 'key = value'"},
+        {"[embed]\nint8 = maybe\n", 0, "config' line 2: unknown or invalid setting 'embed.int8 = maybe'"},
+        {"[embed]\nmodel = /x\0\nthreads = 1\n", 32, "config' line 2: NUL byte (not a text file?)"},
+        /* a 5000-byte value is one line, not two */
+        {NULL, 0, "config' line 3: unknown or invalid setting 'embed.bogus = 1'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].text) {
+            put_bytes(".docqa/config", cases[i].text,
+                      cases[i].len ? cases[i].len : strlen(cases[i].text));
+        } else {
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_puts(&b, "[embed]\nmodel = ");
+            for (int k = 0; k < 5000; k++)
+                dq_buf_putc(&b, 'x');
+            dq_buf_puts(&b, "\nbogus = 1\n");
+            put_bytes(".docqa/config", b.data, b.len);
+            dq_buf_free(&b);
+        }
+        run_result r = DOCQA("ingest", "--quiet", "docs");
+        cr_expect_eq(r.status, 1, "case %zu: %s", i, r.err);
+        cr_expect(strstr(r.err, cases[i].expect), "case %zu: %s", i, r.err);
+        run_free(&r);
+    }
+}
