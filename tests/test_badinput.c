@@ -735,6 +735,25 @@ Test(badinput, time_budget_stops_a_document)
     cr_expect_null(def.password);
 }
 
+/* Inside one page only the watchdog can stop MuPDF: with a single page there
+ * is no later check between pages, so this fails only through the cookie.
+ * 100000 characters take far longer than a millisecond to interpret. */
+Test(badinput, time_budget_stops_inside_a_page)
+{
+    put_dense_page("dense.pdf", 11112);
+    ingest_params p = ingest_default_params();
+    p.max_seconds = 0.001;
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract_params(at("dense.pdf"), &p, &d), -1);
+    const char *msg = dq_last_error();
+    cr_expect(strncmp(msg, "extraction stopped on page 1 of 1 after ", 40) == 0, "%s", msg);
+    ingest_raw_doc_free(&d);
+    p.max_seconds = 0;
+    cr_assert_eq(ingest_extract_params(at("dense.pdf"), &p, &d), 0, "%s", dq_last_error());
+    cr_expect_eq(d.n_pages, 1);
+    ingest_raw_doc_free(&d);
+}
+
 /* Symbolic links inside a walked folder are followed while they stay inside
  * it; one leading out is reported and passed over unless --follow-symlinks. */
 Test(badinput, symlinks_out_of_the_folder)
