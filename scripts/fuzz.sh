@@ -2,7 +2,7 @@
 # fuzz.sh - builds the libFuzzer harnesses (fuzz/) with clang into build-fuzz and runs each for a set time.
 #
 #   FUZZ_SECONDS=60      seconds per harness (libFuzzer -max_total_time)
-#   FUZZ_HARNESSES="..." which harnesses (default: every fuzz/fuzz_*.c)
+#   FUZZ_HARNESSES="..." which harnesses (default: every one fuzz/CMakeLists.txt builds)
 #   FUZZ_NICE=10         niceness of the fuzzing processes
 #
 # Each harness starts from its seed corpus fuzz/corpus/<name>/ plus the inputs
@@ -24,7 +24,7 @@ CC=$CC CXX=$CXX cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDQ_FU
 cmake --build "$BUILD" -j "${JOBS:-2}" -- --no-print-directory >/dev/null
 
 if [ -z "${FUZZ_HARNESSES:-}" ]; then
-    FUZZ_HARNESSES=$(ls fuzz/fuzz_*.c | sed 's|fuzz/fuzz_||; s|\.c$||')
+    FUZZ_HARNESSES=$(cd "$BUILD/fuzz" && ls fuzz_* | sed 's|^fuzz_||')
 fi
 # CPU seconds of this shell's finished children so far: the second line of
 # `times`, which must run in this shell (not a $(...) subshell) to see them.
