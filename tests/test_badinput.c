@@ -264,23 +264,39 @@ static void put_many_pages(const char *name, int n_pages)
 }
 
 /* One PDF page carrying n_words words of 9 letters (so 9 * n_words
- * non-space characters) set at 0.5 pt so they all fit on it; the last word
- * is "zanzibarx". */
+ * non-space characters) in lines of 140 words set at 0.5 and 0.55 pt, so
+ * they all fit on it; the last word is "zanzibarx". The sizes alternate
+ * because MuPDF grows one text span's glyph array by a fixed step: a
+ * million glyphs in a single span is quadratic under ASan's realloc (which
+ * always copies), though glibc's mremap hides it in a normal build. */
 static void put_dense_page(const char *name, int n_words)
 {
-    dq_buf b = DQ_BUF_INIT;
-    for (int i = 0; i < n_words - 1; i++) {
-        char w[10];
-        for (int k = 0; k < 9; k++)
-            w[k] = (char)('a' + (i / (k + 1) + k) % 26);
-        dq_buf_append(&b, w, 9);
-        dq_buf_putc(&b, ' ');
+    int n_lines = (n_words + 139) / 140;
+    pdfgen_line *lines = dq_calloc((size_t)n_lines, sizeof *lines);
+    char **texts = dq_calloc((size_t)n_lines, sizeof *texts);
+    for (int l = 0, i = 0; l < n_lines; l++) {
+        dq_buf b = DQ_BUF_INIT;
+        for (int k = 0; k < 140 && i < n_words; k++, i++) {
+            if (k)
+                dq_buf_putc(&b, ' ');
+            if (i == n_words - 1) {
+                dq_buf_puts(&b, "zanzibarx");
+                continue;
+            }
+            char w[10];
+            for (int c = 0; c < 9; c++)
+                w[c] = (char)('a' + (i / (c + 1) + c) % 26);
+            dq_buf_append(&b, w, 9);
+        }
+        texts[l] = dq_buf_take(&b);
+        lines[l] = (pdfgen_line){texts[l], l % 2 ? 0.55f : 0.5f, false};
     }
-    dq_buf_puts(&b, "zanzibarx");
-    pdfgen_line line = {b.data, 0.5f, false};
-    pdfgen_page page = {&line, 1, false};
+    pdfgen_page page = {lines, (size_t)n_lines, false};
     cr_assert_eq(pdfgen_write(at(name), &page, 1, NULL), 0, "%s", dq_last_error());
-    dq_buf_free(&b);
+    for (int l = 0; l < n_lines; l++)
+        free(texts[l]);
+    free(texts);
+    free(lines);
 }
 
 /* An EPUB zip whose files are given as name/content pairs, by MuPDF's writer
