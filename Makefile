@@ -53,6 +53,7 @@ bench: build
 	@sh scripts/install-deps.sh --bench
 	@BUILD=$(BUILD) sh bench/ingest
 	@BUILD=$(BUILD) sh bench/embed
+	@BUILD=$(BUILD) sh bench/llm
 
 # libFuzzer harnesses (clang) in build-fuzz, each run FUZZ_SECONDS (60); see fuzz/README.md.
 fuzz:

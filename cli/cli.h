@@ -14,6 +14,7 @@ enum {
     EXIT_ERROR = 1,   /* the command could not do its work */
     EXIT_USAGE = 2,   /* bad command line */
     EXIT_PARTIAL = 3, /* ingest finished, but some files failed */
+    EXIT_LLM = 4,     /* the LLM refused or failed mid-answer (ask, chat); doctor: any LLM fault */
     EXIT_INTERRUPTED = 130,
 };
 
@@ -31,6 +32,8 @@ int cmd_ask(int argc, char **argv, cli_globals *g);
 int cmd_status(int argc, char **argv, cli_globals *g);
 int cmd_embed(int argc, char **argv, cli_globals *g);
 int cmd_model(int argc, char **argv, cli_globals *g);
+int cmd_chat(int argc, char **argv, cli_globals *g);
+int cmd_doctor(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -51,6 +54,17 @@ typedef struct {
     char *embed_key;    /* [embed] api_key = KEY */
     bool embed_int8;    /* [embed] int8 = true */
     int embed_threads;  /* [embed] threads = N (0: all cores) */
+    /* [llm]: an OpenAI-compatible chat endpoint; with no url, answers are
+     * extractive. Numbers are 0 when unset (cli/llm.c supplies defaults). */
+    char *llm_url;          /* [llm] url, $DOCQA_LLM_URL */
+    char *llm_model;        /* [llm] model, $DOCQA_LLM_MODEL */
+    char *llm_key;          /* $DOCQA_LLM_API_KEY only, never from a file */
+    char *llm_prompts;      /* [llm] prompts = DIR holding zh.txt / en.txt */
+    double llm_temperature; /* [llm] temperature (-1: unset) */
+    int llm_max_tokens;     /* [llm] max_tokens: the answer's budget */
+    int llm_context;        /* [llm] context: the model's window in tokens */
+    int llm_timeout;        /* [llm] timeout: seconds without a byte */
+    int llm_connect_timeout; /* [llm] connect_timeout: seconds */
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the
@@ -60,6 +74,13 @@ void cli_config_free(cli_config *cfg);
 /* The embedder the config names, or NULL when none is configured (*err false)
  * or it failed to load (*err true, message printed). */
 embedder *cli_open_embedder(const cli_config *cfg, bool *err);
+
+/* ---- the LLM (cli/llm.c) ------------------------------------------------ */
+
+struct llm_client;
+/* The chat client the config names, or NULL when none is configured (*err
+ * false) or the settings are bad (*err true, message printed). */
+struct llm_client *cli_open_llm(const cli_config *cfg, bool *err);
 
 /* Embeds every chunk that has no vector from e yet (re-embedding all when the
  * store's model changed); progress on a terminal. -1 after printing why. */
@@ -98,5 +119,8 @@ void progress_finish(progress *p);
  * between files so the store is left with whole documents only. */
 bool cli_interrupted(void);
 void cli_catch_signals(void);
+/* Forgets a Ctrl-C that has been dealt with (chat: one stops an answer, not
+ * the session). */
+void cli_clear_interrupt(void);
 
 #endif

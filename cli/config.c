@@ -8,6 +8,18 @@
  *     remote_model = bge-m3
  *     int8 = false
  *     threads = 0
+ *     [llm]
+ *     url = http://127.0.0.1:8080/v1       # llama-server, Ollama (:11434/v1), vLLM
+ *     model = qwen2.5-7b-instruct
+ *     temperature = 0.2
+ *     max_tokens = 512                     # the answer's budget
+ *     context = 4096                       # the model's window
+ *     timeout = 120                        # seconds without a byte
+ *     connect_timeout = 5
+ *     prompts = ~/.config/docqa/prompts    # zh.txt, en.txt
+ *
+ * The LLM's API key comes only from $DOCQA_LLM_API_KEY: a config file may
+ * sit inside the store, which is no place for a secret.
  *
  * Unknown sections and keys are errors naming file and line, so a typo never
  * silently turns dense retrieval off. */
@@ -46,8 +58,47 @@ static int parse_bool(const char *v, bool *out)
     return 0;
 }
 
+static int parse_int(const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+static int apply_llm(cli_config *cfg, const char *key, const char *value)
+{
+    if (!strcmp(key, "url"))
+        set_string(&cfg->llm_url, value);
+    else if (!strcmp(key, "model"))
+        set_string(&cfg->llm_model, value);
+    else if (!strcmp(key, "prompts"))
+        set_string(&cfg->llm_prompts, value);
+    else if (!strcmp(key, "temperature")) {
+        char *end;
+        double t = strtod(value, &end);
+        if (!*value || *end || !(t >= 0 && t <= 2))
+            return -1;
+        cfg->llm_temperature = t;
+    } else if (!strcmp(key, "max_tokens"))
+        return parse_int(value, 1, 1 << 20, &cfg->llm_max_tokens);
+    else if (!strcmp(key, "context"))
+        return parse_int(value, 256, 1 << 24, &cfg->llm_context);
+    else if (!strcmp(key, "timeout"))
+        return parse_int(value, 1, 86400, &cfg->llm_timeout);
+    else if (!strcmp(key, "connect_timeout"))
+        return parse_int(value, 1, 3600, &cfg->llm_connect_timeout);
+    else
+        return -1;
+    return 0;
+}
+
 static int apply(cli_config *cfg, const char *section, const char *key, const char *value)
 {
+    if (!strcmp(section, "llm"))
+        return apply_llm(cfg, key, value);
     if (strcmp(section, "embed") != 0)
         return -1;
     if (!strcmp(key, "model"))
@@ -130,6 +181,7 @@ static int load_file(cli_config *cfg, const char *path)
 int cli_config_load(cli_config *cfg, const char *store_dir)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->llm_temperature = -1;
     dq_buf path = DQ_BUF_INIT;
     const char *xdg = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -151,6 +203,12 @@ int cli_config_load(cli_config *cfg, const char *store_dir)
         set_string(&cfg->embed_url, env);
     if ((env = getenv("DOCQA_EMBED_API_KEY")))
         set_string(&cfg->embed_key, env);
+    if ((env = getenv("DOCQA_LLM_URL")))
+        set_string(&cfg->llm_url, env);
+    if ((env = getenv("DOCQA_LLM_MODEL")))
+        set_string(&cfg->llm_model, env);
+    if ((env = getenv("DOCQA_LLM_API_KEY")))
+        set_string(&cfg->llm_key, env);
     return rc;
 }
 
@@ -160,6 +218,10 @@ void cli_config_free(cli_config *cfg)
     free(cfg->embed_url);
     free(cfg->embed_remote);
     free(cfg->embed_key);
+    free(cfg->llm_url);
+    free(cfg->llm_model);
+    free(cfg->llm_key);
+    free(cfg->llm_prompts);
     memset(cfg, 0, sizeof *cfg);
 }
 

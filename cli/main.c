@@ -20,9 +20,11 @@ static const struct {
     {"ingest", cmd_ingest, "add files and folders to the store (incremental)"},
     {"search", cmd_search, "show the chunks that best match a query (BM25)"},
     {"ask", cmd_ask, "answer a question from the documents, with citations"},
+    {"chat", cmd_chat, "ask questions in turn, follow-ups understood (interactive)"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
     {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
+    {"doctor", cmd_doctor, "check the configured LLM endpoint answers and has the model"},
 };
 
 void cli_error(const char *fmt, ...)
@@ -49,7 +51,9 @@ static void print_help(FILE *out)
                  "    --version       print the version\n"
                  "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
                  "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest finished but some\n"
-                 "files failed, 130 interrupted.\n");
+                 "files failed, 4 the LLM could not answer (unreachable in doctor, refused\n"
+                 "or failed mid-answer in ask and chat), "
+                 "130 interrupted.\n");
 }
 
 int main(int argc, char **argv)

@@ -33,6 +33,11 @@ bool cli_interrupted(void)
     return interrupted != 0;
 }
 
+void cli_clear_interrupt(void)
+{
+    interrupted = 0;
+}
+
 /* True when a store may be created in dir: it is missing, empty, or already
  * holds docqa's files. A folder of other files (say --store ~/Documents) is
  * refused rather than having docqa's database scattered among them. */

@@ -18,7 +18,7 @@ typedef struct {
     const char *api_key;    /* Bearer token, NULL for none; never logged */
     double temperature;     /* default 0.2 */
     int max_tokens;         /* answer budget, default 512 */
-    int timeout_s;          /* whole request and stall timeout, default 120 */
+    int timeout_s;          /* fails when no byte arrives for this long, default 120 */
     int connect_timeout_s;  /* default 5 */
 } llm_params;
 
@@ -33,6 +33,10 @@ typedef struct {
     bool stream;        /* SSE streaming; tokens go to the callback as they arrive */
     int max_tokens;     /* 0: the client's max_tokens */
     int top_logprobs;   /* > 0: ask for the first generated token's top alternatives */
+    /* Polled while waiting (several times a second, and per piece): true
+     * stops the request with LLM_ERR_CANCELLED, e.g. cli_interrupted for a
+     * Ctrl-C that comes before the first token. NULL: never. */
+    bool (*should_stop)(void);
 } llm_request;
 
 typedef struct {
@@ -78,5 +82,24 @@ typedef int (*llm_token_cb)(void *ctx, const char *piece, size_t len);
  * LLM_ERR_CANCELLED; free it with llm_reply_free either way. */
 llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_request *req,
                     llm_token_cb cb, void *ctx, llm_reply *out);
+
+/* A short name for a status ("ok", "connect", "timeout", "http", "protocol",
+ * "cancelled", "other"), for --json and logs; the one-line message of a
+ * failure is in dq_last_error(). */
+const char *llm_status_name(llm_status s);
+
+/* GET {base_url}/models: the model ids the server offers, for `docqa doctor`.
+ * *ids is an array of (*n) owned strings; free with llm_models_free. */
+llm_status llm_models(llm_client *c, char ***ids, size_t *n);
+void llm_models_free(char **ids, size_t n);
+
+/* Tokens text makes for the server's model, asked of llama-server's (or
+ * vLLM's) POST /tokenize beside the /v1 base; -1 when the server has no such
+ * endpoint (Ollama), remembered so later calls cost nothing. */
+int llm_count_tokens(llm_client *c, const char *text);
+
+/* The base URL as configured, trailing '/' (and a "/chat/completions" the
+ * user wrote) removed: what messages name. */
+const char *llm_base_url(const llm_client *c);
 
 #endif

@@ -9,7 +9,8 @@ set -eu
 PACKAGES="build-essential cmake pkg-config
 libmupdf-dev libfreetype-dev libharfbuzz-dev libjbig2dec0-dev libjpeg-dev libopenjp2-7-dev
 libgumbo-dev libmujs-dev zlib1g-dev
-libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev"
+libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
+libedit-dev"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy"
 # `make fuzz`: clang with libFuzzer and the sanitizer runtimes
 FUZZ_PACKAGES="clang libclang-rt-14-dev"

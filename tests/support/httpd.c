@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -173,27 +174,62 @@ static void serve(httpd *s, int fd)
     nap(s, resp.delay_ms);
     if (!stopping(s)) {
         dq_buf out = DQ_BUF_INIT;
-        dq_buf_printf(&out,
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      resp.status, reason(resp.status), resp.content_type, resp.body.len);
+        dq_buf_printf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", resp.status,
+                      reason(resp.status), resp.content_type);
+        if (resp.chunked)
+            dq_buf_puts(&out, "Transfer-Encoding: chunked\r\n");
+        else
+            dq_buf_printf(&out, "Content-Length: %zu\r\n", resp.body.len);
+        dq_buf_puts(&out, "Connection: close\r\n\r\n");
         send_all(fd, out.data, out.len);
         dq_buf_free(&out);
         const char *b = resp.body.data ? resp.body.data : "";
         size_t left = resp.body.len;
+        bool cut = resp.piece_delay_ms > 0 || resp.chunked;
+        int sent = 0;
+        bool whole = true;
         while (left > 0 && !stopping(s)) {
             size_t n = left;
-            if (resp.piece_delay_ms > 0) {
-                const char *cut = strstr(b, "\n\n");
-                if (cut && (size_t)(cut + 2 - b) < left)
-                    n = (size_t)(cut + 2 - b);
-                nap(s, resp.piece_delay_ms);
+            if (resp.piece_bytes > 0) {
+                if ((size_t)resp.piece_bytes < left)
+                    n = (size_t)resp.piece_bytes;
+            } else if (cut) {
+                /* after each blank line, LF or CRLF style */
+                const char *lf = strstr(b, "\n\n"), *crlf = strstr(b, "\r\n\r\n");
+                size_t a = lf ? (size_t)(lf + 2 - b) : left;
+                size_t c = crlf ? (size_t)(crlf + 4 - b) : left;
+                n = a < c ? a : c;
+                if (n > left)
+                    n = left;
             }
-            if (send_all(fd, b, n) < 0)
+            if (resp.close_after > 0 && sent == resp.close_after) {
+                whole = false;
                 break;
+            }
+            if (resp.stall_after > 0 && sent == resp.stall_after)
+                nap(s, resp.stall_ms);
+            nap(s, resp.piece_delay_ms);
+            if (stopping(s))
+                break;
+            int rc;
+            if (resp.chunked) {
+                char size_line[32];
+                int k = snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+                rc = send_all(fd, size_line, (size_t)k) || send_all(fd, b, n) ||
+                     send_all(fd, "\r\n", 2);
+            } else {
+                rc = send_all(fd, b, n);
+            }
+            if (rc != 0) {
+                whole = false;
+                break;
+            }
             b += n;
             left -= n;
+            sent++;
         }
+        if (resp.chunked && whole && !stopping(s))
+            send_all(fd, "0\r\n\r\n", 5);
     }
     dq_buf_free(&resp.body);
 out:
@@ -214,6 +250,9 @@ static void *server_main(void *arg)
         int fd = accept(s->fd, NULL, NULL);
         if (fd < 0)
             continue;
+        /* pieces go out as sent, so a test's split lands in separate reads */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         serve(s, fd);
     }
     return NULL;

@@ -29,6 +29,18 @@ typedef struct {
     /* > 0: send the body in pieces cut after each blank line ("\n\n", as
      * server-sent events end), sleeping this long before each piece */
     int piece_delay_ms;
+    /* > 0: cut the body into pieces of this many bytes instead (a line, an
+     * event, a UTF-8 character split across reads), piece_delay_ms apart */
+    int piece_bytes;
+    /* Transfer-Encoding: chunked, one chunk a piece (as llama-server, vLLM
+     * and Ollama stream), instead of Content-Length */
+    bool chunked;
+    /* > 0: after this many pieces, wait stall_ms with the connection open
+     * (a stalled server) */
+    int stall_after;
+    int stall_ms;
+    /* > 0: after this many pieces, close the connection mid-body */
+    int close_after;
 } httpd_response;
 
 /* Runs on the server thread, one request at a time. */
