@@ -13,8 +13,9 @@ enum {
     EXIT_OK = 0,
     EXIT_ERROR = 1,   /* the command could not do its work */
     EXIT_USAGE = 2,   /* bad command line */
-    EXIT_PARTIAL = 3, /* ingest finished, but some files failed */
-    EXIT_LLM = 4,     /* the LLM refused or failed mid-answer (ask, chat); doctor: any LLM fault */
+    EXIT_PARTIAL = 3, /* ingest finished, but some files failed (eval: some requests) */
+    EXIT_LLM = 4,     /* the LLM refused or failed mid-answer (ask, chat); doctor: any LLM fault;
+                       * eval: unreachable */
     EXIT_INTERRUPTED = 130,
 };
 
@@ -34,6 +35,7 @@ int cmd_embed(int argc, char **argv, cli_globals *g);
 int cmd_model(int argc, char **argv, cli_globals *g);
 int cmd_chat(int argc, char **argv, cli_globals *g);
 int cmd_doctor(int argc, char **argv, cli_globals *g);
+int cmd_eval(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -23,6 +23,7 @@ static const struct {
     {"chat", cmd_chat, "ask questions in turn, follow-ups understood (interactive)"},
     {"status", cmd_status, "show the store: counts, sizes, failed files"},
     {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
+    {"eval", cmd_eval, "measure answers (C-Eval CSVs via an LLM) and retrieval quality"},
     {"model", cmd_model, "inspect an embedding model folder ('docqa model info DIR')"},
     {"doctor", cmd_doctor, "check the configured LLM endpoint answers and has the model"},
 };
@@ -51,9 +52,9 @@ static void print_help(FILE *out)
                  "    --version       print the version\n"
                  "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
                  "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest finished but some\n"
-                 "files failed, 4 the LLM could not answer (unreachable in doctor, refused\n"
-                 "or failed mid-answer in ask and chat), "
-                 "130 interrupted.\n");
+                 "files failed (eval: some requests failed), 4 the LLM could not answer\n"
+                 "(unreachable in doctor and eval, refused or failed mid-answer in ask and\n"
+                 "chat), 130 interrupted.\n");
 }
 
 int main(int argc, char **argv)

@@ -163,4 +163,21 @@ int store_prune_vectors(store *st, const char *model_identity);
 int store_get_vector(store *st, int64_t chunk_id, const char *model_identity, float *vec,
                      int *dim);
 
+/* ---- answer cache ------------------------------------------------------- */
+
+/* An LLM answer kept under a key (a hash of model and prompt), so a run that
+ * asks the same again is answered from the store. Strings owned. */
+typedef struct {
+    char *model;  /* the model identity that answered */
+    char *choice; /* what was taken from it ("B", or "" for none) */
+    char *method; /* how ("logprob", "text", "none") */
+    char *text;   /* the reply as the model wrote it */
+} store_cached_answer;
+
+void store_cached_answer_free(store_cached_answer *a);
+/* 1 found (out filled), 0 not cached, -1 error. */
+int store_get_cached_answer(store *st, const char *key, store_cached_answer *out);
+/* Inserts or replaces the answer under key. */
+int store_put_cached_answer(store *st, const char *key, const store_cached_answer *a);
+
 #endif

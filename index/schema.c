@@ -71,6 +71,15 @@ static const char *const migrations[] = {
     "END;"
     /* Per-term chunk counts for store_term_doc_freq(). */
     "CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, 'row');",
+    /* 1 -> 2: LLM answers kept by a hash of model and prompt, so an
+     * evaluation resumes where it stopped and a re-run asks nothing. */
+    "CREATE TABLE answer_cache("
+    "  key TEXT PRIMARY KEY,"
+    "  model TEXT NOT NULL,"
+    "  choice TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

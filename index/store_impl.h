@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -38,6 +38,8 @@ enum store_slot {
     SLOT_VEC_PUT,
     SLOT_VEC_GET,
     SLOT_VEC_PRUNE,
+    SLOT_ANSWER_GET,
+    SLOT_ANSWER_PUT,
     SLOT_COUNT
 };
 

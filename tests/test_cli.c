@@ -389,13 +389,14 @@ Test(cli, killed_ingest_leaves_a_usable_store)
         execl(docqa_bin(), "docqa", "ingest", "--quiet", "many", (char *)NULL);
         _exit(98);
     }
-    /* kill once the store exists (on a loaded machine, or under ASan, 150 ms
-     * can pass before docqa has created it, and then there is nothing to test) */
+    /* Under a loaded sanitizer build the process may take longer than the
+     * nap just to start: wait for the store to exist so the kill lands in
+     * the ingest, not before it. */
     char db[400];
     snprintf(db, sizeof db, "%s/.docqa/docqa.sqlite", workdir);
-    for (int waited = 0; waited < 10000 && access(db, F_OK) != 0; waited += 5)
-        usleep(5 * 1000);
-    usleep(100 * 1000);
+    for (int i = 0; i < 1000 && access(db, F_OK) != 0; i++)
+        usleep(10 * 1000);
+    usleep(150 * 1000);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 

@@ -1,0 +1,683 @@
+/* eval.c - `docqa eval ceval DIR_OR_CSV...` and `docqa eval retrieval
+ * QUESTIONS.jsonl`: how well the model and the documents answer, per subject
+ * and per retrieval mode, with reports a person can read (a table, and SVG
+ * charts) and files a script can (JSON, CSV, a C-Eval submission).
+ *
+ * The work is in eval/; this file finds the files, wires the store, the LLM
+ * endpoint and the progress bar, and writes the reports.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "common/common.h"
+#include "eval/eval.h"
+
+typedef struct {
+    char **items; /* (n) paths, owned */
+    size_t n, cap;
+} path_list;
+
+static void paths_add(path_list *l, const char *p)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->items[i], p))
+            return;
+    DQ_GROW(l->items, l->cap, l->n + 1);
+    l->items[l->n++] = dq_strdup(p);
+}
+
+static void paths_free(path_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_csv_suffix(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && !strcasecmp(name + n - 4, ".csv");
+}
+
+/* A CSV file, or every *.csv directly in a folder (sorted). */
+static int collect_csv(path_list *l, const char *arg)
+{
+    struct stat sb;
+    if (stat(arg, &sb) < 0) {
+        dq_set_error("cannot read '%s': %s", arg, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        paths_add(l, arg);
+        return 0;
+    }
+    DIR *d = opendir(arg);
+    if (!d) {
+        dq_set_error("cannot read '%s': %s", arg, strerror(errno));
+        return -1;
+    }
+    path_list found = {0};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !has_csv_suffix(e->d_name))
+            continue;
+        dq_buf p = DQ_BUF_INIT;
+        size_t al = strlen(arg);
+        dq_buf_printf(&p, "%s%s%s", arg, al && arg[al - 1] == '/' ? "" : "/", e->d_name);
+        paths_add(&found, p.data);
+        dq_buf_free(&p);
+    }
+    closedir(d);
+    if (found.n == 0) {
+        paths_free(&found);
+        dq_set_error("'%s' holds no .csv files", arg);
+        return -1;
+    }
+    qsort(found.items, found.n, sizeof *found.items, cmp_path);
+    for (size_t i = 0; i < found.n; i++)
+        paths_add(l, found.items[i]);
+    paths_free(&found);
+    return 0;
+}
+
+static bool subject_wanted(const char *subject, const char *list)
+{
+    if (!list)
+        return true;
+    size_t n = strlen(subject);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == n && !strncmp(p, subject, n))
+            return true;
+        p += k + (e ? 1 : 0);
+    }
+    return false;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Where a subject's dev split may be, next to an evaluated file: the same
+ * folder (X_dev.csv beside X_val.csv) or C-Eval's layout (../dev/X_dev.csv). */
+static void find_dev_files(path_list *dev, const char *path, const char *subject)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    char *dir = slash ? dq_strndup(path, dl) : dq_strdup(".");
+    dq_buf p = DQ_BUF_INIT;
+    dq_buf_printf(&p, "%s/%s_dev.csv", dir, subject);
+    if (file_exists(p.data))
+        paths_add(dev, p.data);
+    dq_buf_clear(&p);
+    dq_buf_printf(&p, "%s/../dev/%s_dev.csv", dir, subject);
+    if (file_exists(p.data))
+        paths_add(dev, p.data);
+    dq_buf_free(&p);
+    free(dir);
+}
+
+static int write_report(const char *dir, const char *name, const char *text)
+{
+    dq_buf p = DQ_BUF_INIT;
+    dq_buf_printf(&p, "%s/%s", dir, name);
+    int rc = dq_write_file_atomic(p.data, text, strlen(text));
+    if (rc < 0)
+        cli_error("%s", dq_last_error());
+    dq_buf_free(&p);
+    return rc;
+}
+
+typedef struct {
+    progress prog;
+} hook_ctx;
+
+static void on_progress(void *ctx, size_t done, size_t total)
+{
+    hook_ctx *h = ctx;
+    (void)total;
+    progress_update(&h->prog, (int)done, (long long)done, 0);
+}
+
+static bool on_stop(void *ctx)
+{
+    (void)ctx;
+    return cli_interrupted();
+}
+
+/* Loads every file of paths into set, printing skipped rows. */
+static int load_sets(const path_list *paths, eval_set *set, const char *subjects, int limit)
+{
+    for (size_t i = 0; i < paths->n; i++) {
+        char *subject, *split;
+        eval_subject_of(paths->items[i], &subject, &split);
+        bool wanted = subject_wanted(subject, subjects);
+        free(subject);
+        free(split);
+        if (!wanted)
+            continue;
+        size_t before = set->n, warned = set->n_warnings;
+        if (eval_read_csv(paths->items[i], set) < 0) {
+            cli_error("%s", dq_last_error());
+            return -1;
+        }
+        for (size_t w = warned; w < set->n_warnings; w++)
+            cli_error("%s (row skipped)", set->warnings[w]);
+        if (limit > 0 && set->n - before > (size_t)limit) {
+            for (size_t k = before + (size_t)limit; k < set->n; k++)
+                eval_question_free(&set->items[k]);
+            set->n = before + (size_t)limit;
+        }
+    }
+    return 0;
+}
+
+static const char *const ceval_usage[] = {
+    "docqa eval ceval [<options>] <dir-or-csv>...",
+    NULL,
+};
+
+static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
+{
+    eval_run_params rp = eval_default_run_params();
+    const char *url = NULL, *model = NULL, *api_key = NULL, *subjects = NULL;
+    const char *out_dir = "docqa-eval", *dev_arg = NULL;
+    int limit = 0, timeout = 0;
+    bool no_cache = false, quiet = false, json = false;
+    const cli_option opts[] = {
+        OPT_STR(0, "store", &g->store_dir, "dir", "the store directory (answer cache, --rag)"),
+        OPT_STR(0, "url", &url, "url", "the LLM endpoint (default: [llm] url, $DOCQA_LLM_URL)"),
+        OPT_STR(0, "model", &model, "name", "model name sent to it ([llm] model)"),
+        OPT_STR(0, "api-key", &api_key, "key", "bearer token ($DOCQA_LLM_API_KEY)"),
+        OPT_NUMBER(0, "shots", &rp.shots, "n", "examples from the dev split (0, C-Eval uses 5)"),
+        OPT_STR(0, "dev", &dev_arg, "path", "dev split folder or CSV for --shots"),
+        OPT_BOOLEAN(0, "cot", &rp.cot, "chain-of-thought prompts"),
+        OPT_BOOLEAN(0, "rag", &rp.rag, "add passages retrieved from the store to each question"),
+        OPT_NUMBER(0, "rag-k", &rp.rag_k, "n", "passages per question with --rag (3)"),
+        OPT_NUMBER(0, "limit", &limit, "n", "at most n questions per file"),
+        OPT_STR(0, "subject", &subjects, "list", "only these subjects (comma-separated keys)"),
+        OPT_NUMBER('j', "parallel", &rp.parallel, "n", "concurrent requests (1)"),
+        OPT_NUMBER(0, "max-tokens", &rp.max_tokens, "n", "answer budget (32, 1024 with --cot)"),
+        OPT_NUMBER(0, "timeout", &timeout, "s", "seconds per request (120)"),
+        OPT_BOOLEAN(0, "no-cache", &no_cache, "ask again even when the store has an answer"),
+        OPT_STR('o', "out", &out_dir, "dir", "where reports go (docqa-eval)"),
+        OPT_BOOLEAN(0, "json", &json, "print the JSON report instead of the table"),
+        OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar"),
+        OPT_FINISH,
+    };
+    int n_args;
+    int p = parse_options(argc, argv, opts, ceval_usage, &n_args);
+    if (p != PARSE_OK)
+        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    if (n_args < 1) {
+        cli_error("no question files given");
+        print_usage(stderr, ceval_usage, opts);
+        return EXIT_USAGE;
+    }
+    if (rp.shots < 0 || rp.shots > 20 || rp.parallel < 1 || rp.parallel > 64 || limit < 0 ||
+        rp.rag_k < 1 || rp.rag_k > 20 || rp.max_tokens < 0 || timeout < 0) {
+        cli_error("--shots must be 0-20, --parallel 1-64, --rag-k 1-20; --limit, --max-tokens "
+                  "and --timeout not negative");
+        return EXIT_USAGE;
+    }
+    /* [llm] in the config files and $DOCQA_LLM_* give what the flags don't;
+     * the store's own config is read without creating a store yet. */
+    cli_config cfg;
+    char *sdir = g->store_dir ? dq_strdup(g->store_dir)
+                 : getenv("DOCQA_STORE") && *getenv("DOCQA_STORE") ? dq_strdup(getenv("DOCQA_STORE"))
+                                                                   : store_find(NULL);
+    int crc = cli_config_load(&cfg, sdir);
+    free(sdir);
+    if (crc < 0)
+        return EXIT_ERROR;
+    if (!url)
+        url = cfg.llm_url;
+    if (!model)
+        model = cfg.llm_model;
+    if (!api_key)
+        api_key = cfg.llm_key;
+    if (!url || !*url) {
+        cli_error("no LLM endpoint: pass --url (e.g. http://127.0.0.1:8080/v1), or set [llm] url "
+                  "in the config or DOCQA_LLM_URL");
+        cli_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    rp.llm.base_url = url;
+    rp.llm.model = model;
+    rp.llm.api_key = api_key;
+    rp.llm.timeout_s = timeout > 0 ? timeout : cfg.llm_timeout > 0 ? cfg.llm_timeout : rp.llm.timeout_s;
+    if (cfg.llm_connect_timeout > 0)
+        rp.llm.connect_timeout_s = cfg.llm_connect_timeout;
+    rp.cache = !no_cache;
+
+    path_list files = {0}, dev_files = {0};
+    int status = EXIT_OK;
+    for (int i = 0; i < n_args; i++)
+        if (collect_csv(&files, argv[i]) < 0) {
+            cli_error("%s", dq_last_error());
+            paths_free(&files);
+            cli_config_free(&cfg);
+            return EXIT_ERROR;
+        }
+    if (dev_arg && collect_csv(&dev_files, dev_arg) < 0) {
+        cli_error("%s", dq_last_error());
+        paths_free(&files);
+        paths_free(&dev_files);
+        cli_config_free(&cfg);
+        return EXIT_ERROR;
+    }
+    /* Dev files among the inputs are examples when other splits are given,
+     * and the questions when they are all there is. */
+    path_list eval_files = {0};
+    for (size_t i = 0; i < files.n; i++) {
+        char *subject, *split;
+        eval_subject_of(files.items[i], &subject, &split);
+        if (strcmp(split, "dev") != 0)
+            paths_add(&eval_files, files.items[i]);
+        else
+            paths_add(&dev_files, files.items[i]);
+        free(subject);
+        free(split);
+    }
+    if (eval_files.n == 0) {
+        for (size_t i = 0; i < files.n; i++)
+            paths_add(&eval_files, files.items[i]);
+    }
+    if (rp.shots > 0)
+        for (size_t i = 0; i < eval_files.n; i++) {
+            char *subject, *split;
+            eval_subject_of(eval_files.items[i], &subject, &split);
+            find_dev_files(&dev_files, eval_files.items[i], subject);
+            free(subject);
+            free(split);
+        }
+
+    eval_set set = {0}, dev = {0};
+    eval_answer *answers = NULL;
+    store *st = NULL;
+    embedder *emb = NULL;
+    if (load_sets(&eval_files, &set, subjects, limit) < 0 ||
+        (rp.shots > 0 && load_sets(&dev_files, &dev, subjects, 0) < 0)) {
+        status = EXIT_ERROR;
+        goto out;
+    }
+    if (set.n == 0) {
+        cli_error(subjects ? "no questions for --subject '%s'" : "no questions in the files given%s",
+                  subjects ? subjects : "");
+        status = EXIT_ERROR;
+        goto out;
+    }
+    st = cli_open_store(g, true);
+    if (!st) {
+        status = EXIT_ERROR;
+        goto out;
+    }
+    if (rp.rag) {
+        store_stats ss;
+        if (store_get_stats(st, &ss) < 0) {
+            cli_error("store '%s': %s", store_dir(st), dq_last_error());
+            status = EXIT_ERROR;
+            goto out;
+        }
+        if (ss.chunks == 0) { /* every prompt would go out without passages */
+            cli_error("--rag: the store '%s' holds no documents; 'docqa ingest' them first",
+                      store_dir(st));
+            status = EXIT_ERROR;
+            goto out;
+        }
+        bool err = false;
+        emb = cli_open_embedder(&cfg, &err);
+        if (err) {
+            status = EXIT_ERROR;
+            goto out;
+        }
+    }
+
+    answers = dq_calloc(set.n, sizeof *answers);
+    hook_ctx hc;
+    eval_hooks hooks = {.ctx = &hc, .progress = on_progress, .stop = on_stop,
+                        .stop_now = cli_interrupted};
+    eval_run_stats stats;
+    cli_catch_signals();
+    progress_start(&hc.prog, "eval", "questions", quiet, (int)set.n, (long long)set.n);
+    int rc = eval_run_ceval(st, emb, &set, rp.shots > 0 ? &dev : NULL, &rp, &hooks, answers,
+                            &stats);
+    progress_finish(&hc.prog);
+    if (rc < 0) {
+        cli_error("%s", dq_last_error());
+        status = stats.unreachable ? EXIT_LLM : EXIT_ERROR;
+        goto out;
+    }
+    if (stats.stopped) {
+        /* Scores now would count every unasked question as wrong, and the
+         * reports would overwrite a finished run's. */
+        size_t answered = 0;
+        for (size_t i = 0; i < set.n; i++)
+            answered += !answers[i].failed;
+        cli_error("interrupted: %zu of %zu questions answered and cached; run the same command "
+                  "to resume",
+                  answered, set.n);
+        status = EXIT_INTERRUPTED;
+        goto out;
+    }
+
+    eval_scores scores;
+    eval_score(&set, answers, &scores);
+    const char *model_name = stats.model;
+    char *table = eval_report_table(&scores);
+    char *js = eval_report_json(&set, answers, &scores, model_name, &rp);
+    char *csv = eval_report_csv(&scores);
+    fputs(json ? js : table, stdout);
+    if (json)
+        fputc('\n', stdout);
+    if (!quiet)
+        fprintf(stderr, "%d asked, %d from the cache, %d failed\n", stats.requests, stats.cached,
+                stats.failed);
+
+    /* the chart: every subject, then the categories and the average */
+    size_t n_labels = scores.n_subjects + EVAL_N_CATEGORIES + 1;
+    const char **labels = dq_calloc(n_labels, sizeof *labels);
+    char **owned = dq_calloc(n_labels, sizeof *owned);
+    double *values = dq_calloc(n_labels, sizeof *values);
+    size_t nl = 0;
+    for (size_t i = 0; i < scores.n_subjects; i++) {
+        if (!scores.subjects[i].graded)
+            continue;
+        dq_buf b = DQ_BUF_INIT;
+        if (strcmp(scores.subjects[i].name, scores.subjects[i].subject))
+            dq_buf_printf(&b, "%s %s", scores.subjects[i].name, scores.subjects[i].subject);
+        else
+            dq_buf_puts(&b, scores.subjects[i].subject);
+        owned[nl] = dq_buf_take(&b);
+        labels[nl] = owned[nl];
+        values[nl++] = scores.subjects[i].accuracy;
+    }
+    for (int c = 0; c < EVAL_N_CATEGORIES; c++)
+        if (scores.categories[c].subjects) {
+            labels[nl] = eval_categories[c];
+            values[nl++] = scores.categories[c].accuracy;
+        }
+    if (scores.graded) {
+        labels[nl] = "Average";
+        values[nl++] = scores.average;
+    }
+    const char *series[] = {"accuracy"};
+    dq_buf title = DQ_BUF_INIT;
+    dq_buf_printf(&title, "C-Eval accuracy: %s, %d-shot%s%s", model_name, rp.shots,
+                  rp.cot ? ", chain-of-thought" : "", rp.rag ? ", with passages" : "");
+    eval_chart chart = {.title = title.data, .labels = labels, .n_labels = nl,
+                        .series = series, .n_series = 1, .values = values};
+    char *svg = eval_chart_svg(&chart);
+    dq_buf_free(&title);
+
+    bool wrote = dq_mkdirs(out_dir) == 0;
+    if (!wrote)
+        cli_error("%s", dq_last_error());
+    wrote = wrote && write_report(out_dir, "ceval.json", js) == 0 &&
+            write_report(out_dir, "ceval.csv", csv) == 0 &&
+            write_report(out_dir, "ceval.svg", svg) == 0;
+    bool test_split = scores.graded < scores.questions;
+    if (wrote && test_split) {
+        char *sub = eval_report_submission(&set, answers);
+        wrote = write_report(out_dir, "submission.json", sub) == 0;
+        free(sub);
+    }
+    if (wrote && !quiet)
+        fprintf(stderr, "reports in %s/: ceval.json, ceval.csv, ceval.svg%s\n", out_dir,
+                test_split ? ", submission.json" : "");
+    for (size_t i = 0; i < n_labels; i++)
+        free(owned[i]);
+    free(owned);
+    free(labels);
+    free(values);
+    free(svg);
+    free(table);
+    free(js);
+    free(csv);
+    eval_scores_free(&scores);
+
+    if (!wrote) {
+        status = EXIT_ERROR;
+    } else if (stats.failed > 0) {
+        cli_error("%d request%s failed (scored as wrong, not cached; run again to retry)",
+                  stats.failed, stats.failed == 1 ? "" : "s");
+        status = EXIT_PARTIAL;
+    }
+out:
+    if (answers)
+        for (size_t i = 0; i < set.n; i++)
+            eval_answer_free(&answers[i]);
+    free(answers);
+    embedder_free(emb);
+    store_close(st);
+    eval_set_free(&set);
+    eval_set_free(&dev);
+    paths_free(&files);
+    paths_free(&dev_files);
+    paths_free(&eval_files);
+    cli_config_free(&cfg);
+    return status;
+}
+
+static int parse_modes(const char *list, retrieve_mode *modes, size_t *n)
+{
+    *n = 0;
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        retrieve_mode m;
+        if (k == 4 && !strncmp(p, "bm25", 4))
+            m = RETRIEVE_BM25;
+        else if (k == 5 && !strncmp(p, "dense", 5))
+            m = RETRIEVE_DENSE;
+        else if (k == 6 && !strncmp(p, "hybrid", 6))
+            m = RETRIEVE_HYBRID;
+        else {
+            cli_error("unknown mode '%.*s' (bm25, dense, hybrid)", (int)k, p);
+            return -1;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < *n; i++)
+            dup |= modes[i] == m;
+        if (!dup)
+            modes[(*n)++] = m;
+        p += k + (e ? 1 : 0);
+    }
+    if (*n == 0) {
+        cli_error("--mode names no mode (bm25, dense, hybrid)");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const retrieval_usage[] = {
+    "docqa eval retrieval [<options>] <questions.jsonl>",
+    NULL,
+};
+
+static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
+{
+    const char *mode_list = "bm25", *out_dir = "docqa-eval";
+    bool json = false, quiet = false;
+    int limit = 0;
+    const cli_option opts[] = {
+        OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
+        OPT_STR('m', "mode", &mode_list, "list", "retrievers to compare: bm25,dense,hybrid (bm25)"),
+        OPT_NUMBER(0, "limit", &limit, "n", "only the first n questions"),
+        OPT_STR('o', "out", &out_dir, "dir", "where reports go (docqa-eval)"),
+        OPT_BOOLEAN(0, "json", &json, "print JSON instead of the table"),
+        OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar"),
+        OPT_FINISH,
+    };
+    int n_args;
+    int p = parse_options(argc, argv, opts, retrieval_usage, &n_args);
+    if (p != PARSE_OK)
+        return p == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    if (n_args != 1) {
+        cli_error(n_args ? "give one questions file" : "no questions file given");
+        print_usage(stderr, retrieval_usage, opts);
+        return EXIT_USAGE;
+    }
+    if (limit < 0) {
+        cli_error("--limit must not be negative");
+        return EXIT_USAGE;
+    }
+    retrieve_mode modes[3];
+    size_t n_modes;
+    if (parse_modes(mode_list, modes, &n_modes) < 0)
+        return EXIT_USAGE;
+
+    eval_rset set = {0};
+    if (eval_read_questions(argv[0], &set) < 0) {
+        cli_error("%s", dq_last_error());
+        return EXIT_ERROR;
+    }
+    for (size_t w = 0; w < set.n_warnings; w++)
+        cli_error("%s (line skipped)", set.warnings[w]);
+    if (limit > 0 && set.n > (size_t)limit) {
+        for (size_t k = (size_t)limit; k < set.n; k++)
+            eval_rquestion_free(&set.items[k]);
+        set.n = (size_t)limit;
+    }
+    if (set.n == 0) {
+        cli_error("'%s' has no questions", argv[0]);
+        eval_rset_free(&set);
+        return EXIT_ERROR;
+    }
+    int status = EXIT_OK;
+    store *st = cli_open_store(g, false);
+    embedder *emb = NULL;
+    if (!st) {
+        eval_rset_free(&set);
+        return EXIT_ERROR;
+    }
+    bool need_emb = false;
+    for (size_t i = 0; i < n_modes; i++)
+        need_emb |= modes[i] != RETRIEVE_BM25;
+    if (need_emb) {
+        cli_config cfg;
+        bool err = cli_config_load(&cfg, store_dir(st)) < 0;
+        if (!err)
+            emb = cli_open_embedder(&cfg, &err);
+        cli_config_free(&cfg);
+        if (err) {
+            store_close(st);
+            eval_rset_free(&set);
+            return EXIT_ERROR;
+        }
+    }
+
+    eval_rmetrics metrics[3];
+    size_t n_done = 0;
+    cli_catch_signals();
+    for (size_t i = 0; i < n_modes && !cli_interrupted(); i++) {
+        hook_ctx hc;
+        eval_hooks hooks = {.ctx = &hc, .progress = on_progress, .stop = on_stop};
+        char what[32];
+        snprintf(what, sizeof what, "eval %s", eval_mode_name(modes[i]));
+        progress_start(&hc.prog, what, "questions", quiet, (int)set.n, (long long)set.n);
+        int rc = eval_run_retrieval(st, emb, &set, modes[i], &hooks, &metrics[i]);
+        progress_finish(&hc.prog);
+        if (rc < 0) {
+            cli_error("%s: %s", eval_mode_name(modes[i]), dq_last_error());
+            status = EXIT_ERROR;
+            break;
+        }
+        n_done++;
+    }
+    if (status == EXIT_OK && cli_interrupted()) {
+        cli_error("interrupted");
+        status = EXIT_INTERRUPTED;
+    }
+    if (status == EXIT_OK) {
+        char *table = eval_retrieval_table(metrics, n_done);
+        char *js = eval_retrieval_json(metrics, n_done, argv[0]);
+        char *csv = eval_retrieval_csv(metrics, n_done);
+        fputs(json ? js : table, stdout);
+        if (json)
+            fputc('\n', stdout);
+        static const char *const rows[] = {"hit@1", "hit@3", "hit@5", "hit@10", "MRR@10",
+                                           "F1"};
+        const char *series[3];
+        double values[6 * 3];
+        for (size_t m = 0; m < n_done; m++) {
+            series[m] = eval_mode_name(metrics[m].mode);
+            for (int h = 0; h < EVAL_N_HITS; h++)
+                values[h * n_done + m] = metrics[m].hit[h];
+            values[4 * n_done + m] = metrics[m].mrr;
+            values[5 * n_done + m] = metrics[m].f1;
+        }
+        dq_buf title = DQ_BUF_INIT;
+        dq_buf_printf(&title, "Retrieval: %s (%zu questions)", argv[0], set.n);
+        eval_chart chart = {.title = title.data, .labels = rows, .n_labels = 6,
+                            .series = series, .n_series = n_done, .values = values};
+        char *svg = eval_chart_svg(&chart);
+        dq_buf_free(&title);
+        if (dq_mkdirs(out_dir) < 0) {
+            cli_error("%s", dq_last_error());
+            status = EXIT_ERROR;
+        } else if (write_report(out_dir, "retrieval.json", js) < 0 ||
+                   write_report(out_dir, "retrieval.csv", csv) < 0 ||
+                   write_report(out_dir, "retrieval.svg", svg) < 0) {
+            status = EXIT_ERROR;
+        } else if (!quiet) {
+            fprintf(stderr, "reports in %s/: retrieval.json, retrieval.csv, retrieval.svg\n",
+                    out_dir);
+        }
+        free(svg);
+        free(table);
+        free(js);
+        free(csv);
+    }
+    embedder_free(emb);
+    store_close(st);
+    eval_rset_free(&set);
+    return status;
+}
+
+static void print_eval_help(FILE *out)
+{
+    fprintf(out, "usage: docqa eval ceval [<options>] <dir-or-csv>...\n"
+                 "   or: docqa eval retrieval [<options>] <questions.jsonl>\n\n"
+                 "    ceval       multiple-choice accuracy of an LLM endpoint on C-Eval-style CSVs\n"
+                 "                (also CMMLU and MMLU), per subject and category\n"
+                 "    retrieval   hit@k, MRR, EM/F1 and latency of retrieval modes on questions\n"
+                 "                with gold documents\n\n"
+                 "'docqa eval <kind> -h' lists a kind's options.\n");
+}
+
+int cmd_eval(int argc, char **argv, cli_globals *g)
+{
+    if (argc < 2) {
+        print_eval_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *kind = argv[1];
+    if (!strcmp(kind, "-h") || !strcmp(kind, "--help")) {
+        print_eval_help(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(kind, "ceval"))
+        return cmd_eval_ceval(argc - 1, argv + 1, g);
+    if (!strcmp(kind, "retrieval"))
+        return cmd_eval_retrieval(argc - 1, argv + 1, g);
+    cli_error("'%s' is not an eval kind (ceval, retrieval)", kind);
+    print_eval_help(stderr);
+    return EXIT_USAGE;
+}
