@@ -6,7 +6,7 @@ JOBS    ?= $(shell nproc)
 DEMO_STORE ?= .docqa-demo
 SAMPLES = samples/lease-zh.pdf samples/manual-en.pdf samples/faq.md samples/notice-gb18030.txt
 
-.PHONY: all deps build demo test test-release test-asan bench clean
+.PHONY: all deps build demo test test-release test-asan bench fuzz clean
 
 all: build
 
@@ -61,5 +61,10 @@ bench: build
 	@BUILD=$(BUILD) sh bench/ocr
 	@BUILD=$(BUILD) sh bench/query
 
+# libFuzzer harnesses (clang) in build-fuzz, each run FUZZ_SECONDS (60); see fuzz/README.md.
+fuzz:
+	@sh scripts/install-deps.sh --fuzz
+	@sh scripts/fuzz.sh
+
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) build-fuzz

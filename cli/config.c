@@ -186,11 +186,20 @@ static int load_file(cli_config *cfg, const char *path)
     FILE *f = fopen(path, "r");
     if (!f)
         return 0; /* a missing config file is the normal case */
-    char line[4096];
+    /* getline, not fgets: a fixed buffer would hand the rest of a long line
+     * back as a line of its own, and only the length shows a NUL byte. */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     char section[64] = "";
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if ((size_t)len != strlen(line)) {
+            cli_error("'%s' line %d: NUL byte (not a text file?)", path, lineno);
+            rc = -1;
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
@@ -223,6 +232,7 @@ static int load_file(cli_config *cfg, const char *path)
             break;
         }
     }
+    free(line);
     fclose(f);
     return rc;
 }

@@ -49,12 +49,53 @@ static bool seen_before(file_list *list, const struct stat *st)
     return false;
 }
 
-static int walk(file_list *list, const char *dir, const char *root)
+/* failed: the entry is something docqa should have read (an unreadable
+ * folder, a FIFO with a document's name), not a link passed over by rule. */
+static void note_skip(file_list *list, bool failed, const char *path, const char *root,
+                      const char *fmt, const char *arg)
+{
+    char *rel = files_store_path(path, root);
+    dq_buf_printf(&list->skipped, "'%s': ", rel);
+    dq_buf_printf(&list->skipped, fmt, arg);
+    dq_buf_putc(&list->skipped, '\n');
+    list->n_skipped++;
+    list->n_unreadable += failed;
+    free(rel);
+}
+
+/* True when real is top or below it. */
+static bool inside(const char *real, const char *top)
+{
+    size_t n = strlen(top);
+    if (n == 1) /* "/" */
+        return true;
+    return !strncmp(real, top, n) && (real[n] == '\0' || real[n] == '/');
+}
+
+/* A symbolic link inside a walked folder: true when it may be followed. A
+ * link out of the folder (to /etc, to a user's home) would index files the
+ * user never named, so it needs --follow-symlinks. */
+static bool link_allowed(file_list *list, const char *path, const struct stat *target,
+                         const char *name, const char *top, const char *root)
+{
+    if (list->follow_symlinks)
+        return true;
+    char *real = realpath(path, NULL);
+    bool ok = real && inside(real, top);
+    /* Links to files docqa would not read anyway are passed over quietly. */
+    if (!ok && (S_ISDIR(target->st_mode) || ingest_supported(name)))
+        note_skip(list, false, path, root, "symbolic link to '%s', outside the folder, not followed "
+                  "(use --follow-symlinks)", real ? real : "?");
+    free(real);
+    return ok;
+}
+
+static int walk(file_list *list, const char *dir, const char *top, const char *root)
 {
     struct dirent **names;
     int n = scandir(dir, &names, NULL, alphasort);
     if (n < 0) {
-        dq_set_error("cannot read folder '%s': %s", dir, strerror(errno));
+        dq_set_error("cannot read folder: %s", strerror(errno));
         return -1;
     }
     dq_buf path = DQ_BUF_INIT;
@@ -64,13 +105,25 @@ static int walk(file_list *list, const char *dir, const char *root)
             continue;
         dq_buf_clear(&path);
         dq_buf_printf(&path, "%s/%s", strcmp(dir, "/") ? dir : "", name);
-        struct stat st;
-        if (stat(path.data, &st) < 0)
-            continue; /* a dangling link or a file removed while we walk */
-        if (S_ISDIR(st.st_mode) && !seen_before(list, &st))
-            walk(list, path.data, root); /* an unreadable subfolder is skipped */
-        else if (S_ISREG(st.st_mode) && ingest_supported(name))
-            add_file(list, path.data, &st, false, root);
+        struct stat lst, st;
+        if (lstat(path.data, &lst) < 0)
+            continue; /* removed while we walk */
+        if (stat(path.data, &st) < 0) {
+            if (S_ISLNK(lst.st_mode))
+                note_skip(list, false, path.data, root, "broken symbolic link (%s)", strerror(errno));
+            continue;
+        }
+        if (S_ISLNK(lst.st_mode) && !link_allowed(list, path.data, &st, name, top, root))
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (!seen_before(list, &st) && walk(list, path.data, top, root) < 0)
+                note_skip(list, true, path.data, root, "%s", dq_last_error());
+        } else if (ingest_supported(name)) {
+            if (S_ISREG(st.st_mode))
+                add_file(list, path.data, &st, false, root);
+            else /* a FIFO would block the read forever, a device never ends */
+                note_skip(list, true, path.data, root, "%s", "not a regular file");
+        }
     }
     for (int i = 0; i < n; i++)
         free(names[i]);
@@ -95,7 +148,12 @@ int files_collect(file_list *list, const char *arg, const char *root)
         DQ_GROW(list->dirs, list->dirs_cap, list->n_dirs + 1);
         list->dirs[list->n_dirs++] = dq_strdup(abs);
         if (!seen_before(list, &st))
-            rc = walk(list, abs, root);
+            rc = walk(list, abs, abs, root);
+        if (rc < 0) {
+            char *why = dq_strdup(dq_last_error()); /* the message may not format itself */
+            dq_set_error("'%s': %s", arg, why);
+            free(why);
+        }
     } else if (!S_ISREG(st.st_mode)) {
         dq_set_error("'%s': not a regular file", arg);
         rc = -1;
@@ -122,5 +180,6 @@ void file_list_free(file_list *list)
     free(list->items);
     free(list->dirs);
     free(list->seen);
+    dq_buf_free(&list->skipped);
     memset(list, 0, sizeof *list);
 }

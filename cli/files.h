@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/common.h"
+
 typedef struct {
     char *abs;  /* absolute path on disk */
     char *rel;  /* path as the store records it: relative to the store root when inside */
@@ -22,11 +24,18 @@ typedef struct {
                                             symlink loop is entered once */
     size_t n_seen, seen_cap;
     int64_t total_bytes;
+    bool follow_symlinks; /* set by the caller: walk links that lead out of the folder */
+    dq_buf skipped;       /* "'path': reason\n" for each entry a walk passed over
+                           * (broken link, FIFO, link out of the folder, unreadable folder) */
+    int n_skipped;
+    int n_unreadable; /* of n_skipped: entries that should have been read (exit 3) */
 } file_list;
 
 /* Adds arg (a file or a folder, walked recursively) to list. -1 with the
  * error set for a missing path, an unsupported named file, or an unreadable
- * folder. */
+ * folder. Inside a folder, symbolic links are followed only while they stay
+ * inside it (unless list->follow_symlinks); entries passed over are noted in
+ * list->skipped. A file named in arg is read even when it is a link. */
 int files_collect(file_list *list, const char *arg, const char *root);
 void file_list_free(file_list *list);
 /* abs relative to root when inside it, else abs itself (caller frees). */

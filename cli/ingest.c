@@ -22,7 +22,10 @@ static const char *const ingest_usage[] = {
 
 int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
-    bool quiet = false, force = false, no_embed = false, no_wait = false;
+    bool quiet = false, force = false, no_embed = false, no_wait = false, follow_symlinks = false;
+    ingest_params lim = ingest_default_params();
+    int max_file_mb = (int)(lim.max_file_bytes >> 20), max_pages = lim.max_pages;
+    int max_page_chars = (int)lim.max_page_chars, time_limit = (int)lim.max_seconds;
     const char *password = NULL, *ocr_mode = NULL, *ocr_lang = NULL;
     /* Not given: the store's settings (the defaults for a new store). */
     int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
@@ -34,7 +37,15 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "ocr", &ocr_mode, "when",
                 "OCR scanned pages: auto (pages without text), always, never"),
         OPT_STR(0, "ocr-lang", &ocr_lang, "langs", "Tesseract languages (chi_sim+eng)"),
+        OPT_BOOLEAN(0, "follow-symlinks", &follow_symlinks,
+                    "follow links that lead out of the folders named"),
         CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
+        OPT_SECTION("limits per file (0 = none):"),
+        OPT_NUMBER(0, "max-file-size", &max_file_mb, "mb", "skip larger files (512)"),
+        OPT_NUMBER(0, "max-pages", &max_pages, "n", "skip documents with more pages (10000)"),
+        OPT_NUMBER(0, "max-page-chars", &max_page_chars, "n",
+                   "skip documents with a page of more characters (200000)"),
+        OPT_NUMBER(0, "time-limit", &time_limit, "sec", "seconds to extract one document (120)"),
         OPT_FINISH,
     };
     int n_args;
@@ -50,6 +61,14 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     if (ocr_mode && !cli_ocr_mode_ok(ocr_mode))
         return EXIT_USAGE;
+    if (max_file_mb < 0 || max_pages < 0 || max_page_chars < 0 || time_limit < 0) {
+        cli_error("limits must be 0 (none) or positive");
+        return EXIT_USAGE;
+    }
+    lim.max_file_bytes = (long long)max_file_mb << 20;
+    lim.max_pages = max_pages;
+    lim.max_page_chars = max_page_chars;
+    lim.max_seconds = time_limit;
 
     /* A command line naming only missing paths creates no store. */
     int n_missing = 0;
@@ -76,6 +95,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     }
     cli_ingest_run run = {.st = st,
                           .password = password,
+                          .limits = lim,
                           .force = force,
                           .retry_failed = ocr_mode || ocr_lang};
     if (cli_split_settings(&run, cjk, words, overlap_pct, false, quiet) < 0) {
@@ -103,6 +123,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     }
 
     file_list files = {0};
+    files.follow_symlinks = follow_symlinks;
     int bad_args = 0;
     for (int i = 0; i < n_args; i++) {
         if (files_collect(&files, argv[i], store_root(st)) < 0) {
@@ -118,6 +139,17 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         store_close(st);
         return EXIT_ERROR;
     }
+
+    /* Entries the walk passed over, one line each; unreadable ones count as failed. */
+    for (const char *s = files.skipped.data, *nl; s && *s; s = nl + 1) {
+        nl = strchr(s, '\n');
+        cli_error("%.*s", (int)(nl - s), s);
+    }
+    bad_args += files.n_unreadable;
+    char skipped_note[48] = "";
+    if (files.n_skipped > files.n_unreadable)
+        snprintf(skipped_note, sizeof skipped_note, ", %d skipped",
+                 files.n_skipped - files.n_unreadable);
 
     cli_catch_signals();
     progress_start(&run.prog, "ingest", "files", quiet, (int)files.n, files.total_bytes);
@@ -149,10 +181,11 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     if (!quiet || run.n_failed || bad_args) {
         fprintf(stderr,
                 "%s %d file%s (%lld pages, %lld chunks), %d unchanged, %d linked to identical "
-                "content, %d removed, %d failed\n",
+                "content, %d removed, %d failed%s\n",
                 cli_interrupted() ? "interrupted after" : "ingested", n_ingested,
                 n_ingested == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
-                run.n_linked + run.n_renamed, run.n_removed, run.n_failed + bad_args);
+                run.n_linked + run.n_renamed, run.n_removed, run.n_failed + bad_args,
+                skipped_note);
         cli_ocr_summary(&run.ocr);
         if (run.n_failed)
             fprintf(stderr, "failed files:\n%s", run.failures.data);

@@ -182,7 +182,10 @@ static int ingest_new_content(cli_ingest_run *run, const input_file *f, const ch
 {
     *stored = false;
     ingest_raw_doc raw = {0};
-    if (ingest_extract_ocr(f->abs, run->password, &run->ocr.params, &raw) < 0) {
+    ingest_params ip = run->limits;
+    ip.password = run->password;
+    ip.ocr = &run->ocr.params;
+    if (ingest_extract_params(f->abs, &ip, &raw) < 0) {
         /* Ctrl-C stopped OCR: the file is not broken, and the next run reads it. */
         if (cli_interrupted()) {
             ingest_raw_doc_free(&raw);

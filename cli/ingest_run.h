@@ -20,6 +20,7 @@
 typedef struct {
     store *st;
     const char *password; /* for encrypted PDFs; NULL when none */
+    ingest_params limits; /* resource limits (ingest_default_params() unless set) */
     bool force;           /* re-extract even when unchanged or stored */
     bool verify;          /* hash files whose size and mtime match too */
     bool retry_failed;    /* --ocr or --ocr-lang given: a file that failed may read now */

@@ -220,7 +220,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         return status;
     }
 
-    cli_ingest_run run = {.st = st, .verify = verify};
+    cli_ingest_run run = {.st = st, .limits = ingest_default_params(), .verify = verify};
     walk_state w = {.st = st, .drop_missing = drop_missing};
     path_set walked = {0}, rechunk = {0};
     embedder *emb = NULL;

@@ -67,6 +67,8 @@ typedef struct {
 /* Maps and validates a .safetensors file: header length, JSON, dtypes,
  * shapes matching byte sizes, offsets inside the file, no overlaps. */
 int st_open(const char *path, st_file *out);
+/* The same on n bytes in memory (copied); name stands for the file in messages. */
+int st_open_memory(const void *data, size_t n, const char *name, st_file *out);
 void st_close(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
 

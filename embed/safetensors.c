@@ -320,6 +320,31 @@ int st_open(const char *path, st_file *out)
     return 0;
 }
 
+int st_open_memory(const void *data, size_t n, const char *name, st_file *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n < 8) {
+        dq_set_error("'%s': file too short for a safetensors header (%zu bytes)", name, n);
+        return -1;
+    }
+    /* A private read-only copy, so st_close() unmaps it as it would a file
+     * and a stray write through a tensor pointer faults the same way. */
+    void *map = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        dq_set_error("cannot map '%s': %s", name, strerror(errno));
+        return -1;
+    }
+    memcpy(map, data, n);
+    mprotect(map, n, PROT_READ);
+    out->map = map;
+    out->map_size = n;
+    if (st_parse(name, out) < 0) {
+        st_close(out);
+        return -1;
+    }
+    return 0;
+}
+
 void st_close(st_file *f)
 {
     if (!f)

@@ -160,6 +160,9 @@ static bool header_layout(const csv_record *r, layout *L)
         L->min_fields = L->choice[3] + 1;
         if (L->answer + 1 > L->min_fields)
             L->min_fields = L->answer + 1;
+        /* a "question" column after D must be there too (found by fuzz_ceval_csv) */
+        if (L->question + 1 > L->min_fields)
+            L->min_fields = L->question + 1;
         return L->question >= 0;
     }
     return false;
@@ -215,7 +218,9 @@ static void add_row(eval_set *set, const char *name, const char *subject, const 
     memset(e, 0, sizeof *e);
     e->subject = dq_strdup(subject);
     e->split = dq_strdup(split);
-    if (L->id >= 0 && !is_blank(r->fields[L->id])) {
+    /* An id column past the row's end: fields beyond r->n are the previous
+     * record's, already freed (found by fuzz_ceval_csv). */
+    if (L->id >= 0 && (int)r->n > L->id && !is_blank(r->fields[L->id])) {
         e->id = dq_strdup(r->fields[L->id]);
     } else {
         char tmp[32];

@@ -9,6 +9,7 @@
  */
 #include "ingest/ocr.h"
 #include "ingest/raw.h"
+#include "ingest/watchdog.h"
 
 #include "common/common.h"
 
@@ -231,32 +232,42 @@ static fz_document *open_document(fz_context *ctx, const char *path, const char 
 }
 
 /* The structured text of page i and its size, or NULL with the reason in
- * err when the page throws. */
+ * err when the page throws. What fz_new_stext_page_from_page() does, with a
+ * cookie, so the time budget's watchdog can stop a page half-way. */
 static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
-                                 const fz_stext_options *opts, fz_rect *bounds, char *err,
-                                 size_t err_size)
+                                 const fz_stext_options *opts, fz_cookie *cookie, fz_rect *bounds,
+                                 char *err, size_t err_size)
 {
     fz_page *page = NULL;
     fz_stext_page *st = NULL;
+    fz_device *dev = NULL;
     fz_var(page);
     fz_var(st);
+    fz_var(dev);
     fz_try(ctx)
     {
         page = fz_load_page(ctx, doc, i);
         *bounds = fz_bound_page(ctx, page);
-        st = fz_new_stext_page_from_page(ctx, page, opts);
+        st = fz_new_stext_page(ctx, *bounds);
+        dev = fz_new_stext_device(ctx, st, opts);
+        fz_run_page_contents(ctx, page, dev, fz_identity, cookie);
+        fz_close_device(ctx, dev);
     }
-    fz_always(ctx) fz_drop_page(ctx, page);
+    fz_always(ctx)
+    {
+        fz_drop_device(ctx, dev);
+        fz_drop_page(ctx, page);
+    }
     fz_catch(ctx)
     {
+        fz_drop_stext_page(ctx, st);
         snprintf(err, err_size, "%s", fz_caught_message(ctx));
         return NULL;
     }
     return st;
 }
 
-static int extract_mupdf(const char *path, const char *password, const ocr_params *ocr,
-                         ingest_raw_doc *out)
+static int extract_mupdf(const char *path, const ingest_params *params, ingest_raw_doc *out)
 {
     mu_log mlog = {{0}};
     fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
@@ -269,9 +280,14 @@ static int extract_mupdf(const char *path, const char *password, const ocr_param
 
     int rc = -1;
     int n_pages = 0;
-    fz_document *doc = open_document(ctx, path, password, &n_pages);
+    fz_document *doc = open_document(ctx, path, params->password, &n_pages);
     if (!doc)
         goto done;
+    if (params->max_pages > 0 && n_pages > params->max_pages) {
+        dq_set_error("%d pages, over the limit of %d pages per document (--max-pages)", n_pages,
+                     params->max_pages);
+        goto done;
+    }
 
     out->title = lookup_title(ctx, doc);
 
@@ -280,10 +296,24 @@ static int extract_mupdf(const char *path, const char *password, const ocr_param
     fz_stext_options opts = {.flags = FZ_STEXT_PRESERVE_IMAGES | FZ_STEXT_MEDIABOX_CLIP};
     extract_stats stats = {0, 0, 0, {0}};
     dq_buf lb = DQ_BUF_INIT;
-    for (int i = 0; i < n_pages; i++) {
+    fz_cookie cookie = {0};
+    double t0 = dq_now();
+    watchdog *wd = watchdog_start(params->max_seconds, &cookie.abort);
+    const char *over = NULL; /* the limit that stopped the document */
+    for (int i = 0; i < n_pages && !over; i++) {
+        if (params->max_seconds > 0 && dq_now() - t0 > params->max_seconds) {
+            over = "time";
+            break;
+        }
         fz_rect bounds = fz_empty_rect;
         char err[256];
-        fz_stext_page *st = load_stext(ctx, doc, i, &opts, &bounds, err, sizeof err);
+        size_t chars_before = stats.chars;
+        fz_stext_page *st = load_stext(ctx, doc, i, &opts, &cookie, &bounds, err, sizeof err);
+        if (__atomic_load_n(&cookie.abort, __ATOMIC_RELAXED)) {
+            fz_drop_stext_page(ctx, st);
+            over = "time";
+            break;
+        }
         /* One broken page must not cost the rest: it stays, empty. */
         if (!st && stats.failed_pages++ == 0)
             snprintf(stats.first_error, sizeof stats.first_error, "%s", err);
@@ -293,17 +323,30 @@ static int extract_mupdf(const char *path, const char *password, const ocr_param
             rp->height = bounds.y1 - bounds.y0;
         }
         if (st) {
-            size_t chars_before = stats.chars;
             convert_page(ctx, st, rp, &lb, &stats);
             rp->scanned = ocr_page_is_scan(st, bounds, stats.chars - chars_before);
             fz_drop_stext_page(ctx, st);
         }
+        if (params->max_page_chars > 0 &&
+            stats.chars - chars_before > (size_t)params->max_page_chars) {
+            dq_set_error("page %d has %zu characters, over the limit of %ld per page "
+                         "(--max-page-chars)",
+                         i + 1, stats.chars - chars_before, params->max_page_chars);
+            over = "chars";
+        }
     }
+    watchdog_stop(wd);
     dq_buf_free(&lb);
+    if (over && !strcmp(over, "time"))
+        dq_set_error("extraction stopped on page %zu of %d after %.1f s, over the time limit "
+                     "of %g s per document (--time-limit)",
+                     out->n_pages + 1, n_pages, dq_now() - t0, params->max_seconds);
+    if (over)
+        goto done;
 
     /* OCR reopens the file on its own threads once the text pass is done. */
     int ocr_empty = 0;
-    long ocr_chars = ocr_document(path, password, ocr, out, &ocr_empty);
+    long ocr_chars = ocr_document(path, params->password, params->ocr, out, &ocr_empty);
     if (ocr_chars < 0)
         goto done;
     stats.chars += (size_t)ocr_chars;
@@ -317,9 +360,9 @@ static int extract_mupdf(const char *path, const char *password, const ocr_param
     else if (ocr_empty > 0)
         dq_set_error("OCR found no text on %d scanned page%s", ocr_empty,
                      ocr_empty == 1 ? "" : "s");
-    else if (stats.images > 0 && ocr && ocr->mode == OCR_NEVER)
+    else if (stats.images > 0 && params->ocr && params->ocr->mode == OCR_NEVER)
         dq_set_error("no text layer (scanned images?); OCR is off (--ocr never)");
-    else if (stats.images > 0 && ocr)
+    else if (stats.images > 0 && params->ocr)
         dq_set_error("no text layer, and no page is mostly image to OCR");
     else if (stats.images > 0)
         dq_set_error("no text layer (scanned images?); OCR not available");
@@ -353,13 +396,29 @@ static ssize_t read_head(const char *path, char *buf, size_t n)
     return (ssize_t)got;
 }
 
+ingest_params ingest_default_params(void)
+{
+    ingest_params p = {NULL, 512LL << 20, 10000, 200000, 120.0, NULL};
+    return p;
+}
+
 int ingest_extract(const char *path, const char *password, ingest_raw_doc *out)
 {
-    return ingest_extract_ocr(path, password, NULL, out);
+    ingest_params p = ingest_default_params();
+    p.password = password;
+    return ingest_extract_params(path, &p, out);
 }
 
 int ingest_extract_ocr(const char *path, const char *password, const ocr_params *ocr,
                        ingest_raw_doc *out)
+{
+    ingest_params p = ingest_default_params();
+    p.password = password;
+    p.ocr = ocr;
+    return ingest_extract_params(path, &p, out);
+}
+
+int ingest_extract_params(const char *path, const ingest_params *params, ingest_raw_doc *out)
 {
     memset(out, 0, sizeof *out);
     char ext[16];
@@ -395,6 +454,11 @@ int ingest_extract_ocr(const char *path, const char *password, const ocr_params 
         dq_set_error("empty file");
         return -1;
     }
+    if (params->max_file_bytes > 0 && st.st_size > params->max_file_bytes) {
+        dq_set_error("%.1f MB, over the limit of %.1f MB per file (--max-file-size)",
+                     (double)st.st_size / (1 << 20), (double)params->max_file_bytes / (1 << 20));
+        return -1;
+    }
 
     const char *format = ext;
     int rc;
@@ -422,7 +486,7 @@ int ingest_extract_ocr(const char *path, const char *password, const ocr_params 
         } else if (strcmp(ext, "htm") == 0 || strcmp(ext, "xhtml") == 0) {
             format = "html";
         }
-        rc = extract_mupdf(path, password, ocr, out);
+        rc = extract_mupdf(path, params, out);
     }
     if (rc < 0) {
         ingest_raw_doc_free(out);

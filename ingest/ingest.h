@@ -59,7 +59,6 @@ bool ingest_supported(const char *path);
  * "damaged file: ..."); out is then empty. A document from which no text at
  * all comes out is a failure, never an empty success. */
 int ingest_extract(const char *path, const char *password, ingest_raw_doc *out);
-void ingest_raw_doc_free(ingest_raw_doc *doc);
 
 /* ---- OCR (ocr.c) ---------------------------------------------------------- */
 
@@ -83,6 +82,27 @@ typedef struct {
 
 ocr_params ocr_default_params(void);
 
+/* Limits that keep one hostile or pathological file from exhausting memory or
+ * stalling a run; 0 turns a limit off. A file over a limit fails with a
+ * message naming the limit and the docqa ingest flag that raises it. */
+typedef struct {
+    const char *password;     /* for encrypted PDFs, or NULL */
+    long long max_file_bytes; /* larger files are refused unread; default 512 MB */
+    int max_pages;            /* documents with more pages are refused; default 10000 */
+    long max_page_chars;      /* non-space characters on one page (PDF, EPUB...; text
+                               * files have no pages); default 200000 */
+    double max_seconds;       /* extraction time per document, enforced inside a page
+                               * through MuPDF's cookie; default 120 (OCR comes after,
+                               * outside this budget) */
+    const ocr_params *ocr;    /* OCR of scanned pages, as ocr->mode asks; NULL: none */
+} ingest_params;
+
+ingest_params ingest_default_params(void);
+
+/* ingest_extract() under params' limits, password and OCR. */
+int ingest_extract_params(const char *path, const ingest_params *params, ingest_raw_doc *out);
+void ingest_raw_doc_free(ingest_raw_doc *doc);
+
 /* ingest_extract() that reads pages without a text layer with Tesseract, as
  * ocr->mode asks (NULL: no OCR, as ingest_extract). OCR'd pages carry ocr = 1
  * and their confidence; scanned pages where OCR found nothing have no blocks
@@ -90,6 +110,7 @@ ocr_params ocr_default_params(void);
  * fails ("OCR found no text on 3 scanned pages"). */
 int ingest_extract_ocr(const char *path, const char *password, const ocr_params *ocr,
                        ingest_raw_doc *out);
+
 
 /* ---- cleanup ------------------------------------------------------------ */
 

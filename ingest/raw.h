@@ -24,5 +24,7 @@ void raw_extension(const char *path, char *ext, size_t size);
 
 /* The plain text reader behind ingest_extract() for .txt/.md/.markdown. */
 int textfile_extract(const char *path, bool markdown, ingest_raw_doc *out);
+/* The same on len bytes already in memory (the fuzz harness's entry). */
+int textfile_parse(const char *data, size_t len, bool markdown, ingest_raw_doc *out);
 
 #endif

@@ -580,15 +580,23 @@ static size_t md_front_matter(const char *s, size_t n)
 
 int textfile_extract(const char *path, bool markdown, ingest_raw_doc *out)
 {
-    dq_buf raw = DQ_BUF_INIT, text = DQ_BUF_INIT;
+    dq_buf raw = DQ_BUF_INIT;
     if (dq_read_file(path, &raw) < 0)
         return -1;
+    int rc = textfile_parse(raw.data, raw.len, markdown, out);
+    dq_buf_free(&raw);
+    return rc;
+}
+
+int textfile_parse(const char *data, size_t len, bool markdown, ingest_raw_doc *out)
+{
+    dq_buf text = DQ_BUF_INIT;
     int rc = -1;
-    if (raw.len == 0) {
+    if (len == 0) {
         dq_set_error("empty file");
         goto done;
     }
-    if (decode(raw.data, raw.len, &text) < 0 || (text.data && normalise(&text) < 0))
+    if (decode(data, len, &text) < 0 || (text.data && normalise(&text) < 0))
         goto done;
 
     builder b = {out, 0, false, 0, DQ_BUF_INIT};
@@ -626,7 +634,6 @@ int textfile_extract(const char *path, bool markdown, ingest_raw_doc *out)
     }
     rc = 0;
 done:
-    dq_buf_free(&raw);
     dq_buf_free(&text);
     return rc;
 }

@@ -6,7 +6,7 @@
 # npm, as NodeSource's nodejs ships it; `make deps` runs npm ci there).
 # --bench adds what bench/ compares against
 # (mutool, pdftotext, GNU time, PyTorch, wrk) and what scripts/ regenerate
-# fixtures and samples with.
+# fixtures and samples with; --fuzz adds clang and libFuzzer for `make fuzz`.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
@@ -17,11 +17,14 @@ libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiec
 libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
 hyperfine git bc tesseract-ocr"
+# `make fuzz`: clang with libFuzzer and the sanitizer runtimes
+FUZZ_PACKAGES="clang libclang-rt-14-dev"
 
 case "${1:-}" in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;
+--fuzz) PACKAGES="$PACKAGES $FUZZ_PACKAGES" ;;
 "") ;;
-*) echo "usage: install-deps.sh [--bench]" >&2; exit 2 ;;
+*) echo "usage: install-deps.sh [--bench|--fuzz]" >&2; exit 2 ;;
 esac
 
 missing=""
