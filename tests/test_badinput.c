@@ -465,7 +465,8 @@ static void expect_outcomes(const cJSON *failed, const outcome *o, size_t n)
                       "'%s': '%s' does not start with '%s'", o[i].path, e->valuestring,
                       o[i].expect);
         else
-            cr_expect_str_eq(e->valuestring, o[i].expect, "'%s'", o[i].path);
+            cr_expect_str_eq(e->valuestring, o[i].expect, "'%s': got '%s'", o[i].path,
+                             e->valuestring);
         cr_expect_null(strchr(e->valuestring, '\n'), "one line: '%s'", e->valuestring);
     }
 }
@@ -523,8 +524,8 @@ static size_t write_corpus(outcome *o)
 
     pdfgen_page scan[] = {{NULL, 0, true}, {NULL, 0, true}};
     cr_assert_eq(pdfgen_write(at("corpus/scan.pdf"), scan, 2, NULL), 0);
-    o[n++] = (outcome){"corpus/scan.pdf", "no text layer (scanned images?); OCR not available",
-                       false};
+    /* blank image pages: OCR reads them and finds nothing */
+    o[n++] = (outcome){"corpus/scan.pdf", "OCR found no text on 2 scanned pages", false};
 
     put_looping_tree("corpus/tree-loop.pdf");
     o[n++] = (outcome){"corpus/tree-loop.pdf", "damaged file: cycle in page tree", false};
@@ -673,8 +674,10 @@ Test(badinput, corpus_in_one_batch)
     failed = failed_files(&files, &docs);
     cr_expect_null(cJSON_GetObjectItem(failed, "corpus/enc-user.pdf"));
     cr_expect_eq(cJSON_GetArraySize(failed), (int)n_bad - 1);
+    /* its text is b-good.pdf's, so search shows one of the two (near-duplicate
+     * removal); the store holds it as a document of its own */
+    cr_expect_eq(docs, (int)(n - n_bad) + 1);
     cJSON_Delete(failed);
-    cr_expect(found("deposit refunded", "corpus/enc-user.pdf"));
 
     assert_store_intact();
 }
