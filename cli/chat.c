@@ -365,13 +365,14 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     bool err = cli_config_load(&cfg, store_dir(s.st)) < 0;
     if (!err && !no_llm)
         s.llm = cli_open_llm(&cfg, &err);
-    if (!err && cli_retrieval_setup(s.st, &rf, &s.rp, &s.emb) != EXIT_OK)
-        err = true;
-    if (err) {
+    int status = err ? EXIT_ERROR : cli_retrieval_setup(s.st, &rf, &s.rp, &s.emb);
+    if (status != EXIT_OK) {
         llm_free(s.llm);
+        embedder_free(s.emb);
+        reranker_free(s.rp.reranker);
         cli_config_free(&cfg);
         store_close(s.st);
-        return EXIT_ERROR;
+        return status;
     }
     s.cfg = &cfg;
     s.tty = isatty(0) && isatty(1);

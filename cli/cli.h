@@ -15,7 +15,7 @@ enum {
     EXIT_ERROR = 1,   /* the command could not do its work */
     EXIT_USAGE = 2,   /* bad command line */
     EXIT_PARTIAL = 3, /* ingest/reindex finished, but some files failed (eval: some requests) */
-    EXIT_LLM = 4,     /* the LLM refused or failed mid-answer (ask, chat); doctor: any LLM fault;
+    EXIT_LLM = 4,     /* the LLM refused or failed mid-answer (ask); doctor: any LLM fault;
                        * eval: unreachable */
     EXIT_LOCKED = 5,  /* --no-wait: another ingest or reindex holds the store */
     EXIT_INTERRUPTED = 130,
@@ -84,7 +84,8 @@ typedef struct {
 } cli_config;
 
 /* Reads the config files (store_dir may be NULL). -1 after printing the
- * file and line of a malformed entry. */
+ * file and line of a malformed entry, with cfg freed (cli_config_free on it
+ * again is harmless). */
 int cli_config_load(cli_config *cfg, const char *store_dir);
 void cli_config_free(cli_config *cfg);
 /* ~/.config/docqa/config (or under $XDG_CONFIG_HOME); NULL when neither
@@ -131,7 +132,8 @@ typedef struct {
  * model when the mode may use it (*emb NULL when none is configured) and
  * the reranker when one is asked for (rp->reranker: the caller frees it with
  * reranker_free).
- * Returns EXIT_OK, or EXIT_USAGE / EXIT_ERROR after printing why. */
+ * Returns EXIT_OK, or EXIT_USAGE / EXIT_ERROR after printing why, with
+ * nothing left open. */
 int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params *rp,
                         embedder **emb);
 

@@ -284,6 +284,8 @@ int cli_config_load(cli_config *cfg, const char *store_dir)
         set_string(&cfg->llm_model, env);
     if ((env = getenv("DOCQA_LLM_API_KEY")))
         set_string(&cfg->llm_key, env);
+    if (rc < 0)
+        cli_config_free(cfg); /* a failed load owns nothing: callers just return */
     return rc;
 }
 

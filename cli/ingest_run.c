@@ -192,7 +192,18 @@ static int ingest_new_content(cli_ingest_run *run, const input_file *f, const ch
             return 0;
         }
         char *reason = dq_strdup(dq_last_error());
-        int rc = record_failure(run, f, reason);
+        int rc = 0;
+        if (rebuild && store_has_document(run->st, sha) == 1) {
+            /* Re-chunking or --force on content the store holds: a file that
+             * cannot be read again this time (no password given, a lower
+             * limit) keeps the chunks it has rather than losing them. */
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_printf(&b, "%s; its stored chunks are kept", reason);
+            note_failure(run, f->rel, b.data);
+            dq_buf_free(&b);
+        } else {
+            rc = record_failure(run, f, reason);
+        }
         free(reason);
         ingest_raw_doc_free(&raw);
         return rc;

@@ -56,8 +56,8 @@ static void print_help(FILE *out)
                  "    -h, --help      this help; 'docqa <command> -h' for a command's options\n"
                  "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest or reindex finished\n"
                  "but some files failed (eval: some requests failed), 4 the LLM could not\n"
-                 "answer (unreachable in doctor and eval, refused or failed mid-answer in ask\n"
-                 "and chat), 5 another ingest or reindex holds the store (with --no-wait),\n"
+                 "answer (unreachable in doctor and eval, refused or failed mid-answer in\n"
+                 "ask), 5 another ingest or reindex holds the store (with --no-wait),\n"
                  "130 interrupted.\n");
 }
 

@@ -281,6 +281,14 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         fprintf(stderr, "re-chunking %zu document%s made with other chunking settings\n",
                 rechunk.n, rechunk.n == 1 ? "" : "s");
 
+    /* Entries the walk passed over, as ingest reports them; unreadable ones
+     * count as failed. */
+    for (const char *e = w.files.skipped.data, *nl; e && *e; e = nl + 1) {
+        nl = strchr(e, '\n');
+        cli_error("%.*s", (int)(nl - e), e);
+    }
+    w.n_bad += w.files.n_unreadable;
+
     cli_catch_signals();
     progress_start(&run.prog, "reindex", "files", quiet, (int)w.files.n, w.files.total_bytes);
     long long bytes_done = 0;

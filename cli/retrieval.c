@@ -96,6 +96,12 @@ int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params
         }
     }
 done:
+    if (rc != EXIT_OK) { /* nothing half-opened stays with the caller */
+        reranker_free(rp->reranker);
+        rp->reranker = NULL;
+        embedder_free(*emb);
+        *emb = NULL;
+    }
     cli_config_free(&cfg);
     return rc;
 }

@@ -186,6 +186,12 @@ static int run_migrations(store *st, int from)
         goto fail;
     if (now != from) {
         store_exec(st, "ROLLBACK", what);
+        if (now > STORE_SCHEMA_VERSION) {
+            dq_set_error("cannot open store '%s': a newer docqa upgraded it meanwhile (schema "
+                         "%lld, this build knows %d)",
+                         st->dir, (long long)now, STORE_SCHEMA_VERSION);
+            return -1;
+        }
         return now == STORE_SCHEMA_VERSION ? 0 : run_migrations(st, (int)now);
     }
     for (int v = from; v < STORE_SCHEMA_VERSION; v++)
