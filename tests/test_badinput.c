@@ -26,74 +26,19 @@
 #include "ingest/ingest.h"
 #include "retrieve/retrieve.h"
 #include "support/pdfgen.h"
+#include "support/run.h"
 #include "support/tmpdir.h"
 
 static char workdir[256];
 
 /* ---- running docqa -------------------------------------------------------- */
 
-typedef struct {
-    int status; /* exit code, or 128 + signal */
-    char *out;
-    char *err;
-} run_result;
-
-static const char *docqa_bin(void)
-{
-    const char *b = getenv("DOCQA_BIN");
-    return b && *b ? b : DQ_BINARY_DIR "/docqa";
-}
-
-static char *slurp(const char *path)
-{
-    dq_buf b = DQ_BUF_INIT;
-    dq_read_file(path, &b);
-    return dq_buf_take(&b);
-}
-
 static run_result docqa_argv(const char *const *args)
 {
-    char out_path[300], err_path[300];
-    snprintf(out_path, sizeof out_path, "%s/.out", workdir);
-    snprintf(err_path, sizeof err_path, "%s/.err", workdir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        if (chdir(workdir) < 0)
-            _exit(99);
-        unsetenv("DOCQA_STORE");
-        unsetenv("DOCQA_EMBED_MODEL");
-        unsetenv("DOCQA_EMBED_URL");
-        setenv("HOME", workdir, 1);
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "docqa";
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(docqa_bin(), (char *const *)argv);
-        _exit(98);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    run_result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
-    return r;
+    return run_docqa(&(run_opts){.workdir = workdir}, args);
 }
 
 #define DOCQA(...) docqa_argv((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 static void setup(void)
 {
@@ -426,7 +371,7 @@ static cJSON *failed_files(int *files, int *documents)
         cJSON_AddStringToObject(map, cJSON_GetObjectItem(f, "path")->valuestring,
                                 cJSON_GetObjectItem(f, "error")->valuestring);
     cJSON_Delete(j);
-    run_free(&r);
+    run_result_free(&r);
     return map;
 }
 
@@ -435,7 +380,7 @@ static bool found(const char *query, const char *path)
 {
     run_result r = DOCQA("search", "--json", query);
     bool hit = r.status == 0 && strstr(r.out, path) != NULL;
-    run_free(&r);
+    run_result_free(&r);
     return hit;
 }
 
@@ -640,7 +585,7 @@ Test(badinput, corpus_in_one_batch)
         snprintf(want, sizeof want, "docqa: '%s': %s", o[i].path, o[i].expect);
         cr_expect(strstr(r.err, want), "no '%s' in stderr", want);
     }
-    run_free(&r);
+    run_result_free(&r);
 
     int files = 0, docs = 0;
     cJSON *failed = failed_files(&files, &docs);
@@ -670,7 +615,7 @@ Test(badinput, corpus_in_one_batch)
     /* the password unlocks the encrypted file; the rest stay as they were */
     r = DOCQA("ingest", "--quiet", "--time-limit", "0", "--password", "hunter2", "corpus");
     cr_expect_eq(r.status, 3, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     failed = failed_files(&files, &docs);
     cr_expect_null(cJSON_GetObjectItem(failed, "corpus/enc-user.pdf"));
     cr_expect_eq(cJSON_GetArraySize(failed), (int)n_bad - 1);
@@ -706,23 +651,23 @@ Test(badinput, limits_from_the_command_line)
                             "limit of 8999 per page (--max-page-chars)\n"),
               "%s", r.err);
     cr_expect(strstr(r.err, "ingested 1 file "), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     assert_store_intact();
 
     /* at the limits exactly, and with limits off */
     r = DOCQA("ingest", "--quiet", "--force", "--max-pages", "40", "--max-file-size", "2",
               "--max-page-chars", "9000", "docs");
     cr_expect_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("ingest", "--quiet", "--force", "--max-pages", "0", "--max-file-size", "0",
               "--max-page-chars", "0", "--time-limit", "0", "docs");
     cr_expect_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("ingest", "--max-pages", "-1", "docs");
     cr_expect_eq(r.status, 2);
     cr_expect(strstr(r.err, "docqa: limits must be 0 (none) or positive"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     assert_store_intact();
 }
 
@@ -812,7 +757,7 @@ Test(badinput, symlinks_out_of_the_folder)
     cr_expect(strstr(r.err, "ingested 2 files"), "%s", r.err);
     cr_expect(strstr(r.err, "1 linked to identical content"), "alias.txt: %s", r.err);
     cr_expect(strstr(r.err, "0 failed, 2 skipped\n"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     cr_expect(found("marzipan", "docs/inside.md"));
     cr_expect(!found("saffron", "docs/secret.md"));
     cr_expect(!found("cardamom", "other.txt"));
@@ -820,7 +765,7 @@ Test(badinput, symlinks_out_of_the_folder)
     r = DOCQA("ingest", "--follow-symlinks", "docs");
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect_null(strstr(r.err, "not followed"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     cr_expect(found("saffron", "docs/secret.md"));
     cr_expect(found("cardamom", "docs/more/other.txt"));
 
@@ -828,7 +773,7 @@ Test(badinput, symlinks_out_of_the_folder)
     cr_assert_eq(symlink("outside/more/other.txt", at("named.txt")), 0);
     r = DOCQA("ingest", "--quiet", "named.txt");
     cr_expect_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     free(real_secret);
     free(real_more);
     assert_store_intact();
@@ -856,7 +801,7 @@ Test(badinput, fts_syntax_in_questions)
     put_text("docs/lease.md", "# 合同\n\n乙方应支付违约金。\n");
     run_result r = DOCQA("ingest", "--quiet", "docs");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     store *st = store_open(at(".docqa"), STORE_READONLY);
     cr_assert(st, "%s", dq_last_error());
@@ -877,7 +822,7 @@ Test(badinput, fts_syntax_in_questions)
                   s.status, s.err);
         cr_expect_null(strstr(s.err, "fts5"), "'%s': %s", q, s.err);
         cr_expect_null(strstr(s.err, "syntax error"), "'%s': %s", q, s.err);
-        run_free(&s);
+        run_result_free(&s);
     }
     store_close(st);
 
@@ -924,6 +869,6 @@ Test(badinput, hostile_config_files)
         run_result r = DOCQA("ingest", "--quiet", "docs");
         cr_expect_eq(r.status, 1, "case %zu: %s", i, r.err);
         cr_expect(strstr(r.err, cases[i].expect), "case %zu: %s", i, r.err);
-        run_free(&r);
+        run_result_free(&r);
     }
 }

@@ -18,6 +18,7 @@
 #include "eval/eval.h"
 #include "index/index.h"
 #include "support/httpd.h"
+#include "support/run.h"
 #include "support/tmpdir.h"
 
 /* ---- CSV ----------------------------------------------------------------- */
@@ -715,11 +716,6 @@ Test(run, shots_from_dev_and_failures, .init = setup_dir, .fini = teardown_dir)
 
 /* ---- the command --------------------------------------------------------- */
 
-typedef struct {
-    int status;
-    char *out, *err;
-} run_result;
-
 static char *slurp(const char *path)
 {
     dq_buf b = DQ_BUF_INIT;
@@ -729,60 +725,20 @@ static char *slurp(const char *path)
 
 static pid_t docqa_start(const char *const *args)
 {
-    char out_path[300], err_path[300];
-    snprintf(out_path, sizeof out_path, "%s/.out", workdir);
-    snprintf(err_path, sizeof err_path, "%s/.err", workdir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        if (chdir(workdir) < 0)
-            _exit(99);
-        unsetenv("DOCQA_STORE");
-        unsetenv("DOCQA_LLM_URL");
-        unsetenv("DOCQA_LLM_MODEL");
-        unsetenv("XDG_CONFIG_HOME");
-        setenv("HOME", workdir, 1);
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "docqa";
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        const char *bin = getenv("DOCQA_BIN");
-        execv(bin && *bin ? bin : DQ_BINARY_DIR "/docqa", (char *const *)argv);
-        _exit(98);
-    }
-    return pid;
+    return run_docqa_start(&(run_opts){.workdir = workdir}, args);
 }
 
 static run_result docqa_wait(pid_t pid)
 {
-    char out_path[300], err_path[300];
-    snprintf(out_path, sizeof out_path, "%s/.out", workdir);
-    snprintf(err_path, sizeof err_path, "%s/.err", workdir);
-    int st;
-    waitpid(pid, &st, 0);
-    run_result r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), slurp(out_path),
-                    slurp(err_path)};
-    return r;
+    return run_docqa_finish(&(run_opts){.workdir = workdir}, pid);
 }
 
 static run_result docqa(const char *const *args)
 {
-    return docqa_wait(docqa_start(args));
+    return run_docqa(&(run_opts){.workdir = workdir}, args);
 }
 
 #define DOCQA(...) docqa((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
 {
@@ -804,7 +760,7 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     cr_assert(strstr(r.out, "Humanities        33.3%  (1 subject, 1/3)"), "%s", r.out);
     cr_assert(strstr(r.out, "unparseable answers: 2\n"), "%s", r.out);
     cr_assert_eq(chats(&m), 7, "the dev file gives examples, not questions");
-    run_free(&r);
+    run_result_free(&r);
     char path[400];
     snprintf(path, sizeof path, "%s/docqa-eval/ceval.json", workdir);
     char *js = slurp(path);
@@ -827,7 +783,7 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     j = cJSON_Parse(r.out);
     cr_assert_eq(cJSON_GetObjectItem(j, "questions")->valueint, 7, "%s", r.out);
     cJSON_Delete(j);
-    run_free(&r);
+    run_result_free(&r);
 
     /* --limit: the first n of each file */
     r = DOCQA("eval", "ceval", "val", "--url", url, "-q", "--json", "--limit", "2");
@@ -837,7 +793,7 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     cr_assert_float_eq(cJSON_GetObjectItem(j, "overall")->valuedouble, 3.0 / 4, 1e-9);
     cJSON_Delete(j);
     cr_assert_eq(chats(&m), 7);
-    run_free(&r);
+    run_result_free(&r);
 
     /* one shot for art_studies from its dev file: only those prompts change */
     r = DOCQA("eval", "ceval", "val", "--url", url, "-q", "--shots", "1", "--subject",
@@ -845,12 +801,12 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 10);
     cr_assert(strstr(m.last_user, "\n\n") == NULL, "the last turn is the question alone");
-    run_free(&r);
+    run_result_free(&r);
 
     /* the test split: a submission file */
     r = DOCQA("eval", "ceval", "test/law_test.csv", "--url", url, "-q", "-o", "sub");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     snprintf(path, sizeof path, "%s/sub/submission.json", workdir);
     char *sub = slurp(path);
     j = cJSON_Parse(sub);
@@ -865,15 +821,15 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     r = DOCQA("eval", "ceval", "val", "--url", url, "-q", "--no-cache");
     cr_assert_eq(r.status, 4, "the LLM could not answer");
     cr_assert(strstr(r.err, "docqa: "), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("eval", "ceval", "val");
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "no LLM endpoint"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("eval", "nope");
     cr_assert_eq(r.status, 2);
-    run_free(&r);
+    run_result_free(&r);
 }
 
 Test(cli, retrieval_end_to_end, .init = setup_dir, .fini = teardown_dir)
@@ -893,7 +849,7 @@ Test(cli, retrieval_end_to_end, .init = setup_dir, .fini = teardown_dir)
                "\"doc\":\"zh-1.txt\"}\n");
     run_result r = DOCQA("ingest", "-q", "docs");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("eval", "retrieval", "q.jsonl", "--mode", "bm25", "--json", "-q");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strstr(r.err, "q.jsonl:3: not a JSON object (line skipped)"), "%s", r.err);
@@ -908,7 +864,7 @@ Test(cli, retrieval_end_to_end, .init = setup_dir, .fini = teardown_dir)
      * retrieved first, so hit@1 is 3/4 */
     cr_assert_float_eq(cJSON_GetObjectItem(bm, "hit@1")->valuedouble, 0.75, 1e-9);
     cJSON_Delete(j);
-    run_free(&r);
+    run_result_free(&r);
     char path[400];
     snprintf(path, sizeof path, "%s/docqa-eval/retrieval.csv", workdir);
     char *csv = slurp(path);
@@ -919,7 +875,7 @@ Test(cli, retrieval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     r = DOCQA("eval", "retrieval", "q.jsonl", "--mode", "bm25,sparse");
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "unknown mode 'sparse'"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 }
 
 Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
@@ -934,13 +890,13 @@ Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
     cr_assert_eq(r.status, 1);
     cr_assert(strstr(r.err, "holds no documents; 'docqa ingest' them first"), "%s", r.err);
     cr_assert_eq(chats(&m), 0);
-    run_free(&r);
+    run_result_free(&r);
 
     write_file("docs/lease.txt", "乙方逾期支付租金的，每逾期一日应按月租金的千分之五支付违约金。\n");
     write_file("docs/other.txt", "熊猫以竹子为食。\n");
     r = DOCQA("ingest", "-q", "docs");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("eval", "ceval", "law_val.csv", "--url", url, "--rag", "--rag-k", "1", "-q");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 1);
@@ -950,7 +906,7 @@ Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
                      "[1] 乙方逾期支付租金的，每逾期一日应按月租金的千分之五支付违约金。\n\n"
                      "逾期支付租金的违约金是多少？\nA. 千分之一\nB. 千分之五\nC. 百分之一\n"
                      "D. 没有\n答案：");
-    run_free(&r);
+    run_result_free(&r);
     /* without passages the prompt differs, so it is not answered from the
      * cache; the endpoint comes from the store's config this time */
     char cfg[300];
@@ -959,7 +915,7 @@ Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
     r = DOCQA("eval", "ceval", "law_val.csv", "-q");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 2);
-    run_free(&r);
+    run_result_free(&r);
     httpd_stop(srv);
 }
 
@@ -983,13 +939,13 @@ Test(cli, ctrl_c_stops_and_the_next_run_resumes, .init = setup_dir, .fini = tear
     cr_assert_eq(r.status, 130, "%s", r.err);
     cr_assert(strstr(r.err, "interrupted: 2 of 6 questions answered and cached"), "%s", r.err);
     cr_assert_eq(r.out[0], '\0', "no scores for a partial run: %s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 
     m.delay_ms = 0;
     r = DOCQA("eval", "ceval", "logic_val.csv", "--url", url, "-q");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 3 + 4, "the cut-off request is asked again, the two answers are not (%d)", chats(&m));
     cr_assert(strstr(r.out, "Overall          100.0%  (6/6 questions)"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     httpd_stop(srv);
 }

@@ -11,6 +11,7 @@
 #include "embed/embed.h"
 #include "embed/hub.h"
 #include "support/httpd.h"
+#include "support/run.h"
 #include "support/tmpdir.h"
 
 #include <cjson/cJSON.h>
@@ -712,69 +713,18 @@ Test(hub, write_error_keeps_partial, .init = hub_setup, .fini = hub_teardown)
 
 /* ---- the CLI ----------------------------------------------------------- */
 
-typedef struct {
-    int status;
-    char *out, *err;
-} run_result;
-
-static const char *docqa_bin(void)
-{
-    const char *b = getenv("DOCQA_BIN");
-    return b && *b ? b : DQ_BINARY_DIR "/docqa";
-}
-
 /* Runs docqa in work/ with the hub as HF_ENDPOINT and everything (HOME,
  * caches, configs) inside work/. */
 static run_result docqa(const char *const *args)
 {
-    char out_path[128], err_path[128];
-    snprintf(out_path, sizeof out_path, "%s/.out", work);
-    snprintf(err_path, sizeof err_path, "%s/.err", work);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        if (chdir(work) < 0)
-            _exit(99);
-        char buf[200];
-        unsetenv("DOCQA_STORE");
-        unsetenv("DOCQA_EMBED_MODEL");
-        unsetenv("XDG_CONFIG_HOME");
-        setenv("HOME", work, 1);
-        snprintf(buf, sizeof buf, "%s/cache", work);
-        setenv("XDG_CACHE_HOME", buf, 1);
-        setenv("HF_ENDPOINT", httpd_url(fh.hub), 1);
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = "docqa";
-        for (int i = 0; args[i] && n < 31; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(docqa_bin(), (char *const *)argv);
-        _exit(98);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    run_result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    dq_buf b = DQ_BUF_INIT;
-    dq_read_file(out_path, &b);
-    r.out = dq_buf_take(&b);
-    dq_read_file(err_path, &b);
-    r.err = dq_buf_take(&b);
-    return r;
+    char cache[200], endpoint[200];
+    snprintf(cache, sizeof cache, "XDG_CACHE_HOME=%s/cache", work);
+    snprintf(endpoint, sizeof endpoint, "HF_ENDPOINT=%s", httpd_url(fh.hub));
+    const char *env[] = {cache, endpoint, NULL};
+    return run_docqa(&(run_opts){.workdir = work, .env = env}, args);
 }
 
 #define DOCQA(...) docqa((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 static void write_work(const char *name, const char *text)
 {
@@ -803,7 +753,7 @@ Test(hub_cli, pull_use_ingest_list_rm, .init = hub_setup, .fini = hub_teardown)
     cr_expect(strstr(r.out, "pulled test-org/tiny-bge (commit 0123456789) into "), "%s", r.out);
     cr_expect(strstr(r.out, "/cache/docqa/models/test-org--tiny-bge: 6 files"), "%s", r.out);
     cr_expect(strstr(r.out, "use it with: docqa model use test-org/tiny-bge"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 
     /* the user's config keeps its other lines */
     write_work(".config/docqa/config", "# my settings\n[embed]\nint8 = false   # fp32\n"
@@ -812,7 +762,7 @@ Test(hub_cli, pull_use_ingest_list_rm, .init = hub_setup, .fini = hub_teardown)
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "[embed] model = "), "%s", r.out);
     cr_expect(strstr(r.out, "the next 'docqa ingest' embeds every chunk with it"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     char *cfg = read_work(".config/docqa/config");
     char want[400];
     snprintf(want, sizeof want,
@@ -828,13 +778,13 @@ Test(hub_cli, pull_use_ingest_list_rm, .init = hub_setup, .fini = hub_teardown)
     cr_expect(strstr(r.out, "embedding"), "%s", r.out);
     cr_expect(strstr(r.out, "[embed] model"), "%s", r.out);
     cr_expect(strstr(r.out, " MB"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 
     /* dense retrieval's input: every chunk gets a vector */
     write_work("docs/a.md", "# Lease\n\nThe deposit is two months of rent.\n");
     r = DOCQA("ingest", "--quiet", "docs");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("status", "--json");
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_not_null(j, "%s", r.out);
@@ -843,24 +793,24 @@ Test(hub_cli, pull_use_ingest_list_rm, .init = hub_setup, .fini = hub_teardown)
     cr_expect_eq(cJSON_GetObjectItem(j, "vectors")->valueint, chunks);
     cr_expect(!strncmp(cJSON_GetObjectItem(j, "embedding_model")->valuestring, "bert:", 5));
     cJSON_Delete(j);
-    run_free(&r);
+    run_result_free(&r);
 
     /* the configured model is not removed by accident */
     r = DOCQA("model", "rm", "test-org/tiny-bge");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "'test-org/tiny-bge' is the configured [embed] model"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("model", "rm", "--force", "test-org/tiny-bge");
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "removed "), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     char *gone = wpath("cache/docqa/models/test-org--tiny-bge");
     cr_expect_not(exists(gone));
     free(gone);
     r = DOCQA("model", "rm", "test-org/tiny-bge");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "'test-org/tiny-bge' is not pulled"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 }
 
 Test(hub_cli, reranker_goes_to_retrieve, .init = hub_setup, .fini = hub_teardown)
@@ -868,10 +818,10 @@ Test(hub_cli, reranker_goes_to_retrieve, .init = hub_setup, .fini = hub_teardown
     run_result r = DOCQA("model", "pull", "-q", "test-org/tiny-rerank");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "a reranker model"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("model", "use", "test-org/tiny-rerank");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     char *cfg = read_work(".config/docqa/config");
     char want[400];
     snprintf(want, sizeof want,
@@ -881,13 +831,13 @@ Test(hub_cli, reranker_goes_to_retrieve, .init = hub_setup, .fini = hub_teardown
     r = DOCQA("model", "list");
     cr_expect(strstr(r.out, "reranker"), "%s", r.out);
     cr_expect(strstr(r.out, "[retrieve] rerank_model"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     /* a local folder works too; a second use replaces the line, never adds one */
     const char *folders[] = {fixture("bert-tiny-cls"), fixture("bert-tiny-mean")};
     for (int i = 0; i < 2; i++) {
         r = DOCQA("model", "use", folders[i]);
         cr_assert_eq(r.status, 0, "%s", r.err);
-        run_free(&r);
+        run_result_free(&r);
     }
     cfg = read_work(".config/docqa/config");
     char want2[1200];
@@ -904,7 +854,7 @@ Test(hub_cli, errors, .init = hub_setup, .fini = hub_teardown)
     run_result r = DOCQA("model", "pull", "test-org/gated");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "docqa: 'test-org/gated' is a gated repository"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     char *left = wpath("cache/docqa/models/test-org--gated");
     cr_expect_not(exists(left), "a failed pull leaves no empty folder behind");
     free(left);
@@ -915,17 +865,17 @@ Test(hub_cli, errors, .init = hub_setup, .fini = hub_teardown)
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect_null(strstr(r.out, TOKEN));
     cr_expect_null(strstr(r.err, TOKEN));
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("model", "pull", "test-org/nothing");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "no repository 'test-org/nothing'"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("model", "pull", "test-org/bin-only");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "publishes only pytorch_model.bin"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     /* an architecture docqa cannot run: refused before the weights */
     int gets = fh.cdn_gets;
@@ -934,21 +884,21 @@ Test(hub_cli, errors, .init = hub_setup, .fini = hub_teardown)
     cr_expect(strstr(r.err, "'test-org/roberta' cannot run in docqa: "), "%s", r.err);
     cr_expect(strstr(r.err, "nothing large was downloaded"), "%s", r.err);
     cr_expect_eq(fh.cdn_gets, gets);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("model", "pull", "not a name");
     cr_expect_eq(r.status, 2);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("model", "use", "m3e-base");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "'m3e-base' is not pulled"), "%s", r.err);
     cr_expect(strstr(r.err, "'docqa model pull m3e-base' fetches it"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("model", "frobnicate");
     cr_expect_eq(r.status, 2);
-    run_free(&r);
+    run_result_free(&r);
 }
 
 Test(hub_cli, interrupted_pull_resumes, .init = hub_setup, .fini = hub_teardown)
@@ -958,17 +908,17 @@ Test(hub_cli, interrupted_pull_resumes, .init = hub_setup, .fini = hub_teardown)
     run_result r = DOCQA("model", "pull", "test-org/tiny-bge");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "broke off"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("model", "list");
     cr_expect(strstr(r.out, "incomplete"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("model", "use", "test-org/tiny-bge");
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "'test-org/tiny-bge' is an unfinished pull"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("model", "pull", "test-org/tiny-bge");
     cr_expect_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     cr_expect_str_eq(fh.last_range, "bytes=12000-", "the second run asked for the rest");
     char *dir = wpath("cache/docqa/models/test-org--tiny-bge");
     check_pulled_bge(dir);
@@ -978,5 +928,5 @@ Test(hub_cli, interrupted_pull_resumes, .init = hub_setup, .fini = hub_teardown)
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "/cache/docqa/models/test-org--tiny-bge"), "%s", r.out);
     cr_expect(strstr(r.out, "pooling: cls"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 }

@@ -15,6 +15,7 @@
 #include "ingest/ingest.h"
 #include "ingest/ocr.h"
 #include "support/pdfgen.h"
+#include "support/run.h"
 #include "support/scangen.h"
 #include "support/tmpdir.h"
 
@@ -266,52 +267,13 @@ Test(ocr, always_reads_text_pages_too)
 
 /* ---- the docqa command ---------------------------------------------------- */
 
-typedef struct {
-    int status;
-    char *out, *err;
-} run_result;
-
-static const char *docqa_bin(void)
-{
-    const char *b = getenv("DOCQA_BIN");
-    return b && *b ? b : DQ_BINARY_DIR "/docqa";
-}
-
-static char *slurp(const char *path)
-{
-    dq_buf b = DQ_BUF_INIT;
-    dq_read_file(path, &b);
-    if (!b.data)
-        dq_buf_puts(&b, "");
-    return dq_buf_take(&b);
-}
-
 /* Runs docqa in dir with args (NULL-terminated), store in dir/.docqa. */
 static run_result docqa_argv(const char *const *args)
 {
-    dq_buf cmd = DQ_BUF_INIT;
-    dq_buf_printf(&cmd, "cd '%s' && HOME='%s' DOCQA_STORE= '%s'", dir, dir, docqa_bin());
-    for (int i = 0; args[i]; i++)
-        dq_buf_printf(&cmd, " '%s'", args[i]);
-    dq_buf_printf(&cmd, " >'%s/.out' 2>'%s/.err'", dir, dir);
-    int st = system(cmd.data);
-    dq_buf_free(&cmd);
-    run_result r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128, NULL, NULL};
-    char p[128];
-    snprintf(p, sizeof p, "%s/.out", dir);
-    r.out = slurp(p);
-    snprintf(p, sizeof p, "%s/.err", dir);
-    r.err = slurp(p);
-    return r;
+    return run_docqa(&(run_opts){.workdir = dir}, args);
 }
 
 #define DOCQA(...) docqa_argv((const char *const[]){__VA_ARGS__, NULL})
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 /* The output line of a search hit naming page_label ("p. 1 (OCR)"). */
 static bool hit_on(const char *out, const char *page_label)
@@ -334,36 +296,36 @@ Test(ocr, cli_ingest_search_ask_status)
     cr_expect(strstr(r.err, "docqa: 'mixed.pdf': OCR found no text on scanned page 4 (not stored)"),
               "%s", r.err);
     cr_expect(strstr(r.err, "OCR read 2 scanned pages (mean confidence "), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("search", "monthly rent");
     cr_expect(hit_on(r.out, "p. 1 (OCR)"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("search", "承租方应于每月五日前");
     cr_expect(hit_on(r.out, "p. 3 (OCR)"), "%s", r.out);
     cr_expect_not(hit_on(r.out, "p. 1 (OCR)"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("search", "text layer");
     cr_expect(hit_on(r.out, "p. 2"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("search", "--json", "monthly rent");
     cr_expect(strstr(r.out, "\"ocr\":\ttrue"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("ask", "What is the penalty for late payment?");
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "mixed.pdf p. 1 (OCR)"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("status");
     cr_expect(strstr(r.out, "ocr:        2 pages read from scans (mean confidence "), "%s", r.out);
     cr_expect(strstr(r.out, "), 1 scanned pages with no text found"), "%s", r.out);
     cr_expect(strstr(r.out, "documents:  1 distinct, 3 pages,"), "page 4 has no row: %s", r.out);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("status", "--json");
     cr_expect(strstr(r.out, "\"ocr_pages\":\t2,"), "%s", r.out);
     cr_expect(strstr(r.out, "\"ocr_empty_pages\":\t1,"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 }
 
 Test(ocr, cli_modes_languages_and_config)
@@ -383,18 +345,18 @@ Test(ocr, cli_modes_languages_and_config)
     char store[128];
     snprintf(store, sizeof store, "%s/.docqa", dir);
     cr_expect_neq(access(store, F_OK), 0);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("ingest", "--ocr", "never", "scan.pdf");
     cr_expect_eq(r.status, 3, "%s", r.err);
     cr_expect(strstr(r.err, "scan.pdf: no text layer (scanned images?); OCR is off (--ocr never)"),
               "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     r = DOCQA("ingest", "--ocr-lang", "docqa_no_such_lang", "scan.pdf");
     cr_expect_eq(r.status, 3, "%s", r.err);
     cr_expect(strstr(r.err, "cannot load OCR languages 'docqa_no_such_lang'"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
 
     /* The store's config sets the mode; the flag still wins, and retries a
      * file that failed, as --force does. */
@@ -407,13 +369,13 @@ Test(ocr, cli_modes_languages_and_config)
     r = DOCQA("ingest", "--force", "scan.pdf");
     cr_expect_eq(r.status, 3, "%s", r.err);
     cr_expect(strstr(r.err, "OCR is off (--ocr never)"), "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("ingest", "--ocr", "auto", "scan.pdf");
     cr_expect_eq(r.status, 0, "%s", r.err);
-    run_free(&r);
+    run_result_free(&r);
     r = DOCQA("search", "penalty");
     cr_expect(strstr(r.out, "scan.pdf  p. 1 (OCR)"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 }
 
 Test(ocr, cli_ctrl_c_during_ocr_records_nothing)
@@ -426,29 +388,21 @@ Test(ocr, cli_ctrl_c_during_ocr_records_nothing)
     for (int i = 0; i < 8; i++)
         pages[i] = (pdfgen_page){en, 4, false};
     cr_assert_eq(scangen_write(path, pages, 8, NULL, 300), 0, "%s", dq_last_error());
-    pid_t pid = fork();
+    run_opts o = {.workdir = dir};
+    pid_t pid = run_docqa_start(&o, (const char *const[]){"ingest", "--ocr-lang", "eng",
+                                                           "long.pdf", NULL});
     cr_assert(pid >= 0);
-    if (pid == 0) {
-        if (chdir(dir) < 0)
-            _exit(99);
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 2);
-        unsetenv("DOCQA_STORE");
-        setenv("HOME", dir, 1);
-        execl(docqa_bin(), "docqa", "ingest", "--ocr-lang", "eng", "long.pdf", (char *)NULL);
-        _exit(98);
-    }
     /* Eight pages take seconds; the signal lands while they are read. */
     usleep(700 * 1000);
     kill(pid, SIGINT);
-    int st;
-    waitpid(pid, &st, 0);
-    cr_assert(WIFEXITED(st));
-    cr_expect_eq(WEXITSTATUS(st), 130);
+    run_result done = run_docqa_finish(&o, pid);
+    cr_assert_eq(done.signal, 0, "docqa must exit on Ctrl-C, not die of it");
+    cr_expect_eq(done.status, 130, "%s", done.err);
+    run_result_free(&done);
     /* Not recorded as failed: the next run reads the file again. */
     run_result r = DOCQA("status", "--json");
     cr_expect(strstr(r.out, "\"files\":\t0,"), "%s", r.out);
-    run_free(&r);
+    run_result_free(&r);
 }
 
 Test(ocr, always_keeps_a_text_layer_ocr_cannot_see)

@@ -29,11 +29,16 @@ static char *slurp(const char *path)
     return dq_buf_take(&b);
 }
 
-run_result run_docqa(const run_opts *o, const char *const *args)
+static void run_paths(const run_opts *o, char *out_path, char *err_path, size_t n)
+{
+    snprintf(out_path, n, "%s/.run-out", o->workdir);
+    snprintf(err_path, n, "%s/.run-err", o->workdir);
+}
+
+pid_t run_docqa_start(const run_opts *o, const char *const *args)
 {
     char out_path[512], err_path[512], in_path[512];
-    snprintf(out_path, sizeof out_path, "%s/.run-out", o->workdir);
-    snprintf(err_path, sizeof err_path, "%s/.run-err", o->workdir);
+    run_paths(o, out_path, err_path, sizeof out_path);
     snprintf(in_path, sizeof in_path, "%s/.run-in", o->workdir);
     if (o->input)
         dq_write_file_atomic(in_path, o->input, strlen(o->input));
@@ -52,6 +57,8 @@ run_result run_docqa(const run_opts *o, const char *const *args)
         unsetenv("DOCQA_LLM_URL");
         unsetenv("DOCQA_LLM_MODEL");
         unsetenv("DOCQA_LLM_API_KEY");
+        unsetenv("DOCQA_EMBED_MODEL");
+        unsetenv("DOCQA_EMBED_URL");
         setenv("HOME", o->workdir, 1);
         for (int k = 0; o->env && o->env[k]; k++)
             putenv((char *)o->env[k]);
@@ -64,6 +71,13 @@ run_result run_docqa(const run_opts *o, const char *const *args)
         execv(docqa_bin(), (char *const *)argv);
         _exit(98);
     }
+    return pid;
+}
+
+run_result run_docqa_finish(const run_opts *o, pid_t pid)
+{
+    char out_path[512], err_path[512];
+    run_paths(o, out_path, err_path, sizeof out_path);
     run_result r = {0};
     if (pid < 0) {
         r.status = -1;
@@ -93,9 +107,15 @@ run_result run_docqa(const run_opts *o, const char *const *args)
     if (!reaped)
         waitpid(pid, &st, 0);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     r.out = slurp(out_path);
     r.err = slurp(err_path);
     return r;
+}
+
+run_result run_docqa(const run_opts *o, const char *const *args)
+{
+    return run_docqa_finish(o, run_docqa_start(o, args));
 }
 
 void run_result_free(run_result *r)
