@@ -15,11 +15,11 @@
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
 
-static inline float half_to_float(const uint8_t *p)
+static inline AVX2_TARGET float half_to_float(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
-    return lm_f16_to_f32(h);
+    return _cvtsh_ss(h);
 }
 
 static inline AVX2_TARGET float hsum256(__m256 v)
@@ -31,14 +31,17 @@ static inline AVX2_TARGET float hsum256(__m256 v)
 }
 
 #define QD_FN qdot_avx2
+#define QD_N qdot_avx2_n
 #define QD_TARGET AVX2_TARGET
 #define QD_DOT(q, x) _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1))
 #include "embed/lm_qdot_body.h"
 #undef QD_FN
+#undef QD_N
 #undef QD_TARGET
 #undef QD_DOT
 
 #define QD_FN qdot_vnni
+#define QD_N qdot_vnni_n
 #define QD_TARGET VNNI_TARGET
 #define QD_DOT(q, x) _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, x)
 #include "embed/lm_qdot_body.h"

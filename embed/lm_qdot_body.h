@@ -1,6 +1,6 @@
 /* lm_qdot_body.h - the fused quantized dot-product kernel, included by
  * lm_qdot.c once per instruction set with QD_FN (the function's name),
- * QD_TARGET (its target attribute) and QD_DOT(q, x) (the sum of 4 adjacent
+ * QD_N (the inline kernel's), QD_TARGET (their target attribute) and QD_DOT(q, x) (the sum of 4 adjacent
  * u8 x s8 products into each 32-bit lane) defined.
  *
  * One weight row against up to 8 tokens: each block of 32 weight codes is
@@ -10,8 +10,8 @@
  * where the two scales of a Q6_K block (and the one of the others) apply.
  */
 
-static QD_TARGET void QD_FN(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
-                            int ldo)
+static inline __attribute__((always_inline)) QD_TARGET void
+QD_N(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo)
 {
     const uint8_t *row = W->data + (size_t)n * W->row_bytes;
     const gguf_type type = W->type;
@@ -19,6 +19,7 @@ static QD_TARGET void QD_FN(const lm_mat *W, int n, const lm_qrow *xq, int nt, f
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m256 acc[8];
     float off[8];
+#pragma GCC unroll 8
     for (int t = 0; t < nt; t++) {
         acc[t] = _mm256_setzero_ps();
         off[t] = 0;
@@ -98,16 +99,34 @@ static QD_TARGET void QD_FN(const lm_mat *W, int n, const lm_qrow *xq, int nt, f
             }
             __m256 sv = _mm256_set_m128(_mm_set1_ps(a[j][1]), _mm_set1_ps(a[j][0]));
             __m256i qa = sgn ? _mm256_sign_epi8(q, q) : q;
+#pragma GCC unroll 8
             for (int t = 0; t < nt; t++) {
                 __m256i x = _mm256_loadu_si256((const __m256i *)(xq[t].q + 32 * b));
                 if (sgn)
                     x = _mm256_sign_epi8(x, q);
                 __m256 f = _mm256_cvtepi32_ps(QD_DOT(qa, x));
                 acc[t] = _mm256_fmadd_ps(f, _mm256_mul_ps(sv, _mm256_set1_ps(xq[t].d[b])), acc[t]);
-                off[t] += c[j][0] * xq[t].dsx[2 * b] + c[j][1] * xq[t].dsx[2 * b + 1];
+                if (!sgn)
+                    off[t] += c[j][0] * xq[t].dsx[2 * b] + c[j][1] * xq[t].dsx[2 * b + 1];
             }
         }
     }
+#pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         out[(size_t)t * ldo] = hsum256(acc[t]) + off[t];
+}
+
+/* nt as a constant in each copy, so the accumulators live in registers */
+static QD_TARGET void QD_FN(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo)
+{
+    switch (nt) {
+    case 1: QD_N(W, n, xq, 1, out, ldo); break;
+    case 2: QD_N(W, n, xq, 2, out, ldo); break;
+    case 3: QD_N(W, n, xq, 3, out, ldo); break;
+    case 4: QD_N(W, n, xq, 4, out, ldo); break;
+    case 5: QD_N(W, n, xq, 5, out, ldo); break;
+    case 6: QD_N(W, n, xq, 6, out, ldo); break;
+    case 7: QD_N(W, n, xq, 7, out, ldo); break;
+    default: QD_N(W, n, xq, 8, out, ldo); break;
+    }
 }
