@@ -453,3 +453,35 @@ Test(lm, sampling)
         sum += exp(logits[i]);
     cr_assert_float_eq(lp, (float)(3.0 - log(sum)), 1e-5);
 }
+
+/* The AVX-512 activation quantizer writes the scalar one's bytes, zero,
+ * huge, tiny and non-finite blocks included. */
+Test(lm, quantize_paths_agree)
+{
+    enum { K = 32 * 8 };
+    float x[K];
+    unsigned seed = 3;
+    for (int i = 0; i < K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 1000.0f;
+    }
+    for (int i = 32; i < 64; i++)
+        x[i] = 0;
+    x[64] = 1e30f;
+    x[100] = 1e-30f;
+    x[130] = INFINITY;
+    x[170] = NAN;
+    x[200] = 2.5f * (127.0f / 127.0f); /* halves round to even */
+    int8_t q[2][K];
+    float d[2][K / 32], dsx[2][K / 16];
+    int best = lm_isa_detect();
+    for (int p = 0; p < 2; p++) {
+        lm_isa_set(p ? best : LM_ISA_SCALAR);
+        lm_qrow r = {q[p], d[p], dsx[p]};
+        lm_quantize_row(x, K, &r);
+    }
+    lm_isa_set(best);
+    cr_assert_eq(memcmp(q[0], q[1], K), 0);
+    cr_assert_eq(memcmp(d[0], d[1], sizeof d[0]), 0);
+    cr_assert_eq(memcmp(dsx[0], dsx[1], sizeof dsx[0]), 0);
+}
