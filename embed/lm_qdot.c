@@ -12,6 +12,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+enum { PREFETCH_AHEAD = 1024 };
+
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define VNNI_TARGET                                                                        \
     __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -125,11 +127,53 @@ void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
     qdot_avx2(W, n, xq, nt, out, ldo);
 }
 
+/* The scales of the 16 halves (16 values each) of blocks b0 .. b0 + 7, as
+ * vectors: w = a * q + c. Same float operations as lm_block_scales. */
+static inline __attribute__((always_inline)) VNNI_TARGET void
+scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup, __m512 *a,
+         __m512 *c)
+{
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    if (type == GGUF_TYPE_Q6_K) {
+        *sup = row + (size_t)(b0 / 8) * 210;
+        __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(*sup + 192))));
+        *a = _mm512_mul_ps(_mm512_set1_ps(half_to_float(*sup + 208)), sc);
+        *c = _mm512_mul_ps(_mm512_set1_ps(-32.0f), *a);
+        return;
+    }
+    __m256 a8, c8;
+    if (type == GGUF_TYPE_Q4_K || type == GGUF_TYPE_Q5_K) {
+        *sup = row + (size_t)(b0 / 8) * (type == GGUF_TYPE_Q4_K ? 144 : 176);
+        /* the eight 6-bit scales and mins (see k4_scale_min in lm_quant.c),
+         * four bytes at a time */
+        uint32_t u[3], sc[2], mn[2];
+        memcpy(u, *sup + 4, 12);
+        sc[0] = u[0] & 0x3f3f3f3f;
+        sc[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+        mn[0] = u[1] & 0x3f3f3f3f;
+        mn[1] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+        __m256 s8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
+        __m256 m8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));
+        a8 = _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup)), s8);
+        c8 = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup + 2)), m8));
+    } else {
+        int bytes = type == GGUF_TYPE_Q8_0 ? 34 : 18;
+        uint16_t h[8] = {0};
+        for (int j = 0; j < bn; j++)
+            memcpy(&h[j], row + (size_t)(b0 + j) * bytes, 2);
+        a8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+        c8 = type == GGUF_TYPE_Q8_0 ? _mm256_setzero_ps() : _mm256_mul_ps(_mm256_set1_ps(-8.0f), a8);
+        *sup = NULL;
+    }
+    *a = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(a8));
+    *c = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(c8));
+}
+
 /* The AVX-512 form: two blocks per 512-bit product, lanes 0-7 block b and
- * 8-15 block b + 1, each lane scaled by its block's weight scale times the
- * token's activation scale (both broadcast by a permute from 8 loaded at
- * once); the offsets c of 8 blocks (16 halves) meet the token's 16 scaled
- * sums (xq->dsx) in one multiply-add per 256 values. */
+ * 8-15 block b + 1 (each 4 lanes one half). Per token and 8 blocks, the 16
+ * half scales times the token's block scales make one vector P; a pair's
+ * lane scales are a permute of it, and the offsets c of the 16 halves meet
+ * the token's 16 scaled sums (xq->dsx) in one multiply-add. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
 qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo)
 {
@@ -137,25 +181,37 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
     const gguf_type type = W->type;
     const int nb = W->K / 32;
     const bool sgn = type == GGUF_TYPE_Q8_0;
+    const size_t span8 = W->row_bytes * 256 / (size_t)W->K; /* bytes of 8 blocks */
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     __m512 acc[8], off[8];
 #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         acc[t] = off[t] = _mm512_setzero_ps();
     for (int b0 = 0; b0 < nb; b0 += 8) {
-        float a[8][2], c[8][2];
         int bn = nb - b0 < 8 ? nb - b0 : 8;
-        const uint8_t *sup = block_scales8(type, row, b0, bn, a, c);
+        if (nt == 1) {
+            /* decode streams each row once: ask for the bytes 1 KiB ahead, so
+             * more misses are in flight than the hardware prefetcher keeps */
+            const uint8_t *p = row + (size_t)b0 / 8 * span8;
+            for (size_t o = 0; o < span8; o += 64)
+                _mm_prefetch((const char *)p + PREFETCH_AHEAD + o, _MM_HINT_T0);
+        }
+        const uint8_t *sup;
+        __m512 av, cv;
+        scales16(type, row, b0, bn, &sup, &av, &cv);
         __mmask8 m8 = (__mmask8)((1u << bn) - 1);
         __mmask16 m16 = (__mmask16)((1u << (2 * bn)) - 1);
-        __m512 cv = _mm512_maskz_loadu_ps(m16, &c[0][0]);
-        __m256 xd[8];
+        __m512 P[8];
 #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
-            xd[t] = _mm256_maskz_loadu_ps(m8, xq[t].d + b0);
+            __m512 xd = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(
+                                                       _mm256_maskz_loadu_ps(m8, xq[t].d + b0)));
+            P[t] = _mm512_mul_ps(av, xd);
             if (!sgn)
                 off[t] = _mm512_fmadd_ps(cv, _mm512_maskz_loadu_ps(m16, xq[t].dsx + 2 * b0),
                                          off[t]);
         }
+        __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
         for (int j = 0; j < bn; j += 2) {
             int b = b0 + j;
             __m512i q = _mm512_inserti64x4(
@@ -163,21 +219,15 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
                 block_codes(type, row, sup, b + 1, j + 1), 1);
             __mmask64 neg = sgn ? _mm512_movepi8_mask(q) : 0;
             __m512i qa = sgn ? _mm512_abs_epi8(q) : q;
-            /* lanes 0-3 a[j][0], 4-7 a[j][1], 8-11 a[j+1][0], 12-15 a[j+1][1] */
-            __m512 sv = _mm512_permutexvar_ps(
-                _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-                _mm512_castps128_ps512(_mm_loadu_ps(&a[j][0])));
-            __m512i didx = _mm512_set_epi32(j + 1, j + 1, j + 1, j + 1, j + 1, j + 1, j + 1, j + 1,
-                                            j, j, j, j, j, j, j, j);
 #pragma GCC unroll 8
             for (int t = 0; t < nt; t++) {
                 __m512i x = _mm512_loadu_si512(xq[t].q + 32 * b);
                 if (sgn)
                     x = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
                 __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x));
-                __m512 dv = _mm512_permutexvar_ps(didx, _mm512_castps256_ps512(xd[t]));
-                acc[t] = _mm512_fmadd_ps(f, _mm512_mul_ps(sv, dv), acc[t]);
+                acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[t]), acc[t]);
             }
+            idx = _mm512_add_epi32(idx, _mm512_set1_epi32(4));
         }
     }
 #pragma GCC unroll 8
