@@ -106,6 +106,20 @@ block_codes(gguf_type type, const uint8_t *row, const uint8_t *sup, int b, int j
     }
 }
 
+/* Calls kernel with nt (1..8) as a constant, one inlined copy per count, so
+ * that its per-token accumulators live in registers. */
+#define QD_DISPATCH_NT(kernel, W, n, xq, nt, out, ldo)                                     \
+    switch (nt) {                                                                          \
+    case 1: kernel(W, n, xq, 1, out, ldo); break;                                          \
+    case 2: kernel(W, n, xq, 2, out, ldo); break;                                          \
+    case 3: kernel(W, n, xq, 3, out, ldo); break;                                          \
+    case 4: kernel(W, n, xq, 4, out, ldo); break;                                          \
+    case 5: kernel(W, n, xq, 5, out, ldo); break;                                          \
+    case 6: kernel(W, n, xq, 6, out, ldo); break;                                          \
+    case 7: kernel(W, n, xq, 7, out, ldo); break;                                          \
+    default: kernel(W, n, xq, 8, out, ldo); break;                                         \
+    }
+
 #define QD_FN qdot_avx2
 #define QD_N qdot_avx2_n
 #define QD_TARGET AVX2_TARGET
@@ -238,16 +252,7 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
 static VNNI_TARGET void qdot512(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
                                 int ldo)
 {
-    switch (nt) {
-    case 1: qdot512_n(W, n, xq, 1, out, ldo); break;
-    case 2: qdot512_n(W, n, xq, 2, out, ldo); break;
-    case 3: qdot512_n(W, n, xq, 3, out, ldo); break;
-    case 4: qdot512_n(W, n, xq, 4, out, ldo); break;
-    case 5: qdot512_n(W, n, xq, 5, out, ldo); break;
-    case 6: qdot512_n(W, n, xq, 6, out, ldo); break;
-    case 7: qdot512_n(W, n, xq, 7, out, ldo); break;
-    default: qdot512_n(W, n, xq, 8, out, ldo); break;
-    }
+    QD_DISPATCH_NT(qdot512_n, W, n, xq, nt, out, ldo);
 }
 
 void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo)

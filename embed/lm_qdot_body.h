@@ -53,14 +53,5 @@ QD_N(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ld
 /* nt as a constant in each copy, so the accumulators live in registers */
 static QD_TARGET void QD_FN(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo)
 {
-    switch (nt) {
-    case 1: QD_N(W, n, xq, 1, out, ldo); break;
-    case 2: QD_N(W, n, xq, 2, out, ldo); break;
-    case 3: QD_N(W, n, xq, 3, out, ldo); break;
-    case 4: QD_N(W, n, xq, 4, out, ldo); break;
-    case 5: QD_N(W, n, xq, 5, out, ldo); break;
-    case 6: QD_N(W, n, xq, 6, out, ldo); break;
-    case 7: QD_N(W, n, xq, 7, out, ldo); break;
-    default: QD_N(W, n, xq, 8, out, ldo); break;
-    }
+    QD_DISPATCH_NT(QD_N, W, n, xq, nt, out, ldo);
 }
