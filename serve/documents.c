@@ -106,7 +106,7 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
     store_document d;
     store_box *boxes = NULL;
     size_t n_boxes = 0;
-    dq_buf path = DQ_BUF_INIT;
+    char *path = NULL;
     int rc = store_get_document(st, doc_id, &d);
     if (rc < 0) {
         ret = serve_reply_error(rq, 500, "%s", dq_last_error());
@@ -144,10 +144,7 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
             goto done;
         }
     }
-    if (d.path[0] == '/')
-        dq_buf_puts(&path, d.path);
-    else
-        dq_buf_printf(&path, "%s/%s", store_root(st), d.path);
+    path = store_abs_path(store_root(st), d.path);
     serve_store_release(rq->srv, st);
     st = NULL;
 
@@ -156,7 +153,7 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
         ib[i] = (ingest_box){boxes[i].page, boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1};
     unsigned char *png = NULL;
     size_t png_len = 0;
-    rc = ingest_render_page_png(path.data, NULL, (int)page, (float)dpi, ib, n_boxes, &png,
+    rc = ingest_render_page_png(path, NULL, (int)page, (float)dpi, ib, n_boxes, &png,
                                 &png_len);
     free(ib);
     if (rc < 0) {
@@ -175,6 +172,6 @@ done:
     serve_store_release(rq->srv, st);
     store_document_free(&d);
     free(boxes);
-    dq_buf_free(&path);
+    free(path);
     return ret;
 }
