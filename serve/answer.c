@@ -173,9 +173,7 @@ static int answer_with_llm(serve_server *srv, const serve_ask *ask, const retrie
     }
     if (la.status != LLM_OK) {
         /* refused, timed out or 5xx before any text: as `docqa ask` does */
-        bool unreachable =
-            !r.sent && (la.status == LLM_ERR_CONNECT || la.status == LLM_ERR_TIMEOUT ||
-                        (la.status == LLM_ERR_HTTP && la.error && strstr(la.error, "HTTP 5")));
+        bool unreachable = !r.sent && llm_unreachable(la.status, &la.reply);
         if (r.stopped || la.status == LLM_ERR_CANCELLED)
             rc = 1;
         else if (unreachable)
