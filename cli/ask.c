@@ -134,7 +134,7 @@ static void print_llm_json(const char *question, const char *model, const rag_an
 
 /* Answers with the LLM. Returns an exit status, or -1 to fall back to the
  * extractive answer (*llm_error then says why, owned). */
-static int ask_llm(llm_client *llm, const cli_config *cfg, const char *question,
+static int ask_llm(llm_client *llm, const dq_config *cfg, const char *question,
                    const retrieve_result *res, double retrieve_s, bool json, char **llm_error)
 {
     rag_answer ans;
@@ -212,13 +212,13 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
         return EXIT_ERROR;
     }
     int status = EXIT_OK;
-    cli_config cfg;
+    dq_config cfg;
     llm_client *llm = NULL;
-    bool err = cli_config_load(&cfg, store_dir(st)) < 0;
+    bool err = cli_load_config(&cfg, store_dir(st)) < 0;
     if (!err && !no_llm)
         llm = cli_open_llm(&cfg, &err);
     if (err) {
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         store_close(st);
         dq_buf_free(&question);
         return EXIT_ERROR;
@@ -257,7 +257,7 @@ done:
     answer_free(&a);
     retrieve_result_free(&res);
     llm_free(llm);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     embedder_free(emb);
     reranker_free(rp.reranker);
     store_close(st);

@@ -35,7 +35,7 @@ typedef struct {
 
 typedef struct {
     store *st;
-    cli_config *cfg;
+    dq_config *cfg;
     llm_client *llm; /* NULL: extractive (none configured, or unreachable) */
     embedder *emb;   /* the question's embedding model for dense/hybrid, or NULL */
     retrieve_params rp; /* rp.reranker owned */
@@ -361,8 +361,8 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     s.st = cli_open_store(g, false);
     if (!s.st)
         return EXIT_ERROR;
-    cli_config cfg;
-    bool err = cli_config_load(&cfg, store_dir(s.st)) < 0;
+    dq_config cfg;
+    bool err = cli_load_config(&cfg, store_dir(s.st)) < 0;
     if (!err && !no_llm)
         s.llm = cli_open_llm(&cfg, &err);
     int status = err ? EXIT_ERROR : cli_retrieval_setup(s.st, &rf, &s.rp, &s.emb);
@@ -370,7 +370,7 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
         llm_free(s.llm);
         embedder_free(s.emb);
         reranker_free(s.rp.reranker);
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         store_close(s.st);
         return status;
     }
@@ -424,7 +424,7 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     llm_free(s.llm);
     embedder_free(s.emb);
     reranker_free(s.rp.reranker);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     store_close(s.st);
     return EXIT_OK;
 }

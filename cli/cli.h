@@ -7,6 +7,7 @@
 
 #include "embed/embed.h"
 #include "index/index.h"
+#include "pipeline/pipeline.h"
 #include "retrieve/retrieve.h"
 
 /* Exit codes, documented in README.md and `docqa --help`. */
@@ -49,55 +50,13 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * ".docqa" found upward from the current directory. NULL after printing why. */
 store *cli_open_store(const cli_globals *g, bool create);
 
-/* ---- configuration ------------------------------------------------------ */
+/* ---- configuration (pipeline/config.c) ---------------------------------- */
 
-/* docqa's settings, read from ~/.config/docqa/config then <store>/config
- * (later wins), then the environment (DOCQA_EMBED_MODEL, DOCQA_EMBED_URL,
- * DOCQA_EMBED_API_KEY), then command-line flags. Strings are owned. */
-typedef struct {
-    char *embed_model;  /* [embed] model = DIR */
-    char *embed_url;    /* [embed] url = http://127.0.0.1:8080/v1 */
-    char *embed_remote; /* [embed] remote_model = NAME */
-    char *embed_key;    /* [embed] api_key = KEY */
-    bool embed_int8;    /* [embed] int8 = true */
-    int embed_threads;  /* [embed] threads = N (0: all cores) */
-    bert_device embed_device; /* [embed] device = auto|cpu|cuda */
-    /* [llm]: an OpenAI-compatible chat endpoint; with no url, answers are
-     * extractive. Numbers are 0 when unset (cli/llm.c supplies defaults). */
-    char *llm_url;          /* [llm] url, $DOCQA_LLM_URL */
-    char *llm_model;        /* [llm] model, $DOCQA_LLM_MODEL */
-    char *llm_key;          /* $DOCQA_LLM_API_KEY only, never from a file */
-    char *llm_prompts;      /* [llm] prompts = DIR holding zh.txt / en.txt */
-    double llm_temperature; /* [llm] temperature (-1: unset) */
-    int llm_max_tokens;     /* [llm] max_tokens: the answer's budget */
-    int llm_context;        /* [llm] context: the model's window in tokens */
-    int llm_timeout;        /* [llm] timeout: seconds without a byte */
-    int llm_connect_timeout; /* [llm] connect_timeout: seconds */
-    char *ocr_mode;     /* [ocr] mode = auto|always|never */
-    char *ocr_lang;     /* [ocr] lang = chi_sim+eng */
-    char *retrieve_mode;   /* [retrieve] mode = auto|bm25|dense|hybrid */
-    double min_score;      /* [retrieve] min_score = X; NAN: none */
-    long long ann_threshold; /* [retrieve] ann_threshold = N; -1: the default */
-    int nprobe;            /* [retrieve] nprobe = N; 0: the default */
-    bool exact;            /* [retrieve] exact = true */
-    char *rerank_model;    /* [retrieve] rerank_model = DIR (a cross-encoder folder) */
-} cli_config;
-
-/* Reads the config files (store_dir may be NULL). -1 after printing the
- * file and line of a malformed entry, with cfg freed (cli_config_free on it
- * again is harmless). */
-int cli_config_load(cli_config *cfg, const char *store_dir);
-void cli_config_free(cli_config *cfg);
-/* ~/.config/docqa/config (or under $XDG_CONFIG_HOME); NULL when neither
- * variable is set. Caller frees. */
-char *cli_user_config_path(void);
-/* Sets one key in one section of the config file at path, keeping every
- * other line (comments included) as it was; adds the section when missing.
- * -1 with the error set (values with '#' or line breaks cannot be kept). */
-int cli_config_set(const char *path, const char *section, const char *key, const char *value);
-/* The embedder the config names, or NULL when none is configured (*err false)
- * or it failed to load (*err true, message printed). */
-embedder *cli_open_embedder(const cli_config *cfg, bool *err);
+/* dq_config_load that prints the error: -1 with cfg freed. */
+int cli_load_config(dq_config *cfg, const char *store_dir);
+/* The embedder the config names, or NULL when none is configured (*err
+ * false) or it failed to load (*err true, message printed). */
+embedder *cli_open_embedder(const dq_config *cfg, bool *err);
 /* The same for the config a store sees (the user's, then the store's own
  * config): *err true after a message when the config or the model fails. */
 embedder *cli_open_store_embedder(store *st, bool *err);
@@ -107,7 +66,7 @@ embedder *cli_open_store_embedder(store *st, bool *err);
 struct llm_client;
 /* The chat client the config names, or NULL when none is configured (*err
  * false) or the settings are bad (*err true, message printed). */
-struct llm_client *cli_open_llm(const cli_config *cfg, bool *err);
+struct llm_client *cli_open_llm(const dq_config *cfg, bool *err);
 /* ---- retrieval (cli/retrieval.c), shared by search and ask ------------- */
 
 /* The retrieval flags a command offers, as parsed (NULL/false: not given). */

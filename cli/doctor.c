@@ -22,7 +22,7 @@ static const char *const doctor_usage[] = {
 
 /* Writes the built-in templates into the prompt folder, keeping any file a
  * user already has there. */
-static int write_prompts(const cli_config *cfg)
+static int write_prompts(const dq_config *cfg)
 {
     char *dir = rag_prompt_dir(cfg);
     if (!dir) {
@@ -79,23 +79,23 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
         dir = dq_strdup(getenv("DOCQA_STORE"));
     else
         dir = store_find(NULL);
-    cli_config cfg;
-    bool err = cli_config_load(&cfg, dir) < 0;
+    dq_config cfg;
+    bool err = cli_load_config(&cfg, dir) < 0;
     free(dir);
     if (!err && prompts) {
         int rc = write_prompts(&cfg);
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         return rc;
     }
     llm_client *llm = err ? NULL : cli_open_llm(&cfg, &err);
     if (err) {
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         return EXIT_ERROR;
     }
     if (!llm) {
         puts("llm: not configured; answers are extractive (set [llm] url in "
              "~/.config/docqa/config or DOCQA_LLM_URL)");
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         return EXIT_OK;
     }
     int status = EXIT_OK;
@@ -151,6 +151,6 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
 done:
     llm_models_free(ids, n);
     llm_free(llm);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     return status;
 }

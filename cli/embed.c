@@ -38,12 +38,12 @@ int cmd_embed(int argc, char **argv, cli_globals *g)
         print_usage(stderr, embed_usage, opts);
         return EXIT_USAGE;
     }
-    cli_config cfg;
+    dq_config cfg;
     char *store_dir = g->store_dir ? dq_strdup(g->store_dir) : store_find(NULL);
-    int rc = cli_config_load(&cfg, store_dir);
+    int rc = cli_load_config(&cfg, store_dir);
     free(store_dir);
     if (rc < 0) {
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         return EXIT_ERROR;
     }
     if (model || url) { /* flags override the config file as a whole */
@@ -62,12 +62,12 @@ int cmd_embed(int argc, char **argv, cli_globals *g)
         cfg.embed_threads = threads;
     if (device && bert_parse_device(device, &cfg.embed_device) < 0) {
         cli_error("--device '%s': expected auto, cpu or cuda", device);
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         return EXIT_USAGE;
     }
     bool err;
     embedder *e = cli_open_embedder(&cfg, &err);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     if (!e) {
         if (!err)
             cli_error("no embedding model: pass --model DIR or --url URL, or set [embed] model "

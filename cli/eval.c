@@ -238,11 +238,11 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
     }
     /* [llm] in the config files and $DOCQA_LLM_* give what the flags don't;
      * the store's own config is read without creating a store yet. */
-    cli_config cfg;
+    dq_config cfg;
     char *sdir = g->store_dir ? dq_strdup(g->store_dir)
                  : getenv("DOCQA_STORE") && *getenv("DOCQA_STORE") ? dq_strdup(getenv("DOCQA_STORE"))
                                                                    : store_find(NULL);
-    int crc = cli_config_load(&cfg, sdir);
+    int crc = cli_load_config(&cfg, sdir);
     free(sdir);
     if (crc < 0)
         return EXIT_ERROR;
@@ -255,7 +255,7 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
     if (!url || !*url) {
         cli_error("no LLM endpoint: pass --url (e.g. http://127.0.0.1:8080/v1), or set [llm] url "
                   "in the config or DOCQA_LLM_URL");
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         return EXIT_USAGE;
     }
     rp.llm.base_url = url;
@@ -272,14 +272,14 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
         if (collect_csv(&files, argv[i]) < 0) {
             cli_error("%s", dq_last_error());
             paths_free(&files);
-            cli_config_free(&cfg);
+            dq_config_free(&cfg);
             return EXIT_ERROR;
         }
     if (dev_arg && collect_csv(&dev_files, dev_arg) < 0) {
         cli_error("%s", dq_last_error());
         paths_free(&files);
         paths_free(&dev_files);
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
         return EXIT_ERROR;
     }
     /* Dev files among the inputs are examples when other splits are given,
@@ -471,7 +471,7 @@ out:
     paths_free(&files);
     paths_free(&dev_files);
     paths_free(&eval_files);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     return status;
 }
 

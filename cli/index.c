@@ -65,15 +65,15 @@ static int do_check(store *st, const char *model)
 
 static int do_rebuild(store *st, const char *model)
 {
-    cli_config cfg;
-    if (cli_config_load(&cfg, store_dir(st)) < 0) {
-        cli_config_free(&cfg);
+    dq_config cfg;
+    if (cli_load_config(&cfg, store_dir(st)) < 0) {
+        dq_config_free(&cfg);
         return EXIT_ERROR;
     }
     store_vindex_params vp = store_vindex_default_params();
     if (cfg.ann_threshold >= 0)
         vp.ann_threshold = cfg.ann_threshold;
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     store_set_vindex_params(st, &vp);
     double t0 = dq_now();
     store_vx_report rep;

@@ -47,8 +47,8 @@ int cli_ocr_init(cli_ocr *o, const char *mode, const char *langs, const char *st
     memset(o, 0, sizeof *o);
     o->params = ocr_default_params();
     o->prog = prog;
-    cli_config cfg;
-    if (cli_config_load(&cfg, store_dir) < 0)
+    dq_config cfg;
+    if (cli_load_config(&cfg, store_dir) < 0)
         return -1;
     const char *m = mode ? mode : cfg.ocr_mode;
     int rc = 0;
@@ -61,7 +61,7 @@ int cli_ocr_init(cli_ocr *o, const char *mode, const char *langs, const char *st
     o->params.langs = o->langs;
     o->params.progress = on_progress;
     o->params.user = o;
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     return rc;
 }
 

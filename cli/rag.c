@@ -14,7 +14,7 @@
 
 #include "common/common.h"
 
-llm_params cli_llm_params(const cli_config *cfg)
+llm_params cli_llm_params(const dq_config *cfg)
 {
     llm_params p = llm_default_params();
     p.base_url = cfg->llm_url;
@@ -31,7 +31,7 @@ llm_params cli_llm_params(const cli_config *cfg)
     return p;
 }
 
-llm_client *cli_open_llm(const cli_config *cfg, bool *err)
+llm_client *cli_open_llm(const dq_config *cfg, bool *err)
 {
     *err = false;
     if (!cfg->llm_url || !*cfg->llm_url)
@@ -45,7 +45,7 @@ llm_client *cli_open_llm(const cli_config *cfg, bool *err)
     return c;
 }
 
-char *rag_prompt_dir(const cli_config *cfg)
+char *rag_prompt_dir(const dq_config *cfg)
 {
     dq_buf b = DQ_BUF_INIT;
     const char *home = getenv("HOME");
@@ -106,7 +106,7 @@ static int on_piece(void *ctx, const char *piece, size_t len)
     return print_piece(p->out, piece, len);
 }
 
-int rag_generate(llm_client *llm, const cli_config *cfg, const char *question,
+int rag_generate(llm_client *llm, const dq_config *cfg, const char *question,
                  const retrieve_result *hits, const llm_message *history, size_t n_history,
                  FILE *out, rag_answer *ans)
 {

@@ -20,14 +20,14 @@ typedef struct {
 
 /* The client settings the config gives ([llm] and DOCQA_LLM_*), defaults
  * for the rest; strings point into cfg. */
-llm_params cli_llm_params(const cli_config *cfg);
+llm_params cli_llm_params(const dq_config *cfg);
 
 /* Answers question from hits with llm. history (n_history messages, user and
  * assistant turns) goes between the instructions and the question. When out
  * is not NULL the answer is written there as it arrives. Returns 0 with
  * ans->status saying how the request went, or -1 (message printed) when the
  * prompt could not be built. Ctrl-C (cli_interrupted) cancels. */
-int rag_generate(llm_client *llm, const cli_config *cfg, const char *question,
+int rag_generate(llm_client *llm, const dq_config *cfg, const char *question,
                  const retrieve_result *hits, const llm_message *history, size_t n_history,
                  FILE *out, rag_answer *ans);
 void rag_answer_free(rag_answer *ans);
@@ -45,6 +45,6 @@ void rag_print_extractive(FILE *out, const answer *a);
 
 /* The prompt template folder: [llm] prompts (a leading ~ expanded) or
  * $XDG_CONFIG_HOME/docqa/prompts or ~/.config/docqa/prompts. Caller frees. */
-char *rag_prompt_dir(const cli_config *cfg);
+char *rag_prompt_dir(const dq_config *cfg);
 
 #endif

@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
-static void vindex_params_from(const cli_config *cfg, store_vindex_params *vp)
+static void vindex_params_from(const dq_config *cfg, store_vindex_params *vp)
 {
     if (cfg->ann_threshold >= 0)
         vp->ann_threshold = cfg->ann_threshold;
@@ -19,14 +19,14 @@ static void vindex_params_from(const cli_config *cfg, store_vindex_params *vp)
 
 int cli_vindex_sync(store *st, const char *model, bool quiet)
 {
-    cli_config cfg;
-    if (cli_config_load(&cfg, store_dir(st)) < 0) {
-        cli_config_free(&cfg);
+    dq_config cfg;
+    if (cli_load_config(&cfg, store_dir(st)) < 0) {
+        dq_config_free(&cfg);
         return -1;
     }
     store_vindex_params vp = store_vindex_default_params();
     vindex_params_from(&cfg, &vp);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     store_set_vindex_params(st, &vp);
     store_vx_report rep;
     if (store_vindex_sync(st, model, &rep) < 0) {
@@ -47,9 +47,9 @@ int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params
                         embedder **emb)
 {
     *emb = NULL;
-    cli_config cfg;
-    if (cli_config_load(&cfg, store_dir(st)) < 0) {
-        cli_config_free(&cfg);
+    dq_config cfg;
+    if (cli_load_config(&cfg, store_dir(st)) < 0) {
+        dq_config_free(&cfg);
         return EXIT_ERROR;
     }
     int rc = EXIT_OK;
@@ -102,6 +102,6 @@ done:
         embedder_free(*emb);
         *emb = NULL;
     }
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     return rc;
 }

@@ -99,8 +99,8 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     /* [llm] in the config (or DOCQA_LLM_URL) makes the LLM answer. */
     int status = EXIT_ERROR;
     char *prompt_dir = NULL;
-    cli_config cfg;
-    if (cli_config_load(&cfg, dir) < 0)
+    dq_config cfg;
+    if (cli_load_config(&cfg, dir) < 0)
         goto out;
     llm_params lp = cli_llm_params(&cfg);
     prompt_dir = rag_prompt_dir(&cfg);
@@ -151,7 +151,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
 out:
     embedder_free(emb);
     reranker_free(sp.retrieve.reranker);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     free(prompt_dir);
     free(dir);
     return status;

@@ -1,4 +1,4 @@
-/* util.c - store lookup and Ctrl-C handling shared by the subcommands. */
+/* util.c - store and config lookup and Ctrl-C handling shared by the subcommands. */
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -92,4 +92,32 @@ store *cli_open_store(const cli_globals *g, bool create)
         cli_error("%s", dq_last_error());
     free(dir);
     return st;
+}
+
+int cli_load_config(dq_config *cfg, const char *store_dir)
+{
+    if (dq_config_load(cfg, store_dir) < 0) {
+        cli_error("%s", dq_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+embedder *cli_open_embedder(const dq_config *cfg, bool *err)
+{
+    embedder *e = dq_config_open_embedder(cfg, err);
+    if (*err)
+        cli_error("%s", dq_last_error());
+    return e;
+}
+
+embedder *cli_open_store_embedder(store *st, bool *err)
+{
+    dq_config cfg;
+    embedder *e = NULL;
+    *err = cli_load_config(&cfg, store_dir(st)) < 0;
+    if (!*err)
+        e = cli_open_embedder(&cfg, err);
+    dq_config_free(&cfg);
+    return e;
 }
