@@ -149,12 +149,7 @@ void rag_answer_free(rag_answer *ans)
 
 bool rag_unreachable(const rag_answer *ans)
 {
-    if (ans->printed || (ans->reply.text && *ans->reply.text))
-        return false;
-    if (ans->status == LLM_ERR_CONNECT || ans->status == LLM_ERR_TIMEOUT)
-        return true;
-    /* a 5xx before any text: down, overloaded or still loading its model */
-    return ans->status == LLM_ERR_HTTP && ans->error && strstr(ans->error, "answered HTTP 5");
+    return !ans->printed && llm_unreachable(ans->status, &ans->reply);
 }
 
 static int cmp_int(const void *a, const void *b)

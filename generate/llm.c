@@ -162,6 +162,15 @@ const char *llm_base_url(const llm_client *c)
     return c->base;
 }
 
+bool llm_unreachable(llm_status st, const llm_reply *r)
+{
+    if (r->text && *r->text)
+        return false;
+    if (st == LLM_ERR_CONNECT || st == LLM_ERR_TIMEOUT)
+        return true;
+    return st == LLM_ERR_HTTP && r->http_status >= 500 && r->http_status <= 599;
+}
+
 void llm_reply_free(llm_reply *r)
 {
     if (!r)
@@ -741,6 +750,7 @@ llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_
         k.cb = keep;
     }
     out->total_s = dq_now() - k.t0;
+    out->http_status = (int)k.http_status;
     out->text = dq_buf_take(&k.text);
     call_free(&k);
     return st;

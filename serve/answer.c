@@ -6,11 +6,13 @@
  * of its own, so when it alone retrieves nothing that answers, retrieval runs
  * again on the previous user turn plus the follow-up.
  */
-#include "serve/serve_impl.h"
+#include "serve/answer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "serve/context.h"
 
 void serve_answer_free(serve_answer *a)
 {
@@ -148,7 +150,7 @@ static int count_tokens(void *ctx, const char *text)
 static int answer_with_llm(serve_server *srv, const serve_ask *ask, const retrieve_result *res,
                            serve_delta_fn delta, void *ctx, serve_answer *out)
 {
-    llm_client *llm = serve_llm_acquire(srv);
+    llm_client *llm = llm_pool_acquire(&srv->llms);
     if (!llm)
         return -1;
     /* The client's own system message (Open WebUI sends one) is left out:
@@ -159,23 +161,21 @@ static int answer_with_llm(serve_server *srv, const serve_ask *ask, const retrie
         if (!strcmp(ask->history[i].role, "user") || !strcmp(ask->history[i].role, "assistant"))
             hist[n++] = (llm_message){ask->history[i].role, ask->history[i].content};
     prompt_params pp = srv->p.prompt;
-    pp.answer_tokens = srv->llm.max_tokens > 0 ? srv->llm.max_tokens : pp.answer_tokens;
+    pp.answer_tokens = srv->llms.params.max_tokens > 0 ? srv->llms.params.max_tokens : pp.answer_tokens;
     pp.count = count_tokens;
     pp.count_ctx = llm;
     relay r = {delta, ctx, false, false};
     llm_answer la;
     int rc = llm_answer_generate(llm, ask->question, res, hist, n, &pp, NULL, relay_piece, &r, &la);
     free(hist);
-    serve_llm_release(srv, llm);
+    llm_pool_release(&srv->llms, llm);
     if (rc < 0) {
         llm_answer_free(&la);
         return -1;
     }
     if (la.status != LLM_OK) {
         /* refused, timed out or 5xx before any text: as `docqa ask` does */
-        bool unreachable =
-            !r.sent && (la.status == LLM_ERR_CONNECT || la.status == LLM_ERR_TIMEOUT ||
-                        (la.status == LLM_ERR_HTTP && la.error && strstr(la.error, "HTTP 5")));
+        bool unreachable = !r.sent && llm_unreachable(la.status, &la.reply);
         if (r.stopped || la.status == LLM_ERR_CANCELLED)
             rc = 1;
         else if (unreachable)
@@ -281,7 +281,7 @@ done:
 int serve_answer_pooled(serve_server *srv, const serve_ask *ask, serve_answer *out)
 {
     memset(out, 0, sizeof *out);
-    store *st = serve_store_acquire(srv);
+    store *st = store_pool_acquire(&srv->stores);
     if (!st) {
         char why[512];
         snprintf(why, sizeof why, "%s", dq_last_error());
@@ -289,6 +289,17 @@ int serve_answer_pooled(serve_server *srv, const serve_ask *ask, serve_answer *o
         return 503;
     }
     int rc = serve_answer_run(srv, st, ask, NULL, NULL, out);
-    serve_store_release(srv, st);
+    store_pool_release(&srv->stores, st);
     return rc == -2 ? 400 : rc < 0 ? 500 : 0;
+}
+
+int serve_retrieve(serve_server *srv, store *st, const char *query, const retrieve_params *rp,
+                   retrieve_result *res)
+{
+    if (!srv->p.embedder && !rp->reranker)
+        return retrieve_search(st, NULL, query, rp, res); /* BM25 needs no lock */
+    pthread_mutex_lock(&srv->embed_lock);
+    int rc = retrieve_search(st, srv->p.embedder, query, rp, res);
+    pthread_mutex_unlock(&srv->embed_lock);
+    return rc;
 }

@@ -1,23 +1,28 @@
-/* api.c - docqa's own JSON API: /health, /api/search, /api/ask.
+/* api.c - docqa's own JSON API: /health, /api/search, /api/ask, /api/jobs.
  *
  * /api/ask streams as Server-Sent Events when asked ("stream": true): one
  * {"type":"delta","text":...} event per piece of answer, then
  * {"type":"done", ...} with the whole answer and its sources (or
  * {"type":"error","message":...}). The web page reads this with fetch().
  */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/answer.h"
+#include "serve/context.h"
+#include "serve/jobs.h"
+#include "serve/stream.h"
+
 enum MHD_Result api_health(serve_request *rq)
 {
-    store *st = serve_store_acquire(rq->srv);
+    store *st = store_pool_acquire(&rq->srv->stores);
     if (!st)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     store_stats s;
     int rc = store_get_stats(st, &s);
-    serve_store_release(rq->srv, st);
+    store_pool_release(&rq->srv->stores, st);
     if (rc < 0)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     cJSON *o = cJSON_CreateObject();
@@ -80,19 +85,19 @@ enum MHD_Result api_search(serve_request *rq)
         return ret;
     }
     free(match);
-    store *st = serve_store_acquire(rq->srv);
+    store *st = store_pool_acquire(&rq->srv->stores);
     if (!st) {
         cJSON_Delete(body);
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     }
     retrieve_result res = {0};
     if (serve_retrieve(rq->srv, st, q, &rp, &res) < 0) {
-        serve_store_release(rq->srv, st);
+        store_pool_release(&rq->srv->stores, st);
         ret = serve_reply_error(rq, 500, "search failed: %s", dq_last_error());
         cJSON_Delete(body);
         return ret;
     }
-    serve_store_release(rq->srv, st);
+    store_pool_release(&rq->srv->stores, st);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "query", q);
     cJSON_AddStringToObject(o, "match", res.match ? res.match : "");
@@ -161,14 +166,14 @@ static void error_event(serve_stream *s, const char *msg)
 static void ask_produce(serve_stream *s, void *arg)
 {
     ask_call *c = arg;
-    store *st = serve_store_acquire(c->srv);
+    store *st = store_pool_acquire(&c->srv->stores);
     if (!st) {
         error_event(s, dq_last_error());
         return;
     }
     serve_answer a;
     int rc = serve_answer_run(c->srv, st, &c->ask, delta_event, s, &a);
-    serve_store_release(c->srv, st);
+    store_pool_release(&c->srv->stores, st);
     if (rc < 0) {
         error_event(s, dq_last_error());
         return;
@@ -238,4 +243,22 @@ enum MHD_Result api_ask(serve_request *rq)
     serve_answer_free(&a);
     ask_call_free(c);
     return ret;
+}
+
+enum MHD_Result api_jobs(serve_request *rq, long long job_id)
+{
+    store *st = store_pool_acquire(&rq->srv->stores);
+    if (!st)
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    cJSON *o;
+    int found = jobs_describe(rq->srv, job_id, st, &o);
+    store_pool_release(&rq->srv->stores, st);
+    if (!found)
+        return serve_reply_error(rq, 404, "no job %lld", job_id);
+    if (job_id < 0) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddItemToObject(root, "jobs", o);
+        o = root;
+    }
+    return serve_reply_json(rq, 200, o);
 }

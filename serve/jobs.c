@@ -8,7 +8,7 @@
  * is done once its row carries the uploaded file's size and mtime, with
  * status ok or failed and the reason.
  */
-#include "serve/serve_impl.h"
+#include "serve/jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "serve/context.h"
 
 extern char **environ;
 
@@ -241,6 +243,14 @@ static cJSON *job_json(serve_job *job, store *st)
     return o;
 }
 
+bool jobs_full(serve_server *srv)
+{
+    pthread_mutex_lock(&srv->jobs.lock);
+    bool full = srv->jobs.running >= (srv->p.max_jobs > 0 ? srv->p.max_jobs : 2);
+    pthread_mutex_unlock(&srv->jobs.lock);
+    return full;
+}
+
 int jobs_describe(serve_server *srv, long long id, store *st, cJSON **out)
 {
     serve_jobs *j = &srv->jobs;
@@ -278,22 +288,4 @@ void jobs_shutdown(serve_jobs *j)
         job_free(j->jobs);
         j->jobs = next;
     }
-}
-
-enum MHD_Result api_jobs(serve_request *rq, long long job_id)
-{
-    store *st = serve_store_acquire(rq->srv);
-    if (!st)
-        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
-    cJSON *o;
-    int found = jobs_describe(rq->srv, job_id, st, &o);
-    serve_store_release(rq->srv, st);
-    if (!found)
-        return serve_reply_error(rq, 404, "no job %lld", job_id);
-    if (job_id < 0) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddItemToObject(root, "jobs", o);
-        o = root;
-    }
-    return serve_reply_json(rq, 200, o);
 }

@@ -7,12 +7,16 @@
  * back structured in a "sources" field (on the completion, or on the last
  * chunk of a stream), which clients that know docqa can read.
  */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "serve/answer.h"
+#include "serve/context.h"
+#include "serve/stream.h"
 
 #define MODEL_ID "docqa"
 
@@ -113,11 +117,11 @@ static void chat_produce(serve_stream *s, void *arg)
     chat_call *c = arg;
     if (stream_write_event(s, delta_chunk(c, "assistant", "", NULL)) < 0)
         return;
-    store *st = serve_store_acquire(c->srv);
+    store *st = store_pool_acquire(&c->srv->stores);
     serve_answer a;
     int rc = st ? serve_answer_run(c->srv, st, &c->ask, chat_delta, &(chat_stream){c, s}, &a)
                 : -1;
-    serve_store_release(c->srv, st);
+    store_pool_release(&c->srv->stores, st);
     if (rc < 0) {
         /* Headers are gone already: OpenAI's streams report errors as an
          * event with an "error" object. */
