@@ -70,13 +70,7 @@ struct llm_client *cli_open_llm(const dq_config *cfg, bool *err);
 /* ---- retrieval (cli/retrieval.c), shared by search and ask ------------- */
 
 /* The retrieval flags a command offers, as parsed (NULL/false: not given). */
-typedef struct {
-    const char *mode;      /* --mode auto|bm25|dense|hybrid */
-    const char *min_score; /* --min-score X */
-    bool exact;            /* --exact */
-    const char *rerank;    /* --rerank DIR */
-    bool no_rerank;        /* --no-rerank */
-} cli_retrieval_flags;
+typedef rag_flags cli_retrieval_flags;
 
 #define CLI_RETRIEVAL_OPTIONS(f)                                                              \
     OPT_STR(0, "mode", &(f)->mode, "mode",                                                    \

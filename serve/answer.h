@@ -9,15 +9,8 @@
 #include "retrieve/retrieve.h"
 #include "serve/serve.h"
 
-/* retrieve_search() with the server's embedder and reranker, which hold
- * scratch and so are used by one request at a time. */
-int serve_retrieve(serve_server *srv, store *st, const char *query, const retrieve_params *rp,
-                   retrieve_result *res);
-
-typedef struct {
-    const char *role;
-    const char *content;
-} serve_turn;
+/* A message of the history a client sends: role and content. */
+typedef llm_message serve_turn;
 
 typedef struct {
     const char *question;
@@ -39,8 +32,9 @@ typedef struct {
 } serve_answer;
 
 void serve_answer_free(serve_answer *a);
-/* Retrieves and answers, calling delta with the text as it is produced.
- * Returns 0, 1 when delta asked to stop, or -1 with the error set. */
+/* Retrieves and answers (rag_answer_turn), calling delta with the text as it
+ * is produced. Returns 0, or a RAG_ERR_* code with the error set
+ * (RAG_ERR_STOPPED: delta asked to stop). */
 int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
                      void *ctx, serve_answer *out);
 /* serve_answer_run on a store taken from the pool and given back, for a

@@ -76,7 +76,7 @@ enum MHD_Result api_search(serve_request *rq)
         cJSON_Delete(body);
         return serve_reply_error(rq, 400, "k (top_k) must be a whole number from 1 to 100");
     }
-    retrieve_params rp = rq->srv->p.retrieve;
+    retrieve_params rp = rq->srv->p.session->retrieve;
     rp.top_k = k ? k : 10;
     char *match = retrieve_build_match(q);
     if (!match) {
@@ -91,7 +91,7 @@ enum MHD_Result api_search(serve_request *rq)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     }
     retrieve_result res = {0};
-    if (serve_retrieve(rq->srv, st, q, &rp, &res) < 0) {
+    if (rag_session_search(rq->srv->p.session, st, q, &rp, &res) < 0) {
         store_pool_release(&rq->srv->stores, st);
         ret = serve_reply_error(rq, 500, "search failed: %s", dq_last_error());
         cJSON_Delete(body);
@@ -174,14 +174,12 @@ static void ask_produce(serve_stream *s, void *arg)
     serve_answer a;
     int rc = serve_answer_run(c->srv, st, &c->ask, delta_event, s, &a);
     store_pool_release(&c->srv->stores, st);
-    if (rc < 0) {
-        error_event(s, dq_last_error());
-        return;
-    }
     if (rc == 0) {
         cJSON *ev = answer_json(&c->ask, &a);
         cJSON_AddStringToObject(ev, "type", "done");
         stream_write_event(s, ev);
+    } else if (rc != RAG_ERR_STOPPED) { /* stopped: the client went away */
+        error_event(s, dq_last_error());
     }
     serve_answer_free(&a);
 }

@@ -118,11 +118,11 @@ static void chat_produce(serve_stream *s, void *arg)
     if (stream_write_event(s, delta_chunk(c, "assistant", "", NULL)) < 0)
         return;
     store *st = store_pool_acquire(&c->srv->stores);
-    serve_answer a;
+    serve_answer a = {0};
     int rc = st ? serve_answer_run(c->srv, st, &c->ask, chat_delta, &(chat_stream){c, s}, &a)
-                : -1;
+                : RAG_ERR;
     store_pool_release(&c->srv->stores, st);
-    if (rc < 0) {
+    if (rc < 0 && rc != RAG_ERR_STOPPED) {
         /* Headers are gone already: OpenAI's streams report errors as an
          * event with an "error" object. */
         cJSON *e = cJSON_CreateObject();
@@ -131,9 +131,7 @@ static void chat_produce(serve_stream *s, void *arg)
         cJSON_AddStringToObject(err, "type", "server_error");
         stream_write_event(s, e);
         stream_write(s, "data: [DONE]\n\n", 14);
-        return;
-    }
-    if (rc == 0) {
+    } else if (rc == 0) {
         char *footer = sources_footer(a.sources);
         if (*footer)
             stream_write_event(s, delta_chunk(c, NULL, footer, NULL));

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "pipeline/pipeline.h"
 #include "serve/serve.h"
 #include "support/httpd.h"
 #include "support/pdfgen.h"
@@ -72,9 +73,27 @@ static int run_docqa(const char *const *args)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+static rag_session *rag;
+static dq_config rag_cfg;
+
+/* The answer session servers borrow: the store's config, with llm_url (NULL:
+ * none) as its LLM. One per test: servers started later share it. */
+static void use_session(const char *llm_url)
+{
+    cr_assert_null(rag, "one session per test");
+    cr_assert_eq(dq_config_load(&rag_cfg, store_path), 0, "%s", dq_last_error());
+    free(rag_cfg.llm_url);
+    rag_cfg.llm_url = llm_url ? dq_strdup(llm_url) : NULL;
+    rag_session_params sp = {.store_dir = store_path, .config = &rag_cfg};
+    cr_assert_eq(rag_session_build(&sp, &rag), 0, "%s", dq_last_error());
+}
+
 static serve_params params(void)
 {
+    if (!rag)
+        use_session(NULL);
     serve_params p = serve_default_params();
+    p.session = rag;
     p.port = 0;
     p.store_dir = store_path;
     p.docqa_bin = docqa_bin();
@@ -119,6 +138,9 @@ static void teardown(void)
 {
     serve_stop(srv);
     srv = NULL;
+    rag_session_free(rag);
+    rag = NULL;
+    dq_config_free(&rag_cfg);
     curl_global_cleanup();
     cr_expect_eq(tmpdir_remove(workdir), 0);
 }
@@ -389,7 +411,7 @@ Test(serve, ask_answers_with_sources)
     cr_assert_eq(r.status, 200);
     cr_expect(cJSON_IsFalse(at(r.json, "found")));
     cr_expect_str_eq(str_at(r.json, "answer"),
-                     "No passage in the documents answers this question.");
+                     "The documents do not say.");
     cr_expect_eq(cJSON_GetArraySize(at(r.json, "sources")), 0);
     resp_free(&r);
 }
@@ -590,11 +612,8 @@ static httpd *start_with_llm(fake_llm *f, const char *url_or_null)
         cr_assert(h, "%s", dq_last_error());
         snprintf(url, sizeof url, "%s/v1", httpd_url(h));
     }
-    llm_params lp = llm_default_params();
-    lp.base_url = url;
-    lp.timeout_s = 20;
+    use_session(url);
     serve_params p = params();
-    p.llm = &lp;
     start(&p);
     return h;
 }
@@ -722,11 +741,9 @@ Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
     cr_assert(h);
     char url[128];
     snprintf(url, sizeof url, "%s/v1", httpd_url(h));
-    llm_params lp = llm_default_params();
-    lp.base_url = url;
+    use_session(url);
     log_sink sink = {PTHREAD_MUTEX_INITIALIZER, DQ_BUF_INIT};
     serve_params p = params();
-    p.llm = &lp;
     p.log = log_to_sink;
     p.log_ctx = &sink;
     start(&p);
