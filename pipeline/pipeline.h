@@ -194,4 +194,24 @@ void rag_reply_free(rag_reply *r);
  * the same sentence the LLM is told to reply with. */
 const char *rag_not_found(const char *question);
 
+/* ---- JSON (pipeline/json.c): one shape for the CLI and the API ---------- */
+
+struct cJSON;
+/* A search hit (docs/json.md): rank, chunk_id, doc_id, path, title (null
+ * when none), section, page_start, page_end, ocr, score, scores {bm25,
+ * bm25_rank, cosine, dense_rank, rrf, rerank}, snippet, highlights, and text
+ * when with_text. */
+struct cJSON *rag_hit_json(const retrieve_hit *h, int rank, bool with_text);
+/* A search: query, match, mode, min_score, below_threshold, results (hits
+ * with their text). */
+struct cJSON *rag_search_json(const char *query, const retrieve_params *rp,
+                              const retrieve_result *res);
+/* The sources an answer cites: hits plus number and label. */
+struct cJSON *rag_sources_json(const rag_reply *r);
+/* An answer: question, mode, model (the LLM's, when it answered and model is
+ * not NULL), lang, llm_error, found, answer, search_query, sources, the LLM's
+ * citations, finish_reason, passages_dropped, timings and tokens or the
+ * extractive sentences, and the retrieved hits. */
+struct cJSON *rag_reply_json(const char *question, const rag_reply *r, const char *model);
+
 #endif

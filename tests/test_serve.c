@@ -310,7 +310,7 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     start_default();
     resp r = get("/api/search?q=warranty%20period&k=2");
     cr_assert_eq(r.status, 200, "%s", r.body.data);
-    const cJSON *hits = at(r.json, "hits");
+    const cJSON *hits = at(r.json, "results");
     cr_assert_geq(cJSON_GetArraySize(hits), 1);
     cr_assert_leq(cJSON_GetArraySize(hits), 2);
     const cJSON *h = cJSON_GetArrayItem(hits, 0);
@@ -330,7 +330,7 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     /* the same search as a POST body, in Chinese */
     r = post("/api/search", "{\"query\": \"违约金\", \"top_k\": 1}");
     cr_assert_eq(r.status, 200, "%s", r.body.data);
-    hits = at(r.json, "hits");
+    hits = at(r.json, "results");
     cr_assert_eq(cJSON_GetArraySize(hits), 1);
     cr_expect_str_eq(str_at(cJSON_GetArrayItem(hits, 0), "path"), "lease.pdf");
     resp_free(&r);
@@ -338,7 +338,7 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     /* nothing matches: an empty list, not an error */
     r = get("/api/search?q=zeppelin");
     cr_assert_eq(r.status, 200);
-    cr_expect_eq(cJSON_GetArraySize(at(r.json, "hits")), 0);
+    cr_expect_eq(cJSON_GetArraySize(at(r.json, "results")), 0);
     resp_free(&r);
 }
 
@@ -405,6 +405,9 @@ Test(serve, ask_answers_with_sources)
     cr_expect_str_eq(str_at(s, "section"), "Warranty");
     cr_expect_str_eq(str_at(s, "label"), "manual.pdf p. 2, Warranty");
     cr_expect(num_at(s, "score") > 0);
+    /* the same hit fields as `docqa ask --json` and search */
+    cr_expect(cJSON_IsBool(at(s, "ocr")) && cJSON_IsObject(at(s, "scores")));
+    cr_expect_eq(num_at(s, "rank"), 1);
     resp_free(&r);
 
     r = post("/api/ask", "{\"question\": \"Who painted the ceiling of the chapel?\"}");
@@ -892,10 +895,10 @@ Test(serve, documents_and_page_images_with_highlights)
     resp_free(&r);
 
     r = get("/api/search?q=warranty%20period&k=1");
-    int chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "chunk_id");
+    int chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "chunk_id");
     resp_free(&r);
     r = get("/api/search?q=deposit&k=1");
-    int other_chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "chunk_id");
+    int other_chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "chunk_id");
     resp_free(&r);
 
     char path[128];
@@ -1013,7 +1016,7 @@ Test(serve, upload_is_ingested_in_the_background)
 
     r = get("/api/search?q=reading%20room");
     cr_assert_eq(r.status, 200);
-    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "path"),
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "path"),
                      ".docqa/uploads/hours.txt");
     resp_free(&r);
 
@@ -1146,7 +1149,7 @@ static void *reader_main(void *p)
     reader_result *res = p;
     for (int i = 0; i < 25; i++) {
         resp r = get("/api/search?q=warranty%20period&k=1");
-        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "hits"), 0);
+        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "results"), 0);
         const cJSON *path = cJSON_GetObjectItem(hit, "path");
         if (r.status == 200 && cJSON_IsString(path) && !strcmp(path->valuestring, "manual.pdf"))
             res->ok++;
@@ -1211,7 +1214,7 @@ Test(serve, readers_are_served_while_an_ingest_writes)
         cr_expect_eq(res[i].ok, 50);
     }
     r = get("/api/search?q=observatory%20comets&k=1");
-    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "path"),
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "path"),
                      ".docqa/uploads/observatory.pdf");
     resp_free(&r);
 }
