@@ -97,13 +97,7 @@ struct llm_client *cli_open_llm(const dq_config *cfg, bool *err);
 /* ---- retrieval (cli/retrieval.c), shared by search and ask ------------- */
 
 /* The retrieval flags a command offers, as parsed (NULL/false: not given). */
-typedef struct {
-    const char *mode;      /* --mode auto|bm25|dense|hybrid */
-    const char *min_score; /* --min-score X */
-    bool exact;            /* --exact */
-    const char *rerank;    /* --rerank DIR */
-    bool no_rerank;        /* --no-rerank */
-} cli_retrieval_flags;
+typedef rag_flags cli_retrieval_flags;
 
 #define CLI_RETRIEVAL_OPTIONS(f)                                                              \
     OPT_STR(0, "mode", &(f)->mode, "mode",                                                    \
@@ -126,10 +120,6 @@ int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params
 /* Renders a retrieve snippet for a terminal (bold colour), or with **marks**
  * when stdout is not one. Caller frees. */
 char *cli_render_snippet(const char *snippet, bool tty);
-
-/* Adds "page_start"/"page_end" to a JSON object. */
-struct cJSON;
-void cli_add_page_span(struct cJSON *obj, int page_start, int page_end);
 
 /* ---- progress ----------------------------------------------------------- */
 

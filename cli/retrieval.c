@@ -1,7 +1,5 @@
-/* retrieval.c - the retrieval settings search and ask share: [retrieve] in
- * the config, then --mode, --min-score and --exact; and the embedding model
- * dense retrieval needs, opened only when the mode may use it. */
-#include <math.h>
+/* retrieval.c - the retrieval settings of `search` (rag_retrieval_setup,
+ * with the message printed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,60 +12,11 @@ int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params
 {
     *emb = NULL;
     dq_config cfg;
-    if (cli_load_config(&cfg, store_dir(st)) < 0) {
-        dq_config_free(&cfg);
+    if (cli_load_config(&cfg, store_dir(st)) < 0)
         return EXIT_ERROR;
-    }
-    int rc = EXIT_OK;
-    const char *mode = f->mode ? f->mode : cfg.retrieve_mode;
-    if (mode && retrieve_parse_mode(mode, &rp->mode) < 0) {
-        cli_error("unknown mode '%s' (auto, bm25, dense or hybrid)", mode);
-        rc = EXIT_USAGE;
-        goto done;
-    }
-    rp->min_score = cfg.min_score;
-    if (f->min_score) {
-        char *end;
-        double x = strtod(f->min_score, &end);
-        if (end == f->min_score || *end || isnan(x)) {
-            cli_error("--min-score wants a number, not '%s'", f->min_score);
-            rc = EXIT_USAGE;
-            goto done;
-        }
-        rp->min_score = x;
-    }
-    rp->vindex = dq_config_vindex_params(&cfg);
-    rp->vindex.exact = rp->vindex.exact || f->exact;
-    const char *rerank = f->no_rerank ? NULL : f->rerank ? f->rerank : cfg.rerank_model;
-    if (rerank) {
-        bert_params bp = bert_default_params();
-        bp.n_threads = cfg.embed_threads;
-        rp->reranker = reranker_open(rerank, &bp);
-        if (!rp->reranker) {
-            cli_error("%s", dq_last_error());
-            rc = EXIT_ERROR;
-            goto done;
-        }
-    }
-    if (rp->mode != RETRIEVE_BM25) {
-        bool err;
-        *emb = cli_open_embedder(&cfg, &err);
-        if (err)
-            rc = EXIT_ERROR;
-        else if (!*emb && rp->mode != RETRIEVE_AUTO) {
-            cli_error("--mode %s needs an embedding model: set [embed] model or url in the "
-                      "config (see README)",
-                      retrieve_mode_name(rp->mode));
-            rc = EXIT_USAGE;
-        }
-    }
-done:
-    if (rc != EXIT_OK) { /* nothing half-opened stays with the caller */
-        reranker_free(rp->reranker);
-        rp->reranker = NULL;
-        embedder_free(*emb);
-        *emb = NULL;
-    }
+    int rc = rag_retrieval_setup(&cfg, f, rp, emb);
     dq_config_free(&cfg);
-    return rc;
+    if (rc < 0)
+        cli_error("%s", dq_last_error());
+    return rc == 0 ? EXIT_OK : rc == RAG_ERR_SETTING ? EXIT_USAGE : EXIT_ERROR;
 }

@@ -29,39 +29,12 @@ char *cli_render_snippet(const char *snippet, bool tty)
     return dq_buf_take(&out);
 }
 
-void cli_add_page_span(cJSON *obj, int page_start, int page_end)
-{
-    cJSON_AddNumberToObject(obj, "page_start", page_start);
-    cJSON_AddNumberToObject(obj, "page_end", page_end);
-}
-
 static void print_pages(int a, int b)
 {
     if (a == b)
         printf("p. %d", a);
     else
         printf("pp. %d-%d", a, b);
-}
-
-/* A score for JSON: null where the retriever did not see the chunk. */
-static void add_score(cJSON *o, const char *name, double v)
-{
-    if (isnan(v))
-        cJSON_AddNullToObject(o, name);
-    else
-        cJSON_AddNumberToObject(o, name, v);
-}
-
-static cJSON *scores_json(const retrieve_hit *h)
-{
-    cJSON *o = cJSON_CreateObject();
-    add_score(o, "bm25", h->bm25);
-    cJSON_AddNumberToObject(o, "bm25_rank", h->bm25_rank);
-    add_score(o, "cosine", h->dense);
-    cJSON_AddNumberToObject(o, "dense_rank", h->dense_rank);
-    add_score(o, "rrf", h->fused);
-    add_score(o, "rerank", h->rerank);
-    return o;
 }
 
 /* "rrf 0.0323 · bm25 4.12 (#2) · cosine 0.81 (#1)": each score the mode
@@ -139,28 +112,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         cli_error("search failed: %s", dq_last_error());
         status = EXIT_ERROR;
     } else if (json) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "query", query.data);
-        cJSON_AddStringToObject(root, "match", res.match ? res.match : "");
-        cJSON_AddStringToObject(root, "mode", retrieve_mode_name(res.mode));
-        add_score(root, "min_score", rp.min_score);
-        cJSON_AddNumberToObject(root, "below_threshold", (double)res.below_threshold);
-        cJSON *arr = cJSON_AddArrayToObject(root, "results");
-        for (size_t i = 0; i < res.n; i++) {
-            const store_hit *h = &res.items[i].chunk;
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
-            add_score(o, "score", res.items[i].score);
-            cJSON_AddItemToObject(o, "scores", scores_json(&res.items[i]));
-            cJSON_AddStringToObject(o, "path", h->path);
-            cli_add_page_span(o, h->page_start, h->page_end);
-            cJSON_AddBoolToObject(o, "ocr", h->ocr);
-            cJSON_AddStringToObject(o, "section", h->section ? h->section : "");
-            cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
-            retrieve_snippet_json(o, res.items[i].snippet);
-            cJSON_AddStringToObject(o, "text", h->text);
-            cJSON_AddItemToArray(arr, o);
-        }
+        cJSON *root = rag_search_json(query.data, &rp, &res);
         char *out = cJSON_Print(root);
         puts(out);
         free(out);

@@ -9,14 +9,19 @@
 #define DQ_PIPELINE_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/common.h"
 #include "embed/embed.h"
+#include "generate/generate.h"
+#include "generate/llm.h"
+#include "generate/prompt.h"
 #include "index/index.h"
 #include "ingest/ingest.h"
+#include "retrieve/retrieve.h"
 
 /* ---- configuration (pipeline/config.c) ---------------------------------- */
 
@@ -241,5 +246,147 @@ int vectorize_missing(store *st, embedder *e, const dq_config *cfg, const pipeli
  * config's [retrieve] settings. -1 with the error set. */
 int vectorize_sync_index(store *st, const char *model, const dq_config *cfg,
                          store_vx_report *rep);
+
+/* ---- one answer turn (pipeline/session.c, pipeline/answer.c) ------------ */
+
+/* The retrieval settings a face's flags override (NULL/false: the config's). */
+typedef struct {
+    const char *mode;      /* auto|bm25|dense|hybrid */
+    const char *min_score; /* a number, as typed */
+    bool exact;            /* exact vector search even on a large store */
+    const char *rerank;    /* a cross-encoder folder */
+    bool no_rerank;        /* no reranker even when the config names one */
+} rag_flags;
+
+/* Failures a caller acts on; each also sets the error message. */
+enum {
+    RAG_ERR = -1,         /* failed: store, model, prompt, retrieval */
+    RAG_ERR_SETTING = -2, /* a setting asks for the impossible (unknown mode, dense without a model) */
+    RAG_ERR_NO_QUERY = -3,/* the question (with its history) has no searchable words */
+    RAG_ERR_STOPPED = -4, /* the piece callback or should_stop asked to stop */
+    RAG_ERR_LLM = -5,     /* the LLM failed where an extractive answer would hide it (4xx,
+                           * mid-answer): reply.llm.status, reply.llm.reply.http_status */
+};
+
+/* Fills rp from the config and then f, and opens the embedding model when the
+ * mode may use it (*emb NULL when none is configured) and the reranker
+ * (rp->reranker). 0, RAG_ERR or RAG_ERR_SETTING; nothing stays open on error. */
+int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, retrieve_params *rp,
+                        embedder **emb);
+/* The LLM client settings the config gives, defaults for the rest; strings
+ * point into cfg. base_url NULL or "": no LLM is configured. */
+llm_params rag_llm_params(const dq_config *cfg);
+/* The prompt template folder: [llm] prompts (a leading ~ expanded) or
+ * $XDG_CONFIG_HOME/docqa/prompts or ~/.config/docqa/prompts. Caller frees. */
+char *rag_prompt_dir(const dq_config *cfg);
+
+typedef struct {
+    const char *store_dir; /* the .docqa directory, opened read-only */
+    const dq_config *config; /* NULL: loaded from store_dir's config files */
+    rag_flags flags;
+    bool no_llm;           /* extractive even when [llm] is configured */
+    int top_k;             /* chunks an answer reads; 0: retrieve's default */
+    int max_sentences;     /* of an extractive answer; 0: the default */
+} rag_session_params;
+
+/* What answers questions: the store, the question's embedding model and the
+ * reranker, the LLM client, and the settings they came from. One build, one
+ * free. A session is for one thread at a time, except that threads which
+ * each bring their own store connection and LLM client (rag_turn.st, .llm)
+ * may share it: retrieval takes the session's lock around the models. */
+typedef struct rag_session {
+    dq_config own_cfg;        /* loaded by build when params.config was NULL */
+    const dq_config *cfg;     /* own_cfg or the caller's */
+    store *st;                /* read-only */
+    embedder *emb;            /* the question's embedding model for dense/hybrid, or NULL */
+    retrieve_params retrieve; /* retrieve.reranker owned */
+    answer_params answer;     /* extractive answers */
+    prompt_params prompt;     /* the LLM prompt's window and templates */
+    char *prompt_dir;         /* prompt.template_dir, owned */
+    llm_params llm_params;    /* strings point into cfg */
+    llm_client *llm;          /* NULL: answers are extractive */
+    pthread_mutex_t models;   /* emb and retrieve.reranker hold scratch */
+} rag_session;
+
+/* Opens and loads what the params and the config name. 0 with *out set, or
+ * RAG_ERR / RAG_ERR_SETTING with the error set and *out NULL. */
+int rag_session_build(const rag_session_params *params, rag_session **out);
+void rag_session_free(rag_session *s);
+/* retrieve_search() with the session's models, under its lock. */
+int rag_session_search(rag_session *s, store *st, const char *query, const retrieve_params *rp,
+                       retrieve_result *res);
+
+/* Gets answer text as it is ready; non-zero stops. */
+typedef int (*rag_piece_fn)(void *ctx, const char *piece, size_t len);
+
+typedef struct rag_turn {
+    const char *question;
+    const llm_message *history; /* (n_history) earlier turns, oldest first; roles other
+                                 * than user and assistant are left out */
+    size_t n_history;
+    const char *prev_query;     /* the last turn's standalone query when the caller kept it;
+                                 * NULL: the last user message of history */
+    int top_k;                  /* 0: the session's */
+    bool no_llm;                /* extractive this turn */
+    store *st;                  /* borrowed for this turn; NULL: the session's */
+    llm_client *llm;            /* borrowed for this turn; NULL: the session's */
+    rag_piece_fn on_piece;      /* the LLM's answer as it arrives; may be NULL */
+    void *ctx;
+    bool extractive_pieces;     /* an extractive answer goes to on_piece too, whole */
+    /* Told the standalone query before retrieval; may be NULL. */
+    void (*on_query)(const struct rag_turn *t, const char *query);
+    bool (*should_stop)(void);  /* polled while waiting for the LLM; may be NULL */
+} rag_turn;
+
+typedef enum { RAG_EXTRACTIVE = 0, RAG_LLM = 1 } rag_mode;
+
+typedef struct {
+    rag_mode mode;
+    char *query;            /* what retrieval ran on: the question, or it made standalone */
+    retrieve_result hits;   /* what retrieval returned, best first */
+    double retrieve_s;
+    char *text;             /* the whole answer, [n] markers included */
+    bool found;             /* a passage answered (LLM: it cited one) */
+    const answer_source *sources; /* (n_sources) numbered passages: those given to the LLM,
+                                   * or those an extractive answer cites; point into below */
+    size_t n_sources;
+    llm_answer llm;         /* mode LLM: prompt, reply, status, citations */
+    answer extractive;      /* mode extractive: sentences and sources */
+    char *llm_error;        /* why the LLM did not answer (unreachable: fell back), or NULL */
+} rag_reply;
+
+/* The one answer step of ask, chat and serve: makes a follow-up standalone
+ * (rewritten by the LLM from the last turns; without one, a question that
+ * leans on the last one is searched together with it), retrieves, answers
+ * with the LLM (history in its context, streamed to on_piece) or, without
+ * one or when it cannot be reached before its first word, extractively, and
+ * reads the citations. 0 with out filled, or a RAG_ERR_* code; free out
+ * either way. */
+int rag_answer_turn(rag_session *s, const rag_turn *turn, rag_reply *out);
+void rag_reply_free(rag_reply *r);
+
+/* What to say when the documents do not answer, in the question's language;
+ * the same sentence the LLM is told to reply with. */
+const char *rag_not_found(const char *question);
+
+/* ---- JSON (pipeline/json.c): one shape for the CLI and the API ---------- */
+
+struct cJSON;
+/* A search hit (docs/json.md): rank, chunk_id, doc_id, path, title (null
+ * when none), section, page_start, page_end, ocr, score, scores {bm25,
+ * bm25_rank, cosine, dense_rank, rrf, rerank}, snippet, highlights, and text
+ * when with_text. */
+struct cJSON *rag_hit_json(const retrieve_hit *h, int rank, bool with_text);
+/* A search: query, match, mode, min_score, below_threshold, results (hits
+ * with their text). */
+struct cJSON *rag_search_json(const char *query, const retrieve_params *rp,
+                              const retrieve_result *res);
+/* The sources an answer cites: hits plus number and label. */
+struct cJSON *rag_sources_json(const rag_reply *r);
+/* An answer: question, mode, model (the LLM's, when it answered and model is
+ * not NULL), lang, llm_error, found, answer, search_query, sources, the LLM's
+ * citations, finish_reason, passages_dropped, timings and tokens or the
+ * extractive sentences, and the retrieved hits. */
+struct cJSON *rag_reply_json(const char *question, const rag_reply *r, const char *model);
 
 #endif

@@ -1,5 +1,5 @@
 /* answer.h - the question-answering path /api/ask and /v1/chat/completions
- * share (answer.c), and the JSON of a search hit. */
+ * share (answer.c): the answer turn on pooled connections. */
 #ifndef DQ_SERVE_ANSWER_H
 #define DQ_SERVE_ANSWER_H
 
@@ -9,51 +9,31 @@
 #include "retrieve/retrieve.h"
 #include "serve/serve.h"
 
-/* retrieve_search() with the server's embedder and reranker, which hold
- * scratch and so are used by one request at a time. */
-int serve_retrieve(serve_server *srv, store *st, const char *query, const retrieve_params *rp,
-                   retrieve_result *res);
-
-typedef struct {
-    const char *role;
-    const char *content;
-} serve_turn;
+/* A message of the history a client sends: role and content. */
+typedef llm_message serve_turn;
 
 typedef struct {
     const char *question;
     const serve_turn *history; /* (n_history) earlier turns, oldest first */
     size_t n_history;
-    int top_k;                 /* 0: params.retrieve.top_k */
+    int top_k;                 /* 0: the session's */
 } serve_ask;
 
 /* Called with each piece of answer text as it is ready; non-zero stops. */
 typedef int (*serve_delta_fn)(void *ctx, const char *text, size_t n);
 
-typedef struct {
-    char *text;          /* the whole answer, [n] markers included */
-    bool found;
-    const char *mode;    /* "llm" or "extractive" */
-    char *llm_error;     /* why the LLM was not used (unreachable), or NULL */
-    cJSON *sources;      /* array of cited sources (number, chunk_id, doc_id, path, ...) */
-    char *search_query;  /* what retrieval ran on (the question, or with history) */
-} serve_answer;
-
-void serve_answer_free(serve_answer *a);
-/* Retrieves and answers, calling delta with the text as it is produced.
- * Returns 0, 1 when delta asked to stop, or -1 with the error set. */
+/* Retrieves and answers (rag_answer_turn), calling delta with the text as it
+ * is produced. Returns 0, or a RAG_ERR_* code with the error set
+ * (RAG_ERR_STOPPED: delta asked to stop). */
 int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
-                     void *ctx, serve_answer *out);
+                     void *ctx, rag_reply *out);
 /* serve_answer_run on a store taken from the pool and given back, for a
  * handler that replies once. Returns 0 with out filled, or the HTTP status
  * the failure means (503 no store, 400 no searchable words, 500 otherwise)
  * with the error set; out is safe to free either way. */
-int serve_answer_pooled(serve_server *srv, const serve_ask *ask, serve_answer *out);
+int serve_answer_pooled(serve_server *srv, const serve_ask *ask, rag_reply *out);
 /* Reads "history"/"messages" style arrays: each item {role, content}; role
  * one of system/user/assistant. -1 with the error set on a malformed item. */
 int serve_parse_turns(const cJSON *arr, serve_turn **out, size_t *n);
-
-/* A hit as JSON: chunk and document ids, path, title, section, pages,
- * score, snippet and highlight byte ranges. */
-cJSON *serve_hit_json(const retrieve_hit *h);
 
 #endif

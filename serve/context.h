@@ -21,12 +21,10 @@ struct serve_server {
     pthread_mutex_t lock;   /* active_requests */
     pthread_cond_t idle;    /* signalled when active_requests drops */
     int active_requests;
-    pthread_mutex_t embed_lock; /* p.embedder and p.retrieve.reranker: one search at a time */
 
     store_pool stores;      /* read-only connections */
-    bool have_llm;
-    llm_pool llms;          /* when have_llm */
-    char *prompt_dir;
+    bool have_llm;          /* the session has an LLM */
+    llm_pool llms;          /* when have_llm: clients made with the session's settings */
     serve_jobs jobs;
 };
 

@@ -118,11 +118,11 @@ static void chat_produce(serve_stream *s, void *arg)
     if (stream_write_event(s, delta_chunk(c, "assistant", "", NULL)) < 0)
         return;
     store *st = store_pool_acquire(&c->srv->stores);
-    serve_answer a;
+    rag_reply a = {0};
     int rc = st ? serve_answer_run(c->srv, st, &c->ask, chat_delta, &(chat_stream){c, s}, &a)
-                : -1;
+                : RAG_ERR;
     store_pool_release(&c->srv->stores, st);
-    if (rc < 0) {
+    if (rc < 0 && rc != RAG_ERR_STOPPED) {
         /* Headers are gone already: OpenAI's streams report errors as an
          * event with an "error" object. */
         cJSON *e = cJSON_CreateObject();
@@ -131,20 +131,18 @@ static void chat_produce(serve_stream *s, void *arg)
         cJSON_AddStringToObject(err, "type", "server_error");
         stream_write_event(s, e);
         stream_write(s, "data: [DONE]\n\n", 14);
-        return;
-    }
-    if (rc == 0) {
-        char *footer = sources_footer(a.sources);
+    } else if (rc == 0) {
+        cJSON *sources = rag_sources_json(&a);
+        char *footer = sources_footer(sources);
         if (*footer)
             stream_write_event(s, delta_chunk(c, NULL, footer, NULL));
         free(footer);
         cJSON *last = delta_chunk(c, NULL, NULL, "stop");
-        cJSON_AddItemToObject(last, "sources", a.sources);
-        a.sources = NULL;
+        cJSON_AddItemToObject(last, "sources", sources);
         stream_write_event(s, last);
         stream_write(s, "data: [DONE]\n\n", 14);
     }
-    serve_answer_free(&a);
+    rag_reply_free(&a);
 }
 
 enum MHD_Result openai_chat(serve_request *rq)
@@ -212,7 +210,7 @@ enum MHD_Result openai_chat(serve_request *rq)
         return serve_reply_response(rq, 200, resp);
     }
 
-    serve_answer a;
+    rag_reply a;
     int status = serve_answer_pooled(rq->srv, &c->ask, &a);
     if (status) {
         ret = serve_reply_error(rq, status, "%s", dq_last_error());
@@ -223,7 +221,8 @@ enum MHD_Result openai_chat(serve_request *rq)
         cJSON_AddNumberToObject(ch, "index", 0);
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
-        char *footer = sources_footer(a.sources);
+        cJSON *sources = rag_sources_json(&a);
+        char *footer = sources_footer(sources);
         dq_buf content = DQ_BUF_INIT;
         dq_buf_printf(&content, "%s%s", a.text, footer);
         free(footer);
@@ -231,11 +230,10 @@ enum MHD_Result openai_chat(serve_request *rq)
         dq_buf_free(&content);
         cJSON_AddStringToObject(ch, "finish_reason", "stop");
         cJSON_AddItemToArray(choices, ch);
-        cJSON_AddItemToObject(o, "sources", a.sources);
-        a.sources = NULL;
+        cJSON_AddItemToObject(o, "sources", sources);
         ret = serve_reply_json(rq, 200, o);
     }
-    serve_answer_free(&a);
+    rag_reply_free(&a);
     chat_call_free(c);
     return ret;
 }

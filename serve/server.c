@@ -35,9 +35,6 @@ serve_params serve_default_params(void)
         .max_jobs = 2,
         .max_connections = 128,
         .drain_timeout_s = 30,
-        .retrieve = retrieve_default_params(),
-        .answer = answer_default_params(),
-        .prompt = prompt_default_params(),
     };
 }
 
@@ -213,14 +210,12 @@ static void server_free(serve_server *srv)
     store_pool_free(&srv->stores);
     if (srv->have_llm)
         llm_pool_free(&srv->llms);
-    free(srv->prompt_dir);
     free(srv->host);
     free(srv->token);
     free(srv->store_dir);
     free(srv->docqa_bin);
     free(srv->upload_dir);
     pthread_mutex_destroy(&srv->lock);
-    pthread_mutex_destroy(&srv->embed_lock);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->jobs.lock);
     free(srv);
@@ -236,8 +231,8 @@ serve_server *serve_start(const serve_params *params)
                      host);
         return NULL;
     }
-    if (!params->store_dir || !params->docqa_bin) {
-        dq_set_error("serve needs a store directory and the docqa program");
+    if (!params->store_dir || !params->docqa_bin || !params->session) {
+        dq_set_error("serve needs a store directory, an answer session and the docqa program");
         return NULL;
     }
     if (params->port < 0 || params->port > 65535) {
@@ -261,17 +256,6 @@ serve_server *serve_start(const serve_params *params)
         return NULL;
     }
 
-    /* A client made now checks the LLM settings; requests make their own. */
-    llm_client *probe_llm = NULL;
-    if (params->llm && params->llm->base_url && *params->llm->base_url) {
-        probe_llm = llm_new(params->llm);
-        if (!probe_llm) {
-            store_close(probe);
-            freeaddrinfo(ai);
-            return NULL;
-        }
-    }
-
     serve_server *srv = dq_calloc(1, sizeof *srv);
     srv->p = *params;
     srv->host = dq_strdup(host);
@@ -292,15 +276,11 @@ serve_server *serve_start(const serve_params *params)
     srv->p.store_dir = srv->store_dir;
     srv->p.docqa_bin = srv->docqa_bin;
     srv->p.upload_dir = srv->upload_dir;
-    if (probe_llm) {
+    if (params->session->llm) {
         srv->have_llm = true;
-        llm_pool_init(&srv->llms, params->llm, probe_llm);
+        llm_pool_init(&srv->llms, &params->session->llm_params, NULL);
     }
-    srv->p.llm = srv->have_llm ? &srv->llms.params : NULL;
-    srv->prompt_dir = params->prompt.template_dir ? dq_strdup(params->prompt.template_dir) : NULL;
-    srv->p.prompt.template_dir = srv->prompt_dir;
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_mutex_init(&srv->embed_lock, NULL);
     pthread_cond_init(&srv->idle, NULL);
     jobs_init(&srv->jobs);
     store_pool_init(&srv->stores, srv->store_dir);
