@@ -1,5 +1,6 @@
-/* cli.h - what the docqa subcommands share: the command table's signature,
- * store and config lookup, progress display and exit codes. Only cli/ prints. */
+/* cli.h - what the docqa subcommands share: the command table's signature
+ * and what the dispatcher provides (store, config, writer lock), progress
+ * display and exit codes. Only cli/ prints. */
 #ifndef DQ_CLI_H
 #define DQ_CLI_H
 
@@ -22,10 +23,27 @@ enum {
     EXIT_INTERRUPTED = 130,
 };
 
+/* What a command needs before its work, stated by its line in the command
+ * table (cli/main.c) and provided once by cli_setup (git's RUN_SETUP). */
+enum {
+    CLI_NEEDS_STORE = 1 << 0,   /* g->st: the store, which must exist */
+    CLI_CREATES_STORE = 1 << 1, /* g->st: the store, created when missing */
+    CLI_WRITES_STORE = 1 << 2,  /* the writer lock on g->st (waits unless g->no_wait) */
+    CLI_NEEDS_CONFIG = 1 << 3,  /* g->cfg: the user's config, then the store's (when there
+                                 * is one), then the environment */
+};
+
 /* Options every subcommand understands, parsed before the subcommand too
- * (`docqa --store DIR ask ...`). */
+ * (`docqa --store DIR ask ...`), and what cli_setup provides. The
+ * dispatcher frees st and cfg after the command returns. */
 typedef struct {
     const char *store_dir; /* --store, else $DOCQA_STORE, else found upward */
+    unsigned needs;        /* the command's CLI_NEEDS_* flags, from the table */
+    bool no_wait, quiet;   /* for the writer lock: set by the command before cli_setup */
+    store *st;             /* provided: CLI_NEEDS_STORE, CLI_CREATES_STORE */
+    bool locked;           /* provided: CLI_WRITES_STORE */
+    dq_config cfg;         /* provided: CLI_NEEDS_CONFIG (all zero until then) */
+    bool have_cfg;
 } cli_globals;
 
 typedef int (*cli_command_fn)(int argc, char **argv, cli_globals *g);
@@ -46,9 +64,12 @@ int cmd_index(int argc, char **argv, cli_globals *g);
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Opens the store for reading and querying: --store, $DOCQA_STORE, or
- * ".docqa" found upward from the current directory. NULL after printing why. */
-store *cli_open_store(const cli_globals *g, bool create);
+/* Provides what g->needs asks for and is not there yet: opens (or creates)
+ * the store --store, $DOCQA_STORE or the ".docqa" found upward names, takes
+ * its writer lock, loads the config. A command calls it once it has read its
+ * command line, so that -h and usage errors need no store; eval adds a need
+ * when it knows it has one. EXIT_OK, or the exit status after printing why. */
+int cli_setup(cli_globals *g);
 
 /* ---- ingest and reindex (cli/ingest_opts.c) ------------------------------ */
 
@@ -68,10 +89,6 @@ store *cli_open_store(const cli_globals *g, bool create);
 bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);
 /* False after printing a usage error when mode is not auto, always or never. */
 bool cli_ocr_mode_ok(const char *mode);
-/* Takes the store's writer lock, saying so when it has to wait. Returns
- * EXIT_OK, EXIT_LOCKED (held elsewhere and !wait) or EXIT_ERROR, after
- * printing why. */
-int cli_lock_store(store *st, bool wait, bool quiet);
 /* One summary line on stderr when the run OCR'd anything. */
 void cli_ocr_summary(const ingest_run *run);
 /* The entries a walk passed over, one "docqa: 'path': reason" line each. */
@@ -79,14 +96,12 @@ void cli_report_skipped(const file_list *files);
 
 /* ---- configuration (pipeline/config.c) ---------------------------------- */
 
-/* dq_config_load that prints the error: -1 with cfg freed. */
+/* dq_config_load that prints the error: -1 with cfg freed. For `model`,
+ * which reads only the --store given; commands state CLI_NEEDS_CONFIG. */
 int cli_load_config(dq_config *cfg, const char *store_dir);
 /* The embedder the config names, or NULL when none is configured (*err
  * false) or it failed to load (*err true, message printed). */
 embedder *cli_open_embedder(const dq_config *cfg, bool *err);
-/* The same for the config a store sees (the user's, then the store's own
- * config): *err true after a message when the config or the model fails. */
-embedder *cli_open_store_embedder(store *st, bool *err);
 
 /* ---- the LLM (cli/llm.c) ------------------------------------------------ */
 
@@ -114,7 +129,7 @@ typedef rag_flags cli_retrieval_flags;
  * reranker_free).
  * Returns EXIT_OK, or EXIT_USAGE / EXIT_ERROR after printing why, with
  * nothing left open. */
-int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params *rp,
+int cli_retrieval_setup(const dq_config *cfg, const cli_retrieval_flags *f, retrieve_params *rp,
                         embedder **emb);
 
 /* Renders a retrieve snippet for a terminal (bold colour), or with **marks**

@@ -84,19 +84,12 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         return EXIT_ERROR;
     }
 
-    store *st = cli_open_store(g, true);
-    if (!st)
-        return EXIT_ERROR;
-    int locked = cli_lock_store(st, !no_wait, quiet);
-    if (locked != EXIT_OK) {
-        store_close(st);
-        return locked;
-    }
-    dq_config cfg;
-    if (cli_load_config(&cfg, store_dir(st)) < 0) {
-        store_close(st);
-        return EXIT_ERROR;
-    }
+    g->no_wait = no_wait;
+    g->quiet = quiet;
+    int status = cli_setup(g); /* the store, created when missing; its lock; the config */
+    if (status != EXIT_OK)
+        return status;
+    store *st = g->st;
     cli_run_view view = {.quiet = quiet};
     ingest_run run = {.st = st,
                       .password = password,
@@ -106,9 +99,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
                       .events = cli_run_events(&view)};
     embedder *emb = NULL;
     file_list files = {.follow_symlinks = follow_symlinks};
-    int status = EXIT_ERROR;
+    status = EXIT_ERROR;
     if (ingest_run_set_split(&run, cjk, words, overlap_pct, false) < 0 ||
-        ingest_run_set_ocr(&run, ocr_mode, ocr_lang, &cfg) < 0) {
+        ingest_run_set_ocr(&run, ocr_mode, ocr_lang, &g->cfg) < 0) {
         cli_error("%s", dq_last_error());
         goto out;
     }
@@ -116,7 +109,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
      * fails fast instead of after a long ingest. */
     if (!no_embed) {
         bool err;
-        emb = cli_open_embedder(&cfg, &err);
+        emb = cli_open_embedder(&g->cfg, &err);
         if (err)
             goto out;
     }
@@ -152,7 +145,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     status = EXIT_OK;
     size_t n_embedded = 0;
     if (rc == 0 && !cli_interrupted() && emb) {
-        if (cli_vectorize(st, emb, &cfg, quiet, &n_embedded) < 0)
+        if (cli_vectorize(st, emb, &g->cfg, quiet, &n_embedded) < 0)
             status = EXIT_ERROR;
         else if (n_embedded && !quiet)
             fprintf(stderr, "embedded %zu chunks with %s\n", n_embedded, embedder_identity(emb));
@@ -184,7 +177,5 @@ out:
     embedder_free(emb);
     ingest_run_free(&run);
     file_list_free(&files);
-    dq_config_free(&cfg);
-    store_close(st);
     return status;
 }

@@ -1,6 +1,6 @@
 /* ingest_opts.c - what `docqa ingest` and `docqa reindex` share on the
- * command line: checking the --chunk-* and --ocr values, taking the writer
- * lock, and the OCR line of the summary. The run itself is pipeline/'s. */
+ * command line: checking the --chunk-* and --ocr values, and the report of
+ * skipped entries and OCR'd pages. The run itself is pipeline/'s. */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,26 +23,6 @@ bool cli_ocr_mode_ok(const char *mode)
         return true;
     cli_error("--ocr must be auto, always or never (not '%s')", mode);
     return false;
-}
-
-int cli_lock_store(store *st, bool wait, bool quiet)
-{
-    int rc = store_lock(st, false);
-    if (rc == 1 && wait) {
-        if (!quiet)
-            fprintf(stderr, "docqa: waiting for another ingest or reindex of '%s' to finish\n",
-                    store_dir(st));
-        rc = store_lock(st, true);
-    }
-    if (rc == 0)
-        return EXIT_OK;
-    if (rc == 1) {
-        cli_error("%s (exit status %d; without --no-wait docqa waits for it)", dq_last_error(),
-                  EXIT_LOCKED);
-        return EXIT_LOCKED;
-    }
-    cli_error("%s", dq_last_error());
-    return EXIT_ERROR;
 }
 
 void cli_ocr_summary(const ingest_run *run)

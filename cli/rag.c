@@ -11,19 +11,16 @@
 
 #include "common/common.h"
 
-rag_session *cli_rag_session(const cli_globals *g, const rag_session_params *params,
-                             int *status)
+rag_session *cli_rag_session(cli_globals *g, const rag_session_params *params, int *status)
 {
-    store *st = cli_open_store(g, false); /* finds the store, or says why not */
-    if (!st) {
-        *status = EXIT_ERROR;
+    *status = cli_setup(g); /* the store and its config, as the command table says */
+    if (*status != EXIT_OK)
         return NULL;
-    }
     rag_session_params p = *params;
-    p.store_dir = store_dir(st);
+    p.store_dir = store_dir(g->st);
+    p.config = &g->cfg;
     rag_session *s;
     int rc = rag_session_build(&p, &s);
-    store_close(st);
     if (rc < 0) {
         cli_error("%s", dq_last_error());
         *status = rc == RAG_ERR_SETTING ? EXIT_USAGE : EXIT_ERROR;

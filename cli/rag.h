@@ -9,10 +9,10 @@
 #include "cli/cli.h"
 #include "pipeline/pipeline.h"
 
-/* The session for the store the globals name, with the command's flags.
- * NULL after printing why; *status is the exit status to return then. */
-rag_session *cli_rag_session(const cli_globals *g, const rag_session_params *params,
-                             int *status);
+/* The session for the store and config cli_setup provides (the command's
+ * table line), with the command's flags; it borrows g->cfg, which outlives
+ * it. NULL after printing why; *status is the exit status to return then. */
+rag_session *cli_rag_session(cli_globals *g, const rag_session_params *params, int *status);
 
 /* Where a turn's LLM answer goes as it arrives: out (NULL: nowhere), with
  * control characters dropped; printed tells whether any of it got there. */

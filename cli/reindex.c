@@ -196,27 +196,15 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     }
     double t0 = dq_now();
 
-    store *st = cli_open_store(g, false);
-    if (!st) {
-        if (log)
-            fclose(log);
-        return EXIT_ERROR;
-    }
-    int status = cli_lock_store(st, !no_wait, quiet);
+    g->no_wait = no_wait;
+    g->quiet = quiet;
+    int status = cli_setup(g); /* the store, its writer lock, the config */
     if (status != EXIT_OK) {
-        store_close(st);
         if (log)
             fclose(log);
         return status;
     }
-
-    dq_config cfg;
-    if (cli_load_config(&cfg, store_dir(st)) < 0) {
-        store_close(st);
-        if (log)
-            fclose(log);
-        return EXIT_ERROR;
-    }
+    store *st = g->st;
     cli_run_view view = {.quiet = quiet};
     ingest_run run = {.st = st,
                       .limits = ingest_default_params(),
@@ -249,14 +237,14 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     }
     if (!no_embed) {
         bool err;
-        emb = cli_open_embedder(&cfg, &err);
+        emb = cli_open_embedder(&g->cfg, &err);
         if (err) {
             status = EXIT_ERROR;
             goto out;
         }
     }
     /* scanned pages are read as the config's [ocr] says, as ingest does */
-    if (ingest_run_set_ocr(&run, NULL, NULL, &cfg) < 0) {
+    if (ingest_run_set_ocr(&run, NULL, NULL, &g->cfg) < 0) {
         cli_error("%s", dq_last_error());
         status = EXIT_ERROR;
         goto out;
@@ -302,7 +290,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     }
     size_t n_embedded = 0;
     if (status == EXIT_OK && !cli_interrupted() && emb &&
-        cli_vectorize(st, emb, &cfg, quiet, &n_embedded) < 0)
+        cli_vectorize(st, emb, &g->cfg, quiet, &n_embedded) < 0)
         status = EXIT_ERROR;
 
     int n_failed = run.n_failed + w.n_bad;
@@ -345,8 +333,6 @@ out:
     paths_free(&w.walked_dirs);
     file_list_free(&w.files);
     ingest_run_free(&run);
-    dq_config_free(&cfg);
-    store_close(st);
     if (log)
         fclose(log);
     return status;

@@ -7,15 +7,11 @@
 #include "cli/cli.h"
 #include "common/common.h"
 
-int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params *rp,
+int cli_retrieval_setup(const dq_config *cfg, const cli_retrieval_flags *f, retrieve_params *rp,
                         embedder **emb)
 {
     *emb = NULL;
-    dq_config cfg;
-    if (cli_load_config(&cfg, store_dir(st)) < 0)
-        return EXIT_ERROR;
-    int rc = rag_retrieval_setup(&cfg, f, rp, emb);
-    dq_config_free(&cfg);
+    int rc = rag_retrieval_setup(cfg, f, rp, emb);
     if (rc < 0)
         cli_error("%s", dq_last_error());
     return rc == 0 ? EXIT_OK : rc == RAG_ERR_SETTING ? EXIT_USAGE : EXIT_ERROR;

@@ -98,14 +98,14 @@ int cmd_search(int argc, char **argv, cli_globals *g)
     for (int i = 0; i < n_args; i++)
         dq_buf_printf(&query, "%s%s", i ? " " : "", argv[i]);
 
-    store *st = cli_open_store(g, false);
-    if (!st) {
-        dq_buf_free(&query);
-        return EXIT_ERROR;
-    }
     retrieve_result res = {0};
     embedder *emb = NULL;
-    int status = cli_retrieval_setup(st, &rf, &rp, &emb);
+    store *st = NULL;
+    int status = cli_setup(g); /* the store and its config */
+    if (status == EXIT_OK) {
+        st = g->st;
+        status = cli_retrieval_setup(&g->cfg, &rf, &rp, &emb);
+    }
     if (status != EXIT_OK) {
         /* printed */
     } else if (retrieve_search(st, emb, query.data, &rp, &res) < 0) {
@@ -151,7 +151,6 @@ int cmd_search(int argc, char **argv, cli_globals *g)
     retrieve_result_free(&res);
     embedder_free(emb);
     reranker_free(rp.reranker);
-    store_close(st);
     dq_buf_free(&query);
     return status;
 }

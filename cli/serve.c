@@ -82,13 +82,9 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     sp.max_upload_bytes = (size_t)max_upload_mb << 20;
     sp.upload_dir = uploads;
 
-    /* An empty store is fine: people upload their documents through the page. */
-    store *st = cli_open_store(g, true);
-    if (!st)
-        return EXIT_ERROR;
-    store_close(st);
-    /* The question's embedding model, the reranker and the LLM, as ask
-     * would use them. */
+    /* The store (created when missing: people upload their documents
+     * through the page), its config, and the question's embedding model,
+     * the reranker and the LLM, as ask would use them. */
     int status;
     rag_session *rag = cli_rag_session(g, &rsp, &status);
     if (!rag)
