@@ -50,6 +50,33 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * ".docqa" found upward from the current directory. NULL after printing why. */
 store *cli_open_store(const cli_globals *g, bool create);
 
+/* ---- ingest and reindex (cli/ingest_opts.c) ------------------------------ */
+
+/* The options both ingest and reindex take, as cli_option table entries
+ * (cli/options.h): the writer lock, embedding, and the --chunk-* values
+ * (int, INGEST_SPLIT_UNSET when not given). */
+#define CLI_INGEST_OPTIONS(no_wait, no_embed, cjk, words, overlap_pct)                          \
+    OPT_BOOLEAN(0, "no-wait", (no_wait), "exit with status 5 if another ingest or reindex runs"), \
+    OPT_BOOLEAN(0, "no-embed", (no_embed), "skip computing vectors even if a model is set"),     \
+    OPT_SECTION("chunking (default: the store's settings; reindex may change them):"),            \
+    OPT_NUMBER(0, "chunk-cjk", (cjk), "n", "CJK characters per chunk (350)"),                    \
+    OPT_NUMBER(0, "chunk-words", (words), "n", "English words per chunk (250)"),                 \
+    OPT_NUMBER(0, "overlap", (overlap_pct), "pct", "percent of a chunk repeated in the next (15)")
+
+/* False after printing why when a --chunk-* value is out of range;
+ * INGEST_SPLIT_UNSET values are not checked. */
+bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);
+/* False after printing a usage error when mode is not auto, always or never. */
+bool cli_ocr_mode_ok(const char *mode);
+/* Takes the store's writer lock, saying so when it has to wait. Returns
+ * EXIT_OK, EXIT_LOCKED (held elsewhere and !wait) or EXIT_ERROR, after
+ * printing why. */
+int cli_lock_store(store *st, bool wait, bool quiet);
+/* One summary line on stderr when the run OCR'd anything. */
+void cli_ocr_summary(const ingest_run *run);
+/* The entries a walk passed over, one "docqa: 'path': reason" line each. */
+void cli_report_skipped(const file_list *files);
+
 /* ---- configuration (pipeline/config.c) ---------------------------------- */
 
 /* dq_config_load that prints the error: -1 with cfg freed. */
@@ -90,18 +117,6 @@ typedef rag_flags cli_retrieval_flags;
 int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params *rp,
                         embedder **emb);
 
-/* Brings the FAISS file in step with the store's vectors of model (after
- * ingest), with [retrieve] ann_threshold from the config; says what it did
- * unless quiet. -1 after printing why. */
-int cli_vindex_sync(store *st, const char *model, bool quiet);
-
-/* Embeds every chunk that has no vector from e yet (re-embedding all when the
- * store's model changed); progress on a terminal. -1 after printing why. */
-int cli_embed_missing(store *st, embedder *e, bool quiet);
-/* The same without the closing "embedded N chunks" line: *n_embedded says
- * how many chunks got a vector (for a caller's own summary). */
-int cli_embed_missing_count(store *st, embedder *e, bool quiet, size_t *n_embedded);
-
 /* Renders a retrieve snippet for a terminal (bold colour), or with **marks**
  * when stdout is not one. Caller frees. */
 char *cli_render_snippet(const char *snippet, bool tty);
@@ -137,6 +152,24 @@ void progress_message(progress *p, const char *fmt, ...) __attribute__((format(p
  * apart: ocr_pages in the run, file_done of file_total in the file in flight. */
 void progress_ocr(progress *p, long long ocr_pages, int file_done, int file_total);
 void progress_finish(progress *p);
+
+/* A pipeline run shown on a terminal: its bar, and whether the user asked
+ * for quiet. */
+typedef struct {
+    progress bar;
+    bool quiet;
+} cli_run_view;
+
+/* The pipeline's events drawn on v: a file's failure or lost pages as a
+ * "docqa: 'path': reason" line above the bar, notices unless quiet, files,
+ * OCR pages and embedded chunks on the bar (the caller starts the files bar;
+ * the chunks bar starts itself), Ctrl-C as stop. */
+pipeline_events cli_run_events(cli_run_view *v);
+
+/* The vectorize pass for a command: embeds what the store lacks with e, on a
+ * bar, and says when it rebuilt the FAISS file unless quiet; *n_embedded
+ * tells how many chunks got a vector. -1 after printing why. */
+int cli_vectorize(store *st, embedder *e, const dq_config *cfg, bool quiet, size_t *n_embedded);
 
 /* True when the user pressed Ctrl-C (SIGINT/SIGTERM); long loops check it
  * between files so the store is left with whole documents only. */

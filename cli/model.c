@@ -22,7 +22,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "common/common.h"
-#include "embed/hub.h"
+#include "hub/hub.h"
 
 static const char *const model_usage[] = {
     "docqa model info [--int8] <dir|name>",

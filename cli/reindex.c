@@ -5,8 +5,7 @@
  * Unchanged files are skipped by size and mtime (or, with --verify, by content
  * hash); changed ones are extracted again, new ones added, gone ones removed,
  * and a file renamed or moved (same hash) is linked to the document it had,
- * so nothing is re-embedded. The per-file work is ingest_run.c's, shared with
- * ingest. A source folder that is missing altogether (an unmounted disk) is
+ * so nothing is re-embedded. The run is pipeline/'s, shared with ingest. A source folder that is missing altogether (an unmounted disk) is
  * reported and its files kept rather than dropped. The run holds the writer
  * lock; readers (ask, search) go on reading the WAL snapshot and see each
  * document before or after its transaction. */
@@ -20,7 +19,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/ingest_run.h"
 #include "cli/options.h"
 #include "common/common.h"
 
@@ -84,39 +82,35 @@ static int collect_root(void *ctx, const char *path, bool is_dir)
 {
     walk_state *w = ctx;
     w->n_roots++;
-    dq_buf abs = DQ_BUF_INIT;
-    if (path[0] == '/')
-        dq_buf_puts(&abs, path);
-    else
-        dq_buf_printf(&abs, "%s/%s", store_root(w->st), path);
+    char *abs = store_abs_path(store_root(w->st), path);
     /* Sources come sorted by path, so a folder comes before what is inside
      * it, and its walk covers those already. */
     for (size_t i = 0; i < w->walked_dirs.n; i++) {
-        if (cli_path_under(abs.data, w->walked_dirs.items[i])) {
-            dq_buf_free(&abs);
+        if (path_is_under(abs, w->walked_dirs.items[i])) {
+            free(abs);
             return 0;
         }
     }
     struct stat sb;
-    if (stat(abs.data, &sb) < 0 && errno == ENOENT) {
+    if (stat(abs, &sb) < 0 && errno == ENOENT) {
         if (is_dir && !w->drop_missing) {
             cli_error("source folder '%s' is missing; its files are kept until it is back "
                       "(--drop-missing removes them)",
-                      abs.data);
-            paths_add(&w->missing_dirs, abs.data);
+                      abs);
+            paths_add(&w->missing_dirs, abs);
             w->n_bad++;
         } else {
             paths_add(&w->gone_roots, path);
         }
-    } else if (files_collect(&w->files, abs.data, store_root(w->st)) < 0) {
+    } else if (files_collect(&w->files, abs, store_root(w->st)) < 0) {
         cli_error("%s", dq_last_error());
         w->n_bad++;
         if (is_dir) /* unreadable: keep its files rather than drop them */
-            paths_add(&w->missing_dirs, abs.data);
+            paths_add(&w->missing_dirs, abs);
     } else if (is_dir) {
-        paths_add(&w->walked_dirs, abs.data);
+        paths_add(&w->walked_dirs, abs);
     }
-    dq_buf_free(&abs);
+    free(abs);
     return 0;
 }
 
@@ -130,16 +124,12 @@ static int collect_extra(void *ctx, const store_file *f)
     extra_scan *x = ctx;
     if (paths_has(x->walked, f->path))
         return 0;
-    dq_buf abs = DQ_BUF_INIT;
-    if (f->path[0] == '/')
-        dq_buf_puts(&abs, f->path);
-    else
-        dq_buf_printf(&abs, "%s/%s", store_root(x->w->st), f->path);
+    char *abs = store_abs_path(store_root(x->w->st), f->path);
     struct stat sb;
-    if (stat(abs.data, &sb) == 0 && S_ISREG(sb.st_mode) &&
-        files_collect(&x->w->files, abs.data, store_root(x->w->st)) < 0)
+    if (stat(abs, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        files_collect(&x->w->files, abs, store_root(x->w->st)) < 0)
         x->w->n_bad++;
-    dq_buf_free(&abs);
+    free(abs);
     return 0;
 }
 
@@ -172,7 +162,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, verify = false, no_wait = false, no_embed = false, drop_missing = false;
     const char *log_path = NULL;
-    int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
+    int cjk = INGEST_SPLIT_UNSET, words = INGEST_SPLIT_UNSET, overlap_pct = INGEST_SPLIT_UNSET;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_BOOLEAN('q', "quiet", &quiet, "print nothing on success (for cron)"),
@@ -220,11 +210,22 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         return status;
     }
 
-    cli_ingest_run run = {.st = st, .limits = ingest_default_params(), .verify = verify};
+    dq_config cfg;
+    if (cli_load_config(&cfg, store_dir(st)) < 0) {
+        store_close(st);
+        if (log)
+            fclose(log);
+        return EXIT_ERROR;
+    }
+    cli_run_view view = {.quiet = quiet};
+    ingest_run run = {.st = st,
+                      .limits = ingest_default_params(),
+                      .verify = verify,
+                      .events = cli_run_events(&view)};
     walk_state w = {.st = st, .drop_missing = drop_missing};
     path_set walked = {0}, rechunk = {0};
     embedder *emb = NULL;
-    int rc = cli_split_settings(&run, cjk, words, overlap_pct, true, quiet);
+    int rc = ingest_run_set_split(&run, cjk, words, overlap_pct, true);
     if (rc == 0)
         rc = store_each_root(st, collect_root, &w);
     store_stats stats;
@@ -248,14 +249,15 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     }
     if (!no_embed) {
         bool err;
-        emb = cli_open_store_embedder(st, &err);
+        emb = cli_open_embedder(&cfg, &err);
         if (err) {
             status = EXIT_ERROR;
             goto out;
         }
     }
     /* scanned pages are read as the config's [ocr] says, as ingest does */
-    if (cli_ocr_init(&run.ocr, NULL, NULL, store_dir(st), &run.prog) < 0) {
+    if (ingest_run_set_ocr(&run, NULL, NULL, &cfg) < 0) {
+        cli_error("%s", dq_last_error());
         status = EXIT_ERROR;
         goto out;
     }
@@ -283,24 +285,15 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
 
     /* Entries the walk passed over, as ingest reports them; unreadable ones
      * count as failed. */
-    for (const char *e = w.files.skipped.data, *nl; e && *e; e = nl + 1) {
-        nl = strchr(e, '\n');
-        cli_error("%.*s", (int)(nl - e), e);
-    }
+    cli_report_skipped(&w.files);
     w.n_bad += w.files.n_unreadable;
 
     cli_catch_signals();
-    progress_start(&run.prog, "reindex", "files", quiet, (int)w.files.n, w.files.total_bytes);
-    long long bytes_done = 0;
-    for (size_t i = 0; rc == 0 && i < w.files.n && !cli_interrupted(); i++) {
-        const input_file *f = &w.files.items[i];
-        rc = cli_ingest_file(&run, f);
-        bytes_done += f->size;
-        progress_update(&run.prog, (int)i + 1, bytes_done, run.pages);
-    }
-    progress_finish(&run.prog);
+    progress_start(&view.bar, "reindex", "files", quiet, (int)w.files.n, w.files.total_bytes);
+    rc = ingest_run_files(&run, &w.files);
+    progress_finish(&view.bar);
     if (rc == 0 && !cli_interrupted())
-        rc = cli_ingest_prune(&run, w.missing_dirs.items, w.missing_dirs.n, false);
+        rc = ingest_run_prune(&run, w.missing_dirs.items, w.missing_dirs.n, false);
     for (size_t i = 0; rc == 0 && i < w.gone_roots.n; i++)
         rc = store_remove_root(st, w.gone_roots.items[i]);
     if (rc < 0) {
@@ -309,7 +302,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     }
     size_t n_embedded = 0;
     if (status == EXIT_OK && !cli_interrupted() && emb &&
-        cli_embed_missing_count(st, emb, quiet, &n_embedded) < 0)
+        cli_vectorize(st, emb, &cfg, quiet, &n_embedded) < 0)
         status = EXIT_ERROR;
 
     int n_failed = run.n_failed + w.n_bad;
@@ -351,7 +344,8 @@ out:
     paths_free(&w.gone_roots);
     paths_free(&w.walked_dirs);
     file_list_free(&w.files);
-    cli_ingest_run_free(&run);
+    ingest_run_free(&run);
+    dq_config_free(&cfg);
     store_close(st);
     if (log)
         fclose(log);

@@ -438,3 +438,13 @@ embedder *dq_config_open_embedder(const dq_config *cfg, bool *err)
     *err = e == NULL;
     return e;
 }
+
+store_vindex_params dq_config_vindex_params(const dq_config *cfg)
+{
+    store_vindex_params vp = store_vindex_default_params();
+    if (cfg->ann_threshold >= 0)
+        vp.ann_threshold = cfg->ann_threshold;
+    vp.nprobe = cfg->nprobe;
+    vp.exact = cfg->exact;
+    return vp;
+}

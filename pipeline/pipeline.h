@@ -8,14 +8,19 @@
 #ifndef DQ_PIPELINE_H
 #define DQ_PIPELINE_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "common/common.h"
 #include "embed/embed.h"
 #include "generate/generate.h"
 #include "generate/llm.h"
 #include "generate/prompt.h"
 #include "index/index.h"
+#include "ingest/ingest.h"
 #include "retrieve/retrieve.h"
 
 /* ---- configuration (pipeline/config.c) ---------------------------------- */
@@ -69,6 +74,178 @@ int dq_config_set(const char *path, const char *section, const char *key, const 
 /* The embedder the config names, or NULL when none is configured (*err
  * false) or it failed to load (*err true, the error set). */
 embedder *dq_config_open_embedder(const dq_config *cfg, bool *err);
+/* The vector-index settings of [retrieve] (ann_threshold, nprobe, exact). */
+store_vindex_params dq_config_vindex_params(const dq_config *cfg);
+
+/* ---- events: how a run reports without printing ------------------------- */
+
+/* What a long run tells its face as it goes. Every member may be NULL. */
+typedef struct {
+    void *user;
+    /* A file failed (text: the reason) or lost part of itself (scanned pages
+     * where OCR found no text). */
+    void (*file_note)(void *user, const char *path, const char *text);
+    /* A run-wide change the user should hear of ("embedding model changed
+     * (a -> b): re-embedding every chunk"). */
+    void (*notice)(void *user, const char *text);
+    /* Files handled so far (of the list the run was given), their bytes and
+     * the pages extracted. */
+    void (*files_done)(void *user, int files, long long bytes, long long pages);
+    /* OCR of the file in flight: pages OCR'd in the run so far, and done of
+     * total in this file. */
+    void (*ocr_progress)(void *user, long long ocr_pages, int done, int total);
+    /* Vectorize: done of total chunks embedded; first called with done 0. */
+    void (*chunks_done)(void *user, size_t done, size_t total);
+    /* Polled between files, batches and OCR'd pages: true stops the run,
+     * leaving whole documents only (Ctrl-C). */
+    bool (*stop)(void *user);
+} pipeline_events;
+
+/* ---- the file walk (pipeline/files.c) ----------------------------------- */
+
+typedef struct {
+    char *abs;  /* absolute path on disk */
+    char *rel;  /* path as the store records it (store_rel_path) */
+    int64_t size, mtime;
+    bool named; /* given on the command line rather than found in a folder */
+} input_file;
+
+typedef struct {
+    input_file *items; /* (n) in walk order */
+    size_t n, cap;
+    char **dirs;       /* (n_dirs) absolute folders that were walked */
+    size_t n_dirs, dirs_cap;
+    struct { uint64_t dev, ino; } *seen; /* (n_seen) folders walked, so a
+                                            symlink loop is entered once */
+    size_t n_seen, seen_cap;
+    int64_t total_bytes;
+    bool follow_symlinks; /* set by the caller: walk links that lead out of the folder */
+    dq_buf skipped;       /* "'path': reason\n" for each entry a walk passed over
+                           * (broken link, FIFO, link out of the folder, unreadable folder) */
+    int n_skipped;
+    int n_unreadable; /* of n_skipped: entries that should have been read (exit 3) */
+} file_list;
+
+/* Adds arg (a file or a folder, walked recursively in name order, hidden
+ * entries skipped) to list; root is the store's root (store_root). -1 with
+ * the error set for a missing path, an unsupported named file, or an
+ * unreadable folder. Inside a folder, symbolic links are followed only while
+ * they stay inside it (unless list->follow_symlinks); entries passed over are
+ * noted in list->skipped. A file named in arg is read even when it is a link. */
+int files_collect(file_list *list, const char *arg, const char *root);
+void file_list_free(file_list *list);
+/* True when path is dir or inside it (absolute paths). */
+bool path_is_under(const char *path, const char *dir);
+
+/* ---- the ingest run (pipeline/ingest_run.c) ----------------------------- */
+
+/* One run over many files, shared by `docqa ingest`, `docqa reindex` and the
+ * server's upload jobs (which run `docqa ingest` in a child process). The
+ * caller sets the settings (ingest_run_set_split, ingest_run_set_ocr) and
+ * events; the counters and failures fill in as files are handled. Owns
+ * failures, links, stale_done and ocr_langs. */
+typedef struct {
+    store *st;
+    const char *password; /* for encrypted PDFs; NULL when none */
+    ingest_params limits; /* resource limits (ingest_default_params() unless set) */
+    bool force;           /* re-extract even when unchanged or stored */
+    bool verify;          /* hash files whose size and mtime match too */
+    bool retry_failed;    /* OCR settings given: a file that failed may read now */
+    ocr_params ocr;       /* OCR settings (ingest_run_set_ocr) */
+    char *ocr_langs;      /* owned; ocr.langs points here */
+    split_params split;
+    char split_tag[96];   /* split as recorded in the store (ingest_split_tag) */
+    pipeline_events events;
+
+    int n_added;     /* paths new to the store, content extracted */
+    int n_changed;   /* known paths with new content (extracted or linked) */
+    int n_linked;    /* paths new to the store, linked to stored content */
+    int n_rechunked; /* unchanged files re-chunked (settings changed) */
+    int n_unchanged, n_failed, n_removed, n_renamed;
+    long long pages, chunks; /* extracted by this run */
+    long long ocr_pages;     /* pages of stored files read by OCR */
+    long long ocr_empty;     /* scanned pages of stored files where OCR found nothing */
+    double ocr_conf_sum;     /* sum of the confidences of the OCR'd pages */
+    dq_buf failures;         /* "  path: reason\n" lines for the summary */
+
+    /* Content hashes of stored documents to re-chunk (made with other
+     * settings), sorted; the caller owns them. Per document, not per path,
+     * so a renamed file whose old path is gone is re-chunked too. */
+    char *const *stale;  /* (n_stale) */
+    bool *stale_done;    /* (n_stale) re-chunked by this run; owned */
+    size_t n_stale;
+
+    /* Content hashes this run linked a path to, so that removing a gone path
+     * with one of them counts as a rename, not an add and a remove. */
+    struct ingest_link {
+        char sha[65];
+        bool was_new; /* counted in n_linked (else n_changed) */
+        bool used;    /* matched to a removed path already */
+    } *links;         /* (n_links) */
+    size_t n_links, links_cap;
+} ingest_run;
+
+void ingest_run_free(ingest_run *run);
+
+/* "chunk_cjk=350 chunk_words=250 overlap=0.15": how the store records sp. */
+void ingest_split_tag(const split_params *sp, char *out, size_t n);
+
+/* A --chunk-* value for "not given" (reindex keeps the store's). */
+#define INGEST_SPLIT_UNSET INT_MIN
+
+/* Sets run->split and run->split_tag: the store's settings (the defaults for
+ * a new store) with the values given (INGEST_SPLIT_UNSET: not given)
+ * applied. A change is recorded when may_change (reindex: the documents made
+ * the old way become stale, and events.notice says so) and refused otherwise
+ * (ingest). -1 with the error set. */
+int ingest_run_set_split(ingest_run *run, int chunk_cjk, int chunk_words, int overlap_pct,
+                         bool may_change);
+
+/* OCR settings: mode and langs as given (NULL: not given), else the config's
+ * [ocr] mode/lang (cfg may be NULL), else auto and chi_sim+eng. -1 with the
+ * error set for a bad mode. */
+int ingest_run_set_ocr(ingest_run *run, const char *mode, const char *langs,
+                       const dq_config *cfg);
+
+/* Brings one file's row in line with the disk; a file whose document is in
+ * run->stale is extracted again even when unchanged. Returns -1 only for a
+ * store failure, which ends the run; a bad file is recorded as failed (and
+ * told to events.file_note) and returns 0. */
+int ingest_run_file(ingest_run *run, const input_file *f);
+
+/* ingest_run_file for each file of the list in order, telling
+ * events.files_done after each, until events.stop. -1 on a store failure. */
+int ingest_run_files(ingest_run *run, const file_list *files);
+
+/* Removes stored files that are gone from disk (ENOENT): with inside, only
+ * those under one of dirs (absolute folders that were walked); without, all
+ * except those under one of dirs (source folders that are missing, maybe
+ * unmounted: their files are kept). Call after every present file was
+ * handled, so a renamed file is linked before its old path goes and nothing
+ * is re-embedded. */
+int ingest_run_prune(ingest_run *run, char *const *dirs, size_t n_dirs, bool inside);
+
+/* Records the files and folders list was collected from as sources. */
+int ingest_remember_roots(store *st, const file_list *list);
+
+/* ---- the vectorize pass (pipeline/vectorize.c) -------------------------- */
+
+typedef struct {
+    size_t n_embedded;      /* chunks that got a vector (0 when stopped) */
+    store_vx_report vindex; /* what bringing vectors.faiss in step did */
+} vectorize_report;
+
+/* Gives every chunk without a vector from e one (re-embedding all when the
+ * store's model changed, which events.notice tells), one transaction per
+ * batch so an interrupted pass resumes, then brings the FAISS file in step
+ * (vectorize_sync_index). -1 with the error set. */
+int vectorize_missing(store *st, embedder *e, const dq_config *cfg, const pipeline_events *ev,
+                      vectorize_report *rep);
+
+/* Brings the FAISS file in step with the store's vectors of model, with the
+ * config's [retrieve] settings. -1 with the error set. */
+int vectorize_sync_index(store *st, const char *model, const dq_config *cfg,
+                         store_vx_report *rep);
 
 /* ---- one answer turn (pipeline/session.c, pipeline/answer.c) ------------ */
 
@@ -96,8 +273,6 @@ enum {
  * (rp->reranker). 0, RAG_ERR or RAG_ERR_SETTING; nothing stays open on error. */
 int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, retrieve_params *rp,
                         embedder **emb);
-/* The vector index settings of [retrieve] (ann_threshold, nprobe, exact). */
-void rag_vindex_params(const dq_config *cfg, store_vindex_params *vp);
 /* The LLM client settings the config gives, defaults for the rest; strings
  * point into cfg. base_url NULL or "": no LLM is configured. */
 llm_params rag_llm_params(const dq_config *cfg);

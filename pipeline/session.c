@@ -14,14 +14,6 @@
 
 #include "common/common.h"
 
-void rag_vindex_params(const dq_config *cfg, store_vindex_params *vp)
-{
-    if (cfg->ann_threshold >= 0)
-        vp->ann_threshold = cfg->ann_threshold;
-    vp->nprobe = cfg->nprobe;
-    vp->exact = cfg->exact;
-}
-
 static int parse_mode(const dq_config *cfg, const rag_flags *f, retrieve_params *rp)
 {
     const char *mode = f->mode ? f->mode : cfg->retrieve_mode;
@@ -39,7 +31,7 @@ static int parse_mode(const dq_config *cfg, const rag_flags *f, retrieve_params 
         }
         rp->min_score = x;
     }
-    rag_vindex_params(cfg, &rp->vindex);
+    rp->vindex = dq_config_vindex_params(cfg);
     rp->vindex.exact = rp->vindex.exact || f->exact;
     return 0;
 }

@@ -107,7 +107,7 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
     store_document d;
     store_box *boxes = NULL;
     size_t n_boxes = 0;
-    dq_buf path = DQ_BUF_INIT;
+    char *path = NULL;
     int rc = store_get_document(st, doc_id, &d);
     if (rc < 0) {
         ret = serve_reply_error(rq, 500, "%s", dq_last_error());
@@ -145,10 +145,7 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
             goto done;
         }
     }
-    if (d.path[0] == '/')
-        dq_buf_puts(&path, d.path);
-    else
-        dq_buf_printf(&path, "%s/%s", store_root(st), d.path);
+    path = store_abs_path(store_root(st), d.path);
     store_pool_release(&rq->srv->stores, st);
     st = NULL;
 
@@ -157,7 +154,7 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
         ib[i] = (ingest_box){boxes[i].page, boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1};
     unsigned char *png = NULL;
     size_t png_len = 0;
-    rc = ingest_render_page_png(path.data, NULL, (int)page, (float)dpi, ib, n_boxes, &png,
+    rc = ingest_render_page_png(path, NULL, (int)page, (float)dpi, ib, n_boxes, &png,
                                 &png_len);
     free(ib);
     if (rc < 0) {
@@ -176,6 +173,6 @@ done:
     store_pool_release(&rq->srv->stores, st);
     store_document_free(&d);
     free(boxes);
-    dq_buf_free(&path);
+    free(path);
     return ret;
 }

@@ -201,15 +201,6 @@ static const char *state_name(job_state s)
     return s == JOB_RUNNING ? "running" : s == JOB_DONE ? "done" : "failed";
 }
 
-/* The path a file has in the store: relative to the store's root when inside. */
-static const char *store_rel(const char *abs, const char *root)
-{
-    size_t n = strlen(root);
-    if (!strncmp(abs, root, n) && abs[n] == '/')
-        return abs + n + 1;
-    return abs;
-}
-
 static cJSON *job_json(serve_job *job, store *st)
 {
     cJSON *o = cJSON_CreateObject();
@@ -220,7 +211,8 @@ static cJSON *job_json(serve_job *job, store *st)
     for (size_t i = 0; i < job->n_paths; i++) {
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "name", job->names[i]);
-        const char *rel = store_rel(job->paths[i], store_root(st));
+        /* the path the ingest run records the upload under */
+        char *rel = store_rel_path(store_root(st), job->paths[i]);
         cJSON_AddStringToObject(f, "path", rel);
         store_file sf;
         int have = store_get_file(st, rel, &sf);
@@ -236,6 +228,7 @@ static cJSON *job_json(serve_job *job, store *st)
         done += mine;
         failed += !strcmp(status, "failed");
         store_file_free(&sf);
+        free(rel);
         cJSON_AddItemToArray(files, f);
     }
     cJSON_AddNumberToObject(o, "files_total", (double)job->n_paths);

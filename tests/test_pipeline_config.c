@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 static char root[64];
-static char store_path[96];
+static char sdir[96];
 
 static void setup(void)
 {
     snprintf(root, sizeof root, "/tmp/dq-test-config-%d", (int)getpid());
-    snprintf(store_path, sizeof store_path, "%s/store", root);
-    cr_assert_eq(dq_mkdirs(store_path), 0);
+    snprintf(sdir, sizeof sdir, "%s/store", root);
+    cr_assert_eq(dq_mkdirs(sdir), 0);
     char xdg[96];
     snprintf(xdg, sizeof xdg, "%s/xdg", root);
     setenv("XDG_CONFIG_HOME", xdg, 1);
@@ -39,7 +39,7 @@ TestSuite(config, .init = setup, .fini = teardown);
 Test(config, defaults_with_no_files)
 {
     dq_config cfg;
-    cr_assert_eq(dq_config_load(&cfg, store_path), 0);
+    cr_assert_eq(dq_config_load(&cfg, sdir), 0);
     cr_expect_null(cfg.embed_model);
     cr_expect_null(cfg.llm_url);
     cr_expect_eq(cfg.llm_temperature, -1);
@@ -55,13 +55,13 @@ Test(config, store_file_overrides_user_file_and_environment_overrides_both)
                                    "[embed]\nmodel = /user/model  # a comment\nthreads = 3\n"
                                    "[llm]\nurl = http://user/v1\ntemperature = 0.5\n"),
                  0);
-    cr_assert_eq(tmpdir_write_file(store_path, "config",
+    cr_assert_eq(tmpdir_write_file(sdir, "config",
                                    "; the store's own\n[embed]\nmodel = /store/model\n"
                                    "[retrieve]\nmin_score = 0.35\nexact = yes\nmode = bm25\n"),
                  0);
     setenv("DOCQA_LLM_URL", "http://env/v1", 1);
     dq_config cfg;
-    cr_assert_eq(dq_config_load(&cfg, store_path), 0, "%s", dq_last_error());
+    cr_assert_eq(dq_config_load(&cfg, sdir), 0, "%s", dq_last_error());
     cr_expect_str_eq(cfg.embed_model, "/store/model");
     cr_expect_eq(cfg.embed_threads, 3);
     cr_expect_str_eq(cfg.llm_url, "http://env/v1");
@@ -78,9 +78,9 @@ Test(config, store_file_overrides_user_file_and_environment_overrides_both)
 
 Test(config, a_typo_is_an_error_naming_file_and_line)
 {
-    cr_assert_eq(tmpdir_write_file(store_path, "config", "[embed]\n\nmodle = x\n"), 0);
+    cr_assert_eq(tmpdir_write_file(sdir, "config", "[embed]\n\nmodle = x\n"), 0);
     dq_config cfg;
-    cr_assert_eq(dq_config_load(&cfg, store_path), -1);
+    cr_assert_eq(dq_config_load(&cfg, sdir), -1);
     cr_expect(strstr(dq_last_error(), "/store/config' line 3: unknown or invalid setting "
                                       "'embed.modle = x'"),
               "%s", dq_last_error());
@@ -96,9 +96,9 @@ Test(config, out_of_range_and_malformed_lines_are_refused)
         "[nosuch]\nx = 1\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_eq(tmpdir_write_file(store_path, "config", bad[i]), 0);
+        cr_assert_eq(tmpdir_write_file(sdir, "config", bad[i]), 0);
         dq_config cfg;
-        cr_expect_eq(dq_config_load(&cfg, store_path), -1, "accepted: %s", bad[i]);
+        cr_expect_eq(dq_config_load(&cfg, sdir), -1, "accepted: %s", bad[i]);
         cr_expect(strstr(dq_last_error(), "line"), "%s", dq_last_error());
     }
 }
@@ -107,15 +107,15 @@ Test(config, a_bad_device_in_the_environment_is_an_error)
 {
     setenv("DOCQA_EMBED_DEVICE", "tpu", 1);
     dq_config cfg;
-    cr_assert_eq(dq_config_load(&cfg, store_path), -1);
+    cr_assert_eq(dq_config_load(&cfg, sdir), -1);
     cr_expect(strstr(dq_last_error(), "DOCQA_EMBED_DEVICE='tpu'"), "%s", dq_last_error());
 }
 
 Test(config, set_rewrites_one_line_and_keeps_the_rest)
 {
     char path[128];
-    snprintf(path, sizeof path, "%s/config", store_path);
-    cr_assert_eq(tmpdir_write_file(store_path, "config",
+    snprintf(path, sizeof path, "%s/config", sdir);
+    cr_assert_eq(tmpdir_write_file(sdir, "config",
                                    "# mine\n[embed]\nmodel = /old  # keep?\nint8 = true\n\n"
                                    "[llm]\nurl = http://x/v1\n"),
                  0);
