@@ -103,13 +103,13 @@ int cli_load_config(dq_config *cfg, const char *store_dir);
  * false) or it failed to load (*err true, message printed). */
 embedder *cli_open_embedder(const dq_config *cfg, bool *err);
 
-/* ---- the LLM (cli/llm.c) ------------------------------------------------ */
+/* ---- the LLM (cli/rag.c) ------------------------------------------------ */
 
 struct llm_client;
 /* The chat client the config names, or NULL when none is configured (*err
  * false) or the settings are bad (*err true, message printed). */
 struct llm_client *cli_open_llm(const dq_config *cfg, bool *err);
-/* ---- retrieval (cli/retrieval.c), shared by search and ask ------------- */
+/* ---- retrieval (cli/retrieval.c), for search ---------------------------- */
 
 /* The retrieval flags a command offers, as parsed (NULL/false: not given). */
 typedef rag_flags cli_retrieval_flags;
