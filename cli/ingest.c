@@ -19,6 +19,45 @@ static const char *const ingest_usage[] = {
     NULL,
 };
 
+/* True, after saying why for each, when every path named is missing: such a
+ * command line creates no store. */
+static bool all_missing(int n, char **paths)
+{
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        if (stat(paths[i], &sb) == 0)
+            return false;
+    }
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        if (stat(paths[i], &sb) < 0)
+            cli_error("'%s': %s", paths[i], strerror(errno));
+    }
+    return true;
+}
+
+/* The closing summary, on stderr unless quiet and nothing failed. ingest
+ * has no rename column: a rename is a link plus a removal here. */
+static void print_summary(const ingest_run *run, int bad_args, int n_skipped, bool quiet)
+{
+    if (quiet && !run->n_failed && !bad_args)
+        return;
+    int n_ingested = run->n_added + run->n_changed + run->n_rechunked;
+    char skipped_note[48] = "";
+    if (n_skipped)
+        snprintf(skipped_note, sizeof skipped_note, ", %d skipped", n_skipped);
+    fprintf(stderr,
+            "%s %d file%s (%lld pages, %lld chunks), %d unchanged, %d linked to identical "
+            "content, %d removed, %d failed%s\n",
+            cli_interrupted() ? "interrupted after" : "ingested", n_ingested,
+            n_ingested == 1 ? "" : "s", run->pages, run->chunks, run->n_unchanged,
+            run->n_linked + run->n_renamed, run->n_removed + run->n_renamed,
+            run->n_failed + bad_args, skipped_note);
+    cli_ocr_summary(run);
+    if (run->n_failed)
+        fprintf(stderr, "failed files:\n%s", run->failures.data);
+}
+
 int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, force = false, no_embed = false, no_wait = false, follow_symlinks = false;
@@ -69,20 +108,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     lim.max_page_chars = max_page_chars;
     lim.max_seconds = time_limit;
 
-    /* A command line naming only missing paths creates no store. */
-    int n_missing = 0;
-    for (int i = 0; i < n_args; i++) {
-        struct stat sb;
-        n_missing += stat(argv[i], &sb) < 0;
-    }
-    if (n_missing == n_args) {
-        for (int i = 0; i < n_args; i++) {
-            struct stat sb;
-            if (stat(argv[i], &sb) < 0)
-                cli_error("'%s': %s", argv[i], strerror(errno));
-        }
+    if (all_missing(n_args, argv))
         return EXIT_ERROR;
-    }
 
     g->no_wait = no_wait;
     g->quiet = quiet;
@@ -128,10 +155,6 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     /* Entries the walk passed over; unreadable ones count as failed. */
     cli_report_skipped(&files);
     bad_args += files.n_unreadable;
-    char skipped_note[48] = "";
-    if (files.n_skipped > files.n_unreadable)
-        snprintf(skipped_note, sizeof skipped_note, ", %d skipped",
-                 files.n_skipped - files.n_unreadable);
 
     cli_catch_signals();
     progress_start(&view.bar, "ingest", "files", quiet, (int)files.n, files.total_bytes);
@@ -151,21 +174,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
             fprintf(stderr, "embedded %zu chunks with %s\n", n_embedded, embedder_identity(emb));
     }
 
-    /* ingest has no rename column: a rename is a link plus a removal here. */
-    int n_ingested = run.n_added + run.n_changed + run.n_rechunked;
-    run.n_removed += run.n_renamed;
-    if (!quiet || run.n_failed || bad_args) {
-        fprintf(stderr,
-                "%s %d file%s (%lld pages, %lld chunks), %d unchanged, %d linked to identical "
-                "content, %d removed, %d failed%s\n",
-                cli_interrupted() ? "interrupted after" : "ingested", n_ingested,
-                n_ingested == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
-                run.n_linked + run.n_renamed, run.n_removed, run.n_failed + bad_args,
-                skipped_note);
-        cli_ocr_summary(&run);
-        if (run.n_failed)
-            fprintf(stderr, "failed files:\n%s", run.failures.data);
-    }
+    print_summary(&run, bad_args, files.n_skipped - files.n_unreadable, quiet);
     if (rc < 0)
         status = EXIT_ERROR;
     else if (cli_interrupted())

@@ -48,6 +48,39 @@ static int record_run(store *st, const char *summary, double seconds, int status
     return 0;
 }
 
+/* The summary line: recorded in the store, printed unless quiet and all
+ * went well, appended to the log. Returns the exit status, which a failure
+ * to record it turns into an error. */
+static int report(store *st, const ingest_run *run, int n_failed, size_t n_embedded,
+                  double secs, int status, bool quiet, FILE *log)
+{
+    dq_buf line = DQ_BUF_INIT;
+    dq_buf_printf(&line, "%d added, %d changed, %d removed, %d renamed, %d failed",
+                  run->n_added + run->n_linked, run->n_changed, run->n_removed, run->n_renamed,
+                  n_failed);
+    dq_buf_printf(&line, " (%d unchanged", run->n_unchanged);
+    if (run->n_rechunked)
+        dq_buf_printf(&line, ", %d re-chunked", run->n_rechunked);
+    if (n_embedded)
+        dq_buf_printf(&line, ", %zu chunks embedded", n_embedded);
+    dq_buf_printf(&line, ") in %.2f s", secs);
+    if (record_run(st, line.data, secs, status) < 0 && status == EXIT_OK) {
+        cli_error("store '%s': %s", store_dir(st), dq_last_error());
+        status = EXIT_ERROR;
+    }
+    const char *verb = status == EXIT_INTERRUPTED ? "reindex interrupted" : "reindex";
+    if (!quiet || status != EXIT_OK)
+        printf("%s: %s\n", verb, line.data);
+    if (log) {
+        char when[32];
+        time_t now = time(NULL);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        fprintf(log, "%s %s: %s\n", when, verb, line.data);
+    }
+    dq_buf_free(&line);
+    return status;
+}
+
 int cmd_reindex(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, verify = false, no_wait = false, no_embed = false, drop_missing = false;
@@ -157,31 +190,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         status = EXIT_INTERRUPTED;
     else if (status == EXIT_OK && n_failed)
         status = EXIT_PARTIAL;
-    double secs = dq_now() - t0;
-    dq_buf line = DQ_BUF_INIT;
-    dq_buf_printf(&line, "%d added, %d changed, %d removed, %d renamed, %d failed", 
-                  run.n_added + run.n_linked, run.n_changed, run.n_removed, run.n_renamed,
-                  n_failed);
-    dq_buf_printf(&line, " (%d unchanged", run.n_unchanged);
-    if (run.n_rechunked)
-        dq_buf_printf(&line, ", %d re-chunked", run.n_rechunked);
-    if (n_embedded)
-        dq_buf_printf(&line, ", %zu chunks embedded", n_embedded);
-    dq_buf_printf(&line, ") in %.2f s", secs);
-    if (record_run(st, line.data, secs, status) < 0 && status == EXIT_OK) {
-        cli_error("store '%s': %s", store_dir(st), dq_last_error());
-        status = EXIT_ERROR;
-    }
-    const char *verb = status == EXIT_INTERRUPTED ? "reindex interrupted" : "reindex";
-    if (!quiet || status != EXIT_OK)
-        printf("%s: %s\n", verb, line.data);
-    if (log) {
-        char when[32];
-        time_t now = time(NULL);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        fprintf(log, "%s %s: %s\n", when, verb, line.data);
-    }
-    dq_buf_free(&line);
+    status = report(st, &run, n_failed, n_embedded, dq_now() - t0, status, quiet, log);
 
 out:
     embedder_free(emb);
