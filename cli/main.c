@@ -83,6 +83,9 @@ static bool may_hold_store(const char *dir)
     return ok;
 }
 
+/* The store --store, $DOCQA_STORE or the ".docqa" found upward from the
+ * current directory names (with create, ./.docqa when none is found),
+ * opened. NULL after printing why. */
 static store *open_store(const cli_globals *g, bool create)
 {
     char *dir = NULL;
@@ -155,9 +158,9 @@ int cli_setup(cli_globals *g)
     }
     if ((g->needs & CLI_NEEDS_CONFIG) && !g->have_cfg) {
         /* without a store to open, the config of the one named or found, if any */
-        char *dir = g->st            ? dq_strdup(store_dir(g->st))
-                    : g->store_dir   ? dq_strdup(g->store_dir)
-                                     : store_find(NULL);
+        char *dir = g->st          ? dq_strdup(store_dir(g->st))
+                    : g->store_dir ? dq_strdup(g->store_dir)
+                                   : store_find(NULL);
         int rc = cli_load_config(&g->cfg, dir);
         free(dir);
         if (rc < 0)
