@@ -176,7 +176,8 @@ typedef struct {
 } cli_run_view;
 
 /* The pipeline's events drawn on v: a file's failure or lost pages as a
- * "docqa: 'path': reason" line above the bar, notices unless quiet, files,
+ * "docqa: 'path': reason" line above the bar, warnings as "docqa: ..."
+ * lines, notices unless quiet, files,
  * OCR pages and embedded chunks on the bar (the caller starts the files bar;
  * the chunks bar starts itself), Ctrl-C as stop. */
 pipeline_events cli_run_events(cli_run_view *v);

@@ -155,6 +155,12 @@ static void on_notice(void *user, const char *text)
         progress_message(&v->bar, "%s", text);
 }
 
+static void on_warning(void *user, const char *text)
+{
+    cli_run_view *v = user;
+    progress_message(&v->bar, "docqa: %s", text);
+}
+
 static void on_files_done(void *user, int files, long long bytes, long long pages)
 {
     cli_run_view *v = user;
@@ -187,6 +193,7 @@ pipeline_events cli_run_events(cli_run_view *v)
     return (pipeline_events){.user = v,
                              .file_note = on_file_note,
                              .notice = on_notice,
+                             .warning = on_warning,
                              .files_done = on_files_done,
                              .ocr_progress = on_ocr_progress,
                              .chunks_done = on_chunks_done,

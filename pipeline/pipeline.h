@@ -88,6 +88,9 @@ typedef struct {
     /* A run-wide change the user should hear of ("embedding model changed
      * (a -> b): re-embedding every chunk"). */
     void (*notice)(void *user, const char *text);
+    /* A problem the run goes on past (a source folder missing, a source
+     * that cannot be read). */
+    void (*warning)(void *user, const char *text);
     /* Files handled so far (of the list the run was given), their bytes and
      * the pages extracted. */
     void (*files_done)(void *user, int files, long long bytes, long long pages);
@@ -227,6 +230,30 @@ int ingest_run_prune(ingest_run *run, char *const *dirs, size_t n_dirs, bool ins
 
 /* Records the files and folders list was collected from as sources. */
 int ingest_remember_roots(store *st, const file_list *list);
+
+/* ---- the sources reindex walks again (pipeline/sources.c) --------------- */
+
+typedef struct {
+    file_list files;      /* what to look at: the files of the sources, and stored files
+                           * outside every source that still exist */
+    dq_strs missing_dirs; /* absolute source folders missing or unreadable: the prune
+                           * (ingest_run_prune, inside false) keeps their files */
+    dq_strs gone_roots;   /* sources that are gone (ingest_sources_forget_gone) */
+    dq_strs stale;        /* content hashes of documents made with other chunking
+                           * settings than split_tag, sorted: the run's stale list */
+    int n_roots;          /* sources recorded (0: a store from an older docqa) */
+    int n_bad;            /* sources that could not be read (failed, for the exit status) */
+} ingest_sources;
+
+/* Walks the store's sources again. A missing source folder is kept (and
+ * told to events.warning) unless drop_missing, when it counts as deleted.
+ * -1 with the error set on a store failure, or when the store has neither
+ * sources nor files. Free out either way. */
+int ingest_sources_collect(store *st, const char *split_tag, bool drop_missing,
+                           const pipeline_events *ev, ingest_sources *out);
+/* Removes the rows of the sources that are gone. -1 with the error set. */
+int ingest_sources_forget_gone(store *st, const ingest_sources *s);
+void ingest_sources_free(ingest_sources *s);
 
 /* ---- the vectorize pass (pipeline/vectorize.c) -------------------------- */
 

@@ -416,3 +416,76 @@ Test(run, vectorize_embeds_what_is_missing_once)
     cr_expect_eq(rep.n_embedded, 0, "nothing twice");
     embedder_free(e);
 }
+
+/* ---- the sources reindex walks ------------------------------------------ */
+
+static void on_warning(void *user, const char *text)
+{
+    events_seen *e = user;
+    e->notices++;
+    snprintf(e->last_note, sizeof e->last_note, "%s", text);
+}
+
+Test(run, sources_find_new_files_and_keep_a_missing_folder)
+{
+    write_doc("a/one.txt", "The first source folder has this text.\n");
+    write_doc("b/two.txt", "The second source folder has other text.\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    file_list list = {0};
+    char *a = abs_of("a"), *b = abs_of("b");
+    collect(&list, a);
+    collect(&list, b);
+    cr_assert_eq(ingest_remember_roots(st, &list), 0);
+    cr_assert_eq(ingest_run_files(&run, &list), 0);
+    file_list_free(&list);
+    ingest_run_free(&run);
+
+    /* a new file in a, and b gone (an unmounted disk) */
+    write_doc("a/three.txt", "A file added after the first ingest.\n");
+    char *two = abs_of("b/two.txt");
+    cr_assert_eq(unlink(two), 0);
+    cr_assert_eq(rmdir(b), 0);
+    pipeline_events ev = {.user = &seen, .warning = on_warning};
+    ingest_sources src;
+    cr_assert_eq(ingest_sources_collect(st, run.split_tag, false, &ev, &src), 0, "%s",
+                 dq_last_error());
+    cr_expect_eq(src.n_roots, 2);
+    cr_expect_eq(src.files.n, 2, "a/one.txt and a/three.txt");
+    cr_expect_eq(src.missing_dirs.n, 1);
+    cr_expect_str_eq(src.missing_dirs.items[0], b);
+    cr_expect_eq(src.n_bad, 1);
+    cr_expect(strstr(seen.last_note, "is missing; its files are kept"), "%s", seen.last_note);
+    cr_expect_eq(src.stale.n, 0);
+
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    cr_assert_eq(ingest_run_files(&run, &src.files), 0);
+    cr_assert_eq(ingest_run_prune(&run, src.missing_dirs.items, src.missing_dirs.n, false), 0);
+    cr_expect_eq(run.n_added, 1);
+    cr_expect_eq(run.n_removed, 0, "the missing folder's file is kept");
+    ingest_run_free(&run);
+    ingest_sources_free(&src);
+
+    /* --drop-missing: the folder was deleted */
+    cr_assert_eq(ingest_sources_collect(st, run.split_tag, true, &ev, &src), 0);
+    cr_expect_eq(src.missing_dirs.n, 0);
+    cr_expect_eq(src.gone_roots.n, 1);
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    cr_assert_eq(ingest_run_prune(&run, src.missing_dirs.items, src.missing_dirs.n, false), 0);
+    cr_expect_eq(run.n_removed, 1);
+    cr_assert_eq(ingest_sources_forget_gone(st, &src), 0);
+    ingest_run_free(&run);
+    ingest_sources_free(&src);
+    free(a);
+    free(b);
+    free(two);
+}
+
+Test(run, a_store_without_sources_or_files_is_an_error)
+{
+    ingest_sources src;
+    cr_expect_eq(ingest_sources_collect(st, "x", false, NULL, &src), -1);
+    cr_expect(strstr(dq_last_error(), "no sources recorded"), "%s", dq_last_error());
+    ingest_sources_free(&src);
+}
