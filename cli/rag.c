@@ -17,7 +17,7 @@ rag_session *cli_rag_session(cli_globals *g, const rag_session_params *params, i
     if (*status != EXIT_OK)
         return NULL;
     rag_session_params p = *params;
-    p.store_dir = store_dir(g->st);
+    p.st = g->st;
     p.config = &g->cfg;
     rag_session *s;
     int rc = rag_session_build(&p, &s);

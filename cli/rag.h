@@ -10,7 +10,7 @@
 #include "pipeline/pipeline.h"
 
 /* The session for the store and config cli_setup provides (the command's
- * table line), with the command's flags; it borrows g->cfg, which outlives
+ * table line), with the command's flags; it borrows g->st and g->cfg, which outlive
  * it. NULL after printing why; *status is the exit status to return then. */
 rag_session *cli_rag_session(cli_globals *g, const rag_session_params *params, int *status);
 

@@ -184,8 +184,9 @@ static int count_tokens(void *ctx, const char *text)
     return llm_count_tokens(ctx, text);
 }
 
-/* The LLM's answer: 0 answered, 1 unreachable before any text (out->llm_error
- * says why: answer without it), or a RAG_ERR_* code. */
+/* The LLM's answer: 0 when it answered, or when it could not be reached
+ * before any text (out->llm_error then says why, and the passages answer
+ * instead); a RAG_ERR_* code when it failed otherwise. */
 static int answer_with_llm(rag_session *s, llm_client *llm, const rag_turn *t,
                            const llm_message *hist, size_t n_hist, rag_reply *out)
 {
@@ -211,7 +212,7 @@ static int answer_with_llm(rag_session *s, llm_client *llm, const rag_turn *t,
     }
     if (!r.sent && llm_unreachable(la->status, &la->reply)) {
         out->llm_error = dq_strdup(la->error ? la->error : "the LLM is unreachable");
-        return 1;
+        return 0;
     }
     dq_set_error("%s", la->error ? la->error : "the LLM failed");
     return RAG_ERR_LLM;
@@ -282,7 +283,7 @@ int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
     out->retrieve_s = dq_now() - t0;
     if (llm) {
         rc = answer_with_llm(s, llm, t, hist, n_hist, out);
-        if (rc != 1)
+        if (rc < 0 || !out->llm_error)
             goto done;
         llm_answer_free(&out->llm); /* unreachable: the passages answer instead */
     }

@@ -308,7 +308,8 @@ llm_params rag_llm_params(const dq_config *cfg);
 char *rag_prompt_dir(const dq_config *cfg);
 
 typedef struct {
-    const char *store_dir; /* the .docqa directory, opened read-only */
+    const char *store_dir; /* the .docqa directory, opened read-only... */
+    store *st;             /* ...unless the caller lends its open store (it outlives the session) */
     const dq_config *config; /* NULL: loaded from store_dir's config files */
     rag_flags flags;
     bool no_llm;           /* extractive even when [llm] is configured */
@@ -324,7 +325,8 @@ typedef struct {
 typedef struct rag_session {
     dq_config own_cfg;        /* loaded by build when params.config was NULL */
     const dq_config *cfg;     /* own_cfg or the caller's */
-    store *st;                /* read-only */
+    store *st;                /* read-only, or the caller's (params.st) */
+    bool own_st;
     embedder *emb;            /* the question's embedding model for dense/hybrid, or NULL */
     retrieve_params retrieve; /* retrieve.reranker owned */
     answer_params answer;     /* extractive answers */

@@ -118,7 +118,11 @@ int rag_session_build(const rag_session_params *params, rag_session **out)
     if (params->max_sentences > 0)
         s->answer.max_sentences = params->max_sentences;
     int rc = RAG_ERR;
-    s->st = store_open(params->store_dir, STORE_READONLY);
+    s->st = params->st;
+    if (!s->st) {
+        s->st = store_open(params->store_dir, STORE_READONLY);
+        s->own_st = true;
+    }
     if (!s->st)
         goto fail;
     s->cfg = params->config;
@@ -157,7 +161,8 @@ void rag_session_free(rag_session *s)
     free(s->prompt_dir);
     embedder_free(s->emb);
     reranker_free(s->retrieve.reranker);
-    store_close(s->st);
+    if (s->own_st)
+        store_close(s->st);
     dq_config_free(&s->own_cfg);
     pthread_mutex_destroy(&s->models);
     free(s);

@@ -206,6 +206,21 @@ Test(answer, failures_are_codes)
     cr_expect_eq(rag_session_build(&p, &s), RAG_ERR);
 }
 
+Test(answer, a_lent_store_is_used_and_left_open)
+{
+    store *st = store_open(dir, STORE_READONLY);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    rag_session_params p = {.st = st};
+    rag_session *s;
+    cr_assert_eq(rag_session_build(&p, &s), 0, "%s", dq_last_error());
+    cr_expect_eq(s->st, st);
+    rag_session_free(s);
+    store_stats ss;
+    cr_expect_eq(store_get_stats(st, &ss), 0, "the caller's store is still open");
+    cr_expect_eq(ss.chunks, 4);
+    store_close(st);
+}
+
 /* ---- follow-ups ---------------------------------------------------------- */
 
 static const llm_message first_turn[] = {
