@@ -184,14 +184,16 @@ static fz_buffer *read_part(office_reader *r, const char *name)
         size_t got;
         while ((got = fz_read(ctx, s, tmp, sizeof tmp)) > 0) {
             r->expanded += (long long)got;
+            /* MuPDF's own printf knows no %lld: the message is made here. */
+            char msg[300] = "";
             if ((long long)buf->len + (long long)got > r->lim->max_part_bytes)
-                fz_throw(ctx, FZ_ERROR_GENERIC,
-                         "\001part '%s' expands past %lld MB (a ZIP bomb?)", name,
-                         r->lim->max_part_bytes >> 20);
-            if (r->expanded > r->lim->max_expanded_bytes)
-                fz_throw(ctx, FZ_ERROR_GENERIC,
-                         "\001archive expands past %lld MB (a ZIP bomb?)",
+                snprintf(msg, sizeof msg, "\001part '%s' expands past %lld MB (a ZIP bomb?)",
+                         name, r->lim->max_part_bytes >> 20);
+            else if (r->expanded > r->lim->max_expanded_bytes)
+                snprintf(msg, sizeof msg, "\001archive expands past %lld MB (a ZIP bomb?)",
                          r->lim->max_expanded_bytes >> 20);
+            if (msg[0])
+                fz_throw(ctx, FZ_ERROR_GENERIC, "%s", msg);
             fz_append_data(ctx, buf, tmp, got);
         }
     }
@@ -519,12 +521,15 @@ static int refuse_ole(const unsigned char *data, size_t len, ingest_raw_doc *out
     return -1;
 }
 
-/* ODF keeps encrypted parts in a normal ZIP and says so in its manifest. */
+/* ODF keeps encrypted parts in a normal ZIP and says so in its manifest:
+ * <manifest:file-entry><manifest:encryption-data>. */
 static bool odf_is_encrypted(office_reader *r)
 {
     fz_xml *man = office_read_xml(r, "META-INF/manifest.xml", false);
     fz_xml *root = man ? fz_xml_root(man) : NULL;
-    bool enc = root && fz_xml_find_dfs(root, "manifest:encryption-data", NULL, NULL);
+    bool enc = false;
+    for (fz_xml *e = root ? fz_xml_down(root) : NULL; e && !enc; e = fz_xml_next(e))
+        enc = office_child(e, "encryption-data") != NULL;
     office_drop_xml(r, man);
     return enc;
 }

@@ -261,10 +261,12 @@ static void format_numeric(dq_buf *b, double v, const char *s, bool neg_sign)
             if (!first)
                 first = p;
             last = p;
-            if (in_dec) {
+            if (sci) {
+                /* exponent digits: printf's two are what Excel shows */
+            } else if (in_dec) {
                 dec_max++;
                 dec_min += c == '0';
-            } else if (!sci) {
+            } else {
                 int_zeros += c == '0';
             }
         } else if (c == '.' && first && !sci) {

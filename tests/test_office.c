@@ -6,6 +6,7 @@
  */
 #include "common/common.h"
 #include "ingest/ingest.h"
+#include "ingest/office.h"
 #include "support/tmpdir.h"
 
 #include <criterion/criterion.h>
@@ -199,4 +200,242 @@ Test(office, odf_text_sheet_presentation)
     cr_expect_str_eq(label_of(&in, "Wear a helmet"), "slide 1");
     cr_expect_str_eq(label_of(&in, "安全培训"), "slide 2");
     ingested_free(&in);
+}
+
+/* ---- hostile files -------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *data; /* NUL-terminated, or len bytes */
+    size_t len;
+} zip_part;
+
+/* Writes dir/file as a ZIP of the parts with MuPDF's writer; returns its path. */
+static char *write_zip(const char *file, const zip_part *parts, size_t n)
+{
+    char *path = dq_malloc(512);
+    snprintf(path, 512, "%s/%s", dir, file);
+    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    cr_assert_not_null(ctx);
+    fz_zip_writer *zip = fz_new_zip_writer(ctx, path);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = parts[i].len ? parts[i].len : strlen(parts[i].data);
+        fz_buffer *buf = fz_new_buffer_from_copied_data(ctx, (const unsigned char *)parts[i].data,
+                                                        len);
+        fz_write_zip_entry(ctx, zip, parts[i].name, buf, 1);
+        fz_drop_buffer(ctx, buf);
+    }
+    fz_close_zip_writer(ctx, zip);
+    fz_drop_zip_writer(ctx, zip);
+    fz_drop_context(ctx);
+    return path;
+}
+
+static const char *const W =
+    "xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"";
+
+/* extract path, expecting failure with a message containing want */
+static void expect_refused(const char *path, const char *want)
+{
+    ingest_raw_doc raw;
+    cr_expect_eq(ingest_extract(path, NULL, &raw), -1, "%s extracted", path);
+    cr_expect(strstr(dq_last_error(), want), "%s: got '%s', want '%s'", path, dq_last_error(),
+              want);
+    cr_expect_eq(raw.n_pages, 0);
+}
+
+static char *docx_with_body(const char *file, const char *body)
+{
+    dq_buf doc = DQ_BUF_INIT;
+    dq_buf_printf(&doc, "<w:document %s><w:body>%s</w:body></w:document>", W, body);
+    zip_part parts[] = {{"word/document.xml", doc.data, 0}};
+    char *path = write_zip(file, parts, 1);
+    dq_buf_free(&doc);
+    return path;
+}
+
+Test(office, minimal_docx_without_rels)
+{
+    char *path = docx_with_body("min.docx", "<w:p><w:r><w:t>Hello &amp; 你好</w:t></w:r></w:p>");
+    ingested in;
+    ingest_file(path, &in);
+    cr_expect_str_eq(in.paras, "Hello & 你好\n");
+    ingested_free(&in);
+    free(path);
+}
+
+Test(office, zip_bomb_stops_at_the_part_limit)
+{
+    /* 160 MB of one repeated paragraph compresses to well under 1 MB */
+    size_t n = 160u << 20;
+    char *big = dq_malloc(n + 1);
+    const char *unit = "<w:p><w:r><w:t>aaaa</w:t></w:r></w:p>";
+    size_t ul = strlen(unit);
+    size_t head = (size_t)snprintf(big, n, "<w:document %s><w:body>", W);
+    for (size_t i = head; i + ul < n; i += ul)
+        memcpy(big + i, unit, ul);
+    memset(big + n - ((n - head) % ul), ' ', (n - head) % ul);
+    big[n] = '\0';
+    zip_part parts[] = {{"word/document.xml", big, n}};
+    char *path = write_zip("bomb.docx", parts, 1);
+    free(big);
+    expect_refused(path, "expands past 128 MB (a ZIP bomb?)");
+    free(path);
+}
+
+Test(office, deep_nesting_and_broken_xml)
+{
+    dq_buf deep = DQ_BUF_INIT;
+    for (int i = 0; i < 100000; i++)
+        dq_buf_puts(&deep, "<w:sdt><w:sdtContent>");
+    char *path = docx_with_body("deep.docx", deep.data);
+    dq_buf_free(&deep);
+    expect_refused(path, "nests XML");
+    free(path);
+
+    zip_part broken[] = {{"word/document.xml", "<w:document><w:body><w:p><w:r><w:t>x</w:t", 0}};
+    path = write_zip("broken.docx", broken, 1);
+    ingest_raw_doc raw;
+    if (ingest_extract(path, NULL, &raw) == 0) /* MuPDF may close what is open */
+        ingest_raw_doc_free(&raw);
+    else
+        cr_expect(strstr(dq_last_error(), "damaged file") || strstr(dq_last_error(), "no text"),
+                  "%s", dq_last_error());
+    free(path);
+
+    zip_part garbage[] = {{"word/document.xml", "<<<&&&>>> \x01\x02 <a b='", 0}};
+    path = write_zip("garbage.docx", garbage, 1);
+    expect_refused(path, "");
+    free(path);
+}
+
+Test(office, path_tricks_stay_inside_the_archive)
+{
+    zip_part parts[] = {
+        {"_rels/.rels",
+         "<Relationships><Relationship Id=\"r1\" Type=\"x/officeDocument\" "
+         "Target=\"../../../../etc/passwd\"/></Relationships>",
+         0},
+        {"../evil/document.xml", "<w:document><w:body><w:p><w:r><w:t>evil</w:t></w:r></w:p>"
+                                 "</w:body></w:document>", 0}};
+    char *path = write_zip("tricks.docx", parts, 2);
+    expect_refused(path, "missing part 'word/document.xml'");
+    free(path);
+}
+
+Test(office, huge_shared_string_table)
+{
+    dq_buf sst = DQ_BUF_INIT;
+    dq_buf_puts(&sst, "<sst>");
+    for (int i = 0; i < 2100000; i++)
+        dq_buf_puts(&sst, "<si/>");
+    dq_buf_puts(&sst, "</sst>");
+    zip_part parts[] = {
+        {"xl/workbook.xml", "<workbook><sheets><sheet name=\"a\" r:id=\"r1\"/></sheets></workbook>", 0},
+        {"xl/_rels/workbook.xml.rels",
+         "<Relationships><Relationship Id=\"s\" Type=\"x/sharedStrings\" Target=\"sst.xml\"/>"
+         "</Relationships>", 0},
+        {"xl/sst.xml", sst.data, 0}};
+    char *path = write_zip("strings.xlsx", parts, 3);
+    dq_buf_free(&sst);
+    expect_refused(path, "shared-string table has over 2000000 strings");
+    free(path);
+}
+
+Test(office, encrypted_legacy_and_not_zip)
+{
+    /* an OLE compound file holding an EncryptedPackage stream, as Office
+     * writes a password-protected .docx */
+    char ole[2048] = "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+    const char name[] = "E\0n\0c\0r\0y\0p\0t\0e\0d\0P\0a\0c\0k\0a\0g\0e\0";
+    memcpy(ole + 1024, name, sizeof name - 1);
+    const char *files[] = {"secret.docx", "secret.xlsx"};
+    for (int i = 0; i < 2; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        FILE *f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        fwrite(ole, 1, sizeof ole, f);
+        fclose(f);
+        expect_refused(path, "password-protected Office file");
+    }
+    zip_part odf[] = {{"mimetype", "application/vnd.oasis.opendocument.text", 0},
+                      {"content.xml", "<office:document-content/>", 0},
+                      {"META-INF/manifest.xml",
+                       "<manifest:manifest><manifest:file-entry><manifest:encryption-data/>"
+                       "</manifest:file-entry></manifest:manifest>", 0}};
+    char *p = write_zip("secret.odt", odf, 3);
+    expect_refused(p, "password-protected Office file");
+    free(p);
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/old.doc", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(ole, 1, 512, f);
+    fclose(f);
+    expect_refused(path, "libreoffice --headless --convert-to docx");
+    snprintf(path, sizeof path, "%s/text.pptx", dir);
+    f = fopen(path, "wb");
+    fputs("this is not a zip", f);
+    fclose(f);
+    expect_refused(path, "not a pptx file");
+}
+
+Test(office, memory_limit)
+{
+    /* a million empty elements: small bytes, a large parsed tree */
+    dq_buf body = DQ_BUF_INIT;
+    dq_buf_printf(&body, "<w:document %s><w:body>", W);
+    for (int i = 0; i < 1000000; i++)
+        dq_buf_puts(&body, "<a/>");
+    dq_buf_puts(&body, "<w:p><w:r><w:t>x</w:t></w:r></w:p></w:body></w:document>");
+    zip_part parts[] = {{"word/document.xml", body.data, 0}};
+    char *path = write_zip("many.docx", parts, 1);
+    dq_buf_free(&body);
+    office_limits lim = office_default_limits();
+    lim.max_memory = 16 << 20;
+    ingest_raw_doc raw;
+    cr_expect_eq(office_extract(path, OFFICE_DOCX, &lim, &raw), -1);
+    cr_expect(strstr(dq_last_error(), "uses over 16 MB of memory"), "%s", dq_last_error());
+    lim = office_default_limits();
+    cr_expect_eq(office_extract(path, OFFICE_DOCX, &lim, &raw), 0, "%s", dq_last_error());
+    ingest_raw_doc_free(&raw);
+    free(path);
+}
+
+static void expect_format(double v, const char *code, const char *want)
+{
+    char *got = office_format_number(v, code, false);
+    cr_expect_str_eq(got, want, "%g as '%s'", v, code ? code : "(general)");
+    free(got);
+}
+
+Test(office, number_formats)
+{
+    expect_format(1234.5, NULL, "1234.5");
+    expect_format(0.1 + 0.2, "General", "0.3");
+    expect_format(1234567.891, "#,##0.00", "1,234,567.89");
+    expect_format(-1577, "#,##0;(#,##0)", "(1,577)");
+    expect_format(-42.5, "0.0", "-42.5");
+    expect_format(0.125, "0.0%", "12.5%");
+    expect_format(12345, "0.00E+00", "1.23E+04");
+    expect_format(1280, "\"¥\"#,##0.00", "¥1,280.00");
+    expect_format(1280, "[$¥-804]#,##0", "¥1,280");
+    expect_format(3.5, "0.00\"元\"", "3.50元");
+    expect_format(0.5, "#.##", ".5");
+    /* 45366 is 2024-03-15 */
+    expect_format(45366, office_builtin_format(14), "2024/3/15");
+    expect_format(45366, office_builtin_format(31), "2024年3月15日");
+    expect_format(45366, office_builtin_format(58), "3月15日");
+    expect_format(45366, "yyyy年m月d日", "2024年3月15日");
+    expect_format(45366, "[DBNum1][$-804]yyyy\"年\"mm\"月\"dd\"日\"", "2024年03月15日");
+    expect_format(45366, "dddd, mmmm d, yyyy", "Friday, March 15, 2024");
+    expect_format(45366.75, "yyyy-mm-dd hh:mm", "2024-03-15 18:00");
+    expect_format(45366.75, "h:mm AM/PM", "6:00 PM");
+    expect_format(45366.5, office_builtin_format(34), "下午12时00分");
+    expect_format(1, "yyyy-mm-dd", "1900-01-01");
+    expect_format(61, "yyyy-mm-dd", "1900-03-01");
+    char *d1904 = office_format_number(0, "yyyy-mm-dd", true);
+    cr_expect_str_eq(d1904, "1904-01-01");
+    free(d1904);
 }
