@@ -43,7 +43,7 @@ static void print_json(const char *question, const retrieve_result *res, const a
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "number", s->number);
         cJSON_AddStringToObject(o, "path", s->path);
-        cli_add_page_span(o, s->page_start, s->page_end);
+        cli_add_page_span(o, s->page_start, s->page_end, s->label);
         cJSON_AddBoolToObject(o, "ocr", s->ocr);
         cJSON_AddStringToObject(o, "section", s->section ? s->section : "");
         cJSON_AddNumberToObject(o, "chunk_id", (double)s->chunk_id);
@@ -56,7 +56,7 @@ static void print_json(const char *question, const retrieve_result *res, const a
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
         cJSON_AddStringToObject(o, "path", h->path);
-        cli_add_page_span(o, h->page_start, h->page_end);
+        cli_add_page_span(o, h->page_start, h->page_end, h->label);
         cJSON_AddNumberToObject(o, "score", h->score);
         cJSON_AddItemToArray(hits, o);
     }
@@ -103,7 +103,7 @@ static void print_llm_json(const char *question, const char *model, const rag_an
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "number", s->number);
         cJSON_AddStringToObject(o, "path", s->path);
-        cli_add_page_span(o, s->page_start, s->page_end);
+        cli_add_page_span(o, s->page_start, s->page_end, s->label);
         cJSON_AddStringToObject(o, "section", s->section ? s->section : "");
         cJSON_AddNumberToObject(o, "chunk_id", (double)s->chunk_id);
         cJSON_AddNumberToObject(o, "score", s->score);

@@ -153,9 +153,10 @@ int cli_embed_missing_count(store *st, embedder *e, bool quiet, size_t *n_embedd
  * when stdout is not one. Caller frees. */
 char *cli_render_snippet(const char *snippet, bool tty);
 
-/* Adds "page_start"/"page_end" to a JSON object. */
+/* Adds "page_start"/"page_end" and "place" (the chunk label: "slide 7", "" for
+ * paged documents) to a JSON object. */
 struct cJSON;
-void cli_add_page_span(struct cJSON *obj, int page_start, int page_end);
+void cli_add_page_span(struct cJSON *obj, int page_start, int page_end, const char *place);
 
 /* ---- progress ----------------------------------------------------------- */
 

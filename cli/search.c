@@ -29,10 +29,11 @@ char *cli_render_snippet(const char *snippet, bool tty)
     return dq_buf_take(&out);
 }
 
-void cli_add_page_span(cJSON *obj, int page_start, int page_end)
+void cli_add_page_span(cJSON *obj, int page_start, int page_end, const char *place)
 {
     cJSON_AddNumberToObject(obj, "page_start", page_start);
     cJSON_AddNumberToObject(obj, "page_end", page_end);
+    cJSON_AddStringToObject(obj, "place", place ? place : "");
 }
 
 static void print_pages(int a, int b)
@@ -153,7 +154,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
             add_score(o, "score", res.items[i].score);
             cJSON_AddItemToObject(o, "scores", scores_json(&res.items[i]));
             cJSON_AddStringToObject(o, "path", h->path);
-            cli_add_page_span(o, h->page_start, h->page_end);
+            cli_add_page_span(o, h->page_start, h->page_end, h->label);
             cJSON_AddBoolToObject(o, "ocr", h->ocr);
             cJSON_AddStringToObject(o, "section", h->section ? h->section : "");
             cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
@@ -183,7 +184,10 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         for (size_t i = 0; i < res.n; i++) {
             const store_hit *h = &res.items[i].chunk;
             printf("%s%zu. %s  ", tty ? "\033[1m" : "", i + 1, h->path);
-            print_pages(h->page_start, h->page_end);
+            if (h->label && h->label[0])
+                printf("%s", h->label);
+            else
+                print_pages(h->page_start, h->page_end);
             if (h->ocr)
                 printf(" (OCR)");
             if (h->section && *h->section)

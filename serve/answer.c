@@ -72,6 +72,7 @@ cJSON *serve_hit_json(const retrieve_hit *h)
     cJSON_AddStringToObject(o, "section", c->section ? c->section : "");
     cJSON_AddNumberToObject(o, "page_start", c->page_start);
     cJSON_AddNumberToObject(o, "page_end", c->page_end);
+    cJSON_AddStringToObject(o, "place", c->label ? c->label : "");
     cJSON_AddNumberToObject(o, "score", c->score);
     retrieve_snippet_json(o, h->snippet);
     return o;
@@ -115,6 +116,7 @@ static cJSON *source_json(const answer_source *s, int number, const retrieve_res
         cJSON_AddStringToObject(o, "section", s->section ? s->section : "");
         cJSON_AddNumberToObject(o, "page_start", s->page_start);
         cJSON_AddNumberToObject(o, "page_end", s->page_end);
+        cJSON_AddStringToObject(o, "place", s->label ? s->label : "");
     }
     char *label = answer_format_source(s);
     cJSON_AddStringToObject(o, "label", label);

@@ -85,7 +85,7 @@ static void put_doc(const char *path, const char *const *texts, size_t n)
     store_chunk_in chunks[8];
     const char *pages[8];
     for (size_t i = 0; i < n; i++) {
-        chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i};
+        chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i, NULL};
         pages[i] = texts[i];
     }
     store_doc_info info = {hex, "txt", NULL, (int)n};
