@@ -421,7 +421,7 @@ void office_unit(office_reader *r, int number, const char *label)
 {
     unit_finish(r);
     r->page = raw_add_page(r->out, number);
-    r->page->label = label ? dq_strdup(label) : NULL;
+    r->page->label = label ? utf8_sanitize(label, strlen(label)) : NULL;
     r->unit_chars = 0;
 }
 

@@ -365,8 +365,10 @@ char *office_format_number(double v, const char *code, bool date1904)
     }
     if (!strcasecmp(s, "General"))
         general(&b, v);
-    else if (is_date_format(s) && v >= 0)
+    else if (is_date_format(s) && v >= 0 && v < 2958466) /* Excel's dates end in 9999 */
         format_date(&b, v, s, date1904);
+    else if (is_date_format(s))
+        general(&b, v); /* Excel shows ##### */
     else
         format_numeric(&b, v, s, neg_sign);
     free(copy);
