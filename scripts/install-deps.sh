@@ -5,8 +5,10 @@
 # page's browser test (tests/browser, whose playwright-core needs node 20 with
 # npm, as NodeSource's nodejs ships it; `make deps` runs npm ci there).
 # --bench adds what bench/ compares against
-# (mutool, pdftotext, GNU time, PyTorch, wrk) and what scripts/ regenerate
-# fixtures and samples with; --fuzz adds clang and libFuzzer for `make fuzz`.
+# (mutool, pdftotext, GNU time, PyTorch, wrk, pandoc and LibreOffice Writer for
+# the Office rows) and what scripts/ regenerate fixtures and samples with
+# (python3-docx and python3-openpyxl write tests/fixtures/office/ and the
+# Office bench corpus); --fuzz adds clang and libFuzzer for `make fuzz`.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
@@ -16,7 +18,7 @@ libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev li
 libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiece-dev
 libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
-hyperfine git bc tesseract-ocr"
+hyperfine git bc tesseract-ocr python3-docx python3-openpyxl pandoc libreoffice-writer-nogui"
 # `make fuzz`: clang with libFuzzer and the sanitizer runtimes
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
 
