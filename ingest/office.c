@@ -24,7 +24,7 @@
 
 office_limits office_default_limits(void)
 {
-    office_limits l = {128LL << 20, 512LL << 20, 2LL << 30, 256, 2000000, 0};
+    office_limits l = {128LL << 20, 512LL << 20, 2LL << 30, 256, 2000000};
     return l;
 }
 
@@ -422,7 +422,6 @@ void office_unit(office_reader *r, int number, const char *label)
     unit_finish(r);
     r->page = raw_add_page(r->out, number);
     r->page->label = label ? utf8_sanitize(label, strlen(label)) : NULL;
-    r->unit_chars = 0;
 }
 
 int office_para(office_reader *r, const char *text, int heading, int loc)
@@ -431,7 +430,6 @@ int office_para(office_reader *r, const char *text, int heading, int loc)
         office_unit(r, 1, NULL);
     dq_buf b = DQ_BUF_INIT;
     bool space = false;
-    long chars = 0;
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
         if (isspace(*p) || *p < 0x20 || *p == 0x7F) {
             space = b.len > 0;
@@ -441,18 +439,10 @@ int office_para(office_reader *r, const char *text, int heading, int loc)
             dq_buf_putc(&b, ' ');
         space = false;
         dq_buf_putc(&b, (char)*p);
-        chars += (*p & 0xC0) != 0x80;
     }
     if (b.len == 0) {
         dq_buf_free(&b);
         return 0;
-    }
-    r->unit_chars += chars;
-    if (r->lim->max_unit_chars > 0 && r->unit_chars > r->lim->max_unit_chars) {
-        dq_buf_free(&b);
-        return office_fail(r, "%s %d has over %ld characters, the limit per page (--max-page-chars)",
-                           r->page->label ? "unit" : "page", r->page->number,
-                           r->lim->max_unit_chars);
     }
     ingest_block *block = raw_add_block(r->page);
     ingest_line *line = raw_add_line(block, utf8_sanitize(b.data, b.len));

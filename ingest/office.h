@@ -31,15 +31,16 @@ typedef enum {
 } office_kind;
 
 /* Limits on what one Office file may cost; the defaults are generous for
- * real files and stop ZIP bombs and XML built to exhaust memory. */
+ * real files and stop ZIP bombs and XML built to exhaust memory. The text
+ * that comes out is bounded by the bytes expanded, so there is no limit per
+ * unit like ingest_params.max_page_chars: a 3,000-row sheet or a reflowing
+ * 500-page contract is one unit and quite normal. */
 typedef struct {
     long long max_part_bytes;     /* one part, expanded; default 128 MB */
     long long max_expanded_bytes; /* all parts read, expanded; default 512 MB */
     long long max_memory;         /* MuPDF's allocations (parsed XML); default 2 GB */
     int max_depth;                /* XML element nesting; default 256 */
     long max_strings;             /* entries of a shared-string table; default 2M */
-    long max_unit_chars;          /* non-space characters per sheet/slide/page, as
-                                   * ingest_params.max_page_chars (0 off) */
 } office_limits;
 
 office_limits office_default_limits(void);
@@ -66,7 +67,6 @@ typedef struct {
     long long expanded; /* bytes expanded so far */
     ingest_raw_doc *out;
     ingest_raw_page *page; /* the unit being filled */
-    long unit_chars;       /* non-space characters in it */
     char err[256];         /* the reason a reader failed */
 } office_reader;
 
@@ -98,7 +98,7 @@ const char *office_att(fz_xml *x, const char *local);
 void office_unit(office_reader *r, int number, const char *label);
 /* Adds one paragraph to the unit: text (trimmed, whitespace runs collapsed,
  * controls dropped; nothing when empty) at heading level (0 body) with loc.
- * -1 when the unit is over max_unit_chars. */
+ * Returns 0 (an int, so readers chain it with the calls that can fail). */
 int office_para(office_reader *r, const char *text, int heading, int loc);
 
 /* A table being read: rows of cells, the first row (or rows the file marks

@@ -24,6 +24,7 @@ typedef struct {
     const char *id;
     const char *based_on; /* may be NULL */
     int own_level;        /* from its outline level or name, 0 none */
+    fz_xml *numpr;        /* its list numbering (List Bullet...), or NULL */
 } docx_style;
 
 typedef struct {
@@ -94,8 +95,8 @@ static void load_styles(docx *d)
         if (level <= 0)
             level = level_from_name(id);
         DQ_GROW(d->styles, cap, d->n_styles + 1);
-        d->styles[d->n_styles++] =
-            (docx_style){id, office_att(office_child(s, "basedOn"), "val"), level};
+        d->styles[d->n_styles++] = (docx_style){id, office_att(office_child(s, "basedOn"), "val"),
+                                                level, office_child(office_child(s, "pPr"), "numPr")};
     }
 }
 
@@ -120,6 +121,20 @@ static int style_level(const docx *d, const char *id)
         id = s->based_on;
     }
     return 0;
+}
+
+/* The numbering a paragraph of style id inherits, or NULL. */
+static fz_xml *style_numpr(const docx *d, const char *id)
+{
+    for (int hop = 0; hop < MAX_BASED_ON; hop++) {
+        const docx_style *s = find_style(d, id);
+        if (!s)
+            return NULL;
+        if (s->numpr)
+            return s->numpr;
+        id = s->based_on;
+    }
+    return NULL;
 }
 
 /* ---- lists ---------------------------------------------------------------- */
@@ -301,6 +316,8 @@ static int para(docx *d, fz_xml *p, int depth)
         level = style_level(d, office_att(office_child(ppr, "pStyle"), "val"));
     dq_buf text = DQ_BUF_INIT;
     fz_xml *numpr = office_child(ppr, "numPr");
+    if (!numpr)
+        numpr = style_numpr(d, office_att(office_child(ppr, "pStyle"), "val"));
     if (numpr)
         list_marker(d, numpr, &text);
     size_t marker = text.len;

@@ -119,19 +119,38 @@ def add_footnote_and_box(path):
         '<w:footnote w:id="1"><w:p><w:r><w:t>See the 2019 amendment.</w:t></w:r></w:p></w:footnote>'
         '</w:footnotes>').encode()
     doc = parts["word/document.xml"].decode()
+    # a text box as Word writes one: DrawingML (wps) in mc:Choice, the same
+    # text again as VML in mc:Fallback
+    box = "<w:p><w:r><w:t>Text box: call 400-800</w:t></w:r></w:p>"
     extra = ('<w:p><w:r><w:t>Deposit is refundable.</w:t></w:r>'
-             '<w:r><w:footnoteReference w:id="1"/></w:r>'
+             '<w:r><w:rPr><w:rStyle w:val="FootnoteReference"/></w:rPr><w:footnoteReference w:id="1"/></w:r>'
              '<w:r><mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">'
-             '<mc:Choice Requires="wps"><w:drawing><wps:txbx xmlns:wps="x"><w:txbxContent>'
-             '<w:p><w:r><w:t>Text box: call 400-800</w:t></w:r></w:p></w:txbxContent></wps:txbx></w:drawing></mc:Choice>'
-             '<mc:Fallback><w:pict><w:txbxContent><w:p><w:r><w:t>Text box: call 400-800</w:t></w:r></w:p>'
-             '</w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>')
+             '<mc:Choice xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" Requires="wps">'
+             '<w:drawing><wp:anchor xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+             'distT="0" distB="0" distL="0" distR="0" simplePos="0" relativeHeight="1" behindDoc="0" locked="0" '
+             'layoutInCell="1" allowOverlap="1"><wp:simplePos x="0" y="0"/>'
+             '<wp:positionH relativeFrom="column"><wp:posOffset>0</wp:posOffset></wp:positionH>'
+             '<wp:positionV relativeFrom="paragraph"><wp:posOffset>0</wp:posOffset></wp:positionV>'
+             '<wp:extent cx="1828800" cy="457200"/><wp:wrapNone/><wp:docPr id="1" name="Text Box 1"/>'
+             '<a:graphic xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">'
+             '<a:graphicData uri="http://schemas.microsoft.com/office/word/2010/wordprocessingShape">'
+             '<wps:wsp><wps:cNvSpPr txBox="1"/><wps:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="1828800" cy="457200"/>'
+             '</a:xfrm><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></wps:spPr>'
+             f'<wps:txbx><w:txbxContent>{box}</w:txbxContent></wps:txbx><wps:bodyPr/></wps:wsp>'
+             '</a:graphicData></a:graphic></wp:anchor></w:drawing></mc:Choice>'
+             '<mc:Fallback><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml" style="width:144pt;height:36pt">'
+             f'<v:textbox><w:txbxContent>{box}</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback>'
+             '</mc:AlternateContent></w:r></w:p>')
     doc = doc.replace("<w:sectPr", extra + "<w:sectPr", 1)
     parts["word/document.xml"] = doc.encode()
     ct = parts["[Content_Types].xml"].decode()
     ct = ct.replace("</Types>", '<Override PartName="/word/footnotes.xml" ContentType="application/'
                     'vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"/></Types>')
     parts["[Content_Types].xml"] = ct.encode()
+    rels = parts["word/_rels/document.xml.rels"].decode()
+    rels = rels.replace("</Relationships>", '<Relationship Id="rIdFn" Type="http://schemas.openxmlformats.org/'
+                        'officeDocument/2006/relationships/footnotes" Target="footnotes.xml"/></Relationships>')
+    parts["word/_rels/document.xml.rels"] = rels.encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for n, data in parts.items():
             z.writestr(n, data)

@@ -95,7 +95,7 @@ Test(office, docx_structure)
     /* headings from Heading N and from a style based on Heading 2 */
     cr_expect(strstr(in.paras, "#1 第一章 总则\n本合同由甲方与乙方签订。\n#2 1.1 定义\n"), "%s", in.paras);
     cr_expect(strstr(in.paras, "#2 1.2 违约责任\n违约金为每日万分之五。\n"), "%s", in.paras);
-    cr_expect(strstr(in.paras, "\nFirst bullet item\n"), "%s", in.paras);
+    cr_expect(strstr(in.paras, "\n• First bullet item\n• Second bullet item\n"), "%s", in.paras);
     /* a table as rows with their headers, the header row once */
     cr_expect(strstr(in.paras, "Item | 2018 | 2017\nRent | 2018: 1,200 | 2017: 1,100\n"), "%s",
               in.paras);
