@@ -472,6 +472,7 @@ int ingest_extract_params(const char *path, const ingest_params *params, ingest_
     }
     if (office != OFFICE_NONE) {
         office_limits lim = office_default_limits();
+        lim.max_seconds = params->max_seconds;
         rc = office_extract(path, office, &lim, out);
         if (rc < 0)
             return -1; /* out is already freed */

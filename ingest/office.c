@@ -24,7 +24,7 @@
 
 office_limits office_default_limits(void)
 {
-    office_limits l = {128LL << 20, 512LL << 20, 2LL << 30, 256, 2000000};
+    office_limits l = {128LL << 20, 512LL << 20, 2LL << 30, 256, 2000000, 0};
     return l;
 }
 
@@ -341,15 +341,24 @@ static char *resolve(const char *base, const char *target)
     return out;
 }
 
+/* The relationships of part, parsed once and kept until another part's are
+ * asked for (owned by r: not to be dropped by the caller). */
 static fz_xml *read_rels(office_reader *r, const char *part)
 {
+    if (r->rels_part && !strcmp(r->rels_part, part))
+        return r->rels;
+    office_drop_xml(r, r->rels);
+    free(r->rels_part);
+    r->rels = NULL;
+    r->rels_part = dq_strdup(part);
     const char *slash = strrchr(part, '/');
     char name[1024];
     if (slash)
         snprintf(name, sizeof name, "%.*s/_rels/%s.rels", (int)(slash - part), part, slash + 1);
     else
         snprintf(name, sizeof name, "_rels/%s.rels", part);
-    return office_read_xml(r, name, false);
+    r->rels = office_read_xml(r, name, false);
+    return r->rels;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -378,7 +387,6 @@ char **office_rel_targets(office_reader *r, const char *part, const char *suffix
         DQ_GROW(out, cap, *n + 1);
         out[(*n)++] = t;
     }
-    office_drop_xml(r, rels);
     return out;
 }
 
@@ -397,7 +405,6 @@ char *office_rel_target(office_reader *r, const char *part, const char *rid, con
         if (rid ? (id && !strcmp(id, rid)) : (t && ends_with(t, type)))
             found = resolve(part, target);
     }
-    office_drop_xml(r, rels);
     return found;
 }
 
@@ -444,6 +451,14 @@ int office_para(office_reader *r, const char *text, int heading, int loc)
         dq_buf_free(&b);
         return 0;
     }
+    /* A reader is linear in its input, but the clock is the last word. */
+    if (++r->n_paras % 1024 == 0 && r->lim->max_seconds > 0 &&
+        dq_now() - r->t0 > r->lim->max_seconds) {
+        dq_buf_free(&b);
+        return office_fail(r, "reading stopped after %.1f s, over the time limit of %g s per "
+                              "document (--time-limit)",
+                           dq_now() - r->t0, r->lim->max_seconds);
+    }
     ingest_block *block = raw_add_block(r->page);
     ingest_line *line = raw_add_line(block, utf8_sanitize(b.data, b.len));
     line->heading = heading;
@@ -479,6 +494,43 @@ void office_table_free(office_table *t)
         return;
     table_header_free(&t->header);
     memset(t, 0, sizeof *t);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const office_entry *)a)->key, ((const office_entry *)b)->key);
+}
+
+void office_index_build(office_index *ix, fz_xml *parent, const char *local, const char *att)
+{
+    memset(ix, 0, sizeof *ix);
+    size_t cap = 0;
+    for (fz_xml *x = parent ? fz_xml_down(parent) : NULL; x; x = fz_xml_next(x)) {
+        const char *key = office_att(x, att);
+        if (!office_is(x, local) || !key)
+            continue;
+        DQ_GROW(ix->items, cap, ix->n + 1);
+        ix->items[ix->n++] = (office_entry){key, x};
+    }
+    if (ix->n > 1)
+        qsort(ix->items, ix->n, sizeof *ix->items, cmp_entry);
+}
+
+long office_index_find(const office_index *ix, const char *key)
+{
+    if (!key || ix->n == 0)
+        return -1;
+    office_entry probe = {key, NULL};
+    const office_entry *e = bsearch(&probe, ix->items, ix->n, sizeof *ix->items, cmp_entry);
+    return e ? (long)(e - ix->items) : -1;
+}
+
+void office_index_free(office_index *ix)
+{
+    if (!ix)
+        return;
+    free(ix->items);
+    memset(ix, 0, sizeof *ix);
 }
 
 void office_put_text(dq_buf *b, fz_xml *text_node)
@@ -536,6 +588,7 @@ static int read_archive(fz_context *ctx, mem_cap *mem, fz_archive *zip, office_k
     r.zip = zip;
     r.lim = lim;
     r.out = out;
+    r.t0 = dq_now();
     int rc;
     bool odf = kind == OFFICE_ODT || kind == OFFICE_ODS || kind == OFFICE_ODP;
     if (odf && odf_is_encrypted(&r)) {
@@ -556,6 +609,8 @@ static int read_archive(fz_context *ctx, mem_cap *mem, fz_archive *zip, office_k
         rc = office_read_odf(&r, kind);
         break;
     }
+    office_drop_xml(&r, r.rels);
+    free(r.rels_part);
     if (rc == 0) {
         unit_finish(&r);
         size_t lines = 0;

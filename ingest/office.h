@@ -41,6 +41,7 @@ typedef struct {
     long long max_memory;         /* MuPDF's allocations (parsed XML); default 2 GB */
     int max_depth;                /* XML element nesting; default 256 */
     long max_strings;             /* entries of a shared-string table; default 2M */
+    double max_seconds;           /* reading one file, as ingest_params.max_seconds; 0 off */
 } office_limits;
 
 office_limits office_default_limits(void);
@@ -68,6 +69,10 @@ typedef struct {
     ingest_raw_doc *out;
     ingest_raw_page *page; /* the unit being filled */
     char err[256];         /* the reason a reader failed */
+    double t0;             /* when reading began (dq_now) */
+    size_t n_paras;        /* paragraphs so far, to look at the clock now and then */
+    char *rels_part;       /* the part whose relationships are cached in rels, or NULL */
+    fz_xml *rels;          /* (a workbook's or deck's are asked for once per sheet/slide) */
 } office_reader;
 
 /* Sets r->err (printf-style) and returns -1. */
@@ -98,7 +103,7 @@ const char *office_att(fz_xml *x, const char *local);
 void office_unit(office_reader *r, int number, const char *label);
 /* Adds one paragraph to the unit: text (trimmed, whitespace runs collapsed,
  * controls dropped; nothing when empty) at heading level (0 body) with loc.
- * Returns 0 (an int, so readers chain it with the calls that can fail). */
+ * -1 past max_seconds ("--time-limit"), else 0. */
 int office_para(office_reader *r, const char *text, int heading, int loc);
 
 /* A table being read: rows of cells, the first row (or rows the file marks
@@ -113,6 +118,24 @@ typedef struct {
  * (table_row_line). */
 int office_table_row(office_reader *r, office_table *t, const char *const *cells, size_t n, int loc);
 void office_table_free(office_table *t);
+
+/* The children of a node named local, sorted by attribute att, for lookups
+ * by id that stay O(log n) however many notes, lists or styles a hostile
+ * file holds. */
+typedef struct {
+    const char *key;
+    fz_xml *node;
+} office_entry;
+
+typedef struct {
+    office_entry *items; /* (n) sorted by key */
+    size_t n;
+} office_index;
+
+void office_index_build(office_index *ix, fz_xml *parent, const char *local, const char *att);
+/* The position of key in ix->items, or -1. */
+long office_index_find(const office_index *ix, const char *key);
+void office_index_free(office_index *ix);
 
 /* Appends the UTF-8 text of a text node to b (XML whitespace kept). */
 void office_put_text(dq_buf *b, fz_xml *text_node);

@@ -28,17 +28,13 @@ typedef struct {
 } docx_style;
 
 typedef struct {
-    char num_id[16];
-    int count[MAX_ILVL];
-} docx_list;
-
-typedef struct {
     office_reader *r;
     fz_xml *styles_doc, *numbering_doc, *footnotes_doc, *endnotes_doc;
-    docx_style *styles; /* (n_styles) */
+    docx_style *styles; /* (n_styles) sorted by id */
     size_t n_styles;
-    docx_list *lists; /* (n_lists) counters per w:numId */
-    size_t n_lists, lists_cap;
+    office_index nums, abstracts;  /* numbering.xml's w:num by numId, w:abstractNum by id */
+    int (*counts)[MAX_ILVL];       /* (nums.n) each list's counters per level */
+    office_index footnotes, endnotes; /* by w:id */
     char **after; /* (n_after) paragraphs that follow the current one: boxes, notes */
     size_t n_after, after_cap;
     int n_notes; /* notes numbered in reading order, as Word shows them */
@@ -79,6 +75,11 @@ static int outline_level(fz_xml *ppr)
     return l >= 0 && l <= 8 ? l + 1 : 0; /* 9 is "body text" */
 }
 
+static int cmp_style(const void *a, const void *b)
+{
+    return strcmp(((const docx_style *)a)->id, ((const docx_style *)b)->id);
+}
+
 static void load_styles(docx *d)
 {
     d->styles_doc = office_read_xml(d->r, "word/styles.xml", false);
@@ -98,14 +99,16 @@ static void load_styles(docx *d)
         d->styles[d->n_styles++] = (docx_style){id, office_att(office_child(s, "basedOn"), "val"),
                                                 level, office_child(office_child(s, "pPr"), "numPr")};
     }
+    if (d->n_styles > 1)
+        qsort(d->styles, d->n_styles, sizeof *d->styles, cmp_style);
 }
 
 static const docx_style *find_style(const docx *d, const char *id)
 {
-    for (size_t i = 0; id && i < d->n_styles; i++)
-        if (!strcmp(d->styles[i].id, id))
-            return &d->styles[i];
-    return NULL;
+    if (!id || d->n_styles == 0)
+        return NULL;
+    docx_style probe = {id, NULL, 0, NULL};
+    return bsearch(&probe, d->styles, d->n_styles, sizeof *d->styles, cmp_style);
 }
 
 /* The heading level of style id, following basedOn (bounded: a cycle of
@@ -139,11 +142,23 @@ static fz_xml *style_numpr(const docx *d, const char *id)
 
 /* ---- lists ---------------------------------------------------------------- */
 
-static fz_xml *find_with(fz_xml *parent, const char *local, const char *att, const char *val)
+static void load_numbering(docx *d)
 {
-    for (fz_xml *x = parent ? fz_xml_down(parent) : NULL; x; x = fz_xml_next(x)) {
-        const char *v = office_att(x, att);
-        if (office_is(x, local) && v && !strcmp(v, val))
+    d->numbering_doc = office_read_xml(d->r, "word/numbering.xml", false);
+    fz_xml *root = d->numbering_doc ? fz_xml_root(d->numbering_doc) : NULL;
+    office_index_build(&d->nums, root, "num", "numId");
+    office_index_build(&d->abstracts, root, "abstractNum", "abstractNumId");
+    d->counts = dq_calloc(d->nums.n ? d->nums.n : 1, sizeof *d->counts);
+}
+
+/* The w:lvl of level ilvl among an abstractNum's first children (Word
+ * writes nine; a hostile list of millions is not searched per paragraph). */
+static fz_xml *find_level(fz_xml *abs, int ilvl)
+{
+    int seen = 0;
+    for (fz_xml *x = abs ? fz_xml_down(abs) : NULL; x && seen < 64; x = fz_xml_next(x), seen++) {
+        const char *v = office_att(x, "ilvl");
+        if (office_is(x, "lvl") && v && atoi(v) == ilvl)
             return x;
     }
     return NULL;
@@ -157,29 +172,22 @@ static void list_marker(docx *d, fz_xml *numpr, dq_buf *m)
     int ilvl = ilvl_s ? atoi(ilvl_s) : 0;
     if (!num_id || !strcmp(num_id, "0") || ilvl < 0 || ilvl >= MAX_ILVL)
         return;
-    fz_xml *root = d->numbering_doc ? fz_xml_root(d->numbering_doc) : NULL;
-    fz_xml *num = find_with(root, "num", "numId", num_id);
+    long at = office_index_find(&d->nums, num_id);
+    if (at < 0) { /* a list numbering.xml does not define: a plain bullet */
+        dq_buf_puts(m, "• ");
+        return;
+    }
+    fz_xml *num = d->nums.items[at].node;
     const char *abs_id = office_att(office_child(num, "abstractNumId"), "val");
-    fz_xml *abs = abs_id ? find_with(root, "abstractNum", "abstractNumId", abs_id) : NULL;
-    char lvl_s[8];
-    snprintf(lvl_s, sizeof lvl_s, "%d", ilvl);
-    fz_xml *lvl = find_with(abs, "lvl", "ilvl", lvl_s);
+    long abs_at = office_index_find(&d->abstracts, abs_id);
+    fz_xml *lvl = find_level(abs_at < 0 ? NULL : d->abstracts.items[abs_at].node, ilvl);
     const char *fmt = office_att(office_child(lvl, "numFmt"), "val");
     const char *text = office_att(office_child(lvl, "lvlText"), "val");
 
-    docx_list *list = NULL;
-    for (size_t i = 0; i < d->n_lists && !list; i++)
-        if (!strcmp(d->lists[i].num_id, num_id))
-            list = &d->lists[i];
-    if (!list) {
-        DQ_GROW(d->lists, d->lists_cap, d->n_lists + 1);
-        list = &d->lists[d->n_lists++];
-        memset(list, 0, sizeof *list);
-        snprintf(list->num_id, sizeof list->num_id, "%s", num_id);
-    }
-    list->count[ilvl]++;
+    int *count = d->counts[at];
+    count[ilvl]++;
     for (int i = ilvl + 1; i < MAX_ILVL; i++)
-        list->count[i] = 0;
+        count[i] = 0;
     if (!fmt || !strcmp(fmt, "bullet") || !text) {
         dq_buf_puts(m, "• ");
         return;
@@ -190,7 +198,7 @@ static void list_marker(docx *d, fz_xml *numpr, dq_buf *m)
     for (const char *p = text; *p; p++) {
         if (p[0] == '%' && p[1] >= '1' && p[1] <= '9') {
             int k = p[1] - '1';
-            dq_buf_printf(m, "%d", list->count[k] ? list->count[k] : 1);
+            dq_buf_printf(m, "%d", count[k] ? count[k] : 1);
             p++;
         } else {
             dq_buf_putc(m, *p);
@@ -219,11 +227,11 @@ static bool run_hidden(fz_xml *run)
 
 static void note(docx *d, const char *id, bool endnote, int depth)
 {
-    fz_xml *doc = endnote ? d->endnotes_doc : d->footnotes_doc;
-    fz_xml *n = find_with(doc ? fz_xml_root(doc) : NULL, endnote ? "endnote" : "footnote", "id",
-                          id);
-    if (!n)
+    const office_index *ix = endnote ? &d->endnotes : &d->footnotes;
+    long at = office_index_find(ix, id);
+    if (at < 0)
         return;
+    fz_xml *n = ix->items[at].node;
     dq_buf b = DQ_BUF_INIT;
     dq_buf_printf(&b, "[%s %d] ", endnote ? "endnote" : "footnote", ++d->n_notes);
     size_t head = b.len;
@@ -415,7 +423,9 @@ static int headers_footers(docx *d, const char *main)
         size_t n;
         char **parts = office_rel_targets(d->r, main, types[t], &n);
         for (size_t i = 0; i < n; i++) {
-            fz_xml *x = rc == 0 ? office_read_xml(d->r, parts[i], false) : NULL;
+            /* three kinds per section; 64 parts are plenty, and bound the
+             * duplicate check below */
+            fz_xml *x = rc == 0 && i < 64 ? office_read_xml(d->r, parts[i], false) : NULL;
             if (x) {
                 dq_buf b = DQ_BUF_INIT;
                 plain_text(d, fz_xml_root(x), &b, 1);
@@ -457,9 +467,13 @@ int office_read_docx(office_reader *r)
     int rc = -1;
     if (doc) {
         load_styles(&d);
-        d.numbering_doc = office_read_xml(r, "word/numbering.xml", false);
+        load_numbering(&d);
         d.footnotes_doc = office_read_xml(r, "word/footnotes.xml", false);
         d.endnotes_doc = office_read_xml(r, "word/endnotes.xml", false);
+        office_index_build(&d.footnotes, d.footnotes_doc ? fz_xml_root(d.footnotes_doc) : NULL,
+                           "footnote", "id");
+        office_index_build(&d.endnotes, d.endnotes_doc ? fz_xml_root(d.endnotes_doc) : NULL,
+                           "endnote", "id");
         d.page = 1;
         office_unit(r, 1, NULL);
         rc = headers_footers(&d, main);
@@ -473,7 +487,11 @@ int office_read_docx(office_reader *r)
         free(d.after[i]);
     free(d.after);
     free(d.styles);
-    free(d.lists);
+    free(d.counts);
+    office_index_free(&d.nums);
+    office_index_free(&d.abstracts);
+    office_index_free(&d.footnotes);
+    office_index_free(&d.endnotes);
     office_drop_xml(r, d.styles_doc);
     office_drop_xml(r, d.numbering_doc);
     office_drop_xml(r, d.footnotes_doc);

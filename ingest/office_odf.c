@@ -307,7 +307,7 @@ static int master_pages(odf *o)
             bool dup = false;
             for (size_t k = 0; k < n_seen && !dup; k++)
                 dup = !strcmp(seen[k], b.data ? b.data : "");
-            if (b.len && !dup) {
+            if (b.len && !dup && n_seen < 64) {
                 rc = office_para(o->r, b.data, 0, 0);
                 DQ_GROW(seen, cap, n_seen + 1);
                 seen[n_seen++] = dq_buf_take(&b);
@@ -328,19 +328,15 @@ static int master_pages(odf *o)
 
 /* ---- ODS and ODP ---------------------------------------------------------- */
 
-/* Is the sheet's automatic style display="false"? */
-static bool sheet_hidden(fz_xml *root, fz_xml *tbl)
+/* Is the sheet's automatic style (styles: indexed by name) display="false"? */
+static bool sheet_hidden(const office_index *styles, fz_xml *tbl)
 {
-    const char *style = office_att(tbl, "style-name");
-    fz_xml *st = office_child(root, "automatic-styles");
-    for (fz_xml *s = fz_xml_down(st); s && style; s = fz_xml_next(s)) {
-        const char *name = office_att(s, "name");
-        if (office_is(s, "style") && name && !strcmp(name, style)) {
-            const char *d = office_att(office_child(s, "table-properties"), "display");
-            return d && !strcmp(d, "false");
-        }
-    }
-    return false;
+    long at = office_index_find(styles, office_att(tbl, "style-name"));
+    if (at < 0)
+        return false;
+    fz_xml *props = office_child(styles->items[at].node, "table-properties");
+    const char *d = office_att(props, "display");
+    return d && !strcmp(d, "false");
 }
 
 static int frames(odf *o, fz_xml *page, int depth, const char *prefix)
@@ -388,13 +384,15 @@ int office_read_odf(office_reader *r, office_kind kind)
         if (rc == 0)
             rc = blocks(&o, office_child(body, "text"), 1, NULL);
     } else if (kind == OFFICE_ODS) {
+        office_index styles;
+        office_index_build(&styles, office_child(root, "automatic-styles"), "style", "name");
         int number = 0;
         for (fz_xml *t = fz_xml_down(office_child(body, "spreadsheet")); t && rc == 0;
              t = fz_xml_next(t)) {
             if (!office_is(t, "table"))
                 continue;
             number++;
-            if (sheet_hidden(root, t))
+            if (sheet_hidden(&styles, t))
                 continue;
             const char *name = office_att(t, "name");
             char label[600];
@@ -404,6 +402,7 @@ int office_read_odf(office_reader *r, office_kind kind)
             if (rc == 0)
                 rc = table(&o, t, true, 1);
         }
+        office_index_free(&styles);
     } else {
         int number = 0;
         for (fz_xml *pg = fz_xml_down(office_child(body, "presentation")); pg && rc == 0;

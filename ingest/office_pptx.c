@@ -202,14 +202,21 @@ int office_read_pptx(office_reader *r)
         pres = dq_strdup("ppt/presentation.xml");
     fz_xml *doc = office_read_xml(r, pres, true);
     int rc = doc ? 0 : -1;
-    int number = 0;
+    /* Every slide's part first, while the presentation's relationships are
+     * the ones cached: each slide's notes are looked up in its own. */
+    char **parts = NULL;
+    size_t n = 0, cap = 0;
     fz_xml *list = doc ? office_child(fz_xml_root(doc), "sldIdLst") : NULL;
-    for (fz_xml *id = fz_xml_down(list); id && rc == 0; id = fz_xml_next(id)) {
+    for (fz_xml *id = list ? fz_xml_down(list) : NULL; id; id = fz_xml_next(id)) {
         const char *rid = fz_xml_att(id, "r:id");
         if (!office_is(id, "sldId") || !rid)
             continue;
-        number++;
-        char *part = office_rel_target(r, pres, rid, NULL);
+        DQ_GROW(parts, cap, n + 1);
+        parts[n++] = office_rel_target(r, pres, rid, NULL);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int number = (int)i + 1;
+        char *part = parts[i];
         fz_xml *slide = part ? office_read_xml(r, part, false) : NULL;
         if (!slide && r->err[0])
             rc = -1;
@@ -224,8 +231,10 @@ int office_read_pptx(office_reader *r)
                 rc = notes(r, part);
         }
         office_drop_xml(r, slide);
-        free(part);
     }
+    for (size_t i = 0; i < n; i++)
+        free(parts[i]);
+    free(parts);
     office_drop_xml(r, doc);
     free(pres);
     return rc;

@@ -29,10 +29,10 @@ typedef struct {
     size_t n_strings;
     int *xf_fmt; /* (n_xf) number format id of each cell style */
     size_t n_xf;
-    int *fmt_ids; /* (n_fmts) custom number formats: id -> code */
-    char **fmt_codes;
+    office_entry *fmts; /* (n_fmts) custom number formats, code by id ("164"), sorted */
     size_t n_fmts;
     bool date1904;
+    fz_xml *styles_doc; /* the formats' nodes live in it */
 } xlsx;
 
 /* The text of a string item (<si> or <is>): its <t> and its runs' <t>,
@@ -83,18 +83,12 @@ static void load_styles(xlsx *x, const char *wb)
     if (!doc)
         return;
     fz_xml *root = fz_xml_root(doc);
+    office_index ix;
+    office_index_build(&ix, office_child(root, "numFmts"), "numFmt", "numFmtId");
+    x->fmts = ix.items; /* key: the id, node: the numFmt (lives with doc) */
+    x->n_fmts = ix.n;
+    x->styles_doc = doc;
     size_t cap = 0;
-    for (fz_xml *f = fz_xml_down(office_child(root, "numFmts")); f; f = fz_xml_next(f)) {
-        const char *id = office_att(f, "numFmtId"), *code = office_att(f, "formatCode");
-        if (!office_is(f, "numFmt") || !id || !code)
-            continue;
-        size_t cap2 = cap;
-        DQ_GROW(x->fmt_ids, cap, x->n_fmts + 1);
-        DQ_GROW(x->fmt_codes, cap2, x->n_fmts + 1);
-        x->fmt_ids[x->n_fmts] = atoi(id);
-        x->fmt_codes[x->n_fmts++] = dq_strdup(code);
-    }
-    cap = 0;
     for (fz_xml *f = fz_xml_down(office_child(root, "cellXfs")); f; f = fz_xml_next(f)) {
         if (!office_is(f, "xf"))
             continue;
@@ -102,7 +96,6 @@ static void load_styles(xlsx *x, const char *wb)
         DQ_GROW(x->xf_fmt, cap, x->n_xf + 1);
         x->xf_fmt[x->n_xf++] = id ? atoi(id) : 0;
     }
-    office_drop_xml(x->r, doc);
 }
 
 static const char *format_code(const xlsx *x, const char *style)
@@ -111,10 +104,12 @@ static const char *format_code(const xlsx *x, const char *style)
     if (s < 0 || (size_t)s >= x->n_xf)
         return NULL;
     int id = x->xf_fmt[s];
-    for (size_t i = 0; i < x->n_fmts; i++)
-        if (x->fmt_ids[i] == id)
-            return x->fmt_codes[i];
-    return office_builtin_format(id);
+    char key[16];
+    snprintf(key, sizeof key, "%d", id);
+    office_index ix = {x->fmts, x->n_fmts};
+    long at = office_index_find(&ix, key);
+    const char *code = at < 0 ? NULL : office_att(x->fmts[at].node, "formatCode");
+    return code ? code : office_builtin_format(id);
 }
 
 /* "AB12" -> column 27 (0-based), row 12; false when malformed. */
@@ -187,6 +182,12 @@ static size_t load_merges(fz_xml *root, merge_range *m)
     return n;
 }
 
+static int cmp_merge(const void *a, const void *b)
+{
+    const merge_range *p = a, *q = b;
+    return (p->r0 > q->r0) - (p->r0 < q->r0);
+}
+
 static int sheet(xlsx *x, const char *part, const char *name, int number)
 {
     office_reader *r = x->r;
@@ -200,6 +201,11 @@ static int sheet(xlsx *x, const char *part, const char *name, int number)
     fz_xml *root = fz_xml_root(doc);
     merge_range *merges = dq_malloc(MAX_MERGES * sizeof *merges);
     size_t n_merges = load_merges(root, merges);
+    qsort(merges, n_merges, sizeof *merges, cmp_merge);
+    /* the merges covering the current row: those begun (merges[0..next))
+     * and not yet ended */
+    size_t *active = dq_malloc(MAX_MERGES * sizeof *active);
+    size_t n_active = 0, next = 0;
     office_table t;
     memset(&t, 0, sizeof t);
     char **cells = NULL;
@@ -233,23 +239,29 @@ static int sheet(xlsx *x, const char *part, const char *name, int number)
             free(cells[col]);
             cells[col] = text;
         }
-        for (size_t m = 0; m < n_merges; m++) {
-            merge_range *g = &merges[m];
-            if (row_no < g->r0 || row_no > g->r1)
+        while (next < n_merges && merges[next].r0 <= row_no)
+            active[n_active++] = next++;
+        for (size_t a = 0; a < n_active;) {
+            merge_range *g = &merges[active[a]];
+            if (g->r1 < row_no) {
+                active[a] = active[--n_active];
                 continue;
+            }
+            a++;
             if (row_no == g->r0 && !g->value && (size_t)g->c0 < n && cells[g->c0])
                 g->value = dq_strdup(cells[g->c0]);
             if (!g->value)
                 continue;
-            if ((size_t)g->c1 >= n) {
-                DQ_GROW(cells, cells_cap, (size_t)g->c1 + 1);
-                memset(cells + n, 0, ((size_t)g->c1 + 1 - n) * sizeof *cells);
-                n = (size_t)g->c1 + 1;
-            }
             /* Down the first column (a category's label on every row); across
              * only in the header, where each spanned column needs its name. */
-            for (int k = g->c0; k <= g->c1; k++)
-                if (!cells[k] && ((k == g->c0 && row_no > g->r0) || (k > g->c0 && !t.has_header)))
+            int last = t.has_header ? g->c0 : g->c1;
+            if ((size_t)last >= n) {
+                DQ_GROW(cells, cells_cap, (size_t)last + 1);
+                memset(cells + n, 0, ((size_t)last + 1 - n) * sizeof *cells);
+                n = (size_t)last + 1;
+            }
+            for (int k = g->c0; k <= last; k++)
+                if (!cells[k] && (k > g->c0 || row_no > g->r0))
                     cells[k] = dq_strdup(g->value);
         }
         rc = office_table_row(r, &t, (const char *const *)cells, n, row_no);
@@ -262,6 +274,7 @@ static int sheet(xlsx *x, const char *part, const char *name, int number)
     for (size_t m = 0; m < n_merges; m++)
         free(merges[m].value);
     free(merges);
+    free(active);
     office_table_free(&t);
     office_drop_xml(r, doc);
     return rc;
@@ -303,10 +316,8 @@ int office_read_xlsx(office_reader *r)
     for (size_t i = 0; i < x.n_strings; i++)
         free(x.strings[i]);
     free(x.strings);
-    for (size_t i = 0; i < x.n_fmts; i++)
-        free(x.fmt_codes[i]);
-    free(x.fmt_codes);
-    free(x.fmt_ids);
+    free(x.fmts);
+    office_drop_xml(r, x.styles_doc);
     free(x.xf_fmt);
     office_drop_xml(r, doc);
     free(wb);

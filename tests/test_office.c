@@ -439,3 +439,36 @@ Test(office, number_formats)
     cr_expect_str_eq(d1904, "1904-01-01");
     free(d1904);
 }
+
+Test(office, time_limit_and_many_notes)
+{
+    /* 5,000 footnotes cited in order: linear with the notes indexed */
+    dq_buf body = DQ_BUF_INIT, notes = DQ_BUF_INIT;
+    dq_buf_printf(&body, "<w:document %s><w:body>", W);
+    dq_buf_printf(&notes, "<w:footnotes %s>", W);
+    for (int i = 0; i < 5000; i++) {
+        dq_buf_printf(&body, "<w:p><w:r><w:t>para %d</w:t></w:r><w:r><w:footnoteReference "
+                             "w:id=\"%d\"/></w:r></w:p>", i, i + 1);
+        dq_buf_printf(&notes, "<w:footnote w:id=\"%d\"><w:p><w:r><w:t>note %d</w:t></w:r></w:p>"
+                              "</w:footnote>", i + 1, i);
+    }
+    dq_buf_puts(&body, "</w:body></w:document>");
+    dq_buf_puts(&notes, "</w:footnotes>");
+    zip_part parts[] = {{"word/document.xml", body.data, 0}, {"word/footnotes.xml", notes.data, 0}};
+    char *path = write_zip("notes.docx", parts, 2);
+    dq_buf_free(&body);
+    dq_buf_free(&notes);
+    ingested in;
+    ingest_file(path, &in);
+    cr_expect(strstr(in.paras, "para 4999\n[footnote 5000] note 4999\n"), "notes out of order");
+    ingested_free(&in);
+
+    office_limits lim = office_default_limits();
+    lim.max_seconds = 1e-9;
+    ingest_raw_doc raw;
+    cr_expect_eq(office_extract(path, OFFICE_DOCX, &lim, &raw), -1);
+    cr_expect(strstr(dq_last_error(), "over the time limit") &&
+                  strstr(dq_last_error(), "(--time-limit)"),
+              "%s", dq_last_error());
+    free(path);
+}
