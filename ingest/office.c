@@ -408,7 +408,31 @@ char *office_rel_target(office_reader *r, const char *part, const char *rid, con
     return found;
 }
 
+char *office_main_part(office_reader *r, const char *fallback)
+{
+    char *main = office_rel_target(r, "", NULL, "/officeDocument");
+    return main ? main : dq_strdup(fallback);
+}
+
 /* ---- the builder ---------------------------------------------------------- */
+
+void office_defer(office_reader *r, char *text)
+{
+    DQ_GROW(r->after, r->after_cap, r->n_after + 1);
+    r->after[r->n_after++] = text;
+}
+
+int office_flush_deferred(office_reader *r, bool write)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->n_after; i++) {
+        if (rc == 0 && write)
+            rc = office_para(r, r->after[i], 0, 0);
+        free(r->after[i]);
+    }
+    r->n_after = 0;
+    return rc;
+}
 
 /* A slide or sheet with nothing but its title would leave no chunk to
  * find it by: its first heading is repeated as body text. */
@@ -611,6 +635,8 @@ static int read_archive(fz_context *ctx, mem_cap *mem, fz_archive *zip, office_k
     }
     office_drop_xml(&r, r.rels);
     free(r.rels_part);
+    office_flush_deferred(&r, false);
+    free(r.after);
     if (rc == 0) {
         unit_finish(&r);
         size_t lines = 0;

@@ -71,6 +71,9 @@ typedef struct {
     char err[256];         /* the reason a reader failed */
     double t0;             /* when reading began (dq_now) */
     size_t n_paras;        /* paragraphs so far, to look at the clock now and then */
+    char **after;          /* (n_after) paragraphs held until the one being read is
+                            * written: its notes and text boxes */
+    size_t n_after, after_cap;
     char *rels_part;       /* the part whose relationships are cached in rels, or NULL */
     fz_xml *rels;          /* (a workbook's or deck's are asked for once per sheet/slide) */
 } office_reader;
@@ -98,6 +101,15 @@ bool office_is(fz_xml *x, const char *local);
 fz_xml *office_child(fz_xml *x, const char *local);
 /* Attribute by local name ("w:val" for "val"), or NULL. */
 const char *office_att(fz_xml *x, const char *local);
+
+/* The main part the package's relationships name (type ending in
+ * "/officeDocument"), else fallback; caller frees. */
+char *office_main_part(office_reader *r, const char *fallback);
+
+/* Holds text (taken over) to follow the paragraph being read. */
+void office_defer(office_reader *r, char *text);
+/* Writes the held paragraphs as body text (write false: drops them). */
+int office_flush_deferred(office_reader *r, bool write);
 
 /* Starts a new unit (raw page) numbered number with label (may be NULL). */
 void office_unit(office_reader *r, int number, const char *label);

@@ -35,8 +35,6 @@ typedef struct {
     office_index nums, abstracts;  /* numbering.xml's w:num by numId, w:abstractNum by id */
     int (*counts)[MAX_ILVL];       /* (nums.n) each list's counters per level */
     office_index footnotes, endnotes; /* by w:id */
-    char **after; /* (n_after) paragraphs that follow the current one: boxes, notes */
-    size_t n_after, after_cap;
     int n_notes; /* notes numbered in reading order, as Word shows them */
     int page;
     bool page_break; /* a rendered page break inside the current paragraph */
@@ -209,12 +207,6 @@ static void list_marker(docx *d, fz_xml *numpr, dq_buf *m)
 
 /* ---- runs ----------------------------------------------------------------- */
 
-static void push_after(docx *d, char *text)
-{
-    DQ_GROW(d->after, d->after_cap, d->n_after + 1);
-    d->after[d->n_after++] = text;
-}
-
 /* The paragraphs under x (a text box, a note, a table cell) as one string. */
 static void plain_text(docx *d, fz_xml *x, dq_buf *out, int depth);
 
@@ -237,7 +229,7 @@ static void note(docx *d, const char *id, bool endnote, int depth)
     size_t head = b.len;
     plain_text(d, n, &b, depth + 1);
     if (b.len > head)
-        push_after(d, dq_buf_take(&b));
+        office_defer(d->r, dq_buf_take(&b));
     dq_buf_free(&b);
 }
 
@@ -266,7 +258,7 @@ static void runs(docx *d, fz_xml *x, dq_buf *out, int depth)
             dq_buf box = DQ_BUF_INIT;
             plain_text(d, c, &box, depth + 1);
             if (box.len)
-                push_after(d, dq_buf_take(&box));
+                office_defer(d->r, dq_buf_take(&box));
             dq_buf_free(&box);
         } else if (office_is(c, "r")) {
             if (!run_hidden(c))
@@ -298,18 +290,6 @@ static void plain_text(docx *d, fz_xml *x, dq_buf *out, int depth)
 
 /* ---- blocks --------------------------------------------------------------- */
 
-static int flush_after(docx *d)
-{
-    int rc = 0;
-    for (size_t i = 0; i < d->n_after; i++) {
-        if (rc == 0)
-            rc = office_para(d->r, d->after[i], 0, 0);
-        free(d->after[i]);
-    }
-    d->n_after = 0;
-    return rc;
-}
-
 static void next_page(docx *d)
 {
     d->page++;
@@ -339,7 +319,7 @@ static int para(docx *d, fz_xml *p, int depth)
     int rc = text.len > marker ? office_para(d->r, text.data, level, 0) : 0;
     dq_buf_free(&text);
     if (rc == 0)
-        rc = flush_after(d);
+        rc = office_flush_deferred(d->r, true);
     if (d->page_break && !before)
         next_page(d);
     return rc;
@@ -383,7 +363,7 @@ static int table(docx *d, fz_xml *tbl, int depth)
         }
         rc = office_table_row(d->r, &t, (const char *const *)cells, n, 0);
         if (rc == 0)
-            rc = flush_after(d);
+            rc = office_flush_deferred(d->r, true);
         for (size_t i = 0; i < n_above; i++)
             free(above[i]);
         free(above);
@@ -448,9 +428,7 @@ static int headers_footers(docx *d, const char *main)
         free(seen[i]);
     free(seen);
     d->n_notes = 0;
-    for (size_t i = 0; i < d->n_after; i++)
-        free(d->after[i]);
-    d->n_after = 0;
+    office_flush_deferred(d->r, false);
     return rc;
 }
 
@@ -460,9 +438,7 @@ int office_read_docx(office_reader *r)
     memset(&d, 0, sizeof d);
     d.r = r;
     r->out->cite = CITE_SECTIONS;
-    char *main = office_rel_target(r, "", NULL, "/officeDocument");
-    if (!main)
-        main = dq_strdup("word/document.xml");
+    char *main = office_main_part(r, "word/document.xml");
     fz_xml *doc = office_read_xml(r, main, true);
     int rc = -1;
     if (doc) {
@@ -483,9 +459,6 @@ int office_read_docx(office_reader *r)
         if (rc == 0)
             rc = block_children(&d, body, 1);
     }
-    for (size_t i = 0; i < d.n_after; i++)
-        free(d.after[i]);
-    free(d.after);
     free(d.styles);
     free(d.counts);
     office_index_free(&d.nums);

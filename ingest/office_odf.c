@@ -20,8 +20,6 @@ enum { MAX_COLS = 16384, MAX_REPEAT = 1000 };
 
 typedef struct {
     office_reader *r;
-    char **after; /* (n_after) notes and text boxes of the current paragraph */
-    size_t n_after, after_cap;
     int n_notes;
     int page;
     bool page_break;
@@ -29,24 +27,6 @@ typedef struct {
 } odf;
 
 static int blocks(odf *o, fz_xml *parent, int depth, const char *prefix);
-
-static void push_after(odf *o, char *text)
-{
-    DQ_GROW(o->after, o->after_cap, o->n_after + 1);
-    o->after[o->n_after++] = text;
-}
-
-static int flush_after(odf *o)
-{
-    int rc = 0;
-    for (size_t i = 0; i < o->n_after; i++) {
-        if (rc == 0)
-            rc = office_para(o->r, o->after[i], 0, 0);
-        free(o->after[i]);
-    }
-    o->n_after = 0;
-    return rc;
-}
 
 static void plain(odf *o, fz_xml *x, dq_buf *b, int depth);
 
@@ -70,14 +50,14 @@ static void inline_text(odf *o, fz_xml *x, dq_buf *b, int depth)
             size_t head = n.len;
             plain(o, office_child(c, "note-body"), &n, depth + 1);
             if (n.len > head)
-                push_after(o, dq_buf_take(&n));
+                office_defer(o->r, dq_buf_take(&n));
             dq_buf_free(&n);
         } else if (office_is(c, "frame") || office_is(c, "text-box") ||
                    office_is(c, "custom-shape")) {
             dq_buf box = DQ_BUF_INIT;
             plain(o, c, &box, depth + 1);
             if (box.len)
-                push_after(o, dq_buf_take(&box));
+                office_defer(o->r, dq_buf_take(&box));
             dq_buf_free(&box);
         } else if (office_is(c, "annotation") || office_is(c, "note-citation") ||
                    office_is(c, "tracked-changes")) {
@@ -122,7 +102,7 @@ static int para(odf *o, fz_xml *p, int heading, const char *prefix, int depth)
     int rc = b.len > head ? office_para(o->r, b.data, heading, 0) : 0;
     dq_buf_free(&b);
     if (rc == 0)
-        rc = flush_after(o);
+        rc = office_flush_deferred(o->r, true);
     if (o->page_break && !before && o->page > 0)
         next_page(o);
     return rc;
@@ -248,7 +228,7 @@ static int table(odf *o, fz_xml *tbl, bool sheet, int depth)
                 rc = office_table_row(o->r, &t, (const char *const *)cells, n,
                                       sheet ? row_no + k + 1 : 0);
                 if (rc == 0 && !sheet)
-                    rc = flush_after(o);
+                    rc = office_flush_deferred(o->r, true);
             }
             row_no += rep;
             for (size_t i = 0; i < n; i++)
@@ -318,9 +298,7 @@ static int master_pages(odf *o)
     for (size_t i = 0; i < n_seen; i++)
         free(seen[i]);
     free(seen);
-    for (size_t i = 0; i < o->n_after; i++)
-        free(o->after[i]);
-    o->n_after = 0;
+    office_flush_deferred(o->r, false);
     o->n_notes = 0;
     office_drop_xml(o->r, doc);
     return rc;
@@ -417,9 +395,6 @@ int office_read_odf(office_reader *r, office_kind kind)
                 rc = frames(&o, office_child(pg, "notes"), 1, "Notes: ");
         }
     }
-    for (size_t i = 0; i < o.n_after; i++)
-        free(o.after[i]);
-    free(o.after);
     office_drop_xml(r, doc);
     return rc;
 }

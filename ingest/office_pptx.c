@@ -197,9 +197,7 @@ static int notes(office_reader *r, const char *slide_part)
 int office_read_pptx(office_reader *r)
 {
     r->out->cite = CITE_UNITS;
-    char *pres = office_rel_target(r, "", NULL, "/officeDocument");
-    if (!pres)
-        pres = dq_strdup("ppt/presentation.xml");
+    char *pres = office_main_part(r, "ppt/presentation.xml");
     fz_xml *doc = office_read_xml(r, pres, true);
     int rc = doc ? 0 : -1;
     /* Every slide's part first, while the presentation's relationships are

@@ -286,9 +286,7 @@ int office_read_xlsx(office_reader *r)
     memset(&x, 0, sizeof x);
     x.r = r;
     r->out->cite = CITE_UNITS;
-    char *wb = office_rel_target(r, "", NULL, "/officeDocument");
-    if (!wb)
-        wb = dq_strdup("xl/workbook.xml");
+    char *wb = office_main_part(r, "xl/workbook.xml");
     fz_xml *doc = office_read_xml(r, wb, true);
     int rc = doc ? load_strings(&x, wb) : -1;
     if (rc == 0) {
