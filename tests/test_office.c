@@ -472,3 +472,39 @@ Test(office, time_limit_and_many_notes)
               "%s", dq_last_error());
     free(path);
 }
+
+/* ---- files Word wrote (tests/fixtures/office/real/README.md) -------------- */
+
+Test(office, word_rendered_page_breaks)
+{
+    ingested in;
+    ingest_fixture("real/par-rendered-page-breaks.docx", &in);
+    cr_expect_eq(in.raw.n_pages, 4);
+    cr_expect_str_eq(in.doc.pages[0].paras[0].text, "No page breaks");
+    /* a break inside a paragraph moves the next one to the new page */
+    cr_expect_str_eq(in.doc.pages[2].paras[0].text, "Two page>><<breaks>><<in one run.");
+    cr_expect(!strncmp(in.chunks.items[0].label, "p. 1, ¶1", 9), "%s", in.chunks.items[0].label);
+    ingested_free(&in);
+}
+
+Test(office, word_headers_once_and_styles)
+{
+    ingested in;
+    ingest_fixture("real/sct-first-page-hdrftr.docx", &in);
+    const char *h = strstr(in.paras, "Default (odd, primary) Header\n");
+    cr_expect(h && !strstr(h + 1, "Default (odd, primary) Header"), "%s", in.paras);
+    cr_expect(strstr(in.paras, "First Page Header (section 2)\n"), "%s", in.paras);
+    cr_expect_str_eq(in.doc.pages[in.doc.n_pages - 1].paras[0].text,
+                     "Page 6, Third page of section 2.");
+    ingested_free(&in);
+
+    ingest_fixture("real/hdr-header-footer.docx", &in);
+    const char *want = "Header for section-1\nFooter for section 1\nsection with header\n";
+    cr_expect(!strncmp(in.paras, want, strlen(want)), "%s", in.paras);
+    ingested_free(&in);
+
+    ingest_fixture("real/par-known-styles.docx", &in);
+    cr_expect(strstr(in.paras, "\n#1 Heading 1\nBody Text\n"), "%s", in.paras);
+    cr_expect_str_eq(label_of(&in, "Body Text"), "§1 ¶1");
+    ingested_free(&in);
+}
