@@ -508,3 +508,16 @@ Test(office, word_headers_once_and_styles)
     cr_expect_str_eq(label_of(&in, "Body Text"), "§1 ¶1");
     ingested_free(&in);
 }
+
+Test(office, powerpoint_tables_and_text)
+{
+    ingested in;
+    ingest_fixture("real/tbl-cell.pptx", &in);
+    cr_expect(strstr(in.paras, "a | b | c\nd | b: e | c: f\ng | b: h | c: i\n"), "%s", in.paras);
+    cr_expect_str_eq(label_of(&in, "d | b: e"), "slide 3");
+    ingested_free(&in);
+    ingest_fixture("real/txt-text.pptx", &in);
+    cr_expect_str_eq(label_of(&in, "Text run in table cell"), "slide 2");
+    cr_expect(strstr(in.paras, "yahoo.com\n"), "%s", in.paras);
+    ingested_free(&in);
+}
