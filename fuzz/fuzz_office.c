@@ -157,6 +157,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     }
     office_limits lim = office_default_limits();
     lim.max_memory = 256 << 20; /* under libFuzzer's own RSS limit */
+    lim.max_text_bytes = 32 << 20;
     ingest_raw_doc raw;
     int rc = office_parse(zip->data, zip->len, kind, &lim, &raw);
     fz_drop_buffer(ctx, zip);

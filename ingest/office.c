@@ -24,7 +24,7 @@
 
 office_limits office_default_limits(void)
 {
-    office_limits l = {128LL << 20, 512LL << 20, 2LL << 30, 256, 2000000, 0};
+    office_limits l = {128LL << 20, 512LL << 20, 2LL << 30, 256, 2000000, 256LL << 20, 0};
     return l;
 }
 
@@ -282,10 +282,13 @@ const char *office_att(fz_xml *x, const char *local)
 {
     if (!x || !fz_xml_tag(x))
         return NULL;
-    /* fz_xml has no attribute iterator: try the prefixes Office files use. */
-    static const char *const prefixes[] = {"", "w:", "r:", "table:", "text:", "office:",
-                                           "presentation:", "draw:", "style:", "fo:",
-                                           "xlink:", "manifest:", "number:"};
+    /* fz_xml has no attribute iterator and no namespaces: try the prefixes
+     * Office files use, and the generic ones some writers pick for the
+     * relationships namespace ("ns:id" for "r:id"). */
+    static const char *const prefixes[] = {"",       "w:",     "r:",    "table:", "text:",
+                                           "office:", "presentation:", "draw:", "style:",
+                                           "fo:",    "xlink:", "manifest:", "number:", "ns:",
+                                           "ns0:",   "ns1:",   "ns2:",  "x:"};
     char name[96];
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
         snprintf(name, sizeof name, "%s%s", prefixes[i], local);
@@ -474,6 +477,13 @@ int office_para(office_reader *r, const char *text, int heading, int loc)
     if (b.len == 0) {
         dq_buf_free(&b);
         return 0;
+    }
+    r->text_bytes += (long long)b.len;
+    if (r->text_bytes > r->lim->max_text_bytes) {
+        dq_buf_free(&b);
+        return office_fail(r, "gives over %lld MB of text (repeated cells?), the limit per "
+                              "Office file",
+                           r->lim->max_text_bytes >> 20);
     }
     /* A reader is linear in its input, but the clock is the last word. */
     if (++r->n_paras % 1024 == 0 && r->lim->max_seconds > 0 &&

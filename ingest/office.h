@@ -41,6 +41,8 @@ typedef struct {
     long long max_memory;         /* MuPDF's allocations (parsed XML); default 2 GB */
     int max_depth;                /* XML element nesting; default 256 */
     long max_strings;             /* entries of a shared-string table; default 2M */
+    long long max_text_bytes;     /* text written out: repeated rows and columns
+                                   * multiply a few bytes; default 256 MB */
     double max_seconds;           /* reading one file, as ingest_params.max_seconds; 0 off */
 } office_limits;
 
@@ -71,6 +73,7 @@ typedef struct {
     char err[256];         /* the reason a reader failed */
     double t0;             /* when reading began (dq_now) */
     size_t n_paras;        /* paragraphs so far, to look at the clock now and then */
+    long long text_bytes;  /* text written so far */
     char **after;          /* (n_after) paragraphs held until the one being read is
                             * written: its notes and text boxes */
     size_t n_after, after_cap;
@@ -115,7 +118,7 @@ int office_flush_deferred(office_reader *r, bool write);
 void office_unit(office_reader *r, int number, const char *label);
 /* Adds one paragraph to the unit: text (trimmed, whitespace runs collapsed,
  * controls dropped; nothing when empty) at heading level (0 body) with loc.
- * -1 past max_seconds ("--time-limit"), else 0. */
+ * -1 past max_seconds ("--time-limit") or max_text_bytes, else 0. */
 int office_para(office_reader *r, const char *text, int heading, int loc);
 
 /* A table being read: rows of cells, the first row (or rows the file marks

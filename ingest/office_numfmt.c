@@ -98,6 +98,15 @@ static bool literal(const char **p, dq_buf *b)
         *p = s + 1 + len;
         return true;
     }
+    if (*s == '[' && strchr("hHmMsS", s[1])) {
+        /* [h]:mm:ss, elapsed time: the bracket goes, the token stays */
+        *p = s + 1;
+        return true;
+    }
+    if (*s == ']') {
+        *p = s + 1;
+        return true;
+    }
     if (*s == '[') {
         const char *e = strchr(s, ']');
         if (s[1] == '$' && e && b) {
@@ -148,6 +157,7 @@ static void format_date(dq_buf *b, double v, const char *s, bool date1904)
                                          "September", "October", "November", "December"};
     static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                        "Thursday", "Friday", "Saturday"};
+    double days_total = floor(v); /* for elapsed [h], before the calendar fix below */
     if (!date1904 && v < 61)
         v += 1; /* Excel counts a 29 February 1900 that never was */
     double whole = floor(v);
@@ -161,6 +171,8 @@ static void format_date(dq_buf *b, double v, const char *s, bool date1904)
     int wd = (int)(((z % 7) + 11) % 7);
     int hh = (int)(secs / 3600), mi = (int)(secs / 60 % 60), ss = (int)(secs % 60);
     bool ampm = strstr(s, "AM/PM") || strstr(s, "am/pm") || strstr(s, "上午/下午");
+    /* [h] counts every hour since the start, not the hour of the day */
+    bool elapsed = strstr(s, "[h") || strstr(s, "[H");
     bool after_h = false;
     for (const char *p = s; *p;) {
         if (!strncmp(p, "AM/PM", 5) || !strncmp(p, "am/pm", 5)) {
@@ -190,8 +202,10 @@ static void format_date(dq_buf *b, double v, const char *s, bool date1904)
                 dq_buf_printf(b, n == 2 ? "%02d" : "%d", d);
             break;
         case 'h': {
-            int h = ampm ? (hh % 12 ? hh % 12 : 12) : hh;
-            dq_buf_printf(b, n >= 2 ? "%02d" : "%d", h);
+            long long h = ampm ? (hh % 12 ? hh % 12 : 12) : hh;
+            if (elapsed)
+                h = (long long)days_total * 24 + hh;
+            dq_buf_printf(b, n >= 2 ? "%02lld" : "%lld", h);
             after_h = true;
             p += n;
             continue;

@@ -435,6 +435,8 @@ Test(office, number_formats)
     expect_format(45366.5, office_builtin_format(34), "下午12时00分");
     expect_format(1, "yyyy-mm-dd", "1900-01-01");
     expect_format(61, "yyyy-mm-dd", "1900-03-01");
+    expect_format(1.5 + 10.0 / 1440, "[hh]:mm:ss", "36:10:00");
+    expect_format(45366, "yyyy\\-mm\\-dd", "2024-03-15");
     char *d1904 = office_format_number(0, "yyyy-mm-dd", true);
     cr_expect_str_eq(d1904, "1904-01-01");
     free(d1904);
@@ -520,4 +522,34 @@ Test(office, powerpoint_tables_and_text)
     cr_expect_str_eq(label_of(&in, "Text run in table cell"), "slide 2");
     cr_expect(strstr(in.paras, "yahoo.com\n"), "%s", in.paras);
     ingested_free(&in);
+}
+
+Test(office, spreadsheets_from_other_writers)
+{
+    ingested in;
+    ingest_fixture("real/date.xlsx", &in);
+    cr_expect(strstr(in.paras, "\n2021-01-01 | 15\n2021-01-02 | 15: 16\n255:10:10 | 15: 17\n"), "%s",
+              in.paras);
+    ingested_free(&in);
+    ingest_fixture("real/date_1904.xlsx", &in);
+    cr_expect(strstr(in.paras, "\n2021-01-01 | 15\n"), "%s", in.paras);
+    ingested_free(&in);
+    ingest_fixture("real/nonstandard-xml-ns-prefix.xlsx", &in);
+    cr_expect_str_eq(in.paras, "#1 Sheet1\na | b\n1 | b: 3\n2 | b: 4\n");
+    ingested_free(&in);
+    ingest_fixture("real/number_rows_repeated.ods", &in);
+    cr_expect_eq(in.raw.n_pages, 3);
+    cr_expect_str_eq(label_of(&in, "C | B: D"), "sheet Sheet1, rows 1–8");
+    ingested_free(&in);
+    /* 16,384 columns of one cell: read, bounded, not a hang */
+    ingest_fixture("real/issue_594_dos.ods", &in);
+    cr_expect_gt(in.chunks.n, 0);
+    ingested_free(&in);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/fixtures/office/real/issue_594_dos.ods", DQ_SOURCE_DIR);
+    office_limits lim = office_default_limits();
+    lim.max_text_bytes = 10000;
+    ingest_raw_doc raw;
+    cr_expect_eq(office_extract(path, OFFICE_ODS, &lim, &raw), -1);
+    cr_expect(strstr(dq_last_error(), "of text (repeated cells?)"), "%s", dq_last_error());
 }
