@@ -4,11 +4,13 @@
 # `make uninstall` (the uninstall target) removes what install_manifest.txt lists.
 
 # Debian's zsh reads vendor-completions, upstream zsh site-functions; systemd
-# reads units under <prefix>/lib/systemd for /usr and /usr/local alike.
+# reads units and sysusers.d under <prefix>/lib for /usr and /usr/local alike
+# (Debian 12 keeps system units in /lib/systemd/system).
 set(DOCQA_ZSH_COMPLETION_DIR ${CMAKE_INSTALL_DATADIR}/zsh/site-functions CACHE STRING
     "where the zsh completion goes, relative to the prefix")
-set(DOCQA_SYSTEMD_DIR lib/systemd CACHE STRING
-    "systemd's folder (holding system/ and user/; sysusers.d beside it) relative to the prefix, or absolute")
+set(DOCQA_SYSTEMD_SYSTEM_DIR lib/systemd/system CACHE STRING "systemd system units (relative to the prefix, or absolute)")
+set(DOCQA_SYSTEMD_USER_DIR lib/systemd/user CACHE STRING "systemd user units (relative to the prefix, or absolute)")
+set(DOCQA_SYSUSERS_DIR lib/sysusers.d CACHE STRING "sysusers.d files (relative to the prefix, or absolute)")
 # A packager's tool (dh_strip) splits the debug info itself: -DDOCQA_SPLIT_DEBUG=OFF.
 option(DOCQA_SPLIT_DEBUG "install programs stripped, their debug info in <prefix>/lib/debug" ON)
 
@@ -59,14 +61,14 @@ file(GLOB dq_units CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/dist/systemd/system/*.i
 foreach(unit ${dq_units})
   get_filename_component(kind_dir ${unit} DIRECTORY)
   get_filename_component(kind ${kind_dir} NAME)
+  string(TOUPPER ${kind} kind_upper)
   get_filename_component(name ${unit} NAME)
   string(REGEX REPLACE "\\.in$" "" name ${name})
   configure_file(${unit} ${CMAKE_BINARY_DIR}/systemd/${kind}/${name} @ONLY)
-  install(FILES ${CMAKE_BINARY_DIR}/systemd/${kind}/${name} DESTINATION ${DOCQA_SYSTEMD_DIR}/${kind})
+  install(FILES ${CMAKE_BINARY_DIR}/systemd/${kind}/${name} DESTINATION ${DOCQA_SYSTEMD_${kind_upper}_DIR})
 endforeach()
 # The system units' user, made by systemd-sysusers (the package's postinst runs it).
-get_filename_component(dq_sysusers_dir ${DOCQA_SYSTEMD_DIR} DIRECTORY)
-install(FILES ${CMAKE_SOURCE_DIR}/dist/systemd/docqa.sysusers DESTINATION ${dq_sysusers_dir}/sysusers.d
+install(FILES ${CMAKE_SOURCE_DIR}/dist/systemd/docqa.sysusers DESTINATION ${DOCQA_SYSUSERS_DIR}
         RENAME docqa.conf)
 install(FILES ${CMAKE_SOURCE_DIR}/dist/systemd/serve.env DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
