@@ -434,7 +434,7 @@ def zsh_quote(s):
 
 
 def zsh_desc(s):
-    return zsh_quote(s).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace(":", "\\:")
+    return zsh_quote(s.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace(":", "\\:"))
 
 
 def zsh_action(kind):
