@@ -13,7 +13,7 @@ DEMO_STORE ?= .docqa-demo
 SAMPLES = samples/lease-zh.pdf samples/manual-en.pdf samples/faq.md samples/notice-gb18030.txt
 
 .PHONY: all deps build demo test test-release test-asan test-release-build bench fuzz clean \
-	install uninstall package package-test
+	install uninstall package package-test reproducible-check
 
 all: build
 
@@ -97,6 +97,10 @@ package:
 package-test:
 	@sh scripts/install-deps.sh --package
 	@sh tests/install/package-test.sh
+
+# Two Release builds of the tree in different folders are byte-identical.
+reproducible-check:
+	@sh scripts/check-reproducible.sh
 
 # libFuzzer harnesses (clang) in build-fuzz, each run FUZZ_SECONDS (60); see fuzz/README.md.
 fuzz:
