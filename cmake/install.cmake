@@ -72,9 +72,8 @@ install(FILES ${CMAKE_SOURCE_DIR}/dist/systemd/docqa.sysusers DESTINATION ${DOCQ
         RENAME docqa.conf)
 install(FILES ${CMAKE_SOURCE_DIR}/dist/systemd/serve.env DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
-install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/architecture.md
-        ${CMAKE_SOURCE_DIR}/docs/cron.md ${CMAKE_SOURCE_DIR}/docs/models.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+file(GLOB dq_docs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
+install(FILES ${CMAKE_SOURCE_DIR}/README.md ${dq_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 add_custom_target(uninstall
   COMMAND ${CMAKE_COMMAND} -DMANIFEST=${CMAKE_BINARY_DIR}/install_manifest.txt
