@@ -14,7 +14,7 @@ parses that layout, and writes:
 The prose the help does not carry (description, files, environment,
 examples) is in docs/man/docqa.1.in, with @PLACEHOLDERS@ for the generated
 parts. A layout this script cannot read is an error, not a silent omission:
-tests/cli_docs.sh checks the output against --help again.
+tests/install/cli_docs.sh checks the output against --help again.
 
 usage: gen-cli-docs.py --docqa BIN --prose DIR --source DIR --out DIR
        gen-cli-docs.py --docqa BIN --dump     (the parsed tables, as JSON)
@@ -177,11 +177,11 @@ def roff_synopsis(usage):
     return "".join(out)
 
 
-def roff_groups(groups, heading=".SS"):
+def roff_groups(groups):
     out = []
     for g in groups:
         if g["title"]:
-            out.append('%s "%s"\n' % (heading, roff_text(g["title"].rstrip(":")).replace('"', "'")))
+            out.append('.SS "%s"\n' % roff_text(g["title"].rstrip(":")).replace('"', "'"))
         for o in g["options"]:
             out.append(roff_option(o))
     return "".join(out)
@@ -309,24 +309,22 @@ def positional_kind(path, usage):
     return "none"
 
 
+def option_names(o):
+    return (["-" + o["short"]] if o["short"] else []) + (["--" + o["long"]] if o["long"] else [])
+
+
 def bash_completion(top):
-    words = {"": " ".join(c["name"] for c in top["commands"])}
-    lines = []
-    case = []
-    glob_opts = " ".join(("-" + o["short"]) if not o["long"] else "--" + o["long"] for o in top["options"]) + " -h"
-    case.append("    opts:) echo '%s' ;;" % glob_opts)
-    case.append("    cmds:) echo '%s' ;;" % words[""])
-    case.append("    aliases:) echo '%s' ;;" % " ".join(top["aliases"]))
+    """A table function (_docqa_table KIND:COMMAND) the fixed completion logic reads."""
+    case = [
+        "    opts:) echo '%s' ;;" % " ".join(n for o in top["options"] for n in option_names(o)),
+        "    cmds:) echo '%s' ;;" % " ".join(c["name"] for c in top["commands"]),
+        "    aliases:) echo '%s' ;;" % " ".join(top["aliases"]),
+    ]
     for path, h in all_paths(top):
         key = " ".join(path)
         opts = options_of(h)
-        names = []
-        for o in opts:
-            if o["short"]:
-                names.append("-" + o["short"])
-            if o["long"]:
-                names.append("--" + o["long"])
         if opts or len(path) == 2:
+            names = [n for o in opts for n in option_names(o)]
             case.append("    'opts:%s') echo '%s' ;;" % (key, " ".join(names + ["--help"])))
         subs = [s["name"] for s in h.get("subs", [])]
         if subs:
@@ -334,18 +332,13 @@ def bash_completion(top):
         case.append("    'args:%s') echo '%s' ;;" % (key, positional_kind(path, h["usage"])))
         for o in opts:
             kind = arg_kind(o)
-            if not kind:
-                continue
-            value = kind[0] if kind[0] != "words" else "words " + " ".join(kind[1])
-            for n in ([("-" + o["short"])] if o["short"] else []) + ([("--" + o["long"])] if o["long"] else []):
-                case.append("    'value:%s %s') echo '%s' ;;" % (key, n, value))
-    lines.append("# bash completion for docqa - written by scripts/gen-cli-docs.py from docqa --help")
-    lines.append("")
-    lines.append("# _docqa_table KIND:COMMAND [OPTION] - the words docqa's --help lists")
-    lines.append("_docqa_table()\n{\n    case \"$1\" in")
-    lines += case
-    lines.append("    esac\n}")
-    lines.append(BASH_BODY)
+            if kind:
+                value = kind[0] if kind[0] != "words" else "words " + " ".join(kind[1])
+                for n in option_names(o):
+                    case.append("    'value:%s %s') echo '%s' ;;" % (key, n, value))
+    lines = ["# bash completion for docqa - written by scripts/gen-cli-docs.py from docqa --help", "",
+             "# _docqa_table KIND:COMMAND [OPTION] - the words docqa's --help lists",
+             "_docqa_table()\n{\n    case \"$1\" in"] + case + ["    esac\n}", BASH_BODY]
     return "\n".join(lines) + "\n"
 
 
