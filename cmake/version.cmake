@@ -5,11 +5,12 @@
 # .docqa-commit; "-dirty" marks uncommitted changes to tracked files.
 set(commit "unknown")
 find_program(GIT_EXECUTABLE git)
-if(GIT_EXECUTABLE)
+# (only the tree's own repository: a tarball unpacked inside another one is not it)
+if(GIT_EXECUTABLE AND EXISTS ${SRC}/.git)
   execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SRC} rev-parse --short=12 HEAD
                   OUTPUT_VARIABLE head RESULT_VARIABLE rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
 endif()
-if(GIT_EXECUTABLE AND rc EQUAL 0 AND head)
+if(head AND rc EQUAL 0)
   set(commit "${head}")
   execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SRC} status --porcelain --untracked-files=no
                   OUTPUT_VARIABLE changes ERROR_QUIET)
