@@ -219,7 +219,9 @@ static size_t compose(uint32_t *cps, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint32_t c = cps[i];
         int cc = ccc_of(c);
-        if (starter >= 0 && !(c & CP_BYTE_FLAG)) {
+        /* Only a character NFC's quick check calls Maybe can be the second
+         * of a pair; asking only for those keeps ASCII and CJK cheap. */
+        if (starter >= 0 && c >= 0x300 && !(c & CP_BYTE_FLAG) && (ucd_props(c) & UCD_NFC_QC)) {
             bool adjacent = (long)out - 1 == starter;
             if (adjacent || ccc_of(cps[out - 1]) < cc) {
                 uint32_t comp = ucd_compose(cps[starter], c);

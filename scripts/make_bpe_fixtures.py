@@ -13,6 +13,7 @@ transformers.js tokenizers) for the ids of every case text and chat.
 Usage (from the repository root):
     npm ci --prefix scripts/tokenizer-ref
     python3 scripts/make_bpe_fixtures.py [tests/fixtures/bpe]
+    python3 scripts/make_bpe_fixtures.py --fuzz-seeds fuzz/corpus/bpe   (no npm needed)
 """
 import gzip
 import json
@@ -209,7 +210,69 @@ def reference(name, texts, chats):
     return json.loads(res.stdout)
 
 
+def byte_alphabet():
+    """GPT-2's byte -> printable character map."""
+    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    extra = [b for b in range(256) if b not in keep]
+    return {b: chr(b) if b in keep else chr(256 + extra.index(b)) for b in range(256)}
+
+
+def write_fuzz_seeds(d):
+    """Seeds for fuzz/fuzz_bpe.c: texts for the real vocabularies (first byte 0-3), template files
+    (4) and tiny vocabulary GGUF files (5)."""
+    os.makedirs(d, exist_ok=True)
+    texts = {
+        "qwen-mixed": (0, "合同的违约金是多少？ The penalty is 5%.\n\n  don't I'LL 12345 👍🏽 <|im_start|>"),
+        "llama-mixed": (1, "Hello, 世界!\tcode: if (a && b) { return x**2; }\r\n   \n 2024年 𠮷"),
+        "qwen-nfc-invalid": (2, "cafe\u0301 \u1100\u1161\u11a8 "),
+        "llama-spaces": (3, "   \n\n\t \u3000\u00a0x" + "a" * 300),
+    }
+    for name, (sel, text) in texts.items():
+        data = bytes([sel]) + text.encode("utf-8")
+        if name == "qwen-nfc-invalid":
+            data += b"\xff\xe4\xbd \xed\xa0\x80"
+        with open(os.path.join(d, name + ".txt"), "wb") as f:
+            f.write(data)
+    llama_file = ("begin = <|begin_of_text|>\n"
+                  "system = <|start_header_id|>system<|end_header_id|>\\n\\n{content}<|eot_id|>\n"
+                  "user = <|start_header_id|>user<|end_header_id|>\\n\\n{content}<|eot_id|>\n"
+                  "assistant = <|start_header_id|>assistant<|end_header_id|>\\n\\n{content}<|eot_id|>\n"
+                  "generation = <|start_header_id|>assistant<|end_header_id|>\\n\\n\n"
+                  "stop = <|eot_id|>\ntrim = true\n")
+    with open(os.path.join(d, "template-llama3.tmpl"), "wb") as f:
+        f.write(b"\x04" + llama_file.encode())
+    with open(os.path.join(d, "template-no-system.tmpl"), "wb") as f:
+        f.write(b"\x04# c\nuser = [U]{content}\\s\ngeneration = [A]\nassistant = {content}\n")
+    alphabet = byte_alphabet()
+    for name, pre, specials, template in (
+            ("vocab-qwen2", "qwen2", ["<|im_start|>", "<|im_end|>"], "<|im_start|><|im_end|>enable_thinking"),
+            ("vocab-llama-bpe", "llama-bpe", ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                                              "<|eot_id|>"], "<|start_header_id|><|eot_id|>")):
+        tokens = [alphabet[b] for b in range(256)]
+        merges = []
+        for left, right in (("a", "b"), ("ab", "c"), ("Ġ", "w"), ("ä", "½"), ("1", "2")):
+            merges.append(left + " " + right)
+            tokens.append(left + right)
+        types = [TOKEN_NORMAL] * len(tokens) + [TOKEN_CONTROL] * len(specials)
+        tokens += specials
+        w = gguf_write.GGUFWriter()
+        w.add_str("tokenizer.ggml.model", "gpt2")
+        w.add_str("tokenizer.ggml.pre", pre)
+        w.add_array("tokenizer.ggml.tokens", tokens, gguf_write.VAL_STRING)
+        w.add_array("tokenizer.ggml.token_type", types, gguf_write.VAL_I32)
+        w.add_array("tokenizer.ggml.merges", merges, gguf_write.VAL_STRING)
+        w.add_u32("tokenizer.ggml.eos_token_id", len(tokens) - 1)
+        w.add_u32("tokenizer.ggml.bos_token_id", 256 + len(merges))
+        w.add_bool("tokenizer.ggml.add_bos_token", pre == "llama-bpe")
+        w.add_str("tokenizer.chat_template", template)
+        with open(os.path.join(d, name + ".gguf"), "wb") as f:
+            f.write(b"\x05" + w.to_bytes())
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--fuzz-seeds":
+        write_fuzz_seeds(sys.argv[2])
+        return
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "fixtures", "bpe")
     os.makedirs(out_dir, exist_ok=True)
     texts = case_texts()
