@@ -21,7 +21,6 @@
 static const bpe_pre pre_kinds[] = {
     {"qwen2", 1, true, false},
     {"llama-bpe", 3, false, true},
-    {"llama3", 3, false, true},
 };
 
 const bpe_pre *bpe_pre_find(const char *name)
