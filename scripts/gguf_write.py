@@ -105,7 +105,7 @@ class GGUFWriter:
             n *= d
         if ne[0] % be or len(data) != n // be * bb:
             raise ValueError("%s: %d bytes do not fit ne=%s of type %d" % (name, len(data), ne, ttype))
-        self.tensors.append((name, list(ne), ttype, bytes(data)))
+        self.tensors.append((name, list(ne), ttype, data))
 
     def add_tensor_f32(self, name, arr):
         import numpy as np
@@ -126,27 +126,30 @@ class GGUFWriter:
         self.add_tensor(name, u.tobytes(), list(reversed(a.shape)), T_BF16)
 
     # ---- output
-    def to_bytes(self):
-        out = bytearray(b"GGUF")
-        out += struct.pack("<IQQ", self.version, len(self.tensors), len(self.kv))
+    def _chunks(self):
+        head = bytearray(b"GGUF")
+        head += struct.pack("<IQQ", self.version, len(self.tensors), len(self.kv))
         for key, vtype, body in self.kv:
-            out += _str(key) + struct.pack("<I", vtype) + body
+            head += _str(key) + struct.pack("<I", vtype) + body
         offset = 0
-        offsets = []
         for name, ne, ttype, data in self.tensors:
-            offsets.append(offset)
-            out += _str(name) + struct.pack("<I", len(ne))
-            out += b"".join(struct.pack("<Q", d) for d in ne)
-            out += struct.pack("<IQ", ttype, offset)
+            head += _str(name) + struct.pack("<I", len(ne))
+            head += b"".join(struct.pack("<Q", d) for d in ne)
+            head += struct.pack("<IQ", ttype, offset)
             offset += (len(data) + self.alignment - 1) // self.alignment * self.alignment
-        out += b"\0" * (-len(out) % self.alignment)
-        for (name, ne, ttype, data), off in zip(self.tensors, offsets):
-            out += data + b"\0" * (-len(data) % self.alignment)
-        return bytes(out)
+        head += b"\0" * (-len(head) % self.alignment)
+        yield bytes(head)
+        for name, ne, ttype, data in self.tensors:
+            yield data
+            yield b"\0" * (-len(data) % self.alignment)
+
+    def to_bytes(self):
+        return b"".join(self._chunks())
 
     def write(self, path):
         with open(path, "wb") as fp:
-            fp.write(self.to_bytes())
+            for chunk in self._chunks():
+                fp.write(chunk)
 
 
 def write_seeds(d):
