@@ -26,6 +26,10 @@ const bpe_pre *bpe_pre_find(const char *name);
 typedef void (*bpe_piece_cb)(void *ctx, size_t start, size_t end);
 void bpe_pre_split(const bpe_pre *pre, const char *s, size_t n, bpe_piece_cb piece, void *ctx);
 
+/* Unicode's White_Space property: the pre-tokenizers' \s, and what
+ * templates that trim content (Jinja's trim, Python's str.strip) strip. */
+bool bpe_is_white_space(uint32_t cp);
+
 /* NFC of s[0..n) into out when it differs (true), else false and out
  * untouched. Invalid bytes are copied through and block composition. */
 bool bpe_nfc(const char *s, size_t n, dq_buf *out);

@@ -37,7 +37,7 @@ enum { CH_OTHER, CH_LETTER, CH_NUMBER, CH_SPACE };
 
 #define CP_INVALID 0xFFFFFFFFu /* a byte that is not valid UTF-8 */
 
-static bool is_white_space(uint32_t cp)
+bool bpe_is_white_space(uint32_t cp)
 {
     return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
            (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
@@ -51,11 +51,11 @@ static int char_class(uint32_t cp)
             return CH_LETTER;
         if (cp >= '0' && cp <= '9')
             return CH_NUMBER;
-        return is_white_space(cp) ? CH_SPACE : CH_OTHER;
+        return bpe_is_white_space(cp) ? CH_SPACE : CH_OTHER;
     }
     if (cp == CP_INVALID)
         return CH_OTHER;
-    if (is_white_space(cp))
+    if (bpe_is_white_space(cp))
         return CH_SPACE;
     int c = ucd_props(cp) & UCD_CLASS_MASK;
     return c == UCD_LETTER ? CH_LETTER : c == UCD_NUMBER ? CH_NUMBER : CH_OTHER;

@@ -10,7 +10,6 @@
  */
 #include "embed/bpe_impl.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +156,19 @@ static void put_content(chat_out *o, const char *content, bool trim)
 {
     size_t len = strlen(content);
     if (trim) {
-        while (len && isspace((unsigned char)*content))
-            content++, len--;
-        while (len && isspace((unsigned char)content[len - 1]))
-            len--;
+        /* Jinja's trim is Python's str.strip(): Unicode white space, so a
+         * Chinese paragraph's leading U+3000 goes too. */
+        int k;
+        while (len && bpe_is_white_space(utf8_at(content, len, 0, &k)))
+            content += k, len -= (size_t)k;
+        while (len) {
+            size_t start = len - 1;
+            while (start > 0 && (content[start] & 0xC0) == 0x80 && len - start < 4)
+                start--;
+            if (!bpe_is_white_space(utf8_at(content, len, start, &k)) || start + (size_t)k != len)
+                break;
+            len = start;
+        }
     }
     dq_buf_append(&o->text, content, len);
 }

@@ -149,6 +149,7 @@ CHATS = [
     [("system", "Answer briefly."), ("user", "Hi"), ("assistant", "Hello! How can I help?"), ("user", "Tell me a joke.")],
     [("user", "No system message here.")],
     [("system", "  padded system  \n"), ("user", "\n  padded question?  ")],
+    [("system", "\u3000回答要简洁。\u00a0"), ("user", "\u3000\u3000第一条 合同双方……\u3000\n\t")],
 ]
 
 
