@@ -118,9 +118,15 @@ MIXED = [
 ]
 
 
-def case_texts():
+def passages(out_dir):
+    """Real prose: CMRC 2018 and SQuAD v1.1 dev passages kept in passages.jsonl (CC BY-SA 4.0)."""
+    with open(os.path.join(out_dir, "passages.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f if line.strip()]
+
+
+def case_texts(out_dir):
     fixed = (ENGLISH + CHINESE + JAPANESE_KOREAN_OTHER + CODE + NUMBERS + SPACES + EMOJI + RARE_CJK +
-             SPECIAL_LOOKING + CONTROL + LONG + NFC + MIXED)
+             SPECIAL_LOOKING + CONTROL + LONG + NFC + MIXED + passages(out_dir))
     pools = [ENGLISH, CHINESE, JAPANESE_KOREAN_OTHER, CODE, NUMBERS, SPACES, EMOJI, RARE_CJK,
              SPECIAL_LOOKING, MIXED, NFC]
     seps = ["", "", " ", "  ", "\n", "\n\n", "\t", " \n", "'", "\u3000"]
@@ -276,7 +282,7 @@ def main():
         return
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "fixtures", "bpe")
     os.makedirs(out_dir, exist_ok=True)
-    texts = case_texts()
+    texts = case_texts(out_dir)
     for name, (package, *_rest) in TOKENIZERS.items():
         base = os.path.join(REF, "node_modules", *package.split("/"), "models")
         with open(os.path.join(base, "tokenizer.json"), encoding="utf-8") as f:
