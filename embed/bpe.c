@@ -17,6 +17,11 @@
 #define BPE_MAX_TOKENS (1 << 24)
 
 typedef struct {
+    int32_t id;    /* -1 = empty */
+    uint32_t hash; /* of the spelling, so most misses skip the compare */
+} spell_slot;
+
+typedef struct {
     uint64_t key; /* left << 32 | right; UINT64_MAX = empty */
     int32_t rank;
     int32_t result;
@@ -30,11 +35,13 @@ struct bpe_tokenizer {
     uint8_t *types;          /* (n_tokens) bpe_token_type */
     char *bytes;             /* decoded bytes of every token, back to back */
     size_t *bytes_off;       /* (n_tokens + 1) offsets into bytes */
-    int32_t *slots;          /* (n_slots) spelling hash: id or -1 */
+    spell_slot *slots;       /* (n_slots) spelling hash */
     size_t n_slots;          /* power of two */
     merge_slot *merges;      /* (n_merge_slots) pair hash */
     size_t n_merge_slots;    /* power of two */
     int32_t byte_token[256]; /* id of each byte's one-character token */
+    char byte_char[256][2];  /* each byte in the byte alphabet, UTF-8 (1 or 2 bytes) */
+    uint8_t byte_char_len[256];
     int32_t *specials;       /* (n_specials) control and user-defined ids */
     size_t n_specials;
     int32_t bos, eos, eot, pad;
@@ -86,8 +93,10 @@ static uint64_t hash_bytes(const char *s, size_t n)
 
 static uint64_t hash_pair(uint64_t key)
 {
-    key ^= key >> 33;
+    key ^= key >> 33; /* MurmurHash3's fmix64 */
     key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    key *= 0xc4ceb9fe1a85ec53ull;
     key ^= key >> 33;
     return key;
 }
@@ -106,29 +115,32 @@ static const char *spelling_of(const bpe_tokenizer *t, int32_t id, size_t *len)
     return t->spelling + t->spell_off[id];
 }
 
-static int32_t *find_slot(const bpe_tokenizer *t, const char *s, size_t n)
+static spell_slot *find_slot(const bpe_tokenizer *t, const char *s, size_t n)
 {
     size_t mask = t->n_slots - 1;
-    for (size_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
-        int32_t id = t->slots[i];
+    uint64_t h = hash_bytes(s, n);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        spell_slot *slot = &t->slots[i];
+        if (slot->id < 0)
+            return slot;
+        if (slot->hash != (uint32_t)(h >> 32))
+            continue;
         size_t len;
-        if (id < 0)
-            return &t->slots[i];
-        const char *sp = spelling_of(t, id, &len);
+        const char *sp = spelling_of(t, slot->id, &len);
         if (len == n && memcmp(sp, s, n) == 0)
-            return &t->slots[i];
+            return slot;
     }
 }
 
 int32_t bpe_token_id(const bpe_tokenizer *t, const char *s, size_t len)
 {
-    return *find_slot(t, s, len);
+    return find_slot(t, s, len)->id;
 }
 
 /* A token that text may produce: not a control or user-defined one. */
 static int32_t text_token_id(const bpe_tokenizer *t, const char *s, size_t len)
 {
-    int32_t id = *find_slot(t, s, len);
+    int32_t id = find_slot(t, s, len)->id;
     if (id >= 0 && (t->types[id] == BPE_TOKEN_CONTROL || t->types[id] == BPE_TOKEN_USER_DEFINED))
         return -1;
     return id;
@@ -267,15 +279,16 @@ bpe_tokenizer *bpe_new(const bpe_vocab *v)
 
     t->n_slots = pow2_at_least(v->n_tokens * 2);
     t->slots = dq_malloc(t->n_slots * sizeof *t->slots);
-    memset(t->slots, 0xFF, t->n_slots * sizeof *t->slots);
+    for (size_t i = 0; i < t->n_slots; i++)
+        t->slots[i] = (spell_slot){-1, 0};
     t->specials = dq_malloc((t->n_specials + 1) * sizeof *t->specials);
     t->n_specials = 0;
     for (size_t i = 0; i < v->n_tokens; i++) {
         size_t len;
         const char *s = spelling_of(t, (int32_t)i, &len);
-        int32_t *slot = find_slot(t, s, len);
-        if (*slot < 0)
-            *slot = (int32_t)i; /* a repeated spelling keeps its first id */
+        spell_slot *slot = find_slot(t, s, len);
+        if (slot->id < 0) /* a repeated spelling keeps its first id */
+            *slot = (spell_slot){(int32_t)i, (uint32_t)(hash_bytes(s, len) >> 32)};
         if (t->types[i] == BPE_TOKEN_CONTROL || t->types[i] == BPE_TOKEN_USER_DEFINED)
             t->specials[t->n_specials++] = (int32_t)i;
     }
@@ -285,8 +298,11 @@ bpe_tokenizer *bpe_new(const bpe_vocab *v)
     for (unsigned b = 0; b < 256; b++) {
         char u[4];
         uint32_t cp = byte_to_cp(b);
+        int k = utf8_encode(cp, u);
         cp_byte[cp] = (int16_t)b;
-        t->byte_token[b] = text_token_id(t, u, (size_t)utf8_encode(cp, u));
+        memcpy(t->byte_char[b], u, 2);
+        t->byte_char_len[b] = (uint8_t)k;
+        t->byte_token[b] = text_token_id(t, u, (size_t)k);
         if (t->byte_token[b] < 0) {
             dq_set_error("tokenizer has no token for byte 0x%02X", b);
             bpe_free(t);
@@ -415,10 +431,8 @@ static void push_pair(bpe_run *r, int32_t pos)
 static bool whole_word_token(bpe_run *r, const unsigned char *w, size_t n)
 {
     dq_buf_clear(&r->word);
-    for (size_t i = 0; i < n; i++) {
-        char u[4];
-        dq_buf_append(&r->word, u, (size_t)utf8_encode(byte_to_cp(w[i]), u));
-    }
+    for (size_t i = 0; i < n; i++)
+        dq_buf_append(&r->word, r->t->byte_char[w[i]], r->t->byte_char_len[w[i]]);
     int32_t id = text_token_id(r->t, r->word.data, r->word.len);
     if (id < 0)
         return false;
