@@ -233,7 +233,7 @@ int chat_render(const chat_template *ct, const bpe_tokenizer *t, const chat_mess
             dq_buf_clear(&folded);
             continue;
         }
-        render_seq(&o, &ct->turn[r], r == ROLE_SYSTEM ? ct->system_preamble : NULL, content, ct->trim);
+        render_seq(&o, &ct->turn[r], NULL, content, ct->trim); /* the preamble is the first turn's */
     }
     if (add_generation_prompt)
         render_seq(&o, &ct->generation, NULL, NULL, false);

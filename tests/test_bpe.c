@@ -340,6 +340,21 @@ Test(chat, template_file_renders_like_the_builtin)
     size_t n;
     cr_assert_eq(chat_stop_ids(f, &n)[0], 128009);
 
+    /* The same from a file on disk. */
+    char path[] = "/tmp/dq_bpe_tmpl_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, file, sizeof file - 1), (ssize_t)(sizeof file - 1));
+    close(fd);
+    chat_template *d = chat_template_load(l.tok, path);
+    unlink(path);
+    cr_assert_not_null(d, "%s", dq_last_error());
+    y.n = 0;
+    cr_assert_eq(chat_render(d, l.tok, msgs, 4, true, &y), 0);
+    cr_assert_eq(x.n, y.n);
+    cr_assert(memcmp(x.v, y.v, x.n * sizeof *x.v) == 0);
+    chat_template_free(d);
+
     /* Without a system turn the system text goes before the first question. */
     static const char no_sys[] = "user = [U]{content}[/U]\nassistant = {content}\ngeneration = [A]\n";
     chat_template *g = chat_template_parse(l.tok, no_sys, sizeof no_sys - 1, "plain.tmpl");
