@@ -47,8 +47,10 @@ typedef struct {
     float *dsx; /* (K / 16) d times the sum of the 16 codes */
 } lm_qrow;
 
-/* Quantizes x (K a multiple of 32): q = round(x / d), d = max|x| / 127. */
+/* Quantizes x (K a multiple of 32): q = round(x / d), d = max|x| / 127;
+ * the AVX-512 form gives the same bytes. */
 void lm_quantize_row(const float *x, int K, lm_qrow *out);
+void lm_quantize_row_avx512(const float *x, int K, lm_qrow *out);
 
 /* ---- products ------------------------------------------------------------------ */
 

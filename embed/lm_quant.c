@@ -256,18 +256,29 @@ void lm_block_codes(gguf_type t, const uint8_t *row, int b, uint8_t q[32])
 
 void lm_quantize_row(const float *x, int K, lm_qrow *out)
 {
+    if (lm_isa_get() >= LM_ISA_VNNI) {
+        lm_quantize_row_avx512(x, K, out);
+        return;
+    }
     for (int b = 0; b < K / 32; b++) {
         const float *v = x + 32 * b;
         float amax = 0;
-        for (int i = 0; i < 32; i++)
-            amax = fmaxf(amax, fabsf(v[i]));
+        for (int i = 0; i < 32; i++) {
+            float a = fabsf(v[i]);
+            amax = a > amax ? a : amax;
+        }
         float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
         out->d[b] = d;
         for (int h = 0; h < 2; h++) {
             int sum = 0;
             for (int i = 16 * h; i < 16 * h + 16; i++) {
-                int q = (int)lrintf(v[i] * inv);
-                q = q > 127 ? 127 : q < -127 ? -127 : q;
+                /* clamped as vmaxps/vminps do (NaN becomes -127), then
+                 * rounded half to even by the 1.5 * 2^23 trick, as
+                 * vcvtps2dq rounds in the fast path */
+                float r = v[i] * inv;
+                r = r >= -127.0f ? r : -127.0f;
+                r = r <= 127.0f ? r : 127.0f;
+                int q = (int)((r + 12582912.0f) - 12582912.0f);
                 out->q[32 * b + i] = (int8_t)q;
                 sum += q;
             }

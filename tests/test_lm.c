@@ -187,11 +187,56 @@ Test(lm, qwen3_q4_k) { check_quant("--arch qwen3 --type Q4_K"); }
 Test(lm, qwen2_q5_k) { check_quant("--arch qwen2 --type Q5_K --tied"); }
 Test(lm, llama_q6_k) { check_quant("--arch llama --type Q6_K"); }
 
-/* Every kernel level gives the scalar reference's products. */
+/* W times M rows of X at every kernel level against the scalar reference. */
+static void compare_levels(const lm_mat *W, const char *what)
+{
+    enum { M = 11 };
+    int best = lm_isa_detect();
+    float *X = dq_malloc((size_t)M * W->K * sizeof *X);
+    unsigned seed = 7;
+    for (int i = 0; i < M * W->K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
+    }
+    lm_qrow xq[M];
+    int8_t *qbuf = dq_malloc((size_t)M * W->K);
+    float *dbuf = dq_malloc((size_t)M * (W->K / 32) * sizeof(float));
+    float *sbuf = dq_malloc((size_t)M * (W->K / 16) * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        xq[r] = (lm_qrow){qbuf + (size_t)r * W->K, dbuf + (size_t)r * (W->K / 32),
+                          sbuf + (size_t)r * (W->K / 16)};
+        lm_quantize_row(X + (size_t)r * W->K, W->K, &xq[r]);
+    }
+    float *ref = dq_malloc((size_t)M * W->N * sizeof *ref);
+    float *got = dq_malloc((size_t)M * W->N * sizeof *got);
+    lm_isa_set(LM_ISA_SCALAR);
+    lm_matmul(NULL, W, M, X, xq, ref);
+    for (int level = LM_ISA_AVX2; level <= best; level++) {
+        lm_isa_set(level);
+        bert_pool *p = bert_pool_new(2);
+        lm_matmul(p, W, M, X, xq, got);
+        bert_pool_free(p);
+        double scale = 0;
+        for (int i = 0; i < M * W->N; i++)
+            scale = fmax(scale, fabs(ref[i]));
+        double d = max_abs_diff(ref, got, M * W->N);
+        cr_assert(d <= 2e-5 * scale, "%s at level %d: max |diff| %g of %g", what, level, d,
+                  scale);
+    }
+    lm_isa_set(best);
+    free(X);
+    free(qbuf);
+    free(dbuf);
+    free(sbuf);
+    free(ref);
+    free(got);
+}
+
+/* Every kernel level gives the scalar reference's products, for rows of
+ * whole 64-value pairs (the 512-bit kernel) and of an odd number of blocks. */
 Test(lm, fast_kernels_match_the_scalar_reference)
 {
     static const char *types[] = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "BF16", "F32"};
-    int best = lm_isa_detect();
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         char args[96];
         snprintf(args, sizeof args, "--arch qwen2 --type %s --greedy 0", types[ti]);
@@ -201,45 +246,13 @@ Test(lm, fast_kernels_match_the_scalar_reference)
         const gguf_tensor *t = gguf_find_tensor(f, "blk.0.ffn_down.weight");
         lm_mat W = {t->type, (int)t->ne[0], (int)t->ne[1], gguf_row_bytes(t->type, t->ne[0]),
                     t->data};
-        enum { M = 11 };
-        float *X = dq_malloc((size_t)M * W.K * sizeof *X);
-        unsigned seed = 7;
-        for (int i = 0; i < M * W.K; i++) {
-            seed = seed * 1103515245u + 12345u;
-            X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
+        compare_levels(&W, types[ti]);
+        if (t->type == GGUF_TYPE_Q8_0 || t->type == GGUF_TYPE_Q4_0 || t->type == GGUF_TYPE_F16) {
+            /* the same blocks seen as rows of 96 values */
+            lm_mat odd = {t->type, 96, 0, gguf_row_bytes(t->type, 96), t->data};
+            odd.N = (int)(t->n_bytes / odd.row_bytes);
+            compare_levels(&odd, types[ti]);
         }
-        lm_qrow xq[M];
-        int8_t *qbuf = dq_malloc((size_t)M * W.K);
-        float *dbuf = dq_malloc((size_t)M * (W.K / 32) * sizeof(float));
-        float *sbuf = dq_malloc((size_t)M * (W.K / 16) * sizeof(float));
-        for (int r = 0; r < M; r++) {
-            xq[r] = (lm_qrow){qbuf + (size_t)r * W.K, dbuf + (size_t)r * (W.K / 32),
-                              sbuf + (size_t)r * (W.K / 16)};
-            lm_quantize_row(X + (size_t)r * W.K, W.K, &xq[r]);
-        }
-        float *ref = dq_malloc((size_t)M * W.N * sizeof *ref);
-        float *got = dq_malloc((size_t)M * W.N * sizeof *got);
-        lm_isa_set(LM_ISA_SCALAR);
-        lm_matmul(NULL, &W, M, X, xq, ref);
-        for (int level = LM_ISA_AVX2; level <= best; level++) {
-            lm_isa_set(level);
-            bert_pool *p = bert_pool_new(2);
-            lm_matmul(p, &W, M, X, xq, got);
-            bert_pool_free(p);
-            double scale = 0;
-            for (int i = 0; i < M * W.N; i++)
-                scale = fmax(scale, fabs(ref[i]));
-            double d = max_abs_diff(ref, got, M * W.N);
-            cr_assert(d <= 2e-5 * scale, "%s at level %d: max |diff| %g of %g", types[ti], level,
-                      d, scale);
-        }
-        lm_isa_set(best);
-        free(X);
-        free(qbuf);
-        free(dbuf);
-        free(sbuf);
-        free(ref);
-        free(got);
         gguf_close(f);
     }
 }
@@ -452,4 +465,36 @@ Test(lm, sampling)
     for (int i = 0; i < 6; i++)
         sum += exp(logits[i]);
     cr_assert_float_eq(lp, (float)(3.0 - log(sum)), 1e-5);
+}
+
+/* The AVX-512 activation quantizer writes the scalar one's bytes, zero,
+ * huge, tiny and non-finite blocks included. */
+Test(lm, quantize_paths_agree)
+{
+    enum { K = 32 * 8 };
+    float x[K];
+    unsigned seed = 3;
+    for (int i = 0; i < K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 1000.0f;
+    }
+    for (int i = 32; i < 64; i++)
+        x[i] = 0;
+    x[64] = 1e30f;
+    x[100] = 1e-30f;
+    x[130] = INFINITY;
+    x[170] = NAN;
+    x[200] = 2.5f * (127.0f / 127.0f); /* halves round to even */
+    int8_t q[2][K];
+    float d[2][K / 32], dsx[2][K / 16];
+    int best = lm_isa_detect();
+    for (int p = 0; p < 2; p++) {
+        lm_isa_set(p ? best : LM_ISA_SCALAR);
+        lm_qrow r = {q[p], d[p], dsx[p]};
+        lm_quantize_row(x, K, &r);
+    }
+    lm_isa_set(best);
+    cr_assert_eq(memcmp(q[0], q[1], K), 0);
+    cr_assert_eq(memcmp(d[0], d[1], sizeof d[0]), 0);
+    cr_assert_eq(memcmp(dsx[0], dsx[1], sizeof dsx[0]), 0);
 }
