@@ -130,6 +130,18 @@ static int put_boxes(store *st, const char *sha, const ingest_raw_doc *raw,
     return rc;
 }
 
+/* Marks the pages of raw whose text layer was unreadable. */
+static int put_unreadable(store *st, const char *sha, const ingest_raw_doc *raw)
+{
+    const char **why = dq_calloc(raw->n_pages ? raw->n_pages : 1, sizeof *why);
+    bool any = false;
+    for (size_t i = 0; i < raw->n_pages; i++)
+        any |= (why[i] = raw->pages[i].unreadable) != NULL;
+    int rc = any ? store_put_page_unreadable(st, sha, why, (int)raw->n_pages) : 0;
+    free(why);
+    return rc;
+}
+
 /* What an extracted document adds to its rows; all NULL when a path is
  * linked to stored content. */
 typedef struct {
@@ -154,6 +166,8 @@ static int write_document(cli_ingest_run *run, const input_file *f, const store_
     if (rc == 0 && x->page_ocr)
         rc = store_put_page_ocr(run->st, info->sha256, x->page_ocr, x->page_conf,
                                 info->n_pages);
+    if (rc == 0 && x->raw)
+        rc = put_unreadable(run->st, info->sha256, x->raw);
     return rc;
 }
 

@@ -73,11 +73,31 @@ void cli_ocr_free(cli_ocr *o)
     memset(o, 0, sizeof *o);
 }
 
+/* One line per page whose unreadable text layer was not replaced by OCR. */
+static void report_text_layers(cli_ocr *o, const char *path, const ingest_raw_doc *raw)
+{
+    for (size_t i = 0; i < raw->n_pages; i++) {
+        const ingest_raw_page *p = &raw->pages[i];
+        o->dropped += p->dropped;
+        if (!p->unreadable)
+            continue;
+        if (p->ocr > 0) {
+            o->unreadable_ocr++;
+        } else if (p->ocr == 0) {
+            o->unreadable_failed++;
+            progress_message(o->prog, "docqa: '%s': page %d: text layer unreadable (%s); run "
+                                      "with --ocr auto",
+                             path, p->number, p->unreadable);
+        }
+    }
+}
+
 void cli_ocr_pages(cli_ocr *o, const char *path, const ingest_raw_doc *raw, int **page_ocr,
                    float **page_conf)
 {
     *page_ocr = NULL;
     *page_conf = NULL;
+    report_text_layers(o, path, raw);
     bool any = false;
     for (size_t i = 0; i < raw->n_pages && !any; i++)
         any = raw->pages[i].ocr != 0;
@@ -109,6 +129,13 @@ void cli_ocr_pages(cli_ocr *o, const char *path, const ingest_raw_doc *raw, int 
 
 void cli_ocr_summary(const cli_ocr *o)
 {
+    if (o->unreadable_ocr || o->unreadable_failed || o->dropped) {
+        fprintf(stderr, "text layers: %lld unreadable page%s (%lld read by OCR, %lld not indexed); "
+                        "%lld unmapped character%s dropped\n",
+                o->unreadable_ocr + o->unreadable_failed,
+                o->unreadable_ocr + o->unreadable_failed == 1 ? "" : "s", o->unreadable_ocr,
+                o->unreadable_failed, o->dropped, o->dropped == 1 ? "" : "s");
+    }
     if (o->pages == 0 && o->empty == 0)
         return;
     fprintf(stderr, "OCR read %lld scanned page%s (mean confidence %.0f%%)", o->pages,

@@ -12,6 +12,9 @@ typedef struct {
     long long pages;   /* pages of stored files read by OCR */
     long long empty;   /* scanned pages of stored files where OCR found nothing */
     double conf_sum;   /* sum of the confidences of those pages */
+    long long unreadable_ocr;    /* pages of stored files whose unreadable text layer OCR replaced */
+    long long unreadable_failed; /* the same, not OCR'd (no text stored) */
+    long long dropped;           /* unmapped glyphs left out of readable pages */
 } cli_ocr;
 
 /* False after printing a usage error when mode is not auto, always or never. */
@@ -25,7 +28,8 @@ int cli_ocr_init(cli_ocr *o, const char *mode, const char *langs, const char *st
 void cli_ocr_free(cli_ocr *o);
 
 /* For a file about to be stored: counts its OCR'd pages, reports the
- * scanned pages where OCR found nothing, and returns the per-page arrays
+ * scanned pages where OCR found nothing and the pages whose text layer was
+ * unreadable and not OCR'd, and returns the per-page arrays
  * store_doc_info wants ((n_pages) each, caller frees), or NULLs when no page
  * was OCR'd. */
 void cli_ocr_pages(cli_ocr *o, const char *path, const ingest_raw_doc *raw, int **page_ocr,

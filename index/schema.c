@@ -123,6 +123,11 @@ static const char *const migrations[] = {
     "CREATE TRIGGER vectors_ad AFTER DELETE ON vectors BEGIN"
     "  INSERT INTO vector_log(chunk_id) VALUES (old.chunk_id);"
     "END;",
+    /* 6 -> 7: pages whose text layer is not their text. pages.unreadable
+     * says why ("font without ToUnicode"), NULL for a page read as it is;
+     * such a page was OCR'd instead (ocr = 1) or has no text (OCR was off),
+     * and `docqa status` counts both apart from scans. */
+    "ALTER TABLE pages ADD COLUMN unreadable TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

@@ -41,6 +41,11 @@ typedef struct {
     bool scanned;          /* images and (almost) no text layer: what --ocr auto reads */
     int ocr;               /* 1: text below came from OCR; -1: OCR found no text; 0: not OCR'd */
     float ocr_conf;        /* Tesseract's mean word confidence, 0-100, when ocr == 1 */
+    /* Why the text layer is not the page's text ("font without ToUnicode"),
+     * NULL when it is; such a page keeps no text from it, and is OCR'd
+     * (ocr != 0) unless OCR is off. A static string. */
+    const char *unreadable;
+    int dropped;           /* unmapped glyphs (U+FFFD) left out of a readable page */
 } ingest_raw_page;
 
 typedef struct {
@@ -63,7 +68,8 @@ int ingest_extract(const char *path, const char *password, ingest_raw_doc *out);
 /* ---- OCR (ocr.c) ---------------------------------------------------------- */
 
 typedef enum {
-    OCR_AUTO,   /* only pages with images and no text layer (page->scanned) */
+    OCR_AUTO,   /* only pages with images and no text layer (page->scanned), and
+                 * pages whose text layer is unreadable (page->unreadable) */
     OCR_ALWAYS, /* every page of a paged document, replacing its text layer */
     OCR_NEVER,
 } ocr_mode;
