@@ -142,6 +142,19 @@ static int put_unreadable(store *st, const char *sha, const ingest_raw_doc *raw)
     return rc;
 }
 
+/* Marks the chunks that hold table rows. */
+static int put_tables(store *st, const char *sha, const chunk_list *chunks)
+{
+    int *ordinals = dq_calloc(chunks->n ? chunks->n : 1, sizeof *ordinals);
+    size_t n = 0;
+    for (size_t i = 0; i < chunks->n; i++)
+        if (chunks->items[i].table)
+            ordinals[n++] = chunks->items[i].ordinal;
+    int rc = store_put_chunk_tables(st, sha, ordinals, n);
+    free(ordinals);
+    return rc;
+}
+
 /* What an extracted document adds to its rows; all NULL when a path is
  * linked to stored content. */
 typedef struct {
@@ -168,6 +181,8 @@ static int write_document(cli_ingest_run *run, const input_file *f, const store_
                                 info->n_pages);
     if (rc == 0 && x->raw)
         rc = put_unreadable(run->st, info->sha256, x->raw);
+    if (rc == 0 && chunks)
+        rc = put_tables(run->st, info->sha256, chunks);
     return rc;
 }
 

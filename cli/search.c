@@ -155,6 +155,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
             cJSON_AddStringToObject(o, "path", h->path);
             cli_add_page_span(o, h->page_start, h->page_end);
             cJSON_AddBoolToObject(o, "ocr", h->ocr);
+            cJSON_AddBoolToObject(o, "table", h->table);
             cJSON_AddStringToObject(o, "section", h->section ? h->section : "");
             cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
             retrieve_snippet_json(o, res.items[i].snippet);

@@ -398,6 +398,31 @@ int store_put_page_unreadable(store *st, const char *sha256, const char *const *
     return 0;
 }
 
+int store_put_chunk_tables(store *st, const char *sha256, const int *ordinals, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int64_t doc_id;
+    int found = find_document(st, sha256, &doc_id);
+    if (found <= 0) {
+        if (found == 0)
+            dq_set_error("cannot mark table chunks: no document %.12s", sha256);
+        return -1;
+    }
+    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_TABLE,
+                                 "UPDATE chunks SET is_table = 1 WHERE doc_id = ?1 AND ordinal = ?2");
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, doc_id);
+        sqlite3_bind_int(s, 2, ordinals[i]);
+        if (store_run(st, s, "cannot mark a table chunk") < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int store_put_failure(store *st, const char *path, int64_t size, int64_t mtime,
                       const char *reason)
 {

@@ -139,6 +139,11 @@ int store_put_page_ocr(store *st, const char *sha256, const int *page_ocr,
 int store_put_page_unreadable(store *st, const char *sha256, const char *const *reasons,
                               int n_pages);
 
+/* Marks the chunks of the document with content hash sha256 whose
+ * ordinals are listed (n of them) as holding table rows. Call after
+ * store_put_document(), in its transaction. */
+int store_put_chunk_tables(store *st, const char *sha256, const int *ordinals, size_t n);
+
 /* Records that path failed with reason (keeping any document it had before
  * out of the index: a file that is now broken no longer answers questions). */
 int store_put_failure(store *st, const char *path, int64_t size, int64_t mtime,
@@ -205,6 +210,7 @@ typedef struct {
     int page_start, page_end;
     int ordinal;
     bool ocr;      /* some of its text was read by OCR from a scanned page */
+    bool table;    /* it holds rows of a table */
 } store_hit;
 
 typedef struct {

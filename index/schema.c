@@ -123,11 +123,13 @@ static const char *const migrations[] = {
     "CREATE TRIGGER vectors_ad AFTER DELETE ON vectors BEGIN"
     "  INSERT INTO vector_log(chunk_id) VALUES (old.chunk_id);"
     "END;",
-    /* 6 -> 7: pages whose text layer is not their text. pages.unreadable
-     * says why ("font without ToUnicode"), NULL for a page read as it is;
-     * such a page was OCR'd instead (ocr = 1) or has no text (OCR was off),
-     * and `docqa status` counts both apart from scans. */
-    "ALTER TABLE pages ADD COLUMN unreadable TEXT;",
+    /* 6 -> 7: PDF fidelity. pages.unreadable says why a page's text layer
+     * is not its text ("font without ToUnicode"), NULL for a page read as it
+     * is; such a page was OCR'd instead (ocr = 1) or has no text (OCR was
+     * off), and `docqa status` counts both apart from scans. chunks.is_table
+     * is 1 for a chunk that holds table rows. */
+    "ALTER TABLE pages ADD COLUMN unreadable TEXT;"
+    "ALTER TABLE chunks ADD COLUMN is_table INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

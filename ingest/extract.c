@@ -9,6 +9,7 @@
  */
 #include "ingest/ocr.h"
 #include "ingest/quality.h"
+#include "ingest/tables.h"
 #include "ingest/raw.h"
 #include "ingest/watchdog.h"
 
@@ -275,25 +276,30 @@ static fz_document *open_document(fz_context *ctx, const char *path, const char 
  * cookie, so the time budget's watchdog can stop a page half-way. */
 static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
                                  const fz_stext_options *opts, fz_cookie *cookie, fz_rect *bounds,
-                                 char *err, size_t err_size)
+                                 table_rules *rules, char *err, size_t err_size)
 {
     fz_page *page = NULL;
     fz_stext_page *st = NULL;
-    fz_device *dev = NULL;
+    fz_device *dev = NULL, *tdev = NULL;
     fz_var(page);
     fz_var(st);
     fz_var(dev);
+    fz_var(tdev);
     fz_try(ctx)
     {
         page = fz_load_page(ctx, doc, i);
         *bounds = fz_bound_page(ctx, page);
         st = fz_new_stext_page(ctx, *bounds);
         dev = fz_new_stext_device(ctx, st, opts);
-        fz_run_page_contents(ctx, page, dev, fz_identity, cookie);
+        /* One pass: text goes on to the stext device, ruling lines stay. */
+        tdev = tables_new_device(ctx, dev, rules);
+        fz_run_page_contents(ctx, page, tdev, fz_identity, cookie);
+        fz_close_device(ctx, tdev);
         fz_close_device(ctx, dev);
     }
     fz_always(ctx)
     {
+        fz_drop_device(ctx, tdev);
         fz_drop_device(ctx, dev);
         fz_drop_page(ctx, page);
     }
@@ -339,6 +345,8 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
     double t0 = dq_now();
     text_quality *quality = dq_calloc(n_pages > 0 ? (size_t)n_pages : 1, sizeof *quality);
     size_t *page_chars = dq_calloc(n_pages > 0 ? (size_t)n_pages : 1, sizeof *page_chars);
+    table_rules rules = {0};
+    tables_state tables = {0};
     watchdog *wd = watchdog_start(params->max_seconds, &cookie.abort);
     const char *over = NULL; /* the limit that stopped the document */
     for (int i = 0; i < n_pages && !over; i++) {
@@ -349,7 +357,9 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
         fz_rect bounds = fz_empty_rect;
         char err[256];
         size_t chars_before = stats.chars;
-        fz_stext_page *st = load_stext(ctx, doc, i, &opts, &cookie, &bounds, err, sizeof err);
+        rules.n_h = 0;
+        fz_stext_page *st =
+            load_stext(ctx, doc, i, &opts, &cookie, &bounds, &rules, err, sizeof err);
         if (__atomic_load_n(&cookie.abort, __ATOMIC_RELAXED)) {
             fz_drop_stext_page(ctx, st);
             over = "time";
@@ -366,6 +376,7 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
         if (st) {
             convert_page(ctx, st, rp, &lb, &stats, &quality[i]);
             page_chars[i] = stats.chars - chars_before;
+            tables_detect(rp, &rules, &tables);
             rp->scanned = ocr_page_is_scan(st, bounds, stats.chars - chars_before);
             fz_drop_stext_page(ctx, st);
         }
@@ -379,6 +390,8 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
     }
     watchdog_stop(wd);
     dq_buf_free(&lb);
+    table_rules_free(&rules);
+    tables_state_free(&tables);
     int n_unreadable = 0;
     const char *unreadable =
         over ? NULL : drop_unreadable(out, quality, page_chars, &stats.chars, &n_unreadable);

@@ -31,7 +31,13 @@ typedef struct {
 typedef struct {
     ingest_line *lines; /* (n_lines) */
     size_t n_lines;
-} ingest_block; /* a block of lines MuPDF grouped together, or a text paragraph */
+    /* 0 for text; else the document-wide number (1, 2, ...) of the table
+     * whose rows these lines are, one line per row as ingest/table.h writes
+     * them (label, then cells with their column headers), its header line
+     * first where the table starts. */
+    int table;
+    char *header; /* the table's header line, owned; NULL when it has none */
+} ingest_block; /* a block of lines MuPDF grouped together, a table, or a text paragraph */
 
 typedef struct {
     int number;            /* 1-based page number */
@@ -123,6 +129,9 @@ int ingest_extract_ocr(const char *path, const char *password, const ocr_params 
 typedef struct {
     char *text;  /* UTF-8, one paragraph, no '\n' */
     int heading; /* 0 body text; 1, 2, ... heading level (1 = top) */
+    int table;   /* 0 text; else the table this row belongs to (ingest_block.table) */
+    char *header; /* a table row's header line, owned; NULL for text, for the
+                   * header line itself and for tables without one */
 } ingest_para;
 
 typedef struct {
@@ -162,6 +171,7 @@ typedef struct {
     int page_start; /* first and last page the text comes from */
     int page_end;
     int ordinal;    /* 0-based position in the document */
+    bool table;     /* holds rows of a table */
 } chunk;
 
 typedef struct {

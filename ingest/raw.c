@@ -100,6 +100,7 @@ void raw_clear_page(ingest_raw_page *page)
         for (size_t l = 0; l < page->blocks[b].n_lines; l++)
             free(page->blocks[b].lines[l].text);
         free(page->blocks[b].lines);
+        free(page->blocks[b].header);
     }
     free(page->blocks);
     page->blocks = NULL;
