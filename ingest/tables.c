@@ -227,16 +227,20 @@ typedef struct {
     size_t n, cap;
     float y0, y1;
     bool table; /* two cells or more, one of them short */
+    int side;   /* 0; on a page of two columns, 1 for the right one */
 } row;
 
 typedef struct {
     const ingest_line *line;
     size_t block, index;
+    int side;
 } line_ref;
 
 static int cmp_line_y(const void *a, const void *b)
 {
     const line_ref *p = a, *q = b;
+    if (p->side != q->side)
+        return p->side - q->side;
     float pc = p->line->y0 + p->line->y1, qc = q->line->y0 + q->line->y1;
     if (pc != qc)
         return pc < qc ? -1 : 1;
@@ -335,6 +339,77 @@ static void join_signs(row *r)
     }
 }
 
+/* True when the lines refs[0..n) on one side of a gutter are prose: most
+ * of them fill the width the side's lines span. */
+static bool prose_side(const line_ref *refs, size_t n, int side)
+{
+    float x0 = INFINITY, x1 = -INFINITY;
+    size_t count = 0, full = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (refs[i].side != side)
+            continue;
+        x0 = fminf(x0, refs[i].line->x0);
+        x1 = fmaxf(x1, refs[i].line->x1);
+        count++;
+    }
+    for (size_t i = 0; i < n; i++)
+        full += refs[i].side == side && refs[i].line->x1 - refs[i].line->x0 >= 0.8f * (x1 - x0);
+    return count >= 4 && 5 * full >= 3 * count;
+}
+
+/* True when a fifth of the lines on side hold words (three letters or more). */
+static bool wordy_side(const line_ref *refs, size_t n, int side)
+{
+    size_t count = 0, words = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (refs[i].side != side)
+            continue;
+        count++;
+        size_t letters = 0;
+        for (const char *t = refs[i].line->text; *t; t++)
+            letters += (*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t & 0x80);
+        words += letters >= 3;
+    }
+    return count && 5 * words >= count;
+}
+
+/* A page of two columns, one of them prose: the x of a gutter between 30%
+ * and 70% of the page that no line crosses, with lines on both sides, else
+ * 0. Its two sides are read as separate pages, so a prose line never joins
+ * the row of a table beside it. */
+static float find_gutter(line_ref *refs, size_t n, float page_w)
+{
+    float best = 0, best_run = 0, run_start = 0;
+    bool in_run = false;
+    for (float g = 0.3f * page_w; g <= 0.7f * page_w; g += 2) {
+        bool crossed = false;
+        for (size_t i = 0; i < n && !crossed; i++)
+            crossed = refs[i].line->x0 < g && refs[i].line->x1 > g;
+        if (!crossed && !in_run)
+            run_start = g;
+        in_run = !crossed;
+        if (in_run && g - run_start >= best_run) {
+            best_run = g - run_start;
+            best = (run_start + g) / 2;
+        }
+    }
+    if (best_run < 8)
+        return 0;
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++) {
+        refs[i].side = refs[i].line->x0 >= best;
+        left += refs[i].side == 0;
+    }
+    /* Row labels and their numbers look like this too; a second column
+     * has words of its own. */
+    if (left >= 4 && n - left >= 4 && ((prose_side(refs, n, 0) && wordy_side(refs, n, 1)) ||
+                                       (prose_side(refs, n, 1) && wordy_side(refs, n, 0))))
+        return best;
+    for (size_t i = 0; i < n; i++)
+        refs[i].side = 0;
+    return 0;
+}
+
 /* The page's lines outside prose blocks as rows of cells, top to bottom. */
 static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
 {
@@ -345,12 +420,19 @@ static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
     n = 0;
     for (size_t b = 0; b < page->n_blocks; b++) {
         const ingest_block *blk = &page->blocks[b];
-        if (blk->table || prose_block(blk, page->width))
-            continue;
         for (size_t i = 0; i < blk->n_lines; i++)
             if (blk->lines[i].x1 > blk->lines[i].x0 && blk->lines[i].text[0])
-                refs[n++] = (line_ref){&blk->lines[i], b, i};
+                refs[n++] = (line_ref){&blk->lines[i], b, i, 0};
     }
+    find_gutter(refs, n, page->width);
+    /* Then leave out prose blocks and tables found already. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ingest_block *blk = &page->blocks[refs[i].block];
+        if (!blk->table && !prose_block(blk, page->width))
+            refs[kept++] = refs[i];
+    }
+    n = kept;
     qsort(refs, n, sizeof *refs, cmp_line_y);
     row *rows = NULL;
     size_t nr = 0, cap = 0;
@@ -360,13 +442,15 @@ static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
         row *r = nr ? &rows[nr - 1] : NULL;
         /* Same row when the centre lies inside the row's extent and the
          * line overlaps no cell of it. */
-        bool same = r && c > r->y0 && c < r->y1 && h < 2.5f * (r->y1 - r->y0);
+        bool same = r && r->side == refs[i].side && c > r->y0 && c < r->y1 &&
+                    h < 2.5f * (r->y1 - r->y0);
         for (size_t k = 0; same && r && k < r->n; k++)
             same = l->x0 >= r->cells[k].x1 - 1 || l->x1 <= r->cells[k].x0 + 1;
         if (!same) {
             DQ_GROW(rows, cap, nr + 1);
             r = &rows[nr++];
             memset(r, 0, sizeof *r);
+            r->side = refs[i].side;
             r->y0 = l->y0;
             r->y1 = l->y1;
         }
@@ -832,7 +916,7 @@ int tables_detect(ingest_raw_page *page, const table_rules *rules, tables_state 
          * a table row follows, while the vertical gaps stay small. */
         size_t b = a + 1, last = a, n_table = 1;
         float h = rows[a].y1 - rows[a].y0;
-        while (b < n_rows && b - last <= MAX_LONE_ROWS + 1 &&
+        while (b < n_rows && b - last <= MAX_LONE_ROWS + 1 && rows[b].side == rows[a].side &&
                rows[b].y0 - rows[b - 1].y1 < 2.5f * h) {
             if (rows[b].table) {
                 last = b;
@@ -845,9 +929,15 @@ int tables_detect(ingest_raw_page *page, const table_rules *rules, tables_state 
             a = b;
             continue;
         }
-        /* A spanning header ("Year Ended December 31,") sits just above. */
-        while (a > 0 && rows[a - 1].n == 1 && rows[a - 1].cells[0].x0 > rows[a].cells[0].x1 &&
-               rows[a].y0 - rows[a - 1].y1 < 1.5f * h)
+        /* A spanning header ("Year Ended December 31,") sits just above,
+         * over the value columns (a centred title does not). */
+        float values = INFINITY;
+        for (size_t i = a; i < b; i++)
+            if (rows[i].table && rows[i].n > 1)
+                values = fminf(values, rows[i].cells[1].x0);
+        while (a > 0 && rows[a - 1].n == 1 && rows[a - 1].side == rows[a].side &&
+               rows[a - 1].cells[0].x0 > values - 0.1f * page->width &&
+               rows[a].y0 - rows[a - 1].y1 < 1.5f * h && rows[a].y0 > rows[a - 1].y1 - 1)
             a--;
         bool opens = true;
         for (size_t i = 0; i < a && opens; i++)

@@ -422,6 +422,118 @@ int pdfgen_write_fonts_last(const char *src, const char *dst, long *font_at)
     return rc;
 }
 
+/* Draws text at (x, baseline) in one run, no wrapping. */
+static void draw_at(fz_context *ctx, writer *w, const fonts *f, const char *s, float size,
+                    float x0, float baseline)
+{
+    size_t len = strlen(s);
+    fz_text *text = fz_new_text(ctx);
+    fz_try(ctx)
+    {
+        float x = x0;
+        for (size_t i = 0; i < len;) {
+            uint32_t cp;
+            int k = utf8_decode(s + i, len - i, &cp);
+            if (k < 0) {
+                i++;
+                continue;
+            }
+            i += (size_t)k;
+            fz_font *font = f->helv;
+            int gid = fz_encode_character(ctx, font, (int)cp);
+            if (gid == 0 && cp != ' ') {
+                font = f->cjk;
+                gid = fz_encode_character(ctx, font, (int)cp);
+            }
+            fz_matrix trm = fz_make_matrix(size, 0, 0, -size, x, baseline);
+            fz_show_glyph(ctx, text, font, trm, gid, (int)cp, 0, 0, FZ_BIDI_LTR, FZ_LANG_UNSET);
+            x += fz_advance_glyph(ctx, font, gid, 0) * size;
+        }
+        const float black = 0;
+        fz_fill_text(ctx, w->dev, text, fz_identity, fz_device_gray(ctx), &black, 1,
+                     fz_default_color_params);
+    }
+    fz_always(ctx) fz_drop_text(ctx, text);
+    fz_catch(ctx) fz_rethrow(ctx);
+}
+
+static void draw_rule(fz_context *ctx, writer *w, const pdfgen_item *it)
+{
+    fz_path *path = fz_new_path(ctx);
+    fz_stroke_state *stroke = fz_new_stroke_state(ctx);
+    fz_try(ctx)
+    {
+        stroke->linewidth = 0.5f;
+        fz_moveto(ctx, path, it->x, it->y);
+        fz_lineto(ctx, path, it->x1, it->y1);
+        const float black = 0;
+        fz_stroke_path(ctx, w->dev, path, stroke, fz_identity, fz_device_gray(ctx), &black, 1,
+                       fz_default_color_params);
+    }
+    fz_always(ctx)
+    {
+        fz_drop_stroke_state(ctx, stroke);
+        fz_drop_path(ctx, path);
+    }
+    fz_catch(ctx) fz_rethrow(ctx);
+}
+
+int pdfgen_write_items(const char *path, const pdfgen_item *items, size_t n, int n_pages)
+{
+    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    if (!ctx) {
+        dq_set_error("cannot write '%s': out of memory", path);
+        return -1;
+    }
+    fz_set_warning_callback(ctx, quiet, NULL);
+    fz_set_error_callback(ctx, quiet, NULL);
+    fonts f = {NULL, NULL, NULL};
+    writer w = {NULL, NULL, NULL, NULL, 0};
+    int rc = 0;
+    fz_try(ctx)
+    {
+        f.helv = fz_new_base14_font(ctx, "Helvetica");
+        f.helv_bold = fz_new_base14_font(ctx, "Helvetica-Bold");
+        f.cjk = fz_new_cjk_font(ctx, FZ_ADOBE_GB);
+        w.doc = pdf_create_document(ctx);
+        for (int p = 0; p < n_pages; p++) {
+            begin_page(ctx, &w);
+            for (size_t i = 0; i < n; i++) {
+                if (items[i].page != p)
+                    continue;
+                if (items[i].text)
+                    draw_at(ctx, &w, &f, items[i].text, items[i].size > 0 ? items[i].size : 10,
+                            items[i].x, items[i].y);
+                else
+                    draw_rule(ctx, &w, &items[i]);
+            }
+            end_page(ctx, &w);
+        }
+        pdf_write_options wo = pdf_default_write_options;
+        wo.do_compress = 1;
+        pdf_save_document(ctx, w.doc, path, &wo);
+    }
+    fz_always(ctx)
+    {
+        if (w.dev) {
+            fz_drop_device(ctx, w.dev);
+            pdf_drop_obj(ctx, w.resources);
+            fz_drop_buffer(ctx, w.contents);
+        }
+        pdf_drop_document(ctx, w.doc);
+        fz_drop_font(ctx, f.helv);
+        fz_drop_font(ctx, f.helv_bold);
+        fz_drop_font(ctx, f.cjk);
+    }
+    fz_catch(ctx)
+    {
+        dq_set_error("cannot write '%s': %s", path, fz_caught_message(ctx));
+        rc = -1;
+    }
+    fz_drop_context(ctx);
+    return rc;
+}
+
 int pdfgen_write_simple(const char *path, const char *const *page_texts, size_t n_pages)
 {
     pdfgen_page *pages = dq_calloc(n_pages ? n_pages : 1, sizeof *pages);

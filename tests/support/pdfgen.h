@@ -72,6 +72,19 @@ int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how)
  * before the fonts, which MuPDF repairs into pages of soup. */
 int pdfgen_write_fonts_last(const char *src, const char *dst, long *font_at);
 
+/* Text placed by hand, or a ruling line, for layouts pdfgen_write() does
+ * not make (tables, two columns). */
+typedef struct {
+    int page;         /* 0-based */
+    float x, y;       /* text: start of the baseline; rule: one end; points from the top left */
+    const char *text; /* NULL for a rule */
+    float size;       /* text size, 0 means 10 */
+    float x1, y1;     /* a rule's other end */
+} pdfgen_item;
+
+/* Writes n_pages A4 pages holding items (Helvetica, CJK as pdfgen_write()). */
+int pdfgen_write_items(const char *path, const pdfgen_item *items, size_t n, int n_pages);
+
 /* Writes n bytes of data to path (n == 0 gives a zero-byte file). */
 int pdfgen_write_bytes(const char *path, const void *data, size_t n);
 /* Copies the first n bytes of src to dst (a truncated download). */
