@@ -210,6 +210,7 @@ void tables_state_free(tables_state *st)
     if (!st)
         return;
     table_header_free(&st->header);
+    free(st->line);
     memset(st, 0, sizeof *st);
 }
 
@@ -639,6 +640,17 @@ static void header_texts(const row *r, const span *cols, size_t n_cols, dq_buf *
     }
 }
 
+/* Adds a header row to full, and to cells when its value columns differ. */
+static void add_header_row(table_header *full, table_header *cells, const char **texts, size_t n)
+{
+    table_header_add_row(full, texts, n);
+    bool same = true;
+    for (size_t j = 2; j < n && same; j++)
+        same = !strcmp(texts[j], texts[1]);
+    if (!same || n <= 2)
+        table_header_add_row(cells, texts, n);
+}
+
 static bool has_label(const row *r)
 {
     return r->n > 0 && r->cells[0].col == 0;
@@ -731,25 +743,28 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
     dq_buf buf[MAX_COLS + 1];
     const char *texts[MAX_COLS + 1];
     memset(buf, 0, sizeof buf);
-    table_header header = {0};
+    /* The whole header makes the table's header line; the cells carry only
+     * the header rows that tell columns apart ("2018", "2017"), not one
+     * that reads the same over all of them ("Year Ended December 31,"),
+     * which would repeat in every cell for no information. */
+    table_header full = {0}, header = {0};
     size_t i = a;
     /* Leading rows without a label are the header; so is a first row of
      * words over rows with numbers. */
     while (i < b && (!has_label(&rows[i]) || header_like(&rows[i])) && i - a < 3) {
         header_texts(&rows[i], cols, n_cols, buf, texts);
-        table_header_add_row(&header, texts, n_cols + 1);
+        add_header_row(&full, &header, texts, n_cols + 1);
         i++;
     }
     if (i == a && b - a > 1 && all_words(&rows[a]) && any_numeric_value(&rows[a + 1])) {
         header_texts(&rows[a], cols, n_cols, buf, texts);
-        table_header_add_row(&header, texts, n_cols + 1);
+        add_header_row(&full, &header, texts, n_cols + 1);
         i++;
     }
     size_t header_rows = i - a;
     bool continued = false;
     if (header_rows == 0 && opens_page && st->id && st->n_cols == n_cols + 1) {
         continued = true;
-        table_header_free(&header);
         for (size_t j = 0; j < st->header.n_cols; j++)
             texts[j] = st->header.cols[j];
         table_header_add_row(&header, texts, st->header.n_cols);
@@ -758,7 +773,8 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
     ingest_block *blk = &out->block;
     memset(blk, 0, sizeof *blk);
     blk->table = continued ? st->id : ++st->next_id;
-    blk->header = table_header_line(&header);
+    blk->header = continued ? (st->line ? dq_strdup(st->line) : NULL) : table_header_line(&full);
+    table_header_free(&full);
     out->at = rows[a].cells[0].block;
     if (header_rows && blk->header) {
         float x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
@@ -806,6 +822,8 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
         dq_buf_free(&buf[j]);
     table_header_free(&st->header);
     st->header = header;
+    free(st->line);
+    st->line = blk->header ? dq_strdup(blk->header) : NULL;
     st->id = blk->table;
     st->n_cols = n_cols + 1;
 }

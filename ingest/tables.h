@@ -28,7 +28,8 @@ typedef struct {
  * left for the next one. Zero it before the first page. */
 typedef struct {
     int next_id;         /* numbers tables over the document, from 1 */
-    table_header header; /* the header of the last table, owned */
+    table_header header; /* the header its cells carry, owned */
+    char *line;          /* its header line, owned; NULL when none */
     int id;              /* that table's number, 0 when the page did not end in one */
     size_t n_cols;       /* its columns, label included */
 } tables_state;

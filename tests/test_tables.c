@@ -241,13 +241,11 @@ Test(tables, table_across_pages_carries_its_header)
     read_pdf(pdf, &d);
     expect_row(&d.doc, 1, "Year ended December 31, 2018 | Year ended December 31, 2017", 1);
     expect_row(&d.doc, 1,
-               "Line item number 1 of the statement | Year ended December 31, 2018: 1000 | "
-               "Year ended December 31, 2017: 2000",
+               "Line item number 1 of the statement | 2018: 1000 | 2017: 2000",
                1);
     /* Page 2 has no header of its own: the rows carry page 1's. */
     expect_row(&d.doc, 2,
-               "Line item number 45 of the statement | Year ended December 31, 2018: 1044 | "
-               "Year ended December 31, 2017: 2044",
+               "Line item number 45 of the statement | 2018: 1044 | 2017: 2044",
                1);
     expect_row(&d.doc, 2, "Segments are reported as the chief operating decision maker sees them.",
                0);
@@ -273,8 +271,8 @@ Test(tables, table_across_pages_carries_its_header)
         /* Every line is the header, a whole row, or prose. */
         char *copy = dq_strdup(t);
         for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
-            bool whole = !strcmp(line, header) || strstr(line, "Year ended December 31, 2017: 20");
-            cr_expect(whole || !strstr(line, "Line item"), "chunk %zu cuts a row: '%s'", i, line);
+            bool whole = !strcmp(line, header) || strstr(line, " | 2017: 20");
+            cr_expect(whole || !strstr(line, "Line item"), "chunk %zu cuts a row: '%s' in\n%s", i, line, t);
         }
         free(copy);
     }
@@ -356,7 +354,8 @@ Test(tables, search_json_says_table)
     run_result_free(&r);
     r = DOCQA("search", "--json", "line item number 45");
     cr_expect(strstr(r.out, "\"table\":\ttrue"), "%s", r.out);
-    cr_expect(strstr(r.out, "Year ended December 31, 2018: 1044"), "%s", r.out);
+    cr_expect(strstr(r.out, "Line item number 45 of the statement | 2018: 1044 | 2017: 2044"), "%s",
+              r.out);
     run_result_free(&r);
     const char *pages[] = {"A page of prose about the weather, with no table at all."};
     snprintf(pdf, sizeof pdf, "%s/prose.pdf", dir);
@@ -385,13 +384,12 @@ Test(tables, filings_rows_have_the_right_numbers_under_the_right_years)
         const char *row;
     } pins[] = {
         /* Amazon 2017 10-K, consolidated statements of cash flows. */
-        {"AMAZON_2017_10K.pdf", 37,
-         "Net income | Year Ended December 31, 2015: 596 | Year Ended December 31, 2016: 2,371 | "
-         "Year Ended December 31, 2017: 3,033"},
+        {"AMAZON_2017_10K.pdf", 37, "Net income | 2015: 596 | 2016: 2,371 | 2017: 3,033"},
         {"AMAZON_2017_10K.pdf", 37,
          "Purchases of property and equipment, including internal-use software and website "
-         "development | Year Ended December 31, 2015: (5,387) | Year Ended December 31, 2016: "
-         "(7,804) | Year Ended December 31, 2017: (11,955)"},
+         "development | 2015: (5,387) | 2016: (7,804) | 2017: (11,955)"},
+        {"AMAZON_2017_10K.pdf", 37, "Year Ended December 31, 2015 | Year Ended December 31, 2016 | "
+                                    "Year Ended December 31, 2017"},
         /* Boeing 2018 10-K, consolidated statements of cash flows. */
         {"BOEING_2018_10K.pdf", 53,
          "Property, plant and equipment additions | 2018: (1,722) | 2017: (1,739) | 2016: (2,613)"},
