@@ -170,6 +170,22 @@ Test(tables, unruled_statement_keeps_numbers_under_their_years)
     cr_assert_not_null(row);
     cr_expect_str_eq(row->header, "2018 | 2017");
     cr_expect_null(para_eq(&d.doc, 1, "2018 | 2017")->header);
+
+    /* The citation's highlight covers whole rows, label to last number. */
+    chunk_list cl;
+    split_params sp = split_default_params();
+    cr_assert_eq(split_document(&d.doc, &sp, &cl), 0);
+    cr_assert_eq(cl.n, 1);
+    cr_expect(cl.items[0].table);
+    ingest_box *boxes;
+    size_t nb;
+    cr_assert_eq(ingest_chunk_boxes(&d.raw, &cl.items[0], &boxes, &nb), 0);
+    size_t rows = 0;
+    for (size_t i = 0; i < nb; i++)
+        rows += boxes[i].x0 <= 73 && boxes[i].x1 >= 490;
+    cr_expect_eq(rows, 5, "%zu of %zu boxes span a row", rows, nb);
+    free(boxes);
+    chunk_list_free(&cl);
     read_free(&d);
 }
 
