@@ -36,6 +36,9 @@ enum {
     MIN_TABLE_ROWS = 3, /* rows of two cells or more */
     MAX_LONE_ROWS = 2,  /* single-cell rows in a row inside a table */
     MAX_COLS = 32,
+    /* Rows are matched line against line: a page of more lines (a hostile
+     * one, or a dense index) is left as text rather than cost seconds. */
+    MAX_LINES = 4000,
 };
 
 /* ---- the ruling-line device ------------------------------------------- */
@@ -879,7 +882,10 @@ int tables_detect(ingest_raw_page *page, const table_rules *rules, tables_state 
 {
     int prev_id = st->id;
     st->id = 0;
-    if (page->width <= 0)
+    size_t n_lines = 0;
+    for (size_t b = 0; b < page->n_blocks; b++)
+        n_lines += page->blocks[b].n_lines;
+    if (page->width <= 0 || n_lines > MAX_LINES)
         return 0;
     size_t n_rows;
     row *rows = build_rows(page, &n_rows);

@@ -184,8 +184,14 @@ static void draw_image(fz_context *ctx, writer *w)
     fz_catch(ctx) fz_rethrow(ctx);
 }
 
-int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
-                 const pdfgen_opts *opts)
+static void draw_at(fz_context *ctx, writer *w, const fonts *f, const char *s, float size,
+                    float x0, float baseline);
+static void draw_rule(fz_context *ctx, writer *w, const pdfgen_item *it);
+
+/* Writes n_pages pages: pages[p]'s lines when pages is not NULL, and the
+ * items placed on page p. */
+static int write_pages(const char *path, const pdfgen_page *pages, size_t n_pages,
+                       const pdfgen_item *items, size_t n_items, const pdfgen_opts *opts)
 {
     fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
     if (!ctx) {
@@ -209,10 +215,19 @@ int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
         w.doc = pdf_create_document(ctx);
         for (size_t p = 0; p < n_pages; p++) {
             begin_page(ctx, &w);
-            if (pages[p].image_only)
+            if (pages && pages[p].image_only)
                 draw_image(ctx, &w);
-            for (size_t i = 0; !pages[p].image_only && i < pages[p].n_lines; i++)
+            for (size_t i = 0; pages && !pages[p].image_only && i < pages[p].n_lines; i++)
                 draw_line(ctx, &w, &f, &pages[p].lines[i], &gbuf, &gcap);
+            for (size_t i = 0; i < n_items; i++) {
+                if (items[i].page != (int)p)
+                    continue;
+                if (items[i].text)
+                    draw_at(ctx, &w, &f, items[i].text, items[i].size > 0 ? items[i].size : 10,
+                            items[i].x, items[i].y);
+                else
+                    draw_rule(ctx, &w, &items[i]);
+            }
             end_page(ctx, &w);
         }
         if (opts && opts->title) {
@@ -253,6 +268,26 @@ int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
     free(gbuf);
     fz_drop_context(ctx);
     return rc;
+}
+
+int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
+                 const pdfgen_opts *opts)
+{
+    return write_pages(path, pages, n_pages, NULL, 0, opts);
+}
+
+/* A context whose warnings and errors go nowhere, or NULL with the error
+ * set for writing path. */
+static fz_context *quiet_context(const char *path)
+{
+    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    if (!ctx) {
+        dq_set_error("cannot write '%s': out of memory", path);
+        return NULL;
+    }
+    fz_set_warning_callback(ctx, quiet, NULL);
+    fz_set_error_callback(ctx, quiet, NULL);
+    return ctx;
 }
 
 /* A ToUnicode CMap mapping each 256-code row of CJK codes (UTF-16 under
@@ -312,13 +347,9 @@ static void damage_font(fz_context *ctx, pdf_document *doc, pdf_obj *font, pdfge
 
 int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how)
 {
-    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
-    if (!ctx) {
-        dq_set_error("cannot write '%s': out of memory", dst);
+    fz_context *ctx = quiet_context(dst);
+    if (!ctx)
         return -1;
-    }
-    fz_set_warning_callback(ctx, quiet, NULL);
-    fz_set_error_callback(ctx, quiet, NULL);
     pdf_document *doc = NULL;
     int rc = 0;
     fz_var(doc);
@@ -366,13 +397,9 @@ static void repoint_fonts(fz_context *ctx, pdf_document *doc, int from, pdf_obj 
 int pdfgen_write_fonts_last(const char *src, const char *dst, long *font_at)
 {
     *font_at = -1;
-    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
-    if (!ctx) {
-        dq_set_error("cannot write '%s': out of memory", dst);
+    fz_context *ctx = quiet_context(dst);
+    if (!ctx)
         return -1;
-    }
-    fz_set_warning_callback(ctx, quiet, NULL);
-    fz_set_error_callback(ctx, quiet, NULL);
     pdf_document *doc = NULL;
     int rc = 0, first_moved = 0;
     fz_var(doc);
@@ -480,58 +507,7 @@ static void draw_rule(fz_context *ctx, writer *w, const pdfgen_item *it)
 
 int pdfgen_write_items(const char *path, const pdfgen_item *items, size_t n, int n_pages)
 {
-    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
-    if (!ctx) {
-        dq_set_error("cannot write '%s': out of memory", path);
-        return -1;
-    }
-    fz_set_warning_callback(ctx, quiet, NULL);
-    fz_set_error_callback(ctx, quiet, NULL);
-    fonts f = {NULL, NULL, NULL};
-    writer w = {NULL, NULL, NULL, NULL, 0};
-    int rc = 0;
-    fz_try(ctx)
-    {
-        f.helv = fz_new_base14_font(ctx, "Helvetica");
-        f.helv_bold = fz_new_base14_font(ctx, "Helvetica-Bold");
-        f.cjk = fz_new_cjk_font(ctx, FZ_ADOBE_GB);
-        w.doc = pdf_create_document(ctx);
-        for (int p = 0; p < n_pages; p++) {
-            begin_page(ctx, &w);
-            for (size_t i = 0; i < n; i++) {
-                if (items[i].page != p)
-                    continue;
-                if (items[i].text)
-                    draw_at(ctx, &w, &f, items[i].text, items[i].size > 0 ? items[i].size : 10,
-                            items[i].x, items[i].y);
-                else
-                    draw_rule(ctx, &w, &items[i]);
-            }
-            end_page(ctx, &w);
-        }
-        pdf_write_options wo = pdf_default_write_options;
-        wo.do_compress = 1;
-        pdf_save_document(ctx, w.doc, path, &wo);
-    }
-    fz_always(ctx)
-    {
-        if (w.dev) {
-            fz_drop_device(ctx, w.dev);
-            pdf_drop_obj(ctx, w.resources);
-            fz_drop_buffer(ctx, w.contents);
-        }
-        pdf_drop_document(ctx, w.doc);
-        fz_drop_font(ctx, f.helv);
-        fz_drop_font(ctx, f.helv_bold);
-        fz_drop_font(ctx, f.cjk);
-    }
-    fz_catch(ctx)
-    {
-        dq_set_error("cannot write '%s': %s", path, fz_caught_message(ctx));
-        rc = -1;
-    }
-    fz_drop_context(ctx);
-    return rc;
+    return write_pages(path, NULL, n_pages > 0 ? (size_t)n_pages : 0, items, n, NULL);
 }
 
 int pdfgen_write_simple(const char *path, const char *const *page_texts, size_t n_pages)
