@@ -643,6 +643,28 @@ static void header_texts(const row *r, const span *cols, size_t n_cols, dq_buf *
     }
 }
 
+/* True for a short caption such as "Year Ended December 31," or "(in
+ * millions)", not a line of code ("> x <- array(1:20)") or a sentence. */
+static bool heading_words(const char *s)
+{
+    size_t words = 1;
+    for (; *s; s++) {
+        if (strchr("=<>{};[]", *s))
+            return false;
+        words += *s == ' ';
+    }
+    return words <= 8;
+}
+
+/* True when every cell of r reads as a caption. */
+static bool captions(const row *r)
+{
+    for (size_t k = 0; k < r->n; k++)
+        if (!heading_words(r->cells[k].text.data ? r->cells[k].text.data : ""))
+            return false;
+    return true;
+}
+
 /* Adds a header row to full, and to cells when its value columns differ. */
 static void add_header_row(table_header *full, table_header *cells, const char **texts, size_t n)
 {
@@ -754,7 +776,13 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
     size_t i = a;
     /* Leading rows without a label are the header; so is a first row of
      * words over rows with numbers. */
-    while (i < b && (!has_label(&rows[i]) || header_like(&rows[i])) && i - a < 3) {
+    /* A labelled row without amounts heads a table of amounts only: in a
+     * table of words (a list of definitions) it is the first entry. */
+    bool amounts = false;
+    for (size_t r = a; r < b && !amounts; r++)
+        amounts = has_label(&rows[r]) && !header_like(&rows[r]) && any_numeric_value(&rows[r]);
+    while (i < b && (!has_label(&rows[i]) || (amounts && header_like(&rows[i]))) &&
+           captions(&rows[i]) && i - a < 3) {
         header_texts(&rows[i], cols, n_cols, buf, texts);
         add_header_row(&full, &header, texts, n_cols + 1);
         i++;
@@ -960,6 +988,7 @@ int tables_detect(ingest_raw_page *page, const table_rules *rules, tables_state 
             if (rows[i].table && rows[i].n > 1)
                 values = fminf(values, rows[i].cells[1].x0);
         while (a > 0 && rows[a - 1].n == 1 && rows[a - 1].side == rows[a].side &&
+               heading_words(rows[a - 1].cells[0].text.data) &&
                rows[a - 1].cells[0].x0 > values - 0.1f * page->width &&
                rows[a].y0 - rows[a - 1].y1 < 1.5f * h && rows[a].y0 > rows[a - 1].y1 - 1)
             a--;
