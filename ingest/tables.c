@@ -665,6 +665,32 @@ static bool captions(const row *r)
     return true;
 }
 
+/* A column that only header rows use ("2018" centred over a "$" and its
+ * number, which sit a little apart) heads the next column to its right
+ * that only body rows use: their cells move there. */
+static void merge_header_columns(row *rows, size_t a, size_t body, size_t b, size_t n_cols)
+{
+    bool in_head[MAX_COLS + 1] = {false}, in_body[MAX_COLS + 1] = {false};
+    /* A lone spanning caption belongs to no one column. */
+    for (size_t r = a; r < b; r++)
+        for (size_t k = 0; k < rows[r].n && (r >= body || rows[r].n > 1); k++)
+            (r < body ? in_head : in_body)[rows[r].cells[k].col] = true;
+    for (size_t j = 1; j <= n_cols; j++) {
+        if (!in_head[j] || in_body[j])
+            continue;
+        size_t to = j + 1;
+        while (to <= n_cols && (in_head[to] || !in_body[to]))
+            to++;
+        if (to > n_cols)
+            continue;
+        for (size_t r = a; r < body; r++)
+            for (size_t k = 0; k < rows[r].n; k++)
+                if (rows[r].cells[k].col == (int)j)
+                    rows[r].cells[k].col = (int)to;
+        in_head[to] = true;
+    }
+}
+
 /* Adds a header row to full, and to cells when its value columns differ. */
 static void add_header_row(table_header *full, table_header *cells, const char **texts, size_t n)
 {
@@ -782,17 +808,16 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
     for (size_t r = a; r < b && !amounts; r++)
         amounts = has_label(&rows[r]) && !header_like(&rows[r]) && any_numeric_value(&rows[r]);
     while (i < b && (!has_label(&rows[i]) || (amounts && header_like(&rows[i]))) &&
-           captions(&rows[i]) && i - a < 3) {
-        header_texts(&rows[i], cols, n_cols, buf, texts);
-        add_header_row(&full, &header, texts, n_cols + 1);
+           captions(&rows[i]) && i - a < 3)
         i++;
-    }
-    if (i == a && b - a > 1 && all_words(&rows[a]) && any_numeric_value(&rows[a + 1])) {
-        header_texts(&rows[a], cols, n_cols, buf, texts);
-        add_header_row(&full, &header, texts, n_cols + 1);
+    if (i == a && b - a > 1 && all_words(&rows[a]) && any_numeric_value(&rows[a + 1]))
         i++;
-    }
     size_t header_rows = i - a;
+    merge_header_columns(rows, a, i, b, n_cols);
+    for (size_t r = a; r < i; r++) {
+        header_texts(&rows[r], cols, n_cols, buf, texts);
+        add_header_row(&full, &header, texts, n_cols + 1);
+    }
     bool continued = false;
     if (header_rows == 0 && opens_page && st->id && st->n_cols == n_cols + 1) {
         continued = true;

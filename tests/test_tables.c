@@ -406,6 +406,9 @@ Test(tables, filings_rows_have_the_right_numbers_under_the_right_years)
          "development | 2015: (5,387) | 2016: (7,804) | 2017: (11,955)"},
         {"AMAZON_2017_10K.pdf", 37, "Year Ended December 31, 2015 | Year Ended December 31, 2016 | "
                                     "Year Ended December 31, 2017"},
+        /* Nike 2018 10-K, balance sheet: years centred over "$" and number. */
+        {"NIKE_2018_10K.pdf", 48, "Cash and equivalents | 2018: $ 4,249 | 2017: $ 3,808"},
+        {"NIKE_2018_10K.pdf", 48, "Property, plant and equipment, net | 2018: 4,454 | 2017: 3,989"},
         /* Boeing 2018 10-K, consolidated statements of cash flows. */
         {"BOEING_2018_10K.pdf", 53,
          "Property, plant and equipment additions | 2018: (1,722) | 2017: (1,739) | 2016: (2,613)"},
