@@ -345,7 +345,12 @@ static void damage_font(fz_context *ctx, pdf_document *doc, pdf_obj *font, pdfge
     fz_catch(ctx) fz_rethrow(ctx);
 }
 
-int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how)
+/* Copies src to dst with edit called on each object the file had
+ * (num, object, arg), in one MuPDF context. */
+typedef void (*object_edit)(fz_context *ctx, pdf_document *doc, int num, pdf_obj *obj,
+                            void *arg);
+
+static int rewrite_objects(const char *src, const char *dst, object_edit edit, void *arg)
 {
     fz_context *ctx = quiet_context(dst);
     if (!ctx)
@@ -358,9 +363,10 @@ int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how)
         doc = pdf_open_document(ctx, src);
         int n = pdf_xref_len(ctx, doc);
         for (int i = 1; i < n; i++) {
+            /* The edits here throw only on running out of memory, which
+             * ends the test anyway. */
             pdf_obj *obj = pdf_load_object(ctx, doc, i);
-            if (is_cjk_font(ctx, obj))
-                damage_font(ctx, doc, obj, how);
+            edit(ctx, doc, i, obj, arg);
             pdf_drop_obj(ctx, obj);
         }
         pdf_write_options wo = pdf_default_write_options;
@@ -375,6 +381,18 @@ int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how)
     }
     fz_drop_context(ctx);
     return rc;
+}
+
+static void damage_edit(fz_context *ctx, pdf_document *doc, int num, pdf_obj *obj, void *arg)
+{
+    (void)num;
+    if (is_cjk_font(ctx, obj))
+        damage_font(ctx, doc, obj, *(const pdfgen_damage *)arg);
+}
+
+int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how)
+{
+    return rewrite_objects(src, dst, damage_edit, &how);
 }
 
 /* Points every font resource that refers to object from at object to. */
@@ -394,42 +412,26 @@ static void repoint_fonts(fz_context *ctx, pdf_document *doc, int from, pdf_obj 
     }
 }
 
+/* Moves a Type0 font to a new object at the end; arg is the number of the
+ * first one moved (0 until then). */
+static void move_edit(fz_context *ctx, pdf_document *doc, int num, pdf_obj *obj, void *arg)
+{
+    if (!pdf_name_eq(ctx, pdf_dict_get(ctx, obj, PDF_NAME(Subtype)), PDF_NAME(Type0)))
+        return;
+    int *first_moved = arg;
+    pdf_obj *copy = pdf_add_object_drop(ctx, doc, pdf_deep_copy_obj(ctx, obj));
+    if (!*first_moved)
+        *first_moved = pdf_to_num(ctx, copy);
+    repoint_fonts(ctx, doc, num, copy);
+    pdf_drop_obj(ctx, copy);
+    pdf_delete_object(ctx, doc, num);
+}
+
 int pdfgen_write_fonts_last(const char *src, const char *dst, long *font_at)
 {
     *font_at = -1;
-    fz_context *ctx = quiet_context(dst);
-    if (!ctx)
-        return -1;
-    pdf_document *doc = NULL;
-    int rc = 0, first_moved = 0;
-    fz_var(doc);
-    fz_try(ctx)
-    {
-        doc = pdf_open_document(ctx, src);
-        int n = pdf_xref_len(ctx, doc);
-        for (int i = 1; i < n; i++) {
-            pdf_obj *obj = pdf_load_object(ctx, doc, i);
-            if (pdf_name_eq(ctx, pdf_dict_get(ctx, obj, PDF_NAME(Subtype)), PDF_NAME(Type0))) {
-                pdf_obj *copy = pdf_add_object_drop(ctx, doc, pdf_deep_copy_obj(ctx, obj));
-                if (!first_moved)
-                    first_moved = pdf_to_num(ctx, copy);
-                repoint_fonts(ctx, doc, i, copy);
-                pdf_drop_obj(ctx, copy);
-                pdf_delete_object(ctx, doc, i);
-            }
-            pdf_drop_obj(ctx, obj);
-        }
-        pdf_write_options wo = pdf_default_write_options;
-        wo.do_compress = 1;
-        pdf_save_document(ctx, doc, dst, &wo);
-    }
-    fz_always(ctx) pdf_drop_document(ctx, doc);
-    fz_catch(ctx)
-    {
-        dq_set_error("cannot write '%s': %s", dst, fz_caught_message(ctx));
-        rc = -1;
-    }
-    fz_drop_context(ctx);
+    int first_moved = 0;
+    int rc = rewrite_objects(src, dst, move_edit, &first_moved);
     if (rc == 0) {
         /* The offset of "<num> 0 obj" of the first font moved. */
         dq_buf b = DQ_BUF_INIT;
