@@ -123,7 +123,11 @@ static const char *const migrations[] = {
     "CREATE TRIGGER vectors_ad AFTER DELETE ON vectors BEGIN"
     "  INSERT INTO vector_log(chunk_id) VALUES (old.chunk_id);"
     "END;",
-    /* 6 -> 7: PDF fidelity. pages.unreadable says why a page's text layer
+    /* 6 -> 7: where a chunk is when pages do not say it (Office files):
+     * "sheet 报价单, rows 12–40", "slide 7", "§3.2 ¶4"; '' for paged
+     * documents, which keep citing page_start/page_end. */
+    "ALTER TABLE chunks ADD COLUMN label TEXT NOT NULL DEFAULT '';",
+    /* 7 -> 8: PDF fidelity. pages.unreadable says why a page's text layer
      * is not its text ("font without ToUnicode"), NULL for a page read as it
      * is; such a page was OCR'd instead (ocr = 1) or has no text (OCR was
      * off), and `docqa status` counts both apart from scans. chunks.is_table
