@@ -609,20 +609,25 @@ static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
         fputs(json ? js : table, stdout);
         if (json)
             fputc('\n', stdout);
-        static const char *const rows[] = {"hit@1", "hit@3", "hit@5", "hit@10", "MRR@10",
-                                           "F1"};
+        static const char *const rows[] = {"hit@1",  "hit@3",  "hit@5",  "hit@10",
+                                           "MRR@10", "F1",     "page@1", "page@3",
+                                           "page@5", "page@10", "page MRR"};
         const char *series[3];
-        double values[6 * 3];
+        double values[11 * 3];
+        size_t n_rows = metrics[0].page_questions ? 11 : 6;
         for (size_t m = 0; m < n_done; m++) {
             series[m] = eval_mode_name(metrics[m].mode);
-            for (int h = 0; h < EVAL_N_HITS; h++)
+            for (int h = 0; h < EVAL_N_HITS; h++) {
                 values[h * n_done + m] = metrics[m].hit[h];
+                values[(6 + h) * n_done + m] = metrics[m].page_hit[h];
+            }
             values[4 * n_done + m] = metrics[m].mrr;
             values[5 * n_done + m] = metrics[m].f1;
+            values[10 * n_done + m] = metrics[m].page_mrr;
         }
         dq_buf title = DQ_BUF_INIT;
         dq_buf_printf(&title, "Retrieval: %s (%zu questions)", argv[0], set.n);
-        eval_chart chart = {.title = title.data, .labels = rows, .n_labels = 6,
+        eval_chart chart = {.title = title.data, .labels = rows, .n_labels = n_rows,
                             .series = series, .n_series = n_done, .values = values};
         char *svg = eval_chart_svg(&chart);
         dq_buf_free(&title);
@@ -654,8 +659,8 @@ static void print_eval_help(FILE *out)
                  "   or: docqa eval retrieval [<options>] <questions.jsonl>\n\n"
                  "    ceval       multiple-choice accuracy of an LLM endpoint on C-Eval-style CSVs\n"
                  "                (also CMMLU and MMLU), per subject and category\n"
-                 "    retrieval   hit@k, MRR, EM/F1 and latency of retrieval modes on questions\n"
-                 "                with gold documents\n\n"
+                 "    retrieval   hit@k and MRR by document and by page, EM/F1 and latency of\n"
+                 "                retrieval modes on questions with gold documents (and pages)\n\n"
                  "'docqa eval <kind> -h' lists a kind's options.\n");
 }
 
