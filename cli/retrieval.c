@@ -70,6 +70,8 @@ int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params
         }
         rp->min_score = x;
     }
+    rp->doc = f->doc;
+    rp->no_scope = f->no_scope;
     vindex_params_from(&cfg, &rp->vindex);
     rp->vindex.exact = rp->vindex.exact || f->exact;
     const char *rerank = f->no_rerank ? NULL : f->rerank ? f->rerank : cfg.rerank_model;

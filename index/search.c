@@ -60,6 +60,13 @@ static void hit_from_row(sqlite3_stmt *s, store_hit *h)
     h->ocr = sqlite3_column_int(s, 10) != 0;
 }
 
+#define HIT_SELECT                                                                         \
+    " SELECT c.id, c.doc_id, -top.rank,"                                                   \
+    " (SELECT min(f.path) FROM files f WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"  \
+    " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"                   \
+    " c.ocr FROM top JOIN chunks c ON c.id = top.id"                                       \
+    " JOIN documents d ON d.id = c.doc_id ORDER BY top.rank, c.id"
+
 /* Errors in the MATCH expression itself ("fts5: syntax error near ...",
  * "unterminated string", "no such column: x") come back as plain
  * SQLITE_ERROR; a failing store gives IOERR, CORRUPT, BUSY and the like. */
@@ -68,26 +75,37 @@ static bool is_query_error(sqlite3 *db)
     return sqlite3_extended_errcode(db) == SQLITE_ERROR;
 }
 
-int store_search_fts(store *st, const char *match, int k, store_hits *out)
+static int search_fts(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
+                      store_hits *out)
 {
     out->items = NULL;
     out->n = 0;
     if (k <= 0)
         return 0;
-    sqlite3_stmt *s = store_stmt(st, SLOT_SEARCH,
-                                 "WITH top AS (SELECT rowid AS id, rank FROM fts"
-                                 "  WHERE fts MATCH ?1 ORDER BY rank LIMIT ?2)"
-                                 " SELECT c.id, c.doc_id, -top.rank,"
-                                 " (SELECT min(f.path) FROM files f"
-                                 "  WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"
-                                 " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"
-                                 " c.ocr FROM top JOIN chunks c ON c.id = top.id"
-                                 " JOIN documents d ON d.id = c.doc_id"
-                                 " ORDER BY top.rank, c.id");
+    /* Scoped: the rowid filter makes FTS5 score every match before the
+     * cut, which a rank-optimised query avoids, so it runs only when asked. */
+    sqlite3_stmt *s =
+        n_docs ? store_stmt(st, SLOT_SEARCH_IN,
+                            "WITH top AS (SELECT rowid AS id, rank FROM fts"
+                            "  WHERE fts MATCH ?1 AND rowid IN (SELECT c2.id FROM chunks c2"
+                            "   WHERE c2.doc_id IN (SELECT value FROM json_each(?3)))"
+                            "  ORDER BY rank LIMIT ?2)" HIT_SELECT)
+               : store_stmt(st, SLOT_SEARCH,
+                            "WITH top AS (SELECT rowid AS id, rank FROM fts"
+                            "  WHERE fts MATCH ?1 ORDER BY rank LIMIT ?2)" HIT_SELECT);
     if (!s)
         return -1;
     store_bind_text(s, 1, match ? match : "");
     sqlite3_bind_int(s, 2, k);
+    if (n_docs) {
+        dq_buf ids = DQ_BUF_INIT;
+        dq_buf_putc(&ids, '[');
+        for (size_t i = 0; i < n_docs; i++)
+            dq_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)docs[i]);
+        dq_buf_putc(&ids, ']');
+        sqlite3_bind_text(s, 3, ids.data, (int)ids.len, SQLITE_TRANSIENT);
+        dq_buf_free(&ids);
+    }
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -107,6 +125,126 @@ int store_search_fts(store *st, const char *match, int k, store_hits *out)
     }
     sqlite3_reset(s);
     return 0;
+}
+
+int store_search_fts(store *st, const char *match, int k, store_hits *out)
+{
+    return search_fts(st, match, k, NULL, 0, out);
+}
+
+int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
+                        store_hits *out)
+{
+    return search_fts(st, match, k, docs, n_docs, out);
+}
+
+void store_doc_hits_free(store_doc_hits *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->items[i].path);
+        free(h->items[i].about);
+    }
+    free(h->items);
+    h->items = NULL;
+    h->n = 0;
+}
+
+int store_search_documents(store *st, const char *match, int k, store_doc_hits *out)
+{
+    out->items = NULL;
+    out->n = 0;
+    sqlite3_stmt *s = store_stmt(st, SLOT_DOC_SEARCH,
+                                 "WITH top AS (SELECT rowid AS id, rank FROM doc_fts"
+                                 "  WHERE doc_fts MATCH ?1 ORDER BY rank LIMIT ?2)"
+                                 " SELECT d.id, -top.rank,"
+                                 " (SELECT min(f.path) FROM files f"
+                                 "  WHERE f.doc_id = d.id AND f.status = 'ok'),"
+                                 " d.about FROM top JOIN documents d ON d.id = top.id"
+                                 " ORDER BY top.rank, d.id");
+    if (!s)
+        return -1;
+    store_bind_text(s, 1, match ? match : "");
+    sqlite3_bind_int(s, 2, k);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        DQ_GROW(out->items, cap, out->n + 1);
+        store_doc_hit *h = &out->items[out->n++];
+        h->doc_id = sqlite3_column_int64(s, 0);
+        h->score = sqlite3_column_double(s, 1);
+        h->path = store_column_dup(s, 2);
+        h->about = store_column_dup(s, 3);
+        if (!h->about)
+            h->about = dq_strdup("");
+    }
+    if (rc != SQLITE_DONE) {
+        if (is_query_error(st->db))
+            dq_set_error("bad search query: %s", sqlite3_errmsg(st->db));
+        else
+            store_fail(st, "cannot search documents");
+        sqlite3_reset(s);
+        store_doc_hits_free(out);
+        return -1;
+    }
+    sqlite3_reset(s);
+    return 0;
+}
+
+int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t *df)
+{
+    *n_docs = *df = 0;
+    sqlite3_stmt *s = store_stmt(st, SLOT_DOC_COUNT, "SELECT count(*) FROM documents");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *n_docs = sqlite3_column_int64(s, 0);
+    else
+        store_fail(st, "cannot count documents");
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return -1;
+    s = store_stmt(st, SLOT_DOC_TERM_DF, "SELECT doc FROM doc_vocab WHERE term = ?1");
+    if (!s)
+        return -1;
+    store_bind_text(s, 1, term);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *df = sqlite3_column_int64(s, 0);
+    else if (rc != SQLITE_DONE)
+        store_fail(st, "cannot count a term");
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_documents_glob(store *st, const char *glob, int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    /* Not cached: rarely run, and a pattern per call. */
+    sqlite3_stmt *s = NULL;
+    const char *sql = "SELECT doc_id FROM files WHERE status = 'ok' AND doc_id IS NOT NULL"
+                      " AND (path GLOB ?1 OR replace(path, rtrim(path, replace(path, '/', '')),"
+                      " '') GLOB ?1) GROUP BY doc_id ORDER BY min(path)";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_fail(st, "cannot list documents");
+    store_bind_text(s, 1, glob);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        DQ_GROW(*ids, cap, *n + 1);
+        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    if (rc != SQLITE_DONE) {
+        store_fail(st, "cannot list documents");
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_get_chunk(store *st, int64_t chunk_id, store_hit *out)

@@ -132,7 +132,10 @@ size_t qterms_build(const char *question, int flags, qterms *out)
     build_ctx b = {out, {NULL, 0, 0}};
     /* UTF-8 is self-synchronising: a byte match of a whole phrase starts and
      * ends on character boundaries. */
-    char *blanked = dq_strdup(question);
+    /* "FY2018" and "2022Q4" are cut to their year as documents state it. */
+    dq_buf split = DQ_BUF_INIT;
+    text_split_glued_years(question, strlen(question), &split);
+    char *blanked = split.data ? dq_buf_take(&split) : dq_strdup("");
     for (size_t i = 0; i < sizeof question_phrases / sizeof *question_phrases; i++) {
         const char *phrase = question_phrases[i];
         size_t len = strlen(phrase);
