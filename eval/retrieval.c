@@ -351,6 +351,7 @@ int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
         retrieve_params rp = retrieve_default_params();
         rp.top_k = 10;
         rp.mode = mode;
+        rp.no_scope = getenv("I19_NOSCOPE") != NULL;
         retrieve_result res = {0};
         double t0 = dq_now();
         if (retrieve_search(st, emb, q->question, &rp, &res) < 0) {

@@ -246,7 +246,8 @@ static int update_about(store *st, int64_t doc_id)
         st, SLOT_DOC_ABOUT,
         "UPDATE documents SET about = docqa_about(title,"
         " (SELECT min(f.path) FROM files f WHERE f.doc_id = ?1 AND f.status = 'ok'),"
-        " (SELECT p.text FROM pages p WHERE p.doc_id = ?1 ORDER BY p.page_no LIMIT 1))"
+        " (SELECT p.text FROM pages p WHERE p.doc_id = ?1 ORDER BY p.page_no LIMIT 1),"
+        " (SELECT sum(length(CAST(p.text AS BLOB))) FROM pages p WHERE p.doc_id = ?1))"
         " WHERE id = ?1");
     if (!s)
         return -1;

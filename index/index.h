@@ -217,6 +217,10 @@ int store_search_fts(store *st, const char *match, int k, store_hits *out);
 int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
                         store_hits *out);
 
+/* Mean number of chunks of the n_docs documents in docs; n_docs == 0: an
+ * estimate over the whole store (from the id sequences). 0 when none. */
+int store_chunks_per_document(store *st, const int64_t *docs, size_t n_docs, double *out);
+
 /* A document as a question's scope sees it (index/about.c: title, file
  * name, the opening of the first page). */
 typedef struct {

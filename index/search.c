@@ -138,6 +138,47 @@ int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs
     return search_fts(st, match, k, docs, n_docs, out);
 }
 
+int store_chunks_per_document(store *st, const int64_t *docs, size_t n_docs, double *out)
+{
+    *out = 0;
+    if (n_docs) {
+        /* A scope is a handful of documents: one indexed count each. */
+        sqlite3_stmt *s = store_stmt(st, SLOT_DOC_CHUNKS,
+                                     "SELECT count(*) FROM chunks WHERE doc_id = ?1");
+        if (!s)
+            return -1;
+        int64_t total = 0;
+        for (size_t i = 0; i < n_docs; i++) {
+            sqlite3_reset(s);
+            sqlite3_bind_int64(s, 1, docs[i]);
+            if (sqlite3_step(s) != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return store_fail(st, "cannot count chunks");
+            }
+            total += sqlite3_column_int64(s, 0);
+        }
+        sqlite3_reset(s);
+        *out = (double)total / (double)n_docs;
+        return 0;
+    }
+    /* Estimated from the id sequences, which count every chunk and document
+     * ever added: exact counts cost a scan of chunks per query on a large
+     * store, and a mean over the store's history is as good a sign of how
+     * long its documents are. */
+    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNKS_PER_DOC,
+                                 "SELECT (SELECT max(id) FROM chunks) * 1.0 /"
+                                 " (SELECT max(id) FROM documents)");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_double(s, 0);
+    else
+        store_fail(st, "cannot count chunks");
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
 void store_doc_hits_free(store_doc_hits *h)
 {
     if (!h)

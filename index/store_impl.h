@@ -56,6 +56,8 @@ enum store_slot {
     SLOT_DOC_COUNT,
     SLOT_DOC_TERM_DF,
     SLOT_SEARCH_IN,
+    SLOT_DOC_CHUNKS,
+    SLOT_CHUNKS_PER_DOC,
     SLOT_COUNT
 };
 
@@ -97,7 +99,7 @@ int store_migrate(store *st);
 
 /* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db. */
 int store_register_tokenizer(sqlite3 *db);
-/* about.c: registers docqa_about(title, path, first_page) on db. */
+/* about.c: registers docqa_about(title, path, first_page, total_bytes) on db. */
 int store_register_about(sqlite3 *db);
 
 /* Direct access for tests and tools. */

@@ -174,7 +174,76 @@ void qterms_free(qterms *q)
     q->n = q->cap = 0;
 }
 
-char *retrieve_build_match(const char *question)
+/* Adjacent pairs of content words ("accounts payable", "balance sheet"):
+ * in a long document every single word of a question is on many pages, the
+ * pair on few. Words count as adjacent when only spaces or hyphens lie
+ * between them. */
+typedef struct {
+    const char *text;
+    qterms *pairs;
+    const dq_term *prev; /* the previous Latin content word, NULL after anything else */
+    dq_term prev_copy;
+} pair_ctx;
+
+static int pair_cb(void *ctx, const dq_term *t)
+{
+    pair_ctx *p = ctx;
+    if (t->cjk || query_term_is_stop(t->text, t->len, false)) {
+        p->prev = NULL;
+        return 0;
+    }
+    if (p->prev) {
+        bool adjacent = true;
+        for (int i = p->prev->end; i < t->start && adjacent; i++)
+            adjacent = p->text[i] == ' ' || p->text[i] == '-';
+        if (adjacent) {
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_append(&b, p->prev->text, (size_t)p->prev->len);
+            dq_buf_putc(&b, ' ');
+            dq_buf_append(&b, t->text, (size_t)t->len);
+            dq_term pair = {b.data, (int)b.len, p->prev->start, t->end, false, false};
+            if (qterms_find(p->pairs, pair.text, pair.len) < 0) {
+                DQ_GROW(p->pairs->items, p->pairs->cap, p->pairs->n + 1);
+                p->pairs->items[p->pairs->n++] = (qterm){dq_buf_take(&b), pair.len, false};
+            } else {
+                dq_buf_free(&b);
+            }
+        }
+    }
+    /* text_terms reuses its term buffer: keep a copy of the word. */
+    free((char *)p->prev_copy.text);
+    p->prev_copy = *t;
+    p->prev_copy.text = dq_strndup(t->text, (size_t)t->len);
+    p->prev = &p->prev_copy;
+    return 0;
+}
+
+size_t qterms_pairs(const char *question, qterms *out)
+{
+    dq_buf split = DQ_BUF_INIT;
+    text_split_glued_years(question, strlen(question), &split);
+    const char *text = split.data ? split.data : "";
+    pair_ctx p = {text, out, NULL, {0}};
+    text_terms(text, strlen(text), TERMS_BIGRAMS, pair_cb, &p);
+    free((char *)p.prev_copy.text);
+    dq_buf_free(&split);
+    return out->n;
+}
+
+static void put_phrase(dq_buf *m, const qterm *t)
+{
+    if (m->len)
+        dq_buf_puts(m, " OR ");
+    dq_buf_putc(m, '"');
+    for (int j = 0; j < t->len; j++) {
+        if (t->text[j] == '"')
+            dq_buf_putc(m, '"');
+        dq_buf_putc(m, t->text[j]);
+    }
+    dq_buf_putc(m, '"');
+}
+
+char *query_build_match(const char *question, bool pairs)
 {
     qterms q = {0};
     if (qterms_build(question ? question : "", TERMS_BIGRAMS, &q) == 0) {
@@ -183,17 +252,19 @@ char *retrieve_build_match(const char *question)
         return NULL;
     }
     dq_buf m = DQ_BUF_INIT;
-    for (size_t i = 0; i < q.n; i++) {
-        if (i)
-            dq_buf_puts(&m, " OR ");
-        dq_buf_putc(&m, '"');
-        for (int j = 0; j < q.items[i].len; j++) {
-            if (q.items[i].text[j] == '"')
-                dq_buf_putc(&m, '"');
-            dq_buf_putc(&m, q.items[i].text[j]);
-        }
-        dq_buf_putc(&m, '"');
-    }
+    for (size_t i = 0; i < q.n; i++)
+        put_phrase(&m, &q.items[i]);
+    qterms pq = {0};
+    if (pairs)
+        qterms_pairs(question, &pq);
+    for (size_t i = 0; i < pq.n; i++)
+        put_phrase(&m, &pq.items[i]);
+    qterms_free(&pq);
     qterms_free(&q);
     return dq_buf_take(&m);
+}
+
+char *retrieve_build_match(const char *question)
+{
+    return query_build_match(question, false);
 }

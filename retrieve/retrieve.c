@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Mean chunks per searched document from which documents count as long. */
+#define LONG_DOCUMENT_CHUNKS 20
+
 /* Extra candidates fetched so ties at the cut-off can be re-ordered. */
 #define EXTRA_CANDIDATES 5
 
@@ -109,10 +112,16 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
                        store_hits *hits, char **match)
 {
     memset(hits, 0, sizeof *hits);
-    *match = retrieve_build_match(question);
+    size_t n_docs = scope ? scope->n_docs : 0;
+    /* Word pairs sharpen the search inside long documents, where each word
+     * of a question is on many chunks; over short passages they only tilt
+     * the ranking toward phrasing (SQuAD dev hit@5 0.912 -> 0.905). */
+    double per_doc = 0;
+    if (store_chunks_per_document(st, n_docs ? scope->docs : NULL, n_docs, &per_doc) < 0)
+        return -1;
+    *match = query_build_match(question, per_doc >= LONG_DOCUMENT_CHUNKS);
     if (!*match)
         return -1;
-    size_t n_docs = scope ? scope->n_docs : 0;
     if (store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
                             n_docs, hits) < 0) {
         free(*match);

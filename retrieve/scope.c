@@ -69,6 +69,7 @@ typedef struct {
     const char *text; /* the question, glued years split */
     const qterms *q;
     unsigned char *name; /* (q->n) */
+    bool sentence;       /* the question has sentence punctuation, not keywords only */
 } name_ctx;
 
 static bool is_upper(char c)
@@ -99,6 +100,13 @@ static int name_cb(void *ctx, const dq_term *t)
     while (p > c->text && (p[-1] == ' ' || p[-1] == '\t' || p[-1] == '"' || p[-1] == '('))
         p--;
     bool starts = p == c->text || p[-1] == '.' || p[-1] == '?' || p[-1] == '!' || p[-1] == '\n';
+    /* At a sentence's start a capital still names in "Amazon's ..." and in
+     * keyword queries ("Amazon 2017 revenue"), which are no sentences. */
+    const char *after = w + len;
+    bool possessive = (after[0] == '\'' && (after[1] == 's' || after[1] == ' ')) ||
+                      !strncmp(after, "\xE2\x80\x99", 3);
+    if (starts && (possessive || !c->sentence))
+        starts = false;
     if (t->cjk || year || mixed || inner_cap || (is_upper(w[0]) && !starts))
         c->name[i] = 1;
     return 0;
@@ -111,7 +119,9 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
     double *idf = dq_calloc(q.n ? q.n : 1, sizeof *idf);
     dq_buf split = DQ_BUF_INIT;
     text_split_glued_years(question, strlen(question), &split);
-    name_ctx nc = {split.data ? split.data : "", &q, dq_calloc(q.n ? q.n : 1, 1)};
+    name_ctx nc = {split.data ? split.data : "", &q, dq_calloc(q.n ? q.n : 1, 1),
+                   strpbrk(question, ".?!") != NULL || strstr(question, "？") ||
+                       strstr(question, "。")};
     text_terms(nc.text, strlen(nc.text), TERMS_BIGRAMS, name_cb, &nc);
     dq_buf match = DQ_BUF_INIT;
     int rc = 0;
