@@ -514,11 +514,13 @@ static const char *const retrieval_usage[] = {
 static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
 {
     const char *mode_list = "bm25", *out_dir = "docqa-eval";
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, no_scope = false;
     int limit = 0;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR('m', "mode", &mode_list, "list", "retrievers to compare: bm25,dense,hybrid (bm25)"),
+        OPT_BOOLEAN(0, "no-scope", &no_scope,
+                    "search all documents even when a question names some"),
         OPT_NUMBER(0, "limit", &limit, "n", "only the first n questions"),
         OPT_STR('o', "out", &out_dir, "dir", "where reports go (docqa-eval)"),
         OPT_BOOLEAN(0, "json", &json, "print JSON instead of the table"),
@@ -589,7 +591,9 @@ static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
         char what[32];
         snprintf(what, sizeof what, "eval %s", eval_mode_name(modes[i]));
         progress_start(&hc.prog, what, "questions", quiet, (int)set.n, (long long)set.n);
-        int rc = eval_run_retrieval(st, emb, &set, modes[i], &hooks, &metrics[i]);
+        retrieve_params rp = retrieve_default_params();
+        rp.no_scope = no_scope;
+        int rc = eval_run_retrieval(st, emb, &set, modes[i], &rp, &hooks, &metrics[i]);
         progress_finish(&hc.prog);
         if (rc < 0) {
             cli_error("%s: %s", eval_mode_name(modes[i]), dq_last_error());

@@ -317,11 +317,13 @@ typedef struct {
     double p50_ms, p95_ms;      /* retrieve + answer latency per question */
 } eval_rmetrics;
 
-/* Runs every question through retrieve_search(mode) and answer_extractive().
+/* Runs every question through retrieve_search(mode) and answer_extractive(),
+ * with base's settings (NULL: the defaults; top_k and mode are set here).
  * hooks as for eval_run_ceval. -1 with the error set when the first search
  * fails (a broken store); later failures are counted. */
 int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
-                       retrieve_mode mode, const eval_hooks *hooks, eval_rmetrics *out);
+                       retrieve_mode mode, const retrieve_params *base, const eval_hooks *hooks,
+                       eval_rmetrics *out);
 
 /* Side-by-side table and JSON of several modes' metrics. */
 char *eval_retrieval_table(const eval_rmetrics *m, size_t n);

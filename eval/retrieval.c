@@ -334,7 +334,8 @@ static double percentile(const double *v, size_t n, double p)
 }
 
 int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
-                       retrieve_mode mode, const eval_hooks *hooks, eval_rmetrics *out)
+                       retrieve_mode mode, const retrieve_params *base, const eval_hooks *hooks,
+                       eval_rmetrics *out)
 {
     memset(out, 0, sizeof *out);
     out->mode = mode;
@@ -348,10 +349,9 @@ int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
         if (hooks && hooks->stop && hooks->stop(hooks->ctx))
             break;
         const eval_rquestion *q = &set->items[i];
-        retrieve_params rp = retrieve_default_params();
+        retrieve_params rp = base ? *base : retrieve_default_params();
         rp.top_k = 10;
         rp.mode = mode;
-        rp.no_scope = getenv("I19_NOSCOPE") != NULL;
         retrieve_result res = {0};
         double t0 = dq_now();
         if (retrieve_search(st, emb, q->question, &rp, &res) < 0) {

@@ -75,6 +75,18 @@ static bool is_query_error(sqlite3 *db)
     return sqlite3_extended_errcode(db) == SQLITE_ERROR;
 }
 
+/* The documents of a scope as a JSON array for json_each(). */
+static void bind_ids(sqlite3_stmt *s, int i, const int64_t *docs, size_t n_docs)
+{
+    dq_buf ids = DQ_BUF_INIT;
+    dq_buf_putc(&ids, '[');
+    for (size_t k = 0; k < n_docs; k++)
+        dq_buf_printf(&ids, "%s%lld", k ? "," : "", (long long)docs[k]);
+    dq_buf_putc(&ids, ']');
+    sqlite3_bind_text(s, i, ids.data, (int)ids.len, SQLITE_TRANSIENT);
+    dq_buf_free(&ids);
+}
+
 static int search_fts(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
                       store_hits *out)
 {
@@ -87,7 +99,7 @@ static int search_fts(store *st, const char *match, int k, const int64_t *docs, 
     sqlite3_stmt *s =
         n_docs ? store_stmt(st, SLOT_SEARCH_IN,
                             "WITH top AS (SELECT rowid AS id, rank FROM fts"
-                            "  WHERE fts MATCH ?1 AND rowid IN (SELECT c2.id FROM chunks c2"
+                            "  WHERE fts MATCH ?1 AND +rowid IN (SELECT c2.id FROM chunks c2"
                             "   WHERE c2.doc_id IN (SELECT value FROM json_each(?3)))"
                             "  ORDER BY rank LIMIT ?2)" HIT_SELECT)
                : store_stmt(st, SLOT_SEARCH,
@@ -97,15 +109,8 @@ static int search_fts(store *st, const char *match, int k, const int64_t *docs, 
         return -1;
     store_bind_text(s, 1, match ? match : "");
     sqlite3_bind_int(s, 2, k);
-    if (n_docs) {
-        dq_buf ids = DQ_BUF_INIT;
-        dq_buf_putc(&ids, '[');
-        for (size_t i = 0; i < n_docs; i++)
-            dq_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)docs[i]);
-        dq_buf_putc(&ids, ']');
-        sqlite3_bind_text(s, 3, ids.data, (int)ids.len, SQLITE_TRANSIENT);
-        dq_buf_free(&ids);
-    }
+    if (n_docs)
+        bind_ids(s, 3, docs, n_docs);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const english_stop[] = {
     "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any",
@@ -102,6 +103,39 @@ bool query_term_is_stop(const char *s, int len, bool cjk)
     return char_in(boundary_chars, s, k) || char_in(boundary_chars, s + k, len - k);
 }
 
+/* Clauses that say how to answer rather than what to find ("Round your
+ * answer to two decimal places", "Answer in USD billions", "Based on the
+ * details shown in ...", "请用中文回答") open with one of these words; their
+ * words would otherwise pull in pages about rounding and answering. */
+static const char *const instruction_leads[] = {
+    "answer", "round", "respond", "reply",  "express", "address", "base",
+    "based",  "basing", "give",   "please", "provide", "format",
+};
+static const char *const instruction_leads_zh[] = {
+    "请用", "请以", "请简要", "请简单", "请回答", "请给出", "回答", "用中文", "用英文",
+};
+
+static int blank_instruction(void *ctx, size_t start, size_t end)
+{
+    char *s = ctx;
+    size_t i = start;
+    while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '"' || s[i] == '('))
+        i++;
+    bool lead = false;
+    for (size_t k = 0; k < sizeof instruction_leads_zh / sizeof *instruction_leads_zh && !lead;
+         k++)
+        lead = !strncmp(s + i, instruction_leads_zh[k], strlen(instruction_leads_zh[k]));
+    size_t w = i;
+    while (w < end && ((s[w] | 0x20) >= 'a' && (s[w] | 0x20) <= 'z'))
+        w++;
+    for (size_t k = 0; k < sizeof instruction_leads / sizeof *instruction_leads && !lead; k++)
+        lead = strlen(instruction_leads[k]) == w - i &&
+               !strncasecmp(s + i, instruction_leads[k], w - i);
+    if (lead)
+        memset(s + start, ' ', end - start);
+    return 0;
+}
+
 typedef struct {
     qterms *out;
     qterms all; /* every term, stop-words included, for the fallback */
@@ -127,6 +161,13 @@ static int build_cb(void *ctx, const dq_term *t)
     return 0;
 }
 
+static int any_term(void *ctx, const dq_term *t)
+{
+    (void)ctx;
+    (void)t;
+    return 1;
+}
+
 size_t qterms_build(const char *question, int flags, qterms *out)
 {
     build_ctx b = {out, {NULL, 0, 0}};
@@ -136,6 +177,14 @@ size_t qterms_build(const char *question, int flags, qterms *out)
     dq_buf split = DQ_BUF_INIT;
     text_split_glued_years(question, strlen(question), &split);
     char *blanked = split.data ? dq_buf_take(&split) : dq_strdup("");
+    char *asked = dq_strdup(blanked);
+    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
+    if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
+        free(blanked); /* all instructions: "Answer in English" searches itself */
+        blanked = asked;
+        asked = NULL;
+    }
+    free(asked);
     for (size_t i = 0; i < sizeof question_phrases / sizeof *question_phrases; i++) {
         const char *phrase = question_phrases[i];
         size_t len = strlen(phrase);

@@ -119,7 +119,8 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
     double per_doc = 0;
     if (store_chunks_per_document(st, n_docs ? scope->docs : NULL, n_docs, &per_doc) < 0)
         return -1;
-    *match = query_build_match(question, per_doc >= LONG_DOCUMENT_CHUNKS);
+    bool long_docs = per_doc >= LONG_DOCUMENT_CHUNKS;
+    *match = query_build_match(question, long_docs);
     if (!*match)
         return -1;
     if (store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
@@ -142,18 +143,18 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
     }
     qsort(order, hits->n, sizeof *order, ranked_cmp);
 
-    size_t n = hits->n < (size_t)k ? hits->n : (size_t)k;
     store_hit *sorted = dq_calloc(hits->n ? hits->n : 1, sizeof *sorted);
     for (size_t i = 0; i < hits->n; i++)
         sorted[i] = hits->items[order[i].index];
-    for (size_t i = n; i < hits->n; i++)
-        store_hit_free(&sorted[i]);
     free(hits->items);
     hits->items = sorted;
-    hits->n = n;
     free(seen);
     free(order);
     qterms_free(&q);
+    size_t n = hits->n < (size_t)k ? hits->n : (size_t)k;
+    for (size_t i = n; i < hits->n; i++)
+        store_hit_free(&hits->items[i]);
+    hits->n = n;
     return 0;
 }
 
