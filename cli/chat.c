@@ -1,11 +1,8 @@
 /* chat.c - `docqa chat`: questions in turn, with follow-ups understood.
  *
- * Each question is first made standalone for retrieval: with an LLM, the
- * model rewrites it from the last few turns ("那押金呢？" after a question
- * about 违约金 becomes "合同中押金是多少？"); without one, a question that
- * reads as a follow-up (short, or leaning on "it", "that", 这, 那, 呢) is
- * searched together with the previous query. The answer then comes as in
- * `ask`, with the earlier turns in the model's context. Lines come from
+ * Each question is one answer turn (pipeline/answer.c) with the earlier
+ * turns as its history, so follow-ups are made standalone for retrieval and
+ * the model sees the conversation. Lines come from
  * libedit when stdin is a terminal (history, editing) and are read plainly
  * otherwise, so scripts and tests can pipe questions in. Ctrl-C stops the
  * answer being written and returns to the prompt.
@@ -25,21 +22,14 @@
 #include "common/common.h"
 #include "generate/generate.h"
 
-#define HISTORY_TURNS 3     /* turns the model sees */
-#define HISTORY_ANSWER 1200 /* bytes of each earlier answer it sees */
-
 typedef struct {
     char *question; /* as asked */
     char *answer;   /* as answered */
 } chat_turn;
 
 typedef struct {
-    store *st;
-    cli_config *cfg;
-    llm_client *llm; /* NULL: extractive (none configured, or unreachable) */
-    embedder *emb;   /* the question's embedding model for dense/hybrid, or NULL */
-    retrieve_params rp; /* rp.reranker owned */
-    answer_params ap;
+    rag_session *rag;
+    bool no_llm;      /* extractive: none configured, --no-llm, or it became unreachable */
     chat_turn *turns; /* (n_turns) oldest first */
     size_t n_turns, cap_turns;
     char *last_query;        /* the standalone query of the last turn */
@@ -93,185 +83,58 @@ static void add_turn(chat_session *s, const char *q, const char *a, const char *
     s->last_query = dq_strdup(query);
 }
 
-/* The last turns as chat messages; strings point into s. */
-static size_t history_messages(const chat_session *s, llm_message *msgs, dq_buf *cut)
+static void show_query(const rag_turn *t, const char *query)
 {
-    size_t first = s->n_turns > HISTORY_TURNS ? s->n_turns - HISTORY_TURNS : 0, n = 0;
-    for (size_t i = first; i < s->n_turns; i++) {
-        msgs[n++] = (llm_message){"user", s->turns[i].question};
-        const char *a = s->turns[i].answer;
-        if (strlen(a) > HISTORY_ANSWER) {
-            size_t k = HISTORY_ANSWER;
-            while (k > 0 && ((unsigned char)a[k] & 0xC0) == 0x80)
-                k--;
-            dq_buf_clear(&cut[i - first]);
-            dq_buf_append(&cut[i - first], a, k);
-            a = cut[i - first].data;
-        }
-        msgs[n++] = (llm_message){"assistant", a};
-    }
-    return n;
-}
-
-/* A question that leans on what came before. */
-static bool is_followup(const char *q)
-{
-    static const char *const words[] = {"it", "its", "that", "this", "these", "those", "they",
-                                        "them", "their", "he", "she", "there", "what about",
-                                        "how about", "and", "also", NULL};
-    static const char *const zh[] = {"它", "这", "那", "其", "该", "他", "她", "呢", "上述", NULL};
-    for (int i = 0; zh[i]; i++)
-        if (strstr(q, zh[i]))
-            return true;
-    size_t n = strlen(q);
-    int latin_words = 0, cjk = 0;
-    bool in_word = false;
-    dq_buf lower = DQ_BUF_INIT;
-    dq_buf_putc(&lower, ' ');
-    for (size_t i = 0; i < n;) {
-        int len;
-        uint32_t cp = utf8_at(q, n, i, &len);
-        bool letter = cp < 128 && ((cp | 32) >= 'a' && (cp | 32) <= 'z');
-        if (letter && !in_word)
-            latin_words++;
-        in_word = letter;
-        if (uc_is_cjk(cp))
-            cjk++;
-        dq_buf_putc(&lower, letter ? (char)(cp | 32) : ' ');
-        i += (size_t)len;
-    }
-    dq_buf_putc(&lower, ' ');
-    bool hit = false;
-    for (int i = 0; words[i] && !hit; i++) {
-        char pat[32];
-        snprintf(pat, sizeof pat, " %s ", words[i]);
-        hit = strstr(lower.data, pat) != NULL;
-    }
-    dq_buf_free(&lower);
-    return hit || (latin_words + cjk / 2 < 3);
-}
-
-static const char rewrite_instructions[] =
-    "Rewrite the user's last message as a standalone question that can be understood without "
-    "the conversation, in the same language as that message. Keep names, numbers and terms. "
-    "Reply with the question only.";
-
-/* The query to retrieve with. Caller frees. */
-static char *standalone_query(chat_session *s, const char *q)
-{
-    if (s->n_turns == 0)
-        return dq_strdup(q);
-    if (s->llm) {
-        llm_message msgs[2 * HISTORY_TURNS + 2];
-        dq_buf cut[HISTORY_TURNS];
-        memset(cut, 0, sizeof cut);
-        msgs[0] = (llm_message){"system", rewrite_instructions};
-        size_t n = 1 + history_messages(s, msgs + 1, cut);
-        msgs[n++] = (llm_message){"user", q};
-        llm_request req = {.stream = false, .max_tokens = 96, .should_stop = cli_interrupted};
-        llm_reply r;
-        llm_status st = llm_chat(s->llm, msgs, n, &req, NULL, NULL, &r);
-        for (int i = 0; i < HISTORY_TURNS; i++)
-            dq_buf_free(&cut[i]);
-        if (st == LLM_OK && r.text) {
-            /* one line, no quotes around it */
-            char *t = r.text;
-            while (*t == ' ' || *t == '\n' || *t == '"')
-                t++;
-            size_t len = strcspn(t, "\n");
-            while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '"'))
-                len--;
-            if (len > 0) {
-                char *out = dq_strndup(t, len);
-                for (char *c = out; *c; c++) /* it is shown on the terminal */
-                    if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                        *c = ' ';
-                llm_reply_free(&r);
-                return out;
-            }
-        }
-        llm_reply_free(&r);
-        if (cli_interrupted())
-            return NULL;
-    }
-    if (s->last_query && is_followup(q)) {
-        dq_buf b = DQ_BUF_INIT;
-        dq_buf_printf(&b, "%s %s", s->last_query, q);
-        return dq_buf_take(&b);
-    }
-    return dq_strdup(q);
+    if (strcmp(query, t->question))
+        fprintf(stderr, "(searching: %s)\n", query);
 }
 
 /* Answers one question; prints the answer and its sources. */
 static void chat_turn_run(chat_session *s, const char *q)
 {
-    char *query = standalone_query(s, q);
-    if (!query) {
-        cli_error("interrupted");
-        cli_clear_interrupt();
-        return;
+    llm_message *hist = dq_calloc(2 * s->n_turns + 1, sizeof *hist);
+    for (size_t i = 0; i < s->n_turns; i++) {
+        hist[2 * i] = (llm_message){"user", s->turns[i].question};
+        hist[2 * i + 1] = (llm_message){"assistant", s->turns[i].answer};
     }
-    if (s->tty && strcmp(query, q))
-        fprintf(stderr, "(searching: %s)\n", query);
-    retrieve_result res = {0};
-    if (retrieve_search(s->st, s->emb, query, &s->rp, &res) < 0) {
-        cli_error("search failed: %s", dq_last_error());
-        free(query);
-        return;
-    }
-    bool extractive = s->llm == NULL;
-    if (s->llm) {
-        llm_message msgs[2 * HISTORY_TURNS];
-        dq_buf cut[HISTORY_TURNS];
-        memset(cut, 0, sizeof cut);
-        size_t n = history_messages(s, msgs, cut);
-        rag_answer ans;
-        if (rag_generate(s->llm, s->cfg, q, &res, msgs, n, stdout, &ans) == 0) {
-            const char *text = ans.reply.text ? ans.reply.text : "";
-            if (*text && text[strlen(text) - 1] != '\n')
-                putchar('\n');
-            fflush(stdout);
-            if (ans.status == LLM_OK) {
-                rag_print_sources(stdout, &ans);
-                keep_sources(s, ans.pr.sources, ans.pr.n_sources);
-                add_turn(s, q, text, query);
-            } else if (ans.status == LLM_ERR_CANCELLED) {
-                cli_error("interrupted");
-                cli_clear_interrupt();
-            } else if (rag_unreachable(&ans)) {
-                cli_error("%s; answering from the passages for the rest of this chat (extractive)",
-                          ans.error);
-                llm_free(s->llm);
-                s->llm = NULL;
-                extractive = true;
-            } else {
-                cli_error("%s", ans.error);
-            }
+    cli_answer_out o = {stdout, false};
+    rag_turn t = cli_rag_turn(q, &o);
+    t.history = hist;
+    t.n_history = 2 * s->n_turns;
+    t.prev_query = s->last_query;
+    t.no_llm = s->no_llm;
+    if (s->tty)
+        t.on_query = show_query;
+    rag_reply r;
+    int rc = rag_answer_turn(s->rag, &t, &r);
+    if (rc == 0 && r.mode == RAG_LLM) {
+        if (*r.text && r.text[strlen(r.text) - 1] != '\n')
+            putchar('\n');
+        fflush(stdout);
+        rag_print_sources(stdout, &r);
+    } else if (rc == 0) {
+        if (r.llm_error) {
+            cli_error("%s; answering from the passages for the rest of this chat (extractive)",
+                      r.llm_error);
+            s->no_llm = true;
         }
-        rag_answer_free(&ans);
-        for (int i = 0; i < HISTORY_TURNS; i++)
-            dq_buf_free(&cut[i]);
+        rag_print_extractive(stdout, q, &r.extractive);
+    } else {
+        if (o.printed)
+            putchar('\n');
+        fflush(stdout);
+        cli_error("%s", dq_last_error());
+        if (rc == RAG_ERR_STOPPED)
+            cli_clear_interrupt();
     }
-    if (extractive) {
-        answer a = {0};
-        if (answer_extractive(query, &res, &s->ap, &a) < 0) {
-            cli_error("cannot answer: %s", dq_last_error());
-        } else {
-            rag_print_extractive(stdout, &a);
-            dq_buf text = DQ_BUF_INIT;
-            for (size_t i = 0; i < a.n_sentences; i++)
-                dq_buf_printf(&text, "%s%s [%d]", i ? " " : "", a.sentences[i].text,
-                              a.sentences[i].source);
-            keep_sources(s, a.sources, a.n_sources);
-            add_turn(s, q, text.data ? text.data : "", query);
-            dq_buf_free(&text);
-        }
-        answer_free(&a);
+    if (rc == 0) {
+        keep_sources(s, r.sources, r.n_sources);
+        add_turn(s, q, r.found || r.mode == RAG_LLM ? r.text : "", r.query);
     }
     putchar('\n');
     fflush(stdout);
-    retrieve_result_free(&res);
-    free(query);
+    rag_reply_free(&r);
+    free(hist);
 }
 
 static void print_sources(const chat_session *s)
@@ -336,13 +199,11 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
 {
     bool no_llm = false;
     chat_session s = {0};
-    s.rp = retrieve_default_params();
-    s.ap = answer_default_params();
-    cli_retrieval_flags rf = {0};
+    rag_session_params sp = {.top_k = retrieve_default_params().top_k};
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
-        OPT_NUMBER('k', "top", &s.rp.top_k, "n", "chunks to answer each question from (5)"),
-        CLI_RETRIEVAL_OPTIONS(&rf),
+        OPT_NUMBER('k', "top", &sp.top_k, "n", "chunks to answer each question from (5)"),
+        CLI_RETRIEVAL_OPTIONS(&sp.flags),
         OPT_BOOLEAN(0, "no-llm", &no_llm, "answer extractively even when [llm] is configured"),
         OPT_FINISH,
     };
@@ -354,32 +215,21 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
         cli_error("chat takes no arguments; type questions after it starts");
         return EXIT_USAGE;
     }
-    if (s.rp.top_k < 1 || s.rp.top_k > 100) {
+    if (sp.top_k < 1 || sp.top_k > 100) {
         cli_error("--top must be 1-100");
         return EXIT_USAGE;
     }
-    s.st = cli_open_store(g, false);
-    if (!s.st)
-        return EXIT_ERROR;
-    cli_config cfg;
-    bool err = cli_config_load(&cfg, store_dir(s.st)) < 0;
-    if (!err && !no_llm)
-        s.llm = cli_open_llm(&cfg, &err);
-    int status = err ? EXIT_ERROR : cli_retrieval_setup(s.st, &rf, &s.rp, &s.emb);
-    if (status != EXIT_OK) {
-        llm_free(s.llm);
-        embedder_free(s.emb);
-        reranker_free(s.rp.reranker);
-        cli_config_free(&cfg);
-        store_close(s.st);
+    sp.no_llm = no_llm;
+    int status;
+    s.rag = cli_rag_session(g, &sp, &status);
+    if (!s.rag)
         return status;
-    }
-    s.cfg = &cfg;
+    s.no_llm = s.rag->llm == NULL;
     s.tty = isatty(0) && isatty(1);
     cli_catch_signals();
     if (s.tty)
         printf("docqa chat: ask about your documents (%s); /sources, /clear, /quit\n",
-               s.llm ? llm_base_url(s.llm) : "extractive answers, no LLM configured");
+               s.rag->llm ? llm_base_url(s.rag->llm) : "extractive answers, no LLM configured");
     for (;;) {
         char *line = read_line(s.tty);
         if (!line) {
@@ -421,10 +271,6 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     }
     chat_forget(&s);
     free(s.turns);
-    llm_free(s.llm);
-    embedder_free(s.emb);
-    reranker_free(s.rp.reranker);
-    cli_config_free(&cfg);
-    store_close(s.st);
+    rag_session_free(s.rag);
     return EXIT_OK;
 }

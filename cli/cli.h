@@ -1,5 +1,6 @@
-/* cli.h - what the docqa subcommands share: the command table's signature,
- * store and config lookup, progress display and exit codes. Only cli/ prints. */
+/* cli.h - what the docqa subcommands share: the command table's signature
+ * and what the dispatcher provides (store, config, writer lock), progress
+ * display and exit codes. Only cli/ prints. */
 #ifndef DQ_CLI_H
 #define DQ_CLI_H
 
@@ -7,6 +8,7 @@
 
 #include "embed/embed.h"
 #include "index/index.h"
+#include "pipeline/pipeline.h"
 #include "retrieve/retrieve.h"
 
 /* Exit codes, documented in README.md and `docqa --help`. */
@@ -21,10 +23,27 @@ enum {
     EXIT_INTERRUPTED = 130,
 };
 
+/* What a command needs before its work, stated by its line in the command
+ * table (cli/main.c) and provided once by cli_setup (git's RUN_SETUP). */
+enum {
+    CLI_NEEDS_STORE = 1 << 0,   /* g->st: the store, which must exist */
+    CLI_CREATES_STORE = 1 << 1, /* g->st: the store, created when missing */
+    CLI_WRITES_STORE = 1 << 2,  /* the writer lock on g->st (waits unless g->no_wait) */
+    CLI_NEEDS_CONFIG = 1 << 3,  /* g->cfg: the user's config, then the store's (when there
+                                 * is one), then the environment */
+};
+
 /* Options every subcommand understands, parsed before the subcommand too
- * (`docqa --store DIR ask ...`). */
+ * (`docqa --store DIR ask ...`), and what cli_setup provides. The
+ * dispatcher frees st and cfg after the command returns. */
 typedef struct {
     const char *store_dir; /* --store, else $DOCQA_STORE, else found upward */
+    unsigned needs;        /* the command's CLI_NEEDS_* flags, from the table */
+    bool no_wait, quiet;   /* for the writer lock: set by the command before cli_setup */
+    store *st;             /* provided: CLI_NEEDS_STORE, CLI_CREATES_STORE */
+    bool locked;           /* provided: CLI_WRITES_STORE */
+    dq_config cfg;         /* provided: CLI_NEEDS_CONFIG (all zero until then) */
+    bool have_cfg;
 } cli_globals;
 
 typedef int (*cli_command_fn)(int argc, char **argv, cli_globals *g);
@@ -45,81 +64,55 @@ int cmd_index(int argc, char **argv, cli_globals *g);
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Opens the store for reading and querying: --store, $DOCQA_STORE, or
- * ".docqa" found upward from the current directory. NULL after printing why. */
-store *cli_open_store(const cli_globals *g, bool create);
+/* Provides what g->needs asks for and is not there yet: opens (or creates)
+ * the store --store, $DOCQA_STORE or the ".docqa" found upward names, takes
+ * its writer lock, loads the config. A command calls it once it has read its
+ * command line, so that -h and usage errors need no store; eval adds a need
+ * when it knows it has one. EXIT_OK, or the exit status after printing why. */
+int cli_setup(cli_globals *g);
 
-/* ---- configuration ------------------------------------------------------ */
+/* ---- ingest and reindex (cli/ingest_opts.c) ------------------------------ */
 
-/* docqa's settings, read from ~/.config/docqa/config then <store>/config
- * (later wins), then the environment (DOCQA_EMBED_MODEL, DOCQA_EMBED_URL,
- * DOCQA_EMBED_API_KEY), then command-line flags. Strings are owned. */
-typedef struct {
-    char *embed_model;  /* [embed] model = DIR */
-    char *embed_url;    /* [embed] url = http://127.0.0.1:8080/v1 */
-    char *embed_remote; /* [embed] remote_model = NAME */
-    char *embed_key;    /* [embed] api_key = KEY */
-    bool embed_int8;    /* [embed] int8 = true */
-    int embed_threads;  /* [embed] threads = N (0: all cores) */
-    bert_device embed_device; /* [embed] device = auto|cpu|cuda */
-    /* [llm]: an OpenAI-compatible chat endpoint; with no url, answers are
-     * extractive. Numbers are 0 when unset (cli/llm.c supplies defaults). */
-    char *llm_url;          /* [llm] url, $DOCQA_LLM_URL */
-    char *llm_model;        /* [llm] model, $DOCQA_LLM_MODEL */
-    char *llm_key;          /* $DOCQA_LLM_API_KEY only, never from a file */
-    char *llm_prompts;      /* [llm] prompts = DIR holding zh.txt / en.txt */
-    double llm_temperature; /* [llm] temperature (-1: unset) */
-    int llm_max_tokens;     /* [llm] max_tokens: the answer's budget */
-    int llm_context;        /* [llm] context: the model's window in tokens */
-    int llm_timeout;        /* [llm] timeout: seconds without a byte */
-    int llm_connect_timeout; /* [llm] connect_timeout: seconds */
-    char *ocr_mode;     /* [ocr] mode = auto|always|never */
-    char *ocr_lang;     /* [ocr] lang = chi_sim+eng */
-    char *retrieve_mode;   /* [retrieve] mode = auto|bm25|dense|hybrid */
-    double min_score;      /* [retrieve] min_score = X; NAN: none */
-    long long ann_threshold; /* [retrieve] ann_threshold = N; -1: the default */
-    int nprobe;            /* [retrieve] nprobe = N; 0: the default */
-    bool exact;            /* [retrieve] exact = true */
-    char *rerank_model;    /* [retrieve] rerank_model = DIR (a cross-encoder folder) */
-} cli_config;
+/* The options both ingest and reindex take, as cli_option table entries
+ * (cli/options.h): the writer lock, embedding, and the --chunk-* values
+ * (int, INGEST_SPLIT_UNSET when not given). */
+#define CLI_INGEST_OPTIONS(no_wait, no_embed, cjk, words, overlap_pct)                          \
+    OPT_BOOLEAN(0, "no-wait", (no_wait), "exit with status 5 if another ingest or reindex runs"), \
+    OPT_BOOLEAN(0, "no-embed", (no_embed), "skip computing vectors even if a model is set"),     \
+    OPT_SECTION("chunking (default: the store's settings; reindex may change them):"),            \
+    OPT_NUMBER(0, "chunk-cjk", (cjk), "n", "CJK characters per chunk (350)"),                    \
+    OPT_NUMBER(0, "chunk-words", (words), "n", "English words per chunk (250)"),                 \
+    OPT_NUMBER(0, "overlap", (overlap_pct), "pct", "percent of a chunk repeated in the next (15)")
 
-/* Reads the config files (store_dir may be NULL). -1 after printing the
- * file and line of a malformed entry, with cfg freed (cli_config_free on it
- * again is harmless). */
-int cli_config_load(cli_config *cfg, const char *store_dir);
-void cli_config_free(cli_config *cfg);
-/* ~/.config/docqa/config (or under $XDG_CONFIG_HOME); NULL when neither
- * variable is set. Caller frees. */
-char *cli_user_config_path(void);
-/* Sets one key in one section of the config file at path, keeping every
- * other line (comments included) as it was; adds the section when missing.
- * -1 with the error set (values with '#' or line breaks cannot be kept). */
-int cli_config_set(const char *path, const char *section, const char *key, const char *value);
-/* The embedder the config names, or NULL when none is configured (*err false)
- * or it failed to load (*err true, message printed). */
-embedder *cli_open_embedder(const cli_config *cfg, bool *err);
-/* The same for the config a store sees (the user's, then the store's own
- * config): *err true after a message when the config or the model fails. */
-embedder *cli_open_store_embedder(store *st, bool *err);
+/* False after printing why when a --chunk-* value is out of range;
+ * INGEST_SPLIT_UNSET values are not checked. */
+bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);
+/* False after printing a usage error when mode is not auto, always or never. */
+bool cli_ocr_mode_ok(const char *mode);
+/* One summary line on stderr when the run OCR'd anything. */
+void cli_ocr_summary(const ingest_run *run);
+/* The entries a walk passed over, one "docqa: 'path': reason" line each. */
+void cli_report_skipped(const file_list *files);
 
-/* ---- the LLM (cli/llm.c) ------------------------------------------------ */
+/* ---- configuration (pipeline/config.c) ---------------------------------- */
+
+/* dq_config_load that prints the error: -1 with cfg freed. For `model`,
+ * which reads only the --store given; commands state CLI_NEEDS_CONFIG. */
+int cli_load_config(dq_config *cfg, const char *store_dir);
+/* The embedder the config names, or NULL when none is configured (*err
+ * false) or it failed to load (*err true, message printed). */
+embedder *cli_open_embedder(const dq_config *cfg, bool *err);
+
+/* ---- the LLM (cli/rag.c) ------------------------------------------------ */
 
 struct llm_client;
 /* The chat client the config names, or NULL when none is configured (*err
  * false) or the settings are bad (*err true, message printed). */
-struct llm_client *cli_open_llm(const cli_config *cfg, bool *err);
-/* ---- retrieval (cli/retrieval.c), shared by search and ask ------------- */
+struct llm_client *cli_open_llm(const dq_config *cfg, bool *err);
+/* ---- retrieval (cli/retrieval.c), for search ---------------------------- */
 
 /* The retrieval flags a command offers, as parsed (NULL/false: not given). */
-typedef struct {
-    const char *mode;      /* --mode auto|bm25|dense|hybrid */
-    const char *min_score; /* --min-score X */
-    bool exact;            /* --exact */
-    const char *rerank;    /* --rerank DIR */
-    bool no_rerank;        /* --no-rerank */
-    const char *doc;       /* --doc GLOB */
-    bool no_scope;         /* --no-scope */
-} cli_retrieval_flags;
+typedef rag_flags cli_retrieval_flags;
 
 #define CLI_RETRIEVAL_OPTIONS(f)                                                              \
     OPT_STR(0, "mode", &(f)->mode, "mode",                                                    \
@@ -140,28 +133,12 @@ typedef struct {
  * reranker_free).
  * Returns EXIT_OK, or EXIT_USAGE / EXIT_ERROR after printing why, with
  * nothing left open. */
-int cli_retrieval_setup(store *st, const cli_retrieval_flags *f, retrieve_params *rp,
+int cli_retrieval_setup(const dq_config *cfg, const cli_retrieval_flags *f, retrieve_params *rp,
                         embedder **emb);
-
-/* Brings the FAISS file in step with the store's vectors of model (after
- * ingest), with [retrieve] ann_threshold from the config; says what it did
- * unless quiet. -1 after printing why. */
-int cli_vindex_sync(store *st, const char *model, bool quiet);
-
-/* Embeds every chunk that has no vector from e yet (re-embedding all when the
- * store's model changed); progress on a terminal. -1 after printing why. */
-int cli_embed_missing(store *st, embedder *e, bool quiet);
-/* The same without the closing "embedded N chunks" line: *n_embedded says
- * how many chunks got a vector (for a caller's own summary). */
-int cli_embed_missing_count(store *st, embedder *e, bool quiet, size_t *n_embedded);
 
 /* Renders a retrieve snippet for a terminal (bold colour), or with **marks**
  * when stdout is not one. Caller frees. */
 char *cli_render_snippet(const char *snippet, bool tty);
-
-/* Adds "page_start"/"page_end" to a JSON object. */
-struct cJSON;
-void cli_add_page_span(struct cJSON *obj, int page_start, int page_end);
 
 /* ---- progress ----------------------------------------------------------- */
 
@@ -194,6 +171,25 @@ void progress_message(progress *p, const char *fmt, ...) __attribute__((format(p
  * apart: ocr_pages in the run, file_done of file_total in the file in flight. */
 void progress_ocr(progress *p, long long ocr_pages, int file_done, int file_total);
 void progress_finish(progress *p);
+
+/* A pipeline run shown on a terminal: its bar, and whether the user asked
+ * for quiet. */
+typedef struct {
+    progress bar;
+    bool quiet;
+} cli_run_view;
+
+/* The pipeline's events drawn on v: a file's failure or lost pages as a
+ * "docqa: 'path': reason" line above the bar, warnings as "docqa: ..."
+ * lines, notices unless quiet, files,
+ * OCR pages and embedded chunks on the bar (the caller starts the files bar;
+ * the chunks bar starts itself), Ctrl-C as stop. */
+pipeline_events cli_run_events(cli_run_view *v);
+
+/* The vectorize pass for a command: embeds what the store lacks with e, on a
+ * bar, and says when it rebuilt the FAISS file unless quiet; *n_embedded
+ * tells how many chunks got a vector. -1 after printing why. */
+int cli_vectorize(store *st, embedder *e, const dq_config *cfg, bool quiet, size_t *n_embedded);
 
 /* True when the user pressed Ctrl-C (SIGINT/SIGTERM); long loops check it
  * between files so the store is left with whole documents only. */

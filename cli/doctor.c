@@ -22,7 +22,7 @@ static const char *const doctor_usage[] = {
 
 /* Writes the built-in templates into the prompt folder, keeping any file a
  * user already has there. */
-static int write_prompts(const cli_config *cfg)
+static int write_prompts(const dq_config *cfg)
 {
     char *dir = rag_prompt_dir(cfg);
     if (!dir) {
@@ -72,33 +72,21 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     }
     /* a store is optional: its config may name the LLM */
-    char *dir = NULL;
-    if (g->store_dir)
-        dir = dq_strdup(g->store_dir);
-    else if (getenv("DOCQA_STORE") && *getenv("DOCQA_STORE"))
-        dir = dq_strdup(getenv("DOCQA_STORE"));
-    else
-        dir = store_find(NULL);
-    cli_config cfg;
-    bool err = cli_config_load(&cfg, dir) < 0;
-    free(dir);
-    if (!err && prompts) {
-        int rc = write_prompts(&cfg);
-        cli_config_free(&cfg);
-        return rc;
-    }
-    llm_client *llm = err ? NULL : cli_open_llm(&cfg, &err);
-    if (err) {
-        cli_config_free(&cfg);
+    int status = cli_setup(g);
+    if (status != EXIT_OK)
+        return status;
+    const dq_config *cfg = &g->cfg;
+    if (prompts)
+        return write_prompts(cfg);
+    bool err;
+    llm_client *llm = cli_open_llm(cfg, &err);
+    if (err)
         return EXIT_ERROR;
-    }
     if (!llm) {
         puts("llm: not configured; answers are extractive (set [llm] url in "
              "~/.config/docqa/config or DOCQA_LLM_URL)");
-        cli_config_free(&cfg);
         return EXIT_OK;
     }
-    int status = EXIT_OK;
     printf("llm: %s\n", llm_base_url(llm));
     char **ids = NULL;
     size_t n = 0;
@@ -112,17 +100,17 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
     for (size_t i = 0; i < n; i++)
         printf("%s%s", i ? ", " : "", ids[i]);
     printf("%s\n", n ? "" : "(none listed)");
-    if (cfg.llm_model) {
+    if (cfg->llm_model) {
         bool found = false;
         for (size_t i = 0; i < n; i++)
-            found |= !strcmp(ids[i], cfg.llm_model);
+            found |= !strcmp(ids[i], cfg->llm_model);
         if (found) {
-            printf("model: %s (served)\n", cfg.llm_model);
+            printf("model: %s (served)\n", cfg->llm_model);
         } else {
             /* llama-server serves one model under its file name and ignores
              * the name asked for, so the chat request below decides */
-            printf("model: %s (not listed)\n", cfg.llm_model);
-            cli_error("model '%s' is not among those listed at %s", cfg.llm_model,
+            printf("model: %s (not listed)\n", cfg->llm_model);
+            cli_error("model '%s' is not among those listed at %s", cfg->llm_model,
                       llm_base_url(llm));
         }
     } else {
@@ -151,6 +139,5 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
 done:
     llm_models_free(ids, n);
     llm_free(llm);
-    cli_config_free(&cfg);
     return status;
 }

@@ -38,36 +38,30 @@ int cmd_embed(int argc, char **argv, cli_globals *g)
         print_usage(stderr, embed_usage, opts);
         return EXIT_USAGE;
     }
-    cli_config cfg;
-    char *store_dir = g->store_dir ? dq_strdup(g->store_dir) : store_find(NULL);
-    int rc = cli_config_load(&cfg, store_dir);
-    free(store_dir);
-    if (rc < 0) {
-        cli_config_free(&cfg);
-        return EXIT_ERROR;
-    }
+    int rc = cli_setup(g); /* the config (of the store named or found, if any) */
+    if (rc != EXIT_OK)
+        return rc;
+    dq_config *cfg = &g->cfg;
     if (model || url) { /* flags override the config file as a whole */
-        free(cfg.embed_model);
-        free(cfg.embed_url);
-        cfg.embed_model = model ? dq_strdup(model) : NULL;
-        cfg.embed_url = url ? dq_strdup(url) : NULL;
+        free(cfg->embed_model);
+        free(cfg->embed_url);
+        cfg->embed_model = model ? dq_strdup(model) : NULL;
+        cfg->embed_url = url ? dq_strdup(url) : NULL;
     }
     if (remote) {
-        free(cfg.embed_remote);
-        cfg.embed_remote = dq_strdup(remote);
+        free(cfg->embed_remote);
+        cfg->embed_remote = dq_strdup(remote);
     }
     if (int8)
-        cfg.embed_int8 = true;
+        cfg->embed_int8 = true;
     if (threads >= 0)
-        cfg.embed_threads = threads;
-    if (device && bert_parse_device(device, &cfg.embed_device) < 0) {
+        cfg->embed_threads = threads;
+    if (device && bert_parse_device(device, &cfg->embed_device) < 0) {
         cli_error("--device '%s': expected auto, cpu or cuda", device);
-        cli_config_free(&cfg);
         return EXIT_USAGE;
     }
     bool err;
-    embedder *e = cli_open_embedder(&cfg, &err);
-    cli_config_free(&cfg);
+    embedder *e = cli_open_embedder(cfg, &err);
     if (!e) {
         if (!err)
             cli_error("no embedding model: pass --model DIR or --url URL, or set [embed] model "

@@ -238,48 +238,40 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
     }
     /* [llm] in the config files and $DOCQA_LLM_* give what the flags don't;
      * the store's own config is read without creating a store yet. */
-    cli_config cfg;
-    char *sdir = g->store_dir ? dq_strdup(g->store_dir)
-                 : getenv("DOCQA_STORE") && *getenv("DOCQA_STORE") ? dq_strdup(getenv("DOCQA_STORE"))
-                                                                   : store_find(NULL);
-    int crc = cli_config_load(&cfg, sdir);
-    free(sdir);
-    if (crc < 0)
-        return EXIT_ERROR;
+    int status = cli_setup(g);
+    if (status != EXIT_OK)
+        return status;
+    const dq_config *cfg = &g->cfg;
     if (!url)
-        url = cfg.llm_url;
+        url = cfg->llm_url;
     if (!model)
-        model = cfg.llm_model;
+        model = cfg->llm_model;
     if (!api_key)
-        api_key = cfg.llm_key;
+        api_key = cfg->llm_key;
     if (!url || !*url) {
         cli_error("no LLM endpoint: pass --url (e.g. http://127.0.0.1:8080/v1), or set [llm] url "
                   "in the config or DOCQA_LLM_URL");
-        cli_config_free(&cfg);
         return EXIT_USAGE;
     }
     rp.llm.base_url = url;
     rp.llm.model = model;
     rp.llm.api_key = api_key;
-    rp.llm.timeout_s = timeout > 0 ? timeout : cfg.llm_timeout > 0 ? cfg.llm_timeout : rp.llm.timeout_s;
-    if (cfg.llm_connect_timeout > 0)
-        rp.llm.connect_timeout_s = cfg.llm_connect_timeout;
+    rp.llm.timeout_s = timeout > 0 ? timeout : cfg->llm_timeout > 0 ? cfg->llm_timeout : rp.llm.timeout_s;
+    if (cfg->llm_connect_timeout > 0)
+        rp.llm.connect_timeout_s = cfg->llm_connect_timeout;
     rp.cache = !no_cache;
 
     path_list files = {0}, dev_files = {0};
-    int status = EXIT_OK;
     for (int i = 0; i < n_args; i++)
         if (collect_csv(&files, argv[i]) < 0) {
             cli_error("%s", dq_last_error());
             paths_free(&files);
-            cli_config_free(&cfg);
-            return EXIT_ERROR;
+                return EXIT_ERROR;
         }
     if (dev_arg && collect_csv(&dev_files, dev_arg) < 0) {
         cli_error("%s", dq_last_error());
         paths_free(&files);
         paths_free(&dev_files);
-        cli_config_free(&cfg);
         return EXIT_ERROR;
     }
     /* Dev files among the inputs are examples when other splits are given,
@@ -323,11 +315,11 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
         status = EXIT_ERROR;
         goto out;
     }
-    st = cli_open_store(g, true);
-    if (!st) {
-        status = EXIT_ERROR;
+    g->needs |= CLI_CREATES_STORE; /* now that the questions are read */
+    status = cli_setup(g);
+    if (status != EXIT_OK)
         goto out;
-    }
+    st = g->st;
     if (rp.rag) {
         store_stats ss;
         if (store_get_stats(st, &ss) < 0) {
@@ -342,7 +334,7 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
             goto out;
         }
         bool err = false;
-        emb = cli_open_embedder(&cfg, &err);
+        emb = cli_open_embedder(cfg, &err);
         if (err) {
             status = EXIT_ERROR;
             goto out;
@@ -465,13 +457,11 @@ out:
             eval_answer_free(&answers[i]);
     free(answers);
     embedder_free(emb);
-    store_close(st);
     eval_set_free(&set);
     eval_set_free(&dev);
     paths_free(&files);
     paths_free(&dev_files);
     paths_free(&eval_files);
-    cli_config_free(&cfg);
     return status;
 }
 
@@ -562,21 +552,21 @@ static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
         eval_rset_free(&set);
         return EXIT_ERROR;
     }
-    int status = EXIT_OK;
-    store *st = cli_open_store(g, false);
-    embedder *emb = NULL;
-    if (!st) {
+    g->needs |= CLI_NEEDS_STORE;
+    int status = cli_setup(g);
+    if (status != EXIT_OK) {
         eval_rset_free(&set);
-        return EXIT_ERROR;
+        return status;
     }
+    store *st = g->st;
+    embedder *emb = NULL;
     bool need_emb = false;
     for (size_t i = 0; i < n_modes; i++)
         need_emb |= modes[i] != RETRIEVE_BM25;
     if (need_emb) {
         bool err;
-        emb = cli_open_store_embedder(st, &err);
+        emb = cli_open_embedder(&g->cfg, &err);
         if (err) {
-            store_close(st);
             eval_rset_free(&set);
             return EXIT_ERROR;
         }
@@ -652,7 +642,6 @@ static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
         free(csv);
     }
     embedder_free(emb);
-    store_close(st);
     eval_rset_free(&set);
     return status;
 }

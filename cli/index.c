@@ -63,17 +63,16 @@ static int do_check(store *st, const char *model)
     return ok ? EXIT_OK : EXIT_ERROR;
 }
 
-static int do_rebuild(store *st, const char *model)
+static int do_rebuild(cli_globals *g, const char *model)
 {
-    cli_config cfg;
-    if (cli_config_load(&cfg, store_dir(st)) < 0) {
-        cli_config_free(&cfg);
-        return EXIT_ERROR;
-    }
+    store *st = g->st;
+    g->needs |= CLI_NEEDS_CONFIG; /* check reads none: a broken config does not stop it */
+    int status = cli_setup(g);
+    if (status != EXIT_OK)
+        return status;
     store_vindex_params vp = store_vindex_default_params();
-    if (cfg.ann_threshold >= 0)
-        vp.ann_threshold = cfg.ann_threshold;
-    cli_config_free(&cfg);
+    if (g->cfg.ann_threshold >= 0)
+        vp.ann_threshold = g->cfg.ann_threshold;
     store_set_vindex_params(st, &vp);
     double t0 = dq_now();
     store_vx_report rep;
@@ -107,14 +106,13 @@ int cmd_index(int argc, char **argv, cli_globals *g)
         print_usage(stderr, index_usage, opts);
         return EXIT_USAGE;
     }
-    store *st = cli_open_store(g, false);
-    if (!st)
-        return EXIT_ERROR;
-    char *model = vectors_model(st);
-    int rc = EXIT_ERROR;
+    int rc = cli_setup(g); /* the store */
+    if (rc != EXIT_OK)
+        return rc;
+    char *model = vectors_model(g->st);
+    rc = EXIT_ERROR;
     if (model)
-        rc = !strcmp(argv[0], "check") ? do_check(st, model) : do_rebuild(st, model);
+        rc = !strcmp(argv[0], "check") ? do_check(g->st, model) : do_rebuild(g, model);
     free(model);
-    store_close(st);
     return rc;
 }

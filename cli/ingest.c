@@ -1,8 +1,8 @@
 /* ingest.c - `docqa ingest PATH...`: extract, clean, chunk, (embed) and store.
  *
- * The per-file work (incremental, one transaction per file) is in
- * ingest_run.c, shared with `docqa reindex`; this file adds the command line,
- * the writer lock and the sources the store remembers for reindex. */
+ * The run (incremental, one transaction per file) is pipeline/'s, shared
+ * with `docqa reindex`; this file adds the command line, the writer lock and
+ * the summary. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "cli/ingest_run.h"
 #include "cli/options.h"
 #include "common/common.h"
 #include "ingest/ingest.h"
@@ -20,6 +19,45 @@ static const char *const ingest_usage[] = {
     NULL,
 };
 
+/* True, after saying why for each, when every path named is missing: such a
+ * command line creates no store. */
+static bool all_missing(int n, char **paths)
+{
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        if (stat(paths[i], &sb) == 0)
+            return false;
+    }
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        if (stat(paths[i], &sb) < 0)
+            cli_error("'%s': %s", paths[i], strerror(errno));
+    }
+    return true;
+}
+
+/* The closing summary, on stderr unless quiet and nothing failed. ingest
+ * has no rename column: a rename is a link plus a removal here. */
+static void print_summary(const ingest_run *run, int bad_args, int n_skipped, bool quiet)
+{
+    if (quiet && !run->n_failed && !bad_args)
+        return;
+    int n_ingested = run->n_added + run->n_changed + run->n_rechunked;
+    char skipped_note[48] = "";
+    if (n_skipped)
+        snprintf(skipped_note, sizeof skipped_note, ", %d skipped", n_skipped);
+    fprintf(stderr,
+            "%s %d file%s (%lld pages, %lld chunks), %d unchanged, %d linked to identical "
+            "content, %d removed, %d failed%s\n",
+            cli_interrupted() ? "interrupted after" : "ingested", n_ingested,
+            n_ingested == 1 ? "" : "s", run->pages, run->chunks, run->n_unchanged,
+            run->n_linked + run->n_renamed, run->n_removed + run->n_renamed,
+            run->n_failed + bad_args, skipped_note);
+    cli_ocr_summary(run);
+    if (run->n_failed)
+        fprintf(stderr, "failed files:\n%s", run->failures.data);
+}
+
 int cmd_ingest(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, force = false, no_embed = false, no_wait = false, follow_symlinks = false;
@@ -28,7 +66,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     int max_page_chars = (int)lim.max_page_chars, time_limit = (int)lim.max_seconds;
     const char *password = NULL, *ocr_mode = NULL, *ocr_lang = NULL;
     /* Not given: the store's settings (the defaults for a new store). */
-    int cjk = CLI_SPLIT_UNSET, words = CLI_SPLIT_UNSET, overlap_pct = CLI_SPLIT_UNSET;
+    int cjk = INGEST_SPLIT_UNSET, words = INGEST_SPLIT_UNSET, overlap_pct = INGEST_SPLIT_UNSET;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR(0, "password", &password, "pw", "password for encrypted PDFs"),
@@ -70,60 +108,39 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     lim.max_page_chars = max_page_chars;
     lim.max_seconds = time_limit;
 
-    /* A command line naming only missing paths creates no store. */
-    int n_missing = 0;
-    for (int i = 0; i < n_args; i++) {
-        struct stat sb;
-        n_missing += stat(argv[i], &sb) < 0;
-    }
-    if (n_missing == n_args) {
-        for (int i = 0; i < n_args; i++) {
-            struct stat sb;
-            if (stat(argv[i], &sb) < 0)
-                cli_error("'%s': %s", argv[i], strerror(errno));
-        }
+    if (all_missing(n_args, argv))
         return EXIT_ERROR;
-    }
 
-    store *st = cli_open_store(g, true);
-    if (!st)
-        return EXIT_ERROR;
-    int locked = cli_lock_store(st, !no_wait, quiet);
-    if (locked != EXIT_OK) {
-        store_close(st);
-        return locked;
-    }
-    cli_ingest_run run = {.st = st,
-                          .password = password,
-                          .limits = lim,
-                          .force = force,
-                          .retry_failed = ocr_mode || ocr_lang};
-    if (cli_split_settings(&run, cjk, words, overlap_pct, false, quiet) < 0) {
+    g->no_wait = no_wait;
+    g->quiet = quiet;
+    int status = cli_setup(g); /* the store, created when missing; its lock; the config */
+    if (status != EXIT_OK)
+        return status;
+    store *st = g->st;
+    cli_run_view view = {.quiet = quiet};
+    ingest_run run = {.st = st,
+                      .password = password,
+                      .limits = lim,
+                      .force = force,
+                      .retry_failed = ocr_mode || ocr_lang,
+                      .events = cli_run_events(&view)};
+    embedder *emb = NULL;
+    file_list files = {.follow_symlinks = follow_symlinks};
+    status = EXIT_ERROR;
+    if (ingest_run_set_split(&run, cjk, words, overlap_pct, false) < 0 ||
+        ingest_run_set_ocr(&run, ocr_mode, ocr_lang, &g->cfg) < 0) {
         cli_error("%s", dq_last_error());
-        store_close(st);
-        return EXIT_ERROR;
+        goto out;
     }
-    if (cli_ocr_init(&run.ocr, ocr_mode, ocr_lang, store_dir(st), &run.prog) < 0) {
-        cli_ingest_run_free(&run);
-        store_close(st);
-        return EXIT_ERROR;
-    }
-
     /* The embedding model loads before any file is read, so a bad config
      * fails fast instead of after a long ingest. */
-    embedder *emb = NULL;
     if (!no_embed) {
         bool err;
-        emb = cli_open_store_embedder(st, &err);
-        if (err) {
-            cli_ingest_run_free(&run);
-            store_close(st);
-            return EXIT_ERROR;
-        }
+        emb = cli_open_embedder(&g->cfg, &err);
+        if (err)
+            goto out;
     }
 
-    file_list files = {0};
-    files.follow_symlinks = follow_symlinks;
     int bad_args = 0;
     for (int i = 0; i < n_args; i++) {
         if (files_collect(&files, argv[i], store_root(st)) < 0) {
@@ -131,65 +148,33 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
             bad_args++;
         }
     }
-    if (cli_ingest_remember_roots(st, &files) < 0) {
+    if (ingest_remember_roots(st, &files) < 0) {
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
-        cli_ingest_run_free(&run);
-        file_list_free(&files);
-        embedder_free(emb);
-        store_close(st);
-        return EXIT_ERROR;
+        goto out;
     }
-
-    /* Entries the walk passed over, one line each; unreadable ones count as failed. */
-    for (const char *s = files.skipped.data, *nl; s && *s; s = nl + 1) {
-        nl = strchr(s, '\n');
-        cli_error("%.*s", (int)(nl - s), s);
-    }
+    /* Entries the walk passed over; unreadable ones count as failed. */
+    cli_report_skipped(&files);
     bad_args += files.n_unreadable;
-    char skipped_note[48] = "";
-    if (files.n_skipped > files.n_unreadable)
-        snprintf(skipped_note, sizeof skipped_note, ", %d skipped",
-                 files.n_skipped - files.n_unreadable);
 
     cli_catch_signals();
-    progress_start(&run.prog, "ingest", "files", quiet, (int)files.n, files.total_bytes);
-    long long bytes_done = 0;
-    int rc = 0;
-    size_t i = 0;
-    for (; i < files.n && !cli_interrupted(); i++) {
-        if (cli_ingest_file(&run, &files.items[i]) < 0) {
-            rc = -1;
-            break;
-        }
-        bytes_done += files.items[i].size;
-        progress_update(&run.prog, (int)i + 1, bytes_done, run.pages);
-    }
-    progress_finish(&run.prog);
+    progress_start(&view.bar, "ingest", "files", quiet, (int)files.n, files.total_bytes);
+    int rc = ingest_run_files(&run, &files);
+    progress_finish(&view.bar);
     if (rc == 0 && !cli_interrupted())
-        rc = cli_ingest_prune(&run, files.dirs, files.n_dirs, true);
+        rc = ingest_run_prune(&run, files.dirs, files.n_dirs, true);
     if (rc < 0)
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
 
-    int status = EXIT_OK;
-    if (rc == 0 && !cli_interrupted() && emb && cli_embed_missing(st, emb, quiet) < 0)
-        status = EXIT_ERROR;
-    embedder_free(emb);
-
-    /* ingest has no rename column: a rename is a link plus a removal here. */
-    int n_ingested = run.n_added + run.n_changed + run.n_rechunked;
-    run.n_removed += run.n_renamed;
-    if (!quiet || run.n_failed || bad_args) {
-        fprintf(stderr,
-                "%s %d file%s (%lld pages, %lld chunks), %d unchanged, %d linked to identical "
-                "content, %d removed, %d failed%s\n",
-                cli_interrupted() ? "interrupted after" : "ingested", n_ingested,
-                n_ingested == 1 ? "" : "s", run.pages, run.chunks, run.n_unchanged,
-                run.n_linked + run.n_renamed, run.n_removed, run.n_failed + bad_args,
-                skipped_note);
-        cli_ocr_summary(&run.ocr);
-        if (run.n_failed)
-            fprintf(stderr, "failed files:\n%s", run.failures.data);
+    status = EXIT_OK;
+    size_t n_embedded = 0;
+    if (rc == 0 && !cli_interrupted() && emb) {
+        if (cli_vectorize(st, emb, &g->cfg, quiet, &n_embedded) < 0)
+            status = EXIT_ERROR;
+        else if (n_embedded && !quiet)
+            fprintf(stderr, "embedded %zu chunks with %s\n", n_embedded, embedder_identity(emb));
     }
+
+    print_summary(&run, bad_args, files.n_skipped - files.n_unreadable, quiet);
     if (rc < 0)
         status = EXIT_ERROR;
     else if (cli_interrupted())
@@ -197,8 +182,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     else if (status == EXIT_OK && (run.n_failed || bad_args))
         status = EXIT_PARTIAL;
 
-    cli_ingest_run_free(&run);
+out:
+    embedder_free(emb);
+    ingest_run_free(&run);
     file_list_free(&files);
-    store_close(st);
     return status;
 }

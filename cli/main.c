@@ -1,9 +1,13 @@
-/* main.c - the docqa command: one table maps subcommand names to functions
- * and one-line help (git-style: cli/ask.c -> cmd_ask()). */
+/* main.c - the docqa command: one table maps subcommand names to functions,
+ * what each needs (store, config, writer lock) and one-line help
+ * (git-style: cli/ask.c -> cmd_ask()); cli_setup provides the needs once and
+ * the dispatcher frees them after the command. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/common.h"
@@ -12,23 +16,40 @@
 #define DOCQA_VERSION "dev"
 #endif
 
+enum {
+    STORE = CLI_NEEDS_STORE,
+    CREATE = CLI_CREATES_STORE,
+    WRITE = CLI_WRITES_STORE,
+    CONFIG = CLI_NEEDS_CONFIG,
+};
+
 static const struct {
     const char *name;
     cli_command_fn fn;
+    unsigned needs;
     const char *help;
 } commands[] = {
-    {"ingest", cmd_ingest, "add files and folders to the store (incremental)"},
-    {"search", cmd_search, "show the chunks that best match a query (BM25, dense, hybrid)"},
-    {"ask", cmd_ask, "answer a question from the documents, with citations"},
-    {"chat", cmd_chat, "ask questions in turn, follow-ups understood (interactive)"},
-    {"reindex", cmd_reindex, "bring the store in line with its source folders (for cron)"},
-    {"status", cmd_status, "show the store: counts, sizes, failed files"},
-    {"embed", cmd_embed, "print embedding vectors for texts (check a model by hand)"},
-    {"eval", cmd_eval, "measure answers (C-Eval CSVs via an LLM) and retrieval quality"},
-    {"index", cmd_index, "check or rebuild the vector index beside the store"},
-    {"model", cmd_model, "get and choose models: pull, list, use, rm, info"},
-    {"doctor", cmd_doctor, "check the configured LLM endpoint answers and has the model"},
-    {"serve", cmd_serve, "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
+    {"ingest", cmd_ingest, CREATE | WRITE | CONFIG,
+     "add files and folders to the store (incremental)"},
+    {"search", cmd_search, STORE | CONFIG,
+     "show the chunks that best match a query (BM25, dense, hybrid)"},
+    {"ask", cmd_ask, STORE | CONFIG, "answer a question from the documents, with citations"},
+    {"chat", cmd_chat, STORE | CONFIG,
+     "ask questions in turn, follow-ups understood (interactive)"},
+    {"reindex", cmd_reindex, STORE | WRITE | CONFIG,
+     "bring the store in line with its source folders (for cron)"},
+    {"status", cmd_status, STORE, "show the store: counts, sizes, failed files"},
+    {"embed", cmd_embed, CONFIG, "print embedding vectors for texts (check a model by hand)"},
+    /* eval's kinds add the store they need (cmd_eval) */
+    {"eval", cmd_eval, CONFIG, "measure answers (C-Eval CSVs via an LLM) and retrieval quality"},
+    /* index rebuild adds the config it reads */
+    {"index", cmd_index, STORE, "check or rebuild the vector index beside the store"},
+    /* model reads the config of the --store given only, and only for some actions */
+    {"model", cmd_model, 0, "get and choose models: pull, list, use, rm, info"},
+    {"doctor", cmd_doctor, CONFIG, "check the configured LLM endpoint answers and has the model"},
+    /* an empty store is fine: people upload their documents through the page */
+    {"serve", cmd_serve, CREATE | CONFIG,
+     "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
 };
 
 void cli_error(const char *fmt, ...)
@@ -39,6 +60,124 @@ void cli_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+/* True when a store may be created in dir: it is missing, empty, or already
+ * holds docqa's files. A folder of other files (say --store ~/Documents) is
+ * refused rather than having docqa's database scattered among them. */
+static bool may_hold_store(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return true; /* missing: store_open creates it */
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(d))) {
+        const char *name = e->d_name;
+        if (!strncmp(name, STORE_DBNAME, strlen(STORE_DBNAME)))
+            break; /* a store already */
+        ok = !strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "config") ||
+             !strcmp(name, STORE_LOCKNAME);
+    }
+    closedir(d);
+    return ok;
+}
+
+/* The store --store, $DOCQA_STORE or the ".docqa" found upward from the
+ * current directory names (with create, ./.docqa when none is found),
+ * opened. NULL after printing why. */
+static store *open_store(const cli_globals *g, bool create)
+{
+    char *dir = NULL;
+    if (g->store_dir) {
+        dir = dq_strdup(g->store_dir);
+    } else if (getenv("DOCQA_STORE") && *getenv("DOCQA_STORE")) {
+        dir = dq_strdup(getenv("DOCQA_STORE"));
+    } else {
+        dir = store_find(NULL);
+        if (!dir && create) {
+            char *cwd = getcwd(NULL, 0);
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_printf(&b, "%s/%s", cwd ? cwd : ".", STORE_DIRNAME);
+            free(cwd);
+            dir = dq_buf_take(&b);
+        }
+    }
+    if (!dir) {
+        cli_error("%s", dq_last_error());
+        return NULL;
+    }
+    if (create && !may_hold_store(dir)) {
+        cli_error("'%s' is a folder of other files, not a docqa store; name a new or empty "
+                  "directory (or one made by docqa) with --store",
+                  dir);
+        free(dir);
+        return NULL;
+    }
+    store *st = store_open(dir, create ? STORE_CREATE : 0);
+    if (!st)
+        cli_error("%s", dq_last_error());
+    free(dir);
+    return st;
+}
+
+/* Takes the store's writer lock, saying so when it has to wait. EXIT_OK,
+ * EXIT_LOCKED (held elsewhere and !wait) or EXIT_ERROR, after printing why. */
+static int lock_store(store *st, bool wait, bool quiet)
+{
+    int rc = store_lock(st, false);
+    if (rc == 1 && wait) {
+        if (!quiet)
+            fprintf(stderr, "docqa: waiting for another ingest or reindex of '%s' to finish\n",
+                    store_dir(st));
+        rc = store_lock(st, true);
+    }
+    if (rc == 0)
+        return EXIT_OK;
+    if (rc == 1) {
+        cli_error("%s (exit status %d; without --no-wait docqa waits for it)", dq_last_error(),
+                  EXIT_LOCKED);
+        return EXIT_LOCKED;
+    }
+    cli_error("%s", dq_last_error());
+    return EXIT_ERROR;
+}
+
+int cli_setup(cli_globals *g)
+{
+    if ((g->needs & (CLI_NEEDS_STORE | CLI_CREATES_STORE)) && !g->st) {
+        g->st = open_store(g, g->needs & CLI_CREATES_STORE);
+        if (!g->st)
+            return EXIT_ERROR;
+    }
+    if ((g->needs & CLI_WRITES_STORE) && !g->locked) {
+        int rc = lock_store(g->st, !g->no_wait, g->quiet);
+        if (rc != EXIT_OK)
+            return rc;
+        g->locked = true;
+    }
+    if ((g->needs & CLI_NEEDS_CONFIG) && !g->have_cfg) {
+        /* without a store to open, the config of the one named or found, if any */
+        char *dir = g->st          ? dq_strdup(store_dir(g->st))
+                    : g->store_dir ? dq_strdup(g->store_dir)
+                                   : store_find(NULL);
+        int rc = cli_load_config(&g->cfg, dir);
+        free(dir);
+        if (rc < 0)
+            return EXIT_ERROR;
+        g->have_cfg = true;
+    }
+    return EXIT_OK;
+}
+
+/* Frees what cli_setup provided. */
+static void teardown(cli_globals *g)
+{
+    dq_config_free(&g->cfg);
+    g->have_cfg = false;
+    store_close(g->st); /* the writer lock goes with it */
+    g->st = NULL;
+    g->locked = false;
 }
 
 static void print_help(FILE *out)
@@ -97,9 +236,14 @@ int main(int argc, char **argv)
         print_help(stdout);
         return EXIT_OK;
     }
-    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
-        if (!strcmp(commands[c].name, name))
-            return commands[c].fn(argc - i, argv + i, &g);
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+        if (!strcmp(commands[c].name, name)) {
+            g.needs = commands[c].needs;
+            int status = commands[c].fn(argc - i, argv + i, &g);
+            teardown(&g);
+            return status;
+        }
+    }
     cli_error("'%s' is not a docqa command; see 'docqa --help'", name);
     return EXIT_USAGE;
 }

@@ -22,7 +22,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "common/common.h"
-#include "embed/hub.h"
+#include "hub/hub.h"
 
 static const char *const model_usage[] = {
     "docqa model info [--int8] <dir|name>",
@@ -358,8 +358,8 @@ static int model_list(int argc, char **argv, cli_globals *g)
         free(models);
         return EXIT_OK;
     }
-    cli_config cfg;
-    if (cli_config_load(&cfg, g->store_dir) < 0) {
+    dq_config cfg;
+    if (cli_load_config(&cfg, g->store_dir) < 0) {
         free(models);
         return EXIT_ERROR;
     }
@@ -410,7 +410,7 @@ static int model_list(int argc, char **argv, cli_globals *g)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     free(models);
     return EXIT_OK;
 }
@@ -454,20 +454,20 @@ static int model_use(int argc, char **argv, cli_globals *g)
     }
     const char *section = rerank ? "retrieve" : "embed";
     const char *key = rerank ? "rerank_model" : "model";
-    char *path = cli_user_config_path();
+    char *path = dq_config_user_path();
     int rc = EXIT_ERROR;
     if (!path) {
         cli_error("no user config: neither XDG_CONFIG_HOME nor HOME is set");
         goto out;
     }
-    if (cli_config_set(path, section, key, dir) < 0) {
+    if (dq_config_set(path, section, key, dir) < 0) {
         cli_error("%s", dq_last_error());
         goto out;
     }
     printf("[%s] %s = %s written to %s\n", section, key, dir, path);
     /* a setting further down the chain would win over the one just written */
-    cli_config cfg;
-    if (cli_config_load(&cfg, g->store_dir) == 0) {
+    dq_config cfg;
+    if (cli_load_config(&cfg, g->store_dir) == 0) {
         const char *now = rerank ? cfg.rerank_model : cfg.embed_model;
         if (!same_path(now, dir))
             cli_error("warning: %s overrides it with '%s'",
@@ -476,7 +476,7 @@ static int model_use(int argc, char **argv, cli_globals *g)
                       now ? now : "");
         else if (!rerank)
             printf("the next 'docqa ingest' embeds every chunk with it\n");
-        cli_config_free(&cfg);
+        dq_config_free(&cfg);
     }
     rc = EXIT_OK;
 out:
@@ -501,9 +501,9 @@ static int model_rm(int argc, char **argv, cli_globals *g)
     char *dir = pulled_dir(argv[0]);
     if (!dir)
         return EXIT_ERROR;
-    cli_config cfg;
+    dq_config cfg;
     int rc = EXIT_ERROR;
-    if (cli_config_load(&cfg, g->store_dir) < 0) {
+    if (cli_load_config(&cfg, g->store_dir) < 0) {
         free(dir);
         return EXIT_ERROR;
     }
@@ -526,7 +526,7 @@ static int model_rm(int argc, char **argv, cli_globals *g)
         cli_error("warning: the config still names it as %s", which);
     rc = EXIT_OK;
 out:
-    cli_config_free(&cfg);
+    dq_config_free(&cfg);
     free(dir);
     return rc;
 }

@@ -139,3 +139,82 @@ void progress_finish(progress *p)
     }
     p->active = false;
 }
+
+/* ---- the pipeline's runs on the terminal ---------------------------------- */
+
+static void on_file_note(void *user, const char *path, const char *text)
+{
+    cli_run_view *v = user;
+    progress_message(&v->bar, "docqa: '%s': %s", path, text);
+}
+
+static void on_notice(void *user, const char *text)
+{
+    cli_run_view *v = user;
+    if (!v->quiet)
+        progress_message(&v->bar, "%s", text);
+}
+
+static void on_warning(void *user, const char *text)
+{
+    cli_run_view *v = user;
+    progress_message(&v->bar, "docqa: %s", text);
+}
+
+static void on_files_done(void *user, int files, long long bytes, long long pages)
+{
+    cli_run_view *v = user;
+    progress_update(&v->bar, files, bytes, pages);
+}
+
+static void on_ocr_progress(void *user, long long ocr_pages, int done, int total)
+{
+    cli_run_view *v = user;
+    progress_ocr(&v->bar, ocr_pages, done, total);
+}
+
+static void on_chunks_done(void *user, size_t done, size_t total)
+{
+    cli_run_view *v = user;
+    if (done == 0)
+        progress_start(&v->bar, "embed", "chunks", v->quiet, (int)total, (long long)total);
+    else
+        progress_update(&v->bar, (int)done, (long long)done, 0);
+}
+
+static bool on_stop(void *user)
+{
+    (void)user;
+    return cli_interrupted();
+}
+
+pipeline_events cli_run_events(cli_run_view *v)
+{
+    return (pipeline_events){.user = v,
+                             .file_note = on_file_note,
+                             .notice = on_notice,
+                             .warning = on_warning,
+                             .files_done = on_files_done,
+                             .ocr_progress = on_ocr_progress,
+                             .chunks_done = on_chunks_done,
+                             .stop = on_stop};
+}
+
+int cli_vectorize(store *st, embedder *e, const dq_config *cfg, bool quiet, size_t *n_embedded)
+{
+    cli_run_view v = {.quiet = quiet};
+    pipeline_events ev = cli_run_events(&v);
+    vectorize_report rep;
+    int rc = vectorize_missing(st, e, cfg, &ev, &rep);
+    progress_finish(&v.bar);
+    *n_embedded = rep.n_embedded;
+    if (rc < 0) {
+        cli_error("%s", dq_last_error());
+        return -1;
+    }
+    if (!quiet && rep.vindex.action == STORE_VX_REBUILT)
+        fprintf(stderr, "built %s: %lld vectors, %s (%s)\n", STORE_VINDEX_NAME,
+                (long long)rep.vindex.vectors, rep.vindex.approximate ? "approximate" : "exact",
+                rep.vindex.reason);
+    return 0;
+}

@@ -1,50 +1,34 @@
-/* rag.h - what `ask` and `chat` share: opening the LLM the config names and
- * generating one cited answer from retrieved passages, streamed or not. */
+/* rag.h - the terminal side of an answer turn, for `ask` and `chat`: the
+ * session from the config and the command's flags, the answer streamed to
+ * the terminal, the sources listed. */
 #ifndef DQ_CLI_RAG_H
 #define DQ_CLI_RAG_H
 
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "generate/llm.h"
-#include "generate/prompt.h"
+#include "pipeline/pipeline.h"
 
+/* The session for the store and config cli_setup provides (the command's
+ * table line), with the command's flags; it borrows g->st and g->cfg, which outlive
+ * it. NULL after printing why; *status is the exit status to return then. */
+rag_session *cli_rag_session(cli_globals *g, const rag_session_params *params, int *status);
+
+/* Where a turn's LLM answer goes as it arrives: out (NULL: nowhere), with
+ * control characters dropped; printed tells whether any of it got there. */
 typedef struct {
-    prompt pr;              /* the prompt sent: sources [1]..[n], language, tokens */
-    llm_reply reply;        /* the answer and its counts and times */
-    llm_status status;
-    prompt_citations cites; /* parsed from reply.text */
-    bool printed;           /* some of the answer reached the terminal */
-    char *error;            /* the one-line failure when status is not LLM_OK */
-} rag_answer;
+    FILE *out;
+    bool printed;
+} cli_answer_out;
 
-/* The client settings the config gives ([llm] and DOCQA_LLM_*), defaults
- * for the rest; strings point into cfg. */
-llm_params cli_llm_params(const cli_config *cfg);
+/* A turn for question that writes to o and which Ctrl-C stops. */
+rag_turn cli_rag_turn(const char *question, cli_answer_out *o);
 
-/* Answers question from hits with llm. history (n_history messages, user and
- * assistant turns) goes between the instructions and the question. When out
- * is not NULL the answer is written there as it arrives. Returns 0 with
- * ans->status saying how the request went, or -1 (message printed) when the
- * prompt could not be built. Ctrl-C (cli_interrupted) cancels. */
-int rag_generate(llm_client *llm, const cli_config *cfg, const char *question,
-                 const retrieve_result *hits, const llm_message *history, size_t n_history,
-                 FILE *out, rag_answer *ans);
-void rag_answer_free(rag_answer *ans);
-
-/* True for failures that mean no LLM could be used at all (refused, timed
- * out, 5xx) before any text came: the caller falls back to extractive. */
-bool rag_unreachable(const rag_answer *ans);
-
-/* Prints "Sources:" with each cited passage's file, page and section, and
- * flags numbers the model cited that were never given. */
-void rag_print_sources(FILE *out, const rag_answer *ans);
+/* Prints "Sources:" with each passage the LLM cited (file, page, section),
+ * and flags numbers it cited that it was never given. */
+void rag_print_sources(FILE *out, const rag_reply *r);
 
 /* Prints an extractive answer: its sentences with [n], then its sources. */
-void rag_print_extractive(FILE *out, const answer *a);
-
-/* The prompt template folder: [llm] prompts (a leading ~ expanded) or
- * $XDG_CONFIG_HOME/docqa/prompts or ~/.config/docqa/prompts. Caller frees. */
-char *rag_prompt_dir(const cli_config *cfg);
+void rag_print_extractive(FILE *out, const char *question, const answer *a);
 
 #endif

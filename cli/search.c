@@ -29,39 +29,12 @@ char *cli_render_snippet(const char *snippet, bool tty)
     return dq_buf_take(&out);
 }
 
-void cli_add_page_span(cJSON *obj, int page_start, int page_end)
-{
-    cJSON_AddNumberToObject(obj, "page_start", page_start);
-    cJSON_AddNumberToObject(obj, "page_end", page_end);
-}
-
 static void print_pages(int a, int b)
 {
     if (a == b)
         printf("p. %d", a);
     else
         printf("pp. %d-%d", a, b);
-}
-
-/* A score for JSON: null where the retriever did not see the chunk. */
-static void add_score(cJSON *o, const char *name, double v)
-{
-    if (isnan(v))
-        cJSON_AddNullToObject(o, name);
-    else
-        cJSON_AddNumberToObject(o, name, v);
-}
-
-static cJSON *scores_json(const retrieve_hit *h)
-{
-    cJSON *o = cJSON_CreateObject();
-    add_score(o, "bm25", h->bm25);
-    cJSON_AddNumberToObject(o, "bm25_rank", h->bm25_rank);
-    add_score(o, "cosine", h->dense);
-    cJSON_AddNumberToObject(o, "dense_rank", h->dense_rank);
-    add_score(o, "rrf", h->fused);
-    add_score(o, "rerank", h->rerank);
-    return o;
 }
 
 /* "rrf 0.0323 · bm25 4.12 (#2) · cosine 0.81 (#1)": each score the mode
@@ -125,43 +98,21 @@ int cmd_search(int argc, char **argv, cli_globals *g)
     for (int i = 0; i < n_args; i++)
         dq_buf_printf(&query, "%s%s", i ? " " : "", argv[i]);
 
-    store *st = cli_open_store(g, false);
-    if (!st) {
-        dq_buf_free(&query);
-        return EXIT_ERROR;
-    }
     retrieve_result res = {0};
     embedder *emb = NULL;
-    int status = cli_retrieval_setup(st, &rf, &rp, &emb);
+    store *st = NULL;
+    int status = cli_setup(g); /* the store and its config */
+    if (status == EXIT_OK) {
+        st = g->st;
+        status = cli_retrieval_setup(&g->cfg, &rf, &rp, &emb);
+    }
     if (status != EXIT_OK) {
         /* printed */
     } else if (retrieve_search(st, emb, query.data, &rp, &res) < 0) {
         cli_error("search failed: %s", dq_last_error());
         status = EXIT_ERROR;
     } else if (json) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "query", query.data);
-        cJSON_AddStringToObject(root, "match", res.match ? res.match : "");
-        cJSON_AddStringToObject(root, "mode", retrieve_mode_name(res.mode));
-        add_score(root, "min_score", rp.min_score);
-        cJSON_AddNumberToObject(root, "below_threshold", (double)res.below_threshold);
-        retrieve_scope_json(root, &res.scope);
-        cJSON *arr = cJSON_AddArrayToObject(root, "results");
-        for (size_t i = 0; i < res.n; i++) {
-            const store_hit *h = &res.items[i].chunk;
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
-            add_score(o, "score", res.items[i].score);
-            cJSON_AddItemToObject(o, "scores", scores_json(&res.items[i]));
-            cJSON_AddStringToObject(o, "path", h->path);
-            cli_add_page_span(o, h->page_start, h->page_end);
-            cJSON_AddBoolToObject(o, "ocr", h->ocr);
-            cJSON_AddStringToObject(o, "section", h->section ? h->section : "");
-            cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
-            retrieve_snippet_json(o, res.items[i].snippet);
-            cJSON_AddStringToObject(o, "text", h->text);
-            cJSON_AddItemToArray(arr, o);
-        }
+        cJSON *root = rag_search_json(query.data, &rp, &res);
         char *out = cJSON_Print(root);
         puts(out);
         free(out);
@@ -202,7 +153,6 @@ int cmd_search(int argc, char **argv, cli_globals *g)
     retrieve_result_free(&res);
     embedder_free(emb);
     reranker_free(rp.reranker);
-    store_close(st);
     dq_buf_free(&query);
     return status;
 }

@@ -39,8 +39,8 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     serve_params sp = serve_default_params();
     const char *token = NULL, *uploads = NULL;
     int max_upload_mb = (int)(sp.max_upload_bytes >> 20);
-    bool quiet = false, no_llm = false;
-    cli_retrieval_flags rf = {0};
+    bool quiet = false;
+    rag_session_params rsp = {.top_k = retrieve_default_params().top_k};
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR(0, "host", &sp.host, "addr", "address to listen on (127.0.0.1)"),
@@ -51,9 +51,9 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "uploads", &uploads, "dir", "where uploaded files are kept (<store>/uploads)"),
         OPT_NUMBER(0, "max-upload", &max_upload_mb, "mb", "largest upload request (200 MB)"),
         OPT_NUMBER(0, "max-jobs", &sp.max_jobs, "n", "ingest jobs running at once (2)"),
-        OPT_NUMBER('k', "top", &sp.retrieve.top_k, "n", "chunks an answer reads (5)"),
-        CLI_RETRIEVAL_OPTIONS(&rf),
-        OPT_BOOLEAN(0, "no-llm", &no_llm, "answer extractively even when [llm] is configured"),
+        OPT_NUMBER('k', "top", &rsp.top_k, "n", "chunks an answer reads (5)"),
+        CLI_RETRIEVAL_OPTIONS(&rsp.flags),
+        OPT_BOOLEAN(0, "no-llm", &rsp.no_llm, "answer extractively even when [llm] is configured"),
         OPT_BOOLEAN('q', "quiet", &quiet, "no access log"),
         OPT_FINISH,
     };
@@ -66,7 +66,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     }
     if (sp.port < 0 || sp.port > 65535 || max_upload_mb < 1 || sp.max_jobs < 1 ||
-        sp.retrieve.top_k < 1 || sp.retrieve.top_k > 100) {
+        rsp.top_k < 1 || rsp.top_k > 100) {
         cli_error("--port must be 0-65535, --max-upload and --max-jobs at least 1, --top 1-100");
         return EXIT_USAGE;
     }
@@ -82,33 +82,15 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     sp.max_upload_bytes = (size_t)max_upload_mb << 20;
     sp.upload_dir = uploads;
 
-    /* An empty store is fine: people upload their documents through the page. */
-    store *st = cli_open_store(g, true);
-    if (!st)
-        return EXIT_ERROR;
-    char *dir = dq_strdup(store_dir(st));
-    /* The question's embedding model and the reranker, as ask would use them. */
-    embedder *emb = NULL;
-    int rs = cli_retrieval_setup(st, &rf, &sp.retrieve, &emb);
-    store_close(st);
-    if (rs != EXIT_OK) {
-        free(dir);
-        return rs;
-    }
-    sp.embedder = emb;
-    /* [llm] in the config (or DOCQA_LLM_URL) makes the LLM answer. */
-    int status = EXIT_ERROR;
-    char *prompt_dir = NULL;
-    cli_config cfg;
-    if (cli_config_load(&cfg, dir) < 0)
-        goto out;
-    llm_params lp = cli_llm_params(&cfg);
-    prompt_dir = rag_prompt_dir(&cfg);
-    if (!no_llm && cfg.llm_url && *cfg.llm_url)
-        sp.llm = &lp;
-    if (cfg.llm_context > 0)
-        sp.prompt.context_tokens = cfg.llm_context;
-    sp.prompt.template_dir = prompt_dir;
+    /* The store (created when missing: people upload their documents
+     * through the page), its config, and the question's embedding model,
+     * the reranker and the LLM, as ask would use them. */
+    int status;
+    rag_session *rag = cli_rag_session(g, &rsp, &status);
+    if (!rag)
+        return status;
+    status = EXIT_ERROR;
+    sp.session = rag;
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) {
@@ -116,7 +98,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         goto out;
     }
     self[n] = '\0';
-    sp.store_dir = dir;
+    sp.store_dir = store_dir(rag->st);
     sp.docqa_bin = self;
     if (!quiet)
         sp.log = log_line;
@@ -134,11 +116,11 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         goto out;
     }
     bool v6 = strchr(sp.host, ':') != NULL;
-    fprintf(stderr, "docqa: serving '%s' at http://%s%s%s:%d/%s\n", dir, v6 ? "[" : "", sp.host,
-            v6 ? "]" : "", serve_port(srv), token ? " (token required)" : "");
-    if (sp.llm)
+    fprintf(stderr, "docqa: serving '%s' at http://%s%s%s:%d/%s\n", sp.store_dir, v6 ? "[" : "",
+            sp.host, v6 ? "]" : "", serve_port(srv), token ? " (token required)" : "");
+    if (rag->llm)
         fprintf(stderr, "docqa: answers from the LLM at %s (extractive when it is unreachable)\n",
-                lp.base_url);
+                rag->llm_params.base_url);
     else
         fprintf(stderr, "docqa: answers are extractive (no [llm] configured)\n");
     fflush(stderr);
@@ -149,10 +131,6 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     serve_stop(srv);
     status = EXIT_OK;
 out:
-    embedder_free(emb);
-    reranker_free(sp.retrieve.reranker);
-    cli_config_free(&cfg);
-    free(prompt_dir);
-    free(dir);
+    rag_session_free(rag);
     return status;
 }

@@ -98,15 +98,17 @@ int cmd_status(int argc, char **argv, cli_globals *g)
         cli_error("status takes no arguments");
         return EXIT_USAGE;
     }
-    store *st = cli_open_store(g, false);
-    if (!st)
-        return EXIT_ERROR;
+    int status = cli_setup(g); /* the store */
+    if (status != EXIT_OK)
+        return status;
+    store *st = g->st;
     store_stats s;
     char *split = NULL, *model = NULL;
     if (store_get_stats(st, &s) < 0 || store_get_meta(st, "split", &split) < 0 ||
         store_get_meta(st, "embed.model", &model) < 0) {
         cli_error("store '%s': %s", store_dir(st), dq_last_error());
-        store_close(st);
+        free(split);
+        free(model);
         return EXIT_ERROR;
     }
     last_reindex last;
@@ -115,11 +117,9 @@ int cmd_status(int argc, char **argv, cli_globals *g)
         last_reindex_free(&last);
         free(split);
         free(model);
-        store_close(st);
         return EXIT_ERROR;
     }
     failed_list fl = {json, json ? cJSON_CreateArray() : NULL, 0};
-    int status = EXIT_OK;
     if (json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "store", store_dir(st));
@@ -181,6 +181,5 @@ int cmd_status(int argc, char **argv, cli_globals *g)
     last_reindex_free(&last);
     free(split);
     free(model);
-    store_close(st);
     return status;
 }

@@ -1,5 +1,5 @@
-/* util.c - store lookup and Ctrl-C handling shared by the subcommands. */
-#include <dirent.h>
+/* util.c - Ctrl-C handling, and the config and model openers that print why
+ * they failed, for the subcommands. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,58 +38,19 @@ void cli_clear_interrupt(void)
     interrupted = 0;
 }
 
-/* True when a store may be created in dir: it is missing, empty, or already
- * holds docqa's files. A folder of other files (say --store ~/Documents) is
- * refused rather than having docqa's database scattered among them. */
-static bool may_hold_store(const char *dir)
+int cli_load_config(dq_config *cfg, const char *store_dir)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return true; /* missing: store_open creates it */
-    bool ok = true;
-    struct dirent *e;
-    while (ok && (e = readdir(d))) {
-        const char *name = e->d_name;
-        if (!strncmp(name, STORE_DBNAME, strlen(STORE_DBNAME)))
-            break; /* a store already */
-        ok = !strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "config") ||
-             !strcmp(name, STORE_LOCKNAME);
+    if (dq_config_load(cfg, store_dir) < 0) {
+        cli_error("%s", dq_last_error());
+        return -1;
     }
-    closedir(d);
-    return ok;
+    return 0;
 }
 
-store *cli_open_store(const cli_globals *g, bool create)
+embedder *cli_open_embedder(const dq_config *cfg, bool *err)
 {
-    char *dir = NULL;
-    if (g->store_dir) {
-        dir = dq_strdup(g->store_dir);
-    } else if (getenv("DOCQA_STORE") && *getenv("DOCQA_STORE")) {
-        dir = dq_strdup(getenv("DOCQA_STORE"));
-    } else {
-        dir = store_find(NULL);
-        if (!dir && create) {
-            char *cwd = getcwd(NULL, 0);
-            dq_buf b = DQ_BUF_INIT;
-            dq_buf_printf(&b, "%s/%s", cwd ? cwd : ".", STORE_DIRNAME);
-            free(cwd);
-            dir = dq_buf_take(&b);
-        }
-    }
-    if (!dir) {
+    embedder *e = dq_config_open_embedder(cfg, err);
+    if (*err)
         cli_error("%s", dq_last_error());
-        return NULL;
-    }
-    if (create && !may_hold_store(dir)) {
-        cli_error("'%s' is a folder of other files, not a docqa store; name a new or empty "
-                  "directory (or one made by docqa) with --store",
-                  dir);
-        free(dir);
-        return NULL;
-    }
-    store *st = store_open(dir, create ? STORE_CREATE : 0);
-    if (!st)
-        cli_error("%s", dq_last_error());
-    free(dir);
-    return st;
+    return e;
 }

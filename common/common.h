@@ -68,6 +68,21 @@ char *dq_strndup(const char *s, size_t n);
         }                                                                           \
     } while (0)
 
+/* ---- lists of strings --------------------------------------------------- */
+
+/* An array of owned strings (paths, hashes); dq_strs_has wants it sorted. */
+typedef struct {
+    char **items; /* (n) owned */
+    size_t n, cap;
+} dq_strs;
+
+void dq_strs_add(dq_strs *l, const char *s);
+/* Sorts by strcmp, for dq_strs_has. */
+void dq_strs_sort(dq_strs *l);
+/* Whether the sorted list holds s. */
+bool dq_strs_has(const dq_strs *l, const char *s);
+void dq_strs_free(dq_strs *l);
+
 /* ---- files ------------------------------------------------------------- */
 
 /* Reads a whole file into out (appended). Returns 0, or -1 with the error set

@@ -121,6 +121,13 @@ char *bert_describe(const bert_model *m);
 const char *bert_device_name(const bert_model *m);
 /* Parses "auto", "cpu" or "cuda"; -1 for anything else. */
 int bert_parse_device(const char *s, bert_device *out);
+/* A model folder checked before its weights are there (the model
+ * downloader asks before fetching them): config.json as bert_load reads it,
+ * -1 with the error set when docqa cannot run the architecture; *reranker
+ * for a cross-encoder, *xlmr for XLM-RoBERTa (a SentencePiece tokenizer). */
+int bert_check_config(const char *dir, bool *reranker, bool *xlmr);
+/* ... then its pooling and tokenizer files; -1 with the error set. */
+int bert_check_folder(const char *dir, bool xlmr);
 
 /* Encodes n texts into out (n, dim). Texts are tokenized, sorted by length
  * into batches, run, pooled and normalised as the model's config says. */

@@ -9,13 +9,12 @@
 #include "embed/embed.h"
 
 #include "common/common.h"
+#include "net/net.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,14 +37,6 @@ struct embed_http {
     struct curl_slist *headers;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void init_curl(void)
-{
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -56,11 +47,6 @@ embed_http *embed_http_new(const embed_http_params *params)
 {
     if (!params || !params->url || !*params->url) {
         dq_set_error("no embeddings endpoint url given");
-        return NULL;
-    }
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_result != CURLE_OK) {
-        dq_set_error("cannot initialise libcurl: %s", curl_easy_strerror(curl_init_result));
         return NULL;
     }
     embed_http *c = dq_calloc(1, sizeof *c);
@@ -85,21 +71,12 @@ embed_http *embed_http_new(const embed_http_params *params)
     dq_buf_printf(&id, "http:%s:%s", c->url, c->model ? c->model : "");
     c->identity = dq_buf_take(&id);
 
-    c->curl = curl_easy_init();
+    c->curl = net_handle_new();
     if (!c->curl) {
-        dq_set_error("cannot create a libcurl handle");
         embed_http_free(c);
         return NULL;
     }
-    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    /* No "Expect: 100-continue" round trip for large batches. */
-    c->headers = curl_slist_append(c->headers, "Expect:");
-    if (c->api_key) {
-        dq_buf auth = DQ_BUF_INIT;
-        dq_buf_printf(&auth, "Authorization: Bearer %s", c->api_key);
-        c->headers = curl_slist_append(c->headers, auth.data);
-        dq_buf_free(&auth);
-    }
+    c->headers = net_json_headers(NULL, c->api_key);
     return c;
 }
 
@@ -182,45 +159,41 @@ static int post(embed_http *c, const char *body, dq_buf *resp, size_t limit)
     CURL *h = c->curl;
     char errbuf[CURL_ERROR_SIZE] = "";
     sink out = {resp, limit, false};
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, c->url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+    net_request rq = {.connect_timeout_s = CONNECT_TIMEOUT_S,
+                      .timeout_s = c->timeout_s,
+                      .headers = c->headers,
+                      .errbuf = errbuf};
+    net_request_setup(h, c->url, &rq);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->timeout_s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM, thread-safe */
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "docqa");
-
     CURLcode rc = curl_easy_perform(h);
-    /* errbuf is about to go out of scope: the handle must not keep it */
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    net_request_done(h);
     if (out.too_big) {
         dq_set_error("embeddings endpoint '%s': response larger than %zu MB", c->url,
                      limit >> 20);
         return -1;
     }
-    if (rc != CURLE_OK) {
-        long os_errno = 0;
-        curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-        curl_off_t connect_us = 0;
-        curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
-        if (rc == CURLE_OPERATION_TIMEDOUT && connect_us > 0)
-            dq_set_error("embeddings endpoint '%s' timed out after %d s", c->url, c->timeout_s);
-        else if (rc == CURLE_OPERATION_TIMEDOUT)
-            dq_set_error("cannot reach embeddings endpoint '%s': timed out after %d s", c->url,
-                         c->timeout_s < CONNECT_TIMEOUT_S ? c->timeout_s : CONNECT_TIMEOUT_S);
-        else if (rc == CURLE_COULDNT_CONNECT && os_errno)
-            dq_set_error("cannot reach embeddings endpoint '%s': %s", c->url, strerror((int)os_errno));
-        else if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_CONNECT ||
-                 rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
-            dq_set_error("cannot reach embeddings endpoint '%s': %s", c->url,
-                         *errbuf ? errbuf : curl_easy_strerror(rc));
-        else
-            dq_set_error("embeddings endpoint '%s': %s", c->url, *errbuf ? errbuf : curl_easy_strerror(rc));
+    net_result res;
+    net_result_of(h, rc, errbuf, &res);
+    switch (res.status) {
+    case NET_OK:
+        break;
+    case NET_TIMEOUT:
+        dq_set_error("embeddings endpoint '%s' timed out after %d s", c->url, c->timeout_s);
+        return -1;
+    case NET_CONNECT_TIMEOUT:
+        dq_set_error("cannot reach embeddings endpoint '%s': timed out after %d s", c->url,
+                     c->timeout_s < CONNECT_TIMEOUT_S ? c->timeout_s : CONNECT_TIMEOUT_S);
+        return -1;
+    case NET_UNREACHABLE:
+    case NET_BAD_URL:
+        dq_set_error("cannot reach embeddings endpoint '%s': %s", c->url,
+                     res.os_errno ? strerror(res.os_errno) : res.reason);
+        return -1;
+    default:
+        dq_set_error("embeddings endpoint '%s': %s", c->url, res.reason);
         return -1;
     }
     long status = 0;

@@ -335,3 +335,36 @@ wp_tokenizer *model_read_tokenizer(const char *dir, int *max_len)
     free(vpath);
     return tok;
 }
+
+int bert_check_config(const char *dir, bool *reranker, bool *xlmr)
+{
+    bert_config c;
+    memset(&c, 0, sizeof c);
+    cJSON *j = NULL;
+    dq_buf raw = DQ_BUF_INIT;
+    int rc = model_read_config(dir, &c, &j, &raw);
+    cJSON_Delete(j);
+    dq_buf_free(&raw);
+    if (rc < 0)
+        return -1;
+    *reranker = strstr(c.arch, "ForSequenceClassification") != NULL;
+    *xlmr = c.roberta;
+    return 0;
+}
+
+int bert_check_folder(const char *dir, bool xlmr)
+{
+    bert_config c;
+    memset(&c, 0, sizeof c);
+    bool norm;
+    int max_len = 1 << 20;
+    wp_tokenizer *tok = NULL;
+    spm_tokenizer *spm = NULL;
+    if (model_read_pooling(dir, &c, &norm) < 0 ||
+        (xlmr ? !(spm = model_read_spm(dir, &max_len))
+              : !(tok = model_read_tokenizer(dir, &max_len))))
+        return -1;
+    wp_free(tok);
+    spm_free(spm);
+    return 0;
+}

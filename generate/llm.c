@@ -17,12 +17,11 @@
 
 #include "common/common.h"
 #include "generate/sse.h"
+#include "net/net.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,14 +46,6 @@ struct llm_client {
     int tokenize; /* 0 not tried, 1 works, -1 the server has none */
     CURL *curl;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void init_curl(void)
-{
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 llm_params llm_default_params(void)
 {
@@ -105,11 +96,6 @@ llm_client *llm_new(const llm_params *params)
                      "temperature 0-2");
         return NULL;
     }
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_result != CURLE_OK) {
-        dq_set_error("cannot initialise libcurl: %s", curl_easy_strerror(curl_init_result));
-        return NULL;
-    }
     llm_client *c = dq_calloc(1, sizeof *c);
     size_t n = strlen(params->base_url);
     while (n > 0 && params->base_url[n - 1] == '/')
@@ -133,9 +119,8 @@ llm_client *llm_new(const llm_params *params)
     c->max_tokens = params->max_tokens;
     c->timeout_s = params->timeout_s;
     c->connect_timeout_s = params->connect_timeout_s;
-    c->curl = curl_easy_init();
+    c->curl = net_handle_new();
     if (!c->curl) {
-        dq_set_error("cannot create a libcurl handle");
         llm_free(c);
         return NULL;
     }
@@ -160,6 +145,15 @@ void llm_free(llm_client *c)
 const char *llm_base_url(const llm_client *c)
 {
     return c->base;
+}
+
+bool llm_unreachable(llm_status st, const llm_reply *r)
+{
+    if (r->text && *r->text)
+        return false;
+    if (st == LLM_ERR_CONNECT || st == LLM_ERR_TIMEOUT)
+        return true;
+    return st == LLM_ERR_HTTP && r->http_status >= 500 && r->http_status <= 599;
 }
 
 void llm_reply_free(llm_reply *r)
@@ -511,20 +505,14 @@ static llm_status perform(call *k, const char *url, const char *body, long timeo
     llm_client *c = k->c;
     CURL *h = c->curl;
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *headers = NULL;
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, k->want_stream ? "Accept: text/event-stream"
-                                                        : "Accept: application/json");
-    headers = curl_slist_append(headers, "Expect:");
-    if (c->api_key) {
-        dq_buf auth = DQ_BUF_INIT;
-        dq_buf_printf(&auth, "Authorization: Bearer %s", c->api_key);
-        headers = curl_slist_append(headers, auth.data);
-        dq_buf_free(&auth);
-    }
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    struct curl_slist *headers =
+        net_json_headers(k->want_stream ? "text/event-stream" : "application/json", c->api_key);
+    /* No overall timeout: a streamed answer may take minutes; on_progress
+     * fails a call that goes timeout_s without a byte. */
+    net_request rq = {.connect_timeout_s = c->connect_timeout_s,
+                      .headers = headers,
+                      .errbuf = errbuf};
+    net_request_setup(h, url, &rq);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
@@ -534,15 +522,10 @@ static llm_status perform(call *k, const char *url, const char *body, long timeo
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, k);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout_s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "docqa");
     k->t0 = k->last_byte = dq_now();
     k->timeout_s = timeout_s;
     CURLcode rc = curl_easy_perform(h);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    net_request_done(h);
     curl_slist_free_all(headers);
     if (!k->started)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &k->http_status);
@@ -557,42 +540,37 @@ static llm_status perform(call *k, const char *url, const char *body, long timeo
     }
     if (k->timed_out)
         rc = CURLE_OPERATION_TIMEDOUT;
-    const char *why = *errbuf ? errbuf : curl_easy_strerror(rc);
-    switch (rc) {
-    case CURLE_OK:
+    net_result res;
+    net_result_of(h, rc, errbuf, &res);
+    switch (res.status) {
+    case NET_OK:
         return LLM_OK;
-    case CURLE_COULDNT_CONNECT: {
-        long os_errno = 0;
-        curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-        dq_set_error("no LLM at %s (%s); start llama-server or set [llm] url", c->base,
-                     os_errno == ECONNREFUSED ? "connection refused" : why);
+    case NET_UNREACHABLE:
+        if (res.no_host)
+            dq_set_error("no LLM at %s (cannot resolve host); start llama-server or set [llm] "
+                         "url",
+                         c->base);
+        else
+            dq_set_error("no LLM at %s (%s); start llama-server or set [llm] url", c->base,
+                         res.os_errno == ECONNREFUSED ? "connection refused" : res.reason);
         return LLM_ERR_CONNECT;
-    }
-    case CURLE_COULDNT_RESOLVE_HOST:
-        dq_set_error("no LLM at %s (cannot resolve host); start llama-server or set [llm] url",
-                     c->base);
-        return LLM_ERR_CONNECT;
-    case CURLE_OPERATION_TIMEDOUT: {
-        curl_off_t connect_us = 0;
-        curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
-        if (connect_us == 0)
-            dq_set_error("no LLM at %s (no connection within %d s); start llama-server or set "
-                         "[llm] url",
-                         c->base, k->timed_out ? (int)timeout_s : c->connect_timeout_s);
-        else if (!k->started)
+    case NET_CONNECT_TIMEOUT:
+        dq_set_error("no LLM at %s (no connection within %d s); start llama-server or set "
+                     "[llm] url",
+                     c->base, k->timed_out ? (int)timeout_s : c->connect_timeout_s);
+        return LLM_ERR_TIMEOUT;
+    case NET_TIMEOUT:
+        if (!k->started)
             dq_set_error("LLM at %s did not answer within %ld s", c->base, timeout_s);
         else
             dq_set_error("LLM at %s stalled for %ld s mid-answer", c->base, timeout_s);
         return LLM_ERR_TIMEOUT;
-    }
-    case CURLE_PARTIAL_FILE:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
+    case NET_DROPPED:
         dq_set_error("LLM at %s closed the connection %s", c->base,
                      k->started ? "mid-answer" : "without answering");
         return LLM_ERR_PROTOCOL;
     default:
-        dq_set_error("LLM at %s: %s", c->base, why);
+        dq_set_error("LLM at %s: %s", c->base, res.reason);
         return LLM_ERR_OTHER;
     }
 }
@@ -741,6 +719,7 @@ llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_
         k.cb = keep;
     }
     out->total_s = dq_now() - k.t0;
+    out->http_status = (int)k.http_status;
     out->text = dq_buf_take(&k.text);
     call_free(&k);
     return st;

@@ -53,6 +53,7 @@ typedef struct {
     double total_s;
     llm_logprob *top;           /* (n_top) alternatives for the first token, best first */
     size_t n_top;
+    int http_status;            /* the reply's HTTP status; 0 when none came (refused, timeout) */
 } llm_reply;
 
 void llm_reply_free(llm_reply *r);
@@ -87,6 +88,12 @@ llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_
  * "cancelled", "other"), for --json and logs; the one-line message of a
  * failure is in dq_last_error(). */
 const char *llm_status_name(llm_status s);
+
+/* True when a request failed before any answer text came because no LLM
+ * could serve it: refused or unresolvable, timed out, or an HTTP 5xx (down,
+ * overloaded, still loading its model). Such a failure is worth answering
+ * without the LLM; a 4xx, a failure mid-answer or a cancel is not. */
+bool llm_unreachable(llm_status st, const llm_reply *r);
 
 /* GET {base_url}/models: the model ids the server offers, for `docqa doctor`.
  * *ids is an array of (*n) owned strings; free with llm_models_free. */

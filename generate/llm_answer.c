@@ -1,6 +1,6 @@
 /* llm_answer.c - one cited answer from retrieved passages and an LLM: the
  * prompt (with any earlier turns), the streamed chat request, the citations
- * read back. Shared by `docqa ask`/`chat` (cli/rag.c) and `docqa serve`. */
+ * read back: the LLM step of the answer turn (pipeline/answer.c). */
 #include "generate/prompt.h"
 
 #include <stdlib.h>

@@ -39,6 +39,11 @@ void store_close(store *st);
 const char *store_dir(const store *st);
 /* The directory the store's relative paths are relative to (dir's parent). */
 const char *store_root(const store *st);
+/* The one rule for the paths a store records: abs relative to root when
+ * inside it, else abs itself. Caller frees. */
+char *store_rel_path(const char *root, const char *abs);
+/* The inverse: a recorded path made absolute again. Caller frees. */
+char *store_abs_path(const char *root, const char *path);
 
 /* One writer at a time: takes an exclusive flock on STORE_LOCKNAME, held
  * until store_close (the kernel drops it when the process dies, so kill -9

@@ -223,6 +223,23 @@ const char *store_root(const store *st)
     return st->root;
 }
 
+char *store_rel_path(const char *root, const char *abs)
+{
+    size_t n = strlen(root);
+    if (n > 1 && !strncmp(abs, root, n) && abs[n] == '/')
+        return dq_strdup(abs + n + 1);
+    return dq_strdup(abs);
+}
+
+char *store_abs_path(const char *root, const char *path)
+{
+    if (path[0] == '/')
+        return dq_strdup(path);
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_printf(&b, "%s/%s", root, path);
+    return dq_buf_take(&b);
+}
+
 /* ---- the writer lock ---------------------------------------------------- */
 
 int store_lock(store *st, bool wait)

@@ -1,23 +1,28 @@
-/* api.c - docqa's own JSON API: /health, /api/search, /api/ask.
+/* api.c - docqa's own JSON API: /health, /api/search, /api/ask, /api/jobs.
  *
  * /api/ask streams as Server-Sent Events when asked ("stream": true): one
  * {"type":"delta","text":...} event per piece of answer, then
  * {"type":"done", ...} with the whole answer and its sources (or
  * {"type":"error","message":...}). The web page reads this with fetch().
  */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/answer.h"
+#include "serve/context.h"
+#include "serve/jobs.h"
+#include "serve/stream.h"
+
 enum MHD_Result api_health(serve_request *rq)
 {
-    store *st = serve_store_acquire(rq->srv);
+    store *st = store_pool_acquire(&rq->srv->stores);
     if (!st)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     store_stats s;
     int rc = store_get_stats(st, &s);
-    serve_store_release(rq->srv, st);
+    store_pool_release(&rq->srv->stores, st);
     if (rc < 0)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     cJSON *o = cJSON_CreateObject();
@@ -50,7 +55,7 @@ static int parse_k(const cJSON *num, const char *str)
 enum MHD_Result api_search(serve_request *rq)
 {
     cJSON *body = NULL;
-    const char *q;
+    const char *q, *doc;
     int k;
     enum MHD_Result ret;
     if (!strcmp(rq->method, "POST")) {
@@ -59,9 +64,12 @@ enum MHD_Result api_search(serve_request *rq)
         const cJSON *jq = cJSON_GetObjectItemCaseSensitive(body, "query");
         q = cJSON_IsString(jq) ? jq->valuestring : NULL;
         k = parse_k(cJSON_GetObjectItemCaseSensitive(body, "top_k"), NULL);
+        const cJSON *jd = cJSON_GetObjectItemCaseSensitive(body, "doc");
+        doc = cJSON_IsString(jd) ? jd->valuestring : NULL;
     } else {
         q = serve_arg(rq, "q");
         k = parse_k(NULL, serve_arg(rq, "k"));
+        doc = serve_arg(rq, "doc");
     }
     if (!q || !*q) {
         cJSON_Delete(body);
@@ -71,8 +79,10 @@ enum MHD_Result api_search(serve_request *rq)
         cJSON_Delete(body);
         return serve_reply_error(rq, 400, "k (top_k) must be a whole number from 1 to 100");
     }
-    retrieve_params rp = rq->srv->p.retrieve;
+    retrieve_params rp = rq->srv->p.session->retrieve;
     rp.top_k = k ? k : 10;
+    if (doc && *doc)
+        rp.doc = doc; /* a GLOB over paths and file names: the search's scope */
     char *match = retrieve_build_match(q);
     if (!match) {
         ret = serve_reply_error(rq, 400, "%s", dq_last_error());
@@ -80,28 +90,20 @@ enum MHD_Result api_search(serve_request *rq)
         return ret;
     }
     free(match);
-    store *st = serve_store_acquire(rq->srv);
+    store *st = store_pool_acquire(&rq->srv->stores);
     if (!st) {
         cJSON_Delete(body);
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     }
     retrieve_result res = {0};
-    if (serve_retrieve(rq->srv, st, q, &rp, &res) < 0) {
-        serve_store_release(rq->srv, st);
+    if (rag_session_search(rq->srv->p.session, st, q, &rp, &res) < 0) {
+        store_pool_release(&rq->srv->stores, st);
         ret = serve_reply_error(rq, 500, "search failed: %s", dq_last_error());
         cJSON_Delete(body);
         return ret;
     }
-    serve_store_release(rq->srv, st);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "query", q);
-    cJSON_AddStringToObject(o, "match", res.match ? res.match : "");
-    cJSON *hits = cJSON_AddArrayToObject(o, "hits");
-    for (size_t i = 0; i < res.n; i++) {
-        cJSON *h = serve_hit_json(&res.items[i]);
-        cJSON_AddStringToObject(h, "text", res.items[i].chunk.text ? res.items[i].chunk.text : "");
-        cJSON_AddItemToArray(hits, h);
-    }
+    store_pool_release(&rq->srv->stores, st);
+    cJSON *o = rag_search_json(q, &rp, &res);
     retrieve_result_free(&res);
     cJSON_Delete(body);
     return serve_reply_json(rq, 200, o);
@@ -125,19 +127,9 @@ static void ask_call_free(void *p)
     free(c);
 }
 
-static cJSON *answer_json(const serve_ask *ask, serve_answer *a)
+static cJSON *answer_json(serve_server *srv, const serve_ask *ask, const rag_reply *r)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "question", ask->question);
-    cJSON_AddStringToObject(o, "mode", a->mode);
-    if (a->llm_error)
-        cJSON_AddStringToObject(o, "llm_error", a->llm_error);
-    cJSON_AddBoolToObject(o, "found", a->found);
-    cJSON_AddStringToObject(o, "answer", a->text);
-    cJSON_AddStringToObject(o, "search_query", a->search_query);
-    cJSON_AddItemToObject(o, "sources", a->sources);
-    a->sources = NULL;
-    return o;
+    return rag_reply_json(ask->question, r, srv->p.session->llm_params.model);
 }
 
 static int delta_event(void *ctx, const char *text, size_t n)
@@ -161,24 +153,22 @@ static void error_event(serve_stream *s, const char *msg)
 static void ask_produce(serve_stream *s, void *arg)
 {
     ask_call *c = arg;
-    store *st = serve_store_acquire(c->srv);
+    store *st = store_pool_acquire(&c->srv->stores);
     if (!st) {
         error_event(s, dq_last_error());
         return;
     }
-    serve_answer a;
+    rag_reply a;
     int rc = serve_answer_run(c->srv, st, &c->ask, delta_event, s, &a);
-    serve_store_release(c->srv, st);
-    if (rc < 0) {
-        error_event(s, dq_last_error());
-        return;
-    }
+    store_pool_release(&c->srv->stores, st);
     if (rc == 0) {
-        cJSON *ev = answer_json(&c->ask, &a);
+        cJSON *ev = answer_json(c->srv, &c->ask, &a);
         cJSON_AddStringToObject(ev, "type", "done");
         stream_write_event(s, ev);
+    } else if (rc != RAG_ERR_STOPPED) { /* stopped: the client went away */
+        error_event(s, dq_last_error());
     }
-    serve_answer_free(&a);
+    rag_reply_free(&a);
 }
 
 enum MHD_Result api_ask(serve_request *rq)
@@ -228,14 +218,32 @@ enum MHD_Result api_ask(serve_request *rq)
         return serve_reply_response(rq, 200, r);
     }
 
-    serve_answer a;
+    rag_reply a;
     int status = serve_answer_pooled(rq->srv, &c->ask, &a);
     if (status) {
         ret = serve_reply_error(rq, status, "%s", dq_last_error());
     } else {
-        ret = serve_reply_json(rq, 200, answer_json(&c->ask, &a));
+        ret = serve_reply_json(rq, 200, answer_json(c->srv, &c->ask, &a));
     }
-    serve_answer_free(&a);
+    rag_reply_free(&a);
     ask_call_free(c);
     return ret;
+}
+
+enum MHD_Result api_jobs(serve_request *rq, long long job_id)
+{
+    store *st = store_pool_acquire(&rq->srv->stores);
+    if (!st)
+        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    cJSON *o;
+    int found = jobs_describe(rq->srv, job_id, st, &o);
+    store_pool_release(&rq->srv->stores, st);
+    if (!found)
+        return serve_reply_error(rq, 404, "no job %lld", job_id);
+    if (job_id < 0) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddItemToObject(root, "jobs", o);
+        o = root;
+    }
+    return serve_reply_json(rq, 200, o);
 }

@@ -5,13 +5,14 @@
  * Documents are addressed by id only: the file rendered is the one the store
  * records for that id, under the store's root, so no request can name a path.
  */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ingest/ingest.h"
+#include "serve/context.h"
 
 typedef struct {
     store *st;
@@ -57,13 +58,13 @@ static int add_file(void *ctx, const store_file *f)
 
 enum MHD_Result api_documents(serve_request *rq)
 {
-    store *st = serve_store_acquire(rq->srv);
+    store *st = store_pool_acquire(&rq->srv->stores);
     if (!st)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     cJSON *root = cJSON_CreateObject();
     list_ctx lc = {st, cJSON_AddArrayToObject(root, "documents")};
     int rc = store_each_file(st, add_file, &lc);
-    serve_store_release(rq->srv, st);
+    store_pool_release(&rq->srv->stores, st);
     if (rc != 0) {
         cJSON_Delete(root);
         return serve_reply_error(rq, 500, "cannot list documents: %s", dq_last_error());
@@ -99,14 +100,14 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
         if (end == dpi_arg || *end || !(dpi >= 36 && dpi <= 300))
             return serve_reply_error(rq, 400, "dpi must be from 36 to 300");
     }
-    store *st = serve_store_acquire(rq->srv);
+    store *st = store_pool_acquire(&rq->srv->stores);
     if (!st)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     enum MHD_Result ret;
     store_document d;
     store_box *boxes = NULL;
     size_t n_boxes = 0;
-    dq_buf path = DQ_BUF_INIT;
+    char *path = NULL;
     int rc = store_get_document(st, doc_id, &d);
     if (rc < 0) {
         ret = serve_reply_error(rq, 500, "%s", dq_last_error());
@@ -144,11 +145,8 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
             goto done;
         }
     }
-    if (d.path[0] == '/')
-        dq_buf_puts(&path, d.path);
-    else
-        dq_buf_printf(&path, "%s/%s", store_root(st), d.path);
-    serve_store_release(rq->srv, st);
+    path = store_abs_path(store_root(st), d.path);
+    store_pool_release(&rq->srv->stores, st);
     st = NULL;
 
     ingest_box *ib = dq_calloc(n_boxes ? n_boxes : 1, sizeof *ib);
@@ -156,7 +154,7 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
         ib[i] = (ingest_box){boxes[i].page, boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1};
     unsigned char *png = NULL;
     size_t png_len = 0;
-    rc = ingest_render_page_png(path.data, NULL, (int)page, (float)dpi, ib, n_boxes, &png,
+    rc = ingest_render_page_png(path, NULL, (int)page, (float)dpi, ib, n_boxes, &png,
                                 &png_len);
     free(ib);
     if (rc < 0) {
@@ -172,9 +170,9 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
     rq->bytes = png_len;
     ret = serve_reply_response(rq, 200, r);
 done:
-    serve_store_release(rq->srv, st);
+    store_pool_release(&rq->srv->stores, st);
     store_document_free(&d);
     free(boxes);
-    dq_buf_free(&path);
+    free(path);
     return ret;
 }

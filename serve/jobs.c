@@ -8,7 +8,7 @@
  * is done once its row carries the uploaded file's size and mtime, with
  * status ok or failed and the reason.
  */
-#include "serve/serve_impl.h"
+#include "serve/jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "serve/context.h"
 
 extern char **environ;
 
@@ -199,15 +201,6 @@ static const char *state_name(job_state s)
     return s == JOB_RUNNING ? "running" : s == JOB_DONE ? "done" : "failed";
 }
 
-/* The path a file has in the store: relative to the store's root when inside. */
-static const char *store_rel(const char *abs, const char *root)
-{
-    size_t n = strlen(root);
-    if (!strncmp(abs, root, n) && abs[n] == '/')
-        return abs + n + 1;
-    return abs;
-}
-
 static cJSON *job_json(serve_job *job, store *st)
 {
     cJSON *o = cJSON_CreateObject();
@@ -218,7 +211,8 @@ static cJSON *job_json(serve_job *job, store *st)
     for (size_t i = 0; i < job->n_paths; i++) {
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "name", job->names[i]);
-        const char *rel = store_rel(job->paths[i], store_root(st));
+        /* the path the ingest run records the upload under */
+        char *rel = store_rel_path(store_root(st), job->paths[i]);
         cJSON_AddStringToObject(f, "path", rel);
         store_file sf;
         int have = store_get_file(st, rel, &sf);
@@ -234,6 +228,7 @@ static cJSON *job_json(serve_job *job, store *st)
         done += mine;
         failed += !strcmp(status, "failed");
         store_file_free(&sf);
+        free(rel);
         cJSON_AddItemToArray(files, f);
     }
     cJSON_AddNumberToObject(o, "files_total", (double)job->n_paths);
@@ -246,6 +241,14 @@ static cJSON *job_json(serve_job *job, store *st)
         cJSON_AddStringToObject(o, "message", job->output.data ? job->output.data : "");
     }
     return o;
+}
+
+bool jobs_full(serve_server *srv)
+{
+    pthread_mutex_lock(&srv->jobs.lock);
+    bool full = srv->jobs.running >= (srv->p.max_jobs > 0 ? srv->p.max_jobs : 2);
+    pthread_mutex_unlock(&srv->jobs.lock);
+    return full;
 }
 
 int jobs_describe(serve_server *srv, long long id, store *st, cJSON **out)
@@ -285,22 +288,4 @@ void jobs_shutdown(serve_jobs *j)
         job_free(j->jobs);
         j->jobs = next;
     }
-}
-
-enum MHD_Result api_jobs(serve_request *rq, long long job_id)
-{
-    store *st = serve_store_acquire(rq->srv);
-    if (!st)
-        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
-    cJSON *o;
-    int found = jobs_describe(rq->srv, job_id, st, &o);
-    serve_store_release(rq->srv, st);
-    if (!found)
-        return serve_reply_error(rq, 404, "no job %lld", job_id);
-    if (job_id < 0) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddItemToObject(root, "jobs", o);
-        o = root;
-    }
-    return serve_reply_json(rq, 200, o);
 }

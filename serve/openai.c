@@ -7,12 +7,16 @@
  * back structured in a "sources" field (on the completion, or on the last
  * chunk of a stream), which clients that know docqa can read.
  */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "serve/answer.h"
+#include "serve/context.h"
+#include "serve/stream.h"
 
 #define MODEL_ID "docqa"
 
@@ -113,12 +117,12 @@ static void chat_produce(serve_stream *s, void *arg)
     chat_call *c = arg;
     if (stream_write_event(s, delta_chunk(c, "assistant", "", NULL)) < 0)
         return;
-    store *st = serve_store_acquire(c->srv);
-    serve_answer a;
+    store *st = store_pool_acquire(&c->srv->stores);
+    rag_reply a = {0};
     int rc = st ? serve_answer_run(c->srv, st, &c->ask, chat_delta, &(chat_stream){c, s}, &a)
-                : -1;
-    serve_store_release(c->srv, st);
-    if (rc < 0) {
+                : RAG_ERR;
+    store_pool_release(&c->srv->stores, st);
+    if (rc < 0 && rc != RAG_ERR_STOPPED) {
         /* Headers are gone already: OpenAI's streams report errors as an
          * event with an "error" object. */
         cJSON *e = cJSON_CreateObject();
@@ -127,20 +131,18 @@ static void chat_produce(serve_stream *s, void *arg)
         cJSON_AddStringToObject(err, "type", "server_error");
         stream_write_event(s, e);
         stream_write(s, "data: [DONE]\n\n", 14);
-        return;
-    }
-    if (rc == 0) {
-        char *footer = sources_footer(a.sources);
+    } else if (rc == 0) {
+        cJSON *sources = rag_sources_json(&a);
+        char *footer = sources_footer(sources);
         if (*footer)
             stream_write_event(s, delta_chunk(c, NULL, footer, NULL));
         free(footer);
         cJSON *last = delta_chunk(c, NULL, NULL, "stop");
-        cJSON_AddItemToObject(last, "sources", a.sources);
-        a.sources = NULL;
+        cJSON_AddItemToObject(last, "sources", sources);
         stream_write_event(s, last);
         stream_write(s, "data: [DONE]\n\n", 14);
     }
-    serve_answer_free(&a);
+    rag_reply_free(&a);
 }
 
 enum MHD_Result openai_chat(serve_request *rq)
@@ -208,7 +210,7 @@ enum MHD_Result openai_chat(serve_request *rq)
         return serve_reply_response(rq, 200, resp);
     }
 
-    serve_answer a;
+    rag_reply a;
     int status = serve_answer_pooled(rq->srv, &c->ask, &a);
     if (status) {
         ret = serve_reply_error(rq, status, "%s", dq_last_error());
@@ -219,7 +221,8 @@ enum MHD_Result openai_chat(serve_request *rq)
         cJSON_AddNumberToObject(ch, "index", 0);
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
-        char *footer = sources_footer(a.sources);
+        cJSON *sources = rag_sources_json(&a);
+        char *footer = sources_footer(sources);
         dq_buf content = DQ_BUF_INIT;
         dq_buf_printf(&content, "%s%s", a.text, footer);
         free(footer);
@@ -227,11 +230,10 @@ enum MHD_Result openai_chat(serve_request *rq)
         dq_buf_free(&content);
         cJSON_AddStringToObject(ch, "finish_reason", "stop");
         cJSON_AddItemToArray(choices, ch);
-        cJSON_AddItemToObject(o, "sources", a.sources);
-        a.sources = NULL;
+        cJSON_AddItemToObject(o, "sources", sources);
         ret = serve_reply_json(rq, 200, o);
     }
-    serve_answer_free(&a);
+    rag_reply_free(&a);
     chat_call_free(c);
     return ret;
 }

@@ -1,6 +1,6 @@
 /* router.c - method and path to handler. Paths carry ids only (documents,
  * jobs), parsed strictly, so no request names a file on disk. */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,10 +12,11 @@
  *   POST /api/ingest                      multipart upload, ingested by a background job
  *   GET  /api/jobs, /api/jobs/{id}        job progress
  *   GET  /v1/models, POST /v1/chat/completions   OpenAI-compatible, "docqa" is the model
- * Answers come from the configured LLM (prompt, streamed chat and citations
- * in generate/), or extractively when none is set or it cannot be reached
- * before its first token; one LLM client per request in flight (a client is
- * not for concurrent use), kept in a pool for its keep-alive connection.
+ * Answers are the pipeline's answer turn (rag_answer_turn), as in `docqa
+ * ask`: from the session's LLM, or extractively when none is set or it
+ * cannot be reached before its first token; one LLM client per request in
+ * flight (a client is not for concurrent use), kept in a pool for its
+ * keep-alive connection.
  * Read requests take a read-only store connection from a small pool (SQLite
  * connections are never shared between threads at once); WAL lets them read
  * while an ingest job writes. Ingest jobs run `docqa ingest` as a child
@@ -28,10 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "generate/generate.h"
-#include "generate/llm.h"
-#include "generate/prompt.h"
-#include "retrieve/retrieve.h"
+#include "pipeline/pipeline.h"
 
 typedef void (*serve_log_fn)(void *ctx, const char *line);
 
@@ -47,13 +45,8 @@ typedef struct {
     int max_jobs;              /* ingest jobs running at once, default 2 (more: 429) */
     int max_connections;       /* default 128 */
     int drain_timeout_s;       /* serve_stop waits this long for requests, default 30 */
-    retrieve_params retrieve;  /* top_k, mode, reranker (not owned) etc.; search takes k per
-                                * request */
-    struct embedder *embedder; /* embeds questions for dense/hybrid retrieval (not owned;
-                                * the server serialises its use); NULL: BM25 only */
-    answer_params answer;      /* extractive answers (no LLM, or it is unreachable) */
-    const llm_params *llm;     /* the LLM that answers (copied); NULL: extractive */
-    prompt_params prompt;      /* its prompt budget and templates (count/count_ctx unused) */
+    struct rag_session *session; /* answers and searches (not owned): its settings, models
+                                  * and LLM; requests bring their own store and LLM client */
     serve_log_fn log;          /* access log and errors, one line each; NULL: silent */
     void *log_ctx;
 } serve_params;

@@ -1,5 +1,7 @@
-/* server.c - the daemon: start and graceful stop, the request life cycle
- * (auth, body limits, routing, access log) and the store connection pool.
+/* server.c - the daemon: start and graceful stop and the request life cycle
+ * (auth, body limits, routing, access log). The helpers handlers answer with
+ * are in http.c and pool.c, so the daemon depends on handlers and they do
+ * not depend on it.
  *
  * libmicrohttpd calls on_request several times per request: first with no
  * body (checks happen here, so a refused upload is not read at all), then
@@ -8,7 +10,9 @@
  * holds the method, the path without its query string (questions can be
  * private) and never a header, so tokens stay out of logs.
  */
-#include "serve/serve_impl.h"
+#include "serve/context.h"
+#include "serve/handlers.h"
+#include "serve/http.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -21,10 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Idle connections kept: enough for the connections a busy page or a load
- * test holds at once, so a request rarely pays for opening the store. */
-enum { POOL_KEEP = 64 };
-
 serve_params serve_default_params(void)
 {
     return (serve_params){
@@ -35,9 +35,6 @@ serve_params serve_default_params(void)
         .max_jobs = 2,
         .max_connections = 128,
         .drain_timeout_s = 30,
-        .retrieve = retrieve_default_params(),
-        .answer = answer_default_params(),
-        .prompt = prompt_default_params(),
     };
 }
 
@@ -49,148 +46,6 @@ bool serve_host_is_loopback(const char *host)
         return true;
     struct in_addr a;
     return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
-}
-
-void serve_log(serve_server *srv, const char *fmt, ...)
-{
-    if (!srv->p.log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    srv->p.log(srv->p.log_ctx, line);
-}
-
-/* ---- store pool ---------------------------------------------------------- */
-
-store *serve_store_acquire(serve_server *srv)
-{
-    pthread_mutex_lock(&srv->lock);
-    store *st = srv->n_pool ? srv->pool[--srv->n_pool] : NULL;
-    pthread_mutex_unlock(&srv->lock);
-    return st ? st : store_open(srv->store_dir, STORE_READONLY);
-}
-
-void serve_store_release(serve_server *srv, store *st)
-{
-    if (!st)
-        return;
-    pthread_mutex_lock(&srv->lock);
-    if (srv->n_pool < POOL_KEEP) {
-        DQ_GROW(srv->pool, srv->cap_pool, srv->n_pool + 1);
-        srv->pool[srv->n_pool++] = st;
-        st = NULL;
-    }
-    pthread_mutex_unlock(&srv->lock);
-    store_close(st);
-}
-
-llm_client *serve_llm_acquire(serve_server *srv)
-{
-    pthread_mutex_lock(&srv->lock);
-    llm_client *c = srv->n_llm_pool ? srv->llm_pool[--srv->n_llm_pool] : NULL;
-    pthread_mutex_unlock(&srv->lock);
-    return c ? c : llm_new(&srv->llm);
-}
-
-void serve_llm_release(serve_server *srv, llm_client *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&srv->lock);
-    if (srv->n_llm_pool < POOL_KEEP) {
-        DQ_GROW(srv->llm_pool, srv->cap_llm_pool, srv->n_llm_pool + 1);
-        srv->llm_pool[srv->n_llm_pool++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&srv->lock);
-    llm_free(c);
-}
-
-/* ---- responses ----------------------------------------------------------- */
-
-static void add_common_headers(struct MHD_Response *r)
-{
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-}
-
-enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r)
-{
-    add_common_headers(r);
-    rq->status = status;
-    enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
-                            const void *body, size_t n)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", content_type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    rq->bytes = n;
-    return serve_reply_response(rq, status, r);
-}
-
-enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root)
-{
-    char *text = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    enum MHD_Result ret = serve_reply(rq, status, "application/json; charset=utf-8", text,
-                                      strlen(text));
-    free(text);
-    return ret;
-}
-
-static const char *error_type(int status)
-{
-    switch (status) {
-    case 401: return "authentication_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
-    }
-}
-
-enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cJSON *root = cJSON_CreateObject();
-    cJSON *err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "message", msg);
-    cJSON_AddStringToObject(err, "type", error_type(status));
-    cJSON_AddNumberToObject(err, "code", status);
-    if (status >= 500)
-        serve_log(rq->srv, "error: %s %s: %s", rq->method, rq->url, msg);
-    return serve_reply_json(rq, status, root);
-}
-
-cJSON *serve_parse_body(serve_request *rq, enum MHD_Result *result)
-{
-    cJSON *root = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        *result = serve_reply_error(rq, 400, "the request body must be a JSON object");
-        return NULL;
-    }
-    return root;
-}
-
-const char *serve_arg(serve_request *rq, const char *name)
-{
-    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* ---- auth ---------------------------------------------------------------- */
@@ -352,23 +207,15 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 static void server_free(serve_server *srv)
 {
-    for (size_t i = 0; i < srv->n_pool; i++)
-        store_close(srv->pool[i]);
-    free(srv->pool);
-    for (size_t i = 0; i < srv->n_llm_pool; i++)
-        llm_free(srv->llm_pool[i]);
-    free(srv->llm_pool);
-    free(srv->llm_url);
-    free(srv->llm_model);
-    free(srv->llm_key);
-    free(srv->prompt_dir);
+    store_pool_free(&srv->stores);
+    if (srv->have_llm)
+        llm_pool_free(&srv->llms);
     free(srv->host);
     free(srv->token);
     free(srv->store_dir);
     free(srv->docqa_bin);
     free(srv->upload_dir);
     pthread_mutex_destroy(&srv->lock);
-    pthread_mutex_destroy(&srv->embed_lock);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->jobs.lock);
     free(srv);
@@ -384,8 +231,8 @@ serve_server *serve_start(const serve_params *params)
                      host);
         return NULL;
     }
-    if (!params->store_dir || !params->docqa_bin) {
-        dq_set_error("serve needs a store directory and the docqa program");
+    if (!params->store_dir || !params->docqa_bin || !params->session) {
+        dq_set_error("serve needs a store directory, an answer session and the docqa program");
         return NULL;
     }
     if (params->port < 0 || params->port > 65535) {
@@ -409,17 +256,6 @@ serve_server *serve_start(const serve_params *params)
         return NULL;
     }
 
-    /* A client made now checks the LLM settings; requests make their own. */
-    llm_client *probe_llm = NULL;
-    if (params->llm && params->llm->base_url && *params->llm->base_url) {
-        probe_llm = llm_new(params->llm);
-        if (!probe_llm) {
-            store_close(probe);
-            freeaddrinfo(ai);
-            return NULL;
-        }
-    }
-
     serve_server *srv = dq_calloc(1, sizeof *srv);
     srv->p = *params;
     srv->host = dq_strdup(host);
@@ -440,25 +276,15 @@ serve_server *serve_start(const serve_params *params)
     srv->p.store_dir = srv->store_dir;
     srv->p.docqa_bin = srv->docqa_bin;
     srv->p.upload_dir = srv->upload_dir;
-    if (probe_llm) {
+    if (params->session->llm) {
         srv->have_llm = true;
-        srv->llm = *params->llm;
-        srv->llm.base_url = srv->llm_url = dq_strdup(params->llm->base_url);
-        srv->llm.model = srv->llm_model = params->llm->model ? dq_strdup(params->llm->model) : NULL;
-        srv->llm.api_key = srv->llm_key =
-            params->llm->api_key ? dq_strdup(params->llm->api_key) : NULL;
-        srv->llm_pool = dq_calloc(1, sizeof *srv->llm_pool);
-        srv->llm_pool[0] = probe_llm;
-        srv->n_llm_pool = srv->cap_llm_pool = 1;
+        llm_pool_init(&srv->llms, &params->session->llm_params, NULL);
     }
-    srv->p.llm = srv->have_llm ? &srv->llm : NULL;
-    srv->prompt_dir = params->prompt.template_dir ? dq_strdup(params->prompt.template_dir) : NULL;
-    srv->p.prompt.template_dir = srv->prompt_dir;
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_mutex_init(&srv->embed_lock, NULL);
     pthread_cond_init(&srv->idle, NULL);
     jobs_init(&srv->jobs);
-    serve_store_release(srv, probe);
+    store_pool_init(&srv->stores, srv->store_dir);
+    store_pool_release(&srv->stores, probe);
 
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -508,15 +334,4 @@ void serve_stop(serve_server *srv)
     MHD_stop_daemon(srv->daemon);
     jobs_shutdown(&srv->jobs);
     server_free(srv);
-}
-
-int serve_retrieve(serve_server *srv, store *st, const char *query, const retrieve_params *rp,
-                   retrieve_result *res)
-{
-    if (!srv->p.embedder && !rp->reranker)
-        return retrieve_search(st, NULL, query, rp, res); /* BM25 needs no lock */
-    pthread_mutex_lock(&srv->embed_lock);
-    int rc = retrieve_search(st, srv->p.embedder, query, rp, res);
-    pthread_mutex_unlock(&srv->embed_lock);
-    return rc;
 }

@@ -1,7 +1,7 @@
 /* static.c - the web page's files, embedded in the binary at build time
  * (serve/web/ -> serve_assets.c by cmake/embed_assets.cmake), so docqa serve
  * needs no files beside itself, no Node build and no CDN. */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <string.h>
 

@@ -8,10 +8,14 @@
  * stream_write returns -1, which stops retrieval or the LLM), joins the
  * producer and frees everything, so no thread outlives its response.
  */
-#include "serve/serve_impl.h"
+#include "serve/stream.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/common.h"
 
 struct serve_stream {
     pthread_mutex_t lock;

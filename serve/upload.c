@@ -8,7 +8,7 @@
  * " (2)", " (3)", ... before its extension. Names are cut to their last
  * path component, so an upload cannot write outside the folder.
  */
-#include "serve/serve_impl.h"
+#include "serve/handlers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "ingest/ingest.h"
+#include "serve/context.h"
+#include "serve/jobs.h"
 
 struct upload {
     struct MHD_PostProcessor *pp;
@@ -151,9 +153,7 @@ void upload_free(struct upload *u)
 enum MHD_Result upload_begin(serve_request *rq)
 {
     serve_server *srv = rq->srv;
-    pthread_mutex_lock(&srv->jobs.lock);
-    bool full = srv->jobs.running >= (srv->p.max_jobs > 0 ? srv->p.max_jobs : 2);
-    pthread_mutex_unlock(&srv->jobs.lock);
+    bool full = jobs_full(srv);
     if (full)
         return serve_reply_error(rq, 429, "%d ingest jobs are running already; try again when "
                                           "one is done",

@@ -194,7 +194,12 @@ Test(ask, json_has_answer_citations_sources_timings_tokens)
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "unknown_citations")), 0);
     cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sources"), 0);
     cr_assert_str_eq(cJSON_GetObjectItem(s0, "path")->valuestring, "manual.txt");
-    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(s0, "cited")));
+    cr_assert_eq(cJSON_GetObjectItem(s0, "number")->valueint, 1);
+    cr_assert_str_eq(cJSON_GetObjectItem(s0, "label")->valuestring, "manual.txt p. 1");
+    /* the search hit's fields too: one shape for the CLI and the API */
+    cr_assert(cJSON_IsObject(cJSON_GetObjectItem(s0, "scores")));
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(s0, "doc_id")));
+    cr_assert_geq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "retrieved")), 1);
     cJSON *t = cJSON_GetObjectItem(j, "timings");
     double ft = cJSON_GetObjectItem(t, "first_token_s")->valuedouble;
     double total = cJSON_GetObjectItem(t, "total_s")->valuedouble;

@@ -9,7 +9,7 @@
 
 #include "common/common.h"
 #include "embed/embed.h"
-#include "embed/hub.h"
+#include "hub/hub.h"
 #include "support/httpd.h"
 #include "support/run.h"
 #include "support/tmpdir.h"

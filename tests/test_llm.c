@@ -522,6 +522,47 @@ Test(llm, http_503_plain_text_and_empty)
     expect_failure(LLM_ERR_HTTP, "LLM at %s answered HTTP 503: (no message)", "");
 }
 
+/* What a caller acts on is the status and the reply's HTTP status, never the
+ * message: a 5xx or no server means "answer without the LLM", a 4xx or a
+ * failure after text came does not. */
+static bool unreachable_after(int status, const char *content_type, const char *body)
+{
+    sc.status = status;
+    sc.content_type = content_type;
+    sc.body = body;
+    sink k = {0};
+    llm_reply r;
+    llm_status st = ask(true, &k, &r);
+    cr_assert_eq(r.http_status, status);
+    bool u = llm_unreachable(st, &r);
+    llm_reply_free(&r);
+    dq_buf_free(&k.text);
+    return u;
+}
+
+Test(llm, unreachable_is_a_status_not_a_message)
+{
+    cr_assert(unreachable_after(503, "text/plain", "Loading model"));
+    cr_assert(unreachable_after(502, "text/plain", "bad gateway (HTTP 404 upstream)"));
+    cr_assert_not(unreachable_after(404, "text/plain", "answered HTTP 500"));
+    cr_assert_not(unreachable_after(400, "application/json", "{\"error\":\"HTTP 503\"}"));
+    sc.status = 200;
+    sc.content_type = NULL;
+    sc.body = LLAMA_CHUNK("The ") "error: {\"code\":503,\"message\":\"overloaded\"}\n\n";
+    sc.chunked = true;
+    sink k = {0};
+    llm_reply r;
+    llm_status st = ask(true, &k, &r);
+    cr_assert_eq(st, LLM_ERR_PROTOCOL);
+    cr_assert_not(llm_unreachable(st, &r), "a failure mid-answer is not a missing LLM");
+    llm_reply_free(&r);
+    dq_buf_free(&k.text);
+    llm_reply none = {0};
+    cr_assert(llm_unreachable(LLM_ERR_CONNECT, &none));
+    cr_assert(llm_unreachable(LLM_ERR_TIMEOUT, &none));
+    cr_assert_not(llm_unreachable(LLM_ERR_CANCELLED, &none));
+}
+
 Test(llm, refused_connection)
 {
     int port = httpd_closed_port();

@@ -5,6 +5,7 @@
 #include "index/index.h"
 #include "retrieve/query.h"
 #include "retrieve/retrieve.h"
+#include "support/storegen.h"
 #include "support/tmpdir.h"
 
 #include <stdio.h>
@@ -106,23 +107,7 @@ static const char *const manual[] = {
 
 static void put_doc(const char *path, const char *const *texts, size_t n)
 {
-    dq_sha256 h;
-    dq_sha256_init(&h);
-    for (size_t i = 0; i < n; i++)
-        dq_sha256_update(&h, texts[i], strlen(texts[i]));
-    uint8_t d[32];
-    char hex[65];
-    dq_sha256_final(&h, d);
-    dq_hex(d, 32, hex);
-    store_chunk_in chunks[8];
-    const char *pages[8];
-    for (size_t i = 0; i < n; i++) {
-        chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i};
-        pages[i] = texts[i];
-    }
-    store_doc_info info = {hex, "txt", NULL, (int)n};
-    cr_assert_eq(store_put_document(st, path, 100, 1000, &info, pages, chunks, n), 0, "%s",
-                 dq_last_error());
+    cr_assert_eq(storegen_put_texts(st, path, texts, n), 0, "%s", dq_last_error());
 }
 
 static void setup(void)

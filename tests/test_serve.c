@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "pipeline/pipeline.h"
 #include "serve/serve.h"
 #include "support/httpd.h"
 #include "support/pdfgen.h"
@@ -72,9 +73,27 @@ static int run_docqa(const char *const *args)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+static rag_session *rag;
+static dq_config rag_cfg;
+
+/* The answer session servers borrow: the store's config, with llm_url (NULL:
+ * none) as its LLM. One per test: servers started later share it. */
+static void use_session(const char *llm_url)
+{
+    cr_assert_null(rag, "one session per test");
+    cr_assert_eq(dq_config_load(&rag_cfg, store_path), 0, "%s", dq_last_error());
+    free(rag_cfg.llm_url);
+    rag_cfg.llm_url = llm_url ? dq_strdup(llm_url) : NULL;
+    rag_session_params sp = {.store_dir = store_path, .config = &rag_cfg};
+    cr_assert_eq(rag_session_build(&sp, &rag), 0, "%s", dq_last_error());
+}
+
 static serve_params params(void)
 {
+    if (!rag)
+        use_session(NULL);
     serve_params p = serve_default_params();
+    p.session = rag;
     p.port = 0;
     p.store_dir = store_path;
     p.docqa_bin = docqa_bin();
@@ -119,6 +138,9 @@ static void teardown(void)
 {
     serve_stop(srv);
     srv = NULL;
+    rag_session_free(rag);
+    rag = NULL;
+    dq_config_free(&rag_cfg);
     curl_global_cleanup();
     cr_expect_eq(tmpdir_remove(workdir), 0);
 }
@@ -288,7 +310,7 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     start_default();
     resp r = get("/api/search?q=warranty%20period&k=2");
     cr_assert_eq(r.status, 200, "%s", r.body.data);
-    const cJSON *hits = at(r.json, "hits");
+    const cJSON *hits = at(r.json, "results");
     cr_assert_geq(cJSON_GetArraySize(hits), 1);
     cr_assert_leq(cJSON_GetArraySize(hits), 2);
     const cJSON *h = cJSON_GetArrayItem(hits, 0);
@@ -308,7 +330,7 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     /* the same search as a POST body, in Chinese */
     r = post("/api/search", "{\"query\": \"违约金\", \"top_k\": 1}");
     cr_assert_eq(r.status, 200, "%s", r.body.data);
-    hits = at(r.json, "hits");
+    hits = at(r.json, "results");
     cr_assert_eq(cJSON_GetArraySize(hits), 1);
     cr_expect_str_eq(str_at(cJSON_GetArrayItem(hits, 0), "path"), "lease.pdf");
     resp_free(&r);
@@ -316,7 +338,7 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     /* nothing matches: an empty list, not an error */
     r = get("/api/search?q=zeppelin");
     cr_assert_eq(r.status, 200);
-    cr_expect_eq(cJSON_GetArraySize(at(r.json, "hits")), 0);
+    cr_expect_eq(cJSON_GetArraySize(at(r.json, "results")), 0);
     resp_free(&r);
 }
 
@@ -383,13 +405,16 @@ Test(serve, ask_answers_with_sources)
     cr_expect_str_eq(str_at(s, "section"), "Warranty");
     cr_expect_str_eq(str_at(s, "label"), "manual.pdf p. 2, Warranty");
     cr_expect(num_at(s, "score") > 0);
+    /* the same hit fields as `docqa ask --json` and search */
+    cr_expect(cJSON_IsBool(at(s, "ocr")) && cJSON_IsObject(at(s, "scores")));
+    cr_expect_eq(num_at(s, "rank"), 1);
     resp_free(&r);
 
     r = post("/api/ask", "{\"question\": \"Who painted the ceiling of the chapel?\"}");
     cr_assert_eq(r.status, 200);
     cr_expect(cJSON_IsFalse(at(r.json, "found")));
     cr_expect_str_eq(str_at(r.json, "answer"),
-                     "No passage in the documents answers this question.");
+                     "The documents do not say.");
     cr_expect_eq(cJSON_GetArraySize(at(r.json, "sources")), 0);
     resp_free(&r);
 }
@@ -590,11 +615,8 @@ static httpd *start_with_llm(fake_llm *f, const char *url_or_null)
         cr_assert(h, "%s", dq_last_error());
         snprintf(url, sizeof url, "%s/v1", httpd_url(h));
     }
-    llm_params lp = llm_default_params();
-    lp.base_url = url;
-    lp.timeout_s = 20;
+    use_session(url);
     serve_params p = params();
-    p.llm = &lp;
     start(&p);
     return h;
 }
@@ -722,11 +744,9 @@ Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
     cr_assert(h);
     char url[128];
     snprintf(url, sizeof url, "%s/v1", httpd_url(h));
-    llm_params lp = llm_default_params();
-    lp.base_url = url;
+    use_session(url);
     log_sink sink = {PTHREAD_MUTEX_INITIALIZER, DQ_BUF_INIT};
     serve_params p = params();
-    p.llm = &lp;
     p.log = log_to_sink;
     p.log_ctx = &sink;
     start(&p);
@@ -875,10 +895,10 @@ Test(serve, documents_and_page_images_with_highlights)
     resp_free(&r);
 
     r = get("/api/search?q=warranty%20period&k=1");
-    int chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "chunk_id");
+    int chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "chunk_id");
     resp_free(&r);
     r = get("/api/search?q=deposit&k=1");
-    int other_chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "chunk_id");
+    int other_chunk = (int)num_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "chunk_id");
     resp_free(&r);
 
     char path[128];
@@ -996,7 +1016,7 @@ Test(serve, upload_is_ingested_in_the_background)
 
     r = get("/api/search?q=reading%20room");
     cr_assert_eq(r.status, 200);
-    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "path"),
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "path"),
                      ".docqa/uploads/hours.txt");
     resp_free(&r);
 
@@ -1129,7 +1149,7 @@ static void *reader_main(void *p)
     reader_result *res = p;
     for (int i = 0; i < 25; i++) {
         resp r = get("/api/search?q=warranty%20period&k=1");
-        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "hits"), 0);
+        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "results"), 0);
         const cJSON *path = cJSON_GetObjectItem(hit, "path");
         if (r.status == 200 && cJSON_IsString(path) && !strcmp(path->valuestring, "manual.pdf"))
             res->ok++;
@@ -1194,7 +1214,7 @@ Test(serve, readers_are_served_while_an_ingest_writes)
         cr_expect_eq(res[i].ok, 50);
     }
     r = get("/api/search?q=observatory%20comets&k=1");
-    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "hits"), 0), "path"),
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "results"), 0), "path"),
                      ".docqa/uploads/observatory.pdf");
     resp_free(&r);
 }

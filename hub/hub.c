@@ -15,17 +15,16 @@
  * renames. The token goes only to the endpoint: the CDN URL is signed, and
  * a token has no business travelling to a second host.
  */
-#include "embed/hub.h"
+#include "hub/hub.h"
 
 #include "common/common.h"
-#include "embed/model_impl.h"
+#include "embed/embed.h"
+#include "net/net.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,20 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+
+static char *path_join(const char *dir, const char *name)
+{
+    dq_buf b = DQ_BUF_INIT;
+    size_t n = strlen(dir);
+    dq_buf_printf(&b, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
+    return dq_buf_take(&b);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
 
 /* ---- names ---------------------------------------------------------------- */
 
@@ -180,14 +193,6 @@ struct hub {
     CURL *curl;        /* one handle, reset per request, so connections are reused */
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void init_curl(void)
-{
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static int env_int(const char *name, int dflt)
 {
     const char *v = getenv(name);
@@ -200,11 +205,6 @@ static int env_int(const char *name, int dflt)
 
 hub *hub_new(const hub_options *opt)
 {
-    pthread_once(&curl_once, init_curl);
-    if (curl_init_result != CURLE_OK) {
-        dq_set_error("cannot initialise libcurl: %s", curl_easy_strerror(curl_init_result));
-        return NULL;
-    }
     hub_options o = opt ? *opt : (hub_options){0};
     hub *h = dq_calloc(1, sizeof *h);
     const char *ep = o.endpoint ? o.endpoint : getenv("HF_ENDPOINT");
@@ -229,9 +229,8 @@ hub *hub_new(const hub_options *opt)
     h->retries = o.retries < 0 ? 0 : o.retries == 0 ? 3 : o.retries;
     h->progress = o.progress;
     h->progress_ctx = o.progress_ctx;
-    h->curl = curl_easy_init();
+    h->curl = net_handle_new();
     if (!h->curl) {
-        dq_set_error("cannot initialise libcurl");
         hub_free(h);
         return NULL;
     }
@@ -364,18 +363,6 @@ static bool same_origin(const char *a, const char *b)
 
 static void setup_request(hub *h, const char *url, bool with_token, struct curl_slist **hdrs)
 {
-    CURL *c = h->curl;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "docqa/1 (model pull)");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)h->connect_timeout_s);
-    /* a transfer that sends nothing for stall_timeout_s seconds fails; a slow
-     * but moving one is left alone, however long a large file takes */
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)h->stall_timeout_s);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     *hdrs = curl_slist_append(NULL, "Accept-Encoding: identity");
     if (with_token && h->token) {
         dq_buf a = DQ_BUF_INIT;
@@ -384,7 +371,13 @@ static void setup_request(hub *h, const char *url, bool with_token, struct curl_
         memset(a.data, 0, a.len);
         dq_buf_free(&a);
     }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+    /* a transfer that sends nothing for stall_timeout_s seconds fails; a slow
+     * but moving one is left alone, however long a large file takes */
+    net_request rq = {.user_agent = "docqa/1 (model pull)",
+                      .connect_timeout_s = h->connect_timeout_s,
+                      .stall_timeout_s = h->stall_timeout_s,
+                      .headers = *hdrs};
+    net_request_setup(h->curl, url, &rq);
 }
 
 static void resolve_url(const hub *h, const char *repo, const char *rev, const char *file,
@@ -433,14 +426,21 @@ static void status_error(const hub *h, const char *repo, const char *rev, const 
     }
 }
 
-static void curl_failure(const char *what, CURLcode rc)
+/* Sets the error for a failed transfer on h; true when trying again may
+ * help (no connection, a timeout, a connection that broke). */
+static bool curl_failure(hub *h, const char *what, CURLcode rc)
 {
-    if (rc == CURLE_OPERATION_TIMEDOUT)
+    net_result res;
+    net_result_of(h->curl, rc, NULL, &res);
+    bool timeout = res.status == NET_TIMEOUT || res.status == NET_CONNECT_TIMEOUT;
+    if (timeout)
         dq_set_error("%s: timed out (HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT set the "
                      "limits)",
                      what);
     else
-        dq_set_error("%s: %s", what, curl_easy_strerror(rc));
+        dq_set_error("%s: %s", what, res.reason);
+    return timeout || res.status == NET_DROPPED ||
+           (res.status == NET_UNREACHABLE && !res.no_host);
 }
 
 int hub_stat(hub *h, const char *repo, const char *revision, const char *file, hub_file *out)
@@ -464,7 +464,7 @@ int hub_stat(hub *h, const char *repo, const char *revision, const char *file, h
         if (cc != CURLE_OK) {
             dq_buf what = DQ_BUF_INIT;
             dq_buf_printf(&what, "cannot reach %s for '%s'", h->endpoint, repo);
-            curl_failure(what.data, cc);
+            curl_failure(h, what.data, cc);
             dq_buf_free(&what);
             goto out;
         }
@@ -691,17 +691,15 @@ static int fetch_once(hub *h, const char *repo, const char *file, const hub_file
         dq_buf what = DQ_BUF_INIT;
         dq_buf_printf(&what, "download of '%s' of '%s' broke off at %.1f of %.1f MB", file,
                       repo, (double)(have > 0 ? have : 0) / 1e6, (double)info->size / 1e6);
-        curl_failure(what.data, cc);
+        curl_failure(h, what.data, cc);
         dq_buf_free(&what);
         *retry = true;
         rc = -1;
     } else if (cc != CURLE_OK) {
         dq_buf what = DQ_BUF_INIT;
         dq_buf_printf(&what, "cannot download '%s' of '%s'", file, repo);
-        curl_failure(what.data, cc);
+        *retry = curl_failure(h, what.data, cc);
         dq_buf_free(&what);
-        *retry = cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT ||
-                 cc == CURLE_RECV_ERROR || cc == CURLE_PARTIAL_FILE;
         rc = -1;
     } else if (s.r.status < 200 || s.r.status >= 300) {
         status_error(h, repo, "", file, &s.r);
@@ -839,7 +837,7 @@ typedef struct {
  * without leaving an error that matters). */
 static int pull_file(pull_ctx *p, const char *file, bool optional)
 {
-    char *dest = model_path_join(p->dir, file);
+    char *dest = path_join(p->dir, file);
     hub_file info;
     int rc = hub_download(p->h, p->repo, p->rev, file, dest, &info);
     if (rc == 0) {
@@ -865,7 +863,7 @@ static int pull_file(pull_ctx *p, const char *file, bool optional)
 /* Reads modules.json (already pulled) for the Pooling module's folder. */
 static char *pooling_path(const char *dir)
 {
-    char *mpath = model_path_join(dir, "modules.json");
+    char *mpath = path_join(dir, "modules.json");
     dq_buf b = DQ_BUF_INIT;
     char *out = NULL;
     if (dq_read_file(mpath, &b) == 0) {
@@ -876,7 +874,7 @@ static char *pooling_path(const char *dir)
         {
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
             const cJSON *path = cJSON_GetObjectItemCaseSensitive(m, "path");
-            if (cJSON_IsString(type) && model_ends_with(type->valuestring, "models.Pooling") &&
+            if (cJSON_IsString(type) && ends_with(type->valuestring, "models.Pooling") &&
                 cJSON_IsString(path) && *path->valuestring && !strstr(path->valuestring, "..") &&
                 path->valuestring[0] != '/') {
                 dq_buf p = DQ_BUF_INIT;
@@ -903,39 +901,20 @@ static void cannot_run(const char *repo)
  * weights: first the architecture (config.json) ... */
 static int check_config(const char *repo, const char *dir, bool *reranker, bool *xlmr)
 {
-    bert_config c;
-    memset(&c, 0, sizeof c);
-    cJSON *j = NULL;
-    dq_buf raw = DQ_BUF_INIT;
-    int rc = model_read_config(dir, &c, &j, &raw);
-    cJSON_Delete(j);
-    dq_buf_free(&raw);
-    if (rc < 0) {
+    if (bert_check_config(dir, reranker, xlmr) < 0) {
         cannot_run(repo);
         return -1;
     }
-    *reranker = strstr(c.arch, "ForSequenceClassification") != NULL;
-    *xlmr = c.roberta;
     return 0;
 }
 
 /* ... then the tokenizer options and sentence-transformers modules. */
 static int check_folder(const char *repo, const char *dir, bool xlmr)
 {
-    bert_config c;
-    memset(&c, 0, sizeof c);
-    bool norm;
-    int max_len = 1 << 20;
-    wp_tokenizer *tok = NULL;
-    spm_tokenizer *spm = NULL;
-    if (model_read_pooling(dir, &c, &norm) < 0 ||
-        (xlmr ? !(spm = model_read_spm(dir, &max_len))
-              : !(tok = model_read_tokenizer(dir, &max_len)))) {
+    if (bert_check_folder(dir, xlmr) < 0) {
         cannot_run(repo);
         return -1;
     }
-    wp_free(tok);
-    spm_free(spm);
     return 0;
 }
 
@@ -949,7 +928,7 @@ long long hub_folder_bytes(const char *dir)
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        char *p = model_path_join(dir, e->d_name);
+        char *p = path_join(dir, e->d_name);
         struct stat st;
         if (lstat(p, &st) == 0)
             total += S_ISDIR(st.st_mode) ? hub_folder_bytes(p) : (long long)st.st_size;
@@ -970,7 +949,7 @@ int hub_pull(hub *h, const char *repo, const char *revision, const char *dir,
     int rc = -1;
     char *pool = NULL;
     /* the record goes last: a folder without it is an unfinished pull */
-    char *record = model_path_join(dir, HUB_RECORD);
+    char *record = path_join(dir, HUB_RECORD);
     unlink(record);
 
     int r = pull_file(&p, "config.json", false);

@@ -1,15 +1,16 @@
 /* files.c - turns the paths on a command line into the list of files to
  * ingest: folders walked recursively in name order, hidden entries skipped,
- * each file's store path made relative to the store's root when inside it. */
+ * each file's store path made relative to the store's root when inside it;
+ * symbolic links followed only while they stay inside the folder named. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli/files.h"
 #include "common/common.h"
 #include "ingest/ingest.h"
+#include "pipeline/pipeline.h"
 
 static void add_file(file_list *list, const char *abs, const struct stat *st, bool named,
                      const char *root)
@@ -18,19 +19,11 @@ static void add_file(file_list *list, const char *abs, const struct stat *st, bo
     input_file *f = &list->items[list->n++];
     memset(f, 0, sizeof *f);
     f->abs = dq_strdup(abs);
-    f->rel = files_store_path(abs, root);
+    f->rel = store_rel_path(root, abs);
     f->size = st->st_size;
     f->mtime = st->st_mtime;
     f->named = named;
     list->total_bytes += st->st_size;
-}
-
-char *files_store_path(const char *abs, const char *root)
-{
-    size_t n = strlen(root);
-    if (n > 1 && !strncmp(abs, root, n) && abs[n] == '/')
-        return dq_strdup(abs + n + 1);
-    return dq_strdup(abs);
 }
 
 /* True when folder st was walked already in this run (a symlink back to an
@@ -54,7 +47,7 @@ static bool seen_before(file_list *list, const struct stat *st)
 static void note_skip(file_list *list, bool failed, const char *path, const char *root,
                       const char *fmt, const char *arg)
 {
-    char *rel = files_store_path(path, root);
+    char *rel = store_rel_path(root, path);
     dq_buf_printf(&list->skipped, "'%s': ", rel);
     dq_buf_printf(&list->skipped, fmt, arg);
     dq_buf_putc(&list->skipped, '\n');
@@ -63,13 +56,12 @@ static void note_skip(file_list *list, bool failed, const char *path, const char
     free(rel);
 }
 
-/* True when real is top or below it. */
-static bool inside(const char *real, const char *top)
+bool path_is_under(const char *path, const char *dir)
 {
-    size_t n = strlen(top);
-    if (n == 1) /* "/" */
+    size_t n = strlen(dir);
+    if (n == 1 && dir[0] == '/')
         return true;
-    return !strncmp(real, top, n) && (real[n] == '\0' || real[n] == '/');
+    return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
 /* A symbolic link inside a walked folder: true when it may be followed. A
@@ -81,7 +73,7 @@ static bool link_allowed(file_list *list, const char *path, const struct stat *t
     if (list->follow_symlinks)
         return true;
     char *real = realpath(path, NULL);
-    bool ok = real && inside(real, top);
+    bool ok = real && path_is_under(real, top);
     /* Links to files docqa would not read anyway are passed over quietly. */
     if (!ok && (S_ISDIR(target->st_mode) || ingest_supported(name)))
         note_skip(list, false, path, root, "symbolic link to '%s', outside the folder, not followed "

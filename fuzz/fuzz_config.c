@@ -1,31 +1,18 @@
-/* fuzz_cli_config.c - libFuzzer harness: the INI-style docqa config file.
+/* fuzz_config.c - libFuzzer harness: the INI-style docqa config file.
  *
- * The input is written as <store>/config in a scratch folder (under /dev/shm when there is one, removed at exit)
- * (with XDG_CONFIG_HOME pointing at an empty folder so the user's own config
- * stays out) and read with cli_config_load(). An accepted file must give
- * values within their documented ranges. cli_error() is replaced here, so
- * rejected lines cost no output.
+ * The input is written as <store>/config in a scratch folder (under /dev/shm
+ * when there is one, removed at exit), with XDG_CONFIG_HOME pointing at an
+ * empty folder so the user's own config stays out, and read with
+ * dq_config_load(). An accepted file must give values within their documented
+ * ranges; a rejected one must leave a message naming the file.
  */
-#include "cli/cli.h"
 #include "common/common.h"
+#include "pipeline/pipeline.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int n_errors;
-
-void cli_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    n_errors++;
-}
 
 static char dir[64];
 
@@ -52,9 +39,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         if (dq_mkdirs(xdg) < 0)
             abort();
         setenv("XDG_CONFIG_HOME", xdg, 1);
-        unsetenv("DOCQA_EMBED_MODEL");
-        unsetenv("DOCQA_EMBED_URL");
-        unsetenv("DOCQA_EMBED_API_KEY");
+        static const char *const env[] = {"DOCQA_EMBED_MODEL", "DOCQA_EMBED_URL",
+                                          "DOCQA_EMBED_API_KEY", "DOCQA_EMBED_DEVICE"};
+        for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+            unsetenv(env[i]);
     }
     char path[128];
     snprintf(path, sizeof path, "%s/config", dir);
@@ -62,13 +50,14 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     if (!f || (size && fwrite(data, 1, size, f) != size))
         abort();
     fclose(f);
-    cli_config cfg;
-    int errors = n_errors;
-    int rc = cli_config_load(&cfg, dir);
-    if (rc == 0 && (cfg.embed_threads < 0 || cfg.embed_threads > 1024 || n_errors != errors))
+    dq_config cfg;
+    dq_set_error("%s", "");
+    int rc = dq_config_load(&cfg, dir);
+    if (rc == 0 && (cfg.embed_threads < 0 || cfg.embed_threads > 1024 || cfg.nprobe < 0 ||
+                    cfg.nprobe > 65536 || *dq_last_error()))
         abort();
-    if (rc < 0 && n_errors == errors)
-        abort(); /* a rejected file always says why */
-    cli_config_free(&cfg);
+    if (rc < 0 && !strstr(dq_last_error(), path))
+        abort(); /* a rejected file always says which file and why */
+    dq_config_free(&cfg);
     return 0;
 }

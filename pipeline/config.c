@@ -1,5 +1,5 @@
 /* config.c - docqa's settings: an INI-style file per user and per store,
- * then the environment.
+ * then the environment, read once per command.
  *
  *     # ~/.config/docqa/config or <store>/config
  *     [embed]
@@ -40,8 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "common/common.h"
+#include "pipeline/pipeline.h"
+#include "retrieve/retrieve.h"
 
 static char *trim(char *s)
 {
@@ -80,7 +81,7 @@ static int parse_int(const char *v, int lo, int hi, int *out)
     return 0;
 }
 
-static int apply_llm(cli_config *cfg, const char *key, const char *value)
+static int apply_llm(dq_config *cfg, const char *key, const char *value)
 {
     if (!strcmp(key, "url"))
         set_string(&cfg->llm_url, value);
@@ -107,7 +108,7 @@ static int apply_llm(cli_config *cfg, const char *key, const char *value)
     return 0;
 }
 
-static int apply_retrieve(cli_config *cfg, const char *key, const char *value)
+static int apply_retrieve(dq_config *cfg, const char *key, const char *value)
 {
     char *end;
     if (!strcmp(key, "mode")) {
@@ -140,7 +141,7 @@ static int apply_retrieve(cli_config *cfg, const char *key, const char *value)
     return 0;
 }
 
-static int apply(cli_config *cfg, const char *section, const char *key, const char *value)
+static int apply(dq_config *cfg, const char *section, const char *key, const char *value)
 {
     if (!strcmp(section, "llm"))
         return apply_llm(cfg, key, value);
@@ -181,7 +182,7 @@ static int apply(cli_config *cfg, const char *section, const char *key, const ch
     return 0;
 }
 
-static int load_file(cli_config *cfg, const char *path)
+static int load_file(dq_config *cfg, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -196,7 +197,7 @@ static int load_file(cli_config *cfg, const char *path)
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if ((size_t)len != strlen(line)) {
-            cli_error("'%s' line %d: NUL byte (not a text file?)", path, lineno);
+            dq_set_error("'%s' line %d: NUL byte (not a text file?)", path, lineno);
             rc = -1;
             break;
         }
@@ -209,7 +210,7 @@ static int load_file(cli_config *cfg, const char *path)
         if (*s == '[') {
             char *close = strchr(s, ']');
             if (!close || close[1]) {
-                cli_error("'%s' line %d: malformed section header", path, lineno);
+                dq_set_error("'%s' line %d: malformed section header", path, lineno);
                 rc = -1;
                 break;
             }
@@ -219,15 +220,15 @@ static int load_file(cli_config *cfg, const char *path)
         }
         char *eq = strchr(s, '=');
         if (!eq) {
-            cli_error("'%s' line %d: expected 'key = value'", path, lineno);
+            dq_set_error("'%s' line %d: expected 'key = value'", path, lineno);
             rc = -1;
             break;
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
         if (apply(cfg, section, key, value) < 0) {
-            cli_error("'%s' line %d: unknown or invalid setting '%s%s%s = %s'", path, lineno,
-                      section, *section ? "." : "", key, value);
+            dq_set_error("'%s' line %d: unknown or invalid setting '%s%s%s = %s'", path,
+                         lineno, section, *section ? "." : "", key, value);
             rc = -1;
             break;
         }
@@ -237,7 +238,7 @@ static int load_file(cli_config *cfg, const char *path)
     return rc;
 }
 
-char *cli_user_config_path(void)
+char *dq_config_user_path(void)
 {
     dq_buf path = DQ_BUF_INIT;
     const char *xdg = getenv("XDG_CONFIG_HOME");
@@ -249,14 +250,14 @@ char *cli_user_config_path(void)
     return path.len ? dq_buf_take(&path) : NULL;
 }
 
-int cli_config_load(cli_config *cfg, const char *store_dir)
+int dq_config_load(dq_config *cfg, const char *store_dir)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->llm_temperature = -1;
     cfg->min_score = NAN;
     cfg->ann_threshold = -1;
     dq_buf path = DQ_BUF_INIT;
-    char *user = cli_user_config_path();
+    char *user = dq_config_user_path();
     if (user)
         dq_buf_puts(&path, user);
     free(user);
@@ -274,8 +275,10 @@ int cli_config_load(cli_config *cfg, const char *store_dir)
         set_string(&cfg->embed_url, env);
     if ((env = getenv("DOCQA_EMBED_API_KEY")))
         set_string(&cfg->embed_key, env);
-    if ((env = getenv("DOCQA_EMBED_DEVICE")) && bert_parse_device(env, &cfg->embed_device) < 0) {
-        cli_error("DOCQA_EMBED_DEVICE='%s': expected auto, cpu or cuda", env);
+    /* The first fault is the one reported: a bad file line stays the message. */
+    if ((env = getenv("DOCQA_EMBED_DEVICE")) && bert_parse_device(env, &cfg->embed_device) < 0 &&
+        rc == 0) {
+        dq_set_error("DOCQA_EMBED_DEVICE='%s': expected auto, cpu or cuda", env);
         rc = -1;
     }
     if ((env = getenv("DOCQA_LLM_URL")))
@@ -285,11 +288,11 @@ int cli_config_load(cli_config *cfg, const char *store_dir)
     if ((env = getenv("DOCQA_LLM_API_KEY")))
         set_string(&cfg->llm_key, env);
     if (rc < 0)
-        cli_config_free(cfg); /* a failed load owns nothing: callers just return */
+        dq_config_free(cfg); /* a failed load owns nothing: callers just return */
     return rc;
 }
 
-void cli_config_free(cli_config *cfg)
+void dq_config_free(dq_config *cfg)
 {
     free(cfg->embed_model);
     free(cfg->embed_url);
@@ -345,7 +348,7 @@ static bool key_line(const char *line, size_t n, const char *key)
     return n && *line == '=';
 }
 
-int cli_config_set(const char *path, const char *section, const char *key, const char *value)
+int dq_config_set(const char *path, const char *section, const char *key, const char *value)
 {
     if (strpbrk(value, "#\n\r")) {
         dq_set_error("cannot write '%s = %s' to '%s': the value holds '#' or a line break, "
@@ -417,7 +420,7 @@ int cli_config_set(const char *path, const char *section, const char *key, const
     return rc;
 }
 
-embedder *cli_open_embedder(const cli_config *cfg, bool *err)
+embedder *dq_config_open_embedder(const dq_config *cfg, bool *err)
 {
     *err = false;
     if (!cfg->embed_model && !cfg->embed_url)
@@ -432,20 +435,16 @@ embedder *cli_open_embedder(const cli_config *cfg, bool *err)
     ec.bert.n_threads = cfg->embed_threads;
     ec.bert.device = cfg->embed_device;
     embedder *e = embedder_open(&ec);
-    if (!e) {
-        cli_error("%s", dq_last_error());
-        *err = true;
-    }
+    *err = e == NULL;
     return e;
 }
 
-embedder *cli_open_store_embedder(store *st, bool *err)
+store_vindex_params dq_config_vindex_params(const dq_config *cfg)
 {
-    cli_config cfg;
-    embedder *e = NULL;
-    *err = cli_config_load(&cfg, store_dir(st)) < 0;
-    if (!*err)
-        e = cli_open_embedder(&cfg, err);
-    cli_config_free(&cfg);
-    return e;
+    store_vindex_params vp = store_vindex_default_params();
+    if (cfg->ann_threshold >= 0)
+        vp.ann_threshold = cfg->ann_threshold;
+    vp.nprobe = cfg->nprobe;
+    vp.exact = cfg->exact;
+    return vp;
 }

@@ -1,4 +1,6 @@
-/* ingest_run.c - the per-file work `docqa ingest` and `docqa reindex` share.
+/* ingest_run.c - the ingest run `docqa ingest` and `docqa reindex` share:
+ * skip, link, extract, clean, split and store each file; remove gone files,
+ * telling renames apart; re-chunk documents made with other settings.
  *
  * Incremental like make: a file whose size and mtime match the store is not
  * read (unless verifying); one whose content hash is already stored (a copy,
@@ -14,13 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli/ingest_run.h"
+#include "pipeline/pipeline.h"
 
 /* SQLite refuses values over 1e9 bytes; a page past this is a text file with
  * no page breaks, failed on its own rather than ending the run. */
 enum { MAX_PAGE_BYTES = 256 << 20 };
 
-void cli_ingest_run_free(cli_ingest_run *run)
+void ingest_run_free(ingest_run *run)
 {
     dq_buf_free(&run->failures);
     free(run->stale_done);
@@ -28,27 +30,24 @@ void cli_ingest_run_free(cli_ingest_run *run)
     free(run->links);
     run->links = NULL;
     run->n_links = run->links_cap = 0;
-    cli_ocr_free(&run->ocr);
+    free(run->ocr_langs);
+    run->ocr_langs = NULL;
+    run->ocr.langs = NULL;
 }
 
-void cli_split_tag(const split_params *sp, char *out, size_t n)
+static bool stopped(const ingest_run *run)
+{
+    return run->events.stop && run->events.stop(run->events.user);
+}
+
+void ingest_split_tag(const split_params *sp, char *out, size_t n)
 {
     snprintf(out, n, "chunk_cjk=%d chunk_words=%d overlap=%.2f", sp->chunk_cjk,
              sp->chunk_words, (double)sp->overlap);
 }
 
-bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct)
-{
-    bool ok = (chunk_cjk == CLI_SPLIT_UNSET || chunk_cjk >= 20) &&
-              (chunk_words == CLI_SPLIT_UNSET || chunk_words >= 15) &&
-              (overlap_pct == CLI_SPLIT_UNSET || (overlap_pct >= 0 && overlap_pct <= 50));
-    if (!ok)
-        cli_error("chunk sizes must be at least 20 characters / 15 words and overlap 0-50%%");
-    return ok;
-}
-
-int cli_split_settings(cli_ingest_run *run, int chunk_cjk, int chunk_words, int overlap_pct,
-                       bool may_change, bool quiet)
+int ingest_run_set_split(ingest_run *run, int chunk_cjk, int chunk_words, int overlap_pct,
+                         bool may_change)
 {
     char *have = NULL;
     int found = store_get_meta(run->st, "split", &have);
@@ -64,13 +63,13 @@ int cli_split_settings(cli_ingest_run *run, int chunk_cjk, int chunk_words, int 
         return -1;
     }
     sp->overlap = overlap;
-    if (chunk_cjk != CLI_SPLIT_UNSET)
+    if (chunk_cjk != INGEST_SPLIT_UNSET)
         sp->chunk_cjk = chunk_cjk;
-    if (chunk_words != CLI_SPLIT_UNSET)
+    if (chunk_words != INGEST_SPLIT_UNSET)
         sp->chunk_words = chunk_words;
-    if (overlap_pct != CLI_SPLIT_UNSET)
+    if (overlap_pct != INGEST_SPLIT_UNSET)
         sp->overlap = (float)overlap_pct / 100.0f;
-    cli_split_tag(sp, run->split_tag, sizeof run->split_tag);
+    ingest_split_tag(sp, run->split_tag, sizeof run->split_tag);
     int rc = 0;
     if (found && strcmp(have, run->split_tag) != 0 && !may_change) {
         dq_set_error("this store was chunked with %s; ingest with the same settings, change them "
@@ -81,21 +80,118 @@ int cli_split_settings(cli_ingest_run *run, int chunk_cjk, int chunk_words, int 
     } else if (!found || strcmp(have, run->split_tag) != 0) {
         /* Recorded before any document is written: documents.split then
          * tells which documents a killed run left to re-chunk. */
-        if (found && !quiet)
-            fprintf(stderr, "chunking settings changed (%s -> %s): re-chunking the documents "
-                            "made the old way\n",
-                    have, run->split_tag);
+        if (found && run->events.notice) {
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_printf(&b, "chunking settings changed (%s -> %s): re-chunking the documents "
+                              "made the old way",
+                          have, run->split_tag);
+            run->events.notice(run->events.user, b.data);
+            dq_buf_free(&b);
+        }
         rc = store_set_meta(run->st, "split", run->split_tag);
     }
     free(have);
     return rc;
 }
 
-static void note_failure(cli_ingest_run *run, const char *path, const char *reason)
+static void tell_file(const ingest_run *run, const char *path, const char *text)
+{
+    if (run->events.file_note)
+        run->events.file_note(run->events.user, path, text);
+}
+
+static void note_failure(ingest_run *run, const char *path, const char *reason)
 {
     run->n_failed++;
-    progress_message(&run->prog, "docqa: '%s': %s", path, reason);
+    tell_file(run, path, reason);
     dq_buf_printf(&run->failures, "  %s: %s\n", path, reason);
+}
+
+/* ---- OCR ------------------------------------------------------------------ */
+
+static int parse_ocr_mode(const char *s, ocr_mode *out)
+{
+    if (!strcmp(s, "auto"))
+        *out = OCR_AUTO;
+    else if (!strcmp(s, "always"))
+        *out = OCR_ALWAYS;
+    else if (!strcmp(s, "never"))
+        *out = OCR_NEVER;
+    else
+        return -1;
+    return 0;
+}
+
+/* OCR's page callback: the run's count on the bar, and Ctrl-C stops it. */
+static int on_ocr_page(void *user, int done, int total)
+{
+    ingest_run *run = user;
+    if (run->events.ocr_progress)
+        run->events.ocr_progress(run->events.user, run->ocr_pages + run->ocr_empty + done, done,
+                                 total);
+    return stopped(run);
+}
+
+int ingest_run_set_ocr(ingest_run *run, const char *mode, const char *langs,
+                       const dq_config *cfg)
+{
+    free(run->ocr_langs);
+    run->ocr = ocr_default_params();
+    const char *m = mode ? mode : cfg ? cfg->ocr_mode : NULL;
+    if (m && parse_ocr_mode(m, &run->ocr.mode) < 0) {
+        dq_set_error("OCR mode must be auto, always or never (not '%s')", m);
+        run->ocr_langs = NULL;
+        return -1;
+    }
+    const char *l = langs ? langs : cfg ? cfg->ocr_lang : NULL;
+    run->ocr_langs = dq_strdup(l ? l : run->ocr.langs);
+    run->ocr.langs = run->ocr_langs;
+    run->ocr.progress = on_ocr_page;
+    run->ocr.user = run;
+    return 0;
+}
+
+/* For a file about to be stored: counts its OCR'd pages, tells the scanned
+ * pages where OCR found nothing (not stored: an empty page row would look
+ * like a blank page that was read), and returns the per-page arrays
+ * store_put_page_ocr() takes ((n_pages) each, caller frees), or NULLs when
+ * no page was OCR'd. */
+static void ocr_pages(ingest_run *run, const char *path, const ingest_raw_doc *raw,
+                      int **page_ocr, float **page_conf)
+{
+    *page_ocr = NULL;
+    *page_conf = NULL;
+    bool any = false;
+    for (size_t i = 0; i < raw->n_pages && !any; i++)
+        any = raw->pages[i].ocr != 0;
+    if (!any)
+        return;
+    int *po = dq_calloc(raw->n_pages, sizeof *po);
+    float *pc = dq_calloc(raw->n_pages, sizeof *pc);
+    dq_buf empty = DQ_BUF_INIT;
+    int n_empty = 0;
+    for (size_t i = 0; i < raw->n_pages; i++) {
+        const ingest_raw_page *p = &raw->pages[i];
+        po[i] = p->ocr;
+        pc[i] = p->ocr_conf;
+        if (p->ocr > 0) {
+            run->ocr_pages++;
+            run->ocr_conf_sum += p->ocr_conf;
+        } else if (p->ocr < 0) {
+            run->ocr_empty++;
+            dq_buf_printf(&empty, "%s%d", n_empty++ ? ", " : "", p->number);
+        }
+    }
+    if (n_empty) {
+        dq_buf text = DQ_BUF_INIT;
+        dq_buf_printf(&text, "OCR found no text on scanned page%s %s (not stored)",
+                      n_empty == 1 ? "" : "s", empty.data);
+        tell_file(run, path, text.data);
+        dq_buf_free(&text);
+    }
+    dq_buf_free(&empty);
+    *page_ocr = po;
+    *page_conf = pc;
 }
 
 /* Runs one store write as its own transaction. */
@@ -103,7 +199,7 @@ static void note_failure(cli_ingest_run *run, const char *path, const char *reas
     ((store_begin(st) < 0 || (call) < 0 || store_commit(st) < 0) ? (store_rollback(st), -1) : 0)
 
 /* Records a failed file in the store; -1 only when the store itself failed. */
-static int record_failure(cli_ingest_run *run, const input_file *f, const char *reason)
+static int record_failure(ingest_run *run, const input_file *f, const char *reason)
 {
     note_failure(run, f->rel, reason);
     return IN_TRANSACTION(run->st, store_put_failure(run->st, f->rel, f->size, f->mtime, reason));
@@ -140,7 +236,7 @@ typedef struct {
 
 /* The document's rows, its chunks' boxes and its OCR marks, in the caller's
  * transaction. */
-static int write_document(cli_ingest_run *run, const input_file *f, const store_doc_info *info,
+static int write_document(ingest_run *run, const input_file *f, const store_doc_info *info,
                           const char *const *page_texts, const store_chunk_in *in,
                           const chunk_list *chunks, bool rebuild, const doc_extras *x)
 {
@@ -157,7 +253,7 @@ static int write_document(cli_ingest_run *run, const input_file *f, const store_
     return rc;
 }
 
-static int put_document(cli_ingest_run *run, const input_file *f, const store_doc_info *info,
+static int put_document(ingest_run *run, const input_file *f, const store_doc_info *info,
                         const char *const *page_texts, const chunk_list *chunks, bool rebuild,
                         const doc_extras *x)
 {
@@ -177,17 +273,17 @@ static int put_document(cli_ingest_run *run, const input_file *f, const store_do
  * the chunks of a stored document with the same content). Returns -1 only for
  * a store failure; a bad file is recorded and returns 0. *stored tells
  * whether a document was written. */
-static int ingest_new_content(cli_ingest_run *run, const input_file *f, const char *sha,
+static int ingest_new_content(ingest_run *run, const input_file *f, const char *sha,
                               bool rebuild, bool *stored)
 {
     *stored = false;
     ingest_raw_doc raw = {0};
     ingest_params ip = run->limits;
     ip.password = run->password;
-    ip.ocr = &run->ocr.params;
+    ip.ocr = &run->ocr;
     if (ingest_extract_params(f->abs, &ip, &raw) < 0) {
         /* Ctrl-C stopped OCR: the file is not broken, and the next run reads it. */
-        if (cli_interrupted()) {
+        if (stopped(run)) {
             ingest_raw_doc_free(&raw);
             return 0;
         }
@@ -244,7 +340,7 @@ static int ingest_new_content(cli_ingest_run *run, const input_file *f, const ch
         } else {
             int *page_ocr = NULL;
             float *page_conf = NULL;
-            cli_ocr_pages(&run->ocr, f->rel, &raw, &page_ocr, &page_conf);
+            ocr_pages(run, f->rel, &raw, &page_ocr, &page_conf);
             doc_extras x = {&raw, page_ocr, page_conf};
             rc = put_document(run, f, &info, (const char *const *)pages, &chunks, rebuild, &x);
             *stored = rc == 0;
@@ -265,7 +361,7 @@ static int ingest_new_content(cli_ingest_run *run, const input_file *f, const ch
     return rc;
 }
 
-static void remember_link(cli_ingest_run *run, const char *sha, bool was_new)
+static void remember_link(ingest_run *run, const char *sha, bool was_new)
 {
     DQ_GROW(run->links, run->links_cap, run->n_links + 1);
     struct ingest_link *l = &run->links[run->n_links++];
@@ -281,7 +377,7 @@ static int cmp_sha(const void *key, const void *item)
 
 /* The index of sha in run->stale when its document still waits to be
  * re-chunked, else -1. */
-static long stale_index(cli_ingest_run *run, const char *sha)
+static long stale_index(ingest_run *run, const char *sha)
 {
     if (!sha || !run->n_stale)
         return -1;
@@ -294,7 +390,7 @@ static long stale_index(cli_ingest_run *run, const char *sha)
     return run->stale_done[i] ? -1 : i;
 }
 
-int cli_ingest_file(cli_ingest_run *run, const input_file *f)
+int ingest_run_file(ingest_run *run, const input_file *f)
 {
     store_file prev = {0};
     int have = store_get_file(run->st, f->rel, &prev);
@@ -373,6 +469,19 @@ int cli_ingest_file(cli_ingest_run *run, const input_file *f)
     return 0;
 }
 
+int ingest_run_files(ingest_run *run, const file_list *files)
+{
+    long long bytes = 0;
+    for (size_t i = 0; i < files->n && !stopped(run); i++) {
+        if (ingest_run_file(run, &files->items[i]) < 0)
+            return -1;
+        bytes += files->items[i].size;
+        if (run->events.files_done)
+            run->events.files_done(run->events.user, (int)i + 1, bytes, run->pages);
+    }
+    return 0;
+}
+
 /* Stored files that are gone from disk. */
 typedef struct {
     char *const *dirs;
@@ -383,38 +492,28 @@ typedef struct {
     size_t n_gone, cap;
 } prune_scan;
 
-bool cli_path_under(const char *path, const char *dir)
-{
-    size_t n = strlen(dir);
-    return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0' || (n == 1 && dir[0] == '/'));
-}
-
 static int find_gone(void *ctx, const store_file *f)
 {
     prune_scan *scan = ctx;
-    dq_buf abs = DQ_BUF_INIT;
-    if (f->path[0] == '/')
-        dq_buf_puts(&abs, f->path);
-    else
-        dq_buf_printf(&abs, "%s/%s", scan->root, f->path);
+    char *abs = store_abs_path(scan->root, f->path);
     bool listed = false;
     for (size_t i = 0; i < scan->n_dirs && !listed; i++)
-        listed = cli_path_under(abs.data, scan->dirs[i]);
+        listed = path_is_under(abs, scan->dirs[i]);
     struct stat sb;
-    if (listed == scan->inside && stat(abs.data, &sb) < 0 && errno == ENOENT) {
+    if (listed == scan->inside && stat(abs, &sb) < 0 && errno == ENOENT) {
         DQ_GROW(scan->gone, scan->cap, scan->n_gone + 1);
         store_file *g = &scan->gone[scan->n_gone++];
         memset(g, 0, sizeof *g);
         g->path = dq_strdup(f->path);
         g->sha256 = f->sha256 ? dq_strdup(f->sha256) : NULL;
     }
-    dq_buf_free(&abs);
+    free(abs);
     return 0;
 }
 
 /* True (and the link marked used) when this run linked a new path to sha:
  * the gone path was renamed or moved there. */
-static bool take_rename(cli_ingest_run *run, const char *sha)
+static bool take_rename(ingest_run *run, const char *sha)
 {
     for (size_t i = 0; sha && i < run->n_links; i++) {
         struct ingest_link *l = &run->links[i];
@@ -430,13 +529,13 @@ static bool take_rename(cli_ingest_run *run, const char *sha)
     return false;
 }
 
-int cli_ingest_prune(cli_ingest_run *run, char *const *dirs, size_t n_dirs, bool inside)
+int ingest_run_prune(ingest_run *run, char *const *dirs, size_t n_dirs, bool inside)
 {
     if (inside && n_dirs == 0)
         return 0;
     prune_scan scan = {dirs, n_dirs, inside, store_root(run->st), NULL, 0, 0};
     int rc = store_each_file(run->st, find_gone, &scan);
-    for (size_t i = 0; rc == 0 && i < scan.n_gone && !cli_interrupted(); i++) {
+    for (size_t i = 0; rc == 0 && i < scan.n_gone && !stopped(run); i++) {
         rc = IN_TRANSACTION(run->st, store_remove_file(run->st, scan.gone[i].path));
         if (rc == 0 && take_rename(run, scan.gone[i].sha256))
             run->n_renamed++;
@@ -449,13 +548,13 @@ int cli_ingest_prune(cli_ingest_run *run, char *const *dirs, size_t n_dirs, bool
     return rc;
 }
 
-int cli_ingest_remember_roots(store *st, const file_list *list)
+int ingest_remember_roots(store *st, const file_list *list)
 {
     if (store_begin(st) < 0)
         return -1;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < list->n_dirs; i++) {
-        char *rel = files_store_path(list->dirs[i], store_root(st));
+        char *rel = store_rel_path(store_root(st), list->dirs[i]);
         rc = store_add_root(st, rel, true);
         free(rel);
     }
@@ -467,24 +566,4 @@ int cli_ingest_remember_roots(store *st, const file_list *list)
     if (rc < 0)
         store_rollback(st);
     return rc;
-}
-
-int cli_lock_store(store *st, bool wait, bool quiet)
-{
-    int rc = store_lock(st, false);
-    if (rc == 1 && wait) {
-        if (!quiet)
-            fprintf(stderr, "docqa: waiting for another ingest or reindex of '%s' to finish\n",
-                    store_dir(st));
-        rc = store_lock(st, true);
-    }
-    if (rc == 0)
-        return EXIT_OK;
-    if (rc == 1) {
-        cli_error("%s (exit status %d; without --no-wait docqa waits for it)", dq_last_error(),
-                  EXIT_LOCKED);
-        return EXIT_LOCKED;
-    }
-    cli_error("%s", dq_last_error());
-    return EXIT_ERROR;
 }

@@ -1,0 +1,31 @@
+/* context.h - the running server as its handlers see it: the parameters,
+ * the pools requests borrow from, the ingest jobs. The daemon (server.c)
+ * builds and frees it; handlers only read it and use the pools and jobs
+ * through their own functions.
+ */
+#ifndef DQ_SERVE_CONTEXT_H
+#define DQ_SERVE_CONTEXT_H
+
+#include <pthread.h>
+
+#include "serve/jobs.h"
+#include "serve/pool.h"
+#include "serve/serve.h"
+
+struct serve_server {
+    serve_params p;         /* strings below point into owned copies */
+    char *host, *token, *store_dir, *docqa_bin, *upload_dir;
+    struct MHD_Daemon *daemon;
+    int port;
+
+    pthread_mutex_t lock;   /* active_requests */
+    pthread_cond_t idle;    /* signalled when active_requests drops */
+    int active_requests;
+
+    store_pool stores;      /* read-only connections */
+    bool have_llm;          /* the session has an LLM */
+    llm_pool llms;          /* when have_llm: clients made with the session's settings */
+    serve_jobs jobs;
+};
+
+#endif

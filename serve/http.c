@@ -1,0 +1,106 @@
+/* http.c - replies, request bodies and query strings, and the log: the
+ * helpers every handler answers with. Every response carries nosniff and
+ * no-referrer; JSON errors take OpenAI's shape so its clients show them. */
+#include "serve/http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve/context.h"
+
+void serve_log(serve_server *srv, const char *fmt, ...)
+{
+    if (!srv->p.log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    srv->p.log(srv->p.log_ctx, line);
+}
+
+static void add_common_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+}
+
+enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r)
+{
+    add_common_headers(r);
+    rq->status = status;
+    enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
+                            const void *body, size_t n)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    rq->bytes = n;
+    return serve_reply_response(rq, status, r);
+}
+
+enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root)
+{
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    enum MHD_Result ret = serve_reply(rq, status, "application/json; charset=utf-8", text,
+                                      strlen(text));
+    free(text);
+    return ret;
+}
+
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "message", msg);
+    cJSON_AddStringToObject(err, "type", error_type(status));
+    cJSON_AddNumberToObject(err, "code", status);
+    if (status >= 500)
+        serve_log(rq->srv, "error: %s %s: %s", rq->method, rq->url, msg);
+    return serve_reply_json(rq, status, root);
+}
+
+cJSON *serve_parse_body(serve_request *rq, enum MHD_Result *result)
+{
+    cJSON *root = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        *result = serve_reply_error(rq, 400, "the request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+const char *serve_arg(serve_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+

@@ -1,0 +1,48 @@
+/* pool.h - the store connections and LLM clients requests borrow.
+ *
+ * Neither is for two threads at once (an SQLite connection, a curl handle),
+ * so a request takes one for its duration and gives it back; idle ones are
+ * kept (up to a bound) so a request rarely pays for opening the store, and an
+ * LLM client keeps its keep-alive connection to the LLM server.
+ */
+#ifndef DQ_SERVE_POOL_H
+#define DQ_SERVE_POOL_H
+
+#include <pthread.h>
+
+#include "generate/llm.h"
+#include "index/index.h"
+
+typedef struct {
+    pthread_mutex_t lock;
+    char *store_dir;  /* owned */
+    store **idle;     /* (n_idle) read-only connections */
+    size_t n_idle, cap_idle;
+} store_pool;
+
+/* An empty pool of read-only connections to the store in store_dir. */
+void store_pool_init(store_pool *p, const char *store_dir);
+/* Closes the idle connections; those lent must be back. */
+void store_pool_free(store_pool *p);
+/* A connection from the pool or newly opened; NULL with the error set. */
+store *store_pool_acquire(store_pool *p);
+/* Gives st back (NULL: nothing). */
+void store_pool_release(store_pool *p, store *st);
+
+typedef struct {
+    pthread_mutex_t lock;
+    llm_params params; /* strings owned by the pool */
+    char *url, *model, *key;
+    llm_client **idle; /* (n_idle) */
+    size_t n_idle, cap_idle;
+} llm_pool;
+
+/* A pool of clients made with params (copied); first, when not NULL, is a
+ * client already made with them and becomes the pool's. */
+void llm_pool_init(llm_pool *p, const llm_params *params, llm_client *first);
+void llm_pool_free(llm_pool *p);
+/* A client for one request, or NULL with the error set. */
+llm_client *llm_pool_acquire(llm_pool *p);
+void llm_pool_release(llm_pool *p, llm_client *c);
+
+#endif

@@ -1,0 +1,491 @@
+/* test_pipeline_ingest.c - pipeline/: the file walk and its symlink policy,
+ * the ingest run (add, skip, link, rename, fail, re-chunk, stop) and the
+ * vectorize pass, against a real store, with no docqa process. */
+#include "common/common.h"
+#include "pipeline/pipeline.h"
+#include "support/tmpdir.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TINY_MODEL DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-cls"
+
+static char root[128];  /* the user's folder: docs/ and the store .docqa/ */
+static char docs[160];
+static store *st;
+
+static void setup(void)
+{
+    strcpy(root, "/tmp/dq_pipeline_XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+    char *real = realpath(root, NULL);
+    snprintf(root, sizeof root, "%s", real);
+    free(real);
+    snprintf(docs, sizeof docs, "%s/docs", root);
+    char sdir[160];
+    snprintf(sdir, sizeof sdir, "%s/.docqa", root);
+    st = store_open(sdir, STORE_CREATE);
+    cr_assert_not_null(st, "%s", dq_last_error());
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    tmpdir_remove(root);
+}
+
+TestSuite(walk, .init = setup, .fini = teardown);
+TestSuite(run, .init = setup, .fini = teardown);
+
+static void write_doc(const char *name, const char *text)
+{
+    cr_assert_eq(tmpdir_write_file(docs, name, text), 0);
+}
+
+static void collect(file_list *list, const char *arg)
+{
+    cr_assert_eq(files_collect(list, arg, store_root(st)), 0, "%s", dq_last_error());
+}
+
+static char *abs_of(const char *name)
+{
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_printf(&b, "%s/%s", docs, name);
+    return dq_buf_take(&b);
+}
+
+/* ---- the walk ----------------------------------------------------------- */
+
+Test(walk, name_order_hidden_skipped_paths_relative_to_the_store_root)
+{
+    write_doc("b.md", "# B\n\nbody b\n");
+    write_doc("a.txt", "body a\n");
+    write_doc("sub/c.md", "body c\n");
+    write_doc(".hidden/d.md", "body d\n");
+    write_doc("e.bin", "not a document\n");
+    file_list list = {0};
+    collect(&list, docs);
+    cr_assert_eq(list.n, 3);
+    cr_expect_str_eq(list.items[0].rel, "docs/a.txt");
+    cr_expect_str_eq(list.items[1].rel, "docs/b.md");
+    cr_expect_str_eq(list.items[2].rel, "docs/sub/c.md");
+    cr_expect(!list.items[0].named);
+    cr_expect_eq(list.n_dirs, 1);
+    cr_expect_str_eq(list.dirs[0], docs);
+    cr_expect_eq(list.total_bytes, 7 + 12 + 7);
+    file_list_free(&list);
+}
+
+Test(walk, links_out_of_the_folder_and_loops_are_not_followed)
+{
+    write_doc("in/a.txt", "body a\n");
+    cr_assert_eq(tmpdir_write_file(root, "outside/secret.txt", "secret\n"), 0);
+    char *link = abs_of("in/out");
+    char *loop = abs_of("in/loop");
+    char target[200];
+    snprintf(target, sizeof target, "%s/outside", root);
+    cr_assert_eq(symlink(target, link), 0);
+    cr_assert_eq(symlink(".", loop), 0); /* back to in/ itself */
+    char *in = abs_of("in");
+    file_list list = {0};
+    collect(&list, in);
+    cr_assert_eq(list.n, 1, "only in/a.txt, once");
+    cr_expect_eq(list.n_skipped, 1);
+    cr_expect(strstr(list.skipped.data, "outside the folder, not followed"), "%s",
+              list.skipped.data);
+    cr_expect_eq(list.n_unreadable, 0, "a link passed over by rule is not a failure");
+    file_list_free(&list);
+    /* --follow-symlinks */
+    file_list all = {.follow_symlinks = true};
+    collect(&all, in);
+    cr_expect_eq(all.n, 2);
+    file_list_free(&all);
+    free(in);
+    free(link);
+    free(loop);
+}
+
+Test(walk, a_fifo_is_reported_not_read_and_bad_arguments_fail)
+{
+    write_doc("a.txt", "body a\n");
+    char *fifo = abs_of("pipe.txt");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    file_list list = {0};
+    collect(&list, docs);
+    cr_expect_eq(list.n, 1);
+    cr_expect_eq(list.n_unreadable, 1);
+    cr_expect(strstr(list.skipped.data, "not a regular file"));
+    cr_expect_eq(files_collect(&list, fifo, store_root(st)), -1);
+    cr_expect_eq(files_collect(&list, "/nonexistent/x.pdf", store_root(st)), -1);
+    cr_expect(strstr(dq_last_error(), "'/nonexistent/x.pdf'"), "%s", dq_last_error());
+    char *bin = abs_of("x.bin");
+    cr_assert_eq(tmpdir_write_file(docs, "x.bin", "x"), 0);
+    cr_expect_eq(files_collect(&list, bin, store_root(st)), -1);
+    cr_expect(strstr(dq_last_error(), "unsupported file type"), "%s", dq_last_error());
+    file_list_free(&list);
+    free(fifo);
+    free(bin);
+}
+
+Test(walk, store_paths_are_relative_inside_the_root_only)
+{
+    char *r = store_rel_path("/home/u", "/home/u/docs/a.pdf");
+    cr_expect_str_eq(r, "docs/a.pdf");
+    free(r);
+    r = store_rel_path("/home/u", "/home/user2/a.pdf");
+    cr_expect_str_eq(r, "/home/user2/a.pdf");
+    free(r);
+    r = store_abs_path("/home/u", "docs/a.pdf");
+    cr_expect_str_eq(r, "/home/u/docs/a.pdf");
+    free(r);
+    r = store_abs_path("/home/u", "/srv/a.pdf");
+    cr_expect_str_eq(r, "/srv/a.pdf");
+    free(r);
+    cr_expect(path_is_under("/a/b/c", "/a/b"));
+    cr_expect(path_is_under("/a/b", "/a/b"));
+    cr_expect(!path_is_under("/a/bc", "/a/b"));
+    cr_expect(path_is_under("/x", "/"));
+}
+
+/* ---- the ingest run ----------------------------------------------------- */
+
+typedef struct {
+    int notes, notices, files_done;
+    char last_note[256];
+    int stop_after; /* files; 0: never */
+} events_seen;
+
+static void on_note(void *user, const char *path, const char *text)
+{
+    events_seen *e = user;
+    e->notes++;
+    snprintf(e->last_note, sizeof e->last_note, "%s: %s", path, text);
+}
+
+static void on_notice(void *user, const char *text)
+{
+    (void)text;
+    ((events_seen *)user)->notices++;
+}
+
+static void on_files_done(void *user, int files, long long bytes, long long pages)
+{
+    (void)bytes;
+    (void)pages;
+    ((events_seen *)user)->files_done = files;
+}
+
+static bool on_stop(void *user)
+{
+    events_seen *e = user;
+    return e->stop_after && e->files_done >= e->stop_after;
+}
+
+static void run_init(ingest_run *run, events_seen *seen, bool may_change, int cjk)
+{
+    *run = (ingest_run){.st = st, .limits = ingest_default_params()};
+    run->events = (pipeline_events){.user = seen,
+                                    .file_note = on_note,
+                                    .notice = on_notice,
+                                    .files_done = on_files_done,
+                                    .stop = on_stop};
+    cr_assert_eq(ingest_run_set_split(run, cjk, INGEST_SPLIT_UNSET, INGEST_SPLIT_UNSET,
+                                      may_change),
+                 0, "%s", dq_last_error());
+    cr_assert_eq(ingest_run_set_ocr(run, "never", NULL, NULL), 0);
+}
+
+/* One run over docs/ as `docqa ingest docs` makes it. */
+static void ingest_docs(ingest_run *run)
+{
+    file_list list = {0};
+    collect(&list, docs);
+    cr_assert_eq(ingest_remember_roots(st, &list), 0, "%s", dq_last_error());
+    cr_assert_eq(ingest_run_files(run, &list), 0, "%s", dq_last_error());
+    cr_assert_eq(ingest_run_prune(run, list.dirs, list.n_dirs, true), 0, "%s", dq_last_error());
+    file_list_free(&list);
+}
+
+static char *file_status(const char *rel)
+{
+    store_file f;
+    cr_assert_eq(store_get_file(st, rel, &f), 1, "no row for %s", rel);
+    char *s = dq_strdup(f.status);
+    store_file_free(&f);
+    return s;
+}
+
+Test(run, adds_then_skips_unchanged_files)
+{
+    write_doc("a.md", "# Title\n\nThe warranty period is two years from delivery.\n");
+    write_doc("b.txt", "合同的违约金为合同总价的百分之五。\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_expect_eq(run.n_added, 2);
+    cr_expect_eq(run.n_failed, 0);
+    cr_expect_gt(run.chunks, 1);
+    cr_expect_eq(seen.files_done, 2);
+    cr_expect_eq(seen.notes, 0);
+    ingest_run_free(&run);
+
+    ingest_run again;
+    run_init(&again, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&again);
+    cr_expect_eq(again.n_added, 0);
+    cr_expect_eq(again.n_unchanged, 2);
+    cr_expect_eq(again.chunks, 0, "nothing extracted twice");
+    ingest_run_free(&again);
+}
+
+Test(run, a_copy_is_linked_and_a_rename_is_not_a_remove)
+{
+    const char *text = "# Manual\n\nPress the red button to stop the machine.\n";
+    write_doc("a.md", text);
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_assert_eq(run.n_added, 1);
+    ingest_run_free(&run);
+
+    write_doc("copy.md", text);
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_expect_eq(run.n_linked, 1);
+    cr_expect_eq(run.n_added, 0);
+    cr_expect_eq(run.chunks, 0);
+    ingest_run_free(&run);
+
+    char *from = abs_of("copy.md"), *to = abs_of("moved.md");
+    cr_assert_eq(rename(from, to), 0);
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_expect_eq(run.n_renamed, 1);
+    cr_expect_eq(run.n_removed, 0);
+    cr_expect_eq(run.n_linked, 0);
+    store_file f;
+    cr_expect_eq(store_get_file(st, "docs/copy.md", &f), 0);
+    ingest_run_free(&run);
+    free(from);
+    free(to);
+}
+
+Test(run, a_bad_file_is_recorded_and_told_and_the_batch_goes_on)
+{
+    write_doc("a.md", "# Only a heading\n");
+    write_doc("b.pdf", "%PDF-1.7 this is not a PDF at all");
+    write_doc("c.txt", "A body of plain text that indexes fine.\n");
+    write_doc("d.txt", "");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_expect_eq(run.n_added, 1);
+    cr_expect_eq(run.n_failed, 3);
+    cr_expect_eq(seen.notes, 3);
+    cr_expect(strstr(run.failures.data, "  docs/a.md: only headings, no body text to index\n"),
+              "%s", run.failures.data);
+    cr_expect(strstr(run.failures.data, "  docs/d.txt: empty file\n"), "%s",
+              run.failures.data);
+    char *s = file_status("docs/b.pdf");
+    cr_expect_str_eq(s, "failed");
+    free(s);
+    ingest_run_free(&run);
+
+    /* an unchanged failed file is told again, not read again */
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    seen.notes = 0;
+    ingest_docs(&run);
+    cr_expect_eq(run.n_failed, 3);
+    cr_expect_eq(seen.notes, 3);
+    cr_expect_eq(run.n_unchanged, 1);
+    ingest_run_free(&run);
+}
+
+Test(run, other_chunk_sizes_are_refused_for_ingest_and_re_chunk_for_reindex)
+{
+    write_doc("a.md", "# T\n\nSome text that makes a chunk.\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    ingest_run_free(&run);
+
+    ingest_run other = {.st = st};
+    cr_expect_eq(ingest_run_set_split(&other, 100, INGEST_SPLIT_UNSET, INGEST_SPLIT_UNSET,
+                                      false),
+                 -1);
+    cr_expect(strstr(dq_last_error(), "this store was chunked with"), "%s", dq_last_error());
+    ingest_run_free(&other);
+
+    run_init(&run, &seen, true, 100);
+    cr_expect_eq(seen.notices, 1, "the change is told");
+    /* reindex: the stale documents, as store_each_document_split_differs lists them */
+    store_file f;
+    cr_assert_eq(store_get_file(st, "docs/a.md", &f), 1);
+    char *stale[] = {f.sha256};
+    run.stale = stale;
+    run.n_stale = 1;
+    ingest_docs(&run);
+    cr_expect_eq(run.n_rechunked, 1);
+    cr_expect_eq(run.n_unchanged, 0);
+    store_file_free(&f);
+    ingest_run_free(&run);
+}
+
+Test(run, stop_ends_the_run_between_files)
+{
+    for (int i = 0; i < 4; i++) {
+        char name[16], text[64];
+        snprintf(name, sizeof name, "%d.txt", i);
+        snprintf(text, sizeof text, "Document number %d has its own text.\n", i);
+        write_doc(name, text);
+    }
+    events_seen seen = {.stop_after = 2};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    file_list list = {0};
+    collect(&list, docs);
+    cr_assert_eq(ingest_run_files(&run, &list), 0);
+    cr_expect_eq(run.n_added, 2);
+    store_stats stats;
+    cr_assert_eq(store_get_stats(st, &stats), 0);
+    cr_expect_eq(stats.files, 2, "whole documents only");
+    file_list_free(&list);
+    ingest_run_free(&run);
+}
+
+Test(run, ocr_settings_come_from_the_flags_then_the_config)
+{
+    ingest_run run = {.st = st};
+    dq_config cfg = {.ocr_mode = "always", .ocr_lang = "eng"};
+    cr_assert_eq(ingest_run_set_ocr(&run, NULL, NULL, &cfg), 0);
+    cr_expect_eq(run.ocr.mode, OCR_ALWAYS);
+    cr_expect_str_eq(run.ocr.langs, "eng");
+    cr_assert_eq(ingest_run_set_ocr(&run, "never", "chi_sim", &cfg), 0);
+    cr_expect_eq(run.ocr.mode, OCR_NEVER);
+    cr_expect_str_eq(run.ocr.langs, "chi_sim");
+    cr_assert_eq(ingest_run_set_ocr(&run, NULL, NULL, NULL), 0);
+    cr_expect_eq(run.ocr.mode, OCR_AUTO);
+    cr_expect_str_eq(run.ocr.langs, "chi_sim+eng");
+    cr_expect_eq(ingest_run_set_ocr(&run, "sometimes", NULL, NULL), -1);
+    ingest_run_free(&run);
+}
+
+/* ---- the vectorize pass ------------------------------------------------- */
+
+static void on_chunks(void *user, size_t done, size_t total)
+{
+    size_t *seen = user;
+    seen[0]++;
+    seen[1] = done;
+    seen[2] = total;
+}
+
+Test(run, vectorize_embeds_what_is_missing_once)
+{
+    write_doc("a.md", "# T\n\nThe first document.\n");
+    write_doc("b.md", "# U\n\n第二个文件的内容。\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    ingest_run_free(&run);
+
+    dq_config cfg = {.embed_model = TINY_MODEL, .ann_threshold = -1};
+    bool err;
+    embedder *e = dq_config_open_embedder(&cfg, &err);
+    cr_assert_not_null(e, "%s", dq_last_error());
+    size_t calls[3] = {0};
+    pipeline_events ev = {.user = calls, .chunks_done = on_chunks};
+    vectorize_report rep;
+    cr_assert_eq(vectorize_missing(st, e, &cfg, &ev, &rep), 0, "%s", dq_last_error());
+    store_stats stats;
+    cr_assert_eq(store_get_stats(st, &stats), 0);
+    cr_expect_eq(rep.n_embedded, (size_t)stats.chunks);
+    cr_expect_eq(stats.vectors, stats.chunks);
+    cr_expect_eq(calls[1], calls[2], "the last call reports all done");
+    cr_expect_eq(rep.vindex.vectors, stats.vectors);
+    cr_assert_eq(vectorize_missing(st, e, &cfg, NULL, &rep), 0);
+    cr_expect_eq(rep.n_embedded, 0, "nothing twice");
+    embedder_free(e);
+}
+
+/* ---- the sources reindex walks ------------------------------------------ */
+
+static void on_warning(void *user, const char *text)
+{
+    events_seen *e = user;
+    e->notices++;
+    snprintf(e->last_note, sizeof e->last_note, "%s", text);
+}
+
+Test(run, sources_find_new_files_and_keep_a_missing_folder)
+{
+    write_doc("a/one.txt", "The first source folder has this text.\n");
+    write_doc("b/two.txt", "The second source folder has other text.\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    file_list list = {0};
+    char *a = abs_of("a"), *b = abs_of("b");
+    collect(&list, a);
+    collect(&list, b);
+    cr_assert_eq(ingest_remember_roots(st, &list), 0);
+    cr_assert_eq(ingest_run_files(&run, &list), 0);
+    file_list_free(&list);
+    ingest_run_free(&run);
+
+    /* a new file in a, and b gone (an unmounted disk) */
+    write_doc("a/three.txt", "A file added after the first ingest.\n");
+    char *two = abs_of("b/two.txt");
+    cr_assert_eq(unlink(two), 0);
+    cr_assert_eq(rmdir(b), 0);
+    pipeline_events ev = {.user = &seen, .warning = on_warning};
+    ingest_sources src;
+    cr_assert_eq(ingest_sources_collect(st, run.split_tag, false, &ev, &src), 0, "%s",
+                 dq_last_error());
+    cr_expect_eq(src.n_roots, 2);
+    cr_expect_eq(src.files.n, 2, "a/one.txt and a/three.txt");
+    cr_expect_eq(src.missing_dirs.n, 1);
+    cr_expect_str_eq(src.missing_dirs.items[0], b);
+    cr_expect_eq(src.n_bad, 1);
+    cr_expect(strstr(seen.last_note, "is missing; its files are kept"), "%s", seen.last_note);
+    cr_expect_eq(src.stale.n, 0);
+
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    cr_assert_eq(ingest_run_files(&run, &src.files), 0);
+    cr_assert_eq(ingest_run_prune(&run, src.missing_dirs.items, src.missing_dirs.n, false), 0);
+    cr_expect_eq(run.n_added, 1);
+    cr_expect_eq(run.n_removed, 0, "the missing folder's file is kept");
+    ingest_run_free(&run);
+    ingest_sources_free(&src);
+
+    /* --drop-missing: the folder was deleted */
+    cr_assert_eq(ingest_sources_collect(st, run.split_tag, true, &ev, &src), 0);
+    cr_expect_eq(src.missing_dirs.n, 0);
+    cr_expect_eq(src.gone_roots.n, 1);
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    cr_assert_eq(ingest_run_prune(&run, src.missing_dirs.items, src.missing_dirs.n, false), 0);
+    cr_expect_eq(run.n_removed, 1);
+    cr_assert_eq(ingest_sources_forget_gone(st, &src), 0);
+    ingest_run_free(&run);
+    ingest_sources_free(&src);
+    free(a);
+    free(b);
+    free(two);
+}
+
+Test(run, a_store_without_sources_or_files_is_an_error)
+{
+    ingest_sources src;
+    cr_expect_eq(ingest_sources_collect(st, "x", false, NULL, &src), -1);
+    cr_expect(strstr(dq_last_error(), "no sources recorded"), "%s", dq_last_error());
+    ingest_sources_free(&src);
+}
