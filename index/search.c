@@ -238,33 +238,6 @@ int store_search_documents(store *st, const char *match, int k, store_doc_hits *
     return 0;
 }
 
-int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t *df)
-{
-    *n_docs = *df = 0;
-    sqlite3_stmt *s = store_stmt(st, SLOT_DOC_COUNT, "SELECT count(*) FROM documents");
-    if (!s)
-        return -1;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *n_docs = sqlite3_column_int64(s, 0);
-    else
-        store_fail(st, "cannot count documents");
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW)
-        return -1;
-    s = store_stmt(st, SLOT_DOC_TERM_DF, "SELECT doc FROM doc_vocab WHERE term = ?1");
-    if (!s)
-        return -1;
-    store_bind_text(s, 1, term);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *df = sqlite3_column_int64(s, 0);
-    else if (rc != SQLITE_DONE)
-        store_fail(st, "cannot count a term");
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
 int store_documents_glob(store *st, const char *glob, int64_t **ids, size_t *n)
 {
     *ids = NULL;
@@ -315,23 +288,27 @@ int store_get_chunk(store *st, int64_t chunk_id, store_hit *out)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t *df)
+/* How many rows (count_sql) and how many of them hold term (df_sql over a
+ * fts5vocab 'row' table): the chunk and the document statistics alike. */
+static int term_freq(store *st, const char *term, enum store_slot count_slot,
+                     const char *count_sql, enum store_slot df_slot, const char *df_sql,
+                     int64_t *n, int64_t *df)
 {
-    *n_chunks = 0;
+    *n = 0;
     *df = 0;
-    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_COUNT, "SELECT count(*) FROM chunks");
+    sqlite3_stmt *s = store_stmt(st, count_slot, count_sql);
     if (!s)
         return -1;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
-        *n_chunks = sqlite3_column_int64(s, 0);
+        *n = sqlite3_column_int64(s, 0);
     else
-        store_fail(st, "cannot count chunks");
+        store_fail(st, "cannot count rows");
     sqlite3_reset(s);
     if (rc != SQLITE_ROW)
         return -1;
 
-    s = store_stmt(st, SLOT_TERM_DF, "SELECT doc FROM fts_vocab WHERE term = ?1");
+    s = store_stmt(st, df_slot, df_sql);
     if (!s)
         return -1;
     store_bind_text(s, 1, term);
@@ -342,4 +319,16 @@ int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t 
         store_fail(st, "cannot count a term");
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t *df)
+{
+    return term_freq(st, term, SLOT_CHUNK_COUNT, "SELECT count(*) FROM chunks", SLOT_TERM_DF,
+                     "SELECT doc FROM fts_vocab WHERE term = ?1", n_chunks, df);
+}
+
+int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t *df)
+{
+    return term_freq(st, term, SLOT_DOC_COUNT, "SELECT count(*) FROM documents", SLOT_DOC_TERM_DF,
+                     "SELECT doc FROM doc_vocab WHERE term = ?1", n_docs, df);
 }
