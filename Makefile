@@ -61,6 +61,7 @@ bench: build
 	@BUILD=$(BUILD) sh bench/reindex
 	@BUILD=$(BUILD) sh bench/ocr
 	@BUILD=$(BUILD) sh bench/query
+	@BUILD=$(BUILD) sh bench/bpe
 
 # libFuzzer harnesses (clang) in build-fuzz, each run FUZZ_SECONDS (60); see fuzz/README.md.
 fuzz:
