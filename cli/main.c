@@ -45,6 +45,7 @@ static const struct {
     /* index rebuild adds the config it reads */
     {"index", cmd_index, STORE, "check or rebuild the vector index beside the store"},
     /* model reads the config of the --store given only, and only for some actions */
+    {"generate", cmd_generate, CONFIG, "run a GGUF model on a prompt by hand (--json: ids, logprobs)"},
     {"model", cmd_model, 0, "get and choose models: pull, list, use, rm, info"},
     {"doctor", cmd_doctor, CONFIG, "check the configured LLM endpoint answers and has the model"},
     /* an empty store is fine: people upload their documents through the page */
