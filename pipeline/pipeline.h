@@ -335,6 +335,10 @@ typedef struct rag_session {
     char *prompt_dir;         /* prompt.template_dir, owned */
     llm_params llm_params;    /* strings point into cfg */
     llm_client *llm;          /* NULL: answers are extractive */
+    /* Why the configured model file did not load (bad, truncated, too large),
+     * or NULL: the passages answer then, and each reply's llm_error says why,
+     * as for a server that cannot be reached. */
+    char *llm_error;
     pthread_mutex_t models;   /* emb and retrieve.reranker hold scratch */
 } rag_session;
 

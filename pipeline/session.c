@@ -152,8 +152,10 @@ int rag_session_build(const rag_session_params *params, rag_session **out)
     s->prompt.answer_tokens = s->llm_params.max_tokens;
     if (!params->no_llm && llm_params_configured(&s->llm_params)) {
         s->llm = llm_new(&s->llm_params);
-        if (!s->llm)
+        if (!s->llm && !s->llm_params.model_file)
             goto fail;
+        if (!s->llm)
+            s->llm_error = dq_strdup(dq_last_error());
     }
     *out = s;
     return 0;
@@ -167,6 +169,7 @@ void rag_session_free(rag_session *s)
     if (!s)
         return;
     llm_free(s->llm);
+    free(s->llm_error);
     free(s->prompt_dir);
     embedder_free(s->emb);
     reranker_free(s->retrieve.reranker);
