@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "common/common.h"
+#include "generate/llm_local.h"
 #include "hub/hub.h"
 
 static const char *const model_usage[] = {
@@ -118,19 +119,81 @@ static int load_model(const char *dir, const bert_params *bp, char **describe)
 
 /* ---- info ------------------------------------------------------------------ */
 
+/* "1.53 GiB", "12.4 MiB" */
+static const char *size_text(uint64_t bytes, char *buf, size_t n)
+{
+    if (bytes >= (1ull << 30))
+        snprintf(buf, n, "%.2f GiB", (double)bytes / (1ull << 30));
+    else
+        snprintf(buf, n, "%.1f MiB", (double)bytes / (1 << 20));
+    return buf;
+}
+
+/* A GGUF decoder model: its shape, types, template and the memory it takes
+ * at the context asked for (the KV cache grows with it). */
+static int gguf_info(const char *path, int n_ctx)
+{
+    lm_load_params lp = lm_default_load_params();
+    lp.check_memory = false; /* info tells how much; loading to run it refuses */
+    llm_gguf g;
+    lm_model *m = lm_load(path, &lp);
+    if (!m) {
+        cli_error("%s", dq_last_error());
+        return EXIT_ERROR;
+    }
+    const lm_hparams *hp = lm_model_hparams(m);
+    if (n_ctx <= 0)
+        n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    char types[256];
+    lm_model_types(m, types, sizeof types);
+    printf("file: %s\n", path);
+    if (*hp->name)
+        printf("name: %s\n", hp->name);
+    printf("architecture: %s\n", hp->arch);
+    printf("parameters: %.2f B (%llu)\n", hp->n_params / 1e9, (unsigned long long)hp->n_params);
+    printf("layers: %d, embedding %d, feed-forward %d, heads %d (kv %d, dim %d), vocabulary %d\n",
+           hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_vocab);
+    printf("tensor types: %s\n", types);
+    printf("context length: %d (trained)\n", hp->n_ctx_train);
+    /* the tokenizer and template as a chat would use them */
+    int status = EXIT_OK;
+    lm_free(m);
+    if (llm_gguf_open(&g, path, NULL, 0) == 0) {
+        printf("tokenizer: byte-level BPE, %s pre-tokenizer, %zu tokens\n", bpe_pre_name(g.tok),
+               bpe_n_tokens(g.tok));
+        printf("chat template: %s\n", chat_template_kind(g.tmpl));
+        uint64_t w = lm_weight_bytes(g.model), kv = lm_kv_bytes(g.model, n_ctx);
+        uint64_t all = lm_memory_estimate(g.model, n_ctx);
+        char a[32], b[32], c[32], d[32];
+        printf("memory: %s (weights %s, KV cache %s at %d tokens, buffers %s)\n",
+               size_text(all, a, sizeof a), size_text(w, b, sizeof b), size_text(kv, c, sizeof c),
+               n_ctx, size_text(all - w - kv, d, sizeof d));
+        llm_gguf_close(&g);
+    } else {
+        printf("chat template: none usable (%s)\n", dq_last_error());
+        status = EXIT_ERROR;
+    }
+    return status;
+}
+
 static int model_info(int argc, char **argv)
 {
     bool int8 = false;
     const char *device = "auto";
+    int n_ctx = 0;
     const cli_option opts[] = {
         OPT_BOOLEAN(0, "int8", &int8, "load with int8 linear layers, as [embed] int8 = true does"),
         OPT_STR(0, "device", &device, "dev", "auto, cpu or cuda: where to load it (auto)"),
+        OPT_NUMBER(0, "context", &n_ctx, "n", "GGUF: the KV cache size to count (the trained length, at most 4096)"),
         OPT_FINISH,
     };
-    static const char *const usage[] = {"docqa model info [--int8] <dir|name>", NULL};
+    static const char *const usage[] = {"docqa model info [--int8] <dir|name>",
+                                        "docqa model info [--context <n>] <file.gguf>", NULL};
     int code;
     if (!parse_sub(argc, argv, opts, usage, 1, &code))
         return code;
+    if (llm_is_model_file(argv[0]))
+        return gguf_info(argv[0], n_ctx);
     bert_params bp = bert_default_params();
     bp.int8 = int8;
     if (bert_parse_device(device, &bp.device) < 0) {
