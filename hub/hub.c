@@ -1099,8 +1099,9 @@ int hub_pull_gguf(hub *h, const char *repo, const char *revision, const char *fi
         return -1;
     pull_ctx p = {h, repo, dir, "", false, cJSON_CreateArray(), res};
     snprintf(p.rev, sizeof p.rev, "%s", revision ? revision : "main");
+    /* a record stays until another quantization is complete: the file it
+     * names is whole, and is what `model use` takes */
     char *record = path_join(dir, HUB_RECORD);
-    unlink(record);
     int rc = pull_file(&p, file, false);
     if (rc == 0 && write_record(&p, revision, "llm", file, record) < 0)
         rc = -1;
