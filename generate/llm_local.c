@@ -312,11 +312,6 @@ llm_status llm_local_chat(llm_local *l, const llm_message *msgs, size_t n, const
     *out = (llm_reply){.prompt_tokens = -1, .completion_tokens = -1, .first_token_s = -1,
                        .prefilled_tokens = -1};
     bpe_ids prompt = BPE_IDS_INIT;
-    if (llm_gguf_render(&l->g, msgs, n, &prompt) < 0) {
-        bpe_ids_free(&prompt);
-        return LLM_ERR_OTHER;
-    }
-    out->prompt_tokens = (int)prompt.n;
     pthread_mutex_lock(&l->state);
     l->queued++;
     pthread_mutex_unlock(&l->state);
@@ -325,7 +320,11 @@ llm_status llm_local_chat(llm_local *l, const llm_message *msgs, size_t n, const
     l->queued--;
     l->running = true;
     pthread_mutex_unlock(&l->state);
-    llm_status st;
+    /* the tokenizer keeps scratch of its own: rendering runs in turn too */
+    llm_status st = LLM_ERR_OTHER;
+    if (llm_gguf_render(&l->g, msgs, n, &prompt) < 0)
+        goto done;
+    out->prompt_tokens = (int)prompt.n;
     if (req->should_stop && req->should_stop()) {
         dq_set_error("stopped");
         st = LLM_ERR_CANCELLED;
@@ -335,6 +334,7 @@ llm_status llm_local_chat(llm_local *l, const llm_message *msgs, size_t n, const
         l->req = NULL;
         l->cache.n = (size_t)lm_ctx_pos(l->ctx);
     }
+done:
     pthread_mutex_lock(&l->state);
     l->running = false;
     pthread_mutex_unlock(&l->state);
