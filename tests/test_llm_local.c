@@ -10,6 +10,7 @@
 #include "common/common.h"
 #include "generate/llm.h"
 #include "generate/llm_local.h"
+#include "support/lmgen.h"
 #include "support/run.h"
 #include "support/tmpdir.h"
 
@@ -22,27 +23,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MODELS DQ_BINARY_DIR "/test-models"
-#define QWEN MODELS "/qwen-chat.gguf"
 #define IM_START 151644 /* <|im_start|> in Qwen's vocabulary */
 
-/* The model, made once per build folder (renamed into place whole, so
- * tests running side by side never see half a file). */
 static const char *model(void)
 {
-    struct stat st;
-    if (stat(QWEN, &st) == 0)
-        return QWEN;
-    mkdir(MODELS, 0755);
-    char tmp[600], cmd[1200];
-    snprintf(tmp, sizeof tmp, "%s.%d.tmp", QWEN, (int)getpid());
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/scripts/lm_reference.py chat --vocab "
-             "%s/tests/fixtures/bpe/qwen3-vocab.gguf.gz %s",
-             DQ_SOURCE_DIR, DQ_SOURCE_DIR, tmp);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    cr_assert_eq(rename(tmp, QWEN), 0);
-    return QWEN;
+    const char *m = lmgen_chat_model();
+    cr_assert_not_null(m, "scripts/lm_reference.py chat failed");
+    return m;
 }
 
 static llm_client *open_local(int context)
