@@ -82,8 +82,10 @@ bpe_token_type bpe_token_kind(const bpe_tokenizer *t, int32_t id);
 int32_t bpe_token_id(const bpe_tokenizer *t, const char *s, size_t len);
 
 /* Appends the ids of text[0..len) to out, all of it as plain text (see the
- * top). Any bytes are accepted: invalid UTF-8 is tokenized byte by byte, so
- * bpe_decode gives back exactly what went in (after NFC, for Qwen). */
+ * top). Any bytes are accepted (a byte that is not valid UTF-8 counts as
+ * punctuation when words are cut), so bpe_decode gives back exactly what
+ * went in (after NFC, for Qwen). Safe to call from several threads at once
+ * on one tokenizer: the scratch is the call's own. */
 void bpe_encode(const bpe_tokenizer *t, const char *text, size_t len, bpe_ids *out);
 
 /* The bytes a token stands for (NULL, 0 for an id out of range). Control
@@ -125,8 +127,10 @@ enum {
 
 /* Recognises the model's tokenizer.chat_template (Jinja text; NULL when the
  * file has none) by robust markers: ChatML (Qwen2/2.5; Qwen3 with thinking
- * off) or Llama 3. Anything else is NULL with *err = CHAT_ERR_UNKNOWN and an
- * error that names the `[llm] chat_template = FILE` option. */
+ * off) or Llama 3 (3.1+ with its dated system turn). Anything else is NULL
+ * with *err = CHAT_ERR_UNKNOWN and an error that names the
+ * `[llm] chat_template = FILE` option; markers whose control tokens the
+ * vocabulary lacks give CHAT_ERR_TEMPLATE. */
 chat_template *chat_template_detect(const bpe_tokenizer *t, const char *jinja, int *err);
 /* Reads a template file (format in docs/chat-template.md). NULL with the error
  * set naming the file and line. */
@@ -136,7 +140,7 @@ chat_template *chat_template_parse(const bpe_tokenizer *t, const char *text, siz
                                    const char *name);
 void chat_template_free(chat_template *ct); /* NULL-safe */
 
-/* "chatml", "chatml-qwen3", "llama3", or "file" */
+/* "chatml", "chatml-qwen3", "llama3", "llama3.1", or "file" (docs/chat-template.md) */
 const char *chat_template_kind(const chat_template *ct);
 
 /* Appends the conversation's ids to out: template tokens are the control
