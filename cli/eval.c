@@ -203,7 +203,7 @@ static int cmd_eval_ceval(int argc, char **argv, cli_globals *g)
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory (answer cache, --rag)"),
         OPT_STR(0, "url", &url, "url", "the LLM endpoint (default: [llm] url, $DOCQA_LLM_URL)"),
-        OPT_STR(0, "model", &model, "name", "model name sent to it ([llm] model)"),
+        OPT_STR(0, "model", &model, "name", "model name sent to it, or a FILE.gguf to run in process ([llm] model)"),
         OPT_STR(0, "api-key", &api_key, "key", "bearer token ($DOCQA_LLM_API_KEY)"),
         OPT_NUMBER(0, "shots", &rp.shots, "n", "examples from the dev split (0, C-Eval uses 5)"),
         OPT_STR(0, "dev", &dev_arg, "path", "dev split folder or CSV for --shots"),

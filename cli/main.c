@@ -47,7 +47,7 @@ static const struct {
     /* model reads the config of the --store given only, and only for some actions */
     {"generate", cmd_generate, CONFIG, "run a GGUF model on a prompt by hand (--json: ids, logprobs)"},
     {"model", cmd_model, 0, "get and choose models: pull, list, use, rm, info"},
-    {"doctor", cmd_doctor, CONFIG, "check the configured LLM endpoint answers and has the model"},
+    {"doctor", cmd_doctor, CONFIG, "check the configured LLM (model file or endpoint) loads and answers"},
     /* an empty store is fine: people upload their documents through the page */
     {"serve", cmd_serve, CREATE | CONFIG,
      "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
