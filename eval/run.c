@@ -284,7 +284,9 @@ int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const e
         goto out;
 
     pool p = {.jobs = jobs, .n_jobs = n_jobs};
+    static const char *const letters[] = {"A", "B", "C", "D", " A", " B", " C", " D", NULL};
     p.req = (llm_request){.stream = false, .max_tokens = max_tokens, .top_logprobs = top_logprobs,
+                          .score_tokens = letters,
                           .should_stop = hooks ? hooks->stop_now : NULL};
     p.done = dq_calloc(n_jobs, sizeof *p.done);
     pthread_mutex_init(&p.mu, NULL);

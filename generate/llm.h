@@ -50,6 +50,10 @@ typedef struct {
     bool stream;        /* SSE streaming; tokens go to the callback as they arrive */
     int max_tokens;     /* 0: the client's max_tokens */
     int top_logprobs;   /* > 0: ask for the first generated token's top alternatives */
+    /* In process, with top_logprobs: texts (NULL-terminated) whose exact
+     * first-token logprobs join the alternatives when each is one token, so
+     * `eval ceval` compares A-D however unlikely; a server ignores them. */
+    const char *const *score_tokens;
     /* Polled while waiting (several times a second, and per piece): true
      * stops the request with LLM_ERR_CANCELLED, e.g. cli_interrupted for a
      * Ctrl-C that comes before the first token. NULL: never. */

@@ -154,8 +154,16 @@ int llm_local_count_tokens(llm_local *l, const char *text)
     return n;
 }
 
-/* The top n tokens of logits with their exact log-probabilities, best first. */
-static void fill_top(const llm_local *l, const float *logits, int n, llm_reply *out)
+static int by_logprob(const void *a, const void *b)
+{
+    double x = ((const llm_logprob *)a)->logprob, y = ((const llm_logprob *)b)->logprob;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The top n tokens of logits and the single-token texts of score (NULL or
+ * NULL-terminated) with their exact log-probabilities, best first. */
+static void fill_top(const llm_local *l, const float *logits, int n, const char *const *score,
+                     llm_reply *out)
 {
     int V = lm_model_hparams(l->g.model)->n_vocab;
     if (n > V)
@@ -178,7 +186,10 @@ static void fill_top(const llm_local *l, const float *logits, int n, llm_reply *
         }
         best[j] = i;
     }
-    out->top = dq_calloc((size_t)k, sizeof *out->top);
+    size_t n_score = 0;
+    while (score && score[n_score])
+        n_score++;
+    out->top = dq_calloc((size_t)k + n_score, sizeof *out->top);
     for (int i = 0; i < k; i++) {
         size_t len = 0;
         const char *b = bpe_token_bytes(l->g.tok, best[i], &len);
@@ -186,6 +197,19 @@ static void fill_top(const llm_local *l, const float *logits, int n, llm_reply *
         out->top[i].logprob = logits[best[i]] - lse;
     }
     out->n_top = (size_t)k;
+    for (size_t s = 0; s < n_score; s++) {
+        bpe_ids ids = BPE_IDS_INIT;
+        bpe_encode(l->g.tok, score[s], strlen(score[s]), &ids);
+        bool have = ids.n != 1;
+        for (int i = 0; i < k && !have; i++)
+            have = best[i] == ids.v[0];
+        if (!have) {
+            out->top[out->n_top].token = dq_strdup(score[s]);
+            out->top[out->n_top++].logprob = logits[ids.v[0]] - lse;
+        }
+        bpe_ids_free(&ids);
+    }
+    qsort(out->top, out->n_top, sizeof *out->top, by_logprob);
     free(best);
 }
 
@@ -262,7 +286,7 @@ static llm_status generate(llm_local *l, const bpe_ids *prompt, const llm_reques
     for (; n_gen < budget; n_gen++) {
         const float *logits = lm_logits(l->ctx, -1);
         if (n_gen == 0 && req->top_logprobs > 0)
-            fill_top(l, logits, req->top_logprobs, out);
+            fill_top(l, logits, req->top_logprobs, req->score_tokens, out);
         int32_t id = lm_sample(s, logits, V);
         if (is_stop(l, id)) {
             finish = "stop";

@@ -175,6 +175,35 @@ Test(llm_local, top_logprobs_are_exact)
     /* greedy: the answer is the best alternative */
     cr_expect_str_eq(r.text, r.top[0].token);
     llm_reply_free(&r);
+
+    /* eval ceval's letters join the alternatives with their exact logprobs */
+    static const char *const letters[] = {"A", "B", "C", "D", NULL};
+    req.score_tokens = letters;
+    cr_assert_eq(llm_chat(c, m, 1, &req, NULL, NULL, &r), LLM_OK, "%s", dq_last_error());
+    llm_gguf g;
+    cr_assert_eq(llm_gguf_open(&g, model(), NULL, 0), 0);
+    bpe_ids ids = BPE_IDS_INIT;
+    llm_gguf_render(&g, m, 1, &ids);
+    lm_ctx_params cp = lm_default_ctx_params();
+    lm_ctx *ctx = lm_ctx_new(g.model, &cp);
+    cr_assert_eq(lm_eval(ctx, ids.v, (int)ids.n, false), 0);
+    int V = lm_model_hparams(g.model)->n_vocab;
+    for (int k = 0; letters[k]; k++) {
+        const llm_logprob *found = NULL;
+        for (size_t i = 0; i < r.n_top; i++)
+            if (!strcmp(r.top[i].token, letters[k]))
+                found = &r.top[i];
+        cr_assert_not_null(found, "%s missing", letters[k]);
+        int32_t id = bpe_token_id(g.tok, letters[k], 1);
+        cr_expect_float_eq(found->logprob, lm_logprob(lm_logits(ctx, -1), V, id), 1e-4, "%s",
+                           letters[k]);
+    }
+    for (size_t i = 1; i < r.n_top; i++)
+        cr_expect_geq(r.top[i - 1].logprob, r.top[i].logprob);
+    lm_ctx_free(ctx);
+    bpe_ids_free(&ids);
+    llm_gguf_close(&g);
+    llm_reply_free(&r);
     llm_free(c);
 }
 
