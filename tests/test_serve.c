@@ -96,6 +96,7 @@ static void use_session_model(const char *file)
     cr_assert_eq(dq_config_load(&rag_cfg, store_path), 0, "%s", dq_last_error());
     free(rag_cfg.llm_model);
     rag_cfg.llm_model = dq_strdup(file);
+    rag_cfg.llm_max_tokens = 8; /* a random model says nothing worth waiting for */
     rag_session_params sp = {.store_dir = store_path, .config = &rag_cfg};
     cr_assert_eq(rag_session_build(&sp, &rag), 0, "%s", dq_last_error());
 }
@@ -1349,11 +1350,25 @@ Test(serve, command_serves_until_sigterm_and_logs_without_secrets)
 
 /* ---- an in-process model ------------------------------------------------- */
 
+static int asks_done; /* under asks_lock */
+static pthread_mutex_t asks_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void *ask_in_thread(void *arg)
 {
     resp *r = arg;
     *r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+    pthread_mutex_lock(&asks_lock);
+    asks_done++;
+    pthread_mutex_unlock(&asks_lock);
     return NULL;
+}
+
+static int asks_finished(void)
+{
+    pthread_mutex_lock(&asks_lock);
+    int n = asks_done;
+    pthread_mutex_unlock(&asks_lock);
+    return n;
 }
 
 /* serve loads the model once; concurrent questions queue on it, and /health
@@ -1371,7 +1386,7 @@ Test(serve, in_process_model_is_shared_and_queues)
         pthread_create(&th[i], NULL, ask_in_thread, &rs[i]);
     int most_queued = 0;
     bool saw_running = false;
-    for (int k = 0; k < 200; k++) {
+    while (asks_finished() < 4) { /* watch /health while they run */
         resp h = get("/health");
         cr_assert_eq(h.status, 200);
         const cJSON *l = at(h.json, "llm");
@@ -1380,7 +1395,7 @@ Test(serve, in_process_model_is_shared_and_queues)
         most_queued = q > most_queued ? q : most_queued;
         saw_running |= cJSON_IsTrue(at(l, "running"));
         resp_free(&h);
-        usleep(2000);
+        usleep(1000);
     }
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
