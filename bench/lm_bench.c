@@ -257,6 +257,7 @@ static int run_model(const char *path, const char *mode, int tokens, int threads
         printf("prefill_tokens_per_s %.1f\n", tokens / dt);
         printf("prefill_gmacs %.1f\n", (double)macs_tok * tokens / dt / 1e9);
         printf("prefill_gmacs_per_cpu_s %.1f\n", (double)macs_tok * tokens / dc / 1e9);
+        printf("prefill_tokens_per_cpu_s %.2f\n", tokens / dc);
         printf("seconds %.2f\n", dt);
     } else {
         rc = lm_eval(c, toks, 16, false);

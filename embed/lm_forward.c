@@ -259,17 +259,7 @@ static void attn_task(void *ctx, int h, int thread)
     for (int t = 0; t < j->m; t++) {
         float *s = S + (size_t)t * L;
         int n = j->p0 + t + 1; /* keys this query may see */
-        float mx = s[0];
-        for (int i = 1; i < n; i++)
-            mx = s[i] > mx ? s[i] : mx;
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            s[i] = expf(s[i] - mx);
-            sum += s[i];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int i = 0; i < n; i++)
-            s[i] *= inv;
+        vec_softmax(s, n, 1.0f);
         for (int i = n; i < L; i++)
             s[i] = 0;
     }
