@@ -189,7 +189,7 @@ static void print_help(FILE *out)
                  "text) in Chinese or English; answers cite file and page.\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "    %-8s %s\n", commands[i].name, commands[i].help);
+        fprintf(out, "    %-9s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\noptions:\n"
                  "    --store <dir>   the store directory (default: $DOCQA_STORE, else the\n"
                  "                    first .docqa found from the current directory upward)\n"
