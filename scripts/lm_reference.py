@@ -18,6 +18,7 @@ docqa's C. tests/test_lm.c runs it at test time:
       writes a random-weight model of a real model's shapes (for bench/lm).
 """
 import argparse
+import gzip
 import math
 import os
 import struct
@@ -322,12 +323,15 @@ def llama3_scale(inv, factor, low, high, orig):
 
 # ---------------------------------------------------------------- the writers
 
-def write_model(path, arch, ttype, shape, seed, tied=False, rope_keys=False, arch_name=None):
+def write_model(path, arch, ttype, shape, seed, tied=False, rope_keys=False, arch_name=None,
+                vocab=None):
     rng = np.random.default_rng(seed)
     E, F, L, V = shape["embd"], shape["ff"], shape["layers"], shape["vocab"]
     nh, nkv, hd = shape["heads"], shape["kv_heads"], shape["head_dim"]
     w = gw.GGUFWriter()
     w.add_str("general.architecture", arch_name or arch)
+    if vocab:
+        V = copy_vocab(w, vocab, V)
     w.add_str("general.name", "random %s %s" % (arch, gw.TYPE_NAMES.get(ttype, "?")))
     w.add_u32(arch + ".block_count", L)
     w.add_u32(arch + ".context_length", shape.get("ctx", 4096))
@@ -432,12 +436,57 @@ def cmd_bench(a):
     attn_v / ffn_down of some layers, Q4_K elsewhere."""
     shape = SHAPES[a.shape]
     if a.type == "Q4_K_M":
-        write_mixed(a.file, shape, a.seed)
+        write_mixed(a.file, shape, a.seed, a.vocab)
     else:
-        write_model(a.file, "qwen2", TYPES[a.type], shape, a.seed, tied=True)
+        write_model(a.file, "qwen2", TYPES[a.type], shape, a.seed, tied=True, vocab=a.vocab)
 
 
-def write_mixed(path, shape, seed):
+def copy_vocab(w, path, n_vocab):
+    """Copies the tokenizer.* keys of a vocabulary GGUF (gzipped or not, e.g.
+    tests/fixtures/bpe/qwen3-vocab.gguf.gz) into writer w, the token list
+    padded to n_vocab as llama.cpp's converter pads Qwen's (unused tokens);
+    returns the vocabulary size to use: max(n_vocab, its tokens)."""
+    data = open(path, "rb").read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    n_tokens = 0
+    r = Reader.__new__(Reader)
+    r.buf, r.pos = data, 0
+    assert r.take(4) == b"GGUF"
+    _, _, n_kv = struct.unpack("<IQQ", r.take(20))
+    for _ in range(n_kv):
+        key = r.string()
+        t = r.u32()
+        if t == 9:
+            et = r.u32()
+            n = struct.unpack("<Q", r.take(8))[0]
+            val = [r.value(et) for _ in range(n)]
+        else:
+            et, val = None, r.value(t)
+        if not key.startswith("tokenizer."):
+            continue
+        if key == "tokenizer.ggml.tokens":
+            n_tokens = len(val)
+        if key in ("tokenizer.ggml.tokens", "tokenizer.ggml.token_type") and len(val) < n_vocab:
+            pad = n_vocab - len(val)
+            val = val + (["[PAD%d]" % (len(val) + i) for i in range(pad)]
+                         if key.endswith("tokens") else [5] * pad)
+        if et is not None:
+            w.add_array(key, val, et)
+        else:
+            w.add_scalar(key, val, t)
+    return max(n_vocab, n_tokens)
+
+
+def cmd_chat(a):
+    """A tiny random-weight chat model carrying a real vocabulary and chat
+    template: for docqa's end-to-end tests of ask, chat, serve, eval and generate."""
+    shape = dict(TINY)
+    shape["embd"], shape["ff"], shape["head_dim"] = 64, 128, 16
+    write_model(a.file, a.arch, TYPES[a.type], shape, a.seed, tied=True, vocab=a.vocab)
+
+
+def write_mixed(path, shape, seed, vocab=None):
     rng = np.random.default_rng(seed)
     E, F, L, V = shape["embd"], shape["ff"], shape["layers"], shape["vocab"]
     nh, nkv, hd = shape["heads"], shape["kv_heads"], shape["head_dim"]
@@ -445,6 +494,8 @@ def write_mixed(path, shape, seed):
     a = "qwen2"
     w.add_str("general.architecture", a)
     w.add_str("general.name", "random qwen2 Q4_K_M")
+    if vocab:
+        V = copy_vocab(w, vocab, V)
     for k, v in (("block_count", L), ("context_length", shape["ctx"]), ("embedding_length", E),
                  ("feed_forward_length", F), ("attention.head_count", nh),
                  ("attention.head_count_kv", nkv)):
@@ -510,11 +561,18 @@ def main():
     b.add_argument("--shape", required=True, choices=sorted(SHAPES))
     b.add_argument("--type", required=True, choices=["Q8_0", "Q4_K_M", "F32"])
     b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--vocab", help="copy this vocabulary GGUF's tokenizer (tests/fixtures/bpe)")
     b.add_argument("file")
+    c = sub.add_parser("chat")
+    c.add_argument("--arch", default="qwen2", choices=["qwen2", "qwen3", "llama"])
+    c.add_argument("--type", default="Q8_0", choices=sorted(TYPES))
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--vocab", required=True)
+    c.add_argument("file")
     h = sub.add_parser("huge")
     h.add_argument("file")
     a = ap.parse_args()
-    {"make": cmd_make, "bench": cmd_bench, "huge": cmd_huge}[a.cmd](a)
+    {"make": cmd_make, "bench": cmd_bench, "chat": cmd_chat, "huge": cmd_huge}[a.cmd](a)
 
 
 if __name__ == "__main__":
