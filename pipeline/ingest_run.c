@@ -281,7 +281,7 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
     ingest_params ip = run->limits;
     ip.password = run->password;
     ip.ocr = &run->ocr;
-    if (ingest_extract_params(f->abs, &ip, &raw) < 0) {
+    if (ingest_extract_isolated(f->abs, &ip, &raw) < 0) {
         /* Ctrl-C stopped OCR: the file is not broken, and the next run reads it. */
         if (stopped(run)) {
             ingest_raw_doc_free(&raw);
@@ -416,6 +416,16 @@ int ingest_run_file(ingest_run *run, const input_file *f)
     if (f->size == 0) {
         store_file_free(&prev);
         return record_failure(run, f, "empty file");
+    }
+    /* Refused from its size alone: hashing would read all of it first. */
+    long long max_bytes = run->limits.max_file_bytes;
+    if (max_bytes > 0 && f->size > max_bytes) {
+        char reason[160];
+        snprintf(reason, sizeof reason,
+                 "%.1f MB, over the limit of %.1f MB per file (--max-file-size)",
+                 (double)f->size / (1 << 20), (double)max_bytes / (1 << 20));
+        store_file_free(&prev);
+        return record_failure(run, f, reason);
     }
     if (dq_sha256_file(f->abs, sha) < 0) {
         /* Copied: the store calls below may set the error buffer again. */
