@@ -15,6 +15,7 @@
 
 #include <mupdf/fitz.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -470,6 +471,39 @@ static ssize_t read_head(const char *path, char *buf, size_t n)
     return (ssize_t)got;
 }
 
+/* Non-space characters in block's lines (what --max-page-chars counts). */
+static size_t block_chars(const ingest_block *block)
+{
+    size_t n = 0;
+    for (size_t l = 0; l < block->n_lines; l++)
+        for (const unsigned char *c = (const unsigned char *)block->lines[l].text; *c; c++)
+            n += !isspace(*c) && (*c & 0xC0) != 0x80; /* count code points, not bytes */
+    return n;
+}
+
+/* The page limits MuPDF's loop applies, for a text file read whole (its
+ * pages are what form feeds split). */
+static int check_text_limits(const ingest_raw_doc *doc, const ingest_params *params)
+{
+    if (params->max_pages > 0 && doc->n_pages > (size_t)params->max_pages) {
+        dq_set_error("%zu pages, over the limit of %d pages per document (--max-pages)",
+                     doc->n_pages, params->max_pages);
+        return -1;
+    }
+    for (size_t i = 0; params->max_page_chars > 0 && i < doc->n_pages; i++) {
+        size_t chars = 0;
+        for (size_t b = 0; b < doc->pages[i].n_blocks; b++)
+            chars += block_chars(&doc->pages[i].blocks[b]);
+        if (chars > (size_t)params->max_page_chars) {
+            dq_set_error("page %d has %zu characters, over the limit of %ld per page "
+                         "(--max-page-chars)",
+                         doc->pages[i].number, chars, params->max_page_chars);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 ingest_params ingest_default_params(void)
 {
     ingest_params p = {NULL, 512LL << 20, 10000, 200000, 120.0, NULL, 512LL << 20};
@@ -538,9 +572,13 @@ int ingest_extract_params(const char *path, const ingest_params *params, ingest_
     int rc;
     if (strcmp(ext, "txt") == 0) {
         rc = textfile_extract(path, false, out);
+        if (rc == 0)
+            rc = check_text_limits(out, params);
     } else if (strcmp(ext, "md") == 0 || strcmp(ext, "markdown") == 0) {
         format = "md";
         rc = textfile_extract(path, true, out);
+        if (rc == 0)
+            rc = check_text_limits(out, params);
     } else {
         if (strcmp(ext, "pdf") == 0) {
             /* MuPDF would "repair" any bytes into an empty PDF; a file that
