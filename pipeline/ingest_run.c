@@ -545,7 +545,25 @@ int ingest_run_prune(ingest_run *run, char *const *dirs, size_t n_dirs, bool ins
         return 0;
     prune_scan scan = {dirs, n_dirs, inside, store_root(run->st), NULL, 0, 0};
     int rc = store_each_file(run->st, find_gone, &scan);
-    for (size_t i = 0; rc == 0 && i < scan.n_gone && !stopped(run); i++) {
+    size_t n_remove = scan.n_gone;
+    store_stats stats;
+    if (rc == 0 && scan.n_gone && run->max_remove_pct > 0 &&
+        (rc = store_get_stats(run->st, &stats)) == 0 &&
+        (long long)scan.n_gone * 100 > (long long)run->max_remove_pct * stats.files) {
+        /* Half a collection gone at once is a disk not mounted or a folder
+         * moved, far more often than a deliberate delete. */
+        run->n_kept = (int)scan.n_gone;
+        if (run->events.warning) {
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_printf(&b, "%zu of %lld stored files are gone from disk, more than %d%%: "
+                              "they are kept (an unmounted disk?); --drop-missing removes them",
+                          scan.n_gone, (long long)stats.files, run->max_remove_pct);
+            run->events.warning(run->events.user, b.data);
+            dq_buf_free(&b);
+        }
+        n_remove = 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n_remove && !stopped(run); i++) {
         rc = IN_TRANSACTION(run->st, store_remove_file(run->st, scan.gone[i].path));
         if (rc == 0 && take_rename(run, scan.gone[i].sha256))
             run->n_renamed++;
