@@ -54,8 +54,11 @@ static void print_summary(const ingest_run *run, int bad_args, int n_skipped, bo
             run->n_linked + run->n_renamed, run->n_removed + run->n_renamed,
             run->n_failed + bad_args, skipped_note);
     cli_ocr_summary(run);
-    if (run->n_failed)
-        fprintf(stderr, "failed files:\n%s", run->failures.data);
+    if (run->n_failed) {
+        char *shown = utf8_for_terminal(run->failures.data);
+        fprintf(stderr, "failed files:\n%s", shown);
+        free(shown);
+    }
 }
 
 int cmd_ingest(int argc, char **argv, cli_globals *g)

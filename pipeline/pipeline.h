@@ -420,5 +420,9 @@ struct cJSON *rag_sources_json(const rag_reply *r);
  * citations, finish_reason, passages_dropped, timings and tokens or the
  * extractive sentences, and the retrieved hits. */
 struct cJSON *rag_reply_json(const char *question, const rag_reply *r, const char *model);
+/* root as JSON text (indented when pretty) that is always valid UTF-8: a byte
+ * that is not UTF-8 (a Latin-1 file name) becomes U+FFFD, so no parser
+ * rejects the whole reply over one name. Caller frees. */
+char *rag_json_print(const struct cJSON *root, bool pretty);
 
 #endif
