@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "common/common.h"
+#include "docqa_version.h" /* DOCQA_COMMIT, written at build time */
 
 #ifndef DOCQA_VERSION
 #define DOCQA_VERSION "dev"
@@ -210,7 +211,7 @@ int main(int argc, char **argv)
             return EXIT_OK;
         }
         if (!strcmp(argv[i], "--version")) {
-            printf("docqa %s\n", DOCQA_VERSION);
+            printf("docqa %s (commit %s)\n", DOCQA_VERSION, DOCQA_COMMIT);
             return EXIT_OK;
         }
         if (!strcmp(argv[i], "--store")) {

@@ -47,6 +47,12 @@ static void *open_backend(void)
                 return h;
         }
     }
+#ifdef DQ_CUDA_BACKEND_DIR
+    /* installed: bin/docqa and lib/docqa/libdocqa_cuda.so (cmake/install.cmake) */
+    void *h = dlopen(DQ_CUDA_BACKEND_DIR "/" BACKEND_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        return h;
+#endif
     return dlopen(BACKEND_LIB, RTLD_NOW | RTLD_LOCAL);
 }
 #endif

@@ -6,7 +6,10 @@
 # npm, as NodeSource's nodejs ships it; `make deps` runs npm ci there).
 # --bench adds what bench/ compares against
 # (mutool, pdftotext, GNU time, PyTorch, wrk) and what scripts/ regenerate
-# fixtures and samples with; --fuzz adds clang and libFuzzer for `make fuzz`.
+# fixtures and samples with; --fuzz adds clang and libFuzzer for `make fuzz`;
+# --package adds what builds and checks the Debian package (`make package`,
+# `make package-test`). python3, groff, man-db and zsh write and check the man
+# pages and completions; systemd's systemd-analyze checks the units.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
@@ -14,17 +17,21 @@ libmupdf-dev libfreetype-dev libharfbuzz-dev libjbig2dec0-dev libjpeg-dev libope
 libgumbo-dev libmujs-dev zlib1g-dev
 libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
 libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiece-dev
-libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng"
+libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng
+python3 groff-base man-db zsh systemd"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
 hyperfine git bc tesseract-ocr"
 # `make fuzz`: clang with libFuzzer and the sanitizer runtimes
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
+# `make package`, `make package-test`: debhelper's dpkg-buildpackage, lintian
+PACKAGE_PACKAGES="dpkg-dev debhelper lintian"
 
 case "${1:-}" in
 --bench) PACKAGES="$PACKAGES $BENCH_PACKAGES" ;;
 --fuzz) PACKAGES="$PACKAGES $FUZZ_PACKAGES" ;;
+--package) PACKAGES="$PACKAGES $PACKAGE_PACKAGES" ;;
 "") ;;
-*) echo "usage: install-deps.sh [--bench|--fuzz]" >&2; exit 2 ;;
+*) echo "usage: install-deps.sh [--bench|--fuzz|--package]" >&2; exit 2 ;;
 esac
 
 missing=""

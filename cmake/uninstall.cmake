@@ -1,0 +1,21 @@
+# uninstall.cmake - removes what `cmake --install` (make install) put in place,
+# as listed in install_manifest.txt, honouring DESTDIR as the install did;
+# then the folders only docqa uses, when they are left empty.
+if(NOT EXISTS ${MANIFEST})
+  message(FATAL_ERROR "${MANIFEST} not found: nothing was installed from this build folder")
+endif()
+file(STRINGS ${MANIFEST} files)
+foreach(f ${files})
+  if(EXISTS "$ENV{DESTDIR}${f}" OR IS_SYMLINK "$ENV{DESTDIR}${f}")
+    message(STATUS "removing $ENV{DESTDIR}${f}")
+    file(REMOVE "$ENV{DESTDIR}${f}")
+  endif()
+endforeach()
+foreach(d ${OWN_DIRS})
+  if(IS_DIRECTORY "$ENV{DESTDIR}${d}")
+    file(GLOB left "$ENV{DESTDIR}${d}/*")
+    if(NOT left)
+      file(REMOVE_RECURSE "$ENV{DESTDIR}${d}")
+    endif()
+  endif()
+endforeach()
