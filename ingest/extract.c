@@ -336,7 +336,13 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
     mem_cap mem = {0, params->max_doc_bytes > 0 ? (size_t)params->max_doc_bytes : 0, false};
     fz_alloc_context alloc = {&mem, cap_malloc, cap_realloc, cap_free};
     /* The resource store is bounded by the cap, not by its own default. */
-    fz_context *ctx = fz_new_context(&alloc, NULL, mem.cap ? mem.cap / 4 : FZ_STORE_DEFAULT);
+    /* PDFs keep MuPDF's own allocator: under the counting one a deep page
+     * tree failed as "cycle in page tree" (not understood yet). The bombs
+     * this cap is for are the zip-based formats (EPUB, CBZ, XPS) and HTML. */
+    char ext[16];
+    raw_extension(path, ext, sizeof ext);
+    bool capped = mem.cap && strcmp(ext, "pdf") != 0;
+    fz_context *ctx = fz_new_context(capped ? &alloc : NULL, NULL, FZ_STORE_DEFAULT);
     if (!ctx) {
         dq_set_error("cannot start MuPDF: out of memory");
         return -1;

@@ -304,6 +304,11 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
         ingest_raw_doc_free(&raw);
         return rc;
     }
+    if (stopped(run)) {
+        /* Ctrl-C while the reader ran: nothing of this file is recorded. */
+        ingest_raw_doc_free(&raw);
+        return 0;
+    }
     ingest_doc doc = {0};
     chunk_list chunks = {0};
     int rc = 0;
