@@ -123,6 +123,10 @@ static const char *const migrations[] = {
     "CREATE TRIGGER vectors_ad AFTER DELETE ON vectors BEGIN"
     "  INSERT INTO vector_log(chunk_id) VALUES (old.chunk_id);"
     "END;",
+    /* 6 -> 7: where a chunk is when pages do not say it (Office files):
+     * "sheet 报价单, rows 12–40", "slide 7", "§3.2 ¶4"; '' for paged
+     * documents, which keep citing page_start/page_end. */
+    "ALTER TABLE chunks ADD COLUMN label TEXT NOT NULL DEFAULT '';",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

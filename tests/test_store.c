@@ -78,7 +78,7 @@ static void put_tagged(store *s, const char *path, const char *tag)
     store_chunk_in chunks[5];
     for (int i = 0; i < 5; i++) {
         snprintf(texts[i], sizeof texts[i], "%s chunk %d", tag, i);
-        chunks[i] = (store_chunk_in){texts[i], "", 1 + i / 2, 1 + i / 2, i};
+        chunks[i] = (store_chunk_in){texts[i], "", 1 + i / 2, 1 + i / 2, i, NULL};
     }
     const char *pages[] = {"page one", "page two", "page three"};
     store_doc_info info = {hex, "txt", tag, 3};
@@ -348,7 +348,7 @@ Test(store, rollback_discards_document)
     st = open_new();
     char hex[65];
     sha_of("alpha", hex);
-    store_chunk_in c = {"alpha text", "", 1, 1, 0};
+    store_chunk_in c = {"alpha text", "", 1, 1, 0, NULL};
     store_doc_info info = {hex, "txt", NULL, 0};
     cr_assert_eq(store_begin(st), 0);
     cr_assert_eq(store_put_document(st, "a.txt", 1, 1, &info, NULL, &c, 1), 0);
@@ -359,6 +359,28 @@ Test(store, rollback_discards_document)
     info.sha256 = NULL;
     cr_assert_eq(store_put_document(st, "a.txt", 1, 1, &info, NULL, &c, 1), -1);
     cr_assert_eq(stats_of(st).files, 0);
+}
+
+Test(store, chunk_label_round_trip)
+{
+    st = open_new();
+    char hex[65];
+    sha_of("deck", hex);
+    store_chunk_in c[2] = {{"pricing table steel", "Pricing", 2, 2, 0, "slide 2"},
+                           {"paged text", "", 1, 1, 1, NULL}};
+    store_doc_info info = {hex, "pptx", NULL, 2};
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_put_document(st, "deck.pptx", 1, 1, &info, NULL, c, 2), 0);
+    cr_assert_eq(store_commit(st), 0);
+    store_hits h;
+    cr_assert_eq(store_search_fts(st, "steel", 5, &h), 0);
+    cr_assert_eq(h.n, 1);
+    cr_expect_str_eq(h.items[0].label, "slide 2");
+    store_hit one;
+    cr_assert_eq(store_get_chunk(st, h.items[0].chunk_id + 1, &one), 1);
+    cr_expect_str_eq(one.label, "");
+    store_hit_free(&one);
+    store_hits_free(&h);
 }
 
 typedef struct {
@@ -545,7 +567,7 @@ Test(store, insert_1000_chunks_is_fast)
                  "第%d条 本合同自签订之日起生效，违约金为合同总额的百分之五。Clause %d: the warranty "
                  "period is %d months.",
                  i, i, i % 36);
-        chunks[i] = (store_chunk_in){texts[i], "", i / 4 + 1, i / 4 + 1, i};
+        chunks[i] = (store_chunk_in){texts[i], "", i / 4 + 1, i / 4 + 1, i, NULL};
     }
     char hex[65];
     sha_of("big", hex);
@@ -584,7 +606,7 @@ static void ingest_forever(const char *dir, int round)
         sha_of(tag, hex);
         for (int c = 0; c < KILL_CHUNKS; c++) {
             snprintf(texts[c], sizeof texts[c], "%s 合同 chunk %d of fifty", tag, c);
-            chunks[c] = (store_chunk_in){texts[c], "节", c / 10 + 1, c / 10 + 1, c};
+            chunks[c] = (store_chunk_in){texts[c], "节", c / 10 + 1, c / 10 + 1, c, NULL};
         }
         store_doc_info info = {hex, "txt", tag, 0};
         if (store_begin(s) < 0 ||
