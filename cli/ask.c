@@ -18,7 +18,7 @@
 static void print_json(const char *question, const rag_reply *r, const char *model)
 {
     cJSON *root = rag_reply_json(question, r, model);
-    char *out = cJSON_Print(root);
+    char *out = rag_json_print(root, true);
     puts(out);
     free(out);
     cJSON_Delete(root);

@@ -149,7 +149,7 @@ static void print_sources(const chat_session *s)
         return;
     }
     for (size_t i = 0; i < s->n_sources; i++) {
-        char *line = answer_format_source(&s->sources[i]);
+        char *line = cli_shown(answer_format_source(&s->sources[i]));
         printf("[%d] %s\n", s->sources[i].number, line);
         free(line);
     }

@@ -64,6 +64,9 @@ int cmd_index(int argc, char **argv, cli_globals *g);
 
 /* Prints "docqa: <message>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* text (malloc'd, taken and freed) made safe to print: file names may hold
+ * escape sequences and bytes that are not UTF-8 (utf8_for_terminal). */
+char *cli_shown(char *text);
 
 /* Provides what g->needs asks for and is not there yet: opens (or creates)
  * the store --store, $DOCQA_STORE or the ".docqa" found upward names, takes

@@ -54,8 +54,11 @@ static void print_summary(const ingest_run *run, int bad_args, int n_skipped, bo
             run->n_linked + run->n_renamed, run->n_removed + run->n_renamed,
             run->n_failed + bad_args, skipped_note);
     cli_ocr_summary(run);
-    if (run->n_failed)
-        fprintf(stderr, "failed files:\n%s", run->failures.data);
+    if (run->n_failed) {
+        char *shown = utf8_for_terminal(run->failures.data);
+        fprintf(stderr, "failed files:\n%s", shown);
+        free(shown);
+    }
 }
 
 int cmd_ingest(int argc, char **argv, cli_globals *g)
@@ -64,6 +67,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     ingest_params lim = ingest_default_params();
     int max_file_mb = (int)(lim.max_file_bytes >> 20), max_pages = lim.max_pages;
     int max_page_chars = (int)lim.max_page_chars, time_limit = (int)lim.max_seconds;
+    int max_doc_mb = (int)(lim.max_doc_bytes >> 20);
     const char *password = NULL, *ocr_mode = NULL, *ocr_lang = NULL;
     /* Not given: the store's settings (the defaults for a new store). */
     int cjk = INGEST_SPLIT_UNSET, words = INGEST_SPLIT_UNSET, overlap_pct = INGEST_SPLIT_UNSET;
@@ -84,6 +88,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_NUMBER(0, "max-page-chars", &max_page_chars, "n",
                    "skip documents with a page of more characters (200000)"),
         OPT_NUMBER(0, "time-limit", &time_limit, "sec", "seconds to extract one document (120)"),
+        OPT_NUMBER(0, "max-doc-memory", &max_doc_mb, "mb",
+                   "memory the reader may take for one document, expanded (512)"),
         OPT_FINISH,
     };
     int n_args;
@@ -99,7 +105,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     if (ocr_mode && !cli_ocr_mode_ok(ocr_mode))
         return EXIT_USAGE;
-    if (max_file_mb < 0 || max_pages < 0 || max_page_chars < 0 || time_limit < 0) {
+    if (max_file_mb < 0 || max_pages < 0 || max_page_chars < 0 || time_limit < 0 ||
+        max_doc_mb < 0) {
         cli_error("limits must be 0 (none) or positive");
         return EXIT_USAGE;
     }
@@ -107,6 +114,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     lim.max_pages = max_pages;
     lim.max_page_chars = max_page_chars;
     lim.max_seconds = time_limit;
+    lim.max_doc_bytes = (long long)max_doc_mb << 20;
 
     if (all_missing(n_args, argv))
         return EXIT_ERROR;

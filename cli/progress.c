@@ -5,6 +5,7 @@
  * redrawn below them. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -145,7 +146,10 @@ void progress_finish(progress *p)
 static void on_file_note(void *user, const char *path, const char *text)
 {
     cli_run_view *v = user;
-    progress_message(&v->bar, "docqa: '%s': %s", path, text);
+    char *shown = utf8_for_terminal(path), *why = utf8_for_terminal(text);
+    progress_message(&v->bar, "docqa: '%s': %s", shown, why);
+    free(shown);
+    free(why);
 }
 
 static void on_notice(void *user, const char *text)

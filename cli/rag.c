@@ -104,7 +104,7 @@ void rag_print_sources(FILE *out, const rag_reply *r)
     fputs("\nSources:\n", out);
     for (size_t i = 0; i < c->n_cited; i++) {
         const answer_source *s = &r->llm.pr.sources[nums[i] - 1];
-        char *line = answer_format_source(s);
+        char *line = cli_shown(answer_format_source(s));
         fprintf(out, "[%d] %s\n", s->number, line);
         free(line);
     }
@@ -124,7 +124,7 @@ void rag_print_extractive(FILE *out, const char *question, const answer *a)
         fprintf(out, "%s [%d]\n", a->sentences[i].text, a->sentences[i].source);
     fputs("\nSources:\n", out);
     for (size_t i = 0; i < a->n_sources; i++) {
-        char *line = answer_format_source(&a->sources[i]);
+        char *line = cli_shown(answer_format_source(&a->sources[i]));
         fprintf(out, "[%d] %s\n", a->sources[i].number, line);
         free(line);
     }

@@ -91,7 +91,8 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN('q', "quiet", &quiet, "print nothing on success (for cron)"),
         OPT_BOOLEAN(0, "verify", &verify, "compare content hashes, not just size and mtime"),
         OPT_STR(0, "log", &log_path, "file", "append the summary line and errors to this file"),
-        OPT_BOOLEAN(0, "drop-missing", &drop_missing, "a missing source folder was deleted: drop it"),
+        OPT_BOOLEAN(0, "drop-missing", &drop_missing,
+                    "files gone with their folder, or over half the store, were deleted: drop them"),
         CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
         OPT_FINISH,
     };
@@ -132,6 +133,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     ingest_run run = {.st = st,
                       .limits = ingest_default_params(),
                       .verify = verify,
+                      .max_remove_pct = drop_missing ? 0 : 50,
                       .events = cli_run_events(&view)};
     ingest_sources src = {0};
     embedder *emb = NULL;
@@ -185,7 +187,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         cli_vectorize(st, emb, &g->cfg, quiet, &n_embedded) < 0)
         status = EXIT_ERROR;
 
-    int n_failed = run.n_failed + src.n_bad;
+    int n_failed = run.n_failed + src.n_bad + (run.n_kept > 0);
     if (status == EXIT_OK && cli_interrupted())
         status = EXIT_INTERRUPTED;
     else if (status == EXIT_OK && n_failed)

@@ -113,7 +113,7 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         status = EXIT_ERROR;
     } else if (json) {
         cJSON *root = rag_search_json(query.data, &rp, &res);
-        char *out = cJSON_Print(root);
+        char *out = rag_json_print(root, true);
         puts(out);
         free(out);
         cJSON_Delete(root);
@@ -136,7 +136,9 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         bool tty = isatty(STDOUT_FILENO);
         for (size_t i = 0; i < res.n; i++) {
             const store_hit *h = &res.items[i].chunk;
-            printf("%s%zu. %s  ", tty ? "\033[1m" : "", i + 1, h->path);
+            char *path = cli_shown(dq_strdup(h->path));
+            printf("%s%zu. %s  ", tty ? "\033[1m" : "", i + 1, path);
+            free(path);
             if (h->label && h->label[0])
                 printf("%s", h->label);
             else

@@ -120,7 +120,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
             sp.host, v6 ? "]" : "", serve_port(srv), token ? " (token required)" : "");
     if (rag->llm)
         fprintf(stderr, "docqa: answers from the LLM at %s (extractive when it is unreachable)\n",
-                rag->llm_params.base_url);
+                llm_base_url(rag->llm));
     else
         fprintf(stderr, "docqa: answers are extractive (no [llm] configured)\n");
     fflush(stderr);

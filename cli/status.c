@@ -29,12 +29,14 @@ static int list_failed(void *ctx, const store_file *f)
     } else {
         if (fl->shown++ == 0)
             puts("\nfailed files:");
+        char *path = cli_shown(dq_strdup(f->path));
         /* A file that fails run after run needs the user, not another try. */
         if (f->fail_count > 1)
-            printf("  %s: %s (failing for %lld runs)\n", f->path,
+            printf("  %s: %s (failing for %lld runs)\n", path,
                    f->error ? f->error : "unknown error", (long long)f->fail_count);
         else
-            printf("  %s: %s\n", f->path, f->error ? f->error : "unknown error");
+            printf("  %s: %s\n", path, f->error ? f->error : "unknown error");
+        free(path);
     }
     return 0;
 }
@@ -147,7 +149,7 @@ int cmd_status(int argc, char **argv, cli_globals *g)
         if (store_each_file(st, list_failed, &fl) < 0)
             status = EXIT_ERROR;
         cJSON_AddItemToObject(root, "failed_files", fl.failed);
-        char *out = cJSON_Print(root);
+        char *out = rag_json_print(root, true);
         puts(out);
         free(out);
         cJSON_Delete(root);

@@ -54,3 +54,10 @@ embedder *cli_open_embedder(const dq_config *cfg, bool *err)
         cli_error("%s", dq_last_error());
     return e;
 }
+
+char *cli_shown(char *text)
+{
+    char *shown = utf8_for_terminal(text ? text : "");
+    free(text);
+    return shown;
+}

@@ -111,6 +111,10 @@ int utf8_encode(uint32_t cp, char out[4]);
 bool utf8_valid(const char *s, size_t n);
 /* Returns a copy of s[0..n) with every invalid sequence replaced by U+FFFD. */
 char *utf8_sanitize(const char *s, size_t n);
+/* A copy of s fit for a terminal: invalid sequences become U+FFFD and
+ * control characters other than '\n' (ESC of an escape sequence, BEL, C1
+ * controls) become '?'. */
+char *utf8_for_terminal(const char *s);
 /* Number of code points in a valid UTF-8 string. */
 size_t utf8_length(const char *s, size_t n);
 

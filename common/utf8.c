@@ -109,6 +109,28 @@ char *utf8_sanitize(const char *s, size_t n)
     return dq_buf_take(&out);
 }
 
+char *utf8_for_terminal(const char *s)
+{
+    size_t n = strlen(s);
+    dq_buf out = DQ_BUF_INIT;
+    dq_buf_reserve(&out, n);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, n - i, &cp);
+        if (k < 0) {
+            dq_buf_append(&out, "\xEF\xBF\xBD", 3);
+            i++;
+        } else if (cp != '\n' && (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))) {
+            dq_buf_putc(&out, '?'); /* ESC, CSI, BEL...: never reach the terminal */
+            i += (size_t)k;
+        } else {
+            dq_buf_append(&out, s + i, (size_t)k);
+            i += (size_t)k;
+        }
+    }
+    return dq_buf_take(&out);
+}
+
 size_t utf8_length(const char *s, size_t n)
 {
     size_t count = 0;

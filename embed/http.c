@@ -27,9 +27,10 @@
 
 struct embed_http {
     char *url;      /* the full .../embeddings URL */
+    char *shown;    /* url redacted (net_url_redact): for messages and the identity */
     char *model;    /* or NULL */
     char *api_key;  /* or NULL */
-    char *identity; /* "http:<url>:<model>" */
+    char *identity; /* "http:<shown>:<model>": no password ever lands in a store */
     int timeout_s;
     int batch;
     int dim; /* 0 until the first vector arrives */
@@ -63,12 +64,13 @@ embed_http *embed_http_new(const embed_http_params *params)
     if (query)
         dq_buf_puts(&url, query);
     c->url = dq_buf_take(&url);
+    c->shown = net_url_redact(c->url);
     c->model = params->model ? dq_strdup(params->model) : NULL;
     c->api_key = params->api_key && *params->api_key ? dq_strdup(params->api_key) : NULL;
     c->timeout_s = params->timeout_s > 0 ? params->timeout_s : 60;
     c->batch = params->batch > 0 ? params->batch : 32;
     dq_buf id = DQ_BUF_INIT;
-    dq_buf_printf(&id, "http:%s:%s", c->url, c->model ? c->model : "");
+    dq_buf_printf(&id, "http:%s:%s", c->shown, c->model ? c->model : "");
     c->identity = dq_buf_take(&id);
 
     c->curl = net_handle_new();
@@ -88,6 +90,7 @@ void embed_http_free(embed_http *c)
         curl_easy_cleanup(c->curl);
     curl_slist_free_all(c->headers);
     free(c->url);
+    free(c->shown);
     free(c->model);
     free(c->api_key);
     free(c->identity);
@@ -171,7 +174,7 @@ static int post(embed_http *c, const char *body, dq_buf *resp, size_t limit)
     CURLcode rc = curl_easy_perform(h);
     net_request_done(h);
     if (out.too_big) {
-        dq_set_error("embeddings endpoint '%s': response larger than %zu MB", c->url,
+        dq_set_error("embeddings endpoint '%s': response larger than %zu MB", c->shown,
                      limit >> 20);
         return -1;
     }
@@ -181,19 +184,19 @@ static int post(embed_http *c, const char *body, dq_buf *resp, size_t limit)
     case NET_OK:
         break;
     case NET_TIMEOUT:
-        dq_set_error("embeddings endpoint '%s' timed out after %d s", c->url, c->timeout_s);
+        dq_set_error("embeddings endpoint '%s' timed out after %d s", c->shown, c->timeout_s);
         return -1;
     case NET_CONNECT_TIMEOUT:
-        dq_set_error("cannot reach embeddings endpoint '%s': timed out after %d s", c->url,
+        dq_set_error("cannot reach embeddings endpoint '%s': timed out after %d s", c->shown,
                      c->timeout_s < CONNECT_TIMEOUT_S ? c->timeout_s : CONNECT_TIMEOUT_S);
         return -1;
     case NET_UNREACHABLE:
     case NET_BAD_URL:
-        dq_set_error("cannot reach embeddings endpoint '%s': %s", c->url,
+        dq_set_error("cannot reach embeddings endpoint '%s': %s", c->shown,
                      res.os_errno ? strerror(res.os_errno) : res.reason);
         return -1;
     default:
-        dq_set_error("embeddings endpoint '%s': %s", c->url, res.reason);
+        dq_set_error("embeddings endpoint '%s': %s", c->shown, res.reason);
         return -1;
     }
     long status = 0;
@@ -201,7 +204,7 @@ static int post(embed_http *c, const char *body, dq_buf *resp, size_t limit)
     if (status < 200 || status > 299) {
         char msg[320];
         server_message(resp, msg, sizeof msg);
-        dq_set_error("embeddings endpoint '%s' returned HTTP %ld: %s", c->url, status, msg);
+        dq_set_error("embeddings endpoint '%s' returned HTTP %ld: %s", c->shown, status, msg);
         return -1;
     }
     return 0;
@@ -217,16 +220,16 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
     cJSON *j = resp->data ? cJSON_ParseWithLength(resp->data, resp->len) : NULL;
     cJSON *data = j ? cJSON_GetObjectItemCaseSensitive(j, "data") : NULL;
     if (!j) {
-        dq_set_error("embeddings endpoint '%s': malformed response: not JSON", c->url);
+        dq_set_error("embeddings endpoint '%s': malformed response: not JSON", c->shown);
         goto out;
     }
     if (!cJSON_IsArray(data)) {
-        dq_set_error("embeddings endpoint '%s': malformed response: no \"data\" array", c->url);
+        dq_set_error("embeddings endpoint '%s': malformed response: no \"data\" array", c->shown);
         goto out;
     }
     int got = cJSON_GetArraySize(data);
     if ((size_t)got != n) {
-        dq_set_error("embeddings endpoint '%s': expected %zu vectors, got %d", c->url, n, got);
+        dq_set_error("embeddings endpoint '%s': expected %zu vectors, got %d", c->shown, n, got);
         goto out;
     }
     int pos = 0;
@@ -237,7 +240,7 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
         const cJSON *index = cJSON_GetObjectItemCaseSensitive(item, "index");
         if (!cJSON_IsArray(emb)) {
             dq_set_error("embeddings endpoint '%s': malformed response: data[%d] has no "
-                         "\"embedding\" array", c->url, pos);
+                         "\"embedding\" array", c->shown, pos);
             goto out;
         }
         size_t at = (size_t)pos;
@@ -245,7 +248,7 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
             double v = cJSON_IsNumber(index) ? index->valuedouble : -1;
             if (v < 0 || v >= (double)n || v != (double)(size_t)v) {
                 dq_set_error("embeddings endpoint '%s': malformed response: data[%d] has an "
-                             "index that is %s (need 0..%zu)", c->url, pos,
+                             "index that is %s (need 0..%zu)", c->shown, pos,
                              cJSON_IsNumber(index) ? "out of range" : "not a number", n - 1);
                 goto out;
             }
@@ -253,25 +256,25 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
         }
         if (seen[at]) {
             dq_set_error("embeddings endpoint '%s': malformed response: index %zu appears twice",
-                         c->url, at);
+                         c->shown, at);
             goto out;
         }
         seen[at] = true;
         int d = cJSON_GetArraySize(emb);
         if (d == 0) {
-            dq_set_error("embeddings endpoint '%s': malformed response: empty vector", c->url);
+            dq_set_error("embeddings endpoint '%s': malformed response: empty vector", c->shown);
             goto out;
         }
         if (dim == 0) {
             if (d > max_dim) {
                 dq_set_error("embeddings endpoint '%s': vector of dimension %d, at most %d expected",
-                             c->url, d, max_dim);
+                             c->shown, d, max_dim);
                 goto out;
             }
             dim = d;
         }
         if (d != dim) {
-            dq_set_error("embeddings endpoint '%s': vector of dimension %d, expected %d", c->url, d,
+            dq_set_error("embeddings endpoint '%s': vector of dimension %d, expected %d", c->shown, d,
                          dim);
             goto out;
         }
@@ -282,7 +285,7 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
         {
             if (!cJSON_IsNumber(x)) {
                 dq_set_error("embeddings endpoint '%s': malformed response: data[%d] holds a "
-                             "non-number", c->url, pos);
+                             "non-number", c->shown, pos);
                 goto out;
             }
             /* 1e999 parses as infinity, 1e39 overflows a float: either would
@@ -290,7 +293,7 @@ static int parse_vectors(embed_http *c, const dq_buf *resp, size_t n, float *out
             double v = x->valuedouble;
             if (!isfinite(v) || fabs(v) > FLT_MAX) {
                 dq_set_error("embeddings endpoint '%s': malformed response: data[%d] holds a "
-                             "value that is not a finite float", c->url, pos);
+                             "value that is not a finite float", c->shown, pos);
                 goto out;
             }
             row[k++] = (float)v;
@@ -312,7 +315,7 @@ int embed_http_encode(embed_http *c, const char *const *texts, size_t n, float *
     int ret = 0;
     if (c->dim > max_dim) {
         dq_set_error("embeddings endpoint '%s' gives vectors of dimension %d, at most %d expected",
-                     c->url, c->dim, max_dim);
+                     c->shown, c->dim, max_dim);
         return -1;
     }
     for (size_t first = 0; first < n; first += (size_t)c->batch) {

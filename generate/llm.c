@@ -37,6 +37,7 @@
 struct llm_client {
     llm_local *local;   /* the in-process backend, or NULL for HTTP (the rest) */
     char *base;         /* base URL, trailing '/' removed, as the user gave it */
+    char *shown;        /* base redacted (net_url_redact): what messages show */
     char *chat_url;     /* base + "/chat/completions" */
     char *models_url;   /* base + "/models" */
     char *tokenize_url; /* the server root (base less "/v1") + "/tokenize" */
@@ -110,7 +111,9 @@ llm_client *llm_new(const llm_params *params)
         return NULL;
     }
     if (strncmp(params->base_url, "http://", 7) && strncmp(params->base_url, "https://", 8)) {
-        dq_set_error("LLM url '%s' must start with http:// or https://", params->base_url);
+        char *shown = net_url_redact(params->base_url);
+        dq_set_error("LLM url '%s' must start with http:// or https://", shown);
+        free(shown);
         return NULL;
     }
     if (params->max_tokens < 1 || params->timeout_s < 1 || params->connect_timeout_s < 1 ||
@@ -127,6 +130,7 @@ llm_client *llm_new(const llm_params *params)
     if (ends_with(params->base_url, n, "/chat/completions"))
         n -= strlen("/chat/completions");
     c->base = dq_strndup(params->base_url, n);
+    c->shown = net_url_redact(c->base);
     dq_buf b = DQ_BUF_INIT;
     dq_buf_printf(&b, "%s/chat/completions", c->base);
     c->chat_url = dq_buf_take(&b);
@@ -158,6 +162,7 @@ void llm_free(llm_client *c)
     if (c->curl)
         curl_easy_cleanup(c->curl);
     free(c->base);
+    free(c->shown);
     free(c->chat_url);
     free(c->models_url);
     free(c->tokenize_url);
@@ -168,7 +173,7 @@ void llm_free(llm_client *c)
 
 const char *llm_base_url(const llm_client *c)
 {
-    return c->local ? llm_local_path(c->local) : c->base;
+    return c->local ? llm_local_path(c->local) : c->shown;
 }
 
 bool llm_is_local(const llm_client *c)
@@ -450,7 +455,7 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
     cJSON *j = cJSON_ParseWithLength(data, len);
     if (!strcmp(event, "error") || (j && is_error_object(j))) {
         char *msg = error_text(data, len);
-        call_fail(k, LLM_ERR_PROTOCOL, "LLM at %s failed mid-answer: %s", k->c->base,
+        call_fail(k, LLM_ERR_PROTOCOL, "LLM at %s failed mid-answer: %s", k->c->shown,
                   *msg ? msg : "(no message)");
         free(msg);
         cJSON_Delete(j);
@@ -459,7 +464,7 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
     if (!cJSON_IsObject(j)) {
         char *head = error_text(data, len < 60 ? len : 60);
         call_fail(k, LLM_ERR_PROTOCOL, "malformed stream from LLM at %s: event is not JSON: '%s'",
-                  k->c->base, head);
+                  k->c->shown, head);
         free(head);
         cJSON_Delete(j);
         return 1;
@@ -504,7 +509,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         return 0;
     if (!k->is_sse) {
         if (k->raw.len + n > RAW_MAX) {
-            call_fail(k, LLM_ERR_PROTOCOL, "reply from LLM at %s is over %zu MiB", k->c->base,
+            call_fail(k, LLM_ERR_PROTOCOL, "reply from LLM at %s is over %zu MiB", k->c->shown,
                       RAW_MAX >> 20);
             return 0;
         }
@@ -513,7 +518,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     }
     int rc = sse_feed(&k->sse, ptr, n);
     if (rc < 0)
-        call_fail(k, LLM_ERR_PROTOCOL, "malformed stream from LLM at %s: %s", k->c->base,
+        call_fail(k, LLM_ERR_PROTOCOL, "malformed stream from LLM at %s: %s", k->c->shown,
                   dq_last_error());
     return rc ? 0 : n;
 }
@@ -586,28 +591,28 @@ static llm_status perform(call *k, const char *url, const char *body, long timeo
         if (res.no_host)
             dq_set_error("no LLM at %s (cannot resolve host); start llama-server or set [llm] "
                          "url",
-                         c->base);
+                         c->shown);
         else
-            dq_set_error("no LLM at %s (%s); start llama-server or set [llm] url", c->base,
+            dq_set_error("no LLM at %s (%s); start llama-server or set [llm] url", c->shown,
                          res.os_errno == ECONNREFUSED ? "connection refused" : res.reason);
         return LLM_ERR_CONNECT;
     case NET_CONNECT_TIMEOUT:
         dq_set_error("no LLM at %s (no connection within %d s); start llama-server or set "
                      "[llm] url",
-                     c->base, k->timed_out ? (int)timeout_s : c->connect_timeout_s);
+                     c->shown, k->timed_out ? (int)timeout_s : c->connect_timeout_s);
         return LLM_ERR_TIMEOUT;
     case NET_TIMEOUT:
         if (!k->started)
-            dq_set_error("LLM at %s did not answer within %ld s", c->base, timeout_s);
+            dq_set_error("LLM at %s did not answer within %ld s", c->shown, timeout_s);
         else
-            dq_set_error("LLM at %s stalled for %ld s mid-answer", c->base, timeout_s);
+            dq_set_error("LLM at %s stalled for %ld s mid-answer", c->shown, timeout_s);
         return LLM_ERR_TIMEOUT;
     case NET_DROPPED:
-        dq_set_error("LLM at %s closed the connection %s", c->base,
+        dq_set_error("LLM at %s closed the connection %s", c->shown,
                      k->started ? "mid-answer" : "without answering");
         return LLM_ERR_PROTOCOL;
     default:
-        dq_set_error("LLM at %s: %s", c->base, res.reason);
+        dq_set_error("LLM at %s: %s", c->shown, res.reason);
         return LLM_ERR_OTHER;
     }
 }
@@ -615,7 +620,7 @@ static llm_status perform(call *k, const char *url, const char *body, long timeo
 static llm_status http_error(call *k)
 {
     char *msg = error_text(k->raw.data ? k->raw.data : "", k->raw.len);
-    dq_set_error("LLM at %s answered HTTP %ld: %s", k->c->base, k->http_status,
+    dq_set_error("LLM at %s answered HTTP %ld: %s", k->c->shown, k->http_status,
                  *msg ? msg : "(no message)");
     free(msg);
     return LLM_ERR_HTTP;
@@ -627,14 +632,14 @@ static llm_status read_whole(call *k)
     cJSON *j = cJSON_ParseWithLength(k->raw.data ? k->raw.data : "", k->raw.len);
     if (!cJSON_IsObject(j)) {
         char *head = error_text(k->raw.data ? k->raw.data : "", k->raw.len < 60 ? k->raw.len : 60);
-        dq_set_error("malformed reply from LLM at %s: not JSON: '%s'", k->c->base, head);
+        dq_set_error("malformed reply from LLM at %s: not JSON: '%s'", k->c->shown, head);
         free(head);
         cJSON_Delete(j);
         return LLM_ERR_PROTOCOL;
     }
     if (is_error_object(j)) {
         char *msg = error_text(k->raw.data, k->raw.len);
-        dq_set_error("LLM at %s failed: %s", k->c->base, msg);
+        dq_set_error("LLM at %s failed: %s", k->c->shown, msg);
         free(msg);
         cJSON_Delete(j);
         return LLM_ERR_PROTOCOL;
@@ -642,7 +647,7 @@ static llm_status read_whole(call *k)
     const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
     const cJSON *content = cJSON_GetObjectItem(cJSON_GetObjectItem(choice, "message"), "content");
     if (!choice || !(cJSON_IsString(content) || cJSON_IsNull(content))) {
-        dq_set_error("malformed reply from LLM at %s: no choices[0].message.content", k->c->base);
+        dq_set_error("malformed reply from LLM at %s: no choices[0].message.content", k->c->shown);
         cJSON_Delete(j);
         return LLM_ERR_PROTOCOL;
     }
@@ -727,7 +732,7 @@ llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_
         if (k.http_status >= 400 || k.http_status < 200)
             st = http_error(&k);
         else if (!k.started) {
-            dq_set_error("LLM at %s sent an empty reply", c->base);
+            dq_set_error("LLM at %s sent an empty reply", c->shown);
             st = LLM_ERR_PROTOCOL;
         } else if (!k.is_sse)
             st = read_whole(&k);
@@ -740,11 +745,11 @@ llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_
                 dq_set_error("cancelled");
                 st = LLM_ERR_CANCELLED;
             } else if (k.sse.events == 0) {
-                dq_set_error("malformed stream from LLM at %s: no events in the reply", c->base);
+                dq_set_error("malformed stream from LLM at %s: no events in the reply", c->shown);
                 st = LLM_ERR_PROTOCOL;
             } else if (!k.done && !out->finish_reason) {
                 dq_set_error("stream from LLM at %s ended before the answer was complete",
-                             c->base);
+                             c->shown);
                 st = LLM_ERR_PROTOCOL;
             }
         }
@@ -793,7 +798,7 @@ llm_status llm_models(llm_client *c, char ***ids, size_t *n)
         cJSON *j = cJSON_ParseWithLength(k.raw.data ? k.raw.data : "", k.raw.len);
         cJSON *data = cJSON_GetObjectItem(j, "data");
         if (!cJSON_IsArray(data)) {
-            dq_set_error("malformed reply from LLM at %s: /models has no data list", c->base);
+            dq_set_error("malformed reply from LLM at %s: /models has no data list", c->shown);
             st = LLM_ERR_PROTOCOL;
         } else {
             const cJSON *e;

@@ -145,7 +145,8 @@ void llm_models_free(char **ids, size_t n);
 int llm_count_tokens(llm_client *c, const char *text);
 
 /* The base URL as configured, trailing '/' (and a "/chat/completions" the
- * user wrote) removed: what messages name. In process: the model file. */
+ * user wrote) removed, credentials redacted (net_url_redact): what messages
+ * name. In process: the model file. */
 const char *llm_base_url(const llm_client *c);
 
 #endif

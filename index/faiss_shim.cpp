@@ -8,6 +8,7 @@
  * and a flipped length can make it allocate gigabytes or read past the end.
  */
 #include "index/vindex.h"
+#include "index/index.h"
 
 extern "C" {
 #include "common/common.h"
@@ -358,7 +359,10 @@ extern "C" int vindex_write(const vindex *v, const char *path, const char *tag,
         return -1;
     }
     std::string tmp = std::string(path) + ".tmp." + std::to_string((long)getpid());
-    FILE *f = fopen(tmp.c_str(), "wbe");
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, STORE_FILE_MODE);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f) {
         dq_set_error("cannot write '%s': %s", tmp.c_str(), strerror(errno));
         return -1;

@@ -24,6 +24,9 @@ typedef struct store store;
 #define STORE_DBNAME "docqa.sqlite"
 /* The writer lock file in the store directory (see store_lock). */
 #define STORE_LOCKNAME "docqa.lock"
+/* Every file docqa writes in a store (database, WAL, lock, vectors.faiss,
+ * uploads) is readable by its owner only: documents and questions are private. */
+#define STORE_FILE_MODE 0600
 
 /* Finds the store directory like git finds .git: $DOCQA_STORE if set, else
  * the first "<dir>/.docqa" from start (the current directory when NULL)

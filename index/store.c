@@ -183,6 +183,14 @@ store *store_open(const char *dir, int flags)
     int oflags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     if (create)
         oflags |= SQLITE_OPEN_CREATE;
+    /* One policy for a store's files: owner only (STORE_FILE_MODE), as the
+     * uploads are. SQLite gives the WAL and shared-memory files the mode of
+     * the database, so creating it empty with that mode is enough. */
+    if (create) {
+        int fd = open(st->db_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE);
+        if (fd >= 0)
+            close(fd);
+    }
     if (sqlite3_open_v2(st->db_path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         dq_set_error("cannot open store '%s': %s", st->dir,
                      st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -248,7 +256,7 @@ int store_lock(store *st, bool wait)
         return 0;
     dq_buf path = DQ_BUF_INIT;
     dq_buf_printf(&path, "%s/" STORE_LOCKNAME, st->dir);
-    int fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
     if (fd < 0) {
         dq_set_error("cannot open lock file '%s': %s", path.data, strerror(errno));
         dq_buf_free(&path);

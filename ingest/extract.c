@@ -18,6 +18,7 @@
 
 #include <mupdf/fitz.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -313,10 +314,81 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
     return st;
 }
 
+/* MuPDF's allocations for one document, counted against a cap: an EPUB
+ * part that inflates to 1 GB or a layout of millions of boxes fails at the
+ * cap (MuPDF throws "out of memory") instead of taking the machine. Each
+ * block carries its size in a 16-byte header, which keeps malloc's alignment. */
+typedef struct {
+    size_t used, cap; /* cap 0: no limit */
+    bool hit;         /* an allocation was refused for the cap */
+} mem_cap;
+
+enum { MEM_HEAD = 16 };
+
+static void *cap_malloc(void *user, size_t size)
+{
+    mem_cap *m = user;
+    if (m->cap && (size > m->cap || m->used > m->cap - size)) {
+        m->hit = true;
+        return NULL;
+    }
+    char *p = malloc(size + MEM_HEAD);
+    if (!p)
+        return NULL;
+    memcpy(p, &size, sizeof size);
+    m->used += size;
+    return p + MEM_HEAD;
+}
+
+static void cap_free(void *user, void *ptr)
+{
+    mem_cap *m = user;
+    if (!ptr)
+        return;
+    char *p = (char *)ptr - MEM_HEAD;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    m->used -= size;
+    free(p);
+}
+
+static void *cap_realloc(void *user, void *old, size_t size)
+{
+    mem_cap *m = user;
+    if (!old)
+        return cap_malloc(user, size);
+    if (size == 0) {
+        cap_free(user, old);
+        return NULL;
+    }
+    char *p = (char *)old - MEM_HEAD;
+    size_t was;
+    memcpy(&was, p, sizeof was);
+    if (m->cap && size > was && (size - was > m->cap || m->used > m->cap - (size - was))) {
+        m->hit = true;
+        return NULL;
+    }
+    char *q = realloc(p, size + MEM_HEAD);
+    if (!q)
+        return NULL;
+    memcpy(q, &size, sizeof size);
+    m->used = m->used - was + size;
+    return q + MEM_HEAD;
+}
+
 static int extract_mupdf(const char *path, const ingest_params *params, ingest_raw_doc *out)
 {
     mu_log mlog = {{0}};
-    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    mem_cap mem = {0, params->max_doc_bytes > 0 ? (size_t)params->max_doc_bytes : 0, false};
+    fz_alloc_context alloc = {&mem, cap_malloc, cap_realloc, cap_free};
+    /* The resource store is bounded by the cap, not by its own default. */
+    /* PDFs keep MuPDF's own allocator: under the counting one a deep page
+     * tree failed as "cycle in page tree" (not understood yet). The bombs
+     * this cap is for are the zip-based formats (EPUB, CBZ, XPS) and HTML. */
+    char ext[16];
+    raw_extension(path, ext, sizeof ext);
+    bool capped = mem.cap && strcmp(ext, "pdf") != 0;
+    fz_context *ctx = fz_new_context(capped ? &alloc : NULL, NULL, FZ_STORE_DEFAULT);
     if (!ctx) {
         dq_set_error("cannot start MuPDF: out of memory");
         return -1;
@@ -364,6 +436,11 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
         if (__atomic_load_n(&cookie.abort, __ATOMIC_RELAXED)) {
             fz_drop_stext_page(ctx, st);
             over = "time";
+            break;
+        }
+        if (mem.hit) {
+            fz_drop_stext_page(ctx, st);
+            over = "memory";
             break;
         }
         /* One broken page must not cost the rest: it stays, empty. */
@@ -439,6 +516,10 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
         dq_set_error("no text found (damaged or empty document)");
 
 done:
+    if (rc < 0 && mem.hit)
+        dq_set_error("needs more than %lld MB of memory to read, over the limit of %lld MB "
+                     "per document (--max-doc-memory); a compressed bomb?",
+                     params->max_doc_bytes >> 20, params->max_doc_bytes >> 20);
     fz_drop_document(ctx, doc);
     fz_drop_context(ctx);
     return rc;
@@ -463,9 +544,42 @@ static ssize_t read_head(const char *path, char *buf, size_t n)
     return (ssize_t)got;
 }
 
+/* Non-space characters in block's lines (what --max-page-chars counts). */
+static size_t block_chars(const ingest_block *block)
+{
+    size_t n = 0;
+    for (size_t l = 0; l < block->n_lines; l++)
+        for (const unsigned char *c = (const unsigned char *)block->lines[l].text; *c; c++)
+            n += !isspace(*c) && (*c & 0xC0) != 0x80; /* count code points, not bytes */
+    return n;
+}
+
+/* The page limits MuPDF's loop applies, for a text file read whole (its
+ * pages are what form feeds split). */
+static int check_text_limits(const ingest_raw_doc *doc, const ingest_params *params)
+{
+    if (params->max_pages > 0 && doc->n_pages > (size_t)params->max_pages) {
+        dq_set_error("%zu pages, over the limit of %d pages per document (--max-pages)",
+                     doc->n_pages, params->max_pages);
+        return -1;
+    }
+    for (size_t i = 0; params->max_page_chars > 0 && i < doc->n_pages; i++) {
+        size_t chars = 0;
+        for (size_t b = 0; b < doc->pages[i].n_blocks; b++)
+            chars += block_chars(&doc->pages[i].blocks[b]);
+        if (chars > (size_t)params->max_page_chars) {
+            dq_set_error("page %d has %zu characters, over the limit of %ld per page "
+                         "(--max-page-chars)",
+                         doc->pages[i].number, chars, params->max_page_chars);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 ingest_params ingest_default_params(void)
 {
-    ingest_params p = {NULL, 512LL << 20, 10000, 200000, 120.0, NULL};
+    ingest_params p = {NULL, 512LL << 20, 10000, 200000, 120.0, NULL, 512LL << 20};
     return p;
 }
 
@@ -546,9 +660,13 @@ int ingest_extract_params(const char *path, const ingest_params *params, ingest_
     }
     if (strcmp(ext, "txt") == 0) {
         rc = textfile_extract(path, false, out);
+        if (rc == 0)
+            rc = check_text_limits(out, params);
     } else if (strcmp(ext, "md") == 0 || strcmp(ext, "markdown") == 0) {
         format = "md";
         rc = textfile_extract(path, true, out);
+        if (rc == 0)
+            rc = check_text_limits(out, params);
     } else {
         if (strcmp(ext, "pdf") == 0) {
             /* MuPDF would "repair" any bytes into an empty PDF; a file that

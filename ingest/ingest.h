@@ -124,6 +124,9 @@ typedef struct {
                                * through MuPDF's cookie; default 120 (OCR comes after,
                                * outside this budget) */
     const ocr_params *ocr;    /* OCR of scanned pages, as ocr->mode asks; NULL: none */
+    long long max_doc_bytes;  /* memory MuPDF may hold for one document: what a compressed
+                               * bomb (an EPUB part expanding to 1 GB) or a layout of
+                               * millions of boxes would take; default 512 MB */
 } ingest_params;
 
 ingest_params ingest_default_params(void);
@@ -131,6 +134,11 @@ ingest_params ingest_default_params(void);
 /* ingest_extract() under params' limits, password and OCR. */
 int ingest_extract_params(const char *path, const ingest_params *params, ingest_raw_doc *out);
 void ingest_raw_doc_free(ingest_raw_doc *doc);
+
+/* ingest_extract_params() in a child process (isolate.c): a parser that
+ * crashes or is killed costs this file only, which then fails with the
+ * signal named ("the reader crashed on this file (SEGV, signal 11)"). */
+int ingest_extract_isolated(const char *path, const ingest_params *params, ingest_raw_doc *out);
 
 /* ingest_extract() that reads pages without a text layer with Tesseract, as
  * ocr->mode asks (NULL: no OCR, as ingest_extract). OCR'd pages carry ocr = 1

@@ -22,6 +22,9 @@
 #include <string.h>
 
 enum { MAX_DEPTH = 16, LEVEL_PARA = 0, LEVEL_SENTENCE = 1, LEVEL_CLAUSE = 2 };
+/* Word characters in a row that cost one word: a 50 MB "word" with no break
+ * is no word, and costing it as one would make it one chunk. */
+enum { LONG_WORD = 32 };
 
 typedef struct {
     size_t off; /* text from this byte on comes from page */
@@ -105,13 +108,16 @@ static char_kind kind_of(uint32_t cp)
     return CH_SYMBOL;
 }
 
-static int64_t char_cost(const splitter *sp, char_kind k, char_kind prev)
+/* The cost of a character of kind k after one of kind prev; *run counts the
+ * word characters in a row so far. */
+static int64_t char_cost(const splitter *sp, char_kind k, char_kind prev, size_t *run)
 {
     switch (k) {
     case CH_CJK:
         return sp->per_cjk;
     case CH_WORD:
-        return prev == CH_WORD ? 0 : sp->per_word;
+        *run = prev == CH_WORD ? *run + 1 : 0;
+        return *run % LONG_WORD == 0 ? sp->per_word : 0;
     case CH_SYMBOL:
         return prev == CH_SYMBOL ? sp->per_cjk : 0;
     default:
@@ -123,12 +129,13 @@ static int64_t text_cost(const splitter *sp, const char *s, size_t n)
 {
     int64_t cost = 0;
     char_kind prev = CH_SPACE;
+    size_t run = 0;
     for (size_t i = 0; i < n;) {
         int len;
         uint32_t cp = (unsigned char)s[i] < 0x80 ? (len = 1, (unsigned char)s[i])
                                                  : utf8_at(s, n, i, &len);
         char_kind k = kind_of(cp);
-        cost += char_cost(sp, k, prev);
+        cost += char_cost(sp, k, prev, &run);
         prev = k;
         i += (size_t)len;
     }
@@ -356,12 +363,13 @@ static void add_hard(splitter *sp, const char *s, size_t n, size_t para, int pag
         size_t i = pos, last_ws = pos;
         bool in_word = false;
         char_kind prev = CH_SPACE;
+        size_t run = 0;
         uint32_t stop_cp = 0;
         while (i < n) {
             int len;
             uint32_t cp = utf8_at(s, n, i, &len);
             char_kind k = kind_of(cp);
-            int64_t add = char_cost(sp, k, prev);
+            int64_t add = char_cost(sp, k, prev, &run);
             if (acc + add > room) {
                 stop_cp = cp;
                 break;

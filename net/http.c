@@ -4,6 +4,7 @@
 
 #include "common/common.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,4 +125,63 @@ void net_result_of(CURL *h, CURLcode rc, const char *errbuf, net_result *out)
         out->status = NET_FAILED;
         return;
     }
+}
+
+/* True when a query parameter named key[0..n) may carry a secret. */
+static bool secret_param(const char *key, size_t n)
+{
+    static const char *const words[] = {"key",  "token", "secret",     "pass",
+                                        "sig",  "auth",  "credential", "code"};
+    char low[64];
+    if (n >= sizeof low)
+        return true; /* a name that long is nobody's "api-version" */
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)tolower((unsigned char)key[i]);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strstr(low, words[i]))
+            return true;
+    return false;
+}
+
+char *net_url_redact(const char *url)
+{
+    if (!url)
+        return NULL;
+    dq_buf out = DQ_BUF_INIT;
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : url;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = memrchr(auth, '@', auth_len);
+    if (at) {
+        dq_buf_append(&out, url, (size_t)(auth - url));
+        dq_buf_puts(&out, "***");
+        auth = at;
+    } else {
+        auth = url;
+    }
+    const char *query = strchr(auth, '?');
+    if (!query) {
+        dq_buf_puts(&out, auth);
+        return dq_buf_take(&out);
+    }
+    dq_buf_append(&out, auth, (size_t)(query - auth) + 1);
+    for (const char *p = query + 1; *p;) {
+        size_t len = strcspn(p, "&#");
+        const char *eq = memchr(p, '=', len);
+        if (eq && secret_param(p, (size_t)(eq - p))) {
+            dq_buf_append(&out, p, (size_t)(eq - p) + 1);
+            dq_buf_puts(&out, "***");
+        } else {
+            dq_buf_append(&out, p, len);
+        }
+        p += len;
+        if (*p == '#') {
+            dq_buf_puts(&out, p);
+            break;
+        }
+        if (*p == '&')
+            dq_buf_putc(&out, *p++);
+    }
+    return dq_buf_take(&out);
 }

@@ -44,6 +44,14 @@ void net_request_done(CURL *h);
  * bearer token (NULL or empty: none). Free with curl_slist_free_all. */
 struct curl_slist *net_json_headers(const char *accept, const char *bearer);
 
+/* url as it may be shown, logged, returned or kept in a model's identity:
+ * a password or user in it ("http://user:pw@host/") becomes "***@", and the
+ * value of a query parameter that names a secret (key, token, secret,
+ * password, signature, auth, credential, code: "?api-key=..." ) becomes
+ * "***". Anything else is kept, so the user still recognises the URL.
+ * Caller frees; NULL for NULL. */
+char *net_url_redact(const char *url);
+
 typedef enum {
     NET_OK = 0,
     NET_UNREACHABLE,     /* no connection: refused, no route, or the host name did not resolve */

@@ -334,7 +334,7 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
     ingest_params ip = run->limits;
     ip.password = run->password;
     ip.ocr = &run->ocr;
-    if (ingest_extract_params(f->abs, &ip, &raw) < 0) {
+    if (ingest_extract_isolated(f->abs, &ip, &raw) < 0) {
         /* Ctrl-C stopped OCR: the file is not broken, and the next run reads it. */
         if (stopped(run)) {
             ingest_raw_doc_free(&raw);
@@ -356,6 +356,11 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
         free(reason);
         ingest_raw_doc_free(&raw);
         return rc;
+    }
+    if (stopped(run)) {
+        /* Ctrl-C while the reader ran: nothing of this file is recorded. */
+        ingest_raw_doc_free(&raw);
+        return 0;
     }
     ingest_doc doc = {0};
     chunk_list chunks = {0};
@@ -469,6 +474,16 @@ int ingest_run_file(ingest_run *run, const input_file *f)
     if (f->size == 0) {
         store_file_free(&prev);
         return record_failure(run, f, "empty file");
+    }
+    /* Refused from its size alone: hashing would read all of it first. */
+    long long max_bytes = run->limits.max_file_bytes;
+    if (max_bytes > 0 && f->size > max_bytes) {
+        char reason[160];
+        snprintf(reason, sizeof reason,
+                 "%.1f MB, over the limit of %.1f MB per file (--max-file-size)",
+                 (double)f->size / (1 << 20), (double)max_bytes / (1 << 20));
+        store_file_free(&prev);
+        return record_failure(run, f, reason);
     }
     if (dq_sha256_file(f->abs, sha) < 0) {
         /* Copied: the store calls below may set the error buffer again. */
@@ -588,7 +603,25 @@ int ingest_run_prune(ingest_run *run, char *const *dirs, size_t n_dirs, bool ins
         return 0;
     prune_scan scan = {dirs, n_dirs, inside, store_root(run->st), NULL, 0, 0};
     int rc = store_each_file(run->st, find_gone, &scan);
-    for (size_t i = 0; rc == 0 && i < scan.n_gone && !stopped(run); i++) {
+    size_t n_remove = scan.n_gone;
+    store_stats stats;
+    if (rc == 0 && scan.n_gone && run->max_remove_pct > 0 &&
+        (rc = store_get_stats(run->st, &stats)) == 0 &&
+        (long long)scan.n_gone * 100 > (long long)run->max_remove_pct * stats.files) {
+        /* Half a collection gone at once is a disk not mounted or a folder
+         * moved, far more often than a deliberate delete. */
+        run->n_kept = (int)scan.n_gone;
+        if (run->events.warning) {
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_printf(&b, "%zu of %lld stored files are gone from disk, more than %d%%: "
+                              "they are kept (an unmounted disk?); --drop-missing removes them",
+                          scan.n_gone, (long long)stats.files, run->max_remove_pct);
+            run->events.warning(run->events.user, b.data);
+            dq_buf_free(&b);
+        }
+        n_remove = 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n_remove && !stopped(run); i++) {
         rc = IN_TRANSACTION(run->st, store_remove_file(run->st, scan.gone[i].path));
         if (rc == 0 && take_rename(run, scan.gone[i].sha256))
             run->n_renamed++;

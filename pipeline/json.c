@@ -187,3 +187,16 @@ cJSON *rag_reply_json(const char *question, const rag_reply *r, const char *mode
         cJSON_AddItemToArray(hits, rag_hit_json(&r->hits.items[i], (int)i + 1, false));
     return root;
 }
+
+char *rag_json_print(const cJSON *root, bool pretty)
+{
+    char *text = pretty ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
+    size_t n = strlen(text);
+    if (utf8_valid(text, n))
+        return text;
+    /* cJSON copies bytes >= 0x80 as they are; every JSON delimiter is ASCII,
+     * so replacing the invalid ones cannot change the structure. */
+    char *clean = utf8_sanitize(text, n);
+    free(text);
+    return clean;
+}

@@ -160,12 +160,15 @@ typedef struct {
     split_params split;
     char split_tag[96];   /* split as recorded in the store (ingest_split_tag) */
     pipeline_events events;
+    int max_remove_pct;   /* the prune removes nothing when it would remove more than
+                           * this share of the stored files (0: no limit) */
 
     int n_added;     /* paths new to the store, content extracted */
     int n_changed;   /* known paths with new content (extracted or linked) */
     int n_linked;    /* paths new to the store, linked to stored content */
     int n_rechunked; /* unchanged files re-chunked (settings changed) */
     int n_unchanged, n_failed, n_removed, n_renamed;
+    int n_kept;      /* gone files the prune kept: over max_remove_pct */
     long long pages, chunks; /* extracted by this run */
     long long ocr_pages;     /* pages of stored files read by OCR */
     long long ocr_empty;     /* scanned pages of stored files where OCR found nothing */
@@ -427,5 +430,9 @@ struct cJSON *rag_sources_json(const rag_reply *r);
  * citations, finish_reason, passages_dropped, timings and tokens or the
  * extractive sentences, and the retrieved hits. */
 struct cJSON *rag_reply_json(const char *question, const rag_reply *r, const char *model);
+/* root as JSON text (indented when pretty) that is always valid UTF-8: a byte
+ * that is not UTF-8 (a Latin-1 file name) becomes U+FFFD, so no parser
+ * rejects the whole reply over one name. Caller frees. */
+char *rag_json_print(const struct cJSON *root, bool pretty);
 
 #endif

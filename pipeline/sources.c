@@ -3,7 +3,8 @@
  * source that still exist, and the documents made with other chunking
  * settings.
  *
- * A source folder that is missing altogether (an unmounted disk) or cannot
+ * A source folder that is missing altogether (an unmounted disk), empty
+ * while the store holds files from it (the disk's mount point), or cannot
  * be read is kept in missing_dirs, so the prune keeps its files rather than
  * dropping a whole collection because a mount point was empty one night. */
 #include <errno.h>
@@ -28,6 +29,38 @@ static void warn(const pipeline_events *ev, const char *text)
         ev->warning(ev->user, text);
 }
 
+typedef struct {
+    const char *root, *dir;
+    long long n;
+} under_count;
+
+static int count_under(void *ctx, const store_file *f)
+{
+    under_count *c = ctx;
+    char *abs = store_abs_path(c->root, f->path);
+    c->n += path_is_under(abs, c->dir);
+    free(abs);
+    return 0;
+}
+
+/* An existing source folder where the walk found nothing while the store
+ * holds files from it: the mount point of a disk that is not mounted. Its
+ * files are kept as a missing folder's are. */
+static void keep_if_emptied(root_scan *w, const char *abs)
+{
+    under_count c = {store_root(w->st), abs, 0};
+    if (store_each_file(w->st, count_under, &c) < 0 || c.n == 0)
+        return;
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_printf(&b, "source folder '%s' is empty but %lld stored file%s came from it (an "
+                      "unmounted disk?); they are kept (--drop-missing removes them)",
+                  abs, c.n, c.n == 1 ? "" : "s");
+    warn(w->ev, b.data);
+    dq_buf_free(&b);
+    dq_strs_add(&w->out->missing_dirs, abs);
+    w->out->n_bad++;
+}
+
 static int collect_root(void *ctx, const char *path, bool is_dir)
 {
     root_scan *w = ctx;
@@ -43,6 +76,7 @@ static int collect_root(void *ctx, const char *path, bool is_dir)
         }
     }
     struct stat sb;
+    size_t n_before = out->files.n;
     if (stat(abs, &sb) < 0 && errno == ENOENT) {
         if (is_dir && !w->drop_missing) {
             dq_buf b = DQ_BUF_INIT;
@@ -63,6 +97,8 @@ static int collect_root(void *ctx, const char *path, bool is_dir)
             dq_strs_add(&out->missing_dirs, abs);
     } else if (is_dir) {
         dq_strs_add(&w->walked_dirs, abs);
+        if (out->files.n == n_before && !w->drop_missing)
+            keep_if_emptied(w, abs);
     }
     free(abs);
     return 0;

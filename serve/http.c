@@ -52,7 +52,7 @@ enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_t
 
 enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root)
 {
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = rag_json_print(root, false);
     cJSON_Delete(root);
     enum MHD_Result ret = serve_reply(rq, status, "application/json; charset=utf-8", text,
                                       strlen(text));

@@ -76,6 +76,7 @@ static void *waiter_main(void *p)
     dq_buf_free(&job->output);
     job->output = out;
     job->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    job->term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     /* 0: all ingested; 3: finished, some files failed (each says why). */
     job->state = job->exit_code == 0 || job->exit_code == 3 ? JOB_DONE : JOB_FAILED;
     job->finished = dq_now();
@@ -208,6 +209,7 @@ static cJSON *job_json(serve_job *job, store *st)
     cJSON_AddStringToObject(o, "state", state_name(job->state));
     cJSON *files = cJSON_AddArrayToObject(o, "files");
     int done = 0, failed = 0;
+    const char *in_flight = NULL; /* the first file the job had not recorded */
     for (size_t i = 0; i < job->n_paths; i++) {
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "name", job->names[i]);
@@ -225,6 +227,8 @@ static cJSON *job_json(serve_job *job, store *st)
             cJSON_AddStringToObject(f, "error", "not ingested (see the job's message)");
         if (mine && sf.doc_id)
             cJSON_AddNumberToObject(f, "doc_id", (double)sf.doc_id);
+        if (!mine && !in_flight)
+            in_flight = job->names[i];
         done += mine;
         failed += !strcmp(status, "failed");
         store_file_free(&sf);
@@ -238,7 +242,17 @@ static cJSON *job_json(serve_job *job, store *st)
     cJSON_AddNumberToObject(o, "elapsed_s", end - job->started);
     if (job->state != JOB_RUNNING) {
         cJSON_AddNumberToObject(o, "exit_code", job->exit_code);
-        cJSON_AddStringToObject(o, "message", job->output.data ? job->output.data : "");
+        dq_buf msg = DQ_BUF_INIT;
+        dq_buf_puts(&msg, job->output.data ? job->output.data : "");
+        /* A killed child leaves no message of its own: say what killed it and where. */
+        if (job->term_signal)
+            dq_buf_printf(&msg, "%sdocqa ingest was killed by %s (signal %d)%s%s%s",
+                          msg.len ? "\n" : "",
+                          sigabbrev_np(job->term_signal) ? sigabbrev_np(job->term_signal) : "?",
+                          job->term_signal, in_flight ? " while reading '" : "",
+                          in_flight ? in_flight : "", in_flight ? "'" : "");
+        cJSON_AddStringToObject(o, "message", msg.data ? msg.data : "");
+        dq_buf_free(&msg);
     }
     return o;
 }

@@ -25,6 +25,7 @@ typedef struct serve_job {
     size_t n_paths;
     double started, finished;
     int exit_code;       /* the child's exit status once done */
+    int term_signal;     /* the signal that killed the child, else 0 */
     dq_buf output;       /* the child's stderr (failure lines) */
     pthread_t waiter;    /* reads output, then reaps the child */
     bool waiter_joinable;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "pipeline/pipeline.h"
 
 struct serve_stream {
     pthread_mutex_t lock;
@@ -130,7 +131,7 @@ int stream_write(serve_stream *s, const char *data, size_t n)
 
 int stream_write_event(serve_stream *s, cJSON *obj)
 {
-    char *text = cJSON_PrintUnformatted(obj);
+    char *text = rag_json_print(obj, false);
     cJSON_Delete(obj);
     dq_buf ev = DQ_BUF_INIT;
     dq_buf_printf(&ev, "data: %s\n\n", text);

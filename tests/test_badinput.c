@@ -545,9 +545,9 @@ static size_t write_corpus(outcome *o)
                        false};
     put_text("corpus/controls.txt", "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11");
     o[n++] = (outcome){"corpus/controls.txt", "not a text file (binary data)", false};
-    /* 2 MB on one line, the last word unique */
+    /* 200 KB on one line (under --max-page-chars), the last word unique */
     dq_buf longl = DQ_BUF_INIT;
-    while (longl.len < (2u << 20))
+    while (longl.len < (200u << 10))
         dq_buf_puts(&longl, "lorem ipsum dolor sit amet ");
     dq_buf_puts(&longl, "xylophonist");
     put_bytes("corpus/long-line.txt", longl.data, longl.len);
@@ -654,7 +654,11 @@ Test(badinput, limits_from_the_command_line)
     run_result_free(&r);
     assert_store_intact();
 
-    /* at the limits exactly, and with limits off */
+    /* at the limits exactly, and with limits off; big.txt's one page of 1.2 M
+     * characters is over --max-page-chars too */
+    char big_path[512];
+    snprintf(big_path, sizeof big_path, "%s/docs/big.txt", workdir);
+    cr_assert_eq(unlink(big_path), 0);
     r = DOCQA("ingest", "--quiet", "--force", "--max-pages", "40", "--max-file-size", "2",
               "--max-page-chars", "9000", "docs");
     cr_expect_eq(r.status, 0, "%s", r.err);

@@ -216,6 +216,33 @@ Test(cli, ingest_ask_search_status)
     run_free(&r);
 }
 
+Test(cli, hostile_file_names_give_valid_json_and_a_safe_terminal)
+{
+    /* a Latin-1 byte, and an escape sequence that would clear the screen */
+    write_text("docs/caf\xE9.txt", manual_txt);
+    write_text("docs/\x1b[2Jclear.md", "");
+    run_result r = DOCQA("ingest", "docs");
+    cr_expect_eq(r.status, 3, "%s", r.err);
+    cr_expect(!strchr(r.err, '\x1b'), "%s", r.err);
+    cr_expect(strstr(r.err, "docs/?[2Jclear.md: empty file"), "%s", r.err);
+    run_free(&r);
+
+    r = DOCQA("search", "--json", "warranty period");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(utf8_valid(r.out, strlen(r.out)), "%s", r.out);
+    cr_expect(strstr(r.out, "\"docs/caf\xEF\xBF\xBD.txt\""), "%s", r.out);
+    run_free(&r);
+
+    r = DOCQA("ask", "--json", "How long is the warranty period?");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(utf8_valid(r.out, strlen(r.out)), "%s", r.out);
+    run_free(&r);
+
+    r = DOCQA("status");
+    cr_expect(!strchr(r.out, '\x1b'), "%s", r.out);
+    run_free(&r);
+}
+
 Test(cli, incremental_ingest)
 {
     write_text("docs/lease.md", lease_md);

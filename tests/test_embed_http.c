@@ -475,3 +475,18 @@ Test(embed_http, embedder_errors)
     cr_assert_null(embedder_open(&cfg));
     expect_error("/nonexistent/model");
 }
+
+Test(embed_http, credentials_never_reach_the_identity_or_a_message)
+{
+    embed_http *c = client("http://user:hunter2@127.0.0.1:1/v1?api-key=s3cret&api-version=2", NULL,
+                           32, 2);
+    cr_expect_str_eq(embed_http_identity(c),
+                     "http:http://***@127.0.0.1:1/v1/embeddings?api-key=***&api-version=2:bge-m3");
+    float out[16];
+    int dim = 0;
+    cr_assert_lt(embed_http_encode(c, texts7, 1, out, 16, &dim), 0);
+    cr_expect(!strstr(dq_last_error(), "hunter2") && !strstr(dq_last_error(), "s3cret"), "%s",
+              dq_last_error());
+    cr_expect(strstr(dq_last_error(), "http://***@127.0.0.1:1/"), "%s", dq_last_error());
+    embed_http_free(c);
+}

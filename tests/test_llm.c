@@ -582,6 +582,28 @@ Test(llm, refused_connection)
     llm_free(c);
 }
 
+Test(llm, a_password_in_the_url_is_never_in_a_message)
+{
+    int port = httpd_closed_port();
+    char url[96];
+    snprintf(url, sizeof url, "http://user:hunter2@127.0.0.1:%d/v1", port);
+    llm_params p = llm_default_params();
+    p.base_url = url;
+    llm_client *c = llm_new(&p);
+    llm_reply r;
+    llm_request req = {.stream = true};
+    cr_assert_eq(llm_chat(c, question, 2, &req, NULL, NULL, &r), LLM_ERR_CONNECT);
+    char want[160];
+    snprintf(want, sizeof want,
+             "no LLM at http://***@127.0.0.1:%d/v1 (connection refused); start llama-server or "
+             "set [llm] url",
+             port);
+    cr_expect_str_eq(dq_last_error(), want);
+    cr_expect(!strstr(llm_base_url(c), "hunter2"));
+    llm_reply_free(&r);
+    llm_free(c);
+}
+
 Test(llm, callback_stops_the_stream)
 {
     sc.body = llama_stream;

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -117,4 +118,23 @@ Test(net, a_slow_answer_times_out_and_a_cut_one_is_dropped)
     res = request(url, &rq);
     cr_expect_eq(res.status, NET_DROPPED, "%s", res.reason);
     httpd_stop(srv);
+}
+
+static void expect_redacted(const char *url, const char *want)
+{
+    char *got = net_url_redact(url);
+    cr_expect_str_eq(got, want, "for %s", url);
+    free(got);
+}
+
+Test(redact, credentials_and_secret_query_values_go_plain_urls_stay)
+{
+    expect_redacted("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1");
+    expect_redacted("http://user:pw@host/v1", "http://***@host/v1");
+    expect_redacted("https://a:b@c@host:9/x?y=1", "https://***@host:9/x?y=1");
+    expect_redacted("https://h/v1?api-version=2024&api-key=abc&Token=t#frag",
+                    "https://h/v1?api-version=2024&api-key=***&Token=***#frag");
+    expect_redacted("https://h/p?sig=1&code&key=", "https://h/p?sig=***&code&key=***");
+    expect_redacted("host/path@x", "host/path@x");
+    cr_expect_null(net_url_redact(NULL));
 }

@@ -3,6 +3,7 @@
  * vectorize pass, against a real store, with no docqa process. */
 #include "common/common.h"
 #include "pipeline/pipeline.h"
+#include "support/pdfgen.h"
 #include "support/tmpdir.h"
 
 #include <criterion/criterion.h>
@@ -488,4 +489,93 @@ Test(run, a_store_without_sources_or_files_is_an_error)
     cr_expect_eq(ingest_sources_collect(st, "x", false, NULL, &src), -1);
     cr_expect(strstr(dq_last_error(), "no sources recorded"), "%s", dq_last_error());
     ingest_sources_free(&src);
+}
+
+/* ---- hostile files -------------------------------------------------------- */
+
+/* An HTML page of depth nested <div>s around one sentence: deep enough, it
+ * overflows the stack inside MuPDF's layout. */
+static void write_nested_html(const char *name, int depth)
+{
+    dq_buf b = DQ_BUF_INIT;
+    dq_buf_puts(&b, "<html><body>");
+    for (int i = 0; i < depth; i++)
+        dq_buf_puts(&b, "<div>");
+    dq_buf_puts(&b, "deep text");
+    for (int i = 0; i < depth; i++)
+        dq_buf_puts(&b, "</div>");
+    dq_buf_puts(&b, "</body></html>\n");
+    write_doc(name, b.data);
+    dq_buf_free(&b);
+}
+
+Test(run, a_file_that_crashes_the_reader_fails_alone_and_is_skipped_next_time)
+{
+    write_nested_html("a-deep.html", 20000);
+    write_doc("b.txt", "A body of plain text that indexes fine.\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_expect_eq(run.n_added, 1, "the batch went on");
+    cr_expect_eq(run.n_failed, 1);
+    cr_expect(strstr(run.failures.data, "docs/a-deep.html: the reader crashed on this file (SEGV"),
+              "%s", run.failures.data);
+    char *s = file_status("docs/a-deep.html");
+    cr_expect_str_eq(s, "failed");
+    free(s);
+    ingest_run_free(&run);
+
+    /* the next run tells it again without reading it */
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_expect_eq(run.n_failed, 1);
+    cr_expect_eq(run.n_unchanged, 1);
+    cr_expect(strstr(run.failures.data, "crashed"), "%s", run.failures.data);
+    ingest_run_free(&run);
+}
+
+Test(run, a_file_over_max_file_size_is_refused_from_its_size_unread)
+{
+    write_doc("big.txt", "some text\n");
+    char *path = abs_of("big.txt");
+    /* sparse: 1 TB that hashing would take many minutes to read */
+    cr_assert_eq(truncate(path, 1LL << 40), 0);
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    cr_expect_eq(run.n_failed, 1);
+    cr_expect(strstr(run.failures.data,
+                     "docs/big.txt: 1048576.0 MB, over the limit of 512.0 MB per file (--max-file-size)"),
+              "%s", run.failures.data);
+    ingest_run_free(&run);
+    free(path);
+}
+
+Test(run, a_compressed_bomb_stops_at_max_doc_memory)
+{
+    /* 64 MB of spaces: what a deflated bomb expands to (MuPDF's zip writer
+     * stores it unpacked; the reader's memory is the same either way) */
+    size_t n = 64u << 20;
+    char *body = dq_malloc(n + 1);
+    memcpy(body, "<p>word</p>", 11);
+    memset(body + 11, ' ', n - 11);
+    body[n] = '\0';
+    char *path = abs_of("bomb.epub");
+    cr_assert_eq(mkdir(docs, 0700), 0);
+    const char *chapters[] = {body};
+    cr_assert_eq(pdfgen_write_epub(path, "bomb", chapters, 1), 0, "%s", dq_last_error());
+    free(body);
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.limits.max_doc_bytes = 16 << 20;
+    ingest_docs(&run);
+    cr_expect_eq(run.n_failed, 1);
+    cr_expect(strstr(run.failures.data, "docs/bomb.epub: needs more than 16 MB of memory to read, "
+                                        "over the limit of 16 MB per document (--max-doc-memory)"),
+              "%s", run.failures.data);
+    ingest_run_free(&run);
+    free(path);
 }

@@ -449,6 +449,45 @@ Test(reindex, missing_source_folder_keeps_its_files)
     store_close(st);
 }
 
+Test(reindex, an_emptied_folder_or_most_of_the_store_gone_is_kept)
+{
+    write_file("mnt/a.txt", "Apples grow on trees.\n");
+    write_file("mnt/b.txt", "Bananas grow in bunches.\n");
+    write_file("docs/c.txt", "Cherries are small.\n");
+    result r = DOCQA("ingest", "--quiet", "mnt", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    result_free(&r);
+    /* the mount point stays, the disk is not mounted: an empty folder */
+    remove_file("mnt/a.txt");
+    remove_file("mnt/b.txt");
+    r = DOCQA("reindex");
+    cr_expect_eq(r.status, 3, "%s", r.err);
+    cr_expect(strstr(r.err, "is empty but 2 stored files came from it"), "%s", r.err);
+    cr_expect(strstr(r.out, "0 removed"), "%s", r.out);
+    result_free(&r);
+    store *st = open_store();
+    EXPECT_ROWS(st, "SELECT path FROM files ORDER BY path", "docs/c.txt\nmnt/a.txt\nmnt/b.txt\n");
+    store_close(st);
+
+    /* most of the store gone at once, folders not empty: kept too */
+    write_file("mnt/d.txt", "Dates are sweet.\n");
+    remove_file("docs/c.txt");
+    write_file("docs/e.txt", "Elderberries are dark.\n");
+    r = DOCQA("reindex");
+    cr_expect_eq(r.status, 3, "%s", r.err);
+    cr_expect(strstr(r.err, "3 of 5 stored files are gone from disk, more than 50%"), "%s", r.err);
+    result_free(&r);
+    st = open_store();
+    EXPECT_ROWS(st, "SELECT count(*) FROM files", "5\n");
+    store_close(st);
+
+    /* told so: they go */
+    r = DOCQA("reindex", "--drop-missing");
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.out, "3 removed"), "%s", r.out);
+    result_free(&r);
+}
+
 Test(reindex, nested_sources_are_walked_once)
 {
     write_file("docs/a.txt", "Apples grow on trees.\n");

@@ -1153,6 +1153,31 @@ Test(serve, concurrent_jobs_are_limited)
     open_gate(fifo);
 }
 
+Test(serve, a_crashed_job_names_the_signal_and_the_file)
+{
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/crashing-docqa", workdir);
+    FILE *f = fopen(bin, "w");
+    cr_assert(f);
+    fputs("#!/bin/sh\nkill -SEGV $$\n", f);
+    fclose(f);
+    chmod(bin, 0700);
+    serve_params p = params();
+    p.docqa_bin = bin;
+    start(&p);
+    resp r = upload("a.txt", "Alpha\n\nAlpha text about owls.\n", 29);
+    cr_assert_eq(r.status, 202);
+    int id = (int)num_at(r.json, "job");
+    resp_free(&r);
+    cJSON *job = wait_job(id);
+    cr_expect_str_eq(str_at(job, "state"), "failed");
+    cr_expect_eq(num_at(job, "exit_code"), 128 + SIGSEGV);
+    cr_expect(strstr(str_at(job, "message"),
+                     "docqa ingest was killed by SEGV (signal 11) while reading 'a.txt'"),
+              "%s", str_at(job, "message"));
+    cJSON_Delete(job);
+}
+
 typedef struct {
     int ok, wrong;
 } reader_result;

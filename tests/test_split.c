@@ -161,6 +161,34 @@ Test(split, symbol_runs_make_bounded_chunks)
     ingest_doc_free(&doc);
 }
 
+Test(split, an_endless_word_is_cut_into_bounded_chunks)
+{
+    /* 5 MB of letters with no break: a word costs one per 32 letters, so the
+     * hard cut bounds every chunk at chunk_words * 32 letters. */
+    size_t n = 5u << 20;
+    char *word = dq_malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        word[i] = (char)('a' + i % 26);
+    word[n] = '\0';
+    ingest_doc doc = {0};
+    add_para(&doc, 1, "A short sentence first.", 0);
+    add_para(&doc, 1, word, 0);
+    chunk_list cl;
+    split_params p = split_default_params();
+    cr_assert_eq(split_document(&doc, &p, &cl), 0);
+    size_t total = 0;
+    for (size_t i = 0; i < cl.n; i++) {
+        size_t len = strlen(cl.items[i].text);
+        cr_assert_leq(len, (size_t)p.chunk_words * 32 + 64, "chunk %zu has %zu bytes", i, len);
+        total += len;
+    }
+    cr_expect_geq(total, n, "nothing lost");
+    cr_expect_geq(cl.n, n / ((size_t)p.chunk_words * 32));
+    free(word);
+    chunk_list_free(&cl);
+    ingest_doc_free(&doc);
+}
+
 Test(split, mixed_chinese_english_budget)
 {
     ingest_doc doc = {0};

@@ -185,6 +185,27 @@ Test(store, schema_8_store_learns_what_its_documents_are_about)
                  SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
 }
 
+static int mode_of(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", sdir, name);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "%s", path);
+    return (int)(sb.st_mode & 0777);
+}
+
+Test(store, the_store_files_are_owner_only)
+{
+    mode_t old = umask(022);
+    st = open_new();
+    cr_assert_eq(store_lock(st, false), 0, "%s", dq_last_error());
+    put_tagged(st, "a.txt", "alpha");
+    umask(old);
+    cr_expect_eq(mode_of(STORE_DBNAME), STORE_FILE_MODE, "%o", mode_of(STORE_DBNAME));
+    cr_expect_eq(mode_of(STORE_DBNAME "-wal"), STORE_FILE_MODE, "%o", mode_of(STORE_DBNAME "-wal"));
+    cr_expect_eq(mode_of(STORE_LOCKNAME), STORE_FILE_MODE, "%o", mode_of(STORE_LOCKNAME));
+}
+
 Test(store, open_missing_without_create_fails)
 {
     cr_assert_null(store_open(sdir, 0));

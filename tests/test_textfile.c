@@ -298,7 +298,7 @@ Test(textfile, markdown_crlf_and_form_feed)
  * too. */
 Test(textfile, markdown_unclosed_brackets_linear, .timeout = 20)
 {
-    size_t junk = 400000;
+    size_t junk = 190000; /* under --max-page-chars, quadratic would still take seconds */
     const char *tail = " see [the [inner] text](http://x.com/(a)) and <https://y.org> <b>z</b>\n";
     dq_buf b = DQ_BUF_INIT;
     for (size_t i = 0; i < junk; i++)
@@ -326,4 +326,31 @@ Test(textfile, fifo_refused_not_read, .timeout = 10)
     cr_assert_eq(mkfifo(path, 0644), 0);
     cr_assert_eq(ingest_extract(path, NULL, &doc), -1);
     cr_expect_str_eq(dq_last_error(), "not a regular file");
+}
+
+Test(textfile, page_limits_hold_for_text_files)
+{
+    /* 10,003 form-feed pages against the default 10,000 */
+    size_t n = 10003;
+    char *pages = dq_malloc(n * 2 + 1);
+    for (size_t i = 0; i < n; i++) {
+        pages[2 * i] = 'a';
+        pages[2 * i + 1] = '\f';
+    }
+    pages[2 * n - 1] = '\n';
+    cr_expect_eq(extract_bytes("pages.txt", pages, 2 * n), -1);
+    cr_expect_str_eq(dq_last_error(),
+                     "10003 pages, over the limit of 10000 pages per document (--max-pages)");
+    free(pages);
+
+    /* one page of 300,000 characters against the default 200,000 */
+    size_t m = 300000;
+    char *page = dq_malloc(m + 2);
+    for (size_t i = 0; i < m; i++)
+        page[i] = i % 10 == 9 ? ' ' : 'x';
+    page[m] = '\n';
+    cr_expect_eq(extract_bytes("page.md", page, m + 1), -1);
+    cr_expect_str_eq(dq_last_error(), "page 1 has 270000 characters, over the limit of 200000 "
+                                      "per page (--max-page-chars)");
+    free(page);
 }

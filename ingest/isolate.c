@@ -1,0 +1,296 @@
+/* isolate.c - ingest_extract_isolated(): extraction in a child process, so a crashing parser costs one file.
+ *
+ * A file can crash a parser outright (20,000 nested HTML elements overflow
+ * the stack inside MuPDF's layout; a bug in any reader does the same), and no
+ * fz_try catches that. The child runs ingest_extract_params() and sends the
+ * document back through a pipe in a plain length-prefixed form that only this
+ * file writes and reads (same binary on both ends, so numbers travel as their
+ * bytes). The parent turns a child killed by a signal into a failure that
+ * names the signal, and the batch goes on. The child gets the default action
+ * for crash signals, so a sanitizer build's handlers do not report the
+ * parser's crash as docqa's, and it dies with its parent.
+ */
+#include "ingest/raw.h"
+
+#include "common/common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { WIRE_OK = 0x6f6b, WIRE_FAILED = 0x6661, FLUSH_BYTES = 1 << 20 };
+static const uint64_t NO_STRING = UINT64_MAX;
+
+/* ---- the child's side ------------------------------------------------------ */
+
+typedef struct {
+    int fd;
+    dq_buf buf;
+    bool broken; /* the parent is gone: nothing more is written */
+} wire_out;
+
+static void wire_flush(wire_out *w)
+{
+    size_t off = 0;
+    while (!w->broken && off < w->buf.len) {
+        ssize_t n = write(w->fd, w->buf.data + off, w->buf.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            w->broken = true;
+        else
+            off += (size_t)n;
+    }
+    dq_buf_clear(&w->buf);
+}
+
+static void put_bytes(wire_out *w, const void *p, size_t n)
+{
+    dq_buf_append(&w->buf, p, n);
+    if (w->buf.len >= FLUSH_BYTES)
+        wire_flush(w);
+}
+
+#define PUT(w, v) put_bytes((w), &(v), sizeof(v))
+
+static void put_string(wire_out *w, const char *s)
+{
+    uint64_t n = s ? strlen(s) : NO_STRING;
+    PUT(w, n);
+    if (s)
+        put_bytes(w, s, (size_t)n);
+}
+
+static void put_doc(wire_out *w, const ingest_raw_doc *doc)
+{
+    put_string(w, doc->format);
+    put_string(w, doc->title);
+    uint64_t n_pages = doc->n_pages;
+    PUT(w, n_pages);
+    for (size_t i = 0; i < doc->n_pages; i++) {
+        const ingest_raw_page *p = &doc->pages[i];
+        PUT(w, p->number);
+        PUT(w, p->width);
+        PUT(w, p->height);
+        PUT(w, p->scanned);
+        PUT(w, p->ocr);
+        PUT(w, p->ocr_conf);
+        uint64_t n_blocks = p->n_blocks;
+        PUT(w, n_blocks);
+        for (size_t b = 0; b < p->n_blocks; b++) {
+            const ingest_block *bl = &p->blocks[b];
+            uint64_t n_lines = bl->n_lines;
+            PUT(w, n_lines);
+            for (size_t l = 0; l < bl->n_lines; l++) {
+                const ingest_line *ln = &bl->lines[l];
+                put_string(w, ln->text);
+                PUT(w, ln->size);
+                PUT(w, ln->bold);
+                PUT(w, ln->heading);
+                PUT(w, ln->x0);
+                PUT(w, ln->y0);
+                PUT(w, ln->x1);
+                PUT(w, ln->y1);
+            }
+        }
+    }
+}
+
+static _Noreturn void run_child(int fd, const char *path, const ingest_params *params)
+{
+    /* The default action, not a sanitizer's report: the parent tells it. */
+    static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof crash_signals / sizeof *crash_signals; i++)
+        signal(crash_signals[i], SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+
+    wire_out w = {fd, DQ_BUF_INIT, false};
+    ingest_raw_doc doc;
+    int32_t status = WIRE_OK;
+    if (ingest_extract_params(path, params, &doc) < 0) {
+        status = WIRE_FAILED;
+        PUT(&w, status);
+        put_string(&w, dq_last_error());
+    } else {
+        PUT(&w, status);
+        put_doc(&w, &doc);
+    }
+    wire_flush(&w);
+    /* _exit: the parent's atexit handlers (and a leak checker) are not ours. */
+    _exit(w.broken ? 1 : 0);
+}
+
+/* ---- the parent's side ------------------------------------------------------- */
+
+typedef struct {
+    const char *p, *end;
+    bool bad;
+} wire_in;
+
+static void get_bytes(wire_in *r, void *out, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        memset(out, 0, n);
+        return;
+    }
+    memcpy(out, r->p, n);
+    r->p += n;
+}
+
+#define GET(r, v) get_bytes((r), &(v), sizeof(v))
+
+static char *get_string(wire_in *r)
+{
+    uint64_t n = 0;
+    GET(r, n);
+    if (r->bad || n == NO_STRING)
+        return NULL;
+    if (n > (uint64_t)(r->end - r->p)) {
+        r->bad = true;
+        return NULL;
+    }
+    char *s = dq_malloc((size_t)n + 1);
+    memcpy(s, r->p, (size_t)n);
+    s[n] = '\0';
+    r->p += n;
+    return s;
+}
+
+/* A count the remaining bytes can hold at min_size bytes per item. */
+static size_t get_count(wire_in *r, size_t min_size)
+{
+    uint64_t n = 0;
+    GET(r, n);
+    if (n > (uint64_t)(r->end - r->p) / min_size)
+        r->bad = true;
+    return r->bad ? 0 : (size_t)n;
+}
+
+static void get_doc(wire_in *r, ingest_raw_doc *doc)
+{
+    doc->format = get_string(r);
+    doc->title = get_string(r);
+    doc->n_pages = get_count(r, sizeof(int));
+    doc->pages = dq_calloc(doc->n_pages ? doc->n_pages : 1, sizeof *doc->pages);
+    for (size_t i = 0; i < doc->n_pages && !r->bad; i++) {
+        ingest_raw_page *p = &doc->pages[i];
+        GET(r, p->number);
+        GET(r, p->width);
+        GET(r, p->height);
+        GET(r, p->scanned);
+        GET(r, p->ocr);
+        GET(r, p->ocr_conf);
+        p->n_blocks = get_count(r, sizeof(uint64_t));
+        p->blocks = dq_calloc(p->n_blocks ? p->n_blocks : 1, sizeof *p->blocks);
+        for (size_t b = 0; b < p->n_blocks && !r->bad; b++) {
+            ingest_block *bl = &p->blocks[b];
+            bl->n_lines = get_count(r, sizeof(uint64_t));
+            bl->lines = dq_calloc(bl->n_lines ? bl->n_lines : 1, sizeof *bl->lines);
+            for (size_t l = 0; l < bl->n_lines && !r->bad; l++) {
+                ingest_line *ln = &bl->lines[l];
+                ln->text = get_string(r);
+                GET(r, ln->size);
+                GET(r, ln->bold);
+                GET(r, ln->heading);
+                GET(r, ln->x0);
+                GET(r, ln->y0);
+                GET(r, ln->x1);
+                GET(r, ln->y1);
+                if (!ln->text)
+                    ln->text = dq_strdup("");
+            }
+        }
+    }
+}
+
+static int read_all(int fd, dq_buf *out)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        dq_buf_append(out, chunk, (size_t)n);
+    }
+}
+
+/* The error for a child that did not hand back a document. */
+static void set_child_error(int status)
+{
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        dq_set_error("the reader was killed (SIGKILL: out of memory?); the file was skipped");
+    else if (WIFSIGNALED(status))
+        dq_set_error("the reader crashed on this file (%s, signal %d); the file was skipped",
+                     sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
+                     WTERMSIG(status));
+    else
+        dq_set_error("the reader exited with status %d without a result",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+int ingest_extract_isolated(const char *path, const ingest_params *params, ingest_raw_doc *out)
+{
+    memset(out, 0, sizeof *out);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        dq_set_error("cannot start the reader: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        dq_set_error("cannot start the reader: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        run_child(fds[1], path, params);
+    }
+    close(fds[1]);
+    dq_buf got = DQ_BUF_INIT;
+    int read_rc = read_all(fds[0], &got);
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int rc = -1;
+    wire_in r = {got.data, got.data + got.len, false};
+    int32_t kind = 0;
+    GET(&r, kind);
+    if (read_rc < 0) {
+        dq_set_error("cannot read the reader's result: %s", strerror(errno));
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || r.bad) {
+        set_child_error(status);
+    } else if (kind == WIRE_FAILED) {
+        char *msg = get_string(&r);
+        dq_set_error("%s", msg ? msg : "failed");
+        free(msg);
+    } else {
+        get_doc(&r, out);
+        if (r.bad || kind != WIRE_OK) {
+            ingest_raw_doc_free(out);
+            dq_set_error("the reader's result was cut short");
+        } else {
+            rc = 0;
+        }
+    }
+    dq_buf_free(&got);
+    return rc;
+}
