@@ -121,7 +121,11 @@ typedef rag_flags cli_retrieval_flags;
                 "relevance threshold on the score shown (see README)"),                       \
         OPT_BOOLEAN(0, "exact", &(f)->exact, "exact vector search even on a large store"),     \
         OPT_STR(0, "rerank", &(f)->rerank, "dir", "rerank with this cross-encoder model"),   \
-        OPT_BOOLEAN(0, "no-rerank", &(f)->no_rerank, "skip the configured reranker")
+        OPT_BOOLEAN(0, "no-rerank", &(f)->no_rerank, "skip the configured reranker"),        \
+        OPT_STR(0, "doc", &(f)->doc, "glob",                                                  \
+                "only documents whose path or file name matches (e.g. '*2018*.pdf')"),        \
+        OPT_BOOLEAN(0, "no-scope", &(f)->no_scope,                                            \
+                    "search all documents even when the question names some")
 
 /* Fills rp from the config files then the flags, and opens the embedding
  * model when the mode may use it (*emb NULL when none is configured) and

@@ -504,11 +504,13 @@ static const char *const retrieval_usage[] = {
 static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
 {
     const char *mode_list = "bm25", *out_dir = "docqa-eval";
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, no_scope = false;
     int limit = 0;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
         OPT_STR('m', "mode", &mode_list, "list", "retrievers to compare: bm25,dense,hybrid (bm25)"),
+        OPT_BOOLEAN(0, "no-scope", &no_scope,
+                    "search all documents even when a question names some"),
         OPT_NUMBER(0, "limit", &limit, "n", "only the first n questions"),
         OPT_STR('o', "out", &out_dir, "dir", "where reports go (docqa-eval)"),
         OPT_BOOLEAN(0, "json", &json, "print JSON instead of the table"),
@@ -579,7 +581,9 @@ static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
         char what[32];
         snprintf(what, sizeof what, "eval %s", eval_mode_name(modes[i]));
         progress_start(&hc.prog, what, "questions", quiet, (int)set.n, (long long)set.n);
-        int rc = eval_run_retrieval(st, emb, &set, modes[i], &hooks, &metrics[i]);
+        retrieve_params rp = retrieve_default_params();
+        rp.no_scope = no_scope;
+        int rc = eval_run_retrieval(st, emb, &set, modes[i], &rp, &hooks, &metrics[i]);
         progress_finish(&hc.prog);
         if (rc < 0) {
             cli_error("%s: %s", eval_mode_name(modes[i]), dq_last_error());
@@ -599,20 +603,25 @@ static int cmd_eval_retrieval(int argc, char **argv, cli_globals *g)
         fputs(json ? js : table, stdout);
         if (json)
             fputc('\n', stdout);
-        static const char *const rows[] = {"hit@1", "hit@3", "hit@5", "hit@10", "MRR@10",
-                                           "F1"};
+        static const char *const rows[] = {"hit@1",  "hit@3",  "hit@5",  "hit@10",
+                                           "MRR@10", "F1",     "page@1", "page@3",
+                                           "page@5", "page@10", "page MRR"};
         const char *series[3];
-        double values[6 * 3];
+        double values[11 * 3];
+        size_t n_rows = metrics[0].page_questions ? 11 : 6;
         for (size_t m = 0; m < n_done; m++) {
             series[m] = eval_mode_name(metrics[m].mode);
-            for (int h = 0; h < EVAL_N_HITS; h++)
+            for (int h = 0; h < EVAL_N_HITS; h++) {
                 values[h * n_done + m] = metrics[m].hit[h];
+                values[(6 + h) * n_done + m] = metrics[m].page_hit[h];
+            }
             values[4 * n_done + m] = metrics[m].mrr;
             values[5 * n_done + m] = metrics[m].f1;
+            values[10 * n_done + m] = metrics[m].page_mrr;
         }
         dq_buf title = DQ_BUF_INIT;
         dq_buf_printf(&title, "Retrieval: %s (%zu questions)", argv[0], set.n);
-        eval_chart chart = {.title = title.data, .labels = rows, .n_labels = 6,
+        eval_chart chart = {.title = title.data, .labels = rows, .n_labels = n_rows,
                             .series = series, .n_series = n_done, .values = values};
         char *svg = eval_chart_svg(&chart);
         dq_buf_free(&title);
@@ -643,8 +652,8 @@ static void print_eval_help(FILE *out)
                  "   or: docqa eval retrieval [<options>] <questions.jsonl>\n\n"
                  "    ceval       multiple-choice accuracy of an LLM endpoint on C-Eval-style CSVs\n"
                  "                (also CMMLU and MMLU), per subject and category\n"
-                 "    retrieval   hit@k, MRR, EM/F1 and latency of retrieval modes on questions\n"
-                 "                with gold documents\n\n"
+                 "    retrieval   hit@k and MRR by document and by page, EM/F1 and latency of\n"
+                 "                retrieval modes on questions with gold documents (and pages)\n\n"
                  "'docqa eval <kind> -h' lists a kind's options.\n");
 }
 

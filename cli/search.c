@@ -121,6 +121,8 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         printf("no relevant passage found (the best of %zu candidates scored %.3f, below the "
                "threshold %.3f)\n",
                res.below_threshold, res.best_dropped, rp.min_score);
+    } else if (res.scope.kind == RETRIEVE_SCOPE_CHOSEN && res.scope.n_docs == 0) {
+        printf("no document matches --doc '%s'\n", rp.doc);
     } else if (res.n == 0) {
         size_t shown = query.len;
         if (shown > 80) { /* a pasted page of text is not worth echoing whole */

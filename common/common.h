@@ -156,6 +156,11 @@ typedef struct {
 typedef int (*dq_term_cb)(void *ctx, const dq_term *term);
 int text_terms(const char *s, size_t n, int flags, dq_term_cb cb, void *ctx);
 
+/* Appends s[0..n) to out with a space between a year (1xxx or 2xxx, four
+ * digits alone) and a Latin letter glued to it: "FY2018" -> "FY 2018",
+ * "2022Q4" -> "2022 Q4", so the year is a term of its own. */
+void text_split_glued_years(const char *s, size_t n, dq_buf *out);
+
 /* ---- sentences --------------------------------------------------------- */
 
 /* Sentence and clause boundaries, shared by the splitter (ingest/) and the

@@ -126,3 +126,30 @@ int text_terms(const char *s, size_t n, int flags, dq_term_cb cb, void *ctx)
     dq_buf_free(&scratch);
     return rc;
 }
+
+/* ---- years glued to labels -------------------------------------------- */
+
+static bool is_ascii_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+void text_split_glued_years(const char *s, size_t n, dq_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        dq_buf_putc(out, s[i]);
+        if (i + 1 >= n)
+            break;
+        /* a letter then a year (FY2018), or a year then a letter (2022Q4) */
+        bool year_next = i + 4 < n && is_digit((unsigned char)s[i + 1]) && is_digit((unsigned char)s[i + 2]) &&
+                         is_digit((unsigned char)s[i + 3]) && is_digit((unsigned char)s[i + 4]) &&
+                         (s[i + 1] == '1' || s[i + 1] == '2') &&
+                         (i + 5 >= n || !is_digit((unsigned char)s[i + 5]));
+        bool year_here = i >= 3 && is_digit((unsigned char)s[i]) && is_digit((unsigned char)s[i - 1]) && is_digit((unsigned char)s[i - 2]) &&
+                         is_digit((unsigned char)s[i - 3]) && (s[i - 3] == '1' || s[i - 3] == '2') &&
+                         (i < 4 || !is_digit((unsigned char)s[i - 4]));
+        if ((is_ascii_letter(s[i]) && year_next) || (year_here && is_ascii_letter(s[i + 1])))
+            dq_buf_putc(out, ' ');
+    }
+}
+

@@ -264,7 +264,8 @@ typedef struct {
     char **answers;  /* (n_answers) gold answer texts */
     size_t n_answers;
     char *doc;       /* the gold document's file name ("cmrc-0000.txt") */
-    int page;        /* gold page, 0 when not given */
+    int *pages;      /* (n_pages) 1-based gold pages: "pages", else "page"; none: any page */
+    size_t n_pages;
     int line;        /* line in the file */
 } eval_rquestion;
 
@@ -276,7 +277,9 @@ typedef struct {
 } eval_rset;
 
 /* Reads questions.jsonl: one object a line with "question", "answers" (an
- * array of strings), "doc", optional "id" and "page". Bad lines are skipped
+ * array of strings), "doc", optional "id", and the gold pages as "pages" (an
+ * array of 1-based numbers) or "page" (one; "pages" wins when both are
+ * given). Bad lines are skipped
  * with a warning; -1 when the file cannot be read. */
 int eval_read_questions(const char *path, eval_rset *set);
 void eval_rset_free(eval_rset *set);
@@ -294,8 +297,8 @@ double eval_f1(const char *pred, const char *const *golds, size_t n);
 double eval_contains(const char *pred, const char *const *golds, size_t n);
 
 /* True when a hit is the gold document: its path's file name equals doc
- * and, when page > 0, its pages span page. */
-bool eval_hit_matches(const store_hit *h, const char *doc, int page);
+ * and, when n_pages > 0, its page span covers one of pages. */
+bool eval_hit_matches(const store_hit *h, const char *doc, const int *pages, size_t n_pages);
 
 #define EVAL_N_HITS 4
 extern const int eval_hit_ks[EVAL_N_HITS]; /* 1, 3, 5, 10 */
@@ -306,16 +309,21 @@ typedef struct {
     int failed;                 /* searches that returned an error */
     double hit[EVAL_N_HITS];    /* share of questions with the gold doc in the top k */
     double mrr;                 /* mean reciprocal rank of the gold doc within 10 */
+    int page_questions;         /* questions that give gold pages */
+    double page_hit[EVAL_N_HITS]; /* share of those with a gold page in the top k */
+    double page_mrr;            /* mean reciprocal rank of the first gold page within 10 */
     double em, f1;              /* of the extractive answer from the top 5 */
     double contains;            /* share whose answer holds a gold answer */
     double p50_ms, p95_ms;      /* retrieve + answer latency per question */
 } eval_rmetrics;
 
-/* Runs every question through retrieve_search(mode) and answer_extractive().
+/* Runs every question through retrieve_search(mode) and answer_extractive(),
+ * with base's settings (NULL: the defaults; top_k and mode are set here).
  * hooks as for eval_run_ceval. -1 with the error set when the first search
  * fails (a broken store); later failures are counted. */
 int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
-                       retrieve_mode mode, const eval_hooks *hooks, eval_rmetrics *out);
+                       retrieve_mode mode, const retrieve_params *base, const eval_hooks *hooks,
+                       eval_rmetrics *out);
 
 /* Side-by-side table and JSON of several modes' metrics. */
 char *eval_retrieval_table(const eval_rmetrics *m, size_t n);

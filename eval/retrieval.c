@@ -1,9 +1,11 @@
-/* retrieval.c - how well retrieval finds the gold document, and how close
- * the extractive answer comes to the gold answer.
+/* retrieval.c - how well retrieval finds the gold document and page, and how
+ * close the extractive answer comes to the gold answer.
  *
- * A question is a hit at k when one of its top k chunks comes from the gold
- * document (file name, and page when the question gives one); MRR@10 uses
- * the first such chunk's rank. EM and F1 follow the SQuAD and CMRC 2018
+ * A question is a document hit at k when one of its top k chunks comes from
+ * the gold document (file name), and a page hit when, in addition, the
+ * chunk's page span covers one of the gold pages (questions that give
+ * pages only); MRR@10 uses the first such chunk's rank. Long documents are
+ * where the two differ: the right filing is easy, its right page is not. EM and F1 follow the SQuAD and CMRC 2018
  * scripts: lower-case, drop punctuation and English articles, compare words
  * of Latin text and single characters of Chinese (common/terms.c cuts both,
  * as the index does), max over the gold answers. Latency is wall time of
@@ -50,9 +52,20 @@ static int add_question(eval_rset *set, const cJSON *o, int line)
     const cJSON *ans = cJSON_GetObjectItemCaseSensitive(o, "answers");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
     const cJSON *page = cJSON_GetObjectItemCaseSensitive(o, "page");
+    const cJSON *pages = cJSON_GetObjectItemCaseSensitive(o, "pages");
     if (!cJSON_IsString(q) || !*q->valuestring || !cJSON_IsString(doc) || !*doc->valuestring)
         return -1;
     if (ans && !cJSON_IsArray(ans))
+        return -1;
+    if (pages && !cJSON_IsArray(pages))
+        return -1;
+    const cJSON *pg;
+    cJSON_ArrayForEach(pg, pages)
+    {
+        if (!cJSON_IsNumber(pg) || pg->valuedouble < 1 || pg->valuedouble > 1e9)
+            return -1;
+    }
+    if (page && (!cJSON_IsNumber(page) || page->valuedouble > 1e9))
         return -1;
     DQ_GROW(set->items, set->cap, set->n + 1);
     eval_rquestion *e = &set->items[set->n++];
@@ -69,7 +82,16 @@ static int add_question(eval_rset *set, const cJSON *o, int line)
             snprintf(tmp, sizeof tmp, "line %d", line);
         e->id = dq_strdup(tmp);
     }
-    e->page = cJSON_IsNumber(page) ? (int)page->valuedouble : 0;
+    if (cJSON_GetArraySize(pages) > 0) {
+        e->pages = dq_calloc((size_t)cJSON_GetArraySize(pages), sizeof *e->pages);
+        cJSON_ArrayForEach(pg, pages)
+        {
+            e->pages[e->n_pages++] = (int)pg->valuedouble;
+        }
+    } else if (page && page->valuedouble >= 1) {
+        e->pages = dq_calloc(1, sizeof *e->pages);
+        e->pages[e->n_pages++] = (int)page->valuedouble;
+    }
     e->line = line;
     int n = ans ? cJSON_GetArraySize(ans) : 0;
     e->answers = dq_calloc((size_t)n + 1, sizeof *e->answers);
@@ -105,8 +127,8 @@ int eval_read_questions(const char *path, eval_rset *set)
             if (!o || !cJSON_IsObject(o))
                 rwarn(set, path, line, "not a JSON object");
             else if (add_question(set, o, line) < 0)
-                rwarn(set, path, line, "needs \"question\" and \"doc\" strings and an "
-                                       "\"answers\" array");
+                rwarn(set, path, line, "needs \"question\" and \"doc\" strings, an "
+                                       "\"answers\" array, and pages as numbers from 1");
             cJSON_Delete(o);
         }
         *end = saved;
@@ -126,6 +148,7 @@ void eval_rquestion_free(eval_rquestion *e)
         free(e->answers[k]);
     free(e->answers);
     free(e->doc);
+    free(e->pages);
     memset(e, 0, sizeof *e);
 }
 
@@ -270,7 +293,7 @@ double eval_contains(const char *pred, const char *const *golds, size_t n)
 
 /* ---- running ----------------------------------------------------------- */
 
-bool eval_hit_matches(const store_hit *h, const char *doc, int page)
+bool eval_hit_matches(const store_hit *h, const char *doc, const int *pages, size_t n_pages)
 {
     if (!h->path)
         return false;
@@ -278,7 +301,19 @@ bool eval_hit_matches(const store_hit *h, const char *doc, int page)
     base = base ? base + 1 : h->path;
     if (strcmp(base, doc) != 0)
         return false;
-    return page <= 0 || (h->page_start <= page && page <= h->page_end);
+    for (size_t i = 0; i < n_pages; i++)
+        if (h->page_start <= pages[i] && pages[i] <= h->page_end)
+            return true;
+    return n_pages == 0;
+}
+
+/* 1-based rank of the first of the top 10 that matches, 0 when none does. */
+static int first_match(const retrieve_result *res, const eval_rquestion *q, bool by_page)
+{
+    for (size_t k = 0; k < res->n && k < 10; k++)
+        if (eval_hit_matches(&res->items[k].chunk, q->doc, q->pages, by_page ? q->n_pages : 0))
+            return (int)k + 1;
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -299,21 +334,22 @@ static double percentile(const double *v, size_t n, double p)
 }
 
 int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
-                       retrieve_mode mode, const eval_hooks *hooks, eval_rmetrics *out)
+                       retrieve_mode mode, const retrieve_params *base, const eval_hooks *hooks,
+                       eval_rmetrics *out)
 {
     memset(out, 0, sizeof *out);
     out->mode = mode;
     double *lat = dq_calloc(set->n ? set->n : 1, sizeof *lat);
     size_t n_lat = 0;
-    int hits[EVAL_N_HITS] = {0};
-    double mrr = 0, em = 0, f1 = 0, contains = 0;
+    int hits[EVAL_N_HITS] = {0}, page_hits[EVAL_N_HITS] = {0};
+    double mrr = 0, page_mrr = 0, em = 0, f1 = 0, contains = 0;
     answer_params ap = answer_default_params();
     int rc = 0;
     for (size_t i = 0; i < set->n; i++) {
         if (hooks && hooks->stop && hooks->stop(hooks->ctx))
             break;
         const eval_rquestion *q = &set->items[i];
-        retrieve_params rp = retrieve_default_params();
+        retrieve_params rp = base ? *base : retrieve_default_params();
         rp.top_k = 10;
         rp.mode = mode;
         retrieve_result res = {0};
@@ -339,17 +375,21 @@ int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
                 dq_buf_printf(&text, "%s%s", s ? " " : "", a.sentences[s].text);
         res.n = all;
         lat[n_lat++] = (dq_now() - t0) * 1000;
-        int rank = 0;
-        for (size_t k = 0; k < res.n && k < 10; k++)
-            if (eval_hit_matches(&res.items[k].chunk, q->doc, q->page)) {
-                rank = (int)k + 1;
-                break;
-            }
+        int rank = first_match(&res, q, false);
         for (int h = 0; h < EVAL_N_HITS; h++)
             if (rank && rank <= eval_hit_ks[h])
                 hits[h]++;
         if (rank)
             mrr += 1.0 / rank;
+        if (q->n_pages) {
+            int prank = first_match(&res, q, true);
+            for (int h = 0; h < EVAL_N_HITS; h++)
+                if (prank && prank <= eval_hit_ks[h])
+                    page_hits[h]++;
+            if (prank)
+                page_mrr += 1.0 / prank;
+            out->page_questions++;
+        }
         const char *const *golds = (const char *const *)q->answers;
         em += eval_exact_match(text.data ? text.data : "", golds, q->n_answers);
         f1 += eval_f1(text.data ? text.data : "", golds, q->n_answers);
@@ -369,6 +409,11 @@ int eval_run_retrieval(store *st, struct embedder *emb, const eval_rset *set,
         out->em = em / n;
         out->f1 = f1 / n;
         out->contains = contains / n;
+    }
+    if (out->page_questions > 0) {
+        for (int h = 0; h < EVAL_N_HITS; h++)
+            out->page_hit[h] = page_hits[h] / (double)out->page_questions;
+        out->page_mrr = page_mrr / out->page_questions;
     }
     qsort(lat, n_lat, sizeof *lat, cmp_double);
     out->p50_ms = percentile(lat, n_lat, 0.50);
@@ -394,20 +439,37 @@ char *eval_retrieval_table(const eval_rmetrics *m, size_t n)
             dq_buf_printf(&b, "%10.3f", m[i].hit[h]);
         dq_buf_putc(&b, '\n');
     }
-    static const char *const rows[] = {"MRR@10", "EM",     "F1",        "contains",
-                                       "p50 ms", "p95 ms", "questions", "failed"};
+    bool pages = false;
+    for (size_t i = 0; i < n; i++)
+        pages = pages || m[i].page_questions > 0;
+    dq_buf_printf(&b, "%-10s", "MRR@10");
+    for (size_t i = 0; i < n; i++)
+        dq_buf_printf(&b, "%10.3f", m[i].mrr);
+    dq_buf_putc(&b, '\n');
+    for (int h = 0; pages && h <= EVAL_N_HITS; h++) {
+        char name[24];
+        if (h < EVAL_N_HITS)
+            snprintf(name, sizeof name, "page@%d", eval_hit_ks[h]);
+        else
+            snprintf(name, sizeof name, "page MRR");
+        dq_buf_printf(&b, "%-10s", name);
+        for (size_t i = 0; i < n; i++)
+            dq_buf_printf(&b, "%10.3f", h < EVAL_N_HITS ? m[i].page_hit[h] : m[i].page_mrr);
+        dq_buf_putc(&b, '\n');
+    }
+    static const char *const rows[] = {"EM", "F1", "contains", "p50 ms", "p95 ms", "questions",
+                                       "failed"};
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
         dq_buf_printf(&b, "%-10s", rows[r]);
         for (size_t i = 0; i < n; i++) {
             const eval_rmetrics *x = &m[i];
             switch (r) {
-            case 0: dq_buf_printf(&b, "%10.3f", x->mrr); break;
-            case 1: dq_buf_printf(&b, "%10.3f", x->em); break;
-            case 2: dq_buf_printf(&b, "%10.3f", x->f1); break;
-            case 3: dq_buf_printf(&b, "%10.3f", x->contains); break;
-            case 4: dq_buf_printf(&b, "%10.1f", x->p50_ms); break;
-            case 5: dq_buf_printf(&b, "%10.1f", x->p95_ms); break;
-            case 6: dq_buf_printf(&b, "%10d", x->questions); break;
+            case 0: dq_buf_printf(&b, "%10.3f", x->em); break;
+            case 1: dq_buf_printf(&b, "%10.3f", x->f1); break;
+            case 2: dq_buf_printf(&b, "%10.3f", x->contains); break;
+            case 3: dq_buf_printf(&b, "%10.1f", x->p50_ms); break;
+            case 4: dq_buf_printf(&b, "%10.1f", x->p95_ms); break;
+            case 5: dq_buf_printf(&b, "%10d", x->questions); break;
             default: dq_buf_printf(&b, "%10d", x->failed); break;
             }
         }
@@ -433,6 +495,14 @@ char *eval_retrieval_json(const eval_rmetrics *m, size_t n, const char *question
             cJSON_AddNumberToObject(o, name, m[i].hit[h]);
         }
         cJSON_AddNumberToObject(o, "mrr@10", m[i].mrr);
+        cJSON_AddNumberToObject(o, "page_questions", m[i].page_questions);
+        for (int h = 0; h < EVAL_N_HITS && m[i].page_questions; h++) {
+            char name[24];
+            snprintf(name, sizeof name, "page_hit@%d", eval_hit_ks[h]);
+            cJSON_AddNumberToObject(o, name, m[i].page_hit[h]);
+        }
+        if (m[i].page_questions)
+            cJSON_AddNumberToObject(o, "page_mrr@10", m[i].page_mrr);
         cJSON_AddNumberToObject(o, "em", m[i].em);
         cJSON_AddNumberToObject(o, "f1", m[i].f1);
         cJSON_AddNumberToObject(o, "contains", m[i].contains);
@@ -447,11 +517,16 @@ char *eval_retrieval_csv(const eval_rmetrics *m, size_t n)
 {
     dq_buf b = DQ_BUF_INIT;
     dq_buf_puts(&b, "mode,questions,failed,hit@1,hit@3,hit@5,hit@10,mrr@10,em,f1,contains,p50_ms,"
-                    "p95_ms\n");
+                    "p95_ms,page_questions,page_hit@1,page_hit@3,page_hit@5,page_hit@10,"
+                    "page_mrr@10\n");
     for (size_t i = 0; i < n; i++)
-        dq_buf_printf(&b, "%s,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.2f\n",
+        dq_buf_printf(&b,
+                      "%s,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.2f,%d,%.4f,%.4f,"
+                      "%.4f,%.4f,%.4f\n",
                       eval_mode_name(m[i].mode), m[i].questions, m[i].failed, m[i].hit[0],
                       m[i].hit[1], m[i].hit[2], m[i].hit[3], m[i].mrr, m[i].em, m[i].f1,
-                      m[i].contains, m[i].p50_ms, m[i].p95_ms);
+                      m[i].contains, m[i].p50_ms, m[i].p95_ms, m[i].page_questions,
+                      m[i].page_hit[0], m[i].page_hit[1], m[i].page_hit[2], m[i].page_hit[3],
+                      m[i].page_mrr);
     return dq_buf_take(&b);
 }

@@ -239,6 +239,22 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
     return 0;
 }
 
+/* The document's `about` (index/about.c) once its pages and a path are in. */
+static int update_about(store *st, int64_t doc_id)
+{
+    sqlite3_stmt *s = store_stmt(
+        st, SLOT_DOC_ABOUT,
+        "UPDATE documents SET about = docqa_about(title,"
+        " (SELECT min(f.path) FROM files f WHERE f.doc_id = ?1 AND f.status = 'ok'),"
+        " (SELECT p.text FROM pages p WHERE p.doc_id = ?1 ORDER BY p.page_no LIMIT 1),"
+        " (SELECT sum(length(CAST(p.text AS BLOB))) FROM pages p WHERE p.doc_id = ?1))"
+        " WHERE id = ?1");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, doc_id);
+    return store_run(st, s, "cannot describe a document");
+}
+
 /* Runs under a savepoint so a failure undoes only this call. */
 static int savepoint(store *st)
 {
@@ -265,16 +281,21 @@ static int put_document(store *st, const char *path, int64_t size, int64_t mtime
     if (savepoint(st) < 0)
         return -1;
     int64_t old_doc = 0, doc_id = 0;
+    bool already = false;
     int rc = file_doc(st, path, &old_doc);
     if (rc == 0) {
         int found = find_document(st, info->sha256, &doc_id);
+        already = found > 0;
         if (found < 0)
             rc = -1;
         else if (found == 0 || rebuild)
             rc = insert_document(st, info, page_texts, chunks, n_chunks, &doc_id);
     }
+    bool written = rc == 0 && doc_id != 0 && (rebuild || !already);
     if (rc == 0)
         rc = upsert_file(st, path, info->sha256, size, mtime, "ok", NULL, doc_id);
+    if (rc == 0 && written)
+        rc = update_about(st, doc_id);
     if (rc == 0 && old_doc != doc_id)
         rc = delete_if_orphan(st, old_doc);
     return release(st, rc);

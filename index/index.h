@@ -217,6 +217,39 @@ void store_hit_free(store_hit *h);
  * expression is an error (-1), not an empty result. */
 int store_search_fts(store *st, const char *match, int k, store_hits *out);
 
+/* Like store_search_fts, but only over the chunks of the n_docs documents
+ * in docs (ids); n_docs == 0 searches everything. */
+int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
+                        store_hits *out);
+
+/* Mean number of chunks of the n_docs documents in docs; n_docs == 0: an
+ * estimate over the whole store (from the id sequences). 0 when none. */
+int store_chunks_per_document(store *st, const int64_t *docs, size_t n_docs, double *out);
+
+/* A document as a question's scope sees it (index/about.c: title, file
+ * name, the opening of the first page). */
+typedef struct {
+    int64_t doc_id;
+    double score; /* BM25 of the match against `about`, negated: higher is better */
+    char *path;   /* the first ok file path, NULL if none */
+    char *about;
+} store_doc_hit;
+
+typedef struct {
+    store_doc_hit *items; /* (n), best first */
+    size_t n;
+} store_doc_hits;
+
+void store_doc_hits_free(store_doc_hits *h);
+/* Runs an FTS5 MATCH expression over what the documents are about, best k. */
+int store_search_documents(store *st, const char *match, int k, store_doc_hits *out);
+/* Documents in the store and how many have term in their `about`. */
+int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t *df);
+/* The documents with a file whose path, or whose file name, matches the
+ * SQLite GLOB pattern (case-sensitive, '*' '?' '[...]'), best path order;
+ * *ids malloc'd (n may be 0). */
+int store_documents_glob(store *st, const char *glob, int64_t **ids, size_t *n);
+
 /* Fetches one chunk by id into out (1 found, 0 not, -1 error). */
 int store_get_chunk(store *st, int64_t chunk_id, store_hit *out);
 

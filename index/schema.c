@@ -123,6 +123,30 @@ static const char *const migrations[] = {
     "CREATE TRIGGER vectors_ad AFTER DELETE ON vectors BEGIN"
     "  INSERT INTO vector_log(chunk_id) VALUES (old.chunk_id);"
     "END;",
+    /* 6 -> 7: what each document is about (index/about.c: title, file name,
+     * the opening of its first page) and an FTS5 index over it, so a
+     * question that names a document or period is scoped to it. Stored
+     * documents get theirs here; the index is built once they have it and
+     * the triggers keep it in step from then on. */
+    "ALTER TABLE documents ADD COLUMN about TEXT NOT NULL DEFAULT '';"
+    "UPDATE documents SET about = docqa_about(title,"
+    "  (SELECT min(f.path) FROM files f WHERE f.doc_id = documents.id AND f.status = 'ok'),"
+    "  (SELECT p.text FROM pages p WHERE p.doc_id = documents.id ORDER BY p.page_no LIMIT 1),"
+    "  (SELECT sum(length(CAST(p.text AS BLOB))) FROM pages p WHERE p.doc_id = documents.id));"
+    "CREATE VIRTUAL TABLE doc_fts USING fts5(about, content='documents', content_rowid='id',"
+    "  tokenize='docqa');"
+    "INSERT INTO doc_fts(doc_fts) VALUES('rebuild');"
+    "CREATE TRIGGER documents_ai AFTER INSERT ON documents BEGIN"
+    "  INSERT INTO doc_fts(rowid, about) VALUES (new.id, new.about);"
+    "END;"
+    "CREATE TRIGGER documents_ad AFTER DELETE ON documents BEGIN"
+    "  INSERT INTO doc_fts(doc_fts, rowid, about) VALUES ('delete', old.id, old.about);"
+    "END;"
+    "CREATE TRIGGER documents_au AFTER UPDATE OF about ON documents BEGIN"
+    "  INSERT INTO doc_fts(doc_fts, rowid, about) VALUES ('delete', old.id, old.about);"
+    "  INSERT INTO doc_fts(rowid, about) VALUES (new.id, new.about);"
+    "END;"
+    "CREATE VIRTUAL TABLE doc_vocab USING fts5vocab(doc_fts, 'row');",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

@@ -60,6 +60,13 @@ static void hit_from_row(sqlite3_stmt *s, store_hit *h)
     h->ocr = sqlite3_column_int(s, 10) != 0;
 }
 
+#define HIT_SELECT                                                                         \
+    " SELECT c.id, c.doc_id, -top.rank,"                                                   \
+    " (SELECT min(f.path) FROM files f WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"  \
+    " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"                   \
+    " c.ocr FROM top JOIN chunks c ON c.id = top.id"                                       \
+    " JOIN documents d ON d.id = c.doc_id ORDER BY top.rank, c.id"
+
 /* Errors in the MATCH expression itself ("fts5: syntax error near ...",
  * "unterminated string", "no such column: x") come back as plain
  * SQLITE_ERROR; a failing store gives IOERR, CORRUPT, BUSY and the like. */
@@ -68,26 +75,42 @@ static bool is_query_error(sqlite3 *db)
     return sqlite3_extended_errcode(db) == SQLITE_ERROR;
 }
 
-int store_search_fts(store *st, const char *match, int k, store_hits *out)
+/* The documents of a scope as a JSON array for json_each(). */
+static void bind_ids(sqlite3_stmt *s, int i, const int64_t *docs, size_t n_docs)
+{
+    dq_buf ids = DQ_BUF_INIT;
+    dq_buf_putc(&ids, '[');
+    for (size_t k = 0; k < n_docs; k++)
+        dq_buf_printf(&ids, "%s%lld", k ? "," : "", (long long)docs[k]);
+    dq_buf_putc(&ids, ']');
+    sqlite3_bind_text(s, i, ids.data, (int)ids.len, SQLITE_TRANSIENT);
+    dq_buf_free(&ids);
+}
+
+static int search_fts(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
+                      store_hits *out)
 {
     out->items = NULL;
     out->n = 0;
     if (k <= 0)
         return 0;
-    sqlite3_stmt *s = store_stmt(st, SLOT_SEARCH,
-                                 "WITH top AS (SELECT rowid AS id, rank FROM fts"
-                                 "  WHERE fts MATCH ?1 ORDER BY rank LIMIT ?2)"
-                                 " SELECT c.id, c.doc_id, -top.rank,"
-                                 " (SELECT min(f.path) FROM files f"
-                                 "  WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"
-                                 " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"
-                                 " c.ocr FROM top JOIN chunks c ON c.id = top.id"
-                                 " JOIN documents d ON d.id = c.doc_id"
-                                 " ORDER BY top.rank, c.id");
+    /* Scoped: the rowid filter makes FTS5 score every match before the
+     * cut, which a rank-optimised query avoids, so it runs only when asked. */
+    sqlite3_stmt *s =
+        n_docs ? store_stmt(st, SLOT_SEARCH_IN,
+                            "WITH top AS (SELECT rowid AS id, rank FROM fts"
+                            "  WHERE fts MATCH ?1 AND +rowid IN (SELECT c2.id FROM chunks c2"
+                            "   WHERE c2.doc_id IN (SELECT value FROM json_each(?3)))"
+                            "  ORDER BY rank LIMIT ?2)" HIT_SELECT)
+               : store_stmt(st, SLOT_SEARCH,
+                            "WITH top AS (SELECT rowid AS id, rank FROM fts"
+                            "  WHERE fts MATCH ?1 ORDER BY rank LIMIT ?2)" HIT_SELECT);
     if (!s)
         return -1;
     store_bind_text(s, 1, match ? match : "");
     sqlite3_bind_int(s, 2, k);
+    if (n_docs)
+        bind_ids(s, 3, docs, n_docs);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -107,6 +130,140 @@ int store_search_fts(store *st, const char *match, int k, store_hits *out)
     }
     sqlite3_reset(s);
     return 0;
+}
+
+int store_search_fts(store *st, const char *match, int k, store_hits *out)
+{
+    return search_fts(st, match, k, NULL, 0, out);
+}
+
+int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
+                        store_hits *out)
+{
+    return search_fts(st, match, k, docs, n_docs, out);
+}
+
+int store_chunks_per_document(store *st, const int64_t *docs, size_t n_docs, double *out)
+{
+    *out = 0;
+    if (n_docs) {
+        /* A scope is a handful of documents: one indexed count each. */
+        sqlite3_stmt *s = store_stmt(st, SLOT_DOC_CHUNKS,
+                                     "SELECT count(*) FROM chunks WHERE doc_id = ?1");
+        if (!s)
+            return -1;
+        int64_t total = 0;
+        for (size_t i = 0; i < n_docs; i++) {
+            sqlite3_reset(s);
+            sqlite3_bind_int64(s, 1, docs[i]);
+            if (sqlite3_step(s) != SQLITE_ROW) {
+                sqlite3_reset(s);
+                return store_fail(st, "cannot count chunks");
+            }
+            total += sqlite3_column_int64(s, 0);
+        }
+        sqlite3_reset(s);
+        *out = (double)total / (double)n_docs;
+        return 0;
+    }
+    /* Estimated from the id sequences, which count every chunk and document
+     * ever added: exact counts cost a scan of chunks per query on a large
+     * store, and a mean over the store's history is as good a sign of how
+     * long its documents are. */
+    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNKS_PER_DOC,
+                                 "SELECT (SELECT max(id) FROM chunks) * 1.0 /"
+                                 " (SELECT max(id) FROM documents)");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_double(s, 0);
+    else
+        store_fail(st, "cannot count chunks");
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+void store_doc_hits_free(store_doc_hits *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->items[i].path);
+        free(h->items[i].about);
+    }
+    free(h->items);
+    h->items = NULL;
+    h->n = 0;
+}
+
+int store_search_documents(store *st, const char *match, int k, store_doc_hits *out)
+{
+    out->items = NULL;
+    out->n = 0;
+    sqlite3_stmt *s = store_stmt(st, SLOT_DOC_SEARCH,
+                                 "WITH top AS (SELECT rowid AS id, rank FROM doc_fts"
+                                 "  WHERE doc_fts MATCH ?1 ORDER BY rank LIMIT ?2)"
+                                 " SELECT d.id, -top.rank,"
+                                 " (SELECT min(f.path) FROM files f"
+                                 "  WHERE f.doc_id = d.id AND f.status = 'ok'),"
+                                 " d.about FROM top JOIN documents d ON d.id = top.id"
+                                 " ORDER BY top.rank, d.id");
+    if (!s)
+        return -1;
+    store_bind_text(s, 1, match ? match : "");
+    sqlite3_bind_int(s, 2, k);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        DQ_GROW(out->items, cap, out->n + 1);
+        store_doc_hit *h = &out->items[out->n++];
+        h->doc_id = sqlite3_column_int64(s, 0);
+        h->score = sqlite3_column_double(s, 1);
+        h->path = store_column_dup(s, 2);
+        h->about = store_column_dup(s, 3);
+        if (!h->about)
+            h->about = dq_strdup("");
+    }
+    if (rc != SQLITE_DONE) {
+        if (is_query_error(st->db))
+            dq_set_error("bad search query: %s", sqlite3_errmsg(st->db));
+        else
+            store_fail(st, "cannot search documents");
+        sqlite3_reset(s);
+        store_doc_hits_free(out);
+        return -1;
+    }
+    sqlite3_reset(s);
+    return 0;
+}
+
+int store_documents_glob(store *st, const char *glob, int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    /* Not cached: rarely run, and a pattern per call. */
+    sqlite3_stmt *s = NULL;
+    const char *sql = "SELECT doc_id FROM files WHERE status = 'ok' AND doc_id IS NOT NULL"
+                      " AND (path GLOB ?1 OR replace(path, rtrim(path, replace(path, '/', '')),"
+                      " '') GLOB ?1) GROUP BY doc_id ORDER BY min(path)";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return store_fail(st, "cannot list documents");
+    store_bind_text(s, 1, glob);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        DQ_GROW(*ids, cap, *n + 1);
+        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    if (rc != SQLITE_DONE) {
+        store_fail(st, "cannot list documents");
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_get_chunk(store *st, int64_t chunk_id, store_hit *out)
@@ -131,23 +288,27 @@ int store_get_chunk(store *st, int64_t chunk_id, store_hit *out)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t *df)
+/* How many rows (count_sql) and how many of them hold term (df_sql over a
+ * fts5vocab 'row' table): the chunk and the document statistics alike. */
+static int term_freq(store *st, const char *term, enum store_slot count_slot,
+                     const char *count_sql, enum store_slot df_slot, const char *df_sql,
+                     int64_t *n, int64_t *df)
 {
-    *n_chunks = 0;
+    *n = 0;
     *df = 0;
-    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_COUNT, "SELECT count(*) FROM chunks");
+    sqlite3_stmt *s = store_stmt(st, count_slot, count_sql);
     if (!s)
         return -1;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
-        *n_chunks = sqlite3_column_int64(s, 0);
+        *n = sqlite3_column_int64(s, 0);
     else
-        store_fail(st, "cannot count chunks");
+        store_fail(st, "cannot count rows");
     sqlite3_reset(s);
     if (rc != SQLITE_ROW)
         return -1;
 
-    s = store_stmt(st, SLOT_TERM_DF, "SELECT doc FROM fts_vocab WHERE term = ?1");
+    s = store_stmt(st, df_slot, df_sql);
     if (!s)
         return -1;
     store_bind_text(s, 1, term);
@@ -158,4 +319,16 @@ int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t 
         store_fail(st, "cannot count a term");
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t *df)
+{
+    return term_freq(st, term, SLOT_CHUNK_COUNT, "SELECT count(*) FROM chunks", SLOT_TERM_DF,
+                     "SELECT doc FROM fts_vocab WHERE term = ?1", n_chunks, df);
+}
+
+int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t *df)
+{
+    return term_freq(st, term, SLOT_DOC_COUNT, "SELECT count(*) FROM documents", SLOT_DOC_TERM_DF,
+                     "SELECT doc FROM doc_vocab WHERE term = ?1", n_docs, df);
 }

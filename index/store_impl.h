@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -51,6 +51,13 @@ enum store_slot {
     SLOT_ROOT_ADD,
     SLOT_ANSWER_GET,
     SLOT_ANSWER_PUT,
+    SLOT_DOC_ABOUT,
+    SLOT_DOC_SEARCH,
+    SLOT_DOC_COUNT,
+    SLOT_DOC_TERM_DF,
+    SLOT_SEARCH_IN,
+    SLOT_DOC_CHUNKS,
+    SLOT_CHUNKS_PER_DOC,
     SLOT_COUNT
 };
 
@@ -92,6 +99,8 @@ int store_migrate(store *st);
 
 /* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db. */
 int store_register_tokenizer(sqlite3 *db);
+/* about.c: registers docqa_about(title, path, first_page, total_bytes) on db. */
+int store_register_about(sqlite3 *db);
 
 /* Direct access for tests and tools. */
 sqlite3 *store_db(store *st);

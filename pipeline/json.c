@@ -67,6 +67,7 @@ cJSON *rag_search_json(const char *query, const retrieve_params *rp, const retri
     cJSON_AddStringToObject(root, "mode", retrieve_mode_name(res->mode));
     add_score(root, "min_score", rp->min_score);
     cJSON_AddNumberToObject(root, "below_threshold", (double)res->below_threshold);
+    retrieve_scope_json(root, &res->scope);
     cJSON *arr = cJSON_AddArrayToObject(root, "results");
     for (size_t i = 0; i < res->n; i++)
         cJSON_AddItemToArray(arr, rag_hit_json(&res->items[i], (int)i + 1, true));

@@ -283,6 +283,8 @@ typedef struct {
     bool exact;            /* exact vector search even on a large store */
     const char *rerank;    /* a cross-encoder folder */
     bool no_rerank;        /* no reranker even when the config names one */
+    const char *doc;       /* only documents whose path or file name matches this GLOB */
+    bool no_scope;         /* search all documents even when the question names some */
 } rag_flags;
 
 /* Failures a caller acts on; each also sets the error message. */

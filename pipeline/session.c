@@ -33,6 +33,8 @@ static int parse_mode(const dq_config *cfg, const rag_flags *f, retrieve_params 
     }
     rp->vindex = dq_config_vindex_params(cfg);
     rp->vindex.exact = rp->vindex.exact || f->exact;
+    rp->doc = f->doc;
+    rp->no_scope = f->no_scope;
     return 0;
 }
 

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const english_stop[] = {
     "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any",
@@ -102,6 +103,39 @@ bool query_term_is_stop(const char *s, int len, bool cjk)
     return char_in(boundary_chars, s, k) || char_in(boundary_chars, s + k, len - k);
 }
 
+/* Clauses that say how to answer rather than what to find ("Round your
+ * answer to two decimal places", "Answer in USD billions", "Based on the
+ * details shown in ...", "请用中文回答") open with one of these words; their
+ * words would otherwise pull in pages about rounding and answering. */
+static const char *const instruction_leads[] = {
+    "answer", "round", "respond", "reply",  "express", "address", "base",
+    "based",  "basing", "give",   "please", "provide", "format",
+};
+static const char *const instruction_leads_zh[] = {
+    "请用", "请以", "请简要", "请简单", "请回答", "请给出", "回答", "用中文", "用英文",
+};
+
+static int blank_instruction(void *ctx, size_t start, size_t end)
+{
+    char *s = ctx;
+    size_t i = start;
+    while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '"' || s[i] == '('))
+        i++;
+    bool lead = false;
+    for (size_t k = 0; k < sizeof instruction_leads_zh / sizeof *instruction_leads_zh && !lead;
+         k++)
+        lead = !strncmp(s + i, instruction_leads_zh[k], strlen(instruction_leads_zh[k]));
+    size_t w = i;
+    while (w < end && ((s[w] | 0x20) >= 'a' && (s[w] | 0x20) <= 'z'))
+        w++;
+    for (size_t k = 0; k < sizeof instruction_leads / sizeof *instruction_leads && !lead; k++)
+        lead = strlen(instruction_leads[k]) == w - i &&
+               !strncasecmp(s + i, instruction_leads[k], w - i);
+    if (lead)
+        memset(s + start, ' ', end - start);
+    return 0;
+}
+
 typedef struct {
     qterms *out;
     qterms all; /* every term, stop-words included, for the fallback */
@@ -127,12 +161,30 @@ static int build_cb(void *ctx, const dq_term *t)
     return 0;
 }
 
+static int any_term(void *ctx, const dq_term *t)
+{
+    (void)ctx;
+    (void)t;
+    return 1;
+}
+
 size_t qterms_build(const char *question, int flags, qterms *out)
 {
     build_ctx b = {out, {NULL, 0, 0}};
     /* UTF-8 is self-synchronising: a byte match of a whole phrase starts and
      * ends on character boundaries. */
-    char *blanked = dq_strdup(question);
+    /* "FY2018" and "2022Q4" are cut to their year as documents state it. */
+    dq_buf split = DQ_BUF_INIT;
+    text_split_glued_years(question, strlen(question), &split);
+    char *blanked = split.data ? dq_buf_take(&split) : dq_strdup("");
+    char *asked = dq_strdup(blanked);
+    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
+    if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
+        free(blanked); /* all instructions: "Answer in English" searches itself */
+        blanked = asked;
+        asked = NULL;
+    }
+    free(asked);
     for (size_t i = 0; i < sizeof question_phrases / sizeof *question_phrases; i++) {
         const char *phrase = question_phrases[i];
         size_t len = strlen(phrase);
@@ -171,7 +223,76 @@ void qterms_free(qterms *q)
     q->n = q->cap = 0;
 }
 
-char *retrieve_build_match(const char *question)
+/* Adjacent pairs of content words ("accounts payable", "balance sheet"):
+ * in a long document every single word of a question is on many pages, the
+ * pair on few. Words count as adjacent when only spaces or hyphens lie
+ * between them. */
+typedef struct {
+    const char *text;
+    qterms *pairs;
+    const dq_term *prev; /* the previous Latin content word, NULL after anything else */
+    dq_term prev_copy;
+} pair_ctx;
+
+static int pair_cb(void *ctx, const dq_term *t)
+{
+    pair_ctx *p = ctx;
+    if (t->cjk || query_term_is_stop(t->text, t->len, false)) {
+        p->prev = NULL;
+        return 0;
+    }
+    if (p->prev) {
+        bool adjacent = true;
+        for (int i = p->prev->end; i < t->start && adjacent; i++)
+            adjacent = p->text[i] == ' ' || p->text[i] == '-';
+        if (adjacent) {
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_append(&b, p->prev->text, (size_t)p->prev->len);
+            dq_buf_putc(&b, ' ');
+            dq_buf_append(&b, t->text, (size_t)t->len);
+            dq_term pair = {b.data, (int)b.len, p->prev->start, t->end, false, false};
+            if (qterms_find(p->pairs, pair.text, pair.len) < 0) {
+                DQ_GROW(p->pairs->items, p->pairs->cap, p->pairs->n + 1);
+                p->pairs->items[p->pairs->n++] = (qterm){dq_buf_take(&b), pair.len, false};
+            } else {
+                dq_buf_free(&b);
+            }
+        }
+    }
+    /* text_terms reuses its term buffer: keep a copy of the word. */
+    free((char *)p->prev_copy.text);
+    p->prev_copy = *t;
+    p->prev_copy.text = dq_strndup(t->text, (size_t)t->len);
+    p->prev = &p->prev_copy;
+    return 0;
+}
+
+size_t qterms_pairs(const char *question, qterms *out)
+{
+    dq_buf split = DQ_BUF_INIT;
+    text_split_glued_years(question, strlen(question), &split);
+    const char *text = split.data ? split.data : "";
+    pair_ctx p = {text, out, NULL, {0}};
+    text_terms(text, strlen(text), TERMS_BIGRAMS, pair_cb, &p);
+    free((char *)p.prev_copy.text);
+    dq_buf_free(&split);
+    return out->n;
+}
+
+static void put_phrase(dq_buf *m, const qterm *t)
+{
+    if (m->len)
+        dq_buf_puts(m, " OR ");
+    dq_buf_putc(m, '"');
+    for (int j = 0; j < t->len; j++) {
+        if (t->text[j] == '"')
+            dq_buf_putc(m, '"');
+        dq_buf_putc(m, t->text[j]);
+    }
+    dq_buf_putc(m, '"');
+}
+
+char *query_build_match(const char *question, bool pairs)
 {
     qterms q = {0};
     if (qterms_build(question ? question : "", TERMS_BIGRAMS, &q) == 0) {
@@ -180,17 +301,19 @@ char *retrieve_build_match(const char *question)
         return NULL;
     }
     dq_buf m = DQ_BUF_INIT;
-    for (size_t i = 0; i < q.n; i++) {
-        if (i)
-            dq_buf_puts(&m, " OR ");
-        dq_buf_putc(&m, '"');
-        for (int j = 0; j < q.items[i].len; j++) {
-            if (q.items[i].text[j] == '"')
-                dq_buf_putc(&m, '"');
-            dq_buf_putc(&m, q.items[i].text[j]);
-        }
-        dq_buf_putc(&m, '"');
-    }
+    for (size_t i = 0; i < q.n; i++)
+        put_phrase(&m, &q.items[i]);
+    qterms pq = {0};
+    if (pairs)
+        qterms_pairs(question, &pq);
+    for (size_t i = 0; i < pq.n; i++)
+        put_phrase(&m, &pq.items[i]);
+    qterms_free(&pq);
     qterms_free(&q);
     return dq_buf_take(&m);
+}
+
+char *retrieve_build_match(const char *question)
+{
+    return query_build_match(question, false);
 }

@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Mean chunks per searched document from which documents count as long. */
+#define LONG_DOCUMENT_CHUNKS 20
+
 /* Extra candidates fetched so ties at the cut-off can be re-ordered. */
 #define EXTRA_CANDIDATES 5
 
@@ -105,13 +108,23 @@ static int ranked_cmp(const void *a, const void *b)
 
 /* The best k BM25 hits, ties ordered by coverage: hits->items re-ordered
  * in place (best first) and cut to k. *match is the FTS5 expression. */
-static int bm25_ranked(store *st, const char *question, int k, store_hits *hits, char **match)
+static int bm25_ranked(store *st, const char *question, int k, const retrieve_scope *scope,
+                       store_hits *hits, char **match)
 {
     memset(hits, 0, sizeof *hits);
-    *match = retrieve_build_match(question);
+    size_t n_docs = scope ? scope->n_docs : 0;
+    /* Word pairs sharpen the search inside long documents, where each word
+     * of a question is on many chunks; over short passages they only tilt
+     * the ranking toward phrasing (SQuAD dev hit@5 0.912 -> 0.905). */
+    double per_doc = 0;
+    if (store_chunks_per_document(st, n_docs ? scope->docs : NULL, n_docs, &per_doc) < 0)
+        return -1;
+    bool long_docs = per_doc >= LONG_DOCUMENT_CHUNKS;
+    *match = query_build_match(question, long_docs);
     if (!*match)
         return -1;
-    if (store_search_fts(st, *match, k + EXTRA_CANDIDATES, hits) < 0) {
+    if (store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
+                            n_docs, hits) < 0) {
         free(*match);
         *match = NULL;
         return -1;
@@ -130,18 +143,18 @@ static int bm25_ranked(store *st, const char *question, int k, store_hits *hits,
     }
     qsort(order, hits->n, sizeof *order, ranked_cmp);
 
-    size_t n = hits->n < (size_t)k ? hits->n : (size_t)k;
     store_hit *sorted = dq_calloc(hits->n ? hits->n : 1, sizeof *sorted);
     for (size_t i = 0; i < hits->n; i++)
         sorted[i] = hits->items[order[i].index];
-    for (size_t i = n; i < hits->n; i++)
-        store_hit_free(&sorted[i]);
     free(hits->items);
     hits->items = sorted;
-    hits->n = n;
     free(seen);
     free(order);
     qterms_free(&q);
+    size_t n = hits->n < (size_t)k ? hits->n : (size_t)k;
+    for (size_t i = n; i < hits->n; i++)
+        store_hit_free(&hits->items[i]);
+    hits->n = n;
     return 0;
 }
 
@@ -161,7 +174,7 @@ int retrieve_bm25(store *st, const char *question, const retrieve_params *params
         p.top_k = retrieve_default_params().top_k;
     store_hits hits;
     char *match;
-    if (bm25_ranked(st, question, p.top_k, &hits, &match) < 0)
+    if (bm25_ranked(st, question, p.top_k, NULL, &hits, &match) < 0)
         return -1;
     out->items = dq_calloc(hits.n ? hits.n : 1, sizeof *out->items);
     for (size_t i = 0; i < hits.n; i++) {
@@ -193,6 +206,7 @@ void retrieve_result_free(retrieve_result *r)
     }
     free(r->items);
     free(r->match);
+    retrieve_scope_free(&r->scope);
     memset(r, 0, sizeof *r);
 }
 
@@ -445,9 +459,19 @@ static int rank_item_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static bool in_scope(const retrieve_scope *scope, int64_t doc_id)
+{
+    if (!scope->n_docs)
+        return true;
+    for (size_t i = 0; i < scope->n_docs; i++)
+        if (scope->docs[i] == doc_id)
+            return true;
+    return false;
+}
+
 static int gather(store *st, struct embedder *emb, const char *question,
-                  const retrieve_params *p, retrieve_mode mode, pool *pl, char **match,
-                  int *dim_out)
+                  const retrieve_params *p, retrieve_mode mode, const retrieve_scope *scope,
+                  pool *pl, char **match, int *dim_out)
 {
     *dim_out = 0;
     char *words = mode == RETRIEVE_HYBRID ? retrieve_build_match(question) : NULL;
@@ -455,7 +479,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
     if (mode == RETRIEVE_BM25 || words) {
         free(words);
         store_hits hits;
-        if (bm25_ranked(st, question, p->candidates, &hits, match) < 0)
+        if (bm25_ranked(st, question, p->candidates, scope, &hits, match) < 0)
             return -1;
         for (size_t i = 0; i < hits.n; i++) {
             cand *c = pool_find(pl, hits.items[i].chunk_id, true);
@@ -488,10 +512,25 @@ static int gather(store *st, struct embedder *emb, const char *question,
     for (int i = 0; i < n; i++)
         dl[i] = (rank_item){ids[i], scores[i]};
     qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
+    int rank = 0;
     for (int i = 0; i < n; i++) {
+        store_hit h;
+        if (scope->n_docs) {
+            /* The vector index knows no documents: out-of-scope hits go here. */
+            int found = store_get_chunk(st, dl[i].id, &h);
+            if (found < 0) {
+                free(dl);
+                goto done;
+            }
+            bool keep = found && in_scope(scope, h.doc_id);
+            if (found)
+                store_hit_free(&h);
+            if (!keep)
+                continue;
+        }
         cand *c = pool_find(pl, dl[i].id, true);
         c->dense = dl[i].score;
-        c->dense_rank = i + 1;
+        c->dense_rank = ++rank;
     }
     free(dl);
     for (size_t i = 0; i < pl->n; i++) {
@@ -550,9 +589,26 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
     pool pl = {0};
     char *match = NULL;
     int dim;
-    if (gather(st, emb, question, &p, mode, &pl, &match, &dim) < 0) {
+    if ((p.doc || !p.no_scope) && retrieve_scope_find(st, question, p.doc, &out->scope) < 0)
+        return -1;
+    if (out->scope.kind == RETRIEVE_SCOPE_CHOSEN && out->scope.n_docs == 0) {
+        out->mode = mode; /* no document matches: an empty result, said by the scope */
+        return 0;
+    }
+    int rc = gather(st, emb, question, &p, mode, &out->scope, &pl, &match, &dim);
+    if (rc == 0 && pl.n == 0 && out->scope.kind == RETRIEVE_SCOPE_NAMED) {
+        /* The named documents hold none of the question's words: a wrong
+         * guess at the scope must not cost the answer, so search them all. */
+        free(match);
+        match = NULL;
+        out->scope.widened = true;
+        retrieve_scope all = {0};
+        rc = gather(st, emb, question, &p, mode, &all, &pl, &match, &dim);
+    }
+    if (rc < 0) {
         pool_free(&pl);
         free(match);
+        retrieve_result_free(out);
         return -1;
     }
     rank_pool(&pl, mode, p.rrf_k);

@@ -43,9 +43,36 @@ typedef struct {
     store_vindex_params vindex; /* ANN threshold, nprobe, exact */
     struct reranker *reranker; /* cross-encoder (embed.h), not owned; NULL: no rerank */
     int rerank_top;    /* best candidates the reranker reads, default 20 (at least top_k) */
+    const char *doc;   /* a GLOB over file paths and names: search only those documents;
+                        * NULL (default): the documents the question names, else all */
+    bool no_scope;     /* never scope by what the question names */
 } retrieve_params;
 
 retrieve_params retrieve_default_params(void);
+
+/* Which documents a search ran over (retrieve/scope.c). */
+typedef enum {
+    RETRIEVE_SCOPE_NONE = 0, /* all */
+    RETRIEVE_SCOPE_NAMED,    /* those the question names by words rare among the documents */
+    RETRIEVE_SCOPE_CHOSEN,   /* those matching retrieve_params.doc */
+} retrieve_scope_kind;
+
+typedef struct {
+    retrieve_scope_kind kind;
+    int64_t *docs;  /* (n_docs) document ids */
+    char **paths;   /* (n_docs) a file path of each */
+    size_t n_docs;  /* 0 with kind CHOSEN: the pattern matched no document */
+    char *why;      /* "the question names 'amazon', '2017'"; NULL with kind NONE */
+    bool widened;   /* named, but nothing in them matched: searched all instead */
+} retrieve_scope;
+
+void retrieve_scope_free(retrieve_scope *s);
+/* "none", "named" or "doc". */
+const char *retrieve_scope_kind_name(retrieve_scope_kind k);
+/* The scope of a question: doc_glob's documents when given, else those the
+ * question names (kind NONE when it names none). -1 on a store error. */
+int retrieve_scope_find(store *st, const char *question, const char *doc_glob,
+                        retrieve_scope *out);
 
 /* Scores: NAN where a retriever did not see the chunk. chunk.score holds
  * `score` too, for callers that only want one number. */
@@ -72,6 +99,7 @@ typedef struct {
     bool reranked;
     size_t below_threshold; /* candidates dropped by min_score */
     double best_dropped;    /* the best score among them (NAN when none) */
+    retrieve_scope scope;   /* the documents searched */
 } retrieve_result;
 
 const char *retrieve_mode_name(retrieve_mode m);
@@ -108,5 +136,7 @@ char *retrieve_snippet(const char *text, const char *question, int max_chars);
  * [start, end) byte ranges into it that they held. NULL is an empty snippet. */
 struct cJSON;
 void retrieve_snippet_json(struct cJSON *obj, const char *snippet);
+/* Adds "scope": {"kind", "why", "widened", "documents": [paths]} to obj. */
+void retrieve_scope_json(struct cJSON *obj, const retrieve_scope *scope);
 
 #endif

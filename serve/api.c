@@ -55,7 +55,7 @@ static int parse_k(const cJSON *num, const char *str)
 enum MHD_Result api_search(serve_request *rq)
 {
     cJSON *body = NULL;
-    const char *q;
+    const char *q, *doc;
     int k;
     enum MHD_Result ret;
     if (!strcmp(rq->method, "POST")) {
@@ -64,9 +64,12 @@ enum MHD_Result api_search(serve_request *rq)
         const cJSON *jq = cJSON_GetObjectItemCaseSensitive(body, "query");
         q = cJSON_IsString(jq) ? jq->valuestring : NULL;
         k = parse_k(cJSON_GetObjectItemCaseSensitive(body, "top_k"), NULL);
+        const cJSON *jd = cJSON_GetObjectItemCaseSensitive(body, "doc");
+        doc = cJSON_IsString(jd) ? jd->valuestring : NULL;
     } else {
         q = serve_arg(rq, "q");
         k = parse_k(NULL, serve_arg(rq, "k"));
+        doc = serve_arg(rq, "doc");
     }
     if (!q || !*q) {
         cJSON_Delete(body);
@@ -78,6 +81,8 @@ enum MHD_Result api_search(serve_request *rq)
     }
     retrieve_params rp = rq->srv->p.session->retrieve;
     rp.top_k = k ? k : 10;
+    if (doc && *doc)
+        rp.doc = doc; /* a GLOB over paths and file names: the search's scope */
     char *match = retrieve_build_match(q);
     if (!match) {
         ret = serve_reply_error(rq, 400, "%s", dq_last_error());

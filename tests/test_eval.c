@@ -878,6 +878,44 @@ Test(cli, retrieval_end_to_end, .init = setup_dir, .fini = teardown_dir)
     run_result_free(&r);
 }
 
+Test(cli, retrieval_reports_pages_beside_documents, .init = setup_dir, .fini = teardown_dir)
+{
+    /* one text file is one page: the Eiffel file's page 1 is a hit, page 2
+     * (which it lacks) is not */
+    write_file("docs/en-1.txt", "The Eiffel Tower was completed in 1889 in Paris.\n");
+    write_file("docs/en-2.txt", "The Colosseum in Rome was finished in 80 AD.\n");
+    write_file("q.jsonl",
+               "{\"question\":\"When was the Eiffel Tower completed?\",\"answers\":[\"1889\"],"
+               "\"doc\":\"en-1.txt\",\"pages\":[3,1]}\n"
+               "{\"question\":\"When was the Colosseum finished?\",\"answers\":[\"80 AD\"],"
+               "\"doc\":\"en-2.txt\",\"pages\":[2],\"page\":1}\n"
+               "{\"question\":\"Where is the Eiffel Tower?\",\"answers\":[\"Paris\"],"
+               "\"doc\":\"en-1.txt\"}\n"
+               "{\"question\":\"x\",\"answers\":[],\"doc\":\"en-1.txt\",\"pages\":[0]}\n");
+    run_result r = DOCQA("ingest", "-q", "docs");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_result_free(&r);
+    r = DOCQA("eval", "retrieval", "q.jsonl", "--json", "-q");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "q.jsonl:4: needs"), "%s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    cJSON *bm = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "modes"), 0);
+    cr_assert_eq(cJSON_GetObjectItem(bm, "questions")->valueint, 3);
+    cr_assert_float_eq(cJSON_GetObjectItem(bm, "hit@1")->valuedouble, 1.0, 1e-9);
+    /* "pages" wins over "page": the Colosseum's gold page 2 is never found */
+    cr_assert_eq(cJSON_GetObjectItem(bm, "page_questions")->valueint, 2);
+    cr_assert_float_eq(cJSON_GetObjectItem(bm, "page_hit@1")->valuedouble, 0.5, 1e-9);
+    cr_assert_float_eq(cJSON_GetObjectItem(bm, "page_hit@10")->valuedouble, 0.5, 1e-9);
+    cr_assert_float_eq(cJSON_GetObjectItem(bm, "page_mrr@10")->valuedouble, 0.5, 1e-9);
+    cJSON_Delete(j);
+    run_result_free(&r);
+    r = DOCQA("eval", "retrieval", "q.jsonl", "-q");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\npage@5         0.500\n"), "%s", r.out);
+    run_result_free(&r);
+}
+
 Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
 {
     model_ctx m = {0};

@@ -3,6 +3,7 @@
 
 #include "common/common.h"
 #include "index/index.h"
+#include "retrieve/query.h"
 #include "retrieve/retrieve.h"
 #include "support/storegen.h"
 #include "support/tmpdir.h"
@@ -55,6 +56,37 @@ Test(match, no_words_is_an_error)
     cr_assert_null(retrieve_build_match("？！。... --- ?"));
     cr_assert_str_eq(dq_last_error(), "the question has no searchable words");
     cr_assert_null(retrieve_build_match(""));
+}
+
+Test(match, years_glued_to_labels_are_their_own_terms)
+{
+    assert_match("FY2018 capex", "\"fy\" OR \"2018\" OR \"capex\"");
+    assert_match("2022Q4 sales", "\"2022\" OR \"q4\" OR \"sales\"");
+    /* not a year: a model number stays whole */
+    assert_match("A30000 engine", "\"a30000\" OR \"engine\"");
+}
+
+Test(match, instruction_clauses_are_not_searched)
+{
+    assert_match("What was the revenue in 2019? Round your answer to two decimal places.",
+                 "\"revenue\" OR \"2019\"");
+    assert_match("Based on the details shown in the cash flow statement, what was capex?",
+                 "\"capex\"");
+    assert_match("违约金是多少？请用中文回答。", "\"违约\" OR \"约金\"");
+    /* a question of instructions only still searches */
+    assert_match("Answer in English", "\"answer\" OR \"english\"");
+}
+
+Test(match, word_pairs_become_phrases_when_asked)
+{
+    char *m = query_build_match("total current assets in the balance sheet", true);
+    cr_assert_str_eq(m, "\"total\" OR \"current\" OR \"assets\" OR \"balance\" OR \"sheet\" OR "
+                        "\"total current\" OR \"current assets\" OR \"balance sheet\"");
+    free(m);
+    /* a stop word or punctuation between two words makes no pair */
+    m = query_build_match("assets, sheet", true);
+    cr_assert_str_eq(m, "\"assets\" OR \"sheet\"");
+    free(m);
 }
 
 /* ---- BM25 over a store -------------------------------------------------- */
@@ -540,4 +572,163 @@ Test(hybrid, rerank_orders_by_the_cross_encoder)
     }
     retrieve_result_free(&r);
     reranker_free(rr);
+}
+
+/* ---- scope: look-alike long reports -------------------------------------- */
+
+static store *sst;
+static char sdir[64];
+
+/* A 26-page annual report of company for year: a cover that names both,
+ * the same boilerplate on every page, and on page 17 its capital
+ * expenditure, which every report states in the same words. */
+static void put_report(const char *path, const char *company, int year, int capex)
+{
+    enum { PAGES = 26 };
+    char *texts[PAGES];
+    store_chunk_in chunks[PAGES];
+    for (int i = 0; i < PAGES; i++) {
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 0)
+            dq_buf_printf(&b, "ANNUAL REPORT\nFor the fiscal year ended December 31, %d\n%s\n"
+                              "(Exact name of registrant as specified in its charter)\n",
+                          year, company);
+        else if (i == 16)
+            dq_buf_printf(&b, "Capital expenditures were $%d million in %d, mainly for new "
+                              "plants and equipment.\n",
+                          capex, year);
+        else
+            dq_buf_printf(&b, "Segment results for page %d: operating income and net sales "
+                              "by region, with the same notes on every page.\n",
+                          i + 1);
+        for (int k = 0; k < 12; k++)
+            dq_buf_puts(&b, "The accompanying notes are an integral part of these financial "
+                            "statements and describe the accounting policies applied. ");
+        texts[i] = dq_buf_take(&b);
+        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i};
+    }
+    dq_sha256 h;
+    dq_sha256_init(&h);
+    dq_sha256_update(&h, path, strlen(path));
+    uint8_t d[32];
+    char hex[65];
+    dq_sha256_final(&h, d);
+    dq_hex(d, 32, hex);
+    store_doc_info info = {hex, "pdf", NULL, PAGES};
+    cr_assert_eq(store_put_document(sst, path, 100, 1000, &info, (const char *const *)texts,
+                                    chunks, PAGES),
+                 0, "%s", dq_last_error());
+    for (int i = 0; i < PAGES; i++)
+        free(texts[i]);
+}
+
+static void scope_setup(void)
+{
+    strcpy(sdir, "/tmp/dq_scope_XXXXXX");
+    cr_assert_not_null(mkdtemp(sdir));
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/.docqa", sdir);
+    sst = store_open(dir, STORE_CREATE);
+    cr_assert_not_null(sst, "store_open: %s", dq_last_error());
+    cr_assert_eq(store_begin(sst), 0);
+    put_report("reports/r1.pdf", "ACME CORPORATION", 2018, 410);
+    put_report("reports/r2.pdf", "ACME CORPORATION", 2019, 520);
+    put_report("reports/r3.pdf", "BOREALIS INDUSTRIES", 2018, 630);
+    put_report("reports/r4.pdf", "BOREALIS INDUSTRIES", 2019, 740);
+    put_report("reports/r5.pdf", "CASCADE FOODS", 2019, 850);
+    cr_assert_eq(store_commit(sst), 0, "%s", dq_last_error());
+}
+
+static void scope_teardown(void)
+{
+    store_close(sst);
+    tmpdir_remove(sdir);
+}
+
+TestSuite(scope, .init = scope_setup, .fini = scope_teardown);
+
+/* Whether some hit comes from a report other than path. */
+static bool other_reports(const retrieve_result *r, const char *path)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->items[i].chunk.path, path))
+            return true;
+    return false;
+}
+
+static void search(const char *q, const char *doc, retrieve_result *r)
+{
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.doc = doc;
+    cr_assert_eq(retrieve_search(sst, NULL, q, &p, r), 0, "%s", dq_last_error());
+}
+
+Test(scope, company_and_year_pick_one_report_and_its_page)
+{
+    retrieve_result r;
+    search("What were Acme's capital expenditures in FY2018?", NULL, &r);
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NAMED);
+    cr_assert_eq(r.scope.n_docs, 1);
+    cr_assert_str_eq(r.scope.paths[0], "reports/r1.pdf");
+    cr_assert_str_eq(r.scope.why, "the question names 'acme', '2018'");
+    cr_assert_geq(r.n, 1);
+    cr_assert_str_eq(r.items[0].chunk.path, "reports/r1.pdf");
+    cr_assert_eq(r.items[0].chunk.page_start, 17);
+    cr_assert_not_null(strstr(r.items[0].chunk.text, "$410 million"));
+    retrieve_result_free(&r);
+    /* unscoped, the look-alike pages of the other reports tie on words */
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.no_scope = true;
+    cr_assert_eq(retrieve_search(sst, NULL, "What were Acme's capital expenditures in FY2018?",
+                                 &p, &r),
+                 0);
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NONE);
+    cr_assert(other_reports(&r, "reports/r1.pdf"));
+    retrieve_result_free(&r);
+}
+
+Test(scope, company_alone_keeps_all_its_reports)
+{
+    retrieve_result r;
+    search("Borealis capital expenditures", NULL, &r); /* a keyword query: no sentence */
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NAMED);
+    cr_assert_eq(r.scope.n_docs, 2);
+    for (size_t i = 0; i < r.n; i++)
+        cr_assert(!strcmp(r.items[i].chunk.path, "reports/r3.pdf") ||
+                      !strcmp(r.items[i].chunk.path, "reports/r4.pdf"),
+                  "%s", r.items[i].chunk.path);
+    retrieve_result_free(&r);
+}
+
+Test(scope, words_common_to_the_reports_name_none)
+{
+    retrieve_result r;
+    /* "Annual Report" is on every cover; a capital inside a sentence is not
+     * enough when the word names no document in particular */
+    search("What does the Annual Report say about capital expenditures?", NULL, &r);
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NONE);
+    cr_assert_null(r.scope.why);
+    cr_assert(other_reports(&r, "reports/r1.pdf"));
+    retrieve_result_free(&r);
+}
+
+Test(scope, doc_glob_scopes_by_hand)
+{
+    retrieve_result r;
+    search("capital expenditures", "*r5.pdf", &r);
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_CHOSEN);
+    cr_assert_eq(r.scope.n_docs, 1);
+    cr_assert_str_eq(r.items[0].chunk.path, "reports/r5.pdf");
+    cr_assert_not_null(strstr(r.items[0].chunk.text, "$850 million"));
+    for (size_t i = 0; i < r.n; i++)
+        cr_assert_str_eq(r.items[i].chunk.path, "reports/r5.pdf");
+    retrieve_result_free(&r);
+    /* a pattern that matches nothing is an empty result that says so */
+    search("capital expenditures", "*missing*", &r);
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_CHOSEN);
+    cr_assert_eq(r.scope.n_docs, 0);
+    cr_assert_eq(r.n, 0);
+    retrieve_result_free(&r);
 }

@@ -139,6 +139,52 @@ Test(store, create_and_reopen)
     cr_assert_eq(hits_for(st, "alpha"), 5);
 }
 
+static size_t docs_for(store *s, const char *q)
+{
+    store_doc_hits h;
+    cr_assert_eq(store_search_documents(s, q, 10, &h), 0, "%s", dq_last_error());
+    size_t n = h.n;
+    store_doc_hits_free(&h);
+    return n;
+}
+
+Test(store, schema_6_store_learns_what_its_documents_are_about)
+{
+    st = open_new();
+    put_tagged(st, "acme-2018.txt", "alpha");
+    cr_assert_eq(docs_for(st, "acme AND 2018"), 1);
+    store_close(st);
+    /* take the store back to schema 6 as an older docqa left it */
+    char db[192];
+    snprintf(db, sizeof db, "%s/" STORE_DBNAME, sdir);
+    sqlite3 *raw;
+    cr_assert_eq(sqlite3_open(db, &raw), SQLITE_OK);
+    cr_assert_eq(store_register_tokenizer(raw), 0); /* FTS5 tables need it to be dropped */
+    cr_assert_eq(sqlite3_exec(raw,
+                              "DROP TRIGGER documents_ai; DROP TRIGGER documents_ad;"
+                              "DROP TRIGGER documents_au; DROP TABLE doc_vocab; DROP TABLE doc_fts;"
+                              "ALTER TABLE documents DROP COLUMN about; PRAGMA user_version = 6",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(raw));
+    sqlite3_close(raw);
+    st = store_open(sdir, STORE_READONLY);
+    cr_assert_null(st);
+    cr_assert(strstr(dq_last_error(), "needs upgrading"), "%s", dq_last_error());
+    st = store_open(sdir, 0);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    cr_assert_eq(docs_for(st, "acme AND 2018"), 1);
+    cr_assert_eq(docs_for(st, "alpha"), 1); /* its title */
+    cr_assert_eq(docs_for(st, "page"), 0); /* a short document is about its names only */
+    cr_assert_eq(hits_for(st, "alpha"), 5);
+    /* the triggers keep it in step from then on */
+    put_tagged(st, "borealis-2019.txt", "beta");
+    cr_assert_eq(docs_for(st, "borealis"), 1);
+    cr_assert_eq(sqlite3_exec(store_db(st), "INSERT INTO doc_fts(doc_fts) VALUES('integrity-check')",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
+}
+
 Test(store, open_missing_without_create_fails)
 {
     cr_assert_null(store_open(sdir, 0));

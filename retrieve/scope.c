@@ -1,0 +1,234 @@
+/* scope.c - which documents a question is about: the ones it names, or the
+ * ones a user picked with --doc.
+ *
+ * Many stored documents look alike (one company's reports of several years,
+ * several companies' reports of one year), and their pages share most of
+ * their words, so chunk BM25 alone mixes them. A question that names its
+ * document ("Amazon's FY2017", "东南大学 2022 年报") names it with words that
+ * are rare among the documents' `about` texts (index/about.c: title, file
+ * name, cover). Each question term found in at most half of the documents'
+ * about texts weighs its IDF there; a document's weight is the sum over the
+ * terms its about holds, and the scope is every document within SCOPE_NEAR
+ * of the best, so "Amazon" alone keeps all of Amazon's reports, while
+ * "Amazon 2017" keeps the 2017 one. A term common to most documents (form
+ * names, "annual", "report") names none of them and is ignored.
+ */
+#include "retrieve/retrieve.h"
+#include "retrieve/query.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Documents within this share of the best weight stay in the scope. */
+#define SCOPE_NEAR 0.8
+/* Documents whose about texts are read for one question. */
+#define SCOPE_CANDIDATES 200
+
+void retrieve_scope_free(retrieve_scope *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_docs; i++)
+        free(s->paths[i]);
+    free(s->paths);
+    free(s->docs);
+    free(s->why);
+    memset(s, 0, sizeof *s);
+}
+
+const char *retrieve_scope_kind_name(retrieve_scope_kind k)
+{
+    switch (k) {
+    case RETRIEVE_SCOPE_NAMED: return "named";
+    case RETRIEVE_SCOPE_CHOSEN: return "doc";
+    default: return "none";
+    }
+}
+
+typedef struct {
+    const qterms *q;
+    const double *idf; /* (q->n) 0 for terms that name nothing */
+    unsigned char *seen; /* (q->n) */
+    double weight;
+} about_ctx;
+
+static int about_cb(void *ctx, const dq_term *t)
+{
+    about_ctx *a = ctx;
+    int i = qterms_find(a->q, t->text, t->len);
+    if (i >= 0 && a->idf[i] > 0 && !a->seen[i]) {
+        a->seen[i] = 1;
+        a->weight += a->idf[i];
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *text; /* the question, glued years split */
+    const qterms *q;
+    unsigned char *name; /* (q->n) */
+    bool sentence;       /* the question has sentence punctuation, not keywords only */
+} name_ctx;
+
+static bool is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+/* Whether a word is written as a name: "Amazon" inside a sentence, "JPM",
+ * "JnJ", "3M", "Q2", a year; every Chinese term (Chinese has no capitals).
+ * A capital at a sentence's start is only grammar. */
+static int name_cb(void *ctx, const dq_term *t)
+{
+    name_ctx *c = ctx;
+    int i = qterms_find(c->q, t->text, t->len);
+    if (i < 0)
+        return 0;
+    const char *w = c->text + t->start;
+    int len = t->end - t->start;
+    bool digit = false, letter = false, inner_cap = false;
+    for (int k = 0; k < len; k++) {
+        digit = digit || (w[k] >= '0' && w[k] <= '9');
+        letter = letter || !(w[k] >= '0' && w[k] <= '9');
+        inner_cap = inner_cap || (k > 0 && is_upper(w[k]));
+    }
+    bool year = len == 4 && !letter && (w[0] == '1' || w[0] == '2');
+    bool mixed = digit && letter; /* Q2, 10-K's "10k", 3M */
+    const char *p = w;
+    while (p > c->text && (p[-1] == ' ' || p[-1] == '\t' || p[-1] == '"' || p[-1] == '('))
+        p--;
+    bool starts = p == c->text || p[-1] == '.' || p[-1] == '?' || p[-1] == '!' || p[-1] == '\n';
+    /* At a sentence's start a capital still names in "Amazon's ..." and in
+     * keyword queries ("Amazon 2017 revenue"), which are no sentences. */
+    const char *after = w + len;
+    bool possessive = (after[0] == '\'' && (after[1] == 's' || after[1] == ' ')) ||
+                      !strncmp(after, "\xE2\x80\x99", 3);
+    if (starts && (possessive || !c->sentence))
+        starts = false;
+    if (t->cjk || year || mixed || inner_cap || (is_upper(w[0]) && !starts))
+        c->name[i] = 1;
+    return 0;
+}
+
+static int scope_named(store *st, const char *question, retrieve_scope *out)
+{
+    qterms q = {0};
+    qterms_build(question, TERMS_BIGRAMS, &q);
+    double *idf = dq_calloc(q.n ? q.n : 1, sizeof *idf);
+    dq_buf split = DQ_BUF_INIT;
+    text_split_glued_years(question, strlen(question), &split);
+    name_ctx nc = {split.data ? split.data : "", &q, dq_calloc(q.n ? q.n : 1, 1),
+                   strpbrk(question, ".?!") != NULL || strstr(question, "？") ||
+                       strstr(question, "。")};
+    text_terms(nc.text, strlen(nc.text), TERMS_BIGRAMS, name_cb, &nc);
+    dq_buf match = DQ_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < q.n && rc == 0; i++) {
+        int64_t n_docs, df;
+        if (!nc.name[i])
+            continue;
+        rc = store_about_term_freq(st, q.items[i].text, &n_docs, &df);
+        if (rc < 0 || n_docs < 2 || df == 0 || 2 * df > n_docs)
+            continue;
+        idf[i] = log((double)n_docs / (double)df);
+        dq_buf_printf(&match, "%s\"", match.len ? " OR " : "");
+        for (int j = 0; j < q.items[i].len; j++) {
+            if (q.items[i].text[j] == '"')
+                dq_buf_putc(&match, '"');
+            dq_buf_putc(&match, q.items[i].text[j]);
+        }
+        dq_buf_putc(&match, '"');
+    }
+    store_doc_hits docs = {0};
+    if (rc == 0 && match.len)
+        rc = store_search_documents(st, match.data, SCOPE_CANDIDATES, &docs);
+    if (rc == 0 && docs.n) {
+        double *w = dq_calloc(docs.n, sizeof *w);
+        unsigned char *seen = dq_calloc(q.n ? q.n : 1, 1);
+        unsigned char *best_seen = dq_calloc(q.n ? q.n : 1, 1);
+        double best = 0;
+        for (size_t d = 0; d < docs.n; d++) {
+            memset(seen, 0, q.n);
+            about_ctx a = {&q, idf, seen, 0};
+            const char *t = docs.items[d].about;
+            text_terms(t, strlen(t), TERMS_BIGRAMS, about_cb, &a);
+            w[d] = a.weight;
+            if (a.weight > best) {
+                best = a.weight;
+                memcpy(best_seen, seen, q.n);
+            }
+        }
+        out->docs = dq_calloc(docs.n, sizeof *out->docs);
+        out->paths = dq_calloc(docs.n, sizeof *out->paths);
+        for (size_t d = 0; d < docs.n && best > 0; d++)
+            if (w[d] >= SCOPE_NEAR * best) {
+                out->docs[out->n_docs] = docs.items[d].doc_id;
+                out->paths[out->n_docs++] = dq_strdup(docs.items[d].path ? docs.items[d].path : "");
+            }
+        if (out->n_docs) {
+            out->kind = RETRIEVE_SCOPE_NAMED;
+            dq_buf why = DQ_BUF_INIT;
+            dq_buf_puts(&why, "the question names");
+            for (size_t i = 0, k = 0; i < q.n; i++)
+                if (best_seen[i])
+                    dq_buf_printf(&why, "%s '%s'", k++ ? "," : "", q.items[i].text);
+            out->why = dq_buf_take(&why);
+        }
+        free(w);
+        free(seen);
+        free(best_seen);
+    }
+    store_doc_hits_free(&docs);
+    dq_buf_free(&match);
+    dq_buf_free(&split);
+    free(nc.name);
+    free(idf);
+    qterms_free(&q);
+    return rc;
+}
+
+int retrieve_scope_find(store *st, const char *question, const char *doc_glob,
+                        retrieve_scope *out)
+{
+    memset(out, 0, sizeof *out);
+    if (doc_glob && *doc_glob) {
+        int64_t *ids;
+        size_t n;
+        if (store_documents_glob(st, doc_glob, &ids, &n) < 0)
+            return -1;
+        out->kind = RETRIEVE_SCOPE_CHOSEN;
+        out->docs = ids;
+        out->n_docs = n;
+        out->paths = dq_calloc(n ? n : 1, sizeof *out->paths);
+        for (size_t i = 0; i < n; i++) {
+            store_document d;
+            int found = store_get_document(st, ids[i], &d);
+            if (found < 0) {
+                retrieve_scope_free(out);
+                return -1;
+            }
+            out->paths[i] = dq_strdup(found && d.path ? d.path : "");
+            if (found)
+                store_document_free(&d);
+        }
+        dq_buf why = DQ_BUF_INIT;
+        dq_buf_printf(&why, "documents matching '%s'", doc_glob);
+        out->why = dq_buf_take(&why);
+        return 0;
+    }
+    return scope_named(st, question, out);
+}
+
+void retrieve_scope_json(cJSON *obj, const retrieve_scope *scope)
+{
+    cJSON *o = cJSON_AddObjectToObject(obj, "scope");
+    cJSON_AddStringToObject(o, "kind", retrieve_scope_kind_name(scope->kind));
+    if (scope->why)
+        cJSON_AddStringToObject(o, "why", scope->why);
+    cJSON_AddBoolToObject(o, "widened", scope->widened);
+    cJSON *docs = cJSON_AddArrayToObject(o, "documents");
+    for (size_t i = 0; i < scope->n_docs; i++)
+        cJSON_AddItemToArray(docs, cJSON_CreateString(scope->paths[i]));
+}
