@@ -137,16 +137,10 @@ static int configure(store *st)
 {
     if (sqlite3_busy_timeout(st->db, 10000) != SQLITE_OK)
         return -1;
-    /* The first 256 MiB of the file are read through a shared mapping
-     * rather than copied into each connection's page cache: a search's FTS5
-     * pages cost no read() call, and a server's many connections share one
-     * copy (the OS's) of the hot part of the index. */
-#define STORE_MMAP "PRAGMA mmap_size = 268435456;"
-    const char *pragmas = st->readonly ? "PRAGMA foreign_keys = ON;" STORE_MMAP
+    const char *pragmas = st->readonly ? "PRAGMA foreign_keys = ON;"
                                        : "PRAGMA journal_mode = WAL;"
                                          "PRAGMA synchronous = NORMAL;"
-                                         "PRAGMA foreign_keys = ON;" STORE_MMAP;
-#undef STORE_MMAP
+                                         "PRAGMA foreign_keys = ON;";
     if (sqlite3_exec(st->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         dq_set_error("cannot open store '%s': %s", st->dir, sqlite3_errmsg(st->db));
         return -1;
