@@ -233,7 +233,7 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
                 chunk_text(&text, WORDS_PER_CHUNK);
                 free(texts[i]);
                 texts[i] = dq_buf_take(&text);
-                chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i};
+                chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i, NULL};
             }
             char path[64], sha[65];
             snprintf(path, sizeof path, "doc%06zu.txt", d);

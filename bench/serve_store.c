@@ -82,7 +82,7 @@ int main(int argc, char **argv)
                         dq_buf_puts(&texts[c], ".");
                 }
             }
-            chunks[c] = (store_chunk_in){texts[c].data, "", c / 10 + 1, c / 10 + 1, c};
+            chunks[c] = (store_chunk_in){texts[c].data, "", c / 10 + 1, c / 10 + 1, c, NULL};
         }
         char path[64], sha[65];
         snprintf(path, sizeof path, "synthetic/doc%06ld.txt", d);

@@ -90,6 +90,8 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
             cli_error("%s; answering from the passages instead (extractive)", r.llm_error);
         if (json)
             print_json(question.data, &r, NULL);
+        else if (r.hits.scope.kind == RETRIEVE_SCOPE_CHOSEN && r.hits.scope.n_docs == 0)
+            puts(r.text); /* --doc named no stored document: said, nothing answered */
         else
             rag_print_extractive(stdout, question.data, &r.extractive);
     } else {

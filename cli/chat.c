@@ -40,10 +40,8 @@ typedef struct {
 
 static void free_sources(chat_session *s)
 {
-    for (size_t i = 0; i < s->n_sources; i++) {
-        free(s->sources[i].path);
-        free(s->sources[i].section);
-    }
+    for (size_t i = 0; i < s->n_sources; i++)
+        answer_source_clear(&s->sources[i]);
     free(s->sources);
     s->sources = NULL;
     s->n_sources = 0;
@@ -53,11 +51,8 @@ static void keep_sources(chat_session *s, const answer_source *src, size_t n)
 {
     free_sources(s);
     s->sources = dq_calloc(n ? n : 1, sizeof *s->sources);
-    for (size_t i = 0; i < n; i++) {
-        s->sources[i] = src[i];
-        s->sources[i].path = dq_strdup(src[i].path ? src[i].path : "");
-        s->sources[i].section = dq_strdup(src[i].section ? src[i].section : "");
-    }
+    for (size_t i = 0; i < n; i++)
+        answer_source_copy(&s->sources[i], &src[i]);
     s->n_sources = n;
 }
 

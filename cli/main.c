@@ -185,7 +185,8 @@ static void print_help(FILE *out)
 {
     fprintf(out, "usage: docqa [--store <dir>] <command> [<args>]\n\n"
                  "Ask questions about your documents (PDF, EPUB, XPS, CBZ, FB2, HTML, Markdown,\n"
-                 "text) in Chinese or English; answers cite file and page.\n\n"
+                 "text, Word, Excel, PowerPoint, OpenDocument) in Chinese or English; answers\n"
+                 "cite file and page (sheet, slide or section for Office files).\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "    %-8s %s\n", commands[i].name, commands[i].help);

@@ -137,7 +137,10 @@ int cmd_search(int argc, char **argv, cli_globals *g)
         for (size_t i = 0; i < res.n; i++) {
             const store_hit *h = &res.items[i].chunk;
             printf("%s%zu. %s  ", tty ? "\033[1m" : "", i + 1, h->path);
-            print_pages(h->page_start, h->page_end);
+            if (h->label && h->label[0])
+                printf("%s", h->label);
+            else
+                print_pages(h->page_start, h->page_end);
             if (h->ocr)
                 printf(" (OCR)");
             if (h->section && *h->section)

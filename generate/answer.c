@@ -251,6 +251,7 @@ int answer_extractive(const char *question, const retrieve_result *hits,
                 .chunk_id = ch->chunk_id,
                 .score = ch->score,
                 .ocr = ch->ocr,
+                .label = dq_strdup(ch->label ? ch->label : ""),
             };
         }
         answer_sentence *as = &out->sentences[out->n_sentences++];
@@ -272,18 +273,43 @@ void answer_free(answer *a)
     for (size_t i = 0; i < a->n_sentences; i++)
         free(a->sentences[i].text);
     free(a->sentences);
-    for (size_t i = 0; i < a->n_sources; i++) {
-        free(a->sources[i].path);
-        free(a->sources[i].section);
-    }
+    for (size_t i = 0; i < a->n_sources; i++)
+        answer_source_clear(&a->sources[i]);
     free(a->sources);
     memset(a, 0, sizeof *a);
+}
+
+void answer_source_copy(answer_source *dst, const answer_source *src)
+{
+    *dst = *src;
+    dst->path = dq_strdup(src->path ? src->path : "");
+    dst->section = dq_strdup(src->section ? src->section : "");
+    dst->label = dq_strdup(src->label ? src->label : "");
+}
+
+void answer_source_clear(answer_source *s)
+{
+    if (!s)
+        return;
+    free(s->path);
+    free(s->section);
+    free(s->label);
+    memset(s, 0, sizeof *s);
 }
 
 char *answer_format_source(const answer_source *src)
 {
     dq_buf b = DQ_BUF_INIT;
     dq_buf_puts(&b, src->path ? src->path : "");
+    if (src->label && src->label[0]) {
+        /* a sheet or slide reads as its own clause; "§3.2 ¶4" and "p. 3"
+         * follow the file name as a page would */
+        bool unit = !strncmp(src->label, "sheet ", 6) || !strncmp(src->label, "slide ", 6);
+        dq_buf_printf(&b, "%s%s", unit ? ", " : " ", src->label);
+        if (src->section && src->section[0] && !strstr(src->label, src->section))
+            dq_buf_printf(&b, ", %s", src->section);
+        return dq_buf_take(&b);
+    }
     if (src->page_start > 0) {
         if (src->page_end > src->page_start)
             dq_buf_printf(&b, " pp. %d-%d", src->page_start, src->page_end);

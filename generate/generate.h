@@ -25,7 +25,13 @@ typedef struct {
     int64_t chunk_id;
     double score;     /* retrieval score */
     bool ocr;         /* the chunk's text was read by OCR from a scan */
+    char *label;      /* where it is when pages do not say ("slide 7", "§3.2 ¶4"); "" none */
 } answer_source;
+
+/* Copies src's strings into dst (fields copied as they are). */
+void answer_source_copy(answer_source *dst, const answer_source *src);
+/* Frees the source's strings and zeroes it. */
+void answer_source_clear(answer_source *s);
 
 typedef struct {
     char *text;       /* the sentence, as in the document */
@@ -46,7 +52,10 @@ int answer_extractive(const char *question, const retrieve_result *hits,
 void answer_free(answer *a);
 
 /* "contracts/lease.pdf p. 3, 第三章 > 3.2" (pp. 3-4 for a span, "p. 3 (OCR)"
- * for text read from a scan); caller frees. */
+ * for text read from a scan); where a label replaces pages, "contract.docx
+ * §3.2 ¶4, 第三章 > 3.2", "deck.pptx, slide 7, Pricing" or "prices.xlsx,
+ * sheet 报价单, rows 12–40" (a section the label already names is left
+ * out); caller frees. */
 char *answer_format_source(const answer_source *src);
 
 #endif

@@ -252,6 +252,8 @@ static void source_from_hit(answer_source *s, int number, const retrieve_hit *h)
     s->page_end = h->chunk.page_end;
     s->chunk_id = h->chunk.chunk_id;
     s->score = h->chunk.score;
+    s->ocr = h->chunk.ocr;
+    s->label = dq_strdup(h->chunk.label ? h->chunk.label : "");
 }
 
 int prompt_build(const char *question, const retrieve_result *hits, const prompt_params *params,
@@ -312,9 +314,7 @@ int prompt_build(const char *question, const retrieve_result *hits, const prompt
             }
         }
         if (t > left || len == 0) {
-            free(src->path);
-            free(src->section);
-            memset(src, 0, sizeof *src);
+            answer_source_clear(src);
             out->n_dropped++;
             continue;
         }
@@ -344,10 +344,8 @@ void prompt_free(prompt *p)
         return;
     free(p->system);
     free(p->user);
-    for (size_t i = 0; i < p->n_sources; i++) {
-        free(p->sources[i].path);
-        free(p->sources[i].section);
-    }
+    for (size_t i = 0; i < p->n_sources; i++)
+        answer_source_clear(&p->sources[i]);
     free(p->sources);
     memset(p, 0, sizeof *p);
 }

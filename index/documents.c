@@ -221,8 +221,8 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
     }
 
     s = store_stmt(st, SLOT_CHUNK_INSERT,
-                   "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, section, text)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+                   "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, section, text,"
+                   " label) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!s)
         return -1;
     for (size_t i = 0; i < n_chunks; i++) {
@@ -233,6 +233,7 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
         sqlite3_bind_int(s, 4, c->page_end);
         store_bind_text(s, 5, c->section ? c->section : "");
         store_bind_text(s, 6, c->text ? c->text : "");
+        store_bind_text(s, 7, c->label ? c->label : "");
         if (store_run(st, s, "cannot add a chunk") < 0)
             return -1;
     }

@@ -99,6 +99,7 @@ typedef struct {
     const char *section; /* "" when none */
     int page_start, page_end;
     int ordinal;
+    const char *label; /* chunk.label; NULL or "" for paged documents */
 } store_chunk_in;
 
 /* 1 when a document with this content hash is already stored, 0 when not,
@@ -202,6 +203,7 @@ typedef struct {
     int page_start, page_end;
     int ordinal;
     bool ocr;      /* some of its text was read by OCR from a scanned page */
+    char *label;   /* where it is when pages do not say ("slide 7"); "" when none */
 } store_hit;
 
 typedef struct {

@@ -123,7 +123,11 @@ static const char *const migrations[] = {
     "CREATE TRIGGER vectors_ad AFTER DELETE ON vectors BEGIN"
     "  INSERT INTO vector_log(chunk_id) VALUES (old.chunk_id);"
     "END;",
-    /* 6 -> 7: what each document is about (index/about.c: title, file name,
+    /* 6 -> 7: where a chunk is when pages do not say it (Office files):
+     * "sheet 报价单, rows 12–40", "slide 7", "§3.2 ¶4"; '' for paged
+     * documents, which keep citing page_start/page_end. */
+    "ALTER TABLE chunks ADD COLUMN label TEXT NOT NULL DEFAULT '';",
+    /* 7 -> 8: what each document is about (index/about.c: title, file name,
      * the opening of its first page) and an FTS5 index over it, so a
      * question that names a document or period is scoped to it. Stored
      * documents get theirs here; the index is built once they have it and

@@ -18,6 +18,7 @@ static void hit_clear(store_hit *h)
     free(h->title);
     free(h->section);
     free(h->text);
+    free(h->label);
     memset(h, 0, sizeof *h);
 }
 
@@ -40,7 +41,7 @@ void store_hits_free(store_hits *h)
 }
 
 /* Columns: chunk id, doc id, score, path, title, section, text, page_start,
- * page_end, ordinal, ocr. */
+ * page_end, ordinal, ocr, label. */
 static void hit_from_row(sqlite3_stmt *s, store_hit *h)
 {
     h->chunk_id = sqlite3_column_int64(s, 0);
@@ -58,13 +59,16 @@ static void hit_from_row(sqlite3_stmt *s, store_hit *h)
     h->page_end = sqlite3_column_int(s, 8);
     h->ordinal = sqlite3_column_int(s, 9);
     h->ocr = sqlite3_column_int(s, 10) != 0;
+    h->label = store_column_dup(s, 11);
+    if (!h->label)
+        h->label = dq_strdup("");
 }
 
 #define HIT_SELECT                                                                         \
     " SELECT c.id, c.doc_id, -top.rank,"                                                   \
     " (SELECT min(f.path) FROM files f WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"  \
     " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"                   \
-    " c.ocr FROM top JOIN chunks c ON c.id = top.id"                                       \
+    " c.ocr, c.label FROM top JOIN chunks c ON c.id = top.id"                              \
     " JOIN documents d ON d.id = c.doc_id ORDER BY top.rank, c.id"
 
 /* Errors in the MATCH expression itself ("fts5: syntax error near ...",
@@ -274,7 +278,7 @@ int store_get_chunk(store *st, int64_t chunk_id, store_hit *out)
                                  " (SELECT min(f.path) FROM files f"
                                  "  WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"
                                  " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"
-                                 " c.ocr FROM chunks c JOIN documents d ON d.id = c.doc_id"
+                                 " c.ocr, c.label FROM chunks c JOIN documents d ON d.id = c.doc_id"
                                  " WHERE c.id = ?1");
     if (!s)
         return -1;

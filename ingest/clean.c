@@ -341,11 +341,14 @@ typedef struct {
     para_hint hint;
     size_t best_chars; /* chars of the longest line so far, which sets hint.size */
     bool all_bold;
+    int loc; /* the first line's */
 } para_builder;
 
 static void para_add_line(para_builder *pb, const ingest_line *l, const char *t, size_t n)
 {
     size_t chars = utf8_length(t, n);
+    if (pb->hint.n_lines == 0)
+        pb->loc = l->loc;
     if (pb->hint.n_lines == 0 || chars > pb->best_chars) {
         pb->hint.size = l->size;
         pb->best_chars = chars;
@@ -366,6 +369,7 @@ static void para_flush(para_builder *pb, ingest_page *page, size_t *cap, para_hi
             *hints = dq_realloc(*hints, *cap * sizeof **hints);
         page->paras[page->n_paras].text = dq_strndup(pb->text.data, pb->text.len);
         page->paras[page->n_paras].heading = 0;
+        page->paras[page->n_paras].loc = pb->loc;
         pb->hint.bold = pb->all_bold;
         (*hints)[page->n_paras] = pb->hint;
         page->n_paras++;
@@ -479,6 +483,7 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
     for (size_t p = 0; p < n_pages; p++) {
         ingest_page *page = &out->pages[p];
         page->number = raw->pages[p].number;
+        page->label = raw->pages[p].label ? dq_strdup(raw->pages[p].label) : NULL;
         size_t cap = 0;
         const line_ref *pl = lines + page_first[p];
         size_t n = page_first[p + 1] - page_first[p];
@@ -528,7 +533,8 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
     }
     free(size_hist);
 
-    headings_detect(out, hints, body);
+    out->cite = raw->cite;
+    headings_detect(out, hints, body, raw->styled);
 
     if (raw->title) {
         dq_buf t = DQ_BUF_INIT;
@@ -559,6 +565,7 @@ void ingest_doc_free(ingest_doc *doc)
         for (size_t i = 0; i < doc->pages[p].n_paras; i++)
             free(doc->pages[p].paras[i].text);
         free(doc->pages[p].paras);
+        free(doc->pages[p].label);
     }
     free(doc->pages);
     free(doc->title);

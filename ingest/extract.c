@@ -8,6 +8,7 @@
  * buffer. Dehyphenation is left off: cleanup joins hyphenated words itself.
  */
 #include "ingest/ocr.h"
+#include "ingest/office.h"
 #include "ingest/raw.h"
 #include "ingest/watchdog.h"
 
@@ -462,6 +463,21 @@ int ingest_extract_params(const char *path, const ingest_params *params, ingest_
 
     const char *format = ext;
     int rc;
+    office_kind office = office_kind_of(ext);
+    if (office_is_legacy(ext)) {
+        dq_set_error("legacy binary Office format '.%s' is not read; convert it first: "
+                     "libreoffice --headless --convert-to %sx FILE",
+                     ext, ext);
+        return -1;
+    }
+    if (office != OFFICE_NONE) {
+        office_limits lim = office_default_limits();
+        lim.max_seconds = params->max_seconds;
+        rc = office_extract(path, office, &lim, out);
+        if (rc < 0)
+            return -1; /* out is already freed */
+        return 0;      /* format set by the reader */
+    }
     if (strcmp(ext, "txt") == 0) {
         rc = textfile_extract(path, false, out);
     } else if (strcmp(ext, "md") == 0 || strcmp(ext, "markdown") == 0) {

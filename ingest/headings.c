@@ -245,8 +245,15 @@ static int level_by_font(const size_ranks *r, const para_hint *h, const char *te
     return 0;
 }
 
-void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size)
+void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
+                     bool declared_only)
 {
+    if (declared_only) {
+        for (size_t p = 0; p < doc->n_pages; p++)
+            for (size_t k = 0; k < doc->pages[p].n_paras; k++)
+                doc->pages[p].paras[k].heading = hints[p][k].md;
+        return;
+    }
     /* Pass 1: is there a 第X章 chapter, and which larger sizes carry headings. */
     bool has_chapter = false;
     size_ranks r = {{0}, 0, size_key(body_size), body_size, false};

@@ -13,8 +13,11 @@ typedef struct {
 } para_hint;
 
 /* Sets paras[].heading across doc. hints[p] holds one entry per paragraph of
- * doc->pages[p]; body_size is the document's body font size (0 unknown). */
-void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size);
+ * doc->pages[p]; body_size is the document's body font size (0 unknown).
+ * declared_only: the source marks its headings (Office styles), so only
+ * those count; numbered list items are not guessed into headings. */
+void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
+                     bool declared_only);
 
 /* How a paragraph is numbered. */
 enum {

@@ -24,7 +24,9 @@ typedef struct {
     char *text;           /* UTF-8, one visual line, no '\n' */
     float size;           /* dominant font size in points; 0 when unknown (text files) */
     bool bold;            /* dominant font is bold */
-    int heading;          /* heading level the source declares (Markdown '#'), else 0 */
+    int heading;          /* heading level the source declares (Markdown '#', a Word
+                           * heading style), else 0 */
+    int loc;              /* where the source numbers it: the spreadsheet row; else 0 */
     float x0, y0, x1, y1; /* bounding box on the page, points; all 0 when unknown */
 } ingest_line;
 
@@ -41,13 +43,28 @@ typedef struct {
     bool scanned;          /* images and (almost) no text layer: what --ocr auto reads */
     int ocr;               /* 1: text below came from OCR; -1: OCR found no text; 0: not OCR'd */
     float ocr_conf;        /* Tesseract's mean word confidence, 0-100, when ocr == 1 */
+    char *label;           /* the unit's name where it is not a page ("sheet 报价单",
+                            * "slide 7"), else NULL */
 } ingest_raw_page;
 
+/* How a document's passages are cited. */
+typedef enum {
+    CITE_PAGES,    /* "p. 3": paged formats and text files */
+    CITE_UNITS,    /* each page is a unit with a label (a sheet, a slide); lines
+                    * with a loc add "rows 12-40" */
+    CITE_SECTIONS, /* reflowing text (DOCX, ODT): "§3.2 ¶4", with "p. 3" in
+                    * front when the file recorded where its pages broke */
+} ingest_cite;
+
 typedef struct {
-    char *format;           /* "pdf", "epub", "xps", "cbz", "fb2", "html", "txt", "md" */
+    char *format;           /* "pdf", "epub", "xps", "cbz", "fb2", "html", "txt", "md",
+                             * "docx", "xlsx", "pptx", "odt", "ods", "odp" */
     char *title;            /* document metadata title, or NULL */
     ingest_raw_page *pages; /* (n_pages) */
     size_t n_pages;
+    ingest_cite cite;
+    bool styled;            /* headings are declared by the source (Office styles) and
+                             * none are guessed from numbering or fonts */
 } ingest_raw_doc;
 
 /* True when the file name's extension is one docqa can ingest. */
@@ -117,18 +134,21 @@ int ingest_extract_ocr(const char *path, const char *password, const ocr_params 
 typedef struct {
     char *text;  /* UTF-8, one paragraph, no '\n' */
     int heading; /* 0 body text; 1, 2, ... heading level (1 = top) */
+    int loc;     /* the first line's ingest_line.loc (a spreadsheet row), else 0 */
 } ingest_para;
 
 typedef struct {
     int number;         /* 1-based page number, as in the raw document */
     ingest_para *paras; /* (n_paras) */
     size_t n_paras;
+    char *label;        /* the raw page's label, or NULL */
 } ingest_page;
 
 typedef struct {
     char *title;        /* metadata title, else the first level-1 heading, else NULL */
     ingest_page *pages; /* (n_pages) */
     size_t n_pages;
+    ingest_cite cite;   /* as the raw document's */
 } ingest_doc;
 
 int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out);
@@ -156,6 +176,8 @@ typedef struct {
     int page_start; /* first and last page the text comes from */
     int page_end;
     int ordinal;    /* 0-based position in the document */
+    char *label;    /* where it is when pages do not say: "sheet 报价单, rows 12–40",
+                     * "slide 7", "§3.2 ¶4" (see ingest_cite); "" for paged documents */
 } chunk;
 
 typedef struct {

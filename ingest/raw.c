@@ -72,8 +72,10 @@ void raw_extension(const char *path, char *ext, size_t size)
 
 bool ingest_supported(const char *path)
 {
-    static const char *const exts[] = {"pdf",  "epub", "xps", "oxps", "cbz", "fb2",      "xhtml",
-                                       "html", "htm",  "txt", "md",   "markdown"};
+    static const char *const exts[] = {
+        "pdf",  "epub", "xps",  "oxps", "cbz",  "fb2",  "xhtml", "html", "htm",
+        "txt",  "md",   "markdown", "docx", "docm", "xlsx", "xlsm", "pptx", "pptm",
+        "odt",  "ods",  "odp",  "doc",  "xls",  "ppt"};
     char ext[16];
     raw_extension(path, ext, sizeof ext);
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
@@ -94,6 +96,7 @@ void ingest_raw_doc_free(ingest_raw_doc *doc)
             free(page->blocks[b].lines);
         }
         free(page->blocks);
+        free(page->label);
     }
     free(doc->pages);
     free(doc->format);

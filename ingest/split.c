@@ -8,6 +8,9 @@
  * clauses, then (last resort) at whitespace or a character boundary. A chunk
  * that ends mid-section hands its last whole sentences (up to the overlap
  * budget) to the next one, trimmed further if the next text needs the room.
+ * Documents without pages get a label where their chunk starts (see
+ * ingest_cite): a sheet's or slide's chunks never cross into the next unit,
+ * and section numbers (§3.2) count the headings of each level as they come.
  */
 #include "ingest/ingest.h"
 
@@ -50,6 +53,17 @@ typedef struct {
     char *titles[MAX_DEPTH];
     int depth;
     dq_buf section;
+
+    /* The citation label (doc->cite). */
+    ingest_cite cite;
+    bool paged;         /* CITE_SECTIONS with pages where the file recorded them */
+    int sec[10];        /* headings seen per level 1..9 under the current ones */
+    int sec_level;      /* level of the current heading, 0 before the first */
+    int para_in_sec;    /* body paragraphs since it */
+    const char *unit;   /* the label of the page being read */
+    int cur_loc;        /* the paragraph being read's loc */
+    dq_buf label;       /* the chunk's label where its own text starts */
+    int loc_lo, loc_hi; /* the span of locs in the chunk, 0 when none */
 } splitter;
 
 split_params split_default_params(void)
@@ -253,6 +267,13 @@ static void flush(splitter *sp, bool keep_overlap)
     c->section = dq_strdup(sp->section.data ? sp->section.data : "");
     c->page_start = page_at(sp->marks, sp->n_marks, start);
     c->page_end = page_at(sp->marks, sp->n_marks, end ? end - 1 : 0);
+    if (sp->loc_lo > 0 && sp->loc_hi > sp->loc_lo)
+        dq_buf_printf(&sp->label, ", rows %d–%d", sp->loc_lo, sp->loc_hi);
+    else if (sp->loc_lo > 0)
+        dq_buf_printf(&sp->label, ", row %d", sp->loc_lo);
+    c->label = dq_strdup(sp->label.data ? sp->label.data : "");
+    dq_buf_clear(&sp->label);
+    sp->loc_lo = sp->loc_hi = 0;
     c->ordinal = (int)sp->out->n;
     sp->out->n++;
 
@@ -264,6 +285,25 @@ static void flush(splitter *sp, bool keep_overlap)
     sp->cost = 0;
     sp->n_marks = 0;
     sp->has_body = false;
+}
+
+/* Fixes the label of the chunk whose own text begins now, on page. */
+static void label_start(splitter *sp, int page)
+{
+    dq_buf_clear(&sp->label);
+    if (sp->cite == CITE_UNITS && sp->unit) {
+        dq_buf_puts(&sp->label, sp->unit);
+    } else if (sp->cite == CITE_SECTIONS) {
+        if (sp->paged)
+            dq_buf_printf(&sp->label, "p. %d, ", page);
+        if (sp->sec_level > 0) {
+            dq_buf_puts(&sp->label, "§");
+            for (int l = 1; l <= sp->sec_level; l++)
+                dq_buf_printf(&sp->label, l > 1 ? ".%d" : "%d", sp->sec[l]);
+            dq_buf_putc(&sp->label, ' ');
+        }
+        dq_buf_printf(&sp->label, "¶%d", sp->para_in_sec);
+    }
 }
 
 /* Appends s[0..n) (costing cost units) from paragraph para on page. */
@@ -287,6 +327,14 @@ static void append(splitter *sp, const char *s, size_t n, int64_t cost, size_t p
     add_mark(&sp->marks, &sp->n_marks, &sp->marks_cap, sp->text.len, page);
     dq_buf_append(&sp->text, s, n);
     sp->cost += cost;
+    if (!sp->has_body)
+        label_start(sp, page);
+    if (sp->cur_loc > 0) {
+        if (sp->loc_lo == 0 || sp->cur_loc < sp->loc_lo)
+            sp->loc_lo = sp->cur_loc;
+        if (sp->cur_loc > sp->loc_hi)
+            sp->loc_hi = sp->cur_loc;
+    }
     sp->has_body = true;
     sp->last_para = para;
 }
@@ -408,14 +456,31 @@ int split_document(const ingest_doc *doc, const split_params *params, chunk_list
     sp.overlap_max = (int64_t)((double)p.overlap * (double)sp.full);
     sp.out = out;
     sp.last_para = (size_t)-1;
+    sp.cite = doc->cite;
+    sp.paged = doc->cite == CITE_SECTIONS && doc->n_pages > 1;
 
     size_t para_id = 0;
     for (size_t pg = 0; pg < doc->n_pages; pg++) {
         const ingest_page *page = &doc->pages[pg];
+        if (sp.cite == CITE_UNITS) {
+            /* a sheet or slide is its own unit: nothing carries over */
+            flush(&sp, false);
+            while (sp.depth > 0)
+                free(sp.titles[--sp.depth]);
+            section_rebuild(&sp);
+        }
+        sp.unit = page->label;
         for (size_t i = 0; i < page->n_paras; i++, para_id++) {
             const ingest_para *para = &page->paras[i];
             size_t n = strlen(para->text);
+            sp.cur_loc = para->loc;
             if (para->heading > 0) {
+                int lv = para->heading > 9 ? 9 : para->heading;
+                sp.sec[lv]++;
+                for (int l = lv + 1; l <= 9; l++)
+                    sp.sec[l] = 0;
+                sp.sec_level = lv;
+                sp.para_in_sec = 0;
                 flush(&sp, false);
                 while (sp.depth > 0 && sp.levels[sp.depth - 1] >= para->heading)
                     free(sp.titles[--sp.depth]);
@@ -426,8 +491,10 @@ int split_document(const ingest_doc *doc, const split_params *params, chunk_list
                 section_rebuild(&sp);
                 continue;
             }
-            if (n)
+            if (n) {
+                sp.para_in_sec++;
                 add_span(&sp, para->text, n, LEVEL_PARA, para_id, page->number);
+            }
         }
     }
     flush(&sp, false);
@@ -435,6 +502,7 @@ int split_document(const ingest_doc *doc, const split_params *params, chunk_list
     for (int i = 0; i < sp.depth; i++)
         free(sp.titles[i]);
     dq_buf_free(&sp.section);
+    dq_buf_free(&sp.label);
     dq_buf_free(&sp.text);
     dq_buf_free(&sp.ov);
     free(sp.marks);
@@ -451,6 +519,7 @@ void chunk_list_free(chunk_list *chunks)
     for (size_t i = 0; i < chunks->n; i++) {
         free(chunks->items[i].text);
         free(chunks->items[i].section);
+        free(chunks->items[i].label);
     }
     free(chunks->items);
     memset(chunks, 0, sizeof *chunks);

@@ -281,6 +281,19 @@ int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
         goto done;
     }
     out->retrieve_s = dq_now() - t0;
+    if (out->hits.scope.kind == RETRIEVE_SCOPE_CHOSEN && out->hits.scope.n_docs == 0) {
+        /* Said, not answered from other documents or left to the LLM. */
+        dq_buf text = DQ_BUF_INIT;
+        dq_buf_printf(&text, "No document in the store matches '%s'.", rp.doc);
+        out->mode = RAG_EXTRACTIVE;
+        out->text = dq_buf_take(&text);
+        if (t->extractive_pieces && t->on_piece &&
+            t->on_piece(t->ctx, out->text, strlen(out->text))) {
+            dq_set_error("interrupted");
+            rc = RAG_ERR_STOPPED;
+        }
+        goto done;
+    }
     if (llm) {
         rc = answer_with_llm(s, llm, t, hist, n_hist, out);
         if (rc < 0 || !out->llm_error)

@@ -151,7 +151,7 @@ int files_collect(file_list *list, const char *arg, const char *root)
         rc = -1;
     } else if (!ingest_supported(abs)) {
         dq_set_error("'%s': unsupported file type (docqa reads PDF, EPUB, XPS, CBZ, FB2, "
-                     "HTML, Markdown and text files)",
+                     "HTML, Markdown, text, DOCX, XLSX, PPTX, ODT, ODS and ODP files)",
                      arg);
         rc = -1;
     } else {

@@ -261,7 +261,8 @@ static int put_document(ingest_run *run, const input_file *f, const store_doc_in
     store_chunk_in *in = dq_calloc(n ? n : 1, sizeof *in);
     for (size_t i = 0; i < n; i++) {
         const chunk *c = &chunks->items[i];
-        in[i] = (store_chunk_in){c->text, c->section, c->page_start, c->page_end, c->ordinal};
+        in[i] = (store_chunk_in){c->text,    c->section, c->page_start,
+                                 c->page_end, c->ordinal, c->label};
     }
     int rc = IN_TRANSACTION(run->st,
                             write_document(run, f, info, page_texts, in, chunks, rebuild, x));

@@ -50,6 +50,7 @@ cJSON *rag_hit_json(const retrieve_hit *h, int rank, bool with_text)
     cJSON_AddStringToObject(o, "section", c->section ? c->section : "");
     cJSON_AddNumberToObject(o, "page_start", c->page_start);
     cJSON_AddNumberToObject(o, "page_end", c->page_end);
+    cJSON_AddStringToObject(o, "place", c->label ? c->label : "");
     cJSON_AddBoolToObject(o, "ocr", c->ocr);
     add_score(o, "score", h->score);
     cJSON_AddItemToObject(o, "scores", scores_json(h));
@@ -88,6 +89,7 @@ static cJSON *source_json(const answer_source *s, const retrieve_result *hits)
         cJSON_AddStringToObject(o, "section", s->section ? s->section : "");
         cJSON_AddNumberToObject(o, "page_start", s->page_start);
         cJSON_AddNumberToObject(o, "page_end", s->page_end);
+        cJSON_AddStringToObject(o, "place", s->label ? s->label : "");
         cJSON_AddBoolToObject(o, "ocr", s->ocr);
         cJSON_AddNumberToObject(o, "score", s->score);
     }

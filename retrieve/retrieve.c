@@ -199,11 +199,7 @@ void retrieve_result_free(retrieve_result *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->n; i++) {
-        store_hit *c = &r->items[i].chunk;
-        free(c->path);
-        free(c->title);
-        free(c->section);
-        free(c->text);
+        store_hit_free(&r->items[i].chunk);
         free(r->items[i].snippet);
     }
     free(r->items);

@@ -5,8 +5,10 @@
 # page's browser test (tests/browser, whose playwright-core needs node 20 with
 # npm, as NodeSource's nodejs ships it; `make deps` runs npm ci there).
 # --bench adds what bench/ compares against
-# (mutool, pdftotext, GNU time, PyTorch, wrk) and what scripts/ regenerate
-# fixtures and samples with; --fuzz adds clang and libFuzzer for `make fuzz`;
+# (mutool, pdftotext, GNU time, PyTorch, wrk, pandoc and LibreOffice Writer for
+# the Office rows) and what scripts/ regenerate fixtures and samples with
+# (python3-docx and python3-openpyxl write tests/fixtures/office/ and the
+# Office bench corpus); --fuzz adds clang and libFuzzer for `make fuzz`;
 # --package adds what builds and checks the Debian package (`make package`,
 # `make package-test`). python3, groff, man-db and zsh write and check the man
 # pages and completions; systemd's systemd-analyze checks the units.
@@ -20,7 +22,7 @@ libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiec
 libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng
 python3 groff-base man-db zsh systemd"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
-hyperfine git bc tesseract-ocr"
+hyperfine git bc tesseract-ocr python3-docx python3-openpyxl pandoc libreoffice-writer-nogui"
 # `make fuzz`: clang with libFuzzer and the sanitizer runtimes
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
 # `make package`, `make package-test`: debhelper's dpkg-buildpackage, lintian

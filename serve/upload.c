@@ -90,7 +90,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         char *name = clean_name(filename);
         if (!*name || !ingest_supported(name)) {
             fail(u, 415, "'%s' is not a file type docqa can ingest (PDF, EPUB, XPS, CBZ, FB2, "
-                         "HTML, Markdown, text)",
+                         "HTML, Markdown, text, Word, Excel, PowerPoint, OpenDocument)",
                  name);
             free(name);
             return MHD_NO;

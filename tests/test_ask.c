@@ -529,3 +529,20 @@ Test(ask, chat_ctrl_c_stops_the_answer_not_the_session)
     cr_assert_str_eq(r.err, "docqa: interrupted\n");
     run_result_free(&r);
 }
+
+Test(ask, doc_scope_that_matches_nothing_is_said_not_answered)
+{
+    script.body = CHUNK("不该被调用") LAST("stop");
+    run_result r = ASK("ask", "--doc", "*report-2019*", "违约金怎么算？");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "No document in the store matches '*report-2019*'."), "%s", r.out);
+    cr_assert_null(script.last_request, "the LLM was asked: %s", script.last_request);
+    run_result_free(&r);
+    /* a pattern that matches scopes the answer to that document */
+    r = ASK("ask", "--no-llm", "--doc", "*manual*", "How long is the warranty period?");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "24 months"), "%s", r.out);
+    cr_assert(strstr(r.out, "manual.txt"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "lease.md"), "%s", r.out);
+    run_result_free(&r);
+}

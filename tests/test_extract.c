@@ -558,8 +558,8 @@ Test(extract, missing_file_and_unsupported)
     cr_assert_eq(ingest_extract(path_in("nothere.pdf"), NULL, &d), -1);
     cr_assert_str_eq(dq_last_error(), "No such file or directory");
     assert_empty(&d);
-    cr_assert_eq(ingest_extract(path_in("report.docx"), NULL, &d), -1);
-    cr_assert_str_eq(dq_last_error(), "unsupported file type '.docx'");
+    cr_assert_eq(ingest_extract(path_in("report.key"), NULL, &d), -1);
+    cr_assert_str_eq(dq_last_error(), "unsupported file type '.key'");
     cr_assert_eq(ingest_extract(dir, NULL, &d), -1);
     cr_assert_str_eq(dq_last_error(), "unsupported file type (no extension)");
     char sub[300];
@@ -573,8 +573,9 @@ Test(extract, supported_extensions)
 {
     static const char *const yes[] = {"a.pdf", "B.PDF", "x/y.epub", "c.xps", "c.oxps", "c.cbz",
                                       "c.fb2", "c.xhtml", "c.html", "c.HTM", "c.txt", "c.md",
-                                      "c.Markdown"};
-    static const char *const no[] = {"a.docx", "pdf", "a.pdf.bak", "dir.pdf/file", ".md", "a.",
+                                      "c.Markdown", "a.docx", "a.XLSX", "a.pptx", "a.odt",
+                                      "a.ods", "a.odp", "a.doc"};
+    static const char *const no[] = {"a.key", "pdf", "a.pdf.bak", "dir.pdf/file", ".md", "a.",
                                      "a.mdx", ""};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         cr_assert(ingest_supported(yes[i]), "%s", yes[i]);

@@ -49,7 +49,7 @@ static int64_t put_doc(const char *path, const char *const *texts, const char *c
     store_chunk_in chunks[16];
     cr_assert(n <= 16);
     for (size_t i = 0; i < n; i++)
-        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", 1, 1, (int)i};
+        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", 1, 1, (int)i, NULL};
     store_doc_info info = {hex, "txt", path, 1};
     const char *pages[] = {"page"};
     cr_assert_eq(store_begin(st), 0);

@@ -222,7 +222,7 @@ Test(answer, sentences_ordered_by_score_and_limited)
 
 Test(answer, format_source)
 {
-    answer_source s = {1, "contracts/lease.pdf", "第三章 > 3.2", 3, 3, 7, 1.0, false};
+    answer_source s = {1, "contracts/lease.pdf", "第三章 > 3.2", 3, 3, 7, 1.0, false, NULL};
     char *t = answer_format_source(&s);
     cr_assert_str_eq(t, "contracts/lease.pdf p. 3, 第三章 > 3.2");
     free(t);
@@ -237,6 +237,19 @@ Test(answer, format_source)
     s.page_start = s.page_end = 12;
     t = answer_format_source(&s);
     cr_assert_str_eq(t, "contracts/lease.pdf p. 12");
+    free(t);
+    /* Office files: the label replaces pages */
+    answer_source o = {2, "prices.xlsx", "报价单", 1, 1, 9, 1.0, false, "sheet 报价单, rows 12–40"};
+    t = answer_format_source(&o);
+    cr_expect_str_eq(t, "prices.xlsx, sheet 报价单, rows 12–40");
+    free(t);
+    o = (answer_source){3, "deck.pptx", "Pricing", 7, 7, 9, 1.0, false, "slide 7"};
+    t = answer_format_source(&o);
+    cr_expect_str_eq(t, "deck.pptx, slide 7, Pricing");
+    free(t);
+    o = (answer_source){4, "contract.docx", "第三章 > 3.2", 1, 1, 9, 1.0, false, "§3.2 ¶4"};
+    t = answer_format_source(&o);
+    cr_expect_str_eq(t, "contract.docx §3.2 ¶4, 第三章 > 3.2");
     free(t);
     /* A text file has no pages. */
     s.page_start = s.page_end = 0;
@@ -260,7 +273,7 @@ Test(answer, from_store_through_bm25)
     const char *pages[5] = {"1", "2", "3", "4", "5"};
     for (int i = 0; i < 3; i++)
         chunks[i] = (store_chunk_in){lease[2 - i].text, lease[2 - i].section,
-                                     lease[2 - i].page_start, lease[2 - i].page_end, i};
+                                     lease[2 - i].page_start, lease[2 - i].page_end, i, NULL};
     store_doc_info info = {"0000000000000000000000000000000000000000000000000000000000000001",
                            "pdf", NULL, 5};
     cr_assert_eq(store_begin(st), 0);

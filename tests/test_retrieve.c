@@ -605,7 +605,7 @@ static void put_report(const char *path, const char *company, int year, int cape
             dq_buf_puts(&b, "The accompanying notes are an integral part of these financial "
                             "statements and describe the accounting policies applied. ");
         texts[i] = dq_buf_take(&b);
-        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i};
+        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i, NULL};
     }
     dq_sha256 h;
     dq_sha256_init(&h);

@@ -78,7 +78,7 @@ static void put_tagged(store *s, const char *path, const char *tag)
     store_chunk_in chunks[5];
     for (int i = 0; i < 5; i++) {
         snprintf(texts[i], sizeof texts[i], "%s chunk %d", tag, i);
-        chunks[i] = (store_chunk_in){texts[i], "", 1 + i / 2, 1 + i / 2, i};
+        chunks[i] = (store_chunk_in){texts[i], "", 1 + i / 2, 1 + i / 2, i, NULL};
     }
     const char *pages[] = {"page one", "page two", "page three"};
     store_doc_info info = {hex, "txt", tag, 3};
@@ -148,13 +148,13 @@ static size_t docs_for(store *s, const char *q)
     return n;
 }
 
-Test(store, schema_6_store_learns_what_its_documents_are_about)
+Test(store, schema_7_store_learns_what_its_documents_are_about)
 {
     st = open_new();
     put_tagged(st, "acme-2018.txt", "alpha");
     cr_assert_eq(docs_for(st, "acme AND 2018"), 1);
     store_close(st);
-    /* take the store back to schema 6 as an older docqa left it */
+    /* take the store back to schema 7 as an older docqa left it */
     char db[192];
     snprintf(db, sizeof db, "%s/" STORE_DBNAME, sdir);
     sqlite3 *raw;
@@ -163,7 +163,7 @@ Test(store, schema_6_store_learns_what_its_documents_are_about)
     cr_assert_eq(sqlite3_exec(raw,
                               "DROP TRIGGER documents_ai; DROP TRIGGER documents_ad;"
                               "DROP TRIGGER documents_au; DROP TABLE doc_vocab; DROP TABLE doc_fts;"
-                              "ALTER TABLE documents DROP COLUMN about; PRAGMA user_version = 6",
+                              "ALTER TABLE documents DROP COLUMN about; PRAGMA user_version = 7",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(raw));
     sqlite3_close(raw);
@@ -373,7 +373,7 @@ Test(store, rollback_discards_document)
     st = open_new();
     char hex[65];
     sha_of("alpha", hex);
-    store_chunk_in c = {"alpha text", "", 1, 1, 0};
+    store_chunk_in c = {"alpha text", "", 1, 1, 0, NULL};
     store_doc_info info = {hex, "txt", NULL, 0};
     cr_assert_eq(store_begin(st), 0);
     cr_assert_eq(store_put_document(st, "a.txt", 1, 1, &info, NULL, &c, 1), 0);
@@ -384,6 +384,28 @@ Test(store, rollback_discards_document)
     info.sha256 = NULL;
     cr_assert_eq(store_put_document(st, "a.txt", 1, 1, &info, NULL, &c, 1), -1);
     cr_assert_eq(stats_of(st).files, 0);
+}
+
+Test(store, chunk_label_round_trip)
+{
+    st = open_new();
+    char hex[65];
+    sha_of("deck", hex);
+    store_chunk_in c[2] = {{"pricing table steel", "Pricing", 2, 2, 0, "slide 2"},
+                           {"paged text", "", 1, 1, 1, NULL}};
+    store_doc_info info = {hex, "pptx", NULL, 2};
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_put_document(st, "deck.pptx", 1, 1, &info, NULL, c, 2), 0);
+    cr_assert_eq(store_commit(st), 0);
+    store_hits h;
+    cr_assert_eq(store_search_fts(st, "steel", 5, &h), 0);
+    cr_assert_eq(h.n, 1);
+    cr_expect_str_eq(h.items[0].label, "slide 2");
+    store_hit one;
+    cr_assert_eq(store_get_chunk(st, h.items[0].chunk_id + 1, &one), 1);
+    cr_expect_str_eq(one.label, "");
+    store_hit_free(&one);
+    store_hits_free(&h);
 }
 
 typedef struct {
@@ -570,7 +592,7 @@ Test(store, insert_1000_chunks_is_fast)
                  "第%d条 本合同自签订之日起生效，违约金为合同总额的百分之五。Clause %d: the warranty "
                  "period is %d months.",
                  i, i, i % 36);
-        chunks[i] = (store_chunk_in){texts[i], "", i / 4 + 1, i / 4 + 1, i};
+        chunks[i] = (store_chunk_in){texts[i], "", i / 4 + 1, i / 4 + 1, i, NULL};
     }
     char hex[65];
     sha_of("big", hex);
@@ -609,7 +631,7 @@ static void ingest_forever(const char *dir, int round)
         sha_of(tag, hex);
         for (int c = 0; c < KILL_CHUNKS; c++) {
             snprintf(texts[c], sizeof texts[c], "%s 合同 chunk %d of fifty", tag, c);
-            chunks[c] = (store_chunk_in){texts[c], "节", c / 10 + 1, c / 10 + 1, c};
+            chunks[c] = (store_chunk_in){texts[c], "节", c / 10 + 1, c / 10 + 1, c, NULL};
         }
         store_doc_info info = {hex, "txt", tag, 0};
         if (store_begin(s) < 0 ||

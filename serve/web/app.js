@@ -10,12 +10,13 @@ const STRINGS = {
     questionPlaceholder: 'Ask a question about your documents',
     askButton: 'Ask', clearButton: 'New conversation',
     askHint: 'Enter asks, Shift+Enter starts a new line, / jumps here.',
-    dropHint: 'Drop files here, or press Enter to choose files (PDF, EPUB, Markdown, text…)',
+    dropHint: 'Drop files here, or press Enter to choose files (PDF, Word, Excel, PowerPoint, EPUB, Markdown, text…)',
     docsCaption: 'Files in the store', colFile: 'File', colStatus: 'Status', colPages: 'Pages',
     colNote: 'Note', close: 'Close', tokenLabel: 'This server needs an access token:',
     tokenSave: 'Save', sources: 'Sources', page: 'Page', pageOf: 'page',
     sourceLabel: 'Show source', highlightAlt: 'Page {page} of {file}, the cited passage highlighted',
     noImage: 'This file has no page images; the cited passage:', uploading: 'Uploading {pct}%',
+    officeText: 'Office files have no fixed pages; the cited passage, as text:',
     ingesting: 'Ingesting: {done} of {total} files', uploadDone: 'Done: {ok} added, {failed} failed',
     uploadFailed: 'Upload failed: {msg}', error: 'Error: {msg}', ok: 'ok', failed: 'failed',
     pending: 'pending', noDocs: 'No files yet: drop some above.', loading: 'Loading page…',
@@ -25,12 +26,13 @@ const STRINGS = {
     questionPlaceholder: '就您的文档提一个问题',
     askButton: '提问', clearButton: '新对话',
     askHint: '回车提问，Shift+回车换行，按 / 回到这里。',
-    dropHint: '把文件拖到这里，或按回车选择文件（PDF、EPUB、Markdown、文本…）',
+    dropHint: '把文件拖到这里，或按回车选择文件（PDF、Word、Excel、PowerPoint、EPUB、Markdown、文本…）',
     docsCaption: '文档库中的文件', colFile: '文件', colStatus: '状态', colPages: '页数',
     colNote: '说明', close: '关闭', tokenLabel: '此服务器需要访问令牌：',
     tokenSave: '保存', sources: '来源', page: '第', pageOf: '页',
     sourceLabel: '查看来源', highlightAlt: '{file} 第 {page} 页，引用段落已高亮',
     noImage: '此文件没有页面图像；引用的段落：', uploading: '正在上传 {pct}%',
+    officeText: 'Office 文件没有固定页面；引用的段落（文本）：',
     ingesting: '正在导入：{done}/{total} 个文件', uploadDone: '完成：新增 {ok} 个，失败 {failed} 个',
     uploadFailed: '上传失败：{msg}', error: '出错：{msg}', ok: '正常', failed: '失败',
     pending: '等待中', noDocs: '还没有文件：请拖放到上方。', loading: '正在加载页面…',
@@ -91,6 +93,8 @@ let history = [];
 function sourceLabel(s) {
   const pages = s.page_start === s.page_end ? s.page_start : s.page_start + '-' + s.page_end;
   const name = s.path.split('/').pop();
+  /* Office files are cited by sheet, slide or section instead of page */
+  if (s.place) return name + (/^(sheet|slide) /.test(s.place) ? ', ' : ' ') + s.place;
   return LANG === 'zh' ? `${name} 第 ${pages} 页` : `${name} p. ${pages}`;
 }
 
@@ -228,6 +232,21 @@ async function showPage(s, page) {
   body.append(img);
 }
 
+/* The snippet with its highlights (UTF-8 byte ranges) as <mark>s. */
+function markedPassage(s) {
+  const bytes = new TextEncoder().encode(s.snippet || '');
+  const dec = new TextDecoder();
+  const quote = el('blockquote', { id: 'viewer-passage' });
+  let at = 0;
+  for (const [a, b] of s.highlights || []) {
+    if (a < at || b > bytes.length) continue;
+    quote.append(dec.decode(bytes.slice(at, a)), el('mark', {}, dec.decode(bytes.slice(a, b))));
+    at = b;
+  }
+  quote.append(dec.decode(bytes.slice(at)));
+  return quote;
+}
+
 function showSource(s, opener) {
   viewerOpener = opener;
   for (const b of document.querySelectorAll('[aria-pressed="true"]')) b.setAttribute('aria-pressed', 'false');
@@ -235,6 +254,16 @@ function showSource(s, opener) {
   $('viewer-title').textContent = '[' + s.number + '] ' + sourceLabel(s) + (s.section ? ' · ' + s.section : '');
   const pages = $('viewer-pages');
   pages.textContent = '';
+  if (s.place) {
+    /* no page image to render: the passage itself, its terms marked */
+    const body = $('viewer-body');
+    body.textContent = '';
+    body.append(el('p', {}, t('officeText')), markedPassage(s));
+    $('viewer').hidden = false;
+    document.body.classList.add('viewing');
+    $('viewer-close').focus();
+    return;
+  }
   if (s.page_end > s.page_start) {
     for (let p = s.page_start; p <= s.page_end; p++)
       pages.append(el('button', { type: 'button', 'data-page': p, onclick: () => showPage(s, p) },

@@ -86,7 +86,7 @@ await withBrowser('en-US', { width: 1280, height: 900 }, async (page) => {
   // documents view: list, then a drag-and-drop style upload through the file input
   await page.click('#tab-docs');
   await page.waitForSelector('#docs-table tbody tr td.path');
-  check(await page.locator('#docs-table tbody tr').count() === 3, 'documents view lists the three files');
+  check(await page.locator('#docs-table tbody tr').count() === 4, 'documents view lists the four files');
   // a real drop event carrying a file, as a drag from the desktop makes
   const drop = await page.evaluateHandle(() => {
     const dt = new DataTransfer();
@@ -99,7 +99,7 @@ await withBrowser('en-US', { width: 1280, height: 900 }, async (page) => {
     'the drop zone shows a file is over it');
   await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: drop });
   await page.waitForFunction(() => /Done: 1 added, 0 failed/.test(document.getElementById('upload-status').textContent));
-  await page.waitForFunction(() => document.querySelectorAll('#docs-table tbody tr').length === 4);
+  await page.waitForFunction(() => document.querySelectorAll('#docs-table tbody tr').length === 5);
   check(await page.getAttribute('#upload-progress', 'value') === '100', 'the progress bar reached the end');
   await page.screenshot({ path: join(shots, 'serve-documents.png') });
   await page.click('#tab-ask');
@@ -112,6 +112,17 @@ await withBrowser('en-US', { width: 1280, height: 900 }, async (page) => {
   await page.locator('.turn:nth-child(2) button.chip').first().click();
   await page.waitForSelector('#viewer-passage');
   check((await page.textContent('#viewer-passage')).includes('reading room'), 'a text source shows its passage');
+  await page.keyboard.press('Escape');
+  // an Office source is cited by slide and shown as text with its terms marked
+  await page.fill('#question', 'What is the price of copper?');
+  await page.press('#question', 'Enter');
+  await page.waitForSelector('.turn:nth-child(3)[data-done="true"]');
+  const officeChip = page.locator('.turn:nth-child(3) button.chip').first();
+  check((await officeChip.textContent()).includes('deck.pptx, slide 2'), 'an Office source is cited by slide');
+  await officeChip.click();
+  await page.waitForSelector('#viewer-passage mark');
+  check((await page.textContent('#viewer-passage')).includes('Copper'), 'an Office source shows its passage');
+  check(await page.locator('#viewer-image').count() === 0, 'an Office source has no page image');
 });
 
 await withBrowser('zh-CN', { width: 1280, height: 900 }, async (page) => {

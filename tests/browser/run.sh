@@ -21,7 +21,8 @@ trap cleanup EXIT INT TERM
 export HOME="$work"
 unset XDG_CONFIG_HOME DOCQA_LLM_URL DOCQA_STORE DOCQA_TOKEN
 cp "$src/samples/lease-zh.pdf" "$src/samples/manual-en.pdf" "$src/samples/faq.md" "$work/"
-(cd "$work" && "$bin" --store "$work/.docqa" ingest -q lease-zh.pdf manual-en.pdf faq.md)
+cp "$src/tests/fixtures/office/deck.pptx" "$work/"
+(cd "$work" && "$bin" --store "$work/.docqa" ingest -q lease-zh.pdf manual-en.pdf faq.md deck.pptx)
 "$bin" --store "$work/.docqa" serve --port 0 2>"$work/serve.log" &
 pid=$!
 port=""

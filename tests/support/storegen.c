@@ -23,7 +23,7 @@ int storegen_put_texts(store *st, const char *path, const char *const *texts, si
     store_chunk_in chunks[16];
     const char *pages[16];
     for (size_t i = 0; i < n; i++) {
-        chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i};
+        chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i, NULL};
         pages[i] = texts[i];
     }
     store_doc_info info = {hex, "txt", NULL, (int)n};
