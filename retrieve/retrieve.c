@@ -7,6 +7,10 @@
  * has a dense score too and MMR can compare any two by their vectors; a BM25
  * run compares them by text shingles instead.
  *
+ * In a hybrid search the dense retriever's first half (the question's
+ * embedding and the vector index search, no SQLite) runs on a thread of its
+ * own while BM25 runs on the caller's, so the two overlap on a second core.
+ *
  * The store ranks by BM25 over the OR of the question's terms. Chunks with
  * equal BM25 scores (the same terms at the same density, e.g. repeated
  * boilerplate) are ordered by coverage, the number of distinct question
