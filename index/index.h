@@ -384,5 +384,11 @@ void store_vec_normalise(float *v, int dim);
  * (fewer when the store holds fewer). */
 int store_search_vectors(store *st, const char *model_identity, const float *q, int dim, int k,
                          int64_t *ids, float *scores, int *n);
+/* The same search with no sync and no SQLite: for a caller that ran
+ * store_vindex_sync() itself and searches from a second thread while the
+ * first uses the store's connection (retrieve's dense search beside BM25).
+ * Nothing may sync or close the store until it returns. */
+int store_search_vectors_synced(store *st, const float *q, int dim, int k, int64_t *ids,
+                                float *scores, int *n);
 
 #endif

@@ -533,7 +533,14 @@ int store_search_vectors(store *st, const char *model_identity, const float *q, 
     *n = 0;
     if (store_vindex_sync(st, model_identity, NULL) < 0)
         return -1;
-    vindex *v = st->vx->index;
+    return store_search_vectors_synced(st, q, dim, k, ids, scores, n);
+}
+
+int store_search_vectors_synced(store *st, const float *q, int dim, int k, int64_t *ids,
+                                float *scores, int *n)
+{
+    *n = 0;
+    vindex *v = st->vx ? st->vx->index : NULL;
     if (!v || k <= 0)
         return 0;
     if (vindex_dim(v) != dim) {

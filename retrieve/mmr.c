@@ -12,8 +12,26 @@
 #include <math.h>
 #include <stdlib.h>
 
+typedef struct {
+    const double *sim;
+    size_t n;
+} matrix;
+
+static double matrix_sim(void *ctx, size_t i, size_t j)
+{
+    const matrix *m = ctx;
+    return m->sim[i * m->n + j];
+}
+
 size_t rank_mmr(const double *rel, const double *sim, size_t n, double lambda, size_t k,
                 size_t *order)
+{
+    matrix m = {sim, n};
+    return rank_mmr_fn(rel, n, lambda, k, matrix_sim, &m, order);
+}
+
+size_t rank_mmr_fn(const double *rel, size_t n, double lambda, size_t k, rank_sim_fn sim,
+                   void *ctx, size_t *order)
 {
     if (k > n)
         k = n;
@@ -36,9 +54,13 @@ size_t rank_mmr(const double *rel, const double *sim, size_t n, double lambda, s
             break;
         picked[best] = true;
         order[got] = best;
+        if (got + 1 == k)
+            continue; /* the last pick: no one is compared with it */
         for (size_t i = 0; i < n; i++) {
-            double s = sim[i * n + best];
-            if (!picked[i] && (got == 0 || s > max_sim[i]))
+            if (picked[i])
+                continue;
+            double s = sim(ctx, i, best);
+            if (got == 0 || s > max_sim[i])
                 max_sim[i] = s;
         }
     }

@@ -50,5 +50,12 @@ size_t rank_mark_duplicates(const char *const *texts, size_t n, double threshold
  * order (k) receives candidate indexes; returns how many were picked. */
 size_t rank_mmr(const double *rel, const double *sim, size_t n, double lambda, size_t k,
                 size_t *order);
+/* The same with similarities computed on demand: sim(ctx, i, j) is asked only
+ * of the column of each candidate picked, k * n look-ups rather than the
+ * n * n matrix, which is most of MMR's cost when a look-up is a text
+ * comparison. */
+typedef double (*rank_sim_fn)(void *ctx, size_t i, size_t j);
+size_t rank_mmr_fn(const double *rel, size_t n, double lambda, size_t k, rank_sim_fn sim,
+                   void *ctx, size_t *order);
 
 #endif

@@ -7,6 +7,10 @@
  * has a dense score too and MMR can compare any two by their vectors; a BM25
  * run compares them by text shingles instead.
  *
+ * In a hybrid search the dense retriever's first half (the question's
+ * embedding and the vector index search, no SQLite) runs on a thread of its
+ * own while BM25 runs on the caller's, so the two overlap on a second core.
+ *
  * The store ranks by BM25 over the OR of the question's terms. Chunks with
  * equal BM25 scores (the same terms at the same density, e.g. repeated
  * boilerplate) are ordered by coverage, the number of distinct question
@@ -22,6 +26,8 @@
 #include "embed/embed.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -407,14 +413,28 @@ static int rerank_pool(pool *pl, struct reranker *rr, const char *question, size
     return rc;
 }
 
-/* MMR over the pool (in rank order); returns the chosen indexes (k). */
+/* MMR over the pool (in rank order); returns the chosen indexes (k).
+ * Similarities are computed as MMR asks for them (rank_mmr_fn). */
+typedef struct {
+    const pool *pl;
+    int dim;
+    rank_shingles *sh; /* NULL: compare by vectors */
+} mmr_ctx;
+
+static double mmr_sim(void *ctx, size_t i, size_t j)
+{
+    const mmr_ctx *m = ctx;
+    double s = m->sh ? rank_jaccard(&m->sh[i], &m->sh[j])
+                     : dot(m->pl->c[i].vec, m->pl->c[j].vec, m->dim);
+    return s < 0 ? 0 : s;
+}
+
 static size_t diversify(const pool *pl, int dim, double lambda, size_t k, size_t *order)
 {
     size_t n = pl->n;
     if (!n)
         return 0;
     double *rel = dq_calloc(n, sizeof *rel);
-    double *sim = dq_calloc(n * n, sizeof *sim);
     /* Relevance on 0..1 like the similarities: rank position, so BM25's
      * unbounded scores and cosines are treated alike and the ranking's
      * order is what MMR trades against novelty. */
@@ -424,26 +444,19 @@ static size_t diversify(const pool *pl, int dim, double lambda, size_t k, size_t
     for (size_t i = 0; i < n && vectors; i++)
         vectors = pl->c[i].vec != NULL;
     rank_shingles *sh = NULL;
-    if (!vectors) {
+    if (!vectors && k > 1) { /* one pick compares nothing */
         sh = dq_calloc(n, sizeof *sh);
         for (size_t i = 0; i < n; i++)
             rank_shingles_build(pl->c[i].chunk.text ? pl->c[i].chunk.text : "", &sh[i]);
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j <= i; j++) {
-            double s = vectors ? dot(pl->c[i].vec, pl->c[j].vec, dim) : rank_jaccard(&sh[i], &sh[j]);
-            if (s < 0)
-                s = 0;
-            sim[i * n + j] = sim[j * n + i] = s;
-        }
-    size_t got = rank_mmr(rel, sim, n, lambda, k, order);
+    mmr_ctx m = {pl, dim, sh};
+    size_t got = rank_mmr_fn(rel, n, lambda, k, mmr_sim, &m, order);
     if (sh) {
         for (size_t i = 0; i < n; i++)
             rank_shingles_free(&sh[i]);
         free(sh);
     }
     free(rel);
-    free(sim);
     return got;
 }
 
@@ -465,6 +478,37 @@ static bool in_scope(const retrieve_scope *scope, int64_t doc_id)
     return false;
 }
 
+/* The dense retriever's first half, the question's embedding and the
+ * vector index search, which touch no SQLite: in a hybrid search it runs on
+ * a thread of its own while BM25 runs on the caller's. */
+typedef struct {
+    store *st;
+    struct embedder *emb;
+    const char *question;
+    float *q;
+    int dim, k;
+    int64_t *ids;
+    float *scores;
+    int n, rc;
+    char err[512];
+} dense_job;
+
+static void *dense_main(void *arg)
+{
+    dense_job *j = arg;
+    j->rc = -1;
+    if (embedder_encode(j->emb, &j->question, 1, j->q) < 0)
+        goto fail;
+    store_vec_normalise(j->q, j->dim);
+    if (store_search_vectors_synced(j->st, j->q, j->dim, j->k, j->ids, j->scores, &j->n) < 0)
+        goto fail;
+    j->rc = 0;
+    return NULL;
+fail:
+    snprintf(j->err, sizeof j->err, "%s", dq_last_error()); /* the error is per thread */
+    return NULL;
+}
+
 static int gather(store *st, struct embedder *emb, const char *question,
                   const retrieve_params *p, retrieve_mode mode, const retrieve_scope *scope,
                   pool *pl, char **match, int *dim_out)
@@ -472,11 +516,29 @@ static int gather(store *st, struct embedder *emb, const char *question,
     *dim_out = 0;
     char *words = mode == RETRIEVE_HYBRID ? retrieve_build_match(question) : NULL;
     /* A question of stop-words only has no BM25 list; hybrid runs dense alone. */
-    if (mode == RETRIEVE_BM25 || words) {
-        free(words);
+    bool bm25 = mode == RETRIEVE_BM25 || words;
+    free(words);
+    bool dense = mode != RETRIEVE_BM25;
+    dense_job job = {.st = st, .emb = emb, .question = question, .k = p->candidates};
+    pthread_t thread;
+    bool threaded = false;
+    if (dense) {
+        job.dim = embedder_dim(emb);
+        if (job.dim <= 0)
+            return -1;
+        /* Synced here, so the thread reads a current index and no SQLite. */
+        if (store_vindex_sync(st, embedder_identity(emb), NULL) < 0)
+            return -1;
+        job.q = dq_malloc(sizeof(float) * (size_t)job.dim);
+        job.ids = dq_malloc(sizeof(int64_t) * (size_t)p->candidates);
+        job.scores = dq_malloc(sizeof(float) * (size_t)p->candidates);
+        threaded = bm25 && pthread_create(&thread, NULL, dense_main, &job) == 0;
+    }
+    int rc = -1;
+    if (bm25) {
         store_hits hits;
         if (bm25_ranked(st, question, p->candidates, scope, &hits, match) < 0)
-            return -1;
+            goto done;
         for (size_t i = 0; i < hits.n; i++) {
             cand *c = pool_find(pl, hits.items[i].chunk_id, true);
             c->chunk = hits.items[i];
@@ -486,22 +548,25 @@ static int gather(store *st, struct embedder *emb, const char *question,
         }
         free(hits.items);
     }
-    if (mode == RETRIEVE_BM25)
-        return 0;
-
+    if (!dense) {
+        rc = 0;
+        goto done;
+    }
+    if (threaded) {
+        pthread_join(thread, NULL);
+        threaded = false;
+    } else {
+        dense_main(&job);
+    }
+    if (job.rc < 0) {
+        dq_set_error("%s", job.err);
+        goto done;
+    }
     const char *model = embedder_identity(emb);
-    int dim = embedder_dim(emb);
-    if (dim <= 0)
-        return -1;
-    float *q = dq_malloc(sizeof(float) * (size_t)dim);
-    int64_t *ids = dq_malloc(sizeof(int64_t) * (size_t)p->candidates);
-    float *scores = dq_malloc(sizeof(float) * (size_t)p->candidates);
-    int n = 0, rc = -1;
-    if (embedder_encode(emb, &question, 1, q) < 0)
-        goto done;
-    store_vec_normalise(q, dim);
-    if (store_search_vectors(st, model, q, dim, p->candidates, ids, scores, &n) < 0)
-        goto done;
+    int dim = job.dim, n = job.n;
+    const float *q = job.q;
+    const int64_t *ids = job.ids;
+    const float *scores = job.scores;
     /* FAISS leaves equal scores in no set order; ids break ties, so a
      * ranking (and RRF over it) is the same on every run. */
     rank_item *dl = dq_calloc(n ? (size_t)n : 1, sizeof *dl);
@@ -558,9 +623,11 @@ static int gather(store *st, struct embedder *emb, const char *question,
     *dim_out = dim;
     rc = 0;
 done:
-    free(q);
-    free(ids);
-    free(scores);
+    if (threaded)
+        pthread_join(thread, NULL); /* BM25 failed: the thread still reads the index */
+    free(job.q);
+    free(job.ids);
+    free(job.scores);
     return rc;
 }
 

@@ -140,3 +140,41 @@ Test(rank, mmr_ties_go_to_the_smaller_index_and_k_is_capped)
     cr_expect_eq(order[1], 1);
     cr_expect_eq(rank_mmr(rel, sim, 0, 0.7, 5, order), 0);
 }
+
+typedef struct {
+    const double *sim;
+    size_t n, asked;
+} counted_sim;
+
+static double counted_sim_fn(void *ctx, size_t i, size_t j)
+{
+    counted_sim *c = ctx;
+    c->asked++;
+    return c->sim[i * c->n + j];
+}
+
+Test(rank, mmr_fn_asks_only_the_picked_columns_and_agrees_with_the_matrix)
+{
+    enum { N = 12, K = 5 };
+    double rel[N], sim[N * N];
+    uint64_t x = 12345;
+    for (size_t i = 0; i < N; i++)
+        rel[i] = 1.0 - (double)i / (N - 1);
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j <= i; j++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            double s = i == j ? 1.0 : (double)(x >> 11) / 9007199254740992.0;
+            sim[i * N + j] = sim[j * N + i] = s;
+        }
+    size_t a[K], b[K];
+    cr_assert_eq(rank_mmr(rel, sim, N, 0.6, K, a), K);
+    counted_sim c = {sim, N, 0};
+    cr_assert_eq(rank_mmr_fn(rel, N, 0.6, K, counted_sim_fn, &c, b), K);
+    for (size_t i = 0; i < K; i++)
+        cr_expect_eq(a[i], b[i]);
+    /* after each pick but the last, one look-up per candidate not picked */
+    size_t want = 0;
+    for (size_t g = 1; g < K; g++)
+        want += N - g;
+    cr_expect_eq(c.asked, want);
+}
