@@ -10,6 +10,7 @@
  * for crash signals, so a sanitizer build's handlers do not report the
  * parser's crash as docqa's, and it dies with its parent.
  */
+#include "ingest/quality.h"
 #include "ingest/raw.h"
 
 #include "common/common.h"
@@ -73,6 +74,8 @@ static void put_doc(wire_out *w, const ingest_raw_doc *doc)
 {
     put_string(w, doc->format);
     put_string(w, doc->title);
+    PUT(w, doc->cite);
+    PUT(w, doc->styled);
     uint64_t n_pages = doc->n_pages;
     PUT(w, n_pages);
     for (size_t i = 0; i < doc->n_pages; i++) {
@@ -83,10 +86,15 @@ static void put_doc(wire_out *w, const ingest_raw_doc *doc)
         PUT(w, p->scanned);
         PUT(w, p->ocr);
         PUT(w, p->ocr_conf);
+        put_string(w, p->label);
+        put_string(w, p->unreadable);
+        PUT(w, p->dropped);
         uint64_t n_blocks = p->n_blocks;
         PUT(w, n_blocks);
         for (size_t b = 0; b < p->n_blocks; b++) {
             const ingest_block *bl = &p->blocks[b];
+            PUT(w, bl->table);
+            put_string(w, bl->header);
             uint64_t n_lines = bl->n_lines;
             PUT(w, n_lines);
             for (size_t l = 0; l < bl->n_lines; l++) {
@@ -95,6 +103,7 @@ static void put_doc(wire_out *w, const ingest_raw_doc *doc)
                 PUT(w, ln->size);
                 PUT(w, ln->bold);
                 PUT(w, ln->heading);
+                PUT(w, ln->loc);
                 PUT(w, ln->x0);
                 PUT(w, ln->y0);
                 PUT(w, ln->x1);
@@ -182,6 +191,8 @@ static void get_doc(wire_in *r, ingest_raw_doc *doc)
 {
     doc->format = get_string(r);
     doc->title = get_string(r);
+    GET(r, doc->cite);
+    GET(r, doc->styled);
     doc->n_pages = get_count(r, sizeof(int));
     doc->pages = dq_calloc(doc->n_pages ? doc->n_pages : 1, sizeof *doc->pages);
     for (size_t i = 0; i < doc->n_pages && !r->bad; i++) {
@@ -192,10 +203,17 @@ static void get_doc(wire_in *r, ingest_raw_doc *doc)
         GET(r, p->scanned);
         GET(r, p->ocr);
         GET(r, p->ocr_conf);
+        p->label = get_string(r);
+        char *why = get_string(r);
+        p->unreadable = quality_reason_static(why);
+        free(why);
+        GET(r, p->dropped);
         p->n_blocks = get_count(r, sizeof(uint64_t));
         p->blocks = dq_calloc(p->n_blocks ? p->n_blocks : 1, sizeof *p->blocks);
         for (size_t b = 0; b < p->n_blocks && !r->bad; b++) {
             ingest_block *bl = &p->blocks[b];
+            GET(r, bl->table);
+            bl->header = get_string(r);
             bl->n_lines = get_count(r, sizeof(uint64_t));
             bl->lines = dq_calloc(bl->n_lines ? bl->n_lines : 1, sizeof *bl->lines);
             for (size_t l = 0; l < bl->n_lines && !r->bad; l++) {
@@ -204,6 +222,7 @@ static void get_doc(wire_in *r, ingest_raw_doc *doc)
                 GET(r, ln->size);
                 GET(r, ln->bold);
                 GET(r, ln->heading);
+                GET(r, ln->loc);
                 GET(r, ln->x0);
                 GET(r, ln->y0);
                 GET(r, ln->x1);

@@ -191,6 +191,23 @@ const char *quality_verdict(const text_quality *page, const text_quality *doc)
     return "garbled characters (damaged fonts?)";
 }
 
+const char *quality_reason_static(const char *text)
+{
+    static const char *const reasons[] = {
+        "font without ToUnicode",
+        "CJK font without a usable ToUnicode",
+        "font maps to private-use characters",
+        "characters of scripts the rest of the document does not use",
+        "garbled characters (damaged fonts?)",
+    };
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+        if (!strcmp(text, reasons[i]))
+            return reasons[i];
+    return reasons[sizeof reasons / sizeof *reasons - 1];
+}
+
 bool quality_cjk_font_name(const char *name)
 {
     if (!name)

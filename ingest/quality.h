@@ -58,6 +58,10 @@ void quality_sum(text_quality *total, const text_quality *page);
  * the whole document, page included, so scripts the rest of the document
  * never uses count against the page. */
 const char *quality_verdict(const text_quality *page, const text_quality *doc);
+/* The static reason quality_verdict returns that reads as text (the
+ * generic one for any other text), NULL for NULL: how a page's reason
+ * crosses the pipe from the reader's child process (isolate.c). */
+const char *quality_reason_static(const char *text);
 
 /* True when a font of this name is a CJK font (MuPDF's own flag aside). */
 bool quality_cjk_font_name(const char *name);
