@@ -269,17 +269,10 @@ int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
     free(match);
     if (t->on_query)
         t->on_query(t, out->query);
-    retrieve_params rp = s->retrieve;
-    if (t->top_k > 0)
-        rp.top_k = t->top_k;
     double t0 = dq_now();
-    if (rag_session_search(s, st, out->query, &rp, &out->hits) < 0) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", dq_last_error());
-        dq_set_error("search failed: %s", why);
-        rc = RAG_ERR;
+    rc = rag_session_retrieve(s, st, out->query, t->top_k, &out->hits);
+    if (rc < 0)
         goto done;
-    }
     out->retrieve_s = dq_now() - t0;
     if (llm) {
         rc = answer_with_llm(s, llm, t, hist, n_hist, out);
