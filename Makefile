@@ -72,9 +72,11 @@ bench: build
 	@BUILD=$(BUILD) sh bench/embed
 	@BUILD=$(BUILD) sh bench/serve
 	@BUILD=$(BUILD) sh bench/llm
+	@BUILD=$(BUILD) sh bench/lm
 	@BUILD=$(BUILD) sh bench/reindex
 	@BUILD=$(BUILD) sh bench/ocr
 	@BUILD=$(BUILD) sh bench/query
+	@BUILD=$(BUILD) sh bench/bpe
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the program stripped (its debug
 # info under PREFIX/lib/debug), the CUDA backend where built, man pages,

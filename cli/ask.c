@@ -79,7 +79,8 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
             putchar('\n');
         fflush(stdout);
         if (json) {
-            print_json(question.data, &r, s->llm_params.model);
+            print_json(question.data, &r,
+                       s->llm_params.model_file ? s->llm_params.model_file : s->llm_params.model);
         } else {
             rag_print_sources(stdout, &r);
             if (r.llm.reply.finish_reason && !strcmp(r.llm.reply.finish_reason, "length"))

@@ -25,6 +25,10 @@
 typedef struct {
     char *question; /* as asked */
     char *answer;   /* as answered */
+    /* The user message as an in-process model read it (passages and all), so
+     * the next prompt starts with the tokens already in its KV cache and only
+     * the new turn is prefilled; NULL: the question stands for the turn. */
+    char *sent;
 } chat_turn;
 
 typedef struct {
@@ -61,6 +65,7 @@ static void chat_forget(chat_session *s)
     for (size_t i = 0; i < s->n_turns; i++) {
         free(s->turns[i].question);
         free(s->turns[i].answer);
+        free(s->turns[i].sent);
     }
     s->n_turns = 0;
     free(s->last_query);
@@ -68,10 +73,12 @@ static void chat_forget(chat_session *s)
     free_sources(s);
 }
 
-static void add_turn(chat_session *s, const char *q, const char *a, const char *query)
+static void add_turn(chat_session *s, const char *q, const char *a, const char *query,
+                     const char *sent)
 {
     DQ_GROW(s->turns, s->cap_turns, s->n_turns + 1);
     s->turns[s->n_turns].question = dq_strdup(q);
+    s->turns[s->n_turns].sent = sent ? dq_strdup(sent) : NULL;
     s->turns[s->n_turns].answer = dq_strdup(a);
     s->n_turns++;
     free(s->last_query);
@@ -89,7 +96,8 @@ static void chat_turn_run(chat_session *s, const char *q)
 {
     llm_message *hist = dq_calloc(2 * s->n_turns + 1, sizeof *hist);
     for (size_t i = 0; i < s->n_turns; i++) {
-        hist[2 * i] = (llm_message){"user", s->turns[i].question};
+        const chat_turn *ct = &s->turns[i];
+        hist[2 * i] = (llm_message){"user", ct->sent ? ct->sent : ct->question};
         hist[2 * i + 1] = (llm_message){"assistant", s->turns[i].answer};
     }
     cli_answer_out o = {stdout, false};
@@ -124,7 +132,9 @@ static void chat_turn_run(chat_session *s, const char *q)
     }
     if (rc == 0) {
         keep_sources(s, r.sources, r.n_sources);
-        add_turn(s, q, r.found || r.mode == RAG_LLM ? r.text : "", r.query);
+        bool kv = r.mode == RAG_LLM && llm_is_local(s->rag->llm) && r.llm.pr.msgs[1].content;
+        add_turn(s, q, r.found || r.mode == RAG_LLM ? r.text : "", r.query,
+                 kv ? r.llm.pr.msgs[1].content : NULL);
     }
     putchar('\n');
     fflush(stdout);
@@ -220,6 +230,8 @@ int cmd_chat(int argc, char **argv, cli_globals *g)
     if (!s.rag)
         return status;
     s.no_llm = s.rag->llm == NULL;
+    if (s.rag->llm_error)
+        cli_error("%s; answering from the passages instead (extractive)", s.rag->llm_error);
     s.tty = isatty(0) && isatty(1);
     cli_catch_signals();
     if (s.tty)

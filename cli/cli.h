@@ -53,6 +53,7 @@ int cmd_search(int argc, char **argv, cli_globals *g);
 int cmd_ask(int argc, char **argv, cli_globals *g);
 int cmd_status(int argc, char **argv, cli_globals *g);
 int cmd_embed(int argc, char **argv, cli_globals *g);
+int cmd_generate(int argc, char **argv, cli_globals *g);
 int cmd_model(int argc, char **argv, cli_globals *g);
 int cmd_chat(int argc, char **argv, cli_globals *g);
 int cmd_doctor(int argc, char **argv, cli_globals *g);
@@ -190,6 +191,9 @@ int cli_vectorize(store *st, embedder *e, const dq_config *cfg, bool quiet, size
 /* True when the user pressed Ctrl-C (SIGINT/SIGTERM); long loops check it
  * between files so the store is left with whole documents only. */
 bool cli_interrupted(void);
+/* Writes a piece of model output to ctx (a FILE *), control characters other
+ * than newline and tab dropped; 1 (stop) once Ctrl-C was pressed. */
+int cli_print_piece(void *ctx, const char *piece, size_t len);
 void cli_catch_signals(void);
 /* Forgets a Ctrl-C that has been dealt with (chat: one stops an answer, not
  * the session). */

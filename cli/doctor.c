@@ -80,17 +80,22 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
         return write_prompts(cfg);
     bool err;
     llm_client *llm = cli_open_llm(cfg, &err);
-    if (err)
-        return EXIT_ERROR;
+    if (err) /* a model file that does not load is the LLM's fault too */
+        return llm_is_model_file(cfg->llm_model) ? EXIT_LLM : EXIT_ERROR;
     if (!llm) {
-        puts("llm: not configured; answers are extractive (set [llm] url in "
-             "~/.config/docqa/config or DOCQA_LLM_URL)");
+        puts("llm: not configured; answers are extractive (set [llm] model = FILE.gguf or "
+             "[llm] url in ~/.config/docqa/config, or DOCQA_LLM_MODEL / DOCQA_LLM_URL)");
         return EXIT_OK;
     }
-    printf("llm: %s\n", llm_base_url(llm));
     char **ids = NULL;
     size_t n = 0;
-    llm_status st = llm_models(llm, &ids, &n);
+    llm_status st = LLM_OK;
+    if (llm_is_local(llm)) {
+        printf("llm: in process, %s (loaded)\n", llm_base_url(llm));
+        goto chat;
+    }
+    printf("llm: %s\n", llm_base_url(llm));
+    st = llm_models(llm, &ids, &n);
     if (st != LLM_OK) {
         cli_error("%s", dq_last_error());
         status = EXIT_LLM;
@@ -116,6 +121,7 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
     } else {
         printf("model: the server's default (no [llm] model set)\n");
     }
+chat:
     {
         llm_message msgs[] = {{"user", "Reply with the word OK."}};
         llm_request req = {.stream = true, .max_tokens = 1, .should_stop = cli_interrupted};
@@ -131,7 +137,9 @@ int cmd_doctor(int argc, char **argv, cli_globals *g)
     }
     {
         int t = llm_count_tokens(llm, "docqa");
-        if (t >= 0)
+        if (llm_is_local(llm))
+            printf("tokenize: ok (the model's own tokenizer)\n");
+        else if (t >= 0)
             printf("tokenize: ok (prompt budgets are counted by the server)\n");
         else
             printf("tokenize: not offered (prompt budgets are estimated)\n");

@@ -224,7 +224,8 @@ static int ceval_parse(int argc, char **argv, cli_globals *g, ceval_opts *o, int
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory (answer cache, --rag)"),
         OPT_STR(0, "url", &o->url, "url", "the LLM endpoint (default: [llm] url, $DOCQA_LLM_URL)"),
-        OPT_STR(0, "model", &o->model, "name", "model name sent to it ([llm] model)"),
+        OPT_STR(0, "model", &o->model, "name",
+                "model name sent to it, or a FILE.gguf to run in process ([llm] model)"),
         OPT_STR(0, "api-key", &o->api_key, "key", "bearer token ($DOCQA_LLM_API_KEY)"),
         OPT_NUMBER(0, "shots", &rp->shots, "n", "examples from the dev split (0, C-Eval uses 5)"),
         OPT_STR(0, "dev", &o->dev_arg, "path", "dev split folder or CSV for --shots"),
@@ -270,18 +271,27 @@ static int ceval_llm_settings(ceval_opts *o, const dq_config *cfg)
     eval_run_params *rp = &o->rp;
     const char *url = o->url, *model = o->model, *api_key = o->api_key;
     int timeout = o->timeout;
+    bool url_flag = url != NULL;
     if (!url)
         url = cfg->llm_url;
     if (!model)
         model = cfg->llm_model;
     if (!api_key)
         api_key = cfg->llm_key;
-    if (!url || !*url) {
-        cli_error("no LLM endpoint: pass --url (e.g. http://127.0.0.1:8080/v1), or set [llm] url "
-                  "in the config or DOCQA_LLM_URL");
+    /* a GGUF file runs in process unless --url asks for a server */
+    bool local = !url_flag && llm_is_model_file(model);
+    if (!local && (!url || !*url)) {
+        cli_error("no LLM: pass --url (e.g. http://127.0.0.1:8080/v1), or set [llm] model = "
+                  "FILE.gguf or [llm] url in the config (DOCQA_LLM_MODEL, DOCQA_LLM_URL)");
         return EXIT_USAGE;
     }
-    rp->llm.base_url = url;
+    if (local) {
+        rp->llm.model_file = model;
+        rp->llm.chat_template = cfg->llm_chat_template;
+        rp->llm.context = cfg->llm_context;
+        model = NULL;
+    }
+    rp->llm.base_url = local ? NULL : url;
     rp->llm.model = model;
     rp->llm.api_key = api_key;
     rp->llm.timeout_s = timeout > 0 ? timeout : cfg->llm_timeout > 0 ? cfg->llm_timeout : rp->llm.timeout_s;

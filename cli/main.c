@@ -46,8 +46,9 @@ static const struct {
     /* index rebuild adds the config it reads */
     {"index", cmd_index, STORE, "check or rebuild the vector index beside the store"},
     /* model reads the config of the --store given only, and only for some actions */
+    {"generate", cmd_generate, CONFIG, "run a GGUF model on a prompt by hand (--json: ids, logprobs)"},
     {"model", cmd_model, 0, "get and choose models: pull, list, use, rm, info"},
-    {"doctor", cmd_doctor, CONFIG, "check the configured LLM endpoint answers and has the model"},
+    {"doctor", cmd_doctor, CONFIG, "check the configured LLM (model file or endpoint) loads and answers"},
     /* an empty store is fine: people upload their documents through the page */
     {"serve", cmd_serve, CREATE | CONFIG,
      "serve the store over HTTP: JSON API, OpenAI endpoint, web page"},
@@ -189,7 +190,7 @@ static void print_help(FILE *out)
                  "cite file and page (sheet, slide or section for Office files).\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "    %-8s %s\n", commands[i].name, commands[i].help);
+        fprintf(out, "    %-9s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\noptions:\n"
                  "    --store <dir>   the store directory (default: $DOCQA_STORE, else the\n"
                  "                    first .docqa found from the current directory upward)\n"

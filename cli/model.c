@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "common/common.h"
+#include "generate/llm_local.h"
 #include "hub/hub.h"
 
 static const char *const model_usage[] = {
@@ -118,19 +119,81 @@ static int load_model(const char *dir, const bert_params *bp, char **describe)
 
 /* ---- info ------------------------------------------------------------------ */
 
+/* "1.53 GiB", "12.4 MiB" */
+static const char *size_text(uint64_t bytes, char *buf, size_t n)
+{
+    if (bytes >= (1ull << 30))
+        snprintf(buf, n, "%.2f GiB", (double)bytes / (1ull << 30));
+    else
+        snprintf(buf, n, "%.1f MiB", (double)bytes / (1 << 20));
+    return buf;
+}
+
+/* A GGUF decoder model: its shape, types, template and the memory it takes
+ * at the context asked for (the KV cache grows with it). */
+static int gguf_info(const char *path, int n_ctx)
+{
+    lm_load_params lp = lm_default_load_params();
+    lp.check_memory = false; /* info tells how much; loading to run it refuses */
+    llm_gguf g;
+    lm_model *m = lm_load(path, &lp);
+    if (!m) {
+        cli_error("%s", dq_last_error());
+        return EXIT_ERROR;
+    }
+    const lm_hparams *hp = lm_model_hparams(m);
+    if (n_ctx <= 0)
+        n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    char types[256];
+    lm_model_types(m, types, sizeof types);
+    printf("file: %s\n", path);
+    if (*hp->name)
+        printf("name: %s\n", hp->name);
+    printf("architecture: %s\n", hp->arch);
+    printf("parameters: %.2f B (%llu)\n", hp->n_params / 1e9, (unsigned long long)hp->n_params);
+    printf("layers: %d, embedding %d, feed-forward %d, heads %d (kv %d, dim %d), vocabulary %d\n",
+           hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_vocab);
+    printf("tensor types: %s\n", types);
+    printf("context length: %d (trained)\n", hp->n_ctx_train);
+    /* the tokenizer and template as a chat would use them */
+    int status = EXIT_OK;
+    lm_free(m);
+    if (llm_gguf_open(&g, path, NULL, 0) == 0) {
+        printf("tokenizer: byte-level BPE, %s pre-tokenizer, %zu tokens\n", bpe_pre_name(g.tok),
+               bpe_n_tokens(g.tok));
+        printf("chat template: %s\n", chat_template_kind(g.tmpl));
+        uint64_t w = lm_weight_bytes(g.model), kv = lm_kv_bytes(g.model, n_ctx);
+        uint64_t all = lm_memory_estimate(g.model, n_ctx);
+        char a[32], b[32], c[32], d[32];
+        printf("memory: %s (weights %s, KV cache %s at %d tokens, buffers %s)\n",
+               size_text(all, a, sizeof a), size_text(w, b, sizeof b), size_text(kv, c, sizeof c),
+               n_ctx, size_text(all - w - kv, d, sizeof d));
+        llm_gguf_close(&g);
+    } else {
+        printf("chat template: none usable (%s)\n", dq_last_error());
+        status = EXIT_ERROR;
+    }
+    return status;
+}
+
 static int model_info(int argc, char **argv)
 {
     bool int8 = false;
     const char *device = "auto";
+    int n_ctx = 0;
     const cli_option opts[] = {
         OPT_BOOLEAN(0, "int8", &int8, "load with int8 linear layers, as [embed] int8 = true does"),
         OPT_STR(0, "device", &device, "dev", "auto, cpu or cuda: where to load it (auto)"),
+        OPT_NUMBER(0, "context", &n_ctx, "n", "GGUF: the KV cache size to count (the trained length, at most 4096)"),
         OPT_FINISH,
     };
-    static const char *const usage[] = {"docqa model info [--int8] <dir|name>", NULL};
+    static const char *const usage[] = {"docqa model info [--int8] <dir|name>",
+                                        "docqa model info [--context <n>] <file.gguf>", NULL};
     int code;
     if (!parse_sub(argc, argv, opts, usage, 1, &code))
         return code;
+    if (llm_is_model_file(argv[0]))
+        return gguf_info(argv[0], n_ctx);
     bert_params bp = bert_default_params();
     bp.int8 = int8;
     if (bert_parse_device(device, &bp.device) < 0) {
@@ -214,18 +277,39 @@ static int remove_tree(const char *dir)
 static int model_pull(int argc, char **argv)
 {
     pull_view v = {0};
+    const char *quant = NULL, *file = NULL;
     const cli_option opts[] = {
         OPT_BOOLEAN('q', "quiet", &v.quiet, "no progress bar"),
+        OPT_STR(0, "quant", &quant, "type", "an LLM alias's quantization (Q4_K_M, Q8_0, ...)"),
+        OPT_STR(0, "file", &file, "name", "the one GGUF file of a repository to pull"),
         OPT_FINISH,
     };
     /* <name>: an alias ('docqa model list --aliases') or org/name */
-    static const char *const usage[] = {"docqa model pull [-q] <name>[@<revision>]", NULL};
+    static const char *const usage[] = {
+        "docqa model pull [-q] <name>[@<revision>]",
+        "docqa model pull [-q] [--quant <type> | --file <name.gguf>] <llm-name>[@<revision>]", NULL};
     int code;
     if (!parse_sub(argc, argv, opts, usage, 1, &code))
         return code;
     hub_name hn;
     if (hub_parse_name(argv[0], &hn) < 0) {
         cli_error("%s", dq_last_error());
+        return EXIT_USAGE;
+    }
+    /* an LLM is one GGUF file of a repository that holds one per quantization */
+    char gguf[256] = "";
+    if (file)
+        snprintf(gguf, sizeof gguf, "%s", file);
+    else if (hn.alias && hn.alias->gguf)
+        hub_gguf_file(hn.alias, quant, gguf, sizeof gguf);
+    else if (quant) {
+        cli_error("--quant is for the LLM aliases ('docqa model list --aliases'); name the file of "
+                  "'%s' with --file",
+                  hn.repo);
+        return EXIT_USAGE;
+    }
+    if (*gguf && quant && file) {
+        cli_error("--quant and --file pick the same thing: give one");
         return EXIT_USAGE;
     }
     char *models = hub_models_dir();
@@ -247,21 +331,30 @@ static int model_pull(int argc, char **argv)
     if (!v.quiet)
         fprintf(stderr, "pulling %s@%s from %s\n", hn.repo, hn.revision, hub_endpoint(h));
     hub_pull_result res;
-    int r = hub_pull(h, hn.repo, hn.revision, dir, &res);
+    int r = *gguf ? hub_pull_gguf(h, hn.repo, hn.revision, gguf, dir, &res)
+                  : hub_pull(h, hn.repo, hn.revision, dir, &res);
     progress_finish(&v.bar);
+    if (r == HUB_NOT_FOUND && *gguf)
+        cli_error("%s has no file '%s'%s", hn.repo, gguf,
+                  file ? "" : "; pick another --quant, or a file with --file");
     if (r == HUB_CANCELLED) {
         cli_error("%s", dq_last_error());
         rc = EXIT_INTERRUPTED;
     } else if (r != 0) {
-        cli_error("%s", dq_last_error());
+        if (!(r == HUB_NOT_FOUND && *gguf))
+            cli_error("%s", dq_last_error());
         /* keep partial downloads for a resume; a folder this run made and
          * that holds nothing worth keeping goes */
         if (!existed && !has_partial(dir))
             remove_tree(dir);
     } else {
-        printf("pulled %s (commit %.10s) into %s: %d files, %.1f MB, %s model\n", hn.repo,
-               *res.commit ? res.commit : "unknown", dir, res.n_files, (double)res.bytes / 1e6,
-               res.reranker ? "a reranker" : "an embedding");
+        if (*gguf)
+            printf("pulled %s (commit %.10s) into %s: %s, %.1f MB, an LLM\n", hn.repo,
+                   *res.commit ? res.commit : "unknown", dir, gguf, (double)res.bytes / 1e6);
+        else
+            printf("pulled %s (commit %.10s) into %s: %d files, %.1f MB, %s model\n", hn.repo,
+                   *res.commit ? res.commit : "unknown", dir, res.n_files,
+                   (double)res.bytes / 1e6, res.reranker ? "a reranker" : "an embedding");
         printf("use it with: docqa model use %s\n", hn.alias && !strcmp(hn.revision, "main")
                                                         ? hn.alias->name
                                                         : argv[0]);
@@ -351,7 +444,8 @@ static int model_list(int argc, char **argv, cli_globals *g)
             snprintf(hn.revision, sizeof hn.revision, "main");
             char *folder = hub_folder_name(&hn), *dir = join(models, folder);
             printf("%-24s %-38s %-10s %s\n", a[i].name, a[i].repo,
-                   a[i].reranker ? "reranker" : "embedding", is_dir(dir) ? "yes" : "");
+                   a[i].gguf ? "llm" : a[i].reranker ? "reranker" : "embedding",
+                   is_dir(dir) ? "yes" : "");
             free(folder);
             free(dir);
         }
@@ -396,7 +490,9 @@ static int model_list(int argc, char **argv, cli_globals *g)
                              : "");
             else
                 snprintf(label, sizeof label, "%s", names[i]);
+            const cJSON *gguf = cJSON_GetObjectItem(rec, "gguf");
             const char *kind = !rec                      ? "incomplete"
+                               : cJSON_IsString(gguf)    ? "llm"
                                : reranker_folder(dir)    ? "reranker"
                                                          : "embedding";
             const char *conf = same_path(cfg.embed_model, dir)    ? "[embed] model"
@@ -417,6 +513,42 @@ static int model_list(int argc, char **argv, cli_globals *g)
 
 /* ---- use ------------------------------------------------------------------------ */
 
+/* [llm] model = the GGUF file, once it loads with its tokenizer and template. */
+static int use_llm(const char *file, cli_globals *g)
+{
+    char *path = real(file);
+    llm_gguf gg;
+    if (llm_gguf_open(&gg, path, NULL, 0) < 0) {
+        cli_error("%s", dq_last_error());
+        free(path);
+        return EXIT_ERROR;
+    }
+    llm_gguf_close(&gg);
+    char *conf = dq_config_user_path();
+    int rc = EXIT_ERROR;
+    if (!conf) {
+        cli_error("no user config: neither XDG_CONFIG_HOME nor HOME is set");
+    } else if (dq_config_set(conf, "llm", "model", path) < 0) {
+        cli_error("%s", dq_last_error());
+    } else {
+        printf("[llm] model = %s written to %s\n", path, conf);
+        dq_config cfg;
+        if (cli_load_config(&cfg, g->store_dir) == 0) {
+            if (!same_path(cfg.llm_model, path))
+                cli_error("warning: %s overrides it with '%s'",
+                          getenv("DOCQA_LLM_MODEL") ? "DOCQA_LLM_MODEL" : "the store's config",
+                          cfg.llm_model ? cfg.llm_model : "");
+            else
+                printf("'docqa ask' answers with it in process\n");
+            dq_config_free(&cfg);
+        }
+        rc = EXIT_OK;
+    }
+    free(conf);
+    free(path);
+    return rc;
+}
+
 static int model_use(int argc, char **argv, cli_globals *g)
 {
     const cli_option opts[] = {OPT_FINISH};
@@ -427,12 +559,23 @@ static int model_use(int argc, char **argv, cli_globals *g)
     char *dir = NULL;
     char probe[PATH_MAX];
     snprintf(probe, sizeof probe, "%s/config.json", argv[0]);
+    if (llm_is_model_file(argv[0]) && !is_dir(argv[0]))
+        return use_llm(argv[0], g);
     if (is_dir(argv[0]) && access(probe, F_OK) == 0) {
         dir = real(argv[0]); /* a local model folder */
     } else if (!(dir = pulled_dir(argv[0]))) {
         return EXIT_ERROR;
     } else {
         cJSON *rec = read_record(dir);
+        const cJSON *gguf = cJSON_GetObjectItem(rec, "gguf");
+        if (cJSON_IsString(gguf)) { /* a pulled LLM: its one file */
+            char *path = join(dir, gguf->valuestring);
+            int rc = use_llm(path, g);
+            free(path);
+            cJSON_Delete(rec);
+            free(dir);
+            return rc;
+        }
         cJSON_Delete(rec);
         if (!rec) {
             cli_error("'%s' is an unfinished pull; 'docqa model pull %s' completes it",

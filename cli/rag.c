@@ -33,9 +33,9 @@ rag_session *cli_rag_session(cli_globals *g, const rag_session_params *params, i
 llm_client *cli_open_llm(const dq_config *cfg, bool *err)
 {
     *err = false;
-    if (!cfg->llm_url || !*cfg->llm_url)
-        return NULL;
     llm_params p = rag_llm_params(cfg);
+    if (!llm_params_configured(&p))
+        return NULL;
     llm_client *c = llm_new(&p);
     if (!c) {
         cli_error("%s", dq_last_error());
@@ -52,7 +52,7 @@ static bool stop_requested(void)
 /* Writes a piece of the answer. Control characters other than newline and
  * tab are dropped: a document can steer what a model writes, and an escape
  * sequence in the answer must not reach the user's terminal. */
-static int print_piece(void *ctx, const char *piece, size_t len)
+int cli_print_piece(void *ctx, const char *piece, size_t len)
 {
     FILE *out = ctx;
     size_t start = 0;
@@ -74,7 +74,7 @@ static int on_piece(void *ctx, const char *piece, size_t len)
     if (!o->out)
         return cli_interrupted() ? 1 : 0;
     o->printed = true;
-    return print_piece(o->out, piece, len);
+    return cli_print_piece(o->out, piece, len);
 }
 
 rag_turn cli_rag_turn(const char *question, cli_answer_out *o)

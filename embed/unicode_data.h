@@ -1,5 +1,5 @@
 /* unicode_data.h - private to embed/: the Unicode properties the WordPiece
- * tokenizer needs, from tables scripts/gen_unicode_data.py generates into
+ * and byte-level BPE tokenizers need, from tables scripts/gen_unicode_data.py generates into
  * unicode_data.c from Python's unicodedata, so the C tokenizer sees the same
  * character data as Hugging Face's Python one.
  */
@@ -15,6 +15,8 @@ enum {
     UCD_SPACE = 2,   /* Zs */
     UCD_PUNCT = 3,   /* P* */
     UCD_MN = 4,      /* Mn, what accent stripping drops */
+    UCD_LETTER = 5,  /* L*, regex \p{L} */
+    UCD_NUMBER = 6,  /* N*, regex \p{N} */
     UCD_CLASS_MASK = 7,
 };
 
@@ -23,6 +25,7 @@ enum {
     UCD_HAS_LOWER = 0x08,  /* str.lower() changes it */
     UCD_HAS_DECOMP = 0x10, /* NFD changes it */
     UCD_HAS_CCC = 0x20,    /* non-zero canonical combining class */
+    UCD_NFC_QC = 0x40,     /* NFC quick check No or Maybe: NFC may change it */
 };
 
 #define UCD_MAX_LOWER 3
@@ -37,5 +40,7 @@ int ucd_lower(uint32_t cp, uint32_t out[UCD_MAX_LOWER]);
 int ucd_decompose(uint32_t cp, uint32_t out[UCD_MAX_DECOMP]);
 /* Canonical combining class, 0 for starters. */
 int ucd_ccc(uint32_t cp);
+/* The primary composite of a canonical pair (Hangul included), or 0. */
+uint32_t ucd_compose(uint32_t first, uint32_t second);
 
 #endif

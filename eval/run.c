@@ -136,8 +136,8 @@ static size_t pick_shots(const eval_set *dev, const eval_question *q, int k,
  * settings the client refuses. */
 static int model_identity(const llm_params *lp, char *out, size_t cap)
 {
-    if (lp->model) {
-        snprintf(out, cap, "%s", lp->model);
+    if (lp->model_file || lp->model) {
+        snprintf(out, cap, "%s", lp->model_file ? lp->model_file : lp->model);
         return 0;
     }
     llm_client *c = llm_new(lp);
@@ -284,12 +284,16 @@ int eval_run_ceval(store *st, const eval_set *set, const eval_set *dev,
         goto out;
 
     pool p = {.jobs = jobs, .n_jobs = n_jobs};
+    static const char *const letters[] = {"A", "B", "C", "D", " A", " B", " C", " D", NULL};
     p.req = (llm_request){.stream = false, .max_tokens = max_tokens, .top_logprobs = top_logprobs,
+                          .score_tokens = letters,
                           .should_stop = hooks ? hooks->stop_now : NULL};
     p.done = dq_calloc(n_jobs, sizeof *p.done);
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     int n_workers = params->parallel < 1 ? 1 : params->parallel;
+    if (params->llm.model_file)
+        n_workers = 1; /* one model in memory; its requests would only queue */
     if ((size_t)n_workers > n_jobs)
         n_workers = (int)n_jobs;
     worker *ws = dq_calloc((size_t)n_workers, sizeof *ws);

@@ -15,6 +15,8 @@
  */
 #include "generate/llm.h"
 
+#include "generate/llm_local.h"
+
 #include "common/common.h"
 #include "generate/sse.h"
 #include "net/net.h"
@@ -33,6 +35,7 @@
 #define RAW_MAX ((size_t)64 << 20)
 
 struct llm_client {
+    llm_local *local;   /* the in-process backend, or NULL for HTTP (the rest) */
     char *base;         /* base URL, trailing '/' removed, as the user gave it */
     char *chat_url;     /* base + "/chat/completions" */
     char *models_url;   /* base + "/models" */
@@ -69,6 +72,7 @@ const char *llm_status_name(llm_status s)
     case LLM_ERR_HTTP: return "http";
     case LLM_ERR_PROTOCOL: return "protocol";
     case LLM_ERR_CANCELLED: return "cancelled";
+    case LLM_ERR_OVERFLOW: return "overflow";
     case LLM_ERR_OTHER: break;
     }
     return "other";
@@ -80,8 +84,27 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
     return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
+bool llm_params_configured(const llm_params *p)
+{
+    return (p->model_file && *p->model_file) || (p->base_url && *p->base_url);
+}
+
+bool llm_is_model_file(const char *model)
+{
+    size_t n = model ? strlen(model) : 0;
+    return n > 5 && !strcasecmp(model + n - 5, ".gguf");
+}
+
 llm_client *llm_new(const llm_params *params)
 {
+    if (params && params->model_file && *params->model_file) {
+        llm_local *l = llm_local_new(params);
+        if (!l)
+            return NULL;
+        llm_client *c = dq_calloc(1, sizeof *c);
+        c->local = l;
+        return c;
+    }
     if (!params || !params->base_url || !*params->base_url) {
         dq_set_error("no LLM url given");
         return NULL;
@@ -131,6 +154,7 @@ void llm_free(llm_client *c)
 {
     if (!c)
         return;
+    llm_local_free(c->local);
     if (c->curl)
         curl_easy_cleanup(c->curl);
     free(c->base);
@@ -144,7 +168,20 @@ void llm_free(llm_client *c)
 
 const char *llm_base_url(const llm_client *c)
 {
-    return c->base;
+    return c->local ? llm_local_path(c->local) : c->base;
+}
+
+bool llm_is_local(const llm_client *c)
+{
+    return c && c->local;
+}
+
+void llm_queue_state(llm_client *c, int *queued, bool *running)
+{
+    *queued = 0;
+    *running = false;
+    if (c && c->local)
+        llm_local_queue_state(c->local, queued, running);
 }
 
 bool llm_unreachable(llm_status st, const llm_reply *r)
@@ -679,6 +716,8 @@ llm_status llm_chat(llm_client *c, const llm_message *msgs, size_t n, const llm_
         dq_set_error("no messages to send to the LLM");
         return LLM_ERR_OTHER;
     }
+    if (c->local)
+        return llm_local_chat(c->local, msgs, n, req, cb, ctx, out);
     call k = {.c = c, .req = req, .cb = cb, .ctx = ctx, .out = out, .want_stream = req->stream};
     sse_init(&k.sse, on_event, &k);
     char *body = chat_body(c, msgs, n, req);
@@ -738,6 +777,13 @@ llm_status llm_models(llm_client *c, char ***ids, size_t *n)
 {
     *ids = NULL;
     *n = 0;
+    if (c->local) { /* the one model there is: its file's name */
+        const char *path = llm_local_path(c->local), *slash = strrchr(path, '/');
+        *ids = dq_calloc(1, sizeof **ids);
+        (*ids)[0] = dq_strdup(slash ? slash + 1 : path);
+        *n = 1;
+        return LLM_OK;
+    }
     llm_request req = {0};
     call k = {.c = c, .req = &req};
     llm_status st = perform(&k, c->models_url, NULL, c->timeout_s);
@@ -769,6 +815,8 @@ llm_status llm_models(llm_client *c, char ***ids, size_t *n)
 
 int llm_count_tokens(llm_client *c, const char *text)
 {
+    if (c->local)
+        return llm_local_count_tokens(c->local, text);
     if (c->tokenize < 0)
         return -1;
     cJSON *root = cJSON_CreateObject();

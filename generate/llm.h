@@ -1,6 +1,13 @@
-/* llm.h - a client for an OpenAI-compatible chat endpoint (llama.cpp's
- * llama-server, Ollama, vLLM): POST {base_url}/chat/completions, streamed as
- * Server-Sent Events or not, with libcurl and cJSON.
+/* llm.h - the LLM as docqa's answer turn, ceval and doctor see it: one
+ * handle with two backends behind the same calls.
+ *
+ * - HTTP: an OpenAI-compatible chat endpoint (llama.cpp's llama-server,
+ *   Ollama, vLLM): POST {base_url}/chat/completions, streamed as Server-Sent
+ *   Events or not, with libcurl and cJSON (generate/llm.c).
+ * - In process: a GGUF model file run by embed/'s engine (embed/lm.h) with
+ *   its own tokenizer and chat template (generate/llm_local.c). One such
+ *   client may be shared by threads: requests queue on it, and the KV cache
+ *   of the last conversation is kept so a follow-up prefills only what is new.
  *
  * The client never prints; failures set the dq error with one line a user can
  * act on ("no LLM at http://127.0.0.1:8080/v1 (connection refused); start
@@ -13,6 +20,10 @@
 #include <stddef.h>
 
 typedef struct {
+    const char *model_file; /* a GGUF file: the in-process backend (base_url unused) */
+    int context;            /* in process: KV cache tokens; 0: min(the model's, 4096) */
+    int n_threads;          /* in process: 0: the engine's default */
+    const char *chat_template; /* in process: a template file instead of the model's */
     const char *base_url;   /* "http://127.0.0.1:8080/v1" */
     const char *model;      /* sent as "model"; NULL sends the server's default */
     const char *api_key;    /* Bearer token, NULL for none; never logged */
@@ -24,6 +35,12 @@ typedef struct {
 
 llm_params llm_default_params(void);
 
+/* True when params name an LLM: a model file or a url. */
+bool llm_params_configured(const llm_params *p);
+/* True when model_file names a GGUF file ("*.gguf", any case): how the
+ * config's [llm] model tells a file from a server's model name. */
+bool llm_is_model_file(const char *model);
+
 typedef struct {
     const char *role;    /* "system", "user", "assistant" */
     const char *content;
@@ -33,11 +50,25 @@ typedef struct {
     bool stream;        /* SSE streaming; tokens go to the callback as they arrive */
     int max_tokens;     /* 0: the client's max_tokens */
     int top_logprobs;   /* > 0: ask for the first generated token's top alternatives */
+    /* In process, with top_logprobs: texts (NULL-terminated) whose exact
+     * first-token logprobs join the alternatives when each is one token, so
+     * `eval ceval` compares A-D however unlikely; a server ignores them. */
+    const char *const *score_tokens;
     /* Polled while waiting (several times a second, and per piece): true
      * stops the request with LLM_ERR_CANCELLED, e.g. cli_interrupted for a
      * Ctrl-C that comes before the first token. NULL: never. */
     bool (*should_stop)(void);
+    /* In process only: NULL samples at the client's temperature with the
+     * engine's other defaults (docqa generate sets them all). */
+    const struct llm_sampling *sampling;
 } llm_request;
+
+typedef struct llm_sampling {
+    double temperature; /* <= 0: greedy */
+    int top_k;          /* 0: off */
+    double top_p;       /* 1: off */
+    unsigned long long seed;
+} llm_sampling;
 
 typedef struct {
     char *token;        /* as the server spelled it, e.g. "B" or " B" */
@@ -54,6 +85,7 @@ typedef struct {
     llm_logprob *top;           /* (n_top) alternatives for the first token, best first */
     size_t n_top;
     int http_status;            /* the reply's HTTP status; 0 when none came (refused, timeout) */
+    int prefilled_tokens;       /* in process: prompt tokens run (those in the kept cache are not); -1 */
 } llm_reply;
 
 void llm_reply_free(llm_reply *r);
@@ -65,13 +97,20 @@ typedef enum {
     LLM_ERR_HTTP,       /* 4xx/5xx; message carries the server's error text */
     LLM_ERR_PROTOCOL,   /* malformed JSON or stream, error event mid-stream */
     LLM_ERR_CANCELLED,  /* the token callback asked to stop (Ctrl-C) */
+    LLM_ERR_OVERFLOW,   /* in process: the prompt does not fit in the context */
     LLM_ERR_OTHER,
 } llm_status;
 
 typedef struct llm_client llm_client;
 
-/* Copies what it needs from params. NULL with the error set on bad params. */
+/* Copies what it needs from params; with model_file, loads the model (seconds
+ * for a large one). NULL with the error set on bad params or a file that
+ * cannot be run (one line naming the file and the reason). */
 llm_client *llm_new(const llm_params *params);
+/* True for an in-process client: one per process, shared by threads. */
+bool llm_is_local(const llm_client *c);
+/* In process: requests waiting and whether one runs (for /health). */
+void llm_queue_state(llm_client *c, int *queued, bool *running);
 void llm_free(llm_client *c);
 
 /* Called with each piece of content as it arrives (valid UTF-8: a character
@@ -106,7 +145,7 @@ void llm_models_free(char **ids, size_t n);
 int llm_count_tokens(llm_client *c, const char *text);
 
 /* The base URL as configured, trailing '/' (and a "/chat/completions" the
- * user wrote) removed: what messages name. */
+ * user wrote) removed: what messages name. In process: the model file. */
 const char *llm_base_url(const llm_client *c);
 
 #endif

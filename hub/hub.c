@@ -50,21 +50,50 @@ static bool ends_with(const char *s, const char *suffix)
 /* ---- names ---------------------------------------------------------------- */
 
 static const hub_alias aliases[] = {
-    {"bge-small-zh-v1.5", "BAAI/bge-small-zh-v1.5", false},
-    {"bge-base-zh-v1.5", "BAAI/bge-base-zh-v1.5", false},
-    {"bge-large-zh-v1.5", "BAAI/bge-large-zh-v1.5", false},
-    {"bge-small-en-v1.5", "BAAI/bge-small-en-v1.5", false},
-    {"bge-base-en-v1.5", "BAAI/bge-base-en-v1.5", false},
-    {"m3e-small", "moka-ai/m3e-small", false},
-    {"m3e-base", "moka-ai/m3e-base", false},
-    {"m3e-large", "moka-ai/m3e-large", false},
-    {"text2vec-base-chinese", "shibing624/text2vec-base-chinese", false},
-    {"ms-marco-MiniLM-L-6-v2", "cross-encoder/ms-marco-MiniLM-L-6-v2", true},
-    {"ms-marco-MiniLM-L-12-v2", "cross-encoder/ms-marco-MiniLM-L-12-v2", true},
-    {"bge-reranker-base", "BAAI/bge-reranker-base", true},
-    {"bge-reranker-large", "BAAI/bge-reranker-large", true},
-    {"bce-reranker-base_v1", "maidalun1020/bce-reranker-base_v1", true},
+    {"bge-small-zh-v1.5", "BAAI/bge-small-zh-v1.5", false, NULL, false, NULL},
+    {"bge-base-zh-v1.5", "BAAI/bge-base-zh-v1.5", false, NULL, false, NULL},
+    {"bge-large-zh-v1.5", "BAAI/bge-large-zh-v1.5", false, NULL, false, NULL},
+    {"bge-small-en-v1.5", "BAAI/bge-small-en-v1.5", false, NULL, false, NULL},
+    {"bge-base-en-v1.5", "BAAI/bge-base-en-v1.5", false, NULL, false, NULL},
+    {"m3e-small", "moka-ai/m3e-small", false, NULL, false, NULL},
+    {"m3e-base", "moka-ai/m3e-base", false, NULL, false, NULL},
+    {"m3e-large", "moka-ai/m3e-large", false, NULL, false, NULL},
+    {"text2vec-base-chinese", "shibing624/text2vec-base-chinese", false, NULL, false, NULL},
+    {"ms-marco-MiniLM-L-6-v2", "cross-encoder/ms-marco-MiniLM-L-6-v2", true, NULL, false, NULL},
+    {"ms-marco-MiniLM-L-12-v2", "cross-encoder/ms-marco-MiniLM-L-12-v2", true, NULL, false, NULL},
+    {"bge-reranker-base", "BAAI/bge-reranker-base", true, NULL, false, NULL},
+    {"bge-reranker-large", "BAAI/bge-reranker-large", true, NULL, false, NULL},
+    {"bce-reranker-base_v1", "maidalun1020/bce-reranker-base_v1", true, NULL, false, NULL},
+    /* LLMs: Qwen's own GGUF repositories where they hold one file per
+     * quantization; Qwen2.5-7B's Q4_K_M there is split in two files, which
+     * docqa does not join, so bartowski's single-file conversion stands in,
+     * as for Llama 3.2 (Meta publishes no GGUF). Qwen3-0.6B and -1.7B are
+     * published as Q8_0 only. */
+    {"qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct-GGUF", false,
+     "qwen2.5-0.5b-instruct-%s.gguf", true, "Q4_K_M"},
+    {"qwen2.5-1.5b-instruct", "Qwen/Qwen2.5-1.5B-Instruct-GGUF", false,
+     "qwen2.5-1.5b-instruct-%s.gguf", true, "Q4_K_M"},
+    {"qwen2.5-3b-instruct", "Qwen/Qwen2.5-3B-Instruct-GGUF", false, "qwen2.5-3b-instruct-%s.gguf",
+     true, "Q4_K_M"},
+    {"qwen2.5-7b-instruct", "bartowski/Qwen2.5-7B-Instruct-GGUF", false,
+     "Qwen2.5-7B-Instruct-%s.gguf", false, "Q4_K_M"},
+    {"qwen3-0.6b", "Qwen/Qwen3-0.6B-GGUF", false, "Qwen3-0.6B-%s.gguf", false, "Q8_0"},
+    {"qwen3-1.7b", "Qwen/Qwen3-1.7B-GGUF", false, "Qwen3-1.7B-%s.gguf", false, "Q8_0"},
+    {"qwen3-4b", "Qwen/Qwen3-4B-GGUF", false, "Qwen3-4B-%s.gguf", false, "Q4_K_M"},
+    {"llama-3.2-1b-instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF", false,
+     "Llama-3.2-1B-Instruct-%s.gguf", false, "Q4_K_M"},
+    {"llama-3.2-3b-instruct", "bartowski/Llama-3.2-3B-Instruct-GGUF", false,
+     "Llama-3.2-3B-Instruct-%s.gguf", false, "Q4_K_M"},
 };
+
+void hub_gguf_file(const hub_alias *a, const char *quant, char *out, size_t n)
+{
+    char q[32];
+    snprintf(q, sizeof q, "%s", quant ? quant : a->quant);
+    for (char *c = q; *c; c++)
+        *c = (char)(a->gguf_lower ? tolower((unsigned char)*c) : toupper((unsigned char)*c));
+    snprintf(out, n, a->gguf, q);
+}
 
 const hub_alias *hub_aliases(size_t *n)
 {
@@ -938,6 +967,30 @@ long long hub_folder_bytes(const char *dir)
     return total;
 }
 
+/* The record of a completed pull, written last (its files leave p). */
+static int write_record(pull_ctx *p, const char *revision, const char *kind, const char *gguf,
+                        const char *record)
+{
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddStringToObject(rec, "repo", p->repo);
+    cJSON_AddStringToObject(rec, "revision", revision ? revision : "main");
+    cJSON_AddStringToObject(rec, "commit", p->res->commit);
+    cJSON_AddStringToObject(rec, "endpoint", p->h->endpoint);
+    cJSON_AddStringToObject(rec, "kind", kind);
+    if (gguf)
+        cJSON_AddStringToObject(rec, "gguf", gguf);
+    cJSON_AddItemToObject(rec, "files", p->files);
+    p->files = NULL;
+    char *text = cJSON_Print(rec);
+    cJSON_Delete(rec);
+    int wr = dq_write_file_atomic(record, text, strlen(text));
+    free(text);
+    if (wr < 0)
+        return -1;
+    p->res->bytes = hub_folder_bytes(p->dir);
+    return 0;
+}
+
 int hub_pull(hub *h, const char *repo, const char *revision, const char *dir,
              hub_pull_result *res)
 {
@@ -1024,25 +1077,35 @@ int hub_pull(hub *h, const char *repo, const char *revision, const char *dir,
         goto out;
     }
 
-    cJSON *rec = cJSON_CreateObject();
-    cJSON_AddStringToObject(rec, "repo", repo);
-    cJSON_AddStringToObject(rec, "revision", revision ? revision : "main");
-    cJSON_AddStringToObject(rec, "commit", res->commit);
-    cJSON_AddStringToObject(rec, "endpoint", h->endpoint);
-    cJSON_AddStringToObject(rec, "kind", res->reranker ? "reranker" : "embedding");
-    cJSON_AddItemToObject(rec, "files", p.files);
-    p.files = NULL;
-    char *text = cJSON_Print(rec);
-    cJSON_Delete(rec);
-    int wr = dq_write_file_atomic(record, text, strlen(text));
-    free(text);
-    if (wr < 0)
+    if (write_record(&p, revision, res->reranker ? "reranker" : "embedding", NULL, record) < 0)
         goto out;
-    res->bytes = hub_folder_bytes(dir);
     rc = 0;
 out:
     cJSON_Delete(p.files);
     free(pool);
+    free(record);
+    return rc;
+}
+
+int hub_pull_gguf(hub *h, const char *repo, const char *revision, const char *file,
+                  const char *dir, hub_pull_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!ends_with(file, ".gguf") || strchr(file, '/') || file[0] == '.') {
+        dq_set_error("'%s': not a .gguf file name", file);
+        return -1;
+    }
+    if (dq_mkdirs(dir) < 0)
+        return -1;
+    pull_ctx p = {h, repo, dir, "", false, cJSON_CreateArray(), res};
+    snprintf(p.rev, sizeof p.rev, "%s", revision ? revision : "main");
+    /* a record stays until another quantization is complete: the file it
+     * names is whole, and is what `model use` takes */
+    char *record = path_join(dir, HUB_RECORD);
+    int rc = pull_file(&p, file, false);
+    if (rc == 0 && write_record(&p, revision, "llm", file, record) < 0)
+        rc = -1;
+    cJSON_Delete(p.files);
     free(record);
     return rc;
 }

@@ -27,7 +27,16 @@ typedef struct {
     const char *name;        /* "bge-small-zh-v1.5" */
     const char *repo;        /* "BAAI/bge-small-zh-v1.5" */
     bool reranker;           /* a cross-encoder, for [retrieve] rerank_model */
+    /* An LLM: one GGUF file of a repository holding one per quantization.
+     * The file name with "%s" for the quantization, written in lower case
+     * when gguf_lower (as Qwen's own repositories do); NULL for a folder. */
+    const char *gguf;
+    bool gguf_lower;
+    const char *quant;       /* the quantization pulled by default ("Q4_K_M") */
 } hub_alias;
+
+/* The file name of alias a's GGUF in quantization quant (NULL: a->quant). */
+void hub_gguf_file(const hub_alias *a, const char *quant, char *out, size_t n);
 
 /* The built-in short names (docs/models.md describes each). */
 const hub_alias *hub_aliases(size_t *n);
@@ -127,5 +136,11 @@ typedef struct {
  * pytorch_model.bin is refused with what to do. */
 int hub_pull(hub *h, const char *repo, const char *revision, const char *dir,
              hub_pull_result *res);
+
+/* Pulls one GGUF file of repo@revision into dir (resumed and checked as
+ * hub_download does) and writes HUB_RECORD with kind "llm" and the file's
+ * name under "gguf". HUB_NOT_FOUND when the repository has no such file. */
+int hub_pull_gguf(hub *h, const char *repo, const char *revision, const char *file,
+                  const char *dir, hub_pull_result *res);
 
 #endif

@@ -151,7 +151,10 @@ static char *standalone_query(llm_client *llm, const rag_turn *t, const llm_mess
     const char *prev = previous_query(t);
     if (!prev)
         return dq_strdup(t->question);
-    if (llm && n_hist > 0) {
+    /* An in-process model would prefill the whole history again for the
+     * rewrite (another system prompt) and lose the chat's KV cache: the
+     * follow-up heuristic below stands in for it there. */
+    if (llm && n_hist > 0 && !llm_is_local(llm)) {
         bool stopped;
         char *q = rewrite_with_llm(llm, t, hist, n_hist, &stopped);
         if (q || stopped)
@@ -279,6 +282,8 @@ int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
         if (rc < 0 || !out->llm_error)
             goto done;
         llm_answer_free(&out->llm); /* unreachable: the passages answer instead */
+    } else if (!t->no_llm && !t->llm && s->llm_error) {
+        out->llm_error = dq_strdup(s->llm_error); /* the model file did not load */
     }
     rc = answer_extractively(s, t, out);
 done:

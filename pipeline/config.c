@@ -89,6 +89,8 @@ static int apply_llm(dq_config *cfg, const char *key, const char *value)
         set_string(&cfg->llm_model, value);
     else if (!strcmp(key, "prompts"))
         set_string(&cfg->llm_prompts, value);
+    else if (!strcmp(key, "chat_template"))
+        set_string(&cfg->llm_chat_template, value);
     else if (!strcmp(key, "temperature")) {
         char *end;
         double t = strtod(value, &end);
@@ -302,6 +304,7 @@ void dq_config_free(dq_config *cfg)
     free(cfg->llm_model);
     free(cfg->llm_key);
     free(cfg->llm_prompts);
+    free(cfg->llm_chat_template);
     free(cfg->rerank_model);
     free(cfg->ocr_mode);
     free(cfg->ocr_lang);

@@ -44,6 +44,7 @@ typedef struct {
     char *llm_model;        /* [llm] model, $DOCQA_LLM_MODEL */
     char *llm_key;          /* $DOCQA_LLM_API_KEY only, never from a file */
     char *llm_prompts;      /* [llm] prompts = DIR holding zh.txt / en.txt */
+    char *llm_chat_template; /* [llm] chat_template = FILE (in-process model) */
     double llm_temperature; /* [llm] temperature (-1: unset) */
     int llm_max_tokens;     /* [llm] max_tokens: the answer's budget */
     int llm_context;        /* [llm] context: the model's window in tokens */
@@ -334,6 +335,10 @@ typedef struct rag_session {
     char *prompt_dir;         /* prompt.template_dir, owned */
     llm_params llm_params;    /* strings point into cfg */
     llm_client *llm;          /* NULL: answers are extractive */
+    /* Why the configured model file did not load (bad, truncated, too large),
+     * or NULL: the passages answer then, and each reply's llm_error says why,
+     * as for a server that cannot be reached. */
+    char *llm_error;
     pthread_mutex_t models;   /* emb and retrieve.reranker hold scratch */
 } rag_session;
 

@@ -76,6 +76,15 @@ llm_params rag_llm_params(const dq_config *cfg)
     llm_params p = llm_default_params();
     p.base_url = cfg->llm_url;
     p.model = cfg->llm_model;
+    /* a GGUF file is run in process, even when a url is set too */
+    if (llm_is_model_file(cfg->llm_model)) {
+        p.model_file = cfg->llm_model;
+        p.model = NULL;
+        p.base_url = NULL;
+        p.chat_template = cfg->llm_chat_template;
+        if (cfg->llm_context > 0)
+            p.context = cfg->llm_context;
+    }
     p.api_key = cfg->llm_key;
     if (cfg->llm_temperature >= 0)
         p.temperature = cfg->llm_temperature;
@@ -142,10 +151,12 @@ int rag_session_build(const rag_session_params *params, rag_session **out)
     if (s->cfg->llm_context > 0)
         s->prompt.context_tokens = s->cfg->llm_context;
     s->prompt.answer_tokens = s->llm_params.max_tokens;
-    if (!params->no_llm && s->llm_params.base_url && *s->llm_params.base_url) {
+    if (!params->no_llm && llm_params_configured(&s->llm_params)) {
         s->llm = llm_new(&s->llm_params);
-        if (!s->llm)
+        if (!s->llm && !s->llm_params.model_file)
             goto fail;
+        if (!s->llm)
+            s->llm_error = dq_strdup(dq_last_error());
     }
     *out = s;
     return 0;
@@ -159,6 +170,7 @@ void rag_session_free(rag_session *s)
     if (!s)
         return;
     llm_free(s->llm);
+    free(s->llm_error);
     free(s->prompt_dir);
     embedder_free(s->emb);
     reranker_free(s->retrieve.reranker);

@@ -4,6 +4,7 @@
 # chromium, nodejs and a CJK font (for readable screenshots) run the web
 # page's browser test (tests/browser, whose playwright-core needs node 20 with
 # npm, as NodeSource's nodejs ships it; `make deps` runs npm ci there).
+# python3-numpy runs scripts/lm_reference.py, the LLM engine's test oracle.
 # --bench adds what bench/ compares against
 # (mutool, pdftotext, GNU time, PyTorch, wrk, pandoc and LibreOffice Writer for
 # the Office rows) and what scripts/ regenerate fixtures and samples with
@@ -20,7 +21,7 @@ libgumbo-dev libmujs-dev zlib1g-dev
 libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
 libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiece-dev
 libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng
-python3 groff-base man-db zsh systemd"
+python3 python3-numpy groff-base man-db zsh systemd"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
 hyperfine git bc tesseract-ocr python3-docx python3-openpyxl pandoc libreoffice-writer-nogui"
 # `make fuzz`: clang with libFuzzer and the sanitizer runtimes

@@ -50,7 +50,9 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
 {
     memset(out, 0, sizeof *out);
     llm_client *llm = NULL;
-    if (srv->have_llm && !(llm = llm_pool_acquire(&srv->llms)))
+    if (srv->shared_llm)
+        llm = srv->shared_llm;
+    else if (srv->have_llm && !(llm = llm_pool_acquire(&srv->llms)))
         return RAG_ERR;
     rag_turn t = {
         .question = ask->question,
@@ -65,7 +67,8 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
         .extractive_pieces = true,
     };
     int rc = rag_answer_turn(srv->p.session, &t, out);
-    llm_pool_release(&srv->llms, llm);
+    if (!srv->shared_llm)
+        llm_pool_release(&srv->llms, llm);
     return rc;
 }
 

@@ -30,6 +30,15 @@ enum MHD_Result api_health(serve_request *rq)
     cJSON_AddNumberToObject(o, "documents", (double)s.documents);
     cJSON_AddNumberToObject(o, "chunks", (double)s.chunks);
     cJSON_AddNumberToObject(o, "failed", (double)s.failed);
+    if (rq->srv->shared_llm) { /* one in-process model: who runs, how many wait */
+        int queued;
+        bool running;
+        llm_queue_state(rq->srv->shared_llm, &queued, &running);
+        cJSON *l = cJSON_AddObjectToObject(o, "llm");
+        cJSON_AddStringToObject(l, "backend", "in-process");
+        cJSON_AddBoolToObject(l, "running", running);
+        cJSON_AddNumberToObject(l, "queued", queued);
+    }
     return serve_reply_json(rq, 200, o);
 }
 

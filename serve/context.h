@@ -24,7 +24,8 @@ struct serve_server {
 
     store_pool stores;      /* read-only connections */
     bool have_llm;          /* the session has an LLM */
-    llm_pool llms;          /* when have_llm: clients made with the session's settings */
+    llm_pool llms;          /* when have_llm over HTTP: clients made with the session's settings */
+    llm_client *shared_llm; /* an in-process model: the session's one client, requests queue on it */
     serve_jobs jobs;
 };
 

@@ -208,7 +208,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 static void server_free(serve_server *srv)
 {
     store_pool_free(&srv->stores);
-    if (srv->have_llm)
+    if (srv->have_llm && !srv->shared_llm)
         llm_pool_free(&srv->llms);
     free(srv->host);
     free(srv->token);
@@ -278,7 +278,10 @@ serve_server *serve_start(const serve_params *params)
     srv->p.upload_dir = srv->upload_dir;
     if (params->session->llm) {
         srv->have_llm = true;
-        llm_pool_init(&srv->llms, &params->session->llm_params, NULL);
+        if (llm_is_local(params->session->llm)) /* loaded once, shared: not pooled */
+            srv->shared_llm = params->session->llm;
+        else
+            llm_pool_init(&srv->llms, &params->session->llm_params, NULL);
     }
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->idle, NULL);

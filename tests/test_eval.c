@@ -825,7 +825,7 @@ Test(cli, ceval_end_to_end, .init = setup_dir, .fini = teardown_dir)
 
     r = DOCQA("eval", "ceval", "val");
     cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "no LLM endpoint"), "%s", r.err);
+    cr_assert(strstr(r.err, "no LLM: pass --url"), "%s", r.err);
     run_result_free(&r);
     r = DOCQA("eval", "nope");
     cr_assert_eq(r.status, 2);

@@ -87,6 +87,11 @@ static const char *repo_source(const char *repo, bool *gated, bool *bin_only)
         return fixture("xlmr-tiny-rerank");
     if (!strcmp(repo, "test-org/roberta"))
         return "roberta";
+    if (!strcmp(repo, "Qwen/Qwen2.5-0.5B-Instruct-GGUF") || !strcmp(repo, "test-org/tiny-GGUF")) {
+        static char gguf_src[128]; /* made by the test: work/gguf-src */
+        snprintf(gguf_src, sizeof gguf_src, "%s/gguf-src", work);
+        return gguf_src;
+    }
     return NULL;
 }
 
@@ -186,8 +191,10 @@ static void hub_handler(void *ctx, const httpd_request *req, httpd_response *res
         }
         goto out;
     }
+    size_t fn = strlen(file);
     bool lfs = !strcmp(file, "model.safetensors") || !strcmp(file, "pytorch_model.bin") ||
-               !strcmp(file, "sentencepiece.bpe.model"); /* LFS on the real hub too */
+               !strcmp(file, "sentencepiece.bpe.model") ||
+               (fn > 5 && !strcmp(file + fn - 5, ".gguf")); /* LFS on the real hub too */
     char path[700];
     if (bin_only && !strcmp(file, "model.safetensors")) {
         error_code(resp, 404, "EntryNotFound", "Entry not found");
@@ -928,5 +935,62 @@ Test(hub_cli, interrupted_pull_resumes, .init = hub_setup, .fini = hub_teardown)
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "/cache/docqa/models/test-org--tiny-bge"), "%s", r.out);
     cr_expect(strstr(r.out, "pooling: cls"), "%s", r.out);
+    run_result_free(&r);
+}
+
+/* An LLM alias pulls one GGUF file of a repository that holds one per
+ * quantization; `model use` points [llm] model at it. The file is a tiny
+ * random-weight chat model with Qwen's real vocabulary. */
+Test(hub_cli, gguf_alias_pull_use, .init = hub_setup, .fini = hub_teardown)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/gguf-src && /usr/bin/python3 %s/scripts/lm_reference.py chat --vocab "
+             "%s/tests/fixtures/bpe/qwen3-vocab.gguf.gz %s/gguf-src/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+             work, DQ_SOURCE_DIR, DQ_SOURCE_DIR, work);
+    cr_assert_eq(system(cmd), 0);
+    run_result r = DOCQA("model", "pull", "-q", "qwen2.5-0.5b-instruct");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "pulled Qwen/Qwen2.5-0.5B-Instruct-GGUF (commit 0123456789) into "),
+              "%s", r.out);
+    cr_expect(strstr(r.out, ": qwen2.5-0.5b-instruct-q4_k_m.gguf, "), "%s", r.out);
+    cr_expect(strstr(r.out, "an LLM"), "%s", r.out);
+    cr_expect_eq(fh.cdn_gets, 1); /* the one file, through the CDN with its SHA-256 */
+    run_result_free(&r);
+    char src[300], got[300];
+    snprintf(src, sizeof src, "%s/gguf-src/qwen2.5-0.5b-instruct-q4_k_m.gguf", work);
+    snprintf(got, sizeof got,
+             "%s/cache/docqa/models/Qwen--Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+             work);
+    cr_expect(same_file(src, got));
+
+    /* a quantization the repository does not have */
+    r = DOCQA("model", "pull", "-q", "--quant", "Q8_0", "qwen2.5-0.5b-instruct");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "Qwen/Qwen2.5-0.5B-Instruct-GGUF has no file "
+                            "'qwen2.5-0.5b-instruct-q8_0.gguf'; pick another --quant"),
+              "%s", r.err);
+    run_result_free(&r);
+    r = DOCQA("model", "pull", "--quant", "Q8_0", "test-org/tiny-GGUF");
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "--quant is for the LLM aliases"), "%s", r.err);
+    run_result_free(&r);
+    /* any repository, one file by name */
+    r = DOCQA("model", "pull", "-q", "--file", "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+              "test-org/tiny-GGUF");
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_result_free(&r);
+
+    r = DOCQA("model", "use", "qwen2.5-0.5b-instruct");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_result_free(&r);
+    char *cfg = read_work(".config/docqa/config");
+    char want[400];
+    snprintf(want, sizeof want, "[llm]\nmodel = %s\n", got);
+    cr_expect(strstr(cfg, want), "%s", cfg);
+    free(cfg);
+    r = DOCQA("model", "list");
+    cr_expect(strstr(r.out, "Qwen/Qwen2.5-0.5B-Instruct-GGUF"), "%s", r.out);
+    cr_expect(strstr(r.out, " llm "), "%s", r.out);
     run_result_free(&r);
 }

@@ -25,6 +25,7 @@
 #include "pipeline/pipeline.h"
 #include "serve/serve.h"
 #include "support/httpd.h"
+#include "support/lmgen.h"
 #include "support/pdfgen.h"
 #include "support/tmpdir.h"
 
@@ -84,6 +85,18 @@ static void use_session(const char *llm_url)
     cr_assert_eq(dq_config_load(&rag_cfg, store_path), 0, "%s", dq_last_error());
     free(rag_cfg.llm_url);
     rag_cfg.llm_url = llm_url ? dq_strdup(llm_url) : NULL;
+    rag_session_params sp = {.store_dir = store_path, .config = &rag_cfg};
+    cr_assert_eq(rag_session_build(&sp, &rag), 0, "%s", dq_last_error());
+}
+
+/* The same with an in-process model file as the LLM. */
+static void use_session_model(const char *file)
+{
+    cr_assert_null(rag, "one session per test");
+    cr_assert_eq(dq_config_load(&rag_cfg, store_path), 0, "%s", dq_last_error());
+    free(rag_cfg.llm_model);
+    rag_cfg.llm_model = dq_strdup(file);
+    rag_cfg.llm_max_tokens = 8; /* a random model says nothing worth waiting for */
     rag_session_params sp = {.store_dir = store_path, .config = &rag_cfg};
     cr_assert_eq(rag_session_build(&sp, &rag), 0, "%s", dq_last_error());
 }
@@ -1333,4 +1346,67 @@ Test(serve, command_serves_until_sigterm_and_logs_without_secrets)
     cr_expect(!strstr(log.data, "tok-very-secret"), "the token is not logged");
     cr_expect(!strstr(log.data, "private"), "query strings are not logged");
     dq_buf_free(&log);
+}
+
+/* ---- an in-process model ------------------------------------------------- */
+
+static int asks_done; /* under asks_lock */
+static pthread_mutex_t asks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *ask_in_thread(void *arg)
+{
+    resp *r = arg;
+    *r = post("/api/ask", "{\"question\": \"How long is the warranty period?\"}");
+    pthread_mutex_lock(&asks_lock);
+    asks_done++;
+    pthread_mutex_unlock(&asks_lock);
+    return NULL;
+}
+
+static int asks_finished(void)
+{
+    pthread_mutex_lock(&asks_lock);
+    int n = asks_done;
+    pthread_mutex_unlock(&asks_lock);
+    return n;
+}
+
+/* serve loads the model once; concurrent questions queue on it, and /health
+ * says how many wait and whether one runs. */
+Test(serve, in_process_model_is_shared_and_queues)
+{
+    const char *m = lmgen_chat_model();
+    cr_assert_not_null(m);
+    use_session_model(m);
+    serve_params p = params();
+    start(&p);
+    resp rs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, ask_in_thread, &rs[i]);
+    int most_queued = 0;
+    bool saw_running = false;
+    while (asks_finished() < 4) { /* watch /health while they run */
+        resp h = get("/health");
+        cr_assert_eq(h.status, 200);
+        const cJSON *l = at(h.json, "llm");
+        cr_expect_str_eq(str_at(l, "backend"), "in-process");
+        int q = (int)num_at(l, "queued");
+        most_queued = q > most_queued ? q : most_queued;
+        saw_running |= cJSON_IsTrue(at(l, "running"));
+        resp_free(&h);
+        usleep(1000);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(rs[i].status, 200, "%s", rs[i].body.data);
+        cr_expect_str_eq(str_at(rs[i].json, "mode"), "llm", "%s", rs[i].body.data);
+        resp_free(&rs[i]);
+    }
+    cr_expect(saw_running);
+    cr_expect_gt(most_queued, 0);
+    resp h = get("/health");
+    cr_expect_eq(num_at(at(h.json, "llm"), "queued"), 0);
+    resp_free(&h);
 }

@@ -1,0 +1,312 @@
+/* lm_bench.c - the LLM engine's decode and prefill speed, and the two bounds
+ * they are measured against: this machine's read bandwidth and int8 peak.
+ *
+ * lm_bench --bandwidth THREADS
+ *     Read bandwidth: THREADS threads each sum their share of a 1 GiB buffer
+ *     with AVX2 loads (8 independent accumulators); best of 5 passes, in GB/s.
+ * lm_bench --peak THREADS
+ *     int8 peak: every thread runs 12 independent chains of AVX-512 VNNI
+ *     vpdpbusd on zmm registers (64 multiply-adds each); GMAC/s, per wall
+ *     second and per CPU second (the second is what a loaded machine leaves
+ *     comparable).
+ * lm_bench --kernel THREADS
+ *     The quantized product alone: a cache-resident Q8_0 512 x 1024 matrix
+ *     times 64 tokens, 40 times; GMAC/s per wall and CPU second.
+ * lm_bench MODEL.gguf decode TOKENS THREADS
+ *     A 16-token prompt, then TOKENS single-token steps (greedy): tokens/s
+ *     (the mean, and the fastest step, the statistic --bandwidth reports) and
+ *     the bytes of weights one step reads (every matrix once, the embedding's
+ *     row, and the embedding again when it is also the output head).
+ * lm_bench MODEL.gguf prefill TOKENS THREADS    (LM_ISA=0|1|2 picks the kernels)
+ *     One lm_eval of TOKENS tokens (logits of the last only): tokens/s and the
+ *     multiply-adds per second (wall and CPU) of the matrix products in it.
+ */
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/common.h"
+#include "embed/lm.h"
+#include "embed/lm_impl.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of all the process's threads: on a shared machine, work per
+ * CPU second is the figure the load does not change. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- bandwidth ------------------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    long long sink;
+} bw_arg;
+
+__attribute__((target("avx2"))) static void *bw_thread(void *arg)
+{
+    bw_arg *a = arg;
+    __m256i acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm256_setzero_si256();
+    for (size_t i = 0; i + 256 <= a->n; i += 256)
+        for (int j = 0; j < 8; j++)
+            acc[j] = _mm256_add_epi64(acc[j], _mm256_loadu_si256((const __m256i *)(a->p + i + 32 * j)));
+    long long s = 0;
+    for (int j = 0; j < 8; j++) {
+        long long v[4];
+        _mm256_storeu_si256((__m256i *)v, acc[j]);
+        s += v[0] + v[1] + v[2] + v[3];
+    }
+    a->sink = s;
+    return NULL;
+}
+
+static int run_bandwidth(int threads)
+{
+    size_t n = (size_t)1 << 30;
+    uint8_t *buf = dq_malloc(n);
+    memset(buf, 1, n);
+    double best = 0, best_cpu = 0;
+    for (int pass = 0; pass < 5; pass++) {
+        pthread_t tid[64];
+        bw_arg args[64];
+        double t0 = now(), c0 = cpu_now();
+        for (int i = 0; i < threads; i++) {
+            args[i] = (bw_arg){buf + n / threads * i, n / threads, 0};
+            pthread_create(&tid[i], NULL, bw_thread, &args[i]);
+        }
+        for (int i = 0; i < threads; i++)
+            pthread_join(tid[i], NULL);
+        double gbs = (double)n / (now() - t0) / 1e9, gc = (double)n / (cpu_now() - c0) / 1e9;
+        best = gbs > best ? gbs : best;
+        best_cpu = gc > best_cpu ? gc : best_cpu;
+    }
+    free(buf);
+    printf("bandwidth_gbs %.2f\n", best);
+    printf("bandwidth_gbs_per_cpu_s %.2f\n", best_cpu);
+    printf("bandwidth_how %d threads sum 1 GiB with AVX2 loads, best of 5\n", threads);
+    return 0;
+}
+
+/* ---- int8 peak --------------------------------------------------------------------- */
+
+enum { PEAK_ITERS = 20 * 1000 * 1000 };
+
+__attribute__((target("avx512f,avx512vnni"))) static void *peak_thread(void *arg)
+{
+    __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    __m512i c[12];
+    for (int i = 0; i < 12; i++)
+        c[i] = _mm512_set1_epi32(i);
+    for (long it = 0; it < PEAK_ITERS; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            c[i] = _mm512_dpbusd_epi32(c[i], a, b);
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+    }
+    __m512i s = c[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm512_add_epi32(s, c[i]);
+    *(int *)arg = _mm512_reduce_add_epi32(s);
+    return NULL;
+}
+
+static int run_peak(int threads)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI) {
+        printf("peak_gmacs 0\npeak_how no AVX-512 VNNI on this CPU\n");
+        return 0;
+    }
+    double best = 0, best_cpu = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        pthread_t tid[64];
+        int sink[64];
+        double t0 = now(), c0 = cpu_now();
+        for (int i = 0; i < threads; i++)
+            pthread_create(&tid[i], NULL, peak_thread, &sink[i]);
+        for (int i = 0; i < threads; i++)
+            pthread_join(tid[i], NULL);
+        double macs = (double)threads * PEAK_ITERS * 12 * 64 / 1e9;
+        double g = macs / (now() - t0), gc = macs / (cpu_now() - c0);
+        best = g > best ? g : best;
+        best_cpu = gc > best_cpu ? gc : best_cpu;
+    }
+    printf("peak_gmacs %.1f\n", best);
+    printf("peak_gmacs_per_cpu_s %.1f\n", best_cpu);
+    printf("peak_how %d threads x 12 independent zmm vpdpbusd chains (64 int8 MACs each), best "
+           "of 3\n",
+           threads);
+    return 0;
+}
+
+/* ---- the product alone ------------------------------------------------------------ */
+
+/* A Q8_0 (N, K) matrix of random codes (scales 2^-10) times M tokens, the
+ * weights resident in cache: what the kernel does without memory traffic. */
+static int run_kernel(int threads)
+{
+    enum { N = 512, K = 1024, M = 64, REPS = 40 };
+    size_t row_bytes = K / 32 * 34;
+    uint8_t *w = dq_malloc((size_t)N * row_bytes);
+    unsigned seed = 1;
+    for (size_t i = 0; i < (size_t)N * row_bytes; i++) {
+        seed = seed * 1103515245u + 12345u;
+        w[i] = (uint8_t)(seed >> 16);
+    }
+    for (size_t b = 0; b < (size_t)N * K / 32; b++) {
+        w[b * 34] = 0x00;
+        w[b * 34 + 1] = 0x14; /* 2^-10 as a half */
+    }
+    lm_mat W = {GGUF_TYPE_Q8_0, K, N, row_bytes, w};
+    float *X = dq_malloc((size_t)M * K * sizeof *X), *Y = dq_malloc((size_t)M * N * sizeof *Y);
+    for (int i = 0; i < M * K; i++)
+        X[i] = (float)(i % 97) - 48.0f;
+    lm_qrow xq[M];
+    int8_t *q = dq_malloc((size_t)M * K);
+    float *d = dq_malloc((size_t)M * K / 32 * sizeof *d), *s = dq_malloc((size_t)M * K / 16 * sizeof *s);
+    for (int r = 0; r < M; r++) {
+        xq[r] = (lm_qrow){q + (size_t)r * K, d + (size_t)r * K / 32, s + (size_t)r * K / 16};
+        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
+    }
+    bert_pool *p = bert_pool_new(threads);
+    lm_matmul(p, &W, M, X, xq, Y);
+    double t0 = now(), c0 = cpu_now();
+    for (int i = 0; i < REPS; i++)
+        lm_matmul(p, &W, M, X, xq, Y);
+    double macs = (double)REPS * N * K * M / 1e9;
+    printf("kernel_gmacs %.1f\n", macs / (now() - t0));
+    printf("kernel_gmacs_per_cpu_s %.1f\n", macs / (cpu_now() - c0));
+    bert_pool_free(p);
+    free(w);
+    free(X);
+    free(Y);
+    free(q);
+    free(d);
+    free(s);
+    return 0;
+}
+
+/* ---- the model ------------------------------------------------------------------- */
+
+static uint64_t matrix_bytes(const lm_model *m, uint64_t *macs_per_token)
+{
+    const gguf_file *f = lm_model_gguf(m);
+    uint64_t bytes = 0, macs = 0;
+    for (size_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        if (t->n_dims == 2 && strcmp(t->name, "token_embd.weight") != 0) {
+            bytes += t->n_bytes;
+            if (strcmp(t->name, "output.weight") != 0)
+                macs += t->n_elems;
+        }
+    }
+    *macs_per_token = macs;
+    return bytes;
+}
+
+static int run_model(const char *path, const char *mode, int tokens, int threads)
+{
+    lm_load_params lp = lm_default_load_params();
+    lp.n_threads = threads;
+    lm_model *m = lm_load(path, &lp);
+    if (!m) {
+        fprintf(stderr, "lm_bench: %s\n", dq_last_error());
+        return 1;
+    }
+    const lm_hparams *hp = lm_model_hparams(m);
+    lm_ctx_params cp = lm_default_ctx_params();
+    bool prefill = strcmp(mode, "prefill") == 0;
+    cp.n_ctx = prefill ? tokens + 16 : tokens + 32;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    if (!c) {
+        fprintf(stderr, "lm_bench: %s\n", dq_last_error());
+        lm_free(m);
+        return 1;
+    }
+    int32_t *toks = dq_malloc((size_t)(tokens + 16) * sizeof *toks);
+    for (int i = 0; i < tokens + 16; i++)
+        toks[i] = (int32_t)((i * 7919u + 13) % (unsigned)hp->n_vocab);
+    uint64_t macs_tok;
+    uint64_t bytes = matrix_bytes(m, &macs_tok);
+    const gguf_tensor *emb = gguf_find_tensor(lm_model_gguf(m), "token_embd.weight");
+    bytes += emb->n_bytes / (uint64_t)hp->n_vocab;
+    if (hp->tied_output)
+        bytes += emb->n_bytes;
+    int rc = 0;
+    if (prefill) {
+        /* a short warm-up run pages the weights in */
+        lm_eval(c, toks, 16, false);
+        lm_ctx_truncate(c, 0);
+        double t0 = now(), c0 = cpu_now();
+        rc = lm_eval(c, toks, tokens, false);
+        double dt = now() - t0, dc = cpu_now() - c0;
+        printf("prefill_tokens_per_s %.1f\n", tokens / dt);
+        printf("prefill_gmacs %.1f\n", (double)macs_tok * tokens / dt / 1e9);
+        printf("prefill_gmacs_per_cpu_s %.1f\n", (double)macs_tok * tokens / dc / 1e9);
+        printf("prefill_tokens_per_cpu_s %.2f\n", tokens / dc);
+        printf("seconds %.2f\n", dt);
+    } else {
+        rc = lm_eval(c, toks, 16, false);
+        lm_sampler_params sp = lm_default_sampler_params();
+        sp.temperature = 0;
+        lm_sampler *s = lm_sampler_new(&sp);
+        int32_t t = lm_sample(s, lm_logits(c, -1), hp->n_vocab);
+        /* two warm-up steps */
+        for (int i = 0; i < 2 && rc == 0; i++) {
+            rc = lm_eval(c, &t, 1, false);
+            t = lm_sample(s, lm_logits(c, -1), hp->n_vocab);
+        }
+        double t0 = now(), c0 = cpu_now(), fastest = 1e30;
+        for (int i = 0; i < tokens && rc == 0; i++) {
+            double s0 = now();
+            rc = lm_eval(c, &t, 1, false);
+            t = lm_sample(s, lm_logits(c, -1), hp->n_vocab);
+            fastest = now() - s0 < fastest ? now() - s0 : fastest;
+        }
+        double dt = now() - t0, dc = cpu_now() - c0;
+        lm_sampler_free(s);
+        printf("decode_tokens_per_s %.2f\n", tokens / dt);
+        printf("decode_best_tokens_per_s %.2f\n", 1 / fastest);
+        printf("bytes_per_token %llu\n", (unsigned long long)bytes);
+        printf("decode_gbs %.2f\n", (double)bytes * tokens / dt / 1e9);
+        printf("decode_gbs_per_cpu_s %.2f\n", (double)bytes * tokens / dc / 1e9);
+    }
+    if (rc < 0)
+        fprintf(stderr, "lm_bench: %s\n", dq_last_error());
+    free(toks);
+    lm_ctx_free(c);
+    lm_free(m);
+    return rc < 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* LM_ISA=0|1|2 (scalar, AVX2, AVX-512 VNNI) compares the kernel levels */
+    if (getenv("LM_ISA"))
+        lm_isa_set(atoi(getenv("LM_ISA")));
+    if (argc == 3 && strcmp(argv[1], "--bandwidth") == 0)
+        return run_bandwidth(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "--peak") == 0)
+        return run_peak(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "--kernel") == 0)
+        return run_kernel(atoi(argv[2]));
+    if (argc == 5 && (strcmp(argv[2], "decode") == 0 || strcmp(argv[2], "prefill") == 0))
+        return run_model(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]));
+    fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS | --kernel THREADS |\n"
+                    "       lm_bench MODEL.gguf decode|prefill TOKENS THREADS\n");
+    return 2;
+}

@@ -1,0 +1,383 @@
+/* lm_forward.c - a context (KV cache and buffers) and the forward pass of a
+ * decoder: RMSNorm, grouped-query attention with RoPE over the cache, SwiGLU.
+ *
+ * Tokens run in micro-batches of up to UBATCH: every linear layer is then one
+ * matrix product over the batch (activations quantized once per input), and
+ * attention is one pair of SGEMMs per head over the cache, threaded over
+ * heads in our pool (OpenBLAS single-threaded inside it, as for BERT). The
+ * cache holds float K and V per layer, (n_ctx, kv_dim) each; a batch writes
+ * past lm_ctx_pos and only moves it when the whole batch is done, so a
+ * stopped or failed call leaves the cache as it was.
+ */
+#include "embed/lm_impl.h"
+
+#include "common/common.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { UBATCH = 64 };
+
+struct lm_ctx {
+    lm_model *m;
+    bert_pool *pool;
+    int n_ctx, pos;
+    lm_stop_fn should_stop;
+    void *stop_user;
+    float *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each */
+    /* micro-batch buffers, (UBATCH, width) */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
+    lm_qrow *xq;             /* (UBATCH) rows of max_k int8 activations */
+    int8_t *xq_q;
+    float *xq_d, *xq_dsx;
+    float *scores;           /* (n_threads, UBATCH, n_ctx) */
+    float *rope_cos, *rope_sin; /* (UBATCH, head_dim / 2) */
+    const float *xq_for;     /* the input xq holds, NULL once it is rewritten */
+    float *logits;           /* (n_logits, n_vocab) */
+    int n_logits, logits_cap;
+};
+
+lm_ctx_params lm_default_ctx_params(void)
+{
+    return (lm_ctx_params){0, 0, NULL, NULL};
+}
+
+static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
+{
+    const lm_hparams *hp = &m->hp;
+    int max_k = hp->n_embd > m->q_dim ? hp->n_embd : m->q_dim;
+    max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
+    size_t per_token = 2 * (size_t)hp->n_embd + 2 * (size_t)m->q_dim + 2 * (size_t)m->kv_dim +
+                       2 * (size_t)hp->n_ff + (size_t)max_k / 2 + (size_t)hp->head_dim;
+    return UBATCH * per_token + (size_t)n_threads * UBATCH * (size_t)n_ctx + (size_t)hp->n_vocab;
+}
+
+uint64_t lm_memory_estimate(const lm_model *m, int n_ctx)
+{
+    return lm_weight_bytes(m) + lm_kv_bytes(m, n_ctx) +
+           buffer_floats(m, n_ctx, m->n_threads) * sizeof(float);
+}
+
+lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
+{
+    lm_ctx_params def = lm_default_ctx_params();
+    if (!p)
+        p = &def;
+    const lm_hparams *hp = &m->hp;
+    int n_ctx = p->n_ctx > 0 ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    if (n_ctx > (1 << 20)) {
+        dq_set_error("'%s': a context of %d tokens is too large", gguf_path(m->f), n_ctx);
+        return NULL;
+    }
+    int n_threads = p->n_threads > 0 ? p->n_threads : m->n_threads;
+    uint64_t need = lm_kv_bytes(m, n_ctx) + buffer_floats(m, n_ctx, n_threads) * sizeof(float);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
+    uint64_t mem = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+    if (mem && need + lm_weight_bytes(m) > mem) {
+        dq_set_error("'%s': weights and a %d-token context take %.1f GB but this machine has "
+                     "%.1f GB of memory (use a smaller context)",
+                     gguf_path(m->f), n_ctx, (double)(need + lm_weight_bytes(m)) / 1e9,
+                     (double)mem / 1e9);
+        return NULL;
+    }
+    lm_ctx *c = dq_calloc(1, sizeof *c);
+    c->m = m;
+    c->n_ctx = n_ctx;
+    c->should_stop = p->should_stop;
+    c->stop_user = p->stop_user;
+    c->pool = bert_pool_new(n_threads);
+    if (!c->pool) {
+        free(c);
+        return NULL;
+    }
+    openblas_set_num_threads(1);
+    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)m->kv_dim;
+    c->k_cache = dq_calloc(cache, sizeof(float));
+    c->v_cache = dq_calloc(cache, sizeof(float));
+    int max_k = hp->n_embd > m->q_dim ? hp->n_embd : m->q_dim;
+    c->max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
+    c->x = dq_malloc(UBATCH * (size_t)hp->n_embd * sizeof(float));
+    c->xn = dq_malloc(UBATCH * (size_t)hp->n_embd * sizeof(float));
+    c->q = dq_malloc(UBATCH * (size_t)m->q_dim * sizeof(float));
+    c->att = dq_malloc(UBATCH * (size_t)m->q_dim * sizeof(float));
+    c->k = dq_malloc(UBATCH * (size_t)m->kv_dim * sizeof(float));
+    c->v = dq_malloc(UBATCH * (size_t)m->kv_dim * sizeof(float));
+    c->gate = dq_malloc(UBATCH * (size_t)hp->n_ff * sizeof(float));
+    c->up = dq_malloc(UBATCH * (size_t)hp->n_ff * sizeof(float));
+    c->xq = dq_malloc(UBATCH * sizeof *c->xq);
+    c->xq_q = dq_malloc(UBATCH * (size_t)c->max_k);
+    c->xq_d = dq_malloc(UBATCH * (size_t)(c->max_k / 32 + 1) * sizeof(float));
+    c->xq_dsx = dq_malloc(UBATCH * (size_t)(c->max_k / 16 + 1) * sizeof(float));
+    for (int i = 0; i < UBATCH; i++) {
+        c->xq[i].q = c->xq_q + (size_t)i * c->max_k;
+        c->xq[i].d = c->xq_d + (size_t)i * (c->max_k / 32 + 1);
+        c->xq[i].dsx = c->xq_dsx + (size_t)i * (c->max_k / 16 + 1);
+    }
+    c->scores = dq_malloc((size_t)bert_pool_size(c->pool) * UBATCH * (size_t)n_ctx * sizeof(float));
+    c->rope_cos = dq_malloc(UBATCH * (size_t)(hp->head_dim / 2) * sizeof(float));
+    c->rope_sin = dq_malloc(UBATCH * (size_t)(hp->head_dim / 2) * sizeof(float));
+    return c;
+}
+
+void lm_ctx_free(lm_ctx *c)
+{
+    if (!c)
+        return;
+    bert_pool_free(c->pool);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->att);
+    free(c->k);
+    free(c->v);
+    free(c->gate);
+    free(c->up);
+    free(c->xq);
+    free(c->xq_q);
+    free(c->xq_d);
+    free(c->xq_dsx);
+    free(c->scores);
+    free(c->rope_cos);
+    free(c->rope_sin);
+    free(c->logits);
+    free(c);
+}
+
+int lm_ctx_n_ctx(const lm_ctx *c) { return c->n_ctx; }
+int lm_ctx_pos(const lm_ctx *c) { return c->pos; }
+
+int lm_ctx_truncate(lm_ctx *c, int n_keep)
+{
+    if (n_keep < 0 || n_keep > c->pos) {
+        dq_set_error("cannot keep %d tokens of a cache holding %d", n_keep, c->pos);
+        return LM_ERR;
+    }
+    c->pos = n_keep;
+    return 0;
+}
+
+const float *lm_logits(const lm_ctx *c, int i)
+{
+    if (c->n_logits == 0)
+        return NULL;
+    if (i < 0)
+        i = c->n_logits - 1;
+    if (i >= c->n_logits)
+        return NULL;
+    return c->logits + (size_t)i * c->m->hp.n_vocab;
+}
+
+/* ---- building blocks ------------------------------------------------------------ */
+
+static void rms_norm(const float *x, const float *w, int n, float eps, float *out)
+{
+    double ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float r = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * r * w[i];
+}
+
+/* out (m, W->N) = in (m, W->K) W^T (+ bias). */
+static void linear(lm_ctx *c, const lm_mat *W, int m, const float *in, float *out,
+                   const float *bias)
+{
+    if (lm_type_quantized(W->type) && c->xq_for != in) {
+        for (int t = 0; t < m; t++)
+            lm_quantize_row(in + (size_t)t * W->K, W->K, &c->xq[t]);
+        c->xq_for = in;
+    }
+    lm_matmul(c->pool, W, m, in, c->xq, out);
+    if (bias)
+        for (int t = 0; t < m; t++)
+            for (int i = 0; i < W->N; i++)
+                out[(size_t)t * W->N + i] += bias[i];
+}
+
+/* Rotates each head_dim-wide head of n_heads in x (m rows of stride ld). */
+static void rope(const lm_ctx *c, float *x, int m, int n_heads, int ld)
+{
+    const lm_hparams *hp = &c->m->hp;
+    int half = hp->head_dim / 2;
+    for (int t = 0; t < m; t++) {
+        const float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + (size_t)t * ld + (size_t)h * hp->head_dim;
+            for (int i = 0; i < half; i++) {
+                int i0 = hp->rope_neox ? i : 2 * i, i1 = hp->rope_neox ? i + half : 2 * i + 1;
+                float a = v[i0], b = v[i1];
+                v[i0] = a * cs[i] - b * sn[i];
+                v[i1] = a * sn[i] + b * cs[i];
+            }
+        }
+    }
+}
+
+static void rope_tables(lm_ctx *c, int p0, int m)
+{
+    const lm_hparams *hp = &c->m->hp;
+    int half = hp->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double freq = pow((double)hp->rope_base, -2.0 * i / hp->head_dim);
+        if (c->m->rope_factors)
+            freq /= c->m->rope_factors[i];
+        for (int t = 0; t < m; t++) {
+            double th = (double)(p0 + t) * freq;
+            c->rope_cos[(size_t)t * half + i] = (float)cos(th);
+            c->rope_sin[(size_t)t * half + i] = (float)sin(th);
+        }
+    }
+}
+
+typedef struct {
+    lm_ctx *c;
+    int layer, p0, m;
+} attn_job;
+
+/* One query head over the cache: S = Q K^T / sqrt(d), causal mask, softmax,
+ * then S V into the head's columns of att. */
+static void attn_task(void *ctx, int h, int thread)
+{
+    const attn_job *j = ctx;
+    lm_ctx *c = j->c;
+    const lm_model *m = c->m;
+    int d = m->hp.head_dim, g = h / (m->hp.n_head / m->hp.n_head_kv);
+    int L = j->p0 + j->m;
+    size_t layer_off = (size_t)j->layer * c->n_ctx * m->kv_dim;
+    const float *K = c->k_cache + layer_off + (size_t)g * d;
+    const float *V = c->v_cache + layer_off + (size_t)g * d;
+    float *S = c->scores + (size_t)thread * UBATCH * c->n_ctx;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->m, L, d, 1.0f / sqrtf((float)d),
+                c->q + (size_t)h * d, m->q_dim, K, m->kv_dim, 0.0f, S, L);
+    for (int t = 0; t < j->m; t++) {
+        float *s = S + (size_t)t * L;
+        int n = j->p0 + t + 1; /* keys this query may see */
+        vec_softmax(s, n, 1.0f);
+        for (int i = n; i < L; i++)
+            s[i] = 0;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->m, d, L, 1.0f, S, L, V, m->kv_dim,
+                0.0f, c->att + (size_t)h * d, m->q_dim);
+}
+
+static bool stopped(lm_ctx *c)
+{
+    if (c->should_stop && c->should_stop(c->stop_user)) {
+        dq_set_error("stopped");
+        return true;
+    }
+    return false;
+}
+
+/* One micro-batch of m tokens at positions p0..; logits for the rows from
+ * first_logit on go to c->logits starting at row out_row. */
+static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit, int out_row)
+{
+    const lm_model *md = c->m;
+    const lm_hparams *hp = &md->hp;
+    int E = hp->n_embd, Q = md->q_dim, KV = md->kv_dim, F = hp->n_ff, d = hp->head_dim;
+    for (int t = 0; t < m; t++)
+        lm_dequant_row(md->tok_embd.type, md->tok_embd.data + (size_t)tok[t] * md->tok_embd.row_bytes,
+                       c->x + (size_t)t * E, E);
+    rope_tables(c, p0, m);
+    for (int l = 0; l < hp->n_layer; l++) {
+        if (stopped(c))
+            return LM_ERR_STOPPED;
+        const lm_layer *ly = &md->layers[l];
+        for (int t = 0; t < m; t++)
+            rms_norm(c->x + (size_t)t * E, ly->attn_norm, E, hp->rms_eps, c->xn + (size_t)t * E);
+        c->xq_for = NULL;
+        linear(c, &ly->wq, m, c->xn, c->q, ly->bq);
+        linear(c, &ly->wk, m, c->xn, c->k, ly->bk);
+        linear(c, &ly->wv, m, c->xn, c->v, ly->bv);
+        if (ly->q_norm) {
+            for (int t = 0; t < m; t++) {
+                for (int h = 0; h < hp->n_head; h++) {
+                    float *v = c->q + (size_t)t * Q + (size_t)h * d;
+                    rms_norm(v, ly->q_norm, d, hp->rms_eps, v);
+                }
+                for (int h = 0; h < hp->n_head_kv; h++) {
+                    float *v = c->k + (size_t)t * KV + (size_t)h * d;
+                    rms_norm(v, ly->k_norm, d, hp->rms_eps, v);
+                }
+            }
+        }
+        rope(c, c->q, m, hp->n_head, Q);
+        rope(c, c->k, m, hp->n_head_kv, KV);
+        size_t layer_off = (size_t)l * c->n_ctx * KV;
+        memcpy(c->k_cache + layer_off + (size_t)p0 * KV, c->k, (size_t)m * KV * sizeof(float));
+        memcpy(c->v_cache + layer_off + (size_t)p0 * KV, c->v, (size_t)m * KV * sizeof(float));
+        attn_job aj = {c, l, p0, m};
+        bert_pool_run(c->pool, attn_task, &aj, hp->n_head);
+        c->xq_for = NULL;
+        linear(c, &ly->wo, m, c->att, c->xn, NULL);
+        for (size_t i = 0; i < (size_t)m * E; i++)
+            c->x[i] += c->xn[i];
+        for (int t = 0; t < m; t++)
+            rms_norm(c->x + (size_t)t * E, ly->ffn_norm, E, hp->rms_eps, c->xn + (size_t)t * E);
+        c->xq_for = NULL;
+        linear(c, &ly->w_gate, m, c->xn, c->gate, NULL);
+        linear(c, &ly->w_up, m, c->xn, c->up, NULL);
+        for (size_t i = 0; i < (size_t)m * F; i++) {
+            float g = c->gate[i];
+            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+        }
+        c->xq_for = NULL;
+        linear(c, &ly->w_down, m, c->gate, c->xn, NULL);
+        for (size_t i = 0; i < (size_t)m * E; i++)
+            c->x[i] += c->xn[i];
+    }
+    int n_out = m - first_logit;
+    if (n_out <= 0)
+        return 0;
+    for (int t = first_logit; t < m; t++)
+        rms_norm(c->x + (size_t)t * E, md->output_norm, E, hp->rms_eps,
+                 c->xn + (size_t)(t - first_logit) * E);
+    c->xq_for = NULL;
+    linear(c, &md->output, n_out, c->xn, c->logits + (size_t)out_row * hp->n_vocab, NULL);
+    return 0;
+}
+
+int lm_eval(lm_ctx *c, const int32_t *tokens, int n, bool all_logits)
+{
+    const lm_hparams *hp = &c->m->hp;
+    if (n <= 0) {
+        dq_set_error("no tokens to run");
+        return LM_ERR;
+    }
+    if (n > c->n_ctx - c->pos) {
+        dq_set_error("%d tokens do not fit in the context: %d of %d are in use", n, c->pos,
+                     c->n_ctx);
+        return LM_ERR_OVERFLOW;
+    }
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) {
+            dq_set_error("token id %d is outside the vocabulary of %d", tokens[i], hp->n_vocab);
+            return LM_ERR_TOKEN;
+        }
+    }
+    int want = all_logits ? n : 1;
+    if (want > c->logits_cap) {
+        free(c->logits);
+        c->logits = dq_malloc((size_t)want * hp->n_vocab * sizeof(float));
+        c->logits_cap = want;
+    }
+    c->n_logits = 0;
+    for (int done = 0; done < n; done += UBATCH) {
+        int m = n - done < UBATCH ? n - done : UBATCH;
+        int first = all_logits ? 0 : (done + m == n ? m - 1 : m);
+        int rc = forward(c, tokens + done, m, c->pos + done, first, all_logits ? done : 0);
+        if (rc < 0)
+            return rc;
+    }
+    c->pos += n;
+    c->n_logits = want;
+    return 0;
+}

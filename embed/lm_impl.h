@@ -1,0 +1,113 @@
+/* lm_impl.h - private to embed/: the LLM engine's tensor kernels and model
+ * structs, shared by lm_quant.c, lm_qdot.c, lm_model.c and lm_forward.c.
+ *
+ * A weight matrix stays in the mapped GGUF file in its own type. Products
+ * against a quantized matrix quantize the activations to int8 in blocks of
+ * 32 (a float scale per block, and the scaled sum of every 16 values), so
+ * each weight block of 32 reduces to integer dot products of unsigned 8-bit
+ * weight codes with signed 8-bit activations: w = a * q + c, with a and c
+ * per 16 values. Float matrices (F32, F16, BF16) multiply float activations.
+ */
+#ifndef DQ_EMBED_LM_IMPL_H
+#define DQ_EMBED_LM_IMPL_H
+
+#include "embed/gguf.h"
+#include "embed/kernels.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- instruction sets ------------------------------------------------------ */
+
+enum { LM_ISA_SCALAR = 0, LM_ISA_AVX2 = 1, LM_ISA_VNNI = 2 };
+int lm_isa_detect(void);
+/* Starts at lm_isa_detect(); tests lower it to compare paths. Clamped to the
+ * CPU; not thread-safe. */
+int lm_isa_get(void);
+void lm_isa_set(int level);
+
+/* ---- types ------------------------------------------------------------------- */
+
+bool lm_type_supported(gguf_type t);
+bool lm_type_quantized(gguf_type t); /* one of Q8_0, Q4_0, Q4_K, Q5_K, Q6_K */
+float lm_f16_to_f32(uint16_t h);
+float lm_bf16_to_f32(uint16_t h);
+
+/* The scalar reference dequantization of n values (n a multiple of the
+ * type's block), computed in float as the format defines it. */
+void lm_dequant_row(gguf_type t, const void *row, float *out, int64_t n);
+
+/* ---- int8 activations -------------------------------------------------------- */
+
+/* One row of K activations quantized for the integer products. */
+typedef struct {
+    int8_t *q;  /* (K) */
+    float *d;   /* (K / 32) scale of each block */
+    float *dsx; /* (K / 16) d times the sum of the 16 codes */
+} lm_qrow;
+
+/* Quantizes x (K a multiple of 32): q = round(x / d), d = max|x| / 127;
+ * the AVX-512 form gives the same bytes. */
+void lm_quantize_row(const float *x, int K, lm_qrow *out);
+void lm_quantize_row_avx512(const float *x, int K, lm_qrow *out);
+
+/* ---- products ------------------------------------------------------------------ */
+
+/* A (N, K) weight matrix, rows contiguous in the mapping. */
+typedef struct {
+    gguf_type type;
+    int K, N;
+    size_t row_bytes;
+    const uint8_t *data;
+} lm_mat;
+
+/* dot(row n of W, x) for one row, the scalar reference: quantized types use
+ * xq, float types xf. */
+float lm_dot_ref(const lm_mat *W, int n, const float *xf, const lm_qrow *xq);
+
+/* Y (M, N) = X (M, K) W^T, threaded over p. Quantized W: xq holds the M rows
+ * of X quantized (lm_quantize_row), X is unused; float W: X is used. The
+ * fast path for lm_isa_get(); LM_ISA_SCALAR runs lm_dot_ref. */
+void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y);
+
+/* The fast kernels (lm_qdot.c): out[t * ldo] = dot(row, token t) for nt
+ * tokens of xq (nt <= 8). */
+void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
+void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
+/* Float weights: out[t * ldo] = dot(row n, X row t), AVX2+F16C. */
+void lm_fdot_avx2(const lm_mat *W, int n, const float *X, int K, int nt, float *out, int ldo);
+
+/* One block of 32 weights as unsigned codes: w[i] = a[i / 16] * q[i] + c[i / 16]
+ * (Q8_0's codes are signed: sq). Shared by the reference and the fast paths. */
+typedef struct {
+    float a[2], c[2];
+} lm_blockscale;
+void lm_block_scales(gguf_type t, const uint8_t *row, int b, lm_blockscale *s);
+void lm_block_codes(gguf_type t, const uint8_t *row, int b, uint8_t q[32]);
+
+/* ---- the model ----------------------------------------------------------------- */
+
+#include "embed/lm.h"
+
+typedef struct {
+    float *attn_norm, *ffn_norm;  /* (n_embd), owned */
+    float *q_norm, *k_norm;       /* (head_dim) or NULL, owned */
+    float *bq, *bk, *bv;          /* (q_dim), (kv_dim), (kv_dim) or NULL, owned */
+    lm_mat wq, wk, wv, wo;        /* (q_dim, n_embd) (kv_dim, n_embd) x2 (n_embd, q_dim) */
+    lm_mat w_gate, w_up, w_down;  /* (n_ff, n_embd) x2 (n_embd, n_ff) */
+} lm_layer;
+
+struct lm_model {
+    gguf_file *f;
+    lm_hparams hp;
+    int q_dim, kv_dim;      /* n_head * head_dim, n_head_kv * head_dim */
+    lm_layer *layers;       /* (n_layer) */
+    lm_mat tok_embd;        /* (n_vocab, n_embd) */
+    lm_mat output;          /* (n_vocab, n_embd): output.weight or tok_embd */
+    float *output_norm;     /* (n_embd), owned */
+    float *rope_factors;    /* (head_dim / 2) divisors of each frequency, or NULL; owned */
+    int n_threads;
+};
+
+#endif

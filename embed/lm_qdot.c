@@ -1,0 +1,320 @@
+/* lm_qdot.c - the fast dot-product kernels of the LLM engine: AVX2 (with
+ * F16C) and AVX-512 VNNI on 256-bit vectors, chosen by lm_matmul at run time
+ * and tested against lm_dot_ref.
+ *
+ * The quantized kernel is written once (lm_qdot_body.h) and compiled for each
+ * instruction set: only the u8 x s8 product differs. AVX2's maddubs adds
+ * pairs into saturating 16-bit lanes, which the codes here never reach (at
+ * most 63 x 127 x 2; Q8_0 goes through the sign trick, 128 x 127 x 2).
+ */
+#include "embed/lm_impl.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+enum { PREFETCH_AHEAD = 1024 };
+
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define VNNI_TARGET                                                                        \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static inline AVX2_TARGET float half_to_float(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+static inline AVX2_TARGET float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+
+/* The scales of blocks b0 .. b0 + bn - 1 (bn <= 8; a K-quant's 8 share one
+ * super-block, which is returned). */
+static inline __attribute__((always_inline)) AVX2_TARGET const uint8_t *
+block_scales8(gguf_type type, const uint8_t *row, int b0, int bn, float a[8][2], float c[8][2])
+{
+    const uint8_t *sup = NULL;
+    if (type == GGUF_TYPE_Q4_K || type == GGUF_TYPE_Q5_K) {
+        sup = row + (size_t)(b0 / 8) * (type == GGUF_TYPE_Q4_K ? 144 : 176);
+        float d = half_to_float(sup), dmin = half_to_float(sup + 2);
+        const uint8_t *s = sup + 4;
+        for (int j = 0; j < 8; j++) {
+            int sc = j < 4 ? s[j] & 63 : (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+            int m = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+            a[j][0] = a[j][1] = d * (float)sc;
+            c[j][0] = c[j][1] = -(dmin * (float)m);
+        }
+    } else if (type == GGUF_TYPE_Q6_K) {
+        sup = row + (size_t)(b0 / 8) * 210;
+        float d = half_to_float(sup + 208);
+        const int8_t *sc = (const int8_t *)(sup + 192);
+        for (int j = 0; j < 8; j++)
+            for (int h = 0; h < 2; h++) {
+                a[j][h] = d * (float)sc[2 * j + h];
+                c[j][h] = -32 * a[j][h];
+            }
+    } else {
+        int bytes = type == GGUF_TYPE_Q8_0 ? 34 : 18;
+        for (int j = 0; j < bn; j++) {
+            float d = half_to_float(row + (size_t)(b0 + j) * bytes);
+            a[j][0] = a[j][1] = d;
+            c[j][0] = c[j][1] = type == GGUF_TYPE_Q8_0 ? 0 : -8 * d;
+        }
+    }
+    return sup;
+}
+
+/* The 32 codes of block b (block j of super-block sup for K-quants). */
+static inline __attribute__((always_inline)) AVX2_TARGET __m256i
+block_codes(gguf_type type, const uint8_t *row, const uint8_t *sup, int b, int j)
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    switch (type) {
+    case GGUF_TYPE_Q8_0:
+        return _mm256_loadu_si256((const __m256i *)(row + (size_t)b * 34 + 2));
+    case GGUF_TYPE_Q4_0: {
+        __m128i v = _mm_loadu_si128((const __m128i *)(row + (size_t)b * 18 + 2));
+        __m128i m = _mm_set1_epi8(0xF);
+        return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+    }
+    case GGUF_TYPE_Q4_K:
+    case GGUF_TYPE_Q5_K: {
+        bool five = type == GGUF_TYPE_Q5_K;
+        __m256i v = _mm256_loadu_si256((const __m256i *)(sup + (five ? 48 : 16) + 32 * (j / 2)));
+        __m256i q = j & 1 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+        if (five) {
+            __m256i h = _mm256_loadu_si256((const __m256i *)(sup + 16));
+            h = _mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(j)), _mm256_set1_epi8(1));
+            q = _mm256_or_si256(q, _mm256_slli_epi16(h, 4));
+        }
+        return q;
+    }
+    default: { /* Q6_K */
+        int h = j / 4, g = j % 4;
+        __m256i v = _mm256_loadu_si256((const __m256i *)(sup + 64 * h + 32 * (g & 1)));
+        __m256i lo = g < 2 ? _mm256_and_si256(v, m4) : _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(sup + 128 + 32 * h));
+        hb = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
+        return _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));
+    }
+    }
+}
+
+/* Calls kernel with nt (1..8) as a constant, one inlined copy per count, so
+ * that its per-token accumulators live in registers. */
+#define QD_DISPATCH_NT(kernel, W, n, xq, nt, out, ldo)                                     \
+    switch (nt) {                                                                          \
+    case 1: kernel(W, n, xq, 1, out, ldo); break;                                          \
+    case 2: kernel(W, n, xq, 2, out, ldo); break;                                          \
+    case 3: kernel(W, n, xq, 3, out, ldo); break;                                          \
+    case 4: kernel(W, n, xq, 4, out, ldo); break;                                          \
+    case 5: kernel(W, n, xq, 5, out, ldo); break;                                          \
+    case 6: kernel(W, n, xq, 6, out, ldo); break;                                          \
+    case 7: kernel(W, n, xq, 7, out, ldo); break;                                          \
+    default: kernel(W, n, xq, 8, out, ldo); break;                                         \
+    }
+
+#define QD_FN qdot_avx2
+#define QD_N qdot_avx2_n
+#define QD_TARGET AVX2_TARGET
+#define QD_DOT(q, x) _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1))
+#include "embed/lm_qdot_body.h"
+#undef QD_FN
+#undef QD_N
+#undef QD_TARGET
+#undef QD_DOT
+
+#define QD_FN qdot_vnni
+#define QD_N qdot_vnni_n
+#define QD_TARGET VNNI_TARGET
+#define QD_DOT(q, x) _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, x)
+#include "embed/lm_qdot_body.h"
+
+void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo)
+{
+    qdot_avx2(W, n, xq, nt, out, ldo);
+}
+
+/* The scales of the 16 halves (16 values each) of blocks b0 .. b0 + 7, as
+ * vectors: w = a * q + c. Same float operations as lm_block_scales. */
+static inline __attribute__((always_inline)) VNNI_TARGET void
+scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup, __m512 *a,
+         __m512 *c)
+{
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    if (type == GGUF_TYPE_Q6_K) {
+        *sup = row + (size_t)(b0 / 8) * 210;
+        __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(*sup + 192))));
+        *a = _mm512_mul_ps(_mm512_set1_ps(half_to_float(*sup + 208)), sc);
+        *c = _mm512_mul_ps(_mm512_set1_ps(-32.0f), *a);
+        return;
+    }
+    __m256 a8, c8;
+    if (type == GGUF_TYPE_Q4_K || type == GGUF_TYPE_Q5_K) {
+        *sup = row + (size_t)(b0 / 8) * (type == GGUF_TYPE_Q4_K ? 144 : 176);
+        /* the eight 6-bit scales and mins (see k4_scale_min in lm_quant.c),
+         * four bytes at a time */
+        uint32_t u[3], sc[2], mn[2];
+        memcpy(u, *sup + 4, 12);
+        sc[0] = u[0] & 0x3f3f3f3f;
+        sc[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+        mn[0] = u[1] & 0x3f3f3f3f;
+        mn[1] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+        __m256 s8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
+        __m256 m8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));
+        a8 = _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup)), s8);
+        c8 = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup + 2)), m8));
+    } else {
+        int bytes = type == GGUF_TYPE_Q8_0 ? 34 : 18;
+        uint16_t h[8] = {0};
+        for (int j = 0; j < bn; j++)
+            memcpy(&h[j], row + (size_t)(b0 + j) * bytes, 2);
+        a8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+        c8 = type == GGUF_TYPE_Q8_0 ? _mm256_setzero_ps() : _mm256_mul_ps(_mm256_set1_ps(-8.0f), a8);
+        *sup = NULL;
+    }
+    *a = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(a8));
+    *c = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(c8));
+}
+
+/* The AVX-512 form: two blocks per 512-bit product, lanes 0-7 block b and
+ * 8-15 block b + 1 (each 4 lanes one half). Per token and 8 blocks, the 16
+ * half scales times the token's block scales make one vector P; a pair's
+ * lane scales are a permute of it, and the offsets c of the 16 halves meet
+ * the token's 16 scaled sums (xq->dsx) in one multiply-add. */
+static inline __attribute__((always_inline)) VNNI_TARGET void
+qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo)
+{
+    const uint8_t *row = W->data + (size_t)n * W->row_bytes;
+    const gguf_type type = W->type;
+    const int nb = W->K / 32;
+    const bool sgn = type == GGUF_TYPE_Q8_0;
+    const size_t span8 = W->row_bytes * 256 / (size_t)W->K; /* bytes of 8 blocks */
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    __m512 acc[8], off[8];
+#pragma GCC unroll 8
+    for (int t = 0; t < nt; t++)
+        acc[t] = off[t] = _mm512_setzero_ps();
+    for (int b0 = 0; b0 < nb; b0 += 8) {
+        int bn = nb - b0 < 8 ? nb - b0 : 8;
+        if (nt == 1) {
+            /* decode streams each row once: ask for the bytes 1 KiB ahead, so
+             * more misses are in flight than the hardware prefetcher keeps */
+            const uint8_t *p = row + (size_t)b0 / 8 * span8;
+            for (size_t o = 0; o < span8; o += 64)
+                _mm_prefetch((const char *)p + PREFETCH_AHEAD + o, _MM_HINT_T0);
+        }
+        const uint8_t *sup;
+        __m512 av, cv;
+        scales16(type, row, b0, bn, &sup, &av, &cv);
+        __mmask8 m8 = (__mmask8)((1u << bn) - 1);
+        __mmask16 m16 = (__mmask16)((1u << (2 * bn)) - 1);
+        __m512 P[8];
+#pragma GCC unroll 8
+        for (int t = 0; t < nt; t++) {
+            __m512 xd = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(
+                                                       _mm256_maskz_loadu_ps(m8, xq[t].d + b0)));
+            P[t] = _mm512_mul_ps(av, xd);
+            if (!sgn)
+                off[t] = _mm512_fmadd_ps(cv, _mm512_maskz_loadu_ps(m16, xq[t].dsx + 2 * b0),
+                                         off[t]);
+        }
+        __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+        for (int j = 0; j < bn; j += 2) {
+            int b = b0 + j;
+            __m512i q = _mm512_inserti64x4(
+                _mm512_castsi256_si512(block_codes(type, row, sup, b, j)),
+                block_codes(type, row, sup, b + 1, j + 1), 1);
+            __mmask64 neg = sgn ? _mm512_movepi8_mask(q) : 0;
+            __m512i qa = sgn ? _mm512_abs_epi8(q) : q;
+#pragma GCC unroll 8
+            for (int t = 0; t < nt; t++) {
+                __m512i x = _mm512_loadu_si512(xq[t].q + 32 * b);
+                if (sgn)
+                    x = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x));
+                acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[t]), acc[t]);
+            }
+            idx = _mm512_add_epi32(idx, _mm512_set1_epi32(4));
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < nt; t++)
+        out[(size_t)t * ldo] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t], off[t]));
+}
+
+static VNNI_TARGET void qdot512(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
+                                int ldo)
+{
+    QD_DISPATCH_NT(qdot512_n, W, n, xq, nt, out, ldo);
+}
+
+void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo)
+{
+    if (W->K % 64 == 0)
+        qdot512(W, n, xq, nt, out, ldo);
+    else
+        qdot_vnni(W, n, xq, nt, out, ldo);
+}
+
+/* 8 weights of row p from element k on, widened to float. */
+static inline AVX2_TARGET __m256 load8(gguf_type t, const uint8_t *p, int k)
+{
+    if (t == GGUF_TYPE_F32)
+        return _mm256_loadu_ps((const float *)p + k);
+    __m128i h = _mm_loadu_si128((const __m128i *)(p + 2 * (size_t)k));
+    if (t == GGUF_TYPE_F16)
+        return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+AVX2_TARGET void lm_fdot_avx2(const lm_mat *W, int n, const float *X, int K, int nt, float *out,
+                              int ldo)
+{
+    const uint8_t *row = W->data + (size_t)n * W->row_bytes;
+    for (int t = 0; t < nt; t++) {
+        const float *x = X + (size_t)t * K;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            a0 = _mm256_fmadd_ps(load8(W->type, row, k), _mm256_loadu_ps(x + k), a0);
+            a1 = _mm256_fmadd_ps(load8(W->type, row, k + 8), _mm256_loadu_ps(x + k + 8), a1);
+        }
+        float s = hsum256(_mm256_add_ps(a0, a1));
+        if (k < K) {
+            float w[16];
+            int esz = W->type == GGUF_TYPE_F32 ? 4 : 2;
+            lm_dequant_row(W->type, row + (size_t)k * esz, w, K - k);
+            for (int i = 0; i < K - k; i++)
+                s += w[i] * x[k + i];
+        }
+        out[(size_t)t * ldo] = s;
+    }
+}
+
+VNNI_TARGET void lm_quantize_row_avx512(const float *x, int K, lm_qrow *out)
+{
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    for (int b = 0; b < K / 32; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        /* NaN lanes drop out of the max as in the scalar loop (vmaxps keeps
+         * its second operand when the first is NaN) */
+        float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps())));
+        float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+        out->d[b] = d;
+        __m512 iv = _mm512_set1_ps(inv);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v0, iv), lo), hi));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v1, iv), lo), hi));
+        _mm_storeu_si128((__m128i *)(out->q + 32 * b), _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(out->q + 32 * b + 16), _mm512_cvtepi32_epi8(q1));
+        out->dsx[2 * b] = d * (float)_mm512_reduce_add_epi32(q0);
+        out->dsx[2 * b + 1] = d * (float)_mm512_reduce_add_epi32(q1);
+    }
+}

@@ -1,0 +1,500 @@
+/* test_lm.c - the LLM engine against scripts/lm_reference.py, an independent
+ * float64 forward pass over the same random-weight GGUF files, for each
+ * architecture and tensor type; the fast kernels against the scalar
+ * reference; the cache, sampling and every refusal. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "embed/lm.h"
+#include "embed/lm_impl.h"
+
+#define SCRIPT DQ_SOURCE_DIR "/scripts/lm_reference.py"
+
+static char tmpdir[64];
+
+static void make_tmp(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/dq_lm_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void clean_tmp(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(lm, .init = make_tmp, .fini = clean_tmp, .timeout = 300);
+
+/* Runs the script's make with args into tmpdir; returns the model path. */
+static const char *make_model(const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s make %s %s", SCRIPT, args, tmpdir);
+    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+    static char path[256];
+    snprintf(path, sizeof path, "%s/model.gguf", tmpdir);
+    return path;
+}
+
+static int read_ints(const char *name, int32_t *out, int cap)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    int n = 0;
+    while (n < cap && fscanf(f, "%d", &out[n]) == 1)
+        n++;
+    fclose(f);
+    return n;
+}
+
+static float *read_floats(const char *name, size_t *n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    dq_buf b = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(path, &b), 0, "%s", dq_last_error());
+    *n = b.len / sizeof(float);
+    float *v = dq_malloc(b.len);
+    memcpy(v, b.data, b.len);
+    dq_buf_free(&b);
+    return v;
+}
+
+static double max_abs_diff(const float *a, const float *b, int n)
+{
+    double m = 0;
+    for (int i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+static double cosine(const float *a, const float *b, int n)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
+/* Prefill of 8 tokens, then 32 decode steps, each position's logits against
+ * the reference: max |diff| < tol, or cosine >= min_cos when tol is 0. */
+static void check_logits(const char *args, double tol, double min_cos, bool greedy)
+{
+    const char *path = make_model(args);
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    int32_t toks[40];
+    cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
+    size_t n_ref;
+    float *ref = read_floats("logits.f32", &n_ref);
+    cr_assert_eq(n_ref, (size_t)40 * V);
+    lm_ctx_params cp = lm_default_ctx_params();
+    cp.n_ctx = 128;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    cr_assert_not_null(c, "%s", dq_last_error());
+    cr_assert_eq(lm_eval(c, toks, 8, true), 0, "%s", dq_last_error());
+    for (int p = 0; p < 40; p++) {
+        if (p >= 8)
+            cr_assert_eq(lm_eval(c, &toks[p], 1, false), 0, "%s", dq_last_error());
+        const float *lg = lm_logits(c, p < 8 ? p : -1);
+        const float *r = ref + (size_t)p * V;
+        if (tol > 0) {
+            double d = max_abs_diff(lg, r, V);
+            cr_assert(d < tol, "%s: position %d: max |diff| %g >= %g", args, p, d, tol);
+        } else {
+            double cs = cosine(lg, r, V);
+            cr_assert(cs >= min_cos, "%s: position %d: cosine %.6f < %g", args, p, cs, min_cos);
+        }
+    }
+    cr_assert_eq(lm_ctx_pos(c), 40);
+    if (greedy) {
+        int32_t want[72];
+        cr_assert_eq(read_ints("greedy.txt", want, 72), 72);
+        cr_assert_eq(lm_ctx_truncate(c, 0), 0);
+        lm_sampler_params sp = lm_default_sampler_params();
+        sp.temperature = 0;
+        lm_sampler *s = lm_sampler_new(&sp);
+        cr_assert_eq(lm_eval(c, want, 8, false), 0);
+        for (int i = 8; i < 72; i++) {
+            int32_t t = lm_sample(s, lm_logits(c, -1), V);
+            cr_assert_eq(t, want[i], "%s: greedy token %d is %d, reference %d", args, i - 8, t,
+                         want[i]);
+            if (i < 71)
+                cr_assert_eq(lm_eval(c, &t, 1, false), 0);
+        }
+        lm_sampler_free(s);
+    }
+    free(ref);
+    lm_ctx_free(c);
+    lm_free(m);
+}
+
+Test(lm, qwen2_f32_tied) { check_logits("--arch qwen2 --type F32 --tied", 1e-4, 0, true); }
+Test(lm, qwen3_f32) { check_logits("--arch qwen3 --type F32", 1e-4, 0, true); }
+Test(lm, llama3_f32_rope_freqs) { check_logits("--arch llama --type F32", 1e-4, 0, true); }
+Test(lm, llama3_f32_rope_keys)
+{
+    check_logits("--arch llama --type F32 --rope-keys --greedy 0", 1e-4, 0, false);
+}
+Test(lm, qwen2_f16) { check_logits("--arch qwen2 --type F16 --greedy 0", 1e-3, 0, false); }
+Test(lm, qwen3_bf16) { check_logits("--arch qwen3 --type BF16 --greedy 0", 1e-3, 0, false); }
+Test(lm, llama_bf16) { check_logits("--arch llama --type BF16 --greedy 0", 1e-3, 0, false); }
+
+/* Quantized: the reference runs on the file's dequantized weights, we on
+ * int8 activations against the blocks; and our dequantization of the first
+ * projection is bit-identical to the reference's. */
+static void check_quant(const char *args)
+{
+    char full[256];
+    snprintf(full, sizeof full, "%s --greedy 0", args);
+    check_logits(full, 0, 0.999, false);
+    char path[256];
+    snprintf(path, sizeof path, "%s/model.gguf", tmpdir);
+    gguf_file *f = gguf_open(path);
+    cr_assert_not_null(f);
+    const gguf_tensor *t = gguf_find_tensor(f, "blk.0.attn_q.weight");
+    cr_assert_not_null(t);
+    size_t n;
+    float *ref = read_floats("dequant.f32", &n);
+    cr_assert_eq(n, t->n_elems);
+    float *ours = dq_malloc(n * sizeof *ours);
+    lm_dequant_row(t->type, t->data, ours, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(memcmp(&ours[i], &ref[i], 4) == 0, "%s: value %zu: %.9g vs reference %.9g",
+                  gguf_type_name(t->type), i, ours[i], ref[i]);
+    free(ours);
+    free(ref);
+    gguf_close(f);
+}
+
+Test(lm, qwen2_q8_0) { check_quant("--arch qwen2 --type Q8_0"); }
+Test(lm, llama_q4_0) { check_quant("--arch llama --type Q4_0"); }
+Test(lm, qwen3_q4_k) { check_quant("--arch qwen3 --type Q4_K"); }
+Test(lm, qwen2_q5_k) { check_quant("--arch qwen2 --type Q5_K --tied"); }
+Test(lm, llama_q6_k) { check_quant("--arch llama --type Q6_K"); }
+
+/* W times M rows of X at every kernel level against the scalar reference. */
+static void compare_levels(const lm_mat *W, const char *what)
+{
+    enum { M = 11 };
+    int best = lm_isa_detect();
+    float *X = dq_malloc((size_t)M * W->K * sizeof *X);
+    unsigned seed = 7;
+    for (int i = 0; i < M * W->K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
+    }
+    lm_qrow xq[M];
+    int8_t *qbuf = dq_malloc((size_t)M * W->K);
+    float *dbuf = dq_malloc((size_t)M * (W->K / 32) * sizeof(float));
+    float *sbuf = dq_malloc((size_t)M * (W->K / 16) * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        xq[r] = (lm_qrow){qbuf + (size_t)r * W->K, dbuf + (size_t)r * (W->K / 32),
+                          sbuf + (size_t)r * (W->K / 16)};
+        lm_quantize_row(X + (size_t)r * W->K, W->K, &xq[r]);
+    }
+    float *ref = dq_malloc((size_t)M * W->N * sizeof *ref);
+    float *got = dq_malloc((size_t)M * W->N * sizeof *got);
+    lm_isa_set(LM_ISA_SCALAR);
+    lm_matmul(NULL, W, M, X, xq, ref);
+    for (int level = LM_ISA_AVX2; level <= best; level++) {
+        lm_isa_set(level);
+        bert_pool *p = bert_pool_new(2);
+        lm_matmul(p, W, M, X, xq, got);
+        bert_pool_free(p);
+        double scale = 0;
+        for (int i = 0; i < M * W->N; i++)
+            scale = fmax(scale, fabs(ref[i]));
+        double d = max_abs_diff(ref, got, M * W->N);
+        cr_assert(d <= 2e-5 * scale, "%s at level %d: max |diff| %g of %g", what, level, d,
+                  scale);
+    }
+    lm_isa_set(best);
+    free(X);
+    free(qbuf);
+    free(dbuf);
+    free(sbuf);
+    free(ref);
+    free(got);
+}
+
+/* Every kernel level gives the scalar reference's products, for rows of
+ * whole 64-value pairs (the 512-bit kernel) and of an odd number of blocks. */
+Test(lm, fast_kernels_match_the_scalar_reference)
+{
+    static const char *types[] = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "BF16", "F32"};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        char args[96];
+        snprintf(args, sizeof args, "--arch qwen2 --type %s --greedy 0", types[ti]);
+        const char *path = make_model(args);
+        gguf_file *f = gguf_open(path);
+        cr_assert_not_null(f, "%s", dq_last_error());
+        const gguf_tensor *t = gguf_find_tensor(f, "blk.0.ffn_down.weight");
+        lm_mat W = {t->type, (int)t->ne[0], (int)t->ne[1], gguf_row_bytes(t->type, t->ne[0]),
+                    t->data};
+        compare_levels(&W, types[ti]);
+        if (t->type == GGUF_TYPE_Q8_0 || t->type == GGUF_TYPE_Q4_0 || t->type == GGUF_TYPE_F16) {
+            /* the same blocks seen as rows of 96 values */
+            lm_mat odd = {t->type, 96, 0, gguf_row_bytes(t->type, 96), t->data};
+            odd.N = (int)(t->n_bytes / odd.row_bytes);
+            compare_levels(&odd, types[ti]);
+        }
+        gguf_close(f);
+    }
+}
+
+/* A truncated cache continues exactly as a fresh run would. */
+Test(lm, truncate_keeps_the_prefix)
+{
+    const char *path = make_model("--arch qwen3 --type Q4_K --greedy 0");
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    int32_t toks[40];
+    read_ints("tokens.txt", toks, 40);
+    lm_ctx_params cp = lm_default_ctx_params();
+    cp.n_ctx = 64;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    cr_assert_eq(lm_eval(c, toks, 30, false), 0);
+    float *first = dq_malloc((size_t)V * sizeof *first);
+    memcpy(first, lm_logits(c, -1), (size_t)V * sizeof *first);
+    cr_assert_eq(lm_ctx_truncate(c, 12), 0);
+    cr_assert_eq(lm_ctx_pos(c), 12);
+    cr_assert_eq(lm_eval(c, toks + 12, 18, false), 0);
+    cr_assert_eq(memcmp(first, lm_logits(c, -1), (size_t)V * sizeof *first), 0);
+    cr_assert_eq(lm_ctx_truncate(c, 31), LM_ERR);
+    /* overflow: refused whole, nothing appended */
+    cr_assert_eq(lm_eval(c, toks, 40, false), LM_ERR_OVERFLOW);
+    cr_assert(strstr(dq_last_error(), "do not fit in the context"), "%s", dq_last_error());
+    cr_assert_eq(lm_ctx_pos(c), 30);
+    int32_t bad = V;
+    cr_assert_eq(lm_eval(c, &bad, 1, false), LM_ERR_TOKEN);
+    free(first);
+    lm_ctx_free(c);
+    lm_free(m);
+}
+
+static int stop_after;
+static bool stop_cb(void *user)
+{
+    (void)user;
+    return --stop_after < 0;
+}
+
+Test(lm, stop_callback_stops_and_keeps_the_cache)
+{
+    const char *path = make_model("--arch llama --type Q8_0 --greedy 0");
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    lm_ctx_params cp = lm_default_ctx_params();
+    cp.n_ctx = 64;
+    cp.should_stop = stop_cb;
+    stop_after = 1000;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    int32_t toks[40];
+    read_ints("tokens.txt", toks, 40);
+    cr_assert_eq(lm_eval(c, toks, 5, false), 0);
+    stop_after = 1; /* the second layer's poll says stop */
+    cr_assert_eq(lm_eval(c, toks + 5, 5, false), LM_ERR_STOPPED);
+    cr_assert_eq(lm_ctx_pos(c), 5);
+    lm_ctx_free(c);
+    lm_free(m);
+}
+
+Test(lm, metadata_and_memory)
+{
+    const char *path = make_model("--arch qwen3 --type Q6_K --greedy 0");
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    const lm_hparams *hp = lm_model_hparams(m);
+    cr_assert_str_eq(hp->arch, "qwen3");
+    cr_assert_eq(hp->n_layer, 2);
+    cr_assert_eq(hp->n_embd, 256);
+    cr_assert_eq(hp->head_dim, 128);
+    cr_assert_eq(hp->n_head_kv, 2);
+    cr_assert(hp->qk_norm && hp->rope_neox && !hp->tied_output);
+    cr_assert_eq(hp->n_vocab, 320);
+    cr_assert_float_eq(hp->rope_base, 10000.0f, 0);
+    cr_assert_eq(lm_kv_bytes(m, 100), 2ull * 2 * 100 * 256 * 4);
+    cr_assert(lm_memory_estimate(m, 100) > lm_weight_bytes(m) + lm_kv_bytes(m, 100));
+    char types[128];
+    lm_model_types(m, types, sizeof types);
+    cr_assert_str_eq(types, "F32 x 9, Q6_K x 16");
+    cr_assert_not_null(lm_model_gguf(m));
+    lm_free(m);
+    lm_free(NULL);
+    lm_ctx_free(NULL);
+}
+
+/* ---- refusals: one line naming the file and the reason ------------------------ */
+
+static void expect_load_error(const char *path, const char *want)
+{
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_null(m, "loaded a model that should fail with '%s'", want);
+    const char *e = dq_last_error();
+    cr_assert(strstr(e, want), "error '%s' lacks '%s'", e, want);
+    cr_assert(strstr(e, "model.gguf") || strstr(e, "cut.gguf") || strstr(e, "huge.gguf"),
+              "error '%s' does not name the file", e);
+    cr_assert_null(strchr(e, '\n'));
+}
+
+Test(lm, refuses_other_architectures)
+{
+    expect_load_error(make_model("--arch qwen2 --type F32 --arch-name gpt2"),
+                      "architecture 'gpt2' is not supported");
+}
+
+Test(lm, refuses_other_tensor_types)
+{
+    expect_load_error(make_model("--arch qwen2 --type Q5_0"), "has type Q5_0");
+}
+
+Test(lm, truncated_file_is_one_clear_line)
+{
+    const char *path = make_model("--arch qwen2 --type Q4_K --greedy 0");
+    char cut[256];
+    snprintf(cut, sizeof cut, "%s/cut.gguf", tmpdir);
+    dq_buf b = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(path, &b), 0);
+    FILE *f = fopen(cut, "wb");
+    fwrite(b.data, 1, b.len * 2 / 3, f);
+    fclose(f);
+    dq_buf_free(&b);
+    expect_load_error(cut, "truncated file");
+}
+
+/* A sparse file whose embedding alone takes 256 GB. */
+Test(lm, model_larger_than_memory)
+{
+    char path[256], cmd[512];
+    snprintf(path, sizeof path, "%s/huge.gguf", tmpdir);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s huge %s", SCRIPT, path);
+    cr_assert_eq(system(cmd), 0);
+    expect_load_error(path, "GB of memory");
+}
+
+/* ---- sampling -------------------------------------------------------------------- */
+
+Test(lm, sampling)
+{
+    float logits[6] = {1.0f, 3.0f, 2.9f, -1.0f, 0.5f, 2.0f};
+    lm_sampler_params p = lm_default_sampler_params();
+    p.temperature = 0;
+    lm_sampler *s = lm_sampler_new(&p);
+    cr_assert_eq(lm_sample(s, logits, 6), 1);
+    lm_sampler_free(s);
+
+    /* the penalty turns the greedy choice: 3.0 / 1.5 = 2.0 < 2.9 */
+    p.repeat_penalty = 1.5f;
+    s = lm_sampler_new(&p);
+    lm_sampler_accept(s, 1);
+    cr_assert_eq(lm_sample(s, logits, 6), 2);
+    lm_sampler_free(s);
+
+    /* top-k 1 is greedy whatever the temperature */
+    p = lm_default_sampler_params();
+    p.top_k = 1;
+    p.temperature = 5;
+    s = lm_sampler_new(&p);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(lm_sample(s, logits, 6), 1);
+    lm_sampler_free(s);
+
+    /* min-p 0.5 keeps only tokens within half the best probability: 1 and 2 */
+    p = lm_default_sampler_params();
+    p.top_k = 0;
+    p.top_p = 1;
+    p.min_p = 0.5f;
+    p.temperature = 1;
+    p.seed = 42;
+    s = lm_sampler_new(&p);
+    int seen[6] = {0};
+    for (int i = 0; i < 400; i++)
+        seen[lm_sample(s, logits, 6)]++;
+    cr_assert(seen[1] > 0 && seen[2] > 0);
+    cr_assert_eq(seen[0] + seen[3] + seen[4] + seen[5], 0);
+    lm_sampler_free(s);
+
+    /* top-p 0.5: the single best token already holds half the mass */
+    p.min_p = 0;
+    p.top_p = 0.3f;
+    s = lm_sampler_new(&p);
+    for (int i = 0; i < 50; i++)
+        cr_assert_eq(lm_sample(s, logits, 6), 1);
+    lm_sampler_free(s);
+
+    /* the same seed gives the same draws; another seed other draws */
+    p = lm_default_sampler_params();
+    p.top_k = 0;
+    p.top_p = 1;
+    p.min_p = 0;
+    p.temperature = 2;
+    p.seed = 9;
+    lm_sampler *a = lm_sampler_new(&p), *b = lm_sampler_new(&p);
+    p.seed = 10;
+    lm_sampler *o = lm_sampler_new(&p);
+    int same = 0, differ = 0;
+    for (int i = 0; i < 64; i++) {
+        int x = lm_sample(a, logits, 6), y = lm_sample(b, logits, 6), z = lm_sample(o, logits, 6);
+        same += x == y;
+        differ += x != z;
+    }
+    cr_assert_eq(same, 64);
+    cr_assert(differ > 0);
+    lm_sampler_free(a);
+    lm_sampler_free(b);
+    lm_sampler_free(o);
+
+    float lp = lm_logprob(logits, 6, 1);
+    double sum = 0;
+    for (int i = 0; i < 6; i++)
+        sum += exp(logits[i]);
+    cr_assert_float_eq(lp, (float)(3.0 - log(sum)), 1e-5);
+}
+
+/* The AVX-512 activation quantizer writes the scalar one's bytes, zero,
+ * huge, tiny and non-finite blocks included. */
+Test(lm, quantize_paths_agree)
+{
+    enum { K = 32 * 8 };
+    float x[K];
+    unsigned seed = 3;
+    for (int i = 0; i < K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 1000.0f;
+    }
+    for (int i = 32; i < 64; i++)
+        x[i] = 0;
+    x[64] = 1e30f;
+    x[100] = 1e-30f;
+    x[130] = INFINITY;
+    x[170] = NAN;
+    x[200] = 2.5f * (127.0f / 127.0f); /* halves round to even */
+    int8_t q[2][K];
+    float d[2][K / 32], dsx[2][K / 16];
+    int best = lm_isa_detect();
+    for (int p = 0; p < 2; p++) {
+        lm_isa_set(p ? best : LM_ISA_SCALAR);
+        lm_qrow r = {q[p], d[p], dsx[p]};
+        lm_quantize_row(x, K, &r);
+    }
+    lm_isa_set(best);
+    cr_assert_eq(memcmp(q[0], q[1], K), 0);
+    cr_assert_eq(memcmp(d[0], d[1], sizeof d[0]), 0);
+    cr_assert_eq(memcmp(dsx[0], dsx[1], sizeof dsx[0]), 0);
+}
