@@ -73,7 +73,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN('q', "quiet", &quiet, "no progress bar and no summary unless files failed"),
         OPT_BOOLEAN('f', "force", &force, "re-read files even when unchanged"),
         OPT_STR(0, "ocr", &ocr_mode, "when",
-                "OCR scanned pages: auto (pages without text), always, never"),
+                "OCR scanned pages: auto (pages without readable text), always, never"),
         OPT_STR(0, "ocr-lang", &ocr_lang, "langs", "Tesseract languages (chi_sim+eng)"),
         OPT_BOOLEAN(0, "follow-symlinks", &follow_symlinks,
                     "follow links that lead out of the folders named"),

@@ -27,6 +27,13 @@ bool cli_ocr_mode_ok(const char *mode)
 
 void cli_ocr_summary(const ingest_run *run)
 {
+    long long unreadable = run->unreadable_ocr + run->unreadable_failed;
+    if (unreadable || run->dropped)
+        fprintf(stderr,
+                "text layers: %lld unreadable page%s (%lld read by OCR, %lld not indexed); "
+                "%lld unmapped character%s dropped\n",
+                unreadable, unreadable == 1 ? "" : "s", run->unreadable_ocr,
+                run->unreadable_failed, run->dropped, run->dropped == 1 ? "" : "s");
     if (run->ocr_pages == 0 && run->ocr_empty == 0)
         return;
     fprintf(stderr, "OCR read %lld scanned page%s (mean confidence %.0f%%)", run->ocr_pages,

@@ -134,6 +134,8 @@ int cmd_status(int argc, char **argv, cli_globals *g)
         cJSON_AddNumberToObject(root, "ocr_pages", (double)s.ocr_pages);
         cJSON_AddNumberToObject(root, "ocr_empty_pages", (double)s.ocr_empty);
         cJSON_AddNumberToObject(root, "ocr_mean_confidence", s.ocr_mean_conf);
+        cJSON_AddNumberToObject(root, "unreadable_ocr_pages", (double)s.unreadable_ocr);
+        cJSON_AddNumberToObject(root, "unreadable_pages", (double)s.unreadable_failed);
         cJSON_AddStringToObject(root, "chunking", split ? split : "");
         cJSON_AddStringToObject(root, "embedding_model", model ? model : "");
         if (last.finished_at) {
@@ -163,6 +165,11 @@ int cmd_status(int argc, char **argv, cli_globals *g)
             printf("ocr:        %lld pages read from scans (mean confidence %.0f%%), %lld scanned "
                    "pages with no text found\n",
                    (long long)s.ocr_pages, s.ocr_mean_conf, (long long)s.ocr_empty);
+        if (s.unreadable_ocr || s.unreadable_failed)
+            printf("unreadable: %lld pages whose text layer is not their text: %lld read by OCR, "
+                   "%lld not indexed (ingest again with --ocr auto)\n",
+                   (long long)(s.unreadable_ocr + s.unreadable_failed),
+                   (long long)s.unreadable_ocr, (long long)s.unreadable_failed);
         printf("chunking:   %s\n", split ? split : "(nothing ingested yet)");
         printf("size:       %s\n", size);
         if (last.finished_at) {

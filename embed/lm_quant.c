@@ -20,18 +20,27 @@
 
 #include "common/common.h"
 
+#include <cpuid.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* ---- instruction sets ------------------------------------------------------ */
 
 static int isa_level = -1;
 
+/* F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports
+ * does not know "f16c", and `make fuzz` builds with it. */
+static bool cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+
 int lm_isa_detect(void)
 {
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") ||
-        !__builtin_cpu_supports("f16c"))
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !cpu_has_f16c())
         return LM_ISA_SCALAR;
     if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
         return LM_ISA_VNNI;

@@ -371,6 +371,59 @@ int store_put_page_ocr(store *st, const char *sha256, const int *page_ocr,
     return 0;
 }
 
+int store_put_page_unreadable(store *st, const char *sha256, const char *const *reasons,
+                              int n_pages)
+{
+    int64_t doc_id;
+    int found = find_document(st, sha256, &doc_id);
+    if (found <= 0) {
+        if (found == 0)
+            dq_set_error("cannot mark unreadable pages: no document %.12s", sha256);
+        return -1;
+    }
+    sqlite3_stmt *s = store_stmt(st, SLOT_PAGE_UNREADABLE,
+                                 "UPDATE pages SET unreadable = ?3"
+                                 " WHERE doc_id = ?1 AND page_no = ?2");
+    if (!s)
+        return -1;
+    for (int i = 0; i < n_pages; i++) {
+        if (!reasons[i])
+            continue;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, doc_id);
+        sqlite3_bind_int(s, 2, i + 1);
+        store_bind_text(s, 3, reasons[i]);
+        if (store_run(st, s, "cannot mark an unreadable page") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int store_put_chunk_tables(store *st, const char *sha256, const int *ordinals, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int64_t doc_id;
+    int found = find_document(st, sha256, &doc_id);
+    if (found <= 0) {
+        if (found == 0)
+            dq_set_error("cannot mark table chunks: no document %.12s", sha256);
+        return -1;
+    }
+    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_TABLE,
+                                 "UPDATE chunks SET is_table = 1 WHERE doc_id = ?1 AND ordinal = ?2");
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, doc_id);
+        sqlite3_bind_int(s, 2, ordinals[i]);
+        if (store_run(st, s, "cannot mark a table chunk") < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int store_put_failure(store *st, const char *path, int64_t size, int64_t mtime,
                       const char *reason)
 {
@@ -424,10 +477,15 @@ int store_get_stats(store *st, store_stats *out)
                                  " (SELECT count(*) FROM pages),"
                                  " (SELECT count(*) FROM chunks),"
                                  " (SELECT count(*) FROM vectors),"
-                                 " (SELECT count(*) FROM pages WHERE ocr = 1),"
+                                 " (SELECT count(*) FROM pages WHERE ocr = 1"
+                                 "   AND unreadable IS NULL),"
                                  " (SELECT total(pages) FROM documents)"
                                  "   - (SELECT count(*) FROM pages),"
-                                 " (SELECT avg(ocr_conf) FROM pages WHERE ocr = 1)");
+                                 " (SELECT avg(ocr_conf) FROM pages WHERE ocr = 1),"
+                                 " (SELECT count(*) FROM pages WHERE unreadable IS NOT NULL"
+                                 "   AND ocr = 1),"
+                                 " (SELECT count(*) FROM pages WHERE unreadable IS NOT NULL"
+                                 "   AND ocr = 0)");
     if (!s)
         return -1;
     int rc = sqlite3_step(s);
@@ -441,6 +499,8 @@ int store_get_stats(store *st, store_stats *out)
         out->ocr_pages = sqlite3_column_int64(s, 6);
         out->ocr_empty = sqlite3_column_int64(s, 7);
         out->ocr_mean_conf = sqlite3_column_double(s, 8);
+        out->unreadable_ocr = sqlite3_column_int64(s, 9);
+        out->unreadable_failed = sqlite3_column_int64(s, 10);
     } else {
         store_fail(st, "cannot count the store's contents");
     }

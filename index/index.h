@@ -139,6 +139,17 @@ int store_note_failed_again(store *st, const char *path);
 int store_put_page_ocr(store *st, const char *sha256, const int *page_ocr,
                        const float *page_conf, int n_pages);
 
+/* Marks the pages of the document with content hash sha256 whose text
+ * layer was unreadable: reasons (n_pages) holds why for such a page, NULL
+ * for the others. Call after store_put_page_ocr(), in its transaction. */
+int store_put_page_unreadable(store *st, const char *sha256, const char *const *reasons,
+                              int n_pages);
+
+/* Marks the chunks of the document with content hash sha256 whose
+ * ordinals are listed (n of them) as holding table rows. Call after
+ * store_put_document(), in its transaction. */
+int store_put_chunk_tables(store *st, const char *sha256, const int *ordinals, size_t n);
+
 /* Records that path failed with reason (keeping any document it had before
  * out of the index: a file that is now broken no longer answers questions). */
 int store_put_failure(store *st, const char *path, int64_t size, int64_t mtime,
@@ -163,7 +174,9 @@ int store_each_root(store *st, store_root_cb cb, void *ctx);
 typedef struct {
     int64_t files, failed, documents, pages, chunks, vectors;
     int64_t db_bytes; /* size of the SQLite file plus its WAL */
-    int64_t ocr_pages;    /* pages whose text came from OCR */
+    int64_t ocr_pages;    /* scanned pages whose text came from OCR */
+    int64_t unreadable_ocr;    /* pages with an unreadable text layer, OCR'd instead */
+    int64_t unreadable_failed; /* pages with an unreadable text layer and no text */
     int64_t ocr_empty;    /* scanned pages where OCR found no text (no pages row) */
     double ocr_mean_conf; /* mean OCR confidence of ocr_pages, 0-100; 0 when none */
 } store_stats;
@@ -204,6 +217,7 @@ typedef struct {
     int ordinal;
     bool ocr;      /* some of its text was read by OCR from a scanned page */
     char *label;   /* where it is when pages do not say ("slide 7"); "" when none */
+    bool table;    /* it holds rows of a table */
 } store_hit;
 
 typedef struct {

@@ -127,6 +127,13 @@ static const char *const migrations[] = {
      * "sheet 报价单, rows 12–40", "slide 7", "§3.2 ¶4"; '' for paged
      * documents, which keep citing page_start/page_end. */
     "ALTER TABLE chunks ADD COLUMN label TEXT NOT NULL DEFAULT '';",
+    /* 7 -> 8: PDF fidelity. pages.unreadable says why a page's text layer
+     * is not its text ("font without ToUnicode"), NULL for a page read as it
+     * is; such a page was OCR'd instead (ocr = 1) or has no text (OCR was
+     * off), and `docqa status` counts both apart from scans. chunks.is_table
+     * is 1 for a chunk that holds table rows. */
+    "ALTER TABLE pages ADD COLUMN unreadable TEXT;"
+    "ALTER TABLE chunks ADD COLUMN is_table INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

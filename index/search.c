@@ -41,7 +41,7 @@ void store_hits_free(store_hits *h)
 }
 
 /* Columns: chunk id, doc id, score, path, title, section, text, page_start,
- * page_end, ordinal, ocr, label. */
+ * page_end, ordinal, ocr, label, is_table. */
 static void hit_from_row(sqlite3_stmt *s, store_hit *h)
 {
     h->chunk_id = sqlite3_column_int64(s, 0);
@@ -62,6 +62,7 @@ static void hit_from_row(sqlite3_stmt *s, store_hit *h)
     h->label = store_column_dup(s, 11);
     if (!h->label)
         h->label = dq_strdup("");
+    h->table = sqlite3_column_int(s, 12) != 0;
 }
 
 /* Errors in the MATCH expression itself ("fts5: syntax error near ...",
@@ -85,7 +86,7 @@ int store_search_fts(store *st, const char *match, int k, store_hits *out)
                                  " (SELECT min(f.path) FROM files f"
                                  "  WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"
                                  " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"
-                                 " c.ocr, c.label FROM top JOIN chunks c ON c.id = top.id"
+                                 " c.ocr, c.label, c.is_table FROM top JOIN chunks c ON c.id = top.id"
                                  " JOIN documents d ON d.id = c.doc_id"
                                  " ORDER BY top.rank, c.id");
     if (!s)
@@ -121,7 +122,7 @@ int store_get_chunk(store *st, int64_t chunk_id, store_hit *out)
                                  " (SELECT min(f.path) FROM files f"
                                  "  WHERE f.doc_id = c.doc_id AND f.status = 'ok'),"
                                  " d.title, c.section, c.text, c.page_start, c.page_end, c.ordinal,"
-                                 " c.ocr, c.label FROM chunks c JOIN documents d ON d.id = c.doc_id"
+                                 " c.ocr, c.label, c.is_table FROM chunks c JOIN documents d ON d.id = c.doc_id"
                                  " WHERE c.id = ?1");
     if (!s)
         return -1;

@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -32,6 +32,8 @@ enum store_slot {
     SLOT_PAGE_OCR,
     SLOT_PAGE_DROP,
     SLOT_CHUNK_OCR,
+    SLOT_PAGE_UNREADABLE,
+    SLOT_CHUNK_TABLE,
     SLOT_CHUNK_INSERT,
     SLOT_STATS,
     SLOT_SEARCH,

@@ -370,6 +370,8 @@ static void para_flush(para_builder *pb, ingest_page *page, size_t *cap, para_hi
         page->paras[page->n_paras].text = dq_strndup(pb->text.data, pb->text.len);
         page->paras[page->n_paras].heading = 0;
         page->paras[page->n_paras].loc = pb->loc;
+        page->paras[page->n_paras].table = 0;
+        page->paras[page->n_paras].header = NULL;
         pb->hint.bold = pb->all_bold;
         (*hints)[page->n_paras] = pb->hint;
         page->n_paras++;
@@ -502,6 +504,26 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
                     ext.min_gap = fminf(ext.min_gap, src->y0 - above->y1);
                 above = src;
             }
+            const ingest_block *blk = &raw->pages[p].blocks[pl[i].block];
+            if (blk->table) {
+                /* A table: one paragraph per row, never joined, never page
+                 * furniture (a header repeated atop each page is the table's). */
+                for (size_t l = i; l < j; l++) {
+                    if (pl[l].len == 0)
+                        continue;
+                    para_add_line(&pb, pl[l].src, text + pl[l].off, pl[l].len);
+                    size_t before = page->n_paras;
+                    para_flush(&pb, page, &cap, &hints[p]);
+                    if (page->n_paras == before)
+                        continue;
+                    ingest_para *row = &page->paras[before];
+                    row->table = blk->table;
+                    bool is_header = blk->header && !strcmp(pl[l].src->text, blk->header);
+                    row->header = blk->header && !is_header ? dq_strdup(blk->header) : NULL;
+                }
+                i = j;
+                continue;
+            }
             const line_ref *prev = NULL;
             for (size_t l = i; l < j; l++) {
                 const line_ref *lr = &pl[l];
@@ -535,6 +557,11 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
 
     out->cite = raw->cite;
     headings_detect(out, hints, body, raw->styled);
+    /* A bold header row is no section title. */
+    for (size_t p = 0; p < n_pages; p++)
+        for (size_t i = 0; i < out->pages[p].n_paras; i++)
+            if (out->pages[p].paras[i].table)
+                out->pages[p].paras[i].heading = 0;
 
     if (raw->title) {
         dq_buf t = DQ_BUF_INIT;
@@ -562,8 +589,10 @@ void ingest_doc_free(ingest_doc *doc)
     if (!doc)
         return;
     for (size_t p = 0; p < doc->n_pages; p++) {
-        for (size_t i = 0; i < doc->pages[p].n_paras; i++)
+        for (size_t i = 0; i < doc->pages[p].n_paras; i++) {
             free(doc->pages[p].paras[i].text);
+            free(doc->pages[p].paras[i].header);
+        }
         free(doc->pages[p].paras);
         free(doc->pages[p].label);
     }

@@ -8,6 +8,8 @@
  * buffer. Dehyphenation is left off: cleanup joins hyphenated words itself.
  */
 #include "ingest/ocr.h"
+#include "ingest/quality.h"
+#include "ingest/tables.h"
 #include "ingest/office.h"
 #include "ingest/raw.h"
 #include "ingest/watchdog.h"
@@ -107,12 +109,18 @@ static bool keep_char(int c)
     return true;
 }
 
-/* Appends the text blocks of st to page. Never throws. */
+static bool font_is_cjk(fz_context *ctx, fz_font *font)
+{
+    return font && (fz_font_flags(font)->cjk || quality_cjk_font_name(fz_font_name(ctx, font)));
+}
+
+/* Appends the text blocks of st to page, counting every character as it
+ * came into q (U+FFFD and controls too, which are left out). Never throws. */
 static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *page, dq_buf *lb,
-                         extract_stats *stats)
+                         extract_stats *stats, text_quality *q)
 {
     fz_font *last_font = NULL;
-    bool last_bold = false;
+    bool last_bold = false, last_cjk = false;
     for (fz_stext_block *b = st->first_block; b; b = b->next) {
         if (b->type == FZ_STEXT_BLOCK_IMAGE) {
             stats->images++;
@@ -126,6 +134,14 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
             size_tally sizes = {{0}, {0}, 0};
             size_t n_bold = 0, n_chars = 0;
             for (fz_stext_char *ch = ln->first_char; ch; ch = ch->next) {
+                if (ch->font != last_font) {
+                    last_font = ch->font;
+                    last_bold = font_is_bold(ctx, ch->font);
+                    last_cjk = font_is_cjk(ctx, ch->font);
+                }
+                if (ch->c >= 0)
+                    quality_add_char(q, (uint32_t)ch->c, last_cjk);
+                page->dropped += ch->c == 0xFFFD;
                 if (!keep_char(ch->c))
                     continue;
                 char enc[4];
@@ -135,12 +151,9 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
                     continue;
                 n_chars++;
                 tally_size(&sizes, ch->size);
-                if (ch->font != last_font) {
-                    last_font = ch->font;
-                    last_bold = font_is_bold(ctx, ch->font);
-                }
                 n_bold += last_bold;
             }
+            quality_end_word(q);
             if (n_chars == 0)
                 continue;
             const char *s = lb->data;
@@ -161,6 +174,33 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
             stats->chars += n_chars;
         }
     }
+}
+
+/* Takes the text of every page whose text layer is not its text (quality.c)
+ * out of doc, leaving the page marked for OCR; page_chars (n_pages) are the
+ * characters each page kept, taken off *chars. Returns the reason of the
+ * first such page, NULL when there is none; *n_unreadable counts them. */
+static const char *drop_unreadable(ingest_raw_doc *doc, const text_quality *quality,
+                                   const size_t *page_chars, size_t *chars, int *n_unreadable)
+{
+    text_quality total = {0};
+    for (size_t i = 0; i < doc->n_pages; i++)
+        quality_sum(&total, &quality[i]);
+    const char *first = NULL;
+    *n_unreadable = 0;
+    for (size_t i = 0; i < doc->n_pages; i++) {
+        ingest_raw_page *page = &doc->pages[i];
+        const char *why = quality_verdict(&quality[i], &total);
+        if (!why)
+            continue;
+        raw_clear_page(page);
+        page->unreadable = why;
+        page->dropped = 0;
+        *chars -= page_chars[i];
+        if ((*n_unreadable)++ == 0)
+            first = why;
+    }
+    return first;
 }
 
 /* fz_lookup_metadata() that returns -1 instead of throwing. */
@@ -237,25 +277,30 @@ static fz_document *open_document(fz_context *ctx, const char *path, const char 
  * cookie, so the time budget's watchdog can stop a page half-way. */
 static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
                                  const fz_stext_options *opts, fz_cookie *cookie, fz_rect *bounds,
-                                 char *err, size_t err_size)
+                                 table_rules *rules, char *err, size_t err_size)
 {
     fz_page *page = NULL;
     fz_stext_page *st = NULL;
-    fz_device *dev = NULL;
+    fz_device *dev = NULL, *tdev = NULL;
     fz_var(page);
     fz_var(st);
     fz_var(dev);
+    fz_var(tdev);
     fz_try(ctx)
     {
         page = fz_load_page(ctx, doc, i);
         *bounds = fz_bound_page(ctx, page);
         st = fz_new_stext_page(ctx, *bounds);
         dev = fz_new_stext_device(ctx, st, opts);
-        fz_run_page_contents(ctx, page, dev, fz_identity, cookie);
+        /* One pass: text goes on to the stext device, ruling lines stay. */
+        tdev = tables_new_device(ctx, dev, rules);
+        fz_run_page_contents(ctx, page, tdev, fz_identity, cookie);
+        fz_close_device(ctx, tdev);
         fz_close_device(ctx, dev);
     }
     fz_always(ctx)
     {
+        fz_drop_device(ctx, tdev);
         fz_drop_device(ctx, dev);
         fz_drop_page(ctx, page);
     }
@@ -299,6 +344,10 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
     dq_buf lb = DQ_BUF_INIT;
     fz_cookie cookie = {0};
     double t0 = dq_now();
+    text_quality *quality = dq_calloc(n_pages > 0 ? (size_t)n_pages : 1, sizeof *quality);
+    size_t *page_chars = dq_calloc(n_pages > 0 ? (size_t)n_pages : 1, sizeof *page_chars);
+    table_rules rules = {0};
+    tables_state tables = {0};
     watchdog *wd = watchdog_start(params->max_seconds, &cookie.abort);
     const char *over = NULL; /* the limit that stopped the document */
     for (int i = 0; i < n_pages && !over; i++) {
@@ -309,7 +358,9 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
         fz_rect bounds = fz_empty_rect;
         char err[256];
         size_t chars_before = stats.chars;
-        fz_stext_page *st = load_stext(ctx, doc, i, &opts, &cookie, &bounds, err, sizeof err);
+        rules.n_h = 0;
+        fz_stext_page *st =
+            load_stext(ctx, doc, i, &opts, &cookie, &bounds, &rules, err, sizeof err);
         if (__atomic_load_n(&cookie.abort, __ATOMIC_RELAXED)) {
             fz_drop_stext_page(ctx, st);
             over = "time";
@@ -324,7 +375,9 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
             rp->height = bounds.y1 - bounds.y0;
         }
         if (st) {
-            convert_page(ctx, st, rp, &lb, &stats);
+            convert_page(ctx, st, rp, &lb, &stats, &quality[i]);
+            page_chars[i] = stats.chars - chars_before;
+            tables_detect(rp, &rules, &tables);
             rp->scanned = ocr_page_is_scan(st, bounds, stats.chars - chars_before);
             fz_drop_stext_page(ctx, st);
         }
@@ -338,6 +391,13 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
     }
     watchdog_stop(wd);
     dq_buf_free(&lb);
+    table_rules_free(&rules);
+    tables_state_free(&tables);
+    int n_unreadable = 0;
+    const char *unreadable =
+        over ? NULL : drop_unreadable(out, quality, page_chars, &stats.chars, &n_unreadable);
+    free(quality);
+    free(page_chars);
     if (over && !strcmp(over, "time"))
         dq_set_error("extraction stopped on page %zu of %d after %.1f s, over the time limit "
                      "of %g s per document (--time-limit)",
@@ -358,6 +418,12 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
         rc = 0;
     else if (n_pages > 0 && stats.failed_pages == n_pages)
         dq_set_error("damaged file: %s", stats.first_error);
+    else if (unreadable && n_pages == 1 && (!params->ocr || params->ocr->mode == OCR_NEVER))
+        dq_set_error("text layer unreadable (%s); run with --ocr auto", unreadable);
+    else if (unreadable && (!params->ocr || params->ocr->mode == OCR_NEVER))
+        dq_set_error("text layer unreadable on %s%d page%s (%s); run with --ocr auto",
+                     n_unreadable == n_pages ? "all " : "", n_unreadable,
+                     n_unreadable == 1 ? "" : "s", unreadable);
     else if (ocr_empty > 0)
         dq_set_error("OCR found no text on %d scanned page%s", ocr_empty,
                      ocr_empty == 1 ? "" : "s");

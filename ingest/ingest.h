@@ -33,7 +33,13 @@ typedef struct {
 typedef struct {
     ingest_line *lines; /* (n_lines) */
     size_t n_lines;
-} ingest_block; /* a block of lines MuPDF grouped together, or a text paragraph */
+    /* 0 for text; else the document-wide number (1, 2, ...) of the table
+     * whose rows these lines are, one line per row as ingest/table.h writes
+     * them (label, then cells with their column headers), its header line
+     * first where the table starts. */
+    int table;
+    char *header; /* the table's header line, owned; NULL when it has none */
+} ingest_block; /* a block of lines MuPDF grouped together, a table, or a text paragraph */
 
 typedef struct {
     int number;            /* 1-based page number */
@@ -45,6 +51,11 @@ typedef struct {
     float ocr_conf;        /* Tesseract's mean word confidence, 0-100, when ocr == 1 */
     char *label;           /* the unit's name where it is not a page ("sheet 报价单",
                             * "slide 7"), else NULL */
+    /* Why the text layer is not the page's text ("font without ToUnicode"),
+     * NULL when it is; such a page keeps no text from it, and is OCR'd
+     * (ocr != 0) unless OCR is off. A static string. */
+    const char *unreadable;
+    int dropped;           /* unmapped glyphs (U+FFFD) left out of a readable page */
 } ingest_raw_page;
 
 /* How a document's passages are cited. */
@@ -80,7 +91,8 @@ int ingest_extract(const char *path, const char *password, ingest_raw_doc *out);
 /* ---- OCR (ocr.c) ---------------------------------------------------------- */
 
 typedef enum {
-    OCR_AUTO,   /* only pages with images and no text layer (page->scanned) */
+    OCR_AUTO,   /* only pages with images and no text layer (page->scanned), and
+                 * pages whose text layer is unreadable (page->unreadable) */
     OCR_ALWAYS, /* every page of a paged document, replacing its text layer */
     OCR_NEVER,
 } ocr_mode;
@@ -135,6 +147,9 @@ typedef struct {
     char *text;  /* UTF-8, one paragraph, no '\n' */
     int heading; /* 0 body text; 1, 2, ... heading level (1 = top) */
     int loc;     /* the first line's ingest_line.loc (a spreadsheet row), else 0 */
+    int table;   /* 0 text; else the table this row belongs to (ingest_block.table) */
+    char *header; /* a table row's header line, owned; NULL for text, for the
+                   * header line itself and for tables without one */
 } ingest_para;
 
 typedef struct {
@@ -178,6 +193,7 @@ typedef struct {
     int ordinal;    /* 0-based position in the document */
     char *label;    /* where it is when pages do not say: "sheet 报价单, rows 12–40",
                      * "slide 7", "§3.2 ¶4" (see ingest_cite); "" for paged documents */
+    bool table;     /* holds rows of a table */
 } chunk;
 
 typedef struct {

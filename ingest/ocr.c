@@ -193,18 +193,6 @@ static size_t count_chars(const char *s)
     return n;
 }
 
-static void clear_page(ingest_raw_page *page)
-{
-    for (size_t b = 0; b < page->n_blocks; b++) {
-        for (size_t l = 0; l < page->blocks[b].n_lines; l++)
-            free(page->blocks[b].lines[l].text);
-        free(page->blocks[b].lines);
-    }
-    free(page->blocks);
-    page->blocks = NULL;
-    page->n_blocks = 0;
-}
-
 /* Moves what Tesseract recognized into page (lines in points, from the
  * pixmap's origin at page coordinates origin, one block per paragraph);
  * returns the non-space characters added. */
@@ -323,13 +311,13 @@ static void read_page(fz_context *ctx, fz_document *mdoc, TessBaseAPI *api, ocr_
         chars = take_lines(api, &got, scale, origin);
         conf = tess.mean_text_conf(api);
         if (chars > 0) {
-            clear_page(page);
+            raw_clear_page(page);
             page->blocks = got.blocks;
             page->n_blocks = got.n_blocks;
             page->ocr = 1;
             page->ocr_conf = (float)conf;
         } else {
-            clear_page(&got);
+            raw_clear_page(&got);
             if (page->n_blocks == 0)
                 page->ocr = -1;
         }
@@ -438,7 +426,7 @@ long ocr_document(const char *path, const char *password, const ocr_params *ocr,
     int *targets = dq_calloc(doc->n_pages ? doc->n_pages : 1, sizeof *targets);
     int n = 0;
     for (size_t i = 0; i < doc->n_pages; i++)
-        if (ocr->mode == OCR_ALWAYS || doc->pages[i].scanned)
+        if (ocr->mode == OCR_ALWAYS || doc->pages[i].scanned || doc->pages[i].unreadable)
             targets[n++] = (int)i;
     if (n == 0) {
         free(targets);

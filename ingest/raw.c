@@ -89,17 +89,24 @@ void ingest_raw_doc_free(ingest_raw_doc *doc)
     if (!doc)
         return;
     for (size_t p = 0; p < doc->n_pages; p++) {
-        ingest_raw_page *page = &doc->pages[p];
-        for (size_t b = 0; b < page->n_blocks; b++) {
-            for (size_t l = 0; l < page->blocks[b].n_lines; l++)
-                free(page->blocks[b].lines[l].text);
-            free(page->blocks[b].lines);
-        }
-        free(page->blocks);
-        free(page->label);
+        raw_clear_page(&doc->pages[p]);
+        free(doc->pages[p].label);
     }
     free(doc->pages);
     free(doc->format);
     free(doc->title);
     memset(doc, 0, sizeof *doc);
+}
+
+void raw_clear_page(ingest_raw_page *page)
+{
+    for (size_t b = 0; b < page->n_blocks; b++) {
+        for (size_t l = 0; l < page->blocks[b].n_lines; l++)
+            free(page->blocks[b].lines[l].text);
+        free(page->blocks[b].lines);
+        free(page->blocks[b].header);
+    }
+    free(page->blocks);
+    page->blocks = NULL;
+    page->n_blocks = 0;
 }

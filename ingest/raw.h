@@ -15,6 +15,8 @@ ingest_block *raw_add_block(ingest_raw_page *page);
 /* Appends a line that takes ownership of text (malloc'ed) and returns it with
  * every other field zero. */
 ingest_line *raw_add_line(ingest_block *block, char *text);
+/* Frees every block of page and leaves it with none. */
+void raw_clear_page(ingest_raw_page *page);
 /* Drops the last block of page when it has no lines. */
 void raw_drop_empty_block(ingest_raw_page *page);
 

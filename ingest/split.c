@@ -11,6 +11,8 @@
  * Documents without pages get a label where their chunk starts (see
  * ingest_cite): a sheet's or slide's chunks never cross into the next unit,
  * and section numbers (§3.2) count the headings of each level as they come.
+ * Table rows (ingest_para.table) are never cut while they fit a chunk, and a
+ * table that goes on in the next chunk repeats its header line there.
  */
 #include "ingest/ingest.h"
 
@@ -35,6 +37,8 @@ typedef struct {
     dq_buf text;
     int64_t cost;
     bool has_body; /* holds text beyond the overlap it started with */
+    bool has_table; /* holds a table row */
+    int table;      /* the table the last text appended belongs to, 0 for text */
     page_mark *marks;
     size_t n_marks, marks_cap;
     size_t last_para; /* paragraph the last appended text came from */
@@ -275,7 +279,9 @@ static void flush(splitter *sp, bool keep_overlap)
     dq_buf_clear(&sp->label);
     sp->loc_lo = sp->loc_hi = 0;
     c->ordinal = (int)sp->out->n;
+    c->table = sp->has_table;
     sp->out->n++;
+    sp->has_table = false;
 
     if (keep_overlap)
         overlap_capture(sp, sp->text.len);
@@ -439,6 +445,49 @@ static void add_span(splitter *sp, const char *s, size_t n, int level, size_t pa
     add_hard(sp, s, n, para, page);
 }
 
+/* What the rows of table, from paragraph i of page pg on, cost together. */
+static int64_t table_cost(const splitter *sp, const ingest_doc *doc, size_t pg, size_t i,
+                          int table)
+{
+    int64_t cost = 0;
+    for (; pg < doc->n_pages; pg++, i = 0)
+        for (; i < doc->pages[pg].n_paras; i++) {
+            const ingest_para *para = &doc->pages[pg].paras[i];
+            if (para->table != table)
+                return cost;
+            cost += text_cost(sp, para->text, strlen(para->text));
+        }
+    return cost;
+}
+
+/* A table row goes whole into a chunk: the cut falls between rows, before a
+ * table that would not fit the chunk's second half, and a chunk that goes on
+ * with a table starts with its header line instead of an overlap. */
+static void add_row(splitter *sp, const ingest_doc *doc, size_t pg, size_t i, size_t para_id)
+{
+    const ingest_para *para = &doc->pages[pg].paras[i];
+    int page = doc->pages[pg].number;
+    size_t n = strlen(para->text);
+    int64_t cost = text_cost(sp, para->text, n);
+    bool opens = para->table != sp->table;
+    if (opens && sp->has_body && 2 * sp->cost >= sp->full &&
+        sp->cost + table_cost(sp, doc, pg, i, para->table) > sp->full)
+        flush(sp, false);
+    if (sp->has_body && sp->cost + cost > sp->full)
+        flush(sp, false);
+    if (!sp->has_body && para->header) {
+        size_t hn = strlen(para->header);
+        int64_t hc = text_cost(sp, para->header, hn);
+        if (hc + cost <= sp->full) {
+            sp->n_ov = 0;
+            append(sp, para->header, hn, hc, (size_t)-2, page);
+        }
+    }
+    add_span(sp, para->text, n, LEVEL_PARA, para_id, page);
+    sp->has_table = true;
+    sp->table = para->table;
+}
+
 int split_document(const ingest_doc *doc, const split_params *params, chunk_list *out)
 {
     memset(out, 0, sizeof *out);
@@ -489,8 +538,18 @@ int split_document(const ingest_doc *doc, const split_params *params, chunk_list
                 sp.levels[sp.depth] = para->heading;
                 sp.titles[sp.depth++] = dq_strdup(para->text);
                 section_rebuild(&sp);
+                sp.table = 0;
                 continue;
             }
+            if (n && para->table) {
+                sp.para_in_sec++;
+                add_row(&sp, doc, pg, i, para_id);
+                continue;
+            }
+            /* Text after a table starts no chunk with its rows as overlap. */
+            if (n && sp.table && sp.has_body && sp.cost + text_cost(&sp, para->text, n) > sp.full)
+                flush(&sp, false);
+            sp.table = 0;
             if (n) {
                 sp.para_in_sec++;
                 add_span(&sp, para->text, n, LEVEL_PARA, para_id, page->number);

@@ -101,7 +101,7 @@ char *table_row_line(const table_header *h, const char *const *cells, size_t n)
         size_t hl = strlen(head);
         while (hl > 0 && head[hl - 1] == ':')
             hl--;
-        if (hl && !(hl == cell.len && !memcmp(head, cell.data, hl))) {
+        if (hl) {
             dq_buf_append(&b, head, hl);
             dq_buf_puts(&b, ": ");
         }

@@ -12,8 +12,9 @@
  * - cells are trimmed and their inner white space (newlines too) becomes one
  *   space; an empty cell is left out, header and all;
  * - the first cell is the row's label and never gets a header;
- * - a cell under an empty header, or equal to its header, is written bare;
- *   a header's trailing ':' is dropped before ": " is added;
+ * - a cell under an empty header is written bare (one equal to its header
+ *   is not: "2017: 2017" is an amount under its year); a header's trailing
+ *   ':' is dropped before ": " is added;
  * - several header rows combine per column, top to bottom, joined by a
  *   space, a part equal to the one above it written once ("Year ended" over
  *   "2018" gives "Year ended 2018"); a header cell spanning columns is passed

@@ -151,6 +151,28 @@ int ingest_run_set_ocr(ingest_run *run, const char *mode, const char *langs,
     return 0;
 }
 
+/* Counts the pages whose text layer was unreadable and the unmapped glyphs
+ * dropped, and tells each such page that OCR did not replace. */
+static void text_layers(ingest_run *run, const char *path, const ingest_raw_doc *raw)
+{
+    for (size_t i = 0; i < raw->n_pages; i++) {
+        const ingest_raw_page *p = &raw->pages[i];
+        run->dropped += p->dropped;
+        if (!p->unreadable)
+            continue;
+        if (p->ocr > 0) {
+            run->unreadable_ocr++;
+        } else if (p->ocr == 0) {
+            run->unreadable_failed++;
+            char text[160];
+            snprintf(text, sizeof text,
+                     "page %d: text layer unreadable (%s); run with --ocr auto", p->number,
+                     p->unreadable);
+            tell_file(run, path, text);
+        }
+    }
+}
+
 /* For a file about to be stored: counts its OCR'd pages, tells the scanned
  * pages where OCR found nothing (not stored: an empty page row would look
  * like a blank page that was read), and returns the per-page arrays
@@ -161,6 +183,7 @@ static void ocr_pages(ingest_run *run, const char *path, const ingest_raw_doc *r
 {
     *page_ocr = NULL;
     *page_conf = NULL;
+    text_layers(run, path, raw);
     bool any = false;
     for (size_t i = 0; i < raw->n_pages && !any; i++)
         any = raw->pages[i].ocr != 0;
@@ -226,6 +249,31 @@ static int put_boxes(store *st, const char *sha, const ingest_raw_doc *raw,
     return rc;
 }
 
+/* Marks the pages of raw whose text layer was unreadable. */
+static int put_unreadable(store *st, const char *sha, const ingest_raw_doc *raw)
+{
+    const char **why = dq_calloc(raw->n_pages ? raw->n_pages : 1, sizeof *why);
+    bool any = false;
+    for (size_t i = 0; i < raw->n_pages; i++)
+        any |= (why[i] = raw->pages[i].unreadable) != NULL;
+    int rc = any ? store_put_page_unreadable(st, sha, why, (int)raw->n_pages) : 0;
+    free(why);
+    return rc;
+}
+
+/* Marks the chunks that hold table rows. */
+static int put_tables(store *st, const char *sha, const chunk_list *chunks)
+{
+    int *ordinals = dq_calloc(chunks->n ? chunks->n : 1, sizeof *ordinals);
+    size_t n = 0;
+    for (size_t i = 0; i < chunks->n; i++)
+        if (chunks->items[i].table)
+            ordinals[n++] = chunks->items[i].ordinal;
+    int rc = store_put_chunk_tables(st, sha, ordinals, n);
+    free(ordinals);
+    return rc;
+}
+
 /* What an extracted document adds to its rows; all NULL when a path is
  * linked to stored content. */
 typedef struct {
@@ -250,6 +298,10 @@ static int write_document(ingest_run *run, const input_file *f, const store_doc_
     if (rc == 0 && x->page_ocr)
         rc = store_put_page_ocr(run->st, info->sha256, x->page_ocr, x->page_conf,
                                 info->n_pages);
+    if (rc == 0 && x->raw)
+        rc = put_unreadable(run->st, info->sha256, x->raw);
+    if (rc == 0 && chunks)
+        rc = put_tables(run->st, info->sha256, chunks);
     return rc;
 }
 

@@ -52,6 +52,7 @@ cJSON *rag_hit_json(const retrieve_hit *h, int rank, bool with_text)
     cJSON_AddNumberToObject(o, "page_end", c->page_end);
     cJSON_AddStringToObject(o, "place", c->label ? c->label : "");
     cJSON_AddBoolToObject(o, "ocr", c->ocr);
+    cJSON_AddBoolToObject(o, "table", c->table);
     add_score(o, "score", h->score);
     cJSON_AddItemToObject(o, "scores", scores_json(h));
     retrieve_snippet_json(o, h->snippet);

@@ -170,6 +170,9 @@ typedef struct {
     long long ocr_pages;     /* pages of stored files read by OCR */
     long long ocr_empty;     /* scanned pages of stored files where OCR found nothing */
     double ocr_conf_sum;     /* sum of the confidences of the OCR'd pages */
+    long long unreadable_ocr;    /* pages of stored files whose unreadable text layer OCR replaced */
+    long long unreadable_failed; /* the same, not OCR'd (stored without text) */
+    long long dropped;           /* unmapped glyphs left out of readable pages */
     dq_buf failures;         /* "  path: reason\n" lines for the summary */
 
     /* Content hashes of stored documents to re-chunk (made with other

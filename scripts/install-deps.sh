@@ -21,7 +21,7 @@ libgumbo-dev libmujs-dev zlib1g-dev
 libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
 libmicrohttpd-dev chromium nodejs fonts-wqy-microhei libedit-dev libsentencepiece-dev
 libtesseract-dev libleptonica-dev tesseract-ocr-chi-sim tesseract-ocr-eng
-python3 python3-numpy groff-base man-db zsh systemd"
+python3 groff-base man-db zsh systemd python3-numpy"
 BENCH_PACKAGES="mupdf-tools poppler-utils time python3-torch python3-numpy wrk python3-sentencepiece
 hyperfine git bc tesseract-ocr python3-docx python3-openpyxl pandoc libreoffice-writer-nogui"
 # `make fuzz`: clang with libFuzzer and the sanitizer runtimes

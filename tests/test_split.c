@@ -18,8 +18,7 @@ static void add_para(ingest_doc *doc, int page_number, const char *text, int hea
     }
     ingest_page *p = &doc->pages[doc->n_pages - 1];
     p->paras = dq_realloc(p->paras, (p->n_paras + 1) * sizeof *p->paras);
-    p->paras[p->n_paras].text = dq_strdup(text);
-    p->paras[p->n_paras++].heading = heading;
+    p->paras[p->n_paras++] = (ingest_para){.text = dq_strdup(text), .heading = heading};
 }
 
 static split_params params(int cjk, int words, float overlap)

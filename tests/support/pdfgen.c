@@ -184,8 +184,14 @@ static void draw_image(fz_context *ctx, writer *w)
     fz_catch(ctx) fz_rethrow(ctx);
 }
 
-int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
-                 const pdfgen_opts *opts)
+static void draw_at(fz_context *ctx, writer *w, const fonts *f, const char *s, float size,
+                    float x0, float baseline);
+static void draw_rule(fz_context *ctx, writer *w, const pdfgen_item *it);
+
+/* Writes n_pages pages: pages[p]'s lines when pages is not NULL, and the
+ * items placed on page p. */
+static int write_pages(const char *path, const pdfgen_page *pages, size_t n_pages,
+                       const pdfgen_item *items, size_t n_items, const pdfgen_opts *opts)
 {
     fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
     if (!ctx) {
@@ -209,10 +215,19 @@ int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
         w.doc = pdf_create_document(ctx);
         for (size_t p = 0; p < n_pages; p++) {
             begin_page(ctx, &w);
-            if (pages[p].image_only)
+            if (pages && pages[p].image_only)
                 draw_image(ctx, &w);
-            for (size_t i = 0; !pages[p].image_only && i < pages[p].n_lines; i++)
+            for (size_t i = 0; pages && !pages[p].image_only && i < pages[p].n_lines; i++)
                 draw_line(ctx, &w, &f, &pages[p].lines[i], &gbuf, &gcap);
+            for (size_t i = 0; i < n_items; i++) {
+                if (items[i].page != (int)p)
+                    continue;
+                if (items[i].text)
+                    draw_at(ctx, &w, &f, items[i].text, items[i].size > 0 ? items[i].size : 10,
+                            items[i].x, items[i].y);
+                else
+                    draw_rule(ctx, &w, &items[i]);
+            }
             end_page(ctx, &w);
         }
         if (opts && opts->title) {
@@ -253,6 +268,248 @@ int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
     free(gbuf);
     fz_drop_context(ctx);
     return rc;
+}
+
+int pdfgen_write(const char *path, const pdfgen_page *pages, size_t n_pages,
+                 const pdfgen_opts *opts)
+{
+    return write_pages(path, pages, n_pages, NULL, 0, opts);
+}
+
+/* A context whose warnings and errors go nowhere, or NULL with the error
+ * set for writing path. */
+static fz_context *quiet_context(const char *path)
+{
+    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    if (!ctx) {
+        dq_set_error("cannot write '%s': out of memory", path);
+        return NULL;
+    }
+    fz_set_warning_callback(ctx, quiet, NULL);
+    fz_set_error_callback(ctx, quiet, NULL);
+    return ctx;
+}
+
+/* A ToUnicode CMap mapping each 256-code row of CJK codes (UTF-16 under
+ * UniGB-UTF16-H) to U+0000..U+00FF or U+0100..U+01FF: controls, ASCII,
+ * Latin-1 and Latin Extended soup. */
+static fz_buffer *soup_cmap(fz_context *ctx)
+{
+    fz_buffer *buf = fz_new_buffer(ctx, 4096);
+    fz_append_string(ctx, buf,
+                     "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+                     "/CMapName /Soup def /CMapType 2 def\n"
+                     "1 begincodespacerange <0000> <FFFF> endcodespacerange\n");
+    fz_append_printf(ctx, buf, "%d beginbfrange\n", 0xA0 - 0x4E + 2);
+    for (int hi = 0x4E; hi < 0xA0; hi++) {
+        char line[32]; /* fz_append_printf() knows no %X */
+        snprintf(line, sizeof line, "<%02X00> <%02XFF> <0%d00>\n", hi, hi, hi & 1);
+        fz_append_string(ctx, buf, line);
+    }
+    fz_append_string(ctx, buf, "<3000> <30FF> <0100>\n<FF00> <FFEF> <0000>\n");
+    fz_append_string(ctx, buf, "endbfrange\nendcmap CMapName currentdict /CMap defineresource "
+                               "pop end end\n");
+    return buf;
+}
+
+/* True for a Type0 font with a CJK character collection (pdf_page_write()
+ * writes Helvetica as a Type0 font too, with an Identity ordering). */
+static bool is_cjk_font(fz_context *ctx, pdf_obj *font)
+{
+    if (!pdf_name_eq(ctx, pdf_dict_get(ctx, font, PDF_NAME(Subtype)), PDF_NAME(Type0)))
+        return false;
+    pdf_obj *desc = pdf_array_get(ctx, pdf_dict_get(ctx, font, PDF_NAME(DescendantFonts)), 0);
+    pdf_obj *info = pdf_dict_get(ctx, desc, PDF_NAME(CIDSystemInfo));
+    const char *ordering = pdf_to_str_buf(ctx, pdf_dict_get(ctx, info, PDF_NAME(Ordering)));
+    return ordering[0] && strcmp(ordering, "Identity") != 0;
+}
+
+static void damage_font(fz_context *ctx, pdf_document *doc, pdf_obj *font, pdfgen_damage how)
+{
+    if (how == PDFGEN_CJK_NO_TOUNICODE) {
+        pdf_dict_put(ctx, font, PDF_NAME(Encoding), PDF_NAME(Identity_H));
+        pdf_dict_del(ctx, font, PDF_NAME(ToUnicode));
+        pdf_obj *desc = pdf_array_get(ctx, pdf_dict_get(ctx, font, PDF_NAME(DescendantFonts)), 0);
+        pdf_obj *info = pdf_dict_get(ctx, desc, PDF_NAME(CIDSystemInfo));
+        if (info)
+            pdf_dict_put_string(ctx, info, PDF_NAME(Ordering), "Identity", 8);
+        return;
+    }
+    fz_buffer *cmap = soup_cmap(ctx);
+    fz_try(ctx)
+    {
+        pdf_obj *ref = pdf_add_stream(ctx, doc, cmap, NULL, 0);
+        pdf_dict_put_drop(ctx, font, PDF_NAME(ToUnicode), ref);
+    }
+    fz_always(ctx) fz_drop_buffer(ctx, cmap);
+    fz_catch(ctx) fz_rethrow(ctx);
+}
+
+/* Copies src to dst with edit called on each object the file had
+ * (num, object, arg), in one MuPDF context. */
+typedef void (*object_edit)(fz_context *ctx, pdf_document *doc, int num, pdf_obj *obj,
+                            void *arg);
+
+static int rewrite_objects(const char *src, const char *dst, object_edit edit, void *arg)
+{
+    fz_context *ctx = quiet_context(dst);
+    if (!ctx)
+        return -1;
+    pdf_document *doc = NULL;
+    int rc = 0;
+    fz_var(doc);
+    fz_try(ctx)
+    {
+        doc = pdf_open_document(ctx, src);
+        int n = pdf_xref_len(ctx, doc);
+        for (int i = 1; i < n; i++) {
+            /* The edits here throw only on running out of memory, which
+             * ends the test anyway. */
+            pdf_obj *obj = pdf_load_object(ctx, doc, i);
+            edit(ctx, doc, i, obj, arg);
+            pdf_drop_obj(ctx, obj);
+        }
+        pdf_write_options wo = pdf_default_write_options;
+        wo.do_compress = 1;
+        pdf_save_document(ctx, doc, dst, &wo);
+    }
+    fz_always(ctx) pdf_drop_document(ctx, doc);
+    fz_catch(ctx)
+    {
+        dq_set_error("cannot write '%s': %s", dst, fz_caught_message(ctx));
+        rc = -1;
+    }
+    fz_drop_context(ctx);
+    return rc;
+}
+
+static void damage_edit(fz_context *ctx, pdf_document *doc, int num, pdf_obj *obj, void *arg)
+{
+    (void)num;
+    if (is_cjk_font(ctx, obj))
+        damage_font(ctx, doc, obj, *(const pdfgen_damage *)arg);
+}
+
+int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how)
+{
+    return rewrite_objects(src, dst, damage_edit, &how);
+}
+
+/* Points every font resource that refers to object from at object to. */
+static void repoint_fonts(fz_context *ctx, pdf_document *doc, int from, pdf_obj *to)
+{
+    int n = pdf_xref_len(ctx, doc);
+    for (int i = 1; i < n; i++) {
+        pdf_obj *obj = pdf_load_object(ctx, doc, i);
+        pdf_obj *res = pdf_dict_get(ctx, obj, PDF_NAME(Resources));
+        pdf_obj *fonts = pdf_dict_get(ctx, res ? res : obj, PDF_NAME(Font));
+        for (int k = 0; k < pdf_dict_len(ctx, fonts); k++) {
+            pdf_obj *v = pdf_dict_get_val(ctx, fonts, k);
+            if (pdf_is_indirect(ctx, v) && pdf_to_num(ctx, v) == from)
+                pdf_dict_put(ctx, fonts, pdf_dict_get_key(ctx, fonts, k), to);
+        }
+        pdf_drop_obj(ctx, obj);
+    }
+}
+
+/* Moves a Type0 font to a new object at the end; arg is the number of the
+ * first one moved (0 until then). */
+static void move_edit(fz_context *ctx, pdf_document *doc, int num, pdf_obj *obj, void *arg)
+{
+    if (!pdf_name_eq(ctx, pdf_dict_get(ctx, obj, PDF_NAME(Subtype)), PDF_NAME(Type0)))
+        return;
+    int *first_moved = arg;
+    pdf_obj *copy = pdf_add_object_drop(ctx, doc, pdf_deep_copy_obj(ctx, obj));
+    if (!*first_moved)
+        *first_moved = pdf_to_num(ctx, copy);
+    repoint_fonts(ctx, doc, num, copy);
+    pdf_drop_obj(ctx, copy);
+    pdf_delete_object(ctx, doc, num);
+}
+
+int pdfgen_write_fonts_last(const char *src, const char *dst, long *font_at)
+{
+    *font_at = -1;
+    int first_moved = 0;
+    int rc = rewrite_objects(src, dst, move_edit, &first_moved);
+    if (rc == 0) {
+        /* The offset of "<num> 0 obj" of the first font moved. */
+        dq_buf b = DQ_BUF_INIT;
+        char mark[32];
+        snprintf(mark, sizeof mark, "\n%d 0 obj", first_moved);
+        if (first_moved && dq_read_file(dst, &b) == 0) {
+            const char *hit = memmem(b.data, b.len, mark, strlen(mark));
+            if (hit)
+                *font_at = (long)(hit - b.data) + 1;
+        }
+        dq_buf_free(&b);
+        if (*font_at < 0) {
+            dq_set_error("cannot find the moved fonts in '%s'", dst);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* Draws text at (x, baseline) in one run, no wrapping. */
+static void draw_at(fz_context *ctx, writer *w, const fonts *f, const char *s, float size,
+                    float x0, float baseline)
+{
+    size_t len = strlen(s);
+    fz_text *text = fz_new_text(ctx);
+    fz_try(ctx)
+    {
+        float x = x0;
+        for (size_t i = 0; i < len;) {
+            uint32_t cp;
+            int k = utf8_decode(s + i, len - i, &cp);
+            if (k < 0) {
+                i++;
+                continue;
+            }
+            i += (size_t)k;
+            fz_font *font = f->helv;
+            int gid = fz_encode_character(ctx, font, (int)cp);
+            if (gid == 0 && cp != ' ') {
+                font = f->cjk;
+                gid = fz_encode_character(ctx, font, (int)cp);
+            }
+            fz_matrix trm = fz_make_matrix(size, 0, 0, -size, x, baseline);
+            fz_show_glyph(ctx, text, font, trm, gid, (int)cp, 0, 0, FZ_BIDI_LTR, FZ_LANG_UNSET);
+            x += fz_advance_glyph(ctx, font, gid, 0) * size;
+        }
+        const float black = 0;
+        fz_fill_text(ctx, w->dev, text, fz_identity, fz_device_gray(ctx), &black, 1,
+                     fz_default_color_params);
+    }
+    fz_always(ctx) fz_drop_text(ctx, text);
+    fz_catch(ctx) fz_rethrow(ctx);
+}
+
+static void draw_rule(fz_context *ctx, writer *w, const pdfgen_item *it)
+{
+    fz_path *path = fz_new_path(ctx);
+    fz_stroke_state *stroke = fz_new_stroke_state(ctx);
+    fz_try(ctx)
+    {
+        stroke->linewidth = 0.5f;
+        fz_moveto(ctx, path, it->x, it->y);
+        fz_lineto(ctx, path, it->x1, it->y1);
+        const float black = 0;
+        fz_stroke_path(ctx, w->dev, path, stroke, fz_identity, fz_device_gray(ctx), &black, 1,
+                       fz_default_color_params);
+    }
+    fz_always(ctx)
+    {
+        fz_drop_stroke_state(ctx, stroke);
+        fz_drop_path(ctx, path);
+    }
+    fz_catch(ctx) fz_rethrow(ctx);
+}
+
+int pdfgen_write_items(const char *path, const pdfgen_item *items, size_t n, int n_pages)
+{
+    return write_pages(path, NULL, n_pages > 0 ? (size_t)n_pages : 0, items, n, NULL);
 }
 
 int pdfgen_write_simple(const char *path, const char *const *page_texts, size_t n_pages)

@@ -52,6 +52,39 @@ int pdfgen_write_simple(const char *path, const char *const *page_texts, size_t 
 int pdfgen_write_epub(const char *path, const char *title, const char *const *chapters,
                       size_t n_chapters);
 
+/* How pdfgen_damage_cjk_fonts() breaks the CJK fonts of a PDF. */
+typedef enum {
+    /* Identity-H codes and an Identity ordering with no ToUnicode: MuPDF
+     * cannot map a glyph and extracts U+FFFD (the page still renders, with
+     * the wrong glyphs). */
+    PDFGEN_CJK_NO_TOUNICODE,
+    /* A ToUnicode map that sends every CJK code to ASCII, Latin-1 and
+     * Latin Extended: the page renders right, its text layer is soup. */
+    PDFGEN_CJK_BAD_TOUNICODE,
+} pdfgen_damage;
+
+/* Copies src to dst with every CJK font damaged as how says. */
+int pdfgen_damage_cjk_fonts(const char *src, const char *dst, pdfgen_damage how);
+
+/* Copies src to dst with its Type0 (CJK) fonts moved to the end of the
+ * file, as word processors write them, and sets *font_at to the byte offset
+ * where the first of them starts: dst cut there is a download that stopped
+ * before the fonts, which MuPDF repairs into pages of soup. */
+int pdfgen_write_fonts_last(const char *src, const char *dst, long *font_at);
+
+/* Text placed by hand, or a ruling line, for layouts pdfgen_write() does
+ * not make (tables, two columns). */
+typedef struct {
+    int page;         /* 0-based */
+    float x, y;       /* text: start of the baseline; rule: one end; points from the top left */
+    const char *text; /* NULL for a rule */
+    float size;       /* text size, 0 means 10 */
+    float x1, y1;     /* a rule's other end */
+} pdfgen_item;
+
+/* Writes n_pages A4 pages holding items (Helvetica, CJK as pdfgen_write()). */
+int pdfgen_write_items(const char *path, const pdfgen_item *items, size_t n, int n_pages);
+
 /* Writes n bytes of data to path (n == 0 gives a zero-byte file). */
 int pdfgen_write_bytes(const char *path, const void *data, size_t n);
 /* Copies the first n bytes of src to dst (a truncated download). */
