@@ -94,3 +94,78 @@ char *eval_chart_svg(const eval_chart *c)
     dq_buf_puts(&b, "</svg>\n");
     return dq_buf_take(&b);
 }
+
+char *eval_ceval_chart_svg(const eval_scores *s, const char *model, const eval_run_params *p)
+{
+    size_t n_labels = s->n_subjects + EVAL_N_CATEGORIES + 1;
+    const char **labels = dq_calloc(n_labels, sizeof *labels);
+    char **owned = dq_calloc(n_labels, sizeof *owned);
+    double *values = dq_calloc(n_labels, sizeof *values);
+    size_t nl = 0;
+    for (size_t i = 0; i < s->n_subjects; i++) {
+        if (!s->subjects[i].graded)
+            continue;
+        dq_buf b = DQ_BUF_INIT;
+        if (strcmp(s->subjects[i].name, s->subjects[i].subject))
+            dq_buf_printf(&b, "%s %s", s->subjects[i].name, s->subjects[i].subject);
+        else
+            dq_buf_puts(&b, s->subjects[i].subject);
+        owned[nl] = dq_buf_take(&b);
+        labels[nl] = owned[nl];
+        values[nl++] = s->subjects[i].accuracy;
+    }
+    for (int c = 0; c < EVAL_N_CATEGORIES; c++)
+        if (s->categories[c].subjects) {
+            labels[nl] = eval_categories[c];
+            values[nl++] = s->categories[c].accuracy;
+        }
+    if (s->graded) {
+        labels[nl] = "Average";
+        values[nl++] = s->average;
+    }
+    const char *series[] = {"accuracy"};
+    dq_buf title = DQ_BUF_INIT;
+    dq_buf_printf(&title, "C-Eval accuracy: %s, %d-shot%s%s", model, p->shots,
+                  p->cot ? ", chain-of-thought" : "", p->rag ? ", with passages" : "");
+    eval_chart chart = {.title = title.data, .labels = labels, .n_labels = nl,
+                        .series = series, .n_series = 1, .values = values};
+    char *svg = eval_chart_svg(&chart);
+    dq_buf_free(&title);
+    for (size_t i = 0; i < n_labels; i++)
+        free(owned[i]);
+    free(owned);
+    free(labels);
+    free(values);
+    return svg;
+}
+
+char *eval_retrieval_chart_svg(const eval_rmetrics *m, size_t n, const char *questions_path,
+                               size_t n_questions)
+{
+    static const char *const rows[] = {"hit@1",  "hit@3",  "hit@5",  "hit@10",
+                                       "MRR@10", "F1",     "page@1", "page@3",
+                                       "page@5", "page@10", "page MRR"};
+    const char *series[3];
+    double values[11 * 3];
+    if (n > 3)
+        n = 3; /* bm25, dense, hybrid */
+    /* page rows only when the questions name gold pages */
+    size_t n_rows = n && m[0].page_questions ? 11 : 6;
+    for (size_t k = 0; k < n; k++) {
+        series[k] = eval_mode_name(m[k].mode);
+        for (int h = 0; h < EVAL_N_HITS; h++) {
+            values[h * n + k] = m[k].hit[h];
+            values[(6 + h) * n + k] = m[k].page_hit[h];
+        }
+        values[4 * n + k] = m[k].mrr;
+        values[5 * n + k] = m[k].f1;
+        values[10 * n + k] = m[k].page_mrr;
+    }
+    dq_buf title = DQ_BUF_INIT;
+    dq_buf_printf(&title, "Retrieval: %s (%zu questions)", questions_path, n_questions);
+    eval_chart chart = {.title = title.data, .labels = rows, .n_labels = n_rows,
+                        .series = series, .n_series = n, .values = values};
+    char *svg = eval_chart_svg(&chart);
+    dq_buf_free(&title);
+    return svg;
+}

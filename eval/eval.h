@@ -183,8 +183,13 @@ typedef struct {
     llm_params llm;     /* endpoint; each thread makes its own client */
     int shots;          /* examples from the dev split, 0 for zero-shot */
     bool cot;           /* chain-of-thought prompts (no log-probabilities) */
-    bool rag;           /* add retrieved passages from the store */
+    bool rag;           /* add retrieved passages: rag_search must be set */
     int rag_k;          /* passages per question, default 3 */
+    /* With rag: the search for a question's passages, top_k of them, best
+     * first (the caller's retrieval settings and models: docqa hands it its
+     * rag_session's, the one ask uses). 0, or -1 with the error set. */
+    int (*rag_search)(void *ctx, const char *query, int top_k, retrieve_result *res);
+    void *rag_ctx;
     int rag_chars;      /* characters per passage, default 300 */
     int parallel;       /* concurrent requests, default 1 */
     int max_tokens;     /* 0: 32, or 1024 with cot */
@@ -215,16 +220,15 @@ typedef struct {
 
 /* Answers every question of set (answers: (set->n), zeroed by the caller).
  * dev gives the k-shot examples, by subject (may be NULL when shots is 0).
- * st holds the cache and, with rag, the passages; emb embeds questions for
- * dense retrieval (may be NULL). Answers are cached under params->llm.model,
- * or, when that is NULL, under the URL and the model ids the server lists at
- * /models (so a different model loaded behind the same URL is not answered
+ * st holds the cache; with rag, params->rag_search finds the passages.
+ * Answers are cached under params->llm.model, or, when that is NULL, under
+ * the URL and the model ids the server lists at /models (so a different model loaded behind the same URL is not answered
  * from an old run's cache). Returns 0, or -1 with the error set when the
  * run cannot go on: no LLM listening, a subject without dev examples, a store
  * error. A failed single request is counted, not fatal. */
-int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const eval_set *dev,
-                   const eval_run_params *params, const eval_hooks *hooks,
-                   eval_answer *answers, eval_run_stats *stats);
+int eval_run_ceval(store *st, const eval_set *set, const eval_set *dev,
+                   const eval_run_params *params, const eval_hooks *hooks, eval_answer *answers,
+                   eval_run_stats *stats);
 
 /* ---- reports (report.c, chart.c) ------------------------------------------ */
 
@@ -255,6 +259,9 @@ typedef struct {
 } eval_chart;
 
 char *eval_chart_svg(const eval_chart *c);
+/* The C-Eval chart: each graded subject, the categories and the average,
+ * titled with the model and the run's settings. */
+char *eval_ceval_chart_svg(const eval_scores *s, const char *model, const eval_run_params *p);
 
 /* ---- retrieval evaluation (retrieval.c) ----------------------------------- */
 
@@ -330,5 +337,8 @@ char *eval_retrieval_table(const eval_rmetrics *m, size_t n);
 char *eval_retrieval_json(const eval_rmetrics *m, size_t n, const char *questions_path);
 char *eval_retrieval_csv(const eval_rmetrics *m, size_t n);
 const char *eval_mode_name(retrieve_mode mode);
+/* The retrieval chart: hit@k, MRR and F1, one bar per mode. */
+char *eval_retrieval_chart_svg(const eval_rmetrics *m, size_t n, const char *questions_path,
+                               size_t n_questions);
 
 #endif

@@ -159,11 +159,14 @@ static int model_identity(const llm_params *lp, char *out, size_t cap)
     return 0;
 }
 
-/* Passages for q from the store; *out NULL when nothing matched. */
-static int rag_passages(store *st, struct embedder *emb, const eval_question *q,
-                        const eval_run_params *params, char **out)
+/* Passages for q through params->rag_search; *out NULL when nothing matched. */
+static int rag_passages(const eval_question *q, const eval_run_params *params, char **out)
 {
     *out = NULL;
+    if (!params->rag_search) {
+        dq_set_error("--rag: no retrieval to find passages with");
+        return -1;
+    }
     dq_buf query = DQ_BUF_INIT;
     dq_buf_puts(&query, q->question);
     for (int k = 0; k < 4; k++)
@@ -174,11 +177,8 @@ static int rag_passages(store *st, struct embedder *emb, const eval_question *q,
         return 0;
     }
     free(match);
-    retrieve_params rp = retrieve_default_params();
-    rp.top_k = params->rag_k;
-    rp.mode = RETRIEVE_AUTO;
     retrieve_result res = {0};
-    int rc = retrieve_search(st, emb, query.data, &rp, &res);
+    int rc = params->rag_search(params->rag_ctx, query.data, params->rag_k, &res) < 0 ? -1 : 0;
     if (rc == 0)
         *out = eval_format_passages(&res, params->rag_chars);
     retrieve_result_free(&res);
@@ -216,7 +216,7 @@ static void free_jobs(job *jobs, size_t n)
     free(jobs);
 }
 
-int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const eval_set *dev,
+int eval_run_ceval(store *st, const eval_set *set, const eval_set *dev,
                    const eval_run_params *params, const eval_hooks *hooks,
                    eval_answer *answers, eval_run_stats *stats)
 {
@@ -250,7 +250,7 @@ int eval_run_ceval(store *st, struct embedder *emb, const eval_set *set, const e
             goto out;
         }
         char *passages = NULL;
-        if (params->rag && rag_passages(st, emb, q, params, &passages) < 0) {
+        if (params->rag && rag_passages(q, params, &passages) < 0) {
             rc = -1;
             goto out;
         }

@@ -272,22 +272,15 @@ int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
     free(match);
     if (t->on_query)
         t->on_query(t, out->query);
-    retrieve_params rp = s->retrieve;
-    if (t->top_k > 0)
-        rp.top_k = t->top_k;
     double t0 = dq_now();
-    if (rag_session_search(s, st, out->query, &rp, &out->hits) < 0) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", dq_last_error());
-        dq_set_error("search failed: %s", why);
-        rc = RAG_ERR;
+    rc = rag_session_retrieve(s, st, out->query, t->top_k, &out->hits);
+    if (rc < 0)
         goto done;
-    }
     out->retrieve_s = dq_now() - t0;
     if (out->hits.scope.kind == RETRIEVE_SCOPE_CHOSEN && out->hits.scope.n_docs == 0) {
         /* Said, not answered from other documents or left to the LLM. */
         dq_buf text = DQ_BUF_INIT;
-        dq_buf_printf(&text, "No document in the store matches '%s'.", rp.doc);
+        dq_buf_printf(&text, "No document in the store matches '%s'.", s->retrieve.doc);
         out->mode = RAG_EXTRACTIVE;
         out->text = dq_buf_take(&text);
         if (t->extractive_pieces && t->on_piece &&

@@ -357,6 +357,13 @@ void rag_session_free(rag_session *s);
 /* retrieve_search() with the session's models, under its lock. */
 int rag_session_search(rag_session *s, store *st, const char *query, const retrieve_params *rp,
                        retrieve_result *res);
+/* The retrieval step of an answer turn, for rag_answer_turn and for whoever
+ * wants the same passages without the answer (eval ceval --rag): the
+ * session's [retrieve] settings, embedding model and reranker; top_k 0 is
+ * the session's; st NULL is the session's store. 0, or RAG_ERR with the
+ * error set ("search failed: ..."). */
+int rag_session_retrieve(rag_session *s, store *st, const char *query, int top_k,
+                         retrieve_result *res);
 
 /* Gets answer text as it is ready; non-zero stops. */
 typedef int (*rag_piece_fn)(void *ctx, const char *piece, size_t len);

@@ -9,6 +9,7 @@
 #include "pipeline/pipeline.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,4 +192,19 @@ int rag_session_search(rag_session *s, store *st, const char *query, const retri
     int rc = retrieve_search(st, s->emb, query, rp, res);
     pthread_mutex_unlock(&s->models);
     return rc;
+}
+
+int rag_session_retrieve(rag_session *s, store *st, const char *query, int top_k,
+                         retrieve_result *res)
+{
+    retrieve_params rp = s->retrieve;
+    if (top_k > 0)
+        rp.top_k = top_k;
+    if (rag_session_search(s, st ? st : s->st, query, &rp, res) < 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", dq_last_error());
+        dq_set_error("search failed: %s", why);
+        return RAG_ERR;
+    }
+    return 0;
 }

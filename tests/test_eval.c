@@ -569,7 +569,7 @@ Test(run, scripted_model_cache_and_parallel, .init = setup_dir, .fini = teardown
     p.parallel = 3;
     eval_answer as[7] = {0};
     eval_run_stats stats;
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0, "%s",
+    cr_assert_eq(eval_run_ceval(st, &set, NULL, &p, NULL, as, &stats), 0, "%s",
                  dq_last_error());
     cr_assert_eq(stats.requests, 7);
     cr_assert_eq(stats.cached, 0);
@@ -584,7 +584,7 @@ Test(run, scripted_model_cache_and_parallel, .init = setup_dir, .fini = teardown
     free_answers(as, 7);
 
     /* the same run again: every answer from the store, no request */
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
+    cr_assert_eq(eval_run_ceval(st, &set, NULL, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.requests, 0);
     cr_assert_eq(stats.cached, 7);
     cr_assert_eq(chats(&m), 7);
@@ -596,7 +596,7 @@ Test(run, scripted_model_cache_and_parallel, .init = setup_dir, .fini = teardown
     /* another model is another cache key */
     p.llm.model = "other";
     p.parallel = 1;
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
+    cr_assert_eq(eval_run_ceval(st, &set, NULL, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.requests, 7);
     cr_assert_eq(chats(&m), 14);
     free_answers(as, 7);
@@ -632,7 +632,7 @@ Test(run, interrupted_run_resumes, .init = setup_dir, .fini = teardown_dir)
     eval_answer as[7] = {0};
     eval_run_stats stats;
     eval_hooks hooks = {.stop_now = three_asked};
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, &hooks, as, &stats), 0);
+    cr_assert_eq(eval_run_ceval(st, &set, NULL, &p, &hooks, as, &stats), 0);
     cr_assert(stats.stopped);
     cr_assert_eq(chats(&m), 3);
     /* the third may be cut off by the same stop while its answer is on the
@@ -646,7 +646,7 @@ Test(run, interrupted_run_resumes, .init = setup_dir, .fini = teardown_dir)
     cr_assert_null(as[6].text);
     free_answers(as, 7);
 
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
+    cr_assert_eq(eval_run_ceval(st, &set, NULL, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.cached, kept);
     cr_assert_eq(stats.requests, 7 - kept);
     cr_assert_eq(chats(&m), 3 + 7 - kept);
@@ -658,7 +658,7 @@ Test(run, interrupted_run_resumes, .init = setup_dir, .fini = teardown_dir)
 
     /* another model loaded behind the same URL is not answered from the cache */
     m.served = "scripted-2";
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, NULL, &p, NULL, as, &stats), 0);
+    cr_assert_eq(eval_run_ceval(st, &set, NULL, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.cached, 0);
     cr_assert_eq(chats(&m), 3 + 7 - kept + 7);
     check_scores(&set, as);
@@ -685,7 +685,7 @@ Test(run, shots_from_dev_and_failures, .init = setup_dir, .fini = teardown_dir)
     eval_answer as[1] = {0};
     eval_run_stats stats;
     /* no dev split: refused before any request */
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, &dev, &p, NULL, as, &stats), -1);
+    cr_assert_eq(eval_run_ceval(st, &set, &dev, &p, NULL, as, &stats), -1);
     cr_assert(strstr(dq_last_error(), "no dev examples for subject 'law'"), "%s",
               dq_last_error());
     cr_assert_eq(chats(&m), 0);
@@ -693,20 +693,20 @@ Test(run, shots_from_dev_and_failures, .init = setup_dir, .fini = teardown_dir)
     const char d[] = "id,question,A,B,C,D,answer\n0,例一,a,b,c,d,B\n1,例二,a,b,c,d,C\n"
                      "2,例三,a,b,c,d,D\n";
     cr_assert_eq(eval_read_csv_text("law_dev.csv", d, sizeof d - 1, &dev), 0);
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, &dev, &p, NULL, as, &stats), 0);
+    cr_assert_eq(eval_run_ceval(st, &set, &dev, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.failed, 1);
     cr_assert(as[0].failed);
     cr_assert_str_eq(m.last_user, "E\nA. a\nB. b\nC. c\nD. d\n答案：");
     free_answers(as, 1);
     /* a failed request is not cached: asked again */
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, &dev, &p, NULL, as, &stats), 0);
+    cr_assert_eq(eval_run_ceval(st, &set, &dev, &p, NULL, as, &stats), 0);
     cr_assert_eq(stats.failed, 1);
     cr_assert_eq(chats(&m), 2);
     free_answers(as, 1);
 
     /* nobody listening stops the run */
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", httpd_closed_port());
-    cr_assert_eq(eval_run_ceval(st, NULL, &set, &dev, &p, NULL, as, &stats), -1);
+    cr_assert_eq(eval_run_ceval(st, &set, &dev, &p, NULL, as, &stats), -1);
     free_answers(as, 1);
     eval_set_free(&set);
     eval_set_free(&dev);
@@ -938,6 +938,12 @@ Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
     r = DOCQA("eval", "ceval", "law_val.csv", "--url", url, "--rag", "--rag-k", "1", "-q");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 1);
+    /* the passage is what `search` finds first for the question and its choices */
+    run_result sr = DOCQA("search", "--json", "-k", "1",
+                          "逾期支付租金的违约金是多少？ 千分之一 千分之五 百分之一 没有");
+    cr_assert_eq(sr.status, 0, "%s", sr.err);
+    cr_assert(strstr(sr.out, "lease.txt"), "%s", sr.out);
+    run_result_free(&sr);
     cr_assert_str_eq(m.last_user,
                      "以下是中国关于法学考试的单项选择题，请选出其中的正确答案。\n\n"
                      "以下资料可能与题目有关：\n"
@@ -953,6 +959,19 @@ Test(cli, ceval_rag_adds_passages, .init = setup_dir, .fini = teardown_dir)
     r = DOCQA("eval", "ceval", "law_val.csv", "-q");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(chats(&m), 2);
+    run_result_free(&r);
+    /* --rag retrieves as ask does: the config's [retrieve] min_score, which
+     * no passage reaches, leaves the question without passages */
+    snprintf(cfg, sizeof cfg, "[llm]\nurl = %s\n[retrieve]\nmin_score = 1000\n", url);
+    write_file(".docqa/config", cfg);
+    r = DOCQA("eval", "ceval", "law_val.csv", "--rag", "-q");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(chats(&m), 2, "the prompt without passages is the cached one");
+    run_result_free(&r);
+    r = DOCQA("eval", "ceval", "law_val.csv", "--rag", "--no-cache", "-q");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(chats(&m), 3);
+    cr_assert(!strstr(m.last_user, "以下资料"), "%s", m.last_user);
     run_result_free(&r);
     httpd_stop(srv);
 }

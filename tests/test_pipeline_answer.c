@@ -2,7 +2,8 @@
  * turn of ask, chat and serve, on a small store and a loopback LLM: the
  * extractive answer and its "not found", follow-ups made standalone with and
  * without the LLM, the LLM's streamed answer with history and citations,
- * falling back when it cannot be reached, and the failures as codes. */
+ * falling back when it cannot be reached, the failures as codes, and the
+ * retrieval step alone (what eval ceval --rag sends). */
 #include "common/common.h"
 #include "pipeline/pipeline.h"
 #include "support/httpd.h"
@@ -219,6 +220,43 @@ Test(answer, a_lent_store_is_used_and_left_open)
     cr_expect_eq(store_get_stats(st, &ss), 0, "the caller's store is still open");
     cr_expect_eq(ss.chunks, 4);
     store_close(st);
+}
+
+/* ---- retrieval alone (eval ceval --rag) ------------------------------------ */
+
+Test(answer, retrieval_alone_is_the_answer_turns_retrieval)
+{
+    set_llm_url(NULL);
+    rag_session *s = build(true);
+    rag_turn t = {.question = "How long is the warranty period?"};
+    rag_reply r;
+    cr_assert_eq(rag_answer_turn(s, &t, &r), 0, "%s", dq_last_error());
+    retrieve_result res = {0};
+    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 0, &res), 0, "%s", dq_last_error());
+    cr_assert_eq(res.n, r.hits.n);
+    for (size_t i = 0; i < res.n; i++)
+        cr_expect_eq(res.items[i].chunk.chunk_id, r.hits.items[i].chunk.chunk_id);
+    retrieve_result_free(&res);
+    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 1, &res), 0, "%s", dq_last_error());
+    cr_expect_eq(res.n, 1);
+    cr_expect_str_eq(res.items[0].chunk.path, "manual.txt");
+    retrieve_result_free(&res);
+    rag_reply_free(&r);
+    rag_session_free(s);
+
+    /* the config's [retrieve] settings apply: nothing scores that high */
+    char path[160];
+    snprintf(path, sizeof path, "%s/config", dir);
+    FILE *fp = fopen(path, "w");
+    cr_assert(fp);
+    fputs("[retrieve]\nmin_score = 1000\n", fp);
+    fclose(fp);
+    s = build(true);
+    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 0, &res), 0, "%s", dq_last_error());
+    cr_expect_eq(res.n, 0);
+    cr_expect_geq(res.below_threshold, 1);
+    retrieve_result_free(&res);
+    rag_session_free(s);
 }
 
 /* ---- follow-ups ---------------------------------------------------------- */
