@@ -37,7 +37,7 @@ static const char *const serve_usage[] = {
 int cmd_serve(int argc, char **argv, cli_globals *g)
 {
     serve_params sp = serve_default_params();
-    const char *token = NULL, *uploads = NULL;
+    const char *token = NULL, *uploads = NULL, *allow_host = NULL;
     int max_upload_mb = (int)(sp.max_upload_bytes >> 20);
     bool quiet = false;
     rag_session_params rsp = {.top_k = retrieve_default_params().top_k};
@@ -48,6 +48,8 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "token", &token, "secret",
                 "require 'Authorization: Bearer <secret>' (default $DOCQA_TOKEN); "
                 "needed off loopback"),
+        OPT_STR(0, "allow-host", &allow_host, "name",
+                "also answer to this Host name (a proxy's; repeat or comma-separate)"),
         OPT_STR(0, "uploads", &uploads, "dir", "where uploaded files are kept (<store>/uploads)"),
         OPT_NUMBER(0, "max-upload", &max_upload_mb, "mb", "largest upload request (200 MB)"),
         OPT_NUMBER(0, "max-jobs", &sp.max_jobs, "n", "ingest jobs running at once (2)"),
@@ -57,6 +59,24 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         OPT_BOOLEAN('q', "quiet", &quiet, "no access log"),
         OPT_FINISH,
     };
+    /* --allow-host may be repeated: the values are joined here, as the
+     * parser keeps the last one only. */
+    char allow[1024] = "";
+    size_t allow_len = 0;
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--allow-host") && i + 1 < argc)
+            v = argv[++i];
+        else if (!strncmp(argv[i], "--allow-host=", 13))
+            v = argv[i] + 13;
+        if (v)
+            allow_len += (size_t)snprintf(allow + allow_len, sizeof allow - allow_len, "%s%s",
+                                          allow_len ? "," : "", v);
+        if (allow_len >= sizeof allow) {
+            cli_error("--allow-host: too many names (at most %zu characters)", sizeof allow - 1);
+            return EXIT_USAGE;
+        }
+    }
     int n_args;
     int p = parse_options(argc, argv, opts, serve_usage, &n_args);
     if (p != PARSE_OK)
@@ -81,6 +101,7 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     sp.token = token;
     sp.max_upload_bytes = (size_t)max_upload_mb << 20;
     sp.upload_dir = uploads;
+    sp.allow_hosts = allow_host ? allow : NULL;
 
     /* The store (created when missing: people upload their documents
      * through the page), its config, and the question's embedding model,

@@ -14,7 +14,8 @@
 
 struct serve_server {
     serve_params p;         /* strings below point into owned copies */
-    char *host, *token, *store_dir, *docqa_bin, *upload_dir;
+    char *host, *token, *store_dir, *docqa_bin, *upload_dir, *allow_hosts;
+    bool check_host;        /* false: bound to every address with a token, no allow-list */
     struct MHD_Daemon *daemon;
     int port;
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "serve/context.h"
 
@@ -88,8 +89,29 @@ enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt
     return serve_reply_json(rq, status, root);
 }
 
+/* application/json, with parameters or not ("; charset=utf-8"). */
+static bool is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    ct += sizeof want - 1;
+    return !*ct || *ct == ';' || *ct == ' ';
+}
+
 cJSON *serve_parse_body(serve_request *rq, enum MHD_Result *result)
 {
+    /* A page of another site can send a form or text/plain without asking
+     * first, never application/json: the type is part of the protection. */
+    if (!is_json_type(MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Type"))) {
+        *result = serve_reply_error(rq, 415, "send the body as JSON, with 'Content-Type: "
+                                             "application/json'");
+        return NULL;
+    }
     cJSON *root = rq->body.len ? cJSON_ParseWithLength(rq->body.data, rq->body.len) : NULL;
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);

@@ -45,6 +45,8 @@ typedef struct {
     int max_jobs;              /* ingest jobs running at once, default 2 (more: 429) */
     int max_connections;       /* default 128 */
     int drain_timeout_s;       /* serve_stop waits this long for requests, default 30 */
+    const char *allow_hosts;   /* more names the Host header may carry, comma-separated
+                                * (a reverse proxy's name); NULL: the listening address only */
     struct rag_session *session; /* answers and searches (not owned): its settings, models
                                   * and LLM; requests bring their own store and LLM client */
     serve_log_fn log;          /* access log and errors, one line each; NULL: silent */

@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,116 @@ static bool authorized(serve_request *rq)
     return token_equal(h, srv->token);
 }
 
+/* ---- cross-site requests ------------------------------------------------- */
+
+/* A browser lets any page it shows send requests to 127.0.0.1, and DNS
+ * rebinding lets a page read the replies (its own name, now pointing at
+ * 127.0.0.1, is same-origin to it). The Host header tells them apart: it
+ * carries the name the browser resolved. So the server answers only Host
+ * names it is known by, refuses state-changing requests that a browser says
+ * come from another origin, and reads JSON bodies only when they say they
+ * are JSON (a cross-site form cannot send that type without a preflight). */
+
+static bool is_wildcard(const char *host)
+{
+    return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+}
+
+/* name (n bytes) equals one of the comma-separated entries of list,
+ * ignoring case, spaces around entries and brackets around IPv6 ones. */
+static bool name_in_list(const char *name, size_t n, const char *list)
+{
+    const char *p = list;
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *e = p;
+        while (len && *e == ' ')
+            e++, len--;
+        while (len && e[len - 1] == ' ')
+            len--;
+        if (len >= 2 && e[0] == '[' && e[len - 1] == ']')
+            e++, len -= 2;
+        if (len == n && len && strncasecmp(e, name, n) == 0)
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+static bool host_allowed(const serve_server *srv, const char *h)
+{
+    const char *name = h, *colon;
+    size_t n;
+    if (*h == '[') {
+        const char *close = strchr(h, ']');
+        if (!close)
+            return false;
+        name = h + 1;
+        n = (size_t)(close - name);
+        colon = close[1] == ':' ? close + 1 : NULL;
+        if (!colon && close[1])
+            return false;
+    } else {
+        colon = strchr(h, ':');
+        if (colon && strchr(colon + 1, ':'))
+            return false;
+        n = colon ? (size_t)(colon - h) : strlen(h);
+    }
+    long port = 80;
+    if (colon) {
+        char *end;
+        port = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end)
+            return false;
+    }
+    if (!n || n > 255)
+        return false;
+    if (srv->allow_hosts && name_in_list(name, n, srv->allow_hosts))
+        return true; /* behind a proxy: any port */
+    bool own = name_in_list(name, n, "127.0.0.1,localhost,::1") ||
+               name_in_list(name, n, srv->host);
+    return own && port == srv->port;
+}
+
+static bool changes_state(const char *method)
+{
+    return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
+}
+
+/* The Origin a browser sends for this server's own page: its scheme (http,
+ * or https behind a proxy) and the Host it was asked for. */
+static bool origin_is_own(const char *origin, const char *host)
+{
+    if (!host)
+        return false;
+    const char *rest = !strncasecmp(origin, "http://", 7)    ? origin + 7
+                       : !strncasecmp(origin, "https://", 8) ? origin + 8
+                                                             : NULL;
+    return rest && !strcasecmp(rest, host);
+}
+
+/* Refuses a foreign Host, or a foreign Origin on a state-changing request:
+ * MHD_YES when neither. */
+static enum MHD_Result cross_site(serve_request *rq, bool *refused)
+{
+    serve_server *srv = rq->srv;
+    const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Host");
+    *refused = true;
+    if (srv->check_host && host && !host_allowed(srv, host))
+        return serve_reply_error(rq, 403,
+                                 "this server does not answer to that Host name (start it "
+                                 "with --allow-host NAME to add one)");
+    const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
+    if (origin && changes_state(rq->method) && !origin_is_own(origin, host))
+        return serve_reply_error(rq, 403,
+                                 "cross-site request refused: a page of another origin may "
+                                 "not %s here",
+                                 rq->method);
+    *refused = false;
+    return MHD_YES;
+}
+
 /* ---- the request life cycle --------------------------------------------- */
 
 static bool is_upload(serve_request *rq)
@@ -92,6 +203,10 @@ static bool is_upload(serve_request *rq)
 static enum MHD_Result admit(serve_request *rq)
 {
     serve_server *srv = rq->srv;
+    bool refused;
+    enum MHD_Result cs = cross_site(rq, &refused);
+    if (refused)
+        return cs;
     if (!authorized(rq)) {
         struct MHD_Response *r = NULL;
         const char *body = "{\"error\":{\"message\":\"missing or wrong token: send "
@@ -215,6 +330,7 @@ static void server_free(serve_server *srv)
     free(srv->store_dir);
     free(srv->docqa_bin);
     free(srv->upload_dir);
+    free(srv->allow_hosts);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->jobs.lock);
@@ -276,6 +392,13 @@ serve_server *serve_start(const serve_params *params)
     srv->p.store_dir = srv->store_dir;
     srv->p.docqa_bin = srv->docqa_bin;
     srv->p.upload_dir = srv->upload_dir;
+    srv->allow_hosts = params->allow_hosts && *params->allow_hosts
+                           ? dq_strdup(params->allow_hosts)
+                           : NULL;
+    srv->p.allow_hosts = srv->allow_hosts;
+    /* Bound to every address, a token guards it and the names it is reached
+     * by are not known here: Host is checked only against an allow-list. */
+    srv->check_host = !is_wildcard(host) || !token || srv->allow_hosts;
     if (params->session->llm) {
         srv->have_llm = true;
         if (llm_is_local(params->session->llm)) /* loaded once, shared: not pooled */
@@ -288,6 +411,7 @@ serve_server *serve_start(const serve_params *params)
     jobs_init(&srv->jobs);
     store_pool_init(&srv->stores, srv->store_dir);
     store_pool_release(&srv->stores, probe);
+    srv->port = params->port;
 
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;

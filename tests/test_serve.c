@@ -182,6 +182,7 @@ typedef struct {
     const char *content_type; /* default application/json for bodies */
     curl_mime *(*mime)(CURL *c, void *ctx);
     void *mime_ctx;
+    const char *header, *header2; /* more request headers ("Origin: ..."), or NULL */
 } req_opts;
 
 static resp request(const char *path, const req_opts *o)
@@ -213,6 +214,10 @@ static resp request(const char *path, const req_opts *o)
         h = curl_slist_append(h, ct);
     }
     h = curl_slist_append(h, "Expect:");
+    if (o && o->header)
+        h = curl_slist_append(h, o->header);
+    if (o && o->header2)
+        h = curl_slist_append(h, o->header2);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (o && o->method)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, o->method);
@@ -770,11 +775,14 @@ Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
     curl_easy_setopt(c, CURLOPT_POSTFIELDS,
                      "{\"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": "
                      "\"How long is the warranty period?\"}]}");
+    struct curl_slist *json = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, json);
     dq_buf got = DQ_BUF_INIT;
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stop_after_first);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
     cr_expect_eq(curl_easy_perform(c), CURLE_WRITE_ERROR);
     curl_easy_cleanup(c);
+    curl_slist_free_all(json);
     cr_expect(strstr(got.data, "piece 0"));
     cr_expect(!strstr(got.data, "piece 39"), "the client left early");
     dq_buf_free(&got);
@@ -984,6 +992,124 @@ static resp upload(const char *name, const char *data, size_t len)
 {
     part p = {name, data, len, NULL};
     return request("/api/ingest", &(req_opts){.mime = one_part, .mime_ctx = &p});
+}
+
+/* ---- cross-site requests ------------------------------------------------ */
+
+/* The status of GET path sent with one more header. */
+static long status_with(const char *path, const char *header)
+{
+    resp r = request(path, &(req_opts){.header = header});
+    long st = r.status;
+    resp_free(&r);
+    return st;
+}
+
+/* DNS rebinding: a page whose name now resolves to 127.0.0.1 sends its own
+ * name as Host. Only the listening address's names (and --allow-host's) are
+ * answered. */
+Test(serve, foreign_host_is_refused)
+{
+    start_default();
+    int port = serve_port(srv);
+    char h[128];
+    snprintf(h, sizeof h, "Host: attacker.example:%d", port);
+    cr_expect_eq(status_with("/api/documents", h), 403);
+    cr_expect_eq(status_with("/health", h), 403);
+    cr_expect_eq(status_with("/", h), 403);
+    resp r = request("/api/documents", &(req_opts){.header = h});
+    cr_expect(strstr(error_message(&r), "--allow-host"), "%s", r.body.data);
+    resp_free(&r);
+    cr_expect_eq(status_with("/health", "Host: attacker.example"), 403);
+    snprintf(h, sizeof h, "Host: 127.0.0.1:%d", port + 1 > 65535 ? 1 : port + 1);
+    cr_expect_eq(status_with("/health", h), 403, "another port is another origin");
+    cr_expect_eq(status_with("/health", "Host: 127.0.0.1:80:1"), 403);
+    cr_expect_eq(status_with("/health", "Host: [::1"), 403);
+    const char *own[] = {"127.0.0.1", "localhost", "LOCALHOST", "[::1]"};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
+        snprintf(h, sizeof h, "Host: %s:%d", own[i], port);
+        cr_expect_eq(status_with("/api/documents", h), 200, "%s", h);
+    }
+    serve_stop(srv);
+
+    /* A reverse proxy's names, repeated or comma-separated on the command
+     * line, arrive here comma-separated; any port (the proxy's). */
+    serve_params p = params();
+    p.allow_hosts = "docs.example.com, [fd00::5] ,wiki.example";
+    start(&p);
+    cr_expect_eq(status_with("/api/documents", "Host: docs.example.com"), 200);
+    cr_expect_eq(status_with("/api/documents", "Host: Wiki.Example:443"), 200);
+    cr_expect_eq(status_with("/api/documents", "Host: [fd00::5]:8443"), 200);
+    cr_expect_eq(status_with("/api/documents", "Host: example.com"), 403);
+    cr_expect_eq(status_with("/api/documents", "Host: docs.example.com.evil"), 403);
+}
+
+/* Any page the user visits can POST to 127.0.0.1 (a form, or fetch in
+ * no-cors mode); the browser says where it comes from in Origin. */
+Test(serve, foreign_origin_cannot_change_state)
+{
+    start_default();
+    char own[128];
+    snprintf(own, sizeof own, "Origin: http://127.0.0.1:%d", serve_port(srv));
+    const char *ask = "{\"question\": \"How long is the warranty period?\"}";
+    const char *foreign[] = {"Origin: http://attacker.example", "Origin: null",
+                             "Origin: http://127.0.0.1:1", "Origin: file://"};
+    for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++) {
+        resp r = request("/api/ask", &(req_opts){.body = ask, .header = foreign[i]});
+        cr_expect_eq(r.status, 403, "%s: %s", foreign[i], r.body.data);
+        resp_free(&r);
+    }
+    /* An upload planted from another site: refused before a byte is saved,
+     * and no job starts. */
+    part pt = {"planted.txt", "Plant\n\nThe warranty period is 99 years.\n", 40, NULL};
+    resp r = request("/api/ingest", &(req_opts){.mime = one_part, .mime_ctx = &pt,
+                                                .header = foreign[0]});
+    cr_expect_eq(r.status, 403, "%s", r.body.data);
+    resp_free(&r);
+    r = get("/api/jobs");
+    cr_expect_eq(cJSON_GetArraySize(at(r.json, "jobs")), 0, "%s", r.body.data);
+    resp_free(&r);
+    r = request("/v1/chat/completions",
+                &(req_opts){.body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                            .header = foreign[0]});
+    cr_expect_eq(r.status, 403);
+    resp_free(&r);
+    /* The page itself (same origin, http or https behind a proxy) and
+     * clients that send no Origin go on working; reads are left to the
+     * browser's same-origin rule. */
+    r = request("/api/ask", &(req_opts){.body = ask, .header = own});
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    resp_free(&r);
+    char own_tls[128];
+    snprintf(own_tls, sizeof own_tls, "Origin: HTTPS://127.0.0.1:%d", serve_port(srv));
+    r = request("/api/ask", &(req_opts){.body = ask, .header = own_tls});
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    resp_free(&r);
+    r = post("/api/ask", ask);
+    cr_expect_eq(r.status, 200);
+    resp_free(&r);
+    cr_expect_eq(status_with("/api/documents", foreign[0]), 200);
+}
+
+/* A cross-site form can send text/plain or a form type without a
+ * preflight, never application/json. */
+Test(serve, json_bodies_need_the_json_type)
+{
+    start_default();
+    const char *ask = "{\"question\": \"How long is the warranty period?\"}";
+    const char *bad[] = {"text/plain", "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x", "application/jsonx"};
+    const char *paths[] = {"/api/ask", "/api/search", "/v1/chat/completions"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        for (size_t j = 0; j < sizeof paths / sizeof *paths; j++) {
+            resp r = request(paths[j], &(req_opts){.body = ask, .content_type = bad[i]});
+            cr_expect_eq(r.status, 415, "%s %s: %s", paths[j], bad[i], r.body.data);
+            resp_free(&r);
+        }
+    resp r = request("/api/ask", &(req_opts){.body = ask,
+                                             .content_type = "Application/JSON; charset=utf-8"});
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    resp_free(&r);
 }
 
 /* Polls a job until it is no longer running (the test's timeout bounds it). */
@@ -1286,9 +1412,9 @@ Test(serve, stop_finishes_requests_in_flight)
     const char *body = "{\"question\": \"How long is the warranty period?\"}";
     char head[256];
     snprintf(head, sizeof head,
-             "POST /api/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-             strlen(body));
+             "POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: "
+             "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+             serve_port(srv), strlen(body));
     send_all(fd, head, strlen(head));
     send_all(fd, body, 10);
     /* Ordering only (no timing is asserted): the server has the headers
