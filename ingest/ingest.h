@@ -224,9 +224,15 @@ typedef struct {
  * without line boxes (text files). *out is malloc'd (free it). */
 int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n);
 
+/* The most pixels one render makes (25 million: an A4 page at 520 dpi);
+ * a larger page is drawn at a lower dpi to fit. */
+#define INGEST_RENDER_MAX_PIXELS 25e6
+
 /* Renders page page_no (1-based) of path at dpi to PNG with boxes on that
- * page highlighted (filled and outlined). *png is malloc'd. -1 with the
- * error set ("cannot render 'x.pdf': no page 9 (the document has 3)"). */
+ * page highlighted (filled and outlined), scaled down to at most
+ * INGEST_RENDER_MAX_PIXELS. *png is malloc'd. -1 with the error set
+ * ("cannot render page 9: no page 9 (the document has 3)"; the path is not
+ * in it, as servers pass it on). */
 int ingest_render_page_png(const char *path, const char *password, int page_no, float dpi,
                            const ingest_box *boxes, size_t n_boxes, unsigned char **png,
                            size_t *png_len);

@@ -8,6 +8,7 @@
  * in greyscale and to colour-blind readers alike.
  */
 #include <mupdf/fitz.h>
+#include <math.h>
 #include <string.h>
 
 #include "common/common.h"
@@ -75,7 +76,13 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
         if (page_no < 1 || page_no > n)
             fz_throw(ctx, FZ_ERROR_GENERIC, "\001no page %d (the document has %d)", page_no, n);
         page = fz_load_page(ctx, doc, page_no - 1);
+        /* A page may be any size (14400 pt square is legal): past the cap
+         * the whole page is drawn smaller, never a part of it. */
         float scale = dpi / 72.0f;
+        fz_rect b = fz_bound_page(ctx, page);
+        double w = ((double)b.x1 - b.x0) * scale, h = ((double)b.y1 - b.y0) * scale;
+        if (w * h > INGEST_RENDER_MAX_PIXELS)
+            scale *= (float)sqrt(INGEST_RENDER_MAX_PIXELS / (w * h));
         fz_matrix m = fz_scale(scale, scale);
         pix = fz_new_pixmap_from_page(ctx, page, m, fz_device_rgb(ctx), 0);
         for (size_t i = 0; i < n_boxes; i++)
@@ -102,9 +109,9 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
     {
         const char *msg = fz_caught_message(ctx);
         if (msg[0] == '\001')
-            dq_set_error("cannot render '%s': %s", path, msg + 1);
+            dq_set_error("cannot render page %d: %s", page_no, msg + 1);
         else
-            dq_set_error("cannot render '%s': %s", path, msg);
+            dq_set_error("cannot render page %d: %s", page_no, msg);
     }
     fz_drop_context(ctx);
     return rc;

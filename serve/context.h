@@ -15,6 +15,8 @@
 struct serve_server {
     serve_params p;         /* strings below point into owned copies */
     char *host, *token, *store_dir, *docqa_bin, *upload_dir, *allow_hosts;
+    char *paths[3];         /* absolute folders error replies must not show: the store's
+                             * root, the store, the uploads (NULL when unknown) */
     bool check_host;        /* false: bound to every address with a token, no allow-list */
     struct MHD_Daemon *daemon;
     int port;

@@ -82,6 +82,20 @@ static bool renderable(const char *format)
     return false;
 }
 
+/* Replaces file (an absolute path) with its base name throughout msg. */
+static void name_only(char *msg, const char *file)
+{
+    if (!file || !*file)
+        return;
+    const char *slash = strrchr(file, '/');
+    const char *base = slash ? slash + 1 : file;
+    size_t n = strlen(file), b = strlen(base);
+    for (char *p = strstr(msg, file); p && n > b; p = strstr(p, file)) {
+        memmove(p, p + n - b, strlen(p + n - b) + 1);
+        p += b;
+    }
+}
+
 enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
 {
     const char *chunk_arg = serve_arg(rq, "chunk");
@@ -110,7 +124,12 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
     char *path = NULL;
     int rc = store_get_document(st, doc_id, &d);
     if (rc < 0) {
-        ret = serve_reply_error(rq, 500, "%s", dq_last_error());
+        /* MuPDF's reason may name the file: by its name only, as the file
+         * may lie outside the store's folder. */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", dq_last_error());
+        name_only(msg, path);
+        ret = serve_reply_error(rq, 500, "document %lld: %s", doc_id, msg);
         goto done;
     }
     if (rc == 0 || !d.path) {
@@ -158,7 +177,12 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
                                 &png_len);
     free(ib);
     if (rc < 0) {
-        ret = serve_reply_error(rq, 500, "%s", dq_last_error());
+        /* MuPDF's reason may name the file: by its name only, as the file
+         * may lie outside the store's folder. */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", dq_last_error());
+        name_only(msg, path);
+        ret = serve_reply_error(rq, 500, "document %lld: %s", doc_id, msg);
         goto done;
     }
     struct MHD_Response *r = MHD_create_response_from_buffer(png_len, png, MHD_RESPMEM_MUST_FREE);

@@ -72,6 +72,39 @@ static const char *error_type(int status)
     }
 }
 
+/* Removes "prefix/" wherever it is in msg, so a path under it reads as
+ * relative ("uploads/x.pdf"), and the folder itself becomes its name. */
+static void drop_prefix(char *msg, const char *prefix)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (n < 2)
+        return;
+    char *p = msg;
+    while ((p = strstr(p, prefix)) != NULL) {
+        if (p[n] == '/') {
+            memmove(p, p + n + 1, strlen(p + n + 1) + 1);
+        } else if (!p[n] || strchr("'\" :,)", p[n])) { /* the folder itself: its name */
+            const char *base = strrchr(prefix, '/');
+            size_t b = strlen(base + 1);
+            memmove(p, p + n - b, strlen(p + n - b) + 1);
+            p += b;
+        } else {
+            p += n;
+        }
+    }
+}
+
+void serve_scrub_paths(serve_server *srv, char *msg)
+{
+    /* The root first, so a path in the store reads ".docqa/uploads/x.pdf";
+     * then uploads and a store kept elsewhere. */
+    drop_prefix(msg, srv->paths[0]);
+    drop_prefix(msg, srv->paths[2]);
+    drop_prefix(msg, srv->paths[1]);
+    drop_prefix(msg, srv->upload_dir);
+    drop_prefix(msg, srv->store_dir);
+}
+
 enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
 {
     char msg[1024];
@@ -79,6 +112,7 @@ enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    serve_scrub_paths(rq->srv, msg);
     cJSON *root = cJSON_CreateObject();
     cJSON *err = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(err, "message", msg);

@@ -30,9 +30,13 @@ typedef struct serve_request {
 /* Queues a response with body (copied) and status; records status for the log. */
 enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
                             const void *body, size_t n);
+/* Removes the server's own folders (store, uploads) from msg in place, so
+ * no reply shows an absolute server path; serve_reply_error does it. */
+void serve_scrub_paths(serve_server *srv, char *msg);
 /* Queues root as JSON and deletes it. */
 enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root);
-/* Queues {"error": {"message", "type", "code"}} (OpenAI's error shape). */
+/* Queues {"error": {"message", "type", "code"}} (OpenAI's error shape),
+ * the server's folders taken out of the message (serve_scrub_paths). */
 enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Queues a response built elsewhere (a stream), taking ownership. */

@@ -331,6 +331,8 @@ static void server_free(serve_server *srv)
     free(srv->docqa_bin);
     free(srv->upload_dir);
     free(srv->allow_hosts);
+    for (size_t i = 0; i < sizeof srv->paths / sizeof *srv->paths; i++)
+        free(srv->paths[i]);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->jobs.lock);
@@ -410,6 +412,9 @@ serve_server *serve_start(const serve_params *params)
     pthread_cond_init(&srv->idle, NULL);
     jobs_init(&srv->jobs);
     store_pool_init(&srv->stores, srv->store_dir);
+    srv->paths[0] = realpath(store_root(probe), NULL);
+    srv->paths[1] = realpath(srv->store_dir, NULL);
+    srv->paths[2] = dq_strdup(srv->upload_dir);
     store_pool_release(&srv->stores, probe);
     srv->port = params->port;
 

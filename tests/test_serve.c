@@ -23,6 +23,8 @@
 
 #include "common/common.h"
 #include "pipeline/pipeline.h"
+#include "ingest/ingest.h"
+#include "serve/http.h"
 #include "serve/serve.h"
 #include "support/httpd.h"
 #include "support/lmgen.h"
@@ -966,6 +968,93 @@ Test(serve, documents_and_page_images_with_highlights)
         cr_expect_eq(r.status, 404, "%s: %ld", traversal[i], r.status);
         resp_free(&r);
     }
+}
+
+/* The width and height of a PNG (its IHDR chunk). */
+static void png_size(const resp *r, unsigned *w, unsigned *h)
+{
+    const unsigned char *p = (const unsigned char *)r->body.data;
+    cr_assert(r->body.len > 24 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8), "not a PNG");
+    *w = (unsigned)p[16] << 24 | (unsigned)p[17] << 16 | (unsigned)p[18] << 8 | p[19];
+    *h = (unsigned)p[20] << 24 | (unsigned)p[21] << 16 | (unsigned)p[22] << 8 | p[23];
+}
+
+/* A few hundred bytes of PDF may declare a page of any size: 5000 pt square
+ * is 58 million pixels at the default 110 dpi, 300 million at 300 dpi. The
+ * render is scaled down to the cap, whole, and comes back quickly. */
+Test(serve, a_giant_page_renders_within_the_pixel_cap)
+{
+    const char *content = "BT /F1 24 Tf 72 4900 Td (The giant page says the warranty is void.) "
+                          "Tj ET";
+    char pdf[1024];
+    int n = snprintf(pdf, sizeof pdf,
+                     "%%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+                     "2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                     "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 5000 5000]"
+                     "/Resources<</Font<</F1 5 0 R>>>>/Contents 4 0 R>>endobj\n"
+                     "4 0 obj<</Length %zu>>stream\n%s\nendstream endobj\n"
+                     "5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+                     "trailer<</Root 1 0 R>>\n%%%%EOF\n",
+                     strlen(content), content);
+    char path[512];
+    snprintf(path, sizeof path, "%s/giant.pdf", workdir);
+    cr_assert_eq(pdfgen_write_bytes(path, pdf, (size_t)n), 0);
+    cr_assert_eq(run_docqa((const char *[]){"--store", store_path, "ingest", "-q", "giant.pdf",
+                                            NULL}),
+                 0);
+    start_default();
+    resp r = get("/api/documents");
+    int id = (int)num_at(find_doc(at(r.json, "documents"), "giant.pdf"), "doc_id");
+    resp_free(&r);
+    const char *dpis[] = {"", "?dpi=300"};
+    for (size_t i = 0; i < 2; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "/api/documents/%d/pages/1.png%s", id, dpis[i]);
+        double t0 = dq_now();
+        r = get(url);
+        double took = dq_now() - t0;
+        cr_assert_eq(r.status, 200, "%s", r.body.data);
+        unsigned w, h;
+        png_size(&r, &w, &h);
+        cr_expect_leq((double)w * h, INGEST_RENDER_MAX_PIXELS, "%ux%u", w, h);
+        cr_expect_geq(w, 4900, "the whole page, scaled: %ux%u", w, h);
+        cr_expect_eq(w, h);
+        cr_expect_lt(took, 20.0, "%.1f s", took); /* it took 15 s at 58 Mpx and 2.6 GB */
+        resp_free(&r);
+    }
+}
+
+/* Replies name documents by id and files relative to the store, never by
+ * an absolute path of the server. */
+Test(serve, error_replies_hold_no_server_path)
+{
+    start_default();
+    resp r = get("/api/documents");
+    int id = (int)num_at(find_doc(at(r.json, "documents"), "manual.pdf"), "doc_id");
+    resp_free(&r);
+    char path[512];
+    snprintf(path, sizeof path, "%s/manual.pdf", workdir);
+    cr_assert_eq(pdfgen_write_bytes(path, "%PDF-1.4 garbage", 16), 0); /* damaged since */
+    char url[128];
+    snprintf(url, sizeof url, "/api/documents/%d/pages/1.png", id);
+    r = get(url);
+    cr_expect_geq(r.status, 400);
+    cr_expect(!strstr(r.body.data, workdir), "%s", r.body.data);
+    cr_expect(!strstr(r.body.data, "/tmp/"), "%s", r.body.data);
+    resp_free(&r);
+    unlink(path); /* gone */
+    r = get(url);
+    cr_expect_geq(r.status, 400);
+    cr_expect(strstr(r.body.data, "manual.pdf"), "%s", r.body.data);
+    cr_expect(!strstr(r.body.data, workdir), "%s", r.body.data);
+    resp_free(&r);
+    /* the scrubbing itself: the store's folders in any message */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "cannot open '%s/.docqa/docqa.db': gone; '%s/.docqa/uploads/a.pdf'",
+             workdir, workdir);
+    serve_scrub_paths(srv, msg);
+    cr_expect(!strstr(msg, workdir), "%s", msg);
+    cr_expect(strstr(msg, "'.docqa/docqa.db'"), "%s", msg);
 }
 
 /* ---- uploads and jobs ---------------------------------------------------- */
