@@ -44,6 +44,9 @@ typedef struct {
     size_t max_upload_bytes;   /* one upload request, default 200 MiB */
     int max_jobs;              /* ingest jobs running at once, default 2 (more: 429) */
     int max_connections;       /* default 128 */
+    int max_per_client;        /* connections from one client address, default 32 (more
+                                * are closed at once, so one client cannot take them all) */
+    int idle_timeout_s;        /* a connection silent this long is closed, default 30 */
     int drain_timeout_s;       /* serve_stop waits this long for requests, default 30 */
     const char *allow_hosts;   /* more names the Host header may carry, comma-separated
                                 * (a reverse proxy's name); NULL: the listening address only */

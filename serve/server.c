@@ -35,6 +35,8 @@ serve_params serve_default_params(void)
         .max_upload_bytes = (size_t)200 << 20,
         .max_jobs = 2,
         .max_connections = 128,
+        .max_per_client = 32,
+        .idle_timeout_s = 30,
         .drain_timeout_s = 30,
     };
 }
@@ -429,7 +431,10 @@ serve_server *serve_start(const serve_params *params)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(params->max_connections > 0
                                                     ? params->max_connections
                                                     : 128),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(params->max_per_client > 0 ? params->max_per_client : 32),
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(params->idle_timeout_s > 0 ? params->idle_timeout_s : 30), MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {
         dq_set_error("cannot listen on %s port %d (in use, or not an address of this machine?)",

@@ -1201,6 +1201,51 @@ Test(serve, json_bodies_need_the_json_type)
     resp_free(&r);
 }
 
+/* ---- exhaustion --------------------------------------------------------- */
+
+/* 200 connections that never send a byte, from one address (127.0.0.2,
+ * loopback too): the server keeps at most max_per_client of them, so
+ * /health and the API still answer other clients at once, and it closes the
+ * idle ones after idle_timeout_s. */
+Test(serve, idle_connections_do_not_starve_others)
+{
+    serve_params p = params();
+    p.idle_timeout_s = 2;
+    start(&p);
+    enum { N = 200 };
+    int fds[N];
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    from.sin_addr.s_addr = htonl(0x7f000002);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)serve_port(srv))};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert_geq(fds[i], 0);
+        cr_assert_eq(bind(fds[i], (struct sockaddr *)&from, sizeof from), 0);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&to, sizeof to), 0);
+    }
+    usleep(200 * 1000); /* the server has accepted (or closed) them */
+    for (int i = 0; i < 5; i++) {
+        double t0 = dq_now();
+        resp r = get("/health");
+        cr_expect_eq(r.status, 200);
+        cr_expect_lt(dq_now() - t0, 1.0, "/health took %.2f s", dq_now() - t0);
+        resp_free(&r);
+        r = get("/api/documents");
+        cr_expect_eq(r.status, 200);
+        resp_free(&r);
+    }
+    /* every one of them is closed by the server: at once past the limit,
+     * after the idle timeout within it (the test's timeout bounds this) */
+    for (int i = 0; i < N; i++) {
+        char c;
+        struct timeval tv = {10, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        cr_expect_leq(read(fds[i], &c, 1), 0, "connection %d is still open", i);
+        close(fds[i]);
+    }
+}
+
 /* Polls a job until it is no longer running (the test's timeout bounds it). */
 static cJSON *wait_job(int id)
 {
