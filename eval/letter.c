@@ -212,8 +212,9 @@ char eval_choose(const llm_reply *r, eval_method *how)
     /* When the model opens with a letter its distribution over A-D is the
      * answer (as C-Eval scores open models); when it opens with words
      * ("答案是B"), the few letters in its alternatives are noise, and the
-     * text says more. */
-    if (lp && (first_is_letter || !tx)) {
+     * text says more. An in-process model scored every letter exactly, so
+     * its first-token distribution over A-D is the answer whatever it wrote. */
+    if (lp && (r->scored || first_is_letter || !tx)) {
         *how = EVAL_BY_LOGPROB;
         return lp;
     }

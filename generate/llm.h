@@ -86,6 +86,8 @@ typedef struct {
     size_t n_top;
     int http_status;            /* the reply's HTTP status; 0 when none came (refused, timeout) */
     int prefilled_tokens;       /* in process: prompt tokens run (those in the kept cache are not); -1 */
+    bool scored;                /* in process: top holds the exact first-token logprob of
+                                 * every request score_tokens text that is one token */
 } llm_reply;
 
 void llm_reply_free(llm_reply *r);

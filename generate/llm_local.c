@@ -197,6 +197,7 @@ static void fill_top(const llm_local *l, const float *logits, int n, const char 
         out->top[i].logprob = logits[best[i]] - lse;
     }
     out->n_top = (size_t)k;
+    out->scored = n_score > 0;
     for (size_t s = 0; s < n_score; s++) {
         bpe_ids ids = BPE_IDS_INIT;
         bpe_encode(l->g.tok, score[s], strlen(score[s]), &ids);

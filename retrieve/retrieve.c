@@ -575,38 +575,34 @@ static int gather(store *st, struct embedder *emb, const char *question,
     qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
     int rank = 0;
     for (int i = 0; i < n; i++) {
-        store_hit h;
-        if (scope->n_docs) {
-            /* The vector index knows no documents: out-of-scope hits go here. */
+        cand *c = pool_find(pl, dl[i].id, false);
+        if (!c) {
+            store_hit h;
             int found = store_get_chunk(st, dl[i].id, &h);
             if (found < 0) {
                 free(dl);
                 goto done;
             }
-            bool keep = found && in_scope(scope, h.doc_id);
-            if (found)
-                store_hit_free(&h);
-            if (!keep)
+            /* The index was synced in an earlier read than this one: a
+             * writer may have removed the chunk since, and the store is the
+             * truth. The vector index knows no documents: out-of-scope hits
+             * go here too. */
+            if (!found)
                 continue;
+            if (scope->n_docs && !in_scope(scope, h.doc_id)) {
+                store_hit_free(&h);
+                continue;
+            }
+            c = pool_find(pl, dl[i].id, true);
+            c->chunk = h;
+            c->have_chunk = true;
         }
-        cand *c = pool_find(pl, dl[i].id, true);
         c->dense = dl[i].score;
         c->dense_rank = ++rank;
     }
     free(dl);
     for (size_t i = 0; i < pl->n; i++) {
         cand *c = &pl->c[i];
-        if (!c->have_chunk) {
-            int found = store_get_chunk(st, c->chunk.chunk_id, &c->chunk);
-            if (found < 0)
-                goto done;
-            if (!found) {
-                dq_set_error("chunk %lld is in the vector index but not in the store",
-                             (long long)c->chunk.chunk_id);
-                goto done;
-            }
-            c->have_chunk = true;
-        }
         int d = dim;
         c->vec = dq_malloc(sizeof(float) * (size_t)dim);
         int got = store_get_vector(st, c->chunk.chunk_id, model, c->vec, &d);

@@ -202,6 +202,11 @@ Test(letter, logprobs_and_choice)
     llm_reply g = {.text = "答案嘛……", .top = words, .n_top = 3};
     cr_assert_eq(eval_choose(&g, &how), 'A');
     cr_assert_eq(how, EVAL_BY_LOGPROB);
+    /* in process every letter was scored exactly: the distribution decides
+     * even when the text names another letter */
+    llm_reply exact = {.text = "答案是C", .top = words, .n_top = 3, .scored = true};
+    cr_assert_eq(eval_choose(&exact, &how), 'A');
+    cr_assert_eq(how, EVAL_BY_LOGPROB);
     llm_reply none = {.text = "不知道"};
     cr_assert_eq(eval_choose(&none, &how), 0);
     cr_assert_eq(how, EVAL_BY_NONE);
