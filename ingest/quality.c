@@ -145,13 +145,24 @@ void quality_sum(text_quality *total, const text_quality *page)
     total->cjk_font_latin += page->cjk_font_latin;
 }
 
+/* Why a page's text layer is not its text: quality_verdict returns one of
+ * these, and quality_reason_static finds it again from its text. */
+enum { WHY_NO_TOUNICODE, WHY_CJK_FONT, WHY_PRIVATE_USE, WHY_FOREIGN, WHY_GARBLED, WHY_N };
+static const char *const reasons[WHY_N] = {
+    [WHY_NO_TOUNICODE] = "font without ToUnicode",
+    [WHY_CJK_FONT] = "CJK font without a usable ToUnicode",
+    [WHY_PRIVATE_USE] = "font maps to private-use characters",
+    [WHY_FOREIGN] = "characters of scripts the rest of the document does not use",
+    [WHY_GARBLED] = "garbled characters (damaged fonts?)",
+};
+
 const char *quality_verdict(const text_quality *page, const text_quality *doc)
 {
     if (page->chars == 0)
         return NULL;
     /* A page of nothing but unmapped glyphs is unreadable however short. */
     if (page->chars < MIN_CHARS)
-        return page->fffd * 2 > page->chars ? "font without ToUnicode" : NULL;
+        return page->fffd * 2 > page->chars ? reasons[WHY_NO_TOUNICODE] : NULL;
     size_t garbled = page->odd + page->symbol_words;
     size_t junk = page->fffd + page->private_use + page->controls + garbled;
     /* A page in another language than the rest (a Chinese appendix, a
@@ -180,32 +191,25 @@ const char *quality_verdict(const text_quality *page, const text_quality *doc)
     /* The reason is the largest part of the junk. */
     if (page->fffd >= page->private_use && page->fffd >= page->controls &&
         page->fffd >= garbled && page->fffd >= foreign)
-        return "font without ToUnicode";
+        return reasons[WHY_NO_TOUNICODE];
     if (cjk_font_no_cjk)
-        return "CJK font without a usable ToUnicode";
+        return reasons[WHY_CJK_FONT];
     if (page->private_use >= page->controls && page->private_use >= garbled &&
         page->private_use >= foreign)
-        return "font maps to private-use characters";
+        return reasons[WHY_PRIVATE_USE];
     if (foreign > garbled + page->controls)
-        return "characters of scripts the rest of the document does not use";
-    return "garbled characters (damaged fonts?)";
+        return reasons[WHY_FOREIGN];
+    return reasons[WHY_GARBLED];
 }
 
 const char *quality_reason_static(const char *text)
 {
-    static const char *const reasons[] = {
-        "font without ToUnicode",
-        "CJK font without a usable ToUnicode",
-        "font maps to private-use characters",
-        "characters of scripts the rest of the document does not use",
-        "garbled characters (damaged fonts?)",
-    };
     if (!text)
         return NULL;
-    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+    for (int i = 0; i < WHY_N; i++)
         if (!strcmp(text, reasons[i]))
             return reasons[i];
-    return reasons[sizeof reasons / sizeof *reasons - 1];
+    return reasons[WHY_GARBLED];
 }
 
 bool quality_cjk_font_name(const char *name)
