@@ -337,3 +337,41 @@ int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t 
     return term_freq(st, term, SLOT_DOC_COUNT, "SELECT count(*) FROM documents", SLOT_DOC_TERM_DF,
                      "SELECT doc FROM doc_vocab WHERE term = ?1", n_docs, df);
 }
+
+int store_term_is_common(store *st, const char *term, double share, bool *common)
+{
+    *common = false;
+    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_ID_MAX, "SELECT max(id) FROM chunks");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return store_fail(st, "cannot count chunks");
+    int64_t limit = (int64_t)(share * (double)n);
+    /* An unranked MATCH walks the posting list in rowid order: the LIMIT
+     * stops it after limit + 1 chunks. */
+    s = store_stmt(st, SLOT_TERM_ROWS,
+                   "SELECT count(*) FROM (SELECT 1 FROM fts WHERE fts MATCH ?1 LIMIT ?2)");
+    if (!s)
+        return -1;
+    dq_buf phrase = DQ_BUF_INIT;
+    dq_buf_putc(&phrase, '"');
+    for (const char *p = term; *p; p++) {
+        if (*p == '"')
+            dq_buf_putc(&phrase, '"');
+        dq_buf_putc(&phrase, *p);
+    }
+    dq_buf_putc(&phrase, '"');
+    sqlite3_bind_text(s, 1, phrase.data, (int)phrase.len, SQLITE_TRANSIENT);
+    dq_buf_free(&phrase);
+    sqlite3_bind_int64(s, 2, limit + 1);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *common = sqlite3_column_int64(s, 0) > limit;
+    else
+        store_fail(st, "cannot count a term");
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}

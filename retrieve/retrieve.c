@@ -49,6 +49,7 @@ retrieve_params retrieve_default_params(void)
         .mmr_lambda = 0.7,
         .min_score = NAN,
         .rerank_top = 20,
+        .common_share = 0,
         .vindex = store_vindex_default_params(),
     };
 }
@@ -112,10 +113,65 @@ static int ranked_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Drops the terms of q held by more than share of the chunks, as long as
+ * one that is not remains. FTS5 scores every chunk that holds any term of
+ * the OR, so a word in a fifth of a million chunks costs 200,000 scorings
+ * while its idf (log((N - df) / df), under 1.4 there, 0 from half the
+ * chunks) adds little to any score; the rarer terms decide the ranking. */
+static int drop_common_terms(store *st, qterms *q, double share)
+{
+    if (share <= 0 || q->n < 2)
+        return 0;
+    bool *common = dq_calloc(q->n, sizeof *common);
+    size_t n_common = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (store_term_is_common(st, q->items[i].text, share, &common[i]) < 0) {
+            free(common);
+            return -1;
+        }
+        n_common += common[i];
+    }
+    if (n_common && n_common < q->n) {
+        size_t kept = 0;
+        for (size_t i = 0; i < q->n; i++) {
+            if (common[i])
+                free(q->items[i].text);
+            else
+                q->items[kept++] = q->items[i];
+        }
+        q->n = kept;
+    }
+    free(common);
+    return 0;
+}
+
+/* The FTS5 expression for question (NULL with the error set when it has no
+ * searchable term): its terms less the common ones (drop_common_terms),
+ * and its word pairs when pairs. */
+static char *bm25_match(store *st, const char *question, bool pairs, double common_share)
+{
+    qterms q = {0};
+    if (qterms_build(question, TERMS_BIGRAMS, &q) == 0) {
+        qterms_free(&q);
+        dq_set_error("the question has no searchable words");
+        return NULL;
+    }
+    char *m = NULL;
+    if (drop_common_terms(st, &q, common_share) == 0) {
+        qterms pq = {0};
+        if (pairs)
+            qterms_pairs(question, &pq);
+        m = query_match_of(&q, &pq);
+        qterms_free(&pq);
+    }
+    qterms_free(&q);
+    return m;
+}
+
 /* The best k BM25 hits, ties ordered by coverage: hits->items re-ordered
  * in place (best first) and cut to k. *match is the FTS5 expression. */
-static int bm25_ranked(store *st, const char *question, int k, const retrieve_scope *scope,
-                       store_hits *hits, char **match)
+static int bm25_ranked(store *st, const char *question, int k, double common_share,
+                       const retrieve_scope *scope, store_hits *hits, char **match)
 {
     memset(hits, 0, sizeof *hits);
     size_t n_docs = scope ? scope->n_docs : 0;
@@ -126,7 +182,7 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
     if (store_chunks_per_document(st, n_docs ? scope->docs : NULL, n_docs, &per_doc) < 0)
         return -1;
     bool long_docs = per_doc >= LONG_DOCUMENT_CHUNKS;
-    *match = query_build_match(question, long_docs);
+    *match = bm25_match(st, question, long_docs, common_share);
     if (!*match)
         return -1;
     if (store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
@@ -180,7 +236,7 @@ int retrieve_bm25(store *st, const char *question, const retrieve_params *params
         p.top_k = retrieve_default_params().top_k;
     store_hits hits;
     char *match;
-    if (bm25_ranked(st, question, p.top_k, NULL, &hits, &match) < 0)
+    if (bm25_ranked(st, question, p.top_k, p.common_share, NULL, &hits, &match) < 0)
         return -1;
     out->items = dq_calloc(hits.n ? hits.n : 1, sizeof *out->items);
     for (size_t i = 0; i < hits.n; i++) {
@@ -509,6 +565,35 @@ fail:
     return NULL;
 }
 
+/* An 8-bit index (store_vx_report.quantized) is asked for this many times
+ * the candidates, and they are re-scored from the float vectors: its own
+ * scores are off by about 1e-3, enough to reorder near neighbours. */
+#define QUANTIZED_OVERFETCH 2
+
+/* Exact scores for dl (n) from the store's float vectors, sorted best first
+ * (ties by id); an id whose vector is gone keeps the index's score (its chunk
+ * is skipped later as removed). */
+static int rescore_dense(store *st, const char *model, const float *q, int dim, rank_item *dl,
+                         int n)
+{
+    float *v = dq_malloc(sizeof(float) * (size_t)dim);
+    for (int i = 0; i < n; i++) {
+        int d = dim;
+        int got = store_get_vector(st, dl[i].id, model, v, &d);
+        if (got < 0) {
+            free(v);
+            return -1;
+        }
+        if (got && d == dim) {
+            store_vec_normalise(v, dim);
+            dl[i].score = dot(q, v, dim);
+        }
+    }
+    free(v);
+    qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
+    return 0;
+}
+
 static int gather(store *st, struct embedder *emb, const char *question,
                   const retrieve_params *p, retrieve_mode mode, const retrieve_scope *scope,
                   pool *pl, char **match, int *dim_out)
@@ -522,22 +607,25 @@ static int gather(store *st, struct embedder *emb, const char *question,
     dense_job job = {.st = st, .emb = emb, .question = question, .k = p->candidates};
     pthread_t thread;
     bool threaded = false;
+    store_vx_report vx;
     if (dense) {
         job.dim = embedder_dim(emb);
         if (job.dim <= 0)
             return -1;
         /* Synced here, so the thread reads a current index and no SQLite. */
-        if (store_vindex_sync(st, embedder_identity(emb), NULL) < 0)
+        if (store_vindex_sync(st, embedder_identity(emb), &vx) < 0)
             return -1;
+        if (vx.quantized)
+            job.k *= QUANTIZED_OVERFETCH;
         job.q = dq_malloc(sizeof(float) * (size_t)job.dim);
-        job.ids = dq_malloc(sizeof(int64_t) * (size_t)p->candidates);
-        job.scores = dq_malloc(sizeof(float) * (size_t)p->candidates);
+        job.ids = dq_malloc(sizeof(int64_t) * (size_t)job.k);
+        job.scores = dq_malloc(sizeof(float) * (size_t)job.k);
         threaded = bm25 && pthread_create(&thread, NULL, dense_main, &job) == 0;
     }
     int rc = -1;
     if (bm25) {
         store_hits hits;
-        if (bm25_ranked(st, question, p->candidates, scope, &hits, match) < 0)
+        if (bm25_ranked(st, question, p->candidates, p->common_share, scope, &hits, match) < 0)
             goto done;
         for (size_t i = 0; i < hits.n; i++) {
             cand *c = pool_find(pl, hits.items[i].chunk_id, true);
@@ -573,6 +661,14 @@ static int gather(store *st, struct embedder *emb, const char *question,
     for (int i = 0; i < n; i++)
         dl[i] = (rank_item){ids[i], scores[i]};
     qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
+    if (vx.quantized) {
+        if (rescore_dense(st, model, q, dim, dl, n) < 0) {
+            free(dl);
+            goto done;
+        }
+        if (n > p->candidates)
+            n = p->candidates;
+    }
     int rank = 0;
     for (int i = 0; i < n; i++) {
         cand *c = pool_find(pl, dl[i].id, false);

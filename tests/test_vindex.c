@@ -137,6 +137,34 @@ Test(vindex, ivf_with_all_lists_probed_matches_exact)
     vindex_free(ivf);
 }
 
+/* 8-bit codes: the same neighbours as exact search where scores differ by
+ * more than the quantisation step, and scores within it. */
+Test(vindex, ivf_sq8_with_all_lists_probed_is_close_to_exact)
+{
+    vindex *flat = make_ten(VINDEX_FLAT), *sq = make_ten(VINDEX_IVF_SQ8);
+    cr_expect_eq(vindex_lists(sq), 2);
+    vindex_set_probe(sq, 1000);
+    for (int a = 0; a < DIM; a++) {
+        float q[DIM], s1[6], s2[6];
+        int64_t i1[6], i2[6];
+        axis_vec(q, a, (a + 3) % DIM, 0.3f);
+        cr_assert_eq(vindex_search(flat, q, 1, 6, s1, i1), 0);
+        cr_assert_eq(vindex_search(sq, q, 1, 6, s2, i2), 0);
+        for (int k = 0; k < 5; k++) {
+            cr_expect_float_eq(s1[k], s2[k], 2e-2, "axis %d rank %d", a, k);
+            bool near = (k > 0 && fabsf(s1[k] - s1[k - 1]) < 4e-2f) ||
+                        fabsf(s1[k] - s1[k + 1]) < 4e-2f;
+            if (!near)
+                cr_expect_eq(i1[k], i2[k], "axis %d rank %d", a, k);
+        }
+    }
+    int64_t gone = 103;
+    cr_expect_eq(vindex_remove(sq, &gone, 1), 1);
+    cr_expect_eq(vindex_size(sq), 9);
+    vindex_free(flat);
+    vindex_free(sq);
+}
+
 Test(vindex, untrained_ivf_refuses_adds)
 {
     vindex *v = vindex_new(DIM, VINDEX_IVF, 4, 0);
@@ -167,8 +195,10 @@ Test(vindex, write_read_round_trip)
     char *dir = tmpdir_make();
     char path[512];
     snprintf(path, sizeof path, "%s/v.faiss", dir);
-    for (int kind = VINDEX_FLAT; kind <= VINDEX_IVF; kind++) {
-        vindex *v = make_ten((vindex_kind)kind);
+    static const vindex_kind kinds[] = {VINDEX_FLAT, VINDEX_IVF, VINDEX_IVF_SQ8};
+    for (size_t ki = 0; ki < sizeof kinds / sizeof *kinds; ki++) {
+        vindex_kind kind = kinds[ki];
+        vindex *v = make_ten(kind);
         cr_assert_eq(vindex_write(v, path, "bert:abc:mean:8", 42), 0, "%s", dq_last_error());
         char *tag;
         uint64_t gen;
