@@ -344,6 +344,11 @@ typedef struct {
     double common_share;   /* retrieve_params.common_share (--common-share) */
 } store_opts;
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Each file of the passage folders as a document of one chunk: the real
  * answers to the real questions, among the generated chunks. */
 static int put_passages(store *st, const store_opts *o, size_t *count)
@@ -364,7 +369,7 @@ static int put_passages(store *st, const store_opts *o, size_t *count)
                 names[n++] = dq_strdup(e->d_name);
             }
         closedir(d);
-        qsort(names, n, sizeof *names, (int (*)(const void *, const void *))strcmp);
+        qsort(names, n, sizeof *names, cmp_name);
         if (store_begin(st) < 0)
             return -1;
         for (size_t i = 0; i < n; i++) {
