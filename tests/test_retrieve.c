@@ -169,6 +169,29 @@ Test(bm25, english_question_finds_the_warranty)
     retrieve_result_free(&r);
 }
 
+Test(bm25, common_share_leaves_out_terms_most_chunks_hold)
+{
+    retrieve_params p = retrieve_default_params();
+    cr_assert_eq(p.common_share, 0);
+    p.common_share = 0.25; /* 合同 is in 2 of the 6 chunks, 违约 and 约金 in 1 */
+    retrieve_result r;
+    cr_assert_eq(retrieve_bm25(st, "合同的违约金是多少？", &p, &r), 0, "%s", dq_last_error());
+    cr_assert_str_eq(r.match, "\"违约\" OR \"约金\"");
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.items[0].chunk.text, lease[1]);
+    retrieve_result_free(&r);
+    p.common_share = 0.5;
+    cr_assert_eq(retrieve_bm25(st, "合同的违约金是多少？", &p, &r), 0);
+    cr_assert_str_eq(r.match, "\"合同\" OR \"违约\" OR \"约金\"");
+    retrieve_result_free(&r);
+    /* every term common: all are kept, or nothing would be searched */
+    p.common_share = 0.2;
+    cr_assert_eq(retrieve_bm25(st, "合同 period", &p, &r), 0);
+    cr_assert_str_eq(r.match, "\"合同\" OR \"period\"");
+    cr_assert_eq(r.n, 4);
+    retrieve_result_free(&r);
+}
+
 Test(bm25, top_k_limits_hits)
 {
     retrieve_params p = retrieve_default_params();
@@ -441,6 +464,30 @@ Test(hybrid, dense_finds_by_vector_and_drops_the_copy)
     cr_expect_float_eq(r.items[1].dense, 0.8, 1e-6);
     cr_expect_eq(r.items[2].chunk.chunk_id, fruit_id[3]);
     cr_expect_str_eq(r.items[0].chunk.path, "a.txt");
+    retrieve_result_free(&r);
+}
+
+/* Above the ANN threshold the index holds 8-bit codes; the dense list is
+ * re-scored from the float vectors, so scores and order are exact. */
+Test(hybrid, quantized_index_ranks_by_exact_scores)
+{
+    embed_fruit();
+    retrieve_params p = params(RETRIEVE_DENSE, 3);
+    p.vindex.ann_threshold = 2;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0, "%s", dq_last_error());
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, embedder_identity(emb), &rep), 0);
+    cr_expect(rep.approximate);
+    cr_expect(rep.quantized);
+    cr_assert_eq(r.n, 3);
+    cr_expect_eq(r.items[0].chunk.chunk_id, fruit_id[0]);
+    cr_expect_float_eq(r.items[0].dense, 1.0, 1e-6);
+    cr_expect_eq(r.items[0].dense_rank, 1);
+    cr_expect_eq(r.items[1].chunk.chunk_id, fruit_id[2]);
+    cr_expect_float_eq(r.items[1].dense, 0.8, 1e-6);
+    cr_expect_eq(r.items[1].dense_rank, 3); /* after the dropped copy */
+    cr_expect_eq(r.items[2].chunk.chunk_id, fruit_id[3]);
     retrieve_result_free(&r);
 }
 
