@@ -31,7 +31,6 @@
 #include "embed/embed.h"
 #include "index/index.h"
 #include "index/vindex.h"
-#include "index/store_impl.h"
 #include "retrieve/retrieve.h"
 
 #include <ctype.h>
@@ -339,9 +338,7 @@ typedef struct {
     const char *questions; /* one question a line (--questions), or NULL: 4 middling words */
     const char *top_out;   /* where the top-10 ids of each question go (--top) */
     const char *modes;     /* "hybrid,dense,bm25" */
-    const char *pragma;    /* EXPERIMENT */
     bool rebuild;          /* --rebuild: the FAISS file built again with --store-only */
-    double common_share;   /* retrieve_params.common_share (--common-share) */
 } store_opts;
 
 static int cmp_name(const void *a, const void *b)
@@ -546,8 +543,6 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     printf("store_faiss_%s_s %.1f\nstore_faiss_kind %s\n",
            rep.action == STORE_VX_REBUILT ? "build" : "load", dq_now() - t0,
            rep.quantized ? "ivf-sq8" : rep.approximate ? "ivf" : "exact");
-    if (o->pragma && store_exec(st, o->pragma, "pragma") < 0)
-        goto fail;
     print_rss("open");
     char **questions = NULL;
     if (o->questions)
@@ -571,7 +566,6 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
         retrieve_params p = retrieve_default_params();
         p.mode = modes[mi];
         p.top_k = K;
-        p.common_share = o->common_share;
         rng_state = 42;
         for (size_t i = 0; i <= nq; i++) {
             char w[4][16];
@@ -655,12 +649,8 @@ int main(int argc, char **argv)
             o.questions = argv[++i];
         else if (!strcmp(argv[i], "--top") && i + 1 < argc)
             o.top_out = argv[++i];
-        else if (!strcmp(argv[i], "--pragma") && i + 1 < argc)
-            o.pragma = argv[++i];
         else if (!strcmp(argv[i], "--modes") && i + 1 < argc)
             o.modes = argv[++i];
-        else if (!strcmp(argv[i], "--common-share") && i + 1 < argc)
-            o.common_share = atof(argv[++i]);
         else if (!strcmp(argv[i], "--rebuild"))
             o.rebuild = true;
         else if (!strcmp(argv[i], "--no-compare"))

@@ -275,12 +275,6 @@ int store_get_chunk(store *st, int64_t chunk_id, store_hit *out);
 /* Corpus statistics for scoring: number of chunks and how many contain term
  * (a single docqa-tokenizer term). */
 int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t *df);
-/* Whether more than share (0..1) of the chunks hold term (one docqa-tokenizer
- * term): its chunks are counted only up to that many, so a common term costs
- * a walk over that part of its posting list and a rare one almost nothing
- * (fts5vocab counts a term by reading all of it). The chunk count is the
- * highest chunk id, an upper bound that deletions leave behind. */
-int store_term_is_common(store *st, const char *term, double share, bool *common);
 
 /* ---- vectors ------------------------------------------------------------ */
 

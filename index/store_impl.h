@@ -60,8 +60,6 @@ enum store_slot {
     SLOT_SEARCH_IN,
     SLOT_DOC_CHUNKS,
     SLOT_CHUNKS_PER_DOC,
-    SLOT_CHUNK_ID_MAX,
-    SLOT_TERM_ROWS,
     SLOT_COUNT
 };
 

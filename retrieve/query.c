@@ -292,16 +292,6 @@ static void put_phrase(dq_buf *m, const qterm *t)
     dq_buf_putc(m, '"');
 }
 
-char *query_match_of(const qterms *words, const qterms *pairs)
-{
-    dq_buf m = DQ_BUF_INIT;
-    for (size_t i = 0; i < words->n; i++)
-        put_phrase(&m, &words->items[i]);
-    for (size_t i = 0; pairs && i < pairs->n; i++)
-        put_phrase(&m, &pairs->items[i]);
-    return m.data ? dq_buf_take(&m) : dq_strdup("");
-}
-
 char *query_build_match(const char *question, bool pairs)
 {
     qterms q = {0};
@@ -310,13 +300,17 @@ char *query_build_match(const char *question, bool pairs)
         dq_set_error("the question has no searchable words");
         return NULL;
     }
+    dq_buf m = DQ_BUF_INIT;
+    for (size_t i = 0; i < q.n; i++)
+        put_phrase(&m, &q.items[i]);
     qterms pq = {0};
     if (pairs)
         qterms_pairs(question, &pq);
-    char *m = query_match_of(&q, &pq);
+    for (size_t i = 0; i < pq.n; i++)
+        put_phrase(&m, &pq.items[i]);
     qterms_free(&pq);
     qterms_free(&q);
-    return m;
+    return dq_buf_take(&m);
 }
 
 char *retrieve_build_match(const char *question)

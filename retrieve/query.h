@@ -34,9 +34,6 @@ size_t qterms_pairs(const char *question, qterms *out);
  * adjacent word pairs as phrases too; NULL with the error set when it has
  * no searchable term. */
 char *query_build_match(const char *question, bool pairs);
-/* The FTS5 expression OR-ing words' terms and then pairs' phrases (pairs may
- * be NULL). */
-char *query_match_of(const qterms *words, const qterms *pairs);
 /* Index of the term s[0..len) in q, or -1. */
 int qterms_find(const qterms *q, const char *s, int len);
 void qterms_free(qterms *q);

@@ -49,7 +49,6 @@ retrieve_params retrieve_default_params(void)
         .mmr_lambda = 0.7,
         .min_score = NAN,
         .rerank_top = 20,
-        .common_share = 0,
         .vindex = store_vindex_default_params(),
     };
 }
@@ -113,65 +112,10 @@ static int ranked_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Drops the terms of q held by more than share of the chunks, as long as
- * one that is not remains. FTS5 scores every chunk that holds any term of
- * the OR, so a word in a fifth of a million chunks costs 200,000 scorings
- * while its idf (log((N - df) / df), under 1.4 there, 0 from half the
- * chunks) adds little to any score; the rarer terms decide the ranking. */
-static int drop_common_terms(store *st, qterms *q, double share)
-{
-    if (share <= 0 || q->n < 2)
-        return 0;
-    bool *common = dq_calloc(q->n, sizeof *common);
-    size_t n_common = 0;
-    for (size_t i = 0; i < q->n; i++) {
-        if (store_term_is_common(st, q->items[i].text, share, &common[i]) < 0) {
-            free(common);
-            return -1;
-        }
-        n_common += common[i];
-    }
-    if (n_common && n_common < q->n) {
-        size_t kept = 0;
-        for (size_t i = 0; i < q->n; i++) {
-            if (common[i])
-                free(q->items[i].text);
-            else
-                q->items[kept++] = q->items[i];
-        }
-        q->n = kept;
-    }
-    free(common);
-    return 0;
-}
-
-/* The FTS5 expression for question (NULL with the error set when it has no
- * searchable term): its terms less the common ones (drop_common_terms),
- * and its word pairs when pairs. */
-static char *bm25_match(store *st, const char *question, bool pairs, double common_share)
-{
-    qterms q = {0};
-    if (qterms_build(question, TERMS_BIGRAMS, &q) == 0) {
-        qterms_free(&q);
-        dq_set_error("the question has no searchable words");
-        return NULL;
-    }
-    char *m = NULL;
-    if (drop_common_terms(st, &q, common_share) == 0) {
-        qterms pq = {0};
-        if (pairs)
-            qterms_pairs(question, &pq);
-        m = query_match_of(&q, &pq);
-        qterms_free(&pq);
-    }
-    qterms_free(&q);
-    return m;
-}
-
 /* The best k BM25 hits, ties ordered by coverage: hits->items re-ordered
  * in place (best first) and cut to k. *match is the FTS5 expression. */
-static int bm25_ranked(store *st, const char *question, int k, double common_share,
-                       const retrieve_scope *scope, store_hits *hits, char **match)
+static int bm25_ranked(store *st, const char *question, int k, const retrieve_scope *scope,
+                       store_hits *hits, char **match)
 {
     memset(hits, 0, sizeof *hits);
     size_t n_docs = scope ? scope->n_docs : 0;
@@ -182,7 +126,7 @@ static int bm25_ranked(store *st, const char *question, int k, double common_sha
     if (store_chunks_per_document(st, n_docs ? scope->docs : NULL, n_docs, &per_doc) < 0)
         return -1;
     bool long_docs = per_doc >= LONG_DOCUMENT_CHUNKS;
-    *match = bm25_match(st, question, long_docs, common_share);
+    *match = query_build_match(question, long_docs);
     if (!*match)
         return -1;
     if (store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
@@ -236,7 +180,7 @@ int retrieve_bm25(store *st, const char *question, const retrieve_params *params
         p.top_k = retrieve_default_params().top_k;
     store_hits hits;
     char *match;
-    if (bm25_ranked(st, question, p.top_k, p.common_share, NULL, &hits, &match) < 0)
+    if (bm25_ranked(st, question, p.top_k, NULL, &hits, &match) < 0)
         return -1;
     out->items = dq_calloc(hits.n ? hits.n : 1, sizeof *out->items);
     for (size_t i = 0; i < hits.n; i++) {
@@ -607,7 +551,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
     dense_job job = {.st = st, .emb = emb, .question = question, .k = p->candidates};
     pthread_t thread;
     bool threaded = false;
-    store_vx_report vx;
+    store_vx_report vx = {0};
     if (dense) {
         job.dim = embedder_dim(emb);
         if (job.dim <= 0)
@@ -625,7 +569,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
     int rc = -1;
     if (bm25) {
         store_hits hits;
-        if (bm25_ranked(st, question, p->candidates, p->common_share, scope, &hits, match) < 0)
+        if (bm25_ranked(st, question, p->candidates, scope, &hits, match) < 0)
             goto done;
         for (size_t i = 0; i < hits.n; i++) {
             cand *c = pool_find(pl, hits.items[i].chunk_id, true);

@@ -46,8 +46,6 @@ typedef struct {
     const char *doc;   /* a GLOB over file paths and names: search only those documents;
                         * NULL (default): the documents the question names, else all */
     bool no_scope;     /* never scope by what the question names */
-    double common_share; /* BM25 leaves out question terms held by more than this share
-                          * of the chunks while a rarer one remains; 0: none left out */
 } retrieve_params;
 
 retrieve_params retrieve_default_params(void);

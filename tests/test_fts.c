@@ -276,23 +276,6 @@ Test(fts, term_doc_freq)
     cr_assert_eq(df, 0);
 }
 
-Test(fts, term_is_common_counts_against_the_share)
-{
-    const char *texts[] = {"本合同自签订之日起生效", "合同 contract", "合作 contract Contract"};
-    put_doc("a.txt", texts, NULL, 3);
-    bool common;
-    cr_assert_eq(store_term_is_common(st, "合同", 0.5, &common), 0, "%s", dq_last_error());
-    cr_assert(common); /* 2 of 3 chunks, over 1.5 */
-    cr_assert_eq(store_term_is_common(st, "合同", 0.7, &common), 0);
-    cr_assert(!common); /* not over 2.1 */
-    cr_assert_eq(store_term_is_common(st, "合", 0.9, &common), 0);
-    cr_assert(common);
-    cr_assert_eq(store_term_is_common(st, "missing", 0.1, &common), 0);
-    cr_assert(!common);
-    cr_assert_eq(store_term_is_common(st, "a\"b", 0.1, &common), 0, "%s", dq_last_error());
-    cr_assert(!common);
-}
-
 Test(fts, get_chunk)
 {
     int64_t id = put1("a.txt", "hello chunk");

@@ -169,29 +169,6 @@ Test(bm25, english_question_finds_the_warranty)
     retrieve_result_free(&r);
 }
 
-Test(bm25, common_share_leaves_out_terms_most_chunks_hold)
-{
-    retrieve_params p = retrieve_default_params();
-    cr_assert_eq(p.common_share, 0);
-    p.common_share = 0.25; /* 合同 is in 2 of the 6 chunks, 违约 and 约金 in 1 */
-    retrieve_result r;
-    cr_assert_eq(retrieve_bm25(st, "合同的违约金是多少？", &p, &r), 0, "%s", dq_last_error());
-    cr_assert_str_eq(r.match, "\"违约\" OR \"约金\"");
-    cr_assert_eq(r.n, 1);
-    cr_assert_str_eq(r.items[0].chunk.text, lease[1]);
-    retrieve_result_free(&r);
-    p.common_share = 0.5;
-    cr_assert_eq(retrieve_bm25(st, "合同的违约金是多少？", &p, &r), 0);
-    cr_assert_str_eq(r.match, "\"合同\" OR \"违约\" OR \"约金\"");
-    retrieve_result_free(&r);
-    /* every term common: all are kept, or nothing would be searched */
-    p.common_share = 0.2;
-    cr_assert_eq(retrieve_bm25(st, "合同 period", &p, &r), 0);
-    cr_assert_str_eq(r.match, "\"合同\" OR \"period\"");
-    cr_assert_eq(r.n, 4);
-    retrieve_result_free(&r);
-}
-
 Test(bm25, top_k_limits_hits)
 {
     retrieve_params p = retrieve_default_params();
