@@ -155,6 +155,8 @@ typedef struct {
     bool force;           /* re-extract even when unchanged or stored */
     bool verify;          /* hash files whose size and mtime match too */
     bool retry_failed;    /* OCR settings given: a file that failed may read now */
+    int jobs;             /* reader children at once (0: one per core); documents are
+                           * still stored one at a time, in input order */
     ocr_params ocr;       /* OCR settings (ingest_run_set_ocr) */
     char *ocr_langs;      /* owned; ocr.langs points here */
     split_params split;
@@ -224,7 +226,10 @@ int ingest_run_set_ocr(ingest_run *run, const char *mode, const char *langs,
 int ingest_run_file(ingest_run *run, const input_file *f);
 
 /* ingest_run_file for each file of the list in order, telling
- * events.files_done after each, until events.stop. -1 on a store failure. */
+ * events.files_done after each, until events.stop. Up to run->jobs files
+ * ahead are read (extracted, cleaned, split) by child processes at once,
+ * at most 4 x jobs documents held; each is stored in input order. -1 on a
+ * store failure. */
 int ingest_run_files(ingest_run *run, const file_list *files);
 
 /* Removes stored files that are gone from disk (ENOENT): with inside, only
