@@ -212,16 +212,35 @@ typedef struct {
 int split_document(const ingest_doc *doc, const split_params *params, chunk_list *out);
 void chunk_list_free(chunk_list *chunks);
 
+/* ---- where text lies on the page ---------------------------------------- */
+
+typedef struct {
+    int page;             /* 1-based */
+    float x0, y0, x1, y1; /* points, MuPDF's page space (origin top left) */
+} ingest_box;
+
+/* The boxes of raw's lines that chunk c (split from raw) holds, in reading
+ * order, so a citation can be highlighted on the page; none for documents
+ * without line boxes (text files). *out is malloc'd (free it). */
+int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n);
+
 /* ---- reading in child processes (isolate.c) ------------------------------ */
 
 /* A file extracted, cleaned and split: what the store takes. Owns all. */
 typedef struct {
-    ingest_raw_doc raw; /* the pages' marks (OCR, unreadable) and line boxes */
-    char *title;        /* the cleaned document's title, or NULL */
-    char **page_texts;  /* (n_pages) ingest_page_text() of each cleaned page */
+    ingest_box *items; /* (n) */
+    size_t n;
+} ingest_boxes;
+
+typedef struct {
+    ingest_raw_doc raw;   /* format and the pages' marks (OCR, unreadable, dropped);
+                           * from a reader child the pages carry no blocks */
+    char *title;          /* the cleaned document's title, or NULL */
+    char **page_texts;    /* (n_pages) ingest_page_text() of each cleaned page */
     size_t n_pages;
     chunk_list chunks;
-    bool body_text;     /* a paragraph has text: with no chunks, headings alone */
+    ingest_boxes *boxes;  /* (chunks.n) ingest_chunk_boxes() of each chunk */
+    bool body_text;       /* a paragraph has text: with no chunks, headings alone */
 } ingest_prepared;
 
 /* Cleans and splits p->raw (filled by the caller) into the rest of p. -1
@@ -249,18 +268,6 @@ enum { INGEST_READ_FAILED = -1, INGEST_PREP_FAILED = -2 };
 int ingest_reader_finish(ingest_reader *r, ingest_prepared *out);
 /* Kills the child, waits for it and frees r; NULL is a no-op. */
 void ingest_reader_cancel(ingest_reader *r);
-
-/* ---- where text lies on the page ---------------------------------------- */
-
-typedef struct {
-    int page;             /* 1-based */
-    float x0, y0, x1, y1; /* points, MuPDF's page space (origin top left) */
-} ingest_box;
-
-/* The boxes of raw's lines that chunk c (split from raw) holds, in reading
- * order, so a citation can be highlighted on the page; none for documents
- * without line boxes (text files). *out is malloc'd (free it). */
-int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n);
 
 /* The most pixels one render makes (25 million: an A4 page at 520 dpi);
  * a larger page is drawn at a lower dpi to fit. */

@@ -45,6 +45,7 @@ int ingest_prepare(const split_params *split, ingest_prepared *p)
     p->page_texts = NULL;
     p->n_pages = 0;
     p->chunks = (chunk_list){0};
+    p->boxes = NULL;
     p->body_text = false;
     ingest_doc doc = {0};
     if (ingest_clean(&p->raw, &doc) < 0 || split_document(&doc, split, &p->chunks) < 0) {
@@ -60,6 +61,9 @@ int ingest_prepare(const split_params *split, ingest_prepared *p)
             p->body_text = doc.pages[i].paras[k].text && doc.pages[i].paras[k].text[0];
     }
     ingest_doc_free(&doc);
+    p->boxes = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->boxes);
+    for (size_t i = 0; i < p->chunks.n; i++)
+        ingest_chunk_boxes(&p->raw, &p->chunks.items[i], &p->boxes[i].items, &p->boxes[i].n);
     return 0;
 }
 
@@ -72,6 +76,9 @@ void ingest_prepared_free(ingest_prepared *p)
     for (size_t i = 0; p->page_texts && i < p->n_pages; i++)
         free(p->page_texts[i]);
     free(p->page_texts);
+    for (size_t i = 0; p->boxes && i < p->chunks.n; i++)
+        free(p->boxes[i].items);
+    free(p->boxes);
     chunk_list_free(&p->chunks);
     memset(p, 0, sizeof *p);
 }
@@ -116,7 +123,8 @@ static void put_string(wire_out *w, const char *s)
         put_bytes(w, s, (size_t)n);
 }
 
-static void put_doc(wire_out *w, const ingest_raw_doc *doc)
+/* with_blocks false: the pages' marks only (the lines went into the chunks). */
+static void put_doc(wire_out *w, const ingest_raw_doc *doc, bool with_blocks)
 {
     put_string(w, doc->format);
     put_string(w, doc->title);
@@ -135,9 +143,9 @@ static void put_doc(wire_out *w, const ingest_raw_doc *doc)
         put_string(w, p->label);
         put_string(w, p->unreadable);
         PUT(w, p->dropped);
-        uint64_t n_blocks = p->n_blocks;
+        uint64_t n_blocks = with_blocks ? p->n_blocks : 0;
         PUT(w, n_blocks);
-        for (size_t b = 0; b < p->n_blocks; b++) {
+        for (size_t b = 0; b < n_blocks; b++) {
             const ingest_block *bl = &p->blocks[b];
             PUT(w, bl->table);
             put_string(w, bl->header);
@@ -179,6 +187,9 @@ static void put_prepared(wire_out *w, const ingest_prepared *p)
         PUT(w, c->page_end);
         PUT(w, c->ordinal);
         PUT(w, c->table);
+        uint64_t n_boxes = p->boxes[i].n;
+        PUT(w, n_boxes);
+        put_bytes(w, p->boxes[i].items, p->boxes[i].n * sizeof *p->boxes[i].items);
     }
 }
 
@@ -209,7 +220,7 @@ static _Noreturn void run_child(int fd, const char *path, const ingest_params *p
         put_failure(&w, WIRE_PREP_FAILED);
     } else {
         PUT(&w, status);
-        put_doc(&w, &prep.raw);
+        put_doc(&w, &prep.raw, !split);
         if (split)
             put_prepared(&w, &prep);
     }
@@ -325,6 +336,7 @@ static void get_prepared(wire_in *r, ingest_prepared *p)
     GET(r, p->body_text);
     p->chunks.n = get_count(r, 3 * sizeof(uint64_t));
     p->chunks.items = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->chunks.items);
+    p->boxes = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->boxes);
     for (size_t i = 0; i < p->chunks.n && !r->bad; i++) {
         chunk *c = &p->chunks.items[i];
         c->text = get_string(r);
@@ -334,6 +346,10 @@ static void get_prepared(wire_in *r, ingest_prepared *p)
         GET(r, c->page_end);
         GET(r, c->ordinal);
         GET(r, c->table);
+        ingest_boxes *b = &p->boxes[i];
+        b->n = get_count(r, sizeof *b->items);
+        b->items = dq_malloc((b->n ? b->n : 1) * sizeof *b->items);
+        get_bytes(r, b->items, b->n * sizeof *b->items);
         if (!c->text)
             c->text = dq_strdup("");
         if (!c->section)

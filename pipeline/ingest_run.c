@@ -231,22 +231,20 @@ static int record_failure(ingest_run *run, const input_file *f, const char *reas
 }
 
 /* Where each chunk's text lies on its pages, for highlighted citations. */
-static int put_boxes(store *st, const char *sha, const ingest_raw_doc *raw,
-                     const chunk_list *chunks)
+static int put_boxes(store *st, const char *sha, const chunk_list *chunks,
+                     const ingest_boxes *boxes)
 {
     int rc = 0;
     for (size_t i = 0; i < chunks->n && rc == 0; i++) {
-        ingest_box *boxes = NULL;
-        size_t nb = 0;
-        ingest_chunk_boxes(raw, &chunks->items[i], &boxes, &nb);
-        store_box *sb = dq_calloc(nb ? nb : 1, sizeof *sb);
-        for (size_t k = 0; k < nb; k++)
-            sb[k] = (store_box){boxes[k].page, boxes[k].x0, boxes[k].y0, boxes[k].x1,
-                                boxes[k].y1};
-        if (nb)
-            rc = store_put_chunk_boxes(st, sha, chunks->items[i].ordinal, sb, nb);
+        const ingest_boxes *b = &boxes[i];
+        if (!b->n)
+            continue;
+        store_box *sb = dq_calloc(b->n, sizeof *sb);
+        for (size_t k = 0; k < b->n; k++)
+            sb[k] = (store_box){b->items[k].page, b->items[k].x0, b->items[k].y0,
+                                b->items[k].x1, b->items[k].y1};
+        rc = store_put_chunk_boxes(st, sha, chunks->items[i].ordinal, sb, b->n);
         free(sb);
-        free(boxes);
     }
     return rc;
 }
@@ -279,7 +277,8 @@ static int put_tables(store *st, const char *sha, const chunk_list *chunks)
 /* What an extracted document adds to its rows; all NULL when a path is
  * linked to stored content. */
 typedef struct {
-    const ingest_raw_doc *raw; /* for the chunks' boxes */
+    const ingest_raw_doc *raw; /* the pages' marks */
+    const ingest_boxes *boxes; /* (n chunks) */
     const int *page_ocr;       /* (n_pages) as store_put_page_ocr() takes it, or NULL */
     const float *page_conf;
 } doc_extras;
@@ -296,7 +295,7 @@ static int write_document(ingest_run *run, const input_file *f, const store_doc_
                      : store_put_document(run->st, f->rel, f->size, f->mtime, info, page_texts,
                                           in, n);
     if (rc == 0 && x->raw && chunks)
-        rc = put_boxes(run->st, info->sha256, x->raw, chunks);
+        rc = put_boxes(run->st, info->sha256, chunks, x->boxes);
     if (rc == 0 && x->page_ocr)
         rc = store_put_page_ocr(run->st, info->sha256, x->page_ocr, x->page_conf,
                                 info->n_pages);
@@ -444,7 +443,7 @@ static int ingest_new_content(ingest_run *run, const input_file *f, const char *
     int *page_ocr = NULL;
     float *page_conf = NULL;
     ocr_pages(run, f->rel, &p->raw, &page_ocr, &page_conf);
-    doc_extras x = {&p->raw, page_ocr, page_conf};
+    doc_extras x = {&p->raw, p->boxes, page_ocr, page_conf};
     int rc = put_document(run, f, &info, (const char *const *)p->page_texts, &p->chunks,
                           rebuild, &x);
     free(page_ocr);
