@@ -343,12 +343,15 @@ static void read_result_free(read_result *r)
 /* How long a waiting run sleeps between looks at events.stop. */
 enum { STOP_POLL_MS = 100 };
 
-static unsigned run_jobs(const ingest_run *run)
+static unsigned online_cores(void)
 {
-    if (run->jobs > 0)
-        return (unsigned)run->jobs;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     return cores > 0 ? (unsigned)cores : 1;
+}
+
+static unsigned run_jobs(const ingest_run *run)
+{
+    return run->jobs > 0 ? (unsigned)run->jobs : online_cores();
 }
 
 /* Starts a reader child for f with the run's limits, password, OCR and
@@ -361,10 +364,8 @@ static ingest_reader *start_reader(const ingest_run *run, const input_file *f)
      * cores are shared out instead of taken several times over. */
     ocr_params ocr = run->ocr;
     unsigned jobs = run_jobs(run);
-    if (ocr.threads == 0 && jobs > 1) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        ocr.threads = cores > (long)jobs ? (int)(cores / (long)jobs) : 1;
-    }
+    if (ocr.threads == 0 && jobs > 1)
+        ocr.threads = online_cores() > jobs ? (int)(online_cores() / jobs) : 1;
     ip.ocr = &ocr;
     return ingest_reader_start(f->abs, &ip, &run->split);
 }
