@@ -348,6 +348,24 @@ Test(run, other_chunk_sizes_are_refused_for_ingest_and_re_chunk_for_reindex)
     ingest_run_free(&run);
 }
 
+/* Runs over docs/ with jobs readers until seen's stop; n_stored files (whole
+ * documents) are in the store then. */
+static void run_until_stop(events_seen *seen, int jobs, int n_stored)
+{
+    ingest_run run;
+    run_init(&run, seen, false, INGEST_SPLIT_UNSET);
+    run.jobs = jobs;
+    file_list list = {0};
+    collect(&list, docs);
+    cr_assert_eq(ingest_run_files(&run, &list), 0);
+    cr_expect_eq(run.n_added, n_stored);
+    store_stats stats;
+    cr_assert_eq(store_get_stats(st, &stats), 0);
+    cr_expect_eq(stats.files, n_stored, "whole documents only, none in flight");
+    file_list_free(&list);
+    ingest_run_free(&run);
+}
+
 Test(run, stop_ends_the_run_between_files)
 {
     for (int i = 0; i < 4; i++) {
@@ -357,17 +375,7 @@ Test(run, stop_ends_the_run_between_files)
         write_doc(name, text);
     }
     events_seen seen = {.stop_after = 2};
-    ingest_run run;
-    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
-    file_list list = {0};
-    collect(&list, docs);
-    cr_assert_eq(ingest_run_files(&run, &list), 0);
-    cr_expect_eq(run.n_added, 2);
-    store_stats stats;
-    cr_assert_eq(store_get_stats(st, &stats), 0);
-    cr_expect_eq(stats.files, 2, "whole documents only");
-    file_list_free(&list);
-    ingest_run_free(&run);
+    run_until_stop(&seen, 1, 2);
 }
 
 Test(run, ocr_settings_come_from_the_flags_then_the_config)
@@ -733,24 +741,14 @@ Test(run, stop_while_several_readers_run_kills_and_reaps_them)
     /* The first poll is before the first file; the second finds three
      * readers running. */
     events_seen seen = {.stop_at_poll = 2};
-    ingest_run run;
-    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
-    run.jobs = 3;
-    file_list list = {0};
-    collect(&list, docs);
-    cr_assert_eq(ingest_run_files(&run, &list), 0);
-    cr_expect_eq(run.n_added, 0);
-    store_stats stats;
-    cr_assert_eq(store_get_stats(st, &stats), 0);
-    cr_expect_eq(stats.files, 0, "nothing of a file in flight is recorded");
+    run_until_stop(&seen, 3, 0);
     errno = 0;
     cr_expect_eq(waitpid(-1, NULL, WNOHANG), -1, "a reader child was left behind");
     cr_expect_eq(errno, ECHILD);
-    file_list_free(&list);
-    ingest_run_free(&run);
 
     /* the next run reads them all */
     seen = (events_seen){0};
+    ingest_run run;
     run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
     run.jobs = 3;
     ingest_docs(&run);
