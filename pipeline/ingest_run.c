@@ -4,17 +4,20 @@
  *
  * Incremental like make: a file whose size and mtime match the store is not
  * read (unless verifying); one whose content hash is already stored (a copy,
- * a touch, a rename) is linked without extraction. Each file's document is
- * written in its own transaction, so Ctrl-C or kill -9 loses at most the
- * file in flight, and a broken file is recorded as failed without stopping
- * the batch. Gone files are removed only after every present file was
- * handled: a renamed file's new path is linked first, so its document (and
- * its vectors) never becomes an orphan. */
+ * a touch, a rename) is linked without extraction. The others are read by up
+ * to run->jobs reader children at once (ingest/isolate.c: extraction,
+ * cleanup and splitting), ahead of this process, the one writer, which
+ * stores each result in input order. Each file's document is written in its
+ * own transaction, so Ctrl-C or kill -9 loses at most the files in flight,
+ * and a broken file is recorded as failed without stopping the batch. Gone
+ * files are removed only after every present file was handled: a renamed
+ * file's new path is linked first, so its document (and its vectors) never
+ * becomes an orphan. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
