@@ -63,6 +63,8 @@ typedef struct {
     char **paths;   /* (n_docs) a file path of each */
     size_t n_docs;  /* 0 with kind CHOSEN: the pattern matched no document */
     char *why;      /* "the question names 'amazon', '2017'"; NULL with kind NONE */
+    char **names;   /* (n_names) with kind NAMED: the question's terms that named them */
+    size_t n_names;
     bool widened;   /* named, but nothing in them matched: searched all instead */
 } retrieve_scope;
 

@@ -33,6 +33,9 @@ void retrieve_scope_free(retrieve_scope *s)
     for (size_t i = 0; i < s->n_docs; i++)
         free(s->paths[i]);
     free(s->paths);
+    for (size_t i = 0; i < s->n_names; i++)
+        free(s->names[i]);
+    free(s->names);
     free(s->docs);
     free(s->why);
     memset(s, 0, sizeof *s);
@@ -171,9 +174,12 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
             out->kind = RETRIEVE_SCOPE_NAMED;
             dq_buf why = DQ_BUF_INIT;
             dq_buf_puts(&why, "the question names");
-            for (size_t i = 0, k = 0; i < q.n; i++)
-                if (best_seen[i])
-                    dq_buf_printf(&why, "%s '%s'", k++ ? "," : "", q.items[i].text);
+            out->names = dq_calloc(q.n, sizeof *out->names);
+            for (size_t i = 0; i < q.n; i++)
+                if (best_seen[i]) {
+                    dq_buf_printf(&why, "%s '%s'", out->n_names ? "," : "", q.items[i].text);
+                    out->names[out->n_names++] = dq_strdup(q.items[i].text);
+                }
             out->why = dq_buf_take(&why);
         }
         free(w);
