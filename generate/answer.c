@@ -12,6 +12,13 @@
  * chunks repeat sentences, so a sentence equal to or inside one already chosen
  * is skipped (and a whole sentence replaces a chosen fragment of it). Sources
  * are numbered in order of first citation.
+ *
+ * Long reports answer in tables: a row (one line, "label | 2018: (1,577) |
+ * 2017: (1,373)") also counts, at half weight, the terms of its section path
+ * and of the caption line its table hangs under, and when the question asks
+ * for an amount (figure.h), rows that state one come first among the lines
+ * that cover at least half of what the best one covers, the asked year's
+ * column first.
  */
 #include "generate/generate.h"
 #include "generate/figure.h"
@@ -50,7 +57,8 @@ typedef struct {
     double total;
     size_t n_main;  /* terms[0..n_main) are words and bigrams, the rest characters */
     unsigned char *seen; /* (terms.n) scratch */
-    unsigned char *period; /* (terms.n) 1 for a year or a document's name the question names */
+    unsigned char *naming; /* (terms.n) 1 for a year asked for or a term that named the
+                            * scope: they say which column or document, not what about */
     figure_question fq;
 } question_terms;
 
@@ -77,17 +85,17 @@ static void question_terms_build(const char *question, const retrieve_scope *sco
     qterms_free(&uni);
     qt->weight = dq_calloc(qt->terms.n ? qt->terms.n : 1, sizeof *qt->weight);
     qt->seen = dq_calloc(qt->terms.n ? qt->terms.n : 1, 1);
-    qt->period = dq_calloc(qt->terms.n ? qt->terms.n : 1, 1);
+    qt->naming = dq_calloc(qt->terms.n ? qt->terms.n : 1, 1);
     figure_question_read(question, &qt->fq);
     for (size_t i = 0; i < qt->terms.n; i++) {
         qt->weight[i] = i < n_main ? 1.0 : UNIGRAM_WEIGHT;
         for (int k = 0; k < qt->fq.n_years; k++)
             if (!strcmp(qt->terms.items[i].text, qt->fq.years[k]))
-                qt->period[i] = 1;
+                qt->naming[i] = 1;
         for (size_t k = 0; scope && k < scope->n_names; k++)
             if (!strcmp(qt->terms.items[i].text, scope->names[k])) {
                 qt->weight[i] = NAME_WEIGHT;
-                qt->period[i] = 1;
+                qt->naming[i] = 1;
             }
         qt->total += qt->weight[i];
     }
@@ -98,14 +106,14 @@ static void question_terms_free(question_terms *qt)
     qterms_free(&qt->terms);
     free(qt->weight);
     free(qt->seen);
-    free(qt->period);
+    free(qt->naming);
 }
 
 typedef struct {
     question_terms *qt;
     double covered;
     int words;   /* words and bigrams of the question held */
-    int content; /* of them, those that are not a period or a name (period[]) */
+    int content; /* of them, those that are not naming[] */
 } score_ctx;
 
 static int score_cb(void *ctx, const dq_term *t)
@@ -116,7 +124,7 @@ static int score_cb(void *ctx, const dq_term *t)
         c->qt->seen[i] = 1;
         c->covered += c->qt->weight[i];
         c->words += (size_t)i < c->qt->n_main;
-        c->content += (size_t)i < c->qt->n_main && !c->qt->period[i];
+        c->content += (size_t)i < c->qt->n_main && !c->qt->naming[i];
     }
     return 0;
 }
