@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """longzh_corpus.py - writes a long-Chinese-manual retrieval set: look-alike manuals of 100+ pages, questions with their evidence page.
 
-Usage: python3 bench/longzh_corpus.py CMRC_DIR OUT [--manuals N] [--pages P] [--seed S]
+Usage: python3 bench/longzh_corpus.py CMRC_DIR OUT [--manuals N] [--pages P] [--seed S] [--twins]
 
 CMRC_DIR is ../shared/eval/cmrc-dev-small (docs/cmrc-NNNN.txt, questions.jsonl).
 The passages are shuffled (seeded) and dealt to N manuals (default 4); each
@@ -22,6 +22,13 @@ break). questions.jsonl holds the CMRC questions unchanged, with "doc" the
 manual's file name and "pages" the 1-based evidence page: the questions do
 not name their manual, so the scope cannot help and ranking alone must find
 the page among all manuals' pages.
+
+--twins makes the manuals versions of each other, as a product line's are:
+each manual also carries the evidence pages of the manual before it (in a
+circle), with every gold answer cut out ("……"), in place of as many
+distractor pages, and each question names its manual the way a user would
+("在天工 T200 用户手册中，..."). Ranking alone cannot tell such a twin page
+from the evidence page; the question's naming of the manual can.
 
 Nothing here is tuned to docqa: page layout, sizes and the seed were fixed
 before the first run, and the numbers are reported as they came out.
@@ -51,6 +58,7 @@ def main():
     ap.add_argument("--manuals", type=int, default=4)
     ap.add_argument("--pages", type=int, default=125)
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--twins", action="store_true")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
 
@@ -69,6 +77,10 @@ def main():
 
     os.makedirs(os.path.join(a.out, "manuals"), exist_ok=True)
     where = {}  # passage file -> (manual file, 1-based page)
+    model_of = {}  # manual file -> its model name
+    by_doc = {}
+    for q in questions:
+        by_doc.setdefault(q["doc"], []).extend(q["answers"])
     for m, group in enumerate(groups):
         model = "%s T%d00" % (SERIES, m + 1)
         title = "%s系列 %s 用户手册" % (SERIES, model)
@@ -76,8 +88,11 @@ def main():
         pool = [s for g in groups if g is not group for n in g for s in sentences(text[n])
                 if not any(ans in s for ans in answers)]
         # page 1 is the cover; the evidence pages go to random places after it
-        slots = rnd.sample(range(2, a.pages + 1), len(group))
+        twins = groups[m - 1] if a.twins else []
+        slots = rnd.sample(range(2, a.pages + 1), len(group) + len(twins))
         evidence = dict(zip(slots, group))
+        twin_at = dict(zip(slots[len(group):], twins))
+        model_of[fname] = model
         pages = []
         for p in range(1, a.pages + 1):
             chapter = CHAPTERS[min(len(CHAPTERS) - 1, (p - 1) * len(CHAPTERS) // a.pages)]
@@ -91,6 +106,10 @@ def main():
             if p in evidence:
                 body = text[evidence[p]]
                 where[evidence[p]] = (fname, p)
+            elif p in twin_at:
+                body = text[twin_at[p]]
+                for ans in sorted(by_doc[twin_at[p]], key=len, reverse=True):
+                    body = body.replace(ans, "……")
             else:
                 size = len(text[group[rnd.randrange(len(group))]])
                 picked = []
@@ -104,10 +123,13 @@ def main():
     with open(os.path.join(a.out, "questions.jsonl"), "w", encoding="utf-8") as f:
         for q in questions:
             manual, page = where[q["doc"]]
-            f.write(json.dumps({"id": q["id"], "question": q["question"], "answers": q["answers"],
+            question = q["question"]
+            if a.twins:
+                question = "在%s用户手册中，%s" % (model_of[manual], question)
+            f.write(json.dumps({"id": q["id"], "question": question, "answers": q["answers"],
                                 "doc": manual, "pages": [page]}, ensure_ascii=False) + "\n")
-    print("longzh: %d manuals of %d pages, %d questions in %s" % (
-        a.manuals, a.pages, len(questions), a.out))
+    print("longzh: %d manuals of %d pages%s, %d questions in %s" % (
+        a.manuals, a.pages, " (twins)" if a.twins else "", len(questions), a.out))
 
 
 if __name__ == "__main__":
