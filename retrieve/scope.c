@@ -147,10 +147,10 @@ static bool name_sized(const char *s)
  * store" hides an answer that is there:
  * - a name of the question (a Latin word written as a name, not a year or
  *   a period's label; Chinese words are left out, as every bigram of them
- *   reads as a name) is
- *   in no document's about text and in no chunk, and no indexed word begins
- *   with it or is it less one or two final letters (plurals, possessives
- *   and typos: "Bronco" for "Broncos", "Lev's" for "Levi's");
+ *   reads as a name) is in no document's about text and in no chunk, and no
+ *   indexed word begins with it or is it less one or two final letters
+ *   (plurals, possessives and typos: "Bronco" for "Broncos", "Lev's" for
+ *   "Levi's");
  * - the question also names something the stored documents' about texts
  *   hold (a year, a form), so it asks about a document like those stored;
  * - every such name is a year or common to most documents: none names a
