@@ -61,6 +61,7 @@ enum store_slot {
     SLOT_SEARCH_IN,
     SLOT_DOC_CHUNKS,
     SLOT_CHUNKS_PER_DOC,
+    SLOT_TERM_VARIANT,
     SLOT_COUNT
 };
 
