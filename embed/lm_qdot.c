@@ -142,7 +142,9 @@ void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
 }
 
 /* The scales of the 16 halves (16 values each) of blocks b0 .. b0 + 7, as
- * vectors: w = a * q + c. Same float operations as lm_block_scales. */
+ * vectors: w = a * q + c. Same float operations as lm_block_scales, but for
+ * Q8_0 in unsigned form, as vpdpbusd wants its weights: q + 128, c = -128 a
+ * (the offset then meets the activations' sums, as Q4_0's -8 does). */
 static inline __attribute__((always_inline)) VNNI_TARGET void
 scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup, __m512 *a,
          __m512 *c)
@@ -160,23 +162,31 @@ scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup
         *sup = row + (size_t)(b0 / 8) * (type == GGUF_TYPE_Q4_K ? 144 : 176);
         /* the eight 6-bit scales and mins (see k4_scale_min in lm_quant.c),
          * four bytes at a time */
-        uint32_t u[3], sc[2], mn[2];
+        uint32_t u[3];
         memcpy(u, *sup + 4, 12);
-        sc[0] = u[0] & 0x3f3f3f3f;
-        sc[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-        mn[0] = u[1] & 0x3f3f3f3f;
-        mn[1] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-        __m256 s8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
-        __m256 m8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));
+        /* built in general registers, not stored and reloaded as a vector
+         * (which misses store forwarding) */
+        uint64_t sc = (u[0] & 0x3f3f3f3f) |
+                      (uint64_t)((u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
+        uint64_t mn =
+            (u[1] & 0x3f3f3f3f) |
+            (uint64_t)(((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
+        __m256 s8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+        __m256 m8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
         a8 = _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup)), s8);
         c8 = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup + 2)), m8));
     } else {
+        /* the leading half of each block, gathered with the block's first
+         * two codes (dropped by the narrowing); eight 2-byte stores read
+         * back as one vector miss store forwarding (a quarter of perf's
+         * decode samples fell on that load) */
         int bytes = type == GGUF_TYPE_Q8_0 ? 34 : 18;
-        uint16_t h[8] = {0};
-        for (int j = 0; j < bn; j++)
-            memcpy(&h[j], row + (size_t)(b0 + j) * bytes, 2);
-        a8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-        c8 = type == GGUF_TYPE_Q8_0 ? _mm256_setzero_ps() : _mm256_mul_ps(_mm256_set1_ps(-8.0f), a8);
+        __m256i off = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+                                         _mm256_set1_epi32(bytes));
+        __m256i h = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), (__mmask8)((1u << bn) - 1),
+                                                 off, row + (size_t)b0 * bytes, 1);
+        a8 = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(h));
+        c8 = _mm256_mul_ps(_mm256_set1_ps(type == GGUF_TYPE_Q8_0 ? -128.0f : -8.0f), a8);
         *sup = NULL;
     }
     *a = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(a8));
@@ -194,7 +204,6 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
     const uint8_t *row = W->data + (size_t)n * W->row_bytes;
     const gguf_type type = W->type;
     const int nb = W->K / 32;
-    const bool sgn = type == GGUF_TYPE_Q8_0;
     const size_t span8 = W->row_bytes * 256 / (size_t)W->K; /* bytes of 8 blocks */
     const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     __m512 acc[8], off[8];
@@ -221,9 +230,7 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
             __m512 xd = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(
                                                        _mm256_maskz_loadu_ps(m8, xq[t].d + b0)));
             P[t] = _mm512_mul_ps(av, xd);
-            if (!sgn)
-                off[t] = _mm512_fmadd_ps(cv, _mm512_maskz_loadu_ps(m16, xq[t].dsx + 2 * b0),
-                                         off[t]);
+            off[t] = _mm512_fmadd_ps(cv, _mm512_maskz_loadu_ps(m16, xq[t].dsx + 2 * b0), off[t]);
         }
         __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
         for (int j = 0; j < bn; j += 2) {
@@ -231,14 +238,12 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
             __m512i q = _mm512_inserti64x4(
                 _mm512_castsi256_si512(block_codes(type, row, sup, b, j)),
                 block_codes(type, row, sup, b + 1, j + 1), 1);
-            __mmask64 neg = sgn ? _mm512_movepi8_mask(q) : 0;
-            __m512i qa = sgn ? _mm512_abs_epi8(q) : q;
+            if (type == GGUF_TYPE_Q8_0) /* q + 128: see scales16 */
+                q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
 #pragma GCC unroll 8
             for (int t = 0; t < nt; t++) {
                 __m512i x = _mm512_loadu_si512(xq[t].q + 32 * b);
-                if (sgn)
-                    x = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x));
+                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x));
                 acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[t]), acc[t]);
             }
             idx = _mm512_add_epi32(idx, _mm512_set1_epi32(4));
