@@ -199,14 +199,15 @@ scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup
  * lane scales are a permute of it, and the offsets c of the 16 halves meet
  * the token's 16 scaled sums (xq->dsx) in one multiply-add. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
-qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo)
+qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo,
+          const gguf_type type)
 {
     const uint8_t *row = W->data + (size_t)n * W->row_bytes;
-    const gguf_type type = W->type;
     const int nb = W->K / 32;
     const size_t span8 = W->row_bytes * 256 / (size_t)W->K; /* bytes of 8 blocks */
     const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     __m512 acc[8], off[8];
+    acc[1] = _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         acc[t] = off[t] = _mm512_setzero_ps();
@@ -244,20 +245,51 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
             for (int t = 0; t < nt; t++) {
                 __m512i x = _mm512_loadu_si512(xq[t].q + 32 * b);
                 __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x));
-                acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[t]), acc[t]);
+                if (nt == 1) {
+                    /* one token (decode): pairs alternate between two
+                     * accumulators, so each add waits for the one two
+                     * pairs back, not the last */
+                    __m512 older = acc[1];
+                    acc[1] = acc[0];
+                    acc[0] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[0]), older);
+                } else {
+                    acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[t]), acc[t]);
+                }
             }
             idx = _mm512_add_epi32(idx, _mm512_set1_epi32(4));
         }
     }
+    if (nt == 1)
+        acc[0] = _mm512_add_ps(acc[0], acc[1]);
 #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         out[(size_t)t * ldo] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t], off[t]));
 }
 
+/* One copy per type as well as per token count: the type's branches (in
+ * scales16 and block_codes, per pair) leave the loops. */
+#define QD512_TYPED(name, T)                                                                \
+    static inline __attribute__((always_inline)) VNNI_TARGET void name(                     \
+        const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo)       \
+    {                                                                                       \
+        qdot512_n(W, n, xq, nt, out, ldo, T);                                               \
+    }
+QD512_TYPED(qdot512_q8_0, GGUF_TYPE_Q8_0)
+QD512_TYPED(qdot512_q4_0, GGUF_TYPE_Q4_0)
+QD512_TYPED(qdot512_q4_k, GGUF_TYPE_Q4_K)
+QD512_TYPED(qdot512_q5_k, GGUF_TYPE_Q5_K)
+QD512_TYPED(qdot512_q6_k, GGUF_TYPE_Q6_K)
+
 static VNNI_TARGET void qdot512(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
                                 int ldo)
 {
-    QD_DISPATCH_NT(qdot512_n, W, n, xq, nt, out, ldo);
+    switch (W->type) {
+    case GGUF_TYPE_Q8_0: QD_DISPATCH_NT(qdot512_q8_0, W, n, xq, nt, out, ldo); break;
+    case GGUF_TYPE_Q4_0: QD_DISPATCH_NT(qdot512_q4_0, W, n, xq, nt, out, ldo); break;
+    case GGUF_TYPE_Q4_K: QD_DISPATCH_NT(qdot512_q4_k, W, n, xq, nt, out, ldo); break;
+    case GGUF_TYPE_Q5_K: QD_DISPATCH_NT(qdot512_q5_k, W, n, xq, nt, out, ldo); break;
+    default: QD_DISPATCH_NT(qdot512_q6_k, W, n, xq, nt, out, ldo); break;
+    }
 }
 
 void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo)
