@@ -86,7 +86,7 @@ block_codes(gguf_type type, const uint8_t *row, const uint8_t *sup, int b, int j
     case GGUF_TYPE_Q4_K:
     case GGUF_TYPE_Q5_K: {
         bool five = type == GGUF_TYPE_Q5_K;
-        __m256i v = _mm256_loadu_si256((const __m256i *)(sup + (five ? 48 : 16) + 32 * (j / 2)));
+        __m256i v = _mm256_loadu_si256((const __m256i *)(sup + (five ? 48 : 16) + 32 * ((unsigned)j / 2)));
         __m256i q = j & 1 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
         if (five) {
             __m256i h = _mm256_loadu_si256((const __m256i *)(sup + 16));
@@ -96,11 +96,11 @@ block_codes(gguf_type type, const uint8_t *row, const uint8_t *sup, int b, int j
         return q;
     }
     default: { /* Q6_K */
-        int h = j / 4, g = j % 4;
+        unsigned h = (unsigned)j / 4, g = (unsigned)j % 4;
         __m256i v = _mm256_loadu_si256((const __m256i *)(sup + 64 * h + 32 * (g & 1)));
         __m256i lo = g < 2 ? _mm256_and_si256(v, m4) : _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         __m256i hb = _mm256_loadu_si256((const __m256i *)(sup + 128 + 32 * h));
-        hb = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
+        hb = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128((int)(2 * g))), _mm256_set1_epi8(3));
         return _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));
     }
     }
