@@ -5,7 +5,8 @@
  * The quantized kernel is written once (lm_qdot_body.h) and compiled for each
  * instruction set: only the u8 x s8 product differs. AVX2's maddubs adds
  * pairs into saturating 16-bit lanes, which the codes here never reach (at
- * most 63 x 127 x 2; Q8_0 goes through the sign trick, 128 x 127 x 2).
+ * most 63 x 127 x 2; Q8_0 goes through the sign trick, 128 x 127 x 2; the
+ * 512-bit kernel makes Q8_0's codes unsigned instead, see scales16).
  */
 #include "embed/lm_impl.h"
 

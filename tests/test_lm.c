@@ -244,31 +244,6 @@ static void compare_levels(const lm_mat *W, const char *what, int M)
     free(got);
 }
 
-/* Every kernel level gives the scalar reference's products, for rows of
- * whole 64-value pairs (the 512-bit kernel) and of an odd number of blocks. */
-Test(lm, fast_kernels_match_the_scalar_reference)
-{
-    static const char *types[] = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "BF16", "F32"};
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        char args[96];
-        snprintf(args, sizeof args, "--arch qwen2 --type %s --greedy 0", types[ti]);
-        const char *path = make_model(args);
-        gguf_file *f = gguf_open(path);
-        cr_assert_not_null(f, "%s", dq_last_error());
-        const gguf_tensor *t = gguf_find_tensor(f, "blk.0.ffn_down.weight");
-        lm_mat W = {t->type, (int)t->ne[0], (int)t->ne[1], gguf_row_bytes(t->type, t->ne[0]),
-                    t->data};
-        compare_levels(&W, types[ti], 11);
-        if (t->type == GGUF_TYPE_Q8_0 || t->type == GGUF_TYPE_Q4_0 || t->type == GGUF_TYPE_F16) {
-            /* the same blocks seen as rows of 96 values */
-            lm_mat odd = {t->type, 96, 0, gguf_row_bytes(t->type, 96), t->data};
-            odd.N = (int)(t->n_bytes / odd.row_bytes);
-            compare_levels(&odd, types[ti], 11);
-        }
-        gguf_close(f);
-    }
-}
-
 /* A binary16 of random sign and magnitude in [2^-12, 2^-4): a block scale. */
 static uint16_t random_half(unsigned *seed)
 {
@@ -324,6 +299,31 @@ Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
                     compare_levels(&W, gguf_type_name(types[ti]), tokens[mi]);
                 free(w);
             }
+    }
+}
+
+/* Every kernel level gives the scalar reference's products, for rows of
+ * whole 64-value pairs (the 512-bit kernel) and of an odd number of blocks. */
+Test(lm, fast_kernels_match_the_scalar_reference)
+{
+    static const char *types[] = {"Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "BF16", "F32"};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        char args[96];
+        snprintf(args, sizeof args, "--arch qwen2 --type %s --greedy 0", types[ti]);
+        const char *path = make_model(args);
+        gguf_file *f = gguf_open(path);
+        cr_assert_not_null(f, "%s", dq_last_error());
+        const gguf_tensor *t = gguf_find_tensor(f, "blk.0.ffn_down.weight");
+        lm_mat W = {t->type, (int)t->ne[0], (int)t->ne[1], gguf_row_bytes(t->type, t->ne[0]),
+                    t->data};
+        compare_levels(&W, types[ti], 11);
+        if (t->type == GGUF_TYPE_Q8_0 || t->type == GGUF_TYPE_Q4_0 || t->type == GGUF_TYPE_F16) {
+            /* the same blocks seen as rows of 96 values */
+            lm_mat odd = {t->type, 96, 0, gguf_row_bytes(t->type, 96), t->data};
+            odd.N = (int)(t->n_bytes / odd.row_bytes);
+            compare_levels(&odd, types[ti], 11);
+        }
+        gguf_close(f);
     }
 }
 
