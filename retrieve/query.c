@@ -279,10 +279,8 @@ size_t qterms_pairs(const char *question, qterms *out)
     return out->n;
 }
 
-static void put_phrase(dq_buf *m, const qterm *t)
+static void put_quoted(dq_buf *m, const qterm *t)
 {
-    if (m->len)
-        dq_buf_puts(m, " OR ");
     dq_buf_putc(m, '"');
     for (int j = 0; j < t->len; j++) {
         if (t->text[j] == '"')
@@ -290,6 +288,13 @@ static void put_phrase(dq_buf *m, const qterm *t)
         dq_buf_putc(m, t->text[j]);
     }
     dq_buf_putc(m, '"');
+}
+
+static void put_phrase(dq_buf *m, const qterm *t)
+{
+    if (m->len)
+        dq_buf_puts(m, " OR ");
+    put_quoted(m, t);
 }
 
 char *query_build_match(const char *question, bool pairs)
@@ -308,6 +313,11 @@ char *query_build_match(const char *question, bool pairs)
         qterms_pairs(question, &pq);
     for (size_t i = 0; i < pq.n; i++)
         put_phrase(&m, &pq.items[i]);
+    for (size_t i = 0; i < pq.n; i++) {
+        dq_buf_puts(&m, " OR section : ");
+        put_quoted(&m, &pq.items[i]);
+        dq_buf_puts(&m, " *");
+    }
     qterms_free(&pq);
     qterms_free(&q);
     return dq_buf_take(&m);
