@@ -255,7 +255,7 @@ static int level_by_font(const size_ranks *r, const para_hint *h, const char *te
             rank++;
         return rank + 1 > MAX_LEVEL ? MAX_LEVEL : rank + 1;
     }
-    if (h->bold && !r->bold_body && h->n_lines == 1 && abs(key - r->body_key) <= 1 &&
+    if (h->bold && !r->bold_body && h->n_lines <= 2 && abs(key - r->body_key) <= 1 &&
         !label_value(text))
         return r->n_sizes + 1 > MAX_LEVEL ? MAX_LEVEL : r->n_sizes + 1;
     return 0;

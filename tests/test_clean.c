@@ -381,24 +381,31 @@ Test(clean, headings_by_size_and_bold)
     ingest_raw_doc_free(&raw);
 }
 
-/* A statement's title in bold, then its unit note in bold at the same size:
- * the note qualifies the title and must not take its place as the section. */
+/* A statement's title in bold over two lines, then its unit note in bold at
+ * the same size: the title is a heading, and the note qualifies it and must
+ * not take its place as the section. */
 Test(clean, bracketed_unit_note_is_not_a_heading)
 {
     ingest_raw_doc raw = {0};
     ingest_raw_page *p = pdf_page(&raw, 1);
-    pline(raw_add_block(p), "CONSOLIDATED STATEMENTS OF CASH FLOWS", 10, 200, 50)->bold = true;
+    ingest_block *t = raw_add_block(p);
+    pline(t, "Acme Corporation and Subsidiaries", 10, 200, 36)->bold = true;
+    pline(t, "CONSOLIDATED STATEMENTS OF CASH FLOWS", 10, 200, 48)->bold = true;
     pline(raw_add_block(p), "(in millions, except per share data)", 10, 200, 64)->bold = true;
     pline(raw_add_block(p), "（单位：人民币元）", 10, 200, 78)->bold = true;
     ingest_block *b = raw_add_block(p);
     pline(b, "Body text that is long enough to set the body size of this document.", 10, 72, 100);
     pline(b, "More body text follows on the next line of the block.", 10, 72, 113);
+    pline(b, "And the body goes on, so that most of the page is not in bold type.", 10, 72,
+          126);
     ingest_doc doc;
     char *d = clean_dump(&raw, &doc);
-    cr_assert_str_eq(d, "[1]CONSOLIDATED STATEMENTS OF CASH FLOWS|"
+    cr_assert_str_eq(d, "[1]Acme Corporation and Subsidiaries CONSOLIDATED STATEMENTS OF CASH "
+                        "FLOWS|"
                         "[0](in millions, except per share data)|[0]（单位：人民币元）|"
                         "[0]Body text that is long enough to set the body size of this document. "
-                        "More body text follows on the next line of the block.|");
+                        "More body text follows on the next line of the block. And the body goes "
+                        "on, so that most of the page is not in bold type.|");
     free(d);
     ingest_doc_free(&doc);
     ingest_raw_doc_free(&raw);
