@@ -380,14 +380,20 @@ static void put_twins(dq_buf *m, const qterms *q)
     dq_buf_free(&phrase);
 }
 
-/* The section column's share of a long-document search: every content
- * word of the whole question, instructions included ("... shown within the
- * balance sheet" names where to look), with its other number, so a named
- * statement or chapter ranks the chunks under that heading higher. */
-static void put_section_terms(dq_buf *m, const char *question)
+/* The words of the question's instructions, searched in the section path
+ * only: "using the line items in the balance sheet" says where to look, not
+ * what to find. (The question's own words match the section path too, which
+ * the store's rank weighs 3 to the text's 1; see schema.c.) */
+static void put_section_terms(dq_buf *m, const char *question, const qterms *q)
 {
-    qterms w = {0};
-    terms_of(question, TERMS_BIGRAMS, true, &w);
+    qterms all = {0}, w = {0};
+    terms_of(question, TERMS_BIGRAMS, true, &all);
+    for (size_t i = 0; i < all.n; i++)
+        if (qterms_find(q, all.items[i].text, all.items[i].len) < 0) {
+            DQ_GROW(w.items, w.cap, w.n + 1);
+            w.items[w.n++] = all.items[i];
+            all.items[i].text = NULL; /* moved */
+        }
     dq_buf sm = DQ_BUF_INIT;
     for (size_t i = 0; i < w.n; i++)
         put_phrase(&sm, &w.items[i]);
@@ -396,6 +402,7 @@ static void put_section_terms(dq_buf *m, const char *question)
         dq_buf_printf(m, " OR section : (%s)", sm.data);
     dq_buf_free(&sm);
     qterms_free(&w);
+    qterms_free(&all);
 }
 
 char *query_build_match(const char *question, bool long_docs)
@@ -419,7 +426,7 @@ char *query_build_match(const char *question, bool long_docs)
         put_twins(&m, &q);
         put_twins(&m, &pq);
         qterms_free(&pq);
-        put_section_terms(&m, question);
+        put_section_terms(&m, question, &q);
     }
     qterms_free(&q);
     return dq_buf_take(&m);
