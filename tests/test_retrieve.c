@@ -751,6 +751,41 @@ Test(scope, named_statement_finds_the_page_under_its_heading)
     retrieve_result_free(&r);
 }
 
+/* Inside a long document the page that holds most of the question beats a
+ * page that repeats one rare word of it (a schedule's label), which plain
+ * BM25 ranks first. */
+Test(scope, long_document_page_holding_the_question_beats_a_repeated_word)
+{
+    enum { PAGES = 26 };
+    char *texts[PAGES];
+    store_chunk_in chunks[PAGES];
+    for (int i = 0; i < PAGES; i++) {
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 4)
+            dq_buf_puts(&b, "Warehouses: warehouses, warehouses.");
+        else if (i == 9)
+            dq_buf_puts(&b, "In 2019 our sites had 12,000 employees, who worked there.");
+        else
+            dq_buf_printf(&b, "Employees at the sites worked on other matters, as "
+                              "page %d of this manual describes.",
+                          i + 1);
+        texts[i] = dq_buf_take(&b);
+        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i, NULL};
+    }
+    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000aa",
+                           "pdf", NULL, PAGES};
+    cr_assert_eq(store_put_document(sst, "manuals/site.pdf", 100, 1000, &info,
+                                    (const char *const *)texts, chunks, PAGES),
+                 0, "%s", dq_last_error());
+    for (int i = 0; i < PAGES; i++)
+        free(texts[i]);
+    retrieve_result r;
+    search("How many employees worked in the warehouses in 2019?", "*site.pdf", &r);
+    cr_assert_geq(r.n, 2);
+    cr_assert_eq(r.items[0].chunk.page_start, 10, "page %d", r.items[0].chunk.page_start);
+    retrieve_result_free(&r);
+}
+
 Test(scope, company_alone_keeps_all_its_reports)
 {
     retrieve_result r;
