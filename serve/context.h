@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "serve/conns.h"
 #include "serve/jobs.h"
 #include "serve/pool.h"
 #include "serve/serve.h"
@@ -24,6 +25,13 @@ struct serve_server {
     pthread_mutex_t lock;   /* active_requests */
     pthread_cond_t idle;    /* signalled when active_requests drops */
     int active_requests;
+
+    serve_conns conns;      /* open connections: eviction and request deadlines */
+
+    pthread_mutex_t health_lock; /* the three below */
+    store *health_store;    /* /health's own connection, so it never queues behind searches */
+    store_stats health_stats; /* as of health_at */
+    double health_at;
 
     store_pool stores;      /* read-only connections */
     bool have_llm;          /* the session has an LLM */

@@ -25,7 +25,13 @@ typedef struct serve_request {
     dq_buf body;                /* a JSON request body, up to max_body_bytes */
     bool too_large;             /* the body passed the limit: answer 413 */
     struct upload *upload;      /* POST /api/ingest in progress (upload.c) */
+    struct serve_conn *conn_entry; /* its connection in srv->conns (NULL: untracked) */
+    bool received;              /* the whole request is in (conns told) */
 } serve_request;
+
+/* The whole request is in: from here its time is the handler's, not the
+ * client's (serve_reply_response and the router's caller say so). */
+void serve_request_received(serve_request *rq);
 
 /* Queues a response with body (copied) and status; records status for the log. */
 enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,

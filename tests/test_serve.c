@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -16,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1244,6 +1247,170 @@ Test(serve, idle_connections_do_not_starve_others)
         cr_expect_leq(read(fds[i], &c, 1), 0, "connection %d is still open", i);
         close(fds[i]);
     }
+}
+
+/* A connection to the server from loopback address 127.0.0.<host>. */
+static int connect_from(int host)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    from.sin_addr.s_addr = htonl(0x7f000000u | (unsigned)host);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)serve_port(srv))};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof from), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof to), 0, "connect: %s",
+                 strerror(errno));
+    return fd;
+}
+
+/* True when the server has closed fd (EOF or reset), waiting up to wait_s. */
+static bool closed_by_server(int fd, double wait_s)
+{
+    struct timeval tv = {(time_t)wait_s, (suseconds_t)((wait_s - (time_t)wait_s) * 1e6)};
+    if (wait_s <= 0)
+        tv.tv_usec = 1000;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    ssize_t n = recv(fd, &c, 1, 0);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* The open-file limit raised so the test can hold n more sockets. */
+static void need_descriptors(rlim_t n)
+{
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < n + 256) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > n + 256 ? n + 256 : rl.rlim_max;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %s", strerror(errno));
+    }
+    cr_assert_geq(rl.rlim_cur, n + 64, "the open-file limit (%llu) is too low for this test",
+                  (unsigned long long)rl.rlim_cur);
+}
+
+/* 1,000 connections that never send a byte, 25 from each of 40 loopback
+ * addresses, as a botnet would hold them: /health and the API still answer
+ * at once, because the server holds that many (the limit is an fd budget,
+ * not 128) and /health never waits for a pooled store connection. */
+Test(serve, health_answers_under_a_thousand_idle_connections, .timeout = 60)
+{
+    enum { N = 1000, PER_ADDR = 25 };
+    need_descriptors(2 * N);
+    start_default();
+    int *fds = dq_calloc(N, sizeof *fds);
+    for (int i = 0; i < N; i++)
+        fds[i] = connect_from(10 + i / PER_ADDR);
+    usleep(300 * 1000);
+    for (int i = 0; i < 5; i++) {
+        double t0 = dq_now();
+        resp r = get("/health");
+        cr_expect_eq(r.status, 200, "%s", r.body.data);
+        cr_expect_lt(dq_now() - t0, 1.0, "/health took %.2f s", dq_now() - t0);
+        resp_free(&r);
+        r = get("/api/search?q=warranty");
+        cr_expect_eq(r.status, 200, "%s", r.body.data);
+        resp_free(&r);
+    }
+    int open = 0;
+    for (int i = 0; i < N; i++)
+        open += !closed_by_server(fds[i], 0);
+    cr_expect_eq(open, N, "the server dropped %d idle connections it had room for", N - open);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+/* Past max_connections a new connection closes the oldest idle one: 300
+ * idle connections against a limit of 100 leave the newest 100 open, and a
+ * client arriving after them is served at once. */
+Test(serve, a_full_server_closes_its_oldest_idle_connections)
+{
+    enum { N = 300, LIMIT = 100 };
+    need_descriptors(2 * N);
+    serve_params p = params();
+    p.max_connections = LIMIT;
+    start(&p);
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = connect_from(10 + i / 20);
+        usleep(1000); /* accepted in this order */
+    }
+    usleep(300 * 1000);
+    resp r = get("/health");
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    resp_free(&r);
+    int oldest_closed = 0, newest_open = 0;
+    for (int i = 0; i < N - LIMIT; i++)
+        oldest_closed += closed_by_server(fds[i], 0.5);
+    for (int i = N - LIMIT + 5; i < N; i++) /* a few: /health's own connection took a place */
+        newest_open += !closed_by_server(fds[i], 0);
+    cr_expect_eq(oldest_closed, N - LIMIT, "%d of the oldest %d are still open",
+                 N - LIMIT - oldest_closed, N - LIMIT);
+    cr_expect_eq(newest_open, LIMIT - 5, "%d of the newest were closed", LIMIT - 5 - newest_open);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+}
+
+/* Sends text one byte every gap_s until the server closes the connection or
+ * the text ends; the seconds it took the server to cut it off (-1: never). */
+static double drip(int fd, const char *text, double gap_s)
+{
+    double t0 = dq_now();
+    for (const char *c = text; *c; c++) {
+        if (send(fd, c, 1, MSG_NOSIGNAL) != 1)
+            return dq_now() - t0;
+        if (closed_by_server(fd, gap_s))
+            return dq_now() - t0;
+    }
+    return -1;
+}
+
+/* The idle timeout counts silence only: a client that sends its headers, or
+ * its body, a byte at a time never goes silent. The whole request must
+ * arrive within request_timeout_s, so it is cut off (here after 1 s) while
+ * the idle timeout (30 s) would never fire, and others are served meanwhile. */
+Test(serve, a_drip_fed_request_is_cut_off)
+{
+    serve_params p = params();
+    p.request_timeout_s = 1;
+    start(&p);
+    const char *slow_headers = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    int fd = connect_from(1);
+    const char *headers = strchr(slow_headers, '\n') + 1; /* the request line at once */
+    cr_assert_eq(send(fd, slow_headers, (size_t)(headers - slow_headers), MSG_NOSIGNAL),
+                 headers - slow_headers);
+    double cut = drip(fd, headers, 0.1);
+    close(fd);
+    cr_expect(cut > 0.8 && cut < 3.0, "headers dripped: cut after %.2f s (-1: never)", cut);
+
+    char slow_body[512];
+    snprintf(slow_body, sizeof slow_body,
+             "POST /api/search HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+             "Content-Length: 60\r\n\r\n{\"query\": \"warranty period                                \"}",
+             serve_port(srv));
+    fd = connect_from(1);
+    const char *body = strstr(slow_body, "\r\n\r\n") + 4;
+    cr_assert_eq(send(fd, slow_body, (size_t)(body - slow_body), MSG_NOSIGNAL),
+                 body - slow_body);
+    cut = drip(fd, body, 0.1);
+    close(fd);
+    cr_expect(cut > 0.5 && cut < 3.0, "body dripped: cut after %.2f s (-1: never)", cut);
+
+    /* a request sent at once on a connection that was idle for a while is not cut */
+    fd = connect_from(1);
+    usleep(1500 * 1000);
+    char line[256];
+    int n = snprintf(line, sizeof line, "GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                     serve_port(srv));
+    cr_assert_eq(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
+    char reply[64] = {0};
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    cr_expect_gt(recv(fd, reply, sizeof reply - 1, 0), 0);
+    cr_expect(!strncmp(reply, "HTTP/1.1 200", 12), "%s", reply);
+    close(fd);
 }
 
 /* Polls a job until it is no longer running (the test's timeout bounds it). */
