@@ -60,6 +60,7 @@ enum store_slot {
     SLOT_SEARCH_IN,
     SLOT_DOC_CHUNKS,
     SLOT_CHUNKS_PER_DOC,
+    SLOT_DATA_VERSION,
     SLOT_COUNT
 };
 

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "serve/cache.h"
 #include "serve/conns.h"
 #include "serve/jobs.h"
 #include "serve/pool.h"
@@ -28,10 +29,13 @@ struct serve_server {
 
     serve_conns conns;      /* open connections: eviction and request deadlines */
 
-    pthread_mutex_t health_lock; /* the three below */
-    store *health_store;    /* /health's own connection, so it never queues behind searches */
+    pthread_mutex_t own_lock; /* the three below */
+    store *own_store;       /* the server's own connection, never lent: /health's counts
+                             * and the store's data version, so neither queues behind
+                             * searches */
     store_stats health_stats; /* as of health_at */
     double health_at;
+    search_cache cache;     /* /api/search replies by query, for the current data version */
 
     store_pool stores;      /* read-only connections */
     bool have_llm;          /* the session has an LLM */

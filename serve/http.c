@@ -47,17 +47,24 @@ enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_R
     return ret;
 }
 
-enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
-                            const void *body, size_t n)
+struct MHD_Response *serve_response_copy(serve_request *rq, const char *content_type,
+                                         const void *body, size_t n)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
-        return MHD_NO;
+        return NULL;
     MHD_add_response_header(r, "Content-Type", content_type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     rq->bytes = n;
-    return serve_reply_response(rq, status, r);
+    return r;
+}
+
+enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
+                            const void *body, size_t n)
+{
+    struct MHD_Response *r = serve_response_copy(rq, content_type, body, n);
+    return r ? serve_reply_response(rq, status, r) : MHD_NO;
 }
 
 enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root)

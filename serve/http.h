@@ -33,6 +33,10 @@ typedef struct serve_request {
  * client's (serve_reply_response and the router's caller say so). */
 void serve_request_received(serve_request *rq);
 
+/* A response with body (copied), its type and no-store, for a caller that
+ * adds headers before serve_reply_response; NULL when out of memory. */
+struct MHD_Response *serve_response_copy(serve_request *rq, const char *content_type,
+                                         const void *body, size_t n);
 /* Queues a response with body (copied) and status; records status for the log. */
 enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
                             const void *body, size_t n);

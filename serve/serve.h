@@ -51,6 +51,8 @@ typedef struct {
     int request_timeout_s;     /* a request's line, headers and body must arrive within
                                 * this (plus 1 s per 64 KiB of declared body), default 30:
                                 * a client sending a byte now and then is cut off */
+    int search_cache;          /* /api/search replies kept for repeated queries, default
+                                * 256 (0: none); any change to the store empties it */
     int max_readers;           /* store connections in use at once, default 16; more
                                 * requests wait their turn (first come, first served) */
     int drain_timeout_s;       /* serve_stop waits this long for requests, default 30 */

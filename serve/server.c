@@ -40,6 +40,7 @@ serve_params serve_default_params(void)
         .idle_timeout_s = 30,
         .request_timeout_s = 30,
         .max_readers = 16,
+        .search_cache = 256,
         .drain_timeout_s = 30,
     };
 }
@@ -363,6 +364,8 @@ enum { CONNECTION_HEADROOM = 64 };
 /* Descriptors kept for the store's connections (a database, its WAL and
  * shared memory each), ingest jobs, uploads and the listening socket. */
 enum { FD_RESERVE = 256 };
+/* The search cache's memory, whatever its number of entries. */
+#define SEARCH_CACHE_BYTES ((size_t)16 << 20)
 
 /* want, lowered so that the connections and the headroom fit the open-file
  * limit with FD_RESERVE to spare (a connection is one descriptor). */
@@ -380,8 +383,9 @@ static int connection_budget(int want)
 static void server_free(serve_server *srv)
 {
     serve_conns_free(&srv->conns);
-    store_close(srv->health_store);
-    pthread_mutex_destroy(&srv->health_lock);
+    store_close(srv->own_store);
+    search_cache_free(&srv->cache);
+    pthread_mutex_destroy(&srv->own_lock);
     store_pool_free(&srv->stores);
     if (srv->have_llm && !srv->shared_llm)
         llm_pool_free(&srv->llms);
@@ -476,8 +480,10 @@ serve_server *serve_start(const serve_params *params)
     srv->paths[0] = realpath(store_root(probe), NULL);
     srv->paths[1] = realpath(srv->store_dir, NULL);
     srv->paths[2] = dq_strdup(srv->upload_dir);
-    pthread_mutex_init(&srv->health_lock, NULL);
-    srv->health_store = probe;
+    pthread_mutex_init(&srv->own_lock, NULL);
+    srv->own_store = probe;
+    search_cache_init(&srv->cache, params->search_cache > 0 ? (size_t)params->search_cache : 0,
+                      SEARCH_CACHE_BYTES);
     srv->health_at = -1e9;
     srv->port = params->port;
 

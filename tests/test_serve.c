@@ -365,6 +365,53 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     resp_free(&r);
 }
 
+/* A repeated search is answered from the cache, byte for byte the same,
+ * until the store changes: an ingest by another process (any commit) makes
+ * the next identical search run again and see the new document. */
+Test(serve, repeated_searches_come_from_the_cache_until_the_store_changes)
+{
+    start_default();
+    resp a = get("/api/search?q=deposit&k=5");
+    cr_assert_eq(a.status, 200, "%s", a.body.data);
+    cr_expect(strstr(a.headers.data, "X-Docqa-Cache: miss"), "%s", a.headers.data);
+    resp b = get("/api/search?q=deposit&k=5");
+    cr_expect(strstr(b.headers.data, "X-Docqa-Cache: hit"), "%s", b.headers.data);
+    cr_expect_str_eq(b.body.data, a.body.data);
+    resp c = get("/api/search?q=deposit&k=4"); /* another k: another search */
+    cr_expect(strstr(c.headers.data, "X-Docqa-Cache: miss"), "%s", c.headers.data);
+    resp_free(&c);
+    c = post("/api/search", "{\"query\": \"deposit\", \"top_k\": 5}");
+    cr_expect(strstr(c.headers.data, "X-Docqa-Cache: hit"), "POST is the same search: %s",
+              c.headers.data);
+    resp_free(&c);
+    cr_expect_null(strstr(a.body.data, "refund.txt"));
+
+    write_file("refund.txt", "Deposit refund\n\nThe deposit refund takes ten working days.\n");
+    cr_assert_eq(run_docqa((const char *[]){"--store", store_path, "ingest", "-q", "refund.txt",
+                                            NULL}),
+                 0);
+    c = get("/api/search?q=deposit&k=5");
+    cr_expect(strstr(c.headers.data, "X-Docqa-Cache: miss"), "after an ingest: %s",
+              c.headers.data);
+    cr_expect(strstr(c.body.data, "refund.txt"), "%s", c.body.data);
+    resp_free(&a);
+    resp_free(&b);
+    resp_free(&c);
+}
+
+Test(serve, a_search_cache_of_zero_runs_every_search)
+{
+    serve_params p = params();
+    p.search_cache = 0;
+    start(&p);
+    for (int i = 0; i < 2; i++) {
+        resp r = get("/api/search?q=deposit");
+        cr_expect_eq(r.status, 200);
+        cr_expect(strstr(r.headers.data, "X-Docqa-Cache: miss"), "%s", r.headers.data);
+        resp_free(&r);
+    }
+}
+
 Test(serve, search_errors_are_clear_4xx_json)
 {
     start_default();
