@@ -18,8 +18,10 @@
  * flight (a client is not for concurrent use), kept in a pool for its
  * keep-alive connection.
  * Read requests take a read-only store connection from a small pool (SQLite
- * connections are never shared between threads at once); WAL lets them read
- * while an ingest job writes. Ingest jobs run `docqa ingest` as a child
+ * connections are never shared between threads at once, at most max_readers
+ * lent, more requests queue); WAL lets them read while an ingest job writes.
+ * Connections: past max_connections a new one closes the oldest idle one,
+ * and a request that has not arrived whole in request_timeout_s is cut. Ingest jobs run `docqa ingest` as a child
  * process, so a malicious upload that crashes MuPDF takes down only its job.
  * Library code never prints: the access log and errors go to params.log.
  */
