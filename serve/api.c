@@ -114,15 +114,14 @@ static enum MHD_Result search_reply(serve_request *rq, const char *q, const retr
         }
     }
     store *st = store_pool_acquire(&srv->stores);
-    if (!st) {
-        free(key);
-        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
-    }
     retrieve_result res = {0};
-    if (rag_session_search(srv->p.session, st, q, rp, &res) < 0) {
+    if (!st || rag_session_search(srv->p.session, st, q, rp, &res) < 0) {
+        if (cached) /* those waiting for this search run it themselves */
+            search_cache_put(&srv->cache, version, key, NULL, 0);
         store_pool_release(&srv->stores, st);
         free(key);
-        return serve_reply_error(rq, 500, "search failed: %s", dq_last_error());
+        return st ? serve_reply_error(rq, 500, "search failed: %s", dq_last_error())
+                  : serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     }
     store_pool_release(&srv->stores, st);
     cJSON *o = rag_search_json(q, rp, &res);

@@ -16,6 +16,15 @@ struct cache_entry {
     cache_entry *newer, *older; /* use order */
 };
 
+/* A search running for key at version; freed by whoever leaves it last. */
+struct cache_flight {
+    char *key;                 /* owned */
+    int64_t version;
+    int waiters;
+    bool landed;
+    cache_flight *next;
+};
+
 static uint64_t key_hash(const char *key)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -35,6 +44,7 @@ void search_cache_init(search_cache *c, size_t max_entries, size_t max_bytes)
 {
     *c = (search_cache){.max_entries = max_entries, .max_bytes = max_bytes};
     pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->landed, NULL);
     if (max_entries) {
         c->n_buckets = 1;
         while (c->n_buckets < max_entries)
@@ -92,6 +102,7 @@ void search_cache_free(search_cache *c)
     if (c->buckets)
         drop_all(c);
     free(c->buckets);
+    pthread_cond_destroy(&c->landed);
     pthread_mutex_destroy(&c->lock);
     *c = (search_cache){0};
 }
@@ -104,40 +115,93 @@ static cache_entry *find(search_cache *c, const char *key, uint64_t h)
     return NULL;
 }
 
+static cache_flight *find_flight(search_cache *c, const char *key, int64_t version)
+{
+    for (cache_flight *f = c->flights; f; f = f->next)
+        if (f->version == version && !strcmp(f->key, key))
+            return f;
+    return NULL;
+}
+
+/* A copy of key's reply when stored (and it becomes the most recent). */
+static char *take_copy(search_cache *c, const char *key, size_t *len)
+{
+    cache_entry *e = find(c, key, key_hash(key));
+    if (!e)
+        return NULL;
+    unlink_use(c, e);
+    push_recent(c, e);
+    char *copy = dq_malloc(e->len + 1);
+    memcpy(copy, e->reply, e->len);
+    copy[e->len] = '\0';
+    *len = e->len;
+    return copy;
+}
+
 char *search_cache_get(search_cache *c, int64_t version, const char *key, size_t *len)
 {
     if (!c->max_entries)
         return NULL;
-    char *copy = NULL;
     pthread_mutex_lock(&c->lock);
     if (version != c->version) {
         drop_all(c);
         c->version = version;
     }
-    cache_entry *e = find(c, key, key_hash(key));
-    if (e) {
-        unlink_use(c, e);
-        push_recent(c, e);
-        copy = dq_malloc(e->len + 1);
-        memcpy(copy, e->reply, e->len);
-        copy[e->len] = '\0';
-        *len = e->len;
-        c->hits++;
-    } else {
-        c->misses++;
+    char *copy = take_copy(c, key, len);
+    cache_flight *f = copy ? NULL : find_flight(c, key, version);
+    if (f) {
+        f->waiters++;
+        while (!f->landed)
+            pthread_cond_wait(&c->landed, &c->lock);
+        if (--f->waiters == 0) {
+            free(f->key);
+            free(f);
+        }
+        /* Not there when it failed or the store changed meanwhile: this
+         * caller runs the search itself (its put finds no flight). */
+        copy = take_copy(c, key, len);
+    } else if (!copy) {
+        f = dq_calloc(1, sizeof *f);
+        f->key = dq_strdup(key);
+        f->version = version;
+        f->next = c->flights;
+        c->flights = f;
     }
+    if (copy)
+        c->hits++;
+    else
+        c->misses++;
     pthread_mutex_unlock(&c->lock);
     return copy;
+}
+
+/* Ends key's flight, if one is running: its waiters wake. */
+static void land(search_cache *c, const char *key, int64_t version)
+{
+    for (cache_flight **p = &c->flights; *p; p = &(*p)->next) {
+        cache_flight *f = *p;
+        if (f->version != version || strcmp(f->key, key))
+            continue;
+        *p = f->next;
+        f->landed = true;
+        if (f->waiters)
+            pthread_cond_broadcast(&c->landed);
+        else {
+            free(f->key);
+            free(f);
+        }
+        return;
+    }
 }
 
 void search_cache_put(search_cache *c, int64_t version, const char *key, const char *reply,
                       size_t len)
 {
-    if (!c->max_entries || len > c->max_bytes / 4)
+    if (!c->max_entries)
         return;
     pthread_mutex_lock(&c->lock);
     uint64_t h = key_hash(key);
-    if (version == c->version && !find(c, key, h)) {
+    if (reply && len <= c->max_bytes / 4 && version == c->version && !find(c, key, h)) {
         cache_entry *e = dq_calloc(1, sizeof *e);
         e->key = dq_strdup(key);
         e->reply = dq_malloc(len ? len : 1);
@@ -154,5 +218,6 @@ void search_cache_put(search_cache *c, int64_t version, const char *key, const c
         c->n++;
         c->bytes += b;
     }
+    land(c, key, version);
     pthread_mutex_unlock(&c->lock);
 }

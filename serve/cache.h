@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 typedef struct cache_entry cache_entry;
+typedef struct cache_flight cache_flight;
 
 typedef struct {
     pthread_mutex_t lock;     /* everything below */
@@ -27,6 +28,8 @@ typedef struct {
     cache_entry **buckets;    /* (n_buckets) chains by key hash */
     size_t n_buckets;
     cache_entry *recent, *stale; /* use order: most and least recent */
+    cache_flight *flights;    /* searches being run for a key, which others wait for */
+    pthread_cond_t landed;    /* broadcast when a flight ends */
     uint64_t hits, misses;
 } search_cache;
 
@@ -34,11 +37,15 @@ typedef struct {
 void search_cache_init(search_cache *c, size_t max_entries, size_t max_bytes);
 void search_cache_free(search_cache *c);
 /* The reply stored for key made from the store at version (a malloc'd
- * copy, *len its length), or NULL. A new version empties the cache. */
+ * copy, *len its length), or NULL: then the caller runs the search and must
+ * call search_cache_put (with its reply, or NULL on failure). While one
+ * caller runs a key's search, others asking for the same key wait for its
+ * reply instead of running it again: a burst of identical queries costs one
+ * search. A new version empties the cache. NULL at once when off. */
 char *search_cache_get(search_cache *c, int64_t version, const char *key, size_t *len);
-/* Stores a copy of reply for key, made from the store at version or later;
- * ignored when the cache has since seen another version, or reply is larger
- * than a quarter of max_bytes. */
+/* Stores a copy of reply for key, made from the store at version or later
+ * (not when the cache has since seen another version, or reply is NULL or
+ * larger than a quarter of max_bytes), and wakes those waiting for it. */
 void search_cache_put(search_cache *c, int64_t version, const char *key, const char *reply,
                       size_t len);
 

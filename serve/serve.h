@@ -47,8 +47,9 @@ typedef struct {
     int max_jobs;              /* ingest jobs running at once, default 2 (more: 429) */
     int max_connections;       /* default 1024, lowered to fit the open-file limit; past
                                 * it a new connection closes the oldest idle one */
-    int max_per_client;        /* connections from one client address, default 256 (more
-                                * are closed at once, so one client cannot take them all) */
+    int max_per_client;        /* connections from one client address, default 512 (more
+                                * are closed at once, so one client cannot take them all;
+                                * a load test of 256 still leaves room for a monitor) */
     int idle_timeout_s;        /* a connection silent this long is closed, default 30 */
     int request_timeout_s;     /* a request's line, headers and body must arrive within
                                 * this (plus 1 s per 64 KiB of declared body), default 30:

@@ -36,7 +36,7 @@ serve_params serve_default_params(void)
         .max_upload_bytes = (size_t)200 << 20,
         .max_jobs = 2,
         .max_connections = 1024,
-        .max_per_client = 256,
+        .max_per_client = 512,
         .idle_timeout_s = 30,
         .request_timeout_s = 30,
         .max_readers = 16,
@@ -513,7 +513,7 @@ serve_server *serve_start(const serve_params *params)
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK,
         on_request_line, srv, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cp.soft_limit + CONNECTION_HEADROOM), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)(params->max_per_client > 0 ? params->max_per_client : 256),
+        (unsigned)(params->max_per_client > 0 ? params->max_per_client : 512),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {

@@ -27,6 +27,7 @@
 #include "common/common.h"
 #include "pipeline/pipeline.h"
 #include "ingest/ingest.h"
+#include "serve/cache.h"
 #include "serve/http.h"
 #include "serve/serve.h"
 #include "support/httpd.h"
@@ -397,6 +398,65 @@ Test(serve, repeated_searches_come_from_the_cache_until_the_store_changes)
     resp_free(&a);
     resp_free(&b);
     resp_free(&c);
+}
+
+typedef struct {
+    search_cache *cache;
+    int64_t version;
+    char *reply;
+    volatile bool done;
+} cache_waiter;
+
+static void *wait_for_reply(void *arg)
+{
+    cache_waiter *w = arg;
+    size_t len;
+    w->reply = search_cache_get(w->cache, w->version, "q", &len);
+    w->done = true;
+    return NULL;
+}
+
+/* Asks for "q" at version on another thread: it must wait (the first asker
+ * is running the search) until the put. */
+static cache_waiter *start_waiter(search_cache *c, int64_t version, pthread_t *t)
+{
+    cache_waiter *w = dq_calloc(1, sizeof *w);
+    *w = (cache_waiter){.cache = c, .version = version};
+    cr_assert_eq(pthread_create(t, NULL, wait_for_reply, w), 0);
+    usleep(200 * 1000);
+    cr_expect(!w->done, "the second asker waits for the first one's search");
+    return w;
+}
+
+/* While one request runs a search, an identical one waits for its reply
+ * instead of running it again; after a failed search the waiter runs it
+ * itself; a new data version empties the cache. */
+Test(serve, identical_searches_in_flight_run_once)
+{
+    search_cache c;
+    search_cache_init(&c, 4, 1 << 20);
+    size_t len;
+    pthread_t t;
+    cr_assert_null(search_cache_get(&c, 7, "q", &len), "first: run it");
+    cache_waiter *w = start_waiter(&c, 7, &t);
+    search_cache_put(&c, 7, "q", "{\"results\":[]}", 14);
+    pthread_join(t, NULL);
+    cr_expect_str_eq(w->reply ? w->reply : "(null)", "{\"results\":[]}");
+    free(w->reply);
+    free(w);
+
+    cr_assert_null(search_cache_get(&c, 8, "q", &len), "another version: run it again");
+    w = start_waiter(&c, 8, &t);
+    search_cache_put(&c, 8, "q", NULL, 0); /* the search failed: nothing stored */
+    pthread_join(t, NULL);
+    cr_expect_null(w->reply, "after a failure the waiter runs the search itself");
+    free(w);
+    search_cache_put(&c, 8, "q", "x", 1); /* the waiter's reply */
+    char *hit = search_cache_get(&c, 8, "q", &len);
+    cr_expect_str_eq(hit ? hit : "(null)", "x");
+    cr_expect_eq(len, 1);
+    free(hit);
+    search_cache_free(&c);
 }
 
 Test(serve, a_search_cache_of_zero_runs_every_search)
