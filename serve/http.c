@@ -29,17 +29,8 @@ static void add_common_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 }
 
-void serve_request_received(serve_request *rq)
-{
-    if (rq->received)
-        return;
-    rq->received = true;
-    serve_conns_received(&rq->srv->conns, rq->conn_entry);
-}
-
 enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r)
 {
-    serve_request_received(rq); /* a refusal may be queued before the body is read */
     add_common_headers(r);
     rq->status = status;
     enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)status, r);

@@ -26,12 +26,7 @@ typedef struct serve_request {
     bool too_large;             /* the body passed the limit: answer 413 */
     struct upload *upload;      /* POST /api/ingest in progress (upload.c) */
     struct serve_conn *conn_entry; /* its connection in srv->conns (NULL: untracked) */
-    bool received;              /* the whole request is in (conns told) */
 } serve_request;
-
-/* The whole request is in: from here its time is the handler's, not the
- * client's (serve_reply_response and the router's caller say so). */
-void serve_request_received(serve_request *rq);
 
 /* A response with body (copied), its type and no-store, for a caller that
  * adds headers before serve_reply_response; NULL when out of memory. */

@@ -261,7 +261,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return admit(rq);
     }
     if (rq->status) {
-        /* Refused at admission: MHD still hands over the body; drop it. */
+        /* Refused at admission: MHD still hands over the body; drop it
+         * (it still has to arrive in time). */
+        if (!*upload_data_size)
+            serve_conns_received(&srv->conns, rq->conn_entry);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -276,7 +279,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             dq_buf_append(&rq->body, upload_data, n);
         return MHD_YES;
     }
-    serve_request_received(rq);
+    /* The whole request is in: from here its time is the handler's (a
+     * streamed answer may take minutes), not the client's. */
+    serve_conns_received(&srv->conns, rq->conn_entry);
     if (rq->upload)
         return upload_finish(rq);
     if (rq->too_large)

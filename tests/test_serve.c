@@ -1505,6 +1505,28 @@ Test(serve, a_drip_fed_request_is_cut_off)
     close(fd);
     cr_expect(cut > 0.5 && cut < 3.0, "body dripped: cut after %.2f s (-1: never)", cut);
 
+    /* a request refused before its body (a foreign Origin) is not waited
+     * for either: the connection closes after the refusal */
+    snprintf(slow_body, sizeof slow_body,
+             "POST /api/search HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://evil.example\r\n"
+             "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n"
+             "{\"query\": \"warranty period                                \"}",
+             serve_port(srv));
+    fd = connect_from(1);
+    body = strstr(slow_body, "\r\n\r\n") + 4;
+    cr_assert_eq(send(fd, slow_body, (size_t)(body - slow_body), MSG_NOSIGNAL),
+                 body - slow_body);
+    cut = -1;
+    double t0 = dq_now();
+    for (const char *c = body; *c && cut < 0; c++) { /* the reply is not read */
+        if (send(fd, c, 1, MSG_NOSIGNAL) != 1)
+            cut = dq_now() - t0;
+        usleep(100 * 1000);
+    }
+    close(fd);
+    cr_expect(cut >= 0 && cut < 3.0, "refused, body dripped: cut after %.2f s (-1: never)",
+              cut);
+
     /* a request sent at once on a connection that was idle for a while is not cut */
     fd = connect_from(1);
     usleep(1500 * 1000);
