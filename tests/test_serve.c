@@ -1400,7 +1400,7 @@ static void need_descriptors(rlim_t n)
  * addresses, as a botnet would hold them: /health and the API still answer
  * at once, because the server holds that many (the limit is an fd budget,
  * not 128) and /health never waits for a pooled store connection. */
-Test(serve, health_answers_under_a_thousand_idle_connections, .timeout = 60)
+Test(serve, health_answers_under_a_thousand_idle_connections)
 {
     enum { N = 1000, PER_ADDR = 25 };
     need_descriptors(2 * N);
