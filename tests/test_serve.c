@@ -29,6 +29,7 @@
 #include "ingest/ingest.h"
 #include "serve/cache.h"
 #include "serve/http.h"
+#include "serve/pool.h"
 #include "serve/serve.h"
 #include "support/httpd.h"
 #include "support/lmgen.h"
@@ -1314,13 +1315,14 @@ Test(serve, json_bodies_need_the_json_type)
 /* ---- exhaustion --------------------------------------------------------- */
 
 /* 200 connections that never send a byte, from one address (127.0.0.2,
- * loopback too): the server keeps at most max_per_client of them, so
+ * loopback too): the server keeps at most max_per_client (32 here) of them, so
  * /health and the API still answer other clients at once, and it closes the
  * idle ones after idle_timeout_s. */
 Test(serve, idle_connections_do_not_starve_others)
 {
     serve_params p = params();
     p.idle_timeout_s = 2;
+    p.max_per_client = 32;
     start(&p);
     enum { N = 200 };
     int fds[N];
@@ -1354,6 +1356,55 @@ Test(serve, idle_connections_do_not_starve_others)
         cr_expect_leq(read(fds[i], &c, 1), 0, "connection %d is still open", i);
         close(fds[i]);
     }
+}
+
+typedef struct {
+    store_pool *pool;
+    int order;           /* when it got its connection: 1, 2, ... */
+    int *next_order;
+    pthread_mutex_t *lock;
+} pool_borrower;
+
+static void *borrow(void *arg)
+{
+    pool_borrower *b = arg;
+    store *st = store_pool_acquire(b->pool);
+    cr_assert(st, "%s", dq_last_error());
+    pthread_mutex_lock(b->lock);
+    b->order = ++*b->next_order;
+    pthread_mutex_unlock(b->lock);
+    store_pool_release(b->pool, st);
+    return NULL;
+}
+
+/* The pool lends at most max_lent connections: the next requests wait, and
+ * get theirs in the order they asked, as connections come back. */
+Test(serve, store_connections_are_lent_in_turn)
+{
+    store_pool pool;
+    store_pool_init(&pool, store_path, 2);
+    store *a = store_pool_acquire(&pool), *b = store_pool_acquire(&pool);
+    cr_assert(a && b, "%s", dq_last_error());
+    enum { N = 3 };
+    pool_borrower w[N];
+    pthread_t t[N];
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    int next_order = 0;
+    for (int i = 0; i < N; i++) {
+        w[i] = (pool_borrower){.pool = &pool, .next_order = &next_order, .lock = &lock};
+        cr_assert_eq(pthread_create(&t[i], NULL, borrow, &w[i]), 0);
+        usleep(100 * 1000); /* they queue in this order */
+    }
+    pthread_mutex_lock(&lock);
+    cr_expect_eq(next_order, 0, "a third connection was lent while two were out");
+    pthread_mutex_unlock(&lock);
+    store_pool_release(&pool, a);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(w[i].order, i + 1, "waiter %d was served %d", i, w[i].order);
+    store_pool_release(&pool, b);
+    store_pool_free(&pool);
 }
 
 /* A connection to the server from loopback address 127.0.0.<host>. */
