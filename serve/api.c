@@ -114,6 +114,15 @@ static enum MHD_Result search_reply(serve_request *rq, const char *q, const retr
         }
     }
     store *st = store_pool_acquire(&srv->stores);
+    if (st && serve_client_gone(rq)) {
+        /* It gave up while waiting its turn: under overload, running its
+         * search would only make those behind it wait longer. */
+        store_pool_release(&srv->stores, st);
+        if (cached)
+            search_cache_put(&srv->cache, version, key, NULL, 0);
+        free(key);
+        return MHD_NO;
+    }
     retrieve_result res = {0};
     if (!st || rag_session_search(srv->p.session, st, q, rp, &res) < 0) {
         if (cached) /* those waiting for this search run it themselves */

@@ -47,6 +47,10 @@ enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt
 /* Queues a response built elsewhere (a stream), taking ownership. */
 enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r);
 
+/* True when the client has closed its connection (a load tester giving up
+ * on a request that waited too long): the request need not be answered. */
+bool serve_client_gone(serve_request *rq);
+
 /* Parses rq->body as a JSON object; NULL after queueing a 400 (*result set). */
 cJSON *serve_parse_body(serve_request *rq, enum MHD_Result *result);
 /* A query-string argument, or NULL. */

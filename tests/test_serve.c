@@ -28,6 +28,7 @@
 #include "pipeline/pipeline.h"
 #include "ingest/ingest.h"
 #include "serve/cache.h"
+#include "serve/context.h"
 #include "serve/http.h"
 #include "serve/pool.h"
 #include "serve/serve.h"
@@ -915,6 +916,52 @@ Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
     serve_stop(srv);
     srv = NULL;
     httpd_stop(h);
+    dq_buf_free(&sink.lines);
+}
+
+static int connect_from(int host);
+
+/* A search whose client leaves while it waits for a store connection is
+ * dropped without being run (a load tester's timed-out requests would
+ * otherwise cost the server as much as answered ones): logged as cut short
+ * with no status, where a run search would log 200. */
+Test(serve, a_search_whose_client_left_while_queued_is_not_run)
+{
+    log_sink sink = {PTHREAD_MUTEX_INITIALIZER, DQ_BUF_INIT};
+    serve_params p = params();
+    p.max_readers = 1;
+    p.search_cache = 0;
+    p.log = log_to_sink;
+    p.log_ctx = &sink;
+    start(&p);
+    store *held = store_pool_acquire(&srv->stores); /* the only one */
+    cr_assert(held, "%s", dq_last_error());
+    int fd = connect_from(1);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET /api/search?q=warranty HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                     serve_port(srv));
+    cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    usleep(300 * 1000); /* it waits for the connection held above */
+    close(fd);
+    usleep(100 * 1000);
+    store_pool_release(&srv->stores, held);
+    bool logged = false;
+    for (int i = 0; i < 100 && !logged; i++) {
+        pthread_mutex_lock(&sink.lock);
+        logged = sink.lines.data && strstr(sink.lines.data, "/api/search");
+        pthread_mutex_unlock(&sink.lock);
+        if (!logged)
+            usleep(50 * 1000);
+    }
+    pthread_mutex_lock(&sink.lock);
+    cr_expect(logged && strstr(sink.lines.data, "GET /api/search 0 0 "), "%s",
+              sink.lines.data ? sink.lines.data : "(no log)");
+    pthread_mutex_unlock(&sink.lock);
+    resp r = get("/api/search?q=warranty");
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    resp_free(&r);
+    serve_stop(srv);
+    srv = NULL;
     dq_buf_free(&sink.lines);
 }
 
