@@ -1490,8 +1490,9 @@ static void need_descriptors(rlim_t n)
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > n + 256 ? n + 256 : rl.rlim_max;
         cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %s", strerror(errno));
     }
-    cr_assert_geq(rl.rlim_cur, n + 64, "the open-file limit (%llu) is too low for this test",
-                  (unsigned long long)rl.rlim_cur);
+    if (rl.rlim_cur < n + 64) /* a hard limit set below what the test holds */
+        cr_skip_test("the open-file limit (%llu) is below the %llu this test holds",
+                     (unsigned long long)rl.rlim_cur, (unsigned long long)n);
 }
 
 /* 1,000 connections that never send a byte, 25 from each of 40 loopback
