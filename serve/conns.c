@@ -75,10 +75,8 @@ static void *reaper_main(void *arg)
     while (!c->stopping) {
         double now = dq_now();
         for (serve_conn *e = c->oldest; e; e = e->next)
-            if (past_deadline(c, e, now)) {
+            if (past_deadline(c, e, now))
                 close_conn(e);
-                c->n_cut++;
-            }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += (long)(REAP_PERIOD_S * 1e9);
@@ -139,7 +137,6 @@ serve_conn *serve_conns_opened(serve_conns *c, int fd)
         for (serve_conn *o = c->oldest; o; o = o->next)
             if (o->state == CONN_IDLE && !o->closing) {
                 close_conn(o);
-                c->n_evicted++;
                 break;
             }
     }
@@ -197,14 +194,5 @@ void serve_conns_idle(serve_conns *c, serve_conn *e)
     e->since = dq_now();
     unlink_conn(c, e);
     append_conn(c, e);
-    pthread_mutex_unlock(&c->lock);
-}
-
-void serve_conns_counts(serve_conns *c, size_t *open, size_t *evicted, size_t *cut)
-{
-    pthread_mutex_lock(&c->lock);
-    *open = c->n_open;
-    *evicted = c->n_evicted;
-    *cut = c->n_cut;
     pthread_mutex_unlock(&c->lock);
 }

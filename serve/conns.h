@@ -34,7 +34,6 @@ typedef struct {
     pthread_cond_t wake;     /* the reaper's sleep; signalled to stop it */
     serve_conn *oldest, *newest; /* open connections, by the time they became idle */
     size_t n_open;
-    size_t n_evicted, n_cut; /* counters for /health */
     bool stopping;
     bool reaper_running;
     pthread_t reaper;
@@ -59,8 +58,5 @@ void serve_conns_headers(serve_conns *c, serve_conn *e, unsigned long long body_
 void serve_conns_received(serve_conns *c, serve_conn *e);
 /* The response is sent: idle again, newest in the eviction order. */
 void serve_conns_idle(serve_conns *c, serve_conn *e);
-
-/* Open connections, and those closed to make room or cut for slowness. */
-void serve_conns_counts(serve_conns *c, size_t *open, size_t *evicted, size_t *cut);
 
 #endif
