@@ -62,6 +62,7 @@ enum store_slot {
     SLOT_DOC_CHUNKS,
     SLOT_CHUNKS_PER_DOC,
     SLOT_TERM_VARIANT,
+    SLOT_DATA_VERSION,
     SLOT_COUNT
 };
 

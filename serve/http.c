@@ -3,11 +3,13 @@
  * no-referrer; JSON errors take OpenAI's shape so its clients show them. */
 #include "serve/http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "serve/context.h"
 
@@ -29,6 +31,17 @@ static void add_common_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 }
 
+bool serve_client_gone(serve_request *rq)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r)
 {
     add_common_headers(r);
@@ -38,17 +51,24 @@ enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_R
     return ret;
 }
 
-enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
-                            const void *body, size_t n)
+struct MHD_Response *serve_response_copy(serve_request *rq, const char *content_type,
+                                         const void *body, size_t n)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
-        return MHD_NO;
+        return NULL;
     MHD_add_response_header(r, "Content-Type", content_type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     rq->bytes = n;
-    return serve_reply_response(rq, status, r);
+    return r;
+}
+
+enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
+                            const void *body, size_t n)
+{
+    struct MHD_Response *r = serve_response_copy(rq, content_type, body, n);
+    return r ? serve_reply_response(rq, status, r) : MHD_NO;
 }
 
 enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root)

@@ -25,8 +25,13 @@ typedef struct serve_request {
     dq_buf body;                /* a JSON request body, up to max_body_bytes */
     bool too_large;             /* the body passed the limit: answer 413 */
     struct upload *upload;      /* POST /api/ingest in progress (upload.c) */
+    struct serve_conn *conn_entry; /* its connection in srv->conns (NULL: untracked) */
 } serve_request;
 
+/* A response with body (copied), its type and no-store, for a caller that
+ * adds headers before serve_reply_response; NULL when out of memory. */
+struct MHD_Response *serve_response_copy(serve_request *rq, const char *content_type,
+                                         const void *body, size_t n);
 /* Queues a response with body (copied) and status; records status for the log. */
 enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
                             const void *body, size_t n);
@@ -41,6 +46,10 @@ enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt
     __attribute__((format(printf, 3, 4)));
 /* Queues a response built elsewhere (a stream), taking ownership. */
 enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r);
+
+/* True when the client has closed its connection (a load tester giving up
+ * on a request that waited too long): the request need not be answered. */
+bool serve_client_gone(serve_request *rq);
 
 /* Parses rq->body as a JSON object; NULL after queueing a 400 (*result set). */
 cJSON *serve_parse_body(serve_request *rq, enum MHD_Result *result);
