@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -183,5 +184,29 @@ char *net_url_redact(const char *url)
         if (*p == '&')
             dq_buf_putc(&out, *p++);
     }
+    return dq_buf_take(&out);
+}
+
+char *net_text_redact(const char *text)
+{
+    if (!text)
+        return NULL;
+    dq_buf out = DQ_BUF_INIT;
+    const char *p = text;
+    for (;;) {
+        const char *http = strcasestr(p, "http://"), *https = strcasestr(p, "https://");
+        const char *url = !http ? https : !https ? http : http < https ? http : https;
+        if (!url)
+            break;
+        dq_buf_append(&out, p, (size_t)(url - p));
+        size_t n = strcspn(url, " \t\r\n'\"<>`");
+        char *one = dq_strndup(url, n);
+        char *shown = net_url_redact(one);
+        dq_buf_puts(&out, shown);
+        free(shown);
+        free(one);
+        p = url + n;
+    }
+    dq_buf_puts(&out, p);
     return dq_buf_take(&out);
 }
