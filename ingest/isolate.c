@@ -9,6 +9,16 @@
  * names the signal, and the batch goes on. The child gets the default action
  * for crash signals, so a sanitizer build's handlers do not report the
  * parser's crash as docqa's, and it dies with its parent.
+ *
+ * Memory has two bounds. MuPDF's allocations are counted against
+ * max_doc_bytes (memcap.h) and fail cleanly with the limit's name; what is
+ * not MuPDF's (the document being built, the OCR engine, a library's own
+ * malloc) meets a backstop: the child's data segment (RLIMIT_DATA) may grow
+ * by twice max_doc_bytes over what it had at the fork (and 384 MB per OCR
+ * worker when OCR may run). MuPDF meeting it
+ * fails as at the cap; our own allocations (dq_malloc) send WIRE_NO_MEMORY
+ * and end the child, and the parent names the limit either way. Sanitizer builds, whose allocator
+ * reserves its own address space, go without the backstop.
  */
 #include "ingest/quality.h"
 #include "ingest/raw.h"
@@ -19,6 +29,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -27,7 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { WIRE_OK = 0x6f6b, WIRE_FAILED = 0x6661, FLUSH_BYTES = 1 << 20 };
+enum { WIRE_OK = 0x6f6b, WIRE_FAILED = 0x6661, WIRE_NO_MEMORY = 0x6e6d, FLUSH_BYTES = 1 << 20 };
 static const uint64_t NO_STRING = UINT64_MAX;
 
 /* ---- the child's side ------------------------------------------------------ */
@@ -38,8 +49,13 @@ typedef struct {
     bool broken; /* the parent is gone: nothing more is written */
 } wire_out;
 
+/* The child's pipe while nothing has been written to it yet, else -1: a
+ * failed allocation is reported only on a clean wire. */
+static int oom_fd = -1;
+
 static void wire_flush(wire_out *w)
 {
+    oom_fd = -1; /* the wire holds part of a reply now */
     size_t off = 0;
     while (!w->broken && off < w->buf.len) {
         ssize_t n = write(w->fd, w->buf.data + off, w->buf.len - off);
@@ -113,6 +129,65 @@ static void put_doc(wire_out *w, const ingest_raw_doc *doc)
     }
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DQ_DATA_BACKSTOP 0
+#else
+#define DQ_DATA_BACKSTOP 1
+#endif
+
+/* The child's data segment now (VmData, what RLIMIT_DATA counts), or -1. */
+static long long data_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmData: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : kb << 10;
+}
+
+/* RLIMIT_DATA at what the child holds plus twice max_doc_bytes (see above),
+ * and room for each OCR worker (its own MuPDF, a page at 300 dpi, Tesseract). */
+static void set_data_backstop(const ingest_params *params)
+{
+    long long now = data_bytes();
+    if (!DQ_DATA_BACKSTOP || params->max_doc_bytes <= 0 || now < 0)
+        return;
+    long long room = 2 * params->max_doc_bytes;
+    if (params->ocr && params->ocr->mode != OCR_NEVER) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int workers = params->ocr->threads > 0 ? params->ocr->threads : cores > 0 ? (int)cores : 1;
+        room += (long long)workers * (384LL << 20);
+    }
+    struct rlimit cur;
+    if (getrlimit(RLIMIT_DATA, &cur) < 0)
+        return;
+    rlim_t want = (rlim_t)(now + room);
+    if (cur.rlim_max != RLIM_INFINITY && want > cur.rlim_max)
+        want = cur.rlim_max;
+    struct rlimit lim = {want, cur.rlim_max};
+    setrlimit(RLIMIT_DATA, &lim);
+}
+
+/* dq_malloc's failure in the child: WIRE_NO_MEMORY and the size asked for. */
+static void child_out_of_memory(size_t n)
+{
+    if (oom_fd >= 0) {
+        int32_t kind = WIRE_NO_MEMORY;
+        uint64_t bytes = n;
+        char msg[sizeof kind + sizeof bytes];
+        memcpy(msg, &kind, sizeof kind);
+        memcpy(msg + sizeof kind, &bytes, sizeof bytes);
+        ssize_t w = write(oom_fd, msg, sizeof msg);
+        (void)w;
+    }
+    _exit(3);
+}
+
 static _Noreturn void run_child(int fd, const char *path, const ingest_params *params)
 {
     /* The default action, not a sanitizer's report: the parent tells it. */
@@ -123,6 +198,9 @@ static _Noreturn void run_child(int fd, const char *path, const ingest_params *p
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
+    set_data_backstop(params);
+    oom_fd = fd;
+    dq_set_out_of_memory(child_out_of_memory);
 
     wire_out w = {fd, DQ_BUF_INIT, false};
     ingest_raw_doc doc;
@@ -295,6 +373,13 @@ int ingest_extract_isolated(const char *path, const ingest_params *params, inges
     GET(&r, kind);
     if (read_rc < 0) {
         dq_set_error("cannot read the reader's result: %s", strerror(errno));
+    } else if (kind == WIRE_NO_MEMORY) {
+        uint64_t asked = 0;
+        GET(&r, asked);
+        long long mb = params->max_doc_bytes >> 20;
+        dq_set_error("needs more than %lld MB of memory to read, over the limit of %lld MB per "
+                     "document (--max-doc-memory); %llu MB more were refused",
+                     mb, mb, (unsigned long long)(asked >> 20));
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || r.bad) {
         set_child_error(status);
     } else if (kind == WIRE_FAILED) {

@@ -32,8 +32,10 @@ static void *cap_malloc(void *user, size_t size)
         return NULL;
     /* zeroed: see memcap.h (calloc skips the clearing for fresh pages) */
     char *p = calloc(1, size + MEM_HEAD);
-    if (!p)
+    if (!p) { /* the process's own limit (isolate.c's backstop) stops the document too */
+        m->hit = true;
         return NULL;
+    }
     memcpy(p, &size, sizeof size);
     m->used += size;
     return p + MEM_HEAD;
@@ -66,8 +68,10 @@ static void *cap_realloc(void *user, void *old, size_t size)
     if ((size > was && !room_for(m, size - was)) || size > SIZE_MAX - MEM_HEAD)
         return NULL;
     char *q = realloc(p, size + MEM_HEAD);
-    if (!q)
+    if (!q) {
+        m->hit = true;
         return NULL;
+    }
     memcpy(q, &size, sizeof size);
     m->used = m->used - was + size;
     return q + MEM_HEAD;

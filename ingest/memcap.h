@@ -23,7 +23,7 @@
 
 typedef struct {
     size_t used, cap; /* bytes MuPDF holds now; cap 0: no limit */
-    bool hit;         /* an allocation was refused for the cap */
+    bool hit;         /* an allocation was refused: the cap, or the process's own limit */
 } memcap;
 
 /* A cap of cap_bytes (<= 0: none), nothing used. */
