@@ -15,10 +15,10 @@
  * not MuPDF's (the document being built, the OCR engine, a library's own
  * malloc) meets a backstop: the child's data segment (RLIMIT_DATA) may grow
  * by twice max_doc_bytes over what it had at the fork (and 384 MB per OCR
- * worker when OCR may run). MuPDF meeting it
- * fails as at the cap; our own allocations (dq_malloc) send WIRE_NO_MEMORY
- * and end the child, and the parent names the limit either way. Sanitizer builds, whose allocator
- * reserves its own address space, go without the backstop.
+ * worker when OCR may run). MuPDF meeting it fails as at the cap; our own
+ * allocations (dq_malloc) send WIRE_NO_MEMORY and end the child; the parent
+ * names the limit either way. Sanitizer builds, whose allocator reserves its
+ * own address space, go without the backstop.
  */
 #include "ingest/quality.h"
 #include "ingest/raw.h"
@@ -377,9 +377,13 @@ int ingest_extract_isolated(const char *path, const ingest_params *params, inges
         uint64_t asked = 0;
         GET(&r, asked);
         long long mb = params->max_doc_bytes >> 20;
-        dq_set_error("needs more than %lld MB of memory to read, over the limit of %lld MB per "
-                     "document (--max-doc-memory); %llu MB more were refused",
-                     mb, mb, (unsigned long long)(asked >> 20));
+        if (params->max_doc_bytes > 0)
+            dq_set_error("needs more than %lld MB of memory to read, over the limit of %lld MB "
+                          "per document (--max-doc-memory); %llu MB more were refused",
+                          mb, mb, (unsigned long long)(asked >> 20));
+        else
+            dq_set_error("out of memory (%llu MB more were refused)",
+                         (unsigned long long)(asked >> 20));
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || r.bad) {
         set_child_error(status);
     } else if (kind == WIRE_FAILED) {
