@@ -16,8 +16,12 @@
  * boilerplate) are ordered by coverage, the number of distinct question
  * terms they hold, so the fuller match wins the tie; a few more candidates
  * than asked for are fetched so a tie at the cut-off is decided the same way.
- * Coverage is only a tie-break: scaling BM25 by it measured slightly worse
- * on the CMRC and SQuAD dev slices (BM25 already rewards each extra term).
+ * Over short passages coverage is only a tie-break: scaling BM25 by it
+ * measured slightly worse on the CMRC and SQuAD dev slices (BM25 already
+ * rewards each extra term). Inside long documents (LONG_DOCUMENT_CHUNKS) the
+ * score is BM25 x (1 + the share of the question's terms the chunk holds):
+ * on the FinanceBench dev split page hit@1 0.171 -> 0.268, MRR 0.312 ->
+ * 0.362, hit@5 unchanged.
  */
 #include "retrieve/retrieve.h"
 #include "retrieve/query.h"
@@ -98,7 +102,7 @@ static int cover_cb(void *ctx, const dq_term *t)
 
 typedef struct {
     size_t index; /* into the store's hits */
-    double score; /* BM25 */
+    double score; /* BM25, scaled by coverage in long documents */
     int coverage; /* distinct question terms in the chunk */
 } ranked;
 
@@ -146,6 +150,14 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
         const char *t = hits->items[i].text ? hits->items[i].text : "";
         text_terms(t, strlen(t), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
         order[i] = (ranked){i, hits->items[i].score, cc.distinct};
+        if (long_docs && q.n) {
+            /* In a long document a rare word repeated on one page (a
+             * schedule's label) outscores the page that holds the rest of
+             * the question; what share of the question a chunk holds
+             * scales its score there. */
+            order[i].score *= 1.0 + (double)cc.distinct / (double)q.n;
+            hits->items[i].score = order[i].score;
+        }
     }
     qsort(order, hits->n, sizeof *order, ranked_cmp);
 
