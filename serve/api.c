@@ -206,9 +206,20 @@ static void ask_call_free(void *p)
     free(c);
 }
 
+/* The reply's JSON, its free-text fields as serve_public_text shows them. */
 static cJSON *answer_json(serve_server *srv, const serve_ask *ask, const rag_reply *r)
 {
-    return rag_reply_json(ask->question, r, srv->p.session->llm_params.model);
+    cJSON *o = rag_reply_json(ask->question, r, srv->p.session->llm_params.model);
+    static const char *const fields[] = {"model", "llm_error"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        cJSON *f = cJSON_GetObjectItemCaseSensitive(o, fields[i]);
+        if (cJSON_IsString(f)) {
+            char *shown = serve_public_text(srv, f->valuestring);
+            cJSON_ReplaceItemInObjectCaseSensitive(o, fields[i], cJSON_CreateString(shown));
+            free(shown);
+        }
+    }
+    return o;
 }
 
 static int delta_event(void *ctx, const char *text, size_t n)
@@ -221,11 +232,13 @@ static int delta_event(void *ctx, const char *text, size_t n)
     return stream_write_event(ctx, ev);
 }
 
-static void error_event(serve_stream *s, const char *msg)
+static void error_event(serve_server *srv, serve_stream *s, const char *msg)
 {
+    char *shown = serve_public_text(srv, msg);
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "type", "error");
-    cJSON_AddStringToObject(ev, "message", msg);
+    cJSON_AddStringToObject(ev, "message", shown);
+    free(shown);
     stream_write_event(s, ev);
 }
 
@@ -234,7 +247,7 @@ static void ask_produce(serve_stream *s, void *arg)
     ask_call *c = arg;
     store *st = store_pool_acquire(&c->srv->stores);
     if (!st) {
-        error_event(s, dq_last_error());
+        error_event(c->srv, s, dq_last_error());
         return;
     }
     rag_reply a;
@@ -245,7 +258,7 @@ static void ask_produce(serve_stream *s, void *arg)
         cJSON_AddStringToObject(ev, "type", "done");
         stream_write_event(s, ev);
     } else if (rc != RAG_ERR_STOPPED) { /* stopped: the client went away */
-        error_event(s, dq_last_error());
+        error_event(c->srv, s, dq_last_error());
     }
     rag_reply_free(&a);
 }

@@ -35,13 +35,17 @@ struct MHD_Response *serve_response_copy(serve_request *rq, const char *content_
 /* Queues a response with body (copied) and status; records status for the log. */
 enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
                             const void *body, size_t n);
-/* Removes the server's own folders (store, uploads) from msg in place, so
- * no reply shows an absolute server path; serve_reply_error does it. */
-void serve_scrub_paths(serve_server *srv, char *msg);
+/* msg as a client may see it (error replies, streamed error events, job
+ * replies, llm_error): the server's own folders (store, uploads) taken out,
+ * so a path under them reads store-relative; any other absolute path that
+ * names something on this machine (a model file, a folder outside the store)
+ * cut to its last name; URL credentials and secret query values redacted
+ * (net_text_redact). Caller frees; NULL for NULL. */
+char *serve_public_text(serve_server *srv, const char *msg);
 /* Queues root as JSON and deletes it. */
 enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root);
 /* Queues {"error": {"message", "type", "code"}} (OpenAI's error shape),
- * the server's folders taken out of the message (serve_scrub_paths). */
+ * the message as serve_public_text shows it. */
 enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Queues a response built elsewhere (a stream), taking ownership. */

@@ -1006,6 +1006,28 @@ Test(serve, unreachable_llm_falls_back_to_extractive)
     resp_free(&r);
 }
 
+/* The LLM's URL carries a password and a key: neither reaches a client, in
+ * a plain reply or in the streamed one's final event. */
+Test(serve, llm_errors_hold_no_url_secret_plain_or_streamed)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://ann:pw123@127.0.0.1:%d/v1?api_key=k456",
+             httpd_closed_port());
+    start_with_llm(NULL, url);
+    const char *bodies[] = {"{\"question\": \"How long is the warranty period?\"}",
+                            "{\"question\": \"How long is the warranty period?\", "
+                            "\"stream\": true}"};
+    for (int i = 0; i < 2; i++) {
+        resp r = post("/api/ask", bodies[i]);
+        cr_assert_eq(r.status, 200, "%s", r.body.data);
+        cr_expect(strstr(r.body.data, "llm_error"), "%s", r.body.data);
+        cr_expect(strstr(r.body.data, "***"), "%s", r.body.data);
+        cr_expect(!strstr(r.body.data, "pw123") && !strstr(r.body.data, "k456"), "%s",
+                  r.body.data);
+        resp_free(&r);
+    }
+}
+
 /* ---- security and limits ------------------------------------------------- */
 
 Test(serve, token_guards_the_api_but_not_health)
@@ -1234,13 +1256,23 @@ Test(serve, error_replies_hold_no_server_path)
     cr_expect(strstr(r.body.data, "manual.pdf"), "%s", r.body.data);
     cr_expect(!strstr(r.body.data, workdir), "%s", r.body.data);
     resp_free(&r);
-    /* the scrubbing itself: the store's folders in any message */
-    char msg[1024];
-    snprintf(msg, sizeof msg, "cannot open '%s/.docqa/docqa.db': gone; '%s/.docqa/uploads/a.pdf'",
+    /* what a client is shown of any message: the store's folders taken out,
+     * another local path cut to its name, URL secrets redacted, and a
+     * path of no file here (an API route) left alone */
+    char msg[2048];
+    snprintf(msg, sizeof msg,
+             "cannot open '%s/.docqa/docqa.db': gone; '%s/.docqa/uploads/a.pdf'; cannot load "
+             "model /usr/share/qwen.gguf: bad magic; http://ann:pw123@llm.example/v1?api_key=k456 "
+             "refused; POST /api/ask",
              workdir, workdir);
-    serve_scrub_paths(srv, msg);
-    cr_expect(!strstr(msg, workdir), "%s", msg);
-    cr_expect(strstr(msg, "'.docqa/docqa.db'"), "%s", msg);
+    char *shown = serve_public_text(srv, msg);
+    cr_expect(!strstr(shown, workdir), "%s", shown);
+    cr_expect(!strstr(shown, "pw123") && !strstr(shown, "k456"), "%s", shown);
+    cr_expect(strstr(shown, "'.docqa/docqa.db'"), "%s", shown);
+    cr_expect(strstr(shown, "model qwen.gguf: bad magic"), "%s", shown);
+    cr_expect(strstr(shown, "http://***@llm.example/v1?api_key=*** refused"), "%s", shown);
+    cr_expect(strstr(shown, "POST /api/ask"), "%s", shown);
+    free(shown);
 }
 
 /* ---- uploads and jobs ---------------------------------------------------- */
@@ -1859,6 +1891,43 @@ Test(serve, a_crashed_job_names_the_signal_and_the_file)
                      "docqa ingest was killed by SEGV (signal 11) while reading 'a.txt'"),
               "%s", str_at(job, "message"));
     cJSON_Delete(job);
+}
+
+/* A job's message is what docqa ingest wrote; a client sees it without the
+ * server's folders or URL secrets. */
+Test(serve, job_replies_hold_no_server_path_or_secret)
+{
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/failing-docqa", workdir);
+    FILE *f = fopen(bin, "w");
+    cr_assert(f);
+    fprintf(f, "#!/bin/sh\necho \"docqa: $*: cannot reach http://ann:pw123@embed.example/v1"
+               "?key=k456 (model %s/models/bert)\" >&2\nexit 1\n",
+            workdir);
+    fclose(f);
+    chmod(bin, 0700);
+    char models[512];
+    snprintf(models, sizeof models, "%s/models", workdir);
+    cr_assert_eq(mkdir(models, 0700), 0);
+    serve_params p = params();
+    p.docqa_bin = bin;
+    start(&p);
+    resp r = upload("a.txt", "Alpha\n\nAlpha text about owls.\n", 29);
+    cr_assert_eq(r.status, 202);
+    int id = (int)num_at(r.json, "job");
+    resp_free(&r);
+    cJSON *job = wait_job(id);
+    const char *msg = str_at(job, "message");
+    cr_expect_str_eq(str_at(job, "state"), "failed");
+    cr_expect(strstr(msg, "cannot reach http://***@embed.example/v1?key=***"), "%s", msg);
+    cr_expect(strstr(msg, "(model models/bert)"), "%s", msg); /* under the store's root */
+    cr_expect(!strstr(msg, workdir), "%s", msg);
+    cJSON_Delete(job);
+    char url[64];
+    snprintf(url, sizeof url, "/api/jobs/%d", id);
+    r = get(url);
+    cr_expect(!strstr(r.body.data, workdir) && !strstr(r.body.data, "pw123"), "%s", r.body.data);
+    resp_free(&r);
 }
 
 typedef struct {
