@@ -42,6 +42,11 @@ double rank_jaccard(const rank_shingles *a, const rank_shingles *b);
  * number kept. */
 size_t rank_mark_duplicates(const char *const *texts, size_t n, double threshold,
                             size_t max_kept, bool *dup);
+/* The same, handing over the shingle sets it built: sh (n) receives text i's
+ * set for every i it read (h != NULL) and zeroes for the rest, for the
+ * caller to reuse (MMR compares the same texts) and to free. */
+size_t rank_mark_duplicates_sets(const char *const *texts, size_t n, double threshold,
+                                 size_t max_kept, bool *dup, rank_shingles *sh);
 
 /* Maximal marginal relevance (Carbonell & Goldstein 1998): picks up to k of
  * n candidates, each time the one maximising

@@ -233,6 +233,7 @@ typedef struct {
     double bm25, dense, fused, rerank, score;
     int bm25_rank, dense_rank;
     float *vec; /* (dim) unit length, or NULL */
+    rank_shingles sh; /* built by the duplicate check for MMR to reuse; h NULL: not yet */
 } cand;
 
 typedef struct {
@@ -255,12 +256,18 @@ static cand *pool_find(pool *p, int64_t id, bool add)
     return c;
 }
 
+/* Frees what a candidate owns (not the candidate: it lives in a pool). */
+static void cand_free(cand *c)
+{
+    store_hit_free(&c->chunk);
+    free(c->vec);
+    rank_shingles_free(&c->sh);
+}
+
 static void pool_free(pool *p)
 {
-    for (size_t i = 0; i < p->n; i++) {
-        store_hit_free(&p->c[i].chunk);
-        free(p->c[i].vec);
-    }
+    for (size_t i = 0; i < p->n; i++)
+        cand_free(&p->c[i]);
     free(p->c);
 }
 
@@ -363,17 +370,19 @@ static void drop_duplicates(pool *pl, double threshold, size_t max_kept)
     bool *dup = dq_calloc(pl->n, sizeof *dup);
     for (size_t i = 0; i < pl->n; i++)
         texts[i] = pl->c[i].chunk.text ? pl->c[i].chunk.text : "";
-    rank_mark_duplicates(texts, pl->n, threshold, max_kept, dup);
+    rank_shingles *sh = dq_calloc(pl->n, sizeof *sh);
+    rank_mark_duplicates_sets(texts, pl->n, threshold, max_kept, dup, sh);
     size_t u = 0;
     for (size_t i = 0; i < pl->n; i++) {
-        if (dup[i]) {
-            store_hit_free(&pl->c[i].chunk);
-            free(pl->c[i].vec);
-        } else {
+        rank_shingles_free(&pl->c[i].sh);
+        pl->c[i].sh = sh[i]; /* moved: MMR compares the same texts */
+        if (dup[i])
+            cand_free(&pl->c[i]);
+        else
             pl->c[u++] = pl->c[i];
-        }
     }
     pl->n = u;
+    free(sh);
     free(texts);
     free(dup);
 }
@@ -392,10 +401,8 @@ static int cand_cmp_rerank(const void *a, const void *b)
 static int rerank_pool(pool *pl, struct reranker *rr, const char *question, size_t top)
 {
     if (pl->n > top) {
-        for (size_t i = top; i < pl->n; i++) {
-            store_hit_free(&pl->c[i].chunk);
-            free(pl->c[i].vec);
-        }
+        for (size_t i = top; i < pl->n; i++)
+            cand_free(&pl->c[i]);
         pl->n = top;
     }
     if (!pl->n)
@@ -430,18 +437,18 @@ static int rerank_pool(pool *pl, struct reranker *rr, const char *question, size
 typedef struct {
     const pool *pl;
     int dim;
-    rank_shingles *sh; /* NULL: compare by vectors */
+    bool shingles; /* false: compare by vectors */
 } mmr_ctx;
 
 static double mmr_sim(void *ctx, size_t i, size_t j)
 {
     const mmr_ctx *m = ctx;
-    double s = m->sh ? rank_jaccard(&m->sh[i], &m->sh[j])
+    double s = m->shingles ? rank_jaccard(&m->pl->c[i].sh, &m->pl->c[j].sh)
                      : dot(m->pl->c[i].vec, m->pl->c[j].vec, m->dim);
     return s < 0 ? 0 : s;
 }
 
-static size_t diversify(const pool *pl, int dim, double lambda, size_t k, size_t *order)
+static size_t diversify(pool *pl, int dim, double lambda, size_t k, size_t *order)
 {
     size_t n = pl->n;
     if (!n)
@@ -455,19 +462,12 @@ static size_t diversify(const pool *pl, int dim, double lambda, size_t k, size_t
     bool vectors = dim > 0;
     for (size_t i = 0; i < n && vectors; i++)
         vectors = pl->c[i].vec != NULL;
-    rank_shingles *sh = NULL;
-    if (!vectors && k > 1) { /* one pick compares nothing */
-        sh = dq_calloc(n, sizeof *sh);
-        for (size_t i = 0; i < n; i++)
-            rank_shingles_build(pl->c[i].chunk.text ? pl->c[i].chunk.text : "", &sh[i]);
-    }
-    mmr_ctx m = {pl, dim, sh};
+    bool shingles = !vectors && k > 1; /* one pick compares nothing */
+    for (size_t i = 0; i < n && shingles; i++)
+        if (!pl->c[i].sh.h) /* the duplicate check did not read it */
+            rank_shingles_build(pl->c[i].chunk.text ? pl->c[i].chunk.text : "", &pl->c[i].sh);
+    mmr_ctx m = {pl, dim, shingles};
     size_t got = rank_mmr_fn(rel, n, lambda, k, mmr_sim, &m, order);
-    if (sh) {
-        for (size_t i = 0; i < n; i++)
-            rank_shingles_free(&sh[i]);
-        free(sh);
-    }
     free(rel);
     return got;
 }
@@ -744,8 +744,7 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
                 if (isnan(out->best_dropped) || c->score > out->best_dropped)
                     out->best_dropped = c->score;
                 out->below_threshold++;
-                store_hit_free(&c->chunk);
-                free(c->vec);
+                cand_free(c);
             } else {
                 pl.c[u++] = *c;
             }
@@ -756,10 +755,8 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
      * near the top, not dig one out of the tail, and the pairwise
      * similarities it needs grow as the square of the pool. */
     if (pl.n > 4 * k) {
-        for (size_t i = 4 * k; i < pl.n; i++) {
-            store_hit_free(&pl.c[i].chunk);
-            free(pl.c[i].vec);
-        }
+        for (size_t i = 4 * k; i < pl.n; i++)
+            cand_free(&pl.c[i]);
         pl.n = 4 * k;
     }
     size_t *order = dq_calloc(k, sizeof *order);
