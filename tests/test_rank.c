@@ -296,3 +296,56 @@ Test(rank, shingles_and_jaccard_agree_with_a_plain_count)
         rank_shingles_free(&s[1]);
     }
 }
+
+Test(rank, duplicates_agree_with_plain_jaccard_near_the_threshold)
+{
+    /* texts edited from a few bases, so pairs fall on both sides of the
+     * threshold, against the rule spelled out with rank_jaccard */
+    enum { N = 40 };
+    static char buf[N][700];
+    const char *texts[N];
+    uint64_t x = 3;
+    size_t dups = 0, near = 0; /* the test's own check that it tests both sides */
+    for (int round = 0; round < 30; round++) {
+        for (size_t i = 0; i < N; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            uint64_t base = 1 + (x >> 33) % 4, y = base;
+            size_t len = 200 + (size_t)(base * 97 % 400);
+            for (size_t c = 0; c < len; c++) {
+                y = y * 6364136223846793005ull + 1442695040888963407ull;
+                buf[i][c] = (char)('a' + (int)((y >> 33) % 20));
+            }
+            /* a few edits, more for higher i */
+            for (size_t e = 0; e < i % 9; e++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                buf[i][(x >> 33) % len] = 'z';
+            }
+            buf[i][len - (size_t)(x >> 60) % 8] = 0;
+            texts[i] = buf[i];
+        }
+        double threshold = 0.6 + 0.05 * (round % 8);
+        rank_shingles sh[N];
+        for (size_t i = 0; i < N; i++)
+            rank_shingles_build(texts[i], &sh[i]);
+        bool want[N], got[N];
+        size_t kept[N], n_kept = 0;
+        for (size_t i = 0; i < N; i++) {
+            want[i] = false;
+            for (size_t j = 0; j < n_kept && !want[i]; j++) {
+                double s = rank_jaccard(&sh[i], &sh[kept[j]]);
+                want[i] = s >= threshold;
+                near += !want[i] && s >= threshold - 0.1;
+            }
+            if (!want[i])
+                kept[n_kept++] = i;
+        }
+        dups += N - n_kept;
+        cr_assert_eq(rank_mark_duplicates(texts, N, threshold, N, got), n_kept);
+        for (size_t i = 0; i < N; i++)
+            cr_assert_eq(got[i], want[i], "round %d: text %zu", round, i);
+        for (size_t i = 0; i < N; i++)
+            rank_shingles_free(&sh[i]);
+    }
+    cr_expect_gt(dups, 100, "%zu duplicates", dups);
+    cr_expect_gt(near, 100, "%zu pairs just under the threshold", near);
+}
