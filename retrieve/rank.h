@@ -55,10 +55,12 @@ size_t rank_mark_duplicates_sets(const char *const *texts, size_t n, double thre
  * order (k) receives candidate indexes; returns how many were picked. */
 size_t rank_mmr(const double *rel, const double *sim, size_t n, double lambda, size_t k,
                 size_t *order);
-/* The same with similarities computed on demand: sim(ctx, i, j) is asked only
- * of the column of each candidate picked, k * n look-ups rather than the
- * n * n matrix, which is most of MMR's cost when a look-up is a text
- * comparison. */
+/* The same with similarities computed on demand: sim(ctx, i, j) (i a
+ * candidate, j a pick) is asked only of the columns of the candidates picked,
+ * at most k * n look-ups rather than the n * n matrix, which is most of MMR's
+ * cost when a look-up is a text comparison. With lambda in 0..1 a candidate
+ * is compared with the picks after the first only when it could be the next
+ * pick, which is usually a few per step; the picks are the same. */
 typedef double (*rank_sim_fn)(void *ctx, size_t i, size_t j);
 size_t rank_mmr_fn(const double *rel, size_t n, double lambda, size_t k, rank_sim_fn sim,
                    void *ctx, size_t *order);
