@@ -38,6 +38,15 @@ float lm_bf16_to_f32(uint16_t h);
  * type's block), computed in float as the format defines it. */
 void lm_dequant_row(gguf_type t, const void *row, float *out, int64_t n);
 
+/* ---- the F16 KV cache (lm_kv.c) ------------------------------------------------ */
+
+/* Round to nearest even, as F16C's vcvtps2ph; nan stays nan, overflow is inf. */
+uint16_t lm_f32_to_f16(float f);
+/* n floats into the cache; F16C at LM_ISA_AVX2 and up, the same bits. */
+void lm_f16_store(const float *x, uint16_t *out, int n);
+/* rows x cols halves, rows ld apart, into out (rows, cols). */
+void lm_f16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *out);
+
 /* ---- int8 activations -------------------------------------------------------- */
 
 /* One row of K activations quantized for the integer products. */

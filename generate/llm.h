@@ -23,6 +23,9 @@ typedef struct {
     const char *model_file; /* a GGUF file: the in-process backend (base_url unused) */
     int context;            /* in process: KV cache tokens; 0: min(the model's, 4096) */
     int n_threads;          /* in process: 0: the engine's default */
+    /* in process: the session's thread pool (embed.h), borrowed, shared with
+     * its encoders; NULL: the model's own of n_threads */
+    struct bert_pool *pool;
     const char *chat_template; /* in process: a template file instead of the model's */
     const char *base_url;   /* "http://127.0.0.1:8080/v1" */
     const char *model;      /* sent as "model"; NULL sends the server's default */

@@ -102,6 +102,7 @@ llm_local *llm_local_new(const llm_params *p)
     lm_ctx_params cp = lm_default_ctx_params();
     if (p->context > 0)
         cp.n_ctx = p->context;
+    cp.pool = p->pool;
     cp.should_stop = poll_stop;
     cp.stop_user = l;
     l->ctx = lm_ctx_new(l->g.model, &cp);
