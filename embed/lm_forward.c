@@ -18,7 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { UBATCH = 64 };
 /* Keys converted to float at a time by one attention task: 256 x head_dim 128
@@ -87,12 +86,12 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         n_threads = bert_pool_size(p->pool);
     uint64_t need = lm_kv_bytes(m, n_ctx) * (p->kv_f32 ? 2 : 1) +
                     buffer_floats(m, n_ctx, n_threads) * sizeof(float);
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
-    uint64_t mem = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+    const char *what;
+    uint64_t mem = lm_memory_limit(&what);
     if (mem && need + lm_weight_bytes(m) > mem) {
-        dq_set_error("'%s': weights and a %d-token context take %.1f GB but this machine has "
-                     "%.1f GB of memory (use a smaller context)",
-                     gguf_path(m->f), n_ctx, (double)(need + lm_weight_bytes(m)) / 1e9,
+        dq_set_error("'%s': weights and a %d-token context take %.1f GB but %s %.1f GB of "
+                     "memory (use a smaller context)",
+                     gguf_path(m->f), n_ctx, (double)(need + lm_weight_bytes(m)) / 1e9, what,
                      (double)mem / 1e9);
         return NULL;
     }

@@ -99,6 +99,11 @@ void lm_block_codes(gguf_type t, const uint8_t *row, int b, uint8_t q[32]);
 
 #include "embed/lm.h"
 
+/* The memory a model may take: the least of the machine's, the address-space
+ * limit and the cgroup's memory.max; *what says which ("this machine has",
+ * "... allows"). 0 when unknown. */
+uint64_t lm_memory_limit(const char **what);
+
 typedef struct {
     float *attn_norm, *ffn_norm;  /* (n_embd), owned */
     float *q_norm, *k_norm;       /* (head_dim) or NULL, owned */

@@ -258,7 +258,7 @@ static llm_status generate(llm_local *l, const bpe_ids *prompt, const llm_reques
 {
     int n_ctx = lm_ctx_n_ctx(l->ctx);
     if ((int)prompt->n >= n_ctx) {
-        dq_set_error("%s: the prompt has %zu tokens but the context holds %d (raise [llm] context "
+        dq_set_error("'%s': the prompt has %zu tokens but the context holds %d (raise [llm] context "
                      "or ask with fewer passages)",
                      l->path, prompt->n, n_ctx);
         return LLM_ERR_OVERFLOW;

@@ -414,3 +414,157 @@ Test(llm_cli, ask_in_process_and_fallback)
     run_result_free(&r);
     tmpdir_remove(work);
 }
+
+/* ---- Ctrl-C and the one-line failures, as a user meets them ------------------ */
+
+/* stderr is one line holding each of want, and the status is status. */
+static void expect_one_line(const run_result *r, int status, const char *const *want)
+{
+    cr_expect_eq(r->status, status, "status %d, stderr: %s", r->status, r->err);
+    cr_expect_eq(r->signal, 0, "killed by signal %d", r->signal);
+    const char *nl = strchr(r->err, '\n');
+    cr_expect(nl && nl[1] == '\0', "not one line: %s", r->err);
+    for (; *want; want++)
+        cr_expect(strstr(r->err, *want), "'%s' not in: %s", *want, r->err);
+}
+
+/* The first bytes a greedy run of args prints (for interrupt_at). */
+static char *first_output(const run_opts *o, const char *const *args)
+{
+    run_result r = run_docqa(o, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strlen(r.out) >= 3, "no output to wait for: '%s'", r.out);
+    char *head = dq_strndup(r.out, 3);
+    run_result_free(&r);
+    return head;
+}
+
+/* Ctrl-C while `docqa generate` streams: it stops there (between two
+ * layers), exits 130 and crashes nothing; the budget would have run for
+ * thousands of tokens. */
+Test(llm_cli, generate_stops_at_ctrl_c)
+{
+    run_opts o = {.workdir = "/tmp"};
+    char *head = first_output(&o, (const char *const[]){"generate", "--model", model(), "--raw",
+                                                         "--temp", "0", "-n", "8", "押金", NULL});
+    o.interrupt_at = head;
+    run_result r = run_docqa(&o, (const char *const[]){"generate", "--model", model(), "--raw",
+                                                       "--temp", "0", "-n", "4000", "--context",
+                                                       "4096", "押金", NULL});
+    cr_expect_eq(r.status, 130, "status %d: %s", r.status, r.err);
+    cr_expect_eq(r.signal, 0);
+    cr_expect(strstr(r.out, head), "%s", r.out);
+    cr_expect_not(strstr(r.err, "Sanitizer"), "%s", r.err);
+    run_result_free(&r);
+    free(head);
+}
+
+static void write_store_config(const char *body)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/st/config", work);
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fprintf(fp, "[llm]\nmodel = %s\ntemperature = 0\n%s", model(), body);
+    fclose(fp);
+}
+
+/* The same for `docqa ask` while the answer streams. */
+Test(llm_cli, ask_stops_at_ctrl_c)
+{
+    ingest_samples();
+    write_store_config("max_tokens = 8\n");
+    run_opts o = {.workdir = work};
+    char *head = first_output(&o, (const char *const[]){"ask", "--store", "st", "押金是多少", NULL});
+    write_store_config("max_tokens = 3000\ncontext = 4096\n");
+    o.interrupt_at = head;
+    run_result r = run_docqa(&o, (const char *const[]){"ask", "--store", "st", "押金是多少", NULL});
+    cr_expect_eq(r.status, 130, "status %d: %s", r.status, r.err);
+    cr_expect_eq(r.signal, 0, "signal %d: %s", r.signal, r.err);
+    cr_expect_not(strstr(r.err, "Sanitizer"), "%s", r.err);
+    run_result_free(&r);
+    free(head);
+    tmpdir_remove(work);
+}
+
+/* A prompt past the context: one line naming the file, exit 4, for
+ * generate; ask's one line names the setting to raise. */
+Test(llm_cli, context_overflow_is_one_line)
+{
+    dq_buf q = DQ_BUF_INIT;
+    for (int i = 0; i < 40; i++)
+        dq_buf_puts(&q, "合同的违约金是多少？");
+    run_result r = run_docqa(&(run_opts){.workdir = "/tmp"},
+                             (const char *const[]){"generate", "--model", model(), "--raw",
+                                                   "--context", "16", q.data, NULL});
+    expect_one_line(&r, 4, (const char *const[]){"qwen-chat.gguf': the prompt has",
+                                                 "the context holds 16", NULL});
+    run_result_free(&r);
+
+    ingest_samples();
+    write_store_config("context = 256\nmax_tokens = 16\n");
+    /* ask's prompt builder sees it first, from its estimate of the tokens */
+    r = run_docqa(&(run_opts){.workdir = work},
+                  (const char *const[]){"ask", "--store", "st", q.data, NULL});
+    expect_one_line(&r, 1, (const char *const[]){"[llm] context (256 tokens) leaves no room",
+                                                 NULL});
+    run_result_free(&r);
+    dq_buf_free(&q);
+    tmpdir_remove(work);
+}
+
+/* Files that cannot be a model: missing, truncated, another architecture,
+ * larger than memory. generate says so in one line naming the file and
+ * exits 1; serve says so in one line at start-up and exits 1 instead of
+ * answering extractively for ever. */
+Test(llm_cli, bad_model_files_are_one_line)
+{
+    ingest_samples();
+    char cut[128], huge[128], gpt2[128], cmd[600];
+    snprintf(cut, sizeof cut, "%s/cut.gguf", work);
+    snprintf(cmd, sizeof cmd, "head -c 100000 %s > %s", model(), cut);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(huge, sizeof huge, "%s/huge.gguf", work);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/lm_reference.py huge %s",
+             DQ_SOURCE_DIR, huge);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/scripts/lm_reference.py make --arch qwen2 --type F32 "
+             "--arch-name gpt2 %s/g2 && mv %s/g2/model.gguf %s/gpt2.gguf",
+             DQ_SOURCE_DIR, work, work, work);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(gpt2, sizeof gpt2, "%s/gpt2.gguf", work);
+    struct {
+        const char *file, *why;
+    } bad[] = {
+        {"missing.gguf", "No such file"},
+        {cut, "truncated file"},
+        {gpt2, "architecture 'gpt2' is not supported"},
+        {huge, "GB of memory"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *name = strrchr(bad[i].file, '/') ? strrchr(bad[i].file, '/') + 1 : bad[i].file;
+        run_result r = run_docqa(&(run_opts){.workdir = work},
+                                 (const char *const[]){"generate", "--model", bad[i].file, "hi",
+                                                       NULL});
+        expect_one_line(&r, 1, (const char *const[]){name, bad[i].why, NULL});
+        run_result_free(&r);
+        char env_model[200];
+        snprintf(env_model, sizeof env_model, "DOCQA_LLM_MODEL=%s", bad[i].file);
+        const char *env[] = {env_model, NULL};
+        r = run_docqa(&(run_opts){.workdir = work, .env = env},
+                      (const char *const[]){"serve", "--store", "st", "--port", "0", NULL});
+        expect_one_line(&r, 1, (const char *const[]){name, bad[i].why, "--no-llm", NULL});
+        run_result_free(&r);
+    }
+#ifndef __SANITIZE_ADDRESS__ /* ASan's shadow memory needs terabytes of address space */
+    /* under ulimit -v, the limit is the one named, before anything is mapped */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && ulimit -v 4000000 && %s generate --model %s hi 2>err.txt; "
+             "test $? -eq 1 && grep -q \"huge.gguf': the model file takes .* but the "
+             "address-space limit (ulimit -v) allows 4.1 GB of memory\" err.txt",
+             work, DQ_BINARY_DIR "/docqa", huge);
+    cr_expect_eq(system(cmd), 0, "%s", cmd);
+#endif
+    tmpdir_remove(work);
+}
