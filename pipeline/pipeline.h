@@ -391,6 +391,9 @@ typedef struct rag_turn {
     /* Told the standalone query before retrieval; may be NULL. */
     void (*on_query)(const struct rag_turn *t, const char *query);
     bool (*should_stop)(void);  /* polled while waiting for the LLM; may be NULL */
+    /* In process: told (with ctx) the request's number in the model's queue
+     * and how many are ahead of it (llm_request.on_queued); may be NULL. */
+    void (*on_queued)(void *ctx, unsigned long request, int ahead);
 } rag_turn;
 
 typedef enum { RAG_EXTRACTIVE = 0, RAG_LLM = 1 } rag_mode;

@@ -264,13 +264,22 @@ typedef struct {
     llm_status st;
     char *text;
     int prefilled;
+    unsigned long ticket; /* the number on_queued gave it */
+    int ahead;
 } job;
+
+static void on_queued(void *ctx, unsigned long request, int ahead)
+{
+    job *j = ctx;
+    j->ticket = request;
+    j->ahead = ahead;
+}
 
 static void *ask_one(void *arg)
 {
     job *j = arg;
     llm_message m[] = {{"user", "违约金是多少？"}};
-    llm_request req = {.max_tokens = 24};
+    llm_request req = {.max_tokens = 24, .on_queued = on_queued, .queue_ctx = j};
     llm_reply r;
     j->st = llm_chat(j->c, m, 1, &req, NULL, NULL, &r);
     j->text = dq_strdup(r.text ? r.text : "");
@@ -279,6 +288,9 @@ static void *ask_one(void *arg)
     return NULL;
 }
 
+/* Four threads on one model: they run one at a time in the order they came
+ * (their numbers), and the queue /health reads names the running one and
+ * the waiting ones after it. */
 Test(llm_local, concurrent_requests_queue_on_one_model)
 {
     llm_client *c = open_local(0);
@@ -289,11 +301,20 @@ Test(llm_local, concurrent_requests_queue_on_one_model)
         pthread_create(&th[i], NULL, ask_one, &jobs[i]);
     }
     int most_queued = 0;
+    unsigned long last_running = 0;
     for (int k = 0; k < 2000; k++) { /* watch the queue as /health does */
-        int q;
-        bool running;
-        llm_queue_state(c, &q, &running);
-        most_queued = q > most_queued ? q : most_queued;
+        llm_queue_info q;
+        llm_queue_state(c, &q);
+        most_queued = q.queued > most_queued ? q.queued : most_queued;
+        cr_expect(q.queued + q.running <= 4);
+        if (q.running) {
+            cr_expect(q.running_id >= 1 && q.running_id <= 4, "running %lu", q.running_id);
+            cr_expect_eq(q.next_id, q.running_id + 1);
+            cr_expect(q.generated >= 0 && q.generated <= 24);
+            cr_expect_geq(q.running_id, last_running, "request %lu ran after %lu", q.running_id,
+                          last_running);
+            last_running = q.running_id;
+        }
         usleep(500);
     }
     for (int i = 0; i < 4; i++)
@@ -303,15 +324,19 @@ Test(llm_local, concurrent_requests_queue_on_one_model)
         /* greedy: one answer for all, whether its prompt ran whole or from the cache */
         cr_expect_str_eq(jobs[i].text, jobs[0].text, "job %d prefilled %d, job 0 %d", i,
                          jobs[i].prefilled, jobs[0].prefilled);
+        cr_expect(jobs[i].ticket >= 1 && jobs[i].ticket <= 4);
+        cr_expect(jobs[i].ahead >= 0 && jobs[i].ahead < (int)jobs[i].ticket);
+        for (int k = 0; k < i; k++)
+            cr_expect_neq(jobs[k].ticket, jobs[i].ticket);
     }
     for (int i = 0; i < 4; i++)
         free(jobs[i].text);
     cr_expect_gt(most_queued, 0);
-    int q;
-    bool running;
-    llm_queue_state(c, &q, &running);
-    cr_expect_eq(q, 0);
-    cr_expect_not(running);
+    llm_queue_info q;
+    llm_queue_state(c, &q);
+    cr_expect_eq(q.queued, 0);
+    cr_expect_not(q.running);
+    cr_expect_eq(q.next_id, 5);
     llm_free(c);
 }
 
