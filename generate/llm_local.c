@@ -26,9 +26,8 @@ int llm_gguf_open(llm_gguf *g, const char *path, const char *template_file, int 
     if (!g->model)
         return -1;
     const gguf_file *f = lm_model_gguf(g->model);
-    g->tok = bpe_from_gguf(f);
+    g->tok = bpe_from_gguf(f); /* its message names the file */
     if (!g->tok) {
-        dq_set_error("%s: %s", path, dq_last_error());
         llm_gguf_close(g);
         return -1;
     }
@@ -38,7 +37,7 @@ int llm_gguf_open(llm_gguf *g, const char *path, const char *template_file, int 
         int err = 0;
         g->tmpl = chat_template_detect(g->tok, gguf_get_str(f, "tokenizer.chat_template", NULL), &err);
         if (!g->tmpl)
-            dq_set_error("%s: %s", path, dq_last_error());
+            dq_set_error("'%s': %s", path, dq_last_error());
     }
     if (!g->tmpl) {
         llm_gguf_close(g);

@@ -545,7 +545,7 @@ Test(llm_cli, context_overflow_is_one_line)
 Test(llm_cli, bad_model_files_are_one_line)
 {
     ingest_samples();
-    char cut[128], huge[128], gpt2[128], cmd[600];
+    char cut[128], huge[128], gpt2[128], notok[128], cmd[600];
     snprintf(cut, sizeof cut, "%s/cut.gguf", work);
     snprintf(cmd, sizeof cmd, "head -c 100000 %s > %s", model(), cut);
     cr_assert_eq(system(cmd), 0);
@@ -559,6 +559,12 @@ Test(llm_cli, bad_model_files_are_one_line)
              DQ_SOURCE_DIR, work, work, work);
     cr_assert_eq(system(cmd), 0);
     snprintf(gpt2, sizeof gpt2, "%s/gpt2.gguf", work);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/scripts/lm_reference.py make --arch qwen2 --type F32 "
+             "--greedy 0 %s/nt && mv %s/nt/model.gguf %s/notok.gguf",
+             DQ_SOURCE_DIR, work, work, work);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(notok, sizeof notok, "%s/notok.gguf", work);
     struct {
         const char *file, *why;
     } bad[] = {
@@ -566,6 +572,7 @@ Test(llm_cli, bad_model_files_are_one_line)
         {cut, "truncated file"},
         {gpt2, "architecture 'gpt2' is not supported"},
         {huge, "GB of memory"},
+        {notok, "metadata 'tokenizer.ggml.model' is missing"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *name = strrchr(bad[i].file, '/') ? strrchr(bad[i].file, '/') + 1 : bad[i].file;
@@ -573,6 +580,8 @@ Test(llm_cli, bad_model_files_are_one_line)
                                  (const char *const[]){"generate", "--model", bad[i].file, "hi",
                                                        NULL});
         expect_one_line(&r, 1, (const char *const[]){name, bad[i].why, NULL});
+        const char *once = strstr(r.err, name);
+        cr_expect(once && !strstr(once + 1, name), "the file named twice: %s", r.err);
         run_result_free(&r);
         char env_model[200];
         snprintf(env_model, sizeof env_model, "DOCQA_LLM_MODEL=%s", bad[i].file);
