@@ -350,7 +350,7 @@ lm_model *lm_load(const char *path, const lm_load_params *p)
     if (p->check_memory && stat(path, &st) == 0 &&
         too_large(path, (uint64_t)st.st_size, "the model file takes"))
         return NULL;
-    gguf_file *f = gguf_open(path);
+    gguf_file *f = gguf_open_split(path);
     if (!f)
         return NULL;
     lm_model *m = dq_calloc(1, sizeof *m);

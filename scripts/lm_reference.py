@@ -15,7 +15,8 @@ cache type llama.cpp and docqa use. tests/test_lm.c runs it at test time:
       reference on the file's dequantized weights, keys and values rounded to
       F16), DIR/logits_kv32.f32 (the same with a float cache; not with
       --greedy 0), DIR/greedy.txt (the 8 prompt tokens then 64 greedy tokens,
-      float cache) and, for quantized types,
+      float cache), with --split N the same model cut in N parts as gguf-split
+      cuts it (DIR/split-00001-of-0000N.gguf, ...) and, for quantized types,
       DIR/dequant.f32 (blk.0.attn_q.weight dequantized as float32).
   lm_reference.py bench --shape qwen2.5-0.5b --type Q8_0 FILE
       writes a random-weight model of a real model's shapes (for bench/lm).
@@ -336,6 +337,23 @@ def llama3_scale(inv, factor, low, high, orig):
 
 # ---------------------------------------------------------------- the writers
 
+def write_split(w, prefix, n):
+    """What llama.cpp's gguf-split writes: prefix-0000i-of-0000n.gguf, the
+    tensors in n runs, the first part with all the metadata, each part with
+    split.no / split.count (u16) and the first with split.tensors.count (i32)."""
+    per = (len(w.tensors) + n - 1) // n
+    for i in range(n):
+        part = gw.GGUFWriter(alignment=w.alignment, version=w.version)
+        if i == 0:
+            part.kv = list(w.kv)
+        part.add_u16("split.no", i)
+        part.add_u16("split.count", n)
+        if i == 0:
+            part.add_i32("split.tensors.count", len(w.tensors))
+        part.tensors = w.tensors[i * per:(i + 1) * per]
+        part.write("%s-%05d-of-%05d.gguf" % (prefix, i + 1, n))
+
+
 def write_model(path, arch, ttype, shape, seed, tied=False, rope_keys=False, arch_name=None,
                 vocab=None):
     rng = np.random.default_rng(seed)
@@ -407,6 +425,7 @@ def write_model(path, arch, ttype, shape, seed, tied=False, rope_keys=False, arc
     if not tied:
         mat("output.weight", V, E, 1 / math.sqrt(E))
     w.write(path)
+    return w
 
 
 TINY = dict(embd=256, ff=512, layers=2, vocab=320, heads=4, kv_heads=2, head_dim=64,
@@ -427,8 +446,10 @@ def cmd_make(a):
         shape["head_dim"] = 128  # qwen3's head_dim differs from embd / heads
     ttype = TYPES.get(a.type, gw.T_Q5_0)
     path = os.path.join(a.dir, "model.gguf")
-    write_model(path, a.arch, TYPES.get(a.type, gw.T_Q5_0), shape, a.seed, tied=a.tied,
-                rope_keys=a.rope_keys, arch_name=a.arch_name)
+    w = write_model(path, a.arch, TYPES.get(a.type, gw.T_Q5_0), shape, a.seed, tied=a.tied,
+                    rope_keys=a.rope_keys, arch_name=a.arch_name)
+    if a.split:
+        write_split(w, os.path.join(a.dir, "split"), a.split)
     if a.arch_name or a.type not in TYPES:
         return  # a file for an error test: no reference
     model = Model(path)
@@ -572,6 +593,8 @@ def main():
     m.add_argument("--tied", action="store_true")
     m.add_argument("--rope-keys", action="store_true")
     m.add_argument("--arch-name", help="write this general.architecture instead (no reference)")
+    m.add_argument("--split", type=int, default=0,
+                   help="also write the model as DIR/split-0000i-of-0000N.gguf, as gguf-split does")
     m.add_argument("dir")
     b = sub.add_parser("bench")
     b.add_argument("--shape", required=True, choices=sorted(SHAPES))

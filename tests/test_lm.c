@@ -499,6 +499,59 @@ Test(lm, model_larger_than_memory)
     expect_load_error(path, "GB of memory");
 }
 
+/* A model gguf-split cut in three loads as one: the same tensors, the same
+ * logits to the bit as the whole file; a later part, a missing part and a
+ * part that claims another place are refused by name. */
+Test(lm, split_model_loads_as_one)
+{
+    make_model("--arch qwen2 --type Q8_0 --greedy 0 --split 3");
+    char whole[256], first[256], second[256], third[256], moved[256];
+    snprintf(whole, sizeof whole, "%s/model.gguf", tmpdir);
+    snprintf(first, sizeof first, "%s/split-00001-of-00003.gguf", tmpdir);
+    snprintf(second, sizeof second, "%s/split-00002-of-00003.gguf", tmpdir);
+    snprintf(third, sizeof third, "%s/split-00003-of-00003.gguf", tmpdir);
+    int32_t toks[40];
+    cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
+    float *out[2];
+    uint64_t bytes[2];
+    const char *paths[2] = {whole, first};
+    for (int k = 0; k < 2; k++) {
+        lm_model *m = lm_load(paths[k], NULL);
+        cr_assert_not_null(m, "%s", dq_last_error());
+        cr_assert_eq(gguf_n_tensors(lm_model_gguf(m)), 3 + 2 * 12); /* embedding, norm, head, 2 layers */
+        bytes[k] = lm_weight_bytes(m);
+        lm_ctx *c = lm_ctx_new(m, NULL);
+        cr_assert_eq(lm_eval(c, toks, 40, false), 0, "%s", dq_last_error());
+        int V = lm_model_hparams(m)->n_vocab;
+        out[k] = dq_malloc((size_t)V * sizeof(float));
+        memcpy(out[k], lm_logits(c, -1), (size_t)V * sizeof(float));
+        cr_assert_eq(memcmp(out[0], out[k], (size_t)V * sizeof(float)), 0);
+        lm_ctx_free(c);
+        lm_free(m);
+    }
+    cr_expect_eq(bytes[0], bytes[1]);
+    free(out[0]);
+    free(out[1]);
+
+    cr_assert_null(lm_load(second, NULL));
+    cr_expect(strstr(dq_last_error(), "split-00002-of-00003.gguf': part 2 of a model split in 3; "
+                                      "open its first part"),
+              "%s", dq_last_error());
+    snprintf(moved, sizeof moved, "%s/elsewhere.gguf", tmpdir);
+    cr_assert_eq(rename(third, moved), 0);
+    cr_assert_null(lm_load(first, NULL));
+    cr_expect(strstr(dq_last_error(), "cannot open '") &&
+                  strstr(dq_last_error(), "split-00003-of-00003.gguf'"),
+              "%s", dq_last_error());
+    /* the second part where the third should be */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", second, third);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_null(lm_load(first, NULL));
+    cr_expect(strstr(dq_last_error(), "split-00003-of-00003.gguf': says it is part 2 of 3, not 3 of 3"),
+              "%s", dq_last_error());
+}
+
 /* ---- sampling -------------------------------------------------------------------- */
 
 Test(lm, sampling)
