@@ -57,10 +57,7 @@ TestSuite(badinput, .init = setup, .fini = teardown, .timeout = 600);
 
 static const char *at(const char *name)
 {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", workdir, name);
+    char *p = tmpdir_path(workdir, name);
     char *slash = strrchr(p, '/');
     *slash = '\0';
     dq_mkdirs(p);

@@ -31,11 +31,7 @@ TestSuite(extract, .init = setup, .fini = teardown);
 
 static const char *path_in(const char *name)
 {
-    static char buf[4][256];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
+    return tmpdir_path(dir, name);
 }
 
 static void write_text_file(const char *path, const char *text)

@@ -34,11 +34,7 @@ TestSuite(quality, .init = setup, .fini = teardown);
 
 static const char *path_in(const char *name)
 {
-    static char buf[4][256];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
+    return tmpdir_path(dir, name);
 }
 
 /* All the text of a page, lines joined by '\n'. Caller frees. */

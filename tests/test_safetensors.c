@@ -2,7 +2,6 @@
  * bert_load on the tiny fixtures and on broken copies of them. */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "common/common.h"
 #include "embed/bert_impl.h"
 #include "embed/embed.h"
+#include "support/tmpdir.h"
 
 #define FIXTURES DQ_SOURCE_DIR "/tests/fixtures"
 
@@ -24,41 +24,14 @@ static void make_tmp(void)
     cr_assert_not_null(mkdtemp(tmpdir));
 }
 
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void clean_tmp(void)
 {
-    rm_rf(tmpdir);
+    tmpdir_remove(tmpdir);
 }
 
 static char *tmp_path(const char *name)
 {
-    static char buf[4][512];
-    static int i;
-    char *p = buf[i++ % 4];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
+    return tmpdir_path(tmpdir, name);
 }
 
 static void write_bytes(const char *path, const void *data, size_t n)

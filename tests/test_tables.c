@@ -30,11 +30,7 @@ TestSuite(tables, .init = setup, .fini = teardown);
 
 static const char *path_in(const char *name)
 {
-    static char buf[4][256];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
+    return tmpdir_path(dir, name);
 }
 
 /* ---- building pages ------------------------------------------------------ */

@@ -22,6 +22,15 @@ int tmpdir_remove(const char *dir)
     return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
+char *tmpdir_path(const char *dir, const char *name)
+{
+    static char ring[8][4096];
+    static unsigned next;
+    char *p = ring[next++ % 8];
+    snprintf(p, sizeof ring[0], "%s/%s", dir, name);
+    return p;
+}
+
 int tmpdir_write_file(const char *dir, const char *name, const char *text)
 {
     char path[4096];

@@ -10,4 +10,8 @@ int tmpdir_remove(const char *dir);
  * cannot. */
 int tmpdir_write_file(const char *dir, const char *name, const char *text);
 
+/* dir/name in one of 8 rotating buffers owned here (so a few paths can be
+ * held at once, e.g. a copy's source and destination). */
+char *tmpdir_path(const char *dir, const char *name);
+
 #endif
