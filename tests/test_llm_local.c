@@ -538,6 +538,19 @@ Test(llm_cli, context_overflow_is_one_line)
     tmpdir_remove(work);
 }
 
+/* A tiny F32 qwen2 file from lm_reference.py make with extra args, as
+ * work/NAME.gguf (path). */
+static void make_named(const char *args, const char *name, char *path, size_t n)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/scripts/lm_reference.py make --arch qwen2 --type F32 %s "
+             "%s/%s.d && mv %s/%s.d/model.gguf %s/%s.gguf",
+             DQ_SOURCE_DIR, args, work, name, work, name, work, name);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(path, n, "%s/%s.gguf", work, name);
+}
+
 /* Files that cannot be a model: missing, truncated, another architecture,
  * larger than memory. generate says so in one line naming the file and
  * exits 1; serve says so in one line at start-up and exits 1 instead of
@@ -553,18 +566,8 @@ Test(llm_cli, bad_model_files_are_one_line)
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/lm_reference.py huge %s",
              DQ_SOURCE_DIR, huge);
     cr_assert_eq(system(cmd), 0);
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/scripts/lm_reference.py make --arch qwen2 --type F32 "
-             "--arch-name gpt2 %s/g2 && mv %s/g2/model.gguf %s/gpt2.gguf",
-             DQ_SOURCE_DIR, work, work, work);
-    cr_assert_eq(system(cmd), 0);
-    snprintf(gpt2, sizeof gpt2, "%s/gpt2.gguf", work);
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/scripts/lm_reference.py make --arch qwen2 --type F32 "
-             "--greedy 0 %s/nt && mv %s/nt/model.gguf %s/notok.gguf",
-             DQ_SOURCE_DIR, work, work, work);
-    cr_assert_eq(system(cmd), 0);
-    snprintf(notok, sizeof notok, "%s/notok.gguf", work);
+    make_named("--arch-name gpt2", "gpt2", gpt2, sizeof gpt2);
+    make_named("--greedy 0", "notok", notok, sizeof notok); /* no tokenizer */
     struct {
         const char *file, *why;
     } bad[] = {
