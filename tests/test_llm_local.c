@@ -342,11 +342,22 @@ Test(llm_local, concurrent_requests_queue_on_one_model)
 
 /* ---- the faces ---------------------------------------------------------------- */
 
+/* A folder of the test's own: run_docqa keeps its output files in the
+ * workdir, and tests run side by side. */
+static char work[64];
+
+static const char *make_work(void)
+{
+    snprintf(work, sizeof work, "/tmp/docqa-llmcli-XXXXXX");
+    cr_assert_not_null(mkdtemp(work));
+    return work;
+}
+
 /* docqa generate --json --raw --temp 0: the prompt's ids are its text's and
  * each token the engine's greedy choice after the ones before. */
 Test(llm_cli, generate_json_follows_the_greedy_path)
 {
-    run_result r = run_docqa(&(run_opts){.workdir = "/tmp"},
+    run_result r = run_docqa(&(run_opts){.workdir = make_work()},
                              (const char *const[]){"generate", "--model", model(), "--raw",
                                                    "--temp", "0", "-n", "6", "--json",
                                                    "--top-logprobs", "3", "押金 deposit", NULL});
@@ -387,14 +398,12 @@ Test(llm_cli, generate_json_follows_the_greedy_path)
     llm_gguf_close(&g);
     cJSON_Delete(j);
     run_result_free(&r);
+    tmpdir_remove(work);
 }
-
-static char work[64];
 
 static void ingest_samples(void)
 {
-    snprintf(work, sizeof work, "/tmp/docqa-llmcli-XXXXXX");
-    cr_assert_not_null(mkdtemp(work));
+    make_work();
     run_result r = run_docqa(&(run_opts){.workdir = work},
                              (const char *const[]){"ingest", "--quiet", "--store", "st",
                                                    DQ_SOURCE_DIR "/samples/lease-zh.pdf", NULL});
@@ -469,7 +478,7 @@ static char *first_output(const run_opts *o, const char *const *args)
  * thousands of tokens. */
 Test(llm_cli, generate_stops_at_ctrl_c)
 {
-    run_opts o = {.workdir = "/tmp"};
+    run_opts o = {.workdir = make_work()};
     char *head = first_output(&o, (const char *const[]){"generate", "--model", model(), "--raw",
                                                          "--temp", "0", "-n", "8", "押金", NULL});
     o.interrupt_at = head;
@@ -482,6 +491,7 @@ Test(llm_cli, generate_stops_at_ctrl_c)
     cr_expect_not(strstr(r.err, "Sanitizer"), "%s", r.err);
     run_result_free(&r);
     free(head);
+    tmpdir_remove(work);
 }
 
 static void write_store_config(const char *body)
@@ -519,12 +529,13 @@ Test(llm_cli, context_overflow_is_one_line)
     dq_buf q = DQ_BUF_INIT;
     for (int i = 0; i < 40; i++)
         dq_buf_puts(&q, "合同的违约金是多少？");
-    run_result r = run_docqa(&(run_opts){.workdir = "/tmp"},
+    run_result r = run_docqa(&(run_opts){.workdir = make_work()},
                              (const char *const[]){"generate", "--model", model(), "--raw",
                                                    "--context", "16", q.data, NULL});
     expect_one_line(&r, 4, (const char *const[]){"qwen-chat.gguf': the prompt has",
                                                  "the context holds 16", NULL});
     run_result_free(&r);
+    tmpdir_remove(work);
 
     ingest_samples();
     write_store_config("context = 256\nmax_tokens = 16\n");
@@ -603,5 +614,25 @@ Test(llm_cli, bad_model_files_are_one_line)
              work, DQ_BINARY_DIR "/docqa", huge);
     cr_expect_eq(system(cmd), 0, "%s", cmd);
 #endif
+    tmpdir_remove(work);
+}
+
+/* model info counts the KV cache in F16: 2 (K and V) x layers x KV heads x
+ * head size x 2 bytes per token. */
+Test(llm_cli, model_info_counts_an_f16_cache)
+{
+    llm_gguf g;
+    cr_assert_eq(llm_gguf_open(&g, model(), NULL, 0), 0, "%s", dq_last_error());
+    const lm_hparams *hp = lm_model_hparams(g.model);
+    double mib = 2.0 * hp->n_layer * hp->n_head_kv * hp->head_dim * 2 * 40000 / (1 << 20);
+    llm_gguf_close(&g);
+    run_result r = run_docqa(&(run_opts){.workdir = make_work()},
+                             (const char *const[]){"model", "info", model(), "--context", "40000",
+                                                   NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char want[96];
+    snprintf(want, sizeof want, "F16 KV cache %.1f MiB at 40000 tokens", mib);
+    cr_expect(strstr(r.out, want), "'%s' not in: %s", want, r.out);
+    run_result_free(&r);
     tmpdir_remove(work);
 }
