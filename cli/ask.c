@@ -91,8 +91,8 @@ int cmd_ask(int argc, char **argv, cli_globals *g)
             cli_error("%s; answering from the passages instead (extractive)", r.llm_error);
         if (json)
             print_json(question.data, &r, NULL);
-        else if (r.hits.scope.kind == RETRIEVE_SCOPE_CHOSEN && r.hits.scope.n_docs == 0)
-            puts(r.text); /* --doc named no stored document: said, nothing answered */
+        else if (r.no_document)
+            puts(r.text); /* the document asked about is not in the store: said, not answered */
         else
             rag_print_extractive(stdout, question.data, &r.extractive);
     } else {

@@ -121,7 +121,10 @@ static void chat_turn_run(chat_session *s, const char *q)
                       r.llm_error);
             s->no_llm = true;
         }
-        rag_print_extractive(stdout, q, &r.extractive);
+        if (r.no_document)
+            puts(r.text);
+        else
+            rag_print_extractive(stdout, q, &r.extractive);
     } else {
         if (o.printed)
             putchar('\n');

@@ -80,9 +80,10 @@ int cli_setup(cli_globals *g);
 /* The options both ingest and reindex take, as cli_option table entries
  * (cli/options.h): the writer lock, embedding, and the --chunk-* values
  * (int, INGEST_SPLIT_UNSET when not given). */
-#define CLI_INGEST_OPTIONS(no_wait, no_embed, cjk, words, overlap_pct)                          \
+#define CLI_INGEST_OPTIONS(no_wait, no_embed, jobs, cjk, words, overlap_pct)                    \
     OPT_BOOLEAN(0, "no-wait", (no_wait), "exit with status 5 if another ingest or reindex runs"), \
     OPT_BOOLEAN(0, "no-embed", (no_embed), "skip computing vectors even if a model is set"),     \
+    OPT_NUMBER('j', "jobs", (jobs), "n", "files read at once (0: one per core, the default)"),   \
     OPT_SECTION("chunking (default: the store's settings; reindex may change them):"),            \
     OPT_NUMBER(0, "chunk-cjk", (cjk), "n", "CJK characters per chunk (350)"),                    \
     OPT_NUMBER(0, "chunk-words", (words), "n", "English words per chunk (250)"),                 \
@@ -91,6 +92,9 @@ int cli_setup(cli_globals *g);
 /* False after printing why when a --chunk-* value is out of range;
  * INGEST_SPLIT_UNSET values are not checked. */
 bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct);
+/* False after printing why when --jobs is out of range (0 to CLI_MAX_JOBS). */
+#define CLI_MAX_JOBS 64
+bool cli_jobs_ok(int jobs);
 /* False after printing a usage error when mode is not auto, always or never. */
 bool cli_ocr_mode_ok(const char *mode);
 /* One summary line on stderr when the run OCR'd anything. */

@@ -361,7 +361,7 @@ static int ceval_read_questions(char **args, int n_args, const ceval_opts *o, ev
 
 static int rag_search(void *ctx, const char *query, int top_k, retrieve_result *res)
 {
-    return rag_session_retrieve(ctx, NULL, query, top_k, res) < 0 ? -1 : 0;
+    return rag_session_retrieve(ctx, NULL, query, top_k, NULL, res) < 0 ? -1 : 0;
 }
 
 /* --rag: the session 'ask' answers with ([retrieve] settings, embedding

@@ -70,6 +70,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     int max_doc_mb = (int)(lim.max_doc_bytes >> 20);
     const char *password = NULL, *ocr_mode = NULL, *ocr_lang = NULL;
     /* Not given: the store's settings (the defaults for a new store). */
+    int jobs = 0;
     int cjk = INGEST_SPLIT_UNSET, words = INGEST_SPLIT_UNSET, overlap_pct = INGEST_SPLIT_UNSET;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
@@ -81,7 +82,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "ocr-lang", &ocr_lang, "langs", "Tesseract languages (chi_sim+eng)"),
         OPT_BOOLEAN(0, "follow-symlinks", &follow_symlinks,
                     "follow links that lead out of the folders named"),
-        CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
+        CLI_INGEST_OPTIONS(&no_wait, &no_embed, &jobs, &cjk, &words, &overlap_pct),
         OPT_SECTION("limits per file (0 = none):"),
         OPT_NUMBER(0, "max-file-size", &max_file_mb, "mb", "skip larger files (512)"),
         OPT_NUMBER(0, "max-pages", &max_pages, "n", "skip documents with more pages (10000)"),
@@ -101,7 +102,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         print_usage(stderr, ingest_usage, opts);
         return EXIT_USAGE;
     }
-    if (!cli_split_flags_ok(cjk, words, overlap_pct))
+    if (!cli_split_flags_ok(cjk, words, overlap_pct) || !cli_jobs_ok(jobs))
         return EXIT_USAGE;
     if (ocr_mode && !cli_ocr_mode_ok(ocr_mode))
         return EXIT_USAGE;
@@ -127,6 +128,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     store *st = g->st;
     cli_run_view view = {.quiet = quiet};
     ingest_run run = {.st = st,
+                      .jobs = jobs,
                       .password = password,
                       .limits = lim,
                       .force = force,

@@ -17,6 +17,14 @@ bool cli_split_flags_ok(int chunk_cjk, int chunk_words, int overlap_pct)
     return ok;
 }
 
+bool cli_jobs_ok(int jobs)
+{
+    if (jobs >= 0 && jobs <= CLI_MAX_JOBS)
+        return true;
+    cli_error("--jobs must be 0 (one per core) to %d (not %d)", CLI_MAX_JOBS, jobs);
+    return false;
+}
+
 bool cli_ocr_mode_ok(const char *mode)
 {
     if (!strcmp(mode, "auto") || !strcmp(mode, "always") || !strcmp(mode, "never"))

@@ -85,6 +85,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
 {
     bool quiet = false, verify = false, no_wait = false, no_embed = false, drop_missing = false;
     const char *log_path = NULL;
+    int jobs = 0;
     int cjk = INGEST_SPLIT_UNSET, words = INGEST_SPLIT_UNSET, overlap_pct = INGEST_SPLIT_UNSET;
     const cli_option opts[] = {
         OPT_STR(0, "store", &g->store_dir, "dir", "the store directory"),
@@ -93,7 +94,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "log", &log_path, "file", "append the summary line and errors to this file"),
         OPT_BOOLEAN(0, "drop-missing", &drop_missing,
                     "files gone with their folder, or over half the store, were deleted: drop them"),
-        CLI_INGEST_OPTIONS(&no_wait, &no_embed, &cjk, &words, &overlap_pct),
+        CLI_INGEST_OPTIONS(&no_wait, &no_embed, &jobs, &cjk, &words, &overlap_pct),
         OPT_FINISH,
     };
     int n_args;
@@ -104,7 +105,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         cli_error("reindex takes no paths: it walks the sources given to 'docqa ingest'");
         return EXIT_USAGE;
     }
-    if (!cli_split_flags_ok(cjk, words, overlap_pct))
+    if (!cli_split_flags_ok(cjk, words, overlap_pct) || !cli_jobs_ok(jobs))
         return EXIT_USAGE;
     FILE *log = NULL;
     if (log_path) {
@@ -131,6 +132,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     store *st = g->st;
     cli_run_view view = {.quiet = quiet};
     ingest_run run = {.st = st,
+                      .jobs = jobs,
                       .limits = ingest_default_params(),
                       .verify = verify,
                       .max_remove_pct = drop_missing ? 0 : 50,

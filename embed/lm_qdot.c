@@ -5,7 +5,8 @@
  * The quantized kernel is written once (lm_qdot_body.h) and compiled for each
  * instruction set: only the u8 x s8 product differs. AVX2's maddubs adds
  * pairs into saturating 16-bit lanes, which the codes here never reach (at
- * most 63 x 127 x 2; Q8_0 goes through the sign trick, 128 x 127 x 2).
+ * most 63 x 127 x 2; Q8_0 goes through the sign trick, 128 x 127 x 2; the
+ * 512-bit kernel makes Q8_0's codes unsigned instead, see scales16).
  */
 #include "embed/lm_impl.h"
 
@@ -86,7 +87,7 @@ block_codes(gguf_type type, const uint8_t *row, const uint8_t *sup, int b, int j
     case GGUF_TYPE_Q4_K:
     case GGUF_TYPE_Q5_K: {
         bool five = type == GGUF_TYPE_Q5_K;
-        __m256i v = _mm256_loadu_si256((const __m256i *)(sup + (five ? 48 : 16) + 32 * (j / 2)));
+        __m256i v = _mm256_loadu_si256((const __m256i *)(sup + (five ? 48 : 16) + 32 * ((unsigned)j / 2)));
         __m256i q = j & 1 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
         if (five) {
             __m256i h = _mm256_loadu_si256((const __m256i *)(sup + 16));
@@ -96,11 +97,11 @@ block_codes(gguf_type type, const uint8_t *row, const uint8_t *sup, int b, int j
         return q;
     }
     default: { /* Q6_K */
-        int h = j / 4, g = j % 4;
+        unsigned h = (unsigned)j / 4, g = (unsigned)j % 4;
         __m256i v = _mm256_loadu_si256((const __m256i *)(sup + 64 * h + 32 * (g & 1)));
         __m256i lo = g < 2 ? _mm256_and_si256(v, m4) : _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         __m256i hb = _mm256_loadu_si256((const __m256i *)(sup + 128 + 32 * h));
-        hb = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(3));
+        hb = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128((int)(2 * g))), _mm256_set1_epi8(3));
         return _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));
     }
     }
@@ -142,7 +143,9 @@ void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
 }
 
 /* The scales of the 16 halves (16 values each) of blocks b0 .. b0 + 7, as
- * vectors: w = a * q + c. Same float operations as lm_block_scales. */
+ * vectors: w = a * q + c. Same float operations as lm_block_scales, but for
+ * Q8_0 in unsigned form, as vpdpbusd wants its weights: q + 128, c = -128 a
+ * (the offset then meets the activations' sums, as Q4_0's -8 does). */
 static inline __attribute__((always_inline)) VNNI_TARGET void
 scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup, __m512 *a,
          __m512 *c)
@@ -160,23 +163,31 @@ scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup
         *sup = row + (size_t)(b0 / 8) * (type == GGUF_TYPE_Q4_K ? 144 : 176);
         /* the eight 6-bit scales and mins (see k4_scale_min in lm_quant.c),
          * four bytes at a time */
-        uint32_t u[3], sc[2], mn[2];
+        uint32_t u[3];
         memcpy(u, *sup + 4, 12);
-        sc[0] = u[0] & 0x3f3f3f3f;
-        sc[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-        mn[0] = u[1] & 0x3f3f3f3f;
-        mn[1] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-        __m256 s8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
-        __m256 m8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)));
+        /* built in general registers, not stored and reloaded as a vector
+         * (which misses store forwarding) */
+        uint64_t sc = (u[0] & 0x3f3f3f3f) |
+                      (uint64_t)((u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
+        uint64_t mn =
+            (u[1] & 0x3f3f3f3f) |
+            (uint64_t)(((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
+        __m256 s8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+        __m256 m8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
         a8 = _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup)), s8);
         c8 = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup + 2)), m8));
     } else {
+        /* the leading half of each block, gathered with the block's first
+         * two codes (dropped by the narrowing); eight 2-byte stores read
+         * back as one vector miss store forwarding (a quarter of perf's
+         * decode samples fell on that load) */
         int bytes = type == GGUF_TYPE_Q8_0 ? 34 : 18;
-        uint16_t h[8] = {0};
-        for (int j = 0; j < bn; j++)
-            memcpy(&h[j], row + (size_t)(b0 + j) * bytes, 2);
-        a8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-        c8 = type == GGUF_TYPE_Q8_0 ? _mm256_setzero_ps() : _mm256_mul_ps(_mm256_set1_ps(-8.0f), a8);
+        __m256i off = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+                                         _mm256_set1_epi32(bytes));
+        __m256i h = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), (__mmask8)((1u << bn) - 1),
+                                                 off, row + (size_t)b0 * bytes, 1);
+        a8 = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(h));
+        c8 = _mm256_mul_ps(_mm256_set1_ps(type == GGUF_TYPE_Q8_0 ? -128.0f : -8.0f), a8);
         *sup = NULL;
     }
     *a = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(a8));
@@ -189,15 +200,15 @@ scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup
  * lane scales are a permute of it, and the offsets c of the 16 halves meet
  * the token's 16 scaled sums (xq->dsx) in one multiply-add. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
-qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo)
+qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo,
+          const gguf_type type)
 {
     const uint8_t *row = W->data + (size_t)n * W->row_bytes;
-    const gguf_type type = W->type;
     const int nb = W->K / 32;
-    const bool sgn = type == GGUF_TYPE_Q8_0;
     const size_t span8 = W->row_bytes * 256 / (size_t)W->K; /* bytes of 8 blocks */
     const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     __m512 acc[8], off[8];
+    acc[1] = _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         acc[t] = off[t] = _mm512_setzero_ps();
@@ -221,9 +232,7 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
             __m512 xd = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(
                                                        _mm256_maskz_loadu_ps(m8, xq[t].d + b0)));
             P[t] = _mm512_mul_ps(av, xd);
-            if (!sgn)
-                off[t] = _mm512_fmadd_ps(cv, _mm512_maskz_loadu_ps(m16, xq[t].dsx + 2 * b0),
-                                         off[t]);
+            off[t] = _mm512_fmadd_ps(cv, _mm512_maskz_loadu_ps(m16, xq[t].dsx + 2 * b0), off[t]);
         }
         __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
         for (int j = 0; j < bn; j += 2) {
@@ -231,28 +240,57 @@ qdot512_n(const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, i
             __m512i q = _mm512_inserti64x4(
                 _mm512_castsi256_si512(block_codes(type, row, sup, b, j)),
                 block_codes(type, row, sup, b + 1, j + 1), 1);
-            __mmask64 neg = sgn ? _mm512_movepi8_mask(q) : 0;
-            __m512i qa = sgn ? _mm512_abs_epi8(q) : q;
+            if (type == GGUF_TYPE_Q8_0) /* q + 128: see scales16 */
+                q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
 #pragma GCC unroll 8
             for (int t = 0; t < nt; t++) {
                 __m512i x = _mm512_loadu_si512(xq[t].q + 32 * b);
-                if (sgn)
-                    x = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x));
-                acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[t]), acc[t]);
+                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x));
+                if (nt == 1) {
+                    /* one token (decode): pairs alternate between two
+                     * accumulators, so each add waits for the one two
+                     * pairs back, not the last */
+                    __m512 older = acc[1];
+                    acc[1] = acc[0];
+                    acc[0] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[0]), older);
+                } else {
+                    acc[t] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(idx, P[t]), acc[t]);
+                }
             }
             idx = _mm512_add_epi32(idx, _mm512_set1_epi32(4));
         }
     }
+    if (nt == 1)
+        acc[0] = _mm512_add_ps(acc[0], acc[1]);
 #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         out[(size_t)t * ldo] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t], off[t]));
 }
 
+/* One copy per type as well as per token count: the type's branches (in
+ * scales16 and block_codes, per pair) leave the loops. */
+#define QD512_TYPED(name, T)                                                                \
+    static inline __attribute__((always_inline)) VNNI_TARGET void name(                     \
+        const lm_mat *W, int n, const lm_qrow *xq, const int nt, float *out, int ldo)       \
+    {                                                                                       \
+        qdot512_n(W, n, xq, nt, out, ldo, T);                                               \
+    }
+QD512_TYPED(qdot512_q8_0, GGUF_TYPE_Q8_0)
+QD512_TYPED(qdot512_q4_0, GGUF_TYPE_Q4_0)
+QD512_TYPED(qdot512_q4_k, GGUF_TYPE_Q4_K)
+QD512_TYPED(qdot512_q5_k, GGUF_TYPE_Q5_K)
+QD512_TYPED(qdot512_q6_k, GGUF_TYPE_Q6_K)
+
 static VNNI_TARGET void qdot512(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
                                 int ldo)
 {
-    QD_DISPATCH_NT(qdot512_n, W, n, xq, nt, out, ldo);
+    switch (W->type) {
+    case GGUF_TYPE_Q8_0: QD_DISPATCH_NT(qdot512_q8_0, W, n, xq, nt, out, ldo); break;
+    case GGUF_TYPE_Q4_0: QD_DISPATCH_NT(qdot512_q4_0, W, n, xq, nt, out, ldo); break;
+    case GGUF_TYPE_Q4_K: QD_DISPATCH_NT(qdot512_q4_k, W, n, xq, nt, out, ldo); break;
+    case GGUF_TYPE_Q5_K: QD_DISPATCH_NT(qdot512_q5_k, W, n, xq, nt, out, ldo); break;
+    default: QD_DISPATCH_NT(qdot512_q6_k, W, n, xq, nt, out, ldo); break;
+    }
 }
 
 void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo)

@@ -12,8 +12,16 @@
  * chunks repeat sentences, so a sentence equal to or inside one already chosen
  * is skipped (and a whole sentence replaces a chosen fragment of it). Sources
  * are numbered in order of first citation.
+ *
+ * Long reports answer in tables: a row (one line, "label | 2018: (1,577) |
+ * 2017: (1,373)") also counts, at half weight, the terms of its section path
+ * and of the caption line its table hangs under, and when the question asks
+ * for an amount (figure.h), rows that state one come first among the lines
+ * that cover at least half of what the best one covers, the asked year's
+ * column first.
  */
 #include "generate/generate.h"
+#include "generate/figure.h"
 #include "retrieve/query.h"
 
 #include <stdlib.h>
@@ -23,6 +31,10 @@
 #define RANK_BONUS 0.02       /* added for the top hit, less further down */
 #define RELATIVE_CUT 0.5      /* share of the best sentence's coverage needed */
 #define MIN_SENTENCE_CHARS 4  /* shorter pieces are headings or debris */
+#define CONTEXT_WEIGHT 0.5    /* a term only the line's heading or section holds */
+#define FIGURE_BONUS 0.1      /* a figure, when the question asks for one */
+#define ASKED_BONUS 0.1       /* more when it is of the period asked for */
+#define NAME_WEIGHT 0.2       /* a term that named the documents searched */
 
 answer_params answer_default_params(void)
 {
@@ -35,6 +47,8 @@ typedef struct {
     double coverage;   /* 0..1 */
     double key;        /* coverage plus the rank bonus */
     int words;         /* distinct words and bigrams of the question held */
+    figure_kind figure; /* what it states, when the question asks for a figure and
+                         * the line is about the question */
 } candidate;
 
 typedef struct {
@@ -43,9 +57,16 @@ typedef struct {
     double total;
     size_t n_main;  /* terms[0..n_main) are words and bigrams, the rest characters */
     unsigned char *seen; /* (terms.n) scratch */
+    unsigned char *naming; /* (terms.n) 1 for a year asked for or a term that named the
+                            * scope: they say which column or document, not what about */
+    figure_question fq;
 } question_terms;
 
-static void question_terms_build(const char *question, question_terms *qt)
+/* Terms that named the scope ("Acme", "2018") are in every hit's document:
+ * they say which document, not which line, so they weigh NAME_WEIGHT and do
+ * not make a line about the question. */
+static void question_terms_build(const char *question, const retrieve_scope *scope,
+                                 question_terms *qt)
 {
     memset(qt, 0, sizeof *qt);
     qterms_build(question, TERMS_BIGRAMS, &qt->terms);
@@ -64,8 +85,18 @@ static void question_terms_build(const char *question, question_terms *qt)
     qterms_free(&uni);
     qt->weight = dq_calloc(qt->terms.n ? qt->terms.n : 1, sizeof *qt->weight);
     qt->seen = dq_calloc(qt->terms.n ? qt->terms.n : 1, 1);
+    qt->naming = dq_calloc(qt->terms.n ? qt->terms.n : 1, 1);
+    figure_question_read(question, &qt->fq);
     for (size_t i = 0; i < qt->terms.n; i++) {
         qt->weight[i] = i < n_main ? 1.0 : UNIGRAM_WEIGHT;
+        for (int k = 0; k < qt->fq.n_years; k++)
+            if (!strcmp(qt->terms.items[i].text, qt->fq.years[k]))
+                qt->naming[i] = 1;
+        for (size_t k = 0; scope && k < scope->n_names; k++)
+            if (!strcmp(qt->terms.items[i].text, scope->names[k])) {
+                qt->weight[i] = NAME_WEIGHT;
+                qt->naming[i] = 1;
+            }
         qt->total += qt->weight[i];
     }
 }
@@ -75,12 +106,14 @@ static void question_terms_free(question_terms *qt)
     qterms_free(&qt->terms);
     free(qt->weight);
     free(qt->seen);
+    free(qt->naming);
 }
 
 typedef struct {
     question_terms *qt;
     double covered;
-    int words;
+    int words;   /* words and bigrams of the question held */
+    int content; /* of them, those that are not naming[] */
 } score_ctx;
 
 static int score_cb(void *ctx, const dq_term *t)
@@ -91,21 +124,37 @@ static int score_cb(void *ctx, const dq_term *t)
         c->qt->seen[i] = 1;
         c->covered += c->qt->weight[i];
         c->words += (size_t)i < c->qt->n_main;
+        c->content += (size_t)i < c->qt->n_main && !c->qt->naming[i];
     }
     return 0;
 }
 
-static double sentence_coverage(question_terms *qt, const char *s, size_t n, int *words)
+/* Adds the question terms s[0..n) holds and c has not seen yet. */
+static void cover(score_ctx *c, const char *s, size_t n)
 {
-    *words = 0;
-    if (qt->total <= 0)
-        return 0;
-    memset(qt->seen, 0, qt->terms.n);
-    score_ctx c = {qt, 0, 0};
-    text_terms(s, n, TERMS_UNIGRAMS | TERMS_BIGRAMS, score_cb, &c);
-    *words = c.words;
-    double v = c.covered / qt->total;
-    return v > 1 ? 1 : v;
+    text_terms(s, n, TERMS_UNIGRAMS | TERMS_BIGRAMS, score_cb, c);
+}
+
+/* The line a table row's table hangs under: the nearest line above start
+ * that is not a row itself (a caption or heading such as "Capital
+ * expenditures"), as [*from, return); 0 when there is none. */
+static size_t row_caption(const char *text, size_t start, size_t *from)
+{
+    size_t end = start;
+    while (end > 0) {
+        size_t line_end = end - 1; /* the '\n' before the current line */
+        if (text[line_end] != '\n')
+            return 0;
+        size_t b = line_end;
+        while (b > 0 && text[b - 1] != '\n')
+            b--;
+        if (line_end > b && !figure_is_row(text + b, line_end - b)) {
+            *from = b;
+            return line_end;
+        }
+        end = b;
+    }
+    return 0;
 }
 
 static bool is_space_at(const char *s, size_t n, size_t i, int *len)
@@ -120,6 +169,7 @@ static bool is_space_at(const char *s, size_t n, size_t i, int *len)
 typedef struct {
     const char *text;
     size_t n;
+    const char *section; /* the hit's section path, "" when none */
     size_t hit, n_hits;
     question_terms *qt;
     candidate *cands;
@@ -145,19 +195,48 @@ static int piece_cb(void *ctx, size_t start, size_t end)
     }
     if (end <= start || utf8_length(c->text + start, end - start) < MIN_SENTENCE_CHARS)
         return 0;
-    int words;
-    double cov = sentence_coverage(c->qt, c->text + start, end - start, &words);
-    if (cov <= 0)
+    /* The piece's own terms, then at CONTEXT_WEIGHT those only its
+     * section path or its table's caption hold: a row "Purchases of
+     * property, plant and equipment | 2018: (1,577)" under "Capital
+     * expenditures" is about capital expenditures. */
+    question_terms *qt = c->qt;
+    if (qt->total <= 0)
         return 0;
+    memset(qt->seen, 0, qt->terms.n);
+    score_ctx sc = {qt, 0, 0, 0};
+    cover(&sc, c->text + start, end - start);
+    double own = sc.covered;
+    int words = sc.words;
+    if (own <= 0)
+        return 0;
+    cover(&sc, c->section, strlen(c->section));
+    size_t from = 0, to = 0;
+    if (figure_is_row(c->text + start, end - start))
+        to = row_caption(c->text, start, &from);
+    if (to > from)
+        cover(&sc, c->text + from, to - from);
+    double cov = (own + CONTEXT_WEIGHT * (sc.covered - own)) / qt->total;
+    /* A question that asks for an amount is answered by the line that
+     * states one, best of the period asked, when the line is about what the
+     * question names (a word besides the year). */
+    figure_kind f = FIGURE_NONE;
+    if (qt->fq.asks && sc.content > 0) {
+        f = figure_in_line(c->text + start, end - start, &qt->fq);
+        cov += f == FIGURE_ASKED ? FIGURE_BONUS + ASKED_BONUS : f == FIGURE_SOME ? FIGURE_BONUS : 0;
+    }
+    if (cov > 1)
+        cov = 1;
     DQ_GROW(c->cands, c->cap_cands, c->n_cands + 1);
     double bonus = RANK_BONUS * (double)(c->n_hits - c->hit) / (double)c->n_hits;
-    c->cands[c->n_cands++] = (candidate){c->hit, start, end, cov, cov + bonus, words};
+    c->cands[c->n_cands++] = (candidate){c->hit, start, end, cov, cov + bonus, words, f};
     return 0;
 }
 
 static int candidate_cmp(const void *a, const void *b)
 {
     const candidate *x = a, *y = b;
+    if (x->figure != y->figure)
+        return x->figure > y->figure ? -1 : 1;
     if (x->key != y->key)
         return x->key > y->key ? -1 : 1;
     if (x->hit != y->hit)
@@ -179,20 +258,31 @@ int answer_extractive(const char *question, const retrieve_result *hits,
         return 0;
 
     question_terms qt;
-    question_terms_build(question ? question : "", &qt);
+    question_terms_build(question ? question : "", &hits->scope, &qt);
     split_ctx sc = {0};
     sc.qt = &qt;
     sc.n_hits = hits->n;
     for (size_t h = 0; h < hits->n; h++) {
         sc.text = hits->items[h].chunk.text ? hits->items[h].chunk.text : "";
         sc.n = strlen(sc.text);
+        sc.section = hits->items[h].chunk.section ? hits->items[h].chunk.section : "";
         sc.hit = h;
         text_pieces(sc.text, sc.n, BOUNDARY_SENTENCE, piece_cb, &sc);
     }
+    /* Among the lines that cover at least RELATIVE_CUT of what the best one
+     * covers, those that state the figure asked for come first: the answer
+     * to "what were the FY2018 capital expenditures" is the row with the
+     * amount, and the sentence that merely talks about them follows it. */
+    double best = 0;
+    for (size_t i = 0; i < sc.n_cands; i++)
+        if (sc.cands[i].coverage > best)
+            best = sc.cands[i].coverage;
+    for (size_t i = 0; i < sc.n_cands; i++)
+        if (sc.cands[i].coverage < RELATIVE_CUT * best || sc.cands[i].coverage < p.min_score)
+            sc.cands[i].figure = FIGURE_NONE;
     if (sc.n_cands)
         qsort(sc.cands, sc.n_cands, sizeof *sc.cands, candidate_cmp);
 
-    double best = sc.n_cands ? sc.cands[0].coverage : 0;
     int min_words = qt.n_main < 2 ? (int)qt.n_main : 2;
     const candidate **chosen = dq_calloc((size_t)p.max_sentences, sizeof *chosen);
     size_t n_chosen = 0;

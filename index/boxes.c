@@ -10,19 +10,35 @@
 int store_put_chunk_boxes(store *st, const char *sha256, int ordinal, const store_box *boxes,
                           size_t n)
 {
+    /* The chunk's id is looked up once, not joined per box: that join cost
+     * as much as the insert (a chunk has a box per line). */
+    sqlite3_stmt *q = store_stmt(st, SLOT_BOX_CHUNK,
+                                 "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id"
+                                 " WHERE d.sha256 = ?1 AND c.ordinal = ?2");
+    if (!q)
+        return -1;
+    store_bind_text(q, 1, sha256);
+    sqlite3_bind_int(q, 2, ordinal);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        store_fail(st, "cannot find the chunk of a box");
+        sqlite3_reset(q);
+        return -1;
+    }
+    sqlite3_int64 chunk_id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    if (rc == SQLITE_DONE)
+        return 0; /* no such chunk: nothing to mark, as before */
     /* OR REPLACE: --force re-extracts a document another path still links,
      * whose chunks (and boxes) are kept. */
     sqlite3_stmt *s = store_stmt(st, SLOT_BOX_INSERT,
                                  "INSERT OR REPLACE INTO chunk_boxes"
                                  " (chunk_id, seq, page, x0, y0, x1, y1)"
-                                 " SELECT c.id, ?2, ?3, ?4, ?5, ?6, ?7 FROM chunks c"
-                                 " JOIN documents d ON d.id = c.doc_id"
-                                 " WHERE d.sha256 = ?1 AND c.ordinal = ?8");
+                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!s)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        store_bind_text(s, 1, sha256);
-        sqlite3_bind_int(s, 8, ordinal);
+        sqlite3_bind_int64(s, 1, chunk_id);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
         sqlite3_bind_int(s, 3, boxes[i].page);
         sqlite3_bind_double(s, 4, boxes[i].x0);

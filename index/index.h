@@ -275,6 +275,10 @@ int store_get_chunk(store *st, int64_t chunk_id, store_hit *out);
 /* Corpus statistics for scoring: number of chunks and how many contain term
  * (a single docqa-tokenizer term). */
 int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t *df);
+/* Whether some chunk holds a word that begins with term ("bronco": "broncos")
+ * or that term is, less one or two final letters ("panthers": "panther"):
+ * 1 yes, 0 no, -1 on a store error. term is one lower-case ASCII term. */
+int store_term_variant(store *st, const char *term);
 
 /* ---- vectors ------------------------------------------------------------ */
 

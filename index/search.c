@@ -332,6 +332,47 @@ int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t 
                      "SELECT doc FROM fts_vocab WHERE term = ?1", n_chunks, df);
 }
 
+/* Whether the chunk index holds a term in [lo, hi): 1, 0, or -1. fts5vocab
+ * seeks a range on term; an OR of ranges would make it read every term. */
+static int vocab_range(store *st, const char *lo, const char *hi)
+{
+    sqlite3_stmt *s = store_stmt(st, SLOT_TERM_VARIANT,
+                                 "SELECT 1 FROM fts_vocab WHERE term >= ?1 AND term < ?2 LIMIT 1");
+    if (!s)
+        return -1;
+    store_bind_text(s, 1, lo);
+    store_bind_text(s, 2, hi);
+    int step = sqlite3_step(s);
+    int rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+    if (rc < 0)
+        store_fail(st, "cannot look a word up");
+    sqlite3_reset(s);
+    return rc;
+}
+
+int store_term_variant(store *st, const char *term)
+{
+    size_t n = strlen(term);
+    if (n == 0)
+        return 0;
+    dq_buf lo = DQ_BUF_INIT, hi = DQ_BUF_INIT;
+    dq_buf_puts(&hi, term);
+    hi.data[n - 1]++; /* the first string after every word that begins with term */
+    int rc = vocab_range(st, term, hi.data);
+    /* term less one or two final letters, as the only word in [w, w "\x01") */
+    for (size_t cut = 1; cut <= 2 && rc == 0 && n - cut >= 4; cut++) {
+        dq_buf_clear(&lo);
+        dq_buf_clear(&hi);
+        dq_buf_append(&lo, term, n - cut);
+        dq_buf_append(&hi, term, n - cut);
+        dq_buf_putc(&hi, '\x01');
+        rc = vocab_range(st, lo.data, hi.data);
+    }
+    dq_buf_free(&lo);
+    dq_buf_free(&hi);
+    return rc;
+}
+
 int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t *df)
 {
     return term_freq(st, term, SLOT_DOC_COUNT, "SELECT count(*) FROM documents", SLOT_DOC_TERM_DF,

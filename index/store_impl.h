@@ -44,6 +44,7 @@ enum store_slot {
     SLOT_VEC_GET,
     SLOT_VEC_PRUNE,
     SLOT_BOX_INSERT,
+    SLOT_BOX_CHUNK,
     SLOT_BOX_GET,
     SLOT_DOC_GET,
     SLOT_DOC_CLEAR,
@@ -60,6 +61,7 @@ enum store_slot {
     SLOT_SEARCH_IN,
     SLOT_DOC_CHUNKS,
     SLOT_CHUNKS_PER_DOC,
+    SLOT_TERM_VARIANT,
     SLOT_COUNT
 };
 

@@ -224,6 +224,51 @@ typedef struct {
  * without line boxes (text files). *out is malloc'd (free it). */
 int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n);
 
+/* ---- reading in child processes (isolate.c) ------------------------------ */
+
+/* A file extracted, cleaned and split: what the store takes. Owns all. */
+typedef struct {
+    ingest_box *items; /* (n) */
+    size_t n;
+} ingest_boxes;
+
+typedef struct {
+    ingest_raw_doc raw;   /* format and the pages' marks (OCR, unreadable, dropped);
+                           * from a reader child the pages carry no blocks */
+    char *title;          /* the cleaned document's title, or NULL */
+    char **page_texts;    /* (n_pages) ingest_page_text() of each cleaned page */
+    size_t n_pages;
+    chunk_list chunks;
+    ingest_boxes *boxes;  /* (chunks.n) ingest_chunk_boxes() of each chunk */
+    bool body_text;       /* a paragraph has text: with no chunks, headings alone */
+} ingest_prepared;
+
+/* Cleans and splits p->raw (filled by the caller) into the rest of p. -1
+ * with the error set; p->raw stays p's either way. */
+int ingest_prepare(const split_params *split, ingest_prepared *p);
+void ingest_prepared_free(ingest_prepared *p);
+
+/* ingest_extract_params() (and ingest_prepare() with split) in a child
+ * process: one running per reader, so a caller may run several at once from
+ * one thread. NULL with the error set when no child could start. */
+typedef struct ingest_reader ingest_reader;
+ingest_reader *ingest_reader_start(const char *path, const ingest_params *params,
+                                   const split_params *split);
+/* The descriptor to poll for POLLIN. */
+int ingest_reader_fd(const ingest_reader *r);
+/* Takes what the child wrote so far without blocking: 1 once it wrote all. */
+int ingest_reader_pump(ingest_reader *r);
+
+enum { INGEST_READ_FAILED = -1, INGEST_PREP_FAILED = -2 };
+
+/* Waits for the child and frees r. 0 with out filled; INGEST_READ_FAILED
+ * (extraction failed, or the child crashed or was killed: the error names
+ * the signal) or INGEST_PREP_FAILED (cleanup or splitting failed), with the
+ * error set and out empty. */
+int ingest_reader_finish(ingest_reader *r, ingest_prepared *out);
+/* Kills the child, waits for it and frees r; NULL is a no-op. */
+void ingest_reader_cancel(ingest_reader *r);
+
 /* The most pixels one render makes (25 million: an A4 page at 520 dpi);
  * a larger page is drawn at a lower dpi to fit. */
 #define INGEST_RENDER_MAX_PIXELS 25e6

@@ -1,14 +1,20 @@
-/* isolate.c - ingest_extract_isolated(): extraction in a child process, so a crashing parser costs one file.
+/* isolate.c - reading files in child processes, so a crashing parser costs one file.
  *
  * A file can crash a parser outright (20,000 nested HTML elements overflow
  * the stack inside MuPDF's layout; a bug in any reader does the same), and no
- * fz_try catches that. The child runs ingest_extract_params() and sends the
- * document back through a pipe in a plain length-prefixed form that only this
- * file writes and reads (same binary on both ends, so numbers travel as their
- * bytes). The parent turns a child killed by a signal into a failure that
- * names the signal, and the batch goes on. The child gets the default action
- * for crash signals, so a sanitizer build's handlers do not report the
- * parser's crash as docqa's, and it dies with its parent.
+ * fz_try catches that. The child runs ingest_extract_params() (and, for an
+ * ingest run, cleanup and splitting too, so that several children do all of
+ * a document's CPU work side by side) and sends the result back through a
+ * pipe in a plain length-prefixed form that only this file writes and reads
+ * (same binary on both ends, so numbers travel as their bytes). The parent
+ * turns a child killed by a signal into a failure that names the signal, and
+ * the batch goes on. The child gets the default action for crash signals, so
+ * a sanitizer build's handlers do not report the parser's crash as docqa's,
+ * and it dies with its parent.
+ *
+ * ingest_reader_* run one child without blocking the caller, which may run
+ * several at once (poll their descriptors) and must be one thread: the parent
+ * starts no threads, so fork() never copies a lock another thread holds.
  */
 #include "ingest/quality.h"
 #include "ingest/raw.h"
@@ -21,14 +27,61 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { WIRE_OK = 0x6f6b, WIRE_FAILED = 0x6661, FLUSH_BYTES = 1 << 20 };
+enum { WIRE_OK = 0x6f6b, WIRE_FAILED = 0x6661, WIRE_PREP_FAILED = 0x7066, FLUSH_BYTES = 1 << 20 };
 static const uint64_t NO_STRING = UINT64_MAX;
+
+/* ---- what a reader makes ------------------------------------------------------ */
+
+int ingest_prepare(const split_params *split, ingest_prepared *p)
+{
+    p->title = NULL;
+    p->page_texts = NULL;
+    p->n_pages = 0;
+    p->chunks = (chunk_list){0};
+    p->boxes = NULL;
+    p->body_text = false;
+    ingest_doc doc = {0};
+    if (ingest_clean(&p->raw, &doc) < 0 || split_document(&doc, split, &p->chunks) < 0) {
+        ingest_doc_free(&doc);
+        return -1;
+    }
+    p->title = doc.title ? dq_strdup(doc.title) : NULL;
+    p->n_pages = doc.n_pages;
+    p->page_texts = dq_calloc(doc.n_pages ? doc.n_pages : 1, sizeof *p->page_texts);
+    for (size_t i = 0; i < doc.n_pages; i++) {
+        p->page_texts[i] = ingest_page_text(&doc.pages[i]);
+        for (size_t k = 0; k < doc.pages[i].n_paras && !p->body_text; k++)
+            p->body_text = doc.pages[i].paras[k].text && doc.pages[i].paras[k].text[0];
+    }
+    ingest_doc_free(&doc);
+    p->boxes = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->boxes);
+    for (size_t i = 0; i < p->chunks.n; i++)
+        ingest_chunk_boxes(&p->raw, &p->chunks.items[i], &p->boxes[i].items, &p->boxes[i].n);
+    return 0;
+}
+
+void ingest_prepared_free(ingest_prepared *p)
+{
+    if (!p)
+        return;
+    ingest_raw_doc_free(&p->raw);
+    free(p->title);
+    for (size_t i = 0; p->page_texts && i < p->n_pages; i++)
+        free(p->page_texts[i]);
+    free(p->page_texts);
+    for (size_t i = 0; p->boxes && i < p->chunks.n; i++)
+        free(p->boxes[i].items);
+    free(p->boxes);
+    chunk_list_free(&p->chunks);
+    memset(p, 0, sizeof *p);
+}
 
 /* ---- the child's side ------------------------------------------------------ */
 
@@ -70,7 +123,8 @@ static void put_string(wire_out *w, const char *s)
         put_bytes(w, s, (size_t)n);
 }
 
-static void put_doc(wire_out *w, const ingest_raw_doc *doc)
+/* with_blocks false: the pages' marks only (the lines went into the chunks). */
+static void put_doc(wire_out *w, const ingest_raw_doc *doc, bool with_blocks)
 {
     put_string(w, doc->format);
     put_string(w, doc->title);
@@ -89,9 +143,9 @@ static void put_doc(wire_out *w, const ingest_raw_doc *doc)
         put_string(w, p->label);
         put_string(w, p->unreadable);
         PUT(w, p->dropped);
-        uint64_t n_blocks = p->n_blocks;
+        uint64_t n_blocks = with_blocks ? p->n_blocks : 0;
         PUT(w, n_blocks);
-        for (size_t b = 0; b < p->n_blocks; b++) {
+        for (size_t b = 0; b < n_blocks; b++) {
             const ingest_block *bl = &p->blocks[b];
             PUT(w, bl->table);
             put_string(w, bl->header);
@@ -113,7 +167,40 @@ static void put_doc(wire_out *w, const ingest_raw_doc *doc)
     }
 }
 
-static _Noreturn void run_child(int fd, const char *path, const ingest_params *params)
+/* What cleanup and splitting add to the raw document. */
+static void put_prepared(wire_out *w, const ingest_prepared *p)
+{
+    put_string(w, p->title);
+    uint64_t n_pages = p->n_pages;
+    PUT(w, n_pages);
+    for (size_t i = 0; i < p->n_pages; i++)
+        put_string(w, p->page_texts[i]);
+    PUT(w, p->body_text);
+    uint64_t n_chunks = p->chunks.n;
+    PUT(w, n_chunks);
+    for (size_t i = 0; i < p->chunks.n; i++) {
+        const chunk *c = &p->chunks.items[i];
+        put_string(w, c->text);
+        put_string(w, c->section);
+        put_string(w, c->label);
+        PUT(w, c->page_start);
+        PUT(w, c->page_end);
+        PUT(w, c->ordinal);
+        PUT(w, c->table);
+        uint64_t n_boxes = p->boxes[i].n;
+        PUT(w, n_boxes);
+        put_bytes(w, p->boxes[i].items, p->boxes[i].n * sizeof *p->boxes[i].items);
+    }
+}
+
+static void put_failure(wire_out *w, int32_t status)
+{
+    PUT(w, status);
+    put_string(w, dq_last_error());
+}
+
+static _Noreturn void run_child(int fd, const char *path, const ingest_params *params,
+                                const split_params *split)
 {
     /* The default action, not a sanitizer's report: the parent tells it. */
     static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
@@ -125,15 +212,17 @@ static _Noreturn void run_child(int fd, const char *path, const ingest_params *p
     setrlimit(RLIMIT_CORE, &no_core);
 
     wire_out w = {fd, DQ_BUF_INIT, false};
-    ingest_raw_doc doc;
+    ingest_prepared prep;
     int32_t status = WIRE_OK;
-    if (ingest_extract_params(path, params, &doc) < 0) {
-        status = WIRE_FAILED;
-        PUT(&w, status);
-        put_string(&w, dq_last_error());
+    if (ingest_extract_params(path, params, &prep.raw) < 0) {
+        put_failure(&w, WIRE_FAILED);
+    } else if (split && ingest_prepare(split, &prep) < 0) {
+        put_failure(&w, WIRE_PREP_FAILED);
     } else {
         PUT(&w, status);
-        put_doc(&w, &doc);
+        put_doc(&w, &prep.raw, !split);
+        if (split)
+            put_prepared(&w, &prep);
     }
     wire_flush(&w);
     /* _exit: the parent's atexit handlers (and a leak checker) are not ours. */
@@ -234,18 +323,39 @@ static void get_doc(wire_in *r, ingest_raw_doc *doc)
     }
 }
 
-static int read_all(int fd, dq_buf *out)
+static void get_prepared(wire_in *r, ingest_prepared *p)
 {
-    char chunk[65536];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return 0;
-        dq_buf_append(out, chunk, (size_t)n);
+    p->title = get_string(r);
+    p->n_pages = get_count(r, sizeof(uint64_t));
+    p->page_texts = dq_calloc(p->n_pages ? p->n_pages : 1, sizeof *p->page_texts);
+    for (size_t i = 0; i < p->n_pages && !r->bad; i++) {
+        p->page_texts[i] = get_string(r);
+        if (!p->page_texts[i])
+            p->page_texts[i] = dq_strdup("");
+    }
+    GET(r, p->body_text);
+    p->chunks.n = get_count(r, 3 * sizeof(uint64_t));
+    p->chunks.items = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->chunks.items);
+    p->boxes = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->boxes);
+    for (size_t i = 0; i < p->chunks.n && !r->bad; i++) {
+        chunk *c = &p->chunks.items[i];
+        c->text = get_string(r);
+        c->section = get_string(r);
+        c->label = get_string(r);
+        GET(r, c->page_start);
+        GET(r, c->page_end);
+        GET(r, c->ordinal);
+        GET(r, c->table);
+        ingest_boxes *b = &p->boxes[i];
+        b->n = get_count(r, sizeof *b->items);
+        b->items = dq_malloc((b->n ? b->n : 1) * sizeof *b->items);
+        get_bytes(r, b->items, b->n * sizeof *b->items);
+        if (!c->text)
+            c->text = dq_strdup("");
+        if (!c->section)
+            c->section = dq_strdup("");
+        if (!c->label)
+            c->label = dq_strdup("");
     }
 }
 
@@ -263,53 +373,139 @@ static void set_child_error(int status)
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-int ingest_extract_isolated(const char *path, const ingest_params *params, ingest_raw_doc *out)
+struct ingest_reader {
+    pid_t pid;
+    int fd;      /* the read end of the child's pipe; -1 once it ended */
+    int read_errno; /* a read that failed, else 0 */
+    bool split;  /* the child cleans and splits too */
+    dq_buf got;  /* what the child wrote so far */
+};
+
+ingest_reader *ingest_reader_start(const char *path, const ingest_params *params,
+                                   const split_params *split)
 {
-    memset(out, 0, sizeof *out);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) {
         dq_set_error("cannot start the reader: %s", strerror(errno));
-        return -1;
+        return NULL;
     }
+    /* A larger pipe lets the child finish writing while the parent stores
+     * another document (best effort: the system may cap it). */
+    fcntl(fds[1], F_SETPIPE_SZ, FLUSH_BYTES);
     pid_t pid = fork();
     if (pid < 0) {
         dq_set_error("cannot start the reader: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
-        return -1;
+        return NULL;
     }
     if (pid == 0) {
         close(fds[0]);
-        run_child(fds[1], path, params);
+        run_child(fds[1], path, params, split);
     }
     close(fds[1]);
-    dq_buf got = DQ_BUF_INIT;
-    int read_rc = read_all(fds[0], &got);
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    ingest_reader *r = dq_calloc(1, sizeof *r);
+    *r = (ingest_reader){pid, fds[0], 0, split != NULL, DQ_BUF_INIT};
+    return r;
+}
+
+int ingest_reader_fd(const ingest_reader *r)
+{
+    return r->fd;
+}
+
+int ingest_reader_pump(ingest_reader *r)
+{
+    char chunk[65536];
+    while (r->fd >= 0) {
+        ssize_t n = read(r->fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n > 0) {
+            dq_buf_append(&r->got, chunk, (size_t)n);
+            continue;
+        }
+        if (n < 0)
+            r->read_errno = errno;
+        close(r->fd);
+        r->fd = -1;
+    }
+    return 1;
+}
+
+static void reader_free(ingest_reader *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    dq_buf_free(&r->got);
+    free(r);
+}
+
+static void reap(pid_t pid, int *status)
+{
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
         ;
+}
+
+int ingest_reader_finish(ingest_reader *r, ingest_prepared *out)
+{
+    memset(out, 0, sizeof *out);
+    while (ingest_reader_pump(r) == 0) {
+        struct pollfd pfd = {r->fd, POLLIN, 0};
+        poll(&pfd, 1, -1);
+    }
+    int status = 0;
+    reap(r->pid, &status);
     int rc = -1;
-    wire_in r = {got.data, got.data + got.len, false};
+    wire_in in = {r->got.data, r->got.data + r->got.len, false};
     int32_t kind = 0;
-    GET(&r, kind);
-    if (read_rc < 0) {
-        dq_set_error("cannot read the reader's result: %s", strerror(errno));
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || r.bad) {
+    GET(&in, kind);
+    if (r->read_errno) {
+        dq_set_error("cannot read the reader's result: %s", strerror(r->read_errno));
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || in.bad) {
         set_child_error(status);
-    } else if (kind == WIRE_FAILED) {
-        char *msg = get_string(&r);
+    } else if (kind == WIRE_FAILED || kind == WIRE_PREP_FAILED) {
+        char *msg = get_string(&in);
         dq_set_error("%s", msg ? msg : "failed");
         free(msg);
+        rc = kind == WIRE_FAILED ? INGEST_READ_FAILED : INGEST_PREP_FAILED;
     } else {
-        get_doc(&r, out);
-        if (r.bad || kind != WIRE_OK) {
-            ingest_raw_doc_free(out);
+        get_doc(&in, &out->raw);
+        if (r->split && !in.bad)
+            get_prepared(&in, out);
+        if (in.bad || kind != WIRE_OK || in.p != in.end) {
+            ingest_prepared_free(out);
             dq_set_error("the reader's result was cut short");
         } else {
             rc = 0;
         }
     }
-    dq_buf_free(&got);
+    reader_free(r);
     return rc;
+}
+
+void ingest_reader_cancel(ingest_reader *r)
+{
+    if (!r)
+        return;
+    kill(r->pid, SIGKILL);
+    int status;
+    reap(r->pid, &status);
+    reader_free(r);
+}
+
+int ingest_extract_isolated(const char *path, const ingest_params *params, ingest_raw_doc *out)
+{
+    memset(out, 0, sizeof *out);
+    ingest_reader *r = ingest_reader_start(path, params, NULL);
+    if (!r)
+        return -1;
+    ingest_prepared p;
+    if (ingest_reader_finish(r, &p) != 0)
+        return -1;
+    *out = p.raw;
+    return 0;
 }

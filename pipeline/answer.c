@@ -250,6 +250,24 @@ static int answer_extractively(rag_session *s, const rag_turn *t, rag_reply *out
     return 0;
 }
 
+/* What to say instead of an answer when the documents asked about are not
+ * in the store: --doc matched none, or the question names something no
+ * document is about or mentions (retrieve_scope.absent); NULL otherwise.
+ * In the question's language, as the other replies. */
+static char *no_document_text(const char *question, const retrieve_scope *scope,
+                              const char *doc_glob)
+{
+    bool zh = prompt_detect_lang(question) == PROMPT_ZH;
+    dq_buf text = DQ_BUF_INIT;
+    if (scope->kind == RETRIEVE_SCOPE_CHOSEN && scope->n_docs == 0)
+        dq_buf_printf(&text, zh ? "库中没有与“%s”匹配的文档。" : "No document in the store matches '%s'.",
+                      doc_glob ? doc_glob : "");
+    else if (scope->absent)
+        dq_buf_printf(&text, zh ? "库中没有关于“%s”的文档。" : "No document about '%s' is in the store.",
+                      scope->absent);
+    return text.len ? dq_buf_take(&text) : NULL;
+}
+
 int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
 {
     memset(out, 0, sizeof *out);
@@ -275,16 +293,16 @@ int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
     if (t->on_query)
         t->on_query(t, out->query);
     double t0 = dq_now();
-    rc = rag_session_retrieve(s, st, out->query, t->top_k, &out->hits);
+    rc = rag_session_retrieve(s, st, out->query, t->top_k, t->doc, &out->hits);
     if (rc < 0)
         goto done;
     out->retrieve_s = dq_now() - t0;
-    if (out->hits.scope.kind == RETRIEVE_SCOPE_CHOSEN && out->hits.scope.n_docs == 0) {
+    char *none = no_document_text(t->question, &out->hits.scope, t->doc && *t->doc ? t->doc : s->retrieve.doc);
+    if (none) {
         /* Said, not answered from other documents or left to the LLM. */
-        dq_buf text = DQ_BUF_INIT;
-        dq_buf_printf(&text, "No document in the store matches '%s'.", s->retrieve.doc);
         out->mode = RAG_EXTRACTIVE;
-        out->text = dq_buf_take(&text);
+        out->no_document = true;
+        out->text = none;
         if (t->extractive_pieces && t->on_piece &&
             t->on_piece(t->ctx, out->text, strlen(out->text))) {
             dq_set_error("interrupted");

@@ -4,17 +4,22 @@
  *
  * Incremental like make: a file whose size and mtime match the store is not
  * read (unless verifying); one whose content hash is already stored (a copy,
- * a touch, a rename) is linked without extraction. Each file's document is
- * written in its own transaction, so Ctrl-C or kill -9 loses at most the
- * file in flight, and a broken file is recorded as failed without stopping
- * the batch. Gone files are removed only after every present file was
- * handled: a renamed file's new path is linked first, so its document (and
- * its vectors) never becomes an orphan. */
+ * a touch, a rename) is linked without extraction. The others are read by up
+ * to run->jobs reader children at once (ingest/isolate.c: extraction,
+ * cleanup and splitting), ahead of this process, the one writer, which
+ * stores each result in input order. Each file's document is written in its
+ * own transaction, so Ctrl-C or kill -9 loses at most the files in flight,
+ * and a broken file is recorded as failed without stopping the batch. Gone
+ * files are removed only after every present file was handled: a renamed
+ * file's new path is linked first, so its document (and its vectors) never
+ * becomes an orphan. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pipeline/pipeline.h"
 
@@ -229,22 +234,20 @@ static int record_failure(ingest_run *run, const input_file *f, const char *reas
 }
 
 /* Where each chunk's text lies on its pages, for highlighted citations. */
-static int put_boxes(store *st, const char *sha, const ingest_raw_doc *raw,
-                     const chunk_list *chunks)
+static int put_boxes(store *st, const char *sha, const chunk_list *chunks,
+                     const ingest_boxes *boxes)
 {
     int rc = 0;
     for (size_t i = 0; i < chunks->n && rc == 0; i++) {
-        ingest_box *boxes = NULL;
-        size_t nb = 0;
-        ingest_chunk_boxes(raw, &chunks->items[i], &boxes, &nb);
-        store_box *sb = dq_calloc(nb ? nb : 1, sizeof *sb);
-        for (size_t k = 0; k < nb; k++)
-            sb[k] = (store_box){boxes[k].page, boxes[k].x0, boxes[k].y0, boxes[k].x1,
-                                boxes[k].y1};
-        if (nb)
-            rc = store_put_chunk_boxes(st, sha, chunks->items[i].ordinal, sb, nb);
+        const ingest_boxes *b = &boxes[i];
+        if (!b->n)
+            continue;
+        store_box *sb = dq_calloc(b->n, sizeof *sb);
+        for (size_t k = 0; k < b->n; k++)
+            sb[k] = (store_box){b->items[k].page, b->items[k].x0, b->items[k].y0,
+                                b->items[k].x1, b->items[k].y1};
+        rc = store_put_chunk_boxes(st, sha, chunks->items[i].ordinal, sb, b->n);
         free(sb);
-        free(boxes);
     }
     return rc;
 }
@@ -277,7 +280,8 @@ static int put_tables(store *st, const char *sha, const chunk_list *chunks)
 /* What an extracted document adds to its rows; all NULL when a path is
  * linked to stored content. */
 typedef struct {
-    const ingest_raw_doc *raw; /* for the chunks' boxes */
+    const ingest_raw_doc *raw; /* the pages' marks */
+    const ingest_boxes *boxes; /* (n chunks) */
     const int *page_ocr;       /* (n_pages) as store_put_page_ocr() takes it, or NULL */
     const float *page_conf;
 } doc_extras;
@@ -294,7 +298,7 @@ static int write_document(ingest_run *run, const input_file *f, const store_doc_
                      : store_put_document(run->st, f->rel, f->size, f->mtime, info, page_texts,
                                           in, n);
     if (rc == 0 && x->raw && chunks)
-        rc = put_boxes(run->st, info->sha256, x->raw, chunks);
+        rc = put_boxes(run->st, info->sha256, chunks, x->boxes);
     if (rc == 0 && x->page_ocr)
         rc = store_put_page_ocr(run->st, info->sha256, x->page_ocr, x->page_conf,
                                 info->n_pages);
@@ -322,100 +326,137 @@ static int put_document(ingest_run *run, const input_file *f, const store_doc_in
     return rc;
 }
 
-/* Extracts, cleans and splits one file and stores it (with rebuild, replacing
- * the chunks of a stored document with the same content). Returns -1 only for
- * a store failure; a bad file is recorded and returns 0. *stored tells
- * whether a document was written. */
-static int ingest_new_content(ingest_run *run, const input_file *f, const char *sha,
-                              bool rebuild, bool *stored)
+/* What a reader child handed back for one file. */
+typedef struct {
+    int rc;               /* 0, INGEST_READ_FAILED, INGEST_PREP_FAILED or READ_STOPPED */
+    ingest_prepared prep; /* when rc is 0 */
+    char *err;            /* the reason when rc is not 0; owned */
+} read_result;
+
+/* Ctrl-C ended the read: the file is not broken, and the next run reads it. */
+enum { READ_STOPPED = -100 };
+
+static void read_result_free(read_result *r)
 {
-    *stored = false;
-    ingest_raw_doc raw = {0};
+    ingest_prepared_free(&r->prep);
+    free(r->err);
+    r->err = NULL;
+}
+
+/* How long a waiting run sleeps between looks at events.stop. */
+enum { STOP_POLL_MS = 100 };
+
+static unsigned online_cores(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (unsigned)cores : 1;
+}
+
+static unsigned run_jobs(const ingest_run *run)
+{
+    return run->jobs > 0 ? (unsigned)run->jobs : online_cores();
+}
+
+/* Starts a reader child for f with the run's limits, password, OCR and
+ * chunking; NULL with the error set. */
+static ingest_reader *start_reader(const ingest_run *run, const input_file *f)
+{
     ingest_params ip = run->limits;
     ip.password = run->password;
-    ip.ocr = &run->ocr;
-    if (ingest_extract_isolated(f->abs, &ip, &raw) < 0) {
-        /* Ctrl-C stopped OCR: the file is not broken, and the next run reads it. */
-        if (stopped(run)) {
-            ingest_raw_doc_free(&raw);
-            return 0;
-        }
-        char *reason = dq_strdup(dq_last_error());
-        int rc = 0;
-        if (rebuild && store_has_document(run->st, sha) == 1) {
-            /* Re-chunking or --force on content the store holds: a file that
-             * cannot be read again this time (no password given, a lower
-             * limit) keeps the chunks it has rather than losing them. */
-            dq_buf b = DQ_BUF_INIT;
-            dq_buf_printf(&b, "%s; its stored chunks are kept", reason);
-            note_failure(run, f->rel, b.data);
-            dq_buf_free(&b);
-        } else {
-            rc = record_failure(run, f, reason);
-        }
-        free(reason);
-        ingest_raw_doc_free(&raw);
-        return rc;
+    /* OCR starts a worker per core in each child: with several children the
+     * cores are shared out instead of taken several times over. */
+    ocr_params ocr = run->ocr;
+    unsigned jobs = run_jobs(run);
+    if (ocr.threads == 0 && jobs > 1)
+        ocr.threads = online_cores() > jobs ? (int)(online_cores() / jobs) : 1;
+    ip.ocr = &ocr;
+    return ingest_reader_start(f->abs, &ip, &run->split);
+}
+
+static void take_result(ingest_reader *r, read_result *out)
+{
+    out->rc = ingest_reader_finish(r, &out->prep);
+    out->err = out->rc < 0 ? dq_strdup(dq_last_error()) : NULL;
+}
+
+/* Reads f now, in one child, polling events.stop while it runs. */
+static void read_now(ingest_run *run, const input_file *f, read_result *out)
+{
+    memset(out, 0, sizeof *out);
+    ingest_reader *r = start_reader(run, f);
+    if (!r) {
+        out->rc = INGEST_READ_FAILED;
+        out->err = dq_strdup(dq_last_error());
+        return;
     }
-    if (stopped(run)) {
-        /* Ctrl-C while the reader ran: nothing of this file is recorded. */
-        ingest_raw_doc_free(&raw);
+    while (ingest_reader_pump(r) == 0) {
+        if (stopped(run)) {
+            ingest_reader_cancel(r);
+            out->rc = READ_STOPPED;
+            return;
+        }
+        struct pollfd pfd = {ingest_reader_fd(r), POLLIN, 0};
+        poll(&pfd, 1, STOP_POLL_MS);
+    }
+    take_result(r, out);
+}
+
+/* Stores one file's read result (with rebuild, replacing the chunks of a
+ * stored document with the same content). Returns -1 only for a store
+ * failure; a bad file is recorded and returns 0. *stored tells whether a
+ * document was written. */
+static int ingest_new_content(ingest_run *run, const input_file *f, const char *sha,
+                              bool rebuild, read_result *res, bool *stored)
+{
+    *stored = false;
+    /* Ctrl-C while the reader ran (or stopped its OCR): nothing of this file
+     * is recorded, and the next run reads it. */
+    if (res->rc == READ_STOPPED || stopped(run))
+        return 0;
+    if (res->rc == INGEST_READ_FAILED && rebuild && store_has_document(run->st, sha) == 1) {
+        /* Re-chunking or --force on content the store holds: a file that
+         * cannot be read again this time (no password given, a lower
+         * limit) keeps the chunks it has rather than losing them. */
+        dq_buf b = DQ_BUF_INIT;
+        dq_buf_printf(&b, "%s; its stored chunks are kept", res->err);
+        note_failure(run, f->rel, b.data);
+        dq_buf_free(&b);
         return 0;
     }
-    ingest_doc doc = {0};
-    chunk_list chunks = {0};
-    int rc = 0;
-    if (ingest_clean(&raw, &doc) < 0 || split_document(&doc, &run->split, &chunks) < 0) {
-        char *reason = dq_strdup(dq_last_error());
-        rc = record_failure(run, f, reason);
-        free(reason);
-    } else if (chunks.n == 0) {
+    if (res->rc < 0)
+        return record_failure(run, f, res->err);
+    const ingest_prepared *p = &res->prep;
+    if (p->chunks.n == 0) {
         /* The splitter indexes headings only as the section path of the text
          * under them, so a file of headings alone has text but no chunk. */
-        bool any = false;
-        for (size_t i = 0; i < doc.n_pages && !any; i++)
-            for (size_t k = 0; k < doc.pages[i].n_paras && !any; k++)
-                any = doc.pages[i].paras[k].text && doc.pages[i].paras[k].text[0];
-        rc = record_failure(run, f,
-                            any ? "only headings, no body text to index"
-                                : "no text found after cleanup");
-    } else {
-        char **pages = dq_calloc(doc.n_pages ? doc.n_pages : 1, sizeof *pages);
-        size_t too_big = 0;
-        for (size_t i = 0; i < doc.n_pages; i++) {
-            pages[i] = ingest_page_text(&doc.pages[i]);
-            if (!too_big && strlen(pages[i]) > MAX_PAGE_BYTES)
-                too_big = i + 1;
-        }
-        store_doc_info info = {sha, raw.format, doc.title, (int)doc.n_pages};
-        if (too_big) {
+        return record_failure(run, f,
+                              p->body_text ? "only headings, no body text to index"
+                                           : "no text found after cleanup");
+    }
+    for (size_t i = 0; i < p->n_pages; i++) {
+        if (strlen(p->page_texts[i]) > MAX_PAGE_BYTES) {
             char reason[128];
             snprintf(reason, sizeof reason,
                      "page %zu holds more than %d MB of text (split the file, or add form "
                      "feeds between its pages)",
-                     too_big, MAX_PAGE_BYTES >> 20);
-            rc = record_failure(run, f, reason);
-        } else {
-            int *page_ocr = NULL;
-            float *page_conf = NULL;
-            ocr_pages(run, f->rel, &raw, &page_ocr, &page_conf);
-            doc_extras x = {&raw, page_ocr, page_conf};
-            rc = put_document(run, f, &info, (const char *const *)pages, &chunks, rebuild, &x);
-            *stored = rc == 0;
-            free(page_ocr);
-            free(page_conf);
+                     i + 1, MAX_PAGE_BYTES >> 20);
+            return record_failure(run, f, reason);
         }
-        if (*stored) {
-            run->pages += (long long)doc.n_pages;
-            run->chunks += (long long)chunks.n;
-        }
-        for (size_t i = 0; i < doc.n_pages; i++)
-            free(pages[i]);
-        free(pages);
     }
-    chunk_list_free(&chunks);
-    ingest_doc_free(&doc);
-    ingest_raw_doc_free(&raw);
+    store_doc_info info = {sha, p->raw.format, p->title, (int)p->n_pages};
+    int *page_ocr = NULL;
+    float *page_conf = NULL;
+    ocr_pages(run, f->rel, &p->raw, &page_ocr, &page_conf);
+    doc_extras x = {&p->raw, p->boxes, page_ocr, page_conf};
+    int rc = put_document(run, f, &info, (const char *const *)p->page_texts, &p->chunks,
+                          rebuild, &x);
+    free(page_ocr);
+    free(page_conf);
+    *stored = rc == 0;
+    if (*stored) {
+        run->pages += (long long)p->n_pages;
+        run->chunks += (long long)p->chunks.n;
+    }
     return rc;
 }
 
@@ -448,88 +489,136 @@ static long stale_index(ingest_run *run, const char *sha)
     return run->stale_done[i] ? -1 : i;
 }
 
-int ingest_run_file(ingest_run *run, const input_file *f)
+/* ---- what to do with a file ------------------------------------------------- */
+
+typedef enum {
+    ACT_UNCHANGED,     /* nothing to do */
+    ACT_FAILED_BEFORE, /* unchanged and failed before: told again */
+    ACT_FAIL,          /* fails without reading (reason) */
+    ACT_LINK,          /* its content is stored: link the path to it */
+    ACT_READ,          /* extract, clean, split and store */
+} file_act;
+
+typedef struct {
+    file_act act;
+    bool have, same_stat, same_content, rebuild;
+    long stale;   /* stale_index of sha */
+    bool hashed;  /* sha is the file's content hash */
+    char sha[65];
+    char *reason; /* ACT_FAIL, ACT_FAILED_BEFORE; owned */
+} file_plan;
+
+/* Decides what f needs from the store's rows without writing any, hashing
+ * it unless known_sha (its hash from an earlier look) is given. The same
+ * decision is made ahead, to start readers early, and again when the file's
+ * turn comes, since the files before it may have stored its content. -1 on
+ * a store failure. */
+static int plan_file(ingest_run *run, const input_file *f, const char *known_sha,
+                     file_plan *p)
 {
+    memset(p, 0, sizeof *p);
+    p->stale = -1;
     store_file prev = {0};
     int have = store_get_file(run->st, f->rel, &prev);
     if (have < 0)
         return -1;
-    bool same_stat = have && prev.size == f->size && prev.mtime == f->mtime;
+    p->have = have;
+    p->same_stat = have && prev.size == f->size && prev.mtime == f->mtime;
     bool was_ok = have && prev.status && !strcmp(prev.status, "ok");
     bool rebuild = run->force || (was_ok && stale_index(run, prev.sha256) >= 0);
     /* A failed file is tried again only when it changed or a password may
      * now open it; --verify re-hashes only files that were ok. */
-    if (same_stat && !rebuild && (was_ok ? !run->verify : !(run->password || run->retry_failed))) {
-        int rc = 0;
-        if (was_ok) {
-            run->n_unchanged++;
-        } else {
-            note_failure(run, f->rel, prev.error ? prev.error : "failed before");
-            rc = IN_TRANSACTION(run->st, store_note_failed_again(run->st, f->rel));
-        }
-        store_file_free(&prev);
-        return rc;
-    }
-    char sha[65];
-    if (f->size == 0) {
-        store_file_free(&prev);
-        return record_failure(run, f, "empty file");
-    }
-    /* Refused from its size alone: hashing would read all of it first. */
     long long max_bytes = run->limits.max_file_bytes;
-    if (max_bytes > 0 && f->size > max_bytes) {
-        char reason[160];
-        snprintf(reason, sizeof reason,
-                 "%.1f MB, over the limit of %.1f MB per file (--max-file-size)",
-                 (double)f->size / (1 << 20), (double)max_bytes / (1 << 20));
-        store_file_free(&prev);
-        return record_failure(run, f, reason);
+    if (p->same_stat && !rebuild &&
+        (was_ok ? !run->verify : !(run->password || run->retry_failed))) {
+        p->act = was_ok ? ACT_UNCHANGED : ACT_FAILED_BEFORE;
+        if (!was_ok)
+            p->reason = dq_strdup(prev.error ? prev.error : "failed before");
+    } else if (f->size == 0) {
+        p->act = ACT_FAIL;
+        p->reason = dq_strdup("empty file");
+    } else if (max_bytes > 0 && f->size > max_bytes) {
+        /* Refused from its size alone: hashing would read all of it first. */
+        dq_buf b = DQ_BUF_INIT;
+        dq_buf_printf(&b, "%.1f MB, over the limit of %.1f MB per file (--max-file-size)",
+                      (double)f->size / (1 << 20), (double)max_bytes / (1 << 20));
+        p->act = ACT_FAIL;
+        p->reason = dq_buf_take(&b);
+    } else if (known_sha) {
+        memcpy(p->sha, known_sha, sizeof p->sha);
+        p->hashed = true;
+    } else if (dq_sha256_file(f->abs, p->sha) < 0) {
+        p->act = ACT_FAIL;
+        p->reason = dq_strdup(dq_last_error());
+    } else {
+        p->hashed = true;
     }
-    if (dq_sha256_file(f->abs, sha) < 0) {
-        /* Copied: the store calls below may set the error buffer again. */
-        char *reason = dq_strdup(dq_last_error());
-        store_file_free(&prev);
-        int rc = record_failure(run, f, reason);
-        free(reason);
-        return rc;
+    int rc = 0;
+    if (p->hashed) {
+        p->same_content = was_ok && prev.sha256 && !strcmp(prev.sha256, p->sha);
+        p->stale = stale_index(run, p->sha);
+        p->rebuild = run->force || p->stale >= 0;
+        int known = 0;
+        if (p->same_content && p->same_stat && !p->rebuild)
+            p->act = ACT_UNCHANGED; /* --verify found the bytes the store has */
+        else if ((known = store_has_document(run->st, p->sha)) < 0)
+            rc = -1;
+        else
+            p->act = known && !p->rebuild ? ACT_LINK : ACT_READ;
     }
-    bool same_content = was_ok && prev.sha256 && !strcmp(prev.sha256, sha);
     store_file_free(&prev);
-    long stale = stale_index(run, sha);
-    rebuild = run->force || stale >= 0;
-    if (same_content && same_stat && !rebuild) {
-        run->n_unchanged++; /* --verify found the bytes the store has */
-        return 0;
-    }
+    return rc;
+}
 
-    int known = store_has_document(run->st, sha);
-    if (known < 0)
-        return -1;
-    if (known && !rebuild) {
+/* Carries out plan for f; res is what a reader started ahead made of it, or
+ * NULL when none did. -1 on a store failure. */
+static int apply_plan(ingest_run *run, const input_file *f, const file_plan *p,
+                      read_result *res)
+{
+    switch (p->act) {
+    case ACT_UNCHANGED:
+        run->n_unchanged++;
+        return 0;
+    case ACT_FAILED_BEFORE:
+        note_failure(run, f->rel, p->reason);
+        return IN_TRANSACTION(run->st, store_note_failed_again(run->st, f->rel));
+    case ACT_FAIL:
+        return record_failure(run, f, p->reason);
+    case ACT_LINK: {
         /* A touched file, a copy or a renamed file: link, don't extract. */
-        store_doc_info info = {sha, NULL, NULL, 0};
+        store_doc_info info = {p->sha, NULL, NULL, 0};
         if (put_document(run, f, &info, NULL, NULL, false, &(doc_extras){0}) < 0)
             return -1;
-        if (same_content) {
+        if (p->same_content) {
             run->n_unchanged++;
         } else {
-            remember_link(run, sha, !have);
-            if (have)
+            remember_link(run, p->sha, !p->have);
+            if (p->have)
                 run->n_changed++;
             else
                 run->n_linked++;
         }
         return 0;
     }
+    case ACT_READ:
+        break;
+    }
+    read_result now = {0};
+    if (!res) {
+        read_now(run, f, &now);
+        res = &now;
+    }
     bool stored;
-    if (ingest_new_content(run, f, sha, rebuild, &stored) < 0)
+    int rc = ingest_new_content(run, f, p->sha, p->rebuild, res, &stored);
+    read_result_free(&now);
+    if (rc < 0)
         return -1;
-    if (stored && stale >= 0)
-        run->stale_done[stale] = true; /* other paths of it just link now */
+    if (stored && p->stale >= 0)
+        run->stale_done[p->stale] = true; /* other paths of it just link now */
     if (stored) {
-        if (!have)
+        if (!p->have)
             run->n_added++;
-        else if (same_content)
+        else if (p->same_content)
             run->n_rechunked++;
         else
             run->n_changed++;
@@ -537,17 +626,156 @@ int ingest_run_file(ingest_run *run, const input_file *f)
     return 0;
 }
 
+static int run_file(ingest_run *run, const input_file *f, const char *known_sha,
+                    read_result *res)
+{
+    file_plan plan;
+    int rc = plan_file(run, f, known_sha, &plan);
+    if (rc == 0)
+        rc = apply_plan(run, f, &plan, res);
+    free(plan.reason);
+    return rc;
+}
+
+int ingest_run_file(ingest_run *run, const input_file *f)
+{
+    return run_file(run, f, NULL, NULL);
+}
+
+/* ---- several readers at once --------------------------------------------- */
+
+/* A file looked at ahead of its turn. */
+typedef struct {
+    bool hashed;           /* sha is its content hash */
+    char sha[65];
+    ingest_reader *reader; /* its child, while running */
+    bool done;             /* res holds what the child made */
+    read_result res;
+} ahead_file;
+
+/* Up to jobs reader children for the files after the one being stored,
+ * whose results wait (at most window of them) to be stored in input order
+ * by the one writer, this thread. */
+typedef struct {
+    ingest_run *run;
+    const file_list *files;
+    ahead_file *ahead; /* (window) file i in ahead[i % window] */
+    size_t window;
+    size_t next;       /* the first file not looked at yet */
+    unsigned jobs, running;
+} reader_pool;
+
+static ahead_file *slot_of(reader_pool *p, size_t i)
+{
+    return &p->ahead[i % p->window];
+}
+
+/* True when a file from cursor up to j is read for sha already: a copy
+ * waits and is linked to it, not read twice. */
+static bool sha_in_flight(reader_pool *p, size_t cursor, size_t j, const char *sha)
+{
+    for (size_t i = cursor; i < j; i++) {
+        const ahead_file *a = slot_of(p, i);
+        if (a->hashed && (a->reader || a->done) && !strcmp(a->sha, sha))
+            return true;
+    }
+    return false;
+}
+
+/* Looks at the files after cursor, starting readers for those that need
+ * reading while fewer than jobs run. -1 on a store failure. */
+static int pool_plan(reader_pool *p, size_t cursor)
+{
+    while (p->running < p->jobs && p->next < p->files->n && p->next < cursor + p->window) {
+        size_t j = p->next++;
+        ahead_file *a = slot_of(p, j);
+        memset(a, 0, sizeof *a);
+        const input_file *f = &p->files->items[j];
+        file_plan plan;
+        if (plan_file(p->run, f, NULL, &plan) < 0)
+            return -1;
+        a->hashed = plan.hashed;
+        memcpy(a->sha, plan.sha, sizeof a->sha);
+        if (plan.act == ACT_READ && !sha_in_flight(p, cursor, j, plan.sha)) {
+            a->reader = start_reader(p->run, f);
+            if (a->reader) {
+                p->running++;
+            } else {
+                a->done = true;
+                a->res = (read_result){.rc = INGEST_READ_FAILED, .err = dq_strdup(dq_last_error())};
+            }
+        }
+        free(plan.reason);
+    }
+    return 0;
+}
+
+/* Takes what the running children wrote, waiting up to timeout_ms for any. */
+static void pool_pump(reader_pool *p, size_t cursor, int timeout_ms)
+{
+    struct pollfd *fds = dq_calloc(p->jobs, sizeof *fds);
+    size_t *which = dq_calloc(p->jobs, sizeof *which);
+    nfds_t n = 0;
+    for (size_t i = cursor; i < p->next && n < p->jobs; i++) {
+        if (slot_of(p, i)->reader) {
+            fds[n] = (struct pollfd){ingest_reader_fd(slot_of(p, i)->reader), POLLIN, 0};
+            which[n++] = i;
+        }
+    }
+    if (n && poll(fds, n, timeout_ms) > 0) {
+        for (nfds_t k = 0; k < n; k++) {
+            ahead_file *a = slot_of(p, which[k]);
+            if (fds[k].revents && ingest_reader_pump(a->reader) == 1) {
+                take_result(a->reader, &a->res);
+                a->reader = NULL;
+                a->done = true;
+                p->running--;
+            }
+        }
+    }
+    free(fds);
+    free(which);
+}
+
+static void pool_free(reader_pool *p)
+{
+    for (size_t i = 0; i < p->window; i++) {
+        ingest_reader_cancel(p->ahead[i].reader);
+        read_result_free(&p->ahead[i].res);
+    }
+    free(p->ahead);
+}
+
 int ingest_run_files(ingest_run *run, const file_list *files)
 {
+    unsigned jobs = run_jobs(run);
+    /* The window bounds the documents held in memory at once. */
+    reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0};
+    p.ahead = dq_calloc(p.window, sizeof *p.ahead);
     long long bytes = 0;
-    for (size_t i = 0; i < files->n && !stopped(run); i++) {
-        if (ingest_run_file(run, &files->items[i]) < 0)
-            return -1;
+    int rc = 0;
+    for (size_t i = 0; i < files->n && !stopped(run) && rc == 0; i++) {
+        ahead_file *a = slot_of(&p, i);
+        if ((rc = pool_plan(&p, i)) < 0)
+            break;
+        while (a->reader && !stopped(run) && rc == 0) {
+            pool_pump(&p, i, STOP_POLL_MS);
+            rc = pool_plan(&p, i);
+        }
+        if (rc < 0 || stopped(run))
+            break;
+        rc = run_file(run, &files->items[i], a->hashed ? a->sha : NULL, a->done ? &a->res : NULL);
+        read_result_free(&a->res);
+        a->done = false;
+        if (rc < 0)
+            break;
         bytes += files->items[i].size;
         if (run->events.files_done)
             run->events.files_done(run->events.user, (int)i + 1, bytes, run->pages);
+        pool_pump(&p, i + 1, 0); /* the children's pipes keep flowing */
     }
-    return 0;
+    pool_free(&p);
+    return rc;
 }
 
 /* Stored files that are gone from disk. */

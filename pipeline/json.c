@@ -175,9 +175,12 @@ cJSON *rag_reply_json(const char *question, const rag_reply *r, const char *mode
     if (r->llm_error)
         cJSON_AddStringToObject(root, "llm_error", r->llm_error);
     cJSON_AddBoolToObject(root, "found", r->found);
+    if (r->no_document)
+        cJSON_AddBoolToObject(root, "no_document", true);
     cJSON_AddStringToObject(root, "answer", r->text ? r->text : "");
     cJSON_AddStringToObject(root, "search_query", r->query ? r->query : question);
     cJSON_AddItemToObject(root, "sources", rag_sources_json(r));
+    retrieve_scope_json(root, &r->hits.scope);
     if (r->mode == RAG_LLM)
         add_llm_details(root, r);
     else

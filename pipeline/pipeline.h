@@ -156,6 +156,8 @@ typedef struct {
     bool force;           /* re-extract even when unchanged or stored */
     bool verify;          /* hash files whose size and mtime match too */
     bool retry_failed;    /* OCR settings given: a file that failed may read now */
+    int jobs;             /* reader children at once (0: one per core); documents are
+                           * still stored one at a time, in input order */
     ocr_params ocr;       /* OCR settings (ingest_run_set_ocr) */
     char *ocr_langs;      /* owned; ocr.langs points here */
     split_params split;
@@ -225,7 +227,10 @@ int ingest_run_set_ocr(ingest_run *run, const char *mode, const char *langs,
 int ingest_run_file(ingest_run *run, const input_file *f);
 
 /* ingest_run_file for each file of the list in order, telling
- * events.files_done after each, until events.stop. -1 on a store failure. */
+ * events.files_done after each, until events.stop. Up to run->jobs files
+ * ahead are read (extracted, cleaned, split) by child processes at once,
+ * at most 4 x jobs documents held; each is stored in input order. -1 on a
+ * store failure. */
 int ingest_run_files(ingest_run *run, const file_list *files);
 
 /* Removes stored files that are gone from disk (ENOENT): with inside, only
@@ -366,10 +371,11 @@ int rag_session_search(rag_session *s, store *st, const char *query, const retri
 /* The retrieval step of an answer turn, for rag_answer_turn and for whoever
  * wants the same passages without the answer (eval ceval --rag): the
  * session's [retrieve] settings, embedding model and reranker; top_k 0 is
- * the session's; st NULL is the session's store. 0, or RAG_ERR with the
+ * the session's; doc (a GLOB over paths and file names) NULL is the
+ * session's (--doc); st NULL is the session's store. 0, or RAG_ERR with the
  * error set ("search failed: ..."). */
 int rag_session_retrieve(rag_session *s, store *st, const char *query, int top_k,
-                         retrieve_result *res);
+                         const char *doc, retrieve_result *res);
 
 /* Gets answer text as it is ready; non-zero stops. */
 typedef int (*rag_piece_fn)(void *ctx, const char *piece, size_t len);
@@ -382,6 +388,7 @@ typedef struct rag_turn {
     const char *prev_query;     /* the last turn's standalone query when the caller kept it;
                                  * NULL: the last user message of history */
     int top_k;                  /* 0: the session's */
+    const char *doc;            /* only documents matching this GLOB; NULL: the session's */
     bool no_llm;                /* extractive this turn */
     store *st;                  /* borrowed for this turn; NULL: the session's */
     llm_client *llm;            /* borrowed for this turn; NULL: the session's */
@@ -405,6 +412,8 @@ typedef struct {
     double retrieve_s;
     char *text;             /* the whole answer, [n] markers included */
     bool found;             /* a passage answered (LLM: it cited one) */
+    bool no_document;       /* nothing answered: text says the documents asked about are not
+                             * in the store (--doc matched none, or hits.scope.absent) */
     const answer_source *sources; /* (n_sources) numbered passages: those given to the LLM,
                                    * or those an extractive answer cites; point into below */
     size_t n_sources;

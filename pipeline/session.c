@@ -211,11 +211,13 @@ int rag_session_search(rag_session *s, store *st, const char *query, const retri
 }
 
 int rag_session_retrieve(rag_session *s, store *st, const char *query, int top_k,
-                         retrieve_result *res)
+                         const char *doc, retrieve_result *res)
 {
     retrieve_params rp = s->retrieve;
     if (top_k > 0)
         rp.top_k = top_k;
+    if (doc && *doc)
+        rp.doc = doc;
     if (rag_session_search(s, st ? st : s->st, query, &rp, res) < 0) {
         char why[512];
         snprintf(why, sizeof why, "%s", dq_last_error());

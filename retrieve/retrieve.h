@@ -63,7 +63,11 @@ typedef struct {
     char **paths;   /* (n_docs) a file path of each */
     size_t n_docs;  /* 0 with kind CHOSEN: the pattern matched no document */
     char *why;      /* "the question names 'amazon', '2017'"; NULL with kind NONE */
+    char **names;   /* (n_names) with kind NAMED: the question's terms that named them */
+    size_t n_names;
     bool widened;   /* named, but nothing in them matched: searched all instead */
+    char *absent;   /* the question names a document that is not in the store, in its
+                     * own words ("Acme 2019"; rules in scope.c); else NULL */
 } retrieve_scope;
 
 void retrieve_scope_free(retrieve_scope *s);
@@ -136,7 +140,8 @@ char *retrieve_snippet(const char *text, const char *question, int max_chars);
  * [start, end) byte ranges into it that they held. NULL is an empty snippet. */
 struct cJSON;
 void retrieve_snippet_json(struct cJSON *obj, const char *snippet);
-/* Adds "scope": {"kind", "why", "widened", "documents": [paths]} to obj. */
+/* Adds "scope": {"kind", "why", "widened", "absent" (when set), "documents":
+ * [paths]} to obj. */
 void retrieve_scope_json(struct cJSON *obj, const retrieve_scope *scope);
 
 #endif

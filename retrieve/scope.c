@@ -33,8 +33,12 @@ void retrieve_scope_free(retrieve_scope *s)
     for (size_t i = 0; i < s->n_docs; i++)
         free(s->paths[i]);
     free(s->paths);
+    for (size_t i = 0; i < s->n_names; i++)
+        free(s->names[i]);
+    free(s->names);
     free(s->docs);
     free(s->why);
+    free(s->absent);
     memset(s, 0, sizeof *s);
 }
 
@@ -69,6 +73,7 @@ typedef struct {
     const char *text; /* the question, glued years split */
     const qterms *q;
     unsigned char *name; /* (q->n) */
+    int *at, *len;       /* (q->n) where each name is first written in text */
     bool sentence;       /* the question has sentence punctuation, not keywords only */
 } name_ctx;
 
@@ -107,9 +112,95 @@ static int name_cb(void *ctx, const dq_term *t)
                       !strncmp(after, "\xE2\x80\x99", 3);
     if (starts && (possessive || !c->sentence))
         starts = false;
-    if (t->cjk || year || mixed || inner_cap || (is_upper(w[0]) && !starts))
-        c->name[i] = 1;
+    /* Chinese has no capitals: a capital on a Latin word inside it names. */
+    if (starts && (unsigned char)after[0] >= 0x80)
+        starts = false;
+    if ((t->cjk || year || mixed || inner_cap || (is_upper(w[0]) && !starts)) && !c->name[i]) {
+        c->name[i] = 1 + (year && !t->cjk);
+        c->at[i] = t->start;
+        c->len[i] = len;
+    }
     return 0;
+}
+
+/* Whether s (a term) is written in Latin letters and digits only. */
+static bool is_latin(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+/* A name long enough to stand for a company or product: Latin letters and
+ * digits, three or more of them, or a digit and a letter ("3M"); "FY" and
+ * "Q2" are the labels of a period. */
+static bool name_sized(const char *s)
+{
+    size_t n = strlen(s);
+    return is_latin(s) && (n >= 3 || (n == 2 && s[0] >= '0' && s[0] <= '9'));
+}
+
+/* Whether the question names a document that is not in the store, as
+ * "What was Acme's revenue in FY2019?" does in a store of other companies'
+ * reports. Said only when all of these hold, since a wrong "not in the
+ * store" hides an answer that is there:
+ * - a name of the question (a Latin word written as a name, not a year or
+ *   a period's label; Chinese words are left out, as every bigram of them
+ *   reads as a name) is in no document's about text and in no chunk, and no
+ *   indexed word begins with it or is it less one or two final letters
+ *   (plurals, possessives and typos: "Bronco" for "Broncos", "Lev's" for
+ *   "Levi's");
+ * - the question also names something the stored documents' about texts
+ *   hold (a year, a form), so it asks about a document like those stored;
+ * - every such name is a year or common to most documents: none names a
+ *   stored document in particular (that one then answers).
+ * out->absent gets the missing names and the question's years, in its own
+ * words and order ("Acme 2019"). about_df is (q->n), -1 for non-names. */
+static int scope_absent(store *st, const name_ctx *nc, const int64_t *about_df,
+                        int64_t n_docs, retrieve_scope *out)
+{
+    bool known = false;
+    for (size_t i = 0; i < nc->q->n; i++) {
+        if (about_df[i] <= 0)
+            continue;
+        if (nc->name[i] != 2 && 2 * about_df[i] <= n_docs)
+            return 0; /* names a stored document */
+        known = true;
+    }
+    if (!known)
+        return 0;
+    unsigned char *show = dq_calloc(nc->q->n ? nc->q->n : 1, 1);
+    bool fire = false;
+    int rc = 0;
+    for (size_t i = 0; i < nc->q->n && rc == 0; i++) {
+        show[i] = nc->name[i] == 2;
+        if (about_df[i] != 0 || nc->name[i] != 1 || !name_sized(nc->q->items[i].text))
+            continue;
+        int64_t n_chunks, df;
+        rc = store_term_doc_freq(st, nc->q->items[i].text, &n_chunks, &df);
+        int variant = rc == 0 && df == 0 ? store_term_variant(st, nc->q->items[i].text) : 1;
+        if (variant < 0)
+            rc = -1;
+        show[i] = variant == 0;
+        fire = fire || show[i];
+    }
+    if (rc == 0 && fire) {
+        dq_buf b = DQ_BUF_INIT;
+        for (;;) { /* in question order */
+            size_t pick = nc->q->n;
+            for (size_t i = 0; i < nc->q->n; i++)
+                if (show[i] && (pick == nc->q->n || nc->at[i] < nc->at[pick]))
+                    pick = i;
+            if (pick == nc->q->n)
+                break;
+            dq_buf_printf(&b, "%s%.*s", b.len ? " " : "", nc->len[pick], nc->text + nc->at[pick]);
+            show[pick] = 0;
+        }
+        out->absent = dq_buf_take(&b);
+    }
+    free(show);
+    return rc;
 }
 
 static int scope_named(store *st, const char *question, retrieve_scope *out)
@@ -119,17 +210,22 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
     double *idf = dq_calloc(q.n ? q.n : 1, sizeof *idf);
     dq_buf split = DQ_BUF_INIT;
     text_split_glued_years(question, strlen(question), &split);
-    name_ctx nc = {split.data ? split.data : "", &q, dq_calloc(q.n ? q.n : 1, 1),
+    size_t nq = q.n ? q.n : 1;
+    name_ctx nc = {split.data ? split.data : "", &q, dq_calloc(nq, 1),
+                   dq_calloc(nq, sizeof(int)), dq_calloc(nq, sizeof(int)),
                    strpbrk(question, ".?!") != NULL || strstr(question, "？") ||
                        strstr(question, "。")};
+    int64_t *about_df = dq_calloc(nq, sizeof *about_df), n_docs = 0;
     text_terms(nc.text, strlen(nc.text), TERMS_BIGRAMS, name_cb, &nc);
     dq_buf match = DQ_BUF_INIT;
     int rc = 0;
     for (size_t i = 0; i < q.n && rc == 0; i++) {
-        int64_t n_docs, df;
+        int64_t df;
+        about_df[i] = -1;
         if (!nc.name[i])
             continue;
         rc = store_about_term_freq(st, q.items[i].text, &n_docs, &df);
+        about_df[i] = df;
         if (rc < 0 || n_docs < 2 || df == 0 || 2 * df > n_docs)
             continue;
         idf[i] = log((double)n_docs / (double)df);
@@ -171,9 +267,12 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
             out->kind = RETRIEVE_SCOPE_NAMED;
             dq_buf why = DQ_BUF_INIT;
             dq_buf_puts(&why, "the question names");
-            for (size_t i = 0, k = 0; i < q.n; i++)
-                if (best_seen[i])
-                    dq_buf_printf(&why, "%s '%s'", k++ ? "," : "", q.items[i].text);
+            out->names = dq_calloc(q.n, sizeof *out->names);
+            for (size_t i = 0; i < q.n; i++)
+                if (best_seen[i]) {
+                    dq_buf_printf(&why, "%s '%s'", out->n_names ? "," : "", q.items[i].text);
+                    out->names[out->n_names++] = dq_strdup(q.items[i].text);
+                }
             out->why = dq_buf_take(&why);
         }
         free(w);
@@ -181,8 +280,13 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
         free(best_seen);
     }
     store_doc_hits_free(&docs);
+    if (rc == 0 && n_docs > 0)
+        rc = scope_absent(st, &nc, about_df, n_docs, out);
     dq_buf_free(&match);
     dq_buf_free(&split);
+    free(about_df);
+    free(nc.at);
+    free(nc.len);
     free(nc.name);
     free(idf);
     qterms_free(&q);
@@ -228,6 +332,8 @@ void retrieve_scope_json(cJSON *obj, const retrieve_scope *scope)
     if (scope->why)
         cJSON_AddStringToObject(o, "why", scope->why);
     cJSON_AddBoolToObject(o, "widened", scope->widened);
+    if (scope->absent)
+        cJSON_AddStringToObject(o, "absent", scope->absent);
     cJSON *docs = cJSON_AddArrayToObject(o, "documents");
     for (size_t i = 0; i < scope->n_docs; i++)
         cJSON_AddItemToArray(docs, cJSON_CreateString(scope->paths[i]));

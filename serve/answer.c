@@ -59,6 +59,7 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
         .history = ask->history,
         .n_history = ask->n_history,
         .top_k = ask->top_k,
+        .doc = ask->doc,
         .no_llm = !srv->have_llm,
         .st = st,
         .llm = llm,

@@ -17,6 +17,7 @@ typedef struct {
     const serve_turn *history; /* (n_history) earlier turns, oldest first */
     size_t n_history;
     int top_k;                 /* 0: the session's */
+    const char *doc;           /* a GLOB over paths and file names; NULL: all */
 } serve_ask;
 
 /* Called with each piece of answer text as it is ready; non-zero stops. */

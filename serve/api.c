@@ -211,6 +211,7 @@ enum MHD_Result api_ask(serve_request *rq)
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(body, "history");
     int k = parse_k(cJSON_GetObjectItemCaseSensitive(body, "top_k"), NULL);
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(body, "stream");
+    const cJSON *doc = cJSON_GetObjectItemCaseSensitive(body, "doc");
     if (!cJSON_IsString(q) || !*q->valuestring) {
         ask_call_free(c);
         return serve_reply_error(rq, 400, "'question' must be a non-empty string");
@@ -228,7 +229,12 @@ enum MHD_Result api_ask(serve_request *rq)
         ask_call_free(c);
         return serve_reply_error(rq, 400, "'stream' must be true or false");
     }
-    c->ask = (serve_ask){q->valuestring, c->history, c->n_history, k};
+    if (doc && !cJSON_IsString(doc)) {
+        ask_call_free(c);
+        return serve_reply_error(rq, 400, "'doc' must be a string (a file name pattern)");
+    }
+    c->ask = (serve_ask){q->valuestring, c->history, c->n_history, k,
+                         doc && *doc->valuestring ? doc->valuestring : NULL};
 
     if (cJSON_IsTrue(stream)) {
         /* Checked here so a bad question is a 400, not an event. */

@@ -190,7 +190,7 @@ enum MHD_Result openai_chat(serve_request *rq)
         chat_call_free(c);
         return serve_reply_error(rq, 400, "'messages' has no user message to answer");
     }
-    c->ask = (serve_ask){c->turns[last - 1].content, c->turns, last - 1, 0};
+    c->ask = (serve_ask){c->turns[last - 1].content, c->turns, last - 1, 0, NULL};
 
     char *m = retrieve_build_match(c->ask.question);
     bool any_user = false;

@@ -535,7 +535,7 @@ Test(ask, doc_scope_that_matches_nothing_is_said_not_answered)
     script.body = CHUNK("不该被调用") LAST("stop");
     run_result r = ASK("ask", "--doc", "*report-2019*", "违约金怎么算？");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "No document in the store matches '*report-2019*'."), "%s", r.out);
+    cr_assert(strstr(r.out, "库中没有与“*report-2019*”匹配的文档。"), "%s", r.out);
     cr_assert_null(script.last_request, "the LLM was asked: %s", script.last_request);
     run_result_free(&r);
     /* a pattern that matches scopes the answer to that document */
@@ -544,5 +544,50 @@ Test(ask, doc_scope_that_matches_nothing_is_said_not_answered)
     cr_assert(strstr(r.out, "24 months"), "%s", r.out);
     cr_assert(strstr(r.out, "manual.txt"), "%s", r.out);
     cr_assert_null(strstr(r.out, "lease.md"), "%s", r.out);
+    run_result_free(&r);
+}
+
+Test(ask, a_report_not_in_the_store_is_said_not_answered)
+{
+    write_file("acme-2018.txt", "Acme Corporation\nAnnual Report 2018\n\nRevenue was $410 million "
+                                "in 2018, up from $380 million.\n");
+    write_file("borealis-2018.txt", "Borealis Industries\nAnnual Report 2018\n\nRevenue was $630 "
+                                    "million in 2018, up from $600 million.\n");
+    run_result r = ASK("ingest", "acme-2018.txt", "borealis-2018.txt");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_result_free(&r);
+    script.body = CHUNK("Revenue was $630 million [1].") LAST("stop");
+    r = ASK("ask", "What was Zenith's revenue in 2018?");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "No document about 'Zenith 2018' is in the store.\n");
+    cr_assert_null(script.last_request, "the LLM was asked: %s", script.last_request);
+    run_result_free(&r);
+    r = ASK("ask", "--json", "Zenith公司2018年的收入是多少？");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "found")));
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "no_document")));
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "answer")->valuestring, "库中没有关于“Zenith 2018”的文档。");
+    cr_assert_str_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "scope"), "absent")->valuestring,
+        "Zenith 2018");
+    cJSON_Delete(j);
+    run_result_free(&r);
+    /* a stored company's report answers */
+    r = ASK("ask", "--no-llm", "What was Acme's revenue in 2018?");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "$410 million"), "%s", r.out);
+    run_result_free(&r);
+    /* chat says it too, and a --doc that matches nothing */
+    r = run("What was Zenith's revenue in 2018?\n", NULL,
+            (const char *const[]){"chat", "--no-llm", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "No document about 'Zenith 2018' is in the store."), "%s", r.out);
+    run_result_free(&r);
+    r = run("How long is the warranty period?\n", NULL,
+            (const char *const[]){"chat", "--no-llm", "--doc", "*2019*", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "No document in the store matches '*2019*'."), "%s", r.out);
     run_result_free(&r);
 }

@@ -3,6 +3,7 @@
  * MuPDF's writer, broken files). */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -412,6 +413,67 @@ Test(cli, killed_ingest_leaves_a_usable_store)
     cr_expect_eq(cJSON_GetObjectItem(j, "files")->valueint, 150);
     cr_expect_eq(cJSON_GetObjectItem(j, "documents")->valueint, 150);
     cr_expect_eq(cJSON_GetObjectItem(j, "chunks")->valueint, 150);
+    cJSON_Delete(j);
+    run_free(&r);
+}
+
+/* The processes whose command line holds needle (a unique path). */
+static int processes_with(const char *needle)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    cr_assert(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        dq_buf b = DQ_BUF_INIT;
+        if (dq_read_file(path, &b) == 0) {
+            for (size_t i = 0; i < b.len; i++) /* NUL-separated arguments */
+                if (!b.data[i])
+                    b.data[i] = ' ';
+            n += b.data && strstr(b.data, needle) != NULL;
+        }
+        dq_buf_free(&b);
+    }
+    closedir(d);
+    return n;
+}
+
+Test(cli, ctrl_c_with_several_readers_running_leaves_none_behind)
+{
+    for (int i = 0; i < 600; i++) {
+        char name[64], text[256];
+        snprintf(name, sizeof name, "many/doc%03d.txt", i);
+        snprintf(text, sizeof text, "Document %d\n\nThis file is about part number %d and the "
+                 "repair of unit %d.\n", i, i, i);
+        write_text(name, text);
+    }
+    char store_dir[300], db[340], out[300], err[300];
+    snprintf(store_dir, sizeof store_dir, "%s/.docqa-jobs", workdir);
+    snprintf(db, sizeof db, "%s/%s", store_dir, STORE_DBNAME);
+    snprintf(out, sizeof out, "%s/.out", workdir);
+    snprintf(err, sizeof err, "%s/.err", workdir);
+    pid_t pid = spawn_docqa(docqa_bin(), workdir, out, err,
+                            (const char *const[]){"ingest", "--quiet", "--jobs", "3", "--store",
+                                                  store_dir, "many", NULL});
+    cr_assert(pid >= 0);
+    for (int waited = 0; waited < 10000 && access(db, F_OK) != 0; waited += 5)
+        usleep(5 * 1000);
+    usleep(300 * 1000);
+    cr_assert_geq(processes_with(store_dir), 1, "the probe does not see docqa itself");
+    kill(pid, SIGINT);
+    cr_expect_eq(spawn_wait(pid), 130, "not interrupted mid-run (600 files)");
+    cr_expect_eq(processes_with(store_dir), 0, "a reader outlived docqa");
+
+    run_result r = DOCQA("status", "--json", "--store", store_dir);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j);
+    int files = cJSON_GetObjectItem(j, "files")->valueint;
+    cr_expect(files > 0 && files < 600, "%d files", files);
+    cr_expect_eq(cJSON_GetObjectItem(j, "documents")->valueint, files, "whole documents only");
     cJSON_Delete(j);
     run_free(&r);
 }

@@ -1,10 +1,13 @@
-/* test_generate.c - extractive answers: sentence choice, citations, dedup, source format. */
+/* test_generate.c - extractive answers: sentence choice, citations, dedup, source format,
+ * the figure a question asks for in look-alike reports. */
 #include <criterion/criterion.h>
 
 #include "common/common.h"
+#include "generate/figure.h"
 #include "generate/generate.h"
 #include "index/index.h"
 #include "retrieve/retrieve.h"
+#include "support/storegen.h"
 #include "support/tmpdir.h"
 
 #include <stdio.h>
@@ -297,4 +300,173 @@ Test(answer, from_store_through_bm25)
     retrieve_result_free(&r);
     store_close(st);
     tmpdir_remove(tmpdir);
+}
+
+/* ---- figures: the line that states the amount asked for ------------------ */
+
+static figure_kind figure_of(const char *line, const char *question)
+{
+    figure_question q;
+    figure_question_read(question, &q);
+    return figure_in_line(line, strlen(line), &q);
+}
+
+Test(figure, question_periods_and_quantity_words)
+{
+    figure_question q;
+    figure_question_read("What was Acme's FY2018 capex, versus 2017 and FY2018?", &q);
+    cr_assert_eq(q.n_years, 2);
+    cr_assert_str_eq(q.years[0], "2018");
+    cr_assert_str_eq(q.years[1], "2017");
+    cr_assert(q.asks);
+    figure_question_read("How many plants does Acme run?", &q);
+    cr_assert_eq(q.n_years, 0);
+    cr_assert(q.asks);
+    figure_question_read("公司的违约金是多少？", &q);
+    cr_assert(q.asks);
+    figure_question_read("Who audits Acme's 10-K?", &q); /* 10-K is no year, who no amount */
+    cr_assert_eq(q.n_years, 0);
+    cr_assert_not(q.asks);
+}
+
+Test(figure, rows_sentences_headers_and_words_with_digits)
+{
+    const char *q = "What were the FY2018 purchases of property?";
+    cr_assert_eq(figure_of("Purchases of property | 2018: (1,577) | 2017: (1,373)", q),
+                 FIGURE_ASKED);
+    cr_assert_eq(figure_of("Purchases of property | 2017: (1,373) | 2016: (1,420)", q),
+                 FIGURE_SOME);
+    cr_assert_eq(figure_of("Purchases of property | (1,577) | (1,373)", q), FIGURE_SOME);
+    /* header rows: years, and cells of words around a date */
+    cr_assert_eq(figure_of("Purchases of property | 2018 | 2017", q), FIGURE_NONE);
+    cr_assert_eq(figure_of("Revenues | Year ended May 31, 2019 | Year ended May 31, 2018", q),
+                 FIGURE_NONE);
+    cr_assert_eq(figure_of("Filings | 3M: 10-K | Acme: Q2 | 2018: FY2018", q), FIGURE_NONE);
+    cr_assert_eq(figure_of("营业收入 | 2018年: 1,234万元 | 2017年: 1,100万元", "2018年营业收入是多少？"),
+                 FIGURE_ASKED);
+    /* a sentence's numbers are not told apart: only rows count */
+    cr_assert_eq(figure_of("In 2018 purchases of property were $1,577 million.", q), FIGURE_NONE);
+}
+
+/* Three look-alike 12-page annual reports a company: a cover that names
+ * company and year, prose that talks about the same items in more of the
+ * question's words than any table, and a cash-flow page whose rows state
+ * the amounts of this year and the last. */
+static void put_report(store *st, const char *path, const char *company, int year, int capex)
+{
+    enum { PAGES = 12 };
+    char *texts[PAGES];
+    for (int i = 0; i < PAGES; i++) {
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 0)
+            dq_buf_printf(&b, "ANNUAL REPORT\nFor the fiscal year ended December 31, %d\n%s\n",
+                          year, company);
+        else if (i == 4)
+            dq_buf_printf(&b, "Liquidity. In %d purchases of property, plant and equipment were "
+                              "higher than planned, as %s built new plants and expects capital "
+                              "expenditures to grow again next year.\n",
+                          year, company);
+        else if (i == 8)
+            dq_buf_printf(&b, "CONSOLIDATED STATEMENT OF CASH FLOWS\n"
+                              "Net income | %d: 4,210 | %d: 3,990\n"
+                              "Depreciation | %d: 1,020 | %d: 980\n"
+                              "Capital expenditures\n"
+                              "Purchases of property, plant and equipment | %d: (%d) | %d: (%d)\n"
+                              "Disposals\n"
+                              "Proceeds from sale of property, plant and equipment | %d: 64 | "
+                              "%d: 51\n",
+                          year, year - 1, year, year - 1, year, capex, year - 1, capex - 111,
+                          year, year - 1);
+        else
+            dq_buf_printf(&b, "Segment results for page %d: operating income and net sales by "
+                              "region, as every page of %s's report states them.\n",
+                          i + 1, company);
+        texts[i] = dq_buf_take(&b);
+    }
+    cr_assert_eq(storegen_put_texts(st, path, (const char *const *)texts, PAGES), 0, "%s",
+                 dq_last_error());
+    for (int i = 0; i < PAGES; i++)
+        free(texts[i]);
+}
+
+static store *fst;
+static char fdir[64];
+
+static void reports_setup(void)
+{
+    strcpy(fdir, "/tmp/dq_figure_XXXXXX");
+    cr_assert_not_null(mkdtemp(fdir));
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/.docqa", fdir);
+    fst = store_open(dir, STORE_CREATE);
+    cr_assert_not_null(fst, "%s", dq_last_error());
+    cr_assert_eq(store_begin(fst), 0);
+    put_report(fst, "reports/acme-2018.txt", "ACME CORPORATION", 2018, 1577);
+    put_report(fst, "reports/acme-2019.txt", "ACME CORPORATION", 2019, 1688);
+    put_report(fst, "reports/borealis-2018.txt", "BOREALIS INDUSTRIES", 2018, 2466);
+    cr_assert_eq(store_commit(fst), 0, "%s", dq_last_error());
+}
+
+static void reports_teardown(void)
+{
+    store_close(fst);
+    tmpdir_remove(fdir);
+}
+
+/* The extractive answer from BM25's top 5, as ask gives it. */
+static void ask_reports(const char *question, retrieve_result *r, answer *a)
+{
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.top_k = 5;
+    cr_assert_eq(retrieve_search(fst, NULL, question, &p, r), 0, "%s", dq_last_error());
+    cr_assert_eq(answer_extractive(question, r, NULL, a), 0);
+}
+
+Test(figure, the_row_of_the_period_asked_beats_wordier_prose, .init = reports_setup,
+     .fini = reports_teardown)
+{
+    retrieve_result r;
+    answer a;
+    ask_reports("How much did Acme spend on purchases of property, plant and equipment in "
+                "FY2018?",
+                &r, &a);
+    cr_assert(a.found);
+    cr_assert(a.n_sentences >= 1);
+    cr_assert_str_eq(a.sentences[0].text, "Purchases of property, plant and equipment | "
+                                          "2018: (1577) | 2017: (1466)");
+    const answer_source *src = &a.sources[a.sentences[0].source - 1];
+    cr_assert_str_eq(src->path, "reports/acme-2018.txt");
+    cr_assert_eq(src->page_start, 9);
+    answer_free(&a);
+    retrieve_result_free(&r);
+}
+
+Test(figure, a_row_is_about_the_caption_it_hangs_under, .init = reports_setup,
+     .fini = reports_teardown)
+{
+    retrieve_result r;
+    answer a;
+    /* the row's label shares no word with the question; its caption does */
+    ask_reports("What were Borealis's capital expenditures in FY2018?", &r, &a);
+    cr_assert(a.found);
+    cr_assert_str_eq(a.sentences[0].text, "Purchases of property, plant and equipment | "
+                                          "2018: (2466) | 2017: (2355)");
+    cr_assert_str_eq(a.sources[a.sentences[0].source - 1].path, "reports/borealis-2018.txt");
+    answer_free(&a);
+    retrieve_result_free(&r);
+}
+
+Test(figure, no_amount_asked_keeps_the_best_worded_sentence, .init = reports_setup,
+     .fini = reports_teardown)
+{
+    retrieve_result r;
+    answer a;
+    ask_reports("Why were Acme's purchases of property, plant and equipment higher than "
+                "planned?",
+                &r, &a);
+    cr_assert(a.found);
+    cr_assert(strstr(a.sentences[0].text, "higher than planned"), "%s", a.sentences[0].text);
+    answer_free(&a);
+    retrieve_result_free(&r);
 }

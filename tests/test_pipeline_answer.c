@@ -235,12 +235,12 @@ Test(answer, retrieval_alone_is_the_answer_turns_retrieval)
     rag_reply r;
     cr_assert_eq(rag_answer_turn(s, &t, &r), 0, "%s", dq_last_error());
     retrieve_result res = {0};
-    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 0, &res), 0, "%s", dq_last_error());
+    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 0, NULL, &res), 0, "%s", dq_last_error());
     cr_assert_eq(res.n, r.hits.n);
     for (size_t i = 0; i < res.n; i++)
         cr_expect_eq(res.items[i].chunk.chunk_id, r.hits.items[i].chunk.chunk_id);
     retrieve_result_free(&res);
-    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 1, &res), 0, "%s", dq_last_error());
+    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 1, NULL, &res), 0, "%s", dq_last_error());
     cr_expect_eq(res.n, 1);
     cr_expect_str_eq(res.items[0].chunk.path, "manual.txt");
     retrieve_result_free(&res);
@@ -255,7 +255,7 @@ Test(answer, retrieval_alone_is_the_answer_turns_retrieval)
     fputs("[retrieve]\nmin_score = 1000\n", fp);
     fclose(fp);
     s = build(true);
-    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 0, &res), 0, "%s", dq_last_error());
+    cr_assert_eq(rag_session_retrieve(s, NULL, t.question, 0, NULL, &res), 0, "%s", dq_last_error());
     cr_expect_eq(res.n, 0);
     cr_expect_geq(res.below_threshold, 1);
     retrieve_result_free(&res);

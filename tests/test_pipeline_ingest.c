@@ -2,6 +2,7 @@
  * the ingest run (add, skip, link, rename, fail, re-chunk, stop) and the
  * vectorize pass, against a real store, with no docqa process. */
 #include "common/common.h"
+#include "index/store_impl.h" /* store_db: the rows a run wrote */
 #include "pipeline/pipeline.h"
 #include "support/pdfgen.h"
 #include "support/tmpdir.h"
@@ -10,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
+#include <errno.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TINY_MODEL DQ_SOURCE_DIR "/tests/fixtures/bert-tiny-cls"
@@ -158,6 +162,8 @@ typedef struct {
     int notes, notices, files_done;
     char last_note[256];
     int stop_after; /* files; 0: never */
+    int stop_at_poll; /* stop from this call of on_stop on; 0: never */
+    int polls;
 } events_seen;
 
 static void on_note(void *user, const char *path, const char *text)
@@ -183,7 +189,9 @@ static void on_files_done(void *user, int files, long long bytes, long long page
 static bool on_stop(void *user)
 {
     events_seen *e = user;
-    return e->stop_after && e->files_done >= e->stop_after;
+    e->polls++;
+    return (e->stop_after && e->files_done >= e->stop_after) ||
+           (e->stop_at_poll && e->polls >= e->stop_at_poll);
 }
 
 static void run_init(ingest_run *run, events_seen *seen, bool may_change, int cjk)
@@ -340,6 +348,24 @@ Test(run, other_chunk_sizes_are_refused_for_ingest_and_re_chunk_for_reindex)
     ingest_run_free(&run);
 }
 
+/* Runs over docs/ with jobs readers until seen's stop; n_stored files (whole
+ * documents) are in the store then. */
+static void run_until_stop(events_seen *seen, int jobs, int n_stored)
+{
+    ingest_run run;
+    run_init(&run, seen, false, INGEST_SPLIT_UNSET);
+    run.jobs = jobs;
+    file_list list = {0};
+    collect(&list, docs);
+    cr_assert_eq(ingest_run_files(&run, &list), 0);
+    cr_expect_eq(run.n_added, n_stored);
+    store_stats stats;
+    cr_assert_eq(store_get_stats(st, &stats), 0);
+    cr_expect_eq(stats.files, n_stored, "whole documents only, none in flight");
+    file_list_free(&list);
+    ingest_run_free(&run);
+}
+
 Test(run, stop_ends_the_run_between_files)
 {
     for (int i = 0; i < 4; i++) {
@@ -349,17 +375,7 @@ Test(run, stop_ends_the_run_between_files)
         write_doc(name, text);
     }
     events_seen seen = {.stop_after = 2};
-    ingest_run run;
-    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
-    file_list list = {0};
-    collect(&list, docs);
-    cr_assert_eq(ingest_run_files(&run, &list), 0);
-    cr_expect_eq(run.n_added, 2);
-    store_stats stats;
-    cr_assert_eq(store_get_stats(st, &stats), 0);
-    cr_expect_eq(stats.files, 2, "whole documents only");
-    file_list_free(&list);
-    ingest_run_free(&run);
+    run_until_stop(&seen, 1, 2);
 }
 
 Test(run, ocr_settings_come_from_the_flags_then_the_config)
@@ -578,4 +594,164 @@ Test(run, a_compressed_bomb_stops_at_max_doc_memory)
               "%s", run.failures.data);
     ingest_run_free(&run);
     free(path);
+}
+
+/* ---- several readers at once ------------------------------------------- */
+
+/* A PDF of n_pages pages, each with a heading and a paragraph of its own
+ * (words, not only numbers, differ: cleanup drops lines that repeat on
+ * every page with their digits masked). */
+static void write_pdf(const char *name, int n_pages, const char *topic)
+{
+    static const char *const words[] = {"pump",  "valve",  "filter", "hose",   "motor",
+                                        "panel", "sensor", "switch", "gasket", "relay",
+                                        "fan",   "belt",   "nozzle"};
+    const size_t nw = sizeof words / sizeof *words;
+    char **texts = dq_calloc((size_t)n_pages, sizeof *texts);
+    for (int i = 0; i < n_pages; i++) {
+        dq_buf b = DQ_BUF_INIT;
+        dq_buf_printf(&b, "# %s of the %s\nThe %s %s explains how the warranty of the %s\n"
+                          "is claimed, and why the %s and the %s are excluded.\n",
+                      topic, words[i % nw], topic, words[(i / nw) % nw], words[(i + 3) % nw],
+                      words[(i + 5) % nw], words[(i * 7 + 1) % nw]);
+        texts[i] = dq_buf_take(&b);
+    }
+    mkdir(docs, 0755); /* write_doc makes it too */
+    char *path = abs_of(name);
+    cr_assert_eq(pdfgen_write_simple(path, (const char *const *)texts, (size_t)n_pages), 0,
+                 "%s", dq_last_error());
+    free(path);
+    for (int i = 0; i < n_pages; i++)
+        free(texts[i]);
+    free(texts);
+}
+
+/* Every row a run writes, in the order written (ids), as text. */
+static char *store_rows(store *s)
+{
+    static const char *const queries[] = {
+        "SELECT id, path, sha256, status, error, doc_id FROM files ORDER BY id",
+        "SELECT id, sha256, format, title, pages FROM documents ORDER BY id",
+        "SELECT id, doc_id, ordinal, page_start, page_end, section, text, label, is_table "
+        "FROM chunks ORDER BY id",
+        "SELECT doc_id, page_no, text, ocr, unreadable FROM pages ORDER BY doc_id, page_no",
+        "SELECT chunk_id, seq, page, x0, y0, x1, y1 FROM chunk_boxes ORDER BY chunk_id, seq",
+    };
+    dq_buf b = DQ_BUF_INIT;
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+        sqlite3_stmt *stmt;
+        cr_assert_eq(sqlite3_prepare_v2(store_db(s), queries[q], -1, &stmt, NULL), SQLITE_OK);
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(stmt); c++) {
+                const unsigned char *v = sqlite3_column_text(stmt, c);
+                dq_buf_printf(&b, "%s|", v ? (const char *)v : "NULL");
+            }
+            dq_buf_puts(&b, "\n");
+        }
+        sqlite3_finalize(stmt);
+    }
+    return dq_buf_take(&b);
+}
+
+/* One run over docs/ into s with jobs readers; the rows it wrote. */
+static char *ingest_with_jobs(store *s, int jobs, ingest_run *run, events_seen *seen)
+{
+    store *keep = st;
+    st = s;
+    run_init(run, seen, false, INGEST_SPLIT_UNSET);
+    run->jobs = jobs;
+    ingest_docs(run);
+    st = keep;
+    return store_rows(s);
+}
+
+Test(run, several_readers_store_the_same_rows_in_input_order)
+{
+    /* The big file first: its reader finishes after the small ones behind it. */
+    write_pdf("a-big.pdf", 60, "Installation");
+    write_doc("b.md", "# Service\n\nThe service hotline answers within two hours.\n");
+    write_pdf("c.pdf", 2, "Returns");
+    write_doc("d-copy.md", "# Service\n\nThe service hotline answers within two hours.\n");
+    write_doc("e.txt", "合同的违约金为合同总价的百分之五。\n");
+    write_doc("f-empty.txt", "");
+    write_pdf("g.pdf", 5, "Maintenance");
+
+    events_seen seen1 = {0}, seen4 = {0};
+    ingest_run one, four;
+    char *rows1 = ingest_with_jobs(st, 1, &one, &seen1);
+    char sdir[200];
+    snprintf(sdir, sizeof sdir, "%s/.docqa4", root);
+    store *st4 = store_open(sdir, STORE_CREATE);
+    cr_assert_not_null(st4, "%s", dq_last_error());
+    char *rows4 = ingest_with_jobs(st4, 4, &four, &seen4);
+
+    cr_expect_str_eq(rows4, rows1, "4 readers wrote other rows than 1");
+    cr_expect_eq(four.n_added, 5, "%d added, %d failed: %s", four.n_added, four.n_failed,
+                 four.failures.data ? four.failures.data : "");
+    cr_expect_eq(four.n_linked, 1, "the copy is linked, not read twice");
+    cr_expect_eq(four.n_failed, 1);
+    cr_expect_eq(four.pages, one.pages);
+    cr_expect_eq(four.chunks, one.chunks);
+    cr_expect_eq(four.pages, 60 + 1 + 2 + 1 + 5);
+    cr_expect_eq(seen4.files_done, 7);
+    /* files rows in input order: a-big.pdf first although read last */
+    const char *a = strstr(rows4, "docs/a-big.pdf"), *g = strstr(rows4, "docs/g.pdf");
+    cr_expect(a && g && a < strstr(rows4, "docs/b.md") && strstr(rows4, "docs/f-empty.txt") < g,
+              "%s", rows4);
+    free(rows1);
+    free(rows4);
+    ingest_run_free(&one);
+    ingest_run_free(&four);
+    store_close(st4);
+}
+
+Test(run, a_reader_that_crashes_fails_its_file_while_the_others_go_on)
+{
+    write_pdf("0.pdf", 20, "Safety");
+    write_nested_html("1-deep.html", 20000);
+    write_pdf("2.pdf", 20, "Cleaning");
+    write_doc("3.txt", "A body of plain text that indexes fine.\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.jobs = 3;
+    ingest_docs(&run);
+    cr_expect_eq(run.n_added, 3, "the batch went on: %d added, %d failed: %s", run.n_added,
+                 run.n_failed, run.failures.data ? run.failures.data : "");
+    cr_expect_eq(run.n_failed, 1);
+    cr_expect(strstr(run.failures.data, "docs/1-deep.html: the reader crashed on this file (SEGV"),
+              "%s", run.failures.data);
+    char *rows = store_rows(st);
+    const char *p0 = strstr(rows, "docs/0.pdf"), *p1 = strstr(rows, "docs/1-deep.html"),
+               *p2 = strstr(rows, "docs/2.pdf"), *p3 = strstr(rows, "docs/3.txt");
+    cr_expect(p0 && p1 && p2 && p3 && p0 < p1 && p1 < p2 && p2 < p3, "%s", rows);
+    free(rows);
+    ingest_run_free(&run);
+}
+
+Test(run, stop_while_several_readers_run_kills_and_reaps_them)
+{
+    for (int i = 0; i < 6; i++) {
+        static const char *const topics[] = {"Operation", "Storage", "Transport",
+                                             "Disposal",  "Repair",  "Testing"};
+        char name[16];
+        snprintf(name, sizeof name, "%d.pdf", i);
+        write_pdf(name, 40, topics[i]);
+    }
+    /* The first poll is before the first file; the second finds three
+     * readers running. */
+    events_seen seen = {.stop_at_poll = 2};
+    run_until_stop(&seen, 3, 0);
+    errno = 0;
+    cr_expect_eq(waitpid(-1, NULL, WNOHANG), -1, "a reader child was left behind");
+    cr_expect_eq(errno, ECHILD);
+
+    /* the next run reads them all */
+    seen = (events_seen){0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.jobs = 3;
+    ingest_docs(&run);
+    cr_expect_eq(run.n_added, 6);
+    ingest_run_free(&run);
 }

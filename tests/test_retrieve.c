@@ -732,3 +732,51 @@ Test(scope, doc_glob_scopes_by_hand)
     cr_assert_eq(r.n, 0);
     retrieve_result_free(&r);
 }
+
+/* ---- scope: a named document that is not in the store -------------------- */
+
+static const char *absent_of(const char *q, retrieve_result *r)
+{
+    search(q, NULL, r);
+    return r->scope.absent;
+}
+
+Test(scope, a_company_no_report_is_about_is_said_absent)
+{
+    retrieve_result r;
+    cr_assert_str_eq(absent_of("What were Zenith's capital expenditures in FY2018?", &r),
+                     "Zenith 2018");
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NAMED); /* by the year alone */
+    retrieve_result_free(&r);
+    cr_assert_str_eq(absent_of("Zenith 2019 capital expenditures", &r), "Zenith 2019");
+    retrieve_result_free(&r);
+    /* Chinese questions too, by their Latin names */
+    cr_assert_str_eq(absent_of("Zenith公司2018年的资本支出是多少？", &r), "Zenith 2018");
+    retrieve_result_free(&r);
+}
+
+Test(scope, absent_is_not_said_when_the_store_may_hold_it)
+{
+    retrieve_result r;
+    /* a stored company is named, besides the unknown word */
+    cr_assert_null(absent_of("How did Acme compare with Zenith in 2018?", &r));
+    retrieve_result_free(&r);
+    /* no year or other word of the documents' covers: not a question about a report */
+    cr_assert_null(absent_of("What were Zenith's capital expenditures?", &r));
+    retrieve_result_free(&r);
+    /* a plural, possessive or clipped form of a stored word */
+    cr_assert_null(absent_of("What were Acmes capital expenditures in 2018?", &r));
+    retrieve_result_free(&r);
+    cr_assert_null(absent_of("What were the Segments results in 2018?", &r));
+    retrieve_result_free(&r);
+    /* a word the pages hold, though no cover does */
+    cr_assert_null(absent_of("What do the Notes say about Segment results in 2018?", &r));
+    retrieve_result_free(&r);
+    /* a year alone, a Chinese word, a lower-case word */
+    cr_assert_null(absent_of("What were capital expenditures in 2031?", &r));
+    retrieve_result_free(&r);
+    cr_assert_null(absent_of("天顺公司2018年的资本支出是多少？", &r));
+    retrieve_result_free(&r);
+    cr_assert_null(absent_of("What were zenith's capital expenditures in 2018?", &r));
+    retrieve_result_free(&r);
+}

@@ -439,6 +439,34 @@ Test(serve, ask_answers_with_sources)
     resp_free(&r);
 }
 
+Test(serve, ask_scoped_by_doc)
+{
+    start_default();
+    /* the deposit is only in notes.txt: scoped to the manual, nothing answers */
+    resp r = post("/api/ask", "{\"question\": \"How much is the security deposit?\", "
+                              "\"doc\": \"manual*\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(cJSON_IsFalse(at(r.json, "found")));
+    cr_expect_str_eq(str_at(at(r.json, "scope"), "kind"), "doc");
+    resp_free(&r);
+    r = post("/api/ask", "{\"question\": \"How much is the security deposit?\", "
+                         "\"doc\": \"notes.txt\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(cJSON_IsTrue(at(r.json, "found")));
+    cr_expect_str_eq(str_at(cJSON_GetArrayItem(at(r.json, "sources"), 0), "path"), "notes.txt");
+    resp_free(&r);
+    /* a pattern that matches no document is said, in the question's language */
+    r = post("/api/ask", "{\"question\": \"押金是多少？\", \"doc\": \"*2019*\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(cJSON_IsFalse(at(r.json, "found")));
+    cr_expect(cJSON_IsTrue(at(r.json, "no_document")));
+    cr_expect_str_eq(str_at(r.json, "answer"), "库中没有与“*2019*”匹配的文档。");
+    resp_free(&r);
+    r = post("/api/ask", "{\"question\": \"How long is the warranty?\", \"doc\": 3}");
+    cr_expect_eq(r.status, 400, "%s", r.body.data);
+    resp_free(&r);
+}
+
 Test(serve, ask_streams_deltas_then_done)
 {
     start_default();
