@@ -15,7 +15,16 @@
  *     FAISS file, and times retrieve_search() in hybrid and dense mode
  *     (BM25 over FTS5, dense, RRF, dedup, MMR, snippets) - embedding the
  *     question included, and that embedding timed alone too. --store-only
- *     skips the index comparisons and reuses a store an earlier run wrote.
+ *     skips the index comparisons and reuses a store an earlier run wrote;
+ *     --no-compare skips them and writes the store.
+ *     --corpus EN.txt ZH.txt makes the chunks real-language text instead
+ *     (chain_text below; one in five Chinese), --passages DIR adds each file
+ *     of DIR as a one-chunk document first (the eval sets' passages), and
+ *     --questions FILE times those questions (one a line) instead of four
+ *     middling words; --top FILE writes each one's top ids per mode, to
+ *     check that a change keeps the results; --modes picks the modes. The
+ *     process's resident memory is printed (rss_*) after the index is loaded
+ *     and after the queries.
  * Output lines are "key value" pairs that bench/query turns into a table.
  */
 #include "common/common.h"
@@ -24,6 +33,8 @@
 #include "index/vindex.h"
 #include "retrieve/retrieve.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,14 +199,249 @@ static void chunk_text(dq_buf *b, int words)
     }
 }
 
+/* ---- real-language text: a first-order chain over a corpus' tokens --------
+ *
+ * With --corpus EN ZH, chunk text is made by walking real text: from a token,
+ * jump to a random other occurrence of the same token and go on from there.
+ * Every adjacent pair of tokens (so every CJK bigram the index holds) is one
+ * the corpus has, at about its corpus frequency, while the chunks themselves
+ * are new: term document frequencies grow with the store as a real
+ * collection's do, instead of copies of the same few passages. */
+
+typedef struct {
+    char *text;      /* the corpus, owned */
+    uint32_t *start; /* (n) byte offset of each token */
+    uint16_t *len;   /* (n) its length */
+    uint8_t *space;  /* (n) white space before it */
+    uint32_t *id;    /* (n) its distinct-token id */
+    uint32_t *occ;   /* positions grouped by id: occ[first[id] .. first[id + 1]) */
+    uint32_t *first; /* (n_ids + 1) */
+    size_t n, n_ids;
+} chain;
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static void chain_load(chain *c, const char *path)
+{
+    dq_buf b = DQ_BUF_INIT;
+    if (dq_read_file(path, &b) < 0) {
+        fprintf(stderr, "query_bench: %s\n", dq_last_error());
+        exit(1);
+    }
+    memset(c, 0, sizeof *c);
+    c->text = b.data ? dq_buf_take(&b) : dq_strdup("");
+    size_t len = strlen(c->text), cap = 0;
+    bool sp = false;
+    for (size_t i = 0; i < len;) {
+        unsigned char ch = (unsigned char)c->text[i];
+        if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r' || ch < 0x20) {
+            sp = true;
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        if (isalnum(ch))
+            while (j < len && isalnum((unsigned char)c->text[j]) && j - i < 60)
+                j++;
+        else if (ch >= 0x80)
+            while (j < len && ((unsigned char)c->text[j] & 0xC0) == 0x80)
+                j++;
+        if (c->n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            c->start = dq_realloc(c->start, cap * sizeof *c->start);
+            c->len = dq_realloc(c->len, cap * sizeof *c->len);
+            c->space = dq_realloc(c->space, cap * sizeof *c->space);
+        }
+        c->start[c->n] = (uint32_t)i;
+        c->len[c->n] = (uint16_t)(j - i);
+        c->space[c->n] = sp;
+        c->n++;
+        sp = false;
+        i = j;
+    }
+    /* ids by open addressing over the token strings */
+    size_t slots = 1;
+    while (slots < c->n * 2 + 16)
+        slots <<= 1;
+    uint32_t *table = dq_malloc(slots * sizeof *table);
+    memset(table, 0xFF, slots * sizeof *table);
+    c->id = dq_malloc((c->n + 1) * sizeof *c->id);
+    uint32_t *rep = dq_malloc((c->n + 1) * sizeof *rep); /* id -> a position */
+    for (size_t p = 0; p < c->n; p++) {
+        const char *s = c->text + c->start[p];
+        size_t h = hash_bytes(s, c->len[p]) & (slots - 1);
+        for (;; h = (h + 1) & (slots - 1)) {
+            if (table[h] == UINT32_MAX) {
+                table[h] = (uint32_t)c->n_ids;
+                rep[c->n_ids++] = (uint32_t)p;
+                c->id[p] = table[h];
+                break;
+            }
+            uint32_t q = rep[table[h]];
+            if (c->len[q] == c->len[p] && !memcmp(c->text + c->start[q], s, c->len[p])) {
+                c->id[p] = table[h];
+                break;
+            }
+        }
+    }
+    free(table);
+    free(rep);
+    c->first = dq_calloc(c->n_ids + 2, sizeof *c->first);
+    for (size_t p = 0; p < c->n; p++)
+        c->first[c->id[p] + 2]++;
+    for (size_t i = 2; i < c->n_ids + 2; i++)
+        c->first[i] += c->first[i - 1];
+    c->occ = dq_malloc((c->n + 1) * sizeof *c->occ);
+    for (size_t p = 0; p < c->n; p++)
+        c->occ[c->first[c->id[p] + 1]++] = (uint32_t)p;
+}
+
+static void chain_free(chain *c)
+{
+    free(c->text);
+    free(c->start);
+    free(c->len);
+    free(c->space);
+    free(c->id);
+    free(c->occ);
+    free(c->first);
+}
+
+/* A chunk of about `tokens` tokens, walked from a random position. */
+static void chain_text(const chain *c, dq_buf *b, int tokens)
+{
+    dq_buf_clear(b);
+    size_t p = rng_next() % (c->n - 1);
+    for (int t = 0; t < tokens; t++) {
+        if (b->len && c->space[p])
+            dq_buf_putc(b, ' ');
+        dq_buf_append(b, c->text + c->start[p], c->len[p]);
+        uint32_t id = c->id[p];
+        size_t k = c->first[id + 1] - c->first[id];
+        p = c->occ[c->first[id] + rng_next() % k] + 1;
+        if (p >= c->n)
+            p = rng_next() % (c->n - 1);
+    }
+}
+
+/* Options for the store part. */
+typedef struct {
+    const char *corpus_en, *corpus_zh; /* real text to walk (--corpus), or NULL: Zipf words */
+    const char *passages[4];           /* folders of passages stored one chunk each */
+    size_t n_passages;
+    const char *questions; /* one question a line (--questions), or NULL: 4 middling words */
+    const char *top_out;   /* where the top-10 ids of each question go (--top) */
+    const char *modes;     /* "hybrid,dense,bm25" */
+    bool rebuild;          /* --rebuild: the FAISS file built again with --store-only */
+} store_opts;
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Each file of the passage folders as a document of one chunk: the real
+ * answers to the real questions, among the generated chunks. */
+static int put_passages(store *st, const store_opts *o, size_t *count)
+{
+    *count = 0;
+    for (size_t f = 0; f < o->n_passages; f++) {
+        DIR *d = opendir(o->passages[f]);
+        if (!d) {
+            dq_set_error("cannot open '%s'", o->passages[f]);
+            return -1;
+        }
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                DQ_GROW(names, cap, n + 1);
+                names[n++] = dq_strdup(e->d_name);
+            }
+        closedir(d);
+        qsort(names, n, sizeof *names, cmp_name);
+        if (store_begin(st) < 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", o->passages[f], names[i]);
+            dq_buf text = DQ_BUF_INIT;
+            if (dq_read_file(path, &text) < 0)
+                return -1;
+            char sha[65];
+            snprintf(sha, sizeof sha, "%064llx", (unsigned long long)(0xA000000 + *count));
+            store_chunk_in chunk = {text.data, "", 1, 1, 0, NULL};
+            const char *page = "";
+            store_doc_info info = {sha, "txt", NULL, 1};
+            int rc = store_put_document(st, names[i], 1, 1, &info, &page, &chunk, 1);
+            dq_buf_free(&text);
+            free(names[i]);
+            if (rc < 0)
+                return -1;
+            (*count)++;
+        }
+        free(names);
+        if (store_commit(st) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int64_t store_chunk_count(store *st)
 {
     store_stats s;
     return store_get_stats(st, &s) < 0 ? -1 : s.chunks;
 }
 
+/* Resident memory of this process now and at its peak, MiB. */
+static void print_rss(const char *when)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            printf("rss_%s_mib %.0f\n", when, kb / 1024.0);
+        else if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+            printf("rss_peak_%s_mib %.0f\n", when, kb / 1024.0);
+    }
+    if (f)
+        fclose(f);
+}
+
+/* The questions of --questions, one a line. */
+static char **read_questions(const char *path, size_t *n)
+{
+    dq_buf b = DQ_BUF_INIT;
+    if (dq_read_file(path, &b) < 0) {
+        fprintf(stderr, "query_bench: %s\n", dq_last_error());
+        exit(1);
+    }
+    char **qs = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (char *line = b.data, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (*line) {
+            DQ_GROW(qs, cap, *n + 1);
+            qs[(*n)++] = dq_strdup(line);
+        }
+    }
+    dq_buf_free(&b);
+    return qs;
+}
+
 static void run_store(size_t n, int dim, const float *x, const float *q, size_t nq,
-                      const char *model_dir, const char *store_dir)
+                      const char *model_dir, const char *store_dir, const store_opts *o)
 {
     embedder_config ec = {.model_dir = model_dir, .bert = bert_default_params()};
     embedder *emb = embedder_open(&ec);
@@ -220,6 +466,15 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
         exit(1);
     }
     if (have != (int64_t)n) {
+        chain en = {0}, zh = {0};
+        if (o->corpus_en) {
+            chain_load(&en, o->corpus_en);
+            chain_load(&zh, o->corpus_zh);
+        }
+        size_t real = 0;
+        if (put_passages(st, o, &real) < 0)
+            goto fail;
+        n -= real;
         /* 100 chunks per document, one transaction per 100 documents. */
         enum { PER_DOC = 100 };
         dq_buf text = DQ_BUF_INIT;
@@ -230,7 +485,12 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
             size_t m = n - d * PER_DOC < PER_DOC ? n - d * PER_DOC : PER_DOC;
             store_chunk_in chunks[PER_DOC];
             for (size_t i = 0; i < m; i++) {
-                chunk_text(&text, WORDS_PER_CHUNK);
+                if (!o->corpus_en)
+                    chunk_text(&text, WORDS_PER_CHUNK);
+                else if ((d * PER_DOC + i) % 5 == 4) /* one chunk in five Chinese */
+                    chain_text(&zh, &text, 350);
+                else
+                    chain_text(&en, &text, 250);
                 free(texts[i]);
                 texts[i] = dq_buf_take(&text);
                 chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i, NULL};
@@ -251,6 +511,14 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
             free(texts[i]);
         free(texts);
         dq_buf_free(&text);
+        if (o->corpus_en) {
+            chain_free(&en);
+            chain_free(&zh);
+        }
+        n += real;
+    }
+    store_stats stats;
+    if (x && (store_get_stats(st, &stats) < 0 || stats.vectors != (int64_t)n)) {
         /* chunk ids are 1..n in insertion order */
         for (size_t i = 0; i < n; i++) {
             if (i % 10000 == 0 && store_begin(st) < 0)
@@ -259,6 +527,8 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
                 goto fail;
             if ((i % 10000 == 9999 || i + 1 == n) && store_commit(st) < 0)
                 goto fail;
+            if (i % 100000 == 99999)
+                fprintf(stderr, "vectors %zu/%zu %.0f s\r", i + 1, n, dq_now() - t0);
         }
         if (store_set_meta(st, "embed.model", model) < 0)
             goto fail;
@@ -266,10 +536,22 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     }
     t0 = dq_now();
     store_vx_report rep;
-    if (store_vindex_rebuild(st, model, &rep) < 0)
+    /* --store-only loads the file an earlier run left, unless --rebuild */
+    if ((x || o->rebuild ? store_vindex_rebuild(st, model, &rep)
+                         : store_vindex_sync(st, model, &rep)) < 0)
         goto fail;
-    printf("store_faiss_build_s %.1f\nstore_faiss_kind %s\n", dq_now() - t0,
-           rep.approximate ? "ivf" : "exact");
+    printf("store_faiss_%s_s %.1f\nstore_faiss_kind %s\n",
+           rep.action == STORE_VX_REBUILT ? "build" : "load", dq_now() - t0,
+           rep.quantized ? "ivf-sq8" : rep.approximate ? "ivf" : "exact");
+    print_rss("open");
+    char **questions = NULL;
+    if (o->questions)
+        questions = read_questions(o->questions, &nq);
+    FILE *top = o->top_out ? fopen(o->top_out, "w") : NULL;
+    if (o->top_out && !top) {
+        fprintf(stderr, "query_bench: cannot write '%s'\n", o->top_out);
+        exit(1);
+    }
 
     /* Questions: 4 words of middling frequency, so BM25 has real lists to merge. */
     double *ms = dq_malloc(sizeof(double) * nq);
@@ -279,6 +561,8 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     float *qv = dq_malloc(sizeof(float) * (size_t)dim);
     static const retrieve_mode modes[] = {RETRIEVE_HYBRID, RETRIEVE_DENSE, RETRIEVE_BM25};
     for (int mi = 0; mi < 3; mi++) {
+        if (!strstr(o->modes, retrieve_mode_name(modes[mi])))
+            continue;
         retrieve_params p = retrieve_default_params();
         p.mode = modes[mi];
         p.top_k = K;
@@ -288,18 +572,26 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
             for (int j = 0; j < 4; j++)
                 word(20 + (int)(rng_next() % 2000), w[j]);
             snprintf(qtext, sizeof qtext, "%s %s %s %s", w[0], w[1], w[2], w[3]);
+            /* the warm-up repeats the first question */
+            const char *question = questions ? questions[i ? i - 1 : 0] : qtext;
             retrieve_result r;
             double s = dq_now(), c = cpu_now();
-            if (retrieve_search(st, emb, qtext, &p, &r) < 0)
+            if (retrieve_search(st, emb, question, &p, &r) < 0)
                 goto fail;
             double e = dq_now(), ce = cpu_now();
+            if (top && i) {
+                fprintf(top, "%s\t%zu", retrieve_mode_name(modes[mi]), i);
+                for (size_t h = 0; h < r.n; h++)
+                    fprintf(top, " %lld", (long long)r.items[h].chunk.chunk_id);
+                fputc('\n', top);
+            }
             retrieve_result_free(&r);
             if (i == 0)
                 continue; /* warm-up */
             ms[i - 1] = (e - s) * 1e3;
             cpu[i - 1] = (ce - c) * 1e3;
             if (mi == 0) {
-                const char *t = qtext;
+                const char *t = question;
                 c = cpu_now();
                 embedder_encode(emb, &t, 1, qv);
                 enc[i - 1] = (cpu_now() - c) * 1e3;
@@ -312,7 +604,14 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
                percentile(cpu, nq, 0.5), name, percentile(cpu, nq, 0.95));
         fflush(stdout);
     }
-    printf("query_embed_cpu_p50_ms %.3f\n", percentile(enc, nq, 0.5));
+    if (strstr(o->modes, "hybrid"))
+        printf("query_embed_cpu_p50_ms %.3f\n", percentile(enc, nq, 0.5));
+    print_rss("after");
+    if (top)
+        fclose(top);
+    for (size_t i = 0; questions && i < nq; i++)
+        free(questions[i]);
+    free(questions);
     (void)q;
     free(ms);
     free(cpu);
@@ -330,15 +629,33 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: query_bench N MODEL_DIR STORE_DIR [QUERIES] [--no-hnsw] "
-                        "[--no-store]\n");
+                        "[--no-store] [--store-only] [--no-compare]\n"
+                        "       [--corpus EN.txt ZH.txt] [--passages DIR]... [--questions FILE]\n"
+                        "       [--top FILE] [--modes hybrid,dense,bm25]\n");
         return 2;
     }
     size_t n = strtoull(argv[1], NULL, 10);
     const char *model_dir = argv[2], *store_dir = argv[3];
     size_t nq = 200;
-    bool hnsw = true, with_store = true, store_only = false;
+    bool hnsw = true, with_store = true, store_only = false, compare = true;
+    store_opts o = {.modes = "hybrid,dense,bm25"};
     for (int i = 4; i < argc; i++) {
-        if (!strcmp(argv[i], "--no-hnsw"))
+        if (!strcmp(argv[i], "--corpus") && i + 2 < argc) {
+            o.corpus_en = argv[++i];
+            o.corpus_zh = argv[++i];
+        } else if (!strcmp(argv[i], "--passages") && i + 1 < argc && o.n_passages < 4)
+            o.passages[o.n_passages++] = argv[++i];
+        else if (!strcmp(argv[i], "--questions") && i + 1 < argc)
+            o.questions = argv[++i];
+        else if (!strcmp(argv[i], "--top") && i + 1 < argc)
+            o.top_out = argv[++i];
+        else if (!strcmp(argv[i], "--modes") && i + 1 < argc)
+            o.modes = argv[++i];
+        else if (!strcmp(argv[i], "--rebuild"))
+            o.rebuild = true;
+        else if (!strcmp(argv[i], "--no-compare"))
+            compare = false;
+        else if (!strcmp(argv[i], "--no-hnsw"))
             hnsw = false;
         else if (!strcmp(argv[i], "--no-store"))
             with_store = false;
@@ -357,7 +674,7 @@ int main(int argc, char **argv)
     bert_free(m);
 
     if (store_only) {
-        run_store(n, dim, NULL, NULL, nq, model_dir, store_dir);
+        run_store(n, dim, NULL, NULL, nq, model_dir, store_dir, &o);
         return 0;
     }
     double t0 = dq_now();
@@ -376,6 +693,13 @@ int main(int argc, char **argv)
     printf("n %zu\ndim %d\nqueries %zu\ngen_s %.1f\n", n, dim, nq, dq_now() - t0);
     fflush(stdout);
 
+    if (!compare) {
+        run_store(n, dim, x, q, nq, model_dir, store_dir, &o);
+        free(x);
+        free(q);
+        free(ids);
+        return 0;
+    }
     int64_t *truth = dq_malloc(sizeof(int64_t) * nq * K);
     int64_t *got = dq_malloc(sizeof(int64_t) * nq * K);
 
@@ -443,7 +767,7 @@ int main(int argc, char **argv)
     free(got);
     free(ids);
     if (with_store)
-        run_store(n, dim, x, q, nq, model_dir, store_dir);
+        run_store(n, dim, x, q, nq, model_dir, store_dir, &o);
     free(x);
     free(q);
     return 0;

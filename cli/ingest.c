@@ -90,7 +90,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
                    "skip documents with a page of more characters (200000)"),
         OPT_NUMBER(0, "time-limit", &time_limit, "sec", "seconds to extract one document (120)"),
         OPT_NUMBER(0, "max-doc-memory", &max_doc_mb, "mb",
-                   "memory the reader may take for one document, expanded (512)"),
+                   "memory and expanded size of one document, any format (512)"),
         OPT_FINISH,
     };
     int n_args;

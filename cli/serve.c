@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,12 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         OPT_STR(0, "uploads", &uploads, "dir", "where uploaded files are kept (<store>/uploads)"),
         OPT_NUMBER(0, "max-upload", &max_upload_mb, "mb", "largest upload request (200 MB)"),
         OPT_NUMBER(0, "max-jobs", &sp.max_jobs, "n", "ingest jobs running at once (2)"),
+        OPT_NUMBER(0, "max-connections", &sp.max_connections, "n",
+                   "connections held at once (1024, within the open-file limit); past it a "
+                   "new one closes the oldest idle one"),
+        OPT_NUMBER(0, "search-cache", &sp.search_cache, "n",
+                   "search replies kept for repeated queries (256; 0: none), dropped on any "
+                   "change to the store"),
         OPT_NUMBER('k', "top", &rsp.top_k, "n", "chunks an answer reads (5)"),
         CLI_RETRIEVAL_OPTIONS(&rsp.flags),
         OPT_BOOLEAN(0, "no-llm", &rsp.no_llm, "answer extractively even when [llm] is configured"),
@@ -86,8 +93,9 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     }
     if (sp.port < 0 || sp.port > 65535 || max_upload_mb < 1 || sp.max_jobs < 1 ||
-        rsp.top_k < 1 || rsp.top_k > 100) {
-        cli_error("--port must be 0-65535, --max-upload and --max-jobs at least 1, --top 1-100");
+        rsp.top_k < 1 || rsp.top_k > 100 || sp.max_connections < 1 || sp.search_cache < 0) {
+        cli_error("--port must be 0-65535, --max-upload, --max-jobs and --max-connections at "
+                  "least 1, --top 1-100, --search-cache 0 or more");
         return EXIT_USAGE;
     }
     if (!token && getenv("DOCQA_TOKEN") && *getenv("DOCQA_TOKEN"))
@@ -138,6 +146,14 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Each connection is a descriptor: the soft open-file limit (often
+     * 1024) is raised to the hard one so the connection limit is not cut
+     * down to fit it (serve_start fits it to what is left). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     serve_server *srv = serve_start(&sp);
     if (!srv) {
         cli_error("%s", dq_last_error());

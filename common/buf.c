@@ -6,8 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void (*oom_handler)(size_t n); /* dq_set_out_of_memory's, or NULL */
+
+void dq_set_out_of_memory(void (*fn)(size_t n))
+{
+    oom_handler = fn;
+}
+
 static void out_of_memory(size_t n)
 {
+    if (oom_handler)
+        oom_handler(n);
     fprintf(stderr, "docqa: out of memory allocating %zu bytes\n", n);
     abort();
 }

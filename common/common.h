@@ -55,6 +55,10 @@ void *dq_calloc(size_t n, size_t size);
 void *dq_realloc(void *p, size_t n);
 char *dq_strdup(const char *s);
 char *dq_strndup(const char *s, size_t n);
+/* Replaces what a failed dq_ allocation does (print, abort) with fn, which
+ * must not return: the reader's child process reports it to its parent
+ * instead (ingest/isolate.c). NULL restores the default. */
+void dq_set_out_of_memory(void (*fn)(size_t n));
 
 /* Grows an array so it holds at least need elements (doubling). */
 #define DQ_GROW(ptr, cap, need)                                                     \

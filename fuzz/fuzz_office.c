@@ -155,9 +155,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         fz_drop_context(ctx);
         return 0;
     }
-    office_limits lim = office_default_limits();
-    lim.max_memory = 256 << 20; /* under libFuzzer's own RSS limit */
-    lim.max_text_bytes = 32 << 20;
+    ingest_params lim = ingest_default_params();
+    lim.max_doc_bytes = 256 << 20; /* under libFuzzer's own RSS limit */
     ingest_raw_doc raw;
     int rc = office_parse(zip->data, zip->len, kind, &lim, &raw);
     fz_drop_buffer(ctx, zip);

@@ -18,6 +18,7 @@ extern "C" {
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
@@ -126,6 +127,13 @@ static faiss::Index *make_index(int dim, vindex_kind kind, int nlist, int m)
         ivf->own_fields = true;
         return ivf;
     }
+    case VINDEX_IVF_SQ8: {
+        auto *sq = new faiss::IndexIVFScalarQuantizer(
+            new faiss::IndexFlatIP(dim), (size_t)dim, (size_t)nlist,
+            faiss::ScalarQuantizer::QT_8bit, faiss::METRIC_INNER_PRODUCT, true);
+        sq->own_fields = true;
+        return sq;
+    }
     case VINDEX_HNSW:
         return new faiss::IndexIDMap(
             new faiss::IndexHNSWFlat(dim, m, faiss::METRIC_INNER_PRODUCT));
@@ -143,8 +151,8 @@ static void own_sub_index(faiss::Index *index)
 
 extern "C" vindex *vindex_new(int dim, vindex_kind kind, int nlist, int hnsw_m)
 {
-    if (dim <= 0 || dim > 65536 || (kind == VINDEX_IVF && nlist <= 0) ||
-        (kind == VINDEX_HNSW && hnsw_m <= 1) || kind < VINDEX_FLAT || kind > VINDEX_HNSW) {
+    if (dim <= 0 || dim > 65536 || (vindex_kind_is_ivf(kind) && nlist <= 0) ||
+        (kind == VINDEX_HNSW && hnsw_m <= 1) || kind < VINDEX_FLAT || kind > VINDEX_IVF_SQ8) {
         dq_set_error("cannot create a vector index: bad parameters (dim %d, lists %d, m %d)",
                      dim, nlist, hnsw_m);
         return nullptr;
@@ -186,6 +194,11 @@ extern "C" size_t vindex_size(const vindex *v)
     return (size_t)v->index->ntotal;
 }
 
+extern "C" int vindex_kind_is_ivf(vindex_kind kind)
+{
+    return kind == VINDEX_IVF || kind == VINDEX_IVF_SQ8;
+}
+
 extern "C" int vindex_is_trained(const vindex *v)
 {
     return v->index->is_trained;
@@ -193,7 +206,7 @@ extern "C" int vindex_is_trained(const vindex *v)
 
 extern "C" int vindex_train(vindex *v, const float *x, size_t n)
 {
-    if (v->kind != VINDEX_IVF)
+    if (!vindex_kind_is_ivf(v->kind))
         return 0;
     try {
         v->index->train((faiss::Index::idx_t)n, x);
@@ -436,7 +449,7 @@ extern "C" vindex *vindex_read(const char *path, char **tag, uint64_t *generatio
         return read_fail(f, path, "not a docqa vector index");
     if (hd.version != FORMAT_VERSION)
         return read_fail(f, path, "unknown format version");
-    if (hd.tag_len > MAX_TAG || hd.dim == 0 || hd.dim > 65536 || hd.kind > VINDEX_HNSW)
+    if (hd.tag_len > MAX_TAG || hd.dim == 0 || hd.dim > 65536 || hd.kind > VINDEX_IVF_SQ8)
         return read_fail(f, path, "corrupt header");
     uint64_t start = sizeof hd + hd.tag_len;
     if ((uint64_t)sb.st_size != start + hd.payload_len)

@@ -64,6 +64,10 @@ int store_rollback(store *st);
  * store_get_meta: 1 found (*value malloc'd), 0 missing, -1 error. */
 int store_get_meta(store *st, const char *key, char **value);
 int store_set_meta(store *st, const char *key, const char *value);
+/* A number that changes whenever another connection (any process) has
+ * committed a change to the store since this one last asked: what a cache
+ * of results keys on. Meaningful only compared with itself on st. */
+int store_data_version(store *st, int64_t *out);
 
 /* ---- files and documents ------------------------------------------------ */
 
@@ -349,6 +353,8 @@ typedef struct {
     int64_t changes;   /* chunk ids applied from the log (UPDATED) */
     int64_t vectors;   /* held now */
     bool approximate;  /* IVF rather than exact */
+    bool quantized;    /* 8-bit codes (IVF-SQ8): its scores and order are approximate, so
+                        * callers re-score the best from store_get_vector() */
     bool saved;        /* the file is up to date on disk (written, or nothing to write:
                         * with no vectors of the model no file is written, and one
                         * made for another model is left alone) */

@@ -2,7 +2,7 @@
  *
  * The MATCH runs alone in a subquery so FTS5 can use its rank optimisation
  * (the store's rank is bm25 with the text column weighted 1.0 and the section
- * 0.5; see schema.c), and only the best k rows are joined to chunks and
+ * 3.0; see schema.c), and only the best k rows are joined to chunks and
  * documents.
  */
 #include "index/store_impl.h"

@@ -320,6 +320,20 @@ int store_get_meta(store *st, const char *key, char **value)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int store_data_version(store *st, int64_t *out)
+{
+    sqlite3_stmt *s = store_stmt(st, SLOT_DATA_VERSION, "PRAGMA data_version");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else
+        dq_set_error("cannot read the store's data version: %s", sqlite3_errmsg(st->db));
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int store_set_meta(store *st, const char *key, const char *value)
 {
     sqlite3_stmt *s = store_stmt(st, SLOT_META_SET,

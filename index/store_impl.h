@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -62,6 +62,7 @@ enum store_slot {
     SLOT_DOC_CHUNKS,
     SLOT_CHUNKS_PER_DOC,
     SLOT_TERM_VARIANT,
+    SLOT_DATA_VERSION,
     SLOT_COUNT
 };
 

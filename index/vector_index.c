@@ -16,6 +16,13 @@
  * (vindex_write), and only then is the log trimmed up to its seq, so a crash
  * at any point leaves a file that either is current or knows it is behind.
  *
+ * The approximate index stores each vector as 8 bits a dimension of its
+ * residual to its list's centre (IVF-SQ8): a quarter of IVFFlat's memory,
+ * which at a million 384-d vectors is 1.5 GB against 0.4 GB. Its scores are
+ * approximate, so the retriever asks for more than it needs and re-scores
+ * them from the float vectors in SQLite (store_vx_report.quantized). An
+ * IVFFlat file an earlier docqa wrote still loads and is searched as it is.
+ *
  * IVF lists: sqrt(n) (FAISS's guideline of 4*sqrt(n) to 16*sqrt(n) is for
  * a memory-bound PQ index; with IVFFlat fewer, larger lists train and add
  * faster and bench/query shows recall@10 >= 0.95 at the nprobe chosen below).
@@ -133,7 +140,7 @@ static int ivf_default_probe(int nlist)
 
 static void apply_probe(struct store_vx *vx)
 {
-    if (!vx->index || vindex_get_kind(vx->index) != VINDEX_IVF)
+    if (!vx->index || !vindex_kind_is_ivf(vindex_get_kind(vx->index)))
         return;
     /* nprobe = every list is an exhaustive, exact search. */
     int nlist = vindex_lists(vx->index);
@@ -253,7 +260,7 @@ typedef struct {
 static int train_batch(void *ctx, vec_batch *b)
 {
     train_ctx *t = ctx;
-    t->v = vindex_new(b->dim, VINDEX_IVF, t->nlist, 0);
+    t->v = vindex_new(b->dim, VINDEX_IVF_SQ8, t->nlist, 0);
     if (!t->v)
         return -1;
     return vindex_train(t->v, b->vecs, b->n);
@@ -472,7 +479,7 @@ static int sync_locked(store *st, struct store_vx *vx, const char *model, bool f
     int64_t threshold = vx->params.ann_threshold;
     if (!rebuild && vx->index) {
         int64_t n = (int64_t)vindex_size(vx->index);
-        bool ivf = vindex_get_kind(vx->index) == VINDEX_IVF;
+        bool ivf = vindex_kind_is_ivf(vindex_get_kind(vx->index));
         /* Hysteresis: a store hovering at the threshold does not flip each run. */
         bool want_ivf = threshold > 0 && (ivf ? n >= threshold / 2 : n >= threshold);
         if (ivf != want_ivf) {
@@ -511,7 +518,8 @@ static int vx_sync(store *st, const char *model, bool force, store_vx_report *re
     }
     apply_probe(vx);
     rep->vectors = vx->index ? (int64_t)vindex_size(vx->index) : 0;
-    rep->approximate = vx->index && vindex_get_kind(vx->index) == VINDEX_IVF;
+    rep->approximate = vx->index && vindex_kind_is_ivf(vindex_get_kind(vx->index));
+    rep->quantized = vx->index && vindex_get_kind(vx->index) == VINDEX_IVF_SQ8;
     if (rep->action != STORE_VX_CURRENT)
         save(st, vx, rep);
     return 0;
@@ -586,7 +594,7 @@ int store_vindex_check(store *st, const char *model_identity, store_vx_check *ou
         snprintf(out->file_error, sizeof out->file_error, "%s", dq_last_error());
     } else {
         out->file_ok = true;
-        out->approximate = vindex_get_kind(v) == VINDEX_IVF;
+        out->approximate = vindex_kind_is_ivf(vindex_get_kind(v));
         if (vindex_ids(v, &fids, &nf) < 0)
             goto done;
         out->file_vectors = (int64_t)nf;

@@ -26,6 +26,10 @@ typedef enum {
     VINDEX_IVF = 1,  /* approximate: IndexIVFFlat (inner product), needs vindex_train */
     VINDEX_HNSW = 2, /* approximate: IndexIDMap over IndexHNSWFlat; cannot remove ids,
                       * kept for bench/query's comparison */
+    VINDEX_IVF_SQ8 = 3, /* approximate: IndexIVFScalarQuantizer, 8 bits a dimension of the
+                         * residual to the list's centre (a quarter of IVFFlat's memory;
+                         * scores approximate: re-score the best from the float vectors),
+                         * needs vindex_train */
 } vindex_kind;
 
 typedef struct vindex vindex;
@@ -39,11 +43,13 @@ int vindex_dim(const vindex *v);
 vindex_kind vindex_get_kind(const vindex *v);
 /* Vectors held. */
 size_t vindex_size(const vindex *v);
+/* True for the IVF kinds. */
+int vindex_kind_is_ivf(vindex_kind kind);
 /* False for an IVF index that has not been trained yet. */
 int vindex_is_trained(const vindex *v);
 
-/* Trains an IVF index's coarse quantizer on x (n, dim); a no-op for the
- * others. */
+/* Trains an IVF index's coarse quantizer (and SQ8's per-dimension ranges)
+ * on x (n, dim); a no-op for the others. */
 int vindex_train(vindex *v, const float *x, size_t n);
 /* Adds x (n, dim) under ids (n). An id already present is not replaced:
  * remove it first. */

@@ -5,7 +5,9 @@
  * CJK characters removed, whitespace collapsed); (2) page numbers and running
  * headers/footers are found among the first and last two lines of each page,
  * headers by hashing their digit-masked text once per page and counting the
- * pages each hash appears on; (3) the surviving lines of each block are joined
+ * pages each hash appears on, and boilerplate inside the page (text lines
+ * outside tables) the same way, so that form text on most pages does not
+ * decide which page a search ranks first; (3) the surviving lines of each block are joined
  * into paragraphs, using the line boxes to see paragraph breaks inside a
  * block. Heading levels are then assigned by headings.c.
  */
@@ -24,8 +26,8 @@ typedef struct {
     const ingest_line *src;
     size_t off, len; /* cleaned text in the arena */
     size_t block;    /* index of the block on its page */
-    bool drop;       /* page number or running header/footer */
-    uint64_t hash;   /* digit-masked text, for header candidates */
+    bool drop;       /* page number, running header/footer or boilerplate */
+    uint64_t hash;   /* digit-masked text, for furniture candidates; 0 for none */
 } line_ref;
 
 typedef struct {
@@ -275,6 +277,24 @@ static size_t edge_lines(const line_ref *lines, size_t n, size_t out[4])
     return k;
 }
 
+/* A line inside a page that may be boilerplate when it repeats ("See
+ * accompanying notes", a form's running title printed mid-page): a line of
+ * text with eight letters or more, not a table row (a table's header or
+ * label rows recur on every page of a long table and are its context). */
+static bool boilerplate_shaped(const ingest_raw_doc *raw, size_t p, const line_ref *lr,
+                               const char *text)
+{
+    if (raw->pages[p].blocks[lr->block].table)
+        return false;
+    size_t letters = 0;
+    for (size_t i = 0; i < lr->len && letters < 8; i++) {
+        char c = (char)(text[lr->off + i] | 0x20);
+        letters += c >= 'a' && c <= 'z';
+        letters += ((unsigned char)text[lr->off + i] & 0xC0) == 0xC0; /* a non-ASCII letter */
+    }
+    return letters >= 8;
+}
+
 /* ---- paragraphs --------------------------------------------------------- */
 
 static bool ends_sentence(uint32_t cp)
@@ -419,9 +439,10 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
     page_first[n_pages] = k;
     const char *text = arena.data ? arena.data : "";
 
-    /* Pass 2: page numbers, then running headers and footers. Text files have
-     * no page furniture (width 0), so their lines are left alone. */
-    candidate *cands = dq_malloc((4 * n_pages + 1) * sizeof *cands);
+    /* Pass 2: page numbers, then running headers, footers and boilerplate.
+     * Text files have no page furniture (width 0), so their lines are left
+     * alone. */
+    candidate *cands = dq_malloc((total + 1) * sizeof *cands);
     size_t n_cands = 0, n_boxed = 0;
     for (size_t p = 0; p < n_pages; p++) {
         if (raw->pages[p].width <= 0)
@@ -442,6 +463,13 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
             bool margin =
                 h > 0 && has_box(lr->src) && (lr->src->y1 <= 0.1f * h || lr->src->y0 >= 0.9f * h);
             cands[n_cands++] = (candidate){lr->hash, p, margin};
+        }
+        for (size_t i = 0; i < n; i++) {
+            line_ref *lr = &pl[i];
+            if (lr->hash || lr->drop || !boilerplate_shaped(raw, p, lr, text))
+                continue;
+            lr->hash = masked_hash(text + lr->off, lr->len);
+            cands[n_cands++] = (candidate){lr->hash, p, false};
         }
     }
     qsort(cands, n_cands, sizeof *cands, cmp_candidate);
@@ -465,11 +493,10 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
             if (raw->pages[p].width <= 0)
                 continue;
             line_ref *pl = lines + page_first[p];
-            size_t edge[4];
-            size_t ne = edge_lines(pl, page_first[p + 1] - page_first[p], edge);
-            for (size_t e = 0; e < ne; e++)
-                if (bsearch(&pl[edge[e]].hash, repeated, n_repeated, sizeof *repeated, cmp_u64))
-                    pl[edge[e]].drop = true;
+            for (size_t i = 0; i < page_first[p + 1] - page_first[p]; i++)
+                if (pl[i].hash &&
+                    bsearch(&pl[i].hash, repeated, n_repeated, sizeof *repeated, cmp_u64))
+                    pl[i].drop = true;
         }
     }
     free(repeated);

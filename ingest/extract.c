@@ -10,6 +10,7 @@
 #include "ingest/ocr.h"
 #include "ingest/quality.h"
 #include "ingest/tables.h"
+#include "ingest/memcap.h"
 #include "ingest/office.h"
 #include "ingest/raw.h"
 #include "ingest/watchdog.h"
@@ -314,81 +315,12 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
     return st;
 }
 
-/* MuPDF's allocations for one document, counted against a cap: an EPUB
- * part that inflates to 1 GB or a layout of millions of boxes fails at the
- * cap (MuPDF throws "out of memory") instead of taking the machine. Each
- * block carries its size in a 16-byte header, which keeps malloc's alignment. */
-typedef struct {
-    size_t used, cap; /* cap 0: no limit */
-    bool hit;         /* an allocation was refused for the cap */
-} mem_cap;
-
-enum { MEM_HEAD = 16 };
-
-static void *cap_malloc(void *user, size_t size)
-{
-    mem_cap *m = user;
-    if (m->cap && (size > m->cap || m->used > m->cap - size)) {
-        m->hit = true;
-        return NULL;
-    }
-    char *p = malloc(size + MEM_HEAD);
-    if (!p)
-        return NULL;
-    memcpy(p, &size, sizeof size);
-    m->used += size;
-    return p + MEM_HEAD;
-}
-
-static void cap_free(void *user, void *ptr)
-{
-    mem_cap *m = user;
-    if (!ptr)
-        return;
-    char *p = (char *)ptr - MEM_HEAD;
-    size_t size;
-    memcpy(&size, p, sizeof size);
-    m->used -= size;
-    free(p);
-}
-
-static void *cap_realloc(void *user, void *old, size_t size)
-{
-    mem_cap *m = user;
-    if (!old)
-        return cap_malloc(user, size);
-    if (size == 0) {
-        cap_free(user, old);
-        return NULL;
-    }
-    char *p = (char *)old - MEM_HEAD;
-    size_t was;
-    memcpy(&was, p, sizeof was);
-    if (m->cap && size > was && (size - was > m->cap || m->used > m->cap - (size - was))) {
-        m->hit = true;
-        return NULL;
-    }
-    char *q = realloc(p, size + MEM_HEAD);
-    if (!q)
-        return NULL;
-    memcpy(q, &size, sizeof size);
-    m->used = m->used - was + size;
-    return q + MEM_HEAD;
-}
-
 static int extract_mupdf(const char *path, const ingest_params *params, ingest_raw_doc *out)
 {
     mu_log mlog = {{0}};
-    mem_cap mem = {0, params->max_doc_bytes > 0 ? (size_t)params->max_doc_bytes : 0, false};
-    fz_alloc_context alloc = {&mem, cap_malloc, cap_realloc, cap_free};
-    /* The resource store is bounded by the cap, not by its own default. */
-    /* PDFs keep MuPDF's own allocator: under the counting one a deep page
-     * tree failed as "cycle in page tree" (not understood yet). The bombs
-     * this cap is for are the zip-based formats (EPUB, CBZ, XPS) and HTML. */
-    char ext[16];
-    raw_extension(path, ext, sizeof ext);
-    bool capped = mem.cap && strcmp(ext, "pdf") != 0;
-    fz_context *ctx = fz_new_context(capped ? &alloc : NULL, NULL, FZ_STORE_DEFAULT);
+    memcap mem = memcap_make(params->max_doc_bytes);
+    fz_alloc_context alloc = memcap_allocator(&mem);
+    fz_context *ctx = fz_new_context(&alloc, NULL, FZ_STORE_DEFAULT);
     if (!ctx) {
         dq_set_error("cannot start MuPDF: out of memory");
         return -1;
@@ -517,9 +449,7 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
 
 done:
     if (rc < 0 && mem.hit)
-        dq_set_error("needs more than %lld MB of memory to read, over the limit of %lld MB "
-                     "per document (--max-doc-memory); a compressed bomb?",
-                     params->max_doc_bytes >> 20, params->max_doc_bytes >> 20);
+        memcap_set_error(&mem);
     fz_drop_document(ctx, doc);
     fz_drop_context(ctx);
     return rc;
@@ -651,9 +581,7 @@ int ingest_extract_params(const char *path, const ingest_params *params, ingest_
         return -1;
     }
     if (office != OFFICE_NONE) {
-        office_limits lim = office_default_limits();
-        lim.max_seconds = params->max_seconds;
-        rc = office_extract(path, office, &lim, out);
+        rc = office_extract(path, office, params, out);
         if (rc < 0)
             return -1; /* out is already freed */
         return 0;      /* format set by the reader */

@@ -159,6 +159,16 @@ int headings_numbering(const char *s, size_t n, int *kind)
 
 enum { SHAPE_NO, SHAPE_YES, SHAPE_QUESTION };
 
+/* Opens with '(' or '（' and closes with ')' or '）', nothing outside. */
+static bool enclosed(const char *s, size_t n)
+{
+    while (n && s[n - 1] == ' ')
+        n--;
+    bool opens = starts_with(s, n, 0, "(") || starts_with(s, n, 0, "（");
+    bool closes = (n >= 1 && s[n - 1] == ')') || (n >= 3 && !memcmp(s + n - 3, "）", 3));
+    return opens && closes;
+}
+
 /* A heading is short, has a letter in it and does not end like a sentence.
  * SHAPE_QUESTION: it would be, but ends in '?', which only a larger font
  * makes a heading ("How do I book a room?" in an FAQ). */
@@ -193,6 +203,12 @@ static int heading_shaped(const char *s, size_t n)
     /* A table-of-contents entry ("第一章 总则 ........ 1") names a heading
      * but is not one. */
     if (strstr(s, "....") || strstr(s, "……") || strstr(s, "···") || strstr(s, ". . ."))
+        return SHAPE_NO;
+    /* A line wholly in brackets qualifies what is above it ("(in millions,
+     * except per share data)", "（单位：元）" under a statement's title): it
+     * must not replace the title in the section path ("（一）总则" does not
+     * close with a bracket). */
+    if (enclosed(s, n))
         return SHAPE_NO;
     if (last == '?' || last == 0xFF1F)
         return SHAPE_QUESTION;
@@ -239,7 +255,7 @@ static int level_by_font(const size_ranks *r, const para_hint *h, const char *te
             rank++;
         return rank + 1 > MAX_LEVEL ? MAX_LEVEL : rank + 1;
     }
-    if (h->bold && !r->bold_body && h->n_lines == 1 && abs(key - r->body_key) <= 1 &&
+    if (h->bold && !r->bold_body && h->n_lines <= 2 && abs(key - r->body_key) <= 1 &&
         !label_value(text))
         return r->n_sizes + 1 > MAX_LEVEL ? MAX_LEVEL : r->n_sizes + 1;
     return 0;

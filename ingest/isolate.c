@@ -15,6 +15,16 @@
  * ingest_reader_* run one child without blocking the caller, which may run
  * several at once (poll their descriptors) and must be one thread: the parent
  * starts no threads, so fork() never copies a lock another thread holds.
+ *
+ * Memory has two bounds. MuPDF's allocations are counted against
+ * max_doc_bytes (memcap.h) and fail cleanly with the limit's name; what is
+ * not MuPDF's (the document being built, the OCR engine, a library's own
+ * malloc) meets a backstop: the child's data segment (RLIMIT_DATA) may grow
+ * by twice max_doc_bytes over what it had at the fork (and 384 MB per OCR
+ * worker when OCR may run). MuPDF meeting it fails as at the cap; our own
+ * allocations (dq_malloc) send WIRE_NO_MEMORY and end the child; the parent
+ * names the limit either way. Sanitizer builds, whose allocator reserves its
+ * own address space, go without the backstop.
  */
 #include "ingest/quality.h"
 #include "ingest/raw.h"
@@ -25,6 +35,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -34,7 +45,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { WIRE_OK = 0x6f6b, WIRE_FAILED = 0x6661, WIRE_PREP_FAILED = 0x7066, FLUSH_BYTES = 1 << 20 };
+enum {
+    WIRE_OK = 0x6f6b,
+    WIRE_FAILED = 0x6661,
+    WIRE_PREP_FAILED = 0x7066,
+    WIRE_NO_MEMORY = 0x6e6d,
+    FLUSH_BYTES = 1 << 20
+};
 static const uint64_t NO_STRING = UINT64_MAX;
 
 /* ---- what a reader makes ------------------------------------------------------ */
@@ -91,8 +108,13 @@ typedef struct {
     bool broken; /* the parent is gone: nothing more is written */
 } wire_out;
 
+/* The child's pipe while nothing has been written to it yet, else -1: a
+ * failed allocation is reported only on a clean wire. */
+static int oom_fd = -1;
+
 static void wire_flush(wire_out *w)
 {
+    oom_fd = -1; /* the wire holds part of a reply now */
     size_t off = 0;
     while (!w->broken && off < w->buf.len) {
         ssize_t n = write(w->fd, w->buf.data + off, w->buf.len - off);
@@ -199,6 +221,65 @@ static void put_failure(wire_out *w, int32_t status)
     put_string(w, dq_last_error());
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DQ_DATA_BACKSTOP 0
+#else
+#define DQ_DATA_BACKSTOP 1
+#endif
+
+/* The child's data segment now (VmData, what RLIMIT_DATA counts), or -1. */
+static long long data_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmData: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : kb << 10;
+}
+
+/* RLIMIT_DATA at what the child holds plus twice max_doc_bytes (see above),
+ * and room for each OCR worker (its own MuPDF, a page at 300 dpi, Tesseract). */
+static void set_data_backstop(const ingest_params *params)
+{
+    long long now = data_bytes();
+    if (!DQ_DATA_BACKSTOP || params->max_doc_bytes <= 0 || now < 0)
+        return;
+    long long room = 2 * params->max_doc_bytes;
+    if (params->ocr && params->ocr->mode != OCR_NEVER) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int workers = params->ocr->threads > 0 ? params->ocr->threads : cores > 0 ? (int)cores : 1;
+        room += (long long)workers * (384LL << 20);
+    }
+    struct rlimit cur;
+    if (getrlimit(RLIMIT_DATA, &cur) < 0)
+        return;
+    rlim_t want = (rlim_t)(now + room);
+    if (cur.rlim_max != RLIM_INFINITY && want > cur.rlim_max)
+        want = cur.rlim_max;
+    struct rlimit lim = {want, cur.rlim_max};
+    setrlimit(RLIMIT_DATA, &lim);
+}
+
+/* dq_malloc's failure in the child: WIRE_NO_MEMORY and the size asked for. */
+static void child_out_of_memory(size_t n)
+{
+    if (oom_fd >= 0) {
+        int32_t kind = WIRE_NO_MEMORY;
+        uint64_t bytes = n;
+        char msg[sizeof kind + sizeof bytes];
+        memcpy(msg, &kind, sizeof kind);
+        memcpy(msg + sizeof kind, &bytes, sizeof bytes);
+        ssize_t w = write(oom_fd, msg, sizeof msg);
+        (void)w;
+    }
+    _exit(3);
+}
+
 static _Noreturn void run_child(int fd, const char *path, const ingest_params *params,
                                 const split_params *split)
 {
@@ -210,6 +291,9 @@ static _Noreturn void run_child(int fd, const char *path, const ingest_params *p
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
+    set_data_backstop(params);
+    oom_fd = fd;
+    dq_set_out_of_memory(child_out_of_memory);
 
     wire_out w = {fd, DQ_BUF_INIT, false};
     ingest_prepared prep;
@@ -378,6 +462,7 @@ struct ingest_reader {
     int fd;      /* the read end of the child's pipe; -1 once it ended */
     int read_errno; /* a read that failed, else 0 */
     bool split;  /* the child cleans and splits too */
+    long long max_doc_bytes; /* the child's memory limit, to name it */
     dq_buf got;  /* what the child wrote so far */
 };
 
@@ -406,7 +491,7 @@ ingest_reader *ingest_reader_start(const char *path, const ingest_params *params
     close(fds[1]);
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
     ingest_reader *r = dq_calloc(1, sizeof *r);
-    *r = (ingest_reader){pid, fds[0], 0, split != NULL, DQ_BUF_INIT};
+    *r = (ingest_reader){pid, fds[0], 0, split != NULL, params->max_doc_bytes, DQ_BUF_INIT};
     return r;
 }
 
@@ -465,6 +550,17 @@ int ingest_reader_finish(ingest_reader *r, ingest_prepared *out)
     GET(&in, kind);
     if (r->read_errno) {
         dq_set_error("cannot read the reader's result: %s", strerror(r->read_errno));
+    } else if (kind == WIRE_NO_MEMORY) {
+        uint64_t asked = 0;
+        GET(&in, asked);
+        long long mb = r->max_doc_bytes >> 20;
+        if (r->max_doc_bytes > 0)
+            dq_set_error("needs more than %lld MB of memory to read, over the limit of %lld MB "
+                         "per document (--max-doc-memory); %llu MB more were refused",
+                         mb, mb, (unsigned long long)(asked >> 20));
+        else
+            dq_set_error("out of memory (%llu MB more were refused)",
+                         (unsigned long long)(asked >> 20));
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || in.bad) {
         set_child_error(status);
     } else if (kind == WIRE_FAILED || kind == WIRE_PREP_FAILED) {

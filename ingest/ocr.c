@@ -21,6 +21,7 @@
  * so `docqa search` does not pay for it at every start, and docqa runs
  * where it is missing, failing only the scans, with a message saying so.
  */
+#include "ingest/memcap.h"
 #include "ingest/ocr.h"
 #include "ingest/raw.h"
 
@@ -339,7 +340,11 @@ static void *worker(void *arg)
      * nothing outside the workers changes. */
     if (tess.omp_set_max_active_levels)
         tess.omp_set_max_active_levels(0);
-    fz_context *ctx = fz_new_context(NULL, NULL, 64 << 20);
+    /* Zeroed blocks, no cap: MuPDF's page-tree walk reads one it never
+     * filled (memcap.h). The text pass has held the document under the cap. */
+    memcap mem = memcap_make(0);
+    fz_alloc_context alloc = memcap_allocator(&mem);
+    fz_context *ctx = fz_new_context(&alloc, NULL, 64 << 20);
     fz_document *mdoc = NULL;
     TessBaseAPI *api = NULL;
     if (!ctx) {

@@ -2,12 +2,12 @@
  *
  * Hostile archives are met here once for every format. A part is read through
  * a stream with a byte count, never by trusting the size the ZIP declares, so
- * a ZIP bomb stops at max_part_bytes (and all parts together at
- * max_expanded_bytes). MuPDF allocates through a counting allocator, so XML
- * made of millions of tiny elements fails at max_memory instead of taking the
+ * a ZIP bomb stops when all parts read expand past max_doc_bytes. MuPDF
+ * allocates through the counting allocator (memcap.h) under the same limit,
+ * so XML made of millions of tiny elements fails there instead of taking the
  * machine. MuPDF's XML parser builds the tree without recursion, but every
  * reader walks it recursively, so nesting is measured on the bytes first and
- * refused past max_depth. Part names only ever come from relationships
+ * refused past OFFICE_MAX_DEPTH. Part names only ever come from relationships
  * resolved inside the archive: a target that climbs out of it ("../../x")
  * or points outside (TargetMode="External") is ignored.
  */
@@ -21,12 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-office_limits office_default_limits(void)
-{
-    office_limits l = {128LL << 20, 512LL << 20, 2LL << 30, 256, 2000000, 256LL << 20, 0};
-    return l;
-}
 
 office_kind office_kind_of(const char *ext)
 {
@@ -54,64 +48,6 @@ int office_fail(office_reader *r, const char *fmt, ...)
     vsnprintf(r->err, sizeof r->err, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-/* ---- memory ------------------------------------------------------------- */
-
-/* A size header in front of each block, 16 bytes to keep malloc's alignment. */
-enum { HDR = 16 };
-
-typedef struct {
-    long long used, limit;
-    bool hit; /* an allocation was refused for the limit */
-} mem_cap;
-
-static void *cap_malloc(void *user, size_t n)
-{
-    mem_cap *m = user;
-    if (m->used + (long long)n > m->limit) {
-        m->hit = true;
-        return NULL;
-    }
-    size_t *p = malloc(n + HDR);
-    if (!p)
-        return NULL;
-    p[0] = n;
-    m->used += (long long)n;
-    return (char *)p + HDR;
-}
-
-static void cap_free(void *user, void *ptr)
-{
-    if (!ptr)
-        return;
-    mem_cap *m = user;
-    size_t *p = (size_t *)(void *)((char *)ptr - HDR);
-    m->used -= (long long)p[0];
-    free(p);
-}
-
-static void *cap_realloc(void *user, void *old, size_t n)
-{
-    if (!old)
-        return cap_malloc(user, n);
-    if (n == 0) {
-        cap_free(user, old);
-        return NULL;
-    }
-    mem_cap *m = user;
-    size_t *p = (size_t *)(void *)((char *)old - HDR);
-    size_t was = p[0];
-    if (m->used - (long long)was + (long long)n > m->limit) {
-        m->hit = true;
-        return NULL;
-    }
-    size_t *q = realloc(p, n + HDR);
-    if (!q)
-        return NULL;
-    q[0] = n;
-    m->used += (long long)n - (long long)was;
-    return (char *)q + HDR;
 }
 
 static void quiet(void *user, const char *message)
@@ -169,8 +105,8 @@ static int xml_depth(const unsigned char *s, size_t n)
     return max;
 }
 
-/* Reads part name whole (throws): at most max_part_bytes, counted against
- * the document's max_expanded_bytes. */
+/* Reads part name whole (throws), counting its bytes against the
+ * document's max_doc_bytes. */
 static fz_buffer *read_part(office_reader *r, const char *name)
 {
     fz_context *ctx = r->ctx;
@@ -186,12 +122,12 @@ static fz_buffer *read_part(office_reader *r, const char *name)
             r->expanded += (long long)got;
             /* MuPDF's own printf knows no %lld: the message is made here. */
             char msg[300] = "";
-            if ((long long)buf->len + (long long)got > r->lim->max_part_bytes)
-                snprintf(msg, sizeof msg, "\001part '%s' expands past %lld MB (a ZIP bomb?)",
-                         name, r->lim->max_part_bytes >> 20);
-            else if (r->expanded > r->lim->max_expanded_bytes)
-                snprintf(msg, sizeof msg, "\001archive expands past %lld MB (a ZIP bomb?)",
-                         r->lim->max_expanded_bytes >> 20);
+            long long cap = r->lim->max_doc_bytes;
+            if (cap > 0 && r->expanded > cap)
+                snprintf(msg, sizeof msg,
+                         "\001expands past %lld MB (at part '%s'), over the limit of %lld MB "
+                         "per document (--max-doc-memory); a ZIP bomb?",
+                         cap >> 20, name, cap >> 20);
             if (msg[0])
                 fz_throw(ctx, FZ_ERROR_GENERIC, "%s", msg);
             fz_append_data(ctx, buf, tmp, got);
@@ -235,9 +171,9 @@ fz_xml *office_read_xml(office_reader *r, const char *name, bool required)
     {
         buf = read_part(r, name);
         int depth = xml_depth(buf->data, buf->len);
-        if (depth > r->lim->max_depth)
+        if (depth > OFFICE_MAX_DEPTH)
             fz_throw(ctx, FZ_ERROR_GENERIC, "\001part '%s' nests XML %d levels deep (limit %d)",
-                     name, depth, r->lim->max_depth);
+                     name, depth, (int)OFFICE_MAX_DEPTH);
         xml = fz_parse_xml(ctx, buf, 1);
     }
     fz_always(ctx)
@@ -478,12 +414,14 @@ int office_para(office_reader *r, const char *text, int heading, int loc)
         dq_buf_free(&b);
         return 0;
     }
+    /* The text is held beside MuPDF's memory, so it counts against the same limit. */
     r->text_bytes += (long long)b.len;
-    if (r->text_bytes > r->lim->max_text_bytes) {
+    long long cap = r->lim->max_doc_bytes;
+    if (cap > 0 && r->text_bytes + (long long)r->mem->used > cap) {
         dq_buf_free(&b);
-        return office_fail(r, "gives over %lld MB of text (repeated cells?), the limit per "
-                              "Office file",
-                           r->lim->max_text_bytes >> 20);
+        return office_fail(r, "gives over %lld MB of text (repeated cells?), over the limit of "
+                              "%lld MB per document (--max-doc-memory)",
+                           (cap - (long long)r->mem->used) >> 20, cap >> 20);
     }
     /* A reader is linear in its input, but the clock is the last word. */
     if (++r->n_paras % 1024 == 0 && r->lim->max_seconds > 0 &&
@@ -613,14 +551,15 @@ static bool odf_is_encrypted(office_reader *r)
 static const char *const format_names[] = {"docx", "xlsx", "pptx", "odt", "ods", "odp"};
 
 /* Reads the open archive zip (taken over) as kind. */
-static int read_archive(fz_context *ctx, mem_cap *mem, fz_archive *zip, office_kind kind,
-                        const office_limits *lim, ingest_raw_doc *out)
+static int read_archive(fz_context *ctx, const memcap *mem, fz_archive *zip, office_kind kind,
+                        const ingest_params *lim, ingest_raw_doc *out)
 {
     office_reader r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
     r.zip = zip;
     r.lim = lim;
+    r.mem = mem;
     r.out = out;
     r.t0 = dq_now();
     int rc;
@@ -658,8 +597,7 @@ static int read_archive(fz_context *ctx, mem_cap *mem, fz_archive *zip, office_k
     }
     if (rc < 0) {
         if (mem->hit)
-            dq_set_error("uses over %lld MB of memory to read (the limit per Office file)",
-                         lim->max_memory >> 20);
+            memcap_set_error(mem);
         else
             dq_set_error("%s", r.err[0] ? r.err : "damaged file");
         return -1;
@@ -669,15 +607,15 @@ static int read_archive(fz_context *ctx, mem_cap *mem, fz_archive *zip, office_k
     return 0;
 }
 
-/* Opens a fz_context under lim's memory cap, then the archive from path or
+/* Opens a fz_context under params' memory cap, then the archive from path or
  * data, and reads it. */
 static int run(const char *path, const unsigned char *data, size_t len, office_kind kind,
-               const office_limits *lim, ingest_raw_doc *out)
+               const ingest_params *params, ingest_raw_doc *out)
 {
     memset(out, 0, sizeof *out);
-    office_limits l = lim ? *lim : office_default_limits();
-    mem_cap mem = {0, l.max_memory, false};
-    fz_alloc_context alloc = {&mem, cap_malloc, cap_realloc, cap_free};
+    ingest_params l = params ? *params : ingest_default_params();
+    memcap mem = memcap_make(l.max_doc_bytes);
+    fz_alloc_context alloc = memcap_allocator(&mem);
     fz_context *ctx = fz_new_context(&alloc, NULL, 0);
     if (!ctx) {
         dq_set_error("cannot start MuPDF: out of memory");
@@ -725,7 +663,7 @@ static int run(const char *path, const unsigned char *data, size_t len, office_k
 }
 
 int office_parse(const unsigned char *data, size_t len, office_kind kind,
-                 const office_limits *lim, ingest_raw_doc *out)
+                 const ingest_params *lim, ingest_raw_doc *out)
 {
     memset(out, 0, sizeof *out);
     if (len >= 8 && !memcmp(data, ole_magic, 8))
@@ -733,7 +671,7 @@ int office_parse(const unsigned char *data, size_t len, office_kind kind,
     return run(NULL, data, len, kind, lim, out);
 }
 
-int office_extract(const char *path, office_kind kind, const office_limits *lim,
+int office_extract(const char *path, office_kind kind, const ingest_params *lim,
                    ingest_raw_doc *out)
 {
     memset(out, 0, sizeof *out);

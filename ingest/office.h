@@ -2,8 +2,8 @@
  *
  * Office files are ZIP archives of XML. MuPDF gives both halves: fz_archive
  * reads the ZIP and fz_xml parses the parts, so no new library is needed.
- * office.c owns what every reader shares: the archive opened under limits
- * (expanded bytes per part and in all, memory through a counting allocator,
+ * office.c owns what every reader shares: the archive opened under the
+ * document limits (expanded bytes, memory through the counting allocator,
  * XML nesting checked before MuPDF parses), part names resolved inside the
  * archive only, and the builder that turns paragraphs and table rows into an
  * ingest_raw_doc. Each format's reader (office_docx.c, office_xlsx.c,
@@ -14,6 +14,7 @@
 #define DQ_INGEST_OFFICE_H
 
 #include "ingest/ingest.h"
+#include "ingest/memcap.h"
 #include "ingest/table.h"
 
 #include "common/common.h"
@@ -30,23 +31,17 @@ typedef enum {
     OFFICE_ODP,
 } office_kind;
 
-/* Limits on what one Office file may cost; the defaults are generous for
- * real files and stop ZIP bombs and XML built to exhaust memory. The text
- * that comes out is bounded by the bytes expanded, so there is no limit per
- * unit like ingest_params.max_page_chars: a 3,000-row sheet or a reflowing
- * 500-page contract is one unit and quite normal. */
-typedef struct {
-    long long max_part_bytes;     /* one part, expanded; default 128 MB */
-    long long max_expanded_bytes; /* all parts read, expanded; default 512 MB */
-    long long max_memory;         /* MuPDF's allocations (parsed XML); default 2 GB */
-    int max_depth;                /* XML element nesting; default 256 */
-    long max_strings;             /* entries of a shared-string table; default 2M */
-    long long max_text_bytes;     /* text written out: repeated rows and columns
-                                   * multiply a few bytes; default 256 MB */
-    double max_seconds;           /* reading one file, as ingest_params.max_seconds; 0 off */
-} office_limits;
-
-office_limits office_default_limits(void);
+/* What one Office file may cost is the document limits every format obeys
+ * (ingest_params): max_doc_bytes bounds MuPDF's memory (parsed XML), the
+ * bytes the archive expands to and the text written out (repeated rows and
+ * columns multiply a few bytes), max_seconds the time. The text is bounded by
+ * the bytes expanded, so there is no limit per unit like max_page_chars: a
+ * 3,000-row sheet or a reflowing 500-page contract is one unit and quite
+ * normal. Two bounds are the parser's own, not resources: */
+enum {
+    OFFICE_MAX_DEPTH = 256,       /* XML element nesting (the readers recurse) */
+    OFFICE_MAX_STRINGS = 2000000, /* entries of a shared-string table */
+};
 
 /* The Office kind of an extension ("docx"...), or OFFICE_NONE. */
 office_kind office_kind_of(const char *ext);
@@ -54,19 +49,21 @@ office_kind office_kind_of(const char *ext);
  * refuses with a way to convert them. */
 bool office_is_legacy(const char *ext);
 
-/* Reads path (already checked to be a readable regular file) as kind. */
-int office_extract(const char *path, office_kind kind, const office_limits *lim,
+/* Reads path (already checked to be a readable regular file) as kind under
+ * params' limits (NULL: ingest_default_params()). */
+int office_extract(const char *path, office_kind kind, const ingest_params *params,
                    ingest_raw_doc *out);
 /* The same on len bytes in memory (the fuzz harness's entry). */
 int office_parse(const unsigned char *data, size_t len, office_kind kind,
-                 const office_limits *lim, ingest_raw_doc *out);
+                 const ingest_params *params, ingest_raw_doc *out);
 
 /* ---- for the readers ------------------------------------------------------ */
 
 typedef struct {
     fz_context *ctx;
     fz_archive *zip;
-    const office_limits *lim;
+    const ingest_params *lim;
+    const memcap *mem;  /* MuPDF's allocations, under lim->max_doc_bytes */
     long long expanded; /* bytes expanded so far */
     ingest_raw_doc *out;
     ingest_raw_page *page; /* the unit being filled */

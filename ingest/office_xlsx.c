@@ -61,9 +61,9 @@ static int load_strings(xlsx *x, const char *wb)
     for (fz_xml *si = fz_xml_down(fz_xml_root(doc)); si; si = fz_xml_next(si)) {
         if (!office_is(si, "si"))
             continue;
-        if ((long)x->n_strings >= x->r->lim->max_strings) {
-            rc = office_fail(x->r, "shared-string table has over %ld strings (the limit)",
-                             x->r->lim->max_strings);
+        if (x->n_strings >= OFFICE_MAX_STRINGS) {
+            rc = office_fail(x->r, "shared-string table has over %d strings (the limit)",
+                             (int)OFFICE_MAX_STRINGS);
             break;
         }
         dq_buf b = DQ_BUF_INIT;

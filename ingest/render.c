@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "ingest/ingest.h"
+#include "ingest/memcap.h"
 
 static void blend(unsigned char *p, int n, const unsigned char rgb[3], int alpha)
 {
@@ -48,7 +49,11 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
 {
     *png = NULL;
     *png_len = 0;
-    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    /* Zeroed blocks, no cap (the pixel cap bounds a render): MuPDF's
+     * page-tree walk reads a block it never filled (memcap.h). */
+    memcap mem = memcap_make(0);
+    fz_alloc_context alloc = memcap_allocator(&mem);
+    fz_context *ctx = fz_new_context(&alloc, NULL, FZ_STORE_DEFAULT);
     if (!ctx) {
         dq_set_error("cannot start MuPDF: out of memory");
         return -1;

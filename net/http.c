@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -183,5 +184,37 @@ char *net_url_redact(const char *url)
         if (*p == '&')
             dq_buf_putc(&out, *p++);
     }
+    return dq_buf_take(&out);
+}
+
+/* The first http:// or https:// in s, or NULL. */
+static const char *next_url(const char *s)
+{
+    const char *http = strcasestr(s, "http://"), *https = strcasestr(s, "https://");
+    return !http ? https : !https ? http : http < https ? http : https;
+}
+
+char *net_text_redact(const char *text)
+{
+    if (!text)
+        return NULL;
+    dq_buf out = DQ_BUF_INIT;
+    const char *p = text;
+    for (const char *url; (url = next_url(p)) != NULL;) {
+        dq_buf_append(&out, p, (size_t)(url - p));
+        /* A URL ends at a space or a quote, or where another begins
+         * ("?next=http://u:pw@h" is redacted as a URL of its own). */
+        size_t n = strcspn(url, " \t\r\n'\"<>`");
+        const char *inner = next_url(url + 1);
+        if (inner && (size_t)(inner - url) < n)
+            n = (size_t)(inner - url);
+        char *one = dq_strndup(url, n);
+        char *shown = net_url_redact(one);
+        dq_buf_puts(&out, shown);
+        free(shown);
+        free(one);
+        p = url + n;
+    }
+    dq_buf_puts(&out, p);
     return dq_buf_take(&out);
 }

@@ -51,6 +51,9 @@ struct curl_slist *net_json_headers(const char *accept, const char *bearer);
  * "***". Anything else is kept, so the user still recognises the URL.
  * Caller frees; NULL for NULL. */
 char *net_url_redact(const char *url);
+/* text (an error message, a log line) with every http:// or https:// URL in
+ * it passed through net_url_redact. Caller frees; NULL for NULL. */
+char *net_text_redact(const char *text);
 
 typedef enum {
     NET_OK = 0,

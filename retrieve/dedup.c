@@ -82,17 +82,15 @@ double rank_jaccard(const rank_shingles *a, const rank_shingles *b)
 {
     if (!a->n && !b->n)
         return 1.0;
+    /* Without branches: which list moves is data, not a jump the CPU
+     * mispredicts half the time (this merge was an eighth of a BM25 query's
+     * CPU, MMR comparing every candidate with the picked ones). */
     size_t i = 0, j = 0, both = 0;
     while (i < a->n && j < b->n) {
-        if (a->h[i] == b->h[j]) {
-            both++;
-            i++;
-            j++;
-        } else if (a->h[i] < b->h[j]) {
-            i++;
-        } else {
-            j++;
-        }
+        uint64_t x = a->h[i], y = b->h[j];
+        both += x == y;
+        i += x <= y;
+        j += y <= x;
     }
     return (double)both / (double)(a->n + b->n - both);
 }

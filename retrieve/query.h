@@ -30,10 +30,11 @@ size_t qterms_build(const char *question, int flags, qterms *out);
 /* Fills out with the question's adjacent pairs of Latin content words
  * ("balance sheet"), each "w1 w2" (an FTS5 phrase); returns their number. */
 size_t qterms_pairs(const char *question, qterms *out);
-/* The FTS5 expression of the question's terms, OR-ed, and with pairs its
- * adjacent word pairs as phrases too; NULL with the error set when it has
- * no searchable term. */
-char *query_build_match(const char *question, bool pairs);
+/* The FTS5 expression of the question's terms, OR-ed; NULL with the error
+ * set when it has no searchable term. For long documents (long_docs) also
+ * its adjacent word pairs as phrases, each English word's and pair's other
+ * grammatical number, and its words searched in the section path. */
+char *query_build_match(const char *question, bool long_docs);
 /* Index of the term s[0..len) in q, or -1. */
 int qterms_find(const qterms *q, const char *s, int len);
 void qterms_free(qterms *q);

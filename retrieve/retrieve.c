@@ -16,8 +16,12 @@
  * boilerplate) are ordered by coverage, the number of distinct question
  * terms they hold, so the fuller match wins the tie; a few more candidates
  * than asked for are fetched so a tie at the cut-off is decided the same way.
- * Coverage is only a tie-break: scaling BM25 by it measured slightly worse
- * on the CMRC and SQuAD dev slices (BM25 already rewards each extra term).
+ * Over short passages coverage is only a tie-break: scaling BM25 by it
+ * measured slightly worse on the CMRC and SQuAD dev slices (BM25 already
+ * rewards each extra term). Inside long documents (LONG_DOCUMENT_CHUNKS) the
+ * score is BM25 x (1 + the share of the question's terms the chunk holds):
+ * on the FinanceBench dev split page hit@1 0.171 -> 0.268, MRR 0.312 ->
+ * 0.362, hit@5 unchanged.
  */
 #include "retrieve/retrieve.h"
 #include "retrieve/query.h"
@@ -98,7 +102,7 @@ static int cover_cb(void *ctx, const dq_term *t)
 
 typedef struct {
     size_t index; /* into the store's hits */
-    double score; /* BM25 */
+    double score; /* BM25, scaled by coverage in long documents */
     int coverage; /* distinct question terms in the chunk */
 } ranked;
 
@@ -146,6 +150,14 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
         const char *t = hits->items[i].text ? hits->items[i].text : "";
         text_terms(t, strlen(t), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
         order[i] = (ranked){i, hits->items[i].score, cc.distinct};
+        if (long_docs && q.n) {
+            /* In a long document a rare word repeated on one page (a
+             * schedule's label) outscores the page that holds the rest of
+             * the question; what share of the question a chunk holds
+             * scales its score there. */
+            order[i].score *= 1.0 + (double)cc.distinct / (double)q.n;
+            hits->items[i].score = order[i].score;
+        }
     }
     qsort(order, hits->n, sizeof *order, ranked_cmp);
 
@@ -509,6 +521,35 @@ fail:
     return NULL;
 }
 
+/* An 8-bit index (store_vx_report.quantized) is asked for this many times
+ * the candidates, and they are re-scored from the float vectors: its own
+ * scores are off by about 1e-3, enough to reorder near neighbours. */
+#define QUANTIZED_OVERFETCH 2
+
+/* Exact scores for dl (n) from the store's float vectors, sorted best first
+ * (ties by id); an id whose vector is gone keeps the index's score (its chunk
+ * is skipped later as removed). */
+static int rescore_dense(store *st, const char *model, const float *q, int dim, rank_item *dl,
+                         int n)
+{
+    float *v = dq_malloc(sizeof(float) * (size_t)dim);
+    for (int i = 0; i < n; i++) {
+        int d = dim;
+        int got = store_get_vector(st, dl[i].id, model, v, &d);
+        if (got < 0) {
+            free(v);
+            return -1;
+        }
+        if (got && d == dim) {
+            store_vec_normalise(v, dim);
+            dl[i].score = dot(q, v, dim);
+        }
+    }
+    free(v);
+    qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
+    return 0;
+}
+
 static int gather(store *st, struct embedder *emb, const char *question,
                   const retrieve_params *p, retrieve_mode mode, const retrieve_scope *scope,
                   pool *pl, char **match, int *dim_out)
@@ -522,16 +563,19 @@ static int gather(store *st, struct embedder *emb, const char *question,
     dense_job job = {.st = st, .emb = emb, .question = question, .k = p->candidates};
     pthread_t thread;
     bool threaded = false;
+    store_vx_report vx = {0};
     if (dense) {
         job.dim = embedder_dim(emb);
         if (job.dim <= 0)
             return -1;
         /* Synced here, so the thread reads a current index and no SQLite. */
-        if (store_vindex_sync(st, embedder_identity(emb), NULL) < 0)
+        if (store_vindex_sync(st, embedder_identity(emb), &vx) < 0)
             return -1;
+        if (vx.quantized)
+            job.k *= QUANTIZED_OVERFETCH;
         job.q = dq_malloc(sizeof(float) * (size_t)job.dim);
-        job.ids = dq_malloc(sizeof(int64_t) * (size_t)p->candidates);
-        job.scores = dq_malloc(sizeof(float) * (size_t)p->candidates);
+        job.ids = dq_malloc(sizeof(int64_t) * (size_t)job.k);
+        job.scores = dq_malloc(sizeof(float) * (size_t)job.k);
         threaded = bm25 && pthread_create(&thread, NULL, dense_main, &job) == 0;
     }
     int rc = -1;
@@ -573,6 +617,14 @@ static int gather(store *st, struct embedder *emb, const char *question,
     for (int i = 0; i < n; i++)
         dl[i] = (rank_item){ids[i], scores[i]};
     qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
+    if (vx.quantized) {
+        if (rescore_dense(st, model, q, dim, dl, n) < 0) {
+            free(dl);
+            goto done;
+        }
+        if (n > p->candidates)
+            n = p->candidates;
+    }
     int rank = 0;
     for (int i = 0; i < n; i++) {
         cand *c = pool_find(pl, dl[i].id, false);

@@ -15,15 +15,36 @@
 #include "serve/jobs.h"
 #include "serve/stream.h"
 
+/* The counts a second old at most, from /health's own connection: under
+ * load, /health answers without waiting for a pooled connection and a
+ * poller costs one count query a second, not one per request. */
+static int health_stats(serve_server *srv, store_stats *out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&srv->own_lock);
+    double now = dq_now();
+    if (now - srv->health_at >= 1.0) {
+        if ((rc = store_get_stats(srv->own_store, &srv->health_stats)) == 0)
+            srv->health_at = now;
+    }
+    *out = srv->health_stats;
+    pthread_mutex_unlock(&srv->own_lock);
+    return rc;
+}
+
+/* The store's data version from the server's own connection. */
+static int store_version(serve_server *srv, int64_t *out)
+{
+    pthread_mutex_lock(&srv->own_lock);
+    int rc = store_data_version(srv->own_store, out);
+    pthread_mutex_unlock(&srv->own_lock);
+    return rc;
+}
+
 enum MHD_Result api_health(serve_request *rq)
 {
-    store *st = store_pool_acquire(&rq->srv->stores);
-    if (!st)
-        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     store_stats s;
-    int rc = store_get_stats(st, &s);
-    store_pool_release(&rq->srv->stores, st);
-    if (rc < 0)
+    if (health_stats(rq->srv, &s) < 0)
         return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", "ok");
@@ -68,6 +89,69 @@ static int parse_k(const cJSON *num, const char *str)
     return v >= 1 && v <= 100 && v == (int)v ? (int)v : -1;
 }
 
+static enum MHD_Result search_json_reply(serve_request *rq, const char *text, bool hit)
+{
+    struct MHD_Response *r =
+        serve_response_copy(rq, "application/json; charset=utf-8", text, strlen(text));
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "X-Docqa-Cache", hit ? "hit" : "miss");
+    return serve_reply_response(rq, 200, r);
+}
+
+/* The search's reply: from the cache when the same search was answered
+ * since the store last changed, else run on a pooled connection. */
+static enum MHD_Result search_reply(serve_request *rq, const char *q, const retrieve_params *rp)
+{
+    serve_server *srv = rq->srv;
+    int64_t version = 0;
+    bool cached = srv->cache.max_entries && store_version(srv, &version) == 0;
+    char *key = NULL;
+    if (cached) {
+        dq_buf k = DQ_BUF_INIT;
+        dq_buf_printf(&k, "%d\n%s\n%s", rp->top_k, rp->doc ? rp->doc : "", q);
+        key = dq_buf_take(&k);
+        size_t len;
+        char *text = search_cache_get(&srv->cache, version, key, &len);
+        if (text) {
+            enum MHD_Result ret = search_json_reply(rq, text, true);
+            free(text);
+            free(key);
+            return ret;
+        }
+    }
+    store *st = store_pool_acquire(&srv->stores);
+    if (st && serve_client_gone(rq)) {
+        /* It gave up while waiting its turn: under overload, running its
+         * search would only make those behind it wait longer. */
+        store_pool_release(&srv->stores, st);
+        if (cached)
+            search_cache_put(&srv->cache, version, key, NULL, 0);
+        free(key);
+        return MHD_NO;
+    }
+    retrieve_result res = {0};
+    if (!st || rag_session_search(srv->p.session, st, q, rp, &res) < 0) {
+        if (cached) /* those waiting for this search run it themselves */
+            search_cache_put(&srv->cache, version, key, NULL, 0);
+        store_pool_release(&srv->stores, st);
+        free(key);
+        return st ? serve_reply_error(rq, 500, "search failed: %s", dq_last_error())
+                  : serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
+    }
+    store_pool_release(&srv->stores, st);
+    cJSON *o = rag_search_json(q, rp, &res);
+    retrieve_result_free(&res);
+    char *text = rag_json_print(o, false);
+    cJSON_Delete(o);
+    if (cached)
+        search_cache_put(&srv->cache, version, key, text, strlen(text));
+    enum MHD_Result ret = search_json_reply(rq, text, false);
+    free(text);
+    free(key);
+    return ret;
+}
+
 enum MHD_Result api_search(serve_request *rq)
 {
     cJSON *body = NULL;
@@ -106,23 +190,9 @@ enum MHD_Result api_search(serve_request *rq)
         return ret;
     }
     free(match);
-    store *st = store_pool_acquire(&rq->srv->stores);
-    if (!st) {
-        cJSON_Delete(body);
-        return serve_reply_error(rq, 503, "store unavailable: %s", dq_last_error());
-    }
-    retrieve_result res = {0};
-    if (rag_session_search(rq->srv->p.session, st, q, &rp, &res) < 0) {
-        store_pool_release(&rq->srv->stores, st);
-        ret = serve_reply_error(rq, 500, "search failed: %s", dq_last_error());
-        cJSON_Delete(body);
-        return ret;
-    }
-    store_pool_release(&rq->srv->stores, st);
-    cJSON *o = rag_search_json(q, &rp, &res);
-    retrieve_result_free(&res);
+    ret = search_reply(rq, q, &rp);
     cJSON_Delete(body);
-    return serve_reply_json(rq, 200, o);
+    return ret;
 }
 
 /* ---- /api/ask ------------------------------------------------------------ */
@@ -143,9 +213,20 @@ static void ask_call_free(void *p)
     free(c);
 }
 
+/* The reply's JSON, its free-text fields as serve_public_text shows them. */
 static cJSON *answer_json(serve_server *srv, const serve_ask *ask, const rag_reply *r)
 {
-    return rag_reply_json(ask->question, r, srv->p.session->llm_params.model);
+    cJSON *o = rag_reply_json(ask->question, r, srv->p.session->llm_params.model);
+    static const char *const fields[] = {"model", "llm_error"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        cJSON *f = cJSON_GetObjectItemCaseSensitive(o, fields[i]);
+        if (cJSON_IsString(f)) {
+            char *shown = serve_public_text(srv, f->valuestring);
+            cJSON_ReplaceItemInObjectCaseSensitive(o, fields[i], cJSON_CreateString(shown));
+            free(shown);
+        }
+    }
+    return o;
 }
 
 static int delta_event(void *ctx, const char *text, size_t n)
@@ -169,11 +250,13 @@ static void queued_event(void *ctx, unsigned long request, int ahead)
     stream_write_event(ctx, ev);
 }
 
-static void error_event(serve_stream *s, const char *msg)
+static void error_event(serve_server *srv, serve_stream *s, const char *msg)
 {
+    char *shown = serve_public_text(srv, msg);
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "type", "error");
-    cJSON_AddStringToObject(ev, "message", msg);
+    cJSON_AddStringToObject(ev, "message", shown);
+    free(shown);
     stream_write_event(s, ev);
 }
 
@@ -182,7 +265,7 @@ static void ask_produce(serve_stream *s, void *arg)
     ask_call *c = arg;
     store *st = store_pool_acquire(&c->srv->stores);
     if (!st) {
-        error_event(s, dq_last_error());
+        error_event(c->srv, s, dq_last_error());
         return;
     }
     rag_reply a;
@@ -193,7 +276,7 @@ static void ask_produce(serve_stream *s, void *arg)
         cJSON_AddStringToObject(ev, "type", "done");
         stream_write_event(s, ev);
     } else if (rc != RAG_ERR_STOPPED) { /* stopped: the client went away */
-        error_event(s, dq_last_error());
+        error_event(c->srv, s, dq_last_error());
     }
     rag_reply_free(&a);
 }

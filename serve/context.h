@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 
+#include "serve/cache.h"
+#include "serve/conns.h"
 #include "serve/jobs.h"
 #include "serve/pool.h"
 #include "serve/serve.h"
@@ -24,6 +26,16 @@ struct serve_server {
     pthread_mutex_t lock;   /* active_requests */
     pthread_cond_t idle;    /* signalled when active_requests drops */
     int active_requests;
+
+    serve_conns conns;      /* open connections: eviction and request deadlines */
+
+    pthread_mutex_t own_lock; /* the three below */
+    store *own_store;       /* the server's own connection, never lent: /health's counts
+                             * and the store's data version, so neither queues behind
+                             * searches */
+    store_stats health_stats; /* as of health_at */
+    double health_at;
+    search_cache cache;     /* /api/search replies by query, for the current data version */
 
     store_pool stores;      /* read-only connections */
     bool have_llm;          /* the session has an LLM */

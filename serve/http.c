@@ -3,13 +3,17 @@
  * no-referrer; JSON errors take OpenAI's shape so its clients show them. */
 #include "serve/http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "serve/context.h"
+#include "net/net.h"
 
 void serve_log(serve_server *srv, const char *fmt, ...)
 {
@@ -29,6 +33,17 @@ static void add_common_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 }
 
+bool serve_client_gone(serve_request *rq)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r)
 {
     add_common_headers(r);
@@ -38,17 +53,24 @@ enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_R
     return ret;
 }
 
-enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
-                            const void *body, size_t n)
+struct MHD_Response *serve_response_copy(serve_request *rq, const char *content_type,
+                                         const void *body, size_t n)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
-        return MHD_NO;
+        return NULL;
     MHD_add_response_header(r, "Content-Type", content_type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     rq->bytes = n;
-    return serve_reply_response(rq, status, r);
+    return r;
+}
+
+enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
+                            const void *body, size_t n)
+{
+    struct MHD_Response *r = serve_response_copy(rq, content_type, body, n);
+    return r ? serve_reply_response(rq, status, r) : MHD_NO;
 }
 
 enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root)
@@ -94,15 +116,62 @@ static void drop_prefix(char *msg, const char *prefix)
     }
 }
 
-void serve_scrub_paths(serve_server *srv, char *msg)
+/* Whether the absolute path in s[0..n) names something here: it exists,
+ * or (with two names or more) its folder does. */
+static bool names_local_path(const char *s, size_t n)
 {
+    char *path = dq_strndup(s, n);
+    struct stat st;
+    bool local = stat(path, &st) == 0;
+    char *slash = strrchr(path, '/');
+    if (!local && slash && slash > path) {
+        *slash = '\0';
+        local = stat(path, &st) == 0;
+    }
+    free(path);
+    return local;
+}
+
+/* Cuts every absolute path in msg that names something on this machine to
+ * its last name, in place. A path starts a word (after a space, a quote, a
+ * bracket or '='); it ends at a space, a quote, a bracket, ':' or ','. */
+static void shorten_local_paths(char *msg)
+{
+    static const char starts[] = " \t\n'\"(=[<", ends[] = " \t\n'\"():,;<>[]";
+    for (char *p = msg; (p = strchr(p, '/')) != NULL;) {
+        bool word = p == msg || strchr(starts, p[-1]);
+        size_t n = strcspn(p, ends);
+        if (!word || n < 2 || p[1] == '/' || !names_local_path(p, n)) {
+            p += n ? n : 1;
+            continue;
+        }
+        size_t end = n;
+        while (n > 1 && p[n - 1] == '/') /* "/srv/docs/" reads "docs" */
+            n--;
+        const char *name = p + n;
+        while (name > p && name[-1] != '/')
+            name--;
+        size_t keep = (size_t)(p + n - name);
+        memmove(p, name, keep);
+        memmove(p + keep, p + end, strlen(p + end) + 1);
+        p += keep;
+    }
+}
+
+char *serve_public_text(serve_server *srv, const char *msg)
+{
+    if (!msg)
+        return NULL;
+    char *text = net_text_redact(msg);
     /* The root first, so a path in the store reads ".docqa/uploads/x.pdf";
      * then uploads and a store kept elsewhere. */
-    drop_prefix(msg, srv->paths[0]);
-    drop_prefix(msg, srv->paths[2]);
-    drop_prefix(msg, srv->paths[1]);
-    drop_prefix(msg, srv->upload_dir);
-    drop_prefix(msg, srv->store_dir);
+    drop_prefix(text, srv->paths[0]);
+    drop_prefix(text, srv->paths[2]);
+    drop_prefix(text, srv->paths[1]);
+    drop_prefix(text, srv->upload_dir);
+    drop_prefix(text, srv->store_dir);
+    shorten_local_paths(text);
+    return text;
 }
 
 enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
@@ -112,14 +181,15 @@ enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    serve_scrub_paths(rq->srv, msg);
+    char *shown = serve_public_text(rq->srv, msg);
     cJSON *root = cJSON_CreateObject();
     cJSON *err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "message", msg);
+    cJSON_AddStringToObject(err, "message", shown);
     cJSON_AddStringToObject(err, "type", error_type(status));
     cJSON_AddNumberToObject(err, "code", status);
     if (status >= 500)
-        serve_log(rq->srv, "error: %s %s: %s", rq->method, rq->url, msg);
+        serve_log(rq->srv, "error: %s %s: %s", rq->method, rq->url, shown);
+    free(shown);
     return serve_reply_json(rq, status, root);
 }
 

@@ -25,22 +25,35 @@ typedef struct serve_request {
     dq_buf body;                /* a JSON request body, up to max_body_bytes */
     bool too_large;             /* the body passed the limit: answer 413 */
     struct upload *upload;      /* POST /api/ingest in progress (upload.c) */
+    struct serve_conn *conn_entry; /* its connection in srv->conns (NULL: untracked) */
 } serve_request;
 
+/* A response with body (copied), its type and no-store, for a caller that
+ * adds headers before serve_reply_response; NULL when out of memory. */
+struct MHD_Response *serve_response_copy(serve_request *rq, const char *content_type,
+                                         const void *body, size_t n);
 /* Queues a response with body (copied) and status; records status for the log. */
 enum MHD_Result serve_reply(serve_request *rq, int status, const char *content_type,
                             const void *body, size_t n);
-/* Removes the server's own folders (store, uploads) from msg in place, so
- * no reply shows an absolute server path; serve_reply_error does it. */
-void serve_scrub_paths(serve_server *srv, char *msg);
+/* msg as a client may see it (error replies, streamed error events, job
+ * replies, llm_error): the server's own folders (store, uploads) taken out,
+ * so a path under them reads store-relative; any other absolute path that
+ * names something on this machine (a model file, a folder outside the store)
+ * cut to its last name; URL credentials and secret query values redacted
+ * (net_text_redact). Caller frees; NULL for NULL. */
+char *serve_public_text(serve_server *srv, const char *msg);
 /* Queues root as JSON and deletes it. */
 enum MHD_Result serve_reply_json(serve_request *rq, int status, cJSON *root);
 /* Queues {"error": {"message", "type", "code"}} (OpenAI's error shape),
- * the server's folders taken out of the message (serve_scrub_paths). */
+ * the message as serve_public_text shows it. */
 enum MHD_Result serve_reply_error(serve_request *rq, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Queues a response built elsewhere (a stream), taking ownership. */
 enum MHD_Result serve_reply_response(serve_request *rq, int status, struct MHD_Response *r);
+
+/* True when the client has closed its connection (a load tester giving up
+ * on a request that waited too long): the request need not be answered. */
+bool serve_client_gone(serve_request *rq);
 
 /* Parses rq->body as a JSON object; NULL after queueing a 400 (*result set). */
 cJSON *serve_parse_body(serve_request *rq, enum MHD_Result *result);

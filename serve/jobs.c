@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "serve/context.h"
+#include "serve/http.h"
 
 extern char **environ;
 
@@ -202,7 +203,7 @@ static const char *state_name(job_state s)
     return s == JOB_RUNNING ? "running" : s == JOB_DONE ? "done" : "failed";
 }
 
-static cJSON *job_json(serve_job *job, store *st)
+static cJSON *job_json(serve_server *srv, serve_job *job, store *st)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", job->id);
@@ -221,8 +222,11 @@ static cJSON *job_json(serve_job *job, store *st)
         bool mine = have > 0 && sf.size == job->sizes[i] && sf.mtime == job->mtimes[i];
         const char *status = mine ? sf.status : job->state == JOB_RUNNING ? "pending" : "failed";
         cJSON_AddStringToObject(f, "status", status);
-        if (mine && sf.error)
-            cJSON_AddStringToObject(f, "error", sf.error);
+        if (mine && sf.error) {
+            char *shown = serve_public_text(srv, sf.error);
+            cJSON_AddStringToObject(f, "error", shown);
+            free(shown);
+        }
         else if (!mine && job->state != JOB_RUNNING)
             cJSON_AddStringToObject(f, "error", "not ingested (see the job's message)");
         if (mine && sf.doc_id)
@@ -251,7 +255,9 @@ static cJSON *job_json(serve_job *job, store *st)
                           sigabbrev_np(job->term_signal) ? sigabbrev_np(job->term_signal) : "?",
                           job->term_signal, in_flight ? " while reading '" : "",
                           in_flight ? in_flight : "", in_flight ? "'" : "");
-        cJSON_AddStringToObject(o, "message", msg.data ? msg.data : "");
+        char *shown = serve_public_text(srv, msg.data ? msg.data : "");
+        cJSON_AddStringToObject(o, "message", shown);
+        free(shown);
         dq_buf_free(&msg);
     }
     return o;
@@ -273,12 +279,12 @@ int jobs_describe(serve_server *srv, long long id, store *st, cJSON **out)
     if (id < 0) {
         cJSON *arr = cJSON_CreateArray();
         for (serve_job *job = j->jobs; job; job = job->next)
-            cJSON_AddItemToArray(arr, job_json(job, st));
+            cJSON_AddItemToArray(arr, job_json(srv, job, st));
         *out = arr;
     } else {
         for (serve_job *job = j->jobs; job && !*out; job = job->next)
             if (job->id == id)
-                *out = job_json(job, st);
+                *out = job_json(srv, job, st);
     }
     pthread_mutex_unlock(&j->lock);
     return *out ? 1 : 0;

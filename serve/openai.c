@@ -126,9 +126,11 @@ static void chat_produce(serve_stream *s, void *arg)
     if (rc < 0 && rc != RAG_ERR_STOPPED) {
         /* Headers are gone already: OpenAI's streams report errors as an
          * event with an "error" object. */
+        char *shown = serve_public_text(c->srv, dq_last_error());
         cJSON *e = cJSON_CreateObject();
         cJSON *err = cJSON_AddObjectToObject(e, "error");
-        cJSON_AddStringToObject(err, "message", dq_last_error());
+        cJSON_AddStringToObject(err, "message", shown);
+        free(shown);
         cJSON_AddStringToObject(err, "type", "server_error");
         stream_write_event(s, e);
         stream_write(s, "data: [DONE]\n\n", 14);

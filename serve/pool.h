@@ -13,18 +13,29 @@
 #include "generate/llm.h"
 #include "index/index.h"
 
+struct store_waiter;
+
 typedef struct {
     pthread_mutex_t lock;
     char *store_dir;  /* owned */
     store **idle;     /* (n_idle) read-only connections */
     size_t n_idle, cap_idle;
+    size_t max_lent;  /* connections out at once; more requests wait their turn */
+    size_t n_lent;
+    struct store_waiter *first, *last; /* requests waiting, in arrival order */
 } store_pool;
 
-/* An empty pool of read-only connections to the store in store_dir. */
-void store_pool_init(store_pool *p, const char *store_dir);
+/* An empty pool of read-only connections to the store in store_dir, at
+ * most max_lent (0: 16) lent at once. The bound is what makes a burst of
+ * requests queue instead of running hundreds of searches side by side,
+ * each with its own SQLite cache: memory stays bounded whatever the number
+ * of connections, and waiting requests are served first come, first served
+ * so no request starves. */
+void store_pool_init(store_pool *p, const char *store_dir, size_t max_lent);
 /* Closes the idle connections; those lent must be back. */
 void store_pool_free(store_pool *p);
-/* A connection from the pool or newly opened; NULL with the error set. */
+/* A connection from the pool or newly opened, after waiting for one of the
+ * max_lent to come back when all are out; NULL with the error set. */
 store *store_pool_acquire(store_pool *p);
 /* Gives st back (NULL: nothing). */
 void store_pool_release(store_pool *p, store *st);

@@ -18,8 +18,10 @@
  * flight (a client is not for concurrent use), kept in a pool for its
  * keep-alive connection.
  * Read requests take a read-only store connection from a small pool (SQLite
- * connections are never shared between threads at once); WAL lets them read
- * while an ingest job writes. Ingest jobs run `docqa ingest` as a child
+ * connections are never shared between threads at once, at most max_readers
+ * lent, more requests queue); WAL lets them read while an ingest job writes.
+ * Connections: past max_connections a new one closes the oldest idle one,
+ * and a request that has not arrived whole in request_timeout_s is cut. Ingest jobs run `docqa ingest` as a child
  * process, so a malicious upload that crashes MuPDF takes down only its job.
  * Library code never prints: the access log and errors go to params.log.
  */
@@ -43,10 +45,19 @@ typedef struct {
     size_t max_body_bytes;     /* JSON request bodies, default 1 MiB */
     size_t max_upload_bytes;   /* one upload request, default 200 MiB */
     int max_jobs;              /* ingest jobs running at once, default 2 (more: 429) */
-    int max_connections;       /* default 128 */
-    int max_per_client;        /* connections from one client address, default 32 (more
-                                * are closed at once, so one client cannot take them all) */
+    int max_connections;       /* default 1024, lowered to fit the open-file limit; past
+                                * it a new connection closes the oldest idle one */
+    int max_per_client;        /* connections from one client address, default 512 (more
+                                * are closed at once, so one client cannot take them all;
+                                * a load test of 256 still leaves room for a monitor) */
     int idle_timeout_s;        /* a connection silent this long is closed, default 30 */
+    int request_timeout_s;     /* a request's line, headers and body must arrive within
+                                * this (plus 1 s per 64 KiB of declared body), default 30:
+                                * a client sending a byte now and then is cut off */
+    int search_cache;          /* /api/search replies kept for repeated queries, default
+                                * 256 (0: none); any change to the store empties it */
+    int max_readers;           /* store connections in use at once, default 16; more
+                                * requests wait their turn (first come, first served) */
     int drain_timeout_s;       /* serve_stop waits this long for requests, default 30 */
     const char *allow_hosts;   /* more names the Host header may carry, comma-separated
                                 * (a reverse proxy's name); NULL: the listening address only */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,9 +35,12 @@ serve_params serve_default_params(void)
         .max_body_bytes = 1 << 20,
         .max_upload_bytes = (size_t)200 << 20,
         .max_jobs = 2,
-        .max_connections = 128,
-        .max_per_client = 32,
+        .max_connections = 1024,
+        .max_per_client = 512,
         .idle_timeout_s = 30,
+        .request_timeout_s = 30,
+        .max_readers = 16,
+        .search_cache = 256,
         .drain_timeout_s = 30,
     };
 }
@@ -222,6 +226,7 @@ static enum MHD_Result admit(serve_request *rq)
     }
     const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Length");
     unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    serve_conns_headers(&srv->conns, rq->conn_entry, len);
     size_t limit = is_upload(rq) ? srv->p.max_upload_bytes : srv->p.max_body_bytes;
     if (len > limit)
         return serve_reply_error(rq, 413, "request body of %llu bytes is over the limit of %zu",
@@ -246,6 +251,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->method = method;
         rq->url = url;
         rq->started = dq_now();
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        rq->conn_entry = sc ? sc->socket_context : NULL;
         *con_cls = rq;
         pthread_mutex_lock(&srv->lock);
         srv->active_requests++;
@@ -253,7 +261,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return admit(rq);
     }
     if (rq->status) {
-        /* Refused at admission: MHD still hands over the body; drop it. */
+        /* Refused at admission: MHD still hands over the body; drop it
+         * (it still has to arrive in time). */
+        if (!*upload_data_size)
+            serve_conns_received(&srv->conns, rq->conn_entry);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -268,6 +279,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             dq_buf_append(&rq->body, upload_data, n);
         return MHD_YES;
     }
+    /* The whole request is in: from here its time is the handler's (a
+     * streamed answer may take minutes), not the client's. */
+    serve_conns_received(&srv->conns, rq->conn_entry);
     if (rq->upload)
         return upload_finish(rq);
     if (rq->too_large)
@@ -298,6 +312,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     serve_log(srv, "%s %s %s %d %zu %.1fms%s", addr, rq->method, rq->url, rq->status, rq->bytes,
               (dq_now() - rq->started) * 1000.0,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut short)");
+    serve_conns_idle(&srv->conns, rq->conn_entry);
     if (rq->upload)
         upload_free(rq->upload);
     dq_buf_free(&rq->body);
@@ -307,6 +322,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv->active_requests--;
     pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    serve_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? serve_conns_opened(&srv->conns, ci->connect_fd) : NULL;
+    } else {
+        serve_conns_closed(&srv->conns, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Called as soon as a request line has arrived, before its headers: the
+ * request's clock starts here. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri;
+    serve_server *srv = cls;
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    serve_conns_request_line(&srv->conns, sc ? sc->socket_context : NULL);
+    return NULL;
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -322,8 +363,34 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ------------------------------------------------------ */
 
+/* Connections past the soft limit that libmicrohttpd still accepts, each
+ * closing an idle one; past this it refuses them (all busy). */
+enum { CONNECTION_HEADROOM = 64 };
+/* Descriptors kept for the store's connections (a database, its WAL and
+ * shared memory each), ingest jobs, uploads and the listening socket. */
+enum { FD_RESERVE = 256 };
+/* The search cache's memory, whatever its number of entries. */
+#define SEARCH_CACHE_BYTES ((size_t)16 << 20)
+
+/* want, lowered so that the connections and the headroom fit the open-file
+ * limit with FD_RESERVE to spare (a connection is one descriptor). */
+static int connection_budget(int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        long room = (long)rl.rlim_cur - FD_RESERVE - CONNECTION_HEADROOM;
+        if (room < want)
+            want = room > 16 ? (int)room : 16;
+    }
+    return want;
+}
+
 static void server_free(serve_server *srv)
 {
+    serve_conns_free(&srv->conns);
+    store_close(srv->own_store);
+    search_cache_free(&srv->cache);
+    pthread_mutex_destroy(&srv->own_lock);
     store_pool_free(&srv->stores);
     if (srv->have_llm && !srv->shared_llm)
         llm_pool_free(&srv->llms);
@@ -413,28 +480,46 @@ serve_server *serve_start(const serve_params *params)
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->idle, NULL);
     jobs_init(&srv->jobs);
-    store_pool_init(&srv->stores, srv->store_dir);
+    store_pool_init(&srv->stores, srv->store_dir,
+                    params->max_readers > 0 ? (size_t)params->max_readers : 16);
     srv->paths[0] = realpath(store_root(probe), NULL);
     srv->paths[1] = realpath(srv->store_dir, NULL);
     srv->paths[2] = dq_strdup(srv->upload_dir);
-    store_pool_release(&srv->stores, probe);
+    pthread_mutex_init(&srv->own_lock, NULL);
+    srv->own_store = probe;
+    search_cache_init(&srv->cache, params->search_cache > 0 ? (size_t)params->search_cache : 0,
+                      SEARCH_CACHE_BYTES);
+    srv->health_at = -1e9;
     srv->port = params->port;
 
+    int idle_s = params->idle_timeout_s > 0 ? params->idle_timeout_s : 30;
+    serve_conns_params cp = {
+        .soft_limit = connection_budget(params->max_connections > 0 ? params->max_connections
+                                                                    : 1024),
+        .idle_s = idle_s,
+        .request_s = params->request_timeout_s > 0 ? params->request_timeout_s : 30,
+        .min_body_rate = 64 * 1024,
+    };
+    if (serve_conns_init(&srv->conns, &cp) < 0) {
+        freeaddrinfo(ai);
+        server_free(srv);
+        return NULL;
+    }
+
+    /* poll(), not select(): a thousand connections pass FD_SETSIZE. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)params->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_error, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, srv,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(params->max_connections > 0
-                                                    ? params->max_connections
-                                                    : 128),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)(params->max_per_client > 0 ? params->max_per_client : 32),
-        MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(params->idle_timeout_s > 0 ? params->idle_timeout_s : 30), MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK,
+        on_request_line, srv, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cp.soft_limit + CONNECTION_HEADROOM), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(params->max_per_client > 0 ? params->max_per_client : 512),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {
         dq_set_error("cannot listen on %s port %d (in use, or not an address of this machine?)",

@@ -326,6 +326,48 @@ Test(clean, running_headers_and_footers_dropped)
     ingest_raw_doc_free(&raw);
 }
 
+/* Boilerplate inside the page (a form's note between two paragraphs) on most
+ * pages is dropped like a running head; a table's recurring row and a line
+ * on under half the pages stay. */
+Test(clean, boilerplate_repeated_mid_page_dropped)
+{
+    ingest_raw_doc raw = {0};
+    for (int i = 1; i <= 5; i++) {
+        ingest_raw_page *p = pdf_page(&raw, i);
+        char buf[96];
+        static const char *const bodies[] = {"one", "two", "three", "four", "five"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(buf, sizeof buf, "Paragraph %d of page %s.", k + 1, bodies[i - 1]);
+            pline(raw_add_block(p), buf, 10, 72, 100 + 60 * (float)k);
+        }
+        if (i != 5)
+            pline(raw_add_block(p), "See accompanying notes to the financial statements", 10, 72,
+                  130);
+        if (i == 2 || i == 4)
+            pline(raw_add_block(p), "Continued on the next page", 10, 72, 190);
+        ingest_block *t = raw_add_block(p);
+        t->table = i;
+        pline(t, "Total revenue | 2019: 100 | 2018: 90", 10, 72, 250);
+        pline(raw_add_block(p), "Closing paragraph of the page.", 10, 72, 300);
+    }
+    ingest_doc doc;
+    cr_assert_eq(ingest_clean(&raw, &doc), 0);
+    for (size_t p = 0; p < doc.n_pages; p++) {
+        bool table = false;
+        for (size_t k = 0; k < doc.pages[p].n_paras; k++) {
+            const char *t = doc.pages[p].paras[k].text;
+            cr_assert_null(strstr(t, "accompanying"), "page %zu: %s", p + 1, t);
+            table |= strstr(t, "Total revenue") != NULL;
+        }
+        cr_assert(table, "page %zu lost its table row", p + 1);
+    }
+    char *d = dump(&doc);
+    cr_assert_not_null(strstr(d, "Continued on the next page"));
+    free(d);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(&raw);
+}
+
 Test(clean, two_page_documents_drop_only_margin_repeats)
 {
     /* With two pages a repeat is no pattern, unless it sits in the page
@@ -376,6 +418,36 @@ Test(clean, headings_by_size_and_bold)
            "[0]A bold question at body size?|"
            "[0]Even more body text to make ten points the dominant size.|");
     cr_assert_str_eq(doc.title, "A Study of Things");
+    free(d);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(&raw);
+}
+
+/* A statement's title in bold over two lines, then its unit note in bold at
+ * the same size: the title is a heading, and the note qualifies it and must
+ * not take its place as the section. */
+Test(clean, bracketed_unit_note_is_not_a_heading)
+{
+    ingest_raw_doc raw = {0};
+    ingest_raw_page *p = pdf_page(&raw, 1);
+    ingest_block *t = raw_add_block(p);
+    pline(t, "Acme Corporation and Subsidiaries", 10, 200, 36)->bold = true;
+    pline(t, "CONSOLIDATED STATEMENTS OF CASH FLOWS", 10, 200, 48)->bold = true;
+    pline(raw_add_block(p), "(in millions, except per share data)", 10, 200, 64)->bold = true;
+    pline(raw_add_block(p), "（单位：人民币元）", 10, 200, 78)->bold = true;
+    ingest_block *b = raw_add_block(p);
+    pline(b, "Body text that is long enough to set the body size of this document.", 10, 72, 100);
+    pline(b, "More body text follows on the next line of the block.", 10, 72, 113);
+    pline(b, "And the body goes on, so that most of the page is not in bold type.", 10, 72,
+          126);
+    ingest_doc doc;
+    char *d = clean_dump(&raw, &doc);
+    cr_assert_str_eq(d, "[1]Acme Corporation and Subsidiaries CONSOLIDATED STATEMENTS OF CASH "
+                        "FLOWS|"
+                        "[0](in millions, except per share data)|[0]（单位：人民币元）|"
+                        "[0]Body text that is long enough to set the body size of this document. "
+                        "More body text follows on the next line of the block. And the body goes "
+                        "on, so that most of the page is not in bold type.|");
     free(d);
     ingest_doc_free(&doc);
     ingest_raw_doc_free(&raw);

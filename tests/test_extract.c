@@ -1,6 +1,7 @@
 /* test_extract.c - ingest_extract() via MuPDF: generated PDFs, EPUB/FB2/XHTML, bad inputs. */
 #include "common/common.h"
 #include "ingest/ingest.h"
+#include "ingest/memcap.h"
 #include "support/pdfgen.h"
 #include "support/tmpdir.h"
 
@@ -622,4 +623,33 @@ Test(extract, concurrent_calls_are_independent)
         cr_assert_eq(jobs[i].rc, 0);
         cr_assert_str_eq(jobs[i].first, "Annual Report");
     }
+}
+
+/* The counting allocator hands out zeroed blocks even when malloc recycles
+ * dirty ones (what keeps MuPDF's page-tree cycle check from reading stale
+ * object numbers: memcap.h), counts what is held, and refuses past the cap. */
+Test(extract, memcap_zeroes_counts_and_refuses)
+{
+    memcap m = memcap_make(1 << 20);
+    fz_alloc_context a = memcap_allocator(&m);
+    for (int round = 0; round < 3; round++) {
+        int *list = a.malloc(a.user, 16 * sizeof *list);
+        cr_assert_not_null(list);
+        for (int i = 0; i < 16; i++)
+            cr_expect_eq(list[i], 0, "round %d, entry %d", round, i);
+        for (int i = 0; i < 16; i++)
+            list[i] = 1000 + i; /* what the next round must not see */
+        list = a.realloc(a.user, list, 64 * sizeof *list);
+        cr_assert_not_null(list);
+        cr_expect_eq(list[15], 1015);
+        cr_expect_eq(m.used, 64 * sizeof *list);
+        a.free(a.user, list);
+        cr_expect_eq(m.used, 0);
+    }
+    void *big = a.malloc(a.user, 2 << 20);
+    cr_expect_null(big);
+    cr_expect(m.hit);
+    memcap_set_error(&m);
+    cr_expect_str_eq(dq_last_error(), "needs more than 1 MB of memory to read, over the limit of "
+                                      "1 MB per document (--max-doc-memory); a compressed bomb?");
 }

@@ -138,3 +138,18 @@ Test(redact, credentials_and_secret_query_values_go_plain_urls_stay)
     expect_redacted("host/path@x", "host/path@x");
     cr_expect_null(net_url_redact(NULL));
 }
+
+/* Messages: every URL in the text redacted, a URL inside another's query
+ * on its own, the words around them kept. */
+Test(redact, every_url_in_a_message)
+{
+    char *got = net_text_redact("cannot reach 'http://ann:pw@h:8080/v1?api_key=k1&x=2': refused; "
+                                "retry https://h2/e?next=http://u:p2@h3/x later");
+    cr_expect_str_eq(got, "cannot reach 'http://***@h:8080/v1?api_key=***&x=2': refused; "
+                          "retry https://h2/e?next=http://***@h3/x later");
+    free(got);
+    got = net_text_redact("no URL in /srv/docs/a.pdf");
+    cr_expect_str_eq(got, "no URL in /srv/docs/a.pdf");
+    free(got);
+    cr_expect_null(net_text_redact(NULL));
+}

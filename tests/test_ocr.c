@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "index/index.h" /* STORE_DBNAME */
 #include "ingest/ingest.h"
 #include "ingest/ocr.h"
 #include "support/pdfgen.h"
@@ -392,8 +393,14 @@ Test(ocr, cli_ctrl_c_during_ocr_records_nothing)
     pid_t pid = run_docqa_start(&o, (const char *const[]){"ingest", "--ocr-lang", "eng",
                                                            "long.pdf", NULL});
     cr_assert(pid >= 0);
-    /* Eight pages take seconds; the signal lands while they are read. */
-    usleep(700 * 1000);
+    /* The store exists once docqa catches signals and is about to read; eight
+     * pages of OCR then take seconds, so the signal lands while they are read
+     * (a fixed delay from the start raced a slow sanitizer start-up). */
+    char db[160];
+    snprintf(db, sizeof db, "%s/.docqa/%s", dir, STORE_DBNAME);
+    for (int waited = 0; waited < 20000 && access(db, F_OK) != 0; waited += 5)
+        usleep(5 * 1000);
+    usleep(300 * 1000);
     kill(pid, SIGINT);
     run_result done = run_docqa_finish(&o, pid);
     cr_assert_eq(done.signal, 0, "docqa must exit on Ctrl-C, not die of it");

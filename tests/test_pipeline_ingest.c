@@ -569,6 +569,61 @@ Test(run, a_file_over_max_file_size_is_refused_from_its_size_unread)
     free(path);
 }
 
+/* PDFs are read under the same cap: a Flate stream that inflates to 64 MB,
+ * in the page's content (text shown a million times) or in a font file
+ * that MuPDF loads whole, fails at 16 MB with the limit's name. */
+Test(run, a_pdf_flate_bomb_stops_at_max_doc_memory)
+{
+    cr_assert_eq(mkdir(docs, 0700), 0);
+    char *content = abs_of("content-bomb.pdf"), *font = abs_of("font-bomb.pdf");
+    cr_assert_eq(pdfgen_write_flate_bomb(content, PDFGEN_BOMB_CONTENT, 64u << 20), 0);
+    cr_assert_eq(pdfgen_write_flate_bomb(font, PDFGEN_BOMB_FONT, 64u << 20), 0);
+    cr_expect_lt(pdfgen_file_size(content), 1 << 20);
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.limits.max_doc_bytes = 16 << 20;
+    ingest_docs(&run);
+    cr_expect_eq(run.n_failed, 2);
+    const char *why = ": needs more than 16 MB of memory to read, over the limit of 16 MB per "
+                      "document (--max-doc-memory)";
+    char want[300];
+    snprintf(want, sizeof want, "docs/content-bomb.pdf%s", why);
+    cr_expect(strstr(run.failures.data, want), "%s", run.failures.data);
+    snprintf(want, sizeof want, "docs/font-bomb.pdf%s", why);
+    cr_expect(strstr(run.failures.data, want), "%s", run.failures.data);
+    ingest_run_free(&run);
+    free(content);
+    free(font);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* What is not MuPDF's meets the reader's data limit (twice --max-doc-memory
+ * over what the child had): a 96 MB text file, read whole by our own code,
+ * under a limit of 8 MB. (Sanitizer builds go without that limit.) */
+Test(run, memory_outside_mupdf_meets_the_readers_data_limit)
+{
+    cr_assert_eq(mkdir(docs, 0700), 0);
+    char *path = abs_of("huge.txt");
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    for (int i = 0; i < 96 * 1024; i++)
+        fprintf(f, "%01023d\n", i); /* 96 MB of lines */
+    fclose(f);
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.limits.max_doc_bytes = 8 << 20;
+    ingest_docs(&run);
+    cr_expect_eq(run.n_failed, 1);
+    cr_expect(strstr(run.failures.data, "docs/huge.txt: needs more than 8 MB of memory to read, "
+                                        "over the limit of 8 MB per document (--max-doc-memory)"),
+              "%s", run.failures.data);
+    ingest_run_free(&run);
+    free(path);
+}
+#endif
+
 Test(run, a_compressed_bomb_stops_at_max_doc_memory)
 {
     /* 64 MB of spaces: what a deflated bomb expands to (MuPDF's zip writer

@@ -77,15 +77,34 @@ Test(match, instruction_clauses_are_not_searched)
     assert_match("Answer in English", "\"answer\" OR \"english\"");
 }
 
-Test(match, word_pairs_become_phrases_when_asked)
+Test(match, long_documents_add_pairs_numbers_and_the_section)
 {
-    char *m = query_build_match("total current assets in the balance sheet", true);
-    cr_assert_str_eq(m, "\"total\" OR \"current\" OR \"assets\" OR \"balance\" OR \"sheet\" OR "
-                        "\"total current\" OR \"current assets\" OR \"balance sheet\"");
+    char *m = query_build_match("total liabilities in the balance sheet", true);
+    cr_assert_str_eq(m, "\"total\" OR \"liabilities\" OR \"balance\" OR \"sheet\" OR "
+                        "\"total liabilities\" OR \"balance sheet\" OR \"totals\" OR "
+                        "\"liability\" OR \"balances\" OR \"sheets\" OR \"total liability\" OR "
+                        "\"balance sheets\"");
     free(m);
-    /* a stop word or punctuation between two words makes no pair */
-    m = query_build_match("assets, sheet", true);
-    cr_assert_str_eq(m, "\"assets\" OR \"sheet\"");
+    /* a stop word or punctuation between two words makes no pair; short
+     * words, "ss" endings and numbers have no other number */
+    m = query_build_match("tax, loss 2018", true);
+    cr_assert_str_eq(m, "\"tax\" OR \"loss\" OR \"2018\" OR \"loss 2018\"");
+    free(m);
+    /* an instruction's words are searched in the section path only */
+    m = query_build_match("Based on the cash flow statement, what was capex?", true);
+    cr_assert_str_eq(m, "\"capex\" OR \"cash flow\" OR \"flow statement\" OR \"capexes\" OR "
+                        "\"cash flows\" OR \"flow statements\" OR section : (\"based\" OR "
+                        "\"cash\" OR \"flow\" OR \"statement\" OR \"cashes\" OR \"flows\" OR "
+                        "\"statements\")");
+    free(m);
+    /* plurals: -ies, -es after a sibilant, plain -s */
+    m = query_build_match("companies boxes", true);
+    cr_assert_str_eq(m, "\"companies\" OR \"boxes\" OR \"companies boxes\" OR \"company\" OR "
+                        "\"box\" OR \"companies box\"");
+    free(m);
+    /* over short passages: the words alone */
+    m = query_build_match("Based on the balance sheet, what were total liabilities?", false);
+    cr_assert_str_eq(m, "\"total\" OR \"liabilities\"");
     free(m);
 }
 
@@ -444,6 +463,30 @@ Test(hybrid, dense_finds_by_vector_and_drops_the_copy)
     retrieve_result_free(&r);
 }
 
+/* Above the ANN threshold the index holds 8-bit codes; the dense list is
+ * re-scored from the float vectors, so scores and order are exact. */
+Test(hybrid, quantized_index_ranks_by_exact_scores)
+{
+    embed_fruit();
+    retrieve_params p = params(RETRIEVE_DENSE, 3);
+    p.vindex.ann_threshold = 2;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(st, emb, "fruit trees", &p, &r), 0, "%s", dq_last_error());
+    store_vx_report rep;
+    cr_assert_eq(store_vindex_sync(st, embedder_identity(emb), &rep), 0);
+    cr_expect(rep.approximate);
+    cr_expect(rep.quantized);
+    cr_assert_eq(r.n, 3);
+    cr_expect_eq(r.items[0].chunk.chunk_id, fruit_id[0]);
+    cr_expect_float_eq(r.items[0].dense, 1.0, 1e-6);
+    cr_expect_eq(r.items[0].dense_rank, 1);
+    cr_expect_eq(r.items[1].chunk.chunk_id, fruit_id[2]);
+    cr_expect_float_eq(r.items[1].dense, 0.8, 1e-6);
+    cr_expect_eq(r.items[1].dense_rank, 3); /* after the dropped copy */
+    cr_expect_eq(r.items[2].chunk.chunk_id, fruit_id[3]);
+    retrieve_result_free(&r);
+}
+
 Test(hybrid, rrf_puts_the_chunk_both_retrievers_like_first)
 {
     embed_fruit();
@@ -580,13 +623,19 @@ static store *sst;
 static char sdir[64];
 
 /* A 26-page annual report of company for year: a cover that names both,
- * the same boilerplate on every page, and on page 17 its capital
- * expenditure, which every report states in the same words. */
+ * the same boilerplate on every page, on page 17 its capital expenditure,
+ * which every report states in the same words, and on pages 20 and 21 two
+ * statements that both hold its total liabilities, under their headings. */
 static void put_report(const char *path, const char *company, int year, int capex)
 {
     enum { PAGES = 26 };
     char *texts[PAGES];
+    const char *sections[PAGES];
     store_chunk_in chunks[PAGES];
+    for (int i = 0; i < PAGES; i++)
+        sections[i] = i < 19 ? "MANAGEMENT'S DISCUSSION" : "FINANCIAL STATEMENTS";
+    sections[19] = "FINANCIAL STATEMENTS > CONSOLIDATED STATEMENTS OF CASH FLOWS";
+    sections[20] = "FINANCIAL STATEMENTS > CONSOLIDATED BALANCE SHEETS";
     for (int i = 0; i < PAGES; i++) {
         dq_buf b = DQ_BUF_INIT;
         if (i == 0)
@@ -597,6 +646,19 @@ static void put_report(const char *path, const char *company, int year, int cape
             dq_buf_printf(&b, "Capital expenditures were $%d million in %d, mainly for new "
                               "plants and equipment.\n",
                           capex, year);
+        else if (i == 19)
+            dq_buf_printf(&b, "Change in total liabilities | %d: %d | %d: %d\n"
+                              "Change in total assets | %d: %d | %d: %d\n",
+                          year, capex / 10, year - 1, capex / 20, year, capex / 8, year - 1,
+                          capex / 16);
+        else if (i == 20)
+            dq_buf_printf(&b, "Cash and cash equivalents | 1,250 | 1,180\n"
+                              "Inventories | 2,310 | 2,240\n"
+                              "Goodwill and other intangible assets | 3,400 | 3,390\n"
+                              "Total liabilities | %d: %d,100 | %d: %d,900\n"
+                              "Total assets | %d: %d,500 | %d: %d,700\n",
+                          year, capex, year - 1, capex - 50, year, capex + 90, year - 1,
+                          capex + 20);
         else
             dq_buf_printf(&b, "Segment results for page %d: operating income and net sales "
                               "by region, with the same notes on every page.\n",
@@ -605,7 +667,7 @@ static void put_report(const char *path, const char *company, int year, int cape
             dq_buf_puts(&b, "The accompanying notes are an integral part of these financial "
                             "statements and describe the accounting policies applied. ");
         texts[i] = dq_buf_take(&b);
-        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i, NULL};
+        chunks[i] = (store_chunk_in){texts[i], sections[i], i + 1, i + 1, i, NULL};
     }
     dq_sha256 h;
     dq_sha256_init(&h);
@@ -686,6 +748,65 @@ Test(scope, company_and_year_pick_one_report_and_its_page)
                  0);
     cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NONE);
     cr_assert(other_reports(&r, "reports/r1.pdf"));
+    retrieve_result_free(&r);
+}
+
+/* The statement a question names is matched against the section path, in
+ * either number ("balance sheet" -> "BALANCE SHEETS"), even when it is named
+ * in an instruction: of two statements that hold the same words, the one
+ * under the named heading comes first. */
+Test(scope, named_statement_finds_the_page_under_its_heading)
+{
+    retrieve_result r;
+    search("What were Borealis's total liabilities in FY2019? Base your answer on the balance "
+           "sheet.",
+           NULL, &r);
+    cr_assert_geq(r.n, 2);
+    cr_assert_str_eq(r.items[0].chunk.path, "reports/r4.pdf");
+    cr_assert_eq(r.items[0].chunk.page_start, 21, "page %d", r.items[0].chunk.page_start);
+    cr_assert_not_null(strstr(r.items[0].chunk.text, "740,100"));
+    retrieve_result_free(&r);
+    /* the other statement's name finds the other page */
+    search("What was Borealis's change in total liabilities in FY2019 in the cash flow "
+           "statement?",
+           NULL, &r);
+    cr_assert_geq(r.n, 1);
+    cr_assert_eq(r.items[0].chunk.page_start, 20, "page %d", r.items[0].chunk.page_start);
+    retrieve_result_free(&r);
+}
+
+/* Inside a long document the page that holds most of the question beats a
+ * page that repeats one rare word of it (a schedule's label), which plain
+ * BM25 ranks first. */
+Test(scope, long_document_page_holding_the_question_beats_a_repeated_word)
+{
+    enum { PAGES = 26 };
+    char *texts[PAGES];
+    store_chunk_in chunks[PAGES];
+    for (int i = 0; i < PAGES; i++) {
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 4)
+            dq_buf_puts(&b, "Warehouses: warehouses, warehouses.");
+        else if (i == 9)
+            dq_buf_puts(&b, "In 2019 our sites had 12,000 employees, who worked there.");
+        else
+            dq_buf_printf(&b, "Employees at the sites worked on other matters, as "
+                              "page %d of this manual describes.",
+                          i + 1);
+        texts[i] = dq_buf_take(&b);
+        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i, NULL};
+    }
+    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000aa",
+                           "pdf", NULL, PAGES};
+    cr_assert_eq(store_put_document(sst, "manuals/site.pdf", 100, 1000, &info,
+                                    (const char *const *)texts, chunks, PAGES),
+                 0, "%s", dq_last_error());
+    for (int i = 0; i < PAGES; i++)
+        free(texts[i]);
+    retrieve_result r;
+    search("How many employees worked in the warehouses in 2019?", "*site.pdf", &r);
+    cr_assert_geq(r.n, 2);
+    cr_assert_eq(r.items[0].chunk.page_start, 10, "page %d", r.items[0].chunk.page_start);
     retrieve_result_free(&r);
 }
 

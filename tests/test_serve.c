@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -16,15 +17,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/common.h"
 #include "pipeline/pipeline.h"
 #include "ingest/ingest.h"
+#include "serve/cache.h"
+#include "serve/context.h"
 #include "serve/http.h"
+#include "serve/pool.h"
 #include "serve/serve.h"
 #include "support/httpd.h"
 #include "support/lmgen.h"
@@ -360,6 +366,112 @@ Test(serve, search_returns_hits_with_file_page_and_snippet)
     cr_assert_eq(r.status, 200);
     cr_expect_eq(cJSON_GetArraySize(at(r.json, "results")), 0);
     resp_free(&r);
+}
+
+/* A repeated search is answered from the cache, byte for byte the same,
+ * until the store changes: an ingest by another process (any commit) makes
+ * the next identical search run again and see the new document. */
+Test(serve, repeated_searches_come_from_the_cache_until_the_store_changes)
+{
+    start_default();
+    resp a = get("/api/search?q=deposit&k=5");
+    cr_assert_eq(a.status, 200, "%s", a.body.data);
+    cr_expect(strstr(a.headers.data, "X-Docqa-Cache: miss"), "%s", a.headers.data);
+    resp b = get("/api/search?q=deposit&k=5");
+    cr_expect(strstr(b.headers.data, "X-Docqa-Cache: hit"), "%s", b.headers.data);
+    cr_expect_str_eq(b.body.data, a.body.data);
+    resp c = get("/api/search?q=deposit&k=4"); /* another k: another search */
+    cr_expect(strstr(c.headers.data, "X-Docqa-Cache: miss"), "%s", c.headers.data);
+    resp_free(&c);
+    c = post("/api/search", "{\"query\": \"deposit\", \"top_k\": 5}");
+    cr_expect(strstr(c.headers.data, "X-Docqa-Cache: hit"), "POST is the same search: %s",
+              c.headers.data);
+    resp_free(&c);
+    cr_expect_null(strstr(a.body.data, "refund.txt"));
+
+    write_file("refund.txt", "Deposit refund\n\nThe deposit refund takes ten working days.\n");
+    cr_assert_eq(run_docqa((const char *[]){"--store", store_path, "ingest", "-q", "refund.txt",
+                                            NULL}),
+                 0);
+    c = get("/api/search?q=deposit&k=5");
+    cr_expect(strstr(c.headers.data, "X-Docqa-Cache: miss"), "after an ingest: %s",
+              c.headers.data);
+    cr_expect(strstr(c.body.data, "refund.txt"), "%s", c.body.data);
+    resp_free(&a);
+    resp_free(&b);
+    resp_free(&c);
+}
+
+typedef struct {
+    search_cache *cache;
+    int64_t version;
+    char *reply;
+    volatile bool done;
+} cache_waiter;
+
+static void *wait_for_reply(void *arg)
+{
+    cache_waiter *w = arg;
+    size_t len;
+    w->reply = search_cache_get(w->cache, w->version, "q", &len);
+    w->done = true;
+    return NULL;
+}
+
+/* Asks for "q" at version on another thread: it must wait (the first asker
+ * is running the search) until the put. */
+static cache_waiter *start_waiter(search_cache *c, int64_t version, pthread_t *t)
+{
+    cache_waiter *w = dq_calloc(1, sizeof *w);
+    *w = (cache_waiter){.cache = c, .version = version};
+    cr_assert_eq(pthread_create(t, NULL, wait_for_reply, w), 0);
+    usleep(200 * 1000);
+    cr_expect(!w->done, "the second asker waits for the first one's search");
+    return w;
+}
+
+/* While one request runs a search, an identical one waits for its reply
+ * instead of running it again; after a failed search the waiter runs it
+ * itself; a new data version empties the cache. */
+Test(serve, identical_searches_in_flight_run_once)
+{
+    search_cache c;
+    search_cache_init(&c, 4, 1 << 20);
+    size_t len;
+    pthread_t t;
+    cr_assert_null(search_cache_get(&c, 7, "q", &len), "first: run it");
+    cache_waiter *w = start_waiter(&c, 7, &t);
+    search_cache_put(&c, 7, "q", "{\"results\":[]}", 14);
+    pthread_join(t, NULL);
+    cr_expect_str_eq(w->reply ? w->reply : "(null)", "{\"results\":[]}");
+    free(w->reply);
+    free(w);
+
+    cr_assert_null(search_cache_get(&c, 8, "q", &len), "another version: run it again");
+    w = start_waiter(&c, 8, &t);
+    search_cache_put(&c, 8, "q", NULL, 0); /* the search failed: nothing stored */
+    pthread_join(t, NULL);
+    cr_expect_null(w->reply, "after a failure the waiter runs the search itself");
+    free(w);
+    search_cache_put(&c, 8, "q", "x", 1); /* the waiter's reply */
+    char *hit = search_cache_get(&c, 8, "q", &len);
+    cr_expect_str_eq(hit ? hit : "(null)", "x");
+    cr_expect_eq(len, 1);
+    free(hit);
+    search_cache_free(&c);
+}
+
+Test(serve, a_search_cache_of_zero_runs_every_search)
+{
+    serve_params p = params();
+    p.search_cache = 0;
+    start(&p);
+    for (int i = 0; i < 2; i++) {
+        resp r = get("/api/search?q=deposit");
+        cr_expect_eq(r.status, 200);
+        cr_expect(strstr(r.headers.data, "X-Docqa-Cache: miss"), "%s", r.headers.data);
+        resp_free(&r);
+    }
 }
 
 Test(serve, search_errors_are_clear_4xx_json)
@@ -835,6 +947,52 @@ Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
     dq_buf_free(&sink.lines);
 }
 
+static int connect_from(int host);
+
+/* A search whose client leaves while it waits for a store connection is
+ * dropped without being run (a load tester's timed-out requests would
+ * otherwise cost the server as much as answered ones): logged as cut short
+ * with no status, where a run search would log 200. */
+Test(serve, a_search_whose_client_left_while_queued_is_not_run)
+{
+    log_sink sink = {PTHREAD_MUTEX_INITIALIZER, DQ_BUF_INIT};
+    serve_params p = params();
+    p.max_readers = 1;
+    p.search_cache = 0;
+    p.log = log_to_sink;
+    p.log_ctx = &sink;
+    start(&p);
+    store *held = store_pool_acquire(&srv->stores); /* the only one */
+    cr_assert(held, "%s", dq_last_error());
+    int fd = connect_from(1);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET /api/search?q=warranty HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                     serve_port(srv));
+    cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    usleep(300 * 1000); /* it waits for the connection held above */
+    close(fd);
+    usleep(100 * 1000);
+    store_pool_release(&srv->stores, held);
+    bool logged = false;
+    for (int i = 0; i < 100 && !logged; i++) {
+        pthread_mutex_lock(&sink.lock);
+        logged = sink.lines.data && strstr(sink.lines.data, "/api/search");
+        pthread_mutex_unlock(&sink.lock);
+        if (!logged)
+            usleep(50 * 1000);
+    }
+    pthread_mutex_lock(&sink.lock);
+    cr_expect(logged && strstr(sink.lines.data, "GET /api/search 0 0 "), "%s",
+              sink.lines.data ? sink.lines.data : "(no log)");
+    pthread_mutex_unlock(&sink.lock);
+    resp r = get("/api/search?q=warranty");
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    resp_free(&r);
+    serve_stop(srv);
+    srv = NULL;
+    dq_buf_free(&sink.lines);
+}
+
 Test(serve, unreachable_llm_falls_back_to_extractive)
 {
     char url[64];
@@ -846,6 +1004,28 @@ Test(serve, unreachable_llm_falls_back_to_extractive)
     cr_expect_str_eq(str_at(r.json, "answer"), warranty_answer);
     cr_expect(strlen(str_at(r.json, "llm_error")) > 0);
     resp_free(&r);
+}
+
+/* The LLM's URL carries a password and a key: neither reaches a client, in
+ * a plain reply or in the streamed one's final event. */
+Test(serve, llm_errors_hold_no_url_secret_plain_or_streamed)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://ann:pw123@127.0.0.1:%d/v1?api_key=k456",
+             httpd_closed_port());
+    start_with_llm(NULL, url);
+    const char *bodies[] = {"{\"question\": \"How long is the warranty period?\"}",
+                            "{\"question\": \"How long is the warranty period?\", "
+                            "\"stream\": true}"};
+    for (int i = 0; i < 2; i++) {
+        resp r = post("/api/ask", bodies[i]);
+        cr_assert_eq(r.status, 200, "%s", r.body.data);
+        cr_expect(strstr(r.body.data, "llm_error"), "%s", r.body.data);
+        cr_expect(strstr(r.body.data, "***"), "%s", r.body.data);
+        cr_expect(!strstr(r.body.data, "pw123") && !strstr(r.body.data, "k456"), "%s",
+                  r.body.data);
+        resp_free(&r);
+    }
 }
 
 /* ---- security and limits ------------------------------------------------- */
@@ -1076,13 +1256,23 @@ Test(serve, error_replies_hold_no_server_path)
     cr_expect(strstr(r.body.data, "manual.pdf"), "%s", r.body.data);
     cr_expect(!strstr(r.body.data, workdir), "%s", r.body.data);
     resp_free(&r);
-    /* the scrubbing itself: the store's folders in any message */
-    char msg[1024];
-    snprintf(msg, sizeof msg, "cannot open '%s/.docqa/docqa.db': gone; '%s/.docqa/uploads/a.pdf'",
+    /* what a client is shown of any message: the store's folders taken out,
+     * another local path cut to its name, URL secrets redacted, and a
+     * path of no file here (an API route) left alone */
+    char msg[2048];
+    snprintf(msg, sizeof msg,
+             "cannot open '%s/.docqa/docqa.db': gone; '%s/.docqa/uploads/a.pdf'; cannot load "
+             "model /usr/share/qwen.gguf: bad magic; http://ann:pw123@llm.example/v1?api_key=k456 "
+             "refused; POST /api/ask",
              workdir, workdir);
-    serve_scrub_paths(srv, msg);
-    cr_expect(!strstr(msg, workdir), "%s", msg);
-    cr_expect(strstr(msg, "'.docqa/docqa.db'"), "%s", msg);
+    char *shown = serve_public_text(srv, msg);
+    cr_expect(!strstr(shown, workdir), "%s", shown);
+    cr_expect(!strstr(shown, "pw123") && !strstr(shown, "k456"), "%s", shown);
+    cr_expect(strstr(shown, "'.docqa/docqa.db'"), "%s", shown);
+    cr_expect(strstr(shown, "model qwen.gguf: bad magic"), "%s", shown);
+    cr_expect(strstr(shown, "http://***@llm.example/v1?api_key=*** refused"), "%s", shown);
+    cr_expect(strstr(shown, "POST /api/ask"), "%s", shown);
+    free(shown);
 }
 
 /* ---- uploads and jobs ---------------------------------------------------- */
@@ -1232,13 +1422,14 @@ Test(serve, json_bodies_need_the_json_type)
 /* ---- exhaustion --------------------------------------------------------- */
 
 /* 200 connections that never send a byte, from one address (127.0.0.2,
- * loopback too): the server keeps at most max_per_client of them, so
+ * loopback too): the server keeps at most max_per_client (32 here) of them, so
  * /health and the API still answer other clients at once, and it closes the
  * idle ones after idle_timeout_s. */
 Test(serve, idle_connections_do_not_starve_others)
 {
     serve_params p = params();
     p.idle_timeout_s = 2;
+    p.max_per_client = 32;
     start(&p);
     enum { N = 200 };
     int fds[N];
@@ -1272,6 +1463,242 @@ Test(serve, idle_connections_do_not_starve_others)
         cr_expect_leq(read(fds[i], &c, 1), 0, "connection %d is still open", i);
         close(fds[i]);
     }
+}
+
+typedef struct {
+    store_pool *pool;
+    int order;           /* when it got its connection: 1, 2, ... */
+    int *next_order;
+    pthread_mutex_t *lock;
+} pool_borrower;
+
+static void *borrow(void *arg)
+{
+    pool_borrower *b = arg;
+    store *st = store_pool_acquire(b->pool);
+    cr_assert(st, "%s", dq_last_error());
+    pthread_mutex_lock(b->lock);
+    b->order = ++*b->next_order;
+    pthread_mutex_unlock(b->lock);
+    store_pool_release(b->pool, st);
+    return NULL;
+}
+
+/* The pool lends at most max_lent connections: the next requests wait, and
+ * get theirs in the order they asked, as connections come back. */
+Test(serve, store_connections_are_lent_in_turn)
+{
+    store_pool pool;
+    store_pool_init(&pool, store_path, 2);
+    store *a = store_pool_acquire(&pool), *b = store_pool_acquire(&pool);
+    cr_assert(a && b, "%s", dq_last_error());
+    enum { N = 3 };
+    pool_borrower w[N];
+    pthread_t t[N];
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    int next_order = 0;
+    for (int i = 0; i < N; i++) {
+        w[i] = (pool_borrower){.pool = &pool, .next_order = &next_order, .lock = &lock};
+        cr_assert_eq(pthread_create(&t[i], NULL, borrow, &w[i]), 0);
+        usleep(100 * 1000); /* they queue in this order */
+    }
+    pthread_mutex_lock(&lock);
+    cr_expect_eq(next_order, 0, "a third connection was lent while two were out");
+    pthread_mutex_unlock(&lock);
+    store_pool_release(&pool, a);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++)
+        cr_expect_eq(w[i].order, i + 1, "waiter %d was served %d", i, w[i].order);
+    store_pool_release(&pool, b);
+    store_pool_free(&pool);
+}
+
+/* A connection to the server from loopback address 127.0.0.<host>. */
+static int connect_from(int host)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    from.sin_addr.s_addr = htonl(0x7f000000u | (unsigned)host);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)serve_port(srv))};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof from), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&to, sizeof to), 0, "connect: %s",
+                 strerror(errno));
+    return fd;
+}
+
+/* True when the server has closed fd (EOF or reset), waiting up to wait_s. */
+static bool closed_by_server(int fd, double wait_s)
+{
+    struct timeval tv = {(time_t)wait_s, (suseconds_t)((wait_s - (time_t)wait_s) * 1e6)};
+    if (wait_s <= 0)
+        tv.tv_usec = 1000;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    ssize_t n = recv(fd, &c, 1, 0);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* The open-file limit raised so the test can hold n more sockets. */
+static void need_descriptors(rlim_t n)
+{
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < n + 256) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > n + 256 ? n + 256 : rl.rlim_max;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %s", strerror(errno));
+    }
+    if (rl.rlim_cur < n + 64) /* a hard limit set below what the test holds */
+        cr_skip_test("the open-file limit (%llu) is below the %llu this test holds",
+                     (unsigned long long)rl.rlim_cur, (unsigned long long)n);
+}
+
+/* 1,000 connections that never send a byte, 25 from each of 40 loopback
+ * addresses, as a botnet would hold them: /health and the API still answer
+ * at once, because the server holds that many (the limit is an fd budget,
+ * not 128) and /health never waits for a pooled store connection. */
+Test(serve, health_answers_under_a_thousand_idle_connections)
+{
+    enum { N = 1000, PER_ADDR = 25 };
+    need_descriptors(2 * N);
+    start_default();
+    int *fds = dq_calloc(N, sizeof *fds);
+    for (int i = 0; i < N; i++)
+        fds[i] = connect_from(10 + i / PER_ADDR);
+    usleep(300 * 1000);
+    for (int i = 0; i < 5; i++) {
+        double t0 = dq_now();
+        resp r = get("/health");
+        cr_expect_eq(r.status, 200, "%s", r.body.data);
+        cr_expect_lt(dq_now() - t0, 1.0, "/health took %.2f s", dq_now() - t0);
+        resp_free(&r);
+        r = get("/api/search?q=warranty");
+        cr_expect_eq(r.status, 200, "%s", r.body.data);
+        resp_free(&r);
+    }
+    int open = 0;
+    for (int i = 0; i < N; i++)
+        open += !closed_by_server(fds[i], 0);
+    cr_expect_eq(open, N, "the server dropped %d idle connections it had room for", N - open);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+/* Past max_connections a new connection closes the oldest idle one: 300
+ * idle connections against a limit of 100 leave the newest 100 open, and a
+ * client arriving after them is served at once. */
+Test(serve, a_full_server_closes_its_oldest_idle_connections)
+{
+    enum { N = 300, LIMIT = 100 };
+    need_descriptors(2 * N);
+    serve_params p = params();
+    p.max_connections = LIMIT;
+    start(&p);
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = connect_from(10 + i / 20);
+        usleep(1000); /* accepted in this order */
+    }
+    usleep(300 * 1000);
+    resp r = get("/health");
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    resp_free(&r);
+    int oldest_closed = 0, newest_open = 0;
+    for (int i = 0; i < N - LIMIT; i++)
+        oldest_closed += closed_by_server(fds[i], 0.5);
+    for (int i = N - LIMIT + 5; i < N; i++) /* a few: /health's own connection took a place */
+        newest_open += !closed_by_server(fds[i], 0);
+    cr_expect_eq(oldest_closed, N - LIMIT, "%d of the oldest %d are still open",
+                 N - LIMIT - oldest_closed, N - LIMIT);
+    cr_expect_eq(newest_open, LIMIT - 5, "%d of the newest were closed", LIMIT - 5 - newest_open);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+}
+
+/* Sends text one byte every gap_s until the server closes the connection or
+ * the text ends; the seconds it took the server to cut it off (-1: never). */
+static double drip(int fd, const char *text, double gap_s)
+{
+    double t0 = dq_now();
+    for (const char *c = text; *c; c++) {
+        if (send(fd, c, 1, MSG_NOSIGNAL) != 1)
+            return dq_now() - t0;
+        if (closed_by_server(fd, gap_s))
+            return dq_now() - t0;
+    }
+    return -1;
+}
+
+/* The idle timeout counts silence only: a client that sends its headers, or
+ * its body, a byte at a time never goes silent. The whole request must
+ * arrive within request_timeout_s, so it is cut off (here after 1 s) while
+ * the idle timeout (30 s) would never fire, and others are served meanwhile. */
+Test(serve, a_drip_fed_request_is_cut_off)
+{
+    serve_params p = params();
+    p.request_timeout_s = 1;
+    start(&p);
+    const char *slow_headers = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    int fd = connect_from(1);
+    const char *headers = strchr(slow_headers, '\n') + 1; /* the request line at once */
+    cr_assert_eq(send(fd, slow_headers, (size_t)(headers - slow_headers), MSG_NOSIGNAL),
+                 headers - slow_headers);
+    double cut = drip(fd, headers, 0.1);
+    close(fd);
+    cr_expect(cut > 0.8 && cut < 3.0, "headers dripped: cut after %.2f s (-1: never)", cut);
+
+    char slow_body[512];
+    snprintf(slow_body, sizeof slow_body,
+             "POST /api/search HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+             "Content-Length: 60\r\n\r\n{\"query\": \"warranty period                                \"}",
+             serve_port(srv));
+    fd = connect_from(1);
+    const char *body = strstr(slow_body, "\r\n\r\n") + 4;
+    cr_assert_eq(send(fd, slow_body, (size_t)(body - slow_body), MSG_NOSIGNAL),
+                 body - slow_body);
+    cut = drip(fd, body, 0.1);
+    close(fd);
+    cr_expect(cut > 0.5 && cut < 3.0, "body dripped: cut after %.2f s (-1: never)", cut);
+
+    /* a request refused before its body (a foreign Origin) is not waited
+     * for either: the connection closes after the refusal */
+    snprintf(slow_body, sizeof slow_body,
+             "POST /api/search HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://evil.example\r\n"
+             "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n"
+             "{\"query\": \"warranty period                                \"}",
+             serve_port(srv));
+    fd = connect_from(1);
+    body = strstr(slow_body, "\r\n\r\n") + 4;
+    cr_assert_eq(send(fd, slow_body, (size_t)(body - slow_body), MSG_NOSIGNAL),
+                 body - slow_body);
+    cut = -1;
+    double t0 = dq_now();
+    for (const char *c = body; *c && cut < 0; c++) { /* the reply is not read */
+        if (send(fd, c, 1, MSG_NOSIGNAL) != 1)
+            cut = dq_now() - t0;
+        usleep(100 * 1000);
+    }
+    close(fd);
+    cr_expect(cut >= 0 && cut < 3.0, "refused, body dripped: cut after %.2f s (-1: never)",
+              cut);
+
+    /* a request sent at once on a connection that was idle for a while is not cut */
+    fd = connect_from(1);
+    usleep(1500 * 1000);
+    char line[256];
+    int n = snprintf(line, sizeof line, "GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+                     serve_port(srv));
+    cr_assert_eq(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
+    char reply[64] = {0};
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    cr_expect_gt(recv(fd, reply, sizeof reply - 1, 0), 0);
+    cr_expect(!strncmp(reply, "HTTP/1.1 200", 12), "%s", reply);
+    close(fd);
 }
 
 /* Polls a job until it is no longer running (the test's timeout bounds it). */
@@ -1464,6 +1891,43 @@ Test(serve, a_crashed_job_names_the_signal_and_the_file)
                      "docqa ingest was killed by SEGV (signal 11) while reading 'a.txt'"),
               "%s", str_at(job, "message"));
     cJSON_Delete(job);
+}
+
+/* A job's message is what docqa ingest wrote; a client sees it without the
+ * server's folders or URL secrets. */
+Test(serve, job_replies_hold_no_server_path_or_secret)
+{
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/failing-docqa", workdir);
+    FILE *f = fopen(bin, "w");
+    cr_assert(f);
+    fprintf(f, "#!/bin/sh\necho \"docqa: $*: cannot reach http://ann:pw123@embed.example/v1"
+               "?key=k456 (model %s/models/bert)\" >&2\nexit 1\n",
+            workdir);
+    fclose(f);
+    chmod(bin, 0700);
+    char models[512];
+    snprintf(models, sizeof models, "%s/models", workdir);
+    cr_assert_eq(mkdir(models, 0700), 0);
+    serve_params p = params();
+    p.docqa_bin = bin;
+    start(&p);
+    resp r = upload("a.txt", "Alpha\n\nAlpha text about owls.\n", 29);
+    cr_assert_eq(r.status, 202);
+    int id = (int)num_at(r.json, "job");
+    resp_free(&r);
+    cJSON *job = wait_job(id);
+    const char *msg = str_at(job, "message");
+    cr_expect_str_eq(str_at(job, "state"), "failed");
+    cr_expect(strstr(msg, "cannot reach http://***@embed.example/v1?key=***"), "%s", msg);
+    cr_expect(strstr(msg, "(model models/bert)"), "%s", msg); /* under the store's root */
+    cr_expect(!strstr(msg, workdir), "%s", msg);
+    cJSON_Delete(job);
+    char url[64];
+    snprintf(url, sizeof url, "/api/jobs/%d", id);
+    r = get(url);
+    cr_expect(!strstr(r.body.data, workdir) && !strstr(r.body.data, "pw123"), "%s", r.body.data);
+    resp_free(&r);
 }
 
 typedef struct {

@@ -185,6 +185,27 @@ Test(store, schema_8_store_learns_what_its_documents_are_about)
                  SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
 }
 
+/* Schema 10 weighs the section path 3 to the text's 1, in a store made new
+ * and in one upgraded from 9 (its chunks untouched). */
+Test(store, schema_10_weighs_the_section_path)
+{
+    const char *weight = "SELECT count(*) FROM fts_config WHERE k = 'rank' AND v = 'bm25(1.0, 3.0)'";
+    st = open_new();
+    put_tagged(st, "acme-2018.txt", "alpha");
+    cr_assert_eq(query_int(st, weight), 1);
+    cr_assert_eq(sqlite3_exec(store_db(st),
+                              "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5)');"
+                              "PRAGMA user_version = 9",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
+    store_close(st);
+    st = store_open(sdir, 0);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    cr_assert_eq(query_int(st, weight), 1);
+    cr_assert_eq(hits_for(st, "alpha"), 5);
+}
+
 static int mode_of(const char *name)
 {
     char path[256];

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #define PAGE_W 595.0f
 #define PAGE_H 842.0f
@@ -652,4 +653,111 @@ long pdfgen_file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) < 0 ? -1 : (long)st.st_size;
+}
+
+/* Deflates expanded bytes made of unit repeated (zeros when unit is NULL)
+ * into out, without ever holding them inflated. */
+static int deflate_repeated(const char *unit, size_t expanded, dq_buf *out)
+{
+    z_stream z = {0};
+    if (deflateInit(&z, 9) != Z_OK)
+        return -1;
+    enum { BLOCK = 1 << 16 };
+    unsigned char *in = dq_calloc(BLOCK, 1), *buf = dq_malloc(BLOCK);
+    size_t ul = unit ? strlen(unit) : 0;
+    for (size_t i = 0; unit && i < BLOCK; i++)
+        in[i] = (unsigned char)unit[i % ul];
+    size_t block = unit ? BLOCK - BLOCK % ul : BLOCK; /* whole units per block */
+    int rc = 0;
+    for (size_t done = 0; rc == 0;) {
+        size_t n = expanded - done < block ? expanded - done : block;
+        done += n;
+        z.next_in = in;
+        z.avail_in = (uInt)n;
+        int flush = done == expanded ? Z_FINISH : Z_NO_FLUSH;
+        int zr;
+        do {
+            z.next_out = buf;
+            z.avail_out = BLOCK;
+            zr = deflate(&z, flush);
+            dq_buf_append(out, (const char *)buf, BLOCK - z.avail_out);
+        } while (z.avail_out == 0);
+        if (zr == Z_STREAM_END)
+            break;
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            rc = -1;
+    }
+    deflateEnd(&z);
+    free(in);
+    free(buf);
+    return rc;
+}
+
+/* Appends object number ++*n to pdf, noting its offset: dict, then the
+ * stream's bytes when stream is not NULL. */
+static void put_object(dq_buf *pdf, long *offs, int *n, const char *dict, const dq_buf *stream)
+{
+    offs[(*n)++] = (long)pdf->len;
+    dq_buf_printf(pdf, "%d 0 obj\n%s\n", *n, dict);
+    if (stream) {
+        dq_buf_puts(pdf, "stream\n");
+        dq_buf_append(pdf, stream->data, stream->len);
+        dq_buf_puts(pdf, "\nendstream\n");
+    }
+    dq_buf_puts(pdf, "endobj\n");
+}
+
+int pdfgen_write_flate_bomb(const char *path, pdfgen_bomb where, size_t expanded)
+{
+    dq_buf bomb = DQ_BUF_INIT;
+    const char *line = "BT /F1 10 Tf 72 700 Td (The lantern is kept in the attic.) Tj ET\n";
+    if (deflate_repeated(where == PDFGEN_BOMB_CONTENT ? line : NULL, expanded, &bomb) < 0) {
+        dq_buf_free(&bomb);
+        dq_set_error("deflate failed");
+        return -1;
+    }
+    dq_buf pdf = DQ_BUF_INIT, text = DQ_BUF_INIT;
+    char dict[300];
+    long offs[8];
+    int n = 0;
+    dq_buf_puts(&pdf, "%PDF-1.4\n");
+    put_object(&pdf, offs, &n, "<< /Type /Catalog /Pages 2 0 R >>", NULL);
+    put_object(&pdf, offs, &n, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", NULL);
+    put_object(&pdf, offs, &n,
+               "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 "
+               "4 0 R >> >> /Contents 5 0 R >>",
+               NULL);
+    if (where == PDFGEN_BOMB_CONTENT) {
+        put_object(&pdf, offs, &n, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+                   NULL);
+        snprintf(dict, sizeof dict, "<< /Length %zu /Filter /FlateDecode >>", bomb.len);
+        put_object(&pdf, offs, &n, dict, &bomb);
+    } else {
+        put_object(&pdf, offs, &n,
+                   "<< /Type /Font /Subtype /TrueType /BaseFont /Bomb /FirstChar 32 /LastChar "
+                   "126 /FontDescriptor 6 0 R >>",
+                   NULL);
+        dq_buf_puts(&text, "BT /F1 10 Tf 72 700 Td (A small page of text.) Tj ET");
+        snprintf(dict, sizeof dict, "<< /Length %zu >>", text.len);
+        put_object(&pdf, offs, &n, dict, &text);
+        put_object(&pdf, offs, &n,
+                   "<< /Type /FontDescriptor /FontName /Bomb /Flags 32 /FontBBox [0 0 1000 1000] "
+                   "/ItalicAngle 0 /Ascent 800 /Descent -200 /CapHeight 700 /StemV 80 "
+                   "/FontFile2 7 0 R >>",
+                   NULL);
+        snprintf(dict, sizeof dict, "<< /Length %zu /Length1 %zu /Filter /FlateDecode >>",
+                 bomb.len, expanded);
+        put_object(&pdf, offs, &n, dict, &bomb);
+    }
+    long xref = (long)pdf.len;
+    dq_buf_printf(&pdf, "xref\n0 %d\n0000000000 65535 f \n", n + 1);
+    for (int i = 0; i < n; i++)
+        dq_buf_printf(&pdf, "%010ld 00000 n \n", offs[i]);
+    dq_buf_printf(&pdf, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%ld\n%%%%EOF\n", n + 1,
+                  xref);
+    int rc = pdfgen_write_bytes(path, pdf.data, pdf.len);
+    dq_buf_free(&pdf);
+    dq_buf_free(&text);
+    dq_buf_free(&bomb);
+    return rc;
 }

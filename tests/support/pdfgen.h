@@ -85,6 +85,15 @@ typedef struct {
 /* Writes n_pages A4 pages holding items (Helvetica, CJK as pdfgen_write()). */
 int pdfgen_write_items(const char *path, const pdfgen_item *items, size_t n, int n_pages);
 
+/* Where a Flate bomb sits in a one-page PDF: the page's content stream (a
+ * line of text shown again and again), or an embedded TrueType font file
+ * (zeros, which MuPDF loads whole before it can tell it is no font). */
+typedef enum { PDFGEN_BOMB_CONTENT, PDFGEN_BOMB_FONT } pdfgen_bomb;
+
+/* Writes a one-page PDF whose stream at where inflates to expanded bytes
+ * (deflated as it is made: about 1,000 to 1 for zeros). */
+int pdfgen_write_flate_bomb(const char *path, pdfgen_bomb where, size_t expanded);
+
 /* Writes n bytes of data to path (n == 0 gives a zero-byte file). */
 int pdfgen_write_bytes(const char *path, const void *data, size_t n);
 /* Copies the first n bytes of src to dst (a truncated download). */
