@@ -73,6 +73,7 @@ bench: build
 	@BUILD=$(BUILD) sh bench/serve
 	@BUILD=$(BUILD) sh bench/llm
 	@BUILD=$(BUILD) sh bench/lm
+	@BUILD=$(BUILD) sh bench/ask_llm
 	@BUILD=$(BUILD) sh bench/reindex
 	@BUILD=$(BUILD) sh bench/ocr
 	@BUILD=$(BUILD) sh bench/query

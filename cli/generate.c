@@ -137,6 +137,11 @@ static int run(const llm_gguf *g, lm_ctx *ctx, const gen_opts *o, const char *pr
     }
     if (rc == LM_ERR_STOPPED || cli_interrupted()) {
         status = EXIT_INTERRUPTED;
+    } else if (rc == LM_ERR_OVERFLOW) { /* as ask says it, and with ask's status */
+        cli_error("'%s': the prompt has %zu tokens but the context holds %d (raise --context or "
+                  "[llm] context)",
+                  gguf_path(lm_model_gguf(g->model)), ids.n, lm_ctx_n_ctx(ctx));
+        status = EXIT_LLM;
     } else if (rc < 0) {
         cli_error("%s", dq_last_error());
         status = EXIT_ERROR;
@@ -226,6 +231,7 @@ int cmd_generate(int argc, char **argv, cli_globals *g)
     lm_ctx_params cp = lm_default_ctx_params();
     cp.n_ctx = o.context;
     cp.should_stop = stop_now;
+    cli_catch_signals(); /* else Ctrl-C kills it mid-line, and stop_now never sees it */
     lm_ctx *ctx = lm_ctx_new(gg.model, &cp);
     int status = EXIT_ERROR;
     if (!ctx)

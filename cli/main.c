@@ -199,7 +199,8 @@ static void print_help(FILE *out)
                  "\nexit status: 0 success, 1 error, 2 bad usage, 3 ingest or reindex finished\n"
                  "but some files failed (eval: some requests failed), 4 the LLM could not\n"
                  "answer (unreachable in doctor and eval, refused or failed mid-answer in\n"
-                 "ask), 5 another ingest or reindex holds the store (with --no-wait),\n"
+                 "ask, a prompt past the model's context in ask and generate), 5 another\n"
+                 "ingest or reindex holds the store (with --no-wait),\n"
                  "130 interrupted.\n");
 }
 

@@ -165,7 +165,7 @@ static int gguf_info(const char *path, int n_ctx)
         uint64_t w = lm_weight_bytes(g.model), kv = lm_kv_bytes(g.model, n_ctx);
         uint64_t all = lm_memory_estimate(g.model, n_ctx);
         char a[32], b[32], c[32], d[32];
-        printf("memory: %s (weights %s, KV cache %s at %d tokens, buffers %s)\n",
+        printf("memory: %s (weights %s, F16 KV cache %s at %d tokens, buffers %s)\n",
                size_text(all, a, sizeof a), size_text(w, b, sizeof b), size_text(kv, c, sizeof c),
                n_ctx, size_text(all - w - kv, d, sizeof d));
         llm_gguf_close(&g);

@@ -11,7 +11,7 @@ int cli_retrieval_setup(const dq_config *cfg, const cli_retrieval_flags *f, retr
                         embedder **emb)
 {
     *emb = NULL;
-    int rc = rag_retrieval_setup(cfg, f, rp, emb);
+    int rc = rag_retrieval_setup(cfg, f, NULL, rp, emb);
     if (rc < 0)
         cli_error("%s", dq_last_error());
     return rc == 0 ? EXIT_OK : rc == RAG_ERR_SETTING ? EXIT_USAGE : EXIT_ERROR;

@@ -119,6 +119,13 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
     if (!rag)
         return status;
     status = EXIT_ERROR;
+    /* ask falls back to the passages for one answer; a server would do so
+     * silently for every answer until someone reads its log */
+    if (rag->llm_error) {
+        cli_error("%s (fix [llm] model, or serve extractive answers with --no-llm)",
+                  rag->llm_error);
+        goto out;
+    }
     sp.session = rag;
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -49,7 +49,7 @@ int cli_load_config(dq_config *cfg, const char *store_dir)
 
 embedder *cli_open_embedder(const dq_config *cfg, bool *err)
 {
-    embedder *e = dq_config_open_embedder(cfg, err);
+    embedder *e = dq_config_open_embedder(cfg, NULL, err);
     if (*err)
         cli_error("%s", dq_last_error());
     return e;

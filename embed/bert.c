@@ -24,6 +24,7 @@
 struct bert_run {
     int max_batch, max_len, hidden, intermediate, n_threads;
     bert_pool *pool;
+    bool own_pool;      /* else borrowed from the session */
     /* (max_batch * max_len, hidden) each: the hidden state, Q, K, V (Q's
      * buffer also takes each block's output before the residual) and the
      * attention context */
@@ -34,7 +35,8 @@ struct bert_run {
     float *ascale;      /* (max_batch * max_len) */
 };
 
-bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n_threads)
+bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n_threads,
+                       bert_pool *pool)
 {
     if (cfg->hidden <= 0 || cfg->n_heads <= 0 || cfg->hidden % cfg->n_heads != 0 ||
         cfg->intermediate <= 0 || cfg->n_layers <= 0) {
@@ -49,6 +51,8 @@ bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n
     }
     if (max_len > cfg->max_pos - cfg->pos_offset)
         max_len = cfg->max_pos - cfg->pos_offset; /* no sequence can be longer anyway */
+    if (pool)
+        n_threads = bert_pool_size(pool);
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = n > 0 ? (int)n : 1;
@@ -83,7 +87,8 @@ bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n
     r->hidden = cfg->hidden;
     r->intermediate = cfg->intermediate;
     r->n_threads = n_threads;
-    r->pool = bert_pool_new(n_threads);
+    r->own_pool = !pool;
+    r->pool = pool ? pool : bert_pool_new(n_threads);
     if (!r->pool) {
         free(r);
         return NULL;
@@ -110,7 +115,8 @@ void bert_run_free(bert_run *r)
 {
     if (!r)
         return;
-    bert_pool_free(r->pool);
+    if (r->own_pool)
+        bert_pool_free(r->pool);
     free(r->x);
     free(r->q);
     free(r->k);

@@ -65,7 +65,9 @@ int bert_forward_typed(const bert_config *cfg, const bert_weights *w, bert_run *
                        int seq, float *hidden, float *pooled, bool reference);
 
 /* Scratch for up to max_batch sequences of max_len tokens. */
-bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n_threads);
+/* pool: borrowed (n_threads is then its size); NULL: its own of n_threads. */
+bert_run *bert_run_new(const bert_config *cfg, int max_batch, int max_len, int n_threads,
+                       bert_pool *pool);
 void bert_run_free(bert_run *run);
 
 /* Quantises every linear layer of w to int8 (allocating q, q_scale,

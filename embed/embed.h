@@ -72,6 +72,20 @@ int st_open_memory(const void *data, size_t n, const char *name, st_file *out);
 void st_close(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
 
+/* ---- the thread pool ------------------------------------------------------ */
+
+/* The worker threads of the forward passes. A session makes one and lends it
+ * to its encoders (bert_params.pool) and its LLM (lm_ctx_params.pool), so N
+ * threads serve both rather than N each; callers on several threads take
+ * turns, one job (a layer's product, its attention) at a time. n_threads - 1
+ * workers: the caller of a job is thread 0. NULL with the error set when a
+ * thread cannot be started. */
+typedef struct bert_pool bert_pool;
+bert_pool *bert_pool_new(int n_threads);
+/* NULL-safe; whatever borrowed the pool must be freed first. */
+void bert_pool_free(bert_pool *p);
+int bert_pool_size(const bert_pool *p);
+
 /* ---- BERT model --------------------------------------------------------- */
 
 typedef enum { BERT_POOL_CLS, BERT_POOL_MEAN } bert_pooling;
@@ -98,6 +112,7 @@ typedef struct {
     bool int8;      /* quantise linear layers to int8 at load */
     int max_batch;  /* sequences per forward pass, default 32 */
     int max_len;    /* cap on tokens per text; 0: the model's max positions */
+    bert_pool *pool; /* borrowed, outlives the model; NULL: its own of n_threads */
 } bert_params;
 
 bert_params bert_default_params(void);

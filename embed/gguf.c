@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -55,6 +56,10 @@ struct gguf_file {
     gguf_tensor *tensors; /* (n_tensors) */
     size_t n_tensors;
     size_t *t_sorted; /* (n_tensors) indices ordered by name */
+    /* A split model's other parts (gguf_open_split), owned: their tensors
+     * are in tensors too, pointing into their mappings. */
+    gguf_file **parts; /* (n_parts) */
+    size_t n_parts;
 };
 
 static const struct {
@@ -395,6 +400,25 @@ static int cmp_span(const void *a, const void *b)
     return x->end < y->end ? -1 : x->end > y->end;
 }
 
+/* The index gguf_find_tensor searches; -1 when a name repeats. */
+static int sort_tensors(gguf_file *f)
+{
+    size_t n = f->n_tensors;
+    free(f->t_sorted);
+    f->t_sorted = dq_malloc((n ? n : 1) * sizeof *f->t_sorted);
+    for (size_t i = 0; i < n; i++)
+        f->t_sorted[i] = i;
+    qsort_r(f->t_sorted, n, sizeof *f->t_sorted, cmp_tensor_index, f->tensors);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(f->tensors[f->t_sorted[i]].name, f->tensors[f->t_sorted[i - 1]].name) == 0) {
+            dq_set_error("'%s': tensor '%s' appears twice", f->path,
+                         f->tensors[f->t_sorted[i]].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int parse_tensors(cursor *c, gguf_file *f, uint64_t n_tensors)
 {
     /* each description takes at least 8 + 1 (name) + 4 + 8 + 4 + 8 bytes */
@@ -440,18 +464,7 @@ static int parse_tensors(cursor *c, gguf_file *f, uint64_t n_tensors)
         reach = spans[i].end;
         reach_i = spans[i].index;
     }
-    f->t_sorted = dq_malloc((n ? n : 1) * sizeof *f->t_sorted);
-    for (size_t i = 0; i < n; i++)
-        f->t_sorted[i] = i;
-    qsort_r(f->t_sorted, n, sizeof *f->t_sorted, cmp_tensor_index, f->tensors);
-    for (size_t i = 1; i < n; i++) {
-        if (strcmp(f->tensors[f->t_sorted[i]].name, f->tensors[f->t_sorted[i - 1]].name) == 0) {
-            dq_set_error("'%s': tensor '%s' appears twice", f->path,
-                         f->tensors[f->t_sorted[i]].name);
-            goto out;
-        }
-    }
-    rc = 0;
+    rc = sort_tensors(f);
 out:
     free(spans);
     return rc;
@@ -530,6 +543,96 @@ gguf_file *gguf_open(const char *path)
     return parse_or_close(f);
 }
 
+/* ---- split models (llama.cpp's gguf-split) ---------------------------------- */
+
+/* "-00001-of-00003.gguf": what gguf-split appends to the model's name. */
+enum { SPLIT_SUFFIX = 20 };
+
+static int split_key(const gguf_file *f, const char *key, uint32_t *v)
+{
+    if (gguf_get_u32(f, key, v) == 0)
+        return 0;
+    char why[512];
+    snprintf(why, sizeof why, "%s", dq_last_error());
+    dq_set_error("%s (a part of a split model)", why);
+    return -1;
+}
+
+/* Opens part no (from 0) of count beside the first part's path and moves a
+ * copy of its tensor table into f. */
+static int adopt_part(gguf_file *f, uint32_t no, uint32_t count)
+{
+    size_t len = strlen(f->path) - SPLIT_SUFFIX;
+    char *path = dq_malloc(len + 48);
+    memcpy(path, f->path, len);
+    snprintf(path + len, 48, "-%05u-of-%05u.gguf", no + 1, count);
+    gguf_file *p = gguf_open(path);
+    free(path);
+    if (!p)
+        return -1;
+    f->parts[f->n_parts++] = p;
+    uint32_t p_no = 0, p_count = 0;
+    if (split_key(p, "split.no", &p_no) < 0 || split_key(p, "split.count", &p_count) < 0)
+        return -1;
+    if (p_no != no || p_count != count) {
+        dq_set_error("'%s': says it is part %u of %u, not %u of %u", p->path, p_no + 1, p_count,
+                     no + 1, count);
+        return -1;
+    }
+    f->tensors = dq_realloc(f->tensors, (f->n_tensors + p->n_tensors) * sizeof *f->tensors);
+    for (size_t i = 0; i < p->n_tensors; i++) {
+        gguf_tensor *t = &f->tensors[f->n_tensors++];
+        *t = p->tensors[i];
+        t->name = dq_strdup(p->tensors[i].name);
+    }
+    return 0;
+}
+
+gguf_file *gguf_open_split(const char *path)
+{
+    gguf_file *f = gguf_open(path);
+    if (!f || !gguf_has_key(f, "split.count"))
+        return f;
+    uint32_t no = 0, count = 0, first = 0, of = 0;
+    if (split_key(f, "split.no", &no) < 0 || split_key(f, "split.count", &count) < 0)
+        goto fail;
+    if (count < 1 || count > 99999 || no >= count) { /* gguf-split numbers parts in 5 digits */
+        dq_set_error("'%s': split.no %u of split.count %u", path, no, count);
+        goto fail;
+    }
+    size_t len = strlen(path);
+    if (count > 1 && (no != 0 || len <= SPLIT_SUFFIX ||
+                      sscanf(path + len - SPLIT_SUFFIX, "-%5u-of-%5u.gguf", &first, &of) != 2 ||
+                      first != 1 || of != count)) {
+        dq_set_error("'%s': part %u of a model split in %u; open its first part, "
+                     "NAME-00001-of-%05u.gguf",
+                     path, no + 1, count, count);
+        goto fail;
+    }
+    if (count > 1) {
+        f->parts = dq_calloc(count, sizeof *f->parts);
+        for (uint32_t i = 1; i < count; i++)
+            if (adopt_part(f, i, count) < 0)
+                goto fail;
+        if (sort_tensors(f) < 0)
+            goto fail;
+    }
+    if (gguf_has_key(f, "split.tensors.count")) {
+        uint32_t total = 0;
+        if (split_key(f, "split.tensors.count", &total) < 0)
+            goto fail;
+        if (total != f->n_tensors) {
+            dq_set_error("'%s': the split model should hold %u tensors but its %u parts hold %zu",
+                         path, total, count, f->n_tensors);
+            goto fail;
+        }
+    }
+    return f;
+fail:
+    gguf_close(f); /* keeps the message */
+    return NULL;
+}
+
 gguf_file *gguf_open_memory(const void *data, size_t n, const char *name)
 {
     if (n == 0) {
@@ -567,6 +670,9 @@ void gguf_close(gguf_file *f)
         free((char *)f->tensors[i].name);
     free(f->tensors);
     free(f->t_sorted);
+    for (size_t i = 0; i < f->n_parts; i++)
+        gguf_close(f->parts[i]);
+    free(f->parts);
     if (f->map)
         munmap(f->map, f->map_size);
     free(f->path);

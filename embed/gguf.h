@@ -103,6 +103,10 @@ enum { GGUF_ERR_MISSING = -1, GGUF_ERR_TYPE = -2 };
 
 /* Maps and validates path; NULL with a one-line error naming the file. */
 gguf_file *gguf_open(const char *path);
+/* gguf_open, and for a model gguf-split cut into NAME-00001-of-0000N.gguf
+ * and its siblings (split.no, split.count), every part: the first part's
+ * metadata, all parts' tensors, as one file. path must be the first part. */
+gguf_file *gguf_open_split(const char *path);
 /* The same checks over a private copy of data (fuzzing, tests). */
 gguf_file *gguf_open_memory(const void *data, size_t n, const char *name);
 void gguf_close(gguf_file *f); /* NULL-safe */

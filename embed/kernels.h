@@ -27,18 +27,15 @@ void bert_isa_set(int level);
 
 /* ---- thread pool --------------------------------------------------------- */
 
-typedef struct bert_pool bert_pool;
+/* bert_pool, bert_pool_new/free/size: embed.h (a session lends one pool to
+ * its encoders and its LLM). */
 
 /* fn(ctx, task, thread) runs once for each task in [0, n_tasks); thread is
  * in [0, bert_pool_size()) and names the caller's per-thread scratch. */
 typedef void (*bert_task_fn)(void *ctx, int task, int thread);
 
-/* n_threads - 1 workers; the caller of bert_pool_run is thread 0. NULL with
- * the error set when a thread cannot be started. */
-bert_pool *bert_pool_new(int n_threads);
-void bert_pool_free(bert_pool *p);
-int bert_pool_size(const bert_pool *p);
-/* Runs all tasks and returns when they are done. p may be NULL (serial). */
+/* Runs all tasks and returns when they are done. p may be NULL (serial).
+ * Callers on several threads take turns, a whole job each. */
 void bert_pool_run(bert_pool *p, bert_task_fn fn, void *ctx, int n_tasks);
 /* Per-thread, 64-byte aligned scratch of BERT_POOL_SCRATCH floats, made
  * with the pool, for GEMM packing. */

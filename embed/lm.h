@@ -4,10 +4,11 @@
  * 3.x and other llama-architecture files), weights in F32, F16, BF16, Q8_0,
  * Q4_0, Q4_K, Q5_K or Q6_K, as the file's metadata says: there are no
  * per-model switches. Weights stay in the read-only mapping of the file; a
- * context owns the KV cache and the buffers of one conversation. Prefill
- * multiplies int8-quantized activations with the quantized blocks (AVX-512
- * VNNI or AVX2, chosen at run time; scalar reference kept); decode is a
- * matrix-vector product bound by memory bandwidth.
+ * context owns the KV cache (F16, as llama.cpp's default) and the buffers
+ * of one conversation. Prefill multiplies int8-quantized activations with
+ * the quantized blocks (AVX-512 VNNI or AVX2, chosen at run time; scalar
+ * reference kept); decode is a matrix-vector product bound by memory
+ * bandwidth.
  *
  * The tokenizer is not here: it is built from lm_model_gguf()'s metadata.
  */
@@ -18,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "embed/embed.h"
 #include "embed/gguf.h"
 
 typedef struct lm_model lm_model;
@@ -68,8 +70,9 @@ void lm_free(lm_model *m); /* NULL-safe */
 const lm_hparams *lm_model_hparams(const lm_model *m);
 /* The file, for the tokenizer and `model info`; owned by the model. */
 const gguf_file *lm_model_gguf(const lm_model *m);
-/* Bytes of the weights in the file, of a KV cache of n_ctx tokens, and of
- * both plus a context's buffers (the memory `model info` reports). */
+/* Bytes of the weights in the file, of a KV cache of n_ctx tokens (K and V
+ * in F16), and of both plus a context's buffers (the memory `model info`
+ * reports). */
 uint64_t lm_weight_bytes(const lm_model *m);
 uint64_t lm_kv_bytes(const lm_model *m, int n_ctx);
 uint64_t lm_memory_estimate(const lm_model *m, int n_ctx);
@@ -80,9 +83,15 @@ void lm_model_types(const lm_model *m, char *out, size_t n);
 
 typedef struct {
     int n_ctx;          /* KV cache size in tokens; 0: min(n_ctx_train, 4096) */
-    int n_threads;      /* 0: the model's */
+    int n_threads;      /* 0: the model's; ignored with a pool */
+    /* borrowed (embed.h), outlives the context: the session's pool, shared
+     * with its encoders; NULL: the context's own of n_threads */
+    bert_pool *pool;
     lm_stop_fn should_stop; /* polled once per layer; NULL: never */
     void *stop_user;
+    /* K and V in float instead of F16: twice the memory, no rounding (the
+     * tests that pin the float arithmetic use it); default false */
+    bool kv_f32;
 } lm_ctx_params;
 
 lm_ctx_params lm_default_ctx_params(void);

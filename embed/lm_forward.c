@@ -5,9 +5,10 @@
  * matrix product over the batch (activations quantized once per input), and
  * attention is one pair of SGEMMs per head over the cache, threaded over
  * heads in our pool (OpenBLAS single-threaded inside it, as for BERT). The
- * cache holds float K and V per layer, (n_ctx, kv_dim) each; a batch writes
- * past lm_ctx_pos and only moves it when the whole batch is done, so a
- * stopped or failed call leaves the cache as it was.
+ * cache holds K and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), read
+ * back as float a tile of KV_TILE keys at a time (or in float, on request);
+ * a batch writes past lm_ctx_pos and only moves it when the whole batch is
+ * done, so a stopped or failed call leaves the cache as it was.
  */
 #include "embed/lm_impl.h"
 
@@ -17,17 +18,21 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { UBATCH = 64 };
+/* Keys converted to float at a time by one attention task: 256 x head_dim 128
+ * is 128 KiB, which stays in L2 between the conversion and the SGEMM. */
+enum { KV_TILE = 256 };
 
 struct lm_ctx {
     lm_model *m;
     bert_pool *pool;
+    bool own_pool;           /* else borrowed from the session */
     int n_ctx, pos;
     lm_stop_fn should_stop;
     void *stop_user;
-    float *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each */
+    bool kv_f32;             /* the cache holds float rather than F16 */
+    void *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each, F16 or float */
     /* micro-batch buffers, (UBATCH, width) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
@@ -35,6 +40,7 @@ struct lm_ctx {
     int8_t *xq_q;
     float *xq_d, *xq_dsx;
     float *scores;           /* (n_threads, UBATCH, n_ctx) */
+    float *kv_tile;          /* (n_threads, KV_TILE, head_dim) */
     float *rope_cos, *rope_sin; /* (UBATCH, head_dim / 2) */
     const float *xq_for;     /* the input xq holds, NULL once it is rewritten */
     float *logits;           /* (n_logits, n_vocab) */
@@ -43,7 +49,7 @@ struct lm_ctx {
 
 lm_ctx_params lm_default_ctx_params(void)
 {
-    return (lm_ctx_params){0, 0, NULL, NULL};
+    return (lm_ctx_params){0, 0, NULL, NULL, NULL, false};
 }
 
 static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
@@ -53,7 +59,9 @@ static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
     max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
     size_t per_token = 2 * (size_t)hp->n_embd + 2 * (size_t)m->q_dim + 2 * (size_t)m->kv_dim +
                        2 * (size_t)hp->n_ff + (size_t)max_k / 2 + (size_t)hp->head_dim;
-    return UBATCH * per_token + (size_t)n_threads * UBATCH * (size_t)n_ctx + (size_t)hp->n_vocab;
+    return UBATCH * per_token +
+           (size_t)n_threads * (UBATCH * (size_t)n_ctx + KV_TILE * (size_t)hp->head_dim) +
+           (size_t)hp->n_vocab;
 }
 
 uint64_t lm_memory_estimate(const lm_model *m, int n_ctx)
@@ -74,13 +82,16 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         return NULL;
     }
     int n_threads = p->n_threads > 0 ? p->n_threads : m->n_threads;
-    uint64_t need = lm_kv_bytes(m, n_ctx) + buffer_floats(m, n_ctx, n_threads) * sizeof(float);
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
-    uint64_t mem = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+    if (p->pool)
+        n_threads = bert_pool_size(p->pool);
+    uint64_t need = lm_kv_bytes(m, n_ctx) * (p->kv_f32 ? 2 : 1) +
+                    buffer_floats(m, n_ctx, n_threads) * sizeof(float);
+    const char *what;
+    uint64_t mem = lm_memory_limit(&what);
     if (mem && need + lm_weight_bytes(m) > mem) {
-        dq_set_error("'%s': weights and a %d-token context take %.1f GB but this machine has "
-                     "%.1f GB of memory (use a smaller context)",
-                     gguf_path(m->f), n_ctx, (double)(need + lm_weight_bytes(m)) / 1e9,
+        dq_set_error("'%s': weights and a %d-token context take %.1f GB but %s %.1f GB of "
+                     "memory (use a smaller context)",
+                     gguf_path(m->f), n_ctx, (double)(need + lm_weight_bytes(m)) / 1e9, what,
                      (double)mem / 1e9);
         return NULL;
     }
@@ -89,15 +100,18 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     c->n_ctx = n_ctx;
     c->should_stop = p->should_stop;
     c->stop_user = p->stop_user;
-    c->pool = bert_pool_new(n_threads);
+    c->own_pool = !p->pool;
+    c->pool = p->pool ? p->pool : bert_pool_new(n_threads);
     if (!c->pool) {
         free(c);
         return NULL;
     }
     openblas_set_num_threads(1);
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)m->kv_dim;
-    c->k_cache = dq_calloc(cache, sizeof(float));
-    c->v_cache = dq_calloc(cache, sizeof(float));
+    c->kv_f32 = p->kv_f32;
+    size_t elem = c->kv_f32 ? sizeof(float) : sizeof(uint16_t);
+    c->k_cache = dq_calloc(cache, elem);
+    c->v_cache = dq_calloc(cache, elem);
     int max_k = hp->n_embd > m->q_dim ? hp->n_embd : m->q_dim;
     c->max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
     c->x = dq_malloc(UBATCH * (size_t)hp->n_embd * sizeof(float));
@@ -118,6 +132,8 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         c->xq[i].dsx = c->xq_dsx + (size_t)i * (c->max_k / 16 + 1);
     }
     c->scores = dq_malloc((size_t)bert_pool_size(c->pool) * UBATCH * (size_t)n_ctx * sizeof(float));
+    c->kv_tile = dq_malloc((size_t)bert_pool_size(c->pool) * KV_TILE * (size_t)hp->head_dim *
+                           sizeof(float));
     c->rope_cos = dq_malloc(UBATCH * (size_t)(hp->head_dim / 2) * sizeof(float));
     c->rope_sin = dq_malloc(UBATCH * (size_t)(hp->head_dim / 2) * sizeof(float));
     return c;
@@ -127,7 +143,8 @@ void lm_ctx_free(lm_ctx *c)
 {
     if (!c)
         return;
-    bert_pool_free(c->pool);
+    if (c->own_pool)
+        bert_pool_free(c->pool);
     free(c->k_cache);
     free(c->v_cache);
     free(c->x);
@@ -143,6 +160,7 @@ void lm_ctx_free(lm_ctx *c)
     free(c->xq_d);
     free(c->xq_dsx);
     free(c->scores);
+    free(c->kv_tile);
     free(c->rope_cos);
     free(c->rope_sin);
     free(c->logits);
@@ -241,8 +259,32 @@ typedef struct {
     int layer, p0, m;
 } attn_job;
 
+/* r rows of the cache from element off (row stride kv_dim) as float: in
+ * place for a float cache, else converted into tile (stride head_dim). */
+static const float *cache_rows(const lm_ctx *c, const void *cache, size_t off, int r,
+                               float *tile, int *ld)
+{
+    const lm_model *m = c->m;
+    if (c->kv_f32) {
+        *ld = m->kv_dim;
+        return (const float *)cache + off;
+    }
+    *ld = m->hp.head_dim;
+    lm_f16_load_rows((const uint16_t *)cache + off, (size_t)m->kv_dim, r, m->hp.head_dim, tile);
+    return tile;
+}
+
+static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x, int n)
+{
+    if (c->kv_f32)
+        memcpy((float *)cache + off, x, (size_t)n * sizeof(float));
+    else
+        lm_f16_store(x, (uint16_t *)cache + off, n);
+}
+
 /* One query head over the cache: S = Q K^T / sqrt(d), causal mask, softmax,
- * then S V into the head's columns of att. */
+ * then S V into the head's columns of att, each product a tile of keys at a
+ * time converted from F16. */
 static void attn_task(void *ctx, int h, int thread)
 {
     const attn_job *j = ctx;
@@ -251,11 +293,16 @@ static void attn_task(void *ctx, int h, int thread)
     int d = m->hp.head_dim, g = h / (m->hp.n_head / m->hp.n_head_kv);
     int L = j->p0 + j->m;
     size_t layer_off = (size_t)j->layer * c->n_ctx * m->kv_dim;
-    const float *K = c->k_cache + layer_off + (size_t)g * d;
-    const float *V = c->v_cache + layer_off + (size_t)g * d;
+    size_t off = layer_off + (size_t)g * d;
     float *S = c->scores + (size_t)thread * UBATCH * c->n_ctx;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->m, L, d, 1.0f / sqrtf((float)d),
-                c->q + (size_t)h * d, m->q_dim, K, m->kv_dim, 0.0f, S, L);
+    float *tile = c->kv_tile + (size_t)thread * KV_TILE * d;
+    int ld;
+    for (int i0 = 0; i0 < L; i0 += KV_TILE) {
+        int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
+        const float *K = cache_rows(c, c->k_cache, off + (size_t)i0 * m->kv_dim, r, tile, &ld);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->m, r, d, 1.0f / sqrtf((float)d),
+                    c->q + (size_t)h * d, m->q_dim, K, ld, 0.0f, S + i0, L);
+    }
     for (int t = 0; t < j->m; t++) {
         float *s = S + (size_t)t * L;
         int n = j->p0 + t + 1; /* keys this query may see */
@@ -263,8 +310,12 @@ static void attn_task(void *ctx, int h, int thread)
         for (int i = n; i < L; i++)
             s[i] = 0;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->m, d, L, 1.0f, S, L, V, m->kv_dim,
-                0.0f, c->att + (size_t)h * d, m->q_dim);
+    for (int i0 = 0; i0 < L; i0 += KV_TILE) {
+        int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
+        const float *V = cache_rows(c, c->v_cache, off + (size_t)i0 * m->kv_dim, r, tile, &ld);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->m, d, r, 1.0f, S + i0, L, V, ld,
+                    i0 ? 1.0f : 0.0f, c->att + (size_t)h * d, m->q_dim);
+    }
 }
 
 static bool stopped(lm_ctx *c)
@@ -312,8 +363,8 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         rope(c, c->q, m, hp->n_head, Q);
         rope(c, c->k, m, hp->n_head_kv, KV);
         size_t layer_off = (size_t)l * c->n_ctx * KV;
-        memcpy(c->k_cache + layer_off + (size_t)p0 * KV, c->k, (size_t)m * KV * sizeof(float));
-        memcpy(c->v_cache + layer_off + (size_t)p0 * KV, c->v, (size_t)m * KV * sizeof(float));
+        cache_store(c, c->k_cache, layer_off + (size_t)p0 * KV, c->k, m * KV);
+        cache_store(c, c->v_cache, layer_off + (size_t)p0 * KV, c->v, m * KV);
         attn_job aj = {c, l, p0, m};
         bert_pool_run(c->pool, attn_task, &aj, hp->n_head);
         c->xq_for = NULL;

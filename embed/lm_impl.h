@@ -38,6 +38,15 @@ float lm_bf16_to_f32(uint16_t h);
  * type's block), computed in float as the format defines it. */
 void lm_dequant_row(gguf_type t, const void *row, float *out, int64_t n);
 
+/* ---- the F16 KV cache (lm_kv.c) ------------------------------------------------ */
+
+/* Round to nearest even, as F16C's vcvtps2ph; nan stays nan, overflow is inf. */
+uint16_t lm_f32_to_f16(float f);
+/* n floats into the cache; F16C at LM_ISA_AVX2 and up, the same bits. */
+void lm_f16_store(const float *x, uint16_t *out, int n);
+/* rows x cols halves, rows ld apart, into out (rows, cols). */
+void lm_f16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *out);
+
 /* ---- int8 activations -------------------------------------------------------- */
 
 /* One row of K activations quantized for the integer products. */
@@ -89,6 +98,11 @@ void lm_block_codes(gguf_type t, const uint8_t *row, int b, uint8_t q[32]);
 /* ---- the model ----------------------------------------------------------------- */
 
 #include "embed/lm.h"
+
+/* The memory a model may take: the least of the machine's, the address-space
+ * limit and the cgroup's memory.max; *what says which ("this machine has",
+ * "... allows"). 0 when unknown. */
+uint64_t lm_memory_limit(const char **what);
 
 typedef struct {
     float *attn_norm, *ffn_norm;  /* (n_embd), owned */

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct {
@@ -135,10 +137,41 @@ static int load_vec(const gguf_file *f, float **out, int64_t n, bool optional, c
     return 0;
 }
 
-static uint64_t phys_memory(void)
+uint64_t lm_memory_limit(const char **what)
 {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
-    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+    uint64_t lim = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+    *what = "this machine has";
+    /* a mapping past the address-space limit fails, and one past the
+     * cgroup's limit gets the process killed while it pages in: both are
+     * smaller than the machine in a container or under ulimit -v */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < lim) {
+        lim = rl.rlim_cur;
+        *what = "the address-space limit (ulimit -v) allows";
+    }
+    FILE *fp = fopen("/sys/fs/cgroup/memory.max", "r");
+    unsigned long long cg;
+    if (fp && fscanf(fp, "%llu", &cg) == 1 && cg < lim) {
+        lim = cg;
+        *what = "the cgroup's memory.max allows";
+    }
+    if (fp)
+        fclose(fp);
+    return lim == UINT64_MAX ? 0 : lim;
+}
+
+/* The message for a model that cannot fit: the file, what it needs, and
+ * which limit stops it. */
+static bool too_large(const char *path, uint64_t need, const char *what_needs)
+{
+    const char *what;
+    uint64_t lim = lm_memory_limit(&what);
+    if (!lim || need <= lim)
+        return false;
+    dq_set_error("'%s': %s %.1f GB but %s %.1f GB of memory", path, what_needs,
+                 (double)need / 1e9, what, (double)lim / 1e9);
+    return true;
 }
 
 static int read_hparams(lm_model *m)
@@ -311,7 +344,13 @@ lm_model *lm_load(const char *path, const lm_load_params *p)
     lm_load_params def = lm_default_load_params();
     if (!p)
         p = &def;
-    gguf_file *f = gguf_open(path);
+    /* before mapping it: a file past the address-space limit would fail
+     * to map with a bare ENOMEM */
+    struct stat st;
+    if (p->check_memory && stat(path, &st) == 0 &&
+        too_large(path, (uint64_t)st.st_size, "the model file takes"))
+        return NULL;
+    gguf_file *f = gguf_open_split(path);
     if (!f)
         return NULL;
     lm_model *m = dq_calloc(1, sizeof *m);
@@ -321,13 +360,8 @@ lm_model *lm_load(const char *path, const lm_load_params *p)
         goto fail;
     /* before the tensors: a file too large for the machine is the message
      * that helps, whatever else is wrong with it */
-    uint64_t mem = phys_memory();
-    if (p->check_memory && mem && lm_weight_bytes(m) > mem) {
-        dq_set_error("'%s': the model's weights take %.1f GB but this machine has %.1f GB of "
-                     "memory",
-                     path, (double)lm_weight_bytes(m) / 1e9, (double)mem / 1e9);
+    if (p->check_memory && too_large(path, lm_weight_bytes(m), "the model's weights take"))
         goto fail;
-    }
     if (load_tensors(m) < 0)
         goto fail;
     return m;
@@ -370,7 +404,8 @@ uint64_t lm_weight_bytes(const lm_model *m)
 
 uint64_t lm_kv_bytes(const lm_model *m, int n_ctx)
 {
-    return 2ull * (uint64_t)m->hp.n_layer * (uint64_t)n_ctx * (uint64_t)m->kv_dim * sizeof(float);
+    return 2ull * (uint64_t)m->hp.n_layer * (uint64_t)n_ctx * (uint64_t)m->kv_dim *
+           sizeof(uint16_t); /* F16 */
 }
 
 void lm_model_types(const lm_model *m, char *out, size_t n)

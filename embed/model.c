@@ -31,7 +31,8 @@
 
 bert_params bert_default_params(void)
 {
-    return (bert_params){.n_threads = 0, .int8 = false, .max_batch = 32, .max_len = 0};
+    return (bert_params){.n_threads = 0, .int8 = false, .max_batch = 32, .max_len = 0,
+                         .pool = NULL};
 }
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -410,7 +411,7 @@ bert_model *bert_load(const char *dir, const bert_params *params)
         m->packed_bytes = bert_pack_weights(&m->cfg, &m->w);
     }
     if (!m->gpu && !(m->run = bert_run_new(&m->cfg, m->params.max_batch, m->max_len,
-                                           m->params.n_threads))) {
+                                           m->params.n_threads, m->params.pool))) {
         char why[256]; /* dq_set_error must not read the buffer it writes */
         snprintf(why, sizeof why, "%s", dq_last_error());
         dq_set_error("'%s': %s", dir, why);

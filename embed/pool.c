@@ -4,7 +4,10 @@
  * generation number, workers and the caller take task indices from an atomic
  * counter, and the caller sleeps until the last task is finished. Jobs are
  * coarse (a GEMM slice, a batch of attention heads), so a condition variable
- * costs little against them.
+ * costs little against them. A session's encoders and its LLM share one
+ * pool and may run on different threads (a server's requests): a job holds
+ * `turn` from start to end, so the other caller waits for it, not for a
+ * whole forward pass.
  */
 #include "embed/kernels.h"
 
@@ -17,6 +20,7 @@
 
 struct bert_pool {
     int n_threads;
+    pthread_mutex_t turn; /* held by the caller whose job runs */
     pthread_t *threads; /* (n_threads - 1) workers */
     pthread_mutex_t mu;
     pthread_cond_t start, done;
@@ -85,6 +89,7 @@ bert_pool *bert_pool_new(int n_threads)
         n_threads = 1;
     bert_pool *p = dq_calloc(1, sizeof *p);
     p->n_threads = 1;
+    pthread_mutex_init(&p->turn, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -126,6 +131,7 @@ void bert_pool_free(bert_pool *p)
     pthread_cond_destroy(&p->start);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->turn);
     for (int i = 0; i < p->n_scratch; i++)
         free(p->scratch[i]);
     free(p->scratch);
@@ -147,9 +153,17 @@ void bert_pool_run(bert_pool *p, bert_task_fn fn, void *ctx, int n_tasks)
 {
     if (n_tasks <= 0)
         return;
-    if (!p || p->n_threads == 1 || n_tasks == 1) {
+    if (!p) {
         for (int t = 0; t < n_tasks; t++)
             fn(ctx, t, 0);
+        return;
+    }
+    /* even a job run inline uses thread 0's scratch, which is the pool's */
+    pthread_mutex_lock(&p->turn);
+    if (p->n_threads == 1 || n_tasks == 1) {
+        for (int t = 0; t < n_tasks; t++)
+            fn(ctx, t, 0);
+        pthread_mutex_unlock(&p->turn);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -168,4 +182,5 @@ void bert_pool_run(bert_pool *p, bert_task_fn fn, void *ctx, int n_tasks)
     while (p->busy > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->turn);
 }

@@ -181,12 +181,11 @@ bool llm_is_local(const llm_client *c)
     return c && c->local;
 }
 
-void llm_queue_state(llm_client *c, int *queued, bool *running)
+void llm_queue_state(llm_client *c, llm_queue_info *out)
 {
-    *queued = 0;
-    *running = false;
+    *out = (llm_queue_info){0};
     if (c && c->local)
-        llm_local_queue_state(c->local, queued, running);
+        llm_local_queue_state(c->local, out);
 }
 
 bool llm_unreachable(llm_status st, const llm_reply *r)

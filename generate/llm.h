@@ -23,6 +23,9 @@ typedef struct {
     const char *model_file; /* a GGUF file: the in-process backend (base_url unused) */
     int context;            /* in process: KV cache tokens; 0: min(the model's, 4096) */
     int n_threads;          /* in process: 0: the engine's default */
+    /* in process: the session's thread pool (embed.h), borrowed, shared with
+     * its encoders; NULL: the model's own of n_threads */
+    struct bert_pool *pool;
     const char *chat_template; /* in process: a template file instead of the model's */
     const char *base_url;   /* "http://127.0.0.1:8080/v1" */
     const char *model;      /* sent as "model"; NULL sends the server's default */
@@ -61,6 +64,11 @@ typedef struct {
     /* In process only: NULL samples at the client's temperature with the
      * engine's other defaults (docqa generate sets them all). */
     const struct llm_sampling *sampling;
+    /* In process only: told once, as the request joins the model's queue,
+     * its number (from 1, in arrival order: /health names the running one)
+     * and how many requests are ahead of it. NULL: not told. */
+    void (*on_queued)(void *ctx, unsigned long request, int ahead);
+    void *queue_ctx;
 } llm_request;
 
 typedef struct llm_sampling {
@@ -111,8 +119,19 @@ typedef struct llm_client llm_client;
 llm_client *llm_new(const llm_params *params);
 /* True for an in-process client: one per process, shared by threads. */
 bool llm_is_local(const llm_client *c);
-/* In process: requests waiting and whether one runs (for /health). */
-void llm_queue_state(llm_client *c, int *queued, bool *running);
+/* Where an in-process model's queue stands (for /health). Requests run in
+ * arrival order, so the waiting ones are numbered next_id .. next_id +
+ * queued - 1. */
+typedef struct {
+    bool running;
+    unsigned long running_id; /* the running request's number, 0 when none */
+    double running_s;         /* how long it has run */
+    int generated;            /* tokens it has written so far */
+    int queued;               /* requests waiting */
+    unsigned long next_id;    /* the number of the first waiting one */
+} llm_queue_info;
+/* All zero for a server's client. */
+void llm_queue_state(llm_client *c, llm_queue_info *out);
 void llm_free(llm_client *c);
 
 /* Called with each piece of content as it arrives (valid UTF-8: a character

@@ -10,7 +10,7 @@
 
 int llm_answer_generate(llm_client *llm, const char *question, const retrieve_result *hits,
                         const llm_message *history, size_t n_history, const prompt_params *params,
-                        bool (*should_stop)(void), llm_token_cb cb, void *ctx, llm_answer *out)
+                        const llm_request *hooks, llm_token_cb cb, void *ctx, llm_answer *out)
 {
     memset(out, 0, sizeof *out);
     out->reply.prompt_tokens = out->reply.completion_tokens = -1;
@@ -43,7 +43,12 @@ int llm_answer_generate(llm_client *llm, const char *question, const retrieve_re
     for (size_t i = 0; i < n_history; i++)
         msgs[1 + i] = history[i];
     msgs[n - 1] = out->pr.msgs[1];
-    llm_request req = {.stream = true, .should_stop = should_stop};
+    llm_request req = {.stream = true};
+    if (hooks) {
+        req.should_stop = hooks->should_stop;
+        req.on_queued = hooks->on_queued;
+        req.queue_ctx = hooks->queue_ctx;
+    }
     out->status = llm_chat(llm, msgs, n, &req, cb, ctx, &out->reply);
     if (out->status != LLM_OK)
         out->error = dq_strdup(dq_last_error());

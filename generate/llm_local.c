@@ -2,8 +2,8 @@
  * behind generate/llm.h's calls.
  *
  * One client owns one model and one context (KV cache). Requests from
- * several threads queue on a mutex, in arrival order as the mutex gives it;
- * /health reads how many wait. The cache keeps the token ids it holds, so a
+ * several threads take numbered tickets and run in arrival order; /health
+ * reads which number runs and which wait. The cache keeps the token ids it holds, so a
  * request whose prompt starts with them (a chat's follow-up, the same system
  * prompt) runs only the tokens after the common prefix.
  */
@@ -26,9 +26,8 @@ int llm_gguf_open(llm_gguf *g, const char *path, const char *template_file, int 
     if (!g->model)
         return -1;
     const gguf_file *f = lm_model_gguf(g->model);
-    g->tok = bpe_from_gguf(f);
+    g->tok = bpe_from_gguf(f); /* its message names the file */
     if (!g->tok) {
-        dq_set_error("%s: %s", path, dq_last_error());
         llm_gguf_close(g);
         return -1;
     }
@@ -38,7 +37,7 @@ int llm_gguf_open(llm_gguf *g, const char *path, const char *template_file, int 
         int err = 0;
         g->tmpl = chat_template_detect(g->tok, gguf_get_str(f, "tokenizer.chat_template", NULL), &err);
         if (!g->tmpl)
-            dq_set_error("%s: %s", path, dq_last_error());
+            dq_set_error("'%s': %s", path, dq_last_error());
     }
     if (!g->tmpl) {
         llm_gguf_close(g);
@@ -76,10 +75,14 @@ struct llm_local {
     int max_tokens;
     bpe_ids cache;      /* the ids in ctx's KV cache, lm_ctx_pos of them */
     const llm_request *req; /* the running request, for the stop poll */
-    pthread_mutex_t run;   /* held by the running request */
-    pthread_mutex_t state; /* guards queued / running */
-    int queued;
+    /* the queue, under state: tickets issued and finished; ticket done + 1
+     * runs, and waits on `turn` until then */
+    pthread_mutex_t state;
+    pthread_cond_t turn;
+    unsigned long issued, done;
     bool running;
+    double running_since;
+    int generated;         /* tokens the running request has written */
 };
 
 static bool poll_stop(void *user)
@@ -102,6 +105,7 @@ llm_local *llm_local_new(const llm_params *p)
     lm_ctx_params cp = lm_default_ctx_params();
     if (p->context > 0)
         cp.n_ctx = p->context;
+    cp.pool = p->pool;
     cp.should_stop = poll_stop;
     cp.stop_user = l;
     l->ctx = lm_ctx_new(l->g.model, &cp);
@@ -114,8 +118,8 @@ llm_local *llm_local_new(const llm_params *p)
     l->path = dq_strdup(p->model_file);
     l->temperature = p->temperature;
     l->max_tokens = p->max_tokens;
-    pthread_mutex_init(&l->run, NULL);
     pthread_mutex_init(&l->state, NULL);
+    pthread_cond_init(&l->turn, NULL);
     return l;
 }
 
@@ -126,7 +130,7 @@ void llm_local_free(llm_local *l)
     lm_ctx_free(l->ctx);
     llm_gguf_close(&l->g);
     bpe_ids_free(&l->cache);
-    pthread_mutex_destroy(&l->run);
+    pthread_cond_destroy(&l->turn);
     pthread_mutex_destroy(&l->state);
     free(l->path);
     free(l);
@@ -137,11 +141,22 @@ const char *llm_local_path(const llm_local *l)
     return l->path;
 }
 
-void llm_local_queue_state(llm_local *l, int *queued, bool *running)
+void llm_local_queue_state(llm_local *l, llm_queue_info *out)
 {
     pthread_mutex_lock(&l->state);
-    *queued = l->queued;
-    *running = l->running;
+    out->running = l->running;
+    out->running_id = l->running ? l->done + 1 : 0;
+    out->running_s = l->running ? dq_now() - l->running_since : 0;
+    out->generated = l->running ? l->generated : 0;
+    out->next_id = l->done + 1 + (l->running ? 1 : 0);
+    out->queued = (int)(l->issued + 1 - out->next_id);
+    pthread_mutex_unlock(&l->state);
+}
+
+static void set_generated(llm_local *l, int n)
+{
+    pthread_mutex_lock(&l->state);
+    l->generated = n;
     pthread_mutex_unlock(&l->state);
 }
 
@@ -257,7 +272,7 @@ static llm_status generate(llm_local *l, const bpe_ids *prompt, const llm_reques
 {
     int n_ctx = lm_ctx_n_ctx(l->ctx);
     if ((int)prompt->n >= n_ctx) {
-        dq_set_error("%s: the prompt has %zu tokens but the context holds %d (raise [llm] context "
+        dq_set_error("'%s': the prompt has %zu tokens but the context holds %d (raise [llm] context "
                      "or ask with fewer passages)",
                      l->path, prompt->n, n_ctx);
         return LLM_ERR_OVERFLOW;
@@ -294,6 +309,7 @@ static llm_status generate(llm_local *l, const bpe_ids *prompt, const llm_reques
             break;
         }
         lm_sampler_accept(s, id);
+        set_generated(l, n_gen + 1);
         dq_buf_clear(&piece);
         bpe_stream_token(l->g.tok, &bs, id, &piece);
         if (piece.len && out->first_token_s < 0)
@@ -338,12 +354,17 @@ llm_status llm_local_chat(llm_local *l, const llm_message *msgs, size_t n, const
                        .prefilled_tokens = -1};
     bpe_ids prompt = BPE_IDS_INIT;
     pthread_mutex_lock(&l->state);
-    l->queued++;
+    unsigned long me = ++l->issued;
+    int ahead = (int)(me - l->done - 1);
     pthread_mutex_unlock(&l->state);
-    pthread_mutex_lock(&l->run);
+    if (req->on_queued)
+        req->on_queued(req->queue_ctx, me, ahead);
     pthread_mutex_lock(&l->state);
-    l->queued--;
+    while (l->done + 1 != me)
+        pthread_cond_wait(&l->turn, &l->state);
     l->running = true;
+    l->running_since = dq_now();
+    l->generated = 0;
     pthread_mutex_unlock(&l->state);
     /* the tokenizer keeps scratch of its own: rendering runs in turn too */
     llm_status st = LLM_ERR_OTHER;
@@ -362,8 +383,9 @@ llm_status llm_local_chat(llm_local *l, const llm_message *msgs, size_t n, const
 done:
     pthread_mutex_lock(&l->state);
     l->running = false;
+    l->done = me;
+    pthread_cond_broadcast(&l->turn);
     pthread_mutex_unlock(&l->state);
-    pthread_mutex_unlock(&l->run);
     bpe_ids_free(&prompt);
     return st;
 }

@@ -33,6 +33,6 @@ const char *llm_local_path(const llm_local *l);
 llm_status llm_local_chat(llm_local *l, const llm_message *msgs, size_t n, const llm_request *req,
                           llm_token_cb cb, void *ctx, llm_reply *out);
 int llm_local_count_tokens(llm_local *l, const char *text);
-void llm_local_queue_state(llm_local *l, int *queued, bool *running);
+void llm_local_queue_state(llm_local *l, llm_queue_info *out);
 
 #endif

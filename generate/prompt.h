@@ -101,12 +101,13 @@ typedef struct {
  * goes between the instructions and the question, and its tokens come out of
  * the passages' budget. With no passage retrieved the answer is
  * prompt_not_found() without asking the model (which might answer from what
- * it knows), passed to cb too. should_stop (may be NULL) is polled while
- * waiting. Returns 0 with out->status saying how the request went, or -1
- * with the error set when the prompt could not be built. Free out either way. */
+ * it knows), passed to cb too. hooks (may be NULL): its should_stop,
+ * on_queued and queue_ctx go with the request. Returns 0 with out->status
+ * saying how the request went, or -1 with the error set when the prompt
+ * could not be built. Free out either way. */
 int llm_answer_generate(llm_client *llm, const char *question, const retrieve_result *hits,
                         const llm_message *history, size_t n_history, const prompt_params *params,
-                        bool (*should_stop)(void), llm_token_cb cb, void *ctx, llm_answer *out);
+                        const llm_request *hooks, llm_token_cb cb, void *ctx, llm_answer *out);
 void llm_answer_free(llm_answer *a);
 
 #endif

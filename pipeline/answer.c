@@ -197,8 +197,10 @@ static int answer_with_llm(rag_session *s, llm_client *llm, const rag_turn *t,
     pp.count = count_tokens;
     pp.count_ctx = llm;
     relay r = {t, false, false};
-    if (llm_answer_generate(llm, t->question, &out->hits, hist, n_hist, &pp, t->should_stop,
-                            relay_piece, &r, &out->llm) < 0)
+    llm_request hooks = {.should_stop = t->should_stop, .on_queued = t->on_queued,
+                         .queue_ctx = t->ctx};
+    if (llm_answer_generate(llm, t->question, &out->hits, hist, n_hist, &pp, &hooks, relay_piece,
+                            &r, &out->llm) < 0)
         return RAG_ERR;
     llm_answer *la = &out->llm;
     if (la->status == LLM_OK) {

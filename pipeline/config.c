@@ -423,7 +423,7 @@ int dq_config_set(const char *path, const char *section, const char *key, const 
     return rc;
 }
 
-embedder *dq_config_open_embedder(const dq_config *cfg, bool *err)
+embedder *dq_config_open_embedder(const dq_config *cfg, bert_pool *pool, bool *err)
 {
     *err = false;
     if (!cfg->embed_model && !cfg->embed_url)
@@ -436,6 +436,7 @@ embedder *dq_config_open_embedder(const dq_config *cfg, bool *err)
     ec.bert = bert_default_params();
     ec.bert.int8 = cfg->embed_int8;
     ec.bert.n_threads = cfg->embed_threads;
+    ec.bert.pool = pool;
     ec.bert.device = cfg->embed_device;
     embedder *e = embedder_open(&ec);
     *err = e == NULL;

@@ -73,8 +73,9 @@ char *dq_config_user_path(void);
  * -1 with the error set (values with '#' or line breaks cannot be kept). */
 int dq_config_set(const char *path, const char *section, const char *key, const char *value);
 /* The embedder the config names, or NULL when none is configured (*err
- * false) or it failed to load (*err true, the error set). */
-embedder *dq_config_open_embedder(const dq_config *cfg, bool *err);
+ * false) or it failed to load (*err true, the error set). pool: threads to
+ * borrow (a session's), or NULL for its own of [embed] threads. */
+embedder *dq_config_open_embedder(const dq_config *cfg, bert_pool *pool, bool *err);
 /* The vector-index settings of [retrieve] (ann_threshold, nprobe, exact). */
 store_vindex_params dq_config_vindex_params(const dq_config *cfg);
 
@@ -311,9 +312,10 @@ enum {
 
 /* Fills rp from the config and then f, and opens the embedding model when the
  * mode may use it (*emb NULL when none is configured) and the reranker
- * (rp->reranker). 0, RAG_ERR or RAG_ERR_SETTING; nothing stays open on error. */
-int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, retrieve_params *rp,
-                        embedder **emb);
+ * (rp->reranker), both on pool's threads (NULL: their own). 0, RAG_ERR or
+ * RAG_ERR_SETTING; nothing stays open on error. */
+int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, bert_pool *pool,
+                        retrieve_params *rp, embedder **emb);
 /* The LLM client settings the config gives, defaults for the rest; strings
  * point into cfg. base_url NULL or "": no LLM is configured. */
 llm_params rag_llm_params(const dq_config *cfg);
@@ -353,6 +355,10 @@ typedef struct rag_session {
      * as for a server that cannot be reached. */
     char *llm_error;
     pthread_mutex_t models;   /* emb and retrieve.reranker hold scratch */
+    /* The one pool of [embed] threads (all cores by default) that emb, the
+     * reranker and an in-process llm run on, or NULL when none of them runs
+     * here; owned, freed after them. */
+    bert_pool *pool;
 } rag_session;
 
 /* Opens and loads what the params and the config name. 0 with *out set, or
@@ -392,6 +398,9 @@ typedef struct rag_turn {
     /* Told the standalone query before retrieval; may be NULL. */
     void (*on_query)(const struct rag_turn *t, const char *query);
     bool (*should_stop)(void);  /* polled while waiting for the LLM; may be NULL */
+    /* In process: told (with ctx) the request's number in the model's queue
+     * and how many are ahead of it (llm_request.on_queued); may be NULL. */
+    void (*on_queued)(void *ctx, unsigned long request, int ahead);
 } rag_turn;
 
 typedef enum { RAG_EXTRACTIVE = 0, RAG_LLM = 1 } rag_mode;

@@ -4,7 +4,8 @@
  *
  * The models hold scratch buffers, so retrieval runs under the session's
  * lock; a server's threads share one session and bring their own store
- * connection and LLM client to each turn.
+ * connection and LLM client to each turn. The encoders and an in-process
+ * LLM run on one pool of threads the session owns.
  */
 #include "pipeline/pipeline.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/common.h"
 
@@ -39,8 +41,8 @@ static int parse_mode(const dq_config *cfg, const rag_flags *f, retrieve_params 
     return 0;
 }
 
-int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, retrieve_params *rp,
-                        embedder **emb)
+int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, bert_pool *pool,
+                        retrieve_params *rp, embedder **emb)
 {
     *emb = NULL;
     int rc = parse_mode(cfg, f, rp);
@@ -50,6 +52,7 @@ int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, retrieve_param
     if (rerank) {
         bert_params bp = bert_default_params();
         bp.n_threads = cfg->embed_threads;
+        bp.pool = pool;
         rp->reranker = reranker_open(rerank, &bp);
         if (!rp->reranker)
             return RAG_ERR;
@@ -57,7 +60,7 @@ int rag_retrieval_setup(const dq_config *cfg, const rag_flags *f, retrieve_param
     if (rp->mode == RETRIEVE_BM25)
         return 0;
     bool err;
-    *emb = dq_config_open_embedder(cfg, &err);
+    *emb = dq_config_open_embedder(cfg, pool, &err);
     if (err) {
         rc = RAG_ERR;
     } else if (!*emb && rp->mode != RETRIEVE_AUTO) {
@@ -143,11 +146,23 @@ int rag_session_build(const rag_session_params *params, rag_session **out)
             goto fail;
         s->cfg = &s->own_cfg;
     }
-    rc = rag_retrieval_setup(s->cfg, &params->flags, &s->retrieve, &s->emb);
+    s->llm_params = rag_llm_params(s->cfg);
+    bool local_llm = !params->no_llm && s->llm_params.model_file;
+    bool rerank = !params->flags.no_rerank && (params->flags.rerank || s->cfg->rerank_model);
+    if (s->cfg->embed_model || rerank || local_llm) {
+        int n = s->cfg->embed_threads;
+        if (n <= 0) {
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            n = cores > 0 ? (int)cores : 1;
+        }
+        if (!(s->pool = bert_pool_new(n)))
+            goto fail;
+    }
+    rc = rag_retrieval_setup(s->cfg, &params->flags, s->pool, &s->retrieve, &s->emb);
     if (rc < 0)
         goto fail;
     rc = RAG_ERR;
-    s->llm_params = rag_llm_params(s->cfg);
+    s->llm_params.pool = s->pool;
     s->prompt_dir = rag_prompt_dir(s->cfg);
     s->prompt.template_dir = s->prompt_dir;
     if (s->cfg->llm_context > 0)
@@ -176,6 +191,7 @@ void rag_session_free(rag_session *s)
     free(s->prompt_dir);
     embedder_free(s->emb);
     reranker_free(s->retrieve.reranker);
+    bert_pool_free(s->pool); /* after everything that ran on it */
     if (s->own_st)
         store_close(s->st);
     dq_config_free(&s->own_cfg);

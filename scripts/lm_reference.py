@@ -6,13 +6,17 @@ Run with /usr/bin/python3 (Debian's numpy). Written from the GGUF and ggml
 block descriptions and the papers (RMSNorm: Zhang & Sennrich 2019; RoPE: Su
 et al. 2021, rotating adjacent pairs, and GPT-NeoX's rotation of halves;
 grouped-query attention: Ainslie et al. 2023; SwiGLU: Shazeer 2020), not from
-docqa's C. tests/test_lm.c runs it at test time:
+docqa's C. Keys and values are rounded to F16 as they enter the cache, the
+cache type llama.cpp and docqa use. tests/test_lm.c runs it at test time:
 
   lm_reference.py make --arch qwen2 --type Q4_K [--seed N] [--tied] [--rope-keys] DIR
       writes DIR/model.gguf, DIR/tokens.txt (a prompt of 8 and 32 more tokens),
       DIR/logits.f32 (float32 logits after each of those 40 tokens, from the
-      reference on the file's dequantized weights), DIR/greedy.txt (the 8
-      prompt tokens then 64 greedy tokens) and, for quantized types,
+      reference on the file's dequantized weights, keys and values rounded to
+      F16), DIR/logits_kv32.f32 (the same with a float cache; not with
+      --greedy 0), DIR/greedy.txt (the 8 prompt tokens then 64 greedy tokens,
+      float cache), with --split N the same model cut in N parts as gguf-split
+      cuts it (DIR/split-00001-of-0000N.gguf, ...) and, for quantized types,
       DIR/dequant.f32 (blk.0.attn_q.weight dequantized as float32).
   lm_reference.py bench --shape qwen2.5-0.5b --type Q8_0 FILE
       writes a random-weight model of a real model's shapes (for bench/lm).
@@ -221,6 +225,7 @@ class Model:
         self.eps = kv.get(a + ".attention.layer_norm_rms_epsilon", 1e-5)
         self.base = kv.get(a + ".rope.freq_base", 10000.0)
         self.neox = a in ("qwen2", "qwen3")
+        self.kv_f16 = True
         m = lambda n: r.matrix(n).astype(np.float64)  # noqa: E731
         self.emb = m("token_embd.weight")
         self.out = m("output.weight") if "output.weight" in r.tensors else self.emb
@@ -284,6 +289,10 @@ class Model:
             if L["attn_q_norm.weight"] is not None:
                 q, k = self.rms(q, L["attn_q_norm.weight"]), self.rms(k, L["attn_k_norm.weight"])
             q, k = self.rope(q, pos), self.rope(k, pos)
+            # The cache holds keys and values in IEEE half precision (GGUF's
+            # F16, llama.cpp's default cache type): attention reads them rounded.
+            if self.kv_f16:
+                k, v = f16_round(k), f16_round(v)
             att = np.empty((T, self.n_head, self.hd))
             for hh in range(self.n_head):
                 g = hh // group
@@ -305,6 +314,11 @@ class Model:
         return toks
 
 
+def f16_round(x):
+    """x rounded to IEEE binary16 (nearest, ties to even), back in float64."""
+    return x.astype(np.float16).astype(np.float64)
+
+
 def llama3_scale(inv, factor, low, high, orig):
     """Meta's Llama 3.1 frequency scaling: long wavelengths slowed by factor,
     short ones kept, the band between interpolated."""
@@ -322,6 +336,23 @@ def llama3_scale(inv, factor, low, high, orig):
 
 
 # ---------------------------------------------------------------- the writers
+
+def write_split(w, prefix, n):
+    """What llama.cpp's gguf-split writes: prefix-0000i-of-0000n.gguf, the
+    tensors in n runs, the first part with all the metadata, each part with
+    split.no / split.count (u16) and the first with split.tensors.count (i32)."""
+    per = (len(w.tensors) + n - 1) // n
+    for i in range(n):
+        part = gw.GGUFWriter(alignment=w.alignment, version=w.version)
+        if i == 0:
+            part.kv = list(w.kv)
+        part.add_u16("split.no", i)
+        part.add_u16("split.count", n)
+        if i == 0:
+            part.add_i32("split.tensors.count", len(w.tensors))
+        part.tensors = w.tensors[i * per:(i + 1) * per]
+        part.write("%s-%05d-of-%05d.gguf" % (prefix, i + 1, n))
+
 
 def write_model(path, arch, ttype, shape, seed, tied=False, rope_keys=False, arch_name=None,
                 vocab=None):
@@ -394,6 +425,7 @@ def write_model(path, arch, ttype, shape, seed, tied=False, rope_keys=False, arc
     if not tied:
         mat("output.weight", V, E, 1 / math.sqrt(E))
     w.write(path)
+    return w
 
 
 TINY = dict(embd=256, ff=512, layers=2, vocab=320, heads=4, kv_heads=2, head_dim=64,
@@ -414,8 +446,10 @@ def cmd_make(a):
         shape["head_dim"] = 128  # qwen3's head_dim differs from embd / heads
     ttype = TYPES.get(a.type, gw.T_Q5_0)
     path = os.path.join(a.dir, "model.gguf")
-    write_model(path, a.arch, TYPES.get(a.type, gw.T_Q5_0), shape, a.seed, tied=a.tied,
-                rope_keys=a.rope_keys, arch_name=a.arch_name)
+    w = write_model(path, a.arch, TYPES.get(a.type, gw.T_Q5_0), shape, a.seed, tied=a.tied,
+                    rope_keys=a.rope_keys, arch_name=a.arch_name)
+    if a.split:
+        write_split(w, os.path.join(a.dir, "split"), a.split)
     if a.arch_name or a.type not in TYPES:
         return  # a file for an error test: no reference
     model = Model(path)
@@ -424,6 +458,9 @@ def cmd_make(a):
     with open(os.path.join(a.dir, "tokens.txt"), "w") as fp:
         fp.write(" ".join(map(str, toks)) + "\n")
     model.logits(toks).astype("<f4").tofile(os.path.join(a.dir, "logits.f32"))
+    model.kv_f16 = False
+    if a.greedy:
+        model.logits(toks).astype("<f4").tofile(os.path.join(a.dir, "logits_kv32.f32"))
     with open(os.path.join(a.dir, "greedy.txt"), "w") as fp:
         fp.write(" ".join(map(str, model.greedy(toks[:8], a.greedy))) + "\n")
     if ttype not in (gw.T_F32, gw.T_F16, gw.T_BF16):
@@ -556,6 +593,8 @@ def main():
     m.add_argument("--tied", action="store_true")
     m.add_argument("--rope-keys", action="store_true")
     m.add_argument("--arch-name", help="write this general.architecture instead (no reference)")
+    m.add_argument("--split", type=int, default=0,
+                   help="also write the model as DIR/split-0000i-of-0000N.gguf, as gguf-split does")
     m.add_argument("dir")
     b = sub.add_parser("bench")
     b.add_argument("--shape", required=True, choices=sorted(SHAPES))

@@ -46,7 +46,7 @@ int serve_parse_turns(const cJSON *arr, serve_turn **out, size_t *n)
 }
 
 int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
-                     void *ctx, rag_reply *out)
+                     serve_queued_fn queued, void *ctx, rag_reply *out)
 {
     memset(out, 0, sizeof *out);
     llm_client *llm = NULL;
@@ -66,6 +66,7 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
         .on_piece = delta,
         .ctx = ctx,
         .extractive_pieces = true,
+        .on_queued = queued,
     };
     int rc = rag_answer_turn(srv->p.session, &t, out);
     if (!srv->shared_llm)
@@ -83,7 +84,7 @@ int serve_answer_pooled(serve_server *srv, const serve_ask *ask, rag_reply *out)
         dq_set_error("store unavailable: %s", why);
         return 503;
     }
-    int rc = serve_answer_run(srv, st, ask, NULL, NULL, out);
+    int rc = serve_answer_run(srv, st, ask, NULL, NULL, NULL, out);
     store_pool_release(&srv->stores, st);
     return rc == RAG_ERR_NO_QUERY ? 400 : rc < 0 ? 500 : 0;
 }

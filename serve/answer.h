@@ -22,12 +22,15 @@ typedef struct {
 
 /* Called with each piece of answer text as it is ready; non-zero stops. */
 typedef int (*serve_delta_fn)(void *ctx, const char *text, size_t n);
+/* Told where the request joined an in-process model's queue. */
+typedef void (*serve_queued_fn)(void *ctx, unsigned long request, int ahead);
 
 /* Retrieves and answers (rag_answer_turn), calling delta with the text as it
- * is produced. Returns 0, or a RAG_ERR_* code with the error set
- * (RAG_ERR_STOPPED: delta asked to stop). */
+ * is produced and queued (may be NULL) as it waits for the model. Returns 0,
+ * or a RAG_ERR_* code with the error set (RAG_ERR_STOPPED: delta asked to
+ * stop). */
 int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
-                     void *ctx, rag_reply *out);
+                     serve_queued_fn queued, void *ctx, rag_reply *out);
 /* serve_answer_run on a store taken from the pool and given back, for a
  * handler that replies once. Returns 0 with out filled, or the HTTP status
  * the failure means (503 no store, 400 no searchable words, 500 otherwise)

@@ -51,14 +51,21 @@ enum MHD_Result api_health(serve_request *rq)
     cJSON_AddNumberToObject(o, "documents", (double)s.documents);
     cJSON_AddNumberToObject(o, "chunks", (double)s.chunks);
     cJSON_AddNumberToObject(o, "failed", (double)s.failed);
-    if (rq->srv->shared_llm) { /* one in-process model: who runs, how many wait */
-        int queued;
-        bool running;
-        llm_queue_state(rq->srv->shared_llm, &queued, &running);
+    if (rq->srv->shared_llm) { /* one in-process model: who runs, who waits, in order */
+        llm_queue_info q;
+        llm_queue_state(rq->srv->shared_llm, &q);
         cJSON *l = cJSON_AddObjectToObject(o, "llm");
         cJSON_AddStringToObject(l, "backend", "in-process");
-        cJSON_AddBoolToObject(l, "running", running);
-        cJSON_AddNumberToObject(l, "queued", queued);
+        cJSON_AddBoolToObject(l, "running", q.running);
+        if (q.running) {
+            cJSON_AddNumberToObject(l, "request", (double)q.running_id);
+            cJSON_AddNumberToObject(l, "running_s", q.running_s);
+            cJSON_AddNumberToObject(l, "generated_tokens", q.generated);
+        }
+        cJSON_AddNumberToObject(l, "queued", q.queued);
+        cJSON *ids = cJSON_AddArrayToObject(l, "queue");
+        for (int i = 0; i < q.queued && i < 1000; i++)
+            cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)(q.next_id + (unsigned long)i)));
     }
     return serve_reply_json(rq, 200, o);
 }
@@ -232,6 +239,17 @@ static int delta_event(void *ctx, const char *text, size_t n)
     return stream_write_event(ctx, ev);
 }
 
+/* Where the answer waits: its number in the model's queue (as /health
+ * shows it) and how many requests are ahead. */
+static void queued_event(void *ctx, unsigned long request, int ahead)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "type", "queued");
+    cJSON_AddNumberToObject(ev, "request", (double)request);
+    cJSON_AddNumberToObject(ev, "ahead", ahead);
+    stream_write_event(ctx, ev);
+}
+
 static void error_event(serve_server *srv, serve_stream *s, const char *msg)
 {
     char *shown = serve_public_text(srv, msg);
@@ -251,7 +269,7 @@ static void ask_produce(serve_stream *s, void *arg)
         return;
     }
     rag_reply a;
-    int rc = serve_answer_run(c->srv, st, &c->ask, delta_event, s, &a);
+    int rc = serve_answer_run(c->srv, st, &c->ask, delta_event, queued_event, s, &a);
     store_pool_release(&c->srv->stores, st);
     if (rc == 0) {
         cJSON *ev = answer_json(c->srv, &c->ask, &a);

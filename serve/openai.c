@@ -119,7 +119,8 @@ static void chat_produce(serve_stream *s, void *arg)
         return;
     store *st = store_pool_acquire(&c->srv->stores);
     rag_reply a = {0};
-    int rc = st ? serve_answer_run(c->srv, st, &c->ask, chat_delta, &(chat_stream){c, s}, &a)
+    int rc = st ? serve_answer_run(c->srv, st, &c->ask, chat_delta, NULL, &(chat_stream){c, s},
+                                   &a)
                 : RAG_ERR;
     store_pool_release(&c->srv->stores, st);
     if (rc < 0 && rc != RAG_ERR_STOPPED) {

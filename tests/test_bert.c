@@ -72,7 +72,7 @@ static void check_fast_vs_reference(int hidden, int layers, int heads, int inter
                               true),
                  0, "%s", dq_last_error());
     bert_isa_set(isa);
-    bert_run *run = bert_run_new(&m->cfg, 6, 16, 2);
+    bert_run *run = bert_run_new(&m->cfg, 6, 16, 2, NULL);
     cr_assert_not_null(run, "%s", dq_last_error());
     cr_assert_eq(bert_forward(&m->cfg, &m->w, run, ids, batch_lens, BATCH, SEQ, h_fast, p_fast,
                               false),
@@ -156,7 +156,7 @@ static void check_packed_large_batch(bert_pooling pool, int isa)
     float *p_fast = dq_malloc((size_t)B * 96 * sizeof(float));
     cr_assert_eq(bert_forward(&m->cfg, &m->w, NULL, ids, lens, B, S, h_ref, p_ref, true), 0);
     bert_isa_set(isa);
-    bert_run *run = bert_run_new(&m->cfg, B, S, 2);
+    bert_run *run = bert_run_new(&m->cfg, B, S, 2, NULL);
     cr_assert_not_null(run, "%s", dq_last_error());
     cr_assert_eq(bert_forward(&m->cfg, &m->w, run, ids, lens, B, S, h_fast, p_fast, false), 0,
                  "%s", dq_last_error());
@@ -198,7 +198,7 @@ static void check_int8(int isa)
     cr_assert_eq(bert_quantize(&m->cfg, &m->w), 0, "%s", dq_last_error());
     cr_assert_not_null(m->w.layers[1].ff_out.q);
     bert_isa_set(isa);
-    bert_run *run = bert_run_new(&m->cfg, BATCH, SEQ, 2);
+    bert_run *run = bert_run_new(&m->cfg, BATCH, SEQ, 2, NULL);
     cr_assert_eq(bert_forward(&m->cfg, &m->w, run, ids, batch_lens, BATCH, SEQ, NULL, p_q,
                               false),
                  0, "%s", dq_last_error());
@@ -265,7 +265,7 @@ Test(bert, quantize_per_channel)
 Test(bert, rejects_bad_inputs)
 {
     bertgen_model *m = bertgen_new(50, 32, 16, 1, 2, 32, BERT_POOL_CLS, 5);
-    bert_run *run = bert_run_new(&m->cfg, 2, 8, 2);
+    bert_run *run = bert_run_new(&m->cfg, 2, 8, 2, NULL);
     int32_t ids[3 * 9] = {0};
     int lens[3] = {3, 3, 3};
     float pooled[3 * 16];
@@ -298,18 +298,18 @@ Test(bert, run_refuses_absurd_scratch)
     cfg.intermediate = 1;
     cfg.max_pos = 1 << 20;
     cfg.vocab_size = 8;
-    bert_run *run = bert_run_new(&cfg, 32, 1 << 20, 2);
+    bert_run *run = bert_run_new(&cfg, 32, 1 << 20, 2, NULL);
     cr_assert_null(run);
     cr_assert(strstr(dq_last_error(), "scratch for batch 32 x length 1048576 needs"), "%s",
               dq_last_error());
     cfg.hidden = 0;
-    cr_assert_null(bert_run_new(&cfg, 1, 8, 1));
+    cr_assert_null(bert_run_new(&cfg, 1, 8, 1, NULL));
     cr_assert(strstr(dq_last_error(), "bad shape (hidden 0"), "%s", dq_last_error());
     /* a sane size still works */
     cfg.hidden = 16;
     cfg.n_heads = 2;
     cfg.intermediate = 32;
-    run = bert_run_new(&cfg, 4, 64, 1);
+    run = bert_run_new(&cfg, 4, 64, 1, NULL);
     cr_assert_not_null(run, "%s", dq_last_error());
     bert_run_free(run);
 }

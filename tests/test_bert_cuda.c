@@ -190,7 +190,7 @@ Test(gpu, padded_batch_matches_cpu_forward, .timeout = 300)
     size_t nh = (size_t)BATCH * SEQ * 512;
     float *h_cpu = dq_malloc(nh * sizeof(float)), *h_gpu = dq_malloc(nh * sizeof(float));
     float *p_cpu = dq_malloc(BATCH * 512 * sizeof(float)), *p_gpu = dq_malloc(BATCH * 512 * sizeof(float));
-    bert_run *run = bert_run_new(&m->cfg, BATCH, SEQ, 0);
+    bert_run *run = bert_run_new(&m->cfg, BATCH, SEQ, 0, NULL);
     cr_assert_not_null(run, "%s", dq_last_error());
     cr_assert_eq(bert_forward(&m->cfg, &m->w, run, ids, lens, BATCH, SEQ, h_cpu, p_cpu, false),
                  0, "%s", dq_last_error());

@@ -264,13 +264,22 @@ typedef struct {
     llm_status st;
     char *text;
     int prefilled;
+    unsigned long ticket; /* the number on_queued gave it */
+    int ahead;
 } job;
+
+static void on_queued(void *ctx, unsigned long request, int ahead)
+{
+    job *j = ctx;
+    j->ticket = request;
+    j->ahead = ahead;
+}
 
 static void *ask_one(void *arg)
 {
     job *j = arg;
     llm_message m[] = {{"user", "违约金是多少？"}};
-    llm_request req = {.max_tokens = 24};
+    llm_request req = {.max_tokens = 24, .on_queued = on_queued, .queue_ctx = j};
     llm_reply r;
     j->st = llm_chat(j->c, m, 1, &req, NULL, NULL, &r);
     j->text = dq_strdup(r.text ? r.text : "");
@@ -279,6 +288,9 @@ static void *ask_one(void *arg)
     return NULL;
 }
 
+/* Four threads on one model: they run one at a time in the order they came
+ * (their numbers), and the queue /health reads names the running one and
+ * the waiting ones after it. */
 Test(llm_local, concurrent_requests_queue_on_one_model)
 {
     llm_client *c = open_local(0);
@@ -289,11 +301,20 @@ Test(llm_local, concurrent_requests_queue_on_one_model)
         pthread_create(&th[i], NULL, ask_one, &jobs[i]);
     }
     int most_queued = 0;
+    unsigned long last_running = 0;
     for (int k = 0; k < 2000; k++) { /* watch the queue as /health does */
-        int q;
-        bool running;
-        llm_queue_state(c, &q, &running);
-        most_queued = q > most_queued ? q : most_queued;
+        llm_queue_info q;
+        llm_queue_state(c, &q);
+        most_queued = q.queued > most_queued ? q.queued : most_queued;
+        cr_expect(q.queued + q.running <= 4);
+        if (q.running) {
+            cr_expect(q.running_id >= 1 && q.running_id <= 4, "running %lu", q.running_id);
+            cr_expect_eq(q.next_id, q.running_id + 1);
+            cr_expect(q.generated >= 0 && q.generated <= 24);
+            cr_expect_geq(q.running_id, last_running, "request %lu ran after %lu", q.running_id,
+                          last_running);
+            last_running = q.running_id;
+        }
         usleep(500);
     }
     for (int i = 0; i < 4; i++)
@@ -303,25 +324,40 @@ Test(llm_local, concurrent_requests_queue_on_one_model)
         /* greedy: one answer for all, whether its prompt ran whole or from the cache */
         cr_expect_str_eq(jobs[i].text, jobs[0].text, "job %d prefilled %d, job 0 %d", i,
                          jobs[i].prefilled, jobs[0].prefilled);
+        cr_expect(jobs[i].ticket >= 1 && jobs[i].ticket <= 4);
+        cr_expect(jobs[i].ahead >= 0 && jobs[i].ahead < (int)jobs[i].ticket);
+        for (int k = 0; k < i; k++)
+            cr_expect_neq(jobs[k].ticket, jobs[i].ticket);
     }
     for (int i = 0; i < 4; i++)
         free(jobs[i].text);
     cr_expect_gt(most_queued, 0);
-    int q;
-    bool running;
-    llm_queue_state(c, &q, &running);
-    cr_expect_eq(q, 0);
-    cr_expect_not(running);
+    llm_queue_info q;
+    llm_queue_state(c, &q);
+    cr_expect_eq(q.queued, 0);
+    cr_expect_not(q.running);
+    cr_expect_eq(q.next_id, 5);
     llm_free(c);
 }
 
 /* ---- the faces ---------------------------------------------------------------- */
 
+/* A folder of the test's own: run_docqa keeps its output files in the
+ * workdir, and tests run side by side. */
+static char work[64];
+
+static const char *make_work(void)
+{
+    snprintf(work, sizeof work, "/tmp/docqa-llmcli-XXXXXX");
+    cr_assert_not_null(mkdtemp(work));
+    return work;
+}
+
 /* docqa generate --json --raw --temp 0: the prompt's ids are its text's and
  * each token the engine's greedy choice after the ones before. */
 Test(llm_cli, generate_json_follows_the_greedy_path)
 {
-    run_result r = run_docqa(&(run_opts){.workdir = "/tmp"},
+    run_result r = run_docqa(&(run_opts){.workdir = make_work()},
                              (const char *const[]){"generate", "--model", model(), "--raw",
                                                    "--temp", "0", "-n", "6", "--json",
                                                    "--top-logprobs", "3", "押金 deposit", NULL});
@@ -362,14 +398,12 @@ Test(llm_cli, generate_json_follows_the_greedy_path)
     llm_gguf_close(&g);
     cJSON_Delete(j);
     run_result_free(&r);
+    tmpdir_remove(work);
 }
-
-static char work[64];
 
 static void ingest_samples(void)
 {
-    snprintf(work, sizeof work, "/tmp/docqa-llmcli-XXXXXX");
-    cr_assert_not_null(mkdtemp(work));
+    make_work();
     run_result r = run_docqa(&(run_opts){.workdir = work},
                              (const char *const[]){"ingest", "--quiet", "--store", "st",
                                                    DQ_SOURCE_DIR "/samples/lease-zh.pdf", NULL});
@@ -411,6 +445,194 @@ Test(llm_cli, ask_in_process_and_fallback)
     r = run_docqa(&(run_opts){.workdir = work, .env = env2},
                   (const char *const[]){"doctor", "--store", "st", NULL});
     cr_expect_eq(r.status, 4, "%s", r.err);
+    run_result_free(&r);
+    tmpdir_remove(work);
+}
+
+/* ---- Ctrl-C and the one-line failures, as a user meets them ------------------ */
+
+/* stderr is one line holding each of want, and the status is status. */
+static void expect_one_line(const run_result *r, int status, const char *const *want)
+{
+    cr_expect_eq(r->status, status, "status %d, stderr: %s", r->status, r->err);
+    cr_expect_eq(r->signal, 0, "killed by signal %d", r->signal);
+    const char *nl = strchr(r->err, '\n');
+    cr_expect(nl && nl[1] == '\0', "not one line: %s", r->err);
+    for (; *want; want++)
+        cr_expect(strstr(r->err, *want), "'%s' not in: %s", *want, r->err);
+}
+
+/* The first bytes a greedy run of args prints (for interrupt_at). */
+static char *first_output(const run_opts *o, const char *const *args)
+{
+    run_result r = run_docqa(o, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strlen(r.out) >= 3, "no output to wait for: '%s'", r.out);
+    char *head = dq_strndup(r.out, 3);
+    run_result_free(&r);
+    return head;
+}
+
+/* Ctrl-C while `docqa generate` streams: it stops there (between two
+ * layers), exits 130 and crashes nothing; the budget would have run for
+ * thousands of tokens. */
+Test(llm_cli, generate_stops_at_ctrl_c)
+{
+    run_opts o = {.workdir = make_work()};
+    char *head = first_output(&o, (const char *const[]){"generate", "--model", model(), "--raw",
+                                                         "--temp", "0", "-n", "8", "押金", NULL});
+    o.interrupt_at = head;
+    run_result r = run_docqa(&o, (const char *const[]){"generate", "--model", model(), "--raw",
+                                                       "--temp", "0", "-n", "4000", "--context",
+                                                       "4096", "押金", NULL});
+    cr_expect_eq(r.status, 130, "status %d: %s", r.status, r.err);
+    cr_expect_eq(r.signal, 0);
+    cr_expect(strstr(r.out, head), "%s", r.out);
+    cr_expect_not(strstr(r.err, "Sanitizer"), "%s", r.err);
+    run_result_free(&r);
+    free(head);
+    tmpdir_remove(work);
+}
+
+static void write_store_config(const char *body)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/st/config", work);
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fprintf(fp, "[llm]\nmodel = %s\ntemperature = 0\n%s", model(), body);
+    fclose(fp);
+}
+
+/* The same for `docqa ask` while the answer streams. */
+Test(llm_cli, ask_stops_at_ctrl_c)
+{
+    ingest_samples();
+    write_store_config("max_tokens = 8\n");
+    run_opts o = {.workdir = work};
+    char *head = first_output(&o, (const char *const[]){"ask", "--store", "st", "押金是多少", NULL});
+    write_store_config("max_tokens = 3000\ncontext = 4096\n");
+    o.interrupt_at = head;
+    run_result r = run_docqa(&o, (const char *const[]){"ask", "--store", "st", "押金是多少", NULL});
+    cr_expect_eq(r.status, 130, "status %d: %s", r.status, r.err);
+    cr_expect_eq(r.signal, 0, "signal %d: %s", r.signal, r.err);
+    cr_expect_not(strstr(r.err, "Sanitizer"), "%s", r.err);
+    run_result_free(&r);
+    free(head);
+    tmpdir_remove(work);
+}
+
+/* A prompt past the context: one line naming the file, exit 4, for
+ * generate; ask's one line names the setting to raise. */
+Test(llm_cli, context_overflow_is_one_line)
+{
+    dq_buf q = DQ_BUF_INIT;
+    for (int i = 0; i < 40; i++)
+        dq_buf_puts(&q, "合同的违约金是多少？");
+    run_result r = run_docqa(&(run_opts){.workdir = make_work()},
+                             (const char *const[]){"generate", "--model", model(), "--raw",
+                                                   "--context", "16", q.data, NULL});
+    expect_one_line(&r, 4, (const char *const[]){"qwen-chat.gguf': the prompt has",
+                                                 "the context holds 16", NULL});
+    run_result_free(&r);
+    tmpdir_remove(work);
+
+    ingest_samples();
+    write_store_config("context = 256\nmax_tokens = 16\n");
+    /* ask's prompt builder sees it first, from its estimate of the tokens */
+    r = run_docqa(&(run_opts){.workdir = work},
+                  (const char *const[]){"ask", "--store", "st", q.data, NULL});
+    expect_one_line(&r, 1, (const char *const[]){"[llm] context (256 tokens) leaves no room",
+                                                 NULL});
+    run_result_free(&r);
+    dq_buf_free(&q);
+    tmpdir_remove(work);
+}
+
+/* A tiny F32 qwen2 file from lm_reference.py make with extra args, as
+ * work/NAME.gguf (path). */
+static void make_named(const char *args, const char *name, char *path, size_t n)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/scripts/lm_reference.py make --arch qwen2 --type F32 %s "
+             "%s/%s.d && mv %s/%s.d/model.gguf %s/%s.gguf",
+             DQ_SOURCE_DIR, args, work, name, work, name, work, name);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(path, n, "%s/%s.gguf", work, name);
+}
+
+/* Files that cannot be a model: missing, truncated, another architecture,
+ * larger than memory. generate says so in one line naming the file and
+ * exits 1; serve says so in one line at start-up and exits 1 instead of
+ * answering extractively for ever. */
+Test(llm_cli, bad_model_files_are_one_line)
+{
+    ingest_samples();
+    char cut[128], huge[128], gpt2[128], notok[128], cmd[600];
+    snprintf(cut, sizeof cut, "%s/cut.gguf", work);
+    snprintf(cmd, sizeof cmd, "head -c 100000 %s > %s", model(), cut);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(huge, sizeof huge, "%s/huge.gguf", work);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/lm_reference.py huge %s",
+             DQ_SOURCE_DIR, huge);
+    cr_assert_eq(system(cmd), 0);
+    make_named("--arch-name gpt2", "gpt2", gpt2, sizeof gpt2);
+    make_named("--greedy 0", "notok", notok, sizeof notok); /* no tokenizer */
+    struct {
+        const char *file, *why;
+    } bad[] = {
+        {"missing.gguf", "No such file"},
+        {cut, "truncated file"},
+        {gpt2, "architecture 'gpt2' is not supported"},
+        {huge, "GB of memory"},
+        {notok, "metadata 'tokenizer.ggml.model' is missing"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *name = strrchr(bad[i].file, '/') ? strrchr(bad[i].file, '/') + 1 : bad[i].file;
+        run_result r = run_docqa(&(run_opts){.workdir = work},
+                                 (const char *const[]){"generate", "--model", bad[i].file, "hi",
+                                                       NULL});
+        expect_one_line(&r, 1, (const char *const[]){name, bad[i].why, NULL});
+        const char *once = strstr(r.err, name);
+        cr_expect(once && !strstr(once + 1, name), "the file named twice: %s", r.err);
+        run_result_free(&r);
+        char env_model[200];
+        snprintf(env_model, sizeof env_model, "DOCQA_LLM_MODEL=%s", bad[i].file);
+        const char *env[] = {env_model, NULL};
+        r = run_docqa(&(run_opts){.workdir = work, .env = env},
+                      (const char *const[]){"serve", "--store", "st", "--port", "0", NULL});
+        expect_one_line(&r, 1, (const char *const[]){name, bad[i].why, "--no-llm", NULL});
+        run_result_free(&r);
+    }
+#ifndef __SANITIZE_ADDRESS__ /* ASan's shadow memory needs terabytes of address space */
+    /* under ulimit -v, the limit is the one named, before anything is mapped */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && ulimit -v 4000000 && %s generate --model %s hi 2>err.txt; "
+             "test $? -eq 1 && grep -q \"huge.gguf': the model file takes .* but the "
+             "address-space limit (ulimit -v) allows 4.1 GB of memory\" err.txt",
+             work, DQ_BINARY_DIR "/docqa", huge);
+    cr_expect_eq(system(cmd), 0, "%s", cmd);
+#endif
+    tmpdir_remove(work);
+}
+
+/* model info counts the KV cache in F16: 2 (K and V) x layers x KV heads x
+ * head size x 2 bytes per token. */
+Test(llm_cli, model_info_counts_an_f16_cache)
+{
+    llm_gguf g;
+    cr_assert_eq(llm_gguf_open(&g, model(), NULL, 0), 0, "%s", dq_last_error());
+    const lm_hparams *hp = lm_model_hparams(g.model);
+    double mib = 2.0 * hp->n_layer * hp->n_head_kv * hp->head_dim * 2 * 40000 / (1 << 20);
+    llm_gguf_close(&g);
+    run_result r = run_docqa(&(run_opts){.workdir = make_work()},
+                             (const char *const[]){"model", "info", model(), "--context", "40000",
+                                                   NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char want[96];
+    snprintf(want, sizeof want, "F16 KV cache %.1f MiB at 40000 tokens", mib);
+    cr_expect(strstr(r.out, want), "'%s' not in: %s", want, r.out);
     run_result_free(&r);
     tmpdir_remove(work);
 }

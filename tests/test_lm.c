@@ -90,20 +90,20 @@ static double cosine(const float *a, const float *b, int n)
 }
 
 /* Prefill of 8 tokens, then 32 decode steps, each position's logits against
- * the reference: max |diff| < tol, or cosine >= min_cos when tol is 0. */
-static void check_logits(const char *args, double tol, double min_cos, bool greedy)
+ * the reference's file ref_name: max |diff| < tol, or cosine >= min_cos when
+ * tol is 0. Returns the context, holding the 40 tokens. */
+static lm_ctx *check_positions(lm_model *m, const char *args, const char *ref_name, bool kv_f32,
+                               double tol, double min_cos)
 {
-    const char *path = make_model(args);
-    lm_model *m = lm_load(path, NULL);
-    cr_assert_not_null(m, "%s", dq_last_error());
     int V = lm_model_hparams(m)->n_vocab;
     int32_t toks[40];
     cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
     size_t n_ref;
-    float *ref = read_floats("logits.f32", &n_ref);
+    float *ref = read_floats(ref_name, &n_ref);
     cr_assert_eq(n_ref, (size_t)40 * V);
     lm_ctx_params cp = lm_default_ctx_params();
     cp.n_ctx = 128;
+    cp.kv_f32 = kv_f32;
     lm_ctx *c = lm_ctx_new(m, &cp);
     cr_assert_not_null(c, "%s", dq_last_error());
     cr_assert_eq(lm_eval(c, toks, 8, true), 0, "%s", dq_last_error());
@@ -114,32 +114,59 @@ static void check_logits(const char *args, double tol, double min_cos, bool gree
         const float *r = ref + (size_t)p * V;
         if (tol > 0) {
             double d = max_abs_diff(lg, r, V);
-            cr_assert(d < tol, "%s: position %d: max |diff| %g >= %g", args, p, d, tol);
+            cr_assert(d < tol, "%s (%s cache): position %d: max |diff| %g >= %g", args,
+                      kv_f32 ? "F32" : "F16", p, d, tol);
         } else {
             double cs = cosine(lg, r, V);
             cr_assert(cs >= min_cos, "%s: position %d: cosine %.6f < %g", args, p, cs, min_cos);
         }
     }
     cr_assert_eq(lm_ctx_pos(c), 40);
-    if (greedy) {
-        int32_t want[72];
-        cr_assert_eq(read_ints("greedy.txt", want, 72), 72);
-        cr_assert_eq(lm_ctx_truncate(c, 0), 0);
-        lm_sampler_params sp = lm_default_sampler_params();
-        sp.temperature = 0;
-        lm_sampler *s = lm_sampler_new(&sp);
-        cr_assert_eq(lm_eval(c, want, 8, false), 0);
-        for (int i = 8; i < 72; i++) {
-            int32_t t = lm_sample(s, lm_logits(c, -1), V);
-            cr_assert_eq(t, want[i], "%s: greedy token %d is %d, reference %d", args, i - 8, t,
-                         want[i]);
-            if (i < 71)
-                cr_assert_eq(lm_eval(c, &t, 1, false), 0);
-        }
-        lm_sampler_free(s);
-    }
     free(ref);
-    lm_ctx_free(c);
+    return c;
+}
+
+/* The reference's 64 greedy tokens after its 8-token prompt, token for token. */
+static void check_greedy(lm_ctx *c, int V, const char *args)
+{
+    int32_t want[72];
+    cr_assert_eq(read_ints("greedy.txt", want, 72), 72);
+    cr_assert_eq(lm_ctx_truncate(c, 0), 0);
+    lm_sampler_params sp = lm_default_sampler_params();
+    sp.temperature = 0;
+    lm_sampler *s = lm_sampler_new(&sp);
+    cr_assert_eq(lm_eval(c, want, 8, false), 0);
+    for (int i = 8; i < 72; i++) {
+        int32_t t = lm_sample(s, lm_logits(c, -1), V);
+        cr_assert_eq(t, want[i], "%s: greedy token %d is %d, reference %d", args, i - 8, t,
+                     want[i]);
+        if (i < 71)
+            cr_assert_eq(lm_eval(c, &t, 1, false), 0);
+    }
+    lm_sampler_free(s);
+}
+
+/* The F16 cache against the reference that rounds K and V to F16 too. Not
+ * 1e-4: our K is computed in float and the reference's in double, and where
+ * they straddle a half-way point between two halves (about 1 in 2,000
+ * values) they round one F16 step apart, up to 3e-4 on a logit here. */
+#define KV_F16_TOL 1e-3
+
+/* f32: float weights, whose goal is the model's arithmetic itself: the float
+ * cache against the unrounded reference at tol with its greedy run, then the
+ * default F16 cache at KV_F16_TOL. Otherwise the F16 cache at tol/min_cos. */
+static void check_logits(const char *args, double tol, double min_cos, bool f32)
+{
+    const char *path = make_model(args);
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    if (f32) {
+        lm_ctx *c = check_positions(m, args, "logits_kv32.f32", true, tol, 0);
+        check_greedy(c, lm_model_hparams(m)->n_vocab, args);
+        lm_ctx_free(c);
+        tol = KV_F16_TOL;
+    }
+    lm_ctx_free(check_positions(m, args, "logits.f32", false, tol, min_cos));
     lm_free(m);
 }
 
@@ -148,7 +175,7 @@ Test(lm, qwen3_f32) { check_logits("--arch qwen3 --type F32", 1e-4, 0, true); }
 Test(lm, llama3_f32_rope_freqs) { check_logits("--arch llama --type F32", 1e-4, 0, true); }
 Test(lm, llama3_f32_rope_keys)
 {
-    check_logits("--arch llama --type F32 --rope-keys --greedy 0", 1e-4, 0, false);
+    check_logits("--arch llama --type F32 --rope-keys", 1e-4, 0, true);
 }
 Test(lm, qwen2_f16) { check_logits("--arch qwen2 --type F16 --greedy 0", 1e-3, 0, false); }
 Test(lm, qwen3_bf16) { check_logits("--arch qwen3 --type BF16 --greedy 0", 1e-3, 0, false); }
@@ -327,6 +354,98 @@ Test(lm, fast_kernels_match_the_scalar_reference)
     }
 }
 
+/* The cache's F16 rounding: the scalar reference and F16C give the same
+ * bits on every half, every tie between two halves and the values beside
+ * it, the subnormals and the overflow; every finite half reads back as
+ * itself. */
+static void store_at(int isa, const float *x, uint16_t *out, int n)
+{
+    lm_isa_set(isa);
+    lm_f16_store(x, out, n);
+    lm_isa_set(LM_ISA_VNNI);
+}
+
+Test(lm, f16_cache_rounding)
+{
+    cr_assert_eq(lm_f32_to_f16(1.0f), 0x3c00);
+    cr_assert_eq(lm_f32_to_f16(-2.0f), 0xc000);
+    cr_assert_eq(lm_f32_to_f16(65504.0f), 0x7bff);
+    cr_assert_eq(lm_f32_to_f16(65519.0f), 0x7bff);
+    cr_assert_eq(lm_f32_to_f16(65520.0f), 0x7c00);  /* the tie goes to even: infinity */
+    cr_assert_eq(lm_f32_to_f16(ldexpf(1, -24)), 0x0001);
+    cr_assert_eq(lm_f32_to_f16(ldexpf(1, -25)), 0x0000);     /* tie to even */
+    cr_assert_eq(lm_f32_to_f16(ldexpf(3, -26)), 0x0001);     /* 1.5 x 2^-25 */
+    cr_assert_eq(lm_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00); /* tie to even */
+    cr_assert_eq(lm_f32_to_f16(1.0f + ldexpf(3, -11)), 0x3c02); /* tie to even, up */
+    cr_assert_eq(lm_f32_to_f16(NAN) & 0x7e00, 0x7e00);
+    enum { N = 65536 * 4 };
+    float *x = dq_malloc(N * sizeof(float));
+    uint16_t *a = dq_malloc(N * sizeof(uint16_t)), *b = dq_malloc(N * sizeof(uint16_t));
+    for (int h = 0; h < 65536; h++) {
+        float v = lm_f16_to_f32((uint16_t)h), next = lm_f16_to_f32((uint16_t)(h + 1));
+        bool finite = ((h >> 10) & 0x1f) != 0x1f && (((h + 1) >> 10) & 0x1f) != 0x1f;
+        float mid = finite ? (float)(((double)v + next) / 2) : v;
+        x[4 * h] = v;
+        x[4 * h + 1] = mid;
+        x[4 * h + 2] = nextafterf(mid, -INFINITY);
+        x[4 * h + 3] = nextafterf(mid, INFINITY);
+    }
+    store_at(LM_ISA_SCALAR, x, a, N);
+    store_at(LM_ISA_AVX2, x, b, N);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(a[i], b[i], "%a: scalar %04x, F16C %04x", (double)x[i], a[i], b[i]);
+    for (int h = 0; h < 65536; h++) {
+        if (((h >> 10) & 0x1f) == 0x1f)
+            continue;
+        cr_assert_eq(a[4 * h], h, "half %04x read back as %04x", h, a[4 * h]);
+        float back[8];
+        uint16_t row[8] = {(uint16_t)h, (uint16_t)h, (uint16_t)h, (uint16_t)h,
+                           (uint16_t)h, (uint16_t)h, (uint16_t)h, (uint16_t)h};
+        lm_f16_load_rows(row, 8, 1, 8, back);
+        cr_assert(back[7] == x[4 * h] || (h & 0x7fff) == 0, "half %04x loads as %a", h,
+                  (double)back[7]);
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* The logits after the reference's 40 tokens in a fresh context (owned). */
+static float *last_logits(lm_model *m)
+{
+    int32_t toks[40];
+    cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
+    int V = lm_model_hparams(m)->n_vocab;
+    lm_ctx *c = lm_ctx_new(m, NULL);
+    cr_assert_not_null(c, "%s", dq_last_error());
+    cr_assert_eq(lm_eval(c, toks, 40, false), 0, "%s", dq_last_error());
+    float *out = dq_malloc((size_t)V * sizeof(float));
+    memcpy(out, lm_logits(c, -1), (size_t)V * sizeof(float));
+    lm_ctx_free(c);
+    return out;
+}
+
+/* The F16 cache at the scalar level gives the same logits as at the fast
+ * one (the conversions agree bit for bit; only the products differ). */
+Test(lm, f16_cache_scalar_path)
+{
+    const char *path = make_model("--arch qwen2 --type F32 --greedy 0");
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    float *out[2];
+    for (int pass = 0; pass < 2; pass++) {
+        lm_isa_set(pass ? LM_ISA_SCALAR : LM_ISA_VNNI);
+        out[pass] = last_logits(m);
+    }
+    lm_isa_set(LM_ISA_VNNI);
+    double d = max_abs_diff(out[0], out[1], V);
+    cr_assert(d < 1e-4, "scalar and fast F16 caches differ by %g", d);
+    free(out[0]);
+    free(out[1]);
+    lm_free(m);
+}
+
 /* A truncated cache continues exactly as a fresh run would. */
 Test(lm, truncate_keeps_the_prefix)
 {
@@ -399,7 +518,7 @@ Test(lm, metadata_and_memory)
     cr_assert(hp->qk_norm && hp->rope_neox && !hp->tied_output);
     cr_assert_eq(hp->n_vocab, 320);
     cr_assert_float_eq(hp->rope_base, 10000.0f, 0);
-    cr_assert_eq(lm_kv_bytes(m, 100), 2ull * 2 * 100 * 256 * 4);
+    cr_assert_eq(lm_kv_bytes(m, 100), 2ull * 2 * 100 * 256 * 2); /* F16 */
     cr_assert(lm_memory_estimate(m, 100) > lm_weight_bytes(m) + lm_kv_bytes(m, 100));
     char types[128];
     lm_model_types(m, types, sizeof types);
@@ -456,6 +575,54 @@ Test(lm, model_larger_than_memory)
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s huge %s", SCRIPT, path);
     cr_assert_eq(system(cmd), 0);
     expect_load_error(path, "GB of memory");
+}
+
+/* A model gguf-split cut in three loads as one: the same tensors, the same
+ * logits to the bit as the whole file; a later part, a missing part and a
+ * part that claims another place are refused by name. */
+Test(lm, split_model_loads_as_one)
+{
+    make_model("--arch qwen2 --type Q8_0 --greedy 0 --split 3");
+    char whole[256], first[256], second[256], third[256], moved[256];
+    snprintf(whole, sizeof whole, "%s/model.gguf", tmpdir);
+    snprintf(first, sizeof first, "%s/split-00001-of-00003.gguf", tmpdir);
+    snprintf(second, sizeof second, "%s/split-00002-of-00003.gguf", tmpdir);
+    snprintf(third, sizeof third, "%s/split-00003-of-00003.gguf", tmpdir);
+    float *out[2];
+    uint64_t bytes[2];
+    const char *paths[2] = {whole, first};
+    for (int k = 0; k < 2; k++) {
+        lm_model *m = lm_load(paths[k], NULL);
+        cr_assert_not_null(m, "%s", dq_last_error());
+        /* the embedding, the final norm, the head and 12 per layer */
+        cr_assert_eq(gguf_n_tensors(lm_model_gguf(m)), 3 + 2 * 12);
+        bytes[k] = lm_weight_bytes(m);
+        out[k] = last_logits(m);
+        cr_assert_eq(memcmp(out[0], out[k], (size_t)lm_model_hparams(m)->n_vocab * sizeof(float)),
+                     0);
+        lm_free(m);
+    }
+    cr_expect_eq(bytes[0], bytes[1]);
+    free(out[0]);
+    free(out[1]);
+
+    cr_assert_null(lm_load(second, NULL));
+    cr_expect(strstr(dq_last_error(), "split-00002-of-00003.gguf': part 2 of a model split in 3; "
+                                      "open its first part"),
+              "%s", dq_last_error());
+    snprintf(moved, sizeof moved, "%s/elsewhere.gguf", tmpdir);
+    cr_assert_eq(rename(third, moved), 0);
+    cr_assert_null(lm_load(first, NULL));
+    cr_expect(strstr(dq_last_error(), "cannot open '") &&
+                  strstr(dq_last_error(), "split-00003-of-00003.gguf'"),
+              "%s", dq_last_error());
+    /* the second part where the third should be */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", second, third);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_null(lm_load(first, NULL));
+    cr_expect(strstr(dq_last_error(), "split-00003-of-00003.gguf': says it is part 2 of 3, not 3 of 3"),
+              "%s", dq_last_error());
 }
 
 /* ---- sampling -------------------------------------------------------------------- */

@@ -7,11 +7,14 @@
 #include "common/common.h"
 #include "pipeline/pipeline.h"
 #include "support/httpd.h"
+#include "support/lmgen.h"
 #include "support/storegen.h"
 #include "support/tmpdir.h"
 
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,4 +423,90 @@ Test(answer, the_piece_callback_stops_the_answer)
     rag_session_free(s);
     httpd_stop(h);
     free(f.last_chat);
+}
+
+/* ---- one pool of threads for the encoder and the in-process LLM ------------- */
+
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+typedef struct {
+    rag_session *s;
+    int rounds;
+    float vec[4][64]; /* bert-tiny-cls: 64 dimensions */
+    char *answer;
+    int rc;
+} pool_user;
+
+static void *encode_loop(void *arg)
+{
+    pool_user *u = arg;
+    static const char *const texts[] = {"押金是多少", "deposit", "合同的违约金", "warranty"};
+    for (int r = 0; r < u->rounds && u->rc == 0; r++)
+        u->rc = embedder_encode(u->s->emb, texts, 4, &u->vec[0][0]);
+    return NULL;
+}
+
+static void *answer_once(void *arg)
+{
+    pool_user *u = arg;
+    llm_message m[] = {{"user", "违约金是多少？"}};
+    llm_request req = {.max_tokens = 12};
+    llm_reply r;
+    u->rc = llm_chat(u->s->llm, m, 1, &req, NULL, NULL, &r) == LLM_OK ? 0 : -1;
+    u->answer = dq_strdup(r.text ? r.text : "");
+    llm_reply_free(&r);
+    return NULL;
+}
+
+/* [embed] model and a GGUF [llm] model: the session starts one pool of
+ * [embed] threads (3 here: 2 workers), not one each, and the two models run
+ * on it from two threads at once with the results they give alone. */
+Test(answer, encoder_and_llm_share_one_pool)
+{
+    const char *gguf = lmgen_chat_model();
+    cr_assert_not_null(gguf);
+    char path[160];
+    snprintf(path, sizeof path, "%s/config", dir);
+    FILE *fp = fopen(path, "w");
+    cr_assert(fp);
+    fprintf(fp, "[embed]\nmodel = %s/tests/fixtures/bert-tiny-cls\nthreads = 3\n"
+                "[llm]\nmodel = %s\ntemperature = 0\n",
+            DQ_SOURCE_DIR, gguf);
+    fclose(fp);
+    int before = thread_count();
+    rag_session *s = build(false);
+    cr_assert_not_null(s->emb);
+    cr_assert(llm_is_local(s->llm), "%s", s->llm_error ? s->llm_error : "");
+    cr_assert_not_null(s->pool);
+    cr_expect_eq(bert_pool_size(s->pool), 3);
+    cr_expect_eq(thread_count() - before, 2, "threads started: %d", thread_count() - before);
+
+    pool_user alone_e = {.s = s, .rounds = 1}, alone_l = {.s = s};
+    encode_loop(&alone_e);
+    answer_once(&alone_l);
+    cr_assert_eq(alone_e.rc, 0, "%s", dq_last_error());
+    cr_assert_eq(alone_l.rc, 0, "%s", dq_last_error());
+    pool_user e = {.s = s, .rounds = 20}, l = {.s = s};
+    pthread_t te, tl;
+    pthread_create(&te, NULL, encode_loop, &e);
+    pthread_create(&tl, NULL, answer_once, &l);
+    pthread_join(te, NULL);
+    pthread_join(tl, NULL);
+    cr_expect_eq(e.rc, 0);
+    cr_expect_eq(l.rc, 0);
+    cr_expect_eq(memcmp(e.vec, alone_e.vec, sizeof e.vec), 0, "the encoder's vectors changed");
+    cr_expect_str_eq(l.answer, alone_l.answer);
+    free(alone_l.answer);
+    free(l.answer);
+    rag_session_free(s);
+    cr_expect_eq(thread_count(), before, "the pool's threads are gone");
 }

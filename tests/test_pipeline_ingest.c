@@ -417,7 +417,7 @@ Test(run, vectorize_embeds_what_is_missing_once)
 
     dq_config cfg = {.embed_model = TINY_MODEL, .ann_threshold = -1};
     bool err;
-    embedder *e = dq_config_open_embedder(&cfg, &err);
+    embedder *e = dq_config_open_embedder(&cfg, NULL, &err);
     cr_assert_not_null(e, "%s", dq_last_error());
     size_t calls[3] = {0};
     pipeline_events ev = {.user = calls, .chunks_done = on_chunks};

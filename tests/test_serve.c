@@ -2149,7 +2149,8 @@ static int asks_finished(void)
 }
 
 /* serve loads the model once; concurrent questions queue on it, and /health
- * says how many wait and whether one runs. */
+ * says which request runs and which wait, by the numbers a streamed answer
+ * is told. */
 Test(serve, in_process_model_is_shared_and_queues)
 {
     const char *m = lmgen_chat_model();
@@ -2171,6 +2172,12 @@ Test(serve, in_process_model_is_shared_and_queues)
         int q = (int)num_at(l, "queued");
         most_queued = q > most_queued ? q : most_queued;
         saw_running |= cJSON_IsTrue(at(l, "running"));
+        /* the waiting requests by number, in the order they will run */
+        const cJSON *ids = at(l, "queue");
+        cr_expect_eq(cJSON_GetArraySize(ids), q);
+        double first = cJSON_IsTrue(at(l, "running")) ? num_at(l, "request") + 1 : 0;
+        for (int i = 0; i < cJSON_GetArraySize(ids) && first > 0; i++)
+            cr_expect_eq(cJSON_GetArrayItem(ids, i)->valuedouble, first + i, "%s", h.body.data);
         resp_free(&h);
         usleep(1000);
     }
@@ -2185,5 +2192,13 @@ Test(serve, in_process_model_is_shared_and_queues)
     cr_expect_gt(most_queued, 0);
     resp h = get("/health");
     cr_expect_eq(num_at(at(h.json, "llm"), "queued"), 0);
+    cr_expect_eq(cJSON_GetArraySize(at(at(h.json, "llm"), "queue")), 0);
     resp_free(&h);
+    /* a streamed answer says first where it stands: the fifth request,
+     * nothing ahead of it now */
+    resp st = post("/api/ask", "{\"question\": \"warranty?\", \"stream\": true}");
+    cr_expect_eq(st.status, 200);
+    cr_expect(strstr(st.body.data, "data: {\"type\":\"queued\",\"request\":5,\"ahead\":0}"),
+              "%s", st.body.data);
+    resp_free(&st);
 }

@@ -20,6 +20,7 @@ const STRINGS = {
     ingesting: 'Ingesting: {done} of {total} files', uploadDone: 'Done: {ok} added, {failed} failed',
     uploadFailed: 'Upload failed: {msg}', error: 'Error: {msg}', ok: 'ok', failed: 'failed',
     pending: 'pending', noDocs: 'No files yet: drop some above.', loading: 'Loading page…',
+    queued: 'Waiting for the model: {ahead} question(s) ahead',
   },
   zh: {
     tabAsk: '提问', tabDocs: '文档', questionLabel: '问题',
@@ -36,6 +37,7 @@ const STRINGS = {
     ingesting: '正在导入：{done}/{total} 个文件', uploadDone: '完成：新增 {ok} 个，失败 {failed} 个',
     uploadFailed: '上传失败：{msg}', error: '出错：{msg}', ok: '正常', failed: '失败',
     pending: '等待中', noDocs: '还没有文件：请拖放到上方。', loading: '正在加载页面…',
+    queued: '正在等待模型：前面还有 {ahead} 个问题',
   },
 };
 const LANG = (navigator.languages || [navigator.language || 'en'])
@@ -166,7 +168,9 @@ async function ask(question) {
       buf = buf.slice(cut + 2);
       if (!line.startsWith('data: ')) continue;
       const ev = JSON.parse(line.slice(6));
-      if (ev.type === 'delta') {
+      if (ev.type === 'queued') {
+        if (ev.ahead > 0 && !answer) a.textContent = t('queued', { ahead: ev.ahead });
+      } else if (ev.type === 'delta') {
         answer += ev.text;
         a.textContent = answer;
       } else if (ev.type === 'done') {

@@ -42,6 +42,14 @@ pid_t run_docqa_start(const run_opts *o, const char *const *args)
     snprintf(in_path, sizeof in_path, "%s/.run-in", o->workdir);
     if (o->input)
         dq_write_file_atomic(in_path, o->input, strlen(o->input));
+    /* emptied before the child exists: interrupt_at must not find the last
+     * run's output there and stop this one before it has begun */
+    const char *outs[] = {out_path, err_path};
+    for (int k = 0; k < 2; k++) {
+        int fd = open(outs[k], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0)
+            close(fd);
+    }
     pid_t pid = fork();
     if (pid == 0) {
         int i = open(o->input ? in_path : "/dev/null", O_RDONLY);
