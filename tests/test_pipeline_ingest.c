@@ -569,6 +569,26 @@ Test(run, a_file_over_max_file_size_is_refused_from_its_size_unread)
     free(path);
 }
 
+/* Ingests docs/ with --max-doc-memory at limit_mb and expects exactly the
+ * files named (NULL-terminated) to fail, each with that limit's message. */
+static void expect_over_doc_memory(int limit_mb, const char *const *names)
+{
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.limits.max_doc_bytes = (long long)limit_mb << 20;
+    ingest_docs(&run);
+    int n = 0;
+    for (; names[n]; n++) {
+        char want[300];
+        snprintf(want, sizeof want, "docs/%s: needs more than %d MB of memory to read, over the "
+                 "limit of %d MB per document (--max-doc-memory)", names[n], limit_mb, limit_mb);
+        cr_expect(strstr(run.failures.data, want), "%s", run.failures.data);
+    }
+    cr_expect_eq(run.n_failed, n);
+    ingest_run_free(&run);
+}
+
 /* PDFs are read under the same cap: a Flate stream that inflates to 64 MB,
  * in the page's content (text shown a million times) or in a font file
  * that MuPDF loads whole, fails at 16 MB with the limit's name. */
@@ -579,20 +599,7 @@ Test(run, a_pdf_flate_bomb_stops_at_max_doc_memory)
     cr_assert_eq(pdfgen_write_flate_bomb(content, PDFGEN_BOMB_CONTENT, 64u << 20), 0);
     cr_assert_eq(pdfgen_write_flate_bomb(font, PDFGEN_BOMB_FONT, 64u << 20), 0);
     cr_expect_lt(pdfgen_file_size(content), 1 << 20);
-    events_seen seen = {0};
-    ingest_run run;
-    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
-    run.limits.max_doc_bytes = 16 << 20;
-    ingest_docs(&run);
-    cr_expect_eq(run.n_failed, 2);
-    const char *why = ": needs more than 16 MB of memory to read, over the limit of 16 MB per "
-                      "document (--max-doc-memory)";
-    char want[300];
-    snprintf(want, sizeof want, "docs/content-bomb.pdf%s", why);
-    cr_expect(strstr(run.failures.data, want), "%s", run.failures.data);
-    snprintf(want, sizeof want, "docs/font-bomb.pdf%s", why);
-    cr_expect(strstr(run.failures.data, want), "%s", run.failures.data);
-    ingest_run_free(&run);
+    expect_over_doc_memory(16, (const char *const[]){"content-bomb.pdf", "font-bomb.pdf", NULL});
     free(content);
     free(font);
 }
@@ -610,16 +617,7 @@ Test(run, memory_outside_mupdf_meets_the_readers_data_limit)
     for (int i = 0; i < 96 * 1024; i++)
         fprintf(f, "%01023d\n", i); /* 96 MB of lines */
     fclose(f);
-    events_seen seen = {0};
-    ingest_run run;
-    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
-    run.limits.max_doc_bytes = 8 << 20;
-    ingest_docs(&run);
-    cr_expect_eq(run.n_failed, 1);
-    cr_expect(strstr(run.failures.data, "docs/huge.txt: needs more than 8 MB of memory to read, "
-                                        "over the limit of 8 MB per document (--max-doc-memory)"),
-              "%s", run.failures.data);
-    ingest_run_free(&run);
+    expect_over_doc_memory(8, (const char *const[]){"huge.txt", NULL});
     free(path);
 }
 #endif
@@ -638,16 +636,7 @@ Test(run, a_compressed_bomb_stops_at_max_doc_memory)
     const char *chapters[] = {body};
     cr_assert_eq(pdfgen_write_epub(path, "bomb", chapters, 1), 0, "%s", dq_last_error());
     free(body);
-    events_seen seen = {0};
-    ingest_run run;
-    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
-    run.limits.max_doc_bytes = 16 << 20;
-    ingest_docs(&run);
-    cr_expect_eq(run.n_failed, 1);
-    cr_expect(strstr(run.failures.data, "docs/bomb.epub: needs more than 16 MB of memory to read, "
-                                        "over the limit of 16 MB per document (--max-doc-memory)"),
-              "%s", run.failures.data);
-    ingest_run_free(&run);
+    expect_over_doc_memory(16, (const char *const[]){"bomb.epub", NULL});
     free(path);
 }
 

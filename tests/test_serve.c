@@ -1868,13 +1868,15 @@ Test(serve, concurrent_jobs_are_limited)
     open_gate(fifo);
 }
 
-Test(serve, a_crashed_job_names_the_signal_and_the_file)
+/* Starts the server with a fake docqa (a shell script of body) for its
+ * ingest jobs, uploads one file and returns the job's final state. */
+static cJSON *job_run_by(const char *script_name, const char *body, int *id)
 {
     char bin[512];
-    snprintf(bin, sizeof bin, "%s/crashing-docqa", workdir);
+    snprintf(bin, sizeof bin, "%s/%s", workdir, script_name);
     FILE *f = fopen(bin, "w");
     cr_assert(f);
-    fputs("#!/bin/sh\nkill -SEGV $$\n", f);
+    fprintf(f, "#!/bin/sh\n%s", body);
     fclose(f);
     chmod(bin, 0700);
     serve_params p = params();
@@ -1882,9 +1884,15 @@ Test(serve, a_crashed_job_names_the_signal_and_the_file)
     start(&p);
     resp r = upload("a.txt", "Alpha\n\nAlpha text about owls.\n", 29);
     cr_assert_eq(r.status, 202);
-    int id = (int)num_at(r.json, "job");
+    *id = (int)num_at(r.json, "job");
     resp_free(&r);
-    cJSON *job = wait_job(id);
+    return wait_job(*id);
+}
+
+Test(serve, a_crashed_job_names_the_signal_and_the_file)
+{
+    int id;
+    cJSON *job = job_run_by("crashing-docqa", "kill -SEGV $$\n", &id);
     cr_expect_str_eq(str_at(job, "state"), "failed");
     cr_expect_eq(num_at(job, "exit_code"), 128 + SIGSEGV);
     cr_expect(strstr(str_at(job, "message"),
@@ -1897,26 +1905,13 @@ Test(serve, a_crashed_job_names_the_signal_and_the_file)
  * server's folders or URL secrets. */
 Test(serve, job_replies_hold_no_server_path_or_secret)
 {
-    char bin[512];
-    snprintf(bin, sizeof bin, "%s/failing-docqa", workdir);
-    FILE *f = fopen(bin, "w");
-    cr_assert(f);
-    fprintf(f, "#!/bin/sh\necho \"docqa: $*: cannot reach http://ann:pw123@embed.example/v1"
-               "?key=k456 (model %s/models/bert)\" >&2\nexit 1\n",
-            workdir);
-    fclose(f);
-    chmod(bin, 0700);
-    char models[512];
+    char models[512], script[1024];
     snprintf(models, sizeof models, "%s/models", workdir);
     cr_assert_eq(mkdir(models, 0700), 0);
-    serve_params p = params();
-    p.docqa_bin = bin;
-    start(&p);
-    resp r = upload("a.txt", "Alpha\n\nAlpha text about owls.\n", 29);
-    cr_assert_eq(r.status, 202);
-    int id = (int)num_at(r.json, "job");
-    resp_free(&r);
-    cJSON *job = wait_job(id);
+    snprintf(script, sizeof script, "echo \"docqa: $*: cannot reach http://ann:pw123@embed.example/v1"
+             "?key=k456 (model %s/bert)\" >&2\nexit 1\n", models);
+    int id;
+    cJSON *job = job_run_by("failing-docqa", script, &id);
     const char *msg = str_at(job, "message");
     cr_expect_str_eq(str_at(job, "state"), "failed");
     cr_expect(strstr(msg, "cannot reach http://***@embed.example/v1?key=***"), "%s", msg);
@@ -1925,7 +1920,7 @@ Test(serve, job_replies_hold_no_server_path_or_secret)
     cJSON_Delete(job);
     char url[64];
     snprintf(url, sizeof url, "/api/jobs/%d", id);
-    r = get(url);
+    resp r = get(url);
     cr_expect(!strstr(r.body.data, workdir) && !strstr(r.body.data, "pw123"), "%s", r.body.data);
     resp_free(&r);
 }
