@@ -271,7 +271,7 @@ static char *no_document_text(const char *question, const retrieve_scope *scope,
 int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
 {
     memset(out, 0, sizeof *out);
-    store *st = t->st ? t->st : s->st;
+    store *st = t->st ? t->st : t->borrow_store ? NULL : s->st;
     llm_client *llm = t->no_llm ? NULL : t->llm ? t->llm : s->llm;
     llm_message hist[2 * HISTORY_TURNS];
     dq_buf cut[2 * HISTORY_TURNS];
@@ -293,7 +293,14 @@ int rag_answer_turn(rag_session *s, const rag_turn *t, rag_reply *out)
     if (t->on_query)
         t->on_query(t, out->query);
     double t0 = dq_now();
-    rc = rag_session_retrieve(s, st, out->query, t->top_k, t->doc, &out->hits);
+    store *lent = st ? NULL : t->borrow_store(t->store_ctx);
+    if (!st && !lent) {
+        rc = RAG_ERR_STORE;
+        goto done;
+    }
+    rc = rag_session_retrieve(s, st ? st : lent, out->query, t->top_k, t->doc, &out->hits);
+    if (lent)
+        t->return_store(t->store_ctx, lent);
     if (rc < 0)
         goto done;
     out->retrieve_s = dq_now() - t0;

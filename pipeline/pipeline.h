@@ -308,6 +308,7 @@ enum {
     RAG_ERR_STOPPED = -4, /* the piece callback or should_stop asked to stop */
     RAG_ERR_LLM = -5,     /* the LLM failed where an extractive answer would hide it (4xx,
                            * mid-answer): reply.llm.status, reply.llm.reply.http_status */
+    RAG_ERR_STORE = -6,   /* rag_turn.borrow_store lent no store */
 };
 
 /* Fills rp from the config and then f, and opens the embedding model when the
@@ -390,7 +391,13 @@ typedef struct rag_turn {
     int top_k;                  /* 0: the session's */
     const char *doc;            /* only documents matching this GLOB; NULL: the session's */
     bool no_llm;                /* extractive this turn */
-    store *st;                  /* borrowed for this turn; NULL: the session's */
+    store *st;                  /* borrowed for this turn; NULL: borrow_store's, else the session's */
+    /* With st NULL: lends a store for the retrieval alone, so the answer's
+     * generation (minutes behind a model's queue) holds none, and takes it
+     * back; NULL with the error set when none can be had. May be NULL. */
+    store *(*borrow_store)(void *store_ctx);
+    void (*return_store)(void *store_ctx, store *st);
+    void *store_ctx;
     llm_client *llm;            /* borrowed for this turn; NULL: the session's */
     rag_piece_fn on_piece;      /* the LLM's answer as it arrives; may be NULL */
     void *ctx;

@@ -45,7 +45,23 @@ int serve_parse_turns(const cJSON *arr, serve_turn **out, size_t *n)
     return 0;
 }
 
-int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
+static store *borrow_pooled(void *srv)
+{
+    store *st = store_pool_acquire(&((serve_server *)srv)->stores);
+    if (!st) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", dq_last_error());
+        dq_set_error("store unavailable: %s", why);
+    }
+    return st;
+}
+
+static void return_pooled(void *srv, store *st)
+{
+    store_pool_release(&((serve_server *)srv)->stores, st);
+}
+
+int serve_answer_run(serve_server *srv, const serve_ask *ask, serve_delta_fn delta,
                      serve_queued_fn queued, void *ctx, rag_reply *out)
 {
     memset(out, 0, sizeof *out);
@@ -61,7 +77,9 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
         .top_k = ask->top_k,
         .doc = ask->doc,
         .no_llm = !srv->have_llm,
-        .st = st,
+        .borrow_store = borrow_pooled,
+        .return_store = return_pooled,
+        .store_ctx = srv,
         .llm = llm,
         .on_piece = delta,
         .ctx = ctx,
@@ -76,15 +94,6 @@ int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_d
 
 int serve_answer_pooled(serve_server *srv, const serve_ask *ask, rag_reply *out)
 {
-    memset(out, 0, sizeof *out);
-    store *st = store_pool_acquire(&srv->stores);
-    if (!st) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", dq_last_error());
-        dq_set_error("store unavailable: %s", why);
-        return 503;
-    }
-    int rc = serve_answer_run(srv, st, ask, NULL, NULL, NULL, out);
-    store_pool_release(&srv->stores, st);
-    return rc == RAG_ERR_NO_QUERY ? 400 : rc < 0 ? 500 : 0;
+    int rc = serve_answer_run(srv, ask, NULL, NULL, NULL, out);
+    return rc == RAG_ERR_STORE ? 503 : rc == RAG_ERR_NO_QUERY ? 400 : rc < 0 ? 500 : 0;
 }

@@ -26,15 +26,16 @@ typedef int (*serve_delta_fn)(void *ctx, const char *text, size_t n);
 typedef void (*serve_queued_fn)(void *ctx, unsigned long request, int ahead);
 
 /* Retrieves and answers (rag_answer_turn), calling delta with the text as it
- * is produced and queued (may be NULL) as it waits for the model. Returns 0,
- * or a RAG_ERR_* code with the error set (RAG_ERR_STOPPED: delta asked to
- * stop). */
-int serve_answer_run(serve_server *srv, store *st, const serve_ask *ask, serve_delta_fn delta,
+ * is produced and queued (may be NULL) as it waits for the model. A store is
+ * taken from the pool for the retrieval alone, so searches never wait
+ * behind generation. Returns 0, or a RAG_ERR_* code with the error set
+ * (RAG_ERR_STOPPED: delta asked to stop; RAG_ERR_STORE: no store). */
+int serve_answer_run(serve_server *srv, const serve_ask *ask, serve_delta_fn delta,
                      serve_queued_fn queued, void *ctx, rag_reply *out);
-/* serve_answer_run on a store taken from the pool and given back, for a
- * handler that replies once. Returns 0 with out filled, or the HTTP status
- * the failure means (503 no store, 400 no searchable words, 500 otherwise)
- * with the error set; out is safe to free either way. */
+/* serve_answer_run for a handler that replies once. Returns 0 with out
+ * filled, or the HTTP status the failure means (503 no store, 400 no
+ * searchable words, 500 otherwise) with the error set; out is safe to free
+ * either way. */
 int serve_answer_pooled(serve_server *srv, const serve_ask *ask, rag_reply *out);
 /* Reads "history"/"messages" style arrays: each item {role, content}; role
  * one of system/user/assistant. -1 with the error set on a malformed item. */

@@ -263,14 +263,8 @@ static void error_event(serve_server *srv, serve_stream *s, const char *msg)
 static void ask_produce(serve_stream *s, void *arg)
 {
     ask_call *c = arg;
-    store *st = store_pool_acquire(&c->srv->stores);
-    if (!st) {
-        error_event(c->srv, s, dq_last_error());
-        return;
-    }
     rag_reply a;
-    int rc = serve_answer_run(c->srv, st, &c->ask, delta_event, queued_event, s, &a);
-    store_pool_release(&c->srv->stores, st);
+    int rc = serve_answer_run(c->srv, &c->ask, delta_event, queued_event, s, &a);
     if (rc == 0) {
         cJSON *ev = answer_json(c->srv, &c->ask, &a);
         cJSON_AddStringToObject(ev, "type", "done");

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "serve/context.h"
 #include "net/net.h"
@@ -116,32 +115,28 @@ static void drop_prefix(char *msg, const char *prefix)
     }
 }
 
-/* Whether the absolute path in s[0..n) names something here: it exists,
- * or (with two names or more) its folder does. */
-static bool names_local_path(const char *s, size_t n)
+/* Whether the absolute path in s[0..n) is one to show as it is: one of this
+ * server's routes (/api/..., /v1/...) or a single name ("/health"). Decided
+ * from the text alone: asking the file system would tell any client which
+ * paths exist here (a 404 repeats the requested path). */
+static bool shown_as_is(const char *s, size_t n)
 {
-    char *path = dq_strndup(s, n);
-    struct stat st;
-    bool local = stat(path, &st) == 0;
-    char *slash = strrchr(path, '/');
-    if (!local && slash && slash > path) {
-        *slash = '\0';
-        local = stat(path, &st) == 0;
-    }
-    free(path);
-    return local;
+    if ((n >= 4 && !strncmp(s, "/api", 4) && (n == 4 || s[4] == '/')) ||
+        (n >= 3 && !strncmp(s, "/v1", 3) && (n == 3 || s[3] == '/')))
+        return true;
+    return memchr(s + 1, '/', n - 1) == NULL;
 }
 
-/* Cuts every absolute path in msg that names something on this machine to
- * its last name, in place. A path starts a word (after a space, a quote, a
- * bracket or '='); it ends at a space, a quote, a bracket, ':' or ','. */
+/* Cuts every absolute path in msg of two names or more, other than a route,
+ * to its last name, in place. A path starts a word (after a space, a quote,
+ * a bracket or '='); it ends at a space, a quote, a bracket, ':' or ','. */
 static void shorten_local_paths(char *msg)
 {
     static const char starts[] = " \t\n'\"(=[<", ends[] = " \t\n'\"():,;<>[]";
     for (char *p = msg; (p = strchr(p, '/')) != NULL;) {
         bool word = p == msg || strchr(starts, p[-1]);
         size_t n = strcspn(p, ends);
-        if (!word || n < 2 || p[1] == '/' || !names_local_path(p, n)) {
+        if (!word || n < 2 || p[1] == '/' || shown_as_is(p, n)) {
             p += n ? n : 1;
             continue;
         }

@@ -117,12 +117,8 @@ static void chat_produce(serve_stream *s, void *arg)
     chat_call *c = arg;
     if (stream_write_event(s, delta_chunk(c, "assistant", "", NULL)) < 0)
         return;
-    store *st = store_pool_acquire(&c->srv->stores);
     rag_reply a = {0};
-    int rc = st ? serve_answer_run(c->srv, st, &c->ask, chat_delta, NULL, &(chat_stream){c, s},
-                                   &a)
-                : RAG_ERR;
-    store_pool_release(&c->srv->stores, st);
+    int rc = serve_answer_run(c->srv, &c->ask, chat_delta, NULL, &(chat_stream){c, s}, &a);
     if (rc < 0 && rc != RAG_ERR_STOPPED) {
         /* Headers are gone already: OpenAI's streams report errors as an
          * event with an "error" object. */

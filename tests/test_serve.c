@@ -1257,8 +1257,8 @@ Test(serve, error_replies_hold_no_server_path)
     cr_expect(!strstr(r.body.data, workdir), "%s", r.body.data);
     resp_free(&r);
     /* what a client is shown of any message: the store's folders taken out,
-     * another local path cut to its name, URL secrets redacted, and a
-     * path of no file here (an API route) left alone */
+     * another local path cut to its name, URL secrets redacted, and an API
+     * route left alone */
     char msg[2048];
     snprintf(msg, sizeof msg,
              "cannot open '%s/.docqa/docqa.db': gone; '%s/.docqa/uploads/a.pdf'; cannot load "
@@ -1273,6 +1273,18 @@ Test(serve, error_replies_hold_no_server_path)
     cr_expect(strstr(shown, "http://***@llm.example/v1?api_key=*** refused"), "%s", shown);
     cr_expect(strstr(shown, "POST /api/ask"), "%s", shown);
     free(shown);
+    /* whether a path exists here cannot be learnt from a 404: an existing and
+     * a missing one, in a folder that exists or not, read the same */
+    const char *probes[] = {"/etc/passwd", "/etc/no-such-file", "/no-such-dir/passwd"};
+    const char *names[] = {"passwd", "no-such-file", "passwd"};
+    for (int i = 0; i < 3; i++) {
+        r = get(probes[i]);
+        cr_expect_eq(r.status, 404);
+        char want[64];
+        snprintf(want, sizeof want, "no such page: %s\"", names[i]);
+        cr_expect(strstr(r.body.data, want), "%s: %s", probes[i], r.body.data);
+        resp_free(&r);
+    }
 }
 
 /* ---- uploads and jobs ---------------------------------------------------- */
@@ -2141,6 +2153,37 @@ static int asks_finished(void)
     int n = asks_done;
     pthread_mutex_unlock(&asks_lock);
     return n;
+}
+
+/* An answer holds its store connection only while it retrieves: with one
+ * connection in all, a search is served while a slow LLM (4 s) still writes
+ * the answer. */
+Test(serve, a_search_does_not_wait_behind_an_answer_being_written)
+{
+    httpd *h = httpd_start(slow_llm_handler, NULL);
+    cr_assert(h);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", httpd_url(h));
+    use_session(url);
+    serve_params p = params();
+    p.max_readers = 1;
+    p.search_cache = 0;
+    start(&p);
+    resp answer;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, ask_in_thread, &answer), 0);
+    usleep(800 * 1000); /* retrieved; the answer streams for seconds more */
+    resp r = get("/api/search?q=warranty");
+    bool ask_running = asks_finished() == 0;
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(ask_running, "the search waited until the answer was written");
+    resp_free(&r);
+    pthread_join(th, NULL);
+    cr_expect_eq(answer.status, 200, "%s", answer.body.data);
+    resp_free(&answer);
+    serve_stop(srv);
+    srv = NULL;
+    httpd_stop(h);
 }
 
 /* serve loads the model once; concurrent questions queue on it, and /health
