@@ -258,6 +258,8 @@ ingest_reader *ingest_reader_start(const char *path, const ingest_params *params
 int ingest_reader_fd(const ingest_reader *r);
 /* Takes what the child wrote so far without blocking: 1 once it wrote all. */
 int ingest_reader_pump(ingest_reader *r);
+/* The bytes the child wrote so far: about what its document will hold. */
+size_t ingest_reader_bytes(const ingest_reader *r);
 
 enum { INGEST_READ_FAILED = -1, INGEST_PREP_FAILED = -2 };
 

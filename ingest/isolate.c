@@ -535,6 +535,11 @@ static void reap(pid_t pid, int *status)
         ;
 }
 
+size_t ingest_reader_bytes(const ingest_reader *r)
+{
+    return r->got.len;
+}
+
 int ingest_reader_finish(ingest_reader *r, ingest_prepared *out)
 {
     memset(out, 0, sizeof *out);

@@ -331,6 +331,7 @@ typedef struct {
     int rc;               /* 0, INGEST_READ_FAILED, INGEST_PREP_FAILED or READ_STOPPED */
     ingest_prepared prep; /* when rc is 0 */
     char *err;            /* the reason when rc is not 0; owned */
+    size_t bytes;         /* what the child sent: about what prep holds */
 } read_result;
 
 /* Ctrl-C ended the read: the file is not broken, and the next run reads it. */
@@ -341,6 +342,7 @@ static void read_result_free(read_result *r)
     ingest_prepared_free(&r->prep);
     free(r->err);
     r->err = NULL;
+    r->bytes = 0;
 }
 
 /* How long a waiting run sleeps between looks at events.stop. */
@@ -375,6 +377,7 @@ static ingest_reader *start_reader(const ingest_run *run, const input_file *f)
 
 static void take_result(ingest_reader *r, read_result *out)
 {
+    out->bytes = ingest_reader_bytes(r);
     out->rc = ingest_reader_finish(r, &out->prep);
     out->err = out->rc < 0 ? dq_strdup(dq_last_error()) : NULL;
 }
@@ -653,9 +656,13 @@ typedef struct {
     read_result res;
 } ahead_file;
 
+/* Documents read ahead wait in memory for their turn; past this many bytes
+ * no further reader starts until the writer has caught up. */
+#define HELD_BYTES_MAX ((size_t)256 << 20)
+
 /* Up to jobs reader children for the files after the one being stored,
- * whose results wait (at most window of them) to be stored in input order
- * by the one writer, this thread. */
+ * whose results wait (at most window of them, HELD_BYTES_MAX in all) to be
+ * stored in input order by the one writer, this thread. */
 typedef struct {
     ingest_run *run;
     const file_list *files;
@@ -663,6 +670,7 @@ typedef struct {
     size_t window;
     size_t next;       /* the first file not looked at yet */
     unsigned jobs, running;
+    size_t held_bytes; /* of the results waiting */
 } reader_pool;
 
 static ahead_file *slot_of(reader_pool *p, size_t i)
@@ -686,7 +694,8 @@ static bool sha_in_flight(reader_pool *p, size_t cursor, size_t j, const char *s
  * reading while fewer than jobs run. -1 on a store failure. */
 static int pool_plan(reader_pool *p, size_t cursor)
 {
-    while (p->running < p->jobs && p->next < p->files->n && p->next < cursor + p->window) {
+    while (p->running < p->jobs && p->next < p->files->n && p->next < cursor + p->window &&
+           (p->next == cursor || p->held_bytes < HELD_BYTES_MAX)) {
         size_t j = p->next++;
         ahead_file *a = slot_of(p, j);
         memset(a, 0, sizeof *a);
@@ -730,6 +739,7 @@ static void pool_pump(reader_pool *p, size_t cursor, int timeout_ms)
                 a->reader = NULL;
                 a->done = true;
                 p->running--;
+                p->held_bytes += a->res.bytes;
             }
         }
     }
@@ -750,7 +760,7 @@ int ingest_run_files(ingest_run *run, const file_list *files)
 {
     unsigned jobs = run_jobs(run);
     /* The window bounds the documents held in memory at once. */
-    reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0};
+    reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0, 0};
     p.ahead = dq_calloc(p.window, sizeof *p.ahead);
     long long bytes = 0;
     int rc = 0;
@@ -765,7 +775,8 @@ int ingest_run_files(ingest_run *run, const file_list *files)
         if (rc < 0 || stopped(run))
             break;
         rc = run_file(run, &files->items[i], a->hashed ? a->sha : NULL, a->done ? &a->res : NULL);
-        read_result_free(&a->res);
+        p.held_bytes -= a->res.bytes;
+        read_result_free(&a->res); /* bytes 0 again */
         a->done = false;
         if (rc < 0)
             break;
