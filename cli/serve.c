@@ -58,8 +58,8 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
                    "connections held at once (1024, within the open-file limit); past it a "
                    "new one closes the oldest idle one"),
         OPT_NUMBER(0, "search-cache", &sp.search_cache, "n",
-                   "search replies kept for repeated queries (256; 0: none), dropped on any "
-                   "change to the store"),
+                   "search replies kept for repeated queries (256; 0: none; at most 65536), "
+                   "dropped on any change to the store"),
         OPT_NUMBER('k', "top", &rsp.top_k, "n", "chunks an answer reads (5)"),
         CLI_RETRIEVAL_OPTIONS(&rsp.flags),
         OPT_BOOLEAN(0, "no-llm", &rsp.no_llm, "answer extractively even when [llm] is configured"),
@@ -93,9 +93,10 @@ int cmd_serve(int argc, char **argv, cli_globals *g)
         return EXIT_USAGE;
     }
     if (sp.port < 0 || sp.port > 65535 || max_upload_mb < 1 || sp.max_jobs < 1 ||
-        rsp.top_k < 1 || rsp.top_k > 100 || sp.max_connections < 1 || sp.search_cache < 0) {
+        rsp.top_k < 1 || rsp.top_k > 100 || sp.max_connections < 1 || sp.search_cache < 0 ||
+        sp.search_cache > 65536) {
         cli_error("--port must be 0-65535, --max-upload, --max-jobs and --max-connections at "
-                  "least 1, --top 1-100, --search-cache 0 or more");
+                  "least 1, --top 1-100, --search-cache 0-65536");
         return EXIT_USAGE;
     }
     if (!token && getenv("DOCQA_TOKEN") && *getenv("DOCQA_TOKEN"))

@@ -143,7 +143,14 @@ char *search_cache_get(search_cache *c, int64_t version, const char *key, size_t
     if (!c->max_entries)
         return NULL;
     pthread_mutex_lock(&c->lock);
-    if (version != c->version) {
+    if (version < c->version) {
+        /* Read before a commit another request has seen: not cached, and
+         * no reason to drop what is (data_version only grows). */
+        c->misses++;
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+    }
+    if (version > c->version) {
         drop_all(c);
         c->version = version;
     }

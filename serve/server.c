@@ -226,11 +226,11 @@ static enum MHD_Result admit(serve_request *rq)
     }
     const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Length");
     unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
-    serve_conns_headers(&srv->conns, rq->conn_entry, len);
     size_t limit = is_upload(rq) ? srv->p.max_upload_bytes : srv->p.max_body_bytes;
     if (len > limit)
         return serve_reply_error(rq, 413, "request body of %llu bytes is over the limit of %zu",
                                  len, limit);
+    serve_conns_headers(&srv->conns, rq->conn_entry, len); /* the body's time, once allowed */
     if (is_upload(rq))
         return upload_begin(rq);
     return MHD_YES;

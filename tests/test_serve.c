@@ -458,6 +458,13 @@ Test(serve, identical_searches_in_flight_run_once)
     cr_expect_str_eq(hit ? hit : "(null)", "x");
     cr_expect_eq(len, 1);
     free(hit);
+    /* a request that read the version before the last commit misses, and
+     * neither drops nor replaces what the newer version cached */
+    cr_expect_null(search_cache_get(&c, 7, "q", &len));
+    search_cache_put(&c, 7, "q", "old", 3);
+    hit = search_cache_get(&c, 8, "q", &len);
+    cr_expect_str_eq(hit ? hit : "(null)", "x");
+    free(hit);
     search_cache_free(&c);
 }
 
