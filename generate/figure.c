@@ -5,6 +5,7 @@
 
 #include "common/common.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -27,6 +28,16 @@ static bool year_at(const char *s, size_t n, size_t i)
         if (!is_digit(s[i + k]))
             return false;
     return (s[i] == '1' && s[i + 1] == '9') || (s[i] == '2' && s[i + 1] == '0');
+}
+
+/* Whether the 几 at p in s is part of a word that asks no quantity:
+ * 几乎 (almost), 几何 (geometry), 茶几 (a tea table). */
+static bool not_how_many(const char *s, const char *p)
+{
+    static const char tea[] = "茶";
+    size_t t = sizeof tea - 1, j = strlen("几");
+    return !strncmp(p + j, "乎", strlen("乎")) || !strncmp(p + j, "何", strlen("何")) ||
+           (p - s >= (ptrdiff_t)t && !strncmp(p - t, tea, t));
 }
 
 void figure_question_read(const char *question, figure_question *out)
@@ -54,7 +65,8 @@ void figure_question_read(const char *question, figure_question *out)
     out->asks = out->n_years > 0;
     for (size_t k = 0; k < sizeof how_much / sizeof *how_much && !out->asks; k++)
         for (const char *p = s; *p && !out->asks; p++)
-            out->asks = !strncasecmp(p, how_much[k], strlen(how_much[k]));
+            out->asks = !strncasecmp(p, how_much[k], strlen(how_much[k])) &&
+                        !(k == 3 && not_how_many(s, p));
     dq_buf_free(&split);
 }
 

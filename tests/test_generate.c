@@ -327,6 +327,12 @@ Test(figure, question_periods_and_quantity_words)
     figure_question_read("Who audits Acme's 10-K?", &q); /* 10-K is no year, who no amount */
     cr_assert_eq(q.n_years, 0);
     cr_assert_not(q.asks);
+    figure_question_read("火星有几颗卫星？", &q);
+    cr_assert(q.asks);
+    figure_question_read("几乎所有条款都适用吗？", &q); /* 几乎: almost */
+    cr_assert_not(q.asks);
+    figure_question_read("茶几的保修条款是什么？", &q); /* 茶几: a tea table */
+    cr_assert_not(q.asks);
 }
 
 Test(figure, rows_sentences_headers_and_words_with_digits)
