@@ -905,13 +905,21 @@ static size_t stop_after_first(char *p, size_t size, size_t n, void *ctx)
     return strstr(b->data, "piece 0") ? 0 : size * n; /* 0: curl aborts the transfer */
 }
 
-Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
+/* Servers started after this answer through slow_llm_handler's endpoint;
+ * stop it with httpd_stop. */
+static httpd *use_slow_llm(void)
 {
     httpd *h = httpd_start(slow_llm_handler, NULL);
     cr_assert(h);
     char url[128];
     snprintf(url, sizeof url, "%s/v1", httpd_url(h));
     use_session(url);
+    return h;
+}
+
+Test(serve, a_client_that_leaves_mid_stream_stops_its_answer)
+{
+    httpd *h = use_slow_llm();
     log_sink sink = {PTHREAD_MUTEX_INITIALIZER, DQ_BUF_INIT};
     serve_params p = params();
     p.log = log_to_sink;
@@ -2167,11 +2175,7 @@ static int asks_finished(void)
  * the answer. */
 Test(serve, a_search_does_not_wait_behind_an_answer_being_written)
 {
-    httpd *h = httpd_start(slow_llm_handler, NULL);
-    cr_assert(h);
-    char url[128];
-    snprintf(url, sizeof url, "%s/v1", httpd_url(h));
-    use_session(url);
+    httpd *h = use_slow_llm();
     serve_params p = params();
     p.max_readers = 1;
     p.search_cache = 0;
