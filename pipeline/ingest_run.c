@@ -759,7 +759,7 @@ static void pool_free(reader_pool *p)
 int ingest_run_files(ingest_run *run, const file_list *files)
 {
     unsigned jobs = run_jobs(run);
-    /* The window bounds the documents held in memory at once. */
+    /* The window and HELD_BYTES_MAX bound the documents held in memory. */
     reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0, 0};
     p.ahead = dq_calloc(p.window, sizeof *p.ahead);
     long long bytes = 0;
