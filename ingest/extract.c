@@ -319,12 +319,9 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
 {
     mu_log mlog = {{0}};
     memcap mem = memcap_make(params->max_doc_bytes);
-    fz_alloc_context alloc = memcap_allocator(&mem);
-    fz_context *ctx = fz_new_context(&alloc, NULL, FZ_STORE_DEFAULT);
-    if (!ctx) {
-        dq_set_error("cannot start MuPDF: out of memory");
+    fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
+    if (!ctx)
         return -1;
-    }
     fz_set_warning_callback(ctx, on_warning, &mlog);
     fz_set_error_callback(ctx, on_error, NULL);
 

@@ -83,6 +83,15 @@ fz_alloc_context memcap_allocator(memcap *m)
     return a;
 }
 
+fz_context *memcap_new_context(memcap *m, size_t store_bytes)
+{
+    fz_alloc_context alloc = memcap_allocator(m); /* MuPDF keeps a copy */
+    fz_context *ctx = fz_new_context(&alloc, NULL, store_bytes);
+    if (!ctx)
+        dq_set_error("cannot start MuPDF: out of memory");
+    return ctx;
+}
+
 void memcap_set_error(const memcap *m)
 {
     long long mb = (long long)(m->cap >> 20);

@@ -30,6 +30,9 @@ typedef struct {
 memcap memcap_make(long long cap_bytes);
 /* The allocator to pass fz_new_context(); m outlives the context. */
 fz_alloc_context memcap_allocator(memcap *m);
+/* fz_new_context() on m's allocator with a store of store_bytes; m outlives
+ * it. NULL with the error set when MuPDF cannot start. */
+fz_context *memcap_new_context(memcap *m, size_t store_bytes);
 /* Sets the error for a document stopped at the cap: the limit's name and size. */
 void memcap_set_error(const memcap *m);
 

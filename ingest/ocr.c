@@ -343,12 +343,11 @@ static void *worker(void *arg)
     /* Zeroed blocks, no cap: MuPDF's page-tree walk reads one it never
      * filled (memcap.h). The text pass has held the document under the cap. */
     memcap mem = memcap_make(0);
-    fz_alloc_context alloc = memcap_allocator(&mem);
-    fz_context *ctx = fz_new_context(&alloc, NULL, 64 << 20);
+    fz_context *ctx = memcap_new_context(&mem, 64 << 20);
     fz_document *mdoc = NULL;
     TessBaseAPI *api = NULL;
     if (!ctx) {
-        job_fail(job, "cannot start MuPDF%s: out of memory", "");
+        job_fail(job, "%s", dq_last_error());
         goto out;
     }
     fz_set_warning_callback(ctx, quiet, NULL);

@@ -615,12 +615,9 @@ static int run(const char *path, const unsigned char *data, size_t len, office_k
     memset(out, 0, sizeof *out);
     ingest_params l = params ? *params : ingest_default_params();
     memcap mem = memcap_make(l.max_doc_bytes);
-    fz_alloc_context alloc = memcap_allocator(&mem);
-    fz_context *ctx = fz_new_context(&alloc, NULL, 0);
-    if (!ctx) {
-        dq_set_error("cannot start MuPDF: out of memory");
+    fz_context *ctx = memcap_new_context(&mem, 0);
+    if (!ctx)
         return -1;
-    }
     fz_set_warning_callback(ctx, quiet, NULL);
     fz_set_error_callback(ctx, quiet, NULL);
     fz_archive *zip = NULL;

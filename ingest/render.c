@@ -52,12 +52,9 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
     /* Zeroed blocks, no cap (the pixel cap bounds a render): MuPDF's
      * page-tree walk reads a block it never filled (memcap.h). */
     memcap mem = memcap_make(0);
-    fz_alloc_context alloc = memcap_allocator(&mem);
-    fz_context *ctx = fz_new_context(&alloc, NULL, FZ_STORE_DEFAULT);
-    if (!ctx) {
-        dq_set_error("cannot start MuPDF: out of memory");
+    fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
+    if (!ctx)
         return -1;
-    }
     /* MuPDF's warnings about damaged files are noise for a rendered page. */
     fz_set_warning_callback(ctx, NULL, NULL);
     fz_set_error_callback(ctx, NULL, NULL);
