@@ -59,6 +59,14 @@ static void rule(layout *l, int page, float x0, float y0, float x1, float y1)
     l->items[l->n++] = (pdfgen_item){page, x0, y0, NULL, 0, x1, y1};
 }
 
+/* Writes l's n_pages to path as a PDF and frees its items. */
+static void write_layout(layout *l, const char *path, int n_pages)
+{
+    cr_assert_eq(pdfgen_write_items(path, l->items, l->n, n_pages), 0, "%s", dq_last_error());
+    free(l->items);
+    *l = (layout){0};
+}
+
 typedef struct {
     const char *label, *a, *b;
 } fin_row;
@@ -150,8 +158,7 @@ Test(tables, unruled_statement_keeps_numbers_under_their_years)
     float y = statement_rows(&l, 0, 150, cash_flow, 5);
     text_at(&l, 0, 72, y + 30, "The company invested mainly in new stores and distribution centres.");
     const char *pdf = path_in("cash.pdf");
-    cr_assert_eq(pdfgen_write_items(pdf, l.items, l.n, 1), 0, "%s", dq_last_error());
-    free(l.items);
+    write_layout(&l, pdf, 1);
 
     read_doc d;
     read_pdf(pdf, &d);
@@ -208,8 +215,7 @@ Test(tables, ruled_grid_with_a_wrapped_cell)
     text_at(&l, 0, 204, 177, "1.2");
     text_at(&l, 0, 304, 177, "kg");
     const char *pdf = path_in("spec.pdf");
-    cr_assert_eq(pdfgen_write_items(pdf, l.items, l.n, 1), 0, "%s", dq_last_error());
-    free(l.items);
+    write_layout(&l, pdf, 1);
 
     read_doc d;
     read_pdf(pdf, &d);
@@ -239,8 +245,7 @@ static void write_long_statement(const char *pdf, fin_row *rows, char (*labels)[
     statement_rows(&l, 0, 115, rows, 40);
     float y = statement_rows(&l, 1, 72, rows + 40, 5);
     text_at(&l, 1, 72, y + 30, "Segments are reported as the chief operating decision maker sees them.");
-    cr_assert_eq(pdfgen_write_items(pdf, l.items, l.n, 2), 0, "%s", dq_last_error());
-    free(l.items);
+    write_layout(&l, pdf, 2);
 }
 
 Test(tables, table_across_pages_carries_its_header)
@@ -315,8 +320,7 @@ Test(tables, two_columns_with_a_table_in_one)
         right_at(&l, 0, 540, y, rows[i].b);
     }
     const char *pdf = path_in("two.pdf");
-    cr_assert_eq(pdfgen_write_items(pdf, l.items, l.n, 1), 0, "%s", dq_last_error());
-    free(l.items);
+    write_layout(&l, pdf, 1);
 
     read_doc d;
     read_pdf(pdf, &d);
