@@ -84,6 +84,11 @@ void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qr
  * tokens of xq (nt <= 8). */
 void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
 void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
+/* Prefill's product (lm_gemm.c): lm_matmul's for a quantized W against M
+ * tokens, packed and register-tiled for AVX-512 VNNI, the pool's threads on
+ * disjoint panels of rows. False, with nothing written, where it does not
+ * apply: no pool, or rows too long for a pool thread's scratch. */
+bool lm_gemm_vnni(bert_pool *p, const lm_mat *W, int M, const lm_qrow *xq, float *Y);
 /* Float weights: out[t * ldo] = dot(row n, X row t), AVX2+F16C. */
 void lm_fdot_avx2(const lm_mat *W, int n, const float *X, int K, int nt, float *out, int ldo);
 

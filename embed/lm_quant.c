@@ -336,6 +336,9 @@ float lm_dot_ref(const lm_mat *W, int n, const float *xf, const lm_qrow *xq)
 /* ---- the threaded product ---------------------------------------------------- */
 
 enum { ROWS_PER_TASK = 16, TOKENS_PER_TILE = 8 };
+/* From this many tokens on, the packed product (lm_gemm.c) repays packing
+ * the weights. */
+enum { GEMM_MIN_TOKENS = 16 };
 
 typedef struct {
     const lm_mat *W;
@@ -377,6 +380,9 @@ static void matmul_task(void *ctx, int task, int thread)
 
 void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y)
 {
+    if (M >= GEMM_MIN_TOKENS && lm_isa_get() == LM_ISA_VNNI && lm_type_quantized(W->type) &&
+        lm_gemm_vnni(p, W, M, xq, Y))
+        return;
     matmul_job j = {W, M, X, xq, Y, lm_isa_get()};
     bert_pool_run(p, matmul_task, &j, (W->N + ROWS_PER_TASK - 1) / ROWS_PER_TASK);
 }
