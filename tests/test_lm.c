@@ -181,14 +181,46 @@ Test(lm, qwen2_f16) { check_logits("--arch qwen2 --type F16 --greedy 0", 1e-3, 0
 Test(lm, qwen3_bf16) { check_logits("--arch qwen3 --type BF16 --greedy 0", 1e-3, 0, false); }
 Test(lm, llama_bf16) { check_logits("--arch llama --type BF16 --greedy 0", 1e-3, 0, false); }
 
+/* The reference's 40 positions as one prefill with every position's logits:
+ * a batch that takes the packed product (lm_gemm.c) where the CPU has VNNI.
+ * Cosine >= min_cos at each position. The model of the last make_model. */
+static void check_one_prefill(const char *args, double min_cos)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/model.gguf", tmpdir);
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    int32_t toks[40];
+    cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
+    size_t n_ref;
+    float *ref = read_floats("logits.f32", &n_ref);
+    cr_assert_eq(n_ref, (size_t)40 * V);
+    lm_ctx_params cp = lm_default_ctx_params();
+    cp.n_ctx = 128;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    cr_assert_not_null(c, "%s", dq_last_error());
+    cr_assert_eq(lm_eval(c, toks, 40, true), 0, "%s", dq_last_error());
+    for (int p = 0; p < 40; p++) {
+        double cs = cosine(lm_logits(c, p), ref + (size_t)p * V, V);
+        cr_assert(cs >= min_cos, "%s, one prefill: position %d: cosine %.6f < %g", args, p, cs,
+                  min_cos);
+    }
+    free(ref);
+    lm_ctx_free(c);
+    lm_free(m);
+}
+
 /* Quantized: the reference runs on the file's dequantized weights, we on
- * int8 activations against the blocks; and our dequantization of the first
- * projection is bit-identical to the reference's. */
+ * int8 activations against the blocks, token by token after a short prompt
+ * and as one prefill; and our dequantization of the first projection is
+ * bit-identical to the reference's. */
 static void check_quant(const char *args)
 {
     char full[256];
     snprintf(full, sizeof full, "%s --greedy 0", args);
     check_logits(full, 0, 0.999, false);
+    check_one_prefill(full, 0.999);
     char path[256];
     snprintf(path, sizeof path, "%s/model.gguf", tmpdir);
     gguf_file *f = gguf_open(path);
