@@ -32,6 +32,9 @@ enum {
     PANEL = 32,  /* weight rows a task packs: two zmm of 16 lanes */
     TILE_T = 6,  /* tokens of the micro-kernel: 2 x 6 int32 and 2 x 6 float accumulators */
     GROUPS = 8,  /* groups of 4 codes in a block of 32 */
+    /* Blocks of K a pass over the tokens takes: 256 tokens' activations
+     * for them (256 KiB) stay in L2 while the panel's tiles go through. */
+    K_BLOCKS = 32,
     BLOCK_BYTES = GROUPS * PANEL * 4,
 };
 
@@ -200,17 +203,21 @@ pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
 /* ---- the micro-kernel ------------------------------------------------------------ */
 
 /* Y rows t of nt tokens, columns of the panel's rows (masks m0, m1 for the
- * two sets of 16) = the panel against tokens xq[0 .. nt - 1]. */
+ * two sets of 16) = the panel against tokens xq[0 .. nt - 1] over blocks
+ * b0 .. b1 - 1, added to Y unless b0 is 0. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
-gemm_tile(const panel *pn, int nb, const lm_qrow *xq, const token_term *terms, int stride,
-          const int nt, const gguf_type type, float *Y, int ldy, __mmask16 m0, __mmask16 m1)
+gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *terms,
+          int stride, const int nt, const gguf_type type, float *Y, int ldy, __mmask16 m0,
+          __mmask16 m1)
 {
     const int halves = halves_of(type), per_half = GROUPS / halves;
     __m512 acc[2][TILE_T];
 #pragma GCC unroll 6
-    for (int t = 0; t < nt; t++)
-        acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++) {
+    for (int t = 0; t < nt; t++) {
+        acc[0][t] = b0 ? _mm512_maskz_loadu_ps(m0, Y + (size_t)t * ldy) : _mm512_setzero_ps();
+        acc[1][t] = b0 ? _mm512_maskz_loadu_ps(m1, Y + (size_t)t * ldy + 16) : _mm512_setzero_ps();
+    }
+    for (int b = b0; b < b1; b++) {
         const uint8_t *cb = pn->codes + (size_t)b * BLOCK_BYTES;
         for (int h = 0; h < halves; h++) {
             __m512i s[2][TILE_T];
@@ -272,7 +279,8 @@ typedef struct {
 } gemm_job;
 
 /* A panel of PANEL rows against every token: packed once, then tiles of
- * TILE_T tokens, each through all of K with its sums in registers. */
+ * TILE_T tokens, each through K_BLOCKS blocks with its sums in registers,
+ * all the tokens' tiles before the next K_BLOCKS. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
 gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
 {
@@ -283,17 +291,20 @@ gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
     pack_panel(W, n0, &pn, type);
     __mmask16 m0 = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1);
     __mmask16 m1 = rows >= 32 ? 0xFFFF : rows > 16 ? (__mmask16)((1u << (rows - 16)) - 1) : 0;
-    for (int t0 = 0; t0 < j->M; t0 += TILE_T) {
-        const lm_qrow *xq = j->xq + t0;
-        const token_term *tt = j->terms + (size_t)t0 * stride;
-        float *Y = j->Y + (size_t)t0 * W->N + n0;
-        switch (j->M - t0 < TILE_T ? j->M - t0 : TILE_T) {
-        case 1: gemm_tile(&pn, nb, xq, tt, stride, 1, type, Y, W->N, m0, m1); break;
-        case 2: gemm_tile(&pn, nb, xq, tt, stride, 2, type, Y, W->N, m0, m1); break;
-        case 3: gemm_tile(&pn, nb, xq, tt, stride, 3, type, Y, W->N, m0, m1); break;
-        case 4: gemm_tile(&pn, nb, xq, tt, stride, 4, type, Y, W->N, m0, m1); break;
-        case 5: gemm_tile(&pn, nb, xq, tt, stride, 5, type, Y, W->N, m0, m1); break;
-        default: gemm_tile(&pn, nb, xq, tt, stride, 6, type, Y, W->N, m0, m1); break;
+    for (int b0 = 0; b0 < nb; b0 += K_BLOCKS) {
+        int b1 = nb - b0 < K_BLOCKS ? nb : b0 + K_BLOCKS;
+        for (int t0 = 0; t0 < j->M; t0 += TILE_T) {
+            const lm_qrow *xq = j->xq + t0;
+            const token_term *tt = j->terms + (size_t)t0 * stride;
+            float *Y = j->Y + (size_t)t0 * W->N + n0;
+            switch (j->M - t0 < TILE_T ? j->M - t0 : TILE_T) {
+            case 1: gemm_tile(&pn, b0, b1, xq, tt, stride, 1, type, Y, W->N, m0, m1); break;
+            case 2: gemm_tile(&pn, b0, b1, xq, tt, stride, 2, type, Y, W->N, m0, m1); break;
+            case 3: gemm_tile(&pn, b0, b1, xq, tt, stride, 3, type, Y, W->N, m0, m1); break;
+            case 4: gemm_tile(&pn, b0, b1, xq, tt, stride, 4, type, Y, W->N, m0, m1); break;
+            case 5: gemm_tile(&pn, b0, b1, xq, tt, stride, 5, type, Y, W->N, m0, m1); break;
+            default: gemm_tile(&pn, b0, b1, xq, tt, stride, 6, type, Y, W->N, m0, m1); break;
+            }
         }
     }
 }
