@@ -202,6 +202,12 @@ pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
 
 /* ---- the micro-kernel ------------------------------------------------------------ */
 
+/* acc += w (u8) x the 4 bytes at p (s8) broadcast, with the broadcast folded
+ * into vpdpbusd's memory operand: compilers load it into a register
+ * first, an extra instruction for every two products. */
+#define DPBUSD_BCAST(acc, w, p)                                                             \
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)(p)))
+
 /* Y rows t of nt tokens, columns of the panel's rows (masks m0, m1 for the
  * two sets of 16) = the panel against tokens xq[0 .. nt - 1] over blocks
  * b0 .. b1 - 1, added to Y unless b0 is 0. */
@@ -233,11 +239,9 @@ gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *
                 __m512i w1 = _mm512_load_si512(cb + g * PANEL * 4 + 64);
 #pragma GCC unroll 6
                 for (int t = 0; t < nt; t++) {
-                    int32_t xv;
-                    memcpy(&xv, xq[t].q + 32 * b + 4 * g, 4);
-                    __m512i x = _mm512_set1_epi32(xv);
-                    s[0][t] = _mm512_dpbusd_epi32(s[0][t], w0, x);
-                    s[1][t] = _mm512_dpbusd_epi32(s[1][t], w1, x);
+                    const int8_t *x = xq[t].q + 32 * b + 4 * g;
+                    DPBUSD_BCAST(s[0][t], w0, x);
+                    DPBUSD_BCAST(s[1][t], w1, x);
                 }
             }
             const float *a = pn->a + ((size_t)b * halves + h) * PANEL;
