@@ -337,7 +337,8 @@ float lm_dot_ref(const lm_mat *W, int n, const float *xf, const lm_qrow *xq)
 
 enum { ROWS_PER_TASK = 16, TOKENS_PER_TILE = 8 };
 /* From this many tokens on, the packed product (lm_gemm.c) repays packing
- * the weights. */
+ * the weights (in cache, Q4_K: even at 16 tokens, 1.4x the one-row kernel's
+ * speed at 32). */
 enum { GEMM_MIN_TOKENS = 16 };
 
 typedef struct {
