@@ -147,33 +147,55 @@ static inline __attribute__((always_inline)) VNNI_TARGET void transpose16x8(__m5
         z[g] = t[g];
 }
 
-/* The 32 unsigned codes of block b of row n, zero past the matrix. */
+/* The 32 unsigned codes of block b0 + j of row (a K-quant's super-block
+ * b0 / 8; j a constant in the unrolled loops, so that its shifts are). */
 static inline __attribute__((always_inline)) VNNI_TARGET __m256i
-row_codes(const lm_mat *W, int n, int b, const gguf_type type)
+row_codes(const uint8_t *row, size_t span8, int b0, int j, const gguf_type type)
 {
-    if (n >= W->N)
-        return _mm256_setzero_si256();
-    const uint8_t *row = W->data + (size_t)n * W->row_bytes;
     const uint8_t *sup = NULL;
     if (k_quant4(type) || type == GGUF_TYPE_Q6_K)
-        sup = row + (size_t)(b / 8) * (W->row_bytes * 256 / (size_t)W->K);
-    __m256i q = block_codes(type, row, sup, b, b % 8);
+        sup = row + (size_t)(b0 / 8) * span8;
+    __m256i q = block_codes(type, row, sup, b0 + j, j);
     if (type == GGUF_TYPE_Q8_0)
         q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
     return q;
 }
 
-/* Rows n0 .. n0 + PANEL - 1 of W (zero past its end) into pn. */
+/* Block b0 + j of the panel's rows into pn's codes: two sets of 16 rows,
+ * each transposed to 8 zmm of 4 codes per row. */
+static inline __attribute__((always_inline)) VNNI_TARGET void
+pack_block(const panel *pn, const uint8_t *const rows[PANEL], size_t span8, int b0, int j,
+           const __m512i ix[6], const gguf_type type)
+{
+    uint8_t *dst = pn->codes + (size_t)(b0 + j) * BLOCK_BYTES;
+    for (int half = 0; half < 2; half++) {
+        __m512i z[8];
+        for (int i = 0; i < 8; i++) {
+            const uint8_t *const *r = rows + 16 * half + 2 * i;
+            z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(row_codes(r[0], span8, b0, j, type)),
+                                      row_codes(r[1], span8, b0, j, type), 1);
+        }
+        transpose16x8(z, ix);
+        for (int g = 0; g < GROUPS; g++)
+            _mm512_store_si512(dst + g * PANEL * 4 + half * 64, z[g]);
+    }
+}
+
+/* Rows n0 .. n0 + PANEL - 1 of W into pn; past W's end the last row again,
+ * whose lanes are never stored. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
 pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
 {
     const int nb = W->K / 32, halves = halves_of(type);
+    const size_t span8 = W->row_bytes * 256 / (size_t)W->K; /* bytes of 8 blocks */
+    const uint8_t *rows[PANEL];
+    for (int r = 0; r < PANEL; r++)
+        rows[r] = W->data + (size_t)(n0 + r < W->N ? n0 + r : W->N - 1) * W->row_bytes;
     for (int r = 0; r < PANEL; r++) {
         for (int b0 = 0; b0 < nb; b0 += 8) {
             int bn = nb - b0 < 8 ? nb - b0 : 8;
-            float a[8][2] = {{0}}, c[8][2] = {{0}};
-            if (n0 + r < W->N)
-                block_scales8(type, W->data + (size_t)(n0 + r) * W->row_bytes, b0, bn, a, c);
+            float a[8][2], c[8][2];
+            block_scales8(type, rows[r], b0, bn, a, c);
             for (int j = 0; j < bn; j++) {
                 for (int h = 0; h < halves; h++)
                     pn->a[((size_t)(b0 + j) * halves + h) * PANEL + r] = a[j][h];
@@ -184,20 +206,15 @@ pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
     __m512i ix[6];
     for (int i = 0; i < 6; i++)
         ix[i] = stage_index(i / 2, i % 2);
-    for (int b = 0; b < nb; b++) {
-        uint8_t *dst = pn->codes + (size_t)b * BLOCK_BYTES;
-        for (int half = 0; half < 2; half++) {
-            __m512i z[8];
-            for (int i = 0; i < 8; i++) {
-                int n = n0 + 16 * half + 2 * i;
-                z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(row_codes(W, n, b, type)),
-                                          row_codes(W, n + 1, b, type), 1);
-            }
-            transpose16x8(z, ix);
-            for (int g = 0; g < GROUPS; g++)
-                _mm512_store_si512(dst + g * PANEL * 4 + half * 64, z[g]);
-        }
+    if (type == GGUF_TYPE_Q8_0 || type == GGUF_TYPE_Q4_0) {
+        for (int b = 0; b < nb; b++)
+            pack_block(pn, rows, span8, b, 0, ix, type);
+        return;
     }
+    for (int b0 = 0; b0 < nb; b0 += 8) /* a K-quant's rows are whole super-blocks */
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            pack_block(pn, rows, span8, b0, j, ix, type);
 }
 
 /* ---- the micro-kernel ------------------------------------------------------------ */
