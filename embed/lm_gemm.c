@@ -191,21 +191,39 @@ pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
     const uint8_t *rows[PANEL];
     for (int r = 0; r < PANEL; r++)
         rows[r] = W->data + (size_t)(n0 + r < W->N ? n0 + r : W->N - 1) * W->row_bytes;
-    for (int r = 0; r < PANEL; r++) {
-        for (int b0 = 0; b0 < nb; b0 += 8) {
-            int bn = nb - b0 < 8 ? nb - b0 : 8;
-            float a[8][2], c[8][2];
-            block_scales8(type, rows[r], b0, bn, a, c);
-            for (int j = 0; j < bn; j++) {
-                for (int h = 0; h < halves; h++)
-                    pn->a[((size_t)(b0 + j) * halves + h) * PANEL + r] = a[j][h];
-                pn->c[(size_t)(b0 + j) * PANEL + r] = c[j][0];
-            }
-        }
-    }
     __m512i ix[6];
     for (int i = 0; i < 6; i++)
         ix[i] = stage_index(i / 2, i % 2);
+    /* scales16 gives a row's 16 halves of 8 blocks, lane 2j + h; the even
+     * (h = 0) and odd lanes of two rows make one transpose16x8 input */
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int b0 = 0; b0 < nb; b0 += 8) {
+        int bn = nb - b0 < 8 ? nb - b0 : 8;
+        for (int half = 0; half < 2; half++) {
+            __m512i za[2][8], zc[8];
+            for (int i = 0; i < 8; i++) {
+                __m512 a[2], c[2];
+                const uint8_t *sup;
+                for (int k = 0; k < 2; k++)
+                    scales16(type, rows[16 * half + 2 * i + k], b0, bn, &sup, &a[k], &c[k]);
+                za[0][i] = _mm512_castps_si512(_mm512_permutex2var_ps(a[0], even, a[1]));
+                za[1][i] = _mm512_castps_si512(_mm512_permutex2var_ps(a[0], odd, a[1]));
+                zc[i] = _mm512_castps_si512(_mm512_permutex2var_ps(c[0], even, c[1]));
+            }
+            for (int h = 0; h < halves; h++)
+                transpose16x8(za[h], ix);
+            if (k_quant4(type))
+                transpose16x8(zc, ix);
+            for (int j = 0; j < bn; j++) {
+                for (int h = 0; h < halves; h++)
+                    _mm512_store_si512(pn->a + ((size_t)(b0 + j) * halves + h) * PANEL + 16 * half,
+                                       za[h][j]);
+                if (k_quant4(type))
+                    _mm512_store_si512(pn->c + (size_t)(b0 + j) * PANEL + 16 * half, zc[j]);
+            }
+        }
+    }
     if (type == GGUF_TYPE_Q8_0 || type == GGUF_TYPE_Q4_0) {
         for (int b = 0; b < nb; b++)
             pack_block(pn, rows, span8, b, 0, ix, type);

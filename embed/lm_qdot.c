@@ -59,58 +59,6 @@ void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
     qdot_avx2(W, n, xq, nt, out, ldo);
 }
 
-/* The scales of the 16 halves (16 values each) of blocks b0 .. b0 + 7, as
- * vectors: w = a * q + c. Same float operations as lm_block_scales, but for
- * Q8_0 in unsigned form, as vpdpbusd wants its weights: q + 128, c = -128 a
- * (the offset then meets the activations' sums, as Q4_0's -8 does). */
-static inline __attribute__((always_inline)) VNNI_TARGET void
-scales16(gguf_type type, const uint8_t *row, int b0, int bn, const uint8_t **sup, __m512 *a,
-         __m512 *c)
-{
-    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-    if (type == GGUF_TYPE_Q6_K) {
-        *sup = row + (size_t)(b0 / 8) * 210;
-        __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(*sup + 192))));
-        *a = _mm512_mul_ps(_mm512_set1_ps(half_to_float(*sup + 208)), sc);
-        *c = _mm512_mul_ps(_mm512_set1_ps(-32.0f), *a);
-        return;
-    }
-    __m256 a8, c8;
-    if (type == GGUF_TYPE_Q4_K || type == GGUF_TYPE_Q5_K) {
-        *sup = row + (size_t)(b0 / 8) * (type == GGUF_TYPE_Q4_K ? 144 : 176);
-        /* the eight 6-bit scales and mins (see k4_scale_min in lm_quant.c),
-         * four bytes at a time */
-        uint32_t u[3];
-        memcpy(u, *sup + 4, 12);
-        /* built in general registers, not stored and reloaded as a vector
-         * (which misses store forwarding) */
-        uint64_t sc = (u[0] & 0x3f3f3f3f) |
-                      (uint64_t)((u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4)) << 32;
-        uint64_t mn =
-            (u[1] & 0x3f3f3f3f) |
-            (uint64_t)(((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4)) << 32;
-        __m256 s8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-        __m256 m8 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
-        a8 = _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup)), s8);
-        c8 = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(_mm256_set1_ps(half_to_float(*sup + 2)), m8));
-    } else {
-        /* the leading half of each block, gathered with the block's first
-         * two codes (dropped by the narrowing); eight 2-byte stores read
-         * back as one vector miss store forwarding (a quarter of perf's
-         * decode samples fell on that load) */
-        int bytes = type == GGUF_TYPE_Q8_0 ? 34 : 18;
-        __m256i off = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0),
-                                         _mm256_set1_epi32(bytes));
-        __m256i h = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), (__mmask8)((1u << bn) - 1),
-                                                 off, row + (size_t)b0 * bytes, 1);
-        a8 = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(h));
-        c8 = _mm256_mul_ps(_mm256_set1_ps(type == GGUF_TYPE_Q8_0 ? -128.0f : -8.0f), a8);
-        *sup = NULL;
-    }
-    *a = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(a8));
-    *c = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(c8));
-}
-
 /* The AVX-512 form: two blocks per 512-bit product, lanes 0-7 block b and
  * 8-15 block b + 1 (each 4 lanes one half). Per token and 8 blocks, the 16
  * half scales times the token's block scales make one vector P; a pair's
