@@ -32,6 +32,8 @@
 #define SHORT_CELL 0.22f
 /* Lines at least this share of the page wide, three in a left-aligned block, are prose. */
 #define PROSE_LINE 0.30f
+/* Cells closer than this share of their line height touch: one piece of text. */
+#define TOUCH_GAP 0.1f
 enum {
     MIN_TABLE_ROWS = 3, /* rows of two cells or more */
     MAX_LONE_ROWS = 2,  /* single-cell rows in a row inside a table */
@@ -307,6 +309,28 @@ static bool is_currency(const char *s, size_t n)
            (n == 2 && (!memcmp(s, "£", 2) || !memcmp(s, "¥", 2)));
 }
 
+/* Cells of r that touch (no space between them) are one: MuPDF starts a
+ * new line where the baseline or font shifts inside a line of text ("$1.66"
+ * then a superscript "2/3", "Other assets" then "(b)"), and such a piece,
+ * being short, would otherwise found a column of its own and push every
+ * longer row label into it. */
+static void join_touching(row *r)
+{
+    for (size_t k = 0; k + 1 < r->n;) {
+        cell *c = &r->cells[k];
+        const cell *next = &r->cells[k + 1];
+        float h = fminf(c->y1 - c->y0, next->y1 - next->y0);
+        if (next->x0 - c->x1 >= TOUCH_GAP * h) {
+            k++;
+            continue;
+        }
+        cell_join(c, next, true);
+        cell_free(&r->cells[k + 1]);
+        memmove(&r->cells[k + 1], &r->cells[k + 2], (r->n - k - 2) * sizeof *r->cells);
+        r->n--;
+    }
+}
+
 /* "$" before its number, ")" or "%" after it, are one cell with it; a "$"
  * that MuPDF put at the end of the number before goes to its own. */
 static void join_signs(row *r)
@@ -470,6 +494,7 @@ static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
     for (size_t i = 0; i < nr; i++) {
         row *r = &rows[i];
         qsort(r->cells, r->n, sizeof *r->cells, cmp_cell_x);
+        join_touching(r);
         join_signs(r);
         for (size_t k = 1; k < r->n && !r->table; k++)
             r->table = r->cells[k].x1 - r->cells[k].x0 <= SHORT_CELL * page->width;

@@ -226,6 +226,35 @@ Test(tables, ruled_grid_with_a_wrapped_cell)
     read_free(&d);
 }
 
+/* A superscript inside a row label ("$1.66 2/3 par value") is a line of its
+ * own to MuPDF, touching the text on both sides: it stays in the label and
+ * founds no column that would push the longer labels of other rows out of
+ * the label column. */
+Test(tables, superscript_in_a_label_stays_in_it)
+{
+    layout l = {0};
+    right_at(&l, 0, 430, 130, "2018");
+    right_at(&l, 0, 510, 130, "2017");
+    float y = statement_rows(&l, 0, 150, cash_flow, 5);
+    /* Helvetica advances: "Preferred shares, $1.66" is 10.505 em, a 6 pt
+     * "2/3" 1.390 em. */
+    text_at(&l, 0, 72, y, "Preferred shares, $1.66");
+    DQ_GROW(l.items, l.cap, l.n + 1);
+    l.items[l.n++] = (pdfgen_item){0, 72 + 105.05f, y - 5, "2/3", 6, 0, 0};
+    text_at(&l, 0, 72 + 105.05f + 8.34f, y, " par value");
+    right_at(&l, 0, 430, y, "5");
+    right_at(&l, 0, 510, y, "5");
+    const char *pdf = path_in("super.pdf");
+    write_layout(&l, pdf, 1);
+
+    read_doc d;
+    read_pdf(pdf, &d);
+    expect_row(&d.doc, 1, "Purchases of property, plant and equipment | 2018: (1,577) | 2017: (1,373)",
+               1);
+    expect_row(&d.doc, 1, "Preferred shares, $1.66 2/3 par value | 2018: 5 | 2017: 5", 1);
+    read_free(&d);
+}
+
 /* A statement of 45 rows under a spanning header, 40 on page 1 and 5 on
  * page 2 (no header there), then prose. */
 static void write_long_statement(const char *pdf, fin_row *rows, char (*labels)[48],
