@@ -21,6 +21,10 @@
 #include <string.h>
 
 enum { MAX_SIZE_KEY = 1000 }; /* font sizes are histogrammed in half points up to 500pt */
+/* A paragraph is centred when its middle lies this share of the page width
+ * from the page's middle and it spans less than CENTRED_MAX_WIDTH of it. */
+#define CENTRED_SLACK 0.04f
+#define CENTRED_MAX_WIDTH 0.7f
 
 typedef struct {
     const ingest_line *src;
@@ -362,6 +366,8 @@ typedef struct {
     size_t best_chars; /* chars of the longest line so far, which sets hint.size */
     bool all_bold;
     int loc; /* the first line's */
+    float x0, x1;  /* the lines' horizontal extent */
+    float page_w;  /* the page's width, 0 when unknown */
 } para_builder;
 
 static void para_add_line(para_builder *pb, const ingest_line *l, const char *t, size_t n)
@@ -374,6 +380,10 @@ static void para_add_line(para_builder *pb, const ingest_line *l, const char *t,
         pb->best_chars = chars;
     }
     pb->all_bold = (pb->hint.n_lines == 0 || pb->all_bold) && l->bold;
+    if (l->x1 > l->x0) {
+        pb->x0 = pb->hint.n_lines == 0 ? l->x0 : fminf(pb->x0, l->x0);
+        pb->x1 = pb->hint.n_lines == 0 ? l->x1 : fmaxf(pb->x1, l->x1);
+    }
     if (l->heading)
         pb->hint.md = l->heading;
     pb->hint.n_lines++;
@@ -393,6 +403,9 @@ static void para_flush(para_builder *pb, ingest_page *page, size_t *cap, para_hi
         page->paras[page->n_paras].table = 0;
         page->paras[page->n_paras].header = NULL;
         pb->hint.bold = pb->all_bold;
+        float mid = (pb->x0 + pb->x1) / 2, w = pb->page_w;
+        pb->hint.centred = w > 0 && pb->x1 > pb->x0 && pb->x1 - pb->x0 < CENTRED_MAX_WIDTH * w &&
+                           fabsf(mid - w / 2) < CENTRED_SLACK * w;
         (*hints)[page->n_paras] = pb->hint;
         page->n_paras++;
     }
@@ -400,6 +413,7 @@ static void para_flush(para_builder *pb, ingest_page *page, size_t *cap, para_hi
     memset(&pb->hint, 0, sizeof pb->hint);
     pb->best_chars = 0;
     pb->all_bold = false;
+    pb->x0 = pb->x1 = 0;
 }
 
 /* ---- the pipeline ------------------------------------------------------- */
@@ -513,6 +527,7 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
         ingest_page *page = &out->pages[p];
         page->number = raw->pages[p].number;
         page->label = raw->pages[p].label ? dq_strdup(raw->pages[p].label) : NULL;
+        pb.page_w = raw->pages[p].width;
         size_t cap = 0;
         const line_ref *pl = lines + page_first[p];
         size_t n = page_first[p + 1] - page_first[p];

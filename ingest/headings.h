@@ -10,6 +10,7 @@ typedef struct {
     bool bold;   /* every line bold */
     int md;      /* heading level the source declared (Markdown), else 0 */
     int n_lines; /* visual lines joined into it */
+    bool centred; /* set centred on the page, narrower than the text */
 } para_hint;
 
 /* Sets paras[].heading across doc. hints[p] holds one entry per paragraph of

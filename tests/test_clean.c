@@ -453,6 +453,46 @@ Test(clean, bracketed_unit_note_is_not_a_heading)
     ingest_raw_doc_free(&raw);
 }
 
+/* A bold title centred on its page ranks above the flush-left bold headings
+ * below it on that page (a statement's title over its "ASSETS"), which
+ * would otherwise replace it as the section; on a page with no centred
+ * title above them they keep the title's rank. */
+Test(clean, centred_bold_title_heads_the_bold_headings_of_its_page)
+{
+    ingest_raw_doc raw = {0};
+    const char *body[] = {"Body text that is long enough to set the body size of this document.",
+                          "More body text follows on the next line of the block, at ten points."};
+    for (int n = 1; n <= 2; n++) {
+        ingest_raw_page *p = pdf_page(&raw, n);
+        const char *head = n == 1 ? "CONSOLIDATED BALANCE SHEETS" : "Liquidity";
+        ingest_line *title = pline(raw_add_block(p), head, 10, n == 1 ? 220 : 72, 60);
+        title->bold = true;
+        title->x1 = n == 1 ? 375 : 120;
+        ingest_block *b = raw_add_block(p);
+        pline(b, body[0], 10, 72, 80);
+        pline(b, body[1], 10, 72, 93);
+        const char *below = n == 1 ? "ASSETS" : "Sources of Funds";
+        ingest_line *sub = pline(raw_add_block(p), below, 10, 72, 120);
+        sub->bold = true;
+        sub->x1 = 130;
+        b = raw_add_block(p);
+        pline(b, body[0], 10, 72, 140);
+        pline(b, body[1], 10, 72, 153);
+    }
+    ingest_doc doc;
+    char *d = clean_dump(&raw, &doc);
+    dq_buf want = DQ_BUF_INIT;
+    dq_buf_printf(&want, "[1]CONSOLIDATED BALANCE SHEETS|[0]%s %s|[2]ASSETS|[0]%s %s|", body[0],
+                  body[1], body[0], body[1]);
+    dq_buf_printf(&want, "[1]Liquidity|[0]%s %s|[1]Sources of Funds|[0]%s %s|", body[0], body[1],
+                  body[0], body[1]);
+    cr_assert_str_eq(d, want.data);
+    dq_buf_free(&want);
+    free(d);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(&raw);
+}
+
 Test(clean, all_bold_document_has_no_bold_headings)
 {
     ingest_raw_doc raw = {0};
