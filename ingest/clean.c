@@ -416,6 +416,28 @@ static void para_flush(para_builder *pb, ingest_page *page, size_t *cap, para_hi
     pb->x0 = pb->x1 = 0;
 }
 
+/* Counts the characters of t[0..n) under font size (0: unknown, not counted). */
+static void size_hist_add(size_t *hist, float size, const char *t, size_t n)
+{
+    int key = size > 0 ? (int)lroundf(size * 2.0f) : 0;
+    if (key > 0 && key <= MAX_SIZE_KEY)
+        hist[key] += utf8_length(t, n);
+}
+
+/* The size most characters of hist are set in, 0 when none is known. */
+static float size_hist_mode(const size_t *hist)
+{
+    size_t best = 0;
+    float size = 0;
+    for (int key = 1; key <= MAX_SIZE_KEY; key++) {
+        if (hist[key] > best) {
+            best = hist[key];
+            size = (float)key / 2.0f;
+        }
+    }
+    return size;
+}
+
 /* ---- the pipeline ------------------------------------------------------- */
 
 int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
@@ -518,6 +540,7 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
 
     /* Pass 3: paragraphs, and the body font size (char-weighted mode). */
     size_t *size_hist = dq_calloc(MAX_SIZE_KEY + 1, sizeof *size_hist);
+    size_t *page_hist = dq_calloc(MAX_SIZE_KEY + 1, sizeof *page_hist);
     out->n_pages = n_pages;
     out->pages = dq_calloc(n_pages ? n_pages : 1, sizeof *out->pages);
     para_hint **hints = dq_calloc(n_pages ? n_pages : 1, sizeof *hints);
@@ -528,6 +551,7 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
         page->number = raw->pages[p].number;
         page->label = raw->pages[p].label ? dq_strdup(raw->pages[p].label) : NULL;
         pb.page_w = raw->pages[p].width;
+        memset(page_hist, 0, (MAX_SIZE_KEY + 1) * sizeof *page_hist);
         size_t cap = 0;
         const line_ref *pl = lines + page_first[p];
         size_t n = page_first[p + 1] - page_first[p];
@@ -554,6 +578,7 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
                     if (pl[l].len == 0)
                         continue;
                     para_add_line(&pb, pl[l].src, text + pl[l].off, pl[l].len);
+                    size_hist_add(page_hist, pl[l].src->size, text + pl[l].off, pl[l].len);
                     size_t before = page->n_paras;
                     para_flush(&pb, page, &cap, &hints[p]);
                     if (page->n_paras == before)
@@ -575,27 +600,21 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
                 if (prev && breaks_between(prev->src, text + prev->off, prev->len, lr->src, ext))
                     para_flush(&pb, page, &cap, &hints[p]);
                 para_add_line(&pb, lr->src, t, lr->len);
-                if (lr->src->size > 0) {
-                    int key = (int)lroundf(lr->src->size * 2.0f);
-                    if (key > 0 && key <= MAX_SIZE_KEY)
-                        size_hist[key] += utf8_length(t, lr->len);
-                }
+                size_hist_add(size_hist, lr->src->size, t, lr->len);
+                size_hist_add(page_hist, lr->src->size, t, lr->len);
                 prev = lr;
             }
             para_flush(&pb, page, &cap, &hints[p]);
             i = j;
         }
+        float page_body = size_hist_mode(page_hist);
+        for (size_t k = 0; k < page->n_paras; k++)
+            hints[p][k].page_body = page_body;
     }
     dq_buf_free(&pb.text);
-    size_t best = 0;
-    float body = 0;
-    for (int key = 1; key <= MAX_SIZE_KEY; key++) {
-        if (size_hist[key] > best) {
-            best = size_hist[key];
-            body = (float)key / 2.0f;
-        }
-    }
+    float body = size_hist_mode(size_hist);
     free(size_hist);
+    free(page_hist);
 
     out->cite = raw->cite;
     headings_detect(out, hints, body, raw->styled);

@@ -4,7 +4,8 @@
  * source's own declaration (Markdown '#') wins; then Chinese and decimal
  * numbering (第三章, 一、, （一）, 3.2), which says the level outright; then
  * a font clearly larger than the body, ranked by size; then bold lines at
- * body size, one level below the size-ranked ones, and one more when a
+ * body size (the document's, or their page's where statements or notes are
+ * set smaller), one level below the size-ranked ones, and one more when a
  * centred bold title stands above them on their page (typesetters centre
  * the higher of two headings in one font: a statement's title over its
  * "ASSETS", "PART II" over its items).
@@ -247,11 +248,14 @@ typedef struct {
     bool centred_bold; /* a body-size bold heading is centred above, on this page */
 } size_ranks;
 
-/* A bold heading at body size: short, not a label and its value. */
+/* A bold heading at body size, the document's or its page's (statements and
+ * notes are often set smaller than the text around them): short, not a
+ * label and its value. */
 static bool bold_heading(const size_ranks *r, const para_hint *h, int key, const char *text)
 {
-    return h->bold && !r->bold_body && h->n_lines <= 2 && abs(key - r->body_key) <= 1 &&
-           !label_value(text);
+    bool body = abs(key - r->body_key) <= 1 ||
+                (h->page_body > 0 && abs(key - size_key(h->page_body)) <= 1);
+    return h->bold && !r->bold_body && h->n_lines <= 2 && body && !label_value(text);
 }
 
 /* The level font size and weight give a heading-shaped paragraph, or 0. */
@@ -296,7 +300,7 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
             all_bytes += n;
             bold_bytes += h->bold ? n : 0;
             int shape = heading_shaped(t, n);
-            if (h->md || h->n_lines > 3 || shape == SHAPE_NO)
+            if (h->md || h->n_lines > 3 || shape == SHAPE_NO || doc->pages[p].paras[k].table)
                 continue;
             int kind;
             headings_numbering(t, n, &kind);

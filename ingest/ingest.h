@@ -22,7 +22,8 @@
 
 typedef struct {
     char *text;           /* UTF-8, one visual line, no '\n' */
-    float size;           /* dominant font size in points; 0 when unknown (text files) */
+    float size;           /* dominant font size in points (a table row: its label's);
+                           * 0 when unknown (text files) */
     bool bold;            /* dominant font is bold */
     int heading;          /* heading level the source declares (Markdown '#', a Word
                            * heading style), else 0 */

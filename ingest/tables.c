@@ -226,6 +226,7 @@ typedef struct {
     dq_buf text;
     size_t block; /* where its (first) line came from */
     int col;      /* column; 0 the row label, -1 not assigned */
+    float size;   /* its (first) line's font size, 0 when unknown */
 } cell;
 
 typedef struct {
@@ -485,7 +486,7 @@ static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
         DQ_GROW(r->cells, r->cap, r->n + 1);
         cell *cl = &r->cells[r->n++];
         memset(cl, 0, sizeof *cl);
-        *cl = (cell){l->x0, l->y0, l->x1, l->y1, DQ_BUF_INIT, refs[i].block, -1};
+        *cl = (cell){l->x0, l->y0, l->x1, l->y1, DQ_BUF_INIT, refs[i].block, -1, l->size};
         dq_buf_puts(&cl->text, l->text);
         r->y0 = fminf(r->y0, l->y0);
         r->y1 = fmaxf(r->y1, l->y1);
@@ -867,7 +868,7 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
             y0 = fminf(y0, rows[r].y0);
             y1 = fmaxf(y1, rows[r].y1);
         }
-        add_row_line(blk, dq_strdup(blk->header), x0, y0, x1, y1, 0);
+        add_row_line(blk, dq_strdup(blk->header), x0, y0, x1, y1, rows[a].cells[0].size);
     }
     dq_buf label = DQ_BUF_INIT;
     for (; i < b; i++) {
@@ -896,7 +897,7 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
             x0 = fminf(x0, r->cells[k].x0);
             x1 = fmaxf(x1, r->cells[k].x1);
         }
-        add_row_line(blk, line, x0, r->y0, x1, r->y1, 0);
+        add_row_line(blk, line, x0, r->y0, x1, r->y1, r->cells[0].size);
     }
     dq_buf_free(&label);
     for (size_t j = 0; j <= MAX_COLS; j++)

@@ -493,6 +493,40 @@ Test(clean, centred_bold_title_heads_the_bold_headings_of_its_page)
     ingest_raw_doc_free(&raw);
 }
 
+/* A statement set smaller than the document's text: its bold title is at
+ * the body size of its page, which its table rows set, and is a heading;
+ * a bold line smaller than the text of its own page is not. */
+Test(clean, bold_title_at_its_pages_body_size_is_a_heading)
+{
+    ingest_raw_doc raw = {0};
+    ingest_raw_page *p = pdf_page(&raw, 1);
+    ingest_block *b = raw_add_block(p);
+    pline(b, "Body text that is long enough to set the body size of this document.", 10, 72, 80);
+    pline(b, "More body text follows on the next line of the block, at ten points.", 10, 72, 93);
+    pline(b, "And a third line of it, so that ten points is what most text is set in.", 10, 72,
+          106);
+    pline(raw_add_block(p), "Small bold aside", 8, 72, 130)->bold = true;
+    p = pdf_page(&raw, 2);
+    pline(raw_add_block(p), "Consolidated Statements of Income", 8, 72, 60)->bold = true;
+    b = raw_add_block(p);
+    b->table = 1;
+    pline(b, "Net sales | 2020: 11,303 | 2019: 11,503", 8, 72, 80);
+    pline(b, "Cost of sales | 2020: 7,772 | 2019: 7,468", 8, 72, 92);
+    pline(b, "Gross margin | 2020: 3,531 | 2019: 4,035", 8, 72, 104);
+    ingest_doc doc;
+    char *d = clean_dump(&raw, &doc);
+    cr_assert_str_eq(d, "[0]Body text that is long enough to set the body size of this document. "
+                        "More body text follows on the next line of the block, at ten points. "
+                        "And a third line of it, so that ten points is what most text is set in.|"
+                        "[0]Small bold aside|[1]Consolidated Statements of Income|"
+                        "[0]Net sales | 2020: 11,303 | 2019: 11,503|"
+                        "[0]Cost of sales | 2020: 7,772 | 2019: 7,468|"
+                        "[0]Gross margin | 2020: 3,531 | 2019: 4,035|");
+    free(d);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(&raw);
+}
+
 Test(clean, all_bold_document_has_no_bold_headings)
 {
     ingest_raw_doc raw = {0};

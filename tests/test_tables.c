@@ -173,6 +173,14 @@ Test(tables, unruled_statement_keeps_numbers_under_their_years)
     cr_assert_not_null(row);
     cr_expect_str_eq(row->header, "2018 | 2017");
     cr_expect_null(para_eq(&d.doc, 1, "2018 | 2017")->header);
+    /* Rows keep their font size: cleanup reads a page's body size off them. */
+    size_t sized = 0;
+    for (size_t b = 0; b < d.raw.pages[0].n_blocks; b++) {
+        const ingest_block *blk = &d.raw.pages[0].blocks[b];
+        for (size_t i = 0; blk->table && i < blk->n_lines; i++)
+            sized += blk->lines[i].size == 10;
+    }
+    cr_expect_eq(sized, 6, "%zu of 6 rows sized", sized);
 
     /* The citation's highlight covers whole rows, label to last number. */
     chunk_list cl;
