@@ -173,12 +173,14 @@ static bool enclosed(const char *s, size_t n)
     return opens && closes;
 }
 
-/* A heading is short, has a letter in it and does not end like a sentence.
+/* A heading is short, has a word in it (two letters or more, or a CJK
+ * character: a lone "o" or "x" is a check box on a form's cover) and does
+ * not end like a sentence.
  * SHAPE_QUESTION: it would be, but ends in '?', which only a larger font
  * makes a heading ("How do I book a room?" in an FAQ). */
 static int heading_shaped(const char *s, size_t n)
 {
-    size_t cjk = 0, words = 0, i = 0;
+    size_t cjk = 0, words = 0, i = 0, letters = 0;
     bool in_word = false, letter = false;
     uint32_t last = 0;
     while (i < n) {
@@ -192,7 +194,8 @@ static int heading_shaped(const char *s, size_t n)
         } else if (alnum && !in_word) {
             words++;
         }
-        if (alnum && !is_digit(cp))
+        letters = alnum && !is_digit(cp) ? letters + 1 : 0;
+        if (letters >= 2)
             letter = true;
         in_word = alnum;
         if (cp != ' ')

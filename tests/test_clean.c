@@ -527,6 +527,27 @@ Test(clean, bold_title_at_its_pages_body_size_is_a_heading)
     ingest_raw_doc_free(&raw);
 }
 
+/* A form's check box ("o", "x" in a larger or bold font) is no heading. */
+Test(clean, lone_letter_is_not_a_heading)
+{
+    ingest_raw_doc raw = {0};
+    ingest_raw_page *p = pdf_page(&raw, 1);
+    pline(raw_add_block(p), "ANNUAL REPORT", 14, 72, 50);
+    pline(raw_add_block(p), "o", 14, 72, 70);
+    pline(raw_add_block(p), "x", 10, 72, 90)->bold = true;
+    ingest_block *b = raw_add_block(p);
+    pline(b, "Body text that is long enough to set the body size of this document.", 10, 72, 120);
+    pline(b, "More body text follows on the next line of the block, at ten points.", 10, 72, 133);
+    ingest_doc doc;
+    char *d = clean_dump(&raw, &doc);
+    cr_assert_str_eq(d, "[1]ANNUAL REPORT|[0]o|[0]x|"
+                        "[0]Body text that is long enough to set the body size of this document. "
+                        "More body text follows on the next line of the block, at ten points.|");
+    free(d);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(&raw);
+}
+
 Test(clean, all_bold_document_has_no_bold_headings)
 {
     ingest_raw_doc raw = {0};
