@@ -64,6 +64,17 @@ static char *clean_dump(ingest_raw_doc *raw, ingest_doc *doc)
     return dump(doc);
 }
 
+/* Cleans raw, expects its paragraphs to dump as want, and frees raw. */
+static void expect_paras(ingest_raw_doc *raw, const char *want)
+{
+    ingest_doc doc;
+    char *d = clean_dump(raw, &doc);
+    cr_expect_str_eq(d, want);
+    free(d);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(raw);
+}
+
 /* ---- spacing and folding ------------------------------------------------ */
 
 Test(clean, cjk_spaces_fullwidth_and_whitespace)
@@ -479,18 +490,13 @@ Test(clean, centred_bold_title_heads_the_bold_headings_of_its_page)
         pline(b, body[0], 10, 72, 140);
         pline(b, body[1], 10, 72, 153);
     }
-    ingest_doc doc;
-    char *d = clean_dump(&raw, &doc);
     dq_buf want = DQ_BUF_INIT;
     dq_buf_printf(&want, "[1]CONSOLIDATED BALANCE SHEETS|[0]%s %s|[2]ASSETS|[0]%s %s|", body[0],
                   body[1], body[0], body[1]);
     dq_buf_printf(&want, "[1]Liquidity|[0]%s %s|[1]Sources of Funds|[0]%s %s|", body[0], body[1],
                   body[0], body[1]);
-    cr_assert_str_eq(d, want.data);
+    expect_paras(&raw, want.data);
     dq_buf_free(&want);
-    free(d);
-    ingest_doc_free(&doc);
-    ingest_raw_doc_free(&raw);
 }
 
 /* A statement set smaller than the document's text: its bold title is at
@@ -513,18 +519,13 @@ Test(clean, bold_title_at_its_pages_body_size_is_a_heading)
     pline(b, "Net sales | 2020: 11,303 | 2019: 11,503", 8, 72, 80);
     pline(b, "Cost of sales | 2020: 7,772 | 2019: 7,468", 8, 72, 92);
     pline(b, "Gross margin | 2020: 3,531 | 2019: 4,035", 8, 72, 104);
-    ingest_doc doc;
-    char *d = clean_dump(&raw, &doc);
-    cr_assert_str_eq(d, "[0]Body text that is long enough to set the body size of this document. "
-                        "More body text follows on the next line of the block, at ten points. "
-                        "And a third line of it, so that ten points is what most text is set in.|"
-                        "[0]Small bold aside|[1]Consolidated Statements of Income|"
-                        "[0]Net sales | 2020: 11,303 | 2019: 11,503|"
-                        "[0]Cost of sales | 2020: 7,772 | 2019: 7,468|"
-                        "[0]Gross margin | 2020: 3,531 | 2019: 4,035|");
-    free(d);
-    ingest_doc_free(&doc);
-    ingest_raw_doc_free(&raw);
+    expect_paras(&raw, "[0]Body text that is long enough to set the body size of this document. "
+                       "More body text follows on the next line of the block, at ten points. "
+                       "And a third line of it, so that ten points is what most text is set in.|"
+                       "[0]Small bold aside|[1]Consolidated Statements of Income|"
+                       "[0]Net sales | 2020: 11,303 | 2019: 11,503|"
+                       "[0]Cost of sales | 2020: 7,772 | 2019: 7,468|"
+                       "[0]Gross margin | 2020: 3,531 | 2019: 4,035|");
 }
 
 /* A form's check box ("o", "x" in a larger or bold font) is no heading. */
@@ -538,14 +539,9 @@ Test(clean, lone_letter_is_not_a_heading)
     ingest_block *b = raw_add_block(p);
     pline(b, "Body text that is long enough to set the body size of this document.", 10, 72, 120);
     pline(b, "More body text follows on the next line of the block, at ten points.", 10, 72, 133);
-    ingest_doc doc;
-    char *d = clean_dump(&raw, &doc);
-    cr_assert_str_eq(d, "[1]ANNUAL REPORT|[0]o|[0]x|"
-                        "[0]Body text that is long enough to set the body size of this document. "
-                        "More body text follows on the next line of the block, at ten points.|");
-    free(d);
-    ingest_doc_free(&doc);
-    ingest_raw_doc_free(&raw);
+    expect_paras(&raw, "[1]ANNUAL REPORT|[0]o|[0]x|"
+                       "[0]Body text that is long enough to set the body size of this document. "
+                       "More body text follows on the next line of the block, at ten points.|");
 }
 
 Test(clean, all_bold_document_has_no_bold_headings)
