@@ -495,8 +495,8 @@ static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
     for (size_t i = 0; i < nr; i++) {
         row *r = &rows[i];
         qsort(r->cells, r->n, sizeof *r->cells, cmp_cell_x);
-        join_touching(r);
         join_signs(r);
+        join_touching(r);
         for (size_t k = 1; k < r->n && !r->table; k++)
             r->table = r->cells[k].x1 - r->cells[k].x0 <= SHORT_CELL * page->width;
     }
