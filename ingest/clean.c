@@ -281,6 +281,25 @@ static size_t edge_lines(const line_ref *lines, size_t n, size_t out[4])
     return k;
 }
 
+/* True when text lies both above and below line i on its page: first or
+ * last in MuPDF's order is not always at the edge of the page's text (a
+ * superscript "2/3" inside a table's row label can come last). */
+static bool between_lines(const line_ref *lines, size_t n, size_t i)
+{
+    const ingest_line *l = lines[i].src;
+    if (!has_box(l))
+        return false;
+    bool above = false, below = false;
+    for (size_t k = 0; k < n && !(above && below); k++) {
+        const ingest_line *o = lines[k].src;
+        if (k == i || !lines[k].len || !has_box(o))
+            continue;
+        above |= o->y1 <= l->y0;
+        below |= o->y0 >= l->y1;
+    }
+    return above && below;
+}
+
 /* A line inside a page that may be boilerplate when it repeats ("See
  * accompanying notes", a form's running title printed mid-page): a line of
  * text with eight letters or more, not a table row (a table's header or
@@ -488,11 +507,12 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
         size_t n = page_first[p + 1] - page_first[p];
         size_t edge[4];
         size_t ne = edge_lines(pl, n, edge);
+        float h = raw->pages[p].height;
         for (size_t e = 0; e < ne; e++)
-            if (is_page_number(text + pl[edge[e]].off, pl[edge[e]].len))
+            if (!between_lines(pl, n, edge[e]) &&
+                is_page_number(text + pl[edge[e]].off, pl[edge[e]].len))
                 pl[edge[e]].drop = true;
         ne = edge_lines(pl, n, edge);
-        float h = raw->pages[p].height;
         for (size_t e = 0; e < ne; e++) {
             line_ref *lr = &pl[edge[e]];
             lr->hash = masked_hash(text + lr->off, lr->len);

@@ -290,6 +290,9 @@ Test(clean, page_numbers_dropped_at_page_edges)
     pline(raw_add_block(p), "42", 10, 72, 160);
     pline(raw_add_block(p), "Fourth line.", 10, 72, 190);
     pline(raw_add_block(p), "Last line.", 10, 72, 220);
+    /* Nor is one that MuPDF hands over last but that sits between lines (a
+     * superscript fraction in a table's label). */
+    pline(raw_add_block(p), "2/3", 6, 150, 176)->x1 = 160;
     ingest_doc doc;
     cr_assert_eq(ingest_clean(&raw, &doc), 0);
     cr_assert_eq(doc.n_pages, n + 1);
@@ -300,8 +303,9 @@ Test(clean, page_numbers_dropped_at_page_edges)
         cr_assert_str_eq(doc.pages[i].paras[0].text, body);
     }
     cr_assert_eq(doc.pages[n].number, 99);
-    cr_assert_eq(doc.pages[n].n_paras, 5);
+    cr_assert_eq(doc.pages[n].n_paras, 6);
     cr_assert_str_eq(doc.pages[n].paras[2].text, "42");
+    cr_assert_str_eq(doc.pages[n].paras[5].text, "2/3");
     ingest_doc_free(&doc);
     ingest_raw_doc_free(&raw);
 }
