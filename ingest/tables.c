@@ -11,7 +11,8 @@
  * clusters of the x extents of the short cells; the cells left of every
  * column are row labels. Leading rows without a label are the header (a
  * spanning "Year Ended December 31," counts for every column it covers), as
- * is a first row of words over rows of numbers. A currency sign or a closing
+ * is a first row of words over rows of numbers. Lines that touch (a
+ * superscript MuPDF set apart) are one cell. A currency sign or a closing
  * ")" or "%" set apart from its number is joined to it. Lines of prose
  * blocks (three or more wide, left-aligned lines) never take part, so the
  * prose column of a two-column page stays text. Ruling lines, where the page
