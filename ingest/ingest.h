@@ -224,13 +224,18 @@ typedef struct {
  * without line boxes (text files). *out is malloc'd (free it). */
 int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n);
 
+typedef struct {
+    ingest_box *items; /* (n) malloc'd */
+    size_t n;
+} ingest_boxes;
+
+/* ingest_chunk_boxes() of every chunk of chunks into out (chunks->n), each
+ * of raw's lines normalised once for all of them. */
+void ingest_doc_boxes(const ingest_raw_doc *raw, const chunk_list *chunks, ingest_boxes *out);
+
 /* ---- reading in child processes (isolate.c) ------------------------------ */
 
 /* A file extracted, cleaned and split: what the store takes. Owns all. */
-typedef struct {
-    ingest_box *items; /* (n) */
-    size_t n;
-} ingest_boxes;
 
 typedef struct {
     ingest_raw_doc raw;   /* format and the pages' marks (OCR, unreadable, dropped);

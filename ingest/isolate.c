@@ -82,8 +82,7 @@ int ingest_prepare(const split_params *split, ingest_prepared *p)
     }
     ingest_doc_free(&doc);
     p->boxes = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->boxes);
-    for (size_t i = 0; i < p->chunks.n; i++)
-        ingest_chunk_boxes(&p->raw, &p->chunks.items[i], &p->boxes[i].items, &p->boxes[i].n);
+    ingest_doc_boxes(&p->raw, &p->chunks, p->boxes);
     return 0;
 }
 
