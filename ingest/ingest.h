@@ -127,6 +127,8 @@ typedef struct {
     long long max_doc_bytes;  /* memory MuPDF may hold for one document: what a compressed
                                * bomb (an EPUB part expanding to 1 GB) or a layout of
                                * millions of boxes would take; default 512 MB */
+    int page_parts;           /* a PDF's pages may be read by up to this many processes at
+                               * once (isolate.c), each with these limits; 0 or 1: one */
 } ingest_params;
 
 ingest_params ingest_default_params(void);

@@ -360,17 +360,19 @@ static unsigned run_jobs(const ingest_run *run)
 }
 
 /* Starts a reader child for f with the run's limits, password, OCR and
- * chunking; NULL with the error set. */
-static ingest_reader *start_reader(const ingest_run *run, const input_file *f)
+ * chunking, its PDF pages read by up to parts processes (of the run's
+ * jobs); NULL with the error set. */
+static ingest_reader *start_reader(const ingest_run *run, const input_file *f, unsigned parts)
 {
     ingest_params ip = run->limits;
     ip.password = run->password;
+    ip.page_parts = (int)parts;
     /* OCR starts a worker per core in each child: with several children the
      * cores are shared out instead of taken several times over. */
     ocr_params ocr = run->ocr;
     unsigned jobs = run_jobs(run);
     if (ocr.threads == 0 && jobs > 1)
-        ocr.threads = online_cores() > jobs ? (int)(online_cores() / jobs) : 1;
+        ocr.threads = online_cores() * parts > jobs ? (int)(online_cores() * parts / jobs) : 1;
     ip.ocr = &ocr;
     return ingest_reader_start(f->abs, &ip, &run->split);
 }
@@ -386,7 +388,7 @@ static void take_result(ingest_reader *r, read_result *out)
 static void read_now(ingest_run *run, const input_file *f, read_result *out)
 {
     memset(out, 0, sizeof *out);
-    ingest_reader *r = start_reader(run, f);
+    ingest_reader *r = start_reader(run, f, run_jobs(run));
     if (!r) {
         out->rc = INGEST_READ_FAILED;
         out->err = dq_strdup(dq_last_error());
@@ -652,6 +654,7 @@ typedef struct {
     bool hashed;           /* sha is its content hash */
     char sha[65];
     ingest_reader *reader; /* its child, while running */
+    unsigned parts;        /* the jobs it holds: its PDF's pages read by as many */
     bool done;             /* res holds what the child made */
     read_result res;
 } ahead_file;
@@ -706,9 +709,12 @@ static int pool_plan(reader_pool *p, size_t cursor)
         a->hashed = plan.hashed;
         memcpy(a->sha, plan.sha, sizeof a->sha);
         if (plan.act == ACT_READ && !sha_in_flight(p, cursor, j, plan.sha)) {
-            a->reader = start_reader(p->run, f);
+            /* The last file gets the jobs no other file will: a large PDF
+             * read alone (or last) has its pages split among them. */
+            a->parts = p->next == p->files->n ? p->jobs - p->running : 1;
+            a->reader = start_reader(p->run, f, a->parts);
             if (a->reader) {
-                p->running++;
+                p->running += a->parts;
             } else {
                 a->done = true;
                 a->res = (read_result){.rc = INGEST_READ_FAILED, .err = dq_strdup(dq_last_error())};
@@ -738,7 +744,7 @@ static void pool_pump(reader_pool *p, size_t cursor, int timeout_ms)
                 take_result(a->reader, &a->res);
                 a->reader = NULL;
                 a->done = true;
-                p->running--;
+                p->running -= a->parts;
                 p->held_bytes += a->res.bytes;
             }
         }
