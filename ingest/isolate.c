@@ -14,10 +14,12 @@
  *
  * ingest_reader_* run one child without blocking the caller, which may run
  * several at once (poll their descriptors) from one thread. The readers start
- * no threads; a caller's other threads (an embedding model's pool, idle while
- * files are read) may hold their own locks at fork(), but the child takes
- * none of them (glibc's malloc locks are reset in the child), only MuPDF's
- * and the child's own.
+ * no threads; a caller's other threads (an embedding model's pool, idle
+ * between the batches the ingest run embeds while it waits) may hold their
+ * own locks at fork(), but the child takes none of them (glibc's malloc
+ * locks are reset in the child), only MuPDF's and the child's own. A reader
+ * of a large PDF may fork page workers of its own (pages.h), before its OCR
+ * threads start.
  *
  * Memory has two bounds. MuPDF's allocations are counted against
  * max_doc_bytes (memcap.h) and fail cleanly with the limit's name; what is

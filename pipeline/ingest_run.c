@@ -770,12 +770,21 @@ int ingest_run_files(ingest_run *run, const file_list *files)
     p.ahead = dq_calloc(p.window, sizeof *p.ahead);
     long long bytes = 0;
     int rc = 0;
+    vectorize_feed feed = vectorize_feed_make(run->st, run->embed, &run->events);
+    bool model_ok = run->embed != NULL; /* no feed step failed */
     for (size_t i = 0; i < files->n && !stopped(run) && rc == 0; i++) {
         ahead_file *a = slot_of(&p, i);
         if ((rc = pool_plan(&p, i)) < 0)
             break;
+        bool more = model_ok; /* stored chunks may wait for a vector */
         while (a->reader && !stopped(run) && rc == 0) {
-            pool_pump(&p, i, STOP_POLL_MS);
+            /* Instead of waiting for the reader, the chunks stored so far
+             * are embedded. A failing model is left to the pass after the
+             * run, which meets the same error and reports it. */
+            int fed = more ? vectorize_feed_step(&feed) : 0;
+            model_ok &= fed >= 0;
+            more = fed > 0;
+            pool_pump(&p, i, more ? 0 : STOP_POLL_MS);
             rc = pool_plan(&p, i);
         }
         if (rc < 0 || stopped(run))
@@ -791,6 +800,7 @@ int ingest_run_files(ingest_run *run, const file_list *files)
             run->events.files_done(run->events.user, (int)i + 1, bytes, run->pages);
         pool_pump(&p, i + 1, 0); /* the children's pipes keep flowing */
     }
+    run->n_embedded += feed.n_embedded;
     pool_free(&p);
     return rc;
 }
