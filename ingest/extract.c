@@ -510,7 +510,7 @@ static int text_pass_parts(fz_context *ctx, fz_document *doc, const char *path,
     } else if (w) {
         page_part *rest = dq_calloc(parts - 1, sizeof *rest);
         rc = page_workers_finish(w, rest);
-        for (size_t i = 0; i + 1 < parts; i++)
+        for (size_t i = 0; rc == 0 && i + 1 < parts; i++)
             part_join(whole, &rest[i]);
         free(rest);
     }
