@@ -518,71 +518,81 @@ static int text_pass_parts(fz_context *ctx, fz_document *doc, const char *path,
     return rc;
 }
 
+/* A document open in its own MuPDF context, on the document's memory cap,
+ * MuPDF's last warning kept. */
+typedef struct {
+    mu_log log;
+    memcap mem;
+    fz_context *ctx;
+    fz_document *doc;
+    int n_pages;
+} mu_doc;
+
+/* Opens path into d (which must not move while open); -1 with the error set,
+ * d still to be closed. */
+static int mu_open(mu_doc *d, const char *path, const ingest_params *params)
+{
+    *d = (mu_doc){.mem = memcap_make(params->max_doc_bytes)};
+    d->ctx = memcap_new_context(&d->mem, FZ_STORE_DEFAULT);
+    if (!d->ctx)
+        return -1;
+    fz_set_warning_callback(d->ctx, on_warning, &d->log);
+    fz_set_error_callback(d->ctx, on_error, NULL);
+    d->doc = open_document(d->ctx, path, params->password, &d->n_pages);
+    return d->doc ? 0 : -1;
+}
+
+/* Closes d; rc < 0 after the memory cap was hit names the limit. */
+static int mu_close(mu_doc *d, int rc)
+{
+    if (rc < 0 && d->mem.hit)
+        memcap_set_error(&d->mem);
+    if (d->ctx) {
+        fz_drop_document(d->ctx, d->doc);
+        fz_drop_context(d->ctx);
+    }
+    return rc;
+}
+
 static int extract_mupdf(const char *path, const ingest_params *params, bool may_split,
                          ingest_raw_doc *out)
 {
-    mu_log mlog = {{0}};
-    memcap mem = memcap_make(params->max_doc_bytes);
-    fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
-    if (!ctx)
-        return -1;
-    fz_set_warning_callback(ctx, on_warning, &mlog);
-    fz_set_error_callback(ctx, on_error, NULL);
-
-    int rc = -1;
-    int n_pages = 0;
+    mu_doc d;
     page_part whole = {0};
-    fz_document *doc = open_document(ctx, path, params->password, &n_pages);
-    if (!doc)
-        goto done;
-    if (params->max_pages > 0 && n_pages > params->max_pages) {
-        dq_set_error("%d pages, over the limit of %d pages per document (--max-pages)", n_pages,
-                     params->max_pages);
-        goto done;
+    int rc = mu_open(&d, path, params);
+    if (rc == 0 && params->max_pages > 0 && d.n_pages > params->max_pages) {
+        dq_set_error("%d pages, over the limit of %d pages per document (--max-pages)",
+                     d.n_pages, params->max_pages);
+        rc = -1;
     }
-    out->title = lookup_title(ctx, doc);
-    size_t parts = part_count(params, n_pages, may_split);
-    rc = text_pass_parts(ctx, doc, path, params, &mem, n_pages, parts, &whole);
+    if (rc == 0) {
+        out->title = lookup_title(d.ctx, d.doc);
+        size_t parts = part_count(params, d.n_pages, may_split);
+        rc = text_pass_parts(d.ctx, d.doc, path, params, &d.mem, d.n_pages, parts, &whole);
+    }
     /* The first part's warning is the earliest: a later part's wins. */
     if (rc == 0 && !whole.warning[0])
-        memcpy(whole.warning, mlog.warning, sizeof whole.warning);
+        memcpy(whole.warning, d.log.warning, sizeof whole.warning);
     if (rc == 0)
-        rc = whole_document(path, params, n_pages, &whole, out);
-
-done:
-    if (rc < 0 && mem.hit)
-        memcap_set_error(&mem);
+        rc = whole_document(path, params, d.n_pages, &whole, out);
     page_part_free(&whole);
-    fz_drop_document(ctx, doc);
-    fz_drop_context(ctx);
-    return rc;
+    return mu_close(&d, rc);
 }
 
 int page_part_read(const char *path, const ingest_params *params, int from, int to,
                    page_part *out)
 {
     memset(out, 0, sizeof *out);
-    mu_log mlog = {{0}};
-    memcap mem = memcap_make(params->max_doc_bytes);
-    fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
-    if (!ctx)
-        return -1;
-    fz_set_warning_callback(ctx, on_warning, &mlog);
-    fz_set_error_callback(ctx, on_error, NULL);
-    int n_pages = 0;
-    int rc = -1;
-    fz_document *doc = open_document(ctx, path, params->password, &n_pages);
-    if (doc) {
+    mu_doc d;
+    int rc = mu_open(&d, path, params);
+    if (rc == 0) {
         /* Opening warned in the first part already. */
-        mlog.warning[0] = '\0';
-        rc = text_pass(ctx, doc, params, &mem, from, to < n_pages ? to : n_pages, n_pages, out);
-        memcpy(out->warning, mlog.warning, sizeof out->warning);
+        d.log.warning[0] = '\0';
+        rc = text_pass(d.ctx, d.doc, params, &d.mem, from, to < d.n_pages ? to : d.n_pages,
+                       d.n_pages, out);
+        memcpy(out->warning, d.log.warning, sizeof out->warning);
     }
-    if (rc < 0 && mem.hit)
-        memcap_set_error(&mem);
-    fz_drop_document(ctx, doc);
-    fz_drop_context(ctx);
-    return rc;
+    return mu_close(&d, rc);
 }
 
 /* Reads up to n bytes of the start of path into buf; returns the count or -1. */

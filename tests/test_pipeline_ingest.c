@@ -766,6 +766,18 @@ static char *ingest_with_jobs(store *s, int jobs, ingest_run *run, events_seen *
     return store_rows(s);
 }
 
+/* ingest_with_jobs() into a new store of that name beside st's (*s, the
+ * caller closes it). */
+static char *ingest_into_new_store(const char *name, int jobs, ingest_run *run,
+                                   events_seen *seen, store **s)
+{
+    char sdir[200];
+    snprintf(sdir, sizeof sdir, "%s/%s", root, name);
+    *s = store_open(sdir, STORE_CREATE);
+    cr_assert_not_null(*s, "%s", dq_last_error());
+    return ingest_with_jobs(*s, jobs, run, seen);
+}
+
 Test(run, several_readers_store_the_same_rows_in_input_order)
 {
     /* The big file first: its reader finishes after the small ones behind it. */
@@ -780,11 +792,8 @@ Test(run, several_readers_store_the_same_rows_in_input_order)
     events_seen seen1 = {0}, seen4 = {0};
     ingest_run one, four;
     char *rows1 = ingest_with_jobs(st, 1, &one, &seen1);
-    char sdir[200];
-    snprintf(sdir, sizeof sdir, "%s/.docqa4", root);
-    store *st4 = store_open(sdir, STORE_CREATE);
-    cr_assert_not_null(st4, "%s", dq_last_error());
-    char *rows4 = ingest_with_jobs(st4, 4, &four, &seen4);
+    store *st4;
+    char *rows4 = ingest_into_new_store(".docqa4", 4, &four, &seen4, &st4);
 
     cr_expect_str_eq(rows4, rows1, "4 readers wrote other rows than 1");
     cr_expect_eq(four.n_added, 5, "%d added, %d failed: %s", four.n_added, four.n_failed,
@@ -814,11 +823,8 @@ Test(run, a_pdf_read_alone_has_its_pages_split_and_stores_the_same_rows)
     events_seen seen1 = {0}, seen3 = {0};
     ingest_run one, three;
     char *rows1 = ingest_with_jobs(st, 1, &one, &seen1);
-    char sdir[200];
-    snprintf(sdir, sizeof sdir, "%s/.docqa3", root);
-    store *st3 = store_open(sdir, STORE_CREATE);
-    cr_assert_not_null(st3, "%s", dq_last_error());
-    char *rows3 = ingest_with_jobs(st3, 3, &three, &seen3);
+    store *st3;
+    char *rows3 = ingest_into_new_store(".docqa3", 3, &three, &seen3, &st3);
     cr_expect_str_eq(rows3, rows1, "3 page readers wrote other rows than 1");
     cr_expect_eq(three.n_added, 1);
     cr_expect_eq(three.pages, 64);
