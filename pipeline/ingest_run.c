@@ -384,11 +384,12 @@ static void take_result(ingest_reader *r, read_result *out)
     out->err = out->rc < 0 ? dq_strdup(dq_last_error()) : NULL;
 }
 
-/* Reads f now, in one child, polling events.stop while it runs. */
+/* Reads f now, in one child (the pool's readers may still run beside it),
+ * polling events.stop while it runs. */
 static void read_now(ingest_run *run, const input_file *f, read_result *out)
 {
     memset(out, 0, sizeof *out);
-    ingest_reader *r = start_reader(run, f, run_jobs(run));
+    ingest_reader *r = start_reader(run, f, 1);
     if (!r) {
         out->rc = INGEST_READ_FAILED;
         out->err = dq_strdup(dq_last_error());
@@ -770,8 +771,11 @@ int ingest_run_files(ingest_run *run, const file_list *files)
     p.ahead = dq_calloc(p.window, sizeof *p.ahead);
     long long bytes = 0;
     int rc = 0;
-    vectorize_feed feed = vectorize_feed_make(run->st, run->embed, &run->events);
-    bool model_ok = run->embed != NULL; /* no feed step failed */
+    /* A feed that fails is left to the pass after the run, which meets the
+     * same error and reports it. */
+    vectorize_feed feed = {0};
+    bool model_ok = run->embed && vectorize_feed_init(&feed, run->st, run->embed,
+                                                      &run->events) == 0;
     for (size_t i = 0; i < files->n && !stopped(run) && rc == 0; i++) {
         ahead_file *a = slot_of(&p, i);
         if ((rc = pool_plan(&p, i)) < 0)
@@ -779,8 +783,7 @@ int ingest_run_files(ingest_run *run, const file_list *files)
         bool more = model_ok; /* stored chunks may wait for a vector */
         while (a->reader && !stopped(run) && rc == 0) {
             /* Instead of waiting for the reader, the chunks stored so far
-             * are embedded. A failing model is left to the pass after the
-             * run, which meets the same error and reports it. */
+             * are embedded. */
             int fed = more ? vectorize_feed_step(&feed) : 0;
             model_ok &= fed >= 0;
             more = fed > 0;

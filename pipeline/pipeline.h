@@ -286,22 +286,24 @@ typedef struct {
 int vectorize_missing(store *st, embedder *e, const dq_config *cfg, const pipeline_events *ev,
                       vectorize_report *rep);
 
-/* Embedding beside an ingest run: the chunks stored after the feed was made
+/* Embedding beside an ingest run: the chunks stored after the feed began
  * that have no vector, a batch per step. */
 typedef struct {
     store *st;
     embedder *e;
     const pipeline_events *ev; /* its notice tells a model change; NULL: none */
-    int64_t after;     /* chunks up to this id were looked at; -1 before the first step */
+    int64_t after;     /* chunks up to this id were looked at */
+    bool switched;     /* the store's model is e's (the first step switched it) */
     size_t n_embedded; /* chunks the steps gave a vector */
 } vectorize_feed;
 
-vectorize_feed vectorize_feed_make(store *st, embedder *e, const pipeline_events *ev);
+/* A feed for the chunks st stores from now on. -1 with the error set. */
+int vectorize_feed_init(vectorize_feed *f, store *st, embedder *e, const pipeline_events *ev);
 /* Embeds and stores (one transaction) the next batch of chunks stored since
- * the feed was made that have no vector, the first step switching the
- * store's model as vectorize_missing() does: 1 when it embedded some, 0
- * when there were none, -1 with the error set. vectorize_missing() after
- * the run embeds whatever a feed left. */
+ * the feed began that have no vector, the first step switching the store's
+ * model as vectorize_missing() does: 1 when it embedded some, 0 when there
+ * were none, -1 with the error set. vectorize_missing() after the run
+ * embeds whatever a feed left. */
 int vectorize_feed_step(vectorize_feed *f);
 
 /* Brings the FAISS file in step with the store's vectors of model, with the

@@ -154,20 +154,20 @@ int vectorize_missing(store *st, embedder *e, const dq_config *cfg, const pipeli
 
 /* ---- embedding beside an ingest run ------------------------------------ */
 
-vectorize_feed vectorize_feed_make(store *st, embedder *e, const pipeline_events *ev)
+int vectorize_feed_init(vectorize_feed *f, store *st, embedder *e, const pipeline_events *ev)
 {
-    return (vectorize_feed){st, e, ev, -1, 0};
+    *f = (vectorize_feed){st, e, ev, 0, false, 0};
+    /* Chunks stored before are the pass after the run's. */
+    return store_last_chunk_id(st, &f->after);
 }
 
 int vectorize_feed_step(vectorize_feed *f)
 {
     static const pipeline_events none = {0};
     const char *identity = embedder_identity(f->e);
-    /* Chunks stored before the run are the pass after it's; the first step
-     * switches the model, as that pass would. */
-    if (f->after < 0 && (switch_model(f->st, identity, f->ev ? f->ev : &none) < 0 ||
-                         store_last_chunk_id(f->st, &f->after) < 0))
+    if (!f->switched && switch_model(f->st, identity, f->ev ? f->ev : &none) < 0)
         return -1;
+    f->switched = true;
     pending todo = {0};
     int rc = store_each_chunk_missing_vector(f->st, identity, f->after, EMBED_BATCH, collect,
                                              &todo);

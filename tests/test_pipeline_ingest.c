@@ -449,9 +449,10 @@ Test(run, chunks_get_vectors_while_files_are_still_read)
     bool err;
     embedder *e = dq_config_open_embedder(&cfg, NULL, &err);
     cr_assert_not_null(e, "%s", dq_last_error());
-    /* The feed takes the chunks stored after it was made, a batch a step;
+    /* The feed takes the chunks stored after it began, a batch a step;
      * a.md's, stored before, are the pass after the run's. */
-    vectorize_feed feed = vectorize_feed_make(st, e, NULL);
+    vectorize_feed feed;
+    cr_assert_eq(vectorize_feed_init(&feed, st, e, NULL), 0, "%s", dq_last_error());
     cr_assert_eq(vectorize_feed_step(&feed), 0, "%s", dq_last_error());
     dq_buf text = DQ_BUF_INIT;
     for (int i = 0; i < 40; i++)
