@@ -9,12 +9,13 @@
  *     vpdpbusd on zmm registers (64 multiply-adds each); GMAC/s, per wall
  *     second and per CPU second (the second is what a loaded machine leaves
  *     comparable).
- * lm_bench --kernel THREADS [TYPE [TOKENS]]
- *     The quantized product alone: a cache-resident 512 x 1024 matrix of
+ * lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]]
+ *     The quantized product alone: a ROWS x 1024 matrix (default 512 rows,
+ *     cache-resident; 65536 rows of Q8_0 are 71 MB, read from memory) of
  *     TYPE (default Q8_0) times TOKENS tokens (default 64; 1 is decode's
- *     matrix-vector product), 2560 / TOKENS times: GMAC/s per wall and CPU
- *     second, and of the fastest product (on a shared machine the steadiest
- *     figure).
+ *     matrix-vector product), 2560 x 512 / (TOKENS x ROWS) times (at least
+ *     4): GMAC/s per wall and CPU second, and of the fastest product (on a
+ *     shared machine the steadiest figure).
  * lm_bench MODEL.gguf decode TOKENS THREADS
  *     A 16-token prompt, then TOKENS single-token steps (greedy): tokens/s
  *     (the mean, and the fastest step, the statistic --bandwidth reports) and
@@ -159,12 +160,13 @@ static int run_peak(int threads)
 /* ---- the product alone ------------------------------------------------------------ */
 
 /* A (N, K) matrix of random codes of type `type` (scales 2^-10) times M
- * tokens, the weights resident in cache: what the kernel does without
- * memory traffic. */
-static int run_kernel(int threads, const char *type_name, int M)
+ * tokens: with the weights resident in cache, what the kernel does without
+ * memory traffic; with more rows than the caches hold, what it gets through
+ * from memory. */
+static int run_kernel(int threads, const char *type_name, int M, int N)
 {
-    enum { N = 512, K = 1024 };
-    int reps = 2560 / M;
+    enum { K = 1024 };
+    int reps = (int)(2560.0 * 512 / M / N) > 4 ? (int)(2560.0 * 512 / M / N) : 4;
     static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_0, GGUF_TYPE_Q4_K,
                                       GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
     size_t ti = 0;
@@ -329,13 +331,16 @@ int main(int argc, char **argv)
         return run_bandwidth(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "--peak") == 0)
         return run_peak(atoi(argv[2]));
-    if (argc >= 3 && argc <= 5 && strcmp(argv[1], "--kernel") == 0) {
-        int m = argc == 5 ? atoi(argv[4]) : 64;
-        return run_kernel(atoi(argv[2]), argc >= 4 ? argv[3] : "Q8_0", m < 1 ? 1 : m > 2560 ? 2560 : m);
+    if (argc >= 3 && argc <= 6 && strcmp(argv[1], "--kernel") == 0) {
+        int m = argc >= 5 ? atoi(argv[4]) : 64;
+        int rows = argc == 6 ? atoi(argv[5]) : 512;
+        return run_kernel(atoi(argv[2]), argc >= 4 ? argv[3] : "Q8_0", m < 1 ? 1 : m > 2560 ? 2560 : m,
+                          rows < 1 ? 1 : rows > (1 << 20) ? 1 << 20 : rows);
     }
     if (argc == 5 && (strcmp(argv[2], "decode") == 0 || strcmp(argv[2], "prefill") == 0))
         return run_model(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]));
-    fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS | --kernel THREADS |\n"
+    fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS |\n"
+                    "       lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]] |\n"
                     "       lm_bench MODEL.gguf decode|prefill TOKENS THREADS\n");
     return 2;
 }

@@ -84,6 +84,11 @@ void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qr
  * tokens of xq (nt <= 8). */
 void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
 void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
+/* Decode's product (lm_gemv.c): y[n] = dot(row n of W, x) for n0 <= n < n1,
+ * one token, AVX-512 VNNI; for the quantized types and K that
+ * lm_gemv_fits. */
+bool lm_gemv_fits(const lm_mat *W);
+void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x, float *y);
 /* Float weights: out[t * ldo] = dot(row n, X row t), AVX2+F16C. */
 void lm_fdot_avx2(const lm_mat *W, int n, const float *X, int K, int nt, float *out, int ldo);
 

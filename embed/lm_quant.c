@@ -375,8 +375,24 @@ static void matmul_task(void *ctx, int task, int thread)
     }
 }
 
+/* Decode's rows per task: a multiple of the kernel's rows per pass, small
+ * enough that two threads end close together on a loaded machine. */
+enum { GEMV_TASK_ROWS = 32 };
+
+static void gemv_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const matmul_job *j = ctx;
+    int n0 = task * GEMV_TASK_ROWS, n1 = n0 + GEMV_TASK_ROWS < j->W->N ? n0 + GEMV_TASK_ROWS : j->W->N;
+    lm_gemv_vnni(j->W, n0, n1, j->xq, j->Y);
+}
+
 void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y)
 {
     matmul_job j = {W, M, X, xq, Y, lm_isa_get()};
+    if (M == 1 && j.isa == LM_ISA_VNNI && lm_gemv_fits(W)) {
+        bert_pool_run(p, gemv_task, &j, (W->N + GEMV_TASK_ROWS - 1) / GEMV_TASK_ROWS);
+        return;
+    }
     bert_pool_run(p, matmul_task, &j, (W->N + ROWS_PER_TASK - 1) / ROWS_PER_TASK);
 }

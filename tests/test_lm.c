@@ -304,7 +304,8 @@ static uint8_t *random_rows(gguf_type t, int K, int N, unsigned seed, lm_mat *W)
 
 /* Every kernel level against the scalar reference on random blocks of every
  * quantized type, at shapes with tails everywhere: rows not a multiple of a
- * task's 16, tokens not a multiple of a tile's 8 (and one, decode), rows of
+ * task's 16 (decode's 32, split in two halves, odd or even), tokens not a
+ * multiple of a tile's 8 (and one, decode's own kernels), rows of
  * an odd number of blocks (the 512-bit kernel wants pairs) or of groups of 8
  * blocks cut short (576, 704), and of an odd number of super-blocks. */
 Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
@@ -312,7 +313,7 @@ Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
     static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_0, GGUF_TYPE_Q4_K,
                                       GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
     static const int small_k[] = {32, 96, 64, 576, 704}, super_k[] = {256, 768, 1280};
-    static const int rows[] = {1, 17, 37}, tokens[] = {1, 3, 8, 13};
+    static const int rows[] = {1, 2, 17, 37}, tokens[] = {1, 3, 8, 13};
     unsigned seed = 11;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         bool kq = types[ti] != GGUF_TYPE_Q8_0 && types[ti] != GGUF_TYPE_Q4_0;
