@@ -6,7 +6,8 @@
  * Decode reads every weight once per token, so a kernel must get through
  * its bytes well faster than memory delivers them. Each kernel therefore:
  *   - runs GEMV_ROWS rows per pass, which share the activation loads and the
- *     activation's per-block scales and sums;
+ *     activation's per-block scales and sums, each row with two
+ *     accumulators so that no add waits for the one before;
  *   - makes the codes with one or two vector operations per 64 of them: a
  *     Q4_K byte's high nibble is used in place, as 16 times its value (its
  *     sub-block's scale carries the 1/16), Q5_K's and Q6_K's high bits are
@@ -15,7 +16,7 @@
  *     unsigned, the K-quants' mins, Q6_K's -32) once per block to the
  *     activation's sums, not to the codes;
  *   - unpacks the 6-bit scales of Q4_K/Q5_K with byte shuffles;
- *   - reduces the rows of a pass together at the end.
+ *   - asks for the bytes GEMV_PREFETCH ahead of each row.
  * Products of 64 codes (two blocks of 32) go through one vpdpbusd, one
  * conversion and one fused multiply-add with the pair's scales.
  */

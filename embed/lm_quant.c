@@ -387,6 +387,45 @@ static void gemv_task(void *ctx, int task, int thread)
     lm_gemv_vnni(j->W, n0, n1, j->xq, j->Y);
 }
 
+/* Decode's products of one input with several matrices, as one job: task
+ * t is a slice of matrix i where first[i] <= t < first[i + 1]. */
+typedef struct {
+    const lm_mat *const *W;
+    float *const *Y;
+    const lm_qrow *xq;
+    int n;
+    int first[LM_MATVEC_MAX + 1];
+} matvec_job;
+
+static void matvec_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const matvec_job *j = ctx;
+    int i = 0;
+    while (task >= j->first[i + 1])
+        i++;
+    int n0 = (task - j->first[i]) * GEMV_TASK_ROWS;
+    int n1 = n0 + GEMV_TASK_ROWS < j->W[i]->N ? n0 + GEMV_TASK_ROWS : j->W[i]->N;
+    lm_gemv_vnni(j->W[i], n0, n1, j->xq, j->Y[i]);
+}
+
+void lm_matvec_many(bert_pool *p, const lm_mat *const *W, int n, const float *x, const lm_qrow *xq,
+                    float *const *Y)
+{
+    matvec_job j = {W, Y, xq, n, {0}};
+    bool fast = lm_isa_get() == LM_ISA_VNNI && n <= LM_MATVEC_MAX;
+    for (int i = 0; i < n && fast; i++) {
+        fast = lm_gemv_fits(W[i]);
+        j.first[i + 1] = j.first[i] + (W[i]->N + GEMV_TASK_ROWS - 1) / GEMV_TASK_ROWS;
+    }
+    if (!fast) {
+        for (int i = 0; i < n; i++)
+            lm_matmul(p, W[i], 1, x, xq, Y[i]);
+        return;
+    }
+    bert_pool_run(p, matvec_task, &j, j.first[n]);
+}
+
 void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y)
 {
     matmul_job j = {W, M, X, xq, Y, lm_isa_get()};

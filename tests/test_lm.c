@@ -330,6 +330,53 @@ Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
     }
 }
 
+/* Decode's products of one input with several matrices in one job give each
+ * matrix's own product, bit for bit, whatever their types, at every level
+ * (a float matrix among them takes the general path). */
+Test(lm, matvec_many_matches_one_product_each)
+{
+    enum { K = 768 };
+    static const gguf_type types[] = {GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K, GGUF_TYPE_Q8_0, GGUF_TYPE_F16};
+    static const int rows[] = {37, 96, 65, 17};
+    lm_mat W[4];
+    uint8_t *w[4];
+    float *got[4], *want[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = random_rows(types[i], K, rows[i], 100u + (unsigned)i, &W[i]);
+        got[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+        want[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+    }
+    float x[K];
+    int8_t q[K];
+    float d[K / 32], dsx[K / 16];
+    for (int k = 0; k < K; k++)
+        x[k] = (float)((k * 37) % 101 - 50) / 16.0f;
+    lm_qrow xq = {q, d, dsx};
+    lm_quantize_row(x, K, &xq);
+    bert_pool *p = bert_pool_new(2);
+    const lm_mat *ws[4] = {&W[0], &W[1], &W[2], &W[3]};
+    int best = lm_isa_detect();
+    for (int level = LM_ISA_SCALAR; level <= best; level++) {
+        lm_isa_set(level);
+        for (int n = 1; n <= 4; n++) {
+            for (int i = 0; i < n; i++)
+                lm_matmul(p, &W[i], 1, x, &xq, want[i]);
+            lm_matvec_many(p, ws, n, x, &xq, got);
+            for (int i = 0; i < n; i++)
+                cr_assert_arr_eq(got[i], want[i], (size_t)rows[i] * sizeof(float),
+                                 "level %d, %d matrices: matrix %d (%s) differs", level, n, i,
+                                 gguf_type_name(types[i]));
+        }
+    }
+    lm_isa_set(best);
+    bert_pool_free(p);
+    for (int i = 0; i < 4; i++) {
+        free(w[i]);
+        free(got[i]);
+        free(want[i]);
+    }
+}
+
 /* Every kernel level gives the scalar reference's products, for rows of
  * whole 64-value pairs (the 512-bit kernel) and of an odd number of blocks. */
 Test(lm, fast_kernels_match_the_scalar_reference)
