@@ -412,7 +412,7 @@ void lm_matvec_many(bert_pool *p, const lm_mat *const *W, int n, const float *x,
     for (int i = 0; i < n && fast; i++) {
         fast = lm_gemv_fits(W[i]);
         size_t rows = GEMV_TASK_BYTES / W[i]->row_bytes;
-        j.rows[i] = rows < 2 ? 2 : (int)rows;
+        j.rows[i] = rows < 1 ? 1 : (int)rows;
         j.first[i + 1] = j.first[i] + (W[i]->N + j.rows[i] - 1) / j.rows[i];
     }
     if (!fast) {
