@@ -77,6 +77,18 @@ GEMV_INLINE __m512i pair_index(int i)
                             i, i);
 }
 
+/* A pair's product, codes q against the activation's 64 bytes xv, times
+ * the pair's scales: into acc for an even pair p, acc2 for an odd one, so
+ * that no add waits for the one before. */
+GEMV_INLINE void add_pair(__m512 *acc, __m512 *acc2, int p, __m512i q, __m512i xv, __m512 sc)
+{
+    __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv));
+    if (p % 2)
+        *acc2 = _mm512_fmadd_ps(f, sc, *acc2);
+    else
+        *acc = _mm512_fmadd_ps(f, sc, *acc);
+}
+
 /* ---- Q8_0 and Q4_0: blocks of 32 with a binary16 scale ------------------------- */
 
 /* R rows from row, rs bytes apart, into y[0], y[ys], ...: a pair of blocks
@@ -142,6 +154,14 @@ GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const 
     store_sums(acc, acc2, R, y, ys);
 }
 
+/* The activation's 256 codes of super-block s, 64 to a vector. */
+GEMV_INLINE void super_block_codes(const lm_qrow *x, int s, __m512i xv[4])
+{
+#pragma GCC unroll 8
+    for (int p = 0; p < 4; p++)
+        xv[p] = _mm512_loadu_si512(x->q + 256 * s + 64 * p);
+}
+
 /* ---- Q4_K and Q5_K: super-blocks of 256, eight sub-blocks with 6-bit scales
  * and mins ---------------------------------------------------------------------- */
 
@@ -192,9 +212,7 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
         if (!five)
             xd = _mm512_mul_ps(xd, sixteenth);
         __m512i xv[4];
-#pragma GCC unroll 8
-        for (int p = 0; p < 4; p++)
-            xv[p] = _mm512_loadu_si512(x->q + 256 * s + 64 * p);
+        super_block_codes(x, s, xv);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *sup = row + r * rs + (size_t)s * bytes;
@@ -221,12 +239,7 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
                 } else {
                     q = _mm512_and_si512(c, nibbles);
                 }
-                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv[p]));
-                __m512 sc = _mm512_permutexvar_ps(pair_index(2 * p), v);
-                if (p % 2)
-                    acc2[r] = _mm512_fmadd_ps(f, sc, acc2[r]);
-                else
-                    acc[r] = _mm512_fmadd_ps(f, sc, acc[r]);
+                add_pair(&acc[r], &acc2[r], p, q, xv[p], _mm512_permutexvar_ps(pair_index(2 * p), v));
             }
         }
     }
@@ -249,9 +262,7 @@ GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const 
         __m512 xd = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(x->d + 8 * s)));
         __m512 xs = _mm512_mul_ps(_mm512_loadu_ps(x->dsx + 16 * s), _mm512_set1_ps(-32.0f));
         __m512i xv[4];
-#pragma GCC unroll 8
-        for (int p = 0; p < 4; p++)
-            xv[p] = _mm512_loadu_si512(x->q + 256 * s + 64 * p);
+        super_block_codes(x, s, xv);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *sup = row + r * rs + (size_t)s * 210;
@@ -279,15 +290,11 @@ GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const 
                     __m512i q = _mm512_ternarylogic_epi32(_mm512_and_si512(lo, _mm512_set1_epi8(0xF)),
                                                           _mm512_rolv_epi32(qh, rot),
                                                           _mm512_set1_epi8(0x30), 0xF8);
-                    __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv[p]));
+                    /* lanes 4 i .. 4 i + 3 from scale 4 p + i */
                     __m512i idx = _mm512_set_epi32(4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 2,
                                                    4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 1, 4 * p + 1,
                                                    4 * p + 1, 4 * p + 1, 4 * p, 4 * p, 4 * p, 4 * p);
-                    __m512 scp = _mm512_permutexvar_ps(idx, v);
-                    if (p % 2)
-                        acc2[r] = _mm512_fmadd_ps(f, scp, acc2[r]);
-                    else
-                        acc[r] = _mm512_fmadd_ps(f, scp, acc[r]);
+                    add_pair(&acc[r], &acc2[r], p, q, xv[p], _mm512_permutexvar_ps(idx, v));
                 }
             }
         }
