@@ -105,11 +105,15 @@ bool query_term_is_stop(const char *s, int len, bool cjk)
 
 /* Clauses that say how to answer rather than what to find ("Round your
  * answer to two decimal places", "Answer in USD billions", "Based on the
- * details shown in ...", "请用中文回答") open with one of these words; their
- * words would otherwise pull in pages about rounding and answering. */
+ * details shown in ...", "According to the balance sheet", "We need to
+ * calculate a metric by ...", "then state that and explain why", "请用中文
+ * 回答") open with one of these words; their words would otherwise pull in
+ * pages about rounding and answering. ("If" and "when" are left out: they
+ * as often open the clause that holds the question.) */
 static const char *const instruction_leads[] = {
     "answer", "round", "respond", "reply",  "express", "address", "base",
     "based",  "basing", "give",   "please", "provide", "format",
+    "according", "by", "taking", "then", "we", "here", "calculate", "compute",
 };
 static const char *const instruction_leads_zh[] = {
     "请用", "请以", "请简要", "请简单", "请回答", "请给出", "回答", "用中文", "用英文",

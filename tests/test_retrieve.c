@@ -73,6 +73,14 @@ Test(match, instruction_clauses_are_not_searched)
     assert_match("Based on the details shown in the cash flow statement, what was capex?",
                  "\"capex\"");
     assert_match("违约金是多少？请用中文回答。", "\"违约\" OR \"约金\"");
+    /* clauses that say where to look or how to work it out */
+    assert_match("We need to calculate a metric by using the ledger. What was the net income?",
+                 "\"net\" OR \"income\"");
+    assert_match("According to the details in the ledger, how much cash was held?",
+                 "\"cash\" OR \"held\"");
+    assert_match("Does Acme have a high margin? If margin is not useful, then state that and "
+                 "explain why.",
+                 "\"acme\" OR \"high\" OR \"margin\" OR \"useful\"");
     /* a question of instructions only still searches */
     assert_match("Answer in English", "\"answer\" OR \"english\"");
 }
