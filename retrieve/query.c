@@ -179,24 +179,32 @@ size_t qterms_build(const char *question, int flags, qterms *out)
     return terms_of(question, flags, false, out);
 }
 
+/* The question with glued years cut ("FY2018" and "2022Q4" to their year as
+ * documents state it) and, unless keep_instructions, its instruction
+ * clauses blanked; malloc'd. */
+static char *question_text(const char *question, bool keep_instructions)
+{
+    dq_buf split = DQ_BUF_INIT;
+    text_split_glued_years(question, strlen(question), &split);
+    char *blanked = split.data ? dq_buf_take(&split) : dq_strdup("");
+    if (keep_instructions)
+        return blanked;
+    char *asked = dq_strdup(blanked);
+    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
+    if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
+        free(blanked); /* all instructions: "Answer in English" searches itself */
+        return asked;
+    }
+    free(asked);
+    return blanked;
+}
+
 static size_t terms_of(const char *question, int flags, bool keep_instructions, qterms *out)
 {
     build_ctx b = {out, {NULL, 0, 0}};
     /* UTF-8 is self-synchronising: a byte match of a whole phrase starts and
      * ends on character boundaries. */
-    /* "FY2018" and "2022Q4" are cut to their year as documents state it. */
-    dq_buf split = DQ_BUF_INIT;
-    text_split_glued_years(question, strlen(question), &split);
-    char *blanked = split.data ? dq_buf_take(&split) : dq_strdup("");
-    char *asked = dq_strdup(blanked);
-    if (!keep_instructions)
-        text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
-    if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
-        free(blanked); /* all instructions: "Answer in English" searches itself */
-        blanked = asked;
-        asked = NULL;
-    }
-    free(asked);
+    char *blanked = question_text(question, keep_instructions);
     for (size_t i = 0; i < sizeof question_phrases / sizeof *question_phrases; i++) {
         const char *phrase = question_phrases[i];
         size_t len = strlen(phrase);
@@ -279,16 +287,19 @@ static int pair_cb(void *ctx, const dq_term *t)
     return 0;
 }
 
-size_t qterms_pairs(const char *question, qterms *out)
+static size_t pairs_of(const char *question, bool keep_instructions, qterms *out)
 {
-    dq_buf split = DQ_BUF_INIT;
-    text_split_glued_years(question, strlen(question), &split);
-    const char *text = split.data ? split.data : "";
+    char *text = question_text(question, keep_instructions);
     pair_ctx p = {text, out, NULL, {0}};
     text_terms(text, strlen(text), TERMS_BIGRAMS, pair_cb, &p);
     free((char *)p.prev_copy.text);
-    dq_buf_free(&split);
+    free(text);
     return out->n;
+}
+
+size_t qterms_pairs(const char *question, qterms *out)
+{
+    return pairs_of(question, false, out);
 }
 
 static void put_quoted(dq_buf *m, const qterm *t)
@@ -390,10 +401,19 @@ static void put_twins(dq_buf *m, const qterms *q)
  * the store's rank weighs 3 to the text's 1; see schema.c.) */
 static void put_section_terms(dq_buf *m, const char *question, const qterms *q)
 {
-    qterms all = {0}, w = {0};
+    qterms all = {0}, w = {0}, asked_pairs = {0};
     terms_of(question, TERMS_BIGRAMS, true, &all);
+    /* and the instructions' word pairs ("balance sheet") */
+    pairs_of(question, false, &asked_pairs);
+    pairs_of(question, true, &all);
+    for (size_t i = 0; i < asked_pairs.n; i++) {
+        int k = qterms_find(&all, asked_pairs.items[i].text, asked_pairs.items[i].len);
+        if (k >= 0)
+            all.items[k].len = 0; /* asked, searched in the text already */
+    }
+    qterms_free(&asked_pairs);
     for (size_t i = 0; i < all.n; i++)
-        if (qterms_find(q, all.items[i].text, all.items[i].len) < 0) {
+        if (all.items[i].len && qterms_find(q, all.items[i].text, all.items[i].len) < 0) {
             DQ_GROW(w.items, w.cap, w.n + 1);
             w.items[w.n++] = all.items[i];
             all.items[i].text = NULL; /* moved */
