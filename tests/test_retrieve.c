@@ -818,6 +818,22 @@ Test(scope, long_document_page_holding_the_question_beats_a_repeated_word)
     retrieve_result_free(&r);
 }
 
+/* A year names a document less than a company does: another company's
+ * report that holds only a rarer year the question also names (the earlier
+ * year of a comparison) stays out of the scope. */
+Test(scope, a_report_holding_only_a_named_year_is_not_named)
+{
+    cr_assert_eq(store_begin(sst), 0);
+    put_report("reports/r6.pdf", "DELTA MINING", 2016, 960);
+    cr_assert_eq(store_commit(sst), 0, "%s", dq_last_error());
+    retrieve_result r;
+    search("What were Borealis's capital expenditures in FY2019, against FY2016?", NULL, &r);
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NAMED);
+    cr_assert_eq(r.scope.n_docs, 1);
+    cr_assert_str_eq(r.scope.paths[0], "reports/r4.pdf");
+    retrieve_result_free(&r);
+}
+
 Test(scope, company_alone_keeps_all_its_reports)
 {
     retrieve_result r;
