@@ -834,6 +834,58 @@ Test(scope, a_report_holding_only_a_named_year_is_not_named)
     retrieve_result_free(&r);
 }
 
+/* Two chunks of one page are one place to a reader who is cited pages: the
+ * second best chunk of the best page comes after the best chunk of another
+ * page that also answers. */
+Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
+{
+    enum { CHUNKS = 24 };
+    char *texts[CHUNKS];
+    store_chunk_in chunks[CHUNKS];
+    for (int i = 0; i < CHUNKS; i++) {
+        int page = i + 1;
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 2)
+            dq_buf_puts(&b, "To replace the impeller seal, drain the pump and lift the impeller "
+                            "seal cover; the impeller seal is replaced whole.");
+        else if (i == 3) {
+            page = 3; /* the second chunk of page 3 */
+            dq_buf_puts(&b, "Impeller seal kits list the impeller seal, its springs and the "
+                            "gasket replaced with it.");
+        } else if (i == 7)
+            dq_buf_puts(&b, "Worn impeller seal: the seal is replaced by the service partner.");
+        else
+            dq_buf_printf(&b, "Page %d covers the cabinet, the wiring and the seal of the door "
+                              "of the pump housing in general terms.",
+                          page);
+        texts[i] = dq_buf_take(&b);
+        chunks[i] = (store_chunk_in){texts[i], "", page, page, i, NULL};
+    }
+    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000bb",
+                           "pdf", NULL, CHUNKS};
+    cr_assert_eq(store_put_document(sst, "manuals/pump.pdf", 100, 1000, &info,
+                                    (const char *const *)texts, chunks, CHUNKS),
+                 0, "%s", dq_last_error());
+    for (int i = 0; i < CHUNKS; i++)
+        free(texts[i]);
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.doc = "*pump.pdf";
+    p.top_k = 2;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(sst, NULL, "How is the impeller seal replaced?", &p, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_eq(r.items[0].chunk.page_start, 3);
+    cr_assert_eq(r.items[1].chunk.page_start, 8, "page %d", r.items[1].chunk.page_start);
+    retrieve_result_free(&r);
+    /* without diversity the page's two chunks lead */
+    p.mmr_lambda = 1.0;
+    cr_assert_eq(retrieve_search(sst, NULL, "How is the impeller seal replaced?", &p, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_eq(r.items[1].chunk.page_start, 3, "page %d", r.items[1].chunk.page_start);
+    retrieve_result_free(&r);
+}
+
 Test(scope, company_alone_keeps_all_its_reports)
 {
     retrieve_result r;
