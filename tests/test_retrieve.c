@@ -886,6 +886,32 @@ Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
     retrieve_result_free(&r);
 }
 
+/* A word no chunk holds in any form ("cyclicality") is searched through the
+ * indexed words of its stem ("cyclical"); a word the store holds is not. */
+Test(scope, a_word_no_chunk_holds_finds_its_family)
+{
+    char *texts[] = {"Historically the aircraft market has been cyclical and competitive.",
+                     "Our business is subject to rules on exports and to taxes."};
+    store_chunk_in chunks[] = {{texts[0], "", 1, 1, 0, NULL}, {texts[1], "", 2, 2, 1, NULL}};
+    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000cc",
+                           "pdf", NULL, 2};
+    cr_assert_eq(store_put_document(sst, "notes/risk.pdf", 100, 1000, &info,
+                                    (const char *const *)texts, chunks, 2),
+                 0, "%s", dq_last_error());
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.doc = "*risk.pdf";
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(sst, NULL, "Does it show cyclicality?", &p, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cr_assert_eq(r.items[0].chunk.page_start, 1, "page %d", r.items[0].chunk.page_start);
+    cr_assert_not_null(strstr(r.match, "\"cyclical\""), "%s", r.match);
+    retrieve_result_free(&r);
+    cr_assert_eq(retrieve_search(sst, NULL, "Is the business subject to export rules?", &p, &r), 0);
+    cr_assert_null(strstr(r.match, "\"exports\" OR \"export"), "%s", r.match);
+    retrieve_result_free(&r);
+}
+
 Test(scope, company_alone_keeps_all_its_reports)
 {
     retrieve_result r;
