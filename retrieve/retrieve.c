@@ -87,6 +87,8 @@ int retrieve_parse_mode(const char *s, retrieve_mode *out)
 
 typedef struct {
     const qterms *q;
+    const qterms *alias; /* stand-ins for unseen words (put_unseen_stand_ins) */
+    const int *alias_of; /* (alias->n) the index in q each stands in for */
     unsigned char *seen; /* (q->n) */
     int distinct;
 } cover_ctx;
@@ -95,6 +97,10 @@ static int cover_cb(void *ctx, const dq_term *t)
 {
     cover_ctx *c = ctx;
     int i = qterms_find(c->q, t->text, t->len);
+    if (i < 0 && c->alias->n) {
+        int a = qterms_find(c->alias, t->text, t->len);
+        i = a >= 0 ? c->alias_of[a] : -1;
+    }
     if (i >= 0 && !c->seen[i]) {
         c->seen[i] = 1;
         c->distinct++;
@@ -125,19 +131,22 @@ static const char *const unseen_suffixes[] = {
     "ity", "ies", "ing", "ive", "ous", "ful", "ed", "al", "ic", "ly", "es", "s", "y",
 };
 
-/* Words of the question that no chunk holds in any form ("cyclicality"
+/* Words of the question (q) that no chunk holds in any form ("cyclicality"
  * where a page says "cyclical") match nothing; the most widespread indexed
- * words that begin with their stem are searched beside them. (Stems are
- * not indexed: a stemmed index would merge "operating" and "operations"
- * everywhere, where this only reaches for a word that is missing.) */
-static int put_unseen_stand_ins(store *st, const char *question, dq_buf *match)
+ * words that begin with their stem are searched beside them, and a chunk
+ * holding one counts as holding the word: alias receives them and alias_of
+ * (malloc'd, alias->n) the index in q of the word each stands in for.
+ * (Stems are not indexed: a stemmed index would merge "operating" and
+ * "operations" everywhere, where this only reaches for a missing word.) */
+static int put_unseen_stand_ins(store *st, const qterms *q, dq_buf *match, qterms *alias,
+                                int **alias_of)
 {
     enum { STEM_MIN = 5, STAND_INS = 2 };
-    qterms q = {0};
-    qterms_build(question, TERMS_BIGRAMS, &q);
+    size_t cap = 0;
+    *alias_of = NULL;
     int rc = 0;
-    for (size_t i = 0; i < q.n && rc == 0; i++) {
-        const qterm *t = &q.items[i];
+    for (size_t i = 0; i < q->n && rc == 0; i++) {
+        const qterm *t = &q->items[i];
         bool word = !t->cjk && t->len >= STEM_MIN + 2;
         for (int j = 0; j < t->len && word; j++)
             word = t->text[j] >= 'a' && t->text[j] <= 'z';
@@ -159,16 +168,16 @@ static int put_unseen_stand_ins(store *st, const char *question, dq_buf *match)
         rc = got < 0 ? -1 : 0;
         for (int k = 0; k < got; k++) {
             dq_buf_printf(match, " OR \"%s\"", found[k]);
-            free(found[k]);
+            DQ_GROW(alias->items, alias->cap, alias->n + 1);
+            DQ_GROW(*alias_of, cap, alias->n + 1);
+            (*alias_of)[alias->n] = (int)i;
+            alias->items[alias->n++] = (qterm){found[k], (int)strlen(found[k]), false};
         }
         free(stem);
     }
-    qterms_free(&q);
     return rc < 0 ? -1 : 0;
 }
 
-/* The best k BM25 hits, ties ordered by coverage: hits->items re-ordered
- * in place (best first) and cut to k. *match is the FTS5 expression. */
 /* Whether the documents searched (scope's, or all) are long ones. */
 static int long_documents(store *st, const retrieve_scope *scope, bool *out)
 {
@@ -179,6 +188,9 @@ static int long_documents(store *st, const retrieve_scope *scope, bool *out)
     *out = per_doc >= LONG_DOCUMENT_CHUNKS;
     return 0;
 }
+
+/* The best k BM25 hits, ties ordered by coverage: hits->items re-ordered
+ * in place (best first) and cut to k. *match is the FTS5 expression. */
 
 static int bm25_ranked(store *st, const char *question, int k, const retrieve_scope *scope,
                        bool long_docs, store_hits *hits, char **match)
@@ -191,29 +203,31 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
     *match = query_build_match(question, long_docs);
     if (!*match)
         return -1;
+    qterms q = {0}, alias = {0};
+    int *alias_of = NULL;
+    qterms_build(question, TERMS_BIGRAMS, &q);
     dq_buf m = DQ_BUF_INIT;
     dq_buf_puts(&m, *match);
     free(*match);
-    *match = NULL;
-    if (put_unseen_stand_ins(st, question, &m) < 0) {
-        dq_buf_free(&m);
-        return -1;
-    }
+    int rc = put_unseen_stand_ins(st, &q, &m, &alias, &alias_of);
     *match = dq_buf_take(&m);
-    if (store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
-                            n_docs, hits) < 0) {
+    if (rc == 0)
+        rc = store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
+                                 n_docs, hits);
+    if (rc < 0) {
         free(*match);
         *match = NULL;
+        qterms_free(&q);
+        qterms_free(&alias);
+        free(alias_of);
         return -1;
     }
 
-    qterms q = {0};
-    qterms_build(question, TERMS_BIGRAMS, &q);
     ranked *order = dq_calloc(hits->n ? hits->n : 1, sizeof *order);
     unsigned char *seen = dq_calloc(q.n ? q.n : 1, 1);
     for (size_t i = 0; i < hits->n; i++) {
         memset(seen, 0, q.n);
-        cover_ctx cc = {&q, seen, 0};
+        cover_ctx cc = {&q, &alias, alias_of, seen, 0};
         const char *t = hits->items[i].text ? hits->items[i].text : "";
         text_terms(t, strlen(t), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
         order[i] = (ranked){i, hits->items[i].score, cc.distinct};
@@ -236,6 +250,8 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
     free(seen);
     free(order);
     qterms_free(&q);
+    qterms_free(&alias);
+    free(alias_of);
     size_t n = hits->n < (size_t)k ? hits->n : (size_t)k;
     for (size_t i = n; i < hits->n; i++)
         store_hit_free(&hits->items[i]);

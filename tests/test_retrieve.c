@@ -907,6 +907,38 @@ Test(scope, a_word_no_chunk_holds_finds_its_family)
     cr_assert_eq(r.items[0].chunk.page_start, 1, "page %d", r.items[0].chunk.page_start);
     cr_assert_not_null(strstr(r.match, "\"cyclical\""), "%s", r.match);
     retrieve_result_free(&r);
+    /* inside a long document a chunk holding the stand-in holds the word,
+     * for the share of the question a chunk holds: page 6 holds three of
+     * the four words, page 10 two (more often) */
+    enum { PAGES = 24 };
+    char *pages[PAGES];
+    store_chunk_in pc[PAGES];
+    for (int i = 0; i < PAGES; i++) {
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 5)
+            dq_buf_puts(&b, "Historically the airline market has been cyclical, with swings in "
+                            "profit across many years of orders and deliveries.");
+        else if (i == 9)
+            dq_buf_puts(&b, "Airline market: airline market shares, airline market rules.");
+        else
+            dq_buf_printf(&b, "Page %d covers the cabinet, the wiring and the cyclical checks of the door.", i + 1);
+        pages[i] = dq_buf_take(&b);
+        pc[i] = (store_chunk_in){pages[i], "", i + 1, i + 1, i, NULL};
+    }
+    store_doc_info info2 = {"00000000000000000000000000000000000000000000000000000000000000cd",
+                            "pdf", NULL, PAGES};
+    cr_assert_eq(store_put_document(sst, "notes/airline.pdf", 100, 1000, &info2,
+                                    (const char *const *)pages, pc, PAGES),
+                 0, "%s", dq_last_error());
+    for (int i = 0; i < PAGES; i++)
+        free(pages[i]);
+    p.doc = "*airline.pdf";
+    cr_assert_eq(retrieve_search(sst, NULL, "Is the airline market marked by cyclicality?", &p,
+                                 &r),
+                 0);
+    cr_assert_geq(r.n, 2);
+    cr_assert_eq(r.items[0].chunk.page_start, 6, "page %d", r.items[0].chunk.page_start);
+    retrieve_result_free(&r);
     cr_assert_eq(retrieve_search(sst, NULL, "Is the business subject to export rules?", &p, &r), 0);
     cr_assert_null(strstr(r.match, "\"exports\" OR \"export"), "%s", r.match);
     retrieve_result_free(&r);
