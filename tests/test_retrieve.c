@@ -634,12 +634,38 @@ static char sdir[64];
  * the same boilerplate on every page, on page 17 its capital expenditure,
  * which every report states in the same words, and on pages 20 and 21 two
  * statements that both hold its total liabilities, under their headings. */
+/* Stores a document of n chunks, chunk i with texts[i] (freed here),
+ * sections[i] ("" when sections is NULL) and page pages[i] (i + 1 when
+ * pages is NULL). */
+static void put_chunks(const char *path, char **texts, const char *const *sections,
+                       const int *pages, int n)
+{
+    store_chunk_in *chunks = dq_calloc((size_t)n, sizeof *chunks);
+    for (int i = 0; i < n; i++) {
+        int page = pages ? pages[i] : i + 1;
+        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", page, page, i, NULL};
+    }
+    dq_sha256 h;
+    dq_sha256_init(&h);
+    dq_sha256_update(&h, path, strlen(path));
+    uint8_t d[32];
+    char hex[65];
+    dq_sha256_final(&h, d);
+    dq_hex(d, 32, hex);
+    store_doc_info info = {hex, "pdf", NULL, n};
+    cr_assert_eq(store_put_document(sst, path, 100, 1000, &info, (const char *const *)texts,
+                                    chunks, (size_t)n),
+                 0, "%s", dq_last_error());
+    for (int i = 0; i < n; i++)
+        free(texts[i]);
+    free(chunks);
+}
+
 static void put_report(const char *path, const char *company, int year, int capex)
 {
     enum { PAGES = 26 };
     char *texts[PAGES];
     const char *sections[PAGES];
-    store_chunk_in chunks[PAGES];
     for (int i = 0; i < PAGES; i++)
         sections[i] = i < 19 ? "MANAGEMENT'S DISCUSSION" : "FINANCIAL STATEMENTS";
     sections[19] = "FINANCIAL STATEMENTS > CONSOLIDATED STATEMENTS OF CASH FLOWS";
@@ -675,21 +701,8 @@ static void put_report(const char *path, const char *company, int year, int cape
             dq_buf_puts(&b, "The accompanying notes are an integral part of these financial "
                             "statements and describe the accounting policies applied. ");
         texts[i] = dq_buf_take(&b);
-        chunks[i] = (store_chunk_in){texts[i], sections[i], i + 1, i + 1, i, NULL};
     }
-    dq_sha256 h;
-    dq_sha256_init(&h);
-    dq_sha256_update(&h, path, strlen(path));
-    uint8_t d[32];
-    char hex[65];
-    dq_sha256_final(&h, d);
-    dq_hex(d, 32, hex);
-    store_doc_info info = {hex, "pdf", NULL, PAGES};
-    cr_assert_eq(store_put_document(sst, path, 100, 1000, &info, (const char *const *)texts,
-                                    chunks, PAGES),
-                 0, "%s", dq_last_error());
-    for (int i = 0; i < PAGES; i++)
-        free(texts[i]);
+    put_chunks(path, texts, sections, NULL, PAGES);
 }
 
 static void scope_setup(void)
@@ -790,7 +803,6 @@ Test(scope, long_document_page_holding_the_question_beats_a_repeated_word)
 {
     enum { PAGES = 26 };
     char *texts[PAGES];
-    store_chunk_in chunks[PAGES];
     for (int i = 0; i < PAGES; i++) {
         dq_buf b = DQ_BUF_INIT;
         if (i == 4)
@@ -802,15 +814,8 @@ Test(scope, long_document_page_holding_the_question_beats_a_repeated_word)
                               "page %d of this manual describes.",
                           i + 1);
         texts[i] = dq_buf_take(&b);
-        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i, NULL};
     }
-    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000aa",
-                           "pdf", NULL, PAGES};
-    cr_assert_eq(store_put_document(sst, "manuals/site.pdf", 100, 1000, &info,
-                                    (const char *const *)texts, chunks, PAGES),
-                 0, "%s", dq_last_error());
-    for (int i = 0; i < PAGES; i++)
-        free(texts[i]);
+    put_chunks("manuals/site.pdf", texts, NULL, NULL, PAGES);
     retrieve_result r;
     search("How many employees worked in the warehouses in 2019?", "*site.pdf", &r);
     cr_assert_geq(r.n, 2);
@@ -841,7 +846,7 @@ Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
 {
     enum { CHUNKS = 24 };
     char *texts[CHUNKS];
-    store_chunk_in chunks[CHUNKS];
+    int pages[CHUNKS];
     for (int i = 0; i < CHUNKS; i++) {
         int page = i + 1;
         dq_buf b = DQ_BUF_INIT;
@@ -859,15 +864,9 @@ Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
                               "of the pump housing in general terms.",
                           page);
         texts[i] = dq_buf_take(&b);
-        chunks[i] = (store_chunk_in){texts[i], "", page, page, i, NULL};
+        pages[i] = page;
     }
-    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000bb",
-                           "pdf", NULL, CHUNKS};
-    cr_assert_eq(store_put_document(sst, "manuals/pump.pdf", 100, 1000, &info,
-                                    (const char *const *)texts, chunks, CHUNKS),
-                 0, "%s", dq_last_error());
-    for (int i = 0; i < CHUNKS; i++)
-        free(texts[i]);
+    put_chunks("manuals/pump.pdf", texts, NULL, pages, CHUNKS);
     retrieve_params p = retrieve_default_params();
     p.mode = RETRIEVE_BM25;
     p.doc = "*pump.pdf";
@@ -890,14 +889,9 @@ Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
  * indexed words of its stem ("cyclical"); a word the store holds is not. */
 Test(scope, a_word_no_chunk_holds_finds_its_family)
 {
-    char *texts[] = {"Historically the aircraft market has been cyclical and competitive.",
-                     "Our business is subject to rules on exports and to taxes."};
-    store_chunk_in chunks[] = {{texts[0], "", 1, 1, 0, NULL}, {texts[1], "", 2, 2, 1, NULL}};
-    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000cc",
-                           "pdf", NULL, 2};
-    cr_assert_eq(store_put_document(sst, "notes/risk.pdf", 100, 1000, &info,
-                                    (const char *const *)texts, chunks, 2),
-                 0, "%s", dq_last_error());
+    char *texts[] = {dq_strdup("Historically the aircraft market has been cyclical."),
+                     dq_strdup("Our business is subject to rules on exports and to taxes.")};
+    put_chunks("notes/risk.pdf", texts, NULL, NULL, 2);
     retrieve_params p = retrieve_default_params();
     p.mode = RETRIEVE_BM25;
     p.doc = "*risk.pdf";
@@ -912,7 +906,6 @@ Test(scope, a_word_no_chunk_holds_finds_its_family)
      * the four words, page 10 two (more often) */
     enum { PAGES = 24 };
     char *pages[PAGES];
-    store_chunk_in pc[PAGES];
     for (int i = 0; i < PAGES; i++) {
         dq_buf b = DQ_BUF_INIT;
         if (i == 5)
@@ -923,15 +916,8 @@ Test(scope, a_word_no_chunk_holds_finds_its_family)
         else
             dq_buf_printf(&b, "Page %d covers the cabinet, the wiring and the cyclical checks of the door.", i + 1);
         pages[i] = dq_buf_take(&b);
-        pc[i] = (store_chunk_in){pages[i], "", i + 1, i + 1, i, NULL};
     }
-    store_doc_info info2 = {"00000000000000000000000000000000000000000000000000000000000000cd",
-                            "pdf", NULL, PAGES};
-    cr_assert_eq(store_put_document(sst, "notes/airline.pdf", 100, 1000, &info2,
-                                    (const char *const *)pages, pc, PAGES),
-                 0, "%s", dq_last_error());
-    for (int i = 0; i < PAGES; i++)
-        free(pages[i]);
+    put_chunks("notes/airline.pdf", pages, NULL, NULL, PAGES);
     p.doc = "*airline.pdf";
     cr_assert_eq(retrieve_search(sst, NULL, "Is the airline market marked by cyclicality?", &p,
                                  &r),
