@@ -107,13 +107,14 @@ bool query_term_is_stop(const char *s, int len, bool cjk)
  * answer to two decimal places", "Answer in USD billions", "Based on the
  * details shown in ...", "According to the balance sheet", "We need to
  * calculate a metric by ...", "then state that and explain why", "请用中文
- * 回答") open with one of these words; their words would otherwise pull in
+ * 回答") open with one of these words, or with "by" and a verb's -ing form
+ * ("By drawing conclusions from ..."); their words would otherwise pull in
  * pages about rounding and answering. ("If" and "when" are left out: they
  * as often open the clause that holds the question.) */
 static const char *const instruction_leads[] = {
     "answer", "round", "respond", "reply",  "express", "address", "base",
     "based",  "basing", "give",   "please", "provide", "format",
-    "according", "by", "taking", "then", "we", "here", "calculate", "compute",
+    "according", "taking", "then", "we", "here", "calculate", "compute",
 };
 static const char *const instruction_leads_zh[] = {
     "请用", "请以", "请简要", "请简单", "请回答", "请给出", "回答", "用中文", "用英文",
@@ -135,6 +136,17 @@ static int blank_instruction(void *ctx, size_t start, size_t end)
     for (size_t k = 0; k < sizeof instruction_leads / sizeof *instruction_leads && !lead; k++)
         lead = strlen(instruction_leads[k]) == w - i &&
                !strncasecmp(s + i, instruction_leads[k], w - i);
+    if (!lead && w - i == 2 && !strncasecmp(s + i, "by", 2)) {
+        /* "By drawing conclusions from ...", "By using ...": the means of
+         * working it out; "By how much did ..." asks. */
+        size_t v = w;
+        while (v < end && s[v] == ' ')
+            v++;
+        size_t e = v;
+        while (e < end && ((s[e] | 0x20) >= 'a' && (s[e] | 0x20) <= 'z'))
+            e++;
+        lead = e - v > 4 && !strncasecmp(s + e - 3, "ing", 3);
+    }
     if (lead)
         memset(s + start, ' ', end - start);
     return 0;

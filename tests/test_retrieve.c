@@ -78,6 +78,9 @@ Test(match, instruction_clauses_are_not_searched)
                  "\"net\" OR \"income\"");
     assert_match("According to the details in the ledger, how much cash was held?",
                  "\"cash\" OR \"held\"");
+    assert_match("By drawing on the ledger, what was the rent?", "\"rent\"");
+    /* "by" without a verb's -ing form asks */
+    assert_match("By how much did rent rise, in 2019?", "\"rent\" OR \"rise\" OR \"2019\"");
     assert_match("Does Acme have a high margin? If margin is not useful, then state that and "
                  "explain why.",
                  "\"acme\" OR \"high\" OR \"margin\" OR \"useful\"");
