@@ -1,8 +1,9 @@
 /* lm_forward.c - a context (KV cache and buffers) and the forward pass of a
  * decoder: RMSNorm, grouped-query attention with RoPE over the cache, SwiGLU.
  *
- * Tokens run in micro-batches of up to UBATCH: every linear layer is then one
- * matrix product over the batch (activations quantized once per input; with
+ * Tokens run in micro-batches of 256 to 512 tokens, by model size
+ * (batch_tokens): every linear layer is then one matrix product over the
+ * batch (activations quantized once per input; with
  * AVX-512 VNNI the packed product of lm_gemm.c, whose packing the batch
  * repays), and attention is SGEMMs over the cache, a task for each head and
  * each ATT_ROWS of the batch's queries, which see only the keys up to their
@@ -21,7 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { UBATCH = 256 };
+/* Tokens of a micro-batch: as many as BATCH_BUDGET of batch buffers holds,
+ * between UBATCH_MIN and UBATCH_MAX (a multiple of ATT_ROWS). Every batch
+ * packs each weight matrix again, so a bigger batch packs less often:
+ * Qwen2.5-0.5B (63 KB of buffers a token) runs 512 (32 MB; prefill about 4%
+ * faster per CPU second than at 256), 1.5B (114 KB) and larger stay at 256,
+ * where 512 measured no faster (bench/README.md). */
+enum { UBATCH_MIN = 256, UBATCH_MAX = 512 };
+#define BATCH_BUDGET ((size_t)32 << 20)
 /* Queries of one attention task: bounds the scores each thread keeps. */
 enum { ATT_ROWS = 64 };
 /* Keys converted to float at a time by one attention task: 256 x head_dim 128
@@ -33,19 +41,20 @@ struct lm_ctx {
     bert_pool *pool;
     bool own_pool;           /* else borrowed from the session */
     int n_ctx, pos;
+    int ubatch;              /* tokens of a micro-batch (batch_tokens) */
     lm_stop_fn should_stop;
     void *stop_user;
     bool kv_f32;             /* the cache holds float rather than F16 */
     void *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each, F16 or float */
-    /* micro-batch buffers, (UBATCH, width) */
+    /* micro-batch buffers, (ubatch, width) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
-    lm_qrow *xq;             /* (UBATCH) rows of max_k int8 activations */
+    lm_qrow *xq;             /* (ubatch) rows of max_k int8 activations */
     int8_t *xq_q;
     float *xq_d, *xq_dsx;
     float *scores;           /* (n_threads, ATT_ROWS, n_ctx) */
     float *kv_tile;          /* (n_threads, KV_TILE, head_dim) */
-    float *rope_cos, *rope_sin; /* (UBATCH, head_dim / 2) */
+    float *rope_cos, *rope_sin; /* (ubatch, head_dim / 2) */
     const float *xq_for;     /* the input xq holds, NULL once it is rewritten */
     float *logits;           /* (n_logits, n_vocab) */
     int n_logits, logits_cap;
@@ -56,14 +65,28 @@ lm_ctx_params lm_default_ctx_params(void)
     return (lm_ctx_params){0, 0, NULL, NULL, NULL, false};
 }
 
-static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
+/* Floats of the batch buffers for one token. */
+static size_t token_floats(const lm_model *m)
 {
     const lm_hparams *hp = &m->hp;
     int max_k = hp->n_embd > m->q_dim ? hp->n_embd : m->q_dim;
     max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
-    size_t per_token = 2 * (size_t)hp->n_embd + 2 * (size_t)m->q_dim + 2 * (size_t)m->kv_dim +
-                       2 * (size_t)hp->n_ff + (size_t)max_k / 2 + (size_t)hp->head_dim;
-    return UBATCH * per_token +
+    return 2 * (size_t)hp->n_embd + 2 * (size_t)m->q_dim + 2 * (size_t)m->kv_dim +
+           2 * (size_t)hp->n_ff + (size_t)max_k / 2 + (size_t)hp->head_dim;
+}
+
+static int batch_tokens(const lm_model *m)
+{
+    size_t fit = BATCH_BUDGET / (token_floats(m) * sizeof(float));
+    if (fit >= UBATCH_MAX)
+        return UBATCH_MAX;
+    return fit <= UBATCH_MIN ? UBATCH_MIN : (int)fit / ATT_ROWS * ATT_ROWS;
+}
+
+static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
+{
+    const lm_hparams *hp = &m->hp;
+    return (size_t)batch_tokens(m) * token_floats(m) +
            (size_t)n_threads * (ATT_ROWS * (size_t)n_ctx + KV_TILE * (size_t)hp->head_dim) +
            (size_t)hp->n_vocab;
 }
@@ -102,6 +125,7 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     lm_ctx *c = dq_calloc(1, sizeof *c);
     c->m = m;
     c->n_ctx = n_ctx;
+    c->ubatch = batch_tokens(m);
     c->should_stop = p->should_stop;
     c->stop_user = p->stop_user;
     c->own_pool = !p->pool;
@@ -118,19 +142,19 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     c->v_cache = dq_calloc(cache, elem);
     int max_k = hp->n_embd > m->q_dim ? hp->n_embd : m->q_dim;
     c->max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
-    c->x = dq_malloc(UBATCH * (size_t)hp->n_embd * sizeof(float));
-    c->xn = dq_malloc(UBATCH * (size_t)hp->n_embd * sizeof(float));
-    c->q = dq_malloc(UBATCH * (size_t)m->q_dim * sizeof(float));
-    c->att = dq_malloc(UBATCH * (size_t)m->q_dim * sizeof(float));
-    c->k = dq_malloc(UBATCH * (size_t)m->kv_dim * sizeof(float));
-    c->v = dq_malloc(UBATCH * (size_t)m->kv_dim * sizeof(float));
-    c->gate = dq_malloc(UBATCH * (size_t)hp->n_ff * sizeof(float));
-    c->up = dq_malloc(UBATCH * (size_t)hp->n_ff * sizeof(float));
-    c->xq = dq_malloc(UBATCH * sizeof *c->xq);
-    c->xq_q = dq_malloc(UBATCH * (size_t)c->max_k);
-    c->xq_d = dq_malloc(UBATCH * (size_t)(c->max_k / 32 + 1) * sizeof(float));
-    c->xq_dsx = dq_malloc(UBATCH * (size_t)(c->max_k / 16 + 1) * sizeof(float));
-    for (int i = 0; i < UBATCH; i++) {
+    c->x = dq_malloc((size_t)c->ubatch * (size_t)hp->n_embd * sizeof(float));
+    c->xn = dq_malloc((size_t)c->ubatch * (size_t)hp->n_embd * sizeof(float));
+    c->q = dq_malloc((size_t)c->ubatch * (size_t)m->q_dim * sizeof(float));
+    c->att = dq_malloc((size_t)c->ubatch * (size_t)m->q_dim * sizeof(float));
+    c->k = dq_malloc((size_t)c->ubatch * (size_t)m->kv_dim * sizeof(float));
+    c->v = dq_malloc((size_t)c->ubatch * (size_t)m->kv_dim * sizeof(float));
+    c->gate = dq_malloc((size_t)c->ubatch * (size_t)hp->n_ff * sizeof(float));
+    c->up = dq_malloc((size_t)c->ubatch * (size_t)hp->n_ff * sizeof(float));
+    c->xq = dq_malloc((size_t)c->ubatch * sizeof *c->xq);
+    c->xq_q = dq_malloc((size_t)c->ubatch * (size_t)c->max_k);
+    c->xq_d = dq_malloc((size_t)c->ubatch * (size_t)(c->max_k / 32 + 1) * sizeof(float));
+    c->xq_dsx = dq_malloc((size_t)c->ubatch * (size_t)(c->max_k / 16 + 1) * sizeof(float));
+    for (int i = 0; i < c->ubatch; i++) {
         c->xq[i].q = c->xq_q + (size_t)i * c->max_k;
         c->xq[i].d = c->xq_d + (size_t)i * (c->max_k / 32 + 1);
         c->xq[i].dsx = c->xq_dsx + (size_t)i * (c->max_k / 16 + 1);
@@ -138,8 +162,8 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     c->scores = dq_malloc((size_t)bert_pool_size(c->pool) * ATT_ROWS * (size_t)n_ctx * sizeof(float));
     c->kv_tile = dq_malloc((size_t)bert_pool_size(c->pool) * KV_TILE * (size_t)hp->head_dim *
                            sizeof(float));
-    c->rope_cos = dq_malloc(UBATCH * (size_t)(hp->head_dim / 2) * sizeof(float));
-    c->rope_sin = dq_malloc(UBATCH * (size_t)(hp->head_dim / 2) * sizeof(float));
+    c->rope_cos = dq_malloc((size_t)c->ubatch * (size_t)(hp->head_dim / 2) * sizeof(float));
+    c->rope_sin = dq_malloc((size_t)c->ubatch * (size_t)(hp->head_dim / 2) * sizeof(float));
     return c;
 }
 
@@ -457,8 +481,8 @@ int lm_eval(lm_ctx *c, const int32_t *tokens, int n, bool all_logits)
         c->logits_cap = want;
     }
     c->n_logits = 0;
-    for (int done = 0; done < n; done += UBATCH) {
-        int m = n - done < UBATCH ? n - done : UBATCH;
+    for (int done = 0; done < n; done += c->ubatch) {
+        int m = n - done < c->ubatch ? n - done : c->ubatch;
         int first = all_logits ? 0 : (done + m == n ? m - 1 : m);
         int rc = forward(c, tokens + done, m, c->pos + done, first, all_logits ? done : 0);
         if (rc < 0)

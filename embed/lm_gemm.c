@@ -32,8 +32,9 @@ enum {
     PANEL = 32,  /* weight rows a task packs: two zmm of 16 lanes */
     TILE_T = 6,  /* tokens of the micro-kernel: 2 x 6 int32 and 2 x 6 float accumulators */
     GROUPS = 8,  /* groups of 4 codes in a block of 32 */
-    /* Blocks of K a pass over the tokens takes: 256 tokens' activations
-     * for them (256 KiB) stay in L2 while the panel's tiles go through. */
+    /* Blocks of K a pass over the tokens takes: a micro-batch's activations
+     * for them (256 or 512 tokens: 256 or 512 KiB) stay in L2 while the
+     * panel's tiles go through. */
     K_BLOCKS = 32,
     BLOCK_BYTES = GROUPS * PANEL * 4,
 };

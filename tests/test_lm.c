@@ -574,6 +574,36 @@ Test(lm, truncate_keeps_the_prefix)
     lm_free(m);
 }
 
+/* A prompt longer than a micro-batch (256 to 512 tokens, by model size)
+ * ends on the same logits however it is split across calls: no result may
+ * depend on how many tokens share a batch. */
+Test(lm, long_prompt_same_logits_in_any_split)
+{
+    const char *path = make_model("--arch qwen2 --type Q8_0 --greedy 0");
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    enum { N = 600 };
+    int32_t *toks = dq_malloc(N * sizeof *toks);
+    for (int i = 0; i < N; i++)
+        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
+    lm_ctx_params cp = lm_default_ctx_params();
+    cp.n_ctx = N;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    cr_assert_not_null(c, "%s", dq_last_error());
+    cr_assert_eq(lm_eval(c, toks, N, false), 0, "%s", dq_last_error());
+    float *whole = dq_malloc((size_t)V * sizeof *whole);
+    memcpy(whole, lm_logits(c, -1), (size_t)V * sizeof *whole);
+    cr_assert_eq(lm_ctx_truncate(c, 0), 0);
+    cr_assert_eq(lm_eval(c, toks, 100, false), 0);
+    cr_assert_eq(lm_eval(c, toks + 100, N - 100, false), 0, "%s", dq_last_error());
+    cr_assert_eq(memcmp(whole, lm_logits(c, -1), (size_t)V * sizeof *whole), 0);
+    free(whole);
+    free(toks);
+    lm_ctx_free(c);
+    lm_free(m);
+}
+
 static int stop_after;
 static bool stop_cb(void *user)
 {
