@@ -114,15 +114,36 @@ bool query_term_is_stop(const char *s, int len, bool cjk)
 static const char *const instruction_leads[] = {
     "answer", "round", "respond", "reply",  "express", "address", "base",
     "based",  "basing", "give",   "please", "provide", "format",
-    "according", "taking", "then", "we", "here", "calculate", "compute",
+    "according", "taking", "then", "we", "here",
 };
+/* Leads that open an instruction only after the question was asked
+ * ("What is the FY2019 capex? Calculate what was asked by ..."): a question
+ * that opens with them is an imperative one ("Calculate the gross margin of
+ * Acme in 2022, using ..."), and blanking it left only its last clause. */
+static const char *const instruction_leads_after[] = {"calculate", "compute"};
+
+typedef struct {
+    char *s;    /* the question, its instruction clauses blanked in place */
+    bool asked; /* a clause before this one kept its words */
+} blank_ctx;
+
+static bool word_in(const char *w, size_t len, const char *const *words, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (strlen(words[k]) == len && !strncasecmp(w, words[k], len))
+            return true;
+    return false;
+}
 static const char *const instruction_leads_zh[] = {
     "请用", "请以", "请简要", "请简单", "请回答", "请给出", "回答", "用中文", "用英文",
 };
 
+static int any_term(void *ctx, const dq_term *t);
+
 static int blank_instruction(void *ctx, size_t start, size_t end)
 {
-    char *s = ctx;
+    blank_ctx *b = ctx;
+    char *s = b->s;
     size_t i = start;
     while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '"' || s[i] == '('))
         i++;
@@ -133,9 +154,11 @@ static int blank_instruction(void *ctx, size_t start, size_t end)
     size_t w = i;
     while (w < end && ((s[w] | 0x20) >= 'a' && (s[w] | 0x20) <= 'z'))
         w++;
-    for (size_t k = 0; k < sizeof instruction_leads / sizeof *instruction_leads && !lead; k++)
-        lead = strlen(instruction_leads[k]) == w - i &&
-               !strncasecmp(s + i, instruction_leads[k], w - i);
+    lead = lead ||
+           word_in(s + i, w - i, instruction_leads,
+                   sizeof instruction_leads / sizeof *instruction_leads) ||
+           (b->asked && word_in(s + i, w - i, instruction_leads_after,
+                                sizeof instruction_leads_after / sizeof *instruction_leads_after));
     if (!lead && w - i == 2 && !strncasecmp(s + i, "by", 2)) {
         /* "By drawing conclusions from ...", "By using ...": the means of
          * working it out; "By how much did ..." asks. */
@@ -149,6 +172,8 @@ static int blank_instruction(void *ctx, size_t start, size_t end)
     }
     if (lead)
         memset(s + start, ' ', end - start);
+    else
+        b->asked = b->asked || text_terms(s + start, end - start, 0, any_term, NULL);
     return 0;
 }
 
@@ -202,7 +227,8 @@ static char *question_text(const char *question, bool keep_instructions)
     if (keep_instructions)
         return blanked;
     char *asked = dq_strdup(blanked);
-    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
+    blank_ctx b = {blanked, false};
+    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, &b);
     if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
         free(blanked); /* all instructions: "Answer in English" searches itself */
         return asked;

@@ -84,6 +84,11 @@ Test(match, instruction_clauses_are_not_searched)
     assert_match("Does Acme have a high margin? If margin is not useful, then state that and "
                  "explain why.",
                  "\"acme\" OR \"high\" OR \"margin\" OR \"useful\"");
+    /* "calculate" after the question says how; opening it, it asks */
+    assert_match("What was the rent? Calculate what was asked using the ledger.", "\"rent\"");
+    assert_match("Calculate the gross margin of Acme in 2022, using the ledger.",
+                 "\"calculate\" OR \"gross\" OR \"margin\" OR \"acme\" OR \"2022\" OR "
+                 "\"using\" OR \"ledger\"");
     /* a question of instructions only still searches */
     assert_match("Answer in English", "\"answer\" OR \"english\"");
 }
