@@ -161,14 +161,15 @@ static int blank_instruction(void *ctx, size_t start, size_t end)
                                 sizeof instruction_leads_after / sizeof *instruction_leads_after));
     if (!lead && w - i == 2 && !strncasecmp(s + i, "by", 2)) {
         /* "By drawing conclusions from ...", "By using ...": the means of
-         * working it out; "By how much did ..." asks. */
+         * working it out; "By how much did ..." asks, and a name that ends
+         * like a verb ("By Beijing time, ...") is what is asked about. */
         size_t v = w;
         while (v < end && s[v] == ' ')
             v++;
         size_t e = v;
         while (e < end && ((s[e] | 0x20) >= 'a' && (s[e] | 0x20) <= 'z'))
             e++;
-        lead = e - v > 4 && !strncasecmp(s + e - 3, "ing", 3);
+        lead = e - v > 4 && s[v] >= 'a' && s[v] <= 'z' && !strncasecmp(s + e - 3, "ing", 3);
     }
     if (lead)
         memset(s + start, ' ', end - start);

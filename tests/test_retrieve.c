@@ -81,6 +81,8 @@ Test(match, instruction_clauses_are_not_searched)
     assert_match("By drawing on the ledger, what was the rent?", "\"rent\"");
     /* "by" without a verb's -ing form asks */
     assert_match("By how much did rent rise, in 2019?", "\"rent\" OR \"rise\" OR \"2019\"");
+    assert_match("By Beijing time, when did the fair open?",
+                 "\"beijing\" OR \"time\" OR \"fair\" OR \"open\"");
     assert_match("Does Acme have a high margin? If margin is not useful, then state that and "
                  "explain why.",
                  "\"acme\" OR \"high\" OR \"margin\" OR \"useful\"");
