@@ -91,6 +91,9 @@ Test(match, instruction_clauses_are_not_searched)
     assert_match("Calculate the gross margin of Acme in 2022, using the ledger.",
                  "\"calculate\" OR \"gross\" OR \"margin\" OR \"acme\" OR \"2022\" OR "
                  "\"using\" OR \"ledger\"");
+    /* "we" before a need says how; before what was done, it asks */
+    assert_match("We sold 300 units in 2021, how many in 2022?",
+                 "\"sold\" OR \"300\" OR \"units\" OR \"2021\" OR \"2022\"");
     /* a question of instructions only still searches */
     assert_match("Answer in English", "\"answer\" OR \"english\"");
 }
