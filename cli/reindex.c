@@ -189,6 +189,8 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         cli_vectorize(st, emb, &g->cfg, quiet, &n_embedded) < 0)
         status = EXIT_ERROR;
 
+    if (rc == 0 && !cli_interrupted())
+        cli_bm25_sync(st, quiet);
     int n_failed = run.n_failed + src.n_bad + (run.n_kept > 0);
     if (status == EXIT_OK && cli_interrupted())
         status = EXIT_INTERRUPTED;

@@ -53,6 +53,7 @@ typedef struct {
     double weight[2];    /* the rank's column weights: text, section */
     uint64_t n_terms;
     uint64_t off_rows, off_terms, off_strings, off_postings, size;
+    uint64_t checksum; /* bm25_checksum of every byte after the header */
 } bm25_header;
 
 typedef struct {
@@ -93,6 +94,10 @@ static inline double bm25_tf_part(double f, double d, double avgdl)
 {
     return (f * (BM25_K1 + 1.0)) / (f + BM25_K1 * (1 - BM25_B + BM25_B * d / avgdl));
 }
+
+/* A 64-bit hash of n bytes, to tell a damaged file (the writer checks it
+ * before it calls a file current; a reader does not read the whole file). */
+uint64_t bm25_checksum(const void *data, size_t n);
 
 /* Maps path read-only and checks it: NULL with the error set when it is
  * missing, short, of another version or its sections do not fit. */

@@ -423,6 +423,8 @@ static int build_locked(sqlite3 *db, dq_buf *out)
         pad8(out);
         if (b.postings.len)
             dq_buf_append(out, b.postings.data, b.postings.len);
+        ((bm25_header *)out->data)->checksum =
+            bm25_checksum(out->data + sizeof h, out->len - sizeof h);
     }
     dq_buf_free(&b.terms);
     dq_buf_free(&b.strings);

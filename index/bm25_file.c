@@ -17,6 +17,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+uint64_t bm25_checksum(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    for (; n; n--, p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
 static bool section_fits(uint64_t off, uint64_t n, uint64_t unit, uint64_t end)
 {
     return off % 8 == 0 && off <= end && n <= (end - off) / unit;

@@ -22,13 +22,22 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+/* What a failed load saw, so that a search does not map the same useless
+ * file again and again, yet sees a writer's new one at once. */
+typedef struct {
+    uint8_t stamp[32]; /* the store's */
+    struct stat file;  /* the file's (st_ino 0: there was none) */
+} load_attempt;
+
 struct store_bm25 {
-    bm25_file *f;            /* NULL when none is loaded */
-    uint8_t tried[32];       /* store stamp of the last failed load */
+    bm25_file *f;       /* NULL when none is loaded */
+    struct stat f_file; /* the file f was mapped from */
+    load_attempt tried; /* the last failed load */
     bool have_tried;
-    bool off;                /* store_use_bm25_file(st, false) */
+    bool off;           /* store_use_bm25_file(st, false) */
 };
 
 static struct store_bm25 *bm_of(store *st)
@@ -59,24 +68,39 @@ static char *file_path(store *st)
     return dq_buf_take(&p);
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 /* The file for the store's stamp now, loading it again when the one held
  * is stale (a writer may have rebuilt it); NULL when there is none. */
 static const bm25_file *current_file(store *st, const uint8_t stamp[32])
 {
     struct store_bm25 *b = bm_of(st);
-    if (b->f && memcmp(b->f->h->stamp, stamp, 32) == 0)
-        return b->f;
-    if (b->have_tried && memcmp(b->tried, stamp, 32) == 0)
-        return NULL;
-    bm25_file_free(b->f);
     char *path = file_path(st);
-    b->f = bm25_file_open(path);
+    load_attempt now;
+    memcpy(now.stamp, stamp, 32);
+    if (stat(path, &now.file) < 0)
+        memset(&now.file, 0, sizeof now.file);
+    /* A writer that finds the file damaged replaces it under the same
+     * stamp: the one mapped here is kept only while it is still the file. */
+    if (b->f && same_file(&b->f_file, &now.file) && memcmp(b->f->h->stamp, stamp, 32) == 0) {
+        free(path);
+        return b->f;
+    }
+    bool same = b->have_tried && !memcmp(b->tried.stamp, stamp, 32) &&
+                same_file(&b->tried.file, &now.file);
+    if (!same) {
+        bm25_file_free(b->f);
+        b->f = now.file.st_ino ? bm25_file_open(path) : NULL;
+        b->f_file = now.file;
+    }
     free(path);
     if (b->f && memcmp(b->f->h->stamp, stamp, 32) == 0)
         return b->f;
-    bm25_file_free(b->f);
-    b->f = NULL;
-    memcpy(b->tried, stamp, 32);
+    b->tried = now;
     b->have_tried = true;
     return NULL;
 }
@@ -640,7 +664,9 @@ int store_bm25_sync(store *st, store_bm25_report *rep)
     char *path = file_path(st);
     bm25_file *have = bm25_file_open(path);
     int rc = 0;
-    if (have && memcmp(have->h->stamp, stamp, 32) == 0) {
+    if (have && memcmp(have->h->stamp, stamp, 32) == 0 &&
+        have->h->checksum == bm25_checksum(have->data + sizeof *have->h,
+                                           have->size - sizeof *have->h)) {
         r.rows = (int64_t)have->h->n_rows;
         r.terms = (int64_t)have->h->n_terms;
     } else {
