@@ -684,7 +684,7 @@ int store_bm25_sync(store *st, store_bm25_report *rep)
             r.action = STORE_BM25_BUILT;
             r.rows = (int64_t)h->n_rows;
             r.terms = (int64_t)h->n_terms;
-            if (dq_write_file_atomic(path, bytes.data, bytes.len) < 0)
+            if (dq_write_file_private(path, bytes.data, bytes.len) < 0)
                 rc = -1;
         }
         dq_buf_free(&bytes);

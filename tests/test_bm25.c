@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[64];
@@ -201,6 +202,10 @@ Test(bm25, same_rows_order_and_scores_as_fts5)
     put_docs(40, "a");
     cr_assert_eq(sync_action(), STORE_BM25_BUILT);
     cr_assert_eq(sync_action(), STORE_BM25_CURRENT);
+    /* It holds the documents' words: the owner's only, like the store. */
+    struct stat sb;
+    cr_assert_eq(stat(tmpdir_path(tmpdir, ".docqa/" BM25_FILE), &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600);
     check_queries(300, true);
     /* A term no row holds, and one in every row's company. */
     cr_assert(same_as_fts5("\"nosuchword\"", 10, NULL, 0));
