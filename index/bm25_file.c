@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -83,6 +84,40 @@ bm25_file *bm25_file_from_memory(const void *data, size_t size)
     return f;
 }
 
+/* One mapping of a file per process, however many connections search it
+ * (the server keeps a pool): pages the searches touch count once in the
+ * process's memory, not once a connection. A mapped file is never written
+ * (a writer renames a new one into place), so it is shared read-only. */
+typedef struct shared_map {
+    dev_t dev;
+    ino_t ino;
+    bm25_file *f;
+    int refs;
+    struct shared_map *next;
+} shared_map;
+
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_map *maps; /* guarded by maps_lock */
+
+static bm25_file *map_file(int fd, const struct stat *sb, const char *path)
+{
+    void *p = mmap(NULL, (size_t)sb->st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        dq_set_error("cannot map '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    bm25_file *f = dq_calloc(1, sizeof *f);
+    f->data = p;
+    f->size = (size_t)sb->st_size;
+    f->mapped = true;
+    if (!check(f)) {
+        munmap(p, f->size);
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
 bm25_file *bm25_file_open(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -96,20 +131,21 @@ bm25_file *bm25_file_open(const char *path)
         close(fd);
         return NULL;
     }
-    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    pthread_mutex_lock(&maps_lock);
+    shared_map *m = maps;
+    while (m && !(m->dev == sb.st_dev && m->ino == sb.st_ino))
+        m = m->next;
+    bm25_file *f = NULL;
+    if (m) {
+        m->refs++;
+        f = m->f;
+    } else if ((f = map_file(fd, &sb, path))) {
+        m = dq_calloc(1, sizeof *m);
+        *m = (shared_map){sb.st_dev, sb.st_ino, f, 1, maps};
+        maps = m;
+    }
+    pthread_mutex_unlock(&maps_lock);
     close(fd);
-    if (p == MAP_FAILED) {
-        dq_set_error("cannot map '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    bm25_file *f = dq_calloc(1, sizeof *f);
-    f->data = p;
-    f->size = (size_t)sb.st_size;
-    f->mapped = true;
-    if (!check(f)) {
-        bm25_file_free(f);
-        return NULL;
-    }
     return f;
 }
 
@@ -117,9 +153,24 @@ void bm25_file_free(bm25_file *f)
 {
     if (!f)
         return;
-    if (f->mapped)
+    if (!f->mapped) {
+        free(f);
+        return;
+    }
+    pthread_mutex_lock(&maps_lock);
+    shared_map **pm = &maps;
+    while (*pm && (*pm)->f != f)
+        pm = &(*pm)->next;
+    shared_map *m = *pm;
+    bool last = m && --m->refs == 0;
+    if (last)
+        *pm = m->next;
+    pthread_mutex_unlock(&maps_lock);
+    if (last) {
         munmap((void *)f->data, f->size);
-    free(f);
+        free(f);
+        free(m);
+    }
 }
 
 /* The term's bytes, or NULL when its entry points outside the strings. */

@@ -365,3 +365,16 @@ Test(bm25, empty_store_has_no_file)
     cr_assert_eq(h.n, 0);
     store_hits_free(&h);
 }
+
+Test(bm25, one_mapping_per_process)
+{
+    put_docs(5, "m");
+    sync_action();
+    const char *path = tmpdir_path(tmpdir, ".docqa/" BM25_FILE);
+    bm25_file *a = bm25_file_open(path), *b = bm25_file_open(path);
+    cr_assert_not_null(a, "%s", dq_last_error());
+    cr_assert_eq(a, b, "a second connection maps the file again");
+    bm25_file_free(a);
+    cr_assert_not_null(bm25_file_find(b, "the", 3), "freed while still held");
+    bm25_file_free(b);
+}
