@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         if (!(f->avgdl > 0))
             abort();
         uint64_t n = f->h->n_terms < MAX_TERMS ? f->h->n_terms : MAX_TERMS;
-        uint64_t strings = f->h->off_postings - f->h->off_strings;
+        uint64_t strings = f->h->size - f->h->off_strings;
         for (uint64_t i = 0; i < n; i++) {
             const bm25_term *t = &f->terms[i];
             if (t->str_off <= strings && t->str_len <= strings - t->str_off) {

@@ -5,8 +5,8 @@
  * source of truth, and the file is used only while the stamp in its header
  * equals the one the store has now (a hash of FTS5's structure and averages
  * records, which every committed change to the index rewrites). It holds,
- * for every term FTS5 holds and for every pair of adjacent Latin terms, the
- * rows that contain it with their counts per column, so a query's scores are
+ * for every term FTS5 holds, the rows that contain it with their counts per
+ * column, so a query's scores are
  * FTS5's bm25() to the bit, and per-block maxima of bm25's term-frequency
  * part, so a search can skip the blocks of common terms that cannot reach
  * the top k (max-score).
@@ -16,13 +16,13 @@
  *   header       bm25_header
  *   rows         int64 chunk_id[n_rows] (ascending), int64 doc_id[n_rows],
  *                uint32 length[n_rows] (tokens in all columns, as FTS5's)
+ *   postings     per term (4-byte aligned): bm25_block[ceil(n_post /
+ *                BM25_BLOCK)], then the entries: varint (row - previous row
+ *                - 1, the previous row of a block's first entry being the
+ *                last row of the block before, or -1), varint (tf_text << 1 |
+ *                has_section), varint tf_section when has_section
  *   terms        bm25_term[n_terms], sorted by their bytes
- *   strings      the terms' bytes; a pair is "first second"
- *   postings     per term: bm25_block[ceil(n_post / BM25_BLOCK)], then the
- *                entries: varint (row - previous row - 1, the previous row
- *                of a block's first entry being the last row of the block
- *                before, or -1), varint (tf_text << 1 | has_section),
- *                varint tf_section when has_section.
+ *   strings      the terms' bytes
  */
 #ifndef DQ_BM25_H
 #define DQ_BM25_H

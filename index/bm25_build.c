@@ -229,7 +229,9 @@ typedef struct {
 typedef struct {
     const rows *r;
     double w[2], avgdl;
-    dq_buf terms, strings, postings;
+    dq_buf terms, strings;
+    dq_buf *postings; /* the file being built; postings start at post_base */
+    size_t post_base;
     uint64_t n_terms;
     term_acc acc;
 } builder;
@@ -274,10 +276,10 @@ static void acc_flush(builder *b, const char *term, size_t len)
 {
     term_acc *a = &b->acc;
     if (a->n_post) {
-        while (b->postings.len % 4)
-            dq_buf_putc(&b->postings, 0);
+        while (b->postings->len % 4)
+            dq_buf_putc(b->postings, 0);
         bm25_term t = {.str_off = b->strings.len,
-                       .post_off = b->postings.len,
+                       .post_off = b->postings->len - b->post_base,
                        .post_len = a->n_blocks * sizeof(bm25_block) + a->entries.len,
                        .str_len = (uint32_t)len,
                        .n_post = a->n_post,
@@ -285,9 +287,9 @@ static void acc_flush(builder *b, const char *term, size_t len)
                        .gmax = a->gmax};
         dq_buf_append(&b->terms, (const char *)&t, sizeof t);
         dq_buf_append(&b->strings, term, len);
-        dq_buf_append(&b->postings, (const char *)a->blocks, a->n_blocks * sizeof(bm25_block));
+        dq_buf_append(b->postings, (const char *)a->blocks, a->n_blocks * sizeof(bm25_block));
         if (a->entries.len)
-            dq_buf_append(&b->postings, a->entries.data, a->entries.len);
+            dq_buf_append(b->postings, a->entries.data, a->entries.len);
         b->n_terms++;
     }
     dq_buf_clear(&a->entries);
@@ -398,37 +400,38 @@ static int build_locked(sqlite3 *db, dq_buf *out)
     rc = read_rows(db, &r);
     if (rc == 1 && (r.n != h.n_rows || r.tokens != h.n_tokens || r.n >= UINT32_MAX))
         rc = 0;
-    builder b = {.r = &r, .w = {h.weight[0], h.weight[1]}};
+    /* The postings, the bulk of the file, go straight into out after the
+     * rows (the header is filled in last): the writer holds the file once. */
+    dq_buf_clear(out);
+    builder b = {.r = &r, .w = {h.weight[0], h.weight[1]}, .postings = out};
     b.avgdl = (double)(int64_t)h.n_tokens / (double)(int64_t)h.n_rows;
-    if (rc == 1)
-        rc = read_postings(db, &b);
     if (rc == 1) {
-        h.n_terms = b.n_terms;
-        h.off_rows = sizeof h;
-        h.off_terms = h.off_rows + (r.n * 20 + 7) / 8 * 8;
-        h.off_strings = h.off_terms + b.terms.len;
-        h.off_postings = (h.off_strings + b.strings.len + 7) / 8 * 8;
-        h.size = h.off_postings + b.postings.len;
-        dq_buf_clear(out);
-        dq_buf_reserve(out, h.size);
         dq_buf_append(out, (const char *)&h, sizeof h);
         dq_buf_append(out, (const char *)r.chunk_ids, r.n * sizeof *r.chunk_ids);
         dq_buf_append(out, (const char *)r.doc_ids, r.n * sizeof *r.doc_ids);
         dq_buf_append(out, (const char *)r.lengths, r.n * sizeof *r.lengths);
         pad8(out);
+        h.off_rows = sizeof h;
+        h.off_postings = b.post_base = out->len;
+        rc = read_postings(db, &b);
+    }
+    if (rc == 1) {
+        pad8(out);
+        h.n_terms = b.n_terms;
+        h.off_terms = out->len;
         if (b.terms.len)
             dq_buf_append(out, b.terms.data, b.terms.len);
+        h.off_strings = out->len;
         if (b.strings.len)
             dq_buf_append(out, b.strings.data, b.strings.len);
-        pad8(out);
-        if (b.postings.len)
-            dq_buf_append(out, b.postings.data, b.postings.len);
-        ((bm25_header *)out->data)->checksum =
-            bm25_checksum(out->data + sizeof h, out->len - sizeof h);
+        h.size = out->len;
+        h.checksum = bm25_checksum(out->data + sizeof h, out->len - sizeof h);
+        memcpy(out->data, &h, sizeof h);
+    } else {
+        dq_buf_clear(out);
     }
     dq_buf_free(&b.terms);
     dq_buf_free(&b.strings);
-    dq_buf_free(&b.postings);
     dq_buf_free(&b.acc.entries);
     free(b.acc.blocks);
     rows_free(&r);

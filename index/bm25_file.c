@@ -52,11 +52,11 @@ static bm25_file *check(bm25_file *f)
     uint64_t rows_bytes = h->n_rows * 20; /* two int64 and a uint32 a row */
     bool ok = h->size == f->size && h->n_rows > 0 && h->n_rows < UINT32_MAX &&
               h->n_tokens > 0 && h->off_rows == sizeof *h &&
-              section_fits(h->off_rows, h->n_rows, 20, h->off_terms) &&
-              h->off_rows + rows_bytes <= h->off_terms &&
+              section_fits(h->off_rows, h->n_rows, 20, h->off_postings) &&
+              h->off_rows + rows_bytes <= h->off_postings && h->off_postings % 8 == 0 &&
+              h->off_postings <= h->off_terms &&
               section_fits(h->off_terms, h->n_terms, sizeof(bm25_term), h->off_strings) &&
-              h->off_strings <= h->off_postings && h->off_postings % 8 == 0 &&
-              h->off_postings <= h->size && h->weight[0] >= 0 && h->weight[1] >= 0;
+              h->off_strings <= h->size && h->weight[0] >= 0 && h->weight[1] >= 0;
     if (!ok) {
         dq_set_error("BM25 file is truncated or damaged");
         return NULL;
@@ -176,7 +176,7 @@ void bm25_file_free(bm25_file *f)
 /* The term's bytes, or NULL when its entry points outside the strings. */
 static const char *term_text(const bm25_file *f, const bm25_term *t)
 {
-    uint64_t n = f->h->off_postings - f->h->off_strings;
+    uint64_t n = f->h->size - f->h->off_strings;
     if (t->str_off > n || t->str_len > n - t->str_off)
         return NULL;
     return (const char *)f->data + f->h->off_strings + t->str_off;
@@ -271,7 +271,7 @@ bool bm25_cursor_init(bm25_cursor *c, const bm25_file *f, const bm25_term *t)
 {
     memset(c, 0, sizeof *c);
     c->f = f;
-    uint64_t avail = f->h->size - f->h->off_postings;
+    uint64_t avail = f->h->off_terms - f->h->off_postings;
     size_t n_blocks = (t->n_post + (size_t)BM25_BLOCK - 1) / BM25_BLOCK;
     uint64_t table = (uint64_t)n_blocks * sizeof(bm25_block);
     if (t->n_post == 0 || t->post_off % 4 != 0 || t->post_off > avail ||
