@@ -133,6 +133,9 @@ static void random_match(dq_buf *m)
         dq_buf_printf(m, " OR \"%s %s\"", pick_word(), pick_word());
     if (next_rand() % 4 == 0)
         dq_buf_printf(m, " OR section : (\"%s\" OR \"%s\")", pick_word(), pick_word());
+    else if (next_rand() % 4 == 0) /* an instruction's pair, in the section path only */
+        dq_buf_printf(m, " OR section : (\"%s\" OR \"%s %s\")", pick_word(), pick_word(),
+                      pick_word());
 }
 
 static int64_t *doc_ids(size_t *n)
