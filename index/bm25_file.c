@@ -51,12 +51,13 @@ static bm25_file *check(bm25_file *f)
     }
     uint64_t rows_bytes = h->n_rows * 20; /* two int64 and a uint32 a row */
     bool ok = h->size == f->size && h->n_rows > 0 && h->n_rows < UINT32_MAX &&
-              h->n_tokens > 0 && h->off_rows == sizeof *h &&
+              h->n_tokens > 0 && h->n_tokens <= INT64_MAX && h->off_rows == sizeof *h &&
               section_fits(h->off_rows, h->n_rows, 20, h->off_postings) &&
               h->off_rows + rows_bytes <= h->off_postings && h->off_postings % 8 == 0 &&
               h->off_postings <= h->off_terms &&
               section_fits(h->off_terms, h->n_terms, sizeof(bm25_term), h->off_strings) &&
-              h->off_strings <= h->size && h->weight[0] >= 0 && h->weight[1] >= 0;
+              h->off_strings <= h->size && h->weight[0] >= 0 && h->weight[0] < 1e300 &&
+              h->weight[1] >= 0 && h->weight[1] < 1e300;
     if (!ok) {
         dq_set_error("BM25 file is truncated or damaged");
         return NULL;
