@@ -99,6 +99,9 @@ static inline double bm25_tf_part(double f, double d, double avgdl)
  * before it calls a file current; a reader does not read the whole file). */
 uint64_t bm25_checksum(const void *data, size_t n);
 
+/* The index of id in ids (n, ascending), or -1. */
+int64_t bm25_find_id(const int64_t *ids, size_t n, int64_t id);
+
 /* Maps path read-only and checks it: NULL with the error set when it is
  * missing, short, of another version or its sections do not fit. */
 bm25_file *bm25_file_open(const char *path);

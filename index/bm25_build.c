@@ -299,21 +299,6 @@ static void acc_flush(builder *b, const char *term, size_t len)
     a->gmax = 0;
 }
 
-static int row_of(const rows *r, int64_t id)
-{
-    size_t lo = 0, hi = r->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->chunk_ids[mid] == id)
-            return (int)mid;
-        if (r->chunk_ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
 static int term_order(const char *a, size_t na, const char *b, size_t nb)
 {
     int c = memcmp(a, b, na < nb ? na : nb);
@@ -361,7 +346,7 @@ static int read_postings(sqlite3 *db, builder *b)
                 ok = 0;
             }
             doc = d;
-            row = row_of(b->r, d);
+            row = (int)bm25_find_id(b->r->chunk_ids, b->r->n, d);
             if (row < 0)
                 ok = 0;
         }

@@ -33,6 +33,21 @@ uint64_t bm25_checksum(const void *data, size_t n)
     return h ^ (h >> 29);
 }
 
+int64_t bm25_find_id(const int64_t *ids, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] == id)
+            return (int64_t)mid;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
 static bool section_fits(uint64_t off, uint64_t n, uint64_t unit, uint64_t end)
 {
     return off % 8 == 0 && off <= end && n <= (end - off) / unit;

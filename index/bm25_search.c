@@ -323,21 +323,6 @@ static double phrase_freq(const bm25_file *f, const qphrase *q)
     return freq;
 }
 
-static bool in_scope(const int64_t *docs, size_t n, int64_t doc)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (docs[mid] == doc)
-            return true;
-        if (docs[mid] < doc)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -387,7 +372,7 @@ static void run_max_score(search_ctx *s, top_heap *top)
         }
         if (row == UINT32_MAX)
             break;
-        bool want = !s->docs || in_scope(s->docs, s->n_docs, s->f->doc_ids[row]);
+        bool want = !s->docs || bm25_find_id(s->docs, s->n_docs, s->f->doc_ids[row]) >= 0;
         double partial = 0;
         bool matched = false;
         for (size_t i = 0; i < n; i++)
@@ -480,21 +465,6 @@ void bm25_phrase_tf(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
         sqlite3_result_int64(ctx, tf[0] | tf[1] << 32);
 }
 
-static int row_of(const bm25_file *f, int64_t id)
-{
-    size_t lo = 0, hi = f->h->n_rows;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->chunk_ids[mid] == id)
-            return (int)mid;
-        if (f->chunk_ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
 /* A phrase of several terms (a word pair) has no postings in the file: FTS5
  * finds its rows and counts its instances per column (docqa_phrase_tf),
  * which costs what matching the phrase costs, not what scoring an OR does.
@@ -518,7 +488,7 @@ static int phrase_from_fts(store *st, const bm25_file *f, const char *text, qphr
     size_t cap = 0;
     int ok = 1, rc;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int row = row_of(f, sqlite3_column_int64(s, 0));
+        int64_t row = bm25_find_id(f->chunk_ids, f->h->n_rows, sqlite3_column_int64(s, 0));
         int64_t tf = sqlite3_column_int64(s, 1);
         mem_posting e = {(uint32_t)row, (uint32_t)(tf & 0xffffffff), (uint32_t)(tf >> 32)};
         if (row < 0 || (q->n_mem && q->mem[q->n_mem - 1].row >= e.row) ||

@@ -8,6 +8,7 @@
 #include "index/bm25.h"
 #include "index/index.h"
 #include "index/store_impl.h"
+#include "support/storegen.h"
 #include "support/tmpdir.h"
 
 #include <stdio.h>
@@ -76,7 +77,6 @@ static void random_text(dq_buf *b, int n_words)
 static void put_random_doc(const char *path, size_t n, bool rebuild)
 {
     char *texts[16], *sections[16];
-    store_chunk_in chunks[16];
     dq_buf b = DQ_BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         if (i && next_rand() % 5 == 0) {
@@ -87,23 +87,11 @@ static void put_random_doc(const char *path, size_t n, bool rebuild)
         }
         random_text(&b, next_rand() % 3 == 0 ? 1 + (int)(next_rand() % 3) : 0);
         sections[i] = b.data ? dq_buf_take(&b) : dq_strdup("");
-        chunks[i] = (store_chunk_in){texts[i], sections[i], 1, 1, (int)i, NULL};
     }
-    dq_sha256 h;
-    dq_sha256_init(&h);
-    dq_sha256_update(&h, path, strlen(path));
-    for (size_t i = 0; i < n; i++)
-        dq_sha256_update(&h, texts[i], strlen(texts[i]));
-    uint8_t d[32];
-    char hex[65];
-    dq_sha256_final(&h, d);
-    dq_hex(d, 32, hex);
-    store_doc_info info = {hex, "txt", path, 1};
-    const char *pages[] = {"page"};
     cr_assert_eq(store_begin(st), 0);
-    int rc = rebuild ? store_rebuild_document(st, path, 10, 1000, &info, pages, chunks, n)
-                     : store_put_document(st, path, 10, 1000, &info, pages, chunks, n);
-    cr_assert_eq(rc, 0, "%s", dq_last_error());
+    cr_assert_eq(storegen_put_sections(st, path, (const char *const *)texts,
+                                       (const char *const *)sections, n, rebuild),
+                 0, "%s", dq_last_error());
     cr_assert_eq(store_commit(st), 0);
     for (size_t i = 0; i < n; i++) {
         free(texts[i]);
