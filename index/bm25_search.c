@@ -11,10 +11,12 @@
  *
  * Used only when it gives FTS5's answer: the file's stamp equals the
  * store's, inside the same read transaction as the rows fetched, and the
- * MATCH expression is one this file can score (an OR of quoted single
- * terms, optionally some in "section : (...)", as retrieve/query.c writes
- * them). Anything else, and any damage found in the file, returns "not
- * served" and the caller runs FTS5: slow but right.
+ * MATCH expression is one this file can score: quoted phrases OR-ed, the
+ * last ones optionally in "section : (...)", as retrieve/query.c writes
+ * them. A single-term phrase is read from the file; a phrase of several
+ * terms (a word pair) from FTS5, which matches it alone (phrase_from_fts).
+ * Anything else, and any damage found in the file, returns "not served"
+ * and the caller runs FTS5: slow but right.
  */
 #include "index/bm25.h"
 #include "index/store_impl.h"
