@@ -229,6 +229,15 @@ typedef struct {
 typedef struct {
     const rows *r;
     double w[2], avgdl;
+    /* Per row, bm25's length term k1 (1 - b + b d / avgdl): the blocks'
+     * maxima are bounds (rounded up to float), so computing it once a row
+     * instead of FTS5's way a posting changes none. */
+    double *norm;   /* (r->n) */
+    /* chunk id - id_base -> row, when the ids are dense enough; else NULL
+     * and a binary search. */
+    int32_t *row_of_id; /* (n_ids) */
+    int64_t id_base;
+    size_t n_ids;
     dq_buf terms, strings;
     dq_buf *postings; /* the file being built; postings start at post_base */
     size_t post_base;
@@ -247,12 +256,8 @@ static void acc_add(builder *b, uint32_t row, uint32_t tf_text, uint32_t tf_sect
     put_varint(&a->entries, tf_text << 1 | (tf_section != 0));
     if (tf_section)
         put_varint(&a->entries, tf_section);
-    double f = 0;
-    for (uint32_t i = 0; i < tf_text; i++)
-        f += b->w[0];
-    for (uint32_t i = 0; i < tf_section; i++)
-        f += b->w[1];
-    float g = round_up(bm25_tf_part(f, (double)b->r->lengths[row], b->avgdl));
+    double f = tf_text * b->w[0] + tf_section * b->w[1];
+    float g = round_up(f * (BM25_K1 + 1.0) / (f + b->norm[row]));
     bm25_block *blk = &a->blocks[a->n_blocks - 1];
     blk->last_row = row;
     if (g > blk->gmax)
@@ -297,6 +302,34 @@ static void acc_flush(builder *b, const char *term, size_t len)
     a->n_post = a->df_section = a->in_block = 0;
     a->prev = -1;
     a->gmax = 0;
+}
+
+static int row_of(const builder *b, int64_t id)
+{
+    if (!b->row_of_id)
+        return (int)bm25_find_id(b->r->chunk_ids, b->r->n, id);
+    if (id < b->id_base || (uint64_t)(id - b->id_base) >= b->n_ids)
+        return -1;
+    return b->row_of_id[id - b->id_base];
+}
+
+/* The lookups read_postings makes once per term and row. */
+static void prepare_rows(builder *b)
+{
+    const rows *r = b->r;
+    b->norm = dq_malloc(r->n * sizeof *b->norm);
+    for (size_t i = 0; i < r->n; i++)
+        b->norm[i] = BM25_K1 * (1 - BM25_B + BM25_B * (double)r->lengths[i] / b->avgdl);
+    uint64_t span = (uint64_t)(r->chunk_ids[r->n - 1] - r->chunk_ids[0]) + 1;
+    if (span > 4 * (uint64_t)r->n + 1024)
+        return;
+    b->id_base = r->chunk_ids[0];
+    b->n_ids = (size_t)span;
+    b->row_of_id = dq_malloc(b->n_ids * sizeof *b->row_of_id);
+    for (size_t i = 0; i < b->n_ids; i++)
+        b->row_of_id[i] = -1;
+    for (size_t i = 0; i < r->n; i++)
+        b->row_of_id[r->chunk_ids[i] - b->id_base] = (int32_t)i;
 }
 
 static int term_order(const char *a, size_t na, const char *b, size_t nb)
@@ -346,7 +379,7 @@ static int read_postings(sqlite3 *db, builder *b)
                 ok = 0;
             }
             doc = d;
-            row = (int)bm25_find_id(b->r->chunk_ids, b->r->n, d);
+            row = row_of(b, d);
             if (row < 0)
                 ok = 0;
         }
@@ -398,6 +431,7 @@ static int build_locked(sqlite3 *db, dq_buf *out)
         pad8(out);
         h.off_rows = sizeof h;
         h.off_postings = b.post_base = out->len;
+        prepare_rows(&b);
         rc = read_postings(db, &b);
     }
     if (rc == 1) {
@@ -419,6 +453,8 @@ static int build_locked(sqlite3 *db, dq_buf *out)
     dq_buf_free(&b.strings);
     dq_buf_free(&b.acc.entries);
     free(b.acc.blocks);
+    free(b.norm);
+    free(b.row_of_id);
     rows_free(&r);
     return rc;
 }
