@@ -21,6 +21,8 @@
 #include "index/bm25.h"
 #include "index/store_impl.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -626,6 +628,22 @@ int store_bm25_search(store *st, const char *match, int k, const int64_t *docs, 
 
 /* ---- the writer's side -------------------------------------------------- */
 
+/* A writer killed while writing the file leaves its temporary copy (as
+ * large as the file); the next writer, holding the store's lock, finds
+ * none of them in use and removes them. */
+static void remove_stale_copies(store *st)
+{
+    DIR *d = opendir(st->dir);
+    if (!d)
+        return;
+    const char *prefix = BM25_FILE ".tmp.";
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix)))
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
 int store_bm25_sync(store *st, store_bm25_report *rep)
 {
     store_bm25_report r = {STORE_BM25_CURRENT, 0, 0, 0};
@@ -642,6 +660,7 @@ int store_bm25_sync(store *st, store_bm25_report *rep)
         r.rows = (int64_t)have->h->n_rows;
         r.terms = (int64_t)have->h->n_terms;
     } else {
+        remove_stale_copies(st);
         dq_buf bytes = DQ_BUF_INIT;
         int built = bm25_build(st->db, &bytes);
         if (built < 0) {

@@ -261,7 +261,8 @@ typedef struct {
     double seconds;
 } store_bm25_report;
 
-/* Rebuilds the file when it is missing, stale or damaged (rep may be NULL). */
+/* Rebuilds the file when it is missing, stale or damaged (rep may be NULL).
+ * For a writer holding the store's lock. */
 int store_bm25_sync(store *st, store_bm25_report *rep);
 /* Whether searches may use the file (default on); off runs FTS5 alone. */
 void store_use_bm25_file(store *st, bool on);

@@ -319,8 +319,13 @@ Test(bm25, truncated_or_damaged_file_falls_back)
                 store_hits_free(&got);
         }
     }
-    /* The writer replaces a damaged file. */
+    /* The writer replaces a damaged file, and removes the copy a writer
+     * killed while writing left. */
+    char stale[160];
+    snprintf(stale, sizeof stale, "%s.tmp.99999", path);
+    write_bytes(stale, good.data, 64);
     cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    cr_assert_neq(access(stale, F_OK), 0, "a killed writer's copy is left");
     check_queries(20, true);
     dq_buf_free(&m);
     dq_buf_free(&bad);
