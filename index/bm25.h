@@ -4,7 +4,8 @@
  * The file is derived, like the FAISS file: SQLite's FTS5 index stays the
  * source of truth, and the file is used only while the stamp in its header
  * equals the one the store has now (a hash of FTS5's structure and averages
- * records, which every committed change to the index rewrites). It holds,
+ * records, which every committed change to the index rewrites, and of the
+ * rank's configuration). It holds,
  * for every term FTS5 holds, the rows that contain it with their counts per
  * column, so a query's scores are
  * FTS5's bm25() to the bit, and per-block maxima of bm25's term-frequency

@@ -76,6 +76,23 @@ int bm25_stamp(sqlite3 *db, uint8_t out[32])
         if (rec.len)
             dq_sha256_update(&h, rec.data, rec.len);
     }
+    /* The rank's column weights live in fts_config, which a change of
+     * ranking rewrites without touching the index records. */
+    sqlite3_stmt *s = NULL;
+    if (rc == 0 &&
+        sqlite3_prepare_v2(db, "SELECT v FROM fts_config WHERE k = 'rank'", -1, &s, NULL) ==
+            SQLITE_OK) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW && sqlite3_column_bytes(s, 0) > 0)
+            dq_sha256_update(&h, sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+        else if (step != SQLITE_DONE)
+            rc = -1;
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    if (rc < 0 && s)
+        dq_set_error("cannot read the FTS5 configuration: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
     dq_sha256_final(&h, out);
     dq_buf_free(&rec);
     return rc;

@@ -374,3 +374,16 @@ Test(bm25, one_mapping_per_process)
     cr_assert_not_null(bm25_file_find(b, "the", 3), "freed while still held");
     bm25_file_free(b);
 }
+
+Test(bm25, a_new_ranking_makes_the_file_stale)
+{
+    put_docs(10, "r");
+    sync_action();
+    check_queries(5, true);
+    /* Another weight for the section path, as a ranking change would set. */
+    const char *sql = "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 5.0)')";
+    cr_assert_eq(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+    check_queries(10, false);
+    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    check_queries(50, true);
+}
