@@ -305,6 +305,10 @@ int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t 
  * or that term is, less one or two final letters ("panthers": "panther"):
  * 1 yes, 0 no, -1 on a store error. term is one lower-case ASCII term. */
 int store_term_variant(store *st, const char *term);
+/* Up to max indexed words that begin with prefix (one lower-case ASCII
+ * term), those in the most chunks first, each malloc'd into out (max);
+ * returns how many, or -1 on a store error. */
+int store_terms_beginning(store *st, const char *prefix, int max, char **out);
 
 /* ---- vectors ------------------------------------------------------------ */
 
