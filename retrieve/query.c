@@ -355,7 +355,7 @@ size_t qterms_pairs(const char *question, qterms *out)
     return pairs_of(question, false, out);
 }
 
-static void put_quoted(dq_buf *m, const qterm *t)
+void query_put_quoted(dq_buf *m, const qterm *t)
 {
     dq_buf_putc(m, '"');
     for (int j = 0; j < t->len; j++) {
@@ -370,7 +370,7 @@ static void put_phrase(dq_buf *m, const qterm *t)
 {
     if (m->len)
         dq_buf_puts(m, " OR ");
-    put_quoted(m, t);
+    query_put_quoted(m, t);
 }
 
 static bool is_vowel(char c)

@@ -167,11 +167,13 @@ static int put_unseen_stand_ins(store *st, const qterms *q, dq_buf *match, qterm
         int got = store_terms_beginning(st, stem, STAND_INS, found);
         rc = got < 0 ? -1 : 0;
         for (int k = 0; k < got; k++) {
-            dq_buf_printf(match, " OR \"%s\"", found[k]);
+            qterm stand_in = {found[k], (int)strlen(found[k]), false};
+            dq_buf_puts(match, " OR ");
+            query_put_quoted(match, &stand_in);
             DQ_GROW(alias->items, alias->cap, alias->n + 1);
             DQ_GROW(*alias_of, cap, alias->n + 1);
             (*alias_of)[alias->n] = (int)i;
-            alias->items[alias->n++] = (qterm){found[k], (int)strlen(found[k]), false};
+            alias->items[alias->n++] = stand_in;
         }
         free(stem);
     }
