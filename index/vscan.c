@@ -9,6 +9,9 @@
  */
 #include "index/vscan.h"
 
+#include <stdbool.h>
+#include <string.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define VSCAN_X86 1
@@ -44,6 +47,10 @@ static const vscan_ops OPS_SCALAR = {dots_scalar, sq8_scalar};
 
 #if VSCAN_X86
 
+/* Each ISA has one scan, over rows of floats or of 8-bit codes: `u8` is a
+ * constant at every call, so the compiler makes the two kernels from it. */
+#define INLINE static inline __attribute__((always_inline))
+
 /* ---- AVX2 + FMA ---------------------------------------------------------- */
 
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -56,75 +63,60 @@ AVX2 static float hsum256(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-AVX2 static void dots_avx2(const float *q, const float *x, size_t n, int dim, float *out)
+/* Eight values of row r (of dim) from d, as floats. */
+AVX2 INLINE __m256 row8(const void *x, bool u8, size_t r, int dim, int d)
+{
+    size_t at = r * (size_t)dim + (size_t)d;
+    if (u8)
+        return _mm256_cvtepi32_ps(
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)((const uint8_t *)x + at))));
+    return _mm256_loadu_ps((const float *)x + at);
+}
+
+AVX2 INLINE float row1(const void *x, bool u8, size_t r, int dim, int d)
+{
+    size_t at = r * (size_t)dim + (size_t)d;
+    return u8 ? (float)((const uint8_t *)x)[at] : ((const float *)x)[at];
+}
+
+AVX2 INLINE void scan_avx2(const float *q, const void *x, bool u8, size_t n, int dim, float *out)
 {
     int body = dim & ~7;
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float *r = x + i * (size_t)dim;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int d = 0; d < body; d += 8) {
             __m256 qv = _mm256_loadu_ps(q + d);
-            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r + d), a0);
-            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r + dim + d), a1);
-            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r + 2 * dim + d), a2);
-            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r + 3 * dim + d), a3);
+            a0 = _mm256_fmadd_ps(qv, row8(x, u8, i, dim, d), a0);
+            a1 = _mm256_fmadd_ps(qv, row8(x, u8, i + 1, dim, d), a1);
+            a2 = _mm256_fmadd_ps(qv, row8(x, u8, i + 2, dim, d), a2);
+            a3 = _mm256_fmadd_ps(qv, row8(x, u8, i + 3, dim, d), a3);
         }
         float s[4] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
         for (int d = body; d < dim; d++)
-            for (int j = 0; j < 4; j++)
-                s[j] += q[d] * r[(size_t)j * (size_t)dim + (size_t)d];
-        for (int j = 0; j < 4; j++)
-            out[i + (size_t)j] = s[j];
+            for (size_t j = 0; j < 4; j++)
+                s[j] += q[d] * row1(x, u8, i + j, dim, d);
+        memcpy(out + i, s, sizeof s);
     }
     for (; i < n; i++) {
-        const float *r = x + i * (size_t)dim;
         __m256 a = _mm256_setzero_ps();
         for (int d = 0; d < body; d += 8)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(r + d), a);
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), row8(x, u8, i, dim, d), a);
         float s = hsum256(a);
         for (int d = body; d < dim; d++)
-            s += q[d] * r[d];
+            s += q[d] * row1(x, u8, i, dim, d);
         out[i] = s;
     }
 }
 
-AVX2 static __m256 load8_u8(const uint8_t *c)
+AVX2 static void dots_avx2(const float *q, const float *x, size_t n, int dim, float *out)
 {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)c)));
+    scan_avx2(q, x, false, n, dim, out);
 }
 
 AVX2 static void sq8_avx2(const float *w, const uint8_t *codes, size_t n, int dim, float *out)
 {
-    int body = dim & ~7;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c = codes + i * (size_t)dim;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int d = 0; d < body; d += 8) {
-            __m256 wv = _mm256_loadu_ps(w + d);
-            a0 = _mm256_fmadd_ps(wv, load8_u8(c + d), a0);
-            a1 = _mm256_fmadd_ps(wv, load8_u8(c + dim + d), a1);
-            a2 = _mm256_fmadd_ps(wv, load8_u8(c + 2 * dim + d), a2);
-            a3 = _mm256_fmadd_ps(wv, load8_u8(c + 3 * dim + d), a3);
-        }
-        float s[4] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
-        for (int d = body; d < dim; d++)
-            for (int j = 0; j < 4; j++)
-                s[j] += w[d] * (float)c[(size_t)j * (size_t)dim + (size_t)d];
-        for (int j = 0; j < 4; j++)
-            out[i + (size_t)j] = s[j];
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * (size_t)dim;
-        __m256 a = _mm256_setzero_ps();
-        for (int d = 0; d < body; d += 8)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(w + d), load8_u8(c + d), a);
-        float s = hsum256(a);
-        for (int d = body; d < dim; d++)
-            s += w[d] * (float)c[d];
-        out[i] = s;
-    }
+    scan_avx2(w, codes, true, n, dim, out);
 }
 
 static const vscan_ops OPS_AVX2 = {dots_avx2, sq8_avx2};
@@ -139,19 +131,29 @@ AVX512 static __mmask16 tail_mask(int left)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
-AVX512 static void dots_avx512(const float *q, const float *x, size_t n, int dim, float *out)
+/* Sixteen values of row r (of dim) from d, as floats, lanes outside m zero. */
+AVX512 INLINE __m512 row16(const void *x, bool u8, size_t r, int dim, int d, __mmask16 m)
+{
+    size_t at = r * (size_t)dim + (size_t)d;
+    if (u8)
+        return _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, (const uint8_t *)x + at)));
+    return _mm512_maskz_loadu_ps(m, (const float *)x + at);
+}
+
+AVX512 INLINE void scan_avx512(const float *q, const void *x, bool u8, size_t n, int dim,
+                               float *out)
 {
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float *r = x + i * (size_t)dim;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int d = 0; d < dim; d += 16) {
             __mmask16 m = tail_mask(dim - d);
             __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
-            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r + d), a0);
-            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r + dim + d), a1);
-            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r + 2 * dim + d), a2);
-            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r + 3 * dim + d), a3);
+            a0 = _mm512_fmadd_ps(qv, row16(x, u8, i, dim, d, m), a0);
+            a1 = _mm512_fmadd_ps(qv, row16(x, u8, i + 1, dim, d, m), a1);
+            a2 = _mm512_fmadd_ps(qv, row16(x, u8, i + 2, dim, d, m), a2);
+            a3 = _mm512_fmadd_ps(qv, row16(x, u8, i + 3, dim, d, m), a3);
         }
         out[i] = _mm512_reduce_add_ps(a0);
         out[i + 1] = _mm512_reduce_add_ps(a1);
@@ -159,50 +161,23 @@ AVX512 static void dots_avx512(const float *q, const float *x, size_t n, int dim
         out[i + 3] = _mm512_reduce_add_ps(a3);
     }
     for (; i < n; i++) {
-        const float *r = x + i * (size_t)dim;
         __m512 a = _mm512_setzero_ps();
         for (int d = 0; d < dim; d += 16) {
             __mmask16 m = tail_mask(dim - d);
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, r + d),
-                                a);
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), row16(x, u8, i, dim, d, m), a);
         }
         out[i] = _mm512_reduce_add_ps(a);
     }
 }
 
-AVX512 static __m512 load16_u8(__mmask16 m, const uint8_t *c)
+AVX512 static void dots_avx512(const float *q, const float *x, size_t n, int dim, float *out)
 {
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c)));
+    scan_avx512(q, x, false, n, dim, out);
 }
 
 AVX512 static void sq8_avx512(const float *w, const uint8_t *codes, size_t n, int dim, float *out)
 {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c = codes + i * (size_t)dim;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int d = 0; d < dim; d += 16) {
-            __mmask16 m = tail_mask(dim - d);
-            __m512 wv = _mm512_maskz_loadu_ps(m, w + d);
-            a0 = _mm512_fmadd_ps(wv, load16_u8(m, c + d), a0);
-            a1 = _mm512_fmadd_ps(wv, load16_u8(m, c + dim + d), a1);
-            a2 = _mm512_fmadd_ps(wv, load16_u8(m, c + 2 * dim + d), a2);
-            a3 = _mm512_fmadd_ps(wv, load16_u8(m, c + 3 * dim + d), a3);
-        }
-        out[i] = _mm512_reduce_add_ps(a0);
-        out[i + 1] = _mm512_reduce_add_ps(a1);
-        out[i + 2] = _mm512_reduce_add_ps(a2);
-        out[i + 3] = _mm512_reduce_add_ps(a3);
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * (size_t)dim;
-        __m512 a = _mm512_setzero_ps();
-        for (int d = 0; d < dim; d += 16) {
-            __mmask16 m = tail_mask(dim - d);
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + d), load16_u8(m, c + d), a);
-        }
-        out[i] = _mm512_reduce_add_ps(a);
-    }
+    scan_avx512(w, codes, true, n, dim, out);
 }
 
 static const vscan_ops OPS_AVX512 = {dots_avx512, sq8_avx512};
