@@ -112,13 +112,24 @@ static int chat_delta(void *ctx, const char *text, size_t n)
     return rc;
 }
 
+/* OpenAI's chunks have no place for a queue position, so it goes out as an
+ * SSE comment, which clients skip: a waiting request shows it is alive and
+ * where it stands, with the numbers /health uses. */
+static void chat_queued(void *ctx, unsigned long request, int ahead)
+{
+    chat_stream *cs = ctx;
+    char line[96];
+    int n = snprintf(line, sizeof line, ": queued request %lu, %d ahead\n\n", request, ahead);
+    stream_write(cs->s, line, (size_t)n);
+}
+
 static void chat_produce(serve_stream *s, void *arg)
 {
     chat_call *c = arg;
     if (stream_write_event(s, delta_chunk(c, "assistant", "", NULL)) < 0)
         return;
     rag_reply a = {0};
-    int rc = serve_answer_run(c->srv, &c->ask, chat_delta, NULL, &(chat_stream){c, s}, &a);
+    int rc = serve_answer_run(c->srv, &c->ask, chat_delta, chat_queued, &(chat_stream){c, s}, &a);
     if (rc < 0 && rc != RAG_ERR_STOPPED) {
         /* Headers are gone already: OpenAI's streams report errors as an
          * event with an "error" object. */

@@ -2250,4 +2250,10 @@ Test(serve, in_process_model_is_shared_and_queues)
     cr_expect(strstr(st.body.data, "data: {\"type\":\"queued\",\"request\":5,\"ahead\":0}"),
               "%s", st.body.data);
     resp_free(&st);
+    /* the OpenAI stream says it as a comment, which its clients skip */
+    st = post("/v1/chat/completions",
+              "{\"messages\": [{\"role\": \"user\", \"content\": \"warranty?\"}], \"stream\": true}");
+    cr_expect_eq(st.status, 200);
+    cr_expect(strstr(st.body.data, ": queued request 6, 0 ahead\n\n"), "%s", st.body.data);
+    resp_free(&st);
 }
