@@ -69,14 +69,18 @@ void rank_shingles_build(const char *text, rank_shingles *out)
     uint32_t *cps = dq_malloc((len + 1) * sizeof *cps);
     size_t n = 0;
     for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        int l = utf8_decode(text + i, len - i, &cp);
-        if (l <= 0) {
-            i++;
-            continue;
+        uint32_t cp = (unsigned char)text[i];
+        if (cp < 0x80) {
+            i++; /* ASCII, most of an English chunk: no decoding, nothing to fold */
+        } else {
+            int l = utf8_decode(text + i, len - i, &cp);
+            if (l <= 0) {
+                i++;
+                continue;
+            }
+            i += (size_t)l;
+            cp = uc_fold_fullwidth(cp);
         }
-        i += (size_t)l;
-        cp = uc_fold_fullwidth(cp);
         if (cp >= 'A' && cp <= 'Z')
             cp += 'a' - 'A';
         if (!is_skipped(cp))
