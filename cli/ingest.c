@@ -149,6 +149,7 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
         emb = cli_open_embedder(&g->cfg, &err);
         if (err)
             goto out;
+        run.embed = emb; /* chunks get vectors while files are still read */
     }
 
     int bad_args = 0;
@@ -180,8 +181,9 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
     if (rc == 0 && !cli_interrupted() && emb) {
         if (cli_vectorize(st, emb, &g->cfg, quiet, &n_embedded) < 0)
             status = EXIT_ERROR;
-        else if (n_embedded && !quiet)
-            fprintf(stderr, "embedded %zu chunks with %s\n", n_embedded, embedder_identity(emb));
+        else if (n_embedded + run.n_embedded && !quiet)
+            fprintf(stderr, "embedded %zu chunks with %s\n", n_embedded + run.n_embedded,
+                    embedder_identity(emb));
     }
 
     print_summary(&run, bad_args, files.n_skipped - files.n_unreadable, quiet);

@@ -154,6 +154,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
             status = EXIT_ERROR;
             goto out;
         }
+        run.embed = emb; /* chunks get vectors while files are still read */
     }
     /* scanned pages are read as the config's [ocr] says, as ingest does */
     if (ingest_run_set_ocr(&run, NULL, NULL, &g->cfg) < 0) {
@@ -188,6 +189,7 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
     if (status == EXIT_OK && !cli_interrupted() && emb &&
         cli_vectorize(st, emb, &g->cfg, quiet, &n_embedded) < 0)
         status = EXIT_ERROR;
+    n_embedded += run.n_embedded;
 
     int n_failed = run.n_failed + src.n_bad + (run.n_kept > 0);
     if (status == EXIT_OK && cli_interrupted())

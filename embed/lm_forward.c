@@ -203,20 +203,50 @@ static void rms_norm(const float *x, const float *w, int n, float eps, float *ou
         out[i] = x[i] * r * w[i];
 }
 
+/* The m rows of in as int8 activations in c->xq, once per input. */
+static void quantize_input(lm_ctx *c, int m, const float *in, int K)
+{
+    if (c->xq_for != in) {
+        for (int t = 0; t < m; t++)
+            lm_quantize_row(in + (size_t)t * K, K, &c->xq[t]);
+        c->xq_for = in;
+    }
+}
+
+static void add_bias(float *out, int m, int N, const float *bias)
+{
+    if (bias)
+        for (int t = 0; t < m; t++)
+            for (int i = 0; i < N; i++)
+                out[(size_t)t * N + i] += bias[i];
+}
+
 /* out (m, W->N) = in (m, W->K) W^T (+ bias). */
 static void linear(lm_ctx *c, const lm_mat *W, int m, const float *in, float *out,
                    const float *bias)
 {
-    if (lm_type_quantized(W->type) && c->xq_for != in) {
-        for (int t = 0; t < m; t++)
-            lm_quantize_row(in + (size_t)t * W->K, W->K, &c->xq[t]);
-        c->xq_for = in;
-    }
+    if (lm_type_quantized(W->type))
+        quantize_input(c, m, in, W->K);
     lm_matmul(c->pool, W, m, in, c->xq, out);
-    if (bias)
-        for (int t = 0; t < m; t++)
-            for (int i = 0; i < W->N; i++)
-                out[(size_t)t * W->N + i] += bias[i];
+    add_bias(out, m, W->N, bias);
+}
+
+/* linear() for n matrices of one input; one token's products run as one job
+ * (lm_matvec_many). */
+static void linear_many(lm_ctx *c, const lm_mat *const *W, int n, int m, const float *in,
+                        float *const *out, const float *const *bias)
+{
+    if (m != 1) {
+        for (int i = 0; i < n; i++)
+            linear(c, W[i], m, in, out[i], bias[i]);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (lm_type_quantized(W[i]->type))
+            quantize_input(c, 1, in, W[i]->K);
+    lm_matvec_many(c->pool, W, n, in, c->xq, out);
+    for (int i = 0; i < n; i++)
+        add_bias(out[i], 1, W[i]->N, bias[i]);
 }
 
 /* Rotates each head_dim-wide head of n_heads in x (m rows of stride ld). */
@@ -345,9 +375,8 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         for (int t = 0; t < m; t++)
             rms_norm(c->x + (size_t)t * E, ly->attn_norm, E, hp->rms_eps, c->xn + (size_t)t * E);
         c->xq_for = NULL;
-        linear(c, &ly->wq, m, c->xn, c->q, ly->bq);
-        linear(c, &ly->wk, m, c->xn, c->k, ly->bk);
-        linear(c, &ly->wv, m, c->xn, c->v, ly->bv);
+        linear_many(c, (const lm_mat *[]){&ly->wq, &ly->wk, &ly->wv}, 3, m, c->xn,
+                    (float *[]){c->q, c->k, c->v}, (const float *[]){ly->bq, ly->bk, ly->bv});
         if (ly->q_norm) {
             for (int t = 0; t < m; t++) {
                 for (int h = 0; h < hp->n_head; h++) {
@@ -374,8 +403,8 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         for (int t = 0; t < m; t++)
             rms_norm(c->x + (size_t)t * E, ly->ffn_norm, E, hp->rms_eps, c->xn + (size_t)t * E);
         c->xq_for = NULL;
-        linear(c, &ly->w_gate, m, c->xn, c->gate, NULL);
-        linear(c, &ly->w_up, m, c->xn, c->up, NULL);
+        linear_many(c, (const lm_mat *[]){&ly->w_gate, &ly->w_up}, 2, m, c->xn,
+                    (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
         for (size_t i = 0; i < (size_t)m * F; i++) {
             float g = c->gate[i];
             c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];

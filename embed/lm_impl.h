@@ -80,10 +80,23 @@ float lm_dot_ref(const lm_mat *W, int n, const float *xf, const lm_qrow *xq);
  * fast path for lm_isa_get(); LM_ISA_SCALAR runs lm_dot_ref. */
 void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y);
 
+/* Y[i] (W[i]->N) = W[i] x for n <= LM_MATVEC_MAX matrices of the same K and
+ * one token, as one job of the pool where the decode kernel applies (else
+ * one lm_matmul each): decode's q, k, v and gate, up share their input, and
+ * each job costs the threads a wake-up and a wait for the last. */
+enum { LM_MATVEC_MAX = 4 };
+void lm_matvec_many(bert_pool *p, const lm_mat *const *W, int n, const float *x, const lm_qrow *xq,
+                    float *const *Y);
+
 /* The fast kernels (lm_qdot.c): out[t * ldo] = dot(row, token t) for nt
  * tokens of xq (nt <= 8). */
 void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
 void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
+/* Decode's product (lm_gemv.c): y[n] = dot(row n of W, x) for n0 <= n < n1,
+ * one token, AVX-512 VNNI; for the quantized types and K that
+ * lm_gemv_fits. */
+bool lm_gemv_fits(const lm_mat *W);
+void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x, float *y);
 /* Float weights: out[t * ldo] = dot(row n, X row t), AVX2+F16C. */
 void lm_fdot_avx2(const lm_mat *W, int n, const float *X, int K, int nt, float *out, int ldo);
 

@@ -291,10 +291,13 @@ int store_term_variant(store *st, const char *term);
  * identity are never mixed in. */
 int store_put_vector(store *st, int64_t chunk_id, const char *model_identity,
                      const float *vec, int dim);
-/* Chunks that have no vector for model_identity yet, ordered by id. */
+/* Chunks with an id over after that have no vector for model_identity yet,
+ * ordered by id, at most limit of them (0: all). */
 typedef int (*store_chunk_cb)(void *ctx, int64_t chunk_id, const char *text);
-int store_each_chunk_missing_vector(store *st, const char *model_identity, store_chunk_cb cb,
-                                    void *ctx);
+int store_each_chunk_missing_vector(store *st, const char *model_identity, int64_t after,
+                                    size_t limit, store_chunk_cb cb, void *ctx);
+/* The highest chunk id (0 when there is no chunk). */
+int store_last_chunk_id(store *st, int64_t *id);
 /* Drops vectors made by any other model (after a model change). */
 int store_prune_vectors(store *st, const char *model_identity);
 /* 1 found (vec filled, *dim set; vec may be NULL to ask the dim), 0 not, -1 error. */

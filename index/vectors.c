@@ -110,18 +110,20 @@ int store_get_vector(store *st, int64_t chunk_id, const char *model_identity, fl
     return ret;
 }
 
-int store_each_chunk_missing_vector(store *st, const char *model_identity, store_chunk_cb cb,
-                                    void *ctx)
+int store_each_chunk_missing_vector(store *st, const char *model_identity, int64_t after,
+                                    size_t limit, store_chunk_cb cb, void *ctx)
 {
     /* Not a cached statement: cb usually stores vectors as it goes. */
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT c.id, c.text FROM chunks c WHERE NOT EXISTS"
+                           "SELECT c.id, c.text FROM chunks c WHERE c.id > ?2 AND NOT EXISTS"
                            " (SELECT 1 FROM vectors v WHERE v.chunk_id = c.id AND v.model = ?1)"
-                           " ORDER BY c.id",
+                           " ORDER BY c.id LIMIT ?3",
                            -1, &s, NULL) != SQLITE_OK)
         return store_fail(st, "cannot list chunks without vectors");
     store_bind_text(s, 1, model_identity);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int64(s, 3, limit ? (sqlite3_int64)limit : -1);
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *text = (const char *)sqlite3_column_text(s, 1);
@@ -133,6 +135,17 @@ int store_each_chunk_missing_vector(store *st, const char *model_identity, store
         ret = store_fail(st, "cannot list chunks without vectors");
     sqlite3_finalize(s);
     return ret;
+}
+
+int store_last_chunk_id(store *st, int64_t *id)
+{
+    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_LAST, "SELECT coalesce(max(id), 0) FROM chunks");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : store_fail(st, "cannot read the last chunk id");
 }
 
 int store_prune_vectors(store *st, const char *model_identity)

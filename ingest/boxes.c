@@ -50,60 +50,126 @@ static void add_box(ingest_box **out, size_t *n, size_t *cap, int page, const in
     (*out)[(*n)++] = (ingest_box){page, l->x0, l->y0, l->x1, l->y1};
 }
 
-int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n)
+/* The document's lines with a box, each normalised once: a page's lines are
+ * walked again for every chunk on it. */
+typedef struct {
+    const ingest_line *line;
+    int page;   /* its page's number */
+    size_t off; /* its normal form in text, NUL-terminated */
+    size_t len;
+} norm_line;
+
+typedef struct {
+    dq_buf text;       /* the lines' normal forms, each followed by a NUL */
+    norm_line *lines;  /* (n) in reading order */
+    size_t n, cap;
+    size_t *page_first; /* (n_pages + 1) the first line of each page, then n */
+} norm_doc;
+
+static void norm_doc_build(const ingest_raw_doc *raw, norm_doc *d)
+{
+    memset(d, 0, sizeof *d);
+    d->page_first = dq_malloc((raw->n_pages + 1) * sizeof *d->page_first);
+    for (size_t p = 0; p < raw->n_pages; p++) {
+        const ingest_raw_page *pg = &raw->pages[p];
+        d->page_first[p] = d->n;
+        for (size_t b = 0; b < pg->n_blocks; b++)
+            for (size_t k = 0; k < pg->blocks[b].n_lines; k++) {
+                const ingest_line *l = &pg->blocks[b].lines[k];
+                if (l->x1 <= l->x0 || l->y1 <= l->y0)
+                    continue; /* no box (text files) */
+                size_t off = d->text.len;
+                normalize(l->text, &d->text);
+                size_t len = d->text.len - off;
+                dq_buf_append(&d->text, "", 1);
+                if (len == 0)
+                    continue;
+                DQ_GROW(d->lines, d->cap, d->n + 1);
+                d->lines[d->n++] = (norm_line){l, pg->number, off, len};
+            }
+    }
+    d->page_first[raw->n_pages] = d->n;
+}
+
+static void norm_doc_free(norm_doc *d)
+{
+    dq_buf_free(&d->text);
+    free(d->lines);
+    free(d->page_first);
+}
+
+static void chunk_boxes(const ingest_raw_doc *raw, const norm_doc *d, const chunk *c,
+                        dq_buf *norm, ingest_box **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     size_t cap = 0;
-    dq_buf norm = DQ_BUF_INIT, line = DQ_BUF_INIT;
-    normalize(c->text ? c->text : "", &norm);
-    const char *N = norm.data;
-    size_t len = norm.len, cursor = 0;
+    dq_buf_clear(norm);
+    normalize(c->text ? c->text : "", norm);
+    const char *N = norm->data;
+    size_t len = norm->len, cursor = 0;
     bool started = false;
     for (size_t p = 0; p < raw->n_pages && cursor < len; p++) {
         const ingest_raw_page *pg = &raw->pages[p];
         if (pg->number < c->page_start || pg->number > c->page_end)
             continue;
-        for (size_t b = 0; b < pg->n_blocks && cursor < len; b++)
-            for (size_t k = 0; k < pg->blocks[b].n_lines && cursor < len; k++) {
-                const ingest_line *l = &pg->blocks[b].lines[k];
-                if (l->x1 <= l->x0 || l->y1 <= l->y0)
-                    continue; /* no box (text files) */
-                dq_buf_clear(&line);
-                normalize(l->text, &line);
-                size_t m = line.len;
-                if (m == 0)
-                    continue;
-                const char *hit = strstr(N + cursor, line.data);
-                size_t at = hit ? (size_t)(hit - N) : 0;
-                if (hit && (at == cursor || (m >= MIN_FREE_MATCH &&
-                                             (at - cursor <= MAX_GAP || !started)))) {
-                    add_box(out, n, &cap, pg->number, l);
-                    cursor = at + m;
-                    started = true;
-                    continue;
-                }
-                if (!started) {
-                    /* The chunk may begin inside this line: a tail of it is
-                     * the chunk's start. */
-                    for (size_t j = 1; j + MIN_PARTIAL <= m; j++)
-                        if (m - j <= len && !memcmp(line.data + j, N, m - j)) {
-                            add_box(out, n, &cap, pg->number, l);
-                            cursor = m - j;
-                            started = true;
-                            break;
-                        }
-                    continue;
-                }
-                /* The chunk may end inside this line. */
-                size_t rest = len - cursor;
-                if (rest >= MIN_PARTIAL && rest < m && !memcmp(line.data, N + cursor, rest)) {
-                    add_box(out, n, &cap, pg->number, l);
-                    cursor = len;
-                }
+        for (size_t i = d->page_first[p]; i < d->page_first[p + 1] && cursor < len; i++) {
+            const ingest_line *l = d->lines[i].line;
+            const char *L = d->text.data + d->lines[i].off;
+            size_t m = d->lines[i].len;
+            const char *hit = strstr(N + cursor, L);
+            size_t at = hit ? (size_t)(hit - N) : 0;
+            if (hit && (at == cursor ||
+                        (m >= MIN_FREE_MATCH && (at - cursor <= MAX_GAP || !started)))) {
+                add_box(out, n, &cap, pg->number, l);
+                cursor = at + m;
+                started = true;
+                continue;
             }
+            if (!started) {
+                /* The chunk may begin inside this line: a tail of it is
+                 * the chunk's start. */
+                for (size_t j = 1; j + MIN_PARTIAL <= m; j++)
+                    if (m - j <= len && !memcmp(L + j, N, m - j)) {
+                        add_box(out, n, &cap, pg->number, l);
+                        cursor = m - j;
+                        started = true;
+                        break;
+                    }
+                continue;
+            }
+            /* The chunk may end inside this line. */
+            size_t rest = len - cursor;
+            if (rest >= MIN_PARTIAL && rest < m && !memcmp(L, N + cursor, rest)) {
+                add_box(out, n, &cap, pg->number, l);
+                cursor = len;
+            }
+        }
     }
+}
+
+/* The boxes of the n chunks at items into out (n). */
+static void boxes_of(const ingest_raw_doc *raw, const chunk *items, size_t n, ingest_boxes *out)
+{
+    norm_doc d;
+    norm_doc_build(raw, &d);
+    dq_buf norm = DQ_BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        chunk_boxes(raw, &d, &items[i], &norm, &out[i].items, &out[i].n);
     dq_buf_free(&norm);
-    dq_buf_free(&line);
+    norm_doc_free(&d);
+}
+
+void ingest_doc_boxes(const ingest_raw_doc *raw, const chunk_list *chunks, ingest_boxes *out)
+{
+    boxes_of(raw, chunks->items, chunks->n, out);
+}
+
+int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n)
+{
+    ingest_boxes b;
+    boxes_of(raw, c, 1, &b);
+    *out = b.items;
+    *n = b.n;
     return 0;
 }

@@ -21,6 +21,10 @@
 #include <string.h>
 
 enum { MAX_SIZE_KEY = 1000 }; /* font sizes are histogrammed in half points up to 500pt */
+/* A paragraph is centred when its middle lies this share of the page width
+ * from the page's middle and it spans less than CENTRED_MAX_WIDTH of it. */
+#define CENTRED_SLACK 0.04f
+#define CENTRED_MAX_WIDTH 0.7f
 
 typedef struct {
     const ingest_line *src;
@@ -277,6 +281,25 @@ static size_t edge_lines(const line_ref *lines, size_t n, size_t out[4])
     return k;
 }
 
+/* True when text lies both above and below line i on its page: first or
+ * last in MuPDF's order is not always at the edge of the page's text (a
+ * superscript "2/3" inside a table's row label can come last). */
+static bool between_lines(const line_ref *lines, size_t n, size_t i)
+{
+    const ingest_line *l = lines[i].src;
+    if (!has_box(l))
+        return false;
+    bool above = false, below = false;
+    for (size_t k = 0; k < n && !(above && below); k++) {
+        const ingest_line *o = lines[k].src;
+        if (k == i || !lines[k].len || !has_box(o))
+            continue;
+        above |= o->y1 <= l->y0;
+        below |= o->y0 >= l->y1;
+    }
+    return above && below;
+}
+
 /* A line inside a page that may be boilerplate when it repeats ("See
  * accompanying notes", a form's running title printed mid-page): a line of
  * text with eight letters or more, not a table row (a table's header or
@@ -362,6 +385,8 @@ typedef struct {
     size_t best_chars; /* chars of the longest line so far, which sets hint.size */
     bool all_bold;
     int loc; /* the first line's */
+    float x0, x1;  /* the lines' horizontal extent */
+    float page_w;  /* the page's width, 0 when unknown */
 } para_builder;
 
 static void para_add_line(para_builder *pb, const ingest_line *l, const char *t, size_t n)
@@ -374,6 +399,10 @@ static void para_add_line(para_builder *pb, const ingest_line *l, const char *t,
         pb->best_chars = chars;
     }
     pb->all_bold = (pb->hint.n_lines == 0 || pb->all_bold) && l->bold;
+    if (l->x1 > l->x0) {
+        pb->x0 = pb->hint.n_lines == 0 ? l->x0 : fminf(pb->x0, l->x0);
+        pb->x1 = pb->hint.n_lines == 0 ? l->x1 : fmaxf(pb->x1, l->x1);
+    }
     if (l->heading)
         pb->hint.md = l->heading;
     pb->hint.n_lines++;
@@ -393,6 +422,9 @@ static void para_flush(para_builder *pb, ingest_page *page, size_t *cap, para_hi
         page->paras[page->n_paras].table = 0;
         page->paras[page->n_paras].header = NULL;
         pb->hint.bold = pb->all_bold;
+        float mid = (pb->x0 + pb->x1) / 2, w = pb->page_w;
+        pb->hint.centred = w > 0 && pb->x1 > pb->x0 && pb->x1 - pb->x0 < CENTRED_MAX_WIDTH * w &&
+                           fabsf(mid - w / 2) < CENTRED_SLACK * w;
         (*hints)[page->n_paras] = pb->hint;
         page->n_paras++;
     }
@@ -400,6 +432,29 @@ static void para_flush(para_builder *pb, ingest_page *page, size_t *cap, para_hi
     memset(&pb->hint, 0, sizeof pb->hint);
     pb->best_chars = 0;
     pb->all_bold = false;
+    pb->x0 = pb->x1 = 0;
+}
+
+/* Counts the characters of t[0..n) under font size (0: unknown, not counted). */
+static void size_hist_add(size_t *hist, float size, const char *t, size_t n)
+{
+    int key = size > 0 ? (int)lroundf(size * 2.0f) : 0;
+    if (key > 0 && key <= MAX_SIZE_KEY)
+        hist[key] += utf8_length(t, n);
+}
+
+/* The size most characters of hist are set in, 0 when none is known. */
+static float size_hist_mode(const size_t *hist)
+{
+    size_t best = 0;
+    float size = 0;
+    for (int key = 1; key <= MAX_SIZE_KEY; key++) {
+        if (hist[key] > best) {
+            best = hist[key];
+            size = (float)key / 2.0f;
+        }
+    }
+    return size;
 }
 
 /* ---- the pipeline ------------------------------------------------------- */
@@ -452,11 +507,12 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
         size_t n = page_first[p + 1] - page_first[p];
         size_t edge[4];
         size_t ne = edge_lines(pl, n, edge);
+        float h = raw->pages[p].height;
         for (size_t e = 0; e < ne; e++)
-            if (is_page_number(text + pl[edge[e]].off, pl[edge[e]].len))
+            if (!between_lines(pl, n, edge[e]) &&
+                is_page_number(text + pl[edge[e]].off, pl[edge[e]].len))
                 pl[edge[e]].drop = true;
         ne = edge_lines(pl, n, edge);
-        float h = raw->pages[p].height;
         for (size_t e = 0; e < ne; e++) {
             line_ref *lr = &pl[edge[e]];
             lr->hash = masked_hash(text + lr->off, lr->len);
@@ -504,6 +560,7 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
 
     /* Pass 3: paragraphs, and the body font size (char-weighted mode). */
     size_t *size_hist = dq_calloc(MAX_SIZE_KEY + 1, sizeof *size_hist);
+    size_t *page_hist = dq_calloc(MAX_SIZE_KEY + 1, sizeof *page_hist);
     out->n_pages = n_pages;
     out->pages = dq_calloc(n_pages ? n_pages : 1, sizeof *out->pages);
     para_hint **hints = dq_calloc(n_pages ? n_pages : 1, sizeof *hints);
@@ -513,6 +570,8 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
         ingest_page *page = &out->pages[p];
         page->number = raw->pages[p].number;
         page->label = raw->pages[p].label ? dq_strdup(raw->pages[p].label) : NULL;
+        pb.page_w = raw->pages[p].width;
+        memset(page_hist, 0, (MAX_SIZE_KEY + 1) * sizeof *page_hist);
         size_t cap = 0;
         const line_ref *pl = lines + page_first[p];
         size_t n = page_first[p + 1] - page_first[p];
@@ -539,6 +598,7 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
                     if (pl[l].len == 0)
                         continue;
                     para_add_line(&pb, pl[l].src, text + pl[l].off, pl[l].len);
+                    size_hist_add(page_hist, pl[l].src->size, text + pl[l].off, pl[l].len);
                     size_t before = page->n_paras;
                     para_flush(&pb, page, &cap, &hints[p]);
                     if (page->n_paras == before)
@@ -560,27 +620,21 @@ int ingest_clean(const ingest_raw_doc *raw, ingest_doc *out)
                 if (prev && breaks_between(prev->src, text + prev->off, prev->len, lr->src, ext))
                     para_flush(&pb, page, &cap, &hints[p]);
                 para_add_line(&pb, lr->src, t, lr->len);
-                if (lr->src->size > 0) {
-                    int key = (int)lroundf(lr->src->size * 2.0f);
-                    if (key > 0 && key <= MAX_SIZE_KEY)
-                        size_hist[key] += utf8_length(t, lr->len);
-                }
+                size_hist_add(size_hist, lr->src->size, t, lr->len);
+                size_hist_add(page_hist, lr->src->size, t, lr->len);
                 prev = lr;
             }
             para_flush(&pb, page, &cap, &hints[p]);
             i = j;
         }
+        float page_body = size_hist_mode(page_hist);
+        for (size_t k = 0; k < page->n_paras; k++)
+            hints[p][k].page_body = page_body;
     }
     dq_buf_free(&pb.text);
-    size_t best = 0;
-    float body = 0;
-    for (int key = 1; key <= MAX_SIZE_KEY; key++) {
-        if (size_hist[key] > best) {
-            best = size_hist[key];
-            body = (float)key / 2.0f;
-        }
-    }
+    float body = size_hist_mode(size_hist);
     free(size_hist);
+    free(page_hist);
 
     out->cite = raw->cite;
     headings_detect(out, hints, body, raw->styled);

@@ -12,6 +12,7 @@
 #include "ingest/tables.h"
 #include "ingest/memcap.h"
 #include "ingest/office.h"
+#include "ingest/pages.h"
 #include "ingest/raw.h"
 #include "ingest/watchdog.h"
 
@@ -45,14 +46,6 @@ static void on_error(void *user, const char *message)
     (void)user;
     (void)message;
 }
-
-/* Totals over the whole document, to tell "no text" failures apart. */
-typedef struct {
-    size_t chars;          /* non-space characters kept */
-    size_t images;         /* image blocks seen */
-    int failed_pages;      /* pages that threw */
-    char first_error[256]; /* message of the first page that threw */
-} extract_stats;
 
 /* Font sizes of one line with their character counts; lines rarely mix more
  * than a few sizes, and sizes past the table's end are simply not counted. */
@@ -315,115 +308,157 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
     return st;
 }
 
-static int extract_mupdf(const char *path, const ingest_params *params, ingest_raw_doc *out)
+/* A PDF's text pass is split only past this many pages per part: fewer
+ * would cost more in opening the file again than they save. */
+enum { MIN_PART_PAGES = 16, MAX_PARTS = 64 };
+
+/* The text pass over pages [from, to) of doc (n_pages in all) into out:
+ * each page's lines, ruling lines, character counts and scan mark, under
+ * the time, memory and per-page limits. -1 with the error set. */
+static int text_pass(fz_context *ctx, fz_document *doc, const ingest_params *params,
+                     const memcap *mem, int from, int to, int n_pages, page_part *out)
 {
-    mu_log mlog = {{0}};
-    memcap mem = memcap_make(params->max_doc_bytes);
-    fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
-    if (!ctx)
-        return -1;
-    fz_set_warning_callback(ctx, on_warning, &mlog);
-    fz_set_error_callback(ctx, on_error, NULL);
-
-    int rc = -1;
-    int n_pages = 0;
-    fz_document *doc = open_document(ctx, path, params->password, &n_pages);
-    if (!doc)
-        goto done;
-    if (params->max_pages > 0 && n_pages > params->max_pages) {
-        dq_set_error("%d pages, over the limit of %d pages per document (--max-pages)", n_pages,
-                     params->max_pages);
-        goto done;
-    }
-
-    out->title = lookup_title(ctx, doc);
-
+    size_t n = to > from ? (size_t)(to - from) : 0;
+    out->rules = dq_calloc(n ? n : 1, sizeof *out->rules);
+    out->quality = dq_calloc(n ? n : 1, sizeof *out->quality);
+    out->page_chars = dq_calloc(n ? n : 1, sizeof *out->page_chars);
+    out->loaded = dq_calloc(n ? n : 1, sizeof *out->loaded);
+    out->n_alloc = n;
     /* Images are kept only to be counted: a document of images with no text
      * is a scan, which deserves a different message than an empty one. */
     fz_stext_options opts = {.flags = FZ_STEXT_PRESERVE_IMAGES | FZ_STEXT_MEDIABOX_CLIP};
-    extract_stats stats = {0, 0, 0, {0}};
+    extract_stats *stats = &out->stats;
     dq_buf lb = DQ_BUF_INIT;
     fz_cookie cookie = {0};
     double t0 = dq_now();
-    text_quality *quality = dq_calloc(n_pages > 0 ? (size_t)n_pages : 1, sizeof *quality);
-    size_t *page_chars = dq_calloc(n_pages > 0 ? (size_t)n_pages : 1, sizeof *page_chars);
-    table_rules rules = {0};
-    tables_state tables = {0};
     watchdog *wd = watchdog_start(params->max_seconds, &cookie.abort);
     const char *over = NULL; /* the limit that stopped the document */
-    for (int i = 0; i < n_pages && !over; i++) {
+    for (int i = from; i < to && !over; i++) {
         if (params->max_seconds > 0 && dq_now() - t0 > params->max_seconds) {
             over = "time";
             break;
         }
+        size_t k = (size_t)(i - from);
         fz_rect bounds = fz_empty_rect;
         char err[256];
-        size_t chars_before = stats.chars;
-        rules.n_h = 0;
+        size_t chars_before = stats->chars;
         fz_stext_page *st =
-            load_stext(ctx, doc, i, &opts, &cookie, &bounds, &rules, err, sizeof err);
+            load_stext(ctx, doc, i, &opts, &cookie, &bounds, &out->rules[k], err, sizeof err);
         if (__atomic_load_n(&cookie.abort, __ATOMIC_RELAXED)) {
             fz_drop_stext_page(ctx, st);
             over = "time";
             break;
         }
-        if (mem.hit) {
+        if (mem->hit) {
             fz_drop_stext_page(ctx, st);
             over = "memory";
             break;
         }
         /* One broken page must not cost the rest: it stays, empty. */
-        if (!st && stats.failed_pages++ == 0)
-            snprintf(stats.first_error, sizeof stats.first_error, "%s", err);
-        ingest_raw_page *rp = raw_add_page(out, i + 1);
+        if (!st && stats->failed_pages++ == 0)
+            snprintf(stats->first_error, sizeof stats->first_error, "%s", err);
+        ingest_raw_page *rp = raw_add_page(&out->raw, i + 1);
         if (!fz_is_empty_rect(bounds)) {
             rp->width = bounds.x1 - bounds.x0;
             rp->height = bounds.y1 - bounds.y0;
         }
         if (st) {
-            convert_page(ctx, st, rp, &lb, &stats, &quality[i]);
-            page_chars[i] = stats.chars - chars_before;
-            tables_detect(rp, &rules, &tables);
-            rp->scanned = ocr_page_is_scan(st, bounds, stats.chars - chars_before);
+            convert_page(ctx, st, rp, &lb, stats, &out->quality[k]);
+            out->page_chars[k] = stats->chars - chars_before;
+            out->loaded[k] = true;
+            rp->scanned = ocr_page_is_scan(st, bounds, stats->chars - chars_before);
             fz_drop_stext_page(ctx, st);
         }
         if (params->max_page_chars > 0 &&
-            stats.chars - chars_before > (size_t)params->max_page_chars) {
+            stats->chars - chars_before > (size_t)params->max_page_chars) {
             dq_set_error("page %d has %zu characters, over the limit of %ld per page "
                          "(--max-page-chars)",
-                         i + 1, stats.chars - chars_before, params->max_page_chars);
+                         i + 1, stats->chars - chars_before, params->max_page_chars);
             over = "chars";
         }
     }
     watchdog_stop(wd);
     dq_buf_free(&lb);
-    table_rules_free(&rules);
-    tables_state_free(&tables);
-    int n_unreadable = 0;
-    const char *unreadable =
-        over ? NULL : drop_unreadable(out, quality, page_chars, &stats.chars, &n_unreadable);
-    free(quality);
-    free(page_chars);
     if (over && !strcmp(over, "time"))
         dq_set_error("extraction stopped on page %zu of %d after %.1f s, over the time limit "
                      "of %g s per document (--time-limit)",
-                     out->n_pages + 1, n_pages, dq_now() - t0, params->max_seconds);
-    if (over)
-        goto done;
+                     (size_t)from + out->raw.n_pages + 1, n_pages, dq_now() - t0,
+                     params->max_seconds);
+    return over ? -1 : 0;
+}
+
+void page_part_free(page_part *p)
+{
+    if (!p)
+        return;
+    ingest_raw_doc_free(&p->raw);
+    for (size_t i = 0; p->rules && i < p->n_alloc; i++)
+        table_rules_free(&p->rules[i]);
+    free(p->rules);
+    free(p->quality);
+    free(p->page_chars);
+    free(p->loaded);
+    memset(p, 0, sizeof *p);
+}
+
+/* Appends part's pages to whole (which takes them over) and adds its
+ * counts; both are whole ranges read without failing (n_alloc == n_pages). */
+static void part_join(page_part *whole, page_part *part)
+{
+    size_t n = whole->raw.n_pages, m = part->raw.n_pages;
+    whole->rules = dq_realloc(whole->rules, (n + m ? n + m : 1) * sizeof *whole->rules);
+    whole->quality = dq_realloc(whole->quality, (n + m ? n + m : 1) * sizeof *whole->quality);
+    whole->page_chars =
+        dq_realloc(whole->page_chars, (n + m ? n + m : 1) * sizeof *whole->page_chars);
+    whole->loaded = dq_realloc(whole->loaded, (n + m ? n + m : 1) * sizeof *whole->loaded);
+    memcpy(whole->rules + n, part->rules, m * sizeof *part->rules);
+    memcpy(whole->quality + n, part->quality, m * sizeof *part->quality);
+    memcpy(whole->page_chars + n, part->page_chars, m * sizeof *part->page_chars);
+    memcpy(whole->loaded + n, part->loaded, m * sizeof *part->loaded);
+    whole->n_alloc = n + m;
+    part->n_alloc = 0; /* its rules are whole's now */
+    raw_move_pages(&whole->raw, &part->raw);
+    whole->stats.chars += part->stats.chars;
+    whole->stats.images += part->stats.images;
+    if (part->stats.failed_pages && !whole->stats.failed_pages)
+        memcpy(whole->stats.first_error, part->stats.first_error,
+               sizeof whole->stats.first_error);
+    whole->stats.failed_pages += part->stats.failed_pages;
+    if (part->warning[0])
+        memcpy(whole->warning, part->warning, sizeof whole->warning);
+    page_part_free(part);
+}
+
+/* The passes over the whole document, in page order: tables that continue
+ * across pages, text layers that are not the text, OCR, and the verdict on
+ * a document without text. whole's pages move to out. */
+static int whole_document(const char *path, const ingest_params *params, int n_pages,
+                          page_part *whole, ingest_raw_doc *out)
+{
+    tables_state tables = {0};
+    for (size_t i = 0; i < whole->raw.n_pages; i++)
+        if (whole->loaded[i])
+            tables_detect(&whole->raw.pages[i], &whole->rules[i], &tables);
+    tables_state_free(&tables);
+    raw_move_pages(out, &whole->raw);
+    extract_stats *stats = &whole->stats;
+    int n_unreadable = 0;
+    const char *unreadable =
+        drop_unreadable(out, whole->quality, whole->page_chars, &stats->chars, &n_unreadable);
 
     /* OCR reopens the file on its own threads once the text pass is done. */
     int ocr_empty = 0;
     long ocr_chars = ocr_document(path, params->password, params->ocr, out, &ocr_empty);
     if (ocr_chars < 0)
-        goto done;
-    stats.chars += (size_t)ocr_chars;
+        return -1;
+    stats->chars += (size_t)ocr_chars;
 
     /* MuPDF repairs a truncated or broken file and hands back pages with
      * zero characters instead of failing, so no text at all is an error. */
-    if (stats.chars > 0)
-        rc = 0;
-    else if (n_pages > 0 && stats.failed_pages == n_pages)
-        dq_set_error("damaged file: %s", stats.first_error);
+    if (stats->chars > 0)
+        return 0;
+    if (n_pages > 0 && stats->failed_pages == n_pages)
+        dq_set_error("damaged file: %s", stats->first_error);
     else if (unreadable && n_pages == 1 && (!params->ocr || params->ocr->mode == OCR_NEVER))
         dq_set_error("text layer unreadable (%s); run with --ocr auto", unreadable);
     else if (unreadable && (!params->ocr || params->ocr->mode == OCR_NEVER))
@@ -433,23 +468,131 @@ static int extract_mupdf(const char *path, const ingest_params *params, ingest_r
     else if (ocr_empty > 0)
         dq_set_error("OCR found no text on %d scanned page%s", ocr_empty,
                      ocr_empty == 1 ? "" : "s");
-    else if (stats.images > 0 && params->ocr && params->ocr->mode == OCR_NEVER)
+    else if (stats->images > 0 && params->ocr && params->ocr->mode == OCR_NEVER)
         dq_set_error("no text layer (scanned images?); OCR is off (--ocr never)");
-    else if (stats.images > 0 && params->ocr)
+    else if (stats->images > 0 && params->ocr)
         dq_set_error("no text layer, and no page is mostly image to OCR");
-    else if (stats.images > 0)
+    else if (stats->images > 0)
         dq_set_error("no text layer (scanned images?); OCR not available");
-    else if (mlog.warning[0])
-        dq_set_error("no text found (damaged or empty document): %s", mlog.warning);
+    else if (whole->warning[0])
+        dq_set_error("no text found (damaged or empty document): %s", whole->warning);
     else
         dq_set_error("no text found (damaged or empty document)");
+    return -1;
+}
 
-done:
-    if (rc < 0 && mem.hit)
-        memcap_set_error(&mem);
-    fz_drop_document(ctx, doc);
-    fz_drop_context(ctx);
+/* How many parts the text pass of n_pages pages is split into. */
+static size_t part_count(const ingest_params *params, int n_pages, bool may_split)
+{
+    size_t parts = may_split && params->page_parts > 1 ? (size_t)params->page_parts : 1;
+    size_t most = (size_t)n_pages / MIN_PART_PAGES;
+    if (parts > most)
+        parts = most;
+    if (parts > MAX_PARTS)
+        parts = MAX_PARTS;
+    return parts ? parts : 1;
+}
+
+/* The text pass over the pages after the first part in workers, beside the
+ * first part's here; the parts joined into whole. -1 with the error of the
+ * first range in page order that failed. */
+static int text_pass_parts(fz_context *ctx, fz_document *doc, const char *path,
+                           const ingest_params *params, const memcap *mem, int n_pages,
+                           size_t parts, page_part *whole)
+{
+    int *bounds = dq_malloc((parts + 1) * sizeof *bounds);
+    for (size_t i = 0; i <= parts; i++)
+        bounds[i] = (int)((long long)n_pages * (long long)i / (long long)parts);
+    page_workers *w = parts > 1 ? page_workers_start(path, params, bounds + 1, parts - 1) : NULL;
+    int rc = parts > 1 && !w ? -1 : text_pass(ctx, doc, params, mem, 0, bounds[1], n_pages, whole);
+    if (rc < 0) {
+        page_workers_cancel(w);
+    } else if (w) {
+        page_part *rest = dq_calloc(parts - 1, sizeof *rest);
+        rc = page_workers_finish(w, rest);
+        for (size_t i = 0; rc == 0 && i + 1 < parts; i++)
+            part_join(whole, &rest[i]);
+        free(rest);
+    }
+    free(bounds);
     return rc;
+}
+
+/* A document open in its own MuPDF context, on the document's memory cap,
+ * MuPDF's last warning kept. */
+typedef struct {
+    mu_log log;
+    memcap mem;
+    fz_context *ctx;
+    fz_document *doc;
+    int n_pages;
+} mu_doc;
+
+/* Opens path into d (which must not move while open); -1 with the error set,
+ * d still to be closed. */
+static int mu_open(mu_doc *d, const char *path, const ingest_params *params)
+{
+    *d = (mu_doc){.mem = memcap_make(params->max_doc_bytes)};
+    d->ctx = memcap_new_context(&d->mem, FZ_STORE_DEFAULT);
+    if (!d->ctx)
+        return -1;
+    fz_set_warning_callback(d->ctx, on_warning, &d->log);
+    fz_set_error_callback(d->ctx, on_error, NULL);
+    d->doc = open_document(d->ctx, path, params->password, &d->n_pages);
+    return d->doc ? 0 : -1;
+}
+
+/* Closes d; rc < 0 after the memory cap was hit names the limit. */
+static int mu_close(mu_doc *d, int rc)
+{
+    if (rc < 0 && d->mem.hit)
+        memcap_set_error(&d->mem);
+    if (d->ctx) {
+        fz_drop_document(d->ctx, d->doc);
+        fz_drop_context(d->ctx);
+    }
+    return rc;
+}
+
+static int extract_mupdf(const char *path, const ingest_params *params, bool may_split,
+                         ingest_raw_doc *out)
+{
+    mu_doc d;
+    page_part whole = {0};
+    int rc = mu_open(&d, path, params);
+    if (rc == 0 && params->max_pages > 0 && d.n_pages > params->max_pages) {
+        dq_set_error("%d pages, over the limit of %d pages per document (--max-pages)",
+                     d.n_pages, params->max_pages);
+        rc = -1;
+    }
+    if (rc == 0) {
+        out->title = lookup_title(d.ctx, d.doc);
+        size_t parts = part_count(params, d.n_pages, may_split);
+        rc = text_pass_parts(d.ctx, d.doc, path, params, &d.mem, d.n_pages, parts, &whole);
+    }
+    /* The first part's warning is the earliest: a later part's wins. */
+    if (rc == 0 && !whole.warning[0])
+        memcpy(whole.warning, d.log.warning, sizeof whole.warning);
+    if (rc == 0)
+        rc = whole_document(path, params, d.n_pages, &whole, out);
+    page_part_free(&whole);
+    return mu_close(&d, rc);
+}
+
+int page_part_read(const char *path, const ingest_params *params, int from, int to,
+                   page_part *out)
+{
+    memset(out, 0, sizeof *out);
+    mu_doc d;
+    int rc = mu_open(&d, path, params);
+    if (rc == 0) {
+        /* Opening warned in the first part already. */
+        d.log.warning[0] = '\0';
+        rc = text_pass(d.ctx, d.doc, params, &d.mem, from, to < d.n_pages ? to : d.n_pages,
+                       d.n_pages, out);
+        memcpy(out->warning, d.log.warning, sizeof out->warning);
+    }
+    return mu_close(&d, rc);
 }
 
 /* Reads up to n bytes of the start of path into buf; returns the count or -1. */
@@ -506,7 +649,7 @@ static int check_text_limits(const ingest_raw_doc *doc, const ingest_params *par
 
 ingest_params ingest_default_params(void)
 {
-    ingest_params p = {NULL, 512LL << 20, 10000, 200000, 120.0, NULL, 512LL << 20};
+    ingest_params p = {NULL, 512LL << 20, 10000, 200000, 120.0, NULL, 512LL << 20, 0};
     return p;
 }
 
@@ -611,7 +754,7 @@ int ingest_extract_params(const char *path, const ingest_params *params, ingest_
         } else if (strcmp(ext, "htm") == 0 || strcmp(ext, "xhtml") == 0) {
             format = "html";
         }
-        rc = extract_mupdf(path, params, out);
+        rc = extract_mupdf(path, params, !strcmp(ext, "pdf"), out);
     }
     if (rc < 0) {
         ingest_raw_doc_free(out);

@@ -4,7 +4,11 @@
  * source's own declaration (Markdown '#') wins; then Chinese and decimal
  * numbering (第三章, 一、, （一）, 3.2), which says the level outright; then
  * a font clearly larger than the body, ranked by size; then bold lines at
- * body size, one level below the size-ranked ones.
+ * body size (the document's, or their page's where statements or notes are
+ * set smaller), one level below the size-ranked ones, and one more when a
+ * centred bold title stands above them on their page (typesetters centre
+ * the higher of two headings in one font: a statement's title over its
+ * "ASSETS", "PART II" over its items).
  */
 #include "ingest/headings.h"
 
@@ -169,12 +173,14 @@ static bool enclosed(const char *s, size_t n)
     return opens && closes;
 }
 
-/* A heading is short, has a letter in it and does not end like a sentence.
+/* A heading is short, has a word in it (two letters or more, or a CJK
+ * character: a lone "o" or "x" is a check box on a form's cover) and does
+ * not end like a sentence.
  * SHAPE_QUESTION: it would be, but ends in '?', which only a larger font
  * makes a heading ("How do I book a room?" in an FAQ). */
 static int heading_shaped(const char *s, size_t n)
 {
-    size_t cjk = 0, words = 0, i = 0;
+    size_t cjk = 0, words = 0, i = 0, letters = 0;
     bool in_word = false, letter = false;
     uint32_t last = 0;
     while (i < n) {
@@ -188,7 +194,8 @@ static int heading_shaped(const char *s, size_t n)
         } else if (alnum && !in_word) {
             words++;
         }
-        if (alnum && !is_digit(cp))
+        letters = alnum && !is_digit(cp) ? letters + 1 : 0;
+        if (letters >= 2)
             letter = true;
         in_word = alnum;
         if (cp != ' ')
@@ -241,7 +248,18 @@ typedef struct {
     int body_key;
     float body_size;
     bool bold_body; /* most text is bold: weight tells nothing */
+    bool centred_bold; /* a body-size bold heading is centred above, on this page */
 } size_ranks;
+
+/* A bold heading at body size, the document's or its page's (statements and
+ * notes are often set smaller than the text around them): short, not a
+ * label and its value. */
+static bool bold_heading(const size_ranks *r, const para_hint *h, int key, const char *text)
+{
+    bool body = abs(key - r->body_key) <= 1 ||
+                (h->page_body > 0 && abs(key - size_key(h->page_body)) <= 1);
+    return h->bold && !r->bold_body && h->n_lines <= 2 && body && !label_value(text);
+}
 
 /* The level font size and weight give a heading-shaped paragraph, or 0. */
 static int level_by_font(const size_ranks *r, const para_hint *h, const char *text)
@@ -255,9 +273,12 @@ static int level_by_font(const size_ranks *r, const para_hint *h, const char *te
             rank++;
         return rank + 1 > MAX_LEVEL ? MAX_LEVEL : rank + 1;
     }
-    if (h->bold && !r->bold_body && h->n_lines <= 2 && abs(key - r->body_key) <= 1 &&
-        !label_value(text))
-        return r->n_sizes + 1 > MAX_LEVEL ? MAX_LEVEL : r->n_sizes + 1;
+    if (bold_heading(r, h, key, text)) {
+        /* Below a centred one on its page, a flush-left one ranks a
+         * level down (a statement's title over its "ASSETS"). */
+        int level = r->n_sizes + 1 + (r->centred_bold && !h->centred);
+        return level > MAX_LEVEL ? MAX_LEVEL : level;
+    }
     return 0;
 }
 
@@ -272,7 +293,7 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
     }
     /* Pass 1: is there a 第X章 chapter, and which larger sizes carry headings. */
     bool has_chapter = false;
-    size_ranks r = {{0}, 0, size_key(body_size), body_size, false};
+    size_ranks r = {{0}, 0, size_key(body_size), body_size, false, false};
     size_t bold_bytes = 0, all_bytes = 0;
     for (size_t p = 0; p < doc->n_pages; p++) {
         for (size_t k = 0; k < doc->pages[p].n_paras; k++) {
@@ -282,7 +303,7 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
             all_bytes += n;
             bold_bytes += h->bold ? n : 0;
             int shape = heading_shaped(t, n);
-            if (h->md || h->n_lines > 3 || shape == SHAPE_NO)
+            if (h->md || h->n_lines > 3 || shape == SHAPE_NO || doc->pages[p].paras[k].table)
                 continue;
             int kind;
             headings_numbering(t, n, &kind);
@@ -335,6 +356,7 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
 
     /* Pass 3: assign levels. */
     for (size_t p = 0; p < doc->n_pages; p++) {
+        r.centred_bold = false;
         for (size_t k = 0; k < doc->pages[p].n_paras; k++) {
             ingest_para *para = &doc->pages[p].paras[k];
             const para_hint *h = &hints[p][k];
@@ -350,6 +372,9 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
             int kind;
             int level = headings_numbering(para->text, n, &kind);
             int by_font = level_by_font(&r, h, para->text);
+            if (shape == SHAPE_YES && h->centred &&
+                bold_heading(&r, h, size_key(h->size), para->text))
+                r.centred_bold = true;
             if (shape == SHAPE_QUESTION) {
                 /* only a larger font makes a question a heading */
                 if (r.body_size > 0 && h->size >= r.body_size * 1.15f)

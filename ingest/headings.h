@@ -10,6 +10,8 @@ typedef struct {
     bool bold;   /* every line bold */
     int md;      /* heading level the source declared (Markdown), else 0 */
     int n_lines; /* visual lines joined into it */
+    bool centred; /* set centred on the page, narrower than the text */
+    float page_body; /* the size most of its page is set in, tables too; 0 unknown */
 } para_hint;
 
 /* Sets paras[].heading across doc. hints[p] holds one entry per paragraph of

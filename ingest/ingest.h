@@ -22,7 +22,8 @@
 
 typedef struct {
     char *text;           /* UTF-8, one visual line, no '\n' */
-    float size;           /* dominant font size in points; 0 when unknown (text files) */
+    float size;           /* dominant font size in points (a table row: its label's);
+                           * 0 when unknown (text files) */
     bool bold;            /* dominant font is bold */
     int heading;          /* heading level the source declares (Markdown '#', a Word
                            * heading style), else 0 */
@@ -127,6 +128,8 @@ typedef struct {
     long long max_doc_bytes;  /* memory MuPDF may hold for one document: what a compressed
                                * bomb (an EPUB part expanding to 1 GB) or a layout of
                                * millions of boxes would take; default 512 MB */
+    int page_parts;           /* a PDF's pages may be read by up to this many processes at
+                               * once (isolate.c), each with these limits; 0 or 1: one */
 } ingest_params;
 
 ingest_params ingest_default_params(void);
@@ -224,13 +227,18 @@ typedef struct {
  * without line boxes (text files). *out is malloc'd (free it). */
 int ingest_chunk_boxes(const ingest_raw_doc *raw, const chunk *c, ingest_box **out, size_t *n);
 
+typedef struct {
+    ingest_box *items; /* (n) malloc'd */
+    size_t n;
+} ingest_boxes;
+
+/* ingest_chunk_boxes() of every chunk of chunks into out (chunks->n), each
+ * of raw's lines normalised once for all of them. */
+void ingest_doc_boxes(const ingest_raw_doc *raw, const chunk_list *chunks, ingest_boxes *out);
+
 /* ---- reading in child processes (isolate.c) ------------------------------ */
 
 /* A file extracted, cleaned and split: what the store takes. Owns all. */
-typedef struct {
-    ingest_box *items; /* (n) */
-    size_t n;
-} ingest_boxes;
 
 typedef struct {
     ingest_raw_doc raw;   /* format and the pages' marks (OCR, unreadable, dropped);

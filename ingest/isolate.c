@@ -14,10 +14,12 @@
  *
  * ingest_reader_* run one child without blocking the caller, which may run
  * several at once (poll their descriptors) from one thread. The readers start
- * no threads; a caller's other threads (an embedding model's pool, idle while
- * files are read) may hold their own locks at fork(), but the child takes
- * none of them (glibc's malloc locks are reset in the child), only MuPDF's
- * and the child's own.
+ * no threads; a caller's other threads (an embedding model's pool, idle
+ * between the batches the ingest run embeds while it waits) may hold their
+ * own locks at fork(), but the child takes none of them (glibc's malloc
+ * locks are reset in the child), only MuPDF's and the child's own. A reader
+ * of a large PDF may fork page workers of its own (pages.h), before its OCR
+ * threads start.
  *
  * Memory has two bounds. MuPDF's allocations are counted against
  * max_doc_bytes (memcap.h) and fail cleanly with the limit's name; what is
@@ -29,6 +31,7 @@
  * names the limit either way. Sanitizer builds, whose allocator reserves its
  * own address space, go without the backstop.
  */
+#include "ingest/pages.h"
 #include "ingest/quality.h"
 #include "ingest/raw.h"
 
@@ -82,8 +85,7 @@ int ingest_prepare(const split_params *split, ingest_prepared *p)
     }
     ingest_doc_free(&doc);
     p->boxes = dq_calloc(p->chunks.n ? p->chunks.n : 1, sizeof *p->boxes);
-    for (size_t i = 0; i < p->chunks.n; i++)
-        ingest_chunk_boxes(&p->raw, &p->chunks.items[i], &p->boxes[i].items, &p->boxes[i].n);
+    ingest_doc_boxes(&p->raw, &p->chunks, p->boxes);
     return 0;
 }
 
@@ -283,8 +285,11 @@ static void child_out_of_memory(size_t n)
     _exit(3);
 }
 
-static _Noreturn void run_child(int fd, const char *path, const ingest_params *params,
-                                const split_params *split)
+/* What a child does between its set-up and its exit: writes its reply to w. */
+typedef void (*child_body)(wire_out *w, const void *arg);
+
+static _Noreturn void run_child(int fd, const ingest_params *params, child_body body,
+                                const void *arg)
 {
     /* The default action, not a sanitizer's report: the parent tells it. */
     static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
@@ -299,21 +304,71 @@ static _Noreturn void run_child(int fd, const char *path, const ingest_params *p
     dq_set_out_of_memory(child_out_of_memory);
 
     wire_out w = {fd, DQ_BUF_INIT, false};
-    ingest_prepared prep;
-    int32_t status = WIRE_OK;
-    if (ingest_extract_params(path, params, &prep.raw) < 0) {
-        put_failure(&w, WIRE_FAILED);
-    } else if (split && ingest_prepare(split, &prep) < 0) {
-        put_failure(&w, WIRE_PREP_FAILED);
-    } else {
-        PUT(&w, status);
-        put_doc(&w, &prep.raw, !split);
-        if (split)
-            put_prepared(&w, &prep);
-    }
+    body(&w, arg);
     wire_flush(&w);
     /* _exit: the parent's atexit handlers (and a leak checker) are not ours. */
     _exit(w.broken ? 1 : 0);
+}
+
+/* A reader's work: one file, extracted (and cleaned and split with split). */
+typedef struct {
+    const char *path;
+    const ingest_params *params;
+    const split_params *split;
+} read_job;
+
+static void read_body(wire_out *w, const void *arg)
+{
+    const read_job *job = arg;
+    ingest_prepared prep;
+    int32_t status = WIRE_OK;
+    if (ingest_extract_params(job->path, job->params, &prep.raw) < 0) {
+        put_failure(w, WIRE_FAILED);
+    } else if (job->split && ingest_prepare(job->split, &prep) < 0) {
+        put_failure(w, WIRE_PREP_FAILED);
+    } else {
+        PUT(w, status);
+        put_doc(w, &prep.raw, !job->split);
+        if (job->split)
+            put_prepared(w, &prep);
+    }
+}
+
+/* A page worker's work: the text pass over a range of a PDF's pages. */
+typedef struct {
+    const char *path;
+    const ingest_params *params;
+    int from, to;
+} pages_job;
+
+static void put_part(wire_out *w, const page_part *p)
+{
+    put_doc(w, &p->raw, true);
+    for (size_t i = 0; i < p->raw.n_pages; i++) {
+        PUT(w, p->loaded[i]);
+        PUT(w, p->quality[i]);
+        uint64_t chars = p->page_chars[i];
+        PUT(w, chars);
+        uint64_t n_h = p->rules[i].n_h;
+        PUT(w, n_h);
+        put_bytes(w, p->rules[i].h, p->rules[i].n_h * sizeof *p->rules[i].h);
+    }
+    PUT(w, p->stats);
+    PUT(w, p->warning);
+}
+
+static void pages_body(wire_out *w, const void *arg)
+{
+    const pages_job *job = arg;
+    page_part part;
+    int32_t status = WIRE_OK;
+    if (page_part_read(job->path, job->params, job->from, job->to, &part) < 0) {
+        put_failure(w, WIRE_FAILED);
+    } else {
+        PUT(w, status);
+        put_part(w, &part);
+    }
+    page_part_free(&part);
 }
 
 /* ---- the parent's side ------------------------------------------------------- */
@@ -363,16 +418,17 @@ static size_t get_count(wire_in *r, size_t min_size)
     return r->bad ? 0 : (size_t)n;
 }
 
+/* Built as the extractors build a document (raw.h), so what comes back may
+ * grow as theirs may (OCR adds blocks to a page). */
 static void get_doc(wire_in *r, ingest_raw_doc *doc)
 {
     doc->format = get_string(r);
     doc->title = get_string(r);
     GET(r, doc->cite);
     GET(r, doc->styled);
-    doc->n_pages = get_count(r, sizeof(int));
-    doc->pages = dq_calloc(doc->n_pages ? doc->n_pages : 1, sizeof *doc->pages);
-    for (size_t i = 0; i < doc->n_pages && !r->bad; i++) {
-        ingest_raw_page *p = &doc->pages[i];
+    size_t n_pages = get_count(r, sizeof(int));
+    for (size_t i = 0; i < n_pages && !r->bad; i++) {
+        ingest_raw_page *p = raw_add_page(doc, 0);
         GET(r, p->number);
         GET(r, p->width);
         GET(r, p->height);
@@ -384,17 +440,15 @@ static void get_doc(wire_in *r, ingest_raw_doc *doc)
         p->unreadable = quality_reason_static(why);
         free(why);
         GET(r, p->dropped);
-        p->n_blocks = get_count(r, sizeof(uint64_t));
-        p->blocks = dq_calloc(p->n_blocks ? p->n_blocks : 1, sizeof *p->blocks);
-        for (size_t b = 0; b < p->n_blocks && !r->bad; b++) {
-            ingest_block *bl = &p->blocks[b];
+        size_t n_blocks = get_count(r, sizeof(uint64_t));
+        for (size_t b = 0; b < n_blocks && !r->bad; b++) {
+            ingest_block *bl = raw_add_block(p);
             GET(r, bl->table);
             bl->header = get_string(r);
-            bl->n_lines = get_count(r, sizeof(uint64_t));
-            bl->lines = dq_calloc(bl->n_lines ? bl->n_lines : 1, sizeof *bl->lines);
-            for (size_t l = 0; l < bl->n_lines && !r->bad; l++) {
-                ingest_line *ln = &bl->lines[l];
-                ln->text = get_string(r);
+            size_t n_lines = get_count(r, sizeof(uint64_t));
+            for (size_t l = 0; l < n_lines && !r->bad; l++) {
+                char *text = get_string(r);
+                ingest_line *ln = raw_add_line(bl, text ? text : dq_strdup(""));
                 GET(r, ln->size);
                 GET(r, ln->bold);
                 GET(r, ln->heading);
@@ -403,11 +457,35 @@ static void get_doc(wire_in *r, ingest_raw_doc *doc)
                 GET(r, ln->y0);
                 GET(r, ln->x1);
                 GET(r, ln->y1);
-                if (!ln->text)
-                    ln->text = dq_strdup("");
             }
         }
     }
+}
+
+static void get_part(wire_in *r, page_part *p)
+{
+    get_doc(r, &p->raw);
+    size_t n = p->raw.n_pages;
+    p->rules = dq_calloc(n ? n : 1, sizeof *p->rules);
+    p->quality = dq_calloc(n ? n : 1, sizeof *p->quality);
+    p->page_chars = dq_calloc(n ? n : 1, sizeof *p->page_chars);
+    p->loaded = dq_calloc(n ? n : 1, sizeof *p->loaded);
+    p->n_alloc = n;
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        GET(r, p->loaded[i]);
+        GET(r, p->quality[i]);
+        uint64_t chars = 0;
+        GET(r, chars);
+        p->page_chars[i] = (size_t)chars;
+        table_rules *rules = &p->rules[i];
+        rules->n_h = rules->cap_h = get_count(r, sizeof *rules->h);
+        rules->h = dq_malloc((rules->n_h ? rules->n_h : 1) * sizeof *rules->h);
+        get_bytes(r, rules->h, rules->n_h * sizeof *rules->h);
+    }
+    GET(r, p->stats);
+    GET(r, p->warning);
+    p->stats.first_error[sizeof p->stats.first_error - 1] = '\0';
+    p->warning[sizeof p->warning - 1] = '\0';
 }
 
 static void get_prepared(wire_in *r, ingest_prepared *p)
@@ -469,8 +547,10 @@ struct ingest_reader {
     dq_buf got;  /* what the child wrote so far */
 };
 
-ingest_reader *ingest_reader_start(const char *path, const ingest_params *params,
-                                   const split_params *split)
+/* Starts a child that runs body(arg) and writes its reply to a pipe;
+ * NULL with the error set. */
+static ingest_reader *spawn(const ingest_params *params, child_body body, const void *arg,
+                            bool split)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -489,13 +569,20 @@ ingest_reader *ingest_reader_start(const char *path, const ingest_params *params
     }
     if (pid == 0) {
         close(fds[0]);
-        run_child(fds[1], path, params, split);
+        run_child(fds[1], params, body, arg);
     }
     close(fds[1]);
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
     ingest_reader *r = dq_calloc(1, sizeof *r);
-    *r = (ingest_reader){pid, fds[0], 0, split != NULL, params->max_doc_bytes, DQ_BUF_INIT};
+    *r = (ingest_reader){pid, fds[0], 0, split, params->max_doc_bytes, DQ_BUF_INIT};
     return r;
+}
+
+ingest_reader *ingest_reader_start(const char *path, const ingest_params *params,
+                                   const split_params *split)
+{
+    read_job job = {path, params, split};
+    return spawn(params, read_body, &job, split != NULL);
 }
 
 int ingest_reader_fd(const ingest_reader *r)
@@ -543,24 +630,25 @@ size_t ingest_reader_bytes(const ingest_reader *r)
     return r->got.len;
 }
 
-int ingest_reader_finish(ingest_reader *r, ingest_prepared *out)
+/* Waits for r's child to end and reads the head of its reply: 0 with in
+ * at the rest of a WIRE_OK reply, else -1, INGEST_READ_FAILED or
+ * INGEST_PREP_FAILED with the error set. r stays the caller's. */
+static int reader_wait(ingest_reader *r, wire_in *in)
 {
-    memset(out, 0, sizeof *out);
     while (ingest_reader_pump(r) == 0) {
         struct pollfd pfd = {r->fd, POLLIN, 0};
         poll(&pfd, 1, -1);
     }
     int status = 0;
     reap(r->pid, &status);
-    int rc = -1;
-    wire_in in = {r->got.data, r->got.data + r->got.len, false};
+    *in = (wire_in){r->got.data, r->got.data + r->got.len, false};
     int32_t kind = 0;
-    GET(&in, kind);
+    GET(in, kind);
     if (r->read_errno) {
         dq_set_error("cannot read the reader's result: %s", strerror(r->read_errno));
     } else if (kind == WIRE_NO_MEMORY) {
         uint64_t asked = 0;
-        GET(&in, asked);
+        GET(in, asked);
         long long mb = r->max_doc_bytes >> 20;
         if (r->max_doc_bytes > 0)
             dq_set_error("needs more than %lld MB of memory to read, over the limit of %lld MB "
@@ -569,22 +657,34 @@ int ingest_reader_finish(ingest_reader *r, ingest_prepared *out)
         else
             dq_set_error("out of memory (%llu MB more were refused)",
                          (unsigned long long)(asked >> 20));
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || in.bad) {
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || in->bad) {
         set_child_error(status);
     } else if (kind == WIRE_FAILED || kind == WIRE_PREP_FAILED) {
-        char *msg = get_string(&in);
+        char *msg = get_string(in);
         dq_set_error("%s", msg ? msg : "failed");
         free(msg);
-        rc = kind == WIRE_FAILED ? INGEST_READ_FAILED : INGEST_PREP_FAILED;
+        return kind == WIRE_FAILED ? INGEST_READ_FAILED : INGEST_PREP_FAILED;
+    } else if (kind != WIRE_OK) {
+        dq_set_error("the reader's result was cut short");
     } else {
+        return 0;
+    }
+    return -1;
+}
+
+int ingest_reader_finish(ingest_reader *r, ingest_prepared *out)
+{
+    memset(out, 0, sizeof *out);
+    wire_in in;
+    int rc = reader_wait(r, &in);
+    if (rc == 0) {
         get_doc(&in, &out->raw);
         if (r->split && !in.bad)
             get_prepared(&in, out);
-        if (in.bad || kind != WIRE_OK || in.p != in.end) {
+        if (in.bad || in.p != in.end) {
             ingest_prepared_free(out);
             dq_set_error("the reader's result was cut short");
-        } else {
-            rc = 0;
+            rc = -1;
         }
     }
     reader_free(r);
@@ -612,4 +712,62 @@ int ingest_extract_isolated(const char *path, const ingest_params *params, inges
         return -1;
     *out = p.raw;
     return 0;
+}
+
+/* ---- a PDF's pages read in parts (pages.h) --------------------------------- */
+
+struct page_workers {
+    ingest_reader **r; /* (n) one per range, in page order; NULL once done */
+    size_t n;
+};
+
+void page_workers_cancel(page_workers *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        ingest_reader_cancel(w->r[i]);
+    free(w->r);
+    free(w);
+}
+
+page_workers *page_workers_start(const char *path, const ingest_params *params,
+                                 const int *bounds, size_t n)
+{
+    page_workers *w = dq_calloc(1, sizeof *w);
+    w->r = dq_calloc(n ? n : 1, sizeof *w->r);
+    w->n = n;
+    for (size_t i = 0; i < n; i++) {
+        pages_job job = {path, params, bounds[i], bounds[i + 1]};
+        if (!(w->r[i] = spawn(params, pages_body, &job, false))) {
+            page_workers_cancel(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+int page_workers_finish(page_workers *w, page_part *out)
+{
+    memset(out, 0, w->n * sizeof *out);
+    int rc = 0;
+    for (size_t i = 0; i < w->n && rc == 0; i++) {
+        wire_in in;
+        if (reader_wait(w->r[i], &in) < 0) {
+            rc = -1;
+        } else {
+            get_part(&in, &out[i]);
+            if (in.bad || in.p != in.end) {
+                dq_set_error("the reader's result was cut short");
+                rc = -1;
+            }
+        }
+        reader_free(w->r[i]);
+        w->r[i] = NULL;
+    }
+    if (rc < 0)
+        for (size_t i = 0; i < w->n; i++)
+            page_part_free(&out[i]);
+    page_workers_cancel(w); /* the ranges after a failed one */
+    return rc;
 }

@@ -43,6 +43,15 @@ ingest_line *raw_add_line(ingest_block *block, char *text)
     return l;
 }
 
+void raw_move_pages(ingest_raw_doc *dst, ingest_raw_doc *src)
+{
+    for (size_t i = 0; i < src->n_pages; i++)
+        *raw_add_page(dst, 0) = src->pages[i];
+    free(src->pages);
+    src->pages = NULL;
+    src->n_pages = 0;
+}
+
 void raw_drop_empty_block(ingest_raw_page *page)
 {
     if (page->n_blocks > 0 && page->blocks[page->n_blocks - 1].n_lines == 0) {

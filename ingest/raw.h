@@ -17,6 +17,8 @@ ingest_block *raw_add_block(ingest_raw_page *page);
 ingest_line *raw_add_line(ingest_block *block, char *text);
 /* Frees every block of page and leaves it with none. */
 void raw_clear_page(ingest_raw_page *page);
+/* Appends src's pages to dst's, which takes them over; src keeps none. */
+void raw_move_pages(ingest_raw_doc *dst, ingest_raw_doc *src);
 /* Drops the last block of page when it has no lines. */
 void raw_drop_empty_block(ingest_raw_page *page);
 

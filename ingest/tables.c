@@ -11,7 +11,8 @@
  * clusters of the x extents of the short cells; the cells left of every
  * column are row labels. Leading rows without a label are the header (a
  * spanning "Year Ended December 31," counts for every column it covers), as
- * is a first row of words over rows of numbers. A currency sign or a closing
+ * is a first row of words over rows of numbers. Lines that touch (a
+ * superscript MuPDF set apart) are one cell. A currency sign or a closing
  * ")" or "%" set apart from its number is joined to it. Lines of prose
  * blocks (three or more wide, left-aligned lines) never take part, so the
  * prose column of a two-column page stays text. Ruling lines, where the page
@@ -32,6 +33,8 @@
 #define SHORT_CELL 0.22f
 /* Lines at least this share of the page wide, three in a left-aligned block, are prose. */
 #define PROSE_LINE 0.30f
+/* Cells closer than this share of their line height touch: one piece of text. */
+#define TOUCH_GAP 0.1f
 enum {
     MIN_TABLE_ROWS = 3, /* rows of two cells or more */
     MAX_LONE_ROWS = 2,  /* single-cell rows in a row inside a table */
@@ -224,6 +227,7 @@ typedef struct {
     dq_buf text;
     size_t block; /* where its (first) line came from */
     int col;      /* column; 0 the row label, -1 not assigned */
+    float size;   /* its (first) line's font size, 0 when unknown */
 } cell;
 
 typedef struct {
@@ -305,6 +309,28 @@ static bool is_currency(const char *s, size_t n)
 {
     return (n == 1 && *s == '$') || (n == 3 && (!memcmp(s, "€", 3))) ||
            (n == 2 && (!memcmp(s, "£", 2) || !memcmp(s, "¥", 2)));
+}
+
+/* Cells of r that touch (no space between them) are one: MuPDF starts a
+ * new line where the baseline or font shifts inside a line of text ("$1.66"
+ * then a superscript "2/3", "Other assets" then "(b)"), and such a piece,
+ * being short, would otherwise found a column of its own and push every
+ * longer row label into it. */
+static void join_touching(row *r)
+{
+    for (size_t k = 0; k + 1 < r->n;) {
+        cell *c = &r->cells[k];
+        const cell *next = &r->cells[k + 1];
+        float h = fminf(c->y1 - c->y0, next->y1 - next->y0);
+        if (next->x0 - c->x1 >= TOUCH_GAP * h) {
+            k++;
+            continue;
+        }
+        cell_join(c, next, true);
+        cell_free(&r->cells[k + 1]);
+        memmove(&r->cells[k + 1], &r->cells[k + 2], (r->n - k - 2) * sizeof *r->cells);
+        r->n--;
+    }
 }
 
 /* "$" before its number, ")" or "%" after it, are one cell with it; a "$"
@@ -461,7 +487,7 @@ static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
         DQ_GROW(r->cells, r->cap, r->n + 1);
         cell *cl = &r->cells[r->n++];
         memset(cl, 0, sizeof *cl);
-        *cl = (cell){l->x0, l->y0, l->x1, l->y1, DQ_BUF_INIT, refs[i].block, -1};
+        *cl = (cell){l->x0, l->y0, l->x1, l->y1, DQ_BUF_INIT, refs[i].block, -1, l->size};
         dq_buf_puts(&cl->text, l->text);
         r->y0 = fminf(r->y0, l->y0);
         r->y1 = fmaxf(r->y1, l->y1);
@@ -471,6 +497,7 @@ static row *build_rows(const ingest_raw_page *page, size_t *n_rows)
         row *r = &rows[i];
         qsort(r->cells, r->n, sizeof *r->cells, cmp_cell_x);
         join_signs(r);
+        join_touching(r);
         for (size_t k = 1; k < r->n && !r->table; k++)
             r->table = r->cells[k].x1 - r->cells[k].x0 <= SHORT_CELL * page->width;
     }
@@ -842,7 +869,7 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
             y0 = fminf(y0, rows[r].y0);
             y1 = fmaxf(y1, rows[r].y1);
         }
-        add_row_line(blk, dq_strdup(blk->header), x0, y0, x1, y1, 0);
+        add_row_line(blk, dq_strdup(blk->header), x0, y0, x1, y1, rows[a].cells[0].size);
     }
     dq_buf label = DQ_BUF_INIT;
     for (; i < b; i++) {
@@ -871,7 +898,7 @@ static void make_table(row *rows, size_t a, size_t b, const ingest_raw_page *pag
             x0 = fminf(x0, r->cells[k].x0);
             x1 = fmaxf(x1, r->cells[k].x1);
         }
-        add_row_line(blk, line, x0, r->y0, x1, r->y1, 0);
+        add_row_line(blk, line, x0, r->y0, x1, r->y1, r->cells[0].size);
     }
     dq_buf_free(&label);
     for (size_t j = 0; j <= MAX_COLS; j++)

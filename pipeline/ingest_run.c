@@ -360,17 +360,19 @@ static unsigned run_jobs(const ingest_run *run)
 }
 
 /* Starts a reader child for f with the run's limits, password, OCR and
- * chunking; NULL with the error set. */
-static ingest_reader *start_reader(const ingest_run *run, const input_file *f)
+ * chunking, its PDF pages read by up to parts processes (of the run's
+ * jobs); NULL with the error set. */
+static ingest_reader *start_reader(const ingest_run *run, const input_file *f, unsigned parts)
 {
     ingest_params ip = run->limits;
     ip.password = run->password;
+    ip.page_parts = (int)parts;
     /* OCR starts a worker per core in each child: with several children the
      * cores are shared out instead of taken several times over. */
     ocr_params ocr = run->ocr;
     unsigned jobs = run_jobs(run);
     if (ocr.threads == 0 && jobs > 1)
-        ocr.threads = online_cores() > jobs ? (int)(online_cores() / jobs) : 1;
+        ocr.threads = online_cores() * parts > jobs ? (int)(online_cores() * parts / jobs) : 1;
     ip.ocr = &ocr;
     return ingest_reader_start(f->abs, &ip, &run->split);
 }
@@ -382,11 +384,12 @@ static void take_result(ingest_reader *r, read_result *out)
     out->err = out->rc < 0 ? dq_strdup(dq_last_error()) : NULL;
 }
 
-/* Reads f now, in one child, polling events.stop while it runs. */
+/* Reads f now, in one child (the pool's readers may still run beside it),
+ * polling events.stop while it runs. */
 static void read_now(ingest_run *run, const input_file *f, read_result *out)
 {
     memset(out, 0, sizeof *out);
-    ingest_reader *r = start_reader(run, f);
+    ingest_reader *r = start_reader(run, f, 1);
     if (!r) {
         out->rc = INGEST_READ_FAILED;
         out->err = dq_strdup(dq_last_error());
@@ -652,6 +655,7 @@ typedef struct {
     bool hashed;           /* sha is its content hash */
     char sha[65];
     ingest_reader *reader; /* its child, while running */
+    unsigned parts;        /* the jobs it holds: its PDF's pages read by as many */
     bool done;             /* res holds what the child made */
     read_result res;
 } ahead_file;
@@ -706,9 +710,12 @@ static int pool_plan(reader_pool *p, size_t cursor)
         a->hashed = plan.hashed;
         memcpy(a->sha, plan.sha, sizeof a->sha);
         if (plan.act == ACT_READ && !sha_in_flight(p, cursor, j, plan.sha)) {
-            a->reader = start_reader(p->run, f);
+            /* The last file gets the jobs no other file will: a large PDF
+             * read alone (or last) has its pages split among them. */
+            a->parts = p->next == p->files->n ? p->jobs - p->running : 1;
+            a->reader = start_reader(p->run, f, a->parts);
             if (a->reader) {
-                p->running++;
+                p->running += a->parts;
             } else {
                 a->done = true;
                 a->res = (read_result){.rc = INGEST_READ_FAILED, .err = dq_strdup(dq_last_error())};
@@ -738,7 +745,7 @@ static void pool_pump(reader_pool *p, size_t cursor, int timeout_ms)
                 take_result(a->reader, &a->res);
                 a->reader = NULL;
                 a->done = true;
-                p->running--;
+                p->running -= a->parts;
                 p->held_bytes += a->res.bytes;
             }
         }
@@ -764,12 +771,23 @@ int ingest_run_files(ingest_run *run, const file_list *files)
     p.ahead = dq_calloc(p.window, sizeof *p.ahead);
     long long bytes = 0;
     int rc = 0;
+    /* A feed that fails is left to the pass after the run, which meets the
+     * same error and reports it. */
+    vectorize_feed feed = {0};
+    bool model_ok = run->embed && vectorize_feed_init(&feed, run->st, run->embed,
+                                                      &run->events) == 0;
     for (size_t i = 0; i < files->n && !stopped(run) && rc == 0; i++) {
         ahead_file *a = slot_of(&p, i);
         if ((rc = pool_plan(&p, i)) < 0)
             break;
+        bool more = model_ok; /* stored chunks may wait for a vector */
         while (a->reader && !stopped(run) && rc == 0) {
-            pool_pump(&p, i, STOP_POLL_MS);
+            /* Instead of waiting for the reader, the chunks stored so far
+             * are embedded. */
+            int fed = more ? vectorize_feed_step(&feed) : 0;
+            model_ok &= fed >= 0;
+            more = fed > 0;
+            pool_pump(&p, i, more ? 0 : STOP_POLL_MS);
             rc = pool_plan(&p, i);
         }
         if (rc < 0 || stopped(run))
@@ -785,6 +803,7 @@ int ingest_run_files(ingest_run *run, const file_list *files)
             run->events.files_done(run->events.user, (int)i + 1, bytes, run->pages);
         pool_pump(&p, i + 1, 0); /* the children's pipes keep flowing */
     }
+    run->n_embedded += feed.n_embedded;
     pool_free(&p);
     return rc;
 }

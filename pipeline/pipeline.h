@@ -165,6 +165,9 @@ typedef struct {
     pipeline_events events;
     int max_remove_pct;   /* the prune removes nothing when it would remove more than
                            * this share of the stored files (0: no limit) */
+    embedder *embed;      /* NULL, or the model whose vectors the stored chunks get
+                           * while the run waits for its readers (vectorize_feed);
+                           * vectorize_missing() after the run does the rest */
 
     int n_added;     /* paths new to the store, content extracted */
     int n_changed;   /* known paths with new content (extracted or linked) */
@@ -173,6 +176,7 @@ typedef struct {
     int n_unchanged, n_failed, n_removed, n_renamed;
     int n_kept;      /* gone files the prune kept: over max_remove_pct */
     long long pages, chunks; /* extracted by this run */
+    size_t n_embedded;       /* chunks given a vector while the run went on */
     long long ocr_pages;     /* pages of stored files read by OCR */
     long long ocr_empty;     /* scanned pages of stored files where OCR found nothing */
     double ocr_conf_sum;     /* sum of the confidences of the OCR'd pages */
@@ -281,6 +285,26 @@ typedef struct {
  * (vectorize_sync_index). -1 with the error set. */
 int vectorize_missing(store *st, embedder *e, const dq_config *cfg, const pipeline_events *ev,
                       vectorize_report *rep);
+
+/* Embedding beside an ingest run: the chunks stored after the feed began
+ * that have no vector, a batch per step. */
+typedef struct {
+    store *st;
+    embedder *e;
+    const pipeline_events *ev; /* its notice tells a model change; NULL: none */
+    int64_t after;     /* chunks up to this id were looked at */
+    bool switched;     /* the store's model is e's (the first step switched it) */
+    size_t n_embedded; /* chunks the steps gave a vector */
+} vectorize_feed;
+
+/* A feed for the chunks st stores from now on. -1 with the error set. */
+int vectorize_feed_init(vectorize_feed *f, store *st, embedder *e, const pipeline_events *ev);
+/* Embeds and stores (one transaction) the next batch of chunks stored since
+ * the feed began that have no vector, the first step switching the store's
+ * model as vectorize_missing() does: 1 when it embedded some, 0 when there
+ * were none, -1 with the error set. vectorize_missing() after the run
+ * embeds whatever a feed left. */
+int vectorize_feed_step(vectorize_feed *f);
 
 /* Brings the FAISS file in step with the store's vectors of model, with the
  * config's [retrieve] settings. -1 with the error set. */

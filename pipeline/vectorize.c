@@ -136,7 +136,7 @@ int vectorize_missing(store *st, embedder *e, const dq_config *cfg, const pipeli
     const char *identity = embedder_identity(e);
     pending todo = {0};
     if (switch_model(st, identity, ev) < 0 ||
-        store_each_chunk_missing_vector(st, identity, collect, &todo) < 0) {
+        store_each_chunk_missing_vector(st, identity, 0, 0, collect, &todo) < 0) {
         prefix_error("store", store_dir(st));
         pending_free(&todo);
         return -1;
@@ -150,4 +150,34 @@ int vectorize_missing(store *st, embedder *e, const dq_config *cfg, const pipeli
     if (rc == 0)
         rc = vectorize_sync_index(st, identity, cfg, &rep->vindex);
     return rc;
+}
+
+/* ---- embedding beside an ingest run ------------------------------------ */
+
+int vectorize_feed_init(vectorize_feed *f, store *st, embedder *e, const pipeline_events *ev)
+{
+    *f = (vectorize_feed){st, e, ev, 0, false, 0};
+    /* Chunks stored before are the pass after the run's. */
+    return store_last_chunk_id(st, &f->after);
+}
+
+int vectorize_feed_step(vectorize_feed *f)
+{
+    static const pipeline_events none = {0};
+    const char *identity = embedder_identity(f->e);
+    if (!f->switched && switch_model(f->st, identity, f->ev ? f->ev : &none) < 0)
+        return -1;
+    f->switched = true;
+    pending todo = {0};
+    int rc = store_each_chunk_missing_vector(f->st, identity, f->after, EMBED_BATCH, collect,
+                                             &todo);
+    if (rc == 0 && todo.n) {
+        f->after = todo.ids[todo.n - 1];
+        rc = embed_batches(f->st, f->e, &todo, &none);
+        if (rc == 0)
+            f->n_embedded += todo.n;
+    }
+    size_t n = todo.n;
+    pending_free(&todo);
+    return rc < 0 ? -1 : n > 0;
 }

@@ -64,6 +64,17 @@ static char *clean_dump(ingest_raw_doc *raw, ingest_doc *doc)
     return dump(doc);
 }
 
+/* Cleans raw, expects its paragraphs to dump as want, and frees raw. */
+static void expect_paras(ingest_raw_doc *raw, const char *want)
+{
+    ingest_doc doc;
+    char *d = clean_dump(raw, &doc);
+    cr_expect_str_eq(d, want);
+    free(d);
+    ingest_doc_free(&doc);
+    ingest_raw_doc_free(raw);
+}
+
 /* ---- spacing and folding ------------------------------------------------ */
 
 Test(clean, cjk_spaces_fullwidth_and_whitespace)
@@ -279,6 +290,9 @@ Test(clean, page_numbers_dropped_at_page_edges)
     pline(raw_add_block(p), "42", 10, 72, 160);
     pline(raw_add_block(p), "Fourth line.", 10, 72, 190);
     pline(raw_add_block(p), "Last line.", 10, 72, 220);
+    /* Nor is one that MuPDF hands over last but that sits between lines (a
+     * superscript fraction in a table's label). */
+    pline(raw_add_block(p), "2/3", 6, 150, 176)->x1 = 160;
     ingest_doc doc;
     cr_assert_eq(ingest_clean(&raw, &doc), 0);
     cr_assert_eq(doc.n_pages, n + 1);
@@ -289,8 +303,9 @@ Test(clean, page_numbers_dropped_at_page_edges)
         cr_assert_str_eq(doc.pages[i].paras[0].text, body);
     }
     cr_assert_eq(doc.pages[n].number, 99);
-    cr_assert_eq(doc.pages[n].n_paras, 5);
+    cr_assert_eq(doc.pages[n].n_paras, 6);
     cr_assert_str_eq(doc.pages[n].paras[2].text, "42");
+    cr_assert_str_eq(doc.pages[n].paras[5].text, "2/3");
     ingest_doc_free(&doc);
     ingest_raw_doc_free(&raw);
 }
@@ -451,6 +466,86 @@ Test(clean, bracketed_unit_note_is_not_a_heading)
     free(d);
     ingest_doc_free(&doc);
     ingest_raw_doc_free(&raw);
+}
+
+/* A bold title centred on its page ranks above the flush-left bold headings
+ * below it on that page (a statement's title over its "ASSETS"), which
+ * would otherwise replace it as the section; on a page with no centred
+ * title above them they keep the title's rank. */
+Test(clean, centred_bold_title_heads_the_bold_headings_of_its_page)
+{
+    ingest_raw_doc raw = {0};
+    const char *body[] = {"Body text that is long enough to set the body size of this document.",
+                          "More body text follows on the next line of the block, at ten points."};
+    for (int n = 1; n <= 2; n++) {
+        ingest_raw_page *p = pdf_page(&raw, n);
+        const char *head = n == 1 ? "CONSOLIDATED BALANCE SHEETS" : "Liquidity";
+        ingest_line *title = pline(raw_add_block(p), head, 10, n == 1 ? 220 : 72, 60);
+        title->bold = true;
+        title->x1 = n == 1 ? 375 : 120;
+        ingest_block *b = raw_add_block(p);
+        pline(b, body[0], 10, 72, 80);
+        pline(b, body[1], 10, 72, 93);
+        const char *below = n == 1 ? "ASSETS" : "Sources of Funds";
+        ingest_line *sub = pline(raw_add_block(p), below, 10, 72, 120);
+        sub->bold = true;
+        sub->x1 = 130;
+        b = raw_add_block(p);
+        pline(b, body[0], 10, 72, 140);
+        pline(b, body[1], 10, 72, 153);
+    }
+    dq_buf want = DQ_BUF_INIT;
+    dq_buf_printf(&want, "[1]CONSOLIDATED BALANCE SHEETS|[0]%s %s|[2]ASSETS|[0]%s %s|", body[0],
+                  body[1], body[0], body[1]);
+    dq_buf_printf(&want, "[1]Liquidity|[0]%s %s|[1]Sources of Funds|[0]%s %s|", body[0], body[1],
+                  body[0], body[1]);
+    expect_paras(&raw, want.data);
+    dq_buf_free(&want);
+}
+
+/* A statement set smaller than the document's text: its bold title is at
+ * the body size of its page, which its table rows set, and is a heading;
+ * a bold line smaller than the text of its own page is not. */
+Test(clean, bold_title_at_its_pages_body_size_is_a_heading)
+{
+    ingest_raw_doc raw = {0};
+    ingest_raw_page *p = pdf_page(&raw, 1);
+    ingest_block *b = raw_add_block(p);
+    pline(b, "Body text that is long enough to set the body size of this document.", 10, 72, 80);
+    pline(b, "More body text follows on the next line of the block, at ten points.", 10, 72, 93);
+    pline(b, "And a third line of it, so that ten points is what most text is set in.", 10, 72,
+          106);
+    pline(raw_add_block(p), "Small bold aside", 8, 72, 130)->bold = true;
+    p = pdf_page(&raw, 2);
+    pline(raw_add_block(p), "Consolidated Statements of Income", 8, 72, 60)->bold = true;
+    b = raw_add_block(p);
+    b->table = 1;
+    pline(b, "Net sales | 2020: 11,303 | 2019: 11,503", 8, 72, 80);
+    pline(b, "Cost of sales | 2020: 7,772 | 2019: 7,468", 8, 72, 92);
+    pline(b, "Gross margin | 2020: 3,531 | 2019: 4,035", 8, 72, 104);
+    expect_paras(&raw, "[0]Body text that is long enough to set the body size of this document. "
+                       "More body text follows on the next line of the block, at ten points. "
+                       "And a third line of it, so that ten points is what most text is set in.|"
+                       "[0]Small bold aside|[1]Consolidated Statements of Income|"
+                       "[0]Net sales | 2020: 11,303 | 2019: 11,503|"
+                       "[0]Cost of sales | 2020: 7,772 | 2019: 7,468|"
+                       "[0]Gross margin | 2020: 3,531 | 2019: 4,035|");
+}
+
+/* A form's check box ("o", "x" in a larger or bold font) is no heading. */
+Test(clean, lone_letter_is_not_a_heading)
+{
+    ingest_raw_doc raw = {0};
+    ingest_raw_page *p = pdf_page(&raw, 1);
+    pline(raw_add_block(p), "ANNUAL REPORT", 14, 72, 50);
+    pline(raw_add_block(p), "o", 14, 72, 70);
+    pline(raw_add_block(p), "x", 10, 72, 90)->bold = true;
+    ingest_block *b = raw_add_block(p);
+    pline(b, "Body text that is long enough to set the body size of this document.", 10, 72, 120);
+    pline(b, "More body text follows on the next line of the block, at ten points.", 10, 72, 133);
+    expect_paras(&raw, "[1]ANNUAL REPORT|[0]o|[0]x|"
+                       "[0]Body text that is long enough to set the body size of this document. "
+                       "More body text follows on the next line of the block, at ten points.|");
 }
 
 Test(clean, all_bold_document_has_no_bold_headings)

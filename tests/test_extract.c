@@ -653,3 +653,110 @@ Test(extract, memcap_zeroes_counts_and_refuses)
     cr_expect_str_eq(dq_last_error(), "needs more than 1 MB of memory to read, over the limit of "
                                       "1 MB per document (--max-doc-memory); a compressed bomb?");
 }
+
+/* ---- a PDF's pages read in parts (ingest_params.page_parts) --------------- */
+
+static void expect_same_doc(const ingest_raw_doc *a, const ingest_raw_doc *b)
+{
+    cr_assert_eq(a->n_pages, b->n_pages);
+    cr_expect_str_eq(a->title ? a->title : "", b->title ? b->title : "");
+    for (size_t p = 0; p < a->n_pages; p++) {
+        const ingest_raw_page *x = &a->pages[p], *y = &b->pages[p];
+        cr_expect_eq(x->number, y->number);
+        cr_expect(x->width == y->width && x->height == y->height, "page %zu size", p);
+        cr_expect(x->scanned == y->scanned && x->ocr == y->ocr && x->dropped == y->dropped);
+        cr_expect(x->unreadable == y->unreadable, "page %zu unreadable", p);
+        cr_assert_eq(x->n_blocks, y->n_blocks, "page %zu blocks", p);
+        for (size_t k = 0; k < x->n_blocks; k++) {
+            const ingest_block *u = &x->blocks[k], *v = &y->blocks[k];
+            cr_expect_eq(u->table, v->table, "page %zu block %zu", p, k);
+            cr_expect_str_eq(u->header ? u->header : "-", v->header ? v->header : "-");
+            cr_assert_eq(u->n_lines, v->n_lines, "page %zu block %zu lines", p, k);
+            for (size_t l = 0; l < u->n_lines; l++) {
+                const ingest_line *s = &u->lines[l], *t = &v->lines[l];
+                cr_expect_str_eq(s->text, t->text);
+                cr_expect(s->size == t->size && s->bold == t->bold && s->x0 == t->x0 &&
+                              s->y0 == t->y0 && s->x1 == t->x1 && s->y1 == t->y1,
+                          "page %zu line '%s'", p, s->text);
+            }
+        }
+    }
+}
+
+/* 48 pages of prose, and a statement that starts on page at (0-based) and
+ * goes on, without its header, on the next. */
+static void write_parted_pdf(const char *pdf, char (*texts)[64], int at)
+{
+    pdfgen_item items[400];
+    size_t n = 0;
+    int t = 0;
+    for (int p = 0; p < 48; p++) {
+        snprintf(texts[t], 64, "Section %d of the manual", p + 1);
+        items[n++] = (pdfgen_item){p, 72, 60, texts[t++], 14, 0, 0};
+        items[n++] = (pdfgen_item){p, 72, 90, "The text on this page goes on as prose does.",
+                                   10, 0, 0};
+    }
+    items[n++] = (pdfgen_item){at, 380, 120, "Year ended December 31,", 10, 0, 0};
+    items[n++] = (pdfgen_item){at, 408, 135, "2018", 10, 0, 0};
+    items[n++] = (pdfgen_item){at, 488, 135, "2017", 10, 0, 0};
+    for (int r = 0; r < 30; r++) {
+        int page = r < 24 ? at : at + 1;
+        float y = r < 24 ? 155 + 20.0f * (float)r : 120 + 20.0f * (float)(r - 24);
+        snprintf(texts[t], 64, "Line item number %d", r + 1);
+        items[n++] = (pdfgen_item){page, 72, y, texts[t++], 10, 0, 0};
+        snprintf(texts[t], 64, "%d", 1000 + r);
+        items[n++] = (pdfgen_item){page, 408, y, texts[t++], 10, 0, 0};
+        snprintf(texts[t], 64, "%d", 2000 + r);
+        items[n++] = (pdfgen_item){page, 488, y, texts[t++], 10, 0, 0};
+    }
+    cr_assert_eq(pdfgen_write_items(pdf, items, n, 48), 0, "%s", dq_last_error());
+}
+
+Test(extract, pages_read_in_parts_make_the_same_document)
+{
+    char texts[160][64];
+    const char *pdf = path_in("parts.pdf");
+    /* Page 16 is the last of the first of three parts. */
+    write_parted_pdf(pdf, texts, 15);
+    ingest_params params = ingest_default_params();
+    ingest_raw_doc whole, parted;
+    cr_assert_eq(ingest_extract_params(pdf, &params, &whole), 0, "%s", dq_last_error());
+    params.page_parts = 3;
+    cr_assert_eq(ingest_extract_params(pdf, &params, &parted), 0, "%s", dq_last_error());
+    expect_same_doc(&whole, &parted);
+    /* The statement is found on both pages, one table: page 17's rows carry
+     * page 16's header though another process read page 17. */
+    const ingest_raw_page *p16 = &parted.pages[15], *p17 = &parted.pages[16];
+    int id16 = 0, id17 = 0;
+    const char *header17 = NULL;
+    for (size_t k = 0; k < p16->n_blocks; k++)
+        id16 = id16 ? id16 : p16->blocks[k].table;
+    for (size_t k = 0; k < p17->n_blocks; k++)
+        if (p17->blocks[k].table) {
+            id17 = p17->blocks[k].table;
+            header17 = p17->blocks[k].header;
+        }
+    cr_expect_gt(id16, 0);
+    cr_expect_eq(id17, id16);
+    cr_expect_not_null(header17);
+    ingest_raw_doc_free(&whole);
+    ingest_raw_doc_free(&parted);
+}
+
+Test(extract, pages_read_in_parts_fail_as_one_pass_does)
+{
+    char texts[160][64];
+    const char *pdf = path_in("parts.pdf");
+    /* Page 40, in the third part, holds the most characters. */
+    write_parted_pdf(pdf, texts, 39);
+    ingest_params params = ingest_default_params();
+    params.max_page_chars = 200;
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract_params(pdf, &params, &d), -1);
+    char one_pass[256];
+    snprintf(one_pass, sizeof one_pass, "%s", dq_last_error());
+    cr_expect(strstr(one_pass, "page 40 has"), "%s", one_pass);
+    params.page_parts = 3;
+    cr_assert_eq(ingest_extract_params(pdf, &params, &d), -1);
+    cr_expect_str_eq(dq_last_error(), one_pass);
+}

@@ -251,6 +251,8 @@ static void compare_levels(const lm_mat *W, const char *what, int M)
     for (int level = LM_ISA_AVX2; level <= best; level++) {
         lm_isa_set(level);
         bert_pool *p = bert_pool_new(2);
+        for (int i = 0; i < M * W->N; i++)
+            got[i] = NAN; /* a product left unwritten fails */
         lm_matmul(p, W, M, X, xq, got);
         bert_pool_free(p);
         for (int i = 0; i < M * W->N; i++)
@@ -304,7 +306,8 @@ static uint8_t *random_rows(gguf_type t, int K, int N, unsigned seed, lm_mat *W)
 
 /* Every kernel level against the scalar reference on random blocks of every
  * quantized type, at shapes with tails everywhere: rows not a multiple of a
- * task's 16, tokens not a multiple of a tile's 8 (and one, decode), rows of
+ * task's 16 (decode's 32, split in two halves, odd or even), tokens not a
+ * multiple of a tile's 8 (and one, decode's own kernels), rows of
  * an odd number of blocks (the 512-bit kernel wants pairs) or of groups of 8
  * blocks cut short (576, 704), and of an odd number of super-blocks. */
 Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
@@ -312,7 +315,7 @@ Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
     static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_0, GGUF_TYPE_Q4_K,
                                       GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
     static const int small_k[] = {32, 96, 64, 576, 704}, super_k[] = {256, 768, 1280};
-    static const int rows[] = {1, 17, 37}, tokens[] = {1, 3, 8, 13};
+    static const int rows[] = {1, 2, 17, 37}, tokens[] = {1, 3, 8, 13};
     unsigned seed = 11;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         bool kq = types[ti] != GGUF_TYPE_Q8_0 && types[ti] != GGUF_TYPE_Q4_0;
@@ -326,6 +329,66 @@ Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
                     compare_levels(&W, gguf_type_name(types[ti]), tokens[mi]);
                 free(w);
             }
+    }
+}
+
+/* Decode splits a matrix into tasks of about 256 KB: matrices of several
+ * tasks, the last one short and odd, against the scalar reference. */
+Test(lm, decode_kernels_match_the_scalar_reference_across_tasks)
+{
+    static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        lm_mat W;
+        uint8_t *w = random_rows(types[ti], 2560, 333, 40u + (unsigned)ti, &W);
+        compare_levels(&W, gguf_type_name(types[ti]), 1);
+        free(w);
+    }
+}
+
+/* Decode's products of one input with several matrices in one job give each
+ * matrix's own product, bit for bit, whatever their types, at every level
+ * (a float matrix among them takes the general path). */
+Test(lm, matvec_many_matches_one_product_each)
+{
+    enum { K = 768 };
+    static const gguf_type types[] = {GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K, GGUF_TYPE_Q8_0, GGUF_TYPE_F16};
+    static const int rows[] = {37, 96, 65, 17};
+    lm_mat W[4];
+    uint8_t *w[4];
+    float *got[4], *want[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = random_rows(types[i], K, rows[i], 100u + (unsigned)i, &W[i]);
+        got[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+        want[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+    }
+    float x[K];
+    int8_t q[K];
+    float d[K / 32], dsx[K / 16];
+    for (int k = 0; k < K; k++)
+        x[k] = (float)((k * 37) % 101 - 50) / 16.0f;
+    lm_qrow xq = {q, d, dsx};
+    lm_quantize_row(x, K, &xq);
+    bert_pool *p = bert_pool_new(2);
+    const lm_mat *ws[4] = {&W[0], &W[1], &W[2], &W[3]};
+    int best = lm_isa_detect();
+    for (int level = LM_ISA_SCALAR; level <= best; level++) {
+        lm_isa_set(level);
+        for (int n = 1; n <= 4; n++) {
+            for (int i = 0; i < n; i++)
+                lm_matmul(p, &W[i], 1, x, &xq, want[i]);
+            lm_matvec_many(p, ws, n, x, &xq, got);
+            for (int i = 0; i < n; i++)
+                cr_assert_arr_eq(got[i], want[i], (size_t)rows[i] * sizeof(float),
+                                 "level %d, %d matrices: matrix %d (%s) differs", level, n, i,
+                                 gguf_type_name(types[i]));
+        }
+    }
+    lm_isa_set(best);
+    bert_pool_free(p);
+    for (int i = 0; i < 4; i++) {
+        free(w[i]);
+        free(got[i]);
+        free(want[i]);
     }
 }
 

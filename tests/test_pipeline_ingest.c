@@ -434,6 +434,64 @@ Test(run, vectorize_embeds_what_is_missing_once)
     embedder_free(e);
 }
 
+Test(run, chunks_get_vectors_while_files_are_still_read)
+{
+    write_doc("a.md", "# T\n\nThe first document.\n");
+    events_seen seen = {0};
+    ingest_run run;
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    ingest_docs(&run);
+    ingest_run_free(&run);
+    store_stats before;
+    cr_assert_eq(store_get_stats(st, &before), 0);
+
+    dq_config cfg = {.embed_model = TINY_MODEL, .ann_threshold = -1};
+    bool err;
+    embedder *e = dq_config_open_embedder(&cfg, NULL, &err);
+    cr_assert_not_null(e, "%s", dq_last_error());
+    /* The feed takes the chunks stored after it began, a batch a step;
+     * a.md's, stored before, are the pass after the run's. */
+    vectorize_feed feed;
+    cr_assert_eq(vectorize_feed_init(&feed, st, e, NULL), 0, "%s", dq_last_error());
+    cr_assert_eq(vectorize_feed_step(&feed), 0, "%s", dq_last_error());
+    dq_buf text = DQ_BUF_INIT;
+    for (int i = 0; i < 40; i++)
+        dq_buf_printf(&text, "# Part %d\n\nThe valve number %d is replaced every %d hours.\n\n",
+                      i, i, 100 + i);
+    write_doc("b.md", text.data);
+    dq_buf_free(&text);
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.limits.max_pages = 0;
+    ingest_docs(&run);
+    store_stats mid;
+    cr_assert_eq(store_get_stats(st, &mid), 0);
+    int steps = 0, r;
+    while ((r = vectorize_feed_step(&feed)) == 1)
+        steps++;
+    cr_assert_eq(r, 0, "%s", dq_last_error());
+    size_t added = (size_t)(mid.chunks - before.chunks);
+    cr_expect_eq(feed.n_embedded, added);
+    cr_expect_eq(steps, (int)((added + 31) / 32), "a batch of 32 a step");
+    cr_assert_eq(store_get_stats(st, &mid), 0);
+    cr_expect_eq(mid.vectors, (long long)added);
+    ingest_run_free(&run);
+
+    /* A run with the model embeds as it goes; the pass after it does the
+     * rest, and no chunk twice. */
+    write_doc("c.md", "# V\n\n第三个文件的内容。\n");
+    run_init(&run, &seen, false, INGEST_SPLIT_UNSET);
+    run.embed = e;
+    ingest_docs(&run);
+    vectorize_report rep;
+    cr_assert_eq(vectorize_missing(st, e, &cfg, NULL, &rep), 0, "%s", dq_last_error());
+    store_stats after;
+    cr_assert_eq(store_get_stats(st, &after), 0);
+    cr_expect_eq(after.vectors, after.chunks);
+    cr_expect_eq(rep.n_embedded + run.n_embedded + added, (size_t)after.chunks);
+    ingest_run_free(&run);
+    embedder_free(e);
+}
+
 /* ---- the sources reindex walks ------------------------------------------ */
 
 static void on_warning(void *user, const char *text)
@@ -709,6 +767,18 @@ static char *ingest_with_jobs(store *s, int jobs, ingest_run *run, events_seen *
     return store_rows(s);
 }
 
+/* ingest_with_jobs() into a new store of that name beside st's (*s, the
+ * caller closes it). */
+static char *ingest_into_new_store(const char *name, int jobs, ingest_run *run,
+                                   events_seen *seen, store **s)
+{
+    char sdir[200];
+    snprintf(sdir, sizeof sdir, "%s/%s", root, name);
+    *s = store_open(sdir, STORE_CREATE);
+    cr_assert_not_null(*s, "%s", dq_last_error());
+    return ingest_with_jobs(*s, jobs, run, seen);
+}
+
 Test(run, several_readers_store_the_same_rows_in_input_order)
 {
     /* The big file first: its reader finishes after the small ones behind it. */
@@ -723,11 +793,8 @@ Test(run, several_readers_store_the_same_rows_in_input_order)
     events_seen seen1 = {0}, seen4 = {0};
     ingest_run one, four;
     char *rows1 = ingest_with_jobs(st, 1, &one, &seen1);
-    char sdir[200];
-    snprintf(sdir, sizeof sdir, "%s/.docqa4", root);
-    store *st4 = store_open(sdir, STORE_CREATE);
-    cr_assert_not_null(st4, "%s", dq_last_error());
-    char *rows4 = ingest_with_jobs(st4, 4, &four, &seen4);
+    store *st4;
+    char *rows4 = ingest_into_new_store(".docqa4", 4, &four, &seen4, &st4);
 
     cr_expect_str_eq(rows4, rows1, "4 readers wrote other rows than 1");
     cr_expect_eq(four.n_added, 5, "%d added, %d failed: %s", four.n_added, four.n_failed,
@@ -747,6 +814,26 @@ Test(run, several_readers_store_the_same_rows_in_input_order)
     ingest_run_free(&one);
     ingest_run_free(&four);
     store_close(st4);
+}
+
+Test(run, a_pdf_read_alone_has_its_pages_split_and_stores_the_same_rows)
+{
+    /* The last (here the only) file gets the jobs no other file will: its
+     * 64 pages are read by three processes. */
+    write_pdf("big.pdf", 64, "Installation");
+    events_seen seen1 = {0}, seen3 = {0};
+    ingest_run one, three;
+    char *rows1 = ingest_with_jobs(st, 1, &one, &seen1);
+    store *st3;
+    char *rows3 = ingest_into_new_store(".docqa3", 3, &three, &seen3, &st3);
+    cr_expect_str_eq(rows3, rows1, "3 page readers wrote other rows than 1");
+    cr_expect_eq(three.n_added, 1);
+    cr_expect_eq(three.pages, 64);
+    free(rows1);
+    free(rows3);
+    ingest_run_free(&one);
+    ingest_run_free(&three);
+    store_close(st3);
 }
 
 Test(run, a_reader_that_crashes_fails_its_file_while_the_others_go_on)

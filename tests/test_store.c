@@ -599,13 +599,24 @@ Test(store, vectors)
     cr_assert_eq(store_put_vector(st, first, A, v, 0), -1);
 
     int64_t ids[8] = {0};
-    cr_assert_eq(store_each_chunk_missing_vector(st, A, collect_ids, ids), 0);
+    cr_assert_eq(store_each_chunk_missing_vector(st, A, 0, 0, collect_ids, ids), 0);
     cr_assert_eq(ids[0], 3);
     cr_assert_eq(ids[1], first + 2);
     cr_assert_eq(ids[3], first + 4);
     memset(ids, 0, sizeof ids);
-    cr_assert_eq(store_each_chunk_missing_vector(st, B, collect_ids, ids), 0);
+    cr_assert_eq(store_each_chunk_missing_vector(st, B, 0, 0, collect_ids, ids), 0);
     cr_assert_eq(ids[0], 5);
+    int64_t all_b[8];
+    memcpy(all_b, ids, sizeof ids);
+    /* The ones after an id, a few at a time. */
+    memset(ids, 0, sizeof ids);
+    cr_assert_eq(store_each_chunk_missing_vector(st, B, all_b[2], 2, collect_ids, ids), 0);
+    cr_assert_eq(ids[0], 2);
+    cr_expect_eq(ids[1], all_b[3]);
+    cr_expect_eq(ids[2], all_b[4]);
+    int64_t last = 0;
+    cr_assert_eq(store_last_chunk_id(st, &last), 0);
+    cr_expect_eq(last, all_b[5]);
     cr_assert_eq(stats_of(st).vectors, 2);
 
     /* another model's vector replaces this chunk's; prune keeps only B */

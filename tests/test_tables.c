@@ -173,6 +173,14 @@ Test(tables, unruled_statement_keeps_numbers_under_their_years)
     cr_assert_not_null(row);
     cr_expect_str_eq(row->header, "2018 | 2017");
     cr_expect_null(para_eq(&d.doc, 1, "2018 | 2017")->header);
+    /* Rows keep their font size: cleanup reads a page's body size off them. */
+    size_t sized = 0;
+    for (size_t b = 0; b < d.raw.pages[0].n_blocks; b++) {
+        const ingest_block *blk = &d.raw.pages[0].blocks[b];
+        for (size_t i = 0; blk->table && i < blk->n_lines; i++)
+            sized += blk->lines[i].size == 10;
+    }
+    cr_expect_eq(sized, 6, "%zu of 6 rows sized", sized);
 
     /* The citation's highlight covers whole rows, label to last number. */
     chunk_list cl;
@@ -223,6 +231,35 @@ Test(tables, ruled_grid_with_a_wrapped_cell)
     expect_row(&d.doc, 1, "Voltage | Value: 220 | Unit: V", 1);
     expect_row(&d.doc, 1, "Maximum operating temperature | Value: 85 | Unit: C", 1);
     expect_row(&d.doc, 1, "Weight | Value: 1.2 | Unit: kg", 1);
+    read_free(&d);
+}
+
+/* A superscript inside a row label ("$1.66 2/3 par value") is a line of its
+ * own to MuPDF, touching the text on both sides: it stays in the label and
+ * founds no column that would push the longer labels of other rows out of
+ * the label column. */
+Test(tables, superscript_in_a_label_stays_in_it)
+{
+    layout l = {0};
+    right_at(&l, 0, 430, 130, "2018");
+    right_at(&l, 0, 510, 130, "2017");
+    float y = statement_rows(&l, 0, 150, cash_flow, 5);
+    /* Helvetica advances: "Preferred shares, $1.66" is 10.505 em, a 6 pt
+     * "2/3" 1.390 em. */
+    text_at(&l, 0, 72, y, "Preferred shares, $1.66");
+    DQ_GROW(l.items, l.cap, l.n + 1);
+    l.items[l.n++] = (pdfgen_item){0, 72 + 105.05f, y - 5, "2/3", 6, 0, 0};
+    text_at(&l, 0, 72 + 105.05f + 8.34f, y, " par value");
+    right_at(&l, 0, 430, y, "5");
+    right_at(&l, 0, 510, y, "5");
+    const char *pdf = path_in("super.pdf");
+    write_layout(&l, pdf, 1);
+
+    read_doc d;
+    read_pdf(pdf, &d);
+    expect_row(&d.doc, 1, "Purchases of property, plant and equipment | 2018: (1,577) | 2017: (1,373)",
+               1);
+    expect_row(&d.doc, 1, "Preferred shares, $1.66 2/3 par value | 2018: 5 | 2017: 5", 1);
     read_free(&d);
 }
 

@@ -1,0 +1,330 @@
+/* lm_gemv.c - decode's matrix-vector product: one token of int8 activations
+ * against a quantized matrix, AVX-512 VNNI, one kernel per weight type
+ * reading the GGUF blocks where they lie in the mapping (lm_quant.c gives the
+ * layouts). Chosen by lm_matmul for one token; tested against lm_dot_ref.
+ *
+ * Decode reads every weight once per token, so a kernel must get through
+ * its bytes well faster than memory delivers them. Each kernel therefore:
+ *   - runs GEMV_ROWS rows per pass, which share the activation loads and the
+ *     activation's per-block scales and sums, each row with two
+ *     accumulators so that no add waits for the one before;
+ *   - makes the codes with one or two vector operations per 64 of them: a
+ *     Q4_K byte's high nibble is used in place, as 16 times its value (its
+ *     sub-block's scale carries the 1/16), Q5_K's and Q6_K's high bits are
+ *     rotated into place with one vprold and merged with one vpternlog;
+ *   - applies a block's offset (Q4_0's -8, Q8_0's -128 after making its codes
+ *     unsigned, the K-quants' mins, Q6_K's -32) once per block to the
+ *     activation's sums, not to the codes;
+ *   - unpacks the 6-bit scales of Q4_K/Q5_K with byte shuffles;
+ *   - asks for the bytes GEMV_PREFETCH ahead of each row.
+ * Products of 64 codes (two blocks of 32) go through one vpdpbusd, one
+ * conversion and one fused multiply-add with the pair's scales.
+ */
+#include "embed/lm_impl.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define GEMV_TARGET                                                                        \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define GEMV_INLINE static inline __attribute__((always_inline)) GEMV_TARGET
+
+/* Rows per pass. The rows of a pass lie far apart (two halves of a task's
+ * rows side by side): on this Zen 4, two rows next to each other in memory
+ * read together streamed 30-40% slower from memory than one at a time,
+ * while rows in different pages kept one row's speed. */
+enum { GEMV_ROWS = 2 };
+/* Bytes ahead of the current block asked for with a prefetch, per row
+ * stream: the hardware prefetcher keeps too few misses in flight to reach
+ * the memory's bandwidth from one thread. */
+enum { GEMV_PREFETCH = 2048 };
+
+bool lm_gemv_fits(const lm_mat *W)
+{
+    switch (W->type) {
+    case GGUF_TYPE_Q8_0:
+    case GGUF_TYPE_Q4_0:
+        return W->K % 64 == 0;
+    case GGUF_TYPE_Q4_K:
+    case GGUF_TYPE_Q5_K:
+    case GGUF_TYPE_Q6_K:
+        return W->K % 256 == 0;
+    default:
+        return false;
+    }
+}
+
+GEMV_INLINE float half_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* The sums of R accumulator pairs into y[0], y[ys], ... */
+GEMV_INLINE void store_sums(const __m512 *acc, const __m512 *acc2, const int R, float *y, size_t ys)
+{
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        y[r * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], acc2[r]));
+}
+
+/* Lanes 0-7 from element i of v, lanes 8-15 from element i + 1: a pair of
+ * blocks' scales. */
+GEMV_INLINE __m512i pair_index(int i)
+{
+    return _mm512_set_epi32(i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i, i, i, i, i, i,
+                            i, i);
+}
+
+/* A pair's product, codes q against the activation's 64 bytes xv, times
+ * the pair's scales: into acc for an even pair p, acc2 for an odd one, so
+ * that no add waits for the one before. */
+GEMV_INLINE void add_pair(__m512 *acc, __m512 *acc2, int p, __m512i q, __m512i xv, __m512 sc)
+{
+    __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv));
+    if (p % 2)
+        *acc2 = _mm512_fmadd_ps(f, sc, *acc2);
+    else
+        *acc = _mm512_fmadd_ps(f, sc, *acc);
+}
+
+/* ---- Q8_0 and Q4_0: blocks of 32 with a binary16 scale ------------------------- */
+
+/* R rows from row, rs bytes apart, into y[0], y[ys], ...: a pair of blocks
+ * at a time, its two scales read as one 32-bit word (a gather of a group's
+ * scales waits for all its cache lines: from memory it stalled the loop). */
+GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
+                          size_t ys, const int R, const bool q8)
+{
+    const int bytes = q8 ? 34 : 18;
+    const int nb = W->K / 32;
+    const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* Q4_0: each 16-byte half of a pair's codes twice, then the low nibbles
+     * in the first copy and the high in the second */
+    const __m512i q4_dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
+    const __m512i q4_shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
+    __m512 acc[GEMV_ROWS], acc2[GEMV_ROWS];
+    __m128 off[GEMV_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        acc[r] = acc2[r] = _mm512_setzero_ps();
+        off[r] = _mm_setzero_ps();
+    }
+    for (int b = 0; b < nb; b += 2) {
+        __m512i xv = _mm512_loadu_si512(x->q + 32 * b);
+        /* the two blocks' activation scales and sums of codes times scale */
+        __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(x->d + b)));
+        __m128 sums = _mm_hadd_ps(_mm_loadu_ps(x->dsx + 2 * b), _mm_setzero_ps());
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint8_t *p = row + r * rs + (size_t)b * bytes;
+            _mm_prefetch((const char *)p + GEMV_PREFETCH, _MM_HINT_T0);
+            uint16_t h0, h1;
+            memcpy(&h0, p, 2);
+            memcpy(&h1, p + bytes, 2);
+            __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(h0 | (uint32_t)h1 << 16)));
+            off[r] = _mm_fmadd_ps(dw, sums, off[r]);
+            __m512i q;
+            if (q8) {
+                q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
+                                       _mm256_loadu_si256((const __m256i *)(p + bytes + 2)), 1);
+                q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)); /* q + 128 */
+            } else {
+                __m256i c = _mm256_loadu2_m128i((const __m128i *)(p + bytes + 2), (const __m128i *)(p + 2));
+                q = _mm512_permutexvar_epi64(q4_dup, _mm512_castsi256_si512(c));
+                q = _mm512_and_si512(_mm512_srlv_epi64(q, q4_shift), _mm512_set1_epi8(0xF));
+            }
+            __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv));
+            __m512 sc = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
+            /* pairs alternate between two accumulators: each add waits
+             * for the one two pairs back */
+            __m512 older = acc2[r];
+            acc2[r] = acc[r];
+            acc[r] = _mm512_fmadd_ps(f, sc, older);
+        }
+    }
+    /* the offsets: Q8_0's codes went in as q + 128, Q4_0's are q + 8 */
+    const float c = q8 ? -128.0f : -8.0f;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        __m128 o = _mm_mul_ps(off[r], _mm_set1_ps(c));
+        acc[r] = _mm512_add_ps(acc[r], _mm512_zextps128_ps512(o));
+    }
+    store_sums(acc, acc2, R, y, ys);
+}
+
+/* The activation's 256 codes of super-block s, 64 to a vector. */
+GEMV_INLINE void super_block_codes(const lm_qrow *x, int s, __m512i xv[4])
+{
+#pragma GCC unroll 8
+    for (int p = 0; p < 4; p++)
+        xv[p] = _mm512_loadu_si512(x->q + 256 * s + 64 * p);
+}
+
+/* ---- Q4_K and Q5_K: super-blocks of 256, eight sub-blocks with 6-bit scales
+ * and mins ---------------------------------------------------------------------- */
+
+/* The eight scales and eight mins of the super-block at sup as floats (see
+ * k4_scale_min in lm_quant.c): lanes 0-7 d sc, 8-15 dmin m. */
+GEMV_INLINE __m512 k4_scales(const uint8_t *sup)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(sup + 4)); /* the 12 bytes and 4 codes */
+    /* low bits: scales 0-3 and mins 0-3 in bytes 0-7 (6 bits), scales 4-7 in
+     * the low nibbles of bytes 8-11, mins 4-7 in their high nibbles */
+    __m128i lo = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    __m128i hi_nib = _mm_and_si128(_mm_srli_epi16(lo, 4), _mm_set1_epi8(0xF));
+    lo = _mm_and_si128(lo, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    lo = _mm_mask_blend_epi8((__mmask16)0xF000, lo, hi_nib);
+    /* the top 2 bits of scales 4-7 and mins 4-7: bits 6-7 of bytes 0-3 and 4-7 */
+    __m128i top = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    top = _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30));
+    __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_or_si128(lo, top)));
+    uint32_t dd;
+    memcpy(&dd, sup, 4);
+    __m512 dm = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                      _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd))));
+    return _mm512_mul_ps(sm, dm);
+}
+
+GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
+                         size_t ys, const int R, const bool five)
+{
+    const int bytes = five ? 176 : 144, qs = five ? 48 : 16;
+    const __m512i even = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    /* Q4_K: low nibbles of 32 bytes, then the high ones in place (16 q) */
+    const __m512i nibbles = _mm512_inserti64x4(_mm512_set1_epi8(0xF), _mm256_set1_epi8((char)0xF0), 1);
+    /* 1 for an even sub-block, 1/16 for an odd one (Q4_K's in-place high
+     * nibbles); 1 for the mins */
+    const __m512 sixteenth = _mm512_set_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 1, 0.0625f, 1, 0.0625f, 1,
+                                           0.0625f, 1);
+    const __m512i shift4 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    __m512 acc[GEMV_ROWS], acc2[GEMV_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = acc2[r] = _mm512_setzero_ps();
+    for (int s = 0; s < W->K / 256; s++) {
+        /* the activation's block scales (lanes 0-7) and block sums (8-15) */
+        __m512 dsx = _mm512_loadu_ps(x->dsx + 16 * s);
+        __m512 sums = _mm512_add_ps(_mm512_permutexvar_ps(even, dsx), _mm512_permutexvar_ps(odd, dsx));
+        __m512 xd = _mm512_insertf32x8(sums, _mm256_loadu_ps(x->d + 8 * s), 0);
+        if (!five)
+            xd = _mm512_mul_ps(xd, sixteenth);
+        __m512i xv[4];
+        super_block_codes(x, s, xv);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint8_t *sup = row + r * rs + (size_t)s * bytes;
+#pragma GCC unroll 8
+            for (int o = 0; o < bytes; o += 64)
+                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            __m512 v = _mm512_mul_ps(k4_scales(sup), xd);
+            /* the mins, against the activation's sums */
+            acc2[r] = _mm512_mask_sub_ps(acc2[r], (__mmask16)0xFF00, acc2[r], v);
+            __m512i qh = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(sup + 16)))
+                              : _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int p = 0; p < 4; p++) {
+                __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(sup + qs + 32 * p)));
+                __m512i q;
+                if (five) {
+                    /* bit 2p (first half) or 2p + 1 (second) of each qh byte
+                     * to bit 4 of the code */
+                    __m512i rot = _mm512_inserti64x4(_mm512_set1_epi32((4 - 2 * p) & 31),
+                                                     _mm256_set1_epi32((3 - 2 * p) & 31), 1);
+                    q = _mm512_and_si512(_mm512_srlv_epi16(c, shift4), _mm512_set1_epi8(0xF));
+                    q = _mm512_ternarylogic_epi32(q, _mm512_rolv_epi32(qh, rot), _mm512_set1_epi8(0x10),
+                                                  0xF8); /* q | (rot & 0x10) */
+                } else {
+                    q = _mm512_and_si512(c, nibbles);
+                }
+                add_pair(&acc[r], &acc2[r], p, q, xv[p], _mm512_permutexvar_ps(pair_index(2 * p), v));
+            }
+        }
+    }
+    store_sums(acc, acc2, R, y, ys);
+}
+
+/* ---- Q6_K: super-blocks of 256, sixteen int8 scales, codes - 32 ----------- */
+
+GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
+                          size_t ys, const int R)
+{
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    __m512 acc[GEMV_ROWS], acc2[GEMV_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = acc2[r] = _mm512_setzero_ps();
+    for (int s = 0; s < W->K / 256; s++) {
+        /* each scale's 16 values: the activation's block scale, and the sum
+         * times -32 */
+        __m512 xd = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(x->d + 8 * s)));
+        __m512 xs = _mm512_mul_ps(_mm512_loadu_ps(x->dsx + 16 * s), _mm512_set1_ps(-32.0f));
+        __m512i xv[4];
+        super_block_codes(x, s, xv);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint8_t *sup = row + r * rs + (size_t)s * 210;
+#pragma GCC unroll 8
+            for (int o = 0; o < 210; o += 64)
+                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            __m512 sc = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sup + 192)))),
+                _mm512_set1_ps(half_at(sup + 208)));
+            acc2[r] = _mm512_fmadd_ps(sc, xs, acc2[r]);
+            __m512 v = _mm512_mul_ps(sc, xd);
+#pragma GCC unroll 8
+            for (int h = 0; h < 2; h++) {
+                /* values 128 h + 32 g + l: low bits in ql[64 h + l + 32 (g & 1)],
+                 * high nibble for g >= 2; top bits at bit 2 g of qh[32 h + l] */
+                __m512i ql = _mm512_loadu_si512(sup + 64 * h);
+                __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(sup + 128 + 32 * h)));
+#pragma GCC unroll 8
+                for (int g = 0; g < 4; g += 2) {
+                    int p = 2 * h + g / 2;
+                    __m512i lo = g ? _mm512_srli_epi16(ql, 4) : ql;
+                    __m512i rot = _mm512_inserti64x4(_mm512_set1_epi32((4 - 2 * g) & 31),
+                                                     _mm256_set1_epi32((2 - 2 * g) & 31), 1);
+                    /* (lo & 0xF) | (rot & 0x30), per byte */
+                    __m512i q = _mm512_ternarylogic_epi32(_mm512_and_si512(lo, _mm512_set1_epi8(0xF)),
+                                                          _mm512_rolv_epi32(qh, rot),
+                                                          _mm512_set1_epi8(0x30), 0xF8);
+                    /* lanes 4 i .. 4 i + 3 from scale 4 p + i */
+                    __m512i idx = _mm512_set_epi32(4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 2,
+                                                   4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 1, 4 * p + 1,
+                                                   4 * p + 1, 4 * p + 1, 4 * p, 4 * p, 4 * p, 4 * p);
+                    add_pair(&acc[r], &acc2[r], p, q, xv[p], _mm512_permutexvar_ps(idx, v));
+                }
+            }
+        }
+    }
+    store_sums(acc, acc2, R, y, ys);
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+/* R rows from row, rs bytes apart, into y[0], y[ys], ...; R a constant in
+ * each inlined copy. */
+GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
+                           size_t ys, const int R)
+{
+    switch (W->type) {
+    case GGUF_TYPE_Q8_0: gemv_q32(W, row, rs, x, y, ys, R, true); break;
+    case GGUF_TYPE_Q4_0: gemv_q32(W, row, rs, x, y, ys, R, false); break;
+    case GGUF_TYPE_Q4_K: gemv_k4(W, row, rs, x, y, ys, R, false); break;
+    case GGUF_TYPE_Q5_K: gemv_k4(W, row, rs, x, y, ys, R, true); break;
+    default: gemv_q6k(W, row, rs, x, y, ys, R); break;
+    }
+}
+
+GEMV_TARGET void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x, float *y)
+{
+    /* row n0 + i beside row n0 + half + i */
+    int half = (n1 - n0) / 2;
+    size_t rs = (size_t)half * W->row_bytes;
+    for (int i = 0; i < half; i++)
+        gemv_rows(W, W->data + (size_t)(n0 + i) * W->row_bytes, rs, x, y + n0 + i, (size_t)half, 2);
+    if ((n1 - n0) % 2)
+        gemv_rows(W, W->data + (size_t)(n1 - 1) * W->row_bytes, 0, x, y + n1 - 1, 0, 1);
+}
