@@ -603,6 +603,15 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     printf("store_faiss_%s_s %.1f\nstore_faiss_kind %s\n",
            rep.action == STORE_VX_REBUILT ? "build" : "load", dq_now() - t0,
            rep.quantized ? "ivf-sq8" : rep.approximate ? "ivf" : "exact");
+    /* The BM25 file: built (or found current) before the searches. */
+    t0 = dq_now();
+    double c0 = cpu_now();
+    store_bm25_report brep;
+    if (store_bm25_sync(st, &brep) < 0)
+        goto fail;
+    const char *act = brep.action == STORE_BM25_BUILT ? "build" : "load";
+    printf("store_bm25_%s_s %.1f\nstore_bm25_%s_cpu_s %.1f\nstore_bm25_terms %lld\n", act,
+           dq_now() - t0, act, cpu_now() - c0, (long long)brep.terms);
     print_rss("open");
     char **questions = NULL;
     if (o->questions)
@@ -619,10 +628,17 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     double *enc = dq_malloc(sizeof(double) * nq);
     char qtext[128];
     float *qv = dq_malloc(sizeof(float) * (size_t)dim);
-    static const retrieve_mode modes[] = {RETRIEVE_HYBRID, RETRIEVE_DENSE, RETRIEVE_BM25};
-    for (int mi = 0; mi < 3; mi++) {
+    /* BM25 runs twice, side by side: FTS5 alone, then through the BM25
+     * file; the second run counts the questions whose top-k is the same. */
+    static const retrieve_mode modes[] = {RETRIEVE_HYBRID, RETRIEVE_DENSE, RETRIEVE_BM25,
+                                          RETRIEVE_BM25};
+    int64_t *fts_top = dq_calloc(nq * K, sizeof *fts_top);
+    size_t same = 0;
+    for (int mi = 0; mi < 4; mi++) {
         if (!strstr(o->modes, retrieve_mode_name(modes[mi])))
             continue;
+        bool fts_only = mi == 2;
+        store_use_bm25_file(st, !fts_only);
         retrieve_params p = retrieve_default_params();
         p.mode = modes[mi];
         p.top_k = K;
@@ -639,8 +655,21 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
             if (retrieve_search(st, emb, question, &p, &r) < 0)
                 goto fail;
             double e = dq_now(), ce = cpu_now();
+            if (i && modes[mi] == RETRIEVE_BM25) {
+                int64_t *want = fts_top + (i - 1) * K;
+                bool eq = true;
+                for (size_t h = 0; h < K; h++) {
+                    int64_t id = h < r.n ? r.items[h].chunk.chunk_id : 0;
+                    if (fts_only)
+                        want[h] = id;
+                    else
+                        eq = eq && want[h] == id;
+                }
+                same += !fts_only && eq;
+            }
             if (top && i) {
-                fprintf(top, "%s\t%zu", retrieve_mode_name(modes[mi]), i);
+                fprintf(top, "%s%s\t%zu", retrieve_mode_name(modes[mi]), fts_only ? "_fts5" : "",
+                        i);
                 for (size_t h = 0; h < r.n; h++)
                     fprintf(top, " %lld", (long long)r.items[h].chunk.chunk_id);
                 fputc('\n', top);
@@ -657,13 +686,17 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
                 enc[i - 1] = (cpu_now() - c) * 1e3;
             }
         }
-        const char *name = retrieve_mode_name(modes[mi]);
+        const char *name = fts_only ? "bm25_fts5" : retrieve_mode_name(modes[mi]);
         printf("query_%s_p50_ms %.3f\nquery_%s_p95_ms %.3f\n", name, percentile(ms, nq, 0.5),
                name, percentile(ms, nq, 0.95));
         printf("query_%s_cpu_p50_ms %.3f\nquery_%s_cpu_p95_ms %.3f\n", name,
                percentile(cpu, nq, 0.5), name, percentile(cpu, nq, 0.95));
+        if (modes[mi] == RETRIEVE_BM25 && !fts_only)
+            printf("query_bm25_same_top%d %zu/%zu\n", K, same, nq);
         fflush(stdout);
     }
+    store_use_bm25_file(st, true);
+    free(fts_top);
     if (strstr(o->modes, "hybrid"))
         printf("query_embed_cpu_p50_ms %.3f\n", percentile(enc, nq, 0.5));
     print_rss("after");

@@ -104,6 +104,8 @@ void gemm_q8_naive(int M, const float *A, int lda, const bert_linear *l, float *
 
 /* 0.5 x (1 + erf(x / sqrt 2)), in place. */
 void vec_gelu(float *x, int n);
+/* gate = silu(gate) * up, silu(g) = g / (1 + e^-g): the LLMs' SwiGLU. */
+void vec_swiglu(float *gate, const float *up, int n);
 /* x += b */
 void vec_add(float *x, const float *b, int n);
 /* x = LayerNorm(x + res) * gamma + beta; res may be NULL. */

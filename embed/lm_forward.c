@@ -2,9 +2,11 @@
  * decoder: RMSNorm, grouped-query attention with RoPE over the cache, SwiGLU.
  *
  * Tokens run in micro-batches of up to UBATCH: every linear layer is then one
- * matrix product over the batch (activations quantized once per input), and
- * attention is one pair of SGEMMs per head over the cache, threaded over
- * heads in our pool (OpenBLAS single-threaded inside it, as for BERT). The
+ * matrix product over the batch (activations quantized once per input; with
+ * AVX-512 VNNI the packed product of lm_gemm.c, whose packing the batch
+ * repays), and attention is SGEMMs over the cache, a task for each head and
+ * each ATT_ROWS of the batch's queries, which see only the keys up to their
+ * last (OpenBLAS single-threaded inside our pool, as for BERT). The
  * cache holds K and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), read
  * back as float a tile of KV_TILE keys at a time (or in float, on request);
  * a batch writes past lm_ctx_pos and only moves it when the whole batch is
@@ -19,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { UBATCH = 64 };
+enum { UBATCH = 256 };
+/* Queries of one attention task: bounds the scores each thread keeps. */
+enum { ATT_ROWS = 64 };
 /* Keys converted to float at a time by one attention task: 256 x head_dim 128
  * is 128 KiB, which stays in L2 between the conversion and the SGEMM. */
 enum { KV_TILE = 256 };
@@ -39,7 +43,7 @@ struct lm_ctx {
     lm_qrow *xq;             /* (UBATCH) rows of max_k int8 activations */
     int8_t *xq_q;
     float *xq_d, *xq_dsx;
-    float *scores;           /* (n_threads, UBATCH, n_ctx) */
+    float *scores;           /* (n_threads, ATT_ROWS, n_ctx) */
     float *kv_tile;          /* (n_threads, KV_TILE, head_dim) */
     float *rope_cos, *rope_sin; /* (UBATCH, head_dim / 2) */
     const float *xq_for;     /* the input xq holds, NULL once it is rewritten */
@@ -60,7 +64,7 @@ static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
     size_t per_token = 2 * (size_t)hp->n_embd + 2 * (size_t)m->q_dim + 2 * (size_t)m->kv_dim +
                        2 * (size_t)hp->n_ff + (size_t)max_k / 2 + (size_t)hp->head_dim;
     return UBATCH * per_token +
-           (size_t)n_threads * (UBATCH * (size_t)n_ctx + KV_TILE * (size_t)hp->head_dim) +
+           (size_t)n_threads * (ATT_ROWS * (size_t)n_ctx + KV_TILE * (size_t)hp->head_dim) +
            (size_t)hp->n_vocab;
 }
 
@@ -131,7 +135,7 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         c->xq[i].d = c->xq_d + (size_t)i * (c->max_k / 32 + 1);
         c->xq[i].dsx = c->xq_dsx + (size_t)i * (c->max_k / 16 + 1);
     }
-    c->scores = dq_malloc((size_t)bert_pool_size(c->pool) * UBATCH * (size_t)n_ctx * sizeof(float));
+    c->scores = dq_malloc((size_t)bert_pool_size(c->pool) * ATT_ROWS * (size_t)n_ctx * sizeof(float));
     c->kv_tile = dq_malloc((size_t)bert_pool_size(c->pool) * KV_TILE * (size_t)hp->head_dim *
                            sizeof(float));
     c->rope_cos = dq_malloc(UBATCH * (size_t)(hp->head_dim / 2) * sizeof(float));
@@ -312,30 +316,36 @@ static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x
         lm_f16_store(x, (uint16_t *)cache + off, n);
 }
 
-/* One query head over the cache: S = Q K^T / sqrt(d), causal mask, softmax,
+/* One query head and ATT_ROWS of the batch's queries over the cache: S = Q
+ * K^T / sqrt(d) over the keys up to the last of them, causal mask, softmax,
  * then S V into the head's columns of att, each product a tile of keys at a
  * time converted from F16. */
-static void attn_task(void *ctx, int h, int thread)
+static void attn_task(void *ctx, int task, int thread)
 {
     const attn_job *j = ctx;
     lm_ctx *c = j->c;
     const lm_model *m = c->m;
+    int n_chunks = (j->m + ATT_ROWS - 1) / ATT_ROWS;
+    int h = task / n_chunks, q0 = task % n_chunks * ATT_ROWS;
+    int mq = j->m - q0 < ATT_ROWS ? j->m - q0 : ATT_ROWS;
     int d = m->hp.head_dim, g = h / (m->hp.n_head / m->hp.n_head_kv);
-    int L = j->p0 + j->m;
+    int L = j->p0 + q0 + mq;
     size_t layer_off = (size_t)j->layer * c->n_ctx * m->kv_dim;
     size_t off = layer_off + (size_t)g * d;
-    float *S = c->scores + (size_t)thread * UBATCH * c->n_ctx;
+    const float *Q = c->q + (size_t)q0 * m->q_dim + (size_t)h * d;
+    float *out = c->att + (size_t)q0 * m->q_dim + (size_t)h * d;
+    float *S = c->scores + (size_t)thread * ATT_ROWS * c->n_ctx;
     float *tile = c->kv_tile + (size_t)thread * KV_TILE * d;
     int ld;
     for (int i0 = 0; i0 < L; i0 += KV_TILE) {
         int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
         const float *K = cache_rows(c, c->k_cache, off + (size_t)i0 * m->kv_dim, r, tile, &ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->m, r, d, 1.0f / sqrtf((float)d),
-                    c->q + (size_t)h * d, m->q_dim, K, ld, 0.0f, S + i0, L);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, r, d, 1.0f / sqrtf((float)d), Q,
+                    m->q_dim, K, ld, 0.0f, S + i0, L);
     }
-    for (int t = 0; t < j->m; t++) {
+    for (int t = 0; t < mq; t++) {
         float *s = S + (size_t)t * L;
-        int n = j->p0 + t + 1; /* keys this query may see */
+        int n = j->p0 + q0 + t + 1; /* keys this query may see */
         vec_softmax(s, n, 1.0f);
         for (int i = n; i < L; i++)
             s[i] = 0;
@@ -343,8 +353,8 @@ static void attn_task(void *ctx, int h, int thread)
     for (int i0 = 0; i0 < L; i0 += KV_TILE) {
         int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
         const float *V = cache_rows(c, c->v_cache, off + (size_t)i0 * m->kv_dim, r, tile, &ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->m, d, r, 1.0f, S + i0, L, V, ld,
-                    i0 ? 1.0f : 0.0f, c->att + (size_t)h * d, m->q_dim);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mq, d, r, 1.0f, S + i0, L, V, ld,
+                    i0 ? 1.0f : 0.0f, out, m->q_dim);
     }
 }
 
@@ -395,7 +405,7 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         cache_store(c, c->k_cache, layer_off + (size_t)p0 * KV, c->k, m * KV);
         cache_store(c, c->v_cache, layer_off + (size_t)p0 * KV, c->v, m * KV);
         attn_job aj = {c, l, p0, m};
-        bert_pool_run(c->pool, attn_task, &aj, hp->n_head);
+        bert_pool_run(c->pool, attn_task, &aj, hp->n_head * ((m + ATT_ROWS - 1) / ATT_ROWS));
         c->xq_for = NULL;
         linear(c, &ly->wo, m, c->att, c->xn, NULL);
         for (size_t i = 0; i < (size_t)m * E; i++)
@@ -405,10 +415,7 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         c->xq_for = NULL;
         linear_many(c, (const lm_mat *[]){&ly->w_gate, &ly->w_up}, 2, m, c->xn,
                     (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
-        for (size_t i = 0; i < (size_t)m * F; i++) {
-            float g = c->gate[i];
-            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
-        }
+        vec_swiglu(c->gate, c->up, m * F);
         c->xq_for = NULL;
         linear(c, &ly->w_down, m, c->gate, c->xn, NULL);
         for (size_t i = 0; i < (size_t)m * E; i++)

@@ -92,6 +92,11 @@ void lm_matvec_many(bert_pool *p, const lm_mat *const *W, int n, const float *x,
  * tokens of xq (nt <= 8). */
 void lm_qdot_avx2(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
 void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out, int ldo);
+/* Prefill's product (lm_gemm.c): lm_matmul's for a quantized W against M
+ * tokens, packed and register-tiled for AVX-512 VNNI, the pool's threads on
+ * disjoint panels of rows. False, with nothing written, where it does not
+ * apply: no pool, or rows too long for a pool thread's scratch. */
+bool lm_gemm_vnni(bert_pool *p, const lm_mat *W, int M, const lm_qrow *xq, float *Y);
 /* Decode's product (lm_gemv.c): y[n] = dot(row n of W, x) for n0 <= n < n1,
  * one token, AVX-512 VNNI; for the quantized types and K that
  * lm_gemv_fits. */

@@ -1,4 +1,5 @@
-/* vecmath.c - GELU, LayerNorm and softmax over float vectors, plain and AVX-512.
+/* vecmath.c - GELU, SwiGLU, LayerNorm and softmax over float vectors, plain
+ * and AVX-512.
  *
  * The AVX-512 versions are compiled with target attributes and chosen at run
  * time, so the library still runs on CPUs without AVX-512. exp and GELU
@@ -51,6 +52,17 @@ static AVX512 void gelu_avx512(float *x, int n)
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         _mm512_mask_storeu_ps(x + i, m, gelu512(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+static AVX512 void swiglu_avx512(float *gate, const float *up, int n)
+{
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        __m512 silu = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
     }
 }
 
@@ -129,6 +141,16 @@ void vec_gelu(float *x, int n)
     }
     for (int i = 0; i < n; i++)
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void vec_swiglu(float *gate, const float *up, int n)
+{
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        swiglu_avx512(gate, up, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
 void vec_add(float *x, const float *b, int n)

@@ -245,6 +245,28 @@ int store_search_fts(store *st, const char *match, int k, store_hits *out);
 int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
                         store_hits *out);
 
+/* The BM25 file beside the store (index/bm25.h) answers store_search_fts
+ * with FTS5's own scores and order, much faster on questions of common
+ * words, whenever it is current; the writer brings it in step after each
+ * change. A store without a current file is searched by FTS5 itself. */
+typedef enum {
+    STORE_BM25_CURRENT, /* the file was current */
+    STORE_BM25_BUILT,   /* written anew */
+    STORE_BM25_NONE,    /* the store's FTS5 index is empty or not one the file mirrors */
+} store_bm25_action;
+
+typedef struct {
+    store_bm25_action action;
+    int64_t rows, terms; /* in the file */
+    double seconds;
+} store_bm25_report;
+
+/* Rebuilds the file when it is missing, stale or damaged (rep may be NULL).
+ * For a writer holding the store's lock. */
+int store_bm25_sync(store *st, store_bm25_report *rep);
+/* Whether searches may use the file (default on); off runs FTS5 alone. */
+void store_use_bm25_file(store *st, bool on);
+
 /* Mean number of chunks of the n_docs documents in docs; n_docs == 0: an
  * estimate over the whole store (from the id sequences). 0 when none. */
 int store_chunks_per_document(store *st, const int64_t *docs, size_t n_docs, double *out);
@@ -283,6 +305,10 @@ int store_term_doc_freq(store *st, const char *term, int64_t *n_chunks, int64_t 
  * or that term is, less one or two final letters ("panthers": "panther"):
  * 1 yes, 0 no, -1 on a store error. term is one lower-case ASCII term. */
 int store_term_variant(store *st, const char *term);
+/* Up to max indexed words that begin with prefix (one lower-case ASCII
+ * term), those in the most chunks first, each malloc'd into out (max);
+ * returns how many, or -1 on a store error. */
+int store_terms_beginning(store *st, const char *prefix, int max, char **out);
 
 /* ---- vectors ------------------------------------------------------------ */
 

@@ -99,6 +99,8 @@ static int search_fts(store *st, const char *match, int k, const int64_t *docs, 
     out->n = 0;
     if (k <= 0)
         return 0;
+    if (store_bm25_search(st, match, k, docs, n_docs, out))
+        return 0;
     /* Scoped: the rowid filter makes FTS5 score every match before the
      * cut, which a rank-optimised query avoids, so it runs only when asked. */
     sqlite3_stmt *s =
@@ -371,6 +373,37 @@ int store_term_variant(store *st, const char *term)
     dq_buf_free(&lo);
     dq_buf_free(&hi);
     return rc;
+}
+
+int store_terms_beginning(store *st, const char *prefix, int max, char **out)
+{
+    size_t n = strlen(prefix);
+    if (n == 0 || max <= 0)
+        return 0;
+    sqlite3_stmt *s = store_stmt(st, SLOT_TERM_PREFIX,
+                                 "SELECT term FROM fts_vocab WHERE term >= ?1 AND term < ?2"
+                                 " ORDER BY doc DESC, term LIMIT ?3");
+    if (!s)
+        return -1;
+    dq_buf hi = DQ_BUF_INIT;
+    dq_buf_puts(&hi, prefix);
+    hi.data[n - 1]++; /* the first string after every word that begins with prefix */
+    store_bind_text(s, 1, prefix);
+    store_bind_text(s, 2, hi.data);
+    sqlite3_bind_int(s, 3, max);
+    int rc = SQLITE_DONE, got = 0;
+    while (got < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        out[got++] = store_column_dup(s, 0);
+    if (got == max)
+        rc = SQLITE_DONE;
+    if (rc != SQLITE_DONE) {
+        store_fail(st, "cannot look a word up");
+        while (got > 0)
+            free(out[--got]);
+    }
+    sqlite3_reset(s);
+    dq_buf_free(&hi);
+    return rc == SQLITE_DONE ? got : -1;
 }
 
 int store_about_term_freq(store *st, const char *term, int64_t *n_docs, int64_t *df)

@@ -223,6 +223,7 @@ void store_close(store *st)
     if (!st)
         return;
     store_vx_free(st);
+    store_bm25_free(st);
     for (int i = 0; i < SLOT_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);

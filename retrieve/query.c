@@ -105,11 +105,16 @@ bool query_term_is_stop(const char *s, int len, bool cjk)
 
 /* Clauses that say how to answer rather than what to find ("Round your
  * answer to two decimal places", "Answer in USD billions", "Based on the
- * details shown in ...", "请用中文回答") open with one of these words; their
- * words would otherwise pull in pages about rounding and answering. */
+ * details shown in ...", "According to the balance sheet", "We need to
+ * calculate a metric by ...", "then state that and explain why", "请用中文
+ * 回答") open with one of these words, or with "by" and a verb's -ing form
+ * ("By drawing conclusions from ..."); their words would otherwise pull in
+ * pages about rounding and answering. ("If" and "when" are left out: they
+ * as often open the clause that holds the question.) */
 static const char *const instruction_leads[] = {
     "answer", "round", "respond", "reply",  "express", "address", "base",
     "based",  "basing", "give",   "please", "provide", "format",
+    "according", "taking", "then", "we", "here", "calculate", "compute",
 };
 static const char *const instruction_leads_zh[] = {
     "请用", "请以", "请简要", "请简单", "请回答", "请给出", "回答", "用中文", "用英文",
@@ -131,6 +136,17 @@ static int blank_instruction(void *ctx, size_t start, size_t end)
     for (size_t k = 0; k < sizeof instruction_leads / sizeof *instruction_leads && !lead; k++)
         lead = strlen(instruction_leads[k]) == w - i &&
                !strncasecmp(s + i, instruction_leads[k], w - i);
+    if (!lead && w - i == 2 && !strncasecmp(s + i, "by", 2)) {
+        /* "By drawing conclusions from ...", "By using ...": the means of
+         * working it out; "By how much did ..." asks. */
+        size_t v = w;
+        while (v < end && s[v] == ' ')
+            v++;
+        size_t e = v;
+        while (e < end && ((s[e] | 0x20) >= 'a' && (s[e] | 0x20) <= 'z'))
+            e++;
+        lead = e - v > 4 && !strncasecmp(s + e - 3, "ing", 3);
+    }
     if (lead)
         memset(s + start, ' ', end - start);
     return 0;
@@ -175,24 +191,32 @@ size_t qterms_build(const char *question, int flags, qterms *out)
     return terms_of(question, flags, false, out);
 }
 
+/* The question with glued years cut ("FY2018" and "2022Q4" to their year as
+ * documents state it) and, unless keep_instructions, its instruction
+ * clauses blanked; malloc'd. */
+static char *question_text(const char *question, bool keep_instructions)
+{
+    dq_buf split = DQ_BUF_INIT;
+    text_split_glued_years(question, strlen(question), &split);
+    char *blanked = split.data ? dq_buf_take(&split) : dq_strdup("");
+    if (keep_instructions)
+        return blanked;
+    char *asked = dq_strdup(blanked);
+    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
+    if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
+        free(blanked); /* all instructions: "Answer in English" searches itself */
+        return asked;
+    }
+    free(asked);
+    return blanked;
+}
+
 static size_t terms_of(const char *question, int flags, bool keep_instructions, qterms *out)
 {
     build_ctx b = {out, {NULL, 0, 0}};
     /* UTF-8 is self-synchronising: a byte match of a whole phrase starts and
      * ends on character boundaries. */
-    /* "FY2018" and "2022Q4" are cut to their year as documents state it. */
-    dq_buf split = DQ_BUF_INIT;
-    text_split_glued_years(question, strlen(question), &split);
-    char *blanked = split.data ? dq_buf_take(&split) : dq_strdup("");
-    char *asked = dq_strdup(blanked);
-    if (!keep_instructions)
-        text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
-    if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
-        free(blanked); /* all instructions: "Answer in English" searches itself */
-        blanked = asked;
-        asked = NULL;
-    }
-    free(asked);
+    char *blanked = question_text(question, keep_instructions);
     for (size_t i = 0; i < sizeof question_phrases / sizeof *question_phrases; i++) {
         const char *phrase = question_phrases[i];
         size_t len = strlen(phrase);
@@ -275,16 +299,19 @@ static int pair_cb(void *ctx, const dq_term *t)
     return 0;
 }
 
-size_t qterms_pairs(const char *question, qterms *out)
+static size_t pairs_of(const char *question, bool keep_instructions, qterms *out)
 {
-    dq_buf split = DQ_BUF_INIT;
-    text_split_glued_years(question, strlen(question), &split);
-    const char *text = split.data ? split.data : "";
+    char *text = question_text(question, keep_instructions);
     pair_ctx p = {text, out, NULL, {0}};
     text_terms(text, strlen(text), TERMS_BIGRAMS, pair_cb, &p);
     free((char *)p.prev_copy.text);
-    dq_buf_free(&split);
+    free(text);
     return out->n;
+}
+
+size_t qterms_pairs(const char *question, qterms *out)
+{
+    return pairs_of(question, false, out);
 }
 
 static void put_quoted(dq_buf *m, const qterm *t)
@@ -386,10 +413,19 @@ static void put_twins(dq_buf *m, const qterms *q)
  * the store's rank weighs 3 to the text's 1; see schema.c.) */
 static void put_section_terms(dq_buf *m, const char *question, const qterms *q)
 {
-    qterms all = {0}, w = {0};
+    qterms all = {0}, w = {0}, asked_pairs = {0};
     terms_of(question, TERMS_BIGRAMS, true, &all);
+    /* and the instructions' word pairs ("balance sheet") */
+    pairs_of(question, false, &asked_pairs);
+    pairs_of(question, true, &all);
+    for (size_t i = 0; i < asked_pairs.n; i++) {
+        int k = qterms_find(&all, asked_pairs.items[i].text, asked_pairs.items[i].len);
+        if (k >= 0)
+            all.items[k].len = 0; /* asked, searched in the text already */
+    }
+    qterms_free(&asked_pairs);
     for (size_t i = 0; i < all.n; i++)
-        if (qterms_find(q, all.items[i].text, all.items[i].len) < 0) {
+        if (all.items[i].len && qterms_find(q, all.items[i].text, all.items[i].len) < 0) {
             DQ_GROW(w.items, w.cap, w.n + 1);
             w.items[w.n++] = all.items[i];
             all.items[i].text = NULL; /* moved */

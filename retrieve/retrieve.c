@@ -21,7 +21,9 @@
  * rewards each extra term). Inside long documents (LONG_DOCUMENT_CHUNKS) the
  * score is BM25 x (1 + the share of the question's terms the chunk holds):
  * on the FinanceBench dev split page hit@1 0.171 -> 0.268, MRR 0.312 ->
- * 0.362, hit@5 unchanged.
+ * 0.362, hit@5 unchanged. A question word that no chunk holds in any form
+ * is searched through the indexed words that begin with its stem
+ * (put_unseen_stand_ins).
  */
 #include "retrieve/retrieve.h"
 #include "retrieve/query.h"
@@ -85,6 +87,8 @@ int retrieve_parse_mode(const char *s, retrieve_mode *out)
 
 typedef struct {
     const qterms *q;
+    const qterms *alias; /* stand-ins for unseen words (put_unseen_stand_ins) */
+    const int *alias_of; /* (alias->n) the index in q each stands in for */
     unsigned char *seen; /* (q->n) */
     int distinct;
 } cover_ctx;
@@ -93,6 +97,10 @@ static int cover_cb(void *ctx, const dq_term *t)
 {
     cover_ctx *c = ctx;
     int i = qterms_find(c->q, t->text, t->len);
+    if (i < 0 && c->alias->n) {
+        int a = qterms_find(c->alias, t->text, t->len);
+        i = a >= 0 ? c->alias_of[a] : -1;
+    }
     if (i >= 0 && !c->seen[i]) {
         c->seen[i] = 1;
         c->distinct++;
@@ -116,37 +124,110 @@ static int ranked_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Suffixes cut from a word no chunk holds to find the indexed words of its
+ * family, longest first ("cyclicality" -> "cyclic": "cyclical"). */
+static const char *const unseen_suffixes[] = {
+    "ization", "ations", "ality", "ities", "ation", "ments", "ness", "ment", "ings",
+    "ity", "ies", "ing", "ive", "ous", "ful", "ed", "al", "ic", "ly", "es", "s", "y",
+};
+
+/* Words of the question (q) that no chunk holds in any form ("cyclicality"
+ * where a page says "cyclical") match nothing; the most widespread indexed
+ * words that begin with their stem are searched beside them, and a chunk
+ * holding one counts as holding the word: alias receives them and alias_of
+ * (malloc'd, alias->n) the index in q of the word each stands in for.
+ * (Stems are not indexed: a stemmed index would merge "operating" and
+ * "operations" everywhere, where this only reaches for a missing word.) */
+static int put_unseen_stand_ins(store *st, const qterms *q, dq_buf *match, qterms *alias,
+                                int **alias_of)
+{
+    enum { STEM_MIN = 5, STAND_INS = 2 };
+    size_t cap = 0;
+    *alias_of = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < q->n && rc == 0; i++) {
+        const qterm *t = &q->items[i];
+        bool word = !t->cjk && t->len >= STEM_MIN + 2;
+        for (int j = 0; j < t->len && word; j++)
+            word = t->text[j] >= 'a' && t->text[j] <= 'z';
+        int seen = word ? store_term_variant(st, t->text) : 1;
+        if (seen != 0) {
+            rc = seen < 0 ? -1 : 0;
+            continue;
+        }
+        size_t n = (size_t)t->len;
+        for (size_t k = 0; k < sizeof unseen_suffixes / sizeof *unseen_suffixes; k++) {
+            size_t sl = strlen(unseen_suffixes[k]);
+            if (n >= STEM_MIN + sl && !memcmp(t->text + n - sl, unseen_suffixes[k], sl)) {
+                n -= sl;
+                break;
+            }
+        }
+        char *stem = dq_strndup(t->text, n), *found[STAND_INS];
+        int got = store_terms_beginning(st, stem, STAND_INS, found);
+        rc = got < 0 ? -1 : 0;
+        for (int k = 0; k < got; k++) {
+            dq_buf_printf(match, " OR \"%s\"", found[k]);
+            DQ_GROW(alias->items, alias->cap, alias->n + 1);
+            DQ_GROW(*alias_of, cap, alias->n + 1);
+            (*alias_of)[alias->n] = (int)i;
+            alias->items[alias->n++] = (qterm){found[k], (int)strlen(found[k]), false};
+        }
+        free(stem);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* Whether the documents searched (scope's, or all) are long ones. */
+static int long_documents(store *st, const retrieve_scope *scope, bool *out)
+{
+    size_t n_docs = scope ? scope->n_docs : 0;
+    double per_doc = 0;
+    if (store_chunks_per_document(st, n_docs ? scope->docs : NULL, n_docs, &per_doc) < 0)
+        return -1;
+    *out = per_doc >= LONG_DOCUMENT_CHUNKS;
+    return 0;
+}
+
 /* The best k BM25 hits, ties ordered by coverage: hits->items re-ordered
  * in place (best first) and cut to k. *match is the FTS5 expression. */
+
 static int bm25_ranked(store *st, const char *question, int k, const retrieve_scope *scope,
-                       store_hits *hits, char **match)
+                       bool long_docs, store_hits *hits, char **match)
 {
     memset(hits, 0, sizeof *hits);
     size_t n_docs = scope ? scope->n_docs : 0;
     /* Word pairs sharpen the search inside long documents, where each word
      * of a question is on many chunks; over short passages they only tilt
      * the ranking toward phrasing (SQuAD dev hit@5 0.912 -> 0.905). */
-    double per_doc = 0;
-    if (store_chunks_per_document(st, n_docs ? scope->docs : NULL, n_docs, &per_doc) < 0)
-        return -1;
-    bool long_docs = per_doc >= LONG_DOCUMENT_CHUNKS;
     *match = query_build_match(question, long_docs);
     if (!*match)
         return -1;
-    if (store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
-                            n_docs, hits) < 0) {
+    qterms q = {0}, alias = {0};
+    int *alias_of = NULL;
+    qterms_build(question, TERMS_BIGRAMS, &q);
+    dq_buf m = DQ_BUF_INIT;
+    dq_buf_puts(&m, *match);
+    free(*match);
+    int rc = put_unseen_stand_ins(st, &q, &m, &alias, &alias_of);
+    *match = dq_buf_take(&m);
+    if (rc == 0)
+        rc = store_search_fts_in(st, *match, k + EXTRA_CANDIDATES, n_docs ? scope->docs : NULL,
+                                 n_docs, hits);
+    if (rc < 0) {
         free(*match);
         *match = NULL;
+        qterms_free(&q);
+        qterms_free(&alias);
+        free(alias_of);
         return -1;
     }
 
-    qterms q = {0};
-    qterms_build(question, TERMS_BIGRAMS, &q);
     ranked *order = dq_calloc(hits->n ? hits->n : 1, sizeof *order);
     unsigned char *seen = dq_calloc(q.n ? q.n : 1, 1);
     for (size_t i = 0; i < hits->n; i++) {
         memset(seen, 0, q.n);
-        cover_ctx cc = {&q, seen, 0};
+        cover_ctx cc = {&q, &alias, alias_of, seen, 0};
         const char *t = hits->items[i].text ? hits->items[i].text : "";
         text_terms(t, strlen(t), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
         order[i] = (ranked){i, hits->items[i].score, cc.distinct};
@@ -169,6 +250,8 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
     free(seen);
     free(order);
     qterms_free(&q);
+    qterms_free(&alias);
+    free(alias_of);
     size_t n = hits->n < (size_t)k ? hits->n : (size_t)k;
     for (size_t i = n; i < hits->n; i++)
         store_hit_free(&hits->items[i]);
@@ -192,7 +275,9 @@ int retrieve_bm25(store *st, const char *question, const retrieve_params *params
         p.top_k = retrieve_default_params().top_k;
     store_hits hits;
     char *match;
-    if (bm25_ranked(st, question, p.top_k, NULL, &hits, &match) < 0)
+    bool long_docs;
+    if (long_documents(st, NULL, &long_docs) < 0 ||
+        bm25_ranked(st, question, p.top_k, NULL, long_docs, &hits, &match) < 0)
         return -1;
     out->items = dq_calloc(hits.n ? hits.n : 1, sizeof *out->items);
     for (size_t i = 0; i < hits.n; i++) {
@@ -239,6 +324,7 @@ typedef struct {
 typedef struct {
     cand *c; /* (n) */
     size_t n, cap;
+    bool long_docs; /* the documents searched are long: a page is a place (same_place) */
 } pool;
 
 static cand *pool_find(pool *p, int64_t id, bool add)
@@ -440,9 +526,27 @@ typedef struct {
     bool shingles; /* false: compare by vectors */
 } mmr_ctx;
 
+/* Inside long documents two chunks of one document with the same page span
+ * are one place to a reader who is cited pages: MMR counts them as alike as
+ * two copies, so a second chunk of a page comes after the best chunks of
+ * other pages (FinanceBench dev page hit@5 0.512 -> 0.537, long Chinese
+ * manuals unchanged). Chunks that only share one page of their spans stay
+ * apart: a chunk running across a page break and the next one hold
+ * different text, and counting them alike pushed the chunk that holds the
+ * answer out of the top 5 of the long Chinese manuals (strictly 0.967 ->
+ * 0.908). Short documents are left alone: there a page is the whole
+ * passage, and the CMRC dev answers found in the top 5 fell 0.821 -> 0.793. */
+static bool same_place(const store_hit *a, const store_hit *b)
+{
+    return a->doc_id == b->doc_id && a->page_start > 0 && a->page_start == b->page_start &&
+           a->page_end == b->page_end;
+}
+
 static double mmr_sim(void *ctx, size_t i, size_t j)
 {
     const mmr_ctx *m = ctx;
+    if (m->pl->long_docs && same_place(&m->pl->c[i].chunk, &m->pl->c[j].chunk))
+        return 1.0;
     double s = m->shingles ? rank_jaccard(&m->pl->c[i].sh, &m->pl->c[j].sh)
                      : dot(m->pl->c[i].vec, m->pl->c[j].vec, m->dim);
     return s < 0 ? 0 : s;
@@ -579,6 +683,8 @@ static int gather(store *st, struct embedder *emb, const char *question,
                   pool *pl, char **match, int *dim_out)
 {
     *dim_out = 0;
+    if (long_documents(st, scope, &pl->long_docs) < 0)
+        return -1;
     char *words = mode == RETRIEVE_HYBRID ? retrieve_build_match(question) : NULL;
     /* A question of stop-words only has no BM25 list; hybrid runs dense alone. */
     bool bm25 = mode == RETRIEVE_BM25 || words;
@@ -606,7 +712,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
     int rc = -1;
     if (bm25) {
         store_hits hits;
-        if (bm25_ranked(st, question, p->candidates, scope, &hits, match) < 0)
+        if (bm25_ranked(st, question, p->candidates, scope, pl->long_docs, &hits, match) < 0)
             goto done;
         for (size_t i = 0; i < hits.n; i++) {
             cand *c = pool_find(pl, hits.items[i].chunk_id, true);

@@ -203,6 +203,32 @@ static int scope_absent(store *st, const name_ctx *nc, const int64_t *about_df,
     return rc;
 }
 
+/* A question names a document by who it is about (a company, a party, a
+ * product: any name but a year) and by when (a year). The year is a weak
+ * name: one report of 2020 among other companies' reports of 2021 holds
+ * the "2020" of "Nike's FY2021 inventory turnover (average of FY2020 and
+ * FY2021)" and nothing else the question names, and a rare year can weigh
+ * as much as the company. So when some document holds a named "who", only
+ * documents within SCOPE_NEAR of the best "who" weight stay candidates, and
+ * when one of those holds a named year, the ones holding none drop out
+ * (Acme's 2023 report for a question on Acme's 2022). Dropped documents
+ * get weight 0 in w (docs). */
+static void scope_by_who_then_when(double *w, const double *who, const bool *when, size_t docs,
+                                   double best_who)
+{
+    if (best_who <= 0)
+        return; /* named by years alone: weigh them as they are */
+    bool any_when = false;
+    for (size_t d = 0; d < docs; d++) {
+        if (who[d] < SCOPE_NEAR * best_who)
+            w[d] = 0;
+        any_when = any_when || (w[d] > 0 && when[d]);
+    }
+    for (size_t d = 0; d < docs && any_when; d++)
+        if (!when[d])
+            w[d] = 0;
+}
+
 static int scope_named(store *st, const char *question, retrieve_scope *out)
 {
     qterms q = {0};
@@ -241,20 +267,35 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
     if (rc == 0 && match.len)
         rc = store_search_documents(st, match.data, SCOPE_CANDIDATES, &docs);
     if (rc == 0 && docs.n) {
-        double *w = dq_calloc(docs.n, sizeof *w);
+        double *w = dq_calloc(docs.n, sizeof *w), *who = dq_calloc(docs.n, sizeof *who);
+        bool *when = dq_calloc(docs.n, sizeof *when);
         unsigned char *seen = dq_calloc(q.n ? q.n : 1, 1);
         unsigned char *best_seen = dq_calloc(q.n ? q.n : 1, 1);
-        double best = 0;
+        double best = 0, best_who = 0;
         for (size_t d = 0; d < docs.n; d++) {
             memset(seen, 0, q.n);
             about_ctx a = {&q, idf, seen, 0};
             const char *t = docs.items[d].about;
             text_terms(t, strlen(t), TERMS_BIGRAMS, about_cb, &a);
             w[d] = a.weight;
-            if (a.weight > best) {
-                best = a.weight;
-                memcpy(best_seen, seen, q.n);
-            }
+            for (size_t i = 0; i < q.n; i++)
+                if (seen[i] && nc.name[i] == 2)
+                    when[d] = true;
+                else if (seen[i])
+                    who[d] += idf[i];
+            if (who[d] > best_who)
+                best_who = who[d];
+        }
+        scope_by_who_then_when(w, who, when, docs.n, best_who);
+        for (size_t d = 0; d < docs.n; d++) {
+            if (w[d] <= best)
+                continue;
+            best = w[d];
+            memset(seen, 0, q.n);
+            about_ctx a = {&q, idf, seen, 0};
+            text_terms(docs.items[d].about, strlen(docs.items[d].about), TERMS_BIGRAMS, about_cb,
+                       &a);
+            memcpy(best_seen, seen, q.n);
         }
         out->docs = dq_calloc(docs.n, sizeof *out->docs);
         out->paths = dq_calloc(docs.n, sizeof *out->paths);
@@ -276,6 +317,8 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
             out->why = dq_buf_take(&why);
         }
         free(w);
+        free(who);
+        free(when);
         free(seen);
         free(best_seen);
     }

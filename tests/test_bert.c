@@ -427,6 +427,20 @@ Test(bert, vector_kernels)
             cr_assert_float_eq(g[i], want, 2e-6, "gelu(%g) = %g, want %g (isa %d)", x[i], g[i],
                                want, isa);
         }
+        /* SwiGLU, out to gates whose e^-g overflows a float */
+        float gate[203], up[203];
+        for (int i = 0; i < 203; i++) {
+            gate[i] = -100.0f + 200.0f * i / 202;
+            up[i] = 0.5f + (float)(i % 7) / 4;
+        }
+        float gate0[203];
+        memcpy(gate0, gate, sizeof gate);
+        vec_swiglu(gate, up, 203);
+        for (int i = 0; i < 203; i++) {
+            double want = gate0[i] / (1 + exp(-(double)gate0[i])) * up[i];
+            cr_assert(fabs(gate[i] - want) <= 1e-6 * fabs(want) + 1e-30,
+                      "swiglu(%g, %g) = %g, want %g (isa %d)", gate0[i], up[i], gate[i], want, isa);
+        }
         float s[37];
         double sum = 0;
         for (int i = 0; i < 37; i++) {

@@ -181,14 +181,46 @@ Test(lm, qwen2_f16) { check_logits("--arch qwen2 --type F16 --greedy 0", 1e-3, 0
 Test(lm, qwen3_bf16) { check_logits("--arch qwen3 --type BF16 --greedy 0", 1e-3, 0, false); }
 Test(lm, llama_bf16) { check_logits("--arch llama --type BF16 --greedy 0", 1e-3, 0, false); }
 
+/* The reference's 40 positions as one prefill with every position's logits:
+ * a batch that takes the packed product (lm_gemm.c) where the CPU has VNNI.
+ * Cosine >= min_cos at each position. The model of the last make_model. */
+static void check_one_prefill(const char *args, double min_cos)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/model.gguf", tmpdir);
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    int32_t toks[40];
+    cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
+    size_t n_ref;
+    float *ref = read_floats("logits.f32", &n_ref);
+    cr_assert_eq(n_ref, (size_t)40 * V);
+    lm_ctx_params cp = lm_default_ctx_params();
+    cp.n_ctx = 128;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    cr_assert_not_null(c, "%s", dq_last_error());
+    cr_assert_eq(lm_eval(c, toks, 40, true), 0, "%s", dq_last_error());
+    for (int p = 0; p < 40; p++) {
+        double cs = cosine(lm_logits(c, p), ref + (size_t)p * V, V);
+        cr_assert(cs >= min_cos, "%s, one prefill: position %d: cosine %.6f < %g", args, p, cs,
+                  min_cos);
+    }
+    free(ref);
+    lm_ctx_free(c);
+    lm_free(m);
+}
+
 /* Quantized: the reference runs on the file's dequantized weights, we on
- * int8 activations against the blocks; and our dequantization of the first
- * projection is bit-identical to the reference's. */
+ * int8 activations against the blocks, token by token after a short prompt
+ * and as one prefill; and our dequantization of the first projection is
+ * bit-identical to the reference's. */
 static void check_quant(const char *args)
 {
     char full[256];
     snprintf(full, sizeof full, "%s --greedy 0", args);
     check_logits(full, 0, 0.999, false);
+    check_one_prefill(full, 0.999);
     char path[256];
     snprintf(path, sizeof path, "%s/model.gguf", tmpdir);
     gguf_file *f = gguf_open(path);
@@ -306,8 +338,10 @@ static uint8_t *random_rows(gguf_type t, int K, int N, unsigned seed, lm_mat *W)
 
 /* Every kernel level against the scalar reference on random blocks of every
  * quantized type, at shapes with tails everywhere: rows not a multiple of a
- * task's 16 (decode's 32, split in two halves, odd or even), tokens not a
- * multiple of a tile's 8 (and one, decode's own kernels), rows of
+ * task's 16 (decode's 32, split in two halves, odd or even) or a packed
+ * panel's 32, tokens not a multiple of a tile's 8 or the packed product's 6
+ * (and one, decode's own kernels; 23 and 40 take the packed product,
+ * lm_gemm.c, at the VNNI level), rows of
  * an odd number of blocks (the 512-bit kernel wants pairs) or of groups of 8
  * blocks cut short (576, 704), and of an odd number of super-blocks. */
 Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
@@ -315,7 +349,7 @@ Test(lm, fast_kernels_match_the_scalar_reference_on_random_blocks)
     static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_0, GGUF_TYPE_Q4_K,
                                       GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
     static const int small_k[] = {32, 96, 64, 576, 704}, super_k[] = {256, 768, 1280};
-    static const int rows[] = {1, 2, 17, 37}, tokens[] = {1, 3, 8, 13};
+    static const int rows[] = {1, 2, 17, 37}, tokens[] = {1, 3, 8, 13, 23, 40};
     unsigned seed = 11;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         bool kq = types[ti] != GGUF_TYPE_Q8_0 && types[ti] != GGUF_TYPE_Q4_0;

@@ -73,6 +73,17 @@ Test(match, instruction_clauses_are_not_searched)
     assert_match("Based on the details shown in the cash flow statement, what was capex?",
                  "\"capex\"");
     assert_match("违约金是多少？请用中文回答。", "\"违约\" OR \"约金\"");
+    /* clauses that say where to look or how to work it out */
+    assert_match("We need to calculate a metric by using the ledger. What was the net income?",
+                 "\"net\" OR \"income\"");
+    assert_match("According to the details in the ledger, how much cash was held?",
+                 "\"cash\" OR \"held\"");
+    assert_match("By drawing on the ledger, what was the rent?", "\"rent\"");
+    /* "by" without a verb's -ing form asks */
+    assert_match("By how much did rent rise, in 2019?", "\"rent\" OR \"rise\" OR \"2019\"");
+    assert_match("Does Acme have a high margin? If margin is not useful, then state that and "
+                 "explain why.",
+                 "\"acme\" OR \"high\" OR \"margin\" OR \"useful\"");
     /* a question of instructions only still searches */
     assert_match("Answer in English", "\"answer\" OR \"english\"");
 }
@@ -92,10 +103,10 @@ Test(match, long_documents_add_pairs_numbers_and_the_section)
     free(m);
     /* an instruction's words are searched in the section path only */
     m = query_build_match("Based on the cash flow statement, what was capex?", true);
-    cr_assert_str_eq(m, "\"capex\" OR \"cash flow\" OR \"flow statement\" OR \"capexes\" OR "
-                        "\"cash flows\" OR \"flow statements\" OR section : (\"based\" OR "
-                        "\"cash\" OR \"flow\" OR \"statement\" OR \"cashes\" OR \"flows\" OR "
-                        "\"statements\")");
+    cr_assert_str_eq(m, "\"capex\" OR \"capexes\" OR section : (\"based\" OR \"cash\" OR "
+                        "\"flow\" OR \"statement\" OR \"cash flow\" OR \"flow statement\" OR "
+                        "\"cashes\" OR \"flows\" OR \"statements\" OR \"cash flows\" OR "
+                        "\"flow statements\")");
     free(m);
     /* plurals: -ies, -es after a sibilant, plain -s */
     m = query_build_match("companies boxes", true);
@@ -626,12 +637,38 @@ static char sdir[64];
  * the same boilerplate on every page, on page 17 its capital expenditure,
  * which every report states in the same words, and on pages 20 and 21 two
  * statements that both hold its total liabilities, under their headings. */
+/* Stores a document of n chunks, chunk i with texts[i] (freed here),
+ * sections[i] ("" when sections is NULL) and page pages[i] (i + 1 when
+ * pages is NULL). */
+static void put_chunks(const char *path, char **texts, const char *const *sections,
+                       const int *pages, int n)
+{
+    store_chunk_in *chunks = dq_calloc((size_t)n, sizeof *chunks);
+    for (int i = 0; i < n; i++) {
+        int page = pages ? pages[i] : i + 1;
+        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", page, page, i, NULL};
+    }
+    dq_sha256 h;
+    dq_sha256_init(&h);
+    dq_sha256_update(&h, path, strlen(path));
+    uint8_t d[32];
+    char hex[65];
+    dq_sha256_final(&h, d);
+    dq_hex(d, 32, hex);
+    store_doc_info info = {hex, "pdf", NULL, n};
+    cr_assert_eq(store_put_document(sst, path, 100, 1000, &info, (const char *const *)texts,
+                                    chunks, (size_t)n),
+                 0, "%s", dq_last_error());
+    for (int i = 0; i < n; i++)
+        free(texts[i]);
+    free(chunks);
+}
+
 static void put_report(const char *path, const char *company, int year, int capex)
 {
     enum { PAGES = 26 };
     char *texts[PAGES];
     const char *sections[PAGES];
-    store_chunk_in chunks[PAGES];
     for (int i = 0; i < PAGES; i++)
         sections[i] = i < 19 ? "MANAGEMENT'S DISCUSSION" : "FINANCIAL STATEMENTS";
     sections[19] = "FINANCIAL STATEMENTS > CONSOLIDATED STATEMENTS OF CASH FLOWS";
@@ -667,21 +704,8 @@ static void put_report(const char *path, const char *company, int year, int cape
             dq_buf_puts(&b, "The accompanying notes are an integral part of these financial "
                             "statements and describe the accounting policies applied. ");
         texts[i] = dq_buf_take(&b);
-        chunks[i] = (store_chunk_in){texts[i], sections[i], i + 1, i + 1, i, NULL};
     }
-    dq_sha256 h;
-    dq_sha256_init(&h);
-    dq_sha256_update(&h, path, strlen(path));
-    uint8_t d[32];
-    char hex[65];
-    dq_sha256_final(&h, d);
-    dq_hex(d, 32, hex);
-    store_doc_info info = {hex, "pdf", NULL, PAGES};
-    cr_assert_eq(store_put_document(sst, path, 100, 1000, &info, (const char *const *)texts,
-                                    chunks, PAGES),
-                 0, "%s", dq_last_error());
-    for (int i = 0; i < PAGES; i++)
-        free(texts[i]);
+    put_chunks(path, texts, sections, NULL, PAGES);
 }
 
 static void scope_setup(void)
@@ -782,7 +806,6 @@ Test(scope, long_document_page_holding_the_question_beats_a_repeated_word)
 {
     enum { PAGES = 26 };
     char *texts[PAGES];
-    store_chunk_in chunks[PAGES];
     for (int i = 0; i < PAGES; i++) {
         dq_buf b = DQ_BUF_INIT;
         if (i == 4)
@@ -794,19 +817,119 @@ Test(scope, long_document_page_holding_the_question_beats_a_repeated_word)
                               "page %d of this manual describes.",
                           i + 1);
         texts[i] = dq_buf_take(&b);
-        chunks[i] = (store_chunk_in){texts[i], "", i + 1, i + 1, i, NULL};
     }
-    store_doc_info info = {"00000000000000000000000000000000000000000000000000000000000000aa",
-                           "pdf", NULL, PAGES};
-    cr_assert_eq(store_put_document(sst, "manuals/site.pdf", 100, 1000, &info,
-                                    (const char *const *)texts, chunks, PAGES),
-                 0, "%s", dq_last_error());
-    for (int i = 0; i < PAGES; i++)
-        free(texts[i]);
+    put_chunks("manuals/site.pdf", texts, NULL, NULL, PAGES);
     retrieve_result r;
     search("How many employees worked in the warehouses in 2019?", "*site.pdf", &r);
     cr_assert_geq(r.n, 2);
     cr_assert_eq(r.items[0].chunk.page_start, 10, "page %d", r.items[0].chunk.page_start);
+    retrieve_result_free(&r);
+}
+
+/* A year names a document less than a company does: another company's
+ * report that holds only a rarer year the question also names (the earlier
+ * year of a comparison) stays out of the scope. */
+Test(scope, a_report_holding_only_a_named_year_is_not_named)
+{
+    cr_assert_eq(store_begin(sst), 0);
+    put_report("reports/r6.pdf", "DELTA MINING", 2016, 960);
+    cr_assert_eq(store_commit(sst), 0, "%s", dq_last_error());
+    retrieve_result r;
+    search("What were Borealis's capital expenditures in FY2019, against FY2016?", NULL, &r);
+    cr_assert_eq(r.scope.kind, RETRIEVE_SCOPE_NAMED);
+    cr_assert_eq(r.scope.n_docs, 1);
+    cr_assert_str_eq(r.scope.paths[0], "reports/r4.pdf");
+    retrieve_result_free(&r);
+}
+
+/* Two chunks of one page are one place to a reader who is cited pages: the
+ * second best chunk of the best page comes after the best chunk of another
+ * page that also answers. */
+Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
+{
+    enum { CHUNKS = 24 };
+    char *texts[CHUNKS];
+    int pages[CHUNKS];
+    for (int i = 0; i < CHUNKS; i++) {
+        int page = i + 1;
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 2)
+            dq_buf_puts(&b, "To replace the impeller seal, drain the pump and lift the impeller "
+                            "seal cover; the impeller seal is replaced whole.");
+        else if (i == 3) {
+            page = 3; /* the second chunk of page 3 */
+            dq_buf_puts(&b, "Impeller seal kits list the impeller seal, its springs and the "
+                            "gasket replaced with it.");
+        } else if (i == 7)
+            dq_buf_puts(&b, "Worn impeller seal: the seal is replaced by the service partner.");
+        else
+            dq_buf_printf(&b, "Page %d covers the cabinet, the wiring and the seal of the door "
+                              "of the pump housing in general terms.",
+                          page);
+        texts[i] = dq_buf_take(&b);
+        pages[i] = page;
+    }
+    put_chunks("manuals/pump.pdf", texts, NULL, pages, CHUNKS);
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.doc = "*pump.pdf";
+    p.top_k = 2;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(sst, NULL, "How is the impeller seal replaced?", &p, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_eq(r.items[0].chunk.page_start, 3);
+    cr_assert_eq(r.items[1].chunk.page_start, 8, "page %d", r.items[1].chunk.page_start);
+    retrieve_result_free(&r);
+    /* without diversity the page's two chunks lead */
+    p.mmr_lambda = 1.0;
+    cr_assert_eq(retrieve_search(sst, NULL, "How is the impeller seal replaced?", &p, &r), 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_eq(r.items[1].chunk.page_start, 3, "page %d", r.items[1].chunk.page_start);
+    retrieve_result_free(&r);
+}
+
+/* A word no chunk holds in any form ("cyclicality") is searched through the
+ * indexed words of its stem ("cyclical"); a word the store holds is not. */
+Test(scope, a_word_no_chunk_holds_finds_its_family)
+{
+    char *texts[] = {dq_strdup("Historically the aircraft market has been cyclical."),
+                     dq_strdup("Our business is subject to rules on exports and to taxes.")};
+    put_chunks("notes/risk.pdf", texts, NULL, NULL, 2);
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.doc = "*risk.pdf";
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(sst, NULL, "Does it show cyclicality?", &p, &r), 0);
+    cr_assert_eq(r.n, 1);
+    cr_assert_eq(r.items[0].chunk.page_start, 1, "page %d", r.items[0].chunk.page_start);
+    cr_assert_not_null(strstr(r.match, "\"cyclical\""), "%s", r.match);
+    retrieve_result_free(&r);
+    /* inside a long document a chunk holding the stand-in holds the word,
+     * for the share of the question a chunk holds: page 6 holds three of
+     * the four words, page 10 two (more often) */
+    enum { PAGES = 24 };
+    char *pages[PAGES];
+    for (int i = 0; i < PAGES; i++) {
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 5)
+            dq_buf_puts(&b, "Historically the airline market has been cyclical, with swings in "
+                            "profit across many years of orders and deliveries.");
+        else if (i == 9)
+            dq_buf_puts(&b, "Airline market: airline market shares, airline market rules.");
+        else
+            dq_buf_printf(&b, "Page %d covers the cabinet, the wiring and the cyclical checks of the door.", i + 1);
+        pages[i] = dq_buf_take(&b);
+    }
+    put_chunks("notes/airline.pdf", pages, NULL, NULL, PAGES);
+    p.doc = "*airline.pdf";
+    cr_assert_eq(retrieve_search(sst, NULL, "Is the airline market marked by cyclicality?", &p,
+                                 &r),
+                 0);
+    cr_assert_geq(r.n, 2);
+    cr_assert_eq(r.items[0].chunk.page_start, 6, "page %d", r.items[0].chunk.page_start);
+    retrieve_result_free(&r);
+    cr_assert_eq(retrieve_search(sst, NULL, "Is the business subject to export rules?", &p, &r), 0);
+    cr_assert_null(strstr(r.match, "\"exports\" OR \"export"), "%s", r.match);
     retrieve_result_free(&r);
 }
 
