@@ -30,12 +30,14 @@
 #include "common/common.h"
 #include "embed/embed.h"
 #include "index/index.h"
+#include "index/store_impl.h" /* store_exec: the build's page cache */
 #include "index/vindex.h"
 #include "retrieve/retrieve.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +332,44 @@ static void chain_text(const chain *c, dq_buf *b, int tokens)
     }
 }
 
+enum { PER_DOC = 100 };
+
+/* The texts of one synthetic document: chunks first .. first + m - 1. */
+typedef struct {
+    const chain *en, *zh;
+    bool real; /* walk en/zh (--corpus), else Zipf words */
+    size_t first, m;
+    char *texts[PER_DOC]; /* (m) owned */
+} text_batch;
+
+static void batch_make(text_batch *b)
+{
+    dq_buf text = DQ_BUF_INIT;
+    for (size_t i = 0; i < b->m; i++) {
+        if (!b->real)
+            chunk_text(&text, WORDS_PER_CHUNK);
+        else if ((b->first + i) % 5 == 4) /* one chunk in five Chinese */
+            chain_text(b->zh, &text, 350);
+        else
+            chain_text(b->en, &text, 250);
+        free(b->texts[i]);
+        b->texts[i] = dq_buf_take(&text);
+    }
+    dq_buf_free(&text);
+}
+
+static void *batch_main(void *arg)
+{
+    batch_make(arg);
+    return NULL;
+}
+
+static void batch_free(text_batch *b)
+{
+    for (size_t i = 0; i < PER_DOC; i++)
+        free(b->texts[i]);
+}
+
 /* Options for the store part. */
 typedef struct {
     const char *corpus_en, *corpus_zh; /* real text to walk (--corpus), or NULL: Zipf words */
@@ -466,6 +506,11 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
         exit(1);
     }
     if (have != (int64_t)n) {
+        /* A 256 MB page cache while the store is written: with SQLite's 2 MB
+         * default, FTS5's segment merges at a million chunks re-read pages
+         * from the OS on every step. The bench's own connection only. */
+        if (store_exec(st, "PRAGMA cache_size = -262144", "cannot size the page cache") < 0)
+            goto fail;
         chain en = {0}, zh = {0};
         if (o->corpus_en) {
             chain_load(&en, o->corpus_en);
@@ -475,42 +520,57 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
         if (put_passages(st, o, &real) < 0)
             goto fail;
         n -= real;
-        /* 100 chunks per document, one transaction per 100 documents. */
-        enum { PER_DOC = 100 };
-        dq_buf text = DQ_BUF_INIT;
-        char **texts = dq_calloc(PER_DOC, sizeof *texts);
-        for (size_t d = 0; d * PER_DOC < n; d++) {
+        /* 100 chunks per document, one transaction per 100 documents. The
+         * next document's text is made on a second thread while this one is
+         * inserted: at a million chunks walking the corpus (cache misses on
+         * every token) is a third of the build. Only that thread draws from
+         * the generator meanwhile, so the store is the one a serial build
+         * writes. */
+        text_batch batch[2] = {{.en = &en, .zh = &zh, .real = o->corpus_en != NULL},
+                               {.en = &en, .zh = &zh, .real = o->corpus_en != NULL}};
+        size_t docs = (n + PER_DOC - 1) / PER_DOC;
+        pthread_t maker;
+        bool making = false;
+        if (docs) {
+            batch[0].first = 0;
+            batch[0].m = n < PER_DOC ? n : PER_DOC;
+            batch_make(&batch[0]);
+        }
+        for (size_t d = 0; d < docs; d++) {
+            text_batch *cur = &batch[d % 2], *next = &batch[(d + 1) % 2];
+            if (d + 1 < docs) {
+                next->first = (d + 1) * PER_DOC;
+                next->m = n - next->first < PER_DOC ? n - next->first : PER_DOC;
+                making = pthread_create(&maker, NULL, batch_main, next) == 0;
+                if (!making)
+                    batch_make(next);
+            }
             if (d % 100 == 0 && store_begin(st) < 0)
                 goto fail;
-            size_t m = n - d * PER_DOC < PER_DOC ? n - d * PER_DOC : PER_DOC;
             store_chunk_in chunks[PER_DOC];
-            for (size_t i = 0; i < m; i++) {
-                if (!o->corpus_en)
-                    chunk_text(&text, WORDS_PER_CHUNK);
-                else if ((d * PER_DOC + i) % 5 == 4) /* one chunk in five Chinese */
-                    chain_text(&zh, &text, 350);
-                else
-                    chain_text(&en, &text, 250);
-                free(texts[i]);
-                texts[i] = dq_buf_take(&text);
-                chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i, NULL};
-            }
+            for (size_t i = 0; i < cur->m; i++)
+                chunks[i] = (store_chunk_in){cur->texts[i], "", (int)i + 1, (int)i + 1, (int)i,
+                                             NULL};
             char path[64], sha[65];
             snprintf(path, sizeof path, "doc%06zu.txt", d);
             snprintf(sha, sizeof sha, "%064zx", d + 1);
             const char *page = "";
             store_doc_info info = {sha, "txt", NULL, 1};
-            if (store_put_document(st, path, 1, 1, &info, &page, chunks, m) < 0)
+            if (store_put_document(st, path, 1, 1, &info, &page, chunks, cur->m) < 0)
                 goto fail;
-            if (d % 100 == 99 || (d + 1) * PER_DOC >= n) {
+            if (d % 100 == 99 || d + 1 == docs) {
                 if (store_commit(st) < 0)
                     goto fail;
+                if (d % 1000 == 999)
+                    fprintf(stderr, "chunks %zu/%zu %.0f s\r", (d + 1) * PER_DOC, n,
+                            dq_now() - t0);
             }
+            if (making)
+                pthread_join(maker, NULL);
+            making = false;
         }
-        for (size_t i = 0; i < PER_DOC; i++)
-            free(texts[i]);
-        free(texts);
-        dq_buf_free(&text);
+        batch_free(&batch[0]);
+        batch_free(&batch[1]);
         if (o->corpus_en) {
             chain_free(&en);
             chain_free(&zh);
@@ -543,6 +603,15 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     printf("store_faiss_%s_s %.1f\nstore_faiss_kind %s\n",
            rep.action == STORE_VX_REBUILT ? "build" : "load", dq_now() - t0,
            rep.quantized ? "ivf-sq8" : rep.approximate ? "ivf" : "exact");
+    /* The BM25 file: built (or found current) before the searches. */
+    t0 = dq_now();
+    double c0 = cpu_now();
+    store_bm25_report brep;
+    if (store_bm25_sync(st, &brep) < 0)
+        goto fail;
+    const char *act = brep.action == STORE_BM25_BUILT ? "build" : "load";
+    printf("store_bm25_%s_s %.1f\nstore_bm25_%s_cpu_s %.1f\nstore_bm25_terms %lld\n", act,
+           dq_now() - t0, act, cpu_now() - c0, (long long)brep.terms);
     print_rss("open");
     char **questions = NULL;
     if (o->questions)
@@ -559,10 +628,17 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     double *enc = dq_malloc(sizeof(double) * nq);
     char qtext[128];
     float *qv = dq_malloc(sizeof(float) * (size_t)dim);
-    static const retrieve_mode modes[] = {RETRIEVE_HYBRID, RETRIEVE_DENSE, RETRIEVE_BM25};
-    for (int mi = 0; mi < 3; mi++) {
+    /* BM25 runs twice, side by side: FTS5 alone, then through the BM25
+     * file; the second run counts the questions whose top-k is the same. */
+    static const retrieve_mode modes[] = {RETRIEVE_HYBRID, RETRIEVE_DENSE, RETRIEVE_BM25,
+                                          RETRIEVE_BM25};
+    int64_t *fts_top = dq_calloc(nq * K, sizeof *fts_top);
+    size_t same = 0;
+    for (int mi = 0; mi < 4; mi++) {
         if (!strstr(o->modes, retrieve_mode_name(modes[mi])))
             continue;
+        bool fts_only = mi == 2;
+        store_use_bm25_file(st, !fts_only);
         retrieve_params p = retrieve_default_params();
         p.mode = modes[mi];
         p.top_k = K;
@@ -579,8 +655,21 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
             if (retrieve_search(st, emb, question, &p, &r) < 0)
                 goto fail;
             double e = dq_now(), ce = cpu_now();
+            if (i && modes[mi] == RETRIEVE_BM25) {
+                int64_t *want = fts_top + (i - 1) * K;
+                bool eq = true;
+                for (size_t h = 0; h < K; h++) {
+                    int64_t id = h < r.n ? r.items[h].chunk.chunk_id : 0;
+                    if (fts_only)
+                        want[h] = id;
+                    else
+                        eq = eq && want[h] == id;
+                }
+                same += !fts_only && eq;
+            }
             if (top && i) {
-                fprintf(top, "%s\t%zu", retrieve_mode_name(modes[mi]), i);
+                fprintf(top, "%s%s\t%zu", retrieve_mode_name(modes[mi]), fts_only ? "_fts5" : "",
+                        i);
                 for (size_t h = 0; h < r.n; h++)
                     fprintf(top, " %lld", (long long)r.items[h].chunk.chunk_id);
                 fputc('\n', top);
@@ -597,13 +686,17 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
                 enc[i - 1] = (cpu_now() - c) * 1e3;
             }
         }
-        const char *name = retrieve_mode_name(modes[mi]);
+        const char *name = fts_only ? "bm25_fts5" : retrieve_mode_name(modes[mi]);
         printf("query_%s_p50_ms %.3f\nquery_%s_p95_ms %.3f\n", name, percentile(ms, nq, 0.5),
                name, percentile(ms, nq, 0.95));
         printf("query_%s_cpu_p50_ms %.3f\nquery_%s_cpu_p95_ms %.3f\n", name,
                percentile(cpu, nq, 0.5), name, percentile(cpu, nq, 0.95));
+        if (modes[mi] == RETRIEVE_BM25 && !fts_only)
+            printf("query_bm25_same_top%d %zu/%zu\n", K, same, nq);
         fflush(stdout);
     }
+    store_use_bm25_file(st, true);
+    free(fts_top);
     if (strstr(o->modes, "hybrid"))
         printf("query_embed_cpu_p50_ms %.3f\n", percentile(enc, nq, 0.5));
     print_rss("after");

@@ -107,6 +107,12 @@ int main(int argc, char **argv)
     }
     for (int c = 0; c < PER_DOC; c++)
         dq_buf_free(&texts[c]);
+    /* The BM25 file, as `docqa ingest` leaves it. */
+    if (store_bm25_sync(st, NULL) < 0) {
+        fprintf(stderr, "serve_store: %s\n", dq_last_error());
+        store_close(st);
+        return 1;
+    }
     store_close(st);
     printf("%ld chunks in %s\n", made, argv[1]);
     return 0;

@@ -199,6 +199,10 @@ pipeline_events cli_run_events(cli_run_view *v);
  * tells how many chunks got a vector. -1 after printing why. */
 int cli_vectorize(store *st, embedder *e, const dq_config *cfg, bool quiet, size_t *n_embedded);
 
+/* Brings the BM25 file beside the store in step after a write. A failure
+ * is a warning, not an error: searches then run on FTS5 alone. */
+void cli_bm25_sync(store *st, bool quiet);
+
 /* True when the user pressed Ctrl-C (SIGINT/SIGTERM); long loops check it
  * between files so the store is left with whole documents only. */
 bool cli_interrupted(void);

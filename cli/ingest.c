@@ -186,6 +186,8 @@ int cmd_ingest(int argc, char **argv, cli_globals *g)
                     embedder_identity(emb));
     }
 
+    if (rc == 0 && !cli_interrupted())
+        cli_bm25_sync(st, quiet);
     print_summary(&run, bad_args, files.n_skipped - files.n_unreadable, quiet);
     if (rc < 0)
         status = EXIT_ERROR;

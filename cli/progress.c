@@ -222,3 +222,17 @@ int cli_vectorize(store *st, embedder *e, const dq_config *cfg, bool quiet, size
                 rep.vindex.reason);
     return 0;
 }
+
+void cli_bm25_sync(store *st, bool quiet)
+{
+    store_bm25_report rep;
+    if (store_bm25_sync(st, &rep) < 0) {
+        fprintf(stderr, "docqa: warning: store '%s': cannot write its BM25 file (%s);"
+                        " searches run on FTS5 alone\n",
+                store_dir(st), dq_last_error());
+        return;
+    }
+    if (!quiet && rep.action == STORE_BM25_BUILT && rep.seconds >= 1)
+        fprintf(stderr, "built the BM25 file: %lld chunks in %.0f s\n", (long long)rep.rows,
+                rep.seconds);
+}

@@ -191,6 +191,8 @@ int cmd_reindex(int argc, char **argv, cli_globals *g)
         status = EXIT_ERROR;
     n_embedded += run.n_embedded;
 
+    if (rc == 0 && !cli_interrupted())
+        cli_bm25_sync(st, quiet);
     int n_failed = run.n_failed + src.n_bad + (run.n_kept > 0);
     if (status == EXIT_OK && cli_interrupted())
         status = EXIT_INTERRUPTED;

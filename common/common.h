@@ -95,6 +95,9 @@ int dq_read_file(const char *path, dq_buf *out);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. */
 int dq_write_file_atomic(const char *path, const void *data, size_t n);
+/* The same, readable by the owner only (a store's derived files hold its
+ * documents' words). */
+int dq_write_file_private(const char *path, const void *data, size_t n);
 /* mkdir -p. */
 int dq_mkdirs(const char *path);
 /* Seconds since an arbitrary epoch, monotonic. */

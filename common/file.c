@@ -65,11 +65,11 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
-int dq_write_file_atomic(const char *path, const void *data, size_t n)
+static int write_atomic(const char *path, const void *data, size_t n, mode_t mode)
 {
     dq_buf tmp = DQ_BUF_INIT;
     dq_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) {
         dq_set_error("cannot write '%s': %s", tmp.data, strerror(errno));
         dq_buf_free(&tmp);
@@ -100,6 +100,16 @@ int dq_write_file_atomic(const char *path, const void *data, size_t n)
     dq_buf_free(&tmp);
     fsync_dir_of(path);
     return 0;
+}
+
+int dq_write_file_atomic(const char *path, const void *data, size_t n)
+{
+    return write_atomic(path, data, n, 0644);
+}
+
+int dq_write_file_private(const char *path, const void *data, size_t n)
+{
+    return write_atomic(path, data, n, 0600);
 }
 
 int dq_mkdirs(const char *path)

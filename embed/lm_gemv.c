@@ -114,7 +114,9 @@ GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const 
     for (int b = 0; b < nb; b += 2) {
         __m512i xv = _mm512_loadu_si512(x->q + 32 * b);
         /* the two blocks' activation scales and sums of codes times scale */
-        __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(x->d + b)));
+        /* two floats as one 64-bit load (__m128i may alias them; a double
+         * read of float storage would not) */
+        __m128 dx = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(x->d + b)));
         __m128 sums = _mm_hadd_ps(_mm_loadu_ps(x->dsx + 2 * b), _mm_setzero_ps());
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {

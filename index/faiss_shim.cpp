@@ -9,6 +9,7 @@
  */
 #include "index/vindex.h"
 #include "index/index.h"
+#include "index/vscan.h"
 
 extern "C" {
 #include "common/common.h"
@@ -30,6 +31,8 @@ extern "C" {
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <cfloat>
 #include <exception>
 #include <string>
 #include <vector>
@@ -249,11 +252,133 @@ extern "C" long vindex_remove(vindex *v, const int64_t *ids, size_t n)
     }
 }
 
-extern "C" int vindex_search(const vindex *v, const float *q, size_t nq, int k, float *scores,
-                             int64_t *ids)
+/* ---- search: FAISS's structures, our kernels ---------------------------- */
+
+/* The best k (score, id) pairs seen: a min-heap on the score, so the worst
+ * kept is at the front and a better one replaces it. */
+struct top_k {
+    std::vector<std::pair<float, int64_t>> h;
+    size_t k;
+    explicit top_k(size_t k) : k(k) { h.reserve(k); }
+    static bool worse(const std::pair<float, int64_t> &a, const std::pair<float, int64_t> &b)
+    {
+        return a.first > b.first; /* std heaps keep the "largest" first: here the smallest */
+    }
+    void push(float s, int64_t id)
+    {
+        if (h.size() < k) {
+            h.emplace_back(s, id);
+            std::push_heap(h.begin(), h.end(), worse);
+        } else if (s > h.front().first) {
+            std::pop_heap(h.begin(), h.end(), worse);
+            h.back() = {s, id};
+            std::push_heap(h.begin(), h.end(), worse);
+        }
+    }
+    void push_all(const float *s, const int64_t *id, size_t n)
+    {
+        for (size_t i = 0; i < n; i++)
+            if (h.size() < k || s[i] > h.front().first)
+                push(s[i], id ? id[i] : (int64_t)i);
+    }
+    /* Best first into scores/ids (k), padded with -FLT_MAX / -1 as FAISS pads. */
+    void take(float *scores, int64_t *ids)
+    {
+        std::sort_heap(h.begin(), h.end(), worse);
+        for (size_t i = 0; i < k; i++) {
+            scores[i] = i < h.size() ? h[i].first : -FLT_MAX;
+            ids[i] = i < h.size() ? h[i].second : -1;
+        }
+    }
+};
+
+/* Exact search over an IDMap2 of a flat inner-product index. */
+static bool search_flat(const faiss::Index *index, const vscan_ops *ops, const float *q, int k,
+                        float *scores, int64_t *ids)
 {
-    if (k <= 0 || !nq)
-        return 0;
+    auto *map = dynamic_cast<const faiss::IndexIDMap2 *>(index);
+    auto *flat = map ? dynamic_cast<const faiss::IndexFlat *>(map->index) : nullptr;
+    if (!flat || flat->metric_type != faiss::METRIC_INNER_PRODUCT)
+        return false;
+    size_t n = (size_t)flat->ntotal;
+    int dim = (int)flat->d;
+    std::vector<float> s(n ? n : 1);
+    ops->dots(q, flat->get_xb(), n, dim, s.data());
+    top_k top((size_t)k);
+    for (size_t i = 0; i < n; i++)
+        if (top.h.size() < top.k || s[i] > top.h.front().first)
+            top.push(s[i], map->id_map[i]);
+    top.take(scores, ids);
+    return true;
+}
+
+/* An IVF search over IVFFlat or IVF-SQ8 (8-bit, per-dimension ranges, by
+ * residual) as FAISS does it - the nprobe lists whose centres score best,
+ * every vector in them scored - with SIMD kernels. An 8-bit code c stands
+ * for centre + vmin + (c + 0.5) / 255 * vdiff, so q . x is q . centre plus
+ * a constant of the query plus sum w[d] c[d] with w = q * vdiff / 255. */
+static bool search_ivf(const faiss::Index *index, const vscan_ops *ops, const float *q, int k,
+                       float *scores, int64_t *ids)
+{
+    auto *ivf = dynamic_cast<const faiss::IndexIVF *>(index);
+    if (!ivf || ivf->metric_type != faiss::METRIC_INNER_PRODUCT)
+        return false;
+    auto *sq = dynamic_cast<const faiss::IndexIVFScalarQuantizer *>(index);
+    bool flat = dynamic_cast<const faiss::IndexIVFFlat *>(index) != nullptr;
+    if (sq && (sq->sq.qtype != faiss::ScalarQuantizer::QT_8bit || !sq->by_residual ||
+               sq->sq.trained.size() != 2 * (size_t)ivf->d))
+        return false;
+    auto *centres = dynamic_cast<const faiss::IndexFlat *>(ivf->quantizer);
+    if ((!sq && !flat) || !centres || centres->ntotal != (faiss::Index::idx_t)ivf->nlist)
+        return false;
+    int dim = (int)ivf->d;
+    size_t nlist = ivf->nlist, nprobe = std::min(ivf->nprobe, nlist);
+    std::vector<float> cs(nlist);
+    ops->dots(q, centres->get_xb(), nlist, dim, cs.data());
+    std::vector<uint32_t> lists(nlist);
+    for (size_t i = 0; i < nlist; i++)
+        lists[i] = (uint32_t)i;
+    std::partial_sort(lists.begin(), lists.begin() + (ptrdiff_t)nprobe, lists.end(),
+                      [&](uint32_t a, uint32_t b) {
+                          return cs[a] != cs[b] ? cs[a] > cs[b] : a < b;
+                      });
+    std::vector<float> w((size_t)dim);
+    float base = 0;
+    if (sq) {
+        const float *vmin = sq->sq.trained.data(), *vdiff = vmin + dim;
+        for (int d = 0; d < dim; d++) {
+            w[(size_t)d] = q[d] * vdiff[d] / 255.0f;
+            base += q[d] * (vmin[d] + 0.5f * vdiff[d] / 255.0f);
+        }
+    }
+    top_k top((size_t)k);
+    std::vector<float> s;
+    for (size_t p = 0; p < nprobe; p++) {
+        size_t list = lists[p], n = ivf->invlists->list_size(list);
+        if (!n)
+            continue;
+        faiss::InvertedLists::ScopedCodes codes(ivf->invlists, list);
+        faiss::InvertedLists::ScopedIds lids(ivf->invlists, list);
+        s.resize(n);
+        if (sq) {
+            ops->sq8(w.data(), codes.get(), n, dim, s.data());
+            float add = cs[list] + base;
+            for (size_t i = 0; i < n; i++)
+                s[i] += add;
+        } else {
+            ops->dots(q, reinterpret_cast<const float *>(codes.get()), n, dim, s.data());
+        }
+        top.push_all(s.data(), lids.get(), n);
+    }
+    top.take(scores, ids);
+    return true;
+}
+
+/* FAISS's own search: what search_flat and search_ivf replace, kept for the
+ * kinds they do not know (HNSW) and for the tests that compare them. */
+static int search_faiss(const vindex *v, const float *q, size_t nq, int k, float *scores,
+                        int64_t *ids)
+{
     /* One question at a time gains nothing from FAISS's threads (it splits
      * work across queries) and pays for waking them: on a busy machine that
      * costs more wall time than the search. omp_set_num_threads sets this
@@ -269,6 +394,35 @@ extern "C" int vindex_search(const vindex *v, const float *q, size_t nq, int k, 
     }
     omp_set_num_threads(threads);
     return rc;
+}
+
+extern "C" int vindex_search(const vindex *v, const float *q, size_t nq, int k, float *scores,
+                             int64_t *ids)
+{
+    if (k <= 0 || !nq)
+        return 0;
+    const vscan_ops *ops = vscan_ops_for(vscan_best());
+    try {
+        for (size_t i = 0; i < nq; i++) {
+            const float *qi = q + i * (size_t)v->dim;
+            float *si = scores + i * (size_t)k;
+            int64_t *ii = ids + i * (size_t)k;
+            if (!search_ivf(v->index, ops, qi, k, si, ii) &&
+                !search_flat(v->index, ops, qi, k, si, ii))
+                return search_faiss(v, q, nq, k, scores, ids);
+        }
+    } catch (const std::exception &e) {
+        return fail_exception("cannot search the vector index", e);
+    }
+    return 0;
+}
+
+extern "C" int vindex_search_faiss(const vindex *v, const float *q, size_t nq, int k,
+                                   float *scores, int64_t *ids)
+{
+    if (k <= 0 || !nq)
+        return 0;
+    return search_faiss(v, q, nq, k, scores, ids);
 }
 
 extern "C" void vindex_set_probe(vindex *v, int nprobe)

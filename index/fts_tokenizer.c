@@ -6,6 +6,7 @@
  * and a longer run becomes a phrase of overlapping bigrams that matches the
  * contiguous string. A lone CJK character in a query stays a unigram.
  */
+#include "index/bm25.h"
 #include "index/store_impl.h"
 
 #include "common/common.h"
@@ -76,6 +77,10 @@ int store_register_tokenizer(sqlite3 *db)
     static fts5_tokenizer methods = {tok_create, tok_delete, tok_tokenize};
     if (api->xCreateTokenizer(api, "docqa", NULL, &methods, NULL) != SQLITE_OK) {
         dq_set_error("cannot register the docqa tokenizer: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (api->xCreateFunction(api, "docqa_phrase_tf", NULL, bm25_phrase_tf, NULL) != SQLITE_OK) {
+        dq_set_error("cannot register docqa_phrase_tf: %s", sqlite3_errmsg(db));
         return -1;
     }
     return 0;

@@ -245,6 +245,28 @@ int store_search_fts(store *st, const char *match, int k, store_hits *out);
 int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
                         store_hits *out);
 
+/* The BM25 file beside the store (index/bm25.h) answers store_search_fts
+ * with FTS5's own scores and order, much faster on questions of common
+ * words, whenever it is current; the writer brings it in step after each
+ * change. A store without a current file is searched by FTS5 itself. */
+typedef enum {
+    STORE_BM25_CURRENT, /* the file was current */
+    STORE_BM25_BUILT,   /* written anew */
+    STORE_BM25_NONE,    /* the store's FTS5 index is empty or not one the file mirrors */
+} store_bm25_action;
+
+typedef struct {
+    store_bm25_action action;
+    int64_t rows, terms; /* in the file */
+    double seconds;
+} store_bm25_report;
+
+/* Rebuilds the file when it is missing, stale or damaged (rep may be NULL).
+ * For a writer holding the store's lock. */
+int store_bm25_sync(store *st, store_bm25_report *rep);
+/* Whether searches may use the file (default on); off runs FTS5 alone. */
+void store_use_bm25_file(store *st, bool on);
+
 /* Mean number of chunks of the n_docs documents in docs; n_docs == 0: an
  * estimate over the whole store (from the id sequences). 0 when none. */
 int store_chunks_per_document(store *st, const int64_t *docs, size_t n_docs, double *out);

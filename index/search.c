@@ -99,6 +99,8 @@ static int search_fts(store *st, const char *match, int k, const int64_t *docs, 
     out->n = 0;
     if (k <= 0)
         return 0;
+    if (store_bm25_search(st, match, k, docs, n_docs, out))
+        return 0;
     /* Scoped: the rowid filter makes FTS5 score every match before the
      * cut, which a rank-optimised query avoids, so it runs only when asked. */
     sqlite3_stmt *s =

@@ -67,6 +67,7 @@ enum store_slot {
     SLOT_TERM_VARIANT,
     SLOT_TERM_PREFIX,
     SLOT_DATA_VERSION,
+    SLOT_BM25_PHRASE,
     SLOT_COUNT
 };
 
@@ -79,10 +80,18 @@ struct store {
     int lock_fd;   /* the writer lock file while held (store_lock), else -1 */
     sqlite3_stmt *stmts[SLOT_COUNT]; /* lazily prepared, finalized by store_close */
     struct store_vx *vx; /* the loaded FAISS index (vector_index.c), or NULL */
+    struct store_bm25 *bm25; /* the BM25 file's state (bm25_search.c), or NULL */
 };
 
 /* vector_index.c: frees st->vx (store_close). */
 void store_vx_free(store *st);
+/* bm25_search.c: frees st->bm25 (store_close). */
+void store_bm25_free(store *st);
+/* bm25_search.c: the best k rows for match from the BM25 file beside the
+ * store: 1 with out filled, 0 when it cannot answer for FTS5 (no current
+ * file, an expression it does not score, a damaged file). */
+int store_bm25_search(store *st, const char *match, int k, const int64_t *docs, size_t n_docs,
+                      store_hits *out);
 /* vectors.c: a stored vector BLOB (little-endian float32) into out (dim). */
 void store_vec_decode(const void *blob, int dim, float *out);
 

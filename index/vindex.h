@@ -3,6 +3,10 @@
  * (index/faiss_shim.cpp), because Debian's libfaiss ships the C API headers
  * but not their symbols.
  *
+ * The exact and IVF searches walk FAISS's own arrays (centres, lists, 8-bit
+ * codes) with docqa's SIMD kernels (index/vscan.c): Debian builds FAISS for
+ * the baseline ISA, where its scans run one float at a time.
+ *
  * Scores are inner products; docqa stores L2-normalised vectors, so they are
  * cosine similarities in [-1, 1]. Ids are the store's chunk ids.
  *
@@ -60,6 +64,11 @@ long vindex_remove(vindex *v, const int64_t *ids, size_t n);
  * best first and ids (nq, k), -1 where fewer than k exist. */
 int vindex_search(const vindex *v, const float *q, size_t nq, int k, float *scores,
                   int64_t *ids);
+/* The same search done by FAISS's own code (built for baseline x86-64,
+ * scalar) instead of vindex_search's SIMD scans of FAISS's lists: for the
+ * tests that compare the two. */
+int vindex_search_faiss(const vindex *v, const float *q, size_t nq, int k, float *scores,
+                        int64_t *ids);
 /* IVF lists probed per query (default 1 in FAISS; docqa sets it; capped at
  * the number of lists, where the search is exhaustive); HNSW efSearch. */
 void vindex_set_probe(vindex *v, int nprobe);

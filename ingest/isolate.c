@@ -288,8 +288,8 @@ static void child_out_of_memory(size_t n)
 /* What a child does between its set-up and its exit: writes its reply to w. */
 typedef void (*child_body)(wire_out *w, const void *arg);
 
-static _Noreturn void run_child(int fd, const ingest_params *params, child_body body,
-                                const void *arg)
+static _Noreturn void run_child(int fd, pid_t parent, const ingest_params *params,
+                                child_body body, const void *arg)
 {
     /* The default action, not a sanitizer's report: the parent tells it. */
     static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
@@ -297,6 +297,10 @@ static _Noreturn void run_child(int fd, const ingest_params *params, child_body 
         signal(crash_signals[i], SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* A parent killed before the prctl sends no signal: a page worker would
+     * read on, orphaned, past its reader's end. */
+    if (getppid() != parent)
+        _exit(1);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
     set_data_backstop(params);
@@ -560,7 +564,7 @@ static ingest_reader *spawn(const ingest_params *params, child_body body, const 
     /* A larger pipe lets the child finish writing while the parent stores
      * another document (best effort: the system may cap it). */
     fcntl(fds[1], F_SETPIPE_SZ, FLUSH_BYTES);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
         dq_set_error("cannot start the reader: %s", strerror(errno));
         close(fds[0]);
@@ -569,7 +573,7 @@ static ingest_reader *spawn(const ingest_params *params, child_body body, const 
     }
     if (pid == 0) {
         close(fds[0]);
-        run_child(fds[1], params, body, arg);
+        run_child(fds[1], parent, params, body, arg);
     }
     close(fds[1]);
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);

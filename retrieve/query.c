@@ -114,15 +114,69 @@ bool query_term_is_stop(const char *s, int len, bool cjk)
 static const char *const instruction_leads[] = {
     "answer", "round", "respond", "reply",  "express", "address", "base",
     "based",  "basing", "give",   "please", "provide", "format",
-    "according", "taking", "then", "we", "here", "calculate", "compute",
+    "according", "taking", "then", "here",
 };
+/* Leads that open an instruction only after the question was asked
+ * ("What is the FY2019 capex? Calculate what was asked by ..."): a question
+ * that opens with them is an imperative one ("Calculate the gross margin of
+ * Acme in 2022, using ..."), and blanking it left only its last clause. */
+static const char *const instruction_leads_after[] = {"calculate", "compute"};
+/* "We" opens an instruction before these ("We need to calculate a metric
+ * ..."); "We sold 300 units in 2021, how many in 2022?" asks. */
+static const char *const we_instruction[] = {"need", "want", "would", "wish", "must"};
 static const char *const instruction_leads_zh[] = {
     "请用", "请以", "请简要", "请简单", "请回答", "请给出", "回答", "用中文", "用英文",
 };
 
+typedef struct {
+    char *s;    /* the question, its instruction clauses blanked in place */
+    bool asked; /* a clause before this one kept its words */
+} blank_ctx;
+
+static bool word_in(const char *w, size_t len, const char *const *words, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (strlen(words[k]) == len && !strncasecmp(w, words[k], len))
+            return true;
+    return false;
+}
+
+/* The end of the ASCII word at s[i] (i itself when there is none). */
+static size_t word_end(const char *s, size_t i, size_t end)
+{
+    while (i < end && ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z'))
+        i++;
+    return i;
+}
+
+/* Whether the English word s[i..w), then the next word up to end, open an
+ * instruction; asked: a clause before kept its words. */
+static bool english_lead(const char *s, size_t i, size_t w, size_t end, bool asked)
+{
+    if (word_in(s + i, w - i, instruction_leads,
+                sizeof instruction_leads / sizeof *instruction_leads) ||
+        (asked && word_in(s + i, w - i, instruction_leads_after,
+                          sizeof instruction_leads_after / sizeof *instruction_leads_after)))
+        return true;
+    size_t v = w;
+    while (v < end && s[v] == ' ')
+        v++;
+    size_t e = word_end(s, v, end);
+    if (w - i == 2 && !strncasecmp(s + i, "we", 2))
+        return word_in(s + v, e - v, we_instruction, sizeof we_instruction / sizeof *we_instruction);
+    /* "By drawing conclusions from ...", "By using ...": the means of working
+     * it out; "By how much did ..." asks, and a name that ends like a verb
+     * ("By Beijing time, ...") is what is asked about. */
+    return w - i == 2 && !strncasecmp(s + i, "by", 2) && e - v > 4 && s[v] >= 'a' &&
+           s[v] <= 'z' && !strncasecmp(s + e - 3, "ing", 3);
+}
+
+static int any_term(void *ctx, const dq_term *t);
+
 static int blank_instruction(void *ctx, size_t start, size_t end)
 {
-    char *s = ctx;
+    blank_ctx *b = ctx;
+    char *s = b->s;
     size_t i = start;
     while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '"' || s[i] == '('))
         i++;
@@ -130,25 +184,11 @@ static int blank_instruction(void *ctx, size_t start, size_t end)
     for (size_t k = 0; k < sizeof instruction_leads_zh / sizeof *instruction_leads_zh && !lead;
          k++)
         lead = !strncmp(s + i, instruction_leads_zh[k], strlen(instruction_leads_zh[k]));
-    size_t w = i;
-    while (w < end && ((s[w] | 0x20) >= 'a' && (s[w] | 0x20) <= 'z'))
-        w++;
-    for (size_t k = 0; k < sizeof instruction_leads / sizeof *instruction_leads && !lead; k++)
-        lead = strlen(instruction_leads[k]) == w - i &&
-               !strncasecmp(s + i, instruction_leads[k], w - i);
-    if (!lead && w - i == 2 && !strncasecmp(s + i, "by", 2)) {
-        /* "By drawing conclusions from ...", "By using ...": the means of
-         * working it out; "By how much did ..." asks. */
-        size_t v = w;
-        while (v < end && s[v] == ' ')
-            v++;
-        size_t e = v;
-        while (e < end && ((s[e] | 0x20) >= 'a' && (s[e] | 0x20) <= 'z'))
-            e++;
-        lead = e - v > 4 && !strncasecmp(s + e - 3, "ing", 3);
-    }
+    lead = lead || english_lead(s, i, word_end(s, i, end), end, b->asked);
     if (lead)
         memset(s + start, ' ', end - start);
+    else
+        b->asked = b->asked || text_terms(s + start, end - start, 0, any_term, NULL);
     return 0;
 }
 
@@ -202,7 +242,8 @@ static char *question_text(const char *question, bool keep_instructions)
     if (keep_instructions)
         return blanked;
     char *asked = dq_strdup(blanked);
-    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, blanked);
+    blank_ctx b = {blanked, false};
+    text_pieces(blanked, strlen(blanked), BOUNDARY_CLAUSE, blank_instruction, &b);
     if (!text_terms(blanked, strlen(blanked), 0, any_term, NULL)) {
         free(blanked); /* all instructions: "Answer in English" searches itself */
         return asked;
@@ -314,7 +355,7 @@ size_t qterms_pairs(const char *question, qterms *out)
     return pairs_of(question, false, out);
 }
 
-static void put_quoted(dq_buf *m, const qterm *t)
+void query_put_quoted(dq_buf *m, const qterm *t)
 {
     dq_buf_putc(m, '"');
     for (int j = 0; j < t->len; j++) {
@@ -329,7 +370,7 @@ static void put_phrase(dq_buf *m, const qterm *t)
 {
     if (m->len)
         dq_buf_puts(m, " OR ");
-    put_quoted(m, t);
+    query_put_quoted(m, t);
 }
 
 static bool is_vowel(char c)

@@ -37,6 +37,9 @@ size_t qterms_pairs(const char *question, qterms *out);
 char *query_build_match(const char *question, bool long_docs);
 /* Index of the term s[0..len) in q, or -1. */
 int qterms_find(const qterms *q, const char *s, int len);
+/* Appends t as one FTS5 string ("..." with any '"' doubled): a term is
+ * never read as syntax, whatever it holds. */
+void query_put_quoted(dq_buf *m, const qterm *t);
 void qterms_free(qterms *q);
 
 /* True for a term of text_terms() that carries no meaning in a question. */

@@ -167,11 +167,13 @@ static int put_unseen_stand_ins(store *st, const qterms *q, dq_buf *match, qterm
         int got = store_terms_beginning(st, stem, STAND_INS, found);
         rc = got < 0 ? -1 : 0;
         for (int k = 0; k < got; k++) {
-            dq_buf_printf(match, " OR \"%s\"", found[k]);
+            qterm stand_in = {found[k], (int)strlen(found[k]), false};
+            dq_buf_puts(match, " OR ");
+            query_put_quoted(match, &stand_in);
             DQ_GROW(alias->items, alias->cap, alias->n + 1);
             DQ_GROW(*alias_of, cap, alias->n + 1);
             (*alias_of)[alias->n] = (int)i;
-            alias->items[alias->n++] = (qterm){found[k], (int)strlen(found[k]), false};
+            alias->items[alias->n++] = stand_in;
         }
         free(stem);
     }
@@ -630,26 +632,50 @@ fail:
  * scores are off by about 1e-3, enough to reorder near neighbours. */
 #define QUANTIZED_OVERFETCH 2
 
+/* Float vectors read from the store during one search, unit length, so a
+ * candidate the re-scoring read is not read again for MMR. */
+typedef struct {
+    int64_t *ids; /* (n) */
+    float *vecs;  /* (n, dim) */
+    size_t n;
+    int dim;
+} vec_cache;
+
+static const float *vec_cache_find(const vec_cache *vc, int64_t id)
+{
+    for (size_t i = 0; i < vc->n; i++)
+        if (vc->ids[i] == id)
+            return vc->vecs + i * (size_t)vc->dim;
+    return NULL;
+}
+
+static void vec_cache_free(vec_cache *vc)
+{
+    free(vc->ids);
+    free(vc->vecs);
+}
+
 /* Exact scores for dl (n) from the store's float vectors, sorted best first
  * (ties by id); an id whose vector is gone keeps the index's score (its chunk
- * is skipped later as removed). */
+ * is skipped later as removed). The vectors read are kept in vc. */
 static int rescore_dense(store *st, const char *model, const float *q, int dim, rank_item *dl,
-                         int n)
+                         int n, vec_cache *vc)
 {
-    float *v = dq_malloc(sizeof(float) * (size_t)dim);
+    vc->dim = dim;
+    vc->ids = dq_malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    vc->vecs = dq_malloc(sizeof(float) * (size_t)(n ? n : 1) * (size_t)dim);
     for (int i = 0; i < n; i++) {
+        float *v = vc->vecs + vc->n * (size_t)dim;
         int d = dim;
         int got = store_get_vector(st, dl[i].id, model, v, &d);
-        if (got < 0) {
-            free(v);
+        if (got < 0)
             return -1;
-        }
         if (got && d == dim) {
             store_vec_normalise(v, dim);
             dl[i].score = dot(q, v, dim);
+            vc->ids[vc->n++] = dl[i].id;
         }
     }
-    free(v);
     qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
     return 0;
 }
@@ -670,6 +696,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
     pthread_t thread;
     bool threaded = false;
     store_vx_report vx = {0};
+    vec_cache vc = {0};
     if (dense) {
         job.dim = embedder_dim(emb);
         if (job.dim <= 0)
@@ -724,7 +751,7 @@ static int gather(store *st, struct embedder *emb, const char *question,
         dl[i] = (rank_item){ids[i], scores[i]};
     qsort(dl, (size_t)n, sizeof *dl, rank_item_cmp);
     if (vx.quantized) {
-        if (rescore_dense(st, model, q, dim, dl, n) < 0) {
+        if (rescore_dense(st, model, q, dim, dl, n, &vc) < 0) {
             free(dl);
             goto done;
         }
@@ -763,6 +790,12 @@ static int gather(store *st, struct embedder *emb, const char *question,
         cand *c = &pl->c[i];
         int d = dim;
         c->vec = dq_malloc(sizeof(float) * (size_t)dim);
+        const float *read = vec_cache_find(&vc, c->chunk.chunk_id);
+        if (read) {
+            memcpy(c->vec, read, sizeof(float) * (size_t)dim);
+            c->dense = dot(q, c->vec, dim);
+            continue;
+        }
         int got = store_get_vector(st, c->chunk.chunk_id, model, c->vec, &d);
         if (got < 0)
             goto done;
@@ -782,6 +815,7 @@ done:
     free(job.q);
     free(job.ids);
     free(job.scores);
+    vec_cache_free(&vc);
     return rc;
 }
 

@@ -255,13 +255,9 @@ static int scope_named(store *st, const char *question, retrieve_scope *out)
         if (rc < 0 || n_docs < 2 || df == 0 || 2 * df > n_docs)
             continue;
         idf[i] = log((double)n_docs / (double)df);
-        dq_buf_printf(&match, "%s\"", match.len ? " OR " : "");
-        for (int j = 0; j < q.items[i].len; j++) {
-            if (q.items[i].text[j] == '"')
-                dq_buf_putc(&match, '"');
-            dq_buf_putc(&match, q.items[i].text[j]);
-        }
-        dq_buf_putc(&match, '"');
+        if (match.len)
+            dq_buf_puts(&match, " OR ");
+        query_put_quoted(&match, &q.items[i]);
     }
     store_doc_hits docs = {0};
     if (rc == 0 && match.len)

@@ -81,9 +81,19 @@ Test(match, instruction_clauses_are_not_searched)
     assert_match("By drawing on the ledger, what was the rent?", "\"rent\"");
     /* "by" without a verb's -ing form asks */
     assert_match("By how much did rent rise, in 2019?", "\"rent\" OR \"rise\" OR \"2019\"");
+    assert_match("By Beijing time, when did the fair open?",
+                 "\"beijing\" OR \"time\" OR \"fair\" OR \"open\"");
     assert_match("Does Acme have a high margin? If margin is not useful, then state that and "
                  "explain why.",
                  "\"acme\" OR \"high\" OR \"margin\" OR \"useful\"");
+    /* "calculate" after the question says how; opening it, it asks */
+    assert_match("What was the rent? Calculate what was asked using the ledger.", "\"rent\"");
+    assert_match("Calculate the gross margin of Acme in 2022, using the ledger.",
+                 "\"calculate\" OR \"gross\" OR \"margin\" OR \"acme\" OR \"2022\" OR "
+                 "\"using\" OR \"ledger\"");
+    /* "we" before a need says how; before what was done, it asks */
+    assert_match("We sold 300 units in 2021, how many in 2022?",
+                 "\"sold\" OR \"300\" OR \"units\" OR \"2021\" OR \"2022\"");
     /* a question of instructions only still searches */
     assert_match("Answer in English", "\"answer\" OR \"english\"");
 }

@@ -6,7 +6,8 @@
 
 #include "common/common.h"
 
-int storegen_put_texts(store *st, const char *path, const char *const *texts, size_t n)
+int storegen_put_sections(store *st, const char *path, const char *const *texts,
+                          const char *const *sections, size_t n, bool rebuild)
 {
     if (n > 16) {
         dq_set_error("storegen: %zu texts (at most 16)", n);
@@ -23,9 +24,16 @@ int storegen_put_texts(store *st, const char *path, const char *const *texts, si
     store_chunk_in chunks[16];
     const char *pages[16];
     for (size_t i = 0; i < n; i++) {
-        chunks[i] = (store_chunk_in){texts[i], "", (int)i + 1, (int)i + 1, (int)i, NULL};
+        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", (int)i + 1,
+                                     (int)i + 1, (int)i, NULL};
         pages[i] = texts[i];
     }
     store_doc_info info = {hex, "txt", NULL, (int)n};
-    return store_put_document(st, path, 100, 1000, &info, pages, chunks, n);
+    return rebuild ? store_rebuild_document(st, path, 100, 1000, &info, pages, chunks, n)
+                   : store_put_document(st, path, 100, 1000, &info, pages, chunks, n);
+}
+
+int storegen_put_texts(store *st, const char *path, const char *const *texts, size_t n)
+{
+    return storegen_put_sections(st, path, texts, NULL, n, false);
 }

@@ -1,0 +1,162 @@
+/* bm25.h - the BM25 file beside the store: its format, reader and builder
+ * (private to index/; bm25_search.c puts it behind store_search_fts).
+ *
+ * The file is derived, like the FAISS file: SQLite's FTS5 index stays the
+ * source of truth, and the file is used only while the stamp in its header
+ * equals the one the store has now (a hash of FTS5's structure and averages
+ * records, which every committed change to the index rewrites, and of the
+ * rank's configuration). It holds,
+ * for every term FTS5 holds, the rows that contain it with their counts per
+ * column, so a query's scores are
+ * FTS5's bm25() to the bit, and per-block maxima of bm25's term-frequency
+ * part, so a search can skip the blocks of common terms that cannot reach
+ * the top k (max-score).
+ *
+ * Layout (native byte order, checked by a byte-order mark; every section
+ * 8-byte aligned):
+ *   header       bm25_header
+ *   rows         int64 chunk_id[n_rows] (ascending), int64 doc_id[n_rows],
+ *                uint32 length[n_rows] (tokens in all columns, as FTS5's)
+ *   postings     per term (4-byte aligned): bm25_block[ceil(n_post /
+ *                BM25_BLOCK)], then the entries: varint (row - previous row
+ *                - 1, the previous row of a block's first entry being the
+ *                last row of the block before, or -1), varint (tf_text << 1 |
+ *                has_section), varint tf_section when has_section
+ *   terms        bm25_term[n_terms], sorted by their bytes
+ *   strings      the terms' bytes
+ */
+#ifndef DQ_BM25_H
+#define DQ_BM25_H
+
+#include "common/common.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BM25_FILE "bm25.idx"
+#define BM25_MAGIC "DQBM25\r\n"
+#define BM25_VERSION 1
+#define BM25_BOM 0x01020304u
+#define BM25_BLOCK 128
+/* FTS5's bm25() constants (fts5_aux.c). */
+#define BM25_K1 1.2
+#define BM25_B 0.75
+
+typedef struct {
+    char magic[8];
+    uint32_t version;
+    uint32_t bom;
+    uint8_t stamp[32];   /* bm25_stamp of the store the file was built from */
+    uint64_t n_rows;     /* FTS5's row count */
+    uint64_t n_tokens;   /* FTS5's total of tokens over all columns */
+    double weight[2];    /* the rank's column weights: text, section */
+    uint64_t n_terms;
+    uint64_t off_rows, off_terms, off_strings, off_postings, size;
+    uint64_t checksum; /* bm25_checksum of every byte after the header */
+} bm25_header;
+
+typedef struct {
+    uint64_t str_off;   /* into strings */
+    uint64_t post_off;  /* into postings: the block table, then the entries */
+    uint64_t post_len;  /* bytes */
+    uint32_t str_len;
+    uint32_t n_post;    /* rows holding the term */
+    uint32_t df_section; /* of them, rows holding it in the section column */
+    float gmax;         /* max of bm25_tf_part over the postings (rounded up) */
+} bm25_term;
+
+typedef struct {
+    uint32_t last_row;
+    uint32_t offset; /* of the block's first entry, from the end of the block table */
+    float gmax;      /* max of bm25_tf_part over the block (rounded up) */
+} bm25_block;
+
+/* A loaded file (mmapped, or borrowed memory for the fuzzer). Every offset
+ * in it has been checked against the sizes; entries are checked as they
+ * are read. */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    bool mapped;
+    const bm25_header *h;
+    const int64_t *chunk_ids; /* (n_rows) */
+    const int64_t *doc_ids;   /* (n_rows) */
+    const uint32_t *lengths;  /* (n_rows) */
+    const bm25_term *terms;   /* (n_terms) */
+    double avgdl;             /* n_tokens / n_rows, as FTS5 computes it */
+} bm25_file;
+
+/* bm25's term-frequency part for a weighted frequency f in a row of length
+ * d: the factor its phrase's idf multiplies, written as FTS5 writes it so
+ * the result is the same double. */
+static inline double bm25_tf_part(double f, double d, double avgdl)
+{
+    return (f * (BM25_K1 + 1.0)) / (f + BM25_K1 * (1 - BM25_B + BM25_B * d / avgdl));
+}
+
+/* A 64-bit hash of n bytes, to tell a damaged file (the writer checks it
+ * before it calls a file current; a reader does not read the whole file). */
+uint64_t bm25_checksum(const void *data, size_t n);
+
+/* The index of id in ids (n, ascending), or -1. */
+int64_t bm25_find_id(const int64_t *ids, size_t n, int64_t id);
+
+/* Maps path read-only and checks it: NULL with the error set when it is
+ * missing, short, of another version or its sections do not fit. */
+bm25_file *bm25_file_open(const char *path);
+/* The same over memory the caller keeps alive (the fuzzer). */
+bm25_file *bm25_file_from_memory(const void *data, size_t size);
+void bm25_file_free(bm25_file *f);
+
+/* The term's entry, or NULL when the file has no such term (or its entry
+ * does not fit the file). */
+const bm25_term *bm25_file_find(const bm25_file *f, const char *term, size_t len);
+
+/* A walk over one term's postings. */
+typedef struct {
+    const bm25_file *f;
+    const bm25_block *blocks; /* (n_blocks) */
+    size_t n_blocks;
+    const uint8_t *entries; /* the entry bytes */
+    size_t n_bytes;
+    uint32_t n_post;
+    size_t block;     /* the block p is in */
+    uint32_t left;    /* entries left in that block */
+    const uint8_t *p, *end; /* next entry, end of the block's bytes */
+    int64_t prev;     /* row before p */
+    uint32_t row, tf_text, tf_section; /* current entry */
+    bool done;
+    bool corrupt;     /* an entry did not decode or broke the order */
+} bm25_cursor;
+
+/* Starts c on term's first posting; false (c->corrupt) when the entry's
+ * postings do not fit the file. */
+bool bm25_cursor_init(bm25_cursor *c, const bm25_file *f, const bm25_term *t);
+/* Moves to the next posting (c->done at the end). */
+void bm25_cursor_next(bm25_cursor *c);
+/* Moves to the first posting at or after row, skipping whole blocks. */
+void bm25_cursor_seek(bm25_cursor *c, uint32_t row);
+/* The block maximum of bm25_tf_part for the block c is in. */
+static inline float bm25_cursor_block_gmax(const bm25_cursor *c)
+{
+    return c->blocks[c->block].gmax;
+}
+
+/* The store's stamp: 0, or -1 with the error set (no FTS5 records). */
+int bm25_stamp(sqlite3 *db, uint8_t out[32]);
+
+/* Builds the file's bytes from the store's chunks inside one read
+ * transaction: 1 with *out filled, 0 when the store's FTS5 index is not one
+ * this format mirrors (other columns, another rank, counts that differ
+ * from FTS5's), -1 on error. */
+int bm25_build(sqlite3 *db, dq_buf *out);
+
+/* docqa_phrase_tf(fts): the first phrase's instances in the current row,
+ * text column in the low 32 bits, section in the high (an FTS5 auxiliary
+ * function, registered with the tokenizer). */
+void bm25_phrase_tf(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
+                    int n_args, sqlite3_value **args);
+
+#endif
