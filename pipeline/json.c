@@ -53,6 +53,11 @@ cJSON *rag_hit_json(const retrieve_hit *h, int rank, bool with_text)
     cJSON_AddStringToObject(o, "place", c->label ? c->label : "");
     cJSON_AddBoolToObject(o, "ocr", c->ocr);
     cJSON_AddBoolToObject(o, "table", c->table);
+    if (h->n_page_chunks) {
+        cJSON *ids = cJSON_AddArrayToObject(o, "page_chunks");
+        for (size_t i = 0; i < h->n_page_chunks; i++)
+            cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)h->page_chunks[i]));
+    }
     add_score(o, "score", h->score);
     cJSON_AddItemToObject(o, "scores", scores_json(h));
     retrieve_snippet_json(o, h->snippet);

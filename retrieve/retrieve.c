@@ -304,6 +304,7 @@ void retrieve_result_free(retrieve_result *r)
     for (size_t i = 0; i < r->n; i++) {
         store_hit_free(&r->items[i].chunk);
         free(r->items[i].snippet);
+        free(r->items[i].page_chunks);
     }
     free(r->items);
     free(r->match);
@@ -542,6 +543,68 @@ static bool same_place(const store_hit *a, const store_hit *b)
 {
     return a->doc_id == b->doc_id && a->page_start > 0 && a->page_start == b->page_start &&
            a->page_end == b->page_end;
+}
+
+/* The distinct question terms a text holds. */
+static int coverage_of(const qterms *q, const char *text)
+{
+    if (!q->n)
+        return 0;
+    qterms none = {0};
+    unsigned char *seen = dq_calloc(q->n, 1);
+    cover_ctx cc = {q, &none, NULL, seen, 0};
+    text_terms(text, strlen(text), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
+    free(seen);
+    return cc.distinct;
+}
+
+typedef struct {
+    const store_hit *chunk;
+    size_t index; /* into the pool */
+} page_part;
+
+static int by_ordinal(const void *a, const void *b)
+{
+    const page_part *x = a, *y = b;
+    return (x->chunk->ordinal > y->chunk->ordinal) - (x->chunk->ordinal < y->chunk->ordinal);
+}
+
+/* Page as a unit: a chosen chunk of a long document takes in the pool's
+ * other chunks of its page (none chosen themselves) when together they hold
+ * more of the question's terms than it does alone, so a page whose answer
+ * is spread over chunks reaches the reader (and the prompt) whole. Which
+ * pages rank is unchanged: MMR already counts a page's chunks as one place.
+ * taken[] marks the pool's chunks already chosen or taken in. */
+static void take_in_page(pool *pl, size_t self, bool *taken, const qterms *q, retrieve_hit *h)
+{
+    page_part *part = dq_calloc(pl->n, sizeof *part);
+    size_t n = 0;
+    part[n++] = (page_part){&pl->c[self].chunk, self};
+    for (size_t j = 0; j < pl->n; j++)
+        if (!taken[j] && pl->c[j].chunk.text && same_place(&pl->c[self].chunk, &pl->c[j].chunk))
+            part[n++] = (page_part){&pl->c[j].chunk, j};
+    const char *own = pl->c[self].chunk.text ? pl->c[self].chunk.text : "";
+    dq_buf text = DQ_BUF_INIT;
+    if (n > 1) {
+        qsort(part, n, sizeof *part, by_ordinal);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                dq_buf_putc(&text, '\n');
+            dq_buf_puts(&text, part[i].chunk->text ? part[i].chunk->text : "");
+        }
+    }
+    if (n > 1 && coverage_of(q, text.data) > coverage_of(q, own)) {
+        h->page_chunks = dq_calloc(n, sizeof *h->page_chunks);
+        for (size_t i = 0; i < n; i++) {
+            h->page_chunks[i] = part[i].chunk->chunk_id;
+            taken[part[i].index] = true;
+        }
+        h->n_page_chunks = n;
+        free(pl->c[self].chunk.text);
+        pl->c[self].chunk.text = dq_buf_take(&text);
+    }
+    dq_buf_free(&text);
+    free(part);
 }
 
 static double mmr_sim(void *ctx, size_t i, size_t j)
@@ -902,9 +965,17 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
     size_t *order = dq_calloc(k, sizeof *order);
     size_t n = diversify(&pl, dim, p.mmr_lambda, k, order);
     out->items = dq_calloc(n ? n : 1, sizeof *out->items);
+    bool *taken = dq_calloc(pl.n ? pl.n : 1, sizeof *taken);
+    for (size_t i = 0; i < n; i++)
+        taken[order[i]] = true;
+    qterms q = {0};
+    if (pl.long_docs)
+        qterms_build(question, TERMS_BIGRAMS, &q);
     for (size_t i = 0; i < n; i++) {
         cand *c = &pl.c[order[i]];
         retrieve_hit *h = &out->items[i];
+        if (pl.long_docs)
+            take_in_page(&pl, order[i], taken, &q, h);
         h->chunk = c->chunk;
         memset(&c->chunk, 0, sizeof c->chunk); /* moved */
         h->score = c->score;
@@ -920,6 +991,8 @@ int retrieve_search(store *st, struct embedder *emb, const char *question,
     out->n = n;
     out->match = match;
     out->mode = mode;
+    qterms_free(&q);
+    free(taken);
     free(order);
     pool_free(&pl);
     return 0;

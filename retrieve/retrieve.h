@@ -93,6 +93,11 @@ typedef struct {
     double fused;    /* reciprocal rank fusion, sum of 1/(rrf_k + rank) (hybrid) */
     double rerank;   /* cross-encoder logit, higher is more relevant */
     int bm25_rank, dense_rank; /* 1-based place in each retriever's list, 0: absent */
+    /* A whole page (inside long documents): the ids of the page's chunks it
+     * holds, in reading order, this chunk among them; chunk.text is theirs
+     * joined. NULL (0) for a chunk alone. */
+    int64_t *page_chunks;
+    size_t n_page_chunks;
 } retrieve_hit;
 
 typedef struct {

@@ -898,6 +898,55 @@ Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
     retrieve_result_free(&r);
 }
 
+/* Page as a unit: when a page's answer is spread over two chunks, the best
+ * of them takes in the other, and the hit is the whole page (its chunks
+ * named, in reading order); a chunk that holds the question alone stays a
+ * chunk. */
+Test(scope, a_page_whose_chunks_together_answer_is_one_hit)
+{
+    enum { CHUNKS = 24 };
+    char *texts[CHUNKS];
+    int pages[CHUNKS];
+    for (int i = 0; i < CHUNKS; i++) {
+        int page = i + 1;
+        dq_buf b = DQ_BUF_INIT;
+        if (i == 4)
+            dq_buf_puts(&b, "The flow valve sits on the left of the pump, under its cover.");
+        else if (i == 5) {
+            page = 5; /* the second chunk of page 5 */
+            dq_buf_puts(&b, "Tighten it to the torque the gauge shows, then close the cover.");
+        } else if (i == 9)
+            dq_buf_puts(&b, "The flow valve of the spare pump is the same part.");
+        else
+            dq_buf_printf(&b, "Page %d covers the cabinet and the wiring of the pump housing.",
+                          page);
+        texts[i] = dq_buf_take(&b);
+        pages[i] = page;
+    }
+    put_chunks("manuals/valve.pdf", texts, NULL, pages, CHUNKS);
+    retrieve_params p = retrieve_default_params();
+    p.mode = RETRIEVE_BM25;
+    p.doc = "*valve.pdf";
+    p.top_k = 2;
+    retrieve_result r;
+    cr_assert_eq(retrieve_search(sst, NULL, "What torque does the gauge give the flow valve?", &p,
+                                 &r), 0);
+    cr_assert_eq(r.n, 2);
+    int at5 = r.items[0].chunk.page_start == 5 ? 0 : 1, other = 1 - at5;
+    const retrieve_hit *h = &r.items[at5];
+    cr_assert_eq(h->chunk.page_start, 5);
+    cr_assert_eq(h->n_page_chunks, 2);
+    cr_expect_lt(h->page_chunks[0], h->page_chunks[1], "in reading order");
+    cr_expect(h->chunk.chunk_id == h->page_chunks[0] || h->chunk.chunk_id == h->page_chunks[1]);
+    cr_expect(strstr(h->chunk.text, "flow valve sits") && strstr(h->chunk.text, "gauge shows"),
+              "%s", h->chunk.text);
+    cr_expect(strstr(h->chunk.text, "flow valve sits") < strstr(h->chunk.text, "gauge shows"));
+    cr_expect_eq(r.items[other].chunk.page_start, 10);
+    cr_expect_eq(r.items[other].n_page_chunks, 0, "page 10's one chunk stays a chunk");
+    cr_expect_null(r.items[other].page_chunks);
+    retrieve_result_free(&r);
+}
+
 /* A word no chunk holds in any form ("cyclicality") is searched through the
  * indexed words of its stem ("cyclical"); a word the store holds is not. */
 Test(scope, a_word_no_chunk_holds_finds_its_family)
