@@ -96,18 +96,41 @@ static void name_only(char *msg, const char *file)
     }
 }
 
+/* A hit that is a whole page names its chunks (page_chunks): the page is
+ * drawn with all their lines. */
+enum { MAX_PAGE_CHUNKS = 32 };
+
+/* "12" or "12,13,15": positive ids, at most MAX_PAGE_CHUNKS. */
+static int parse_chunk_ids(const char *arg, long long *ids, size_t *n)
+{
+    const char *p = arg;
+    *n = 0;
+    for (;;) {
+        char *end;
+        if (*n == MAX_PAGE_CHUNKS || *p < '0' || *p > '9')
+            return -1;
+        long long id = strtoll(p, &end, 10);
+        if (id <= 0)
+            return -1;
+        ids[(*n)++] = id;
+        if (!*end)
+            return 0;
+        if (*end != ',')
+            return -1;
+        p = end + 1;
+    }
+}
+
 enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
 {
     const char *chunk_arg = serve_arg(rq, "chunk");
     const char *dpi_arg = serve_arg(rq, "dpi");
-    long long chunk_id = 0;
+    long long chunks[MAX_PAGE_CHUNKS];
+    size_t n_chunks = 0;
     double dpi = 110;
-    if (chunk_arg) {
-        char *end;
-        chunk_id = strtoll(chunk_arg, &end, 10);
-        if (end == chunk_arg || *end || chunk_id <= 0)
-            return serve_reply_error(rq, 400, "chunk must be a chunk id");
-    }
+    if (chunk_arg && parse_chunk_ids(chunk_arg, chunks, &n_chunks) < 0)
+        return serve_reply_error(rq, 400, "chunk must be a chunk id, or up to %d joined by commas",
+                                 MAX_PAGE_CHUNKS);
     if (dpi_arg) {
         char *end;
         dpi = strtod(dpi_arg, &end);
@@ -146,12 +169,16 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
                                 page, d.n_pages);
         goto done;
     }
-    if (chunk_id) {
+    for (size_t c = 0; c < n_chunks; c++) {
+        long long chunk_id = chunks[c];
         store_hit h;
         int found = store_get_chunk(st, chunk_id, &h);
         bool mine = found > 0 && h.doc_id == doc_id;
         store_hit_free(&h);
-        if (found < 0) {
+        store_box *more = NULL;
+        size_t n_more = 0;
+        if (found < 0 ||
+            (mine && store_get_chunk_boxes(st, chunk_id, (int)page, &more, &n_more) < 0)) {
             ret = serve_reply_error(rq, 500, "%s", dq_last_error());
             goto done;
         }
@@ -159,10 +186,11 @@ enum MHD_Result api_page_png(serve_request *rq, long long doc_id, long page)
             ret = serve_reply_error(rq, 404, "document %lld has no chunk %lld", doc_id, chunk_id);
             goto done;
         }
-        if (store_get_chunk_boxes(st, chunk_id, (int)page, &boxes, &n_boxes) < 0) {
-            ret = serve_reply_error(rq, 500, "%s", dq_last_error());
-            goto done;
-        }
+        boxes = dq_realloc(boxes, (n_boxes + n_more + 1) * sizeof *boxes);
+        if (n_more)
+            memcpy(boxes + n_boxes, more, n_more * sizeof *more);
+        n_boxes += n_more;
+        free(more);
     }
     path = store_abs_path(store_root(st), d.path);
     store_pool_release(&rq->srv->stores, st);

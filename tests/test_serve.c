@@ -1162,6 +1162,27 @@ Test(serve, documents_and_page_images_with_highlights)
     cr_expect_eq(r.status, 200);
     cr_expect(strstr(r.headers.data, "X-Docqa-Highlights: 0"), "the chunk is not on page 1");
     resp_free(&r);
+    /* a whole-page hit names its chunks: all their lines are drawn */
+    snprintf(path, sizeof path, "/api/documents/%d/pages/2.png?chunk=%d,%d", manual_id, chunk,
+             chunk);
+    r = get(path);
+    cr_expect_eq(r.status, 200, "%s", r.body.data);
+    cr_expect(strstr(r.headers.data, "X-Docqa-Highlights: 4"), "%s", r.headers.data);
+    resp_free(&r);
+    const char *bad_lists[] = {"%d,", "%d,,1", ",%d", "%d,-1", "%d,x", "%d%%201"};
+    for (size_t i = 0; i < sizeof bad_lists / sizeof *bad_lists; i++) {
+        char arg[64], url[192];
+        snprintf(arg, sizeof arg, bad_lists[i], chunk);
+        snprintf(url, sizeof url, "/api/documents/%d/pages/2.png?chunk=%s", manual_id, arg);
+        r = get(url);
+        cr_expect_eq(r.status, 400, "%s: %ld", url, r.status);
+        resp_free(&r);
+    }
+    snprintf(path, sizeof path, "/api/documents/%d/pages/1.png?chunk=%d,%d", manual_id, chunk,
+             other_chunk);
+    r = get(path);
+    cr_expect_eq(r.status, 404, "a chunk of another document in the list");
+    resp_free(&r);
 
     struct {
         char path[128];

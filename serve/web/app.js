@@ -213,7 +213,8 @@ async function showPage(s, page) {
     if (Number(b.dataset.page) === page) b.setAttribute('aria-current', 'page');
     else b.removeAttribute('aria-current');
   }
-  const r = await api(`/api/documents/${s.doc_id}/pages/${page}.png?chunk=${s.chunk_id}`);
+  const chunks = (s.page_chunks || [s.chunk_id]).join(',');
+  const r = await api(`/api/documents/${s.doc_id}/pages/${page}.png?chunk=${chunks}`);
   if (r.status === 404) {
     /* a text file: no page image, show the passage itself */
     body.textContent = '';
