@@ -108,6 +108,21 @@ static int cover_cb(void *ctx, const dq_term *t)
     return 0;
 }
 
+/* The distinct question terms a text holds, a stand-in (alias, NULL: none)
+ * counting as the word it stands for. */
+static int coverage_of(const qterms *q, const qterms *alias, const int *alias_of,
+                       const char *text)
+{
+    if (!q->n)
+        return 0;
+    qterms none = {0};
+    unsigned char *seen = dq_calloc(q->n, 1);
+    cover_ctx cc = {q, alias ? alias : &none, alias_of, seen, 0};
+    text_terms(text, strlen(text), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
+    free(seen);
+    return cc.distinct;
+}
+
 typedef struct {
     size_t index; /* into the store's hits */
     double score; /* BM25, scaled by coverage in long documents */
@@ -226,19 +241,16 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
     }
 
     ranked *order = dq_calloc(hits->n ? hits->n : 1, sizeof *order);
-    unsigned char *seen = dq_calloc(q.n ? q.n : 1, 1);
     for (size_t i = 0; i < hits->n; i++) {
-        memset(seen, 0, q.n);
-        cover_ctx cc = {&q, &alias, alias_of, seen, 0};
         const char *t = hits->items[i].text ? hits->items[i].text : "";
-        text_terms(t, strlen(t), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
-        order[i] = (ranked){i, hits->items[i].score, cc.distinct};
+        int distinct = coverage_of(&q, &alias, alias_of, t);
+        order[i] = (ranked){i, hits->items[i].score, distinct};
         if (long_docs && q.n) {
             /* In a long document a rare word repeated on one page (a
              * schedule's label) outscores the page that holds the rest of
              * the question; what share of the question a chunk holds
              * scales its score there. */
-            order[i].score *= 1.0 + (double)cc.distinct / (double)q.n;
+            order[i].score *= 1.0 + (double)distinct / (double)q.n;
             hits->items[i].score = order[i].score;
         }
     }
@@ -249,7 +261,6 @@ static int bm25_ranked(store *st, const char *question, int k, const retrieve_sc
         sorted[i] = hits->items[order[i].index];
     free(hits->items);
     hits->items = sorted;
-    free(seen);
     free(order);
     qterms_free(&q);
     qterms_free(&alias);
@@ -545,19 +556,6 @@ static bool same_place(const store_hit *a, const store_hit *b)
            a->page_end == b->page_end;
 }
 
-/* The distinct question terms a text holds. */
-static int coverage_of(const qterms *q, const char *text)
-{
-    if (!q->n)
-        return 0;
-    qterms none = {0};
-    unsigned char *seen = dq_calloc(q->n, 1);
-    cover_ctx cc = {q, &none, NULL, seen, 0};
-    text_terms(text, strlen(text), TERMS_UNIGRAMS | TERMS_BIGRAMS, cover_cb, &cc);
-    free(seen);
-    return cc.distinct;
-}
-
 typedef struct {
     const store_hit *chunk;
     size_t index; /* into the pool */
@@ -593,7 +591,7 @@ static void take_in_page(pool *pl, size_t self, bool *taken, const qterms *q, re
             dq_buf_puts(&text, part[i].chunk->text ? part[i].chunk->text : "");
         }
     }
-    if (n > 1 && coverage_of(q, text.data) > coverage_of(q, own)) {
+    if (n > 1 && coverage_of(q, NULL, NULL, text.data) > coverage_of(q, NULL, NULL, own)) {
         h->page_chunks = dq_calloc(n, sizeof *h->page_chunks);
         for (size_t i = 0; i < n; i++) {
             h->page_chunks[i] = part[i].chunk->chunk_id;
