@@ -852,34 +852,43 @@ Test(scope, a_report_holding_only_a_named_year_is_not_named)
     retrieve_result_free(&r);
 }
 
-/* Two chunks of one page are one place to a reader who is cited pages: the
- * second best chunk of the best page comes after the best chunk of another
- * page that also answers. */
-Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
+/* A 24-chunk manual at path, a chunk a page, except that chunk `second`
+ * is the second chunk of the page before it; chunk i holds text[i] where
+ * given, else filler (a printf format taking the page number). */
+static void put_manual(const char *path, const char *const text[24], int second,
+                       const char *filler)
 {
     enum { CHUNKS = 24 };
     char *texts[CHUNKS];
     int pages[CHUNKS];
     for (int i = 0; i < CHUNKS; i++) {
-        int page = i + 1;
-        dq_buf b = DQ_BUF_INIT;
-        if (i == 2)
-            dq_buf_puts(&b, "To replace the impeller seal, drain the pump and lift the impeller "
-                            "seal cover; the impeller seal is replaced whole.");
-        else if (i == 3) {
-            page = 3; /* the second chunk of page 3 */
-            dq_buf_puts(&b, "Impeller seal kits list the impeller seal, its springs and the "
-                            "gasket replaced with it.");
-        } else if (i == 7)
-            dq_buf_puts(&b, "Worn impeller seal: the seal is replaced by the service partner.");
-        else
-            dq_buf_printf(&b, "Page %d covers the cabinet, the wiring and the seal of the door "
-                              "of the pump housing in general terms.",
-                          page);
-        texts[i] = dq_buf_take(&b);
-        pages[i] = page;
+        pages[i] = i == second ? i : i + 1;
+        if (text[i]) {
+            texts[i] = dq_strdup(text[i]);
+        } else {
+            dq_buf b = DQ_BUF_INIT;
+            dq_buf_printf(&b, filler, pages[i]);
+            texts[i] = dq_buf_take(&b);
+        }
     }
-    put_chunks("manuals/pump.pdf", texts, NULL, pages, CHUNKS);
+    put_chunks(path, texts, NULL, pages, CHUNKS);
+}
+
+/* Two chunks of one page are one place to a reader who is cited pages: the
+ * second best chunk of the best page comes after the best chunk of another
+ * page that also answers. */
+Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
+{
+    const char *text[24] = {
+        [2] = "To replace the impeller seal, drain the pump and lift the impeller seal cover; "
+              "the impeller seal is replaced whole.",
+        [3] = "Impeller seal kits list the impeller seal, its springs and the gasket replaced "
+              "with it.", /* the second chunk of page 3 */
+        [7] = "Worn impeller seal: the seal is replaced by the service partner.",
+    };
+    put_manual("manuals/pump.pdf", text, 3,
+               "Page %d covers the cabinet, the wiring and the seal of the door of the pump "
+               "housing in general terms.");
     retrieve_params p = retrieve_default_params();
     p.mode = RETRIEVE_BM25;
     p.doc = "*pump.pdf";
@@ -904,26 +913,13 @@ Test(scope, a_second_chunk_of_a_page_comes_after_another_page)
  * chunk. */
 Test(scope, a_page_whose_chunks_together_answer_is_one_hit)
 {
-    enum { CHUNKS = 24 };
-    char *texts[CHUNKS];
-    int pages[CHUNKS];
-    for (int i = 0; i < CHUNKS; i++) {
-        int page = i + 1;
-        dq_buf b = DQ_BUF_INIT;
-        if (i == 4)
-            dq_buf_puts(&b, "The flow valve sits on the left of the pump, under its cover.");
-        else if (i == 5) {
-            page = 5; /* the second chunk of page 5 */
-            dq_buf_puts(&b, "Tighten it to the torque the gauge shows, then close the cover.");
-        } else if (i == 9)
-            dq_buf_puts(&b, "The flow valve of the spare pump is the same part.");
-        else
-            dq_buf_printf(&b, "Page %d covers the cabinet and the wiring of the pump housing.",
-                          page);
-        texts[i] = dq_buf_take(&b);
-        pages[i] = page;
-    }
-    put_chunks("manuals/valve.pdf", texts, NULL, pages, CHUNKS);
+    const char *text[24] = {
+        [4] = "The flow valve sits on the left of the pump, under its cover.",
+        [5] = "Tighten it to the torque the gauge shows, then close the cover.", /* page 5 too */
+        [9] = "The flow valve of the spare pump is the same part.",
+    };
+    put_manual("manuals/valve.pdf", text, 5,
+               "Page %d covers the cabinet and the wiring of the pump housing.");
     retrieve_params p = retrieve_default_params();
     p.mode = RETRIEVE_BM25;
     p.doc = "*valve.pdf";
