@@ -5,13 +5,10 @@
  * (batch_tokens): every linear layer is then one matrix product over the
  * batch (activations quantized once per input; with
  * AVX-512 VNNI the packed product of lm_gemm.c, whose packing the batch
- * repays), and attention is SGEMMs over the cache, a task for each head and
- * each ATT_ROWS of the batch's queries, which see only the keys up to their
- * last (OpenBLAS single-threaded inside our pool, as for BERT). The
- * cache holds K and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), read
- * back as float a tile of KV_TILE keys at a time (or in float, on request);
- * a batch writes past lm_ctx_pos and only moves it when the whole batch is
- * done, so a stopped or failed call leaves the cache as it was.
+ * repays), and attention runs over the cache (lm_attn.c). The cache holds K
+ * and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), or in float on
+ * request; a batch writes past lm_ctx_pos and only moves it when the whole
+ * batch is done, so a stopped or failed call leaves the cache as it was.
  */
 #include "embed/lm_impl.h"
 
@@ -23,18 +20,13 @@
 #include <string.h>
 
 /* Tokens of a micro-batch: as many as BATCH_BUDGET of batch buffers holds,
- * between UBATCH_MIN and UBATCH_MAX (a multiple of ATT_ROWS). Every batch
+ * between UBATCH_MIN and UBATCH_MAX (a multiple of LM_ATT_ROWS). Every batch
  * packs each weight matrix again, so a bigger batch packs less often:
  * Qwen2.5-0.5B (63 KB of buffers a token) runs 512 (32 MB; prefill about 4%
  * faster per CPU second than at 256), 1.5B (114 KB) and larger stay at 256,
  * where 512 measured no faster (bench/README.md). */
 enum { UBATCH_MIN = 256, UBATCH_MAX = 512 };
 #define BATCH_BUDGET ((size_t)32 << 20)
-/* Queries of one attention task: bounds the scores each thread keeps. */
-enum { ATT_ROWS = 64 };
-/* Keys converted to float at a time by one attention task: 256 x head_dim 128
- * is 128 KiB, which stays in L2 between the conversion and the SGEMM. */
-enum { KV_TILE = 256 };
 
 struct lm_ctx {
     lm_model *m;
@@ -52,8 +44,7 @@ struct lm_ctx {
     lm_qrow *xq;             /* (ubatch) rows of max_k int8 activations */
     int8_t *xq_q;
     float *xq_d, *xq_dsx;
-    float *scores;           /* (n_threads, ATT_ROWS, n_ctx) */
-    float *kv_tile;          /* (n_threads, KV_TILE, head_dim) */
+    float *attn_scratch;     /* (n_threads, lm_attn_scratch_floats) */
     float *rope_cos, *rope_sin; /* (ubatch, head_dim / 2) */
     const float *xq_for;     /* the input xq holds, NULL once it is rewritten */
     float *logits;           /* (n_logits, n_vocab) */
@@ -80,14 +71,14 @@ static int batch_tokens(const lm_model *m)
     size_t fit = BATCH_BUDGET / (token_floats(m) * sizeof(float));
     if (fit >= UBATCH_MAX)
         return UBATCH_MAX;
-    return fit <= UBATCH_MIN ? UBATCH_MIN : (int)fit / ATT_ROWS * ATT_ROWS;
+    return fit <= UBATCH_MIN ? UBATCH_MIN : (int)fit / LM_ATT_ROWS * LM_ATT_ROWS;
 }
 
 static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
 {
     const lm_hparams *hp = &m->hp;
     return (size_t)batch_tokens(m) * token_floats(m) +
-           (size_t)n_threads * (ATT_ROWS * (size_t)n_ctx + KV_TILE * (size_t)hp->head_dim) +
+           (size_t)n_threads * lm_attn_scratch_floats(n_ctx, hp->head_dim) +
            (size_t)hp->n_vocab;
 }
 
@@ -159,9 +150,8 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         c->xq[i].d = c->xq_d + (size_t)i * (c->max_k / 32 + 1);
         c->xq[i].dsx = c->xq_dsx + (size_t)i * (c->max_k / 16 + 1);
     }
-    c->scores = dq_malloc((size_t)bert_pool_size(c->pool) * ATT_ROWS * (size_t)n_ctx * sizeof(float));
-    c->kv_tile = dq_malloc((size_t)bert_pool_size(c->pool) * KV_TILE * (size_t)hp->head_dim *
-                           sizeof(float));
+    c->attn_scratch = dq_malloc((size_t)bert_pool_size(c->pool) *
+                                lm_attn_scratch_floats(n_ctx, hp->head_dim) * sizeof(float));
     c->rope_cos = dq_malloc((size_t)c->ubatch * (size_t)(hp->head_dim / 2) * sizeof(float));
     c->rope_sin = dq_malloc((size_t)c->ubatch * (size_t)(hp->head_dim / 2) * sizeof(float));
     return c;
@@ -187,8 +177,7 @@ void lm_ctx_free(lm_ctx *c)
     free(c->xq_q);
     free(c->xq_d);
     free(c->xq_dsx);
-    free(c->scores);
-    free(c->kv_tile);
+    free(c->attn_scratch);
     free(c->rope_cos);
     free(c->rope_sin);
     free(c->logits);
@@ -312,74 +301,12 @@ static void rope_tables(lm_ctx *c, int p0, int m)
     }
 }
 
-typedef struct {
-    lm_ctx *c;
-    int layer, p0, m;
-} attn_job;
-
-/* r rows of the cache from element off (row stride kv_dim) as float: in
- * place for a float cache, else converted into tile (stride head_dim). */
-static const float *cache_rows(const lm_ctx *c, const void *cache, size_t off, int r,
-                               float *tile, int *ld)
-{
-    const lm_model *m = c->m;
-    if (c->kv_f32) {
-        *ld = m->kv_dim;
-        return (const float *)cache + off;
-    }
-    *ld = m->hp.head_dim;
-    lm_f16_load_rows((const uint16_t *)cache + off, (size_t)m->kv_dim, r, m->hp.head_dim, tile);
-    return tile;
-}
-
 static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x, int n)
 {
     if (c->kv_f32)
         memcpy((float *)cache + off, x, (size_t)n * sizeof(float));
     else
         lm_f16_store(x, (uint16_t *)cache + off, n);
-}
-
-/* One query head and ATT_ROWS of the batch's queries over the cache: S = Q
- * K^T / sqrt(d) over the keys up to the last of them, causal mask, softmax,
- * then S V into the head's columns of att, each product a tile of keys at a
- * time converted from F16. */
-static void attn_task(void *ctx, int task, int thread)
-{
-    const attn_job *j = ctx;
-    lm_ctx *c = j->c;
-    const lm_model *m = c->m;
-    int n_chunks = (j->m + ATT_ROWS - 1) / ATT_ROWS;
-    int h = task / n_chunks, q0 = task % n_chunks * ATT_ROWS;
-    int mq = j->m - q0 < ATT_ROWS ? j->m - q0 : ATT_ROWS;
-    int d = m->hp.head_dim, g = h / (m->hp.n_head / m->hp.n_head_kv);
-    int L = j->p0 + q0 + mq;
-    size_t layer_off = (size_t)j->layer * c->n_ctx * m->kv_dim;
-    size_t off = layer_off + (size_t)g * d;
-    const float *Q = c->q + (size_t)q0 * m->q_dim + (size_t)h * d;
-    float *out = c->att + (size_t)q0 * m->q_dim + (size_t)h * d;
-    float *S = c->scores + (size_t)thread * ATT_ROWS * c->n_ctx;
-    float *tile = c->kv_tile + (size_t)thread * KV_TILE * d;
-    int ld;
-    for (int i0 = 0; i0 < L; i0 += KV_TILE) {
-        int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
-        const float *K = cache_rows(c, c->k_cache, off + (size_t)i0 * m->kv_dim, r, tile, &ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, r, d, 1.0f / sqrtf((float)d), Q,
-                    m->q_dim, K, ld, 0.0f, S + i0, L);
-    }
-    for (int t = 0; t < mq; t++) {
-        float *s = S + (size_t)t * L;
-        int n = j->p0 + q0 + t + 1; /* keys this query may see */
-        vec_softmax(s, n, 1.0f);
-        for (int i = n; i < L; i++)
-            s[i] = 0;
-    }
-    for (int i0 = 0; i0 < L; i0 += KV_TILE) {
-        int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
-        const float *V = cache_rows(c, c->v_cache, off + (size_t)i0 * m->kv_dim, r, tile, &ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mq, d, r, 1.0f, S + i0, L, V, ld,
-                    i0 ? 1.0f : 0.0f, out, m->q_dim);
-    }
 }
 
 static bool stopped(lm_ctx *c)
@@ -428,8 +355,12 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         size_t layer_off = (size_t)l * c->n_ctx * KV;
         cache_store(c, c->k_cache, layer_off + (size_t)p0 * KV, c->k, m * KV);
         cache_store(c, c->v_cache, layer_off + (size_t)p0 * KV, c->v, m * KV);
-        attn_job aj = {c, l, p0, m};
-        bert_pool_run(c->pool, attn_task, &aj, hp->n_head * ((m + ATT_ROWS - 1) / ATT_ROWS));
+        size_t layer_at = layer_off * (c->kv_f32 ? sizeof(float) : sizeof(uint16_t));
+        lm_attn_batch ab = {(const char *)c->k_cache + layer_at,
+                            (const char *)c->v_cache + layer_at,
+                            c->kv_f32, c->q, c->att, m, p0, c->n_ctx,
+                            hp->n_head, hp->n_head_kv, d, KV, c->attn_scratch};
+        lm_attention(c->pool, &ab);
         c->xq_for = NULL;
         linear(c, &ly->wo, m, c->att, c->xn, NULL);
         for (size_t i = 0; i < (size_t)m * E; i++)

@@ -1,5 +1,5 @@
 /* lm_impl.h - private to embed/: the LLM engine's tensor kernels and model
- * structs, shared by lm_quant.c, lm_qdot.c, lm_model.c and lm_forward.c.
+ * structs, shared by lm_quant.c, lm_qdot.c, lm_model.c, lm_attn.c and lm_forward.c.
  *
  * A weight matrix stays in the mapped GGUF file in its own type. Products
  * against a quantized matrix quantize the activations to int8 in blocks of
@@ -46,6 +46,27 @@ uint16_t lm_f32_to_f16(float f);
 void lm_f16_store(const float *x, uint16_t *out, int n);
 /* rows x cols halves, rows ld apart, into out (rows, cols). */
 void lm_f16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *out);
+
+/* ---- attention (lm_attn.c) ---------------------------------------------------- */
+
+/* Queries of one attention task; micro-batches are a multiple of it. */
+enum { LM_ATT_ROWS = 64 };
+
+/* One layer's causal grouped-query attention for a micro-batch of m queries
+ * at positions p0.., whose keys and values are in the cache already. */
+typedef struct {
+    const void *k, *v;   /* the layer's cache, (n_ctx, kv_dim) each, F16 or float */
+    bool f32;            /* the cache holds float */
+    const float *q;      /* (m, n_head * head_dim) queries after RoPE */
+    float *out;          /* (m, n_head * head_dim) */
+    int m, p0, n_ctx;
+    int n_head, n_head_kv, head_dim, kv_dim;
+    float *scratch;      /* (pool threads, lm_attn_scratch_floats) */
+} lm_attn_batch;
+
+/* Floats of scratch one pool thread needs. */
+size_t lm_attn_scratch_floats(int n_ctx, int head_dim);
+void lm_attention(bert_pool *p, const lm_attn_batch *b);
 
 /* ---- int8 activations -------------------------------------------------------- */
 
