@@ -266,12 +266,12 @@ static void linear_many(lm_ctx *c, const lm_mat *const *W, int n, int m, const f
         add_bias(out[i], 1, W[i]->N, bias[i]);
 }
 
-/* Rotates each head_dim-wide head of n_heads in x (m rows of stride ld). */
-static void rope(const lm_ctx *c, float *x, int m, int n_heads, int ld)
+/* Rotates each head_dim-wide head of n_heads in rows t0..t1 of x (stride ld). */
+static void rope(const lm_ctx *c, float *x, int t0, int t1, int n_heads, int ld)
 {
     const lm_hparams *hp = &c->m->hp;
     int half = hp->head_dim / 2;
-    for (int t = 0; t < m; t++) {
+    for (int t = t0; t < t1; t++) {
         const float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)t * ld + (size_t)h * hp->head_dim;
@@ -309,6 +309,95 @@ static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x
         lm_f16_store(x, (uint16_t *)cache + off, n);
 }
 
+/* ---- the per-token work between the products, a pool job ------------------------ */
+
+/* Tokens of one task of a row job; below ROWS_POOLED tokens (decode) a row
+ * job runs on the caller alone, where waking the pool would cost more. */
+enum { ROWS_TASK = 16, ROWS_POOLED = 32 };
+
+typedef struct {
+    lm_ctx *c;
+    int m, p0, layer;
+    float *x;             /* (m, n_embd) the residual stream */
+    const float *add;     /* (m, n_embd) added to x first, or NULL */
+    const float *norm;    /* (n_embd) RMSNorm weights: out = RMSNorm(x) norm; NULL: */
+    float *out;           /* (m, width) ... or out = swiglu(out, up); neither: as it is */
+    const float *up;
+    int width;
+    bool quantize;        /* out's rows into c->xq too */
+} rows_job;
+
+static void rows_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const rows_job *j = ctx;
+    const lm_hparams *hp = &j->c->m->hp;
+    int E = hp->n_embd, t1 = (task + 1) * ROWS_TASK < j->m ? (task + 1) * ROWS_TASK : j->m;
+    for (int t = task * ROWS_TASK; t < t1; t++) {
+        float *out = j->out + (size_t)t * j->width;
+        if (j->norm) {
+            float *x = j->x + (size_t)t * E;
+            if (j->add)
+                vec_add(x, j->add + (size_t)t * E, E);
+            rms_norm(x, j->norm, E, hp->rms_eps, out);
+        } else if (j->up) {
+            vec_swiglu(out, j->up + (size_t)t * j->width, j->width);
+        }
+        if (j->quantize)
+            lm_quantize_row(out, j->width, &j->c->xq[t]);
+    }
+}
+
+/* Runs a row job; with quantize, the products that follow find their input
+ * quantized (quantize_input). */
+static void run_rows(lm_ctx *c, rows_job *j)
+{
+    if (j->norm || j->up || j->quantize)
+            bert_pool_run(j->m >= ROWS_POOLED ? c->pool : NULL, rows_task, j,
+                      (j->m + ROWS_TASK - 1) / ROWS_TASK);
+    c->xq_for = j->quantize ? j->out : NULL;
+}
+
+/* Whether the products of the n matrices W take int8 input. */
+static bool takes_int8(const lm_mat *const *W, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (lm_type_quantized(W[i]->type))
+            return true;
+    return false;
+}
+
+/* The Q and K heads' RMSNorm (Qwen3), RoPE, and the batch's keys and values
+ * into the cache, a task for ROWS_TASK tokens. */
+static void qkv_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const rows_job *j = ctx;
+    lm_ctx *c = j->c;
+    const lm_model *md = c->m;
+    const lm_hparams *hp = &md->hp;
+    const lm_layer *ly = &md->layers[j->layer];
+    int Q = md->q_dim, KV = md->kv_dim, d = hp->head_dim;
+    int t0 = task * ROWS_TASK, t1 = t0 + ROWS_TASK < j->m ? t0 + ROWS_TASK : j->m;
+    if (ly->q_norm) {
+        for (int t = t0; t < t1; t++) {
+            for (int h = 0; h < hp->n_head; h++) {
+                float *v = c->q + (size_t)t * Q + (size_t)h * d;
+                rms_norm(v, ly->q_norm, d, hp->rms_eps, v);
+            }
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                float *v = c->k + (size_t)t * KV + (size_t)h * d;
+                rms_norm(v, ly->k_norm, d, hp->rms_eps, v);
+            }
+        }
+    }
+    rope(c, c->q, t0, t1, hp->n_head, Q);
+    rope(c, c->k, t0, t1, hp->n_head_kv, KV);
+    size_t at = ((size_t)j->layer * c->n_ctx + (size_t)(j->p0 + t0)) * KV;
+    cache_store(c, c->k_cache, at, c->k + (size_t)t0 * KV, (t1 - t0) * KV);
+    cache_store(c, c->v_cache, at, c->v + (size_t)t0 * KV, (t1 - t0) * KV);
+}
+
 static bool stopped(lm_ctx *c)
 {
     if (c->should_stop && c->should_stop(c->stop_user)) {
@@ -329,59 +418,48 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         lm_dequant_row(md->tok_embd.type, md->tok_embd.data + (size_t)tok[t] * md->tok_embd.row_bytes,
                        c->x + (size_t)t * E, E);
     rope_tables(c, p0, m);
+    const float *pending = NULL; /* the last product's output, not yet added to x */
     for (int l = 0; l < hp->n_layer; l++) {
         if (stopped(c))
             return LM_ERR_STOPPED;
         const lm_layer *ly = &md->layers[l];
-        for (int t = 0; t < m; t++)
-            rms_norm(c->x + (size_t)t * E, ly->attn_norm, E, hp->rms_eps, c->xn + (size_t)t * E);
-        c->xq_for = NULL;
-        linear_many(c, (const lm_mat *[]){&ly->wq, &ly->wk, &ly->wv}, 3, m, c->xn,
-                    (float *[]){c->q, c->k, c->v}, (const float *[]){ly->bq, ly->bk, ly->bv});
-        if (ly->q_norm) {
-            for (int t = 0; t < m; t++) {
-                for (int h = 0; h < hp->n_head; h++) {
-                    float *v = c->q + (size_t)t * Q + (size_t)h * d;
-                    rms_norm(v, ly->q_norm, d, hp->rms_eps, v);
-                }
-                for (int h = 0; h < hp->n_head_kv; h++) {
-                    float *v = c->k + (size_t)t * KV + (size_t)h * d;
-                    rms_norm(v, ly->k_norm, d, hp->rms_eps, v);
-                }
-            }
-        }
-        rope(c, c->q, m, hp->n_head, Q);
-        rope(c, c->k, m, hp->n_head_kv, KV);
-        size_t layer_off = (size_t)l * c->n_ctx * KV;
-        cache_store(c, c->k_cache, layer_off + (size_t)p0 * KV, c->k, m * KV);
-        cache_store(c, c->v_cache, layer_off + (size_t)p0 * KV, c->v, m * KV);
-        size_t layer_at = layer_off * (c->kv_f32 ? sizeof(float) : sizeof(uint16_t));
+        const lm_mat *qkv[] = {&ly->wq, &ly->wk, &ly->wv}, *ffn[] = {&ly->w_gate, &ly->w_up};
+        rows_job rj = {c, m, p0, l, c->x, pending, ly->attn_norm, c->xn, NULL, E,
+                       takes_int8(qkv, 3)};
+        run_rows(c, &rj);
+        linear_many(c, qkv, 3, m, c->xn, (float *[]){c->q, c->k, c->v},
+                    (const float *[]){ly->bq, ly->bk, ly->bv});
+        bert_pool_run(m >= ROWS_POOLED ? c->pool : NULL, qkv_task, &rj,
+                      (m + ROWS_TASK - 1) / ROWS_TASK);
+        size_t layer_at = (size_t)l * c->n_ctx * KV * (c->kv_f32 ? sizeof(float) : sizeof(uint16_t));
         lm_attn_batch ab = {(const char *)c->k_cache + layer_at,
                             (const char *)c->v_cache + layer_at,
                             c->kv_f32, c->q, c->att, m, p0, c->n_ctx,
                             hp->n_head, hp->n_head_kv, d, KV, c->attn_scratch};
         lm_attention(c->pool, &ab);
-        c->xq_for = NULL;
+        rj = (rows_job){c, m, p0, l, NULL, NULL, NULL, c->att, NULL, Q,
+                        lm_type_quantized(ly->wo.type)};
+        run_rows(c, &rj);
         linear(c, &ly->wo, m, c->att, c->xn, NULL);
-        for (size_t i = 0; i < (size_t)m * E; i++)
-            c->x[i] += c->xn[i];
-        for (int t = 0; t < m; t++)
-            rms_norm(c->x + (size_t)t * E, ly->ffn_norm, E, hp->rms_eps, c->xn + (size_t)t * E);
-        c->xq_for = NULL;
-        linear_many(c, (const lm_mat *[]){&ly->w_gate, &ly->w_up}, 2, m, c->xn,
-                    (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
-        vec_swiglu(c->gate, c->up, m * F);
-        c->xq_for = NULL;
+        rj = (rows_job){c, m, p0, l, c->x, c->xn, ly->ffn_norm, c->xn, NULL, E, takes_int8(ffn, 2)};
+        run_rows(c, &rj);
+        linear_many(c, ffn, 2, m, c->xn, (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
+        rj = (rows_job){c, m, p0, l, NULL, NULL, NULL, c->gate, c->up, F,
+                        lm_type_quantized(ly->w_down.type)};
+        run_rows(c, &rj);
         linear(c, &ly->w_down, m, c->gate, c->xn, NULL);
-        for (size_t i = 0; i < (size_t)m * E; i++)
-            c->x[i] += c->xn[i];
+        pending = c->xn;
     }
     int n_out = m - first_logit;
     if (n_out <= 0)
         return 0;
-    for (int t = first_logit; t < m; t++)
-        rms_norm(c->x + (size_t)t * E, md->output_norm, E, hp->rms_eps,
-                 c->xn + (size_t)(t - first_logit) * E);
+    for (int t = first_logit; t < m; t++) {
+        float *x = c->x + (size_t)t * E;
+        if (pending)
+            vec_add(x, pending + (size_t)t * E, E);
+        /* row t of pending is read before row t - first_logit <= t is written */
+        rms_norm(x, md->output_norm, E, hp->rms_eps, c->xn + (size_t)(t - first_logit) * E);
+    }
     c->xq_for = NULL;
     linear(c, &md->output, n_out, c->xn, c->logits + (size_t)out_row * hp->n_vocab, NULL);
     return 0;
