@@ -1,37 +1,32 @@
 /* lm_attn.c - causal grouped-query attention of a micro-batch over the KV
  * cache (lm_forward.c stores the batch's keys and values first).
  *
- * Three forms, by lm_isa_get():
- * - AVX-512 (LM_ISA_VNNI): fused, as flash attention does it. A task takes
- *   one KV head and ATT_COLS (query, head) pairs of its group, t-major, so a
- *   decode step's heads of a group share one task and a prefill's tasks see
- *   nearly the same keys. The queries lie across the vector lanes (Q^T), so
- *   the online softmax (running max and sum per query) is all vertical: for
- *   each block of ATT_KEYS keys, converted from the cache into a small
- *   buffer, S^T = K Q^T, the mask only on blocks that cross a query's last
- *   key, P = e^(S - max) with 1 / sqrt(d) folded into Q, O^T = O^T alpha +
- *   V^T P^T. No score row outlives its block, keys past the last query's
- *   are never read, and each task's sums run in one fixed order, so the
- *   result does not depend on the number of threads. The products stay in
- *   float: BF16 ones (vdpbf16ps, twice the FMA's rate on this CPU) took
- *   test_lm's F16-cache logits to 5e-3 from the reference (goal 1e-3).
- * - AVX2: SGEMMs over the cache, a task for each head and each LM_ATT_ROWS
- *   of the batch's queries, which see only the keys up to their last
- *   (OpenBLAS single-threaded inside our pool, as for BERT), an F16 cache
- *   read back as float a tile of KV_TILE keys at a time.
- * - scalar: the reference, one query and head at a time, softmax in double.
+ * One fused kernel, as flash attention does it, at LM_ISA_VNNI (AVX-512)
+ * and LM_ISA_AVX2. A task takes one KV head and ATT_COLS (query, head)
+ * pairs of its group, t-major, so a decode step's heads of a group share
+ * one task and a prefill's tasks see nearly the same keys. The queries lie
+ * across the vector lanes (Q^T), so the online softmax (running max and sum
+ * per query) is all vertical: for each block of ATT_KEYS keys, converted
+ * from the cache into a small buffer, S^T = K Q^T, the mask only on blocks
+ * that cross a query's last key, P = e^(S - max) with 1 / sqrt(d) folded
+ * into Q, O^T = O^T alpha + V^T P^T. No score row outlives its block, keys
+ * past the last query's are never read, and each task's sums run in one
+ * fixed order, so the result does not depend on the number of threads.
+ * It replaced OpenBLAS SGEMMs over F16 tiles converted to float, which
+ * were slower at both levels (bench/README.md). The products stay in
+ * float: BF16 ones (vdpbf16ps, twice the FMA's rate on this CPU) took
+ * test_lm's F16-cache logits to 5e-3 from the reference (goal 1e-3).
+ *
+ * The scalar reference, one query and head at a time with its softmax in
+ * double, runs at LM_ISA_SCALAR and for a head_dim that is not a multiple
+ * of 16 (none of the supported architectures' models has one).
  */
 #include "embed/lm_impl.h"
 #include "embed/simd512.h"
 
-#include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-/* Keys converted to float at a time by one attention task: 256 x head_dim 128
- * is 128 KiB, which stays in L2 between the conversion and the SGEMM. */
-enum { KV_TILE = 256 };
 
 /* (query, head) pairs of one fused task: 4 vectors of 16 lanes. */
 enum { ATT_COLS = 64 };
@@ -49,9 +44,9 @@ static size_t fused_floats(int head_dim)
 
 size_t lm_attn_scratch_floats(int n_ctx, int head_dim)
 {
-    size_t sgemm = LM_ATT_ROWS * (size_t)n_ctx + KV_TILE * (size_t)head_dim;
     size_t fused = fused_floats(head_dim);
-    return (sgemm > fused ? sgemm : fused) + 16; /* + 16: room to align to 64 bytes */
+    /* + 16: room to align to 64 bytes; the reference keeps a query's scores */
+    return (fused > (size_t)n_ctx ? fused : (size_t)n_ctx) + 16;
 }
 
 /* This thread's scratch, 64-byte aligned. */
@@ -61,82 +56,90 @@ static float *thread_scratch(const lm_attn_batch *b, int thread)
     return s + (16 - ((uintptr_t)s / sizeof(float)) % 16) % 16;
 }
 
-/* r rows of the cache from element off (row stride kv_dim) as float: in
- * place for a float cache, else converted into tile (stride head_dim). */
-static const float *cache_rows(const lm_attn_batch *b, const void *cache, size_t off, int r,
-                               float *tile, int *ld)
+/* ---- one fused task's queries and buffers ------------------------------------------ */
+
+/* One fused task: a KV head g and nc (query, head) pairs of its group from
+ * pair c0 (t-major), in NV vectors of 16 lanes; its buffers in the thread's
+ * scratch, each row ATT_COLS floats apart. */
+typedef struct {
+    int g, c0, nc, NV;
+    int n_first, n_last; /* keys the first and the last query see */
+    size_t off;          /* the KV head's first element in a cache row */
+    float *Qt, *Ot;      /* (head_dim, ATT_COLS): Q^T scaled by 1 / sqrt(d), O^T */
+    float *Kf, *Vf;      /* (ATT_KEYS, head_dim): a block of keys, of values */
+    float *St;           /* (ATT_KEYS, ATT_COLS): S^T, then P^T */
+    float *mx, *l, *nvis; /* (ATT_COLS): running max and sum, keys each query sees */
+} fused_tile;
+
+/* Task task's pairs, the heaviest (last) tiles first: Q^T, O^T = 0. */
+static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread)
 {
-    if (b->f32) {
-        *ld = b->kv_dim;
-        return (const float *)cache + off;
+    int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
+    int tiles = (b->m * G + ATT_COLS - 1) / ATT_COLS;
+    fused_tile f;
+    f.g = task % b->n_head_kv;
+    f.c0 = (tiles - 1 - task / b->n_head_kv) * ATT_COLS;
+    f.nc = b->m * G - f.c0 < ATT_COLS ? b->m * G - f.c0 : ATT_COLS;
+    f.NV = (f.nc + 15) / 16;
+    f.off = (size_t)f.g * d;
+    f.Qt = thread_scratch(b, thread);
+    f.Ot = f.Qt + (size_t)d * ATT_COLS;
+    f.Kf = f.Ot + (size_t)d * ATT_COLS;
+    f.Vf = f.Kf + (size_t)ATT_KEYS * d;
+    f.St = f.Vf + (size_t)ATT_KEYS * d;
+    f.mx = f.St + (size_t)ATT_KEYS * ATT_COLS;
+    f.l = f.mx + ATT_COLS;
+    f.nvis = f.l + ATT_COLS;
+    float scale = 1.0f / sqrtf((float)d);
+    for (int c = 0; c < f.NV * 16; c++) {
+        int cc = c < f.nc ? f.c0 + c : f.c0 + f.nc - 1; /* padding repeats the last pair, Q zero */
+        int t = cc / G, h = f.g * G + cc % G;
+        const float *q = b->q + (size_t)t * q_dim + (size_t)h * d;
+        for (int i = 0; i < d; i++)
+            f.Qt[(size_t)i * ATT_COLS + c] = c < f.nc ? q[i] * scale : 0.0f;
+        f.nvis[c] = (float)(b->p0 + t + 1);
+        f.mx[c] = -INFINITY;
+        f.l[c] = 0;
     }
-    *ld = b->head_dim;
-    lm_f16_load_rows((const uint16_t *)cache + off, (size_t)b->kv_dim, r, b->head_dim, tile);
-    return tile;
+    for (int i = 0; i < d; i++)
+        memset(f.Ot + (size_t)i * ATT_COLS, 0, (size_t)f.NV * 16 * sizeof(float));
+    f.n_first = (int)f.nvis[0];
+    f.n_last = (int)f.nvis[f.nc - 1];
+    return f;
 }
 
-/* One query head and LM_ATT_ROWS of the batch's queries over the cache: S =
- * Q K^T / sqrt(d) over the keys up to the last of them, causal mask,
- * softmax, then S V into the head's columns of out, each product a tile of
- * keys at a time converted from F16. */
-static void attn_task(void *ctx, int task, int thread)
+/* out = O^T / l for the tile's pairs. */
+static void fused_store(const lm_attn_batch *b, const fused_tile *f)
 {
-    const lm_attn_batch *b = ctx;
-    int n_chunks = (b->m + LM_ATT_ROWS - 1) / LM_ATT_ROWS;
-    int h = task / n_chunks, q0 = task % n_chunks * LM_ATT_ROWS;
-    int mq = b->m - q0 < LM_ATT_ROWS ? b->m - q0 : LM_ATT_ROWS;
-    int d = b->head_dim, g = h / (b->n_head / b->n_head_kv), q_dim = b->n_head * d;
-    int L = b->p0 + q0 + mq;
-    size_t off = (size_t)g * d;
-    const float *Q = b->q + (size_t)q0 * q_dim + (size_t)h * d;
-    float *out = b->out + (size_t)q0 * q_dim + (size_t)h * d;
-    float *S = thread_scratch(b, thread);
-    float *tile = S + (size_t)LM_ATT_ROWS * b->n_ctx;
-    int ld;
-    for (int i0 = 0; i0 < L; i0 += KV_TILE) {
-        int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
-        const float *K = cache_rows(b, b->k, off + (size_t)i0 * b->kv_dim, r, tile, &ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, r, d, 1.0f / sqrtf((float)d), Q,
-                    q_dim, K, ld, 0.0f, S + i0, L);
-    }
-    for (int t = 0; t < mq; t++) {
-        float *s = S + (size_t)t * L;
-        int n = b->p0 + q0 + t + 1; /* keys this query may see */
-        vec_softmax(s, n, 1.0f);
-        for (int i = n; i < L; i++)
-            s[i] = 0;
-    }
-    for (int i0 = 0; i0 < L; i0 += KV_TILE) {
-        int r = L - i0 < KV_TILE ? L - i0 : KV_TILE;
-        const float *V = cache_rows(b, b->v, off + (size_t)i0 * b->kv_dim, r, tile, &ld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mq, d, r, 1.0f, S + i0, L, V, ld,
-                    i0 ? 1.0f : 0.0f, out, q_dim);
+    int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
+    for (int c = 0; c < f->nc; c++) {
+        int t = (f->c0 + c) / G, h = f->g * G + (f->c0 + c) % G;
+        float *out = b->out + (size_t)t * q_dim + (size_t)h * d, inv = 1.0f / f->l[c];
+        for (int i = 0; i < d; i++)
+            out[i] = f->Ot[(size_t)i * ATT_COLS + c] * inv;
     }
 }
 
-/* ---- the fused AVX-512 kernel ------------------------------------------------ */
-
-#define INLINE AVX512 static inline __attribute__((always_inline))
-
-/* kn rows of d values of the cache from row k0 (of one KV head: element
- * off) as float into tile (kn, d), zero rows up to kr. */
-AVX512 static void load_keys(const lm_attn_batch *b, const void *cache, size_t off, int k0,
-                             int kn, int kr, float *tile)
+/* kn rows of the cache (keys or values of the tile's KV head) from row k0
+ * as float into tile (kn, d), zero rows up to kr. */
+static void load_keys(const lm_attn_batch *b, const void *cache, size_t off, int k0, int kn,
+                      int kr, float *tile)
 {
     int d = b->head_dim;
-    for (int k = 0; k < kn; k++) {
-        size_t at = off + (size_t)(k0 + k) * b->kv_dim;
-        float *dst = tile + (size_t)k * d;
-        if (b->f32) {
-            memcpy(dst, (const float *)cache + at, (size_t)d * sizeof(float));
-            continue;
-        }
-        const uint16_t *src = (const uint16_t *)cache + at;
-        for (int i = 0; i < d; i += 16)
-            _mm512_store_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    size_t at = off + (size_t)k0 * b->kv_dim;
+    if (b->f32) {
+        for (int k = 0; k < kn; k++)
+            memcpy(tile + (size_t)k * d, (const float *)cache + at + (size_t)k * b->kv_dim,
+                   (size_t)d * sizeof(float));
+    } else {
+        lm_f16_load_rows((const uint16_t *)cache + at, (size_t)b->kv_dim, kn, d, tile);
     }
     memset(tile + (size_t)kn * d, 0, (size_t)(kr - kn) * d * sizeof(float));
 }
+
+/* ---- the fused kernel, AVX-512 ------------------------------------------------- */
+
+#define INLINE AVX512 static inline __attribute__((always_inline))
 
 /* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG; lanes of a key
  * past a query's last (k0 + k >= nv) set to -inf when masked. */
@@ -243,65 +246,169 @@ INLINE void pv_block(int NV, int DG, const float *Vf, int kn, int d, const float
     }
 }
 
-/* The key blocks of one task of NV vectors of queries: keys up to n_last
- * (the last query's), masking from key n_first (the first query's) on. */
-INLINE void fused_blocks(int NV, const lm_attn_batch *b, size_t off, int n_first, int n_last,
-                         float *Qt, float *Ot, float *Kf, float *Vf, float *St, float *mx,
-                         float *l, const float *nvis)
+
+/* The key blocks of one tile of NV vectors of queries: keys up to n_last,
+ * masking from key n_first on. */
+INLINE void fused_blocks(int NV, const lm_attn_batch *b, const fused_tile *f)
 {
     int d = b->head_dim, KG = NV == 1 ? 8 : NV == 3 ? 4 : 6, DG = NV == 1 ? 16 : NV == 2 ? 8 : 4;
-    for (int k0 = 0; k0 < n_last; k0 += ATT_KEYS) {
-        int kn = n_last - k0 < ATT_KEYS ? n_last - k0 : ATT_KEYS, kr = (kn + KG - 1) / KG * KG;
+    for (int k0 = 0; k0 < f->n_last; k0 += ATT_KEYS) {
+        int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
+        int kr = (kn + KG - 1) / KG * KG;
+        bool masked = k0 + kn > f->n_first;
         __m512 alpha[4];
-        load_keys(b, b->k, off, k0, kn, kr, Kf);
-        bool masked = k0 + kn > n_first;
-        qk_block(NV, KG, Kf, kr, d, Qt, St, masked, k0, nvis);
-        softmax_block(NV, St, kn, masked, mx, l, alpha);
-        load_keys(b, b->v, off, k0, kn, kn, Vf);
-        pv_block(NV, DG, Vf, kn, d, St, Ot, alpha);
+        load_keys(b, b->k, f->off, k0, kn, kr, f->Kf);
+        qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis);
+        softmax_block(NV, f->St, kn, masked, f->mx, f->l, alpha);
+        load_keys(b, b->v, f->off, k0, kn, kn, f->Vf);
+        pv_block(NV, DG, f->Vf, kn, d, f->St, f->Ot, alpha);
     }
 }
 
-/* One KV head g and up to ATT_COLS (query, head) pairs of its group, the
- * heaviest (last) tiles first. */
 AVX512 static void fused_task(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
-    int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
-    int tiles = (b->m * G + ATT_COLS - 1) / ATT_COLS;
-    int g = task % b->n_head_kv, c0 = (tiles - 1 - task / b->n_head_kv) * ATT_COLS;
-    int nc = b->m * G - c0 < ATT_COLS ? b->m * G - c0 : ATT_COLS, NV = (nc + 15) / 16;
-    float *Qt = thread_scratch(b, thread), *Ot = Qt + (size_t)d * ATT_COLS;
-    float *Kf = Ot + (size_t)d * ATT_COLS, *Vf = Kf + (size_t)ATT_KEYS * d;
-    float *St = Vf + (size_t)ATT_KEYS * d, *mx = St + (size_t)ATT_KEYS * ATT_COLS;
-    float *l = mx + ATT_COLS, *nvis = l + ATT_COLS;
-    float scale = 1.0f / sqrtf((float)d);
-    for (int c = 0; c < NV * 16; c++) {
-        int cc = c < nc ? c0 + c : c0 + nc - 1; /* padding repeats the last pair, Q zero */
-        int t = cc / G, h = g * G + cc % G;
-        const float *q = b->q + (size_t)t * q_dim + (size_t)h * d;
-        for (int i = 0; i < d; i++)
-            Qt[(size_t)i * ATT_COLS + c] = c < nc ? q[i] * scale : 0.0f;
-        nvis[c] = (float)(b->p0 + t + 1);
-        mx[c] = -INFINITY;
-        l[c] = 0;
+    fused_tile f = fused_setup(b, task, thread);
+    switch (f.NV) {
+    case 1: fused_blocks(1, b, &f); break;
+    case 2: fused_blocks(2, b, &f); break;
+    case 3: fused_blocks(3, b, &f); break;
+    default: fused_blocks(4, b, &f); break;
     }
-    for (int i = 0; i < d; i++)
-        memset(Ot + (size_t)i * ATT_COLS, 0, (size_t)NV * 16 * sizeof(float));
-    int n_first = (int)nvis[0], n_last = (int)nvis[nc - 1];
-    size_t off = (size_t)g * d;
-    switch (NV) {
-    case 1: fused_blocks(1, b, off, n_first, n_last, Qt, Ot, Kf, Vf, St, mx, l, nvis); break;
-    case 2: fused_blocks(2, b, off, n_first, n_last, Qt, Ot, Kf, Vf, St, mx, l, nvis); break;
-    case 3: fused_blocks(3, b, off, n_first, n_last, Qt, Ot, Kf, Vf, St, mx, l, nvis); break;
-    default: fused_blocks(4, b, off, n_first, n_last, Qt, Ot, Kf, Vf, St, mx, l, nvis); break;
+    fused_store(b, &f);
+}
+
+/* ---- the fused kernel, AVX2 ------------------------------------------------------ */
+
+/* The same steps over 8 lanes: the tile's 16-pair groups one at a time
+ * (two ymm of queries; AVX2 has 16 registers), keys in groups of 4. */
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE2 AVX2 static inline __attribute__((always_inline))
+
+/* exp512's Cephes polynomial on 8 lanes; 2^n made in the exponent bits. */
+INLINE2 __m256 exp256(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* S^T = K Q^T for the 16 pairs from column c, kr a multiple of 4. */
+INLINE2 void qk_group2(const float *Kf, int kr, int d, const float *Qt, float *St, bool masked,
+                       int k0, const float *nvis)
+{
+    for (int k = 0; k < kr; k += 4) {
+        __m256 acc[4][2];
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++)
+            acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+        const float *kp = Kf + (size_t)k * d;
+        for (int i = 0; i < d; i++) {
+            __m256 q0 = _mm256_load_ps(Qt + (size_t)i * ATT_COLS);
+            __m256 q1 = _mm256_load_ps(Qt + (size_t)i * ATT_COLS + 8);
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < 4; j++) {
+                __m256 kb = _mm256_broadcast_ss(kp + (size_t)j * d + i);
+                acc[j][0] = _mm256_fmadd_ps(kb, q0, acc[j][0]);
+                acc[j][1] = _mm256_fmadd_ps(kb, q1, acc[j][1]);
+            }
+        }
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++) {
+            __m256 key = _mm256_set1_ps((float)(k0 + k + j));
+            for (int v = 0; v < 2; v++) {
+                __m256 s = acc[j][v];
+                if (masked) {
+                    __m256 seen = _mm256_cmp_ps(key, _mm256_load_ps(nvis + 8 * v), _CMP_LT_OQ);
+                    s = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s, seen);
+                }
+                _mm256_store_ps(St + (size_t)(k + j) * ATT_COLS + 8 * v, s);
+            }
+        }
     }
-    for (int c = 0; c < nc; c++) {
-        int t = (c0 + c) / G, h = g * G + (c0 + c) % G;
-        float *out = b->out + (size_t)t * q_dim + (size_t)h * d, inv = 1.0f / l[c];
-        for (int i = 0; i < d; i++)
-            out[i] = Ot[(size_t)i * ATT_COLS + c] * inv;
+}
+
+/* softmax_block for one 8-lane vector of pairs from column c. */
+INLINE2 __m256 softmax_lane8(float *St, int kn, bool masked, float *mx, float *l)
+{
+    __m256 bm = _mm256_set1_ps(-INFINITY);
+    for (int k = 0; k < kn; k++)
+        bm = _mm256_max_ps(bm, _mm256_load_ps(St + (size_t)k * ATT_COLS));
+    __m256 m0 = _mm256_load_ps(mx), m1 = _mm256_max_ps(m0, bm);
+    __m256 alpha = exp256(_mm256_sub_ps(m0, m1)), sum = _mm256_setzero_ps();
+    for (int k = 0; k < kn; k++) {
+        float *s = St + (size_t)k * ATT_COLS;
+        __m256 x = _mm256_load_ps(s), p = exp256(_mm256_sub_ps(x, m1));
+        if (masked)
+            p = _mm256_and_ps(p, _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+        sum = _mm256_add_ps(sum, p);
+        _mm256_store_ps(s, p);
     }
+    _mm256_store_ps(l, _mm256_fmadd_ps(_mm256_load_ps(l), alpha, sum));
+    _mm256_store_ps(mx, m1);
+    return alpha;
+}
+
+/* O^T = O^T alpha + V^T P^T for the 16 pairs from column c. */
+INLINE2 void pv_group2(const float *Vf, int kn, int d, const float *Pt, float *Ot, __m256 a0,
+                       __m256 a1)
+{
+    for (int i = 0; i < d; i += 4) {
+        __m256 acc[4][2];
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++) {
+            acc[j][0] = _mm256_mul_ps(_mm256_load_ps(Ot + (size_t)(i + j) * ATT_COLS), a0);
+            acc[j][1] = _mm256_mul_ps(_mm256_load_ps(Ot + (size_t)(i + j) * ATT_COLS + 8), a1);
+        }
+        for (int k = 0; k < kn; k++) {
+            __m256 p0 = _mm256_load_ps(Pt + (size_t)k * ATT_COLS);
+            __m256 p1 = _mm256_load_ps(Pt + (size_t)k * ATT_COLS + 8);
+            const float *vp = Vf + (size_t)k * d + i;
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < 4; j++) {
+                __m256 vb = _mm256_broadcast_ss(vp + j);
+                acc[j][0] = _mm256_fmadd_ps(vb, p0, acc[j][0]);
+                acc[j][1] = _mm256_fmadd_ps(vb, p1, acc[j][1]);
+            }
+        }
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++) {
+            _mm256_store_ps(Ot + (size_t)(i + j) * ATT_COLS, acc[j][0]);
+            _mm256_store_ps(Ot + (size_t)(i + j) * ATT_COLS + 8, acc[j][1]);
+        }
+    }
+}
+
+AVX2 static void fused_task_avx2(void *ctx, int task, int thread)
+{
+    const lm_attn_batch *b = ctx;
+    fused_tile f = fused_setup(b, task, thread);
+    int d = b->head_dim;
+    for (int k0 = 0; k0 < f.n_last; k0 += ATT_KEYS) {
+        int kn = f.n_last - k0 < ATT_KEYS ? f.n_last - k0 : ATT_KEYS, kr = (kn + 3) / 4 * 4;
+        bool masked = k0 + kn > f.n_first;
+        load_keys(b, b->k, f.off, k0, kn, kr, f.Kf);
+        load_keys(b, b->v, f.off, k0, kn, kn, f.Vf);
+        for (int c = 0; c < 16 * f.NV; c += 16) {
+            qk_group2(f.Kf, kr, d, f.Qt + c, f.St + c, masked, k0, f.nvis + c);
+            __m256 a0 = softmax_lane8(f.St + c, kn, masked, f.mx + c, f.l + c);
+            __m256 a1 = softmax_lane8(f.St + c + 8, kn, masked, f.mx + c + 8, f.l + c + 8);
+            pv_group2(f.Vf, kn, d, f.St + c, f.Ot + c, a0, a1);
+        }
+    }
+    fused_store(b, &f);
 }
 
 /* ---- the scalar reference ------------------------------------------------ */
@@ -344,12 +451,10 @@ static void ref_task(void *ctx, int task, int thread)
 void lm_attention(bert_pool *p, const lm_attn_batch *b)
 {
     int isa = lm_isa_get();
-    if (isa >= LM_ISA_VNNI && b->head_dim % 16 == 0) {
-        int tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
-        bert_pool_run(p, fused_task, (void *)b, b->n_head_kv * tiles);
-    } else if (isa >= LM_ISA_AVX2) {
-        bert_pool_run(p, attn_task, (void *)b,
-                      b->n_head * ((b->m + LM_ATT_ROWS - 1) / LM_ATT_ROWS));
+    int tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
+    if (isa >= LM_ISA_AVX2 && b->head_dim % 16 == 0) {
+        bert_pool_run(p, isa >= LM_ISA_VNNI ? fused_task : fused_task_avx2, (void *)b,
+                      b->n_head_kv * tiles);
     } else {
         bert_pool_run(p, ref_task, (void *)b, b->n_head * b->m);
     }

@@ -20,12 +20,12 @@
 #include <string.h>
 
 /* Tokens of a micro-batch: as many as BATCH_BUDGET of batch buffers holds,
- * between UBATCH_MIN and UBATCH_MAX (a multiple of LM_ATT_ROWS). Every batch
+ * between UBATCH_MIN and UBATCH_MAX (a multiple of UBATCH_STEP). Every batch
  * packs each weight matrix again, so a bigger batch packs less often:
  * Qwen2.5-0.5B (63 KB of buffers a token) runs 512 (32 MB; prefill about 4%
  * faster per CPU second than at 256), 1.5B (114 KB) and larger stay at 256,
  * where 512 measured no faster (bench/README.md). */
-enum { UBATCH_MIN = 256, UBATCH_MAX = 512 };
+enum { UBATCH_MIN = 256, UBATCH_MAX = 512, UBATCH_STEP = 64 };
 #define BATCH_BUDGET ((size_t)32 << 20)
 
 struct lm_ctx {
@@ -71,7 +71,7 @@ static int batch_tokens(const lm_model *m)
     size_t fit = BATCH_BUDGET / (token_floats(m) * sizeof(float));
     if (fit >= UBATCH_MAX)
         return UBATCH_MAX;
-    return fit <= UBATCH_MIN ? UBATCH_MIN : (int)fit / LM_ATT_ROWS * LM_ATT_ROWS;
+    return fit <= UBATCH_MIN ? UBATCH_MIN : (int)fit / UBATCH_STEP * UBATCH_STEP;
 }
 
 static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)

@@ -49,9 +49,6 @@ void lm_f16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *o
 
 /* ---- attention (lm_attn.c) ---------------------------------------------------- */
 
-/* Queries of one attention task; micro-batches are a multiple of it. */
-enum { LM_ATT_ROWS = 64 };
-
 /* One layer's causal grouped-query attention for a micro-batch of m queries
  * at positions p0.., whose keys and values are in the cache already. */
 typedef struct {
