@@ -353,7 +353,7 @@ static void rows_task(void *ctx, int task, int thread)
 static void run_rows(lm_ctx *c, rows_job *j)
 {
     if (j->norm || j->up || j->quantize)
-            bert_pool_run(j->m >= ROWS_POOLED ? c->pool : NULL, rows_task, j,
+        bert_pool_run(j->m >= ROWS_POOLED ? c->pool : NULL, rows_task, j,
                       (j->m + ROWS_TASK - 1) / ROWS_TASK);
     c->xq_for = j->quantize ? j->out : NULL;
 }
