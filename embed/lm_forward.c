@@ -14,7 +14,6 @@
 
 #include "common/common.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +124,6 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         free(c);
         return NULL;
     }
-    openblas_set_num_threads(1);
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)m->kv_dim;
     c->kv_f32 = p->kv_f32;
     size_t elem = c->kv_f32 ? sizeof(float) : sizeof(uint16_t);
