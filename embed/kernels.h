@@ -111,6 +111,9 @@ void vec_add(float *x, const float *b, int n);
 /* x = LayerNorm(x + res) * gamma + beta; res may be NULL. */
 void vec_layernorm(float *x, const float *res, const float *gamma, const float *beta, int n,
                    float eps);
+/* out = x / sqrt(mean(x^2) + eps) * w, the sum of squares in double (out
+ * may be x): the LLMs' RMSNorm. */
+void vec_rmsnorm(const float *x, const float *w, int n, float eps, float *out);
 /* Softmax of x[0..n) * scale (scale > 0), in place. */
 void vec_softmax(float *x, int n, float scale);
 

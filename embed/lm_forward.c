@@ -208,16 +208,6 @@ const float *lm_logits(const lm_ctx *c, int i)
 
 /* ---- building blocks ------------------------------------------------------------ */
 
-static void rms_norm(const float *x, const float *w, int n, float eps, float *out)
-{
-    double ss = 0;
-    for (int i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
-    float r = (float)(1.0 / sqrt(ss / n + eps));
-    for (int i = 0; i < n; i++)
-        out[i] = x[i] * r * w[i];
-}
-
 /* The m rows of in as int8 activations in c->xq, once per input. */
 static void quantize_input(lm_ctx *c, int m, const float *in, int K)
 {
@@ -337,7 +327,7 @@ static void rows_task(void *ctx, int task, int thread)
             float *x = j->x + (size_t)t * E;
             if (j->add)
                 vec_add(x, j->add + (size_t)t * E, E);
-            rms_norm(x, j->norm, E, hp->rms_eps, out);
+            vec_rmsnorm(x, j->norm, E, hp->rms_eps, out);
         } else if (j->up) {
             vec_swiglu(out, j->up + (size_t)t * j->width, j->width);
         }
@@ -381,11 +371,11 @@ static void qkv_task(void *ctx, int task, int thread)
         for (int t = t0; t < t1; t++) {
             for (int h = 0; h < hp->n_head; h++) {
                 float *v = c->q + (size_t)t * Q + (size_t)h * d;
-                rms_norm(v, ly->q_norm, d, hp->rms_eps, v);
+                vec_rmsnorm(v, ly->q_norm, d, hp->rms_eps, v);
             }
             for (int h = 0; h < hp->n_head_kv; h++) {
                 float *v = c->k + (size_t)t * KV + (size_t)h * d;
-                rms_norm(v, ly->k_norm, d, hp->rms_eps, v);
+                vec_rmsnorm(v, ly->k_norm, d, hp->rms_eps, v);
             }
         }
     }
@@ -456,7 +446,7 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
         if (pending)
             vec_add(x, pending + (size_t)t * E, E);
         /* row t of pending is read before row t - first_logit <= t is written */
-        rms_norm(x, md->output_norm, E, hp->rms_eps, c->xn + (size_t)(t - first_logit) * E);
+        vec_rmsnorm(x, md->output_norm, E, hp->rms_eps, c->xn + (size_t)(t - first_logit) * E);
     }
     c->xq_for = NULL;
     linear(c, &md->output, n_out, c->xn, c->logits + (size_t)out_row * hp->n_vocab, NULL);

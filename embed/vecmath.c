@@ -1,4 +1,4 @@
-/* vecmath.c - GELU, SwiGLU, LayerNorm and softmax over float vectors, plain
+/* vecmath.c - GELU, SwiGLU, LayerNorm, RMSNorm and softmax over float vectors, plain
  * and AVX-512.
  *
  * The AVX-512 versions are compiled with target attributes and chosen at run
@@ -107,6 +107,26 @@ static AVX512 void layernorm_avx512(float *x, const float *res, const float *gam
     }
 }
 
+static AVX512 void rmsnorm_avx512(const float *x, const float *w, int n, float eps, float *out)
+{
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int i = 0; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+        s0 = _mm512_fmadd_pd(lo, lo, s0);
+        s1 = _mm512_fmadd_pd(hi, hi, s1);
+    }
+    double ss = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    __m512 r = _mm512_set1_ps((float)(1.0 / sqrt(ss / n + eps)));
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), r),
+                                 _mm512_maskz_loadu_ps(m, w + i));
+        _mm512_mask_storeu_ps(out + i, m, y);
+    }
+}
+
 static AVX512 void softmax_avx512(float *x, int n, float scale)
 {
     __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -182,6 +202,20 @@ void vec_layernorm(float *x, const float *res, const float *gamma, const float *
     float inv = 1.0f / sqrtf(sq / (float)n + eps);
     for (int i = 0; i < n; i++)
         x[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
+}
+
+void vec_rmsnorm(const float *x, const float *w, int n, float eps, float *out)
+{
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        rmsnorm_avx512(x, w, n, eps, out);
+        return;
+    }
+    double ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float r = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * r * w[i];
 }
 
 void vec_softmax(float *x, int n, float scale)

@@ -476,6 +476,22 @@ Test(bert, vector_kernels)
             var += (ln[i] - mean) * (ln[i] - mean);
         cr_assert_float_eq(mean, 0.5, 1e-5);
         cr_assert_float_eq(var / 37, 4.0, 1e-4);
+        /* RMSNorm over a length that leaves a tail, in place */
+        float rn[37], rw[37];
+        double ss = 0;
+        for (int i = 0; i < 37; i++) {
+            rn[i] = (float)(i % 9) - 3.5f;
+            rw[i] = 0.25f + (float)i / 8;
+            ss += (double)rn[i] * rn[i];
+        }
+        float rn0[37];
+        memcpy(rn0, rn, sizeof rn);
+        vec_rmsnorm(rn, rw, 37, 1e-6f, rn);
+        for (int i = 0; i < 37; i++) {
+            double want = rn0[i] / sqrt(ss / 37 + 1e-6) * rw[i];
+            cr_assert_float_eq(rn[i], want, 1e-6, "rmsnorm[%d] = %g, want %g (isa %d)", i, rn[i],
+                               want, isa);
+        }
     }
 }
 
