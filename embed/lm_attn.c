@@ -141,8 +141,8 @@ static void load_keys(const lm_attn_batch *b, const void *cache, size_t off, int
 
 #define INLINE AVX512 static inline __attribute__((always_inline))
 
-/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG; lanes of a key
- * past a query's last (k0 + k >= nv) set to -inf when masked. */
+/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG; when masked, the
+ * lanes of a key past a query's last (key >= nvis) are -inf. */
 INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float *Qt,
                      float *St, bool masked, int k0, const float *nvis)
 {
@@ -245,7 +245,6 @@ INLINE void pv_block(int NV, int DG, const float *Vf, int kn, int d, const float
                 _mm512_store_ps(Ot + (size_t)(i + j) * ATT_COLS + 16 * v, acc[j][v]);
     }
 }
-
 
 /* The key blocks of one tile of NV vectors of queries: keys up to n_last,
  * masking from key n_first on. */
