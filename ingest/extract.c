@@ -109,8 +109,31 @@ static bool font_is_cjk(fz_context *ctx, fz_font *font)
     return font && (fz_font_flags(font)->cjk || quality_cjk_font_name(fz_font_name(ctx, font)));
 }
 
+/* Whether ch lies wholly off page (MuPDF's page space). MuPDF's own test
+ * (FZ_STEXT_MEDIABOX_CLIP) bounds every glyph's outline, a tenth of the
+ * whole extraction; the quad the stext page already holds (the glyph's
+ * advance box) says the same for text set off the page. A glyph cut by the
+ * page's edge stays, as MuPDF keeps it when its outline reaches the page. */
+static bool char_off_page(const fz_stext_char *ch, fz_rect page)
+{
+    fz_rect r = fz_rect_from_quad(ch->quad);
+    return r.x1 <= page.x0 || r.y1 <= page.y0 || r.x0 >= page.x1 || r.y0 >= page.y1;
+}
+
+/* The box of ln's characters on page, as MuPDF bounds a line (the union of
+ * its characters' quads), for a line some of whose characters were off it. */
+static fz_rect line_box_on_page(const fz_stext_line *ln, fz_rect page)
+{
+    fz_rect box = fz_empty_rect;
+    for (const fz_stext_char *ch = ln->first_char; ch; ch = ch->next)
+        if (!char_off_page(ch, page))
+            box = fz_union_rect(box, fz_rect_from_quad(ch->quad));
+    return box;
+}
+
 /* Appends the text blocks of st to page, counting every character as it
- * came into q (U+FFFD and controls too, which are left out). Never throws. */
+ * came into q (U+FFFD and controls too, which are left out); characters off
+ * the page are not read. Never throws. */
 static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *page, dq_buf *lb,
                          extract_stats *stats, text_quality *q)
 {
@@ -128,7 +151,12 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
             dq_buf_clear(lb);
             size_tally sizes = {{0}, {0}, 0};
             size_t n_bold = 0, n_chars = 0;
+            bool clipped = false;
             for (fz_stext_char *ch = ln->first_char; ch; ch = ch->next) {
+                if (char_off_page(ch, st->mediabox)) {
+                    clipped = true;
+                    continue;
+                }
                 if (ch->font != last_font) {
                     last_font = ch->font;
                     last_bold = font_is_bold(ctx, ch->font);
@@ -162,10 +190,11 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
             ingest_line *line = raw_add_line(block, dq_strndup(s, n));
             line->size = tally_dominant(&sizes);
             line->bold = 2 * n_bold > n_chars;
-            line->x0 = ln->bbox.x0;
-            line->y0 = ln->bbox.y0;
-            line->x1 = ln->bbox.x1;
-            line->y1 = ln->bbox.y1;
+            fz_rect box = clipped ? line_box_on_page(ln, st->mediabox) : ln->bbox;
+            line->x0 = box.x0;
+            line->y0 = box.y0;
+            line->x1 = box.x1;
+            line->y1 = box.y1;
             stats->chars += n_chars;
         }
     }
@@ -325,8 +354,9 @@ static int text_pass(fz_context *ctx, fz_document *doc, const ingest_params *par
     out->loaded = dq_calloc(n ? n : 1, sizeof *out->loaded);
     out->n_alloc = n;
     /* Images are kept only to be counted: a document of images with no text
-     * is a scan, which deserves a different message than an empty one. */
-    fz_stext_options opts = {.flags = FZ_STEXT_PRESERVE_IMAGES | FZ_STEXT_MEDIABOX_CLIP};
+     * is a scan, which deserves a different message than an empty one. Text
+     * off the page is dropped in convert_page(), not by MuPDF. */
+    fz_stext_options opts = {.flags = FZ_STEXT_PRESERVE_IMAGES};
     extract_stats *stats = &out->stats;
     dq_buf lb = DQ_BUF_INIT;
     fz_cookie cookie = {0};
