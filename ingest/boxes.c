@@ -25,15 +25,34 @@ enum {
     MAX_BOXES = 400,
 };
 
+static bool ascii_skipped(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '-';
+}
+
 static void normalize(const char *s, dq_buf *out)
 {
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
+        /* A run of ASCII goes over as it is, but for spaces and hyphens:
+         * most lines are all ASCII. */
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] < 0x80 && !ascii_skipped((unsigned char)s[j]))
+            j++;
+        if (j > i) {
+            dq_buf_append(out, s + i, j - i);
+            i = j;
+            continue;
+        }
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
         int len;
         uint32_t cp = uc_fold_fullwidth(utf8_at(s, n, i, &len));
         i += (size_t)len;
-        if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '-' || cp == 0xAD ||
-            cp == 0x2010 || cp == 0x2011 || cp == 0xA0 || cp == 0x3000)
+        if ((cp < 0x80 && ascii_skipped((unsigned char)cp)) || cp == 0xAD || cp == 0x2010 ||
+            cp == 0x2011 || cp == 0xA0 || cp == 0x3000)
             continue;
         char enc[4];
         dq_buf_append(out, enc, (size_t)utf8_encode(cp, enc));
