@@ -149,8 +149,16 @@ static void font_cache_clear(fz_context *ctx, font_cache *fc)
  * page's edge stays, as MuPDF keeps it when its outline reaches the page. */
 static bool char_off_page(const fz_stext_char *ch, fz_rect page)
 {
-    fz_rect r = fz_rect_from_quad(ch->quad);
-    return r.x1 <= page.x0 || r.y1 <= page.y0 || r.x0 >= page.x1 || r.y0 >= page.y1;
+    /* Corner by corner: the first corner decides for most characters. */
+    const fz_quad *q = &ch->quad;
+    return (q->ll.x <= page.x0 && q->lr.x <= page.x0 && q->ul.x <= page.x0 &&
+            q->ur.x <= page.x0) ||
+           (q->ll.x >= page.x1 && q->lr.x >= page.x1 && q->ul.x >= page.x1 &&
+            q->ur.x >= page.x1) ||
+           (q->ll.y <= page.y0 && q->lr.y <= page.y0 && q->ul.y <= page.y0 &&
+            q->ur.y <= page.y0) ||
+           (q->ll.y >= page.y1 && q->lr.y >= page.y1 && q->ul.y >= page.y1 &&
+            q->ur.y >= page.y1);
 }
 
 /* The box of ln's characters on page, as MuPDF bounds a line (the union of
