@@ -33,18 +33,15 @@ static bool ascii_skipped(unsigned char c)
 static void normalize(const char *s, dq_buf *out)
 {
     size_t n = strlen(s);
+    /* Written in place: at most 3 bytes out for each byte in (an invalid
+     * byte becomes U+FFFD), and most characters are ASCII, copied as they are. */
+    dq_buf_reserve(out, 3 * n);
+    char *o = out->data + out->len;
     for (size_t i = 0; i < n;) {
-        /* A run of ASCII goes over as it is, but for spaces and hyphens:
-         * most lines are all ASCII. */
-        size_t j = i;
-        while (j < n && (unsigned char)s[j] < 0x80 && !ascii_skipped((unsigned char)s[j]))
-            j++;
-        if (j > i) {
-            dq_buf_append(out, s + i, j - i);
-            i = j;
-            continue;
-        }
-        if ((unsigned char)s[i] < 0x80) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            if (!ascii_skipped(c))
+                *o++ = (char)c;
             i++;
             continue;
         }
@@ -54,11 +51,10 @@ static void normalize(const char *s, dq_buf *out)
         if ((cp < 0x80 && ascii_skipped((unsigned char)cp)) || cp == 0xAD || cp == 0x2010 ||
             cp == 0x2011 || cp == 0xA0 || cp == 0x3000)
             continue;
-        char enc[4];
-        dq_buf_append(out, enc, (size_t)utf8_encode(cp, enc));
+        o += utf8_encode(cp, o);
     }
-    if (!out->data)
-        dq_buf_puts(out, "");
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
 }
 
 static void add_box(ingest_box **out, size_t *n, size_t *cap, int page, const ingest_line *l)

@@ -121,6 +121,9 @@ static bool cjk_touching(const char *s, size_t n)
  * spaces between CJK characters (text files, lines whose CJK touches). */
 static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *out)
 {
+    /* Written in place: at most a space and 3 bytes out for each byte in
+     * (an invalid byte becomes U+FFFD). */
+    dq_buf_reserve(out, 4 * n);
     size_t begin = out->len;
     uint32_t prev = 0;
     bool pending_space = false, pending_hard = false;
@@ -147,12 +150,12 @@ static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *ou
             (space_between(prev, cp) ||
              ((pending_hard || keep_cjk_spaces) && uc_is_cjk(prev) && uc_is_cjk(cp)) ||
              numbering_prefix(out->data + begin, out->len - begin)))
-            dq_buf_putc(out, ' ');
+            out->data[out->len++] = ' ';
         pending_space = pending_hard = false;
-        char enc[4];
-        dq_buf_append(out, enc, (size_t)utf8_encode(cp, enc));
+        out->len += (size_t)utf8_encode(cp, out->data + out->len);
         prev = cp;
     }
+    out->data[out->len] = '\0';
 }
 
 static bool has_box(const ingest_line *l)
