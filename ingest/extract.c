@@ -146,7 +146,8 @@ static void font_cache_clear(fz_context *ctx, font_cache *fc)
  * (FZ_STEXT_MEDIABOX_CLIP) bounds every glyph's outline, a tenth of the
  * whole extraction; the quad the stext page already holds (the glyph's
  * advance box) says the same for text set off the page. A glyph cut by the
- * page's edge stays, as MuPDF keeps it when its outline reaches the page. */
+ * page's edge stays while its advance box reaches the page (MuPDF asked the
+ * same of its outline: 3 lines of the bench corpus's 1,271 pages differ). */
 static bool char_off_page(const fz_stext_char *ch, fz_rect page)
 {
     /* Corner by corner: the first corner decides for most characters. */
