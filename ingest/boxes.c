@@ -33,15 +33,14 @@ static bool ascii_skipped(unsigned char c)
 static void normalize(const char *s, dq_buf *out)
 {
     size_t n = strlen(s);
-    /* Written in place: at most 3 bytes out for each byte in (an invalid
-     * byte becomes U+FFFD), and most characters are ASCII, copied as they are. */
-    dq_buf_reserve(out, 3 * n);
-    char *o = out->data + out->len;
+    /* Written in place: an ASCII byte (most are) gives at most one byte, a
+     * longer character at most 3 (an invalid byte becomes U+FFFD). */
+    dq_buf_reserve(out, n);
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
             if (!ascii_skipped(c))
-                *o++ = (char)c;
+                out->data[out->len++] = (char)c;
             i++;
             continue;
         }
@@ -51,9 +50,10 @@ static void normalize(const char *s, dq_buf *out)
         if ((cp < 0x80 && ascii_skipped((unsigned char)cp)) || cp == 0xAD || cp == 0x2010 ||
             cp == 0x2011 || cp == 0xA0 || cp == 0x3000)
             continue;
-        o += utf8_encode(cp, o);
+        if (out->len + (n - i) + 4 >= out->cap) /* room for the rest of s, and this */
+            dq_buf_reserve(out, n - i + 4);
+        out->len += (size_t)utf8_encode(cp, out->data + out->len);
     }
-    out->len = (size_t)(o - out->data);
     out->data[out->len] = '\0';
 }
 
