@@ -18,11 +18,13 @@
  *     shared machine the steadiest figure).
  * lm_bench MODEL.gguf decode TOKENS THREADS
  *     A 16-token prompt, then TOKENS single-token steps (greedy): tokens/s
- *     (the mean, and the fastest step, the statistic --bandwidth reports),
- *     the bytes of weights one step reads (every matrix once, the embedding's
- *     row, and the embedding again when it is also the output head), and the
- *     CPU seconds of the leanest step (all threads; on a loaded machine the
- *     steadiest figure for comparing two builds).
+ *     (the mean; the median step, the typical one; the fastest, the
+ *     statistic --bandwidth reports; the slowest), the bytes of weights one
+ *     step reads (every matrix once, the embedding's row, and the embedding
+ *     again when it is also the output head), and the CPU seconds of the
+ *     leanest and the median step (all threads; on a loaded machine the
+ *     steadiest figures for comparing two builds). LM_BENCH_STEPS=1 also
+ *     prints each step's wall and CPU milliseconds, in order.
  * lm_bench MODEL.gguf prefill TOKENS THREADS    (LM_ISA=0|1|2 picks the kernels)
  *     One lm_eval of TOKENS tokens (logits of the last only): tokens/s and the
  *     multiply-adds per second (wall and CPU) of the matrix products in it.
@@ -52,6 +54,12 @@ static double cpu_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 /* ---- bandwidth ------------------------------------------------------------------- */
@@ -301,22 +309,39 @@ static int run_model(const char *path, const char *mode, int tokens, int threads
             rc = lm_eval(c, &t, 1, false);
             t = lm_sample(s, lm_logits(c, -1), hp->n_vocab);
         }
-        double t0 = now(), c0 = cpu_now(), fastest = 1e30, leanest = 1e30;
-        for (int i = 0; i < tokens && rc == 0; i++) {
+        double *step = dq_malloc((size_t)tokens * sizeof *step);
+        double *step_cpu = dq_malloc((size_t)tokens * sizeof *step_cpu);
+        double t0 = now(), c0 = cpu_now();
+        int done = 0;
+        for (; done < tokens && rc == 0; done++) {
             double s0 = now(), sc = cpu_now();
             rc = lm_eval(c, &t, 1, false);
             t = lm_sample(s, lm_logits(c, -1), hp->n_vocab);
-            fastest = now() - s0 < fastest ? now() - s0 : fastest;
-            leanest = cpu_now() - sc < leanest ? cpu_now() - sc : leanest;
+            step[done] = now() - s0;
+            step_cpu[done] = cpu_now() - sc;
         }
         double dt = now() - t0, dc = cpu_now() - c0;
         lm_sampler_free(s);
+        if (getenv("LM_BENCH_STEPS")) {
+            /* each step in order: wall and CPU milliseconds */
+            for (int i = 0; i < done; i++)
+                printf("step %d %.3f %.3f\n", i, step[i] * 1e3, step_cpu[i] * 1e3);
+        }
+        qsort(step, (size_t)done, sizeof *step, cmp_double);
+        qsort(step_cpu, (size_t)done, sizeof *step_cpu, cmp_double);
+        double fastest = done ? step[0] : 1e30, leanest = done ? step_cpu[0] : 1e30;
+        double median = done ? step[done / 2] : 1e30, slowest = done ? step[done - 1] : 1e30;
         printf("decode_tokens_per_s %.2f\n", tokens / dt);
         printf("decode_best_tokens_per_s %.2f\n", 1 / fastest);
+        printf("decode_median_tokens_per_s %.2f\n", 1 / median);
+        printf("decode_slowest_tokens_per_s %.2f\n", 1 / slowest);
         printf("bytes_per_token %llu\n", (unsigned long long)bytes);
         printf("decode_gbs %.2f\n", (double)bytes * tokens / dt / 1e9);
         printf("decode_gbs_per_cpu_s %.2f\n", (double)bytes * tokens / dc / 1e9);
         printf("decode_best_cpu_s %.4f\n", leanest);
+        printf("decode_median_cpu_s %.4f\n", done ? step_cpu[done / 2] : 0);
+        free(step);
+        free(step_cpu);
     }
     if (rc < 0)
         fprintf(stderr, "lm_bench: %s\n", dq_last_error());
