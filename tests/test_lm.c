@@ -426,6 +426,52 @@ Test(lm, matvec_many_matches_one_product_each)
     }
 }
 
+/* Matrices of thousands of rows, as decode's job slices them (big slices,
+ * then the last matrix's tail in small ones), get every row's product
+ * exactly once: the same bits as the kernel on that row alone. */
+Test(lm, matvec_many_slices_cover_every_row)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI)
+        cr_skip_test("decode's kernel needs AVX-512 VNNI");
+    enum { K = 768 };
+    static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K};
+    static const int rows[] = {1501, 3001, 2222};
+    lm_mat W[3];
+    uint8_t *w[3];
+    float *got[3], *alone[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = random_rows(types[i], K, rows[i], 300u + (unsigned)i, &W[i]);
+        got[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+        alone[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+        for (int n = 0; n < rows[i]; n++)
+            got[i][n] = NAN;
+    }
+    float x[K];
+    int8_t q[K];
+    float d[K / 32], dsx[K / 16];
+    for (int k = 0; k < K; k++)
+        x[k] = (float)((k * 53) % 97 - 48) / 8.0f;
+    lm_qrow xq = {q, d, dsx};
+    lm_quantize_row(x, K, &xq);
+    bert_pool *p = bert_pool_new(2);
+    const lm_mat *ws[3] = {&W[0], &W[1], &W[2]};
+    lm_matvec_many(p, ws, 3, x, &xq, got);
+    for (int i = 0; i < 3; i++) {
+        for (int n = 0; n < rows[i]; n++) {
+            lm_gemv_vnni(&W[i], n, n + 1, &xq, alone[i]);
+            cr_assert_eq(memcmp(&got[i][n], &alone[i][n], sizeof(float)), 0,
+                         "%s row %d of %d: %g, alone %g", gguf_type_name(types[i]), n, rows[i],
+                         (double)got[i][n], (double)alone[i][n]);
+        }
+    }
+    bert_pool_free(p);
+    for (int i = 0; i < 3; i++) {
+        free(w[i]);
+        free(got[i]);
+        free(alone[i]);
+    }
+}
+
 /* Every kernel level gives the scalar reference's products, for rows of
  * whole 64-value pairs (the 512-bit kernel) and of an odd number of blocks. */
 Test(lm, fast_kernels_match_the_scalar_reference)
