@@ -38,8 +38,8 @@
 /* How long an idle worker, or a caller whose tasks are all taken, spins
  * before it sleeps: longer than the serial work between two of decode's
  * jobs, short enough that on a loaded machine the threads give their cores
- * back soon (spinning 100 us, decode's typical step there was slower than
- * with no spinning at all). */
+ * back soon (spinning 100 us, decode's steps there were slower than with
+ * the old pool, which slept at once). */
 #define POOL_SPIN_NS 30000
 
 /* The ticket: job number in the top TICKET_JOB_BITS, then the job's task
