@@ -10,6 +10,10 @@
  *     vpdpbusd on zmm registers (64 multiply-adds each); GMAC/s, per wall
  *     second and per CPU second (the second is what a loaded machine leaves
  *     comparable).
+ * lm_bench --epilogue
+ *     The packed product's arithmetic bound: one thread, 12 vpdpbusd chains
+ *     and, per block of each, the float work of each weight type (registers
+ *     only); GMAC/s per CPU second and the share of the chains alone.
  * lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]]
  *     The quantized product alone: a ROWS x 1024 matrix (default 512 rows,
  *     cache-resident; 65536 rows of Q8_0 are 71 MB, read from memory) of
@@ -146,6 +150,89 @@ __attribute__((target("avx512f,avx512vnni"))) static void *peak_thread(void *arg
         s = _mm512_add_epi32(s, c[i]);
     *(int *)arg = _mm512_reduce_add_epi32(s);
     return NULL;
+}
+
+/* ---- the block epilogue's bound ----------------------------------------------------- */
+
+/* The packed product's arithmetic with no memory: 12 chains of `dp`
+ * vpdpbusd, then for each chain the work that turns a block's int32 sums
+ * into floats: a convert, then a multiply by the weights' scale and a
+ * multiply-add with the activations' (EPI_EXACT), plus one more multiply-add
+ * for a K-quant's mins (EPI_KQUANT), or, with power-of-two activation
+ * scales, vscalefps in place of the multiply (EPI_POW2). On Zen 4 a
+ * vpdpbusd and a float multiply or FMA do not issue in the same cycle, while
+ * the convert and vscalefps do; this is the share of the int8 peak the
+ * kernel can reach at best. */
+enum { EPI_NONE, EPI_EXACT, EPI_KQUANT, EPI_POW2 };
+
+__attribute__((target("avx512f,avx512vnni"))) static double epilogue_gdp(int dp, int kind)
+{
+    enum { ITERS = 2 * 1000 * 1000 };
+    __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    __m512 w = _mm512_set1_ps(1e-9f), x = _mm512_set1_ps(1e-9f);
+    __m512i s[12];
+    __m512 acc[8];
+    for (int i = 0; i < 12; i++)
+        s[i] = _mm512_set1_epi32(i);
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm512_setzero_ps();
+    double c0 = cpu_now();
+    for (long it = 0; it < ITERS; it++) {
+        for (int g = 0; g < dp; g++) {
+#pragma GCC unroll 12
+            for (int i = 0; i < 12; i++)
+                s[i] = _mm512_dpbusd_epi32(s[i], a, b);
+        }
+        if (kind != EPI_NONE) {
+#pragma GCC unroll 12
+            for (int i = 0; i < 12; i++) {
+                __m512 f = _mm512_cvtepi32_ps(s[i]);
+                f = kind == EPI_POW2 ? _mm512_scalef_ps(f, w) : _mm512_mul_ps(f, w);
+                acc[i % 8] = _mm512_fmadd_ps(f, x, acc[i % 8]);
+                if (kind == EPI_KQUANT)
+                    acc[i % 8] = _mm512_fmadd_ps(w, x, acc[i % 8]);
+            }
+        }
+        __asm__ volatile("" : "+v"(a), "+v"(b), "+v"(w), "+v"(x));
+    }
+    double dt = cpu_now() - c0;
+    /* the sums wrap around; they only have to look used */
+    for (int i = 0; i < 12; i++)
+        __asm__ volatile("" : : "v"(s[i]), "v"(acc[i % 8]));
+    return (double)ITERS * 12 * dp / dt / 1e9;
+}
+
+static int run_epilogue(void)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI) {
+        printf("epilogue_how no AVX-512 VNNI on this CPU\n");
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int dp, kind;
+    } pat[] = {
+        {"none", 8, EPI_NONE},      /* the chains alone: the peak */
+        {"q8_0", 8, EPI_EXACT},     /* Q8_0, Q4_0: a block of 32 */
+        {"q4_k", 8, EPI_KQUANT},    /* Q4_K, Q5_K: and the block's min */
+        {"q6_k", 4, EPI_EXACT},     /* Q6_K: a scale per 16 */
+        {"q8_0_pow2", 8, EPI_POW2}, /* power-of-two activation scales */
+    };
+    double none = 0;
+    for (size_t i = 0; i < sizeof pat / sizeof *pat; i++) {
+        double best = 0;
+        for (int pass = 0; pass < 3; pass++) {
+            double g = epilogue_gdp(pat[i].dp, pat[i].kind);
+            best = g > best ? g : best;
+        }
+        if (i == 0)
+            none = best;
+        printf("epilogue_%s_gmacs %.1f (%.1f%% of the chains alone)\n", pat[i].name, 64 * best,
+               100 * best / none);
+    }
+    printf("epilogue_how 1 thread, 12 chains of vpdpbusd and each chain's float work per block, "
+           "registers only, per CPU second, best of 3\n");
+    return 0;
 }
 
 static int run_peak(int threads)
@@ -369,6 +456,8 @@ int main(int argc, char **argv)
         return run_bandwidth(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "--peak") == 0)
         return run_peak(atoi(argv[2]));
+    if (argc == 2 && strcmp(argv[1], "--epilogue") == 0)
+        return run_epilogue();
     if (argc >= 3 && argc <= 6 && strcmp(argv[1], "--kernel") == 0) {
         int m = argc >= 5 ? atoi(argv[4]) : 64;
         int rows = argc == 6 ? atoi(argv[5]) : 512;
@@ -377,7 +466,7 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && (strcmp(argv[2], "decode") == 0 || strcmp(argv[2], "prefill") == 0))
         return run_model(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]));
-    fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS |\n"
+    fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS | --epilogue |\n"
                     "       lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]] |\n"
                     "       lm_bench MODEL.gguf decode|prefill TOKENS THREADS\n");
     return 2;
