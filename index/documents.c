@@ -224,17 +224,20 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
      * FTS5 writes its pending terms out as a new index segment at the end
      * of every statement that fires the chunks trigger (its savepoint), so
      * an INSERT per chunk cost a segment per chunk, and their merging, a
-     * tenth of an ingest's CPU. */
+     * tenth of an ingest's CPU. Their boxes follow in one more statement. */
     if (store_exec(st,
                    "CREATE TEMP TABLE IF NOT EXISTS chunks_in(ordinal INTEGER, page_start INTEGER,"
-                   " page_end INTEGER, section TEXT, text TEXT, label TEXT)",
+                   " page_end INTEGER, section TEXT, text TEXT, label TEXT, is_table INTEGER,"
+                   " boxes BLOB)",
                    "cannot stage a document's chunks") < 0)
         return -1;
     s = store_stmt(st, SLOT_CHUNK_STAGE,
                    "INSERT INTO temp.chunks_in(ordinal, page_start, page_end, section, text,"
-                   " label) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+                   " label, is_table, boxes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!s)
         return -1;
+    dq_buf boxes = DQ_BUF_INIT;
+    bool any_boxes = false;
     for (size_t i = 0; i < n_chunks; i++) {
         const store_chunk_in *c = &chunks[i];
         sqlite3_bind_int(s, 1, c->ordinal);
@@ -243,18 +246,41 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
         store_bind_text(s, 4, c->section ? c->section : "");
         store_bind_text(s, 5, c->text ? c->text : "");
         store_bind_text(s, 6, c->label ? c->label : "");
-        if (store_run(st, s, "cannot stage a chunk") < 0)
+        sqlite3_bind_int(s, 7, c->table);
+        if (c->n_boxes) {
+            store_boxes_encode(c->boxes, c->n_boxes, &boxes);
+            sqlite3_bind_blob(s, 8, boxes.data, (int)boxes.len, SQLITE_STATIC);
+            any_boxes = true;
+        } else {
+            sqlite3_bind_null(s, 8);
+        }
+        if (store_run(st, s, "cannot stage a chunk") < 0) {
+            dq_buf_free(&boxes);
             return -1;
+        }
     }
+    dq_buf_free(&boxes);
     s = store_stmt(st, SLOT_CHUNK_INSERT,
                    "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, section, text,"
-                   " label) SELECT ?1, ordinal, page_start, page_end, section, text, label"
-                   " FROM temp.chunks_in ORDER BY rowid");
+                   " label, is_table) SELECT ?1, ordinal, page_start, page_end, section, text,"
+                   " label, is_table FROM temp.chunks_in ORDER BY rowid");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, *doc_id);
     if (store_run(st, s, "cannot add a document's chunks") < 0)
         return -1;
+    if (any_boxes) {
+        s = store_stmt(st, SLOT_BOX_INSERT,
+                       "INSERT INTO chunk_boxes(chunk_id, boxes)"
+                       " SELECT c.id, t.boxes FROM temp.chunks_in t"
+                       " JOIN chunks c ON c.doc_id = ?1 AND c.ordinal = t.ordinal"
+                       " WHERE t.boxes IS NOT NULL");
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, *doc_id);
+        if (store_run(st, s, "cannot add the chunks' boxes") < 0)
+            return -1;
+    }
     s = store_stmt(st, SLOT_CHUNK_UNSTAGE, "DELETE FROM temp.chunks_in");
     return s ? store_run(st, s, "cannot stage a document's chunks") : -1;
 }
@@ -434,31 +460,6 @@ int store_put_page_unreadable(store *st, const char *sha256, const char *const *
         sqlite3_bind_int(s, 2, i + 1);
         store_bind_text(s, 3, reasons[i]);
         if (store_run(st, s, "cannot mark an unreadable page") < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int store_put_chunk_tables(store *st, const char *sha256, const int *ordinals, size_t n)
-{
-    if (n == 0)
-        return 0;
-    int64_t doc_id;
-    int found = find_document(st, sha256, &doc_id);
-    if (found <= 0) {
-        if (found == 0)
-            dq_set_error("cannot mark table chunks: no document %.12s", sha256);
-        return -1;
-    }
-    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_TABLE,
-                                 "UPDATE chunks SET is_table = 1 WHERE doc_id = ?1 AND ordinal = ?2");
-    if (!s)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, doc_id);
-        sqlite3_bind_int(s, 2, ordinals[i]);
-        if (store_run(st, s, "cannot mark a table chunk") < 0)
             return -1;
     }
     return 0;

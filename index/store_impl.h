@@ -10,12 +10,13 @@
 #ifndef DQ_STORE_IMPL_H
 #define DQ_STORE_IMPL_H
 
+#include "common/common.h"
 #include "index/index.h"
 
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -33,7 +34,6 @@ enum store_slot {
     SLOT_PAGE_DROP,
     SLOT_CHUNK_OCR,
     SLOT_PAGE_UNREADABLE,
-    SLOT_CHUNK_TABLE,
     SLOT_CHUNK_INSERT,
     SLOT_CHUNK_STAGE,
     SLOT_CHUNK_UNSTAGE,
@@ -47,7 +47,6 @@ enum store_slot {
     SLOT_VEC_GET,
     SLOT_VEC_PRUNE,
     SLOT_BOX_INSERT,
-    SLOT_BOX_CHUNK,
     SLOT_BOX_GET,
     SLOT_DOC_GET,
     SLOT_DOC_CLEAR,
@@ -117,6 +116,10 @@ int store_migrate(store *st);
 
 /* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db. */
 int store_register_tokenizer(sqlite3 *db);
+/* boxes.c: a chunk's boxes as the BLOB chunk_boxes stores (out cleared
+ * first), and the docqa_pack_boxes() aggregate schema 11's migration uses. */
+void store_boxes_encode(const store_box *boxes, size_t n, dq_buf *out);
+int store_register_boxes(sqlite3 *db);
 /* about.c: registers docqa_about(title, path, first_page, total_bytes) on db. */
 int store_register_about(sqlite3 *db);
 
