@@ -270,10 +270,12 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
     if (store_run(st, s, "cannot add a document's chunks") < 0)
         return -1;
     if (any_boxes) {
+        /* CROSS JOIN keeps the staged rows outside: the planner, with no
+         * statistics on the temporary table, scanned it once per chunk. */
         s = store_stmt(st, SLOT_BOX_INSERT,
                        "INSERT INTO chunk_boxes(chunk_id, boxes)"
-                       " SELECT c.id, t.boxes FROM temp.chunks_in t"
-                       " JOIN chunks c ON c.doc_id = ?1 AND c.ordinal = t.ordinal"
+                       " SELECT c.id, t.boxes FROM temp.chunks_in t CROSS JOIN chunks c"
+                       " ON c.doc_id = ?1 AND c.ordinal = t.ordinal"
                        " WHERE t.boxes IS NOT NULL");
         if (!s)
             return -1;
