@@ -287,19 +287,27 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
     return s ? store_run(st, s, "cannot stage a document's chunks") : -1;
 }
 
-/* The document's `about` (index/about.c) once its pages and a path are in. */
-static int update_about(store *st, int64_t doc_id)
+/* The document's `about` (index/about.c) once its pages and a path are in.
+ * Its first page and size come from the pages just written (page_texts,
+ * n_pages of them, or none), not read back: summing the stored pages' bytes
+ * read every page of the document again. */
+static int update_about(store *st, int64_t doc_id, const char *const *page_texts, int n_pages)
 {
     sqlite3_stmt *s = store_stmt(
         st, SLOT_DOC_ABOUT,
         "UPDATE documents SET about = docqa_about(title,"
-        " (SELECT min(f.path) FROM files f WHERE f.doc_id = ?1 AND f.status = 'ok'),"
-        " (SELECT p.text FROM pages p WHERE p.doc_id = ?1 ORDER BY p.page_no LIMIT 1),"
-        " (SELECT sum(length(CAST(p.text AS BLOB))) FROM pages p WHERE p.doc_id = ?1))"
+        " (SELECT min(f.path) FROM files f WHERE f.doc_id = ?1 AND f.status = 'ok'), ?2, ?3)"
         " WHERE id = ?1");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, doc_id);
+    if (page_texts && n_pages > 0) {
+        int64_t bytes = 0;
+        for (int i = 0; i < n_pages; i++)
+            bytes += page_texts[i] ? (int64_t)strlen(page_texts[i]) : 0;
+        store_bind_text(s, 2, page_texts[0] ? page_texts[0] : "");
+        sqlite3_bind_int64(s, 3, bytes);
+    }
     return store_run(st, s, "cannot describe a document");
 }
 
@@ -343,7 +351,7 @@ static int put_document(store *st, const char *path, int64_t size, int64_t mtime
     if (rc == 0)
         rc = upsert_file(st, path, info->sha256, size, mtime, "ok", NULL, doc_id);
     if (rc == 0 && written)
-        rc = update_about(st, doc_id);
+        rc = update_about(st, doc_id, page_texts, info->n_pages);
     if (rc == 0 && old_doc != doc_id)
         rc = delete_if_orphan(st, old_doc);
     return release(st, rc);
