@@ -220,71 +220,38 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
         }
     }
 
-    /* The chunks go in through a temporary table and one INSERT ... SELECT:
-     * FTS5 writes its pending terms out as a new index segment at the end
-     * of every statement that fires the chunks trigger (its savepoint), so
-     * an INSERT per chunk cost a segment per chunk, and their merging, a
+    /* The chunks go in with one INSERT ... SELECT from the caller's array
+     * (index/staged.c): FTS5 writes its pending terms out as a new index
+     * segment at the end of every statement that fires the chunks trigger,
+     * so an INSERT per chunk cost a segment per chunk, and their merging, a
      * tenth of an ingest's CPU. Their boxes follow in one more statement. */
-    if (store_exec(st,
-                   "CREATE TEMP TABLE IF NOT EXISTS chunks_in(ordinal INTEGER, page_start INTEGER,"
-                   " page_end INTEGER, section TEXT, text TEXT, label TEXT, is_table INTEGER,"
-                   " boxes BLOB)",
-                   "cannot stage a document's chunks") < 0)
-        return -1;
-    s = store_stmt(st, SLOT_CHUNK_STAGE,
-                   "INSERT INTO temp.chunks_in(ordinal, page_start, page_end, section, text,"
-                   " label, is_table, boxes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    if (!s)
-        return -1;
-    dq_buf boxes = DQ_BUF_INIT;
-    bool any_boxes = false;
-    for (size_t i = 0; i < n_chunks; i++) {
-        const store_chunk_in *c = &chunks[i];
-        sqlite3_bind_int(s, 1, c->ordinal);
-        sqlite3_bind_int(s, 2, c->page_start);
-        sqlite3_bind_int(s, 3, c->page_end);
-        store_bind_text(s, 4, c->section ? c->section : "");
-        store_bind_text(s, 5, c->text ? c->text : "");
-        store_bind_text(s, 6, c->label ? c->label : "");
-        sqlite3_bind_int(s, 7, c->table);
-        if (c->n_boxes) {
-            store_boxes_encode(c->boxes, c->n_boxes, &boxes);
-            sqlite3_bind_blob(s, 8, boxes.data, (int)boxes.len, SQLITE_STATIC);
-            any_boxes = true;
-        } else {
-            sqlite3_bind_null(s, 8);
-        }
-        if (store_run(st, s, "cannot stage a chunk") < 0) {
-            dq_buf_free(&boxes);
-            return -1;
-        }
-    }
-    dq_buf_free(&boxes);
+    staged_chunks staged = {chunks, n_chunks};
     s = store_stmt(st, SLOT_CHUNK_INSERT,
                    "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, section, text,"
                    " label, is_table) SELECT ?1, ordinal, page_start, page_end, section, text,"
-                   " label, is_table FROM temp.chunks_in ORDER BY rowid");
+                   " label, is_table FROM docqa_staged_chunks(?2)");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, *doc_id);
+    sqlite3_bind_pointer(s, 2, &staged, STAGED_POINTER_TYPE, NULL);
     if (store_run(st, s, "cannot add a document's chunks") < 0)
         return -1;
-    if (any_boxes) {
-        /* CROSS JOIN keeps the staged rows outside: the planner, with no
-         * statistics on the temporary table, scanned it once per chunk. */
-        s = store_stmt(st, SLOT_BOX_INSERT,
-                       "INSERT INTO chunk_boxes(chunk_id, boxes)"
-                       " SELECT c.id, t.boxes FROM temp.chunks_in t CROSS JOIN chunks c"
-                       " ON c.doc_id = ?1 AND c.ordinal = t.ordinal"
-                       " WHERE t.boxes IS NOT NULL");
-        if (!s)
-            return -1;
-        sqlite3_bind_int64(s, 1, *doc_id);
-        if (store_run(st, s, "cannot add the chunks' boxes") < 0)
-            return -1;
-    }
-    s = store_stmt(st, SLOT_CHUNK_UNSTAGE, "DELETE FROM temp.chunks_in");
-    return s ? store_run(st, s, "cannot stage a document's chunks") : -1;
+    bool any_boxes = false;
+    for (size_t i = 0; i < n_chunks && !any_boxes; i++)
+        any_boxes = chunks[i].n_boxes > 0;
+    if (!any_boxes)
+        return 0;
+    /* CROSS JOIN keeps the staged rows outside, each finding its chunk by
+     * the (doc_id, ordinal) index. */
+    s = store_stmt(st, SLOT_BOX_INSERT,
+                   "INSERT INTO chunk_boxes(chunk_id, boxes)"
+                   " SELECT c.id, t.boxes FROM docqa_staged_chunks(?2) t CROSS JOIN chunks c"
+                   " ON c.doc_id = ?1 AND c.ordinal = t.ordinal WHERE t.boxes IS NOT NULL");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, *doc_id);
+    sqlite3_bind_pointer(s, 2, &staged, STAGED_POINTER_TYPE, NULL);
+    return store_run(st, s, "cannot add the chunks' boxes");
 }
 
 /* The document's `about` (index/about.c) once its pages and a path are in.

@@ -35,8 +35,6 @@ enum store_slot {
     SLOT_CHUNK_OCR,
     SLOT_PAGE_UNREADABLE,
     SLOT_CHUNK_INSERT,
-    SLOT_CHUNK_STAGE,
-    SLOT_CHUNK_UNSTAGE,
     SLOT_CHUNK_LAST,
     SLOT_STATS,
     SLOT_SEARCH,
@@ -120,6 +118,14 @@ int store_register_tokenizer(sqlite3 *db);
  * first), and the docqa_pack_boxes() aggregate schema 11's migration uses. */
 void store_boxes_encode(const store_box *boxes, size_t n, dq_buf *out);
 int store_register_boxes(sqlite3 *db);
+/* staged.c: a document's chunks as docqa_staged_chunks(?) reads them, bound
+ * with sqlite3_bind_pointer(s, i, &staged, STAGED_POINTER_TYPE, NULL). */
+typedef struct {
+    const store_chunk_in *items; /* (n) */
+    size_t n;
+} staged_chunks;
+#define STAGED_POINTER_TYPE "docqa_staged_chunks"
+int store_register_staged(sqlite3 *db);
 /* about.c: registers docqa_about(title, path, first_page, total_bytes) on db. */
 int store_register_about(sqlite3 *db);
 
