@@ -283,6 +283,34 @@ Test(store, schema_11_packs_boxes_and_marks_chunks_without_reindexing)
                  SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
 }
 
+/* docqa_staged_chunks reads only the array a store call binds as a pointer:
+ * SQL that names it with anything else gets no rows, and without the
+ * argument no plan at all. */
+Test(store, staged_chunks_are_only_the_bound_array)
+{
+    st = open_new();
+    cr_expect_eq(query_int(st, "SELECT count(*) FROM docqa_staged_chunks(1)"), 0);
+    cr_expect_eq(query_int(st, "SELECT count(*) FROM docqa_staged_chunks(NULL)"), 0);
+    sqlite3_stmt *q = NULL;
+    cr_expect_neq(sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM docqa_staged_chunks", -1,
+                                     &q, NULL),
+                  SQLITE_OK);
+    sqlite3_finalize(q);
+    store_chunk_in in[2] = {{.text = "first", .section = "s", .page_start = 1, .page_end = 1},
+                            {.text = "second", .page_start = 2, .page_end = 3, .ordinal = 1}};
+    staged_chunks staged = {in, 2};
+    cr_assert_eq(sqlite3_prepare_v2(store_db(st),
+                                    "SELECT group_concat(ordinal || ':' || text || ':' || section ||"
+                                    " ':' || page_end || ':' || (boxes IS NULL), ',')"
+                                    " FROM docqa_staged_chunks(?1)",
+                                    -1, &q, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
+    sqlite3_bind_pointer(q, 1, &staged, STAGED_POINTER_TYPE, NULL);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_expect_str_eq((const char *)sqlite3_column_text(q, 0), "0:first:s:1:1,1:second::3:1");
+    sqlite3_finalize(q);
+}
+
 static int mode_of(const char *name)
 {
     char path[256];
