@@ -110,8 +110,19 @@ double dq_now(void);
  * surrogates and values past U+10FFFF are invalid). */
 int utf8_decode(const char *s, size_t n, uint32_t *cp);
 /* The code point at s[i] (n bytes in all) and its length in *len; an invalid
- * byte reads as U+FFFD of length 1, so a walk always moves forward. */
-uint32_t utf8_at(const char *s, size_t n, size_t i, int *len);
+ * byte reads as U+FFFD of length 1, so a walk always moves forward. Inline,
+ * ASCII first: text loops call it for every character. */
+static inline uint32_t utf8_at(const char *s, size_t n, size_t i, int *len)
+{
+    if (i < n && (unsigned char)s[i] < 0x80) {
+        *len = 1;
+        return (unsigned char)s[i];
+    }
+    uint32_t cp;
+    int k = utf8_decode(s + i, n - i, &cp);
+    *len = k < 0 ? 1 : k;
+    return k < 0 ? 0xFFFD : cp;
+}
 /* Encodes cp into out; returns 1..4 bytes. */
 int utf8_encode(uint32_t cp, char out[4]);
 /* True when s[0..n) is entirely valid UTF-8. */

@@ -37,18 +37,6 @@ int utf8_decode(const char *str, size_t n, uint32_t *cp)
     return len;
 }
 
-uint32_t utf8_at(const char *s, size_t n, size_t i, int *len)
-{
-    uint32_t cp;
-    int k = utf8_decode(s + i, n - i, &cp);
-    if (k < 0) {
-        *len = 1;
-        return 0xFFFD;
-    }
-    *len = k;
-    return cp;
-}
-
 int utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) {
@@ -142,6 +130,8 @@ size_t utf8_length(const char *s, size_t n)
 
 bool uc_is_cjk(uint32_t cp)
 {
+    if (cp < 0x1100) /* most text: Latin, Greek, Cyrillic */
+        return false;
     return (cp >= 0x4E00 && cp <= 0x9FFF)      /* CJK Unified Ideographs */
            || (cp >= 0x3400 && cp <= 0x4DBF)   /* Extension A */
            || (cp >= 0x20000 && cp <= 0x2FA1F) /* Extensions B-F, compatibility supplement */

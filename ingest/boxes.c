@@ -25,21 +25,36 @@ enum {
     MAX_BOXES = 400,
 };
 
+static bool ascii_skipped(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '-';
+}
+
 static void normalize(const char *s, dq_buf *out)
 {
     size_t n = strlen(s);
+    /* Written in place: an ASCII byte (most are) gives at most one byte, a
+     * longer character at most 3 (an invalid byte becomes U+FFFD). */
+    dq_buf_reserve(out, n);
     for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            if (!ascii_skipped(c))
+                out->data[out->len++] = (char)c;
+            i++;
+            continue;
+        }
         int len;
         uint32_t cp = uc_fold_fullwidth(utf8_at(s, n, i, &len));
         i += (size_t)len;
-        if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '-' || cp == 0xAD ||
-            cp == 0x2010 || cp == 0x2011 || cp == 0xA0 || cp == 0x3000)
+        if ((cp < 0x80 && ascii_skipped((unsigned char)cp)) || cp == 0xAD || cp == 0x2010 ||
+            cp == 0x2011 || cp == 0xA0 || cp == 0x3000)
             continue;
-        char enc[4];
-        dq_buf_append(out, enc, (size_t)utf8_encode(cp, enc));
+        if (out->len + (n - i) + 4 >= out->cap) /* room for the rest of s, and this */
+            dq_buf_reserve(out, n - i + 4);
+        out->len += (size_t)utf8_encode(cp, out->data + out->len);
     }
-    if (!out->data)
-        dq_buf_puts(out, "");
+    out->data[out->len] = '\0';
 }
 
 static void add_box(ingest_box **out, size_t *n, size_t *cap, int page, const ingest_line *l)

@@ -121,6 +121,7 @@ static bool cjk_touching(const char *s, size_t n)
  * spaces between CJK characters (text files, lines whose CJK touches). */
 static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *out)
 {
+    dq_buf_reserve(out, n); /* about what comes out; see below */
     size_t begin = out->len;
     uint32_t prev = 0;
     bool pending_space = false, pending_hard = false;
@@ -143,16 +144,19 @@ static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *ou
             pending_hard |= pending_space && cp == 0x3000;
             continue;
         }
+        /* Written in place, with room for a space and a character. */
+        if (out->len + 5 >= out->cap)
+            dq_buf_reserve(out, 5);
         if (pending_space &&
             (space_between(prev, cp) ||
              ((pending_hard || keep_cjk_spaces) && uc_is_cjk(prev) && uc_is_cjk(cp)) ||
              numbering_prefix(out->data + begin, out->len - begin)))
-            dq_buf_putc(out, ' ');
+            out->data[out->len++] = ' ';
         pending_space = pending_hard = false;
-        char enc[4];
-        dq_buf_append(out, enc, (size_t)utf8_encode(cp, enc));
+        out->len += (size_t)utf8_encode(cp, out->data + out->len);
         prev = cp;
     }
+    out->data[out->len] = '\0';
 }
 
 static bool has_box(const ingest_line *l)

@@ -488,6 +488,21 @@ static void write_raw_pdf(const char *path, const char *const *objs, size_t n)
     "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> " \
     ">> /Contents " contents " >>"
 
+/* name, a one-page PDF in Helvetica whose content stream is the object contents. */
+static const char *write_one_page_pdf(const char *name, const char *contents)
+{
+    const char *const objs[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        RAW_PAGE("5 0 R"),
+        contents,
+    };
+    const char *pdf = path_in(name);
+    write_raw_pdf(pdf, objs, 5);
+    return pdf;
+}
+
 Test(extract, page_that_throws_is_skipped)
 {
     /* The page tree claims 3 pages but holds 2: loading page 3 throws
@@ -519,19 +534,44 @@ Test(extract, page_that_throws_is_skipped)
 Test(extract, invisible_ocr_layer_is_text)
 {
     /* Render mode 3 (invisible), as OCR tools write over a scan. */
-    static const char *const objs[] = {
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        RAW_PAGE("5 0 R"),
-        "<< /Length 54 >>\nstream\nBT 3 Tr /F1 12 Tf 72 700 Td (Invisible OCR text) Tj ET\n"
-        "endstream",
-    };
-    const char *pdf = path_in("ocr.pdf");
-    write_raw_pdf(pdf, objs, 5);
+    const char *pdf = write_one_page_pdf(
+        "ocr.pdf", "<< /Length 54 >>\nstream\nBT 3 Tr /F1 12 Tf 72 700 Td (Invisible OCR text) "
+                   "Tj ET\nendstream");
     ingest_raw_doc d;
     cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
     cr_assert_str_eq(line_at(&d, 0, 0, 0)->text, "Invisible OCR text");
+    ingest_raw_doc_free(&d);
+}
+
+Test(extract, text_off_the_page_is_dropped)
+{
+    /* Text set beside and below the page is not the page's; a line that
+     * runs over the page's edge keeps what is on it. */
+    const char *pdf = write_one_page_pdf("offpage.pdf",
+                                         "<< /Length 195 >>\nstream\n"
+                                         "BT /F1 12 Tf 72 700 Td (Kept on the page) Tj ET\n"
+                                         "BT /F1 12 Tf 700 600 Td (Right of the page) Tj ET\n"
+                                         "BT /F1 12 Tf 72 -40 Td (Below the page) Tj ET\n"
+                                         "BT /F1 12 Tf 560 500 Td (Edge crossing text) Tj ET\n"
+                                         "endstream");
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    char *text = page_text(&d.pages[0]);
+    cr_assert(strstr(text, "Kept on the page"), "%s", text);
+    cr_assert_not(strstr(text, "Right"), "%s", text);
+    cr_assert_not(strstr(text, "Below"), "%s", text);
+    /* "Edge cr" ends near x = 608 in Helvetica at 12 points. */
+    cr_assert(strstr(text, "Edge cr"), "%s", text);
+    cr_assert_not(strstr(text, "crossing"), "%s", text);
+    free(text);
+    const ingest_line *edge = NULL;
+    for (size_t b = 0; b < d.pages[0].n_blocks; b++)
+        for (size_t l = 0; l < d.pages[0].blocks[b].n_lines; l++)
+            if (!strncmp(d.pages[0].blocks[b].lines[l].text, "Edge", 4))
+                edge = &d.pages[0].blocks[b].lines[l];
+    cr_assert_not_null(edge);
+    cr_assert_float_eq(edge->x0, 560, 0.5);
+    cr_assert_leq(edge->x1, 612 + 12);
     ingest_raw_doc_free(&d);
 }
 
