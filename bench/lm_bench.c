@@ -3,12 +3,17 @@
  *
  * lm_bench --bandwidth THREADS
  *     Read bandwidth: THREADS threads each sum their share of a 1 GiB buffer
- *     with AVX2 loads (8 independent accumulators); best of 5 passes, in GB/s.
+ *     (in 2 MB pages where the kernel gives them) with AVX2 loads (8
+ *     independent accumulators); best of 5 passes, in GB/s.
  * lm_bench --peak THREADS
  *     int8 peak: every thread runs 12 independent chains of AVX-512 VNNI
  *     vpdpbusd on zmm registers (64 multiply-adds each); GMAC/s, per wall
  *     second and per CPU second (the second is what a loaded machine leaves
  *     comparable).
+ * lm_bench --epilogue
+ *     The packed product's arithmetic bound: one thread, 12 vpdpbusd chains
+ *     and, per block of each, the float work of each weight type (registers
+ *     only); GMAC/s per CPU second and the share of the chains alone.
  * lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]]
  *     The quantized product alone: a ROWS x 1024 matrix (default 512 rows,
  *     cache-resident; 65536 rows of Q8_0 are 71 MB, read from memory) of
@@ -18,11 +23,13 @@
  *     shared machine the steadiest figure).
  * lm_bench MODEL.gguf decode TOKENS THREADS
  *     A 16-token prompt, then TOKENS single-token steps (greedy): tokens/s
- *     (the mean, and the fastest step, the statistic --bandwidth reports),
- *     the bytes of weights one step reads (every matrix once, the embedding's
- *     row, and the embedding again when it is also the output head), and the
- *     CPU seconds of the leanest step (all threads; on a loaded machine the
- *     steadiest figure for comparing two builds).
+ *     (the mean; the median step, the typical one; the fastest, the
+ *     statistic --bandwidth reports; the slowest), the bytes of weights one
+ *     step reads (every matrix once, the embedding's row, and the embedding
+ *     again when it is also the output head), and the CPU seconds of the
+ *     leanest and the median step (all threads; on a loaded machine the
+ *     steadiest figures for comparing two builds). LM_BENCH_STEPS=1 also
+ *     prints each step's wall and CPU milliseconds, in order.
  * lm_bench MODEL.gguf prefill TOKENS THREADS    (LM_ISA=0|1|2 picks the kernels)
  *     One lm_eval of TOKENS tokens (logits of the last only): tokens/s and the
  *     multiply-adds per second (wall and CPU) of the matrix products in it.
@@ -32,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "common/common.h"
@@ -52,6 +60,12 @@ static double cpu_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 /* ---- bandwidth ------------------------------------------------------------------- */
@@ -84,7 +98,14 @@ __attribute__((target("avx2"))) static void *bw_thread(void *arg)
 static int run_bandwidth(int threads)
 {
     size_t n = (size_t)1 << 30;
-    uint8_t *buf = dq_malloc(n);
+    /* in 2 MB pages, as the engine maps a model read cold: with 4 KB pages
+     * the test read slower than decode then streams its weights */
+    uint8_t *buf = aligned_alloc((size_t)2 << 20, n);
+    if (!buf)
+        abort();
+#ifdef MADV_HUGEPAGE
+    madvise(buf, n, MADV_HUGEPAGE);
+#endif
     memset(buf, 1, n);
     double best = 0, best_cpu = 0;
     for (int pass = 0; pass < 5; pass++) {
@@ -104,7 +125,7 @@ static int run_bandwidth(int threads)
     free(buf);
     printf("bandwidth_gbs %.2f\n", best);
     printf("bandwidth_gbs_per_cpu_s %.2f\n", best_cpu);
-    printf("bandwidth_how %d threads sum 1 GiB with AVX2 loads, best of 5\n", threads);
+    printf("bandwidth_how %d threads sum 1 GiB in 2 MB pages with AVX2 loads, best of 5\n", threads);
     return 0;
 }
 
@@ -129,6 +150,89 @@ __attribute__((target("avx512f,avx512vnni"))) static void *peak_thread(void *arg
         s = _mm512_add_epi32(s, c[i]);
     *(int *)arg = _mm512_reduce_add_epi32(s);
     return NULL;
+}
+
+/* ---- the block epilogue's bound ----------------------------------------------------- */
+
+/* The packed product's arithmetic with no memory: 12 chains of `dp`
+ * vpdpbusd, then for each chain the work that turns a block's int32 sums
+ * into floats: a convert, then a multiply by the weights' scale and a
+ * multiply-add with the activations' (EPI_EXACT), plus one more multiply-add
+ * for a K-quant's mins (EPI_KQUANT), or, with power-of-two activation
+ * scales, vscalefps in place of the multiply (EPI_POW2). On Zen 4 a
+ * vpdpbusd and a float multiply or FMA do not issue in the same cycle, while
+ * the convert and vscalefps do; this is the share of the int8 peak the
+ * kernel can reach at best. */
+enum { EPI_NONE, EPI_EXACT, EPI_KQUANT, EPI_POW2 };
+
+__attribute__((target("avx512f,avx512vnni"))) static double epilogue_gdp(int dp, int kind)
+{
+    enum { ITERS = 2 * 1000 * 1000 };
+    __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    __m512 w = _mm512_set1_ps(1e-9f), x = _mm512_set1_ps(1e-9f);
+    __m512i s[12];
+    __m512 acc[8];
+    for (int i = 0; i < 12; i++)
+        s[i] = _mm512_set1_epi32(i);
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm512_setzero_ps();
+    double c0 = cpu_now();
+    for (long it = 0; it < ITERS; it++) {
+        for (int g = 0; g < dp; g++) {
+#pragma GCC unroll 12
+            for (int i = 0; i < 12; i++)
+                s[i] = _mm512_dpbusd_epi32(s[i], a, b);
+        }
+        if (kind != EPI_NONE) {
+#pragma GCC unroll 12
+            for (int i = 0; i < 12; i++) {
+                __m512 f = _mm512_cvtepi32_ps(s[i]);
+                f = kind == EPI_POW2 ? _mm512_scalef_ps(f, w) : _mm512_mul_ps(f, w);
+                acc[i % 8] = _mm512_fmadd_ps(f, x, acc[i % 8]);
+                if (kind == EPI_KQUANT)
+                    acc[i % 8] = _mm512_fmadd_ps(w, x, acc[i % 8]);
+            }
+        }
+        __asm__ volatile("" : "+v"(a), "+v"(b), "+v"(w), "+v"(x));
+    }
+    double dt = cpu_now() - c0;
+    /* the sums wrap around; they only have to look used */
+    for (int i = 0; i < 12; i++)
+        __asm__ volatile("" : : "v"(s[i]), "v"(acc[i % 8]));
+    return (double)ITERS * 12 * dp / dt / 1e9;
+}
+
+static int run_epilogue(void)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI) {
+        printf("epilogue_how no AVX-512 VNNI on this CPU\n");
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int dp, kind;
+    } pat[] = {
+        {"none", 8, EPI_NONE},      /* the chains alone: the peak */
+        {"q8_0", 8, EPI_EXACT},     /* Q8_0, Q4_0: a block of 32 */
+        {"q4_k", 8, EPI_KQUANT},    /* Q4_K, Q5_K: and the block's min */
+        {"q6_k", 4, EPI_EXACT},     /* Q6_K: a scale per 16 */
+        {"q8_0_pow2", 8, EPI_POW2}, /* power-of-two activation scales */
+    };
+    double none = 0;
+    for (size_t i = 0; i < sizeof pat / sizeof *pat; i++) {
+        double best = 0;
+        for (int pass = 0; pass < 3; pass++) {
+            double g = epilogue_gdp(pat[i].dp, pat[i].kind);
+            best = g > best ? g : best;
+        }
+        if (i == 0)
+            none = best;
+        printf("epilogue_%s_gmacs %.1f (%.1f%% of the chains alone)\n", pat[i].name, 64 * best,
+               100 * best / none);
+    }
+    printf("epilogue_how 1 thread, 12 chains of vpdpbusd and each chain's float work per block, "
+           "registers only, per CPU second, best of 3\n");
+    return 0;
 }
 
 static int run_peak(int threads)
@@ -301,22 +405,39 @@ static int run_model(const char *path, const char *mode, int tokens, int threads
             rc = lm_eval(c, &t, 1, false);
             t = lm_sample(s, lm_logits(c, -1), hp->n_vocab);
         }
-        double t0 = now(), c0 = cpu_now(), fastest = 1e30, leanest = 1e30;
-        for (int i = 0; i < tokens && rc == 0; i++) {
+        double *step = dq_malloc((size_t)tokens * sizeof *step);
+        double *step_cpu = dq_malloc((size_t)tokens * sizeof *step_cpu);
+        double t0 = now(), c0 = cpu_now();
+        int done = 0;
+        for (; done < tokens && rc == 0; done++) {
             double s0 = now(), sc = cpu_now();
             rc = lm_eval(c, &t, 1, false);
             t = lm_sample(s, lm_logits(c, -1), hp->n_vocab);
-            fastest = now() - s0 < fastest ? now() - s0 : fastest;
-            leanest = cpu_now() - sc < leanest ? cpu_now() - sc : leanest;
+            step[done] = now() - s0;
+            step_cpu[done] = cpu_now() - sc;
         }
         double dt = now() - t0, dc = cpu_now() - c0;
         lm_sampler_free(s);
+        if (getenv("LM_BENCH_STEPS")) {
+            /* each step in order: wall and CPU milliseconds */
+            for (int i = 0; i < done; i++)
+                printf("step %d %.3f %.3f\n", i, step[i] * 1e3, step_cpu[i] * 1e3);
+        }
+        qsort(step, (size_t)done, sizeof *step, cmp_double);
+        qsort(step_cpu, (size_t)done, sizeof *step_cpu, cmp_double);
+        double fastest = done ? step[0] : 1e30, leanest = done ? step_cpu[0] : 1e30;
+        double median = done ? step[done / 2] : 1e30, slowest = done ? step[done - 1] : 1e30;
         printf("decode_tokens_per_s %.2f\n", tokens / dt);
         printf("decode_best_tokens_per_s %.2f\n", 1 / fastest);
+        printf("decode_median_tokens_per_s %.2f\n", 1 / median);
+        printf("decode_slowest_tokens_per_s %.2f\n", 1 / slowest);
         printf("bytes_per_token %llu\n", (unsigned long long)bytes);
         printf("decode_gbs %.2f\n", (double)bytes * tokens / dt / 1e9);
         printf("decode_gbs_per_cpu_s %.2f\n", (double)bytes * tokens / dc / 1e9);
         printf("decode_best_cpu_s %.4f\n", leanest);
+        printf("decode_median_cpu_s %.4f\n", done ? step_cpu[done / 2] : 0);
+        free(step);
+        free(step_cpu);
     }
     if (rc < 0)
         fprintf(stderr, "lm_bench: %s\n", dq_last_error());
@@ -335,6 +456,8 @@ int main(int argc, char **argv)
         return run_bandwidth(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "--peak") == 0)
         return run_peak(atoi(argv[2]));
+    if (argc == 2 && strcmp(argv[1], "--epilogue") == 0)
+        return run_epilogue();
     if (argc >= 3 && argc <= 6 && strcmp(argv[1], "--kernel") == 0) {
         int m = argc >= 5 ? atoi(argv[4]) : 64;
         int rows = argc == 6 ? atoi(argv[5]) : 512;
@@ -343,7 +466,7 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && (strcmp(argv[2], "decode") == 0 || strcmp(argv[2], "prefill") == 0))
         return run_model(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]));
-    fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS |\n"
+    fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS | --epilogue |\n"
                     "       lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]] |\n"
                     "       lm_bench MODEL.gguf decode|prefill TOKENS THREADS\n");
     return 2;

@@ -417,7 +417,12 @@ static int put_passages(store *st, const store_opts *o, size_t *count)
                 return -1;
             char sha[65];
             snprintf(sha, sizeof sha, "%064llx", (unsigned long long)(0xA000000 + *count));
-            store_chunk_in chunk = {text.data, "", 1, 1, 0, NULL};
+            store_chunk_in chunk = {.text = text.data,
+                                    .section = "",
+                                    .page_start = 1,
+                                    .page_end = 1,
+                                    .ordinal = 0,
+                                    .label = NULL};
             const char *page = "";
             store_doc_info info = {sha, "txt", NULL, 1};
             int rc = store_put_document(st, names[i], 1, 1, &info, &page, &chunk, 1);
@@ -549,8 +554,12 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
                 goto fail;
             store_chunk_in chunks[PER_DOC];
             for (size_t i = 0; i < cur->m; i++)
-                chunks[i] = (store_chunk_in){cur->texts[i], "", (int)i + 1, (int)i + 1, (int)i,
-                                             NULL};
+                chunks[i] = (store_chunk_in){.text = cur->texts[i],
+                                             .section = "",
+                                             .page_start = (int)i + 1,
+                                             .page_end = (int)i + 1,
+                                             .ordinal = (int)i,
+                                             .label = NULL};
             char path[64], sha[65];
             snprintf(path, sizeof path, "doc%06zu.txt", d);
             snprintf(sha, sizeof sha, "%064zx", d + 1);

@@ -82,7 +82,12 @@ int main(int argc, char **argv)
                         dq_buf_puts(&texts[c], ".");
                 }
             }
-            chunks[c] = (store_chunk_in){texts[c].data, "", c / 10 + 1, c / 10 + 1, c, NULL};
+            chunks[c] = (store_chunk_in){.text = texts[c].data,
+                                         .section = "",
+                                         .page_start = c / 10 + 1,
+                                         .page_end = c / 10 + 1,
+                                         .ordinal = c,
+                                         .label = NULL};
         }
         char path[64], sha[65];
         snprintf(path, sizeof path, "synthetic/doc%06ld.txt", d);

@@ -192,6 +192,12 @@ pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
     const uint8_t *rows[PANEL];
     for (int r = 0; r < PANEL; r++)
         rows[r] = W->data + (size_t)(n0 + r < W->N ? n0 + r : W->N - 1) * W->row_bytes;
+    /* The passes below go across the 32 rows, a few bytes of each at a
+     * time, which leaves the hardware prefetchers behind: each row's
+     * lines are asked for first, so that their misses overlap. */
+    for (int r = 0; r < PANEL; r++)
+        for (size_t o = 0; o < W->row_bytes; o += 64)
+            _mm_prefetch((const char *)rows[r] + o, _MM_HINT_T1);
     __m512i ix[6];
     for (int i = 0; i < 6; i++)
         ix[i] = stage_index(i / 2, i % 2);

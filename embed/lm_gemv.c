@@ -1,7 +1,9 @@
 /* lm_gemv.c - decode's matrix-vector product: one token of int8 activations
  * against a quantized matrix, AVX-512 VNNI, one kernel per weight type
  * reading the GGUF blocks where they lie in the mapping (lm_quant.c gives the
- * layouts). Chosen by lm_matmul for one token; tested against lm_dot_ref.
+ * layouts), and lm_matvec_many, which slices one token's products into the
+ * pool's tasks. Chosen by lm_matmul for one token; tested against
+ * lm_dot_ref.
  *
  * Decode reads every weight once per token, so a kernel must get through
  * its bytes well faster than memory delivers them. Each kernel therefore:
@@ -329,4 +331,76 @@ GEMV_TARGET void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x,
         gemv_rows(W, W->data + (size_t)(n0 + i) * W->row_bytes, rs, x, y + n0 + i, (size_t)half, 2);
     if ((n1 - n0) % 2)
         gemv_rows(W, W->data + (size_t)(n1 - 1) * W->row_bytes, 0, x, y + n1 - 1, 0, 1);
+}
+
+/* ---- the threaded products of one token ------------------------------------- */
+
+/* Decode's task: a slice of a matrix of about this many bytes. Slices of
+ * 32 rows (30 KB) cost a fifth more CPU per token than 256 KB ones: the
+ * threads then ping-pong the task counter's cache line every few
+ * microseconds, and each slice starts its row streams cold. */
+enum { GEMV_TASK_BYTES = 256 * 1024 };
+/* But a job's last n_threads x GEMV_TASK_BYTES go in slices GEMV_TAIL_SPLIT
+ * times smaller: a thread that takes the last big slice leaves the others
+ * that much to share, so the threads finish within a small slice of each
+ * other instead of one waiting up to a big one (about 20 microseconds from
+ * memory, of a job of a few hundred; a layer runs 4 or 5 jobs). */
+enum { GEMV_TAIL_SPLIT = 8 };
+
+/* Decode's products of one input with several matrices, as one job. Matrix
+ * i's rows [0, cut[i]) are slices of rows[i] rows, tasks first[i] to
+ * mid[i]; rows [cut[i], N) (the last matrix's tail) slices of small[i]
+ * rows, tasks mid[i] to first[i + 1]. */
+typedef struct {
+    const lm_mat *const *W;
+    float *const *Y;
+    const lm_qrow *xq;
+    int rows[LM_MATVEC_MAX], small[LM_MATVEC_MAX], cut[LM_MATVEC_MAX];
+    int first[LM_MATVEC_MAX + 1], mid[LM_MATVEC_MAX];
+} matvec_job;
+
+static void matvec_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const matvec_job *j = ctx;
+    int i = 0;
+    while (task >= j->first[i + 1])
+        i++;
+    int n0, n1;
+    if (task < j->mid[i]) {
+        n0 = (task - j->first[i]) * j->rows[i];
+        n1 = n0 + j->rows[i] < j->cut[i] ? n0 + j->rows[i] : j->cut[i];
+    } else {
+        n0 = j->cut[i] + (task - j->mid[i]) * j->small[i];
+        n1 = n0 + j->small[i] < j->W[i]->N ? n0 + j->small[i] : j->W[i]->N;
+    }
+    lm_gemv_vnni(j->W[i], n0, n1, j->xq, j->Y[i]);
+}
+
+static int rows_of(size_t bytes, size_t row_bytes)
+{
+    size_t r = bytes / row_bytes;
+    return r < 1 ? 1 : r > INT32_MAX ? INT32_MAX : (int)r;
+}
+
+void lm_matvec_many(bert_pool *p, const lm_mat *const *W, int n, const float *x, const lm_qrow *xq,
+                    float *const *Y)
+{
+    matvec_job j = {.W = W, .Y = Y, .xq = xq};
+    bool fast = lm_isa_get() == LM_ISA_VNNI && n <= LM_MATVEC_MAX;
+    for (int i = 0; i < n && fast; i++) {
+        fast = lm_gemv_fits(W[i]);
+        j.rows[i] = rows_of(GEMV_TASK_BYTES, W[i]->row_bytes);
+        j.small[i] = rows_of(GEMV_TASK_BYTES / GEMV_TAIL_SPLIT, W[i]->row_bytes);
+        int tail = i < n - 1 ? 0 : rows_of((size_t)bert_pool_size(p) * GEMV_TASK_BYTES, W[i]->row_bytes);
+        j.cut[i] = W[i]->N > tail ? W[i]->N - tail : 0;
+        j.mid[i] = j.first[i] + (j.cut[i] + j.rows[i] - 1) / j.rows[i];
+        j.first[i + 1] = j.mid[i] + (W[i]->N - j.cut[i] + j.small[i] - 1) / j.small[i];
+    }
+    if (!fast) {
+        for (int i = 0; i < n; i++)
+            lm_matmul(p, W[i], 1, x, xq, Y[i]);
+        return;
+    }
+    bert_pool_run(p, matvec_task, &j, j.first[n]);
 }

@@ -99,7 +99,7 @@ float lm_dot_ref(const lm_mat *W, int n, const float *xf, const lm_qrow *xq);
 void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y);
 
 /* Y[i] (W[i]->N) = W[i] x for n <= LM_MATVEC_MAX matrices of the same K and
- * one token, as one job of the pool where the decode kernel applies (else
+ * one token (lm_gemv.c), as one job of the pool where the decode kernel applies (else
  * one lm_matmul each): decode's q, k, v and gate, up share their input, and
  * each job costs the threads a wake-up and a wait for the last. */
 enum { LM_MATVEC_MAX = 4 };

@@ -379,54 +379,6 @@ static void matmul_task(void *ctx, int task, int thread)
     }
 }
 
-/* Decode's task: a slice of a matrix of about this many bytes. Slices of
- * 32 rows (30 KB) cost a fifth more CPU per token than 256 KB ones: the
- * threads then ping-pong the task counter's cache line every few
- * microseconds, and each slice starts its row streams cold. */
-enum { GEMV_TASK_BYTES = 256 * 1024 };
-
-/* Decode's products of one input with several matrices, as one job: task
- * t is slice t - first[i] (rows[i] rows) of matrix i where first[i] <= t <
- * first[i + 1]. */
-typedef struct {
-    const lm_mat *const *W;
-    float *const *Y;
-    const lm_qrow *xq;
-    int rows[LM_MATVEC_MAX];
-    int first[LM_MATVEC_MAX + 1];
-} matvec_job;
-
-static void matvec_task(void *ctx, int task, int thread)
-{
-    (void)thread;
-    const matvec_job *j = ctx;
-    int i = 0;
-    while (task >= j->first[i + 1])
-        i++;
-    int n0 = (task - j->first[i]) * j->rows[i];
-    int n1 = n0 + j->rows[i] < j->W[i]->N ? n0 + j->rows[i] : j->W[i]->N;
-    lm_gemv_vnni(j->W[i], n0, n1, j->xq, j->Y[i]);
-}
-
-void lm_matvec_many(bert_pool *p, const lm_mat *const *W, int n, const float *x, const lm_qrow *xq,
-                    float *const *Y)
-{
-    matvec_job j = {W, Y, xq, {0}, {0}};
-    bool fast = lm_isa_get() == LM_ISA_VNNI && n <= LM_MATVEC_MAX;
-    for (int i = 0; i < n && fast; i++) {
-        fast = lm_gemv_fits(W[i]);
-        size_t rows = GEMV_TASK_BYTES / W[i]->row_bytes;
-        j.rows[i] = rows < 1 ? 1 : (int)rows;
-        j.first[i + 1] = j.first[i] + (W[i]->N + j.rows[i] - 1) / j.rows[i];
-    }
-    if (!fast) {
-        for (int i = 0; i < n; i++)
-            lm_matmul(p, W[i], 1, x, xq, Y[i]);
-        return;
-    }
-    bert_pool_run(p, matvec_task, &j, j.first[n]);
-}
-
 void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y)
 {
     if (M >= GEMM_MIN_TOKENS && lm_isa_get() == LM_ISA_VNNI && lm_type_quantized(W->type) &&

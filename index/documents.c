@@ -220,58 +220,61 @@ static int insert_document(store *st, const store_doc_info *info, const char *co
         }
     }
 
-    /* The chunks go in through a temporary table and one INSERT ... SELECT:
-     * FTS5 writes its pending terms out as a new index segment at the end
-     * of every statement that fires the chunks trigger (its savepoint), so
-     * an INSERT per chunk cost a segment per chunk, and their merging, a
-     * tenth of an ingest's CPU. */
-    if (store_exec(st,
-                   "CREATE TEMP TABLE IF NOT EXISTS chunks_in(ordinal INTEGER, page_start INTEGER,"
-                   " page_end INTEGER, section TEXT, text TEXT, label TEXT)",
-                   "cannot stage a document's chunks") < 0)
-        return -1;
-    s = store_stmt(st, SLOT_CHUNK_STAGE,
-                   "INSERT INTO temp.chunks_in(ordinal, page_start, page_end, section, text,"
-                   " label) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!s)
-        return -1;
-    for (size_t i = 0; i < n_chunks; i++) {
-        const store_chunk_in *c = &chunks[i];
-        sqlite3_bind_int(s, 1, c->ordinal);
-        sqlite3_bind_int(s, 2, c->page_start);
-        sqlite3_bind_int(s, 3, c->page_end);
-        store_bind_text(s, 4, c->section ? c->section : "");
-        store_bind_text(s, 5, c->text ? c->text : "");
-        store_bind_text(s, 6, c->label ? c->label : "");
-        if (store_run(st, s, "cannot stage a chunk") < 0)
-            return -1;
-    }
+    /* The chunks go in with one INSERT ... SELECT from the caller's array
+     * (index/staged.c): FTS5 writes its pending terms out as a new index
+     * segment at the end of every statement that fires the chunks trigger,
+     * so an INSERT per chunk cost a segment per chunk, and their merging, a
+     * tenth of an ingest's CPU. Their boxes follow in one more statement. */
+    staged_chunks staged = {chunks, n_chunks};
     s = store_stmt(st, SLOT_CHUNK_INSERT,
                    "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, section, text,"
-                   " label) SELECT ?1, ordinal, page_start, page_end, section, text, label"
-                   " FROM temp.chunks_in ORDER BY rowid");
+                   " label, is_table) SELECT ?1, ordinal, page_start, page_end, section, text,"
+                   " label, is_table FROM docqa_staged_chunks(?2)");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, *doc_id);
+    sqlite3_bind_pointer(s, 2, &staged, STAGED_POINTER_TYPE, NULL);
     if (store_run(st, s, "cannot add a document's chunks") < 0)
         return -1;
-    s = store_stmt(st, SLOT_CHUNK_UNSTAGE, "DELETE FROM temp.chunks_in");
-    return s ? store_run(st, s, "cannot stage a document's chunks") : -1;
+    bool any_boxes = false;
+    for (size_t i = 0; i < n_chunks && !any_boxes; i++)
+        any_boxes = chunks[i].n_boxes > 0;
+    if (!any_boxes)
+        return 0;
+    /* CROSS JOIN keeps the staged rows outside, each finding its chunk by
+     * the (doc_id, ordinal) index. */
+    s = store_stmt(st, SLOT_BOX_INSERT,
+                   "INSERT INTO chunk_boxes(chunk_id, boxes)"
+                   " SELECT c.id, t.boxes FROM docqa_staged_chunks(?2) t CROSS JOIN chunks c"
+                   " ON c.doc_id = ?1 AND c.ordinal = t.ordinal WHERE t.boxes IS NOT NULL");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, *doc_id);
+    sqlite3_bind_pointer(s, 2, &staged, STAGED_POINTER_TYPE, NULL);
+    return store_run(st, s, "cannot add the chunks' boxes");
 }
 
-/* The document's `about` (index/about.c) once its pages and a path are in. */
-static int update_about(store *st, int64_t doc_id)
+/* The document's `about` (index/about.c) once its pages and a path are in.
+ * Its first page and size come from the pages just written (page_texts,
+ * n_pages of them, or none), not read back: summing the stored pages' bytes
+ * read every page of the document again. */
+static int update_about(store *st, int64_t doc_id, const char *const *page_texts, int n_pages)
 {
     sqlite3_stmt *s = store_stmt(
         st, SLOT_DOC_ABOUT,
         "UPDATE documents SET about = docqa_about(title,"
-        " (SELECT min(f.path) FROM files f WHERE f.doc_id = ?1 AND f.status = 'ok'),"
-        " (SELECT p.text FROM pages p WHERE p.doc_id = ?1 ORDER BY p.page_no LIMIT 1),"
-        " (SELECT sum(length(CAST(p.text AS BLOB))) FROM pages p WHERE p.doc_id = ?1))"
+        " (SELECT min(f.path) FROM files f WHERE f.doc_id = ?1 AND f.status = 'ok'), ?2, ?3)"
         " WHERE id = ?1");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, doc_id);
+    if (page_texts && n_pages > 0) {
+        int64_t bytes = 0;
+        for (int i = 0; i < n_pages; i++)
+            bytes += page_texts[i] ? (int64_t)strlen(page_texts[i]) : 0;
+        store_bind_text(s, 2, page_texts[0] ? page_texts[0] : "");
+        sqlite3_bind_int64(s, 3, bytes);
+    }
     return store_run(st, s, "cannot describe a document");
 }
 
@@ -315,7 +318,7 @@ static int put_document(store *st, const char *path, int64_t size, int64_t mtime
     if (rc == 0)
         rc = upsert_file(st, path, info->sha256, size, mtime, "ok", NULL, doc_id);
     if (rc == 0 && written)
-        rc = update_about(st, doc_id);
+        rc = update_about(st, doc_id, page_texts, info->n_pages);
     if (rc == 0 && old_doc != doc_id)
         rc = delete_if_orphan(st, old_doc);
     return release(st, rc);
@@ -434,31 +437,6 @@ int store_put_page_unreadable(store *st, const char *sha256, const char *const *
         sqlite3_bind_int(s, 2, i + 1);
         store_bind_text(s, 3, reasons[i]);
         if (store_run(st, s, "cannot mark an unreadable page") < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int store_put_chunk_tables(store *st, const char *sha256, const int *ordinals, size_t n)
-{
-    if (n == 0)
-        return 0;
-    int64_t doc_id;
-    int found = find_document(st, sha256, &doc_id);
-    if (found <= 0) {
-        if (found == 0)
-            dq_set_error("cannot mark table chunks: no document %.12s", sha256);
-        return -1;
-    }
-    sqlite3_stmt *s = store_stmt(st, SLOT_CHUNK_TABLE,
-                                 "UPDATE chunks SET is_table = 1 WHERE doc_id = ?1 AND ordinal = ?2");
-    if (!s)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, doc_id);
-        sqlite3_bind_int(s, 2, ordinals[i]);
-        if (store_run(st, s, "cannot mark a table chunk") < 0)
             return -1;
     }
     return 0;

@@ -107,6 +107,9 @@ typedef struct {
     int page_start, page_end;
     int ordinal;
     const char *label; /* chunk.label; NULL or "" for paged documents */
+    bool table;        /* the chunk holds table rows (chunks.is_table) */
+    const store_box *boxes; /* (n_boxes) where its text lies, in reading order; may be NULL */
+    size_t n_boxes;
 } store_chunk_in;
 
 /* 1 when a document with this content hash is already stored, 0 when not,
@@ -151,11 +154,6 @@ int store_put_page_ocr(store *st, const char *sha256, const int *page_ocr,
  * for the others. Call after store_put_page_ocr(), in its transaction. */
 int store_put_page_unreadable(store *st, const char *sha256, const char *const *reasons,
                               int n_pages);
-
-/* Marks the chunks of the document with content hash sha256 whose
- * ordinals are listed (n of them) as holding table rows. Call after
- * store_put_document(), in its transaction. */
-int store_put_chunk_tables(store *st, const char *sha256, const int *ordinals, size_t n);
 
 /* Records that path failed with reason (keeping any document it had before
  * out of the index: a file that is now broken no longer answers questions). */
@@ -202,10 +200,6 @@ void store_document_free(store_document *d);
 /* Looks up a document by id: 1 found, 0 not, -1 error. */
 int store_get_document(store *st, int64_t doc_id, store_document *out);
 
-/* Records where the text of chunk ordinal of the document with content hash
- * sha256 lies on its pages; run in the transaction of its store_put_document. */
-int store_put_chunk_boxes(store *st, const char *sha256, int ordinal, const store_box *boxes,
-                          size_t n);
 /* The boxes of chunk_id on page (0: every page), in reading order; *out is
  * malloc'd. 0 (possibly none), or -1 on error. */
 int store_get_chunk_boxes(store *st, int64_t chunk_id, int page, store_box **out, size_t *n);

@@ -163,6 +163,24 @@ static const char *const migrations[] = {
      * "第三章 违约责任") outranks pages that only use its words, as title
      * fields are weighted in BM25F. A rank setting, so no chunk is touched. */
     "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 3.0)');",
+    /* 10 -> 11: the writer's cost. A chunk's boxes are one BLOB
+     * (index/boxes.c) instead of a row per box, packed here from the rows;
+     * and only a change of text or section re-indexes a chunk in FTS5, so
+     * marking chunks (is_table, ocr) no longer deletes and re-adds their
+     * terms, a new FTS5 segment per marking statement. */
+    "CREATE TABLE chunk_boxes_packed("
+    "  chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,"
+    "  boxes BLOB NOT NULL);"
+    "INSERT INTO chunk_boxes_packed(chunk_id, boxes)"
+    "  SELECT chunk_id, docqa_pack_boxes(seq, page, x0, y0, x1, y1) FROM chunk_boxes"
+    "  GROUP BY chunk_id;"
+    "DROP TABLE chunk_boxes;"
+    "ALTER TABLE chunk_boxes_packed RENAME TO chunk_boxes;"
+    "DROP TRIGGER chunks_au;"
+    "CREATE TRIGGER chunks_au AFTER UPDATE OF text, section ON chunks BEGIN"
+    "  INSERT INTO fts(fts, rowid, text, section) VALUES ('delete', old.id, old.text, old.section);"
+    "  INSERT INTO fts(rowid, text, section) VALUES (new.id, new.text, new.section);"
+    "END;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

@@ -211,7 +211,9 @@ store *store_open(const char *dir, int flags)
         return NULL;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    if (store_register_tokenizer(st->db) < 0 || store_register_about(st->db) < 0 || configure(st) < 0 || store_migrate(st) < 0) {
+    if (store_register_tokenizer(st->db) < 0 || store_register_about(st->db) < 0 ||
+        store_register_boxes(st->db) < 0 || store_register_staged(st->db) < 0 ||
+        configure(st) < 0 || store_migrate(st) < 0) {
         store_close(st);
         return NULL;
     }

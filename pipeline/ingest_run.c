@@ -233,25 +233,6 @@ static int record_failure(ingest_run *run, const input_file *f, const char *reas
     return IN_TRANSACTION(run->st, store_put_failure(run->st, f->rel, f->size, f->mtime, reason));
 }
 
-/* Where each chunk's text lies on its pages, for highlighted citations. */
-static int put_boxes(store *st, const char *sha, const chunk_list *chunks,
-                     const ingest_boxes *boxes)
-{
-    int rc = 0;
-    for (size_t i = 0; i < chunks->n && rc == 0; i++) {
-        const ingest_boxes *b = &boxes[i];
-        if (!b->n)
-            continue;
-        store_box *sb = dq_calloc(b->n, sizeof *sb);
-        for (size_t k = 0; k < b->n; k++)
-            sb[k] = (store_box){b->items[k].page, b->items[k].x0, b->items[k].y0,
-                                b->items[k].x1, b->items[k].y1};
-        rc = store_put_chunk_boxes(st, sha, chunks->items[i].ordinal, sb, b->n);
-        free(sb);
-    }
-    return rc;
-}
-
 /* Marks the pages of raw whose text layer was unreadable. */
 static int put_unreadable(store *st, const char *sha, const ingest_raw_doc *raw)
 {
@@ -264,19 +245,6 @@ static int put_unreadable(store *st, const char *sha, const ingest_raw_doc *raw)
     return rc;
 }
 
-/* Marks the chunks that hold table rows. */
-static int put_tables(store *st, const char *sha, const chunk_list *chunks)
-{
-    int *ordinals = dq_calloc(chunks->n ? chunks->n : 1, sizeof *ordinals);
-    size_t n = 0;
-    for (size_t i = 0; i < chunks->n; i++)
-        if (chunks->items[i].table)
-            ordinals[n++] = chunks->items[i].ordinal;
-    int rc = store_put_chunk_tables(st, sha, ordinals, n);
-    free(ordinals);
-    return rc;
-}
-
 /* What an extracted document adds to its rows; all NULL when a path is
  * linked to stored content. */
 typedef struct {
@@ -286,8 +254,8 @@ typedef struct {
     const float *page_conf;
 } doc_extras;
 
-/* The document's rows, its chunks' boxes and its OCR marks, in the caller's
- * transaction. */
+/* The document's rows (its chunks with their boxes) and its pages' OCR and
+ * unreadable marks, in the caller's transaction. */
 static int write_document(ingest_run *run, const input_file *f, const store_doc_info *info,
                           const char *const *page_texts, const store_chunk_in *in,
                           const chunk_list *chunks, bool rebuild, const doc_extras *x)
@@ -297,15 +265,11 @@ static int write_document(ingest_run *run, const input_file *f, const store_doc_
                                               page_texts, in, n)
                      : store_put_document(run->st, f->rel, f->size, f->mtime, info, page_texts,
                                           in, n);
-    if (rc == 0 && x->raw && chunks)
-        rc = put_boxes(run->st, info->sha256, chunks, x->boxes);
     if (rc == 0 && x->page_ocr)
         rc = store_put_page_ocr(run->st, info->sha256, x->page_ocr, x->page_conf,
                                 info->n_pages);
     if (rc == 0 && x->raw)
         rc = put_unreadable(run->st, info->sha256, x->raw);
-    if (rc == 0 && chunks)
-        rc = put_tables(run->st, info->sha256, chunks);
     return rc;
 }
 
@@ -313,15 +277,31 @@ static int put_document(ingest_run *run, const input_file *f, const store_doc_in
                         const char *const *page_texts, const chunk_list *chunks, bool rebuild,
                         const doc_extras *x)
 {
-    size_t n = chunks ? chunks->n : 0;
+    size_t n = chunks ? chunks->n : 0, n_boxes = 0;
+    for (size_t i = 0; x->boxes && i < n; i++)
+        n_boxes += x->boxes[i].n;
     store_chunk_in *in = dq_calloc(n ? n : 1, sizeof *in);
+    store_box *boxes = dq_malloc((n_boxes ? n_boxes : 1) * sizeof *boxes);
+    store_box *next = boxes;
     for (size_t i = 0; i < n; i++) {
         const chunk *c = &chunks->items[i];
-        in[i] = (store_chunk_in){c->text,    c->section, c->page_start,
-                                 c->page_end, c->ordinal, c->label};
+        in[i] = (store_chunk_in){.text = c->text,
+                                 .section = c->section,
+                                 .page_start = c->page_start,
+                                 .page_end = c->page_end,
+                                 .ordinal = c->ordinal,
+                                 .label = c->label,
+                                 .table = c->table,
+                                 .boxes = next};
+        for (size_t k = 0; x->boxes && k < x->boxes[i].n; k++) {
+            const ingest_box *b = &x->boxes[i].items[k];
+            *next++ = (store_box){b->page, b->x0, b->y0, b->x1, b->y1};
+        }
+        in[i].n_boxes = (size_t)(next - in[i].boxes);
     }
     int rc = IN_TRANSACTION(run->st,
                             write_document(run, f, info, page_texts, in, chunks, rebuild, x));
+    free(boxes);
     free(in);
     return rc;
 }

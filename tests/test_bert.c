@@ -502,6 +502,12 @@ static void count_task(void *ctx, int task, int thread)
     __atomic_fetch_add(&hits[task], 1, __ATOMIC_RELAXED);
 }
 
+static void mark_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    __atomic_fetch_add((unsigned char *)ctx + task, 1, __ATOMIC_RELAXED);
+}
+
 Test(bert, pool_runs_every_task_once)
 {
     bert_pool *p = bert_pool_new(3);
@@ -514,6 +520,14 @@ Test(bert, pool_runs_every_task_once)
         for (int i = 0; i < n; i++)
             cr_assert_eq(hits[i], 1, "round %d task %d ran %d times", round, i, hits[i]);
     }
+    /* more tasks than the pool's ticket counts (2^20 - 1): run as several
+     * jobs, each task still once */
+    int big = (1 << 20) + 3;
+    unsigned char *once = dq_calloc((size_t)big, 1);
+    bert_pool_run(p, mark_task, once, big);
+    for (int i = 0; i < big; i++)
+        cr_assert_eq(once[i], 1, "task %d of %d ran %d times", i, big, once[i]);
+    free(once);
     bert_pool_free(p);
     bert_pool_free(NULL);
 }

@@ -49,7 +49,12 @@ static int64_t put_doc(const char *path, const char *const *texts, const char *c
     store_chunk_in chunks[16];
     cr_assert(n <= 16);
     for (size_t i = 0; i < n; i++)
-        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", 1, 1, (int)i, NULL};
+        chunks[i] = (store_chunk_in){.text = texts[i],
+                                     .section = sections ? sections[i] : "",
+                                     .page_start = 1,
+                                     .page_end = 1,
+                                     .ordinal = (int)i,
+                                     .label = NULL};
     store_doc_info info = {hex, "txt", path, 1};
     const char *pages[] = {"page"};
     cr_assert_eq(store_begin(st), 0);

@@ -275,8 +275,12 @@ Test(answer, from_store_through_bm25)
     store_chunk_in chunks[3];
     const char *pages[5] = {"1", "2", "3", "4", "5"};
     for (int i = 0; i < 3; i++)
-        chunks[i] = (store_chunk_in){lease[2 - i].text, lease[2 - i].section,
-                                     lease[2 - i].page_start, lease[2 - i].page_end, i, NULL};
+        chunks[i] = (store_chunk_in){.text = lease[2 - i].text,
+                                     .section = lease[2 - i].section,
+                                     .page_start = lease[2 - i].page_start,
+                                     .page_end = lease[2 - i].page_end,
+                                     .ordinal = i,
+                                     .label = NULL};
     store_doc_info info = {"0000000000000000000000000000000000000000000000000000000000000001",
                            "pdf", NULL, 5};
     cr_assert_eq(store_begin(st), 0);

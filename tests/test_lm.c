@@ -379,12 +379,30 @@ Test(lm, decode_kernels_match_the_scalar_reference_across_tasks)
     }
 }
 
+/* One token of PATTERN_K activations, ((k * mul) % mod - mod / 2) / scale,
+ * and the same quantized. */
+enum { PATTERN_K = 768 };
+typedef struct {
+    float x[PATTERN_K];
+    int8_t q[PATTERN_K];
+    float d[PATTERN_K / 32], dsx[PATTERN_K / 16];
+    lm_qrow xq;
+} pattern_row;
+
+static void pattern_row_fill(pattern_row *r, int mul, int mod, float scale)
+{
+    for (int k = 0; k < PATTERN_K; k++)
+        r->x[k] = (float)((k * mul) % mod - mod / 2) / scale;
+    r->xq = (lm_qrow){r->q, r->d, r->dsx};
+    lm_quantize_row(r->x, PATTERN_K, &r->xq);
+}
+
 /* Decode's products of one input with several matrices in one job give each
  * matrix's own product, bit for bit, whatever their types, at every level
  * (a float matrix among them takes the general path). */
 Test(lm, matvec_many_matches_one_product_each)
 {
-    enum { K = 768 };
+    enum { K = PATTERN_K };
     static const gguf_type types[] = {GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K, GGUF_TYPE_Q8_0, GGUF_TYPE_F16};
     static const int rows[] = {37, 96, 65, 17};
     lm_mat W[4];
@@ -395,13 +413,10 @@ Test(lm, matvec_many_matches_one_product_each)
         got[i] = dq_malloc((size_t)rows[i] * sizeof(float));
         want[i] = dq_malloc((size_t)rows[i] * sizeof(float));
     }
-    float x[K];
-    int8_t q[K];
-    float d[K / 32], dsx[K / 16];
-    for (int k = 0; k < K; k++)
-        x[k] = (float)((k * 37) % 101 - 50) / 16.0f;
-    lm_qrow xq = {q, d, dsx};
-    lm_quantize_row(x, K, &xq);
+    pattern_row a;
+    pattern_row_fill(&a, 37, 101, 16.0f);
+    const float *x = a.x;
+    lm_qrow xq = a.xq;
     bert_pool *p = bert_pool_new(2);
     const lm_mat *ws[4] = {&W[0], &W[1], &W[2], &W[3]};
     int best = lm_isa_detect();
@@ -423,6 +438,48 @@ Test(lm, matvec_many_matches_one_product_each)
         free(w[i]);
         free(got[i]);
         free(want[i]);
+    }
+}
+
+/* Matrices of thousands of rows, as decode's job slices them (big slices,
+ * then the last matrix's tail in small ones), get every row's product
+ * exactly once: the same bits as the kernel on that row alone. */
+Test(lm, matvec_many_slices_cover_every_row)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI)
+        cr_skip_test("decode's kernel needs AVX-512 VNNI");
+    enum { K = PATTERN_K };
+    static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K};
+    static const int rows[] = {1501, 3001, 2222};
+    lm_mat W[3];
+    uint8_t *w[3];
+    float *got[3], *alone[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = random_rows(types[i], K, rows[i], 300u + (unsigned)i, &W[i]);
+        got[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+        alone[i] = dq_malloc((size_t)rows[i] * sizeof(float));
+        for (int n = 0; n < rows[i]; n++)
+            got[i][n] = NAN;
+    }
+    pattern_row a;
+    pattern_row_fill(&a, 53, 97, 8.0f);
+    lm_qrow xq = a.xq;
+    bert_pool *p = bert_pool_new(2);
+    const lm_mat *ws[3] = {&W[0], &W[1], &W[2]};
+    lm_matvec_many(p, ws, 3, a.x, &xq, got);
+    for (int i = 0; i < 3; i++) {
+        for (int n = 0; n < rows[i]; n++) {
+            lm_gemv_vnni(&W[i], n, n + 1, &xq, alone[i]);
+            cr_assert_eq(memcmp(&got[i][n], &alone[i][n], sizeof(float)), 0,
+                         "%s row %d of %d: %g, alone %g", gguf_type_name(types[i]), n, rows[i],
+                         (double)got[i][n], (double)alone[i][n]);
+        }
+    }
+    bert_pool_free(p);
+    for (int i = 0; i < 3; i++) {
+        free(w[i]);
+        free(got[i]);
+        free(alone[i]);
     }
 }
 

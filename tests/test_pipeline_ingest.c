@@ -737,7 +737,7 @@ static char *store_rows(store *s)
         "SELECT id, doc_id, ordinal, page_start, page_end, section, text, label, is_table "
         "FROM chunks ORDER BY id",
         "SELECT doc_id, page_no, text, ocr, unreadable FROM pages ORDER BY doc_id, page_no",
-        "SELECT chunk_id, seq, page, x0, y0, x1, y1 FROM chunk_boxes ORDER BY chunk_id, seq",
+        "SELECT chunk_id, hex(boxes) FROM chunk_boxes ORDER BY chunk_id",
     };
     dq_buf b = DQ_BUF_INIT;
     for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {

@@ -656,7 +656,12 @@ static void put_chunks(const char *path, char **texts, const char *const *sectio
     store_chunk_in *chunks = dq_calloc((size_t)n, sizeof *chunks);
     for (int i = 0; i < n; i++) {
         int page = pages ? pages[i] : i + 1;
-        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", page, page, i, NULL};
+        chunks[i] = (store_chunk_in){.text = texts[i],
+                                     .section = sections ? sections[i] : "",
+                                     .page_start = page,
+                                     .page_end = page,
+                                     .ordinal = i,
+                                     .label = NULL};
     }
     dq_sha256 h;
     dq_sha256_init(&h);

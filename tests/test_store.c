@@ -70,7 +70,9 @@ static void sha_of(const char *s, char hex[65])
 
 /* Puts a document at path whose content is identified by tag: 3 pages and
  * 5 chunks, chunk i's text being "<tag> chunk <i>". */
-static void put_tagged(store *s, const char *path, const char *tag)
+/* A 5-chunk document whose chunk 1 has the boxes given (n of them). */
+static void put_tagged_boxes(store *s, const char *path, const char *tag, const store_box *boxes,
+                             size_t n)
 {
     char hex[65];
     sha_of(tag, hex);
@@ -78,14 +80,26 @@ static void put_tagged(store *s, const char *path, const char *tag)
     store_chunk_in chunks[5];
     for (int i = 0; i < 5; i++) {
         snprintf(texts[i], sizeof texts[i], "%s chunk %d", tag, i);
-        chunks[i] = (store_chunk_in){texts[i], "", 1 + i / 2, 1 + i / 2, i, NULL};
+        chunks[i] = (store_chunk_in){.text = texts[i],
+                                     .section = "",
+                                     .page_start = 1 + i / 2,
+                                     .page_end = 1 + i / 2,
+                                     .ordinal = i,
+                                     .label = NULL};
     }
+    chunks[1].boxes = boxes;
+    chunks[1].n_boxes = n;
     const char *pages[] = {"page one", "page two", "page three"};
     store_doc_info info = {hex, "txt", tag, 3};
     cr_assert_eq(store_begin(s), 0, "%s", dq_last_error());
     cr_assert_eq(store_put_document(s, path, 100, 1700000000, &info, pages, chunks, 5), 0, "%s",
                  dq_last_error());
     cr_assert_eq(store_commit(s), 0, "%s", dq_last_error());
+}
+
+static void put_tagged(store *s, const char *path, const char *tag)
+{
+    put_tagged_boxes(s, path, tag, NULL, 0);
 }
 
 static store_stats stats_of(store *s)
@@ -148,6 +162,22 @@ static size_t docs_for(store *s, const char *q)
     return n;
 }
 
+/* Takes a store made by this build back to schema 10's chunk boxes (a row
+ * per box) and chunk trigger, for the tests of older stores' upgrades. */
+#define BACK_TO_SCHEMA_10                                                                         \
+    "DROP TABLE chunk_boxes;"                                                                     \
+    "CREATE TABLE chunk_boxes("                                                                   \
+    "  chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"                        \
+    "  seq INTEGER NOT NULL, page INTEGER NOT NULL,"                                              \
+    "  x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,"                   \
+    "  PRIMARY KEY(chunk_id, seq)) WITHOUT ROWID;"                                                \
+    "DROP TRIGGER chunks_au;"                                                                     \
+    "CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN"                                       \
+    "  INSERT INTO fts(fts, rowid, text, section)"                                                \
+    "    VALUES ('delete', old.id, old.text, old.section);"                                       \
+    "  INSERT INTO fts(rowid, text, section) VALUES (new.id, new.text, new.section);"             \
+    "END;"
+
 Test(store, schema_8_store_learns_what_its_documents_are_about)
 {
     st = open_new();
@@ -161,6 +191,7 @@ Test(store, schema_8_store_learns_what_its_documents_are_about)
     cr_assert_eq(sqlite3_open(db, &raw), SQLITE_OK);
     cr_assert_eq(store_register_tokenizer(raw), 0); /* FTS5 tables need it to be dropped */
     cr_assert_eq(sqlite3_exec(raw,
+                              BACK_TO_SCHEMA_10
                               "DROP TRIGGER documents_ai; DROP TRIGGER documents_ad;"
                               "DROP TRIGGER documents_au; DROP TABLE doc_vocab; DROP TABLE doc_fts;"
                               "ALTER TABLE documents DROP COLUMN about; PRAGMA user_version = 8",
@@ -194,6 +225,7 @@ Test(store, schema_10_weighs_the_section_path)
     put_tagged(st, "acme-2018.txt", "alpha");
     cr_assert_eq(query_int(st, weight), 1);
     cr_assert_eq(sqlite3_exec(store_db(st),
+                              BACK_TO_SCHEMA_10
                               "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5)');"
                               "PRAGMA user_version = 9",
                               NULL, NULL, NULL),
@@ -204,6 +236,79 @@ Test(store, schema_10_weighs_the_section_path)
     cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     cr_assert_eq(query_int(st, weight), 1);
     cr_assert_eq(hits_for(st, "alpha"), 5);
+}
+
+/* Schema 11 packs a chunk's boxes into one BLOB (an upgraded store's rows
+ * too, in seq order whatever order they were written in), and marking a
+ * chunk no longer re-indexes it in FTS5. */
+Test(store, schema_11_packs_boxes_and_marks_chunks_without_reindexing)
+{
+    st = open_new();
+    put_tagged(st, "a.txt", "alpha");
+    int64_t chunk = query_int(st, "SELECT id FROM chunks WHERE ordinal = 1");
+    char back[1024];
+    snprintf(back, sizeof back,
+             BACK_TO_SCHEMA_10
+             "INSERT INTO chunk_boxes VALUES (%lld, 1, 2, 72, 90, 300, 102.5),"
+             "  (%lld, 0, 1, 72, 100, 500, 112);"
+             "PRAGMA user_version = 10",
+             (long long)chunk, (long long)chunk);
+    cr_assert_eq(sqlite3_exec(store_db(st), back, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(store_db(st)));
+    store_close(st);
+    st = store_open(sdir, 0);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    store_box *got;
+    size_t n;
+    cr_assert_eq(store_get_chunk_boxes(st, chunk, 0, &got, &n), 0, "%s", dq_last_error());
+    cr_assert_eq(n, 2);
+    cr_expect(got[0].page == 1 && got[0].x0 == 72 && got[0].y0 == 100 && got[0].x1 == 500 &&
+              got[0].y1 == 112);
+    cr_expect(got[1].page == 2 && got[1].y1 == 102.5f);
+    free(got);
+
+    int64_t segments = query_int(st, "SELECT count(*) FROM fts_data");
+    cr_assert_eq(sqlite3_exec(store_db(st), "UPDATE chunks SET is_table = 1, ocr = 1", NULL, NULL,
+                              NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
+    cr_expect_eq(query_int(st, "SELECT count(*) FROM fts_data"), segments);
+    cr_assert_eq(sqlite3_exec(store_db(st), "UPDATE chunks SET text = 'gamma' WHERE ordinal = 0",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
+    cr_expect_eq(hits_for(st, "gamma"), 1, "a change of text still re-indexes");
+    cr_expect_eq(hits_for(st, "alpha"), 4);
+    cr_assert_eq(sqlite3_exec(store_db(st), "INSERT INTO fts(fts) VALUES('integrity-check')",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
+}
+
+/* docqa_staged_chunks reads only the array a store call binds as a pointer:
+ * SQL that names it with anything else gets no rows, and without the
+ * argument no plan at all. */
+Test(store, staged_chunks_are_only_the_bound_array)
+{
+    st = open_new();
+    cr_expect_eq(query_int(st, "SELECT count(*) FROM docqa_staged_chunks(1)"), 0);
+    cr_expect_eq(query_int(st, "SELECT count(*) FROM docqa_staged_chunks(NULL)"), 0);
+    sqlite3_stmt *q = NULL;
+    cr_expect_neq(sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM docqa_staged_chunks", -1,
+                                     &q, NULL),
+                  SQLITE_OK);
+    sqlite3_finalize(q);
+    store_chunk_in in[2] = {{.text = "first", .section = "s", .page_start = 1, .page_end = 1},
+                            {.text = "second", .page_start = 2, .page_end = 3, .ordinal = 1}};
+    staged_chunks staged = {in, 2};
+    cr_assert_eq(sqlite3_prepare_v2(store_db(st),
+                                    "SELECT group_concat(ordinal || ':' || text || ':' || section ||"
+                                    " ':' || page_end || ':' || (boxes IS NULL), ',')"
+                                    " FROM docqa_staged_chunks(?1)",
+                                    -1, &q, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
+    sqlite3_bind_pointer(q, 1, &staged, STAGED_POINTER_TYPE, NULL);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_expect_str_eq((const char *)sqlite3_column_text(q, 0), "0:first:s:1:1,1:second::3:1");
+    sqlite3_finalize(q);
 }
 
 static int mode_of(const char *name)
@@ -415,7 +520,12 @@ Test(store, rollback_discards_document)
     st = open_new();
     char hex[65];
     sha_of("alpha", hex);
-    store_chunk_in c = {"alpha text", "", 1, 1, 0, NULL};
+    store_chunk_in c = {.text = "alpha text",
+                        .section = "",
+                        .page_start = 1,
+                        .page_end = 1,
+                        .ordinal = 0,
+                        .label = NULL};
     store_doc_info info = {hex, "txt", NULL, 0};
     cr_assert_eq(store_begin(st), 0);
     cr_assert_eq(store_put_document(st, "a.txt", 1, 1, &info, NULL, &c, 1), 0);
@@ -433,8 +543,14 @@ Test(store, chunk_label_round_trip)
     st = open_new();
     char hex[65];
     sha_of("deck", hex);
-    store_chunk_in c[2] = {{"pricing table steel", "Pricing", 2, 2, 0, "slide 2"},
-                           {"paged text", "", 1, 1, 1, NULL}};
+    store_chunk_in c[2] = {
+        {.text = "pricing table steel",
+         .section = "Pricing",
+         .page_start = 2,
+         .page_end = 2,
+         .ordinal = 0,
+         .label = "slide 2"},
+        {.text = "paged text", .section = "", .page_start = 1, .page_end = 1, .ordinal = 1}};
     store_doc_info info = {hex, "pptx", NULL, 2};
     cr_assert_eq(store_begin(st), 0);
     cr_assert_eq(store_put_document(st, "deck.pptx", 1, 1, &info, NULL, c, 2), 0);
@@ -645,7 +761,12 @@ Test(store, insert_1000_chunks_is_fast)
                  "第%d条 本合同自签订之日起生效，违约金为合同总额的百分之五。Clause %d: the warranty "
                  "period is %d months.",
                  i, i, i % 36);
-        chunks[i] = (store_chunk_in){texts[i], "", i / 4 + 1, i / 4 + 1, i, NULL};
+        chunks[i] = (store_chunk_in){.text = texts[i],
+                                     .section = "",
+                                     .page_start = i / 4 + 1,
+                                     .page_end = i / 4 + 1,
+                                     .ordinal = i,
+                                     .label = NULL};
     }
     char hex[65];
     sha_of("big", hex);
@@ -684,7 +805,12 @@ static void ingest_forever(const char *dir, int round)
         sha_of(tag, hex);
         for (int c = 0; c < KILL_CHUNKS; c++) {
             snprintf(texts[c], sizeof texts[c], "%s 合同 chunk %d of fifty", tag, c);
-            chunks[c] = (store_chunk_in){texts[c], "节", c / 10 + 1, c / 10 + 1, c, NULL};
+            chunks[c] = (store_chunk_in){.text = texts[c],
+                                         .section = "节",
+                                         .page_start = c / 10 + 1,
+                                         .page_end = c / 10 + 1,
+                                         .ordinal = c,
+                                         .label = NULL};
         }
         store_doc_info info = {hex, "txt", tag, 0};
         if (store_begin(s) < 0 ||
@@ -762,14 +888,9 @@ Test(store, survives_kill_9, .timeout = 120)
 Test(store, chunk_boxes_and_documents_by_id)
 {
     st = open_new();
-    put_tagged(st, "b.txt", "alpha");
+    store_box boxes[] = {{1, 72, 100, 500, 112}, {1, 72, 116, 480, 128}, {2, 72, 90, 300, 102.5f}};
+    put_tagged_boxes(st, "b.txt", "alpha", boxes, 3);
     put_tagged(st, "a.txt", "alpha");
-    char hex[65];
-    sha_of("alpha", hex);
-    store_box boxes[] = {{1, 72, 100, 500, 112}, {1, 72, 116, 480, 128}, {2, 72, 90, 300, 102}};
-    cr_assert_eq(store_begin(st), 0);
-    cr_assert_eq(store_put_chunk_boxes(st, hex, 1, boxes, 3), 0, "%s", dq_last_error());
-    cr_assert_eq(store_commit(st), 0);
     int64_t chunk = query_int(st, "SELECT c.id FROM chunks c WHERE c.ordinal = 1");
     int64_t doc = query_int(st, "SELECT id FROM documents");
 
@@ -782,7 +903,8 @@ Test(store, chunk_boxes_and_documents_by_id)
     free(got);
     cr_assert_eq(store_get_chunk_boxes(st, chunk, 2, &got, &n), 0);
     cr_assert_eq(n, 1);
-    cr_expect_eq(got[0].y0, 90);
+    cr_expect(got[0].page == 2 && got[0].x0 == 72 && got[0].y0 == 90 && got[0].x1 == 300 &&
+              got[0].y1 == 102.5f);
     free(got);
     cr_assert_eq(store_get_chunk_boxes(st, chunk + 1, 0, &got, &n), 0);
     cr_expect_eq(n, 0);

@@ -303,7 +303,12 @@ static int64_t put_doc(store *st, const char *path, const char *tag, int n)
     store_chunk_in chunks[16];
     for (int i = 0; i < n; i++) {
         snprintf(texts[i], sizeof texts[i], "%s chunk %d", tag, i);
-        chunks[i] = (store_chunk_in){texts[i], "", 1, 1, i, NULL};
+        chunks[i] = (store_chunk_in){.text = texts[i],
+                                     .section = "",
+                                     .page_start = 1,
+                                     .page_end = 1,
+                                     .ordinal = i,
+                                     .label = NULL};
     }
     const char *pages[] = {"page"};
     store_doc_info info = {hex, "txt", tag, 1};

@@ -24,8 +24,12 @@ int storegen_put_sections(store *st, const char *path, const char *const *texts,
     store_chunk_in chunks[16];
     const char *pages[16];
     for (size_t i = 0; i < n; i++) {
-        chunks[i] = (store_chunk_in){texts[i], sections ? sections[i] : "", (int)i + 1,
-                                     (int)i + 1, (int)i, NULL};
+        chunks[i] = (store_chunk_in){.text = texts[i],
+                                     .section = sections ? sections[i] : "",
+                                     .page_start = (int)i + 1,
+                                     .page_end = (int)i + 1,
+                                     .ordinal = (int)i,
+                                     .label = NULL};
         pages[i] = texts[i];
     }
     store_doc_info info = {hex, "txt", NULL, (int)n};
