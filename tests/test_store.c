@@ -920,6 +920,16 @@ Test(store, chunk_boxes_and_documents_by_id)
     cr_assert_eq(store_get_document(st, doc + 7, &d), 0);
     store_document_free(&d);
 
+    /* a BLOB that is not whole boxes is an error, not a shifted box */
+    char torn[128];
+    snprintf(torn, sizeof torn, "UPDATE chunk_boxes SET boxes = zeroblob(27) WHERE chunk_id = %lld",
+             (long long)chunk);
+    cr_assert_eq(sqlite3_exec(store_db(st), torn, NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(store_get_chunk_boxes(st, chunk, 0, &got, &n), -1);
+    cr_expect_null(got);
+    cr_expect_eq(n, 0);
+    cr_expect(strstr(dq_last_error(), "corrupt"), "%s", dq_last_error());
+
     /* boxes go with their document */
     cr_assert_eq(store_remove_file(st, "a.txt"), 0);
     cr_assert_eq(store_remove_file(st, "b.txt"), 0);
