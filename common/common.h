@@ -209,6 +209,10 @@ typedef struct {
 void dq_sha256_init(dq_sha256 *s);
 void dq_sha256_update(dq_sha256 *s, const void *data, size_t n);
 void dq_sha256_final(dq_sha256 *s, uint8_t out[32]);
+/* true: the portable compression function from now on, even on a CPU with
+ * the SHA extensions; false: the CPU's own again. For tests, which compare
+ * the two paths (as bert_isa_set lowers the encoders' kernels). */
+void dq_sha256_set_portable(bool portable);
 /* Lower-case hex of 32 bytes, NUL-terminated. */
 void dq_hex(const uint8_t *bytes, size_t n, char *out);
 /* SHA-256 of a file's content as 64 hex chars + NUL. */

@@ -101,7 +101,8 @@ static bool cpu_has_shani(void)
 typedef void (*compress_fn)(uint32_t h[8], const uint8_t *p);
 
 /* The compression function for this CPU, chosen on first use (the choice
- * is the same for every thread, so the race to store it is harmless). */
+ * is the same for every thread, so the race to store it is harmless) or by
+ * dq_sha256_set_portable(). */
 static compress_fn compress_impl;
 
 static compress_fn pick_compress(void)
@@ -109,13 +110,18 @@ static compress_fn pick_compress(void)
     compress_fn f = __atomic_load_n(&compress_impl, __ATOMIC_RELAXED);
     if (f)
         return f;
-    f = compress_scalar;
+    dq_sha256_set_portable(false);
+    return __atomic_load_n(&compress_impl, __ATOMIC_RELAXED);
+}
+
+void dq_sha256_set_portable(bool portable)
+{
+    compress_fn f = compress_scalar;
 #if defined(__x86_64__) || defined(__i386__)
-    if (cpu_has_shani())
+    if (!portable && cpu_has_shani())
         f = compress_shani;
 #endif
     __atomic_store_n(&compress_impl, f, __ATOMIC_RELAXED);
-    return f;
 }
 
 static void compress(uint32_t h[8], const uint8_t *p)

@@ -72,6 +72,15 @@ int store_get_chunk_boxes(store *st, int64_t chunk_id, int page, store_box **out
         const unsigned char *p = sqlite3_column_blob(s, 0);
         size_t len = (size_t)sqlite3_column_bytes(s, 0);
         size_t total = len / BOX_BYTES;
+        if (len % BOX_BYTES) {
+            /* A torn or foreign BLOB: its boxes would be shifted, so none
+             * of them can be trusted to point at the chunk's text. */
+            sqlite3_reset(s);
+            dq_set_error("cannot read chunk %lld's boxes: the store is corrupt (%zu bytes, "
+                         "not a multiple of %d)",
+                         (long long)chunk_id, len, BOX_BYTES);
+            return -1;
+        }
         if (total)
             *out = dq_malloc(total * sizeof **out);
         for (size_t i = 0; i < total; i++) {

@@ -167,13 +167,16 @@ static const char *const migrations[] = {
      * (index/boxes.c) instead of a row per box, packed here from the rows;
      * and only a change of text or section re-indexes a chunk in FTS5, so
      * marking chunks (is_table, ocr) no longer deletes and re-adds their
-     * terms, a new FTS5 segment per marking statement. */
+     * terms, a new FTS5 segment per marking statement. Rows of a chunk
+     * that is gone (only an edit from outside docqa leaves them) are
+     * dropped: copied, they would fail the new table's foreign key and with
+     * it every later open of the store. */
     "CREATE TABLE chunk_boxes_packed("
     "  chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,"
     "  boxes BLOB NOT NULL);"
     "INSERT INTO chunk_boxes_packed(chunk_id, boxes)"
     "  SELECT chunk_id, docqa_pack_boxes(seq, page, x0, y0, x1, y1) FROM chunk_boxes"
-    "  GROUP BY chunk_id;"
+    "  WHERE chunk_id IN (SELECT id FROM chunks) GROUP BY chunk_id;"
     "DROP TABLE chunk_boxes;"
     "ALTER TABLE chunk_boxes_packed RENAME TO chunk_boxes;"
     "DROP TRIGGER chunks_au;"

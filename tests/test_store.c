@@ -283,6 +283,35 @@ Test(store, schema_11_packs_boxes_and_marks_chunks_without_reindexing)
                  SQLITE_OK, "%s", sqlite3_errmsg(store_db(st)));
 }
 
+/* A schema 10 store with box rows whose chunk is gone (left by an edit from
+ * outside docqa) still upgrades, without them: copied, they would fail the
+ * foreign key of schema 11's table, and the store would never open again. */
+Test(store, schema_11_upgrade_drops_boxes_of_missing_chunks)
+{
+    st = open_new();
+    put_tagged(st, "a.txt", "alpha");
+    int64_t chunk = query_int(st, "SELECT id FROM chunks WHERE ordinal = 1");
+    char back[1024];
+    snprintf(back, sizeof back,
+             BACK_TO_SCHEMA_10 "PRAGMA foreign_keys = OFF;"
+             "INSERT INTO chunk_boxes VALUES (%lld, 0, 1, 72, 100, 500, 112),"
+             "  (%lld, 0, 1, 1, 2, 3, 4);"
+             "PRAGMA user_version = 10",
+             (long long)chunk, (long long)chunk + 1000);
+    cr_assert_eq(sqlite3_exec(store_db(st), back, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(store_db(st)));
+    store_close(st);
+    st = store_open(sdir, 0);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    cr_expect_eq(query_int(st, "SELECT count(*) FROM chunk_boxes"), 1);
+    store_box *got;
+    size_t n;
+    cr_assert_eq(store_get_chunk_boxes(st, chunk, 0, &got, &n), 0, "%s", dq_last_error());
+    cr_expect_eq(n, 1);
+    free(got);
+}
+
 /* docqa_staged_chunks reads only the array a store call binds as a pointer:
  * SQL that names it with anything else gets no rows, and without the
  * argument no plan at all. */
@@ -919,6 +948,16 @@ Test(store, chunk_boxes_and_documents_by_id)
     store_document_free(&d);
     cr_assert_eq(store_get_document(st, doc + 7, &d), 0);
     store_document_free(&d);
+
+    /* a BLOB that is not whole boxes is an error, not a shifted box */
+    char torn[128];
+    snprintf(torn, sizeof torn, "UPDATE chunk_boxes SET boxes = zeroblob(27) WHERE chunk_id = %lld",
+             (long long)chunk);
+    cr_assert_eq(sqlite3_exec(store_db(st), torn, NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(store_get_chunk_boxes(st, chunk, 0, &got, &n), -1);
+    cr_expect_null(got);
+    cr_expect_eq(n, 0);
+    cr_expect(strstr(dq_last_error(), "corrupt"), "%s", dq_last_error());
 
     /* boxes go with their document */
     cr_assert_eq(store_remove_file(st, "a.txt"), 0);
