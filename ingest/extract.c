@@ -360,7 +360,7 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
         st = fz_new_stext_page(ctx, *bounds);
         dev = fz_new_stext_device(ctx, st, opts);
         /* One pass: text goes on to the stext device, ruling lines stay. */
-        tdev = tables_new_device(ctx, dev, rules);
+        tdev = tables_new_device(ctx, dev, *bounds, rules);
         fz_run_page_contents(ctx, page, tdev, fz_identity, cookie);
         fz_close_device(ctx, tdev);
         fz_close_device(ctx, dev);

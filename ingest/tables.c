@@ -49,6 +49,7 @@ enum {
 typedef struct {
     fz_device super;
     fz_device *target;
+    fz_rect page; /* the page's bounds: text far off it is not forwarded */
     table_rules *rules;
     fz_point cur, start;
     fz_matrix ctm;
@@ -136,34 +137,104 @@ static void rule_fill_path(fz_context *ctx, fz_device *dev, const fz_path *path,
         add_rule(d->rules, r.x0, r.x1, (r.y0 + r.y1) / 2);
 }
 
+/* Glyphs whose origins lie further than this many ems beyond the page
+ * cannot reach it. They are dropped here, before the stext device stores
+ * them: extract.c drops what is off the page on the characters' boxes, but
+ * a hostile page of millions of glyphs set off it would first fill MuPDF's
+ * memory (MuPDF's own test, FZ_STEXT_MEDIABOX_CLIP, bounds every glyph's
+ * outline, a tenth of the whole extraction). */
+enum { OFF_PAGE_EMS = 4 };
+
+static bool glyph_far_off(const fz_text_span *span, const fz_text_item *it, fz_matrix ctm,
+                          fz_rect page)
+{
+    fz_point o = fz_transform_point_xy(it->x, it->y, ctm);
+    float margin = OFF_PAGE_EMS * fz_matrix_expansion(fz_concat(span->trm, ctm)) + 1;
+    return o.x < page.x0 - margin || o.x > page.x1 + margin || o.y < page.y0 - margin ||
+           o.y > page.y1 + margin;
+}
+
+static bool any_far_off(const fz_text *text, fz_matrix ctm, fz_rect page)
+{
+    for (const fz_text_span *span = text->head; span; span = span->next)
+        for (int i = 0; i < span->len; i++)
+            if (glyph_far_off(span, &span->items[i], ctm, page))
+                return true;
+    return false;
+}
+
+/* text less its glyphs far off the page: text itself (kept) when it has
+ * none, else a new text, the caller's to drop either way. */
+static fz_text *text_near_page(fz_context *ctx, const fz_text *text, fz_matrix ctm, fz_rect page)
+{
+    if (!any_far_off(text, ctm, page))
+        return fz_keep_text(ctx, text);
+    fz_text *near = fz_new_text(ctx);
+    fz_try(ctx)
+    {
+        for (const fz_text_span *span = text->head; span; span = span->next)
+            for (int i = 0; i < span->len; i++) {
+                const fz_text_item *it = &span->items[i];
+                if (glyph_far_off(span, it, ctm, page))
+                    continue;
+                fz_matrix trm = span->trm;
+                trm.e = it->x;
+                trm.f = it->y;
+                fz_show_glyph(ctx, near, span->font, trm, it->gid, it->ucs, span->wmode,
+                              span->bidi_level, (fz_bidi_direction)span->markup_dir,
+                              (fz_text_language)span->language);
+            }
+    }
+    fz_catch(ctx)
+    {
+        fz_drop_text(ctx, near);
+        fz_rethrow(ctx);
+    }
+    return near;
+}
+
+/* The text calls, each forwarding the text near the page. */
+#define FORWARD_NEAR(call)                                                     \
+    do {                                                                       \
+        rule_device *d_ = (rule_device *)dev;                                  \
+        fz_text *near = text_near_page(ctx, text, ctm, d_->page);              \
+        fz_try(ctx)                                                            \
+        {                                                                      \
+            if (near->head)                                                    \
+                call;                                                          \
+        }                                                                      \
+        fz_always(ctx) fz_drop_text(ctx, near);                                \
+        fz_catch(ctx) fz_rethrow(ctx);                                         \
+    } while (0)
+
 static void fwd_fill_text(fz_context *ctx, fz_device *dev, const fz_text *text, fz_matrix ctm,
                           fz_colorspace *cs, const float *color, float alpha, fz_color_params cp)
 {
-    fz_fill_text(ctx, ((rule_device *)dev)->target, text, ctm, cs, color, alpha, cp);
+    FORWARD_NEAR(fz_fill_text(ctx, d_->target, near, ctm, cs, color, alpha, cp));
 }
 
 static void fwd_stroke_text(fz_context *ctx, fz_device *dev, const fz_text *text,
                             const fz_stroke_state *st, fz_matrix ctm, fz_colorspace *cs,
                             const float *color, float alpha, fz_color_params cp)
 {
-    fz_stroke_text(ctx, ((rule_device *)dev)->target, text, st, ctm, cs, color, alpha, cp);
+    FORWARD_NEAR(fz_stroke_text(ctx, d_->target, near, st, ctm, cs, color, alpha, cp));
 }
 
 static void fwd_clip_text(fz_context *ctx, fz_device *dev, const fz_text *text, fz_matrix ctm,
                           fz_rect scissor)
 {
-    fz_clip_text(ctx, ((rule_device *)dev)->target, text, ctm, scissor);
+    FORWARD_NEAR(fz_clip_text(ctx, d_->target, near, ctm, scissor));
 }
 
 static void fwd_clip_stroke_text(fz_context *ctx, fz_device *dev, const fz_text *text,
                                  const fz_stroke_state *st, fz_matrix ctm, fz_rect scissor)
 {
-    fz_clip_stroke_text(ctx, ((rule_device *)dev)->target, text, st, ctm, scissor);
+    FORWARD_NEAR(fz_clip_stroke_text(ctx, d_->target, near, st, ctm, scissor));
 }
 
 static void fwd_ignore_text(fz_context *ctx, fz_device *dev, const fz_text *text, fz_matrix ctm)
 {
-    fz_ignore_text(ctx, ((rule_device *)dev)->target, text, ctm);
+    FORWARD_NEAR(fz_ignore_text(ctx, d_->target, near, ctm));
 }
 
 static void fwd_fill_image(fz_context *ctx, fz_device *dev, fz_image *img, fz_matrix ctm,
@@ -185,10 +256,11 @@ static void fwd_fill_shade(fz_context *ctx, fz_device *dev, fz_shade *shd, fz_ma
     fz_fill_shade(ctx, ((rule_device *)dev)->target, shd, ctm, alpha, cp);
 }
 
-fz_device *tables_new_device(fz_context *ctx, fz_device *target, table_rules *rules)
+fz_device *tables_new_device(fz_context *ctx, fz_device *target, fz_rect page, table_rules *rules)
 {
     rule_device *d = fz_new_derived_device(ctx, rule_device);
     d->target = target;
+    d->page = page;
     d->rules = rules;
     d->super.fill_path = rule_fill_path;
     d->super.stroke_path = rule_stroke_path;

@@ -37,8 +37,10 @@ typedef struct {
 void tables_state_free(tables_state *st);
 
 /* A device that forwards text and images to target and keeps the ruling
- * lines of the page in rules (cleared by the caller between pages). */
-fz_device *tables_new_device(fz_context *ctx, fz_device *target, table_rules *rules);
+ * lines of the page in rules (cleared by the caller between pages). Glyphs
+ * set far off page (its bounds) are not forwarded. */
+fz_device *tables_new_device(fz_context *ctx, fz_device *target, fz_rect page,
+                             table_rules *rules);
 void table_rules_free(table_rules *rules);
 
 /* Finds the tables of page (its lines as extracted, with boxes) and turns

@@ -575,6 +575,33 @@ Test(extract, text_off_the_page_is_dropped)
     ingest_raw_doc_free(&d);
 }
 
+Test(extract, glyphs_far_off_the_page_cost_no_memory)
+{
+    /* 400,000 glyphs set far right of the page would take about 30 MB of
+     * MuPDF's page text before the characters' boxes could drop them: they
+     * are left out as the page runs, so a 16 MB limit still reads it. */
+    enum { GLYPHS = 400000 };
+    const char *head = "BT /F1 12 Tf 72 700 Td (Kept on the page) Tj ET\n"
+                       "BT /F1 12 Tf 5000 500 Td (";
+    const char *tail = ") Tj ET\n";
+    size_t len = strlen(head) + GLYPHS + strlen(tail);
+    char *obj = malloc(len + 64);
+    cr_assert_not_null(obj);
+    int n = sprintf(obj, "<< /Length %zu >>\nstream\n%s", len, head);
+    memset(obj + n, 'x', GLYPHS);
+    sprintf(obj + n + GLYPHS, "%s\nendstream", tail);
+    const char *pdf = write_one_page_pdf("faroff.pdf", obj);
+    free(obj);
+    ingest_params params = ingest_default_params();
+    params.max_doc_bytes = 16 << 20;
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract_params(pdf, &params, &d), 0, "%s", dq_last_error());
+    char *text = page_text(&d.pages[0]);
+    cr_assert_str_eq(text, "Kept on the page", "%s", text);
+    free(text);
+    ingest_raw_doc_free(&d);
+}
+
 Test(extract, broken_page_tree_is_damaged)
 {
     static const char *const objs[] = {
