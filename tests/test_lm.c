@@ -590,14 +590,20 @@ static void attention_at(const attn_case *a, int isa, int threads, const float *
 
 /* The fused attention kernel (AVX2 and AVX-512) against the scalar
  * reference: masks at the edges of key blocks and query tiles, odd lengths,
- * GQA ratios 1, 2, 6 and 7, head_dim 64 and 128, both caches; the same bits
- * on 1 and 3 threads. */
+ * key counts of whole blocks (48, 96), GQA ratios 1 to 7 and 64 and 128
+ * (a tile inside one token), head_dim 16 to 256 and the ones that are no
+ * multiple of 16 (the fused levels fall back to the reference), both
+ * caches; the same bits on 1 and 3 threads. */
 Test(lm, attention_matches_the_scalar_reference)
 {
     const attn_case cases[] = {
         {2, 2, 64, 1, 0, false},   {14, 2, 64, 1, 300, false}, {14, 2, 64, 73, 0, false},
         {12, 2, 128, 64, 47, false}, {8, 4, 64, 130, 95, true}, {6, 1, 128, 11, 200, true},
         {4, 4, 128, 97, 1, false}, {7, 1, 64, 10, 48, true},   {12, 2, 128, 1, 399, true},
+        {2, 1, 16, 33, 15, false}, {4, 2, 48, 20, 76, true},    {4, 2, 80, 17, 31, false},
+        {2, 1, 256, 9, 87, true},  {4, 2, 40, 13, 50, false},   {3, 1, 24, 5, 0, true},
+        {64, 1, 32, 3, 45, false}, {128, 1, 16, 2, 94, true},   {2, 2, 64, 48, 0, false},
+        {6, 2, 64, 16, 80, true},  {5, 5, 96, 100, 300, false}, {2, 1, 2, 7, 3, false},
     };
     srand(17);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
