@@ -94,7 +94,9 @@ static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread)
     f.nvis = f.l + ATT_COLS;
     float scale = 1.0f / sqrtf((float)d);
     for (int c = 0; c < f.NV * 16; c++) {
-        int cc = c < f.nc ? f.c0 + c : f.c0 + f.nc - 1; /* padding repeats the last pair, Q zero */
+        /* padding lanes repeat the last pair's keys with Q zero: finite
+         * values, never stored, and no key past the tile's last is read */
+        int cc = c < f.nc ? f.c0 + c : f.c0 + f.nc - 1;
         int t = cc / G, h = f.g * G + cc % G;
         const float *q = b->q + (size_t)t * q_dim + (size_t)h * d;
         for (int i = 0; i < d; i++)
@@ -187,8 +189,9 @@ INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float
 }
 
 /* The online softmax of one block of kn keys: the running max mx and sum l
- * move on, S^T becomes P^T (masked keys exactly 0), and alpha receives each
- * query's rescaling. */
+ * move on, S^T becomes P^T, and alpha receives each query's rescaling.
+ * exp512 clamps its argument at -87, so e^-inf would be 1.6e-38, not 0:
+ * masked keys are zeroed by their -inf instead. */
 INLINE void softmax_block(int NV, float *St, int kn, bool masked, float *mx, float *l,
                           __m512 *alpha)
 {
