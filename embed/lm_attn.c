@@ -71,7 +71,9 @@ typedef struct {
     float *mx, *l, *nvis; /* (ATT_COLS): running max and sum, keys each query sees */
 } fused_tile;
 
-/* Task task's pairs, the heaviest (last) tiles first: Q^T, O^T = 0. */
+/* The tile of task with Q^T filled and O^T zeroed. Tasks hand out the last
+ * tiles, which see the most keys, first so that the pool's threads finish
+ * together. */
 static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread)
 {
     int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
@@ -92,7 +94,9 @@ static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread)
     f.nvis = f.l + ATT_COLS;
     float scale = 1.0f / sqrtf((float)d);
     for (int c = 0; c < f.NV * 16; c++) {
-        int cc = c < f.nc ? f.c0 + c : f.c0 + f.nc - 1; /* padding repeats the last pair, Q zero */
+        /* padding lanes repeat the last pair's keys with Q zero: finite
+         * values, never stored, and no key past the tile's last is read */
+        int cc = c < f.nc ? f.c0 + c : f.c0 + f.nc - 1;
         int t = cc / G, h = f.g * G + cc % G;
         const float *q = b->q + (size_t)t * q_dim + (size_t)h * d;
         for (int i = 0; i < d; i++)
@@ -122,7 +126,7 @@ static void fused_store(const lm_attn_batch *b, const fused_tile *f)
 
 /* kn rows of the cache (keys or values of the tile's KV head) from row k0
  * as float into tile (kn, d), zero rows up to kr. */
-static void load_keys(const lm_attn_batch *b, const void *cache, size_t off, int k0, int kn,
+static void load_block(const lm_attn_batch *b, const void *cache, size_t off, int k0, int kn,
                       int kr, float *tile)
 {
     int d = b->head_dim;
@@ -185,8 +189,9 @@ INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float
 }
 
 /* The online softmax of one block of kn keys: the running max mx and sum l
- * move on, S^T becomes P^T (masked keys exactly 0), and alpha receives each
- * query's rescaling. */
+ * move on, S^T becomes P^T, and alpha receives each query's rescaling.
+ * exp512 clamps its argument at -87, so e^-inf would be 1.6e-38, not 0:
+ * masked keys are zeroed by their -inf instead. */
 INLINE void softmax_block(int NV, float *St, int kn, bool masked, float *mx, float *l,
                           __m512 *alpha)
 {
@@ -256,10 +261,10 @@ INLINE void fused_blocks(int NV, const lm_attn_batch *b, const fused_tile *f)
         int kr = (kn + KG - 1) / KG * KG;
         bool masked = k0 + kn > f->n_first;
         __m512 alpha[4];
-        load_keys(b, b->k, f->off, k0, kn, kr, f->Kf);
+        load_block(b, b->k, f->off, k0, kn, kr, f->Kf);
         qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis);
         softmax_block(NV, f->St, kn, masked, f->mx, f->l, alpha);
-        load_keys(b, b->v, f->off, k0, kn, kn, f->Vf);
+        load_block(b, b->v, f->off, k0, kn, kn, f->Vf);
         pv_block(NV, DG, f->Vf, kn, d, f->St, f->Ot, alpha);
     }
 }
@@ -398,8 +403,8 @@ AVX2 static void fused_task_avx2(void *ctx, int task, int thread)
     for (int k0 = 0; k0 < f.n_last; k0 += ATT_KEYS) {
         int kn = f.n_last - k0 < ATT_KEYS ? f.n_last - k0 : ATT_KEYS, kr = (kn + 3) / 4 * 4;
         bool masked = k0 + kn > f.n_first;
-        load_keys(b, b->k, f.off, k0, kn, kr, f.Kf);
-        load_keys(b, b->v, f.off, k0, kn, kn, f.Vf);
+        load_block(b, b->k, f.off, k0, kn, kr, f.Kf);
+        load_block(b, b->v, f.off, k0, kn, kn, f.Vf);
         for (int c = 0; c < 16 * f.NV; c += 16) {
             qk_group2(f.Kf, kr, d, f.Qt + c, f.St + c, masked, k0, f.nvis + c);
             __m256 a0 = softmax_lane8(f.St + c, kn, masked, f.mx + c, f.l + c);

@@ -303,16 +303,19 @@ static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x
  * job runs on the caller alone, where waking the pool would cost more. */
 enum { ROWS_TASK = 16, ROWS_POOLED = 32 };
 
+/* One of three row steps before a product, then out's rows into c->xq when
+ * quantize: with norm, x += add (when not NULL) and out = RMSNorm(x) norm;
+ * with up, out = swiglu(out, up); with neither, out as it is. */
 typedef struct {
     lm_ctx *c;
     int m, p0, layer;
     float *x;             /* (m, n_embd) the residual stream */
-    const float *add;     /* (m, n_embd) added to x first, or NULL */
-    const float *norm;    /* (n_embd) RMSNorm weights: out = RMSNorm(x) norm; NULL: */
-    float *out;           /* (m, width) ... or out = swiglu(out, up); neither: as it is */
-    const float *up;
+    const float *add;     /* (m, n_embd) or NULL */
+    const float *norm;    /* (n_embd) RMSNorm weights, or NULL */
+    float *out;           /* (m, width) the product's input */
+    const float *up;      /* (m, width) or NULL */
     int width;
-    bool quantize;        /* out's rows into c->xq too */
+    bool quantize;
 } rows_job;
 
 static void rows_task(void *ctx, int task, int thread)
@@ -386,6 +389,25 @@ static void qkv_task(void *ctx, int task, int thread)
     cache_store(c, c->v_cache, at, c->v + (size_t)t0 * KV, (t1 - t0) * KV);
 }
 
+/* qkv_in's layer from its products' output (c->q, c->k, c->v): qkv_task's
+ * steps and the cache store, then attention into c->att. */
+static void attend(lm_ctx *c, const rows_job *qkv_in)
+{
+    const lm_hparams *hp = &c->m->hp;
+    int KV = c->m->kv_dim;
+    bert_pool_run(qkv_in->m >= ROWS_POOLED ? c->pool : NULL, qkv_task, (void *)qkv_in,
+                  (qkv_in->m + ROWS_TASK - 1) / ROWS_TASK);
+    size_t layer_at = (size_t)qkv_in->layer * c->n_ctx * KV *
+                      (c->kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    lm_attn_batch ab = {.k = (const char *)c->k_cache + layer_at,
+                        .v = (const char *)c->v_cache + layer_at,
+                        .f32 = c->kv_f32, .q = c->q, .out = c->att,
+                        .m = qkv_in->m, .p0 = qkv_in->p0, .n_ctx = c->n_ctx,
+                        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
+                        .head_dim = hp->head_dim, .kv_dim = KV, .scratch = c->attn_scratch};
+    lm_attention(c->pool, &ab);
+}
+
 static bool stopped(lm_ctx *c)
 {
     if (c->should_stop && c->should_stop(c->stop_user)) {
@@ -401,7 +423,7 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
 {
     const lm_model *md = c->m;
     const lm_hparams *hp = &md->hp;
-    int E = hp->n_embd, Q = md->q_dim, KV = md->kv_dim, F = hp->n_ff, d = hp->head_dim;
+    int E = hp->n_embd, Q = md->q_dim, F = hp->n_ff;
     for (int t = 0; t < m; t++)
         lm_dequant_row(md->tok_embd.type, md->tok_embd.data + (size_t)tok[t] * md->tok_embd.row_bytes,
                        c->x + (size_t)t * E, E);
@@ -412,29 +434,24 @@ static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit
             return LM_ERR_STOPPED;
         const lm_layer *ly = &md->layers[l];
         const lm_mat *qkv[] = {&ly->wq, &ly->wk, &ly->wv}, *ffn[] = {&ly->w_gate, &ly->w_up};
-        rows_job rj = {c, m, p0, l, c->x, pending, ly->attn_norm, c->xn, NULL, E,
-                       takes_int8(qkv, 3)};
-        run_rows(c, &rj);
+        rows_job qkv_in = {.c = c, .m = m, .p0 = p0, .layer = l, .x = c->x, .add = pending,
+                           .norm = ly->attn_norm, .out = c->xn, .width = E,
+                           .quantize = takes_int8(qkv, 3)};
+        run_rows(c, &qkv_in);
         linear_many(c, qkv, 3, m, c->xn, (float *[]){c->q, c->k, c->v},
                     (const float *[]){ly->bq, ly->bk, ly->bv});
-        bert_pool_run(m >= ROWS_POOLED ? c->pool : NULL, qkv_task, &rj,
-                      (m + ROWS_TASK - 1) / ROWS_TASK);
-        size_t layer_at = (size_t)l * c->n_ctx * KV * (c->kv_f32 ? sizeof(float) : sizeof(uint16_t));
-        lm_attn_batch ab = {(const char *)c->k_cache + layer_at,
-                            (const char *)c->v_cache + layer_at,
-                            c->kv_f32, c->q, c->att, m, p0, c->n_ctx,
-                            hp->n_head, hp->n_head_kv, d, KV, c->attn_scratch};
-        lm_attention(c->pool, &ab);
-        rj = (rows_job){c, m, p0, l, NULL, NULL, NULL, c->att, NULL, Q,
-                        lm_type_quantized(ly->wo.type)};
-        run_rows(c, &rj);
+        attend(c, &qkv_in);
+        rows_job wo_in = {.c = c, .m = m, .out = c->att, .width = Q,
+                          .quantize = lm_type_quantized(ly->wo.type)};
+        run_rows(c, &wo_in);
         linear(c, &ly->wo, m, c->att, c->xn, NULL);
-        rj = (rows_job){c, m, p0, l, c->x, c->xn, ly->ffn_norm, c->xn, NULL, E, takes_int8(ffn, 2)};
-        run_rows(c, &rj);
+        rows_job ffn_in = {.c = c, .m = m, .x = c->x, .add = c->xn, .norm = ly->ffn_norm,
+                           .out = c->xn, .width = E, .quantize = takes_int8(ffn, 2)};
+        run_rows(c, &ffn_in);
         linear_many(c, ffn, 2, m, c->xn, (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
-        rj = (rows_job){c, m, p0, l, NULL, NULL, NULL, c->gate, c->up, F,
-                        lm_type_quantized(ly->w_down.type)};
-        run_rows(c, &rj);
+        rows_job down_in = {.c = c, .m = m, .out = c->gate, .up = c->up, .width = F,
+                            .quantize = lm_type_quantized(ly->w_down.type)};
+        run_rows(c, &down_in);
         linear(c, &ly->w_down, m, c->gate, c->xn, NULL);
         pending = c->xn;
     }

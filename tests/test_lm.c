@@ -181,9 +181,31 @@ Test(lm, qwen2_f16) { check_logits("--arch qwen2 --type F16 --greedy 0", 1e-3, 0
 Test(lm, qwen3_bf16) { check_logits("--arch qwen3 --type BF16 --greedy 0", 1e-3, 0, false); }
 Test(lm, llama_bf16) { check_logits("--arch llama --type BF16 --greedy 0", 1e-3, 0, false); }
 
-/* The reference's 40 positions as one prefill with every position's logits:
- * a batch that takes the packed product (lm_gemm.c) where the CPU has VNNI.
- * Cosine >= min_cos at each position. The model of the last make_model. */
+/* The reference's 40 positions as one prefill with every position's logits
+ * (owned, (40, n_vocab)): the per-token steps as pool jobs of 16 tokens (the
+ * later ones starting mid-batch), two attention tiles per KV head, and a
+ * batch that takes the packed product (lm_gemm.c) where the CPU has VNNI. */
+static float *one_prefill(lm_model *m, bool kv_f32, int n_threads)
+{
+    int V = lm_model_hparams(m)->n_vocab;
+    int32_t toks[40];
+    cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
+    lm_ctx_params cp = lm_default_ctx_params();
+    cp.n_ctx = 128;
+    cp.kv_f32 = kv_f32;
+    cp.n_threads = n_threads;
+    lm_ctx *c = lm_ctx_new(m, &cp);
+    cr_assert_not_null(c, "%s", dq_last_error());
+    cr_assert_eq(lm_eval(c, toks, 40, true), 0, "%s", dq_last_error());
+    float *lg = dq_malloc((size_t)40 * V * sizeof(float));
+    for (int p = 0; p < 40; p++)
+        memcpy(lg + (size_t)p * V, lm_logits(c, p), (size_t)V * sizeof(float));
+    lm_ctx_free(c);
+    return lg;
+}
+
+/* one_prefill against the reference, cosine >= min_cos at each position. The
+ * model of the last make_model. */
 static void check_one_prefill(const char *args, double min_cos)
 {
     char path[256];
@@ -191,23 +213,40 @@ static void check_one_prefill(const char *args, double min_cos)
     lm_model *m = lm_load(path, NULL);
     cr_assert_not_null(m, "%s", dq_last_error());
     int V = lm_model_hparams(m)->n_vocab;
-    int32_t toks[40];
-    cr_assert_eq(read_ints("tokens.txt", toks, 40), 40);
     size_t n_ref;
     float *ref = read_floats("logits.f32", &n_ref);
     cr_assert_eq(n_ref, (size_t)40 * V);
-    lm_ctx_params cp = lm_default_ctx_params();
-    cp.n_ctx = 128;
-    lm_ctx *c = lm_ctx_new(m, &cp);
-    cr_assert_not_null(c, "%s", dq_last_error());
-    cr_assert_eq(lm_eval(c, toks, 40, true), 0, "%s", dq_last_error());
+    float *lg = one_prefill(m, false, 0);
     for (int p = 0; p < 40; p++) {
-        double cs = cosine(lm_logits(c, p), ref + (size_t)p * V, V);
+        double cs = cosine(lg + (size_t)p * V, ref + (size_t)p * V, V);
         cr_assert(cs >= min_cos, "%s, one prefill: position %d: cosine %.6f < %g", args, p, cs,
                   min_cos);
     }
+    free(lg);
     free(ref);
-    lm_ctx_free(c);
+    lm_free(m);
+}
+
+/* Float weights and cache in one prefill: each position at 1e-4 from the
+ * reference (check_positions prefills only 8 tokens, which run on the
+ * caller alone), and the same bits on 1 and 3 threads. */
+Test(lm, qwen3_f32_one_prefill_on_any_threads)
+{
+    lm_model *m = lm_load(make_model("--arch qwen3 --type F32"), NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    size_t n_ref;
+    float *ref = read_floats("logits_kv32.f32", &n_ref);
+    cr_assert_eq(n_ref, (size_t)40 * V);
+    float *one = one_prefill(m, true, 1), *three = one_prefill(m, true, 3);
+    for (int p = 0; p < 40; p++) {
+        double d = max_abs_diff(one + (size_t)p * V, ref + (size_t)p * V, V);
+        cr_assert(d < 1e-4, "position %d: max |diff| %g", p, d);
+    }
+    cr_assert_eq(memcmp(one, three, (size_t)40 * V * sizeof(float)), 0);
+    free(one);
+    free(three);
+    free(ref);
     lm_free(m);
 }
 
@@ -590,14 +629,20 @@ static void attention_at(const attn_case *a, int isa, int threads, const float *
 
 /* The fused attention kernel (AVX2 and AVX-512) against the scalar
  * reference: masks at the edges of key blocks and query tiles, odd lengths,
- * GQA ratios 1, 2, 6 and 7, head_dim 64 and 128, both caches; the same bits
- * on 1 and 3 threads. */
+ * key counts of whole blocks (48, 96), GQA ratios 1 to 7 and 64 and 128
+ * (a tile inside one token), head_dim 16 to 256 and the ones that are no
+ * multiple of 16 (the fused levels fall back to the reference), both
+ * caches; the same bits on 1 and 3 threads. */
 Test(lm, attention_matches_the_scalar_reference)
 {
     const attn_case cases[] = {
         {2, 2, 64, 1, 0, false},   {14, 2, 64, 1, 300, false}, {14, 2, 64, 73, 0, false},
         {12, 2, 128, 64, 47, false}, {8, 4, 64, 130, 95, true}, {6, 1, 128, 11, 200, true},
         {4, 4, 128, 97, 1, false}, {7, 1, 64, 10, 48, true},   {12, 2, 128, 1, 399, true},
+        {2, 1, 16, 33, 15, false}, {4, 2, 48, 20, 76, true},    {4, 2, 80, 17, 31, false},
+        {2, 1, 256, 9, 87, true},  {4, 2, 40, 13, 50, false},   {3, 1, 24, 5, 0, true},
+        {64, 1, 32, 3, 45, false}, {128, 1, 16, 2, 94, true},   {2, 2, 64, 48, 0, false},
+        {6, 2, 64, 16, 80, true},  {5, 5, 96, 100, 300, false}, {2, 1, 2, 7, 3, false},
     };
     srand(17);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
