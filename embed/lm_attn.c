@@ -422,6 +422,8 @@ static float cache_value(const lm_attn_batch *b, const void *cache, size_t at)
     return b->f32 ? ((const float *)cache)[at] : lm_f16_to_f32(((const uint16_t *)cache)[at]);
 }
 
+enum { REF_SLICE = 64 };
+
 /* One query head over its visible keys, task = head * m + query. */
 static void ref_task(void *ctx, int task, int thread)
 {
@@ -444,11 +446,20 @@ static void ref_task(void *ctx, int task, int thread)
         s[i] = expf(s[i] - mx);
         sum += s[i];
     }
-    for (int k = 0; k < d; k++) {
-        double acc = 0;
-        for (int i = 0; i < n; i++)
-            acc += (double)s[i] * cache_value(b, b->v, (size_t)i * b->kv_dim + (size_t)g * d + k);
-        out[k] = (float)(acc / sum);
+    /* Values a slice of REF_SLICE columns at a time, each summed over the
+     * keys in key order: a key's row is read once per slice, not once per
+     * column (CPUs without AVX2 run this, so it must not stride the cache
+     * at every term). */
+    for (int k0 = 0; k0 < d; k0 += REF_SLICE) {
+        int w = d - k0 < REF_SLICE ? d - k0 : REF_SLICE;
+        double acc[REF_SLICE] = {0};
+        for (int i = 0; i < n; i++) {
+            size_t row = (size_t)i * b->kv_dim + (size_t)g * d + (size_t)k0;
+            for (int k = 0; k < w; k++)
+                acc[k] += (double)s[i] * cache_value(b, b->v, row + (size_t)k);
+        }
+        for (int k = 0; k < w; k++)
+            out[k0 + k] = (float)(acc[k] / sum);
     }
 }
 
