@@ -238,6 +238,18 @@ Test(store, schema_10_weighs_the_section_path)
     cr_assert_eq(hits_for(st, "alpha"), 5);
 }
 
+/* Runs sql (which takes the store back to schema 10) and opens the store
+ * again, which upgrades it. */
+static void reopen_after(const char *sql)
+{
+    cr_assert_eq(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(store_db(st)));
+    store_close(st);
+    st = store_open(sdir, 0);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
 /* Schema 11 packs a chunk's boxes into one BLOB (an upgraded store's rows
  * too, in seq order whatever order they were written in), and marking a
  * chunk no longer re-indexes it in FTS5. */
@@ -253,12 +265,7 @@ Test(store, schema_11_packs_boxes_and_marks_chunks_without_reindexing)
              "  (%lld, 0, 1, 72, 100, 500, 112);"
              "PRAGMA user_version = 10",
              (long long)chunk, (long long)chunk);
-    cr_assert_eq(sqlite3_exec(store_db(st), back, NULL, NULL, NULL), SQLITE_OK, "%s",
-                 sqlite3_errmsg(store_db(st)));
-    store_close(st);
-    st = store_open(sdir, 0);
-    cr_assert_not_null(st, "%s", dq_last_error());
-    cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    reopen_after(back);
     store_box *got;
     size_t n;
     cr_assert_eq(store_get_chunk_boxes(st, chunk, 0, &got, &n), 0, "%s", dq_last_error());
@@ -298,12 +305,7 @@ Test(store, schema_11_upgrade_drops_boxes_of_missing_chunks)
              "  (%lld, 0, 1, 1, 2, 3, 4);"
              "PRAGMA user_version = 10",
              (long long)chunk, (long long)chunk + 1000);
-    cr_assert_eq(sqlite3_exec(store_db(st), back, NULL, NULL, NULL), SQLITE_OK, "%s",
-                 sqlite3_errmsg(store_db(st)));
-    store_close(st);
-    st = store_open(sdir, 0);
-    cr_assert_not_null(st, "%s", dq_last_error());
-    cr_assert_eq(query_int(st, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    reopen_after(back);
     cr_expect_eq(query_int(st, "SELECT count(*) FROM chunk_boxes"), 1);
     store_box *got;
     size_t n;
