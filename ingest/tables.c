@@ -145,22 +145,48 @@ static void rule_fill_path(fz_context *ctx, fz_device *dev, const fz_path *path,
  * outline, a tenth of the whole extraction). */
 enum { OFF_PAGE_EMS = 4 };
 
-static bool glyph_far_off(const fz_text_span *span, const fz_text_item *it, fz_matrix ctm,
-                          fz_rect page)
+/* Where the origins of span's glyphs may lie and still reach page. Once
+ * per span: every glyph of every page comes through here. */
+static fz_rect span_reach(const fz_text_span *span, fz_matrix ctm, fz_rect page)
+{
+    return fz_expand_rect(page, OFF_PAGE_EMS * fz_matrix_expansion(fz_concat(span->trm, ctm)) + 1);
+}
+
+static bool origin_outside(const fz_text_item *it, fz_matrix ctm, fz_rect reach)
 {
     fz_point o = fz_transform_point_xy(it->x, it->y, ctm);
-    float margin = OFF_PAGE_EMS * fz_matrix_expansion(fz_concat(span->trm, ctm)) + 1;
-    return o.x < page.x0 - margin || o.x > page.x1 + margin || o.y < page.y0 - margin ||
-           o.y > page.y1 + margin;
+    return o.x < reach.x0 || o.x > reach.x1 || o.y < reach.y0 || o.y > reach.y1;
 }
 
 static bool any_far_off(const fz_text *text, fz_matrix ctm, fz_rect page)
 {
-    for (const fz_text_span *span = text->head; span; span = span->next)
+    for (const fz_text_span *span = text->head; span; span = span->next) {
+        fz_rect reach = span_reach(span, ctm, page);
         for (int i = 0; i < span->len; i++)
-            if (glyph_far_off(span, &span->items[i], ctm, page))
+            if (origin_outside(&span->items[i], ctm, reach))
                 return true;
+    }
     return false;
+}
+
+/* Shows into near the glyphs of text whose origins may reach page. */
+static void show_near(fz_context *ctx, fz_text *near, const fz_text *text, fz_matrix ctm,
+                      fz_rect page)
+{
+    for (const fz_text_span *span = text->head; span; span = span->next) {
+        fz_rect reach = span_reach(span, ctm, page);
+        for (int i = 0; i < span->len; i++) {
+            const fz_text_item *it = &span->items[i];
+            if (origin_outside(it, ctm, reach))
+                continue;
+            fz_matrix trm = span->trm;
+            trm.e = it->x;
+            trm.f = it->y;
+            fz_show_glyph(ctx, near, span->font, trm, it->gid, it->ucs, span->wmode,
+                          span->bidi_level, (fz_bidi_direction)span->markup_dir,
+                          (fz_text_language)span->language);
+        }
+    }
 }
 
 /* text less its glyphs far off the page: text itself (kept) when it has
@@ -171,20 +197,7 @@ static fz_text *text_near_page(fz_context *ctx, const fz_text *text, fz_matrix c
         return fz_keep_text(ctx, text);
     fz_text *near = fz_new_text(ctx);
     fz_try(ctx)
-    {
-        for (const fz_text_span *span = text->head; span; span = span->next)
-            for (int i = 0; i < span->len; i++) {
-                const fz_text_item *it = &span->items[i];
-                if (glyph_far_off(span, it, ctm, page))
-                    continue;
-                fz_matrix trm = span->trm;
-                trm.e = it->x;
-                trm.f = it->y;
-                fz_show_glyph(ctx, near, span->font, trm, it->gid, it->ucs, span->wmode,
-                              span->bidi_level, (fz_bidi_direction)span->markup_dir,
-                              (fz_text_language)span->language);
-            }
-    }
+        show_near(ctx, near, text, ctm, page);
     fz_catch(ctx)
     {
         fz_drop_text(ctx, near);
