@@ -375,6 +375,62 @@ static uint8_t *random_rows(gguf_type t, int K, int N, unsigned seed, lm_mat *W)
     return w;
 }
 
+/* The packed product over slices of K (lm_gemm.c: the FFN's down product in
+ * a long prefill), packed beforehand or as it goes, adds up to the same bits
+ * as the whole product: slices of LM_GEMM_SLICE activations and a shorter
+ * last one, rows and tokens with tails. */
+Test(lm, packed_slices_add_up_to_the_whole_product)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI)
+        cr_skip_test("the packed product needs AVX-512 VNNI");
+    static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_0, GGUF_TYPE_Q4_K,
+                                      GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
+    enum { K = 2 * LM_GEMM_SLICE + 512, N = 37, M = 23 };
+    bert_pool *p = bert_pool_new(2);
+    float *X = dq_malloc((size_t)M * K * sizeof *X);
+    unsigned seed = 5;
+    for (int i = 0; i < M * K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
+    }
+    lm_qrow xq[M], part[M];
+    int8_t *qbuf = dq_malloc((size_t)M * K);
+    float *dbuf = dq_malloc((size_t)M * (K / 32 + K / 16) * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        xq[r] = (lm_qrow){qbuf + (size_t)r * K, dbuf + (size_t)r * (K / 32 + K / 16),
+                          dbuf + (size_t)r * (K / 32 + K / 16) + K / 32};
+        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
+    }
+    float whole[M * N], sliced[M * N];
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        lm_mat W;
+        uint8_t *w = random_rows(types[ti], K, N, seed++, &W);
+        cr_assert(lm_gemm_vnni(p, &W, M, xq, whole));
+        for (int prepacked = 0; prepacked < 2; prepacked++) {
+            for (int f0 = 0; f0 < K; f0 += LM_GEMM_SLICE) {
+                int fw = K - f0 < LM_GEMM_SLICE ? K - f0 : LM_GEMM_SLICE;
+                for (int r = 0; r < M; r++)
+                    part[r] = (lm_qrow){xq[r].q + f0, xq[r].d + f0 / 32, xq[r].dsx + f0 / 16};
+                size_t bytes = lm_gemm_packed_bytes(p, &W, f0 / 32, fw / 32);
+                cr_assert_gt(bytes, 0);
+                void *packed = prepacked ? aligned_alloc(64, bytes) : NULL;
+                if (packed)
+                    lm_gemm_pack(p, &W, f0 / 32, fw / 32, packed);
+                cr_assert(lm_gemm_vnni_slice(p, &W, f0 / 32, fw / 32, packed, M, part, sliced,
+                                             f0 > 0));
+                free(packed);
+            }
+            cr_assert_eq(memcmp(whole, sliced, sizeof whole), 0, "type %d, prepacked %d",
+                         (int)types[ti], prepacked);
+        }
+        free(w);
+    }
+    free(X);
+    free(qbuf);
+    free(dbuf);
+    bert_pool_free(p);
+}
+
 /* Every kernel level against the scalar reference on random blocks of every
  * quantized type, at shapes with tails everywhere: rows not a multiple of a
  * task's 16 (decode's 32, split in two halves, odd or even) or a packed
