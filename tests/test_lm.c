@@ -863,6 +863,66 @@ Test(lm, stop_callback_stops_and_keeps_the_cache)
     lm_free(m);
 }
 
+/* The tokens of long_prompt_same_logits_in_any_split (600: two micro-batches
+ * of the tiny model's 512). */
+static int32_t *long_prompt(int V, int n)
+{
+    int32_t *toks = dq_malloc((size_t)n * sizeof *toks);
+    for (int i = 0; i < n; i++)
+        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
+    return toks;
+}
+
+/* A prompt of several micro-batches runs layer by layer (lm_forward.c's
+ * prefill_span, each matrix packed once): the same bits as the same prompt
+ * fed in pieces of one micro-batch or less, on 1 or 2 threads, in its
+ * logits and in the cache the next token reads; a stop in the middle of it
+ * leaves lm_ctx_pos and the usable cache as they were. */
+Test(lm, layer_major_prefill_same_bits_and_stops_cleanly)
+{
+    const char *path = make_model("--arch qwen3 --type Q4_K --greedy 0");
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    enum { N = 1100, PRE = 7 };
+    int32_t *toks = long_prompt(V, N + 1);
+    float *ref = dq_malloc(2 * (size_t)V * sizeof *ref);
+    for (int run = 0; run < 3; run++) {
+        lm_ctx_params cp = lm_default_ctx_params();
+        cp.n_ctx = N + 1;
+        cp.n_threads = run == 2 ? 1 : 2;
+        cp.should_stop = stop_cb;
+        stop_after = 1000;
+        lm_ctx *c = lm_ctx_new(m, &cp);
+        cr_assert_not_null(c, "%s", dq_last_error());
+        if (run == 0) { /* pieces of at most a micro-batch, the reference */
+            for (int d = 0; d < N; d += 400)
+                cr_assert_eq(lm_eval(c, toks + d, N - d < 400 ? N - d : 400, false), 0);
+        } else {
+            cr_assert_eq(lm_eval(c, toks, PRE, false), 0);
+            stop_after = 1; /* the second layer's poll says stop */
+            cr_assert_eq(lm_eval(c, toks + PRE, N - PRE, true), LM_ERR_STOPPED);
+            cr_assert_eq(lm_ctx_pos(c), PRE);
+            stop_after = 1000;
+            cr_assert_eq(lm_eval(c, toks + PRE, N - PRE, false), 0, "%s", dq_last_error());
+        }
+        for (int step = 0; step < 2; step++) {
+            if (step == 1)
+                cr_assert_eq(lm_eval(c, toks + N, 1, false), 0);
+            if (run == 0)
+                memcpy(ref + (size_t)step * V, lm_logits(c, -1), (size_t)V * sizeof *ref);
+            else
+                cr_assert_eq(memcmp(ref + (size_t)step * V, lm_logits(c, -1),
+                                    (size_t)V * sizeof *ref), 0, "run %d, step %d", run, step);
+        }
+        cr_assert_eq(lm_ctx_pos(c), N + 1);
+        lm_ctx_free(c);
+    }
+    free(ref);
+    free(toks);
+    lm_free(m);
+}
+
 Test(lm, metadata_and_memory)
 {
     const char *path = make_model("--arch qwen3 --type Q6_K --greedy 0");
