@@ -3,12 +3,19 @@
  *
  * Tokens run in micro-batches of 256 to 512 tokens, by model size
  * (batch_tokens): every linear layer is then one matrix product over the
- * batch (activations quantized once per input; with
- * AVX-512 VNNI the packed product of lm_gemm.c, whose packing the batch
- * repays), and attention runs over the cache (lm_attn.c). The cache holds K
- * and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), or in float on
- * request; a batch writes past lm_ctx_pos and only moves it when the whole
- * batch is done, so a stopped or failed call leaves the cache as it was.
+ * batch (activations quantized once per input; with AVX-512 VNNI the packed
+ * product of lm_gemm.c), and attention runs over the cache (lm_attn.c). A
+ * prompt of one micro-batch (or one token: decode) runs layer after layer
+ * (forward). A longer one runs layer-major (prefill_span): over spans of up
+ * to SPAN_MAX tokens, whose residual stream stays whole, each layer goes
+ * through all the span's micro-batches before the next layer starts, so
+ * each weight matrix is packed once per span rather than once per
+ * micro-batch (the FFN in slices of n_ff whose pieces fit PACK_BUDGET
+ * packed); per token it is the same arithmetic, the same bits. The cache
+ * holds K and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), or in
+ * float on request; a call writes past lm_ctx_pos and only moves it when
+ * the whole call is done, so a stopped or failed call leaves the cache as
+ * it was.
  */
 #include "embed/lm_impl.h"
 
@@ -19,20 +26,25 @@
 #include <string.h>
 
 /* Tokens of a micro-batch: as many as BATCH_BUDGET of batch buffers holds,
- * between UBATCH_MIN and UBATCH_MAX (a multiple of UBATCH_STEP). Every batch
- * packs each weight matrix again, so a bigger batch packs less often:
- * Qwen2.5-0.5B (63 KB of buffers a token) runs 512 (32 MB; prefill about 4%
- * faster per CPU second than at 256), 1.5B (114 KB) and larger stay at 256,
- * where 512 measured no faster (bench/README.md). */
+ * between UBATCH_MIN and UBATCH_MAX (a multiple of UBATCH_STEP). Before
+ * layer-major prefill every batch packed each weight matrix again, so a
+ * bigger batch packed less often: Qwen2.5-0.5B (63 KB of buffers a token)
+ * runs 512 (32 MB; prefill then about 4% faster per CPU second than at
+ * 256), 1.5B (114 KB) and larger stay at 256, where 512 measured no faster
+ * (bench/README.md). */
 enum { UBATCH_MIN = 256, UBATCH_MAX = 512, UBATCH_STEP = 64 };
 #define BATCH_BUDGET ((size_t)32 << 20)
 
 /* A prompt longer than a micro-batch runs layer by layer over spans of up
  * to SPAN_MAX tokens, whose residual stream (and each layer's FFN output)
- * is kept whole: each weight matrix is packed once per span into
- * PACK_BUDGET bytes and used by every micro-batch of it. The FFN, too big
- * to pack whole, goes in slices of n_ff (gate and up rows, down columns)
- * that fit the budget together. */
+ * is kept whole, (span, n_embd) floats each: each weight matrix is packed
+ * once per span into PACK_BUDGET bytes and used by every micro-batch of it
+ * (a matrix that does not fit packs per panel as a micro-batch does). The
+ * FFN, too big to pack whole, goes in slices of n_ff (gate and up rows,
+ * down columns) that fit the budget together: Qwen2.5-1.5B's attention
+ * half takes 7.6 MB packed, its FFN slices of 2,048 13 MB. Qwen2.5-1.5B
+ * at a 4,096-token context: 46 MB more than micro-batches alone (spans
+ * 25 MB, their int8 rows 4 MB, the packed buffer 16 MB). */
 enum { SPAN_MAX = 2048 };
 #define PACK_BUDGET ((size_t)16 << 20)
 
