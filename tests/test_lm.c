@@ -806,6 +806,15 @@ Test(lm, truncate_keeps_the_prefix)
     lm_free(m);
 }
 
+/* n token ids spread over a vocabulary of V: a long prompt. */
+static int32_t *long_prompt(int V, int n)
+{
+    int32_t *toks = dq_malloc((size_t)n * sizeof *toks);
+    for (int i = 0; i < n; i++)
+        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
+    return toks;
+}
+
 /* A prompt longer than a micro-batch (256 to 512 tokens, by model size)
  * ends on the same logits however it is split across calls: no result may
  * depend on how many tokens share a batch. */
@@ -816,9 +825,7 @@ Test(lm, long_prompt_same_logits_in_any_split)
     cr_assert_not_null(m, "%s", dq_last_error());
     int V = lm_model_hparams(m)->n_vocab;
     enum { N = 600 };
-    int32_t *toks = dq_malloc(N * sizeof *toks);
-    for (int i = 0; i < N; i++)
-        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
+    int32_t *toks = long_prompt(V, N);
     lm_ctx_params cp = lm_default_ctx_params();
     cp.n_ctx = N;
     lm_ctx *c = lm_ctx_new(m, &cp);
@@ -861,16 +868,6 @@ Test(lm, stop_callback_stops_and_keeps_the_cache)
     cr_assert_eq(lm_ctx_pos(c), 5);
     lm_ctx_free(c);
     lm_free(m);
-}
-
-/* The tokens of long_prompt_same_logits_in_any_split (600: two micro-batches
- * of the tiny model's 512). */
-static int32_t *long_prompt(int V, int n)
-{
-    int32_t *toks = dq_malloc((size_t)n * sizeof *toks);
-    for (int i = 0; i < n; i++)
-        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
-    return toks;
 }
 
 /* A prompt of several micro-batches runs layer by layer (lm_forward.c's
