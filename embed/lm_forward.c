@@ -4,14 +4,14 @@
  * Tokens run in micro-batches of 256 to 512 tokens, by model size
  * (batch_tokens): every linear layer is then one matrix product over the
  * batch (activations quantized once per input; with AVX-512 VNNI the packed
- * product of lm_gemm.c), and attention runs over the cache (lm_attn.c). A
- * prompt of one micro-batch (or one token: decode) runs layer after layer
- * (forward). A longer one runs layer-major (prefill_span): over spans of up
- * to SPAN_MAX tokens, whose residual stream stays whole, each layer goes
- * through all the span's micro-batches before the next layer starts, so
- * each weight matrix is packed once per span rather than once per
- * micro-batch (the FFN in slices of n_ff whose pieces fit PACK_BUDGET
- * packed); per token it is the same arithmetic, the same bits. The cache
+ * product of lm_gemm.c), and attention runs over the cache (lm_attn.c).
+ * The pass is layer-major (run_span): a prompt longer than a micro-batch
+ * runs in spans of up to SPAN_MAX tokens, whose residual stream stays
+ * whole, and each layer goes through all the span's micro-batches before
+ * the next layer starts, so each weight matrix is packed once per span
+ * rather than once per micro-batch (the FFN in slices of n_ff whose pieces
+ * fit PACK_BUDGET packed); per token it is the same arithmetic, the same
+ * bits, as a prompt of one micro-batch (or one token: decode). The cache
  * holds K and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), or in
  * float on request; a call writes past lm_ctx_pos and only moves it when
  * the whole call is done, so a stopped or failed call leaves the cache as
@@ -62,7 +62,7 @@ struct lm_ctx {
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
     lm_qrow *xq;             /* (ubatch) rows of max_k int8 activations (qrows_new) */
-    /* layer-major prefill (prefill_span), NULL when n_ctx <= ubatch */
+    /* a span of several micro-batches (run_span), NULL when n_ctx <= ubatch */
     int span;                /* tokens of a span: min(n_ctx, SPAN_MAX) */
     float *span_x, *span_y;  /* (span, n_embd) the residual stream; the FFN's output not yet added */
     lm_qrow *span_xq;        /* (span) rows of n_embd int8 activations: the FFN's input */
@@ -481,60 +481,7 @@ static bool stopped(lm_ctx *c)
     return false;
 }
 
-/* One micro-batch of m tokens at positions p0..; logits for the rows from
- * first_logit on go to c->logits starting at row out_row. */
-static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit, int out_row)
-{
-    const lm_model *md = c->m;
-    const lm_hparams *hp = &md->hp;
-    int E = hp->n_embd, Q = md->q_dim, F = hp->n_ff;
-    for (int t = 0; t < m; t++)
-        lm_dequant_row(md->tok_embd.type, md->tok_embd.data + (size_t)tok[t] * md->tok_embd.row_bytes,
-                       c->x + (size_t)t * E, E);
-    rope_tables(c, p0, m);
-    const float *pending = NULL; /* the last product's output, not yet added to x */
-    for (int l = 0; l < hp->n_layer; l++) {
-        if (stopped(c))
-            return LM_ERR_STOPPED;
-        const lm_layer *ly = &md->layers[l];
-        const lm_mat *qkv[] = {&ly->wq, &ly->wk, &ly->wv}, *ffn[] = {&ly->w_gate, &ly->w_up};
-        rows_job qkv_in = {.c = c, .m = m, .p0 = p0, .layer = l, .x = c->x, .add = pending,
-                           .norm = ly->attn_norm, .out = c->xn, .width = E,
-                           .quantize = takes_int8(qkv, 3)};
-        run_rows(c, &qkv_in);
-        linear_many(c, qkv, 3, m, c->xn, (float *[]){c->q, c->k, c->v},
-                    (const float *[]){ly->bq, ly->bk, ly->bv});
-        attend(c, &qkv_in);
-        rows_job wo_in = {.c = c, .m = m, .out = c->att, .width = Q,
-                          .quantize = lm_type_quantized(ly->wo.type)};
-        run_rows(c, &wo_in);
-        linear(c, &ly->wo, m, c->att, c->xn, NULL);
-        rows_job ffn_in = {.c = c, .m = m, .x = c->x, .add = c->xn, .norm = ly->ffn_norm,
-                           .out = c->xn, .width = E, .quantize = takes_int8(ffn, 2)};
-        run_rows(c, &ffn_in);
-        linear_many(c, ffn, 2, m, c->xn, (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
-        rows_job down_in = {.c = c, .m = m, .out = c->gate, .up = c->up, .width = F,
-                            .quantize = lm_type_quantized(ly->w_down.type)};
-        run_rows(c, &down_in);
-        linear(c, &ly->w_down, m, c->gate, c->xn, NULL);
-        pending = c->xn;
-    }
-    int n_out = m - first_logit;
-    if (n_out <= 0)
-        return 0;
-    for (int t = first_logit; t < m; t++) {
-        float *x = c->x + (size_t)t * E;
-        if (pending)
-            vec_add(x, pending + (size_t)t * E, E);
-        /* row t of pending is read before row t - first_logit <= t is written */
-        vec_rmsnorm(x, md->output_norm, E, hp->rms_eps, c->xn + (size_t)(t - first_logit) * E);
-    }
-    c->xq_for = NULL;
-    linear(c, &md->output, n_out, c->xn, c->logits + (size_t)out_row * hp->n_vocab, NULL);
-    return 0;
-}
-
-/* ---- layer-major prefill ----------------------------------------------------- */
+/* ---- the forward pass, layer-major over micro-batches ----------------------- */
 
 /* The slice kb0 .. kb0 + nb - 1 of W packed into c->packed after *used
  * bytes, where the packed product applies and it fits in what is left of
@@ -608,9 +555,16 @@ static int batch_at(int n, int nbat, int b, int *b0)
     return (int)((long long)(b + 1) * n / nbat) - *b0;
 }
 
-/* Layer l's attention half and residual add for every batch of the span,
- * its four matrices packed once; then the FFN's normed input, quantized
- * into c->span_xq when sliced, else the whole FFN per batch into span_y. */
+/* The tokens' residual stream, and each layer's FFN output not yet added to
+ * it, (n, n_embd) each: a span's, or for one micro-batch its buffers (the
+ * FFN output in c->xn, which each row job reads before it writes). */
+static float *stream_x(lm_ctx *c, int nbat) { return nbat > 1 ? c->span_x : c->x; }
+static float *stream_y(lm_ctx *c, int nbat) { return nbat > 1 ? c->span_y : c->xn; }
+
+/* Layer l's attention half and residual add for every batch, its four
+ * matrices packed once where there are several batches; then the FFN's
+ * normed input, quantized into c->span_xq when sliced, else the whole FFN
+ * per batch into stream_y. */
 static void attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
 {
     const lm_model *md = c->m;
@@ -618,19 +572,28 @@ static void attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
     int E = md->hp.n_embd;
     const lm_mat *qkv[] = {&ly->wq, &ly->wk, &ly->wv}, *ffn[] = {&ly->w_gate, &ly->w_up};
     size_t used = 0;
-    const void *pq = pack(c, &ly->wq, 0, E / 32, &used), *pk = pack(c, &ly->wk, 0, E / 32, &used),
-               *pv = pack(c, &ly->wv, 0, E / 32, &used),
-               *po = pack(c, &ly->wo, 0, md->q_dim / 32, &used);
+    const void *pq = NULL, *pk = NULL, *pv = NULL, *po = NULL;
+    if (nbat > 1) {
+        pq = pack(c, &ly->wq, 0, E / 32, &used);
+        pk = pack(c, &ly->wk, 0, E / 32, &used);
+        pv = pack(c, &ly->wv, 0, E / 32, &used);
+        po = pack(c, &ly->wo, 0, md->q_dim / 32, &used);
+    }
     for (int b = 0; b < nbat; b++) {
         int b0, m = batch_at(n, nbat, b, &b0);
-        float *x = c->span_x + (size_t)b0 * E, *y = c->span_y + (size_t)b0 * E;
+        float *x = stream_x(c, nbat) + (size_t)b0 * E, *y = stream_y(c, nbat) + (size_t)b0 * E;
         rows_job qkv_in = {.c = c, .m = m, .p0 = p0 + b0, .layer = l, .rope_row = b0, .x = x,
                            .add = l ? y : NULL, .norm = ly->attn_norm, .out = c->xn, .width = E,
                            .quantize = takes_int8(qkv, 3)};
         run_rows(c, &qkv_in);
-        linear_packed(c, &ly->wq, pq, m, c->xn, c->q, ly->bq);
-        linear_packed(c, &ly->wk, pk, m, c->xn, c->k, ly->bk);
-        linear_packed(c, &ly->wv, pv, m, c->xn, c->v, ly->bv);
+        if (pq || pk || pv) {
+            linear_packed(c, &ly->wq, pq, m, c->xn, c->q, ly->bq);
+            linear_packed(c, &ly->wk, pk, m, c->xn, c->k, ly->bk);
+            linear_packed(c, &ly->wv, pv, m, c->xn, c->v, ly->bv);
+        } else {
+            linear_many(c, qkv, 3, m, c->xn, (float *[]){c->q, c->k, c->v},
+                        (const float *[]){ly->bq, ly->bk, ly->bv});
+        }
         attend(c, &qkv_in);
         rows_job wo_in = {.c = c, .m = m, .out = c->att, .width = md->q_dim,
                           .quantize = lm_type_quantized(ly->wo.type)};
@@ -678,39 +641,40 @@ static void ffn_layer(lm_ctx *c, int l, int n, int nbat, int w)
     }
 }
 
-/* The logits of span rows t0 .. t0 + m - 1 into c->logits from row out_row:
+/* The logits of rows t0 .. t0 + m - 1 into c->logits from row out_row:
  * the last layer's FFN output added, the output norm and head. */
-static void span_logits(lm_ctx *c, int t0, int m, int out_row)
+static void logits_of(lm_ctx *c, int nbat, int t0, int m, int out_row)
 {
     const lm_model *md = c->m;
     int E = md->hp.n_embd;
     for (int t = 0; t < m; t++) {
-        float *x = c->span_x + (size_t)(t0 + t) * E;
-        vec_add(x, c->span_y + (size_t)(t0 + t) * E, E);
+        float *x = stream_x(c, nbat) + (size_t)(t0 + t) * E;
+        vec_add(x, stream_y(c, nbat) + (size_t)(t0 + t) * E, E);
+        /* row t0 + t of y (c->xn for one batch) is read before row t is written */
         vec_rmsnorm(x, md->output_norm, E, md->hp.rms_eps, c->xn + (size_t)t * E);
     }
     c->xq_for = NULL;
     linear(c, &md->output, m, c->xn, c->logits + (size_t)out_row * md->hp.n_vocab, NULL);
 }
 
-/* n tokens (UBATCH_MIN < n <= c->span) at positions p0.., layer by layer
- * over balanced micro-batches; the same arithmetic per token as forward().
- * Logits of every row (all_logits) to c->logits from row out_row, or of the
- * last (last) to row 0. */
-static int prefill_span(lm_ctx *c, const int32_t *tok, int n, int p0, bool all_logits,
-                        int out_row, bool last)
+/* n tokens (at most one micro-batch, or a span) at positions p0.., layer by
+ * layer over balanced micro-batches: the same arithmetic per token however
+ * the tokens are batched. Logits of every row (all_logits) to c->logits
+ * from row out_row, or of the last (last) to row 0. */
+static int run_span(lm_ctx *c, const int32_t *tok, int n, int p0, bool all_logits, int out_row,
+                    bool last)
 {
     const lm_model *md = c->m;
     const lm_hparams *hp = &md->hp;
     int E = hp->n_embd, nbat = (n + c->ubatch - 1) / c->ubatch;
     for (int t = 0; t < n; t++)
         lm_dequant_row(md->tok_embd.type, md->tok_embd.data + (size_t)tok[t] * md->tok_embd.row_bytes,
-                       c->span_x + (size_t)t * E, E);
+                       stream_x(c, nbat) + (size_t)t * E, E);
     rope_tables(c, p0, n);
     for (int l = 0; l < hp->n_layer; l++) {
         if (stopped(c))
             return LM_ERR_STOPPED;
-        int w = ffn_slice(c, &md->layers[l]);
+        int w = nbat > 1 ? ffn_slice(c, &md->layers[l]) : 0;
         attn_layer(c, l, n, nbat, p0, w > 0);
         if (w > 0)
             ffn_layer(c, l, n, nbat, w);
@@ -718,10 +682,10 @@ static int prefill_span(lm_ctx *c, const int32_t *tok, int n, int p0, bool all_l
     if (all_logits) {
         for (int b = 0; b < nbat; b++) {
             int t0, m = batch_at(n, nbat, b, &t0);
-            span_logits(c, t0, m, out_row + t0);
+            logits_of(c, nbat, t0, m, out_row + t0);
         }
     } else if (last) {
-        span_logits(c, n - 1, 1, 0);
+        logits_of(c, nbat, n - 1, 1, 0);
     }
     return 0;
 }
@@ -751,23 +715,13 @@ int lm_eval(lm_ctx *c, const int32_t *tokens, int n, bool all_logits)
         c->logits_cap = want;
     }
     c->n_logits = 0;
-    if (n > c->ubatch && c->span) {
-        /* spans of equal size, none shorter than a micro-batch */
-        int nspan = (n + c->span - 1) / c->span;
-        for (int s = 0; s < nspan; s++) {
-            int s0 = (int)((long long)s * n / nspan), len = (int)((long long)(s + 1) * n / nspan) - s0;
-            int rc = prefill_span(c, tokens + s0, len, c->pos + s0, all_logits, s0, s == nspan - 1);
-            if (rc < 0)
-                return rc;
-        }
-        c->pos += n;
-        c->n_logits = want;
-        return 0;
-    }
-    for (int done = 0; done < n; done += c->ubatch) {
-        int m = n - done < c->ubatch ? n - done : c->ubatch;
-        int first = all_logits ? 0 : (done + m == n ? m - 1 : m);
-        int rc = forward(c, tokens + done, m, c->pos + done, first, all_logits ? done : 0);
+    /* spans of equal size; a prompt longer than a micro-batch fits a span
+     * (c->span covers n_ctx up to SPAN_MAX), and a span of a longer one is
+     * at least SPAN_MAX / 2 tokens */
+    int span = n > c->ubatch ? c->span : c->ubatch, nspan = (n + span - 1) / span;
+    for (int s = 0; s < nspan; s++) {
+        int s0 = (int)((long long)s * n / nspan), len = (int)((long long)(s + 1) * n / nspan) - s0;
+        int rc = run_span(c, tokens + s0, len, c->pos + s0, all_logits, s0, s == nspan - 1);
         if (rc < 0)
             return rc;
     }

@@ -871,7 +871,7 @@ Test(lm, stop_callback_stops_and_keeps_the_cache)
 }
 
 /* A prompt of several micro-batches runs layer by layer (lm_forward.c's
- * prefill_span, each matrix packed once): the same bits as the same prompt
+ * run_span, each matrix packed once): the same bits as the same prompt
  * fed in pieces of one micro-batch or less, on 1 or 2 threads, in its
  * logits and in the cache the next token reads; a stop in the middle of it
  * leaves lm_ctx_pos and the usable cache as they were. */
