@@ -615,17 +615,26 @@ Test(extract, glyphs_far_off_the_page_cost_no_memory)
 {
     /* 400,000 glyphs set far right of the page would take about 30 MB of
      * MuPDF's page text before the characters' boxes could drop them: they
-     * are left out as the page runs, so a 16 MB limit still reads it. */
-    enum { GLYPHS = 400000 };
-    const char *head = "BT /F1 12 Tf 72 700 Td (Kept on the page) Tj ET\n"
-                       "BT /F1 12 Tf 5000 500 Td (";
-    const char *tail = ") Tj ET\n";
-    size_t len = strlen(head) + GLYPHS + strlen(tail);
+     * are left out as the page runs, so a 16 MB limit still reads it. They
+     * come in 40 text objects: MuPDF grows one object's glyph list a few
+     * dozen glyphs at a time, which one 400,000-glyph string makes quadratic
+     * under ASan's realloc (minutes on a loaded machine). */
+    enum { OBJECTS = 40, GLYPHS = 10000 };
+    const char *head = "BT /F1 12 Tf 72 700 Td (Kept on the page) Tj ET\n";
+    const char *open = "BT /F1 12 Tf 5000 500 Td (";
+    const char *close = ") Tj ET\n";
+    size_t each = strlen(open) + GLYPHS + strlen(close);
+    size_t len = strlen(head) + OBJECTS * each;
     char *obj = malloc(len + 64);
     cr_assert_not_null(obj);
-    int n = sprintf(obj, "<< /Length %zu >>\nstream\n%s", len, head);
-    memset(obj + n, 'x', GLYPHS);
-    sprintf(obj + n + GLYPHS, "%s\nendstream", tail);
+    char *p = obj + sprintf(obj, "<< /Length %zu >>\nstream\n%s", len, head);
+    for (int i = 0; i < OBJECTS; i++) {
+        p += sprintf(p, "%s", open);
+        memset(p, 'x', GLYPHS);
+        p += GLYPHS;
+        p += sprintf(p, "%s", close);
+    }
+    sprintf(p, "\nendstream");
     const char *pdf = write_one_page_pdf("faroff.pdf", obj);
     free(obj);
     ingest_params params = ingest_default_params();
