@@ -871,17 +871,18 @@ Test(lm, stop_callback_stops_and_keeps_the_cache)
 }
 
 /* A prompt of several micro-batches runs layer by layer (lm_forward.c's
- * run_span, each matrix packed once): the same bits as the same prompt
- * fed in pieces of one micro-batch or less, on 1 or 2 threads, in its
- * logits and in the cache the next token reads; a stop in the middle of it
- * leaves lm_ctx_pos and the usable cache as they were. */
+ * run_span, each matrix packed once; 2,500 tokens: two spans of three
+ * batches): the same bits as the same prompt fed in pieces of one
+ * micro-batch or less, on 1 or 2 threads, in its logits and in the cache
+ * the next token reads; a stop in the middle of it leaves lm_ctx_pos and
+ * the usable cache as they were. */
 Test(lm, layer_major_prefill_same_bits_and_stops_cleanly)
 {
     const char *path = make_model("--arch qwen3 --type Q4_K --greedy 0");
     lm_model *m = lm_load(path, NULL);
     cr_assert_not_null(m, "%s", dq_last_error());
     int V = lm_model_hparams(m)->n_vocab;
-    enum { N = 1100, PRE = 7 };
+    enum { N = 2500, PRE = 7 };
     int32_t *toks = long_prompt(V, N + 1);
     float *ref = dq_malloc(2 * (size_t)V * sizeof *ref);
     for (int run = 0; run < 3; run++) {
