@@ -250,6 +250,79 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
     store_sums(acc, acc2, R, y, ys);
 }
 
+/* Q4_K with the products of a super-block's eight sub-blocks summed in one
+ * vector: four vpdpbusd, each over 8 codes of every sub-block (a 64-bit
+ * chunk per sub-block, two lanes), so that one conversion and one
+ * multiply-add with the scales take the whole super-block, not one per pair
+ * of sub-blocks. The codes' chunks come from two loads with one two-source
+ * permute each; the activation's are arranged once per call (q4k_arrange),
+ * at most GEMV_ARRANGED_MAX codes (longer rows take gemv_k4). */
+enum { GEMV_ARRANGED_MAX = 16384 };
+
+/* x's codes in the order gemv_q4k takes them: for super-block s and k = 0..3,
+ * 64 bytes at 256 s + 64 k, bytes 8k to 8k + 7 of sub-blocks 0 to 7. */
+GEMV_INLINE void q4k_arrange(const lm_qrow *x, int K, int8_t *xa)
+{
+    for (int s = 0; s < K / 256; s++) {
+        __m512i xv[4];
+        super_block_codes(x, s, xv);
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            /* sub-block m's chunk k: 64-bit element 4 (m % 2) + k of xv[m / 2] */
+            __m512i idx = _mm512_set_epi64(12 + k, 8 + k, 4 + k, k, 12 + k, 8 + k, 4 + k, k);
+            __m512i a = _mm512_permutex2var_epi64(xv[0], idx, xv[1]);
+            __m512i b = _mm512_permutex2var_epi64(xv[2], idx, xv[3]);
+            _mm512_storeu_si512(xa + 256 * s + 64 * k,
+                                _mm512_inserti64x4(a, _mm512_castsi512_si256(b), 1));
+        }
+    }
+}
+
+GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const int8_t *xa,
+                          const lm_qrow *x, float *y, size_t ys, const int R)
+{
+    const __m512i even = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    /* sub-block 2p's codes are the low nibbles of the 32 bytes of pair p,
+     * 2p + 1's the high ones, used in place (16 q) */
+    const long long lo4 = 0x0F0F0F0F0F0F0F0Fll, hi4 = (long long)0xF0F0F0F0F0F0F0F0ull;
+    const __m512i nibbles = _mm512_set_epi64(hi4, lo4, hi4, lo4, hi4, lo4, hi4, lo4);
+    const __m512 sixteenth = _mm512_set_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 1, 0.0625f, 1, 0.0625f, 1,
+                                           0.0625f, 1);
+    __m512 acc[GEMV_ROWS], acc2[GEMV_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = acc2[r] = _mm512_setzero_ps();
+    for (int s = 0; s < W->K / 256; s++) {
+        /* the activation's block scales (lanes 0-7) and block sums (8-15) */
+        __m512 dsx = _mm512_loadu_ps(x->dsx + 16 * s);
+        __m512 sums = _mm512_add_ps(_mm512_permutexvar_ps(even, dsx), _mm512_permutexvar_ps(odd, dsx));
+        __m512 xd = _mm512_mul_ps(_mm512_insertf32x8(sums, _mm256_loadu_ps(x->d + 8 * s), 0), sixteenth);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint8_t *sup = row + r * rs + (size_t)s * 144;
+#pragma GCC unroll 8
+            for (int o = 0; o < 144; o += 64)
+                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            __m512 v = _mm512_mul_ps(k4_scales(sup), xd);
+            /* the mins, against the activation's sums */
+            acc2[r] = _mm512_mask_sub_ps(acc2[r], (__mmask16)0xFF00, acc2[r], v);
+            __m512i z0 = _mm512_loadu_si512(sup + 16), z1 = _mm512_loadu_si512(sup + 80);
+            __m512i d = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                /* sub-block m's chunk k: 64-bit element 4 (m / 2) + k of the codes */
+                __m512i idx = _mm512_set_epi64(12 + k, 12 + k, 8 + k, 8 + k, 4 + k, 4 + k, k, k);
+                __m512i q = _mm512_and_si512(_mm512_permutex2var_epi64(z0, idx, z1), nibbles);
+                d = _mm512_dpbusd_epi32(d, q, _mm512_loadu_si512(xa + 256 * s + 64 * k));
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(dup, v), acc[r]);
+        }
+    }
+    store_sums(acc, acc2, R, y, ys);
+}
+
 /* ---- Q6_K: super-blocks of 256, sixteen int8 scales, codes - 32 ----------- */
 
 GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
@@ -310,13 +383,18 @@ GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const 
 
 /* R rows from row, rs bytes apart, into y[0], y[ys], ...; R a constant in
  * each inlined copy. */
-GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
-                           size_t ys, const int R)
+GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const int8_t *xa,
+                           const lm_qrow *x, float *y, size_t ys, const int R)
 {
     switch (W->type) {
     case GGUF_TYPE_Q8_0: gemv_q32(W, row, rs, x, y, ys, R, true); break;
     case GGUF_TYPE_Q4_0: gemv_q32(W, row, rs, x, y, ys, R, false); break;
-    case GGUF_TYPE_Q4_K: gemv_k4(W, row, rs, x, y, ys, R, false); break;
+    case GGUF_TYPE_Q4_K:
+        if (xa)
+            gemv_q4k(W, row, rs, xa, x, y, ys, R);
+        else
+            gemv_k4(W, row, rs, x, y, ys, R, false);
+        break;
     case GGUF_TYPE_Q5_K: gemv_k4(W, row, rs, x, y, ys, R, true); break;
     default: gemv_q6k(W, row, rs, x, y, ys, R); break;
     }
@@ -325,12 +403,19 @@ GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const
 GEMV_TARGET void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x, float *y)
 {
     /* row n0 + i beside row n0 + half + i */
+    int8_t xa[GEMV_ARRANGED_MAX] __attribute__((aligned(64)));
+    const int8_t *arranged = NULL;
+    if (W->type == GGUF_TYPE_Q4_K && W->K <= GEMV_ARRANGED_MAX) {
+        q4k_arrange(x, W->K, xa);
+        arranged = xa;
+    }
     int half = (n1 - n0) / 2;
     size_t rs = (size_t)half * W->row_bytes;
     for (int i = 0; i < half; i++)
-        gemv_rows(W, W->data + (size_t)(n0 + i) * W->row_bytes, rs, x, y + n0 + i, (size_t)half, 2);
+        gemv_rows(W, W->data + (size_t)(n0 + i) * W->row_bytes, rs, arranged, x, y + n0 + i,
+                  (size_t)half, 2);
     if ((n1 - n0) % 2)
-        gemv_rows(W, W->data + (size_t)(n1 - 1) * W->row_bytes, 0, x, y + n1 - 1, 0, 1);
+        gemv_rows(W, W->data + (size_t)(n1 - 1) * W->row_bytes, 0, arranged, x, y + n1 - 1, 0, 1);
 }
 
 /* ---- the threaded products of one token ------------------------------------- */
