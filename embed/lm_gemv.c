@@ -253,61 +253,97 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
 /* Q4_K with the products of a super-block's eight sub-blocks summed in one
  * vector: four vpdpbusd, each over 8 codes of every sub-block (a 64-bit
  * chunk per sub-block, two lanes), so that one conversion and one
- * multiply-add with the scales take the whole super-block, not one per pair
- * of sub-blocks. The codes' chunks come from two loads with one two-source
- * permute each; the activation's are arranged once per call (q4k_arrange),
- * at most GEMV_ARRANGED_MAX codes (longer rows take gemv_k4). */
+ * multiply-add take the whole super-block, mins included: the two lanes of
+ * sub-block m are added into the even one, and the odd one takes the sum of
+ * the activation's codes of block m (made once per call), which meets -dmin
+ * times the min there. The codes' chunks come from two loads with one
+ * two-source permute each; the activation's are arranged once per call
+ * (q4k_arrange), at most GEMV_ARRANGED_MAX codes (longer rows take
+ * gemv_k4). */
 enum { GEMV_ARRANGED_MAX = 16384 };
 
-/* x's codes in the order gemv_q4k takes them: for super-block s and k = 0..3,
- * 64 bytes at 256 s + 64 k, bytes 8k to 8k + 7 of sub-blocks 0 to 7. */
-GEMV_INLINE void q4k_arrange(const lm_qrow *x, int K, int8_t *xa)
+/* x's codes in the order gemv_q4k takes them: for super-block s and
+ * k = 0..3, 64 bytes at 256 s + 64 k, bytes 8k to 8k + 7 of sub-blocks 0
+ * to 7; and in the odd lanes of sums[16 s ...], the sum of each sub-block's
+ * codes. */
+typedef struct {
+    int8_t q[GEMV_ARRANGED_MAX] __attribute__((aligned(64)));
+    int32_t sums[GEMV_ARRANGED_MAX / 16] __attribute__((aligned(64)));
+} q4k_arranged;
+
+GEMV_INLINE void q4k_arrange(const lm_qrow *x, int K, q4k_arranged *a)
 {
     for (int s = 0; s < K / 256; s++) {
         __m512i xv[4];
         super_block_codes(x, s, xv);
+        __m512i sum = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             /* sub-block m's chunk k: 64-bit element 4 (m % 2) + k of xv[m / 2] */
             __m512i idx = _mm512_set_epi64(12 + k, 8 + k, 4 + k, k, 12 + k, 8 + k, 4 + k, k);
-            __m512i a = _mm512_permutex2var_epi64(xv[0], idx, xv[1]);
-            __m512i b = _mm512_permutex2var_epi64(xv[2], idx, xv[3]);
-            _mm512_storeu_si512(xa + 256 * s + 64 * k,
-                                _mm512_inserti64x4(a, _mm512_castsi512_si256(b), 1));
+            __m512i lo = _mm512_permutex2var_epi64(xv[0], idx, xv[1]);
+            __m512i hi = _mm512_permutex2var_epi64(xv[2], idx, xv[3]);
+            __m512i c = _mm512_inserti64x4(lo, _mm512_castsi512_si256(hi), 1);
+            _mm512_store_si512(a->q + 256 * s + 64 * k, c);
+            /* each chunk's codes + 128, summed */
+            sum = _mm512_add_epi64(sum, _mm512_sad_epu8(_mm512_xor_si512(c, _mm512_set1_epi8((char)0x80)),
+                                                         _mm512_setzero_si512()));
         }
+        sum = _mm512_sub_epi64(sum, _mm512_set1_epi64(32 * 128));
+        _mm512_store_si512(a->sums + 16 * s, _mm512_slli_epi64(sum, 32));
     }
 }
 
-GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const int8_t *xa,
+/* The eight scales and mins of the Q4_K super-block at sup (k4_scale_min in
+ * lm_quant.c) as floats, interleaved: lane 2j d sc_j, 2j + 1 dmin m_j. The
+ * 6-bit fields are cut out in general registers, which the vector loop
+ * leaves idle, not with byte shuffles. */
+GEMV_INLINE __m512 k4_scales_interleaved(const uint8_t *sup)
+{
+    uint64_t a;
+    uint32_t b, dd;
+    memcpy(&dd, sup, 4);
+    memcpy(&a, sup + 4, 8);
+    memcpy(&b, sup + 12, 4);
+    uint32_t a0 = (uint32_t)a, a1 = (uint32_t)(a >> 32);
+    /* scales 0-3 and mins 0-3; scales 4-7; mins 4-7 */
+    uint64_t low = a & 0x3F3F3F3F3F3F3F3Full;
+    uint32_t sc = (b & 0x0F0F0F0Fu) | (a0 >> 2 & 0x30303030u);
+    uint32_t m = (b >> 4 & 0x0F0F0F0Fu) | (a1 >> 2 & 0x30303030u);
+    __m128i v = _mm_set_epi64x((long long)(sc | (uint64_t)m << 32), (long long)low);
+    v = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
+    __m512 dm = _mm512_cvtph_ps(_mm256_set1_epi32((int)dd)); /* d, dmin, d, dmin, ... */
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)), dm);
+}
+
+GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const q4k_arranged *xa,
                           const lm_qrow *x, float *y, size_t ys, const int R)
 {
-    const __m512i even = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     /* sub-block 2p's codes are the low nibbles of the 32 bytes of pair p,
      * 2p + 1's the high ones, used in place (16 q) */
     const long long lo4 = 0x0F0F0F0F0F0F0F0Fll, hi4 = (long long)0xF0F0F0F0F0F0F0F0ull;
     const __m512i nibbles = _mm512_set_epi64(hi4, lo4, hi4, lo4, hi4, lo4, hi4, lo4);
-    const __m512 sixteenth = _mm512_set_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 1, 0.0625f, 1, 0.0625f, 1,
-                                           0.0625f, 1);
-    __m512 acc[GEMV_ROWS], acc2[GEMV_ROWS];
+    /* per sub-block: the scale's factor (1/16 for the in-place high
+     * nibbles), then the min's */
+    const __m512 sign = _mm512_set_ps(-1, 0.0625f, -1, 1, -1, 0.0625f, -1, 1, -1, 0.0625f, -1, 1, -1,
+                                      0.0625f, -1, 1);
+    __m512 acc[GEMV_ROWS];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-        acc[r] = acc2[r] = _mm512_setzero_ps();
+        acc[r] = _mm512_setzero_ps();
     for (int s = 0; s < W->K / 256; s++) {
-        /* the activation's block scales (lanes 0-7) and block sums (8-15) */
-        __m512 dsx = _mm512_loadu_ps(x->dsx + 16 * s);
-        __m512 sums = _mm512_add_ps(_mm512_permutexvar_ps(even, dsx), _mm512_permutexvar_ps(odd, dsx));
-        __m512 xd = _mm512_mul_ps(_mm512_insertf32x8(sums, _mm256_loadu_ps(x->d + 8 * s), 0), sixteenth);
+        /* the activation's block scales, each twice */
+        __m512 xd = _mm512_mul_ps(
+            _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(x->d + 8 * s))), sign);
+        __m512i sums = _mm512_load_si512(xa->sums + 16 * s);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *sup = row + r * rs + (size_t)s * 144;
 #pragma GCC unroll 8
             for (int o = 0; o < 144; o += 64)
                 _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
-            __m512 v = _mm512_mul_ps(k4_scales(sup), xd);
-            /* the mins, against the activation's sums */
-            acc2[r] = _mm512_mask_sub_ps(acc2[r], (__mmask16)0xFF00, acc2[r], v);
+            __m512 v = _mm512_mul_ps(k4_scales_interleaved(sup), xd);
             __m512i z0 = _mm512_loadu_si512(sup + 16), z1 = _mm512_loadu_si512(sup + 80);
             __m512i d = _mm512_setzero_si512();
 #pragma GCC unroll 4
@@ -315,12 +351,16 @@ GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const 
                 /* sub-block m's chunk k: 64-bit element 4 (m / 2) + k of the codes */
                 __m512i idx = _mm512_set_epi64(12 + k, 12 + k, 8 + k, 8 + k, 4 + k, 4 + k, k, k);
                 __m512i q = _mm512_and_si512(_mm512_permutex2var_epi64(z0, idx, z1), nibbles);
-                d = _mm512_dpbusd_epi32(d, q, _mm512_loadu_si512(xa + 256 * s + 64 * k));
+                d = _mm512_dpbusd_epi32(d, q, _mm512_load_si512(xa->q + 256 * s + 64 * k));
             }
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(dup, v), acc[r]);
+            /* even lanes: sub-block m's product; odd: its activation sum */
+            d = _mm512_mask_add_epi32(sums, (__mmask16)0x5555, d, _mm512_srli_epi64(d, 32));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), v, acc[r]);
         }
     }
-    store_sums(acc, acc2, R, y, ys);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        y[r * ys] = _mm512_reduce_add_ps(acc[r]);
 }
 
 /* ---- Q6_K: super-blocks of 256, sixteen int8 scales, codes - 32 ----------- */
@@ -383,7 +423,7 @@ GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const 
 
 /* R rows from row, rs bytes apart, into y[0], y[ys], ...; R a constant in
  * each inlined copy. */
-GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const int8_t *xa,
+GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const q4k_arranged *xa,
                            const lm_qrow *x, float *y, size_t ys, const int R)
 {
     switch (W->type) {
@@ -403,11 +443,11 @@ GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const
 GEMV_TARGET void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x, float *y)
 {
     /* row n0 + i beside row n0 + half + i */
-    int8_t xa[GEMV_ARRANGED_MAX] __attribute__((aligned(64)));
-    const int8_t *arranged = NULL;
+    q4k_arranged xa;
+    const q4k_arranged *arranged = NULL;
     if (W->type == GGUF_TYPE_Q4_K && W->K <= GEMV_ARRANGED_MAX) {
-        q4k_arrange(x, W->K, xa);
-        arranged = xa;
+        q4k_arrange(x, W->K, &xa);
+        arranged = &xa;
     }
     int half = (n1 - n0) / 2;
     size_t rs = (size_t)half * W->row_bytes;
