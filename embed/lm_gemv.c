@@ -9,7 +9,8 @@
  * its bytes well faster than memory delivers them. Each kernel therefore:
  *   - runs GEMV_ROWS rows per pass, which share the activation loads and the
  *     activation's per-block scales and sums, each row with two
- *     accumulators so that no add waits for the one before;
+ *     accumulators so that no add waits for the one before (Q4_K: one, which
+ *     takes a single add per super-block);
  *   - makes the codes with one or two vector operations per 64 of them: a
  *     Q4_K byte's high nibble is used in place, as 16 times its value (its
  *     sub-block's scale carries the 1/16), Q5_K's and Q6_K's high bits are
@@ -17,10 +18,16 @@
  *   - applies a block's offset (Q4_0's -8, Q8_0's -128 after making its codes
  *     unsigned, the K-quants' mins, Q6_K's -32) once per block to the
  *     activation's sums, not to the codes;
- *   - unpacks the 6-bit scales of Q4_K/Q5_K with byte shuffles;
+ *   - unpacks the 6-bit scales of Q4_K in general registers, Q5_K's with
+ *     byte shuffles;
  *   - asks for the bytes GEMV_PREFETCH ahead of each row.
  * Products of 64 codes (two blocks of 32) go through one vpdpbusd, one
- * conversion and one fused multiply-add with the pair's scales.
+ * conversion and one fused multiply-add with the pair's scales; Q4_K's 256
+ * codes of a super-block through four vpdpbusd into one vector, then one
+ * conversion and one multiply-add (gemv_q4k). What bounds these loops on
+ * this CPU is their vector instructions per byte, above all the shuffles:
+ * Q4_K's scale unpacking alone took half its kernel's time, the byte
+ * shuffles in it a fifth.
  */
 #include "embed/lm_impl.h"
 
@@ -260,7 +267,7 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
  * two-source permute each; the activation's are arranged once per call
  * (q4k_arrange), at most GEMV_ARRANGED_MAX codes (longer rows take
  * gemv_k4). */
-enum { GEMV_ARRANGED_MAX = 16384 };
+enum { GEMV_ARRANGED_MAX = 32768 };
 
 /* x's codes in the order gemv_q4k takes them: for super-block s and
  * k = 0..3, 64 bytes at 256 s + 64 k, bytes 8k to 8k + 7 of sub-blocks 0
