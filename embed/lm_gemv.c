@@ -165,6 +165,16 @@ GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const 
     store_sums(acc, acc2, R, y, ys);
 }
 
+/* The super-block of `bytes` bytes at p, after asking for the bytes
+ * GEMV_PREFETCH ahead of it. */
+GEMV_INLINE const uint8_t *super_block_ahead(const uint8_t *p, const int bytes)
+{
+#pragma GCC unroll 8
+    for (int o = 0; o < bytes; o += 64)
+        _mm_prefetch((const char *)p + GEMV_PREFETCH + o, _MM_HINT_T0);
+    return p;
+}
+
 /* The activation's 256 codes of super-block s, 64 to a vector. */
 GEMV_INLINE void super_block_codes(const lm_qrow *x, int s, __m512i xv[4])
 {
@@ -226,10 +236,7 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
         super_block_codes(x, s, xv);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const uint8_t *sup = row + r * rs + (size_t)s * bytes;
-#pragma GCC unroll 8
-            for (int o = 0; o < bytes; o += 64)
-                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            const uint8_t *sup = super_block_ahead(row + r * rs + (size_t)s * bytes, bytes);
             __m512 v = _mm512_mul_ps(k4_scales(sup), xd);
             /* the mins, against the activation's sums */
             acc2[r] = _mm512_mask_sub_ps(acc2[r], (__mmask16)0xFF00, acc2[r], v);
@@ -346,10 +353,7 @@ GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const 
         __m512i sums = _mm512_load_si512(xa->sums + 16 * s);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const uint8_t *sup = row + r * rs + (size_t)s * 144;
-#pragma GCC unroll 8
-            for (int o = 0; o < 144; o += 64)
-                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            const uint8_t *sup = super_block_ahead(row + r * rs + (size_t)s * 144, 144);
             __m512 v = _mm512_mul_ps(k4_scales_interleaved(sup), xd);
             __m512i z0 = _mm512_loadu_si512(sup + 16), z1 = _mm512_loadu_si512(sup + 80);
             __m512i d = _mm512_setzero_si512();
@@ -389,10 +393,7 @@ GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const 
         super_block_codes(x, s, xv);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const uint8_t *sup = row + r * rs + (size_t)s * 210;
-#pragma GCC unroll 8
-            for (int o = 0; o < 210; o += 64)
-                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            const uint8_t *sup = super_block_ahead(row + r * rs + (size_t)s * 210, 210);
             __m512 sc = _mm512_mul_ps(
                 _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sup + 192)))),
                 _mm512_set1_ps(half_at(sup + 208)));
