@@ -268,22 +268,36 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
  * vector: four vpdpbusd, each over 8 codes of every sub-block (a 64-bit
  * chunk per sub-block, two lanes), so that one conversion and one
  * multiply-add take the whole super-block, mins included: the two lanes of
- * sub-block m are added into the even one, and the odd one takes the sum of
- * the activation's codes of block m (made once per call), which meets -dmin
- * times the min there. The codes' chunks come from two loads with one
- * two-source permute each; the activation's are arranged once per call
- * (q4k_arrange), at most GEMV_ARRANGED_MAX codes (longer rows take
+ * a sub-block are added into the even one, and the odd one takes the sum of
+ * the activation's codes of that block (made once per call), which meets
+ * -dmin times the min there.
+ *
+ * The codes' chunks: 64-bit element 4p + i of the super-block's 128 bytes
+ * of codes is chunk i of pair p, whose low nibbles are sub-block 2p and high
+ * ones 2p + 1. The two halves' in-lane unpacks (lo, hi), and both with
+ * their 128-bit lanes swapped, hold in chunk c the chunks Q4K_CHUNK[k][c] of
+ * pairs 0 2 0 2 1 3 1 3; masked to the low nibble in chunks 0, 1, 4, 5 and
+ * the high in 2, 3, 6, 7, each is one chunk of every sub-block, sub-block
+ * Q4K_SUB[c] in chunk c. Cross-lane two-source permutes instead cost an
+ * eighth more time. The activation's chunks are arranged to match once per
+ * call (q4k_arrange), at most GEMV_ARRANGED_MAX codes (longer rows take
  * gemv_k4). */
 enum { GEMV_ARRANGED_MAX = 32768 };
 
 /* x's codes in the order gemv_q4k takes them: for super-block s and
- * k = 0..3, 64 bytes at 256 s + 64 k, bytes 8k to 8k + 7 of sub-blocks 0
- * to 7; and in the odd lanes of sums[16 s ...], the sum of each sub-block's
- * codes. */
+ * k = 0..3, 64 bytes at 256 s + 64 k, in chunk c bytes 8 Q4K_CHUNK[k][c] to
+ * 8 Q4K_CHUNK[k][c] + 7 of sub-block Q4K_SUB[c]; and in the odd lanes of
+ * sums[16 s ...], the sum of each chunk's sub-block's codes. */
 typedef struct {
     int8_t q[GEMV_ARRANGED_MAX] __attribute__((aligned(64)));
     int32_t sums[GEMV_ARRANGED_MAX / 16] __attribute__((aligned(64)));
 } q4k_arranged;
+
+/* Which sub-block each 64-bit chunk of gemv_q4k's products holds, and which
+ * of its four 8-byte chunks product k takes there (see above). */
+static const int Q4K_SUB[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+static const int Q4K_CHUNK[4][8] = {
+    {0, 0, 2, 2, 0, 0, 2, 2}, {1, 1, 3, 3, 1, 1, 3, 3}, {2, 2, 0, 0, 2, 2, 0, 0}, {3, 3, 1, 1, 3, 3, 1, 1}};
 
 GEMV_INLINE void q4k_arrange(const lm_qrow *x, int K, q4k_arranged *a)
 {
@@ -293,11 +307,16 @@ GEMV_INLINE void q4k_arrange(const lm_qrow *x, int K, q4k_arranged *a)
         __m512i sum = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            /* sub-block m's chunk k: 64-bit element 4 (m % 2) + k of xv[m / 2] */
-            __m512i idx = _mm512_set_epi64(12 + k, 8 + k, 4 + k, k, 12 + k, 8 + k, 4 + k, k);
+            /* chunk c: sub-block Q4K_SUB[c]'s 8 codes Q4K_CHUNK[k][c], the
+             * super-block's 64-bit element 4 Q4K_SUB[c] + Q4K_CHUNK[k][c]:
+             * of xv[0..1] for even c, xv[2..3] for odd */
+            long long g[8];
+            for (int c = 0; c < 8; c++)
+                g[c] = 4 * Q4K_SUB[c] + Q4K_CHUNK[k][c] - (c % 2) * 16;
+            __m512i idx = _mm512_set_epi64(g[7], g[6], g[5], g[4], g[3], g[2], g[1], g[0]);
             __m512i lo = _mm512_permutex2var_epi64(xv[0], idx, xv[1]);
             __m512i hi = _mm512_permutex2var_epi64(xv[2], idx, xv[3]);
-            __m512i c = _mm512_inserti64x4(lo, _mm512_castsi512_si256(hi), 1);
+            __m512i c = _mm512_mask_blend_epi64((__mmask8)0xAA, lo, hi);
             _mm512_store_si512(a->q + 256 * s + 64 * k, c);
             /* each chunk's codes + 128, summed */
             sum = _mm512_add_epi64(sum, _mm512_sad_epu8(_mm512_xor_si512(c, _mm512_set1_epi8((char)0x80)),
@@ -309,9 +328,10 @@ GEMV_INLINE void q4k_arrange(const lm_qrow *x, int K, q4k_arranged *a)
 }
 
 /* The eight scales and mins of the Q4_K super-block at sup (k4_scale_min in
- * lm_quant.c) as floats, interleaved: lane 2j d sc_j, 2j + 1 dmin m_j. The
- * 6-bit fields are cut out in general registers, which the vector loop
- * leaves idle, not with byte shuffles. */
+ * lm_quant.c) as floats in gemv_q4k's chunk order: lanes 2c and 2c + 1 d sc
+ * and dmin m of sub-block Q4K_SUB[c]. The 6-bit fields are cut out in
+ * general registers, which the vector loop leaves idle, not with byte
+ * shuffles. */
 GEMV_INLINE __m512 k4_scales_interleaved(const uint8_t *sup)
 {
     uint64_t a;
@@ -325,7 +345,8 @@ GEMV_INLINE __m512 k4_scales_interleaved(const uint8_t *sup)
     uint32_t sc = (b & 0x0F0F0F0Fu) | (a0 >> 2 & 0x30303030u);
     uint32_t m = (b >> 4 & 0x0F0F0F0Fu) | (a1 >> 2 & 0x30303030u);
     __m128i v = _mm_set_epi64x((long long)(sc | (uint64_t)m << 32), (long long)low);
-    v = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
+    /* bytes: scales 0-3, mins 0-3, scales 4-7, mins 4-7; to Q4K_SUB's order */
+    v = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
     __m512 dm = _mm512_cvtph_ps(_mm256_set1_epi32((int)dd)); /* d, dmin, d, dmin, ... */
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)), dm);
 }
@@ -333,15 +354,15 @@ GEMV_INLINE __m512 k4_scales_interleaved(const uint8_t *sup)
 GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const q4k_arranged *xa,
                           const lm_qrow *x, float *y, size_t ys, const int R)
 {
-    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-    /* sub-block 2p's codes are the low nibbles of the 32 bytes of pair p,
-     * 2p + 1's the high ones, used in place (16 q) */
+    /* lanes 2c and 2c + 1: sub-block Q4K_SUB[c]'s block */
+    const __m512i dup = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);
+    /* the high nibbles are used in place (16 q) */
     const long long lo4 = 0x0F0F0F0F0F0F0F0Fll, hi4 = (long long)0xF0F0F0F0F0F0F0F0ull;
-    const __m512i nibbles = _mm512_set_epi64(hi4, lo4, hi4, lo4, hi4, lo4, hi4, lo4);
-    /* per sub-block: the scale's factor (1/16 for the in-place high
-     * nibbles), then the min's */
-    const __m512 sign = _mm512_set_ps(-1, 0.0625f, -1, 1, -1, 0.0625f, -1, 1, -1, 0.0625f, -1, 1, -1,
-                                      0.0625f, -1, 1);
+    const __m512i nibbles = _mm512_set_epi64(hi4, hi4, lo4, lo4, hi4, hi4, lo4, lo4);
+    /* per chunk: the scale's factor (1/16 for an odd sub-block's in-place
+     * high nibbles), then the min's */
+    const __m512 sign = _mm512_set_ps(-1, 0.0625f, -1, 0.0625f, -1, 1, -1, 1, -1, 0.0625f, -1, 0.0625f,
+                                      -1, 1, -1, 1);
     __m512 acc[GEMV_ROWS];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -356,15 +377,14 @@ GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const 
             const uint8_t *sup = super_block_ahead(row + r * rs + (size_t)s * 144, 144);
             __m512 v = _mm512_mul_ps(k4_scales_interleaved(sup), xd);
             __m512i z0 = _mm512_loadu_si512(sup + 16), z1 = _mm512_loadu_si512(sup + 80);
+            __m512i lo = _mm512_unpacklo_epi64(z0, z1), hi = _mm512_unpackhi_epi64(z0, z1);
+            __m512i ops[4] = {lo, hi, _mm512_shuffle_i64x2(lo, lo, 0xB1), _mm512_shuffle_i64x2(hi, hi, 0xB1)};
             __m512i d = _mm512_setzero_si512();
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                /* sub-block m's chunk k: 64-bit element 4 (m / 2) + k of the codes */
-                __m512i idx = _mm512_set_epi64(12 + k, 12 + k, 8 + k, 8 + k, 4 + k, 4 + k, k, k);
-                __m512i q = _mm512_and_si512(_mm512_permutex2var_epi64(z0, idx, z1), nibbles);
-                d = _mm512_dpbusd_epi32(d, q, _mm512_load_si512(xa->q + 256 * s + 64 * k));
-            }
-            /* even lanes: sub-block m's product; odd: its activation sum */
+            for (int k = 0; k < 4; k++)
+                d = _mm512_dpbusd_epi32(d, _mm512_and_si512(ops[k], nibbles),
+                                        _mm512_load_si512(xa->q + 256 * s + 64 * k));
+            /* even lanes: a sub-block's product; odd: its activation sum */
             d = _mm512_mask_add_epi32(sums, (__mmask16)0x5555, d, _mm512_srli_epi64(d, 32));
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), v, acc[r]);
         }
