@@ -470,13 +470,13 @@ GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const
 
 GEMV_TARGET void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x, float *y)
 {
-    /* row n0 + i beside row n0 + half + i */
     q4k_arranged xa;
     const q4k_arranged *arranged = NULL;
     if (W->type == GGUF_TYPE_Q4_K && W->K <= GEMV_ARRANGED_MAX) {
         q4k_arrange(x, W->K, &xa);
         arranged = &xa;
     }
+    /* row n0 + i beside row n0 + half + i */
     int half = (n1 - n0) / 2;
     size_t rs = (size_t)half * W->row_bytes;
     for (int i = 0; i < half; i++)
