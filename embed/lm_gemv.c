@@ -100,74 +100,19 @@ GEMV_INLINE void add_pair(__m512 *acc, __m512 *acc2, int p, __m512i q, __m512i x
 
 /* ---- Q8_0 and Q4_0: blocks of 32 with a binary16 scale ------------------------- */
 
-/* P pairs of blocks (1 or 2) from block b on, of R rows from row, rs bytes
- * apart, into the accumulators acc, acc2 and off. The 2P binary16 scales of
- * a row are read as one word in general registers and converted at once. */
-GEMV_INLINE void q32_pairs(const uint8_t *row, size_t rs, const lm_qrow *x, int b, const int P,
-                           const int R, const bool q8, __m512 *acc, __m512 *acc2, __m128 *off)
+/* R rows from row, rs bytes apart, into y[0], y[ys], ...: a pair of blocks
+ * at a time, its two scales read as one 32-bit word (a gather of a group's
+ * scales waits for all its cache lines: from memory it stalled the loop). */
+GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
+                          size_t ys, const int R, const bool q8)
 {
     const int bytes = q8 ? 34 : 18;
+    const int nb = W->K / 32;
+    const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     /* Q4_0: each 16-byte half of a pair's codes twice, then the low nibbles
      * in the first copy and the high in the second */
     const __m512i q4_dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
     const __m512i q4_shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-    /* the blocks' activation scales and sums of codes times scale */
-    __m128 dx, sums;
-    if (P == 2) {
-        dx = _mm_loadu_ps(x->d + b);
-        sums = _mm_hadd_ps(_mm_loadu_ps(x->dsx + 2 * b), _mm_loadu_ps(x->dsx + 2 * b + 4));
-    } else {
-        /* two floats as one 64-bit load (__m128i may alias them; a double
-         * read of float storage would not) */
-        dx = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(x->d + b)));
-        sums = _mm_hadd_ps(_mm_loadu_ps(x->dsx + 2 * b), _mm_setzero_ps());
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) {
-        const uint8_t *p = row + r * rs + (size_t)b * bytes;
-        uint64_t h = 0;
-#pragma GCC unroll 4
-        for (int i = 0; i < 2 * P; i++) {
-            uint16_t hi;
-            memcpy(&hi, p + i * bytes, 2);
-            h |= (uint64_t)hi << 16 * i;
-        }
-        __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
-        off[r] = _mm_fmadd_ps(dw, sums, off[r]);
-        __m512 s = _mm512_castps128_ps512(_mm_mul_ps(dw, dx));
-#pragma GCC unroll 2
-        for (int j = 0; j < P; j++) {
-            const uint8_t *pj = p + 2 * j * bytes;
-            _mm_prefetch((const char *)pj + GEMV_PREFETCH, _MM_HINT_T0);
-            __m512i q;
-            if (q8) {
-                q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(pj + 2))),
-                                       _mm256_loadu_si256((const __m256i *)(pj + bytes + 2)), 1);
-                q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)); /* q + 128 */
-            } else {
-                __m256i c = _mm256_loadu2_m128i((const __m128i *)(pj + bytes + 2), (const __m128i *)(pj + 2));
-                q = _mm512_permutexvar_epi64(q4_dup, _mm512_castsi256_si512(c));
-                q = _mm512_and_si512(_mm512_srlv_epi64(q, q4_shift), _mm512_set1_epi8(0xF));
-            }
-            __m512 f = _mm512_cvtepi32_ps(
-                _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(x->q + 32 * (b + 2 * j))));
-            /* pairs alternate between two accumulators: each add waits
-             * for the one two pairs back */
-            __m512 older = acc2[r];
-            acc2[r] = acc[r];
-            acc[r] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(pair_index(2 * j), s), older);
-        }
-    }
-}
-
-/* R rows from row, rs bytes apart, into y[0], y[ys], ...: two pairs of
- * blocks at a time, the last pair alone. Not more: a gather of a group's
- * scales waits for all its cache lines (from memory it stalled the loop),
- * and eight blocks' scales put together with word inserts ran slower. */
-GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
-                          size_t ys, const int R, const bool q8)
-{
-    const int nb = W->K / 32;
     __m512 acc[GEMV_ROWS], acc2[GEMV_ROWS];
     __m128 off[GEMV_ROWS];
 #pragma GCC unroll 8
@@ -175,11 +120,41 @@ GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const 
         acc[r] = acc2[r] = _mm512_setzero_ps();
         off[r] = _mm_setzero_ps();
     }
-    int b = 0;
-    for (; b + 4 <= nb; b += 4)
-        q32_pairs(row, rs, x, b, 2, R, q8, acc, acc2, off);
-    if (b < nb)
-        q32_pairs(row, rs, x, b, 1, R, q8, acc, acc2, off);
+    for (int b = 0; b < nb; b += 2) {
+        __m512i xv = _mm512_loadu_si512(x->q + 32 * b);
+        /* the two blocks' activation scales and sums of codes times scale */
+        /* two floats as one 64-bit load (__m128i may alias them; a double
+         * read of float storage would not) */
+        __m128 dx = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(x->d + b)));
+        __m128 sums = _mm_hadd_ps(_mm_loadu_ps(x->dsx + 2 * b), _mm_setzero_ps());
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint8_t *p = row + r * rs + (size_t)b * bytes;
+            _mm_prefetch((const char *)p + GEMV_PREFETCH, _MM_HINT_T0);
+            uint16_t h0, h1;
+            memcpy(&h0, p, 2);
+            memcpy(&h1, p + bytes, 2);
+            __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(h0 | (uint32_t)h1 << 16)));
+            off[r] = _mm_fmadd_ps(dw, sums, off[r]);
+            __m512i q;
+            if (q8) {
+                q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
+                                       _mm256_loadu_si256((const __m256i *)(p + bytes + 2)), 1);
+                q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)); /* q + 128 */
+            } else {
+                __m256i c = _mm256_loadu2_m128i((const __m128i *)(p + bytes + 2), (const __m128i *)(p + 2));
+                q = _mm512_permutexvar_epi64(q4_dup, _mm512_castsi256_si512(c));
+                q = _mm512_and_si512(_mm512_srlv_epi64(q, q4_shift), _mm512_set1_epi8(0xF));
+            }
+            __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv));
+            __m512 sc = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
+            /* pairs alternate between two accumulators: each add waits
+             * for the one two pairs back */
+            __m512 older = acc2[r];
+            acc2[r] = acc[r];
+            acc[r] = _mm512_fmadd_ps(f, sc, older);
+        }
+    }
     /* the offsets: Q8_0's codes went in as q + 128, Q4_0's are q + 8 */
     const float c = q8 ? -128.0f : -8.0f;
 #pragma GCC unroll 8
