@@ -35,10 +35,11 @@ typedef struct {
 
 typedef struct {
     uint64_t hash;
-    size_t str_off; /* into delta.strings */
+    uint32_t str_off; /* into delta.strings */
     uint32_t str_len;
-    delta_post *posts; /* (n), rows ascending */
-    size_t n, cap;
+    delta_post *posts; /* (n), rows ascending; the last row's is in last */
+    uint32_t n, cap;
+    delta_post last;   /* the posting of the row being cut (n > 0) */
 } delta_term;
 
 /* The changed rows' postings, term by term, as they are cut. */
@@ -46,18 +47,34 @@ typedef struct {
     dq_buf strings;
     delta_term *terms; /* (n_terms) */
     size_t n_terms, cap;
-    uint32_t *slots;   /* term index + 1, 0 when empty; (n_slots), a power of 2 */
+    /* The hash's high 32 bits, then term index + 1 (0: empty): a probe
+     * reads a term only when its hash matches. (n_slots), a power of 2. */
+    uint64_t *slots;
     size_t n_slots;
     uint32_t row, col; /* where the tokens go */
     uint32_t sz_col;   /* FTS5's position counter for the column */
 } delta;
 
+/* Eight bytes a step: most terms are one or two words long. */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h ^ (h >> 31);
+    for (; n >= 8; n -= 8, s += 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++) /* not memcpy: a store of n bytes, then a load of 8, stalls */
+        w |= (uint64_t)(uint8_t)s[i] << (8 * i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t slot_of(uint64_t hash, size_t index)
+{
+    return (hash & 0xffffffff00000000ull) | (index + 1);
 }
 
 static void delta_grow(delta *d)
@@ -69,7 +86,7 @@ static void delta_grow(delta *d)
         size_t j = d->terms[i].hash & (d->n_slots - 1);
         while (d->slots[j])
             j = (j + 1) & (d->n_slots - 1);
-        d->slots[j] = (uint32_t)i + 1;
+        d->slots[j] = slot_of(d->terms[i].hash, i);
     }
 }
 
@@ -80,15 +97,17 @@ static delta_term *delta_term_of(delta *d, const char *s, size_t n)
     uint64_t h = hash_bytes(s, n);
     size_t j = h & (d->n_slots - 1);
     for (; d->slots[j]; j = (j + 1) & (d->n_slots - 1)) {
-        delta_term *t = &d->terms[d->slots[j] - 1];
-        if (t->hash == h && t->str_len == n && !memcmp(d->strings.data + t->str_off, s, n))
+        if ((d->slots[j] ^ h) >> 32)
+            continue;
+        delta_term *t = &d->terms[(uint32_t)d->slots[j] - 1];
+        if (t->str_len == n && !memcmp(d->strings.data + t->str_off, s, n))
             return t;
     }
     DQ_GROW(d->terms, d->cap, d->n_terms + 1);
     delta_term *t = &d->terms[d->n_terms];
-    *t = (delta_term){.hash = h, .str_off = d->strings.len, .str_len = (uint32_t)n};
+    *t = (delta_term){.hash = h, .str_off = (uint32_t)d->strings.len, .str_len = (uint32_t)n};
     dq_buf_append(&d->strings, s, n);
-    d->slots[j] = (uint32_t)++d->n_terms;
+    d->slots[j] = slot_of(h, d->n_terms++);
     return t;
 }
 
@@ -106,13 +125,29 @@ static int on_token(void *ctx, int tflags, const char *token, int n, int start, 
     if (!(tflags & FTS5_TOKEN_COLOCATED) || d->sz_col == 0)
         d->sz_col++;
     delta_term *t = delta_term_of(d, token ? token : "", (size_t)n);
-    if (t->n && t->posts[t->n - 1].row == d->row) {
-        t->posts[t->n - 1].tf[d->col]++;
-    } else {
-        DQ_GROW(t->posts, t->cap, t->n + 1);
-        t->posts[t->n++] = (delta_post){d->row, {d->col == 0, d->col == 1}};
+    /* The posting in the term's entry until the next row: the common
+     * repeat of a term in a row touches no other memory. */
+    if (t->n && t->last.row == d->row) {
+        t->last.tf[d->col]++;
+        return SQLITE_OK;
     }
+    if (t->n) {
+        DQ_GROW(t->posts, t->cap, t->n);
+        t->posts[t->n - 1] = t->last;
+    }
+    t->n++;
+    t->last = (delta_post){d->row, {d->col == 0, d->col == 1}};
     return SQLITE_OK;
+}
+
+/* Every term's last posting into its array. */
+static void delta_close(delta *d)
+{
+    for (size_t i = 0; i < d->n_terms; i++) {
+        delta_term *t = &d->terms[i];
+        DQ_GROW(t->posts, t->cap, t->n);
+        t->posts[t->n - 1] = t->last;
+    }
 }
 
 static void delta_free(delta *d)
@@ -184,6 +219,12 @@ static int log_floor(sqlite3 *db, uint64_t head, uint64_t *floor)
     return 0;
 }
 
+/* The bytes of the row's text and section: at most this many new term bytes. */
+static size_t n_text(sqlite3_stmt *s)
+{
+    return (size_t)sqlite3_column_bytes(s, 3) + (size_t)sqlite3_column_bytes(s, 4);
+}
+
 /* Cuts one column of the changed row d->row; false when FTS5 counted
  * another number of tokens. */
 static bool cut_column(delta *d, uint32_t col, sqlite3_stmt *s, int i, uint32_t want)
@@ -225,7 +266,10 @@ static int read_changed(sqlite3 *db, uint64_t from, uint64_t head, update *u)
         if (!in_fts && !stored)
             continue; /* removed */
         uint32_t sz[2];
+        /* The terms' offsets are 32-bit; a row's terms (bigrams overlap)
+         * are at most three times its bytes. */
         if (in_fts != stored || u->changed.n >= limit ||
+            u->d.strings.len + 3 * n_text(s) > UINT32_MAX ||
             !bm25_parse_docsize(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
                                 sz) ||
             (uint64_t)sz[0] + sz[1] > UINT32_MAX) {
@@ -242,6 +286,8 @@ static int read_changed(sqlite3 *db, uint64_t from, uint64_t head, update *u)
         ok = -1;
     }
     sqlite3_finalize(s);
+    if (ok == 1)
+        delta_close(&u->d);
     return ok;
 }
 
