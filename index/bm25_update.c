@@ -55,23 +55,6 @@ typedef struct {
     uint32_t sz_col;   /* FTS5's position counter for the column */
 } delta;
 
-/* Eight bytes a step: most terms are one or two words long. */
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-    for (; n >= 8; n -= 8, s += 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    uint64_t w = 0;
-    for (size_t i = 0; i < n; i++) /* not memcpy: a store of n bytes, then a load of 8, stalls */
-        w |= (uint64_t)(uint8_t)s[i] << (8 * i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
-}
-
 static uint64_t slot_of(uint64_t hash, size_t index)
 {
     return (hash & 0xffffffff00000000ull) | (index + 1);
@@ -94,7 +77,7 @@ static delta_term *delta_term_of(delta *d, const char *s, size_t n)
 {
     if (2 * (d->n_terms + 1) > d->n_slots)
         delta_grow(d);
-    uint64_t h = hash_bytes(s, n);
+    uint64_t h = bm25_checksum(s, n);
     size_t j = h & (d->n_slots - 1);
     for (; d->slots[j]; j = (j + 1) & (d->n_slots - 1)) {
         if ((d->slots[j] ^ h) >> 32)
