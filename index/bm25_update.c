@@ -14,10 +14,15 @@
  * writer a full build uses; the row and token totals are checked against
  * FTS5's averages record, and the bytes are the full build's
  * (tests/test_bm25.c compares them after ingests, re-ingests and removals).
+ * Cutting is most of an update's time; an ingest's update runs after its
+ * readers have exited, with a core idle, so many changed rows are cut in
+ * two halves on two threads (the rows are read, and their text copied,
+ * first: only this thread touches SQLite).
  */
 #include "index/bm25.h"
 #include "index/store_impl.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +32,9 @@
  * beyond this many rows or a quarter of the old file's, whichever is more,
  * the full build from FTS5 (which streams) is the better way. */
 #define UPDATE_MIN_ROWS 65536
+/* From this many changed rows the second half is cut on a second thread:
+ * a writer's tail runs alone, with the other core idle. */
+#define CUT_SPLIT_ROWS 2048
 
 typedef struct {
     uint32_t row;   /* the changed row's ordinal (in chunk id order) */
@@ -142,13 +150,27 @@ static void delta_free(delta *d)
     dq_buf_free(&d->strings);
 }
 
+/* Where a changed row's columns lie in update.texts, and their lengths in
+ * tokens as FTS5 counted them. */
+typedef struct {
+    size_t off[2];
+    uint32_t len[2]; /* bytes */
+    uint32_t sz[2];
+} row_text;
+
 /* Everything an update holds. */
 typedef struct {
     const bm25_file *old;  /* NULL: the empty file */
     int64_t *logged;       /* (n_logged) every logged id, ascending */
     size_t n_logged, cap_logged;
     bm25_rows changed;     /* the logged rows FTS5 holds now */
-    delta d;               /* their postings; row = index in changed */
+    dq_buf texts;          /* their text and section columns */
+    row_text *rt;          /* (changed.n) */
+    size_t cap_rt;
+    /* Their postings (row = index in changed), cut in up to two parts:
+     * every row of d[0] comes before every row of d[1]. */
+    delta d[2];
+    size_t n_parts;
     bm25_rows rows;        /* the new file's */
     uint32_t *old_to_new;  /* (old n_rows) the old row's new row, or UINT32_MAX */
     uint32_t *changed_to_new; /* (changed.n) */
@@ -158,7 +180,10 @@ static void update_free(update *u)
 {
     free(u->logged);
     bm25_rows_free(&u->changed);
-    delta_free(&u->d);
+    dq_buf_free(&u->texts);
+    free(u->rt);
+    delta_free(&u->d[0]);
+    delta_free(&u->d[1]);
     bm25_rows_free(&u->rows);
     free(u->old_to_new);
     free(u->changed_to_new);
@@ -202,22 +227,61 @@ static int log_floor(sqlite3 *db, uint64_t head, uint64_t *floor)
     return 0;
 }
 
-/* The bytes of the row's text and section: at most this many new term bytes. */
-static size_t n_text(sqlite3_stmt *s)
+/* Copies column i of s's row into u->texts. */
+static void copy_column(update *u, row_text *t, int col, sqlite3_stmt *s, int i)
 {
-    return (size_t)sqlite3_column_bytes(s, 3) + (size_t)sqlite3_column_bytes(s, 4);
+    const char *text = (const char *)sqlite3_column_text(s, i);
+    t->off[col] = u->texts.len;
+    t->len[col] = (uint32_t)sqlite3_column_bytes(s, i);
+    if (text && t->len[col])
+        dq_buf_append(&u->texts, text, t->len[col]);
 }
 
-/* Cuts one column of the changed row d->row; false when FTS5 counted
- * another number of tokens. */
-static bool cut_column(delta *d, uint32_t col, sqlite3_stmt *s, int i, uint32_t want)
+typedef struct {
+    update *u;
+    delta *d;
+    size_t first, end; /* the rows of changed it cuts */
+    bool ok;           /* every row's lengths were FTS5's */
+} cut_job;
+
+static void *cut_rows(void *arg)
 {
-    d->col = col;
-    d->sz_col = 0;
-    const char *text = (const char *)sqlite3_column_text(s, i);
-    int n = sqlite3_column_bytes(s, i);
-    return store_fts_tokenize(d, FTS5_TOKENIZE_DOCUMENT, text, n, on_token) == SQLITE_OK &&
-           d->sz_col == want;
+    cut_job *j = arg;
+    const update *u = j->u;
+    j->ok = true;
+    for (size_t r = j->first; r < j->end && j->ok; r++) {
+        const row_text *t = &u->rt[r];
+        j->d->row = (uint32_t)r;
+        for (uint32_t col = 0; col < 2 && j->ok; col++) {
+            j->d->col = col;
+            j->d->sz_col = 0;
+            const char *text = t->len[col] ? u->texts.data + t->off[col] : NULL;
+            j->ok = store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text, (int)t->len[col],
+                                       on_token) == SQLITE_OK &&
+                    j->d->sz_col == t->sz[col];
+        }
+    }
+    if (j->ok && j->d->n_terms)
+        delta_close(j->d);
+    return NULL;
+}
+
+/* Cuts the changed rows, the second half on a second thread when there
+ * are many: false when a row's lengths are not FTS5's. */
+static bool cut_changed(update *u)
+{
+    size_t n = u->changed.n;
+    u->n_parts = n >= CUT_SPLIT_ROWS ? 2 : 1;
+    cut_job jobs[2] = {{u, &u->d[0], 0, n / u->n_parts, false},
+                       {u, &u->d[1], n / u->n_parts, n, false}};
+    pthread_t thread;
+    bool threaded = u->n_parts == 2 && pthread_create(&thread, NULL, cut_rows, &jobs[1]) == 0;
+    cut_rows(&jobs[0]);
+    if (threaded)
+        pthread_join(thread, NULL);
+    else if (u->n_parts == 2)
+        cut_rows(&jobs[1]);
+    return jobs[0].ok && (u->n_parts == 1 || jobs[1].ok);
 }
 
 /* Reads and cuts the rows logged in (from, head]: 1, 0 when they do not
@@ -249,19 +313,19 @@ static int read_changed(sqlite3 *db, uint64_t from, uint64_t head, update *u)
         if (!in_fts && !stored)
             continue; /* removed */
         uint32_t sz[2];
-        /* The terms' offsets are 32-bit; a row's terms (bigrams overlap)
-         * are at most three times its bytes. */
         if (in_fts != stored || u->changed.n >= limit ||
-            u->d.strings.len + 3 * n_text(s) > UINT32_MAX ||
             !bm25_parse_docsize(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
                                 sz) ||
             (uint64_t)sz[0] + sz[1] > UINT32_MAX) {
             ok = 0;
             break;
         }
-        u->d.row = (uint32_t)u->changed.n;
-        if (!cut_column(&u->d, 0, s, 3, sz[0]) || !cut_column(&u->d, 1, s, 4, sz[1]))
-            ok = 0;
+        DQ_GROW(u->rt, u->cap_rt, u->changed.n + 1);
+        row_text *t = &u->rt[u->changed.n];
+        t->sz[0] = sz[0];
+        t->sz[1] = sz[1];
+        copy_column(u, t, 0, s, 3);
+        copy_column(u, t, 1, s, 4);
         bm25_rows_push(&u->changed, id, sqlite3_column_int64(s, 2), sz[0] + sz[1]);
     }
     if (ok && rc != SQLITE_DONE) {
@@ -269,8 +333,12 @@ static int read_changed(sqlite3 *db, uint64_t from, uint64_t head, update *u)
         ok = -1;
     }
     sqlite3_finalize(s);
-    if (ok == 1)
-        delta_close(&u->d);
+    /* The terms' offsets are 32-bit; a row's terms (bigrams overlap) are
+     * at most three times its bytes. */
+    if (ok == 1 && u->texts.len > UINT32_MAX / 3)
+        ok = 0;
+    if (ok == 1 && !cut_changed(u))
+        ok = 0;
     return ok;
 }
 
@@ -320,73 +388,99 @@ static int cmp_sorted(const void *a, const void *b)
 }
 
 /* One term's postings into w: the old file's (t, may be NULL) that are
- * kept, merged in row order with the changed rows' (dt, may be NULL).
- * False when the old postings are damaged. */
-static bool merge_postings(const update *u, const bm25_term *t, const delta_term *dt,
+ * kept, merged in row order with the changed rows' (dt[0] then dt[1],
+ * either may be NULL). False when the old postings are damaged. */
+static bool merge_postings(const update *u, const bm25_term *t, const delta_term *const dt[2],
                            bm25_writer *w)
 {
     bm25_cursor c = {.done = true};
     if (t && !bm25_cursor_init(&c, u->old, t))
         return false;
-    size_t j = 0, n = dt ? dt->n : 0;
+    size_t part = 0, j = 0;
     for (;;) {
         uint32_t old_row = UINT32_MAX;
         while (!c.done && (old_row = u->old_to_new[c.row]) == UINT32_MAX)
             bm25_cursor_next(&c);
         if (c.done)
             old_row = UINT32_MAX;
-        uint32_t new_row = j < n ? u->changed_to_new[dt->posts[j].row] : UINT32_MAX;
+        while (part < 2 && (!dt[part] || j == dt[part]->n)) {
+            part++;
+            j = 0;
+        }
+        const delta_post *p = part < 2 ? &dt[part]->posts[j] : NULL;
+        uint32_t new_row = p ? u->changed_to_new[p->row] : UINT32_MAX;
         if (old_row == UINT32_MAX && new_row == UINT32_MAX)
             break;
         if (old_row < new_row) {
             bm25_writer_add(w, old_row, c.tf_text, c.tf_section);
             bm25_cursor_next(&c);
         } else {
-            bm25_writer_add(w, new_row, dt->posts[j].tf[0], dt->posts[j].tf[1]);
+            bm25_writer_add(w, new_row, p->tf[0], p->tf[1]);
             j++;
         }
     }
     return !c.corrupt;
 }
 
+/* A part's terms in byte order (*n of them). */
+static sorted_term *sort_terms(const delta *d, size_t *n)
+{
+    *n = d->n_terms;
+    sorted_term *st = dq_malloc((*n ? *n : 1) * sizeof *st);
+    for (size_t i = 0; i < *n; i++) {
+        const delta_term *t = &d->terms[i];
+        st[i] = (sorted_term){d->strings.data + t->str_off, t->str_len, t};
+    }
+    qsort(st, *n, sizeof *st, cmp_sorted);
+    return st;
+}
+
 /* Every term of the old file and of the changed rows, in byte order: 1, or
  * 0 when the old file is damaged. */
 static int merge_terms(update *u, bm25_writer *w)
 {
-    size_t n_delta = u->d.n_terms;
-    sorted_term *st = dq_malloc((n_delta ? n_delta : 1) * sizeof *st);
-    for (size_t i = 0; i < n_delta; i++) {
-        const delta_term *t = &u->d.terms[i];
-        st[i] = (sorted_term){u->d.strings.data + t->str_off, t->str_len, t};
-    }
-    qsort(st, n_delta, sizeof *st, cmp_sorted);
-    size_t n_old = u->old ? (size_t)u->old->h->n_terms : 0, i = 0, k = 0;
+    sorted_term *st[2];
+    size_t n[2], k[2] = {0, 0};
+    for (int i = 0; i < 2; i++)
+        st[i] = sort_terms(&u->d[i], &n[i]);
+    size_t n_old = u->old ? (size_t)u->old->h->n_terms : 0, i = 0;
     const char *prev = NULL;
     size_t prev_len = 0;
     int ok = 1;
-    while (ok && (i < n_old || k < n_delta)) {
+    while (ok && (i < n_old || k[0] < n[0] || k[1] < n[1])) {
         const bm25_term *t = i < n_old ? &u->old->terms[i] : NULL;
         const char *s = t ? bm25_term_text(u->old, t) : NULL;
         if (t && (!s || (prev && bm25_term_order(prev, prev_len, s, t->str_len) >= 0))) {
             ok = 0;
             break;
         }
-        int c = !t ? 1 : k == n_delta ? -1 : bm25_term_order(s, t->str_len, st[k].s, st[k].len);
-        const delta_term *dt = c >= 0 ? st[k].t : NULL;
-        if (!merge_postings(u, c <= 0 ? t : NULL, dt, w))
+        /* The smallest of the three heads. */
+        const char *m = s;
+        size_t m_len = t ? t->str_len : 0;
+        for (int p = 0; p < 2; p++)
+            if (k[p] < n[p] &&
+                (!m || bm25_term_order(st[p][k[p]].s, st[p][k[p]].len, m, m_len) < 0)) {
+                m = st[p][k[p]].s;
+                m_len = st[p][k[p]].len;
+            }
+        const delta_term *dt[2] = {NULL, NULL};
+        for (int p = 0; p < 2; p++)
+            if (k[p] < n[p] && !bm25_term_order(st[p][k[p]].s, st[p][k[p]].len, m, m_len))
+                dt[p] = st[p][k[p]++].t;
+        bool from_old = t && !bm25_term_order(s, t->str_len, m, m_len);
+        if (!merge_postings(u, from_old ? t : NULL, dt, w)) {
             ok = 0;
-        else if (c <= 0)
-            bm25_writer_end_term(w, s, t->str_len);
-        else
-            bm25_writer_end_term(w, st[k].s, st[k].len);
-        if (c <= 0) {
+            break;
+        }
+        bm25_writer_end_term(w, m, m_len);
+        if (from_old) {
             prev = s;
             prev_len = t->str_len;
             i++;
         }
-        k += c >= 0;
     }
-    free(st);
+    free(st[0]);
+    free(st[1]);
     return ok;
 }
 

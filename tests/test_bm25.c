@@ -282,6 +282,23 @@ Test(bm25, updated_file_is_the_full_build)
     sync_updates();
 }
 
+/* From 2,048 changed rows the update cuts them in two halves on two
+ * threads: the same bytes, from the empty file and from an old one. */
+Test(bm25, many_changed_rows_are_cut_in_two_parts)
+{
+    put_docs(300, "w");
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM chunks", -1, &s, NULL);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_geq(sqlite3_column_int(s, 0), 2048);
+    sqlite3_finalize(s);
+    sync_updates();
+    remove_file("w007.txt");
+    put_random_doc("w100.txt", 11, false);
+    put_docs(300, "x");
+    sync_updates();
+}
+
 Test(bm25, the_log_is_trimmed_and_a_gap_means_a_full_build)
 {
     put_docs(10, "g");
