@@ -474,6 +474,19 @@ Test(lm, decode_kernels_match_the_scalar_reference_across_tasks)
     }
 }
 
+/* Decode's Q4_K kernel arranges the activation for rows of up to 32768
+ * values; a longer row takes the general one. Both against the reference. */
+Test(lm, decode_q4_k_matches_the_scalar_reference_past_the_arranged_rows)
+{
+    static const int ks[] = {32768, 33024};
+    for (int i = 0; i < 2; i++) {
+        lm_mat W;
+        uint8_t *w = random_rows(GGUF_TYPE_Q4_K, ks[i], 5, 60u + (unsigned)i, &W);
+        compare_levels(&W, "Q4_K", 1);
+        free(w);
+    }
+}
+
 /* One token of PATTERN_K activations, ((k * mul) % mod - mod / 2) / scale,
  * and the same quantized. */
 enum { PATTERN_K = 768 };
