@@ -32,6 +32,10 @@
  * beyond this many rows or a quarter of the old file's, whichever is more,
  * the full build from FTS5 (which streams) is the better way. */
 #define UPDATE_MIN_ROWS 65536
+/* Nor beyond this much changed text, whatever the rows: the postings of
+ * CJK text (a unigram and a bigram per character) take about ten times
+ * its bytes, so this bounds an update near 300 MB. */
+#define UPDATE_MAX_TEXT_BYTES (32u << 20)
 /* From this many changed rows the second half is cut on a second thread:
  * a writer's tail runs alone, with the other core idle. */
 #define CUT_SPLIT_ROWS 2048
@@ -326,6 +330,10 @@ static int read_changed(sqlite3 *db, uint64_t from, uint64_t head, update *u)
         t->sz[1] = sz[1];
         copy_column(u, t, 0, s, 3);
         copy_column(u, t, 1, s, 4);
+        if (u->texts.len > UPDATE_MAX_TEXT_BYTES) {
+            ok = 0;
+            break;
+        }
         bm25_rows_push(&u->changed, id, sqlite3_column_int64(s, 2), sz[0] + sz[1]);
     }
     if (ok && rc != SQLITE_DONE) {

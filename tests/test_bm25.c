@@ -299,6 +299,27 @@ Test(bm25, many_changed_rows_are_cut_in_two_parts)
     sync_updates();
 }
 
+/* An update holds the changed rows' text and postings in memory: past 32 MB
+ * of changed text the file is built from FTS5, which streams. */
+Test(bm25, much_changed_text_means_a_full_build)
+{
+    put_docs(3, "a");
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
+    size_t n = (33u << 20);
+    char *big = dq_malloc(n + 1);
+    memset(big, 'q', n);
+    big[n] = '\0';
+    const char *texts[] = {big};
+    const char *sections[] = {""};
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(storegen_put_sections(st, "big.txt", texts, sections, 1, false), 0);
+    cr_assert_eq(store_commit(st), 0);
+    free(big);
+    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    put_docs(2, "b");
+    sync_updates();
+}
+
 Test(bm25, the_log_is_trimmed_and_a_gap_means_a_full_build)
 {
     put_docs(10, "g");
