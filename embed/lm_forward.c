@@ -564,8 +564,10 @@ static float *stream_y(lm_ctx *c, int nbat) { return nbat > 1 ? c->span_y : c->x
 /* Layer l's attention half and residual add for every batch, its four
  * matrices packed once where there are several batches; then the FFN's
  * normed input, quantized into c->span_xq when sliced, else the whole FFN
- * per batch into stream_y. */
-static void attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
+ * per batch into stream_y. LM_ERR_STOPPED where a stop is asked for before
+ * a batch after the first: a layer of a span is seconds of a 7B's work,
+ * too long for Ctrl-C to wait. */
+static int attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
 {
     const lm_model *md = c->m;
     const lm_layer *ly = &md->layers[l];
@@ -580,6 +582,8 @@ static void attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
         po = pack(c, &ly->wo, 0, md->q_dim / 32, &used);
     }
     for (int b = 0; b < nbat; b++) {
+        if (b > 0 && stopped(c))
+            return LM_ERR_STOPPED;
         int b0, m = batch_at(n, nbat, b, &b0);
         float *x = stream_x(c, nbat) + (size_t)b0 * E, *y = stream_y(c, nbat) + (size_t)b0 * E;
         rows_job qkv_in = {.c = c, .m = m, .p0 = p0 + b0, .layer = l, .rope_row = b0, .x = x,
@@ -611,12 +615,14 @@ static void attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
         run_rows(c, &down_in);
         linear(c, &ly->w_down, m, c->gate, y, NULL);
     }
+    return 0;
 }
 
 /* Layer l's FFN over the span in slices of w columns of n_ff, each slice's
  * pieces packed once: span_y = down(swiglu(gate x, up x)) from the inputs
- * in c->span_xq, the slices' down products added in K's order. */
-static void ffn_layer(lm_ctx *c, int l, int n, int nbat, int w)
+ * in c->span_xq, the slices' down products added in K's order; stopped as
+ * attn_layer is, before each batch. */
+static int ffn_layer(lm_ctx *c, int l, int n, int nbat, int w)
 {
     const lm_model *md = c->m;
     const lm_layer *ly = &md->layers[l];
@@ -628,6 +634,8 @@ static void ffn_layer(lm_ctx *c, int l, int n, int nbat, int w)
         const void *pg = pack(c, &gate, 0, E / 32, &used), *pu = pack(c, &up, 0, E / 32, &used),
                    *pd = pack(c, &ly->w_down, f0 / 32, fw / 32, &used);
         for (int b = 0; b < nbat; b++) {
+            if (stopped(c))
+                return LM_ERR_STOPPED;
             int b0, m = batch_at(n, nbat, b, &b0);
             const lm_qrow *xq = c->span_xq + b0;
             lm_gemm_vnni_slice(c->pool, &gate, 0, E / 32, pg, m, xq, c->gate, false);
@@ -639,6 +647,7 @@ static void ffn_layer(lm_ctx *c, int l, int n, int nbat, int w)
                                c->span_y + (size_t)b0 * E, f0 > 0);
         }
     }
+    return 0;
 }
 
 /* The logits of rows t0 .. t0 + m - 1 into c->logits from row out_row:
@@ -675,9 +684,11 @@ static int run_span(lm_ctx *c, const int32_t *tok, int n, int p0, bool all_logit
         if (stopped(c))
             return LM_ERR_STOPPED;
         int w = nbat > 1 ? ffn_slice(c, &md->layers[l]) : 0;
-        attn_layer(c, l, n, nbat, p0, w > 0);
-        if (w > 0)
-            ffn_layer(c, l, n, nbat, w);
+        int rc = attn_layer(c, l, n, nbat, p0, w > 0);
+        if (rc == 0 && w > 0)
+            rc = ffn_layer(c, l, n, nbat, w);
+        if (rc < 0)
+            return rc;
     }
     if (all_logits) {
         for (int b = 0; b < nbat; b++) {
