@@ -6,9 +6,10 @@
  * batch (activations quantized once per input; with
  * AVX-512 VNNI the packed product of lm_gemm.c, whose packing the batch
  * repays), and attention runs over the cache (lm_attn.c). The cache holds K
- * and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), or in float on
- * request; a batch writes past lm_ctx_pos and only moves it when the whole
- * batch is done, so a stopped or failed call leaves the cache as it was.
+ * and V per layer, (n_ctx, kv_dim) each, in F16 (lm_kv.c), or in BF16 or
+ * float on request; a batch writes past lm_ctx_pos and only moves it when
+ * the whole batch is done, so a stopped or failed call leaves the cache as
+ * it was.
  */
 #include "embed/lm_impl.h"
 
@@ -35,8 +36,8 @@ struct lm_ctx {
     int ubatch;              /* tokens of a micro-batch (batch_tokens) */
     lm_stop_fn should_stop;
     void *stop_user;
-    bool kv_f32;             /* the cache holds float rather than F16 */
-    void *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each, F16 or float */
+    gguf_type kv_type;       /* F16, BF16 or F32 (lm_ctx_params) */
+    void *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each, of kv_type */
     /* micro-batch buffers, (ubatch, width) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
@@ -52,7 +53,7 @@ struct lm_ctx {
 
 lm_ctx_params lm_default_ctx_params(void)
 {
-    return (lm_ctx_params){0, 0, NULL, NULL, NULL, false};
+    return (lm_ctx_params){0, 0, NULL, NULL, NULL, GGUF_TYPE_F16};
 }
 
 /* Floats of the batch buffers for one token. */
@@ -87,6 +88,11 @@ uint64_t lm_memory_estimate(const lm_model *m, int n_ctx)
            buffer_floats(m, n_ctx, m->n_threads) * sizeof(float);
 }
 
+static size_t kv_elem_size(const lm_ctx *c)
+{
+    return c->kv_type == GGUF_TYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+}
+
 lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
 {
     lm_ctx_params def = lm_default_ctx_params();
@@ -101,7 +107,13 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     int n_threads = p->n_threads > 0 ? p->n_threads : m->n_threads;
     if (p->pool)
         n_threads = bert_pool_size(p->pool);
-    uint64_t need = lm_kv_bytes(m, n_ctx) * (p->kv_f32 ? 2 : 1) +
+    if (p->kv_type != GGUF_TYPE_F16 && p->kv_type != GGUF_TYPE_BF16 &&
+        p->kv_type != GGUF_TYPE_F32) {
+        dq_set_error("a KV cache of type %s is not supported (F16, BF16 or F32)",
+                     gguf_type_name(p->kv_type));
+        return NULL;
+    }
+    uint64_t need = lm_kv_bytes(m, n_ctx) * (p->kv_type == GGUF_TYPE_F32 ? 2 : 1) +
                     buffer_floats(m, n_ctx, n_threads) * sizeof(float);
     const char *what;
     uint64_t mem = lm_memory_limit(&what);
@@ -125,10 +137,9 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         return NULL;
     }
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)m->kv_dim;
-    c->kv_f32 = p->kv_f32;
-    size_t elem = c->kv_f32 ? sizeof(float) : sizeof(uint16_t);
-    c->k_cache = dq_calloc(cache, elem);
-    c->v_cache = dq_calloc(cache, elem);
+    c->kv_type = p->kv_type;
+    c->k_cache = dq_calloc(cache, kv_elem_size(c));
+    c->v_cache = dq_calloc(cache, kv_elem_size(c));
     int max_k = hp->n_embd > m->q_dim ? hp->n_embd : m->q_dim;
     c->max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
     c->x = dq_malloc((size_t)c->ubatch * (size_t)hp->n_embd * sizeof(float));
@@ -183,6 +194,7 @@ void lm_ctx_free(lm_ctx *c)
 }
 
 int lm_ctx_n_ctx(const lm_ctx *c) { return c->n_ctx; }
+gguf_type lm_ctx_kv_type(const lm_ctx *c) { return c->kv_type; }
 int lm_ctx_pos(const lm_ctx *c) { return c->pos; }
 
 int lm_ctx_truncate(lm_ctx *c, int n_keep)
@@ -291,8 +303,10 @@ static void rope_tables(lm_ctx *c, int p0, int m)
 
 static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x, int n)
 {
-    if (c->kv_f32)
+    if (c->kv_type == GGUF_TYPE_F32)
         memcpy((float *)cache + off, x, (size_t)n * sizeof(float));
+    else if (c->kv_type == GGUF_TYPE_BF16)
+        lm_bf16_store(x, (uint16_t *)cache + off, n);
     else
         lm_f16_store(x, (uint16_t *)cache + off, n);
 }
@@ -397,11 +411,10 @@ static void attend(lm_ctx *c, const rows_job *qkv_in)
     int KV = c->m->kv_dim;
     bert_pool_run(qkv_in->m >= ROWS_POOLED ? c->pool : NULL, qkv_task, (void *)qkv_in,
                   (qkv_in->m + ROWS_TASK - 1) / ROWS_TASK);
-    size_t layer_at = (size_t)qkv_in->layer * c->n_ctx * KV *
-                      (c->kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    size_t layer_at = (size_t)qkv_in->layer * c->n_ctx * KV * kv_elem_size(c);
     lm_attn_batch ab = {.k = (const char *)c->k_cache + layer_at,
                         .v = (const char *)c->v_cache + layer_at,
-                        .f32 = c->kv_f32, .q = c->q, .out = c->att,
+                        .kv = c->kv_type, .q = c->q, .out = c->att,
                         .m = qkv_in->m, .p0 = qkv_in->p0, .n_ctx = c->n_ctx,
                         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
                         .head_dim = hp->head_dim, .kv_dim = KV, .scratch = c->attn_scratch};
