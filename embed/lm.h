@@ -93,10 +93,10 @@ typedef struct {
      * default); F32, twice the memory and no rounding (the tests that pin
      * the float arithmetic use it); or BF16, whose attention multiplies in
      * BF16 where the CPU has AVX512_BF16 (vdpbf16ps, twice the FMA's rate;
-     * lm_attn.c), 37% less attention time and 8-13% faster prefill at 2,000
-     * tokens, but its keys and values keep 8 bits of mantissa to F16's 11:
-     * not the default, because a quantized test model's logits then fall
-     * below the 0.999 cosine goal (bench/README.md). */
+     * lm_attn.c): 36-40% less attention time, a 2,000-token prefill 6-13%
+     * faster. Not the default: its keys and values keep 8 mantissa bits to
+     * F16's 11, which takes a quantized test model's logits below the 0.999
+     * cosine goal (bench/README.md). */
     gguf_type kv_type;
 } lm_ctx_params;
 
@@ -106,7 +106,7 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p);
 void lm_ctx_free(lm_ctx *c); /* NULL-safe */
 
 int lm_ctx_n_ctx(const lm_ctx *c);
-gguf_type lm_ctx_kv_type(const lm_ctx *c);
+gguf_type lm_ctx_kv_type(const lm_ctx *c); /* lm_ctx_params.kv_type */
 /* Tokens in the cache. */
 int lm_ctx_pos(const lm_ctx *c);
 /* Keeps the first n_keep tokens of the cache (a chat's shared prefix); 0

@@ -21,8 +21,8 @@
  * rounded to BF16, each key's pair a broadcast straight from the cache, P
  * rounded to BF16 in the softmax (so l sums the weights the products use)
  * and packed into key pairs, a block's values interleaved by key pairs;
- * sums, softmax and rescaling in float. It takes 37% off attention's time
- * in a 2,000-token prefill (bench/README.md). Why it is not the default:
+ * sums, softmax and rescaling in float. It takes 36-40% off attention's
+ * time in a 2,000-token prefill (bench/README.md). Why it is not the default:
  * BF16 keys and values (8 mantissa bits to F16's 11), not the rounding of
  * Q and P, take test_lm's Q5_K model from a cosine of 0.99949 to the
  * reference down to 0.9985-0.9990, below the goal of 0.999 (the scalar
