@@ -170,8 +170,28 @@ static void load_block(const lm_attn_batch *b, const void *cache, size_t off, in
 
 #define INLINE AVX512 static inline __attribute__((always_inline))
 
-/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG; when masked, the
- * lanes of a key past a query's last (key >= nvis) are -inf. */
+/* KG rows of scores, keys k0.., into St; when masked, the lanes of a key
+ * past a query's last (key >= nvis) are -inf. */
+INLINE void store_scores(int NV, int KG, __m512 (*acc)[4], float *St, bool masked, int k0,
+                         const float *nvis)
+{
+    _Pragma("GCC unroll 16")
+    for (int j = 0; j < KG; j++) {
+        __m512 key = _mm512_set1_ps((float)(k0 + j));
+        _Pragma("GCC unroll 16")
+        for (int v = 0; v < NV; v++) {
+            __m512 s = acc[j][v];
+            if (masked) {
+                __mmask16 seen = _mm512_cmp_ps_mask(key, _mm512_load_ps(nvis + 16 * v),
+                                                    _CMP_LT_OQ);
+                s = _mm512_mask_blend_ps(seen, _mm512_set1_ps(-INFINITY), s);
+            }
+            _mm512_store_ps(St + (size_t)j * ATT_COLS + 16 * v, s);
+        }
+    }
+}
+
+/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG (store_scores). */
 INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float *Qt,
                      float *St, bool masked, int k0, const float *nvis)
 {
@@ -196,20 +216,7 @@ INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float
                     acc[j][v] = _mm512_fmadd_ps(kb, q[v], acc[j][v]);
             }
         }
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < KG; j++) {
-            __m512 key = _mm512_set1_ps((float)(k0 + k + j));
-            _Pragma("GCC unroll 16")
-            for (int v = 0; v < NV; v++) {
-                __m512 s = acc[j][v];
-                if (masked) {
-                    __mmask16 seen = _mm512_cmp_ps_mask(key, _mm512_load_ps(nvis + 16 * v),
-                                                        _CMP_LT_OQ);
-                    s = _mm512_mask_blend_ps(seen, _mm512_set1_ps(-INFINITY), s);
-                }
-                _mm512_store_ps(St + (size_t)(k + j) * ATT_COLS + 16 * v, s);
-            }
-        }
+        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis);
     }
 }
 
@@ -250,18 +257,32 @@ INLINE void softmax_block(int NV, float *St, int kn, bool masked, float *mx, flo
     }
 }
 
+/* acc = DG rows of O^T times alpha, and back. */
+INLINE void load_scaled(int NV, int DG, const float *Ot, const __m512 *alpha, __m512 (*acc)[4])
+{
+    _Pragma("GCC unroll 16")
+    for (int j = 0; j < DG; j++)
+        _Pragma("GCC unroll 16")
+        for (int v = 0; v < NV; v++)
+            acc[j][v] = _mm512_mul_ps(_mm512_load_ps(Ot + (size_t)j * ATT_COLS + 16 * v), alpha[v]);
+}
+
+INLINE void store_rows(int NV, int DG, __m512 (*acc)[4], float *Ot)
+{
+    _Pragma("GCC unroll 16")
+    for (int j = 0; j < DG; j++)
+        _Pragma("GCC unroll 16")
+        for (int v = 0; v < NV; v++)
+            _mm512_store_ps(Ot + (size_t)j * ATT_COLS + 16 * v, acc[j][v]);
+}
+
 /* O^T (d, NV * 16) = O^T alpha + V^T (d, kn) P^T (kn, NV * 16). */
 INLINE void pv_block(int NV, int DG, const float *Vf, int kn, int d, const float *Pt, float *Ot,
                      const __m512 *alpha)
 {
     for (int i = 0; i < d; i += DG) {
         __m512 acc[16][4];
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < DG; j++)
-            _Pragma("GCC unroll 16")
-            for (int v = 0; v < NV; v++)
-                acc[j][v] = _mm512_mul_ps(_mm512_load_ps(Ot + (size_t)(i + j) * ATT_COLS + 16 * v),
-                                          alpha[v]);
+        load_scaled(NV, DG, Ot + (size_t)i * ATT_COLS, alpha, acc);
         for (int k = 0; k < kn; k++) {
             __m512 p[4];
             _Pragma("GCC unroll 16")
@@ -276,11 +297,7 @@ INLINE void pv_block(int NV, int DG, const float *Vf, int kn, int d, const float
                     acc[j][v] = _mm512_fmadd_ps(vb, p[v], acc[j][v]);
             }
         }
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < DG; j++)
-            _Pragma("GCC unroll 16")
-            for (int v = 0; v < NV; v++)
-                _mm512_store_ps(Ot + (size_t)(i + j) * ATT_COLS + 16 * v, acc[j][v]);
+        store_rows(NV, DG, acc, Ot + (size_t)i * ATT_COLS);
     }
 }
 
@@ -357,20 +374,7 @@ INLINE_BF16 void qk_block_bf16(int NV, int KG, const uint16_t *K, size_t ld, int
                     acc[j][v] = _mm512_dpbf16_ps(acc[j][v], (__m512bh)kb, (__m512bh)q[v]);
             }
         }
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < KG; j++) {
-            __m512 key = _mm512_set1_ps((float)(k0 + k + j));
-            _Pragma("GCC unroll 16")
-            for (int v = 0; v < NV; v++) {
-                __m512 s = acc[j][v];
-                if (masked) {
-                    __mmask16 seen = _mm512_cmp_ps_mask(key, _mm512_load_ps(nvis + 16 * v),
-                                                        _CMP_LT_OQ);
-                    s = _mm512_mask_blend_ps(seen, _mm512_set1_ps(-INFINITY), s);
-                }
-                _mm512_store_ps(St + (size_t)(k + j) * ATT_COLS + 16 * v, s);
-            }
-        }
+        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis);
     }
 }
 
@@ -422,12 +426,7 @@ INLINE_BF16 void pv_block_bf16(int NV, int DG, const uint32_t *Vp, int kn2, int 
 {
     for (int i = 0; i < d; i += DG) {
         __m512 acc[16][4];
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < DG; j++)
-            _Pragma("GCC unroll 16")
-            for (int v = 0; v < NV; v++)
-                acc[j][v] = _mm512_mul_ps(_mm512_load_ps(Ot + (size_t)(i + j) * ATT_COLS + 16 * v),
-                                          alpha[v]);
+        load_scaled(NV, DG, Ot + (size_t)i * ATT_COLS, alpha, acc);
         for (int k2 = 0; k2 < kn2; k2++) {
             __m512i p[4];
             _Pragma("GCC unroll 16")
@@ -442,11 +441,7 @@ INLINE_BF16 void pv_block_bf16(int NV, int DG, const uint32_t *Vp, int kn2, int 
                     acc[j][v] = _mm512_dpbf16_ps(acc[j][v], (__m512bh)vb, (__m512bh)p[v]);
             }
         }
-        _Pragma("GCC unroll 16")
-        for (int j = 0; j < DG; j++)
-            _Pragma("GCC unroll 16")
-            for (int v = 0; v < NV; v++)
-                _mm512_store_ps(Ot + (size_t)(i + j) * ATT_COLS + 16 * v, acc[j][v]);
+        store_rows(NV, DG, acc, Ot + (size_t)i * ATT_COLS);
     }
 }
 
