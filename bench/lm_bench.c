@@ -32,8 +32,10 @@
  *     prints each step's wall and CPU milliseconds, in order.
  * lm_bench MODEL.gguf prefill TOKENS THREADS    (LM_ISA=0|1|2|3 picks the kernels,
  *                                               LM_KV=BF16 the BF16 KV cache)
- *     One lm_eval of TOKENS tokens (logits of the last only): tokens/s and the
- *     multiply-adds per second (wall and CPU) of the matrix products in it.
+ *     One lm_eval of TOKENS tokens (logits of the last only): tokens/s, the
+ *     multiply-adds per second (wall and CPU) of the matrix products in it,
+ *     and of all the model's multiply-adds, attention's included (its share
+ *     of them printed too).
  */
 #include <immintrin.h>
 #include <pthread.h>
@@ -354,6 +356,16 @@ static uint64_t matrix_bytes(const lm_model *m, uint64_t *macs_per_token)
     return bytes;
 }
 
+/* Attention's multiply-adds in a causal prefill of n tokens from position 0:
+ * token t's query meets t + 1 keys in every head of every layer, head_dim
+ * each for the scores and again for the values (the accounting of PaLM's
+ * model FLOPs utilization). */
+static double attention_macs(const lm_hparams *hp, int n)
+{
+    double pairs = (double)n * (n + 1) / 2;
+    return pairs * 2.0 * hp->head_dim * hp->n_head * hp->n_layer;
+}
+
 static int run_model(const char *path, const char *mode, int tokens, int threads)
 {
     lm_load_params lp = lm_default_load_params();
@@ -392,9 +404,13 @@ static int run_model(const char *path, const char *mode, int tokens, int threads
         double t0 = now(), c0 = cpu_now();
         rc = lm_eval(c, toks, tokens, false);
         double dt = now() - t0, dc = cpu_now() - c0;
+        double wm = (double)macs_tok * tokens, am = attention_macs(hp, tokens);
         printf("prefill_tokens_per_s %.1f\n", tokens / dt);
-        printf("prefill_gmacs %.1f\n", (double)macs_tok * tokens / dt / 1e9);
-        printf("prefill_gmacs_per_cpu_s %.1f\n", (double)macs_tok * tokens / dc / 1e9);
+        printf("prefill_gmacs %.1f\n", wm / dt / 1e9);
+        printf("prefill_gmacs_per_cpu_s %.1f\n", wm / dc / 1e9);
+        printf("prefill_all_gmacs %.1f\n", (wm + am) / dt / 1e9);
+        printf("prefill_all_gmacs_per_cpu_s %.1f\n", (wm + am) / dc / 1e9);
+        printf("prefill_attention_share %.1f\n", 100 * am / (wm + am));
         printf("prefill_tokens_per_cpu_s %.2f\n", tokens / dc);
         printf("seconds %.2f\n", dt);
     } else {
