@@ -60,7 +60,7 @@ void lm_bf16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *
  * at positions p0.., whose keys and values are in the cache already. */
 typedef struct {
     const void *k, *v;   /* the layer's cache, (n_ctx, kv_dim) each, of type kv */
-    gguf_type kv;        /* F16, BF16 (lm_kv_type) or F32 */
+    gguf_type kv;        /* F16, BF16 or F32 (lm_ctx_params.kv_type) */
     const float *q;      /* (m, n_head * head_dim) queries after RoPE */
     float *out;          /* (m, n_head * head_dim) */
     int m, p0, n_ctx;

@@ -1,5 +1,5 @@
 /* lm_kv.c - the KV cache's rows in 16 bits: IEEE half precision (F16) or
- * bfloat16 (BF16), as lm_kv_type picks for the model.
+ * bfloat16 (BF16), as lm_ctx_params.kv_type asks.
  *
  * A float cache of a 1.5B model at 4,096 tokens takes 448 MiB; in 16 bits,
  * as llama.cpp keeps it by default, half. Keys and values enter the cache
