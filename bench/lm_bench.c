@@ -20,7 +20,8 @@
  *     TYPE (default Q8_0) times TOKENS tokens (default 64; 1 is decode's
  *     matrix-vector product), 2560 x 512 / (TOKENS x ROWS) times (at least
  *     4): GMAC/s per wall and CPU second, and of the fastest product (on a
- *     shared machine the steadiest figure).
+ *     shared machine the steadiest figure); then the same as GB of weights
+ *     per second (the fastest product) and per CPU second.
  * lm_bench MODEL.gguf decode TOKENS THREADS
  *     A 16-token prompt, then TOKENS single-token steps (greedy): tokens/s
  *     (the mean; the median step, the typical one; the fastest, the
@@ -323,10 +324,15 @@ static int run_kernel(int threads, const char *type_name, int M, int N)
         lm_matmul(p, &W, M, X, xq, Y);
         best = now() - r0 < best ? now() - r0 : best;
     }
+    double wall = now() - t0, cpu = cpu_now() - c0;
     double macs = (double)reps * N * K * M / 1e9;
+    /* the weights' bytes each product reads once: decode's figure */
+    double gb = (double)reps * N * row_bytes / 1e9;
     printf("kernel_best_gmacs %.1f\n", macs / reps / best);
-    printf("kernel_gmacs %.1f\n", macs / (now() - t0));
-    printf("kernel_gmacs_per_cpu_s %.1f\n", macs / (cpu_now() - c0));
+    printf("kernel_gmacs %.1f\n", macs / wall);
+    printf("kernel_gmacs_per_cpu_s %.1f\n", macs / cpu);
+    printf("kernel_best_gbs %.1f\n", gb / reps / best);
+    printf("kernel_gbs_per_cpu_s %.1f\n", gb / cpu);
     bert_pool_free(p);
     free(w);
     free(X);

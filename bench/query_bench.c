@@ -618,7 +618,9 @@ static void run_store(size_t n, int dim, const float *x, const float *q, size_t 
     store_bm25_report brep;
     if (store_bm25_sync(st, &brep) < 0)
         goto fail;
-    const char *act = brep.action == STORE_BM25_BUILT ? "build" : "load";
+    const char *act = brep.action == STORE_BM25_BUILT     ? "build"
+                      : brep.action == STORE_BM25_UPDATED ? "update"
+                                                          : "load";
     printf("store_bm25_%s_s %.1f\nstore_bm25_%s_cpu_s %.1f\nstore_bm25_terms %lld\n", act,
            dq_now() - t0, act, cpu_now() - c0, (long long)brep.terms);
     print_rss("open");

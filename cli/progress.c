@@ -232,7 +232,9 @@ void cli_bm25_sync(store *st, bool quiet)
                 store_dir(st), dq_last_error());
         return;
     }
-    if (!quiet && rep.action == STORE_BM25_BUILT && rep.seconds >= 1)
-        fprintf(stderr, "built the BM25 file: %lld chunks in %.0f s\n", (long long)rep.rows,
+    if (!quiet && (rep.action == STORE_BM25_BUILT || rep.action == STORE_BM25_UPDATED) &&
+        rep.seconds >= 1)
+        fprintf(stderr, "%s the BM25 file: %lld chunks in %.0f s\n",
+                rep.action == STORE_BM25_BUILT ? "built" : "updated", (long long)rep.rows,
                 rep.seconds);
 }

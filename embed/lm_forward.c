@@ -3,13 +3,19 @@
  *
  * Tokens run in micro-batches of 256 to 512 tokens, by model size
  * (batch_tokens): every linear layer is then one matrix product over the
- * batch (activations quantized once per input; with
- * AVX-512 VNNI the packed product of lm_gemm.c, whose packing the batch
- * repays), and attention runs over the cache (lm_attn.c). The cache holds K
- * and V per layer, (n_ctx, kv_dim) each, in F16 (lm_kv.c), or in BF16 or
- * float on request; a batch writes past lm_ctx_pos and only moves it when
- * the whole batch is done, so a stopped or failed call leaves the cache as
- * it was.
+ * batch (activations quantized once per input; with AVX-512 VNNI the packed
+ * product of lm_gemm.c), and attention runs over the cache (lm_attn.c).
+ * The pass is layer-major (run_span): a prompt longer than a micro-batch
+ * runs in spans of up to SPAN_MAX tokens, whose residual stream stays
+ * whole, and each layer goes through all the span's micro-batches before
+ * the next layer starts, so each weight matrix is packed once per span
+ * rather than once per micro-batch (the FFN in slices of n_ff whose pieces
+ * fit PACK_BUDGET packed); per token it is the same arithmetic, the same
+ * bits, as a prompt of one micro-batch (or one token: decode). The cache
+ * holds K and V per layer, (n_ctx, kv_dim) each, in F16 (lm_kv.c), or in
+ * BF16 or float on request; a call writes past lm_ctx_pos and only moves
+ * it when the whole call is done, so a stopped or failed call leaves the
+ * cache as it was.
  */
 #include "embed/lm_impl.h"
 
@@ -20,13 +26,27 @@
 #include <string.h>
 
 /* Tokens of a micro-batch: as many as BATCH_BUDGET of batch buffers holds,
- * between UBATCH_MIN and UBATCH_MAX (a multiple of UBATCH_STEP). Every batch
- * packs each weight matrix again, so a bigger batch packs less often:
- * Qwen2.5-0.5B (63 KB of buffers a token) runs 512 (32 MB; prefill about 4%
- * faster per CPU second than at 256), 1.5B (114 KB) and larger stay at 256,
- * where 512 measured no faster (bench/README.md). */
+ * between UBATCH_MIN and UBATCH_MAX (a multiple of UBATCH_STEP). Before
+ * layer-major prefill every batch packed each weight matrix again, so a
+ * bigger batch packed less often: Qwen2.5-0.5B (63 KB of buffers a token)
+ * runs 512 (32 MB; prefill then about 4% faster per CPU second than at
+ * 256), 1.5B (114 KB) and larger stay at 256, where 512 measured no faster
+ * (bench/README.md). */
 enum { UBATCH_MIN = 256, UBATCH_MAX = 512, UBATCH_STEP = 64 };
 #define BATCH_BUDGET ((size_t)32 << 20)
+
+/* A prompt longer than a micro-batch runs layer by layer over spans of up
+ * to SPAN_MAX tokens, whose residual stream (and each layer's FFN output)
+ * is kept whole, (span, n_embd) floats each: each weight matrix is packed
+ * once per span into PACK_BUDGET bytes and used by every micro-batch of it
+ * (a matrix that does not fit packs per panel as a micro-batch does). The
+ * FFN, too big to pack whole, goes in slices of n_ff (gate and up rows,
+ * down columns) that fit the budget together: Qwen2.5-1.5B's attention
+ * half takes 7.6 MB packed, its FFN slices of 2,048 13 MB. Qwen2.5-1.5B
+ * at a 4,096-token context: 46 MB more than micro-batches alone (spans
+ * 25 MB, their int8 rows 4 MB, the packed buffer 16 MB). */
+enum { SPAN_MAX = 2048 };
+#define PACK_BUDGET ((size_t)16 << 20)
 
 struct lm_ctx {
     lm_model *m;
@@ -41,11 +61,14 @@ struct lm_ctx {
     /* micro-batch buffers, (ubatch, width) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
-    lm_qrow *xq;             /* (ubatch) rows of max_k int8 activations */
-    int8_t *xq_q;
-    float *xq_d, *xq_dsx;
+    lm_qrow *xq;             /* (ubatch) rows of max_k int8 activations (qrows_new) */
+    /* a span of several micro-batches (run_span), NULL when n_ctx <= ubatch */
+    int span;                /* tokens of a span: min(n_ctx, SPAN_MAX) */
+    float *span_x, *span_y;  /* (span, n_embd) the residual stream; the FFN's output not yet added */
+    lm_qrow *span_xq;        /* (span) rows of n_embd int8 activations: the FFN's input */
+    uint8_t *packed;         /* PACK_BUDGET bytes of packed weights, 64-byte aligned, or NULL */
     float *attn_scratch;     /* (n_threads, lm_attn_scratch_floats) */
-    float *rope_cos, *rope_sin; /* (ubatch, head_dim / 2) */
+    float *rope_cos, *rope_sin; /* (max(ubatch, span), head_dim / 2) */
     const float *xq_for;     /* the input xq holds, NULL once it is rewritten */
     float *logits;           /* (n_logits, n_vocab) */
     int n_logits, logits_cap;
@@ -74,18 +97,52 @@ static int batch_tokens(const lm_model *m)
     return fit <= UBATCH_MIN ? UBATCH_MIN : (int)fit / UBATCH_STEP * UBATCH_STEP;
 }
 
-static size_t buffer_floats(const lm_model *m, int n_ctx, int n_threads)
+static int span_tokens(const lm_model *m, int n_ctx)
+{
+    if (n_ctx <= batch_tokens(m))
+        return 0;
+    return n_ctx < SPAN_MAX ? n_ctx : SPAN_MAX;
+}
+
+/* rows lm_qrow of K int8 activations (K a multiple of 32) in one
+ * allocation, freed with free(). */
+static size_t qrows_bytes(int rows, int K)
+{
+    return (size_t)rows * (sizeof(lm_qrow) + (size_t)(K / 32 + K / 16 + 2) * sizeof(float) +
+                           (size_t)K);
+}
+
+static lm_qrow *qrows_new(int rows, int K)
+{
+    lm_qrow *r = dq_malloc(qrows_bytes(rows, K));
+    float *f = (float *)(r + rows);
+    int8_t *q = (int8_t *)(f + (size_t)rows * (size_t)(K / 32 + K / 16 + 2));
+    for (int i = 0; i < rows; i++) {
+        r[i].d = f + (size_t)i * (size_t)(K / 32 + K / 16 + 2);
+        r[i].dsx = r[i].d + K / 32 + 1;
+        r[i].q = q + (size_t)i * (size_t)K;
+    }
+    return r;
+}
+
+/* Bytes of the batch, attention and logits buffers, and of a span's. */
+static size_t buffer_bytes(const lm_model *m, int n_ctx, int n_threads)
 {
     const lm_hparams *hp = &m->hp;
-    return (size_t)batch_tokens(m) * token_floats(m) +
-           (size_t)n_threads * lm_attn_scratch_floats(n_ctx, hp->head_dim) +
-           (size_t)hp->n_vocab;
+    int span = span_tokens(m, n_ctx), ub = batch_tokens(m);
+    size_t floats = (size_t)ub * token_floats(m) +
+                    (size_t)n_threads * lm_attn_scratch_floats(n_ctx, hp->head_dim) +
+                    (size_t)hp->n_vocab;
+    if (span == 0)
+        return floats * sizeof(float);
+    floats += 2 * (size_t)span * (size_t)hp->n_embd +
+              (size_t)(span > ub ? span - ub : 0) * (size_t)hp->head_dim;
+    return floats * sizeof(float) + qrows_bytes(span, hp->n_embd) + PACK_BUDGET;
 }
 
 uint64_t lm_memory_estimate(const lm_model *m, int n_ctx)
 {
-    return lm_weight_bytes(m) + lm_kv_bytes(m, n_ctx) +
-           buffer_floats(m, n_ctx, m->n_threads) * sizeof(float);
+    return lm_weight_bytes(m) + lm_kv_bytes(m, n_ctx) + buffer_bytes(m, n_ctx, m->n_threads);
 }
 
 static size_t kv_elem_size(const lm_ctx *c)
@@ -114,7 +171,7 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         return NULL;
     }
     uint64_t need = lm_kv_bytes(m, n_ctx) * (p->kv_type == GGUF_TYPE_F32 ? 2 : 1) +
-                    buffer_floats(m, n_ctx, n_threads) * sizeof(float);
+                    buffer_bytes(m, n_ctx, n_threads);
     const char *what;
     uint64_t mem = lm_memory_limit(&what);
     if (mem && need + lm_weight_bytes(m) > mem) {
@@ -150,19 +207,19 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     c->v = dq_malloc((size_t)c->ubatch * (size_t)m->kv_dim * sizeof(float));
     c->gate = dq_malloc((size_t)c->ubatch * (size_t)hp->n_ff * sizeof(float));
     c->up = dq_malloc((size_t)c->ubatch * (size_t)hp->n_ff * sizeof(float));
-    c->xq = dq_malloc((size_t)c->ubatch * sizeof *c->xq);
-    c->xq_q = dq_malloc((size_t)c->ubatch * (size_t)c->max_k);
-    c->xq_d = dq_malloc((size_t)c->ubatch * (size_t)(c->max_k / 32 + 1) * sizeof(float));
-    c->xq_dsx = dq_malloc((size_t)c->ubatch * (size_t)(c->max_k / 16 + 1) * sizeof(float));
-    for (int i = 0; i < c->ubatch; i++) {
-        c->xq[i].q = c->xq_q + (size_t)i * c->max_k;
-        c->xq[i].d = c->xq_d + (size_t)i * (c->max_k / 32 + 1);
-        c->xq[i].dsx = c->xq_dsx + (size_t)i * (c->max_k / 16 + 1);
-    }
+    c->xq = qrows_new(c->ubatch, c->max_k);
     c->attn_scratch = dq_malloc((size_t)bert_pool_size(c->pool) *
                                 lm_attn_scratch_floats(n_ctx, hp->head_dim) * sizeof(float));
-    c->rope_cos = dq_malloc((size_t)c->ubatch * (size_t)(hp->head_dim / 2) * sizeof(float));
-    c->rope_sin = dq_malloc((size_t)c->ubatch * (size_t)(hp->head_dim / 2) * sizeof(float));
+    c->span = span_tokens(m, n_ctx);
+    if (c->span) {
+        c->span_x = dq_malloc((size_t)c->span * (size_t)hp->n_embd * sizeof(float));
+        c->span_y = dq_malloc((size_t)c->span * (size_t)hp->n_embd * sizeof(float));
+        c->span_xq = qrows_new(c->span, hp->n_embd);
+        c->packed = aligned_alloc(64, PACK_BUDGET); /* NULL: products pack as they go */
+    }
+    size_t rope_rows = (size_t)(c->span > c->ubatch ? c->span : c->ubatch);
+    c->rope_cos = dq_malloc(rope_rows * (size_t)(hp->head_dim / 2) * sizeof(float));
+    c->rope_sin = dq_malloc(rope_rows * (size_t)(hp->head_dim / 2) * sizeof(float));
     return c;
 }
 
@@ -183,9 +240,10 @@ void lm_ctx_free(lm_ctx *c)
     free(c->gate);
     free(c->up);
     free(c->xq);
-    free(c->xq_q);
-    free(c->xq_d);
-    free(c->xq_dsx);
+    free(c->span_x);
+    free(c->span_y);
+    free(c->span_xq);
+    free(c->packed);
     free(c->attn_scratch);
     free(c->rope_cos);
     free(c->rope_sin);
@@ -266,13 +324,15 @@ static void linear_many(lm_ctx *c, const lm_mat *const *W, int n, int m, const f
         add_bias(out[i], 1, W[i]->N, bias[i]);
 }
 
-/* Rotates each head_dim-wide head of n_heads in rows t0..t1 of x (stride ld). */
-static void rope(const lm_ctx *c, float *x, int t0, int t1, int n_heads, int ld)
+/* Rotates each head_dim-wide head of n_heads in rows t0..t1 of x (stride ld),
+ * whose angles are rows row0 + t of the tables. */
+static void rope(const lm_ctx *c, float *x, int row0, int t0, int t1, int n_heads, int ld)
 {
     const lm_hparams *hp = &c->m->hp;
     int half = hp->head_dim / 2;
     for (int t = t0; t < t1; t++) {
-        const float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
+        const float *cs = c->rope_cos + (size_t)(row0 + t) * half;
+        const float *sn = c->rope_sin + (size_t)(row0 + t) * half;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)t * ld + (size_t)h * hp->head_dim;
             for (int i = 0; i < half; i++) {
@@ -317,12 +377,15 @@ static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x
  * job runs on the caller alone, where waking the pool would cost more. */
 enum { ROWS_TASK = 16, ROWS_POOLED = 32 };
 
-/* One of three row steps before a product, then out's rows into c->xq when
- * quantize: with norm, x += add (when not NULL) and out = RMSNorm(x) norm;
- * with up, out = swiglu(out, up); with neither, out as it is. */
+/* One of three row steps before a product, then out's rows into xq (NULL:
+ * c->xq) when quantize: with norm, x += add (when not NULL) and out =
+ * RMSNorm(x) norm; with up, out = swiglu(out, up); with neither, out as it
+ * is. */
 typedef struct {
     lm_ctx *c;
     int m, p0, layer;
+    int rope_row;         /* the batch's first row in the RoPE tables */
+    lm_qrow *xq;
     float *x;             /* (m, n_embd) the residual stream */
     const float *add;     /* (m, n_embd) or NULL */
     const float *norm;    /* (n_embd) RMSNorm weights, or NULL */
@@ -349,18 +412,18 @@ static void rows_task(void *ctx, int task, int thread)
             vec_swiglu(out, j->up + (size_t)t * j->width, j->width);
         }
         if (j->quantize)
-            lm_quantize_row(out, j->width, &j->c->xq[t]);
+            lm_quantize_row(out, j->width, &(j->xq ? j->xq : j->c->xq)[t]);
     }
 }
 
-/* Runs a row job; with quantize, the products that follow find their input
- * quantized (quantize_input). */
+/* Runs a row job; with quantize into c->xq, the products that follow find
+ * their input quantized (quantize_input). */
 static void run_rows(lm_ctx *c, rows_job *j)
 {
     if (j->norm || j->up || j->quantize)
         bert_pool_run(j->m >= ROWS_POOLED ? c->pool : NULL, rows_task, j,
                       (j->m + ROWS_TASK - 1) / ROWS_TASK);
-    c->xq_for = j->quantize ? j->out : NULL;
+    c->xq_for = j->quantize && !j->xq ? j->out : NULL;
 }
 
 /* Whether the products of the n matrices W take int8 input. */
@@ -396,8 +459,8 @@ static void qkv_task(void *ctx, int task, int thread)
             }
         }
     }
-    rope(c, c->q, t0, t1, hp->n_head, Q);
-    rope(c, c->k, t0, t1, hp->n_head_kv, KV);
+    rope(c, c->q, j->rope_row, t0, t1, hp->n_head, Q);
+    rope(c, c->k, j->rope_row, t0, t1, hp->n_head_kv, KV);
     size_t at = ((size_t)j->layer * c->n_ctx + (size_t)(j->p0 + t0)) * KV;
     cache_store(c, c->k_cache, at, c->k + (size_t)t0 * KV, (t1 - t0) * KV);
     cache_store(c, c->v_cache, at, c->v + (size_t)t0 * KV, (t1 - t0) * KV);
@@ -430,56 +493,212 @@ static bool stopped(lm_ctx *c)
     return false;
 }
 
-/* One micro-batch of m tokens at positions p0..; logits for the rows from
- * first_logit on go to c->logits starting at row out_row. */
-static int forward(lm_ctx *c, const int32_t *tok, int m, int p0, int first_logit, int out_row)
+/* ---- the forward pass, layer-major over micro-batches ----------------------- */
+
+/* The slice kb0 .. kb0 + nb - 1 of W packed into c->packed after *used
+ * bytes, where the packed product applies and it fits in what is left of
+ * PACK_BUDGET; else NULL, and the product packs as it goes. */
+static const void *pack(lm_ctx *c, const lm_mat *W, int kb0, int nb, size_t *used)
+{
+    if (!c->packed || lm_isa_get() != LM_ISA_VNNI)
+        return NULL;
+    size_t bytes = lm_gemm_packed_bytes(c->pool, W, kb0, nb);
+    if (bytes == 0 || bytes > PACK_BUDGET - *used)
+        return NULL;
+    void *at = c->packed + *used;
+    lm_gemm_pack(c->pool, W, kb0, nb, at);
+    *used += bytes;
+    return at;
+}
+
+/* linear() with W packed (pack), or as linear() where packed is NULL. */
+static void linear_packed(lm_ctx *c, const lm_mat *W, const void *packed, int m,
+                          const float *in, float *out, const float *bias)
+{
+    if (!packed) {
+        linear(c, W, m, in, out, bias);
+        return;
+    }
+    quantize_input(c, m, in, W->K);
+    lm_gemm_vnni_slice(c->pool, W, 0, W->K / 32, packed, m, c->xq, out, false);
+    add_bias(out, m, W->N, bias);
+}
+
+/* Rows first .. first + n - 1 of W: gate's and up's slice of n_ff. */
+static lm_mat rows_of(const lm_mat *W, int first, int n)
+{
+    lm_mat v = *W;
+    v.N = n;
+    v.data += (size_t)first * W->row_bytes;
+    return v;
+}
+
+/* Columns of n_ff per FFN slice: the most multiples of LM_GEMM_SLICE whose
+ * gate, up and down pieces fit in PACK_BUDGET packed together; 0 where the
+ * FFN does not take the packed product (then each batch runs it whole). */
+static int ffn_slice(const lm_ctx *c, const lm_layer *ly)
+{
+    int E = c->m->hp.n_embd, F = c->m->hp.n_ff;
+    if (!c->packed || lm_isa_get() != LM_ISA_VNNI ||
+        !lm_gemm_packed_bytes(c->pool, &ly->w_gate, 0, E / 32) ||
+        !lm_gemm_packed_bytes(c->pool, &ly->w_up, 0, E / 32) ||
+        !lm_gemm_packed_bytes(c->pool, &ly->w_down, 0, F / 32))
+        return 0;
+    int w = LM_GEMM_SLICE;
+    while (w < F) {
+        int next = w + LM_GEMM_SLICE < F ? w + LM_GEMM_SLICE : F;
+        lm_mat g = rows_of(&ly->w_gate, 0, next), u = rows_of(&ly->w_up, 0, next);
+        size_t bytes = lm_gemm_packed_bytes(c->pool, &g, 0, E / 32) +
+                       lm_gemm_packed_bytes(c->pool, &u, 0, E / 32) +
+                       lm_gemm_packed_bytes(c->pool, &ly->w_down, 0, next / 32);
+        if (bytes > PACK_BUDGET)
+            break;
+        w = next;
+    }
+    return w < F ? w : F;
+}
+
+/* Batch b of nbat over a span of n tokens: rows *b0 .. *b0 + return - 1,
+ * sizes within one of each other (none below UBATCH_MIN / 2, so every
+ * batch takes the packed product as a micro-batch would). */
+static int batch_at(int n, int nbat, int b, int *b0)
+{
+    *b0 = (int)((long long)b * n / nbat);
+    return (int)((long long)(b + 1) * n / nbat) - *b0;
+}
+
+/* The tokens' residual stream, and each layer's FFN output not yet added to
+ * it, (n, n_embd) each: a span's, or for one micro-batch its buffers (the
+ * FFN output in c->xn, which each row job reads before it writes). */
+static float *stream_x(lm_ctx *c, int nbat) { return nbat > 1 ? c->span_x : c->x; }
+static float *stream_y(lm_ctx *c, int nbat) { return nbat > 1 ? c->span_y : c->xn; }
+
+/* Layer l's attention half and residual add for every batch, its four
+ * matrices packed once where there are several batches; then the FFN's
+ * normed input, quantized into c->span_xq when sliced, else the whole FFN
+ * per batch into stream_y. */
+static void attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
+{
+    const lm_model *md = c->m;
+    const lm_layer *ly = &md->layers[l];
+    int E = md->hp.n_embd;
+    const lm_mat *qkv[] = {&ly->wq, &ly->wk, &ly->wv}, *ffn[] = {&ly->w_gate, &ly->w_up};
+    size_t used = 0;
+    const void *pq = NULL, *pk = NULL, *pv = NULL, *po = NULL;
+    if (nbat > 1) {
+        pq = pack(c, &ly->wq, 0, E / 32, &used);
+        pk = pack(c, &ly->wk, 0, E / 32, &used);
+        pv = pack(c, &ly->wv, 0, E / 32, &used);
+        po = pack(c, &ly->wo, 0, md->q_dim / 32, &used);
+    }
+    for (int b = 0; b < nbat; b++) {
+        int b0, m = batch_at(n, nbat, b, &b0);
+        float *x = stream_x(c, nbat) + (size_t)b0 * E, *y = stream_y(c, nbat) + (size_t)b0 * E;
+        rows_job qkv_in = {.c = c, .m = m, .p0 = p0 + b0, .layer = l, .rope_row = b0, .x = x,
+                           .add = l ? y : NULL, .norm = ly->attn_norm, .out = c->xn, .width = E,
+                           .quantize = takes_int8(qkv, 3)};
+        run_rows(c, &qkv_in);
+        if (pq || pk || pv) {
+            linear_packed(c, &ly->wq, pq, m, c->xn, c->q, ly->bq);
+            linear_packed(c, &ly->wk, pk, m, c->xn, c->k, ly->bk);
+            linear_packed(c, &ly->wv, pv, m, c->xn, c->v, ly->bv);
+        } else {
+            linear_many(c, qkv, 3, m, c->xn, (float *[]){c->q, c->k, c->v},
+                        (const float *[]){ly->bq, ly->bk, ly->bv});
+        }
+        attend(c, &qkv_in);
+        rows_job wo_in = {.c = c, .m = m, .out = c->att, .width = md->q_dim,
+                          .quantize = lm_type_quantized(ly->wo.type)};
+        run_rows(c, &wo_in);
+        linear_packed(c, &ly->wo, po, m, c->att, c->xn, NULL);
+        rows_job ffn_in = {.c = c, .m = m, .x = x, .add = c->xn, .norm = ly->ffn_norm,
+                           .out = c->xn, .width = E, .quantize = takes_int8(ffn, 2),
+                           .xq = sliced ? c->span_xq + b0 : NULL};
+        run_rows(c, &ffn_in);
+        if (sliced)
+            continue;
+        linear_many(c, ffn, 2, m, c->xn, (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
+        rows_job down_in = {.c = c, .m = m, .out = c->gate, .up = c->up, .width = md->hp.n_ff,
+                            .quantize = lm_type_quantized(ly->w_down.type)};
+        run_rows(c, &down_in);
+        linear(c, &ly->w_down, m, c->gate, y, NULL);
+    }
+}
+
+/* Layer l's FFN over the span in slices of w columns of n_ff, each slice's
+ * pieces packed once: span_y = down(swiglu(gate x, up x)) from the inputs
+ * in c->span_xq, the slices' down products added in K's order. */
+static void ffn_layer(lm_ctx *c, int l, int n, int nbat, int w)
+{
+    const lm_model *md = c->m;
+    const lm_layer *ly = &md->layers[l];
+    int E = md->hp.n_embd, F = md->hp.n_ff;
+    for (int f0 = 0; f0 < F; f0 += w) {
+        int fw = F - f0 < w ? F - f0 : w;
+        lm_mat gate = rows_of(&ly->w_gate, f0, fw), up = rows_of(&ly->w_up, f0, fw);
+        size_t used = 0;
+        const void *pg = pack(c, &gate, 0, E / 32, &used), *pu = pack(c, &up, 0, E / 32, &used),
+                   *pd = pack(c, &ly->w_down, f0 / 32, fw / 32, &used);
+        for (int b = 0; b < nbat; b++) {
+            int b0, m = batch_at(n, nbat, b, &b0);
+            const lm_qrow *xq = c->span_xq + b0;
+            lm_gemm_vnni_slice(c->pool, &gate, 0, E / 32, pg, m, xq, c->gate, false);
+            lm_gemm_vnni_slice(c->pool, &up, 0, E / 32, pu, m, xq, c->up, false);
+            rows_job down_in = {.c = c, .m = m, .out = c->gate, .up = c->up, .width = fw,
+                                .quantize = true};
+            run_rows(c, &down_in);
+            lm_gemm_vnni_slice(c->pool, &ly->w_down, f0 / 32, fw / 32, pd, m, c->xq,
+                               c->span_y + (size_t)b0 * E, f0 > 0);
+        }
+    }
+}
+
+/* The logits of rows t0 .. t0 + m - 1 into c->logits from row out_row:
+ * the last layer's FFN output added, the output norm and head. */
+static void logits_of(lm_ctx *c, int nbat, int t0, int m, int out_row)
+{
+    const lm_model *md = c->m;
+    int E = md->hp.n_embd;
+    for (int t = 0; t < m; t++) {
+        float *x = stream_x(c, nbat) + (size_t)(t0 + t) * E;
+        vec_add(x, stream_y(c, nbat) + (size_t)(t0 + t) * E, E);
+        /* row t0 + t of y (c->xn for one batch) is read before row t is written */
+        vec_rmsnorm(x, md->output_norm, E, md->hp.rms_eps, c->xn + (size_t)t * E);
+    }
+    c->xq_for = NULL;
+    linear(c, &md->output, m, c->xn, c->logits + (size_t)out_row * md->hp.n_vocab, NULL);
+}
+
+/* n tokens (at most one micro-batch, or a span) at positions p0.., layer by
+ * layer over balanced micro-batches: the same arithmetic per token however
+ * the tokens are batched. Logits of every row (all_logits) to c->logits
+ * from row out_row, or of the last (last) to row 0. */
+static int run_span(lm_ctx *c, const int32_t *tok, int n, int p0, bool all_logits, int out_row,
+                    bool last)
 {
     const lm_model *md = c->m;
     const lm_hparams *hp = &md->hp;
-    int E = hp->n_embd, Q = md->q_dim, F = hp->n_ff;
-    for (int t = 0; t < m; t++)
+    int E = hp->n_embd, nbat = (n + c->ubatch - 1) / c->ubatch;
+    for (int t = 0; t < n; t++)
         lm_dequant_row(md->tok_embd.type, md->tok_embd.data + (size_t)tok[t] * md->tok_embd.row_bytes,
-                       c->x + (size_t)t * E, E);
-    rope_tables(c, p0, m);
-    const float *pending = NULL; /* the last product's output, not yet added to x */
+                       stream_x(c, nbat) + (size_t)t * E, E);
+    rope_tables(c, p0, n);
     for (int l = 0; l < hp->n_layer; l++) {
         if (stopped(c))
             return LM_ERR_STOPPED;
-        const lm_layer *ly = &md->layers[l];
-        const lm_mat *qkv[] = {&ly->wq, &ly->wk, &ly->wv}, *ffn[] = {&ly->w_gate, &ly->w_up};
-        rows_job qkv_in = {.c = c, .m = m, .p0 = p0, .layer = l, .x = c->x, .add = pending,
-                           .norm = ly->attn_norm, .out = c->xn, .width = E,
-                           .quantize = takes_int8(qkv, 3)};
-        run_rows(c, &qkv_in);
-        linear_many(c, qkv, 3, m, c->xn, (float *[]){c->q, c->k, c->v},
-                    (const float *[]){ly->bq, ly->bk, ly->bv});
-        attend(c, &qkv_in);
-        rows_job wo_in = {.c = c, .m = m, .out = c->att, .width = Q,
-                          .quantize = lm_type_quantized(ly->wo.type)};
-        run_rows(c, &wo_in);
-        linear(c, &ly->wo, m, c->att, c->xn, NULL);
-        rows_job ffn_in = {.c = c, .m = m, .x = c->x, .add = c->xn, .norm = ly->ffn_norm,
-                           .out = c->xn, .width = E, .quantize = takes_int8(ffn, 2)};
-        run_rows(c, &ffn_in);
-        linear_many(c, ffn, 2, m, c->xn, (float *[]){c->gate, c->up}, (const float *[]){NULL, NULL});
-        rows_job down_in = {.c = c, .m = m, .out = c->gate, .up = c->up, .width = F,
-                            .quantize = lm_type_quantized(ly->w_down.type)};
-        run_rows(c, &down_in);
-        linear(c, &ly->w_down, m, c->gate, c->xn, NULL);
-        pending = c->xn;
+        int w = nbat > 1 ? ffn_slice(c, &md->layers[l]) : 0;
+        attn_layer(c, l, n, nbat, p0, w > 0);
+        if (w > 0)
+            ffn_layer(c, l, n, nbat, w);
     }
-    int n_out = m - first_logit;
-    if (n_out <= 0)
-        return 0;
-    for (int t = first_logit; t < m; t++) {
-        float *x = c->x + (size_t)t * E;
-        if (pending)
-            vec_add(x, pending + (size_t)t * E, E);
-        /* row t of pending is read before row t - first_logit <= t is written */
-        vec_rmsnorm(x, md->output_norm, E, hp->rms_eps, c->xn + (size_t)(t - first_logit) * E);
+    if (all_logits) {
+        for (int b = 0; b < nbat; b++) {
+            int t0, m = batch_at(n, nbat, b, &t0);
+            logits_of(c, nbat, t0, m, out_row + t0);
+        }
+    } else if (last) {
+        logits_of(c, nbat, n - 1, 1, 0);
     }
-    c->xq_for = NULL;
-    linear(c, &md->output, n_out, c->xn, c->logits + (size_t)out_row * hp->n_vocab, NULL);
     return 0;
 }
 
@@ -508,10 +727,13 @@ int lm_eval(lm_ctx *c, const int32_t *tokens, int n, bool all_logits)
         c->logits_cap = want;
     }
     c->n_logits = 0;
-    for (int done = 0; done < n; done += c->ubatch) {
-        int m = n - done < c->ubatch ? n - done : c->ubatch;
-        int first = all_logits ? 0 : (done + m == n ? m - 1 : m);
-        int rc = forward(c, tokens + done, m, c->pos + done, first, all_logits ? done : 0);
+    /* spans of equal size; a prompt longer than a micro-batch fits a span
+     * (c->span covers n_ctx up to SPAN_MAX), and a span of a longer one is
+     * at least SPAN_MAX / 2 tokens */
+    int span = n > c->ubatch ? c->span : c->ubatch, nspan = (n + span - 1) / span;
+    for (int s = 0; s < nspan; s++) {
+        int s0 = (int)((long long)s * n / nspan), len = (int)((long long)(s + 1) * n / nspan) - s0;
+        int rc = run_span(c, tokens + s0, len, c->pos + s0, all_logits, s0, s == nspan - 1);
         if (rc < 0)
             return rc;
     }

@@ -19,8 +19,14 @@
  * K-quants' mins meet the activations' scaled sums (lm_qrow.dsx) in one float
  * multiply-add per block.
  *
- * Nothing persists between calls: the weights stay in the mapping and are
- * packed again by each call, O(N K) against the product's O(M N K).
+ * A call packs each panel into its thread's scratch, O(N K) against the
+ * product's O(M N K), unless its caller packed the matrix before
+ * (lm_gemm_pack): a prefill longer than one micro-batch packs each matrix
+ * once for all its batches (lm_forward.c). A product may also take a slice
+ * of K (blocks kb0 .. kb0 + nb - 1 of each row) and add to Y: the FFN's down
+ * product runs in slices of n_ff, and as each slice is a whole number of
+ * K_BLOCKS passes, the sums meet Y in the order the whole product would
+ * take, so a sliced product gives the same bits as the whole.
  */
 #include "embed/lm_blocks.h"
 
@@ -38,6 +44,7 @@ enum {
     K_BLOCKS = 32,
     BLOCK_BYTES = GROUPS * PANEL * 4,
 };
+_Static_assert(LM_GEMM_SLICE == 32 * K_BLOCKS, "a slice is whole K_BLOCKS passes");
 
 /* One panel in a pool thread's scratch, 64-byte aligned. */
 typedef struct {
@@ -182,21 +189,23 @@ pack_block(const panel *pn, const uint8_t *const rows[PANEL], size_t span8, int 
     }
 }
 
-/* Rows n0 .. n0 + PANEL - 1 of W into pn; past W's end the last row again,
- * whose lanes are never stored. */
+/* Blocks kb0 .. kb0 + nb - 1 (kb0 a multiple of 8) of rows n0 .. n0 +
+ * PANEL - 1 of W into pn; past W's end the last row again, whose lanes are
+ * never stored. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
-pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
+pack_panel(const lm_mat *W, int n0, int kb0, int nb, const panel *pn, const gguf_type type)
 {
-    const int nb = W->K / 32, halves = halves_of(type);
+    const int halves = halves_of(type);
     const size_t span8 = W->row_bytes * 256 / (size_t)W->K; /* bytes of 8 blocks */
+    const size_t from = (size_t)(kb0 / 8) * span8, bytes = (size_t)(nb + 7) / 8 * span8;
     const uint8_t *rows[PANEL];
     for (int r = 0; r < PANEL; r++)
-        rows[r] = W->data + (size_t)(n0 + r < W->N ? n0 + r : W->N - 1) * W->row_bytes;
+        rows[r] = W->data + (size_t)(n0 + r < W->N ? n0 + r : W->N - 1) * W->row_bytes + from;
     /* The passes below go across the 32 rows, a few bytes of each at a
      * time, which leaves the hardware prefetchers behind: each row's
      * lines are asked for first, so that their misses overlap. */
     for (int r = 0; r < PANEL; r++)
-        for (size_t o = 0; o < W->row_bytes; o += 64)
+        for (size_t o = 0; o < bytes; o += 64)
             _mm_prefetch((const char *)rows[r] + o, _MM_HINT_T1);
     __m512i ix[6];
     for (int i = 0; i < 6; i++)
@@ -252,18 +261,18 @@ pack_panel(const lm_mat *W, int n0, const panel *pn, const gguf_type type)
 
 /* Y rows t of nt tokens, columns of the panel's rows (masks m0, m1 for the
  * two sets of 16) = the panel against tokens xq[0 .. nt - 1] over blocks
- * b0 .. b1 - 1, added to Y unless b0 is 0. */
+ * b0 .. b1 - 1, added to Y when add. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
 gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *terms,
           int stride, const int nt, const gguf_type type, float *Y, int ldy, __mmask16 m0,
-          __mmask16 m1)
+          __mmask16 m1, bool add)
 {
     const int halves = halves_of(type), per_half = GROUPS / halves;
     __m512 acc[2][TILE_T];
 #pragma GCC unroll 6
     for (int t = 0; t < nt; t++) {
-        acc[0][t] = b0 ? _mm512_maskz_loadu_ps(m0, Y + (size_t)t * ldy) : _mm512_setzero_ps();
-        acc[1][t] = b0 ? _mm512_maskz_loadu_ps(m1, Y + (size_t)t * ldy + 16) : _mm512_setzero_ps();
+        acc[0][t] = add ? _mm512_maskz_loadu_ps(m0, Y + (size_t)t * ldy) : _mm512_setzero_ps();
+        acc[1][t] = add ? _mm512_maskz_loadu_ps(m1, Y + (size_t)t * ldy + 16) : _mm512_setzero_ps();
     }
     for (int b = b0; b < b1; b++) {
         const uint8_t *cb = pn->codes + (size_t)b * BLOCK_BYTES;
@@ -318,38 +327,52 @@ gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *
 typedef struct {
     bert_pool *p;
     const lm_mat *W;
+    int kb0, nb;          /* the slice of K: blocks kb0 .. kb0 + nb - 1 */
+    const uint8_t *packed; /* (panels, panel_bytes(nb)), or NULL: pack per task */
+    bool add;             /* Y += the product, else Y = */
     int M;
     const lm_qrow *xq;
     const token_term *terms;
     float *Y;
 } gemm_job;
 
-/* A panel of PANEL rows against every token: packed once, then tiles of
- * TILE_T tokens, each through K_BLOCKS blocks with its sums in registers,
- * all the tokens' tiles before the next K_BLOCKS. */
+/* A panel of PANEL rows against every token: packed once (or found packed),
+ * then tiles of TILE_T tokens, each through K_BLOCKS blocks with its sums in
+ * registers, all the tokens' tiles before the next K_BLOCKS. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
 gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
 {
     const lm_mat *W = j->W;
-    const int nb = W->K / 32, stride = W->K / 16, n0 = task * PANEL;
+    const int nb = j->nb, stride = 2 * nb, n0 = task * PANEL;
     int rows = W->N - n0 < PANEL ? W->N - n0 : PANEL;
-    panel pn = panel_at(bert_pool_scratch(j->p, thread), nb);
-    pack_panel(W, n0, &pn, type);
+    panel pn;
+    if (j->packed) {
+        /* packed before, and out of the caches since: its lines are asked
+         * for at once, as pack_panel asks for the rows it reads */
+        const uint8_t *at = j->packed + (size_t)task * panel_bytes(nb);
+        for (size_t o = 0; o < panel_bytes(nb); o += 64)
+            _mm_prefetch((const char *)at + o, _MM_HINT_T1);
+        pn = panel_at((void *)at, nb);
+    } else {
+        pn = panel_at(bert_pool_scratch(j->p, thread), nb);
+        pack_panel(W, n0, j->kb0, nb, &pn, type);
+    }
     __mmask16 m0 = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1);
     __mmask16 m1 = rows >= 32 ? 0xFFFF : rows > 16 ? (__mmask16)((1u << (rows - 16)) - 1) : 0;
     for (int b0 = 0; b0 < nb; b0 += K_BLOCKS) {
         int b1 = nb - b0 < K_BLOCKS ? nb : b0 + K_BLOCKS;
+        bool add = b0 > 0 || j->add;
         for (int t0 = 0; t0 < j->M; t0 += TILE_T) {
             const lm_qrow *xq = j->xq + t0;
             const token_term *tt = j->terms + (size_t)t0 * stride;
             float *Y = j->Y + (size_t)t0 * W->N + n0;
             switch (j->M - t0 < TILE_T ? j->M - t0 : TILE_T) {
-            case 1: gemm_tile(&pn, b0, b1, xq, tt, stride, 1, type, Y, W->N, m0, m1); break;
-            case 2: gemm_tile(&pn, b0, b1, xq, tt, stride, 2, type, Y, W->N, m0, m1); break;
-            case 3: gemm_tile(&pn, b0, b1, xq, tt, stride, 3, type, Y, W->N, m0, m1); break;
-            case 4: gemm_tile(&pn, b0, b1, xq, tt, stride, 4, type, Y, W->N, m0, m1); break;
-            case 5: gemm_tile(&pn, b0, b1, xq, tt, stride, 5, type, Y, W->N, m0, m1); break;
-            default: gemm_tile(&pn, b0, b1, xq, tt, stride, 6, type, Y, W->N, m0, m1); break;
+            case 1: gemm_tile(&pn, b0, b1, xq, tt, stride, 1, type, Y, W->N, m0, m1, add); break;
+            case 2: gemm_tile(&pn, b0, b1, xq, tt, stride, 2, type, Y, W->N, m0, m1, add); break;
+            case 3: gemm_tile(&pn, b0, b1, xq, tt, stride, 3, type, Y, W->N, m0, m1, add); break;
+            case 4: gemm_tile(&pn, b0, b1, xq, tt, stride, 4, type, Y, W->N, m0, m1, add); break;
+            case 5: gemm_tile(&pn, b0, b1, xq, tt, stride, 5, type, Y, W->N, m0, m1, add); break;
+            default: gemm_tile(&pn, b0, b1, xq, tt, stride, 6, type, Y, W->N, m0, m1, add); break;
             }
         }
     }
@@ -367,14 +390,54 @@ GEMM_TYPED(gemm_q4_k, GGUF_TYPE_Q4_K)
 GEMM_TYPED(gemm_q5_k, GGUF_TYPE_Q5_K)
 GEMM_TYPED(gemm_q6_k, GGUF_TYPE_Q6_K)
 
-bool lm_gemm_vnni(bert_pool *p, const lm_mat *W, int M, const lm_qrow *xq, float *Y)
+/* Packing a panel into the caller's buffer, a pool task. */
+#define PACK_TYPED(name, T)                                                                 \
+    static VNNI_TARGET void name(void *ctx, int task, int thread)                           \
+    {                                                                                       \
+        (void)thread;                                                                       \
+        const gemm_job *j = ctx;                                                            \
+        panel pn = panel_at((void *)(j->packed + (size_t)task * panel_bytes(j->nb)), j->nb); \
+        pack_panel(j->W, task * PANEL, j->kb0, j->nb, &pn, T);                              \
+    }
+PACK_TYPED(pack_q8_0, GGUF_TYPE_Q8_0)
+PACK_TYPED(pack_q4_0, GGUF_TYPE_Q4_0)
+PACK_TYPED(pack_q4_k, GGUF_TYPE_Q4_K)
+PACK_TYPED(pack_q5_k, GGUF_TYPE_Q5_K)
+PACK_TYPED(pack_q6_k, GGUF_TYPE_Q6_K)
+
+static bool gemm_applies(const bert_pool *p, const lm_mat *W, int kb0, int nb)
 {
-    if (!p || !lm_type_quantized(W->type) || W->K % 32 != 0 ||
-        panel_bytes(W->K / 32) > BERT_POOL_SCRATCH * sizeof(float))
+    return p && lm_type_quantized(W->type) && W->K % 32 == 0 && kb0 % 8 == 0 && nb > 0 &&
+           kb0 + nb <= W->K / 32 && (nb % 8 == 0 || kb0 + nb == W->K / 32) &&
+           panel_bytes(nb) <= BERT_POOL_SCRATCH * sizeof(float);
+}
+
+size_t lm_gemm_packed_bytes(const bert_pool *p, const lm_mat *W, int kb0, int nb)
+{
+    if (!gemm_applies(p, W, kb0, nb))
+        return 0;
+    return (size_t)((W->N + PANEL - 1) / PANEL) * panel_bytes(nb);
+}
+
+void lm_gemm_pack(bert_pool *p, const lm_mat *W, int kb0, int nb, void *packed)
+{
+    gemm_job j = {.p = p, .W = W, .kb0 = kb0, .nb = nb, .packed = packed};
+    bert_task_fn fn = W->type == GGUF_TYPE_Q8_0   ? pack_q8_0
+                      : W->type == GGUF_TYPE_Q4_0 ? pack_q4_0
+                      : W->type == GGUF_TYPE_Q4_K ? pack_q4_k
+                      : W->type == GGUF_TYPE_Q5_K ? pack_q5_k
+                                                  : pack_q6_k;
+    bert_pool_run(p, fn, &j, (W->N + PANEL - 1) / PANEL);
+}
+
+bool lm_gemm_vnni_slice(bert_pool *p, const lm_mat *W, int kb0, int nb, const void *packed,
+                        int M, const lm_qrow *xq, float *Y, bool add)
+{
+    if (!gemm_applies(p, W, kb0, nb))
         return false;
-    token_term *terms = dq_malloc((size_t)M * (size_t)(W->K / 16) * sizeof *terms);
-    token_terms(W->type, xq, M, W->K, terms);
-    gemm_job j = {p, W, M, xq, terms, Y};
+    token_term *terms = dq_malloc((size_t)M * (size_t)(2 * nb) * sizeof *terms);
+    token_terms(W->type, xq, M, 32 * nb, terms);
+    gemm_job j = {p, W, kb0, nb, packed, add, M, xq, terms, Y};
     bert_task_fn fn = W->type == GGUF_TYPE_Q8_0   ? gemm_q8_0
                       : W->type == GGUF_TYPE_Q4_0 ? gemm_q4_0
                       : W->type == GGUF_TYPE_Q4_K ? gemm_q4_k
@@ -383,4 +446,9 @@ bool lm_gemm_vnni(bert_pool *p, const lm_mat *W, int M, const lm_qrow *xq, float
     bert_pool_run(p, fn, &j, (W->N + PANEL - 1) / PANEL);
     free(terms);
     return true;
+}
+
+bool lm_gemm_vnni(bert_pool *p, const lm_mat *W, int M, const lm_qrow *xq, float *Y)
+{
+    return lm_gemm_vnni_slice(p, W, 0, W->K / 32, NULL, M, xq, Y, false);
 }

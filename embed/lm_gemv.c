@@ -9,7 +9,8 @@
  * its bytes well faster than memory delivers them. Each kernel therefore:
  *   - runs GEMV_ROWS rows per pass, which share the activation loads and the
  *     activation's per-block scales and sums, each row with two
- *     accumulators so that no add waits for the one before;
+ *     accumulators so that no add waits for the one before (Q4_K: one, which
+ *     takes a single add per super-block);
  *   - makes the codes with one or two vector operations per 64 of them: a
  *     Q4_K byte's high nibble is used in place, as 16 times its value (its
  *     sub-block's scale carries the 1/16), Q5_K's and Q6_K's high bits are
@@ -17,10 +18,16 @@
  *   - applies a block's offset (Q4_0's -8, Q8_0's -128 after making its codes
  *     unsigned, the K-quants' mins, Q6_K's -32) once per block to the
  *     activation's sums, not to the codes;
- *   - unpacks the 6-bit scales of Q4_K/Q5_K with byte shuffles;
+ *   - unpacks the 6-bit scales of Q4_K in general registers, Q5_K's with
+ *     byte shuffles;
  *   - asks for the bytes GEMV_PREFETCH ahead of each row.
  * Products of 64 codes (two blocks of 32) go through one vpdpbusd, one
- * conversion and one fused multiply-add with the pair's scales.
+ * conversion and one fused multiply-add with the pair's scales; Q4_K's 256
+ * codes of a super-block through four vpdpbusd into one vector, then one
+ * conversion and one multiply-add (gemv_q4k). What bounds these loops on
+ * this CPU is their vector instructions per byte, above all the shuffles:
+ * Q4_K's scale unpacking with byte shuffles took a third of its kernel's
+ * time, the shuffles alone a sixth (bench/README.md).
  */
 #include "embed/lm_impl.h"
 
@@ -158,6 +165,16 @@ GEMV_INLINE void gemv_q32(const lm_mat *W, const uint8_t *row, size_t rs, const 
     store_sums(acc, acc2, R, y, ys);
 }
 
+/* The super-block of `bytes` bytes at p, after asking for the bytes
+ * GEMV_PREFETCH ahead of it. */
+GEMV_INLINE const uint8_t *super_block_ahead(const uint8_t *p, const int bytes)
+{
+#pragma GCC unroll 8
+    for (int o = 0; o < bytes; o += 64)
+        _mm_prefetch((const char *)p + GEMV_PREFETCH + o, _MM_HINT_T0);
+    return p;
+}
+
 /* The activation's 256 codes of super-block s, 64 to a vector. */
 GEMV_INLINE void super_block_codes(const lm_qrow *x, int s, __m512i xv[4])
 {
@@ -219,10 +236,7 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
         super_block_codes(x, s, xv);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const uint8_t *sup = row + r * rs + (size_t)s * bytes;
-#pragma GCC unroll 8
-            for (int o = 0; o < bytes; o += 64)
-                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            const uint8_t *sup = super_block_ahead(row + r * rs + (size_t)s * bytes, bytes);
             __m512 v = _mm512_mul_ps(k4_scales(sup), xd);
             /* the mins, against the activation's sums */
             acc2[r] = _mm512_mask_sub_ps(acc2[r], (__mmask16)0xFF00, acc2[r], v);
@@ -250,6 +264,136 @@ GEMV_INLINE void gemv_k4(const lm_mat *W, const uint8_t *row, size_t rs, const l
     store_sums(acc, acc2, R, y, ys);
 }
 
+/* Q4_K with the products of a super-block's eight sub-blocks summed in one
+ * vector: four vpdpbusd, each over 8 codes of every sub-block (a 64-bit
+ * chunk per sub-block, two lanes), so that one conversion and one
+ * multiply-add take the whole super-block, mins included: the two lanes of
+ * a sub-block are added into the even one, and the odd one takes the sum of
+ * the activation's codes of that block (made once per call), which meets
+ * -dmin times the min there.
+ *
+ * The codes' chunks: 64-bit element 4p + i of the super-block's 128 bytes
+ * of codes is chunk i of pair p, whose low nibbles are sub-block 2p and high
+ * ones 2p + 1. The two halves' in-lane unpacks (lo, hi), and both with
+ * their 128-bit lanes swapped, hold in chunk c the chunks Q4K_CHUNK[k][c] of
+ * pairs 0 2 0 2 1 3 1 3; masked to the low nibble in chunks 0, 1, 4, 5 and
+ * the high in 2, 3, 6, 7, each is one chunk of every sub-block, sub-block
+ * Q4K_SUB[c] in chunk c. Cross-lane two-source permutes instead cost an
+ * eighth more time. The activation's chunks are arranged to match once per
+ * call (q4k_arrange), at most GEMV_ARRANGED_MAX codes (longer rows take
+ * gemv_k4). */
+enum { GEMV_ARRANGED_MAX = 32768 };
+
+/* x's codes in the order gemv_q4k takes them: for super-block s and
+ * k = 0..3, 64 bytes at 256 s + 64 k, in chunk c bytes 8 Q4K_CHUNK[k][c] to
+ * 8 Q4K_CHUNK[k][c] + 7 of sub-block Q4K_SUB[c]; and in the odd lanes of
+ * sums[16 s ...], the sum of each chunk's sub-block's codes. */
+typedef struct {
+    int8_t q[GEMV_ARRANGED_MAX] __attribute__((aligned(64)));
+    int32_t sums[GEMV_ARRANGED_MAX / 16] __attribute__((aligned(64)));
+} q4k_arranged;
+
+/* Which sub-block each 64-bit chunk of gemv_q4k's products holds, and which
+ * of its four 8-byte chunks product k takes there (see above). */
+static const int Q4K_SUB[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+static const int Q4K_CHUNK[4][8] = {
+    {0, 0, 2, 2, 0, 0, 2, 2}, {1, 1, 3, 3, 1, 1, 3, 3}, {2, 2, 0, 0, 2, 2, 0, 0}, {3, 3, 1, 1, 3, 3, 1, 1}};
+
+GEMV_INLINE void q4k_arrange(const lm_qrow *x, int K, q4k_arranged *a)
+{
+    for (int s = 0; s < K / 256; s++) {
+        __m512i xv[4];
+        super_block_codes(x, s, xv);
+        __m512i sum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            /* chunk c: sub-block Q4K_SUB[c]'s 8 codes Q4K_CHUNK[k][c], the
+             * super-block's 64-bit element 4 Q4K_SUB[c] + Q4K_CHUNK[k][c]:
+             * of xv[0..1] for even c, xv[2..3] for odd */
+            long long g[8];
+            for (int c = 0; c < 8; c++)
+                g[c] = 4 * Q4K_SUB[c] + Q4K_CHUNK[k][c] - (c % 2) * 16;
+            __m512i idx = _mm512_set_epi64(g[7], g[6], g[5], g[4], g[3], g[2], g[1], g[0]);
+            __m512i lo = _mm512_permutex2var_epi64(xv[0], idx, xv[1]);
+            __m512i hi = _mm512_permutex2var_epi64(xv[2], idx, xv[3]);
+            __m512i c = _mm512_mask_blend_epi64((__mmask8)0xAA, lo, hi);
+            _mm512_store_si512(a->q + 256 * s + 64 * k, c);
+            /* each chunk's codes + 128, summed */
+            sum = _mm512_add_epi64(sum, _mm512_sad_epu8(_mm512_xor_si512(c, _mm512_set1_epi8((char)0x80)),
+                                                         _mm512_setzero_si512()));
+        }
+        sum = _mm512_sub_epi64(sum, _mm512_set1_epi64(32 * 128));
+        _mm512_store_si512(a->sums + 16 * s, _mm512_slli_epi64(sum, 32));
+    }
+}
+
+/* The eight scales and mins of the Q4_K super-block at sup (k4_scale_min in
+ * lm_quant.c) as floats in gemv_q4k's chunk order: lanes 2c and 2c + 1 d sc
+ * and dmin m of sub-block Q4K_SUB[c]. The 6-bit fields are cut out in
+ * general registers, which the vector loop leaves idle, not with byte
+ * shuffles. */
+GEMV_INLINE __m512 k4_scales_interleaved(const uint8_t *sup)
+{
+    uint64_t a;
+    uint32_t b, dd;
+    memcpy(&dd, sup, 4);
+    memcpy(&a, sup + 4, 8);
+    memcpy(&b, sup + 12, 4);
+    uint32_t a0 = (uint32_t)a, a1 = (uint32_t)(a >> 32);
+    /* scales 0-3 and mins 0-3; scales 4-7; mins 4-7 */
+    uint64_t low = a & 0x3F3F3F3F3F3F3F3Full;
+    uint32_t sc = (b & 0x0F0F0F0Fu) | (a0 >> 2 & 0x30303030u);
+    uint32_t m = (b >> 4 & 0x0F0F0F0Fu) | (a1 >> 2 & 0x30303030u);
+    __m128i v = _mm_set_epi64x((long long)(sc | (uint64_t)m << 32), (long long)low);
+    /* bytes: scales 0-3, mins 0-3, scales 4-7, mins 4-7; to Q4K_SUB's order */
+    v = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    __m512 dm = _mm512_cvtph_ps(_mm256_set1_epi32((int)dd)); /* d, dmin, d, dmin, ... */
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)), dm);
+}
+
+GEMV_INLINE void gemv_q4k(const lm_mat *W, const uint8_t *row, size_t rs, const q4k_arranged *xa,
+                          const lm_qrow *x, float *y, size_t ys, const int R)
+{
+    /* lanes 2c and 2c + 1: sub-block Q4K_SUB[c]'s block */
+    const __m512i dup = _mm512_set_epi32(7, 7, 3, 3, 6, 6, 2, 2, 5, 5, 1, 1, 4, 4, 0, 0);
+    /* the high nibbles are used in place (16 q) */
+    const long long lo4 = 0x0F0F0F0F0F0F0F0Fll, hi4 = (long long)0xF0F0F0F0F0F0F0F0ull;
+    const __m512i nibbles = _mm512_set_epi64(hi4, hi4, lo4, lo4, hi4, hi4, lo4, lo4);
+    /* per chunk: the scale's factor (1/16 for an odd sub-block's in-place
+     * high nibbles), then the min's */
+    const __m512 sign = _mm512_set_ps(-1, 0.0625f, -1, 0.0625f, -1, 1, -1, 1, -1, 0.0625f, -1, 0.0625f,
+                                      -1, 1, -1, 1);
+    __m512 acc[GEMV_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int s = 0; s < W->K / 256; s++) {
+        /* the activation's block scales, each twice */
+        __m512 xd = _mm512_mul_ps(
+            _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(x->d + 8 * s))), sign);
+        __m512i sums = _mm512_load_si512(xa->sums + 16 * s);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint8_t *sup = super_block_ahead(row + r * rs + (size_t)s * 144, 144);
+            __m512 v = _mm512_mul_ps(k4_scales_interleaved(sup), xd);
+            __m512i z0 = _mm512_loadu_si512(sup + 16), z1 = _mm512_loadu_si512(sup + 80);
+            __m512i lo = _mm512_unpacklo_epi64(z0, z1), hi = _mm512_unpackhi_epi64(z0, z1);
+            __m512i ops[4] = {lo, hi, _mm512_shuffle_i64x2(lo, lo, 0xB1), _mm512_shuffle_i64x2(hi, hi, 0xB1)};
+            __m512i d = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                d = _mm512_dpbusd_epi32(d, _mm512_and_si512(ops[k], nibbles),
+                                        _mm512_load_si512(xa->q + 256 * s + 64 * k));
+            /* even lanes: a sub-block's product; odd: its activation sum */
+            d = _mm512_mask_add_epi32(sums, (__mmask16)0x5555, d, _mm512_srli_epi64(d, 32));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), v, acc[r]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        y[r * ys] = _mm512_reduce_add_ps(acc[r]);
+}
+
 /* ---- Q6_K: super-blocks of 256, sixteen int8 scales, codes - 32 ----------- */
 
 GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
@@ -269,10 +413,7 @@ GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const 
         super_block_codes(x, s, xv);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const uint8_t *sup = row + r * rs + (size_t)s * 210;
-#pragma GCC unroll 8
-            for (int o = 0; o < 210; o += 64)
-                _mm_prefetch((const char *)sup + GEMV_PREFETCH + o, _MM_HINT_T0);
+            const uint8_t *sup = super_block_ahead(row + r * rs + (size_t)s * 210, 210);
             __m512 sc = _mm512_mul_ps(
                 _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sup + 192)))),
                 _mm512_set1_ps(half_at(sup + 208)));
@@ -310,13 +451,18 @@ GEMV_INLINE void gemv_q6k(const lm_mat *W, const uint8_t *row, size_t rs, const 
 
 /* R rows from row, rs bytes apart, into y[0], y[ys], ...; R a constant in
  * each inlined copy. */
-GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const lm_qrow *x, float *y,
-                           size_t ys, const int R)
+GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const q4k_arranged *xa,
+                           const lm_qrow *x, float *y, size_t ys, const int R)
 {
     switch (W->type) {
     case GGUF_TYPE_Q8_0: gemv_q32(W, row, rs, x, y, ys, R, true); break;
     case GGUF_TYPE_Q4_0: gemv_q32(W, row, rs, x, y, ys, R, false); break;
-    case GGUF_TYPE_Q4_K: gemv_k4(W, row, rs, x, y, ys, R, false); break;
+    case GGUF_TYPE_Q4_K:
+        if (xa)
+            gemv_q4k(W, row, rs, xa, x, y, ys, R);
+        else
+            gemv_k4(W, row, rs, x, y, ys, R, false);
+        break;
     case GGUF_TYPE_Q5_K: gemv_k4(W, row, rs, x, y, ys, R, true); break;
     default: gemv_q6k(W, row, rs, x, y, ys, R); break;
     }
@@ -324,13 +470,20 @@ GEMV_INLINE void gemv_rows(const lm_mat *W, const uint8_t *row, size_t rs, const
 
 GEMV_TARGET void lm_gemv_vnni(const lm_mat *W, int n0, int n1, const lm_qrow *x, float *y)
 {
+    q4k_arranged xa;
+    const q4k_arranged *arranged = NULL;
+    if (W->type == GGUF_TYPE_Q4_K && W->K <= GEMV_ARRANGED_MAX) {
+        q4k_arrange(x, W->K, &xa);
+        arranged = &xa;
+    }
     /* row n0 + i beside row n0 + half + i */
     int half = (n1 - n0) / 2;
     size_t rs = (size_t)half * W->row_bytes;
     for (int i = 0; i < half; i++)
-        gemv_rows(W, W->data + (size_t)(n0 + i) * W->row_bytes, rs, x, y + n0 + i, (size_t)half, 2);
+        gemv_rows(W, W->data + (size_t)(n0 + i) * W->row_bytes, rs, arranged, x, y + n0 + i,
+                  (size_t)half, 2);
     if ((n1 - n0) % 2)
-        gemv_rows(W, W->data + (size_t)(n1 - 1) * W->row_bytes, 0, x, y + n1 - 1, 0, 1);
+        gemv_rows(W, W->data + (size_t)(n1 - 1) * W->row_bytes, 0, arranged, x, y + n1 - 1, 0, 1);
 }
 
 /* ---- the threaded products of one token ------------------------------------- */

@@ -122,6 +122,20 @@ void lm_qdot_vnni(const lm_mat *W, int n, const lm_qrow *xq, int nt, float *out,
  * disjoint panels of rows. False, with nothing written, where it does not
  * apply: no pool, or rows too long for a pool thread's scratch. */
 bool lm_gemm_vnni(bert_pool *p, const lm_mat *W, int M, const lm_qrow *xq, float *Y);
+/* lm_gemm_vnni over a slice of K, blocks kb0 .. kb0 + nb - 1 of W's rows
+ * (kb0 a multiple of 8; nb too, or the slice ends at K): xq's rows hold the
+ * slice's 32 nb activations, and add says Y += rather than Y =. packed is
+ * lm_gemm_pack's of the same slice, or NULL to pack as it goes. A sliced
+ * product adds up in the whole one's order where nb is a multiple of 1024
+ * (LM_GEMM_SLICE) activations. */
+enum { LM_GEMM_SLICE = 1024 };
+bool lm_gemm_vnni_slice(bert_pool *p, const lm_mat *W, int kb0, int nb, const void *packed,
+                        int M, const lm_qrow *xq, float *Y, bool add);
+/* Bytes of the slice packed, 0 where lm_gemm_vnni_slice does not apply. */
+size_t lm_gemm_packed_bytes(const bert_pool *p, const lm_mat *W, int kb0, int nb);
+/* Packs the slice into packed (lm_gemm_packed_bytes, 64-byte aligned), the
+ * pool's threads on disjoint panels. */
+void lm_gemm_pack(bert_pool *p, const lm_mat *W, int kb0, int nb, void *packed);
 /* Decode's product (lm_gemv.c): y[n] = dot(row n of W, x) for n0 <= n < n1,
  * one token, AVX-512 VNNI; for the quantized types and K that
  * lm_gemv_fits. */

@@ -5,7 +5,9 @@
  * source of truth, and the file is used only while the stamp in its header
  * equals the one the store has now (a hash of FTS5's structure and averages
  * records, which every committed change to the index rewrites, and of the
- * rank's configuration). It holds,
+ * rank's configuration). A writer builds it from FTS5 (bm25_build.c) or
+ * brings the one before up to date from the log of changed chunks
+ * (bm25_update.c); both write the same bytes. It holds,
  * for every term FTS5 holds, the rows that contain it with their counts per
  * column, so a query's scores are
  * FTS5's bm25() to the bit, and per-block maxima of bm25's term-frequency
@@ -37,7 +39,7 @@
 
 #define BM25_FILE "bm25.idx"
 #define BM25_MAGIC "DQBM25\r\n"
-#define BM25_VERSION 1
+#define BM25_VERSION 2
 #define BM25_BOM 0x01020304u
 #define BM25_BLOCK 128
 /* FTS5's bm25() constants (fts5_aux.c). */
@@ -54,6 +56,8 @@ typedef struct {
     double weight[2];    /* the rank's column weights: text, section */
     uint64_t n_terms;
     uint64_t off_rows, off_terms, off_strings, off_postings, size;
+    uint64_t log_seq;  /* the last fts_log entry the file has seen (bm25_update.c) */
+    uint64_t schema;   /* the store's schema version */
     uint64_t checksum; /* bm25_checksum of every byte after the header */
 } bm25_header;
 
@@ -144,14 +148,65 @@ static inline float bm25_cursor_block_gmax(const bm25_cursor *c)
     return c->blocks[c->block].gmax;
 }
 
+/* The term's bytes (t->str_len of them), or NULL when its entry points
+ * outside the strings. */
+const char *bm25_term_text(const bm25_file *f, const bm25_term *t);
+
 /* The store's stamp: 0, or -1 with the error set (no FTS5 records). */
 int bm25_stamp(sqlite3 *db, uint8_t out[32]);
 
 /* Builds the file's bytes from the store's chunks inside one read
  * transaction: 1 with *out filled, 0 when the store's FTS5 index is not one
  * this format mirrors (other columns, another rank, counts that differ
- * from FTS5's), -1 on error. */
+ * from FTS5's) or is empty, -1 on error. */
 int bm25_build(sqlite3 *db, dq_buf *out);
+
+/* Brings old (NULL: an empty file before the first logged change) up to
+ * the store's state from the chunks fts_log names, inside one read
+ * transaction, to the bytes bm25_build writes: 1 with *out filled, 0 when
+ * it cannot (the log no longer reaches back to old, another schema, more
+ * changed rows than it is worth, counts that differ from FTS5's: the caller
+ * builds from FTS5), -1 on error. */
+int bm25_update(sqlite3 *db, const bm25_file *old, dq_buf *out);
+
+/* ---- what both writers share (bm25_build.c) ------------------------------ */
+
+/* The rows of a file being written, in chunk id order. */
+typedef struct {
+    int64_t *chunk_ids; /* (n) */
+    int64_t *doc_ids;   /* (n) */
+    uint32_t *lengths;  /* (n) */
+    size_t n, cap;
+    uint64_t tokens;    /* the sum of lengths */
+} bm25_rows;
+
+void bm25_rows_push(bm25_rows *r, int64_t chunk_id, int64_t doc_id, uint32_t length);
+void bm25_rows_free(bm25_rows *r);
+
+/* FTS5's docsize record of a row: its tokens in the text and section
+ * columns. False when it is not two varints. */
+bool bm25_parse_docsize(const void *rec, size_t n, uint32_t sz[2]);
+
+/* The header's fields that describe the store (magic to weights, FTS5's
+ * totals, log_seq, schema), read inside the caller's read transaction: 1,
+ * 0 when the FTS5 index is not one this format mirrors or is empty, -1 on
+ * error. */
+int bm25_read_state(sqlite3 *db, bm25_header *h);
+
+/* Writes a file: the rows, then each term (in byte order) with its
+ * postings (in row order), then bm25_writer_finish. */
+typedef struct bm25_writer bm25_writer;
+/* h: from bm25_read_state; r: rows whose count and tokens equal h's. */
+bm25_writer *bm25_writer_new(const bm25_header *h, const bm25_rows *r, dq_buf *out);
+void bm25_writer_add(bm25_writer *w, uint32_t row, uint32_t tf_text, uint32_t tf_section);
+/* Ends the term whose postings were added (none: the term is left out). */
+void bm25_writer_end_term(bm25_writer *w, const char *term, size_t len);
+/* Writes the term table, the strings and the header into out. */
+void bm25_writer_finish(bm25_writer *w);
+void bm25_writer_free(bm25_writer *w);
+
+/* The order of terms in the file (FTS5's): bytes, then the shorter first. */
+int bm25_term_order(const char *a, size_t na, const char *b, size_t nb);
 
 /* docqa_phrase_tf(fts): the first phrase's instances in the current row,
  * text column in the low 32 bits, section in the high (an FTS5 auxiliary

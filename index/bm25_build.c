@@ -143,24 +143,44 @@ fail:
     return -1;
 }
 
-typedef struct {
-    int64_t *chunk_ids; /* (n) */
-    int64_t *doc_ids;   /* (n) */
-    uint32_t *lengths;  /* (n) */
-    size_t n, cap;
-    uint64_t tokens;
-} rows;
+void bm25_rows_push(bm25_rows *r, int64_t chunk_id, int64_t doc_id, uint32_t length)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 256;
+        r->chunk_ids = dq_realloc(r->chunk_ids, r->cap * sizeof *r->chunk_ids);
+        r->doc_ids = dq_realloc(r->doc_ids, r->cap * sizeof *r->doc_ids);
+        r->lengths = dq_realloc(r->lengths, r->cap * sizeof *r->lengths);
+    }
+    r->chunk_ids[r->n] = chunk_id;
+    r->doc_ids[r->n] = doc_id;
+    r->lengths[r->n] = length;
+    r->tokens += length;
+    r->n++;
+}
 
-static void rows_free(rows *r)
+void bm25_rows_free(bm25_rows *r)
 {
     free(r->chunk_ids);
     free(r->doc_ids);
     free(r->lengths);
+    *r = (bm25_rows){0};
+}
+
+bool bm25_parse_docsize(const void *rec, size_t n, uint32_t sz[2])
+{
+    const uint8_t *p = rec, *end = p + n;
+    for (int i = 0; i < 2; i++) {
+        uint64_t v;
+        if (!p || !sqlite_varint(&p, end, &v) || v > UINT32_MAX)
+            return false;
+        sz[i] = (uint32_t)v;
+    }
+    return p == end;
 }
 
 /* Every FTS5 row with its length and document: 1, 0 when a row has no
  * chunk or a damaged size record, -1 on error. */
-static int read_rows(sqlite3 *db, rows *r)
+static int read_rows(sqlite3 *db, bm25_rows *r)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db,
@@ -171,27 +191,15 @@ static int read_rows(sqlite3 *db, rows *r)
         return -1;
     }
     int ok = 1, rc;
-    size_t cap2 = 0, cap3 = 0;
-    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const uint8_t *p = sqlite3_column_blob(s, 1);
-        const uint8_t *end = p + sqlite3_column_bytes(s, 1);
-        uint64_t len = 0, col;
-        for (int i = 0; i < 2 && ok; i++) {
-            ok = p && sqlite_varint(&p, end, &col) && col <= UINT32_MAX;
-            len += ok ? col : 0;
-        }
-        if (!ok || p != end || len > UINT32_MAX || sqlite3_column_type(s, 2) == SQLITE_NULL) {
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        uint32_t sz[2];
+        if (!bm25_parse_docsize(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
+                                sz) ||
+            (uint64_t)sz[0] + sz[1] > UINT32_MAX || sqlite3_column_type(s, 2) == SQLITE_NULL) {
             ok = 0;
             break;
         }
-        DQ_GROW(r->chunk_ids, r->cap, r->n + 1);
-        DQ_GROW(r->doc_ids, cap2, r->n + 1);
-        DQ_GROW(r->lengths, cap3, r->n + 1);
-        r->chunk_ids[r->n] = sqlite3_column_int64(s, 0);
-        r->doc_ids[r->n] = sqlite3_column_int64(s, 2);
-        r->lengths[r->n] = (uint32_t)len;
-        r->tokens += len;
-        r->n++;
+        bm25_rows_push(r, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 2), sz[0] + sz[1]);
     }
     if (ok && rc != SQLITE_DONE) {
         dq_set_error("cannot read the FTS5 index: %s", sqlite3_errmsg(db));
@@ -218,6 +226,37 @@ static bool read_totals(sqlite3 *db, uint64_t *n_rows, uint64_t *n_tokens)
     return ok;
 }
 
+/* One integer the statement sql returns (0 when no row): 0, or -1. */
+static int query_u64(sqlite3 *db, const char *sql, uint64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    *out = 0;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        *out = (uint64_t)sqlite3_column_int64(s, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        dq_set_error("cannot read the store: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int bm25_read_state(sqlite3 *db, bm25_header *h)
+{
+    *h = (bm25_header){.version = BM25_VERSION, .bom = BM25_BOM};
+    memcpy(h->magic, BM25_MAGIC, 8);
+    int rc = read_config(db, h->weight);
+    if (rc <= 0)
+        return rc;
+    if (bm25_stamp(db, h->stamp) < 0 ||
+        query_u64(db, "SELECT seq FROM sqlite_sequence WHERE name = 'fts_log'", &h->log_seq) < 0 ||
+        query_u64(db, "PRAGMA user_version", &h->schema) < 0)
+        return -1;
+    if (!read_totals(db, &h->n_rows, &h->n_tokens) || h->n_rows == 0 || h->n_tokens == 0 ||
+        h->n_rows >= UINT32_MAX || h->n_tokens > INT64_MAX)
+        return 0;
+    return 1;
+}
+
 static void put_varint(dq_buf *b, uint32_t v)
 {
     while (v >= 0x80) {
@@ -233,131 +272,173 @@ static float round_up(double g)
     return (double)f < g ? nextafterf(f, INFINITY) : f;
 }
 
-/* One term's postings while they are read. */
-typedef struct {
-    dq_buf entries;
-    bm25_block *blocks;
-    size_t n_blocks, cap;
-    uint32_t n_post, df_section, in_block;
-    int64_t prev;
-    float gmax;
-} term_acc;
-
-typedef struct {
-    const rows *r;
-    double w[2], avgdl;
-    /* Per row, bm25's length term k1 (1 - b + b d / avgdl): the blocks'
-     * maxima are bounds (rounded up to float), so computing it once a row
-     * instead of FTS5's way a posting changes none. */
-    double *norm;   /* (r->n) */
-    /* chunk id - id_base -> row, when the ids are dense enough; else NULL
-     * and a binary search. */
-    int32_t *row_of_id; /* (n_ids) */
-    int64_t id_base;
-    size_t n_ids;
-    dq_buf terms, strings;
-    dq_buf *postings; /* the file being built; postings start at post_base */
-    size_t post_base;
-    uint64_t n_terms;
-    term_acc acc;
-} builder;
-
-static void acc_add(builder *b, uint32_t row, uint32_t tf_text, uint32_t tf_section)
-{
-    term_acc *a = &b->acc;
-    if (a->in_block == 0) {
-        DQ_GROW(a->blocks, a->cap, a->n_blocks + 1);
-        a->blocks[a->n_blocks++] = (bm25_block){0, (uint32_t)a->entries.len, 0};
-    }
-    put_varint(&a->entries, (uint32_t)((int64_t)row - a->prev - 1));
-    put_varint(&a->entries, tf_text << 1 | (tf_section != 0));
-    if (tf_section)
-        put_varint(&a->entries, tf_section);
-    double f = tf_text * b->w[0] + tf_section * b->w[1];
-    float g = round_up(f * (BM25_K1 + 1.0) / (f + b->norm[row]));
-    bm25_block *blk = &a->blocks[a->n_blocks - 1];
-    blk->last_row = row;
-    if (g > blk->gmax)
-        blk->gmax = g;
-    if (g > a->gmax)
-        a->gmax = g;
-    a->prev = row;
-    a->n_post++;
-    a->df_section += tf_section != 0;
-    a->in_block = (a->in_block + 1) % BM25_BLOCK;
-}
-
 static void pad8(dq_buf *b)
 {
     while (b->len % 8)
         dq_buf_putc(b, 0);
 }
 
-/* Ends the current term: its entry, string and postings go out. */
-static void acc_flush(builder *b, const char *term, size_t len)
+struct bm25_writer {
+    bm25_header h;
+    double avgdl;
+    /* Per row, bm25's length term k1 (1 - b + b d / avgdl): the blocks'
+     * maxima are bounds (rounded up to float), so computing it once a row
+     * instead of FTS5's way a posting changes none. */
+    double *norm; /* (n_rows) */
+    dq_buf terms, strings;
+    dq_buf *out;  /* the file being built; postings start at h.off_postings */
+    /* The current term's postings. */
+    dq_buf entries;
+    bm25_block *blocks; /* (n_blocks) */
+    size_t n_blocks, cap;
+    uint32_t n_post, df_section, in_block;
+    int64_t prev;
+    float gmax;
+};
+
+bm25_writer *bm25_writer_new(const bm25_header *h, const bm25_rows *r, dq_buf *out)
 {
-    term_acc *a = &b->acc;
-    if (a->n_post) {
-        while (b->postings->len % 4)
-            dq_buf_putc(b->postings, 0);
-        bm25_term t = {.str_off = b->strings.len,
-                       .post_off = b->postings->len - b->post_base,
-                       .post_len = a->n_blocks * sizeof(bm25_block) + a->entries.len,
-                       .str_len = (uint32_t)len,
-                       .n_post = a->n_post,
-                       .df_section = a->df_section,
-                       .gmax = a->gmax};
-        dq_buf_append(&b->terms, (const char *)&t, sizeof t);
-        dq_buf_append(&b->strings, term, len);
-        dq_buf_append(b->postings, (const char *)a->blocks, a->n_blocks * sizeof(bm25_block));
-        if (a->entries.len)
-            dq_buf_append(b->postings, a->entries.data, a->entries.len);
-        b->n_terms++;
+    bm25_writer *w = dq_calloc(1, sizeof *w);
+    w->h = *h;
+    w->out = out;
+    w->prev = -1;
+    w->avgdl = (double)(int64_t)h->n_tokens / (double)(int64_t)h->n_rows;
+    w->norm = dq_malloc((r->n ? r->n : 1) * sizeof *w->norm);
+    for (size_t i = 0; i < r->n; i++)
+        w->norm[i] = BM25_K1 * (1 - BM25_B + BM25_B * (double)r->lengths[i] / w->avgdl);
+    /* The postings, the bulk of the file, go straight into out after the
+     * rows (the header is filled in last): the writer holds the file once. */
+    dq_buf_clear(out);
+    dq_buf_append(out, (const char *)h, sizeof *h);
+    dq_buf_append(out, (const char *)r->chunk_ids, r->n * sizeof *r->chunk_ids);
+    dq_buf_append(out, (const char *)r->doc_ids, r->n * sizeof *r->doc_ids);
+    dq_buf_append(out, (const char *)r->lengths, r->n * sizeof *r->lengths);
+    pad8(out);
+    w->h.off_rows = sizeof *h;
+    w->h.off_postings = out->len;
+    return w;
+}
+
+void bm25_writer_add(bm25_writer *w, uint32_t row, uint32_t tf_text, uint32_t tf_section)
+{
+    if (w->in_block == 0) {
+        DQ_GROW(w->blocks, w->cap, w->n_blocks + 1);
+        w->blocks[w->n_blocks++] = (bm25_block){0, (uint32_t)w->entries.len, 0};
     }
-    dq_buf_clear(&a->entries);
-    a->n_blocks = 0;
-    a->n_post = a->df_section = a->in_block = 0;
-    a->prev = -1;
-    a->gmax = 0;
+    put_varint(&w->entries, (uint32_t)((int64_t)row - w->prev - 1));
+    put_varint(&w->entries, tf_text << 1 | (tf_section != 0));
+    if (tf_section)
+        put_varint(&w->entries, tf_section);
+    double f = tf_text * w->h.weight[0] + tf_section * w->h.weight[1];
+    float g = round_up(f * (BM25_K1 + 1.0) / (f + w->norm[row]));
+    bm25_block *blk = &w->blocks[w->n_blocks - 1];
+    blk->last_row = row;
+    if (g > blk->gmax)
+        blk->gmax = g;
+    if (g > w->gmax)
+        w->gmax = g;
+    w->prev = row;
+    w->n_post++;
+    w->df_section += tf_section != 0;
+    w->in_block = (w->in_block + 1) % BM25_BLOCK;
 }
 
-static int row_of(const builder *b, int64_t id)
+void bm25_writer_end_term(bm25_writer *w, const char *term, size_t len)
 {
-    if (!b->row_of_id)
-        return (int)bm25_find_id(b->r->chunk_ids, b->r->n, id);
-    if (id < b->id_base || (uint64_t)(id - b->id_base) >= b->n_ids)
-        return -1;
-    return b->row_of_id[id - b->id_base];
+    if (w->n_post) {
+        dq_buf *out = w->out;
+        while (out->len % 4)
+            dq_buf_putc(out, 0);
+        bm25_term t = {.str_off = w->strings.len,
+                       .post_off = out->len - w->h.off_postings,
+                       .post_len = w->n_blocks * sizeof(bm25_block) + w->entries.len,
+                       .str_len = (uint32_t)len,
+                       .n_post = w->n_post,
+                       .df_section = w->df_section,
+                       .gmax = w->gmax};
+        dq_buf_append(&w->terms, (const char *)&t, sizeof t);
+        dq_buf_append(&w->strings, term, len);
+        dq_buf_append(out, (const char *)w->blocks, w->n_blocks * sizeof(bm25_block));
+        if (w->entries.len)
+            dq_buf_append(out, w->entries.data, w->entries.len);
+        w->h.n_terms++;
+    }
+    dq_buf_clear(&w->entries);
+    w->n_blocks = 0;
+    w->n_post = w->df_section = w->in_block = 0;
+    w->prev = -1;
+    w->gmax = 0;
 }
 
-/* The lookups read_postings makes once per term and row. */
-static void prepare_rows(builder *b)
+void bm25_writer_finish(bm25_writer *w)
 {
-    const rows *r = b->r;
-    b->norm = dq_malloc(r->n * sizeof *b->norm);
-    for (size_t i = 0; i < r->n; i++)
-        b->norm[i] = BM25_K1 * (1 - BM25_B + BM25_B * (double)r->lengths[i] / b->avgdl);
-    uint64_t span = (uint64_t)(r->chunk_ids[r->n - 1] - r->chunk_ids[0]) + 1;
-    if (span > 4 * (uint64_t)r->n + 1024)
+    dq_buf *out = w->out;
+    pad8(out);
+    w->h.off_terms = out->len;
+    if (w->terms.len)
+        dq_buf_append(out, w->terms.data, w->terms.len);
+    w->h.off_strings = out->len;
+    if (w->strings.len)
+        dq_buf_append(out, w->strings.data, w->strings.len);
+    w->h.size = out->len;
+    w->h.checksum = bm25_checksum(out->data + sizeof w->h, out->len - sizeof w->h);
+    memcpy(out->data, &w->h, sizeof w->h);
+}
+
+void bm25_writer_free(bm25_writer *w)
+{
+    if (!w)
         return;
-    b->id_base = r->chunk_ids[0];
-    b->n_ids = (size_t)span;
-    b->row_of_id = dq_malloc(b->n_ids * sizeof *b->row_of_id);
-    for (size_t i = 0; i < b->n_ids; i++)
-        b->row_of_id[i] = -1;
-    for (size_t i = 0; i < r->n; i++)
-        b->row_of_id[r->chunk_ids[i] - b->id_base] = (int32_t)i;
+    free(w->norm);
+    dq_buf_free(&w->terms);
+    dq_buf_free(&w->strings);
+    dq_buf_free(&w->entries);
+    free(w->blocks);
+    free(w);
 }
 
-static int term_order(const char *a, size_t na, const char *b, size_t nb)
+int bm25_term_order(const char *a, size_t na, const char *b, size_t nb)
 {
     int c = memcmp(a, b, na < nb ? na : nb);
     return c ? c : (na > nb) - (na < nb);
 }
 
+/* chunk id -> row for read_postings, which looks one up per term and row:
+ * an array when the ids are dense enough, else a binary search. */
+typedef struct {
+    const bm25_rows *r;
+    int32_t *row_of_id; /* (n_ids), or NULL */
+    int64_t id_base;
+    size_t n_ids;
+} row_map;
+
+static void row_map_init(row_map *m, const bm25_rows *r)
+{
+    *m = (row_map){.r = r};
+    uint64_t span = (uint64_t)(r->chunk_ids[r->n - 1] - r->chunk_ids[0]) + 1;
+    if (span > 4 * (uint64_t)r->n + 1024)
+        return;
+    m->id_base = r->chunk_ids[0];
+    m->n_ids = (size_t)span;
+    m->row_of_id = dq_malloc(m->n_ids * sizeof *m->row_of_id);
+    for (size_t i = 0; i < m->n_ids; i++)
+        m->row_of_id[i] = -1;
+    for (size_t i = 0; i < r->n; i++)
+        m->row_of_id[r->chunk_ids[i] - m->id_base] = (int32_t)i;
+}
+
+static int row_of(const row_map *m, int64_t id)
+{
+    if (!m->row_of_id)
+        return (int)bm25_find_id(m->r->chunk_ids, m->r->n, id);
+    if (id < m->id_base || (uint64_t)(id - m->id_base) >= m->n_ids)
+        return -1;
+    return m->row_of_id[id - m->id_base];
+}
+
 /* Reads every instance, term by term: 1, 0 when one does not fit the
  * rows or FTS5's order is not ours, -1 on error. */
-static int read_postings(sqlite3 *db, builder *b)
+static int read_postings(sqlite3 *db, const row_map *m, bm25_writer *w)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_exec(db,
@@ -373,7 +454,6 @@ static int read_postings(sqlite3 *db, builder *b)
     int64_t doc = -1;
     uint32_t tf[2] = {0, 0};
     int ok = 1, rc, row = -1;
-    b->acc.prev = -1;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_blob(s, 0);
         size_t tl = (size_t)sqlite3_column_bytes(s, 0);
@@ -382,12 +462,12 @@ static int read_postings(sqlite3 *db, builder *b)
         bool same_term = term.data && tl == term.len && memcmp(t, term.data, tl) == 0;
         if (!same_term || d != doc) {
             if (row >= 0)
-                acc_add(b, (uint32_t)row, tf[0], tf[1]);
+                bm25_writer_add(w, (uint32_t)row, tf[0], tf[1]);
             tf[0] = tf[1] = 0;
             if (!same_term) {
                 if (term.data) {
-                    acc_flush(b, term.data, term.len);
-                    if (term_order(term.data, term.len, t ? t : "", tl) >= 0)
+                    bm25_writer_end_term(w, term.data, term.len);
+                    if (bm25_term_order(term.data, term.len, t ? t : "", tl) >= 0)
                         ok = 0;
                 }
                 dq_buf_clear(&term);
@@ -396,7 +476,7 @@ static int read_postings(sqlite3 *db, builder *b)
                 ok = 0;
             }
             doc = d;
-            row = row_of(b, d);
+            row = row_of(m, d);
             if (row < 0)
                 ok = 0;
         }
@@ -412,8 +492,8 @@ static int read_postings(sqlite3 *db, builder *b)
         ok = -1;
     }
     if (ok == 1 && row >= 0) {
-        acc_add(b, (uint32_t)row, tf[0], tf[1]);
-        acc_flush(b, term.data, term.len);
+        bm25_writer_add(w, (uint32_t)row, tf[0], tf[1]);
+        bm25_writer_end_term(w, term.data, term.len);
     }
     sqlite3_finalize(s);
     dq_buf_free(&term);
@@ -422,57 +502,27 @@ static int read_postings(sqlite3 *db, builder *b)
 
 static int build_locked(sqlite3 *db, dq_buf *out)
 {
-    bm25_header h = {.version = BM25_VERSION, .bom = BM25_BOM};
-    memcpy(h.magic, BM25_MAGIC, 8);
-    int rc = read_config(db, h.weight);
+    bm25_header h;
+    int rc = bm25_read_state(db, &h);
     if (rc <= 0)
         return rc;
-    if (bm25_stamp(db, h.stamp) < 0)
-        return -1;
-    if (!read_totals(db, &h.n_rows, &h.n_tokens) || h.n_rows == 0 || h.n_tokens == 0)
-        return 0;
-    rows r = {0};
+    bm25_rows r = {0};
     rc = read_rows(db, &r);
-    if (rc == 1 && (r.n != h.n_rows || r.tokens != h.n_tokens || r.n >= UINT32_MAX))
+    if (rc == 1 && (r.n != h.n_rows || r.tokens != h.n_tokens))
         rc = 0;
-    /* The postings, the bulk of the file, go straight into out after the
-     * rows (the header is filled in last): the writer holds the file once. */
-    dq_buf_clear(out);
-    builder b = {.r = &r, .w = {h.weight[0], h.weight[1]}, .postings = out};
-    b.avgdl = (double)(int64_t)h.n_tokens / (double)(int64_t)h.n_rows;
     if (rc == 1) {
-        dq_buf_append(out, (const char *)&h, sizeof h);
-        dq_buf_append(out, (const char *)r.chunk_ids, r.n * sizeof *r.chunk_ids);
-        dq_buf_append(out, (const char *)r.doc_ids, r.n * sizeof *r.doc_ids);
-        dq_buf_append(out, (const char *)r.lengths, r.n * sizeof *r.lengths);
-        pad8(out);
-        h.off_rows = sizeof h;
-        h.off_postings = b.post_base = out->len;
-        prepare_rows(&b);
-        rc = read_postings(db, &b);
+        bm25_writer *w = bm25_writer_new(&h, &r, out);
+        row_map m;
+        row_map_init(&m, &r);
+        rc = read_postings(db, &m, w);
+        if (rc == 1)
+            bm25_writer_finish(w);
+        bm25_writer_free(w);
+        free(m.row_of_id);
     }
-    if (rc == 1) {
-        pad8(out);
-        h.n_terms = b.n_terms;
-        h.off_terms = out->len;
-        if (b.terms.len)
-            dq_buf_append(out, b.terms.data, b.terms.len);
-        h.off_strings = out->len;
-        if (b.strings.len)
-            dq_buf_append(out, b.strings.data, b.strings.len);
-        h.size = out->len;
-        h.checksum = bm25_checksum(out->data + sizeof h, out->len - sizeof h);
-        memcpy(out->data, &h, sizeof h);
-    } else {
+    if (rc != 1)
         dq_buf_clear(out);
-    }
-    dq_buf_free(&b.terms);
-    dq_buf_free(&b.strings);
-    dq_buf_free(&b.acc.entries);
-    free(b.acc.blocks);
-    free(b.norm);
-    free(b.row_of_id);
-    rows_free(&r);
+    bm25_rows_free(&r);
     return rc;
 }
 

@@ -189,19 +189,12 @@ void bm25_file_free(bm25_file *f)
     }
 }
 
-/* The term's bytes, or NULL when its entry points outside the strings. */
-static const char *term_text(const bm25_file *f, const bm25_term *t)
+const char *bm25_term_text(const bm25_file *f, const bm25_term *t)
 {
     uint64_t n = f->h->size - f->h->off_strings;
     if (t->str_off > n || t->str_len > n - t->str_off)
         return NULL;
     return (const char *)f->data + f->h->off_strings + t->str_off;
-}
-
-static int term_cmp(const char *a, size_t na, const char *b, size_t nb)
-{
-    int c = memcmp(a, b, na < nb ? na : nb);
-    return c ? c : (na > nb) - (na < nb);
 }
 
 const bm25_term *bm25_file_find(const bm25_file *f, const char *term, size_t len)
@@ -210,10 +203,10 @@ const bm25_term *bm25_file_find(const bm25_file *f, const char *term, size_t len
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const bm25_term *t = &f->terms[mid];
-        const char *s = term_text(f, t);
+        const char *s = bm25_term_text(f, t);
         if (!s)
             return NULL;
-        int c = term_cmp(s, t->str_len, term, len);
+        int c = bm25_term_order(s, t->str_len, term, len);
         if (c == 0)
             return t;
         if (c < 0)

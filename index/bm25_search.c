@@ -644,6 +644,21 @@ static void remove_stale_copies(store *st)
     closedir(d);
 }
 
+/* Drops the log entries the file at seq has seen. Housekeeping: a busy
+ * store keeps them a while longer, and replaying one is harmless. */
+static void trim_log(store *st, uint64_t seq)
+{
+    if (st->readonly || !sqlite3_get_autocommit(st->db))
+        return;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM fts_log WHERE seq <= ?1", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, (int64_t)seq);
+        sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+}
+
 int store_bm25_sync(store *st, store_bm25_report *rep)
 {
     store_bm25_report r = {STORE_BM25_CURRENT, 0, 0, 0};
@@ -653,30 +668,40 @@ int store_bm25_sync(store *st, store_bm25_report *rep)
         return -1;
     char *path = file_path(st);
     bm25_file *have = bm25_file_open(path);
+    bool intact = have && have->h->checksum == bm25_checksum(have->data + sizeof *have->h,
+                                                             have->size - sizeof *have->h);
     int rc = 0;
-    if (have && memcmp(have->h->stamp, stamp, 32) == 0 &&
-        have->h->checksum == bm25_checksum(have->data + sizeof *have->h,
-                                           have->size - sizeof *have->h)) {
+    if (intact && memcmp(have->h->stamp, stamp, 32) == 0) {
         r.rows = (int64_t)have->h->n_rows;
         r.terms = (int64_t)have->h->n_terms;
+        trim_log(st, have->h->log_seq);
     } else {
         remove_stale_copies(st);
         dq_buf bytes = DQ_BUF_INIT;
-        int built = bm25_build(st->db, &bytes);
-        if (built < 0) {
+        /* From the changed rows when the log reaches back to the file (or
+         * to the store's start), else from FTS5. */
+        int made = bm25_update(st->db, intact ? have : NULL, &bytes);
+        r.action = STORE_BM25_UPDATED;
+        if (made == 0) {
+            made = bm25_build(st->db, &bytes);
+            r.action = STORE_BM25_BUILT;
+        }
+        if (made < 0) {
             rc = -1;
-        } else if (built == 0) {
+        } else if (made == 0) {
             /* A store this format does not mirror: searches run on FTS5,
              * and no file that could be mistaken for current is left. */
             r.action = STORE_BM25_NONE;
             unlink(path);
         } else {
             const bm25_header *h = (const bm25_header *)bytes.data;
-            r.action = STORE_BM25_BUILT;
             r.rows = (int64_t)h->n_rows;
             r.terms = (int64_t)h->n_terms;
+            uint64_t seq = h->log_seq;
             if (dq_write_file_private(path, bytes.data, bytes.len) < 0)
                 rc = -1;
+            else
+                trim_log(st, seq);
         }
         dq_buf_free(&bytes);
     }

@@ -13,8 +13,6 @@
 
 #include <string.h>
 
-typedef int (*fts_token_fn)(void *ctx, int tflags, const char *token, int n, int start, int end);
-
 typedef struct {
     void *ctx;
     fts_token_fn emit;
@@ -44,15 +42,20 @@ static int on_term(void *ctx, const dq_term *t)
                       t->start, t->end);
 }
 
-static int tok_tokenize(Fts5Tokenizer *tok, void *ctx, int flags, const char *text, int n,
-                        fts_token_fn emit)
+int store_fts_tokenize(void *ctx, int flags, const char *text, int n, fts_token_fn emit)
 {
-    (void)tok;
     if (!text || n <= 0)
         return SQLITE_OK;
     int mode = (flags & FTS5_TOKENIZE_QUERY) ? TERMS_BIGRAMS : TERMS_UNIGRAMS | TERMS_BIGRAMS;
     token_sink sink = {ctx, emit};
     return text_terms(text, (size_t)n, mode, on_term, &sink);
+}
+
+static int tok_tokenize(Fts5Tokenizer *tok, void *ctx, int flags, const char *text, int n,
+                        fts_token_fn emit)
+{
+    (void)tok;
+    return store_fts_tokenize(ctx, flags, text, n, emit);
 }
 
 static fts5_api *fts5_api_of(sqlite3 *db)

@@ -245,7 +245,8 @@ int store_search_fts_in(store *st, const char *match, int k, const int64_t *docs
  * change. A store without a current file is searched by FTS5 itself. */
 typedef enum {
     STORE_BM25_CURRENT, /* the file was current */
-    STORE_BM25_BUILT,   /* written anew */
+    STORE_BM25_UPDATED, /* written anew from the one before and the changed rows */
+    STORE_BM25_BUILT,   /* written anew from FTS5 */
     STORE_BM25_NONE,    /* the store's FTS5 index is empty or not one the file mirrors */
 } store_bm25_action;
 
@@ -255,7 +256,8 @@ typedef struct {
     double seconds;
 } store_bm25_report;
 
-/* Rebuilds the file when it is missing, stale or damaged (rep may be NULL).
+/* Brings the file up to date when it is missing, stale or damaged (rep may
+ * be NULL): from the old file and the chunks changed since, or from FTS5.
  * For a writer holding the store's lock. */
 int store_bm25_sync(store *st, store_bm25_report *rep);
 /* Whether searches may use the file (default on); off runs FTS5 alone. */

@@ -184,6 +184,24 @@ static const char *const migrations[] = {
     "  INSERT INTO fts(fts, rowid, text, section) VALUES ('delete', old.id, old.text, old.section);"
     "  INSERT INTO fts(rowid, text, section) VALUES (new.id, new.text, new.section);"
     "END;",
+    /* 11 -> 12: a log of the chunk ids whose FTS5 row changed, so the BM25
+     * file beside the store (index/bm25_update.c) is brought up to date from
+     * the rows that changed instead of rebuilt from FTS5: the file records
+     * the last seq it has seen. Triggers fill it, as vector_log; the ids
+     * stored before are logged here, so the log since seq 1 names every
+     * row FTS5 has held. */
+    "CREATE TABLE fts_log(seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id INTEGER NOT NULL);"
+    "INSERT INTO fts_log(chunk_id) SELECT id FROM chunks ORDER BY id;"
+    "CREATE TRIGGER chunks_log_ai AFTER INSERT ON chunks BEGIN"
+    "  INSERT INTO fts_log(chunk_id) VALUES (new.id);"
+    "END;"
+    "CREATE TRIGGER chunks_log_ad AFTER DELETE ON chunks BEGIN"
+    "  INSERT INTO fts_log(chunk_id) VALUES (old.id);"
+    "END;"
+    "CREATE TRIGGER chunks_log_au AFTER UPDATE OF id, doc_id, text, section ON chunks BEGIN"
+    "  INSERT INTO fts_log(chunk_id) VALUES (old.id);"
+    "  INSERT INTO fts_log(chunk_id) VALUES (new.id);"
+    "END;",
 };
 
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,

@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 /* The schema this build writes; store_open migrates older stores up to it. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 /* PRAGMA application_id of a docqa store: "dqa1". */
 #define STORE_APP_ID 0x64716131
 
@@ -114,6 +114,10 @@ int store_migrate(store *st);
 
 /* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db. */
 int store_register_tokenizer(sqlite3 *db);
+/* fts_tokenizer.c: the tokenizer's own xTokenize (flags: FTS5_TOKENIZE_*),
+ * for a reader that must cut text exactly as FTS5 had it cut. */
+typedef int (*fts_token_fn)(void *ctx, int tflags, const char *token, int n, int start, int end);
+int store_fts_tokenize(void *ctx, int flags, const char *text, int n, fts_token_fn emit);
 /* boxes.c: a chunk's boxes as the BLOB chunk_boxes stores (out cleared
  * first), and the docqa_pack_boxes() aggregate schema 11's migration uses. */
 void store_boxes_encode(const store_box *boxes, size_t n, dq_buf *out);

@@ -295,6 +295,13 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
     bool has_chapter = false;
     size_ranks r = {{0}, 0, size_key(body_size), body_size, false, false};
     size_t bold_bytes = 0, all_bytes = 0;
+    /* Each paragraph's shape, read once for the three passes: SHAPE_NO for
+     * one that cannot be a guessed heading (declared, or over 3 lines). */
+    size_t n_paras = 0;
+    for (size_t p = 0; p < doc->n_pages; p++)
+        n_paras += doc->pages[p].n_paras;
+    signed char *shapes = dq_malloc(n_paras ? n_paras : 1);
+    size_t at = 0;
     for (size_t p = 0; p < doc->n_pages; p++) {
         for (size_t k = 0; k < doc->pages[p].n_paras; k++) {
             const char *t = doc->pages[p].paras[k].text;
@@ -302,8 +309,9 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
             const para_hint *h = &hints[p][k];
             all_bytes += n;
             bold_bytes += h->bold ? n : 0;
-            int shape = heading_shaped(t, n);
-            if (h->md || h->n_lines > 3 || shape == SHAPE_NO || doc->pages[p].paras[k].table)
+            int shape = h->md || h->n_lines > 3 ? SHAPE_NO : heading_shaped(t, n);
+            shapes[at++] = (signed char)shape;
+            if (shape == SHAPE_NO || doc->pages[p].paras[k].table)
                 continue;
             int kind;
             headings_numbering(t, n, &kind);
@@ -334,13 +342,14 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
      * heading by its font, "4.1" below it is level 3; under 第X章 chapters
      * the chapter stands for the first number ("3.2" is level 2). */
     int base = 0;
+    at = 0;
     for (size_t p = 0; p < doc->n_pages; p++) {
         for (size_t k = 0; k < doc->pages[p].n_paras; k++) {
+            if (shapes[at++] != SHAPE_YES)
+                continue;
             const char *t = doc->pages[p].paras[k].text;
             size_t n = strlen(t);
             const para_hint *h = &hints[p][k];
-            if (h->md || h->n_lines > 3 || heading_shaped(t, n) != SHAPE_YES)
-                continue;
             int kind;
             int depth = headings_numbering(t, n, &kind);
             if ((kind != NUM_DOTTED && kind != NUM_BARE) || depth != 1)
@@ -355,20 +364,21 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
     int floor = has_chapter ? 2 : 1;
 
     /* Pass 3: assign levels. */
+    at = 0;
     for (size_t p = 0; p < doc->n_pages; p++) {
         r.centred_bold = false;
         for (size_t k = 0; k < doc->pages[p].n_paras; k++) {
             ingest_para *para = &doc->pages[p].paras[k];
             const para_hint *h = &hints[p][k];
-            size_t n = strlen(para->text);
+            int shape = shapes[at++];
             para->heading = 0;
             if (h->md) {
                 para->heading = h->md;
                 continue;
             }
-            int shape = heading_shaped(para->text, n);
-            if (h->n_lines > 3 || shape == SHAPE_NO)
+            if (shape == SHAPE_NO)
                 continue;
+            size_t n = strlen(para->text);
             int kind;
             int level = headings_numbering(para->text, n, &kind);
             int by_font = level_by_font(&r, h, para->text);
@@ -393,4 +403,5 @@ void headings_detect(ingest_doc *doc, para_hint *const *hints, float body_size,
             }
         }
     }
+    free(shapes);
 }

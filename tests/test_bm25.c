@@ -1,7 +1,9 @@
 /* test_bm25.c - the BM25 file beside the store (index/bm25*.c): the same
  * rows, order and scores (to the bit) as FTS5 on generated stores, through
- * ingest, deletion and re-chunking; FTS5 again whenever the file is stale,
- * missing, truncated or damaged, or the expression is not one it scores. */
+ * ingest, deletion and re-chunking; a file brought up to date from the
+ * change log byte for byte the one built from FTS5; FTS5 again whenever the
+ * file is stale, missing, truncated or damaged, or the expression is not
+ * one it scores. */
 #include <criterion/criterion.h>
 
 #include "common/common.h"
@@ -188,10 +190,163 @@ static store_bm25_action sync_action(void)
     return rep.action;
 }
 
+static void write_bytes_at(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static void exec_sql(const char *sql)
+{
+    cr_assert_eq(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(store_db(st)));
+}
+
+/* The file the last sync left is byte for byte the one a build from FTS5
+ * writes now. */
+static void file_is_full_build(void)
+{
+    dq_buf have = DQ_BUF_INIT, want = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(tmpdir_path(tmpdir, ".docqa/" BM25_FILE), &have), 0);
+    cr_assert_eq(bm25_build(store_db(st), &want), 1, "%s", dq_last_error());
+    cr_assert_eq(have.len, want.len, "updated %zu bytes, built %zu", have.len, want.len);
+    size_t i = 0;
+    while (i < have.len && have.data[i] == want.data[i])
+        i++;
+    cr_assert_eq(i, have.len, "the updated file differs from the built one at byte %zu", i);
+    dq_buf_free(&have);
+    dq_buf_free(&want);
+}
+
+/* A change, then: searches go to FTS5 until the sync brings the file up to
+ * date from the log, to the full build's bytes, and the file answers. */
+static void sync_updates(void)
+{
+    check_queries(5, false);
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
+    file_is_full_build();
+    check_queries(20, true);
+}
+
+static void remove_file(const char *path)
+{
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_remove_file(st, path), 0, "%s", dq_last_error());
+    cr_assert_eq(store_commit(st), 0);
+}
+
+Test(bm25, updated_file_is_the_full_build)
+{
+    /* The first: from the empty file, the log reaching the store's start. */
+    put_docs(30, "a");
+    sync_updates();
+    put_docs(6, "b");
+    sync_updates();
+    /* A changed file ingested again, a re-chunked one (reindex --force),
+     * removed ones (reindex pruning), all before one sync. */
+    put_random_doc("a004.txt", 9, false);
+    put_random_doc("a011.txt", 5, true);
+    remove_file("a002.txt");
+    remove_file("b001.txt");
+    sync_updates();
+    /* The last document's ids, freed, are given to the next one: the same
+     * rowids with other text. */
+    remove_file("b005.txt");
+    put_docs(2, "c");
+    sync_updates();
+    /* Every row of a term removed, a term longer than FTS5 keeps, CJK
+     * bigrams at the start of a column, an empty text. */
+    char *huge = dq_malloc(40001);
+    memset(huge, 'q', 40000);
+    huge[40000] = '\0';
+    const char *texts[] = {huge, "合同违约金 zenith", ""};
+    const char *sections[] = {"", "租赁合同", "期限"};
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(storegen_put_sections(st, "odd.txt", texts, sections, 3, false), 0);
+    cr_assert_eq(store_commit(st), 0);
+    free(huge);
+    sync_updates();
+    remove_file("odd.txt");
+    sync_updates();
+    /* Nothing left. */
+    exec_sql("DELETE FROM files; DELETE FROM documents");
+    cr_assert_eq(sync_action(), STORE_BM25_NONE);
+    cr_assert_neq(access(tmpdir_path(tmpdir, ".docqa/" BM25_FILE), F_OK), 0);
+    /* No file to bring up to date, and the log no longer reaches the
+     * store's start: built from FTS5, then updated again. */
+    put_docs(3, "d");
+    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    put_docs(3, "e");
+    sync_updates();
+}
+
+/* From 2,048 changed rows the update cuts them in two halves on two
+ * threads: the same bytes, from the empty file and from an old one. */
+Test(bm25, many_changed_rows_are_cut_in_two_parts)
+{
+    put_docs(300, "w");
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM chunks", -1, &s, NULL);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_geq(sqlite3_column_int(s, 0), 2048);
+    sqlite3_finalize(s);
+    sync_updates();
+    remove_file("w007.txt");
+    put_random_doc("w100.txt", 11, false);
+    put_docs(300, "x");
+    sync_updates();
+}
+
+Test(bm25, the_log_is_trimmed_and_a_gap_means_a_full_build)
+{
+    put_docs(10, "g");
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM fts_log", -1, &s, NULL);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(s, 0), 0, "the log is kept after the file saw it");
+    sqlite3_finalize(s);
+    /* Changes whose log entries are gone: the file cannot be updated. */
+    put_docs(3, "h");
+    exec_sql("DELETE FROM fts_log");
+    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    check_queries(10, true);
+    /* No file and a log that no longer reaches the store's start. */
+    cr_assert_eq(unlink(tmpdir_path(tmpdir, ".docqa/" BM25_FILE)), 0);
+    put_docs(1, "i");
+    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    /* Entries logged again for rows the file holds (a writer killed between
+     * the file's rename and the log's trim replays them): harmless. */
+    exec_sql("INSERT INTO fts_log(chunk_id) SELECT id FROM chunks WHERE id % 3 = 0");
+    cr_assert_eq(sync_action(), STORE_BM25_CURRENT);
+    put_docs(2, "j");
+    sync_updates();
+}
+
+Test(bm25, an_upgraded_store_logs_the_rows_it_had)
+{
+    put_docs(12, "u");
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
+    /* The store as schema 11 left it: no log, and a file of version 1 (here
+     * one that does not open). */
+    exec_sql("DROP TRIGGER chunks_log_ai; DROP TRIGGER chunks_log_ad; DROP TRIGGER chunks_log_au;"
+             "DROP TABLE fts_log; PRAGMA user_version = 11");
+    store_close(st);
+    write_bytes_at(tmpdir_path(tmpdir, ".docqa/" BM25_FILE), "DQBM25\r\n\1", 9);
+    st = store_open(tmpdir_path(tmpdir, ".docqa"), 0);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    check_queries(5, false);
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
+    file_is_full_build();
+    check_queries(20, true);
+}
+
 Test(bm25, same_rows_order_and_scores_as_fts5)
 {
     put_docs(40, "a");
-    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
     cr_assert_eq(sync_action(), STORE_BM25_CURRENT);
     /* It holds the documents' words: the owner's only, like the store. */
     struct stat sb;
@@ -232,7 +387,7 @@ Test(bm25, stale_after_each_change_until_synced)
      * commit and the file's write) is answered by FTS5. */
     put_docs(5, "c");
     check_queries(20, false);
-    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
     check_queries(50, true);
 
     /* Deletion. */
@@ -269,14 +424,6 @@ Test(bm25, another_process_rebuilds_the_file)
     store_close(w);
 }
 
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(p, 1, n, f), n);
-    fclose(f);
-}
-
 Test(bm25, truncated_or_damaged_file_falls_back)
 {
     put_docs(20, "t");
@@ -293,7 +440,7 @@ Test(bm25, truncated_or_damaged_file_falls_back)
                      good.len - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
         store_close(st);
-        write_bytes(path, good.data, cuts[i]);
+        write_bytes_at(path, good.data, cuts[i]);
         st = store_open(tmpdir_path(tmpdir, ".docqa"), 0);
         check_queries(3, false);
     }
@@ -310,7 +457,7 @@ Test(bm25, truncated_or_damaged_file_falls_back)
         for (int j = 0; j < 20; j++)
             bad.data[from + next_rand() % (bad.len - from)] = (char)next_rand();
         store_close(st);
-        write_bytes(path, bad.data, bad.len);
+        write_bytes_at(path, bad.data, bad.len);
         st = store_open(tmpdir_path(tmpdir, ".docqa"), 0);
         for (int q = 0; q < 5; q++) {
             random_match(&m);
@@ -323,7 +470,7 @@ Test(bm25, truncated_or_damaged_file_falls_back)
      * killed while writing left. */
     char stale[160];
     snprintf(stale, sizeof stale, "%s.tmp.99999", path);
-    write_bytes(stale, good.data, 64);
+    write_bytes_at(stale, good.data, 64);
     cr_assert_eq(sync_action(), STORE_BM25_BUILT);
     cr_assert_neq(access(stale, F_OK), 0, "a killed writer's copy is left");
     check_queries(20, true);
@@ -384,6 +531,7 @@ Test(bm25, a_new_ranking_makes_the_file_stale)
     const char *sql = "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 5.0)')";
     cr_assert_eq(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
     check_queries(10, false);
-    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    cr_assert_eq(sync_action(), STORE_BM25_UPDATED);
+    file_is_full_build();
     check_queries(50, true);
 }

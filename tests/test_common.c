@@ -67,6 +67,23 @@ Test(utf8, valid_and_sanitize)
     cr_assert_eq(utf8_length("a中é", strlen("a中é")), 3);
 }
 
+Test(utf8, length_counts_code_points_at_any_length_and_offset)
+{
+    /* The eight-byte steps and the tail agree with a byte-by-byte count,
+     * whatever the alignment and wherever a sequence crosses a step. */
+    const char *s = "ab中é𝄞xyz。 defghij中文字符 éèê end";
+    size_t n = strlen(s);
+    for (size_t from = 0; from < n; from++) {
+        for (size_t to = from; to <= n; to++) {
+            size_t want = 0;
+            for (size_t i = from; i < to; i++)
+                want += ((unsigned char)s[i] & 0xC0) != 0x80;
+            cr_assert_eq(utf8_length(s + from, to - from), want, "[%zu, %zu)", from, to);
+        }
+    }
+    cr_assert_eq(utf8_length(s, n), 29);
+}
+
 Test(utf8, width_counts_cjk_wide)
 {
     /* a, 中, 。 wide, é narrow: columns then a pixel estimate */

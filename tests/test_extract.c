@@ -503,6 +503,42 @@ static const char *write_one_page_pdf(const char *name, const char *contents)
     return pdf;
 }
 
+Test(extract, page_runs_with_what_it_inherits_and_without_its_annotations)
+{
+    /* Resources, media box and rotation come from the page tree (the text
+     * is in a form XObject found only there); the page is a transparency
+     * group and holds a link whose destination is broken and a form field:
+     * its text is read all the same, on the rotated page. */
+    static const char *const objs[] = {
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [4 0 R] /Count 1 /MediaBox [0 0 612 792] /Rotate 90"
+        " /Resources << /Font << /F1 3 0 R >> /XObject << /Fm1 8 0 R >> >> >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Page /Parent 2 0 R /Contents 5 0 R /Group << /S /Transparency >>"
+        " /Annots [6 0 R 7 0 R] >>",
+        "<< /Length 8 >>\nstream\n/Fm1 Do\nendstream",
+        "<< /Type /Annot /Subtype /Link /Rect [72 690 200 712] /Dest [99 0 R /XYZ 0 0 0] >>",
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (field) /V (Field value)"
+        " /Rect [72 600 200 620] >>",
+        "<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Length 51 >>\nstream\n"
+        "BT /F1 12 Tf 72 700 Td (Inherited resources) Tj ET\nendstream",
+    };
+    const char *pdf = path_in("inherits.pdf");
+    write_raw_pdf(pdf, objs, 8);
+    ingest_raw_doc d;
+    cr_assert_eq(ingest_extract(pdf, NULL, &d), 0, "%s", dq_last_error());
+    cr_assert_eq(d.n_pages, 1);
+    cr_assert_eq(d.pages[0].n_blocks, 1);
+    cr_assert_eq(d.pages[0].blocks[0].n_lines, 1);
+    cr_assert_str_eq(line_at(&d, 0, 0, 0)->text, "Inherited resources");
+    cr_assert_float_eq(d.pages[0].width, 792, 0.5);
+    cr_assert_float_eq(d.pages[0].height, 612, 0.5);
+    /* Rotated a quarter turn clockwise, the line runs down the page. */
+    const ingest_line *l = line_at(&d, 0, 0, 0);
+    cr_assert_gt(l->y1 - l->y0, l->x1 - l->x0);
+    ingest_raw_doc_free(&d);
+}
+
 Test(extract, page_that_throws_is_skipped)
 {
     /* The page tree claims 3 pages but holds 2: loading page 3 throws
@@ -579,17 +615,26 @@ Test(extract, glyphs_far_off_the_page_cost_no_memory)
 {
     /* 400,000 glyphs set far right of the page would take about 30 MB of
      * MuPDF's page text before the characters' boxes could drop them: they
-     * are left out as the page runs, so a 16 MB limit still reads it. */
-    enum { GLYPHS = 400000 };
-    const char *head = "BT /F1 12 Tf 72 700 Td (Kept on the page) Tj ET\n"
-                       "BT /F1 12 Tf 5000 500 Td (";
-    const char *tail = ") Tj ET\n";
-    size_t len = strlen(head) + GLYPHS + strlen(tail);
+     * are left out as the page runs, so a 16 MB limit still reads it. They
+     * come in 40 text objects: MuPDF grows one object's glyph list a few
+     * dozen glyphs at a time, which one 400,000-glyph string makes quadratic
+     * under ASan's realloc (minutes on a loaded machine). */
+    enum { OBJECTS = 40, GLYPHS = 10000 };
+    const char *head = "BT /F1 12 Tf 72 700 Td (Kept on the page) Tj ET\n";
+    const char *open = "BT /F1 12 Tf 5000 500 Td (";
+    const char *close = ") Tj ET\n";
+    size_t each = strlen(open) + GLYPHS + strlen(close);
+    size_t len = strlen(head) + OBJECTS * each;
     char *obj = malloc(len + 64);
     cr_assert_not_null(obj);
-    int n = sprintf(obj, "<< /Length %zu >>\nstream\n%s", len, head);
-    memset(obj + n, 'x', GLYPHS);
-    sprintf(obj + n + GLYPHS, "%s\nendstream", tail);
+    char *p = obj + sprintf(obj, "<< /Length %zu >>\nstream\n%s", len, head);
+    for (int i = 0; i < OBJECTS; i++) {
+        p += sprintf(p, "%s", open);
+        memset(p, 'x', GLYPHS);
+        p += GLYPHS;
+        p += sprintf(p, "%s", close);
+    }
+    sprintf(p, "\nendstream");
     const char *pdf = write_one_page_pdf("faroff.pdf", obj);
     free(obj);
     ingest_params params = ingest_default_params();

@@ -376,6 +376,62 @@ static uint8_t *random_rows(gguf_type t, int K, int N, unsigned seed, lm_mat *W)
     return w;
 }
 
+/* The packed product over slices of K (lm_gemm.c: the FFN's down product in
+ * a long prefill), packed beforehand or as it goes, adds up to the same bits
+ * as the whole product: slices of LM_GEMM_SLICE activations and a shorter
+ * last one, rows and tokens with tails. */
+Test(lm, packed_slices_add_up_to_the_whole_product)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI)
+        cr_skip_test("the packed product needs AVX-512 VNNI");
+    static const gguf_type types[] = {GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_0, GGUF_TYPE_Q4_K,
+                                      GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
+    enum { K = 2 * LM_GEMM_SLICE + 512, N = 37, M = 23 };
+    bert_pool *p = bert_pool_new(2);
+    float *X = dq_malloc((size_t)M * K * sizeof *X);
+    unsigned seed = 5;
+    for (int i = 0; i < M * K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
+    }
+    lm_qrow xq[M], part[M];
+    int8_t *qbuf = dq_malloc((size_t)M * K);
+    float *dbuf = dq_malloc((size_t)M * (K / 32 + K / 16) * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        xq[r] = (lm_qrow){qbuf + (size_t)r * K, dbuf + (size_t)r * (K / 32 + K / 16),
+                          dbuf + (size_t)r * (K / 32 + K / 16) + K / 32};
+        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
+    }
+    float whole[M * N], sliced[M * N];
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        lm_mat W;
+        uint8_t *w = random_rows(types[ti], K, N, seed++, &W);
+        cr_assert(lm_gemm_vnni(p, &W, M, xq, whole));
+        for (int prepacked = 0; prepacked < 2; prepacked++) {
+            for (int f0 = 0; f0 < K; f0 += LM_GEMM_SLICE) {
+                int fw = K - f0 < LM_GEMM_SLICE ? K - f0 : LM_GEMM_SLICE;
+                for (int r = 0; r < M; r++)
+                    part[r] = (lm_qrow){xq[r].q + f0, xq[r].d + f0 / 32, xq[r].dsx + f0 / 16};
+                size_t bytes = lm_gemm_packed_bytes(p, &W, f0 / 32, fw / 32);
+                cr_assert_gt(bytes, 0);
+                void *packed = prepacked ? aligned_alloc(64, bytes) : NULL;
+                if (packed)
+                    lm_gemm_pack(p, &W, f0 / 32, fw / 32, packed);
+                cr_assert(lm_gemm_vnni_slice(p, &W, f0 / 32, fw / 32, packed, M, part, sliced,
+                                             f0 > 0));
+                free(packed);
+            }
+            cr_assert_eq(memcmp(whole, sliced, sizeof whole), 0, "type %d, prepacked %d",
+                         (int)types[ti], prepacked);
+        }
+        free(w);
+    }
+    free(X);
+    free(qbuf);
+    free(dbuf);
+    bert_pool_free(p);
+}
+
 /* Every kernel level against the scalar reference on random blocks of every
  * quantized type, at shapes with tails everywhere: rows not a multiple of a
  * task's 16 (decode's 32, split in two halves, odd or even) or a packed
@@ -415,6 +471,19 @@ Test(lm, decode_kernels_match_the_scalar_reference_across_tasks)
         lm_mat W;
         uint8_t *w = random_rows(types[ti], 2560, 333, 40u + (unsigned)ti, &W);
         compare_levels(&W, gguf_type_name(types[ti]), 1);
+        free(w);
+    }
+}
+
+/* Decode's Q4_K kernel arranges the activation for rows of up to 32768
+ * values; a longer row takes the general one. Both against the reference. */
+Test(lm, decode_q4_k_matches_the_scalar_reference_past_the_arranged_rows)
+{
+    static const int ks[] = {32768, 33024};
+    for (int i = 0; i < 2; i++) {
+        lm_mat W;
+        uint8_t *w = random_rows(GGUF_TYPE_Q4_K, ks[i], 5, 60u + (unsigned)i, &W);
+        compare_levels(&W, "Q4_K", 1);
         free(w);
     }
 }
@@ -940,6 +1009,15 @@ Test(lm, truncate_keeps_the_prefix)
     lm_free(m);
 }
 
+/* n token ids spread over a vocabulary of V: a long prompt. */
+static int32_t *long_prompt(int V, int n)
+{
+    int32_t *toks = dq_malloc((size_t)n * sizeof *toks);
+    for (int i = 0; i < n; i++)
+        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
+    return toks;
+}
+
 /* A prompt longer than a micro-batch (256 to 512 tokens, by model size)
  * ends on the same logits however it is split across calls: no result may
  * depend on how many tokens share a batch. */
@@ -950,9 +1028,7 @@ Test(lm, long_prompt_same_logits_in_any_split)
     cr_assert_not_null(m, "%s", dq_last_error());
     int V = lm_model_hparams(m)->n_vocab;
     enum { N = 600 };
-    int32_t *toks = dq_malloc(N * sizeof *toks);
-    for (int i = 0; i < N; i++)
-        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)V);
+    int32_t *toks = long_prompt(V, N);
     lm_ctx_params cp = lm_default_ctx_params();
     cp.n_ctx = N;
     lm_ctx *c = lm_ctx_new(m, &cp);
@@ -994,6 +1070,57 @@ Test(lm, stop_callback_stops_and_keeps_the_cache)
     cr_assert_eq(lm_eval(c, toks + 5, 5, false), LM_ERR_STOPPED);
     cr_assert_eq(lm_ctx_pos(c), 5);
     lm_ctx_free(c);
+    lm_free(m);
+}
+
+/* A prompt of several micro-batches runs layer by layer (lm_forward.c's
+ * run_span, each matrix packed once; 2,500 tokens: two spans of three
+ * batches): the same bits as the same prompt fed in pieces of one
+ * micro-batch or less, on 1 or 2 threads, in its logits and in the cache
+ * the next token reads; a stop in the middle of it leaves lm_ctx_pos and
+ * the usable cache as they were. */
+Test(lm, layer_major_prefill_same_bits_and_stops_cleanly)
+{
+    const char *path = make_model("--arch qwen3 --type Q4_K --greedy 0");
+    lm_model *m = lm_load(path, NULL);
+    cr_assert_not_null(m, "%s", dq_last_error());
+    int V = lm_model_hparams(m)->n_vocab;
+    enum { N = 2500, PRE = 7 };
+    int32_t *toks = long_prompt(V, N + 1);
+    float *ref = dq_malloc(2 * (size_t)V * sizeof *ref);
+    for (int run = 0; run < 3; run++) {
+        lm_ctx_params cp = lm_default_ctx_params();
+        cp.n_ctx = N + 1;
+        cp.n_threads = run == 2 ? 1 : 2;
+        cp.should_stop = stop_cb;
+        stop_after = 1000;
+        lm_ctx *c = lm_ctx_new(m, &cp);
+        cr_assert_not_null(c, "%s", dq_last_error());
+        if (run == 0) { /* pieces of at most a micro-batch, the reference */
+            for (int d = 0; d < N; d += 400)
+                cr_assert_eq(lm_eval(c, toks + d, N - d < 400 ? N - d : 400, false), 0);
+        } else {
+            cr_assert_eq(lm_eval(c, toks, PRE, false), 0);
+            stop_after = 1; /* the second layer's poll says stop */
+            cr_assert_eq(lm_eval(c, toks + PRE, N - PRE, true), LM_ERR_STOPPED);
+            cr_assert_eq(lm_ctx_pos(c), PRE);
+            stop_after = 1000;
+            cr_assert_eq(lm_eval(c, toks + PRE, N - PRE, false), 0, "%s", dq_last_error());
+        }
+        for (int step = 0; step < 2; step++) {
+            if (step == 1)
+                cr_assert_eq(lm_eval(c, toks + N, 1, false), 0);
+            if (run == 0)
+                memcpy(ref + (size_t)step * V, lm_logits(c, -1), (size_t)V * sizeof *ref);
+            else
+                cr_assert_eq(memcmp(ref + (size_t)step * V, lm_logits(c, -1),
+                                    (size_t)V * sizeof *ref), 0, "run %d, step %d", run, step);
+        }
+        cr_assert_eq(lm_ctx_pos(c), N + 1);
+        lm_ctx_free(c);
+    }
+    free(ref);
+    free(toks);
     lm_free(m);
 }
 

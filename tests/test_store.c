@@ -162,9 +162,15 @@ static size_t docs_for(store *s, const char *q)
     return n;
 }
 
+/* Takes a store made by this build back to schema 11 (no FTS change log). */
+#define BACK_TO_SCHEMA_11                                                                         \
+    "DROP TRIGGER chunks_log_ai; DROP TRIGGER chunks_log_ad; DROP TRIGGER chunks_log_au;"       \
+    "DROP TABLE fts_log;"
+
 /* Takes a store made by this build back to schema 10's chunk boxes (a row
  * per box) and chunk trigger, for the tests of older stores' upgrades. */
 #define BACK_TO_SCHEMA_10                                                                         \
+    BACK_TO_SCHEMA_11                                                                             \
     "DROP TABLE chunk_boxes;"                                                                     \
     "CREATE TABLE chunk_boxes("                                                                   \
     "  chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"                        \
