@@ -42,7 +42,12 @@ int lm_isa_detect(void)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !cpu_has_f16c())
         return LM_ISA_SCALAR;
-    if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+    /* Every feature the VNNI level's kernels are compiled for (GEMV_TARGET,
+     * VNNI_TARGET): real CPUs with VNNI have them all, but a virtual machine
+     * may hide some (avx512bw: vpsrlw, vpsadbw), and one missing is SIGILL. */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vnni"))
         return __builtin_cpu_supports("avx512bf16") ? LM_ISA_BF16 : LM_ISA_VNNI;
     return LM_ISA_AVX2;
 }
