@@ -107,6 +107,9 @@ void lm_ctx_free(lm_ctx *c); /* NULL-safe */
 
 int lm_ctx_n_ctx(const lm_ctx *c);
 gguf_type lm_ctx_kv_type(const lm_ctx *c); /* lm_ctx_params.kv_type */
+/* The KV cache type named "f16", "bf16" or "f32" (llama.cpp's
+ * --cache-type names): 0, or -1 for any other name. */
+int lm_kv_type_parse(const char *name, gguf_type *out);
 /* Tokens in the cache. */
 int lm_ctx_pos(const lm_ctx *c);
 /* Keeps the first n_keep tokens of the cache (a chat's shared prefix); 0

@@ -253,6 +253,20 @@ void lm_ctx_free(lm_ctx *c)
 
 int lm_ctx_n_ctx(const lm_ctx *c) { return c->n_ctx; }
 gguf_type lm_ctx_kv_type(const lm_ctx *c) { return c->kv_type; }
+
+int lm_kv_type_parse(const char *name, gguf_type *out)
+{
+    static const struct {
+        const char *name;
+        gguf_type type;
+    } kinds[] = {{"f16", GGUF_TYPE_F16}, {"bf16", GGUF_TYPE_BF16}, {"f32", GGUF_TYPE_F32}};
+    for (size_t i = 0; name && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(name, kinds[i].name)) {
+            *out = kinds[i].type;
+            return 0;
+        }
+    return -1;
+}
 int lm_ctx_pos(const lm_ctx *c) { return c->pos; }
 
 int lm_ctx_truncate(lm_ctx *c, int n_keep)
