@@ -31,7 +31,8 @@
  *     leanest and the median step (all threads; on a loaded machine the
  *     steadiest figures for comparing two builds). LM_BENCH_STEPS=1 also
  *     prints each step's wall and CPU milliseconds, in order.
- * lm_bench MODEL.gguf prefill TOKENS THREADS    (LM_ISA=0|1|2 picks the kernels)
+ * lm_bench MODEL.gguf prefill TOKENS THREADS    (LM_ISA=0|1|2|3 picks the kernels,
+ *                                               LM_KV=BF16 the BF16 KV cache)
  *     One lm_eval of TOKENS tokens (logits of the last only): tokens/s, the
  *     multiply-adds per second (wall and CPU) of the matrix products in it,
  *     and of all the model's multiply-adds, attention's included (its share
@@ -384,6 +385,8 @@ static int run_model(const char *path, const char *mode, int tokens, int threads
     lm_ctx_params cp = lm_default_ctx_params();
     bool prefill = strcmp(mode, "prefill") == 0;
     cp.n_ctx = prefill ? tokens + 16 : tokens + 32;
+    if (getenv("LM_KV") && strcmp(getenv("LM_KV"), "BF16") == 0)
+        cp.kv_type = GGUF_TYPE_BF16;
     lm_ctx *c = lm_ctx_new(m, &cp);
     if (!c) {
         fprintf(stderr, "lm_bench: %s\n", dq_last_error());
@@ -471,7 +474,8 @@ static int run_model(const char *path, const char *mode, int tokens, int threads
 
 int main(int argc, char **argv)
 {
-    /* LM_ISA=0|1|2 (scalar, AVX2, AVX-512 VNNI) compares the kernel levels */
+    /* LM_ISA=0|1|2|3 (scalar, AVX2, AVX-512 VNNI, and BF16 attention)
+     * compares the kernel levels */
     if (getenv("LM_ISA"))
         lm_isa_set(atoi(getenv("LM_ISA")));
     if (argc == 3 && strcmp(argv[1], "--bandwidth") == 0)

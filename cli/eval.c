@@ -288,6 +288,7 @@ static int ceval_llm_settings(ceval_opts *o, const dq_config *cfg)
     if (local) {
         rp->llm.model_file = model;
         rp->llm.chat_template = cfg->llm_chat_template;
+        rp->llm.kv_cache = cfg->llm_kv_cache;
         rp->llm.context = cfg->llm_context;
         model = NULL;
     }

@@ -167,6 +167,7 @@ static int run(const llm_gguf *g, lm_ctx *ctx, const gen_opts *o, const char *pr
 int cmd_generate(int argc, char **argv, cli_globals *g)
 {
     const char *model = NULL, *temp = NULL, *top_p = NULL, *min_p = NULL, *seed = NULL;
+    const char *kv_cache = NULL;
     gen_opts o = {.n_predict = 128, .sp = lm_default_sampler_params()};
     int top_k = -1;
     const cli_option opts[] = {
@@ -181,6 +182,7 @@ int cmd_generate(int argc, char **argv, cli_globals *g)
         OPT_NUMBER(0, "top-logprobs", &o.top_logprobs, "n", "with --json: each token's n best alternatives"),
         OPT_BOOLEAN(0, "json", &o.json, "print prompt_tokens and each token's id, text and logprob as JSON"),
         OPT_NUMBER(0, "context", &o.context, "n", "KV cache size in tokens ([llm] context, else 4096)"),
+        OPT_STR(0, "kv-cache", &kv_cache, "type", "KV cache type: f16, bf16 or f32 ([llm] kv_cache, else f16)"),
         OPT_NUMBER(0, "threads", &o.threads, "n", "threads (2)"),
         OPT_FINISH,
     };
@@ -223,12 +225,18 @@ int cmd_generate(int argc, char **argv, cli_globals *g)
     }
     if (!o.context && g->cfg.llm_context > 0)
         o.context = g->cfg.llm_context;
+    lm_ctx_params cp = lm_default_ctx_params();
+    if (!kv_cache)
+        kv_cache = g->cfg.llm_kv_cache;
+    if (kv_cache && lm_kv_type_parse(kv_cache, &cp.kv_type) < 0) {
+        cli_error("--kv-cache '%s': expected f16, bf16 or f32", kv_cache);
+        return EXIT_USAGE;
+    }
     llm_gguf gg;
     if (llm_gguf_open(&gg, model, g->cfg.llm_chat_template, o.threads) < 0) {
         cli_error("%s", dq_last_error());
         return EXIT_ERROR;
     }
-    lm_ctx_params cp = lm_default_ctx_params();
     cp.n_ctx = o.context;
     cp.should_stop = stop_now;
     cli_catch_signals(); /* else Ctrl-C kills it mid-line, and stop_now never sees it */

@@ -4,7 +4,7 @@
  * 3.x and other llama-architecture files), weights in F32, F16, BF16, Q8_0,
  * Q4_0, Q4_K, Q5_K or Q6_K, as the file's metadata says: there are no
  * per-model switches. Weights stay in the read-only mapping of the file; a
- * context owns the KV cache (F16, as llama.cpp's default) and the buffers
+ * context owns the KV cache (F16 by default, as llama.cpp's) and the buffers
  * of one conversation. Prefill multiplies int8-quantized activations with
  * the quantized blocks (AVX-512 VNNI or AVX2, chosen at run time; scalar
  * reference kept); decode is a matrix-vector product bound by memory
@@ -71,7 +71,7 @@ const lm_hparams *lm_model_hparams(const lm_model *m);
 /* The file, for the tokenizer and `model info`; owned by the model. */
 const gguf_file *lm_model_gguf(const lm_model *m);
 /* Bytes of the weights in the file, of a KV cache of n_ctx tokens (K and V
- * in F16), and of both plus a context's buffers (the memory `model info`
+ * in 16 bits), and of both plus a context's buffers (the memory `model info`
  * reports). */
 uint64_t lm_weight_bytes(const lm_model *m);
 uint64_t lm_kv_bytes(const lm_model *m, int n_ctx);
@@ -89,9 +89,15 @@ typedef struct {
     bert_pool *pool;
     lm_stop_fn should_stop; /* polled once per layer; NULL: never */
     void *stop_user;
-    /* K and V in float instead of F16: twice the memory, no rounding (the
-     * tests that pin the float arithmetic use it); default false */
-    bool kv_f32;
+    /* The KV cache's type (as llama.cpp's --cache-type-k/-v): F16 (the
+     * default); F32, twice the memory and no rounding (the tests that pin
+     * the float arithmetic use it); or BF16, whose attention multiplies in
+     * BF16 where the CPU has AVX512_BF16 (vdpbf16ps, twice the FMA's rate;
+     * lm_attn.c): 36-40% less attention time, a 2,000-token prefill 6-13%
+     * faster. Not the default: its keys and values keep 8 mantissa bits to
+     * F16's 11, which takes a quantized test model's logits below the 0.999
+     * cosine goal (bench/README.md). */
+    gguf_type kv_type;
 } lm_ctx_params;
 
 lm_ctx_params lm_default_ctx_params(void);
@@ -100,6 +106,10 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p);
 void lm_ctx_free(lm_ctx *c); /* NULL-safe */
 
 int lm_ctx_n_ctx(const lm_ctx *c);
+gguf_type lm_ctx_kv_type(const lm_ctx *c); /* lm_ctx_params.kv_type */
+/* The KV cache type named "f16", "bf16" or "f32" (llama.cpp's
+ * --cache-type names): 0, or -1 for any other name. */
+int lm_kv_type_parse(const char *name, gguf_type *out);
 /* Tokens in the cache. */
 int lm_ctx_pos(const lm_ctx *c);
 /* Keeps the first n_keep tokens of the cache (a chat's shared prefix); 0

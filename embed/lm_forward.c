@@ -12,10 +12,10 @@
  * rather than once per micro-batch (the FFN in slices of n_ff whose pieces
  * fit PACK_BUDGET packed); per token it is the same arithmetic, the same
  * bits, as a prompt of one micro-batch (or one token: decode). The cache
- * holds K and V in F16 per layer, (n_ctx, kv_dim) each (lm_kv.c), or in
- * float on request; a call writes past lm_ctx_pos and only moves it when
- * the whole call is done, so a stopped or failed call leaves the cache as
- * it was.
+ * holds K and V per layer, (n_ctx, kv_dim) each, in F16 (lm_kv.c), or in
+ * BF16 or float on request; a call writes past lm_ctx_pos and only moves
+ * it when the whole call is done, so a stopped or failed call leaves the
+ * cache as it was.
  */
 #include "embed/lm_impl.h"
 
@@ -56,8 +56,8 @@ struct lm_ctx {
     int ubatch;              /* tokens of a micro-batch (batch_tokens) */
     lm_stop_fn should_stop;
     void *stop_user;
-    bool kv_f32;             /* the cache holds float rather than F16 */
-    void *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each, F16 or float */
+    gguf_type kv_type;       /* F16, BF16 or F32 (lm_ctx_params) */
+    void *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) each, of kv_type */
     /* micro-batch buffers, (ubatch, width) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
@@ -76,7 +76,7 @@ struct lm_ctx {
 
 lm_ctx_params lm_default_ctx_params(void)
 {
-    return (lm_ctx_params){0, 0, NULL, NULL, NULL, false};
+    return (lm_ctx_params){0, 0, NULL, NULL, NULL, GGUF_TYPE_F16};
 }
 
 /* Floats of the batch buffers for one token. */
@@ -145,6 +145,11 @@ uint64_t lm_memory_estimate(const lm_model *m, int n_ctx)
     return lm_weight_bytes(m) + lm_kv_bytes(m, n_ctx) + buffer_bytes(m, n_ctx, m->n_threads);
 }
 
+static size_t kv_elem_size(const lm_ctx *c)
+{
+    return c->kv_type == GGUF_TYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+}
+
 lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
 {
     lm_ctx_params def = lm_default_ctx_params();
@@ -159,7 +164,13 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     int n_threads = p->n_threads > 0 ? p->n_threads : m->n_threads;
     if (p->pool)
         n_threads = bert_pool_size(p->pool);
-    uint64_t need = lm_kv_bytes(m, n_ctx) * (p->kv_f32 ? 2 : 1) +
+    if (p->kv_type != GGUF_TYPE_F16 && p->kv_type != GGUF_TYPE_BF16 &&
+        p->kv_type != GGUF_TYPE_F32) {
+        dq_set_error("a KV cache of type %s is not supported (F16, BF16 or F32)",
+                     gguf_type_name(p->kv_type));
+        return NULL;
+    }
+    uint64_t need = lm_kv_bytes(m, n_ctx) * (p->kv_type == GGUF_TYPE_F32 ? 2 : 1) +
                     buffer_bytes(m, n_ctx, n_threads);
     const char *what;
     uint64_t mem = lm_memory_limit(&what);
@@ -183,10 +194,9 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
         return NULL;
     }
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)m->kv_dim;
-    c->kv_f32 = p->kv_f32;
-    size_t elem = c->kv_f32 ? sizeof(float) : sizeof(uint16_t);
-    c->k_cache = dq_calloc(cache, elem);
-    c->v_cache = dq_calloc(cache, elem);
+    c->kv_type = p->kv_type;
+    c->k_cache = dq_calloc(cache, kv_elem_size(c));
+    c->v_cache = dq_calloc(cache, kv_elem_size(c));
     int max_k = hp->n_embd > m->q_dim ? hp->n_embd : m->q_dim;
     c->max_k = max_k > hp->n_ff ? max_k : hp->n_ff;
     c->x = dq_malloc((size_t)c->ubatch * (size_t)hp->n_embd * sizeof(float));
@@ -242,6 +252,21 @@ void lm_ctx_free(lm_ctx *c)
 }
 
 int lm_ctx_n_ctx(const lm_ctx *c) { return c->n_ctx; }
+gguf_type lm_ctx_kv_type(const lm_ctx *c) { return c->kv_type; }
+
+int lm_kv_type_parse(const char *name, gguf_type *out)
+{
+    static const struct {
+        const char *name;
+        gguf_type type;
+    } kinds[] = {{"f16", GGUF_TYPE_F16}, {"bf16", GGUF_TYPE_BF16}, {"f32", GGUF_TYPE_F32}};
+    for (size_t i = 0; name && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(name, kinds[i].name)) {
+            *out = kinds[i].type;
+            return 0;
+        }
+    return -1;
+}
 int lm_ctx_pos(const lm_ctx *c) { return c->pos; }
 
 int lm_ctx_truncate(lm_ctx *c, int n_keep)
@@ -352,8 +377,10 @@ static void rope_tables(lm_ctx *c, int p0, int m)
 
 static void cache_store(const lm_ctx *c, void *cache, size_t off, const float *x, int n)
 {
-    if (c->kv_f32)
+    if (c->kv_type == GGUF_TYPE_F32)
         memcpy((float *)cache + off, x, (size_t)n * sizeof(float));
+    else if (c->kv_type == GGUF_TYPE_BF16)
+        lm_bf16_store(x, (uint16_t *)cache + off, n);
     else
         lm_f16_store(x, (uint16_t *)cache + off, n);
 }
@@ -461,11 +488,10 @@ static void attend(lm_ctx *c, const rows_job *qkv_in)
     int KV = c->m->kv_dim;
     bert_pool_run(qkv_in->m >= ROWS_POOLED ? c->pool : NULL, qkv_task, (void *)qkv_in,
                   (qkv_in->m + ROWS_TASK - 1) / ROWS_TASK);
-    size_t layer_at = (size_t)qkv_in->layer * c->n_ctx * KV *
-                      (c->kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    size_t layer_at = (size_t)qkv_in->layer * c->n_ctx * KV * kv_elem_size(c);
     lm_attn_batch ab = {.k = (const char *)c->k_cache + layer_at,
                         .v = (const char *)c->v_cache + layer_at,
-                        .f32 = c->kv_f32, .q = c->q, .out = c->att,
+                        .kv = c->kv_type, .q = c->q, .out = c->att,
                         .m = qkv_in->m, .p0 = qkv_in->p0, .n_ctx = c->n_ctx,
                         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
                         .head_dim = hp->head_dim, .kv_dim = KV, .scratch = c->attn_scratch};

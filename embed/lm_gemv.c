@@ -540,7 +540,7 @@ void lm_matvec_many(bert_pool *p, const lm_mat *const *W, int n, const float *x,
                     float *const *Y)
 {
     matvec_job j = {.W = W, .Y = Y, .xq = xq};
-    bool fast = lm_isa_get() == LM_ISA_VNNI && n <= LM_MATVEC_MAX;
+    bool fast = lm_isa_get() >= LM_ISA_VNNI && n <= LM_MATVEC_MAX;
     for (int i = 0; i < n && fast; i++) {
         fast = lm_gemv_fits(W[i]);
         j.rows[i] = rows_of(GEMV_TASK_BYTES, W[i]->row_bytes);

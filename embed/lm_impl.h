@@ -20,7 +20,9 @@
 
 /* ---- instruction sets ------------------------------------------------------ */
 
-enum { LM_ISA_SCALAR = 0, LM_ISA_AVX2 = 1, LM_ISA_VNNI = 2 };
+/* Each level includes the ones below; LM_ISA_BF16 is LM_ISA_VNNI with
+ * AVX512_BF16's vdpbf16ps, which only attention uses (lm_attn.c). */
+enum { LM_ISA_SCALAR = 0, LM_ISA_AVX2 = 1, LM_ISA_VNNI = 2, LM_ISA_BF16 = 3 };
 int lm_isa_detect(void);
 /* Starts at lm_isa_detect(); tests lower it to compare paths. Clamped to the
  * CPU; not thread-safe. */
@@ -38,7 +40,7 @@ float lm_bf16_to_f32(uint16_t h);
  * type's block), computed in float as the format defines it. */
 void lm_dequant_row(gguf_type t, const void *row, float *out, int64_t n);
 
-/* ---- the F16 KV cache (lm_kv.c) ------------------------------------------------ */
+/* ---- the KV cache's F16 and BF16 rows (lm_kv.c) -------------------------------- */
 
 /* Round to nearest even, as F16C's vcvtps2ph; nan stays nan, overflow is inf. */
 uint16_t lm_f32_to_f16(float f);
@@ -46,14 +48,19 @@ uint16_t lm_f32_to_f16(float f);
 void lm_f16_store(const float *x, uint16_t *out, int n);
 /* rows x cols halves, rows ld apart, into out (rows, cols). */
 void lm_f16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *out);
+/* bfloat16: round to nearest even (subnormals kept, unlike vcvtneps2bf16's
+ * flush); nan stays nan, overflow is inf. */
+uint16_t lm_f32_to_bf16(float f);
+void lm_bf16_store(const float *x, uint16_t *out, int n);
+void lm_bf16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *out);
 
 /* ---- attention (lm_attn.c) ---------------------------------------------------- */
 
 /* One layer's causal grouped-query attention for a micro-batch of m queries
  * at positions p0.., whose keys and values are in the cache already. */
 typedef struct {
-    const void *k, *v;   /* the layer's cache, (n_ctx, kv_dim) each, F16 or float */
-    bool f32;            /* the cache holds float */
+    const void *k, *v;   /* the layer's cache, (n_ctx, kv_dim) each, of type kv */
+    gguf_type kv;        /* F16, BF16 or F32 (lm_ctx_params.kv_type) */
     const float *q;      /* (m, n_head * head_dim) queries after RoPE */
     float *out;          /* (m, n_head * head_dim) */
     int m, p0, n_ctx;

@@ -1,9 +1,11 @@
-/* lm_kv.c - the KV cache's rows in IEEE half precision (F16).
+/* lm_kv.c - the KV cache's rows in 16 bits: IEEE half precision (F16) or
+ * bfloat16 (BF16), as lm_ctx_params.kv_type asks.
  *
- * A float cache of a 1.5B model at 4,096 tokens takes 448 MiB; in F16, as
- * llama.cpp keeps it by default, half. Keys and values enter the cache
- * rounded to nearest even and are read back a tile at a time as float for
- * attention's SGEMMs. The scalar forms are the reference; the F16C forms
+ * A float cache of a 1.5B model at 4,096 tokens takes 448 MiB; in 16 bits,
+ * as llama.cpp keeps it by default, half. Keys and values enter the cache
+ * rounded to nearest even and are read back a block at a time as float by
+ * the kernels that multiply in float (lm_attn.c); the BF16 kernel reads its
+ * cache as it is. The scalar forms are the reference; the F16C forms
  * (vcvtps2ph / vcvtph2ps) give the same bits, and tests compare them.
  */
 #include "embed/lm_impl.h"
@@ -65,6 +67,33 @@ void lm_f16_store(const float *x, uint16_t *out, int n)
     }
     for (int i = 0; i < n; i++)
         out[i] = lm_f32_to_f16(x[i]);
+}
+
+uint16_t lm_f32_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) /* nan: quiet, keeping the top of its payload */
+        return (uint16_t)(x >> 16 | 0x40);
+    /* to nearest, ties to the even; a carry moves the exponent up, to inf past the largest */
+    return (uint16_t)((x + 0x7fffu + (x >> 16 & 1)) >> 16);
+}
+
+void lm_bf16_store(const float *x, uint16_t *out, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = lm_f32_to_bf16(x[i]);
+}
+
+void lm_bf16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *out)
+{
+    /* a bfloat16 is a float's top half: the shift, in a loop the compiler vectorizes */
+    for (int r = 0; r < rows; r++) {
+        for (int i = 0; i < cols; i++) {
+            uint32_t bits = (uint32_t)h[(size_t)r * ld + i] << 16;
+            memcpy(out + (size_t)r * cols + i, &bits, 4);
+        }
+    }
 }
 
 void lm_f16_load_rows(const uint16_t *h, size_t ld, int rows, int cols, float *out)

@@ -405,7 +405,7 @@ uint64_t lm_weight_bytes(const lm_model *m)
 uint64_t lm_kv_bytes(const lm_model *m, int n_ctx)
 {
     return 2ull * (uint64_t)m->hp.n_layer * (uint64_t)n_ctx * (uint64_t)m->kv_dim *
-           sizeof(uint16_t); /* F16 */
+           sizeof(uint16_t); /* F16 or BF16 */
 }
 
 void lm_model_types(const lm_model *m, char *out, size_t n)

@@ -48,7 +48,7 @@ int lm_isa_detect(void)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512vnni"))
-        return LM_ISA_VNNI;
+        return __builtin_cpu_supports("avx512bf16") ? LM_ISA_BF16 : LM_ISA_VNNI;
     return LM_ISA_AVX2;
 }
 
@@ -375,7 +375,7 @@ static void matmul_task(void *ctx, int task, int thread)
                                    quant ? &j->xq[t0 + t] : NULL);
             } else if (!quant) {
                 lm_fdot_avx2(W, n, j->X + (size_t)t0 * W->K, W->K, nt, out, W->N);
-            } else if (j->isa == LM_ISA_VNNI) {
+            } else if (j->isa >= LM_ISA_VNNI) {
                 lm_qdot_vnni(W, n, j->xq + t0, nt, out, W->N);
             } else {
                 lm_qdot_avx2(W, n, j->xq + t0, nt, out, W->N);
@@ -386,11 +386,11 @@ static void matmul_task(void *ctx, int task, int thread)
 
 void lm_matmul(bert_pool *p, const lm_mat *W, int M, const float *X, const lm_qrow *xq, float *Y)
 {
-    if (M >= GEMM_MIN_TOKENS && lm_isa_get() == LM_ISA_VNNI && lm_type_quantized(W->type) &&
+    if (M >= GEMM_MIN_TOKENS && lm_isa_get() >= LM_ISA_VNNI && lm_type_quantized(W->type) &&
         lm_gemm_vnni(p, W, M, xq, Y))
         return;
     matmul_job j = {W, M, X, xq, Y, lm_isa_get()};
-    if (M == 1 && j.isa == LM_ISA_VNNI && lm_gemv_fits(W)) {
+    if (M == 1 && j.isa >= LM_ISA_VNNI && lm_gemv_fits(W)) {
         lm_matvec_many(p, &W, 1, X, xq, &Y);
         return;
     }

@@ -27,6 +27,7 @@ typedef struct {
      * its encoders; NULL: the model's own of n_threads */
     struct bert_pool *pool;
     const char *chat_template; /* in process: a template file instead of the model's */
+    const char *kv_cache;   /* in process: the KV cache's type (lm_kv_type_parse); NULL: F16 */
     const char *base_url;   /* "http://127.0.0.1:8080/v1" */
     const char *model;      /* sent as "model"; NULL sends the server's default */
     const char *api_key;    /* Bearer token, NULL for none; never logged */

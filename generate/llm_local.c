@@ -105,6 +105,12 @@ llm_local *llm_local_new(const llm_params *p)
     lm_ctx_params cp = lm_default_ctx_params();
     if (p->context > 0)
         cp.n_ctx = p->context;
+    if (p->kv_cache && lm_kv_type_parse(p->kv_cache, &cp.kv_type) < 0) {
+        dq_set_error("unknown KV cache type '%s' (f16, bf16 or f32)", p->kv_cache);
+        llm_gguf_close(&l->g);
+        free(l);
+        return NULL;
+    }
     cp.pool = p->pool;
     cp.should_stop = poll_stop;
     cp.stop_user = l;

@@ -15,6 +15,7 @@
  *     temperature = 0.2
  *     max_tokens = 512                     # the answer's budget
  *     context = 4096                       # the model's window
+ *     kv_cache = f16                       # in process: f16, bf16 (faster long prompts) or f32
  *     timeout = 120                        # seconds without a byte
  *     connect_timeout = 5
  *     prompts = ~/.config/docqa/prompts    # zh.txt, en.txt
@@ -41,6 +42,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "embed/lm.h"
 #include "pipeline/pipeline.h"
 #include "retrieve/retrieve.h"
 
@@ -91,6 +93,12 @@ static int apply_llm(dq_config *cfg, const char *key, const char *value)
         set_string(&cfg->llm_prompts, value);
     else if (!strcmp(key, "chat_template"))
         set_string(&cfg->llm_chat_template, value);
+    else if (!strcmp(key, "kv_cache")) {
+        gguf_type t;
+        if (lm_kv_type_parse(value, &t) < 0)
+            return -1;
+        set_string(&cfg->llm_kv_cache, value);
+    }
     else if (!strcmp(key, "temperature")) {
         char *end;
         double t = strtod(value, &end);
@@ -305,6 +313,7 @@ void dq_config_free(dq_config *cfg)
     free(cfg->llm_key);
     free(cfg->llm_prompts);
     free(cfg->llm_chat_template);
+    free(cfg->llm_kv_cache);
     free(cfg->rerank_model);
     free(cfg->ocr_mode);
     free(cfg->ocr_lang);

@@ -45,6 +45,7 @@ typedef struct {
     char *llm_key;          /* $DOCQA_LLM_API_KEY only, never from a file */
     char *llm_prompts;      /* [llm] prompts = DIR holding zh.txt / en.txt */
     char *llm_chat_template; /* [llm] chat_template = FILE (in-process model) */
+    char *llm_kv_cache;      /* [llm] kv_cache = f16 | bf16 | f32 (in-process model) */
     double llm_temperature; /* [llm] temperature (-1: unset) */
     int llm_max_tokens;     /* [llm] max_tokens: the answer's budget */
     int llm_context;        /* [llm] context: the model's window in tokens */

@@ -87,6 +87,7 @@ llm_params rag_llm_params(const dq_config *cfg)
         p.model = NULL;
         p.base_url = NULL;
         p.chat_template = cfg->llm_chat_template;
+        p.kv_cache = cfg->llm_kv_cache;
         if (cfg->llm_context > 0)
             p.context = cfg->llm_context;
     }

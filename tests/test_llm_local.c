@@ -522,6 +522,26 @@ Test(llm_cli, ask_stops_at_ctrl_c)
     tmpdir_remove(work);
 }
 
+/* --kv-cache (or [llm] kv_cache) picks the cache's type: a BF16 cache
+ * generates; a type the engine has no cache of is a usage error. */
+Test(llm_cli, kv_cache_type)
+{
+    run_result r = run_docqa(&(run_opts){.workdir = make_work()},
+                             (const char *const[]){"generate", "--model", model(), "--raw",
+                                                   "--temp", "0", "-n", "4", "--kv-cache",
+                                                   "bf16", "押金", NULL});
+    cr_expect_eq(r.status, 0, "status %d: %s", r.status, r.err);
+    cr_expect(r.out && *r.out, "no tokens");
+    run_result_free(&r);
+    r = run_docqa(&(run_opts){.workdir = work},
+                  (const char *const[]){"generate", "--model", model(), "--kv-cache", "q8_0",
+                                        "押金", NULL});
+    expect_one_line(&r, 2, (const char *const[]){"--kv-cache 'q8_0': expected f16, bf16 or f32",
+                                                 NULL});
+    run_result_free(&r);
+    tmpdir_remove(work);
+}
+
 /* A prompt past the context: one line naming the file, exit 4, for
  * generate; ask's one line names the setting to raise. */
 Test(llm_cli, context_overflow_is_one_line)

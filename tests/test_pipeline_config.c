@@ -42,6 +42,7 @@ Test(config, defaults_with_no_files)
     cr_assert_eq(dq_config_load(&cfg, sdir), 0);
     cr_expect_null(cfg.embed_model);
     cr_expect_null(cfg.llm_url);
+    cr_expect_null(cfg.llm_kv_cache);
     cr_expect_eq(cfg.llm_temperature, -1);
     cr_expect(isnan(cfg.min_score));
     cr_expect_eq(cfg.ann_threshold, -1);
@@ -53,7 +54,8 @@ Test(config, store_file_overrides_user_file_and_environment_overrides_both)
 {
     cr_assert_eq(tmpdir_write_file(root, "xdg/docqa/config",
                                    "[embed]\nmodel = /user/model  # a comment\nthreads = 3\n"
-                                   "[llm]\nurl = http://user/v1\ntemperature = 0.5\n"),
+                                   "[llm]\nurl = http://user/v1\ntemperature = 0.5\n"
+                                   "kv_cache = bf16\n"),
                  0);
     cr_assert_eq(tmpdir_write_file(sdir, "config",
                                    "; the store's own\n[embed]\nmodel = /store/model\n"
@@ -66,6 +68,7 @@ Test(config, store_file_overrides_user_file_and_environment_overrides_both)
     cr_expect_eq(cfg.embed_threads, 3);
     cr_expect_str_eq(cfg.llm_url, "http://env/v1");
     cr_expect_eq(cfg.llm_temperature, 0.5);
+    cr_expect_str_eq(cfg.llm_kv_cache, "bf16");
     cr_expect_eq(cfg.min_score, 0.35);
     cr_expect(cfg.exact);
     cr_expect_str_eq(cfg.retrieve_mode, "bm25");
@@ -93,7 +96,7 @@ Test(config, out_of_range_and_malformed_lines_are_refused)
     static const char *const bad[] = {
         "[llm]\ntemperature = 3\n", "[embed]\nthreads = -1\n", "[retrieve]\nmode = fast\n",
         "[ocr]\nmode = sometimes\n", "[embed\n",                 "just words\n",
-        "[nosuch]\nx = 1\n",
+        "[nosuch]\nx = 1\n",     "[llm]\nkv_cache = q8_0\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(tmpdir_write_file(sdir, "config", bad[i]), 0);
