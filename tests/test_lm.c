@@ -1077,8 +1077,9 @@ Test(lm, stop_callback_stops_and_keeps_the_cache)
  * run_span, each matrix packed once; 2,500 tokens: two spans of three
  * batches): the same bits as the same prompt fed in pieces of one
  * micro-batch or less, on 1 or 2 threads, in its logits and in the cache
- * the next token reads; a stop in the middle of it leaves lm_ctx_pos and
- * the usable cache as they were. */
+ * the next token reads; a stop in the middle of it, seen before each
+ * micro-batch so that Ctrl-C stops at once, leaves lm_ctx_pos and the
+ * usable cache as they were. */
 Test(lm, layer_major_prefill_same_bits_and_stops_cleanly)
 {
     const char *path = make_model("--arch qwen3 --type Q4_K --greedy 0");
@@ -1104,8 +1105,12 @@ Test(lm, layer_major_prefill_same_bits_and_stops_cleanly)
             stop_after = 1; /* the second poll, before layer 0's second batch, says stop */
             cr_assert_eq(lm_eval(c, toks + PRE, N - PRE, true), LM_ERR_STOPPED);
             cr_assert_eq(lm_ctx_pos(c), PRE);
-            stop_after = 1000;
+            stop_after = 1 << 20;
             cr_assert_eq(lm_eval(c, toks + PRE, N - PRE, false), 0, "%s", dq_last_error());
+            /* polled before each micro-batch (at most 512 tokens) of a
+             * layer, not once per layer of a span: seconds of a 7B's work */
+            int polls = (1 << 20) - stop_after;
+            cr_assert_geq(polls, lm_model_hparams(m)->n_layer * ((N - PRE + 511) / 512), "%d", polls);
         }
         for (int step = 0; step < 2; step++) {
             if (step == 1)
@@ -1120,30 +1125,6 @@ Test(lm, layer_major_prefill_same_bits_and_stops_cleanly)
         lm_ctx_free(c);
     }
     free(ref);
-    free(toks);
-    lm_free(m);
-}
-
-/* Ctrl-C stops a long prefill at once: the stop is polled before every
- * micro-batch of a layer, not once per layer of a 2,048-token span, which
- * for a 7B model is seconds of work. 2,000 tokens in one span: at least
- * n_layer x 4 micro-batches (of at most 512 tokens). */
-Test(lm, long_prefill_polls_stop_per_micro_batch)
-{
-    const char *path = make_model("--arch qwen2 --type Q8_0 --greedy 0");
-    lm_model *m = lm_load(path, NULL);
-    cr_assert_not_null(m, "%s", dq_last_error());
-    enum { N = 2000 };
-    int32_t *toks = long_prompt(lm_model_hparams(m)->n_vocab, N);
-    lm_ctx_params cp = lm_default_ctx_params();
-    cp.n_ctx = N;
-    cp.should_stop = stop_cb;
-    stop_after = 1 << 20;
-    lm_ctx *c = lm_ctx_new(m, &cp);
-    cr_assert_eq(lm_eval(c, toks, N, false), 0, "%s", dq_last_error());
-    int polls = (1 << 20) - stop_after;
-    cr_assert_geq(polls, lm_model_hparams(m)->n_layer * ((N + 511) / 512), "%d polls", polls);
-    lm_ctx_free(c);
     free(toks);
     lm_free(m);
 }
