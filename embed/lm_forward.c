@@ -47,6 +47,10 @@ enum { UBATCH_MIN = 256, UBATCH_MAX = 512, UBATCH_STEP = 64 };
  * 25 MB, their int8 rows 4 MB, the packed buffer 16 MB). */
 enum { SPAN_MAX = 2048 };
 #define PACK_BUDGET ((size_t)16 << 20)
+/* A span's streams and int8 rows stay within SPAN_BUDGET, so a wider model
+ * runs shorter spans (Qwen2.5-7B's 3,584 floats a token: about 1,000
+ * tokens) and its buffers stay near Qwen2.5-1.5B's. */
+#define SPAN_BUDGET ((size_t)32 << 20)
 
 struct lm_ctx {
     lm_model *m;
@@ -63,7 +67,7 @@ struct lm_ctx {
     int max_k;               /* widest product input: max(n_embd, q_dim, n_ff) */
     lm_qrow *xq;             /* (ubatch) rows of max_k int8 activations (qrows_new) */
     /* a span of several micro-batches (run_span), NULL when n_ctx <= ubatch */
-    int span;                /* tokens of a span: min(n_ctx, SPAN_MAX) */
+    int span;                /* tokens of a span (span_tokens) */
     float *span_x, *span_y;  /* (span, n_embd) the residual stream; the FFN's output not yet added */
     lm_qrow *span_xq;        /* (span) rows of n_embd int8 activations: the FFN's input */
     uint8_t *packed;         /* PACK_BUDGET bytes of packed weights, 64-byte aligned, or NULL */
@@ -97,13 +101,6 @@ static int batch_tokens(const lm_model *m)
     return fit <= UBATCH_MIN ? UBATCH_MIN : (int)fit / UBATCH_STEP * UBATCH_STEP;
 }
 
-static int span_tokens(const lm_model *m, int n_ctx)
-{
-    if (n_ctx <= batch_tokens(m))
-        return 0;
-    return n_ctx < SPAN_MAX ? n_ctx : SPAN_MAX;
-}
-
 /* rows lm_qrow of K int8 activations (K a multiple of 32) in one
  * allocation, freed with free(). */
 static size_t qrows_bytes(int rows, int K)
@@ -123,6 +120,19 @@ static lm_qrow *qrows_new(int rows, int K)
         r[i].q = q + (size_t)i * (size_t)K;
     }
     return r;
+}
+
+static int span_tokens(const lm_model *m, int n_ctx)
+{
+    int ub = batch_tokens(m);
+    if (n_ctx <= ub)
+        return 0;
+    size_t per_token = 2 * (size_t)m->hp.n_embd * sizeof(float) + qrows_bytes(1, m->hp.n_embd);
+    size_t fit = SPAN_BUDGET / per_token;
+    int span = fit < SPAN_MAX ? (int)fit : SPAN_MAX;
+    if (span < ub)
+        span = ub;
+    return n_ctx < span ? n_ctx : span;
 }
 
 /* Bytes of the batch, attention and logits buffers, and of a span's. */
