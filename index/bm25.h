@@ -40,6 +40,9 @@
 #define BM25_FILE "bm25.idx"
 #define BM25_MAGIC "DQBM25\r\n"
 #define BM25_VERSION 2
+/* Version 1 (before the change log) differs only by the header's log_seq
+ * and schema: it is searched as it is, and the next sync rebuilds it. */
+#define BM25_V1_HEADER_BYTES 136
 #define BM25_BOM 0x01020304u
 #define BM25_BLOCK 128
 /* FTS5's bm25() constants (fts5_aux.c). */
@@ -84,7 +87,9 @@ typedef struct {
     const uint8_t *data;
     size_t size;
     bool mapped;
-    const bm25_header *h;
+    const bm25_header *h;     /* into data, or &v1 */
+    size_t header_bytes;      /* the header's size in data; the checksum covers the rest */
+    bm25_header v1;           /* a version 1 file's header as version 2's (no log position) */
     const int64_t *chunk_ids; /* (n_rows) */
     const int64_t *doc_ids;   /* (n_rows) */
     const uint32_t *lengths;  /* (n_rows) */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -53,20 +54,41 @@ static bool section_fits(uint64_t off, uint64_t n, uint64_t unit, uint64_t end)
     return off % 8 == 0 && off <= end && n <= (end - off) / unit;
 }
 
+_Static_assert(offsetof(bm25_header, log_seq) + sizeof(uint64_t) == BM25_V1_HEADER_BYTES,
+               "version 1's header is version 2's without log_seq and schema");
+
+/* A version 1 header in f->v1 as version 2's, log_seq and schema 0 (no
+ * update starts from it: bm25_update.c then builds from FTS5). */
+static const bm25_header *v1_header(bm25_file *f)
+{
+    size_t head = offsetof(bm25_header, log_seq);
+    memcpy(&f->v1, f->data, head);
+    memcpy(&f->v1.checksum, f->data + head, sizeof f->v1.checksum);
+    f->v1.log_seq = 0;
+    f->v1.schema = 0;
+    f->header_bytes = BM25_V1_HEADER_BYTES;
+    return &f->v1;
+}
+
 static bm25_file *check(bm25_file *f)
 {
     const bm25_header *h = (const bm25_header *)f->data;
-    if (f->size < sizeof *h || memcmp(h->magic, BM25_MAGIC, 8) != 0) {
+    if (f->size < BM25_V1_HEADER_BYTES || memcmp(h->magic, BM25_MAGIC, 8) != 0) {
         dq_set_error("not a docqa BM25 file");
         return NULL;
     }
-    if (h->bom != BM25_BOM || h->version != BM25_VERSION) {
+    bool v1 = h->version == 1;
+    if (h->bom != BM25_BOM || (h->version != BM25_VERSION && !v1) ||
+        (!v1 && f->size < sizeof *h)) {
         dq_set_error("BM25 file of another version or byte order");
         return NULL;
     }
+    f->header_bytes = sizeof *h;
+    if (v1)
+        h = v1_header(f);
     uint64_t rows_bytes = h->n_rows * 20; /* two int64 and a uint32 a row */
     bool ok = h->size == f->size && h->n_rows > 0 && h->n_rows < UINT32_MAX &&
-              h->n_tokens > 0 && h->n_tokens <= INT64_MAX && h->off_rows == sizeof *h &&
+              h->n_tokens > 0 && h->n_tokens <= INT64_MAX && h->off_rows == f->header_bytes &&
               section_fits(h->off_rows, h->n_rows, 20, h->off_postings) &&
               h->off_rows + rows_bytes <= h->off_postings && h->off_postings % 8 == 0 &&
               h->off_postings <= h->off_terms &&
@@ -142,7 +164,7 @@ bm25_file *bm25_file_open(const char *path)
         return NULL;
     }
     struct stat sb;
-    if (fstat(fd, &sb) < 0 || sb.st_size < (off_t)sizeof(bm25_header)) {
+    if (fstat(fd, &sb) < 0 || sb.st_size < (off_t)BM25_V1_HEADER_BYTES) {
         dq_set_error("'%s' is not a docqa BM25 file", path);
         close(fd);
         return NULL;

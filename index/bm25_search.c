@@ -668,8 +668,8 @@ int store_bm25_sync(store *st, store_bm25_report *rep)
         return -1;
     char *path = file_path(st);
     bm25_file *have = bm25_file_open(path);
-    bool intact = have && have->h->checksum == bm25_checksum(have->data + sizeof *have->h,
-                                                             have->size - sizeof *have->h);
+    bool intact = have && have->h->checksum == bm25_checksum(have->data + have->header_bytes,
+                                                             have->size - have->header_bytes);
     int rc = 0;
     if (intact && memcmp(have->h->stamp, stamp, 32) == 0) {
         r.rows = (int64_t)have->h->n_rows;

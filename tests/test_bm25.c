@@ -5,6 +5,7 @@
  * file is stale, missing, truncated or damaged, or the expression is not
  * one it scores. */
 #include <criterion/criterion.h>
+#include <stddef.h>
 
 #include "common/common.h"
 #include "index/bm25.h"
@@ -443,6 +444,42 @@ Test(bm25, another_process_rebuilds_the_file)
     st = mine;
     check_queries(30, true);
     store_close(w);
+}
+
+/* A file of version 1 (the store upgraded by a newer docqa, its file
+ * written by the older one) still answers while it is current, and the
+ * next change builds a version 2 file from FTS5. */
+Test(bm25, a_version_1_file_answers_until_the_next_change)
+{
+    put_docs(20, "v");
+    sync_action();
+    char path[128];
+    snprintf(path, sizeof path, "%s", tmpdir_path(tmpdir, ".docqa/" BM25_FILE));
+    dq_buf v2 = DQ_BUF_INIT, v1 = DQ_BUF_INIT;
+    cr_assert_eq(dq_read_file(path, &v2), 0);
+    /* version 1's layout: the header without log_seq and schema, so every
+     * offset in it 16 bytes smaller; the rest the same bytes */
+    bm25_header h = *(const bm25_header *)v2.data;
+    h.version = 1;
+    uint64_t *offs[] = {&h.off_rows, &h.off_terms, &h.off_strings, &h.off_postings, &h.size};
+    for (size_t i = 0; i < sizeof offs / sizeof *offs; i++)
+        *offs[i] -= 16;
+    dq_buf_append(&v1, (const char *)&h, offsetof(bm25_header, log_seq));
+    dq_buf_append(&v1, (const char *)&h.checksum, sizeof h.checksum);
+    dq_buf_append(&v1, v2.data + sizeof h, v2.len - sizeof h);
+    cr_assert_eq(v1.len, h.size);
+    store_close(st);
+    write_bytes_at(path, v1.data, v1.len);
+    st = store_open(tmpdir_path(tmpdir, ".docqa"), 0);
+    cr_assert_not_null(st, "%s", dq_last_error());
+    check_queries(30, true);
+    cr_assert_eq(sync_action(), STORE_BM25_CURRENT);
+    put_docs(2, "w");
+    cr_assert_eq(sync_action(), STORE_BM25_BUILT);
+    file_is_full_build();
+    check_queries(10, true);
+    dq_buf_free(&v1);
+    dq_buf_free(&v2);
 }
 
 Test(bm25, truncated_or_damaged_file_falls_back)
