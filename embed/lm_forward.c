@@ -122,17 +122,38 @@ static lm_qrow *qrows_new(int rows, int K)
     return r;
 }
 
+/* Bytes of a span's streams of tokens: its residual stream and FFN output,
+ * (tokens, n_embd) floats each, and their int8 rows. */
+static size_t span_stream_bytes(const lm_model *m, int tokens)
+{
+    return 2 * (size_t)tokens * (size_t)m->hp.n_embd * sizeof(float) +
+           qrows_bytes(tokens, m->hp.n_embd);
+}
+
 static int span_tokens(const lm_model *m, int n_ctx)
 {
     int ub = batch_tokens(m);
     if (n_ctx <= ub)
         return 0;
-    size_t per_token = 2 * (size_t)m->hp.n_embd * sizeof(float) + qrows_bytes(1, m->hp.n_embd);
-    size_t fit = SPAN_BUDGET / per_token;
+    size_t fit = SPAN_BUDGET / span_stream_bytes(m, 1);
     int span = fit < SPAN_MAX ? (int)fit : SPAN_MAX;
     if (span < ub)
         span = ub;
     return n_ctx < span ? n_ctx : span;
+}
+
+/* The KV cache's types, by their llama.cpp --cache-type names. */
+static const struct {
+    const char *name;
+    gguf_type type;
+} kv_kinds[] = {{"f16", GGUF_TYPE_F16}, {"bf16", GGUF_TYPE_BF16}, {"f32", GGUF_TYPE_F32}};
+
+static bool kv_type_supported(gguf_type t)
+{
+    for (size_t i = 0; i < sizeof kv_kinds / sizeof kv_kinds[0]; i++)
+        if (kv_kinds[i].type == t)
+            return true;
+    return false;
 }
 
 /* Bytes of the batch, attention and logits buffers, and of a span's. */
@@ -145,9 +166,8 @@ static size_t buffer_bytes(const lm_model *m, int n_ctx, int n_threads)
                     (size_t)hp->n_vocab;
     if (span == 0)
         return floats * sizeof(float);
-    floats += 2 * (size_t)span * (size_t)hp->n_embd +
-              (size_t)(span > ub ? span - ub : 0) * (size_t)hp->head_dim;
-    return floats * sizeof(float) + qrows_bytes(span, hp->n_embd) + PACK_BUDGET;
+    floats += (size_t)(span > ub ? span - ub : 0) * (size_t)hp->head_dim;
+    return floats * sizeof(float) + span_stream_bytes(m, span) + PACK_BUDGET;
 }
 
 uint64_t lm_memory_estimate(const lm_model *m, int n_ctx)
@@ -174,8 +194,7 @@ lm_ctx *lm_ctx_new(lm_model *m, const lm_ctx_params *p)
     int n_threads = p->n_threads > 0 ? p->n_threads : m->n_threads;
     if (p->pool)
         n_threads = bert_pool_size(p->pool);
-    if (p->kv_type != GGUF_TYPE_F16 && p->kv_type != GGUF_TYPE_BF16 &&
-        p->kv_type != GGUF_TYPE_F32) {
+    if (!kv_type_supported(p->kv_type)) {
         dq_set_error("a KV cache of type %s is not supported (F16, BF16 or F32)",
                      gguf_type_name(p->kv_type));
         return NULL;
@@ -266,13 +285,9 @@ gguf_type lm_ctx_kv_type(const lm_ctx *c) { return c->kv_type; }
 
 int lm_kv_type_parse(const char *name, gguf_type *out)
 {
-    static const struct {
-        const char *name;
-        gguf_type type;
-    } kinds[] = {{"f16", GGUF_TYPE_F16}, {"bf16", GGUF_TYPE_BF16}, {"f32", GGUF_TYPE_F32}};
-    for (size_t i = 0; name && i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(name, kinds[i].name)) {
-            *out = kinds[i].type;
+    for (size_t i = 0; name && i < sizeof kv_kinds / sizeof kv_kinds[0]; i++)
+        if (!strcmp(name, kv_kinds[i].name)) {
+            *out = kv_kinds[i].type;
             return 0;
         }
     return -1;
