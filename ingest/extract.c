@@ -340,8 +340,9 @@ static fz_document *open_document(fz_context *ctx, const char *path, const char 
     return doc;
 }
 
-/* Runs the contents of PDF page pageobj through dev, as fz_run_page_contents()
- * does, without loading the page: MuPDF's pdf_load_page() parses every link
+/* Runs the contents of PDF page pageobj, whose transform is ctm (from
+ * pdf_page_obj_transform), through dev, as fz_run_page_contents() does,
+ * without loading the page: MuPDF's pdf_load_page() parses every link
  * and annotation of the page (their destinations too), about a twentieth of
  * the extraction, and the contents never look at them. The same transform,
  * resources, default colour spaces and output intent as MuPDF's own run;
@@ -349,11 +350,8 @@ static fz_document *open_document(fz_context *ctx, const char *path, const char 
  * contents for a renderer (text and rules pass through it unchanged).
  * Throws as MuPDF does. */
 static void run_pdf_page_contents(fz_context *ctx, pdf_document *pdoc, pdf_obj *pageobj,
-                                  fz_device *dev, fz_cookie *cookie)
+                                  fz_matrix ctm, fz_device *dev, fz_cookie *cookie)
 {
-    fz_rect mediabox;
-    fz_matrix ctm;
-    pdf_page_obj_transform(ctx, pageobj, &mediabox, &ctm);
     pdf_obj *resources = pdf_dict_get_inheritable(ctx, pageobj, PDF_NAME(Resources));
     pdf_obj *contents = pdf_dict_get(ctx, pageobj, PDF_NAME(Contents));
     fz_default_colorspaces *none = fz_new_default_colorspaces(ctx);
@@ -382,15 +380,6 @@ static void run_pdf_page_contents(fz_context *ctx, pdf_document *pdoc, pdf_obj *
         fz_rethrow(ctx);
 }
 
-/* The size of PDF page pageobj, as fz_bound_page() gives it for a loaded page. */
-static fz_rect bound_pdf_page(fz_context *ctx, pdf_obj *pageobj)
-{
-    fz_rect mediabox;
-    fz_matrix ctm;
-    pdf_page_obj_transform(ctx, pageobj, &mediabox, &ctm);
-    return fz_transform_rect(mediabox, ctm);
-}
-
 /* The structured text of page i and its size, or NULL with the reason in
  * err when the page throws. What fz_new_stext_page_from_page() does, with a
  * cookie, so the time budget's watchdog can stop a page half-way. */
@@ -403,6 +392,7 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
     fz_page *page = NULL;
     fz_stext_page *st = NULL;
     fz_device *dev = NULL, *tdev = NULL;
+    fz_matrix ctm = fz_identity; /* a PDF page's, read once for its size and its run */
     fz_var(pageobj);
     fz_var(page);
     fz_var(st);
@@ -411,8 +401,10 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
     fz_try(ctx)
     {
         if (pdoc) {
+            fz_rect mediabox;
             pageobj = pdf_lookup_page_obj(ctx, pdoc, i);
-            *bounds = bound_pdf_page(ctx, pageobj);
+            pdf_page_obj_transform(ctx, pageobj, &mediabox, &ctm);
+            *bounds = fz_transform_rect(mediabox, ctm);
         } else {
             page = fz_load_page(ctx, doc, i);
             *bounds = fz_bound_page(ctx, page);
@@ -422,7 +414,7 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
         /* One pass: text goes on to the stext device, ruling lines stay. */
         tdev = tables_new_device(ctx, dev, *bounds, rules);
         if (pdoc)
-            run_pdf_page_contents(ctx, pdoc, pageobj, tdev, cookie);
+            run_pdf_page_contents(ctx, pdoc, pageobj, ctm, tdev, cookie);
         else
             fz_run_page_contents(ctx, page, tdev, fz_identity, cookie);
         fz_close_device(ctx, tdev);
