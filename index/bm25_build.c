@@ -8,6 +8,7 @@
  * against FTS5's averages record, which is what bm25() divides by.
  */
 #include "index/bm25.h"
+#include "index/store_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -226,20 +227,6 @@ static bool read_totals(sqlite3 *db, uint64_t *n_rows, uint64_t *n_tokens)
     return ok;
 }
 
-/* One integer the statement sql returns (0 when no row): 0, or -1. */
-static int query_u64(sqlite3 *db, const char *sql, uint64_t *out)
-{
-    sqlite3_stmt *s = NULL;
-    *out = 0;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        *out = (uint64_t)sqlite3_column_int64(s, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        dq_set_error("cannot read the store: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
 int bm25_read_state(sqlite3 *db, bm25_header *h)
 {
     *h = (bm25_header){.version = BM25_VERSION, .bom = BM25_BOM};
@@ -248,8 +235,9 @@ int bm25_read_state(sqlite3 *db, bm25_header *h)
     if (rc <= 0)
         return rc;
     if (bm25_stamp(db, h->stamp) < 0 ||
-        query_u64(db, "SELECT seq FROM sqlite_sequence WHERE name = 'fts_log'", &h->log_seq) < 0 ||
-        query_u64(db, "PRAGMA user_version", &h->schema) < 0)
+        store_query_u64(db, "SELECT seq FROM sqlite_sequence WHERE name = 'fts_log'",
+                        "cannot read the store", &h->log_seq) < 0 ||
+        store_query_u64(db, "PRAGMA user_version", "cannot read the store", &h->schema) < 0)
         return -1;
     if (!read_totals(db, &h->n_rows, &h->n_tokens) || h->n_rows == 0 || h->n_tokens == 0 ||
         h->n_rows >= UINT32_MAX || h->n_tokens > INT64_MAX)

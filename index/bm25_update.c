@@ -218,16 +218,12 @@ static int fts_is_ours(sqlite3 *db)
 /* The oldest seq the log still holds, or head + 1 when it is empty. */
 static int log_floor(sqlite3 *db, uint64_t head, uint64_t *floor)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT min(seq) FROM fts_log", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        dq_set_error("cannot read the FTS change log: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(s);
+    /* seqs start at 1 (AUTOINCREMENT): 0 is an empty log */
+    if (store_query_u64(db, "SELECT coalesce(min(seq), 0) FROM fts_log",
+                        "cannot read the FTS change log", floor) < 0)
         return -1;
-    }
-    *floor = sqlite3_column_type(s, 0) == SQLITE_NULL ? head + 1
-                                                       : (uint64_t)sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    if (*floor == 0)
+        *floor = head + 1;
     return 0;
 }
 

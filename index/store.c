@@ -67,6 +67,20 @@ int store_fail(store *st, const char *what)
     return -1;
 }
 
+int store_query_u64(sqlite3 *db, const char *sql, const char *what, uint64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    *out = 0;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        *out = (uint64_t)sqlite3_column_int64(s, 0);
+    bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+    if (!ok)
+        dq_set_error("%s: %s", what, sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return ok ? 0 : -1;
+}
+
 sqlite3_stmt *store_stmt(store *st, enum store_slot slot, const char *sql)
 {
     sqlite3_stmt *s = st->stmts[slot];

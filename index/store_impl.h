@@ -98,6 +98,9 @@ void store_vec_decode(const void *blob, int dim, float *out);
 sqlite3_stmt *store_stmt(store *st, enum store_slot slot, const char *sql);
 /* Sets the error to "<what>: <sqlite message>" and returns -1. */
 int store_fail(store *st, const char *what);
+/* The integer the statement sql returns in out (0 when no row): 0, or -1
+ * with the error "<what>: <sqlite message>". */
+int store_query_u64(sqlite3 *db, const char *sql, const char *what, uint64_t *out);
 /* Binds a NUL-terminated string, or NULL when s is NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *text);
 /* A malloc'd copy of a text column, or NULL when the column is NULL. */

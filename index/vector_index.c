@@ -90,31 +90,20 @@ static char *vx_path(store *st)
     return dq_buf_take(&b);
 }
 
-static int query_u64(store *st, const char *sql, uint64_t *out)
-{
-    sqlite3_stmt *s = NULL;
-    *out = 0;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return store_fail(st, "cannot read the vector change log");
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *out = (uint64_t)sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return store_fail(st, "cannot read the vector change log");
-    return 0;
-}
+#define VLOG_ERROR "cannot read the vector change log"
 
 /* The seq of the last logged change (0 when none ever). */
 static int log_head(store *st, uint64_t *head)
 {
-    return query_u64(st, "SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'", head);
+    return store_query_u64(st->db, "SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'",
+                           VLOG_ERROR, head);
 }
 
 /* The oldest seq still in the log, or head + 1 when it is empty. */
 static int log_floor(store *st, uint64_t head, uint64_t *floor)
 {
-    if (query_u64(st, "SELECT coalesce(min(seq), 0) FROM vector_log", floor) < 0)
+    if (store_query_u64(st->db, "SELECT coalesce(min(seq), 0) FROM vector_log", VLOG_ERROR,
+                        floor) < 0)
         return -1;
     if (*floor == 0)
         *floor = head + 1;
