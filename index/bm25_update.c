@@ -284,59 +284,94 @@ static bool cut_changed(update *u)
     return jobs[0].ok && (u->n_parts == 1 || jobs[1].ok);
 }
 
+/* The logged ids in (from, head], ascending, each with whether FTS5 and
+ * chunks hold it; the texts are read apart (ROWS_SQL), since sorting the
+ * joined rows by id sorted their texts too, through a temporary file (a
+ * third of the read). */
+static const char LOGGED_SQL[] =
+    "SELECT l.id, z.id IS NOT NULL, c.id IS NOT NULL FROM"
+    " (SELECT DISTINCT chunk_id AS id FROM fts_log WHERE seq > ?1 AND seq <= ?2) l"
+    " LEFT JOIN fts_docsize z ON z.id = l.id"
+    " LEFT JOIN chunks c ON c.id = l.id ORDER BY l.id";
+/* The logged rows both hold, in id order with no sort: the IN list is a
+ * sorted index, and each id is a seek. */
+static const char ROWS_SQL[] =
+    "SELECT c.id, z.sz, c.doc_id, c.text, c.section FROM chunks c"
+    " JOIN fts_docsize z ON z.id = c.id"
+    " WHERE c.id IN (SELECT chunk_id FROM fts_log WHERE seq > ?1 AND seq <= ?2) ORDER BY c.id";
+
+/* Prepares sql with (from, head] bound; NULL with the error set. */
+static sqlite3_stmt *prepare_range(sqlite3 *db, const char *sql, uint64_t from, uint64_t head)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        dq_set_error("cannot read the FTS change log: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    sqlite3_bind_int64(s, 1, (int64_t)from);
+    sqlite3_bind_int64(s, 2, (int64_t)head);
+    return s;
+}
+
+/* Takes the text row of id from rows (the next one it returns) into u: 1,
+ * 0 when it is not id's, its lengths are unreadable or the update grows
+ * too large, -1 on error. */
+static int take_row(sqlite3 *db, sqlite3_stmt *rows, int64_t id, size_t limit, update *u)
+{
+    int rc = sqlite3_step(rows);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        dq_set_error("cannot read the FTS change log: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    uint32_t sz[2];
+    if (rc == SQLITE_DONE || sqlite3_column_int64(rows, 0) != id || u->changed.n >= limit ||
+        !bm25_parse_docsize(sqlite3_column_blob(rows, 1), (size_t)sqlite3_column_bytes(rows, 1),
+                            sz) ||
+        (uint64_t)sz[0] + sz[1] > UINT32_MAX)
+        return 0;
+    DQ_GROW(u->rt, u->cap_rt, u->changed.n + 1);
+    row_text *t = &u->rt[u->changed.n];
+    t->sz[0] = sz[0];
+    t->sz[1] = sz[1];
+    copy_column(u, t, 0, rows, 3);
+    copy_column(u, t, 1, rows, 4);
+    if (u->texts.len > UPDATE_MAX_TEXT_BYTES)
+        return 0;
+    bm25_rows_push(&u->changed, id, sqlite3_column_int64(rows, 2), sz[0] + sz[1]);
+    return 1;
+}
+
 /* Reads and cuts the rows logged in (from, head]: 1, 0 when they do not
  * match FTS5 or are too many, -1 on error. */
 static int read_changed(sqlite3 *db, uint64_t from, uint64_t head, update *u)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT l.id, z.sz, c.doc_id, c.text, c.section FROM"
-                           " (SELECT DISTINCT chunk_id AS id FROM fts_log"
-                           "  WHERE seq > ?1 AND seq <= ?2) l"
-                           " LEFT JOIN fts_docsize z ON z.id = l.id"
-                           " LEFT JOIN chunks c ON c.id = l.id ORDER BY l.id",
-                           -1, &s, NULL) != SQLITE_OK) {
-        dq_set_error("cannot read the FTS change log: %s", sqlite3_errmsg(db));
+    sqlite3_stmt *logged = prepare_range(db, LOGGED_SQL, from, head);
+    sqlite3_stmt *rows = logged ? prepare_range(db, ROWS_SQL, from, head) : NULL;
+    if (!rows) {
+        sqlite3_finalize(logged);
         return -1;
     }
-    sqlite3_bind_int64(s, 1, (int64_t)from);
-    sqlite3_bind_int64(s, 2, (int64_t)head);
     size_t n_old = u->old ? (size_t)u->old->h->n_rows : 0;
     size_t limit = n_old / 4 > UPDATE_MIN_ROWS ? n_old / 4 : UPDATE_MIN_ROWS;
     int ok = 1, rc;
-    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(s, 0);
+    while (ok == 1 && (rc = sqlite3_step(logged)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(logged, 0);
         DQ_GROW(u->logged, u->cap_logged, u->n_logged + 1);
         u->logged[u->n_logged++] = id;
-        bool in_fts = sqlite3_column_type(s, 1) != SQLITE_NULL;
-        bool stored = sqlite3_column_type(s, 2) != SQLITE_NULL;
-        if (!in_fts && !stored)
-            continue; /* removed */
-        uint32_t sz[2];
-        if (in_fts != stored || u->changed.n >= limit ||
-            !bm25_parse_docsize(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
-                                sz) ||
-            (uint64_t)sz[0] + sz[1] > UINT32_MAX) {
+        bool in_fts = sqlite3_column_int(logged, 1), stored = sqlite3_column_int(logged, 2);
+        if (in_fts != stored)
             ok = 0;
-            break;
-        }
-        DQ_GROW(u->rt, u->cap_rt, u->changed.n + 1);
-        row_text *t = &u->rt[u->changed.n];
-        t->sz[0] = sz[0];
-        t->sz[1] = sz[1];
-        copy_column(u, t, 0, s, 3);
-        copy_column(u, t, 1, s, 4);
-        if (u->texts.len > UPDATE_MAX_TEXT_BYTES) {
-            ok = 0;
-            break;
-        }
-        bm25_rows_push(&u->changed, id, sqlite3_column_int64(s, 2), sz[0] + sz[1]);
+        else if (stored)
+            ok = take_row(db, rows, id, limit, u);
+        /* else removed */
     }
-    if (ok && rc != SQLITE_DONE) {
+    if (ok == 1 && rc != SQLITE_DONE) {
         dq_set_error("cannot read the FTS change log: %s", sqlite3_errmsg(db));
         ok = -1;
     }
-    sqlite3_finalize(s);
+    sqlite3_finalize(logged);
+    sqlite3_finalize(rows);
     /* The terms' offsets are 32-bit; a row's terms (bigrams overlap) are
      * at most three times its bytes. */
     if (ok == 1 && u->texts.len > UINT32_MAX / 3)

@@ -166,11 +166,21 @@ static int configure(store *st)
 /* SQLite's memory statistics take one process-wide mutex on every
  * allocation: with the server's searches on several threads that lock was
  * contended on every step of a query (3-4 % of a search's CPU). docqa reads
- * no statistic, so they are off; this must run before SQLite initialises
- * (a process that already used SQLite keeps them on: harmless). */
+ * no statistic, so they are off. A document's chunks go in with one
+ * INSERT ... SELECT inside the document's savepoint, so SQLite keeps a
+ * statement journal of the pages it changes; past SQLite's 64 kB that
+ * journal spilled to a temporary file in /var/tmp, created, written, read
+ * and unlinked once per document (3 % of the writer's CPU): up to
+ * STMT_JOURNAL_MEM it stays in memory, and past it still spills, so a
+ * huge document's costs no more memory than that. This must run before
+ * SQLite initialises (a process that already used SQLite keeps its
+ * settings: harmless). */
+#define STMT_JOURNAL_MEM (8 << 20)
+
 static void sqlite_setup(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_MEM);
 }
 
 store *store_open(const char *dir, int flags)
