@@ -21,7 +21,7 @@ static sqlite3_stmt *ins, *query, *wipe;
 
 static void setup(void)
 {
-    if (sqlite3_open(":memory:", &db) != SQLITE_OK || store_register_tokenizer(db) < 0 ||
+    if (sqlite3_open(":memory:", &db) != SQLITE_OK || store_register_tokenizer(db, NULL) < 0 ||
         sqlite3_exec(db,
                      "CREATE VIRTUAL TABLE fts USING fts5(text, section, tokenize='docqa');"
                      "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5)');",

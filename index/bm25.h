@@ -166,13 +166,16 @@ int bm25_stamp(sqlite3 *db, uint8_t out[32]);
  * from FTS5's) or is empty, -1 on error. */
 int bm25_build(sqlite3 *db, dq_buf *out);
 
+struct fts_memo; /* index/fts_memo.c */
+
 /* Brings old (NULL: an empty file before the first logged change) up to
  * the store's state from the chunks fts_log names, inside one read
  * transaction, to the bytes bm25_build writes: 1 with *out filled, 0 when
  * it cannot (the log no longer reaches back to old, another schema, more
  * changed rows than it is worth, counts that differ from FTS5's: the caller
- * builds from FTS5), -1 on error. */
-int bm25_update(sqlite3 *db, const bm25_file *old, dq_buf *out);
+ * builds from FTS5), -1 on error. A row whose text memo (may be NULL)
+ * holds is not cut again: its recorded tokens are replayed. */
+int bm25_update(sqlite3 *db, const bm25_file *old, const struct fts_memo *memo, dq_buf *out);
 
 /* ---- what both writers share (bm25_build.c) ------------------------------ */
 

@@ -680,7 +680,7 @@ int store_bm25_sync(store *st, store_bm25_report *rep)
         dq_buf bytes = DQ_BUF_INIT;
         /* From the changed rows when the log reaches back to the file (or
          * to the store's start), else from FTS5. */
-        int made = bm25_update(st->db, intact ? have : NULL, &bytes);
+        int made = bm25_update(st->db, intact ? have : NULL, st->memo, &bytes);
         r.action = STORE_BM25_UPDATED;
         if (made == 0) {
             made = bm25_build(st->db, &bytes);
@@ -705,6 +705,7 @@ int store_bm25_sync(store *st, store_bm25_report *rep)
         }
         dq_buf_free(&bytes);
     }
+    fts_memo_clear(st->memo); /* the file has seen every row it held */
     bm25_file_free(have);
     free(path);
     r.seconds = dq_now() - t0;

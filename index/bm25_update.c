@@ -14,10 +14,13 @@
  * writer a full build uses; the row and token totals are checked against
  * FTS5's averages record, and the bytes are the full build's
  * (tests/test_bm25.c compares them after ingests, re-ingests and removals).
- * Cutting is most of an update's time; an ingest's update runs after its
- * readers have exited, with a core idle, so many changed rows are cut in
- * two halves on two threads (the rows are read, and their text copied,
- * first: only this thread touches SQLite).
+ * Cutting was most of an update's time: a row whose text the writer's
+ * tokenizer cut for FTS5 in this process is not cut again, its recorded
+ * tokens are replayed (index/fts_memo.c, looked up by the text's bytes);
+ * the others are cut. An ingest's update runs after its readers have
+ * exited, with a core idle, so many changed rows are cut in two halves on
+ * two threads (the rows are read, and their text copied, first: only this
+ * thread touches SQLite).
  */
 #include "index/bm25.h"
 #include "index/store_impl.h"
@@ -165,6 +168,7 @@ typedef struct {
 /* Everything an update holds. */
 typedef struct {
     const bm25_file *old;  /* NULL: the empty file */
+    const fts_memo *memo;  /* cuts FTS5's tokenizer recorded, or NULL */
     int64_t *logged;       /* (n_logged) every logged id, ascending */
     size_t n_logged, cap_logged;
     bm25_rows changed;     /* the logged rows FTS5 holds now */
@@ -256,9 +260,13 @@ static void *cut_rows(void *arg)
             j->d->col = col;
             j->d->sz_col = 0;
             const char *text = t->len[col] ? u->texts.data + t->off[col] : NULL;
-            j->ok = store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text, (int)t->len[col],
-                                       on_token) == SQLITE_OK &&
-                    j->d->sz_col == t->sz[col];
+            const uint8_t *toks;
+            size_t n_toks;
+            int rc = fts_memo_find(u->memo, text, t->len[col], &toks, &n_toks)
+                         ? fts_memo_replay(toks, n_toks, j->d, on_token)
+                         : store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text,
+                                              (int)t->len[col], on_token);
+            j->ok = rc == SQLITE_OK && j->d->sz_col == t->sz[col];
         }
     }
     if (j->ok && j->d->n_terms)
@@ -523,7 +531,7 @@ static int merge_terms(update *u, bm25_writer *w)
     return ok;
 }
 
-static int update_locked(sqlite3 *db, const bm25_file *old, dq_buf *out)
+static int update_locked(sqlite3 *db, const bm25_file *old, const fts_memo *memo, dq_buf *out)
 {
     bm25_header h;
     int rc = bm25_read_state(db, &h);
@@ -540,7 +548,7 @@ static int update_locked(sqlite3 *db, const bm25_file *old, dq_buf *out)
         return -1;
     if (from > h.log_seq || floor > from + 1 || (old && old->h->schema != h.schema))
         return 0;
-    update u = {.old = old};
+    update u = {.old = old, .memo = memo};
     rc = read_changed(db, from, h.log_seq, &u);
     if (rc == 1) {
         merge_rows(&u);
@@ -560,14 +568,14 @@ static int update_locked(sqlite3 *db, const bm25_file *old, dq_buf *out)
     return rc;
 }
 
-int bm25_update(sqlite3 *db, const bm25_file *old, dq_buf *out)
+int bm25_update(sqlite3 *db, const bm25_file *old, const fts_memo *memo, dq_buf *out)
 {
     bool own = sqlite3_get_autocommit(db);
     if (own && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         dq_set_error("cannot read the store: %s", sqlite3_errmsg(db));
         return -1;
     }
-    int rc = update_locked(db, old, out);
+    int rc = update_locked(db, old, memo, out);
     if (own)
         sqlite3_exec(db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     return rc;

@@ -18,15 +18,16 @@ typedef struct {
     fts_token_fn emit;
 } token_sink;
 
-/* The tokenizer keeps no state, so every instance is this one object. */
+/* A connection's tokenizers share one object: its fts_memo (index/fts_memo.c)
+ * on a writable store's connection, else this placeholder, which records
+ * nothing. */
 static int tokenizer_instance;
 
 static int tok_create(void *user, const char **argv, int argc, Fts5Tokenizer **out)
 {
-    (void)user;
     (void)argv;
     (void)argc;
-    *out = (Fts5Tokenizer *)&tokenizer_instance;
+    *out = (Fts5Tokenizer *)(user ? user : &tokenizer_instance);
     return SQLITE_OK;
 }
 
@@ -54,8 +55,9 @@ int store_fts_tokenize(void *ctx, int flags, const char *text, int n, fts_token_
 static int tok_tokenize(Fts5Tokenizer *tok, void *ctx, int flags, const char *text, int n,
                         fts_token_fn emit)
 {
-    (void)tok;
-    return store_fts_tokenize(ctx, flags, text, n, emit);
+    if ((void *)tok == (void *)&tokenizer_instance)
+        return store_fts_tokenize(ctx, flags, text, n, emit);
+    return fts_memo_tokenize((fts_memo *)tok, ctx, flags, text, n, emit);
 }
 
 static fts5_api *fts5_api_of(sqlite3 *db)
@@ -70,7 +72,7 @@ static fts5_api *fts5_api_of(sqlite3 *db)
     return api;
 }
 
-int store_register_tokenizer(sqlite3 *db)
+int store_register_tokenizer(sqlite3 *db, fts_memo *memo)
 {
     fts5_api *api = fts5_api_of(db);
     if (!api || api->iVersion < 2) {
@@ -78,7 +80,7 @@ int store_register_tokenizer(sqlite3 *db)
         return -1;
     }
     static fts5_tokenizer methods = {tok_create, tok_delete, tok_tokenize};
-    if (api->xCreateTokenizer(api, "docqa", NULL, &methods, NULL) != SQLITE_OK) {
+    if (api->xCreateTokenizer(api, "docqa", memo, &methods, NULL) != SQLITE_OK) {
         dq_set_error("cannot register the docqa tokenizer: %s", sqlite3_errmsg(db));
         return -1;
     }

@@ -176,6 +176,10 @@ static int configure(store *st)
  * SQLite initialises (a process that already used SQLite keeps its
  * settings: harmless). */
 #define STMT_JOURNAL_MEM (8 << 20)
+/* The tokenizer's cuts kept for the BM25 update (index/fts_memo.c): texts
+ * and tokens of about 20 MB of chunk text, some 7,000 pages; the update
+ * cuts what is past it again. */
+#define STORE_MEMO_BYTES ((size_t)48 << 20)
 
 static void sqlite_setup(void)
 {
@@ -235,7 +239,9 @@ store *store_open(const char *dir, int flags)
         return NULL;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    if (store_register_tokenizer(st->db) < 0 || store_register_about(st->db) < 0 ||
+    if (!readonly)
+        st->memo = fts_memo_new(STORE_MEMO_BYTES);
+    if (store_register_tokenizer(st->db, st->memo) < 0 || store_register_about(st->db) < 0 ||
         store_register_boxes(st->db) < 0 || store_register_staged(st->db) < 0 ||
         configure(st) < 0 || store_migrate(st) < 0) {
         store_close(st);
@@ -253,6 +259,7 @@ void store_close(store *st)
     for (int i = 0; i < SLOT_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
+    fts_memo_free(st->memo); /* after the connection: FTS5 holds it */
     if (st->lock_fd >= 0)
         close(st->lock_fd); /* releases the flock */
     free(st->dir);

@@ -78,6 +78,7 @@ struct store {
     sqlite3_stmt *stmts[SLOT_COUNT]; /* lazily prepared, finalized by store_close */
     struct store_vx *vx; /* the loaded FAISS index (vector_index.c), or NULL */
     struct store_bm25 *bm25; /* the BM25 file's state (bm25_search.c), or NULL */
+    struct fts_memo *memo; /* the tokenizer's cuts since the last BM25 update; NULL read-only */
 };
 
 /* vector_index.c: frees st->vx (store_close). */
@@ -115,12 +116,32 @@ int store_exec(store *st, const char *sql, const char *what);
  * STORE_SCHEMA_VERSION, or refuses a foreign or newer database. */
 int store_migrate(store *st);
 
-/* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db. */
-int store_register_tokenizer(sqlite3 *db);
 /* fts_tokenizer.c: the tokenizer's own xTokenize (flags: FTS5_TOKENIZE_*),
  * for a reader that must cut text exactly as FTS5 had it cut. */
 typedef int (*fts_token_fn)(void *ctx, int tflags, const char *token, int n, int start, int end);
 int store_fts_tokenize(void *ctx, int flags, const char *text, int n, fts_token_fn emit);
+/* fts_memo.c: the cuts a writable connection's tokenizer made for FTS5,
+ * by exact text, for the BM25 update to replay (at most max_bytes held). */
+typedef struct fts_memo fts_memo;
+fts_memo *fts_memo_new(size_t max_bytes);
+void fts_memo_free(fts_memo *m);
+/* Forgets every cut (keeps the limit); m may be NULL. */
+void fts_memo_clear(fts_memo *m);
+/* store_fts_tokenize, recording a document-mode cut of text in m (NULL:
+ * none) while there is room and it holds no equal text. */
+int fts_memo_tokenize(fts_memo *m, void *ctx, int flags, const char *text, int n,
+                      fts_token_fn emit);
+/* The recorded tokens of a text equal to text[0..n) byte for byte: true
+ * with *toks and *len set (for fts_memo_replay), false when none (m may be
+ * NULL). Safe from several threads while nothing records. */
+bool fts_memo_find(const fts_memo *m, const char *text, size_t n, const uint8_t **toks,
+                   size_t *len);
+/* Calls emit for each recorded token, in order, as the cut did (offsets
+ * 0): SQLITE_OK, or the first code emit returned. */
+int fts_memo_replay(const uint8_t *toks, size_t len, void *ctx, fts_token_fn emit);
+/* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db, recording
+ * its document cuts in memo (NULL: a connection that records none). */
+int store_register_tokenizer(sqlite3 *db, fts_memo *memo);
 /* boxes.c: a chunk's boxes as the BLOB chunk_boxes stores (out cleared
  * first), and the docqa_pack_boxes() aggregate schema 11's migration uses. */
 void store_boxes_encode(const store_box *boxes, size_t n, dq_buf *out);

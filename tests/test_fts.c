@@ -340,3 +340,121 @@ Test(fts, prefix_and_column_filter)
     cr_assert_eq(h.items[0].chunk_id, first + 1);
     store_hits_free(&h);
 }
+
+/* ---- the tokenizer's memo (index/fts_memo.c) ------------------------------ */
+
+/* The tokens a cut emits, one "flags:token" line each; rc_after makes the
+ * emit fail from that token on (-1: never). */
+typedef struct {
+    dq_buf lines;
+    int n, rc_after;
+} token_log;
+
+static int log_token(void *ctx, int tflags, const char *token, int n, int start, int end)
+{
+    (void)start;
+    (void)end;
+    token_log *l = ctx;
+    if (l->rc_after >= 0 && l->n >= l->rc_after)
+        return SQLITE_ABORT;
+    l->n++;
+    dq_buf_printf(&l->lines, "%d:%.*s\n", tflags & FTS5_TOKEN_COLOCATED, n, token);
+    return SQLITE_OK;
+}
+
+/* The tokens the memo replays for text, or NULL when it holds none. */
+static char *replayed(const fts_memo *m, const char *text)
+{
+    const uint8_t *toks;
+    size_t len;
+    if (!fts_memo_find(m, text, strlen(text), &toks, &len))
+        return NULL;
+    token_log l = {DQ_BUF_INIT, 0, -1};
+    cr_assert_eq(fts_memo_replay(toks, len, &l, log_token), SQLITE_OK);
+    return dq_buf_take(&l.lines);
+}
+
+static char *cut(const char *text)
+{
+    token_log l = {DQ_BUF_INIT, 0, -1};
+    cr_assert_eq(store_fts_tokenize(&l, FTS5_TOKENIZE_DOCUMENT, text, (int)strlen(text),
+                                    log_token),
+                 SQLITE_OK);
+    return dq_buf_take(&l.lines);
+}
+
+Test(fts, memo_replays_the_cut_of_an_equal_text)
+{
+    fts_memo *m = fts_memo_new(1 << 20);
+    const char *texts[] = {"合同的违约金 Balance Sheet 1,000.50 FY2018", "第三章 违约责任",
+                           "Ｆｕｌｌ-width ÉCOLE Ωmega"};
+    for (size_t i = 0; i < 3; i++) {
+        token_log fts = {DQ_BUF_INIT, 0, -1};
+        cr_assert_eq(fts_memo_tokenize(m, &fts, FTS5_TOKENIZE_DOCUMENT, texts[i],
+                                       (int)strlen(texts[i]), log_token),
+                     SQLITE_OK);
+        char *want = cut(texts[i]);
+        cr_assert_str_eq(fts.lines.data, want, "FTS5 gets the same tokens");
+        char *got = replayed(m, texts[i]);
+        cr_assert_not_null(got);
+        cr_assert_str_eq(got, want);
+        if (i == 0)
+            cr_assert(strstr(got, "0:违\n1:违约\n"), "a bigram keeps its colocated flag: %s",
+                      got);
+        free(got);
+        free(want);
+        dq_buf_free(&fts.lines);
+    }
+    /* A copy at another address is found; a text differing in one byte,
+     * or only a prefix of a recorded one, is not. */
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", texts[1]);
+    char *got = replayed(m, copy);
+    cr_assert_not_null(got);
+    free(got);
+    copy[strlen(copy) - 1] ^= 1;
+    cr_assert_null(replayed(m, copy));
+    cr_assert_null(replayed(m, "第三章"));
+    fts_memo_clear(m);
+    cr_assert_null(replayed(m, texts[0]));
+    fts_memo_free(m);
+}
+
+Test(fts, memo_records_only_whole_document_cuts_within_its_limit)
+{
+    fts_memo *m = fts_memo_new(1 << 20);
+    token_log l = {DQ_BUF_INIT, 0, -1};
+    const char *q = "违约金 penalty";
+    cr_assert_eq(fts_memo_tokenize(m, &l, FTS5_TOKENIZE_QUERY, q, (int)strlen(q), log_token),
+                 SQLITE_OK);
+    cr_assert_null(replayed(m, q), "a query's cut (bigrams only) is not a document's");
+    /* A cut whose emit failed part way is not recorded. */
+    token_log stop = {DQ_BUF_INIT, 0, 2};
+    const char *t = "one two three four";
+    cr_assert_eq(fts_memo_tokenize(m, &stop, FTS5_TOKENIZE_DOCUMENT, t, (int)strlen(t),
+                                   log_token),
+                 SQLITE_ABORT);
+    cr_assert_null(replayed(m, t));
+    cr_assert_eq(fts_memo_tokenize(m, &l, FTS5_TOKENIZE_DOCUMENT, t, (int)strlen(t), log_token),
+                 SQLITE_OK);
+    char *got = replayed(m, t), *want = cut(t);
+    cr_assert_str_eq(got, want);
+    free(got);
+    free(want);
+    fts_memo_free(m);
+    /* Past its limit the memo records nothing, and FTS5 still gets every token. */
+    m = fts_memo_new(64);
+    token_log big = {DQ_BUF_INIT, 0, -1};
+    const char *long_text = "a text whose cut does not fit in sixty four bytes of memo at all";
+    cr_assert_eq(fts_memo_tokenize(m, &big, FTS5_TOKENIZE_DOCUMENT, long_text,
+                                   (int)strlen(long_text), log_token),
+                 SQLITE_OK);
+    want = cut(long_text);
+    cr_assert_str_eq(big.lines.data, want);
+    free(want);
+    cr_assert_null(replayed(m, long_text));
+    fts_memo_free(m);
+    dq_buf_free(&l.lines);
+    dq_buf_free(&stop.lines);
+    dq_buf_free(&big.lines);
+}

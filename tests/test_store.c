@@ -195,7 +195,7 @@ Test(store, schema_8_store_learns_what_its_documents_are_about)
     snprintf(db, sizeof db, "%s/" STORE_DBNAME, sdir);
     sqlite3 *raw;
     cr_assert_eq(sqlite3_open(db, &raw), SQLITE_OK);
-    cr_assert_eq(store_register_tokenizer(raw), 0); /* FTS5 tables need it to be dropped */
+    cr_assert_eq(store_register_tokenizer(raw, NULL), 0); /* FTS5 tables need it to be dropped */
     cr_assert_eq(sqlite3_exec(raw,
                               BACK_TO_SCHEMA_10
                               "DROP TRIGGER documents_ai; DROP TRIGGER documents_ad;"
