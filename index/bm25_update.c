@@ -157,11 +157,13 @@ static void delta_free(delta *d)
     dq_buf_free(&d->strings);
 }
 
-/* Where a changed row's columns lie in update.texts, and their lengths in
- * tokens as FTS5 counted them. */
+/* Where a changed row's columns lie: the tokens the memo recorded for
+ * the column's text (toks non-NULL), else the text in update.texts; and
+ * their lengths in tokens as FTS5 counted them. */
 typedef struct {
     size_t off[2];
-    uint32_t len[2]; /* bytes */
+    uint32_t len[2]; /* bytes of text, or of toks */
+    const uint8_t *toks[2];
     uint32_t sz[2];
 } row_text;
 
@@ -172,7 +174,8 @@ typedef struct {
     int64_t *logged;       /* (n_logged) every logged id, ascending */
     size_t n_logged, cap_logged;
     bm25_rows changed;     /* the logged rows FTS5 holds now */
-    dq_buf texts;          /* their text and section columns */
+    dq_buf texts;          /* their text and section columns the memo does not hold */
+    size_t text_bytes;     /* of all their columns, held here or in the memo */
     row_text *rt;          /* (changed.n) */
     size_t cap_rt;
     /* Their postings (row = index in changed), cut in up to two parts:
@@ -231,14 +234,24 @@ static int log_floor(sqlite3 *db, uint64_t head, uint64_t *floor)
     return 0;
 }
 
-/* Copies column i of s's row into u->texts. */
+/* Column i of s's row: its recorded tokens when the memo has its text
+ * (the text is not copied then: the memo holds it), else a copy of it in
+ * u->texts. */
 static void copy_column(update *u, row_text *t, int col, sqlite3_stmt *s, int i)
 {
     const char *text = (const char *)sqlite3_column_text(s, i);
+    size_t n = (size_t)sqlite3_column_bytes(s, i), n_toks;
+    u->text_bytes += n;
+    if (text && fts_memo_find(u->memo, text, n, &t->toks[col], &n_toks) &&
+        n_toks <= UINT32_MAX) {
+        t->len[col] = (uint32_t)n_toks;
+        return;
+    }
+    t->toks[col] = NULL;
     t->off[col] = u->texts.len;
-    t->len[col] = (uint32_t)sqlite3_column_bytes(s, i);
-    if (text && t->len[col])
-        dq_buf_append(&u->texts, text, t->len[col]);
+    t->len[col] = (uint32_t)n;
+    if (text && n)
+        dq_buf_append(&u->texts, text, n);
 }
 
 typedef struct {
@@ -260,12 +273,9 @@ static void *cut_rows(void *arg)
             j->d->col = col;
             j->d->sz_col = 0;
             const char *text = t->len[col] ? u->texts.data + t->off[col] : NULL;
-            const uint8_t *toks;
-            size_t n_toks;
-            int rc = fts_memo_find(u->memo, text, t->len[col], &toks, &n_toks)
-                         ? fts_memo_replay(toks, n_toks, j->d, on_token)
-                         : store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text,
-                                              (int)t->len[col], on_token);
+            int rc = t->toks[col] ? fts_memo_replay(t->toks[col], t->len[col], j->d, on_token)
+                                  : store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text,
+                                                       (int)t->len[col], on_token);
             j->ok = rc == SQLITE_OK && j->d->sz_col == t->sz[col];
         }
     }
@@ -344,7 +354,7 @@ static int take_row(sqlite3 *db, sqlite3_stmt *rows, int64_t id, size_t limit, u
     t->sz[1] = sz[1];
     copy_column(u, t, 0, rows, 3);
     copy_column(u, t, 1, rows, 4);
-    if (u->texts.len > UPDATE_MAX_TEXT_BYTES)
+    if (u->text_bytes > UPDATE_MAX_TEXT_BYTES)
         return 0;
     bm25_rows_push(&u->changed, id, sqlite3_column_int64(rows, 2), sz[0] + sz[1]);
     return 1;
@@ -382,7 +392,7 @@ static int read_changed(sqlite3 *db, uint64_t from, uint64_t head, update *u)
     sqlite3_finalize(rows);
     /* The terms' offsets are 32-bit; a row's terms (bigrams overlap) are
      * at most three times its bytes. */
-    if (ok == 1 && u->texts.len > UINT32_MAX / 3)
+    if (ok == 1 && u->text_bytes > UINT32_MAX / 3)
         ok = 0;
     if (ok == 1 && !cut_changed(u))
         ok = 0;

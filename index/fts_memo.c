@@ -30,8 +30,8 @@ typedef struct {
 struct fts_memo {
     size_t max_bytes; /* texts, tokens and entries together */
     dq_buf texts;
-    /* Per token: a flags byte (FTS5_TOKEN_COLOCATED or 0), its length as
-     * a varint, its bytes. */
+    /* Per token: a varint of its length times 2, plus 1 when it is
+     * colocated (FTS5_TOKEN_COLOCATED); its bytes. */
     dq_buf toks;
     memo_entry *entries; /* (n) */
     size_t n, cap;
@@ -65,6 +65,8 @@ void fts_memo_free(fts_memo *m)
     free(m);
 }
 
+/* What m holds: the bytes written (a buffer's doubled capacity is not
+ * resident until written). */
 static size_t memo_bytes(const fts_memo *m)
 {
     return m->texts.len + m->toks.len + m->cap * sizeof *m->entries +
@@ -100,15 +102,15 @@ int fts_memo_replay(const uint8_t *toks, size_t len, void *ctx, fts_token_fn emi
 {
     size_t i = 0;
     while (i < len) {
-        int flags = toks[i++];
-        uint32_t n = 0;
+        uint32_t v = 0;
         for (int shift = 0; i < len; shift += 7) {
             uint8_t b = toks[i++];
-            n |= (uint32_t)(b & 0x7f) << shift;
+            v |= (uint32_t)(b & 0x7f) << shift;
             if (!(b & 0x80))
                 break;
         }
-        int rc = emit(ctx, flags, (const char *)toks + i, (int)n, 0, 0);
+        uint32_t n = v >> 1;
+        int rc = emit(ctx, v & 1 ? FTS5_TOKEN_COLOCATED : 0, (const char *)toks + i, (int)n, 0, 0);
         if (rc != SQLITE_OK)
             return rc;
         i += n;
@@ -129,10 +131,9 @@ static int on_tee_token(void *arg, int tflags, const char *token, int n, int sta
     tee *t = arg;
     dq_buf *b = &t->m->toks;
     uint32_t len = n > 0 ? (uint32_t)n : 0;
-    dq_buf_reserve(b, 6 + (size_t)len);
+    dq_buf_reserve(b, 5 + (size_t)len);
     uint8_t *p = (uint8_t *)b->data + b->len;
-    *p++ = (uint8_t)(tflags & FTS5_TOKEN_COLOCATED);
-    uint32_t v = len;
+    uint32_t v = len << 1 | ((tflags & FTS5_TOKEN_COLOCATED) != 0);
     for (; v >= 0x80; v >>= 7)
         *p++ = (uint8_t)(v | 0x80);
     *p++ = (uint8_t)v;
@@ -164,7 +165,7 @@ int fts_memo_tokenize(fts_memo *m, void *ctx, int flags, const char *text, int n
                       fts_token_fn emit)
 {
     if (!m || flags != FTS5_TOKENIZE_DOCUMENT || !text || n <= 0 || m->n >= UINT32_MAX - 1 ||
-        memo_bytes(m) + 3 * (size_t)n > m->max_bytes)
+        memo_bytes(m) + (size_t)n > m->max_bytes)
         return store_fts_tokenize(ctx, flags, text, n, emit);
     uint64_t hash = bm25_checksum(text, (size_t)n);
     if (find(m, hash, text, (size_t)n))
@@ -172,6 +173,7 @@ int fts_memo_tokenize(fts_memo *m, void *ctx, int flags, const char *text, int n
     size_t tok_off = m->toks.len;
     tee t = {m, ctx, emit};
     int rc = store_fts_tokenize(&t, flags, text, n, on_tee_token);
+    /* The text is kept too: over the limit with it, the cut is dropped. */
     if (rc != SQLITE_OK || memo_bytes(m) + (size_t)n > m->max_bytes) {
         m->toks.len = tok_off; /* a cut FTS5 stopped is not the text's */
         if (m->toks.data)

@@ -177,9 +177,9 @@ static int configure(store *st)
  * settings: harmless). */
 #define STMT_JOURNAL_MEM (8 << 20)
 /* The tokenizer's cuts kept for the BM25 update (index/fts_memo.c): texts
- * and tokens of about 20 MB of chunk text, some 7,000 pages; the update
- * cuts what is past it again. */
-#define STORE_MEMO_BYTES ((size_t)48 << 20)
+ * and tokens of about 14 MB of chunk text, some 5,000 pages of the bench
+ * corpus; the update cuts what is past it again. */
+#define STORE_MEMO_BYTES ((size_t)32 << 20)
 
 static void sqlite_setup(void)
 {
