@@ -68,6 +68,11 @@ typedef struct {
     size_t n_slots;
     uint32_t row, col; /* where the tokens go */
     uint32_t sz_col;   /* FTS5's position counter for the column */
+    /* Replayed tokens: the memo, and each of its term ids' index + 1 in
+     * terms (0: not met yet), so a term is hashed once, not per token.
+     * (fts_memo_terms(memo)) */
+    const fts_memo *memo;
+    uint32_t *memo_terms;
 } delta;
 
 static uint64_t slot_of(uint64_t hash, size_t index)
@@ -109,8 +114,28 @@ static delta_term *delta_term_of(delta *d, const char *s, size_t n)
     return t;
 }
 
-/* FTS5's insert callback (fts5StorageInsertCallback), recording instead of
- * indexing: a colocated token takes the position of the one before. */
+/* A token of term t at the current row and column, as FTS5's insert
+ * callback (fts5StorageInsertCallback) counts it: a colocated token takes
+ * the position of the one before. */
+static void add_token(delta *d, int tflags, delta_term *t)
+{
+    if (!(tflags & FTS5_TOKEN_COLOCATED) || d->sz_col == 0)
+        d->sz_col++;
+    /* The posting in the term's entry until the next row: the common
+     * repeat of a term in a row touches no other memory. */
+    if (t->n && t->last.row == d->row) {
+        t->last.tf[d->col]++;
+        return;
+    }
+    if (t->n) {
+        DQ_GROW(t->posts, t->cap, t->n);
+        t->posts[t->n - 1] = t->last;
+    }
+    t->n++;
+    t->last = (delta_post){d->row, {d->col == 0, d->col == 1}};
+}
+
+/* FTS5's insert callback, recording instead of indexing. */
 static int on_token(void *ctx, int tflags, const char *token, int n, int start, int end)
 {
     (void)start;
@@ -120,21 +145,24 @@ static int on_token(void *ctx, int tflags, const char *token, int n, int start, 
         n = 0;
     if (n > FTS5_TOKEN_MAX)
         n = FTS5_TOKEN_MAX;
-    if (!(tflags & FTS5_TOKEN_COLOCATED) || d->sz_col == 0)
-        d->sz_col++;
-    delta_term *t = delta_term_of(d, token ? token : "", (size_t)n);
-    /* The posting in the term's entry until the next row: the common
-     * repeat of a term in a row touches no other memory. */
-    if (t->n && t->last.row == d->row) {
-        t->last.tf[d->col]++;
-        return SQLITE_OK;
+    add_token(d, tflags, delta_term_of(d, token ? token : "", (size_t)n));
+    return SQLITE_OK;
+}
+
+/* The same for a token the memo replays as its term's id. */
+static int on_memo_token(void *ctx, int tflags, uint32_t id)
+{
+    delta *d = ctx;
+    uint32_t k = d->memo_terms[id];
+    if (!k) {
+        size_t n;
+        const char *s = fts_memo_term(d->memo, id, &n);
+        /* terms may move as the term is added: read it after */
+        const delta_term *t = delta_term_of(d, s, n > FTS5_TOKEN_MAX ? FTS5_TOKEN_MAX : n);
+        k = (uint32_t)(t - d->terms) + 1;
+        d->memo_terms[id] = k;
     }
-    if (t->n) {
-        DQ_GROW(t->posts, t->cap, t->n);
-        t->posts[t->n - 1] = t->last;
-    }
-    t->n++;
-    t->last = (delta_post){d->row, {d->col == 0, d->col == 1}};
+    add_token(d, tflags, &d->terms[k - 1]);
     return SQLITE_OK;
 }
 
@@ -154,6 +182,7 @@ static void delta_free(delta *d)
         free(d->terms[i].posts);
     free(d->terms);
     free(d->slots);
+    free(d->memo_terms);
     dq_buf_free(&d->strings);
 }
 
@@ -266,6 +295,9 @@ static void *cut_rows(void *arg)
     cut_job *j = arg;
     const update *u = j->u;
     j->ok = true;
+    size_t n_memo = fts_memo_terms(u->memo);
+    j->d->memo = u->memo;
+    j->d->memo_terms = n_memo ? dq_calloc(n_memo, sizeof *j->d->memo_terms) : NULL;
     for (size_t r = j->first; r < j->end && j->ok; r++) {
         const row_text *t = &u->rt[r];
         j->d->row = (uint32_t)r;
@@ -273,9 +305,10 @@ static void *cut_rows(void *arg)
             j->d->col = col;
             j->d->sz_col = 0;
             const char *text = t->len[col] ? u->texts.data + t->off[col] : NULL;
-            int rc = t->toks[col] ? fts_memo_replay(t->toks[col], t->len[col], j->d, on_token)
-                                  : store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text,
-                                                       (int)t->len[col], on_token);
+            int rc = t->toks[col]
+                         ? fts_memo_replay_ids(t->toks[col], t->len[col], j->d, on_memo_token)
+                         : store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text,
+                                              (int)t->len[col], on_token);
             j->ok = rc == SQLITE_OK && j->d->sz_col == t->sz[col];
         }
     }

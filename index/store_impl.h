@@ -138,7 +138,14 @@ bool fts_memo_find(const fts_memo *m, const char *text, size_t n, const uint8_t 
                    size_t *len);
 /* Calls emit for each recorded token, in order, as the cut did (offsets
  * 0): SQLITE_OK, or the first code emit returned. */
-int fts_memo_replay(const uint8_t *toks, size_t len, void *ctx, fts_token_fn emit);
+int fts_memo_replay(const fts_memo *m, const uint8_t *toks, size_t len, void *ctx,
+                    fts_token_fn emit);
+/* The same with each token as its term's id (below fts_memo_terms(m)). */
+typedef int (*fts_term_fn)(void *ctx, int tflags, uint32_t id);
+int fts_memo_replay_ids(const uint8_t *toks, size_t len, void *ctx, fts_term_fn emit);
+/* How many distinct tokens m holds (0 for NULL), and the one with id. */
+size_t fts_memo_terms(const fts_memo *m);
+const char *fts_memo_term(const fts_memo *m, uint32_t id, size_t *len);
 /* fts_tokenizer.c: registers the "docqa" FTS5 tokenizer on db, recording
  * its document cuts in memo (NULL: a connection that records none). */
 int store_register_tokenizer(sqlite3 *db, fts_memo *memo);

@@ -370,7 +370,7 @@ static char *replayed(const fts_memo *m, const char *text)
     if (!fts_memo_find(m, text, strlen(text), &toks, &len))
         return NULL;
     token_log l = {DQ_BUF_INIT, 0, -1};
-    cr_assert_eq(fts_memo_replay(toks, len, &l, log_token), SQLITE_OK);
+    cr_assert_eq(fts_memo_replay(m, toks, len, &l, log_token), SQLITE_OK);
     return dq_buf_take(&l.lines);
 }
 
