@@ -273,6 +273,7 @@ static void copy_column(update *u, row_text *t, int col, sqlite3_stmt *s, int i)
     u->text_bytes += n;
     if (text && fts_memo_find(u->memo, text, n, &t->toks[col], &n_toks) &&
         n_toks <= UINT32_MAX) {
+        t->off[col] = 0;
         t->len[col] = (uint32_t)n_toks;
         return;
     }
@@ -304,11 +305,14 @@ static void *cut_rows(void *arg)
         for (uint32_t col = 0; col < 2 && j->ok; col++) {
             j->d->col = col;
             j->d->sz_col = 0;
-            const char *text = t->len[col] ? u->texts.data + t->off[col] : NULL;
-            int rc = t->toks[col]
-                         ? fts_memo_replay_ids(t->toks[col], t->len[col], j->d, on_memo_token)
-                         : store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text,
-                                              (int)t->len[col], on_token);
+            int rc;
+            if (t->toks[col]) {
+                rc = fts_memo_replay_ids(t->toks[col], t->len[col], j->d, on_memo_token);
+            } else {
+                const char *text = t->len[col] ? u->texts.data + t->off[col] : NULL;
+                rc = store_fts_tokenize(j->d, FTS5_TOKENIZE_DOCUMENT, text, (int)t->len[col],
+                                        on_token);
+            }
             j->ok = rc == SQLITE_OK && j->d->sz_col == t->sz[col];
         }
     }
