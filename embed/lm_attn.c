@@ -106,7 +106,8 @@ static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread, bool
     f.mx = f.St + (size_t)ATT_KEYS * ATT_COLS;
     f.l = f.mx + ATT_COLS;
     f.nvis = f.l + ATT_COLS;
-    float scale = 1.0f / sqrtf((float)d);
+    /* scores in units of log2: the softmax's exponentials are powers of 2 */
+    float scale = 1.44269504088896341f / sqrtf((float)d);
     for (int c = 0; c < f.NV * 16; c++) {
         /* padding lanes repeat the last pair's keys with Q zero: finite
          * values, never stored, and no key past the tile's last is read */
@@ -170,10 +171,10 @@ static void load_block(const lm_attn_batch *b, const void *cache, size_t off, in
 
 #define INLINE AVX512 static inline __attribute__((always_inline))
 
-/* KG rows of scores, keys k0.., into St; when masked, the lanes of a key
- * past a query's last (key >= nvis) are -inf. */
+/* KG rows of scores, keys k0.., into St, and their maxima into bm; when
+ * masked, the lanes of a key past a query's last (key >= nvis) are -inf. */
 INLINE void store_scores(int NV, int KG, __m512 (*acc)[4], float *St, bool masked, int k0,
-                         const float *nvis)
+                         const float *nvis, __m512 *bm)
 {
     _Pragma("GCC unroll 16")
     for (int j = 0; j < KG; j++) {
@@ -186,14 +187,16 @@ INLINE void store_scores(int NV, int KG, __m512 (*acc)[4], float *St, bool maske
                                                     _CMP_LT_OQ);
                 s = _mm512_mask_blend_ps(seen, _mm512_set1_ps(-INFINITY), s);
             }
+            bm[v] = _mm512_max_ps(bm[v], s);
             _mm512_store_ps(St + (size_t)j * ATT_COLS + 16 * v, s);
         }
     }
 }
 
-/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG (store_scores). */
+/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG, and its maxima
+ * bm (store_scores). */
 INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float *Qt,
-                     float *St, bool masked, int k0, const float *nvis)
+                     float *St, bool masked, int k0, const float *nvis, __m512 *bm)
 {
     for (int k = 0; k < kr; k += KG) {
         __m512 acc[8][4];
@@ -216,33 +219,27 @@ INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float
                     acc[j][v] = _mm512_fmadd_ps(kb, q[v], acc[j][v]);
             }
         }
-        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis);
+        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis, bm);
     }
 }
 
-/* The online softmax of one block of kn keys: the running max mx and sum l
- * move on, S^T becomes P^T, and alpha receives each query's rescaling.
- * exp512 clamps its argument at -87, so e^-inf would be 1.6e-38, not 0:
- * masked keys are zeroed by their -inf instead. With bf16, P is rounded to
- * BF16 (to nearest even; P is finite and >= 0) before it is summed, so the
- * products' weights are the weights l adds up. */
-INLINE void softmax_block(int NV, float *St, int kn, bool masked, float *mx, float *l,
+/* The online softmax of one block of kn keys whose scores (log2 units)
+ * have the maxima bm: the running max mx and sum l move on, S^T becomes
+ * P^T, and alpha receives each query's rescaling. A masked key's -inf
+ * gives exp2_512's exact 0. With bf16, P is rounded to BF16 (to nearest
+ * even; P is finite and >= 0) before it is summed, so the products'
+ * weights are the weights l adds up. */
+INLINE void softmax_block(int NV, float *St, int kn, const __m512 *bm, float *mx, float *l,
                           __m512 *alpha, bool bf16)
 {
     _Pragma("GCC unroll 16")
     for (int v = 0; v < NV; v++) {
-        __m512 bm = _mm512_set1_ps(-INFINITY);
-        for (int k = 0; k < kn; k++)
-            bm = _mm512_max_ps(bm, _mm512_load_ps(St + (size_t)k * ATT_COLS + 16 * v));
-        __m512 m0 = _mm512_load_ps(mx + 16 * v), m1 = _mm512_max_ps(m0, bm);
-        alpha[v] = exp512(_mm512_sub_ps(m0, m1));
+        __m512 m0 = _mm512_load_ps(mx + 16 * v), m1 = _mm512_max_ps(m0, bm[v]);
+        alpha[v] = exp2_512(_mm512_sub_ps(m0, m1));
         __m512 sum = _mm512_setzero_ps();
         for (int k = 0; k < kn; k++) {
             float *s = St + (size_t)k * ATT_COLS + 16 * v;
-            __m512 x = _mm512_load_ps(s), p = exp512(_mm512_sub_ps(x, m1));
-            if (masked)
-                p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY),
-                                                           _CMP_NEQ_OQ), p);
+            __m512 p = exp2_512(_mm512_sub_ps(_mm512_load_ps(s), m1));
             if (bf16) {
                 __m512i u = _mm512_castps_si512(p);
                 __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
@@ -309,11 +306,15 @@ INLINE void fused_blocks(int NV, const lm_attn_batch *b, const fused_tile *f)
     for (int k0 = 0; k0 < f->n_last; k0 += ATT_KEYS) {
         int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
         int kr = (kn + KG - 1) / KG * KG;
-        bool masked = k0 + kn > f->n_first;
-        __m512 alpha[4];
+        /* the padding keys up to kr count: their -inf keeps them out of bm */
+        bool masked = k0 + kr > f->n_first;
+        __m512 alpha[4], bm[4];
+        _Pragma("GCC unroll 4")
+        for (int v = 0; v < NV; v++)
+            bm[v] = _mm512_set1_ps(-INFINITY);
         load_block(b, b->k, f->off, k0, kn, kr, f->Kf);
-        qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis);
-        softmax_block(NV, f->St, kn, masked, f->mx, f->l, alpha, false);
+        qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis, bm);
+        softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, false);
         load_block(b, b->v, f->off, k0, kn, kn, f->Vf);
         pv_block(NV, DG, f->Vf, kn, d, f->St, f->Ot, alpha);
     }
@@ -347,7 +348,7 @@ AVX512 static void fused_task(void *ctx, int task, int thread)
  * (padding up to kr) read as last, whose scores are never used. */
 INLINE_BF16 void qk_block_bf16(int NV, int KG, const uint16_t *K, size_t ld, int last, int kr,
                                int d, const uint32_t *Qp, float *St, bool masked, int k0,
-                               const float *nvis)
+                               const float *nvis, __m512 *bm)
 {
     for (int k = 0; k < kr; k += KG) {
         __m512 acc[8][4];
@@ -374,7 +375,7 @@ INLINE_BF16 void qk_block_bf16(int NV, int KG, const uint16_t *K, size_t ld, int
                     acc[j][v] = _mm512_dpbf16_ps(acc[j][v], (__m512bh)kb, (__m512bh)q[v]);
             }
         }
-        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis);
+        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis, bm);
     }
 }
 
@@ -454,11 +455,14 @@ INLINE_BF16 void fused_blocks_bf16(int NV, const lm_attn_batch *b, const fused_t
     for (int k0 = 0; k0 < f->n_last; k0 += ATT_KEYS) {
         int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
         int kr = (kn + KG - 1) / KG * KG;
-        bool masked = k0 + kn > f->n_first;
-        __m512 alpha[4];
+        bool masked = k0 + kr > f->n_first;
+        __m512 alpha[4], bm[4];
+        _Pragma("GCC unroll 4")
+        for (int v = 0; v < NV; v++)
+            bm[v] = _mm512_set1_ps(-INFINITY);
         qk_block_bf16(NV, KG, K + (size_t)k0 * ld, ld, kn - 1, kr, d, (const uint32_t *)f->Qt,
-                      f->St, masked, k0, f->nvis);
-        softmax_block(NV, f->St, kn, masked, f->mx, f->l, alpha, true);
+                      f->St, masked, k0, f->nvis, bm);
+        softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, true);
         pack_p(NV, f->St, kn);
         pack_v(V + (size_t)k0 * ld, ld, kn, d, Vp);
         pv_block_bf16(NV, DG, Vp, (kn + 1) / 2, d, f->St, f->Ot, alpha);
@@ -486,21 +490,20 @@ AVX512BF16 static void fused_task_bf16(void *ctx, int task, int thread)
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE2 AVX2 static inline __attribute__((always_inline))
 
-/* exp512's Cephes polynomial on 8 lanes; 2^n made in the exponent bits. */
-INLINE2 __m256 exp256(__m256 x)
+/* exp2_512 on 8 lanes, x <= 0; 2^n made in the exponent bits, which
+ * hold 0 at n = -127, so that x = -inf (clamped to -127) gives 0. */
+INLINE2 __m256 exp2_256(__m256 x)
 {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
+    __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(x, n);
+    __m256 q = _mm256_set1_ps(1.5353362e-4f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3398875e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(9.6184369e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.5503324e-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(2.4022648e-1f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(6.9314718e-1f));
+    __m256 p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
@@ -541,18 +544,16 @@ INLINE2 void qk_group2(const float *Kf, int kr, int d, const float *Qt, float *S
 }
 
 /* softmax_block for one 8-lane vector of pairs from column c. */
-INLINE2 __m256 softmax_lane8(float *St, int kn, bool masked, float *mx, float *l)
+INLINE2 __m256 softmax_lane8(float *St, int kn, float *mx, float *l)
 {
     __m256 bm = _mm256_set1_ps(-INFINITY);
     for (int k = 0; k < kn; k++)
         bm = _mm256_max_ps(bm, _mm256_load_ps(St + (size_t)k * ATT_COLS));
     __m256 m0 = _mm256_load_ps(mx), m1 = _mm256_max_ps(m0, bm);
-    __m256 alpha = exp256(_mm256_sub_ps(m0, m1)), sum = _mm256_setzero_ps();
+    __m256 alpha = exp2_256(_mm256_sub_ps(m0, m1)), sum = _mm256_setzero_ps();
     for (int k = 0; k < kn; k++) {
         float *s = St + (size_t)k * ATT_COLS;
-        __m256 x = _mm256_load_ps(s), p = exp256(_mm256_sub_ps(x, m1));
-        if (masked)
-            p = _mm256_and_ps(p, _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+        __m256 p = exp2_256(_mm256_sub_ps(_mm256_load_ps(s), m1));
         sum = _mm256_add_ps(sum, p);
         _mm256_store_ps(s, p);
     }
@@ -603,8 +604,8 @@ AVX2 static void fused_task_avx2(void *ctx, int task, int thread)
         load_block(b, b->v, f.off, k0, kn, kn, f.Vf);
         for (int c = 0; c < 16 * f.NV; c += 16) {
             qk_group2(f.Kf, kr, d, f.Qt + c, f.St + c, masked, k0, f.nvis + c);
-            __m256 a0 = softmax_lane8(f.St + c, kn, masked, f.mx + c, f.l + c);
-            __m256 a1 = softmax_lane8(f.St + c + 8, kn, masked, f.mx + c + 8, f.l + c + 8);
+            __m256 a0 = softmax_lane8(f.St + c, kn, f.mx + c, f.l + c);
+            __m256 a1 = softmax_lane8(f.St + c + 8, kn, f.mx + c + 8, f.l + c + 8);
             pv_group2(f.Vf, kn, d, f.St + c, f.Ot + c, a0, a1);
         }
     }
