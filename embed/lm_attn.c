@@ -42,18 +42,27 @@
 #include <math.h>
 #include <string.h>
 
-/* (query, head) pairs of one fused task: 4 vectors of 16 lanes. */
+/* (query, head) pairs of one tile: 4 vectors of 16 lanes. */
 enum { ATT_COLS = 64 };
+/* Tiles of one fused task, which share each block of keys and values read
+ * from the cache. */
+enum { ATT_TILES = 2 };
 /* Keys of one block of the fused kernel: a multiple of each key group of
  * qk_block (8, 6, 4). */
 enum { ATT_KEYS = 48 };
 
+/* One tile's Q^T and O^T, (head_dim, ATT_COLS), running max, sum and key
+ * count, (ATT_COLS). */
+static size_t tile_floats(int head_dim)
+{
+    return 2 * (size_t)head_dim * ATT_COLS + 3 * ATT_COLS;
+}
+
 static size_t fused_floats(int head_dim)
 {
-    /* Q^T and O^T, (head_dim, ATT_COLS); K and V, (ATT_KEYS, head_dim);
-     * S^T, (ATT_KEYS, ATT_COLS); running max, sum and key count, (ATT_COLS) */
-    return 2 * (size_t)head_dim * ATT_COLS + 2 * (size_t)ATT_KEYS * head_dim +
-           (size_t)ATT_KEYS * ATT_COLS + 3 * ATT_COLS;
+    /* K and V, (ATT_KEYS, head_dim); S^T, (ATT_KEYS, ATT_COLS); the tiles */
+    return 2 * (size_t)ATT_KEYS * head_dim + (size_t)ATT_KEYS * ATT_COLS +
+           ATT_TILES * tile_floats(head_dim);
 }
 
 size_t lm_attn_scratch_floats(int n_ctx, int head_dim)
@@ -72,9 +81,10 @@ static float *thread_scratch(const lm_attn_batch *b, int thread)
 
 /* ---- one fused task's queries and buffers ------------------------------------------ */
 
-/* One fused task: a KV head g and nc (query, head) pairs of its group from
- * pair c0 (t-major), in NV vectors of 16 lanes; its buffers in the thread's
- * scratch, each row ATT_COLS floats apart. */
+/* One tile of a fused task: a KV head g and nc (query, head) pairs of its
+ * group from pair c0 (t-major), in NV vectors of 16 lanes; its buffers in
+ * the thread's scratch, each row ATT_COLS floats apart, Kf, Vf and St
+ * shared by the task's tiles. */
 typedef struct {
     int g, c0, nc, NV;
     int n_first, n_last; /* keys the first and the last query see */
@@ -85,25 +95,27 @@ typedef struct {
     float *mx, *l, *nvis; /* (ATT_COLS): running max and sum, keys each query sees */
 } fused_tile;
 
-/* The tile of task with Q^T filled and O^T zeroed. Tasks hand out the last
- * tiles, which see the most keys, first so that the pool's threads finish
- * together. */
-static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread, bool bf16)
+static int fused_tasks(const lm_attn_batch *b)
+{
+    int tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
+    return b->n_head_kv * ((tiles + ATT_TILES - 1) / ATT_TILES);
+}
+
+/* Tile c0 / ATT_COLS of KV head g in buf (tile_floats), with Q^T filled and
+ * O^T zeroed. */
+static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, bool bf16,
+                       fused_tile *t)
 {
     int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
-    int tiles = (b->m * G + ATT_COLS - 1) / ATT_COLS;
-    fused_tile f;
-    f.g = task % b->n_head_kv;
-    f.c0 = (tiles - 1 - task / b->n_head_kv) * ATT_COLS;
+    fused_tile f = *t;
+    f.g = g;
+    f.c0 = c0;
     f.nc = b->m * G - f.c0 < ATT_COLS ? b->m * G - f.c0 : ATT_COLS;
     f.NV = (f.nc + 15) / 16;
     f.off = (size_t)f.g * d;
-    f.Qt = thread_scratch(b, thread);
+    f.Qt = buf;
     f.Ot = f.Qt + (size_t)d * ATT_COLS;
-    f.Kf = f.Ot + (size_t)d * ATT_COLS;
-    f.Vf = f.Kf + (size_t)ATT_KEYS * d;
-    f.St = f.Vf + (size_t)ATT_KEYS * d;
-    f.mx = f.St + (size_t)ATT_KEYS * ATT_COLS;
+    f.mx = f.Ot + (size_t)d * ATT_COLS;
     f.l = f.mx + ATT_COLS;
     f.nvis = f.l + ATT_COLS;
     /* scores in units of log2: the softmax's exponentials are powers of 2 */
@@ -133,7 +145,27 @@ static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread, bool
         memset(f.Ot + (size_t)i * ATT_COLS, 0, (size_t)f.NV * 16 * sizeof(float));
     f.n_first = (int)f.nvis[0];
     f.n_last = (int)f.nvis[f.nc - 1];
-    return f;
+    *t = f;
+}
+
+/* The tiles of task (ATT_TILES or fewer) into f, each set up; returns how
+ * many. Tasks hand out the last tiles, which see the most keys, first so
+ * that the pool's threads finish together; f[0] sees the most keys. */
+static int fused_setup(const lm_attn_batch *b, int task, int thread, bool bf16, fused_tile *f)
+{
+    int d = b->head_dim, tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
+    int first = tiles - 1 - task / b->n_head_kv * ATT_TILES;
+    int nt = first + 1 < ATT_TILES ? first + 1 : ATT_TILES;
+    float *Kf = thread_scratch(b, thread), *Vf = Kf + (size_t)ATT_KEYS * d;
+    float *St = Vf + (size_t)ATT_KEYS * d, *buf = St + (size_t)ATT_KEYS * ATT_COLS;
+    for (int i = 0; i < nt; i++) {
+        f[i].Kf = Kf;
+        f[i].Vf = Vf;
+        f[i].St = St;
+        tile_setup(b, task % b->n_head_kv, (first - i) * ATT_COLS,
+                   buf + (size_t)i * tile_floats(d), bf16, &f[i]);
+    }
+    return nt;
 }
 
 /* out = O^T / l for the tile's pairs. */
@@ -298,39 +330,66 @@ INLINE void pv_block(int NV, int DG, const float *Vf, int kn, int d, const float
     }
 }
 
-/* The key blocks of one tile of NV vectors of queries: keys up to n_last,
- * masking from key n_first on. */
-INLINE void fused_blocks(int NV, const lm_attn_batch *b, const fused_tile *f)
+/* kn rows of an F16 cache from row k0 (the tile's KV head) as float into
+ * tile (kn, d), d a multiple of 16, zero rows up to kr; load_block's other
+ * cases. */
+INLINE void load_block512(const lm_attn_batch *b, const void *cache, size_t off, int k0, int kn,
+                          int kr, float *tile)
+{
+    if (b->kv != GGUF_TYPE_F16) {
+        load_block(b, cache, off, k0, kn, kr, tile);
+        return;
+    }
+    int d = b->head_dim;
+    const uint16_t *h = (const uint16_t *)cache + off + (size_t)k0 * b->kv_dim;
+    for (int k = 0; k < kn; k++)
+        for (int i = 0; i < d; i += 16)
+            _mm512_store_ps(tile + (size_t)k * d + i,
+                            _mm512_cvtph_ps(_mm256_loadu_si256(
+                                (const __m256i *)(h + (size_t)k * b->kv_dim + i))));
+    memset(tile + (size_t)kn * d, 0, (size_t)(kr - kn) * d * sizeof(float));
+}
+
+/* Block k0 of tile f of NV vectors of queries, its keys and values in Kf and
+ * Vf: keys up to n_last, masking from key n_first on. */
+INLINE void tile_block(int NV, const lm_attn_batch *b, const fused_tile *f, int k0)
 {
     int d = b->head_dim, KG = NV == 1 ? 8 : NV == 3 ? 4 : 6, DG = NV == 1 ? 16 : NV == 2 ? 8 : 4;
-    for (int k0 = 0; k0 < f->n_last; k0 += ATT_KEYS) {
-        int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
-        int kr = (kn + KG - 1) / KG * KG;
-        /* the padding keys up to kr count: their -inf keeps them out of bm */
-        bool masked = k0 + kr > f->n_first;
-        __m512 alpha[4], bm[4];
-        _Pragma("GCC unroll 4")
-        for (int v = 0; v < NV; v++)
-            bm[v] = _mm512_set1_ps(-INFINITY);
-        load_block(b, b->k, f->off, k0, kn, kr, f->Kf);
-        qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis, bm);
-        softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, false);
-        load_block(b, b->v, f->off, k0, kn, kn, f->Vf);
-        pv_block(NV, DG, f->Vf, kn, d, f->St, f->Ot, alpha);
-    }
+    int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
+    int kr = (kn + KG - 1) / KG * KG;
+    /* the keys up to kr count (padding, or keys past n_last that another
+     * tile of the task sees): their -inf keeps them out of bm */
+    bool masked = k0 + kr > f->n_first;
+    __m512 alpha[4], bm[4];
+    _Pragma("GCC unroll 4")
+    for (int v = 0; v < NV; v++)
+        bm[v] = _mm512_set1_ps(-INFINITY);
+    qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis, bm);
+    softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, false);
+    pv_block(NV, DG, f->Vf, kn, d, f->St, f->Ot, alpha);
 }
 
 AVX512 static void fused_task(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
-    fused_tile f = fused_setup(b, task, thread, false);
-    switch (f.NV) {
-    case 1: fused_blocks(1, b, &f); break;
-    case 2: fused_blocks(2, b, &f); break;
-    case 3: fused_blocks(3, b, &f); break;
-    default: fused_blocks(4, b, &f); break;
+    fused_tile f[ATT_TILES];
+    int nt = fused_setup(b, task, thread, false, f);
+    for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
+        int kn = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
+        /* zero rows up to a multiple of every key group (24 <= ATT_KEYS) */
+        load_block512(b, b->k, f[0].off, k0, kn, (kn + 23) / 24 * 24, f[0].Kf);
+        load_block512(b, b->v, f[0].off, k0, kn, kn, f[0].Vf);
+        for (int i = 0; i < nt && k0 < f[i].n_last; i++) {
+            switch (f[i].NV) {
+            case 1: tile_block(1, b, &f[i], k0); break;
+            case 2: tile_block(2, b, &f[i], k0); break;
+            case 3: tile_block(3, b, &f[i], k0); break;
+            default: tile_block(4, b, &f[i], k0); break;
+            }
+        }
     }
-    fused_store(b, &f);
+    for (int i = 0; i < nt; i++)
+        fused_store(b, &f[i]);
 }
 
 /* ---- the fused kernel, AVX-512 BF16 --------------------------------------------- */
@@ -446,40 +505,48 @@ INLINE_BF16 void pv_block_bf16(int NV, int DG, const uint32_t *Vp, int kn2, int 
     }
 }
 
-INLINE_BF16 void fused_blocks_bf16(int NV, const lm_attn_batch *b, const fused_tile *f)
+/* tile_block's steps on a BF16 cache, the block's values packed in Vf
+ * (pack_v; a key past this tile's n_last that the task's first tile sees
+ * is paired with a weight of 0). */
+INLINE_BF16 void tile_block_bf16(int NV, const lm_attn_batch *b, const fused_tile *f, int k0)
 {
     int d = b->head_dim, KG = NV == 1 ? 8 : NV == 3 ? 4 : 6, DG = NV == 1 ? 16 : NV == 2 ? 8 : 4;
-    const uint16_t *K = (const uint16_t *)b->k + f->off, *V = (const uint16_t *)b->v + f->off;
     size_t ld = (size_t)b->kv_dim;
-    uint32_t *Vp = (uint32_t *)f->Vf;
-    for (int k0 = 0; k0 < f->n_last; k0 += ATT_KEYS) {
-        int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
-        int kr = (kn + KG - 1) / KG * KG;
-        bool masked = k0 + kr > f->n_first;
-        __m512 alpha[4], bm[4];
-        _Pragma("GCC unroll 4")
-        for (int v = 0; v < NV; v++)
-            bm[v] = _mm512_set1_ps(-INFINITY);
-        qk_block_bf16(NV, KG, K + (size_t)k0 * ld, ld, kn - 1, kr, d, (const uint32_t *)f->Qt,
-                      f->St, masked, k0, f->nvis, bm);
-        softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, true);
-        pack_p(NV, f->St, kn);
-        pack_v(V + (size_t)k0 * ld, ld, kn, d, Vp);
-        pv_block_bf16(NV, DG, Vp, (kn + 1) / 2, d, f->St, f->Ot, alpha);
-    }
+    int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
+    int kr = (kn + KG - 1) / KG * KG;
+    bool masked = k0 + kr > f->n_first;
+    __m512 alpha[4], bm[4];
+    _Pragma("GCC unroll 4")
+    for (int v = 0; v < NV; v++)
+        bm[v] = _mm512_set1_ps(-INFINITY);
+    qk_block_bf16(NV, KG, (const uint16_t *)b->k + f->off + (size_t)k0 * ld, ld, kn - 1, kr, d,
+                  (const uint32_t *)f->Qt, f->St, masked, k0, f->nvis, bm);
+    softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, true);
+    pack_p(NV, f->St, kn);
+    pv_block_bf16(NV, DG, (const uint32_t *)f->Vf, (kn + 1) / 2, d, f->St, f->Ot, alpha);
 }
 
 AVX512BF16 static void fused_task_bf16(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
-    fused_tile f = fused_setup(b, task, thread, true);
-    switch (f.NV) {
-    case 1: fused_blocks_bf16(1, b, &f); break;
-    case 2: fused_blocks_bf16(2, b, &f); break;
-    case 3: fused_blocks_bf16(3, b, &f); break;
-    default: fused_blocks_bf16(4, b, &f); break;
+    fused_tile f[ATT_TILES];
+    int nt = fused_setup(b, task, thread, true, f);
+    const uint16_t *V = (const uint16_t *)b->v + f[0].off;
+    size_t ld = (size_t)b->kv_dim;
+    for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
+        int kn = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
+        pack_v(V + (size_t)k0 * ld, ld, kn, b->head_dim, (uint32_t *)f[0].Vf);
+        for (int i = 0; i < nt && k0 < f[i].n_last; i++) {
+            switch (f[i].NV) {
+            case 1: tile_block_bf16(1, b, &f[i], k0); break;
+            case 2: tile_block_bf16(2, b, &f[i], k0); break;
+            case 3: tile_block_bf16(3, b, &f[i], k0); break;
+            default: tile_block_bf16(4, b, &f[i], k0); break;
+            }
+        }
     }
-    fused_store(b, &f);
+    for (int i = 0; i < nt; i++)
+        fused_store(b, &f[i]);
 }
 
 /* ---- the fused kernel, AVX2 ------------------------------------------------------ */
@@ -595,21 +662,26 @@ INLINE2 void pv_group2(const float *Vf, int kn, int d, const float *Pt, float *O
 AVX2 static void fused_task_avx2(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
-    fused_tile f = fused_setup(b, task, thread, false);
-    int d = b->head_dim;
-    for (int k0 = 0; k0 < f.n_last; k0 += ATT_KEYS) {
-        int kn = f.n_last - k0 < ATT_KEYS ? f.n_last - k0 : ATT_KEYS, kr = (kn + 3) / 4 * 4;
-        bool masked = k0 + kn > f.n_first;
-        load_block(b, b->k, f.off, k0, kn, kr, f.Kf);
-        load_block(b, b->v, f.off, k0, kn, kn, f.Vf);
-        for (int c = 0; c < 16 * f.NV; c += 16) {
-            qk_group2(f.Kf, kr, d, f.Qt + c, f.St + c, masked, k0, f.nvis + c);
-            __m256 a0 = softmax_lane8(f.St + c, kn, f.mx + c, f.l + c);
-            __m256 a1 = softmax_lane8(f.St + c + 8, kn, f.mx + c + 8, f.l + c + 8);
-            pv_group2(f.Vf, kn, d, f.St + c, f.Ot + c, a0, a1);
+    fused_tile f[ATT_TILES];
+    int nt = fused_setup(b, task, thread, false, f), d = b->head_dim;
+    for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
+        int kn0 = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
+        load_block(b, b->k, f[0].off, k0, kn0, (kn0 + 3) / 4 * 4, f[0].Kf);
+        load_block(b, b->v, f[0].off, k0, kn0, kn0, f[0].Vf);
+        for (int i = 0; i < nt && k0 < f[i].n_last; i++) {
+            const fused_tile *t = &f[i];
+            int kn = t->n_last - k0 < ATT_KEYS ? t->n_last - k0 : ATT_KEYS, kr = (kn + 3) / 4 * 4;
+            bool masked = k0 + kn > t->n_first;
+            for (int c = 0; c < 16 * t->NV; c += 16) {
+                qk_group2(t->Kf, kr, d, t->Qt + c, t->St + c, masked, k0, t->nvis + c);
+                __m256 a0 = softmax_lane8(t->St + c, kn, t->mx + c, t->l + c);
+                __m256 a1 = softmax_lane8(t->St + c + 8, kn, t->mx + c + 8, t->l + c + 8);
+                pv_group2(t->Vf, kn, d, t->St + c, t->Ot + c, a0, a1);
+            }
         }
     }
-    fused_store(b, &f);
+    for (int i = 0; i < nt; i++)
+        fused_store(b, &f[i]);
 }
 
 /* ---- the scalar reference ------------------------------------------------ */
@@ -666,13 +738,12 @@ static void ref_task(void *ctx, int task, int thread)
 void lm_attention(bert_pool *p, const lm_attn_batch *b)
 {
     int isa = lm_isa_get();
-    int tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
     if (isa >= LM_ISA_AVX2 && b->head_dim % 16 == 0) {
         void (*task)(void *, int, int) = isa >= LM_ISA_BF16 && b->kv == GGUF_TYPE_BF16
                                              ? fused_task_bf16
                                          : isa >= LM_ISA_VNNI ? fused_task
                                                               : fused_task_avx2;
-        bert_pool_run(p, task, (void *)b, b->n_head_kv * tiles);
+        bert_pool_run(p, task, (void *)b, fused_tasks(b));
     } else {
         bert_pool_run(p, ref_task, (void *)b, b->n_head * b->m);
     }
