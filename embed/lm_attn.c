@@ -101,9 +101,35 @@ static int fused_tasks(const lm_attn_batch *b)
     return b->n_head_kv * ((tiles + ATT_TILES - 1) / ATT_TILES);
 }
 
+/* How a kernel takes Q^T: floats, filled by the AVX-512 gathers or not, or
+ * BF16 pairs. */
+typedef enum { Q_FLOAT, Q_FLOAT512, Q_BF16 } q_form;
+
+/* Q^T (scaled) of tile f by 16-lane gathers, one row of a vector at a time:
+ * all 16 loads in flight at once (a query row at a time waited on each). */
+AVX512 static void q_gather512(const lm_attn_batch *b, const fused_tile *f, float scale)
+{
+    int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d, t0 = f->c0 / G;
+    const float *q = b->q + (size_t)t0 * q_dim; /* offsets within the tile's tokens */
+    for (int v = 0; v < f->NV; v++) {
+        int at[16];
+        for (int k = 0; k < 16; k++) {
+            int c = 16 * v + k, cc = c < f->nc ? f->c0 + c : f->c0 + f->nc - 1;
+            at[k] = (cc / G - t0) * q_dim + (f->g * G + cc % G) * d;
+        }
+        __m512i idx = _mm512_loadu_si512(at);
+        __mmask16 live = f->nc - 16 * v >= 16 ? 0xffff : (__mmask16)((1u << (f->nc - 16 * v)) - 1);
+        for (int i = 0; i < d; i++)
+            _mm512_store_ps(f->Qt + (size_t)i * ATT_COLS + 16 * v,
+                            _mm512_mul_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx,
+                                                                   q + i, 4),
+                                          _mm512_set1_ps(scale)));
+    }
+}
+
 /* Tile c0 / ATT_COLS of KV head g in buf (tile_floats), with Q^T filled and
  * O^T zeroed. */
-static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, bool bf16,
+static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, q_form form,
                        fused_tile *t)
 {
     int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
@@ -126,14 +152,14 @@ static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, bool b
         int cc = c < f.nc ? f.c0 + c : f.c0 + f.nc - 1;
         int t = cc / G, h = f.g * G + cc % G;
         const float *q = b->q + (size_t)t * q_dim + (size_t)h * d;
-        if (bf16) {
+        if (form == Q_BF16) {
             uint32_t *qp = (uint32_t *)f.Qt; /* (head_dim / 2, ATT_COLS) BF16 pairs */
             for (int i = 0; i < d; i += 2)
                 qp[(size_t)(i / 2) * ATT_COLS + c] =
                     c < f.nc ? lm_f32_to_bf16(q[i] * scale) |
                                    (uint32_t)lm_f32_to_bf16(q[i + 1] * scale) << 16
                              : 0;
-        } else {
+        } else if (form == Q_FLOAT) {
             for (int i = 0; i < d; i++)
                 f.Qt[(size_t)i * ATT_COLS + c] = c < f.nc ? q[i] * scale : 0.0f;
         }
@@ -143,6 +169,8 @@ static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, bool b
     }
     for (int i = 0; i < d; i++)
         memset(f.Ot + (size_t)i * ATT_COLS, 0, (size_t)f.NV * 16 * sizeof(float));
+    if (form == Q_FLOAT512)
+        q_gather512(b, &f, scale);
     f.n_first = (int)f.nvis[0];
     f.n_last = (int)f.nvis[f.nc - 1];
     *t = f;
@@ -151,7 +179,7 @@ static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, bool b
 /* The tiles of task (ATT_TILES or fewer) into f, each set up; returns how
  * many. Tasks hand out the last tiles, which see the most keys, first so
  * that the pool's threads finish together; f[0] sees the most keys. */
-static int fused_setup(const lm_attn_batch *b, int task, int thread, bool bf16, fused_tile *f)
+static int fused_setup(const lm_attn_batch *b, int task, int thread, q_form form, fused_tile *f)
 {
     int d = b->head_dim, tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
     int first = tiles - 1 - task / b->n_head_kv * ATT_TILES;
@@ -163,7 +191,7 @@ static int fused_setup(const lm_attn_batch *b, int task, int thread, bool bf16, 
         f[i].Vf = Vf;
         f[i].St = St;
         tile_setup(b, task % b->n_head_kv, (first - i) * ATT_COLS,
-                   buf + (size_t)i * tile_floats(d), bf16, &f[i]);
+                   buf + (size_t)i * tile_floats(d), form, &f[i]);
     }
     return nt;
 }
@@ -330,6 +358,25 @@ INLINE void pv_block(int NV, int DG, const float *Vf, int kn, int d, const float
     }
 }
 
+/* fused_store with each query's output made by gathers from its column
+ * of O^T, and stored 16 floats at a time. */
+INLINE void fused_store512(const lm_attn_batch *b, const fused_tile *f)
+{
+    int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
+    __m512i col = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                       13, 14, 15),
+                                     _mm512_set1_epi32(ATT_COLS));
+    for (int c = 0; c < f->nc; c++) {
+        int t = (f->c0 + c) / G, h = f->g * G + (f->c0 + c) % G;
+        float *out = b->out + (size_t)t * q_dim + (size_t)h * d;
+        __m512 inv = _mm512_set1_ps(1.0f / f->l[c]);
+        for (int i = 0; i < d; i += 16)
+            _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_i32gather_ps(
+                                                        col, f->Ot + (size_t)i * ATT_COLS + c, 4),
+                                                    inv));
+    }
+}
+
 /* kn rows of an F16 cache from row k0 (the tile's KV head) as float into
  * tile (kn, d), d a multiple of 16, zero rows up to kr; load_block's other
  * cases. */
@@ -373,7 +420,7 @@ AVX512 static void fused_task(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
     fused_tile f[ATT_TILES];
-    int nt = fused_setup(b, task, thread, false, f);
+    int nt = fused_setup(b, task, thread, Q_FLOAT512, f);
     for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
         int kn = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
         /* zero rows up to a multiple of every key group (24 <= ATT_KEYS) */
@@ -389,7 +436,7 @@ AVX512 static void fused_task(void *ctx, int task, int thread)
         }
     }
     for (int i = 0; i < nt; i++)
-        fused_store(b, &f[i]);
+        fused_store512(b, &f[i]);
 }
 
 /* ---- the fused kernel, AVX-512 BF16 --------------------------------------------- */
@@ -530,7 +577,7 @@ AVX512BF16 static void fused_task_bf16(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
     fused_tile f[ATT_TILES];
-    int nt = fused_setup(b, task, thread, true, f);
+    int nt = fused_setup(b, task, thread, Q_BF16, f);
     const uint16_t *V = (const uint16_t *)b->v + f[0].off;
     size_t ld = (size_t)b->kv_dim;
     for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
@@ -663,7 +710,7 @@ AVX2 static void fused_task_avx2(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
     fused_tile f[ATT_TILES];
-    int nt = fused_setup(b, task, thread, false, f), d = b->head_dim;
+    int nt = fused_setup(b, task, thread, Q_FLOAT, f), d = b->head_dim;
     for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
         int kn0 = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
         load_block(b, b->k, f[0].off, k0, kn0, (kn0 + 3) / 4 * 4, f[0].Kf);
