@@ -2,18 +2,35 @@
  * cache (lm_forward.c stores the batch's keys and values first).
  *
  * One fused kernel, as flash attention does it, at LM_ISA_VNNI (AVX-512)
- * and LM_ISA_AVX2. A task takes one KV head and ATT_COLS (query, head)
- * pairs of its group, t-major, so a decode step's heads of a group share
- * one task and a prefill's tasks see nearly the same keys. The queries lie
- * across the vector lanes (Q^T), so the online softmax (running max and sum
- * per query) is all vertical: for each block of ATT_KEYS keys, converted
- * from the cache into a small buffer, S^T = K Q^T, the mask only on blocks
- * that cross a query's last key, P = e^(S - max) with 1 / sqrt(d) folded
- * into Q, O^T = O^T alpha + V^T P^T. No score row outlives its block, keys
- * past the last query's are never read, and each task's sums run in one
- * fixed order, so the result does not depend on the number of threads.
- * It replaced OpenBLAS SGEMMs over F16 tiles converted to float, which
- * were slower at both levels (bench/README.md).
+ * and LM_ISA_AVX2. A tile is one KV head's ATT_COLS (query, head) pairs of
+ * its group, t-major, so a decode step's heads of a group share one tile
+ * and a prefill's tiles see nearly the same keys; a task takes ATT_TILES
+ * neighbouring tiles, which share each block of keys and values read from
+ * the cache. The queries lie across the vector lanes (Q^T), so the online
+ * softmax (running max and sum per query) is all vertical: for each block
+ * of ATT_KEYS keys, converted from the cache into a small buffer,
+ * S^T = K Q^T with the block's max taken as the scores leave the
+ * registers, the mask only on blocks that cross a query's last key,
+ * P = 2^(S - max) with log2(e) / sqrt(d) folded into Q (exp2_512: four
+ * instructions fewer than e^x, and a masked key's -inf gives exactly 0),
+ * O^T = O^T alpha + V^T P^T. No score row outlives its block, keys past the
+ * last query's are never read, and each tile's sums run in one fixed order,
+ * so the result does not depend on the number of threads. It replaced
+ * OpenBLAS SGEMMs over F16 tiles converted to float, which were slower at
+ * both levels (bench/README.md).
+ *
+ * Where the time goes (AVX-512, F16 cache, one thread, a 2,000-token
+ * prefill's layer at the Qwen2.5-0.5B and 1.5B shapes): 48-50 GMAC per CPU
+ * second, 85-88% of this CPU's float FMA peak (57: one zmm FMA a cycle),
+ * from 44-46 before the tiles shared their blocks, the softmax ran in
+ * powers of 2 and Q^T and the output moved by gathers. A product's
+ * register block alone, in L1, runs at the peak; the rest is the softmax
+ * (about 4%), converting the blocks, filling Q^T and storing the output
+ * (2-3% each), and a tile's buffers (68 KB at head_dim 64) passing through
+ * the 32 KB L1 (tried and no faster: blocks of 24, 72 and 96 keys, 1 or 4
+ * tiles a task, the values' products in two halves of a tile). No float
+ * kernel can beat that peak, a quarter of the int8 one, so attention stays
+ * the prefill's slowest part per multiply-add.
  *
  * On an F16 or float cache the products stay in float. On a BF16 cache
  * (lm_ctx_params.kv_type, not the default) at LM_ISA_BF16 both run in
@@ -89,7 +106,7 @@ typedef struct {
     int g, c0, nc, NV;
     int n_first, n_last; /* keys the first and the last query see */
     size_t off;          /* the KV head's first element in a cache row */
-    float *Qt, *Ot;      /* (head_dim, ATT_COLS): Q^T scaled by 1 / sqrt(d), O^T */
+    float *Qt, *Ot;      /* (head_dim, ATT_COLS): Q^T scaled by log2(e) / sqrt(d), O^T */
     float *Kf, *Vf;      /* (ATT_KEYS, head_dim): a block of keys, of values */
     float *St;           /* (ATT_KEYS, ATT_COLS): S^T, then P^T */
     float *mx, *l, *nvis; /* (ATT_COLS): running max and sum, keys each query sees */
@@ -441,7 +458,7 @@ AVX512 static void fused_task(void *ctx, int task, int thread)
 
 /* ---- the fused kernel, AVX-512 BF16 --------------------------------------------- */
 
-/* fused_blocks' steps with both products in vdpbf16ps (each lane adds two
+/* tile_block's steps with both products in vdpbf16ps (each lane adds two
  * BF16 products, exact in float, to a float sum) on a BF16 cache: Q^T holds
  * pairs of dimensions, (head_dim / 2, ATT_COLS), so a key's pair is one
  * 32-bit broadcast straight from its cache row; P^T becomes pairs of keys
@@ -618,8 +635,8 @@ INLINE2 __m256 exp2_256(__m256 x)
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(2.4022648e-1f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(6.9314718e-1f));
     __m256 p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 
 /* S^T = K Q^T for the 16 pairs from column c, kr a multiple of 4. */
