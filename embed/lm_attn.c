@@ -19,9 +19,10 @@
  * OpenBLAS SGEMMs over F16 tiles converted to float, which were slower at
  * both levels (bench/README.md).
  *
- * Where the time goes (AVX-512, F16 cache, one thread, a 2,000-token
- * prefill's layer at the Qwen2.5-0.5B and 1.5B shapes): 48-50 GMAC per CPU
- * second, 85-88% of this CPU's float FMA peak (57: one zmm FMA a cycle),
+ * Where the time goes (lm_bench --attention: AVX-512, F16 cache, one
+ * thread, a 2,000-token prefill's layer at the Qwen2.5-0.5B and 1.5B
+ * shapes): 48-50 GMAC per CPU second on a quiet machine, 85-88% of this
+ * CPU's float FMA peak (57: one zmm FMA a cycle),
  * from 44-46 before the tiles shared their blocks, the softmax ran in
  * powers of 2 and Q^T and the output moved by gathers. A product's
  * register block alone, in L1, runs at the peak; the rest is the softmax
@@ -38,8 +39,9 @@
  * rounded to BF16, each key's pair a broadcast straight from the cache, P
  * rounded to BF16 in the softmax (so l sums the weights the products use)
  * and packed into key pairs, a block's values interleaved by key pairs;
- * sums, softmax and rescaling in float. It takes 36-40% off attention's
- * time in a 2,000-token prefill (bench/README.md). Why it is not the default:
+ * sums, softmax and rescaling in float. It takes about a third off the
+ * float kernel's time in a 2,000-token prefill (bench/README.md; 36-40%
+ * before that kernel's tiles shared their blocks). Why it is not the default:
  * BF16 keys and values (8 mantissa bits to F16's 11), not the rounding of
  * Q and P, take test_lm's Q5_K model from a cosine of 0.99949 to the
  * reference down to 0.9985-0.9990, below the goal of 0.999 (the scalar
