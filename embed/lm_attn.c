@@ -22,9 +22,9 @@
  * Where the time goes (lm_bench --attention: AVX-512, F16 cache, one
  * thread, a 2,000-token prefill's layer at the Qwen2.5-0.5B and 1.5B
  * shapes): 48-50 GMAC per CPU second on a quiet machine, 85-88% of this
- * CPU's float FMA peak (57: one zmm FMA a cycle),
- * from 44-46 before the tiles shared their blocks, the softmax ran in
- * powers of 2 and Q^T and the output moved by gathers. A product's
+ * CPU's float FMA peak (57: one zmm FMA a cycle), from 44-46 before the
+ * tiles shared their blocks, the softmax ran in powers of 2 and Q^T and
+ * the output moved by gathers. A product's
  * register block alone, in L1, runs at the peak; the rest is the softmax
  * (about 4%), converting the blocks, filling Q^T and storing the output
  * (2-3% each), and a tile's buffers (68 KB at head_dim 64) passing through
