@@ -612,7 +612,7 @@ AVX512BF16 static void fused_task_bf16(void *ctx, int task, int thread)
         }
     }
     for (int i = 0; i < nt; i++)
-        fused_store(b, &f[i]);
+        fused_store512(b, &f[i]);
 }
 
 /* ---- the fused kernel, AVX2 ------------------------------------------------------ */
