@@ -593,7 +593,8 @@ int main(int argc, char **argv)
         return run_model(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS | --epilogue |\n"
                     "       lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]] |\n"
-                    "       lm_bench --attention THREADS HEADS KV_HEADS HEAD_DIM [TOKENS [BATCH]] |\n"
+                    "       lm_bench --attention THREADS HEADS KV_HEADS HEAD_DIM\n"
+                    "                [TOKENS [BATCH]] |\n"
                     "       lm_bench MODEL.gguf decode|prefill TOKENS THREADS\n");
     return 2;
 }

@@ -24,14 +24,14 @@
  * shapes): 48-50 GMAC per CPU second on a quiet machine, 85-88% of this
  * CPU's float FMA peak (57: one zmm FMA a cycle), from 44-46 before the
  * tiles shared their blocks, the softmax ran in powers of 2 and Q^T and
- * the output moved by gathers. A product's
- * register block alone, in L1, runs at the peak; the rest is the softmax
- * (about 4%), converting the blocks, filling Q^T and storing the output
- * (2-3% each), and a tile's buffers (68 KB at head_dim 64) passing through
- * the 32 KB L1 (tried and no faster: blocks of 24, 72 and 96 keys, 1 or 4
- * tiles a task, the values' products in two halves of a tile). No float
- * kernel can beat that peak, a quarter of the int8 one, so attention stays
- * the prefill's slowest part per multiply-add.
+ * the output moved by gathers. A product's register block alone, in L1,
+ * runs at the peak; the rest is the softmax (about 4%), converting the
+ * blocks, filling Q^T and storing the output (2-3% each), and a tile's
+ * buffers (68 KB at head_dim 64) passing through the 32 KB L1 (tried and
+ * no faster: blocks of 24, 72 and 96 keys, 1 or 4 tiles a task, the
+ * values' products in two halves of a tile). No float kernel can beat
+ * that peak, a quarter of the int8 one, so attention stays the prefill's
+ * slowest part per multiply-add.
  *
  * On an F16 or float cache the products stay in float. On a BF16 cache
  * (lm_ctx_params.kv_type, not the default) at LM_ISA_BF16 both run in
