@@ -6,12 +6,15 @@
  * (MuPDF throws "out of memory") instead of taking the machine, and the
  * reason names the one limit (--max-doc-memory) whatever the format.
  *
- * Blocks are handed out zeroed. MuPDF 1.21's pdf_mark_list_push() (the
- * page-tree walk's cycle check) moves its list from a local array to the heap
- * without copying it, then compares object numbers against the new block's
- * first entries: with recycled memory they hold stale numbers, and a sound
- * page tree more than 8 levels deep fails as "cycle in page tree". Zeroed
- * memory holds no object number (they start at 1).
+ * Small blocks (up to 1 KB) are handed out zeroed. MuPDF 1.21's
+ * pdf_mark_list_push() (the page-tree walk's cycle check) moves its list
+ * from a local array of 8 to a heap block of 16 (64 bytes) without copying
+ * it, then compares object numbers against the new block's first entries:
+ * with recycled memory they hold stale numbers, and a sound page tree more
+ * than 8 levels deep fails as "cycle in page tree". Zeroed memory holds no
+ * object number (they start at 1). Larger blocks are left as malloc gives
+ * them, as MuPDF's own allocator does: clearing every block (calloc) was
+ * clearing each stream buffer and every block fz_calloc() clears again.
  */
 #ifndef DQ_INGEST_MEMCAP_H
 #define DQ_INGEST_MEMCAP_H

@@ -737,9 +737,10 @@ Test(extract, concurrent_calls_are_independent)
     }
 }
 
-/* The counting allocator hands out zeroed blocks even when malloc recycles
- * dirty ones (what keeps MuPDF's page-tree cycle check from reading stale
- * object numbers: memcap.h), counts what is held, and refuses past the cap. */
+/* The counting allocator hands out small blocks zeroed even when malloc
+ * recycles dirty ones (what keeps MuPDF's page-tree cycle check from reading
+ * stale object numbers in its 16-entry block: memcap.h), counts what is
+ * held, and refuses past the cap. */
 Test(extract, memcap_zeroes_counts_and_refuses)
 {
     memcap m = memcap_make(1 << 20);
