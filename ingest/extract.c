@@ -681,6 +681,7 @@ static int mu_close(mu_doc *d, int rc)
         fz_drop_document(d->ctx, d->doc);
         fz_drop_context(d->ctx);
     }
+    memcap_free(&d->mem);
     return rc;
 }
 

@@ -398,6 +398,7 @@ out:
         fz_drop_document(ctx, mdoc);
         fz_drop_context(ctx);
     }
+    memcap_free(&mem);
     pthread_mutex_lock(&job->mu);
     job->running--;
     pthread_cond_signal(&job->cv);
