@@ -49,7 +49,7 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
 {
     *png = NULL;
     *png_len = 0;
-    /* Zeroed blocks, no cap (the pixel cap bounds a render): MuPDF's
+    /* Zeroed small blocks, no cap (the pixel cap bounds a render): MuPDF's
      * page-tree walk reads a block it never filled (memcap.h). */
     memcap mem = memcap_make(0);
     fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
