@@ -539,7 +539,7 @@ static bool stopped(lm_ctx *c)
  * PACK_BUDGET; else NULL, and the product packs as it goes. */
 static const void *pack(lm_ctx *c, const lm_mat *W, int kb0, int nb, size_t *used)
 {
-    if (!c->packed || lm_isa_get() != LM_ISA_VNNI)
+    if (!c->packed || lm_isa_get() < LM_ISA_VNNI)
         return NULL;
     size_t bytes = lm_gemm_packed_bytes(c->pool, W, kb0, nb);
     if (bytes == 0 || bytes > PACK_BUDGET - *used)
@@ -578,7 +578,7 @@ static lm_mat rows_of(const lm_mat *W, int first, int n)
 static int ffn_slice(const lm_ctx *c, const lm_layer *ly)
 {
     int E = c->m->hp.n_embd, F = c->m->hp.n_ff;
-    if (!c->packed || lm_isa_get() != LM_ISA_VNNI ||
+    if (!c->packed || lm_isa_get() < LM_ISA_VNNI ||
         !lm_gemm_packed_bytes(c->pool, &ly->w_gate, 0, E / 32) ||
         !lm_gemm_packed_bytes(c->pool, &ly->w_up, 0, E / 32) ||
         !lm_gemm_packed_bytes(c->pool, &ly->w_down, 0, F / 32))
