@@ -108,6 +108,26 @@ static VNNI_TARGET void token_terms(gguf_type type, const lm_qrow *xq, int M, in
     }
 }
 
+/* The terms of TERMS_TOKENS tokens, a pool task: in the caller they were
+ * serial work (1% of a 2-thread prefill's samples) through which the other
+ * thread spun. */
+enum { TERMS_TOKENS = 64 };
+
+typedef struct {
+    gguf_type type;
+    const lm_qrow *xq;
+    int M, K;
+    token_term *out; /* (M, K / 16) */
+} terms_job;
+
+static VNNI_TARGET void terms_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const terms_job *j = ctx;
+    int t0 = task * TERMS_TOKENS, n = j->M - t0 < TERMS_TOKENS ? j->M - t0 : TERMS_TOKENS;
+    token_terms(j->type, j->xq + t0, n, j->K, j->out + (size_t)t0 * (size_t)(j->K / 16));
+}
+
 /* ---- packing ------------------------------------------------------------------- */
 
 /* The vpermt2d indices of stage s (0..2) of transpose16x8, for the output
@@ -436,7 +456,8 @@ bool lm_gemm_vnni_slice(bert_pool *p, const lm_mat *W, int kb0, int nb, const vo
     if (!gemm_applies(p, W, kb0, nb))
         return false;
     token_term *terms = dq_malloc((size_t)M * (size_t)(2 * nb) * sizeof *terms);
-    token_terms(W->type, xq, M, 32 * nb, terms);
+    terms_job tj = {W->type, xq, M, 32 * nb, terms};
+    bert_pool_run(p, terms_task, &tj, (M + TERMS_TOKENS - 1) / TERMS_TOKENS);
     gemm_job j = {p, W, kb0, nb, packed, add, M, xq, terms, Y};
     bert_task_fn fn = W->type == GGUF_TYPE_Q8_0   ? gemm_q8_0
                       : W->type == GGUF_TYPE_Q4_0 ? gemm_q4_0
