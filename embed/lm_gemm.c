@@ -27,6 +27,11 @@
  * product runs in slices of n_ff, and as each slice is a whole number of
  * K_BLOCKS passes, the sums meet Y in the order the whole product would
  * take, so a sliced product gives the same bits as the whole.
+ *
+ * A task is one panel against every token, except the last panels of a
+ * product, which go in pieces of the tokens so that the threads finish
+ * together; a token's sums do not depend on the tokens beside it, so the
+ * bits do not depend on the split or the number of threads.
  */
 #include "embed/lm_blocks.h"
 
@@ -43,6 +48,10 @@ enum {
      * panel's tiles go through. */
     K_BLOCKS = 32,
     BLOCK_BYTES = GROUPS * PANEL * 4,
+    /* A product's last TAIL_PANELS panels a thread go in TAIL_CHUNKS
+     * pieces of its tokens (gemm_task). */
+    TAIL_PANELS = 2,
+    TAIL_CHUNKS = 4,
 };
 _Static_assert(LM_GEMM_SLICE == 32 * K_BLOCKS, "a slice is whole K_BLOCKS passes");
 
@@ -351,16 +360,21 @@ typedef struct {
     const uint8_t *packed; /* (panels, panel_bytes(nb)), or NULL: pack per task */
     bool add;             /* Y += the product, else Y = */
     int M;
+    /* the last tail panels go as TAIL_CHUNKS tasks of chunk tokens each
+     * (gemm_task); those before them are one task each */
+    int tail, chunk;
     const lm_qrow *xq;
     const token_term *terms;
     float *Y;
 } gemm_job;
 
-/* A panel of PANEL rows against every token: packed once (or found packed),
- * then tiles of TILE_T tokens, each through K_BLOCKS blocks with its sums in
- * registers, all the tokens' tiles before the next K_BLOCKS. */
+/* A panel of PANEL rows against tokens t_begin .. t_end - 1: packed once (or
+ * found packed), then tiles of TILE_T tokens, each through K_BLOCKS blocks
+ * with its sums in registers, all the tokens' tiles before the next
+ * K_BLOCKS. A token's sums do not depend on the tile it shares, so any
+ * split of the tokens gives the same bits. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
-gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
+gemm_panel(const gemm_job *j, int task, int t_begin, int t_end, int thread, const gguf_type type)
 {
     const lm_mat *W = j->W;
     const int nb = j->nb, stride = 2 * nb, n0 = task * PANEL;
@@ -382,11 +396,11 @@ gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
     for (int b0 = 0; b0 < nb; b0 += K_BLOCKS) {
         int b1 = nb - b0 < K_BLOCKS ? nb : b0 + K_BLOCKS;
         bool add = b0 > 0 || j->add;
-        for (int t0 = 0; t0 < j->M; t0 += TILE_T) {
+        for (int t0 = t_begin; t0 < t_end; t0 += TILE_T) {
             const lm_qrow *xq = j->xq + t0;
             const token_term *tt = j->terms + (size_t)t0 * stride;
             float *Y = j->Y + (size_t)t0 * W->N + n0;
-            switch (j->M - t0 < TILE_T ? j->M - t0 : TILE_T) {
+            switch (t_end - t0 < TILE_T ? t_end - t0 : TILE_T) {
             case 1: gemm_tile(&pn, b0, b1, xq, tt, stride, 1, type, Y, W->N, m0, m1, add); break;
             case 2: gemm_tile(&pn, b0, b1, xq, tt, stride, 2, type, Y, W->N, m0, m1, add); break;
             case 3: gemm_tile(&pn, b0, b1, xq, tt, stride, 3, type, Y, W->N, m0, m1, add); break;
@@ -398,11 +412,31 @@ gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
     }
 }
 
+/* Task `task` of a product: a whole panel, or in the tail a chunk of the
+ * tokens of one. A job ends when its slowest thread does, and a panel is
+ * up to half a millisecond of work (the FFN's down product: 32 rows of
+ * 4,096 blocks against 500 tokens), so the last panels go in pieces that
+ * let the threads finish together; only those are read, or packed, by
+ * more than one task. */
+static inline __attribute__((always_inline)) VNNI_TARGET void
+gemm_task(const gemm_job *j, int task, int thread, const gguf_type type)
+{
+    int whole = (j->W->N + PANEL - 1) / PANEL - j->tail;
+    if (task < whole) {
+        gemm_panel(j, task, 0, j->M, thread, type);
+        return;
+    }
+    int i = task - whole, t0 = i % TAIL_CHUNKS * j->chunk;
+    if (t0 < j->M)
+        gemm_panel(j, whole + i / TAIL_CHUNKS, t0, j->M - t0 < j->chunk ? j->M : t0 + j->chunk,
+                   thread, type);
+}
+
 /* One copy per type: the type's branches leave the loops. */
 #define GEMM_TYPED(name, T)                                                                 \
     static VNNI_TARGET void name(void *ctx, int task, int thread)                           \
     {                                                                                       \
-        gemm_panel(ctx, task, thread, T);                                                   \
+        gemm_task(ctx, task, thread, T);                                                    \
     }
 GEMM_TYPED(gemm_q8_0, GGUF_TYPE_Q8_0)
 GEMM_TYPED(gemm_q4_0, GGUF_TYPE_Q4_0)
@@ -458,13 +492,17 @@ bool lm_gemm_vnni_slice(bert_pool *p, const lm_mat *W, int kb0, int nb, const vo
     token_term *terms = dq_malloc((size_t)M * (size_t)(2 * nb) * sizeof *terms);
     terms_job tj = {W->type, xq, M, 32 * nb, terms};
     bert_pool_run(p, terms_task, &tj, (M + TERMS_TOKENS - 1) / TERMS_TOKENS);
-    gemm_job j = {p, W, kb0, nb, packed, add, M, xq, terms, Y};
+    int panels = (W->N + PANEL - 1) / PANEL, threads = bert_pool_size(p);
+    int tail = threads > 1 ? (panels < TAIL_PANELS * threads ? panels : TAIL_PANELS * threads) : 0;
+    int chunk = (M + TAIL_CHUNKS - 1) / TAIL_CHUNKS;
+    chunk = (chunk + TILE_T - 1) / TILE_T * TILE_T;
+    gemm_job j = {p, W, kb0, nb, packed, add, M, tail, chunk, xq, terms, Y};
     bert_task_fn fn = W->type == GGUF_TYPE_Q8_0   ? gemm_q8_0
                       : W->type == GGUF_TYPE_Q4_0 ? gemm_q4_0
                       : W->type == GGUF_TYPE_Q4_K ? gemm_q4_k
                       : W->type == GGUF_TYPE_Q5_K ? gemm_q5_k
                                                   : gemm_q6_k;
-    bert_pool_run(p, fn, &j, (W->N + PANEL - 1) / PANEL);
+    bert_pool_run(p, fn, &j, panels + (TAIL_CHUNKS - 1) * tail);
     free(terms);
     return true;
 }
