@@ -484,26 +484,92 @@ void lm_gemm_pack(bert_pool *p, const lm_mat *W, int kb0, int nb, void *packed)
     bert_pool_run(p, fn, &j, (W->N + PANEL - 1) / PANEL);
 }
 
+/* Whether two types' terms are the same numbers: the K-quants' dsx, or the
+ * same code offset. */
+static bool same_terms(gguf_type a, gguf_type b)
+{
+    return a == b || (k_quant4(a) && k_quant4(b));
+}
+
+/* The n products of one input as one pool job, their tasks one after the
+ * other (the last product's tail split, gemm_task), the tokens' terms
+ * computed once for each kind of them: Q, K and V, or gate and up, wait
+ * for one job's slowest thread instead of three or two. */
+typedef struct {
+    int n;
+    gemm_job j[LM_GEMM_MANY];
+    bert_task_fn fn[LM_GEMM_MANY];
+    int first[LM_GEMM_MANY + 1]; /* product i's tasks: first[i] .. first[i + 1] - 1 */
+} many_job;
+
+static void many_task(void *ctx, int task, int thread)
+{
+    many_job *m = ctx;
+    int i = 0;
+    while (task >= m->first[i + 1])
+        i++;
+    m->fn[i](&m->j[i], task - m->first[i], thread);
+}
+
+static void run_products(bert_pool *p, const lm_mat *const *W, const int *kb0, const int *nb,
+                         const void *const *packed, const bool *add, int n, int M,
+                         const lm_qrow *xq, float *const *Y)
+{
+    many_job mj = {.n = n};
+    token_term *terms[LM_GEMM_MANY] = {NULL};
+    int threads = bert_pool_size(p);
+    for (int i = 0; i < n; i++) {
+        int reuse = 0;
+        while (reuse < i && !(same_terms(W[reuse]->type, W[i]->type) && kb0[reuse] == kb0[i] &&
+                              nb[reuse] == nb[i]))
+            reuse++;
+        const token_term *tt = reuse < i ? mj.j[reuse].terms : NULL;
+        if (!tt) {
+            terms[i] = dq_malloc((size_t)M * (size_t)(2 * nb[i]) * sizeof *terms[i]);
+            terms_job tj = {W[i]->type, xq, M, 32 * nb[i], terms[i]};
+            bert_pool_run(p, terms_task, &tj, (M + TERMS_TOKENS - 1) / TERMS_TOKENS);
+            tt = terms[i];
+        }
+        int panels = (W[i]->N + PANEL - 1) / PANEL, tail = 0;
+        if (i == n - 1 && threads > 1)
+            tail = panels < TAIL_PANELS * threads ? panels : TAIL_PANELS * threads;
+        int chunk = (M + TAIL_CHUNKS - 1) / TAIL_CHUNKS;
+        chunk = (chunk + TILE_T - 1) / TILE_T * TILE_T;
+        mj.j[i] = (gemm_job){p, W[i], kb0[i], nb[i], packed[i], add[i], M, tail, chunk, xq, tt, Y[i]};
+        mj.fn[i] = W[i]->type == GGUF_TYPE_Q8_0   ? gemm_q8_0
+                   : W[i]->type == GGUF_TYPE_Q4_0 ? gemm_q4_0
+                   : W[i]->type == GGUF_TYPE_Q4_K ? gemm_q4_k
+                   : W[i]->type == GGUF_TYPE_Q5_K ? gemm_q5_k
+                                                  : gemm_q6_k;
+        mj.first[i + 1] = mj.first[i] + panels + (TAIL_CHUNKS - 1) * tail;
+    }
+    bert_pool_run(p, many_task, &mj, mj.first[n]);
+    for (int i = 0; i < n; i++)
+        free(terms[i]);
+}
+
 bool lm_gemm_vnni_slice(bert_pool *p, const lm_mat *W, int kb0, int nb, const void *packed,
                         int M, const lm_qrow *xq, float *Y, bool add)
 {
     if (!gemm_applies(p, W, kb0, nb))
         return false;
-    token_term *terms = dq_malloc((size_t)M * (size_t)(2 * nb) * sizeof *terms);
-    terms_job tj = {W->type, xq, M, 32 * nb, terms};
-    bert_pool_run(p, terms_task, &tj, (M + TERMS_TOKENS - 1) / TERMS_TOKENS);
-    int panels = (W->N + PANEL - 1) / PANEL, threads = bert_pool_size(p);
-    int tail = threads > 1 ? (panels < TAIL_PANELS * threads ? panels : TAIL_PANELS * threads) : 0;
-    int chunk = (M + TAIL_CHUNKS - 1) / TAIL_CHUNKS;
-    chunk = (chunk + TILE_T - 1) / TILE_T * TILE_T;
-    gemm_job j = {p, W, kb0, nb, packed, add, M, tail, chunk, xq, terms, Y};
-    bert_task_fn fn = W->type == GGUF_TYPE_Q8_0   ? gemm_q8_0
-                      : W->type == GGUF_TYPE_Q4_0 ? gemm_q4_0
-                      : W->type == GGUF_TYPE_Q4_K ? gemm_q4_k
-                      : W->type == GGUF_TYPE_Q5_K ? gemm_q5_k
-                                                  : gemm_q6_k;
-    bert_pool_run(p, fn, &j, panels + (TAIL_CHUNKS - 1) * tail);
-    free(terms);
+    run_products(p, &W, &kb0, &nb, &packed, &add, 1, M, xq, &Y);
+    return true;
+}
+
+bool lm_gemm_vnni_many(bert_pool *p, const lm_mat *const *W, const void *const *packed, int n,
+                       int M, const lm_qrow *xq, float *const *Y)
+{
+    int kb0[LM_GEMM_MANY] = {0}, nb[LM_GEMM_MANY];
+    bool add[LM_GEMM_MANY] = {false};
+    if (n < 1 || n > LM_GEMM_MANY)
+        return false;
+    for (int i = 0; i < n; i++) {
+        nb[i] = W[i]->K / 32;
+        if (W[i]->K != W[0]->K || !gemm_applies(p, W[i], 0, nb[i]))
+            return false;
+    }
+    run_products(p, W, kb0, nb, packed, add, n, M, xq, Y);
     return true;
 }
 
