@@ -376,6 +376,26 @@ static uint8_t *random_rows(gguf_type t, int K, int N, unsigned seed, lm_mat *W)
     return w;
 }
 
+/* M rows of K random activations quantized into xq, their codes and scales
+ * in *q and *d (the caller frees them); returns the generator's state. */
+static unsigned random_qrows(int M, int K, unsigned seed, lm_qrow *xq, int8_t **q, float **d)
+{
+    float *X = dq_malloc((size_t)M * K * sizeof *X);
+    for (int i = 0; i < M * K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
+    }
+    *q = dq_malloc((size_t)M * K);
+    *d = dq_malloc((size_t)M * (K / 32 + K / 16) * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        xq[r] = (lm_qrow){*q + (size_t)r * K, *d + (size_t)r * (K / 32 + K / 16),
+                          *d + (size_t)r * (K / 32 + K / 16) + K / 32};
+        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
+    }
+    free(X);
+    return seed;
+}
+
 /* The packed product over slices of K (lm_gemm.c: the FFN's down product in
  * a long prefill), packed beforehand or as it goes, adds up to the same bits
  * as the whole product: slices of LM_GEMM_SLICE activations and a shorter
@@ -388,20 +408,10 @@ Test(lm, packed_slices_add_up_to_the_whole_product)
                                       GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
     enum { K = 2 * LM_GEMM_SLICE + 512, N = 37, M = 23 };
     bert_pool *p = bert_pool_new(2);
-    float *X = dq_malloc((size_t)M * K * sizeof *X);
-    unsigned seed = 5;
-    for (int i = 0; i < M * K; i++) {
-        seed = seed * 1103515245u + 12345u;
-        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
-    }
     lm_qrow xq[M], part[M];
-    int8_t *qbuf = dq_malloc((size_t)M * K);
-    float *dbuf = dq_malloc((size_t)M * (K / 32 + K / 16) * sizeof(float));
-    for (int r = 0; r < M; r++) {
-        xq[r] = (lm_qrow){qbuf + (size_t)r * K, dbuf + (size_t)r * (K / 32 + K / 16),
-                          dbuf + (size_t)r * (K / 32 + K / 16) + K / 32};
-        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
-    }
+    int8_t *qbuf;
+    float *dbuf;
+    unsigned seed = random_qrows(M, K, 5, xq, &qbuf, &dbuf);
     float whole[M * N], sliced[M * N];
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         lm_mat W;
@@ -426,7 +436,6 @@ Test(lm, packed_slices_add_up_to_the_whole_product)
         }
         free(w);
     }
-    free(X);
     free(qbuf);
     free(dbuf);
     bert_pool_free(p);
@@ -563,20 +572,10 @@ Test(lm, products_of_one_input_as_one_job)
     static const int rows[3] = {70, 37, 33};
     enum { K = 512, M = 29 };
     bert_pool *one = bert_pool_new(1), *two = bert_pool_new(2);
-    float *X = dq_malloc((size_t)M * K * sizeof *X);
-    unsigned seed = 11;
-    for (int i = 0; i < M * K; i++) {
-        seed = seed * 1103515245u + 12345u;
-        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
-    }
     lm_qrow xq[M];
-    int8_t *qbuf = dq_malloc((size_t)M * K);
-    float *dbuf = dq_malloc((size_t)M * (K / 32 + K / 16) * sizeof(float));
-    for (int r = 0; r < M; r++) {
-        xq[r] = (lm_qrow){qbuf + (size_t)r * K, dbuf + (size_t)r * (K / 32 + K / 16),
-                          dbuf + (size_t)r * (K / 32 + K / 16) + K / 32};
-        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
-    }
+    int8_t *qbuf;
+    float *dbuf;
+    unsigned seed = random_qrows(M, K, 11, xq, &qbuf, &dbuf);
     for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
         for (int n = 2; n <= 3; n++) {
             lm_mat W[3];
@@ -614,7 +613,6 @@ Test(lm, products_of_one_input_as_one_job)
     cr_assert_not(lm_gemm_vnni_many(two, mixed, (const void *[]){NULL, NULL}, 2, M, xq, y),
                   "products of different K are refused");
     free(ws);
-    free(X);
     free(qbuf);
     free(dbuf);
     bert_pool_free(one);
