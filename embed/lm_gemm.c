@@ -333,10 +333,15 @@ gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *
 {
     const int halves = halves_of(type), per_half = GROUPS / halves;
     __m512 acc[2][TILE_T];
+    const bool whole = (m0 & m1) == 0xFFFF; /* else the matrix's last panel, short of rows */
 #pragma GCC unroll 6
     for (int t = 0; t < nt; t++) {
-        acc[0][t] = add ? _mm512_maskz_loadu_ps(m0, Y + (size_t)t * ldy) : _mm512_setzero_ps();
-        acc[1][t] = add ? _mm512_maskz_loadu_ps(m1, Y + (size_t)t * ldy + 16) : _mm512_setzero_ps();
+        acc[0][t] = !add   ? _mm512_setzero_ps()
+                    : whole ? _mm512_loadu_ps(Y + (size_t)t * ldy)
+                            : _mm512_maskz_loadu_ps(m0, Y + (size_t)t * ldy);
+        acc[1][t] = !add   ? _mm512_setzero_ps()
+                    : whole ? _mm512_loadu_ps(Y + (size_t)t * ldy + 16)
+                            : _mm512_maskz_loadu_ps(m1, Y + (size_t)t * ldy + 16);
     }
     for (int b = b0; b < b1; b++) {
         const uint8_t *cb = pn->codes + (size_t)b * BLOCK_BYTES;
@@ -378,6 +383,16 @@ gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *
                 acc[1][t] = _mm512_fmadd_ps(c1, e, acc[1][t]);
             }
         }
+    }
+    /* a masked store costs more than a plain one (Zen 4), and only a
+     * matrix's last panel needs the masks */
+    if (whole) {
+#pragma GCC unroll 6
+        for (int t = 0; t < nt; t++) {
+            _mm512_storeu_ps(Y + (size_t)t * ldy, acc[0][t]);
+            _mm512_storeu_ps(Y + (size_t)t * ldy + 16, acc[1][t]);
+        }
+        return;
     }
 #pragma GCC unroll 6
     for (int t = 0; t < nt; t++) {
