@@ -22,6 +22,13 @@
  *     4): GMAC/s per wall and CPU second, and of the fastest product (on a
  *     shared machine the steadiest figure); then the same as GB of weights
  *     per second (the fastest product) and per CPU second.
+ * lm_bench --attention THREADS HEADS KV_HEADS HEAD_DIM [TOKENS [BATCH]]
+ *     Attention alone (LM_KV=BF16 for the BF16 cache): the layers' work of
+ *     a causal prefill of TOKENS tokens (default 2000) in micro-batches of
+ *     about BATCH (default 512) over an F16 cache of random keys and values,
+ *     best of 3; GMAC/s per wall and CPU second (QK^T's and PV's, as the
+ *     model's count has them), beside one thread's float FMA peak (12 zmm
+ *     vfmadd231ps chains), the bound of a kernel that multiplies in float.
  * lm_bench MODEL.gguf decode TOKENS THREADS
  *     A 16-token prompt, then TOKENS single-token steps (greedy): tokens/s
  *     (the mean; the median step, the typical one; the fastest, the
@@ -267,6 +274,95 @@ static int run_peak(int threads)
     return 0;
 }
 
+/* ---- attention alone ------------------------------------------------------------- */
+
+__attribute__((target("avx512f"))) static double fma_peak_per_cpu_s(void)
+{
+    enum { ITERS = 50 * 1000 * 1000 };
+    __m512 c[12], m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        c[i] = _mm512_set1_ps((float)i);
+    double c0 = cpu_now();
+    for (long it = 0; it < ITERS; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            c[i] = _mm512_fmadd_ps(c[i], m, a);
+        __asm__ volatile("" : "+v"(m), "+v"(a));
+    }
+    double dt = cpu_now() - c0;
+    for (int i = 0; i < 12; i++)
+        __asm__ volatile("" : : "v"(c[i]));
+    return (double)ITERS * 12 * 16 / dt / 1e9;
+}
+
+static int run_attention(int threads, int n_head, int n_head_kv, int d, int n, int batch)
+{
+    if (n_head < 1 || n_head_kv < 1 || n_head % n_head_kv || d < 1 || n < 1 || batch < 1) {
+        fprintf(stderr, "lm_bench: bad attention shape\n");
+        return 2;
+    }
+    bool bf16 = getenv("LM_KV") && strcmp(getenv("LM_KV"), "BF16") == 0;
+    int kv_dim = n_head_kv * d, q_dim = n_head * d, nbat = (n + batch - 1) / batch;
+    size_t nkv = (size_t)n * kv_dim, nq = (size_t)n * q_dim;
+    float *x = dq_malloc((nq > nkv ? nq : nkv) * sizeof(float));
+    float *q = dq_malloc(nq * sizeof(float)), *out = dq_malloc(nq * sizeof(float));
+    uint16_t *k = dq_malloc(nkv * sizeof(uint16_t)), *v = dq_malloc(nkv * sizeof(uint16_t));
+    unsigned seed = 1;
+    for (int pass = 0; pass < 3; pass++) {
+        size_t len = pass == 0 ? nq : nkv;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            x[i] = (float)(seed >> 8) / (1u << 24) * 3.0f - 1.5f;
+        }
+        if (pass == 0)
+            memcpy(q, x, nq * sizeof(float));
+        else if (bf16)
+            lm_bf16_store(x, pass == 1 ? k : v, (int)nkv);
+        else
+            lm_f16_store(x, pass == 1 ? k : v, (int)nkv);
+    }
+    free(x);
+    bert_pool *pool = bert_pool_new(threads);
+    float *scratch = dq_malloc((size_t)bert_pool_size(pool) * lm_attn_scratch_floats(n, d) *
+                               sizeof(float));
+    double macs = 0, best = 1e30, best_cpu = 1e30;
+    for (int t = 0; t < n; t++)
+        macs += 2.0 * (t + 1) * d * n_head;
+    for (int pass = 0; pass < 3; pass++) {
+        double t0 = now(), c0 = cpu_now();
+        for (int b = 0; b < nbat; b++) {
+            int b0 = (int)((long long)b * n / nbat), b1 = (int)((long long)(b + 1) * n / nbat);
+            lm_attn_batch ab = {.k = k, .v = v, .kv = bf16 ? GGUF_TYPE_BF16 : GGUF_TYPE_F16,
+                                .q = q + (size_t)b0 * q_dim, .out = out + (size_t)b0 * q_dim,
+                                .m = b1 - b0, .p0 = b0, .n_ctx = n, .n_head = n_head,
+                                .n_head_kv = n_head_kv, .head_dim = d, .kv_dim = kv_dim,
+                                .scratch = scratch};
+            lm_attention(pool, &ab);
+        }
+        double dt = now() - t0, dc = cpu_now() - c0;
+        best = dt < best ? dt : best;
+        best_cpu = dc < best_cpu ? dc : best_cpu;
+    }
+    printf("attention_ms %.2f\n", 1e3 * best);
+    printf("attention_gmacs %.1f\n", macs / best / 1e9);
+    printf("attention_gmacs_per_cpu_s %.1f\n", macs / best_cpu / 1e9);
+    if (lm_isa_detect() >= LM_ISA_VNNI && !bf16) { /* vdpbf16ps is not bound by it */
+        double peak = fma_peak_per_cpu_s();
+        printf("fma_peak_gmacs_per_cpu_s %.1f\n", peak);
+        printf("attention_fma_peak_share %.1f\n", 100 * macs / best_cpu / 1e9 / peak);
+    }
+    printf("attention_how %d threads, %d heads, %d KV heads, head_dim %d, %d tokens in %d "
+           "micro-batches, %s cache, best of 3\n",
+           threads, n_head, n_head_kv, d, n, nbat, bf16 ? "BF16" : "F16");
+    free(scratch);
+    bert_pool_free(pool);
+    free(q);
+    free(out);
+    free(k);
+    free(v);
+    return 0;
+}
+
 /* ---- the product alone ------------------------------------------------------------ */
 
 /* A (N, K) matrix of random codes of type `type` (scales 2^-10) times M
@@ -490,10 +586,15 @@ int main(int argc, char **argv)
         return run_kernel(atoi(argv[2]), argc >= 4 ? argv[3] : "Q8_0", m < 1 ? 1 : m > 2560 ? 2560 : m,
                           rows < 1 ? 1 : rows > (1 << 20) ? 1 << 20 : rows);
     }
+    if (argc >= 6 && argc <= 8 && strcmp(argv[1], "--attention") == 0)
+        return run_attention(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]),
+                             argc >= 7 ? atoi(argv[6]) : 2000, argc == 8 ? atoi(argv[7]) : 512);
     if (argc == 5 && (strcmp(argv[2], "decode") == 0 || strcmp(argv[2], "prefill") == 0))
         return run_model(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: lm_bench --bandwidth THREADS | --peak THREADS | --epilogue |\n"
                     "       lm_bench --kernel THREADS [TYPE [TOKENS [ROWS]]] |\n"
+                    "       lm_bench --attention THREADS HEADS KV_HEADS HEAD_DIM\n"
+                    "                [TOKENS [BATCH]] |\n"
                     "       lm_bench MODEL.gguf decode|prefill TOKENS THREADS\n");
     return 2;
 }

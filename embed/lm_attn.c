@@ -2,18 +2,36 @@
  * cache (lm_forward.c stores the batch's keys and values first).
  *
  * One fused kernel, as flash attention does it, at LM_ISA_VNNI (AVX-512)
- * and LM_ISA_AVX2. A task takes one KV head and ATT_COLS (query, head)
- * pairs of its group, t-major, so a decode step's heads of a group share
- * one task and a prefill's tasks see nearly the same keys. The queries lie
- * across the vector lanes (Q^T), so the online softmax (running max and sum
- * per query) is all vertical: for each block of ATT_KEYS keys, converted
- * from the cache into a small buffer, S^T = K Q^T, the mask only on blocks
- * that cross a query's last key, P = e^(S - max) with 1 / sqrt(d) folded
- * into Q, O^T = O^T alpha + V^T P^T. No score row outlives its block, keys
- * past the last query's are never read, and each task's sums run in one
- * fixed order, so the result does not depend on the number of threads.
- * It replaced OpenBLAS SGEMMs over F16 tiles converted to float, which
- * were slower at both levels (bench/README.md).
+ * and LM_ISA_AVX2. A tile is one KV head's ATT_COLS (query, head) pairs of
+ * its group, t-major, so a decode step's heads of a group share one tile
+ * and a prefill's tiles see nearly the same keys; a task takes ATT_TILES
+ * neighbouring tiles, which share each block of keys and values read from
+ * the cache. The queries lie across the vector lanes (Q^T), so the online
+ * softmax (running max and sum per query) is all vertical: for each block
+ * of ATT_KEYS keys, converted from the cache into a small buffer,
+ * S^T = K Q^T with the block's max taken as the scores leave the
+ * registers, the mask only on blocks that cross a query's last key,
+ * P = 2^(S - max) with log2(e) / sqrt(d) folded into Q (exp2_512: four
+ * instructions fewer than e^x, and a masked key's -inf gives exactly 0),
+ * O^T = O^T alpha + V^T P^T. No score row outlives its block, keys past the
+ * last query's are never read, and each tile's sums run in one fixed order,
+ * so the result does not depend on the number of threads. It replaced
+ * OpenBLAS SGEMMs over F16 tiles converted to float, which were slower at
+ * both levels (bench/README.md).
+ *
+ * Where the time goes (lm_bench --attention: AVX-512, F16 cache, one
+ * thread, a 2,000-token prefill's layer at the Qwen2.5-0.5B and 1.5B
+ * shapes): 48-50 GMAC per CPU second on a quiet machine, 85-88% of this
+ * CPU's float FMA peak (57: one zmm FMA a cycle), from 44-46 before the
+ * tiles shared their blocks, the softmax ran in powers of 2 and Q^T and
+ * the output moved by gathers. A product's register block alone, in L1,
+ * runs at the peak; the rest is the softmax (about 4%), converting the
+ * blocks, filling Q^T and storing the output (2-3% each), and a tile's
+ * buffers (68 KB at head_dim 64) passing through the 32 KB L1 (tried and
+ * no faster: blocks of 24, 72 and 96 keys, 1 or 4 tiles a task, the
+ * values' products in two halves of a tile). No float kernel can beat
+ * that peak, a quarter of the int8 one, so attention stays the prefill's
+ * slowest part per multiply-add.
  *
  * On an F16 or float cache the products stay in float. On a BF16 cache
  * (lm_ctx_params.kv_type, not the default) at LM_ISA_BF16 both run in
@@ -21,8 +39,9 @@
  * rounded to BF16, each key's pair a broadcast straight from the cache, P
  * rounded to BF16 in the softmax (so l sums the weights the products use)
  * and packed into key pairs, a block's values interleaved by key pairs;
- * sums, softmax and rescaling in float. It takes 36-40% off attention's
- * time in a 2,000-token prefill (bench/README.md). Why it is not the default:
+ * sums, softmax and rescaling in float. It takes about a third off the
+ * float kernel's time in a 2,000-token prefill (bench/README.md; 36-40%
+ * before that kernel's tiles shared their blocks). Why it is not the default:
  * BF16 keys and values (8 mantissa bits to F16's 11), not the rounding of
  * Q and P, take test_lm's Q5_K model from a cosine of 0.99949 to the
  * reference down to 0.9985-0.9990, below the goal of 0.999 (the scalar
@@ -42,18 +61,27 @@
 #include <math.h>
 #include <string.h>
 
-/* (query, head) pairs of one fused task: 4 vectors of 16 lanes. */
+/* (query, head) pairs of one tile: 4 vectors of 16 lanes. */
 enum { ATT_COLS = 64 };
+/* Tiles of one fused task, which share each block of keys and values read
+ * from the cache. */
+enum { ATT_TILES = 2 };
 /* Keys of one block of the fused kernel: a multiple of each key group of
  * qk_block (8, 6, 4). */
 enum { ATT_KEYS = 48 };
 
+/* One tile's Q^T and O^T, (head_dim, ATT_COLS), running max, sum and key
+ * count, (ATT_COLS). */
+static size_t tile_floats(int head_dim)
+{
+    return 2 * (size_t)head_dim * ATT_COLS + 3 * ATT_COLS;
+}
+
 static size_t fused_floats(int head_dim)
 {
-    /* Q^T and O^T, (head_dim, ATT_COLS); K and V, (ATT_KEYS, head_dim);
-     * S^T, (ATT_KEYS, ATT_COLS); running max, sum and key count, (ATT_COLS) */
-    return 2 * (size_t)head_dim * ATT_COLS + 2 * (size_t)ATT_KEYS * head_dim +
-           (size_t)ATT_KEYS * ATT_COLS + 3 * ATT_COLS;
+    /* K and V, (ATT_KEYS, head_dim); S^T, (ATT_KEYS, ATT_COLS); the tiles */
+    return 2 * (size_t)ATT_KEYS * head_dim + (size_t)ATT_KEYS * ATT_COLS +
+           ATT_TILES * tile_floats(head_dim);
 }
 
 size_t lm_attn_scratch_floats(int n_ctx, int head_dim)
@@ -72,55 +100,85 @@ static float *thread_scratch(const lm_attn_batch *b, int thread)
 
 /* ---- one fused task's queries and buffers ------------------------------------------ */
 
-/* One fused task: a KV head g and nc (query, head) pairs of its group from
- * pair c0 (t-major), in NV vectors of 16 lanes; its buffers in the thread's
- * scratch, each row ATT_COLS floats apart. */
+/* One tile of a fused task: a KV head g and nc (query, head) pairs of its
+ * group from pair c0 (t-major), in NV vectors of 16 lanes; its buffers in
+ * the thread's scratch, each row ATT_COLS floats apart, Kf, Vf and St
+ * shared by the task's tiles. */
 typedef struct {
     int g, c0, nc, NV;
     int n_first, n_last; /* keys the first and the last query see */
     size_t off;          /* the KV head's first element in a cache row */
-    float *Qt, *Ot;      /* (head_dim, ATT_COLS): Q^T scaled by 1 / sqrt(d), O^T */
+    float *Qt, *Ot;      /* (head_dim, ATT_COLS): Q^T scaled by log2(e) / sqrt(d), O^T */
     float *Kf, *Vf;      /* (ATT_KEYS, head_dim): a block of keys, of values */
     float *St;           /* (ATT_KEYS, ATT_COLS): S^T, then P^T */
     float *mx, *l, *nvis; /* (ATT_COLS): running max and sum, keys each query sees */
 } fused_tile;
 
-/* The tile of task with Q^T filled and O^T zeroed. Tasks hand out the last
- * tiles, which see the most keys, first so that the pool's threads finish
- * together. */
-static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread, bool bf16)
+static int fused_tasks(const lm_attn_batch *b)
+{
+    int tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
+    return b->n_head_kv * ((tiles + ATT_TILES - 1) / ATT_TILES);
+}
+
+/* How a kernel takes Q^T: floats, filled by the AVX-512 gathers or not, or
+ * BF16 pairs. */
+typedef enum { Q_FLOAT, Q_FLOAT512, Q_BF16 } q_form;
+
+/* Q^T (scaled) of tile f by 16-lane gathers, one row of a vector at a time:
+ * all 16 loads in flight at once (a query row at a time waited on each). */
+AVX512 static void q_gather512(const lm_attn_batch *b, const fused_tile *f, float scale)
+{
+    int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d, t0 = f->c0 / G;
+    const float *q = b->q + (size_t)t0 * q_dim; /* offsets within the tile's tokens */
+    for (int v = 0; v < f->NV; v++) {
+        int at[16];
+        for (int k = 0; k < 16; k++) {
+            int c = 16 * v + k, cc = c < f->nc ? f->c0 + c : f->c0 + f->nc - 1;
+            at[k] = (cc / G - t0) * q_dim + (f->g * G + cc % G) * d;
+        }
+        __m512i idx = _mm512_loadu_si512(at);
+        __mmask16 live = f->nc - 16 * v >= 16 ? 0xffff : (__mmask16)((1u << (f->nc - 16 * v)) - 1);
+        for (int i = 0; i < d; i++)
+            _mm512_store_ps(f->Qt + (size_t)i * ATT_COLS + 16 * v,
+                            _mm512_mul_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx,
+                                                                   q + i, 4),
+                                          _mm512_set1_ps(scale)));
+    }
+}
+
+/* Tile c0 / ATT_COLS of KV head g in buf (tile_floats), with Q^T filled and
+ * O^T zeroed. */
+static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, q_form form,
+                       fused_tile *t)
 {
     int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
-    int tiles = (b->m * G + ATT_COLS - 1) / ATT_COLS;
-    fused_tile f;
-    f.g = task % b->n_head_kv;
-    f.c0 = (tiles - 1 - task / b->n_head_kv) * ATT_COLS;
+    fused_tile f = *t;
+    f.g = g;
+    f.c0 = c0;
     f.nc = b->m * G - f.c0 < ATT_COLS ? b->m * G - f.c0 : ATT_COLS;
     f.NV = (f.nc + 15) / 16;
     f.off = (size_t)f.g * d;
-    f.Qt = thread_scratch(b, thread);
+    f.Qt = buf;
     f.Ot = f.Qt + (size_t)d * ATT_COLS;
-    f.Kf = f.Ot + (size_t)d * ATT_COLS;
-    f.Vf = f.Kf + (size_t)ATT_KEYS * d;
-    f.St = f.Vf + (size_t)ATT_KEYS * d;
-    f.mx = f.St + (size_t)ATT_KEYS * ATT_COLS;
+    f.mx = f.Ot + (size_t)d * ATT_COLS;
     f.l = f.mx + ATT_COLS;
     f.nvis = f.l + ATT_COLS;
-    float scale = 1.0f / sqrtf((float)d);
+    /* scores in units of log2: the softmax's exponentials are powers of 2 */
+    float scale = 1.44269504088896341f / sqrtf((float)d);
     for (int c = 0; c < f.NV * 16; c++) {
         /* padding lanes repeat the last pair's keys with Q zero: finite
          * values, never stored, and no key past the tile's last is read */
         int cc = c < f.nc ? f.c0 + c : f.c0 + f.nc - 1;
         int t = cc / G, h = f.g * G + cc % G;
         const float *q = b->q + (size_t)t * q_dim + (size_t)h * d;
-        if (bf16) {
+        if (form == Q_BF16) {
             uint32_t *qp = (uint32_t *)f.Qt; /* (head_dim / 2, ATT_COLS) BF16 pairs */
             for (int i = 0; i < d; i += 2)
                 qp[(size_t)(i / 2) * ATT_COLS + c] =
                     c < f.nc ? lm_f32_to_bf16(q[i] * scale) |
                                    (uint32_t)lm_f32_to_bf16(q[i + 1] * scale) << 16
                              : 0;
-        } else {
+        } else if (form == Q_FLOAT) {
             for (int i = 0; i < d; i++)
                 f.Qt[(size_t)i * ATT_COLS + c] = c < f.nc ? q[i] * scale : 0.0f;
         }
@@ -130,9 +188,31 @@ static fused_tile fused_setup(const lm_attn_batch *b, int task, int thread, bool
     }
     for (int i = 0; i < d; i++)
         memset(f.Ot + (size_t)i * ATT_COLS, 0, (size_t)f.NV * 16 * sizeof(float));
+    if (form == Q_FLOAT512)
+        q_gather512(b, &f, scale);
     f.n_first = (int)f.nvis[0];
     f.n_last = (int)f.nvis[f.nc - 1];
-    return f;
+    *t = f;
+}
+
+/* The tiles of task (ATT_TILES or fewer) into f, each set up; returns how
+ * many. Tasks hand out the last tiles, which see the most keys, first so
+ * that the pool's threads finish together; f[0] sees the most keys. */
+static int fused_setup(const lm_attn_batch *b, int task, int thread, q_form form, fused_tile *f)
+{
+    int d = b->head_dim, tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
+    int first = tiles - 1 - task / b->n_head_kv * ATT_TILES;
+    int nt = first + 1 < ATT_TILES ? first + 1 : ATT_TILES;
+    float *Kf = thread_scratch(b, thread), *Vf = Kf + (size_t)ATT_KEYS * d;
+    float *St = Vf + (size_t)ATT_KEYS * d, *buf = St + (size_t)ATT_KEYS * ATT_COLS;
+    for (int i = 0; i < nt; i++) {
+        f[i].Kf = Kf;
+        f[i].Vf = Vf;
+        f[i].St = St;
+        tile_setup(b, task % b->n_head_kv, (first - i) * ATT_COLS,
+                   buf + (size_t)i * tile_floats(d), form, &f[i]);
+    }
+    return nt;
 }
 
 /* out = O^T / l for the tile's pairs. */
@@ -170,10 +250,10 @@ static void load_block(const lm_attn_batch *b, const void *cache, size_t off, in
 
 #define INLINE AVX512 static inline __attribute__((always_inline))
 
-/* KG rows of scores, keys k0.., into St; when masked, the lanes of a key
- * past a query's last (key >= nvis) are -inf. */
+/* KG rows of scores, keys k0.., into St, and their maxima into bm; when
+ * masked, the lanes of a key past a query's last (key >= nvis) are -inf. */
 INLINE void store_scores(int NV, int KG, __m512 (*acc)[4], float *St, bool masked, int k0,
-                         const float *nvis)
+                         const float *nvis, __m512 *bm)
 {
     _Pragma("GCC unroll 16")
     for (int j = 0; j < KG; j++) {
@@ -186,14 +266,16 @@ INLINE void store_scores(int NV, int KG, __m512 (*acc)[4], float *St, bool maske
                                                     _CMP_LT_OQ);
                 s = _mm512_mask_blend_ps(seen, _mm512_set1_ps(-INFINITY), s);
             }
+            bm[v] = _mm512_max_ps(bm[v], s);
             _mm512_store_ps(St + (size_t)j * ATT_COLS + 16 * v, s);
         }
     }
 }
 
-/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG (store_scores). */
+/* S^T (kr, NV * 16) = K (kr, d) Q^T, kr a multiple of KG, and its maxima
+ * bm (store_scores). */
 INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float *Qt,
-                     float *St, bool masked, int k0, const float *nvis)
+                     float *St, bool masked, int k0, const float *nvis, __m512 *bm)
 {
     for (int k = 0; k < kr; k += KG) {
         __m512 acc[8][4];
@@ -216,33 +298,27 @@ INLINE void qk_block(int NV, int KG, const float *Kf, int kr, int d, const float
                     acc[j][v] = _mm512_fmadd_ps(kb, q[v], acc[j][v]);
             }
         }
-        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis);
+        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis, bm);
     }
 }
 
-/* The online softmax of one block of kn keys: the running max mx and sum l
- * move on, S^T becomes P^T, and alpha receives each query's rescaling.
- * exp512 clamps its argument at -87, so e^-inf would be 1.6e-38, not 0:
- * masked keys are zeroed by their -inf instead. With bf16, P is rounded to
- * BF16 (to nearest even; P is finite and >= 0) before it is summed, so the
- * products' weights are the weights l adds up. */
-INLINE void softmax_block(int NV, float *St, int kn, bool masked, float *mx, float *l,
+/* The online softmax of one block of kn keys whose scores (log2 units)
+ * have the maxima bm: the running max mx and sum l move on, S^T becomes
+ * P^T, and alpha receives each query's rescaling. A masked key's -inf
+ * gives exp2_512's exact 0. With bf16, P is rounded to BF16 (to nearest
+ * even; P is finite and >= 0) before it is summed, so the products'
+ * weights are the weights l adds up. */
+INLINE void softmax_block(int NV, float *St, int kn, const __m512 *bm, float *mx, float *l,
                           __m512 *alpha, bool bf16)
 {
     _Pragma("GCC unroll 16")
     for (int v = 0; v < NV; v++) {
-        __m512 bm = _mm512_set1_ps(-INFINITY);
-        for (int k = 0; k < kn; k++)
-            bm = _mm512_max_ps(bm, _mm512_load_ps(St + (size_t)k * ATT_COLS + 16 * v));
-        __m512 m0 = _mm512_load_ps(mx + 16 * v), m1 = _mm512_max_ps(m0, bm);
-        alpha[v] = exp512(_mm512_sub_ps(m0, m1));
+        __m512 m0 = _mm512_load_ps(mx + 16 * v), m1 = _mm512_max_ps(m0, bm[v]);
+        alpha[v] = exp2_512(_mm512_sub_ps(m0, m1));
         __m512 sum = _mm512_setzero_ps();
         for (int k = 0; k < kn; k++) {
             float *s = St + (size_t)k * ATT_COLS + 16 * v;
-            __m512 x = _mm512_load_ps(s), p = exp512(_mm512_sub_ps(x, m1));
-            if (masked)
-                p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-INFINITY),
-                                                           _CMP_NEQ_OQ), p);
+            __m512 p = exp2_512(_mm512_sub_ps(_mm512_load_ps(s), m1));
             if (bf16) {
                 __m512i u = _mm512_castps_si512(p);
                 __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
@@ -301,40 +377,90 @@ INLINE void pv_block(int NV, int DG, const float *Vf, int kn, int d, const float
     }
 }
 
-/* The key blocks of one tile of NV vectors of queries: keys up to n_last,
- * masking from key n_first on. */
-INLINE void fused_blocks(int NV, const lm_attn_batch *b, const fused_tile *f)
+/* fused_store with each query's output made by gathers from its column
+ * of O^T, and stored 16 floats at a time. */
+INLINE void fused_store512(const lm_attn_batch *b, const fused_tile *f)
+{
+    int G = b->n_head / b->n_head_kv, d = b->head_dim, q_dim = b->n_head * d;
+    __m512i col = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                       13, 14, 15),
+                                     _mm512_set1_epi32(ATT_COLS));
+    for (int c = 0; c < f->nc; c++) {
+        int t = (f->c0 + c) / G, h = f->g * G + (f->c0 + c) % G;
+        float *out = b->out + (size_t)t * q_dim + (size_t)h * d;
+        __m512 inv = _mm512_set1_ps(1.0f / f->l[c]);
+        for (int i = 0; i < d; i += 16)
+            _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_i32gather_ps(
+                                                        col, f->Ot + (size_t)i * ATT_COLS + c, 4),
+                                                    inv));
+    }
+}
+
+/* kn rows of an F16 cache from row k0 (the tile's KV head) as float into
+ * tile (kn, d), d a multiple of 16, zero rows up to kr; load_block's other
+ * cases. */
+INLINE void load_block512(const lm_attn_batch *b, const void *cache, size_t off, int k0, int kn,
+                          int kr, float *tile)
+{
+    if (b->kv != GGUF_TYPE_F16) {
+        load_block(b, cache, off, k0, kn, kr, tile);
+        return;
+    }
+    int d = b->head_dim;
+    const uint16_t *h = (const uint16_t *)cache + off + (size_t)k0 * b->kv_dim;
+    for (int k = 0; k < kn; k++)
+        for (int i = 0; i < d; i += 16)
+            _mm512_store_ps(tile + (size_t)k * d + i,
+                            _mm512_cvtph_ps(_mm256_loadu_si256(
+                                (const __m256i *)(h + (size_t)k * b->kv_dim + i))));
+    memset(tile + (size_t)kn * d, 0, (size_t)(kr - kn) * d * sizeof(float));
+}
+
+/* Block k0 of tile f of NV vectors of queries, its keys and values in Kf and
+ * Vf: keys up to n_last, masking from key n_first on. */
+INLINE void tile_block(int NV, const lm_attn_batch *b, const fused_tile *f, int k0)
 {
     int d = b->head_dim, KG = NV == 1 ? 8 : NV == 3 ? 4 : 6, DG = NV == 1 ? 16 : NV == 2 ? 8 : 4;
-    for (int k0 = 0; k0 < f->n_last; k0 += ATT_KEYS) {
-        int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
-        int kr = (kn + KG - 1) / KG * KG;
-        bool masked = k0 + kn > f->n_first;
-        __m512 alpha[4];
-        load_block(b, b->k, f->off, k0, kn, kr, f->Kf);
-        qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis);
-        softmax_block(NV, f->St, kn, masked, f->mx, f->l, alpha, false);
-        load_block(b, b->v, f->off, k0, kn, kn, f->Vf);
-        pv_block(NV, DG, f->Vf, kn, d, f->St, f->Ot, alpha);
-    }
+    int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
+    int kr = (kn + KG - 1) / KG * KG;
+    /* the keys up to kr count (padding, or keys past n_last that another
+     * tile of the task sees): their -inf keeps them out of bm */
+    bool masked = k0 + kr > f->n_first;
+    __m512 alpha[4], bm[4];
+    _Pragma("GCC unroll 4")
+    for (int v = 0; v < NV; v++)
+        bm[v] = _mm512_set1_ps(-INFINITY);
+    qk_block(NV, KG, f->Kf, kr, d, f->Qt, f->St, masked, k0, f->nvis, bm);
+    softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, false);
+    pv_block(NV, DG, f->Vf, kn, d, f->St, f->Ot, alpha);
 }
 
 AVX512 static void fused_task(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
-    fused_tile f = fused_setup(b, task, thread, false);
-    switch (f.NV) {
-    case 1: fused_blocks(1, b, &f); break;
-    case 2: fused_blocks(2, b, &f); break;
-    case 3: fused_blocks(3, b, &f); break;
-    default: fused_blocks(4, b, &f); break;
+    fused_tile f[ATT_TILES];
+    int nt = fused_setup(b, task, thread, Q_FLOAT512, f);
+    for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
+        int kn = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
+        /* zero rows up to a multiple of every key group (24 <= ATT_KEYS) */
+        load_block512(b, b->k, f[0].off, k0, kn, (kn + 23) / 24 * 24, f[0].Kf);
+        load_block512(b, b->v, f[0].off, k0, kn, kn, f[0].Vf);
+        for (int i = 0; i < nt && k0 < f[i].n_last; i++) {
+            switch (f[i].NV) {
+            case 1: tile_block(1, b, &f[i], k0); break;
+            case 2: tile_block(2, b, &f[i], k0); break;
+            case 3: tile_block(3, b, &f[i], k0); break;
+            default: tile_block(4, b, &f[i], k0); break;
+            }
+        }
     }
-    fused_store(b, &f);
+    for (int i = 0; i < nt; i++)
+        fused_store512(b, &f[i]);
 }
 
 /* ---- the fused kernel, AVX-512 BF16 --------------------------------------------- */
 
-/* fused_blocks' steps with both products in vdpbf16ps (each lane adds two
+/* tile_block's steps with both products in vdpbf16ps (each lane adds two
  * BF16 products, exact in float, to a float sum) on a BF16 cache: Q^T holds
  * pairs of dimensions, (head_dim / 2, ATT_COLS), so a key's pair is one
  * 32-bit broadcast straight from its cache row; P^T becomes pairs of keys
@@ -347,7 +473,7 @@ AVX512 static void fused_task(void *ctx, int task, int thread)
  * (padding up to kr) read as last, whose scores are never used. */
 INLINE_BF16 void qk_block_bf16(int NV, int KG, const uint16_t *K, size_t ld, int last, int kr,
                                int d, const uint32_t *Qp, float *St, bool masked, int k0,
-                               const float *nvis)
+                               const float *nvis, __m512 *bm)
 {
     for (int k = 0; k < kr; k += KG) {
         __m512 acc[8][4];
@@ -374,7 +500,7 @@ INLINE_BF16 void qk_block_bf16(int NV, int KG, const uint16_t *K, size_t ld, int
                     acc[j][v] = _mm512_dpbf16_ps(acc[j][v], (__m512bh)kb, (__m512bh)q[v]);
             }
         }
-        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis);
+        store_scores(NV, KG, acc, St + (size_t)k * ATT_COLS, masked, k0 + k, nvis, bm);
     }
 }
 
@@ -445,37 +571,48 @@ INLINE_BF16 void pv_block_bf16(int NV, int DG, const uint32_t *Vp, int kn2, int 
     }
 }
 
-INLINE_BF16 void fused_blocks_bf16(int NV, const lm_attn_batch *b, const fused_tile *f)
+/* tile_block's steps on a BF16 cache, the block's values packed in Vf
+ * (pack_v; a key past this tile's n_last that the task's first tile sees
+ * is paired with a weight of 0). */
+INLINE_BF16 void tile_block_bf16(int NV, const lm_attn_batch *b, const fused_tile *f, int k0)
 {
     int d = b->head_dim, KG = NV == 1 ? 8 : NV == 3 ? 4 : 6, DG = NV == 1 ? 16 : NV == 2 ? 8 : 4;
-    const uint16_t *K = (const uint16_t *)b->k + f->off, *V = (const uint16_t *)b->v + f->off;
     size_t ld = (size_t)b->kv_dim;
-    uint32_t *Vp = (uint32_t *)f->Vf;
-    for (int k0 = 0; k0 < f->n_last; k0 += ATT_KEYS) {
-        int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
-        int kr = (kn + KG - 1) / KG * KG;
-        bool masked = k0 + kn > f->n_first;
-        __m512 alpha[4];
-        qk_block_bf16(NV, KG, K + (size_t)k0 * ld, ld, kn - 1, kr, d, (const uint32_t *)f->Qt,
-                      f->St, masked, k0, f->nvis);
-        softmax_block(NV, f->St, kn, masked, f->mx, f->l, alpha, true);
-        pack_p(NV, f->St, kn);
-        pack_v(V + (size_t)k0 * ld, ld, kn, d, Vp);
-        pv_block_bf16(NV, DG, Vp, (kn + 1) / 2, d, f->St, f->Ot, alpha);
-    }
+    int kn = f->n_last - k0 < ATT_KEYS ? f->n_last - k0 : ATT_KEYS;
+    int kr = (kn + KG - 1) / KG * KG;
+    bool masked = k0 + kr > f->n_first;
+    __m512 alpha[4], bm[4];
+    _Pragma("GCC unroll 4")
+    for (int v = 0; v < NV; v++)
+        bm[v] = _mm512_set1_ps(-INFINITY);
+    qk_block_bf16(NV, KG, (const uint16_t *)b->k + f->off + (size_t)k0 * ld, ld, kn - 1, kr, d,
+                  (const uint32_t *)f->Qt, f->St, masked, k0, f->nvis, bm);
+    softmax_block(NV, f->St, kn, bm, f->mx, f->l, alpha, true);
+    pack_p(NV, f->St, kn);
+    pv_block_bf16(NV, DG, (const uint32_t *)f->Vf, (kn + 1) / 2, d, f->St, f->Ot, alpha);
 }
 
 AVX512BF16 static void fused_task_bf16(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
-    fused_tile f = fused_setup(b, task, thread, true);
-    switch (f.NV) {
-    case 1: fused_blocks_bf16(1, b, &f); break;
-    case 2: fused_blocks_bf16(2, b, &f); break;
-    case 3: fused_blocks_bf16(3, b, &f); break;
-    default: fused_blocks_bf16(4, b, &f); break;
+    fused_tile f[ATT_TILES];
+    int nt = fused_setup(b, task, thread, Q_BF16, f);
+    const uint16_t *V = (const uint16_t *)b->v + f[0].off;
+    size_t ld = (size_t)b->kv_dim;
+    for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
+        int kn = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
+        pack_v(V + (size_t)k0 * ld, ld, kn, b->head_dim, (uint32_t *)f[0].Vf);
+        for (int i = 0; i < nt && k0 < f[i].n_last; i++) {
+            switch (f[i].NV) {
+            case 1: tile_block_bf16(1, b, &f[i], k0); break;
+            case 2: tile_block_bf16(2, b, &f[i], k0); break;
+            case 3: tile_block_bf16(3, b, &f[i], k0); break;
+            default: tile_block_bf16(4, b, &f[i], k0); break;
+            }
+        }
     }
-    fused_store(b, &f);
+    for (int i = 0; i < nt; i++)
+        fused_store512(b, &f[i]);
 }
 
 /* ---- the fused kernel, AVX2 ------------------------------------------------------ */
@@ -486,23 +623,22 @@ AVX512BF16 static void fused_task_bf16(void *ctx, int task, int thread)
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE2 AVX2 static inline __attribute__((always_inline))
 
-/* exp512's Cephes polynomial on 8 lanes; 2^n made in the exponent bits. */
-INLINE2 __m256 exp256(__m256 x)
+/* exp2_512 on 8 lanes, x <= 0; 2^n made in the exponent bits, which
+ * hold 0 at n = -127, so that x = -inf (clamped to -127) gives 0. */
+INLINE2 __m256 exp2_256(__m256 x)
 {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
+    __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(x, n);
+    __m256 q = _mm256_set1_ps(1.5353362e-4f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3398875e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(9.6184369e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.5503324e-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(2.4022648e-1f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(6.9314718e-1f));
+    __m256 p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 
 /* S^T = K Q^T for the 16 pairs from column c, kr a multiple of 4. */
@@ -541,18 +677,16 @@ INLINE2 void qk_group2(const float *Kf, int kr, int d, const float *Qt, float *S
 }
 
 /* softmax_block for one 8-lane vector of pairs from column c. */
-INLINE2 __m256 softmax_lane8(float *St, int kn, bool masked, float *mx, float *l)
+INLINE2 __m256 softmax_lane8(float *St, int kn, float *mx, float *l)
 {
     __m256 bm = _mm256_set1_ps(-INFINITY);
     for (int k = 0; k < kn; k++)
         bm = _mm256_max_ps(bm, _mm256_load_ps(St + (size_t)k * ATT_COLS));
     __m256 m0 = _mm256_load_ps(mx), m1 = _mm256_max_ps(m0, bm);
-    __m256 alpha = exp256(_mm256_sub_ps(m0, m1)), sum = _mm256_setzero_ps();
+    __m256 alpha = exp2_256(_mm256_sub_ps(m0, m1)), sum = _mm256_setzero_ps();
     for (int k = 0; k < kn; k++) {
         float *s = St + (size_t)k * ATT_COLS;
-        __m256 x = _mm256_load_ps(s), p = exp256(_mm256_sub_ps(x, m1));
-        if (masked)
-            p = _mm256_and_ps(p, _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+        __m256 p = exp2_256(_mm256_sub_ps(_mm256_load_ps(s), m1));
         sum = _mm256_add_ps(sum, p);
         _mm256_store_ps(s, p);
     }
@@ -594,21 +728,26 @@ INLINE2 void pv_group2(const float *Vf, int kn, int d, const float *Pt, float *O
 AVX2 static void fused_task_avx2(void *ctx, int task, int thread)
 {
     const lm_attn_batch *b = ctx;
-    fused_tile f = fused_setup(b, task, thread, false);
-    int d = b->head_dim;
-    for (int k0 = 0; k0 < f.n_last; k0 += ATT_KEYS) {
-        int kn = f.n_last - k0 < ATT_KEYS ? f.n_last - k0 : ATT_KEYS, kr = (kn + 3) / 4 * 4;
-        bool masked = k0 + kn > f.n_first;
-        load_block(b, b->k, f.off, k0, kn, kr, f.Kf);
-        load_block(b, b->v, f.off, k0, kn, kn, f.Vf);
-        for (int c = 0; c < 16 * f.NV; c += 16) {
-            qk_group2(f.Kf, kr, d, f.Qt + c, f.St + c, masked, k0, f.nvis + c);
-            __m256 a0 = softmax_lane8(f.St + c, kn, masked, f.mx + c, f.l + c);
-            __m256 a1 = softmax_lane8(f.St + c + 8, kn, masked, f.mx + c + 8, f.l + c + 8);
-            pv_group2(f.Vf, kn, d, f.St + c, f.Ot + c, a0, a1);
+    fused_tile f[ATT_TILES];
+    int nt = fused_setup(b, task, thread, Q_FLOAT, f), d = b->head_dim;
+    for (int k0 = 0; k0 < f[0].n_last; k0 += ATT_KEYS) {
+        int kn0 = f[0].n_last - k0 < ATT_KEYS ? f[0].n_last - k0 : ATT_KEYS;
+        load_block(b, b->k, f[0].off, k0, kn0, (kn0 + 3) / 4 * 4, f[0].Kf);
+        load_block(b, b->v, f[0].off, k0, kn0, kn0, f[0].Vf);
+        for (int i = 0; i < nt && k0 < f[i].n_last; i++) {
+            const fused_tile *t = &f[i];
+            int kn = t->n_last - k0 < ATT_KEYS ? t->n_last - k0 : ATT_KEYS, kr = (kn + 3) / 4 * 4;
+            bool masked = k0 + kn > t->n_first;
+            for (int c = 0; c < 16 * t->NV; c += 16) {
+                qk_group2(t->Kf, kr, d, t->Qt + c, t->St + c, masked, k0, t->nvis + c);
+                __m256 a0 = softmax_lane8(t->St + c, kn, t->mx + c, t->l + c);
+                __m256 a1 = softmax_lane8(t->St + c + 8, kn, t->mx + c + 8, t->l + c + 8);
+                pv_group2(t->Vf, kn, d, t->St + c, t->Ot + c, a0, a1);
+            }
         }
     }
-    fused_store(b, &f);
+    for (int i = 0; i < nt; i++)
+        fused_store(b, &f[i]);
 }
 
 /* ---- the scalar reference ------------------------------------------------ */
@@ -665,13 +804,12 @@ static void ref_task(void *ctx, int task, int thread)
 void lm_attention(bert_pool *p, const lm_attn_batch *b)
 {
     int isa = lm_isa_get();
-    int tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
     if (isa >= LM_ISA_AVX2 && b->head_dim % 16 == 0) {
         void (*task)(void *, int, int) = isa >= LM_ISA_BF16 && b->kv == GGUF_TYPE_BF16
                                              ? fused_task_bf16
                                          : isa >= LM_ISA_VNNI ? fused_task
                                                               : fused_task_avx2;
-        bert_pool_run(p, task, (void *)b, b->n_head_kv * tiles);
+        bert_pool_run(p, task, (void *)b, fused_tasks(b));
     } else {
         bert_pool_run(p, ref_task, (void *)b, b->n_head * b->m);
     }

@@ -1,5 +1,6 @@
 /* simd512.h - private to embed/: AVX-512 exp and GELU shared by the vector
- * kernels (vecmath.c) and the SGEMM's fused epilogue (gemm_avx512.c).
+ * kernels (vecmath.c), the SGEMM's fused epilogue (gemm_avx512.c) and
+ * attention (lm_attn.c).
  *
  * Functions are static inline with target attributes, so including files
  * still build for any x86-64 and call them only after bert_isa_get().
@@ -27,6 +28,25 @@ static inline AVX512 __m512 exp512(__m512 x)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
+}
+
+/* 2^x for x <= 0, to within 1e-7 relative (a minimax fit of 2^r =
+ * 1 + r q(r) on [-1/2, 1/2], fitted for float evaluation), and exactly 0
+ * from x = -200 down to -inf. Four instructions fewer than exp512, for
+ * kernels that can fold log2(e) into their inputs (the softmax of
+ * lm_attn.c, as flash attention does). */
+static inline AVX512 __m512 exp2_512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-200.0f));
+    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(x, n);
+    __m512 q = _mm512_set1_ps(1.5353362e-4f);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.3398875e-3f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(9.6184369e-3f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(5.5503324e-2f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(2.4022648e-1f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(6.9314718e-1f));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f)), n);
 }
 
 /* 0.5 x (1 + erf(x / sqrt 2)). erf is Eigen's (TensorFlow's) rational

@@ -211,9 +211,10 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
                 page->dropped += ch->c == 0xFFFD;
                 if (!keep_char(ch->c))
                     continue;
-                char enc[4];
-                int k = utf8_encode((uint32_t)ch->c, enc);
-                dq_buf_append(lb, enc, (size_t)k);
+                /* Bytes straight into the line's buffer: this runs for every character. */
+                if (lb->len + 4 >= lb->cap)
+                    dq_buf_reserve(lb, 4);
+                lb->len += (size_t)utf8_encode((uint32_t)ch->c, lb->data + lb->len);
                 if (ch->c == ' ' || ch->c == 0xA0 || ch->c == 0x3000)
                     continue;
                 n_chars++;
@@ -681,6 +682,7 @@ static int mu_close(mu_doc *d, int rc)
         fz_drop_document(d->ctx, d->doc);
         fz_drop_context(d->ctx);
     }
+    memcap_free(&d->mem);
     return rc;
 }
 

@@ -596,15 +596,17 @@ int ingest_reader_fd(const ingest_reader *r)
 
 int ingest_reader_pump(ingest_reader *r)
 {
-    char chunk[65536];
     while (r->fd >= 0) {
-        ssize_t n = read(r->fd, chunk, sizeof chunk);
+        /* Straight into the reply: a pipe holds up to FLUSH_BYTES. */
+        dq_buf_reserve(&r->got, FLUSH_BYTES);
+        ssize_t n = read(r->fd, r->got.data + r->got.len, FLUSH_BYTES);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
         if (n > 0) {
-            dq_buf_append(&r->got, chunk, (size_t)n);
+            r->got.len += (size_t)n;
+            r->got.data[r->got.len] = '\0';
             continue;
         }
         if (n < 0)

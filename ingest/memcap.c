@@ -6,13 +6,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each block carries its size in a header of 16 bytes, which keeps malloc's alignment. */
-enum { MEM_HEAD = 16 };
+/* Each block carries its size in a header of 16 bytes, which keeps malloc's
+ * alignment. Blocks up to MEM_ZEROED bytes are handed out zeroed (memcap.h).
+ * Blocks up to SMALL_MAX bytes come from the memcap's own slabs (memcap.h). */
+enum {
+    MEM_HEAD = 16,
+    MEM_ZEROED = 1024,
+    SMALL_STEP = 16,
+    SMALL_MAX = SMALL_STEP * MEMCAP_SMALL_CLASSES,
+    SLAB_BYTES = 64 << 10
+};
+
+/* A slab: its link, then blocks carved from the rest; 16-byte aligned. */
+struct memcap_slab {
+    memcap_slab *next;
+    max_align_t align[];
+};
 
 memcap memcap_make(long long cap_bytes)
 {
-    memcap m = {0, cap_bytes > 0 ? (size_t)cap_bytes : 0, false};
+    memcap m = {.cap = cap_bytes > 0 ? (size_t)cap_bytes : 0};
     return m;
+}
+
+void memcap_free(memcap *m)
+{
+    if (!m)
+        return;
+    for (memcap_slab *s = m->slabs, *next; s; s = next) {
+        next = s->next;
+        free(s);
+    }
+    m->slabs = NULL;
+    m->bump = m->bump_end = NULL;
+    memset(m->free_list, 0, sizeof m->free_list);
 }
 
 /* Whether growing by more bytes stays under the cap (and marks the hit if not). */
@@ -25,17 +52,57 @@ static bool room_for(memcap *m, size_t more)
     return true;
 }
 
+/* The size class of a small block of size bytes (1..SMALL_MAX; 0 counts as 1). */
+static size_t small_class(size_t size)
+{
+    return size ? (size - 1) / SMALL_STEP : 0;
+}
+
+/* A block of class c from its free list or the current slab (a new one when
+ * it is used up); NULL when malloc fails. */
+static char *small_take(memcap *m, size_t c)
+{
+    char *p = m->free_list[c];
+    if (p) {
+        memcpy(&m->free_list[c], p + MEM_HEAD, sizeof(void *));
+        return p;
+    }
+    size_t bytes = MEM_HEAD + (c + 1) * SMALL_STEP;
+    if ((size_t)(m->bump_end - m->bump) < bytes) {
+        memcap_slab *s = malloc(SLAB_BYTES);
+        if (!s)
+            return NULL;
+        s->next = m->slabs;
+        m->slabs = s;
+        m->bump = (char *)s->align;
+        m->bump_end = (char *)s + SLAB_BYTES;
+    }
+    p = m->bump;
+    m->bump += bytes;
+    return p;
+}
+
+static void small_give(memcap *m, char *p, size_t size)
+{
+    size_t c = small_class(size);
+    memcpy(p + MEM_HEAD, &m->free_list[c], sizeof(void *));
+    m->free_list[c] = p;
+}
+
 static void *cap_malloc(void *user, size_t size)
 {
     memcap *m = user;
     if (!room_for(m, size) || size > SIZE_MAX - MEM_HEAD)
         return NULL;
-    /* zeroed: see memcap.h (calloc skips the clearing for fresh pages) */
-    char *p = calloc(1, size + MEM_HEAD);
+    /* malloc, not calloc: glibc's calloc never takes a block from the
+     * thread's cache. */
+    char *p = size <= SMALL_MAX ? small_take(m, small_class(size)) : malloc(size + MEM_HEAD);
     if (!p) { /* the process's own limit (isolate.c's backstop) stops the document too */
         m->hit = true;
         return NULL;
     }
+    if (size <= MEM_ZEROED)
+        memset(p + MEM_HEAD, 0, size);
     memcpy(p, &size, sizeof size);
     m->used += size;
     return p + MEM_HEAD;
@@ -50,7 +117,10 @@ static void cap_free(void *user, void *ptr)
     size_t size;
     memcpy(&size, p, sizeof size);
     m->used -= size;
-    free(p);
+    if (size <= SMALL_MAX)
+        small_give(m, p, size);
+    else
+        free(p);
 }
 
 static void *cap_realloc(void *user, void *old, size_t size)
@@ -67,14 +137,31 @@ static void *cap_realloc(void *user, void *old, size_t size)
     memcpy(&was, p, sizeof was);
     if ((size > was && !room_for(m, size - was)) || size > SIZE_MAX - MEM_HEAD)
         return NULL;
-    char *q = realloc(p, size + MEM_HEAD);
-    if (!q) {
-        m->hit = true;
-        return NULL;
+    if (was > SMALL_MAX && size > SMALL_MAX) {
+        char *q = realloc(p, size + MEM_HEAD);
+        if (!q) {
+            m->hit = true;
+            return NULL;
+        }
+        memcpy(q, &size, sizeof size);
+        m->used = m->used - was + size;
+        return q + MEM_HEAD;
     }
-    memcpy(q, &size, sizeof size);
-    m->used = m->used - was + size;
-    return q + MEM_HEAD;
+    if (was <= SMALL_MAX && size <= SMALL_MAX && small_class(was) == small_class(size)) {
+        memcpy(p, &size, sizeof size); /* the block has room already */
+        m->used = m->used - was + size;
+        return old;
+    }
+    /* Between the slabs and malloc, or another class: a new block, counted
+     * as the old one growing. */
+    m->used -= was;
+    char *q = cap_malloc(user, size);
+    m->used += was;
+    if (!q)
+        return NULL;
+    memcpy(q, old, was < size ? was : size);
+    cap_free(user, old);
+    return q;
 }
 
 fz_alloc_context memcap_allocator(memcap *m)

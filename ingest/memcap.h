@@ -6,12 +6,23 @@
  * (MuPDF throws "out of memory") instead of taking the machine, and the
  * reason names the one limit (--max-doc-memory) whatever the format.
  *
- * Blocks are handed out zeroed. MuPDF 1.21's pdf_mark_list_push() (the
- * page-tree walk's cycle check) moves its list from a local array to the heap
- * without copying it, then compares object numbers against the new block's
- * first entries: with recycled memory they hold stale numbers, and a sound
- * page tree more than 8 levels deep fails as "cycle in page tree". Zeroed
- * memory holds no object number (they start at 1).
+ * Blocks up to 512 bytes come from slabs of 64 KB that the memcap owns, one
+ * free list per size class of 16 bytes, until memcap_free(): MuPDF's
+ * interpreter makes and drops several small objects for every glyph (a TJ
+ * array's strings and numbers, a text span), and glibc's bins spent more
+ * time on them than on the glyphs. A document's slabs peak at what its small
+ * blocks peak at, per class; the process's data limit (isolate.c) bounds
+ * them with the rest.
+ *
+ * Small blocks (up to 1 KB) are handed out zeroed. MuPDF 1.21's
+ * pdf_mark_list_push() (the page-tree walk's cycle check) moves its list
+ * from a local array of 8 to a heap block of 16 (64 bytes) without copying
+ * it, then compares object numbers against the new block's first entries:
+ * with recycled memory they hold stale numbers, and a sound page tree more
+ * than 8 levels deep fails as "cycle in page tree". Zeroed memory holds no
+ * object number (they start at 1). Larger blocks are left as malloc gives
+ * them, as MuPDF's own allocator does: clearing every block (calloc) was
+ * clearing each stream buffer and every block fz_calloc() clears again.
  */
 #ifndef DQ_INGEST_MEMCAP_H
 #define DQ_INGEST_MEMCAP_H
@@ -21,13 +32,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+enum { MEMCAP_SMALL_CLASSES = 32 }; /* small blocks: 16, 32, ... 512 bytes */
+
+typedef struct memcap_slab memcap_slab;
+
+/* Owns the slabs of small blocks; must not move once a context uses it. */
 typedef struct {
-    size_t used, cap; /* bytes MuPDF holds now; cap 0: no limit */
-    bool hit;         /* an allocation was refused: the cap, or the process's own limit */
+    size_t used, cap;   /* bytes MuPDF holds now; cap 0: no limit */
+    bool hit;           /* an allocation was refused: the cap, or the process's own limit */
+    memcap_slab *slabs; /* every slab, newest first */
+    char *bump, *bump_end;                    /* the newest slab's part not yet handed out */
+    void *free_list[MEMCAP_SMALL_CLASSES];    /* (class) freed small blocks, linked */
 } memcap;
 
 /* A cap of cap_bytes (<= 0: none), nothing used. */
 memcap memcap_make(long long cap_bytes);
+/* Frees m's slabs, once the context on it is dropped; NULL is a no-op. */
+void memcap_free(memcap *m);
 /* The allocator to pass fz_new_context(); m outlives the context. */
 fz_alloc_context memcap_allocator(memcap *m);
 /* fz_new_context() on m's allocator with a store of store_bytes; m outlives

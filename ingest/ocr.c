@@ -340,8 +340,9 @@ static void *worker(void *arg)
      * nothing outside the workers changes. */
     if (tess.omp_set_max_active_levels)
         tess.omp_set_max_active_levels(0);
-    /* Zeroed blocks, no cap: MuPDF's page-tree walk reads one it never
-     * filled (memcap.h). The text pass has held the document under the cap. */
+    /* The counting allocator without a cap, for its zeroed small blocks:
+     * MuPDF's page-tree walk reads one it never filled (memcap.h). The text
+     * pass has held the document under the cap. */
     memcap mem = memcap_make(0);
     fz_context *ctx = memcap_new_context(&mem, 64 << 20);
     fz_document *mdoc = NULL;
@@ -398,6 +399,7 @@ out:
         fz_drop_document(ctx, mdoc);
         fz_drop_context(ctx);
     }
+    memcap_free(&mem);
     pthread_mutex_lock(&job->mu);
     job->running--;
     pthread_cond_signal(&job->cv);

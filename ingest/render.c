@@ -49,12 +49,14 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
 {
     *png = NULL;
     *png_len = 0;
-    /* Zeroed blocks, no cap (the pixel cap bounds a render): MuPDF's
+    /* Zeroed small blocks, no cap (the pixel cap bounds a render): MuPDF's
      * page-tree walk reads a block it never filled (memcap.h). */
     memcap mem = memcap_make(0);
     fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
-    if (!ctx)
+    if (!ctx) {
+        memcap_free(&mem);
         return -1;
+    }
     /* MuPDF's warnings about damaged files are noise for a rendered page. */
     fz_set_warning_callback(ctx, NULL, NULL);
     fz_set_error_callback(ctx, NULL, NULL);
@@ -116,5 +118,6 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
             dq_set_error("cannot render page %d: %s", page_no, msg);
     }
     fz_drop_context(ctx);
+    memcap_free(&mem);
     return rc;
 }

@@ -154,8 +154,10 @@ static fz_rect span_reach(const fz_text_span *span, fz_matrix ctm, fz_rect page)
 
 static bool origin_outside(const fz_text_item *it, fz_matrix ctm, fz_rect reach)
 {
-    fz_point o = fz_transform_point_xy(it->x, it->y, ctm);
-    return o.x < reach.x0 || o.x > reach.x1 || o.y < reach.y0 || o.y > reach.y1;
+    /* fz_transform_point_xy()'s arithmetic, inline: it runs for every glyph */
+    float x = it->x * ctm.a + it->y * ctm.c + ctm.e;
+    float y = it->x * ctm.b + it->y * ctm.d + ctm.f;
+    return x < reach.x0 || x > reach.x1 || y < reach.y0 || y > reach.y1;
 }
 
 static bool any_far_off(const fz_text *text, fz_matrix ctm, fz_rect page)

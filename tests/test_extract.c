@@ -737,9 +737,10 @@ Test(extract, concurrent_calls_are_independent)
     }
 }
 
-/* The counting allocator hands out zeroed blocks even when malloc recycles
- * dirty ones (what keeps MuPDF's page-tree cycle check from reading stale
- * object numbers: memcap.h), counts what is held, and refuses past the cap. */
+/* The counting allocator hands out small blocks zeroed even when malloc
+ * recycles dirty ones (what keeps MuPDF's page-tree cycle check from reading
+ * stale object numbers in its 16-entry block: memcap.h), counts what is
+ * held, and refuses past the cap. */
 Test(extract, memcap_zeroes_counts_and_refuses)
 {
     memcap m = memcap_make(1 << 20);
@@ -758,12 +759,26 @@ Test(extract, memcap_zeroes_counts_and_refuses)
         a.free(a.user, list);
         cr_expect_eq(m.used, 0);
     }
+    /* A block that grows from the slabs to malloc and back keeps its bytes. */
+    char *grow = a.malloc(a.user, 100);
+    memset(grow, 'x', 100);
+    grow = a.realloc(a.user, grow, 4000);
+    cr_assert_not_null(grow);
+    cr_expect(grow[0] == 'x' && grow[99] == 'x');
+    memset(grow, 'y', 4000);
+    grow = a.realloc(a.user, grow, 200);
+    cr_assert_not_null(grow);
+    cr_expect(grow[0] == 'y' && grow[199] == 'y');
+    cr_expect_eq(m.used, 200);
+    a.free(a.user, grow);
+    cr_expect_eq(m.used, 0);
     void *big = a.malloc(a.user, 2 << 20);
     cr_expect_null(big);
     cr_expect(m.hit);
     memcap_set_error(&m);
     cr_expect_str_eq(dq_last_error(), "needs more than 1 MB of memory to read, over the limit of "
                                       "1 MB per document (--max-doc-memory); a compressed bomb?");
+    memcap_free(&m);
 }
 
 /* ---- a PDF's pages read in parts (ingest_params.page_parts) --------------- */
