@@ -26,8 +26,9 @@
  * tiles shared their blocks, the softmax ran in powers of 2 and Q^T and
  * the output moved by gathers. A product's register block alone, in L1,
  * runs at the peak; the rest is the softmax (about 4%), converting the
- * blocks, filling Q^T and storing the output (2-3% each), and a tile's
- * buffers (68 KB at head_dim 64) passing through the 32 KB L1 (tried and
+ * blocks, filling Q^T and storing the output (2-3% each), and a task's
+ * buffers (100 KB at head_dim 64: two tiles' Q^T and O^T, 64 KB, and the
+ * shared blocks and S^T) passing through the 32 KB L1 (tried and
  * no faster: blocks of 24, 72 and 96 keys, 1 or 4 tiles a task, the
  * values' products in two halves of a tile). No float kernel can beat
  * that peak, a quarter of the int8 one, so attention stays the prefill's
@@ -114,10 +115,15 @@ typedef struct {
     float *mx, *l, *nvis; /* (ATT_COLS): running max and sum, keys each query sees */
 } fused_tile;
 
+/* Tiles of each KV head: its group's m * G (query, head) pairs. */
+static int fused_tiles(const lm_attn_batch *b)
+{
+    return (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
+}
+
 static int fused_tasks(const lm_attn_batch *b)
 {
-    int tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
-    return b->n_head_kv * ((tiles + ATT_TILES - 1) / ATT_TILES);
+    return b->n_head_kv * ((fused_tiles(b) + ATT_TILES - 1) / ATT_TILES);
 }
 
 /* How a kernel takes Q^T: floats, filled by the AVX-512 gathers or not, or
@@ -200,8 +206,7 @@ static void tile_setup(const lm_attn_batch *b, int g, int c0, float *buf, q_form
  * that the pool's threads finish together; f[0] sees the most keys. */
 static int fused_setup(const lm_attn_batch *b, int task, int thread, q_form form, fused_tile *f)
 {
-    int d = b->head_dim, tiles = (b->m * (b->n_head / b->n_head_kv) + ATT_COLS - 1) / ATT_COLS;
-    int first = tiles - 1 - task / b->n_head_kv * ATT_TILES;
+    int d = b->head_dim, first = fused_tiles(b) - 1 - task / b->n_head_kv * ATT_TILES;
     int nt = first + 1 < ATT_TILES ? first + 1 : ATT_TILES;
     float *Kf = thread_scratch(b, thread), *Vf = Kf + (size_t)ATT_KEYS * d;
     float *St = Vf + (size_t)ATT_KEYS * d, *buf = St + (size_t)ATT_KEYS * ATT_COLS;
