@@ -210,13 +210,14 @@ static int fused_setup(const lm_attn_batch *b, int task, int thread, q_form form
     int nt = first + 1 < ATT_TILES ? first + 1 : ATT_TILES;
     float *Kf = thread_scratch(b, thread), *Vf = Kf + (size_t)ATT_KEYS * d;
     float *St = Vf + (size_t)ATT_KEYS * d, *buf = St + (size_t)ATT_KEYS * ATT_COLS;
-    for (int i = 0; i < nt; i++) {
-        f[i].Kf = Kf;
-        f[i].Vf = Vf;
-        f[i].St = St;
+    /* a task has a tile: said so that an optimizing compiler, which cannot
+     * tell nt >= 1, does not see f[0] read uninitialized (Release -Werror) */
+    int i = 0;
+    do {
+        f[i] = (fused_tile){.Kf = Kf, .Vf = Vf, .St = St};
         tile_setup(b, task % b->n_head_kv, (first - i) * ATT_COLS,
                    buf + (size_t)i * tile_floats(d), form, &f[i]);
-    }
+    } while (++i < nt);
     return nt;
 }
 
