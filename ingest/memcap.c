@@ -6,6 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A sanitizer build marks the slabs' free bytes, so ASan still sees a read
+ * of a small block after its free (or past its end) as it would malloc's. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define MEM_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define MEM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define MEM_POISON(p, n) ((void)(p), (void)(n))
+#define MEM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* Each block carries its size in a header of 16 bytes, which keeps malloc's
  * alignment. Blocks up to MEM_ZEROED bytes are handed out zeroed (memcap.h).
  * Blocks up to SMALL_MAX bytes come from the memcap's own slabs (memcap.h). */
@@ -35,6 +46,7 @@ void memcap_free(memcap *m)
         return;
     for (memcap_slab *s = m->slabs, *next; s; s = next) {
         next = s->next;
+        MEM_UNPOISON(s, SLAB_BYTES); /* malloc's own again */
         free(s);
     }
     m->slabs = NULL;
@@ -59,15 +71,17 @@ static size_t small_class(size_t size)
 }
 
 /* A block of class c from its free list or the current slab (a new one when
- * it is used up); NULL when malloc fails. */
+ * it is used up); NULL when malloc fails. A free block's link to the next
+ * sits in its header. */
 static char *small_take(memcap *m, size_t c)
 {
+    size_t bytes = MEM_HEAD + (c + 1) * SMALL_STEP;
     char *p = m->free_list[c];
     if (p) {
-        memcpy(&m->free_list[c], p + MEM_HEAD, sizeof(void *));
+        memcpy(&m->free_list[c], p, sizeof(void *));
+        MEM_UNPOISON(p + MEM_HEAD, bytes - MEM_HEAD);
         return p;
     }
-    size_t bytes = MEM_HEAD + (c + 1) * SMALL_STEP;
     if ((size_t)(m->bump_end - m->bump) < bytes) {
         memcap_slab *s = malloc(SLAB_BYTES);
         if (!s)
@@ -76,17 +90,20 @@ static char *small_take(memcap *m, size_t c)
         m->slabs = s;
         m->bump = (char *)s->align;
         m->bump_end = (char *)s + SLAB_BYTES;
+        MEM_POISON(m->bump, (size_t)(m->bump_end - m->bump));
     }
     p = m->bump;
     m->bump += bytes;
+    MEM_UNPOISON(p, bytes);
     return p;
 }
 
 static void small_give(memcap *m, char *p, size_t size)
 {
     size_t c = small_class(size);
-    memcpy(p + MEM_HEAD, &m->free_list[c], sizeof(void *));
+    memcpy(p, &m->free_list[c], sizeof(void *));
     m->free_list[c] = p;
+    MEM_POISON(p + MEM_HEAD, (c + 1) * SMALL_STEP);
 }
 
 static void *cap_malloc(void *user, size_t size)
