@@ -539,7 +539,7 @@ static bool stopped(lm_ctx *c)
  * PACK_BUDGET; else NULL, and the product packs as it goes. */
 static const void *pack(lm_ctx *c, const lm_mat *W, int kb0, int nb, size_t *used)
 {
-    if (!c->packed || lm_isa_get() != LM_ISA_VNNI)
+    if (!c->packed || lm_isa_get() < LM_ISA_VNNI)
         return NULL;
     size_t bytes = lm_gemm_packed_bytes(c->pool, W, kb0, nb);
     if (bytes == 0 || bytes > PACK_BUDGET - *used)
@@ -578,7 +578,7 @@ static lm_mat rows_of(const lm_mat *W, int first, int n)
 static int ffn_slice(const lm_ctx *c, const lm_layer *ly)
 {
     int E = c->m->hp.n_embd, F = c->m->hp.n_ff;
-    if (!c->packed || lm_isa_get() != LM_ISA_VNNI ||
+    if (!c->packed || lm_isa_get() < LM_ISA_VNNI ||
         !lm_gemm_packed_bytes(c->pool, &ly->w_gate, 0, E / 32) ||
         !lm_gemm_packed_bytes(c->pool, &ly->w_up, 0, E / 32) ||
         !lm_gemm_packed_bytes(c->pool, &ly->w_down, 0, F / 32))
@@ -641,7 +641,14 @@ static int attn_layer(lm_ctx *c, int l, int n, int nbat, int p0, bool sliced)
                            .add = l ? y : NULL, .norm = ly->attn_norm, .out = c->xn, .width = E,
                            .quantize = takes_int8(qkv, 3)};
         run_rows(c, &qkv_in);
-        if (pq || pk || pv) {
+        if (pq && pk && pv) {
+            quantize_input(c, m, c->xn, E);
+            lm_gemm_vnni_many(c->pool, qkv, (const void *[]){pq, pk, pv}, 3, m, c->xq,
+                              (float *[]){c->q, c->k, c->v});
+            add_bias(c->q, m, ly->wq.N, ly->bq);
+            add_bias(c->k, m, ly->wk.N, ly->bk);
+            add_bias(c->v, m, ly->wv.N, ly->bv);
+        } else if (pq || pk || pv) {
             linear_packed(c, &ly->wq, pq, m, c->xn, c->q, ly->bq);
             linear_packed(c, &ly->wk, pk, m, c->xn, c->k, ly->bk);
             linear_packed(c, &ly->wv, pv, m, c->xn, c->v, ly->bv);
@@ -689,8 +696,8 @@ static int ffn_layer(lm_ctx *c, int l, int n, int nbat, int w)
                 return LM_ERR_STOPPED;
             int b0, m = batch_at(n, nbat, b, &b0);
             const lm_qrow *xq = c->span_xq + b0;
-            lm_gemm_vnni_slice(c->pool, &gate, 0, E / 32, pg, m, xq, c->gate, false);
-            lm_gemm_vnni_slice(c->pool, &up, 0, E / 32, pu, m, xq, c->up, false);
+            lm_gemm_vnni_many(c->pool, (const lm_mat *[]){&gate, &up}, (const void *[]){pg, pu}, 2,
+                              m, xq, (float *[]){c->gate, c->up});
             rows_job down_in = {.c = c, .m = m, .out = c->gate, .up = c->up, .width = fw,
                                 .quantize = true};
             run_rows(c, &down_in);

@@ -27,6 +27,11 @@
  * product runs in slices of n_ff, and as each slice is a whole number of
  * K_BLOCKS passes, the sums meet Y in the order the whole product would
  * take, so a sliced product gives the same bits as the whole.
+ *
+ * A task is one panel against every token, except the last panels of a
+ * product, which go in pieces of the tokens so that the threads finish
+ * together; a token's sums do not depend on the tokens beside it, so the
+ * bits do not depend on the split or the number of threads.
  */
 #include "embed/lm_blocks.h"
 
@@ -43,6 +48,10 @@ enum {
      * panel's tiles go through. */
     K_BLOCKS = 32,
     BLOCK_BYTES = GROUPS * PANEL * 4,
+    /* A product's last TAIL_PANELS panels a thread go in TAIL_CHUNKS
+     * pieces of its tokens (gemm_task). */
+    TAIL_PANELS = 2,
+    TAIL_CHUNKS = 4,
 };
 _Static_assert(LM_GEMM_SLICE == 32 * K_BLOCKS, "a slice is whole K_BLOCKS passes");
 
@@ -79,6 +88,37 @@ static panel panel_at(void *scratch, int nb)
 
 /* ---- the tokens' terms --------------------------------------------------------- */
 
+/* The starts of 8 blocks of codes q into o: -offset times the codes' sum
+ * per half of 16 (halves) or per block, 64 codes a vector (a block at a
+ * time, the loop below spends more on its four extracts than on psadbw). */
+static inline VNNI_TARGET void eight_starts(const int8_t *q, int offset, bool halves,
+                                            token_term *o)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __m512i s[2]; /* the sums of 8 codes plus 128 each: blocks 0-3, 4-7 */
+    for (int i = 0; i < 2; i++) {
+        __m256i c[2];
+        for (int k = 0; k < 2; k++) {
+            /* psadbw sums unsigned bytes: the codes plus 128, 8 at a time */
+            __m512i x = _mm512_loadu_si512(q + 128 * i + 64 * k);
+            c[k] = _mm512_cvtepi64_epi32(_mm512_sad_epu8(
+                _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80)), _mm512_setzero_si512()));
+        }
+        s[i] = _mm512_inserti64x4(_mm512_castsi256_si512(c[0]), c[1], 1);
+    }
+    __m512i h = _mm512_sub_epi32(_mm512_add_epi32(_mm512_permutex2var_epi32(s[0], even, s[1]),
+                                                  _mm512_permutex2var_epi32(s[0], odd, s[1])),
+                                 _mm512_set1_epi32(2048)); /* the 16 halves' sums */
+    if (halves) {
+        _mm512_storeu_si512(o, _mm512_mullo_epi32(h, _mm512_set1_epi32(-offset)));
+        return;
+    }
+    /* the blocks' sums in the low dword of each 64-bit lane */
+    __m256i blocks = _mm512_cvtepi64_epi32(_mm512_add_epi32(h, _mm512_srli_epi64(h, 32)));
+    _mm256_storeu_si256((__m256i *)o, _mm256_mullo_epi32(blocks, _mm256_set1_epi32(-offset)));
+}
+
 static VNNI_TARGET void token_terms(gguf_type type, const lm_qrow *xq, int M, int K,
                                     token_term *out)
 {
@@ -91,7 +131,11 @@ static VNNI_TARGET void token_terms(gguf_type type, const lm_qrow *xq, int M, in
                 o[b].dsx = xq[t].dsx[2 * b] + xq[t].dsx[2 * b + 1];
             continue;
         }
-        for (int b = 0; b < nb; b++) {
+        int b = 0;
+        for (; b + 8 <= nb; b += 8)
+            eight_starts(xq[t].q + 32 * b, offset, type == GGUF_TYPE_Q6_K,
+                         o + (type == GGUF_TYPE_Q6_K ? 2 * b : b));
+        for (; b < nb; b++) {
             /* psadbw sums unsigned bytes: the codes plus 128, 8 at a time */
             __m256i x = _mm256_loadu_si256((const __m256i *)(xq[t].q + 32 * b));
             __m256i s = _mm256_sad_epu8(_mm256_xor_si256(x, _mm256_set1_epi8((char)0x80)),
@@ -106,6 +150,26 @@ static VNNI_TARGET void token_terms(gguf_type type, const lm_qrow *xq, int M, in
             }
         }
     }
+}
+
+/* The terms of TERMS_TOKENS tokens, a pool task: in the caller they were
+ * serial work (1% of a 2-thread prefill's samples) through which the other
+ * thread spun. */
+enum { TERMS_TOKENS = 64 };
+
+typedef struct {
+    gguf_type type;
+    const lm_qrow *xq;
+    int M, K;
+    token_term *out; /* (M, K / 16) */
+} terms_job;
+
+static VNNI_TARGET void terms_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const terms_job *j = ctx;
+    int t0 = task * TERMS_TOKENS, n = j->M - t0 < TERMS_TOKENS ? j->M - t0 : TERMS_TOKENS;
+    token_terms(j->type, j->xq + t0, n, j->K, j->out + (size_t)t0 * (size_t)(j->K / 16));
 }
 
 /* ---- packing ------------------------------------------------------------------- */
@@ -269,10 +333,15 @@ gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *
 {
     const int halves = halves_of(type), per_half = GROUPS / halves;
     __m512 acc[2][TILE_T];
+    const bool whole = (m0 & m1) == 0xFFFF; /* else the matrix's last panel, short of rows */
 #pragma GCC unroll 6
     for (int t = 0; t < nt; t++) {
-        acc[0][t] = add ? _mm512_maskz_loadu_ps(m0, Y + (size_t)t * ldy) : _mm512_setzero_ps();
-        acc[1][t] = add ? _mm512_maskz_loadu_ps(m1, Y + (size_t)t * ldy + 16) : _mm512_setzero_ps();
+        acc[0][t] = !add   ? _mm512_setzero_ps()
+                    : whole ? _mm512_loadu_ps(Y + (size_t)t * ldy)
+                            : _mm512_maskz_loadu_ps(m0, Y + (size_t)t * ldy);
+        acc[1][t] = !add   ? _mm512_setzero_ps()
+                    : whole ? _mm512_loadu_ps(Y + (size_t)t * ldy + 16)
+                            : _mm512_maskz_loadu_ps(m1, Y + (size_t)t * ldy + 16);
     }
     for (int b = b0; b < b1; b++) {
         const uint8_t *cb = pn->codes + (size_t)b * BLOCK_BYTES;
@@ -315,6 +384,16 @@ gemm_tile(const panel *pn, int b0, int b1, const lm_qrow *xq, const token_term *
             }
         }
     }
+    /* a masked store costs more than a plain one (Zen 4), and only a
+     * matrix's last panel needs the masks */
+    if (whole) {
+#pragma GCC unroll 6
+        for (int t = 0; t < nt; t++) {
+            _mm512_storeu_ps(Y + (size_t)t * ldy, acc[0][t]);
+            _mm512_storeu_ps(Y + (size_t)t * ldy + 16, acc[1][t]);
+        }
+        return;
+    }
 #pragma GCC unroll 6
     for (int t = 0; t < nt; t++) {
         _mm512_mask_storeu_ps(Y + (size_t)t * ldy, m0, acc[0][t]);
@@ -331,16 +410,21 @@ typedef struct {
     const uint8_t *packed; /* (panels, panel_bytes(nb)), or NULL: pack per task */
     bool add;             /* Y += the product, else Y = */
     int M;
+    /* the last tail panels go as TAIL_CHUNKS tasks of chunk tokens each
+     * (gemm_task); those before them are one task each */
+    int tail, chunk;
     const lm_qrow *xq;
     const token_term *terms;
     float *Y;
 } gemm_job;
 
-/* A panel of PANEL rows against every token: packed once (or found packed),
- * then tiles of TILE_T tokens, each through K_BLOCKS blocks with its sums in
- * registers, all the tokens' tiles before the next K_BLOCKS. */
+/* A panel of PANEL rows against tokens t_begin .. t_end - 1: packed once (or
+ * found packed), then tiles of TILE_T tokens, each through K_BLOCKS blocks
+ * with its sums in registers, all the tokens' tiles before the next
+ * K_BLOCKS. A token's sums do not depend on the tile it shares, so any
+ * split of the tokens gives the same bits. */
 static inline __attribute__((always_inline)) VNNI_TARGET void
-gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
+gemm_panel(const gemm_job *j, int task, int t_begin, int t_end, int thread, const gguf_type type)
 {
     const lm_mat *W = j->W;
     const int nb = j->nb, stride = 2 * nb, n0 = task * PANEL;
@@ -362,11 +446,11 @@ gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
     for (int b0 = 0; b0 < nb; b0 += K_BLOCKS) {
         int b1 = nb - b0 < K_BLOCKS ? nb : b0 + K_BLOCKS;
         bool add = b0 > 0 || j->add;
-        for (int t0 = 0; t0 < j->M; t0 += TILE_T) {
+        for (int t0 = t_begin; t0 < t_end; t0 += TILE_T) {
             const lm_qrow *xq = j->xq + t0;
             const token_term *tt = j->terms + (size_t)t0 * stride;
             float *Y = j->Y + (size_t)t0 * W->N + n0;
-            switch (j->M - t0 < TILE_T ? j->M - t0 : TILE_T) {
+            switch (t_end - t0 < TILE_T ? t_end - t0 : TILE_T) {
             case 1: gemm_tile(&pn, b0, b1, xq, tt, stride, 1, type, Y, W->N, m0, m1, add); break;
             case 2: gemm_tile(&pn, b0, b1, xq, tt, stride, 2, type, Y, W->N, m0, m1, add); break;
             case 3: gemm_tile(&pn, b0, b1, xq, tt, stride, 3, type, Y, W->N, m0, m1, add); break;
@@ -378,11 +462,31 @@ gemm_panel(const gemm_job *j, int task, int thread, const gguf_type type)
     }
 }
 
+/* Task `task` of a product: a whole panel, or in the tail a chunk of the
+ * tokens of one. A job ends when its slowest thread does, and a panel is
+ * up to half a millisecond of work (the FFN's down product: 32 rows of
+ * 4,096 blocks against 500 tokens), so the last panels go in pieces that
+ * let the threads finish together; only those are read, or packed, by
+ * more than one task. */
+static inline __attribute__((always_inline)) VNNI_TARGET void
+gemm_task(const gemm_job *j, int task, int thread, const gguf_type type)
+{
+    int whole = (j->W->N + PANEL - 1) / PANEL - j->tail;
+    if (task < whole) {
+        gemm_panel(j, task, 0, j->M, thread, type);
+        return;
+    }
+    int i = task - whole, t0 = i % TAIL_CHUNKS * j->chunk;
+    if (t0 < j->M)
+        gemm_panel(j, whole + i / TAIL_CHUNKS, t0, j->M - t0 < j->chunk ? j->M : t0 + j->chunk,
+                   thread, type);
+}
+
 /* One copy per type: the type's branches leave the loops. */
 #define GEMM_TYPED(name, T)                                                                 \
     static VNNI_TARGET void name(void *ctx, int task, int thread)                           \
     {                                                                                       \
-        gemm_panel(ctx, task, thread, T);                                                   \
+        gemm_task(ctx, task, thread, T);                                                    \
     }
 GEMM_TYPED(gemm_q8_0, GGUF_TYPE_Q8_0)
 GEMM_TYPED(gemm_q4_0, GGUF_TYPE_Q4_0)
@@ -430,21 +534,92 @@ void lm_gemm_pack(bert_pool *p, const lm_mat *W, int kb0, int nb, void *packed)
     bert_pool_run(p, fn, &j, (W->N + PANEL - 1) / PANEL);
 }
 
+/* Whether two types' terms are the same numbers: the K-quants' dsx, or the
+ * same code offset. */
+static bool same_terms(gguf_type a, gguf_type b)
+{
+    return a == b || (k_quant4(a) && k_quant4(b));
+}
+
+/* The n products of one input as one pool job, their tasks one after the
+ * other (the last product's tail split, gemm_task), the tokens' terms
+ * computed once for each kind of them: Q, K and V, or gate and up, wait
+ * for one job's slowest thread instead of three or two. */
+typedef struct {
+    int n;
+    gemm_job j[LM_GEMM_MANY];
+    bert_task_fn fn[LM_GEMM_MANY];
+    int first[LM_GEMM_MANY + 1]; /* product i's tasks: first[i] .. first[i + 1] - 1 */
+} many_job;
+
+static void many_task(void *ctx, int task, int thread)
+{
+    many_job *m = ctx;
+    int i = 0;
+    while (task >= m->first[i + 1])
+        i++;
+    m->fn[i](&m->j[i], task - m->first[i], thread);
+}
+
+static void run_products(bert_pool *p, const lm_mat *const *W, const int *kb0, const int *nb,
+                         const void *const *packed, const bool *add, int n, int M,
+                         const lm_qrow *xq, float *const *Y)
+{
+    many_job mj = {.n = n};
+    token_term *terms[LM_GEMM_MANY] = {NULL};
+    int threads = bert_pool_size(p);
+    for (int i = 0; i < n; i++) {
+        int reuse = 0;
+        while (reuse < i && !(same_terms(W[reuse]->type, W[i]->type) && kb0[reuse] == kb0[i] &&
+                              nb[reuse] == nb[i]))
+            reuse++;
+        const token_term *tt = reuse < i ? mj.j[reuse].terms : NULL;
+        if (!tt) {
+            terms[i] = dq_malloc((size_t)M * (size_t)(2 * nb[i]) * sizeof *terms[i]);
+            terms_job tj = {W[i]->type, xq, M, 32 * nb[i], terms[i]};
+            bert_pool_run(p, terms_task, &tj, (M + TERMS_TOKENS - 1) / TERMS_TOKENS);
+            tt = terms[i];
+        }
+        int panels = (W[i]->N + PANEL - 1) / PANEL, tail = 0;
+        if (i == n - 1 && threads > 1)
+            tail = panels < TAIL_PANELS * threads ? panels : TAIL_PANELS * threads;
+        int chunk = (M + TAIL_CHUNKS - 1) / TAIL_CHUNKS;
+        chunk = (chunk + TILE_T - 1) / TILE_T * TILE_T;
+        mj.j[i] = (gemm_job){p, W[i], kb0[i], nb[i], packed[i], add[i], M, tail, chunk, xq, tt, Y[i]};
+        mj.fn[i] = W[i]->type == GGUF_TYPE_Q8_0   ? gemm_q8_0
+                   : W[i]->type == GGUF_TYPE_Q4_0 ? gemm_q4_0
+                   : W[i]->type == GGUF_TYPE_Q4_K ? gemm_q4_k
+                   : W[i]->type == GGUF_TYPE_Q5_K ? gemm_q5_k
+                                                  : gemm_q6_k;
+        mj.first[i + 1] = mj.first[i] + panels + (TAIL_CHUNKS - 1) * tail;
+    }
+    bert_pool_run(p, many_task, &mj, mj.first[n]);
+    for (int i = 0; i < n; i++)
+        free(terms[i]);
+}
+
 bool lm_gemm_vnni_slice(bert_pool *p, const lm_mat *W, int kb0, int nb, const void *packed,
                         int M, const lm_qrow *xq, float *Y, bool add)
 {
     if (!gemm_applies(p, W, kb0, nb))
         return false;
-    token_term *terms = dq_malloc((size_t)M * (size_t)(2 * nb) * sizeof *terms);
-    token_terms(W->type, xq, M, 32 * nb, terms);
-    gemm_job j = {p, W, kb0, nb, packed, add, M, xq, terms, Y};
-    bert_task_fn fn = W->type == GGUF_TYPE_Q8_0   ? gemm_q8_0
-                      : W->type == GGUF_TYPE_Q4_0 ? gemm_q4_0
-                      : W->type == GGUF_TYPE_Q4_K ? gemm_q4_k
-                      : W->type == GGUF_TYPE_Q5_K ? gemm_q5_k
-                                                  : gemm_q6_k;
-    bert_pool_run(p, fn, &j, (W->N + PANEL - 1) / PANEL);
-    free(terms);
+    run_products(p, &W, &kb0, &nb, &packed, &add, 1, M, xq, &Y);
+    return true;
+}
+
+bool lm_gemm_vnni_many(bert_pool *p, const lm_mat *const *W, const void *const *packed, int n,
+                       int M, const lm_qrow *xq, float *const *Y)
+{
+    int kb0[LM_GEMM_MANY] = {0}, nb[LM_GEMM_MANY];
+    bool add[LM_GEMM_MANY] = {false};
+    if (n < 1 || n > LM_GEMM_MANY)
+        return false;
+    for (int i = 0; i < n; i++) {
+        nb[i] = W[i]->K / 32;
+        if (W[i]->K != W[0]->K || !gemm_applies(p, W[i], 0, nb[i]))
+            return false;
+    }
+    run_products(p, W, kb0, nb, packed, add, n, M, xq, Y);
     return true;
 }
 

@@ -131,6 +131,13 @@ bool lm_gemm_vnni(bert_pool *p, const lm_mat *W, int M, const lm_qrow *xq, float
 enum { LM_GEMM_SLICE = 1024 };
 bool lm_gemm_vnni_slice(bert_pool *p, const lm_mat *W, int kb0, int nb, const void *packed,
                         int M, const lm_qrow *xq, float *Y, bool add);
+/* lm_gemm_vnni for n <= LM_GEMM_MANY matrices of one K against the same
+ * input, Y[i] = xq W[i]^T, as one pool job (packed[i] as in
+ * lm_gemm_vnni_slice, whole rows); the same bits as n calls. False, with
+ * nothing written, where any of them does not apply. */
+enum { LM_GEMM_MANY = 3 };
+bool lm_gemm_vnni_many(bert_pool *p, const lm_mat *const *W, const void *const *packed, int n,
+                       int M, const lm_qrow *xq, float *const *Y);
 /* Bytes of the slice packed, 0 where lm_gemm_vnni_slice does not apply. */
 size_t lm_gemm_packed_bytes(const bert_pool *p, const lm_mat *W, int kb0, int nb);
 /* Packs the slice into packed (lm_gemm_packed_bytes, 64-byte aligned), the

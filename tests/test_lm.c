@@ -376,6 +376,26 @@ static uint8_t *random_rows(gguf_type t, int K, int N, unsigned seed, lm_mat *W)
     return w;
 }
 
+/* M rows of K random activations quantized into xq, their codes and scales
+ * in *q and *d (the caller frees them); returns the generator's state. */
+static unsigned random_qrows(int M, int K, unsigned seed, lm_qrow *xq, int8_t **q, float **d)
+{
+    float *X = dq_malloc((size_t)M * K * sizeof *X);
+    for (int i = 0; i < M * K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
+    }
+    *q = dq_malloc((size_t)M * K);
+    *d = dq_malloc((size_t)M * (K / 32 + K / 16) * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        xq[r] = (lm_qrow){*q + (size_t)r * K, *d + (size_t)r * (K / 32 + K / 16),
+                          *d + (size_t)r * (K / 32 + K / 16) + K / 32};
+        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
+    }
+    free(X);
+    return seed;
+}
+
 /* The packed product over slices of K (lm_gemm.c: the FFN's down product in
  * a long prefill), packed beforehand or as it goes, adds up to the same bits
  * as the whole product: slices of LM_GEMM_SLICE activations and a shorter
@@ -388,20 +408,10 @@ Test(lm, packed_slices_add_up_to_the_whole_product)
                                       GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K};
     enum { K = 2 * LM_GEMM_SLICE + 512, N = 37, M = 23 };
     bert_pool *p = bert_pool_new(2);
-    float *X = dq_malloc((size_t)M * K * sizeof *X);
-    unsigned seed = 5;
-    for (int i = 0; i < M * K; i++) {
-        seed = seed * 1103515245u + 12345u;
-        X[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / 8192.0f;
-    }
     lm_qrow xq[M], part[M];
-    int8_t *qbuf = dq_malloc((size_t)M * K);
-    float *dbuf = dq_malloc((size_t)M * (K / 32 + K / 16) * sizeof(float));
-    for (int r = 0; r < M; r++) {
-        xq[r] = (lm_qrow){qbuf + (size_t)r * K, dbuf + (size_t)r * (K / 32 + K / 16),
-                          dbuf + (size_t)r * (K / 32 + K / 16) + K / 32};
-        lm_quantize_row(X + (size_t)r * K, K, &xq[r]);
-    }
+    int8_t *qbuf;
+    float *dbuf;
+    unsigned seed = random_qrows(M, K, 5, xq, &qbuf, &dbuf);
     float whole[M * N], sliced[M * N];
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         lm_mat W;
@@ -426,7 +436,6 @@ Test(lm, packed_slices_add_up_to_the_whole_product)
         }
         free(w);
     }
-    free(X);
     free(qbuf);
     free(dbuf);
     bert_pool_free(p);
@@ -548,6 +557,66 @@ Test(lm, matvec_many_matches_one_product_each)
         free(got[i]);
         free(want[i]);
     }
+}
+
+/* Products of one input as one job (lm_gemm_vnni_many: Q, K and V; gate and
+ * up) give each product's bits alone, on 2 threads as on 1: mixed types
+ * whose token terms are shared (Q4_K with Q5_K, Q8_0 with Q8_0) or not
+ * (Q6_K), some prepacked, rows and tokens with tails. */
+Test(lm, products_of_one_input_as_one_job)
+{
+    if (lm_isa_detect() < LM_ISA_VNNI)
+        cr_skip_test("the packed product needs AVX-512 VNNI");
+    static const gguf_type sets[][3] = {{GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K, GGUF_TYPE_Q5_K},
+                                        {GGUF_TYPE_Q8_0, GGUF_TYPE_Q8_0, GGUF_TYPE_Q4_0}};
+    static const int rows[3] = {70, 37, 33};
+    enum { K = 512, M = 29 };
+    bert_pool *one = bert_pool_new(1), *two = bert_pool_new(2);
+    lm_qrow xq[M];
+    int8_t *qbuf;
+    float *dbuf;
+    unsigned seed = random_qrows(M, K, 11, xq, &qbuf, &dbuf);
+    for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
+        for (int n = 2; n <= 3; n++) {
+            lm_mat W[3];
+            const lm_mat *Wp[3];
+            uint8_t *w[3];
+            void *packed[3] = {NULL};
+            float *alone[3], *many[3];
+            for (int i = 0; i < n; i++) {
+                w[i] = random_rows(sets[si][i], K, rows[i], seed++, &W[i]);
+                Wp[i] = &W[i];
+                alone[i] = dq_malloc((size_t)M * rows[i] * sizeof(float));
+                many[i] = dq_malloc((size_t)M * rows[i] * sizeof(float));
+                cr_assert(lm_gemm_vnni(one, &W[i], M, xq, alone[i]));
+                if (i != 1) { /* the middle one packs as it goes */
+                    packed[i] = aligned_alloc(64, lm_gemm_packed_bytes(two, &W[i], 0, K / 32));
+                    lm_gemm_pack(two, &W[i], 0, K / 32, packed[i]);
+                }
+            }
+            cr_assert(lm_gemm_vnni_many(two, Wp, (const void *const *)packed, n, M, xq, many));
+            for (int i = 0; i < n; i++) {
+                cr_assert_eq(memcmp(alone[i], many[i], (size_t)M * rows[i] * sizeof(float)), 0,
+                             "set %zu, %d products, product %d", si, n, i);
+                free(alone[i]);
+                free(many[i]);
+                free(packed[i]);
+                free(w[i]);
+            }
+        }
+    }
+    lm_mat short_k;
+    uint8_t *ws = random_rows(GGUF_TYPE_Q8_0, K - 32, 8, seed, &short_k);
+    const lm_mat *mixed[2] = {&short_k, &short_k};
+    float *y[2] = {NULL, NULL};
+    mixed[1] = &(lm_mat){GGUF_TYPE_Q8_0, K, 8, gguf_row_bytes(GGUF_TYPE_Q8_0, K), ws};
+    cr_assert_not(lm_gemm_vnni_many(two, mixed, (const void *[]){NULL, NULL}, 2, M, xq, y),
+                  "products of different K are refused");
+    free(ws);
+    free(qbuf);
+    free(dbuf);
+    bert_pool_free(one);
+    bert_pool_free(two);
 }
 
 /* Matrices of thousands of rows, as decode's job slices them (big slices,
