@@ -50,6 +50,7 @@ void memcap_free(memcap *m)
         free(s);
     }
     m->slabs = NULL;
+    m->slab_bytes = 0;
     m->bump = m->bump_end = NULL;
     memset(m->free_list, 0, sizeof m->free_list);
 }
@@ -83,9 +84,16 @@ static char *small_take(memcap *m, size_t c)
         return p;
     }
     if ((size_t)(m->bump_end - m->bump) < bytes) {
+        /* The cap counts the bytes asked for, while a 1-byte block takes
+         * 32 and each class keeps its own peak: blocks of one class after
+         * another held 70 times the cap in slabs (measured). The slabs
+         * stop at twice the cap, the room isolate.c's backstop gives. */
+        if (m->cap && (m->slab_bytes + SLAB_BYTES) / 2 > m->cap)
+            return NULL;
         memcap_slab *s = malloc(SLAB_BYTES);
         if (!s)
             return NULL;
+        m->slab_bytes += SLAB_BYTES;
         s->next = m->slabs;
         m->slabs = s;
         m->bump = (char *)s->align;
@@ -114,7 +122,7 @@ static void *cap_malloc(void *user, size_t size)
     /* malloc, not calloc: glibc's calloc never takes a block from the
      * thread's cache. */
     char *p = size <= SMALL_MAX ? small_take(m, small_class(size)) : malloc(size + MEM_HEAD);
-    if (!p) { /* the process's own limit (isolate.c's backstop) stops the document too */
+    if (!p) { /* the slabs' limit, or the process's own (isolate.c's backstop) */
         m->hit = true;
         return NULL;
     }

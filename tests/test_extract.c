@@ -785,6 +785,34 @@ Test(extract, memcap_zeroes_counts_and_refuses)
     memcap_free(&m);
 }
 
+/* The cap counts the bytes MuPDF asks for, but a tiny block takes a slab's
+ * 32 bytes and each size class keeps its own peak: the slabs stop at twice
+ * the cap, so one class after another cannot hold 70 times the cap. */
+Test(extract, memcap_bounds_its_slabs)
+{
+    memcap m = memcap_make(1 << 20);
+    fz_alloc_context a = memcap_allocator(&m);
+    size_t max = 4 << 20, n;
+    void **blocks = dq_malloc(max * sizeof *blocks);
+    for (size_t size = 1; size <= 512; size += 16) {
+        for (n = 0; n < max && (blocks[n] = a.malloc(a.user, size)); n++)
+            ;
+        cr_assert_lt(n, max);
+        for (size_t i = 0; i < n; i++)
+            a.free(a.user, blocks[i]);
+    }
+    free(blocks);
+    cr_expect(m.hit);
+    cr_expect_eq(m.used, 0);
+    cr_expect_leq(m.slab_bytes, 2u << 20);
+    /* Blocks of a class the slabs hold come out again. */
+    void *p = a.malloc(a.user, 1);
+    cr_expect_not_null(p);
+    a.free(a.user, p);
+    memcap_free(&m);
+    cr_expect_eq(m.slab_bytes, 0);
+}
+
 /* A freed small block goes back to its class and comes out again for the
  * next block of that class; in a sanitizer build its bytes are poisoned
  * while it is free, so ASan sees a read after MuPDF dropped an object as
