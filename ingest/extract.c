@@ -222,6 +222,8 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
                 n_bold += last_bold;
             }
             quality_end_word(q);
+            if (lb->data) /* dq_buf's terminator, which the bytes above skipped */
+                lb->data[lb->len] = '\0';
             if (n_chars == 0)
                 continue;
             const char *s = lb->data;

@@ -11,8 +11,9 @@
  * interpreter makes and drops several small objects for every glyph (a TJ
  * array's strings and numbers, a text span), and glibc's bins spent more
  * time on them than on the glyphs. A document's slabs peak at what its small
- * blocks peak at, per class; the process's data limit (isolate.c) bounds
- * them with the rest.
+ * blocks peak at, per class, and cost more than the bytes asked for (the
+ * header, the class's rounding): they stop at twice the cap, as the
+ * process's data limit (isolate.c) bounds them with the rest.
  *
  * Small blocks (up to 1 KB) are handed out zeroed. MuPDF 1.21's
  * pdf_mark_list_push() (the page-tree walk's cycle check) moves its list
@@ -41,6 +42,7 @@ typedef struct {
     size_t used, cap;   /* bytes MuPDF holds now; cap 0: no limit */
     bool hit;           /* an allocation was refused: the cap, or the process's own limit */
     memcap_slab *slabs; /* every slab, newest first */
+    size_t slab_bytes;  /* theirs together: at most twice cap (cap > 0) */
     char *bump, *bump_end;                    /* the newest slab's part not yet handed out */
     void *free_list[MEMCAP_SMALL_CLASSES];    /* (class) freed small blocks, linked */
 } memcap;

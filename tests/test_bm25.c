@@ -283,6 +283,27 @@ Test(bm25, updated_file_is_the_full_build)
     sync_updates();
 }
 
+/* The rows a connection's own tokenizer cut are replayed from its memo
+ * (index/fts_memo.c); rows another connection wrote are cut again. One
+ * update with both, and rows removed after their cut was recorded, still
+ * writes the full build's bytes. */
+Test(bm25, rows_replayed_and_rows_cut_in_one_update)
+{
+    put_docs(8, "r");
+    sync_updates();
+    store *other = store_open(tmpdir_path(tmpdir, ".docqa"), 0);
+    cr_assert_not_null(other, "%s", dq_last_error());
+    store *mine = st;
+    st = other;
+    put_docs(5, "s"); /* in the other connection's memo only */
+    st = mine;
+    store_close(other);
+    put_docs(5, "t");
+    put_random_doc("r003.txt", 6, true);
+    remove_file("t002.txt");
+    sync_updates();
+}
+
 /* From 2,048 changed rows the update cuts them in two halves on two
  * threads: the same bytes, from the empty file and from an old one. */
 Test(bm25, many_changed_rows_are_cut_in_two_parts)

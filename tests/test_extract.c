@@ -15,6 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 static char dir[] = "/tmp/dq_extract_XXXXXX";
 
 static void setup(void)
@@ -778,6 +782,62 @@ Test(extract, memcap_zeroes_counts_and_refuses)
     memcap_set_error(&m);
     cr_expect_str_eq(dq_last_error(), "needs more than 1 MB of memory to read, over the limit of "
                                       "1 MB per document (--max-doc-memory); a compressed bomb?");
+    memcap_free(&m);
+}
+
+/* The cap counts the bytes MuPDF asks for, but a tiny block takes a slab's
+ * 32 bytes and each size class keeps its own peak: the slabs stop at twice
+ * the cap, so one class after another cannot hold 70 times the cap. */
+Test(extract, memcap_bounds_its_slabs)
+{
+    memcap m = memcap_make(1 << 20);
+    fz_alloc_context a = memcap_allocator(&m);
+    size_t max = 4 << 20, n;
+    void **blocks = dq_malloc(max * sizeof *blocks);
+    for (size_t size = 1; size <= 512; size += 16) {
+        for (n = 0; n < max && (blocks[n] = a.malloc(a.user, size)); n++)
+            ;
+        cr_assert_lt(n, max);
+        for (size_t i = 0; i < n; i++)
+            a.free(a.user, blocks[i]);
+    }
+    free(blocks);
+    cr_expect(m.hit);
+    cr_expect_eq(m.used, 0);
+    cr_expect_leq(m.slab_bytes, 2u << 20);
+    /* Blocks of a class the slabs hold come out again. */
+    void *p = a.malloc(a.user, 1);
+    cr_expect_not_null(p);
+    a.free(a.user, p);
+    memcap_free(&m);
+    cr_expect_eq(m.slab_bytes, 0);
+}
+
+/* A freed small block goes back to its class and comes out again for the
+ * next block of that class; in a sanitizer build its bytes are poisoned
+ * while it is free, so ASan sees a read after MuPDF dropped an object as
+ * it would with malloc's blocks. */
+Test(extract, memcap_reuses_freed_blocks_and_shows_them_to_asan)
+{
+    memcap m = memcap_make(0);
+    fz_alloc_context a = memcap_allocator(&m);
+    char *b = a.malloc(a.user, 40);
+    char *next = a.malloc(a.user, 40);
+    cr_assert(b && next);
+    a.free(a.user, b);
+#if defined(__SANITIZE_ADDRESS__)
+    cr_expect(__asan_address_is_poisoned(b) && __asan_address_is_poisoned(b + 47));
+    cr_expect(!__asan_address_is_poisoned(next) && !__asan_address_is_poisoned(next + 39));
+#endif
+    char *again = a.malloc(a.user, 33);
+    cr_expect_eq(again, b, "the freed block of the same class");
+    cr_expect_eq(again[0], 0);
+#if defined(__SANITIZE_ADDRESS__)
+    cr_expect(!__asan_address_is_poisoned(again) && !__asan_address_is_poisoned(again + 32));
+#endif
+    a.free(a.user, again);
+    a.free(a.user, next);
+    cr_expect_eq(m.used, 0);
     memcap_free(&m);
 }
 
