@@ -680,11 +680,9 @@ static int mu_close(mu_doc *d, int rc)
 {
     if (rc < 0 && d->mem.hit)
         memcap_set_error(&d->mem);
-    if (d->ctx) {
+    if (d->ctx)
         fz_drop_document(d->ctx, d->doc);
-        fz_drop_context(d->ctx);
-    }
-    memcap_free(&d->mem);
+    memcap_drop_context(&d->mem, d->ctx);
     return rc;
 }
 

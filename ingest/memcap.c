@@ -199,9 +199,17 @@ fz_context *memcap_new_context(memcap *m, size_t store_bytes)
 {
     fz_alloc_context alloc = memcap_allocator(m); /* MuPDF keeps a copy */
     fz_context *ctx = fz_new_context(&alloc, NULL, store_bytes);
-    if (!ctx)
+    if (!ctx) {
+        memcap_free(m);
         dq_set_error("cannot start MuPDF: out of memory");
+    }
     return ctx;
+}
+
+void memcap_drop_context(memcap *m, fz_context *ctx)
+{
+    fz_drop_context(ctx);
+    memcap_free(m);
 }
 
 void memcap_set_error(const memcap *m)

@@ -7,7 +7,7 @@
  * reason names the one limit (--max-doc-memory) whatever the format.
  *
  * Blocks up to 512 bytes come from slabs of 64 KB that the memcap owns, one
- * free list per size class of 16 bytes, until memcap_free(): MuPDF's
+ * free list per size class of 16 bytes, until memcap_drop_context() (or memcap_free()): MuPDF's
  * interpreter makes and drops several small objects for every glyph (a TJ
  * array's strings and numbers, a text span), and glibc's bins spent more
  * time on them than on the glyphs. A document's slabs peak at what its small
@@ -54,8 +54,11 @@ void memcap_free(memcap *m);
 /* The allocator to pass fz_new_context(); m outlives the context. */
 fz_alloc_context memcap_allocator(memcap *m);
 /* fz_new_context() on m's allocator with a store of store_bytes; m outlives
- * it. NULL with the error set when MuPDF cannot start. */
+ * it. NULL with the error set (and m's slabs freed) when MuPDF cannot start. */
 fz_context *memcap_new_context(memcap *m, size_t store_bytes);
+/* Drops ctx (NULL: none), made by memcap_new_context() on m, then frees m's
+ * slabs, which held the context's small blocks. */
+void memcap_drop_context(memcap *m, fz_context *ctx);
 /* Sets the error for a document stopped at the cap: the limit's name and size. */
 void memcap_set_error(const memcap *m);
 

@@ -395,11 +395,9 @@ out:
         tess.end(api);
         tess.destroy(api);
     }
-    if (ctx) {
+    if (ctx)
         fz_drop_document(ctx, mdoc);
-        fz_drop_context(ctx);
-    }
-    memcap_free(&mem);
+    memcap_drop_context(&mem, ctx);
     pthread_mutex_lock(&job->mu);
     job->running--;
     pthread_cond_signal(&job->cv);

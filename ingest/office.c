@@ -616,10 +616,8 @@ static int run(const char *path, const unsigned char *data, size_t len, office_k
     ingest_params l = params ? *params : ingest_default_params();
     memcap mem = memcap_make(l.max_doc_bytes);
     fz_context *ctx = memcap_new_context(&mem, 0);
-    if (!ctx) {
-        memcap_free(&mem);
+    if (!ctx)
         return -1;
-    }
     fz_set_warning_callback(ctx, quiet, NULL);
     fz_set_error_callback(ctx, quiet, NULL);
     fz_archive *zip = NULL;
@@ -657,8 +655,7 @@ static int run(const char *path, const unsigned char *data, size_t len, office_k
     fz_drop_archive(ctx, zip);
     fz_drop_stream(ctx, stm);
     fz_drop_buffer(ctx, buf);
-    fz_drop_context(ctx);
-    memcap_free(&mem);
+    memcap_drop_context(&mem, ctx);
     return rc;
 }
 

@@ -53,10 +53,8 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
      * page-tree walk reads a block it never filled (memcap.h). */
     memcap mem = memcap_make(0);
     fz_context *ctx = memcap_new_context(&mem, FZ_STORE_DEFAULT);
-    if (!ctx) {
-        memcap_free(&mem);
+    if (!ctx)
         return -1;
-    }
     /* MuPDF's warnings about damaged files are noise for a rendered page. */
     fz_set_warning_callback(ctx, NULL, NULL);
     fz_set_error_callback(ctx, NULL, NULL);
@@ -117,7 +115,6 @@ int ingest_render_page_png(const char *path, const char *password, int page_no, 
         else
             dq_set_error("cannot render page %d: %s", page_no, msg);
     }
-    fz_drop_context(ctx);
-    memcap_free(&mem);
+    memcap_drop_context(&mem, ctx);
     return rc;
 }
