@@ -114,7 +114,7 @@ void quality_add_char(text_quality *q, uint32_t c, bool cjk_font)
     q->chars++;
     if (c > 0x20 && c < 0x7F) { /* printable ASCII, most characters: no junk, no script */
         q->cjk_font += cjk_font;
-        add_to_word(q, c, (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'));
+        add_to_word(q, c, is_alnum(c));
         return;
     }
     size_t bad = 1;
