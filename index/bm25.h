@@ -38,6 +38,35 @@
 #include <stdint.h>
 
 #define BM25_FILE "bm25.idx"
+
+/* The file's varints (and fts_memo's records): little-endian, 7 bits a
+ * byte, the high bit set on all but the last; at most 5 bytes. Inline: the
+ * search decodes one for every posting it reads. */
+static inline uint8_t *bm25_varint_put(uint8_t *p, uint32_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* The varint at *p (moved past it) into out; false when it runs past end
+ * or over 32 bits. */
+static inline bool bm25_varint_get(const uint8_t **p, const uint8_t *end, uint32_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 35 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            if (v > UINT32_MAX)
+                return false;
+            *out = (uint32_t)v;
+            return true;
+        }
+    }
+    return false;
+}
 #define BM25_MAGIC "DQBM25\r\n"
 #define BM25_VERSION 2
 /* Version 1 (before the change log) differs only by the header's log_seq

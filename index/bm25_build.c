@@ -245,14 +245,6 @@ int bm25_read_state(sqlite3 *db, bm25_header *h)
     return 1;
 }
 
-static uint8_t *varint_at(uint8_t *p, uint32_t v)
-{
-    for (; v >= 0x80; v >>= 7)
-        *p++ = (uint8_t)(v | 0x80);
-    *p++ = (uint8_t)v;
-    return p;
-}
-
 static float round_up(double g)
 {
     float f = (float)g;
@@ -316,10 +308,10 @@ void bm25_writer_add(bm25_writer *w, uint32_t row, uint32_t tf_text, uint32_t tf
      * byte was a tenth of the update's merge. */
     dq_buf_reserve(&w->entries, 15);
     uint8_t *p = (uint8_t *)w->entries.data + w->entries.len;
-    p = varint_at(p, (uint32_t)((int64_t)row - w->prev - 1));
-    p = varint_at(p, tf_text << 1 | (tf_section != 0));
+    p = bm25_varint_put(p, (uint32_t)((int64_t)row - w->prev - 1));
+    p = bm25_varint_put(p, tf_text << 1 | (tf_section != 0));
     if (tf_section)
-        p = varint_at(p, tf_section);
+        p = bm25_varint_put(p, tf_section);
     w->entries.len = (size_t)((char *)p - w->entries.data);
     w->entries.data[w->entries.len] = '\0';
     double f = tf_text * w->h.weight[0] + tf_section * w->h.weight[1];

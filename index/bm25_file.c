@@ -239,22 +239,6 @@ const bm25_term *bm25_file_find(const bm25_file *f, const char *term, size_t len
     return NULL;
 }
 
-static bool get_varint(const uint8_t **p, const uint8_t *end, uint32_t *out)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 35 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            if (v > UINT32_MAX)
-                return false;
-            *out = (uint32_t)v;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Positions c at the start of block i. */
 static void enter_block(bm25_cursor *c, size_t i)
 {
@@ -279,8 +263,8 @@ static void enter_block(bm25_cursor *c, size_t i)
 static void decode(bm25_cursor *c)
 {
     uint32_t gap, tf, tfs = 0;
-    if (!get_varint(&c->p, c->end, &gap) || !get_varint(&c->p, c->end, &tf) ||
-        ((tf & 1) && !get_varint(&c->p, c->end, &tfs))) {
+    if (!bm25_varint_get(&c->p, c->end, &gap) || !bm25_varint_get(&c->p, c->end, &tf) ||
+        ((tf & 1) && !bm25_varint_get(&c->p, c->end, &tfs))) {
         c->corrupt = c->done = true;
         return;
     }

@@ -142,15 +142,10 @@ const char *fts_memo_term(const fts_memo *m, uint32_t id, size_t *len)
 
 int fts_memo_replay_ids(const uint8_t *toks, size_t len, void *ctx, fts_term_fn emit)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint32_t v = 0;
-        for (int shift = 0; i < len; shift += 7) {
-            uint8_t b = toks[i++];
-            v |= (uint32_t)(b & 0x7f) << shift;
-            if (!(b & 0x80))
-                break;
-        }
+    for (const uint8_t *p = toks, *end = toks + len; p < end;) {
+        uint32_t v;
+        if (!bm25_varint_get(&p, end, &v)) /* the memo writes whole varints */
+            return SQLITE_CORRUPT;
         int rc = emit(ctx, v & 1 ? FTS5_TOKEN_COLOCATED : 0, v >> 1);
         if (rc != SQLITE_OK)
             return rc;
@@ -226,10 +221,7 @@ static int on_tee_token(void *arg, int tflags, const char *token, int n, int sta
                  ((tflags & FTS5_TOKEN_COLOCATED) != 0);
     dq_buf *b = &t->m->toks;
     dq_buf_reserve(b, 5);
-    uint8_t *p = (uint8_t *)b->data + b->len;
-    for (; v >= 0x80; v >>= 7)
-        *p++ = (uint8_t)(v | 0x80);
-    *p++ = (uint8_t)v;
+    uint8_t *p = bm25_varint_put((uint8_t *)b->data + b->len, v);
     b->len = (size_t)((char *)p - b->data);
     b->data[b->len] = '\0';
     return t->emit(t->ctx, tflags, token, n, start, end);
