@@ -262,6 +262,35 @@ void ingest_prepared_free(ingest_prepared *p);
 typedef struct ingest_reader ingest_reader;
 ingest_reader *ingest_reader_start(const char *path, const ingest_params *params,
                                    const split_params *split);
+
+/* A small process that forks readers for its caller (isolate.c): forked
+ * while the caller's memory is small, so that a writer which has grown
+ * since neither forks nor has its pages copied on write. A spawned reader
+ * is the caller's own child, as one from ingest_reader_start(). NULL when
+ * none could start (readers are then forked directly). */
+typedef struct ingest_spawner ingest_spawner;
+ingest_spawner *ingest_spawner_new(void);
+/* Ends the spawner and waits for it; NULL is a no-op. */
+void ingest_spawner_free(ingest_spawner *s);
+
+/* A spawned reader runs in a copy of its caller's memory as it was at
+ * ingest_spawner_new(): fn(user, state, n) runs in it first, to bring what
+ * the reader's callbacks (OCR progress) read up to date; state's n bytes
+ * are copied to it. fn NULL: nothing runs. */
+typedef struct {
+    void (*fn)(void *user, const void *state, size_t n);
+    void *user;        /* a pointer into the caller's memory as it was then */
+    const void *state; /* (n) */
+    size_t n;
+} ingest_spawn_setup;
+
+/* ingest_reader_start() with split (not NULL), the reader forked by s; by
+ * this process when s is NULL or failed. params' callbacks and setup->user
+ * must be as they were at ingest_spawner_new(). */
+ingest_reader *ingest_reader_spawn(ingest_spawner *s, const char *path,
+                                   const ingest_params *params, const split_params *split,
+                                   const ingest_spawn_setup *setup);
+
 /* The descriptor to poll for POLLIN. */
 int ingest_reader_fd(const ingest_reader *r);
 /* Takes what the child wrote so far without blocking: 1 once it wrote all. */

@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,8 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -319,11 +322,14 @@ typedef struct {
     const char *path;
     const ingest_params *params;
     const split_params *split;
+    const ingest_spawn_setup *setup; /* from a spawner, else NULL */
 } read_job;
 
 static void read_body(wire_out *w, const void *arg)
 {
     const read_job *job = arg;
+    if (job->setup && job->setup->fn)
+        job->setup->fn(job->setup->user, job->setup->state, job->setup->n);
     ingest_prepared prep;
     int32_t status = WIRE_OK;
     if (ingest_extract_params(job->path, job->params, &prep.raw) < 0) {
@@ -551,19 +557,36 @@ struct ingest_reader {
     dq_buf got;  /* what the child wrote so far */
 };
 
+/* The parent's side of a child that writes its reply to fd. */
+static ingest_reader *reader_new(pid_t pid, int fd, const ingest_params *params, bool split)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    ingest_reader *r = dq_calloc(1, sizeof *r);
+    *r = (ingest_reader){pid, fd, 0, split, params->max_doc_bytes, DQ_BUF_INIT};
+    return r;
+}
+
+/* A pipe for a child's reply; -1 with the error set. */
+static int reply_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        dq_set_error("cannot start the reader: %s", strerror(errno));
+        return -1;
+    }
+    /* A larger pipe lets the child finish writing while the parent stores
+     * another document (best effort: the system may cap it). */
+    fcntl(fds[1], F_SETPIPE_SZ, FLUSH_BYTES);
+    return 0;
+}
+
 /* Starts a child that runs body(arg) and writes its reply to a pipe;
  * NULL with the error set. */
 static ingest_reader *spawn(const ingest_params *params, child_body body, const void *arg,
                             bool split)
 {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        dq_set_error("cannot start the reader: %s", strerror(errno));
+    if (reply_pipe(fds) < 0)
         return NULL;
-    }
-    /* A larger pipe lets the child finish writing while the parent stores
-     * another document (best effort: the system may cap it). */
-    fcntl(fds[1], F_SETPIPE_SZ, FLUSH_BYTES);
     pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
         dq_set_error("cannot start the reader: %s", strerror(errno));
@@ -576,16 +599,13 @@ static ingest_reader *spawn(const ingest_params *params, child_body body, const 
         run_child(fds[1], parent, params, body, arg);
     }
     close(fds[1]);
-    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-    ingest_reader *r = dq_calloc(1, sizeof *r);
-    *r = (ingest_reader){pid, fds[0], 0, split, params->max_doc_bytes, DQ_BUF_INIT};
-    return r;
+    return reader_new(pid, fds[0], params, split);
 }
 
 ingest_reader *ingest_reader_start(const char *path, const ingest_params *params,
                                    const split_params *split)
 {
-    read_job job = {path, params, split};
+    read_job job = {path, params, split, NULL};
     return spawn(params, read_body, &job, split != NULL);
 }
 
@@ -776,4 +796,245 @@ int page_workers_finish(page_workers *w, page_part *out)
             page_part_free(&out[i]);
     page_workers_cancel(w); /* the ranges after a failed one */
     return rc;
+}
+
+/* ---- readers forked by a spawner (ingest.h) -------------------------------- */
+
+/* Forking the writer itself cost it more than the fork: every page it wrote
+ * afterwards (SQLite's cache, the malloc heap) was copied on its first write
+ * while a reader shared it, and each reader copied what it wrote of the
+ * writer's heap too. The spawner is forked once, while the caller is small,
+ * and forks each reader with CLONE_PARENT: the reader is the caller's own
+ * child as before (the caller waits for it, kills it, and it dies with the
+ * caller), only its memory is the spawner's. The spawner forks nothing else
+ * and starts no thread, so the raw clone needs none of fork()'s handlers. A
+ * request that fails in any way (the spawner gone, CLONE_PARENT refused to
+ * a process that is PID 1) turns the spawner off, and readers are forked
+ * directly again. */
+struct ingest_spawner {
+    pid_t pid;
+    int sock; /* our end of a SOCK_SEQPACKET pair; -1 once the spawner failed */
+};
+
+/* A request: this head, then the path, password and OCR languages with
+ * their NULs and the caller's state (len: bytes of each, NO_LEN for NULL),
+ * with the reply pipe's write end attached (SCM_RIGHTS). */
+typedef struct {
+    ingest_params params; /* password and ocr are re-pointed at the copies */
+    ocr_params ocr;       /* langs is re-pointed */
+    split_params split;
+    bool has_ocr;
+    ingest_spawn_setup setup; /* fn and user: the same in the spawner's copy; state
+                               * is re-pointed */
+    uint32_t len[4];
+} spawn_head;
+
+enum { SPAWN_MSG_MAX = 32 << 10 };
+static const uint32_t NO_LEN = UINT32_MAX;
+
+/* sendmsg/recvmsg with one descriptor beside the bytes. */
+static ssize_t send_fd(int sock, const void *buf, size_t n, int fd)
+{
+    struct iovec iov = {(void *)buf, n};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t rc;
+    while ((rc = sendmsg(sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
+static ssize_t recv_fd(int sock, void *buf, size_t n, int *fd)
+{
+    struct iovec iov = {buf, n};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+    *fd = -1;
+    ssize_t rc;
+    while ((rc = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *c = rc >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    if (rc >= 0 && (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+        rc = -1; /* the caller builds no request this large */
+    return rc;
+}
+
+/* The job msg (n bytes) asks for, its strings pointing into msg; false
+ * when it is malformed. */
+static bool parse_request(const char *msg, size_t n, spawn_head *h, read_job *job)
+{
+    if (n < sizeof *h)
+        return false;
+    memcpy(h, msg, sizeof *h);
+    const char *field[4];
+    size_t off = sizeof *h;
+    for (int i = 0; i < 4; i++) {
+        field[i] = NULL;
+        if (h->len[i] == NO_LEN)
+            continue;
+        if (h->len[i] > n - off || (i < 3 && (h->len[i] == 0 || msg[off + h->len[i] - 1])))
+            return false;
+        field[i] = msg + off;
+        off += h->len[i];
+    }
+    if (!field[0])
+        return false;
+    h->params.password = field[1];
+    h->ocr.langs = field[2];
+    h->params.ocr = h->has_ocr ? &h->ocr : NULL;
+    h->setup.state = field[3];
+    h->setup.n = field[3] ? h->len[3] : 0;
+    *job = (read_job){field[0], &h->params, &h->split, &h->setup};
+    return true;
+}
+
+/* The spawner's loop: a reader per request, the reply its pid or -errno,
+ * until the caller closes its end. */
+static void spawner_serve(int sock, pid_t parent)
+{
+    char msg[SPAWN_MSG_MAX];
+    for (;;) {
+        int fd;
+        ssize_t n = recv_fd(sock, msg, sizeof msg, &fd);
+        if (n <= 0) {
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+        spawn_head h;
+        read_job job;
+        int32_t reply = -EINVAL;
+        if (fd >= 0 && parse_request(msg, (size_t)n, &h, &job)) {
+            pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+            if (pid == 0) {
+                close(sock);
+                run_child(fd, parent, &h.params, read_body, &job);
+            }
+            reply = pid < 0 ? -errno : (int32_t)pid;
+        }
+        if (fd >= 0)
+            close(fd);
+        if (send(sock, &reply, sizeof reply, MSG_NOSIGNAL) != (ssize_t)sizeof reply)
+            return;
+    }
+}
+
+ingest_spawner *ingest_spawner_new(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return NULL;
+    pid_t parent = getpid(), pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == parent)
+            spawner_serve(sv[1], parent);
+        _exit(0); /* the caller's atexit handlers (and a leak checker) are not ours */
+    }
+    close(sv[1]);
+    ingest_spawner *s = dq_calloc(1, sizeof *s);
+    *s = (ingest_spawner){pid, sv[0]};
+    return s;
+}
+
+void ingest_spawner_free(ingest_spawner *s)
+{
+    if (!s)
+        return;
+    if (s->sock >= 0)
+        close(s->sock); /* the spawner's recv ends, and so does it */
+    int status;
+    reap(s->pid, &status);
+    free(s);
+}
+
+static void put_field(dq_buf *b, spawn_head *h, int i, const void *p, size_t n)
+{
+    h->len[i] = p ? (uint32_t)n : NO_LEN;
+    if (p)
+        dq_buf_append(b, (const char *)p, n);
+}
+
+/* The request for path; false when it would not fit a message. */
+static bool build_request(dq_buf *b, const char *path, const ingest_params *params,
+                          const split_params *split, const ingest_spawn_setup *setup)
+{
+    spawn_head h;
+    memset(&h, 0, sizeof h); /* padding too: the bytes travel */
+    h.params = *params;
+    h.has_ocr = params->ocr != NULL;
+    if (params->ocr)
+        h.ocr = *params->ocr;
+    h.split = *split;
+    if (setup)
+        h.setup = *setup;
+    h.setup.state = NULL;
+    dq_buf_append(b, (const char *)&h, sizeof h);
+    put_field(b, &h, 0, path, strlen(path) + 1);
+    put_field(b, &h, 1, params->password, params->password ? strlen(params->password) + 1 : 0);
+    const char *langs = params->ocr ? params->ocr->langs : NULL;
+    put_field(b, &h, 2, langs, langs ? strlen(langs) + 1 : 0);
+    put_field(b, &h, 3, setup && setup->n ? setup->state : NULL, setup ? setup->n : 0);
+    memcpy(b->data, &h, sizeof h);
+    return b->len <= SPAWN_MSG_MAX;
+}
+
+/* Asks s for a reader writing to fd: its pid, or -1 (s is turned off). */
+static pid_t spawner_fork(ingest_spawner *s, const dq_buf *req, int fd)
+{
+    int32_t reply = -1;
+    ssize_t n = send_fd(s->sock, req->data, req->len, fd);
+    if (n == (ssize_t)req->len) {
+        while ((n = recv(s->sock, &reply, sizeof reply, 0)) < 0 && errno == EINTR)
+            ;
+    }
+    if (n != (ssize_t)sizeof reply || reply <= 0) {
+        close(s->sock);
+        s->sock = -1;
+        return -1;
+    }
+    return (pid_t)reply;
+}
+
+ingest_reader *ingest_reader_spawn(ingest_spawner *s, const char *path,
+                                   const ingest_params *params, const split_params *split,
+                                   const ingest_spawn_setup *setup)
+{
+    dq_buf req = DQ_BUF_INIT;
+    int fds[2] = {-1, -1};
+    pid_t pid = -1;
+    if (s && s->sock >= 0 && build_request(&req, path, params, split, setup) &&
+        reply_pipe(fds) == 0) {
+        pid = spawner_fork(s, &req, fds[1]);
+        close(fds[1]);
+        if (pid < 0)
+            close(fds[0]);
+    }
+    dq_buf_free(&req);
+    if (pid < 0)
+        return ingest_reader_start(path, params, split);
+    return reader_new(pid, fds[0], params, true);
 }

@@ -127,10 +127,15 @@ static int parse_ocr_mode(const char *s, ocr_mode *out)
     return 0;
 }
 
-/* OCR's page callback: the run's count on the bar, and Ctrl-C stops it. */
+/* OCR's page callback, in a reader: the run's count on the bar, and Ctrl-C
+ * stops it. */
 static int on_ocr_page(void *user, int done, int total)
 {
     ingest_run *run = user;
+    if (run->reader_bar.pending && run->events.files_done)
+        run->events.files_done(run->events.user, run->reader_bar.files, run->reader_bar.bytes,
+                               run->pages);
+    run->reader_bar.pending = false;
     if (run->events.ocr_progress)
         run->events.ocr_progress(run->events.user, run->ocr_pages + run->ocr_empty + done, done,
                                  total);
@@ -339,10 +344,36 @@ static unsigned run_jobs(const ingest_run *run)
     return run->jobs > 0 ? (unsigned)run->jobs : online_cores();
 }
 
+/* What a spawned reader's copy of the run takes from the run as it is
+ * when the reader starts: the counts OCR's progress shows. */
+typedef struct {
+    long long ocr_pages, ocr_empty, pages, bytes;
+    int files;
+} reader_state;
+
+/* ingest_spawn_setup's fn, in the reader. */
+static void set_reader_state(void *user, const void *state, size_t n)
+{
+    ingest_run *run = user;
+    reader_state rs;
+    if (n != sizeof rs)
+        return;
+    memcpy(&rs, state, sizeof rs);
+    run->ocr_pages = rs.ocr_pages;
+    run->ocr_empty = rs.ocr_empty;
+    run->pages = rs.pages;
+    run->reader_bar.files = rs.files;
+    run->reader_bar.bytes = rs.bytes;
+    run->reader_bar.pending = rs.files > 0;
+}
+
 /* Starts a reader child for f with the run's limits, password, OCR and
  * chunking, its PDF pages read by up to parts processes (of the run's
- * jobs); NULL with the error set. */
-static ingest_reader *start_reader(const ingest_run *run, const input_file *f, unsigned parts)
+ * jobs), forked by spawner unless NULL; files and bytes: what the bar
+ * shows now. NULL with the error set. */
+static ingest_reader *start_reader(ingest_run *run, ingest_spawner *spawner,
+                                   const input_file *f, unsigned parts, int files,
+                                   long long bytes)
 {
     ingest_params ip = run->limits;
     ip.password = run->password;
@@ -354,7 +385,9 @@ static ingest_reader *start_reader(const ingest_run *run, const input_file *f, u
     if (ocr.threads == 0 && jobs > 1)
         ocr.threads = online_cores() * parts > jobs ? (int)(online_cores() * parts / jobs) : 1;
     ip.ocr = &ocr;
-    return ingest_reader_start(f->abs, &ip, &run->split);
+    reader_state rs = {run->ocr_pages, run->ocr_empty, run->pages, bytes, files};
+    ingest_spawn_setup setup = {set_reader_state, run, &rs, sizeof rs};
+    return ingest_reader_spawn(spawner, f->abs, &ip, &run->split, &setup);
 }
 
 static void take_result(ingest_reader *r, read_result *out)
@@ -369,7 +402,7 @@ static void take_result(ingest_reader *r, read_result *out)
 static void read_now(ingest_run *run, const input_file *f, read_result *out)
 {
     memset(out, 0, sizeof *out);
-    ingest_reader *r = start_reader(run, f, 1);
+    ingest_reader *r = start_reader(run, NULL, f, 1, 0, 0);
     if (!r) {
         out->rc = INGEST_READ_FAILED;
         out->err = dq_strdup(dq_last_error());
@@ -655,6 +688,8 @@ typedef struct {
     size_t next;       /* the first file not looked at yet */
     unsigned jobs, running;
     size_t held_bytes; /* of the results waiting */
+    ingest_spawner *spawner; /* forks the readers; NULL: this process does */
+    long long bytes_done;    /* of the files stored so far, for the bar */
 } reader_pool;
 
 static ahead_file *slot_of(reader_pool *p, size_t i)
@@ -693,7 +728,8 @@ static int pool_plan(reader_pool *p, size_t cursor)
             /* The last file gets the jobs no other file will: a large PDF
              * read alone (or last) has its pages split among them. */
             a->parts = p->next == p->files->n ? p->jobs - p->running : 1;
-            a->reader = start_reader(p->run, f, a->parts);
+            a->reader = start_reader(p->run, p->spawner, f, a->parts, (int)cursor,
+                                     p->bytes_done);
             if (a->reader) {
                 p->running += a->parts;
             } else {
@@ -741,15 +777,17 @@ static void pool_free(reader_pool *p)
         read_result_free(&p->ahead[i].res);
     }
     free(p->ahead);
+    ingest_spawner_free(p->spawner);
 }
 
 int ingest_run_files(ingest_run *run, const file_list *files)
 {
     unsigned jobs = run_jobs(run);
     /* The window and HELD_BYTES_MAX bound the documents held in memory. */
-    reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0, 0};
+    reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0, 0, NULL, 0};
     p.ahead = dq_calloc(p.window, sizeof *p.ahead);
-    long long bytes = 0;
+    /* Before the store's cache and the documents read grow this process. */
+    p.spawner = ingest_spawner_new();
     int rc = 0;
     /* A feed that fails is left to the pass after the run, which meets the
      * same error and reports it. */
@@ -778,9 +816,9 @@ int ingest_run_files(ingest_run *run, const file_list *files)
         a->done = false;
         if (rc < 0)
             break;
-        bytes += files->items[i].size;
+        p.bytes_done += files->items[i].size;
         if (run->events.files_done)
-            run->events.files_done(run->events.user, (int)i + 1, bytes, run->pages);
+            run->events.files_done(run->events.user, (int)i + 1, p.bytes_done, run->pages);
         pool_pump(&p, i + 1, 0); /* the children's pipes keep flowing */
     }
     run->n_embedded += feed.n_embedded;

@@ -185,6 +185,14 @@ typedef struct {
     long long unreadable_failed; /* the same, not OCR'd (stored without text) */
     long long dropped;           /* unmapped glyphs left out of readable pages */
     dq_buf failures;         /* "  path: reason\n" lines for the summary */
+    /* In a reader the run's spawner started (a copy of the run as it was at
+     * the start): the bar's counts when the reader started, shown before its
+     * first OCR page. */
+    struct {
+        int files;
+        long long bytes;
+        bool pending;
+    } reader_bar;
 
     /* Content hashes of stored documents to re-chunk (made with other
      * settings), sorted; the caller owns them. Per document, not per path,
