@@ -276,7 +276,8 @@ void ingest_spawner_free(ingest_spawner *s);
 /* A spawned reader runs in a copy of its caller's memory as it was at
  * ingest_spawner_new(): fn(user, state, n) runs in it first, to bring what
  * the reader's callbacks (OCR progress) read up to date; state's n bytes
- * are copied to it. fn NULL: nothing runs. */
+ * are copied to it. fn NULL: nothing runs; nor does fn in a reader this
+ * process forks itself, whose memory is as it is now. */
 typedef struct {
     void (*fn)(void *user, const void *state, size_t n);
     void *user;        /* a pointer into the caller's memory as it was then */

@@ -7,12 +7,14 @@
 
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -946,4 +948,100 @@ Test(extract, pages_read_in_parts_fail_as_one_pass_does)
     params.page_parts = 3;
     cr_assert_eq(ingest_extract_params(pdf, &params, &d), -1);
     cr_expect_str_eq(dq_last_error(), one_pass);
+}
+
+/* ---- readers forked by a spawner (ingest_spawner) -------------------------- */
+
+/* A spawned reader's setup: creates the file its state names. */
+static void create_state_file(void *user, const void *state, size_t n)
+{
+    (void)user;
+    char path[512];
+    snprintf(path, sizeof path, "%.*s", (int)n, (const char *)state);
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+}
+
+/* Reads path, cleaned and split, in a reader s forks (NULL: this process). */
+static int read_spawned(ingest_spawner *s, const char *path, const ingest_params *params,
+                        const ingest_spawn_setup *setup, ingest_prepared *out)
+{
+    split_params split = split_default_params();
+    ingest_reader *r = ingest_reader_spawn(s, path, params, &split, setup);
+    cr_assert_not_null(r, "%s", dq_last_error());
+    return ingest_reader_finish(r, out);
+}
+
+static void expect_same_chunks(const ingest_prepared *a, const ingest_prepared *b)
+{
+    cr_assert_eq(a->chunks.n, b->chunks.n);
+    cr_assert_gt(a->chunks.n, 0);
+    for (size_t i = 0; i < a->chunks.n; i++) {
+        cr_expect_str_eq(a->chunks.items[i].text, b->chunks.items[i].text, "chunk %zu", i);
+        cr_expect_eq(a->boxes[i].n, b->boxes[i].n, "chunk %zu boxes", i);
+    }
+}
+
+/* No child of this process is left: the readers and the spawner were reaped. */
+static void expect_no_child(void)
+{
+    errno = 0;
+    cr_expect_eq(waitpid(-1, NULL, WNOHANG), -1, "a child was left behind");
+    cr_expect_eq(errno, ECHILD);
+}
+
+Test(extract, a_spawned_reader_reads_what_a_forked_one_does_after_its_setup)
+{
+    char texts[160][64];
+    char pdf[512], marker[512];
+    snprintf(pdf, sizeof pdf, "%s", path_in("parts.pdf"));
+    snprintf(marker, sizeof marker, "%s", path_in("setup-ran"));
+    write_parted_pdf(pdf, texts, 15);
+    ingest_params params = ingest_default_params();
+    ingest_spawner *s = ingest_spawner_new();
+    cr_assert_not_null(s);
+    ingest_spawn_setup setup = {create_state_file, NULL, marker, strlen(marker)};
+    ingest_prepared direct, spawned;
+    cr_assert_eq(read_spawned(NULL, pdf, &params, NULL, &direct), 0, "%s", dq_last_error());
+    cr_assert_eq(read_spawned(s, pdf, &params, &setup, &spawned), 0, "%s", dq_last_error());
+    expect_same_doc(&direct.raw, &spawned.raw);
+    expect_same_chunks(&direct, &spawned);
+    cr_expect_eq(access(marker, F_OK), 0, "the setup did not run in the reader");
+    ingest_prepared_free(&direct);
+    ingest_prepared_free(&spawned);
+    /* A limit travels with the request: page 16 is over it. */
+    params.max_page_chars = 200;
+    cr_expect_eq(read_spawned(s, pdf, &params, NULL, &spawned), INGEST_READ_FAILED);
+    cr_expect(strstr(dq_last_error(), "page 16 has"), "%s", dq_last_error());
+    ingest_spawner_free(s);
+    expect_no_child();
+}
+
+Test(extract, a_request_too_large_for_the_spawner_is_forked_here)
+{
+    char texts[160][64];
+    char pdf[512];
+    snprintf(pdf, sizeof pdf, "%s", path_in("parts.pdf"));
+    write_parted_pdf(pdf, texts, 15);
+    /* A password longer than a request may be (the PDF is not encrypted:
+     * the password is not asked for). */
+    char *password = dq_malloc(64 << 10);
+    memset(password, 'x', (64 << 10) - 1);
+    password[(64 << 10) - 1] = '\0';
+    ingest_params params = ingest_default_params();
+    params.password = password;
+    ingest_spawner *s = ingest_spawner_new();
+    cr_assert_not_null(s);
+    ingest_prepared p;
+    cr_expect_eq(read_spawned(s, pdf, &params, NULL, &p), 0, "%s", dq_last_error());
+    cr_expect_eq(p.n_pages, 48);
+    ingest_prepared_free(&p);
+    params.password = NULL;
+    cr_expect_eq(read_spawned(s, pdf, &params, NULL, &p), 0, "%s", dq_last_error());
+    cr_expect_eq(p.n_pages, 48);
+    ingest_prepared_free(&p);
+    ingest_spawner_free(s);
+    free(password);
+    expect_no_child();
 }
