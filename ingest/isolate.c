@@ -807,7 +807,9 @@ int page_workers_finish(page_workers *w, page_part *out)
  * and forks each reader with CLONE_PARENT: the reader is the caller's own
  * child as before (the caller waits for it, kills it, and it dies with the
  * caller), only its memory is the spawner's. The spawner forks nothing else
- * and starts no thread, so the raw clone needs none of fork()'s handlers. A
+ * and starts no thread, so the raw clone needs none of fork()'s handlers
+ * (glibc's record of the thread's id stays the spawner's in the reader: it
+ * serves as a lock owner's token there, and raise() asks the kernel). A
  * request that fails in any way (the spawner gone, CLONE_PARENT refused to
  * a process that is PID 1) turns the spawner off, and readers are forked
  * directly again. */

@@ -689,6 +689,7 @@ typedef struct {
     unsigned jobs, running;
     size_t held_bytes; /* of the results waiting */
     ingest_spawner *spawner; /* forks the readers; NULL: this process does */
+    bool spawner_tried;      /* spawner is made for the first reader, once */
     long long bytes_done;    /* of the files stored so far, for the bar */
 } reader_pool;
 
@@ -728,6 +729,9 @@ static int pool_plan(reader_pool *p, size_t cursor)
             /* The last file gets the jobs no other file will: a large PDF
              * read alone (or last) has its pages split among them. */
             a->parts = p->next == p->files->n ? p->jobs - p->running : 1;
+            if (!p->spawner_tried)
+                p->spawner = ingest_spawner_new();
+            p->spawner_tried = true;
             a->reader = start_reader(p->run, p->spawner, f, a->parts, (int)cursor,
                                      p->bytes_done);
             if (a->reader) {
@@ -784,10 +788,8 @@ int ingest_run_files(ingest_run *run, const file_list *files)
 {
     unsigned jobs = run_jobs(run);
     /* The window and HELD_BYTES_MAX bound the documents held in memory. */
-    reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0, 0, NULL, 0};
+    reader_pool p = {run, files, NULL, 4 * (size_t)jobs, 0, jobs, 0, 0, NULL, false, 0};
     p.ahead = dq_calloc(p.window, sizeof *p.ahead);
-    /* Before the store's cache and the documents read grow this process. */
-    p.spawner = ingest_spawner_new();
     int rc = 0;
     /* A feed that fails is left to the pass after the run, which meets the
      * same error and reports it. */
