@@ -985,7 +985,7 @@ static bool build_request(dq_buf *b, const char *path, const ingest_params *para
                           const split_params *split, const ingest_spawn_setup *setup)
 {
     spawn_head h;
-    memset(&h, 0, sizeof h); /* padding too: the bytes travel */
+    memset(&h, 0, sizeof h);
     h.params = *params;
     h.has_ocr = params->ocr != NULL;
     if (params->ocr)
