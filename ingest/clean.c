@@ -153,7 +153,10 @@ static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *ou
              numbering_prefix(out->data + begin, out->len - begin)))
             out->data[out->len++] = ' ';
         pending_space = pending_hard = false;
-        out->len += (size_t)utf8_encode(cp, out->data + out->len);
+        if (cp < 0x80) /* most characters: no call */
+            out->data[out->len++] = (char)cp;
+        else
+            out->len += (size_t)utf8_encode(cp, out->data + out->len);
         prev = cp;
     }
     out->data[out->len] = '\0';

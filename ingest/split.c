@@ -99,7 +99,7 @@ typedef enum { CH_SPACE, CH_WORD, CH_CJK, CH_SYMBOL } char_kind;
 
 static char_kind kind_of(uint32_t cp)
 {
-    if (uc_is_cjk(cp))
+    if (cp >= 0x80 && uc_is_cjk(cp)) /* no call for ASCII, most characters */
         return CH_CJK;
     if (is_word_char(cp))
         return CH_WORD;
