@@ -164,25 +164,16 @@ static bool char_off_page(const fz_stext_char *ch, fz_rect page)
 }
 
 /* MuPDF 1.21's fz_rect_from_quad() and fz_union_rect(), the same
- * comparisons in the same order, inline: convert_page() bounds each line
- * with them for every character, as the stext device's close would have
- * (load_stext() leaves that pass out), and the calls were most of its cost. */
-static inline float min2(float a, float b)
-{
-    return a < b ? a : b;
-}
-
-static inline float max2(float a, float b)
-{
-    return a > b ? a : b;
-}
-
+ * comparisons in the same order (fz_min() and fz_max() are its inline
+ * ones), inline: convert_page() bounds each line with them for every
+ * character, as the stext device's close would have (load_stext() leaves
+ * that pass out), and the calls were most of its cost. */
 static inline fz_rect quad_box(const fz_quad *q)
 {
-    return (fz_rect){min2(min2(q->ll.x, q->lr.x), min2(q->ul.x, q->ur.x)),
-                     min2(min2(q->ll.y, q->lr.y), min2(q->ul.y, q->ur.y)),
-                     max2(max2(q->ll.x, q->lr.x), max2(q->ul.x, q->ur.x)),
-                     max2(max2(q->ll.y, q->lr.y), max2(q->ul.y, q->ur.y))};
+    return (fz_rect){fz_min(fz_min(q->ll.x, q->lr.x), fz_min(q->ul.x, q->ur.x)),
+                     fz_min(fz_min(q->ll.y, q->lr.y), fz_min(q->ul.y, q->ur.y)),
+                     fz_max(fz_max(q->ll.x, q->lr.x), fz_max(q->ul.x, q->ur.x)),
+                     fz_max(fz_max(q->ll.y, q->lr.y), fz_max(q->ul.y, q->ur.y))};
 }
 
 static inline fz_rect box_union(fz_rect a, fz_rect b)
