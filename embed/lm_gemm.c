@@ -441,8 +441,8 @@ prefetch_y(const float *Y, int ldy, int t, int t_end)
 }
 
 /* Packed panels ahead of this one, whose lines each tile of a task asks
- * for a part of: the pool hands tasks out in order, so the next task of
- * this thread is one of the next NEXT_PANELS panels. Asking for a whole
+ * for a part of: the pool hands tasks out in order, so on two threads the
+ * next task of this thread is one of the next NEXT_PANELS panels. Asking for a whole
  * panel's lines at once, as the task starts, stalled it until they
  * arrived (2.4% of the product's samples sat there). */
 enum { NEXT_PANELS = 2 };
@@ -456,7 +456,7 @@ static lookahead lookahead_new(const gemm_job *j, int task, int tiles)
 {
     int panels = (j->W->N + PANEL - 1) / PANEL;
     int next = panels - 1 - task < NEXT_PANELS ? panels - 1 - task : NEXT_PANELS;
-    if (!j->packed || next <= 0)
+    if (!j->packed || next <= 0 || tiles <= 0)
         return (lookahead){NULL, 0, 0};
     const size_t bytes = panel_bytes(j->nb), left = (size_t)next * bytes;
     return (lookahead){(const char *)j->packed + (size_t)(task + 1) * bytes, left,
