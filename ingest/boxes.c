@@ -132,7 +132,11 @@ static void chunk_boxes(const ingest_raw_doc *raw, const norm_doc *d, const chun
             const ingest_line *l = d->lines[i].line;
             const char *L = d->text.data + d->lines[i].off;
             size_t m = d->lines[i].len;
-            const char *hit = strstr(N + cursor, L);
+            /* Most lines come right at the cursor: strstr() would find
+             * them there too, at the cost of setting up its search. */
+            const char *hit = len - cursor >= m && !memcmp(N + cursor, L, m)
+                                  ? N + cursor
+                                  : strstr(N + cursor, L);
             size_t at = hit ? (size_t)(hit - N) : 0;
             if (hit && (at == cursor ||
                         (m >= MIN_FREE_MATCH && (at - cursor <= MAX_GAP || !started)))) {

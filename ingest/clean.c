@@ -130,30 +130,40 @@ static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *ou
         int len;
         uint32_t cp = utf8_at(s, n, i, &len);
         i += (size_t)len;
-        if ((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0xFF21 && cp <= 0xFF3A) ||
-            (cp >= 0xFF41 && cp <= 0xFF5A))
-            cp = uc_fold_fullwidth(cp);
-        if (cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0xFEFF || cp == 0x00AD)
-            continue;
-        if (cp == ' ' || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) || cp == 0xA0 ||
-            cp == 0x3000 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F) {
-            pending_space = out->len > begin;
-            /* An ideographic space inside a line was typed by the author
-             * ("日期：…　地点：…"), unlike the spaces MuPDF puts between
-             * CJK glyphs, so it survives between CJK characters. */
-            pending_hard |= pending_space && cp == 0x3000;
-            continue;
+        /* Printable ASCII, most characters, is none of what follows (a
+         * folded full-width form is a letter or digit). */
+        if (cp <= 0x20 || cp >= 0x7F) {
+            if ((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0xFF21 && cp <= 0xFF3A) ||
+                (cp >= 0xFF41 && cp <= 0xFF5A))
+                cp = uc_fold_fullwidth(cp);
+            if (cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0xFEFF || cp == 0x00AD)
+                continue;
+            if (cp == ' ' || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) ||
+                cp == 0xA0 || cp == 0x3000 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F ||
+                cp == 0x205F) {
+                pending_space = out->len > begin;
+                /* An ideographic space inside a line was typed by the
+                 * author ("日期：…　地点：…"), unlike the spaces MuPDF puts
+                 * between CJK glyphs, so it survives between CJK
+                 * characters. */
+                pending_hard |= pending_space && cp == 0x3000;
+                continue;
+            }
         }
         /* Written in place, with room for a space and a character. */
         if (out->len + 5 >= out->cap)
             dq_buf_reserve(out, 5);
+        /* Between two ASCII characters a space always stays. */
         if (pending_space &&
-            (space_between(prev, cp) ||
+            ((prev < 0x80 && cp < 0x80) || space_between(prev, cp) ||
              ((pending_hard || keep_cjk_spaces) && uc_is_cjk(prev) && uc_is_cjk(cp)) ||
              numbering_prefix(out->data + begin, out->len - begin)))
             out->data[out->len++] = ' ';
         pending_space = pending_hard = false;
-        out->len += (size_t)utf8_encode(cp, out->data + out->len);
+        if (cp < 0x80) /* most characters: no call */
+            out->data[out->len++] = (char)cp;
+        else
+            out->len += (size_t)utf8_encode(cp, out->data + out->len);
         prev = cp;
     }
     out->data[out->len] = '\0';

@@ -163,6 +163,49 @@ static bool char_off_page(const fz_stext_char *ch, fz_rect page)
             q->ur.y >= page.y1);
 }
 
+/* MuPDF 1.21's fz_rect_from_quad() and fz_union_rect(), the same
+ * comparisons in the same order (fz_min() and fz_max() are its inline
+ * ones), inline: convert_page() bounds each line with them for every
+ * character, as the stext device's close would have (load_stext() leaves
+ * that pass out), and the calls were most of its cost. */
+static inline fz_rect quad_box(const fz_quad *q)
+{
+    return (fz_rect){fz_min(fz_min(q->ll.x, q->lr.x), fz_min(q->ul.x, q->ur.x)),
+                     fz_min(fz_min(q->ll.y, q->lr.y), fz_min(q->ul.y, q->ur.y)),
+                     fz_max(fz_max(q->ll.x, q->lr.x), fz_max(q->ul.x, q->ur.x)),
+                     fz_max(fz_max(q->ll.y, q->lr.y), fz_max(q->ul.y, q->ur.y))};
+}
+
+static inline fz_rect box_union(fz_rect a, fz_rect b)
+{
+    if (!fz_is_valid_rect(b))
+        return a;
+    if (!fz_is_valid_rect(a))
+        return b;
+    if (fz_is_infinite_rect(a))
+        return a;
+    if (fz_is_infinite_rect(b))
+        return b;
+    if (a.x0 > b.x0)
+        a.x0 = b.x0;
+    if (a.y0 > b.y0)
+        a.y0 = b.y0;
+    if (a.x1 < b.x1)
+        a.x1 = b.x1;
+    if (a.y1 < b.y1)
+        a.y1 = b.y1;
+    return a;
+}
+
+/* Whether box, a quad_box(), overlaps page: then its quad is not off the
+ * page (char_off_page() is false), as each of its edges is one of the
+ * quad's corners; a NaN edge decides nothing. Most characters are decided
+ * here, without char_off_page()'s sixteen comparisons. */
+static inline bool box_overlaps(fz_rect box, fz_rect page)
+{
+    return box.x1 > page.x0 && box.x0 < page.x1 && box.y1 > page.y0 && box.y0 < page.y1;
+}
+
 /* The box of ln's characters on page, as MuPDF bounds a line (the union of
  * its characters' quads), for a line some of whose characters were off it. */
 static fz_rect line_box_on_page(const fz_stext_line *ln, fz_rect page)
@@ -170,13 +213,15 @@ static fz_rect line_box_on_page(const fz_stext_line *ln, fz_rect page)
     fz_rect box = fz_empty_rect;
     for (const fz_stext_char *ch = ln->first_char; ch; ch = ch->next)
         if (!char_off_page(ch, page))
-            box = fz_union_rect(box, fz_rect_from_quad(ch->quad));
+            box = box_union(box, quad_box(&ch->quad));
     return box;
 }
 
 /* Appends the text blocks of st to page, counting every character as it
  * came into q (U+FFFD and controls too, which are left out); characters off
- * the page are not read. Never throws. */
+ * the page are not read. Each line's box is the union of its characters'
+ * quads, as MuPDF's fz_stext_close_device() makes it, or of those on the
+ * page when some are off it. Never throws. */
 static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *page, dq_buf *lb,
                          font_cache *fonts, extract_stats *stats, text_quality *q)
 {
@@ -195,8 +240,11 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
             size_tally sizes = {{0}, {0}, 0};
             size_t n_bold = 0, n_chars = 0;
             bool clipped = false;
+            fz_rect line_box = fz_empty_rect;
             for (fz_stext_char *ch = ln->first_char; ch; ch = ch->next) {
-                if (char_off_page(ch, st->mediabox)) {
+                fz_rect ch_box = quad_box(&ch->quad);
+                line_box = ch == ln->first_char ? ch_box : box_union(line_box, ch_box);
+                if (!box_overlaps(ch_box, st->mediabox) && char_off_page(ch, st->mediabox)) {
                     clipped = true;
                     continue;
                 }
@@ -237,7 +285,7 @@ static void convert_page(fz_context *ctx, fz_stext_page *st, ingest_raw_page *pa
             ingest_line *line = raw_add_line(block, dq_strndup(s, n));
             line->size = tally_dominant(&sizes);
             line->bold = 2 * n_bold > n_chars;
-            fz_rect box = clipped ? line_box_on_page(ln, st->mediabox) : ln->bbox;
+            fz_rect box = clipped ? line_box_on_page(ln, st->mediabox) : line_box;
             line->x0 = box.x0;
             line->y0 = box.y0;
             line->x1 = box.x1;
@@ -421,7 +469,16 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
         else
             fz_run_page_contents(ctx, page, tdev, fz_identity, cookie);
         fz_close_device(ctx, tdev);
+#if FZ_VERSION_MAJOR == 1 && FZ_VERSION_MINOR == 21
+        /* MuPDF 1.21's stext close only bounds each line and block by its
+         * characters, one more walk over all of them: convert_page() bounds
+         * the lines on its own walk, and nothing reads a text block's box.
+         * Marked closed, the device drops without MuPDF's warning. Other
+         * versions' close may do more, so they get it. */
+        dev->close_device = NULL;
+#else
         fz_close_device(ctx, dev);
+#endif
     }
     fz_always(ctx)
     {

@@ -80,8 +80,8 @@ static int letter_class(uint32_t c)
 
 static bool is_alnum(uint32_t c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= 0xB2 && c <= 0xB3) || c == 0xB9 || letter_class(c) >= 0;
+    return quality_ascii_alnum(c) || (c >= 0xB2 && c <= 0xB3) || c == 0xB9 ||
+           letter_class(c) >= 0;
 }
 
 void quality_end_word(text_quality *q)
@@ -93,30 +93,13 @@ void quality_end_word(text_quality *q)
     q->word_len = q->word_alnum = q->word_bad = 0;
 }
 
-static void add_to_word(text_quality *q, uint32_t c, bool alnum)
-{
-    if (q->word_len == 0) {
-        q->word_first = c;
-        q->word_same = true;
-    } else if (c != q->word_first) {
-        q->word_same = false;
-    }
-    q->word_len++;
-    q->word_alnum += alnum;
-}
-
-void quality_add_char(text_quality *q, uint32_t c, bool cjk_font)
+void quality_add_other(text_quality *q, uint32_t c, bool cjk_font)
 {
     if (c == ' ' || c == 0xA0 || c == 0x3000 || c == '\t') {
         quality_end_word(q);
         return;
     }
     q->chars++;
-    if (c > 0x20 && c < 0x7F) { /* printable ASCII, most characters: no junk, no script */
-        q->cjk_font += cjk_font;
-        add_to_word(q, c, is_alnum(c));
-        return;
-    }
     size_t bad = 1;
     if (c == 0xFFFD)
         q->fffd++;
@@ -137,7 +120,7 @@ void quality_add_char(text_quality *q, uint32_t c, bool cjk_font)
         q->cjk_font_cjk += k == QS_CJK;
         q->cjk_font_latin += k >= 0 && k != QS_CJK;
     }
-    add_to_word(q, c, is_alnum(c));
+    quality_add_to_word(q, c, is_alnum(c));
 }
 
 void quality_sum(text_quality *total, const text_quality *page)

@@ -45,9 +45,40 @@ typedef struct {
     bool word_same;
 } text_quality;
 
+/* What quality_add_char() inlines, for the printable ASCII of most text
+ * (extract.c counts every character of every page). */
+static inline bool quality_ascii_alnum(uint32_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline void quality_add_to_word(text_quality *q, uint32_t c, bool alnum)
+{
+    if (q->word_len == 0) {
+        q->word_first = c;
+        q->word_same = true;
+    } else if (c != q->word_first) {
+        q->word_same = false;
+    }
+    q->word_len++;
+    q->word_alnum += alnum;
+}
+
+/* quality_add_char() of a character other than printable ASCII. */
+void quality_add_other(text_quality *q, uint32_t c, bool cjk_font);
+
 /* Counts code point c drawn with a font that is (cjk_font) a CJK font;
  * spaces end words. */
-void quality_add_char(text_quality *q, uint32_t c, bool cjk_font);
+static inline void quality_add_char(text_quality *q, uint32_t c, bool cjk_font)
+{
+    if (c > 0x20 && c < 0x7F) { /* printable ASCII: no junk, no script */
+        q->chars++;
+        q->cjk_font += cjk_font;
+        quality_add_to_word(q, c, quality_ascii_alnum(c));
+        return;
+    }
+    quality_add_other(q, c, cjk_font);
+}
 /* Ends the current word (at the end of a line). */
 void quality_end_word(text_quality *q);
 /* Adds page's counts into total. */

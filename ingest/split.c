@@ -79,7 +79,7 @@ split_params split_default_params(void)
     return p;
 }
 
-static bool is_word_char(uint32_t cp)
+static inline bool is_word_char(uint32_t cp)
 {
     return (cp < 0x80 && (((cp | 32) >= 'a' && (cp | 32) <= 'z') || (cp >= '0' && cp <= '9'))) ||
            (cp >= 0xC0 && cp < 0x2000 && cp != 0xD7 && cp != 0xF7);
@@ -97,9 +97,9 @@ static bool is_space(char c)
  * sensible size. */
 typedef enum { CH_SPACE, CH_WORD, CH_CJK, CH_SYMBOL } char_kind;
 
-static char_kind kind_of(uint32_t cp)
+static inline char_kind kind_of(uint32_t cp)
 {
-    if (uc_is_cjk(cp))
+    if (cp >= 0x80 && uc_is_cjk(cp)) /* no call for ASCII, most characters */
         return CH_CJK;
     if (is_word_char(cp))
         return CH_WORD;
