@@ -469,11 +469,16 @@ static fz_stext_page *load_stext(fz_context *ctx, fz_document *doc, int i,
         else
             fz_run_page_contents(ctx, page, tdev, fz_identity, cookie);
         fz_close_device(ctx, tdev);
-        /* The stext device's close only bounds each line and block by its
+#if FZ_VERSION_MAJOR == 1 && FZ_VERSION_MINOR == 21
+        /* MuPDF 1.21's stext close only bounds each line and block by its
          * characters, one more walk over all of them: convert_page() bounds
          * the lines on its own walk, and nothing reads a text block's box.
-         * Marked closed, the device drops without MuPDF's warning. */
+         * Marked closed, the device drops without MuPDF's warning. Other
+         * versions' close may do more, so they get it. */
         dev->close_device = NULL;
+#else
+        fz_close_device(ctx, dev);
+#endif
     }
     fz_always(ctx)
     {
