@@ -1,5 +1,5 @@
-/* vecmath.c - GELU, SwiGLU, LayerNorm, RMSNorm and softmax over float vectors, plain
- * and AVX-512.
+/* vecmath.c - GELU, SwiGLU, LayerNorm, RMSNorm, RoPE and softmax over float vectors,
+ * plain and AVX-512.
  *
  * The AVX-512 versions are compiled with target attributes and chosen at run
  * time, so the library still runs on CPUs without AVX-512. exp and GELU
