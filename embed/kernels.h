@@ -114,6 +114,10 @@ void vec_layernorm(float *x, const float *res, const float *gamma, const float *
 /* out = x / sqrt(mean(x^2) + eps) * w, the sum of squares in double (out
  * may be x): the LLMs' RMSNorm. */
 void vec_rmsnorm(const float *x, const float *w, int n, float eps, float *out);
+/* Rotates the pairs of v (2 * half floats) by the angles whose cosines and
+ * sines are cs and sn (half each), in place: pair i is (v[i], v[i + half])
+ * with neox (GPT-NeoX's layout), else (v[2i], v[2i + 1]): the LLMs' RoPE. */
+void vec_rope(float *v, const float *cs, const float *sn, int half, bool neox);
 /* Softmax of x[0..n) * scale (scale > 0), in place. */
 void vec_softmax(float *x, int n, float scale);
 

@@ -352,8 +352,7 @@ static void add_bias(float *out, int m, int N, const float *bias)
 {
     if (bias)
         for (int t = 0; t < m; t++)
-            for (int i = 0; i < N; i++)
-                out[(size_t)t * N + i] += bias[i];
+            vec_add(out + (size_t)t * N, bias, N);
 }
 
 /* out (m, W->N) = in (m, W->K) W^T (+ bias). */
@@ -393,15 +392,8 @@ static void rope(const lm_ctx *c, float *x, int row0, int t0, int t1, int n_head
     for (int t = t0; t < t1; t++) {
         const float *cs = c->rope_cos + (size_t)(row0 + t) * half;
         const float *sn = c->rope_sin + (size_t)(row0 + t) * half;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = x + (size_t)t * ld + (size_t)h * hp->head_dim;
-            for (int i = 0; i < half; i++) {
-                int i0 = hp->rope_neox ? i : 2 * i, i1 = hp->rope_neox ? i + half : 2 * i + 1;
-                float a = v[i0], b = v[i1];
-                v[i0] = a * cs[i] - b * sn[i];
-                v[i1] = a * sn[i] + b * cs[i];
-            }
-        }
+        for (int h = 0; h < n_heads; h++)
+            vec_rope(x + (size_t)t * ld + (size_t)h * hp->head_dim, cs, sn, half, hp->rope_neox);
     }
 }
 

@@ -1,5 +1,5 @@
-/* vecmath.c - GELU, SwiGLU, LayerNorm, RMSNorm and softmax over float vectors, plain
- * and AVX-512.
+/* vecmath.c - GELU, SwiGLU, LayerNorm, RMSNorm, RoPE and softmax over float vectors,
+ * plain and AVX-512.
  *
  * The AVX-512 versions are compiled with target attributes and chosen at run
  * time, so the library still runs on CPUs without AVX-512. exp and GELU
@@ -127,6 +127,40 @@ static AVX512 void rmsnorm_avx512(const float *x, const float *w, int n, float e
     }
 }
 
+/* vec_rope, 16 NeoX pairs or 8 interleaved pairs a step, with the plain
+ * loop's roundings: a' = (a cos) - (b sin), b' = (a sin) + (b cos). */
+static AVX512 void rope_avx512(float *v, const float *cs, const float *sn, int half, bool neox)
+{
+    if (neox) {
+        for (int i = 0; i < half; i += 16) {
+            __mmask16 m = tail_mask(half - i);
+            __m512 a = _mm512_maskz_loadu_ps(m, v + i), b = _mm512_maskz_loadu_ps(m, v + half + i);
+            __m512 c = _mm512_maskz_loadu_ps(m, cs + i), s = _mm512_maskz_loadu_ps(m, sn + i);
+            _mm512_mask_storeu_ps(v + i, m,
+                                  _mm512_sub_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(b, s)));
+            _mm512_mask_storeu_ps(v + half + i, m,
+                                  _mm512_add_ps(_mm512_mul_ps(a, s), _mm512_mul_ps(b, c)));
+        }
+        return;
+    }
+    /* lanes 2i and 2i + 1 hold pair i and take angle i: the pair swapped
+     * times the sines, negated in the even lanes, completes both halves */
+    __m512i twice = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int i = 0; i < half; i += 8) {
+        __mmask8 m8 = (__mmask8)(half - i >= 8 ? 0xff : (1u << (half - i)) - 1);
+        __mmask16 m = (__mmask16)(half - i >= 8 ? 0xffff : (1u << 2 * (half - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(m, v + 2 * i);
+        __m512 c = _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m8, cs + i));
+        __m512 s = _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m8, sn + i));
+        c = _mm512_permutexvar_ps(twice, c);
+        s = _mm512_permutexvar_ps(twice, s);
+        __m512 bs = _mm512_mul_ps(_mm512_permute_ps(x, 0xb1), s); /* (b sin, a sin) per pair */
+        __m512 ac = _mm512_mul_ps(x, c);
+        _mm512_mask_storeu_ps(v + 2 * i, m,
+                              _mm512_mask_add_ps(_mm512_sub_ps(ac, bs), 0xaaaa, ac, bs));
+    }
+}
+
 static AVX512 void softmax_avx512(float *x, int n, float scale)
 {
     __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -216,6 +250,20 @@ void vec_rmsnorm(const float *x, const float *w, int n, float eps, float *out)
     float r = (float)(1.0 / sqrt(ss / n + eps));
     for (int i = 0; i < n; i++)
         out[i] = x[i] * r * w[i];
+}
+
+void vec_rope(float *v, const float *cs, const float *sn, int half, bool neox)
+{
+    if (bert_isa_get() >= BERT_ISA_AVX512) {
+        rope_avx512(v, cs, sn, half, neox);
+        return;
+    }
+    for (int i = 0; i < half; i++) {
+        int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+        float a = v[i0], b = v[i1];
+        v[i0] = a * cs[i] - b * sn[i];
+        v[i1] = a * sn[i] + b * cs[i];
+    }
 }
 
 void vec_softmax(float *x, int n, float scale)

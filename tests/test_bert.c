@@ -495,6 +495,42 @@ Test(bert, vector_kernels)
     }
 }
 
+/* vec_rope at every level gives the plain loop's bits, in both layouts,
+ * with and without a partial vector at the end. */
+Test(bert, rope_matches_the_plain_rotation)
+{
+    const int halves[] = {4, 8, 20, 32, 64};
+    for (int isa = BERT_ISA_SCALAR; isa <= bert_isa_detect(); isa++) {
+        bert_isa_set(isa);
+        for (size_t hi = 0; hi < sizeof halves / sizeof halves[0]; hi++) {
+            for (int neox = 0; neox < 2; neox++) {
+                int half = halves[hi];
+                float v[129], v0[129], cs[64], sn[64];
+                for (int i = 0; i < 2 * half; i++)
+                    v[i] = v0[i] = 3.0f * sinf(1.7f * (float)i + (float)half);
+                for (int i = 0; i < half; i++) {
+                    cs[i] = cosf(0.3f * (float)i + 1.0f);
+                    sn[i] = sinf(0.3f * (float)i + 1.0f);
+                }
+                v[2 * half] = 42.0f;
+                vec_rope(v, cs, sn, half, neox);
+                cr_assert_eq(v[2 * half], 42.0f, "rope wrote past its %d pairs", half);
+                for (int i = 0; i < half; i++) {
+                    int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+                    /* volatile: each product rounded, as the kernel's */
+                    volatile float ac = v0[i0] * cs[i], bs = v0[i1] * sn[i];
+                    volatile float as = v0[i0] * sn[i], bc = v0[i1] * cs[i];
+                    cr_assert_eq(v[i0], ac - bs, "pair %d of %d (neox %d, isa %d)", i, half, neox,
+                                 isa);
+                    cr_assert_eq(v[i1], as + bc, "pair %d of %d (neox %d, isa %d)", i, half, neox,
+                                 isa);
+                }
+            }
+        }
+    }
+    bert_isa_set(bert_isa_detect());
+}
+
 static void count_task(void *ctx, int task, int thread)
 {
     int *hits = ctx;

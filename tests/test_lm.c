@@ -1398,6 +1398,29 @@ Test(lm, sampling)
     cr_assert_float_eq(lp, (float)(3.0 - log(sum)), 1e-5);
 }
 
+enum { QUANT_MAX_BLOCKS = 37 };
+
+/* x (K, at most QUANT_MAX_BLOCKS blocks) through the scalar quantizer and
+ * the best one: the same bytes, and nothing written past the row. */
+static void check_quantize_paths(const float *x, int K)
+{
+    int8_t q[2][32 * QUANT_MAX_BLOCKS];
+    float d[2][QUANT_MAX_BLOCKS], dsx[2][2 * QUANT_MAX_BLOCKS + 1];
+    cr_assert_leq(K, 32 * QUANT_MAX_BLOCKS);
+    int best = lm_isa_detect();
+    for (int p = 0; p < 2; p++) {
+        lm_isa_set(p ? best : LM_ISA_SCALAR);
+        dsx[p][K / 16] = -7.0f;
+        lm_qrow r = {q[p], d[p], dsx[p]};
+        lm_quantize_row(x, K, &r);
+    }
+    lm_isa_set(best);
+    cr_assert_eq(memcmp(q[0], q[1], (size_t)K), 0);
+    cr_assert_eq(memcmp(d[0], d[1], (size_t)K / 32 * sizeof(float)), 0);
+    cr_assert_eq(memcmp(dsx[0], dsx[1], (size_t)K / 16 * sizeof(float)), 0);
+    cr_assert_eq(dsx[1][K / 16], -7.0f);
+}
+
 /* The AVX-512 activation quantizer writes the scalar one's bytes, zero,
  * huge, tiny and non-finite blocks included. */
 Test(lm, quantize_paths_agree)
@@ -1416,16 +1439,24 @@ Test(lm, quantize_paths_agree)
     x[130] = INFINITY;
     x[170] = NAN;
     x[200] = 2.5f * (127.0f / 127.0f); /* halves round to even */
-    int8_t q[2][K];
-    float d[2][K / 32], dsx[2][K / 16];
-    int best = lm_isa_detect();
-    for (int p = 0; p < 2; p++) {
-        lm_isa_set(p ? best : LM_ISA_SCALAR);
-        lm_qrow r = {q[p], d[p], dsx[p]};
-        lm_quantize_row(x, K, &r);
+    check_quantize_paths(x, K);
+}
+
+/* Rows of several groups of 16 blocks and a partial one (the AVX-512 form
+ * quantizes 16 blocks at a time), special values in each group. */
+Test(lm, quantize_paths_agree_past_16_blocks)
+{
+    enum { K = 32 * QUANT_MAX_BLOCKS };
+    float x[K];
+    unsigned seed = 5;
+    for (int i = 0; i < K; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / (float)(1 + i % 1000);
     }
-    lm_isa_set(best);
-    cr_assert_eq(memcmp(q[0], q[1], K), 0);
-    cr_assert_eq(memcmp(d[0], d[1], sizeof d[0]), 0);
-    cr_assert_eq(memcmp(dsx[0], dsx[1], sizeof dsx[0]), 0);
+    for (int i = 32 * 17; i < 32 * 18; i++)
+        x[i] = 0;
+    x[32 * 3 + 5] = NAN;
+    x[32 * 20 + 31] = INFINITY;
+    x[32 * 36 + 1] = -1e30f;
+    check_quantize_paths(x, K);
 }
