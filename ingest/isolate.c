@@ -810,8 +810,9 @@ int page_workers_finish(page_workers *w, page_part *out)
  * and starts no thread, so the raw clone needs none of fork()'s handlers
  * (glibc's record of the thread's id stays the spawner's in the reader: it
  * serves as a lock owner's token there, and raise() asks the kernel). A
- * request that fails in any way (the spawner gone, CLONE_PARENT refused to
- * a process that is PID 1) turns the spawner off, and readers are forked
+ * request that fails in any way (the spawner gone; the clone refused, as a
+ * seccomp filter may, or as the kernel refuses CLONE_PARENT to an init,
+ * which the spawner never is) turns the spawner off, and readers are forked
  * directly again. */
 struct ingest_spawner {
     pid_t pid;
@@ -907,6 +908,17 @@ static bool parse_request(const char *msg, size_t n, spawn_head *h, read_job *jo
     return true;
 }
 
+/* The raw clone passes the flags first and no stack, and takes 0 as the
+ * child's return: so the x86, ARM, RISC-V, POWER and LoongArch kernels. s390
+ * takes the stack first and SPARC returns the parent's pid to the child, so
+ * there (and wherever else unchecked) readers are forked directly. */
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) ||   \
+    defined(__riscv) || defined(__powerpc__) || defined(__loongarch__)
+#define DQ_RAW_CLONE 1
+#else
+#define DQ_RAW_CLONE 0
+#endif
+
 /* The spawner's loop: a reader per request, the reply its pid or -errno,
  * until the caller closes its end. */
 static void spawner_serve(int sock, pid_t parent)
@@ -941,7 +953,7 @@ static void spawner_serve(int sock, pid_t parent)
 ingest_spawner *ingest_spawner_new(void)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    if (!DQ_RAW_CLONE || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return NULL;
     pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
