@@ -7,9 +7,11 @@
 
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1014,6 +1016,65 @@ Test(extract, a_spawned_reader_reads_what_a_forked_one_does_after_its_setup)
     params.max_page_chars = 200;
     cr_expect_eq(read_spawned(s, pdf, &params, NULL, &spawned), INGEST_READ_FAILED);
     cr_expect(strstr(dq_last_error(), "page 16 has"), "%s", dq_last_error());
+    ingest_spawner_free(s);
+    expect_no_child();
+}
+
+/* The processes whose parent is this one, zombies included, up to max
+ * (from /proc, so that a child of another counts for nothing). */
+static size_t children_of_this_process(pid_t *out, size_t max)
+{
+    DIR *d = opendir("/proc");
+    cr_assert_not_null(d);
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char path[300], line[512];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        size_t got = f ? fread(line, 1, sizeof line - 1, f) : 0;
+        if (f)
+            fclose(f);
+        line[got] = '\0';
+        const char *end = strrchr(line, ')'); /* the name may hold anything */
+        int ppid = 0;
+        if (end && sscanf(end + 1, " %*c %d", &ppid) == 1 && ppid == getpid() && n < max)
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+Test(extract, a_spawned_reader_is_this_process_s_child_and_a_dead_spawner_is_not_needed)
+{
+    char texts[160][64];
+    char pdf[512];
+    snprintf(pdf, sizeof pdf, "%s", path_in("parts.pdf"));
+    write_parted_pdf(pdf, texts, 15);
+    ingest_params params = ingest_default_params();
+    split_params split = split_default_params();
+    ingest_spawner *s = ingest_spawner_new();
+    cr_assert_not_null(s);
+    pid_t kids[4];
+    cr_assert_eq(children_of_this_process(kids, 4), 1);
+    pid_t spawner = kids[0];
+    /* Waited for and killed by this process, so its child (CLONE_PARENT),
+     * not the spawner's; a zombie until finish reaps it. */
+    ingest_reader *r = ingest_reader_spawn(s, pdf, &params, &split, NULL);
+    cr_assert_not_null(r, "%s", dq_last_error());
+    cr_expect_eq(children_of_this_process(kids, 4), 2, "the reader is not this process's child");
+    ingest_prepared p;
+    cr_expect_eq(ingest_reader_finish(r, &p), 0, "%s", dq_last_error());
+    ingest_prepared_free(&p);
+    /* The spawner killed (and dead, not reaped): the next reader is forked
+     * here, and nothing is left behind. */
+    kill(spawner, SIGKILL);
+    siginfo_t info;
+    cr_assert_eq(waitid(P_PID, (id_t)spawner, &info, WEXITED | WNOWAIT), 0);
+    cr_expect_eq(read_spawned(s, pdf, &params, NULL, &p), 0, "%s", dq_last_error());
+    cr_expect_eq(p.n_pages, 48);
+    ingest_prepared_free(&p);
     ingest_spawner_free(s);
     expect_no_child();
 }
