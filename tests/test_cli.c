@@ -416,7 +416,6 @@ Test(cli, killed_ingest_leaves_a_usable_store)
     run_free(&r);
 }
 
-/* The processes whose command line holds needle (a unique path). */
 /* The files a store holds, from status --json; -1 when it cannot say yet. */
 static int stored_files(const char *store_dir)
 {
@@ -429,6 +428,7 @@ static int stored_files(const char *store_dir)
     return n;
 }
 
+/* The processes whose command line holds needle (a unique path). */
 static int processes_with(const char *needle)
 {
     int n = 0;
@@ -452,7 +452,10 @@ static int processes_with(const char *needle)
     return n;
 }
 
-Test(cli, ctrl_c_with_several_readers_running_leaves_none_behind)
+/* Starts `docqa ingest --jobs 3` of 600 files into store_dir (n bytes) and
+ * returns its pid once some documents are stored, while its readers (and
+ * the spawner that forks them) run. */
+static pid_t ingest_in_the_background(char *store_dir, size_t n)
 {
     for (int i = 0; i < 600; i++) {
         char name[64], text[256];
@@ -461,8 +464,8 @@ Test(cli, ctrl_c_with_several_readers_running_leaves_none_behind)
                  "repair of unit %d.\n", i, i, i);
         write_text(name, text);
     }
-    char store_dir[300], out[300], err[300];
-    snprintf(store_dir, sizeof store_dir, "%s/.docqa-jobs", workdir);
+    char out[300], err[300];
+    snprintf(store_dir, n, "%s/.docqa-jobs", workdir);
     snprintf(out, sizeof out, "%s/.out", workdir);
     snprintf(err, sizeof err, "%s/.err", workdir);
     pid_t pid = spawn_docqa(docqa_bin(), workdir, out, err,
@@ -474,6 +477,13 @@ Test(cli, ctrl_c_with_several_readers_running_leaves_none_behind)
     for (int waited = 0; waited < 20000 && stored_files(store_dir) < 1; waited += 50)
         usleep(50 * 1000);
     cr_assert_geq(processes_with(store_dir), 1, "the probe does not see docqa itself");
+    return pid;
+}
+
+Test(cli, ctrl_c_with_several_readers_running_leaves_none_behind)
+{
+    char store_dir[300];
+    pid_t pid = ingest_in_the_background(store_dir, sizeof store_dir);
     kill(pid, SIGINT);
     cr_expect_eq(spawn_wait(pid), 130, "not interrupted mid-run (600 files)");
     cr_expect_eq(processes_with(store_dir), 0, "a reader outlived docqa");
@@ -486,6 +496,25 @@ Test(cli, ctrl_c_with_several_readers_running_leaves_none_behind)
     cr_expect(files > 0 && files < 600, "%d files", files);
     cr_expect_eq(cJSON_GetObjectItem(j, "documents")->valueint, files, "whole documents only");
     cJSON_Delete(j);
+    run_free(&r);
+}
+
+Test(cli, kill_9_with_several_readers_running_leaves_none_behind)
+{
+    char store_dir[300];
+    pid_t pid = ingest_in_the_background(store_dir, sizeof store_dir);
+    kill(pid, SIGKILL);
+    spawn_wait(pid);
+    /* The readers, children the spawner made for docqa (CLONE_PARENT), and
+     * the spawner die with it (their parent-death signal), a moment after. */
+    int left = processes_with(store_dir);
+    for (int waited = 0; waited < 5000 && left > 0; waited += 10) {
+        usleep(10 * 1000);
+        left = processes_with(store_dir);
+    }
+    cr_expect_eq(left, 0, "a reader or the spawner outlived docqa");
+    run_result r = DOCQA("status", "--json", "--store", store_dir);
+    cr_expect_eq(r.status, 0, "store unusable after kill -9: %s", r.err);
     run_free(&r);
 }
 
