@@ -425,7 +425,9 @@ typedef struct {
 
 /* The lines of Y rows t .. t + TILE_T - 1 (before t_end), columns n0 ..
  * n0 + PANEL - 1, asked for one tile ahead (a prefetch past a short last
- * panel's row does not fault). The FFN's gate and up outputs
+ * panel's row does not fault). Those 128 bytes span three lines where the
+ * row is not 64-byte aligned, as in malloc's big blocks (16 bytes into
+ * their first page), hence the middle one. The FFN's gate and up outputs
  * (500 rows of 4,096 floats, 8 MB each) are out of the caches: a tile's
  * stores then wait for their lines, and the next tile's loads whose
  * addresses match theirs in the low 12 bits wait behind them (gate and up
@@ -436,6 +438,7 @@ prefetch_y(const float *Y, int ldy, int t, int t_end)
     for (int r = t; r < t_end && r < t + TILE_T; r++) {
         const float *y = Y + (size_t)r * ldy;
         _mm_prefetch((const char *)y, _MM_HINT_T0);
+        _mm_prefetch((const char *)(y + PANEL / 2), _MM_HINT_T0);
         _mm_prefetch((const char *)(y + PANEL - 1), _MM_HINT_T0);
     }
 }

@@ -1401,24 +1401,27 @@ Test(lm, sampling)
 enum { QUANT_MAX_BLOCKS = 37 };
 
 /* x (K, at most QUANT_MAX_BLOCKS blocks) through the scalar quantizer and
- * the best one: the same bytes, and nothing written past the row. */
+ * the best one: the same bytes, and nothing written past the row's codes,
+ * scales or sums (the AVX-512 form stores 16 blocks' under masks). */
 static void check_quantize_paths(const float *x, int K)
 {
-    int8_t q[2][32 * QUANT_MAX_BLOCKS];
-    float d[2][QUANT_MAX_BLOCKS], dsx[2][2 * QUANT_MAX_BLOCKS + 1];
+    int8_t q[2][32 * QUANT_MAX_BLOCKS + 1];
+    float d[2][QUANT_MAX_BLOCKS + 1], dsx[2][2 * QUANT_MAX_BLOCKS + 1];
     cr_assert_leq(K, 32 * QUANT_MAX_BLOCKS);
     int best = lm_isa_detect();
     for (int p = 0; p < 2; p++) {
         lm_isa_set(p ? best : LM_ISA_SCALAR);
-        dsx[p][K / 16] = -7.0f;
+        q[p][K] = 99;
+        d[p][K / 32] = dsx[p][K / 16] = -7.0f;
         lm_qrow r = {q[p], d[p], dsx[p]};
         lm_quantize_row(x, K, &r);
     }
     lm_isa_set(best);
-    cr_assert_eq(memcmp(q[0], q[1], (size_t)K), 0);
-    cr_assert_eq(memcmp(d[0], d[1], (size_t)K / 32 * sizeof(float)), 0);
-    cr_assert_eq(memcmp(dsx[0], dsx[1], (size_t)K / 16 * sizeof(float)), 0);
-    cr_assert_eq(dsx[1][K / 16], -7.0f);
+    cr_assert_eq(memcmp(q[0], q[1], (size_t)K), 0, "K %d", K);
+    cr_assert_eq(memcmp(d[0], d[1], (size_t)K / 32 * sizeof(float)), 0, "K %d", K);
+    cr_assert_eq(memcmp(dsx[0], dsx[1], (size_t)K / 16 * sizeof(float)), 0, "K %d", K);
+    cr_assert(q[1][K] == 99 && d[1][K / 32] == -7.0f && dsx[1][K / 16] == -7.0f,
+              "wrote past a row of %d", K);
 }
 
 /* The AVX-512 activation quantizer writes the scalar one's bytes, zero,
@@ -1442,8 +1445,10 @@ Test(lm, quantize_paths_agree)
     check_quantize_paths(x, K);
 }
 
-/* Rows of several groups of 16 blocks and a partial one (the AVX-512 form
- * quantizes 16 blocks at a time), special values in each group. */
+/* Rows of every length up to two groups of 16 blocks and a partial one
+ * (the AVX-512 form quantizes 16 blocks at a time: every tail, of 1 to 15
+ * blocks, and its masked stores), special values in each group, and a block
+ * whose only value is subnormal (127 over it is infinite). */
 Test(lm, quantize_paths_agree_past_16_blocks)
 {
     enum { K = 32 * QUANT_MAX_BLOCKS };
@@ -1453,10 +1458,12 @@ Test(lm, quantize_paths_agree_past_16_blocks)
         seed = seed * 1103515245u + 12345u;
         x[i] = (float)((int)(seed >> 8 & 0xffff) - 32768) / (float)(1 + i % 1000);
     }
-    for (int i = 32 * 17; i < 32 * 18; i++)
+    for (int i = 32 * 17; i < 32 * 19; i++)
         x[i] = 0;
+    x[32 * 18 + 7] = 1e-45f;
     x[32 * 3 + 5] = NAN;
     x[32 * 20 + 31] = INFINITY;
     x[32 * 36 + 1] = -1e30f;
-    check_quantize_paths(x, K);
+    for (int blocks = 1; blocks <= QUANT_MAX_BLOCKS; blocks++)
+        check_quantize_paths(x, 32 * blocks);
 }
