@@ -636,12 +636,10 @@ INLINE2 __m256 exp2_256(__m256 x)
     x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
     __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_sub_ps(x, n);
-    __m256 q = _mm256_set1_ps(1.5353362e-4f);
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3398875e-3f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(9.6184369e-3f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.5503324e-2f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(2.4022648e-1f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(6.9314718e-1f));
+    __m256 q = _mm256_set1_ps(EXP2_Q[0]);
+#pragma GCC unroll 8
+    for (int i = 1; i < EXP2_Q_TERMS; i++)
+        q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(EXP2_Q[i]));
     __m256 p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));

@@ -30,9 +30,15 @@ static inline AVX512 __m512 exp512(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
-/* 2^x for x <= 0, to within 1e-7 relative (a minimax fit of 2^r =
- * 1 + r q(r) on [-1/2, 1/2], fitted for float evaluation), and exactly 0
- * from x = -200 down to -inf. Four instructions fewer than exp512, for
+/* q's coefficients, highest degree first, in 2^r = 1 + r q(r): a minimax
+ * fit on [-1/2, 1/2] for float evaluation, shared by exp2_512 and
+ * lm_attn.c's exp2_256 so that both widths give the same numbers. */
+static const float EXP2_Q[] = {1.5353362e-4f, 1.3398875e-3f, 9.6184369e-3f,
+                               5.5503324e-2f, 2.4022648e-1f, 6.9314718e-1f};
+enum { EXP2_Q_TERMS = sizeof EXP2_Q / sizeof EXP2_Q[0] };
+
+/* 2^x for x <= 0, to within 1e-7 relative (EXP2_Q), and exactly 0 from
+ * x = -200 down to -inf. Four instructions fewer than exp512, for
  * kernels that can fold log2(e) into their inputs (the softmax of
  * lm_attn.c, as flash attention does). */
 static inline AVX512 __m512 exp2_512(__m512 x)
@@ -40,12 +46,10 @@ static inline AVX512 __m512 exp2_512(__m512 x)
     x = _mm512_max_ps(x, _mm512_set1_ps(-200.0f));
     __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_sub_ps(x, n);
-    __m512 q = _mm512_set1_ps(1.5353362e-4f);
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.3398875e-3f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(9.6184369e-3f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(5.5503324e-2f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(2.4022648e-1f));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(6.9314718e-1f));
+    __m512 q = _mm512_set1_ps(EXP2_Q[0]);
+#pragma GCC unroll 8
+    for (int i = 1; i < EXP2_Q_TERMS; i++)
+        q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(EXP2_Q[i]));
     return _mm512_scalef_ps(_mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f)), n);
 }
 
