@@ -63,8 +63,10 @@ static bool is_fullwidth_punct(uint32_t cp)
     return (cp >= 0x3001 && cp <= 0x303F) || (cp >= 0xFF00 && cp <= 0xFFEF);
 }
 
-static bool space_between(uint32_t a, uint32_t b)
+static inline bool space_between(uint32_t a, uint32_t b)
 {
+    if (a < 0x80 && b < 0x80) /* most pairs: neither is CJK or full-width */
+        return true;
     if (is_cjkish(a) && is_cjkish(b))
         return false;
     return !is_fullwidth_punct(a) && !is_fullwidth_punct(b);
@@ -153,9 +155,8 @@ static void clean_line(const char *s, size_t n, bool keep_cjk_spaces, dq_buf *ou
         /* Written in place, with room for a space and a character. */
         if (out->len + 5 >= out->cap)
             dq_buf_reserve(out, 5);
-        /* Between two ASCII characters a space always stays. */
         if (pending_space &&
-            ((prev < 0x80 && cp < 0x80) || space_between(prev, cp) ||
+            (space_between(prev, cp) ||
              ((pending_hard || keep_cjk_spaces) && uc_is_cjk(prev) && uc_is_cjk(cp)) ||
              numbering_prefix(out->data + begin, out->len - begin)))
             out->data[out->len++] = ' ';
